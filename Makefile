@@ -1,0 +1,119 @@
+# moonbeam: build, test, benchmark.
+#
+#   make          build build/lib/moonbeam/core.so and build/bin/moonbeam
+#   make deps     install the Debian packages the build and tests need
+#   make test     deps, build, the spec suite, again under ASan+UBSan and
+#                 TSan, and a short fuzz run; ends with "N passed, N failed"
+#   make bench    the benchmark table beside Erlang/OTP
+#   make fuzz     fuzz the message decoder (FUZZ_SECONDS, default 60)
+
+CC       ?= cc
+LUAJIT   ?= luajit
+PKGS     := luajit libuv
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS_UV  := $(shell pkg-config --libs libuv 2>/dev/null) -lpthread -lm -ldl
+LIBS_LJ  := $(shell pkg-config --libs luajit 2>/dev/null)
+
+B        ?= build
+LUA_SRC  := lua/moonbeam/boot.lua lua/moonbeam/init.lua lua/moonbeam/cli.lua
+CORE_SRC := $(filter-out host/main.c,$(wildcard host/*.c)) $(wildcard bindings/*.c)
+OBJS     := $(patsubst %.c,$(B)/obj/%.o,$(CORE_SRC)) $(B)/obj/embedded.o
+HEADERS  := $(wildcard host/*.h bindings/*.h)
+
+DEB_PKGS := luajit libluajit-5.1-dev libuv1-dev lua-cjson lua-cjson-dev lua-busted \
+            libedit-dev pkg-config clang
+export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./?.lua;;
+export LUA_CPATH := ./$(B)/lib/?.so;;
+BUSTED   := $(LUAJIT) /usr/bin/busted --output=spec/support/summary.lua
+
+.PHONY: all deps test spec asan tsan fuzz fuzz-short bench clean
+
+all: $(B)/lib/moonbeam/core.so $(B)/bin/moonbeam
+
+$(B)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# The Lua modules every process may need, as bytecode inside the core.
+$(B)/gen/embedded.c: $(LUA_SRC)
+	@mkdir -p $(B)/gen
+	@printf '#include "../../bindings/bindings.h"\n' > $@.tmp
+	@for f in $(LUA_SRC); do \
+	  m=$$(echo $$f | sed -e 's|^lua/||' -e 's|/init\.lua$$||' -e 's|\.lua$$||' -e 's|/|.|g'); \
+	  $(LUAJIT) -b -g -t h -n "$$m" $$f $(B)/gen/$$m.h || exit 1; \
+	  printf '#include "%s.h"\n' $$m >> $@.tmp; \
+	done
+	@printf 'const mbb_embedded mbb_embedded_modules[] = {\n' >> $@.tmp
+	@for f in $(LUA_SRC); do \
+	  m=$$(echo $$f | sed -e 's|^lua/||' -e 's|/init\.lua$$||' -e 's|\.lua$$||' -e 's|/|.|g'); \
+	  s=luaJIT_BC_$$(echo $$m | tr . _); \
+	  printf '    {"%s", %s, %s_SIZE},\n' $$m $$s $$s >> $@.tmp; \
+	done
+	@printf '    {NULL, NULL, 0}};\n' >> $@.tmp
+	@mv $@.tmp $@
+
+$(B)/obj/embedded.o: $(B)/gen/embedded.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-unused-const-variable -c $< -o $@
+
+# The C module: LuaJIT's symbols come from the process that loads it.
+$(B)/lib/moonbeam/core.so: $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $(OBJS) $(LIBS_UV) $(LDFLAGS)
+
+$(B)/bin/moonbeam: $(B)/obj/host/main.o $(OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LIBS_LJ) $(LIBS_UV) $(LDFLAGS)
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+spec: all
+	$(BUSTED) spec
+
+# Sanitizer builds go to their own trees; LuaJIT itself is not instrumented,
+# so the runtime is preloaded into it.
+asan:
+	$(MAKE) B=build-asan CC=gcc CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" LDFLAGS="-fsanitize=address,undefined" all
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  LUA_CPATH="./build-asan/lib/?.so;;" MOONBEAM_BIN=build-asan/bin/moonbeam $(BUSTED) spec
+
+tsan:
+	$(MAKE) B=build-tsan CC=gcc CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=thread" LDFLAGS="-fsanitize=thread" all
+	LD_PRELOAD="$$(gcc -print-file-name=libtsan.so)" TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+	  LUA_CPATH="./build-tsan/lib/?.so;;" MOONBEAM_BIN=build-tsan/bin/moonbeam $(BUSTED) spec
+
+FUZZ_SECONDS ?= 60
+$(B)/fuzz/decode_fuzz: spec/fuzz/decode_fuzz.c host/codec.c host/codec.h host/buf.h
+	@mkdir -p $(dir $@)
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	  $$(pkg-config --cflags luajit) spec/fuzz/decode_fuzz.c host/codec.c -o $@ $(LIBS_LJ) -lm
+
+fuzz: $(B)/fuzz/decode_fuzz
+	@mkdir -p $(B)/fuzz/corpus
+	$(B)/fuzz/decode_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(B)/fuzz/corpus spec/fuzz/seeds
+
+fuzz-short:
+	$(MAKE) fuzz FUZZ_SECONDS=20
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@sh spec/support/run_all.sh
+
+bench: deps all
+	@command -v erl >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq erlang-base >/dev/null; }
+	@sh bench/run.sh
+
+clean:
+	rm -rf build build-asan build-tsan

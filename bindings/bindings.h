@@ -1,0 +1,55 @@
+/* bindings.h: what the binding files share. Every lua_* call that touches a
+ * process's state lives under bindings/. */
+#ifndef MBB_BINDINGS_H
+#define MBB_BINDINGS_H
+
+#include <lauxlib.h>
+#include <lua.h>
+#include "../host/codec.h"
+#include "../host/process.h"
+#include "../host/runtime.h"
+
+/* The process this state belongs to; raises if it is none. */
+mb_proc *mbb_self(lua_State *L);
+/* The scheduler to credit with work this thread creates (NULL off-scheduler). */
+static inline mb_sched *mbb_sched(mb_proc *p) { return p->ext ? NULL : p->sched; }
+
+void mbb_push_pid(lua_State *L, mb_pid pid);
+void mbb_push_ref(lua_State *L, mb_ref ref);
+mb_pid mbb_check_pid(lua_State *L, int idx);
+mb_ref mbb_check_ref(lua_State *L, int idx);
+int mbb_is_pid(lua_State *L, int idx);
+/* A pid or a registered name at idx; raises for an unknown name. */
+mb_pid mbb_check_dest(lua_State *L, int idx, const char *fn);
+/* Give light userdata (pids and refs) their metatable in this state. */
+void mbb_pid_type_init(lua_State *L);
+
+/* Encode the value at idx into p->scratch, raising a clear error if refused. */
+void mbb_encode_or_raise(lua_State *L, mb_proc *p, int idx, const char *root);
+
+/* Raise a Lua error carrying exactly the string s (no position prefix). */
+int mbb_raise_plain(lua_State *L, const char *s);
+
+/* Yield back to the scheduler because the process must end now. Raises in
+ * states that cannot yield to a scheduler (see message_api.c). */
+int mbb_exit_now(lua_State *L, mb_proc *p);
+
+/* Registration of each API area into the table at the top of the stack. */
+void mbb_open_process(lua_State *L);
+void mbb_open_message(lua_State *L);
+void mbb_open_names(lua_State *L);
+void mbb_open_timers(lua_State *L);
+
+/* Embedded bytecode of the Lua modules every process may require. */
+typedef struct mbb_embedded {
+    const char *name;
+    const unsigned char *code;
+    size_t size;
+} mbb_embedded;
+extern const mbb_embedded mbb_embedded_modules[];
+const mbb_embedded *mbb_find_embedded(const char *name);
+
+int luaopen_moonbeam_core(lua_State *L);
+int mbb_slice_budget(void);
+
+#endif

@@ -1,0 +1,138 @@
+/* core.c: the moonbeam.core module, registered in one place.
+ *
+ * In a process's own state (its allocator is mb_proc_alloc) the module just
+ * binds the API to that process. In any other state, a plain LuaJIT script
+ * that required moonbeam, it first starts a runtime in this OS process and
+ * makes the calling state an "external" process: it has a pid, can spawn,
+ * send and receive (blocking its own thread), and the runtime stops when
+ * the state is closed. */
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bindings.h"
+#include "../host/sched.h"
+
+#define HOST_KEY "moonbeam.host"
+#define HOST_MT  "moonbeam.host_handle"
+
+typedef struct host_handle {
+    mb_runtime *rt;
+    mb_proc *self;
+} host_handle;
+
+mb_proc *mbb_self(lua_State *L) {
+    void *ud;
+    if (lua_getallocf(L, &ud) == mb_proc_alloc) return ud;
+    lua_getfield(L, LUA_REGISTRYINDEX, HOST_KEY);
+    host_handle *h = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!h || !h->rt) luaL_error(L, "moonbeam: the runtime is not running in this state");
+    return h->self;
+}
+
+const mbb_embedded *mbb_find_embedded(const char *name) {
+    for (const mbb_embedded *e = mbb_embedded_modules; e->name; e++)
+        if (strcmp(e->name, name) == 0) return e;
+    return NULL;
+}
+
+static int host_gc(lua_State *L) {
+    host_handle *h = luaL_checkudata(L, 1, HOST_MT);
+    if (h->rt) {
+        mb_runtime_stop(h->rt);
+        h->rt = NULL;
+        h->self = NULL;
+    }
+    return 0;
+}
+
+/* The runtime's threads run code of this shared object until the state
+ * closes: make sure unloading the C module cannot unmap it under them. */
+static void pin_self(void) {
+    Dl_info info;
+    if (dladdr((void *)pin_self, &info) && info.dli_fname)
+        dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
+static int config_int(lua_State *L, const char *field, const char *env) {
+    int v = 0;
+    lua_getfield(L, LUA_REGISTRYINDEX, "moonbeam.config");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, field);
+        v = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (v <= 0 && getenv(env)) v = atoi(getenv(env));
+    return v;
+}
+
+static mb_proc *new_external(lua_State *L, mb_runtime *rt) {
+    mb_proc *p = mb_proc_new(rt);
+    mb_external *x = calloc(1, sizeof *x);
+    pthread_condattr_t ca;
+    if (!p || !x || pthread_condattr_init(&ca)) goto fail;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int bad = pthread_cond_init(&x->cv, &ca) || pthread_mutex_init(&x->mu, NULL);
+    pthread_condattr_destroy(&ca);
+    if (bad) goto fail;
+    p->ext = x;
+    p->target = strdup("host");
+    atomic_store(&p->status, MB_RUNNING);
+    mb_pid pid;
+    if (!p->target || mb_proctab_insert(&rt->procs, p, &pid)) {
+        mb_proc_free(p);
+        luaL_error(L, "moonbeam: cannot create the host process");
+    }
+    return p;
+fail:
+    free(x);
+    if (p) mb_proc_free(p);
+    luaL_error(L, "moonbeam: out of memory");
+    return NULL;
+}
+
+static void ensure_host(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, HOST_KEY);
+    host_handle *h = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (h && h->rt) return;
+
+    mb_config cfg = {0};
+    cfg.schedulers = config_int(L, "schedulers", "MOONBEAM_SCHEDULERS");
+    cfg.max_processes = (uint32_t)config_int(L, "max_processes", "MOONBEAM_MAX_PROCESSES");
+    /* New states look for modules where this one does. */
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    lua_getfield(L, -2, "cpath");
+    cfg.lua_path = lua_tostring(L, -2);
+    cfg.lua_cpath = lua_tostring(L, -1);
+    char err[160];
+    mb_runtime *rt = mb_runtime_start(&cfg, err, sizeof err);
+    lua_pop(L, 3);
+    if (!rt) luaL_error(L, "moonbeam: %s", err);
+    pin_self();
+
+    h = lua_newuserdata(L, sizeof *h);
+    h->rt = rt;
+    h->self = NULL;
+    if (luaL_newmetatable(L, HOST_MT)) {
+        lua_pushcfunction(L, host_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, HOST_KEY);
+    h->self = new_external(L, rt);
+}
+
+int luaopen_moonbeam_core(lua_State *L) {
+    void *ud;
+    if (lua_getallocf(L, &ud) != mb_proc_alloc) ensure_host(L);
+    mbb_pid_type_init(L);
+    lua_createtable(L, 0, 40);
+    mbb_open_process(L);
+    mbb_open_message(L);
+    mbb_open_names(L);
+    mbb_open_timers(L);
+    return 1;
+}

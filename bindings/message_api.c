@@ -1,0 +1,206 @@
+/* message_api.c: send, the non-blocking half of receive, and the one place
+ * a process blocks (wait). The receive loop itself is in lua/moonbeam. */
+#include <errno.h>
+#include <math.h>
+#include <time.h>
+#include "bindings.h"
+#include "../host/names.h"
+#include "../host/signal.h"
+
+/* Messages a process handles in one slice before it yields to its peers. */
+#define SLICE_BUDGET 1000
+
+int mbb_exit_now(lua_State *L, mb_proc *p) {
+    if (!p->ext && L == p->co) {
+        p->yield = MB_YIELD_EXIT;
+        return lua_yield(L, 0);
+    }
+    if (p->ext) {
+        /* The host thread's own process cannot be ended under it: report
+         * the signal to its Lua code instead, and carry on. */
+        p->dying = false;
+        lua_pushliteral(L, "moonbeam: this process received an exit signal: ");
+        if (mb_decode(L, p->exit_reason.p, p->exit_reason.len, 0)) lua_pushliteral(L, "?");
+        else if (!lua_isstring(L, -1)) {
+            lua_pop(L, 1);
+            lua_pushliteral(L, "(a table)");
+        }
+        lua_concat(L, 2);
+        return lua_error(L);
+    }
+    /* Inside a coroutine of the user's: unwind it; the scheduler sees
+     * p->dying when control comes back. */
+    return luaL_error(L, "moonbeam: process is exiting");
+}
+
+/* core.send(dest, msg) -> over: true when the process should yield now. */
+static int l_send(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_pid dest = mbb_check_dest(L, 1, "send");
+    if (lua_isnoneornil(L, 2)) return luaL_argerror(L, 2, "a message cannot be nil");
+    mbb_encode_or_raise(L, self, 2, "msg");
+    mb_proc *t = mb_proctab_get(&self->rt->procs, dest);
+    if (t) {
+        mb_msg *m = mb_msg_copy(MB_MSG_DATA, self->pid, 0, self->scratch.p, self->scratch.len);
+        if (!m) {
+            mb_proctab_put(&self->rt->procs, dest);
+            return luaL_error(L, "send: out of memory");
+        }
+        mb_proc_deliver(t, m, mbb_sched(self));
+        mb_proctab_put(&self->rt->procs, dest);
+    }
+    if (atomic_load_explicit(&self->sig_pending, memory_order_relaxed)) mb_signal_drain(self);
+    lua_pushboolean(L, --self->budget <= 0 || self->dying);
+    return 1;
+}
+
+static void take(mb_proc *p, mb_msg *prev, mb_msg *m) {
+    mb_saveq_remove(&p->save, prev, m);
+    atomic_fetch_sub_explicit(&p->queue_len, 1, memory_order_relaxed);
+    free(m);
+}
+
+/* core.recv([match]) -> msg or nil, over. Takes the first message (the
+ * first match(msg) accepts); the others stay queued in order. */
+static int l_recv(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    int has_match = !lua_isnoneornil(L, 1);
+    if (has_match) luaL_checktype(L, 1, LUA_TFUNCTION);
+    if (self->in_match) return luaL_error(L, "receive: cannot receive inside a match function");
+    mb_signal_drain(self);
+    if (self->dying) {
+        lua_pushnil(L);
+        lua_pushboolean(L, 1);
+        return 2;
+    }
+    mb_msg *prev = NULL;
+    for (mb_msg *m = self->save.head; m; prev = m, m = atomic_load_explicit(&m->next, memory_order_relaxed)) {
+        if (mb_decode(L, m->data, m->len, 1)) continue;   /* cannot happen for our own bytes */
+        if (has_match) {
+            lua_pushvalue(L, 1);
+            lua_pushvalue(L, -2);
+            self->in_match = true;
+            lua_call(L, 1, 1);   /* an error leaves the message queued */
+            self->in_match = false;
+            int ok = lua_toboolean(L, -1);
+            lua_pop(L, 1);
+            if (!ok) {
+                lua_pop(L, 1);
+                continue;
+            }
+        }
+        take(self, prev, m);
+        lua_pushboolean(L, --self->budget <= 0);
+        return 2;
+    }
+    lua_pushnil(L);
+    lua_pushboolean(L, 0);
+    return 2;
+}
+
+/* Block an external process (the host thread) on its condition variable. */
+static int wait_external(mb_proc *p, double deadline) {
+    mb_external *x = p->ext;
+    int woken = 1;
+    pthread_mutex_lock(&x->mu);
+    atomic_store(&p->status, MB_WAITING);
+    if (mb_inbox_nonempty(&p->inbox)) {
+        atomic_store(&p->status, MB_RUNNING);
+        pthread_mutex_unlock(&x->mu);
+        return 1;
+    }
+    struct timespec ts;
+    if (deadline >= 0) {
+        double secs = deadline / 1000.0;
+        ts.tv_sec = (time_t)secs;
+        ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
+    }
+    while (atomic_load(&p->status) == MB_WAITING) {
+        int rc = deadline >= 0 ? pthread_cond_timedwait(&x->cv, &x->mu, &ts)
+                               : pthread_cond_wait(&x->cv, &x->mu);
+        if (rc == ETIMEDOUT) {
+            int expected = MB_WAITING;
+            if (atomic_compare_exchange_strong(&p->status, &expected, MB_RUNNING)) woken = 0;
+            break;
+        }
+    }
+    atomic_store(&p->status, MB_RUNNING);
+    pthread_mutex_unlock(&x->mu);
+    return woken;
+}
+
+/* core.wait([ms]) -> true when something may have arrived, false on timeout. */
+static int l_wait(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    double ms = -1;
+    if (!lua_isnoneornil(L, 1)) {
+        ms = luaL_checknumber(L, 1);
+        if (ms < 0 || ms != ms) return luaL_argerror(L, 1, "timeout must be >= 0");
+    }
+    int added = mb_signal_drain(self);
+    if (self->dying) return mbb_exit_now(L, self);
+    if (added > 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    if (ms == 0) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (self->ext) {
+        /* CLOCK_MONOTONIC deadline: the condition variable uses that clock. */
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double deadline = ms < 0 ? -1 : (double)now.tv_sec * 1000.0 + (double)now.tv_nsec / 1e6 + ms;
+        lua_pushboolean(L, wait_external(self, deadline));
+        return 1;
+    }
+    if (L != self->co)
+        return luaL_error(L, "receive: cannot block inside a coroutine of your own; receive from the process's body");
+    self->wait_deadline = ms < 0 ? -1 : mb_now_ms() + ms;
+    self->yield = MB_YIELD_WAIT;
+    return lua_yield(L, 0);
+}
+
+/* core.yield(): give the scheduler a turn (or end, if an exit signal came). */
+static int l_yield(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_signal_drain(self);
+    if (self->dying) return mbb_exit_now(L, self);
+    if (self->ext || L != self->co) {
+        self->budget = SLICE_BUDGET;
+        return 0;
+    }
+    self->yield = MB_YIELD_RESCHED;
+    return lua_yield(L, 0);
+}
+
+/* core.max_message_size([bytes]) -> the limit in force (before a change). */
+static int l_max_message_size(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    size_t old = atomic_load(&self->rt->max_message_size);
+    if (!lua_isnoneornil(L, 1)) {
+        lua_Number n = luaL_checknumber(L, 1);
+        if (!(n >= 64 && n <= (lua_Number)(1u << 31)))
+            return luaL_argerror(L, 1, "limit must be between 64 bytes and 2 GiB");
+        atomic_store(&self->rt->max_message_size, (size_t)n);
+    }
+    lua_pushnumber(L, (lua_Number)old);
+    return 1;
+}
+
+/* core.queue_len() -> messages waiting for this process. */
+static int l_queue_len(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    lua_pushnumber(L, atomic_load(&self->queue_len));
+    return 1;
+}
+
+void mbb_open_message(lua_State *L) {
+    static const luaL_Reg fns[] = {
+        {"send", l_send}, {"recv", l_recv}, {"wait", l_wait}, {"yield", l_yield},
+        {"max_message_size", l_max_message_size}, {"queue_len", l_queue_len}, {NULL, NULL}};
+    luaL_register(L, NULL, fns);
+}
+
+int mbb_slice_budget(void) { return SLICE_BUDGET; }

@@ -1,0 +1,86 @@
+/* pid_type.c: pids and refs as light userdata, with one metatable so they
+ * print as <0.42.7> and #Ref<0.N>. Light userdata compare by value and work
+ * as table keys, in every state, after any number of crossings. */
+#include <inttypes.h>
+#include <stdio.h>
+#include "bindings.h"
+#include "../host/names.h"
+
+void mbb_push_pid(lua_State *L, mb_pid pid) { lua_pushlightuserdata(L, (void *)(uintptr_t)pid); }
+void mbb_push_ref(lua_State *L, mb_ref ref) { lua_pushlightuserdata(L, (void *)(uintptr_t)ref); }
+
+static uint64_t value_of(lua_State *L, int idx) {
+    return lua_type(L, idx) == LUA_TLIGHTUSERDATA ? (uint64_t)(uintptr_t)lua_touserdata(L, idx) : 0;
+}
+
+int mbb_is_pid(lua_State *L, int idx) { return mb_value_kind(value_of(L, idx)) == 1; }
+
+mb_pid mbb_check_pid(lua_State *L, int idx) {
+    uint64_t v = value_of(L, idx);
+    if (mb_value_kind(v) != 1) luaL_argerror(L, idx, "pid expected");
+    return v;
+}
+
+mb_ref mbb_check_ref(lua_State *L, int idx) {
+    uint64_t v = value_of(L, idx);
+    if (mb_value_kind(v) != 2) luaL_argerror(L, idx, "ref expected");
+    return v;
+}
+
+mb_pid mbb_check_dest(lua_State *L, int idx, const char *fn) {
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        size_t n;
+        const char *name = lua_tolstring(L, idx, &n);
+        mb_pid pid = mb_names_whereis(mbb_self(L)->rt, name, n);
+        if (!pid) luaL_error(L, "%s: no process is registered as '%s'", fn, name);
+        return pid;
+    }
+    if (!mbb_is_pid(L, idx)) luaL_argerror(L, idx, "pid or registered name expected");
+    return value_of(L, idx);
+}
+
+static int pid_tostring(lua_State *L) {
+    uint64_t v = (uint64_t)(uintptr_t)lua_touserdata(L, 1);
+    switch (mb_value_kind(v)) {
+    case 1:
+        lua_pushfstring(L, "<0.%d.%d>", (int)mb_pid_slot(v), (int)mb_pid_serial(v));
+        break;
+    case 2: {
+        char s[48];
+        snprintf(s, sizeof s, "#Ref<0.%" PRIu64 ">", v & (MB_REF_BIT - 1));
+        lua_pushstring(L, s);
+        break;
+    }
+    default:
+        lua_pushfstring(L, "userdata: %p", lua_touserdata(L, 1));
+    }
+    return 1;
+}
+
+void mbb_pid_type_init(lua_State *L) {
+    lua_pushlightuserdata(L, NULL);
+    if (lua_getmetatable(L, -1)) {   /* already set (a re-require) */
+        lua_pop(L, 2);
+        return;
+    }
+    lua_createtable(L, 0, 2);
+    lua_pushcfunction(L, pid_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "pid");
+    lua_setfield(L, -2, "__name");
+    lua_setmetatable(L, -2);
+    lua_pop(L, 1);
+}
+
+int mbb_raise_plain(lua_State *L, const char *s) {
+    lua_pushstring(L, s);
+    return lua_error(L);
+}
+
+void mbb_encode_or_raise(lua_State *L, mb_proc *p, int idx, const char *root) {
+    mb_encode_err err;
+    p->scratch.len = 0;
+    if (p->scratch.cap > (1u << 20)) mb_buf_free(&p->scratch);   /* don't hoard a big one */
+    size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
+    if (mb_encode(L, idx, root, &p->scratch, max, &err)) luaL_error(L, "%s", err.msg);
+}

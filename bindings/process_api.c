@@ -1,0 +1,367 @@
+/* process_api.c: spawn, exit, links, monitors, and looking at processes. */
+#include <stdlib.h>
+#include <string.h>
+#include "bindings.h"
+#include "../host/names.h"
+#include "../host/sched.h"
+#include "../host/signal.h"
+
+static void opt_bool(lua_State *L, int t, const char *k, bool *out) {
+    lua_getfield(L, t, k);
+    if (!lua_isnil(L, -1)) {
+        if (!lua_isboolean(L, -1)) luaL_error(L, "spawn_opt: option '%s' must be a boolean", k);
+        *out = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 1);
+}
+
+/* Start a process with a module, function or file target. The arguments
+ * are encoded into spawn_args (for a function, the function first). */
+static mb_proc *new_process(lua_State *L, mb_proc *self, int target, int first_arg, int nargs) {
+    mb_proc *p = mb_proc_new(self->rt);
+    if (!p) {
+        luaL_error(L, "spawn: out of memory");
+        return NULL;
+    }
+    mb_encode_err err;
+    size_t max = atomic_load(&self->rt->max_message_size);
+    int rc;
+    if (lua_type(L, target) == LUA_TFUNCTION) {
+        p->target_kind = MB_TARGET_BYTECODE;
+        p->target = strdup("function");
+        lua_pushvalue(L, target);
+        lua_insert(L, first_arg);   /* encode (fn, args...) as one list */
+        rc = mb_encode_list(L, first_arg, nargs + 1, &p->spawn_args, max, &err);
+        lua_remove(L, first_arg);
+    } else {
+        p->target = strdup(lua_tostring(L, target));
+        rc = mb_encode_list(L, first_arg, nargs, &p->spawn_args, max, &err);
+    }
+    if (!p->target || rc) {
+        mb_proc_free(p);
+        if (rc) luaL_error(L, "spawn: %s", err.msg);
+        luaL_error(L, "spawn: out of memory");
+    }
+    return p;
+}
+
+/* core.spawn(target, opts, ...) -> pid [, ref] */
+static int l_spawn(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    int nargs = lua_gettop(L) - 2;
+    if (nargs < 0) return luaL_error(L, "spawn: a target is required");
+    int tt = lua_type(L, 1);
+    if (tt == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, 1, &n);
+        if (n == 0 || s[0] == ':' || strlen(s) != n)
+            return luaL_argerror(L, 1, "a module name (\"mod\" or \"mod:fn\") expected");
+    } else if (tt == LUA_TFUNCTION) {
+        if (lua_iscfunction(L, 1)) return luaL_argerror(L, 1, "cannot spawn a C function");
+        if (lua_getupvalue(L, 1, 1))
+            return luaL_argerror(L, 1, "cannot spawn a function with upvalues (it is sent as bytecode to a new Lua state: require what it needs inside it)");
+    } else {
+        return luaL_argerror(L, 1, "module name or upvalue-free function expected");
+    }
+
+    bool link = false, monitor = false, trap = false;
+    size_t mem_limit = 0;
+    const char *name = NULL;
+    size_t name_len = 0;
+    if (!lua_isnil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        opt_bool(L, 2, "link", &link);
+        opt_bool(L, 2, "monitor", &monitor);
+        opt_bool(L, 2, "trap_exit", &trap);
+        lua_getfield(L, 2, "memory_limit");
+        if (!lua_isnil(L, -1)) {
+            lua_Number lim = lua_tonumber(L, -1);
+            if (!lua_isnumber(L, -1) || !(lim >= 1024))
+                return luaL_error(L, "spawn_opt: memory_limit must be a number of bytes >= 1024");
+            mem_limit = (size_t)lim;
+        }
+        lua_pop(L, 1);
+        lua_getfield(L, 2, "name");
+        if (!lua_isnil(L, -1)) {
+            if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "spawn_opt: name must be a string");
+            name = lua_tolstring(L, -1, &name_len);
+        }
+        lua_pop(L, 1);   /* the string stays alive: opts holds it */
+    }
+
+    mb_proc *p = new_process(L, self, 1, 3, nargs);
+    p->mem_limit = mem_limit;
+    atomic_store(&p->trap_exit, trap);
+    mb_pid pid;
+    if (mb_proctab_insert(&self->rt->procs, p, &pid)) {
+        mb_proc_free(p);
+        return luaL_error(L, "spawn: too many processes (max_processes is %d)", (int)self->rt->procs.size);
+    }
+    if (name) {
+        int rc = mb_names_register(self->rt, name, name_len, pid);
+        if (rc) {
+            mb_proctab_retire(&self->rt->procs, pid);   /* never ran: freed here */
+            if (rc == MB_REG_TAKEN) return luaL_error(L, "spawn_opt: the name '%s' is already registered", name);
+            return luaL_error(L, "spawn_opt: out of memory");
+        }
+    }
+    /* Link and monitor before the process can run, so neither can miss its exit. */
+    if (link && mb_link(self, pid)) return luaL_error(L, "spawn: out of memory linking");
+    mb_ref ref = 0;
+    if (monitor) {
+        ref = mb_make_ref(self->rt);
+        uint8_t what[12];
+        mb_buf w = {what, 0, sizeof what};
+        mb_put_id(&w, MB_T_PID, pid);
+        if (mb_monitor(self, pid, ref, w.p, w.len)) return luaL_error(L, "spawn: out of memory monitoring");
+    }
+    mb_sched_push(self->rt, mbb_sched(self), p);
+    mbb_push_pid(L, pid);
+    if (!monitor) return 1;
+    mbb_push_ref(L, ref);
+    return 2;
+}
+
+/* core.run_file(path, ...) -> pid, ref: the script of `moonbeam run`, monitored. */
+static int l_run_file(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    luaL_checkstring(L, 1);
+    int nargs = lua_gettop(L) - 1;
+    mb_proc *p = new_process(L, self, 1, 2, nargs);
+    p->target_kind = MB_TARGET_FILE;
+    mb_pid pid;
+    if (mb_proctab_insert(&self->rt->procs, p, &pid)) {
+        mb_proc_free(p);
+        return luaL_error(L, "run: too many processes");
+    }
+    mb_ref ref = mb_make_ref(self->rt);
+    uint8_t what[12];
+    mb_buf w = {what, 0, sizeof what};
+    mb_put_id(&w, MB_T_PID, pid);
+    if (mb_monitor(self, pid, ref, w.p, w.len)) return luaL_error(L, "run: out of memory");
+    mb_sched_push(self->rt, mbb_sched(self), p);
+    mbb_push_pid(L, pid);
+    mbb_push_ref(L, ref);
+    return 2;
+}
+
+static int l_self(lua_State *L) {
+    mbb_push_pid(L, mbb_self(L)->pid);
+    return 1;
+}
+
+/* core.exit(reason) or core.exit(dest, reason) */
+static int l_exit(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    if (lua_gettop(L) < 2) {
+        if (lua_isnoneornil(L, 1)) return luaL_argerror(L, 1, "an exit reason is required");
+        mbb_encode_or_raise(L, self, 1, "reason");
+        self->exit_reason.len = 0;
+        if (mb_buf_put(&self->exit_reason, self->scratch.p, self->scratch.len))
+            return luaL_error(L, "exit: out of memory");
+        self->dying = true;
+        return mbb_exit_now(L, self);
+    }
+    mb_pid dest = mbb_check_dest(L, 1, "exit");
+    if (lua_isnil(L, 2)) return luaL_argerror(L, 2, "an exit reason is required");
+    mbb_encode_or_raise(L, self, 2, "reason");
+    mb_send_exit(self->rt, mbb_sched(self), self->pid, dest, self->scratch.p, self->scratch.len);
+    if (dest == self->pid) {
+        mb_signal_drain(self);
+        if (self->dying) return mbb_exit_now(L, self);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_link(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_pid other = mbb_check_pid(L, 1);
+    int rc = mb_link(self, other);
+    if (rc == MB_SIG_NOMEM) return luaL_error(L, "link: out of memory");
+    if (rc == MB_SIG_NOPROC) {
+        if (!atomic_load(&self->trap_exit)) return mbb_raise_plain(L, "noproc");
+        static const uint8_t noproc[] = {MB_T_STRING, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
+        mb_msg *m = mb_exit_message(other, noproc, sizeof noproc);
+        if (!m) return luaL_error(L, "link: out of memory");
+        mb_proc_deliver(self, m, mbb_sched(self));
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_unlink(lua_State *L) {
+    mb_unlink(mbb_self(L), mbb_check_pid(L, 1));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* core.monitor(pid_or_name) -> ref. A name is resolved once, now. */
+static int l_monitor(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_pid target = 0;
+    mb_buf what;
+    mb_buf_init(&what);
+    int bad;
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        size_t n;
+        const char *name = lua_tolstring(L, 1, &n);
+        target = mb_names_whereis(self->rt, name, n);
+        bad = target ? mb_put_id(&what, MB_T_PID, target) : mb_put_string(&what, name, n);
+    } else {
+        target = mbb_check_pid(L, 1);
+        bad = mb_put_id(&what, MB_T_PID, target);
+    }
+    mb_ref ref = mb_make_ref(self->rt);
+    int rc = bad ? MB_SIG_NOMEM : mb_monitor(self, target, ref, what.p, what.len);
+    mb_buf_free(&what);
+    if (rc == MB_SIG_NOMEM) return luaL_error(L, "monitor: out of memory");
+    mbb_push_ref(L, ref);
+    return 1;
+}
+
+static int l_demonitor(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_ref ref = mbb_check_ref(L, 1);
+    mb_demonitor(self, ref, lua_toboolean(L, 2));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_trap_exit(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    luaL_checktype(L, 1, LUA_TBOOLEAN);
+    bool old = atomic_exchange(&self->trap_exit, (bool)lua_toboolean(L, 1));
+    lua_pushboolean(L, old);
+    return 1;
+}
+
+static int l_alive(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    lua_pushboolean(L, mb_proctab_alive(&self->rt->procs, mbb_check_pid(L, 1)));
+    return 1;
+}
+
+static int l_make_ref(lua_State *L) {
+    mbb_push_ref(L, mb_make_ref(mbb_self(L)->rt));
+    return 1;
+}
+
+static void push_pid_array(lua_State *L, const mb_pid *v, uint32_t n) {
+    lua_createtable(L, (int)n, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        mbb_push_pid(L, v[i]);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+}
+
+static void push_mon_pids(lua_State *L, const mb_monvec *m) {
+    lua_createtable(L, (int)m->n, 0);
+    for (uint32_t i = 0; i < m->n; i++) {
+        mbb_push_pid(L, m->v[i].pid);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+}
+
+static const char *status_name(int s) {
+    switch (s) {
+    case MB_RUNNABLE: return "runnable";
+    case MB_RUNNING: return "running";
+    case MB_WAITING: return "waiting";
+    default: return "exiting";
+    }
+}
+
+/* core.info(pid) -> table or nil */
+static int l_info(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_pid pid = mbb_check_pid(L, 1);
+    mb_proc *p = mb_proctab_get(&self->rt->procs, pid);
+    if (!p) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_createtable(L, 0, 12);
+    lua_pushstring(L, status_name(atomic_load(&p->status)));
+    lua_setfield(L, -2, "status");
+    lua_pushnumber(L, atomic_load(&p->queue_len));
+    lua_setfield(L, -2, "message_queue_len");
+    lua_pushnumber(L, (lua_Number)atomic_load(&p->messages_in));
+    lua_setfield(L, -2, "messages_in");
+    size_t mem = atomic_load_explicit(&p->mem_used, memory_order_relaxed);
+    if (p->ext && p == self) mem = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
+    lua_pushnumber(L, (lua_Number)mem);
+    lua_setfield(L, -2, "memory");
+    lua_pushboolean(L, atomic_load(&p->trap_exit));
+    lua_setfield(L, -2, "trap_exit");
+    lua_pushstring(L, p->target ? p->target : (p->ext ? "host" : "?"));
+    lua_setfield(L, -2, "module");
+    mbb_push_pid(L, pid);
+    lua_setfield(L, -2, "pid");
+    /* Copy what the lock guards, then build tables without holding it
+     * (a table allocation may raise). */
+    pthread_mutex_lock(&p->lock);
+    mb_pidvec links = {NULL, 0, 0};
+    mb_monvec mons = {NULL, 0, 0}, by = {NULL, 0, 0};
+    char *name = p->name ? strdup(p->name) : NULL;
+    int ok = 1;
+    for (uint32_t i = 0; ok && i < p->links.n; i++) ok = !mb_pidvec_add(&links, p->links.v[i]);
+    for (uint32_t i = 0; ok && i < p->monitors.n; i++)
+        ok = !mb_monvec_add(&mons, p->monitors.v[i].ref, p->monitors.v[i].pid);
+    for (uint32_t i = 0; ok && i < p->monitored_by.n; i++)
+        ok = !mb_monvec_add(&by, p->monitored_by.v[i].ref, p->monitored_by.v[i].pid);
+    pthread_mutex_unlock(&p->lock);
+    mb_proctab_put(&self->rt->procs, pid);
+    if (name) lua_pushstring(L, name);
+    else lua_pushnil(L);
+    lua_setfield(L, -2, "registered_name");
+    push_pid_array(L, links.v, links.n);
+    lua_setfield(L, -2, "links");
+    push_mon_pids(L, &mons);
+    lua_setfield(L, -2, "monitors");
+    push_mon_pids(L, &by);
+    lua_setfield(L, -2, "monitored_by");
+    free(name);
+    free(links.v);
+    free(mons.v);
+    free(by.v);
+    if (!ok) return luaL_error(L, "info: out of memory");
+    return 1;
+}
+
+static void collect_pid(mb_pid pid, void *ud) {
+    mb_buf_put(ud, &pid, sizeof pid);
+}
+
+/* core.processes() -> array of pids */
+static int l_processes(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_buf b;
+    mb_buf_init(&b);
+    mb_proctab_each(&self->rt->procs, collect_pid, &b);
+    size_t n = b.len / sizeof(mb_pid);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        mb_pid pid;
+        memcpy(&pid, b.p + i * sizeof pid, sizeof pid);
+        mbb_push_pid(L, pid);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    mb_buf_free(&b);
+    return 1;
+}
+
+static int l_process_count(lua_State *L) {
+    lua_pushnumber(L, atomic_load(&mbb_self(L)->rt->procs.count));
+    return 1;
+}
+
+void mbb_open_process(lua_State *L) {
+    static const luaL_Reg fns[] = {
+        {"spawn", l_spawn}, {"run_file", l_run_file}, {"self", l_self}, {"exit", l_exit},
+        {"link", l_link}, {"unlink", l_unlink}, {"monitor", l_monitor},
+        {"demonitor", l_demonitor}, {"trap_exit", l_trap_exit}, {"alive", l_alive},
+        {"make_ref", l_make_ref}, {"info", l_info}, {"processes", l_processes},
+        {"process_count", l_process_count}, {NULL, NULL}};
+    luaL_register(L, NULL, fns);
+}

@@ -1,0 +1,63 @@
+/* mailbox.h: a process's incoming queue.
+ *
+ * Two parts. The inbox is a lock-free multi-producer single-consumer queue
+ * (Vyukov's intrusive MPSC with a stub node): any thread pushes with one
+ * atomic exchange, only the owning process pops. The save queue is the
+ * owner's private, ordered list of messages taken from the inbox but not yet
+ * received: selective receive walks it, leaving what it skips in order.
+ * Signals (exit, down) travel through the inbox too, so everything one
+ * sender sends to one receiver arrives in the order it was sent. */
+#ifndef MB_MAILBOX_H
+#define MB_MAILBOX_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "pid.h"
+
+typedef enum mb_msg_kind {
+    MB_MSG_DATA,        /* an ordinary message */
+    MB_MSG_DOWN,        /* a DOWN message (data), tagged with its ref so demonitor can flush it */
+    MB_SIG_EXIT,        /* exit(pid, reason) from `from` */
+    MB_SIG_LINK_EXIT,   /* a linked process `from` exited with reason */
+    MB_SIG_DOWN,        /* a monitored process `from` exited; ref is the monitor */
+} mb_msg_kind;
+
+typedef struct mb_msg {
+    _Atomic(struct mb_msg *) next;
+    uint8_t kind;
+    mb_pid from;
+    mb_ref ref;
+    size_t len;
+    uint8_t data[];
+} mb_msg;
+
+typedef struct mb_inbox {
+    _Atomic(mb_msg *) tail;   /* producers: exchange */
+    mb_msg *head;             /* consumer only */
+    mb_msg stub;
+} mb_inbox;
+
+typedef struct mb_saveq {     /* owner only */
+    mb_msg *head, *tail;
+} mb_saveq;
+
+/* A message of len payload bytes, uninitialised payload; NULL if out of memory. */
+mb_msg *mb_msg_new(mb_msg_kind kind, mb_pid from, mb_ref ref, size_t len);
+mb_msg *mb_msg_copy(mb_msg_kind kind, mb_pid from, mb_ref ref, const void *p, size_t len);
+
+void mb_inbox_init(mb_inbox *q);
+/* Any thread. Returns whether the inbox looked empty before (a hint). */
+void mb_inbox_push(mb_inbox *q, mb_msg *m);
+/* Owner only. NULL when empty or when a producer is between its two steps. */
+mb_msg *mb_inbox_pop(mb_inbox *q);
+/* Any thread may ask; exact for the owner, a hint for others. */
+int mb_inbox_nonempty(mb_inbox *q);
+void mb_inbox_free_all(mb_inbox *q);
+
+void mb_saveq_append(mb_saveq *s, mb_msg *m);
+/* Unlink m, whose predecessor is prev (NULL for the head). */
+void mb_saveq_remove(mb_saveq *s, mb_msg *prev, mb_msg *m);
+void mb_saveq_free_all(mb_saveq *s);
+
+#endif

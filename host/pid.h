@@ -1,0 +1,39 @@
+/* pid.h: what a pid and a ref are, as 64-bit values.
+ *
+ * Both travel through Lua as light userdata, so they must fit the 46 bits a
+ * GC64 LuaJIT keeps for a light userdata without a segment lookup failing:
+ *
+ *   pid: bit 45 clear | serial (24 bits) << 21 | slot (21 bits)
+ *   ref: bit 45 set   | counter (45 bits)
+ *
+ * The serial makes a recycled slot never answer to an old pid. Serials start
+ * at 1, so no pid is 0 (0 means "no pid" in the core). */
+#ifndef MB_PID_H
+#define MB_PID_H
+
+#include <stdint.h>
+
+typedef uint64_t mb_pid;
+typedef uint64_t mb_ref;
+
+#define MB_SLOT_BITS   21
+#define MB_SERIAL_BITS 24
+#define MB_MAX_SLOTS   (1u << MB_SLOT_BITS)
+#define MB_SERIAL_MASK ((1u << MB_SERIAL_BITS) - 1)
+#define MB_REF_BIT     (UINT64_C(1) << 45)
+#define MB_VALUE_LIMIT (UINT64_C(1) << 46)
+
+static inline mb_pid mb_pid_make(uint32_t slot, uint32_t serial) {
+    return ((uint64_t)(serial & MB_SERIAL_MASK) << MB_SLOT_BITS) | slot;
+}
+static inline uint32_t mb_pid_slot(mb_pid p) { return (uint32_t)(p & (MB_MAX_SLOTS - 1)); }
+static inline uint32_t mb_pid_serial(mb_pid p) { return (uint32_t)(p >> MB_SLOT_BITS) & MB_SERIAL_MASK; }
+
+/* Classify a light userdata value: 1 pid, 2 ref, 0 neither. */
+static inline int mb_value_kind(uint64_t v) {
+    if (v == 0 || v >= MB_VALUE_LIMIT) return 0;
+    if (v & MB_REF_BIT) return 2;
+    return mb_pid_serial(v) != 0 ? 1 : 0;
+}
+
+#endif

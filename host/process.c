@@ -1,0 +1,207 @@
+/* process.c: a process's life: allocation, its memory accounting, waking,
+ * delivery, and the ordered way out (mb_proc_terminate). */
+#include "process.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "codec.h"
+#include "names.h"
+#include "runtime.h"
+#include "sched.h"
+#include "timer.h"
+#include "vm.h"
+
+mb_proc *mb_proc_new(mb_runtime *rt) {
+    mb_proc *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    if (pthread_mutex_init(&p->lock, NULL)) {
+        free(p);
+        return NULL;
+    }
+    p->rt = rt;
+    atomic_init(&p->status, MB_RUNNABLE);
+    mb_inbox_init(&p->inbox);
+    p->wait_deadline = -1;
+    p->co_ref = -1;
+    return p;
+}
+
+void mb_proc_free(mb_proc *p) {
+    if (!p) return;
+    mb_inbox_free_all(&p->inbox);
+    mb_saveq_free_all(&p->save);
+    mb_buf_free(&p->exit_reason);
+    mb_buf_free(&p->scratch);
+    mb_buf_free(&p->spawn_args);
+    free(p->target);
+    free(p->links.v);
+    free(p->monitors.v);
+    free(p->monitored_by.v);
+    free(p->name);
+    if (p->ext) {
+        pthread_mutex_destroy(&p->ext->mu);
+        pthread_cond_destroy(&p->ext->cv);
+        free(p->ext);
+    }
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+/* The allocator of every process state. Over the limit it refuses to grow,
+ * LuaJIT raises "not enough memory", and the scheduler ends the process
+ * with "memory_limit" (mem_exceeded says why). Frees always succeed. */
+void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    mb_proc *p = ud;
+    size_t used = atomic_load_explicit(&p->mem_used, memory_order_relaxed);
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        atomic_store_explicit(&p->mem_used, used - old, memory_order_relaxed);
+        return NULL;
+    }
+    if (p->mem_limit && nsize > old && used - old + nsize > p->mem_limit) {
+        p->mem_exceeded = true;
+        return NULL;
+    }
+    void *np = realloc(ptr, nsize);
+    if (!np) return NULL;
+    atomic_store_explicit(&p->mem_used, used - old + nsize, memory_order_relaxed);
+    return np;
+}
+
+void mb_proc_wake(mb_proc *p, mb_sched *from) {
+    int expected = MB_WAITING;
+    if (!atomic_compare_exchange_strong(&p->status, &expected, MB_RUNNABLE)) return;
+    if (p->ext) {
+        pthread_mutex_lock(&p->ext->mu);
+        pthread_cond_signal(&p->ext->cv);
+        pthread_mutex_unlock(&p->ext->mu);
+        return;
+    }
+    mb_sched_push(p->rt, from, p);
+}
+
+void mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
+    if (m->kind == MB_MSG_DATA || m->kind == MB_MSG_DOWN) {
+        atomic_fetch_add_explicit(&p->queue_len, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->messages_in, 1, memory_order_relaxed);
+    } else {
+        atomic_fetch_add(&p->sig_pending, 1);
+    }
+    mb_inbox_push(&p->inbox, m);
+    mb_proc_wake(p, from);
+}
+
+static void send_signals(mb_proc *p, mb_pidvec *links, mb_monvec *watchers) {
+    mb_runtime *rt = p->rt;
+    const uint8_t *r = p->exit_reason.p;
+    size_t rlen = p->exit_reason.len;
+    for (uint32_t i = 0; i < links->n; i++) {
+        mb_proc *t = mb_proctab_get(&rt->procs, links->v[i]);
+        if (!t) continue;
+        mb_msg *m = mb_msg_copy(MB_SIG_LINK_EXIT, p->pid, 0, r, rlen);
+        if (m) mb_proc_deliver(t, m, p->sched);
+        else fprintf(stderr, "moonbeam: out of memory sending an exit signal\n");
+        mb_proctab_put(&rt->procs, t->pid);
+    }
+    for (uint32_t i = 0; i < watchers->n; i++) {
+        mb_proc *t = mb_proctab_get(&rt->procs, watchers->v[i].pid);
+        if (!t) continue;
+        mb_msg *m = mb_msg_copy(MB_SIG_DOWN, p->pid, watchers->v[i].ref, r, rlen);
+        if (m) mb_proc_deliver(t, m, p->sched);
+        else fprintf(stderr, "moonbeam: out of memory sending a DOWN signal\n");
+        mb_proctab_put(&rt->procs, t->pid);
+    }
+}
+
+void mb_proc_terminate(mb_proc *p) {
+    mb_runtime *rt = p->rt;
+    if (p->exit_reason.len == 0 && mb_put_string(&p->exit_reason, "normal", 6)) {
+        /* No memory even for the reason: the signals go out empty-handed. */
+        fprintf(stderr, "moonbeam: out of memory building an exit reason\n");
+    }
+    atomic_store(&p->status, MB_EXITING);
+
+    pthread_mutex_lock(&p->lock);
+    p->exiting = true;
+    mb_pidvec links = p->links;
+    mb_monvec mine = p->monitors, watchers = p->monitored_by;
+    char *name = p->name;
+    memset(&p->links, 0, sizeof p->links);
+    memset(&p->monitors, 0, sizeof p->monitors);
+    memset(&p->monitored_by, 0, sizeof p->monitored_by);
+    p->name = NULL;
+    pthread_mutex_unlock(&p->lock);
+
+    /* Resources first, so whoever sees the EXIT or DOWN finds them free. */
+    if (name) mb_names_release(rt, name, p->pid);
+    free(name);
+    for (uint32_t i = 0; i < mine.n; i++) {
+        mb_proc *t = mb_proctab_get(&rt->procs, mine.v[i].pid);
+        if (!t) continue;
+        pthread_mutex_lock(&t->lock);
+        mb_monvec_take(&t->monitored_by, mine.v[i].ref, NULL);
+        pthread_mutex_unlock(&t->lock);
+        mb_proctab_put(&rt->procs, t->pid);
+    }
+    free(mine.v);
+    if (p->sched) mb_waittimer_release(p, p->sched);
+    if (!p->ext) mb_vm_close(p);
+
+    mb_pid pid = p->pid;
+    mb_proctab_ref(&rt->procs, pid);      /* keep p while the signals go out */
+    mb_proctab_retire(&rt->procs, pid);   /* alive(pid) is false from here */
+    send_signals(p, &links, &watchers);
+    free(links.v);
+    free(watchers.v);
+    mb_proctab_put(&rt->procs, pid);
+}
+
+/* ---- small vectors: most processes have zero to two links ------------- */
+
+static int grow(void **v, uint32_t *cap, size_t elem) {
+    uint32_t ncap = *cap ? *cap * 2 : 2;
+    void *nv = realloc(*v, ncap * elem);
+    if (!nv) return -1;
+    *v = nv;
+    *cap = ncap;
+    return 0;
+}
+
+int mb_pidvec_add(mb_pidvec *v, mb_pid pid) {
+    for (uint32_t i = 0; i < v->n; i++)
+        if (v->v[i] == pid) return 0;
+    if (v->n == v->cap && grow((void **)&v->v, &v->cap, sizeof *v->v)) return -1;
+    v->v[v->n++] = pid;
+    return 0;
+}
+
+int mb_pidvec_remove(mb_pidvec *v, mb_pid pid) {
+    for (uint32_t i = 0; i < v->n; i++) {
+        if (v->v[i] == pid) {
+            v->v[i] = v->v[--v->n];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int mb_monvec_add(mb_monvec *v, mb_ref ref, mb_pid pid) {
+    if (v->n == v->cap && grow((void **)&v->v, &v->cap, sizeof *v->v)) return -1;
+    v->v[v->n].ref = ref;
+    v->v[v->n].pid = pid;
+    v->n++;
+    return 0;
+}
+
+int mb_monvec_take(mb_monvec *v, mb_ref ref, mb_pid *pid_out) {
+    for (uint32_t i = 0; i < v->n; i++) {
+        if (v->v[i].ref == ref) {
+            if (pid_out) *pid_out = v->v[i].pid;
+            v->v[i] = v->v[--v->n];
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,130 @@
+/* process.h: what a process is.
+ *
+ * Ownership and threads:
+ * - Fields under "owner" are touched only by the thread currently running the
+ *   process (one scheduler at a time, handed over through the run queues'
+ *   locks, which order the accesses).
+ * - Fields under "lock" are guarded by p->lock: links, monitors, the name,
+ *   the exiting flag. Another process links to us by taking both locks, the
+ *   lower pid first.
+ * - Atomics are read by anyone (info, wake-ups).
+ * A process is freed only when its last reference is dropped (proctab.h). */
+#ifndef MB_PROCESS_H
+#define MB_PROCESS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include "buf.h"
+#include "mailbox.h"
+#include "pid.h"
+
+typedef struct lua_State lua_State;
+typedef struct mb_runtime mb_runtime;
+typedef struct mb_sched mb_sched;
+typedef struct mb_waittimer mb_waittimer;
+
+typedef enum mb_status {
+    MB_RUNNABLE = 1,   /* in a run queue */
+    MB_RUNNING,        /* on a scheduler now */
+    MB_WAITING,        /* blocked in receive; a send makes it runnable */
+    MB_EXITING,        /* gone or going */
+} mb_status;
+
+/* Why the process's coroutine gave control back. */
+typedef enum mb_yield {
+    MB_YIELD_NONE,
+    MB_YIELD_WAIT,       /* blocked in receive, maybe until wait_deadline */
+    MB_YIELD_RESCHED,    /* used its slice; runnable again at once */
+    MB_YIELD_EXIT,       /* mb.exit(reason) or a fatal signal: see exit_reason */
+} mb_yield;
+
+typedef struct mb_pidvec { mb_pid *v; uint32_t n, cap; } mb_pidvec;
+typedef struct mb_mon { mb_ref ref; mb_pid pid; } mb_mon;
+typedef struct mb_monvec { mb_mon *v; uint32_t n, cap; } mb_monvec;
+
+/* A process driven by an OS thread of its own (the script that required
+ * moonbeam, or the host's main thread): it blocks on a condition variable
+ * instead of yielding to a scheduler. */
+typedef struct mb_external {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} mb_external;
+
+typedef enum mb_target_kind {
+    MB_TARGET_MODULE,    /* target = "mod" or "mod:fn" */
+    MB_TARGET_BYTECODE,  /* spawn_args holds the function first */
+    MB_TARGET_FILE,      /* target = a script path (moonbeam run) */
+} mb_target_kind;
+
+typedef struct mb_proc {
+    mb_pid pid;
+    mb_runtime *rt;
+    _Atomic int status;
+    mb_inbox inbox;
+    _Atomic uint32_t sig_pending;     /* exit signals pushed and not yet handled */
+    _Atomic uint32_t queue_len;       /* messages waiting (inbox and save queue) */
+    _Atomic uint64_t messages_in;
+    _Atomic size_t mem_used;          /* written by the allocator (owner) */
+    _Atomic uint64_t wait_seq;        /* which wait a timeout belongs to */
+    _Atomic uint64_t timed_out_seq;   /* set by the wait timer when it fires */
+    _Atomic bool trap_exit;
+
+    /* owner */
+    mb_saveq save;
+    lua_State *L, *co;
+    int co_ref;
+    mb_yield yield;
+    double wait_deadline;             /* ms on the runtime clock; < 0: none */
+    mb_waittimer *wtimer;
+    int budget;                       /* messages left in this slice */
+    size_t mem_limit;                 /* 0: none */
+    bool mem_exceeded;
+    bool dying;                       /* exit_reason holds why */
+    bool in_match;                    /* inside a selective receive's match function */
+    mb_buf exit_reason;
+    mb_buf scratch;                   /* reused encode buffer */
+    mb_target_kind target_kind;
+    char *target;                     /* module spec or file path; also info.module */
+    mb_buf spawn_args;                /* freed once the process started */
+    mb_external *ext;                 /* non-NULL for external processes */
+
+    /* scheduling: guarded by the run queue holding it */
+    struct mb_proc *runq_next;
+    mb_sched *sched;                  /* where it ran last */
+
+    /* lock */
+    pthread_mutex_t lock;
+    bool exiting;
+    mb_pidvec links;
+    mb_monvec monitors;               /* ref -> pid I monitor */
+    mb_monvec monitored_by;           /* ref -> pid that monitors me */
+    char *name;
+} mb_proc;
+
+/* Allocate a process (not yet in the table). */
+mb_proc *mb_proc_new(mb_runtime *rt);
+/* Free everything the process still owns; called by the table on the last put. */
+void mb_proc_free(mb_proc *p);
+
+/* The counting allocator every process state is created with. */
+void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
+/* Make a waiting process runnable, from the thread running `from` (or from a
+ * thread that is no scheduler when from == NULL). */
+void mb_proc_wake(mb_proc *p, mb_sched *from);
+
+/* Queue m for p and wake it. Takes ownership of m. */
+void mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from);
+
+/* The one road out: release the name, monitors and links, retire the pid,
+ * then send EXIT and DOWN signals with exit_reason. Owner thread. */
+void mb_proc_terminate(mb_proc *p);
+
+int mb_pidvec_add(mb_pidvec *v, mb_pid pid);       /* no duplicates; -1 on OOM */
+int mb_pidvec_remove(mb_pidvec *v, mb_pid pid);    /* 1 if it was there */
+int mb_monvec_add(mb_monvec *v, mb_ref ref, mb_pid pid);
+int mb_monvec_take(mb_monvec *v, mb_ref ref, mb_pid *pid_out);  /* 1 if found */
+
+#endif

@@ -1,0 +1,104 @@
+/* runtime.c: bring a host up and take it down. */
+#include "runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+#include "codec.h"
+#include "process.h"
+#include "sched.h"
+#include "vm.h"
+
+double mb_now_ms(void) { return (double)uv_hrtime() / 1e6; }
+
+mb_ref mb_make_ref(mb_runtime *rt) {
+    return MB_REF_BIT | (atomic_fetch_add(&rt->next_ref, 1) & (MB_REF_BIT - 1));
+}
+
+static char *dup_or_null(const char *s) {
+    return s ? strdup(s) : NULL;
+}
+
+static int default_schedulers(void) {
+    uv_cpu_info_t *cpus;
+    int n = 0;
+    if (uv_cpu_info(&cpus, &n) == 0) uv_free_cpu_info(cpus, n);
+    return n > 0 ? n : 1;
+}
+
+mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
+    mb_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    uint32_t maxp = cfg->max_processes ? cfg->max_processes : MB_DEFAULT_MAX_PROCESSES;
+    int n = cfg->schedulers > 0 ? cfg->schedulers : default_schedulers();
+    if (maxp > MB_MAX_SLOTS) {
+        snprintf(err, errlen, "max_processes must be at most %u", MB_MAX_SLOTS);
+        free(rt);
+        return NULL;
+    }
+    if (n > 1024) {
+        snprintf(err, errlen, "at most 1024 schedulers");
+        free(rt);
+        return NULL;
+    }
+    atomic_init(&rt->max_message_size,
+                cfg->max_message_size ? cfg->max_message_size : MB_DEFAULT_MAX_MESSAGE);
+    atomic_init(&rt->next_ref, 1);
+    const char *log = getenv("MOONBEAM_CRASH_LOG");
+    rt->crash_log = !(log && strcmp(log, "0") == 0);
+    rt->lua_path = dup_or_null(cfg->lua_path);
+    rt->lua_cpath = dup_or_null(cfg->lua_cpath);
+    if ((cfg->lua_path && !rt->lua_path) || (cfg->lua_cpath && !rt->lua_cpath) ||
+        mb_proctab_init(&rt->procs, maxp)) {
+        snprintf(err, errlen, "out of memory creating the process table");
+        goto fail;
+    }
+    if (mb_names_init(&rt->names) || mb_timers_init(&rt->timers)) {
+        snprintf(err, errlen, "out of memory creating the registry");
+        goto fail;
+    }
+    if (mb_sched_start_all(rt, n)) {
+        snprintf(err, errlen, "cannot start %d scheduler threads", n);
+        goto fail;
+    }
+    return rt;
+fail:
+    free(rt->lua_path);
+    free(rt->lua_cpath);
+    free(rt);
+    return NULL;
+}
+
+static void collect(mb_pid pid, void *ud) {
+    mb_buf *b = ud;
+    mb_buf_put(b, &pid, sizeof pid);
+}
+
+void mb_runtime_stop(mb_runtime *rt) {
+    if (!rt) return;
+    mb_sched_stop_all(rt);
+    /* No thread runs processes now: end what is left without signals. */
+    mb_buf pids;
+    mb_buf_init(&pids);
+    mb_proctab_each(&rt->procs, collect, &pids);
+    for (size_t i = 0; i + sizeof(mb_pid) <= pids.len; i += sizeof(mb_pid)) {
+        mb_pid pid;
+        memcpy(&pid, pids.p + i, sizeof pid);
+        mb_proc *p = mb_proctab_get(&rt->procs, pid);
+        if (!p) continue;
+        if (!p->ext) mb_vm_close(p);
+        mb_proctab_retire(&rt->procs, pid);
+        mb_proctab_put(&rt->procs, pid);
+    }
+    mb_buf_free(&pids);
+    mb_names_destroy(&rt->names);
+    mb_timers_destroy(&rt->timers);
+    mb_proctab_destroy(&rt->procs);
+    free(rt->lua_path);
+    free(rt->lua_cpath);
+    free(rt);
+}

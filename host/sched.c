@@ -1,0 +1,235 @@
+/* sched.c: scheduler threads, run queues, stealing and sleeping.
+ *
+ * A run queue is a mutex-guarded FIFO: pushes and pops are a few pointer
+ * moves, and on two to sixteen cores the lock is not where time goes (see
+ * bench/). A scheduler with an empty queue steals; with nothing to steal it
+ * blocks in uv_run until a timer fires or uv_async_send wakes it. Wakers
+ * only send when the target says it is sleeping, so a busy host makes no
+ * wake-up system calls. */
+#include "sched.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include "runtime.h"
+#include "signal.h"
+#include "timer.h"
+#include "vm.h"
+
+#define POLL_EVERY 32   /* process runs between looks at the timers */
+
+static uint32_t rq_push(mb_sched *s, mb_proc *p) {
+    p->runq_next = NULL;
+    pthread_mutex_lock(&s->rq_lock);
+    if (s->rq_tail) s->rq_tail->runq_next = p;
+    else s->rq_head = p;
+    s->rq_tail = p;
+    uint32_t n = atomic_load_explicit(&s->rq_len, memory_order_relaxed) + 1;
+    atomic_store(&s->rq_len, n);
+    pthread_mutex_unlock(&s->rq_lock);
+    return n;
+}
+
+static mb_proc *rq_pop(mb_sched *s) {
+    if (atomic_load_explicit(&s->rq_len, memory_order_relaxed) == 0) return NULL;
+    pthread_mutex_lock(&s->rq_lock);
+    mb_proc *p = s->rq_head;
+    if (p) {
+        s->rq_head = p->runq_next;
+        if (!s->rq_head) s->rq_tail = NULL;
+        atomic_store(&s->rq_len, atomic_load_explicit(&s->rq_len, memory_order_relaxed) - 1);
+    }
+    pthread_mutex_unlock(&s->rq_lock);
+    return p;
+}
+
+static void wake_sleeper(mb_runtime *rt, mb_sched *except) {
+    for (int i = 0; i < rt->nscheds; i++) {
+        mb_sched *o = &rt->scheds[i];
+        if (o != except && atomic_load(&o->sleeping)) {
+            uv_async_send(&o->wakeup);
+            return;
+        }
+    }
+}
+
+void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p) {
+    if (!s) s = &rt->scheds[atomic_fetch_add(&rt->next_sched, 1) % (uint32_t)rt->nscheds];
+    uint32_t n = rq_push(s, p);
+    if (atomic_load(&s->sleeping)) uv_async_send(&s->wakeup);
+    else if (n > 1 && atomic_load(&rt->sleepers) > 0) wake_sleeper(rt, s);
+}
+
+int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg) {
+    mb_post *post = malloc(sizeof *post);
+    if (!post) return -1;
+    post->fn = fn;
+    post->arg = arg;
+    pthread_mutex_lock(&s->post_lock);
+    post->next = s->posts;
+    s->posts = post;
+    atomic_store(&s->has_posts, 1);
+    pthread_mutex_unlock(&s->post_lock);
+    uv_async_send(&s->wakeup);
+    return 0;
+}
+
+static void run_posts(mb_sched *s) {
+    if (!atomic_load(&s->has_posts)) return;
+    pthread_mutex_lock(&s->post_lock);
+    mb_post *list = s->posts, *fifo = NULL;
+    s->posts = NULL;
+    atomic_store(&s->has_posts, 0);
+    pthread_mutex_unlock(&s->post_lock);
+    while (list) {   /* reverse into arrival order */
+        mb_post *next = list->next;
+        list->next = fifo;
+        fifo = list;
+        list = next;
+    }
+    while (fifo) {
+        mb_post *next = fifo->next;
+        fifo->fn(s, fifo->arg);
+        free(fifo);
+        fifo = next;
+    }
+}
+
+static void on_wakeup(uv_async_t *a) { run_posts(a->data); }
+
+/* Take work from a scheduler that has more than it is running. */
+static mb_proc *steal(mb_sched *s) {
+    mb_runtime *rt = s->rt;
+    for (int k = 1; k < rt->nscheds; k++) {
+        mb_sched *o = &rt->scheds[(s->id + k) % rt->nscheds];
+        if (atomic_load_explicit(&o->rq_len, memory_order_relaxed) == 0) continue;
+        mb_proc *p = rq_pop(o);
+        if (p) return p;
+    }
+    return NULL;
+}
+
+static void run_one(mb_sched *s, mb_proc *p) {
+    mb_runtime *rt = s->rt;
+    atomic_store(&p->status, MB_RUNNING);
+    p->sched = s;
+    s->current = p;
+    mb_vm_run(p);
+    s->current = NULL;
+
+    switch (p->yield) {
+    case MB_YIELD_RESCHED:
+        atomic_store(&p->status, MB_RUNNABLE);
+        mb_sched_push(rt, s, p);
+        break;
+    case MB_YIELD_WAIT: {
+        uint64_t seq = atomic_fetch_add(&p->wait_seq, 1) + 1;
+        if (p->wait_deadline >= 0) {
+            double ms = p->wait_deadline - mb_now_ms();
+            if (ms <= 0) {
+                atomic_store(&p->timed_out_seq, seq);
+                atomic_store(&p->status, MB_RUNNABLE);
+                mb_sched_push(rt, s, p);
+                break;
+            }
+            mb_waittimer_arm(p, s, ms);
+        }
+        /* Once WAITING is visible another thread may run p, even end it:
+         * hold a reference across the re-check (a send that raced in). */
+        mb_pid pid = p->pid;
+        mb_proctab_ref(&rt->procs, pid);
+        atomic_store(&p->status, MB_WAITING);
+        if (mb_inbox_nonempty(&p->inbox)) {
+            int expected = MB_WAITING;
+            if (atomic_compare_exchange_strong(&p->status, &expected, MB_RUNNABLE))
+                mb_sched_push(rt, s, p);
+        }
+        mb_proctab_put(&rt->procs, pid);
+        break;
+    }
+    case MB_YIELD_EXIT:
+    default:
+        mb_proc_terminate(p);
+        break;
+    }
+}
+
+static void poll_loop(mb_sched *s) {
+    run_posts(s);
+    uv_update_time(&s->loop);
+    if (uv_backend_timeout(&s->loop) == 0) uv_run(&s->loop, UV_RUN_NOWAIT);
+}
+
+static void sched_main(void *arg) {
+    mb_sched *s = arg;
+    mb_runtime *rt = s->rt;
+    unsigned runs = 0;
+    while (!atomic_load(&rt->stopping)) {
+        mb_proc *p = rq_pop(s);
+        if (!p) p = steal(s);
+        if (p) {
+            run_one(s, p);
+            if (++runs % POLL_EVERY == 0) poll_loop(s);
+            continue;
+        }
+        atomic_store(&s->sleeping, 1);
+        atomic_fetch_add(&rt->sleepers, 1);
+        /* Re-check after announcing sleep: a push that saw sleeping == 0
+         * left work in a queue we can now see. */
+        int work = atomic_load(&s->rq_len) > 0 || atomic_load(&s->has_posts);
+        for (int k = 0; !work && k < rt->nscheds; k++)
+            work = atomic_load(&rt->scheds[k].rq_len) > 0;
+        uv_run(&s->loop, work || atomic_load(&rt->stopping) ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+        atomic_fetch_sub(&rt->sleepers, 1);
+        atomic_store(&s->sleeping, 0);
+    }
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+    (void)arg;
+    if (uv_is_closing(h)) return;
+    if (h->type == UV_ASYNC) uv_close(h, NULL);
+    else uv_close(h, (uv_close_cb)mb_timer_handle_free);
+}
+
+int mb_sched_start_all(mb_runtime *rt, int n) {
+    rt->scheds = calloc((size_t)n, sizeof *rt->scheds);
+    if (!rt->scheds) return -1;
+    for (int i = 0; i < n; i++) {
+        mb_sched *s = &rt->scheds[i];
+        s->rt = rt;
+        s->id = i;
+        if (uv_loop_init(&s->loop) || uv_async_init(&s->loop, &s->wakeup, on_wakeup) ||
+            pthread_mutex_init(&s->rq_lock, NULL) || pthread_mutex_init(&s->post_lock, NULL))
+            return -1;
+        s->wakeup.data = s;
+    }
+    rt->nscheds = n;
+    for (int i = 0; i < n; i++) {
+        if (uv_thread_create(&rt->scheds[i].thread, sched_main, &rt->scheds[i])) {
+            atomic_store(&rt->stopping, true);
+            for (int j = 0; j < i; j++) {
+                uv_async_send(&rt->scheds[j].wakeup);
+                uv_thread_join(&rt->scheds[j].thread);
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void mb_sched_stop_all(mb_runtime *rt) {
+    atomic_store(&rt->stopping, true);
+    for (int i = 0; i < rt->nscheds; i++) uv_async_send(&rt->scheds[i].wakeup);
+    for (int i = 0; i < rt->nscheds; i++) uv_thread_join(&rt->scheds[i].thread);
+    for (int i = 0; i < rt->nscheds; i++) {
+        mb_sched *s = &rt->scheds[i];
+        run_posts(s);
+        uv_walk(&s->loop, close_walk, NULL);
+        uv_run(&s->loop, UV_RUN_DEFAULT);
+        if (uv_loop_close(&s->loop)) fprintf(stderr, "moonbeam: a loop did not close cleanly\n");
+        pthread_mutex_destroy(&s->rq_lock);
+        pthread_mutex_destroy(&s->post_lock);
+    }
+    free(rt->scheds);
+    rt->scheds = NULL;
+}

@@ -1,0 +1,36 @@
+/* signal.h: links, monitors and exit signals (OTP's semantics).
+ *
+ * Signals travel through the receiver's inbox like messages, so they keep
+ * per-sender order. A process handles them when it drains its inbox into
+ * its save queue (mb_signal_drain): trapped exits and DOWNs become messages
+ * in place, fatal ones mark the process dying. */
+#ifndef MB_SIGNAL_H
+#define MB_SIGNAL_H
+
+#include "process.h"
+
+/* Results of link and monitor on a pid that is gone. */
+enum { MB_SIG_OK = 0, MB_SIG_NOPROC = -1, MB_SIG_NOMEM = -2 };
+
+int mb_link(mb_proc *self, mb_pid other);
+void mb_unlink(mb_proc *self, mb_pid other);
+/* Monitor target; on a dead target, queues DOWN noproc at once (the "what"
+ * element is encoded in what/what_len). */
+int mb_monitor(mb_proc *self, mb_pid target, mb_ref ref, const uint8_t *what, size_t what_len);
+/* Returns 1 if the monitor was active. flush: drop a DOWN already queued. */
+int mb_demonitor(mb_proc *self, mb_ref ref, int flush);
+
+/* exit(dest, reason) from `from` (0 for the runtime itself). */
+void mb_send_exit(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest,
+                  const uint8_t *reason, size_t len);
+
+/* Move the inbox into the save queue, acting on signals. Returns the number
+ * of messages added; p->dying is set if a signal ended the process. */
+int mb_signal_drain(mb_proc *p);
+
+/* Build the message {"EXIT", from, reason} or {"DOWN", ref, "process", what, reason}. */
+mb_msg *mb_exit_message(mb_pid from, const uint8_t *reason, size_t len);
+mb_msg *mb_down_message(mb_ref ref, const uint8_t *what, size_t what_len,
+                        const uint8_t *reason, size_t len);
+
+#endif

@@ -1,0 +1,272 @@
+/* timer.c: send_after timers (a map by ref, for cancel_timer from any
+ * thread) and the per-process receive timeout. See timer.h for the rules. */
+#include "timer.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <uv.h>
+#include "process.h"
+#include "runtime.h"
+#include "sched.h"
+
+enum { T_PENDING, T_FIRED, T_CANCELLED };
+enum { KIND_SEND_AFTER = 1, KIND_WAIT = 2 };
+
+struct mb_timer {
+    uv_timer_t h;            /* first: closing the handle frees the struct */
+    int kind;
+    mb_timer *next;          /* chain in the map, under the map's lock */
+    mb_runtime *rt;
+    mb_sched *s;             /* whose loop owns h */
+    bool started;            /* s's thread only */
+    _Atomic int state;
+    mb_ref ref;
+    double due, delay;
+    mb_pid dest;
+    char *name;
+    mb_msg *msg;
+};
+
+struct mb_waittimer {
+    uv_timer_t h;
+    int kind;
+    mb_runtime *rt;
+    mb_sched *s;
+    mb_pid pid;
+    uint64_t seq;
+};
+
+/* ---- the map of live timers -------------------------------------------- */
+
+int mb_timers_init(mb_timers *t) {
+    t->nbuckets = 1024;
+    t->count = 0;
+    t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
+    if (!t->buckets) return -1;
+    if (pthread_mutex_init(&t->lock, NULL)) {
+        free(t->buckets);
+        return -1;
+    }
+    return 0;
+}
+
+void mb_timers_destroy(mb_timers *t) {
+    free(t->buckets);   /* the timers themselves belong to the loops */
+    pthread_mutex_destroy(&t->lock);
+}
+
+static size_t bucket(mb_timers *t, mb_ref ref) {
+    return (size_t)((ref * 0x9E3779B97F4A7C15ull) >> 32) & (t->nbuckets - 1);
+}
+
+static void map_grow(mb_timers *t) {
+    size_t nb = t->nbuckets * 2;
+    mb_timer **b = calloc(nb, sizeof *b);
+    if (!b) return;
+    mb_timers old = *t;
+    t->buckets = b;
+    t->nbuckets = nb;
+    for (size_t i = 0; i < old.nbuckets; i++) {
+        mb_timer *e = old.buckets[i];
+        while (e) {
+            mb_timer *next = e->next;
+            size_t j = bucket(t, e->ref);
+            e->next = b[j];
+            b[j] = e;
+            e = next;
+        }
+    }
+    free(old.buckets);
+}
+
+static void map_add(mb_timers *t, mb_timer *tm) {
+    pthread_mutex_lock(&t->lock);
+    size_t i = bucket(t, tm->ref);
+    tm->next = t->buckets[i];
+    t->buckets[i] = tm;
+    if (++t->count > t->nbuckets * 2) map_grow(t);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Unlink and return the timer with this ref; caller holds the lock. */
+static mb_timer *map_take_locked(mb_timers *t, mb_ref ref) {
+    mb_timer **pe = &t->buckets[bucket(t, ref)];
+    while (*pe && (*pe)->ref != ref) pe = &(*pe)->next;
+    mb_timer *tm = *pe;
+    if (tm) {
+        *pe = tm->next;
+        t->count--;
+    }
+    return tm;
+}
+
+/* ---- send_after -------------------------------------------------------- */
+
+static void timer_free(mb_timer *tm) {
+    free(tm->msg);
+    free(tm->name);
+    free(tm);
+}
+
+static void on_timer_closed(uv_handle_t *h) { timer_free((mb_timer *)h); }
+
+static void deliver(mb_timer *tm) {
+    mb_runtime *rt = tm->rt;
+    mb_pid dest = tm->name ? mb_names_whereis(rt, tm->name, strlen(tm->name)) : tm->dest;
+    mb_proc *p = dest ? mb_proctab_get(&rt->procs, dest) : NULL;
+    if (!p) return;   /* gone, or the name is free: dropped, as OTP does */
+    mb_proc_deliver(p, tm->msg, tm->s);
+    tm->msg = NULL;
+    mb_proctab_put(&rt->procs, dest);
+}
+
+static void on_timer_fire(uv_timer_t *h) {
+    mb_timer *tm = (mb_timer *)h;
+    int expected = T_PENDING;
+    if (atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED)) {
+        pthread_mutex_lock(&tm->rt->timers.lock);
+        map_take_locked(&tm->rt->timers, tm->ref);
+        pthread_mutex_unlock(&tm->rt->timers.lock);
+        deliver(tm);
+    }
+    uv_close((uv_handle_t *)h, on_timer_closed);
+}
+
+static void timer_start_here(mb_sched *s, void *arg) {
+    mb_timer *tm = arg;
+    if (atomic_load(&tm->state) == T_CANCELLED) {
+        timer_free(tm);
+        return;
+    }
+    if (uv_timer_init(&s->loop, &tm->h)) {
+        fprintf(stderr, "moonbeam: cannot start a timer; its message is dropped\n");
+        timer_free(tm);
+        return;
+    }
+    tm->started = true;
+    uv_update_time(&s->loop);
+    double left = tm->due - mb_now_ms();
+    uv_timer_start(&tm->h, on_timer_fire, left > 0 ? (uint64_t)ceil(left) : 0, 0);
+}
+
+mb_ref mb_send_after(mb_runtime *rt, mb_sched *from, double ms, mb_pid dest,
+                     char *name, mb_msg *msg) {
+    mb_timer *tm = calloc(1, sizeof *tm);
+    if (!tm) {
+        free(msg);
+        free(name);
+        return 0;
+    }
+    tm->kind = KIND_SEND_AFTER;
+    tm->rt = rt;
+    tm->ref = mb_make_ref(rt);
+    tm->due = mb_now_ms() + ms;
+    tm->delay = ms;
+    tm->dest = dest;
+    tm->name = name;
+    tm->msg = msg;
+    atomic_init(&tm->state, T_PENDING);
+    tm->s = from ? from : &rt->scheds[atomic_fetch_add(&rt->next_sched, 1) % (uint32_t)rt->nscheds];
+    mb_ref ref = tm->ref;
+    map_add(&rt->timers, tm);
+    if (from) timer_start_here(from, tm);
+    else if (mb_sched_post(tm->s, timer_start_here, tm)) {
+        pthread_mutex_lock(&rt->timers.lock);
+        map_take_locked(&rt->timers, ref);
+        pthread_mutex_unlock(&rt->timers.lock);
+        timer_free(tm);
+        return 0;
+    }
+    return ref;
+}
+
+double mb_cancel_timer(mb_runtime *rt, mb_sched *from, mb_ref ref) {
+    pthread_mutex_lock(&rt->timers.lock);
+    mb_timer *tm = map_take_locked(&rt->timers, ref);
+    double left = -1;
+    if (tm) {
+        int expected = T_PENDING;
+        if (atomic_compare_exchange_strong(&tm->state, &expected, T_CANCELLED)) {
+            left = tm->due - mb_now_ms();
+            if (left < 0) left = 0;
+            /* A timer to a pid dies with the pid (OTP cancels it then). */
+            if (tm->dest && !mb_proctab_alive(&rt->procs, tm->dest)) left = -1;
+            /* On its own thread the handle goes now; elsewhere it goes when
+             * it fires, and finds itself cancelled. */
+            if (from == tm->s && tm->started) {
+                uv_timer_stop(&tm->h);
+                uv_close((uv_handle_t *)&tm->h, on_timer_closed);
+            }
+        }
+    }
+    pthread_mutex_unlock(&rt->timers.lock);
+    return left;
+}
+
+/* ---- receive timeouts -------------------------------------------------- */
+
+static void on_wait_fire(uv_timer_t *h) {
+    mb_waittimer *t = (mb_waittimer *)h;
+    mb_proc *p = mb_proctab_get(&t->rt->procs, t->pid);
+    if (!p) return;
+    if (atomic_load(&p->wait_seq) == t->seq) {
+        atomic_store(&p->timed_out_seq, t->seq);
+        mb_proc_wake(p, t->s);
+    }
+    mb_proctab_put(&t->rt->procs, t->pid);
+}
+
+static void on_wait_closed(uv_handle_t *h) { free(h); }
+
+static void wait_close_here(mb_sched *s, void *arg) {
+    (void)s;
+    uv_close((uv_handle_t *)arg, on_wait_closed);
+}
+
+static void wait_release(mb_waittimer *t, mb_sched *s) {
+    if (t->s == s) uv_close((uv_handle_t *)&t->h, on_wait_closed);
+    else if (mb_sched_post(t->s, wait_close_here, t))
+        fprintf(stderr, "moonbeam: out of memory closing a timer\n");
+}
+
+void mb_waittimer_arm(mb_proc *p, mb_sched *s, double ms) {
+    mb_waittimer *t = p->wtimer;
+    if (t && t->s != s) {   /* the process moved: its old timer stays with the old loop */
+        wait_release(t, s);
+        t = p->wtimer = NULL;
+    }
+    if (!t) {
+        t = calloc(1, sizeof *t);
+        if (!t || uv_timer_init(&s->loop, &t->h)) {
+            free(t);
+            fprintf(stderr, "moonbeam: cannot arm a receive timeout\n");
+            return;
+        }
+        t->kind = KIND_WAIT;
+        t->rt = p->rt;
+        t->s = s;
+        t->pid = p->pid;
+        p->wtimer = t;
+    }
+    t->seq = atomic_load(&p->wait_seq);
+    uv_update_time(&s->loop);
+    uv_timer_start(&t->h, on_wait_fire, (uint64_t)ceil(ms), 0);
+}
+
+void mb_waittimer_disarm(mb_proc *p, mb_sched *s) {
+    if (p->wtimer && p->wtimer->s == s) uv_timer_stop(&p->wtimer->h);
+}
+
+void mb_waittimer_release(mb_proc *p, mb_sched *s) {
+    if (!p->wtimer) return;
+    wait_release(p->wtimer, s);
+    p->wtimer = NULL;
+}
+
+void mb_timer_handle_free(void *handle) {
+    mb_timer *tm = handle;   /* both kinds start with the handle, then kind */
+    if (tm->kind == KIND_SEND_AFTER) timer_free(tm);
+    else free(handle);
+}

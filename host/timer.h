@@ -1,0 +1,48 @@
+/* timer.h: send_after timers and receive timeouts, on the schedulers'
+ * libuv loops.
+ *
+ * A timer lives on the loop of the scheduler that armed it and only that
+ * thread touches its uv handle. Cancelling from anywhere is a CAS on its
+ * state (pending -> cancelled); the handle is closed by its own loop. So a
+ * cancelled timer never delivers, and a call whose reply comes in time
+ * stops its timeout with no system call and no cross-thread hop. */
+#ifndef MB_TIMER_H
+#define MB_TIMER_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "mailbox.h"
+#include "pid.h"
+
+typedef struct mb_timer mb_timer;
+typedef struct mb_runtime mb_runtime;
+typedef struct mb_sched mb_sched;
+typedef struct mb_proc mb_proc;
+
+typedef struct mb_timers {       /* the live send_after timers by ref */
+    pthread_mutex_t lock;
+    mb_timer **buckets;
+    size_t nbuckets, count;
+} mb_timers;
+
+int mb_timers_init(mb_timers *t);
+void mb_timers_destroy(mb_timers *t);
+
+/* Deliver msg to dest (a pid, or a name resolved when it fires) after ms.
+ * Takes ownership of msg and name. from: the scheduler of the calling
+ * thread, or NULL. Returns the timer's ref, or 0 when out of memory. */
+mb_ref mb_send_after(mb_runtime *rt, mb_sched *from, double ms, mb_pid dest,
+                     char *name, mb_msg *msg);
+/* Milliseconds left (>= 0) if the timer was pending, else -1. */
+double mb_cancel_timer(mb_runtime *rt, mb_sched *from, mb_ref ref);
+
+/* Receive timeouts, for the process running on `s` now. */
+void mb_waittimer_arm(mb_proc *p, mb_sched *s, double ms);
+void mb_waittimer_disarm(mb_proc *p, mb_sched *s);
+void mb_waittimer_release(mb_proc *p, mb_sched *s);
+
+/* Close callback for any timer handle left on a loop at shutdown. */
+void mb_timer_handle_free(void *handle);
+
+#endif

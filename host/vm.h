@@ -1,0 +1,16 @@
+/* vm.h: what the core needs from the Lua side, implemented in bindings/.
+ * host/ never calls lua_resume itself: it asks the VM layer to run a
+ * process's slice and to tear its state down. */
+#ifndef MB_VM_H
+#define MB_VM_H
+
+#include "process.h"
+
+/* Run p until it yields. On return p->yield says why; MB_YIELD_EXIT also
+ * covers the body returning or crashing, with p->exit_reason set. */
+void mb_vm_run(mb_proc *p);
+
+/* Close p's Lua state (not for external processes). */
+void mb_vm_close(mb_proc *p);
+
+#endif

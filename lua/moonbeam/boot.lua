@@ -1,0 +1,27 @@
+-- boot.lua: the first function every process runs, on its own coroutine.
+-- kind is "module" (target "mod" or "mod:fn"), "function" (target is the
+-- decoded function) or "file" (a script path, for `moonbeam run`).
+local error, pcall, require, type = error, pcall, require, type
+
+return function(kind, target, ...)
+  if kind == "module" then
+    local name, fn = target:match("^([^:]+):?(.*)$")
+    if fn == "" then fn = "main" end
+    local ok, mod = pcall(require, name)
+    if not ok then
+      -- One line: "module 'x' not found: no field ...; no file ...".
+      error((tostring(mod):gsub(":%s*\n%s*", ": ", 1):gsub("\n%s*", "; ")), 0)
+    end
+    local f = type(mod) == "table" and mod[fn]
+    if type(f) ~= "function" then
+      error(("module '%s' has no function '%s'"):format(name, fn), 0)
+    end
+    return f(...)
+  elseif kind == "function" then
+    return target(...)
+  end
+  local chunk, err = loadfile(target)
+  if not chunk then error(err, 0) end
+  arg = { [0] = target, ... }
+  return chunk(...)
+end
