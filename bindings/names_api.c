@@ -4,7 +4,8 @@
 #include "../host/names.h"
 
 static const char *check_name(lua_State *L, int idx, size_t *n) {
-    const char *s = luaL_checklstring(L, idx, n);
+    if (lua_type(L, idx) != LUA_TSTRING) luaL_argerror(L, idx, "a name must be a string");
+    const char *s = lua_tolstring(L, idx, n);
     if (*n == 0 || strlen(s) != *n) luaL_argerror(L, idx, "a name is a non-empty string without NUL bytes");
     return s;
 }
@@ -33,7 +34,7 @@ static int l_unregister(lua_State *L) {
 
 static int l_whereis(lua_State *L) {
     size_t n;
-    const char *name = luaL_checklstring(L, 1, &n);
+    const char *name = check_name(L, 1, &n);
     mb_pid pid = mb_names_whereis(mbb_self(L)->rt, name, n);
     if (pid) mbb_push_pid(L, pid);
     else lua_pushnil(L);

@@ -288,7 +288,9 @@ static int l_info(lua_State *L) {
     lua_setfield(L, -2, "message_queue_len");
     lua_pushnumber(L, (lua_Number)atomic_load(&p->messages_in));
     lua_setfield(L, -2, "messages_in");
-    size_t mem = atomic_load_explicit(&p->mem_used, memory_order_relaxed);
+    /* The Lua state's bytes, plus the process's own record: a process that
+     * has not run yet still costs something. */
+    size_t mem = atomic_load_explicit(&p->mem_used, memory_order_relaxed) + sizeof *p;
     if (p->ext && p == self) mem = (size_t)lua_gc(L, LUA_GCCOUNT, 0) * 1024 + (size_t)lua_gc(L, LUA_GCCOUNTB, 0);
     lua_pushnumber(L, (lua_Number)mem);
     lua_setfield(L, -2, "memory");

@@ -194,7 +194,12 @@ static int enc_value(enc *e, int idx, int depth) {
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
-        if (n > e->max) return enc_room(e) ? -1 : 0;   /* fails before copying */
+        if (n > e->max || e->b->len - e->start + n > e->max) {   /* before copying */
+            snprintf(e->err->msg, sizeof e->err->msg,
+                     "message larger than the limit of %zu bytes", e->max);
+            e->path[0] = '\0';
+            return -1;
+        }
         if (mb_put_string(e->b, s, n)) return enc_oom(e);
         return enc_room(e);
     }

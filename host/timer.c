@@ -187,15 +187,20 @@ double mb_cancel_timer(mb_runtime *rt, mb_sched *from, mb_ref ref) {
     mb_timer *tm = map_take_locked(&rt->timers, ref);
     double left = -1;
     if (tm) {
+        /* Read what we need first: once cancelled, the owning loop may free
+         * the timer at any moment (unless this thread is that loop). */
+        mb_sched *owner = tm->s;
+        double due = tm->due;
+        mb_pid dest = tm->dest;
         int expected = T_PENDING;
         if (atomic_compare_exchange_strong(&tm->state, &expected, T_CANCELLED)) {
-            left = tm->due - mb_now_ms();
+            left = due - mb_now_ms();
             if (left < 0) left = 0;
             /* A timer to a pid dies with the pid (OTP cancels it then). */
-            if (tm->dest && !mb_proctab_alive(&rt->procs, tm->dest)) left = -1;
+            if (dest && !mb_proctab_alive(&rt->procs, dest)) left = -1;
             /* On its own thread the handle goes now; elsewhere it goes when
              * it fires, and finds itself cancelled. */
-            if (from == tm->s && tm->started) {
+            if (from == owner && tm->started) {
                 uv_timer_stop(&tm->h);
                 uv_close((uv_handle_t *)&tm->h, on_timer_closed);
             }

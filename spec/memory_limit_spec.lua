@@ -1,0 +1,124 @@
+-- Per-process memory: info(pid).memory, and spawn_opt's memory_limit.
+--
+-- Every hog below stops by itself at 64 MiB, so a limit that does not work
+-- fails the test (reason "normal") instead of eating the machine.
+
+local mb = require "moonbeam"
+local h = require "spec.support.helpers"
+
+local MiB = 1024 * 1024
+
+describe("mb.info(pid).memory", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("is a positive number of bytes", function()
+    local memory = mb.info(h.echo()).memory
+    assert.is_number(memory)
+    assert.is_true(memory > 0)
+  end)
+
+  it("grows with what the process holds", function()
+    local a = h.echo()
+    local before = mb.info(a).memory
+    h.call(a, "hold", 2 * MiB)
+    local after = mb.info(a).memory
+    assert.is_true(after >= before + 2 * MiB, "memory " .. before .. " -> " .. after)
+  end)
+
+  it("is that of the caller too", function()
+    assert.is_true(mb.info(mb.self()).memory > 0)
+  end)
+end)
+
+describe("spawn_opt memory_limit", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("ends a process allocating past it with reason \"memory_limit\"", function()
+    local _, ref = mb.spawn_opt(function()
+      local t = {}
+      for i = 1, 64 * 1024 do t[i] = string.rep("x", 1000) .. i end
+    end, { monitor = true, memory_limit = 8 * MiB })
+    assert.equal("memory_limit", h.reason(ref, 10000))
+  end)
+
+  it("ends a process making one allocation past it", function()
+    local _, ref = mb.spawn_opt(function()
+      local s = string.rep("x", 64 * 1024 * 1024)
+      return #s
+    end, { monitor = true, memory_limit = 8 * MiB })
+    assert.equal("memory_limit", h.reason(ref, 10000))
+  end)
+
+  it("ends the process even when it catches the allocation error with pcall", function()
+    local _, ref = mb.spawn_opt(function(parent)
+      local mb = require "moonbeam"
+      local ok = pcall(function()
+        local t = {}
+        for i = 1, 64 * 1024 do t[i] = string.rep("x", 1000) .. i end
+      end)
+      mb.send(parent, { "survived the limit", ok })
+      mb.receive(2000)
+    end, { monitor = true, memory_limit = 8 * MiB }, mb.self())
+    local reason = h.reason(ref, 10000)
+    assert.equal("memory_limit", reason)
+  end)
+
+  it("kills only that process: its neighbour keeps answering pings", function()
+    local neighbour = mb.spawn_opt("spec.support.echo", { memory_limit = 64 * MiB })
+    local plain = h.echo()
+    assert.is_true(h.ping(neighbour))
+    local _, ref = mb.spawn_opt(function()
+      local t = {}
+      for i = 1, 64 * 1024 do t[i] = string.rep("x", 1000) .. i end
+    end, { monitor = true, memory_limit = 8 * MiB })
+    -- keep pinging while the hog allocates, until it is stopped
+    local down
+    for _ = 1, 1000 do
+      assert.is_true(h.ping(neighbour), "the neighbour stopped answering")
+      assert.is_true(h.ping(plain), "a process without a limit stopped answering")
+      down = mb.receive(h.tuple("DOWN", ref), 0)
+      if down then break end
+    end
+    down = down or h.down(ref, 10000)
+    assert.equal("memory_limit", down[5])
+    assert.is_true(h.ping(neighbour))
+    assert.is_true(h.ping(plain))
+  end)
+
+  it("tells a linked, trapping partner the reason", function()
+    local pid = mb.spawn_opt(function()
+      local t = {}
+      for i = 1, 64 * 1024 do t[i] = string.rep("x", 1000) .. i end
+    end, { link = true, memory_limit = 8 * MiB })
+    assert.same({ "EXIT", pid, "memory_limit" }, h.expect(h.tuple("EXIT", pid), "the EXIT", 10000))
+  end)
+
+  it("lets a process under it work normally", function()
+    local a = mb.spawn_opt("spec.support.echo", { memory_limit = 64 * MiB })
+    assert.is_true(h.ping(a))
+    h.call(a, "hold", 1 * MiB)
+    assert.is_true(h.ping(a))
+    assert.is_true(mb.info(a).memory <= 64 * MiB)
+  end)
+
+  it("is enforced on memory held across messages", function()
+    local a = mb.spawn_opt("spec.support.echo", { memory_limit = 16 * MiB })
+    local ref = mb.monitor(a)
+    for _ = 1, 64 do
+      mb.send(a, { "hold", mb.self(), mb.make_ref(), 1 * MiB, n = 4 })
+    end
+    assert.equal("memory_limit", h.reason(ref, 10000))
+  end)
+
+  it("frees the name of the process it ends", function()
+    local name = h.name("hog")
+    local _, ref = mb.spawn_opt(function()
+      local t = {}
+      for i = 1, 64 * 1024 do t[i] = string.rep("x", 1000) .. i end
+    end, { monitor = true, name = name, memory_limit = 8 * MiB })
+    assert.equal("memory_limit", h.reason(ref, 10000))
+    assert.is_nil(mb.whereis(name))
+  end)
+end)

@@ -1,0 +1,468 @@
+-- Messages: send, receive, selective receive, and the codec that copies a
+-- message from one Lua state into another.
+
+local mb = require "moonbeam"
+local ffi = require "ffi"
+local h = require "spec.support.helpers"
+
+-- A message goes through the codec even when a process sends to itself;
+-- sending through another process also decodes it in a second state.
+local routes = {
+  {
+    "sent to itself",
+    function(v)
+      local tag = mb.make_ref()
+      assert.is_true(mb.send(mb.self(), { "rt", tag, v }))
+      return h.expect(h.tuple("rt", tag), "the message back")[3]
+    end,
+  },
+  {
+    "sent through another process",
+    function(v)
+      return (h.call(h.echo(), "echo", v))
+    end,
+  },
+}
+
+for _, route in ipairs(routes) do
+  local how, rt = route[1], route[2]
+
+  describe("the codec, a message " .. how, function()
+    before_each(h.before)
+    after_each(h.after)
+
+    it("keeps booleans", function()
+      assert.is_true(rt(true))
+      assert.is_false(rt(false))
+    end)
+
+    it("keeps integers exact up to 2^53", function()
+      for _, n in ipairs({ 0, 1, -1, 255, 256, 65535, 2 ^ 31 - 1, 2 ^ 31, -2 ^ 31, 2 ^ 32 + 1,
+                           2 ^ 53 - 1, 2 ^ 53, -(2 ^ 53 - 1), -2 ^ 53 }) do
+        local got = rt(n)
+        assert.equal(n, got)
+        assert.equal(string.format("%.0f", n), string.format("%.0f", got))
+      end
+    end)
+
+    it("keeps fractions and extreme doubles bit for bit", function()
+      for _, x in ipairs({ 0.1, -1.5, math.pi, 1e308, -1e308, 5e-324, 2.2250738585072014e-308, 2 ^ 63, 2 ^ 64 }) do
+        assert.equal(string.format("%.17g", x), string.format("%.17g", rt(x)))
+      end
+    end)
+
+    it("keeps -0.0 (1/x is -inf)", function()
+      local z = rt(-0.0)
+      assert.equal(0, z)
+      assert.equal(-math.huge, 1 / z)
+      assert.equal(math.huge, 1 / rt(0))
+    end)
+
+    it("keeps NaN", function()
+      local nan = rt(0 / 0)
+      assert.is_number(nan)
+      assert.is_true(nan ~= nan)
+    end)
+
+    it("keeps +inf and -inf", function()
+      assert.equal(math.huge, rt(math.huge))
+      assert.equal(-math.huge, rt(-math.huge))
+    end)
+
+    it("keeps binary strings, \\0 included", function()
+      local bytes = {}
+      for i = 0, 255 do bytes[#bytes + 1] = string.char(i) end
+      local all = table.concat(bytes)
+      assert.equal(all, rt(all))
+      assert.equal("a\0b\0", rt("a\0b\0"))
+      assert.equal("\0", rt("\0"))
+      assert.equal("", rt(""))
+      local big = string.rep(all, 256) -- 64 KiB
+      assert.equal(big, rt(big))
+    end)
+
+    it("keeps nested tables with array and hash parts", function()
+      local msg = {
+        1, 2, 3, { 4, { 5, { 6 } } },
+        a = { b = { c = "d" } },
+        [10] = "sparse",
+        [0] = "zero",
+        [-1] = "negative",
+        [1.5] = "fractional key",
+        ["with space"] = { "x", y = false },
+      }
+      assert.same(msg, rt(msg))
+    end)
+
+    it("keeps arrays with holes and empty tables", function()
+      local got = rt({ [1] = "a", [3] = "c", empty = {} })
+      assert.equal("a", got[1])
+      assert.is_nil(got[2])
+      assert.equal("c", got[3])
+      assert.same({}, got.empty)
+      assert.same({}, rt({}))
+    end)
+
+    it("copies a table referenced twice (not a cycle)", function()
+      local shared = { "s", k = 1 }
+      local got = rt({ a = shared, b = shared, list = { shared, shared } })
+      assert.same(shared, got.a)
+      assert.same(shared, got.b)
+      assert.same({ shared, shared }, got.list)
+    end)
+
+    it("keeps pids: equal after the trip, usable as table keys, printed as <0.N.N>", function()
+      local me = mb.self()
+      local other = h.echo()
+      local got = rt({ me, other })
+      assert.equal(me, got[1])
+      assert.equal(other, got[2])
+      assert.is_true(got[1] ~= got[2])
+      local t = { [me] = "me", [other] = "other" }
+      assert.equal("me", t[got[1]])
+      assert.equal("other", t[got[2]])
+      assert.matches("^<0%.%d+%.%d+>$", tostring(got[1]))
+      assert.equal(tostring(me), tostring(got[1]))
+    end)
+
+    it("keeps refs: equal after the trip, usable as table keys, printed as #Ref<...>", function()
+      local r1, r2 = mb.make_ref(), mb.make_ref()
+      local got = rt({ r1, r2 })
+      assert.equal(r1, got[1])
+      assert.equal(r2, got[2])
+      assert.is_true(got[1] ~= got[2])
+      local t = { [r1] = 1, [r2] = 2 }
+      assert.equal(1, t[got[1]])
+      assert.equal(2, t[got[2]])
+      assert.matches("^#Ref<.*>$", tostring(got[1]))
+    end)
+
+    it("keeps keys of every sendable kind", function()
+      local me, ref = mb.self(), mb.make_ref()
+      local got = rt({ [true] = "t", [false] = "f", [me] = "pid", [ref] = "ref", [2 ^ 40] = "big" })
+      assert.equal("t", got[true])
+      assert.equal("f", got[false])
+      assert.equal("pid", got[me])
+      assert.equal("ref", got[ref])
+      assert.equal("big", got[2 ^ 40])
+    end)
+
+    it("carries an upvalue-free function as bytecode", function()
+      local f = rt({ fn = function(a, b) return a * 10 + b end }).fn
+      assert.is_function(f)
+      assert.equal(42, f(4, 2))
+    end)
+  end)
+end
+
+describe("the codec refuses", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  -- Sends msg to itself; the send must raise, nothing may arrive, and the
+  -- error is returned as text.
+  local function refused(msg)
+    local err = h.error_of(mb.send, mb.self(), msg)
+    assert.is_nil(mb.receive(0), "a refused message was delivered")
+    return err
+  end
+
+  local function any_of(text, words)
+    local lower = text:lower()
+    for _, w in ipairs(words) do
+      if lower:find(w, 1, true) then return true end
+    end
+    return false
+  end
+
+  it("a function with upvalues, naming its path", function()
+    local x = 1
+    local err = refused({ job = { callback = function() return x end } })
+    assert.is_truthy(err:find("job.callback", 1, true), err)
+    assert.is_true(any_of(err, { "upvalue" }), err)
+  end)
+
+  it("a function with upvalues as the whole message", function()
+    local x = 1
+    refused(function() return x end)
+  end)
+
+  it("a C function, naming its path", function()
+    local err = refused({ lib = { fn = print } })
+    assert.is_truthy(err:find("lib.fn", 1, true), err)
+  end)
+
+  it("userdata, naming its path", function()
+    local err = refused({ data = { handle = io.stdout } })
+    assert.is_truthy(err:find("data.handle", 1, true), err)
+    assert.is_true(any_of(err, { "userdata" }), err)
+  end)
+
+  it("a coroutine, naming its path", function()
+    local err = refused({ co = { routine = coroutine.create(function() end) } })
+    assert.is_truthy(err:find("co.routine", 1, true), err)
+    assert.is_true(any_of(err, { "coroutine", "thread" }), err)
+  end)
+
+  it("cdata, naming its path", function()
+    local err = refused({ c = { data = ffi.new("int") } })
+    assert.is_truthy(err:find("c.data", 1, true), err)
+    assert.is_true(any_of(err, { "cdata" }), err)
+  end)
+
+  it("a value that cannot be sent inside an array, naming its index", function()
+    local err = refused({ list = { 1, 2, io.stdout } })
+    assert.is_truthy(err:find("list", 1, true), err)
+    assert.is_truthy(err:find("3", 1, true), err)
+  end)
+
+  it("a cycle, naming where it closes", function()
+    local t = { name = "loop" }
+    t.inner = { back = t }
+    local err = refused({ root = t })
+    assert.is_truthy(err:find("root.inner.back", 1, true), err)
+    assert.is_true(any_of(err, { "cycl" }), err)
+  end)
+
+  it("a table that contains itself", function()
+    local t = {}
+    t[1] = t
+    refused(t)
+  end)
+
+  -- n tables, each inside the next.
+  local function nest(n)
+    local t = { "bottom" }
+    for _ = 2, n do t = { t } end
+    return t
+  end
+
+  it("nesting deeper than the limit (100 tables)", function()
+    local err = refused({ a = nest(100) })
+    assert.is_true(any_of(err, { "deep", "depth", "nest" }), err)
+    err = refused(nest(101))
+    assert.is_true(any_of(err, { "deep", "depth", "nest" }), err)
+  end)
+
+  it("nesting far deeper than the limit, without overflowing a stack", function()
+    local deep = {}
+    local cur = deep
+    for _ = 1, 100000 do
+      cur.a = {}
+      cur = cur.a
+    end
+    local err = refused(deep)
+    assert.is_true(any_of(err, { "deep", "depth", "nest" }), err)
+  end)
+
+  it("but not nesting up to the limit", function()
+    local msg = nest(100)
+    assert.is_true(mb.send(mb.self(), msg))
+    assert.same(msg, mb.receive(h.TIMEOUT))
+  end)
+
+  it("a message larger than the size limit (64 MiB by default)", function()
+    local limit = mb.max_message_size()
+    assert.equal(64 * 1024 * 1024, limit)
+    local err = refused(string.rep("x", limit + 1))
+    assert.is_true(any_of(err, { "size", "large", "limit", "bytes" }), err)
+  end)
+
+  it("a message larger than a limit set with mb.max_message_size(bytes)", function()
+    local old = mb.max_message_size(4096)
+    finally(function() mb.max_message_size(old) end)
+    assert.equal(4096, mb.max_message_size())
+    local err = refused({ blob = string.rep("x", 8192) })
+    assert.is_true(any_of(err, { "size", "large", "limit", "bytes" }), err)
+    err = refused({ parts = { string.rep("x", 3000), string.rep("y", 3000) } })
+    assert.is_true(any_of(err, { "size", "large", "limit", "bytes" }), err)
+    assert.is_true(mb.send(mb.self(), { blob = string.rep("x", 1000) }))
+    assert.equal(1000, #mb.receive(h.TIMEOUT).blob)
+  end)
+
+  it("a message over the size limit given to spawn as arguments", function()
+    local old = mb.max_message_size(4096)
+    finally(function() mb.max_message_size(old) end)
+    local before = #mb.processes()
+    h.error_of(mb.spawn, "spec.support.echo", string.rep("x", 8192))
+    assert.equal(before, #mb.processes())
+  end)
+
+  it("and the sender can go on sending", function()
+    local x = 1
+    pcall(mb.send, mb.self(), { f = function() return x end })
+    assert.is_true(mb.send(mb.self(), "after"))
+    assert.equal("after", mb.receive(h.TIMEOUT))
+  end)
+end)
+
+describe("mb.send", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns true", function()
+    assert.is_true(mb.send(mb.self(), "hello"))
+    assert.equal("hello", mb.receive(h.TIMEOUT))
+  end)
+
+  it("delivers to another process", function()
+    local pid = h.echo(mb.self())
+    assert.is_true(mb.send(pid, "not a request"))
+    assert.equal("not a request", h.relayed(pid))
+  end)
+
+  it("delivers to a registered name", function()
+    local name = h.name("send")
+    local pid = h.echo(mb.self())
+    mb.register(name, pid)
+    assert.is_true(mb.send(name, "by name"))
+    assert.equal("by name", h.relayed(pid))
+  end)
+
+  it("to a dead pid is a silent no-op returning true", function()
+    local dead = h.dead_pid()
+    assert.is_true(mb.send(dead, "into the void"))
+    assert.is_true(mb.send(dead, { big = string.rep("x", 1000) }))
+  end)
+
+  it("to an unregistered name raises, naming it", function()
+    local name = h.name("nobody")
+    local err = h.error_of(mb.send, name, "hello")
+    assert.is_truthy(err:find(name, 1, true), err)
+  end)
+
+  it("of nil raises", function()
+    h.error_of(mb.send, mb.self(), nil)
+    h.error_of(mb.send, mb.self())
+    assert.is_nil(mb.receive(0))
+  end)
+
+  it("to nil or to something that is not a pid or a name raises", function()
+    h.error_of(mb.send, nil, "x")
+    h.error_of(mb.send, 42, "x")
+    h.error_of(mb.send, {}, "x")
+  end)
+
+  it("keeps the order of messages from one sender", function()
+    for i = 1, 1000 do mb.send(mb.self(), i) end
+    for i = 1, 1000 do assert.equal(i, mb.receive(h.TIMEOUT)) end
+  end)
+
+  it("keeps the order of messages from another process", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      for i = 1, 500 do mb.send(parent, { "seq", i }) end
+    end, mb.self())
+    for i = 1, 500 do
+      assert.equal(i, h.expect(h.tuple("seq"), "message " .. i)[2])
+    end
+  end)
+end)
+
+describe("mb.receive", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns nil after the timeout when nothing arrives", function()
+    local t0 = h.now_ms()
+    assert.is_nil(mb.receive(50))
+    local elapsed = h.now_ms() - t0
+    assert.is_true(elapsed >= 40, "returned after " .. elapsed .. " ms")
+    assert.is_true(elapsed < 2000, "returned after " .. elapsed .. " ms")
+  end)
+
+  it("with timeout 0 returns nil at once on an empty mailbox", function()
+    local t0 = h.now_ms()
+    assert.is_nil(mb.receive(0))
+    assert.is_true(h.now_ms() - t0 < 2000)
+  end)
+
+  it("with timeout 0 returns a message already queued", function()
+    mb.send(mb.self(), "queued")
+    assert.equal("queued", mb.receive(0))
+  end)
+
+  it("wakes when a message arrives while it waits", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      mb.sleep(50)
+      mb.send(parent, "late")
+    end, mb.self())
+    assert.equal("late", mb.receive(h.TIMEOUT))
+  end)
+
+  it("returns false as a message (only nil means timeout)", function()
+    mb.send(mb.self(), false)
+    assert.is_false(mb.receive(h.TIMEOUT))
+  end)
+end)
+
+describe("mb.receive(match, timeout)", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("takes the first matching message and leaves the others in order", function()
+    for i = 1, 10 do mb.send(mb.self(), i) end
+    assert.equal(6, mb.receive(function(m) return m > 5 end, h.TIMEOUT))
+    local rest = {}
+    for _ = 1, 9 do rest[#rest + 1] = mb.receive(0) end
+    assert.same({ 1, 2, 3, 4, 5, 7, 8, 9, 10 }, rest)
+    assert.is_nil(mb.receive(0))
+  end)
+
+  it("returns nil after the timeout and leaves every message queued in order", function()
+    for i = 1, 5 do mb.send(mb.self(), i) end
+    local t0 = h.now_ms()
+    assert.is_nil(mb.receive(function(m) return m == "never" end, 50))
+    local elapsed = h.now_ms() - t0
+    assert.is_true(elapsed >= 40 and elapsed < 2000, "returned after " .. elapsed .. " ms")
+    for i = 1, 5 do assert.equal(i, mb.receive(0)) end
+    assert.is_nil(mb.receive(0))
+  end)
+
+  it("waits for a match that arrives later, keeping the others", function()
+    mb.send(mb.self(), "a")
+    mb.send(mb.self(), "b")
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      mb.sleep(20)
+      mb.send(parent, "x")
+      mb.sleep(20)
+      mb.send(parent, "match")
+      mb.send(parent, "y")
+    end, mb.self())
+    assert.equal("match", mb.receive(function(m) return m == "match" end, h.TIMEOUT))
+    assert.equal("a", mb.receive(h.TIMEOUT))
+    assert.equal("b", mb.receive(h.TIMEOUT))
+    assert.equal("x", mb.receive(h.TIMEOUT))
+    assert.equal("y", mb.receive(h.TIMEOUT))
+  end)
+
+  it("can be repeated, each time taking the next match in order", function()
+    for i = 1, 20 do mb.send(mb.self(), i) end
+    for _, want in ipairs({ 2, 4, 6, 8 }) do
+      assert.equal(want, mb.receive(function(m) return m % 2 == 0 end, h.TIMEOUT))
+    end
+    assert.equal(1, mb.receive(0))
+    assert.equal(3, mb.receive(0))
+    assert.equal(5, mb.receive(0))
+    assert.equal(7, mb.receive(0))
+    assert.equal(9, mb.receive(0))
+    assert.equal(10, mb.receive(0))
+  end)
+
+  it("works inside a spawned process too", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local me = mb.self()
+      for i = 1, 5 do mb.send(me, i) end
+      local picked = mb.receive(function(m) return m == 3 end, 2000)
+      local rest = {}
+      for _ = 1, 4 do rest[#rest + 1] = mb.receive(0) end
+      mb.send(parent, { "selective", picked, rest })
+    end, mb.self())
+    local m = h.expect(h.tuple("selective"), "the child's report")
+    assert.equal(3, m[2])
+    assert.same({ 1, 2, 4, 5 }, m[3])
+  end)
+end)

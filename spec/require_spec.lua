@@ -1,0 +1,101 @@
+-- require "moonbeam" from a plain LuaJIT script: the script becomes a
+-- process of its own, and the host lives in that OS process.
+
+local mb = require "moonbeam"
+local h = require "spec.support.helpers"
+local sh = require "spec.support.shell"
+
+local function luajit(source)
+  local path = sh.script(source)
+  return sh.run("luajit " .. sh.quote(path))
+end
+
+describe("require \"moonbeam\" from plain luajit", function()
+  after_each(sh.cleanup)
+
+  it("spawns, sends, receives and exits cleanly with status 0", function()
+    local status, out, err = luajit([[
+      local mb = require "moonbeam"
+      local me = mb.self()
+      local pid = mb.spawn(function(parent)
+        local mb = require "moonbeam"
+        local m = mb.receive(5000)
+        mb.send(parent, { "echo", m, mb.self() })
+      end, me)
+      mb.send(pid, "hello")
+      local m = mb.receive(5000)
+      print(tostring(me):match("^<0%.%d+%.%d+>$") ~= nil, m and m[2], m and m[3] == pid)
+    ]])
+    assert.equal(0, status, err)
+    assert.equal("true\thello\ttrue\n", out)
+  end)
+
+  it("works as a one-liner with luajit -e", function()
+    local status, out, err = sh.run([[luajit -e 'local mb = require "moonbeam"; mb.send(mb.self(), 42); print(mb.receive(1000))']])
+    assert.equal(0, status, err)
+    assert.equal("42\n", out)
+  end)
+
+  it("exits with status 0 even while a spawned process is still waiting", function()
+    local status, out, err = luajit([[
+      local mb = require "moonbeam"
+      mb.spawn(function() local mb = require "moonbeam"; mb.receive() end)
+      print("leaving")
+    ]])
+    assert.equal(0, status, err)
+    assert.equal("leaving\n", out)
+  end)
+
+  it("keeps the script's error exit status", function()
+    local status, _, err = luajit([[
+      local mb = require "moonbeam"
+      mb.spawn(function() end)
+      error("script failed")
+    ]])
+    assert.is_true(status ~= 0 and status ~= 124, "status " .. tostring(status))
+    assert.matches("script failed", err)
+  end)
+
+  it("survives being required again, as the same process", function()
+    local status, out, err = luajit([[
+      local mb = require "moonbeam"
+      local me = mb.self()
+      for k in pairs(package.loaded) do
+        if k == "moonbeam" or k:match("^moonbeam%.") then package.loaded[k] = nil end
+      end
+      local mb2 = require "moonbeam"
+      mb2.send(me, "again")
+      print(mb2.self() == me, mb.receive(1000))
+    ]])
+    assert.equal(0, status, err)
+    assert.equal("true\tagain\n", out)
+  end)
+end)
+
+describe("a spawned process", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("can require cjson", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local cjson = require "cjson"
+      mb.send(parent, { "json", cjson.encode({ 1, 2, 3 }), cjson.decode('{"a":[true]}').a[1] })
+    end, mb.self())
+    local m = h.expect(h.tuple("json"), "the child's report")
+    assert.equal("[1,2,3]", m[2])
+    assert.is_true(m[3])
+  end)
+
+  it("can require the standard libraries", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local ok = type(string.format) == "function" and type(table.concat) == "function"
+        and type(math.floor) == "function" and type(os.time) == "function"
+        and type(io.open) == "function" and type(require("ffi").new) == "function"
+        and type(require("bit").band) == "function" and type(coroutine.wrap) == "function"
+      mb.send(parent, { "libs", ok })
+    end, mb.self())
+    assert.same({ "libs", true }, h.expect(h.tuple("libs"), "the child's report"))
+  end)
+end)

@@ -1,0 +1,205 @@
+-- Shared helpers for the specs, used in the busted process (itself a
+-- moonbeam process). Every wait is bounded so a bug fails a test instead of
+-- hanging the suite.
+--
+-- Each spec file calls
+--   before_each(h.before)   after_each(h.after)
+-- h.before turns on trap_exit in the busted process (so a linked child that
+-- crashes can never take the suite down), empties the mailbox and notes the
+-- processes that exist; h.after kills every process the test left behind,
+-- unregisters names the test gave to the busted process, and empties the
+-- mailbox again.
+
+local mb = require "moonbeam"
+local ffi = require "ffi"
+
+local H = {}
+
+H.TIMEOUT = 2000
+
+-- Wall-clock milliseconds (monotonic), for generous lower/upper bounds only.
+pcall(ffi.cdef, "int clock_gettime(int, void *);")
+local ts = ffi.new("int64_t[2]")
+function H.now_ms()
+  local ok = pcall(ffi.C.clock_gettime, 1, ts)
+  if not ok then
+    -- someone declared it with struct timespec *
+    ffi.C.clock_gettime(1, ffi.cast("struct timespec *", ts))
+  end
+  return tonumber(ts[0]) * 1000 + tonumber(ts[1]) / 1e6
+end
+
+function H.is_pid(v)
+  return v ~= nil and type(v) ~= "string"
+    and tostring(v):match("^<0%.%d+%.%d+>$") ~= nil
+end
+
+function H.is_ref(v)
+  return v ~= nil and type(v) ~= "string"
+    and tostring(v):match("^#Ref<.*>$") ~= nil
+end
+
+function H.contains(array, value)
+  if type(array) ~= "table" then return false end
+  for _, v in ipairs(array) do
+    if v == value then return true end
+  end
+  return false
+end
+
+function H.count(array, value)
+  local n = 0
+  for _, v in ipairs(array or {}) do
+    if v == value then n = n + 1 end
+  end
+  return n
+end
+
+-- The text of an error value: strings as they are, tables flattened.
+function H.text(e)
+  if type(e) == "table" then
+    local parts = {}
+    for k, v in pairs(e) do parts[#parts + 1] = tostring(k) .. "=" .. H.text(v) end
+    return "{" .. table.concat(parts, ", ") .. "}"
+  end
+  return tostring(e)
+end
+
+-- Calls fn and returns the error it raised as text (fails when it did not raise).
+function H.error_of(fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert(not ok, "expected an error, the call returned " .. H.text(err))
+  return H.text(err)
+end
+
+local seq = 0
+function H.name(prefix)
+  seq = seq + 1
+  return string.format("spec_%s_%d_%d", prefix or "name", seq, math.random(1e9))
+end
+
+-- Receives the first message for which match(msg) is true, or raises
+-- "timed out waiting for <what>".
+function H.expect(match, what, timeout)
+  local msg = mb.receive(match, timeout or H.TIMEOUT)
+  if msg == nil then
+    error("timed out waiting for " .. (what or "a message"), 2)
+  end
+  return msg
+end
+
+-- A predicate for a table message whose leading elements equal the arguments.
+function H.tuple(...)
+  local want = { n = select("#", ...), ... }
+  return function(m)
+    if type(m) ~= "table" then return false end
+    for i = 1, want.n do
+      if m[i] ~= want[i] then return false end
+    end
+    return true
+  end
+end
+
+-- The DOWN message for ref: {"DOWN", ref, "process", object, reason}.
+function H.down(ref, timeout)
+  return H.expect(H.tuple("DOWN", ref), "DOWN for " .. tostring(ref), timeout)
+end
+
+-- The exit reason of pid, seen through a monitor that must already exist.
+function H.reason(ref, timeout)
+  return H.down(ref, timeout)[5]
+end
+
+-- Waits up to timeout ms for fn() to be truthy; returns whether it became so.
+function H.wait_until(fn, timeout)
+  local deadline = H.now_ms() + (timeout or H.TIMEOUT)
+  while true do
+    if fn() then return true end
+    if H.now_ms() > deadline then return false end
+    mb.sleep(5)
+  end
+end
+
+-- Sends {op, self, tag, args...} to an echo process and returns its results.
+function H.call(pid, op, ...)
+  local tag = mb.make_ref()
+  mb.send(pid, { op, mb.self(), tag, n = 3 + select("#", ...), ... })
+  local m = H.expect(H.tuple("reply", tag), "a reply to " .. op)
+  return unpack(m[3], 1, m[3].n)
+end
+
+-- Whether pid answers a ping within timeout ms.
+function H.ping(pid, timeout)
+  local tag = mb.make_ref()
+  mb.send(pid, { "ping", mb.self(), tag, n = 3 })
+  return mb.receive(H.tuple("reply", tag), timeout or H.TIMEOUT) ~= nil
+end
+
+-- An echo process (see spec/support/echo.lua); relay gets what it does not understand.
+function H.echo(relay)
+  return mb.spawn("spec.support.echo", relay)
+end
+
+-- The next {"relay", from, msg} message from from; returns msg.
+function H.relayed(from, match, what, timeout)
+  local m = H.expect(function(m)
+    return type(m) == "table" and m[1] == "relay" and m[2] == from
+      and (match == nil or match(m[3]))
+  end, what or ("a message relayed by " .. tostring(from)), timeout)
+  return m[3]
+end
+
+-- A pid whose process has already exited (normally).
+function H.dead_pid()
+  local pid, ref = mb.spawn_monitor(function() end)
+  H.down(ref)
+  return pid
+end
+
+-- Empties the mailbox; returns the messages it held.
+function H.drain()
+  local got = {}
+  while true do
+    local m = mb.receive(0)
+    if m == nil then return got end
+    got[#got + 1] = m
+  end
+end
+
+local before_set
+
+function H.before()
+  mb.trap_exit(true)
+  H.drain()
+  before_set = {}
+  for _, p in ipairs(mb.processes()) do before_set[p] = true end
+end
+
+function H.after()
+  local me = mb.self()
+  mb.trap_exit(true)
+  if before_set then
+    local refs = {}
+    for _, p in ipairs(mb.processes()) do
+      if not before_set[p] and p ~= me then
+        local info = mb.info(p)
+        local name = info and info.registered_name
+        -- leave alone a service the runtime may have started lazily
+        if name == nil or tostring(name):match("^spec_") then
+          refs[#refs + 1] = mb.monitor(p)
+          mb.exit(p, "kill")
+        end
+      end
+    end
+    for _, ref in ipairs(refs) do
+      mb.receive(H.tuple("DOWN", ref), 5000)
+    end
+  end
+  for _, name in ipairs(mb.registered()) do
+    if mb.whereis(name) == me then mb.unregister(name) end
+  end
+  mb.sleep(10) -- EXIT messages of killed linked children land now
+  H.drain()
+end
+
+return H

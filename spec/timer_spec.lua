@@ -1,0 +1,242 @@
+-- Timers: send_after, cancel_timer, receive timeouts, sleep.
+
+local mb = require "moonbeam"
+local h = require "spec.support.helpers"
+
+describe("mb.send_after", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("delivers the message to a pid after the delay, not before", function()
+    local tag = mb.make_ref()
+    local t0 = h.now_ms()
+    local tref = mb.send_after(50, mb.self(), { "timer", tag })
+    assert.is_true(h.is_ref(tref))
+    local m = h.expect(h.tuple("timer", tag), "the timer's message")
+    local elapsed = h.now_ms() - t0
+    assert.same({ "timer", tag }, m)
+    assert.is_true(elapsed >= 40, "delivered after " .. elapsed .. " ms")
+  end)
+
+  it("delivers the message as it is", function()
+    local msg = { "timer", { nested = { 1, 2, 3 } }, pid = mb.self() }
+    mb.send_after(0, mb.self(), msg)
+    assert.same(msg, h.expect(h.tuple("timer"), "the timer's message"))
+  end)
+
+  it("accepts 0 ms", function()
+    mb.send_after(0, mb.self(), "now")
+    assert.equal("now", mb.receive(h.TIMEOUT))
+  end)
+
+  it("delivers to another process", function()
+    local a = h.echo(mb.self())
+    mb.send_after(10, a, "from a timer")
+    assert.equal("from a timer", h.relayed(a))
+  end)
+
+  it("delivers to a registered name", function()
+    local name = h.name("timer")
+    mb.register(name, mb.self())
+    mb.send_after(10, name, "to a name")
+    assert.equal("to a name", mb.receive(h.TIMEOUT))
+  end)
+
+  it("resolves a name when it fires, not when it is set", function()
+    local name = h.name("later")
+    local tref = mb.send_after(100, name, "resolved late")
+    assert.is_true(h.is_ref(tref))
+    mb.register(name, mb.self())
+    assert.equal("resolved late", mb.receive(h.TIMEOUT))
+  end)
+
+  it("follows a name that moved to another process before it fired", function()
+    local name = h.name("moved")
+    local a, b = h.echo(mb.self()), h.echo(mb.self())
+    mb.register(name, a)
+    mb.send_after(100, name, "for whoever has the name")
+    mb.unregister(name)
+    mb.register(name, b)
+    assert.equal("for whoever has the name", h.relayed(b))
+    assert.is_nil(mb.receive(h.tuple("relay", a), 50))
+  end)
+
+  it("drops the message silently when the name is unregistered at firing", function()
+    local name = h.name("nobody")
+    local tref = mb.send_after(10, name, "lost")
+    assert.is_true(h.is_ref(tref))
+    mb.sleep(60)
+    assert.is_true(h.ping(h.echo()), "the host keeps running")
+    assert.is_nil(mb.receive(function(m) return m == "lost" end, 0))
+  end)
+
+  it("to a dead pid is harmless", function()
+    local ok, err = pcall(mb.send_after, 10, h.dead_pid(), "void")
+    assert.is_true(ok, h.text(err))
+    mb.sleep(40)
+    assert.is_true(h.ping(h.echo()))
+  end)
+
+  it("raises for a negative delay", function()
+    h.error_of(mb.send_after, -1, mb.self(), "x")
+    h.error_of(mb.send_after, -1000, mb.self(), "x")
+    assert.is_nil(mb.receive(50))
+  end)
+
+  it("raises for a message that cannot be sent", function()
+    local x = 1
+    h.error_of(mb.send_after, 10, mb.self(), { f = function() return x end })
+    h.error_of(mb.send_after, 10, mb.self(), nil)
+  end)
+
+  it("keeps the order of timers with increasing delays", function()
+    mb.send_after(60, mb.self(), 3)
+    mb.send_after(0, mb.self(), 1)
+    mb.send_after(30, mb.self(), 2)
+    assert.equal(1, mb.receive(h.TIMEOUT))
+    assert.equal(2, mb.receive(h.TIMEOUT))
+    assert.equal(3, mb.receive(h.TIMEOUT))
+  end)
+
+  it("returns a distinct ref for each timer", function()
+    local r1 = mb.send_after(1000, mb.self(), "a")
+    local r2 = mb.send_after(1000, mb.self(), "b")
+    assert.are_not.equal(r1, r2)
+    mb.cancel_timer(r1)
+    mb.cancel_timer(r2)
+  end)
+
+  it("works from inside a process", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      mb.send_after(10, parent, "from the child's timer")
+    end, mb.self())
+    assert.equal("from the child's timer", mb.receive(h.TIMEOUT))
+  end)
+end)
+
+describe("mb.cancel_timer", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns the whole milliseconds left", function()
+    local tref = mb.send_after(1000, mb.self(), "cancelled")
+    local left = mb.cancel_timer(tref)
+    assert.is_number(left)
+    assert.equal(math.floor(left), left)
+    assert.is_true(left >= 0 and left <= 1000, "left " .. left)
+  end)
+
+  it("means the message is never delivered", function()
+    local tref = mb.send_after(100, mb.self(), "cancelled")
+    mb.cancel_timer(tref)
+    assert.is_nil(mb.receive(function(m) return m == "cancelled" end, 300))
+  end)
+
+  it("returns false the second time", function()
+    local tref = mb.send_after(1000, mb.self(), "x")
+    assert.is_number(mb.cancel_timer(tref))
+    assert.is_false(mb.cancel_timer(tref))
+  end)
+
+  it("returns false for a timer that already fired and was received", function()
+    local tref = mb.send_after(0, mb.self(), "fired")
+    assert.equal("fired", mb.receive(h.TIMEOUT))
+    assert.is_false(mb.cancel_timer(tref))
+  end)
+
+  it("returns false for a timer that fired; its message stays queued", function()
+    local tref = mb.send_after(10, mb.self(), "fired")
+    mb.sleep(100)
+    assert.is_false(mb.cancel_timer(tref))
+    assert.equal("fired", mb.receive(0))
+  end)
+
+  it("cancels many timers, none of which delivers", function()
+    local refs = {}
+    for i = 1, 200 do refs[i] = mb.send_after(50 + i, mb.self(), { "many", i }) end
+    for i = 1, 200 do assert.is_number(mb.cancel_timer(refs[i])) end
+    assert.is_nil(mb.receive(h.tuple("many"), 400))
+  end)
+
+  it("raises for something that is not a timer ref", function()
+    h.error_of(mb.cancel_timer, "nope")
+    h.error_of(mb.cancel_timer, nil)
+  end)
+
+  it("returns false for a ref that is not a timer", function()
+    assert.is_false(mb.cancel_timer(mb.make_ref()))
+  end)
+end)
+
+describe("receive timeouts", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("return nil after about the timeout", function()
+    local t0 = h.now_ms()
+    assert.is_nil(mb.receive(50))
+    local elapsed = h.now_ms() - t0
+    assert.is_true(elapsed >= 40 and elapsed < 2000, "returned after " .. elapsed .. " ms")
+  end)
+
+  it("of a selective receive return nil after about the timeout", function()
+    mb.send(mb.self(), "not this")
+    local t0 = h.now_ms()
+    assert.is_nil(mb.receive(function(m) return m == "that" end, 50))
+    local elapsed = h.now_ms() - t0
+    assert.is_true(elapsed >= 40 and elapsed < 2000, "returned after " .. elapsed .. " ms")
+    assert.equal("not this", mb.receive(0))
+  end)
+
+  it("do not leave a late wake-up behind", function()
+    assert.is_nil(mb.receive(20))
+    mb.sleep(40)
+    mb.send(mb.self(), "real")
+    assert.equal("real", mb.receive(h.TIMEOUT))
+    assert.is_nil(mb.receive(0))
+  end)
+
+  it("work in spawned processes", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      mb.send(parent, { "timed out", mb.receive(30) == nil })
+    end, mb.self())
+    assert.same({ "timed out", true }, h.expect(h.tuple("timed out"), "the child's report"))
+  end)
+end)
+
+describe("mb.sleep", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("waits about the given time", function()
+    local t0 = h.now_ms()
+    mb.sleep(50)
+    local elapsed = h.now_ms() - t0
+    assert.is_true(elapsed >= 40 and elapsed < 2000, "slept " .. elapsed .. " ms")
+  end)
+
+  it("leaves the mailbox alone", function()
+    mb.send(mb.self(), "kept")
+    mb.sleep(10)
+    assert.equal("kept", mb.receive(0))
+  end)
+
+  it("blocks only the sleeping process", function()
+    for _ = 1, 8 do
+      mb.spawn(function(parent)
+        local mb = require "moonbeam"
+        mb.sleep(1500)
+        mb.send(parent, "woke")
+      end, mb.self())
+    end
+    local a = h.echo()
+    local tag = mb.make_ref()
+    mb.send(a, { "ping", mb.self(), tag })
+    local first = mb.receive(function(m)
+      return m == "woke" or (type(m) == "table" and m[1] == "reply" and m[2] == tag)
+    end, 5000)
+    assert.is_table(first, "the ping was answered only after a sleeper woke")
+  end)
+end)
