@@ -2,6 +2,7 @@
 #
 #   make          build build/lib/moonbeam/core.so and build/bin/moonbeam
 #   make deps     install the Debian packages the build and tests need
+#   make demo     build and run examples/hello.lua
 #   make test     deps, build, the spec suite, again under ASan+UBSan and
 #                 TSan, and a short fuzz run; ends with "N passed, N failed"
 #   make bench    the benchmark table beside Erlang/OTP
@@ -33,7 +34,7 @@ BUSTED   := $(LUAJIT) /usr/bin/busted --output=spec/support/summary.lua
 # preloaded sanitizer runtime LuaJIT's os.execute itself fails.
 SAN_SPECS = $(filter-out spec/cli_spec.lua spec/require_spec.lua,$(wildcard spec/*_spec.lua))
 
-.PHONY: all deps test spec asan tsan fuzz fuzz-short bench clean
+.PHONY: all deps demo test spec asan tsan fuzz fuzz-short bench clean
 
 all: $(B)/lib/moonbeam/core.so $(B)/bin/moonbeam
 
@@ -82,6 +83,10 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+demo: deps
+	@$(MAKE) --no-print-directory all
+	MOONBEAM_CRASH_LOG=0 $(B)/bin/moonbeam run examples/hello.lua
+
 spec: all
 	$(BUSTED) spec
 
@@ -106,7 +111,10 @@ $(B)/fuzz/decode_fuzz: spec/fuzz/decode_fuzz.c host/codec.c host/codec.h host/bu
 
 fuzz: $(B)/fuzz/decode_fuzz
 	@mkdir -p $(B)/fuzz/corpus
-	$(B)/fuzz/decode_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(B)/fuzz/corpus spec/fuzz/seeds
+	@if $(B)/fuzz/decode_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 \
+	    $(B)/fuzz/corpus spec/fuzz/seeds 2>$(B)/fuzz/last.log; then \
+	  tail -n 1 $(B)/fuzz/last.log; echo "1 passed, 0 failed"; \
+	else tail -n 40 $(B)/fuzz/last.log; echo "0 passed, 1 failed"; exit 1; fi
 
 fuzz-short:
 	$(MAKE) fuzz FUZZ_SECONDS=20

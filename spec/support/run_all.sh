@@ -1,0 +1,40 @@
+#!/bin/sh
+# run_all.sh: what `make test` runs after the build. The spec suite in the
+# plain build, again under ASan+UBSan and under TSan, then a short fuzz of
+# the message decoder. Each run prints "N passed, N failed"; this script
+# adds them up and prints the total as its last line.
+set -u
+MAKE=${MAKE:-make}
+log=$(mktemp -d)
+passed=0
+failed=0
+status=0
+
+step() {   # step NAME TARGET
+    echo "== $1"
+    $MAKE --no-print-directory "$2" >"$log/$2.out" 2>&1
+    rc=$?
+    cat "$log/$2.out"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log/$2.out" | tail -n 1)
+    if [ -n "$line" ]; then
+        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
+        f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
+        passed=$((passed + p))
+        failed=$((failed + f))
+        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))   # it died after its summary
+    else
+        failed=$((failed + 1))   # no summary: the run itself broke
+    fi
+    [ "$rc" -ne 0 ] && status=1
+}
+
+step "specs" spec
+step "specs under AddressSanitizer + UndefinedBehaviorSanitizer" asan
+step "specs under ThreadSanitizer" tsan
+step "fuzzing the message decoder" fuzz-short
+
+rm -rf "$log"
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && exit "$status"
+exit 1
