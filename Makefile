@@ -42,13 +42,14 @@ $(B)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-# The Lua modules every process may need, as bytecode inside the core.
+# The Lua modules every process may need, as bytecode inside the core,
+# stripped of debug info: every process pays for what it loads.
 $(B)/gen/embedded.c: $(LUA_SRC)
 	@mkdir -p $(B)/gen
 	@printf '#include "../../bindings/bindings.h"\n' > $@.tmp
 	@for f in $(LUA_SRC); do \
 	  m=$$(echo $$f | sed -e 's|^lua/||' -e 's|/init\.lua$$||' -e 's|\.lua$$||' -e 's|/|.|g'); \
-	  $(LUAJIT) -b -g -t h -n "$$m" $$f $(B)/gen/$$m.h || exit 1; \
+	  $(LUAJIT) -b -s -t h -n "$$m" $$f $(B)/gen/$$m.h || exit 1; \
 	  printf '#include "%s.h"\n' $$m >> $@.tmp; \
 	done
 	@printf 'const mbb_embedded mbb_embedded_modules[] = {\n' >> $@.tmp

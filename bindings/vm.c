@@ -23,7 +23,9 @@ static int load_embedded(lua_State *L) {
 
 /* Libraries few processes use are opened on first touch of their global. */
 static const struct { const char *name; lua_CFunction open; } lazy_libs[] = {
-    {"io", luaopen_io}, {"os", luaopen_os}, {"debug", luaopen_debug}, {"ffi", luaopen_ffi}};
+    {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math}, {LUA_BITLIBNAME, luaopen_bit},
+    {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, luaopen_os}, {LUA_DBLIBNAME, luaopen_debug},
+    {LUA_FFILIBNAME, luaopen_ffi}};
 
 static int lazy_global(lua_State *L) {
     const char *k = lua_tostring(L, 2);
@@ -41,10 +43,11 @@ static int lazy_global(lua_State *L) {
 }
 
 static void open_libs(lua_State *L, mb_runtime *rt) {
+    /* string for its metatable (s:upper()), jit because opening it is what
+     * turns the compiler on; the rest come on first use (lazy_libs). */
     static const luaL_Reg eager[] = {
-        {"", luaopen_base}, {LUA_LOADLIBNAME, luaopen_package}, {LUA_TABLIBNAME, luaopen_table},
-        {LUA_STRLIBNAME, luaopen_string}, {LUA_MATHLIBNAME, luaopen_math},
-        {LUA_BITLIBNAME, luaopen_bit}, {LUA_JITLIBNAME, luaopen_jit}, {NULL, NULL}};
+        {"", luaopen_base}, {LUA_LOADLIBNAME, luaopen_package},
+        {LUA_STRLIBNAME, luaopen_string}, {LUA_JITLIBNAME, luaopen_jit}, {NULL, NULL}};
     for (const luaL_Reg *l = eager; l->func; l++) {
         lua_pushcfunction(L, l->func);
         lua_pushstring(L, l->name);

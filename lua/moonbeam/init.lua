@@ -8,20 +8,8 @@ local type, error = type, error
 local c_send, c_recv, c_wait, c_yield, c_now = core.send, core.recv, core.wait, core.yield, core.now
 local c_spawn = core.spawn
 
-local M = {}
-
-M.self = core.self
-M.exit = core.exit
-M.link, M.unlink = core.link, core.unlink
-M.monitor, M.demonitor = core.monitor, core.demonitor
-M.trap_exit = core.trap_exit
-M.register, M.unregister = core.register, core.unregister
-M.whereis, M.registered = core.whereis, core.registered
-M.send_after, M.cancel_timer = core.send_after, core.cancel_timer
-M.make_ref, M.alive = core.make_ref, core.alive
-M.info, M.processes = core.info, core.processes
-M.now = core.now
-M.max_message_size = core.max_message_size
+-- The module is the core's table, extended: one table per process, not two.
+local M = core
 
 local LINK, MONITOR = { link = true }, { monitor = true }
 
