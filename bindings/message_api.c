@@ -80,8 +80,9 @@ static int l_recv(lua_State *L) {
             lua_pushvalue(L, 1);
             lua_pushvalue(L, -2);
             self->in_match = true;
-            lua_call(L, 1, 1);   /* an error leaves the message queued */
+            int rc = lua_pcall(L, 1, 1, 0);
             self->in_match = false;
+            if (rc) return lua_error(L);   /* the message stays queued */
             int ok = lua_toboolean(L, -1);
             lua_pop(L, 1);
             if (!ok) {
