@@ -32,14 +32,13 @@ describe("moonbeam run", function()
 
   it("exits non-zero with the message on stderr when the script raises", function()
     local status, _, err = run_script([[error("kaboom from the script")]])
-    assert.is_true(status ~= 0, "status " .. tostring(status))
-    assert.is_true(status ~= 124, "timed out")
+    assert.equal(1, status)
     assert.matches("kaboom from the script", err)
   end)
 
   it("exits non-zero and reports a syntax error in the script", function()
     local status, _, err = run_script("this is not lua")
-    assert.is_true(status ~= 0 and status ~= 124, "status " .. tostring(status))
+    assert.equal(1, status)
     assert.is_true(#err > 0)
   end)
 
@@ -48,6 +47,38 @@ describe("moonbeam run", function()
     local status, _, err = sh.run(BIN .. " run " .. sh.quote(missing))
     assert.is_true(status ~= 0 and status ~= 124, "status " .. tostring(status))
     assert.is_truthy(err:find(missing, 1, true), err)
+  end)
+
+  it("exits 1 with the reason on stderr when the script calls mb.exit with an abnormal reason", function()
+    local status, _, err = run_script([[
+      local mb = require "moonbeam"
+      mb.exit("gave up")
+    ]])
+    assert.equal(1, status)
+    assert.matches("gave up", err)
+  end)
+
+  it("exits 0 when the script calls mb.exit(\"normal\")", function()
+    local status, out, err = run_script([[
+      local mb = require "moonbeam"
+      print("before")
+      mb.exit("normal")
+      print("after")
+    ]])
+    assert.equal(0, status, err)
+    assert.equal("before\n", out)
+  end)
+
+  it("exits when the script returns, though other processes still wait", function()
+    local status, out, err = run_script([[
+      local mb = require "moonbeam"
+      for _ = 1, 10 do
+        mb.spawn(function() local mb = require "moonbeam"; mb.receive() end)
+      end
+      print("returning")
+    ]])
+    assert.equal(0, status, err)
+    assert.equal("returning\n", out)
   end)
 
   it("runs the script as a process that can spawn and receive", function()
@@ -118,6 +149,32 @@ describe("moonbeam --help", function()
     assert.matches("run", text)
     assert.matches("%-%-schedulers", text)
     assert.matches("%-%-max%-processes", text)
+  end)
+end)
+
+describe("moonbeam with a bad command line", function()
+  it("exits 2 when run has no script", function()
+    local status, _, err = sh.run(BIN .. " run")
+    assert.equal(2, status)
+    assert.is_true(#err > 0)
+  end)
+
+  it("exits 2 when --schedulers is not a positive number", function()
+    local path = sh.script("print('should not run')")
+    finally(sh.cleanup)
+    for _, bad in ipairs({ "abc", "0", "-1", "" }) do
+      local status, out = sh.run(BIN .. " --schedulers " .. sh.quote(bad) .. " run " .. sh.quote(path))
+      assert.equal(2, status, "--schedulers " .. bad)
+      assert.equal("", out)
+    end
+  end)
+
+  it("exits 2 when --max-processes is not a positive number", function()
+    local path = sh.script("print('should not run')")
+    finally(sh.cleanup)
+    local status, out = sh.run(BIN .. " --max-processes nope run " .. sh.quote(path))
+    assert.equal(2, status)
+    assert.equal("", out)
   end)
 end)
 

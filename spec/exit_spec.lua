@@ -459,11 +459,29 @@ describe("a Lua error in a process", function()
     assert.matches("index", reason[2])
   end)
 
-  it("with a non-string error value is still an {\"error\", ...} crash", function()
+  it("with a table error value is still an {\"error\", value, traceback} crash", function()
     local _, ref = mb.spawn_monitor(function() error({ code = 42 }) end)
     local reason = h.reason(ref)
     assert.is_table(reason)
     assert.equal("error", reason[1])
+    assert.is_not_nil(reason[2])
+    assert.is_string(reason[3])
+  end)
+
+  it("with an error value that cannot be sent is still a crash with a string message", function()
+    local _, ref = mb.spawn_monitor(function() error({ handle = io.stdout }) end)
+    local reason = h.reason(ref)
+    assert.equal("error", reason[1])
+    assert.is_string(reason[2])
+    assert.is_string(reason[3])
+  end)
+
+  it("raised as error(nil) still gives a string message", function()
+    local _, ref = mb.spawn_monitor(function() error() end)
+    local reason = h.reason(ref)
+    assert.equal("error", reason[1])
+    assert.is_string(reason[2])
+    assert.is_string(reason[3])
   end)
 
   it("leaves the host running", function()
@@ -697,6 +715,106 @@ describe("a process's resources are released before its EXIT and DOWN are delive
       local m = h.expect(h.tuple("watched"), "the watcher's report")
       assert.same({ "watched", true, true, true }, m)
     end
+  end)
+end)
+
+describe("signal order between two processes", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("delivers a message sent before an exit signal first (trapping receiver)", function()
+    local a, b = h.echo(mb.self()), h.echo()
+    h.call(a, "trap", true)
+    mb.send(b, { "send", mb.self(), mb.make_ref(), a, "m1", n = 5 })
+    mb.send(b, { "exit_signal", mb.self(), mb.make_ref(), a, "boom", n = 5 })
+    mb.send(b, { "send", mb.self(), mb.make_ref(), a, "m2", n = 5 })
+    assert.equal("m1", h.relayed(a))
+    assert.same({ "EXIT", b, "boom" }, h.relayed(a))
+    assert.equal("m2", h.relayed(a))
+  end)
+
+  it("delivers a process's last message before its EXIT", function()
+    for _ = 1, 20 do
+      local a = h.echo(mb.self())
+      h.call(a, "trap", true)
+      local b = mb.spawn(function(a)
+        local mb = require "moonbeam"
+        mb.link(a)
+        mb.send(a, "last words")
+        error("then dies")
+      end, a)
+      assert.equal("last words", h.relayed(a))
+      local exit = h.relayed(a)
+      assert.equal("EXIT", exit[1])
+      assert.equal(b, exit[2])
+    end
+  end)
+
+  it("delivers a process's last message before its DOWN", function()
+    for _ = 1, 20 do
+      local b, ref = mb.spawn_monitor(function(parent)
+        local mb = require "moonbeam"
+        mb.send(parent, { "last words", mb.self() })
+        mb.exit("done")
+      end, mb.self())
+      local first = h.expect(function(m)
+        return type(m) == "table" and (m[1] == "last words" and m[2] == b or m[1] == "DOWN" and m[2] == ref)
+      end, "the last message or the DOWN")
+      assert.equal("last words", first[1])
+      assert.equal("done", h.reason(ref))
+    end
+  end)
+end)
+
+describe("links, monitors and names racing an exit", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("a link made as the partner exits gives exactly one EXIT (its reason or noproc)", function()
+    for _ = 1, 200 do
+      local p = mb.spawn(function() end)
+      mb.link(p)
+      local m = h.expect(h.tuple("EXIT", p), "an EXIT")
+      assert.is_true(m[3] == "normal" or m[3] == "noproc", h.text(m[3]))
+      assert.is_nil(mb.receive(h.tuple("EXIT", p), 0))
+    end
+    mb.sleep(20)
+    assert.is_nil(mb.receive(function(m) return type(m) == "table" and m[1] == "EXIT" end, 0))
+  end)
+
+  it("a monitor made as the process exits gives exactly one DOWN (its reason or noproc)", function()
+    for _ = 1, 200 do
+      local p = mb.spawn(function() end)
+      local ref = mb.monitor(p)
+      local reason = h.reason(ref)
+      assert.is_true(reason == "normal" or reason == "noproc", h.text(reason))
+      assert.is_nil(mb.receive(h.tuple("DOWN", ref), 0))
+    end
+  end)
+
+  it("a name registered as the process exits never outlives it", function()
+    for _ = 1, 200 do
+      local name = h.name("race")
+      local p = mb.spawn(function() end)
+      pcall(mb.register, name, p)
+      local ref = mb.monitor(p)
+      h.down(ref)
+      assert.is_nil(mb.whereis(name), "the name still points at a dead process")
+    end
+  end)
+
+  it("exit signals with different reasons at once end the target once, with one of them", function()
+    local target = h.echo()
+    local ra = mb.monitor(target)
+    for i = 1, 20 do
+      mb.spawn(function(t, i)
+        local mb = require "moonbeam"
+        mb.exit(t, "reason " .. i)
+      end, target, i)
+    end
+    local reason = h.reason(ra)
+    assert.matches("^reason %d+$", reason)
+    assert.is_nil(mb.receive(h.tuple("DOWN", ra), 50))
   end)
 end)
 

@@ -451,6 +451,37 @@ describe("mb.receive(match, timeout)", function()
     assert.equal(10, mb.receive(0))
   end)
 
+  -- In a spawned process, so that a receive left broken by a failing match
+  -- function cannot break the busted process for the specs that follow.
+  it("raises the match function's error, leaving the mailbox as it was", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      mb.send(mb.self(), "first")
+      mb.send(mb.self(), "second")
+      local ok, err = pcall(mb.receive, function(m) error("bad match") end, 1000)
+      local ok1, first = pcall(mb.receive, 0)
+      local ok2, second = pcall(mb.receive, 0)
+      mb.send(parent, { "bad match", ok, tostring(err), ok1, first, ok2, second })
+    end, mb.self())
+    local m = h.expect(h.tuple("bad match"), "the child's report")
+    assert.is_false(m[2])
+    assert.matches("bad match", m[3])
+    assert.same({ true, "first", true, "second" }, { m[4], m[5], m[6], m[7] })
+  end)
+
+  it("still works after a match function raised", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      mb.send(mb.self(), "earlier")
+      local raised = not pcall(mb.receive, function(m) error("bad match") end, 0)
+      mb.send(mb.self(), "later")
+      local ok, got = pcall(mb.receive, function(m) return m == "later" end, 1000)
+      mb.send(parent, { "after bad match", raised, ok, ok and got or tostring(got) })
+    end, mb.self())
+    assert.same({ "after bad match", true, true, "later" },
+      h.expect(h.tuple("after bad match"), "the child's report"))
+  end)
+
   it("works inside a spawned process too", function()
     mb.spawn(function(parent)
       local mb = require "moonbeam"

@@ -207,6 +207,18 @@ describe("mb.spawn_opt", function()
     assert.equal(name, mb.info(pid).registered_name)
   end)
 
+  it("does not start a process under a name that is taken", function()
+    local name = h.name("taken")
+    local a = h.echo()
+    mb.register(name, a)
+    local before = #mb.processes()
+    local ok, pid = pcall(mb.spawn_opt, "spec.support.echo", { name = name })
+    assert.is_false(ok and pid ~= nil, "spawn_opt returned a pid")
+    assert.equal(a, mb.whereis(name))
+    mb.sleep(20)
+    assert.equal(before, #mb.processes())
+  end)
+
   it("starts the process trapping exits with trap_exit = true", function()
     local pid = mb.spawn_opt("spec.support.echo", { trap_exit = true }, mb.self())
     assert.is_true(mb.info(pid).trap_exit)
@@ -300,6 +312,33 @@ describe("mb.processes", function()
     end
     assert.equal(n, ran)
     assert.is_true(h.wait_until(function() return #mb.processes() == before end, 30000),
+      "process count " .. #mb.processes() .. ", was " .. before)
+  end)
+end)
+
+describe("mb.processes after crashes", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns to its count after 1,000 processes crash, half of them inside receive", function()
+    local before = #mb.processes()
+    local refs = {}
+    for i = 1, 1000 do
+      local _, ref = mb.spawn_monitor(function(i)
+        local mb = require "moonbeam"
+        if i % 2 == 0 then
+          mb.send(mb.self(), "poke")
+          mb.receive(function() error("crash in a match function " .. i) end, 1000)
+        end
+        error("crash " .. i)
+      end, i)
+      refs[i] = ref
+    end
+    for i = 1, 1000 do
+      local reason = h.reason(refs[i], 10000)
+      assert.equal("error", reason[1])
+    end
+    assert.is_true(h.wait_until(function() return #mb.processes() == before end, 10000),
       "process count " .. #mb.processes() .. ", was " .. before)
   end)
 end)

@@ -46,6 +46,25 @@ describe("require \"moonbeam\" from plain luajit", function()
     assert.equal("leaving\n", out)
   end)
 
+  it("takes MOONBEAM_SCHEDULERS and MOONBEAM_MAX_PROCESSES from the environment", function()
+    local path = sh.script([[
+      local mb = require "moonbeam"
+      local pids, refused = {}, 0
+      for _ = 1, 100 do
+        local ok, pid = pcall(mb.spawn, function()
+          local mb = require "moonbeam"
+          mb.receive(5000)
+        end)
+        if ok and pid then pids[#pids + 1] = pid else refused = refused + 1 end
+      end
+      for _, pid in ipairs(pids) do mb.exit(pid, "kill") end
+      print(#pids < 100, refused > 0)
+    ]])
+    local status, out, err = sh.run("MOONBEAM_SCHEDULERS=1 MOONBEAM_MAX_PROCESSES=32 luajit " .. sh.quote(path))
+    assert.equal(0, status, err)
+    assert.equal("true\ttrue\n", out)
+  end)
+
   it("keeps the script's error exit status", function()
     local status, _, err = luajit([[
       local mb = require "moonbeam"

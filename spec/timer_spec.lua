@@ -77,6 +77,28 @@ describe("mb.send_after", function()
     assert.is_true(h.ping(h.echo()))
   end)
 
+  it("to a pid is cancelled when that process exits", function()
+    local a = h.echo()
+    local tref = mb.send_after(1000, a, "for a dead process")
+    local ref = mb.monitor(a)
+    mb.exit(a, "kill")
+    h.down(ref)
+    assert.is_false(mb.cancel_timer(tref))
+  end)
+
+  it("to a name is not cancelled when the process that had the name exits", function()
+    local name = h.name("kept")
+    local a = h.echo()
+    mb.register(name, a)
+    local tref = mb.send_after(300, name, "for the name")
+    local ref = mb.monitor(a)
+    mb.exit(a, "kill")
+    h.down(ref)
+    mb.register(name, mb.self())
+    assert.equal("for the name", mb.receive(h.TIMEOUT))
+    assert.is_false(mb.cancel_timer(tref))
+  end)
+
   it("raises for a negative delay", function()
     h.error_of(mb.send_after, -1, mb.self(), "x")
     h.error_of(mb.send_after, -1000, mb.self(), "x")
@@ -154,9 +176,9 @@ describe("mb.cancel_timer", function()
 
   it("cancels many timers, none of which delivers", function()
     local refs = {}
-    for i = 1, 200 do refs[i] = mb.send_after(50 + i, mb.self(), { "many", i }) end
+    for i = 1, 200 do refs[i] = mb.send_after(300 + i, mb.self(), { "many", i }) end
     for i = 1, 200 do assert.is_number(mb.cancel_timer(refs[i])) end
-    assert.is_nil(mb.receive(h.tuple("many"), 400))
+    assert.is_nil(mb.receive(h.tuple("many"), 700))
   end)
 
   it("raises for something that is not a timer ref", function()
@@ -215,6 +237,21 @@ describe("mb.sleep", function()
     mb.sleep(50)
     local elapsed = h.now_ms() - t0
     assert.is_true(elapsed >= 40 and elapsed < 2000, "slept " .. elapsed .. " ms")
+  end)
+
+  it("is cut short by an exit signal", function()
+    local pid, ref = mb.spawn_monitor(function()
+      local mb = require "moonbeam"
+      mb.sleep(60000)
+    end)
+    assert.is_true(h.wait_until(function() return mb.info(pid).status == "waiting" end))
+    mb.exit(pid, "wake up")
+    assert.equal("wake up", h.reason(ref))
+  end)
+
+  it("raises for a negative or non-number duration", function()
+    h.error_of(mb.sleep, -1)
+    h.error_of(mb.sleep, "10")
   end)
 
   it("leaves the mailbox alone", function()
