@@ -80,7 +80,7 @@ static void collect(mb_pid pid, void *ud) {
 
 void mb_runtime_stop(mb_runtime *rt) {
     if (!rt) return;
-    mb_sched_stop_all(rt);
+    if (mb_sched_stop_all(rt)) return;   /* a thread still runs Lua: free nothing under it */
     /* No thread runs processes now: end what is left without signals. */
     mb_buf pids;
     mb_buf_init(&pids);

@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include "runtime.h"
 #include "signal.h"
 #include "timer.h"
@@ -217,10 +218,28 @@ int mb_sched_start_all(mb_runtime *rt, int n) {
     return 0;
 }
 
-void mb_sched_stop_all(mb_runtime *rt) {
+/* Wait for every scheduler to finish its current slice. A process spinning
+ * in Lua never yields; after a grace period its scheduler is abandoned (the
+ * OS process is exiting anyway) rather than hanging the exit forever. */
+static int join_all(mb_runtime *rt, double grace_ms) {
+    int stuck = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(grace_ms / 1000);
+    for (int i = 0; i < rt->nscheds; i++)
+        if (pthread_timedjoin_np(rt->scheds[i].thread, NULL, &ts)) stuck++;
+    return stuck;
+}
+
+int mb_sched_stop_all(mb_runtime *rt) {
     atomic_store(&rt->stopping, true);
     for (int i = 0; i < rt->nscheds; i++) uv_async_send(&rt->scheds[i].wakeup);
-    for (int i = 0; i < rt->nscheds; i++) uv_thread_join(&rt->scheds[i].thread);
+    int stuck = join_all(rt, 2000);
+    if (stuck) {
+        fprintf(stderr, "moonbeam: %d scheduler(s) still run a process that never yields; "
+                        "leaving them to the OS at exit\n", stuck);
+        return -1;
+    }
     for (int i = 0; i < rt->nscheds; i++) {
         mb_sched *s = &rt->scheds[i];
         run_posts(s);
@@ -232,4 +251,5 @@ void mb_sched_stop_all(mb_runtime *rt) {
     }
     free(rt->scheds);
     rt->scheds = NULL;
+    return 0;
 }

@@ -35,7 +35,8 @@ struct mb_sched {
 };
 
 int mb_sched_start_all(mb_runtime *rt, int n);
-void mb_sched_stop_all(mb_runtime *rt);
+/* -1 when a scheduler would not stop: nothing is freed then. */
+int mb_sched_stop_all(mb_runtime *rt);
 
 /* Queue a runnable process, on `s` (NULL: pick one) and wake a sleeper. */
 void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p);
