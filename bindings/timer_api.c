@@ -27,7 +27,7 @@ static int l_send_after(lua_State *L) {
         free(m);
         return luaL_error(L, "send_after: out of memory");
     }
-    mb_ref ref = mb_send_after(self->rt, mbb_sched(self), ms, dest, name, m);
+    mb_ref ref = mb_send_after(self->rt, ms, dest, name, m);
     if (!ref) return luaL_error(L, "send_after: out of memory");
     mbb_push_ref(L, ref);
     return 1;
@@ -37,7 +37,7 @@ static int l_send_after(lua_State *L) {
 static int l_cancel_timer(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_ref ref = mbb_check_ref(L, 1);
-    double left = mb_cancel_timer(self->rt, mbb_sched(self), ref);
+    double left = mb_cancel_timer(self->rt, ref);
     if (left < 0) lua_pushboolean(L, 0);
     else lua_pushnumber(L, floor(left));
     return 1;

@@ -30,6 +30,7 @@ typedef struct mb_runtime {
     mb_timers timers;
     mb_sched *scheds;
     int nscheds;
+    mb_sched *timer_thread;        /* a loop of its own for send_after timers */
     _Atomic size_t max_message_size;
     _Atomic uint64_t next_ref;
     _Atomic uint32_t next_sched;   /* round robin for work from non-scheduler threads */

@@ -16,10 +16,13 @@
 #include "timer.h"
 #include "vm.h"
 
-#define POLL_EVERY 32   /* process runs between looks at the timers */
+#define POLL_EVERY 32     /* process runs between looks at the loop */
+#define STEAL_AGE_MS 0.5  /* a lone queued process older than this is taken by an idle scheduler */
+#define NAP_MS 1          /* how long an idle scheduler sleeps while others have queued work */
 
 static uint32_t rq_push(mb_sched *s, mb_proc *p) {
     p->runq_next = NULL;
+    p->enq_ms = mb_now_ms();
     pthread_mutex_lock(&s->rq_lock);
     if (s->rq_tail) s->rq_tail->runq_next = p;
     else s->rq_head = p;
@@ -30,10 +33,12 @@ static uint32_t rq_push(mb_sched *s, mb_proc *p) {
     return n;
 }
 
-static mb_proc *rq_pop(mb_sched *s) {
+/* Pop the head; with min_age > 0, only if it has waited that long. */
+static mb_proc *rq_pop_aged(mb_sched *s, double min_age) {
     if (atomic_load_explicit(&s->rq_len, memory_order_relaxed) == 0) return NULL;
     pthread_mutex_lock(&s->rq_lock);
     mb_proc *p = s->rq_head;
+    if (p && min_age > 0 && mb_now_ms() - p->enq_ms < min_age) p = NULL;
     if (p) {
         s->rq_head = p->runq_next;
         if (!s->rq_head) s->rq_tail = NULL;
@@ -42,6 +47,8 @@ static mb_proc *rq_pop(mb_sched *s) {
     pthread_mutex_unlock(&s->rq_lock);
     return p;
 }
+
+static mb_proc *rq_pop(mb_sched *s) { return rq_pop_aged(s, 0); }
 
 static void wake_sleeper(mb_runtime *rt, mb_sched *except) {
     for (int i = 0; i < rt->nscheds; i++) {
@@ -97,17 +104,29 @@ static void run_posts(mb_sched *s) {
 
 static void on_wakeup(uv_async_t *a) { run_posts(a->data); }
 
-/* Take work from a scheduler that has more than it is running. */
+/* Take work from a scheduler that has more than it can run now: a queue of
+ * two or more, or one process that has waited too long (its scheduler is
+ * busy with a long slice). A lone fresh one stays, so a request and its
+ * reply keep to one core. */
 static mb_proc *steal(mb_sched *s) {
     mb_runtime *rt = s->rt;
     for (int k = 1; k < rt->nscheds; k++) {
         mb_sched *o = &rt->scheds[(s->id + k) % rt->nscheds];
-        if (atomic_load_explicit(&o->rq_len, memory_order_relaxed) == 0) continue;
-        mb_proc *p = rq_pop(o);
+        uint32_t n = atomic_load_explicit(&o->rq_len, memory_order_relaxed);
+        if (n == 0) continue;
+        mb_proc *p = rq_pop_aged(o, n >= 2 ? 0 : STEAL_AGE_MS);
         if (p) return p;
     }
     return NULL;
 }
+
+static int others_have_work(mb_sched *s) {
+    for (int k = 0; k < s->rt->nscheds; k++)
+        if (&s->rt->scheds[k] != s && atomic_load(&s->rt->scheds[k].rq_len) > 0) return 1;
+    return 0;
+}
+
+static void on_nap(uv_timer_t *t) { (void)t; }
 
 static void run_one(mb_sched *s, mb_proc *p) {
     mb_runtime *rt = s->rt;
@@ -125,14 +144,13 @@ static void run_one(mb_sched *s, mb_proc *p) {
     case MB_YIELD_WAIT: {
         uint64_t seq = atomic_fetch_add(&p->wait_seq, 1) + 1;
         if (p->wait_deadline >= 0) {
-            double ms = p->wait_deadline - mb_now_ms();
-            if (ms <= 0) {
+            if (p->wait_deadline <= mb_now_ms()) {
                 atomic_store(&p->timed_out_seq, seq);
                 atomic_store(&p->status, MB_RUNNABLE);
                 mb_sched_push(rt, s, p);
                 break;
             }
-            mb_waittimer_arm(p, s, ms);
+            mb_waittimer_arm(p, s, p->wait_deadline);
         }
         /* Once WAITING is visible another thread may run p, even end it:
          * hold a reference across the re-check (a send that raced in). */
@@ -176,46 +194,76 @@ static void sched_main(void *arg) {
         atomic_fetch_add(&rt->sleepers, 1);
         /* Re-check after announcing sleep: a push that saw sleeping == 0
          * left work in a queue we can now see. */
-        int work = atomic_load(&s->rq_len) > 0 || atomic_load(&s->has_posts);
-        for (int k = 0; !work && k < rt->nscheds; k++)
-            work = atomic_load(&rt->scheds[k].rq_len) > 0;
-        uv_run(&s->loop, work || atomic_load(&rt->stopping) ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+        int work = atomic_load(&s->rq_len) > 0 || atomic_load(&s->has_posts) ||
+                   atomic_load(&rt->stopping);
+        int nap = !work && others_have_work(s);
+        if (nap) uv_timer_start(&s->nap, on_nap, NAP_MS, 0);
+        uv_run(&s->loop, work ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+        if (nap) uv_timer_stop(&s->nap);
         atomic_fetch_sub(&rt->sleepers, 1);
         atomic_store(&s->sleeping, 0);
     }
 }
 
 static void close_walk(uv_handle_t *h, void *arg) {
-    (void)arg;
+    mb_sched *s = arg;
     if (uv_is_closing(h)) return;
-    if (h->type == UV_ASYNC) uv_close(h, NULL);
+    if (h == (uv_handle_t *)&s->wakeup || h == (uv_handle_t *)&s->nap) uv_close(h, NULL);
     else uv_close(h, (uv_close_cb)mb_timer_handle_free);
+}
+
+static int loop_init(mb_runtime *rt, mb_sched *s, int id) {
+    s->rt = rt;
+    s->id = id;
+    if (uv_loop_init(&s->loop)) return -1;
+    if (uv_async_init(&s->loop, &s->wakeup, on_wakeup) || uv_timer_init(&s->loop, &s->nap) ||
+        pthread_mutex_init(&s->rq_lock, NULL) || pthread_mutex_init(&s->post_lock, NULL))
+        return -1;
+    s->wakeup.data = s;
+    return 0;
+}
+
+static void loop_close(mb_sched *s) {
+    run_posts(s);
+    uv_walk(&s->loop, close_walk, s);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&s->loop)) fprintf(stderr, "moonbeam: a loop did not close cleanly\n");
+    pthread_mutex_destroy(&s->rq_lock);
+    pthread_mutex_destroy(&s->post_lock);
+}
+
+/* The timer thread: a loop that only runs timers and posts. */
+static void timer_main(void *arg) {
+    mb_sched *s = arg;
+    while (!atomic_load(&s->rt->stopping)) uv_run(&s->loop, UV_RUN_ONCE);
 }
 
 int mb_sched_start_all(mb_runtime *rt, int n) {
     rt->scheds = calloc((size_t)n, sizeof *rt->scheds);
-    if (!rt->scheds) return -1;
-    for (int i = 0; i < n; i++) {
-        mb_sched *s = &rt->scheds[i];
-        s->rt = rt;
-        s->id = i;
-        if (uv_loop_init(&s->loop) || uv_async_init(&s->loop, &s->wakeup, on_wakeup) ||
-            pthread_mutex_init(&s->rq_lock, NULL) || pthread_mutex_init(&s->post_lock, NULL))
-            return -1;
-        s->wakeup.data = s;
-    }
+    rt->timer_thread = calloc(1, sizeof *rt->timer_thread);
+    if (!rt->scheds || !rt->timer_thread) return -1;
+    for (int i = 0; i < n; i++)
+        if (loop_init(rt, &rt->scheds[i], i)) return -1;
+    if (loop_init(rt, rt->timer_thread, -1)) return -1;
     rt->nscheds = n;
-    for (int i = 0; i < n; i++) {
-        if (uv_thread_create(&rt->scheds[i].thread, sched_main, &rt->scheds[i])) {
-            atomic_store(&rt->stopping, true);
-            for (int j = 0; j < i; j++) {
-                uv_async_send(&rt->scheds[j].wakeup);
-                uv_thread_join(&rt->scheds[j].thread);
-            }
-            return -1;
-        }
+    int started = 0;
+    if (uv_thread_create(&rt->timer_thread->thread, timer_main, rt->timer_thread) == 0) {
+        for (started = 0; started < n; started++)
+            if (uv_thread_create(&rt->scheds[started].thread, sched_main, &rt->scheds[started])) break;
+    } else {
+        started = -1;
     }
-    return 0;
+    if (started == n) return 0;
+    atomic_store(&rt->stopping, true);
+    for (int j = 0; j < started; j++) {
+        uv_async_send(&rt->scheds[j].wakeup);
+        uv_thread_join(&rt->scheds[j].thread);
+    }
+    if (started >= 0) {
+        uv_async_send(&rt->timer_thread->wakeup);
+        uv_thread_join(&rt->timer_thread->thread);
+    }
+    return -1;
 }
 
 /* Wait for every scheduler to finish its current slice. A process spinning
@@ -234,22 +282,20 @@ static int join_all(mb_runtime *rt, double grace_ms) {
 int mb_sched_stop_all(mb_runtime *rt) {
     atomic_store(&rt->stopping, true);
     for (int i = 0; i < rt->nscheds; i++) uv_async_send(&rt->scheds[i].wakeup);
+    uv_async_send(&rt->timer_thread->wakeup);
     int stuck = join_all(rt, 2000);
     if (stuck) {
         fprintf(stderr, "moonbeam: %d scheduler(s) still run a process that never yields; "
                         "leaving them to the OS at exit\n", stuck);
         return -1;
     }
-    for (int i = 0; i < rt->nscheds; i++) {
-        mb_sched *s = &rt->scheds[i];
-        run_posts(s);
-        uv_walk(&s->loop, close_walk, NULL);
-        uv_run(&s->loop, UV_RUN_DEFAULT);
-        if (uv_loop_close(&s->loop)) fprintf(stderr, "moonbeam: a loop did not close cleanly\n");
-        pthread_mutex_destroy(&s->rq_lock);
-        pthread_mutex_destroy(&s->post_lock);
-    }
+    if (pthread_join(rt->timer_thread->thread, NULL))
+        fprintf(stderr, "moonbeam: cannot join the timer thread\n");
+    for (int i = 0; i < rt->nscheds; i++) loop_close(&rt->scheds[i]);
+    loop_close(rt->timer_thread);   /* last: closing scheduler loops may post to it */
     free(rt->scheds);
+    free(rt->timer_thread);
     rt->scheds = NULL;
+    rt->timer_thread = NULL;
     return 0;
 }

@@ -24,6 +24,7 @@ struct mb_sched {
     uv_thread_t thread;
     uv_loop_t loop;               /* this thread only */
     uv_async_t wakeup;
+    uv_timer_t nap;               /* bounds a sleep while others have queued work */
     pthread_mutex_t rq_lock;
     mb_proc *rq_head, *rq_tail;
     _Atomic uint32_t rq_len;

@@ -19,11 +19,11 @@ struct mb_timer {
     int kind;
     mb_timer *next;          /* chain in the map, under the map's lock */
     mb_runtime *rt;
-    mb_sched *s;             /* whose loop owns h */
+    mb_sched *s;             /* the timer thread, whose loop owns h */
     bool started;            /* s's thread only */
     _Atomic int state;
     mb_ref ref;
-    double due, delay;
+    double due;
     mb_pid dest;
     char *name;
     mb_msg *msg;
@@ -117,7 +117,7 @@ static void deliver(mb_timer *tm) {
     mb_pid dest = tm->name ? mb_names_whereis(rt, tm->name, strlen(tm->name)) : tm->dest;
     mb_proc *p = dest ? mb_proctab_get(&rt->procs, dest) : NULL;
     if (!p) return;   /* gone, or the name is free: dropped, as OTP does */
-    mb_proc_deliver(p, tm->msg, tm->s);
+    mb_proc_deliver(p, tm->msg, NULL);
     tm->msg = NULL;
     mb_proctab_put(&rt->procs, dest);
 }
@@ -125,34 +125,56 @@ static void deliver(mb_timer *tm) {
 static void on_timer_fire(uv_timer_t *h) {
     mb_timer *tm = (mb_timer *)h;
     int expected = T_PENDING;
-    if (atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED)) {
-        pthread_mutex_lock(&tm->rt->timers.lock);
-        map_take_locked(&tm->rt->timers, tm->ref);
-        pthread_mutex_unlock(&tm->rt->timers.lock);
-        deliver(tm);
-    }
+    if (!atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED))
+        return;   /* cancelled: the canceller's post closes it */
+    pthread_mutex_lock(&tm->rt->timers.lock);
+    map_take_locked(&tm->rt->timers, tm->ref);
+    pthread_mutex_unlock(&tm->rt->timers.lock);
+    deliver(tm);
     uv_close((uv_handle_t *)h, on_timer_closed);
 }
 
+/* The delay is counted from the loop's clock (coarse, whole ms), which is
+ * never ahead of mb_now_ms: so a timer never fires before it is due. */
+static uint64_t delay_from_loop(uv_loop_t *loop, double due) {
+    uv_update_time(loop);
+    double left = due - (double)uv_now(loop);
+    return left > 0 ? (uint64_t)ceil(left) : 0;
+}
+
+/* Posted to the timer thread by mb_send_after. A timer cancelled before it
+ * started is left alone here: the canceller's post frees it. */
 static void timer_start_here(mb_sched *s, void *arg) {
     mb_timer *tm = arg;
-    if (atomic_load(&tm->state) == T_CANCELLED) {
-        timer_free(tm);
-        return;
-    }
+    if (atomic_load(&tm->state) == T_CANCELLED) return;
     if (uv_timer_init(&s->loop, &tm->h)) {
         fprintf(stderr, "moonbeam: cannot start a timer; its message is dropped\n");
-        timer_free(tm);
+        int expected = T_PENDING;
+        if (atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED)) {
+            pthread_mutex_lock(&tm->rt->timers.lock);
+            map_take_locked(&tm->rt->timers, tm->ref);
+            pthread_mutex_unlock(&tm->rt->timers.lock);
+            timer_free(tm);
+        }
         return;
     }
     tm->started = true;
-    uv_update_time(&s->loop);
-    double left = tm->due - mb_now_ms();
-    uv_timer_start(&tm->h, on_timer_fire, left > 0 ? (uint64_t)ceil(left) : 0, 0);
+    uv_timer_start(&tm->h, on_timer_fire, delay_from_loop(&s->loop, tm->due), 0);
 }
 
-mb_ref mb_send_after(mb_runtime *rt, mb_sched *from, double ms, mb_pid dest,
-                     char *name, mb_msg *msg) {
+/* Posted by mb_cancel_timer: the one who cancelled frees the timer. */
+static void timer_close_cancelled(mb_sched *s, void *arg) {
+    (void)s;
+    mb_timer *tm = arg;
+    if (!tm->started) {
+        timer_free(tm);
+        return;
+    }
+    uv_timer_stop(&tm->h);
+    uv_close((uv_handle_t *)&tm->h, on_timer_closed);
+}
+
+mb_ref mb_send_after(mb_runtime *rt, double ms, mb_pid dest, char *name, mb_msg *msg) {
     mb_timer *tm = calloc(1, sizeof *tm);
     if (!tm) {
         free(msg);
@@ -163,16 +185,14 @@ mb_ref mb_send_after(mb_runtime *rt, mb_sched *from, double ms, mb_pid dest,
     tm->rt = rt;
     tm->ref = mb_make_ref(rt);
     tm->due = mb_now_ms() + ms;
-    tm->delay = ms;
     tm->dest = dest;
     tm->name = name;
     tm->msg = msg;
     atomic_init(&tm->state, T_PENDING);
-    tm->s = from ? from : &rt->scheds[atomic_fetch_add(&rt->next_sched, 1) % (uint32_t)rt->nscheds];
+    tm->s = rt->timer_thread;
     mb_ref ref = tm->ref;
     map_add(&rt->timers, tm);
-    if (from) timer_start_here(from, tm);
-    else if (mb_sched_post(tm->s, timer_start_here, tm)) {
+    if (mb_sched_post(tm->s, timer_start_here, tm)) {
         pthread_mutex_lock(&rt->timers.lock);
         map_take_locked(&rt->timers, ref);
         pthread_mutex_unlock(&rt->timers.lock);
@@ -182,14 +202,12 @@ mb_ref mb_send_after(mb_runtime *rt, mb_sched *from, double ms, mb_pid dest,
     return ref;
 }
 
-double mb_cancel_timer(mb_runtime *rt, mb_sched *from, mb_ref ref) {
+double mb_cancel_timer(mb_runtime *rt, mb_ref ref) {
     pthread_mutex_lock(&rt->timers.lock);
     mb_timer *tm = map_take_locked(&rt->timers, ref);
     double left = -1;
     if (tm) {
-        /* Read what we need first: once cancelled, the owning loop may free
-         * the timer at any moment (unless this thread is that loop). */
-        mb_sched *owner = tm->s;
+        /* Read what we need first: once fired, the timer thread frees it. */
         double due = tm->due;
         mb_pid dest = tm->dest;
         int expected = T_PENDING;
@@ -198,12 +216,8 @@ double mb_cancel_timer(mb_runtime *rt, mb_sched *from, mb_ref ref) {
             if (left < 0) left = 0;
             /* A timer to a pid dies with the pid (OTP cancels it then). */
             if (dest && !mb_proctab_alive(&rt->procs, dest)) left = -1;
-            /* On its own thread the handle goes now; elsewhere it goes when
-             * it fires, and finds itself cancelled. */
-            if (from == owner && tm->started) {
-                uv_timer_stop(&tm->h);
-                uv_close((uv_handle_t *)&tm->h, on_timer_closed);
-            }
+            if (mb_sched_post(tm->s, timer_close_cancelled, tm))
+                fprintf(stderr, "moonbeam: out of memory freeing a timer\n");
         }
     }
     pthread_mutex_unlock(&rt->timers.lock);
@@ -236,7 +250,7 @@ static void wait_release(mb_waittimer *t, mb_sched *s) {
         fprintf(stderr, "moonbeam: out of memory closing a timer\n");
 }
 
-void mb_waittimer_arm(mb_proc *p, mb_sched *s, double ms) {
+void mb_waittimer_arm(mb_proc *p, mb_sched *s, double deadline) {
     mb_waittimer *t = p->wtimer;
     if (t && t->s != s) {   /* the process moved: its old timer stays with the old loop */
         wait_release(t, s);
@@ -256,8 +270,7 @@ void mb_waittimer_arm(mb_proc *p, mb_sched *s, double ms) {
         p->wtimer = t;
     }
     t->seq = atomic_load(&p->wait_seq);
-    uv_update_time(&s->loop);
-    uv_timer_start(&t->h, on_wait_fire, (uint64_t)ceil(ms), 0);
+    uv_timer_start(&t->h, on_wait_fire, delay_from_loop(&s->loop, deadline), 0);
 }
 
 void mb_waittimer_disarm(mb_proc *p, mb_sched *s) {

@@ -1,11 +1,14 @@
-/* timer.h: send_after timers and receive timeouts, on the schedulers'
- * libuv loops.
+/* timer.h: send_after timers and receive timeouts, on libuv loops.
  *
- * A timer lives on the loop of the scheduler that armed it and only that
- * thread touches its uv handle. Cancelling from anywhere is a CAS on its
- * state (pending -> cancelled); the handle is closed by its own loop. So a
- * cancelled timer never delivers, and a call whose reply comes in time
- * stops its timeout with no system call and no cross-thread hop. */
+ * send_after timers live on the runtime's timer thread, so a scheduler busy
+ * with a long slice never delays them. Cancelling from anywhere is a CAS on
+ * a timer's state (pending -> cancelled or pending -> fired, one wins); the
+ * uv handle is only ever touched by the timer thread. So a cancelled timer
+ * never delivers.
+ *
+ * A receive timeout lives on the loop of the scheduler running the process:
+ * a call whose reply comes in time stops it with no system call and no
+ * cross-thread hop. */
 #ifndef MB_TIMER_H
 #define MB_TIMER_H
 
@@ -29,16 +32,15 @@ typedef struct mb_timers {       /* the live send_after timers by ref */
 int mb_timers_init(mb_timers *t);
 void mb_timers_destroy(mb_timers *t);
 
-/* Deliver msg to dest (a pid, or a name resolved when it fires) after ms.
- * Takes ownership of msg and name. from: the scheduler of the calling
- * thread, or NULL. Returns the timer's ref, or 0 when out of memory. */
-mb_ref mb_send_after(mb_runtime *rt, mb_sched *from, double ms, mb_pid dest,
-                     char *name, mb_msg *msg);
+/* Deliver msg to dest (a pid, or a name resolved when it fires) after ms,
+ * from the runtime's timer thread. Takes ownership of msg and name. Returns
+ * the timer's ref, or 0 when out of memory. */
+mb_ref mb_send_after(mb_runtime *rt, double ms, mb_pid dest, char *name, mb_msg *msg);
 /* Milliseconds left (>= 0) if the timer was pending, else -1. */
-double mb_cancel_timer(mb_runtime *rt, mb_sched *from, mb_ref ref);
+double mb_cancel_timer(mb_runtime *rt, mb_ref ref);
 
 /* Receive timeouts, for the process running on `s` now. */
-void mb_waittimer_arm(mb_proc *p, mb_sched *s, double ms);
+void mb_waittimer_arm(mb_proc *p, mb_sched *s, double deadline_ms);
 void mb_waittimer_disarm(mb_proc *p, mb_sched *s);
 void mb_waittimer_release(mb_proc *p, mb_sched *s);
 
