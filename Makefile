@@ -129,7 +129,7 @@ test: deps
 bench: deps all
 	@command -v erl >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get install -y -qq erlang-base >/dev/null; }
-	@sh bench/run.sh
+	@bash bench/run.sh
 
 clean:
 	rm -rf build build-asan build-tsan

@@ -4,7 +4,7 @@
 #include "bindings.h"
 #include "../host/timer.h"
 
-/* core.send_after(ms, dest, msg) -> timer ref. A name is resolved when the
+/* core.send_after(ms, dest, msg) -> timer ref, over. A name is resolved when the
  * timer fires; a pid's message is dropped if the pid is gone by then. */
 static int l_send_after(lua_State *L) {
     mb_proc *self = mbb_self(L);
@@ -27,10 +27,11 @@ static int l_send_after(lua_State *L) {
         free(m);
         return luaL_error(L, "send_after: out of memory");
     }
-    mb_ref ref = mb_send_after(self->rt, ms, dest, name, m);
+    mb_ref ref = mb_send_after(self->rt, mbb_sched(self), ms, dest, name, m);
     if (!ref) return luaL_error(L, "send_after: out of memory");
     mbb_push_ref(L, ref);
-    return 1;
+    lua_pushboolean(L, --self->budget <= 0);   /* a timer is work like a send */
+    return 2;
 }
 
 /* core.cancel_timer(ref) -> whole ms left, or false */

@@ -92,7 +92,6 @@ typedef struct mb_proc {
 
     /* scheduling: guarded by the run queue holding it */
     struct mb_proc *runq_next;
-    double enq_ms;                    /* when it was queued: old work gets stolen */
     mb_sched *sched;                  /* where it ran last */
 
     /* lock */

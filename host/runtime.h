@@ -35,6 +35,7 @@ typedef struct mb_runtime {
     _Atomic uint64_t next_ref;
     _Atomic uint32_t next_sched;   /* round robin for work from non-scheduler threads */
     _Atomic int sleepers;          /* schedulers blocked in their loop */
+    _Atomic int nappers;           /* sleepers that will look again within NAP_MS */
     _Atomic bool stopping;
     bool crash_log;                /* print crashes to stderr (MOONBEAM_CRASH_LOG=0 mutes) */
     char *lua_path, *lua_cpath;

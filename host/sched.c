@@ -17,12 +17,10 @@
 #include "vm.h"
 
 #define POLL_EVERY 32     /* process runs between looks at the loop */
-#define STEAL_AGE_MS 0.5  /* a lone queued process older than this is taken by an idle scheduler */
 #define NAP_MS 1          /* how long an idle scheduler sleeps while others have queued work */
 
 static uint32_t rq_push(mb_sched *s, mb_proc *p) {
     p->runq_next = NULL;
-    p->enq_ms = mb_now_ms();
     pthread_mutex_lock(&s->rq_lock);
     if (s->rq_tail) s->rq_tail->runq_next = p;
     else s->rq_head = p;
@@ -33,12 +31,10 @@ static uint32_t rq_push(mb_sched *s, mb_proc *p) {
     return n;
 }
 
-/* Pop the head; with min_age > 0, only if it has waited that long. */
-static mb_proc *rq_pop_aged(mb_sched *s, double min_age) {
+static mb_proc *rq_pop(mb_sched *s) {
     if (atomic_load_explicit(&s->rq_len, memory_order_relaxed) == 0) return NULL;
     pthread_mutex_lock(&s->rq_lock);
     mb_proc *p = s->rq_head;
-    if (p && min_age > 0 && mb_now_ms() - p->enq_ms < min_age) p = NULL;
     if (p) {
         s->rq_head = p->runq_next;
         if (!s->rq_head) s->rq_tail = NULL;
@@ -47,8 +43,6 @@ static mb_proc *rq_pop_aged(mb_sched *s, double min_age) {
     pthread_mutex_unlock(&s->rq_lock);
     return p;
 }
-
-static mb_proc *rq_pop(mb_sched *s) { return rq_pop_aged(s, 0); }
 
 static void wake_sleeper(mb_runtime *rt, mb_sched *except) {
     for (int i = 0; i < rt->nscheds; i++) {
@@ -60,11 +54,23 @@ static void wake_sleeper(mb_runtime *rt, mb_sched *except) {
     }
 }
 
+/* Work from outside the schedulers (timers, the host thread) goes to one
+ * that sleeps if there is one: it is idle. */
+static mb_sched *pick(mb_runtime *rt) {
+    if (atomic_load(&rt->sleepers) > 0)
+        for (int i = 0; i < rt->nscheds; i++)
+            if (atomic_load(&rt->scheds[i].sleeping)) return &rt->scheds[i];
+    return &rt->scheds[atomic_fetch_add(&rt->next_sched, 1) % (uint32_t)rt->nscheds];
+}
+
 void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p) {
-    if (!s) s = &rt->scheds[atomic_fetch_add(&rt->next_sched, 1) % (uint32_t)rt->nscheds];
+    int own = s != NULL;
+    if (!s) s = pick(rt);
     uint32_t n = rq_push(s, p);
     if (atomic_load(&s->sleeping)) uv_async_send(&s->wakeup);
-    else if (n > 1 && atomic_load(&rt->sleepers) > 0) wake_sleeper(rt, s);
+    else if (atomic_load(&rt->sleepers) > 0 &&
+             (n > 1 || (own && atomic_load(&rt->nappers) == 0)))
+        wake_sleeper(rt, s);   /* more than we run next, or nobody watches for a long slice */
 }
 
 int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg) {
@@ -78,6 +84,37 @@ int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg) {
     atomic_store(&s->has_posts, 1);
     pthread_mutex_unlock(&s->post_lock);
     uv_async_send(&s->wakeup);
+    return 0;
+}
+
+#define TIMER_BATCH 64
+
+/* Hand a batch (newest first, as posts are kept) to the timer thread. */
+static void flush_timer_batch(mb_sched *from) {
+    mb_post *batch = from->timer_batch;
+    if (!batch) return;
+    mb_sched *t = from->rt->timer_thread;
+    mb_post *last = batch;
+    while (last->next) last = last->next;
+    pthread_mutex_lock(&t->post_lock);
+    last->next = t->posts;
+    t->posts = batch;
+    atomic_store(&t->has_posts, 1);
+    pthread_mutex_unlock(&t->post_lock);
+    uv_async_send(&t->wakeup);
+    from->timer_batch = NULL;
+    from->timer_batch_n = 0;
+}
+
+int mb_sched_post_batched(mb_sched *from, mb_sched *s, void (*fn)(mb_sched *, void *), void *arg) {
+    if (!from || s != from->rt->timer_thread) return mb_sched_post(s, fn, arg);
+    mb_post *post = malloc(sizeof *post);
+    if (!post) return -1;
+    post->fn = fn;
+    post->arg = arg;
+    post->next = from->timer_batch;
+    from->timer_batch = post;
+    if (++from->timer_batch_n >= TIMER_BATCH) flush_timer_batch(from);
     return 0;
 }
 
@@ -105,16 +142,19 @@ static void run_posts(mb_sched *s) {
 static void on_wakeup(uv_async_t *a) { run_posts(a->data); }
 
 /* Take work from a scheduler that has more than it can run now: a queue of
- * two or more, or one process that has waited too long (its scheduler is
- * busy with a long slice). A lone fresh one stays, so a request and its
- * reply keep to one core. */
+ * two or more, or one process queued behind a slice that has not ended
+ * since our last look (a nap ago). A lone process behind a short slice
+ * stays, so a request and its reply keep to one core. */
 static mb_proc *steal(mb_sched *s) {
     mb_runtime *rt = s->rt;
     for (int k = 1; k < rt->nscheds; k++) {
         mb_sched *o = &rt->scheds[(s->id + k) % rt->nscheds];
         uint32_t n = atomic_load_explicit(&o->rq_len, memory_order_relaxed);
-        if (n == 0) continue;
-        mb_proc *p = rq_pop_aged(o, n >= 2 ? 0 : STEAL_AGE_MS);
+        uint64_t slices = atomic_load_explicit(&o->slices, memory_order_relaxed);
+        int stalled = slices == s->seen[o->id];
+        s->seen[o->id] = slices;
+        if (n == 0 || (n == 1 && !stalled)) continue;
+        mb_proc *p = rq_pop(o);
         if (p) return p;
     }
     return NULL;
@@ -133,8 +173,10 @@ static void run_one(mb_sched *s, mb_proc *p) {
     atomic_store(&p->status, MB_RUNNING);
     p->sched = s;
     s->current = p;
+    atomic_fetch_add_explicit(&s->slices, 1, memory_order_relaxed);
     mb_vm_run(p);
     s->current = NULL;
+    flush_timer_batch(s);
 
     switch (p->yield) {
     case MB_YIELD_RESCHED:
@@ -197,9 +239,15 @@ static void sched_main(void *arg) {
         int work = atomic_load(&s->rq_len) > 0 || atomic_load(&s->has_posts) ||
                    atomic_load(&rt->stopping);
         int nap = !work && others_have_work(s);
-        if (nap) uv_timer_start(&s->nap, on_nap, NAP_MS, 0);
+        if (nap) {
+            atomic_fetch_add(&rt->nappers, 1);
+            uv_timer_start(&s->nap, on_nap, NAP_MS, 0);
+        }
         uv_run(&s->loop, work ? UV_RUN_NOWAIT : UV_RUN_ONCE);
-        if (nap) uv_timer_stop(&s->nap);
+        if (nap) {
+            uv_timer_stop(&s->nap);
+            atomic_fetch_sub(&rt->nappers, 1);
+        }
         atomic_fetch_sub(&rt->sleepers, 1);
         atomic_store(&s->sleeping, 0);
     }
@@ -212,9 +260,11 @@ static void close_walk(uv_handle_t *h, void *arg) {
     else uv_close(h, (uv_close_cb)mb_timer_handle_free);
 }
 
-static int loop_init(mb_runtime *rt, mb_sched *s, int id) {
+static int loop_init(mb_runtime *rt, mb_sched *s, int id, int nscheds) {
     s->rt = rt;
     s->id = id;
+    s->seen = calloc((size_t)nscheds, sizeof *s->seen);
+    if (!s->seen) return -1;
     if (uv_loop_init(&s->loop)) return -1;
     if (uv_async_init(&s->loop, &s->wakeup, on_wakeup) || uv_timer_init(&s->loop, &s->nap) ||
         pthread_mutex_init(&s->rq_lock, NULL) || pthread_mutex_init(&s->post_lock, NULL))
@@ -230,6 +280,7 @@ static void loop_close(mb_sched *s) {
     if (uv_loop_close(&s->loop)) fprintf(stderr, "moonbeam: a loop did not close cleanly\n");
     pthread_mutex_destroy(&s->rq_lock);
     pthread_mutex_destroy(&s->post_lock);
+    free(s->seen);
 }
 
 /* The timer thread: a loop that only runs timers and posts. */
@@ -243,8 +294,8 @@ int mb_sched_start_all(mb_runtime *rt, int n) {
     rt->timer_thread = calloc(1, sizeof *rt->timer_thread);
     if (!rt->scheds || !rt->timer_thread) return -1;
     for (int i = 0; i < n; i++)
-        if (loop_init(rt, &rt->scheds[i], i)) return -1;
-    if (loop_init(rt, rt->timer_thread, -1)) return -1;
+        if (loop_init(rt, &rt->scheds[i], i, n)) return -1;
+    if (loop_init(rt, rt->timer_thread, -1, n)) return -1;
     rt->nscheds = n;
     int started = 0;
     if (uv_thread_create(&rt->timer_thread->thread, timer_main, rt->timer_thread) == 0) {

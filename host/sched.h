@@ -33,6 +33,10 @@ struct mb_sched {
     mb_post *posts;
     _Atomic int has_posts;
     mb_proc *current;             /* this thread only */
+    _Atomic uint64_t slices;      /* slices run so far: a thief sees a long one stall */
+    uint64_t *seen;               /* this thread only: others' slices at our last look */
+    mb_post *timer_batch;         /* this thread only: timers armed in this slice */
+    int timer_batch_n;
 };
 
 int mb_sched_start_all(mb_runtime *rt, int n);
@@ -43,5 +47,9 @@ int mb_sched_stop_all(mb_runtime *rt);
 void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p);
 /* Run fn(s, arg) on s's thread soon. Returns -1 when out of memory. */
 int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg);
+/* The same, batched: from the scheduler `from` (its own thread), queued
+ * until its current slice ends or the batch is full, then handed over in
+ * one lock and one wake-up. */
+int mb_sched_post_batched(mb_sched *from, mb_sched *s, void (*fn)(mb_sched *, void *), void *arg);
 
 #endif

@@ -11,6 +11,13 @@ local c_spawn = core.spawn
 -- The module is the core's table, extended: one table per process, not two.
 local M = core
 
+local c_send_after = core.send_after
+function M.send_after(ms, dest, msg)
+  local ref, over = c_send_after(ms, dest, msg)
+  if over then c_yield() end
+  return ref
+end
+
 local LINK, MONITOR = { link = true }, { monitor = true }
 
 function M.spawn(target, ...) return c_spawn(target, nil, ...) end

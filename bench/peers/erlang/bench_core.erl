@@ -1,0 +1,226 @@
+%% bench_core — moonbeam's benchmark workloads, written for Erlang/OTP.
+%%
+%% Each workload mirrors a script in bench/*.lua and prints the same
+%% RESULT<TAB>key<TAB>value<TAB>unit lines, so bench/table.lua can put the
+%% two side by side. bench/run.sh runs every workload in a fresh VM (as it
+%% runs every moonbeam script in a fresh host), e.g.
+%%
+%%   erlc -o /tmp/x bench/peers/erlang/bench_core.erl
+%%   erl -noshell -pa /tmp/x -run bench_core main pingpong 2000000
+%%
+%% Workloads and arguments:
+%%   spawn    N Label   spawn N idle processes; spawn_<Label>_us, idle_proc_<Label>_kb
+%%   pingpong N         N round trips between two processes; pingpong_rt_us
+%%   send     N         N one-way messages to a counting consumer; send_msgs_per_s
+%%   ring     Size Hops token around a ring of Size processes; ring_hops_per_s
+%%   timers   N SpanMs  N send_after timers over 0..SpanMs; timer_late_p50/p99_ms
+%%   idle     N Ms      N idle processes, CPU% of the VM over Ms; idle_cpu_pct
+-module(bench_core).
+-export([main/1]).
+
+main([Workload | Args]) ->
+    Ints = [list_to_integer(A) || A <- Args, is_int(A)],
+    Labels = [A || A <- Args, not is_int(A)],
+    try run(list_to_atom(Workload), Ints, Labels) of
+        _ -> halt(0)
+    catch Class:Reason:Stack ->
+        io:format(standard_error, "bench_core ~s failed: ~p:~p~n~p~n",
+                  [Workload, Class, Reason, Stack]),
+        halt(1)
+    end.
+
+is_int(S) -> lists:all(fun(C) -> C >= $0 andalso C =< $9 end, S) andalso S =/= [].
+
+result(Key, Value, Unit) ->
+    io:format("RESULT\t~s\t~s\t~s~n", [Key, fmt(Value), Unit]).
+
+fmt(V) when is_integer(V) -> integer_to_list(V);
+fmt(V) -> float_to_list(float(V), [{decimals, 3}, compact]).
+
+now_us() -> erlang:monotonic_time(microsecond).
+
+%% ---------------------------------------------------------------- spawn
+
+run(spawn, [N], [Label]) ->
+    Parent = self(),
+    garbage_collect(),
+    Rss0 = rss_kb(),
+    Mem0 = erlang:memory(total),
+    T0 = now_us(),
+    Pids = [spawn(fun() -> idle(Parent) end) || _ <- lists:seq(1, N)],
+    wait_ready(N),
+    T1 = now_us(),
+    Rss1 = rss_kb(),
+    Mem1 = erlang:memory(total),
+    result("spawn_" ++ Label ++ "_us", (T1 - T0) / N, "us"),
+    result("idle_proc_" ++ Label ++ "_kb", (Rss1 - Rss0) / N, "KB"),
+    result("idle_proc_" ++ Label ++ "_erlmem_kb", (Mem1 - Mem0) / 1024 / N, "KB"),
+    kill_all(Pids);
+
+%% ------------------------------------------------------------- pingpong
+
+run(pingpong, [N], _) ->
+    Self = self(),
+    Pong = spawn(fun() -> pong(Self) end),
+    pingpong_rounds(Pong, 1000),            % warm up
+    T0 = now_us(),
+    pingpong_rounds(Pong, N),
+    T1 = now_us(),
+    result("pingpong_rt_us", (T1 - T0) / N, "us"),
+    exit(Pong, kill);
+
+%% ----------------------------------------------------------------- send
+
+run(send, [N], _) ->
+    Self = self(),
+    Consumer = spawn(fun() -> consume(Self, N, 0) end),
+    T0 = now_us(),
+    produce(Consumer, N),
+    TSent = now_us(),
+    receive {done, N} -> ok end,
+    T1 = now_us(),
+    result("send_msgs_per_s", N / ((T1 - T0) / 1.0e6), "msg/s"),
+    result("send_producer_msgs_per_s", N / ((TSent - T0) / 1.0e6), "msg/s");
+
+%% ----------------------------------------------------------------- ring
+
+run(ring, [Size, Hops], _) ->
+    Self = self(),
+    Pids = [spawn(fun() -> ring_init(Self) end) || _ <- lists:seq(1, Size)],
+    Nexts = tl(Pids) ++ [hd(Pids)],
+    lists:foreach(fun({P, Next}) -> P ! {next, Next} end, lists:zip(Pids, Nexts)),
+    hd(Pids) ! 1000,                        % warm up: 1000 hops
+    receive ring_done -> ok end,
+    T0 = now_us(),
+    hd(Pids) ! Hops,
+    receive ring_done -> ok end,
+    T1 = now_us(),
+    result("ring_hops_per_s", Hops / ((T1 - T0) / 1.0e6), "hop/s"),
+    kill_all(Pids);
+
+%% --------------------------------------------------------------- timers
+
+run(timers, [N, Span], _) ->
+    Self = self(),
+    Receiver = spawn(fun() -> timer_receiver(Self, N) end),
+    rand:seed(exsss, {1, 2, 3}),
+    T0 = now_us(),
+    arm(Receiver, N, Span),
+    T1 = now_us(),
+    Receiver ! {armed, T1},
+    receive {lateness, Late, After} -> ok end,
+    Sorted = lists:sort(Late),
+    SortedAfter = lists:sort(After),
+    result("timer_late_p50_ms", pct(Sorted, N, 50) / 1000, "ms"),
+    result("timer_late_p99_ms", pct(Sorted, N, 99) / 1000, "ms"),
+    result("timer_late_max_ms", lists:last(Sorted) / 1000, "ms"),
+    result("timer_late_min_ms", hd(Sorted) / 1000, "ms"),
+    result("timer_late_p99_after_arm_ms",
+           case SortedAfter of [] -> 0; _ -> pct(SortedAfter, length(SortedAfter), 99) / 1000 end,
+           "ms"),
+    result("timer_arm_us", (T1 - T0) / N, "us"),
+    exit(Receiver, kill);
+
+%% ----------------------------------------------------------------- idle
+
+run(idle, [N, Ms], _) ->
+    Parent = self(),
+    Pids = [spawn(fun() -> idle(Parent) end) || _ <- lists:seq(1, N)],
+    wait_ready(N),
+    timer:sleep(200),                       % let the schedulers settle
+    {U0, S0} = cpu_ticks(),
+    T0 = now_us(),
+    timer:sleep(Ms),
+    {U1, S1} = cpu_ticks(),
+    T1 = now_us(),
+    Tick = clock_ticks(),
+    CpuUs = ((U1 - U0) + (S1 - S0)) * 1.0e6 / Tick,
+    result("idle_cpu_pct", 100 * CpuUs / (T1 - T0), "%"),
+    kill_all(Pids).
+
+%% ---------------------------------------------------------- process bodies
+
+idle(Parent) ->
+    Parent ! ready,
+    receive stop -> ok end.
+
+wait_ready(0) -> ok;
+wait_ready(N) -> receive ready -> wait_ready(N - 1) end.
+
+kill_all(Pids) -> lists:foreach(fun(P) -> exit(P, kill) end, Pids).
+
+pong(Ping) ->
+    receive X -> Ping ! X, pong(Ping) end.
+
+pingpong_rounds(_, 0) -> ok;
+pingpong_rounds(Pong, N) ->
+    Pong ! N,
+    receive N -> pingpong_rounds(Pong, N - 1) end.
+
+produce(_, 0) -> ok;
+produce(C, N) -> C ! N, produce(C, N - 1).
+
+consume(Parent, N, N) -> Parent ! {done, N};
+consume(Parent, N, Got) -> receive _ -> consume(Parent, N, Got + 1) end.
+
+ring_init(Main) ->
+    receive {next, Next} -> ring_loop(Main, Next) end.
+
+ring_loop(Main, Next) ->
+    receive
+        0 -> Main ! ring_done, ring_loop(Main, Next);
+        K -> Next ! K - 1, ring_loop(Main, Next)
+    end.
+
+%% The main process arms N timers at a receiver, each message carrying its
+%% due time, then sends {armed, T}; the receiver, idle otherwise, sends back
+%% receive time - due time in µs for every timer, and separately for those
+%% due after arming ended.
+timer_receiver(Parent, N) ->
+    {Late, Armed} = collect(N, [], undefined),
+    After = [L || {L, Due} <- Late, Due >= Armed],
+    Parent ! {lateness, [L || {L, _} <- Late], After}.
+
+arm(_, 0, _) -> ok;
+arm(Dest, K, Span) ->
+    Delay = rand:uniform(Span + 1) - 1,                % 0..Span ms
+    Due = now_us() + Delay * 1000,
+    erlang:send_after(Delay, Dest, {due, Due}),
+    arm(Dest, K - 1, Span).
+
+%% Collects {Lateness, Due} for N timers and the time arming ended.
+collect(0, Acc, Armed) when Armed =/= undefined -> {Acc, Armed};
+collect(K, Acc, Armed) ->
+    receive
+        {armed, T} -> collect(K, Acc, T);
+        {due, Due} -> collect(K - 1, [{now_us() - Due, Due} | Acc], Armed)
+    end.
+
+pct(Sorted, N, P) ->
+    I = max(1, min(N, ceil(P * N / 100))),
+    lists:nth(I, Sorted).
+
+%% ------------------------------------------------------------------ /proc
+
+rss_kb() ->
+    {ok, Bin} = file:read_file("/proc/" ++ os:getpid() ++ "/status"),
+    [Line] = [L || L <- binary:split(Bin, <<"\n">>, [global]),
+                   binary:match(L, <<"VmRSS:">>) =/= nomatch],
+    [_, Kb | _] = binary:split(Line, [<<" ">>, <<"\t">>], [global, trim_all]),
+    binary_to_integer(Kb).
+
+%% utime and stime of the whole VM (all threads), in clock ticks.
+cpu_ticks() ->
+    {ok, Bin} = file:read_file("/proc/" ++ os:getpid() ++ "/stat"),
+    %% the command name may hold spaces; fields after ")" start at state (3)
+    [_, Rest] = binary:split(Bin, <<") ">>),
+    Fields = binary:split(Rest, <<" ">>, [global]),
+    Utime = binary_to_integer(lists:nth(12, Fields)),   % field 14
+    Stime = binary_to_integer(lists:nth(13, Fields)),   % field 15
+    {Utime, Stime}.
+
+clock_ticks() ->
+    case string:to_integer(os:cmd("getconf CLK_TCK")) of
+        {T, _} when is_integer(T), T > 0 -> T;
+        _ -> 100
+    end.

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# bench/run.sh — moonbeam's benchmark suite beside the same workloads on BEAM.
+#
+# Run from the repository root after `make` (`make bench` calls it). Runs
+# every bench/*.lua workload in a fresh `build/bin/moonbeam run`, the C
+# baseline bench/newstate.c, and bench/peers/erlang/bench_core.erl in a
+# fresh `erl` per workload, then prints one table (bench/table.lua).
+#
+# Environment:
+#   BENCH_SCALE    multiplies every workload size (default 1; 0.1 for a smoke run)
+#   BENCH_TIMEOUT  seconds one workload may run before it is killed (default 120)
+#   MOONBEAM       the host executable (default build/bin/moonbeam)
+#   LUAJIT         the LuaJIT that prints the table (default luajit)
+#   ERL, ERLC      Erlang/OTP's erl and erlc (default from PATH; missing: BEAM column "-")
+set -u
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root" || exit 1
+
+export LUA_PATH="./lua/?.lua;./lua/?/init.lua;./?.lua;;"
+export LUA_CPATH="./build/lib/?.so;;"
+
+scale=${BENCH_SCALE:-1}
+limit=${BENCH_TIMEOUT:-120}
+moonbeam=${MOONBEAM:-build/bin/moonbeam}
+luajit=${LUAJIT:-luajit}
+erl=${ERL:-erl}
+erlc=${ERLC:-erlc}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/moonbeam-bench.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+mb_out=$tmp/moonbeam.results
+beam_out=$tmp/beam.results
+: >"$mb_out"
+: >"$beam_out"
+
+# n COUNT: COUNT times BENCH_SCALE, at least 1.
+n() { awk -v s="$scale" -v n="$1" 'BEGIN { v = int(n * s + 0.5); if (v < 1) v = 1; print v }'; }
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+# run_one RESULTS NAME CMD...: run CMD under the time limit, keep its RESULT
+# lines, and record a FAIL line (with the output's tail on stderr) if it
+# exits non-zero or times out.
+run_one() {
+    local results=$1 name=$2
+    shift 2
+    local out="$tmp/$(echo "$name" | tr -c 'A-Za-z0-9_\n' '_').log"
+    local t0 t1 rc
+    t0=$(date +%s.%N)
+    timeout -k 5 "$limit" "$@" >"$out" 2>&1
+    rc=$?
+    t1=$(date +%s.%N)
+    grep -a '^RESULT' "$out" >>"$results"
+    local secs
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+    if [ "$rc" -ne 0 ]; then
+        local why="exit status $rc"
+        [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] && why="timed out after ${limit}s"
+        [ "$rc" -gt 128 ] && [ "$rc" -ne 137 ] && why="killed by signal $((rc - 128))"
+        printf 'FAIL\t%s\t%s (%s)\n' "$name" "$why" "$*" >>"$results"
+        log "$name FAILED: $why; last output:"
+        tail -n 15 "$out" | sed 's/^/    | /' >&2
+    else
+        log "$name: ${secs}s"
+    fi
+}
+
+echo "moonbeam benchmarks"
+echo "command: $0 $*  (BENCH_SCALE=$scale BENCH_TIMEOUT=$limit)"
+echo "date:    $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+echo "machine: $(uname -srm), nproc=$(nproc), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')"
+echo "memory:  $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+echo "luajit:  $($luajit -v 2>&1 | head -n1)"
+
+# ------------------------------------------------------------ C baseline
+if cc -std=c11 -O2 -Wall -o "$tmp/newstate" bench/newstate.c \
+        $(pkg-config --cflags --libs luajit) 2>"$tmp/cc.log"; then
+    run_one "$mb_out" "newstate" "$tmp/newstate" "$(n 10000)"
+else
+    printf 'FAIL\tnewstate\tbench/newstate.c did not build\n' >>"$mb_out"
+    log "newstate.c did not build:"; sed 's/^/    | /' "$tmp/cc.log" >&2
+fi
+
+# ------------------------------------------------------------- moonbeam
+if [ -x "$moonbeam" ]; then
+    echo "host:    $moonbeam (schedulers: its default)"
+    mbrun() { local name=$1; shift; run_one "$mb_out" "moonbeam $name" "$moonbeam" run "$@"; }
+    mbrun "spawn 10k"  bench/spawn.lua    "$(n 10000)" 10k
+    mbrun "spawn 100k" bench/spawn.lua    "$(n 100000)" 100k
+    mbrun "spawn 10k by module" bench/spawn.lua "$(n 10000)" 10k module
+    mbrun "pingpong"   bench/pingpong.lua "$(n 2000000)"
+    mbrun "send"       bench/send.lua     "$(n 4000000)"
+    mbrun "ring"       bench/ring.lua     1000 "$(n 1000000)"
+    mbrun "timers"     bench/timers.lua   "$(n 100000)" 1000
+    mbrun "idle_cpu"   bench/idle_cpu.lua "$(n 10000)" 2000
+else
+    echo "host:    $moonbeam not found (run make first): moonbeam column empty"
+    printf 'FAIL\t%s\tnot found; run make first\n' "$moonbeam" >>"$mb_out"
+fi
+
+# ------------------------------------------------------------- Erlang/OTP
+beam_note=""
+if command -v "$erl" >/dev/null 2>&1 && command -v "$erlc" >/dev/null 2>&1; then
+    mkdir -p "$tmp/ebin"
+    if "$erlc" -o "$tmp/ebin" bench/peers/erlang/bench_core.erl 2>"$tmp/erlc.log"; then
+        otp=$("$erl" -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().' 2>/dev/null)
+        scheds=$("$erl" -noshell -eval 'io:format("~p", [erlang:system_info(schedulers_online)]), halt().' 2>/dev/null)
+        echo "erlang:  OTP $otp, erl -noshell +P 1048576 (default flags, $scheds schedulers)"
+        erun() { local name=$1; shift; run_one "$beam_out" "BEAM $name" "$erl" -noshell +P 1048576 "$@"; }
+        ecore() { local name=$1; shift; erun "$name" -pa "$tmp/ebin" -run bench_core main "$@"; }
+        ecore "spawn 10k"  spawn    "$(n 10000)" 10k
+        ecore "spawn 100k" spawn    "$(n 100000)" 100k
+        ecore "pingpong"   pingpong "$(n 2000000)"
+        ecore "send"       send     "$(n 4000000)"
+        ecore "ring"       ring     1000 "$(n 1000000)"
+        ecore "timers"     timers   "$(n 100000)" 1000
+        ecore "idle_cpu"   idle     "$(n 10000)" 2000
+        # The same idle run with scheduler busy-waiting off, for the footnote.
+        : >"$tmp/idle_nobw.results"
+        run_one "$tmp/idle_nobw.results" "BEAM idle_cpu (+sbwt none)" \
+            "$erl" -noshell +P 1048576 +sbwt none +sbwtdcpu none +sbwtdio none \
+            -pa "$tmp/ebin" -run bench_core main idle "$(n 10000)" 2000
+        beam_note=$(awk -F'\t' '$2 == "idle_cpu_pct" { print $3 }' "$tmp/idle_nobw.results")
+    else
+        log "bench_core.erl did not compile:"; sed 's/^/    | /' "$tmp/erlc.log" >&2
+        printf 'FAIL\tbench_core.erl\tdid not compile\n' >>"$beam_out"
+    fi
+else
+    echo "erlang:  erl/erlc not found: BEAM column empty"
+fi
+
+echo
+"$luajit" bench/table.lua "$mb_out" "$beam_out"
+echo
+echo "Notes:"
+echo "- ratio = moonbeam / BEAM for every row; the target column says which way is better."
+echo "- spawn: wall time from the first spawn until every new process has run and reported"
+echo "  'ready' (one message each), divided by the count; spawn_call_* counts the spawn calls alone."
+echo "- RSS per idle process: VmRSS growth of the whole OS process / count (processes blocked in"
+echo "  receive); idle_proc_*_erlmem_kb is erlang:memory(total) growth; idle_state_* is mb.info().memory."
+echo "- timers: 100k send_after timers, delays uniform in 0..1000 ms, armed by one process at an idle"
+echo "  receiver; lateness = receive time - due time (monotonic clock); timer_late_min < 0: a timer"
+echo "  fired early; timer_late_p99_after_arm: only the timers due after the arming loop ended."
+echo "- idle CPU: user+system time of the whole OS process over 2 s with 10k processes blocked in"
+echo "  receive (100% = one core). BEAM ran with default flags (scheduler busy-wait on, the default);"
+[ -n "$beam_note" ] && echo "  with +sbwt none +sbwtdcpu none +sbwtdio none it measured ${beam_note}%."
+echo "- each workload runs in a fresh host / VM; sizes scaled by BENCH_SCALE=$scale."
+
+# A workload that failed makes `make bench` fail too, after the table.
+if grep -q '^FAIL' "$mb_out" "$beam_out"; then
+    echo "some workloads FAILED (see above)"
+    exit 1
+fi
+exit 0

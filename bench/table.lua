@@ -1,0 +1,143 @@
+-- bench/table.lua — puts moonbeam's and BEAM's benchmark results side by side.
+--
+--   luajit bench/table.lua MOONBEAM_FILE BEAM_FILE
+--
+-- Both files hold lines "RESULT<TAB>key<TAB>value<TAB>unit" (anything else
+-- is ignored, except "FAIL<TAB>what<TAB>why" lines, listed under the
+-- table). A missing file or key prints "-". ratio is always moonbeam/BEAM;
+-- the target column says which way is better and whether it is met.
+
+local function read_results(path)
+  local res, order, fails = {}, {}, {}
+  local f = path and io.open(path, "r")
+  if not f then return res, order, fails end
+  for line in f:lines() do
+    local key, value, unit = line:match("^RESULT\t([^\t]+)\t([^\t]+)\t([^\t]*)")
+    if key then
+      if not res[key] then order[#order + 1] = key end
+      res[key] = { value = tonumber(value), text = value, unit = unit }
+    else
+      local what, why = line:match("^FAIL\t([^\t]+)\t(.*)")
+      if what then fails[#fails + 1] = what .. ": " .. why end
+    end
+  end
+  f:close()
+  return res, order, fails
+end
+
+local mb, mb_order, mb_fails = read_results(arg[1])
+local beam, beam_order, beam_fails = read_results(arg[2])
+
+local function val(t, key) return t[key] and t[key].value end
+
+-- A check returns the target text, and true/false when it can be judged.
+local function vs_beam(op, factor)
+  return function(key)
+    local m, b = val(mb, key), val(beam, key)
+    local text = ("%s %s× BEAM"):format(op, factor)
+    if not (m and b) then return text end
+    if op == "≤" then return text, m <= factor * b end
+    return text, m >= factor * b
+  end
+end
+
+local function vs_newstate(key)
+  local m, n = val(mb, key), val(mb, "newstate_libs_us")
+  local text = "≤ 1.3× newstate_libs_us"
+  if not (m and n) then return text end
+  return text, m <= 1.3 * n
+end
+
+local function at_most(limit, unit)
+  return function(key)
+    local m = val(mb, key)
+    local text = ("≤ %s %s"):format(limit, unit)
+    if not m then return text end
+    return text, m <= limit
+  end
+end
+
+local rows = {
+  { "newstate_libs_us",  "lua_newstate+libs+close (C)", "µs" },
+  { "spawn_10k_us",      "spawn 10k, per process",      "µs", vs_newstate },
+  { "spawn_100k_us",     "spawn 100k, per process",     "µs", vs_newstate },
+  { "idle_proc_10k_kb",  "RSS per idle process (10k)",  "KB", at_most(40, "KB") },
+  { "idle_proc_100k_kb", "RSS per idle process (100k)", "KB", at_most(40, "KB") },
+  { "pingpong_rt_us",    "pingpong round trip",         "µs", vs_beam("≤", "1.0") },
+  { "send_msgs_per_s",   "send throughput",             "msg/s" },
+  { "ring_hops_per_s",   "ring 1000 procs",             "hop/s", vs_beam("≥", "1.5") },
+  { "timer_late_p50_ms", "timer lateness p50",          "ms" },
+  { "timer_late_p99_ms", "timer lateness p99",          "ms", vs_beam("≤", "1.0") },
+  { "idle_cpu_pct",      "idle CPU, 10k procs",         "%" },
+}
+
+local known = {}
+for _, r in ipairs(rows) do known[r[1]] = true end
+local main_rows = #rows
+-- Extra keys either side reported (diagnostics), after the main rows.
+local function add_extras(order, results)
+  for _, key in ipairs(order) do
+    if not known[key] then
+      known[key] = true
+      rows[#rows + 1] = { key, key, results[key].unit }
+    end
+  end
+end
+add_extras(mb_order, mb)
+add_extras(beam_order, beam)
+
+local function num(v)
+  if not v then return "-" end
+  if v ~= v then return "nan" end
+  local a = math.abs(v)
+  if a >= 1e5 then                             -- group thousands
+    local s = ("%d"):format(math.floor(v + 0.5))
+    repeat local n; s, n = s:gsub("^(-?%d+)(%d%d%d)", "%1,%2") until n == 0
+    return s
+  elseif a >= 100 then return ("%.0f"):format(v)
+  elseif a >= 10 then return ("%.1f"):format(v)
+  elseif a >= 1 then return ("%.2f"):format(v)
+  elseif a == 0 then return "0"
+  else return ("%.3f"):format(v) end
+end
+
+local out = { { "benchmark", "unit", "moonbeam", "BEAM", "ratio", "target" } }
+for _, r in ipairs(rows) do
+  local key, label, unit, check = r[1], r[2], r[3], r[4]
+  local m, b = val(mb, key), val(beam, key)
+  local ratio = (m and b and m >= 0 and b > 0) and ("%.2f×"):format(m / b) or "-"
+  local target = ""
+  if check then
+    local text, ok = check(key)
+    target = text .. (ok == true and "  ok" or ok == false and "  MISSED" or "")
+  end
+  out[#out + 1] = { label, unit, num(m), num(b), ratio, target }
+end
+
+local function width(s) return #s:gsub("[\128-\191]", "") end
+local w = {}
+for _, row in ipairs(out) do
+  for i, cell in ipairs(row) do w[i] = math.max(w[i] or 0, width(cell)) end
+end
+local function line(row)
+  local cells = {}
+  for i, cell in ipairs(row) do
+    local pad = (" "):rep(w[i] - width(cell))
+    -- numbers right-aligned, text left-aligned
+    cells[i] = (i >= 3 and i <= 5) and pad .. cell or cell .. pad
+  end
+  return "| " .. table.concat(cells, " | ") .. " |"
+end
+print(line(out[1]))
+local rule = {}
+for i = 1, #w do rule[i] = ("-"):rep(w[i]) end
+print("|-" .. table.concat(rule, "-|-") .. "-|")
+for i = 2, #out do
+  print(line(out[i]))
+  if i == main_rows + 1 and i < #out then           -- diagnostics follow
+    print(line({ "(diagnostics)", "", "", "", "", "" }))
+  end
+end
+
+for _, f in ipairs(mb_fails) do print("moonbeam FAILED  " .. f) end
+for _, f in ipairs(beam_fails) do print("BEAM FAILED      " .. f) end
