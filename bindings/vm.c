@@ -238,4 +238,5 @@ void mb_vm_close(mb_proc *p) {
     if (!p->L) return;
     lua_close(p->L);
     p->L = p->co = NULL;
+    mb_arena_release(&p->arena);
 }

@@ -56,7 +56,7 @@ void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     size_t used = atomic_load_explicit(&p->mem_used, memory_order_relaxed);
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
-        free(ptr);
+        mb_arena_free(&p->arena, ptr, old);
         atomic_store_explicit(&p->mem_used, used - old, memory_order_relaxed);
         return NULL;
     }
@@ -64,7 +64,7 @@ void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         p->mem_exceeded = true;
         return NULL;
     }
-    void *np = realloc(ptr, nsize);
+    void *np = ptr ? mb_arena_realloc(&p->arena, ptr, old, nsize) : mb_arena_alloc(&p->arena, nsize);
     if (!np) return NULL;
     atomic_store_explicit(&p->mem_used, used - old + nsize, memory_order_relaxed);
     return np;

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include "arena.h"
 #include "buf.h"
 #include "mailbox.h"
 #include "pid.h"
@@ -79,6 +80,7 @@ typedef struct mb_proc {
     double wait_deadline;             /* ms on the runtime clock; < 0: none */
     mb_waittimer *wtimer;
     int budget;                       /* messages left in this slice */
+    mb_arena arena;                   /* the Lua state's small objects */
     size_t mem_limit;                 /* 0: none */
     bool mem_exceeded;
     bool dying;                       /* exit_reason holds why */

@@ -1,0 +1,28 @@
+/* arena.h: the allocator behind each process's Lua state.
+ *
+ * Lua tells the allocator an object's size when it frees or resizes it, so
+ * small objects need no malloc header: they are carved from 4 KB chunks
+ * owned by the process, by size class (multiples of 16 up to 256 bytes),
+ * with a free list per class. Bigger blocks go to malloc. The chunks go
+ * back in one sweep when the process ends. Owner thread only. */
+#ifndef MB_ARENA_H
+#define MB_ARENA_H
+
+#include <stddef.h>
+
+#define MB_ARENA_SMALL 256
+#define MB_ARENA_CLASSES (MB_ARENA_SMALL / 16)
+
+typedef struct mb_arena {
+    void *chunks;                       /* singly linked through their first word */
+    char *bump, *end;                   /* the unused tail of the newest chunk */
+    void *free[MB_ARENA_CLASSES];
+} mb_arena;
+
+void *mb_arena_alloc(mb_arena *a, size_t n);
+void mb_arena_free(mb_arena *a, void *p, size_t n);
+void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize);
+/* Release every chunk (all small objects at once). */
+void mb_arena_release(mb_arena *a);
+
+#endif
