@@ -8,8 +8,6 @@
 #define CHUNK 4096
 #define HEADER 16   /* keeps objects 16-byte aligned after the link word */
 
-static size_t class_of(size_t n) { return (n + 15) / 16 - 1; }
-
 /* Under AddressSanitizer every object gets malloc, so overflows inside a
  * state are still caught. */
 #if defined(__SANITIZE_ADDRESS__)
@@ -22,6 +20,8 @@ void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize) {
 }
 void mb_arena_release(mb_arena *a) { (void)a; }
 #else
+
+static size_t class_of(size_t n) { return (n + 15) / 16 - 1; }
 
 void *mb_arena_alloc(mb_arena *a, size_t n) {
     if (n > MB_ARENA_SMALL) return malloc(n);
