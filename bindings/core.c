@@ -134,5 +134,6 @@ int luaopen_moonbeam_core(lua_State *L) {
     mbb_open_message(L);
     mbb_open_names(L);
     mbb_open_timers(L);
+    mbb_open_call(L);
     return 1;
 }

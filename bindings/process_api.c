@@ -242,6 +242,11 @@ static int l_alive(lua_State *L) {
     return 1;
 }
 
+static int l_is_pid(lua_State *L) {
+    lua_pushboolean(L, mbb_is_pid(L, 1));
+    return 1;
+}
+
 static int l_make_ref(lua_State *L) {
     mbb_push_ref(L, mb_make_ref(mbb_self(L)->rt));
     return 1;
@@ -363,7 +368,7 @@ void mbb_open_process(lua_State *L) {
         {"spawn", l_spawn}, {"run_file", l_run_file}, {"self", l_self}, {"exit", l_exit},
         {"link", l_link}, {"unlink", l_unlink}, {"monitor", l_monitor},
         {"demonitor", l_demonitor}, {"trap_exit", l_trap_exit}, {"alive", l_alive},
-        {"make_ref", l_make_ref}, {"info", l_info}, {"processes", l_processes},
+        {"make_ref", l_make_ref}, {"is_pid", l_is_pid}, {"info", l_info}, {"processes", l_processes},
         {"process_count", l_process_count}, {NULL, NULL}};
     luaL_register(L, NULL, fns);
 }

@@ -21,6 +21,8 @@ typedef enum mb_msg_kind {
     MB_SIG_EXIT,        /* exit(pid, reason) from `from` */
     MB_SIG_LINK_EXIT,   /* a linked process `from` exited with reason */
     MB_SIG_DOWN,        /* a monitored process `from` exited; ref is the monitor */
+    MB_MSG_REPLY,       /* a call's reply, for the caller's reply slot (ref: the call) */
+    MB_MSG_DEADLOCK,    /* the call with this ref is part of a cycle; data: the chain */
 } mb_msg_kind;
 
 typedef struct mb_msg {

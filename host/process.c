@@ -31,6 +31,7 @@ void mb_proc_free(mb_proc *p) {
     if (!p) return;
     mb_inbox_free_all(&p->inbox);
     mb_saveq_free_all(&p->save);
+    mb_saveq_free_all(&p->replies);
     mb_buf_free(&p->exit_reason);
     mb_buf_free(&p->scratch);
     mb_buf_free(&p->spawn_args);
@@ -83,10 +84,14 @@ void mb_proc_wake(mb_proc *p, mb_sched *from) {
 }
 
 void mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
+    if (m->kind == MB_MSG_REPLY && atomic_load(&p->await_ref) != m->ref) {
+        free(m);   /* a late reply: the call is over (an alias, deactivated) */
+        return;
+    }
     if (m->kind == MB_MSG_DATA || m->kind == MB_MSG_DOWN) {
         atomic_fetch_add_explicit(&p->queue_len, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&p->messages_in, 1, memory_order_relaxed);
-    } else {
+    } else if (m->kind != MB_MSG_REPLY && m->kind != MB_MSG_DEADLOCK) {
         atomic_fetch_add(&p->sig_pending, 1);
     }
     mb_inbox_push(&p->inbox, m);

@@ -71,9 +71,12 @@ typedef struct mb_proc {
     _Atomic uint64_t wait_seq;        /* which wait a timeout belongs to */
     _Atomic uint64_t timed_out_seq;   /* set by the wait timer when it fires */
     _Atomic bool trap_exit;
+    _Atomic uint64_t await_ref;       /* the call this process waits on (0: none) */
+    _Atomic mb_pid calling;           /* the server it waits on: the wait-for graph */
 
     /* owner */
     mb_saveq save;
+    mb_saveq replies;                 /* the awaited call's reply, DOWN or deadlock, in order */
     lua_State *L, *co;
     int co_ref;
     mb_yield yield;

@@ -1,0 +1,78 @@
+/* call_api.c: the core's half of gen_server.call (see host/call.h). */
+#include "bindings.h"
+#include "../host/call.h"
+#include "../host/signal.h"
+
+/* core.call_begin(server, ref) -> true, or false and the cycle's chain */
+static int l_call_begin(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_pid server = mbb_check_pid(L, 1);
+    mb_ref ref = mbb_check_ref(L, 2);
+    mb_pid chain[MB_MAX_CHAIN];
+    int n = mb_call_begin(self, server, ref, chain);
+    if (n == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushboolean(L, 0);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        mbb_push_pid(L, chain[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 2;
+}
+
+/* core.call_take() -> "reply", value | "down", reason | "deadlock", chain | nil */
+static int l_call_take(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_signal_drain(self);
+    mb_msg *m = self->replies.head;
+    if (!m) return 0;
+    int bad = m->kind == MB_MSG_REPLY ? mb_decode_list(L, m->data, m->len, 1) != 1
+                                      : mb_decode(L, m->data, m->len, 1) != 0;
+    if (bad) return luaL_error(L, "call: malformed reply");
+    switch (m->kind) {
+    case MB_MSG_REPLY: lua_pushliteral(L, "reply"); break;
+    case MB_MSG_DEADLOCK: lua_pushliteral(L, "deadlock"); break;
+    default:   /* the DOWN tuple: its reason */
+        lua_rawgeti(L, -1, 5);
+        lua_remove(L, -2);
+        lua_pushliteral(L, "down");
+        break;
+    }
+    lua_insert(L, -2);
+    mb_saveq_remove(&self->replies, NULL, m);
+    free(m);
+    return 2;
+}
+
+static int l_call_end(lua_State *L) {
+    mb_call_end(mbb_self(L));
+    return 0;
+}
+
+/* core.reply(pid, ref, value) -> true; a reply to a call that is over, or
+ * to a caller that is gone, is dropped. */
+static int l_reply(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_pid caller = mbb_check_pid(L, 1);
+    mb_ref ref = mbb_check_ref(L, 2);
+    /* A list of one value, so that a nil reply is a reply too. */
+    mb_encode_err err;
+    self->scratch.len = 0;
+    lua_settop(L, 3);
+    if (mb_encode_list(L, 3, 1, &self->scratch, atomic_load(&self->rt->max_message_size), &err))
+        return luaL_error(L, "reply: %s", err.msg);
+    if (mb_call_reply(self->rt, mbb_sched(self), caller, ref, self->scratch.p, self->scratch.len))
+        return luaL_error(L, "reply: out of memory");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+void mbb_open_call(lua_State *L) {
+    static const luaL_Reg fns[] = {
+        {"call_begin", l_call_begin}, {"call_take", l_call_take},
+        {"call_end", l_call_end}, {"reply", l_reply}, {NULL, NULL}};
+    luaL_register(L, NULL, fns);
+}

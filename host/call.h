@@ -1,0 +1,27 @@
+/* call.h: what the core does for gen_server's call protocol.
+ *
+ * A caller marks the ref it awaits (an alias: replies with any other ref are
+ * dropped before they are queued) and the server it waits on. Replies and
+ * the DOWN of the call's monitor land in the caller's reply slot, so a call
+ * costs O(1) however many messages wait in its mailbox. The "waits on"
+ * edges form the wait-for graph: a call that would close a cycle is refused
+ * and every caller on the cycle is told, so all of them fail at once with
+ * {"deadlock", chain} instead of timing out one after another. */
+#ifndef MB_CALL_H
+#define MB_CALL_H
+
+#include "process.h"
+
+#define MB_MAX_CHAIN 64
+
+/* Start waiting on `ref` from `server`. Returns 0, or the length of the
+ * cycle found (chain filled: self, server, ..., self); the callers on it
+ * have been sent deadlock notices. */
+int mb_call_begin(mb_proc *self, mb_pid server, mb_ref ref, mb_pid *chain);
+/* Stop waiting: late replies are dropped from now on. */
+void mb_call_end(mb_proc *self);
+/* Send a reply for call `ref` to `caller` (dropped if the call is over). */
+int mb_call_reply(mb_runtime *rt, mb_sched *from, mb_pid caller, mb_ref ref,
+                  const uint8_t *data, size_t len);
+
+#endif

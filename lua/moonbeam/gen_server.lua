@@ -1,0 +1,496 @@
+--- moonbeam.gen_server: OTP's gen_server for moonbeam processes.
+--
+-- The client half (start, call, cast, reply, stop, the sys tools) runs in
+-- the caller; the server half (enter, the loop) runs in the process that
+-- start spawned. A call is {"$gen_call", {pid, ref}, request}; its reply
+-- goes through the core's reply slot (moonbeam.core call_begin/call_take),
+-- so it is matched in O(1), a late one is dropped, and a call cycle fails
+-- at once with {"deadlock", chain}. Semantics: OTP-SEMANTICS.md §E-K.
+local mb = require "moonbeam"
+
+local type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable =
+  type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable
+local unpack = unpack
+local send, receive, self, monitor, demonitor = mb.send, mb.receive, mb.self, mb.monitor, mb.demonitor
+local whereis, is_pid, now, c_wait = mb.whereis, mb.is_pid, mb.now, mb.wait
+local call_begin, call_take, call_end, c_reply = mb.call_begin, mb.call_take, mb.call_end, mb.reply
+local core_exit = mb.exit
+
+local M = {}
+
+local CALL, CAST, SYS, START = "$gen_call", "$gen_cast", "$gen_sys", "$gen_start"
+M.DEFAULT_TIMEOUT = 5000
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+-- ---- shared checks ----------------------------------------------------
+
+local function check_timeout(t, fn, default)
+  if t == nil then return default end
+  if t == "infinity" then return nil end
+  if type(t) ~= "number" or t ~= t or t < 0 then
+    error(fn .. ": timeout must be a number of ms >= 0 or \"infinity\"", 3)
+  end
+  return t
+end
+
+local function check_server(server, fn)
+  if type(server) == "string" or is_pid(server) then return end
+  error(fn .. ": server must be a pid or a registered name, got " .. type(server), 3)
+end
+
+local function deep_equal(a, b)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  for k, v in next, a do if not deep_equal(v, rawget(b, k)) then return false end end
+  for k in next, b do if rawget(a, k) == nil then return false end end
+  return true
+end
+
+-- ---- the call protocol ------------------------------------------------
+
+-- Wait for the awaited call's outcome until deadline (nil: forever).
+-- Returns "reply", v | "down", reason | "deadlock", chain | nil on timeout.
+local function await(deadline)
+  while true do
+    local kind, v = call_take()
+    if kind then return kind, v end
+    local left
+    if deadline then
+      left = deadline - now()
+      if left < 0 then left = 0 end
+    end
+    if not c_wait(left) then return call_take() end
+  end
+end
+
+-- One request/reply exchange with pid. Returns true, reply or false, err.
+local function exchange(pid, tag, req, timeout)
+  if pid == self() then return false, { "calling_self" } end
+  local ref = monitor(pid)
+  local ok, chain = call_begin(pid, ref)
+  if not ok then
+    call_end()
+    demonitor(ref, true)
+    return false, { "deadlock", chain }
+  end
+  send(pid, { tag, { self(), ref }, req })
+  local kind, v = await(timeout and now() + timeout)
+  call_end()
+  if kind == "reply" then
+    demonitor(ref, true)
+    return true, v
+  elseif kind == "down" then
+    if v == "noproc" then return false, { "noproc" } end
+    return false, { "exit", v }
+  end
+  demonitor(ref, true)
+  if kind == "deadlock" then return false, { "deadlock", v } end
+  return false, { "timeout" }
+end
+
+local function request(server, tag, req, timeout)
+  local pid = server
+  if type(server) == "string" then
+    pid = whereis(server)
+    if not pid then return false, { "noproc" } end
+  end
+  return exchange(pid, tag, req, timeout)
+end
+
+--- call(server, request, [timeout]) -> reply; raises {"timeout"},
+-- {"noproc"}, {"exit", reason}, {"calling_self"} or {"deadlock", chain}.
+function M.call(server, req, timeout)
+  check_server(server, "gen_server.call")
+  timeout = check_timeout(timeout, "gen_server.call", M.DEFAULT_TIMEOUT)
+  local ok, v = request(server, CALL, req, timeout)
+  if not ok then error(v, 2) end
+  return v
+end
+
+--- try_call: the same, but returns nil, err instead of raising.
+function M.try_call(server, req, timeout)
+  check_server(server, "gen_server.try_call")
+  timeout = check_timeout(timeout, "gen_server.try_call", M.DEFAULT_TIMEOUT)
+  local ok, v = request(server, CALL, req, timeout)
+  if ok then return v end
+  return nil, v
+end
+
+--- cast(server, msg) -> true, always (a dead pid or unknown name drops it).
+function M.cast(server, msg)
+  check_server(server, "gen_server.cast")
+  local pid = server
+  if type(server) == "string" then pid = whereis(server) end
+  if pid then send(pid, { CAST, msg }) end
+  return true
+end
+
+--- reply(from, reply) -> true; from any process, once per call.
+function M.reply(from, value)
+  if type(from) ~= "table" or not is_pid(from[1]) then
+    error("gen_server.reply: from must be the 'from' a handle_call received", 2)
+  end
+  return c_reply(from[1], from[2], value)
+end
+
+-- ---- sys-like tools ---------------------------------------------------
+
+local function sys(server, fn, req, timeout)
+  check_server(server, "gen_server." .. fn)
+  local ok, v = request(server, SYS, req, check_timeout(timeout, "gen_server." .. fn, M.DEFAULT_TIMEOUT))
+  if not ok then error(v, 3) end
+  return v
+end
+
+function M.get_state(server, timeout) return sys(server, "get_state", { "get_state" }, timeout) end
+function M.suspend(server, timeout) return sys(server, "suspend", { "suspend" }, timeout) end
+function M.resume(server, timeout) return sys(server, "resume", { "resume" }, timeout) end
+function M.get_status(server, timeout) return sys(server, "get_status", { "get_status" }, timeout) end
+
+function M.trace(server, on, timeout)
+  return sys(server, "trace", { "trace", not not on }, timeout)
+end
+
+--- replace_state(server, fn) -> fn(state), which becomes the state; if fn
+-- raises, raises {"callback_failed", err} and the state is unchanged.
+function M.replace_state(server, fn, timeout)
+  if type(fn) ~= "function" then error("gen_server.replace_state: fn must be a function", 2) end
+  local r = sys(server, "replace_state", { "replace_state", fn }, timeout)
+  if r[1] ~= "ok" then error({ "callback_failed", r[2] }, 2) end
+  return r[2]
+end
+
+--- stop(server, [reason], [timeout]) -> true once it exited with reason.
+function M.stop(server, reason, timeout)
+  check_server(server, "gen_server.stop")
+  if reason == nil then reason = "normal" end
+  timeout = check_timeout(timeout, "gen_server.stop", nil)
+  local pid = server
+  if type(server) == "string" then pid = whereis(server) end
+  if not pid then error({ "noproc" }, 2) end
+  if pid == self() then error({ "calling_self" }, 2) end
+  local ref = monitor(pid)
+  call_begin(pid, ref)
+  send(pid, { SYS, { self(), ref }, { "stop", reason } })
+  -- The server replies nothing: its DOWN says how it ended.
+  local kind, v
+  repeat kind, v = await(timeout and now() + timeout) until kind ~= "reply"
+  call_end()
+  if kind == nil then
+    demonitor(ref, true)
+    error({ "timeout" }, 2)
+  end
+  if v == "noproc" then error({ "noproc" }, 2) end
+  if not deep_equal(v, reason) then error({ "exit", v }, 2) end
+  return true
+end
+
+-- ---- start ------------------------------------------------------------
+
+local function check_module(module, fn)
+  local t = type(module)
+  if t == "string" or t == "table" then return end
+  error(fn .. ": module must be a module name or a table of callbacks, got " .. t, 3)
+end
+
+local SPAWN_OPTS = { memory_limit = true, trap_exit = true }
+
+local function start(link, module, arg, opts, fn)
+  check_module(module, fn)
+  if opts ~= nil and type(opts) ~= "table" then error(fn .. ": opts must be a table", 3) end
+  opts = opts or {}
+  local name = opts.name
+  if name ~= nil and (type(name) ~= "string" or name == "") then
+    error(fn .. ": name must be a non-empty string", 3)
+  end
+  local timeout = check_timeout(opts.timeout, fn, nil)
+  if name then
+    local other = whereis(name)
+    if other then return nil, { "already_started", other } end
+  end
+  local sopts = { link = link, monitor = true, name = name }
+  for k in next, SPAWN_OPTS do sopts[k] = opts[k] end
+  local ok, pid, ref = pcall(mb.spawn_opt, "moonbeam.gen_server:enter", sopts,
+                             module, arg, link and self() or nil, name)
+  if not ok then
+    local other = name and whereis(name)
+    if other then return nil, { "already_started", other } end
+    error(pid, 3)
+  end
+  call_begin(pid, ref)
+  send(pid, { START, ref, self() })
+  local kind, v = await(timeout and now() + timeout)
+  if kind == nil then
+    -- init ran too long: leave nothing behind (no process, name or EXIT).
+    if link then mb.unlink(pid) end
+    mb.exit(pid, "kill")
+    repeat kind = await(nil) until kind == "down"
+    call_end()
+    return nil, "timeout"
+  end
+  if kind == "reply" and v[1] == "ok" then
+    call_end()
+    demonitor(ref, true)
+    return pid
+  end
+  -- A failure: wait until the process is gone, so its name is free.
+  local reason = v
+  if kind == "reply" then reason = v[1] == "ignore" and "ignore" or v[2] end
+  while kind ~= "down" do kind = await(nil) end
+  call_end()
+  -- Its EXIT (sent before its DOWN) must not stay in a trapping caller's mailbox.
+  if link then
+    receive(function(m) return type(m) == "table" and m[1] == "EXIT" and m[2] == pid end, 0)
+  end
+  return nil, reason
+end
+
+function M.start(module, arg, opts) return start(false, module, arg, opts, "gen_server.start") end
+function M.start_link(module, arg, opts) return start(true, module, arg, opts, "gen_server.start_link") end
+
+-- ---- the server -------------------------------------------------------
+
+local report = require "moonbeam.report"
+
+local EXIT_MARK = {}   -- mb.exit(reason) inside a callback: stop with reason
+
+local function is_normal(reason)
+  return reason == "normal" or reason == "shutdown" or
+    (type(reason) == "table" and reason[1] == "shutdown")
+end
+
+local function on_error(e)
+  if type(e) == "table" and e[1] == EXIT_MARK then return e end
+  local msg = e
+  if type(e) ~= "string" and type(e) ~= "table" then msg = tostring(e) end
+  return { "error", msg, debug.traceback("", 2):gsub("^\n", "") }
+end
+
+-- Runs a callback; returns true, results (packed) or false, exit reason.
+local function run(S, f, ...)
+  S.in_callback = true
+  local r = pack(xpcall(f, on_error, ...))
+  S.in_callback = false
+  if r[1] then return true, r end
+  local e = r[2]
+  if type(e) == "table" and e[1] == EXIT_MARK then return false, e[2] end
+  return false, e
+end
+
+local function trace(S, what, ...)
+  if not S.trace then return end
+  local parts = { ("*DBG* %s %s"):format(tostring(self()), what) }
+  for i = 1, select("#", ...) do parts[#parts + 1] = report.render(select(i, ...), 2, 200) end
+  io.stderr:write(table.concat(parts, " "), "\n")
+end
+
+-- Stop the server: terminate, a crash report if abnormal, then exit.
+local function terminate(S, reason, last)
+  local mod = S.mod
+  if type(mod.terminate) == "function" then
+    local ok, err = run(S, mod.terminate, reason, S.state)
+    if not ok then reason = err end   -- a crashing terminate replaces the reason
+  end
+  if S.pending_reply then   -- "stop" with a reply: it goes out after terminate
+    local from, value = S.pending_reply[1], S.pending_reply[2]
+    c_reply(from[1], from[2], value)
+  end
+  if not is_normal(reason) then report.crash(S, reason, last) end
+  core_exit(reason)
+end
+
+local function bad_return(S, cb, r, last)
+  local x = r.n == 2 and r[2] or { unpack(r, 2, r.n) }
+  S.bad = cb
+  return terminate(S, { "bad_return_value", x }, last)
+end
+
+-- Apply an extra (timeout, "hibernate", {continue = x}); false if invalid.
+local function set_extra(S, extra)
+  S.timeout, S.continue = nil, nil
+  if extra == nil then return true end
+  if type(extra) == "number" and extra >= 0 and extra == extra then
+    S.timeout = extra
+  elseif extra == "hibernate" then
+    collectgarbage("collect")
+  elseif type(extra) == "table" and next(extra) == "continue" and next(extra, "continue") == nil then
+    S.continue = { extra.continue }
+  else
+    return false
+  end
+  return true
+end
+
+-- handle_cast, handle_info and handle_continue share their returns.
+local function noreply_result(S, cb, r, last)
+  local tag = r[2]
+  if tag == "noreply" and (r.n == 3 or r.n == 4) then
+    S.state = r[3]
+    if set_extra(S, r[4]) then return end
+  elseif tag == "stop" and r.n == 4 then
+    S.state = r[4]
+    return terminate(S, r[3], last)
+  end
+  return bad_return(S, cb, r, last)
+end
+
+local function dispatch(S, name, msg, extra_arg)
+  local f = S.mod[name]
+  if type(f) ~= "function" then
+    if name == "handle_info" then
+      io.stderr:write(("moonbeam: %s received an unexpected message and has no handle_info: %s\n")
+        :format(S.label, report.render(msg, 3, 300)))
+      return
+    end
+    return terminate(S, { "undef", name }, msg)
+  end
+  local ok, r
+  if extra_arg ~= nil then ok, r = run(S, f, msg, extra_arg, S.state)
+  else ok, r = run(S, f, msg, S.state) end
+  if not ok then return terminate(S, r, msg) end
+  return r
+end
+
+local function handle_call(S, msg)
+  local from, req = msg[2], msg[3]
+  trace(S, "got call", req, "from", from[1])
+  local r = dispatch(S, "handle_call", req, from)
+  if not r then return end
+  local tag = r[2]
+  if tag == "reply" and (r.n == 4 or r.n == 5) then
+    S.state = r[4]
+    if set_extra(S, r[5]) then
+      trace(S, "sent reply", r[3], "to", from[1])
+      return c_reply(from[1], from[2], r[3])
+    end
+  elseif tag == "noreply" and (r.n == 3 or r.n == 4) then
+    S.state = r[3]
+    if set_extra(S, r[4]) then return end
+  elseif tag == "stop" and r.n == 5 then
+    -- terminate first; the reply goes out even if terminate crashes
+    S.state = r[5]
+    S.pending_reply = { from, r[4] }
+    return terminate(S, r[3], req)
+  elseif tag == "stop" and r.n == 4 then
+    S.state = r[4]
+    return terminate(S, r[3], req)
+  end
+  return bad_return(S, "handle_call", r, req)
+end
+
+local function handle_sys(S, msg)
+  local from, req = msg[2], msg[3]
+  local what = req[1]
+  local reply
+  if what == "get_state" then
+    reply = S.state
+  elseif what == "replace_state" then
+    local ok, new = pcall(req[2], S.state)
+    if ok then S.state = new; reply = { "ok", new } else reply = { "error", new } end
+  elseif what == "suspend" then
+    S.suspended = true; reply = true
+  elseif what == "resume" then
+    S.suspended = false; reply = true
+  elseif what == "get_status" then
+    reply = { pid = self(), module = S.label_module, status = S.suspended and "suspended" or "running",
+              state = report.status_state(S), message_queue_len = mb.queue_len(), name = S.name }
+  elseif what == "trace" then
+    S.trace = req[2]; reply = true
+  elseif what == "stop" then
+    return terminate(S, req[2], msg)
+  else
+    reply = { "error", "unknown system request" }
+  end
+  return c_reply(from[1], from[2], reply)
+end
+
+local function is_sys(m) return type(m) == "table" and m[1] == SYS end
+
+local function loop(S)
+  while true do
+    if S.continue then
+      local arg = S.continue[1]
+      S.continue = nil
+      local r = dispatch(S, "handle_continue", arg)
+      if r then noreply_result(S, "handle_continue", r, arg) end
+    else
+      local msg
+      if S.suspended then msg = receive(is_sys) else msg = receive(S.timeout) end
+      S.timeout = nil
+      if msg == nil then
+        local r = dispatch(S, "handle_info", "timeout")
+        if r then noreply_result(S, "handle_info", r, "timeout") end
+      elseif type(msg) == "table" and msg[1] == CALL then
+        handle_call(S, msg)
+      elseif type(msg) == "table" and msg[1] == CAST then
+        trace(S, "got cast", msg[2])
+        local r = dispatch(S, "handle_cast", msg[2])
+        if r then noreply_result(S, "handle_cast", r, msg) end
+      elseif type(msg) == "table" and msg[1] == SYS then
+        handle_sys(S, msg)
+      elseif type(msg) == "table" and msg[1] == "EXIT" and msg[2] == S.parent and S.parent then
+        terminate(S, msg[3], msg)   -- the parent's exit, seen because we trap exits
+      else
+        trace(S, "got info", msg)
+        local r = dispatch(S, "handle_info", msg)
+        if r then noreply_result(S, "handle_info", r, msg) end
+      end
+    end
+  end
+end
+
+--- The body of a server process (spawned by start).
+function M.enter(module, arg, parent, name)
+  local go = receive(function(m) return type(m) == "table" and m[1] == START end)
+  local ref = go[2]
+  local label_module = type(module) == "string" and module or "(table)"
+  local S = { parent = parent, name = name, starter = go[3], label_module = label_module,
+              label = name and ("'" .. name .. "'") or tostring(self()) }
+  local function fail(reason)
+    c_reply(S.starter, ref, { "stop", reason })
+    core_exit(reason)
+  end
+
+  local mod = module
+  if type(module) == "string" then
+    local ok, m = pcall(require, module)
+    if not ok then return fail({ "error", (tostring(m):gsub(":%s*\n%s*", ": ", 1):gsub("\n%s*", "; ")), "" }) end
+    mod = m
+  end
+  if type(mod) ~= "table" then
+    return fail({ "error", ("callback module '%s' is a %s, not a table of callbacks"):format(label_module, type(mod)), "" })
+  end
+  if type(mod.init) ~= "function" then
+    return fail({ "error", ("callback module '%s' has no init function"):format(label_module), "" })
+  end
+  S.mod = mod
+
+  -- Inside this process, mb.exit(reason) in a callback stops the server
+  -- with that reason (terminate runs), as exit/1 does in a gen_server.
+  mb.exit = function(a, b)
+    if b == nil and S.in_callback then error({ EXIT_MARK, a }, 0) end
+    return core_exit(a, b)
+  end
+
+  local ok, r = run(S, mod.init, arg)
+  if not ok then return fail(r) end
+  local tag = r[2]
+  if tag == "ok" and (r.n == 3 or r.n == 4) then
+    S.state = r[3]
+    if not set_extra(S, r[4]) then
+      return fail({ "bad_return_value", { unpack(r, 2, r.n) } })
+    end
+    c_reply(S.starter, ref, { "ok" })
+    return loop(S)
+  elseif tag == "ignore" and r.n == 2 then
+    c_reply(S.starter, ref, { "ignore" })
+    -- the starter sees "ignore" in the reply, then our normal DOWN
+    return core_exit("normal")
+  elseif tag == "stop" and r.n == 3 then
+    return fail(r[3])
+  end
+  return fail({ "bad_return_value", r.n == 2 and r[2] or { unpack(r, 2, r.n) } })
+end
+
+return M

@@ -1,0 +1,92 @@
+--- moonbeam.report: printing values for people, within bounds.
+-- Crash reports and traces render states and messages with a depth, width
+-- and length cap, so a 10 MB state never makes a 10 MB log line; a server's
+-- format_status callback can redact what is printed.
+local type, tostring, next, pairs, concat = type, tostring, next, pairs, table.concat
+
+local M = {}
+
+M.MAX_FIELD = 2000   -- characters per rendered field in a crash report
+
+local function render(v, depth, budget, out)
+  local t = type(v)
+  if budget[1] <= 0 then return end
+  local s
+  if t == "string" then
+    if #v > 200 then s = ("%q"):format(v:sub(1, 200)) .. ("..(%d bytes)"):format(#v)
+    else s = ("%q"):format(v) end
+  elseif t == "table" then
+    if depth <= 0 then
+      s = "{...}"
+    else
+      out[#out + 1] = "{"
+      budget[1] = budget[1] - 1
+      local n, first = 0, true
+      for k, x in pairs(v) do
+        n = n + 1
+        if n > 20 or budget[1] <= 0 then out[#out + 1] = ", ..."; break end
+        if not first then out[#out + 1] = ", " end
+        first = false
+        if type(k) ~= "number" or k ~= n then
+          if type(k) == "string" and k:match("^[%a_][%w_]*$") then out[#out + 1] = k
+          else out[#out + 1] = "["; render(k, depth - 1, budget, out); out[#out + 1] = "]" end
+          out[#out + 1] = " = "
+        end
+        render(x, depth - 1, budget, out)
+      end
+      out[#out + 1] = "}"
+      return
+    end
+  else
+    s = tostring(v)
+  end
+  out[#out + 1] = s
+  budget[1] = budget[1] - #s
+end
+
+--- render(v, [depth], [max_chars]) -> a one-line, bounded rendering of v.
+function M.render(v, depth, max)
+  local out = {}
+  max = max or M.MAX_FIELD
+  render(v, depth or 4, { max }, out)
+  local s = concat(out)
+  if #s > max then s = s:sub(1, max) .. "..." end
+  return s
+end
+
+-- The status a server shows: through its format_status callback if any.
+local function formatted(S, status)
+  local f = S.mod and S.mod.format_status
+  if type(f) ~= "function" then return status end
+  local ok, r = pcall(f, status)
+  if ok and type(r) == "table" then return r end
+  return { state = "(format_status failed)", message = "(format_status failed)", reason = status.reason }
+end
+
+function M.status_state(S)
+  return formatted(S, { state = S.state }).state
+end
+
+local function enabled()
+  local v = os.getenv("MOONBEAM_CRASH_LOG")
+  return v ~= "0"
+end
+
+--- The crash report of a server ending abnormally.
+function M.crash(S, reason, last)
+  if not enabled() then return end
+  local st = formatted(S, { state = S.state, message = last, reason = reason })
+  local r = st.reason
+  local tb = type(r) == "table" and r[1] == "error" and type(r[3]) == "string" and r[3] or nil
+  local lines = {
+    ("=CRASH REPORT==== gen_server %s (%s) terminating"):format(S.label, S.label_module),
+    "** Last message: " .. M.render(st.message),
+    "** State: " .. M.render(st.state),
+    "** Reason: " .. M.render(type(r) == "table" and r[1] == "error" and r[2] or r),
+  }
+  if S.bad then lines[#lines + 1] = "** Bad return from " .. S.bad end
+  if tb then lines[#lines + 1] = "** Traceback:\n" .. tb:sub(1, M.MAX_FIELD) end
+  io.stderr:write(concat(lines, "\n"), "\n")
+end
+
+return M
