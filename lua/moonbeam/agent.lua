@@ -1,0 +1,78 @@
+--- moonbeam.agent: Elixir's Agent, a gen_server around one value.
+-- Every fn runs inside the agent's own Lua state, so it must be an
+-- upvalue-free function: it travels as bytecode.
+local gen = require "moonbeam.gen_server"
+
+local type, error, select = type, error, select
+local function pack(...) return { n = select("#", ...), ... } end
+
+local M = {}
+
+local function check_fn(fn, name)
+  if type(fn) ~= "function" then error(name .. ": fn must be a function", 3) end
+  local up = debug.getupvalue(fn, 1)
+  if up then
+    error(("%s: fn must be an upvalue-free function (it runs inside the agent's Lua state); it uses upvalue '%s'")
+      :format(name, up), 3)
+  end
+end
+
+--- start_link(fn, [opts]) -> pid, or nil and why; the state is fn().
+function M.start_link(fn, opts)
+  check_fn(fn, "agent.start_link")
+  return gen.start_link("moonbeam.agent", fn, opts)
+end
+
+function M.start(fn, opts)
+  check_fn(fn, "agent.start")
+  return gen.start("moonbeam.agent", fn, opts)
+end
+
+--- get(a, fn, [timeout]) -> fn(state)
+function M.get(a, fn, timeout)
+  check_fn(fn, "agent.get")
+  return gen.call(a, { "get", fn }, timeout)
+end
+
+--- update(a, fn, [timeout]) -> true; the state becomes fn(state)
+function M.update(a, fn, timeout)
+  check_fn(fn, "agent.update")
+  return gen.call(a, { "update", fn }, timeout)
+end
+
+--- get_and_update(a, fn, [timeout]) -> reply, where fn(state) returns reply, new_state
+function M.get_and_update(a, fn, timeout)
+  check_fn(fn, "agent.get_and_update")
+  return gen.call(a, { "get_and_update", fn }, timeout)
+end
+
+--- cast(a, fn) -> true; the state becomes fn(state), asynchronously
+function M.cast(a, fn)
+  check_fn(fn, "agent.cast")
+  return gen.cast(a, { "cast", fn })
+end
+
+function M.stop(a, reason, timeout) return gen.stop(a, reason, timeout) end
+
+-- ---- the server's callbacks -------------------------------------------
+
+function M.init(fn) return "ok", fn() end
+
+function M.handle_call(req, from, state)
+  local op, fn = req[1], req[2]
+  if op == "get" then return "reply", fn(state), state end
+  if op == "update" then return "reply", true, fn(state) end
+  if op == "get_and_update" then
+    local r = pack(fn(state))
+    if r.n ~= 2 then return "stop", { "bad_return_value", r[1] }, state end
+    return "reply", r[1], r[2]
+  end
+  return "reply", nil, state
+end
+
+function M.handle_cast(req, state)
+  if req[1] == "cast" then return "noreply", req[2](state) end
+  return "noreply", state
+end
+
+return M

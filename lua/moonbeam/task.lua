@@ -1,0 +1,177 @@
+--- moonbeam.task: Elixir's Task. A task is a process that runs one
+-- function and sends its result to its owner: async links it to the
+-- owner (a crash brings the owner down, as OTP's does), await collects
+-- the result. See API.md "task and agent" and OTP-SEMANTICS.md §R.
+local mb = require "moonbeam"
+
+local type, select, error, unpack = type, select, error, unpack
+local receive, send, self = mb.receive, mb.send, mb.self
+
+local M = {}
+local RESULT = "$task"
+
+M.DEFAULT_TIMEOUT = 5000
+
+local function resolve(target)
+  if type(target) ~= "string" then return target end
+  local name, fn = target:match("^([^:]+):?(.*)$")
+  local f = require(name)[fn ~= "" and fn or "main"]
+  if type(f) ~= "function" then error(("task: module '%s' has no function '%s'"):format(name, fn), 0) end
+  return f
+end
+
+--- The body of every task process.
+function M.run(owner, tag, target, ...)
+  local result = resolve(target)(...)
+  if owner then send(owner, { RESULT, tag, result }) end
+end
+
+local function check_target(target, fn)
+  local t = type(target)
+  if t == "string" then return end
+  if t ~= "function" then error(fn .. ": target must be a module name or a function", 3) end
+  if debug.getupvalue(target, 1) then
+    error(fn .. ": the function must not have upvalues (it runs in the task's own Lua state)", 3)
+  end
+end
+
+local function check_timeout(t, fn)
+  if t == nil then return M.DEFAULT_TIMEOUT end
+  if t == "infinity" then return nil end
+  if type(t) ~= "number" or t ~= t or t < 0 then error(fn .. ": timeout must be a number of ms >= 0 or \"infinity\"", 3) end
+  return t
+end
+
+local function check_owner(t, fn)
+  if type(t) ~= "table" or not mb.is_pid(t.pid) then error(fn .. ": a task from task.async expected", 3) end
+  if t.owner ~= self() then error(fn .. ": a task can only be awaited by the process that started it", 3) end
+end
+
+--- async(target, ...) -> a task {pid=, ref=}, linked to the caller.
+function M.async(target, ...)
+  check_target(target, "task.async")
+  local tag, me = mb.make_ref(), self()
+  local pid, ref = mb.spawn_opt("moonbeam.task:run", { link = true, monitor = true }, me, tag, target, ...)
+  return { pid = pid, ref = ref, tag = tag, owner = me }
+end
+
+--- start(target, ...) -> pid: fire and forget, not linked, not awaitable.
+function M.start(target, ...)
+  check_target(target, "task.start")
+  return mb.spawn("moonbeam.task:run", nil, nil, target, ...)
+end
+
+local function outcome(t)
+  return function(m)
+    return type(m) == "table" and ((m[1] == RESULT and m[2] == t.tag) or (m[1] == "DOWN" and m[2] == t.ref))
+  end
+end
+
+-- The result is in: forget the task (no DOWN, no EXIT left behind).
+local function settle(t)
+  mb.demonitor(t.ref, true)
+  mb.unlink(t.pid)
+  receive(function(m) return type(m) == "table" and m[1] == "EXIT" and m[2] == t.pid end, 0)
+end
+
+--- yield(t, [timeout]) -> "ok", result | "exit", reason | nil (still running).
+function M.yield(t, timeout)
+  check_owner(t, "task.yield")
+  local m = receive(outcome(t), check_timeout(timeout, "task.yield"))
+  if m == nil then return nil end
+  if m[1] == RESULT then
+    settle(t)
+    return "ok", m[3]
+  end
+  return "exit", m[5]
+end
+
+--- await(t, [timeout]) -> the result; raises {"timeout"} or {"exit", reason}.
+function M.await(t, timeout)
+  check_owner(t, "task.await")
+  local kind, v = M.yield(t, check_timeout(timeout, "task.await"))
+  if kind == "ok" then return v end
+  if kind == "exit" then error({ "exit", v }, 2) end
+  error({ "timeout" }, 2)
+end
+
+--- shutdown(t) -> "ok", result if it finished meanwhile; "exit", reason if
+-- it had crashed; else nil (it is stopped: "shutdown", then killed after 5 s).
+function M.shutdown(t, timeout)
+  check_owner(t, "task.shutdown")
+  mb.unlink(t.pid)
+  receive(function(m) return type(m) == "table" and m[1] == "EXIT" and m[2] == t.pid end, 0)
+  local done = receive(outcome(t), 0)
+  if done and done[1] == RESULT then
+    settle(t)
+    return "ok", done[3]
+  end
+  if done then return "exit", done[5] end
+  mb.exit(t.pid, "shutdown")
+  local down = receive(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == t.ref end,
+                       check_timeout(timeout, "task.shutdown"))
+  if not down then
+    mb.exit(t.pid, "kill")
+    down = receive(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == t.ref end)
+  end
+  local late = receive(function(m) return type(m) == "table" and m[1] == RESULT and m[2] == t.tag end, 0)
+  if late then return "ok", late[3] end
+  local reason = down[5]
+  if reason ~= "shutdown" and reason ~= "killed" then return "exit", reason end
+  return nil
+end
+
+--- async_stream(list, target, {max_concurrency=, timeout=}) -> an array in
+-- input order of {"ok", v} or {"exit", reason}. Tasks are monitored, not
+-- linked: a crash is a result, not the caller's end. A task over its
+-- timeout is killed and gives {"exit", "timeout"}.
+function M.async_stream(list, target, opts)
+  if type(list) ~= "table" then error("task.async_stream: list must be an array", 2) end
+  check_target(target, "task.async_stream")
+  opts = opts or {}
+  local max = opts.max_concurrency or 8
+  if type(max) ~= "number" or max < 1 then error("task.async_stream: max_concurrency must be >= 1", 2) end
+  local timeout = check_timeout(opts.timeout, "task.async_stream")
+  local me, n, results = self(), #list, {}
+  local running, by_ref, by_tag, count, nexti = {}, {}, {}, 0, 1
+  while nexti <= n or count > 0 do
+    while nexti <= n and count < max do
+      local tag = mb.make_ref()
+      local pid, ref = mb.spawn_opt("moonbeam.task:run", { monitor = true }, me, tag, target, list[nexti])
+      local r = { i = nexti, pid = pid, ref = ref, tag = tag, deadline = timeout and mb.now() + timeout }
+      by_ref[ref], by_tag[tag], running[r] = r, r, true
+      count, nexti = count + 1, nexti + 1
+    end
+    local soonest
+    for r in next, running do
+      if r.deadline and (not soonest or r.deadline < soonest) then soonest = r.deadline end
+    end
+    local wait = soonest and math.max(0, soonest - mb.now())
+    local m = receive(function(m)
+      return type(m) == "table" and ((m[1] == RESULT and by_tag[m[2]]) or (m[1] == "DOWN" and by_ref[m[2]]))
+    end, wait)
+    if m == nil then
+      local t = mb.now()
+      for r in next, running do
+        if r.deadline and r.deadline <= t then
+          mb.demonitor(r.ref, true)
+          mb.exit(r.pid, "kill")
+          results[r.i] = { "exit", "timeout" }
+          running[r], by_ref[r.ref], by_tag[r.tag], count = nil, nil, nil, count - 1
+        end
+      end
+    else
+      local r = m[1] == RESULT and by_tag[m[2]] or by_ref[m[2]]
+      if m[1] == RESULT then
+        mb.demonitor(r.ref, true)
+        results[r.i] = { "ok", m[3] }
+      else
+        results[r.i] = { "exit", m[5] }
+      end
+      running[r], by_ref[r.ref], by_tag[r.tag], count = nil, nil, nil, count - 1
+    end
+  end
+  return results
+end
+
+return M
