@@ -308,10 +308,10 @@ end
 
 -- Apply an extra (timeout, "hibernate", {continue = x}); false if invalid.
 local function set_extra(S, extra)
-  S.timeout, S.continue = nil, nil
+  S.deadline, S.continue = nil, nil
   if extra == nil then return true end
   if type(extra) == "number" and extra >= 0 and extra == extra then
-    S.timeout = extra
+    S.deadline = now() + extra
   elseif extra == "hibernate" then
     collectgarbage("collect")
   elseif type(extra) == "table" and next(extra) == "continue" and next(extra, "continue") == nil then
@@ -416,8 +416,14 @@ local function loop(S)
       if r then noreply_result(S, "handle_continue", r, arg) end
     else
       local msg
-      if S.suspended then msg = receive(is_sys) else msg = receive(S.timeout) end
-      S.timeout = nil
+      if S.suspended then
+        msg = receive(is_sys)
+      else
+        msg = receive(S.deadline and math.max(0, S.deadline - now()))
+      end
+      -- Any message but a system one cancels the timeout; system messages
+      -- leave it running with its original deadline (OTP re-arms it: §67).
+      if not is_sys(msg) then S.deadline = nil end
       if msg == nil then
         local r = dispatch(S, "handle_info", "timeout")
         if r then noreply_result(S, "handle_info", r, "timeout") end
@@ -461,9 +467,7 @@ function M.enter(module, arg, parent, name)
   if type(mod) ~= "table" then
     return fail({ "error", ("callback module '%s' is a %s, not a table of callbacks"):format(label_module, type(mod)), "" })
   end
-  if type(mod.init) ~= "function" then
-    return fail({ "error", ("callback module '%s' has no init function"):format(label_module), "" })
-  end
+  if type(mod.init) ~= "function" then return fail({ "undef", "init" }) end
   S.mod = mod
 
   -- Inside this process, mb.exit(reason) in a callback stops the server
