@@ -70,9 +70,40 @@ static int l_reply(lua_State *L) {
     return 1;
 }
 
+/* core.alias(ref) / core.unalias(ref): messages sent through an inactive
+ * alias are dropped, including those already queued when it goes. */
+static int l_alias(lua_State *L) {
+    if (mb_proc_alias(mbb_self(L), mbb_check_ref(L, 1))) return luaL_error(L, "alias: out of memory");
+    return 0;
+}
+
+static int l_unalias(lua_State *L) {
+    mb_proc_unalias(mbb_self(L), mbb_check_ref(L, 1));
+    return 0;
+}
+
+/* core.send_alias(pid, ref, msg) -> true */
+static int l_send_alias(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_pid dest = mbb_check_pid(L, 1);
+    mb_ref ref = mbb_check_ref(L, 2);
+    if (lua_isnoneornil(L, 3)) return luaL_argerror(L, 3, "a message cannot be nil");
+    mbb_encode_or_raise(L, self, 3, "msg");
+    mb_proc *t = mb_proctab_get(&self->rt->procs, dest);
+    if (t) {
+        mb_msg *m = mb_msg_copy(MB_MSG_ALIASED, self->pid, ref, self->scratch.p, self->scratch.len);
+        if (m) mb_proc_deliver(t, m, mbb_sched(self));
+        mb_proctab_put(&self->rt->procs, dest);
+        if (!m) return luaL_error(L, "send: out of memory");
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 void mbb_open_call(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"call_begin", l_call_begin}, {"call_take", l_call_take},
-        {"call_end", l_call_end}, {"reply", l_reply}, {NULL, NULL}};
+        {"call_end", l_call_end}, {"reply", l_reply}, {"alias", l_alias},
+        {"unalias", l_unalias}, {"send_alias", l_send_alias}, {NULL, NULL}};
     luaL_register(L, NULL, fns);
 }

@@ -4,6 +4,7 @@
 #include "bindings.h"
 #include "../host/names.h"
 #include "../host/sched.h"
+#include "../host/spawn.h"
 #include "../host/signal.h"
 
 static void opt_bool(lua_State *L, int t, const char *k, bool *out) {
@@ -15,34 +16,30 @@ static void opt_bool(lua_State *L, int t, const char *k, bool *out) {
     lua_pop(L, 1);
 }
 
-/* Start a process with a module, function or file target. The arguments
- * are encoded into spawn_args (for a function, the function first). */
-static mb_proc *new_process(lua_State *L, mb_proc *self, int target, int first_arg, int nargs) {
-    mb_proc *p = mb_proc_new(self->rt);
-    if (!p) {
-        luaL_error(L, "spawn: out of memory");
-        return NULL;
-    }
+/* Encode the spawn arguments (for a function target, the function first)
+ * into self->scratch. */
+static void encode_args(lua_State *L, mb_proc *self, int target, int first_arg, int nargs) {
     mb_encode_err err;
     size_t max = atomic_load(&self->rt->max_message_size);
     int rc;
+    self->scratch.len = 0;
     if (lua_type(L, target) == LUA_TFUNCTION) {
-        p->target_kind = MB_TARGET_BYTECODE;
-        p->target = strdup("function");
         lua_pushvalue(L, target);
         lua_insert(L, first_arg);   /* encode (fn, args...) as one list */
-        rc = mb_encode_list(L, first_arg, nargs + 1, &p->spawn_args, max, &err);
+        rc = mb_encode_list(L, first_arg, nargs + 1, &self->scratch, max, &err);
         lua_remove(L, first_arg);
     } else {
-        p->target = strdup(lua_tostring(L, target));
-        rc = mb_encode_list(L, first_arg, nargs, &p->spawn_args, max, &err);
+        rc = mb_encode_list(L, first_arg, nargs, &self->scratch, max, &err);
     }
-    if (!p->target || rc) {
-        mb_proc_free(p);
-        if (rc) luaL_error(L, "spawn: %s", err.msg);
-        luaL_error(L, "spawn: out of memory");
-    }
-    return p;
+    if (rc) luaL_error(L, "spawn: %s", err.msg);
+}
+
+static int spawn_failed(lua_State *L, mb_proc *self, int rc, const char *name) {
+    if (rc == MB_SPAWN_FULL)
+        return luaL_error(L, "spawn: too many processes (max_processes is %d)", (int)self->rt->procs.size);
+    if (rc == MB_SPAWN_NAME_TAKEN)
+        return luaL_error(L, "spawn_opt: the name '%s' is already registered", name);
+    return luaL_error(L, "spawn: out of memory");
 }
 
 /* core.spawn(target, opts, ...) -> pid [, ref] */
@@ -63,11 +60,9 @@ static int l_spawn(lua_State *L) {
     } else {
         return luaL_argerror(L, 1, "module name or upvalue-free function expected");
     }
-
+    mb_spawn_opts o = {.kind = tt == LUA_TFUNCTION ? MB_TARGET_BYTECODE : MB_TARGET_MODULE,
+                       .target = tt == LUA_TFUNCTION ? "function" : lua_tostring(L, 1)};
     bool link = false, monitor = false, trap = false;
-    size_t mem_limit = 0;
-    const char *name = NULL;
-    size_t name_len = 0;
     if (!lua_isnil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
         opt_bool(L, 2, "link", &link);
@@ -78,44 +73,26 @@ static int l_spawn(lua_State *L) {
             lua_Number lim = lua_tonumber(L, -1);
             if (!lua_isnumber(L, -1) || !(lim >= 1024))
                 return luaL_error(L, "spawn_opt: memory_limit must be a number of bytes >= 1024");
-            mem_limit = (size_t)lim;
+            o.mem_limit = (size_t)lim;
         }
         lua_pop(L, 1);
         lua_getfield(L, 2, "name");
         if (!lua_isnil(L, -1)) {
             if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "spawn_opt: name must be a string");
-            name = lua_tolstring(L, -1, &name_len);
+            o.name = lua_tolstring(L, -1, &o.name_len);
         }
         lua_pop(L, 1);   /* the string stays alive: opts holds it */
     }
-
-    mb_proc *p = new_process(L, self, 1, 3, nargs);
-    p->mem_limit = mem_limit;
-    atomic_store(&p->trap_exit, trap);
+    o.link = link;
+    o.monitor = monitor;
+    o.trap_exit = trap;
+    encode_args(L, self, 1, 3, nargs);
+    o.args = self->scratch.p;
+    o.args_len = self->scratch.len;
     mb_pid pid;
-    if (mb_proctab_insert(&self->rt->procs, p, &pid)) {
-        mb_proc_free(p);
-        return luaL_error(L, "spawn: too many processes (max_processes is %d)", (int)self->rt->procs.size);
-    }
-    if (name) {
-        int rc = mb_names_register(self->rt, name, name_len, pid);
-        if (rc) {
-            mb_proctab_retire(&self->rt->procs, pid);   /* never ran: freed here */
-            if (rc == MB_REG_TAKEN) return luaL_error(L, "spawn_opt: the name '%s' is already registered", name);
-            return luaL_error(L, "spawn_opt: out of memory");
-        }
-    }
-    /* Link and monitor before the process can run, so neither can miss its exit. */
-    if (link && mb_link(self, pid)) return luaL_error(L, "spawn: out of memory linking");
     mb_ref ref = 0;
-    if (monitor) {
-        ref = mb_make_ref(self->rt);
-        uint8_t what[12];
-        mb_buf w = {what, 0, sizeof what};
-        mb_put_id(&w, MB_T_PID, pid);
-        if (mb_monitor(self, pid, ref, w.p, w.len)) return luaL_error(L, "spawn: out of memory monitoring");
-    }
-    mb_sched_push(self->rt, mbb_sched(self), p);
+    int rc = mb_spawn(self, &o, &pid, &ref);
+    if (rc) return spawn_failed(L, self, rc, o.name);
     mbb_push_pid(L, pid);
     if (!monitor) return 1;
     mbb_push_ref(L, ref);
@@ -125,21 +102,14 @@ static int l_spawn(lua_State *L) {
 /* core.run_file(path, ...) -> pid, ref: the script of `moonbeam run`, monitored. */
 static int l_run_file(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    luaL_checkstring(L, 1);
-    int nargs = lua_gettop(L) - 1;
-    mb_proc *p = new_process(L, self, 1, 2, nargs);
-    p->target_kind = MB_TARGET_FILE;
+    const char *path = luaL_checkstring(L, 1);
+    encode_args(L, self, 1, 2, lua_gettop(L) - 1);
+    mb_spawn_opts o = {.kind = MB_TARGET_FILE, .target = path, .args = self->scratch.p,
+                       .args_len = self->scratch.len, .monitor = true};
     mb_pid pid;
-    if (mb_proctab_insert(&self->rt->procs, p, &pid)) {
-        mb_proc_free(p);
-        return luaL_error(L, "run: too many processes");
-    }
-    mb_ref ref = mb_make_ref(self->rt);
-    uint8_t what[12];
-    mb_buf w = {what, 0, sizeof what};
-    mb_put_id(&w, MB_T_PID, pid);
-    if (mb_monitor(self, pid, ref, w.p, w.len)) return luaL_error(L, "run: out of memory");
-    mb_sched_push(self->rt, mbb_sched(self), p);
+    mb_ref ref = 0;
+    int rc = mb_spawn(self, &o, &pid, &ref);
+    if (rc) return spawn_failed(L, self, rc, NULL);
     mbb_push_pid(L, pid);
     mbb_push_ref(L, ref);
     return 2;

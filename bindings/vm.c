@@ -202,9 +202,7 @@ void mb_vm_run(mb_proc *p) {
             return;
         }
     } else if (p->yield == MB_YIELD_WAIT) {
-        int timed_out = atomic_load(&p->timed_out_seq) == atomic_load(&p->wait_seq);
-        mb_waittimer_disarm(p, p->sched);
-        lua_pushboolean(p->co, !timed_out);
+        lua_pushboolean(p->co, !mb_proc_wait_timed_out(p));
         nargs = 1;
     }
     if (atomic_load_explicit(&p->sig_pending, memory_order_relaxed)) mb_signal_drain(p);

@@ -23,6 +23,7 @@ typedef enum mb_msg_kind {
     MB_SIG_DOWN,        /* a monitored process `from` exited; ref is the monitor */
     MB_MSG_REPLY,       /* a call's reply, for the caller's reply slot (ref: the call) */
     MB_MSG_DEADLOCK,    /* the call with this ref is part of a cycle; data: the chain */
+    MB_MSG_ALIASED,     /* data sent through an alias (ref): dropped once it is inactive */
 } mb_msg_kind;
 
 typedef struct mb_msg {

@@ -9,6 +9,7 @@
 #include "names.h"
 #include "runtime.h"
 #include "sched.h"
+#include "signal.h"
 #include "timer.h"
 #include "vm.h"
 
@@ -39,6 +40,7 @@ void mb_proc_free(mb_proc *p) {
     free(p->links.v);
     free(p->monitors.v);
     free(p->monitored_by.v);
+    free(p->aliases.v);
     free(p->name);
     if (p->ext) {
         pthread_mutex_destroy(&p->ext->mu);
@@ -71,6 +73,12 @@ void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     return np;
 }
 
+bool mb_proc_wait_timed_out(mb_proc *p) {
+    bool timed_out = atomic_load(&p->timed_out_seq) == atomic_load(&p->wait_seq);
+    mb_waittimer_disarm(p, p->sched);
+    return timed_out;
+}
+
 void mb_proc_wake(mb_proc *p, mb_sched *from) {
     int expected = MB_WAITING;
     if (!atomic_compare_exchange_strong(&p->status, &expected, MB_RUNNABLE)) return;
@@ -83,12 +91,51 @@ void mb_proc_wake(mb_proc *p, mb_sched *from) {
     mb_sched_push(p->rt, from, p);
 }
 
+static bool alias_active(mb_proc *p, mb_ref ref) {
+    bool found = false;
+    pthread_mutex_lock(&p->lock);
+    for (uint32_t i = 0; i < p->aliases.n && !found; i++) found = p->aliases.v[i].ref == ref;
+    pthread_mutex_unlock(&p->lock);
+    return found;
+}
+
+int mb_proc_alias(mb_proc *p, mb_ref ref) {
+    pthread_mutex_lock(&p->lock);
+    int rc = mb_monvec_add(&p->aliases, ref, 0);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+void mb_proc_unalias(mb_proc *p, mb_ref ref) {
+    pthread_mutex_lock(&p->lock);
+    mb_monvec_take(&p->aliases, ref, NULL);
+    pthread_mutex_unlock(&p->lock);
+    /* What came through it before and is still queued goes too. */
+    mb_signal_drain(p);
+    mb_msg *prev = NULL;
+    for (mb_msg *m = p->save.head; m; ) {
+        mb_msg *next = atomic_load_explicit(&m->next, memory_order_relaxed);
+        if (m->kind == MB_MSG_ALIASED && m->ref == ref) {
+            mb_saveq_remove(&p->save, prev, m);
+            atomic_fetch_sub_explicit(&p->queue_len, 1, memory_order_relaxed);
+            free(m);
+        } else {
+            prev = m;
+        }
+        m = next;
+    }
+}
+
 void mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
+    if (m->kind == MB_MSG_ALIASED && !alias_active(p, m->ref)) {
+        free(m);   /* sent through an alias that is no longer active */
+        return;
+    }
     if (m->kind == MB_MSG_REPLY && atomic_load(&p->await_ref) != m->ref) {
         free(m);   /* a late reply: the call is over (an alias, deactivated) */
         return;
     }
-    if (m->kind == MB_MSG_DATA || m->kind == MB_MSG_DOWN) {
+    if (m->kind == MB_MSG_DATA || m->kind == MB_MSG_DOWN || m->kind == MB_MSG_ALIASED) {
         atomic_fetch_add_explicit(&p->queue_len, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&p->messages_in, 1, memory_order_relaxed);
     } else if (m->kind != MB_MSG_REPLY && m->kind != MB_MSG_DEADLOCK) {
@@ -152,7 +199,8 @@ void mb_proc_terminate(mb_proc *p) {
     }
     free(mine.v);
     if (p->sched) mb_waittimer_release(p, p->sched);
-    if (!p->ext) mb_vm_close(p);
+    if (p->native) p->native->close(p);
+    else if (!p->ext) mb_vm_close(p);
 
     mb_pid pid = p->pid;
     mb_proctab_ref(&rt->procs, pid);      /* keep p while the signals go out */

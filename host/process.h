@@ -25,6 +25,7 @@ typedef struct lua_State lua_State;
 typedef struct mb_runtime mb_runtime;
 typedef struct mb_sched mb_sched;
 typedef struct mb_waittimer mb_waittimer;
+typedef struct mb_proc mb_proc;
 
 typedef enum mb_status {
     MB_RUNNABLE = 1,   /* in a run queue */
@@ -58,6 +59,13 @@ typedef enum mb_target_kind {
     MB_TARGET_BYTECODE,  /* spawn_args holds the function first */
     MB_TARGET_FILE,      /* target = a script path (moonbeam run) */
 } mb_target_kind;
+
+/* A process written in C (a supervisor): no Lua state, its run function
+ * reads the save queue and sets p->yield like a Lua process's slice. */
+typedef struct mb_native_ops {
+    void (*run)(mb_proc *p);
+    void (*close)(mb_proc *p);   /* free native_state */
+} mb_native_ops;
 
 typedef struct mb_proc {
     mb_pid pid;
@@ -94,6 +102,8 @@ typedef struct mb_proc {
     char *target;                     /* module spec or file path; also info.module */
     mb_buf spawn_args;                /* freed once the process started */
     mb_external *ext;                 /* non-NULL for external processes */
+    const mb_native_ops *native;      /* non-NULL for native processes */
+    void *native_state;
 
     /* scheduling: guarded by the run queue holding it */
     struct mb_proc *runq_next;
@@ -105,6 +115,7 @@ typedef struct mb_proc {
     mb_pidvec links;
     mb_monvec monitors;               /* ref -> pid I monitor */
     mb_monvec monitored_by;           /* ref -> pid that monitors me */
+    mb_monvec aliases;                /* active aliases (refs): messages through others drop */
     char *name;
 } mb_proc;
 
@@ -122,6 +133,13 @@ void mb_proc_wake(mb_proc *p, mb_sched *from);
 
 /* Queue m for p and wake it. Takes ownership of m. */
 void mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from);
+
+/* Aliases (OTP's): activate, deactivate (flushing what came through it). */
+int mb_proc_alias(mb_proc *p, mb_ref ref);
+void mb_proc_unalias(mb_proc *p, mb_ref ref);
+
+/* After a WAIT: whether its timeout fired (and stop the timer). */
+bool mb_proc_wait_timed_out(mb_proc *p);
 
 /* The one road out: release the name, monitors and links, retire the pid,
  * then send EXIT and DOWN signals with exit_reason. Owner thread. */

@@ -90,7 +90,8 @@ void mb_runtime_stop(mb_runtime *rt) {
         memcpy(&pid, pids.p + i, sizeof pid);
         mb_proc *p = mb_proctab_get(&rt->procs, pid);
         if (!p) continue;
-        if (!p->ext) mb_vm_close(p);
+        if (p->native) p->native->close(p);
+        else if (!p->ext) mb_vm_close(p);
         mb_proctab_retire(&rt->procs, pid);
         mb_proctab_put(&rt->procs, pid);
     }

@@ -174,7 +174,8 @@ static void run_one(mb_sched *s, mb_proc *p) {
     p->sched = s;
     s->current = p;
     atomic_fetch_add_explicit(&s->slices, 1, memory_order_relaxed);
-    mb_vm_run(p);
+    if (p->native) p->native->run(p);
+    else mb_vm_run(p);
     s->current = NULL;
     flush_timer_batch(s);
 

@@ -246,7 +246,7 @@ int mb_signal_drain(mb_proc *p) {
                 continue;
             }
         }
-        if (m->kind == MB_MSG_DATA || m->kind == MB_MSG_DOWN) {
+        if (m->kind == MB_MSG_DATA || m->kind == MB_MSG_DOWN || m->kind == MB_MSG_ALIASED) {
             mb_saveq_append(&p->save, m);
             added++;
             continue;

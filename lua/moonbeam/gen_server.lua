@@ -8,8 +8,8 @@
 -- at once with {"deadlock", chain}. Semantics: OTP-SEMANTICS.md §E-K.
 local mb = require "moonbeam"
 
-local type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable =
-  type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable
+local type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable =
+  type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable
 local unpack = unpack
 local send, receive, self, monitor, demonitor = mb.send, mb.receive, mb.self, mb.monitor, mb.demonitor
 local whereis, is_pid, now, c_wait = mb.whereis, mb.is_pid, mb.now, mb.wait
@@ -74,7 +74,12 @@ local function exchange(pid, tag, req, timeout)
     demonitor(ref, true)
     return false, { "deadlock", chain }
   end
-  send(pid, { tag, { self(), ref }, req })
+  local sent, err = pcall(send, pid, { tag, { self(), ref }, req })
+  if not sent then   -- an unsendable request: leave no monitor behind
+    call_end()
+    demonitor(ref, true)
+    error(err, 4)
+  end
   local kind, v = await(timeout and now() + timeout)
   call_end()
   if kind == "reply" then
@@ -174,8 +179,10 @@ function M.stop(server, reason, timeout)
   call_begin(pid, ref)
   send(pid, { SYS, { self(), ref }, { "stop", reason } })
   -- The server replies nothing: its DOWN says how it ended.
-  local kind, v
-  repeat kind, v = await(timeout and now() + timeout) until kind ~= "reply"
+  -- Only its DOWN (or the timeout) ends the wait: no reply comes, and a
+  -- deadlock notice means the server's own call was failed to free it.
+  local deadline, kind, v = timeout and now() + timeout, nil, nil
+  repeat kind, v = await(deadline) until kind == "down" or kind == nil
   call_end()
   if kind == nil then
     demonitor(ref, true)
@@ -379,6 +386,15 @@ local function handle_call(S, msg)
   return bad_return(S, "handle_call", r, req)
 end
 
+local function deep_copy(v, seen)
+  if type(v) ~= "table" then return v end
+  if seen[v] then return seen[v] end
+  local c = {}
+  seen[v] = c
+  for k, x in next, v do c[deep_copy(k, seen)] = deep_copy(x, seen) end
+  return setmetatable(c, getmetatable(v))
+end
+
 local function handle_sys(S, msg)
   local from, req = msg[2], msg[3]
   local what = req[1]
@@ -386,8 +402,10 @@ local function handle_sys(S, msg)
   if what == "get_state" then
     reply = S.state
   elseif what == "replace_state" then
+    -- fn may change the state in place before it raises: keep a copy.
+    local saved = deep_copy(S.state, {})
     local ok, new = pcall(req[2], S.state)
-    if ok then S.state = new; reply = { "ok", new } else reply = { "error", new } end
+    if ok then S.state = new; reply = { "ok", new } else S.state = saved; reply = { "error", new } end
   elseif what == "suspend" then
     S.suspended = true; reply = true
   elseif what == "resume" then

@@ -23,7 +23,8 @@ end
 --- The body of every task process.
 function M.run(owner, tag, target, ...)
   local result = resolve(target)(...)
-  if owner then send(owner, { RESULT, tag, result }) end
+  -- Through the owner's alias: once it stops waiting, the result is dropped.
+  if owner then mb.send_alias(owner, tag, { RESULT, tag, result }) end
 end
 
 local function check_target(target, fn)
@@ -51,6 +52,7 @@ end
 function M.async(target, ...)
   check_target(target, "task.async")
   local tag, me = mb.make_ref(), self()
+  mb.alias(tag)
   local pid, ref = mb.spawn_opt("moonbeam.task:run", { link = true, monitor = true }, me, tag, target, ...)
   return { pid = pid, ref = ref, tag = tag, owner = me }
 end
@@ -69,6 +71,7 @@ end
 
 -- The result is in: forget the task (no DOWN, no EXIT left behind).
 local function settle(t)
+  mb.unalias(t.tag)
   mb.demonitor(t.ref, true)
   mb.unlink(t.pid)
   receive(function(m) return type(m) == "table" and m[1] == "EXIT" and m[2] == t.pid end, 0)
@@ -91,6 +94,9 @@ function M.await(t, timeout)
   check_owner(t, "task.await")
   local kind, v = M.yield(t, check_timeout(timeout, "task.await"))
   if kind == "ok" then return v end
+  -- Given up on: neither its result nor its DOWN may arrive later.
+  mb.unalias(t.tag)
+  mb.demonitor(t.ref, true)
   if kind == "exit" then error({ "exit", v }, 2) end
   error({ "timeout" }, 2)
 end
@@ -137,6 +143,7 @@ function M.async_stream(list, target, opts)
   while nexti <= n or count > 0 do
     while nexti <= n and count < max do
       local tag = mb.make_ref()
+      mb.alias(tag)
       local pid, ref = mb.spawn_opt("moonbeam.task:run", { monitor = true }, me, tag, target, list[nexti])
       local r = { i = nexti, pid = pid, ref = ref, tag = tag, deadline = timeout and mb.now() + timeout }
       by_ref[ref], by_tag[tag], running[r] = r, r, true
@@ -154,6 +161,7 @@ function M.async_stream(list, target, opts)
       local t = mb.now()
       for r in next, running do
         if r.deadline and r.deadline <= t then
+          mb.unalias(r.tag)
           mb.demonitor(r.ref, true)
           mb.exit(r.pid, "kill")
           results[r.i] = { "exit", "timeout" }
@@ -161,14 +169,18 @@ function M.async_stream(list, target, opts)
         end
       end
     else
+      -- A worker's slot is free only once it is gone (its DOWN), so no more
+      -- than max_concurrency of them are ever alive.
       local r = m[1] == RESULT and by_tag[m[2]] or by_ref[m[2]]
       if m[1] == RESULT then
-        mb.demonitor(r.ref, true)
-        results[r.i] = { "ok", m[3] }
+        results[r.i], r.deadline = { "ok", m[3] }, nil
+        mb.unalias(r.tag)
+        by_tag[r.tag] = nil
       else
-        results[r.i] = { "exit", m[5] }
+        if not results[r.i] then results[r.i] = { "exit", m[5] } end
+        mb.unalias(r.tag)
+        running[r], by_ref[r.ref], by_tag[r.tag], count = nil, nil, nil, count - 1
       end
-      running[r], by_ref[r.ref], by_tag[r.tag], count = nil, nil, nil, count - 1
     end
   end
   return results

@@ -1,0 +1,31 @@
+/* spawn.h: creating a process, from Lua (bindings) or from C (supervisors).
+ * The new process is linked and monitored before it can run, so neither
+ * can miss its exit, and registered under its name before anyone can
+ * look it up. */
+#ifndef MB_SPAWN_H
+#define MB_SPAWN_H
+
+#include "process.h"
+
+typedef struct mb_spawn_opts {
+    mb_target_kind kind;
+    const char *target;          /* module spec or path; "function" for bytecode */
+    const uint8_t *args;         /* an encoded list (copied) */
+    size_t args_len;
+    bool link, monitor, trap_exit;
+    size_t mem_limit;
+    const char *name;            /* NULL: none */
+    size_t name_len;
+} mb_spawn_opts;
+
+enum { MB_SPAWN_OK = 0, MB_SPAWN_NOMEM = -1, MB_SPAWN_FULL = -2, MB_SPAWN_NAME_TAKEN = -3 };
+
+/* Spawn on behalf of parent (for links, monitors and locality). ref is set
+ * when o->monitor. */
+int mb_spawn(mb_proc *parent, const mb_spawn_opts *o, mb_pid *pid, mb_ref *ref);
+
+/* Put a process made by hand (a native one) in the table, linked to parent
+ * if link, and make it runnable. */
+int mb_spawn_native(mb_proc *parent, mb_proc *p, bool link, mb_pid *pid);
+
+#endif

@@ -1,0 +1,176 @@
+/* term.c: navigating encoded values (see term.h and codec.h). */
+#include "term.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "codec.h"
+
+static int varint(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
+    uint64_t v = 0;
+    const uint8_t *p = *pp;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (p >= end) return -1;
+        uint8_t c = *p++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *out = v;
+            *pp = p;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Skip one value starting at *pp; depth bounds recursion. */
+static int skip(const uint8_t **pp, const uint8_t *end, int depth) {
+    const uint8_t *p = *pp;
+    uint64_t n, m;
+    if (p >= end || depth > MB_MAX_DEPTH) return -1;
+    switch (*p++) {
+    case MB_T_NIL: case MB_T_FALSE: case MB_T_TRUE: break;
+    case MB_T_INT: case MB_T_PID: case MB_T_REF:
+        if (varint(&p, end, &n)) return -1;
+        break;
+    case MB_T_DOUBLE:
+        if (end - p < 8) return -1;
+        p += 8;
+        break;
+    case MB_T_STRING: case MB_T_FUNCTION:
+        if (varint(&p, end, &n) || n > (uint64_t)(end - p)) return -1;
+        p += n;
+        break;
+    case MB_T_TABLE:
+        if (varint(&p, end, &n) || varint(&p, end, &m)) return -1;
+        if (n > (uint64_t)(end - p) || m > (uint64_t)(end - p)) return -1;
+        for (uint64_t i = 0; i < n + 2 * m; i++)
+            if (skip(&p, end, depth + 1)) return -1;
+        break;
+    default:
+        return -1;
+    }
+    *pp = p;
+    return 0;
+}
+
+int mb_term_first(const uint8_t *p, const uint8_t *end, mb_span *out) {
+    const uint8_t *q = p;
+    if (skip(&q, end, 0)) return -1;
+    out->p = p;
+    out->n = (size_t)(q - p);
+    return 0;
+}
+
+int mb_term_type(mb_span v) { return v.n ? v.p[0] : -1; }
+
+bool mb_term_str(mb_span v, const char **s, size_t *n) {
+    if (mb_term_type(v) != MB_T_STRING) return false;
+    const uint8_t *p = v.p + 1;
+    uint64_t len;
+    if (varint(&p, v.p + v.n, &len)) return false;
+    *s = (const char *)p;
+    *n = (size_t)len;
+    return true;
+}
+
+bool mb_term_is_str(mb_span v, const char *s) {
+    const char *x;
+    size_t n;
+    return mb_term_str(v, &x, &n) && n == strlen(s) && memcmp(x, s, n) == 0;
+}
+
+char *mb_term_strdup(mb_span v) {
+    const char *s;
+    size_t n;
+    if (!mb_term_str(v, &s, &n)) return NULL;
+    char *c = malloc(n + 1);
+    if (!c) return NULL;
+    memcpy(c, s, n);
+    c[n] = '\0';
+    return c;
+}
+
+bool mb_term_num(mb_span v, double *x) {
+    const uint8_t *p = v.p + 1;
+    uint64_t z;
+    switch (mb_term_type(v)) {
+    case MB_T_INT:
+        if (varint(&p, v.p + v.n, &z)) return false;
+        *x = (double)(int64_t)((z >> 1) ^ (~(z & 1) + 1));
+        return true;
+    case MB_T_DOUBLE:
+        memcpy(x, p, 8);
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool mb_term_id(mb_span v, uint64_t *id) {
+    int t = mb_term_type(v);
+    if (t != MB_T_PID && t != MB_T_REF) return false;
+    const uint8_t *p = v.p + 1;
+    return varint(&p, v.p + v.n, id) == 0;
+}
+
+/* Table header: counts and the first element. */
+static bool table_open(mb_span t, uint64_t *narr, uint64_t *nhash, const uint8_t **first) {
+    if (mb_term_type(t) != MB_T_TABLE) return false;
+    const uint8_t *p = t.p + 1, *end = t.p + t.n;
+    if (varint(&p, end, narr) || varint(&p, end, nhash)) return false;
+    *first = p;
+    return true;
+}
+
+uint32_t mb_term_len(mb_span t) {
+    uint64_t narr, nhash;
+    const uint8_t *p;
+    return table_open(t, &narr, &nhash, &p) ? (uint32_t)narr : 0;
+}
+
+bool mb_term_index(mb_span t, uint32_t i, mb_span *out) {
+    uint64_t narr, nhash;
+    const uint8_t *p, *end = t.p + t.n;
+    if (!table_open(t, &narr, &nhash, &p) || i < 1 || i > narr) return false;
+    for (uint32_t k = 1; k < i; k++)
+        if (skip(&p, end, 1)) return false;
+    return mb_term_first(p, end, out) == 0;
+}
+
+bool mb_term_field(mb_span t, const char *key, mb_span *out) {
+    uint64_t narr, nhash;
+    const uint8_t *p, *end = t.p + t.n;
+    if (!table_open(t, &narr, &nhash, &p)) return false;
+    for (uint64_t k = 0; k < narr; k++)
+        if (skip(&p, end, 1)) return false;
+    for (uint64_t k = 0; k < nhash; k++) {
+        mb_span kv, vv;
+        if (mb_term_first(p, end, &kv)) return false;
+        p += kv.n;
+        if (mb_term_first(p, end, &vv)) return false;
+        p += vv.n;
+        if (mb_term_is_str(kv, key)) {
+            *out = vv;
+            return true;
+        }
+    }
+    return false;
+}
+
+int mb_put_number(mb_buf *b, double x) {
+    if (x == floor(x) && fabs(x) <= 9007199254740992.0 && !(x == 0 && signbit(x))) {
+        int64_t i = (int64_t)x;
+        uint64_t z = ((uint64_t)i << 1) ^ (uint64_t)(i >> 63);
+        if (mb_buf_byte(b, MB_T_INT)) return -1;
+        return mb_buf_varint(b, z);
+    }
+    if (mb_buf_byte(b, MB_T_DOUBLE)) return -1;
+    return mb_buf_put(b, &x, 8);
+}
+
+int mb_put_bool(mb_buf *b, bool v) { return mb_buf_byte(b, v ? MB_T_TRUE : MB_T_FALSE); }
+
+int mb_put_table_head(mb_buf *b, uint32_t narr, uint32_t nhash) {
+    if (mb_buf_byte(b, MB_T_TABLE) || mb_buf_varint(b, narr)) return -1;
+    return mb_buf_varint(b, nhash);
+}
