@@ -135,5 +135,6 @@ int luaopen_moonbeam_core(lua_State *L) {
     mbb_open_names(L);
     mbb_open_timers(L);
     mbb_open_call(L);
+    mbb_open_supervisor(L);
     return 1;
 }

@@ -61,8 +61,8 @@ int mb_spawn(mb_proc *parent, const mb_spawn_opts *o, mb_pid *pid, mb_ref *ref) 
     return finish(parent, p, *pid, o, ref);
 }
 
-int mb_spawn_native(mb_proc *parent, mb_proc *p, bool link, mb_pid *pid) {
+int mb_spawn_native(mb_proc *parent, mb_proc *p, bool link, mb_ref *ref, mb_pid *pid) {
     if (mb_proctab_insert(&parent->rt->procs, p, pid)) return MB_SPAWN_FULL;
-    mb_spawn_opts o = {.link = link};
-    return finish(parent, p, *pid, &o, NULL);
+    mb_spawn_opts o = {.link = link, .monitor = ref != NULL};
+    return finish(parent, p, *pid, &o, ref);
 }

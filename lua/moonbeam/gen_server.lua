@@ -84,6 +84,9 @@ local function exchange(pid, tag, req, timeout)
   call_end()
   if kind == "reply" then
     demonitor(ref, true)
+    if type(v) == "table" and v[1] == "$gen_reply_failed" then
+      error("gen_server: the server's reply cannot be sent: " .. tostring(v[2]), 4)
+    end
     return true, v
   elseif kind == "down" then
     if v == "noproc" then return false, { "noproc" } end
@@ -177,7 +180,12 @@ function M.stop(server, reason, timeout)
   if pid == self() then error({ "calling_self" }, 2) end
   local ref = monitor(pid)
   call_begin(pid, ref)
-  send(pid, { SYS, { self(), ref }, { "stop", reason } })
+  local sent, err = pcall(send, pid, { SYS, { self(), ref }, { "stop", reason } })
+  if not sent then
+    call_end()
+    demonitor(ref, true)
+    error(err, 2)
+  end
   -- The server replies nothing: its DOWN says how it ended.
   -- Only its DOWN (or the timeout) ends the wait: no reply comes, and a
   -- deadlock notice means the server's own call was failed to free it.
@@ -225,9 +233,17 @@ local function start(link, module, arg, opts, fn)
     if other then return nil, { "already_started", other } end
     error(pid, 3)
   end
+  return M._handshake(pid, ref, link, timeout)
+end
+
+--- The second half of every start (gen_server or supervisor): tell the
+-- new process to go, and wait for its ack or its end.
+function M._handshake(pid, ref, link, timeout)
   call_begin(pid, ref)
   send(pid, { START, ref, self() })
-  local kind, v = await(timeout and now() + timeout)
+  -- A deadlock notice means init called us and was told; we keep waiting.
+  local deadline, kind, v = timeout and now() + timeout, nil, nil
+  repeat kind, v = await(deadline) until kind ~= "deadlock"
   if kind == nil then
     -- init ran too long: leave nothing behind (no process, name or EXIT).
     if link then mb.unlink(pid) end
@@ -271,7 +287,11 @@ local function on_error(e)
   if type(e) == "table" and e[1] == EXIT_MARK then return e end
   local msg = e
   if type(e) ~= "string" and type(e) ~= "table" then msg = tostring(e) end
-  return { "error", msg, debug.traceback("", 2):gsub("^\n", "") }
+  -- The callback's own frames; moonbeam's (stripped, nameless) ones are noise.
+  local tb = debug.traceback("", 2):gsub("^\n", "")
+    :gsub("\n%s*%[string \"moonbeam[%w%._]*\"%][^\n]*", "")
+    :gsub("\n%s*%[C%]: in function ''", "")
+  return { "error", msg, tb }
 end
 
 -- Runs a callback; returns true, results (packed) or false, exit reason.
@@ -359,6 +379,14 @@ local function dispatch(S, name, msg, extra_arg)
   return r
 end
 
+-- A reply that cannot be sent becomes an error for the caller; the server
+-- goes on (the value, not the server, is at fault).
+local REPLY_FAILED = "$gen_reply_failed"
+local function safe_reply(from, value)
+  local ok, err = pcall(c_reply, from[1], from[2], value)
+  if not ok then c_reply(from[1], from[2], { REPLY_FAILED, tostring(err) }) end
+end
+
 local function handle_call(S, msg)
   local from, req = msg[2], msg[3]
   trace(S, "got call", req, "from", from[1])
@@ -369,7 +397,7 @@ local function handle_call(S, msg)
     S.state = r[4]
     if set_extra(S, r[5]) then
       trace(S, "sent reply", r[3], "to", from[1])
-      return c_reply(from[1], from[2], r[3])
+      return safe_reply(from, r[3])
     end
   elseif tag == "noreply" and (r.n == 3 or r.n == 4) then
     S.state = r[3]
@@ -424,6 +452,7 @@ local function handle_sys(S, msg)
 end
 
 local function is_sys(m) return type(m) == "table" and m[1] == SYS end
+
 
 local function loop(S)
   while true do

@@ -1,0 +1,34 @@
+/* supervisor_api.c: creating a native supervisor from Lua. */
+#include "bindings.h"
+#include "../host/spawn.h"
+#include "../host/supervisor.h"
+
+/* core.sup_start(spec, link, path) -> pid, ref (monitored); the supervisor
+ * waits for {"$gen_start", ref, starter} before it starts its children. */
+static int l_sup_start(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    bool link = lua_toboolean(L, 2);
+    const char *path = luaL_optstring(L, 3, "supervisor");
+    mbb_encode_or_raise(L, self, 1, "spec");
+    char err[160];
+    mb_proc *p = mb_sup_new(self->rt, self->scratch.p, self->scratch.len, link, path, err, sizeof err);
+    if (!p) return luaL_error(L, "supervisor: %s", err);
+    mb_pid pid;
+    mb_ref ref = 0;
+    int rc = mb_spawn_native(self, p, link, &ref, &pid);
+    if (rc == MB_SPAWN_FULL) {
+        p->native->close(p);
+        mb_proc_free(p);
+        return luaL_error(L, "supervisor: too many processes");
+    }
+    if (rc) return luaL_error(L, "supervisor: out of memory");
+    mbb_push_pid(L, pid);
+    mbb_push_ref(L, ref);
+    return 2;
+}
+
+void mbb_open_supervisor(lua_State *L) {
+    static const luaL_Reg fns[] = {{"sup_start", l_sup_start}, {NULL, NULL}};
+    luaL_register(L, NULL, fns);
+}

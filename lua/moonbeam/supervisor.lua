@@ -1,0 +1,177 @@
+--- moonbeam.supervisor: the client of the core's native supervisors.
+-- Specs are checked here, where a clear error is easy to write; the
+-- supervisor itself (host/supervisor.c) runs with no Lua state. Semantics:
+-- API.md "supervisor" and OTP-SEMANTICS.md §L-P.
+local mb = require "moonbeam"
+local gen = require "moonbeam.gen_server"
+
+local type, error, pairs, tostring = type, error, pairs, tostring
+
+local M = {}
+
+local STRATEGIES = { one_for_one = true, one_for_all = true, rest_for_one = true, simple_one_for_one = true }
+local TYPES = { worker = true, process = true, supervisor = true }
+local RESTARTS = { permanent = true, transient = true, temporary = true }
+
+local function bad(field, detail) return error({ "bad_spec", field, detail }, 0) end
+
+local function is_int(x) return type(x) == "number" and x == x and x % 1 == 0 end
+
+local function check_flags(f, where)
+  local strategy = f.strategy or "one_for_one"
+  if not STRATEGIES[strategy] then bad(where .. "strategy", "unknown strategy " .. tostring(strategy)) end
+  local intensity = f.intensity == nil and 3 or f.intensity
+  if not is_int(intensity) or intensity < 0 then bad(where .. "intensity", "must be an integer >= 0") end
+  local period = f.period == nil and 5000 or f.period
+  if type(period) ~= "number" or not (period > 0) or period == math.huge then bad(where .. "period", "must be a number of ms > 0") end
+  local maxc = f.max_children
+  if maxc ~= nil and (not is_int(maxc) or maxc < 0) then bad(where .. "max_children", "must be an integer >= 0") end
+  return { strategy = strategy, intensity = intensity, period = period, max_children = maxc }
+end
+
+local check_children
+
+local function check_shutdown(s, typ, where)
+  if s == nil then return typ == "supervisor" and -1 or 5000 end
+  if s == "infinity" then return -1 end
+  if s == "brutal_kill" then return -2 end
+  if type(s) ~= "number" or s < 0 or s ~= s then bad(where .. "shutdown", "must be ms >= 0, \"infinity\" or \"brutal_kill\"") end
+  return s
+end
+
+local function check_backoff(b, where)
+  if b == nil then return nil end
+  if type(b) == "number" then b = { initial = b } end
+  if type(b) ~= "table" or type(b.initial) ~= "number" or not (b.initial > 0) then
+    bad(where .. "backoff", "must be ms > 0 or {initial = ms, max = ms, factor = n}")
+  end
+  local max, factor = b.max or b.initial, b.factor or 1
+  if type(max) ~= "number" or max < b.initial then bad(where .. "backoff", "max must be >= initial") end
+  if type(factor) ~= "number" or factor < 1 then bad(where .. "backoff", "factor must be >= 1") end
+  return { initial = b.initial, max = max, factor = factor }
+end
+
+local function check_child(c, where, dynamic)
+  if type(c) ~= "table" then bad(where, "a child spec must be a table") end
+  local id = c.id
+  if id == nil and dynamic then id = "child" end
+  if type(id) ~= "string" or id == "" then bad(where .. "id", "must be a non-empty string") end
+  where = ("%s[%s]."):format(where:gsub("%.$", ""), id)
+  local typ = c.type or "worker"
+  if not TYPES[typ] then bad(where .. "type", "unknown type " .. tostring(typ)) end
+  local restart = c.restart or "permanent"
+  if not RESTARTS[restart] then bad(where .. "restart", "unknown restart type " .. tostring(restart)) end
+  if c.name ~= nil and (type(c.name) ~= "string" or c.name == "") then bad(where .. "name", "must be a non-empty string") end
+  local out = { id = id, type = typ, restart = restart, name = c.name,
+                shutdown = check_shutdown(c.shutdown, typ, where), backoff = check_backoff(c.backoff, where) }
+  if typ == "worker" then
+    if type(c.module) ~= "string" and type(c.module) ~= "table" then
+      bad(where .. "module", "a worker needs a module (a name or a table of callbacks)")
+    end
+    out.module, out.arg = c.module, c.arg
+  elseif typ == "process" then
+    if type(c.start) ~= "table" or type(c.start[1]) ~= "string" then
+      bad(where .. "start", "a process needs start = {\"module:fn\", args...}")
+    end
+    out.start = c.start
+  else
+    local spec = check_flags(c, where)
+    spec.children = check_children(c.children, spec.strategy, where .. "children")
+    out.spec = spec
+  end
+  return out
+end
+
+function check_children(children, strategy, where)
+  if type(children) ~= "table" then bad(where, "children must be an array of child specs") end
+  local dynamic = strategy == "simple_one_for_one"
+  if dynamic and #children ~= 1 then bad(where, "simple_one_for_one takes exactly one child spec, the template") end
+  local seen, out = {}, {}
+  for i, c in ipairs(children) do
+    local spec = check_child(c, ("%s[%d]."):format(where, i), dynamic)
+    if seen[spec.id] then bad(where .. "[" .. i .. "].id", "duplicate id " .. spec.id) end
+    seen[spec.id] = true
+    out[i] = spec
+  end
+  return out
+end
+
+local function spec_of(children, flags)
+  if flags ~= nil and type(flags) ~= "table" then bad("flags", "flags must be a table") end
+  flags = flags or {}
+  if flags.name ~= nil and (type(flags.name) ~= "string" or flags.name == "") then bad("name", "must be a non-empty string") end
+  local spec = check_flags(flags, "")
+  spec.children = check_children(children, spec.strategy, "children")
+  return spec
+end
+
+local function start(link, children, flags)
+  local ok, spec = pcall(spec_of, children, flags)
+  if not ok then
+    if type(spec) == "table" then return nil, spec end
+    error(spec, 3)
+  end
+  local name = flags and flags.name
+  if name then
+    local other = mb.whereis(name)
+    if other then return nil, { "already_started", other } end
+  end
+  local pid, ref = mb.sup_start(spec, link, name or "supervisor")
+  if name then
+    local registered = mb.register(name, pid)
+    if not registered then
+      if link then mb.unlink(pid) end
+      mb.exit(pid, "kill")
+      mb.demonitor(ref, true)
+      return nil, { "already_started", mb.whereis(name) }
+    end
+  end
+  return gen._handshake(pid, ref, link, nil)
+end
+
+--- start_link(children, [flags]) -> pid, or nil and
+-- {"failed_to_start_child", id, reason} / {"bad_spec", field, detail}.
+function M.start_link(children, flags) return start(true, children, flags) end
+function M.start(children, flags) return start(false, children, flags) end
+
+local function call(sup, req)
+  return gen.call(sup, req, "infinity")
+end
+
+local function result(r)
+  if r == true then return true end
+  if type(r) == "table" and r.ok ~= nil then
+    if r.ok == "ignore" then return nil, "ignore" end
+    return r.ok
+  end
+  return nil, r.err
+end
+
+--- start_child(sup, spec_or_arg) -> pid, or nil and why.
+function M.start_child(sup, x)
+  local ok, err = true, nil
+  if type(x) == "table" and x.id ~= nil and (x.module ~= nil or x.start ~= nil or x.children ~= nil) then
+    ok, err = pcall(check_child, x, "spec.", false)
+    if not ok then
+      if type(err) == "table" then return nil, err end
+      error(err, 2)
+    end
+    x = err
+  end
+  return result(call(sup, { "start_child", x }))
+end
+
+function M.terminate_child(sup, id_or_pid) return result(call(sup, { "terminate_child", id_or_pid })) end
+function M.restart_child(sup, id) return result(call(sup, { "restart_child", id })) end
+function M.delete_child(sup, id) return result(call(sup, { "delete_child", id })) end
+
+--- which_children(sup) -> {{id=, pid=, type=, restart=}, ...}, newest first.
+function M.which_children(sup) return call(sup, { "which_children" }) end
+
+--- count_children(sup) -> {specs=, active=, supervisors=, workers=}.
+function M.count_children(sup) return call(sup, { "count_children" }) end
+
+--- stop(sup, [reason], [timeout]) -> true once it stopped its children and exited.
+function M.stop(sup, reason, timeout) return gen.stop(sup, reason, timeout) end
+
+return M

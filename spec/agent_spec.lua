@@ -1,0 +1,409 @@
+-- moonbeam.agent: API.md "task and agent", OTP-SEMANTICS.md §S (item 144).
+--
+-- An agent is a gen_server around one value; every fn runs inside the
+-- agent's own Lua state, so each fn here is upvalue-free (it may use
+-- globals and require). The busted process traps exits (helpers.before), so
+-- an agent linked to it that stops abnormally leaves an EXIT, never a crash.
+
+local mb = require "moonbeam"
+local agent = require "moonbeam.agent"
+local h = require "spec.support.helpers"
+
+local function raised(fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert(not ok, "expected an error, the call returned " .. h.text(err))
+  return err
+end
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+local function state_of(a)
+  return agent.get(a, function(s) return s end)
+end
+
+describe("agent.start_link", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns a pid; the state is fn()", function()
+    local a = agent.start_link(function() return { count = 0, tags = { "x", "y" } } end)
+    assert.is_true(h.is_pid(a))
+    assert.is_true(mb.alive(a))
+    assert.same({ count = 0, tags = { "x", "y" } }, state_of(a))
+  end)
+
+  it("runs fn inside the agent's process", function()
+    local a = agent.start_link(function() return require("moonbeam").self() end)
+    assert.equal(a, state_of(a))
+  end)
+
+  it("links the agent to the caller", function()
+    local a = agent.start_link(function() return 0 end)
+    assert.is_true(h.contains(mb.info(mb.self()).links, a))
+    assert.is_true(h.contains(mb.info(a).links, mb.self()))
+  end)
+
+  it("allows a nil state", function()
+    local a = agent.start_link(function() return nil end)
+    assert.is_true(h.is_pid(a))
+    assert.is_nil(state_of(a))
+  end)
+
+  it("returns nil, {\"error\", ...} when fn raises, leaving no process or EXIT behind", function()
+    local before = #mb.processes()
+    local pid, reason = agent.start_link(function() error("cannot start the agent") end)
+    assert.is_nil(pid)
+    assert.is_table(reason)
+    assert.equal("error", reason[1])
+    assert.matches("cannot start the agent", reason[2])
+    assert.is_true(h.wait_until(function() return #mb.processes() <= before end, 1000))
+    mb.sleep(20)
+    assert.same({}, h.drain())
+  end)
+
+  it("kills a non-trapping caller with the reason when fn raises", function()
+    local _, ref = mb.spawn_monitor(function()
+      local agent = require "moonbeam.agent"
+      agent.start_link(function() error("init boom") end)
+      require("moonbeam").exit("caller_survived")
+    end)
+    local reason = h.reason(ref)
+    assert.is_table(reason)
+    assert.equal("error", reason[1])
+    assert.matches("init boom", reason[2])
+  end)
+
+  it("registers opts.name; calls work through the name", function()
+    local name = h.name("agent")
+    local a = agent.start_link(function() return 5 end, { name = name })
+    assert.is_true(h.is_pid(a))
+    assert.equal(a, mb.whereis(name))
+    assert.equal(5, agent.get(name, function(s) return s end))
+    assert.is_true(agent.update(name, function(s) return s + 1 end))
+    assert.equal(6, state_of(a))
+  end)
+
+  it("returns nil, {\"already_started\", pid} when the name is taken", function()
+    local name = h.name("agent")
+    local a = agent.start_link(function() return 1 end, { name = name })
+    local before = #mb.processes()
+    local pid, reason = agent.start_link(function() return 2 end, { name = name })
+    assert.is_nil(pid)
+    assert.same({ "already_started", a }, reason)
+    assert.equal(1, state_of(a))
+    assert.equal(a, mb.whereis(name))
+    assert.is_true(h.wait_until(function() return #mb.processes() <= before end, 1000))
+  end)
+
+  it("returns nil, {\"already_started\", pid} when another process holds the name", function()
+    local name = h.name("agent")
+    local other = h.echo()
+    mb.register(name, other)
+    local pid, reason = agent.start_link(function() return 2 end, { name = name })
+    assert.is_nil(pid)
+    assert.same({ "already_started", other }, reason)
+  end)
+
+  it("raises for a fn with upvalues, saying so", function()
+    local initial = 10
+    local msg = h.error_of(agent.start_link, function() return initial end)
+    assert.matches("upvalue", msg)
+  end)
+
+  it("raises for a fn that is not a function", function()
+    h.error_of(agent.start_link, 42)
+    h.error_of(agent.start_link, nil)
+    h.error_of(agent.start_link, "spec.support.echo")
+  end)
+end)
+
+describe("agent.get", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns fn(state) and leaves the state alone", function()
+    local a = agent.start_link(function() return { 1, 2, 3 } end)
+    assert.equal(3, agent.get(a, function(s) return #s end))
+    assert.equal(6, agent.get(a, function(s) return s[1] + s[2] + s[3] end))
+    assert.same({ 1, 2, 3 }, state_of(a))
+  end)
+
+  it("may return nil", function()
+    local a = agent.start_link(function() return {} end)
+    assert.is_nil(agent.get(a, function(s) return s.missing end))
+  end)
+
+  it("runs fn inside the agent", function()
+    local a = agent.start_link(function() return 0 end)
+    assert.equal(a, agent.get(a, function() return require("moonbeam").self() end))
+  end)
+
+  it("works from any process", function()
+    local a = agent.start_link(function() return "shared" end)
+    local _, ref = mb.spawn_monitor(function(a)
+      local agent = require "moonbeam.agent"
+      require("moonbeam").exit({ "got", agent.get(a, function(s) return s .. "!" end) })
+    end, a)
+    assert.same({ "got", "shared!" }, h.reason(ref))
+  end)
+
+  it("raises {\"timeout\"} for a slow fn with timeout 50", function()
+    local a = agent.start_link(function() return 0 end)
+    local t0 = h.now_ms()
+    local err = raised(agent.get, a, function(s) require("moonbeam").sleep(500) return s end, 50)
+    local elapsed = h.now_ms() - t0
+    assert.same({ "timeout" }, err)
+    assert.is_true(elapsed >= 40 and elapsed < 450, "timed out after " .. elapsed .. " ms")
+    -- the late reply is dropped, never delivered
+    mb.sleep(600)
+    local left = h.drain()
+    assert.same({}, left)
+    assert.equal(0, state_of(a))
+  end)
+
+  it("has a default timeout of 5000 ms", function()
+    local a = agent.start_link(function() return 0 end)
+    local t0 = h.now_ms()
+    local err = raised(agent.get, a, function(s) require("moonbeam").sleep(20000) return s end)
+    local elapsed = h.now_ms() - t0
+    assert.same({ "timeout" }, err)
+    assert.is_true(elapsed >= 4900, "default timeout fired after " .. elapsed .. " ms")
+    assert.is_true(elapsed < 6500, "default timeout fired after " .. elapsed .. " ms")
+  end)
+
+  it("raises {\"exit\", reason} when fn raises (the agent crashes)", function()
+    local a = agent.start_link(function() return 0 end)
+    local ref = mb.monitor(a)
+    local err = raised(agent.get, a, function() error("get went wrong") end)
+    assert.equal("exit", err[1])
+    assert.equal("error", err[2][1])
+    assert.matches("get went wrong", err[2][2])
+    local reason = h.reason(ref)
+    assert.equal("error", reason[1])
+  end)
+
+  it("raises {\"noproc\"} for a dead agent or an unknown name", function()
+    local a = agent.start_link(function() return 0 end)
+    assert.is_true(agent.stop(a))
+    assert.same({ "noproc" }, raised(agent.get, a, function(s) return s end))
+    assert.same({ "noproc" }, raised(agent.get, h.name("none"), function(s) return s end))
+  end)
+
+  it("raises for a fn with upvalues, saying so", function()
+    local a = agent.start_link(function() return 0 end)
+    local field = "x"
+    assert.matches("upvalue", h.error_of(agent.get, a, function(s) return s[field] end))
+    assert.equal(0, state_of(a))
+  end)
+end)
+
+describe("agent.update", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns true and sets the state to fn(state)", function()
+    local a = agent.start_link(function() return 1 end)
+    assert.is_true(agent.update(a, function(s) return s + 41 end))
+    assert.equal(42, state_of(a))
+  end)
+
+  it("applies updates in order", function()
+    local a = agent.start_link(function() return {} end)
+    for _ = 1, 20 do
+      assert.is_true(agent.update(a, function(s) s[#s + 1] = #s + 1 return s end))
+    end
+    local s = state_of(a)
+    assert.equal(20, #s)
+    for i = 1, 20 do assert.equal(i, s[i]) end
+  end)
+
+  it("can set the state to nil", function()
+    local a = agent.start_link(function() return 1 end)
+    assert.is_true(agent.update(a, function() return nil end))
+    assert.is_nil(state_of(a))
+  end)
+
+  it("serializes updates from many processes", function()
+    local a = agent.start_link(function() return 0 end)
+    local refs = {}
+    for i = 1, 10 do
+      local _, ref = mb.spawn_monitor(function(a)
+        local agent = require "moonbeam.agent"
+        for _ = 1, 10 do agent.update(a, function(s) return s + 1 end) end
+      end, a)
+      refs[i] = ref
+    end
+    for i = 1, 10 do assert.equal("normal", h.reason(refs[i])) end
+    assert.equal(100, state_of(a))
+  end)
+
+  it("raises {\"timeout\"} for a slow fn with timeout 50", function()
+    local a = agent.start_link(function() return 0 end)
+    local err = raised(agent.update, a, function(s) require("moonbeam").sleep(500) return s + 1 end, 50)
+    assert.same({ "timeout" }, err)
+  end)
+
+  it("raises {\"exit\", reason} when fn raises", function()
+    local a = agent.start_link(function() return 0 end)
+    local err = raised(agent.update, a, function() error("update went wrong") end)
+    assert.equal("exit", err[1])
+    assert.matches("update went wrong", h.text(err[2]))
+    assert.is_true(h.wait_until(function() return not mb.alive(a) end))
+  end)
+
+  it("raises for a fn with upvalues, saying so", function()
+    local a = agent.start_link(function() return 0 end)
+    local inc = 1
+    assert.matches("upvalue", h.error_of(agent.update, a, function(s) return s + inc end))
+    assert.equal(0, state_of(a))
+  end)
+end)
+
+describe("agent.get_and_update", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns the reply and sets the state to the new state", function()
+    local a = agent.start_link(function() return 10 end)
+    assert.equal("was 10", agent.get_and_update(a, function(s) return "was " .. s, s * 2 end))
+    assert.equal(20, state_of(a))
+  end)
+
+  it("accepts a nil reply or a nil new state (still two values)", function()
+    local a = agent.start_link(function() return 1 end)
+    assert.is_nil(agent.get_and_update(a, function(s) return nil, s + 1 end))
+    assert.equal(2, state_of(a))
+    assert.equal(2, agent.get_and_update(a, function(s) return s, nil end))
+    assert.is_nil(state_of(a))
+    assert.is_true(mb.alive(a))
+  end)
+
+  it("works as a queue's pop", function()
+    local a = agent.start_link(function() return { "a", "b", "c" } end)
+    local function pop()
+      return agent.get_and_update(a, function(s) return table.remove(s, 1), s end)
+    end
+    assert.equal("a", pop())
+    assert.equal("b", pop())
+    assert.same({ "c" }, state_of(a))
+  end)
+
+  local function bad_return(fn, check_value, value)
+    local a = agent.start_link(function() return 0 end)
+    local ref = mb.monitor(a)
+    local err = raised(agent.get_and_update, a, fn)
+    assert.equal("exit", err[1])
+    assert.is_table(err[2])
+    assert.equal("bad_return_value", err[2][1])
+    if check_value then assert.same(value, err[2][2]) end
+    local reason = h.reason(ref)
+    assert.equal("bad_return_value", reason[1])
+    if check_value then assert.same(value, reason[2]) end
+    assert.is_false(mb.alive(a))
+  end
+
+  it("stops the agent with {\"bad_return_value\", x} when fn returns one value", function()
+    bad_return(function() return 42 end, true, 42)
+  end)
+
+  it("stops the agent with {\"bad_return_value\", ...} when fn returns three values", function()
+    bad_return(function(s) return "r", s, "extra" end)
+  end)
+
+  it("stops the agent with {\"bad_return_value\", ...} when fn returns nothing", function()
+    bad_return(function() end)
+  end)
+
+  it("raises {\"exit\", reason} when fn raises", function()
+    local a = agent.start_link(function() return 0 end)
+    local err = raised(agent.get_and_update, a, function() error("gau went wrong") end)
+    assert.equal("exit", err[1])
+    assert.matches("gau went wrong", h.text(err[2]))
+  end)
+
+  it("raises {\"timeout\"} for a slow fn with timeout 50", function()
+    local a = agent.start_link(function() return 0 end)
+    local err = raised(agent.get_and_update, a,
+      function(s) require("moonbeam").sleep(500) return s, s end, 50)
+    assert.same({ "timeout" }, err)
+  end)
+
+  it("raises for a fn with upvalues, saying so", function()
+    local a = agent.start_link(function() return 0 end)
+    local new = 5
+    assert.matches("upvalue", h.error_of(agent.get_and_update, a, function(s) return s, new end))
+    assert.equal(0, state_of(a))
+  end)
+end)
+
+describe("agent.cast", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns true and sets the state to fn(state), asynchronously", function()
+    local a = agent.start_link(function() return 1 end)
+    assert.is_true(agent.cast(a, function(s) return s + 1 end))
+    -- a later call from the same process sees it (messages from one sender stay in order)
+    assert.equal(2, state_of(a))
+  end)
+
+  it("returns at once, before a slow fn finishes", function()
+    local a = agent.start_link(function() return 0 end)
+    local t0 = h.now_ms()
+    assert.is_true(agent.cast(a, function(s) require("moonbeam").sleep(300) return s + 1 end))
+    assert.is_true(h.now_ms() - t0 < 200)
+    assert.equal(1, state_of(a))
+  end)
+
+  it("returns true for a dead agent and for an unknown name", function()
+    local a = agent.start_link(function() return 0 end)
+    agent.stop(a)
+    assert.is_true(agent.cast(a, function(s) return s end))
+    assert.is_true(agent.cast(h.name("none"), function(s) return s end))
+  end)
+
+  it("returns true even when fn raises, and the agent stops", function()
+    local a = agent.start_link(function() return 0 end)
+    local ref = mb.monitor(a)
+    assert.is_true(agent.cast(a, function() error("cast went wrong") end))
+    local reason = h.reason(ref)
+    assert.equal("error", reason[1])
+    assert.matches("cast went wrong", reason[2])
+  end)
+
+  it("raises for a fn with upvalues, saying so", function()
+    local a = agent.start_link(function() return 0 end)
+    local v = 9
+    assert.matches("upvalue", h.error_of(agent.cast, a, function() return v end))
+    assert.equal(0, state_of(a))
+  end)
+end)
+
+describe("agent.stop", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns true once the agent exited normally", function()
+    local a = agent.start_link(function() return 0 end)
+    local ref = mb.monitor(a)
+    assert.is_true(agent.stop(a))
+    assert.is_false(mb.alive(a))
+    assert.equal("normal", h.reason(ref))
+  end)
+
+  it("frees the agent's name", function()
+    local name = h.name("agent")
+    local a = agent.start_link(function() return 0 end, { name = name })
+    assert.is_true(agent.stop(name))
+    assert.is_nil(mb.whereis(name))
+    local b = agent.start_link(function() return 1 end, { name = name })
+    assert.is_true(h.is_pid(b))
+    assert.not_equal(a, b)
+  end)
+
+  it("raises {\"noproc\"} for a dead agent", function()
+    local a = agent.start_link(function() return 0 end)
+    agent.stop(a)
+    assert.same({ "noproc" }, raised(agent.stop, a))
+  end)
+end)

@@ -1,0 +1,664 @@
+-- moonbeam.task: API.md "task and agent", OTP-SEMANTICS.md §R (items 135-142).
+--
+-- The busted process traps exits (helpers.before), so a crashing task linked
+-- to it arrives as an EXIT message; what a crash does to a non-trapping owner
+-- is observed on a child process that plays the owner, through a monitor.
+-- Task targets live in spec/support/task_fns.lua. Every function handed to
+-- task.* or mb.spawn here is upvalue-free (it runs in another Lua state).
+
+local mb = require "moonbeam"
+local task = require "moonbeam.task"
+local h = require "spec.support.helpers"
+
+local FNS = "spec.support.task_fns"
+
+-- The error a call raised (the raw value, not its text).
+local function raised(fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert(not ok, "expected an error, the call returned " .. h.text(err))
+  return err
+end
+
+-- Whether v is, or holds (up to a few levels deep), the value x.
+local function holds(v, x, depth)
+  if v == x then return true end
+  if type(v) ~= "table" or (depth or 0) > 4 then return false end
+  for _, e in pairs(v) do
+    if holds(e, x, (depth or 0) + 1) then return true end
+  end
+  return false
+end
+
+-- The messages in the mailbox that mention task t (its pid, ref or a value).
+local function about(t, value)
+  local found = {}
+  for _, m in ipairs(h.drain()) do
+    if holds(m, t.pid) or holds(m, t.ref) or (value ~= nil and holds(m, value)) then
+      found[#found + 1] = m
+    end
+  end
+  return found
+end
+
+local function gone(pid, timeout)
+  return h.wait_until(function() return not mb.alive(pid) end, timeout)
+end
+
+describe("task.async / task.await", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns a task {pid=, ref=} and await returns its result", function()
+    local t = task.async(FNS .. ":double", 21)
+    assert.is_table(t)
+    assert.is_true(h.is_pid(t.pid))
+    assert.is_true(h.is_ref(t.ref))
+    assert.equal(42, task.await(t))
+  end)
+
+  it("runs an upvalue-free function with its arguments", function()
+    local t = task.async(function(a, b) return a + b end, 2, 3)
+    assert.equal(5, task.await(t))
+  end)
+
+  it("runs \"module:fn\" and \"module\" (its main) targets", function()
+    assert.equal(14, task.await(task.async(FNS .. ":double", 7)))
+    assert.same({ "main", "x" }, task.await(task.async(FNS, "x")))
+  end)
+
+  it("passes every argument, nil ones included, with their count", function()
+    local r = task.await(task.async(FNS .. ":args", 1, nil, "three", nil))
+    assert.equal(4, r.n)
+    assert.equal(1, r[1])
+    assert.is_nil(r[2])
+    assert.equal("three", r[3])
+    assert.is_nil(r[4])
+  end)
+
+  it("returns table results intact", function()
+    local r = task.await(task.async(function()
+      return { a = 1, list = { 1, 2, 3 }, nested = { deep = "yes" } }
+    end))
+    assert.same({ a = 1, list = { 1, 2, 3 }, nested = { deep = "yes" } }, r)
+  end)
+
+  it("returns nil for a task that returns nothing", function()
+    local t = task.async(FNS .. ":nothing")
+    assert.is_nil(task.await(t))
+    assert.same({}, about(t))
+  end)
+
+  it("runs the task in another process", function()
+    local t = task.async(function() return require("moonbeam").self() end)
+    local pid = task.await(t)
+    assert.equal(t.pid, pid)
+    assert.not_equal(mb.self(), pid)
+  end)
+
+  it("links the task to its owner", function()
+    local t = task.async(FNS .. ":sleep_then", 300, "v")
+    assert.is_true(h.contains(mb.info(mb.self()).links, t.pid))
+    assert.is_true(h.contains(mb.info(t.pid).links, mb.self()))
+    assert.equal("v", task.await(t))
+  end)
+
+  it("runs tasks concurrently and awaits them in any order", function()
+    local t0 = h.now_ms()
+    local ts = {}
+    for i = 1, 10 do ts[i] = task.async(FNS .. ":sleep_then", 200, i) end
+    for i = 10, 1, -1 do assert.equal(i, task.await(ts[i])) end
+    assert.is_true(h.now_ms() - t0 < 1500, "ten 200 ms tasks did not run at once")
+  end)
+
+  it("leaves no DOWN, EXIT or result message in the owner's mailbox", function()
+    local t = task.async(FNS .. ":sleep_then", 20, "clean-result")
+    assert.equal("clean-result", task.await(t))
+    assert.is_true(gone(t.pid))
+    mb.sleep(50)
+    assert.same({}, h.drain())
+  end)
+
+  it("leaves nothing behind for a result that was already queued", function()
+    local t = task.async(FNS .. ":double", 1)
+    assert.is_true(gone(t.pid))
+    mb.sleep(20)
+    assert.equal(2, task.await(t, 0))
+    mb.sleep(20)
+    assert.same({}, h.drain())
+  end)
+
+  it("leaves other messages alone, in order", function()
+    mb.send(mb.self(), "before")
+    local t = task.async(function()
+      return "r"
+    end)
+    mb.send(mb.self(), "after")
+    assert.equal("r", task.await(t))
+    assert.equal("before", mb.receive(0))
+    assert.equal("after", mb.receive(0))
+  end)
+
+  it("raises {\"timeout\"} when the task runs past the timeout", function()
+    local t = task.async(FNS .. ":sleep_then", 1000, "late")
+    local t0 = h.now_ms()
+    local err = raised(task.await, t, 50)
+    local elapsed = h.now_ms() - t0
+    assert.same({ "timeout" }, err)
+    assert.is_true(elapsed >= 40, "await gave up after " .. elapsed .. " ms")
+    assert.is_true(elapsed < 800, "await took " .. elapsed .. " ms")
+  end)
+
+  it("after a timeout, neither the result nor a DOWN arrives later (item 136)", function()
+    local t = task.async(FNS .. ":sleep_then", 100, "late-value")
+    assert.same({ "timeout" }, raised(task.await, t, 10))
+    assert.is_true(gone(t.pid))
+    mb.sleep(50)
+    local left = {}
+    for _, m in ipairs(about(t, "late-value")) do
+      -- an EXIT from the link may still come (OTP does not unlink on timeout)
+      if not (type(m) == "table" and m[1] == "EXIT") then left[#left + 1] = m end
+    end
+    assert.same({}, left)
+  end)
+
+  it("has a default timeout of 5000 ms", function()
+    local t = task.async(FNS .. ":sleep_then", 20000, "never")
+    local t0 = h.now_ms()
+    local err = raised(task.await, t)
+    local elapsed = h.now_ms() - t0
+    assert.same({ "timeout" }, err)
+    assert.is_true(elapsed >= 4900, "default timeout fired after " .. elapsed .. " ms")
+    assert.is_true(elapsed < 6500, "default timeout fired after " .. elapsed .. " ms")
+  end)
+
+  it("accepts \"infinity\" as the timeout", function()
+    assert.equal(6, task.await(task.async(FNS .. ":double", 3), "infinity"))
+  end)
+
+  it("raises {\"exit\", reason} when the task crashed (a trapping owner)", function()
+    local t = task.async(FNS .. ":crash", "task went wrong")
+    local err = raised(task.await, t, h.TIMEOUT)
+    assert.equal("exit", err[1])
+    assert.is_table(err[2])
+    assert.equal("error", err[2][1])
+    assert.matches("task went wrong", err[2][2])
+  end)
+
+  it("raises {\"exit\", reason} with exactly the reason of mb.exit in the task", function()
+    local t = task.async(FNS .. ":exit_with", { "custom", 7 })
+    assert.same({ "exit", { "custom", 7 } }, raised(task.await, t, h.TIMEOUT))
+  end)
+
+  it("raises {\"exit\", \"normal\"} when the task exits normally without a result", function()
+    local t = task.async(FNS .. ":exit_with", "normal")
+    assert.same({ "exit", "normal" }, raised(task.await, t, h.TIMEOUT))
+  end)
+
+  it("raises {\"exit\", reason} when the task is killed", function()
+    local t = task.async(FNS .. ":sleep_then", 5000, "x")
+    mb.exit(t.pid, "kill")
+    assert.same({ "exit", "killed" }, raised(task.await, t, h.TIMEOUT))
+  end)
+
+  it("raises {\"exit\", reason} for a target module that cannot be loaded", function()
+    local t = task.async("spec.support.no_such_module_here:fn")
+    local err = raised(task.await, t, h.TIMEOUT)
+    assert.equal("exit", err[1])
+    assert.equal("error", err[2][1])
+    assert.matches("no_such_module_here", h.text(err[2]))
+  end)
+
+  it("raises {\"exit\", reason} for a target function the module lacks", function()
+    local t = task.async(FNS .. ":no_such_function")
+    local err = raised(task.await, t, h.TIMEOUT)
+    assert.equal("exit", err[1])
+    assert.equal("error", err[2][1])
+    assert.matches("no_such_function", h.text(err[2]))
+  end)
+
+  it("brings down a non-trapping owner when the task crashes, with the task's reason", function()
+    local owner, ref = mb.spawn_monitor(function()
+      local task = require "moonbeam.task"
+      task.async("spec.support.task_fns:crash", "crash reaches owner")
+      require("moonbeam").receive(5000)
+      require("moonbeam").exit("owner survived")
+    end)
+    local reason = h.reason(ref)
+    assert.is_table(reason)
+    assert.equal("error", reason[1])
+    assert.matches("crash reaches owner", reason[2])
+    assert.is_false(mb.alive(owner))
+  end)
+
+  it("brings down a non-trapping owner with the reason of mb.exit in the task", function()
+    local _, ref = mb.spawn_monitor(function()
+      local task = require "moonbeam.task"
+      task.async("spec.support.task_fns:exit_with", "task_said_so")
+      require("moonbeam").receive(5000)
+      require("moonbeam").exit("owner survived")
+    end)
+    assert.equal("task_said_so", h.reason(ref))
+  end)
+
+  it("kills the task when its owner dies (the link goes both ways)", function()
+    local owner = mb.spawn(function()
+      local mb = require "moonbeam"
+      local task = require "moonbeam.task"
+      local parent = mb.receive(2000)
+      local t = task.async("spec.support.task_fns:sleep_then", 10000, "x")
+      mb.send(parent, { "task", t.pid })
+      mb.receive(5000)
+      mb.exit("owner_down")
+    end)
+    mb.send(owner, mb.self())
+    local pid = h.expect(h.tuple("task"), "the task's pid")[2]
+    local ref = mb.monitor(pid)
+    mb.send(owner, "go")
+    assert.equal("owner_down", h.reason(ref))
+  end)
+
+  it("is awaited only by its owner: another process's await raises", function()
+    local owner = mb.spawn(function()
+      local mb = require "moonbeam"
+      local task = require "moonbeam.task"
+      local parent = mb.receive(2000)
+      local t = task.async("spec.support.task_fns:sleep_then", 300, "mine")
+      mb.send(parent, { "task", t })
+      local ok, v = pcall(task.await, t, 2000)
+      mb.send(parent, { "owner_got", ok, v })
+      mb.receive(5000)
+    end)
+    mb.send(owner, mb.self())
+    local t = h.expect(h.tuple("task"), "the task")[2]
+    local err = raised(task.await, t, 100)
+    assert.is_false(type(err) == "table" and (err[1] == "timeout" or err[1] == "exit"),
+      "a non-owner's await should raise an argument error, got " .. h.text(err))
+    assert.is_not_nil(raised(task.yield, t, 100))
+    assert.is_not_nil(raised(task.shutdown, t))
+    -- the owner still gets its result
+    local m = h.expect(h.tuple("owner_got"), "the owner's result")
+    assert.is_true(m[2])
+    assert.equal("mine", m[3])
+  end)
+
+  it("raises for a function with upvalues, saying so", function()
+    local captured = 1
+    local msg = h.error_of(task.async, function() return captured end)
+    assert.matches("upvalue", msg)
+  end)
+
+  it("raises for a target that is neither a function nor a string", function()
+    h.error_of(task.async, 42)
+    h.error_of(task.async, nil)
+    h.error_of(task.async, { "spec.support.task_fns" })
+  end)
+
+  it("raises for a bad timeout", function()
+    local t = task.async(FNS .. ":double", 1)
+    h.error_of(task.await, t, -1)
+    h.error_of(task.await, t, "soon")
+    assert.equal(2, task.await(t))
+  end)
+
+  it("raises for something that is not a task", function()
+    h.error_of(task.await, "nope")
+    h.error_of(task.await, {})
+    h.error_of(task.await, mb.self())
+  end)
+end)
+
+describe("task.yield", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns \"ok\", result", function()
+    local t = task.async(FNS .. ":double", 4)
+    local kind, v = task.yield(t, h.TIMEOUT)
+    assert.equal("ok", kind)
+    assert.equal(8, v)
+  end)
+
+  it("returns \"ok\", nil for a task that returned nothing", function()
+    local t = task.async(FNS .. ":nothing")
+    local r = { task.yield(t, h.TIMEOUT) }
+    assert.equal("ok", r[1])
+    assert.is_nil(r[2])
+  end)
+
+  it("returns nil on timeout, and can be called again", function()
+    local t = task.async(FNS .. ":sleep_then", 200, "second time")
+    local t0 = h.now_ms()
+    assert.is_nil(task.yield(t, 20))
+    assert.is_true(h.now_ms() - t0 >= 15)
+    assert.is_true(mb.alive(t.pid))
+    assert.is_nil(task.yield(t, 0))
+    local kind, v = task.yield(t, h.TIMEOUT)
+    assert.equal("ok", kind)
+    assert.equal("second time", v)
+  end)
+
+  it("leaves no DOWN, EXIT or result message in the owner's mailbox", function()
+    local t = task.async(FNS .. ":sleep_then", 50, "r")
+    assert.is_nil(task.yield(t, 0))
+    assert.equal("ok", (task.yield(t, h.TIMEOUT)))
+    assert.is_true(gone(t.pid))
+    mb.sleep(30)
+    assert.same({}, h.drain())
+  end)
+
+  it("returns \"exit\", reason when the task crashed", function()
+    local t = task.async(FNS .. ":crash", "yield sees it")
+    local kind, reason = task.yield(t, h.TIMEOUT)
+    assert.equal("exit", kind)
+    assert.equal("error", reason[1])
+    assert.matches("yield sees it", reason[2])
+  end)
+
+  it("returns \"exit\", reason for mb.exit in the task", function()
+    local t = task.async(FNS .. ":exit_with", "bye")
+    assert.same({ "exit", "bye" }, { task.yield(t, h.TIMEOUT) })
+  end)
+
+  it("returns \"exit\", \"normal\" when the task exited normally without a result", function()
+    local t = task.async(FNS .. ":exit_with", "normal")
+    assert.same({ "exit", "normal" }, { task.yield(t, h.TIMEOUT) })
+  end)
+
+  it("waits without an explicit timeout", function()
+    local t = task.async(FNS .. ":sleep_then", 100, "quick")
+    local kind, v = task.yield(t)
+    assert.equal("ok", kind)
+    assert.equal("quick", v)
+  end)
+end)
+
+describe("task.shutdown", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("stops a running task and returns nil; the task is gone", function()
+    local t = task.async(FNS .. ":sleep_then", 10000, "never")
+    local watch = mb.monitor(t.pid)
+    local r = { task.shutdown(t) }
+    assert.is_nil(r[1])
+    assert.is_nil(r[2])
+    assert.is_false(mb.alive(t.pid))
+    assert.equal("shutdown", h.reason(watch))
+  end)
+
+  it("returns nil for a running task, leaving no DOWN, EXIT or result behind", function()
+    local t = task.async(FNS .. ":sleep_then", 10000, "never")
+    assert.is_nil(task.shutdown(t))
+    assert.is_false(mb.alive(t.pid))
+    mb.sleep(30)
+    assert.same({}, about(t, "never"))
+  end)
+
+  it("does not take a non-trapping owner down", function()
+    local owner, ref = mb.spawn_monitor(function()
+      local mb = require "moonbeam"
+      local task = require "moonbeam.task"
+      local t = task.async("spec.support.task_fns:sleep_then", 10000, "x")
+      local r = task.shutdown(t)
+      mb.sleep(50)
+      mb.exit({ "owner_alive", r == nil, mb.alive(t.pid) })
+    end)
+    assert.same({ "owner_alive", true, false }, h.reason(ref))
+    assert.is_false(mb.alive(owner))
+  end)
+
+  it("returns \"ok\", result when the task finished meanwhile", function()
+    local t = task.async(FNS .. ":double", 50)
+    assert.is_true(gone(t.pid))
+    mb.sleep(20)
+    local kind, v = task.shutdown(t)
+    assert.equal("ok", kind)
+    assert.equal(100, v)
+    mb.sleep(20)
+    assert.same({}, h.drain())
+  end)
+
+  it("returns \"exit\", reason when the task had crashed (item 139)", function()
+    local t = task.async(FNS .. ":crash", "crashed before shutdown")
+    assert.is_true(gone(t.pid))
+    mb.sleep(20)
+    local kind, reason = task.shutdown(t)
+    assert.equal("exit", kind)
+    assert.is_table(reason)
+    assert.equal("error", reason[1])
+    assert.matches("crashed before shutdown", reason[2])
+  end)
+
+  it("can only be called by the owner", function()
+    local owner = mb.spawn(function()
+      local mb = require "moonbeam"
+      local task = require "moonbeam.task"
+      local parent = mb.receive(2000)
+      local t = task.async("spec.support.task_fns:sleep_then", 10000, "x")
+      mb.send(parent, { "task", t })
+      mb.receive(5000)
+    end)
+    mb.send(owner, mb.self())
+    local t = h.expect(h.tuple("task"), "the task")[2]
+    h.error_of(task.shutdown, t)
+    assert.is_true(mb.alive(t.pid))
+  end)
+end)
+
+describe("task.start", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns a pid and runs the target", function()
+    local pid = task.start(FNS .. ":notify", mb.self(), "started")
+    assert.is_true(h.is_pid(pid))
+    assert.same({ "ran", "started" }, h.expect(h.tuple("ran"), "the started task's message"))
+  end)
+
+  it("runs an upvalue-free function", function()
+    task.start(function(to) require("moonbeam").send(to, { "ran", "fn" }) end, mb.self())
+    assert.same({ "ran", "fn" }, h.expect(h.tuple("ran"), "the started task's message"))
+  end)
+
+  it("is not linked to the caller", function()
+    local pid = task.start(FNS .. ":sleep_then", 500, "x")
+    assert.is_true(mb.alive(pid))
+    assert.is_false(h.contains(mb.info(mb.self()).links, pid))
+    assert.same({}, mb.info(pid).links)
+  end)
+
+  it("sends the caller no result, DOWN or EXIT", function()
+    local pid = task.start(FNS .. ":notify", mb.self(), "only-this")
+    h.expect(h.tuple("ran"), "the started task's message")
+    assert.is_true(gone(pid))
+    mb.sleep(30)
+    assert.same({}, h.drain())
+  end)
+
+  it("does not take a non-trapping caller down when it crashes", function()
+    local _, ref = mb.spawn_monitor(function()
+      local mb = require "moonbeam"
+      local task = require "moonbeam.task"
+      local pid = task.start("spec.support.task_fns:crash", "started task crash")
+      local watch = mb.monitor(pid)
+      local down = mb.receive(function(m) return type(m) == "table" and m[2] == watch end, 2000)
+      mb.sleep(30)
+      mb.exit({ "caller_alive", down ~= nil and down[5][1] })
+    end)
+    assert.same({ "caller_alive", "error" }, h.reason(ref))
+  end)
+
+  it("is not awaitable", function()
+    local pid = task.start(FNS .. ":sleep_then", 200, "x")
+    h.error_of(task.await, pid, 100)
+    h.error_of(task.yield, pid, 100)
+  end)
+
+  it("raises for a function with upvalues, saying so", function()
+    local captured = {}
+    assert.matches("upvalue", h.error_of(task.start, function() return captured end))
+  end)
+end)
+
+describe("task.async_stream", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns {\"ok\", v} for each element, in input order", function()
+    local r = task.async_stream({ 1, 2, 3, 4, 5 }, FNS .. ":double", { max_concurrency = 2 })
+    assert.same({ { "ok", 2 }, { "ok", 4 }, { "ok", 6 }, { "ok", 8 }, { "ok", 10 } }, r)
+  end)
+
+  it("keeps input order when later elements finish first", function()
+    local list = {}
+    for i = 1, 6 do list[i] = { ms = (7 - i) * 30, v = i } end
+    local r = task.async_stream(list, FNS .. ":work", { max_concurrency = 6 })
+    assert.same({ { "ok", 1 }, { "ok", 2 }, { "ok", 3 }, { "ok", 4 }, { "ok", 5 }, { "ok", 6 } }, r)
+  end)
+
+  it("runs an upvalue-free function target", function()
+    local r = task.async_stream({ "a", "b" }, function(s) return s .. s end, { max_concurrency = 2 })
+    assert.same({ { "ok", "aa" }, { "ok", "bb" } }, r)
+  end)
+
+  it("returns an empty array for an empty list", function()
+    assert.same({}, task.async_stream({}, FNS .. ":double", { max_concurrency = 2 }))
+  end)
+
+  it("works without options", function()
+    assert.same({ { "ok", 2 }, { "ok", 4 } }, task.async_stream({ 1, 2 }, FNS .. ":double"))
+  end)
+
+  it("never runs more than max_concurrency workers at once, and reaches it", function()
+    local counter = mb.spawn(FNS .. ":counter")
+    local list = {}
+    for i = 1, 12 do list[i] = { counter = counter, ms = 40, v = i } end
+    local t0 = h.now_ms()
+    local r = task.async_stream(list, FNS .. ":work", { max_concurrency = 3 })
+    local elapsed = h.now_ms() - t0
+    for i = 1, 12 do assert.same({ "ok", i }, r[i]) end
+    mb.send(counter, { "peak", mb.self() })
+    local m = h.expect(h.tuple("peak"), "the counter's peak")
+    assert.equal(3, m[2])
+    assert.equal(0, m[3])
+    -- 12 elements of 40 ms, 3 at a time: at least 4 rounds
+    assert.is_true(elapsed >= 150, "12 x 40 ms at 3 at a time took only " .. elapsed .. " ms")
+  end)
+
+  it("runs one at a time with max_concurrency = 1", function()
+    local counter = mb.spawn(FNS .. ":counter")
+    local list = {}
+    for i = 1, 5 do list[i] = { counter = counter, ms = 10, v = i } end
+    local r = task.async_stream(list, FNS .. ":work", { max_concurrency = 1 })
+    assert.equal(5, #r)
+    mb.send(counter, { "peak", mb.self() })
+    assert.equal(1, h.expect(h.tuple("peak"), "the counter's peak")[2])
+  end)
+
+  it("never has more than max_concurrency worker processes alive", function()
+    local base = #mb.processes()
+    local watcher = mb.spawn(function(n_base, parent)
+      local mb = require "moonbeam"
+      local peak = 0
+      while true do
+        local n = #mb.processes() - n_base
+        if n > peak then peak = n end
+        local m = mb.receive(1)
+        if m == "stop" then
+          mb.send(parent, { "procs_peak", peak })
+          return
+        end
+      end
+    end, base + 1, mb.self())
+    local list = {}
+    for i = 1, 10 do list[i] = { ms = 40, v = i } end
+    task.async_stream(list, FNS .. ":work", { max_concurrency = 2 })
+    mb.send(watcher, "stop")
+    local peak = h.expect(h.tuple("procs_peak"), "the watcher's peak")[2]
+    assert.is_true(peak <= 2, "saw " .. peak .. " workers alive at once")
+    assert.is_true(peak >= 1, "the watcher never saw a worker")
+  end)
+
+  it("gives {\"exit\", reason} for an element whose worker crashed, and goes on", function()
+    local r = task.async_stream({ { v = 1 }, { crash = "element two" }, { v = 3 } },
+      FNS .. ":work", { max_concurrency = 3 })
+    assert.equal(3, #r)
+    assert.same({ "ok", 1 }, r[1])
+    assert.equal("exit", r[2][1])
+    assert.equal("error", r[2][2][1])
+    assert.matches("element two", r[2][2][2])
+    assert.same({ "ok", 3 }, r[3])
+  end)
+
+  it("gives {\"exit\", reason} with the exact mb.exit reason", function()
+    local r = task.async_stream({ { exit = "custom_reason" }, { exit = "normal" }, { v = "fine" } },
+      FNS .. ":work", { max_concurrency = 1 })
+    assert.same({ { "exit", "custom_reason" }, { "exit", "normal" }, { "ok", "fine" } }, r)
+  end)
+
+  it("does not take a non-trapping caller down when a worker crashes", function()
+    local _, ref = mb.spawn_monitor(function()
+      local task = require "moonbeam.task"
+      local r = task.async_stream({ { crash = "x" }, { v = 2 } }, "spec.support.task_fns:work",
+        { max_concurrency = 2 })
+      require("moonbeam").sleep(30)
+      require("moonbeam").exit({ "caller_alive", r[1][1], r[2][2] })
+    end)
+    assert.same({ "caller_alive", "exit", 2 }, h.reason(ref))
+  end)
+
+  it("gives {\"exit\", \"timeout\"} for an element over its timeout, and kills its worker", function()
+    local me = mb.self()
+    local r = task.async_stream({ { to = me, v = 1 }, { to = me, ms = 2000, v = 2 }, { to = me, v = 3 } },
+      FNS .. ":work", { max_concurrency = 3, timeout = 100 })
+    assert.same({ { "ok", 1 }, { "exit", "timeout" }, { "ok", 3 } }, r)
+    local slow = h.expect(function(m) return type(m) == "table" and m[1] == "worker" and m[3] == 2 end,
+      "the slow worker's pid")[2]
+    assert.is_true(gone(slow, 500), "the timed-out worker is still alive")
+  end)
+
+  it("applies the timeout to each element, not to the whole stream", function()
+    local list = {}
+    for i = 1, 4 do list[i] = { ms = 60, v = i } end
+    local t0 = h.now_ms()
+    local r = task.async_stream(list, FNS .. ":work", { max_concurrency = 1, timeout = 200 })
+    assert.same({ { "ok", 1 }, { "ok", 2 }, { "ok", 3 }, { "ok", 4 } }, r)
+    assert.is_true(h.now_ms() - t0 >= 200)
+  end)
+
+  it("returns promptly when elements time out", function()
+    local t0 = h.now_ms()
+    local r = task.async_stream({ { ms = 10000 }, { ms = 10000 } }, FNS .. ":work",
+      { max_concurrency = 2, timeout = 50 })
+    assert.same({ { "exit", "timeout" }, { "exit", "timeout" } }, r)
+    assert.is_true(h.now_ms() - t0 < 1500)
+  end)
+
+  it("leaves no DOWN, EXIT or result message in the caller's mailbox", function()
+    local r = task.async_stream({ { v = 1 }, { crash = "boom" }, { ms = 2000 }, { exit = "bye" } },
+      FNS .. ":work", { max_concurrency = 4, timeout = 100 })
+    assert.equal(4, #r)
+    mb.sleep(50)
+    assert.same({}, h.drain())
+  end)
+
+  it("leaves no worker behind", function()
+    local before = #mb.processes()
+    task.async_stream({ { v = 1 }, { crash = "boom" }, { ms = 5000 } }, FNS .. ":work",
+      { max_concurrency = 3, timeout = 100 })
+    assert.is_true(h.wait_until(function() return #mb.processes() <= before end, 1000))
+  end)
+
+  it("raises for a function with upvalues, saying so", function()
+    local k = 2
+    assert.matches("upvalue", h.error_of(task.async_stream, { 1 }, function(x) return x * k end))
+  end)
+
+  it("raises for a list that is not a table", function()
+    h.error_of(task.async_stream, "1,2,3", FNS .. ":double")
+  end)
+
+  it("raises for a bad max_concurrency", function()
+    h.error_of(task.async_stream, { 1 }, FNS .. ":double", { max_concurrency = 0 })
+  end)
+end)
