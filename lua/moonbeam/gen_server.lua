@@ -85,7 +85,7 @@ local function exchange(pid, tag, req, timeout)
   if kind == "reply" then
     demonitor(ref, true)
     if type(v) == "table" and v[1] == "$gen_reply_failed" then
-      error("gen_server: the server's reply cannot be sent: " .. tostring(v[2]), 4)
+      return false, { "bad_reply", "the server's reply cannot be sent: " .. tostring(v[2]) }
     end
     return true, v
   elseif kind == "down" then
@@ -448,7 +448,7 @@ local function handle_sys(S, msg)
   else
     reply = { "error", "unknown system request" }
   end
-  return c_reply(from[1], from[2], reply)
+  return safe_reply(from, reply)
 end
 
 local function is_sys(m) return type(m) == "table" and m[1] == SYS end
@@ -472,6 +472,7 @@ local function loop(S)
       -- leave it running with its original deadline (OTP re-arms it: §67).
       if not is_sys(msg) then S.deadline = nil end
       if msg == nil then
+        trace(S, "got timeout")
         local r = dispatch(S, "handle_info", "timeout")
         if r then noreply_result(S, "handle_info", r, "timeout") end
       elseif type(msg) == "table" and msg[1] == CALL then

@@ -1,0 +1,560 @@
+-- gen_server call, try_call and reply: API.md "gen_server", OTP-SEMANTICS.md
+-- §F (items 44-57) and §3.3.
+
+local mb = require "moonbeam"
+local gen = require "moonbeam.gen_server"
+local h = require "spec.support.helpers"
+local U = require "spec.support.gs_util"
+
+local SCRIPT = U.SCRIPT
+
+-- Servers are started unlinked, so that their exits leave no EXIT messages in
+-- the mailbox the specs look at.
+local function counter(start, opts)
+  local pid, err = gen.start("spec.support.counter", start, opts)
+  assert(pid, h.text(err))
+  return pid
+end
+
+-- A gs_script server (not watched: its events would fill the mailbox).
+local function server(state, opts)
+  local pid, err = gen.start(SCRIPT, { state = state }, opts)
+  assert(pid, h.text(err))
+  return pid
+end
+
+-- A request that makes handle_call sleep ms, then reply value.
+local function slow(ms, value)
+  return { "fn", function(from, state, ms, value)
+    require("moonbeam").sleep(ms)
+    return "reply", value, state
+  end, ms, value }
+end
+
+-- A request whose handle_call never replies (and keeps the server waiting for
+-- nothing: it returns "noreply").
+local NOREPLY = { "ret", "noreply", "$state" }
+
+describe("gen.call", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns handle_call's reply", function()
+    local c = counter(10)
+    assert.equal(11, gen.call(c, "increment"))
+    assert.equal(12, gen.call(c, "increment"))
+    assert.equal(12, gen.call(c, "get"))
+  end)
+
+  it("reaches a server by its registered name", function()
+    local name = h.name("counter")
+    counter(5, { name = name })
+    assert.equal(6, gen.call(name, "increment"))
+  end)
+
+  it("passes the request and returns the reply unchanged", function()
+    local s = server()
+    local value = { 1, 2.5, "three", { nested = { true, false } }, pid = mb.self(), [10] = -0.0 }
+    local got = gen.call(s, { "fn", function(from, state, v) return "reply", v, state end, value })
+    assert.same(value, got)
+    assert.equal(mb.self(), got.pid)
+  end)
+
+  it("returns a nil reply as nil", function()
+    local s = server()
+    assert.is_nil(gen.call(s, { "ret", "reply", nil, "$state", n = 4 }))
+    assert.equal("pong", gen.call(s, "ping"))
+  end)
+
+  it("hands handle_call a from of {caller pid, ref}", function()
+    local s = server()
+    local from = gen.call(s, { "fn", function(from, state) return "reply", from, state end })
+    assert.equal(mb.self(), from[1])
+    assert.is_true(h.is_ref(from[2]))
+  end)
+
+  it("keeps the state handle_call returned", function()
+    local s = server("a")
+    assert.is_true(gen.call(s, { "set", "b" }))
+    assert.equal("b", gen.call(s, "state"))
+  end)
+
+  it("serves many callers, each its own reply", function()
+    local c = counter(0)
+    local n = 20
+    for i = 1, n do
+      mb.spawn(function(parent, c, i)
+        local gen = require "moonbeam.gen_server"
+        local mb = require "moonbeam"
+        local got = {}
+        for _ = 1, 50 do got[#got + 1] = gen.call(c, "increment") end
+        mb.send(parent, { "done", i, got })
+      end, mb.self(), c, i)
+    end
+    local seen = {}
+    for _ = 1, n do
+      local m = h.expect(h.tuple("done"), "a caller")
+      for j = 2, #m[3] do assert.is_true(m[3][j] > m[3][j - 1]) end
+      for _, v in ipairs(m[3]) do
+        assert.is_nil(seen[v], "reply " .. v .. " given twice")
+        seen[v] = true
+      end
+    end
+    assert.equal(n * 50, gen.call(c, "get"))
+  end)
+
+  it("leaves nothing in the caller's mailbox", function()
+    local c = counter(0)
+    for _ = 1, 10 do gen.call(c, "increment") end
+    assert.same({}, U.mailbox(50))
+  end)
+
+  it("accepts timeout \"infinity\" and a number", function()
+    local s = server()
+    assert.equal("late", gen.call(s, slow(100, "late"), "infinity"))
+    assert.equal("ok", gen.call(s, slow(10, "ok"), 2000))
+  end)
+end)
+
+describe("gen.call with a deferred reply", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns what gen.reply(from, x) sends from a later callback", function()
+    local s = server()
+    local got = gen.call(s, { "fn", function(from, state)
+      local mb = require "moonbeam"
+      mb.send_after(20, mb.self(), { "fn", function(state, from)
+        local gen = require "moonbeam.gen_server"
+        assert(gen.reply(from, "deferred") == true)
+        return "noreply", state
+      end, from })
+      return "noreply", state
+    end }, 2000)
+    assert.equal("deferred", got)
+  end)
+
+  it("returns what gen.reply sends from handle_continue", function()
+    local s = server()
+    local got = gen.call(s, { "fn", function(from, state)
+      return "noreply", state, { continue = { "fn", function(state, from)
+        require("moonbeam.gen_server").reply(from, "from continue")
+        return "noreply", state
+      end, from } }
+    end }, 2000)
+    assert.equal("from continue", got)
+  end)
+
+  it("returns what gen.reply sends from another process", function()
+    local s = server()
+    local got = gen.call(s, { "fn", function(from, state)
+      require("moonbeam").spawn(function(from)
+        local mb = require "moonbeam"
+        mb.sleep(20)
+        mb.send(from[1], "unrelated, sent before the reply")
+        require("moonbeam.gen_server").reply(from, { "from", "helper" })
+      end, from)
+      return "noreply", state
+    end }, 2000)
+    assert.same({ "from", "helper" }, got)
+    assert.same({ "unrelated, sent before the reply" }, U.mailbox(50))
+  end)
+
+  it("lets the server handle other messages before it replies", function()
+    local s = server({})
+    -- The first call parks its from in the state; the second one answers it.
+    mb.spawn(function(parent, s)
+      local gen = require "moonbeam.gen_server"
+      local got = gen.call(s, { "fn", function(from, state)
+        return "noreply", { parked = from }
+      end }, 2000)
+      require("moonbeam").send(parent, { "first got", got })
+    end, mb.self(), s)
+    assert.is_true(h.wait_until(function() return gen.get_state(s).parked ~= nil end))
+    local second = gen.call(s, { "fn", function(from, state)
+      require("moonbeam.gen_server").reply(state.parked, "released")
+      return "reply", "second", {}
+    end })
+    assert.equal("second", second)
+    assert.same({ "first got", "released" }, h.expect(h.tuple("first got")))
+  end)
+
+  it("gen.reply returns true, even when the caller is gone", function()
+    local dead = h.dead_pid()
+    assert.is_true(gen.reply({ dead, mb.make_ref() }, "nobody"))
+  end)
+
+  it("gen.reply of a second answer to one call is dropped", function()
+    local s = server()
+    local got = gen.call(s, { "fn", function(from, state)
+      local gen = require "moonbeam.gen_server"
+      gen.reply(from, "first")
+      gen.reply(from, "second")
+      return "noreply", state
+    end })
+    assert.equal("first", got)
+    assert.equal("pong", gen.call(s, "ping"))
+    assert.same({}, U.mailbox(50))
+  end)
+
+  it("gen.reply raises for a from that is not one", function()
+    assert.matches("from", h.text(U.raised(gen.reply, "nope", 1)))
+    assert.matches("from", h.text(U.raised(gen.reply, { "x" }, 1)))
+  end)
+end)
+
+describe("gen.call timeouts", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("raises {\"timeout\"} when no reply comes in time", function()
+    local s = server()
+    local elapsed, r = U.timed(gen.call, s, NOREPLY, 100)
+    assert.is_false(r[1])
+    assert.same({ "timeout" }, r[2])
+    assert.is_true(elapsed >= 80 and elapsed < 2000, "elapsed " .. elapsed)
+  end)
+
+  it("waits 5000 ms by default", function()
+    local s = server()
+    local elapsed, r = U.timed(gen.call, s, NOREPLY)
+    assert.is_false(r[1])
+    assert.same({ "timeout" }, r[2])
+    assert.is_true(elapsed >= 4500 and elapsed < 8000, "elapsed " .. elapsed)
+  end)
+
+  it("lets a reply slower than 2 s arrive with the default timeout", function()
+    local s = server()
+    assert.equal("slow", gen.call(s, slow(2100, "slow")))
+  end)
+
+  it("never delivers the late reply to the caller's mailbox", function()
+    local s = server()
+    local err = U.raised(gen.call, s, slow(150, "too late"), 30)
+    assert.same({ "timeout" }, err)
+    assert.same({}, U.mailbox(300))
+    -- the server carried on and is still serving
+    assert.equal("pong", gen.call(s, "ping"))
+  end)
+
+  it("never delivers a late gen.reply to the caller's mailbox", function()
+    local s = server({})
+    assert.same({ "timeout" }, U.raised(gen.call, s, { "fn", function(from, state)
+      return "noreply", { parked = from }
+    end }, 30))
+    gen.call(s, { "fn", function(from, state)
+      require("moonbeam.gen_server").reply(state.parked, "too late")
+      return "reply", true, state
+    end })
+    assert.same({}, U.mailbox(100))
+  end)
+
+  it("does not mistake the late reply of an earlier call for the next call's reply", function()
+    local s1, s2 = server(), server()
+    assert.same({ "timeout" }, U.raised(gen.call, s1, slow(100, "stale"), 20))
+    -- s1's late reply lands while this call waits for s2's
+    assert.equal("fresh", gen.call(s2, slow(300, "fresh")))
+    assert.same({ "timeout" }, U.raised(gen.call, s1, slow(100, "stale"), 20))
+    assert.equal("fresh again", gen.call(s1, slow(300, "fresh again")))
+    assert.same({}, U.mailbox(50))
+  end)
+
+  it("lets the server complete the work of a timed-out call", function()
+    local c = server(0)
+    U.raised(gen.call, c, { "fn", function(from, n)
+      require("moonbeam").sleep(100)
+      return "reply", n + 1, n + 1
+    end }, 10)
+    assert.equal(1, gen.call(c, "state"))
+  end)
+end)
+
+describe("gen.call failing at once", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("raises {\"noproc\"} for a dead pid without waiting", function()
+    local dead = h.dead_pid()
+    local elapsed, r = U.timed(gen.call, dead, "ping", 5000)
+    assert.is_false(r[1])
+    assert.same({ "noproc" }, r[2])
+    assert.is_true(elapsed < 1000, "elapsed " .. elapsed)
+    assert.same({}, U.mailbox(50))
+  end)
+
+  it("raises {\"noproc\"} for a server that has stopped", function()
+    local s = server()
+    gen.stop(s)
+    assert.same({ "noproc" }, U.raised(gen.call, s, "ping"))
+    assert.same({}, U.mailbox(50))
+  end)
+
+  it("raises {\"noproc\"} for an unknown name without waiting", function()
+    local elapsed, r = U.timed(gen.call, h.name("nobody"), "ping", 5000)
+    assert.is_false(r[1])
+    assert.same({ "noproc" }, r[2])
+    assert.is_true(elapsed < 1000, "elapsed " .. elapsed)
+  end)
+
+  it("raises {\"calling_self\"} for the caller's own pid without waiting", function()
+    local elapsed, r = U.timed(gen.call, mb.self(), "ping", 5000)
+    assert.is_false(r[1])
+    assert.same({ "calling_self" }, r[2])
+    assert.is_true(elapsed < 1000, "elapsed " .. elapsed)
+    assert.same({}, U.mailbox(50))
+  end)
+
+  it("raises {\"calling_self\"} for the caller's own name", function()
+    local name = h.name("me")
+    mb.register(name, mb.self())
+    assert.same({ "calling_self" }, U.raised(gen.call, name, "ping", "infinity"))
+  end)
+
+  it("raises {\"calling_self\"} in a server calling itself, which keeps running", function()
+    local s = server()
+    local got = gen.call(s, { "fn", function(from, state)
+      local gen = require "moonbeam.gen_server"
+      local mb = require "moonbeam"
+      local ok, err = pcall(gen.call, mb.self(), "ping")
+      return "reply", { ok, err }, state
+    end })
+    assert.same({ false, { "calling_self" } }, got)
+    assert.equal("pong", gen.call(s, "ping"))
+  end)
+end)
+
+describe("gen.call when the server dies during the call", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("raises {\"exit\", {\"error\", message, traceback}} when handle_call raises", function()
+    local s = server()
+    local err = U.raised(gen.call, s, { "fn", function() error("handler broke") end })
+    assert.equal("exit", err[1])
+    assert.equal("error", err[2][1])
+    assert.matches("handler broke", err[2][2])
+    assert.equal("string", type(err[2][3]))
+    assert.is_false(mb.alive(s))
+  end)
+
+  it("raises {\"exit\", reason} for mb.exit(reason) in handle_call", function()
+    local s = server()
+    local err = U.raised(gen.call, s, { "fn", function() require("moonbeam").exit("crashed") end })
+    assert.same({ "exit", "crashed" }, err)
+  end)
+
+  for _, reason in ipairs({ "normal", "shutdown", { "shutdown", "detail" }, "custom" }) do
+    it("raises {\"exit\", " .. h.text(reason) .. "} for \"stop\" without a reply", function()
+      local s = server()
+      local ref = mb.monitor(s)
+      local err = U.raised(gen.call, s, { "ret", "stop", reason, "$state" })
+      assert.same({ "exit", reason }, err)
+      assert.same(reason, h.reason(ref))
+    end)
+  end
+
+  it("raises {\"exit\", {\"bad_return_value\", x}} for a bad return", function()
+    local s = server()
+    assert.same({ "exit", { "bad_return_value", 42 } }, U.raised(gen.call, s, { "ret", 42 }))
+  end)
+
+  it("raises {\"exit\", {\"bad_return_value\", ...}} for a reply with a bad extra", function()
+    local s = server("st")
+    assert.same({ "exit", { "bad_return_value", { "reply", 1, "st", "bogus" } } },
+      U.raised(gen.call, s, { "ret", "reply", 1, "$state", "bogus" }))
+  end)
+
+  it("raises {\"exit\", \"killed\"} when the server is killed meanwhile", function()
+    local s = server()
+    mb.spawn(function(s)
+      local mb = require "moonbeam"
+      mb.sleep(50)
+      mb.exit(s, "kill")
+    end, s)
+    assert.same({ "exit", "killed" }, U.raised(gen.call, s, slow(5000, "never"), 3000))
+  end)
+
+  it("raises {\"exit\", {\"undef\", \"handle_call\"}} for a module without handle_call", function()
+    local s = gen.start({ init = function() return "ok", 0 end })
+    assert.same({ "exit", { "undef", "handle_call" } }, U.raised(gen.call, s, "anything"))
+  end)
+
+  it("leaves the caller's own monitor and its DOWN alone", function()
+    local s = server()
+    local mine = mb.monitor(s)
+    U.raised(gen.call, s, { "ret", "stop", "boom", "$state" })
+    assert.same({ { "DOWN", mine, "process", s, "boom" } }, U.mailbox(50))
+  end)
+
+  it("leaves no DOWN in the caller's mailbox", function()
+    local s = server()
+    U.raised(gen.call, s, { "ret", "stop", "boom", "$state" })
+    assert.same({}, U.mailbox(50))
+  end)
+end)
+
+describe("gen.try_call", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("returns the reply", function()
+    local c = counter(1)
+    assert.equal(2, gen.try_call(c, "increment"))
+  end)
+
+  it("returns nil, {\"timeout\"}", function()
+    local s = server()
+    local v, err = gen.try_call(s, NOREPLY, 50)
+    assert.is_nil(v)
+    assert.same({ "timeout" }, err)
+    assert.same({}, U.mailbox(50))
+  end)
+
+  it("returns nil, {\"noproc\"} for a dead pid and an unknown name", function()
+    local v, err = gen.try_call(h.dead_pid(), "x")
+    assert.is_nil(v)
+    assert.same({ "noproc" }, err)
+    v, err = gen.try_call(h.name("nobody"), "x")
+    assert.is_nil(v)
+    assert.same({ "noproc" }, err)
+  end)
+
+  it("returns nil, {\"calling_self\"}", function()
+    local v, err = gen.try_call(mb.self(), "x")
+    assert.is_nil(v)
+    assert.same({ "calling_self" }, err)
+  end)
+
+  it("returns nil, {\"exit\", reason} when the server dies", function()
+    local s = server()
+    local v, err = gen.try_call(s, { "ret", "stop", "gone", "$state" })
+    assert.is_nil(v)
+    assert.same({ "exit", "gone" }, err)
+  end)
+
+  it("raises for a bad timeout", function()
+    local s = server()
+    assert.matches("timeout", h.text(U.raised(gen.try_call, s, "ping", "soon")))
+  end)
+end)
+
+describe("gen.call reply matching", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("works with 10,000 unrelated messages queued and leaves them queued in order", function()
+    local c = counter(0)
+    local me = mb.self()
+    for i = 1, 10000 do mb.send(me, { "unrelated", i }) end
+    for i = 1, 100 do assert.equal(i, gen.call(c, "increment")) end
+    local got = h.drain()
+    assert.equal(10000, #got)
+    for i = 1, 10000 do
+      if got[i][1] ~= "unrelated" or got[i][2] ~= i then
+        error("message " .. i .. " is " .. h.text(got[i]))
+      end
+    end
+  end)
+
+  it("is not slowed down by a full mailbox", function()
+    local c = counter(0)
+    local N = 2000
+    local t0 = h.now_ms()
+    for _ = 1, N do gen.call(c, "increment") end
+    local empty = h.now_ms() - t0
+    local me = mb.self()
+    for i = 1, 10000 do mb.send(me, { "unrelated", i }) end
+    t0 = h.now_ms()
+    for _ = 1, N do gen.call(c, "increment") end
+    local full = h.now_ms() - t0
+    assert.equal(10000, #h.drain())
+    -- generous: a scan of the mailbox per reply would make this ~100x slower
+    assert.is_true(full < 10 * empty + 500, ("empty %.0f ms, full %.0f ms"):format(empty, full))
+  end)
+
+  it("is not fooled by messages shaped like replies or DOWNs", function()
+    local c = counter(0)
+    local me = mb.self()
+    local from = gen.call(server(), { "fn", function(from, state) return "reply", from, state end })
+    mb.send(me, { from[2], "fake reply" })
+    mb.send(me, { "DOWN", from[2], "process", c, "fake" })
+    mb.send(me, { "reply", from[2], "fake" })
+    assert.equal(1, gen.call(c, "increment"))
+    assert.equal(3, #h.drain())
+  end)
+end)
+
+describe("gen.call with bad input", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  for _, bad in ipairs({ "soon", -1, {}, true, 0 / 0 }) do
+    it("raises for timeout " .. h.text(bad) .. ", naming the timeout; the server keeps running", function()
+      local c = counter(0)
+      assert.matches("timeout", h.text(U.raised(gen.call, c, "increment", bad)))
+      assert.equal(0, gen.call(c, "get"))
+      assert.same({}, U.mailbox(20))
+    end)
+  end
+
+  for _, bad in ipairs({ 42, true, {} }) do
+    it("raises for a server that is a " .. type(bad) .. ", naming the server", function()
+      assert.matches("server", h.text(U.raised(gen.call, bad, "x")))
+    end)
+  end
+
+  it("raises for a nil server", function()
+    assert.matches("server", h.text(U.raised(gen.call, nil, "x")))
+  end)
+
+  it("raises a clear error for a request that cannot be sent; the server keeps running", function()
+    local c = counter(0)
+    local up = 1
+    local err = h.text(U.raised(gen.call, c, { "f", function() return up end }))
+    assert.matches("upvalue", err)
+    local t = {}
+    t.self = t
+    assert.is_truthy(h.text(U.raised(gen.call, c, t)):find("contain", 1, true))
+    assert.equal(1, gen.call(c, "increment"))
+    assert.same({}, U.mailbox(20))
+  end)
+
+  it("leaves no monitor behind after a request that cannot be sent", function()
+    local s = server()
+    local up = 1
+    U.raised(gen.call, s, function() return up end)
+    assert.same({}, mb.info(mb.self()).monitors)
+  end)
+
+  it("leaves no DOWN to come after a request that cannot be sent", function()
+    local s = server()
+    local up = 1
+    U.raised(gen.call, s, function() return up end)
+    mb.exit(s, "kill")
+    assert.same({}, U.mailbox(100))
+  end)
+
+  local UNSENDABLE_REPLY = { "fn", function(from, state)
+    local up = 1
+    return "reply", function() return up end, state
+  end }
+
+  it("raises at once an error naming what is wrong when the reply cannot be sent", function()
+    local s = server()
+    local elapsed, r = U.timed(gen.call, s, UNSENDABLE_REPLY, 3000)
+    assert.is_false(r[1])
+    assert.is_true(elapsed < 2000, "elapsed " .. elapsed .. ", error " .. h.text(r[2]))
+    assert.matches("upvalue", h.text(r[2]))
+    assert.same({}, U.mailbox(50))
+    -- the value, not the server, was at fault: it goes on serving
+    assert.equal("pong", gen.call(s, "ping"))
+  end)
+
+  it("try_call returns nil and the error when the reply cannot be sent", function()
+    local s = server()
+    local ok, v, err = pcall(gen.try_call, s, UNSENDABLE_REPLY, 3000)
+    assert.is_true(ok, "try_call raised " .. h.text(v))
+    assert.is_nil(v)
+    assert.matches("upvalue", h.text(err))
+  end)
+end)
