@@ -16,12 +16,8 @@ static int l_sup_start(lua_State *L) {
     if (!p) return luaL_error(L, "supervisor: %s", err);
     mb_pid pid;
     mb_ref ref = 0;
-    int rc = mb_spawn_native(self, p, link, &ref, &pid);
-    if (rc == MB_SPAWN_FULL) {
-        p->native->close(p);
-        mb_proc_free(p);
-        return luaL_error(L, "supervisor: too many processes");
-    }
+    int rc = mb_spawn_native(self, p, link, &ref, NULL, &pid);
+    if (rc == MB_SPAWN_FULL) return luaL_error(L, "supervisor: too many processes");
     if (rc) return luaL_error(L, "supervisor: out of memory");
     mbb_push_pid(L, pid);
     mbb_push_ref(L, ref);

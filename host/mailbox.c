@@ -91,3 +91,21 @@ void mb_saveq_free_all(mb_saveq *s) {
     }
     s->head = s->tail = NULL;
 }
+
+int mb_saveq_drop(mb_saveq *s, bool (*match)(const mb_msg *, void *), void *ud, bool all) {
+    int n = 0;
+    mb_msg *prev = NULL;
+    for (mb_msg *m = s->head; m;) {
+        mb_msg *next = atomic_load_explicit(&m->next, memory_order_relaxed);
+        if (match(m, ud)) {
+            mb_saveq_remove(s, prev, m);
+            free(m);
+            n++;
+            if (!all) break;
+        } else {
+            prev = m;
+        }
+        m = next;
+    }
+    return n;
+}

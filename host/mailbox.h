@@ -11,6 +11,7 @@
 #define MB_MAILBOX_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "pid.h"
@@ -62,5 +63,8 @@ void mb_saveq_append(mb_saveq *s, mb_msg *m);
 /* Unlink m, whose predecessor is prev (NULL for the head). */
 void mb_saveq_remove(mb_saveq *s, mb_msg *prev, mb_msg *m);
 void mb_saveq_free_all(mb_saveq *s);
+/* Free the messages match accepts (the first only, unless all); returns
+ * how many went. */
+int mb_saveq_drop(mb_saveq *s, bool (*match)(const mb_msg *, void *), void *ud, bool all);
 
 #endif

@@ -30,6 +30,7 @@ mb_proc *mb_proc_new(mb_runtime *rt) {
 
 void mb_proc_free(mb_proc *p) {
     if (!p) return;
+    if (p->native && p->native_state) p->native->close(p);   /* one that never ran */
     mb_inbox_free_all(&p->inbox);
     mb_saveq_free_all(&p->save);
     mb_saveq_free_all(&p->replies);
@@ -106,24 +107,18 @@ int mb_proc_alias(mb_proc *p, mb_ref ref) {
     return rc;
 }
 
+static bool came_through(const mb_msg *m, void *ref) {
+    return m->kind == MB_MSG_ALIASED && m->ref == *(mb_ref *)ref;
+}
+
 void mb_proc_unalias(mb_proc *p, mb_ref ref) {
     pthread_mutex_lock(&p->lock);
     mb_monvec_take(&p->aliases, ref, NULL);
     pthread_mutex_unlock(&p->lock);
     /* What came through it before and is still queued goes too. */
     mb_signal_drain(p);
-    mb_msg *prev = NULL;
-    for (mb_msg *m = p->save.head; m; ) {
-        mb_msg *next = atomic_load_explicit(&m->next, memory_order_relaxed);
-        if (m->kind == MB_MSG_ALIASED && m->ref == ref) {
-            mb_saveq_remove(&p->save, prev, m);
-            atomic_fetch_sub_explicit(&p->queue_len, 1, memory_order_relaxed);
-            free(m);
-        } else {
-            prev = m;
-        }
-        m = next;
-    }
+    int n = mb_saveq_drop(&p->save, came_through, &ref, true);
+    atomic_fetch_sub_explicit(&p->queue_len, (uint32_t)n, memory_order_relaxed);
 }
 
 void mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {

@@ -82,6 +82,10 @@ int mb_monitor(mb_proc *self, mb_pid target, mb_ref ref, const uint8_t *what, si
     return rc;
 }
 
+static bool is_down_for(const mb_msg *m, void *ref) {
+    return m->kind == MB_MSG_DOWN && m->ref == *(mb_ref *)ref;
+}
+
 int mb_demonitor(mb_proc *self, mb_ref ref, int flush) {
     mb_pid target = 0;
     pthread_mutex_lock(&self->lock);
@@ -98,18 +102,8 @@ int mb_demonitor(mb_proc *self, mb_ref ref, int flush) {
     }
     if (flush) {
         mb_signal_drain(self);   /* a DOWN still in the inbox is dropped there */
-        mb_msg *prev = NULL;
-        for (mb_msg *m = self->save.head; m; ) {
-            mb_msg *next = atomic_load_explicit(&m->next, memory_order_relaxed);
-            if (m->kind == MB_MSG_DOWN && m->ref == ref) {
-                mb_saveq_remove(&self->save, prev, m);
-                atomic_fetch_sub_explicit(&self->queue_len, 1, memory_order_relaxed);
-                free(m);
-                break;
-            }
-            prev = m;
-            m = next;
-        }
+        int n = mb_saveq_drop(&self->save, is_down_for, &ref, false);
+        atomic_fetch_sub_explicit(&self->queue_len, (uint32_t)n, memory_order_relaxed);
     }
     return found;
 }

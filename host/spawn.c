@@ -61,8 +61,13 @@ int mb_spawn(mb_proc *parent, const mb_spawn_opts *o, mb_pid *pid, mb_ref *ref) 
     return finish(parent, p, *pid, o, ref);
 }
 
-int mb_spawn_native(mb_proc *parent, mb_proc *p, bool link, mb_ref *ref, mb_pid *pid) {
-    if (mb_proctab_insert(&parent->rt->procs, p, pid)) return MB_SPAWN_FULL;
-    mb_spawn_opts o = {.link = link, .monitor = ref != NULL};
-    return finish(parent, p, *pid, &o, ref);
+int mb_spawn_native(mb_proc *parent, mb_proc *p, bool link, mb_ref *ref, const char *name,
+                    mb_pid *pid) {
+    if (mb_proctab_insert(&parent->rt->procs, p, pid)) {
+        mb_proc_free(p);
+        return MB_SPAWN_FULL;
+    }
+    mb_spawn_opts o = {.link = link, .monitor = ref != NULL, .name = name,
+                       .name_len = name ? strlen(name) : 0};
+    return finish(parent, p, *pid, &o, ref);   /* a failure retires p: freed */
 }

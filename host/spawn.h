@@ -25,7 +25,9 @@ enum { MB_SPAWN_OK = 0, MB_SPAWN_NOMEM = -1, MB_SPAWN_FULL = -2, MB_SPAWN_NAME_T
 int mb_spawn(mb_proc *parent, const mb_spawn_opts *o, mb_pid *pid, mb_ref *ref);
 
 /* Put a process made by hand (a native one) in the table, linked to parent
- * if link, monitored by it if ref is not NULL, and make it runnable. */
-int mb_spawn_native(mb_proc *parent, mb_proc *p, bool link, mb_ref *ref, mb_pid *pid);
+ * if link, monitored by it if ref is not NULL, registered as name if not
+ * NULL, and make it runnable. On failure p is freed. */
+int mb_spawn_native(mb_proc *parent, mb_proc *p, bool link, mb_ref *ref, const char *name,
+                    mb_pid *pid);
 
 #endif

@@ -111,8 +111,8 @@ sup_child *sup_child_from_template(const sup_child *t, mb_span arg) {
         bad = mb_buf_varint(&c->args, n + extra) || mb_buf_put(&c->args, p, (size_t)(end - p));
         mb_span v;
         for (uint32_t i = 1; !bad && i <= extra; i++) bad = !mb_term_index(arg, i, &v) || copy_span(&c->args, v);
-    } else if (!bad && arg.n) {
-        bad = copy_span(&c->args, arg);
+    } else if (!bad) {   /* a worker's init arg: the one given, else the template's */
+        bad = arg.n ? copy_span(&c->args, arg) : mb_buf_put(&c->args, t->args.p, t->args.len);
     }
     if (bad) {
         sup_child_free(c);
@@ -161,14 +161,8 @@ int sup_child_spawn(sup *s, sup_child *c, mb_ref *ack, mb_buf *reason) {
             sup_put_reason(reason, err);
             return -1;
         }
-        rc = mb_spawn_native(p, np, true, ack, &pid);
-        if (rc) {
-            if (rc == MB_SPAWN_FULL) {
-                np->native->close(np);
-                mb_proc_free(np);
-            }
-            return spawn_failure(reason, rc, s, c);
-        }
+        rc = mb_spawn_native(p, np, true, ack, c->name, &pid);
+        if (rc) return spawn_failure(reason, rc, s, c);
     } else {
         mb_buf args;
         mb_buf_init(&args);

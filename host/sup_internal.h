@@ -25,12 +25,14 @@ typedef struct sup_child {
     int bo_count;                /* restarts in a row, for exponential backoff */
     double started_at;
     mb_pid pid;                  /* 0: not running */
+    mb_ref stop_ref;             /* the monitor of a group shutdown */
+    mb_pid stopped_pid;          /* just stopped in a group: its EXIT is still to flush */
     bool restarting;             /* waits for restart_at */
     double restart_at;
     uint64_t seq;                /* start order, for which_children */
 } sup_child;
 
-typedef enum { J_START, J_STOP, J_REPLY, J_EXIT, J_ACK, J_REMOVE } sup_job_kind;
+typedef enum { J_START, J_STOP, J_STOP_DYNAMIC, J_REPLY, J_EXIT, J_ACK, J_REMOVE } sup_job_kind;
 enum { P_INIT, P_RESTART, P_REQUEST };
 
 typedef struct sup_job {
@@ -54,6 +56,10 @@ typedef struct sup {
     uint32_t max_children;
     bool link, started;
     mb_pid parent;               /* the starter, when it linked */
+    mb_pid starter;              /* who sent $gen_start, and its ref: the ack's address */
+    mb_ref start_ref;
+    bool restarts_first;         /* take turns: due restarts, then one message */
+    bool retrying;               /* deciding after a failed restart: retry later */
     sup_child **kids;            /* in start order */
     uint32_t n, cap;
     sup_child *tmpl;             /* simple_one_for_one: the template */

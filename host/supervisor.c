@@ -172,7 +172,13 @@ static void describe(mb_span r, char *buf, size_t n) {
 
 /* ---- shutting down ------------------------------------------------------ */
 
+/* Static children stop one at a time, newest first; dynamic ones all at
+ * once under one timer (OTP-SEMANTICS 108, 111). */
 static void stop_all(sup *s) {
+    if (s->strategy == ST_SIMPLE) {
+        job_add(s, J_STOP_DYNAMIC, NULL);
+        return;
+    }
     for (uint32_t k = s->n; k-- > 0;)
         if (s->kids[k]->pid) job_add(s, J_STOP, s->kids[k]);
 }
@@ -232,7 +238,7 @@ static double backoff(sup *s, sup_child *c) {
 }
 
 static void schedule(sup *s, sup_child *c, double delay) {
-    if (delay <= 0) {
+    if (delay <= 0 && !s->retrying) {
         sup_job *j = job_add(s, J_START, c);
         if (j) j->purpose = P_RESTART;
         return;
@@ -320,7 +326,11 @@ static void start_failed(sup *s, sup_job *j, mb_span reason) {
         reply(s, j->to, j->ref, b);
         if (j->data.len) remove_child(s, c);   /* start_child: the spec goes too */
     } else {
-        child_exited(s, c, reason);   /* a failed restart counts as another exit */
+        /* A failed restart counts as another exit; the retry waits its turn
+         * behind the mailbox, so the supervisor keeps answering. */
+        s->retrying = true;
+        child_exited(s, c, reason);
+        s->retrying = false;
     }
 }
 
@@ -386,20 +396,18 @@ static int job_start(sup *s, sup_job *j) {
     return JOB_WAIT;
 }
 
+static bool is_exit_from(const mb_msg *m, void *pid) {
+    mb_span t, tag, from;
+    uint64_t id;
+    return mb_term_first(m->data, m->data + m->len, &t) == 0 && mb_term_index(t, 1, &tag) &&
+           mb_term_is_str(tag, "EXIT") && mb_term_index(t, 2, &from) && mb_term_id(from, &id) &&
+           id == *(mb_pid *)pid;
+}
+
 /* Drop an EXIT from pid still queued (it died before we unlinked). */
 static void flush_exit(mb_proc *p, mb_pid pid) {
-    mb_msg *prev = NULL;
-    for (mb_msg *m = p->save.head; m; prev = m, m = atomic_load_explicit(&m->next, memory_order_relaxed)) {
-        mb_span t, tag, from;
-        uint64_t id;
-        if (mb_term_first(m->data, m->data + m->len, &t) || !mb_term_index(t, 1, &tag) ||
-            !mb_term_is_str(tag, "EXIT") || !mb_term_index(t, 2, &from) || !mb_term_id(from, &id) || id != pid)
-            continue;
-        mb_saveq_remove(&p->save, prev, m);
-        atomic_fetch_sub_explicit(&p->queue_len, 1, memory_order_relaxed);
-        free(m);
-        return;
-    }
+    int n = mb_saveq_drop(&p->save, is_exit_from, &pid, false);
+    atomic_fetch_sub_explicit(&p->queue_len, (uint32_t)n, memory_order_relaxed);
 }
 
 static int job_stop(sup *s, sup_job *j) {
@@ -440,12 +448,66 @@ static int job_stop(sup *s, sup_job *j) {
     return JOB_WAIT;
 }
 
+/* A DOWN for one of the group's monitors: that child is gone. */
+static bool group_down(const mb_msg *m, void *ud) {
+    sup *s = ud;
+    if (m->kind != MB_MSG_DOWN) return false;
+    for (uint32_t k = 0; k < s->n; k++) {
+        sup_child *c = s->kids[k];
+        if (c->pid && c->stop_ref == m->ref) {
+            c->stopped_pid = c->pid;   /* its EXIT is flushed after this walk */
+            c->pid = 0;
+            return true;
+        }
+    }
+    return false;
+}
+
+static int job_stop_dynamic(sup *s, sup_job *j) {
+    mb_proc *p = s->p;
+    double shutdown = s->tmpl ? s->tmpl->shutdown : 5000;
+    if (j->phase == 0) {
+        for (uint32_t k = 0; k < s->n; k++) {
+            sup_child *c = s->kids[k];
+            if (!c->pid) continue;
+            c->stop_ref = mb_make_ref(p->rt);
+            uint8_t what[12];
+            mb_buf w = {what, 0, sizeof what};
+            mb_put_id(&w, MB_T_PID, c->pid);
+            mb_monitor(p, c->pid, c->stop_ref, w.p, w.len);
+            mb_unlink(p, c->pid);
+            signal_exit(s, c->pid, shutdown == SHUT_BRUTAL ? "kill" : "shutdown");
+        }
+        j->deadline = shutdown >= 0 ? mb_now_ms() + shutdown : -1;
+        j->phase = 1;
+    }
+    mb_signal_drain(p);
+    int n = mb_saveq_drop(&p->save, group_down, s, true);
+    atomic_fetch_sub_explicit(&p->queue_len, (uint32_t)n, memory_order_relaxed);
+    for (uint32_t k = 0; k < s->n; k++) {
+        if (!s->kids[k]->stopped_pid) continue;
+        flush_exit(p, s->kids[k]->stopped_pid);
+        s->kids[k]->stopped_pid = 0;
+    }
+    bool left = false;
+    for (uint32_t k = 0; k < s->n && !left; k++) left = s->kids[k]->pid != 0;
+    if (!left) return JOB_DONE;
+    if (j->phase == 1 && j->deadline >= 0 && mb_now_ms() >= j->deadline) {
+        for (uint32_t k = 0; k < s->n; k++)
+            if (s->kids[k]->pid) signal_exit(s, s->kids[k]->pid, "kill");
+        j->phase = 2;
+    }
+    p->wait_deadline = j->phase == 1 ? j->deadline : -1;
+    return JOB_WAIT;
+}
+
 static int run_job(sup *s, sup_job *j) {
     mb_proc *p = s->p;
     p->wait_deadline = -1;
     switch (j->kind) {
     case J_START: return job_start(s, j);
     case J_STOP: return job_stop(s, j);
+    case J_STOP_DYNAMIC: return job_stop_dynamic(s, j);
     case J_REMOVE:
         if (j->c) remove_child(s, j->c);
         return JOB_DONE;
@@ -454,6 +516,8 @@ static int run_job(sup *s, sup_job *j) {
         return JOB_DONE;
     case J_ACK: {
         /* To whoever started us: {"ok"}, or {"stop", reason} before we exit. */
+        j->to = s->starter;
+        j->ref = s->start_ref;
         mb_buf *b = out(s);
         if (j->data.len) {
             mb_put_tuple_head(b, 2);
@@ -491,7 +555,7 @@ static void handle_request(sup *s, mb_pid to, mb_ref ref, mb_span req) {
         sup_child *c;
         if (s->strategy == ST_SIMPLE) {
             uint32_t running = 0;
-            for (uint32_t k = 0; k < s->n; k++) running += s->kids[k]->pid != 0;
+            for (uint32_t k = 0; k < s->n; k++) running += s->kids[k]->pid != 0 || s->kids[k]->restarting;
             if (s->max_children && running >= s->max_children) return reply_err(s, to, ref, "max_children");
             c = sup_child_from_template(s->tmpl, has_x ? x : (mb_span){NULL, 0});
         } else {
@@ -522,7 +586,15 @@ static void handle_request(sup *s, mb_pid to, mb_ref ref, mb_span req) {
         mb_buf_byte(&j->data, 1);   /* marks "the spec came with this request" */
     } else if (mb_term_is_str(op, "terminate_child")) {
         uint64_t pid;
-        sup_child *c = s->strategy == ST_SIMPLE ? (mb_term_id(x, &pid) ? by_pid(s, pid) : NULL) : by_id(s, x);
+        sup_child *c;
+        if (s->strategy == ST_SIMPLE) {
+            /* By pid only; a pid already gone is fine (OTP-SEMANTICS 118). */
+            if (mb_term_type(x) != MB_T_PID || !mb_term_id(x, &pid)) return reply_err(s, to, ref, "simple_one_for_one");
+            c = by_pid(s, pid);
+            if (!c && !mb_proctab_alive(&s->p->rt->procs, pid)) return reply_true(s, to, ref);
+        } else {
+            c = by_id(s, x);
+        }
         if (!c) return reply_err(s, to, ref, "not_found");
         c->restarting = false;
         job_add(s, J_STOP, c);
@@ -592,16 +664,14 @@ static void handle(sup *s, mb_span t) {
         if (c) child_exited(s, c, b);
     } else if (mb_term_is_str(tag, "$gen_start") && two && mb_term_id(a, &ref) && mb_term_id(b, &pid)) {
         s->started = true;
+        s->starter = pid;
+        s->start_ref = ref;
         if (s->link) s->parent = pid;
         for (uint32_t k = 0; k < s->n; k++) {
             sup_job *j = job_add(s, J_START, s->kids[k]);
             if (j) j->purpose = P_INIT;
         }
-        sup_job *ack = job_add(s, J_ACK, NULL);
-        if (ack) {
-            ack->to = pid;
-            ack->ref = ref;
-        }
+        job_add(s, J_ACK, NULL);
     } else if ((mb_term_is_str(tag, "$gen_call") || mb_term_is_str(tag, "$gen_sys")) && two) {
         mb_span from_pid, from_ref;
         if (!mb_term_index(a, 1, &from_pid) || !mb_term_id(from_pid, &pid) ||
@@ -673,14 +743,23 @@ static void sup_run(mb_proc *p) {
             }
             continue;
         }
-        double next = s->started ? due_restarts(s) : -1;
-        if (s->jobs) continue;
+        /* Due restarts and messages take turns, so a child that keeps
+         * failing to start never keeps calls waiting. */
+        double next = -1;
+        if (s->started && s->restarts_first) {
+            next = due_restarts(s);
+            s->restarts_first = false;
+            if (s->jobs) continue;
+        }
         mb_msg *prev, *m = next_message(s, &prev);
         if (!m) {
+            next = s->started ? due_restarts(s) : -1;
+            if (s->jobs) continue;
             p->wait_deadline = next;
             p->yield = MB_YIELD_WAIT;
             return;
         }
+        s->restarts_first = true;
         mb_saveq_remove(&p->save, prev, m);
         atomic_fetch_sub_explicit(&p->queue_len, 1, memory_order_relaxed);
         mb_span t;
