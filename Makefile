@@ -7,6 +7,9 @@
 #                 TSan, and a short fuzz run; ends with "N passed, N failed"
 #   make bench    the benchmark table beside Erlang/OTP
 #   make fuzz     fuzz the message decoder (FUZZ_SECONDS, default 60)
+#   make install  install under PREFIX (LUADIR, LIBDIR, BINDIR: as LuaRocks
+#                 passes them, see moonbeam-scm-1.rockspec)
+#   make check-install  install the rock into ./lua_modules and use it
 
 CC       ?= cc
 LUAJIT   ?= luajit
@@ -18,17 +21,20 @@ CFLAGS   := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
 LDFLAGS  := $(SAN)
 LIBS_UV  := $(shell pkg-config --libs libuv 2>/dev/null) -lpthread -lm -ldl
 LIBS_LJ  := $(shell pkg-config --libs luajit 2>/dev/null)
+# LuaRocks passes LuaJIT's headers this way (the rockspec's build_variables).
+CFLAGS   += $(if $(LUA_INCDIR),-I$(LUA_INCDIR))
 
 B        ?= build
 LUA_SRC  := lua/moonbeam/boot.lua lua/moonbeam/init.lua lua/moonbeam/cli.lua \
             lua/moonbeam/gen_server.lua lua/moonbeam/report.lua lua/moonbeam/task.lua \
-            lua/moonbeam/agent.lua lua/moonbeam/supervisor.lua
-CORE_SRC := $(filter-out host/main.c,$(wildcard host/*.c)) $(wildcard bindings/*.c)
+            lua/moonbeam/agent.lua lua/moonbeam/console.lua lua/moonbeam/pretty.lua \
+            lua/moonbeam/supervisor.lua
+CORE_SRC := $(filter-out host/main.c host/console.c,$(wildcard host/*.c)) $(wildcard bindings/*.c)
 OBJS     := $(patsubst %.c,$(B)/obj/%.o,$(CORE_SRC)) $(B)/obj/embedded.o
 HEADERS  := $(wildcard host/*.h bindings/*.h)
 
 DEB_PKGS := luajit libluajit-5.1-dev libuv1-dev lua-cjson lua-cjson-dev lua-busted \
-            libedit-dev pkg-config clang
+            libedit-dev pkg-config clang tmux luarocks
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./?.lua;;
 export LUA_CPATH := ./$(B)/lib/?.so;;
 # The specs crash processes on purpose; their crash reports would be noise.
@@ -36,9 +42,9 @@ spec asan tsan: export MOONBEAM_CRASH_LOG := 0
 BUSTED   := $(LUAJIT) /usr/bin/busted --output=spec/support/summary.lua
 # Specs that start subprocesses run in the plain build only: under a
 # preloaded sanitizer runtime LuaJIT's os.execute itself fails.
-SAN_SPECS = $(filter-out spec/cli_spec.lua spec/require_spec.lua,$(wildcard spec/*_spec.lua))
+SAN_SPECS = $(filter-out spec/cli_spec.lua spec/require_spec.lua spec/console_spec.lua spec/examples_run_spec.lua,$(wildcard spec/*_spec.lua))
 
-.PHONY: all deps demo test spec asan tsan fuzz fuzz-short bench clean
+.PHONY: all deps demo test spec asan tsan fuzz fuzz-short bench clean install check-install
 
 all: $(B)/lib/moonbeam/core.so $(B)/bin/moonbeam
 
@@ -74,9 +80,27 @@ $(B)/lib/moonbeam/core.so: $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -o $@ $(OBJS) $(LIBS_UV) $(LDFLAGS)
 
-$(B)/bin/moonbeam: $(B)/obj/host/main.o $(OBJS)
+# The executable adds the console's terminal (libedit) to the core.
+$(B)/bin/moonbeam: $(B)/obj/host/main.o $(B)/obj/host/console.o $(OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LIBS_LJ) $(LIBS_UV) $(LDFLAGS)
+	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LIBS_LJ) $(LIBS_UV) -ledit $(LDFLAGS)
+
+# Where `make install` puts the C module, the Lua modules and the executable.
+PREFIX   ?= /usr/local
+LUADIR   ?= $(PREFIX)/share/lua/5.1
+LIBDIR   ?= $(PREFIX)/lib/lua/5.1
+BINDIR   ?= $(PREFIX)/bin
+
+install: all
+	install -d $(DESTDIR)$(LIBDIR)/moonbeam $(DESTDIR)$(LUADIR)/moonbeam $(DESTDIR)$(BINDIR)
+	install -m 755 $(B)/lib/moonbeam/core.so $(DESTDIR)$(LIBDIR)/moonbeam/core.so
+	install -m 644 lua/moonbeam/*.lua $(DESTDIR)$(LUADIR)/moonbeam/
+	install -m 755 $(B)/bin/moonbeam $(DESTDIR)$(BINDIR)/moonbeam
+
+# The rock, installed offline into ./lua_modules and used from elsewhere;
+# ends with "N passed, N failed".
+check-install: all
+	@sh spec/support/check_install.sh
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

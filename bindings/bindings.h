@@ -41,6 +41,7 @@ void mbb_open_names(lua_State *L);
 void mbb_open_timers(lua_State *L);
 void mbb_open_call(lua_State *L);
 void mbb_open_supervisor(lua_State *L);
+void mbb_open_console(lua_State *L);
 
 /* Embedded bytecode of the Lua modules every process may require. */
 typedef struct mbb_embedded {

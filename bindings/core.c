@@ -136,5 +136,6 @@ int luaopen_moonbeam_core(lua_State *L) {
     mbb_open_timers(L);
     mbb_open_call(L);
     mbb_open_supervisor(L);
+    mbb_open_console(L);
     return 1;
 }

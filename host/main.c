@@ -1,36 +1,71 @@
 /* main.c: the moonbeam executable.
  *
+ *   moonbeam [options]                        the interactive console
  *   moonbeam [options] run SCRIPT [ARGS...]   run SCRIPT as the first process
+ *   moonbeam [options] -e CODE                run CODE as the first process
+ *   moonbeam attach SOCKET                    a console inside a running host
  *
- * Exit status: 0 when the script returns, 1 when it fails, 2 on a usage
- * error. The host itself is the same runtime `require "moonbeam"` starts:
- * this thread becomes a process that waits for the script's DOWN. */
+ * Exit status: 0 when the script (or the console session) ends well, 1 when
+ * it fails or the host cannot start, 2 on a usage error. The host is the same
+ * runtime `require "moonbeam"` starts: this thread's state becomes its "host"
+ * process, which waits for the script's DOWN or, for the console, runs the
+ * terminal (console.c) while a console process evaluates (console_server.c). */
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
 #include <luajit.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include "../bindings/bindings.h"
-
-#define MOONBEAM_VERSION "0.1.0"
+#include "console.h"
+#include "console_server.h"
+#include "version.h"
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: moonbeam [options] run SCRIPT [ARGS...]\n"
-            "\n"
-            "Runs SCRIPT as the first moonbeam process; exits when it returns.\n"
+            "usage: moonbeam [options]                       the interactive console\n"
+            "       moonbeam [options] run SCRIPT [ARGS...]  run SCRIPT as the first process\n"
+            "       moonbeam [options] -e CODE               run CODE as the first process\n"
+            "       moonbeam attach SOCKET                   a console inside a running host\n"
             "\n"
             "options:\n"
-            "  --schedulers N      scheduler threads (default: one per core)\n"
-            "  --max-processes N   size of the process table (default 1048576)\n"
-            "  --help              this text\n"
-            "  --version           the version\n"
+            "  -e CODE                run CODE first (in the console too, with -i)\n"
+            "  -l MODULE              require MODULE first, as the global named like its\n"
+            "                         last part (-l moonbeam.gen_server: gen_server)\n"
+            "  -i                     open the console after -e\n"
+            "  --schedulers N         scheduler threads (default: one per core)\n"
+            "  --max-processes N      size of the process table (default 1048576)\n"
+            "  --console-socket PATH  accept consoles (moonbeam attach PATH) on a unix\n"
+            "                         socket created with mode 0600\n"
+            "  -h, --help             this text\n"
+            "  --version              the version\n"
             "\n"
-            "exit status: 0 ok, 1 the script failed, 2 usage error\n");
+            "Options may also follow `run SCRIPT`, up to the first argument that is not\n"
+            "one (or `--`); the rest are the script's, in arg.\n"
+            "\n"
+            "exit status: 0 ok, 1 the script failed or the host could not start,\n"
+            "2 usage error\n");
 }
+
+typedef enum mode { MODE_CONSOLE, MODE_RUN, MODE_EXEC, MODE_ATTACH } mode;
+
+typedef struct options {
+    long schedulers, max_procs;
+    const char *socket;
+    const char **setup;   /* "l", MODULE and "e", CODE, in order */
+    int nsetup;
+    bool interactive, any_exec;
+    mode mode;
+    const char *target;   /* the script, or the socket to attach to */
+    int first_arg;        /* argv index of the script's first argument */
+} options;
+
+enum { OPT_NONE = 0, OPT_TAKEN = 1, OPT_EXIT = 2, OPT_BAD = -1 };
 
 static int parse_count(const char *flag, const char *s, long max, long *out) {
     char *end;
@@ -38,9 +73,124 @@ static int parse_count(const char *flag, const char *s, long max, long *out) {
     long v = s ? strtol(s, &end, 10) : 0;
     if (!s || errno || *end || v < 1 || v > max) {
         fprintf(stderr, "moonbeam: %s needs a number from 1 to %ld\n", flag, max);
-        return -1;
+        return OPT_BAD;
     }
     *out = v;
+    return OPT_TAKEN;
+}
+
+static const char *value_of(int argc, char **argv, int *i) {
+    return *i + 1 < argc ? argv[++*i] : NULL;
+}
+
+/* One option at argv[*i]. after_script: help and version belong to the script. */
+static int parse_option(int argc, char **argv, int *i, options *o, bool after_script) {
+    const char *a = argv[*i];
+    if (!after_script && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
+        usage(stdout);
+        return OPT_EXIT;
+    }
+    if (!after_script && strcmp(a, "--version") == 0) {
+        printf("moonbeam %s (%s)\n", MB_VERSION, LUAJIT_VERSION);
+        return OPT_EXIT;
+    }
+    if (strcmp(a, "--schedulers") == 0) return parse_count(a, value_of(argc, argv, i), 1024, &o->schedulers);
+    if (strcmp(a, "--max-processes") == 0)
+        return parse_count(a, value_of(argc, argv, i), MB_MAX_SLOTS, &o->max_procs);
+    if (strcmp(a, "--console-socket") == 0) {
+        o->socket = value_of(argc, argv, i);
+        if (!o->socket || !*o->socket) {
+            fprintf(stderr, "moonbeam: --console-socket needs a path\n");
+            return OPT_BAD;
+        }
+        return OPT_TAKEN;
+    }
+    if (strcmp(a, "-i") == 0) {
+        o->interactive = true;
+        return OPT_TAKEN;
+    }
+    if (strcmp(a, "-e") == 0 || strcmp(a, "-l") == 0) {
+        const char *v = value_of(argc, argv, i);
+        if (!v || (a[1] == 'l' && !*v)) {
+            fprintf(stderr, "moonbeam: %s needs %s\n", a, a[1] == 'e' ? "some code" : "a module name");
+            return OPT_BAD;
+        }
+        const char **ns = realloc(o->setup, (size_t)(o->nsetup + 2) * sizeof *ns);
+        if (!ns) {
+            fprintf(stderr, "moonbeam: out of memory\n");
+            return OPT_BAD;
+        }
+        o->setup = ns;
+        o->setup[o->nsetup++] = a[1] == 'e' ? "e" : "l";
+        o->setup[o->nsetup++] = v;
+        o->any_exec |= a[1] == 'e';
+        return OPT_TAKEN;
+    }
+    return OPT_NONE;
+}
+
+/* Fills o; returns -1 to exit 0 (help, version), 0 to go on, 2 on a usage error. */
+static int parse_args(int argc, char **argv, options *o) {
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+        int rc = parse_option(argc, argv, &i, o, false);
+        if (rc == OPT_EXIT) return -1;
+        if (rc == OPT_BAD) return 2;
+        if (rc == OPT_NONE) {
+            fprintf(stderr, "moonbeam: unknown option '%s' (moonbeam --help lists them)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        o->mode = o->any_exec && !o->interactive ? MODE_EXEC : MODE_CONSOLE;
+        return 0;
+    }
+    const char *cmd = argv[i];
+    if (strcmp(cmd, "attach") == 0) {
+        if (i + 1 >= argc || !*argv[i + 1]) {
+            fprintf(stderr, "moonbeam: attach needs the path of a console socket\n");
+            return 2;
+        }
+        if (i + 2 < argc) {
+            fprintf(stderr, "moonbeam: attach takes one argument, the socket's path\n");
+            return 2;
+        }
+        if (i > 1) {
+            fprintf(stderr, "moonbeam: options do not apply to attach (the host has its own)\n");
+            return 2;
+        }
+        o->mode = MODE_ATTACH;
+        o->target = argv[i + 1];
+        return 0;
+    }
+    if (strcmp(cmd, "run") != 0) {
+        fprintf(stderr, "moonbeam: unknown command '%s' (commands: run SCRIPT, attach SOCKET)\n", cmd);
+        return 2;
+    }
+    if (i + 1 >= argc) {
+        fprintf(stderr, "moonbeam: run needs a script\n");
+        return 2;
+    }
+    if (o->interactive) {
+        fprintf(stderr, "moonbeam: -i opens the console; it does not go with run\n");
+        return 2;
+    }
+    o->mode = MODE_RUN;
+    o->target = argv[i + 1];
+    for (i += 2; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            i++;
+            break;
+        }
+        int rc = parse_option(argc, argv, &i, o, true);
+        if (rc == OPT_BAD) return 2;
+        if (rc == OPT_NONE) break;
+        if (o->interactive) {
+            fprintf(stderr, "moonbeam: -i opens the console; it does not go with run\n");
+            return 2;
+        }
+    }
+    o->first_arg = i;
     return 0;
 }
 
@@ -54,61 +204,54 @@ static int load_embedded(lua_State *L) {
     return 1;
 }
 
-/* Runs protected: require moonbeam.cli and call run(script, args...). */
+/* Runs protected: start the runtime; this state becomes the host process. */
+static int start_host(lua_State *L) {
+    mb_proc **self = lua_touserdata(L, 1);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moonbeam");
+    lua_call(L, 1, 0);
+    *self = mbb_self(L);
+    return 0;
+}
+
+/* Runs protected: moonbeam.cli.run({script=, prelude=}, args...). */
 static int run_script(lua_State *L) {
-    int n = lua_gettop(L);
+    const options *o = lua_touserdata(L, 1);
+    char **argv = lua_touserdata(L, 2);
+    int argc = (int)lua_tointeger(L, 3);
+    lua_settop(L, 0);
     lua_getglobal(L, "require");
     lua_pushliteral(L, "moonbeam.cli");
     lua_call(L, 1, 1);
     lua_getfield(L, -1, "run");
-    for (int i = 1; i <= n; i++) lua_pushvalue(L, i);
+    lua_createtable(L, 0, 2);
+    if (o->target) {
+        lua_pushstring(L, o->target);
+        lua_setfield(L, -2, "script");
+    }
+    lua_createtable(L, o->nsetup, 0);
+    for (int k = 0; k < o->nsetup; k++) {
+        lua_pushstring(L, o->setup[k]);
+        lua_rawseti(L, -2, k + 1);
+    }
+    lua_setfield(L, -2, "prelude");
+    int n = 1;
+    for (int k = o->first_arg; o->mode == MODE_RUN && k < argc; k++, n++) {
+        luaL_checkstack(L, 1, "too many arguments");
+        lua_pushstring(L, argv[k]);
+    }
     lua_call(L, n, 1);
     return 1;
 }
 
-int main(int argc, char **argv) {
-    long schedulers = 0, max_procs = 0;
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--version") == 0) {
-            printf("moonbeam %s (%s)\n", MOONBEAM_VERSION, LUAJIT_VERSION);
-            return 0;
-        } else if (strcmp(a, "--schedulers") == 0) {
-            if (parse_count(a, i + 1 < argc ? argv[++i] : NULL, 1024, &schedulers)) return 2;
-        } else if (strcmp(a, "--max-processes") == 0) {
-            if (parse_count(a, i + 1 < argc ? argv[++i] : NULL, MB_MAX_SLOTS, &max_procs)) return 2;
-        } else if (a[0] == '-') {
-            fprintf(stderr, "moonbeam: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
-        } else {
-            break;
-        }
-    }
-    if (i >= argc || strcmp(argv[i], "run") != 0 || i + 1 >= argc) {
-        if (i < argc && strcmp(argv[i], "run") != 0)
-            fprintf(stderr, "moonbeam: unknown command '%s'\n", argv[i]);
-        else if (i < argc)
-            fprintf(stderr, "moonbeam: run needs a script\n");
-        usage(stderr);
-        return 2;
-    }
-    const char *script = argv[i + 1];
-
+static lua_State *new_state(const options *o) {
     lua_State *L = luaL_newstate();
-    if (!L) {
-        fprintf(stderr, "moonbeam: cannot create a Lua state\n");
-        return 1;
-    }
+    if (!L) return NULL;
     luaL_openlibs(L);
     lua_createtable(L, 0, 2);
-    lua_pushinteger(L, (lua_Integer)schedulers);
+    lua_pushinteger(L, (lua_Integer)o->schedulers);
     lua_setfield(L, -2, "schedulers");
-    lua_pushinteger(L, (lua_Integer)max_procs);
+    lua_pushinteger(L, (lua_Integer)o->max_procs);
     lua_setfield(L, -2, "max_processes");
     lua_setfield(L, LUA_REGISTRYINDEX, "moonbeam.config");
     /* The core and the Lua modules are built in: never load another copy. */
@@ -121,16 +264,73 @@ int main(int argc, char **argv) {
         lua_setfield(L, -2, e->name);
     }
     lua_pop(L, 2);
+    return L;
+}
 
-    lua_pushcfunction(L, run_script);
-    lua_pushstring(L, script);
-    for (int k = i + 2; k < argc; k++) lua_pushstring(L, argv[k]);
-    int status = 1;
-    if (lua_pcall(L, argc - i - 1, 1, 0)) {
-        fprintf(stderr, "moonbeam: %s\n", lua_tostring(L, -1));
-    } else {
-        status = (int)lua_tointeger(L, -1);
+/* The console on this terminal: a console process in this host, and this
+ * thread at the terminal. */
+static int console_here(mb_console_server *srv, const options *o) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+        perror("moonbeam: socketpair");
+        return 1;
     }
+    if (mb_console_server_add(srv, sv[0], o->setup, o->nsetup)) {
+        fprintf(stderr, "moonbeam: cannot start the console\n");
+        close(sv[1]);
+        return 1;
+    }
+    return mb_console_terminal(sv[1]);
+}
+
+int main(int argc, char **argv) {
+    options o = {0};
+    int rc = parse_args(argc, argv, &o);
+    if (rc) {
+        if (rc == 2)
+            fputs("usage: moonbeam [options] [run SCRIPT [ARGS...] | attach SOCKET]"
+                  " (moonbeam --help tells more)\n", stderr);
+        free(o.setup);
+        return rc < 0 ? 0 : rc;
+    }
+    if (o.mode == MODE_ATTACH) {
+        int fd = mb_console_connect(o.target);
+        return fd < 0 ? 1 : mb_console_terminal(fd);
+    }
+
+    int status = 1;
+    lua_State *L = new_state(&o);
+    if (!L) {
+        fprintf(stderr, "moonbeam: cannot create a Lua state\n");
+        free(o.setup);
+        return 1;
+    }
+    mb_proc *self = NULL;
+    mb_console_server *srv = NULL;
+    if (lua_cpcall(L, start_host, &self)) {
+        fprintf(stderr, "moonbeam: %s\n", lua_tostring(L, -1));
+        goto done;
+    }
+    char err[256];
+    if ((o.socket || o.mode == MODE_CONSOLE) &&
+        !(srv = mb_console_server_start(self->rt, self, o.socket, err, sizeof err))) {
+        fprintf(stderr, "moonbeam: %s\n", err);
+        goto done;
+    }
+    if (o.mode == MODE_CONSOLE) {
+        status = console_here(srv, &o);
+    } else {
+        lua_pushcfunction(L, run_script);
+        lua_pushlightuserdata(L, &o);
+        lua_pushlightuserdata(L, argv);
+        lua_pushinteger(L, argc);
+        if (lua_pcall(L, 3, 1, 0)) fprintf(stderr, "moonbeam: %s\n", lua_tostring(L, -1));
+        else status = (int)lua_tointeger(L, -1);
+    }
+done:
+    mb_console_server_stop(srv);
     lua_close(L);
+    mb_console_server_free(srv);
+    free(o.setup);
     return status;
 }

@@ -38,6 +38,8 @@ typedef struct mb_runtime {
     _Atomic int nappers;           /* sleepers that will look again within NAP_MS */
     _Atomic bool stopping;
     bool crash_log;                /* print crashes to stderr (MOONBEAM_CRASH_LOG=0 mutes) */
+    struct mb_console_server *console;   /* consoles served (console_server.h), or NULL; set
+                                            before the first console process exists */
     char *lua_path, *lua_cpath;
 } mb_runtime;
 

@@ -1,0 +1,74 @@
+/* console_api.c: what a console process needs from the core: its terminal
+ * (core.console_open) and the version it shows. The console is
+ * lua/moonbeam/console.lua; the server it talks through is
+ * host/console_server.c. */
+#include "bindings.h"
+#include "../host/console_server.h"
+#include "../host/version.h"
+
+#define CONN_MT "moonbeam.console_conn"
+
+typedef struct conn_ud {
+    mb_console_conn *c;   /* NULL once closed */
+} conn_ud;
+
+static mb_console_conn *check_conn(lua_State *L) {
+    conn_ud *u = luaL_checkudata(L, 1, CONN_MT);
+    if (!u->c) luaL_error(L, "console: the connection is closed");
+    return u->c;
+}
+
+/* conn:send(type, [text]) -> true, or false when the terminal is gone */
+static int l_conn_send(lua_State *L) {
+    mb_console_conn *c = check_conn(L);
+    size_t tn, n;
+    const char *type = luaL_checklstring(L, 2, &tn);
+    const char *p = luaL_optlstring(L, 3, "", &n);
+    luaL_argcheck(L, tn == 1, 2, "a frame type is one character");
+    lua_pushboolean(L, mb_console_conn_write(c, type[0], p, n) == 0);
+    return 1;
+}
+
+/* conn:gone() -> whether the terminal hung up */
+static int l_conn_gone(lua_State *L) {
+    lua_pushboolean(L, mb_console_conn_gone(check_conn(L)));
+    return 1;
+}
+
+/* conn:close([goodbye]): goodbye ends the session (the terminal is told). */
+static int l_conn_close(lua_State *L) {
+    conn_ud *u = luaL_checkudata(L, 1, CONN_MT);
+    if (u->c) mb_console_conn_close(u->c, lua_toboolean(L, 2));
+    u->c = NULL;
+    return 0;
+}
+
+/* core.console_open(id) -> the connection; only its console process may
+ * open it, once. */
+static int l_console_open(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    const char *id = luaL_checkstring(L, 1);
+    conn_ud *u = lua_newuserdata(L, sizeof *u);
+    u->c = NULL;
+    if (luaL_newmetatable(L, CONN_MT)) {   /* made here: few states ever need it */
+        static const luaL_Reg methods[] = {
+            {"send", l_conn_send}, {"gone", l_conn_gone}, {"close", l_conn_close}, {NULL, NULL}};
+        lua_createtable(L, 0, 3);
+        luaL_register(L, NULL, methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_conn_close);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    char err[128];
+    u->c = mb_console_conn_open(self->rt, id, self->pid, err, sizeof err);
+    if (!u->c) return luaL_error(L, "console_open: %s", err);
+    return 1;
+}
+
+void mbb_open_console(lua_State *L) {
+    lua_pushcfunction(L, l_console_open);
+    lua_setfield(L, -2, "console_open");
+    lua_pushliteral(L, MB_VERSION);
+    lua_setfield(L, -2, "version");
+}

@@ -1,0 +1,559 @@
+--- moonbeam.console: the interactive console's process.
+-- host/console_server.c starts one per terminal (moonbeam's own, or one
+-- attached through --console-socket) as serve(id, prev, why, kind, setup...).
+-- What is typed arrives as messages {"$console", type, text} (the frame types
+-- of host/console_wire.h). Each chunk is evaluated in this process's own Lua
+-- state: as an expression first (its values are printed), then as a
+-- statement; a chunk that ends too early (LuaJIT's message ends in '<eof>')
+-- continues on the next line. Every value is printed with moonbeam.pretty. An error prints its
+-- message and traceback, and a linked process that crashes prints a line:
+-- the console traps exits, so neither ends it. The helpers are API.md's
+-- ("The console"), as globals of this state.
+local core = require "moonbeam.core"
+local mb = require "moonbeam"
+local gen = require "moonbeam.gen_server"
+local pretty = require "moonbeam.pretty"
+
+local type, tostring, select, pairs, ipairs, pcall, xpcall, loadstring, concat, sort =
+  type, tostring, select, pairs, ipairs, pcall, xpcall, loadstring, table.concat, table.sort
+local is_pid = mb.is_pid
+
+local M = {}
+
+local conn          -- the terminal (core.console_open)
+local count = 1     -- inputs evaluated, for the prompt
+local pending       -- the lines of a chunk that is not complete yet
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+local FRAME = 1024 * 1024   -- output goes in frames of at most this
+
+local function write(s)
+  if not conn then return end
+  for i = 1, #s, FRAME do conn:send("O", s:sub(i, i + FRAME - 1)) end
+end
+
+local function say(s) write(s .. "\n") end
+
+local function show(v) return pretty.format(v) end
+
+-- ---- what the terminal sends -------------------------------------------
+
+local function is_console(m) return type(m) == "table" and m[1] == "$console" and type(m[2]) == "string" end
+local function is_exit(m) return type(m) == "table" and m[1] == "EXIT" and is_pid(m[2]) end
+local function is_input(m) return is_console(m) or is_exit(m) end
+
+-- A linked process ended: one line, unless it ended normally.
+local function report_exit(m)
+  local reason = m[3]
+  if reason == "normal" then return end
+  local text
+  if type(reason) == "table" and reason[1] == "error" then
+    text = "crashed: " .. tostring(reason[2])
+  else
+    text = "exited: " .. pretty.format(reason, { width = 10000 })
+  end
+  say(("** (EXIT from %s) %s"):format(tostring(m[2]), text))
+end
+
+local function report_exits()
+  while true do
+    local m = mb.receive(is_exit, 0)
+    if not m then return end
+    report_exit(m)
+  end
+end
+
+-- ---- evaluation ---------------------------------------------------------
+
+local chunk_running   -- the function of the chunk being evaluated
+
+local function frame_text(info)
+  local where = info.what == "C" and "[C]" or
+    (info.currentline and info.currentline > 0 and (info.short_src .. ":" .. info.currentline) or info.short_src)
+  local what
+  if info.what == "main" then what = "main chunk"
+  elseif info.name then what = "function '" .. info.name .. "'"
+  elseif info.what == "C" then what = "?"
+  else what = ("function <%s:%d>"):format(info.short_src, info.linedefined or 0) end
+  return "\t" .. where .. ": in " .. what
+end
+
+-- The error and the frames of the evaluated chunk (not the console's own,
+-- nor error's).
+local function on_error(e)
+  local lines = { "stack traceback:" }
+  for level = 2, 40 do
+    local info = debug.getinfo(level, "Slnf")
+    if not info or info.func == xpcall then break end
+    local skip = info.func == error or info.func == assert or info.source == "moonbeam.console"
+      or (info.short_src or ""):match("^%[builtin#")
+    if not skip then lines[#lines + 1] = frame_text(info) end
+    if info.func == chunk_running then break end
+  end
+  return { e, #lines > 1 and concat(lines, "\n") or nil }
+end
+
+local function show_error(e, tb)
+  local text = type(e) == "string" and e or show(e)
+  say("** error: " .. text .. (tb and ("\n" .. tb) or ""))
+end
+
+local function show_results(r)
+  if r.n < 2 then return end
+  local parts, multi = {}, false
+  for i = 2, r.n do
+    local ok, s = pcall(show, r[i])
+    parts[#parts + 1] = ok and s or ("<cannot print: " .. tostring(s) .. ">")
+    multi = multi or parts[#parts]:find("\n", 1, true) ~= nil
+  end
+  say(concat(parts, multi and ",\n" or ", "))
+end
+
+--- eval(chunk) -> "more" when the chunk is not complete yet.
+local function eval(chunk)
+  -- Not "return <chunk>": a tail call would hide where error() was called.
+  local f, err = loadstring("return select(1, " .. chunk .. "\n)", "=console")
+  if not f then f, err = loadstring(chunk, "=console") end
+  if not f then
+    if err:sub(-7) == "'<eof>'" then return "more" end
+    count = count + 1
+    say("** syntax error: " .. err)
+    return
+  end
+  count = count + 1
+  chunk_running = f
+  local r = pack(xpcall(f, on_error))
+  chunk_running = nil
+  if r[1] then
+    show_results(r)
+  else
+    local e = r[2]
+    show_error(e[1], e[2])
+  end
+end
+
+local function on_line(line)
+  if not pending and line:match("^%s*$") then return end
+  local chunk = pending and (pending .. "\n" .. line) or line
+  pending = nil
+  if eval(chunk) == "more" then pending = chunk end
+end
+
+local function prompt()
+  return pending and ("...(%d)> "):format(count) or ("mb(%d)> "):format(count)
+end
+
+-- ---- completion ---------------------------------------------------------
+
+local KEYWORDS = { "and", "break", "do", "else", "elseif", "end", "false", "for", "function",
+                   "if", "in", "local", "nil", "not", "or", "repeat", "return", "then", "true",
+                   "until", "while" }
+local LAZY_LIBS = { "table", "math", "bit", "io", "os", "debug", "string", "coroutine", "package", "jit" }
+
+-- Whether the text before the word leaves a string open.
+local function in_string(s)
+  local quote, i = nil, 1
+  while i <= #s do
+    local c = s:sub(i, i)
+    if quote then
+      if c == "\\" then i = i + 1 elseif c == quote then quote = nil end
+    elseif c == '"' or c == "'" then
+      quote = c
+    elseif c == "-" and s:sub(i, i + 1) == "--" then
+      return false
+    end
+    i = i + 1
+  end
+  return quote ~= nil
+end
+
+local function identifier(k) return type(k) == "string" and k:match("^[%a_][%w_]*$") ~= nil end
+
+-- The value a dotted path of globals names, or nil. Indexing runs no
+-- metamethods but those of the standard libraries' global table.
+local function resolve_path(path)
+  local v
+  for seg in (path .. "."):gmatch("([^.]*)%.") do
+    if not identifier(seg) then return nil end
+    if v == nil then
+      v = _G[seg]
+    elseif type(v) == "table" then
+      v = rawget(v, seg)
+    else
+      return nil
+    end
+    if v == nil then return nil end
+  end
+  return v
+end
+
+local function fields(v, methods_only, out)
+  local seen = {}
+  local function take(t)
+    for k, x in pairs(t) do
+      if identifier(k) and not seen[k] and (not methods_only or type(x) == "function") then
+        seen[k] = true
+        out[#out + 1] = k
+      end
+    end
+  end
+  if type(v) == "table" then take(v) end
+  local mt = (type(v) == "table" or type(v) == "string") and getmetatable(v)
+  if type(mt) == "table" and type(rawget(mt, "__index")) == "table" then take(mt.__index) end
+  return out
+end
+
+local function candidates(word, before)
+  local out = {}
+  if in_string(before) then
+    for _, name in ipairs(mb.registered()) do
+      if name:sub(1, #word) == word then out[#out + 1] = name end
+    end
+  else
+    local base, sep, part = word:match("^(.-)([.:])([%w_]*)$")
+    if base then
+      local v = resolve_path(base)
+      if v ~= nil then
+        for _, k in ipairs(fields(v, sep == ":", {})) do
+          if k:sub(1, #part) == part then out[#out + 1] = base .. sep .. k end
+        end
+      end
+    elseif word == "" or identifier(word) then
+      local names = fields(_G, false, {})
+      for _, k in ipairs(LAZY_LIBS) do names[#names + 1] = k end
+      for _, k in ipairs(KEYWORDS) do names[#names + 1] = k end
+      local seen = {}
+      for _, k in ipairs(names) do
+        if not seen[k] and k:sub(1, #word) == word then
+          seen[k] = true
+          out[#out + 1] = k
+        end
+      end
+    end
+  end
+  sort(out)
+  while #out > 500 do out[#out] = nil end
+  return out
+end
+
+local function on_complete(text)
+  local word, before = text:match("^([^\n]*)\n(.*)$")
+  local ok, out = pcall(candidates, word or "", before or "")
+  conn:send("c", ok and concat(out, "\n") or "")
+end
+
+-- ---- the helpers ----------------------------------------------------------
+
+local H = {}
+
+-- A pid from a pid, a registered name, "<0.5.1>" or "0.5.1".
+local function to_pid(x, fn)
+  if is_pid(x) then return x end
+  if type(x) == "string" then
+    if x:match("^<?0%.%d+%.%d+>?$") then
+      local p = H.pid(x)
+      if p then return p end
+      error(fn .. ": no process " .. x, 3)
+    end
+    local p = mb.whereis(x)
+    if p then return p end
+    error(fn .. ": no process is registered as '" .. x .. "'", 3)
+  end
+  error(fn .. ": a pid or a registered name expected, got " .. type(x), 3)
+end
+
+-- Pid-looking strings name pids; anything else goes to gen_server as is.
+local function server(x)
+  if type(x) == "string" and x:match("^<?0%.%d+%.%d+>?$") then return H.pid(x) or x end
+  return x
+end
+
+--- pid("<0.5.1>"), pid("0.5.1") or pid(5, 1): that process's pid, or nil.
+function H.pid(a, b)
+  local slot, serial
+  if type(a) == "number" then
+    slot, serial = a, b
+  elseif type(a) == "string" then
+    slot, serial = a:match("^<?0%.(%d+)%.(%d+)>?$")
+    slot, serial = tonumber(slot), tonumber(serial)
+  end
+  if not slot then error("pid: pid(\"<0.5.1>\") or pid(5, 1) expected", 2) end
+  for _, p in ipairs(mb.processes()) do
+    local s, n = tostring(p):match("^<0%.(%d+)%.(%d+)>$")
+    if tonumber(s) == slot and (serial == nil or tonumber(n) == serial) then return p end
+  end
+  return nil
+end
+
+H.spawn = mb.spawn
+H.spawn_link = mb.spawn_link
+H.spawn_monitor = mb.spawn_monitor
+H.self = mb.self
+H.receive = mb.receive
+H.sleep = mb.sleep
+function H.send(dest, msg) return mb.send(server(dest), msg) end
+function H.call(s, req, timeout) return gen.call(server(s), req, timeout) end
+function H.cast(s, msg) return gen.cast(server(s), msg) end
+
+--- flush(): print and drop every message waiting for the console.
+function H.flush()
+  while true do
+    local m = mb.receive(function(m) return not is_console(m) end, 0)
+    if m == nil then return end
+    say("Shell got " .. show(m))
+  end
+end
+
+local function human(bytes)
+  if bytes < 1024 then return ("%d B"):format(bytes) end
+  if bytes < 1024 * 1024 then return ("%.1f KB"):format(bytes / 1024) end
+  return ("%.1f MB"):format(bytes / (1024 * 1024))
+end
+
+local GEN_ENTER = "moonbeam.gen_server:enter"
+local MODULE_NAMES = { ["moonbeam.console:serve"] = "(console)", host = "(host)" }
+
+-- What a process runs: a gen_server says its callback module (asked with a
+-- short timeout, and for at most a second in all).
+local function module_of(pid, info, deadline)
+  local m = info.module
+  if m ~= GEN_ENTER then return MODULE_NAMES[m] or m end
+  if pid ~= mb.self() and mb.now() < deadline then
+    local ok, st = pcall(gen.get_status, pid, 100)
+    if ok and type(st) == "table" and type(st.module) == "string" then return st.module end
+  end
+  return "gen_server"
+end
+
+local function columns(rows, heads)
+  local widths = {}
+  for i, h in ipairs(heads) do widths[i] = #h end
+  for _, r in ipairs(rows) do
+    for i = 1, #heads do widths[i] = math.max(widths[i], #r[i]) end
+  end
+  local lines = {}
+  local function line(r)
+    local cells = {}
+    for i = 1, #heads do
+      local right = i >= #heads - 2   -- the numbers
+      cells[i] = right and (" "):rep(widths[i] - #r[i]) .. r[i] or r[i] .. (" "):rep(widths[i] - #r[i])
+    end
+    lines[#lines + 1] = (concat(cells, "  "):gsub("%s+$", ""))
+  end
+  line(heads)
+  for _, r in ipairs(rows) do line(r) end
+  return concat(lines, "\n")
+end
+
+--- ps(): every process, busiest first: the longest mailbox, then the most
+-- messages received, then the most memory.
+function H.ps()
+  local rows, deadline = {}, mb.now() + 1000
+  for _, pid in ipairs(mb.processes()) do
+    local i = mb.info(pid)
+    if i then
+      rows[#rows + 1] = { pid = pid, name = i.registered_name or "", module = module_of(pid, i, deadline),
+                          status = i.status, queue = i.message_queue_len, received = i.messages_in,
+                          memory = i.memory }
+    end
+  end
+  sort(rows, function(a, b)
+    if a.queue ~= b.queue then return a.queue > b.queue end
+    if a.received ~= b.received then return a.received > b.received end
+    return a.memory > b.memory
+  end)
+  local cells = {}
+  for k, r in ipairs(rows) do
+    cells[k] = { tostring(r.pid), r.name, r.module, r.status, ("%d"):format(r.queue),
+                 ("%d"):format(r.received), human(r.memory) }
+  end
+  say(columns(cells, { "PID", "NAME", "MODULE", "STATUS", "QUEUE", "RECEIVED", "MEMORY" }))
+  say(("%d process%s"):format(#rows, #rows == 1 and "" or "es"))
+end
+
+--- info(pid or name) -> the process's mb.info table, or nil if it is gone.
+function H.info(x)
+  return mb.info(to_pid(x, "info"))
+end
+
+--- kill(pid or name): exit(pid, "kill"), which cannot be trapped.
+function H.kill(x)
+  return mb.exit(to_pid(x, "kill"), "kill")
+end
+
+--- tree(sup): the supervision tree under sup, indented.
+function H.tree(x)
+  local ok, sup = pcall(require, "moonbeam.supervisor")
+  if not ok or type(sup) ~= "table" or type(sup.which_children) ~= "function" then
+    say("tree: supervisors are not in this build yet (no moonbeam.supervisor)")
+    return
+  end
+  local root = to_pid(x, "tree")
+  local lines = { tostring(root) .. (mb.info(root) and mb.info(root).registered_name
+                                     and ("  " .. mb.info(root).registered_name) or "") }
+  local function walk(s, indent, depth)
+    local okc, children = pcall(sup.which_children, s)
+    if not okc then
+      lines[#lines + 1] = indent .. "(cannot list: " .. show(children) .. ")"
+      return
+    end
+    for i = #children, 1, -1 do   -- newest first: show them in start order
+      local c = children[i]
+      local last = i == 1
+      local where = is_pid(c.pid) and tostring(c.pid) or (c.pid == nil and "(stopped)" or tostring(c.pid))
+      lines[#lines + 1] = ("%s%s %s  %s  %s  %s"):format(indent, last and "`-" or "|-", tostring(c.id),
+        where, tostring(c.type), tostring(c.restart))
+      if c.type == "supervisor" and is_pid(c.pid) and depth < 20 then
+        walk(c.pid, indent .. (last and "   " or "|  "), depth + 1)
+      end
+    end
+  end
+  walk(root, "", 0)
+  say(concat(lines, "\n"))
+end
+
+--- reload(module): hot code reload is not there yet; says what happens instead.
+function H.reload(name)
+  if type(name) ~= "string" then error("reload: a module name expected", 2) end
+  package.loaded[name] = nil
+  say(("reload: hot code reload is not available yet. Running processes keep the %s they loaded;"
+       .. " processes started from now on, and this console's next require, load it afresh."):format(name))
+end
+
+local HELP = [[
+Helpers (globals of this console; it is a moonbeam process of its own):
+  spawn(target, ...)        start a process: "module", "module:fn" or an upvalue-free function
+  spawn_link, spawn_monitor the same, linked / monitored
+  call(server, req, [ms])   gen_server call (a pid, "<0.5.1>" or a registered name)
+  cast(server, msg)         gen_server cast
+  send(dest, msg)           send a message
+  receive([ms])             receive a message; flush() prints and drops all that wait
+  ps()                      every process, busiest first
+  info(pid)                 what mb.info says about a process
+  kill(pid)                 exit(pid, "kill")
+  tree(sup)                 a supervision tree
+  pid("0.5.1")              a pid from its text
+  reload(module)            (hot code reload is not available yet)
+  help()                    this text
+Modules: mb (moonbeam), gen (gen_server), task, agent.
+Each line is one chunk: locals last one line; globals stay. A line that is not
+complete continues on the next. Ctrl-C cancels the line (or interrupts an
+evaluation: the console restarts, its globals lost); Ctrl-D ends the console.]]
+
+function H.help() say(HELP) end
+
+local function install(attached)
+  for k, v in pairs(H) do _G[k] = v end
+  _G.mb, _G.gen = mb, gen
+  _G.task = require "moonbeam.task"
+  _G.agent = require "moonbeam.agent"
+  _G.print = function(...)
+    local parts = {}
+    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+    write(concat(parts, "\t") .. "\n")
+  end
+  local out = {}
+  function out.write(self, ...)
+    for i = 1, select("#", ...) do
+      local v = select(i, ...)
+      if type(v) ~= "string" and type(v) ~= "number" then
+        error(("bad argument #%d to 'write' (string expected, got %s)"):format(i, type(v)), 2)
+      end
+      write(tostring(v))
+    end
+    return self
+  end
+  function out.flush(self) return self end
+  io.write = function(...) return out.write(out, ...) end
+  if attached then
+    -- os.exit here would end the host someone else runs.
+    os.exit = function()
+      error("os.exit would stop the host this console is attached to; Ctrl-D detaches", 2)
+    end
+  end
+end
+
+-- ---- the session ----------------------------------------------------------
+
+local function greet(prev, why, attached)
+  local me = tostring(mb.self())
+  if prev then
+    if why == "interrupted" then
+      say(("** interrupted: console %s was killed; this is %s (the globals are gone)"):format(tostring(prev), me))
+    else
+      say(("** console %s ended; this is %s (the globals are gone)"):format(tostring(prev), me))
+    end
+    return
+  end
+  say(("moonbeam %s (%s), console %s%s. help() lists the helpers; Ctrl-D %s."):format(
+    core.version or "?", jit and jit.version or _VERSION, me, attached and " attached to a running host" or "",
+    attached and "detaches" or "quits"))
+end
+
+local function setup(list)
+  local before = count   -- the prompt counts what was typed, not these
+  for i = 1, #list - 1, 2 do
+    local what, arg = list[i], list[i + 1]
+    if what == "l" then
+      local ok, mod = pcall(require, arg)
+      if ok then
+        local short = arg:match("([%a_][%w_]*)$")
+        if short and rawget(_G, short) == nil then _G[short] = mod end
+      else
+        show_error(mod)
+      end
+    elseif what == "e" then
+      if eval(arg) == "more" then say("** syntax error: -e: the code is not complete") end
+    end
+  end
+  count = before
+end
+
+-- One prompt and what comes of it; false when the session is over.
+local function step()
+  report_exits()
+  if conn:gone() then return false end
+  if not conn:send("P", prompt()) then return false end
+  while true do
+    local m = mb.receive(is_input)
+    if is_exit(m) then
+      report_exit(m)
+    else
+      local kind, text = m[2], m[3]
+      if kind == "C" then
+        on_complete(text)
+      elseif kind == "L" then
+        on_line(text)
+        return not conn:gone()
+      elseif kind == "K" then
+        pending = nil
+        return true
+      elseif kind == "E" then
+        return false, true
+      end
+    end
+  end
+end
+
+--- The body of a console process.
+function M.serve(id, prev, why, kind, ...)
+  conn = core.console_open(id)
+  mb.trap_exit(true)
+  local attached = kind == "attached"
+  install(attached)
+  greet(prev, why, attached)
+  setup({ ... })
+  while true do
+    local ok, more, goodbye = pcall(step)
+    if not ok then
+      say("** console error: " .. tostring(more))   -- a bug of the console's own: carry on
+    elseif not more then
+      conn:close(goodbye or false)
+      conn = nil
+      return
+    end
+  end
+end
+
+return M

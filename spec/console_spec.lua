@@ -1,0 +1,429 @@
+-- The interactive console (`moonbeam`), `moonbeam attach` and the command
+-- line, driven as a person would: in a real terminal (tmux), typing lines
+-- and reading the screen. See spec/support/tty.lua.
+
+local tty = require "spec.support.tty"
+local sh = require "spec.support.shell"
+
+local BIN = os.getenv("MOONBEAM_BIN") or "./build/bin/moonbeam"   -- another build: MOONBEAM_BIN
+local CWD = os.getenv("PWD") or "."
+
+local home, term, others
+
+local function env(extra)
+  local e = { HOME = home, LUA_PATH = os.getenv("LUA_PATH") or "./lua/?.lua;./?.lua;;",
+              MOONBEAM_CRASH_LOG = "0" }
+  for k, v in pairs(extra or {}) do e[k] = v end
+  return e
+end
+
+-- A console in a terminal, at its first prompt.
+local function console(args, extra_env)
+  local t = tty.start(BIN .. (args and (" " .. args) or ""), env(extra_env), CWD)
+  others[#others + 1] = t
+  t:wait_for("mb%(1%)>")
+  return t
+end
+
+local function count(s, plain)
+  local n, at = 0, 1
+  while true do
+    local i, j = s:find(plain, at, true)
+    if not i then return n end
+    n, at = n + 1, j + 1
+  end
+end
+
+before_each(function()
+  home = tty.tempdir()
+  others = {}
+end)
+
+after_each(function()
+  for _, t in ipairs(others) do t:stop() end
+  tty.rmdir_all(home)
+  sh.cleanup()
+end)
+
+describe("the console", function()
+  it("prints every expression's value: numbers, quoted strings, tables, pids", function()
+    term = console()
+    term:enter("1 + 1")
+    term:enter([["moon" .. "beam"]])
+    term:enter([[{1, 2, x = "y", [10] = true}]])
+    term:enter("self()")
+    local s = term:enter("40 + 2, 'two', nil")
+    assert.matches("mb%(1%)> 1 %+ 1\n2\n", s)
+    assert.matches('\n"moonbeam"\n', s)
+    assert.matches('\n{1, 2, %[10%] = true, x = "y"}\n', s)
+    assert.matches("mb%(4%)> self%(%)\n<0%.%d+%.%d+>\n", s)
+    assert.matches('\n42, "two", nil\n', s)
+  end)
+
+  it("runs plain statements, and keeps globals from line to line", function()
+    term = console()
+    term:enter("x = 20")
+    local s = term:enter("x * 2 + 2")
+    assert.matches("mb%(1%)> x = 20\nmb%(2%)> ", s)
+    assert.matches("\n42\n", s)
+  end)
+
+  it("marks a table that contains itself, and bounds depth and width", function()
+    term = console()
+    term:enter("t = {name = 'loop'} t.self = t")
+    term:enter("t")
+    term:enter("deep = {a = {b = {c = {d = {e = {f = {g = {}}}}}}}}")
+    term:enter("deep")
+    local s = term:enter("wide = {} for i = 1, 100 do wide[i] = i end return wide")
+    assert.matches('<1>{name = "loop", self = <cycle 1>}', s, 1, true)
+    assert.matches("{a = {b = {c = {d = {e = {f = {...}}}}}}}", s, 1, true)
+    assert.matches("...(60 more)", s, 1, true)
+  end)
+
+  it("continues an incomplete chunk on the next line", function()
+    term = console()
+    term:enter("function double(x)")
+    term:enter("  return x * 2")
+    term:enter("end")
+    local s = term:enter("double(21)")
+    assert.matches("mb%(1%)> function double%(x%)\n%.%.%.%(1%)>   return x %* 2\n%.%.%.%(1%)> end\n", s)
+    assert.matches("mb%(2%)> double%(21%)\n42\n", s)
+  end)
+
+  it("prints a runtime error with its traceback, then gives a working prompt", function()
+    term = console()
+    term:enter("local function f() error('boom') end f()")
+    term:enter("nil + 1")
+    term:enter("this is not lua")
+    local s = term:enter("1 + 1")
+    assert.matches("%*%* error: console:1: boom\nstack traceback:\n%s+console:1: in function 'f'\n", s)
+    assert.matches("** error: console:1: attempt to perform arithmetic on a nil value", s, 1, true)
+    assert.matches("** syntax error: console:1:", s, 1, true)
+    assert.matches("mb%(4%)> 1 %+ 1\n2\n", s)
+  end)
+
+  it("reports a crash of a linked process as a line, and carries on", function()
+    term = console()
+    term:enter("spawn_link(function() error('linked boom') end)")
+    local s = term:wait_for("** (EXIT from <0.", nil, true)
+    assert.matches("%*%* %(EXIT from <0%.%d+%.%d+>%) crashed: console:1: linked boom", s)
+    s = term:enter("1 + 1")
+    assert.matches("\n2\n", s)
+  end)
+
+  it("lists three servers with ps(), busiest first", function()
+    term = console()
+    term:enter([[for _, n in ipairs({"alpha", "beta", "gamma"}) do ]]
+      .. [[assert(gen.start("spec.support.console_counter", 0, {name = n})) end]])
+    for _ = 1, 5 do term:enter([[call("beta", "increment")]]) end
+    local s = term:enter("ps()")
+    local table_text = s:sub((s:find("PID%s+NAME%s+MODULE%s+STATUS%s+QUEUE%s+RECEIVED%s+MEMORY")))
+    for _, n in ipairs({ "alpha", "beta", "gamma" }) do
+      assert.matches("<0%.%d+%.%d+>%s+" .. n .. "%s+spec%.support%.console_counter%s+waiting%s+0%s+%d+%s+[%d.]+ KB",
+        table_text)
+    end
+    assert.is_true(table_text:find("beta") < table_text:find("alpha"), table_text)
+    assert.is_true(table_text:find("beta") < table_text:find("gamma"), table_text)
+    assert.matches("%(console%)", table_text)
+    assert.matches("\n%d+ processes\n", table_text)
+  end)
+
+  it("round-trips call and cast to a server", function()
+    term = console()
+    term:enter([[pid = gen.start("spec.support.console_counter", 10, {name = "counter"})]])
+    term:enter([[call("counter", "increment")]])
+    term:enter([[cast(pid, "increment")]])
+    local s = term:enter([[call(pid, "get")]])
+    assert.matches('mb%(2%)> call%("counter", "increment"%)\n11\n', s)
+    assert.matches('mb%(3%)> cast%(pid, "increment"%)\ntrue\n', s)
+    assert.matches('mb%(4%)> call%(pid, "get"%)\n12\n', s)
+    s = term:enter([[call("nobody", "get")]])
+    assert.matches('\n%*%* error: {"noproc"}\n', s)
+  end)
+
+  it("sends, flushes and kills through the helpers", function()
+    term = console()
+    term:enter([[send(self(), {hello = "world"})]])
+    term:enter("flush()")
+    term:enter([[p = spawn(function() require("moonbeam").receive() end)]])
+    term:enter("kill(p)")
+    local s = term:enter("info(p)")
+    assert.matches('Shell got {hello = "world"}', s, 1, true)
+    assert.matches("mb%(5%)> info%(p%)\nnil\n", s)
+    s = term:enter("info(self()).status")
+    assert.matches('\n"running"\n', s)
+  end)
+
+  it("says what tree, reload and help do", function()
+    term = console()
+    term:enter("help()")
+    local s = term:enter([[reload("spec.support.console_counter")]])
+    assert.matches("ps()", s, 1, true)
+    assert.matches("tree(sup)", s, 1, true)
+    assert.matches("reload: hot code reload is not available yet", s, 1, true)
+  end)
+
+  it("cancels the line on Ctrl-C and leaves with status 0 on Ctrl-D", function()
+    term = console()
+    term:type("this line is never run")
+    term:key("C-c")
+    term:wait_for("mb%(1%)> this line is never run%^C\nmb%(1%)>")
+    term:enter("1 + 1")
+    term:key("C-d")
+    local s = term:wait_for("[exit 0]", nil, true)
+    assert.not_matches("never run\n%*%*", s)
+  end)
+
+  it("interrupts a blocked evaluation on Ctrl-C with a new console", function()
+    term = console()
+    term:type("receive()")
+    term:key("Enter")
+    tty.sleep_ms(300)
+    term:key("C-c")
+    local s = term:wait_for("** interrupted: console <0.", nil, true)
+    assert.matches("was killed; this is <0%.%d+%.%d+>", s)
+    s = term:enter("2 + 2")
+    assert.matches("\n4\n", s)
+  end)
+
+  it("writes the history to ~/.moonbeam_history and recalls it in the next session", function()
+    term = console()
+    term:enter("marker_from_the_first_session = 42")
+    term:key("C-d")
+    term:wait_for("[exit 0]", nil, true)
+    local h = tty.read_file(home .. "/.moonbeam_history")
+    assert.is_string(h, "no history file")
+    assert.matches("^_HiStOrY_V2_\n", h)
+    assert.matches("marker_from_the_first_session\\040=\\04042\n", h, 1, true)
+    local second = console()
+    second:key("Up")
+    second:wait_for("mb%(1%)> marker_from_the_first_session = 42")
+    second:key("C-u")
+    local s = second:enter("marker_from_the_first_session")
+    assert.matches("mb%(1%)> marker_from_the_first_session\nnil\n", s)
+  end)
+
+  it("completes globals, fields of modules and tables, and registered names on Tab", function()
+    term = console()
+    term:enter([[gen.start("spec.support.console_counter", 7, {name = "completion_target"})]])
+    term:enter("my_settings = {verbose_level = 3}")
+    term:type("string.form")
+    term:key("Tab")
+    term:wait_for("string.format", nil, true)
+    term:type('("%d", 7)')
+    local s = term:enter("")
+    assert.matches('\n"7"\n', s)
+    term:type("my_sett")
+    term:key("Tab")
+    term:wait_for("my_settings", nil, true)
+    term:type(".verb")
+    term:key("Tab")
+    term:wait_for("my_settings.verbose_level", nil, true)
+    s = term:enter("")
+    assert.matches("my_settings%.verbose_level\n3\n", s)
+    term:type('call("completion_t')
+    term:key("Tab")
+    term:wait_for('call("completion_target', nil, true)
+    s = term:enter('", "get")')
+    assert.matches('call%("completion_target", "get"%)\n7\n', s)
+  end)
+
+  it("runs -l and -e in the console before the first prompt", function()
+    term = console("-i -l spec.support.console_counter -e 'greeting = \"hi\"'")
+    local s = term:enter("type(console_counter.init), greeting")
+    assert.matches('\n"function", "hi"\n', s)
+  end)
+end)
+
+describe("moonbeam attach", function()
+  local socket
+
+  local HOST = [[
+    local gen = require "moonbeam.gen_server"
+    assert(gen.start("spec.support.console_counter", 100, {name = "counter"}))
+    require("moonbeam").receive()
+  ]]
+
+  local function host(script)
+    socket = home .. "/console.sock"
+    local path = sh.script(script or HOST)
+    local t = tty.start(BIN .. " run " .. sh.quote(path) .. " --console-socket " .. sh.quote(socket), env(), CWD)
+    others[#others + 1] = t
+    for _ = 1, 200 do
+      if os.execute("test -S " .. sh.quote(socket)) == 0 or os.execute("test -S " .. sh.quote(socket)) == true then
+        return t
+      end
+      tty.sleep_ms(50)
+    end
+    error("the host made no socket; its screen:\n" .. t:screen())
+  end
+
+  local function attach()
+    local t = tty.start(BIN .. " attach " .. sh.quote(socket), env(), CWD)
+    others[#others + 1] = t
+    t:wait_for("mb%(1%)>")
+    return t
+  end
+
+  it("creates the socket with mode 0600", function()
+    host()
+    local status, out = sh.run("stat -c %a " .. sh.quote(socket))
+    assert.equal(0, status)
+    assert.equal("600\n", out)
+  end)
+
+  it("gives the full console inside a running host, calling a server registered there", function()
+    host()
+    local c = attach()
+    assert.matches("attached to a running host", c:screen(), 1, true)
+    local s = c:enter([[call("counter", "increment")]])
+    assert.matches('call%("counter", "increment"%)\n101\n', s)
+    s = c:enter("os.exit(1)")
+    assert.matches("os.exit would stop the host", s, 1, true)
+    c:key("C-d")
+    c:wait_for("[exit 0]", nil, true)
+    -- Detaching left the host running: attach again.
+    local again = attach()
+    s = again:enter([[call("counter", "get")]])
+    assert.matches('call%("counter", "get"%)\n101\n', s)
+  end)
+
+  it("serves two consoles at once, each a process of its own", function()
+    host()
+    local a, b = attach(), attach()
+    a:enter("mine = 'a'")
+    b:enter("mine = 'b'")
+    local sa = a:enter([[mine, call("counter", "increment")]])
+    local sb = b:enter([[mine, call("counter", "increment")]])
+    assert.matches('\n"a", 10[12]\n', sa)
+    assert.matches('\n"b", 10[12]\n', sb)
+    local s = a:enter("ps()")
+    local consoles = count(s:sub((s:find("PID%s+NAME"))), "(console)")
+    assert.equal(2, consoles)
+  end)
+
+  it("gives a terminal a new console process when its own is killed", function()
+    host()
+    local a, b = attach(), attach()
+    a:enter("victim = self()")
+    local s = a:enter("victim")
+    local victim = s:match("\n(<0%.%d+%.%d+>)\n")
+    assert.is_string(victim, s)
+    b:enter(("kill(%q)"):format(victim))
+    s = a:wait_for("** console " .. victim .. " ended; this is <0.", nil, true)
+    s = a:enter("victim, 1 + 1")
+    assert.matches("\nnil, 2\n", s)
+  end)
+
+  it("tells the terminal when the host goes away", function()
+    host([[require("moonbeam").receive(1500)]])
+    local c = attach()
+    local s = c:wait_for("[exit 1]", nil, true)
+    assert.matches("the host closed the console", s, 1, true)
+  end)
+
+  it("refuses a socket path that exists and is not a socket", function()
+    local path = home .. "/not-a-socket"
+    local f = assert(io.open(path, "w"))
+    f:write("keep me")
+    f:close()
+    local script = sh.script("print('should not run')")
+    local status, out, err = sh.run(BIN .. " run " .. sh.quote(script) .. " --console-socket " .. sh.quote(path))
+    assert.equal(1, status)
+    assert.equal("", out)
+    assert.matches("exists and is not a socket", err, 1, true)
+    assert.equal("keep me", tty.read_file(path))
+  end)
+
+  it("replaces a stale socket, and refuses one a running host listens on", function()
+    socket = home .. "/console.sock"
+    local sleeper = sh.script("require('moonbeam').receive()")
+    -- A host killed with SIGKILL leaves its socket behind.
+    sh.run("timeout -s KILL 2 " .. BIN .. " run " .. sh.quote(sleeper) .. " --console-socket " .. sh.quote(socket))
+    assert.equal(0, sh.run("test -S " .. sh.quote(socket)))
+    local quick = sh.script("print('ran')")
+    local status, out, err = sh.run(BIN .. " run " .. sh.quote(quick) .. " --console-socket " .. sh.quote(socket))
+    assert.equal(0, status, err)
+    assert.equal("ran\n", out)
+    assert.is_not.equal(0, sh.run("test -e " .. sh.quote(socket)))   -- removed at exit
+    host()
+    status, out, err = sh.run(BIN .. " run " .. sh.quote(quick) .. " --console-socket " .. sh.quote(socket))
+    assert.equal(1, status)
+    assert.matches("in use by a running host", err, 1, true)
+  end)
+
+  it("says so when nothing listens there", function()
+    local status, _, err = sh.run(BIN .. " attach " .. sh.quote(home .. "/nothing.sock"))
+    assert.equal(1, status)
+    assert.matches("cannot connect", err, 1, true)
+  end)
+end)
+
+describe("the moonbeam command line", function()
+  it("--version prints the version and exits 0", function()
+    local status, out = sh.run(BIN .. " --version")
+    assert.equal(0, status)
+    assert.matches("^moonbeam %d+%.%d+%.%d+ %(LuaJIT", out)
+  end)
+
+  it("--help describes the console, attach, -e, -l and --console-socket", function()
+    local status, out = sh.run(BIN .. " --help")
+    assert.equal(0, status)
+    for _, word in ipairs({ "attach SOCKET", "-e CODE", "-l MODULE", "--console-socket PATH", "--schedulers N",
+                            "--max-processes N", "console" }) do
+      assert.matches(word, out, 1, true)
+    end
+  end)
+
+  it("-e runs code as the first process: exit 0, or 1 when it fails", function()
+    local status, out = sh.run(BIN .. [[ -e 'print(1 + 1)']])
+    assert.equal(0, status)
+    assert.equal("2\n", out)
+    local err
+    status, out, err = sh.run(BIN .. [[ -e 'error("bad code")']])
+    assert.equal(1, status)
+    assert.matches("bad code", err, 1, true)
+  end)
+
+  it("-l requires a module as a global before -e and the script", function()
+    local script = sh.script("print(type(console_counter.init), arg[1])")
+    local status, out, err = sh.run(BIN .. " -l spec.support.console_counter -e 'print(arg[1])' run "
+      .. sh.quote(script) .. " x")
+    assert.equal(0, status, err)
+    assert.equal("x\nfunction\tx\n", out)
+  end)
+
+  it("takes host options after `run SCRIPT`, and `--` ends them", function()
+    local script = sh.script("print(select('#', ...), ...)")
+    local status, out = sh.run(BIN .. " run " .. sh.quote(script) .. " --schedulers 2 a -- b")
+    assert.equal(0, status)
+    assert.equal("3\ta\t--\tb\n", out)
+    status, out = sh.run(BIN .. " run " .. sh.quote(script) .. " -- --schedulers 2")
+    assert.equal(0, status)
+    assert.equal("2\t--schedulers\t2\n", out)
+  end)
+
+  it("exits 2 with a clear message on a usage error", function()
+    local cases = {
+      { "attach", "attach needs the path" },
+      { "attach a b", "attach takes one argument" },
+      { "--console-socket", "--console-socket needs a path" },
+      { "-e", "-e needs some code" },
+      { "-l", "-l needs a module name" },
+      { "script.lua", "unknown command 'script.lua'" },
+      { "--bogus", "unknown option '--bogus'" },
+    }
+    for _, c in ipairs(cases) do
+      local status, out, err = sh.run(BIN .. " " .. c[1])
+      assert.equal(2, status, c[1])
+      assert.equal("", out, c[1])
+      assert.matches(c[2], err, 1, true)
+    end
+  end)
+
+  it("evaluates lines from a pipe without line editing", function()
+    local status, out, err = sh.run("printf '1 + 1\\nx = 3\\nx * 2\\n' | env HOME=" .. sh.quote(home) .. " " .. BIN)
+    assert.equal(0, status, err)
+    assert.matches("\n2\n6\n$", out)
+  end)
+end)
