@@ -65,6 +65,9 @@ int mb_call_reply(mb_runtime *rt, mb_sched *from, mb_pid caller, mb_ref ref,
         mb_proctab_put(&rt->procs, caller);
         return -1;
     }
+    /* Answered: the caller no longer waits on anyone, even before it takes
+     * the reply, so the replier may call it back without a false cycle. */
+    if (atomic_load(&p->await_ref) == ref) atomic_store(&p->calling, 0);
     mb_proc_deliver(p, m, from);
     mb_proctab_put(&rt->procs, caller);
     return 0;

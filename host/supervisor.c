@@ -379,11 +379,12 @@ static int job_start(sup *s, sup_job *j) {
         mb_call_end(p);
         if (outcome == 1 || outcome == 2) {
             mb_demonitor(p, j->wait_ref, 1);
-            if (outcome == 2) {   /* "ignore": kept, not running */
+            if (outcome == 2) {   /* "ignore": kept, not running; a temporary one goes */
                 mb_unlink(p, c->pid);
                 c->pid = 0;
             }
             start_ok(s, j);
+            if (outcome == 2 && c->restart == R_TEMPORARY) remove_child(s, c);
         } else {
             mb_demonitor(p, j->wait_ref, 1);
             static const uint8_t unknown[] = {MB_T_STRING, 7, 'u', 'n', 'k', 'n', 'o', 'w', 'n'};

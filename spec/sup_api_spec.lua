@@ -1,0 +1,455 @@
+-- The supervisor API on static supervisors: API.md "supervisor" and
+-- OTP-SEMANTICS.md items 90-92 (flags and child specs, checked at start),
+-- 112-119 (start_child, terminate_child, restart_child, delete_child,
+-- which_children newest first, count_children, calls to a missing
+-- supervisor) and the restart backoff moonbeam adds (§2.9): a flapping
+-- child is restarted after a delay and shows pid "restarting" meanwhile.
+
+local mb = require "moonbeam"
+local gen = require "moonbeam.gen_server"
+local sup = require "moonbeam.supervisor"
+local h = require "spec.support.helpers"
+local U = require "spec.support.sup_util"
+local G = require "spec.support.gs_util"
+
+describe("start_child(sup, spec)", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("starts the child and returns its pid; which_children lists it first", function()
+    local s = U.start({ U.worker("a") })
+    U.event("a", "init")
+    local pid, err = sup.start_child(s, U.worker("b"))
+    assert.is_nil(err)
+    assert.is_true(h.is_pid(pid))
+    assert.equal(pid, U.event("b", "init")[4])
+    assert.same({ "b", "a" }, U.ids(s))
+    assert.equal(pid, sup.which_children(s)[1].pid)
+    assert.is_true(h.contains(mb.info(pid).links, s))
+  end)
+
+  it("gives {\"already_started\", pid} for the id of a running child", function()
+    local s = U.start({ U.worker("a") })
+    local a = U.event("a", "init")[4]
+    local pid, err = sup.start_child(s, U.worker("a"))
+    assert.is_nil(pid)
+    assert.same({ "already_started", a }, err)
+    assert.equal(1, #sup.which_children(s))
+  end)
+
+  it("gives \"already_present\" for the id of a stopped child", function()
+    local s = U.start({ U.worker("a") })
+    U.event("a", "init")
+    assert.is_true(sup.terminate_child(s, "a"))
+    local pid, err = sup.start_child(s, U.worker("a"))
+    assert.is_nil(pid)
+    assert.equal("already_present", err)
+  end)
+
+  it("gives the child's start failure and keeps no spec", function()
+    local s = U.start({ U.worker("a") })
+    local pid, err = sup.start_child(s, U.worker("b", { init_stop = "nope" }))
+    assert.is_nil(pid)
+    assert.equal("nope", err)
+    assert.same({ "a" }, U.ids(s))
+    -- the same id can then be used again
+    assert.is_true(h.is_pid(sup.start_child(s, U.worker("b"))))
+  end)
+
+  it("gives {\"bad_spec\", field, detail} for a bad spec and starts nothing", function()
+    local s = U.start({ U.worker("a") })
+    local pid, err = sup.start_child(s, { id = "b", module = U.CHILD, restart = "sometimes" })
+    assert.is_nil(pid)
+    assert.equal("bad_spec", err[1])
+    assert.matches("restart", err[2])
+    assert.same({ "a" }, U.ids(s))
+  end)
+
+  it("starts a nested supervisor", function()
+    local s = U.start({})
+    local pid = sup.start_child(s, { id = "inner", type = "supervisor", children = { U.worker("x") } })
+    assert.is_true(h.is_pid(pid))
+    U.event("x", "init")
+    assert.same({ "x" }, U.ids(pid))
+    assert.equal("supervisor", sup.which_children(s)[1].type)
+  end)
+end)
+
+describe("terminate_child(sup, id)", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("stops the child with \"shutdown\", keeps its spec and does not restart it", function()
+    local s = U.start({ U.worker("a", { trap = true }), U.worker("b") })
+    local a = U.event("a", "init")[4]
+    local a_reason = U.watch(a)
+    assert.is_true(sup.terminate_child(s, "a"))
+    assert.equal("shutdown", a_reason())
+    assert.equal("shutdown", U.event("a", "terminate")[5])
+    U.no_event("a", "init", 200)
+    local map = U.by_id(s)
+    assert.is_not_nil(map.a)
+    assert.is_nil(map.a.pid)
+    assert.same({ specs = 2, active = 1, supervisors = 0, workers = 2 }, sup.count_children(s))
+  end)
+
+  it("returns true for a child already stopped", function()
+    local s = U.start({ U.worker("a") })
+    assert.is_true(sup.terminate_child(s, "a"))
+    assert.is_true(sup.terminate_child(s, "a"))
+  end)
+
+  it("removes a temporary child's spec", function()
+    local s = U.start({ U.worker("a", nil, { restart = "temporary" }), U.worker("b") })
+    assert.is_true(sup.terminate_child(s, "a"))
+    assert.same({ "b" }, U.ids(s))
+  end)
+
+  it("gives \"not_found\" for an unknown id, and for a pid on a static supervisor", function()
+    local s = U.start({ U.worker("a") })
+    local a = U.event("a", "init")[4]
+    local ok, err = sup.terminate_child(s, "zz")
+    assert.is_nil(ok)
+    assert.equal("not_found", err)
+    ok, err = sup.terminate_child(s, a)
+    assert.is_nil(ok)
+    assert.equal("not_found", err)
+    assert.is_true(mb.alive(a))
+  end)
+end)
+
+describe("restart_child(sup, id)", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("starts a stopped child again and returns its new pid", function()
+    local s = U.start({ U.worker("a") })
+    local a = U.event("a", "init")[4]
+    sup.terminate_child(s, "a")
+    local pid, err = sup.restart_child(s, "a")
+    assert.is_nil(err)
+    assert.is_true(h.is_pid(pid))
+    assert.are_not.equal(a, pid)
+    assert.equal(pid, U.event("a", "init")[4])
+    assert.equal(pid, U.pid_of(s, "a"))
+  end)
+
+  it("gives \"running\" for a running child and \"not_found\" for an unknown id", function()
+    local s = U.start({ U.worker("a") })
+    local ok, err = sup.restart_child(s, "a")
+    assert.is_nil(ok)
+    assert.equal("running", err)
+    ok, err = sup.restart_child(s, "zz")
+    assert.is_nil(ok)
+    assert.equal("not_found", err)
+  end)
+
+  it("gives the start failure and leaves the child stopped", function()
+    local flag = h.name("fail")
+    local s = U.start({ U.worker("a", { fail_when = flag, fail_reason = "not_now" }) })
+    sup.terminate_child(s, "a")
+    mb.register(flag, mb.self())
+    local pid, err = sup.restart_child(s, "a")
+    assert.is_nil(pid)
+    assert.equal("not_now", err)
+    local map = U.by_id(s)
+    assert.is_not_nil(map.a)
+    assert.is_nil(map.a.pid)
+    mb.unregister(flag)
+    assert.is_true(h.is_pid(sup.restart_child(s, "a")))
+  end)
+end)
+
+describe("delete_child(sup, id)", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("removes a stopped child's spec", function()
+    local s = U.start({ U.worker("a"), U.worker("b") })
+    sup.terminate_child(s, "a")
+    assert.is_true(sup.delete_child(s, "a"))
+    assert.same({ "b" }, U.ids(s))
+    assert.equal(1, sup.count_children(s).specs)
+    -- the id is free again
+    assert.is_true(h.is_pid(sup.start_child(s, U.worker("a"))))
+  end)
+
+  it("gives \"running\" for a running child and \"not_found\" for an unknown id", function()
+    local s = U.start({ U.worker("a") })
+    local ok, err = sup.delete_child(s, "a")
+    assert.is_nil(ok)
+    assert.equal("running", err)
+    ok, err = sup.delete_child(s, "zz")
+    assert.is_nil(ok)
+    assert.equal("not_found", err)
+  end)
+end)
+
+describe("which_children and count_children", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("list the children newest first as {id=, pid=, type=, restart=}", function()
+    local s = U.start({
+      U.worker("a"),
+      U.worker("b", nil, { restart = "transient" }),
+      { id = "inner", type = "supervisor", children = {} },
+      U.worker("c", nil, { restart = "temporary" }),
+    })
+    local list = sup.which_children(s)
+    assert.equal(4, #list)
+    assert.same({ "c", "inner", "b", "a" }, { list[1].id, list[2].id, list[3].id, list[4].id })
+    local want = { c = { "worker", "temporary" }, inner = { "supervisor", "permanent" },
+                   b = { "worker", "transient" }, a = { "worker", "permanent" } }
+    for _, c in ipairs(list) do
+      assert.is_true(h.is_pid(c.pid))
+      assert.is_true(mb.alive(c.pid))
+      assert.same(want[c.id], { c.type, c.restart })
+    end
+  end)
+
+  it("count specs, live children, supervisors and workers (process children are workers)", function()
+    local s = U.start({
+      U.worker("a"),
+      U.process("p", "loop"),
+      { id = "inner", type = "supervisor", children = { U.worker("x") } },
+      U.worker("b"),
+    })
+    assert.same({ specs = 4, active = 4, supervisors = 1, workers = 3 }, sup.count_children(s))
+    sup.terminate_child(s, "b")
+    sup.terminate_child(s, "inner")
+    assert.same({ specs = 4, active = 2, supervisors = 1, workers = 3 }, sup.count_children(s))
+  end)
+
+  it("show a child started later first, and keep start order across restarts", function()
+    local s = U.start({ U.worker("a"), U.worker("b") })
+    sup.start_child(s, U.worker("c"))
+    local b = U.pid_of(s, "b")
+    mb.exit(b, "kill")
+    U.event("b", "init")
+    assert.same({ "c", "b", "a" }, U.ids(s))
+  end)
+
+  it("work on a registered name", function()
+    local name = h.name("sup")
+    U.start({ U.worker("a") }, { name = name })
+    assert.same({ "a" }, U.ids(name))
+    assert.equal(1, sup.count_children(name).active)
+  end)
+end)
+
+describe("a supervisor API call to a missing supervisor", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("raises {\"noproc\"}", function()
+    local dead = h.dead_pid()
+    for _, call in ipairs({
+      function() return sup.which_children(dead) end,
+      function() return sup.count_children(dead) end,
+      function() return sup.start_child(dead, U.worker("a")) end,
+      function() return sup.terminate_child(dead, "a") end,
+      function() return sup.which_children(h.name("nobody")) end,
+    }) do
+      local err = G.raised(call)
+      assert.same({ "noproc" }, err)
+    end
+  end)
+end)
+
+describe("a child calling its supervisor", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  -- Its init's ack is already sent: the supervisor no longer waits on it,
+  -- so there is no cycle (OTP: the call is served once the start is done).
+  it("from handle_continue, just after init, is answered", function()
+    local s = U.start({ U.worker("a"), U.worker("b", { ask_parent = true }) })
+    local asked = U.event("b", "asked")[5]
+    assert.is_true(asked[1], "which_children failed: " .. h.text(asked[2]))
+    assert.equal(2, #asked[2])
+    assert.same({ "b", "a" }, U.ids(s))
+  end)
+end)
+
+describe("unexpected input", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("is ignored: stray messages and EXITs from unknown pids change nothing", function()
+    local s = U.start({ U.worker("a") })
+    local a = U.event("a", "init")[4]
+    mb.send(s, "hello")
+    mb.send(s, { "EXIT", h.dead_pid(), "killed" })
+    mb.send(s, { "$gen_call", "not a from", "which_children" })
+    mb.send(s, { 1, 2, 3 })
+    -- exit signals from a process that is neither its parent nor a child
+    local other = h.echo()
+    h.call(other, "exit_signal", s, "normal")
+    h.call(other, "exit_signal", s, "some_reason")
+    U.no_event("a", "init", 100)
+    assert.is_true(mb.alive(s))
+    assert.equal(a, U.pid_of(s, "a"))
+    assert.equal(0, mb.info(s).message_queue_len)
+  end)
+end)
+
+describe("a named nested supervisor", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("is registered under its spec's name", function()
+    local name = h.name("inner")
+    local s = U.start({ { id = "inner", type = "supervisor", name = name, children = { U.worker("x") } } })
+    local inner = U.pid_of(s, "inner")
+    assert.is_true(h.is_pid(inner))
+    assert.equal(inner, mb.whereis(name))
+    assert.same({ "x" }, U.ids(name))
+  end)
+end)
+
+describe("bad specs", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  -- start_link(children, flags) must fail with {"bad_spec", field, detail},
+  -- field naming want (a Lua pattern), and start no process.
+  local function refused(want, children, flags)
+    local before = G.snapshot()
+    local s, err = sup.start_link(children, flags)
+    assert.is_nil(s)
+    assert.equal("table", type(err))
+    assert.equal("bad_spec", err[1])
+    assert.equal("string", type(err[2]))
+    assert.matches(want, err[2])
+    assert.equal("string", type(err[3]))
+    assert.same({}, G.new_processes(before))
+    U.no_event(nil, "init", 0)
+    return err
+  end
+
+  it("an unknown strategy", function()
+    refused("strategy", { U.worker("a") }, { strategy = "one_for_some" })
+  end)
+
+  it("an unknown child type", function()
+    refused("type$", { U.worker("a", nil, { type = "daemon" }) })
+  end)
+
+  it("an unknown restart type", function()
+    refused("restart$", { U.worker("a", nil, { restart = "sometimes" }) })
+  end)
+
+  it("a negative intensity, or one that is not an integer", function()
+    refused("intensity", { U.worker("a") }, { intensity = -1 })
+    refused("intensity", { U.worker("a") }, { intensity = 1.5 })
+    refused("intensity", { U.worker("a") }, { intensity = "infinity" })
+  end)
+
+  it("a zero or negative period", function()
+    refused("period", { U.worker("a") }, { period = 0 })
+    refused("period", { U.worker("a") }, { period = -100 })
+  end)
+
+  it("duplicate ids", function()
+    local err = refused("id", { U.worker("a"), U.worker("b"), U.worker("a") })
+    assert.matches("a", err[3])
+  end)
+
+  it("a worker without a module", function()
+    refused("module", { U.worker("a"), { id = "b", arg = {} } })
+  end)
+
+  it("a process without start", function()
+    refused("start", { { id = "p", type = "process" } })
+  end)
+
+  it("a child without an id", function()
+    refused("id", { { module = U.CHILD } })
+  end)
+
+  it("a negative shutdown", function()
+    refused("shutdown", { U.worker("a", nil, { shutdown = -10 }) })
+  end)
+
+  it("a bad spec inside a nested supervisor", function()
+    refused("type$", { { id = "inner", type = "supervisor", children = { U.worker("x", nil, { type = "nope" }) } } })
+    refused("intensity", { { id = "inner", type = "supervisor", intensity = -2, children = {} } })
+  end)
+
+  it("a bad backoff", function()
+    refused("backoff", { U.worker("a", nil, { backoff = -5 }) })
+    refused("backoff", { U.worker("a", nil, { backoff = { initial = 100, max = 50 } }) })
+  end)
+end)
+
+describe("restart backoff", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("restarts a flapping child after the delay, showing it \"restarting\" meanwhile", function()
+    local s = U.start({ U.worker("a", { crash_after = 20 }, { backoff = 300 }), U.worker("b") },
+                      { intensity = 100, period = 60000 })
+    U.event("a", "init")
+    local t_prev = h.now_ms()
+    for i = 1, 3 do
+      -- between a crash and the next start, which_children says "restarting"
+      assert.is_true(h.wait_until(function() return U.pid_of(s, "a") == "restarting" end, 2000),
+        "never seen restarting, round " .. i)
+      assert.equal(1, sup.count_children(s).active)   -- a restarting child is not active
+      U.event("a", "init", 2000)
+      local t = h.now_ms()
+      -- no sooner than its 20 ms of life plus the 300 ms delay
+      assert.is_true(t - t_prev >= 250, "restart " .. i .. " came after " .. (t - t_prev) .. " ms")
+      t_prev = t
+    end
+    assert.is_true(mb.alive(s))
+  end)
+
+  it("grows the delay by factor up to max", function()
+    local s = U.start({ U.worker("a", { crash_after = 10 }, { backoff = { initial = 100, factor = 2, max = 400 } }) },
+                      { intensity = 100, period = 60000 })
+    U.event("a", "init")
+    local t0 = h.now_ms()
+    for _ = 1, 4 do U.event("a", "init", 3000) end
+    -- delays 100 + 200 + 400 + 400, plus each run's 10 ms
+    local took = h.now_ms() - t0
+    assert.is_true(took >= 900, "4 restarts took " .. took .. " ms")
+    assert.is_true(mb.alive(s))
+  end)
+
+  it("refuses restart_child and delete_child of a restarting child with \"restarting\"", function()
+    local s = U.start({ U.worker("a", nil, { backoff = 1000 }) }, { intensity = 100 })
+    local a = U.event("a", "init")[4]
+    mb.exit(a, "kill")
+    assert.is_true(h.wait_until(function() return U.pid_of(s, "a") == "restarting" end))
+    local ok, err = sup.restart_child(s, "a")
+    assert.is_nil(ok)
+    assert.equal("restarting", err)
+    ok, err = sup.delete_child(s, "a")
+    assert.is_nil(ok)
+    assert.equal("restarting", err)
+  end)
+
+  it("is cancelled by terminate_child: the child stays stopped", function()
+    local s = U.start({ U.worker("a", nil, { backoff = 300 }) }, { intensity = 100 })
+    local a = U.event("a", "init")[4]
+    mb.exit(a, "kill")
+    assert.is_true(h.wait_until(function() return U.pid_of(s, "a") == "restarting" end))
+    assert.is_true(sup.terminate_child(s, "a"))
+    U.no_event("a", "init", 600)
+    local map = U.by_id(s)
+    assert.is_not_nil(map.a)
+    assert.is_nil(map.a.pid)
+  end)
+
+  it("does not stop the supervisor from stopping", function()
+    local s = U.start({ U.worker("a", nil, { backoff = 5000 }) }, { intensity = 100 })
+    local a = U.event("a", "init")[4]
+    mb.exit(a, "kill")
+    assert.is_true(h.wait_until(function() return U.pid_of(s, "a") == "restarting" end))
+    local ok = U.bounded(2000, function(s) return require("moonbeam.supervisor").stop(s) end, s)
+    assert.is_true(ok)
+    assert.is_false(mb.alive(s))
+  end)
+end)
