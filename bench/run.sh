@@ -3,8 +3,9 @@
 #
 # Run from the repository root after `make` (`make bench` calls it). Runs
 # every bench/*.lua workload in a fresh `build/bin/moonbeam run`, the C
-# baseline bench/newstate.c, and bench/peers/erlang/bench_core.erl in a
-# fresh `erl` per workload, then prints one table (bench/table.lua).
+# baseline bench/newstate.c, and bench/peers/erlang/bench_core.erl,
+# bench_gen.erl (gen_server) and bench_pool.erl (a worker pool) in a fresh
+# `erl` per workload, then prints one table (bench/table.lua).
 #
 # Environment:
 #   BENCH_SCALE    multiplies every workload size (default 1; 0.1 for a smoke run)
@@ -94,6 +95,15 @@ if [ -x "$moonbeam" ]; then
     mbrun "ring"       bench/ring.lua     1000 "$(n 1000000)"
     mbrun "timers"     bench/timers.lua   "$(n 100000)" 1000
     mbrun "idle_cpu"   bench/idle_cpu.lua "$(n 10000)" 2000
+    mbrun "gen_call rt"  bench/gen_call.lua "$(n 500000)" 1 rt
+    mbrun "gen_call 2c"  bench/gen_call.lua "$(n 400000)" 2 2c
+    mbrun "gen_call 8c"  bench/gen_call.lua "$(n 400000)" 8 8c
+    mbrun "gen_call 64c" bench/gen_call.lua "$(n 400000)" 64 64c
+    mbrun "gen_cast 1p"  bench/gen_cast.lua "$(n 3000000)" 1 1p
+    mbrun "gen_cast 2p"  bench/gen_cast.lua "$(n 3000000)" 2 2p
+    mbrun "gen_cast 8p"  bench/gen_cast.lua "$(n 3000000)" 8 8p
+    mbrun "gen_queued"   bench/gen_queued.lua "$(n 80000)" 10000 10k
+    mbrun "pool"         bench/pool.lua "$(n 8000)" 8 4 20000
 else
     echo "host:    $moonbeam not found (run make first): moonbeam column empty"
     printf 'FAIL\t%s\tnot found; run make first\n' "$moonbeam" >>"$mb_out"
@@ -103,11 +113,11 @@ fi
 beam_note=""
 if command -v "$erl" >/dev/null 2>&1 && command -v "$erlc" >/dev/null 2>&1; then
     mkdir -p "$tmp/ebin"
+    erun() { local name=$1; shift; run_one "$beam_out" "BEAM $name" "$erl" -noshell +P 1048576 "$@"; }
     if "$erlc" -o "$tmp/ebin" bench/peers/erlang/bench_core.erl 2>"$tmp/erlc.log"; then
         otp=$("$erl" -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().' 2>/dev/null)
         scheds=$("$erl" -noshell -eval 'io:format("~p", [erlang:system_info(schedulers_online)]), halt().' 2>/dev/null)
         echo "erlang:  OTP $otp, erl -noshell +P 1048576 (default flags, $scheds schedulers)"
-        erun() { local name=$1; shift; run_one "$beam_out" "BEAM $name" "$erl" -noshell +P 1048576 "$@"; }
         ecore() { local name=$1; shift; erun "$name" -pa "$tmp/ebin" -run bench_core main "$@"; }
         ecore "spawn 10k"  spawn    "$(n 10000)" 10k
         ecore "spawn 100k" spawn    "$(n 100000)" 100k
@@ -125,6 +135,26 @@ if command -v "$erl" >/dev/null 2>&1 && command -v "$erlc" >/dev/null 2>&1; then
     else
         log "bench_core.erl did not compile:"; sed 's/^/    | /' "$tmp/erlc.log" >&2
         printf 'FAIL\tbench_core.erl\tdid not compile\n' >>"$beam_out"
+    fi
+    if "$erlc" -o "$tmp/ebin" bench/peers/erlang/bench_gen.erl 2>"$tmp/erlc_gen.log"; then
+        egen() { local name=$1; shift; erun "$name" -pa "$tmp/ebin" -run bench_gen main "$@"; }
+        egen "gen_call rt"  call   "$(n 500000)" 1 rt
+        egen "gen_call 2c"  call   "$(n 400000)" 2 2c
+        egen "gen_call 8c"  call   "$(n 400000)" 8 8c
+        egen "gen_call 64c" call   "$(n 400000)" 64 64c
+        egen "gen_cast 1p"  cast   "$(n 3000000)" 1 1p
+        egen "gen_cast 2p"  cast   "$(n 3000000)" 2 2p
+        egen "gen_cast 8p"  cast   "$(n 3000000)" 8 8p
+        egen "gen_queued"   queued "$(n 80000)" 10000 10k
+    else
+        log "bench_gen.erl did not compile:"; sed 's/^/    | /' "$tmp/erlc_gen.log" >&2
+        printf 'FAIL\tbench_gen.erl\tdid not compile\n' >>"$beam_out"
+    fi
+    if "$erlc" -o "$tmp/ebin" bench/peers/erlang/bench_pool.erl 2>"$tmp/erlc_pool.log"; then
+        erun "pool" -pa "$tmp/ebin" -run bench_pool main "$(n 8000)" 8 4 20000
+    else
+        log "bench_pool.erl did not compile:"; sed 's/^/    | /' "$tmp/erlc_pool.log" >&2
+        printf 'FAIL\tbench_pool.erl\tdid not compile\n' >>"$beam_out"
     fi
 else
     echo "erlang:  erl/erlc not found: BEAM column empty"
@@ -145,6 +175,17 @@ echo "  fired early; timer_late_p99_after_arm: only the timers due after the arm
 echo "- idle CPU: user+system time of the whole OS process over 2 s with 10k processes blocked in"
 echo "  receive (100% = one core). BEAM ran with default flags (scheduler busy-wait on, the default);"
 [ -n "$beam_note" ] && echo "  with +sbwt none +sbwtdcpu none +sbwtdio none it measured ${beam_note}%."
+echo "- gen_server: one counter server (bench/lib/gen_counter.lua; bench_gen.erl on BEAM), default"
+echo "  5 s call timeout. call rt: one caller, µs per call. N clients: each warmed up with 1000 calls,"
+echo "  released together; total calls/s until the last is done. cast: N producers cast, then each"
+echo "  makes one call (so the server has handled all its casts); casts/s until the last call returns."
+echo "  10k queued: the same caller with 10,000 unrelated messages in its own mailbox, alternating"
+echo "  rounds with an empty mailbox; the ratio row is each side's queued / empty time."
+echo "- pool: 8 clients make 8000 calls, each 20000 rounds of a random-number generator (~0.2 ms of"
+echo "  CPU), first to one gen_server doing the work itself, then to examples/worker_pool.lua: a router"
+echo "  under one name casting each call to 1 of 4 workers in turn, which answer with gen.reply"
+echo "  (bench_pool.erl on BEAM). The speedup is bounded by min(4, cores); the call/s ratio to BEAM is"
+echo "  mostly the loop's speed in LuaJIT against BEAM's."
 echo "- each workload runs in a fresh host / VM; sizes scaled by BENCH_SCALE=$scale."
 
 # A workload that failed makes `make bench` fail too, after the table.

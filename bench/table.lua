@@ -57,6 +57,26 @@ local function at_most(limit, unit)
   end
 end
 
+-- moonbeam's own value against a limit (BEAM's is shown beside it).
+local function own_at_most(limit, what)
+  return function(key)
+    local m = val(mb, key)
+    local text = ("≤ %s (%s)"):format(limit, what)
+    if not m then return text end
+    return text, m <= limit
+  end
+end
+
+-- moonbeam's own value against a floor.
+local function own_at_least(limit, what)
+  return function(key)
+    local m = val(mb, key)
+    local text = ("≥ %s (%s)"):format(limit, what)
+    if not m then return text end
+    return text, m >= limit
+  end
+end
+
 local rows = {
   { "newstate_libs_us",  "lua_newstate+libs+close (C)", "µs" },
   { "spawn_10k_us",      "spawn 10k, per process",      "µs", vs_newstate },
@@ -69,6 +89,21 @@ local rows = {
   { "timer_late_p50_ms", "timer lateness p50",          "ms" },
   { "timer_late_p99_ms", "timer lateness p99",          "ms", vs_beam("≤", "1.0") },
   { "idle_cpu_pct",      "idle CPU, 10k procs",         "%" },
+  { "gen_call_rt_us",     "gen call round trip, 1 client", "µs",     vs_beam("≤", "0.5") },
+  { "gen_call_2c_per_s",  "gen call, 2 clients",           "call/s" },
+  { "gen_call_8c_per_s",  "gen call, 8 clients",           "call/s" },
+  { "gen_call_64c_per_s", "gen call, 64 clients",          "call/s", vs_beam("≥", "2") },
+  { "gen_cast_1p_per_s",  "gen cast, 1 producer",          "cast/s", vs_beam("≥", "1.5") },
+  { "gen_cast_2p_per_s",  "gen cast, 2 producers",         "cast/s" },
+  { "gen_cast_8p_per_s",  "gen cast, 8 producers",         "cast/s" },
+  { "gen_call_empty_us",  "gen call, empty mailbox",       "µs" },
+  { "gen_call_10k_queued_us",    "gen call, 10k msgs queued", "µs" },
+  { "gen_call_10k_queued_ratio", "  10k queued / empty",      "×",
+    own_at_most(1.05, "moonbeam's own") },
+  { "pool_one_per_s",     "CPU-bound calls, 1 server",     "call/s" },
+  { "pool_4w_per_s",      "CPU-bound calls, pool of 4",    "call/s" },
+  { "pool_speedup",       "  pool / one server",           "×",
+    own_at_least(1.5, "moonbeam's own, ≥ 2 cores") },
 }
 
 local known = {}

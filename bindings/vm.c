@@ -174,9 +174,24 @@ static int build_crash(lua_State *L) {
     if (p->rt->crash_log) {
         lua_rawgeti(L, 1, 2);
         lua_rawgeti(L, 1, 3);
+        /* A table error value shows its first strings: {"timeout"}. */
+        char shown[200];
+        if (lua_isstring(L, -2)) {
+            snprintf(shown, sizeof shown, "%s", lua_tostring(L, -2));
+        } else {
+            size_t at = (size_t)snprintf(shown, sizeof shown, "{");
+            for (int i = 1; i <= 3 && lua_istable(L, -2); i++) {
+                lua_rawgeti(L, -2, i);
+                if (lua_isstring(L, -1) && at < sizeof shown)
+                    at += (size_t)snprintf(shown + at, sizeof shown - at, "%s\"%.60s\"", i > 1 ? ", " : "",
+                                           lua_tostring(L, -1));
+                lua_pop(L, 1);
+            }
+            if (at < sizeof shown) snprintf(shown + at, sizeof shown - at, "}");
+        }
         fprintf(stderr, "moonbeam: process <0.%d.%d> (%s) crashed: %s\n%s\n",
                 (int)mb_pid_slot(p->pid), (int)mb_pid_serial(p->pid), p->target ? p->target : "?",
-                lua_isstring(L, -2) ? lua_tostring(L, -2) : "(a table)", lua_tostring(L, -1));
+                shown, lua_tostring(L, -1));
     }
     return 0;
 }

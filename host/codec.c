@@ -259,10 +259,12 @@ int mb_encode_list(lua_State *L, int idx, int n, mb_buf *b,
             }
             continue;
         }
-        char root[32];
-        snprintf(root, sizeof root, "argument #%d", i + 1);
         size_t left = max_size > b->len - start ? max_size - (b->len - start) : 0;
-        if (mb_encode(L, idx + i, root, b, left, err)) {
+        if (mb_encode(L, idx + i, "argument", b, left, err)) {
+            /* Name the argument only when it failed: "argument #2.x: ..." */
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "argument #%d%.200s", i + 1, err->msg + strlen("argument"));
+            memcpy(err->msg, msg, sizeof msg);
             b->len = start;
             return -1;
         }

@@ -59,7 +59,9 @@ mb_msg *mb_inbox_pop(mb_inbox *q) {
 }
 
 int mb_inbox_nonempty(mb_inbox *q) {
-    return atomic_load(&q->tail) != &q->stub ||
+    /* head != stub: a pop that raced a push left a message at the head
+     * (and the tail may be back at the stub): not empty. */
+    return q->head != &q->stub || atomic_load(&q->tail) != &q->stub ||
            atomic_load(&q->stub.next) != NULL;
 }
 

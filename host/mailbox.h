@@ -55,7 +55,7 @@ void mb_inbox_init(mb_inbox *q);
 void mb_inbox_push(mb_inbox *q, mb_msg *m);
 /* Owner only. NULL when empty or when a producer is between its two steps. */
 mb_msg *mb_inbox_pop(mb_inbox *q);
-/* Any thread may ask; exact for the owner, a hint for others. */
+/* Owner only: whether anything waits (or is being pushed). */
 int mb_inbox_nonempty(mb_inbox *q);
 void mb_inbox_free_all(mb_inbox *q);
 

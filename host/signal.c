@@ -102,8 +102,12 @@ int mb_demonitor(mb_proc *self, mb_ref ref, int flush) {
     }
     if (flush) {
         mb_signal_drain(self);   /* a DOWN still in the inbox is dropped there */
-        int n = mb_saveq_drop(&self->save, is_down_for, &ref, false);
-        atomic_fetch_sub_explicit(&self->queue_len, (uint32_t)n, memory_order_relaxed);
+        /* An active monitor's DOWN cannot be queued yet: only a monitor
+         * that already fired needs the (mailbox-long) search. */
+        if (!found) {
+            int n = mb_saveq_drop(&self->save, is_down_for, &ref, false);
+            atomic_fetch_sub_explicit(&self->queue_len, (uint32_t)n, memory_order_relaxed);
+        }
     }
     return found;
 }

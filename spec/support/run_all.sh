@@ -1,8 +1,9 @@
 #!/bin/sh
 # run_all.sh: what `make test` runs after the build. The spec suite in the
-# plain build, again under ASan+UBSan and under TSan, then a short fuzz of
-# the message decoder. Each run prints "N passed, N failed"; this script
-# adds them up and prints the total as its last line.
+# plain build, the LuaRocks install (check-install), the suite again under
+# ASan+UBSan and under TSan, then a short fuzz of the message decoder. Each
+# run prints "N passed, N failed"; this script adds them up and prints the
+# total as its last line.
 set -u
 MAKE=${MAKE:-make}
 log=$(mktemp -d)
@@ -29,6 +30,7 @@ step() {   # step NAME TARGET
 }
 
 step "specs" spec
+step "the LuaRocks package, installed into ./lua_modules" check-install
 step "specs under AddressSanitizer + UndefinedBehaviorSanitizer" asan
 step "specs under ThreadSanitizer" tsan
 step "fuzzing the message decoder" fuzz-short
