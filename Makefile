@@ -2,7 +2,7 @@
 #
 #   make          build build/lib/moonbeam/core.so and build/bin/moonbeam
 #   make deps     install the Debian packages the build and tests need
-#   make demo     build and run examples/hello.lua
+#   make demo     build and boot the example supervision tree (examples/app.lua)
 #   make test     deps, build, the spec suite, again under ASan+UBSan and
 #                 TSan, and a short fuzz run; ends with "N passed, N failed"
 #   make bench    the benchmark table beside Erlang/OTP
@@ -114,7 +114,7 @@ deps:
 
 demo: deps
 	@$(MAKE) --no-print-directory all
-	MOONBEAM_CRASH_LOG=0 $(B)/bin/moonbeam run examples/hello.lua
+	$(B)/bin/moonbeam run examples/app.lua
 
 spec: all
 	$(BUSTED) spec

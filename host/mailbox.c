@@ -58,11 +58,14 @@ mb_msg *mb_inbox_pop(mb_inbox *q) {
     return NULL;
 }
 
+int mb_inbox_pushed(mb_inbox *q) {
+    return atomic_load(&q->tail) != &q->stub || atomic_load(&q->stub.next) != NULL;
+}
+
 int mb_inbox_nonempty(mb_inbox *q) {
     /* head != stub: a pop that raced a push left a message at the head
      * (and the tail may be back at the stub): not empty. */
-    return q->head != &q->stub || atomic_load(&q->tail) != &q->stub ||
-           atomic_load(&q->stub.next) != NULL;
+    return q->head != &q->stub || mb_inbox_pushed(q);
 }
 
 void mb_inbox_free_all(mb_inbox *q) {

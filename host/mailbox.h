@@ -57,6 +57,9 @@ void mb_inbox_push(mb_inbox *q, mb_msg *m);
 mb_msg *mb_inbox_pop(mb_inbox *q);
 /* Owner only: whether anything waits (or is being pushed). */
 int mb_inbox_nonempty(mb_inbox *q);
+/* Any thread: the same, without the owner's head: a pop that raced a push
+ * can leave a message at the head that only mb_inbox_nonempty sees. */
+int mb_inbox_pushed(mb_inbox *q);
 void mb_inbox_free_all(mb_inbox *q);
 
 void mb_saveq_append(mb_saveq *s, mb_msg *m);

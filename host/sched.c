@@ -185,6 +185,12 @@ static void run_one(mb_sched *s, mb_proc *p) {
         mb_sched_push(rt, s, p);
         break;
     case MB_YIELD_WAIT: {
+        /* Still the owner: a message left at the head means no wait. */
+        if (mb_inbox_nonempty(&p->inbox)) {
+            atomic_store(&p->status, MB_RUNNABLE);
+            mb_sched_push(rt, s, p);
+            break;
+        }
         uint64_t seq = atomic_fetch_add(&p->wait_seq, 1) + 1;
         if (p->wait_deadline >= 0) {
             if (p->wait_deadline <= mb_now_ms()) {
@@ -200,7 +206,9 @@ static void run_one(mb_sched *s, mb_proc *p) {
         mb_pid pid = p->pid;
         mb_proctab_ref(&rt->procs, pid);
         atomic_store(&p->status, MB_WAITING);
-        if (mb_inbox_nonempty(&p->inbox)) {
+        /* No longer the owner (another thread may run p now): only what
+         * senders publish may be read. */
+        if (mb_inbox_pushed(&p->inbox)) {
             int expected = MB_WAITING;
             if (atomic_compare_exchange_strong(&p->status, &expected, MB_RUNNABLE))
                 mb_sched_push(rt, s, p);
