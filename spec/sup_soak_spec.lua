@@ -112,7 +112,14 @@ describe("a supervisor soaked in restarts", function()
     h.drain()
     local after = snapshot(s)
     check_flat(before, after, "process child")
-    assert.is_true(h.wait_until(function() return #mb.processes() == base + 1 end), "processes left behind")
+    local settled = h.wait_until(function() return #mb.processes() == base + 1 end, 10000)
+    if not settled then
+      for _, p in ipairs(mb.processes()) do
+        local i = mb.info(p)
+        if i then io.stderr:write(("left: %s %s %s q=%d\n"):format(tostring(p), tostring(i.module), i.status, i.message_queue_len)) end
+      end
+    end
+    assert.is_true(settled, "processes left behind")
     assert.same({ specs = 1, active = 0, supervisors = 0, workers = 1 }, sup.count_children(s))
   end)
 
