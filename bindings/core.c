@@ -125,17 +125,33 @@ static void ensure_host(lua_State *L) {
     h->self = new_external(L, rt);
 }
 
+/* The functions only gen_server, supervisors and the console use are put
+ * in the table on first touch: an idle process does not pay for them. */
+static int load_rest(lua_State *L) {
+    lua_settop(L, 2);
+    lua_pushvalue(L, 1);
+    mbb_open_call(L);
+    mbb_open_supervisor(L);
+    mbb_open_console(L);
+    lua_pop(L, 1);
+    lua_pushnil(L);
+    lua_setmetatable(L, 1);
+    lua_rawget(L, 1);
+    return 1;
+}
+
 int luaopen_moonbeam_core(lua_State *L) {
     void *ud;
     if (lua_getallocf(L, &ud) != mb_proc_alloc) ensure_host(L);
     mbb_pid_type_init(L);
-    lua_createtable(L, 0, 40);
+    lua_createtable(L, 0, 32);
     mbb_open_process(L);
     mbb_open_message(L);
     mbb_open_names(L);
     mbb_open_timers(L);
-    mbb_open_call(L);
-    mbb_open_supervisor(L);
-    mbb_open_console(L);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, load_rest);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
     return 1;
 }

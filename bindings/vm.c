@@ -42,6 +42,27 @@ static int lazy_global(lua_State *L) {
     return 0;
 }
 
+/* package.loaders searcher: the loader of a built-in module, or a message. */
+static int search_builtin(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    if (strcmp(name, "moonbeam.core") == 0) {
+        lua_pushcfunction(L, luaopen_moonbeam_core);
+        return 1;
+    }
+    if (mbb_find_embedded(name)) {
+        lua_pushcfunction(L, load_embedded);
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof lazy_libs / sizeof *lazy_libs; i++) {
+        if (strcmp(name, lazy_libs[i].name) == 0) {
+            lua_pushcfunction(L, lazy_libs[i].open);
+            return 1;
+        }
+    }
+    lua_pushfstring(L, "\n\tno built-in module '%s'", name);
+    return 1;
+}
+
 static void open_libs(lua_State *L, mb_runtime *rt) {
     /* string for its metatable (s:upper()), jit because opening it is what
      * turns the compiler on; the rest come on first use (lazy_libs). */
@@ -62,17 +83,16 @@ static void open_libs(lua_State *L, mb_runtime *rt) {
         lua_pushstring(L, rt->lua_cpath);
         lua_setfield(L, -2, "cpath");
     }
-    lua_getfield(L, -1, "preload");
-    for (size_t i = 0; i < sizeof lazy_libs / sizeof *lazy_libs; i++) {
-        lua_pushcfunction(L, lazy_libs[i].open);
-        lua_setfield(L, -2, lazy_libs[i].name);
+    /* One searcher, right after package.preload, finds the core, the
+     * embedded modules and the lazy libraries: cheaper per state than a
+     * preload entry for each. */
+    lua_getfield(L, -1, "loaders");
+    for (int i = (int)lua_objlen(L, -1); i >= 2; i--) {
+        lua_rawgeti(L, -1, i);
+        lua_rawseti(L, -2, i + 1);
     }
-    lua_pushcfunction(L, luaopen_moonbeam_core);
-    lua_setfield(L, -2, "moonbeam.core");
-    for (const mbb_embedded *e = mbb_embedded_modules; e->name; e++) {
-        lua_pushcfunction(L, load_embedded);
-        lua_setfield(L, -2, e->name);
-    }
+    lua_pushcfunction(L, search_builtin);
+    lua_rawseti(L, -2, 2);
     lua_pop(L, 2);
     lua_pushvalue(L, LUA_GLOBALSINDEX);
     lua_createtable(L, 0, 1);
