@@ -22,9 +22,9 @@ mb_msg *mb_msg_copy(mb_msg_kind kind, mb_pid from, mb_ref ref, const void *p, si
 }
 
 void mb_inbox_init(mb_inbox *q) {
-    atomic_store_explicit(&q->stub.next, NULL, memory_order_relaxed);
-    q->head = &q->stub;
-    atomic_store(&q->tail, &q->stub);
+    atomic_store_explicit(&q->sentinel.next, NULL, memory_order_relaxed);
+    q->head = &q->sentinel;
+    atomic_store(&q->tail, &q->sentinel);
 }
 
 void mb_inbox_push(mb_inbox *q, mb_msg *m) {
@@ -38,7 +38,7 @@ void mb_inbox_push(mb_inbox *q, mb_msg *m) {
 mb_msg *mb_inbox_pop(mb_inbox *q) {
     mb_msg *head = q->head;
     mb_msg *next = atomic_load_explicit(&head->next, memory_order_acquire);
-    if (head == &q->stub) {
+    if (head == &q->sentinel) {
         if (!next) return NULL;
         q->head = next;
         head = next;
@@ -49,7 +49,7 @@ mb_msg *mb_inbox_pop(mb_inbox *q) {
         return head;
     }
     if (head != atomic_load(&q->tail)) return NULL;   /* a push is half done */
-    mb_inbox_push(q, &q->stub);
+    mb_inbox_push(q, &q->sentinel);
     next = atomic_load_explicit(&head->next, memory_order_acquire);
     if (next) {
         q->head = next;
@@ -59,13 +59,13 @@ mb_msg *mb_inbox_pop(mb_inbox *q) {
 }
 
 int mb_inbox_pushed(mb_inbox *q) {
-    return atomic_load(&q->tail) != &q->stub || atomic_load(&q->stub.next) != NULL;
+    return atomic_load(&q->tail) != &q->sentinel || atomic_load(&q->sentinel.next) != NULL;
 }
 
 int mb_inbox_nonempty(mb_inbox *q) {
-    /* head != stub: a pop that raced a push left a message at the head
-     * (and the tail may be back at the stub): not empty. */
-    return q->head != &q->stub || mb_inbox_pushed(q);
+    /* head != sentinel: a pop that raced a push left a message at the head
+     * (and the tail may be back at the sentinel): not empty. */
+    return q->head != &q->sentinel || mb_inbox_pushed(q);
 }
 
 void mb_inbox_free_all(mb_inbox *q) {

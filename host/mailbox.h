@@ -1,7 +1,7 @@
 /* mailbox.h: a process's incoming queue.
  *
  * Two parts. The inbox is a lock-free multi-producer single-consumer queue
- * (Vyukov's intrusive MPSC with a stub node): any thread pushes with one
+ * (Vyukov's intrusive MPSC with a sentinel node): any thread pushes with one
  * atomic exchange, only the owning process pops. The save queue is the
  * owner's private, ordered list of messages taken from the inbox but not yet
  * received: selective receive walks it, leaving what it skips in order.
@@ -39,7 +39,7 @@ typedef struct mb_msg {
 typedef struct mb_inbox {
     _Atomic(mb_msg *) tail;   /* producers: exchange */
     mb_msg *head;             /* consumer only */
-    mb_msg stub;
+    mb_msg sentinel;
 } mb_inbox;
 
 typedef struct mb_saveq {     /* owner only */
