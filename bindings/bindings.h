@@ -51,6 +51,13 @@ typedef struct mbb_embedded {
 } mbb_embedded;
 extern const mbb_embedded mbb_embedded_modules[];
 const mbb_embedded *mbb_find_embedded(const char *name);
+/* Put one searcher right after package.preload that finds moonbeam.core,
+ * the embedded modules and the standard libraries: the built-in copy is
+ * always the one loaded, and a state pays for one function, not a preload
+ * entry per module. */
+void mbb_install_searcher(lua_State *L);
+/* luaopen_* of a standard library by name, or NULL. */
+lua_CFunction mbb_stdlib_opener(const char *name);
 
 int luaopen_moonbeam_core(lua_State *L);
 int mbb_slice_budget(void);

@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <lualib.h>
 #include "bindings.h"
 #include "../host/sched.h"
 
@@ -34,6 +35,51 @@ const mbb_embedded *mbb_find_embedded(const char *name) {
     for (const mbb_embedded *e = mbb_embedded_modules; e->name; e++)
         if (strcmp(e->name, name) == 0) return e;
     return NULL;
+}
+
+/* The standard libraries a process state opens only when first used. */
+static const struct { const char *name; lua_CFunction open; } stdlibs[] = {
+    {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math}, {LUA_BITLIBNAME, luaopen_bit},
+    {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, luaopen_os}, {LUA_DBLIBNAME, luaopen_debug},
+    {LUA_FFILIBNAME, luaopen_ffi}};
+
+lua_CFunction mbb_stdlib_opener(const char *name) {
+    for (size_t i = 0; i < sizeof stdlibs / sizeof *stdlibs; i++)
+        if (strcmp(name, stdlibs[i].name) == 0) return stdlibs[i].open;
+    return NULL;
+}
+
+static int load_embedded(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    const mbb_embedded *e = mbb_find_embedded(name);
+    if (!e) return luaL_error(L, "no embedded module '%s'", name);
+    if (luaL_loadbuffer(L, (const char *)e->code, e->size, name)) return lua_error(L);
+    lua_pushstring(L, name);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
+/* package.loaders searcher: the loader of a built-in module, or a message. */
+static int search_builtin(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    lua_CFunction open = strcmp(name, "moonbeam.core") == 0 ? luaopen_moonbeam_core
+                       : mbb_find_embedded(name)          ? load_embedded
+                                                          : mbb_stdlib_opener(name);
+    if (open) lua_pushcfunction(L, open);
+    else lua_pushfstring(L, "\n\tno built-in module '%s'", name);
+    return 1;
+}
+
+void mbb_install_searcher(lua_State *L) {
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaders");
+    for (int i = (int)lua_objlen(L, -1); i >= 2; i--) {
+        lua_rawgeti(L, -1, i);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_pushcfunction(L, search_builtin);
+    lua_rawseti(L, -2, 2);
+    lua_pop(L, 2);
 }
 
 static int host_gc(lua_State *L) {

@@ -11,61 +11,24 @@
 
 /* ---- a new state ------------------------------------------------------- */
 
-static int load_embedded(lua_State *L) {
-    const char *name = luaL_checkstring(L, 1);
-    const mbb_embedded *e = mbb_find_embedded(name);
-    if (!e) return luaL_error(L, "no embedded module '%s'", name);
-    if (luaL_loadbuffer(L, (const char *)e->code, e->size, name)) return lua_error(L);
-    lua_pushstring(L, name);
-    lua_call(L, 1, 1);
-    return 1;
-}
-
-/* Libraries few processes use are opened on first touch of their global. */
-static const struct { const char *name; lua_CFunction open; } lazy_libs[] = {
-    {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math}, {LUA_BITLIBNAME, luaopen_bit},
-    {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, luaopen_os}, {LUA_DBLIBNAME, luaopen_debug},
-    {LUA_FFILIBNAME, luaopen_ffi}};
-
+/* Libraries few processes use are opened on first touch of their global
+ * (ffi, which is no global, only by require: see mbb_stdlib_opener). */
 static int lazy_global(lua_State *L) {
     const char *k = lua_tostring(L, 2);
-    for (size_t i = 0; k && i < sizeof lazy_libs / sizeof *lazy_libs; i++) {
-        if (strcmp(k, lazy_libs[i].name) != 0 || strcmp(k, "ffi") == 0) continue;
-        lua_pushcfunction(L, lazy_libs[i].open);
-        lua_pushstring(L, k);
-        lua_call(L, 1, 1);
-        lua_pushvalue(L, 2);
-        lua_pushvalue(L, -2);
-        lua_rawset(L, 1);
-        return 1;
-    }
-    return 0;
-}
-
-/* package.loaders searcher: the loader of a built-in module, or a message. */
-static int search_builtin(lua_State *L) {
-    const char *name = luaL_checkstring(L, 1);
-    if (strcmp(name, "moonbeam.core") == 0) {
-        lua_pushcfunction(L, luaopen_moonbeam_core);
-        return 1;
-    }
-    if (mbb_find_embedded(name)) {
-        lua_pushcfunction(L, load_embedded);
-        return 1;
-    }
-    for (size_t i = 0; i < sizeof lazy_libs / sizeof *lazy_libs; i++) {
-        if (strcmp(name, lazy_libs[i].name) == 0) {
-            lua_pushcfunction(L, lazy_libs[i].open);
-            return 1;
-        }
-    }
-    lua_pushfstring(L, "\n\tno built-in module '%s'", name);
+    lua_CFunction open = k && strcmp(k, "ffi") != 0 ? mbb_stdlib_opener(k) : NULL;
+    if (!open) return 0;
+    lua_pushcfunction(L, open);
+    lua_pushstring(L, k);
+    lua_call(L, 1, 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
     return 1;
 }
 
 static void open_libs(lua_State *L, mb_runtime *rt) {
     /* string for its metatable (s:upper()), jit because opening it is what
-     * turns the compiler on; the rest come on first use (lazy_libs). */
+     * turns the compiler on; the rest come on first use (lazy_global). */
     static const luaL_Reg eager[] = {
         {"", luaopen_base}, {LUA_LOADLIBNAME, luaopen_package},
         {LUA_STRLIBNAME, luaopen_string}, {LUA_JITLIBNAME, luaopen_jit}, {NULL, NULL}};
@@ -83,17 +46,8 @@ static void open_libs(lua_State *L, mb_runtime *rt) {
         lua_pushstring(L, rt->lua_cpath);
         lua_setfield(L, -2, "cpath");
     }
-    /* One searcher, right after package.preload, finds the core, the
-     * embedded modules and the lazy libraries: cheaper per state than a
-     * preload entry for each. */
-    lua_getfield(L, -1, "loaders");
-    for (int i = (int)lua_objlen(L, -1); i >= 2; i--) {
-        lua_rawgeti(L, -1, i);
-        lua_rawseti(L, -2, i + 1);
-    }
-    lua_pushcfunction(L, search_builtin);
-    lua_rawseti(L, -2, 2);
-    lua_pop(L, 2);
+    lua_pop(L, 1);
+    mbb_install_searcher(L);
     lua_pushvalue(L, LUA_GLOBALSINDEX);
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, lazy_global);

@@ -194,16 +194,6 @@ static int parse_args(int argc, char **argv, options *o) {
     return 0;
 }
 
-static int load_embedded(lua_State *L) {
-    const char *name = luaL_checkstring(L, 1);
-    const mbb_embedded *e = mbb_find_embedded(name);
-    if (!e) return luaL_error(L, "no embedded module '%s'", name);
-    if (luaL_loadbuffer(L, (const char *)e->code, e->size, name)) return lua_error(L);
-    lua_pushstring(L, name);
-    lua_call(L, 1, 1);
-    return 1;
-}
-
 /* Runs protected: start the runtime; this state becomes the host process. */
 static int start_host(lua_State *L) {
     mb_proc **self = lua_touserdata(L, 1);
@@ -255,15 +245,7 @@ static lua_State *new_state(const options *o) {
     lua_setfield(L, -2, "max_processes");
     lua_setfield(L, LUA_REGISTRYINDEX, "moonbeam.config");
     /* The core and the Lua modules are built in: never load another copy. */
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "preload");
-    lua_pushcfunction(L, luaopen_moonbeam_core);
-    lua_setfield(L, -2, "moonbeam.core");
-    for (const mbb_embedded *e = mbb_embedded_modules; e->name; e++) {
-        lua_pushcfunction(L, load_embedded);
-        lua_setfield(L, -2, e->name);
-    }
-    lua_pop(L, 2);
+    mbb_install_searcher(L);
     return L;
 }
 

@@ -25,14 +25,7 @@ local function pack(...) return { n = select("#", ...), ... } end
 
 -- ---- shared checks ----------------------------------------------------
 
-local function check_timeout(t, fn, default)
-  if t == nil then return default end
-  if t == "infinity" then return nil end
-  if type(t) ~= "number" or t ~= t or t < 0 then
-    error(fn .. ": timeout must be a number of ms >= 0 or \"infinity\"", 3)
-  end
-  return t
-end
+local check_timeout = mb._check_timeout
 
 local function check_server(server, fn)
   if type(server) == "string" or is_pid(server) then return end

@@ -33,13 +33,17 @@ function M.send(dest, msg)
   return true
 end
 
-local function check_timeout(t, fn)
-  if t == nil or t == "infinity" then return nil end
+--- A timeout argument: ms >= 0 or "infinity" (nil returned); nil gives
+-- default. Raises naming fn, at the caller of fn. Shared by the modules.
+local function check_timeout(t, fn, default)
+  if t == nil then return default end
+  if t == "infinity" then return nil end
   if type(t) ~= "number" or t ~= t or t < 0 then
-    error(fn .. ": timeout must be a number >= 0 or \"infinity\"", 3)
+    error(fn .. ": timeout must be a number of ms >= 0 or \"infinity\"", 3)
   end
   return t
 end
+M._check_timeout = check_timeout
 
 --- receive([timeout]) or receive(match, [timeout]): the first message (that
 -- match accepts), or nil once timeout ms have passed.

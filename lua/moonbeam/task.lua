@@ -36,12 +36,7 @@ local function check_target(target, fn)
   end
 end
 
-local function check_timeout(t, fn)
-  if t == nil then return M.DEFAULT_TIMEOUT end
-  if t == "infinity" then return nil end
-  if type(t) ~= "number" or t ~= t or t < 0 then error(fn .. ": timeout must be a number of ms >= 0 or \"infinity\"", 3) end
-  return t
-end
+local check_timeout = mb._check_timeout
 
 local function check_owner(t, fn)
   if type(t) ~= "table" or not mb.is_pid(t.pid) then error(fn .. ": a task from task.async expected", 3) end
@@ -80,7 +75,7 @@ end
 --- yield(t, [timeout]) -> "ok", result | "exit", reason | nil (still running).
 function M.yield(t, timeout)
   check_owner(t, "task.yield")
-  local m = receive(outcome(t), check_timeout(timeout, "task.yield"))
+  local m = receive(outcome(t), check_timeout(timeout, "task.yield", M.DEFAULT_TIMEOUT))
   if m == nil then return nil end
   if m[1] == RESULT then
     settle(t)
@@ -92,7 +87,7 @@ end
 --- await(t, [timeout]) -> the result; raises {"timeout"} or {"exit", reason}.
 function M.await(t, timeout)
   check_owner(t, "task.await")
-  local kind, v = M.yield(t, check_timeout(timeout, "task.await"))
+  local kind, v = M.yield(t, check_timeout(timeout, "task.await", M.DEFAULT_TIMEOUT))
   if kind == "ok" then return v end
   -- Given up on: neither its result nor its DOWN may arrive later.
   mb.unalias(t.tag)
@@ -115,7 +110,7 @@ function M.shutdown(t, timeout)
   if done then return "exit", done[5] end
   mb.exit(t.pid, "shutdown")
   local down = receive(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == t.ref end,
-                       check_timeout(timeout, "task.shutdown"))
+                       check_timeout(timeout, "task.shutdown", M.DEFAULT_TIMEOUT))
   if not down then
     mb.exit(t.pid, "kill")
     down = receive(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == t.ref end)
@@ -137,7 +132,7 @@ function M.async_stream(list, target, opts)
   opts = opts or {}
   local max = opts.max_concurrency or 8
   if type(max) ~= "number" or max < 1 then error("task.async_stream: max_concurrency must be >= 1", 2) end
-  local timeout = check_timeout(opts.timeout, "task.async_stream")
+  local timeout = check_timeout(opts.timeout, "task.async_stream", M.DEFAULT_TIMEOUT)
   local me, n, results = self(), #list, {}
   local running, by_ref, by_tag, count, nexti = {}, {}, {}, 0, 1
   while nexti <= n or count > 0 do
