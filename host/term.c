@@ -131,6 +131,7 @@ uint32_t mb_term_len(mb_span t) {
 bool mb_term_index(mb_span t, uint32_t i, mb_span *out) {
     uint64_t narr, nhash;
     const uint8_t *p, *end = t.p + t.n;
+    *out = (mb_span){NULL, 0};   /* absent reads as empty: no type, no value */
     if (!table_open(t, &narr, &nhash, &p) || i < 1 || i > narr) return false;
     for (uint32_t k = 1; k < i; k++)
         if (skip(&p, end, 1)) return false;
@@ -140,6 +141,7 @@ bool mb_term_index(mb_span t, uint32_t i, mb_span *out) {
 bool mb_term_field(mb_span t, const char *key, mb_span *out) {
     uint64_t narr, nhash;
     const uint8_t *p, *end = t.p + t.n;
+    *out = (mb_span){NULL, 0};
     if (!table_open(t, &narr, &nhash, &p)) return false;
     for (uint64_t k = 0; k < narr; k++)
         if (skip(&p, end, 1)) return false;

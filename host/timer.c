@@ -20,7 +20,9 @@ struct mb_timer {
     mb_timer *next;          /* chain in the map, under the map's lock */
     mb_runtime *rt;
     mb_sched *s;             /* the timer thread, whose loop owns h */
-    bool started;            /* s's thread only */
+    /* s's thread only. The start is batched and the cancel's close is not,
+     * so they reach the timer thread in either order: the later one frees. */
+    bool start_seen, close_seen, started;
     _Atomic int state;
     mb_ref ref;
     double due;
@@ -143,10 +145,14 @@ static uint64_t delay_from_loop(uv_loop_t *loop, double due) {
 }
 
 /* Posted to the timer thread by mb_send_after. A timer cancelled before it
- * started is left alone here: the canceller's post frees it. */
+ * started is freed by whichever of this and the cancel's close comes last. */
 static void timer_start_here(mb_sched *s, void *arg) {
     mb_timer *tm = arg;
-    if (atomic_load(&tm->state) == T_CANCELLED) return;
+    tm->start_seen = true;
+    if (atomic_load(&tm->state) == T_CANCELLED) {
+        if (tm->close_seen) timer_free(tm);
+        return;
+    }
     if (uv_timer_init(&s->loop, &tm->h)) {
         fprintf(stderr, "moonbeam: cannot start a timer; its message is dropped\n");
         int expected = T_PENDING;
@@ -155,17 +161,20 @@ static void timer_start_here(mb_sched *s, void *arg) {
             map_take_locked(&tm->rt->timers, tm->ref);
             pthread_mutex_unlock(&tm->rt->timers.lock);
             timer_free(tm);
-        }
+        }   /* else cancelled meanwhile: its close, still to come, frees it */
         return;
     }
     tm->started = true;
     uv_timer_start(&tm->h, on_timer_fire, delay_from_loop(&s->loop, tm->due), 0);
 }
 
-/* Posted by mb_cancel_timer: the one who cancelled frees the timer. */
+/* Posted by mb_cancel_timer: the one who cancelled frees the timer, unless
+ * its start has not arrived yet (the start then frees it). */
 static void timer_close_cancelled(mb_sched *s, void *arg) {
     (void)s;
     mb_timer *tm = arg;
+    tm->close_seen = true;
+    if (!tm->start_seen) return;
     if (!tm->started) {
         timer_free(tm);
         return;

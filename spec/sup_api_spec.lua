@@ -453,3 +453,34 @@ describe("restart backoff", function()
     assert.is_false(mb.alive(s))
   end)
 end)
+
+describe("a supervisor sent a malformed request", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("answers unknown_request and goes on serving", function()
+    local s = U.start({ U.worker("a") })
+    U.event("a", "init")
+    for _, req in ipairs({ "not a table", 42, true, {}, { 7 }, { {} }, { "start_child" },
+                           { "terminate_child" }, { "restart_child" }, { "delete_child" },
+                           { "start_child", "no spec" }, { x = 1 } }) do
+      for _ = 1, 20 do
+        local r, err = gen.try_call(s, req, 1000)
+        assert.is_nil(err)   -- answered, with an error of its own
+        assert.equal("table", type(r))
+        assert.is_string(r.err)
+      end
+    end
+    assert.same({ "a" }, U.ids(s))
+    assert.is_true(mb.alive(s))
+  end)
+
+  it("answers a malformed system request and goes on serving", function()
+    local s = U.start({ U.worker("a") })
+    for _, req in ipairs({ "x", {}, { 1 }, { "stop" } }) do
+      mb.send(s, { "$gen_sys", { mb.self(), mb.make_ref() }, req })
+    end
+    assert.same({ "a" }, U.ids(s))
+    assert.is_true(mb.alive(s))
+  end)
+end)

@@ -181,6 +181,23 @@ describe("mb.cancel_timer", function()
     assert.is_nil(mb.receive(h.tuple("many"), 700))
   end)
 
+  it("cancels timers armed in the same slice, a thousand at a time", function()
+    -- Inside a process, starts are batched until the slice ends: a cancel
+    -- may reach the timer thread before the start it follows.
+    local _, ref = mb.spawn_monitor(function()
+      local mb = require "moonbeam"
+      for round = 1, 20 do
+        for i = 1, 1000 do
+          if type(mb.cancel_timer(mb.send_after(1000, mb.self(), i))) ~= "number" then
+            mb.exit("a timer was not pending")
+          end
+        end
+      end
+      mb.exit(mb.receive(50) == nil and "none_delivered" or "delivered")
+    end)
+    assert.equal("none_delivered", h.reason(ref))
+  end)
+
   it("raises for something that is not a timer ref", function()
     h.error_of(mb.cancel_timer, "nope")
     h.error_of(mb.cancel_timer, nil)

@@ -125,7 +125,9 @@ end
 --- async_stream(list, target, {max_concurrency=, timeout=}) -> an array in
 -- input order of {"ok", v} or {"exit", reason}. Tasks are monitored, not
 -- linked: a crash is a result, not the caller's end. A task over its
--- timeout is killed and gives {"exit", "timeout"}.
+-- timeout is killed and gives {"exit", "timeout"}. A worker holds its slot
+-- until it is gone (its DOWN), so never more than max_concurrency worker
+-- processes are alive at once; OTP only bounds the outstanding results.
 function M.async_stream(list, target, opts)
   if type(list) ~= "table" then error("task.async_stream: list must be an array", 2) end
   check_target(target, "task.async_stream")
@@ -156,11 +158,10 @@ function M.async_stream(list, target, opts)
       local t = mb.now()
       for r in next, running do
         if r.deadline and r.deadline <= t then
+          -- Its slot stays taken until the killed worker's DOWN.
           mb.unalias(r.tag)
-          mb.demonitor(r.ref, true)
           mb.exit(r.pid, "kill")
-          results[r.i] = { "exit", "timeout" }
-          running[r], by_ref[r.ref], by_tag[r.tag], count = nil, nil, nil, count - 1
+          results[r.i], r.deadline, by_tag[r.tag] = { "exit", "timeout" }, nil, nil
         end
       end
     else

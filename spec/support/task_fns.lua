@@ -35,6 +35,7 @@ end
 -- One async_stream element, a table:
 --   to      a pid told {"worker", self, v} when the worker starts
 --   counter a pid told {"in"} on start and {"out"} before the worker ends
+--   census  a pid told {"census", n} on start: n task workers alive then
 --   ms      how long to sleep
 --   crash   raise this message (after sleeping)
 --   exit    mb.exit(this) (after sleeping)
@@ -42,11 +43,22 @@ end
 function M.work(arg)
   if arg.to then mb.send(arg.to, { "worker", mb.self(), arg.v }) end
   if arg.counter then mb.send(arg.counter, { "in" }) end
+  if arg.census then mb.send(arg.census, { "census", M.task_workers() }) end
   if arg.ms then mb.sleep(arg.ms) end
   if arg.counter then mb.send(arg.counter, { "out" }) end
   if arg.crash then error(arg.crash) end
   if arg.exit then mb.exit(arg.exit) end
   return arg.v
+end
+
+-- How many task worker processes are alive now.
+function M.task_workers()
+  local n = 0
+  for _, pid in ipairs(mb.processes()) do
+    local info = mb.info(pid)
+    if info and info.module == "moonbeam.task:run" then n = n + 1 end
+  end
+  return n
 end
 
 -- A process that counts the workers inside M.work at once; answers
