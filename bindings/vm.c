@@ -84,6 +84,14 @@ static void set_reason_str(mb_proc *p, const char *s) {
     mb_put_string(&p->exit_reason, s, strlen(s));
 }
 
+/* {"error", msg}: how a process ends that the runtime had to stop. */
+static void set_reason_error(mb_proc *p, const char *msg) {
+    p->exit_reason.len = 0;
+    mb_put_tuple_head(&p->exit_reason, 2);
+    mb_put_string(&p->exit_reason, "error", 5);
+    mb_put_string(&p->exit_reason, msg, strlen(msg));
+}
+
 /* Create the state; returns the number of values to resume with, or -1
  * with the exit reason set. */
 static int create(mb_proc *p) {
@@ -202,8 +210,10 @@ void mb_vm_run(mb_proc *p) {
     p->budget = mbb_slice_budget();
     p->yield = MB_YIELD_NONE;
     int st = lua_resume(p->co, nargs);
-    if (p->mem_exceeded) {
-        set_reason_str(p, "memory_limit");
+    if (p->mem_exceeded || p->cstack_exceeded) {
+        /* Ended even if the code caught the error: it would fail again. */
+        if (p->mem_exceeded) set_reason_str(p, "memory_limit");
+        else set_reason_error(p, "C stack overflow");
         p->yield = MB_YIELD_EXIT;
         return;
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "codec.h"
+#include "cstack.h"
 #include "names.h"
 #include "runtime.h"
 #include "sched.h"
@@ -52,9 +53,11 @@ void mb_proc_free(mb_proc *p) {
     free(p);
 }
 
-/* The allocator of every process state. Over the limit it refuses to grow,
- * LuaJIT raises "not enough memory", and the scheduler ends the process
- * with "memory_limit" (mem_exceeded says why). Frees always succeed. */
+/* The allocator of every process state. Over the limit, or with the C
+ * stack nearly used up (cstack.h), it refuses to grow, LuaJIT raises "not
+ * enough memory", and the scheduler ends the process with "memory_limit" or
+ * a C stack overflow (mem_exceeded, cstack_exceeded say why). Frees always
+ * succeed. */
 void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     mb_proc *p = ud;
     size_t used = atomic_load_explicit(&p->mem_used, memory_order_relaxed);
@@ -66,6 +69,10 @@ void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     }
     if (p->mem_limit && nsize > old && used - old + nsize > p->mem_limit) {
         p->mem_exceeded = true;
+        return NULL;
+    }
+    if (nsize > old && (p->cstack_exceeded || mb_cstack_low())) {   /* doomed: no more growth */
+        p->cstack_exceeded = true;
         return NULL;
     }
     void *np = ptr ? mb_arena_realloc(&p->arena, ptr, old, nsize) : mb_arena_alloc(&p->arena, nsize);

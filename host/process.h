@@ -94,6 +94,7 @@ typedef struct mb_proc {
     mb_arena arena;                   /* the Lua state's small objects */
     size_t mem_limit;                 /* 0: none */
     bool mem_exceeded;
+    bool cstack_exceeded;             /* it recursed its thread's C stack away */
     bool dying;                       /* exit_reason holds why */
     bool in_match;                    /* inside a selective receive's match function */
     mb_buf exit_reason;

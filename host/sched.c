@@ -17,6 +17,14 @@
 #include "vm.h"
 
 #define POLL_EVERY 32     /* process runs between looks at the loop */
+/* A process's Lua code runs on its scheduler's C stack, and Lua recursion
+ * through C functions (string.gsub with a function, sort comparators,
+ * __tostring) grows that stack by kilobytes a level. LuaJIT raises "stack
+ * overflow" once a coroutine's Lua stack is full, which such recursion
+ * reaches after about 30 MB of C stack: this size leaves room for that (and
+ * for a sanitizer's larger frames), so the process gets the error and the
+ * host lives. Only the pages touched are ever backed by memory. */
+#define SCHED_STACK_BYTES ((size_t)64 << 20)
 #define NAP_MS 1          /* how long an idle scheduler sleeps while others have queued work */
 
 static uint32_t rq_push(mb_sched *s, mb_proc *p) {
@@ -308,8 +316,9 @@ int mb_sched_start_all(mb_runtime *rt, int n) {
     rt->nscheds = n;
     int started = 0;
     if (uv_thread_create(&rt->timer_thread->thread, timer_main, rt->timer_thread) == 0) {
+        uv_thread_options_t big = {UV_THREAD_HAS_STACK_SIZE, SCHED_STACK_BYTES};
         for (started = 0; started < n; started++)
-            if (uv_thread_create(&rt->scheds[started].thread, sched_main, &rt->scheds[started])) break;
+            if (uv_thread_create_ex(&rt->scheds[started].thread, &big, sched_main, &rt->scheds[started])) break;
     } else {
         started = -1;
     }
