@@ -27,8 +27,18 @@ void mbb_pid_type_init(lua_State *L);
 /* Encode the value at idx into p->scratch, raising a clear error if refused. */
 void mbb_encode_or_raise(lua_State *L, mb_proc *p, int idx, const char *root);
 
+/* Encode the value at idx as p's exit reason. One larger than the runtime's
+ * max_message_size, which every link and monitor would get a copy of, is
+ * replaced by a bounded {"error", "exit reason too large (N bytes): ...", tb}
+ * (see vm.c). Returns 0, or -1 with err set (and no reason) when the value
+ * cannot be sent at all. */
+int mbb_set_exit_reason(lua_State *L, mb_proc *p, int idx, mb_encode_err *err);
+
 /* Raise a Lua error carrying exactly the string s (no position prefix). */
 int mbb_raise_plain(lua_State *L, const char *s);
+/* The same, formatted as lua_pushfstring does: for "<call>: <what is
+ * wrong>" errors that a Lua wrapper must not prefix with its own line. */
+int mbb_raisef(lua_State *L, const char *fmt, ...);
 
 /* Yield back to the scheduler because the process must end now. Raises in
  * states that cannot yield to a scheduler (see message_api.c). */

@@ -6,6 +6,7 @@
 #include "bindings.h"
 #include "../host/names.h"
 #include "../host/signal.h"
+#include "../host/timer.h"
 
 /* Messages a process handles in one slice before it yields to its peers. */
 #define SLICE_BUDGET 1000
@@ -130,13 +131,17 @@ static int wait_external(mb_proc *p, double deadline) {
     return woken;
 }
 
-/* core.wait([ms]) -> true when something may have arrived, false on timeout. */
+/* core.wait([ms]) -> true when something may have arrived, false on timeout.
+ * No ms, or one beyond what a timer can be set for (math.huge included):
+ * wait without a timer. */
 static int l_wait(lua_State *L) {
     mb_proc *self = mbb_self(L);
     double ms = -1;
     if (!lua_isnoneornil(L, 1)) {
-        ms = luaL_checknumber(L, 1);
-        if (ms < 0 || ms != ms) return luaL_argerror(L, 1, "timeout must be >= 0");
+        if (lua_type(L, 1) != LUA_TNUMBER || !(lua_tonumber(L, 1) >= 0))
+            return luaL_error(L, "receive: timeout must be a number >= 0 or \"infinity\"");
+        ms = lua_tonumber(L, 1);
+        if (ms > MB_MAX_TIMEOUT_MS) ms = -1;
     }
     int added = mb_signal_drain(self);
     if (self->dying) return mbb_exit_now(L, self);
@@ -181,9 +186,9 @@ static int l_max_message_size(lua_State *L) {
     mb_proc *self = mbb_self(L);
     size_t old = atomic_load(&self->rt->max_message_size);
     if (!lua_isnoneornil(L, 1)) {
-        lua_Number n = luaL_checknumber(L, 1);
-        if (!(n >= 64 && n <= (lua_Number)(1u << 31)))
-            return luaL_argerror(L, 1, "limit must be between 64 bytes and 2 GiB");
+        lua_Number n = lua_tonumber(L, 1);
+        if (lua_type(L, 1) != LUA_TNUMBER || !(n >= 64 && n <= (lua_Number)(1u << 31)) || n != floor(n))
+            return luaL_error(L, "max_message_size: bytes must be an integer from 64 to 2^31");
         atomic_store(&self->rt->max_message_size, (size_t)n);
     }
     lua_pushnumber(L, (lua_Number)old);

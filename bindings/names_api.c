@@ -3,10 +3,9 @@
 #include "bindings.h"
 #include "../host/names.h"
 
-static const char *check_name(lua_State *L, int idx, size_t *n) {
-    if (lua_type(L, idx) != LUA_TSTRING) luaL_argerror(L, idx, "a name must be a string");
-    const char *s = lua_tolstring(L, idx, n);
-    if (*n == 0 || strlen(s) != *n) luaL_argerror(L, idx, "a name is a non-empty string without NUL bytes");
+static const char *check_name(lua_State *L, int idx, size_t *n, const char *fn) {
+    const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, n) : NULL;
+    if (!s || !mb_name_valid(s, *n)) luaL_error(L, "%s: name must be a non-empty string without NUL bytes", fn);
     return s;
 }
 
@@ -14,7 +13,7 @@ static const char *check_name(lua_State *L, int idx, size_t *n) {
 static int l_register(lua_State *L) {
     mb_proc *self = mbb_self(L);
     size_t n;
-    const char *name = check_name(L, 1, &n);
+    const char *name = check_name(L, 1, &n, "register");
     mb_pid pid = mbb_check_pid(L, 2);
     switch (mb_names_register(self->rt, name, n, pid)) {
     case MB_REG_OK: lua_pushboolean(L, 1); return 1;
@@ -27,14 +26,14 @@ static int l_register(lua_State *L) {
 
 static int l_unregister(lua_State *L) {
     size_t n;
-    const char *name = check_name(L, 1, &n);
+    const char *name = check_name(L, 1, &n, "unregister");
     lua_pushboolean(L, mb_names_unregister(mbb_self(L)->rt, name, n));
     return 1;
 }
 
 static int l_whereis(lua_State *L) {
     size_t n;
-    const char *name = check_name(L, 1, &n);
+    const char *name = check_name(L, 1, &n, "whereis");
     mb_pid pid = mb_names_whereis(mbb_self(L)->rt, name, n);
     if (pid) mbb_push_pid(L, pid);
     else lua_pushnil(L);

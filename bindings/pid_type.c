@@ -2,6 +2,7 @@
  * print as <0.42.7> and #Ref<0.N>. Light userdata compare by value and work
  * as table keys, in every state, after any number of crossings. */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include "bindings.h"
 #include "../host/names.h"
@@ -74,6 +75,14 @@ void mbb_pid_type_init(lua_State *L) {
 
 int mbb_raise_plain(lua_State *L, const char *s) {
     lua_pushstring(L, s);
+    return lua_error(L);
+}
+
+int mbb_raisef(lua_State *L, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
     return lua_error(L);
 }
 

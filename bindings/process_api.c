@@ -1,4 +1,5 @@
 /* process_api.c: spawn, exit, links, monitors, and looking at processes. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bindings.h"
@@ -39,6 +40,8 @@ static int spawn_failed(lua_State *L, mb_proc *self, int rc, const char *name) {
         return luaL_error(L, "spawn: too many processes (max_processes is %d)", (int)self->rt->procs.size);
     if (rc == MB_SPAWN_NAME_TAKEN)
         return luaL_error(L, "spawn_opt: the name '%s' is already registered", name);
+    if (rc == MB_SPAWN_BAD_NAME)
+        return luaL_error(L, "spawn_opt: name must be a non-empty string without NUL bytes");
     return luaL_error(L, "spawn: out of memory");
 }
 
@@ -70,16 +73,21 @@ static int l_spawn(lua_State *L) {
         opt_bool(L, 2, "trap_exit", &trap);
         lua_getfield(L, 2, "memory_limit");
         if (!lua_isnil(L, -1)) {
+            /* Bytes: an integer up to 2^53, or math.huge for no limit (0). */
             lua_Number lim = lua_tonumber(L, -1);
-            if (!lua_isnumber(L, -1) || !(lim >= 1024))
-                return luaL_error(L, "spawn_opt: memory_limit must be a number of bytes >= 1024");
-            o.mem_limit = (size_t)lim;
+            bool unlimited = lua_type(L, -1) == LUA_TNUMBER && lim == HUGE_VAL;
+            if (!unlimited && (lua_type(L, -1) != LUA_TNUMBER || !(lim >= 1024 && lim <= 9007199254740992.0) ||
+                               lim != floor(lim)))
+                return luaL_error(L, "spawn_opt: memory_limit must be an integer number of bytes "
+                                     "from 1024 to 2^53, or math.huge");
+            o.mem_limit = unlimited ? 0 : (size_t)lim;
         }
         lua_pop(L, 1);
         lua_getfield(L, 2, "name");
         if (!lua_isnil(L, -1)) {
-            if (lua_type(L, -1) != LUA_TSTRING) return luaL_error(L, "spawn_opt: name must be a string");
-            o.name = lua_tolstring(L, -1, &o.name_len);
+            if (lua_type(L, -1) == LUA_TSTRING) o.name = lua_tolstring(L, -1, &o.name_len);
+            if (!o.name || !mb_name_valid(o.name, o.name_len))
+                return luaL_error(L, "spawn_opt: name must be a non-empty string without NUL bytes");
         }
         lua_pop(L, 1);   /* the string stays alive: opts holds it */
     }
@@ -124,11 +132,11 @@ static int l_self(lua_State *L) {
 static int l_exit(lua_State *L) {
     mb_proc *self = mbb_self(L);
     if (lua_gettop(L) < 2) {
-        if (lua_isnoneornil(L, 1)) return luaL_argerror(L, 1, "an exit reason is required");
-        mbb_encode_or_raise(L, self, 1, "reason");
-        self->exit_reason.len = 0;
-        if (mb_buf_put(&self->exit_reason, self->scratch.p, self->scratch.len))
-            return luaL_error(L, "exit: out of memory");
+        if (lua_isnoneornil(L, 1)) return luaL_error(L, "exit: a reason is required");
+        /* Too large a reason is not raised: the process exits with a
+         * bounded one (mbb_set_exit_reason), as it would crashing. */
+        mb_encode_err err;
+        if (mbb_set_exit_reason(L, self, 1, &err)) return luaL_error(L, "exit: %s", err.msg);
         self->dying = true;
         return mbb_exit_now(L, self);
     }

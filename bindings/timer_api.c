@@ -2,24 +2,33 @@
 #include <math.h>
 #include <string.h>
 #include "bindings.h"
+#include "../host/names.h"
 #include "../host/timer.h"
 
 /* core.send_after(ms, dest, msg) -> timer ref, over. A name is resolved when the
  * timer fires; a pid's message is dropped if the pid is gone by then. */
 static int l_send_after(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    lua_Number ms = luaL_checknumber(L, 1);
-    if (!(ms >= 0) || isinf(ms)) return luaL_argerror(L, 1, "time must be a finite number >= 0");
+    lua_Number ms = lua_tonumber(L, 1);
+    /* A timer, unlike a receive timeout, has no "never": math.huge and
+     * delays no timer can be set for are refused. */
+    if (lua_type(L, 1) != LUA_TNUMBER || !(ms >= 0) || isinf(ms))
+        return mbb_raisef(L, "send_after: ms must be a finite number >= 0");
+    if (ms > MB_MAX_TIMEOUT_MS)
+        return mbb_raisef(L, "send_after: ms must be at most 2^53 (no timer is set further ahead)");
     mb_pid dest = 0;
     char *name = NULL;
     if (lua_type(L, 2) == LUA_TSTRING) {
         size_t n;
-        lua_tolstring(L, 2, &n);
-        if (n == 0) return luaL_argerror(L, 2, "empty name");
-    } else {
+        const char *s = lua_tolstring(L, 2, &n);
+        if (!mb_name_valid(s, n))
+            return mbb_raisef(L, "send_after: a name must be a non-empty string without NUL bytes");
+    } else if (mbb_is_pid(L, 2)) {
         dest = mbb_check_pid(L, 2);
+    } else {
+        return mbb_raisef(L, "send_after: dest must be a pid or a registered name");
     }
-    if (lua_isnoneornil(L, 3)) return luaL_argerror(L, 3, "a message cannot be nil");
+    if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "send_after: msg cannot be nil");
     mbb_encode_or_raise(L, self, 3, "msg");
     mb_msg *m = mb_msg_copy(MB_MSG_DATA, self->pid, 0, self->scratch.p, self->scratch.len);
     if (!m) return luaL_error(L, "send_after: out of memory");
@@ -54,4 +63,7 @@ void mbb_open_timers(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"send_after", l_send_after}, {"cancel_timer", l_cancel_timer}, {"now", l_now}, {NULL, NULL}};
     luaL_register(L, NULL, fns);
+    /* For the Lua modules' timeout check: longer means "infinity". */
+    lua_pushnumber(L, MB_MAX_TIMEOUT_MS);
+    lua_setfield(L, -2, "_max_timeout");
 }

@@ -125,6 +125,83 @@ static int create(mb_proc *p) {
 
 /* ---- how a body ended -------------------------------------------------- */
 
+#define REASON_PREVIEW 200         /* bytes of a too-large reason's text kept */
+#define REASON_TRACEBACK 4096      /* bytes of its traceback kept */
+
+/* Pushes {"error", "exit reason too large (N bytes): <preview>...", tb}
+ * for the too-large reason at idx: what to preview is the reason itself
+ * if it is a string, or its second element if that is one (a crash's
+ * message); tb is its third element when that is a string (a crash's
+ * traceback), cut to REASON_TRACEBACK bytes. With small, only
+ * {"error", "exit reason too large (N bytes)"}. n == 0: size unknown. */
+static void push_bounded_reason(lua_State *L, int idx, size_t n, size_t max, bool small) {
+    char head[96];
+    if (n) snprintf(head, sizeof head, "exit reason too large (%zu bytes)", n);
+    else snprintf(head, sizeof head, "exit reason too large (more than %zu bytes)", max);
+    lua_createtable(L, 3, 0);
+    lua_pushliteral(L, "error");
+    lua_rawseti(L, -2, 1);
+    size_t len = 0;
+    const char *text = NULL, *tb = NULL;
+    if (!small && lua_type(L, idx) == LUA_TSTRING) {
+        text = lua_tolstring(L, idx, &len);
+    } else if (!small && lua_type(L, idx) == LUA_TTABLE) {
+        lua_rawgeti(L, idx, 2);
+        if (lua_type(L, -1) == LUA_TSTRING) text = lua_tolstring(L, -1, &len);   /* idx keeps it alive */
+        lua_pop(L, 1);
+        lua_rawgeti(L, idx, 3);
+        size_t tl;
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            tb = lua_tolstring(L, -1, &tl);
+            lua_pushlstring(L, tb, tl < REASON_TRACEBACK ? tl : REASON_TRACEBACK);
+            lua_rawseti(L, -3, 3);
+        }
+        lua_pop(L, 1);
+    }
+    if (text) lua_pushfstring(L, "%s: ", head);
+    else lua_pushstring(L, head);
+    if (text) {
+        lua_pushlstring(L, text, len < REASON_PREVIEW ? len : REASON_PREVIEW);
+        lua_pushstring(L, len > REASON_PREVIEW ? "..." : "");
+        lua_concat(L, 3);
+    }
+    lua_rawseti(L, -2, 2);
+}
+
+int mbb_set_exit_reason(lua_State *L, mb_proc *p, int idx, mb_encode_err *err) {
+    if (idx < 0) idx = lua_gettop(L) + idx + 1;
+    size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
+    p->exit_reason.len = 0;
+    if (mb_encode(L, idx, "reason", &p->exit_reason, max, err) == 0) return 0;
+    if (err->why != MB_ENC_TOO_LARGE) return -1;
+    /* Sendable but too large: measure it, then say so in a bounded reason. */
+    mb_buf all;
+    mb_buf_init(&all);
+    mb_encode_err e2;
+    int rc = mb_encode(L, idx, "reason", &all, SIZE_MAX, &e2);
+    size_t n = all.len;
+    mb_buf_free(&all);
+    if (rc && e2.why == MB_ENC_REFUSED) {
+        *err = e2;   /* not sendable at all, after the part that was too large */
+        return -1;
+    }
+    if (rc) n = 0;   /* too large to measure */
+    mb_buf_free(&p->exit_reason);   /* don't keep what a big attempt grew */
+    push_bounded_reason(L, idx, n, max, false);
+    if (mb_encode(L, -1, "reason", &p->exit_reason, max, err)) {
+        lua_pop(L, 1);
+        push_bounded_reason(L, idx, n, max, true);
+        p->exit_reason.len = 0;
+        if (mb_encode(L, -1, "reason", &p->exit_reason, SIZE_MAX, err)) {
+            lua_pop(L, 1);
+            p->exit_reason.len = 0;
+            return -1;
+        }
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
 /* {"error", message, traceback}, built on the main state (the coroutine is dead). */
 static int build_crash(lua_State *L) {
     lua_State *co = lua_touserdata(L, 1);
@@ -143,15 +220,13 @@ static int build_crash(lua_State *L) {
     luaL_traceback(L, co, NULL, 0);
     lua_rawseti(L, -2, 3);
     mb_encode_err err;
-    p->exit_reason.len = 0;
-    if (mb_encode(L, 1, "reason", &p->exit_reason, (size_t)1 << 30, &err)) {
+    if (mbb_set_exit_reason(L, p, 1, &err)) {
         /* The error value itself cannot be sent: keep its printable form. */
         lua_rawgeti(L, 1, 2);
         lua_pushfstring(L, "(an error value of type %s)", luaL_typename(L, -1));
         lua_rawseti(L, 1, 2);
         lua_pop(L, 1);
-        p->exit_reason.len = 0;
-        mb_encode(L, 1, "reason", &p->exit_reason, (size_t)1 << 30, &err);
+        if (mbb_set_exit_reason(L, p, 1, &err)) set_reason_str(p, "crashed");
     }
     if (p->rt->crash_log) {
         lua_rawgeti(L, 1, 2);

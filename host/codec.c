@@ -58,13 +58,18 @@ static int enc_room(enc *e) {
     if (e->b->len - e->start > e->max) {
         snprintf(e->err->msg, sizeof e->err->msg,
                  "message larger than the limit of %zu bytes", e->max);
+        e->err->why = MB_ENC_TOO_LARGE;
         e->path[0] = '\0';
         return -1;
     }
     return 0;
 }
 
-static int enc_oom(enc *e) { return enc_fail(e, "out of memory while encoding"); }
+static int enc_oom(enc *e) {
+    enc_fail(e, "out of memory while encoding");
+    e->err->why = MB_ENC_NOMEM;
+    return -1;
+}
 
 static int dump_writer(lua_State *L, const void *p, size_t n, void *ud) {
     (void)L;
@@ -197,6 +202,7 @@ static int enc_value(enc *e, int idx, int depth) {
         if (n > e->max || e->b->len - e->start + n > e->max) {   /* before copying */
             snprintf(e->err->msg, sizeof e->err->msg,
                      "message larger than the limit of %zu bytes", e->max);
+            e->err->why = MB_ENC_TOO_LARGE;
             e->path[0] = '\0';
             return -1;
         }
@@ -234,6 +240,7 @@ int mb_encode(lua_State *L, int idx, const char *root, mb_buf *b,
               size_t max_size, mb_encode_err *err) {
     enc e = {.L = L, .b = b, .start = b->len, .max = max_size, .err = err};
     e.path[0] = '\0';
+    err->why = MB_ENC_REFUSED;
     if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
     if (enc_value(&e, idx, 0)) {
         enc_finish_error(&e, root);
@@ -246,14 +253,17 @@ int mb_encode(lua_State *L, int idx, const char *root, mb_buf *b,
 int mb_encode_list(lua_State *L, int idx, int n, mb_buf *b,
                    size_t max_size, mb_encode_err *err) {
     size_t start = b->len;
+    err->why = MB_ENC_REFUSED;
     if (mb_buf_varint(b, (uint64_t)n)) {
         snprintf(err->msg, sizeof err->msg, "out of memory while encoding");
+        err->why = MB_ENC_NOMEM;
         return -1;
     }
     for (int i = 0; i < n; i++) {
         if (lua_isnil(L, idx + i)) {
             if (mb_buf_byte(b, MB_T_NIL)) {
                 snprintf(err->msg, sizeof err->msg, "out of memory while encoding");
+                err->why = MB_ENC_NOMEM;
                 b->len = start;
                 return -1;
             }

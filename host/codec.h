@@ -34,8 +34,11 @@ enum {
     MB_T_STRING, MB_T_TABLE, MB_T_PID, MB_T_REF, MB_T_FUNCTION
 };
 
+enum { MB_ENC_REFUSED, MB_ENC_TOO_LARGE, MB_ENC_NOMEM };
+
 typedef struct mb_encode_err {
     char msg[256];
+    int why;                     /* MB_ENC_*: TOO_LARGE is over max_size, sendable so far */
 } mb_encode_err;
 
 /* Append the value at idx to b. root names the value in errors ("msg",

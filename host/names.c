@@ -70,7 +70,12 @@ static void grow(mb_names *n) {
     n->nbuckets = nb;
 }
 
+bool mb_name_valid(const char *name, size_t len) {
+    return name && len > 0 && memchr(name, '\0', len) == NULL;
+}
+
 int mb_names_register(mb_runtime *rt, const char *name, size_t len, mb_pid pid) {
+    if (!mb_name_valid(name, len)) return MB_REG_BADNAME;
     mb_names *n = &rt->names;
     mb_proc *p = mb_proctab_get(&rt->procs, pid);
     if (!p) return MB_REG_NOPROC;

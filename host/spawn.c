@@ -19,7 +19,9 @@ static int finish(mb_proc *parent, mb_proc *p, mb_pid pid, const mb_spawn_opts *
         int rc = mb_names_register(rt, o->name, o->name_len, pid);
         if (rc) {
             mb_proctab_retire(&rt->procs, pid);
-            return rc == MB_REG_TAKEN ? MB_SPAWN_NAME_TAKEN : MB_SPAWN_NOMEM;
+            return rc == MB_REG_TAKEN     ? MB_SPAWN_NAME_TAKEN
+                 : rc == MB_REG_BADNAME ? MB_SPAWN_BAD_NAME
+                                        : MB_SPAWN_NOMEM;
         }
     }
     if (o->link && mb_link(parent, pid)) {

@@ -18,7 +18,8 @@ typedef struct mb_spawn_opts {
     size_t name_len;
 } mb_spawn_opts;
 
-enum { MB_SPAWN_OK = 0, MB_SPAWN_NOMEM = -1, MB_SPAWN_FULL = -2, MB_SPAWN_NAME_TAKEN = -3 };
+enum { MB_SPAWN_OK = 0, MB_SPAWN_NOMEM = -1, MB_SPAWN_FULL = -2, MB_SPAWN_NAME_TAKEN = -3,
+       MB_SPAWN_BAD_NAME = -4 /* not mb_name_valid: callers check first */ };
 
 /* Spawn on behalf of parent (for links, monitors and locality). ref is set
  * when o->monitor. */

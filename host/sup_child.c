@@ -40,12 +40,33 @@ sup_child *sup_child_parse(mb_span spec, char *err, size_t errlen) {
             : field_is(spec, "type", "process") ? CT_PROCESS : CT_WORKER;
     c->restart = field_is(spec, "restart", "temporary") ? R_TEMPORARY
                : field_is(spec, "restart", "transient") ? R_TRANSIENT : R_PERMANENT;
+    /* ms, SHUT_INFINITY or SHUT_BRUTAL; math.huge, or more than a timer
+     * can be set for, is infinity. */
     c->shutdown = field_num(spec, "shutdown", c->type == CT_SUPERVISOR ? SHUT_INFINITY : 5000);
-    if (mb_term_field(spec, "name", &v) && !(c->name = mb_term_strdup(v))) goto oom;
+    if (c->shutdown > MB_MAX_TIMEOUT_MS) c->shutdown = SHUT_INFINITY;
+    if (!(c->shutdown >= 0 || c->shutdown == SHUT_INFINITY || c->shutdown == SHUT_BRUTAL)) {
+        snprintf(err, errlen, "child '%s': shutdown must be ms >= 0, \"infinity\" or \"brutal_kill\"", c->id);
+        goto fail;
+    }
+    if (mb_term_field(spec, "name", &v)) {
+        const char *s;
+        size_t n;
+        if (!mb_term_str(v, &s, &n) || !mb_name_valid(s, n)) {
+            snprintf(err, errlen, "child '%s': name must be a non-empty string without NUL bytes", c->id);
+            goto fail;
+        }
+        if (!(c->name = mb_term_strdup(v))) goto oom;
+    }
     if (mb_term_field(spec, "backoff", &v)) {
+        /* Delays a timer can be set for: no infinity, no NaN. */
         c->bo_initial = field_num(v, "initial", 0);
         c->bo_max = field_num(v, "max", c->bo_initial);
         c->bo_factor = field_num(v, "factor", 1);
+        if (!(c->bo_initial > 0 && c->bo_initial <= c->bo_max && c->bo_max <= MB_MAX_TIMEOUT_MS &&
+              c->bo_factor >= 1 && isfinite(c->bo_factor))) {
+            snprintf(err, errlen, "child '%s': backoff must be finite ms > 0 (max >= initial, factor >= 1)", c->id);
+            goto fail;
+        }
     }
     switch (c->type) {
     case CT_WORKER:

@@ -9,6 +9,7 @@
 enum { ST_ONE_FOR_ONE, ST_ONE_FOR_ALL, ST_REST_FOR_ONE, ST_SIMPLE };
 enum { CT_WORKER, CT_PROCESS, CT_SUPERVISOR };
 enum { R_PERMANENT, R_TRANSIENT, R_TEMPORARY };
+#define SUP_UNLIMITED (-1)       /* a count given as math.huge */
 #define SHUT_INFINITY (-1.0)
 #define SHUT_BRUTAL (-2.0)
 
@@ -21,7 +22,7 @@ typedef struct sup_child {
     mb_buf module;               /* worker: the encoded module (name or table) */
     mb_buf args;                 /* worker: the encoded arg (empty: nil); process: an encoded list */
     mb_buf nested;               /* supervisor: the encoded spec */
-    double bo_initial, bo_max, bo_factor;   /* restart backoff; bo_initial 0: none */
+    double bo_initial, bo_max, bo_factor;   /* restart backoff (finite); bo_initial 0: none */
     int bo_count;                /* restarts in a row, for exponential backoff */
     double started_at;
     mb_pid pid;                  /* 0: not running */
@@ -51,9 +52,10 @@ typedef struct sup_job {
 typedef struct sup {
     mb_proc *p;
     char *path;
-    int strategy, intensity;
+    int strategy;
+    int intensity;               /* restarts allowed in period; SUP_UNLIMITED: any */
     double period;
-    uint32_t max_children;
+    int max_children;            /* simple_one_for_one; SUP_UNLIMITED: no limit */
     bool link, started;
     mb_pid parent;               /* the starter, when it linked */
     mb_pid starter;              /* who sent $gen_start, and its ref: the ack's address */

@@ -214,6 +214,7 @@ static void give_up(sup *s, sup_child *c, mb_span reason) {
 
 /* Record a restart; false when that makes more than intensity in period. */
 static bool within_intensity(sup *s) {
+    if (s->intensity == SUP_UNLIMITED) return true;   /* nothing to count */
     double now = mb_now_ms();
     uint32_t keep = 0;
     for (uint32_t i = 0; i < s->nrestarts; i++)
@@ -227,7 +228,7 @@ static bool within_intensity(sup *s) {
         s->rcap = cap;
     }
     s->restarts[s->nrestarts++] = now;
-    return (int)s->nrestarts <= s->intensity;
+    return s->nrestarts <= (uint32_t)s->intensity;
 }
 
 static double backoff(sup *s, sup_child *c) {
@@ -557,7 +558,8 @@ static void handle_request(sup *s, mb_pid to, mb_ref ref, mb_span req) {
         if (s->strategy == ST_SIMPLE) {
             uint32_t running = 0;
             for (uint32_t k = 0; k < s->n; k++) running += s->kids[k]->pid != 0 || s->kids[k]->restarting;
-            if (s->max_children && running >= s->max_children) return reply_err(s, to, ref, "max_children");
+            if (s->max_children != SUP_UNLIMITED && running >= (uint32_t)s->max_children)
+                return reply_err(s, to, ref, "max_children");
             c = sup_child_from_template(s->tmpl, has_x ? x : (mb_span){NULL, 0});
         } else {
             char err[160];
@@ -789,6 +791,23 @@ static const mb_native_ops sup_ops = {sup_run, sup_close};
 
 /* ---- creation ----------------------------------------------------------- */
 
+/* A count (intensity, max_children): an integer 0 <= n <= 2^31-1, or
+ * math.huge for SUP_UNLIMITED; dflt when absent. False when it is neither. */
+static bool count_field(mb_span t, const char *k, int dflt, int *out) {
+    mb_span v;
+    double x;
+    *out = dflt;
+    if (!mb_term_field(t, k, &v)) return true;
+    if (!mb_term_num(v, &x)) return false;
+    if (x == HUGE_VAL) {
+        *out = SUP_UNLIMITED;
+        return true;
+    }
+    if (!(x >= 0 && x <= 2147483647.0) || x != floor(x)) return false;
+    *out = (int)x;
+    return true;
+}
+
 mb_proc *mb_sup_new(mb_runtime *rt, const uint8_t *spec, size_t len, bool link,
                     const char *path, char *err, size_t errlen) {
     mb_span t, v;
@@ -810,10 +829,20 @@ mb_proc *mb_sup_new(mb_runtime *rt, const uint8_t *spec, size_t len, bool link,
         else if (mb_term_is_str(v, "rest_for_one")) s->strategy = ST_REST_FOR_ONE;
         else if (mb_term_is_str(v, "simple_one_for_one")) s->strategy = ST_SIMPLE;
     }
-    double x;
-    s->intensity = mb_term_field(t, "intensity", &v) && mb_term_num(v, &x) ? (int)x : 3;
-    s->period = mb_term_field(t, "period", &v) && mb_term_num(v, &x) ? x : 5000;
-    s->max_children = mb_term_field(t, "max_children", &v) && mb_term_num(v, &x) ? (uint32_t)x : 0;
+    if (!count_field(t, "intensity", 3, &s->intensity)) {
+        snprintf(err, errlen, "intensity must be an integer from 0 to 2^31-1, or math.huge");
+        goto fail;
+    }
+    if (!count_field(t, "max_children", SUP_UNLIMITED, &s->max_children)) {
+        snprintf(err, errlen, "max_children must be an integer from 0 to 2^31-1, or math.huge");
+        goto fail;
+    }
+    double x = 5000;
+    if (mb_term_field(t, "period", &v) && !(mb_term_num(v, &x) && x > 0)) {
+        snprintf(err, errlen, "period must be a number of ms > 0");
+        goto fail;
+    }
+    s->period = x;
     mb_span kids;
     uint32_t n = mb_term_field(t, "children", &kids) ? mb_term_len(kids) : 0;
     for (uint32_t i = 1; i <= n; i++) {

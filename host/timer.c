@@ -141,7 +141,9 @@ static void on_timer_fire(uv_timer_t *h) {
 static uint64_t delay_from_loop(uv_loop_t *loop, double due) {
     uv_update_time(loop);
     double left = due - (double)uv_now(loop);
-    return left > 0 ? (uint64_t)ceil(left) : 0;
+    if (!(left > 0)) return 0;
+    /* Callers never pass more; a double past uint64_t cannot be converted. */
+    return left < MB_MAX_TIMEOUT_MS ? (uint64_t)ceil(left) : (uint64_t)MB_MAX_TIMEOUT_MS;
 }
 
 /* Posted to the timer thread by mb_send_after. A timer cancelled before it
@@ -260,6 +262,7 @@ static void wait_release(mb_waittimer *t, mb_sched *s) {
 }
 
 void mb_waittimer_arm(mb_proc *p, mb_sched *s, double deadline) {
+    if (!(deadline - mb_now_ms() <= MB_MAX_TIMEOUT_MS)) return;   /* never fires: no timer */
     mb_waittimer *t = p->wtimer;
     if (t && t->s != s) {   /* the process moved: its old timer stays with the old loop */
         wait_release(t, s);

@@ -18,6 +18,12 @@
 #include "mailbox.h"
 #include "pid.h"
 
+/* The longest delay a timer is set for, in ms (2^53, some 285,000 years: a
+ * double still counts it in whole ms). A receive timeout or a supervisor's
+ * deadline beyond it, or infinite, means no timer at all: it never fires.
+ * send_after refuses delays beyond it. */
+#define MB_MAX_TIMEOUT_MS 9007199254740992.0
+
 typedef struct mb_timer mb_timer;
 typedef struct mb_runtime mb_runtime;
 typedef struct mb_sched mb_sched;
@@ -40,7 +46,8 @@ mb_ref mb_send_after(mb_runtime *rt, mb_sched *from, double ms, mb_pid dest, cha
 /* Milliseconds left (>= 0) if the timer was pending, else -1. */
 double mb_cancel_timer(mb_runtime *rt, mb_ref ref);
 
-/* Receive timeouts, for the process running on `s` now. */
+/* Receive timeouts, for the process running on `s` now. A deadline beyond
+ * MB_MAX_TIMEOUT_MS from now is never armed. */
 void mb_waittimer_arm(mb_proc *p, mb_sched *s, double deadline_ms);
 void mb_waittimer_disarm(mb_proc *p, mb_sched *s);
 void mb_waittimer_release(mb_proc *p, mb_sched *s);

@@ -413,6 +413,86 @@ describe("mb.exit(reason)", function()
   end)
 end)
 
+-- An exit reason goes to every link and monitor, so one larger than the
+-- runtime's max_message_size is refused as a message would be: mb.exit(pid,
+-- reason) raises, and a process that ends with one (mb.exit(reason), or a
+-- crash) ends with a bounded reason instead:
+--   {"error", "exit reason too large (N bytes): <its first 200 bytes>...", traceback}
+-- (the text shown is the reason if it is a string, or a crash's message;
+-- the traceback, a crash's, cut to 4 KB; for other reasons only
+-- {"error", "exit reason too large (N bytes)"}).
+describe("exit reasons larger than max_message_size", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  local function limited(bytes)
+    local old = mb.max_message_size(bytes)
+    finally(function() mb.max_message_size(old) end)
+  end
+
+  it("mb.exit(pid, reason) raises as send does, and the target lives on", function()
+    limited(4096)
+    local a = h.echo()
+    local ra = mb.monitor(a)
+    assert.matches("larger than the limit of 4096 bytes", h.error_of(mb.exit, a, string.rep("x", 5000)), 1, true)
+    assert.matches("larger than the limit of 4096 bytes", h.error_of(mb.exit, a, { string.rep("x", 5000) }), 1, true)
+    assert.is_true(h.ping(a))
+    assert.is_nil(mb.receive(h.tuple("DOWN", ra), 0))
+  end)
+
+  it("mb.exit(reason) ends the caller with {\"error\", \"exit reason too large (N bytes): ...\"}, for links and monitors alike", function()
+    limited(4096)
+    local a = h.echo(mb.self())
+    h.call(a, "trap", true)
+    local pid, ref = mb.spawn_monitor(function(a)
+      local mb = require "moonbeam"
+      mb.link(a)
+      mb.exit(string.rep("x", 5000))
+    end, a)
+    local reason = h.reason(ref)
+    assert.equal("error", reason[1])
+    local n = tonumber(reason[2]:match("^exit reason too large %((%d+) bytes%): x+%.%.%.$"))
+    assert.is_true(n and n > 5000 and n < 5100, reason[2])
+    assert.equal(200, #reason[2]:match(": (x+)"))
+    assert.same({ "EXIT", pid, reason }, h.relayed(a))
+  end)
+
+  it("a crash with a too-large error message ends with a bounded reason that keeps the traceback", function()
+    limited(4096)
+    local _, ref = mb.spawn_monitor(function() error(string.rep("y", 5000), 0) end)
+    local reason = h.reason(ref)
+    assert.equal("error", reason[1])
+    assert.matches("^exit reason too large %(%d+ bytes%): y+%.%.%.$", reason[2])
+    assert.is_string(reason[3])
+    assert.matches("traceback", reason[3])
+  end)
+
+  it("a table reason too large ends as {\"error\", \"exit reason too large (N bytes)\"}", function()
+    limited(4096)
+    local _, ref = mb.spawn_monitor(function()
+      require("moonbeam").exit({ "mine", { blob = string.rep("z", 5000) } })
+    end)
+    local reason = h.reason(ref)
+    assert.equal("error", reason[1])
+    assert.matches("^exit reason too large %(%d+ bytes%)$", reason[2])
+  end)
+
+  it("a reason within the limit is kept exactly", function()
+    limited(4096)
+    local _, ref = mb.spawn_monitor(function() require("moonbeam").exit(string.rep("w", 3000)) end)
+    assert.equal(string.rep("w", 3000), h.reason(ref))
+  end)
+
+  it("at the default limit (64 MiB): a crash with a bigger error message reaches monitors bounded", function()
+    local limit = mb.max_message_size()
+    local _, ref = mb.spawn_monitor(function(n) error(string.rep("v", n), 0) end, limit + 1)
+    local reason = h.reason(ref, 10000)
+    assert.equal("error", reason[1])
+    assert.is_true(#reason[2] < 300, "a reason of " .. #reason[2] .. " bytes")
+    assert.matches("^exit reason too large %(%d+ bytes%)", reason[2])
+  end)
+end)
+
 describe("a process that returns from its body", function()
   before_each(h.before)
   after_each(h.after)

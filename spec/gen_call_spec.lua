@@ -223,6 +223,31 @@ describe("gen.call timeouts", function()
     assert.is_true(elapsed >= 4500 and elapsed < 8000, "elapsed " .. elapsed)
   end)
 
+  -- From spawned processes, where an infinite wait used to end at once.
+  it("of math.huge, 2^64 or 1e300 is \"infinity\": a reply after 150 ms arrives", function()
+    local s = server()
+    for _, t in ipairs({ math.huge, 2 ^ 64, 1e300 }) do
+      mb.spawn(function(parent, s, t, req)
+        local gen = require "moonbeam.gen_server"
+        require("moonbeam").send(parent, { "called", pcall(gen.call, s, req, t) })
+      end, mb.self(), s, t, slow(150, "slow"))
+      assert.same({ "called", true, "slow" }, h.expect(h.tuple("called"), "the caller's report"))
+    end
+  end)
+
+  it("raise \"<call>: timeout must be ...\" for NaN, a negative or a non-number timeout", function()
+    local s = server()
+    for _, bad in ipairs({ 0 / 0, -1, -math.huge, "soon", {} }) do
+      assert.equal("gen_server.call: timeout must be a number >= 0 or \"infinity\"",
+        h.usage_error("gen_server.call", gen.call, s, "ping", bad))
+      h.usage_error("gen_server.try_call", gen.try_call, s, "ping", bad)
+      h.usage_error("gen_server.get_state", gen.get_state, s, bad)
+      h.usage_error("gen_server.replace_state", gen.replace_state, s, function(x) return x end, bad)
+      h.usage_error("gen_server.stop", gen.stop, s, "normal", bad)
+    end
+    assert.equal("pong", gen.call(s, "ping"))
+  end)
+
   it("lets a reply slower than 2 s arrive with the default timeout", function()
     local s = server()
     assert.equal("slow", gen.call(s, slow(2100, "slow")))

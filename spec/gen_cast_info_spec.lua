@@ -348,6 +348,23 @@ describe("gen_server timeout extra", function()
     assert.equal("timeout", U.event(s, "info", 2000)[4])
   end)
 
+  -- API.md: an extra of "infinity", math.huge, or more than a timer can be
+  -- set for means no timeout at all; it never fires, and costs no CPU.
+  for _, case in ipairs({ { "math.huge", math.huge }, { "\"infinity\"", "infinity" }, { "2^64", 2 ^ 64 }, { "1e300", 1e300 } }) do
+    it("of " .. case[1] .. " never delivers \"timeout\", and leaves the server idle", function()
+      local s = U.start({ extra = case[2] })
+      local cpu, info = h.cpu_ms(mb.receive, U.ev(s, "info"), 300)
+      assert.is_nil(info, "handle_info got " .. h.text(info))
+      assert.is_true(cpu < 100, "300 ms of waiting cost " .. cpu .. " ms of CPU")
+      gen.cast(s, { "ret", "noreply", "$state", case[2] })
+      U.event(s, "cast")
+      cpu, info = h.cpu_ms(mb.receive, U.ev(s, "info"), 300)
+      assert.is_nil(info, "handle_info got " .. h.text(info))
+      assert.is_true(cpu < 100, "300 ms of waiting cost " .. cpu .. " ms of CPU")
+      assert.equal("pong", gen.call(s, "ping"))
+    end)
+  end
+
   it("of \"infinity\"-like garbage stops the server with {\"bad_return_value\", ...}", function()
     local s = gen.start(SCRIPT, { state = "st" })
     local ref = mb.monitor(s)

@@ -250,6 +250,24 @@ for fname, start in pairs(starts) do
       local pid = start(SCRIPT, returning("ok", 1), { timeout = "infinity" })
       assert.is_true(h.is_pid(pid))
     end)
+
+    -- From a spawned process, where an infinite wait used to end at once.
+    for _, case in ipairs({ { "math.huge", math.huge }, { "2^64", 2 ^ 64 } }) do
+      it("takes " .. case[1] .. " as \"infinity\": an init of 150 ms is not cut short", function()
+        mb.spawn(function(parent, fname, t, script)
+          local gen = require "moonbeam.gen_server"
+          local pid, err = gen[fname](script, {
+            init = function()
+              require("moonbeam").sleep(150)
+              return "ok", "late"
+            end,
+          }, { timeout = t })
+          require("moonbeam").send(parent, { "started", pid ~= nil, err })
+        end, mb.self(), fname, case[2], SCRIPT)
+        local m = h.expect(h.tuple("started"), "the starter's report")
+        assert.is_true(m[2], h.text(m[3]))
+      end)
+    end
   end)
 
   describe("gen." .. fname .. " with opts.name", function()
@@ -504,6 +522,23 @@ describe("gen.start with bad input", function()
 
   it("raises for a name that is not a string", function()
     assert.matches("name", h.text(U.raised(gen.start, SCRIPT, nil, { name = 42 })))
+  end)
+
+  for _, case in ipairs({ { "an empty name", "" }, { "a name with a NUL byte", "spec_nul\0name" } }) do
+    local bad = case[2]
+    it("raises for " .. case[1] .. ", starting and registering nothing", function()
+      local before, names = U.snapshot(), #mb.registered()
+      for fname, start in pairs(starts) do
+        assert.equal("gen_server." .. fname .. ": name must be a non-empty string without NUL bytes",
+          h.usage_error("gen_server." .. fname, start, SCRIPT, returning("ok", 1), { name = bad }))
+      end
+      assert.same({}, U.new_processes(before))
+      assert.equal(names, #mb.registered())
+    end)
+  end
+
+  it("raises \"gen_server.start: timeout must be ...\" for a NaN opts.timeout", function()
+    h.usage_error("gen_server.start", gen.start, SCRIPT, returning("ok", 1), { timeout = 0 / 0 })
   end)
 
   it("raises for an init argument that cannot be sent, and starts nothing", function()

@@ -235,6 +235,22 @@ describe("gen_server \"stop\" from a callback", function()
   end)
 end)
 
+describe("gen_server stopping with a reason larger than max_message_size", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("exits with a bounded {\"error\", \"exit reason too large (N bytes): ...\"}", function()
+    local old = mb.max_message_size(4096)
+    finally(function() mb.max_message_size(old) end)
+    local s = gen.start(SCRIPT, { state = 1 })   -- unwatched: terminate sends nothing
+    local ref = mb.monitor(s)
+    gen.cast(s, { "fn", function(state) return "stop", string.rep("r", 5000), state end })
+    local reason = h.reason(ref)
+    assert.equal("error", reason[1])
+    assert.matches("^exit reason too large %(%d+ bytes%): r+%.%.%.$", reason[2])
+  end)
+end)
+
 describe("gen_server terminate", function()
   before_each(h.before)
   after_each(h.after)

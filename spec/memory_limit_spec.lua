@@ -125,6 +125,23 @@ describe("spawn_opt memory_limit", function()
     h.error_of(mb.spawn_opt, "spec.support.echo", { memory_limit = -1 })
   end)
 
+  it("refuses NaN, a fraction, too small a limit or one beyond 2^53 bytes, starting nothing", function()
+    local before = #mb.processes()
+    for _, bad in ipairs({ 0 / 0, 1500.5, 1000, 2 ^ 53 + 2, 1e300, -math.huge }) do
+      assert.matches("memory_limit must be an integer number of bytes",
+        h.usage_error("spawn_opt", mb.spawn_opt, "spec.support.echo", { memory_limit = bad }), 1, true)
+    end
+    assert.equal(before, #mb.processes())
+  end)
+
+  it("takes math.huge as no limit", function()
+    local _, ref = mb.spawn_opt(function()
+      local t = {}
+      for i = 1, 4 * 1024 do t[i] = string.rep("x", 1000) .. i end
+    end, { monitor = true, memory_limit = math.huge })
+    assert.equal("normal", h.reason(ref, 10000))
+  end)
+
   it("frees the name of the process it ends", function()
     local name = h.name("hog")
     local _, ref = mb.spawn_opt(function()

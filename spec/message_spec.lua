@@ -280,6 +280,14 @@ describe("the codec refuses", function()
     assert.equal(1000, #mb.receive(h.TIMEOUT).blob)
   end)
 
+  it("a limit that is not an integer from 64 to 2^31 bytes, raising \"max_message_size: ...\"", function()
+    local limit = mb.max_message_size()
+    for _, bad in ipairs({ 4096.5, 0 / 0, math.huge, 63, 2 ^ 31 + 1, "4096" }) do
+      h.usage_error("max_message_size", mb.max_message_size, bad)
+    end
+    assert.equal(limit, mb.max_message_size())
+  end)
+
   it("a message over the size limit given to spawn as arguments", function()
     local old = mb.max_message_size(4096)
     finally(function() mb.max_message_size(old) end)

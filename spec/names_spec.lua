@@ -73,6 +73,17 @@ describe("mb.register", function()
     h.error_of(mb.register, {}, a)
   end)
 
+  it("raises \"register: name must be ...\" for an empty name or one with a NUL byte, registering nothing", function()
+    local a = h.echo()
+    local names = #mb.registered()
+    for _, bad in ipairs({ "", h.name("nul") .. "\0tail", "\0" }) do
+      assert.equal("register: name must be a non-empty string without NUL bytes",
+        h.usage_error("register", mb.register, bad, a))
+    end
+    assert.equal(names, #mb.registered())
+    assert.is_nil(mb.info(a).registered_name)
+  end)
+
   it("raises for a pid that is not a pid", function()
     h.error_of(mb.register, h.name("bad"), "not a pid")
     h.error_of(mb.register, h.name("bad"), nil)

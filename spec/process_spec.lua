@@ -219,6 +219,17 @@ describe("mb.spawn_opt", function()
     assert.equal(before, #mb.processes())
   end)
 
+  it("refuses an empty name or one with a NUL byte, starting and registering nothing", function()
+    local before, names = #mb.processes(), #mb.registered()
+    for _, bad in ipairs({ "", h.name("nul") .. "\0tail" }) do
+      assert.equal("spawn_opt: name must be a non-empty string without NUL bytes",
+        h.usage_error("spawn_opt", mb.spawn_opt, "spec.support.echo", { name = bad }))
+      h.usage_error("spawn_opt", mb.spawn_opt, function() end, { name = bad, monitor = true })
+    end
+    assert.equal(before, #mb.processes())
+    assert.equal(names, #mb.registered())
+  end)
+
   it("starts the process trapping exits with trap_exit = true", function()
     local pid = mb.spawn_opt("spec.support.echo", { trap_exit = true }, mb.self())
     assert.is_true(mb.info(pid).trap_exit)

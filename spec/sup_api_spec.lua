@@ -346,6 +346,30 @@ describe("bad specs", function()
     refused("intensity", { U.worker("a") }, { intensity = "infinity" })
   end)
 
+  it("an intensity that is NaN or beyond 2^31-1 (a count), never wrapped", function()
+    for _, bad in ipairs({ 0 / 0, 2 ^ 31, 1e10, -math.huge }) do
+      refused("intensity", { U.worker("a") }, { intensity = bad })
+    end
+    refused("intensity", { { id = "inner", type = "supervisor", intensity = 1e10, children = {} } })
+  end)
+
+  it("a NaN period", function()
+    refused("period", { U.worker("a") }, { period = 0 / 0 })
+  end)
+
+  it("a shutdown that is NaN", function()
+    refused("shutdown", { U.worker("a", nil, { shutdown = 0 / 0 }) })
+    refused("shutdown", { U.worker("a", nil, { shutdown = -math.huge }) })
+  end)
+
+  it("a child name or a supervisor name that is empty or has a NUL byte", function()
+    refused("name", { U.worker("a", nil, { name = "" }) })
+    refused("name", { U.worker("a", nil, { name = "spec_nul\0name" }) })
+    refused("name", { U.worker("a") }, { name = "spec_nul\0name" })
+    refused("name", { U.worker("a") }, { name = "" })
+    refused("name", { { id = "inner", type = "supervisor", name = "spec_nul\0name", children = {} } })
+  end)
+
   it("a zero or negative period", function()
     refused("period", { U.worker("a") }, { period = 0 })
     refused("period", { U.worker("a") }, { period = -100 })
@@ -380,6 +404,33 @@ describe("bad specs", function()
   it("a bad backoff", function()
     refused("backoff", { U.worker("a", nil, { backoff = -5 }) })
     refused("backoff", { U.worker("a", nil, { backoff = { initial = 100, max = 50 } }) })
+  end)
+
+  -- API.md: a backoff is a delay, finite and > 0; math.huge and NaN are
+  -- refused (a NaN max used to leave the child never restarted).
+  for _, case in ipairs({
+    { "math.huge", math.huge }, { "NaN", 0 / 0 }, { "0", 0 }, { "1e300", 1e300 },
+    { "{initial = math.huge}", { initial = math.huge } },
+    { "{initial = NaN}", { initial = 0 / 0 } },
+    { "{max = NaN}", { initial = 100, max = 0 / 0 } },
+    { "{max = math.huge}", { initial = 100, max = math.huge } },
+    { "{factor = NaN}", { initial = 100, factor = 0 / 0 } },
+    { "{factor = math.huge}", { initial = 100, factor = math.huge } },
+  }) do
+    it("a backoff of " .. case[1], function()
+      refused("backoff", { U.worker("a", nil, { backoff = case[2] }) })
+    end)
+  end
+
+  it("a bad backoff given to start_child, with nil, {\"bad_spec\", ...}", function()
+    local s = U.start({ U.worker("a") })
+    for _, bad in ipairs({ math.huge, 0 / 0, { initial = 100, max = 0 / 0 } }) do
+      local pid, err = sup.start_child(s, U.worker("b", nil, { backoff = bad }))
+      assert.is_nil(pid)
+      assert.equal("bad_spec", err[1])
+      assert.matches("backoff", err[2])
+    end
+    assert.same({ "a" }, U.ids(s))
   end)
 end)
 

@@ -116,6 +116,29 @@ describe("a simple_one_for_one supervisor", function()
       assert.is_true(h.is_pid(sup.start_child(s, arg("c"))))
     end)
 
+    it("of 0 refuses every start", function()
+      local s = pool({ max_children = 0 })
+      local pid, err = sup.start_child(s, arg("a"))
+      assert.is_nil(pid)
+      assert.equal("max_children", err)
+      U.no_event("a", "init", 100)
+    end)
+
+    it("of math.huge means no limit", function()
+      local s = pool({ max_children = math.huge })
+      for i = 1, 5 do assert.is_true(h.is_pid(sup.start_child(s, arg("c" .. i)))) end
+      assert.equal(5, sup.count_children(s).active)
+    end)
+
+    it("refuses a max_children that is not a count with {\"bad_spec\", ...}", function()
+      for _, bad in ipairs({ -1, 1.5, 0 / 0, 2 ^ 31, 1e10, -math.huge, "10" }) do
+        local s, err = sup.start_link({ U.worker("t") }, { strategy = "simple_one_for_one", max_children = bad })
+        assert.is_nil(s, "max_children = " .. tostring(bad) .. " was taken")
+        assert.equal("bad_spec", err[1])
+        assert.equal("max_children", err[2])
+      end
+    end)
+
     it("counts a child waiting to be restarted", function()
       local s = pool({ max_children = 1, intensity = 100 }, { backoff = 1000 })
       local a = sup.start_child(s, arg("a"))

@@ -137,6 +137,19 @@ describe("restart intensity", function()
     assert.equal("shutdown", exit[3])
   end)
 
+  for _, case in ipairs({ { "math.huge (unlimited)", math.huge }, { "2^31-1", 2 ^ 31 - 1 } }) do
+    it(case[1] .. ": 20 restarts in a row, and the supervisor keeps going", function()
+      local s = U.start({ U.worker("a") }, { intensity = case[2], period = 60000 })
+      local a = U.event("a", "init")[4]
+      for _ = 1, 20 do
+        mb.exit(a, "kill")
+        a = U.event("a", "init")[4]
+      end
+      assert.is_true(mb.alive(s))
+      assert.equal(a, U.pid_of(s, "a"))
+    end)
+  end
+
   it("2: the third restart within the period, counted over all children, gives up", function()
     local s = U.start({ U.worker("a"), U.worker("b"), U.worker("c") }, { intensity = 2, period = 60000 })
     local sup_reason = U.watch(s)

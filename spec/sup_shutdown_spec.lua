@@ -272,6 +272,25 @@ describe("supervisor shutdown", function()
     assert.equal("shutdown", p_reason(0))
   end)
 
+  -- API.md: math.huge, or a timeout longer than a timer can be set for, is
+  -- "infinity": never a kill, and no supervisor spinning on a timer meanwhile.
+  for _, case in ipairs({ { "math.huge", math.huge }, { "1e300", 1e300 }, { "2^64", 2 ^ 64 } }) do
+    for _, strategy in ipairs({ "one_for_one", "simple_one_for_one" }) do
+      it("of " .. case[1] .. " waits as long as the child takes, costing no CPU (" .. strategy .. ")", function()
+        local spec = U.process("p", "slow", { shutdown = case[2] }, 400)
+        local s = U.start({ spec }, { strategy = strategy })
+        if strategy == "simple_one_for_one" then assert.is_true(h.is_pid(sup.start_child(s, {}))) end
+        local p_reason = U.watch(U.event("p", "init")[4])
+        local t0 = h.now_ms()
+        local cpu, ok = h.cpu_ms(U.bounded, 5000, function(s) return require("moonbeam.supervisor").stop(s) end, s)
+        assert.is_true(ok, "stop did not return")
+        assert.is_true(h.now_ms() - t0 >= 350)
+        assert.equal("shutdown", p_reason(0))
+        assert.is_true(cpu < 150, "400 ms of stopping cost " .. cpu .. " ms of CPU")
+      end)
+    end
+  end
+
   it("the same slow child is killed under a shorter shutdown time", function()
     local s = U.start({ U.process("p", "slow", { shutdown = 100 }, 600) })
     local p_reason = U.watch(U.event("p", "init")[4])

@@ -293,12 +293,29 @@ describe("task.async / task.await", function()
     h.error_of(task.async, { "spec.support.task_fns" })
   end)
 
-  it("raises for a bad timeout", function()
+  it("raises \"task.await: timeout must be ...\" for a bad timeout", function()
     local t = task.async(FNS .. ":double", 1)
-    h.error_of(task.await, t, -1)
-    h.error_of(task.await, t, "soon")
+    for _, bad in ipairs({ -1, "soon", 0 / 0, -math.huge }) do
+      h.usage_error("task.await", task.await, t, bad)
+      h.usage_error("task.yield", task.yield, t, bad)
+    end
     assert.equal(2, task.await(t))
   end)
+
+  -- In a spawned process (where an infinite wait used to end at once), with
+  -- the default timeout cut to 50 ms: an infinite one must outlast it.
+  for _, case in ipairs({ { "math.huge", math.huge }, { "\"infinity\"", "infinity" }, { "2^64", 2 ^ 64 } }) do
+    it("of " .. case[1] .. " waits for a task slower than the default timeout", function()
+      mb.spawn(function(parent, t, fns)
+        local mb, task = require "moonbeam", require "moonbeam.task"
+        task.DEFAULT_TIMEOUT = 50
+        local ok, v = pcall(task.await, task.async(fns .. ":sleep_then", 200, "awaited"), t)
+        local kind, y = task.yield(task.async(fns .. ":sleep_then", 200, "yielded"), t)
+        mb.send(parent, { "done", ok, v, kind, y })
+      end, mb.self(), case[2], FNS)
+      assert.same({ "done", true, "awaited", "ok", "yielded" }, h.expect(h.tuple("done"), "the owner's report"))
+    end)
+  end
 
   it("raises for something that is not a task", function()
     h.error_of(task.await, "nope")
@@ -661,7 +678,32 @@ describe("task.async_stream", function()
     h.error_of(task.async_stream, "1,2,3", FNS .. ":double")
   end)
 
-  it("raises for a bad max_concurrency", function()
-    h.error_of(task.async_stream, { 1 }, FNS .. ":double", { max_concurrency = 0 })
+  -- Checked in a spawned process: with a NaN max_concurrency it used to hang.
+  it("raises \"task.async_stream: max_concurrency must be ...\" for 0, NaN, math.huge, a fraction or 2^31", function()
+    for _, bad in ipairs({ 0, -1, 0 / 0, math.huge, 1.5, 2 ^ 31, "2" }) do
+      mb.spawn(function(parent, bad, fns)
+        local mb, task = require "moonbeam", require "moonbeam.task"
+        mb.send(parent, { "stream", pcall(task.async_stream, { 1, 2 }, fns .. ":double", { max_concurrency = bad }) })
+      end, mb.self(), bad, FNS)
+      local m = h.expect(h.tuple("stream"), "the result for max_concurrency = " .. tostring(bad))
+      assert.is_false(m[2], "max_concurrency = " .. tostring(bad) .. " was taken")
+      assert.equal("task.async_stream: max_concurrency must be an integer from 1 to 2^31-1", m[3])
+    end
+    assert.same({ { "ok", 2 } }, task.async_stream({ 1 }, FNS .. ":double", { max_concurrency = 2 ^ 31 - 1 }))
+  end)
+
+  it("raises \"task.async_stream: timeout must be ...\" for a NaN or negative timeout", function()
+    h.usage_error("task.async_stream", task.async_stream, { 1 }, FNS .. ":double", { timeout = 0 / 0 })
+    h.usage_error("task.async_stream", task.async_stream, { 1 }, FNS .. ":double", { timeout = -1 })
+  end)
+
+  it("takes a timeout of math.huge as \"infinity\"", function()
+    mb.spawn(function(parent, fns)
+      local mb, task = require "moonbeam", require "moonbeam.task"
+      mb.send(parent, { "stream", task.async_stream({ { ms = 100, v = "slow" } }, fns .. ":work", { timeout = math.huge }) })
+    end, mb.self(), FNS)
+    local cpu, m = h.cpu_ms(h.expect, h.tuple("stream"), "the stream's results")
+    assert.same({ "stream", { { "ok", "slow" } } }, m)
+    assert.is_true(cpu < 60, "waiting 100 ms for the worker cost " .. cpu .. " ms of CPU")
   end)
 end)

@@ -99,9 +99,29 @@ describe("mb.send_after", function()
     assert.is_false(mb.cancel_timer(tref))
   end)
 
-  it("raises for a negative delay", function()
-    h.error_of(mb.send_after, -1, mb.self(), "x")
-    h.error_of(mb.send_after, -1000, mb.self(), "x")
+  it("raises \"send_after: ms must be a finite number >= 0\" for NaN, a negative delay, math.huge or a non-number", function()
+    for _, bad in ipairs({ -1, -1000, 0 / 0, math.huge, -math.huge, "10" }) do
+      assert.equal("send_after: ms must be a finite number >= 0",
+        h.usage_error("send_after", mb.send_after, bad, mb.self(), "x"))
+    end
+    assert.is_nil(mb.receive(50))
+  end)
+
+  it("refuses a delay no timer can be set for (2^64, 1e300), and takes one of 2^53 ms", function()
+    for _, bad in ipairs({ 2 ^ 64, 1e300, 2 ^ 53 + 2 }) do
+      assert.matches("at most 2^53", h.usage_error("send_after", mb.send_after, bad, mb.self(), "x"), 1, true)
+    end
+    local tref = mb.send_after(2 ^ 53, mb.self(), "in 285,000 years")
+    assert.is_true(h.is_ref(tref))
+    assert.is_true(mb.cancel_timer(tref) > 2 ^ 52)
+    assert.is_nil(mb.receive(50))
+  end)
+
+  it("refuses an empty name, or one with a NUL byte (which would deliver to the name before it)", function()
+    local name = h.name("nul")
+    mb.register(name, mb.self())
+    h.usage_error("send_after", mb.send_after, 0, name .. "\0tail", "misdelivered")
+    h.usage_error("send_after", mb.send_after, 0, "", "x")
     assert.is_nil(mb.receive(50))
   end)
 
@@ -243,6 +263,43 @@ describe("receive timeouts", function()
     end, mb.self())
     assert.same({ "timed out", true }, h.expect(h.tuple("timed out"), "the child's report"))
   end)
+
+  -- API.md: math.huge is "infinity", and so is a timeout longer than the
+  -- runtime can schedule; it never fires early.
+  local INFINITE = { { "math.huge", math.huge }, { "2^64", 2 ^ 64 }, { "1e300", 1e300 }, { "\"infinity\"", "infinity" } }
+  for _, case in ipairs(INFINITE) do
+    it("of " .. case[1] .. " never fire: a message sent 100 ms later is what returns, and waiting costs no CPU", function()
+      local pid = mb.spawn(function(parent, t)
+        local mb = require "moonbeam"
+        mb.send(parent, { "got", mb.receive(t) })
+        mb.send(parent, { "got", mb.receive(function(m) return m == "second" end, t) })
+      end, mb.self(), case[2])
+      mb.send_after(100, pid, "late")
+      local cpu, m = h.cpu_ms(h.expect, h.tuple("got"), "the child's plain receive")
+      assert.equal("late", m[2])
+      assert.is_true(cpu < 60, "waiting 100 ms cost " .. cpu .. " ms of CPU")
+      mb.send(pid, "first")
+      mb.send_after(100, pid, "second")
+      cpu, m = h.cpu_ms(h.expect, h.tuple("got"), "the child's selective receive")
+      assert.equal("second", m[2])
+      assert.is_true(cpu < 60, "waiting 100 ms cost " .. cpu .. " ms of CPU")
+    end)
+  end
+
+  it("of math.huge in the host's own process wait for the message, without spinning", function()
+    mb.send_after(100, mb.self(), "late")
+    local cpu, m = h.cpu_ms(mb.receive, math.huge)
+    assert.equal("late", m)
+    assert.is_true(cpu < 60, "waiting 100 ms cost " .. cpu .. " ms of CPU")
+  end)
+
+  it("raise \"receive: timeout must be ...\" for NaN, a negative number or a non-number", function()
+    local match = function() return true end
+    for _, bad in ipairs({ 0 / 0, -1, -math.huge, "10", true, {} }) do
+      assert.equal("receive: timeout must be a number >= 0 or \"infinity\"", h.usage_error("receive", mb.receive, bad))
+      h.usage_error("receive", mb.receive, match, bad)
+    end
+  end)
 end)
 
 describe("mb.sleep", function()
@@ -266,10 +323,32 @@ describe("mb.sleep", function()
     assert.equal("wake up", h.reason(ref))
   end)
 
-  it("raises for a negative or non-number duration", function()
-    h.error_of(mb.sleep, -1)
-    h.error_of(mb.sleep, "10")
+  it("raises \"sleep: ms must be ...\" for NaN, a negative or a non-number duration", function()
+    for _, bad in ipairs({ -1, 0 / 0, -math.huge, "10" }) do
+      assert.equal("sleep: ms must be a number >= 0 or \"infinity\"", h.usage_error("sleep", mb.sleep, bad))
+    end
+    h.usage_error("sleep", mb.sleep)
   end)
+
+  for _, case in ipairs({ { "math.huge", math.huge }, { "\"infinity\"", "infinity" }, { "2^64", 2 ^ 64 } }) do
+    it("of " .. case[1] .. " never returns, and costs no CPU", function()
+      local pid, ref = mb.spawn_monitor(function(parent, t)
+        local mb = require "moonbeam"
+        mb.send(parent, "sleeping")
+        mb.sleep(t)
+        mb.send(parent, "woke")
+      end, mb.self(), case[2])
+      h.expect(function(m) return m == "sleeping" end, "the sleeper")
+      local cpu, woke = h.cpu_ms(mb.receive, function(m) return m == "woke" end, 300)
+      assert.is_nil(woke, "the sleep returned")
+      assert.is_true(cpu < 100, "300 ms of sleep cost " .. cpu .. " ms of CPU")
+      local info = mb.info(pid)
+      assert.is_table(info, "the sleeper ended: " .. h.text(mb.receive(h.tuple("DOWN", ref), 0)))
+      assert.equal("waiting", info.status)
+      mb.exit(pid, "kill")
+      assert.equal("killed", h.reason(ref))
+    end)
+  end
 
   it("leaves the mailbox alone", function()
     mb.send(mb.self(), "kept")

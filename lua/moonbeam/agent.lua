@@ -2,6 +2,7 @@
 -- Every fn runs inside the agent's own Lua state, so it must be an
 -- upvalue-free function: it travels as bytecode.
 local gen = require "moonbeam.gen_server"
+local check_timeout = require("moonbeam")._check_timeout
 
 local type, error, select = type, error, select
 local function pack(...) return { n = select("#", ...), ... } end
@@ -31,18 +32,21 @@ end
 --- get(a, fn, [timeout]) -> fn(state)
 function M.get(a, fn, timeout)
   check_fn(fn, "agent.get")
+  check_timeout(timeout, "agent.get")
   return gen.call(a, { "get", fn }, timeout)
 end
 
 --- update(a, fn, [timeout]) -> true; the state becomes fn(state)
 function M.update(a, fn, timeout)
   check_fn(fn, "agent.update")
+  check_timeout(timeout, "agent.update")
   return gen.call(a, { "update", fn }, timeout)
 end
 
 --- get_and_update(a, fn, [timeout]) -> reply, where fn(state) returns reply, new_state
 function M.get_and_update(a, fn, timeout)
   check_fn(fn, "agent.get_and_update")
+  check_timeout(timeout, "agent.get_and_update")
   return gen.call(a, { "get_and_update", fn }, timeout)
 end
 
@@ -52,7 +56,10 @@ function M.cast(a, fn)
   return gen.cast(a, { "cast", fn })
 end
 
-function M.stop(a, reason, timeout) return gen.stop(a, reason, timeout) end
+function M.stop(a, reason, timeout)
+  check_timeout(timeout, "agent.stop")
+  return gen.stop(a, reason, timeout)
+end
 
 -- ---- the server's callbacks -------------------------------------------
 

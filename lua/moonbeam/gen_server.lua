@@ -25,7 +25,7 @@ local function pack(...) return { n = select("#", ...), ... } end
 
 -- ---- shared checks ----------------------------------------------------
 
-local check_timeout = mb._check_timeout
+local check_timeout, timeout_ms, is_name = mb._check_timeout, mb._timeout_ms, mb._is_name
 
 local function check_server(server, fn)
   if type(server) == "string" or is_pid(server) then return end
@@ -139,18 +139,19 @@ end
 
 local function sys(server, fn, req, timeout)
   check_server(server, "gen_server." .. fn)
-  local ok, v = request(server, SYS, req, check_timeout(timeout, "gen_server." .. fn, M.DEFAULT_TIMEOUT))
+  local ok, v = request(server, SYS, req, check_timeout(timeout, "gen_server." .. fn, M.DEFAULT_TIMEOUT, nil, 4))
   if not ok then error(v, 3) end
   return v
 end
 
-function M.get_state(server, timeout) return sys(server, "get_state", { "get_state" }, timeout) end
-function M.suspend(server, timeout) return sys(server, "suspend", { "suspend" }, timeout) end
-function M.resume(server, timeout) return sys(server, "resume", { "resume" }, timeout) end
-function M.get_status(server, timeout) return sys(server, "get_status", { "get_status" }, timeout) end
+-- (sys(...)): no tail call, so that sys's errors point at our caller.
+function M.get_state(server, timeout) return (sys(server, "get_state", { "get_state" }, timeout)) end
+function M.suspend(server, timeout) return (sys(server, "suspend", { "suspend" }, timeout)) end
+function M.resume(server, timeout) return (sys(server, "resume", { "resume" }, timeout)) end
+function M.get_status(server, timeout) return (sys(server, "get_status", { "get_status" }, timeout)) end
 
 function M.trace(server, on, timeout)
-  return sys(server, "trace", { "trace", not not on }, timeout)
+  return (sys(server, "trace", { "trace", not not on }, timeout))
 end
 
 --- replace_state(server, fn) -> fn(state), which becomes the state; if fn
@@ -204,14 +205,21 @@ end
 
 local SPAWN_OPTS = { memory_limit = true, trap_exit = true }
 
+local function check_opts(opts, fn)
+  if opts ~= nil and type(opts) ~= "table" then error(fn .. ": opts must be a table", 3) end
+  local name = opts and opts.name
+  if name ~= nil and not is_name(name) then
+    error(fn .. ": name must be a non-empty string without NUL bytes", 3)
+  end
+end
+
+-- Its checks raise at level 3: start(module...) is a tail call, so that is
+-- the caller of gen_server.start.
 local function start(link, module, arg, opts, fn)
   check_module(module, fn)
-  if opts ~= nil and type(opts) ~= "table" then error(fn .. ": opts must be a table", 3) end
+  check_opts(opts, fn)
   opts = opts or {}
   local name = opts.name
-  if name ~= nil and (type(name) ~= "string" or name == "") then
-    error(fn .. ": name must be a non-empty string", 3)
-  end
   local timeout = check_timeout(opts.timeout, fn, nil)
   if name then
     local other = whereis(name)
@@ -326,12 +334,16 @@ local function bad_return(S, cb, r, last)
   return terminate(S, { "bad_return_value", x }, last)
 end
 
--- Apply an extra (timeout, "hibernate", {continue = x}); false if invalid.
+-- Apply an extra (a timeout, "hibernate", {continue = x}); false if
+-- invalid. A timeout of "infinity" (math.huge, or longer than a timer can
+-- be set for) sets none.
 local function set_extra(S, extra)
   S.deadline, S.continue = nil, nil
   if extra == nil then return true end
-  if type(extra) == "number" and extra >= 0 and extra == extra then
-    S.deadline = now() + extra
+  if type(extra) == "number" or extra == "infinity" then
+    local ms = timeout_ms(extra)
+    if ms == false then return false end
+    if ms then S.deadline = now() + ms end
   elseif extra == "hibernate" then
     collectgarbage("collect")
   elseif type(extra) == "table" and next(extra) == "continue" and next(extra, "continue") == nil then

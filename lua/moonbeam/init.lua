@@ -33,17 +33,47 @@ function M.send(dest, msg)
   return true
 end
 
---- A timeout argument: ms >= 0 or "infinity" (nil returned); nil gives
--- default. Raises naming fn, at the caller of fn. Shared by the modules.
-local function check_timeout(t, fn, default)
-  if t == nil then return default end
+-- Timeouts, counts and names as API.md ("Timeouts and bad numbers,
+-- everywhere") has them; shared by the modules.
+
+-- The longest timeout a timer is set for (2^53 ms, host/timer.h).
+local MAX_TIMEOUT = core._max_timeout
+
+--- A timeout: ms >= 0, or "infinity". math.huge, and any timeout longer
+-- than a timer can be set for, is "infinity" too: it never fires, early or
+-- late. Returns the ms, nil for infinity, or false when t is no timeout
+-- (NaN, negative, not a number).
+local function timeout_ms(t)
   if t == "infinity" then return nil end
-  if type(t) ~= "number" or t ~= t or t < 0 then
-    error(fn .. ": timeout must be a number of ms >= 0 or \"infinity\"", 3)
-  end
+  if type(t) ~= "number" or not (t >= 0) then return false end
+  if t > MAX_TIMEOUT then return nil end
   return t
 end
+M._timeout_ms = timeout_ms
+
+--- A timeout argument, as timeout_ms; nil gives default. Raises
+-- "<fn>: <what> must be ..." (what: "timeout" unless told) at level (3
+-- unless told: the caller of fn, when fn itself calls this).
+local function check_timeout(t, fn, default, what, level)
+  if t == nil then return default end
+  local ms = timeout_ms(t)
+  if ms == false then
+    error(("%s: %s must be a number >= 0 or \"infinity\""):format(fn, what or "timeout"), level or 3)
+  end
+  return ms
+end
 M._check_timeout = check_timeout
+
+--- Whether x is a name (register, spawn_opt, gen_server and supervisor
+-- names): a non-empty string without NUL bytes.
+function M._is_name(x)
+  return type(x) == "string" and x ~= "" and not x:find("\0", 1, true)
+end
+
+--- Whether n is a count: an integer min <= n <= 2^31-1.
+function M._is_count(n, min)
+  return type(n) == "number" and n >= min and n <= 2147483647 and n % 1 == 0
+end
 
 --- receive([timeout]) or receive(match, [timeout]): the first message (that
 -- match accepts), or nil once timeout ms have passed.
@@ -74,8 +104,14 @@ function M.receive(a, b)
   end
 end
 
+--- sleep(ms): ms >= 0, or "infinity" (math.huge): then it never returns,
+-- and waits without a timer.
 function M.sleep(ms)
-  if type(ms) ~= "number" or ms ~= ms or ms < 0 then error("sleep: ms must be a number >= 0", 2) end
+  if ms == nil then error("sleep: ms must be a number >= 0 or \"infinity\"", 2) end
+  ms = check_timeout(ms, "sleep", nil, "ms")
+  if ms == nil then
+    while true do c_wait() end
+  end
   local deadline = c_now() + ms
   while true do
     local left = deadline - c_now()

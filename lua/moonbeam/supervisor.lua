@@ -15,39 +15,53 @@ local RESTARTS = { permanent = true, transient = true, temporary = true }
 
 local function bad(field, detail) return error({ "bad_spec", field, detail }, 0) end
 
-local function is_int(x) return type(x) == "number" and x == x and x % 1 == 0 end
+local HUGE, MAX_TIMEOUT = math.huge, mb._max_timeout
+local is_count, is_name, timeout_ms = mb._is_count, mb._is_name, mb._timeout_ms
+
+-- A count (intensity, max_children): an integer 0..2^31-1, or math.huge
+-- for unlimited (passed on as it is: the core reads it so).
+local function check_count(n, field)
+  if n ~= HUGE and not is_count(n, 0) then bad(field, "must be an integer from 0 to 2^31-1, or math.huge") end
+  return n
+end
 
 local function check_flags(f, where)
   local strategy = f.strategy or "one_for_one"
   if not STRATEGIES[strategy] then bad(where .. "strategy", "unknown strategy " .. tostring(strategy)) end
-  local intensity = f.intensity == nil and 3 or f.intensity
-  if not is_int(intensity) or intensity < 0 then bad(where .. "intensity", "must be an integer >= 0") end
+  local intensity = check_count(f.intensity == nil and 3 or f.intensity, where .. "intensity")
   local period = f.period == nil and 5000 or f.period
-  if type(period) ~= "number" or not (period > 0) or period == math.huge then bad(where .. "period", "must be a number of ms > 0") end
+  if type(period) ~= "number" or not (period > 0) or period == HUGE then bad(where .. "period", "must be a number of ms > 0") end
   local maxc = f.max_children
-  if maxc ~= nil and (not is_int(maxc) or maxc < 0) then bad(where .. "max_children", "must be an integer >= 0") end
+  if maxc ~= nil then check_count(maxc, where .. "max_children") end
   return { strategy = strategy, intensity = intensity, period = period, max_children = maxc }
 end
 
 local check_children
 
+-- The core's shutdown: ms, -1 for "infinity" (math.huge and timeouts no
+-- timer can be set for are infinity too), -2 for "brutal_kill".
 local function check_shutdown(s, typ, where)
   if s == nil then return typ == "supervisor" and -1 or 5000 end
-  if s == "infinity" then return -1 end
   if s == "brutal_kill" then return -2 end
-  if type(s) ~= "number" or s < 0 or s ~= s then bad(where .. "shutdown", "must be ms >= 0, \"infinity\" or \"brutal_kill\"") end
-  return s
+  local ms = timeout_ms(s)
+  if ms == false then bad(where .. "shutdown", "must be ms >= 0, \"infinity\" or \"brutal_kill\"") end
+  return ms or -1
 end
+
+-- A delay a timer can be set for: finite ms > 0 (no infinity, no NaN).
+local function is_delay(x) return type(x) == "number" and x > 0 and x <= MAX_TIMEOUT end
 
 local function check_backoff(b, where)
   if b == nil then return nil end
   if type(b) == "number" then b = { initial = b } end
-  if type(b) ~= "table" or type(b.initial) ~= "number" or not (b.initial > 0) then
-    bad(where .. "backoff", "must be ms > 0 or {initial = ms, max = ms, factor = n}")
+  if type(b) ~= "table" or not is_delay(b.initial) then
+    bad(where .. "backoff", "must be ms > 0 (finite, at most 2^53) or {initial = ms, max = ms, factor = n}")
   end
   local max, factor = b.max or b.initial, b.factor or 1
-  if type(max) ~= "number" or max < b.initial then bad(where .. "backoff", "max must be >= initial") end
-  if type(factor) ~= "number" or factor < 1 then bad(where .. "backoff", "factor must be >= 1") end
+  if not is_delay(max) or max < b.initial then bad(where .. "backoff", "max must be ms >= initial (finite, at most 2^53)") end
+  if type(factor) ~= "number" or not (factor >= 1 and factor < HUGE) then
+    bad(where .. "backoff", "factor must be a finite number >= 1")
+  end
   return { initial = b.initial, max = max, factor = factor }
 end
 
@@ -61,7 +75,7 @@ local function check_child(c, where, dynamic)
   if not TYPES[typ] then bad(where .. "type", "unknown type " .. tostring(typ)) end
   local restart = c.restart or "permanent"
   if not RESTARTS[restart] then bad(where .. "restart", "unknown restart type " .. tostring(restart)) end
-  if c.name ~= nil and (type(c.name) ~= "string" or c.name == "") then bad(where .. "name", "must be a non-empty string") end
+  if c.name ~= nil and not is_name(c.name) then bad(where .. "name", "must be a non-empty string without NUL bytes") end
   local out = { id = id, type = typ, restart = restart, name = c.name,
                 shutdown = check_shutdown(c.shutdown, typ, where), backoff = check_backoff(c.backoff, where) }
   if typ == "worker" then
@@ -99,7 +113,7 @@ end
 local function spec_of(children, flags)
   if flags ~= nil and type(flags) ~= "table" then bad("flags", "flags must be a table") end
   flags = flags or {}
-  if flags.name ~= nil and (type(flags.name) ~= "string" or flags.name == "") then bad("name", "must be a non-empty string") end
+  if flags.name ~= nil and not is_name(flags.name) then bad("name", "must be a non-empty string without NUL bytes") end
   local spec = check_flags(flags, "")
   spec.children = check_children(children, spec.strategy, "children")
   return spec
@@ -172,6 +186,9 @@ function M.which_children(sup) return call(sup, { "which_children" }) end
 function M.count_children(sup) return call(sup, { "count_children" }) end
 
 --- stop(sup, [reason], [timeout]) -> true once it stopped its children and exited.
-function M.stop(sup, reason, timeout) return gen.stop(sup, reason, timeout) end
+function M.stop(sup, reason, timeout)
+  mb._check_timeout(timeout, "supervisor.stop")
+  return gen.stop(sup, reason, timeout)
+end
 
 return M

@@ -87,7 +87,9 @@ end
 --- await(t, [timeout]) -> the result; raises {"timeout"} or {"exit", reason}.
 function M.await(t, timeout)
   check_owner(t, "task.await")
-  local kind, v = M.yield(t, check_timeout(timeout, "task.await", M.DEFAULT_TIMEOUT))
+  -- Checked here, then passed on as given: yield reads nil as its default.
+  if check_timeout(timeout, "task.await", M.DEFAULT_TIMEOUT) == nil then timeout = "infinity" end
+  local kind, v = M.yield(t, timeout)
   if kind == "ok" then return v end
   -- Given up on: neither its result nor its DOWN may arrive later.
   mb.unalias(t.tag)
@@ -131,9 +133,12 @@ end
 function M.async_stream(list, target, opts)
   if type(list) ~= "table" then error("task.async_stream: list must be an array", 2) end
   check_target(target, "task.async_stream")
+  if opts ~= nil and type(opts) ~= "table" then error("task.async_stream: opts must be a table", 2) end
   opts = opts or {}
   local max = opts.max_concurrency or 8
-  if type(max) ~= "number" or max < 1 then error("task.async_stream: max_concurrency must be >= 1", 2) end
+  if not mb._is_count(max, 1) then
+    error("task.async_stream: max_concurrency must be an integer from 1 to 2^31-1", 2)
+  end
   local timeout = check_timeout(opts.timeout, "task.async_stream", M.DEFAULT_TIMEOUT)
   local me, n, results = self(), #list, {}
   local running, by_ref, by_tag, count, nexti = {}, {}, {}, 0, 1

@@ -72,6 +72,27 @@ function H.error_of(fn, ...)
   return H.text(err)
 end
 
+-- The error fn(...) raised, checked to read "<call>: <what is wrong>" as
+-- API.md has it: no position inside moonbeam, no "bad argument #1 to
+-- 'c_fn'", no "[string ...]". Returns the message.
+function H.usage_error(call, fn, ...)
+  local ok, err = pcall(fn, ...)
+  assert(not ok, "expected " .. call .. " to raise, it returned " .. H.text(err))
+  assert(type(err) == "string", "expected a message, got " .. H.text(err))
+  assert(err:sub(1, #call + 2) == call .. ": ", ("expected %q to start with %q"):format(err, call .. ": "))
+  assert(not err:find("[string", 1, true) and not err:find("bad argument", 1, true), err)
+  return err
+end
+
+-- Milliseconds of CPU this OS process (every thread of the host) used while
+-- fn(...) ran, and fn's first result: an idle wait costs next to none, a
+-- spinning process a whole core.
+function H.cpu_ms(fn, ...)
+  local c0 = os.clock()
+  local r = fn(...)
+  return (os.clock() - c0) * 1000, r
+end
+
 local seq = 0
 function H.name(prefix)
   seq = seq + 1
