@@ -145,7 +145,9 @@ static int build_crash(lua_State *L) {
         p->exit_reason.len = 0;
         mb_encode(L, 1, "reason", &p->exit_reason, (size_t)1 << 30, &err);
     }
-    if (p->rt->crash_log) {
+    /* The first process's end is reported once, by whoever waits for it
+     * (moonbeam run: cli.lua), crash log or not. */
+    if (p->rt->crash_log && p->pid != atomic_load(&p->rt->shutdown.first)) {
         lua_rawgeti(L, 1, 2);
         lua_rawgeti(L, 1, 3);
         /* A table error value shows its first strings: {"timeout"}. */
