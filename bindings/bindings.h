@@ -52,6 +52,12 @@ void mbb_open_timers(lua_State *L);
 void mbb_open_call(lua_State *L);
 void mbb_open_supervisor(lua_State *L);
 void mbb_open_console(lua_State *L);
+void mbb_open_shutdown(lua_State *L);
+
+/* Replace exit in the os table at idx with moonbeam's (shutdown.lua): the
+ * whole host ends in order. The function it replaces is kept for a host's
+ * own thread to end with. */
+void mbb_install_exit(lua_State *L, int idx);
 
 /* Embedded bytecode of the Lua modules every process may require. */
 typedef struct mbb_embedded {

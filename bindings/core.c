@@ -37,10 +37,33 @@ const mbb_embedded *mbb_find_embedded(const char *name) {
     return NULL;
 }
 
+void mbb_install_exit(lua_State *L, int idx) {
+    /* A Lua function, so that the process can wait in it (yield). */
+    static const char shim[] =
+        "local real, require = ...\n"
+        "return function(...) return require('moonbeam.shutdown').exit(real, ...) end";
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    if (luaL_loadbuffer(L, shim, sizeof shim - 1, "=os.exit")) lua_error(L);
+    lua_getfield(L, idx, "exit");
+    lua_getglobal(L, "require");
+    lua_call(L, 2, 1);
+    lua_setfield(L, idx, "exit");
+}
+
+/* os, whose exit ends the whole host in order rather than the OS process
+ * at once (API.md "Isolation and fairness"). */
+static int open_os(lua_State *L) {
+    lua_pushcfunction(L, luaopen_os);
+    lua_pushliteral(L, LUA_OSLIBNAME);
+    lua_call(L, 1, 1);
+    mbb_install_exit(L, -1);
+    return 1;
+}
+
 /* The standard libraries a process state opens only when first used. */
 static const struct { const char *name; lua_CFunction open; } stdlibs[] = {
     {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math}, {LUA_BITLIBNAME, luaopen_bit},
-    {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, luaopen_os}, {LUA_DBLIBNAME, luaopen_debug},
+    {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, open_os}, {LUA_DBLIBNAME, luaopen_debug},
     {LUA_FFILIBNAME, luaopen_ffi}};
 
 lua_CFunction mbb_stdlib_opener(const char *name) {
@@ -147,6 +170,7 @@ static void ensure_host(lua_State *L) {
     mb_config cfg = {0};
     cfg.schedulers = config_int(L, "schedulers", "MOONBEAM_SCHEDULERS");
     cfg.max_processes = (uint32_t)config_int(L, "max_processes", "MOONBEAM_MAX_PROCESSES");
+    cfg.shutdown_timeout_ms = config_int(L, "shutdown_timeout", "MOONBEAM_SHUTDOWN_TIMEOUT");
     /* New states look for modules where this one does. */
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "path");
@@ -169,6 +193,14 @@ static void ensure_host(lua_State *L) {
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, HOST_KEY);
     h->self = new_external(L, rt);
+    rt->host = h->self;
+    /* This state's os.exit too: a plain LuaJIT program that required
+     * moonbeam and calls os.exit(code) has its processes shut down in
+     * order (terminate callbacks run), then LuaJIT's os.exit(code, close)
+     * ends it. */
+    lua_getglobal(L, "os");
+    if (lua_istable(L, -1)) mbb_install_exit(L, -1);
+    lua_pop(L, 1);
 }
 
 /* The functions only gen_server, supervisors and the console use are put
@@ -179,6 +211,7 @@ static int load_rest(lua_State *L) {
     mbb_open_call(L);
     mbb_open_supervisor(L);
     mbb_open_console(L);
+    mbb_open_shutdown(L);
     lua_pop(L, 1);
     lua_pushnil(L);
     lua_setmetatable(L, 1);

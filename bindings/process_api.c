@@ -107,13 +107,19 @@ static int l_spawn(lua_State *L) {
     return 2;
 }
 
-/* core.run_file(path, ...) -> pid, ref: the script of `moonbeam run`, monitored. */
-static int l_run_file(lua_State *L) {
+/* core.run_first(path, ...) or core.run_first(nil, "mod:fn", ...) -> pid,
+ * ref: the first process of `moonbeam run` (a script, or the module
+ * function that runs -l and -e first), monitored, and marked as the first
+ * process before it can run: a shutdown begins with it (shutdown.h). */
+static int l_run_first(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    const char *path = luaL_checkstring(L, 1);
-    encode_args(L, self, 1, 2, lua_gettop(L) - 1);
-    mb_spawn_opts o = {.kind = MB_TARGET_FILE, .target = path, .args = self->scratch.p,
-                       .args_len = self->scratch.len, .monitor = true};
+    bool file = !lua_isnil(L, 1);
+    const char *target = luaL_checkstring(L, file ? 1 : 2);
+    int first_arg = file ? 2 : 3;
+    encode_args(L, self, 1, first_arg, lua_gettop(L) - first_arg + 1);
+    mb_spawn_opts o = {.kind = file ? MB_TARGET_FILE : MB_TARGET_MODULE, .target = target,
+                       .args = self->scratch.p, .args_len = self->scratch.len, .monitor = true,
+                       .first = true};
     mb_pid pid;
     mb_ref ref = 0;
     int rc = mb_spawn(self, &o, &pid, &ref);
@@ -343,7 +349,7 @@ static int l_process_count(lua_State *L) {
 
 void mbb_open_process(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"spawn", l_spawn}, {"run_file", l_run_file}, {"self", l_self}, {"exit", l_exit},
+        {"spawn", l_spawn}, {"run_first", l_run_first}, {"self", l_self}, {"exit", l_exit},
         {"link", l_link}, {"unlink", l_unlink}, {"monitor", l_monitor},
         {"demonitor", l_demonitor}, {"trap_exit", l_trap_exit}, {"alive", l_alive},
         {"make_ref", l_make_ref}, {"is_pid", l_is_pid}, {"info", l_info}, {"processes", l_processes},

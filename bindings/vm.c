@@ -228,7 +228,9 @@ static int build_crash(lua_State *L) {
         lua_pop(L, 1);
         if (mbb_set_exit_reason(L, p, 1, &err)) set_reason_str(p, "crashed");
     }
-    if (p->rt->crash_log) {
+    /* The first process's end is reported once, by whoever waits for it
+     * (moonbeam run: cli.lua), crash log or not. */
+    if (p->rt->crash_log && p->pid != atomic_load(&p->rt->shutdown.first)) {
         lua_rawgeti(L, 1, 2);
         lua_rawgeti(L, 1, 3);
         /* A table error value shows its first strings: {"timeout"}. */

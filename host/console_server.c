@@ -513,6 +513,10 @@ int mb_console_server_add(mb_console_server *s, int fd, const char *const *setup
     return add_conn(s, fd, false, setup, nsetup);
 }
 
+void mb_console_server_unlink(mb_console_server *s) {
+    if (s && s->path) unlink(s->path);   /* path never changes once the server runs */
+}
+
 void mb_console_server_stop(mb_console_server *s) {
     if (!s) return;
     pthread_mutex_lock(&s->lock);

@@ -40,6 +40,10 @@ int mb_console_server_add(mb_console_server *s, int fd, const char *const *setup
  * Console processes keep running until the runtime stops. */
 void mb_console_server_stop(mb_console_server *s);
 
+/* Remove the socket file, and nothing else: for an exit that cannot wait
+ * (mb_shutdown_force). Any thread. */
+void mb_console_server_unlink(mb_console_server *s);
+
 /* Free what is left; call after the runtime stopped (no console process
  * holds a connection any more). */
 void mb_console_server_free(mb_console_server *s);

@@ -6,11 +6,15 @@
  *   moonbeam attach SOCKET                    a console inside a running host
  *
  * Exit status: 0 when the script (or the console session) ends well, 1 when
- * it fails or the host cannot start, 2 on a usage error. The host is the same
+ * it fails or the host cannot start, 2 on a usage error; after a shutdown
+ * (os.exit(code) in any process, or SIGTERM/SIGINT for run and -e: see
+ * shutdown.h), its status: code, 0 for SIGTERM, 130 for SIGINT, 1 when it
+ * was cut short. The host is the same
  * runtime `require "moonbeam"` starts: this thread's state becomes its "host"
  * process, which waits for the script's DOWN or, for the console, runs the
  * terminal (console.c) while a console process evaluates (console_server.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -42,20 +46,29 @@ static void usage(FILE *out) {
             "  --max-processes N      size of the process table (default 1048576)\n"
             "  --console-socket PATH  accept consoles (moonbeam attach PATH) on a unix\n"
             "                         socket created with mode 0600\n"
+            "  --shutdown-timeout MS  how long an orderly shutdown (SIGTERM, SIGINT,\n"
+            "                         os.exit) may take before the host exits with\n"
+            "                         status 1 (default 10000)\n"
             "  -h, --help             this text\n"
             "  --version              the version\n"
             "\n"
             "Options may also follow `run SCRIPT`, up to the first argument that is not\n"
             "one (or `--`); the rest are the script's, in arg.\n"
             "\n"
+            "SIGTERM, or a first SIGINT, shuts the host down in order: the script's\n"
+            "process gets exit signal \"shutdown\", supervisors stop their children,\n"
+            "terminate callbacks run. os.exit(code) in any process does the same.\n"
+            "A second SIGINT exits at once.\n"
+            "\n"
             "exit status: 0 ok, 1 the script failed or the host could not start,\n"
-            "2 usage error\n");
+            "2 usage error; after a shutdown: os.exit's code, 0 for SIGTERM, 130 for\n"
+            "SIGINT, 1 when it did not finish in time or was interrupted\n");
 }
 
 typedef enum mode { MODE_CONSOLE, MODE_RUN, MODE_EXEC, MODE_ATTACH } mode;
 
 typedef struct options {
-    long schedulers, max_procs;
+    long schedulers, max_procs, shutdown_ms;
     const char *socket;
     const char **setup;   /* "l", MODULE and "e", CODE, in order */
     int nsetup;
@@ -97,6 +110,8 @@ static int parse_option(int argc, char **argv, int *i, options *o, bool after_sc
     if (strcmp(a, "--schedulers") == 0) return parse_count(a, value_of(argc, argv, i), 1024, &o->schedulers);
     if (strcmp(a, "--max-processes") == 0)
         return parse_count(a, value_of(argc, argv, i), MB_MAX_SLOTS, &o->max_procs);
+    if (strcmp(a, "--shutdown-timeout") == 0)
+        return parse_count(a, value_of(argc, argv, i), 86400000L, &o->shutdown_ms);
     if (strcmp(a, "--console-socket") == 0) {
         o->socket = value_of(argc, argv, i);
         if (!o->socket || !*o->socket) {
@@ -238,25 +253,44 @@ static lua_State *new_state(const options *o) {
     lua_State *L = luaL_newstate();
     if (!L) return NULL;
     luaL_openlibs(L);
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 3);
     lua_pushinteger(L, (lua_Integer)o->schedulers);
     lua_setfield(L, -2, "schedulers");
     lua_pushinteger(L, (lua_Integer)o->max_procs);
     lua_setfield(L, -2, "max_processes");
+    lua_pushinteger(L, (lua_Integer)o->shutdown_ms);
+    lua_setfield(L, -2, "shutdown_timeout");
     lua_setfield(L, LUA_REGISTRYINDEX, "moonbeam.config");
     /* The core and the Lua modules are built in: never load another copy. */
     mbb_install_searcher(L);
     return L;
 }
 
+/* A shutdown is over (shutdown.h). run and -e: the host process in
+ * cli.lua waits for it and returns its status. */
+static void shutdown_done_run(mb_runtime *rt, int status, void *ud) {
+    (void)rt, (void)status, (void)ud;
+}
+
+/* The console: hang up this thread's terminal (ud: a socket sharing its
+ * connection, open until the runtime stopped); main then takes the
+ * shutdown's status. */
+static void shutdown_done_console(mb_runtime *rt, int status, void *ud) {
+    (void)rt, (void)status;
+    shutdown(*(int *)ud, SHUT_RDWR);
+}
+
 /* The console on this terminal: a console process in this host, and this
- * thread at the terminal. */
-static int console_here(mb_console_server *srv, const options *o) {
+ * thread at the terminal. hangup: where a shutdown reaches the terminal
+ * (see shutdown_done_console); main closes it. */
+static int console_here(mb_console_server *srv, const options *o, int *hangup) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
         perror("moonbeam: socketpair");
         return 1;
     }
+    *hangup = fcntl(sv[1], F_DUPFD_CLOEXEC, 0);
+    if (*hangup < 0) perror("moonbeam: dup");
     if (mb_console_server_add(srv, sv[0], o->setup, o->nsetup)) {
         fprintf(stderr, "moonbeam: cannot start the console\n");
         close(sv[1]);
@@ -289,9 +323,24 @@ int main(int argc, char **argv) {
     }
     mb_proc *self = NULL;
     mb_console_server *srv = NULL;
+    mb_runtime *rt = NULL;
+    int hangup = -1;
     if (lua_cpcall(L, start_host, &self)) {
         fprintf(stderr, "moonbeam: %s\n", lua_tostring(L, -1));
         goto done;
+    }
+    rt = self->rt;
+    /* Before any process can start a shutdown: this thread ends the OS
+     * process once it is over, not the shutdown's own. */
+    if (o.mode == MODE_CONSOLE) {
+        rt->shutdown.on_done = shutdown_done_console;
+        rt->shutdown.on_done_ud = &hangup;
+    } else {
+        rt->shutdown.on_done = shutdown_done_run;
+        if (mb_shutdown_catch_signals(rt)) {
+            fprintf(stderr, "moonbeam: cannot catch SIGTERM and SIGINT\n");
+            goto done;
+        }
     }
     char err[256];
     if ((o.socket || o.mode == MODE_CONSOLE) &&
@@ -300,7 +349,7 @@ int main(int argc, char **argv) {
         goto done;
     }
     if (o.mode == MODE_CONSOLE) {
-        status = console_here(srv, &o);
+        status = console_here(srv, &o, &hangup);
     } else {
         lua_pushcfunction(L, run_script);
         lua_pushlightuserdata(L, &o);
@@ -309,10 +358,14 @@ int main(int argc, char **argv) {
         if (lua_pcall(L, 3, 1, 0)) fprintf(stderr, "moonbeam: %s\n", lua_tostring(L, -1));
         else status = (int)lua_tointeger(L, -1);
     }
+    /* A shutdown under way decides the status, once it is over (its
+     * watchdog ends the OS process if it never is). */
+    if (mb_shutdown_status(rt) >= 0) status = mb_shutdown_wait(rt);
 done:
-    mb_console_server_stop(srv);
+    mb_console_server_stop(srv);   /* the socket goes */
     lua_close(L);
     mb_console_server_free(srv);
+    if (hangup >= 0) close(hangup);
     free(o.setup);
     return status;
 }

@@ -57,6 +57,10 @@ mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory creating the process table");
         goto fail;
     }
+    if (mb_shutdown_init(&rt->shutdown, cfg->shutdown_timeout_ms)) {
+        snprintf(err, errlen, "cannot create the shutdown's lock");
+        goto fail;
+    }
     if (mb_names_init(&rt->names) || mb_timers_init(&rt->timers)) {
         snprintf(err, errlen, "out of memory creating the registry");
         goto fail;
@@ -99,6 +103,7 @@ void mb_runtime_stop(mb_runtime *rt) {
     mb_names_destroy(&rt->names);
     mb_timers_destroy(&rt->timers);
     mb_proctab_destroy(&rt->procs);
+    mb_shutdown_destroy(&rt->shutdown);
     free(rt->lua_path);
     free(rt->lua_cpath);
     free(rt);

@@ -10,6 +10,7 @@
 #include "names.h"
 #include "pid.h"
 #include "proctab.h"
+#include "shutdown.h"
 #include "timer.h"
 
 typedef struct mb_sched mb_sched;
@@ -20,6 +21,7 @@ typedef struct mb_config {
     size_t max_message_size;     /* 0: MB_DEFAULT_MAX_MESSAGE */
     const char *lua_path;        /* package.path for new states (NULL: LuaJIT's default) */
     const char *lua_cpath;
+    double shutdown_timeout_ms;  /* 0: MB_DEFAULT_SHUTDOWN_TIMEOUT_MS */
 } mb_config;
 
 #define MB_DEFAULT_MAX_PROCESSES (1u << 20)
@@ -41,6 +43,9 @@ typedef struct mb_runtime {
     struct mb_console_server *console;   /* consoles served (console_server.h), or NULL; set
                                             before the first console process exists */
     char *lua_path, *lua_cpath;
+    mb_proc *host;                 /* the process of the thread that started the runtime
+                                      (external); set once, before any shutdown can start */
+    mb_shutdown shutdown;          /* ending the whole host in order (shutdown.h) */
 } mb_runtime;
 
 /* Start the schedulers. Returns NULL with a message in err on failure. */

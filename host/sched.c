@@ -273,7 +273,8 @@ static void sched_main(void *arg) {
 static void close_walk(uv_handle_t *h, void *arg) {
     mb_sched *s = arg;
     if (uv_is_closing(h)) return;
-    if (h == (uv_handle_t *)&s->wakeup || h == (uv_handle_t *)&s->nap) uv_close(h, NULL);
+    if (h == (uv_handle_t *)&s->wakeup || h == (uv_handle_t *)&s->nap || mb_shutdown_owns(s->rt, h))
+        uv_close(h, NULL);
     else uv_close(h, (uv_close_cb)mb_timer_handle_free);
 }
 

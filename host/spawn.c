@@ -41,6 +41,7 @@ static int finish(mb_proc *parent, mb_proc *p, mb_pid pid, const mb_spawn_opts *
             return MB_SPAWN_NOMEM;
         }
     }
+    if (o->first) atomic_store(&rt->shutdown.first, pid);
     mb_sched_push(rt, sched_of(parent), p);
     return MB_SPAWN_OK;
 }

@@ -13,6 +13,8 @@ typedef struct mb_spawn_opts {
     const uint8_t *args;         /* an encoded list (copied) */
     size_t args_len;
     bool link, monitor, trap_exit;
+    bool first;                  /* the host's first process (shutdown.h), so marked
+                                    before it can run */
     size_t mem_limit;
     const char *name;            /* NULL: none */
     size_t name_len;

@@ -153,21 +153,35 @@ static bool reason_is_shutdown(mb_span r) {
            (mb_term_type(r) == MB_T_TABLE && mb_term_index(r, 1, &first) && mb_term_is_str(first, "shutdown"));
 }
 
-/* A short text for a reason in reports: a string, or a table's first two strings. */
+/* A short text for a reason in reports: a string, a table's first two
+ * strings, a failed start's child and error; nested reasons
+ * ({"shutdown", {"failed_to_start_child", id, r}}) as far as buf goes. */
 static void describe(mb_span r, char *buf, size_t n) {
     const char *a, *b;
     size_t al, bl;
-    mb_span x, y;
+    mb_span x, y, z;
     if (mb_term_str(r, &a, &al)) {
         snprintf(buf, n, "%.*s", (int)(al < 200 ? al : 200), a);
-    } else if (mb_term_index(r, 1, &x) && mb_term_str(x, &a, &al)) {
-        if (mb_term_index(r, 2, &y) && mb_term_str(y, &b, &bl))
-            snprintf(buf, n, "%.*s: %.*s", (int)(al < 60 ? al : 60), a, (int)(bl < 200 ? bl : 200), b);
-        else
-            snprintf(buf, n, "%.*s", (int)(al < 60 ? al : 60), a);
-    } else {
-        snprintf(buf, n, "(a value)");
+        return;
     }
+    if (!mb_term_index(r, 1, &x) || !mb_term_str(x, &a, &al)) {
+        snprintf(buf, n, "(a value)");
+        return;
+    }
+    int k = -1;
+    if (mb_term_is_str(x, "failed_to_start_child") && mb_term_index(r, 2, &y) && mb_term_str(y, &b, &bl) &&
+        mb_term_index(r, 3, &z)) {
+        k = snprintf(buf, n, "child '%.*s' failed to start: ", (int)(bl < 60 ? bl : 60), b);
+    } else if (mb_term_index(r, 2, &z) && mb_term_str(z, &b, &bl)) {
+        snprintf(buf, n, "%.*s: %.*s", (int)(al < 60 ? al : 60), a, (int)(bl < 200 ? bl : 200), b);
+        return;
+    } else if (mb_term_index(r, 2, &z) && mb_term_type(z) == MB_T_TABLE) {
+        k = snprintf(buf, n, "%.*s: ", (int)(al < 60 ? al : 60), a);
+    } else {
+        snprintf(buf, n, "%.*s", (int)(al < 60 ? al : 60), a);
+        return;
+    }
+    if (k >= 0 && (size_t)k < n) describe(z, buf + k, n - (size_t)k);
 }
 
 /* ---- shutting down ------------------------------------------------------ */

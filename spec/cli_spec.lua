@@ -141,6 +141,230 @@ describe("moonbeam run", function()
   end)
 end)
 
+-- A worker for the shutdown specs: it traps exits, so its supervisor's
+-- "shutdown" runs its terminate, which appends "<id> <reason>" to the log
+-- (its arg: {log =, id =, stuck =}); a stuck one then never returns.
+local WORKER = [[
+  local worker = {
+    init = function(a) require("moonbeam").trap_exit(true); return "ok", a end,
+    handle_cast = function(code, a) os.exit(code) end,
+    terminate = function(reason, a)
+      local f = assert(io.open(a.log, "a"))
+      f:write(a.id, " ", tostring(reason), "\n")
+      f:close()
+      if a.stuck then require("moonbeam").receive() end
+    end,
+  }
+  local function child(id, stuck)
+    return { id = id, name = "worker_" .. id, module = worker, arg = { log = arg[1], id = id, stuck = stuck } }
+  end
+]]
+
+-- A script that starts a supervisor with children a, b and c (registered
+-- as worker_a...; b stuck in terminate if arg[2] is "stuck"), prints
+-- "ready" and waits.
+local TREE = WORKER .. [[
+  local mb = require "moonbeam"
+  local sup = require "moonbeam.supervisor"
+  assert(sup.start_link({ child("a"), child("b", arg[2] == "stuck"), child("c") }))
+  print("ready")
+  io.stdout:flush()
+  mb.receive()
+]]
+
+local function tempfile()
+  local path = os.tmpname()
+  os.remove(path)
+  return path
+end
+
+-- Starts `moonbeam <options> run <script> <args>` in the background.
+local function start_script(source, args, options)
+  local path = sh.script(source)
+  local cmd = BIN .. " " .. (options or "") .. " run " .. sh.quote(path)
+  for _, a in ipairs(args or {}) do cmd = cmd .. " " .. sh.quote(a) end
+  return sh.start(cmd)
+end
+
+describe("moonbeam run, shutting down in order", function()
+  local log
+  before_each(function() log = tempfile() end)
+  after_each(function()
+    os.remove(log)
+    sh.cleanup()
+  end)
+
+  it("on SIGTERM: the script gets exit signal shutdown, the tree stops newest first, exit 0", function()
+    local job = start_script([[
+      local mb = require "moonbeam"
+      mb.trap_exit(true)
+    ]] .. TREE:gsub("mb%.receive%(%)", [[
+      local m = mb.receive(function(m) return type(m) == "table" and m[1] == "EXIT" end)
+      local f = assert(io.open(arg[1], "a"))
+      f:write("script ", tostring(m[3]), "\n")
+      f:close()
+    ]]), { log })
+    job:wait_for("ready")
+    job:signal("TERM")
+    local status, _, err = job:wait()
+    assert.equal(0, status, err)
+    assert.equal("script shutdown\nc shutdown\nb shutdown\na shutdown\n", sh.read(log))
+  end)
+
+  it("on SIGINT: the same, and exit 130", function()
+    local job = start_script(TREE, { log })
+    job:wait_for("ready")
+    job:signal("INT")
+    local status, _, err = job:wait()
+    assert.equal(130, status, err)
+    assert.equal("c shutdown\nb shutdown\na shutdown\n", sh.read(log))
+  end)
+
+  it("removes the console socket", function()
+    local socket = tempfile()
+    local job = start_script(TREE, { log }, "--console-socket " .. sh.quote(socket))
+    job:wait_for("ready")
+    assert.equal(0, (sh.run("test -S " .. sh.quote(socket))))
+    job:signal("TERM")
+    local status, _, err = job:wait()
+    assert.equal(0, status, err)
+    assert.equal("c shutdown\nb shutdown\na shutdown\n", sh.read(log))
+    assert.is_not.equal(0, (sh.run("test -e " .. sh.quote(socket))))
+  end)
+
+  it("exits at once with status 1 on a second SIGINT while a terminate is stuck", function()
+    local job = start_script(TREE, { log, "stuck" })
+    job:wait_for("ready")
+    job:signal("INT")
+    job:wait_until(function() return sh.read(log):find("b shutdown", 1, true) end, 10000, "b's terminate")
+    job:signal("INT")
+    local status, _, err, waited = job:wait()
+    assert.equal(1, status, err)
+    assert.is_true(waited < 5000, ("it took %d ms (the shutdown timeout is 10 s)"):format(waited))
+    assert.equal("c shutdown\nb shutdown\n", sh.read(log))
+  end)
+
+  it("exits with status 1 when the shutdown takes longer than --shutdown-timeout", function()
+    local job = start_script(TREE, { log, "stuck" }, "--shutdown-timeout 300")
+    job:wait_for("ready")
+    local t0 = sh.clock_ms()
+    job:signal("TERM")
+    local status, _, err = job:wait()
+    local took = sh.clock_ms() - t0
+    assert.equal(1, status, err)
+    assert.matches("did not finish within 300 ms", err)
+    assert.is_true(took >= 250 and took < 5000, ("it took %d ms"):format(took))
+    assert.equal("c shutdown\nb shutdown\n", sh.read(log))
+  end)
+
+  it("refuses a --shutdown-timeout that is not a number of ms", function()
+    local status, out, err = run_script("print('should not run')", {}, "--shutdown-timeout soon")
+    assert.equal(2, status)
+    assert.equal("", out)
+    assert.matches("%-%-shutdown%-timeout needs a number", err)
+  end)
+end)
+
+describe("os.exit in moonbeam run", function()
+  local log
+  before_each(function() log = tempfile() end)
+  after_each(function()
+    os.remove(log)
+    sh.cleanup()
+  end)
+
+  it("from a spawned process ends the host with its status, after terminate callbacks", function()
+    local status, out, err = run_script(TREE:gsub("mb%.receive%(%)", [[
+      mb.spawn(function() os.exit(3) end)
+      mb.receive()
+    ]]), { log })
+    assert.equal(3, status, err)
+    assert.equal("ready\n", out)
+    assert.equal("c shutdown\nb shutdown\na shutdown\n", sh.read(log))
+  end)
+
+  it("from a supervised gen_server's callback: the other children stop in order", function()
+    local status, _, err = run_script(TREE:gsub("mb%.receive%(%)", [[
+      local gen = require "moonbeam.gen_server"
+      gen.cast("worker_b", 4)
+      mb.receive()
+    ]]), { log })
+    assert.equal(4, status, err)
+    assert.equal("c shutdown\na shutdown\n", sh.read(log))
+  end)
+
+  it("from the script itself does not return, and stops the script's tree first", function()
+    local status, out, err = run_script(TREE:gsub("mb%.receive%(%)", [[
+      os.exit(5)
+      print("after os.exit")
+    ]]), { log })
+    assert.equal(5, status, err)
+    assert.equal("ready\n", out)
+    assert.equal("c shutdown\nb shutdown\na shutdown\n", sh.read(log))
+  end)
+end)
+
+describe("moonbeam run never fails silently", function()
+  after_each(sh.cleanup)
+
+  -- With the crash log on, as a user runs it.
+  local function run_loud(source)
+    local path = sh.script(source)
+    return sh.run("env -u MOONBEAM_CRASH_LOG " .. BIN .. " run " .. sh.quote(path))
+  end
+
+  it("prints the init error of a child the script start_link'd", function()
+    local status, _, err = run_loud([[
+      local gen = require "moonbeam.gen_server"
+      gen.start_link({ init = function() error("no database here") end })
+    ]])
+    assert.equal(1, status)
+    assert.matches("no database here", err)
+    assert.matches("traceback", err)
+  end)
+
+  it("prints why a child the script start_link'd could not load its module", function()
+    local status, _, err = run_loud([[
+      local gen = require "moonbeam.gen_server"
+      gen.start_link("no.such.module")
+    ]])
+    assert.equal(1, status)
+    assert.matches("module 'no.such.module' not found", err, 1, true)
+  end)
+
+  it("prints which child of a supervisor failed to start, and its error", function()
+    local status, _, err = run_loud([[
+      local sup = require "moonbeam.supervisor"
+      sup.start_link({
+        { id = "cache", module = { init = function() return "ok", 0 end } },
+        { id = "db", module = { init = function() error("cannot reach the database") end } },
+      })
+    ]])
+    assert.equal(1, status)
+    assert.matches("child 'db' failed to start", err, 1, true)
+    assert.matches("cannot reach the database", err, 1, true)
+  end)
+
+  it("prints a nested supervisor's failed child", function()
+    local status, _, err = run_loud([[
+      local sup = require "moonbeam.supervisor"
+      sup.start_link({
+        { id = "inner", type = "supervisor", children = { { id = "w", module = "no.such.worker" } } },
+      })
+    ]])
+    assert.equal(1, status)
+    assert.matches("child 'inner' failed to start: child 'w' failed to start", err, 1, true)
+    assert.matches("module 'no.such.worker' not found", err, 1, true)
+  end)
+
+  it("prints the script's own crash once", function()
+    local status, _, err = run_loud([[error("kaboom, once")]])
+    assert.equal(1, status)
+    local _, n = err:gsub("kaboom, once", "")
+    assert.equal(1, n, err)
+  end)
+end)
+
 describe("moonbeam --help", function()
   it("exits 0 and describes run and the options", function()
     local status, out, err = sh.run(BIN .. " --help")
@@ -149,6 +373,7 @@ describe("moonbeam --help", function()
     assert.matches("run", text)
     assert.matches("%-%-schedulers", text)
     assert.matches("%-%-max%-processes", text)
+    assert.matches("%-%-shutdown%-timeout", text)
   end)
 end)
 

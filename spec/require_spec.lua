@@ -75,6 +75,35 @@ describe("require \"moonbeam\" from plain luajit", function()
     assert.matches("script failed", err)
   end)
 
+  -- A server the script start_link'd that traps exits: terminate prints.
+  local SERVER = [[
+    local mb = require "moonbeam"
+    local gen = require "moonbeam.gen_server"
+    assert(gen.start_link({
+      init = function() require("moonbeam").trap_exit(true); return "ok", 0 end,
+      terminate = function(reason) print("terminate", reason); io.stdout:flush() end,
+    }))
+  ]]
+
+  it("ends with os.exit's status when a spawned process calls it, after terminate callbacks", function()
+    local status, out, err = luajit(SERVER .. [[
+      mb.spawn(function() os.exit(3) end)
+      mb.receive()
+      print("the script went on")
+    ]])
+    assert.equal(3, status, err)
+    assert.equal("terminate\tshutdown\n", out)
+  end)
+
+  it("shuts its processes down in order when the script itself calls os.exit", function()
+    local status, out, err = luajit(SERVER .. [[
+      os.exit(6, true)
+      print("os.exit returned")
+    ]])
+    assert.equal(6, status, err)
+    assert.equal("terminate\tshutdown\n", out)
+  end)
+
   it("survives being required again, as the same process", function()
     local status, out, err = luajit([[
       local mb = require "moonbeam"

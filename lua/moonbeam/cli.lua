@@ -4,9 +4,19 @@ local mb = require "moonbeam"
 
 local M = {}
 
+local function is_end(ref)
+  return function(m)
+    return type(m) == "table" and ((m[1] == "DOWN" and m[2] == ref) or m[1] == "$shutdown_done")
+  end
+end
+
 --- Run the first process and wait for it; return the exit status for the
 -- shell. opts.script: a script path (its arguments follow opts);
--- opts.prelude: {"l", module, "e", code, ...} to run in it first.
+-- opts.prelude: {"l", module, "e", code, ...} to run in it first. A
+-- shutdown (os.exit in any process, SIGTERM, SIGINT: host/shutdown.h)
+-- gives its own status once it is over; otherwise a first process that
+-- ends by an exit reason other than "normal" has it printed: the host
+-- never fails silently.
 function M.run(opts, ...)
   local path, prelude = opts.script, opts.prelude or {}
   if path then
@@ -19,24 +29,28 @@ function M.run(opts, ...)
   end
   local ref
   if #prelude == 0 then
-    ref = select(2, core.run_file(path, ...))
+    ref = select(2, core.run_first(path, ...))
   else
-    ref = select(2, mb.spawn_monitor("moonbeam.cli:script", prelude, path, ...))
+    ref = select(2, core.run_first(nil, "moonbeam.cli:script", prelude, path, ...))
   end
-  local down = mb.receive(function(m)
-    return type(m) == "table" and m[1] == "DOWN" and m[2] == ref
-  end)
-  local reason = down[5]
-  local what = path or "-e"
-  if reason == "normal" then return 0 end
-  if type(reason) == "table" and reason[1] == "error" then
-    if os.getenv("MOONBEAM_CRASH_LOG") == "0" then
-      io.stderr:write("moonbeam: ", what, ": ", tostring(reason[2]), "\n", tostring(reason[3]), "\n")
+  local m = mb.receive(is_end(ref))
+  local shutdown = core.shutdown_status() ~= nil
+  local reason = m[1] == "DOWN" and m[5] or "shutdown"
+  -- In a shutdown the first process ends "shutdown" (or "normal" if it
+  -- trapped the signal and returned); any other end is still news.
+  local quiet = reason == "normal" or
+    (shutdown and (reason == "shutdown" or type(reason) == "table" and reason[1] == "shutdown"))
+  if not quiet then
+    local what = path or "-e"
+    local report = require "moonbeam.report"
+    if type(reason) == "table" and reason[1] == "error" then
+      io.stderr:write("moonbeam: ", what, ": ", report.reason(reason), "\n")
+    else
+      io.stderr:write("moonbeam: ", what, " exited: ", report.reason(reason), "\n")
     end
-  else
-    io.stderr:write("moonbeam: ", what, " exited: ", tostring(type(reason) == "table" and reason[1] or reason), "\n")
   end
-  return 1
+  if shutdown then return core.shutdown_wait() end
+  return reason == "normal" and 0 or 1
 end
 
 --- The body of the first process when -l or -e came first: require each

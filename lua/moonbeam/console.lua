@@ -471,6 +471,19 @@ local function install(attached)
     os.exit = function()
       error("os.exit would stop the host this console is attached to; Ctrl-D detaches", 2)
     end
+  else
+    -- The host's own console: os.exit ends the host in order, with the
+    -- shutdown asked for before the terminal is told goodbye (so that the
+    -- terminal's end finds it), and no console started again behind it.
+    local exit = os.exit
+    os.exit = function(code, close)
+      core.shutdown_start(code)
+      if conn then
+        conn:close(true)
+        conn = nil
+      end
+      return exit(code, close)
+    end
   end
 end
 

@@ -54,6 +54,25 @@ function M.render(v, depth, max)
   return s
 end
 
+--- reason(r) -> an exit reason as text for a person: a crash's message and
+-- traceback, a failed start's child and error, else the rendered value.
+function M.reason(r)
+  if type(r) == "string" then return r end
+  if type(r) == "table" then
+    local tag = r[1]
+    if tag == "error" and r[2] ~= nil then
+      local msg = type(r[2]) == "string" and r[2] or M.render(r[2])
+      if type(r[3]) == "string" and r[3] ~= "" then return msg .. "\n" .. r[3]:sub(1, M.MAX_FIELD) end
+      return msg
+    elseif tag == "shutdown" and r[2] ~= nil then
+      return "shutdown: " .. M.reason(r[2])
+    elseif tag == "failed_to_start_child" and r[2] ~= nil then
+      return ("child '%s' failed to start: %s"):format(tostring(r[2]), M.reason(r[3]))
+    end
+  end
+  return M.render(r)
+end
+
 -- The status a server shows: through its format_status callback if any.
 local function formatted(S, status)
   local f = S.mod and S.mod.format_status
