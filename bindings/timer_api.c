@@ -36,7 +36,7 @@ static int l_send_after(lua_State *L) {
         free(m);
         return luaL_error(L, "send_after: out of memory");
     }
-    mb_ref ref = mb_send_after(self->rt, mbb_sched(self), ms, dest, name, m);
+    mb_ref ref = mb_send_after(self->rt, self->ext ? NULL : self, ms, dest, name, m);
     if (!ref) return luaL_error(L, "send_after: out of memory");
     mbb_push_ref(L, ref);
     lua_pushboolean(L, --self->budget <= 0);   /* a timer is work like a send */

@@ -1,11 +1,14 @@
 /* vm.c: a process's Lua state: creating it, running a slice of it, turning
  * how it ended into an exit reason, and closing it. */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lualib.h>
 #include "bindings.h"
 #include "../host/signal.h"
+#include "../host/sysmon.h"
 #include "../host/timer.h"
 #include "../host/vm.h"
 
@@ -63,6 +66,11 @@ static int start_state(lua_State *L) {
     mb_proc *p = lua_touserdata(L, 1);
     lua_settop(L, 0);
     open_libs(L, p->rt);
+    lua_getglobal(L, "pcall");
+    lua_getglobal(L, "xpcall");
+    p->yield_through[0] = lua_topointer(L, -2);
+    p->yield_through[1] = lua_topointer(L, -1);
+    lua_pop(L, 2);
     lua_State *co = lua_newthread(L);
     p->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     const mbb_embedded *boot = mbb_find_embedded("moonbeam.boot");
@@ -267,6 +275,75 @@ static void crashed(mb_proc *p) {
     }
 }
 
+/* ---- preemption --------------------------------------------------------- */
+
+#define PREEMPT_HOOK_COUNT 1000   /* instructions between looks, once asked */
+
+/* The process this thread is running a slice of, for the signal handler. */
+static __thread mb_proc *running_here __attribute__((tls_model("initial-exec")));
+
+/* A yield from here reaches the scheduler only if no C function is between
+ * this instruction and the process's body, except pcall and xpcall, which
+ * LuaJIT yields across. */
+static bool can_yield(mb_proc *p, lua_State *L) {
+    if (L != p->co) return false;   /* a coroutine of the process's own */
+    lua_Debug ar;
+    for (int level = 0; lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sf", &ar)) return false;
+        const void *fn = lua_topointer(L, -1);
+        lua_pop(L, 1);
+        if (ar.what[0] == 'C' && fn != p->yield_through[0] && fn != p->yield_through[1]) return false;
+    }
+    return true;
+}
+
+/* Runs on the process's own thread, between two interpreted instructions.
+ * Where the process cannot yield it keeps looking; once it does, the slice
+ * ends as if it had called mb.yield (exit signals are handled on resume). */
+static void preempt_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    void *ud;
+    if (lua_getallocf(L, &ud) != mb_proc_alloc) return;
+    mb_proc *p = ud;
+    if (!can_yield(p, L)) return;
+    lua_sethook(L, NULL, 0, 0);
+    p->yield = MB_YIELD_RESCHED;
+    lua_yield(L, 0);
+}
+
+/* MB_PREEMPT_SIGNAL, sent by the monitor to the thread running a long slice.
+ * Setting a hook is what LuaJIT's own interrupt handler does from a signal;
+ * the hook does the rest on this thread at a safe point. The slice may have
+ * ended before the signal came: then the hook preempts whatever runs here
+ * next, at worst one early yield. */
+static void on_preempt_signal(int sig) {
+    (void)sig;
+    mb_proc *p = running_here;
+    if (p && p->L) lua_sethook(p->L, preempt_hook, LUA_MASKCOUNT, PREEMPT_HOOK_COUNT);
+}
+
+static void install_preempt_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_preempt_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(MB_PREEMPT_SIGNAL, &sa, NULL))
+        fprintf(stderr, "moonbeam: no preemption signal handler; long slices are only handed off\n");
+}
+
+void mb_vm_preempt_init(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, install_preempt_handler);
+}
+
+static int resume_here(mb_proc *p, int nargs) {
+    running_here = p;
+    int st = lua_resume(p->co, nargs);
+    running_here = NULL;
+    return st;
+}
+
 void mb_vm_run(mb_proc *p) {
     int nargs = 0;
     if (!p->co) {
@@ -286,7 +363,7 @@ void mb_vm_run(mb_proc *p) {
     }
     p->budget = mbb_slice_budget();
     p->yield = MB_YIELD_NONE;
-    int st = lua_resume(p->co, nargs);
+    int st = resume_here(p, nargs);
     if (p->mem_exceeded || p->cstack_exceeded) {
         /* Ended even if the code caught the error: it would fail again. */
         if (p->mem_exceeded) set_reason_str(p, "memory_limit");

@@ -87,10 +87,13 @@ typedef struct mb_proc {
     mb_saveq replies;                 /* the awaited call's reply, DOWN or deadlock, in order */
     lua_State *L, *co;
     int co_ref;
+    const void *yield_through[2];     /* the state's pcall and xpcall: a preemption may yield across them */
     mb_yield yield;
     double wait_deadline;             /* ms on the runtime clock; < 0: none */
     mb_waittimer *wtimer;
     int budget;                       /* messages left in this slice */
+    struct mb_post *timer_batch;      /* timers armed in this slice (sched.h) */
+    int timer_batch_n;
     mb_arena arena;                   /* the Lua state's small objects */
     size_t mem_limit;                 /* 0: none */
     bool mem_exceeded;

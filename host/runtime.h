@@ -33,6 +33,8 @@ typedef struct mb_runtime {
     mb_sched *scheds;
     int nscheds;
     mb_sched *timer_thread;        /* a loop of its own for send_after timers */
+    struct mb_sysmon *sysmon;      /* preempts long slices, hands off stuck schedulers */
+    _Atomic int orphans;           /* threads that lost their scheduler, still in a slice */
     _Atomic size_t max_message_size;
     _Atomic uint64_t next_ref;
     _Atomic uint32_t next_sched;   /* round robin for work from non-scheduler threads */

@@ -8,11 +8,13 @@
  * wake-up system calls. */
 #include "sched.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include "runtime.h"
 #include "signal.h"
+#include "sysmon.h"
 #include "timer.h"
 #include "vm.h"
 
@@ -97,11 +99,11 @@ int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg) {
 
 #define TIMER_BATCH 64
 
-/* Hand a batch (newest first, as posts are kept) to the timer thread. */
-static void flush_timer_batch(mb_sched *from) {
-    mb_post *batch = from->timer_batch;
+/* Hand p's batch (newest first, as posts are kept) to the timer thread. */
+static void flush_timer_batch(mb_proc *p) {
+    mb_post *batch = p->timer_batch;
     if (!batch) return;
-    mb_sched *t = from->rt->timer_thread;
+    mb_sched *t = p->rt->timer_thread;
     mb_post *last = batch;
     while (last->next) last = last->next;
     pthread_mutex_lock(&t->post_lock);
@@ -110,12 +112,14 @@ static void flush_timer_batch(mb_sched *from) {
     atomic_store(&t->has_posts, 1);
     pthread_mutex_unlock(&t->post_lock);
     uv_async_send(&t->wakeup);
-    from->timer_batch = NULL;
-    from->timer_batch_n = 0;
+    p->timer_batch = NULL;
+    p->timer_batch_n = 0;
 }
 
-int mb_sched_post_batched(mb_sched *from, mb_sched *s, void (*fn)(mb_sched *, void *), void *arg) {
-    if (!from || s != from->rt->timer_thread) return mb_sched_post(s, fn, arg);
+/* The batch is the process's, not its scheduler's: a process whose thread
+ * lost its scheduler (mb_sched_hand_off) goes on arming timers. */
+int mb_sched_post_timer(mb_runtime *rt, mb_proc *from, void (*fn)(mb_sched *, void *), void *arg) {
+    if (!from) return mb_sched_post(rt->timer_thread, fn, arg);
     mb_post *post = malloc(sizeof *post);
     if (!post) return -1;
     post->fn = fn;
@@ -158,7 +162,7 @@ static mb_proc *steal(mb_sched *s) {
     for (int k = 1; k < rt->nscheds; k++) {
         mb_sched *o = &rt->scheds[(s->id + k) % rt->nscheds];
         uint32_t n = atomic_load_explicit(&o->rq_len, memory_order_relaxed);
-        uint64_t slices = atomic_load_explicit(&o->slices, memory_order_relaxed);
+        uint64_t slices = MB_SLICE_COUNT(atomic_load_explicit(&o->slice, memory_order_relaxed));
         int stalled = slices == s->seen[o->id];
         s->seen[o->id] = slices;
         if (n == 0 || (n == 1 && !stalled)) continue;
@@ -176,17 +180,10 @@ static int others_have_work(mb_sched *s) {
 
 static void on_nap(uv_timer_t *t) { (void)t; }
 
-static void run_one(mb_sched *s, mb_proc *p) {
-    mb_runtime *rt = s->rt;
-    atomic_store(&p->status, MB_RUNNING);
-    p->sched = s;
-    s->current = p;
-    atomic_fetch_add_explicit(&s->slices, 1, memory_order_relaxed);
-    if (p->native) p->native->run(p);
-    else mb_vm_run(p);
-    s->current = NULL;
-    flush_timer_batch(s);
-
+/* Where a slice's process goes next: p->yield says why it stopped. `s` is
+ * the scheduler that ran it, or NULL for a thread that lost its scheduler
+ * during the slice (then nothing of a scheduler's may be touched). */
+static void after_slice(mb_runtime *rt, mb_sched *s, mb_proc *p) {
     switch (p->yield) {
     case MB_YIELD_RESCHED:
         atomic_store(&p->status, MB_RUNNABLE);
@@ -200,6 +197,13 @@ static void run_one(mb_sched *s, mb_proc *p) {
             break;
         }
         uint64_t seq = atomic_fetch_add(&p->wait_seq, 1) + 1;
+        if (!s) {
+            /* No loop to arm a timeout on: run again, and the receive
+             * finds nothing and waits on the scheduler that runs it. */
+            atomic_store(&p->status, MB_RUNNABLE);
+            mb_sched_push(rt, NULL, p);
+            break;
+        }
         if (p->wait_deadline >= 0) {
             if (p->wait_deadline <= mb_now_ms()) {
                 atomic_store(&p->timed_out_seq, seq);
@@ -231,6 +235,44 @@ static void run_one(mb_sched *s, mb_proc *p) {
     }
 }
 
+/* End the slice w. False when the monitor took the scheduler meanwhile;
+ * a CLAIMED slice is pinned for a moment only: wait for it. */
+static bool slice_end(mb_sched *s, uint64_t w) {
+    for (;;) {
+        uint64_t expected = w;
+        if (atomic_compare_exchange_weak(&s->slice, &expected, w & ~(uint64_t)MB_SLICE_RUNNING))
+            return true;
+        if (expected != (w | MB_SLICE_CLAIMED)) return false;   /* handed off */
+    }
+}
+
+/* Run one slice of p. False when this thread lost s during it (see
+ * mb_sched_hand_off): p has been sent on its way and the thread must leave. */
+static bool run_one(mb_sched *s, mb_proc *p) {
+    mb_runtime *rt = s->rt;
+    atomic_store(&p->status, MB_RUNNING);
+    p->sched = s;
+    s->current = p;
+    uint64_t w = ((MB_SLICE_COUNT(atomic_load_explicit(&s->slice, memory_order_relaxed)) + 1) << 3) |
+                 MB_SLICE_RUNNING;
+    atomic_store_explicit(&s->running, p, memory_order_relaxed);
+    atomic_store_explicit(&s->slice, w, memory_order_release);
+    if (p->native) p->native->run(p);
+    else mb_vm_run(p);
+    bool kept = slice_end(s, w);
+    flush_timer_batch(p);
+    if (!kept) {
+        /* s is another thread's now: p's wait timer may be on its loop. */
+        mb_waittimer_release(p, NULL);
+        p->sched = NULL;
+        after_slice(rt, NULL, p);
+        return false;
+    }
+    s->current = NULL;
+    after_slice(rt, s, p);
+    return true;
+}
+
 static void poll_loop(mb_sched *s) {
     run_posts(s);
     uv_update_time(&s->loop);
@@ -245,7 +287,10 @@ static void sched_main(void *arg) {
         mb_proc *p = rq_pop(s);
         if (!p) p = steal(s);
         if (p) {
-            run_one(s, p);
+            if (!run_one(s, p)) {
+                atomic_fetch_sub(&rt->orphans, 1);
+                return;   /* s went to a fresh thread while p ran */
+            }
             if (++runs % POLL_EVERY == 0) poll_loop(s);
             continue;
         }
@@ -268,6 +313,25 @@ static void sched_main(void *arg) {
         atomic_fetch_sub(&rt->sleepers, 1);
         atomic_store(&s->sleeping, 0);
     }
+}
+
+/* A thread that takes over a scheduler starts once the monitor has marked
+ * the slice it takes it from as handed off. */
+static void hand_off_main(void *arg) {
+    mb_sched *s = arg;
+    while (!(atomic_load(&s->slice) & MB_SLICE_HANDED)) sched_yield();
+    sched_main(s);
+}
+
+int mb_sched_hand_off(mb_sched *s) {
+    uv_thread_t fresh, stuck = s->thread;
+    uv_thread_options_t big = {UV_THREAD_HAS_STACK_SIZE, SCHED_STACK_BYTES};
+    if (uv_thread_create_ex(&fresh, &big, hand_off_main, s)) return -1;
+    atomic_fetch_add(&s->rt->orphans, 1);
+    s->thread = fresh;
+    pthread_detach(stuck);   /* it leaves by itself when its slice ends */
+    atomic_fetch_or(&s->slice, MB_SLICE_HANDED);
+    return 0;
 }
 
 static void close_walk(uv_handle_t *h, void *arg) {
@@ -323,9 +387,12 @@ int mb_sched_start_all(mb_runtime *rt, int n) {
     } else {
         started = -1;
     }
-    if (started == n) return 0;
+    if (started == n) {
+        mb_vm_preempt_init();
+        if ((rt->sysmon = mb_sysmon_start(rt))) return 0;
+    }
     atomic_store(&rt->stopping, true);
-    for (int j = 0; j < started; j++) {
+    for (int j = 0; j < started && j < n; j++) {
         uv_async_send(&rt->scheds[j].wakeup);
         uv_thread_join(&rt->scheds[j].thread);
     }
@@ -349,13 +416,26 @@ static int join_all(mb_runtime *rt, double grace_ms) {
     return stuck;
 }
 
+/* Threads that lost their scheduler leave when their slice ends. */
+static int orphans_left(mb_runtime *rt, double grace_ms) {
+    double until = mb_now_ms() + grace_ms;
+    while (atomic_load(&rt->orphans) > 0 && mb_now_ms() < until) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return atomic_load(&rt->orphans);
+}
+
 int mb_sched_stop_all(mb_runtime *rt) {
+    mb_sysmon_stop(rt->sysmon);   /* first: no hand-off while we join */
+    rt->sysmon = NULL;
     atomic_store(&rt->stopping, true);
     for (int i = 0; i < rt->nscheds; i++) uv_async_send(&rt->scheds[i].wakeup);
     uv_async_send(&rt->timer_thread->wakeup);
     int stuck = join_all(rt, 2000);
+    stuck += orphans_left(rt, stuck ? 0 : 2000);
     if (stuck) {
-        fprintf(stderr, "moonbeam: %d scheduler(s) still run a process that never yields; "
+        fprintf(stderr, "moonbeam: %d thread(s) still run a process that never yields; "
                         "leaving them to the OS at exit\n", stuck);
         return -1;
     }

@@ -33,11 +33,20 @@ struct mb_sched {
     mb_post *posts;
     _Atomic int has_posts;
     mb_proc *current;             /* this thread only */
-    _Atomic uint64_t slices;      /* slices run so far: a thief sees a long one stall */
-    uint64_t *seen;               /* this thread only: others' slices at our last look */
-    mb_post *timer_batch;         /* this thread only: timers armed in this slice */
-    int timer_batch_n;
+    /* The slice now running: (count << 3) | flags. Written by the thread
+     * that serves this scheduler; the system monitor (sysmon.h) pins a
+     * running slice (CLAIMED) to look at its process, or takes the
+     * scheduler away from a thread stuck in it (HANDED). A thief sees a
+     * long slice stall by its count. */
+    _Atomic uint64_t slice;
+    _Atomic(mb_proc *) running;   /* the process of the slice, for the monitor */
+    uint64_t *seen;               /* this thread only: others' slice counts at our last look */
 };
+
+#define MB_SLICE_RUNNING 1u
+#define MB_SLICE_CLAIMED 2u
+#define MB_SLICE_HANDED 4u
+#define MB_SLICE_COUNT(w) ((w) >> 3)
 
 int mb_sched_start_all(mb_runtime *rt, int n);
 /* -1 when a scheduler would not stop: nothing is freed then. */
@@ -47,9 +56,14 @@ int mb_sched_stop_all(mb_runtime *rt);
 void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p);
 /* Run fn(s, arg) on s's thread soon. Returns -1 when out of memory. */
 int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg);
-/* The same, batched: from the scheduler `from` (its own thread), queued
- * until its current slice ends or the batch is full, then handed over in
- * one lock and one wake-up. */
-int mb_sched_post_batched(mb_sched *from, mb_sched *s, void (*fn)(mb_sched *, void *), void *arg);
+/* The same for the timer thread, batched for the process `from` runs
+ * (NULL: not a scheduled process, posted at once): queued until its slice
+ * ends or the batch is full, then handed over in one lock and one wake-up. */
+int mb_sched_post_timer(mb_runtime *rt, mb_proc *from, void (*fn)(mb_sched *, void *), void *arg);
+
+/* Give s to a fresh thread: the one serving it is stuck in a slice (see
+ * sysmon.h). That thread finishes the slice on its own and leaves. Called
+ * by the monitor with the slice CLAIMED. Returns -1 if no thread starts. */
+int mb_sched_hand_off(mb_sched *s);
 
 #endif

@@ -185,7 +185,7 @@ static void timer_close_cancelled(mb_sched *s, void *arg) {
     uv_close((uv_handle_t *)&tm->h, on_timer_closed);
 }
 
-mb_ref mb_send_after(mb_runtime *rt, mb_sched *from, double ms, mb_pid dest, char *name, mb_msg *msg) {
+mb_ref mb_send_after(mb_runtime *rt, mb_proc *from, double ms, mb_pid dest, char *name, mb_msg *msg) {
     mb_timer *tm = calloc(1, sizeof *tm);
     if (!tm) {
         free(msg);
@@ -203,7 +203,7 @@ mb_ref mb_send_after(mb_runtime *rt, mb_sched *from, double ms, mb_pid dest, cha
     tm->s = rt->timer_thread;
     mb_ref ref = tm->ref;
     map_add(&rt->timers, tm);
-    if (mb_sched_post_batched(from, tm->s, timer_start_here, tm)) {
+    if (mb_sched_post_timer(rt, from, timer_start_here, tm)) {
         pthread_mutex_lock(&rt->timers.lock);
         map_take_locked(&rt->timers, ref);
         pthread_mutex_unlock(&rt->timers.lock);

@@ -39,10 +39,10 @@ int mb_timers_init(mb_timers *t);
 void mb_timers_destroy(mb_timers *t);
 
 /* Deliver msg to dest (a pid, or a name resolved when it fires) after ms,
- * from the runtime's timer thread. from: the calling thread's scheduler
- * (NULL off-scheduler). Takes ownership of msg and name. Returns the
+ * from the runtime's timer thread. from: the scheduled process arming it,
+ * whose timers start in one batch when its slice ends (NULL: at once). Takes ownership of msg and name. Returns the
  * timer's ref, or 0 when out of memory. */
-mb_ref mb_send_after(mb_runtime *rt, mb_sched *from, double ms, mb_pid dest, char *name, mb_msg *msg);
+mb_ref mb_send_after(mb_runtime *rt, mb_proc *from, double ms, mb_pid dest, char *name, mb_msg *msg);
 /* Milliseconds left (>= 0) if the timer was pending, else -1. */
 double mb_cancel_timer(mb_runtime *rt, mb_ref ref);
 

@@ -10,6 +10,11 @@
  * covers the body returning or crashing, with p->exit_reason set. */
 void mb_vm_run(mb_proc *p);
 
+/* Install the handler of MB_PREEMPT_SIGNAL (sysmon.h), once per OS
+ * process: on the thread it interrupts, it asks the Lua state running
+ * there to yield at its next instruction where a yield is possible. */
+void mb_vm_preempt_init(void);
+
 /* Close p's Lua state (not for external processes). */
 void mb_vm_close(mb_proc *p);
 

@@ -68,3 +68,116 @@ describe("a process that overflows the C stack", function()
     assert.is_true(h.wait_until(function() return not mb.alive(ticker) end))
   end)
 end)
+
+-- A compiled loop (LuaJIT never checks hooks inside a trace) that ends by
+-- itself after `ms`: it reads the clock through the FFI, which the trace
+-- compiles, every few million iterations.
+local function compiled_spinner(ms, parent)
+  local mb = require "moonbeam"
+  local ffi = require "ffi"
+  pcall(ffi.cdef, "int clock_gettime(int, void *);")
+  local ts = ffi.new("int64_t[2]")
+  local function now() ffi.C.clock_gettime(1, ts); return tonumber(ts[0]) * 1e3 + tonumber(ts[1]) / 1e6 end
+  local deadline = now() + ms
+  mb.send(parent, { "spinning", mb.self() })
+  local x = 0
+  for i = 1, 1e15 do
+    x = x + i
+    if i % 4000000 == 0 and now() > deadline then break end
+  end
+  return x
+end
+
+-- An interpreted loop: it runs until killed.
+local function interpreted_spinner(parent)
+  local mb = require "moonbeam"
+  jit.off()
+  mb.send(parent, { "spinning", mb.self() })
+  local x = 0
+  while true do x = x + 1 end
+end
+
+-- Round trips to an echo process for `ms`: how many, and the slowest.
+local function ping_for(ms)
+  local echo = mb.spawn(function()
+    local mb = require "moonbeam"
+    while true do
+      local m = mb.receive()
+      if m == "stop" then return end
+      mb.send(m[1], { "pong", m[2] })
+    end
+  end)
+  local n, worst, t0 = 0, 0, h.now_ms()
+  while h.now_ms() - t0 < ms do
+    local t = h.now_ms()
+    mb.send(echo, { mb.self(), n })
+    assert.same({ "pong", n }, h.expect(h.tuple("pong"), "pong " .. n, 5000))
+    worst = math.max(worst, h.now_ms() - t)
+    n = n + 1
+  end
+  mb.send(echo, "stop")
+  return n, worst
+end
+
+-- Under ThreadSanitizer a signal waits for its thread's next instrumented
+-- call, and interpreted Lua code calls none: preemption by signal cannot be
+-- observed there (hand-off still can).
+local under_tsan = (os.getenv("LD_PRELOAD") or ""):match("tsan") ~= nil
+local preempt_it = under_tsan and pending or it
+
+describe("a process that never yields", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("does not stop the others: with more compiled spinners than schedulers, pings are answered and timers fire", function()
+    local refs = {}
+    for i = 1, 4 do
+      local _, ref = mb.spawn_monitor(compiled_spinner, 2500, mb.self())
+      refs[i] = ref
+      h.expect(h.tuple("spinning"), "spinner " .. i)
+    end
+    local n, worst = ping_for(500)
+    assert.is_true(n >= 10, "only " .. n .. " round trips in 500 ms")
+    assert.is_true(worst < 200, "a round trip took " .. worst .. " ms")
+    local t = h.now_ms()
+    mb.sleep(100)
+    local slept = h.now_ms() - t
+    assert.is_true(slept >= 100 and slept < 300, "a 100 ms sleep took " .. slept .. " ms")
+    for i = 1, 4 do assert.equal("normal", h.reason(refs[i], 20000)) end
+  end)
+
+  preempt_it("running interpreted code is preempted: the others are served, on every scheduler", function()
+    local pids = {}
+    for i = 1, 4 do
+      pids[i] = mb.spawn(interpreted_spinner, mb.self())
+      h.expect(h.tuple("spinning"), "spinner " .. i)
+    end
+    local n, worst = ping_for(300)
+    assert.is_true(n >= 3, "only " .. n .. " round trips in 300 ms")
+    assert.is_true(worst < 200, "a round trip took " .. worst .. " ms")
+    for i = 1, 4 do mb.exit(pids[i], "kill") end
+  end)
+
+  preempt_it("is ended by kill within 100 ms, and its links and monitors fire", function()
+    local observer = mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      mb.trap_exit(true)
+      local m = mb.receive()   -- the spinner's pid
+      mb.link(m)
+      mb.send(parent, "linked")
+      local exit = mb.receive(function(x) return type(x) == "table" and x[1] == "EXIT" end, 5000)
+      mb.send(parent, { "observed", exit and exit[3] })
+    end, mb.self())
+    local pid = mb.spawn(interpreted_spinner, mb.self())
+    h.expect(h.tuple("spinning"), "the spinner")
+    mb.send(observer, pid)
+    h.expect(function(m) return m == "linked" end, "the link")
+    local ref = mb.monitor(pid)
+    local t = h.now_ms()
+    mb.exit(pid, "kill")
+    assert.equal("killed", h.reason(ref))
+    local took = h.now_ms() - t
+    assert.is_true(took < 100, "kill took " .. took .. " ms")
+    assert.same({ "observed", "killed" }, h.expect(h.tuple("observed"), "the observer's EXIT"))
+  end)
+end)

@@ -1,0 +1,129 @@
+/* sysmon.c: the system monitor's thread. See sysmon.h for what it does. */
+#include "sysmon.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include "runtime.h"
+#include "sched.h"
+
+typedef struct watch {
+    uint64_t slice;      /* the slice word at our last look */
+    double since;        /* when we first saw that slice run */
+} watch;
+
+struct mb_sysmon {
+    mb_runtime *rt;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;   /* on CLOCK_MONOTONIC */
+    bool stop;
+    watch *seen;         /* one per scheduler; the monitor's thread only */
+};
+
+/* Pin the slice w (CLAIMED) so its process stays put while we look; false
+ * when it ended meanwhile. */
+static bool pin(mb_sched *s, uint64_t w) {
+    return atomic_compare_exchange_strong(&s->slice, &w, w | MB_SLICE_CLAIMED);
+}
+
+static void unpin(mb_sched *s, uint64_t w) { atomic_store_explicit(&s->slice, w, memory_order_release); }
+
+/* Look at one scheduler; true if it is running a slice. */
+static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now) {
+    uint64_t w = atomic_load_explicit(&s->slice, memory_order_acquire);
+    if (!(w & MB_SLICE_RUNNING) || (w & (MB_SLICE_CLAIMED | MB_SLICE_HANDED))) {
+        wt->slice = w;
+        return false;
+    }
+    if (w != wt->slice) {   /* a slice we have not seen before */
+        wt->slice = w;
+        wt->since = now;
+        return true;
+    }
+    double ran = now - wt->since;
+    if (!pin(s, w)) return true;
+    mb_proc *p = atomic_load_explicit(&s->running, memory_order_relaxed);
+    if (p->native) {   /* C processes yield on their own */
+        unpin(s, w);
+        return true;
+    }
+    if (ran >= MB_HAND_OFF_MS) {
+        if (mb_sched_hand_off(s) == 0) return true;   /* the slice stays pinned: it is not s's any more */
+        fprintf(stderr, "moonbeam: cannot start a thread to take over a stuck scheduler\n");
+    }
+    /* Ask again every look: the thread may have been between slices, or
+     * the process inside C code, when the last request came. */
+    if (ran >= MB_PREEMPT_MS || atomic_load_explicit(&p->sig_pending, memory_order_relaxed))
+        pthread_kill((pthread_t)s->thread, MB_PREEMPT_SIGNAL);
+    (void)m;
+    unpin(s, w);
+    return true;
+}
+
+static double sleep_ms(mb_sysmon *m, double ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long ns = ts.tv_nsec + (long)(ms * 1e6);
+    ts.tv_sec += ns / 1000000000L;
+    ts.tv_nsec = ns % 1000000000L;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &ts) != ETIMEDOUT) {}
+    bool stop = m->stop;
+    pthread_mutex_unlock(&m->mu);
+    return stop ? -1 : mb_now_ms();
+}
+
+static void *sysmon_main(void *arg) {
+    mb_sysmon *m = arg;
+    double tick = MB_SYSMON_TICK_MS, now;
+    while ((now = sleep_ms(m, tick)) >= 0) {
+        bool busy = false;
+        for (int i = 0; i < m->rt->nscheds; i++)
+            busy |= look(m, &m->rt->scheds[i], &m->seen[i], now);
+        /* Idle: look less often (a spinner is caught a little later). */
+        tick = busy ? MB_SYSMON_TICK_MS : tick * 2 < MB_SYSMON_IDLE_MS ? tick * 2 : MB_SYSMON_IDLE_MS;
+    }
+    return NULL;
+}
+
+mb_sysmon *mb_sysmon_start(mb_runtime *rt) {
+    mb_sysmon *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->rt = rt;
+    m->seen = calloc((size_t)rt->nscheds, sizeof *m->seen);
+    pthread_condattr_t ca;
+    bool cond_ok = false;
+    if (m->seen && pthread_condattr_init(&ca) == 0) {
+        cond_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&m->cv, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+    }
+    if (!cond_ok) {
+        free(m->seen);
+        free(m);
+        return NULL;
+    }
+    if (pthread_mutex_init(&m->mu, NULL) || pthread_create(&m->thread, NULL, sysmon_main, m)) {
+        pthread_cond_destroy(&m->cv);
+        free(m->seen);
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void mb_sysmon_stop(mb_sysmon *m) {
+    if (!m) return;
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    pthread_join(m->thread, NULL);
+    pthread_mutex_destroy(&m->mu);
+    pthread_cond_destroy(&m->cv);
+    free(m->seen);
+    free(m);
+}

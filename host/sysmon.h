@@ -1,0 +1,38 @@
+/* sysmon.h: the system monitor, a thread that watches the schedulers.
+ *
+ * Nothing else ever interrupts a process: a slice ends when its code yields.
+ * The monitor looks at each scheduler every few ms, and for a slice that
+ * runs on:
+ * - past MB_PREEMPT_MS, or at once when an exit signal waits for the
+ *   process, it asks the slice's thread to preempt it (MB_PREEMPT_SIGNAL;
+ *   the VM layer yields the process at its next interpreted instruction
+ *   where a yield is possible: see mb_vm_preempt_init);
+ * - past MB_HAND_OFF_MS, when that did not end the slice (a compiled loop,
+ *   which never looks at hooks, or a long C call), it hands the scheduler,
+ *   with its run queue, loop and timers, to a fresh thread: the stuck thread
+ *   finishes its slice alone and leaves (mb_sched_hand_off).
+ * So timers, receive timeouts and every other process go on being served
+ * while one process spins. Idle, the monitor backs off to a look every
+ * MB_SYSMON_IDLE_MS. */
+#ifndef MB_SYSMON_H
+#define MB_SYSMON_H
+
+#include <signal.h>
+
+#define MB_PREEMPT_MS 4.0
+#define MB_HAND_OFF_MS 40.0
+#define MB_SYSMON_TICK_MS 2.0
+#define MB_SYSMON_IDLE_MS 20.0
+/* Go uses the same signal for the same job: ignored by default, and no
+ * library or terminal uses it for anything else. */
+#define MB_PREEMPT_SIGNAL SIGURG
+
+typedef struct mb_runtime mb_runtime;
+typedef struct mb_sysmon mb_sysmon;
+
+/* Start watching rt's schedulers (after they started). NULL on failure. */
+mb_sysmon *mb_sysmon_start(mb_runtime *rt);
+/* Stop and free the monitor (before the schedulers stop). */
+void mb_sysmon_stop(mb_sysmon *m);
+
+#endif
