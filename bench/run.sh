@@ -104,6 +104,7 @@ if [ -x "$moonbeam" ]; then
     mbrun "gen_cast 8p"  bench/gen_cast.lua "$(n 3000000)" 8 8p
     mbrun "gen_queued"   bench/gen_queued.lua "$(n 80000)" 10000 10k
     mbrun "pool"         bench/pool.lua "$(n 8000)" 8 4 20000
+    mbrun "blocking"     bench/blocking.lua --schedulers 2 2 1000
 else
     echo "host:    $moonbeam not found (run make first): moonbeam column empty"
     printf 'FAIL\t%s\tnot found; run make first\n' "$moonbeam" >>"$mb_out"
@@ -186,6 +187,8 @@ echo "  CPU), first to one gen_server doing the work itself, then to examples/wo
 echo "  under one name casting each call to 1 of 4 workers in turn, which answer with gen.reply"
 echo "  (bench_pool.erl on BEAM). The speedup is bounded by min(4, cores); the call/s ratio to BEAM is"
 echo "  mostly the loop's speed in LuaJIT against BEAM's."
+echo "- blocking (diagnostics): round trips/s between two processes on 2 schedulers, alone, then"
+echo "  while 2 other processes each run mb.blocking(os.execute, \"sleep 1\"); no BEAM peer."
 echo "- each workload runs in a fresh host / VM; sizes scaled by BENCH_SCALE=$scale."
 
 # A workload that failed makes `make bench` fail too, after the table.

@@ -49,6 +49,7 @@ void mbb_open_process(lua_State *L);
 void mbb_open_message(lua_State *L);
 void mbb_open_names(lua_State *L);
 void mbb_open_timers(lua_State *L);
+void mbb_open_blocking(lua_State *L);
 void mbb_open_call(lua_State *L);
 void mbb_open_supervisor(lua_State *L);
 void mbb_open_console(lua_State *L);

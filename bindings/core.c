@@ -169,6 +169,7 @@ static void ensure_host(lua_State *L) {
 
     mb_config cfg = {0};
     cfg.schedulers = config_int(L, "schedulers", "MOONBEAM_SCHEDULERS");
+    cfg.blocking_threads = config_int(L, "blocking_threads", "MOONBEAM_BLOCKING_THREADS");
     cfg.max_processes = (uint32_t)config_int(L, "max_processes", "MOONBEAM_MAX_PROCESSES");
     cfg.shutdown_timeout_ms = config_int(L, "shutdown_timeout", "MOONBEAM_SHUTDOWN_TIMEOUT");
     /* New states look for modules where this one does. */
@@ -228,6 +229,7 @@ int luaopen_moonbeam_core(lua_State *L) {
     mbb_open_message(L);
     mbb_open_names(L);
     mbb_open_timers(L);
+    mbb_open_blocking(L);
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, load_rest);
     lua_setfield(L, -2, "__index");

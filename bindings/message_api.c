@@ -12,7 +12,7 @@
 #define SLICE_BUDGET 1000
 
 int mbb_exit_now(lua_State *L, mb_proc *p) {
-    if (!p->ext && L == p->co) {
+    if (!p->ext && L == p->co && !p->in_blocking) {
         p->yield = MB_YIELD_EXIT;
         return lua_yield(L, 0);
     }
@@ -29,8 +29,9 @@ int mbb_exit_now(lua_State *L, mb_proc *p) {
         lua_concat(L, 2);
         return lua_error(L);
     }
-    /* Inside a coroutine of the user's: unwind it; the scheduler sees
-     * p->dying when control comes back. */
+    /* Inside a coroutine of the user's, or mb.blocking's fn: unwind it;
+     * the scheduler (or the blocking thread) sees p->dying when control
+     * comes back. */
     return luaL_error(L, "moonbeam: process is exiting");
 }
 
@@ -144,7 +145,7 @@ static int l_wait(lua_State *L) {
         if (ms > MB_MAX_TIMEOUT_MS) ms = -1;
     }
     int added = mb_signal_drain(self);
-    if (self->dying) return mbb_exit_now(L, self);
+    if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);   /* there: when fn returns */
     if (added > 0) {
         lua_pushboolean(L, 1);
         return 1;
@@ -163,6 +164,10 @@ static int l_wait(lua_State *L) {
     }
     if (L != self->co)
         return luaL_error(L, "receive: cannot block inside a coroutine of your own; receive from the process's body");
+    /* A pool thread waits for nobody's messages: a wait there could hold
+     * it for ever. receive(0) still works. */
+    if (self->in_blocking)
+        return mbb_raisef(L, "receive: cannot wait inside mb.blocking; receive or sleep after it returns");
     self->wait_deadline = ms < 0 ? -1 : mb_now_ms() + ms;
     self->yield = MB_YIELD_WAIT;
     return lua_yield(L, 0);
@@ -172,8 +177,8 @@ static int l_wait(lua_State *L) {
 static int l_yield(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_signal_drain(self);
-    if (self->dying) return mbb_exit_now(L, self);
-    if (self->ext || L != self->co) {
+    if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);   /* there: when fn returns */
+    if (self->ext || L != self->co || self->in_blocking) {
         self->budget = SLICE_BUDGET;
         return 0;
     }

@@ -391,3 +391,45 @@ void mb_vm_close(mb_proc *p) {
     p->L = p->co = NULL;
     mb_arena_release(&p->arena);
 }
+
+/* The blocking pool's half of mb.blocking (host/blocking.h): resume p, which
+ * yielded MB_YIELD_BLOCKING in core._blocking_enter, until its fn has
+ * returned and core._blocking_leave yielded MB_YIELD_UNBLOCK. On return
+ * p->yield is MB_YIELD_RESCHED (back to the schedulers, where the wrapper
+ * returns fn's results) or MB_YIELD_EXIT (with the exit reason set). */
+void mb_vm_run_blocking(mb_proc *p) {
+    if (atomic_load_explicit(&p->sig_pending, memory_order_relaxed)) mb_signal_drain(p);
+    if (p->dying) {   /* killed while it waited for a thread: fn never runs */
+        p->yield = MB_YIELD_EXIT;
+        return;
+    }
+    p->budget = mbb_slice_budget();
+    p->in_blocking = true;
+    lua_pushboolean(p->co, 1);   /* _blocking_enter's result: run fn here */
+    int nargs = 1, st;
+    for (;;) {
+        p->yield = MB_YIELD_NONE;
+        st = lua_resume(p->co, nargs);
+        nargs = 0;
+        if (st != LUA_YIELD || p->yield == MB_YIELD_UNBLOCK || p->mem_exceeded || p->cstack_exceeded) break;
+        /* Any other yield (a bare coroutine.yield in fn) gives a turn to
+         * nobody here: fn goes on. */
+        if (p->yield == MB_YIELD_NONE) lua_settop(p->co, 0);
+    }
+    p->in_blocking = false;
+    if (p->mem_exceeded || p->cstack_exceeded) {
+        if (p->mem_exceeded) set_reason_str(p, "memory_limit");
+        else set_reason_error(p, "C stack overflow");
+        p->yield = MB_YIELD_EXIT;
+        return;
+    }
+    if (st == LUA_YIELD) {
+        /* A kill that came while fn ran takes effect now that it returned. */
+        p->yield = p->dying ? MB_YIELD_EXIT : MB_YIELD_RESCHED;
+        return;
+    }
+    p->yield = MB_YIELD_EXIT;
+    if (p->dying) return;
+    if (st == 0) set_reason_str(p, "normal");
+    else crashed(p);
+}

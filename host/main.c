@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "../bindings/bindings.h"
+#include "blocking.h"
 #include "console.h"
 #include "console_server.h"
 #include "version.h"
@@ -43,6 +44,8 @@ static void usage(FILE *out) {
             "                         last part (-l moonbeam.gen_server: gen_server)\n"
             "  -i                     open the console after -e\n"
             "  --schedulers N         scheduler threads (default: one per core)\n"
+            "  --blocking-threads N   threads for mb.blocking calls (default: the\n"
+            "                         larger of 4 and the schedulers)\n"
             "  --max-processes N      size of the process table (default 1048576)\n"
             "  --console-socket PATH  accept consoles (moonbeam attach PATH) on a unix\n"
             "                         socket created with mode 0600\n"
@@ -68,7 +71,7 @@ static void usage(FILE *out) {
 typedef enum mode { MODE_CONSOLE, MODE_RUN, MODE_EXEC, MODE_ATTACH } mode;
 
 typedef struct options {
-    long schedulers, max_procs, shutdown_ms;
+    long schedulers, blocking, max_procs, shutdown_ms;
     const char *socket;
     const char **setup;   /* "l", MODULE and "e", CODE, in order */
     int nsetup;
@@ -108,6 +111,8 @@ static int parse_option(int argc, char **argv, int *i, options *o, bool after_sc
         return OPT_EXIT;
     }
     if (strcmp(a, "--schedulers") == 0) return parse_count(a, value_of(argc, argv, i), 1024, &o->schedulers);
+    if (strcmp(a, "--blocking-threads") == 0)
+        return parse_count(a, value_of(argc, argv, i), MB_BLOCKING_MAX, &o->blocking);
     if (strcmp(a, "--max-processes") == 0)
         return parse_count(a, value_of(argc, argv, i), MB_MAX_SLOTS, &o->max_procs);
     if (strcmp(a, "--shutdown-timeout") == 0)
@@ -253,9 +258,11 @@ static lua_State *new_state(const options *o) {
     lua_State *L = luaL_newstate();
     if (!L) return NULL;
     luaL_openlibs(L);
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     lua_pushinteger(L, (lua_Integer)o->schedulers);
     lua_setfield(L, -2, "schedulers");
+    lua_pushinteger(L, (lua_Integer)o->blocking);
+    lua_setfield(L, -2, "blocking_threads");
     lua_pushinteger(L, (lua_Integer)o->max_procs);
     lua_setfield(L, -2, "max_processes");
     lua_pushinteger(L, (lua_Integer)o->shutdown_ms);

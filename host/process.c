@@ -200,7 +200,7 @@ void mb_proc_terminate(mb_proc *p) {
         mb_proctab_put(&rt->procs, t->pid);
     }
     free(mine.v);
-    if (p->sched) mb_waittimer_release(p, p->sched);
+    mb_waittimer_release(p, p->sched);   /* from a blocking thread (sched NULL): posted to its loop */
     if (p->native) p->native->close(p);
     else if (!p->ext) mb_vm_close(p);
 

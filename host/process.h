@@ -40,6 +40,8 @@ typedef enum mb_yield {
     MB_YIELD_WAIT,       /* blocked in receive, maybe until wait_deadline */
     MB_YIELD_RESCHED,    /* used its slice; runnable again at once */
     MB_YIELD_EXIT,       /* mb.exit(reason) or a fatal signal: see exit_reason */
+    MB_YIELD_BLOCKING,   /* mb.blocking: run the rest on a pool thread (blocking.h) */
+    MB_YIELD_UNBLOCK,    /* mb.blocking's fn returned: back to the schedulers */
 } mb_yield;
 
 typedef struct mb_pidvec { mb_pid *v; uint32_t n, cap; } mb_pidvec;
@@ -100,6 +102,8 @@ typedef struct mb_proc {
     bool cstack_exceeded;             /* it recursed its thread's C stack away */
     bool dying;                       /* exit_reason holds why */
     bool in_match;                    /* inside a selective receive's match function */
+    bool in_blocking;                 /* on a blocking pool thread, off every scheduler:
+                                         sched is NULL, it cannot wait or yield a turn */
     mb_buf exit_reason;
     mb_buf scratch;                   /* reused encode buffer */
     mb_target_kind target_kind;
@@ -111,7 +115,7 @@ typedef struct mb_proc {
 
     /* scheduling: guarded by the run queue holding it */
     struct mb_proc *runq_next;
-    mb_sched *sched;                  /* where it ran last */
+    mb_sched *sched;                  /* where it ran last; NULL on a blocking thread */
 
     /* lock */
     pthread_mutex_t lock;

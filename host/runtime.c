@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#include "blocking.h"
 #include "codec.h"
 #include "process.h"
 #include "sched.h"
@@ -45,6 +46,14 @@ mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
         free(rt);
         return NULL;
     }
+    int nblocking = cfg->blocking_threads > 0 ? cfg->blocking_threads
+                  : n > MB_BLOCKING_MIN        ? n
+                                               : MB_BLOCKING_MIN;
+    if (nblocking > MB_BLOCKING_MAX) {
+        snprintf(err, errlen, "at most %d blocking threads", MB_BLOCKING_MAX);
+        free(rt);
+        return NULL;
+    }
     atomic_init(&rt->max_message_size,
                 cfg->max_message_size ? cfg->max_message_size : MB_DEFAULT_MAX_MESSAGE);
     atomic_init(&rt->next_ref, 1);
@@ -65,12 +74,17 @@ mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory creating the registry");
         goto fail;
     }
+    if (mb_blocking_init(rt, nblocking)) {
+        snprintf(err, errlen, "out of memory creating the blocking pool");
+        goto fail;
+    }
     if (mb_sched_start_all(rt, n)) {
         snprintf(err, errlen, "cannot start %d scheduler threads", n);
         goto fail;
     }
     return rt;
 fail:
+    mb_blocking_free(rt);
     free(rt->lua_path);
     free(rt->lua_cpath);
     free(rt);
@@ -84,7 +98,17 @@ static void collect(mb_pid pid, void *ud) {
 
 void mb_runtime_stop(mb_runtime *rt) {
     if (!rt) return;
+    /* The pool first: its threads hand processes back to the schedulers. */
+    if (mb_blocking_stop(rt, 2000)) {
+        /* A blocking call still runs, in a process's state, maybe sending:
+         * free nothing it may touch; the schedulers only stop running. */
+        atomic_store(&rt->stopping, true);
+        for (int i = 0; i < rt->nscheds; i++) uv_async_send(&rt->scheds[i].wakeup);
+        uv_async_send(&rt->timer_thread->wakeup);
+        return;
+    }
     if (mb_sched_stop_all(rt)) return;   /* a thread still runs Lua: free nothing under it */
+    mb_blocking_free(rt);
     /* No thread runs processes now: end what is left without signals. */
     mb_buf pids;
     mb_buf_init(&pids);

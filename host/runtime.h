@@ -14,9 +14,11 @@
 #include "timer.h"
 
 typedef struct mb_sched mb_sched;
+typedef struct mb_blocking mb_blocking;
 
 typedef struct mb_config {
     int schedulers;              /* 0: one per core */
+    int blocking_threads;        /* mb.blocking's pool; 0: max(4, schedulers) */
     uint32_t max_processes;      /* 0: MB_DEFAULT_MAX_PROCESSES */
     size_t max_message_size;     /* 0: MB_DEFAULT_MAX_MESSAGE */
     const char *lua_path;        /* package.path for new states (NULL: LuaJIT's default) */
@@ -35,6 +37,7 @@ typedef struct mb_runtime {
     mb_sched *timer_thread;        /* a loop of its own for send_after timers */
     struct mb_sysmon *sysmon;      /* preempts long slices, hands off stuck schedulers */
     _Atomic int orphans;           /* threads that lost their scheduler, still in a slice */
+    mb_blocking *blocking;         /* the threads mb.blocking calls run on (blocking.h) */
     _Atomic size_t max_message_size;
     _Atomic uint64_t next_ref;
     _Atomic uint32_t next_sched;   /* round robin for work from non-scheduler threads */

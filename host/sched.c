@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include "blocking.h"
 #include "runtime.h"
 #include "signal.h"
 #include "sysmon.h"
@@ -228,6 +229,12 @@ static void after_slice(mb_runtime *rt, mb_sched *s, mb_proc *p) {
         mb_proctab_put(&rt->procs, pid);
         break;
     }
+    case MB_YIELD_BLOCKING:
+        /* mb.blocking: a pool thread runs fn and hands p back. */
+        if (mb_blocking_submit(rt, p) == 0) break;
+        atomic_store(&p->status, MB_RUNNABLE);   /* no pool thread: fn runs here, next slice */
+        mb_sched_push(rt, s, p);
+        break;
     case MB_YIELD_EXIT:
     default:
         mb_proc_terminate(p);

@@ -50,6 +50,7 @@ double mb_cancel_timer(mb_runtime *rt, mb_ref ref);
  * MB_MAX_TIMEOUT_MS from now is never armed. */
 void mb_waittimer_arm(mb_proc *p, mb_sched *s, double deadline_ms);
 void mb_waittimer_disarm(mb_proc *p, mb_sched *s);
+/* s may be NULL (a blocking thread): the timer's close goes to its loop. */
 void mb_waittimer_release(mb_proc *p, mb_sched *s);
 
 /* Close callback for any timer handle left on a loop at shutdown. */

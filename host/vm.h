@@ -15,6 +15,10 @@ void mb_vm_run(mb_proc *p);
  * there to yield at its next instruction where a yield is possible. */
 void mb_vm_preempt_init(void);
 
+/* Run p's mb.blocking call, on a pool thread (blocking.h): on return
+ * p->yield is MB_YIELD_RESCHED, or MB_YIELD_EXIT with p->exit_reason set. */
+void mb_vm_run_blocking(mb_proc *p);
+
 /* Close p's Lua state (not for external processes). */
 void mb_vm_close(mb_proc *p);
 

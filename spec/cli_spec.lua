@@ -122,6 +122,30 @@ describe("moonbeam run", function()
     assert.equal("done\t100\n", out)
   end)
 
+  -- Two processes each in a 300 ms blocking call: how long until both are done.
+  local TWO_NAPS = [[
+    local mb = require "moonbeam"
+    local t0 = mb.now()
+    for _ = 1, 2 do
+      mb.spawn(function(parent)
+        local mb = require "moonbeam"
+        mb.blocking(os.execute, "sleep 0.3")
+        mb.send(parent, "done")
+      end, mb.self())
+    end
+    for _ = 1, 2 do assert(mb.receive(5000) == "done") end
+    print(math.floor(mb.now() - t0))
+  ]]
+
+  it("sizes mb.blocking's pool with --blocking-threads", function()
+    local status, out, err = run_script(TWO_NAPS, {}, "--blocking-threads 1")
+    assert.equal(0, status, err)
+    assert.is_true(tonumber(out) >= 550, "with one thread the calls took " .. out)
+    status, out, err = run_script(TWO_NAPS, {}, "--blocking-threads 2 --schedulers 1")
+    assert.equal(0, status, err)
+    assert.is_true(tonumber(out) < 550, "with two threads the calls took " .. out)
+  end)
+
   it("works with --max-processes, refusing spawns past it without dying", function()
     local status, out, err = run_script([[
       local mb = require "moonbeam"
@@ -372,6 +396,7 @@ describe("moonbeam --help", function()
     local text = out .. err
     assert.matches("run", text)
     assert.matches("%-%-schedulers", text)
+    assert.matches("%-%-blocking%-threads", text)
     assert.matches("%-%-max%-processes", text)
     assert.matches("%-%-shutdown%-timeout", text)
   end)
@@ -391,6 +416,17 @@ describe("moonbeam with a bad command line", function()
       local status, out = sh.run(BIN .. " --schedulers " .. sh.quote(bad) .. " run " .. sh.quote(path))
       assert.equal(2, status, "--schedulers " .. bad)
       assert.equal("", out)
+    end
+  end)
+
+  it("exits 2 when --blocking-threads is not a number from 1 to 1024", function()
+    local path = sh.script("print('should not run')")
+    finally(sh.cleanup)
+    for _, bad in ipairs({ "abc", "0", "-1", "1025", "" }) do
+      local status, out, err = sh.run(BIN .. " --blocking-threads " .. sh.quote(bad) .. " run " .. sh.quote(path))
+      assert.equal(2, status, "--blocking-threads " .. bad)
+      assert.equal("", out)
+      assert.matches("%-%-blocking%-threads needs a number from 1 to 1024", err)
     end
   end)
 

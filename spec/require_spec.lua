@@ -65,6 +65,79 @@ describe("require \"moonbeam\" from plain luajit", function()
     assert.equal("true\ttrue\n", out)
   end)
 
+  it("takes the scheduler count from MOONBEAM_SCHEDULERS", function()
+    -- The host's threads: this one, the schedulers and the timer thread
+    -- (the blocking pool starts on first use).
+    local path = sh.script([[
+      local mb = require "moonbeam"
+      local f = assert(io.open("/proc/self/status"))
+      print((f:read("*a"):match("Threads:%s*(%d+)")))
+      f:close()
+    ]])
+    local counts = {}
+    for _, n in ipairs({ 1, 3 }) do
+      local status, out, err = sh.run("MOONBEAM_SCHEDULERS=" .. n .. " luajit " .. sh.quote(path))
+      assert.equal(0, status, err)
+      counts[n] = tonumber(out)
+    end
+    assert.equal(2, counts[3] - counts[1], "threads: " .. h.text(counts))
+  end)
+
+  -- Two processes each in a 300 ms blocking call: how long until both are done.
+  local TWO_NAPS = [[
+    local mb = require "moonbeam"
+    local t0 = mb.now()
+    for _ = 1, 2 do
+      mb.spawn(function(parent)
+        local mb = require "moonbeam"
+        mb.blocking(os.execute, "sleep 0.3")
+        mb.send(parent, "done")
+      end, mb.self())
+    end
+    for _ = 1, 2 do assert(mb.receive(5000) == "done") end
+    print(math.floor(mb.now() - t0))
+  ]]
+
+  it("sizes mb.blocking's pool with MOONBEAM_BLOCKING_THREADS", function()
+    local path = sh.script(TWO_NAPS)
+    local status, out, err = sh.run("MOONBEAM_BLOCKING_THREADS=1 luajit " .. sh.quote(path))
+    assert.equal(0, status, err)
+    assert.is_true(tonumber(out) >= 550, "with one thread the calls took " .. out)
+    status, out, err = sh.run("MOONBEAM_BLOCKING_THREADS=2 MOONBEAM_SCHEDULERS=1 luajit " .. sh.quote(path))
+    assert.equal(0, status, err)
+    assert.is_true(tonumber(out) < 550, "with two threads the calls took " .. out)
+  end)
+
+  it("keeps a 2-scheduler host answering while two processes sit in mb.blocking(os.execute, ...)", function()
+    local status, out, err = sh.run("MOONBEAM_SCHEDULERS=2 luajit " .. sh.quote(sh.script([[
+      local mb = require "moonbeam"
+      local pinger = mb.spawn("spec.support.pingpong")
+      for _ = 1, 2 do
+        mb.spawn(function(parent)
+          local mb = require "moonbeam"
+          local t0 = mb.now()
+          mb.blocking(os.execute, "sleep 1")
+          mb.send(parent, { t0, mb.now() })
+        end, mb.self())
+      end
+      local from, to = -math.huge, math.huge
+      for _ = 1, 2 do
+        local m = assert(mb.receive(10000), "a blocking call never ended")
+        from, to = math.max(from, m[1]), math.min(to, m[2])
+      end
+      from, to = from + 100, to - 100
+      mb.send(pinger, { "count", from, to, mb.self() })
+      local m = assert(mb.receive(5000), "no pong count")
+      print(math.floor(to - from), m[2])
+    ]])))
+    assert.equal(0, status, err)
+    local ms, pongs = out:match("^(%d+)\t(%d+)\n$")
+    assert.is_truthy(ms, out)
+    assert.is_true(tonumber(ms) >= 500, "the calls overlapped for " .. ms .. " ms")
+    -- Some thousands on two cores; none when both schedulers wait.
+    assert.is_true(tonumber(pongs) >= 100, pongs .. " pongs in " .. ms .. " ms")
+  end)
+
   it("keeps the script's error exit status", function()
     local status, _, err = luajit([[
       local mb = require "moonbeam"
