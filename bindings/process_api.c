@@ -277,6 +277,10 @@ static int l_info(lua_State *L) {
     lua_setfield(L, -2, "message_queue_len");
     lua_pushnumber(L, (lua_Number)atomic_load(&p->messages_in));
     lua_setfield(L, -2, "messages_in");
+    lua_pushnumber(L, (lua_Number)atomic_load_explicit(&p->reductions, memory_order_relaxed));
+    lua_setfield(L, -2, "reductions");
+    lua_pushnumber(L, floor((lua_Number)atomic_load_explicit(&p->runtime_us, memory_order_relaxed) / 1000));
+    lua_setfield(L, -2, "runtime");
     /* The Lua state's bytes, plus the process's own record: a process that
      * has not run yet still costs something. */
     size_t mem = atomic_load_explicit(&p->mem_used, memory_order_relaxed) + sizeof *p;

@@ -307,6 +307,7 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
     mb_proc *p = ud;
     if (!can_yield(p, L)) return;
     lua_sethook(L, NULL, 0, 0);
+    p->budget = 0;   /* a whole slice of work, for its reductions */
     p->yield = MB_YIELD_RESCHED;
     lua_yield(L, 0);
 }
@@ -337,10 +338,15 @@ void mb_vm_preempt_init(void) {
     pthread_once(&once, install_preempt_handler);
 }
 
+/* One slice of Lua; counts its reductions: one, and one a message. */
 static int resume_here(mb_proc *p, int nargs) {
     running_here = p;
     int st = lua_resume(p->co, nargs);
     running_here = NULL;
+    int used = mbb_slice_budget() - (p->budget > 0 ? p->budget : 0);
+    atomic_store_explicit(&p->reductions,
+                          atomic_load_explicit(&p->reductions, memory_order_relaxed) + 1 + (uint64_t)used,
+                          memory_order_relaxed);
     return st;
 }
 

@@ -77,6 +77,8 @@ typedef struct mb_proc {
     _Atomic uint32_t sig_pending;     /* exit signals pushed and not yet handled */
     _Atomic uint32_t queue_len;       /* messages waiting (inbox and save queue) */
     _Atomic uint64_t messages_in;
+    _Atomic uint64_t reductions;      /* work done: slices and messages (written by the owner) */
+    _Atomic uint64_t runtime_us;      /* CPU time, sampled by the system monitor (sysmon.h) */
     _Atomic size_t mem_used;          /* written by the allocator (owner) */
     _Atomic uint64_t wait_seq;        /* which wait a timeout belongs to */
     _Atomic uint64_t timed_out_seq;   /* set by the wait timer when it fires */
@@ -112,6 +114,10 @@ typedef struct mb_proc {
     mb_external *ext;                 /* non-NULL for external processes */
     const mb_native_ops *native;      /* non-NULL for native processes */
     void *native_state;
+
+    /* Set by the system monitor before it hands off the scheduler running
+     * p (sysmon.c); the stuck thread marks it done when the slice ends. */
+    struct mb_orphan *orphan;
 
     /* scheduling: guarded by the run queue holding it */
     struct mb_proc *runq_next;

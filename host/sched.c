@@ -247,9 +247,10 @@ static void after_slice(mb_runtime *rt, mb_sched *s, mb_proc *p) {
 static bool slice_end(mb_sched *s, uint64_t w) {
     for (;;) {
         uint64_t expected = w;
-        if (atomic_compare_exchange_weak(&s->slice, &expected, w & ~(uint64_t)MB_SLICE_RUNNING))
+        if (atomic_compare_exchange_strong(&s->slice, &expected, w & ~(uint64_t)MB_SLICE_RUNNING))
             return true;
         if (expected != (w | MB_SLICE_CLAIMED)) return false;   /* handed off */
+        sched_yield();   /* pinned: the monitor lets go within microseconds */
     }
 }
 
@@ -270,9 +271,12 @@ static bool run_one(mb_sched *s, mb_proc *p) {
     flush_timer_batch(p);
     if (!kept) {
         /* s is another thread's now: p's wait timer may be on its loop. */
+        mb_orphan *o = p->orphan;
+        p->orphan = NULL;
         mb_waittimer_release(p, NULL);
         p->sched = NULL;
         after_slice(rt, NULL, p);
+        mb_orphan_done(o);
         return false;
     }
     s->current = NULL;
@@ -330,13 +334,13 @@ static void hand_off_main(void *arg) {
     sched_main(s);
 }
 
-int mb_sched_hand_off(mb_sched *s) {
-    uv_thread_t fresh, stuck = s->thread;
+int mb_sched_hand_off(mb_sched *s, uv_thread_t *stuck) {
+    uv_thread_t fresh;
     uv_thread_options_t big = {UV_THREAD_HAS_STACK_SIZE, SCHED_STACK_BYTES};
     if (uv_thread_create_ex(&fresh, &big, hand_off_main, s)) return -1;
     atomic_fetch_add(&s->rt->orphans, 1);
+    *stuck = s->thread;
     s->thread = fresh;
-    pthread_detach(stuck);   /* it leaves by itself when its slice ends */
     atomic_fetch_or(&s->slice, MB_SLICE_HANDED);
     return 0;
 }

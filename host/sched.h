@@ -61,9 +61,10 @@ int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg);
  * ends or the batch is full, then handed over in one lock and one wake-up. */
 int mb_sched_post_timer(mb_runtime *rt, mb_proc *from, void (*fn)(mb_sched *, void *), void *arg);
 
-/* Give s to a fresh thread: the one serving it is stuck in a slice (see
- * sysmon.h). That thread finishes the slice on its own and leaves. Called
- * by the monitor with the slice CLAIMED. Returns -1 if no thread starts. */
-int mb_sched_hand_off(mb_sched *s);
+/* Give s to a fresh thread: the one serving it, returned in *stuck, is
+ * stuck in a slice (see sysmon.h). That thread finishes the slice on its
+ * own and leaves; the caller joins or detaches it. Called by the monitor
+ * with the slice CLAIMED. Returns -1 if no thread starts. */
+int mb_sched_hand_off(mb_sched *s, uv_thread_t *stuck);
 
 #endif

@@ -22,7 +22,48 @@ struct mb_sysmon {
     pthread_cond_t cv;   /* on CLOCK_MONOTONIC */
     bool stop;
     watch *seen;         /* one per scheduler; the monitor's thread only */
+    mb_orphan *orphans;  /* the monitor's thread only */
 };
+
+void mb_orphan_done(mb_orphan *o) { atomic_store_explicit(&o->done, true, memory_order_release); }
+
+/* Hand s off; p, its slice's process, is followed until that slice ends. */
+static bool hand_off(mb_sysmon *m, mb_sched *s, mb_proc *p) {
+    mb_orphan *o = calloc(1, sizeof *o);
+    if (!o) return false;
+    o->p = p;
+    mb_proctab_ref(&m->rt->procs, p->pid);
+    p->orphan = o;   /* published to the stuck thread by the hand-off's slice word */
+    if (mb_sched_hand_off(s, &o->thread)) {
+        p->orphan = NULL;
+        mb_proctab_put(&m->rt->procs, p->pid);
+        free(o);
+        return false;
+    }
+    o->next = m->orphans;
+    m->orphans = o;
+    return true;
+}
+
+/* Charge the orphans' processes for dt and ask them again to yield (code
+ * that was inside C, or compiled, may be interpreted now); join the
+ * threads whose slice ended. */
+static void follow_orphans(mb_sysmon *m, double dt) {
+    mb_orphan **link = &m->orphans;
+    while (*link) {
+        mb_orphan *o = *link;
+        if (atomic_load_explicit(&o->done, memory_order_acquire)) {
+            *link = o->next;
+            pthread_join(o->thread, NULL);   /* it is leaving: a moment at most */
+            mb_proctab_put(&m->rt->procs, o->p->pid);
+            free(o);
+            continue;
+        }
+        atomic_fetch_add_explicit(&o->p->runtime_us, (uint64_t)(dt * 1000), memory_order_relaxed);
+        pthread_kill(o->thread, MB_PREEMPT_SIGNAL);   /* not yet joined: the handle is valid */
+        link = &o->next;
+    }
+}
 
 /* Pin the slice w (CLAIMED) so its process stays put while we look; false
  * when it ended meanwhile. */
@@ -32,34 +73,36 @@ static bool pin(mb_sched *s, uint64_t w) {
 
 static void unpin(mb_sched *s, uint64_t w) { atomic_store_explicit(&s->slice, w, memory_order_release); }
 
-/* Look at one scheduler; true if it is running a slice. */
-static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now) {
+/* Look at one scheduler, `dt` ms after the last look; true if it is
+ * running a slice. The process found running is charged dt of CPU time: a
+ * sample, as a profiler takes, at no cost to the slices themselves. */
+static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
     uint64_t w = atomic_load_explicit(&s->slice, memory_order_acquire);
     if (!(w & MB_SLICE_RUNNING) || (w & (MB_SLICE_CLAIMED | MB_SLICE_HANDED))) {
         wt->slice = w;
         return false;
     }
-    if (w != wt->slice) {   /* a slice we have not seen before */
+    bool seen = w == wt->slice;
+    if (!seen) {   /* a slice we have not seen before */
         wt->slice = w;
         wt->since = now;
-        return true;
     }
     double ran = now - wt->since;
     if (!pin(s, w)) return true;
     mb_proc *p = atomic_load_explicit(&s->running, memory_order_relaxed);
-    if (p->native) {   /* C processes yield on their own */
+    atomic_fetch_add_explicit(&p->runtime_us, (uint64_t)(dt * 1000), memory_order_relaxed);
+    if (!seen || p->native) {   /* C processes yield on their own */
         unpin(s, w);
         return true;
     }
     if (ran >= MB_HAND_OFF_MS) {
-        if (mb_sched_hand_off(s) == 0) return true;   /* the slice stays pinned: it is not s's any more */
+        if (hand_off(m, s, p)) return true;   /* the slice stays pinned: it is not s's any more */
         fprintf(stderr, "moonbeam: cannot start a thread to take over a stuck scheduler\n");
     }
     /* Ask again every look: the thread may have been between slices, or
      * the process inside C code, when the last request came. */
     if (ran >= MB_PREEMPT_MS || atomic_load_explicit(&p->sig_pending, memory_order_relaxed))
         pthread_kill((pthread_t)s->thread, MB_PREEMPT_SIGNAL);
-    (void)m;
     unpin(s, w);
     return true;
 }
@@ -79,11 +122,14 @@ static double sleep_ms(mb_sysmon *m, double ms) {
 
 static void *sysmon_main(void *arg) {
     mb_sysmon *m = arg;
-    double tick = MB_SYSMON_TICK_MS, now;
+    double tick = MB_SYSMON_TICK_MS, now, last = mb_now_ms();
     while ((now = sleep_ms(m, tick)) >= 0) {
         bool busy = false;
         for (int i = 0; i < m->rt->nscheds; i++)
-            busy |= look(m, &m->rt->scheds[i], &m->seen[i], now);
+            busy |= look(m, &m->rt->scheds[i], &m->seen[i], now, now - last);
+        follow_orphans(m, now - last);
+        busy |= m->orphans != NULL;
+        last = now;
         /* Idle: look less often (a spinner is caught a little later). */
         tick = busy ? MB_SYSMON_TICK_MS : tick * 2 < MB_SYSMON_IDLE_MS ? tick * 2 : MB_SYSMON_IDLE_MS;
     }
@@ -122,6 +168,18 @@ void mb_sysmon_stop(mb_sysmon *m) {
     pthread_cond_signal(&m->cv);
     pthread_mutex_unlock(&m->mu);
     pthread_join(m->thread, NULL);
+    /* Orphans still running keep their record: they write to it when their
+     * slice ends, and then the runtime is left to the OS (sched.c). */
+    for (mb_orphan *o = m->orphans, *next; o; o = next) {
+        next = o->next;
+        if (!atomic_load_explicit(&o->done, memory_order_acquire)) {
+            pthread_detach(o->thread);
+            continue;
+        }
+        pthread_join(o->thread, NULL);
+        mb_proctab_put(&m->rt->procs, o->p->pid);
+        free(o);
+    }
     pthread_mutex_destroy(&m->mu);
     pthread_cond_destroy(&m->cv);
     free(m->seen);

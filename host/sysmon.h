@@ -17,7 +17,10 @@
 #ifndef MB_SYSMON_H
 #define MB_SYSMON_H
 
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 
 #define MB_PREEMPT_MS 4.0
 #define MB_HAND_OFF_MS 40.0
@@ -29,6 +32,19 @@
 
 typedef struct mb_runtime mb_runtime;
 typedef struct mb_sysmon mb_sysmon;
+typedef struct mb_proc mb_proc;
+
+/* A thread that lost its scheduler while it ran p's slice: the monitor
+ * keeps charging p's CPU time until the thread marks the slice done. */
+typedef struct mb_orphan {
+    mb_proc *p;                  /* referenced until done */
+    pthread_t thread;            /* joined once done: until then it can be signalled */
+    _Atomic bool done;
+    struct mb_orphan *next;      /* the monitor's list */
+} mb_orphan;
+
+/* The slice's thread, once it found its scheduler gone and sent p on. */
+void mb_orphan_done(mb_orphan *o);
 
 /* Start watching rt's schedulers (after they started). NULL on failure. */
 mb_sysmon *mb_sysmon_start(mb_runtime *rt);

@@ -181,3 +181,40 @@ describe("a process that never yields", function()
     assert.same({ "observed", "killed" }, h.expect(h.tuple("observed"), "the observer's EXIT"))
   end)
 end)
+
+describe("mb.info's work counters", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("show reductions and runtime (ms of CPU) growing with the work a process did", function()
+    local worker = mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      for i = 1, 100 do mb.send(parent, { "n", i }) end
+      mb.receive()   -- "work"
+      local ffi = require "ffi"
+      pcall(ffi.cdef, "int clock_gettime(int, void *);")
+      local ts = ffi.new("int64_t[2]")
+      local function now() ffi.C.clock_gettime(1, ts); return tonumber(ts[0]) * 1e3 + tonumber(ts[1]) / 1e6 end
+      local deadline, x = now() + 300, 0
+      for i = 1, 1e15 do
+        x = x + i
+        if i % 1000000 == 0 and now() > deadline then break end
+      end
+      mb.send(parent, { "worked", x })
+      mb.receive()
+    end, mb.self())
+    for i = 1, 100 do h.expect(h.tuple("n", i), "message " .. i) end
+    -- Counted when a slice ends: once it waits, its sends are in.
+    local function waiting() return mb.info(worker).status == "waiting" end
+    assert.is_true(h.wait_until(waiting))
+    local before = mb.info(worker)
+    assert.is_true(before.reductions >= 100, "reductions " .. before.reductions .. " after 100 sends")
+    assert.is_true(before.runtime < 50, "runtime " .. before.runtime .. " ms before working")
+    mb.send(worker, "work")
+    h.expect(h.tuple("worked"), "the work", 10000)
+    assert.is_true(h.wait_until(waiting))
+    local after = mb.info(worker)
+    assert.is_true(after.reductions > before.reductions)
+    assert.is_true(after.runtime >= 100, "runtime " .. after.runtime .. " ms after 300 ms of work")
+  end)
+end)
