@@ -720,6 +720,45 @@ describe("mb.demonitor", function()
     assert.is_true(mb.demonitor(ref))
     assert.is_true(mb.demonitor(ref, true))
   end)
+
+  -- A structural check, not a benchmark: with a scan per demonitor (and per
+  -- DOWN) the 250k removals below take half a minute or more; at O(1) each,
+  -- a fraction of a second (under 2 s with TSan). The loops stop at the bound.
+  it("and DOWN stay O(1) with 500k monitors held, and keep exactly the rest", function()
+    local N, BOUND_MS = 500000, 6000
+    local a = h.echo()
+    local refs = {}
+    for i = 1, N do refs[i] = mb.monitor(a) end
+    -- Remove every other one, scattered (a step coprime with N/2) so the
+    -- removals hit every part of the structure, not only its end.
+    local removed, kept, t0 = {}, {}, h.now_ms()
+    local half, j = N / 2, 0
+    for k = 1, half do
+      j = (j + 7919) % half
+      local ref = refs[2 * j + 1]
+      assert.is_true(mb.demonitor(ref))
+      removed[ref] = true
+      if k % 1000 == 0 then
+        assert(h.now_ms() - t0 < BOUND_MS, ("%d of %d demonitors after %d ms"):format(k, half, BOUND_MS))
+      end
+    end
+    for i = 2, N, 2 do kept[refs[i]] = true end
+    mb.send(a, { "exit", "bye" })
+    local t1, got = h.now_ms(), 0
+    while got < half do
+      local m = mb.receive(function(m) return type(m) == "table" and m[1] == "DOWN" end, h.TIMEOUT)
+      assert(m, ("%d of %d DOWNs arrived"):format(got, half))
+      assert(not removed[m[2]], "a DOWN for a removed monitor")
+      assert(kept[m[2]] and m[5] == "bye", "an unexpected DOWN")
+      kept[m[2]] = nil
+      got = got + 1
+      if got % 1000 == 0 then
+        assert(h.now_ms() - t1 < BOUND_MS, ("%d of %d DOWNs after %d ms"):format(got, half, BOUND_MS))
+      end
+    end
+    assert.is_nil(mb.receive(function(m) return type(m) == "table" and m[1] == "DOWN" end, 50))
+    assert.is_false(h.contains(mb.info(mb.self()).monitors, a))
+  end)
 end)
 
 describe("a process's resources are released before its EXIT and DOWN are delivered", function()
