@@ -175,6 +175,13 @@ void mb_proc_terminate(mb_proc *p) {
         fprintf(stderr, "moonbeam: out of memory building an exit reason\n");
     }
     atomic_store(&p->status, MB_EXITING);
+    /* The state goes first: its __gc finalizers run in lua_close and may
+     * still link, monitor, register or spawn_link (the process is alive
+     * until retired). Taken after, what they made is undone with the rest
+     * and a new link's partner gets its EXIT, instead of a stale link. */
+    if (p->sched) mb_waittimer_release(p, p->sched);
+    if (p->native) p->native->close(p);
+    else if (!p->ext) mb_vm_close(p);
 
     pthread_mutex_lock(&p->lock);
     p->exiting = true;
@@ -199,9 +206,6 @@ void mb_proc_terminate(mb_proc *p) {
         mb_proctab_put(&rt->procs, t->pid);
     }
     mb_monvec_free(&mine);
-    if (p->sched) mb_waittimer_release(p, p->sched);
-    if (p->native) p->native->close(p);
-    else if (!p->ext) mb_vm_close(p);
 
     mb_pid pid = p->pid;
     mb_proctab_ref(&rt->procs, pid);      /* keep p while the signals go out */

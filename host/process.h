@@ -151,8 +151,9 @@ void mb_proc_unalias(mb_proc *p, mb_ref ref);
 /* After a WAIT: whether its timeout fired (and stop the timer). */
 bool mb_proc_wait_timed_out(mb_proc *p);
 
-/* The one road out: release the name, monitors and links, retire the pid,
- * then send EXIT and DOWN signals with exit_reason. Owner thread. */
+/* The one road out: close the Lua state (its finalizers may still link or
+ * monitor), release the name, monitors and links, retire the pid, then
+ * send EXIT and DOWN signals with exit_reason. Owner thread. */
 void mb_proc_terminate(mb_proc *p);
 
 int mb_pidvec_add(mb_pidvec *v, mb_pid pid);       /* no duplicates; -1 on OOM */

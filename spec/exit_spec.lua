@@ -837,6 +837,70 @@ describe("a process's resources are released before its EXIT and DOWN are delive
   end)
 end)
 
+-- A process's Lua state is closed as it exits, and its __gc finalizers run
+-- then. What they make (links, monitors, names, linked children) is undone
+-- with the rest of the process, so no partner is left with a stale link.
+describe("a __gc finalizer that runs as its process exits", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  -- Spawns a process whose body arms a finalizer (held until the state is
+  -- closed), then exits with reason (returns for "normal").
+  local function with_gc(gc, reason, ...)
+    return mb.spawn_monitor(function(gc, reason, ...)
+      local mb = require "moonbeam"
+      local args = { n = select("#", ...), ... }
+      KEEP = newproxy(true)
+      getmetatable(KEEP).__gc = function() gc(unpack(args, 1, args.n)) end
+      if reason ~= "normal" then mb.exit(reason) end
+    end, gc, reason, ...)
+  end
+
+  it("and links to a trapping process gives it the EXIT; no stale link stays", function()
+    local pid, ref = with_gc(function(observer) require("moonbeam").link(observer) end, "normal", mb.self())
+    assert.equal("normal", h.reason(ref))
+    assert.same({ "EXIT", pid, "normal" }, h.expect(h.tuple("EXIT", pid), "the EXIT of the link made at close"))
+    assert.is_false(h.contains(mb.info(mb.self()).links, pid))
+  end)
+
+  it("and links to a process that does not trap exits ends it with the exit reason", function()
+    local a = h.echo()
+    local ra = mb.monitor(a)
+    local pid, ref = with_gc(function(a) require("moonbeam").link(a) end, "boom", a)
+    assert.equal("boom", h.reason(ref))
+    assert.equal("boom", h.reason(ra))
+  end)
+
+  it("and monitors a process leaves no stale monitor on it", function()
+    local a = h.echo()
+    local pid, ref = with_gc(function(a) require("moonbeam").monitor(a) end, "normal", a)
+    h.down(ref)
+    assert.is_false(h.contains(mb.info(a).monitored_by, pid))
+  end)
+
+  it("and spawn_links a child gives the child its EXIT", function()
+    local pid, ref = with_gc(function(observer)
+      local mb = require "moonbeam"
+      mb.spawn_opt(function(observer)
+        local mb = require "moonbeam"
+        local m = mb.receive()
+        mb.send(observer, { "child saw", m[1], m[3] })
+      end, { link = true, trap_exit = true }, observer)
+    end, "boom", mb.self())
+    assert.equal("boom", h.reason(ref))
+    local m = h.expect(h.tuple("child saw"), "the child's report")
+    assert.same({ "child saw", "EXIT", "boom" }, m)
+  end)
+
+  it("and registers a name leaves the name free", function()
+    local name = h.name("gc")
+    local pid, ref = with_gc(function(name) require("moonbeam").register(name, require("moonbeam").self()) end,
+      "normal", name)
+    h.down(ref)
+    assert.is_nil(mb.whereis(name))
+  end)
+end)
+
 describe("signal order between two processes", function()
   before_each(h.before)
   after_each(h.after)
