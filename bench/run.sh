@@ -105,6 +105,7 @@ if [ -x "$moonbeam" ]; then
     mbrun "gen_queued"   bench/gen_queued.lua "$(n 80000)" 10000 10k
     mbrun "pool"         bench/pool.lua "$(n 8000)" 8 4 20000
     mbrun "blocking"     bench/blocking.lua --schedulers 2 2 1000
+    mbrun "monitors"     bench/monitors.lua "$(n 100000)"
 else
     echo "host:    $moonbeam not found (run make first): moonbeam column empty"
     printf 'FAIL\t%s\tnot found; run make first\n' "$moonbeam" >>"$mb_out"

@@ -297,7 +297,7 @@ static int l_info(lua_State *L) {
      * (a table allocation may raise). */
     pthread_mutex_lock(&p->lock);
     mb_pidvec links = {NULL, 0, 0};
-    mb_monvec mons = {NULL, 0, 0}, by = {NULL, 0, 0};
+    mb_monvec mons = {0}, by = {0};
     char *name = p->name ? strdup(p->name) : NULL;
     int ok = 1;
     for (uint32_t i = 0; ok && i < p->links.n; i++) ok = !mb_pidvec_add(&links, p->links.v[i]);
@@ -318,8 +318,8 @@ static int l_info(lua_State *L) {
     lua_setfield(L, -2, "monitored_by");
     free(name);
     free(links.v);
-    free(mons.v);
-    free(by.v);
+    mb_monvec_free(&mons);
+    mb_monvec_free(&by);
     if (!ok) return luaL_error(L, "info: out of memory");
     return 1;
 }

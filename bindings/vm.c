@@ -229,11 +229,16 @@ static int build_crash(lua_State *L) {
     lua_rawseti(L, -2, 3);
     mb_encode_err err;
     if (mbb_set_exit_reason(L, p, 1, &err)) {
-        /* The error value itself cannot be sent: keep its printable form. */
+        /* The error value itself cannot be sent: keep its printable form,
+         * its __tostring if it has one (an error object's message). */
+        int top = lua_gettop(L);
         lua_rawgeti(L, 1, 2);
-        lua_pushfstring(L, "(an error value of type %s)", luaL_typename(L, -1));
+        if (!luaL_callmeta(L, -1, "__tostring") || lua_type(L, -1) != LUA_TSTRING) {
+            lua_settop(L, top + 1);
+            lua_pushfstring(L, "(an error value of type %s)", luaL_typename(L, -1));
+        }
         lua_rawseti(L, 1, 2);
-        lua_pop(L, 1);
+        lua_settop(L, top);
         if (mbb_set_exit_reason(L, p, 1, &err)) set_reason_str(p, "crashed");
     }
     /* The first process's end is reported once, by whoever waits for it

@@ -80,6 +80,14 @@ static int enc_value(enc *e, int idx, int depth);
 
 static int enc_table(enc *e, int idx, int depth) {
     lua_State *L = e->L;
+    /* Its raw contents would arrive without the behaviour (a proxy with
+     * __index would arrive empty). The runtime's own values (pids, refs)
+     * are light userdata, never tables, so they are not affected. */
+    if (!lua_checkstack(L, 4)) return enc_oom(e);
+    if (lua_getmetatable(L, idx)) {
+        lua_pop(L, 1);
+        return enc_fail(e, "cannot send a table with a metatable");
+    }
     const void *t = lua_topointer(L, idx);
     for (int i = 0; i < depth; i++)
         if (e->open[i] == t) return enc_fail(e, "cannot send a table that contains itself (a cycle)");
@@ -89,7 +97,6 @@ static int enc_table(enc *e, int idx, int depth) {
         e->path[0] = '\0';
         return -1;
     }
-    if (!lua_checkstack(L, 4)) return enc_oom(e);
     e->open[depth] = t;
 
     /* The array part is 1..n with no holes; everything else is a pair. */

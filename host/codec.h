@@ -12,6 +12,11 @@
  *   0x07 pid | 0x08 ref n value
  *   0x09 function       n length, LuaJIT bytecode of an upvalue-free function
  *
+ * Refused when encoding (the error names the path, "msg.a.b: ..."): nil
+ * outside argument lists, C functions and functions with upvalues, userdata,
+ * coroutines, cdata, cycles, nesting beyond MB_MAX_DEPTH, and tables with a
+ * metatable (their raw contents would arrive without the behaviour).
+ *
  * The decoder trusts nothing: counts are bounded by the bytes left, depth by
  * MB_MAX_DEPTH, and it returns an error instead of reading past the end.
  * Bytecode is the exception: LuaJIT does not verify it, so decoding functions

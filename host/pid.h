@@ -6,8 +6,11 @@
  *   pid: bit 45 clear | serial (24 bits) << 21 | slot (21 bits)
  *   ref: bit 45 set   | counter (45 bits)
  *
- * The serial makes a recycled slot never answer to an old pid. Serials start
- * at 1, so no pid is 0 (0 means "no pid" in the core). */
+ * The serial makes a recycled slot not answer to an old pid until it wraps,
+ * after 2^24 - 1 reuses of that slot; slots are reused first in, first out
+ * (proctab.h), so that takes 2^24 times the free slots' count of spawns.
+ * Wider serials would not fit: the slot bits cover max_processes (2^21).
+ * Serials start at 1, so no pid is 0 (0 means "no pid" in the core). */
 #ifndef MB_PID_H
 #define MB_PID_H
 

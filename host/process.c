@@ -40,9 +40,9 @@ void mb_proc_free(mb_proc *p) {
     mb_buf_free(&p->spawn_args);
     free(p->target);
     free(p->links.v);
-    free(p->monitors.v);
-    free(p->monitored_by.v);
-    free(p->aliases.v);
+    mb_monvec_free(&p->monitors);
+    mb_monvec_free(&p->monitored_by);
+    mb_monvec_free(&p->aliases);
     free(p->name);
     if (p->ext) {
         pthread_mutex_destroy(&p->ext->mu);
@@ -100,9 +100,8 @@ void mb_proc_wake(mb_proc *p, mb_sched *from) {
 }
 
 static bool alias_active(mb_proc *p, mb_ref ref) {
-    bool found = false;
     pthread_mutex_lock(&p->lock);
-    for (uint32_t i = 0; i < p->aliases.n && !found; i++) found = p->aliases.v[i].ref == ref;
+    bool found = mb_monvec_has(&p->aliases, ref);
     pthread_mutex_unlock(&p->lock);
     return found;
 }
@@ -176,6 +175,13 @@ void mb_proc_terminate(mb_proc *p) {
         fprintf(stderr, "moonbeam: out of memory building an exit reason\n");
     }
     atomic_store(&p->status, MB_EXITING);
+    /* The state goes first: its __gc finalizers run in lua_close and may
+     * still link, monitor, register or spawn_link (the process is alive
+     * until retired). Taken after, what they made is undone with the rest
+     * and a new link's partner gets its EXIT, instead of a stale link. */
+    mb_waittimer_release(p, p->sched);   /* from a blocking thread (sched NULL): posted to its loop */
+    if (p->native) p->native->close(p);
+    else if (!p->ext) mb_vm_close(p);
 
     pthread_mutex_lock(&p->lock);
     p->exiting = true;
@@ -199,17 +205,14 @@ void mb_proc_terminate(mb_proc *p) {
         pthread_mutex_unlock(&t->lock);
         mb_proctab_put(&rt->procs, t->pid);
     }
-    free(mine.v);
-    mb_waittimer_release(p, p->sched);   /* from a blocking thread (sched NULL): posted to its loop */
-    if (p->native) p->native->close(p);
-    else if (!p->ext) mb_vm_close(p);
+    mb_monvec_free(&mine);
 
     mb_pid pid = p->pid;
     mb_proctab_ref(&rt->procs, pid);      /* keep p while the signals go out */
     mb_proctab_retire(&rt->procs, pid);   /* alive(pid) is false from here */
     send_signals(p, &links, &watchers);
     free(links.v);
-    free(watchers.v);
+    mb_monvec_free(&watchers);
     mb_proctab_put(&rt->procs, pid);
 }
 
@@ -242,21 +245,102 @@ int mb_pidvec_remove(mb_pidvec *v, mb_pid pid) {
     return 0;
 }
 
+/* ---- monitors by ref: a dense array and, past MB_MONVEC_SCAN, an index --
+ * The index is open addressing with linear probing over slot numbers
+ * (slot + 1; 0 is empty), at most half full. A removal swaps the last
+ * entry into the hole (its index cell is pointed at the new slot) and
+ * closes the probe gap by shifting later cells back, so there are no
+ * tombstones. */
+
+static uint32_t ref_home(mb_ref ref, uint32_t icap) {
+    return (uint32_t)((ref * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (icap - 1);
+}
+
+static void index_put(mb_monvec *v, uint32_t slot) {
+    uint32_t mask = v->icap - 1, i = ref_home(v->v[slot].ref, v->icap);
+    while (v->idx[i]) i = (i + 1) & mask;
+    v->idx[i] = slot + 1;
+}
+
+/* The index cell holding ref's slot, or UINT32_MAX. */
+static uint32_t index_find(const mb_monvec *v, mb_ref ref) {
+    uint32_t mask = v->icap - 1;
+    for (uint32_t i = ref_home(ref, v->icap); v->idx[i]; i = (i + 1) & mask)
+        if (v->v[v->idx[i] - 1].ref == ref) return i;
+    return UINT32_MAX;
+}
+
+/* Empty cell i, moving back any later cell of the run that may sit there. */
+static void index_delete(mb_monvec *v, uint32_t i) {
+    uint32_t mask = v->icap - 1, j = i;
+    for (;;) {
+        v->idx[i] = 0;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (!v->idx[j]) return;
+            uint32_t h = ref_home(v->v[v->idx[j] - 1].ref, v->icap);
+            /* j's entry may move to i unless its home lies cyclically in (i, j]. */
+            bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+            if (!stays) break;
+        }
+        v->idx[i] = v->idx[j];
+        i = j;
+    }
+}
+
+static int index_rebuild(mb_monvec *v) {
+    uint32_t icap = v->cap * 2;
+    uint32_t *idx = calloc(icap, sizeof *idx);
+    if (!idx) return -1;
+    free(v->idx);
+    v->idx = idx;
+    v->icap = icap;
+    for (uint32_t s = 0; s < v->n; s++) index_put(v, s);
+    return 0;
+}
+
 int mb_monvec_add(mb_monvec *v, mb_ref ref, mb_pid pid) {
     if (v->n == v->cap && grow((void **)&v->v, &v->cap, sizeof *v->v)) return -1;
+    if (v->cap > MB_MONVEC_SCAN && v->icap < v->cap * 2 && index_rebuild(v)) return -1;
     v->v[v->n].ref = ref;
     v->v[v->n].pid = pid;
+    if (v->idx) index_put(v, v->n);
     v->n++;
     return 0;
 }
 
-int mb_monvec_take(mb_monvec *v, mb_ref ref, mb_pid *pid_out) {
-    for (uint32_t i = 0; i < v->n; i++) {
-        if (v->v[i].ref == ref) {
-            if (pid_out) *pid_out = v->v[i].pid;
-            v->v[i] = v->v[--v->n];
-            return 1;
-        }
+/* ref's slot, or UINT32_MAX; *cell: its index cell (when indexed). */
+static uint32_t slot_of(const mb_monvec *v, mb_ref ref, uint32_t *cell) {
+    if (v->idx) {
+        *cell = index_find(v, ref);
+        return *cell == UINT32_MAX ? UINT32_MAX : v->idx[*cell] - 1;
     }
-    return 0;
+    for (uint32_t i = 0; i < v->n; i++)
+        if (v->v[i].ref == ref) return i;
+    return UINT32_MAX;
+}
+
+bool mb_monvec_has(const mb_monvec *v, mb_ref ref) {
+    uint32_t cell;
+    return slot_of(v, ref, &cell) != UINT32_MAX;
+}
+
+int mb_monvec_take(mb_monvec *v, mb_ref ref, mb_pid *pid_out) {
+    uint32_t cell = UINT32_MAX, slot = slot_of(v, ref, &cell);
+    if (slot == UINT32_MAX) return 0;
+    if (pid_out) *pid_out = v->v[slot].pid;
+    uint32_t last = --v->n;
+    if (v->idx) index_delete(v, cell);
+    if (slot != last) {
+        v->v[slot] = v->v[last];
+        /* The moved entry's cell still says last + 1 (v[last] keeps its ref). */
+        if (v->idx) v->idx[index_find(v, v->v[slot].ref)] = slot + 1;
+    }
+    return 1;
+}
+
+void mb_monvec_free(mb_monvec *v) {
+    free(v->v);
+    free(v->idx);
+    memset(v, 0, sizeof *v);
 }

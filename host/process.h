@@ -46,7 +46,16 @@ typedef enum mb_yield {
 
 typedef struct mb_pidvec { mb_pid *v; uint32_t n, cap; } mb_pidvec;
 typedef struct mb_mon { mb_ref ref; mb_pid pid; } mb_mon;
-typedef struct mb_monvec { mb_mon *v; uint32_t n, cap; } mb_monvec;
+/* Monitors (and aliases) by ref: a dense array, so walking them is cheap,
+ * plus, once it outgrows a linear scan, an index from ref to slot so that
+ * taking one out is O(1) whatever the count (a process may hold 100k). */
+typedef struct mb_monvec {
+    mb_mon *v;
+    uint32_t n, cap;
+    uint32_t *idx;      /* NULL while cap <= MB_MONVEC_SCAN; else slot + 1, 0 empty */
+    uint32_t icap;      /* a power of two, twice cap: linear probing stays short */
+} mb_monvec;
+#define MB_MONVEC_SCAN 8
 
 /* A process driven by an OS thread of its own (the script that required
  * moonbeam, or the host's main thread): it blocks on a condition variable
@@ -155,13 +164,16 @@ void mb_proc_unalias(mb_proc *p, mb_ref ref);
 /* After a WAIT: whether its timeout fired (and stop the timer). */
 bool mb_proc_wait_timed_out(mb_proc *p);
 
-/* The one road out: release the name, monitors and links, retire the pid,
- * then send EXIT and DOWN signals with exit_reason. Owner thread. */
+/* The one road out: close the Lua state (its finalizers may still link or
+ * monitor), release the name, monitors and links, retire the pid, then
+ * send EXIT and DOWN signals with exit_reason. Owner thread. */
 void mb_proc_terminate(mb_proc *p);
 
 int mb_pidvec_add(mb_pidvec *v, mb_pid pid);       /* no duplicates; -1 on OOM */
 int mb_pidvec_remove(mb_pidvec *v, mb_pid pid);    /* 1 if it was there */
-int mb_monvec_add(mb_monvec *v, mb_ref ref, mb_pid pid);
-int mb_monvec_take(mb_monvec *v, mb_ref ref, mb_pid *pid_out);  /* 1 if found */
+int mb_monvec_add(mb_monvec *v, mb_ref ref, mb_pid pid);        /* refs are unique; -1 on OOM */
+int mb_monvec_take(mb_monvec *v, mb_ref ref, mb_pid *pid_out);  /* 1 if found; O(1) */
+bool mb_monvec_has(const mb_monvec *v, mb_ref ref);
+void mb_monvec_free(mb_monvec *v);
 
 #endif

@@ -15,9 +15,12 @@ int mb_proctab_init(mb_proctab *t, uint32_t size) {
     t->size = size;
     atomic_init(&t->used_hwm, 0);
     atomic_init(&t->count, 0);
-    t->free_head = UINT32_MAX;
-    for (uint32_t i = 0; i < size; i++)
+    for (uint32_t i = 0; i < size; i++) {
         atomic_init(&t->slots[i].word, (uint64_t)1 << 32);   /* serial 1 */
+        t->slots[i].next_free = i + 1 < size ? i + 1 : UINT32_MAX;
+    }
+    t->free_head = 0;
+    t->free_tail = size - 1;
     if (pthread_mutex_init(&t->free_lock, NULL)) {
         free(t->slots);
         return -1;
@@ -32,19 +35,15 @@ void mb_proctab_destroy(mb_proctab *t) {
 }
 
 int mb_proctab_insert(mb_proctab *t, mb_proc *p, mb_pid *pid_out) {
-    uint32_t i;
     pthread_mutex_lock(&t->free_lock);
-    if (t->free_head != UINT32_MAX) {
-        i = t->free_head;
-        t->free_head = t->slots[i].next_free;
-    } else {
-        i = atomic_load(&t->used_hwm);
-        if (i >= t->size) {
-            pthread_mutex_unlock(&t->free_lock);
-            return -1;
-        }
-        atomic_store(&t->used_hwm, i + 1);
+    uint32_t i = t->free_head;
+    if (i == UINT32_MAX) {
+        pthread_mutex_unlock(&t->free_lock);
+        return -1;
     }
+    t->free_head = t->slots[i].next_free;
+    if (t->free_head == UINT32_MAX) t->free_tail = UINT32_MAX;
+    if (i >= atomic_load(&t->used_hwm)) atomic_store(&t->used_hwm, i + 1);
     pthread_mutex_unlock(&t->free_lock);
 
     mb_slot *s = &t->slots[i];
@@ -85,9 +84,11 @@ static void slot_release(mb_proctab *t, uint32_t i) {
     uint32_t serial = (SERIAL(w) + 1) & MB_SERIAL_MASK;
     if (serial == 0) serial = 1;
     atomic_store(&s->word, (uint64_t)serial << 32);
-    pthread_mutex_lock(&t->free_lock);
-    s->next_free = t->free_head;
-    t->free_head = i;
+    pthread_mutex_lock(&t->free_lock);   /* to the back of the queue */
+    s->next_free = UINT32_MAX;
+    if (t->free_tail == UINT32_MAX) t->free_head = i;
+    else t->slots[t->free_tail].next_free = i;
+    t->free_tail = i;
     pthread_mutex_unlock(&t->free_lock);
 }
 

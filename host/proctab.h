@@ -5,7 +5,12 @@
  * alive bit is set, so it can never touch a freed process: the process is
  * freed by whoever drops refs to zero, after which the serial moves on.
  * The table's own reference is the alive one; mb_proctab_retire clears the
- * bit (lookups fail from then on) and drops it. */
+ * bit (lookups fail from then on) and drops it.
+ *
+ * Free slots are handed out first in, first out (at start every slot, in
+ * order): a freed slot comes back only after every other free slot was
+ * used, so an old pid's serial is reached again only after about
+ * free slots x 2^24 spawns, not after 2^24 restarts of one process. */
 #ifndef MB_PROCTAB_H
 #define MB_PROCTAB_H
 
@@ -28,7 +33,7 @@ typedef struct mb_proctab {
     _Atomic uint32_t used_hwm;   /* slots [0, hwm) have ever been used */
     _Atomic uint32_t count;      /* live processes */
     pthread_mutex_t free_lock;
-    uint32_t free_head;          /* UINT32_MAX: none */
+    uint32_t free_head, free_tail;   /* the free queue; UINT32_MAX: empty */
 } mb_proctab;
 
 int mb_proctab_init(mb_proctab *t, uint32_t size);

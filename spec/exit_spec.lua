@@ -720,6 +720,45 @@ describe("mb.demonitor", function()
     assert.is_true(mb.demonitor(ref))
     assert.is_true(mb.demonitor(ref, true))
   end)
+
+  -- A structural check, not a benchmark: with a scan per demonitor (and per
+  -- DOWN) the 250k removals below take half a minute or more; at O(1) each,
+  -- a fraction of a second (under 2 s with TSan). The loops stop at the bound.
+  it("and DOWN stay O(1) with 500k monitors held, and keep exactly the rest", function()
+    local N, BOUND_MS = 500000, 6000
+    local a = h.echo()
+    local refs = {}
+    for i = 1, N do refs[i] = mb.monitor(a) end
+    -- Remove every other one, scattered (a step coprime with N/2) so the
+    -- removals hit every part of the structure, not only its end.
+    local removed, kept, t0 = {}, {}, h.now_ms()
+    local half, j = N / 2, 0
+    for k = 1, half do
+      j = (j + 7919) % half
+      local ref = refs[2 * j + 1]
+      assert.is_true(mb.demonitor(ref))
+      removed[ref] = true
+      if k % 1000 == 0 then
+        assert(h.now_ms() - t0 < BOUND_MS, ("%d of %d demonitors after %d ms"):format(k, half, BOUND_MS))
+      end
+    end
+    for i = 2, N, 2 do kept[refs[i]] = true end
+    mb.send(a, { "exit", "bye" })
+    local t1, got = h.now_ms(), 0
+    while got < half do
+      local m = mb.receive(function(m) return type(m) == "table" and m[1] == "DOWN" end, h.TIMEOUT)
+      assert(m, ("%d of %d DOWNs arrived"):format(got, half))
+      assert(not removed[m[2]], "a DOWN for a removed monitor")
+      assert(kept[m[2]] and m[5] == "bye", "an unexpected DOWN")
+      kept[m[2]] = nil
+      got = got + 1
+      if got % 1000 == 0 then
+        assert(h.now_ms() - t1 < BOUND_MS, ("%d of %d DOWNs after %d ms"):format(got, half, BOUND_MS))
+      end
+    end
+    assert.is_nil(mb.receive(function(m) return type(m) == "table" and m[1] == "DOWN" end, 50))
+    assert.is_false(h.contains(mb.info(mb.self()).monitors, a))
+  end)
 end)
 
 describe("a process's resources are released before its EXIT and DOWN are delivered", function()
@@ -795,6 +834,70 @@ describe("a process's resources are released before its EXIT and DOWN are delive
       local m = h.expect(h.tuple("watched"), "the watcher's report")
       assert.same({ "watched", true, true, true }, m)
     end
+  end)
+end)
+
+-- A process's Lua state is closed as it exits, and its __gc finalizers run
+-- then. What they make (links, monitors, names, linked children) is undone
+-- with the rest of the process, so no partner is left with a stale link.
+describe("a __gc finalizer that runs as its process exits", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  -- Spawns a process whose body arms a finalizer (held until the state is
+  -- closed), then exits with reason (returns for "normal").
+  local function with_gc(gc, reason, ...)
+    return mb.spawn_monitor(function(gc, reason, ...)
+      local mb = require "moonbeam"
+      local args = { n = select("#", ...), ... }
+      KEEP = newproxy(true)
+      getmetatable(KEEP).__gc = function() gc(unpack(args, 1, args.n)) end
+      if reason ~= "normal" then mb.exit(reason) end
+    end, gc, reason, ...)
+  end
+
+  it("and links to a trapping process gives it the EXIT; no stale link stays", function()
+    local pid, ref = with_gc(function(observer) require("moonbeam").link(observer) end, "normal", mb.self())
+    assert.equal("normal", h.reason(ref))
+    assert.same({ "EXIT", pid, "normal" }, h.expect(h.tuple("EXIT", pid), "the EXIT of the link made at close"))
+    assert.is_false(h.contains(mb.info(mb.self()).links, pid))
+  end)
+
+  it("and links to a process that does not trap exits ends it with the exit reason", function()
+    local a = h.echo()
+    local ra = mb.monitor(a)
+    local pid, ref = with_gc(function(a) require("moonbeam").link(a) end, "boom", a)
+    assert.equal("boom", h.reason(ref))
+    assert.equal("boom", h.reason(ra))
+  end)
+
+  it("and monitors a process leaves no stale monitor on it", function()
+    local a = h.echo()
+    local pid, ref = with_gc(function(a) require("moonbeam").monitor(a) end, "normal", a)
+    h.down(ref)
+    assert.is_false(h.contains(mb.info(a).monitored_by, pid))
+  end)
+
+  it("and spawn_links a child gives the child its EXIT", function()
+    local pid, ref = with_gc(function(observer)
+      local mb = require "moonbeam"
+      mb.spawn_opt(function(observer)
+        local mb = require "moonbeam"
+        local m = mb.receive()
+        mb.send(observer, { "child saw", m[1], m[3] })
+      end, { link = true, trap_exit = true }, observer)
+    end, "boom", mb.self())
+    assert.equal("boom", h.reason(ref))
+    local m = h.expect(h.tuple("child saw"), "the child's report")
+    assert.same({ "child saw", "EXIT", "boom" }, m)
+  end)
+
+  it("and registers a name leaves the name free", function()
+    local name = h.name("gc")
+    local pid, ref = with_gc(function(name) require("moonbeam").register(name, require("moonbeam").self()) end,
+      "normal", name)
+    h.down(ref)
+    assert.is_nil(mb.whereis(name))
   end)
 end)
 

@@ -293,6 +293,37 @@ describe("mb.alive", function()
   end)
 end)
 
+describe("the pid of a process that exited", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  local function slot(pid) return tonumber(tostring(pid):match("^<0%.(%d+)%.%d+>$")) end
+
+  -- A freed slot goes to the back of the free queue, so one process
+  -- restarted over and over does not cycle one slot's 24-bit serial.
+  it("never answers again: its slot is reused only after every other free slot", function()
+    local old, used = {}, {}
+    for i = 1, 1000 do
+      local pid, ref = mb.spawn_monitor("spec.support.echo", mb.self())
+      local s = slot(pid)
+      assert(not used[s], ("cycle %d got slot %d back while other slots were free"):format(i, s))
+      used[s], old[i] = true, pid
+      mb.send(pid, "stop")
+      h.down(ref)
+    end
+    local fresh = {}
+    for i = 1, 1000 do fresh[i] = h.echo(mb.self()) end
+    for i = 1, 1000 do
+      assert.is_false(mb.alive(old[i]))
+      assert.is_true(mb.send(old[i], { "ping", mb.self(), "stale", n = 3 }))
+    end
+    for i = 1, 1000 do assert.is_true(mb.alive(fresh[i])) end
+    assert.is_nil(mb.receive(function(m)
+      return type(m) == "table" and (m[1] == "relay" or m[1] == "reply")
+    end, 100), "a message to an old pid reached a newer process")
+  end)
+end)
+
 describe("mb.processes", function()
   before_each(h.before)
   after_each(h.after)

@@ -287,7 +287,12 @@ end
 local function on_error(e)
   if type(e) == "table" and e[1] == EXIT_MARK then return e end
   local msg = e
-  if type(e) ~= "string" and type(e) ~= "table" then msg = tostring(e) end
+  -- What cannot be sent as it is keeps its printable form (an error
+  -- object's __tostring): the exit reason must cross to links and monitors.
+  if type(e) ~= "string" and (type(e) ~= "table" or getmetatable(e) ~= nil) then
+    local ok, s = pcall(tostring, e)
+    msg = ok and type(s) == "string" and s or ("(an error value of type " .. type(e) .. ")")
+  end
   -- The callback's own frames; moonbeam's (stripped, nameless) ones are noise.
   local tb = debug.traceback("", 2):gsub("^\n", "")
     :gsub("\n%s*%[string \"moonbeam[%w%._]*\"%][^\n]*", "")
