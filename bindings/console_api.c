@@ -18,7 +18,8 @@ static mb_console_conn *check_conn(lua_State *L) {
     return u->c;
 }
 
-/* conn:send(type, [text]) -> true, or false when the terminal is gone */
+/* conn:send(type, [text]) -> true, or false when the terminal is gone (or
+ * was dropped for falling too far behind); never waits for it */
 static int l_conn_send(lua_State *L) {
     mb_console_conn *c = check_conn(L);
     size_t tn, n;
@@ -26,6 +27,19 @@ static int l_conn_send(lua_State *L) {
     const char *p = luaL_optlstring(L, 3, "", &n);
     luaL_argcheck(L, tn == 1, 2, "a frame type is one character");
     lua_pushboolean(L, mb_console_conn_write(c, type[0], p, n) == 0);
+    return 1;
+}
+
+/* conn:behind() -> whether the terminal is behind on its output */
+static int l_conn_behind(lua_State *L) {
+    lua_pushboolean(L, mb_console_conn_behind(check_conn(L)));
+    return 1;
+}
+
+/* conn:tell_when_caught_up() -> true when the terminal is behind: then a
+ * {"$console", "W", ""} message comes once it caught up or is gone */
+static int l_conn_tell_when_caught_up(lua_State *L) {
+    lua_pushboolean(L, mb_console_conn_tell_when_caught_up(check_conn(L)));
     return 1;
 }
 
@@ -52,8 +66,10 @@ static int l_console_open(lua_State *L) {
     u->c = NULL;
     if (luaL_newmetatable(L, CONN_MT)) {   /* made here: few states ever need it */
         static const luaL_Reg methods[] = {
-            {"send", l_conn_send}, {"gone", l_conn_gone}, {"close", l_conn_close}, {NULL, NULL}};
-        lua_createtable(L, 0, 3);
+            {"send", l_conn_send}, {"behind", l_conn_behind},
+            {"tell_when_caught_up", l_conn_tell_when_caught_up}, {"gone", l_conn_gone},
+            {"close", l_conn_close}, {NULL, NULL}};
+        lua_createtable(L, 0, 5);
         luaL_register(L, NULL, methods);
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, l_conn_close);

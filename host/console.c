@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include "console_wire.h"
@@ -507,6 +508,50 @@ int mb_console_terminal(int fd) {
     return status;
 }
 
+/* What is typed in a console goes to whoever listens: only a host of the
+ * user's own is trusted with it (root trusts any). The socket file is
+ * checked before connecting, and the listening process once connected
+ * (the file could be replaced in between). */
+static bool trusted_owner(uid_t owner) {
+    uid_t me = geteuid();
+    return owner == me || me == 0;
+}
+
+/* 0 when path may be connected to; -1 with a message. A path that cannot
+ * be read is left to connect() to report. */
+static int check_socket_file(const char *path) {
+    struct stat st;
+    if (lstat(path, &st)) return 0;
+    if (!S_ISSOCK(st.st_mode)) {
+        fprintf(stderr, "moonbeam: %s is not a socket\n", path);
+        return -1;
+    }
+    if (!trusted_owner(st.st_uid)) {
+        fprintf(stderr,
+                "moonbeam: %s belongs to uid %u, not to you (uid %u); not attaching to another user's host\n",
+                path, (unsigned)st.st_uid, (unsigned)geteuid());
+        return -1;
+    }
+    return 0;
+}
+
+/* 0 when the process listening on fd may be trusted; -1 with a message. */
+static int check_listener(int fd, const char *path) {
+    struct ucred cr;
+    socklen_t len = sizeof cr;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len)) {
+        fprintf(stderr, "moonbeam: cannot tell who listens on %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (!trusted_owner(cr.uid)) {
+        fprintf(stderr,
+                "moonbeam: the host on %s runs as uid %u, not as you (uid %u); not attaching to another user's host\n",
+                path, (unsigned)cr.uid, (unsigned)geteuid());
+        return -1;
+    }
+    return 0;
+}
+
 int mb_console_connect(const char *path) {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof sa.sun_path) {
@@ -514,6 +559,7 @@ int mb_console_connect(const char *path) {
         return -1;
     }
     strcpy(sa.sun_path, path);
+    if (check_socket_file(path)) return -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         perror("moonbeam: socket");
@@ -526,6 +572,10 @@ int mb_console_connect(const char *path) {
             fprintf(stderr, "moonbeam: no host is listening on %s (a stale socket)\n", path);
         else
             fprintf(stderr, "moonbeam: cannot connect to %s: %s\n", path, strerror(e));
+        return -1;
+    }
+    if (check_listener(fd, path)) {
+        close(fd);
         return -1;
     }
     return fd;

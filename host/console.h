@@ -15,7 +15,9 @@
  * libedit's readline state is the process's own, so one session at a time. */
 int mb_console_terminal(int fd);
 
-/* Connect to the console socket at path; -1 with a message on stderr. */
+/* Connect to the console socket at path; -1 with a message on stderr.
+ * Refuses, before it connects and again before anything is sent, a socket
+ * that another user owns (unless this runs as root). */
 int mb_console_connect(const char *path);
 
 #endif

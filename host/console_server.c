@@ -3,8 +3,19 @@
  * One thread of the server's own polls a wake-up pipe, the listening socket
  * (if any) and every terminal still connected. It accepts terminals, hands
  * each frame a terminal sends to that terminal's console process as a
- * message, and looks after console processes: when one ends while its
- * terminal is still there, it starts another. It never runs Lua.
+ * message, writes the output a terminal was too slow to take, and looks
+ * after console processes: when one ends while its terminal is still
+ * there, it starts another. It never runs Lua.
+ *
+ * Output never waits for a terminal: a console process runs on a scheduler
+ * thread, and a terminal that stops reading must not hold one. A frame
+ * goes out at once if the socket takes it; what it does not take waits in
+ * the connection's queue, and the server's thread writes it when there is
+ * room. A terminal whose queue passes OUTPUT_CAP, or whose output does not
+ * move for OUTPUT_STALL_MS, is dropped. Past OUTPUT_BEHIND the console
+ * process holds its output back until the queue has emptied (see
+ * mb_console_conn_behind) and what the terminal sends is not read, so a
+ * terminal that reads slowly is slowed down, not dropped.
  *
  * Threads and ownership:
  * - s->lock guards the list of connections and the fields marked "lock".
@@ -12,12 +23,14 @@
  *   that opened it (refs); whoever drops the last reference frees it. Only
  *   the server's thread removes connections from the list, so that thread
  *   may use the connections in it without the lock.
- * - c->wlock keeps frames whole: the console process and the server's
- *   thread both write to a terminal. */
+ * - c->wlock guards a connection's output side: the console process and
+ *   the server's thread both write to a terminal, and frames stay whole and
+ *   in order. Order: s->lock, then c->wlock. Nothing waits under either. */
 #include "console_server.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -35,7 +48,12 @@
 
 #define CONSOLE_TARGET "moonbeam.console:serve"
 #define MAX_FRAME_IN (1u << 20)     /* a terminal sends lines, not megabytes */
-#define SEND_TIMEOUT_S 10           /* a terminal that reads nothing this long is hung up on */
+#define MAX_ATTACHED 128            /* terminals attached through the socket at once */
+#define OUTPUT_CAP (1u << 20)       /* output queued for a terminal beyond this: it is dropped */
+#define OUTPUT_BEHIND (256u << 10)  /* queued beyond this, the terminal is behind (see above) */
+#define OUTPUT_STALL_MS 10000.0     /* queued output that does not move this long: dropped */
+#define ACCEPT_RETRY_MS 200.0       /* out of file descriptors: accept again after this */
+#define STARTING_POLL_MS 200.0      /* look again this soon while a console process starts */
 #define RESTART_MAX 5               /* console processes started for one terminal ... */
 #define RESTART_PERIOD_MS 10000.0   /* ... within this long, before the server gives up on it */
 
@@ -47,6 +65,11 @@ struct mb_console_conn {
     int nsetup;
     bool attached;                  /* immutable: came through the socket */
     pthread_mutex_t wlock;
+    /* wlock */
+    mb_wire_queue out;              /* frames its socket has not taken yet */
+    double out_moved;               /* when out last moved, or began to wait */
+    bool out_closed;                /* no more output: the terminal is gone or was dropped */
+    bool drain_wanted;              /* the console process waits for out to empty ('W') */
     /* lock */
     mb_pid pid;                     /* its console process (0: none) */
     int refs;
@@ -72,6 +95,8 @@ struct mb_console_server {
     int wake[2];                    /* a byte here: look at the connections again */
     int listen_fd;                  /* -1: no socket */
     char *path;
+    double accept_retry_at;         /* the server's thread: accepting waits until then */
+    bool accept_failing;            /* the server's thread: the accept error was reported */
     pthread_mutex_t lock;
     /* lock */
     mb_console_conn *conns;
@@ -90,9 +115,41 @@ static void free_conn(mb_console_conn *c) {
     for (int i = 0; i < c->nsetup; i++) free(c->setup[i]);
     free(c->setup);
     mb_buf_free(&c->in);
+    mb_wire_queue_free(&c->out);
     pthread_mutex_destroy(&c->wlock);
     if (c->fd >= 0) close(c->fd);
     free(c);
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+/* Write nothing more to c's terminal, and hang up on it (the server's
+ * thread then sees it gone). wlock held. */
+static void drop_output(mb_console_conn *c) {
+    if (c->out_closed) return;
+    c->out_closed = true;
+    mb_wire_queue_free(&c->out);
+    shutdown(c->fd, SHUT_RDWR);
+}
+
+/* Queue one frame for c's terminal and write what its socket takes now.
+ * wlock held. Returns 0; 1 when output now waits for room (the server's
+ * thread must be told to watch for it); -1 when the terminal is gone or
+ * has fallen OUTPUT_CAP behind (it is dropped). */
+static int put_output(mb_console_conn *c, char type, const void *p, size_t n) {
+    if (c->out_closed) return -1;
+    size_t pending = mb_wire_queue_pending(&c->out);
+    if (pending + MB_WIRE_HEAD + n > OUTPUT_CAP || mb_wire_queue_put(&c->out, type, p, n)) {
+        drop_output(c);
+        return -1;
+    }
+    if (pending > 0) return 0;   /* the server's thread already waits for room */
+    c->out_moved = mb_now_ms();
+    if (mb_wire_queue_flush(&c->out, c->fd) < 0) {
+        drop_output(c);
+        return -1;
+    }
+    return mb_wire_queue_pending(&c->out) > 0;
 }
 
 /* ---- console processes ------------------------------------------------- */
@@ -199,14 +256,63 @@ static void tend(mb_console_server *s) {
 
 /* ---- terminals --------------------------------------------------------- */
 
+/* c's console process, unless it let go of c. */
+static mb_pid console_of(mb_console_server *s, mb_console_conn *c) {
+    pthread_mutex_lock(&s->lock);
+    mb_pid pid = c->ended ? 0 : c->pid;
+    pthread_mutex_unlock(&s->lock);
+    return pid;
+}
+
 static void hang_up(mb_console_server *s, mb_console_conn *c) {
     c->polled = false;
-    shutdown(c->fd, SHUT_RDWR);
+    pthread_mutex_lock(&c->wlock);
+    drop_output(c);
+    bool waiting = c->drain_wanted;   /* for a terminal that will never catch up now */
+    c->drain_wanted = false;
+    pthread_mutex_unlock(&c->wlock);
     pthread_mutex_lock(&s->lock);
     c->client_gone = true;
     mb_pid pid = c->ended ? 0 : c->pid;
     pthread_mutex_unlock(&s->lock);
+    if (waiting) deliver(s, pid, 'W', NULL, 0);
     deliver(s, pid, 'E', NULL, 0);   /* the console ends its session */
+}
+
+/* Write what c's socket takes now. A console process waiting for the
+ * terminal to catch up is told once everything went. */
+static void flush_terminal(mb_console_server *s, mb_console_conn *c) {
+    pthread_mutex_lock(&c->wlock);
+    ssize_t w = c->out_closed ? 0 : mb_wire_queue_flush(&c->out, c->fd);
+    if (w > 0) c->out_moved = mb_now_ms();
+    bool caught_up = w >= 0 && c->drain_wanted && mb_wire_queue_pending(&c->out) == 0;
+    if (caught_up) c->drain_wanted = false;
+    pthread_mutex_unlock(&c->wlock);
+    if (w < 0) hang_up(s, c);
+    else if (caught_up) deliver(s, console_of(s, c), 'W', NULL, 0);
+}
+
+/* What to wait for on c's socket: what the terminal sends, unless it is
+ * behind (it must read first); room, while output waits. *stall_at: when
+ * waiting output stalls, if it does. */
+static short terminal_events(mb_console_conn *c, double *stall_at) {
+    pthread_mutex_lock(&c->wlock);
+    size_t pending = mb_wire_queue_pending(&c->out);
+    double moved = c->out_moved;
+    pthread_mutex_unlock(&c->wlock);
+    short events = pending < OUTPUT_BEHIND ? POLLIN : 0;
+    if (pending > 0) {
+        events |= POLLOUT;
+        *stall_at = moved + OUTPUT_STALL_MS;
+    }
+    return events;
+}
+
+/* Drop c if its output has not moved for OUTPUT_STALL_MS. */
+static void drop_if_stalled(mb_console_conn *c, double now) {
+    pthread_mutex_lock(&c->wlock);
+    if (mb_wire_queue_pending(&c->out) > 0 && now - c->out_moved >= OUTPUT_STALL_MS) drop_output(c);
+    pthread_mutex_unlock(&c->wlock);
 }
 
 static void on_frame(mb_console_server *s, mb_console_conn *c, char type, const uint8_t *p, size_t n) {
@@ -260,7 +366,12 @@ static void read_terminal(mb_console_server *s, mb_console_conn *c) {
     c->in.len -= off;
 }
 
-/* A new terminal on fd: say hello, start its console process, and list it. */
+#define HUNG_UP_FIRST (-2)
+
+/* A new terminal on fd: say hello, start its console process, and list it.
+ * Returns 0; HUNG_UP_FIRST when the terminal was gone before its hello
+ * (nothing to report); -1 out of memory or processes. fd is closed unless
+ * it returns 0. */
 static int add_conn(mb_console_server *s, int fd, bool attached, const char *const *setup, int nsetup) {
     mb_console_conn *c = calloc(1, sizeof *c);
     if (!c) {
@@ -286,11 +397,15 @@ static int add_conn(mb_console_server *s, int fd, bool attached, const char *con
             return -1;
         }
     }
-    struct timeval tv = {.tv_sec = SEND_TIMEOUT_S};
-    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) ||
-        mb_wire_write(fd, 'H', MB_WIRE_HELLO, strlen(MB_WIRE_HELLO))) {
+    /* c is nobody else's yet: no lock. */
+    if (mb_wire_queue_put(&c->out, 'H', MB_WIRE_HELLO, strlen(MB_WIRE_HELLO))) {
         free_conn(c);
         return -1;
+    }
+    c->out_moved = mb_now_ms();
+    if (mb_wire_queue_flush(&c->out, fd) < 0) {
+        free_conn(c);
+        return HUNG_UP_FIRST;
     }
     pthread_mutex_lock(&s->lock);
     c->id = ++s->next_id;
@@ -315,21 +430,102 @@ static bool peer_allowed(int fd) {
     return cr.uid == geteuid() || cr.uid == 0;
 }
 
+/* Terminals attached through the socket and still there. */
+static int attached_count(mb_console_server *s) {
+    int n = 0;
+    pthread_mutex_lock(&s->lock);
+    for (mb_console_conn *c = s->conns; c; c = c->next) n += c->attached && !c->client_gone;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* Say why a terminal is not served, and hang up. A new socket takes a few
+ * bytes at once; if it does not, the terminal sees only the hang-up. */
+static void turn_away(int fd, const char *why) {
+    mb_wire_queue q;
+    mb_wire_queue_init(&q);
+    if (!mb_wire_queue_put(&q, 'H', MB_WIRE_HELLO, strlen(MB_WIRE_HELLO)) &&
+        !mb_wire_queue_put(&q, 'O', why, strlen(why)))
+        mb_wire_queue_flush(&q, fd);
+    mb_wire_queue_free(&q);
+    close(fd);
+}
+
+/* accept() failed. Out of file descriptors or memory (or worse), the
+ * socket stays readable: retrying at once would spin, so accepting waits a
+ * while, and the error is reported once. */
+static void accept_failed(mb_console_server *s, int e) {
+    if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED) return;   /* it went away first */
+    s->accept_retry_at = mb_now_ms() + ACCEPT_RETRY_MS;
+    if (!s->accept_failing)
+        fprintf(stderr, "moonbeam: console socket: accept: %s (new consoles wait)\n", strerror(e));
+    s->accept_failing = true;
+}
+
 static void accept_terminal(mb_console_server *s) {
     int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) {
-        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-            fprintf(stderr, "moonbeam: console socket: accept: %s\n", strerror(errno));
+        accept_failed(s, errno);
         return;
     }
+    s->accept_failing = false;
     if (!peer_allowed(fd)) {
         close(fd);
         return;
     }
-    if (add_conn(s, fd, true, NULL, 0)) fprintf(stderr, "moonbeam: console socket: cannot serve a new console\n");
+    if (attached_count(s) >= MAX_ATTACHED) {
+        char why[96];
+        snprintf(why, sizeof why, "** too many consoles are attached (at most %d); try again later\n", MAX_ATTACHED);
+        turn_away(fd, why);
+        return;
+    }
+    if (add_conn(s, fd, true, NULL, 0) == -1)
+        fprintf(stderr, "moonbeam: console socket: cannot serve a new console\n");
 }
 
 /* ---- the server's thread ----------------------------------------------- */
+
+/* The poll set: the wake-up pipe, the listening socket unless accepting
+ * waits, and every terminal still connected, with who[i] the connection of
+ * fds[i]. Grows *fds and *who as needed. Returns how many entries, 0 when
+ * out of memory; *wake_at: the earliest time something is due (a console
+ * process starting, output stalling, accepting again). s->lock held. */
+static size_t poll_set(mb_console_server *s, struct pollfd **fds, mb_console_conn ***who, size_t *cap,
+                       double now, double *wake_at) {
+    size_t n = 2;
+    for (mb_console_conn *c = s->conns; c; c = c->next) {
+        n += c->polled;
+        if (c->pid && !c->opened && !c->ended) *wake_at = fmin(*wake_at, now + STARTING_POLL_MS);
+    }
+    if (n > *cap) {
+        size_t ncap = n * 2;
+        struct pollfd *nf = realloc(*fds, ncap * sizeof **fds);
+        if (nf) *fds = nf;
+        mb_console_conn **nw = realloc(*who, ncap * sizeof **who);
+        if (nw) *who = nw;
+        if (!nf || !nw) return 0;
+        *cap = ncap;
+    }
+    size_t k = 0;
+    (*fds)[k++] = (struct pollfd){.fd = s->wake[0], .events = POLLIN};
+    if (s->listen_fd >= 0) {
+        if (s->accept_retry_at <= now) (*fds)[k++] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
+        else *wake_at = fmin(*wake_at, s->accept_retry_at);
+    }
+    for (mb_console_conn *c = s->conns; c; c = c->next) {
+        if (!c->polled) continue;
+        double stall_at = INFINITY;
+        (*who)[k] = c;
+        (*fds)[k++] = (struct pollfd){.fd = c->fd, .events = terminal_events(c, &stall_at)};
+        *wake_at = fmin(*wake_at, stall_at);
+    }
+    return k;
+}
+
+static void serve_terminal(mb_console_server *s, mb_console_conn *c, short revents) {
+    if (revents & (POLLIN | POLLHUP | POLLERR)) read_terminal(s, c);
+    if (c->polled && (revents & POLLOUT)) flush_terminal(s, c);
+}
 
 static void *serve(void *arg) {
     mb_console_server *s = arg;
@@ -343,43 +539,21 @@ static void *serve(void *arg) {
             break;
         }
         tend(s);
-        size_t n = 2;
-        bool starting = false;   /* a console process that has not opened its connection yet */
-        for (mb_console_conn *c = s->conns; c; c = c->next) {
-            n += c->polled;
-            starting |= c->pid && !c->opened && !c->ended;
-        }
-        if (n > cap) {
-            size_t ncap = n * 2;
-            struct pollfd *nf = realloc(fds, ncap * sizeof *fds);
-            if (nf) fds = nf;
-            mb_console_conn **nw = realloc(who, ncap * sizeof *who);
-            if (nw) who = nw;
-            if (nf && nw) cap = ncap;
-        }
-        size_t k = 0;
-        if (cap >= 2) {
-            fds[k++] = (struct pollfd){.fd = s->wake[0], .events = POLLIN};
-            if (s->listen_fd >= 0) fds[k++] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
-            for (mb_console_conn *c = s->conns; c && k < cap; c = c->next) {
-                if (!c->polled) continue;
-                who[k] = c;
-                fds[k++] = (struct pollfd){.fd = c->fd, .events = POLLIN};
-            }
-        }
+        double now = mb_now_ms(), wake_at = INFINITY;
+        size_t k = poll_set(s, &fds, &who, &cap, now, &wake_at);
         pthread_mutex_unlock(&s->lock);
         if (k == 0) {   /* out of memory for the poll set: try again soon */
             usleep(100000);
             continue;
         }
-        int rc = poll(fds, (nfds_t)k, starting ? 200 : -1);
+        int timeout = isinf(wake_at) ? -1 : (int)ceil(fmax(0.0, wake_at - now));
+        int rc = poll(fds, (nfds_t)k, timeout);
         if (rc < 0 && errno != EINTR) {
             fprintf(stderr, "moonbeam: console server: poll: %s\n", strerror(errno));
             usleep(100000);
             continue;
         }
-        if (rc <= 0) continue;
-        for (size_t i = 0; i < k; i++) {
+        for (size_t i = 0; rc > 0 && i < k; i++) {
             if (!fds[i].revents) continue;
             if (fds[i].fd == s->wake[0]) {
                 char buf[64];
@@ -387,9 +561,12 @@ static void *serve(void *arg) {
             } else if (fds[i].fd == s->listen_fd) {
                 accept_terminal(s);
             } else {
-                read_terminal(s, who[i]);
+                serve_terminal(s, who[i], fds[i].revents);
             }
         }
+        now = mb_now_ms();
+        for (size_t i = 0; i < k; i++)
+            if (fds[i].events & POLLOUT) drop_if_stalled(who[i], now);   /* only terminals wait for room */
     }
     free(fds);
     free(who);
@@ -510,7 +687,7 @@ fail:
 }
 
 int mb_console_server_add(mb_console_server *s, int fd, const char *const *setup, int nsetup) {
-    return add_conn(s, fd, false, setup, nsetup);
+    return add_conn(s, fd, false, setup, nsetup) ? -1 : 0;
 }
 
 void mb_console_server_unlink(mb_console_server *s) {
@@ -532,7 +709,10 @@ void mb_console_server_stop(mb_console_server *s) {
     }
     pthread_mutex_lock(&s->lock);
     for (mb_console_conn *c = s->conns; c; c = c->next) {
-        shutdown(c->fd, SHUT_RDWR);   /* every terminal sees the host go */
+        pthread_mutex_lock(&c->wlock);
+        if (!c->out_closed) mb_wire_queue_flush(&c->out, c->fd);   /* the last words, if they fit */
+        drop_output(c);   /* every terminal sees the host go */
+        pthread_mutex_unlock(&c->wlock);
         c->client_gone = true;
     }
     pthread_mutex_unlock(&s->lock);
@@ -592,10 +772,30 @@ mb_console_conn *mb_console_conn_open(mb_runtime *rt, const char *id, mb_pid sel
 
 int mb_console_conn_write(mb_console_conn *c, char type, const void *p, size_t n) {
     pthread_mutex_lock(&c->wlock);
-    int rc = mb_wire_write(c->fd, type, p, n);
-    if (rc && (errno == EAGAIN || errno == EWOULDBLOCK)) shutdown(c->fd, SHUT_RDWR);   /* it stopped reading */
+    int rc = put_output(c, type, p, n);
     pthread_mutex_unlock(&c->wlock);
-    return rc;
+    if (rc == 1) wake(c->srv);   /* to watch for room */
+    return rc < 0 ? -1 : 0;
+}
+
+/* wlock held. */
+static bool is_behind(mb_console_conn *c) {
+    return !c->out_closed && mb_wire_queue_pending(&c->out) > OUTPUT_BEHIND;
+}
+
+bool mb_console_conn_behind(mb_console_conn *c) {
+    pthread_mutex_lock(&c->wlock);
+    bool behind = is_behind(c);
+    pthread_mutex_unlock(&c->wlock);
+    return behind;
+}
+
+bool mb_console_conn_tell_when_caught_up(mb_console_conn *c) {
+    pthread_mutex_lock(&c->wlock);
+    bool behind = is_behind(c);
+    if (behind) c->drain_wanted = true;
+    pthread_mutex_unlock(&c->wlock);
+    return behind;
 }
 
 bool mb_console_conn_gone(mb_console_conn *c) {

@@ -52,8 +52,17 @@ void mb_console_server_free(mb_console_server *s);
  * its console process and has not opened it yet. NULL with a message in err. */
 mb_console_conn *mb_console_conn_open(mb_runtime *rt, const char *id, mb_pid self,
                                       char *err, size_t errlen);
-/* Write one frame to the terminal. -1 when the terminal is gone. */
+/* Write one frame to the terminal, never waiting for it: what its socket
+ * does not take now is queued. -1 when the terminal is gone, or is
+ * dropped because it fell too far behind. */
 int mb_console_conn_write(mb_console_conn *c, char type, const void *p, size_t n);
+/* Whether the terminal is behind on its output: the console process should
+ * not write more until it caught up. False once the terminal is gone. */
+bool mb_console_conn_behind(mb_console_conn *c);
+/* If the terminal is behind, arrange for the console process to get the
+ * message {"$console", "W", ""} when it has caught up, or is gone, and
+ * return true. */
+bool mb_console_conn_tell_when_caught_up(mb_console_conn *c);
 /* Whether the terminal hung up. */
 bool mb_console_conn_gone(mb_console_conn *c);
 /* Let go of the connection. goodbye: the session ended (Ctrl-D), the

@@ -24,14 +24,36 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "buf.h"
 
 #define MB_WIRE_MAX (16u << 20)
+#define MB_WIRE_HEAD 5              /* the type byte and the length */
 #define MB_WIRE_HELLO "moonbeam-console 1"
 
-/* Write one whole frame. Returns 0, or -1 with errno set (EPIPE when the
- * peer is gone: never a SIGPIPE). */
+/* Write one whole frame, waiting for the peer as long as it takes (the
+ * terminal's side). Returns 0, or -1 with errno set (EPIPE when the peer is
+ * gone: never a SIGPIPE). */
 int mb_wire_write(int fd, char type, const void *payload, size_t len);
+
+/* Frames on their way to a peer that may be slow to read (the host's side):
+ * whole frames, oldest first, written without ever waiting. The caller
+ * serializes access. */
+typedef struct mb_wire_queue {
+    mb_buf bytes;                   /* bytes.p[sent..len) are not written yet */
+    size_t sent;
+} mb_wire_queue;
+
+void mb_wire_queue_init(mb_wire_queue *q);
+void mb_wire_queue_free(mb_wire_queue *q);
+/* The bytes queued and not written yet. */
+size_t mb_wire_queue_pending(const mb_wire_queue *q);
+/* Append one whole frame. Returns 0, or -1 with errno (EMSGSIZE, ENOMEM). */
+int mb_wire_queue_put(mb_wire_queue *q, char type, const void *payload, size_t len);
+/* Write as much as fd takes now, without waiting. Returns the bytes
+ * written (0 when the socket is full), or -1 with errno when the peer is
+ * gone. */
+ssize_t mb_wire_queue_flush(mb_wire_queue *q, int fd);
 
 /* Read one frame, blocking. Returns 0 with *type and payload filled (the
  * buffer is reset first), 1 at a clean end of stream, -1 on an error or a

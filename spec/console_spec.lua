@@ -4,6 +4,7 @@
 
 local tty = require "spec.support.tty"
 local sh = require "spec.support.shell"
+local peer = require "spec.support.console_peer"
 
 local BIN = os.getenv("MOONBEAM_BIN") or "./build/bin/moonbeam"   -- another build: MOONBEAM_BIN
 local CWD = os.getenv("PWD") or "."
@@ -247,10 +248,15 @@ describe("moonbeam attach", function()
     require("moonbeam").receive()
   ]]
 
-  local function host(script)
+  -- A host in a terminal, once its socket is there. options: more of
+  -- moonbeam run's; shell: a shell line to run it in ("%s" is the command).
+  local function host(script, options, shell)
     socket = home .. "/console.sock"
     local path = sh.script(script or HOST)
-    local t = tty.start(BIN .. " run " .. sh.quote(path) .. " --console-socket " .. sh.quote(socket), env(), CWD)
+    local command = BIN .. " run " .. sh.quote(path) .. " --console-socket " .. sh.quote(socket)
+      .. (options and (" " .. options) or "")
+    if shell then command = "sh -c " .. sh.quote(shell:format(command)) end
+    local t = tty.start(command, env(), CWD)
     others[#others + 1] = t
     for _ = 1, 200 do
       if os.execute("test -S " .. sh.quote(socket)) == 0 or os.execute("test -S " .. sh.quote(socket)) == true then
@@ -353,6 +359,180 @@ describe("moonbeam attach", function()
     status, out, err = sh.run(BIN .. " run " .. sh.quote(quick) .. " --console-socket " .. sh.quote(socket))
     assert.equal(1, status)
     assert.matches("in use by a running host", err, 1, true)
+  end)
+
+  -- Output to a terminal never waits on a scheduler thread. With one
+  -- scheduler per terminal that does not read, a blocking write would
+  -- stall every process in the host.
+  local SCHEDULERS = 2
+  local PING_BOUND_MS = 1000   -- a round trip through a console to a server in the host
+  local STALL_MS = 10000       -- console_server.c: output that does not move this long is dropped
+
+  -- The pid of the console process behind c, as text.
+  local function console_pid(c)
+    assert(c:send_line("self()"))
+    return assert(assert(c:read_prompt(5000)):match("<0%.%d+%.%d+>"))
+  end
+
+  -- Wait (at most timeout_ms) until the process pid waits in receive,
+  -- asking through the console c.
+  local function wait_until_waiting(c, pid, timeout_ms)
+    local deadline = peer.now_ms() + timeout_ms
+    repeat
+      assert(c:send_line(("info(%q).status"):format(pid)))
+      if c:read_prompt(math.max(1, deadline - peer.now_ms())) == '"waiting"\n' then return true end
+      tty.sleep_ms(20)
+    until peer.now_ms() >= deadline
+    return false
+  end
+
+  -- Five calls to the counter through the console c, each answered in time.
+  local function assert_answers(c)
+    for i = 1, 5 do
+      local started = peer.now_ms()
+      assert(c:send_line([[call("counter", "get")]]))
+      local out, why = c:read_prompt(PING_BOUND_MS)
+      assert(out, ("call %d: no answer within %d ms (%s)"):format(i, PING_BOUND_MS, tostring(why)))
+      assert.matches("^10%d\n$", out)
+      assert.is_true(peer.now_ms() - started < PING_BOUND_MS)
+    end
+  end
+
+  it("keeps the host answering while terminals that never read ask for lots of output, then drops them", function()
+    host(nil, "--schedulers " .. SCHEDULERS)
+    local pinger = peer.attach(socket)
+    local stuck, pids = {}, {}
+    for i = 1, SCHEDULERS do
+      stuck[i] = peer.attach(socket)
+      pids[i] = console_pid(stuck[i])
+    end
+    for _, c in ipairs(stuck) do assert(c:send_line([[for i = 1, 100000 do print(("x"):rep(100)) end]])) end
+    for i, c in ipairs(stuck) do
+      assert(c:wait_unread(4096, 5000), ("terminal %d: its socket never filled up"):format(i))
+      -- Its console has written as far as the host lets it, and waits for
+      -- its terminal as a process does: on no thread.
+      assert(wait_until_waiting(pinger, pids[i], 15000),
+        ("console %s never came to wait for its terminal"):format(pids[i]))
+    end
+    assert_answers(pinger)
+    for i, c in ipairs(stuck) do
+      assert(c:wait_hangup(STALL_MS + 10000), ("terminal %d: never dropped"):format(i))
+      c:close()
+    end
+    assert_answers(pinger)
+  end)
+
+  it("survives terminals that send garbage, and hangs up on what is no terminal", function()
+    host(nil, "--schedulers " .. SCHEDULERS)
+    local pinger = peer.attach(socket)
+    math.randomseed(7)
+    local function noise(n)
+      local t = {}
+      for i = 1, n do t[i] = string.char(math.random(0, 255)) end
+      return table.concat(t)
+    end
+    -- A frame longer than any terminal sends: hung up on at once.
+    local huge = assert(peer.connect(socket))
+    assert(huge:send_raw("L\255\255\255\255" .. noise(100)))
+    -- Frames of kinds no terminal sends, with random payloads; random
+    -- bytes; a frame cut short.
+    local odd = assert(peer.connect(socket))
+    for _ = 1, 200 do odd:send_frame(string.char(math.random(0x80, 0xff)), noise(math.random(0, 200))) end
+    local random = assert(peer.connect(socket))
+    random:send_raw(noise(4096))
+    local cut = assert(peer.connect(socket))
+    cut:send_raw(peer.frame("L", noise(1000)):sub(1, 500))
+    cut:close()
+    -- Lines of binary junk, one error message each, never read.
+    local junk, pids = {}, {}
+    for i = 1, SCHEDULERS do
+      junk[i] = peer.attach(socket)
+      pids[i] = console_pid(junk[i])
+      local lines = {}
+      for k = 1, 3000 do lines[k] = peer.frame("L", "\0\255" .. noise(20) .. k) end
+      assert(junk[i]:send_raw(table.concat(lines)))
+    end
+    for i, c in ipairs(junk) do
+      assert(c:wait_unread(4096, 5000), ("junk %d: its socket never filled up"):format(i))
+      assert(wait_until_waiting(pinger, pids[i], 15000), ("console %s never went idle"):format(pids[i]))
+    end
+    assert_answers(pinger)
+    assert.is_true(huge:wait_hangup(5000), "a frame of 4 GB was not hung up on")
+    for _, c in ipairs({ huge, odd, random, unpack(junk) }) do c:close() end
+    assert_answers(pinger)
+  end)
+
+  it("answers 300 connections at once, serving or turning each away, and serves after they close", function()
+    -- 200 file descriptors: 300 terminals could take every one the host has.
+    local errors = home .. "/host.err"
+    host(nil, nil, "ulimit -n 200 && exec %s 2>" .. sh.quote(errors))
+    local conns = {}
+    for i = 1, 300 do
+      local c, why = peer.connect(socket, 3000)
+      assert(c, ("connection %d: %s"):format(i, tostring(why)))
+      conns[i] = c
+    end
+    local served, turned_away = 0, 0
+    for i, c in ipairs(conns) do
+      local out, why, shown = c:read_prompt(10000)
+      if out then
+        served = served + 1
+      else
+        assert.equal("closed", why, ("connection %d: neither a console nor a reason"):format(i))
+        assert.matches("** too many consoles are attached", shown, 1, true)
+        turned_away = turned_away + 1
+      end
+    end
+    assert.is_true(served >= 100, ("only %d consoles served"):format(served))
+    assert.equal(300, served + turned_away)
+    for _, c in ipairs(conns) do c:close() end
+    local c = attach()
+    local s = c:enter([[call("counter", "increment")]])
+    assert.matches('call%("counter", "increment"%)\n101\n', s)
+    assert.equal("", tty.read_file(errors))
+  end)
+
+  -- Root owns the spec's socket, and the client runs as nobody; the mode
+  -- lets nobody connect, as another user's socket may.
+  local as_root = select(2, sh.run("id -u")) == "0\n"
+  local it_as_root = as_root and it or pending
+
+  it_as_root("refuses a socket another user owns, before it connects (needs root and setpriv)", function()
+    local path = home .. "/other-users.sock"
+    local fake = peer.listen(path, tonumber("666", 8))
+    local status, out, err = sh.run("setpriv --reuid=65534 --regid=65534 --clear-groups "
+      .. BIN .. " attach " .. sh.quote(path), 20)
+    assert.equal(1, status)
+    assert.equal("", out)
+    assert.matches(path .. " belongs to uid 0, not to you (uid 65534); not attaching to another user's host",
+      err, 1, true)
+    assert.is_nil(fake:accept(), "the client connected")
+    fake:close()
+  end)
+
+  it_as_root("refuses a host that runs as another user behind a socket file of its own, sending nothing", function()
+    local path = home .. "/looks-like-mine.sock"
+    local fake = peer.listen(path, tonumber("666", 8))
+    assert.equal(0, sh.run("chown 65534 " .. sh.quote(path)))
+    local status, out, err = sh.run("setpriv --reuid=65534 --regid=65534 --clear-groups "
+      .. BIN .. " attach " .. sh.quote(path), 20)
+    assert.equal(1, status)
+    assert.equal("", out)
+    assert.matches("the host on " .. path .. " runs as uid 0, not as you (uid 65534); not attaching", err, 1, true)
+    local client = assert(fake:accept(), "the client never connected")
+    local bytes, closed = client:read_all(1000)
+    assert.is_true(closed)
+    assert.equal("", bytes, "the client sent something")
+    client:close()
+    fake:close()
+  end)
+
+  it_as_root("lets root attach to a socket another user owns (needs root)", function()
+    host()
+    assert.equal(0, sh.run("chown 65534 " .. sh.quote(socket)))
+    local c = attach()
+    local s = c:enter([[call("counter", "get")]])
+    assert.matches('call%("counter", "get"%)\n100\n', s)
   end)
 
   it("says so when nothing listens there", function()

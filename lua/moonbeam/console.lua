@@ -9,6 +9,11 @@
 -- message and traceback, and a linked process that crashes prints a line:
 -- the console traps exits, so neither ends it. The helpers are API.md's
 -- ("The console"), as globals of this state.
+--
+-- Output never waits on the scheduler thread (conn:send queues what the
+-- terminal has not taken); a console whose terminal is behind waits for it
+-- as a process does, in receive, so a slow terminal slows its own console
+-- down and nothing else, and is never dropped for being slow.
 local core = require "moonbeam.core"
 local mb = require "moonbeam"
 local gen = require "moonbeam.gen_server"
@@ -16,21 +21,65 @@ local pretty = require "moonbeam.pretty"
 
 local type, tostring, select, pairs, ipairs, pcall, xpcall, loadstring, concat, sort =
   type, tostring, select, pairs, ipairs, pcall, xpcall, loadstring, table.concat, table.sort
+local running, isyieldable = coroutine.running, coroutine.isyieldable
 local is_pid = mb.is_pid
 
 local M = {}
 
 local conn          -- the terminal (core.console_open)
+local body          -- the process's own coroutine: the only place it may wait
+local chunk_running -- the function of the chunk being evaluated
 local count = 1     -- inputs evaluated, for the prompt
 local pending       -- the lines of a chunk that is not complete yet
 
 local function pack(...) return { n = select("#", ...), ... } end
 
-local FRAME = 1024 * 1024   -- output goes in frames of at most this
+-- Output goes in frames of at most this: well under what the host queues
+-- for a terminal before it drops it, so waiting between frames keeps a
+-- slow terminal attached.
+local FRAME = 64 * 1024
+
+local held = {}   -- frames held back where waiting was impossible, oldest first
+
+local function is_caught_up(m) return type(m) == "table" and m[1] == "$console" and m[2] == "W" end
+
+-- Whether this process may wait here: not in a coroutine of the user's,
+-- nor under a C function (string.gsub's callback, a metamethod).
+local function can_wait() return running() == body and isyieldable() end
+
+local function send_in_pace(kind, text)
+  if conn:tell_when_caught_up() then mb.receive(is_caught_up) end
+  return conn:send(kind, text)
+end
+
+-- Send a frame once the terminal is not behind. Where this process cannot
+-- wait, a frame for a terminal that is behind is held back (in this
+-- process's memory) and goes, in order, at the next send that can wait.
+local function send(kind, text)
+  if can_wait() then
+    for i = 1, #held do send_in_pace(held[i][1], held[i][2]) end
+    held = {}
+    return send_in_pace(kind, text)
+  end
+  if #held == 0 and not conn:behind() then return conn:send(kind, text) end
+  if conn:gone() then
+    held = {}
+    return false
+  end
+  held[#held + 1] = { kind, text }
+  return true
+end
 
 local function write(s)
   if not conn then return end
-  for i = 1, #s, FRAME do conn:send("O", s:sub(i, i + FRAME - 1)) end
+  for i = 1, #s, FRAME do
+    if not send("O", s:sub(i, i + FRAME - 1)) then
+      -- The terminal is gone (or was dropped): nobody sees what the
+      -- evaluation prints, so it stops here instead of running on.
+      if chunk_running then error("console: the terminal is gone", 0) end
+      return
+    end
+  end
 end
 
 local function say(s) write(s .. "\n") end
@@ -56,7 +105,14 @@ local function report_exit(m)
   say(("** (EXIT from %s) %s"):format(tostring(m[2]), text))
 end
 
+-- Exits that came during an evaluation are shown before the next prompt.
+-- Behind a long queue of input (lines pasted, or a flood) they wait their
+-- turn in step's receive instead: scanning the whole queue after every
+-- line would make n lines cost n^2 message decodes.
+local EXIT_SCAN_MAX = 64
+
 local function report_exits()
+  if core.queue_len() > EXIT_SCAN_MAX then return end
   while true do
     local m = mb.receive(is_exit, 0)
     if not m then return end
@@ -65,8 +121,6 @@ local function report_exits()
 end
 
 -- ---- evaluation ---------------------------------------------------------
-
-local chunk_running   -- the function of the chunk being evaluated
 
 local function frame_text(info)
   local where = info.what == "C" and "[C]" or
@@ -240,7 +294,7 @@ end
 local function on_complete(text)
   local word, before = text:match("^([^\n]*)\n(.*)$")
   local ok, out = pcall(candidates, word or "", before or "")
-  conn:send("c", ok and concat(out, "\n") or "")
+  send("c", ok and concat(out, "\n") or "")
 end
 
 -- ---- the helpers ----------------------------------------------------------
@@ -527,7 +581,7 @@ end
 local function step()
   report_exits()
   if conn:gone() then return false end
-  if not conn:send("P", prompt()) then return false end
+  if not send("P", prompt()) then return false end
   while true do
     local m = mb.receive(is_input)
     if is_exit(m) then
@@ -551,6 +605,7 @@ end
 
 --- The body of a console process.
 function M.serve(id, prev, why, kind, ...)
+  body = running()
   conn = core.console_open(id)
   mb.trap_exit(true)
   local attached = kind == "attached"
