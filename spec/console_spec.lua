@@ -180,9 +180,11 @@ describe("the console", function()
 
   it("interrupts a blocked evaluation on Ctrl-C with a new console", function()
     term = console()
-    term:type("receive()")
+    -- Wait for the evaluation to show it runs, not for time: a Ctrl-C that
+    -- came before it would only cancel the line being edited.
+    term:type("print('evaluating' .. '...') receive()")
     term:key("Enter")
-    tty.sleep_ms(300)
+    term:wait_for("evaluating...", nil, true)
     term:key("C-c")
     local s = term:wait_for("** interrupted: console <0.", nil, true)
     assert.matches("was killed; this is <0%.%d+%.%d+>", s)
