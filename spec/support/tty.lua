@@ -18,6 +18,7 @@ local M = {}
 M.TIMEOUT = 10000   -- ms a wait may take before the test fails
 
 pcall(ffi.cdef, "int poll(void *fds, unsigned long nfds, int timeout);")
+pcall(ffi.cdef, "int getpid(void);")
 local function sleep_ms(ms) ffi.C.poll(nil, 0, ms) end
 M.sleep_ms = sleep_ms
 
@@ -45,7 +46,9 @@ end
 function M.start(command, env, cwd)
   assert(M.available(), "the console specs need tmux (make deps installs it)")
   seq = seq + 1
-  local t = setmetatable({ server = ("mbspec%d_%d_%d"):format(os.time() % 100000, seq, math.random(1e6)) }, Term)
+  -- Unique per busted process: two suites side by side must not share a
+  -- tmux server (math.random is not seeded, os.time is the same second).
+  local t = setmetatable({ server = ("mbspec%d_%d"):format(ffi.C.getpid(), seq) }, Term)
   local parts = {}
   for k, v in pairs(env or {}) do parts[#parts + 1] = k .. "=" .. sh.quote(v) end
   local line = ("cd %s && env %s %s; echo \"[exit $?]\"; sleep 600"):format(
