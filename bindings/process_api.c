@@ -301,7 +301,7 @@ static int l_info(lua_State *L) {
     lua_setfield(L, -2, "status");
     lua_pushnumber(L, atomic_load(&p->queue_len));
     lua_setfield(L, -2, "message_queue_len");
-    lua_pushnumber(L, (lua_Number)atomic_load_explicit(&p->queue_bytes, memory_order_relaxed));
+    lua_pushnumber(L, (lua_Number)mb_mailbox_bytes(p));
     lua_setfield(L, -2, "message_queue_bytes");
     lua_pushnumber(L, (lua_Number)atomic_load(&p->messages_in));
     lua_setfield(L, -2, "messages_in");

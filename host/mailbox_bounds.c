@@ -40,8 +40,8 @@ int mb_mailbox_admit(mb_proc *p, mb_msg *m, mb_sched *from) {
         m->bounded = 1;
     }
     if (p->mem_limit) {
-        size_t used = atomic_load_explicit(&p->mem_used, memory_order_relaxed) +
-                      atomic_load_explicit(&p->queue_bytes, memory_order_relaxed) + mb_msg_size(m);
+        size_t used = atomic_load_explicit(&p->mem_used, memory_order_relaxed) + mb_mailbox_bytes(p) +
+                      mb_msg_size(m);
         if (used > p->mem_limit) {
             if (m->bounded) {
                 atomic_fetch_sub_explicit(&p->queue_bounded, 1, memory_order_relaxed);

@@ -24,10 +24,12 @@
  * The owner's allocator counts the queued bytes too (process.c).
  *
  * Counting, and its races. Senders add to the counts (one relaxed atomic
- * add each for queue_len and queue_bytes; one more for queue_bounded when
- * there is a bound) before they push, and undo the add when the message is
- * refused; the owner subtracts when a message leaves the queue (received,
- * flushed, trimmed, moved to the reply slot). A count is therefore never
+ * add each for queue_len and queue_bytes_in; one more for queue_bounded
+ * when there is a bound) before they push, and undo the add when the
+ * message is refused; the owner counts out what leaves the queue (received,
+ * flushed, trimmed, moved to the reply slot): a subtraction from queue_len
+ * and queue_bounded, and, the receive path's cheapest, a plain store to
+ * queue_bytes_out, whose only writer it is. A count is therefore never
  * below what is queued, so drop_new and exit never let more than N be
  * queued; two racing senders may see each other's add that is about to be
  * undone and be refused with N - 1 queued. memory_limit reads the counts
@@ -54,16 +56,27 @@ int mb_mailbox_admit(mb_proc *p, mb_msg *m, mb_sched *from);
  * the owner's own trapped EXITs and DOWNs, before it is appended). */
 static inline void mb_mailbox_count_in(mb_proc *p, const mb_msg *m) {
     atomic_fetch_add_explicit(&p->queue_len, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->queue_bytes, mb_msg_size(m), memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->queue_bytes_in, mb_msg_size(m), memory_order_relaxed);
     atomic_fetch_add_explicit(&p->messages_in, 1, memory_order_relaxed);
 }
 
 /* Owner: m has left the queue (received, or moved to the reply slot). The
- * caller unlinks and frees it. */
+ * caller unlinks and frees it. Release: a reader that sees the new total
+ * out sees the adds in of the messages it counts (they came before their
+ * push, which came before the owner's pop). */
 static inline void mb_mailbox_taken(mb_proc *p, const mb_msg *m) {
     atomic_fetch_sub_explicit(&p->queue_len, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&p->queue_bytes, mb_msg_size(m), memory_order_relaxed);
+    size_t out = atomic_load_explicit(&p->queue_bytes_out, memory_order_relaxed);
+    atomic_store_explicit(&p->queue_bytes_out, out + mb_msg_size(m), memory_order_release);
     if (m->bounded) atomic_fetch_sub_explicit(&p->queue_bounded, 1, memory_order_relaxed);
+}
+
+/* Any thread: the bytes of p's queued messages (message_queue_bytes). Out
+ * first: both totals only grow, so in read after it is not below it. */
+static inline size_t mb_mailbox_bytes(mb_proc *p) {
+    size_t out = atomic_load_explicit(&p->queue_bytes_out, memory_order_acquire);
+    size_t in = atomic_load_explicit(&p->queue_bytes_in, memory_order_relaxed);
+    return in - out;
 }
 
 /* Owner: free the save queue's messages that match accepts (the first

@@ -70,7 +70,7 @@ void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     }
     /* Its queued messages count too (mailbox_bounds.h). */
     if (p->mem_limit && nsize > old &&
-        used - old + nsize + atomic_load_explicit(&p->queue_bytes, memory_order_relaxed) > p->mem_limit) {
+        used - old + nsize + mb_mailbox_bytes(p) > p->mem_limit) {
         p->mem_exceeded = true;
         return NULL;
     }

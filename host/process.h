@@ -75,9 +75,11 @@ typedef struct mb_proc {
     _Atomic uint32_t sig_pending;     /* exit signals pushed and not yet handled */
     _Atomic uint32_t queue_len;       /* messages waiting (inbox and save queue) */
     _Atomic uint64_t messages_in;
-    /* Mailbox bounds (mailbox_bounds.h): senders add, the owner subtracts. */
-    _Atomic size_t queue_bytes;       /* mb_msg_size of the queue_len messages */
-    _Atomic uint32_t queue_bounded;   /* of those, the ones max_queue counts (m->bounded) */
+    /* Mailbox bounds (mailbox_bounds.h). The bytes queued are in - out: */
+    _Atomic size_t queue_bytes_in;    /* senders add each counted message's mb_msg_size */
+    _Atomic size_t queue_bytes_out;   /* the owner adds what left; one writer: no RMW */
+    _Atomic uint32_t queue_bounded;   /* messages max_queue counts (m->bounded): senders
+                                         add, the owner subtracts */
     _Atomic bool queue_doomed;        /* a delivery is ending it (queue_full, memory_limit) */
     uint32_t max_queue;               /* 0: unbounded; set before the pid exists, then read-only */
     uint8_t on_full;                  /* mb_on_full; likewise */
