@@ -82,22 +82,29 @@ static int l_unalias(lua_State *L) {
     return 0;
 }
 
-/* core.send_alias(pid, ref, msg) -> true */
+/* core.send_alias(pid, ref, msg) -> true, or false, "full" when the
+ * receiver's max_queue refused msg */
 static int l_send_alias(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_pid dest = mbb_check_pid(L, 1);
     mb_ref ref = mbb_check_ref(L, 2);
     if (lua_isnoneornil(L, 3)) return luaL_argerror(L, 3, "a message cannot be nil");
     mbb_encode_or_raise(L, self, 3, "msg");
+    int rc = MB_DELIVER_OK;
     mb_proc *t = mb_proctab_get(&self->rt->procs, dest);
     if (t) {
         mb_msg *m = mb_msg_copy(MB_MSG_ALIASED, self->pid, ref, self->scratch.p, self->scratch.len);
-        if (m) mb_proc_deliver(t, m, mbb_sched(self));
+        if (m) rc = mb_proc_deliver(t, m, mbb_sched(self));
         mb_proctab_put(&self->rt->procs, dest);
         if (!m) return luaL_error(L, "send: out of memory");
     }
-    lua_pushboolean(L, 1);
-    return 1;
+    if (rc == MB_DELIVER_OK) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushboolean(L, 0);
+    lua_pushliteral(L, "full");
+    return 2;
 }
 
 void mbb_open_call(lua_State *L) {

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <time.h>
 #include "bindings.h"
+#include "../host/mailbox_bounds.h"
 #include "../host/names.h"
 #include "../host/signal.h"
 #include "../host/timer.h"
@@ -35,30 +36,40 @@ int mbb_exit_now(lua_State *L, mb_proc *p) {
     return luaL_error(L, "moonbeam: process is exiting");
 }
 
-/* core.send(dest, msg) -> over: true when the process should yield now. */
-static int l_send(lua_State *L) {
+static int send_kind(lua_State *L, mb_msg_kind kind) {
     mb_proc *self = mbb_self(L);
     mb_pid dest = mbb_check_dest(L, 1, "send");
     if (lua_isnoneornil(L, 2)) return luaL_argerror(L, 2, "a message cannot be nil");
     mbb_encode_or_raise(L, self, 2, "msg");
+    int rc = MB_DELIVER_OK;
     mb_proc *t = mb_proctab_get(&self->rt->procs, dest);
     if (t) {
-        mb_msg *m = mb_msg_copy(MB_MSG_DATA, self->pid, 0, self->scratch.p, self->scratch.len);
+        mb_msg *m = mb_msg_copy(kind, self->pid, 0, self->scratch.p, self->scratch.len);
         if (!m) {
             mb_proctab_put(&self->rt->procs, dest);
             return luaL_error(L, "send: out of memory");
         }
-        mb_proc_deliver(t, m, mbb_sched(self));
+        rc = mb_proc_deliver(t, m, mbb_sched(self));
         mb_proctab_put(&self->rt->procs, dest);
     }
     if (atomic_load_explicit(&self->sig_pending, memory_order_relaxed)) mb_signal_drain(self);
     lua_pushboolean(L, --self->budget <= 0 || self->dying);
-    return 1;
+    if (rc == MB_DELIVER_OK) return 1;
+    lua_pushboolean(L, 1);
+    return 2;
 }
+
+/* core.send(dest, msg) -> over [, full]: over is true when the process
+ * should yield now, full when the receiver's max_queue refused msg. */
+static int l_send(lua_State *L) { return send_kind(L, MB_MSG_DATA); }
+
+/* core.send_system(dest, msg) -> over: a message no full mailbox drops
+ * (gen_server's start and stop). */
+static int l_send_system(lua_State *L) { return send_kind(L, MB_MSG_SYSTEM); }
 
 static void take(mb_proc *p, mb_msg *prev, mb_msg *m) {
     mb_saveq_remove(&p->save, prev, m);
-    atomic_fetch_sub_explicit(&p->queue_len, 1, memory_order_relaxed);
+    mb_mailbox_taken(p, m);
     free(m);
 }
 
@@ -209,8 +220,9 @@ static int l_queue_len(lua_State *L) {
 
 void mbb_open_message(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"send", l_send}, {"recv", l_recv}, {"wait", l_wait}, {"yield", l_yield},
-        {"max_message_size", l_max_message_size}, {"queue_len", l_queue_len}, {NULL, NULL}};
+        {"send", l_send}, {"send_system", l_send_system}, {"recv", l_recv}, {"wait", l_wait},
+        {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"queue_len", l_queue_len},
+        {NULL, NULL}};
     luaL_register(L, NULL, fns);
 }
 

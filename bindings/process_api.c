@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bindings.h"
+#include "../host/mailbox_bounds.h"
 #include "../host/names.h"
 #include "../host/sched.h"
 #include "../host/spawn.h"
@@ -13,6 +14,30 @@ static void opt_bool(lua_State *L, int t, const char *k, bool *out) {
     if (!lua_isnil(L, -1)) {
         if (!lua_isboolean(L, -1)) luaL_error(L, "spawn_opt: option '%s' must be a boolean", k);
         *out = lua_toboolean(L, -1);
+    }
+    lua_pop(L, 1);
+}
+
+/* max_queue and on_full (host/mailbox_bounds.h) from the options at t. */
+static void opt_bounds(lua_State *L, int t, mb_spawn_opts *o) {
+    lua_getfield(L, t, "max_queue");
+    if (!lua_isnil(L, -1)) {
+        /* Messages: an integer from 1 to 2^31-1, or math.huge for no bound (0). */
+        lua_Number n = lua_tonumber(L, -1);
+        bool unbounded = lua_type(L, -1) == LUA_TNUMBER && n == HUGE_VAL;
+        if (!unbounded && (lua_type(L, -1) != LUA_TNUMBER || !(n >= 1 && n <= 2147483647.0) || n != floor(n)))
+            luaL_error(L, "spawn_opt: max_queue must be an integer from 1 to 2^31-1, or math.huge");
+        o->max_queue = unbounded ? 0 : (uint32_t)n;
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, t, "on_full");
+    if (!lua_isnil(L, -1)) {
+        static const char *const modes[] = {"drop_new", "drop_old", "exit"};
+        const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+        int i = 0;
+        while (i < 3 && strcmp(s, modes[i]) != 0) i++;
+        if (i == 3) luaL_error(L, "spawn_opt: on_full must be \"drop_new\", \"drop_old\" or \"exit\"");
+        o->on_full = (uint8_t)i;   /* in mb_on_full's order */
     }
     lua_pop(L, 1);
 }
@@ -83,6 +108,7 @@ static int l_spawn(lua_State *L) {
             o.mem_limit = unlimited ? 0 : (size_t)lim;
         }
         lua_pop(L, 1);
+        opt_bounds(L, 2, &o);
         lua_getfield(L, 2, "name");
         if (!lua_isnil(L, -1)) {
             if (lua_type(L, -1) == LUA_TSTRING) o.name = lua_tolstring(L, -1, &o.name_len);
@@ -275,6 +301,8 @@ static int l_info(lua_State *L) {
     lua_setfield(L, -2, "status");
     lua_pushnumber(L, atomic_load(&p->queue_len));
     lua_setfield(L, -2, "message_queue_len");
+    lua_pushnumber(L, (lua_Number)mb_mailbox_bytes(p));
+    lua_setfield(L, -2, "message_queue_bytes");
     lua_pushnumber(L, (lua_Number)atomic_load(&p->messages_in));
     lua_setfield(L, -2, "messages_in");
     lua_pushnumber(L, (lua_Number)atomic_load_explicit(&p->reductions, memory_order_relaxed));

@@ -9,6 +9,7 @@ mb_msg *mb_msg_new(mb_msg_kind kind, mb_pid from, mb_ref ref, size_t len) {
     if (!m) return NULL;
     atomic_store_explicit(&m->next, NULL, memory_order_relaxed);
     m->kind = (uint8_t)kind;
+    m->bounded = 0;
     m->from = from;
     m->ref = ref;
     m->len = len;
@@ -95,22 +96,4 @@ void mb_saveq_free_all(mb_saveq *s) {
         m = next;
     }
     s->head = s->tail = NULL;
-}
-
-int mb_saveq_drop(mb_saveq *s, bool (*match)(const mb_msg *, void *), void *ud, bool all) {
-    int n = 0;
-    mb_msg *prev = NULL;
-    for (mb_msg *m = s->head; m;) {
-        mb_msg *next = atomic_load_explicit(&m->next, memory_order_relaxed);
-        if (match(m, ud)) {
-            mb_saveq_remove(s, prev, m);
-            free(m);
-            n++;
-            if (!all) break;
-        } else {
-            prev = m;
-        }
-        m = next;
-    }
-    return n;
 }

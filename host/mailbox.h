@@ -17,7 +17,9 @@
 #include "pid.h"
 
 typedef enum mb_msg_kind {
-    MB_MSG_DATA,        /* an ordinary message */
+    MB_MSG_DATA,        /* an ordinary message: max_queue counts it, a full mailbox may drop it */
+    MB_MSG_SYSTEM,      /* a message a full mailbox never drops nor counts against max_queue:
+                           a trapped exit's {"EXIT", from, reason}, gen_server's start and stop */
     MB_MSG_DOWN,        /* a DOWN message (data), tagged with its ref so demonitor can flush it */
     MB_SIG_EXIT,        /* exit(pid, reason) from `from` */
     MB_SIG_LINK_EXIT,   /* a linked process `from` exited with reason */
@@ -25,11 +27,14 @@ typedef enum mb_msg_kind {
     MB_MSG_REPLY,       /* a call's reply, for the caller's reply slot (ref: the call) */
     MB_MSG_DEADLOCK,    /* the call with this ref is part of a cycle; data: the chain */
     MB_MSG_ALIASED,     /* data sent through an alias (ref): dropped once it is inactive */
+    MB_SIG_OVERFLOW,    /* the mailbox ends its owner (untrappable): reason queue_full or
+                           memory_limit (mailbox_bounds.h) */
 } mb_msg_kind;
 
 typedef struct mb_msg {
     _Atomic(struct mb_msg *) next;
     uint8_t kind;
+    uint8_t bounded;    /* counted in its receiver's queue_bounded (mailbox_bounds.h) */
     mb_pid from;
     mb_ref ref;
     size_t len;
@@ -49,6 +54,8 @@ typedef struct mb_saveq {     /* owner only */
 /* A message of len payload bytes, uninitialised payload; NULL if out of memory. */
 mb_msg *mb_msg_new(mb_msg_kind kind, mb_pid from, mb_ref ref, size_t len);
 mb_msg *mb_msg_copy(mb_msg_kind kind, mb_pid from, mb_ref ref, const void *p, size_t len);
+/* The bytes m takes, header included: what message_queue_bytes counts. */
+static inline size_t mb_msg_size(const mb_msg *m) { return sizeof *m + m->len; }
 
 void mb_inbox_init(mb_inbox *q);
 /* Any thread. Returns whether the inbox looked empty before (a hint). */
@@ -63,11 +70,10 @@ int mb_inbox_pushed(mb_inbox *q);
 void mb_inbox_free_all(mb_inbox *q);
 
 void mb_saveq_append(mb_saveq *s, mb_msg *m);
-/* Unlink m, whose predecessor is prev (NULL for the head). */
+/* Unlink m, whose predecessor is prev (NULL for the head). A message that
+ * leaves its process's queue is counted out too: mb_mailbox_taken, or
+ * mb_mailbox_drop to unlink, count and free (mailbox_bounds.h). */
 void mb_saveq_remove(mb_saveq *s, mb_msg *prev, mb_msg *m);
 void mb_saveq_free_all(mb_saveq *s);
-/* Free the messages match accepts (the first only, unless all); returns
- * how many went. */
-int mb_saveq_drop(mb_saveq *s, bool (*match)(const mb_msg *, void *), void *ud, bool all);
 
 #endif

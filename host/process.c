@@ -7,6 +7,7 @@
 #include <string.h>
 #include "codec.h"
 #include "cstack.h"
+#include "mailbox_bounds.h"
 #include "names.h"
 #include "runtime.h"
 #include "sched.h"
@@ -67,7 +68,9 @@ void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         atomic_store_explicit(&p->mem_used, used - old, memory_order_relaxed);
         return NULL;
     }
-    if (p->mem_limit && nsize > old && used - old + nsize > p->mem_limit) {
+    /* Its queued messages count too (mailbox_bounds.h). */
+    if (p->mem_limit && nsize > old &&
+        used - old + nsize + mb_mailbox_bytes(p) > p->mem_limit) {
         p->mem_exceeded = true;
         return NULL;
     }
@@ -123,27 +126,43 @@ void mb_proc_unalias(mb_proc *p, mb_ref ref) {
     pthread_mutex_unlock(&p->lock);
     /* What came through it before and is still queued goes too. */
     mb_signal_drain(p);
-    int n = mb_saveq_drop(&p->save, came_through, &ref, true);
-    atomic_fetch_sub_explicit(&p->queue_len, (uint32_t)n, memory_order_relaxed);
+    mb_mailbox_drop(p, came_through, &ref, true);
 }
 
-void mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
+int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
     if (m->kind == MB_MSG_ALIASED && !alias_active(p, m->ref)) {
         free(m);   /* sent through an alias that is no longer active */
-        return;
+        return MB_DELIVER_OK;
     }
     if (m->kind == MB_MSG_REPLY && atomic_load(&p->await_ref) != m->ref) {
         free(m);   /* a late reply: the call is over (an alias, deactivated) */
-        return;
+        return MB_DELIVER_OK;
     }
-    if (m->kind == MB_MSG_DATA || m->kind == MB_MSG_DOWN || m->kind == MB_MSG_ALIASED) {
-        atomic_fetch_add_explicit(&p->queue_len, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&p->messages_in, 1, memory_order_relaxed);
-    } else if (m->kind != MB_MSG_REPLY && m->kind != MB_MSG_DEADLOCK) {
+    switch (m->kind) {
+    case MB_MSG_DATA:
+    case MB_MSG_ALIASED:
+        if (p->admits) {
+            int rc = mb_mailbox_admit(p, m, from);
+            if (rc != MB_ADMIT_QUEUE) {
+                free(m);
+                return rc == MB_ADMIT_FULL ? MB_DELIVER_FULL : MB_DELIVER_OK;
+            }
+        }
+        /* fall through */
+    case MB_MSG_SYSTEM:
+    case MB_MSG_DOWN:
+        mb_mailbox_count_in(p, m);
+        break;
+    case MB_MSG_REPLY:
+    case MB_MSG_DEADLOCK:
+        break;
+    default:
         atomic_fetch_add(&p->sig_pending, 1);
+        break;
     }
     mb_inbox_push(&p->inbox, m);
     mb_proc_wake(p, from);
+    return MB_DELIVER_OK;
 }
 
 static void send_signals(mb_proc *p, mb_pidvec *links, mb_monvec *watchers) {

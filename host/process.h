@@ -88,6 +88,16 @@ typedef struct mb_proc {
     _Atomic uint64_t messages_in;
     _Atomic uint64_t reductions;      /* work done: slices and messages (written by the owner) */
     _Atomic uint64_t runtime_us;      /* CPU time, sampled by the system monitor (sysmon.h) */
+    /* Mailbox bounds (mailbox_bounds.h). The bytes queued are in - out: */
+    _Atomic size_t queue_bytes_in;    /* senders add each counted message's mb_msg_size */
+    _Atomic size_t queue_bytes_out;   /* the owner adds what left; one writer: no RMW */
+    _Atomic uint32_t queue_bounded;   /* messages max_queue counts (m->bounded): senders
+                                         add, the owner subtracts */
+    _Atomic bool queue_doomed;        /* a delivery is ending it (queue_full, memory_limit) */
+    uint32_t max_queue;               /* 0: unbounded; set before the pid exists, then read-only */
+    uint8_t on_full;                  /* mb_on_full; likewise */
+    bool admits;                      /* max_queue or mem_limit: deliveries ask mb_mailbox_admit;
+                                         likewise (here, not mem_limit: the owner's line) */
     _Atomic size_t mem_used;          /* written by the allocator (owner) */
     _Atomic uint64_t wait_seq;        /* which wait a timeout belongs to */
     _Atomic uint64_t timed_out_seq;   /* set by the wait timer when it fires */
@@ -108,7 +118,7 @@ typedef struct mb_proc {
     struct mb_post *timer_batch;      /* timers armed in this slice (sched.h) */
     int timer_batch_n;
     mb_arena arena;                   /* the Lua state's small objects */
-    size_t mem_limit;                 /* 0: none */
+    size_t mem_limit;                 /* 0: none; set before the pid exists (senders read it) */
     bool mem_exceeded;
     bool cstack_exceeded;             /* it recursed its thread's C stack away */
     bool dying;                       /* exit_reason holds why */
@@ -154,8 +164,11 @@ void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
  * thread that is no scheduler when from == NULL). */
 void mb_proc_wake(mb_proc *p, mb_sched *from);
 
-/* Queue m for p and wake it. Takes ownership of m. */
-void mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from);
+/* Queue m for p and wake it. Takes ownership of m (freed if not queued).
+ * Returns MB_DELIVER_OK, also when m was dropped as a send to a dead process
+ * is, or MB_DELIVER_FULL when p's bound refused it (mailbox_bounds.h). */
+enum { MB_DELIVER_OK = 0, MB_DELIVER_FULL = 1 };
+int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from);
 
 /* Aliases (OTP's): activate, deactivate (flushing what came through it). */
 int mb_proc_alias(mb_proc *p, mb_ref ref);

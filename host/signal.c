@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "codec.h"
+#include "mailbox_bounds.h"
 #include "runtime.h"
 
 static void lock_pair(mb_proc *a, mb_proc *b) {
@@ -104,10 +105,7 @@ int mb_demonitor(mb_proc *self, mb_ref ref, int flush) {
         mb_signal_drain(self);   /* a DOWN still in the inbox is dropped there */
         /* An active monitor's DOWN cannot be queued yet: only a monitor
          * that already fired needs the (mailbox-long) search. */
-        if (!found) {
-            int n = mb_saveq_drop(&self->save, is_down_for, &ref, false);
-            atomic_fetch_sub_explicit(&self->queue_len, (uint32_t)n, memory_order_relaxed);
-        }
+        if (!found) mb_mailbox_drop(self, is_down_for, &ref, false);
     }
     return found;
 }
@@ -128,7 +126,7 @@ mb_msg *mb_exit_message(mb_pid from, const uint8_t *reason, size_t len) {
     mb_msg *m = NULL;
     if (!mb_put_tuple_head(&b, 3) && !mb_put_string(&b, "EXIT", 4) &&
         !mb_put_id(&b, MB_T_PID, from) && !mb_buf_put(&b, reason, len))
-        m = mb_msg_copy(MB_MSG_DATA, from, 0, b.p, b.len);
+        m = mb_msg_copy(MB_MSG_SYSTEM, from, 0, b.p, b.len);
     mb_buf_free(&b);
     return m;
 }
@@ -172,7 +170,7 @@ static int to_reply_slot(mb_proc *p, mb_msg *m) {
         return 1;
     }
     if (m->kind == MB_MSG_DOWN && awaited && m->ref == awaited) {
-        atomic_fetch_sub_explicit(&p->queue_len, 1, memory_order_relaxed);
+        mb_mailbox_taken(p, m);
         mb_saveq_append(&p->replies, m);
         return 1;
     }
@@ -186,8 +184,7 @@ static int trap(mb_proc *p, mb_msg *sig) {
         fprintf(stderr, "moonbeam: out of memory trapping an exit; dropped\n");
         return 0;
     }
-    atomic_fetch_add_explicit(&p->queue_len, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->messages_in, 1, memory_order_relaxed);
+    mb_mailbox_count_in(p, m);
     mb_saveq_append(&p->save, m);
     return 1;
 }
@@ -211,6 +208,9 @@ static int handle_signal(mb_proc *p, mb_msg *sig) {
         else if (!mb_encoded_is(sig->data, sig->len, "normal")) die(p, sig->data, sig->len);
         else if (sig->from == p->pid) die(p, sig->data, sig->len);
         break;
+    case MB_SIG_OVERFLOW:                      /* its mailbox ends it: no trapping */
+        die(p, sig->data, sig->len);
+        break;
     case MB_SIG_DOWN: {
         pthread_mutex_lock(&p->lock);
         found = mb_monvec_take(&p->monitors, sig->ref, NULL);
@@ -224,8 +224,7 @@ static int handle_signal(mb_proc *p, mb_msg *sig) {
             fprintf(stderr, "moonbeam: out of memory delivering a DOWN; dropped\n");
             break;
         }
-        atomic_fetch_add_explicit(&p->queue_len, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&p->messages_in, 1, memory_order_relaxed);
+        mb_mailbox_count_in(p, m);
         if (!to_reply_slot(p, m)) mb_saveq_append(&p->save, m);
         added = 1;
         break;
@@ -244,7 +243,8 @@ int mb_signal_drain(mb_proc *p) {
                 continue;
             }
         }
-        if (m->kind == MB_MSG_DATA || m->kind == MB_MSG_DOWN || m->kind == MB_MSG_ALIASED) {
+        if (m->kind == MB_MSG_DATA || m->kind == MB_MSG_SYSTEM || m->kind == MB_MSG_DOWN ||
+            m->kind == MB_MSG_ALIASED) {
             mb_saveq_append(&p->save, m);
             added++;
             continue;
@@ -253,5 +253,6 @@ int mb_signal_drain(mb_proc *p) {
         added += handle_signal(p, m);
         free(m);
     }
+    if (p->max_queue) mb_mailbox_trim(p);   /* drop_old makes room here */
     return added;
 }

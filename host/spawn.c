@@ -52,6 +52,9 @@ int mb_spawn(mb_proc *parent, const mb_spawn_opts *o, mb_pid *pid, mb_ref *ref) 
     p->target_kind = o->kind;
     p->target = strdup(o->target);
     p->mem_limit = o->mem_limit;
+    p->max_queue = o->max_queue;
+    p->on_full = o->on_full;
+    p->admits = o->max_queue || o->mem_limit;
     atomic_store(&p->trap_exit, o->trap_exit);
     if (!p->target || mb_buf_put(&p->spawn_args, o->args, o->args_len)) {
         mb_proc_free(p);

@@ -16,6 +16,8 @@ typedef struct mb_spawn_opts {
     bool first;                  /* the host's first process (shutdown.h), so marked
                                     before it can run */
     size_t mem_limit;
+    uint32_t max_queue;          /* 0: unbounded (mailbox_bounds.h) */
+    uint8_t on_full;             /* mb_on_full */
     const char *name;            /* NULL: none */
     size_t name_len;
 } mb_spawn_opts;

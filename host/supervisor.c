@@ -14,6 +14,7 @@
 #include <string.h>
 #include "call.h"
 #include "codec.h"
+#include "mailbox_bounds.h"
 #include "runtime.h"
 #include "signal.h"
 
@@ -422,8 +423,7 @@ static bool is_exit_from(const mb_msg *m, void *pid) {
 
 /* Drop an EXIT from pid still queued (it died before we unlinked). */
 static void flush_exit(mb_proc *p, mb_pid pid) {
-    int n = mb_saveq_drop(&p->save, is_exit_from, &pid, false);
-    atomic_fetch_sub_explicit(&p->queue_len, (uint32_t)n, memory_order_relaxed);
+    mb_mailbox_drop(p, is_exit_from, &pid, false);
 }
 
 static int job_stop(sup *s, sup_job *j) {
@@ -498,8 +498,7 @@ static int job_stop_dynamic(sup *s, sup_job *j) {
         j->phase = 1;
     }
     mb_signal_drain(p);
-    int n = mb_saveq_drop(&p->save, group_down, s, true);
-    atomic_fetch_sub_explicit(&p->queue_len, (uint32_t)n, memory_order_relaxed);
+    mb_mailbox_drop(p, group_down, s, true);
     for (uint32_t k = 0; k < s->n; k++) {
         if (!s->kids[k]->stopped_pid) continue;
         flush_exit(p, s->kids[k]->stopped_pid);
@@ -778,7 +777,7 @@ static void sup_run(mb_proc *p) {
         }
         s->restarts_first = true;
         mb_saveq_remove(&p->save, prev, m);
-        atomic_fetch_sub_explicit(&p->queue_len, 1, memory_order_relaxed);
+        mb_mailbox_taken(p, m);
         mb_span t;
         if (mb_term_first(m->data, m->data + m->len, &t) == 0 && mb_term_type(t) == MB_T_TABLE) handle(s, t);
         free(m);

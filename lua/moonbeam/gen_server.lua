@@ -15,6 +15,7 @@ local send, receive, self, monitor, demonitor = mb.send, mb.receive, mb.self, mb
 local whereis, is_pid, now, c_wait = mb.whereis, mb.is_pid, mb.now, mb.wait
 local call_begin, call_take, call_end, c_reply = mb.call_begin, mb.call_take, mb.call_end, mb.reply
 local core_exit = mb.exit
+local c_send_system, c_yield = mb.send_system, mb.yield
 
 local M = {}
 
@@ -38,6 +39,12 @@ local function deep_equal(a, b)
   for k, v in next, a do if not deep_equal(v, rawget(b, k)) then return false end end
   for k in next, b do if rawget(a, k) == nil then return false end end
   return true
+end
+
+-- A message no full mailbox drops or counts (host/mailbox_bounds.h): a
+-- start, or a stop, must reach even a server that is overloaded.
+local function send_system(pid, msg)
+  if c_send_system(pid, msg) then c_yield() end
 end
 
 -- ---- the call protocol ------------------------------------------------
@@ -68,9 +75,10 @@ local function exchange(pid, tag, req, timeout)
     return false, { "deadlock", chain }
   end
   local sent, err = pcall(send, pid, { tag, { self(), ref }, req })
-  if not sent then   -- an unsendable request: leave no monitor behind
+  if not sent or not err then   -- unsendable, or refused: leave no monitor behind
     call_end()
     demonitor(ref, true)
+    if sent then return false, { "overloaded" } end   -- its full mailbox refused it: at once
     error(err, 4)
   end
   local kind, v = await(timeout and now() + timeout)
@@ -100,7 +108,8 @@ local function request(server, tag, req, timeout)
 end
 
 --- call(server, request, [timeout]) -> reply; raises {"timeout"},
--- {"noproc"}, {"exit", reason}, {"calling_self"} or {"deadlock", chain}.
+-- {"noproc"}, {"exit", reason}, {"calling_self"}, {"deadlock", chain} or
+-- {"overloaded"} (the server's full mailbox refused the request).
 function M.call(server, req, timeout)
   check_server(server, "gen_server.call")
   timeout = check_timeout(timeout, "gen_server.call", M.DEFAULT_TIMEOUT)
@@ -118,7 +127,8 @@ function M.try_call(server, req, timeout)
   return nil, v
 end
 
---- cast(server, msg) -> true, always (a dead pid or unknown name drops it).
+--- cast(server, msg) -> true, always (a dead pid, an unknown name or a
+-- full mailbox drops it, as OTP's cast is fire-and-forget).
 function M.cast(server, msg)
   check_server(server, "gen_server.cast")
   local pid = server
@@ -174,7 +184,7 @@ function M.stop(server, reason, timeout)
   if pid == self() then error({ "calling_self" }, 2) end
   local ref = monitor(pid)
   call_begin(pid, ref)
-  local sent, err = pcall(send, pid, { SYS, { self(), ref }, { "stop", reason } })
+  local sent, err = pcall(send_system, pid, { SYS, { self(), ref }, { "stop", reason } })
   if not sent then
     call_end()
     demonitor(ref, true)
@@ -203,7 +213,7 @@ local function check_module(module, fn)
   error(fn .. ": module must be a module name or a table of callbacks, got " .. t, 3)
 end
 
-local SPAWN_OPTS = { memory_limit = true, trap_exit = true }
+local SPAWN_OPTS = { memory_limit = true, trap_exit = true, max_queue = true, on_full = true }
 
 local function check_opts(opts, fn)
   if opts ~= nil and type(opts) ~= "table" then error(fn .. ": opts must be a table", 3) end
@@ -241,7 +251,7 @@ end
 -- new process to go, and wait for its ack or its end.
 function M._handshake(pid, ref, link, timeout)
   call_begin(pid, ref)
-  send(pid, { START, ref, self() })
+  send_system(pid, { START, ref, self() })
   -- A deadlock notice means init called us and was told; we keep waiting.
   local deadline, kind, v = timeout and now() + timeout, nil, nil
   repeat kind, v = await(deadline) until kind ~= "deadlock"

@@ -28,8 +28,12 @@ function M.spawn_opt(target, opts, ...)
   return c_spawn(target, opts, ...)
 end
 
+--- send(dest, msg) -> true, or false, "full" when the receiver's full
+-- mailbox refused msg (max_queue; host/mailbox_bounds.h).
 function M.send(dest, msg)
-  if c_send(dest, msg) then c_yield() end
+  local over, full = c_send(dest, msg)
+  if over then c_yield() end
+  if full then return false, "full" end
   return true
 end
 
