@@ -1,5 +1,5 @@
--- Chaos on the example application's tree (examples/tree.lua): for a few
--- seconds, kill random processes of the tree (never the top supervisor),
+-- Chaos on the example application's tree (examples/tree.lua): KILLS times,
+-- kill a random process of the tree (never the top supervisor),
 -- then check that the tree is whole again: every supervisor and server
 -- back, the pool at full size, the registered names on the live servers,
 -- each server answering, and no process more or less than a whole tree.
@@ -19,7 +19,7 @@ local pool = require "examples.pool"
 
 local WORKERS = 4
 local TREE_SIZE = 6 + WORKERS   -- app, cache, sessions, jobs, workers, pool + the workers
-local CHAOS_MS = 3000
+local KILLS = 20   -- about 3 s of chaos on an idle machine
 
 -- Every process under s (not s itself), depth first.
 local function members(s, into)
@@ -87,7 +87,7 @@ describe("the example tree under chaos", function()
     h.after()
   end)
 
-  it("is whole again after " .. CHAOS_MS .. " ms of random kills", function()
+  it("is whole again after " .. KILLS .. " random kills", function()
     local before = #mb.processes()
     local err
     top, err = tree.start({ workers = WORKERS, name = h.name("app"), cleanup_ms = 100, session_ttl_ms = 1000 })
@@ -96,8 +96,9 @@ describe("the example tree under chaos", function()
     assert.is_true(h.wait_until(function() ok, why = whole(top) return ok end, 3000), why)
     assert.equal(before + TREE_SIZE, #mb.processes())
 
-    local kills, deadline = 0, h.now_ms() + CHAOS_MS
-    while h.now_ms() < deadline do
+    -- A count of kills, not a time: a loaded machine does them all, slower.
+    local kills = 0
+    while kills < KILLS do
       local victims = members(top)
       if #victims > 0 then
         mb.exit(victims[math.random(#victims)], "kill")
@@ -105,7 +106,6 @@ describe("the example tree under chaos", function()
       end
       mb.sleep(math.random(50, 200))
     end
-    assert.is_true(kills >= 10, "only " .. kills .. " kills")
 
     assert.is_true(h.wait_until(function() ok, why = whole(top) return ok end, 5000),
       "not whole after " .. kills .. " kills: " .. tostring(why))
