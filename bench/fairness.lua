@@ -75,8 +75,13 @@ local function stop_spinners(pids, kind)
   for _ = 1, #pids do
     local m = mb.receive(is_down, 30000)
     if not m then error("fairness: a " .. kind .. " spinner still runs 30 s after its end") end
+    -- Not killed: the kill did not land before the deadline ended it. Seen
+    -- on a loaded host when the monitor, late itself, handed the spinner's
+    -- scheduler off before asking the spinner to yield: on the thread left
+    -- to it nothing preempts it, or delivers a kill, any more.
     if kind == "interpreted" and m[5] ~= "killed" then
-      error("fairness: an interpreted spinner ended with " .. tostring(m[5]) .. ", not killed")
+      error(("fairness: exit(pid, \"kill\") did not end an interpreted spinner; it ended with %s at its deadline")
+            :format(tostring(m[5])))
     end
   end
   return (now_us() - t0) / 1000
