@@ -10,6 +10,9 @@
 # Environment:
 #   BENCH_SCALE    multiplies every workload size (default 1; 0.1 for a smoke run)
 #   BENCH_TIMEOUT  seconds one workload may run before it is killed (default 120)
+#   BENCH_ONLY     run only these workloads: names as in the log, comma-separated;
+#                  a name also picks those it starts ("gen_call": gen_call rt, 2c, ...)
+#   BENCH_RESULTS  a directory to keep the raw RESULT files in (moonbeam.results, beam.results)
 #   MOONBEAM       the host executable (default build/bin/moonbeam)
 #   LUAJIT         the LuaJIT that prints the table (default luajit)
 #   ERL, ERLC      Erlang/OTP's erl and erlc (default from PATH; missing: BEAM column "-")
@@ -23,6 +26,7 @@ export LUA_CPATH="./build/lib/?.so;;"
 
 scale=${BENCH_SCALE:-1}
 limit=${BENCH_TIMEOUT:-120}
+only=${BENCH_ONLY:-}
 moonbeam=${MOONBEAM:-build/bin/moonbeam}
 luajit=${LUAJIT:-luajit}
 erl=${ERL:-erl}
@@ -40,12 +44,26 @@ n() { awk -v s="$scale" -v n="$1" 'BEGIN { v = int(n * s + 0.5); if (v < 1) v = 
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 
+# wanted NAME: whether BENCH_ONLY (if set) picks workload NAME ("moonbeam
+# ring", "BEAM ring" and "ring" are all "ring").
+wanted() {
+    [ -z "$only" ] && return 0
+    local name=${1#moonbeam } item
+    name=${name#BEAM }
+    local IFS=,
+    for item in $only; do
+        case $name in "$item" | "$item "*) return 0 ;; esac
+    done
+    return 1
+}
+
 # run_one RESULTS NAME CMD...: run CMD under the time limit, keep its RESULT
 # lines, and record a FAIL line (with the output's tail on stderr) if it
 # exits non-zero or times out.
 run_one() {
     local results=$1 name=$2
     shift 2
+    wanted "$name" || return 0
     local out="$tmp/$(echo "$name" | tr -c 'A-Za-z0-9_\n' '_').log"
     local t0 t1 rc
     t0=$(date +%s.%N)
@@ -68,14 +86,16 @@ run_one() {
 }
 
 echo "moonbeam benchmarks"
-echo "command: $0 $*  (BENCH_SCALE=$scale BENCH_TIMEOUT=$limit)"
+echo "command: $0 $*  (BENCH_SCALE=$scale BENCH_TIMEOUT=$limit${only:+ BENCH_ONLY=$only})"
 echo "date:    $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "machine: $(uname -srm), nproc=$(nproc), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')"
 echo "memory:  $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 echo "luajit:  $($luajit -v 2>&1 | head -n1)"
 
 # ------------------------------------------------------------ C baseline
-if cc -std=c11 -O2 -Wall -o "$tmp/newstate" bench/newstate.c \
+if ! wanted newstate; then
+    :
+elif cc -std=c11 -O2 -Wall -o "$tmp/newstate" bench/newstate.c \
         $(pkg-config --cflags --libs luajit) 2>"$tmp/cc.log"; then
     run_one "$mb_out" "newstate" "$tmp/newstate" "$(n 10000)"
 else
@@ -106,6 +126,10 @@ if [ -x "$moonbeam" ]; then
     mbrun "pool"         bench/pool.lua "$(n 8000)" 8 4 20000
     mbrun "blocking"     bench/blocking.lua --schedulers 2 2 1000
     mbrun "monitors"     bench/monitors.lua "$(n 100000)"
+    # Fairness on 2 schedulers, whatever the machine: beside spinners.
+    mbfair() { local name=$1; shift; run_one "$mb_out" "moonbeam $name" "$moonbeam" --schedulers 2 run bench/fairness.lua "$@"; }
+    mbfair "fairness pingpong" pingpong "$(n 2000)" 2 compiled interpreted
+    mbfair "fairness timers"   timers   "$(n 10000)" 1000 compiled interpreted
 else
     echo "host:    $moonbeam not found (run make first): moonbeam column empty"
     printf 'FAIL\t%s\tnot found; run make first\n' "$moonbeam" >>"$mb_out"
@@ -134,6 +158,9 @@ if command -v "$erl" >/dev/null 2>&1 && command -v "$erlc" >/dev/null 2>&1; then
             "$erl" -noshell +P 1048576 +sbwt none +sbwtdcpu none +sbwtdio none \
             -pa "$tmp/ebin" -run bench_core main idle "$(n 10000)" 2000
         beam_note=$(awk -F'\t' '$2 == "idle_cpu_pct" { print $3 }' "$tmp/idle_nobw.results")
+        efair() { local name=$1; shift; erun "$name" +S 2:2 -pa "$tmp/ebin" -run bench_core main "$@"; }
+        efair "fairness pingpong" fairness_pp "$(n 2000)" 2
+        efair "fairness timers"   fairness_timers "$(n 10000)" 1000
     else
         log "bench_core.erl did not compile:"; sed 's/^/    | /' "$tmp/erlc.log" >&2
         printf 'FAIL\tbench_core.erl\tdid not compile\n' >>"$beam_out"
@@ -163,7 +190,8 @@ else
 fi
 
 echo
-"$luajit" bench/table.lua "$mb_out" "$beam_out"
+"$luajit" bench/table.lua ${only:+--present} "$mb_out" "$beam_out"
+[ -n "${BENCH_RESULTS:-}" ] && mkdir -p "$BENCH_RESULTS" && cp "$mb_out" "$beam_out" "$BENCH_RESULTS"/
 echo
 echo "Notes:"
 echo "- ratio = moonbeam / BEAM for every row; the target column says which way is better."
@@ -190,6 +218,12 @@ echo "  (bench_pool.erl on BEAM). The speedup is bounded by min(4, cores); the c
 echo "  mostly the loop's speed in LuaJIT against BEAM's."
 echo "- blocking (diagnostics): round trips/s between two processes on 2 schedulers, alone, then"
 echo "  while 2 other processes each run mb.blocking(os.execute, \"sleep 1\"); no BEAM peer."
+echo "- fairness (2 schedulers: moonbeam --schedulers 2, erl +S 2:2): a spinner is a process in a"
+echo "  loop that never yields. moonbeam's \"compiled\" one is a LuaJIT trace (only handed off, after"
+echo "  40 ms), its \"interpreted\" one runs with jit.off() (preempted after ~4 ms); BEAM's one kind, a"
+echo "  tight recursive loop, stands beside both. pingpong: round trips for 2 s idle, then for 2 s"
+echo "  with 2 spinners of each kind (rate, p99, % of the same run's idle rate). timers: 10k send_after"
+echo "  over 0..1000 ms, idle, then with 1 spinner of each kind; / idle = p99 with it / idle p99."
 echo "- each workload runs in a fresh host / VM; sizes scaled by BENCH_SCALE=$scale."
 
 # A workload that failed makes `make bench` fail too, after the table.

@@ -1,11 +1,13 @@
 -- bench/table.lua — puts moonbeam's and BEAM's benchmark results side by side.
 --
---   luajit bench/table.lua MOONBEAM_FILE BEAM_FILE
+--   luajit bench/table.lua [--present] MOONBEAM_FILE BEAM_FILE
 --
 -- Both files hold lines "RESULT<TAB>key<TAB>value<TAB>unit" (anything else
 -- is ignored, except "FAIL<TAB>what<TAB>why" lines, listed under the
--- table). A missing file or key prints "-". ratio is always moonbeam/BEAM;
--- the target column says which way is better and whether it is met.
+-- table). A missing file or key prints "-"; with --present (a run of some
+-- workloads only) a row neither side reported is left out. ratio is always
+-- moonbeam/BEAM; the target column says which way is better and whether
+-- it is met.
 
 local function read_results(path)
   local res, order, fails = {}, {}, {}
@@ -25,8 +27,10 @@ local function read_results(path)
   return res, order, fails
 end
 
-local mb, mb_order, mb_fails = read_results(arg[1])
-local beam, beam_order, beam_fails = read_results(arg[2])
+local present_only = arg[1] == "--present"
+local files = present_only and { arg[2], arg[3] } or { arg[1], arg[2] }
+local mb, mb_order, mb_fails = read_results(files[1])
+local beam, beam_order, beam_fails = read_results(files[2])
 
 local function val(t, key) return t[key] and t[key].value end
 
@@ -77,6 +81,31 @@ local function own_at_least(limit, what)
   end
 end
 
+-- Fairness: the rate with spinners against moonbeam's own idle rate, and
+-- its p99 round trip with spinners.
+local function fair_pingpong(kind)
+  return function()
+    local pct = val(mb, "fair_pp_" .. kind .. "_of_idle_pct")
+    local p99 = val(mb, "fair_pp_" .. kind .. "_p99_ms")
+    local text = "≥ 50% of idle rate, p99 ≤ 20 ms"
+    if not (pct and p99) then return text end
+    return text, pct >= 50 and p99 <= 20
+  end
+end
+
+-- Fairness: timer lateness p99 with a spinner against moonbeam's own idle p99.
+local function fair_timers(kind)
+  return function()
+    local r = val(mb, "fair_timer_" .. kind .. "_ratio")
+    local text = "≤ 1.5× the idle figure"
+    if not r then return text end
+    return text, r <= 1.5
+  end
+end
+
+-- A row is { key, label, unit, check }, and beam = the key BEAM reports it
+-- under when that differs (BEAM's one kind of spinner stands beside both
+-- of moonbeam's).
 local rows = {
   { "newstate_libs_us",  "lua_newstate+libs+close (C)", "µs" },
   { "spawn_10k_us",      "spawn 10k, per process",      "µs", vs_newstate },
@@ -104,10 +133,30 @@ local rows = {
   { "pool_4w_per_s",      "CPU-bound calls, pool of 4",    "call/s" },
   { "pool_speedup",       "  pool / one server",           "×",
     own_at_least(1.5, "moonbeam's own, ≥ 2 cores") },
+  { "fair_pp_idle_per_s",  "pingpong 2 s, idle (2 scheds)", "rt/s" },
+  { "fair_pp_idle_p99_ms", "  p99 round trip",              "ms" },
+  { "fair_pp_compiled_per_s",  "pingpong, 2 compiled spinners", "rt/s", beam = "fair_pp_spin_per_s" },
+  { "fair_pp_compiled_p99_ms", "  p99 round trip",               "ms",   beam = "fair_pp_spin_p99_ms" },
+  { "fair_pp_compiled_of_idle_pct", "  % of idle rate",          "%",    fair_pingpong("compiled"),
+    beam = "fair_pp_spin_of_idle_pct" },
+  { "fair_pp_interpreted_per_s",  "pingpong, 2 interpreted spinners", "rt/s", beam = "fair_pp_spin_per_s" },
+  { "fair_pp_interpreted_p99_ms", "  p99 round trip",                  "ms",   beam = "fair_pp_spin_p99_ms" },
+  { "fair_pp_interpreted_of_idle_pct", "  % of idle rate",             "%",    fair_pingpong("interpreted"),
+    beam = "fair_pp_spin_of_idle_pct" },
+  { "fair_timer_idle_p99_ms", "timer lateness p99, idle (2 scheds)", "ms" },
+  { "fair_timer_compiled_p99_ms", "  1 compiled spinner",  "ms", beam = "fair_timer_spin_p99_ms" },
+  { "fair_timer_compiled_ratio",  "    / idle",            "×",  fair_timers("compiled"),
+    beam = "fair_timer_spin_ratio" },
+  { "fair_timer_interpreted_p99_ms", "  1 interpreted spinner", "ms", beam = "fair_timer_spin_p99_ms" },
+  { "fair_timer_interpreted_ratio",  "    / idle",              "×",  fair_timers("interpreted"),
+    beam = "fair_timer_spin_ratio" },
 }
 
 local known = {}
-for _, r in ipairs(rows) do known[r[1]] = true end
+for _, r in ipairs(rows) do
+  known[r[1]] = true
+  if r.beam then known[r.beam] = true end
+end
 local main_rows = #rows
 -- Extra keys either side reported (diagnostics), after the main rows.
 local function add_extras(order, results)
@@ -137,9 +186,12 @@ local function num(v)
 end
 
 local out = { { "benchmark", "unit", "moonbeam", "BEAM", "ratio", "target" } }
-for _, r in ipairs(rows) do
+local shown_main = 0
+for i, r in ipairs(rows) do
   local key, label, unit, check = r[1], r[2], r[3], r[4]
-  local m, b = val(mb, key), val(beam, key)
+  local m, b = val(mb, key), val(beam, r.beam or key)
+  if present_only and not (m or b) then goto next_row end
+  if i <= main_rows then shown_main = shown_main + 1 end
   local ratio = (m and b and m >= 0 and b > 0) and ("%.2f×"):format(m / b) or "-"
   local target = ""
   if check then
@@ -147,6 +199,7 @@ for _, r in ipairs(rows) do
     target = text .. (ok == true and "  ok" or ok == false and "  MISSED" or "")
   end
   out[#out + 1] = { label, unit, num(m), num(b), ratio, target }
+  ::next_row::
 end
 
 local function width(s) return #s:gsub("[\128-\191]", "") end
@@ -169,7 +222,7 @@ for i = 1, #w do rule[i] = ("-"):rep(w[i]) end
 print("|-" .. table.concat(rule, "-|-") .. "-|")
 for i = 2, #out do
   print(line(out[i]))
-  if i == main_rows + 1 and i < #out then           -- diagnostics follow
+  if i == shown_main + 1 and i < #out then          -- diagnostics follow
     print(line({ "(diagnostics)", "", "", "", "", "" }))
   end
 end

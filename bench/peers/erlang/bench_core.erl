@@ -15,6 +15,11 @@
 %%   ring     Size Hops token around a ring of Size processes; ring_hops_per_s
 %%   timers   N SpanMs  N send_after timers over 0..SpanMs; timer_late_p50/p99_ms
 %%   idle     N Ms      N idle processes, CPU% of the VM over Ms; idle_cpu_pct
+%%   fairness_pp Ms Spinners   round trips for Ms, idle then with Spinners
+%%                     spinning processes; fair_pp_idle_*, fair_pp_spin_*
+%%   fairness_timers N SpanMs  timer lateness, idle then with one spinner;
+%%                     fair_timer_idle_p99_ms, fair_timer_spin_*
+%%   (run the fairness workloads with +S 2:2, as bench/run.sh does)
 -module(bench_core).
 -export([main/1]).
 
@@ -136,7 +141,43 @@ run(idle, [N, Ms], _) ->
     Tick = clock_ticks(),
     CpuUs = ((U1 - U0) + (S1 - S0)) * 1.0e6 / Tick,
     result("idle_cpu_pct", 100 * CpuUs / (T1 - T0), "%"),
-    kill_all(Pids).
+    kill_all(Pids);
+
+%% ------------------------------------------------------------- fairness
+%% As bench/fairness.lua: the host idle, then with spinners (a tight
+%% recursive loop, preempted by reductions, killed after the measurement).
+
+run(fairness_pp, [Ms, NSpin], _) ->
+    Self = self(),
+    Pong = spawn(fun() -> pong(Self) end),
+    pp_for(Pong, min(Ms, 100)),             % warm up
+    {Idle, H} = pp_for(Pong, Ms),
+    result("fair_pp_idle_per_s", Idle, "rt/s"),
+    result("fair_pp_idle_p99_ms", hist_pct(H, 99), "ms"),
+    result("fair_pp_idle_max_ms", hist_max(H) / 1000, "ms"),
+    Spinners = start_spinners(NSpin),
+    {Rate, HS} = pp_for(Pong, Ms),
+    result("fair_pp_spin_per_s", Rate, "rt/s"),
+    result("fair_pp_spin_p99_ms", hist_pct(HS, 99), "ms"),
+    result("fair_pp_spin_of_idle_pct", 100 * Rate / Idle, "%"),
+    result("fair_pp_spin_max_ms", hist_max(HS) / 1000, "ms"),
+    T0 = now_us(),
+    stop_spinners(Spinners),
+    result("fair_pp_spin_kill_ms", (now_us() - T0) / 1000, "ms"),
+    exit(Pong, kill);
+
+run(fairness_timers, [N, Span], _) ->
+    rand:seed(exsss, {1, 2, 3}),
+    timers_once(min(N, 1000), 100),         % warm up
+    {Idle, Max} = timers_once(N, Span),
+    result("fair_timer_idle_p99_ms", Idle, "ms"),
+    result("fair_timer_idle_max_ms", Max, "ms"),
+    Spinners = start_spinners(1),
+    {P99, SMax} = timers_once(N, Span),
+    result("fair_timer_spin_p99_ms", P99, "ms"),
+    result("fair_timer_spin_ratio", P99 / Idle, "x"),
+    result("fair_timer_spin_max_ms", SMax, "ms"),
+    stop_spinners(Spinners).
 
 %% ---------------------------------------------------------- process bodies
 
@@ -195,6 +236,66 @@ collect(K, Acc, Armed) ->
         {armed, T} -> collect(K, Acc, T);
         {due, Due} -> collect(K - 1, [{now_us() - Due, Due} | Acc], Armed)
     end.
+
+%% Fairness: spinners, round trips into a histogram, timers.
+start_spinners(N) ->
+    Self = self(),
+    Pids = [spawn_monitor(fun() -> Self ! {spinning, self()}, spin(0) end)
+            || _ <- lists:seq(1, N)],
+    [receive {spinning, P} -> ok end || {P, _} <- Pids],
+    Pids.
+
+spin(I) -> spin(I + 1).
+
+stop_spinners(Pids) ->
+    [exit(P, kill) || {P, _} <- Pids],
+    [receive {'DOWN', Ref, process, _, killed} -> ok end || {_, Ref} <- Pids],
+    ok.
+
+%% Round trips for Ms: {rate per s, histogram}. The histogram {H, N, Max}
+%% counts latencies in 1 us buckets up to ?HMAX us (the last takes the rest).
+-define(HMAX, 200000).
+
+pp_for(Pong, Ms) ->
+    H = counters:new(?HMAX + 1, []),
+    T0 = now_us(),
+    {N, T, Max} = pp_loop(Pong, H, T0, T0 + Ms * 1000, 0, 0),
+    {N / ((T - T0) / 1.0e6), {H, N, Max}}.
+
+pp_loop(_, _, T, Stop, N, Max) when T >= Stop -> {N, T, Max};
+pp_loop(Pong, H, T, Stop, N, Max) ->
+    Pong ! N,
+    receive N -> ok end,
+    T1 = now_us(),
+    Us = T1 - T,
+    counters:add(H, min(Us, ?HMAX) + 1, 1),
+    pp_loop(Pong, H, T1, Stop, N + 1, max(Max, Us)).
+
+hist_max({_, _, Max}) -> Max.
+
+%% The P-th percentile (nearest rank) in ms: a bucket's upper edge.
+hist_pct({H, N, Max}, P) -> hist_walk(H, Max, 0, 0, max(1, ceil(P * N / 100))).
+
+hist_walk(_, Max, ?HMAX, _, _) -> Max / 1000;
+hist_walk(H, Max, I, Seen, Rank) ->
+    S = Seen + counters:get(H, I + 1),
+    case S >= Rank of
+        true -> (I + 1) / 1000;
+        false -> hist_walk(H, Max, I + 1, S, Rank)
+    end.
+
+%% N timers over 0..Span ms at an idle receiver: {p99, max} lateness in ms.
+timers_once(N, Span) ->
+    Self = self(),
+    R = spawn(fun() -> fair_timer_receiver(Self, N, []) end),
+    arm(R, N, Span),
+    receive {fair_lateness, Late} -> ok end,
+    Sorted = lists:sort(Late),
+    {pct(Sorted, N, 99) / 1000, lists:last(Sorted) / 1000}.
+
+fair_timer_receiver(Parent, 0, Acc) -> Parent ! {fair_lateness, Acc};
+fair_timer_receiver(Parent, K, Acc) ->
+    receive {due, Due} -> fair_timer_receiver(Parent, K - 1, [now_us() - Due | Acc]) end.
 
 pct(Sorted, N, P) ->
     I = max(1, min(N, ceil(P * N / 100))),
