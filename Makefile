@@ -10,17 +10,27 @@
 #   make install  install under PREFIX (LUADIR, LIBDIR, BINDIR: as LuaRocks
 #                 passes them, see moonbeam-scm-1.rockspec)
 #   make check-install  install the rock into ./lua_modules and use it
+#   make checkhook      an opt-in build in build-checkhook against a LuaJIT
+#                       whose compiled loops can be preempted (see below);
+#                       make checkhook-spec runs specs in it
 
 CC       ?= cc
 LUAJIT   ?= luajit
-PKGS     := luajit libuv
 OPT      ?= -O2 -g
 SAN      ?=
-CFLAGS   := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
-            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  := $(SAN)
 LIBS_UV  := $(shell pkg-config --libs libuv 2>/dev/null) -lpthread -lm -ldl
+# The system's LuaJIT, or the one installed under LUAJIT_PREFIX (make checkhook).
+ifdef LUAJIT_PREFIX
+LUAJIT   := $(LUAJIT_PREFIX)/bin/luajit
+CFLAGS_LJ := -I$(LUAJIT_PREFIX)/include/luajit-2.1
+LIBS_LJ  := -L$(LUAJIT_PREFIX)/lib -Wl,-rpath,$(LUAJIT_PREFIX)/lib -lluajit-5.1
+else
+CFLAGS_LJ := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS_LJ  := $(shell pkg-config --libs luajit 2>/dev/null)
+endif
+CFLAGS   := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
+            $(CFLAGS_LJ) $(shell pkg-config --cflags libuv 2>/dev/null)
 # LuaRocks passes LuaJIT's headers this way (the rockspec's build_variables).
 CFLAGS   += $(if $(LUA_INCDIR),-I$(LUA_INCDIR))
 
@@ -38,13 +48,14 @@ DEB_PKGS := luajit libluajit-5.1-dev libuv1-dev lua-cjson lua-cjson-dev lua-bust
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./?.lua;;
 export LUA_CPATH := ./$(B)/lib/?.so;;
 # The specs crash processes on purpose; their crash reports would be noise.
-spec asan tsan: export MOONBEAM_CRASH_LOG := 0
+spec asan tsan checkhook-spec: export MOONBEAM_CRASH_LOG := 0
 BUSTED   := $(LUAJIT) /usr/bin/busted --output=spec/support/summary.lua
 # Specs that start subprocesses run in the plain build only: under a
 # preloaded sanitizer runtime LuaJIT's os.execute itself fails.
 SAN_SPECS = $(filter-out spec/cli_spec.lua spec/require_spec.lua spec/console_spec.lua spec/examples_run_spec.lua,$(wildcard spec/*_spec.lua))
 
-.PHONY: all deps demo test spec asan tsan fuzz fuzz-short bench clean install check-install
+.PHONY: all deps demo test spec asan tsan fuzz fuzz-short bench clean install check-install \
+        checkhook checkhook-spec
 
 all: $(B)/lib/moonbeam/core.so $(B)/bin/moonbeam
 
@@ -132,6 +143,57 @@ tsan:
 	LD_PRELOAD="$$(gcc -print-file-name=libtsan.so)" TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
 	  LUA_CPATH="./build-tsan/lib/?.so;;" $(BUSTED) $(SAN_SPECS)
 
+# ---- checkhook -------------------------------------------------------------
+# Stock LuaJIT's compiled loops never look at hooks, so neither preemption
+# (bindings/vm.c) nor mb.exit(pid, "kill") reaches a process spinning in one:
+# its scheduler is handed off (host/sysmon.h) and its thread spins on. A
+# LuaJIT built with -DLUAJIT_ENABLE_CHECKHOOK checks the hook mask on every
+# turn of a compiled loop and leaves the trace once a hook is set, at a cost
+# in tight loops (bench/checkhook.sh measures both). `make checkhook` builds
+# that LuaJIT from Debian's own source package (the version installed, its
+# patches and one of ours, Debian's build flags) and moonbeam against it,
+# all in build-checkhook; `make checkhook-spec` runs CH_SPECS there with
+# MOONBEAM_CHECKHOOK=1. The default build does not change.
+CH       := build-checkhook
+CH_LJ    := $(CURDIR)/$(CH)/luajit
+LJ_SRC   := build/luajit-src
+CH_SPECS ?= spec/isolation_spec.lua
+
+# apt-get source needs a deb-src entry: the system's own, with Types changed.
+# Our one patch fixes pairs() loops under CHECKHOOK (see the patch).
+LJ_PATCH := patches/luajit-checkhook-itern.patch
+$(LJ_SRC)/src/lj_record.c: $(LJ_PATCH)
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	if ! apt-cache showsrc luajit 2>/dev/null | grep -q '^Package: luajit'; then \
+	  sed 's/^Types: deb$$/Types: deb-src/' /etc/apt/sources.list.d/debian.sources | \
+	    $$SUDO tee /etc/apt/sources.list.d/moonbeam-src.sources >/dev/null && \
+	  $$SUDO apt-get update -qq || exit 1; fi; \
+	command -v dpkg-source >/dev/null || \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dpkg-dev >/dev/null
+	rm -rf build/luajit-dl $(LJ_SRC) && mkdir -p build/luajit-dl
+	cd build/luajit-dl && apt-get source -qq "luajit=$$(dpkg-query -W -f='$${source:Version}' libluajit-5.1-2)"
+	mv build/luajit-dl/luajit-*/ $(LJ_SRC) && rm -rf build/luajit-dl
+	patch -d $(LJ_SRC) -p1 < $(LJ_PATCH)
+
+# As debian/rules builds it (amalg), with Debian's flags, plus CHECKHOOK.
+$(CH_LJ)/lib/libluajit-5.1.so: $(LJ_SRC)/src/lj_record.c
+	env -u LUA_PATH -u LUA_CPATH $(MAKE) -C $(LJ_SRC) amalg PREFIX=$(CH_LJ) \
+	  XCFLAGS=-DLUAJIT_ENABLE_CHECKHOOK \
+	  CFLAGS="$$(dpkg-buildflags --get CFLAGS)" LDFLAGS="$$(dpkg-buildflags --get LDFLAGS)"
+	$(MAKE) -C $(LJ_SRC) install PREFIX=$(CH_LJ) >/dev/null
+	ln -sf luajit-2.1.0-beta3 $(CH_LJ)/bin/luajit
+
+checkhook: deps $(CH_LJ)/lib/libluajit-5.1.so
+	@$(MAKE) --no-print-directory B=$(CH) LUAJIT_PREFIX=$(CH_LJ) all
+
+# busted runs on that LuaJIT, finding itself through the system's paths.
+checkhook-spec: checkhook
+	@sys_path=$$(env -u LUA_PATH $(LUAJIT) -e 'io.write(package.path)'); \
+	sys_cpath=$$(env -u LUA_CPATH $(LUAJIT) -e 'io.write(package.cpath)'); \
+	MOONBEAM_CHECKHOOK=1 MOONBEAM_SCHEDULERS=2 LUA_PATH="./lua/?.lua;./lua/?/init.lua;$$sys_path" \
+	LUA_CPATH="./$(CH)/lib/?.so;$$sys_cpath" \
+	$(CH_LJ)/bin/luajit /usr/bin/busted --output=spec/support/summary.lua $(CH_SPECS)
+
 FUZZ_SECONDS ?= 60
 $(B)/fuzz/decode_fuzz: spec/fuzz/decode_fuzz.c host/codec.c host/codec.h host/buf.h
 	@mkdir -p $(dir $@)
@@ -158,4 +220,4 @@ bench: deps all
 	@bash bench/run.sh
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-checkhook

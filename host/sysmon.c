@@ -13,6 +13,7 @@
 typedef struct watch {
     uint64_t slice;      /* the slice word at our last look */
     double since;        /* when we first saw that slice run */
+    double asked;        /* when we first asked it to yield (0: not yet) */
 } watch;
 
 struct mb_sysmon {
@@ -86,6 +87,7 @@ static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
     if (!seen) {   /* a slice we have not seen before */
         wt->slice = w;
         wt->since = now;
+        wt->asked = 0;
     }
     double ran = now - wt->since;
     if (!pin(s, w)) return true;
@@ -95,14 +97,18 @@ static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
         unpin(s, w);
         return true;
     }
-    if (ran >= MB_HAND_OFF_MS) {
+    /* Hand off only a slice that was asked to yield long enough ago: the
+     * monitor itself may have run late (a loaded host) and never asked. */
+    if (ran >= MB_HAND_OFF_MS && wt->asked > 0 && now - wt->asked >= MB_HAND_OFF_MS - MB_PREEMPT_MS) {
         if (hand_off(m, s, p)) return true;   /* the slice stays pinned: it is not s's any more */
         fprintf(stderr, "moonbeam: cannot start a thread to take over a stuck scheduler\n");
     }
     /* Ask again every look: the thread may have been between slices, or
      * the process inside C code, when the last request came. */
-    if (ran >= MB_PREEMPT_MS || atomic_load_explicit(&p->sig_pending, memory_order_relaxed))
+    if (ran >= MB_PREEMPT_MS || atomic_load_explicit(&p->sig_pending, memory_order_relaxed)) {
         pthread_kill((pthread_t)s->thread, MB_PREEMPT_SIGNAL);
+        if (wt->asked == 0) wt->asked = now;
+    }
     unpin(s, w);
     return true;
 }
