@@ -280,6 +280,17 @@ static void crashed(mb_proc *p) {
     }
 }
 
+/* After a slice: a process whose allocator refused to grow (memory_limit,
+ * or the C stack nearly used up) ends, even if its code caught the error:
+ * it would only fail again. */
+static bool ended_by_allocator(mb_proc *p) {
+    if (!p->mem_exceeded && !p->cstack_exceeded) return false;
+    if (p->mem_exceeded) set_reason_str(p, "memory_limit");
+    else set_reason_error(p, "C stack overflow");
+    p->yield = MB_YIELD_EXIT;
+    return true;
+}
+
 /* ---- preemption --------------------------------------------------------- */
 
 #define PREEMPT_HOOK_COUNT 1000   /* instructions between looks, once asked */
@@ -375,13 +386,7 @@ void mb_vm_run(mb_proc *p) {
     p->budget = mbb_slice_budget();
     p->yield = MB_YIELD_NONE;
     int st = resume_here(p, nargs);
-    if (p->mem_exceeded || p->cstack_exceeded) {
-        /* Ended even if the code caught the error: it would fail again. */
-        if (p->mem_exceeded) set_reason_str(p, "memory_limit");
-        else set_reason_error(p, "C stack overflow");
-        p->yield = MB_YIELD_EXIT;
-        return;
-    }
+    if (ended_by_allocator(p)) return;
     if (st == LUA_YIELD) {
         if (p->yield == MB_YIELD_NONE) {   /* a bare coroutine.yield() at the top */
             lua_settop(p->co, 0);
@@ -428,12 +433,7 @@ void mb_vm_run_blocking(mb_proc *p) {
         if (p->yield == MB_YIELD_NONE) lua_settop(p->co, 0);
     }
     p->in_blocking = false;
-    if (p->mem_exceeded || p->cstack_exceeded) {
-        if (p->mem_exceeded) set_reason_str(p, "memory_limit");
-        else set_reason_error(p, "C stack overflow");
-        p->yield = MB_YIELD_EXIT;
-        return;
-    }
+    if (ended_by_allocator(p)) return;
     if (st == LUA_YIELD) {
         /* A kill that came while fn ran takes effect now that it returned. */
         p->yield = p->dying ? MB_YIELD_EXIT : MB_YIELD_RESCHED;

@@ -83,24 +83,7 @@ describe("require \"moonbeam\" from plain luajit", function()
     assert.equal(2, counts[3] - counts[1], "threads: " .. h.text(counts))
   end)
 
-  -- Two processes each in a 1 s blocking call: whether the calls overlapped
-  -- (times taken on the pool threads), not how long they took.
-  local TWO_NAPS = [[
-    local mb = require "moonbeam"
-    for _ = 1, 2 do
-      mb.spawn(function(parent)
-        local mb = require "moonbeam"
-        local from, to = mb.blocking(function()
-          local t = mb.now()
-          os.execute("sleep 1")
-          return t, mb.now()
-        end)
-        mb.send(parent, { from, to })
-      end, mb.self())
-    end
-    local a, b = assert(mb.receive(10000)), assert(mb.receive(10000))
-    print((a[1] < b[2] and b[1] < a[2]) and "overlapped" or "one after the other")
-  ]]
+  local TWO_NAPS = require "spec.support.two_naps"
 
   it("sizes mb.blocking's pool with MOONBEAM_BLOCKING_THREADS", function()
     local path = sh.script(TWO_NAPS)
