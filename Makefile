@@ -44,7 +44,7 @@ OBJS     := $(patsubst %.c,$(B)/obj/%.o,$(CORE_SRC)) $(B)/obj/embedded.o
 HEADERS  := $(wildcard host/*.h bindings/*.h)
 
 DEB_PKGS := luajit libluajit-5.1-dev libuv1-dev lua-cjson lua-cjson-dev lua-busted \
-            libedit-dev pkg-config clang tmux luarocks
+            libedit-dev pkg-config clang tmux luarocks gdb
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./?.lua;;
 export LUA_CPATH := ./$(B)/lib/?.so;;
 # The specs crash processes on purpose; their crash reports would be noise.
@@ -127,21 +127,27 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	$(B)/bin/moonbeam run examples/app.lua
 
+# Each spec file runs in its own busted process under a time limit
+# (spec/support/run_specs.sh): a file that hangs is reported with its test and
+# stacks, and the run goes on.
+RUN_SPECS := sh spec/support/run_specs.sh
+ALL_SPECS  = $(wildcard spec/*_spec.lua)
+
 spec: all
-	$(BUSTED) spec
+	@$(RUN_SPECS) "$(BUSTED)" $(ALL_SPECS)
 
 # Sanitizer builds go to their own trees; LuaJIT itself is not instrumented,
 # so the runtime is preloaded into it.
 asan:
 	$(MAKE) B=build-asan CC=gcc OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
-	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	@$(RUN_SPECS) "env LD_PRELOAD=$$(gcc -print-file-name=libasan.so):$$(gcc -print-file-name=libubsan.so) \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  LUA_CPATH="./build-asan/lib/?.so;;" $(BUSTED) $(SAN_SPECS)
+	  LUA_CPATH=./build-asan/lib/?.so;; $(BUSTED)" $(SAN_SPECS)
 
 tsan:
 	$(MAKE) B=build-tsan CC=gcc OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=thread" all
-	LD_PRELOAD="$$(gcc -print-file-name=libtsan.so)" TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-	  LUA_CPATH="./build-tsan/lib/?.so;;" $(BUSTED) $(SAN_SPECS)
+	@$(RUN_SPECS) "env LD_PRELOAD=$$(gcc -print-file-name=libtsan.so) TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  LUA_CPATH=./build-tsan/lib/?.so;; $(BUSTED)" $(SAN_SPECS)
 
 # ---- checkhook -------------------------------------------------------------
 # Stock LuaJIT's compiled loops never look at hooks, so neither preemption

@@ -13,9 +13,9 @@ status=0
 
 step() {   # step NAME TARGET
     echo "== $1"
-    $MAKE --no-print-directory "$2" >"$log/$2.out" 2>&1
-    rc=$?
-    cat "$log/$2.out"
+    # Printed as it comes (a CI that stops mid-run still shows how far it got).
+    { $MAKE --no-print-directory "$2" 2>&1; echo $? >"$log/$2.rc"; } | tee "$log/$2.out"
+    rc=$(cat "$log/$2.rc")
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log/$2.out" | tail -n 1)
     if [ -n "$line" ]; then
         p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')

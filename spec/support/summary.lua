@@ -99,6 +99,18 @@ return function(options)
     return nil, true
   end
 
+  -- The test now running, for spec/support/run_specs.sh to name if the file
+  -- hangs: one line per test started, flushed at once.
+  local progress_path = os.getenv('MOONBEAM_SPEC_PROGRESS')
+  local progress = progress_path and io.open(progress_path, 'a')
+  if progress then
+    busted.subscribe({ 'test', 'start' }, function(element)
+      progress:write(handler.getFullName(element), '\n')
+      progress:flush()
+      return nil, true
+    end)
+  end
+
   busted.subscribe({ 'test', 'end' }, handler.testEnd, { predicate = handler.cancelOnPending })
   busted.subscribe({ 'suite', 'end' }, handler.suiteEnd)
   busted.subscribe({ 'error', 'file' }, handler.error)

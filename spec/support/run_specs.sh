@@ -1,0 +1,100 @@
+#!/bin/sh
+# run_specs.sh 'COMMAND' SPEC_FILE...
+#
+# Runs each spec file in its own busted process (COMMAND, split on spaces,
+# followed by the file), so that a file which crashes or hangs costs that
+# file alone and the run goes on. Each file has SPEC_FILE_TIMEOUT seconds
+# (default 600). A file still running then is reported with the test it was
+# in (spec/support/summary.lua writes it to $MOONBEAM_SPEC_PROGRESS) and,
+# where gdb is installed, every thread's stack of it and of its
+# subprocesses; then it is killed and counted as one failure more.
+#
+# Each file's output is printed when it ends, under its name and time. The
+# last line is the sum of every file's "N passed, N failed".
+set -u
+set -f   # the command holds ?.so patterns: no globbing
+limit=${SPEC_FILE_TIMEOUT:-600}
+[ "$#" -ge 2 ] || { echo "usage: run_specs.sh 'COMMAND' SPEC_FILE..." >&2; exit 2; }
+command=$1
+shift
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/moonbeam-specs.XXXXXX") || exit 1
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+skipped=0
+
+descendants() {   # descendants PID: PID and every process below it
+    echo "$1"
+    for child in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+        descendants "$child"
+    done
+}
+
+report_hang() {   # report_hang PID FILE
+    echo "TIMEOUT  $2: still running after $limit s"
+    if [ -s "$work/progress" ]; then
+        echo "  in the test: $(tail -n 1 "$work/progress")"
+    fi
+    command -v gdb >/dev/null 2>&1 || return 0
+    for pid in $(descendants "$1"); do
+        echo "  --- the threads of pid $pid: $(ps -o args= -p "$pid" 2>/dev/null | cut -c1-100)"
+        gdb -p "$pid" -batch -nx -ex 'thread apply all bt 30' 2>/dev/null \
+            | grep -E '^(Thread|#)' | sed 's/^/  /'
+    done
+}
+
+stop() {   # stop PID: the process and everything below it
+    pids=$(descendants "$1")
+    kill -TERM $pids 2>/dev/null
+    sleep 2
+    kill -KILL $pids 2>/dev/null
+}
+
+for file in "$@"; do
+    : >"$work/progress"
+    start=$(date +%s)
+    # A background job's stdin is /dev/null: no spec may wait on the caller's.
+    # shellcheck disable=SC2086
+    MOONBEAM_SPEC_PROGRESS="$work/progress" $command "$file" >"$work/out" 2>&1 </dev/null &
+    pid=$!
+    timed_out=0
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ $(( $(date +%s) - start )) -ge "$limit" ]; then
+            timed_out=1
+            report_hang "$pid" "$file" >"$work/hang"
+            stop "$pid"
+            break
+        fi
+        sleep 1
+    done
+    wait "$pid"
+    rc=$?
+    echo "== $file ($(( $(date +%s) - start )) s)"
+    cat "$work/out"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/out" | tail -n 1)
+    if [ "$timed_out" -eq 1 ]; then
+        cat "$work/hang"
+        failed=$((failed + 1))
+    elif [ -z "$line" ]; then
+        echo "FAILED  $file: exited with status $rc and no summary"
+        failed=$((failed + 1))
+    elif [ "$rc" -ne 0 ] && echo "$line" | grep -q ', 0 failed'; then
+        echo "FAILED  $file: exited with status $rc after its summary"
+        failed=$((failed + 1))
+    fi
+    if [ -n "$line" ]; then
+        passed=$((passed + $(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')))
+        failed=$((failed + $(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')))
+        s=$(echo "$line" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p')
+        skipped=$((skipped + ${s:-0}))
+    fi
+done
+
+echo
+if [ "$skipped" -gt 0 ]; then
+    echo "$passed passed, $failed failed, $skipped skipped"
+else
+    echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]
