@@ -626,7 +626,7 @@ static int listen_on(const char *path, char *err, size_t errlen) {
         close(fd);
         return -1;
     }
-    if (chmod(path, 0600) || listen(fd, 16)) {
+    if (chmod(path, 0600) || listen(fd, SOMAXCONN)) {   /* a burst of attaches waits, not fails */
         snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
         close(fd);
         unlink(path);

@@ -21,11 +21,11 @@ static char *dup_or_null(const char *s) {
     return s ? strdup(s) : NULL;
 }
 
+/* One per CPU this process may run on (its affinity mask), not one per CPU
+ * the machine has: a container limited to 2 of 64 gets 2. */
 static int default_schedulers(void) {
-    uv_cpu_info_t *cpus;
-    int n = 0;
-    if (uv_cpu_info(&cpus, &n) == 0) uv_free_cpu_info(cpus, n);
-    return n > 0 ? n : 1;
+    unsigned n = uv_available_parallelism();
+    return n > 0 ? (int)n : 1;
 }
 
 mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
