@@ -444,8 +444,8 @@ function H.tree(x)
     return
   end
   local root = to_pid(x, "tree")
-  local lines = { tostring(root) .. (mb.info(root) and mb.info(root).registered_name
-                                     and ("  " .. mb.info(root).registered_name) or "") }
+  local info = mb.info(root)   -- once: the root may exit between two looks
+  local lines = { tostring(root) .. (info and info.registered_name and ("  " .. info.registered_name) or "") }
   local function walk(s, indent, depth)
     local okc, children = pcall(sup.which_children, s)
     if not okc then
