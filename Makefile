@@ -7,6 +7,7 @@
 #                 TSan, and a short fuzz run; ends with "N passed, N failed"
 #   make bench    the benchmark table beside Erlang/OTP
 #   make fuzz     fuzz the message decoder (FUZZ_SECONDS, default 60)
+#   make soak     the reliability suite's long forms, and a table of figures
 #   make install  install under PREFIX (LUADIR, LIBDIR, BINDIR: as LuaRocks
 #                 passes them, see moonbeam-scm-1.rockspec)
 #   make check-install  install the rock into ./lua_modules and use it
@@ -48,13 +49,13 @@ DEB_PKGS := luajit libluajit-5.1-dev libuv1-dev lua-cjson lua-cjson-dev lua-bust
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./?.lua;;
 export LUA_CPATH := ./$(B)/lib/?.so;;
 # The specs crash processes on purpose; their crash reports would be noise.
-spec asan tsan checkhook-spec: export MOONBEAM_CRASH_LOG := 0
+spec soak asan tsan checkhook-spec: export MOONBEAM_CRASH_LOG := 0
 BUSTED   := $(LUAJIT) /usr/bin/busted --output=spec/support/summary.lua
 # Specs that start subprocesses run in the plain build only: under a
 # preloaded sanitizer runtime LuaJIT's os.execute itself fails.
 SAN_SPECS = $(filter-out spec/cli_spec.lua spec/require_spec.lua spec/console_spec.lua spec/examples_run_spec.lua,$(wildcard spec/*_spec.lua))
 
-.PHONY: all deps demo test spec asan tsan fuzz fuzz-short bench clean install check-install \
+.PHONY: all deps demo test spec soak asan tsan fuzz fuzz-short bench clean install check-install \
         checkhook checkhook-spec
 
 all: $(B)/lib/moonbeam/core.so $(B)/bin/moonbeam
@@ -135,6 +136,15 @@ ALL_SPECS  = $(wildcard spec/*_spec.lua)
 
 spec: all
 	@$(RUN_SPECS) "$(BUSTED)" $(ALL_SPECS)
+
+# The reliability suite's long forms (spec/reliability_spec.lua with
+# MOONBEAM_SOAK=1: a minute of kill storm, 1M spawn/exit, 1M timers, 30 s
+# of spinners, blocking calls and a memory bomb beside a ticker), then a
+# table of what each scenario measured. Minutes; not part of make test.
+soak: all
+	@MOONBEAM_SOAK=1 SPEC_FILE_TIMEOUT=1800 $(RUN_SPECS) "$(BUSTED)" spec/reliability_spec.lua \
+	  >$(B)/soak.log 2>&1; rc=$$?; cat $(B)/soak.log; \
+	echo; echo "what the soak measured:"; grep '^SOAK ' $(B)/soak.log | sed 's/^SOAK /  /'; exit $$rc
 
 # Sanitizer builds go to their own trees; LuaJIT itself is not instrumented,
 # so the runtime is preloaded into it.

@@ -44,6 +44,14 @@ int mbb_raisef(lua_State *L, const char *fmt, ...);
  * states that cannot yield to a scheduler (see message_api.c). */
 int mbb_exit_now(lua_State *L, mb_proc *p);
 
+/* Note where the process stops ("file:line" outside moonbeam's modules),
+ * for info.current_function. On the process's own thread (where.c). */
+void mbb_note_where(lua_State *L, mb_proc *p);
+/* Read where a waiting process waits (taking it over for the moment, then
+ * making it runnable; `from`: the caller's scheduler, or NULL). Does
+ * nothing to a process that is not waiting, or has no Lua stack. */
+void mbb_inspect_where(mb_proc *p, mb_sched *from);
+
 /* Registration of each API area into the table at the top of the stack. */
 void mbb_open_process(lua_State *L);
 void mbb_open_message(lua_State *L);

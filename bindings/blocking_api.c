@@ -16,6 +16,7 @@ static int l_blocking_enter(lua_State *L) {
                              "call mb.blocking from the process's body");
     if (self->in_match) return mbb_raisef(L, "blocking: cannot be called inside a match function");
     self->yield = MB_YIELD_BLOCKING;
+    mbb_note_where(L, self);
     return lua_yield(L, 0);
 }
 

@@ -170,6 +170,7 @@ static int l_wait(lua_State *L) {
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         double deadline = ms < 0 ? -1 : (double)now.tv_sec * 1000.0 + (double)now.tv_nsec / 1e6 + ms;
+        mbb_note_where(L, self);
         lua_pushboolean(L, wait_external(self, deadline));
         return 1;
     }
@@ -194,6 +195,7 @@ static int l_yield(lua_State *L) {
         return 0;
     }
     self->yield = MB_YIELD_RESCHED;
+    mbb_note_where(L, self);
     return lua_yield(L, 0);
 }
 

@@ -282,7 +282,8 @@ static const char *status_name(int s) {
     switch (s) {
     case MB_RUNNABLE: return "runnable";
     case MB_RUNNING: return "running";
-    case MB_WAITING: return "waiting";
+    case MB_WAITING:
+    case MB_INSPECTED: return "waiting";
     default: return "exiting";
     }
 }
@@ -323,10 +324,14 @@ static int l_info(lua_State *L) {
     lua_setfield(L, -2, "pid");
     /* Copy what the lock guards, then build tables without holding it
      * (a table allocation may raise). */
+    if (p == self) mbb_note_where(L, self);   /* here: the call to info itself */
+    else mbb_inspect_where(p, mbb_sched(self));
     pthread_mutex_lock(&p->lock);
     mb_pidvec links = {NULL, 0, 0};
     mb_monvec mons = {0}, by = {0};
     char *name = p->name ? strdup(p->name) : NULL;
+    char where[sizeof p->where];
+    memcpy(where, p->where, sizeof where);
     int ok = 1;
     for (uint32_t i = 0; ok && i < p->links.n; i++) ok = !mb_pidvec_add(&links, p->links.v[i]);
     for (uint32_t i = 0; ok && i < p->monitors.n; i++)
@@ -338,6 +343,10 @@ static int l_info(lua_State *L) {
     if (name) lua_pushstring(L, name);
     else lua_pushnil(L);
     lua_setfield(L, -2, "registered_name");
+    if (where[0]) {
+        lua_pushstring(L, where);
+        lua_setfield(L, -2, "current_function");
+    }
     push_pid_array(L, links.v, links.n);
     lua_setfield(L, -2, "links");
     push_mon_pids(L, &mons);

@@ -32,6 +32,9 @@ typedef enum mb_status {
     MB_RUNNING,        /* on a scheduler now */
     MB_WAITING,        /* blocked in receive; a send makes it runnable */
     MB_EXITING,        /* gone or going */
+    MB_INSPECTED,      /* waiting, its stack read by mb.info (bindings/where.c):
+                          a wake finds it not WAITING and leaves it; the reader
+                          makes it runnable when done */
 } mb_status;
 
 /* Why the process's coroutine gave control back. */
@@ -150,6 +153,8 @@ typedef struct mb_proc {
     mb_monvec monitored_by;           /* ref -> pid that monitors me */
     mb_monvec aliases;                /* active aliases (refs): messages through others drop */
     char *name;
+    char where[128];                  /* info.current_function (bindings/where.c); the owner
+                                         writes it, and may read it unlocked */
 } mb_proc;
 
 /* Allocate a process (not yet in the table). */

@@ -227,6 +227,98 @@ describe("mb.info's work counters", function()
   end)
 end)
 
+describe("mb.info's current_function", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("is where the caller is, for its own pid", function()
+    local info = mb.info(mb.self()); local here = h.here()
+    assert.equal(here, info.current_function)
+  end)
+
+  it("is the line a process waits on in receive, outside moonbeam's own modules", function()
+    local pid = mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      mb.send(parent, { "at", require("spec.support.helpers").here(1) })
+      mb.receive()
+    end, mb.self())
+    local at = h.expect(h.tuple("at"), "where it waits")[2]
+    assert.is_true(h.wait_until(function() return mb.info(pid).status == "waiting" end))
+    assert.equal(at, mb.info(pid).current_function)
+    mb.exit(pid, "kill")
+  end)
+
+  it("is the line of an mb.blocking call while fn runs", function()
+    local pid = mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      mb.send(parent, { "at", require("spec.support.helpers").here(1) })
+      mb.blocking(function() mb.send(parent, "in fn"); require("spec.support.nap")(300) end)
+    end, mb.self())
+    local at = h.expect(h.tuple("at"), "where it blocks")[2]
+    h.expect(function(m) return m == "in fn" end, "fn running")
+    assert.equal(at, mb.info(pid).current_function)
+  end)
+
+  preempt_it("is in the loop of an interpreted process that never yields, once it was preempted", function()
+    local pid = mb.spawn(interpreted_spinner, mb.self())
+    h.expect(h.tuple("spinning"), "the spinner")
+    local loop = debug.getinfo(interpreted_spinner, "S")
+    local want = loop.short_src .. ":" .. (loop.linedefined + 5)   -- its `while true do x = x + 1 end`
+    assert.is_true(h.wait_until(function() return mb.info(pid).current_function == want end),
+      "current_function " .. tostring(mb.info(pid).current_function) .. ", not " .. want)
+    mb.exit(pid, "kill")
+  end)
+
+  it("read over and over while the process waits, loses none of its messages, timeouts or exit signals", function()
+    local N = 2000
+    local pid, ref = mb.spawn_monitor(function(parent, n)
+      local mb = require "moonbeam"
+      local got, timeouts = 0, 0
+      while got < n do
+        local m = mb.receive(1)   -- timeouts by the hundred, messages between them
+        if m == nil then
+          timeouts = timeouts + 1
+        else
+          assert(m == got + 1, "message " .. tostring(m) .. " after " .. got)
+          got = m
+        end
+      end
+      mb.send(parent, { "all", got, timeouts })
+      mb.receive()   -- until killed
+    end, mb.self(), N)
+    local sender = mb.spawn(function(pid, n)
+      local mb = require "moonbeam"
+      for i = 1, n do
+        mb.send(pid, i)
+        if i % 100 == 0 then mb.sleep(2) end
+      end
+    end, pid, N)
+    local reads = 0
+    local all = nil
+    while not all do
+      local info = mb.info(pid)
+      reads = reads + 1
+      assert.is_table(info)
+      all = mb.receive(h.tuple("all"), 0)
+    end
+    assert.equal(N, all[2])
+    assert.is_true(all[3] > 0, "no receive timed out")
+    assert.is_true(reads > 100)
+    for _ = 1, 100 do mb.info(pid) end
+    mb.exit(pid, "kill")
+    assert.equal("killed", h.reason(ref))
+    assert.is_not_nil(sender)
+  end)
+
+  it("names moonbeam's module when nothing of the program's own is on the stack (an idle gen_server)", function()
+    local gen = require "moonbeam.gen_server"
+    local pid = assert(gen.start({ init = function() return "ok", 0 end }, nil))
+    assert.is_true(h.wait_until(function() return mb.info(pid).status == "waiting" end))
+    assert.equal("moonbeam.gen_server", mb.info(pid).current_function)
+    gen.stop(pid)
+  end)
+end)
+
 -- Under `make checkhook-spec` moonbeam runs on a LuaJIT built with
 -- LUAJIT_ENABLE_CHECKHOOK (see the Makefile): a compiled loop looks at the
 -- hook mask on every turn, so preemption and kill reach it as they reach

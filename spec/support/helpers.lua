@@ -29,6 +29,12 @@ function H.now_ms()
   return tonumber(ts[0]) * 1000 + tonumber(ts[1]) / 1e6
 end
 
+-- "file:line" of the caller's line, or of the line `below` lines under it.
+function H.here(below)
+  local d = debug.getinfo(2, "Sl")
+  return d.short_src .. ":" .. (d.currentline + (below or 0))
+end
+
 function H.is_pid(v)
   return v ~= nil and type(v) ~= "string"
     and tostring(v):match("^<0%.%d+%.%d+>$") ~= nil
