@@ -324,6 +324,7 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
     if (!can_yield(p, L)) return;
     lua_sethook(L, NULL, 0, 0);
     p->budget = 0;   /* a whole slice of work, for its reductions */
+    p->hogged = true;   /* behind those that wait on messages (sched.c) */
     p->yield = MB_YIELD_RESCHED;
     mbb_note_where(L, p);
     lua_yield(L, 0);

@@ -125,6 +125,8 @@ typedef struct mb_proc {
     bool mem_exceeded;
     bool cstack_exceeded;             /* it recursed its thread's C stack away */
     bool dying;                       /* exit_reason holds why */
+    bool hogged;                      /* its last slice was cut short (preempted, or handed
+                                         off): it waits in the back queue (sched.c) */
     bool in_match;                    /* inside a selective receive's match function */
     bool in_blocking;                 /* on a blocking pool thread, off every scheduler:
                                          sched is NULL, it cannot wait or yield a turn */

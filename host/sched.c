@@ -11,7 +11,9 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 #include "blocking.h"
 #include "runtime.h"
 #include "signal.h"
@@ -30,12 +32,34 @@
 #define SCHED_STACK_BYTES ((size_t)64 << 20)
 #define NAP_MS 1          /* how long an idle scheduler sleeps while others have queued work */
 
+#define MB_BACK_QUEUE_MS 20.0   /* the most a cut-short process waits behind the others */
+
+static void queue_append(mb_proc **head, mb_proc **tail, mb_proc *p) {
+    if (*tail) (*tail)->runq_next = p;
+    else *head = p;
+    *tail = p;
+}
+
+static mb_proc *queue_take(mb_proc **head, mb_proc **tail) {
+    mb_proc *p = *head;
+    if (p) {
+        *head = p->runq_next;
+        if (!*head) *tail = NULL;
+    }
+    return p;
+}
+
+/* A process whose slice was cut short goes to the back queue: the clock is
+ * read only then, and when both queues hold work. */
 static uint32_t rq_push(mb_sched *s, mb_proc *p) {
     p->runq_next = NULL;
     pthread_mutex_lock(&s->rq_lock);
-    if (s->rq_tail) s->rq_tail->runq_next = p;
-    else s->rq_head = p;
-    s->rq_tail = p;
+    if (p->hogged) {
+        if (!s->back_head) s->back_due = mb_now_ms() + MB_BACK_QUEUE_MS;
+        queue_append(&s->back_head, &s->back_tail, p);
+    } else {
+        queue_append(&s->rq_head, &s->rq_tail, p);
+    }
     uint32_t n = atomic_load_explicit(&s->rq_len, memory_order_relaxed) + 1;
     atomic_store(&s->rq_len, n);
     pthread_mutex_unlock(&s->rq_lock);
@@ -45,12 +69,14 @@ static uint32_t rq_push(mb_sched *s, mb_proc *p) {
 static mb_proc *rq_pop(mb_sched *s) {
     if (atomic_load_explicit(&s->rq_len, memory_order_relaxed) == 0) return NULL;
     pthread_mutex_lock(&s->rq_lock);
-    mb_proc *p = s->rq_head;
-    if (p) {
-        s->rq_head = p->runq_next;
-        if (!s->rq_head) s->rq_tail = NULL;
-        atomic_store(&s->rq_len, atomic_load_explicit(&s->rq_len, memory_order_relaxed) - 1);
+    mb_proc *p = NULL;
+    if (s->back_head && (!s->rq_head || mb_now_ms() >= s->back_due)) {
+        p = queue_take(&s->back_head, &s->back_tail);
+        if (s->back_head) s->back_due = mb_now_ms() + MB_BACK_QUEUE_MS;
+    } else {
+        p = queue_take(&s->rq_head, &s->rq_tail);
     }
+    if (p) atomic_store(&s->rq_len, atomic_load_explicit(&s->rq_len, memory_order_relaxed) - 1);
     pthread_mutex_unlock(&s->rq_lock);
     return p;
 }
@@ -77,7 +103,15 @@ static mb_sched *pick(mb_runtime *rt) {
 void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p) {
     int own = s != NULL;
     if (!s) s = pick(rt);
+    bool hogged = p->hogged;   /* p is the queue's once pushed */
     uint32_t n = rq_push(s, p);
+    /* A process that waited on a message does not wait for a busy loop's
+     * slice to run out: ask that loop to yield now (a thread id, unlike a
+     * pthread_t, is safe to signal even if that thread is gone). */
+    if (!hogged && atomic_load_explicit(&s->running_hog, memory_order_relaxed)) {
+        int tid = atomic_load_explicit(&s->tid, memory_order_relaxed);
+        if (tid > 0) syscall(SYS_tgkill, getpid(), tid, MB_PREEMPT_SIGNAL);
+    }
     if (atomic_load(&s->sleeping)) uv_async_send(&s->wakeup);
     else if (atomic_load(&rt->sleepers) > 0 &&
              (n > 1 || (own && atomic_load(&rt->nappers) == 0)))
@@ -264,6 +298,8 @@ static bool run_one(mb_sched *s, mb_proc *p) {
     uint64_t w = ((MB_SLICE_COUNT(atomic_load_explicit(&s->slice, memory_order_relaxed)) + 1) << 3) |
                  MB_SLICE_RUNNING;
     atomic_store_explicit(&s->running, p, memory_order_relaxed);
+    atomic_store_explicit(&s->running_hog, p->hogged, memory_order_relaxed);
+    p->hogged = false;   /* until this slice is cut short in turn */
     atomic_store_explicit(&s->slice, w, memory_order_release);
     if (p->native) p->native->run(p);
     else mb_vm_run(p);
@@ -273,6 +309,7 @@ static bool run_one(mb_sched *s, mb_proc *p) {
         /* s is another thread's now: p's wait timer may be on its loop. */
         mb_orphan *o = p->orphan;
         p->orphan = NULL;
+        p->hogged = p->yield == MB_YIELD_RESCHED;   /* still busy: behind the others */
         mb_waittimer_release(p, NULL);
         p->sched = NULL;
         after_slice(rt, NULL, p);
@@ -280,6 +317,7 @@ static bool run_one(mb_sched *s, mb_proc *p) {
         return false;
     }
     s->current = NULL;
+    atomic_store_explicit(&s->running_hog, false, memory_order_relaxed);
     after_slice(rt, s, p);
     return true;
 }
@@ -294,6 +332,8 @@ static void sched_main(void *arg) {
     mb_sched *s = arg;
     mb_runtime *rt = s->rt;
     unsigned runs = 0;
+    atomic_store(&s->tid, (int)syscall(SYS_gettid));
+    atomic_store(&s->running_hog, false);   /* a hand-off's stuck slice is not ours */
     while (!atomic_load(&rt->stopping)) {
         mb_proc *p = rq_pop(s);
         if (!p) p = steal(s);

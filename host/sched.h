@@ -22,12 +22,19 @@ struct mb_sched {
     mb_runtime *rt;
     int id;
     uv_thread_t thread;
+    _Atomic int tid;              /* its OS thread id: the monitor lowers a stuck one's priority */
     uv_loop_t loop;               /* this thread only */
     uv_async_t wakeup;
     uv_timer_t nap;               /* bounds a sleep while others have queued work */
     pthread_mutex_t rq_lock;
     mb_proc *rq_head, *rq_tail;
-    _Atomic uint32_t rq_len;
+    /* The back queue: processes whose last slice was cut short (a loop that
+     * never yields). They run when the run queue is empty, and one at least
+     * every MB_BACK_QUEUE_MS: a process that waits on messages is served
+     * first, and a busy one still goes on. */
+    mb_proc *back_head, *back_tail;
+    double back_due;              /* when the back queue's head runs regardless */
+    _Atomic uint32_t rq_len;      /* both queues */
     _Atomic int sleeping;
     pthread_mutex_t post_lock;    /* work other threads hand to this loop */
     mb_post *posts;
@@ -40,6 +47,8 @@ struct mb_sched {
      * long slice stall by its count. */
     _Atomic uint64_t slice;
     _Atomic(mb_proc *) running;   /* the process of the slice, for the monitor */
+    _Atomic bool running_hog;     /* the slice's process came from the back queue: a push
+                                     of another process preempts it (mb_sched_push) */
     uint64_t *seen;               /* this thread only: others' slice counts at our last look */
 };
 

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 #include "runtime.h"
 #include "sched.h"
@@ -28,19 +29,24 @@ struct mb_sysmon {
 
 void mb_orphan_done(mb_orphan *o) { atomic_store_explicit(&o->done, true, memory_order_release); }
 
-/* Hand s off; p, its slice's process, is followed until that slice ends. */
+/* Hand s off; p, its slice's process, is followed until that slice ends.
+ * The stuck thread goes on at the OS's lowest priority (nice 19): what it
+ * runs was owed a slice, not a core, and the schedulers serving everyone
+ * else come first on a host with no core to spare. */
 static bool hand_off(mb_sysmon *m, mb_sched *s, mb_proc *p) {
     mb_orphan *o = calloc(1, sizeof *o);
     if (!o) return false;
     o->p = p;
     mb_proctab_ref(&m->rt->procs, p->pid);
     p->orphan = o;   /* published to the stuck thread by the hand-off's slice word */
+    int stuck_tid = atomic_load(&s->tid);   /* the fresh thread writes it once handed */
     if (mb_sched_hand_off(s, &o->thread)) {
         p->orphan = NULL;
         mb_proctab_put(&m->rt->procs, p->pid);
         free(o);
         return false;
     }
+    if (stuck_tid > 0) setpriority(PRIO_PROCESS, (id_t)stuck_tid, 19);   /* at worst it stays as it was */
     o->next = m->orphans;
     m->orphans = o;
     return true;

@@ -166,6 +166,35 @@ describe("a process that never yields", function()
     for i = 1, 4 do mb.exit(pids[i], "kill") end
   end)
 
+  preempt_it("waits behind processes that wait on messages, yet is never starved by them", function()
+    local pids = {}
+    for i = 1, 4 do
+      pids[i] = mb.spawn(function(parent)
+        local mb = require "moonbeam"
+        jit.off()
+        mb.send(parent, { "spinning", mb.self() })
+        local n = 0
+        while true do
+          n = n + 1
+          if n % 200000 == 0 then mb.send(parent, { "tick", mb.self() }) end
+        end
+      end, mb.self())
+      h.expect(h.tuple("spinning"), "spinner " .. i)
+    end
+    h.drain()
+    -- Served first: the round trips go on at a rate no turn-taking with
+    -- 4 ms slices could give (one per slice: about 60 in 300 ms).
+    local n = ping_for(300)
+    assert.is_true(n >= 1000, "only " .. n .. " round trips in 300 ms")
+    -- Never starved: every spinner went on meanwhile.
+    local ticked = {}
+    for _, m in ipairs(h.drain()) do
+      if type(m) == "table" and m[1] == "tick" then ticked[m[2]] = true end
+    end
+    for i = 1, 4 do assert.is_true(ticked[pids[i]], "spinner " .. i .. " never ran beside the round trips") end
+    for i = 1, 4 do mb.exit(pids[i], "kill") end
+  end)
+
   preempt_it("is ended by kill within 100 ms, and its links and monitors fire", function()
     local observer = mb.spawn(function(parent)
       local mb = require "moonbeam"
@@ -293,12 +322,12 @@ describe("mb.info's current_function", function()
         if i % 100 == 0 then mb.sleep(2) end
       end
     end, pid, N)
-    local reads = 0
-    local all = nil
+    local reads, all, give_up = 0, nil, h.now_ms() + 30000
     while not all do
       local info = mb.info(pid)
       reads = reads + 1
-      assert.is_table(info)
+      assert.is_table(info, "the process ended")
+      assert.is_true(h.now_ms() < give_up, "not all messages after 30 s")
       all = mb.receive(h.tuple("all"), 0)
     end
     assert.equal(N, all[2])
