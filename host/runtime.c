@@ -1,9 +1,12 @@
 /* runtime.c: bring a host up and take it down. */
 #include "runtime.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 #include "blocking.h"
 #include "codec.h"
@@ -28,7 +31,29 @@ static int default_schedulers(void) {
     return n > 0 ? (int)n : 1;
 }
 
+/* A program started with stdin, stdout or stderr closed would have the
+ * host's first descriptors (a loop's epoll, a wakeup's eventfd) take their
+ * numbers: printing would write into them, and libuv refuses to close them.
+ * Hold those numbers with /dev/null first, as daemons do. */
+static int open_std_fds(void) {
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        int got = open("/dev/null", O_RDWR);
+        if (got < 0) return -1;
+        if (got != fd) {   /* a lower one was closed meanwhile: it is taken now */
+            close(got);
+            errno = EBADF;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
+    if (open_std_fds()) {
+        snprintf(err, errlen, "cannot open /dev/null for a closed stdin, stdout or stderr: %s", strerror(errno));
+        return NULL;
+    }
     mb_runtime *rt = calloc(1, sizeof *rt);
     if (!rt) {
         snprintf(err, errlen, "out of memory");

@@ -30,6 +30,22 @@ describe("require \"moonbeam\" from plain luajit", function()
     assert.equal("true\thello\ttrue\n", out)
   end)
 
+  it("runs and exits cleanly from a program started with stdin closed", function()
+    -- The host's first descriptors must not take fd 0's number: libuv
+    -- aborted on closing it.
+    local path = sh.script([[
+      local mb = require "moonbeam"
+      local pid = mb.spawn(function(parent)
+        local mb = require "moonbeam"
+        mb.send(parent, "up")
+      end, mb.self())
+      print(mb.receive(5000))
+    ]])
+    local status, out, err = sh.run("exec 0<&-; luajit " .. sh.quote(path))
+    assert.equal(0, status, err)
+    assert.equal("up\n", out)
+  end)
+
   it("works as a one-liner with luajit -e", function()
     local status, out, err = sh.run([[luajit -e 'local mb = require "moonbeam"; mb.send(mb.self(), 42); print(mb.receive(1000))']])
     assert.equal(0, status, err)
