@@ -30,9 +30,11 @@ struct mb_sysmon {
 void mb_orphan_done(mb_orphan *o) { atomic_store_explicit(&o->done, true, memory_order_release); }
 
 /* Hand s off; p, its slice's process, is followed until that slice ends.
- * The stuck thread goes on at the OS's lowest priority (nice 19): what it
- * runs was owed a slice, not a core, and the schedulers serving everyone
- * else come first on a host with no core to spare. */
+ * The stuck thread goes on at a lower OS priority (nice 10, a tenth of a
+ * core's share against one thread at 0): what it runs was owed a slice,
+ * not a core, and the schedulers serving everyone else come first on a host
+ * with no core to spare. Not the lowest: a long C call (a deep gsub) must
+ * still finish on a machine that other programs keep busy. */
 static bool hand_off(mb_sysmon *m, mb_sched *s, mb_proc *p) {
     mb_orphan *o = calloc(1, sizeof *o);
     if (!o) return false;
@@ -46,7 +48,7 @@ static bool hand_off(mb_sysmon *m, mb_sched *s, mb_proc *p) {
         free(o);
         return false;
     }
-    if (stuck_tid > 0) setpriority(PRIO_PROCESS, (id_t)stuck_tid, 19);   /* at worst it stays as it was */
+    if (stuck_tid > 0) setpriority(PRIO_PROCESS, (id_t)stuck_tid, 10);   /* at worst it stays as it was */
     o->next = m->orphans;
     m->orphans = o;
     return true;

