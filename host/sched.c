@@ -105,10 +105,12 @@ void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p) {
     if (!s) s = pick(rt);
     bool hogged = p->hogged;   /* p is the queue's once pushed */
     uint32_t n = rq_push(s, p);
-    /* A process that waited on a message does not wait for a busy loop's
-     * slice to run out: ask that loop to yield now (a thread id, unlike a
-     * pthread_t, is safe to signal even if that thread is gone). */
-    if (!hogged && atomic_load_explicit(&s->running_hog, memory_order_relaxed)) {
+    /* Work from outside the schedulers (a timer, the host's thread, the
+     * blocking pool) does not wait for a busy loop's slice to run out: ask
+     * that loop to yield now (a thread id, unlike a pthread_t, is safe to
+     * signal even if that thread is gone). Not for a push from a process on
+     * its own scheduler: a busy producer would yield at each message. */
+    if (!own && !hogged && atomic_load_explicit(&s->running_hog, memory_order_relaxed)) {
         int tid = atomic_load_explicit(&s->tid, memory_order_relaxed);
         if (tid > 0) syscall(SYS_tgkill, getpid(), tid, MB_PREEMPT_SIGNAL);
     }
