@@ -290,9 +290,15 @@ static bool slice_end(mb_sched *s, uint64_t w) {
     }
 }
 
-/* Run one slice of p. False when this thread lost s during it (see
- * mb_sched_hand_off): p has been sent on its way and the thread must leave. */
-static bool run_one(mb_sched *s, mb_proc *p) {
+typedef enum slice_end_kind {
+    SLICE_LOST = -1,   /* this thread lost s during it (mb_sched_hand_off): leave */
+    SLICE_DONE,
+    SLICE_CUT,         /* preempted: it ran its whole time */
+} slice_end_kind;
+
+/* Run one slice of p. SLICE_LOST: p has been sent on its way and the thread
+ * must leave. */
+static slice_end_kind run_one(mb_sched *s, mb_proc *p) {
     mb_runtime *rt = s->rt;
     atomic_store(&p->status, MB_RUNNING);
     p->sched = s;
@@ -316,12 +322,13 @@ static bool run_one(mb_sched *s, mb_proc *p) {
         p->sched = NULL;
         after_slice(rt, NULL, p);
         mb_orphan_done(o);
-        return false;
+        return SLICE_LOST;
     }
     s->current = NULL;
     atomic_store_explicit(&s->running_hog, false, memory_order_relaxed);
+    bool cut = p->hogged;   /* p may run elsewhere once after_slice queued it */
     after_slice(rt, s, p);
-    return true;
+    return cut ? SLICE_CUT : SLICE_DONE;
 }
 
 static void poll_loop(mb_sched *s) {
@@ -340,11 +347,14 @@ static void sched_main(void *arg) {
         mb_proc *p = rq_pop(s);
         if (!p) p = steal(s);
         if (p) {
-            if (!run_one(s, p)) {
+            slice_end_kind end = run_one(s, p);
+            if (end == SLICE_LOST) {
                 atomic_fetch_sub(&rt->orphans, 1);
                 return;   /* s went to a fresh thread while p ran */
             }
-            if (++runs % POLL_EVERY == 0) poll_loop(s);
+            /* After a preempted slice too: it took milliseconds, and the
+             * receive timeouts armed on this loop are due. */
+            if (++runs % POLL_EVERY == 0 || end == SLICE_CUT) poll_loop(s);
             continue;
         }
         atomic_store(&s->sleeping, 1);
