@@ -36,9 +36,14 @@ report_hang() {   # report_hang PID FILE
     if [ -s "$work/progress" ]; then
         echo "  in the test: $(tail -n 1 "$work/progress")"
     fi
-    command -v gdb >/dev/null 2>&1 || return 0
     for pid in $(descendants "$1"); do
         echo "  --- the threads of pid $pid: $(ps -o args= -p "$pid" 2>/dev/null | cut -c1-100)"
+        # Where each thread sleeps in the kernel: something even without gdb.
+        for tid in $(ls /proc/"$pid"/task 2>/dev/null); do   # ls: this script does not glob
+            task=/proc/$pid/task/$tid
+            echo "  thread $tid $(cat "$task/comm" 2>/dev/null) waits in $(cat "$task/wchan" 2>/dev/null)"
+        done
+        command -v gdb >/dev/null 2>&1 || continue
         gdb -p "$pid" -batch -nx -ex 'thread apply all bt 30' 2>/dev/null \
             | grep -E '^(Thread|#)' | sed 's/^/  /'
     done
