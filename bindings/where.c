@@ -44,17 +44,19 @@ static void find_where(lua_State *L, char *here, size_t size) {
     }
 }
 
-void mbb_note_where(lua_State *L, mb_proc *p) {
+/* Read p's stack and keep what it says. Only p's owner calls this (mb.info
+ * owns p while it reads): the owner may read p->where unlocked, and a
+ * process that stops where it stopped before takes no lock. */
+static void update_where(lua_State *L, mb_proc *p) {
     char here[sizeof p->where];
     find_where(L, here, sizeof here);
-    /* Only p's owner writes p->where (mb.info writes it while it owns p):
-     * the owner may read it unlocked, and a process that stops where it
-     * stopped before takes no lock. */
     if (strcmp(here, p->where) == 0) return;
     pthread_mutex_lock(&p->lock);
     memcpy(p->where, here, sizeof here);
     pthread_mutex_unlock(&p->lock);
 }
+
+void mbb_note_where(lua_State *L, mb_proc *p) { update_where(L, p); }
 
 void mbb_inspect_where(mb_proc *p, mb_sched *from) {
     if (p->ext || p->native) return;   /* their thread waits in C; C has no Lua stack */
@@ -62,11 +64,7 @@ void mbb_inspect_where(mb_proc *p, mb_sched *from) {
     if (!atomic_compare_exchange_strong(&p->status, &expected, MB_INSPECTED)) return;
     /* Ours now: the thread that parked it is done with it, and a wake
      * cannot take it from us. Reading the stack allocates nothing. */
-    char here[sizeof p->where];
-    find_where(p->co, here, sizeof here);
-    pthread_mutex_lock(&p->lock);
-    memcpy(p->where, here, sizeof here);
-    pthread_mutex_unlock(&p->lock);
+    update_where(p->co, p);
     atomic_store(&p->status, MB_RUNNABLE);
     mb_sched_push(p->rt, from, p);
 }

@@ -49,8 +49,8 @@ static mb_proc *queue_take(mb_proc **head, mb_proc **tail) {
     return p;
 }
 
-/* A process whose slice was cut short goes to the back queue: the clock is
- * read only then, and when both queues hold work. */
+/* A process whose slice was cut short goes to the back queue. The clock is
+ * read only while the back queue holds someone (a loop that never yields). */
 static uint32_t rq_push(mb_sched *s, mb_proc *p) {
     p->runq_next = NULL;
     pthread_mutex_lock(&s->rq_lock);
@@ -69,10 +69,11 @@ static uint32_t rq_push(mb_sched *s, mb_proc *p) {
 static mb_proc *rq_pop(mb_sched *s) {
     if (atomic_load_explicit(&s->rq_len, memory_order_relaxed) == 0) return NULL;
     pthread_mutex_lock(&s->rq_lock);
-    mb_proc *p = NULL;
-    if (s->back_head && (!s->rq_head || mb_now_ms() >= s->back_due)) {
+    mb_proc *p;
+    double now = s->back_head ? mb_now_ms() : 0;
+    if (s->back_head && (!s->rq_head || now >= s->back_due)) {
         p = queue_take(&s->back_head, &s->back_tail);
-        if (s->back_head) s->back_due = mb_now_ms() + MB_BACK_QUEUE_MS;
+        if (s->back_head) s->back_due = now + MB_BACK_QUEUE_MS;
     } else {
         p = queue_take(&s->rq_head, &s->rq_tail);
     }
@@ -103,14 +104,15 @@ static mb_sched *pick(mb_runtime *rt) {
 void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p) {
     int own = s != NULL;
     if (!s) s = pick(rt);
-    bool hogged = p->hogged;   /* p is the queue's once pushed */
-    uint32_t n = rq_push(s, p);
     /* Work from outside the schedulers (a timer, the host's thread, the
      * blocking pool) does not wait for a busy loop's slice to run out: ask
      * that loop to yield now (a thread id, unlike a pthread_t, is safe to
      * signal even if that thread is gone). Not for a push from a process on
-     * its own scheduler: a busy producer would yield at each message. */
-    if (!own && !hogged && atomic_load_explicit(&s->running_hog, memory_order_relaxed)) {
+     * its own scheduler: a busy producer would yield at each message. Read
+     * before the push: p is the queue's once pushed. */
+    bool preempt = !own && !p->hogged && atomic_load_explicit(&s->running_hog, memory_order_relaxed);
+    uint32_t n = rq_push(s, p);
+    if (preempt) {
         int tid = atomic_load_explicit(&s->tid, memory_order_relaxed);
         if (tid > 0) syscall(SYS_tgkill, getpid(), tid, MB_PREEMPT_SIGNAL);
     }
@@ -306,8 +308,13 @@ static slice_end_kind run_one(mb_sched *s, mb_proc *p) {
     uint64_t w = ((MB_SLICE_COUNT(atomic_load_explicit(&s->slice, memory_order_relaxed)) + 1) << 3) |
                  MB_SLICE_RUNNING;
     atomic_store_explicit(&s->running, p, memory_order_relaxed);
-    atomic_store_explicit(&s->running_hog, p->hogged, memory_order_relaxed);
-    p->hogged = false;   /* until this slice is cut short in turn */
+    /* Only a slice from the back queue touches the flags: none of this on
+     * the message path. */
+    bool from_back = p->hogged;
+    if (from_back) {
+        atomic_store_explicit(&s->running_hog, true, memory_order_relaxed);
+        p->hogged = false;   /* until this slice is cut short in turn */
+    }
     atomic_store_explicit(&s->slice, w, memory_order_release);
     if (p->native) p->native->run(p);
     else mb_vm_run(p);
@@ -325,7 +332,7 @@ static slice_end_kind run_one(mb_sched *s, mb_proc *p) {
         return SLICE_LOST;
     }
     s->current = NULL;
-    atomic_store_explicit(&s->running_hog, false, memory_order_relaxed);
+    if (from_back) atomic_store_explicit(&s->running_hog, false, memory_order_relaxed);
     bool cut = p->hogged;   /* p may run elsewhere once after_slice queued it */
     after_slice(rt, s, p);
     return cut ? SLICE_CUT : SLICE_DONE;

@@ -81,25 +81,6 @@ describe("a process that overflows the C stack", function()
   end)
 end)
 
--- A compiled loop (LuaJIT never checks hooks inside a trace) that ends by
--- itself after `ms`: it reads the clock through the FFI, which the trace
--- compiles, every few million iterations.
-local function compiled_spinner(ms, parent)
-  local mb = require "moonbeam"
-  local ffi = require "ffi"
-  pcall(ffi.cdef, "int clock_gettime(int, void *);")
-  local ts = ffi.new("int64_t[2]")
-  local function now() ffi.C.clock_gettime(1, ts); return tonumber(ts[0]) * 1e3 + tonumber(ts[1]) / 1e6 end
-  local deadline = now() + ms
-  mb.send(parent, { "spinning", mb.self() })
-  local x = 0
-  for i = 1, 1e15 do
-    x = x + i
-    if i % 4000000 == 0 and now() > deadline then break end
-  end
-  return x
-end
-
 -- An interpreted loop: it runs until killed.
 local function interpreted_spinner(parent)
   local mb = require "moonbeam"
@@ -144,7 +125,7 @@ describe("a process that never yields", function()
   it("does not stop the others: with more compiled spinners than schedulers, pings are answered and timers fire", function()
     local refs = {}
     for i = 1, 4 do
-      local _, ref = mb.spawn_monitor(compiled_spinner, 2500, mb.self())
+      local _, ref = mb.spawn_monitor("bench.lib.procs:spin", "compiled", h.now_ms() + 2500, mb.self())   -- until then
       refs[i] = ref
       h.expect(h.tuple("spinning"), "spinner " .. i)
     end

@@ -208,15 +208,11 @@ describe("the host under abuse", function()
     -- Four spinners that never yield, for as long as the ticker ticks: two
     -- in compiled loops (their schedulers are handed off), two interpreted
     -- (preempted). They end by themselves: kill is isolation_spec's.
-    local function spinner(ms, interpreted)
-      local h = require "spec.support.helpers"
-      if interpreted then jit.off() end
-      local stop, x = h.now_ms() + ms, 0
-      while h.now_ms() < stop do for i = 1, 1e5 do x = x + i end end
-      return x
+    local spinners, until_ms = {}, h.now_ms() + seconds * 1000
+    for i = 1, 4 do
+      local kind = i > 2 and "interpreted" or "compiled"
+      spinners[i] = select(2, mb.spawn_monitor("bench.lib.procs:spin", kind, until_ms, mb.self()))
     end
-    local spinners = {}
-    for i = 1, 4 do spinners[i] = select(2, mb.spawn_monitor(spinner, seconds * 1000, i > 2)) end
     -- Four processes in blocking calls, one after another.
     local blockers = {}
     for i = 1, 4 do

@@ -7,8 +7,7 @@
 set -u
 MAKE=${MAKE:-make}
 log=$(mktemp -d)
-passed=0
-failed=0
+. "$(dirname "$0")/tally.sh"
 status=0
 
 step() {   # step NAME TARGET
@@ -16,16 +15,7 @@ step() {   # step NAME TARGET
     # Printed as it comes (a CI that stops mid-run still shows how far it got).
     { $MAKE --no-print-directory "$2" 2>&1; echo $? >"$log/$2.rc"; } | tee "$log/$2.out"
     rc=$(cat "$log/$2.rc")
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log/$2.out" | tail -n 1)
-    if [ -n "$line" ]; then
-        p=$(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')
-        f=$(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')
-        passed=$((passed + p))
-        failed=$((failed + f))
-        [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))   # it died after its summary
-    else
-        failed=$((failed + 1))   # no summary: the run itself broke
-    fi
+    tally_run "make $2" "$log/$2.out" "$rc"
     [ "$rc" -ne 0 ] && status=1
 }
 

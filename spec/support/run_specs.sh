@@ -20,9 +20,7 @@ shift
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/moonbeam-specs.XXXXXX") || exit 1
 trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
-skipped=0
+. "$(dirname "$0")/tally.sh"
 
 descendants() {   # descendants PID: PID and every process below it
     echo "$1"
@@ -58,41 +56,29 @@ stop() {   # stop PID: the process and everything below it
 
 for file in "$@"; do
     : >"$work/progress"
+    : >"$work/hang"
     start=$(date +%s)
     # A background job's stdin is /dev/null: no spec may wait on the caller's.
     # shellcheck disable=SC2086
     MOONBEAM_SPEC_PROGRESS="$work/progress" $command "$file" >"$work/out" 2>&1 </dev/null &
     pid=$!
-    timed_out=0
-    while kill -0 "$pid" 2>/dev/null; do
-        if [ $(( $(date +%s) - start )) -ge "$limit" ]; then
-            timed_out=1
-            report_hang "$pid" "$file" >"$work/hang"
-            stop "$pid"
-            break
-        fi
-        sleep 1
-    done
+    # The watchdog: reports and stops the file if it is still running at the
+    # limit; a file that ends in time takes the watchdog with it.
+    ( sleep "$limit"; report_hang "$pid" "$file" >"$work/hang"; stop "$pid" ) &
+    watchdog=$!
     wait "$pid"
     rc=$?
+    kill $(descendants "$watchdog") 2>/dev/null
+    wait "$watchdog" 2>/dev/null
     echo "== $file ($(( $(date +%s) - start )) s)"
     cat "$work/out"
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/out" | tail -n 1)
-    if [ "$timed_out" -eq 1 ]; then
+    if [ -s "$work/hang" ]; then
         cat "$work/hang"
         failed=$((failed + 1))
-    elif [ -z "$line" ]; then
-        echo "FAILED  $file: exited with status $rc and no summary"
-        failed=$((failed + 1))
-    elif [ "$rc" -ne 0 ] && echo "$line" | grep -q ', 0 failed'; then
-        echo "FAILED  $file: exited with status $rc after its summary"
-        failed=$((failed + 1))
-    fi
-    if [ -n "$line" ]; then
-        passed=$((passed + $(echo "$line" | sed -E 's/^([0-9]+) passed.*/\1/')))
-        failed=$((failed + $(echo "$line" | sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/')))
-        s=$(echo "$line" | sed -nE 's/.*, ([0-9]+) skipped.*/\1/p')
-        skipped=$((skipped + ${s:-0}))
+        line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$work/out" | tail -n 1)
+        [ -n "$line" ] && tally_counts "$line"
+    else
+        tally_run "$file" "$work/out" "$rc"
     fi
 done
 
