@@ -160,9 +160,10 @@ tsan:
 	  LUA_CPATH=./build-tsan/lib/?.so;; $(BUSTED)" $(SAN_SPECS)
 
 # ---- checkhook -------------------------------------------------------------
-# Stock LuaJIT's compiled loops never look at hooks, so neither preemption
-# (bindings/vm.c) nor mb.exit(pid, "kill") reaches a process spinning in one:
-# its scheduler is handed off (host/sysmon.h) and its thread spins on. A
+# Stock LuaJIT's compiled loops never look at hooks, so preemption
+# (bindings/vm.c) does not reach a process spinning in one: its scheduler is
+# handed off (host/sysmon.h) and its thread spins on until a kill abandons
+# it there. A
 # LuaJIT built with -DLUAJIT_ENABLE_CHECKHOOK checks the hook mask on every
 # turn of a compiled loop and leaves the trace once a hook is set, at a cost
 # in tight loops (bench/checkhook.sh measures both). `make checkhook` builds

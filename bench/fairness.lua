@@ -5,8 +5,8 @@
 --
 -- A spinner (bench.lib.procs:spin) is a process in a loop that never
 -- yields; KIND is "compiled" (a LuaJIT trace: only the hand-off to a fresh
--- thread gets its scheduler back) or "interpreted" (jit.off(): preempted by
--- the count hook). Each run measures the host idle first, then once per
+-- thread gets its scheduler back, and a kill abandons it there) or
+-- "interpreted" (jit.off(): preempted by the count hook). Each run measures the host idle first, then once per
 -- KIND with spinners running, so every ratio compares figures taken
 -- moments apart in the same host.
 --
@@ -15,7 +15,7 @@
 -- fair_pp_idle_per_s and fair_pp_idle_p99_ms (round trips/s, p99 round
 -- trip), the same for each KIND as fair_pp_<KIND>_*, with
 -- fair_pp_<KIND>_of_idle_pct (the rate with spinners, in % of the idle
--- rate), fair_pp_<KIND>_max_ms, and fair_pp_interpreted_kill_ms
+-- rate), fair_pp_<KIND>_max_ms, and fair_pp_<KIND>_kill_ms
 -- (exit(pid, "kill") until the last DOWN).
 --
 -- timers: N send_after timers, delays uniform in 0..SPAN_MS, armed at an
@@ -65,23 +65,17 @@ local function spin_check(pids, kind)
   end
 end
 
--- Kill the spinners (an interpreted one dies; a compiled one runs on to
--- its deadline) and wait for every DOWN. Returns ms from kill to last DOWN.
+-- Kill the spinners and wait for every DOWN. Returns ms from kill to last
+-- DOWN.
 local function stop_spinners(pids, kind)
   local t0 = now_us()
-  if kind == "interpreted" then
-    for _, p in ipairs(pids) do mb.exit(p, "kill") end
-  end
+  for _, p in ipairs(pids) do mb.exit(p, "kill") end
   for _ = 1, #pids do
     local m = mb.receive(is_down, 30000)
     if not m then error("fairness: a " .. kind .. " spinner still runs 30 s after its end") end
-    -- Not killed: the kill did not land before the deadline ended it. Seen
-    -- on a loaded host when the monitor, late itself, handed the spinner's
-    -- scheduler off before asking the spinner to yield: on the thread left
-    -- to it nothing preempts it, or delivers a kill, any more.
-    if kind == "interpreted" and m[5] ~= "killed" then
-      error(("fairness: exit(pid, \"kill\") did not end an interpreted spinner; it ended with %s at its deadline")
-            :format(tostring(m[5])))
+    if m[5] ~= "killed" then
+      error(("fairness: exit(pid, \"kill\") did not end a %s spinner; it ended with %s at its deadline")
+            :format(kind, tostring(m[5])))
     end
   end
   return (now_us() - t0) / 1000
@@ -157,7 +151,7 @@ local function pingpong(ms, nspin)
     u.result(key .. "_of_idle_pct", 100 * rate / idle, "%")
     u.result(key .. "_max_ms", hk.max / 1000, "ms")
     local stop_ms = stop_spinners(pids, kind)
-    if kind == "interpreted" then u.result(key .. "_kill_ms", stop_ms, "ms") end
+    u.result(key .. "_kill_ms", stop_ms, "ms")
   end
   mb.send(pong, "stop")
 end

@@ -12,8 +12,8 @@
 -- many spinners the kill ended) and spin_kill_worst_ms.
 --
 -- With stock LuaJIT a trace never looks at hooks: the schedulers are handed
--- off and the kill never lands (the host leaves the spinning threads to the
--- OS at exit). With `make checkhook` the trace leaves for the interpreter
+-- off, and the kill abandons each spinner's state in its compiled loop (its
+-- thread leaves). With `make checkhook` the trace leaves for the interpreter
 -- once the monitor sets its hook: the spinners are preempted like
 -- interpreted code, and killed.
 local mb = require "moonbeam"

@@ -143,6 +143,8 @@ local rows = {
   { "fair_pp_interpreted_p99_ms", "  p99 round trip",                  "ms",   beam = "fair_pp_spin_p99_ms" },
   { "fair_pp_interpreted_of_idle_pct", "  % of idle rate",             "%",    fair_pingpong("interpreted"),
     beam = "fair_pp_spin_of_idle_pct" },
+  { "fair_pp_compiled_kill_ms",    "kill 2 compiled spinners",    "ms", at_most(100, "ms"), beam = "fair_pp_spin_kill_ms" },
+  { "fair_pp_interpreted_kill_ms", "kill 2 interpreted spinners", "ms", at_most(100, "ms"), beam = "fair_pp_spin_kill_ms" },
   { "fair_timer_idle_p99_ms", "timer lateness p99, idle (2 scheds)", "ms" },
   { "fair_timer_compiled_p99_ms", "  1 compiled spinner",  "ms", beam = "fair_timer_spin_p99_ms" },
   { "fair_timer_compiled_ratio",  "    / idle",            "×",  fair_timers("compiled"),

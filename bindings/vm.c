@@ -1,12 +1,17 @@
 /* vm.c: a process's Lua state: creating it, running a slice of it, turning
  * how it ended into an exit reason, and closing it. */
+#include <luajit.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdint.h>
+#include <ucontext.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lualib.h>
 #include "bindings.h"
+#include "../host/codemap.h"
 #include "../host/signal.h"
 #include "../host/sysmon.h"
 #include "../host/timer.h"
@@ -295,8 +300,10 @@ static bool ended_by_allocator(mb_proc *p) {
 
 #define PREEMPT_HOOK_COUNT 1000   /* instructions between looks, once asked */
 
-/* The process this thread is running a slice of, for the signal handler. */
-static __thread mb_proc *running_here __attribute__((tls_model("initial-exec")));
+/* The process this thread is running a slice of, and where that slice
+ * began, for the signal handler. */
+static __thread mb_proc *volatile running_here __attribute__((tls_model("initial-exec")));
+static __thread sigjmp_buf *volatile slice_start __attribute__((tls_model("initial-exec")));
 
 /* A yield from here reaches the scheduler only if no C function is between
  * this instruction and the process's body, except pcall and xpcall, which
@@ -314,14 +321,22 @@ static bool can_yield(mb_proc *p, lua_State *L) {
 }
 
 /* Runs on the process's own thread, between two interpreted instructions.
- * Where the process cannot yield it keeps looking; once it does, the slice
- * ends as if it had called mb.yield (exit signals are handled on resume). */
+ * Where the process cannot yield it keeps looking, unless a queued exit
+ * signal ends it: then it is abandoned here, as in compiled code (the C
+ * functions between, LuaJIT's own or a Lua callback's caller, hold nothing
+ * outside the state). Once it yields, the slice ends as if it had called
+ * mb.yield (exit signals are handled on resume). */
 static void preempt_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     void *ud;
     if (lua_getallocf(L, &ud) != mb_proc_alloc) return;
     mb_proc *p = ud;
-    if (!can_yield(p, L)) return;
+    if (!can_yield(p, L)) {
+        sigjmp_buf *start = slice_start;
+        if (start && running_here == p && atomic_load_explicit(&p->doomed, memory_order_relaxed))
+            siglongjmp(*start, 1);
+        return;
+    }
     lua_sethook(L, NULL, 0, 0);
     p->budget = 0;   /* a whole slice of work, for its reductions */
     p->hogged = true;   /* behind those that wait on messages (sched.c) */
@@ -330,22 +345,44 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
     lua_yield(L, 0);
 }
 
+/* Where the signal found its thread. */
+static uintptr_t interrupted_pc(const void *uctx) {
+#if defined(__x86_64__)
+    return (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.pc;
+#else
+    (void)uctx;
+    return 0;   /* unknown: such a process is only ever handed off */
+#endif
+}
+
 /* MB_PREEMPT_SIGNAL, sent by the monitor to the thread running a long slice.
  * Setting a hook is what LuaJIT's own interrupt handler does from a signal;
  * the hook does the rest on this thread at a safe point. The slice may have
  * ended before the signal came: then the hook preempts whatever runs here
- * next, at worst one early yield. */
-static void on_preempt_signal(int sig) {
+ * next, at worst one early yield.
+ * A process that a queued exit signal ends, found in compiled code, would
+ * never reach the hook (stock LuaJIT's traces do not look at it): there the
+ * thread holds no lock and is in no C code of the host's or of libc's, so it
+ * leaves that code for good, back to where the slice began (abandon). */
+static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
     (void)sig;
+    (void)info;
     mb_proc *p = running_here;
-    if (p && p->L) lua_sethook(p->L, preempt_hook, LUA_MASKCOUNT, PREEMPT_HOOK_COUNT);
+    if (!p || !p->L) return;
+    sigjmp_buf *start = slice_start;
+    if (start && atomic_load_explicit(&p->doomed, memory_order_relaxed) &&
+        mb_codemap_is_generated(interrupted_pc(uctx)))
+        siglongjmp(*start, 1);
+    lua_sethook(p->L, preempt_hook, LUA_MASKCOUNT, PREEMPT_HOOK_COUNT);
 }
 
 static void install_preempt_handler(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_preempt_signal;
-    sa.sa_flags = SA_RESTART;
+    sa.sa_sigaction = on_preempt_signal;
+    sa.sa_flags = SA_RESTART | SA_SIGINFO;
     sigemptyset(&sa.sa_mask);
     if (sigaction(MB_PREEMPT_SIGNAL, &sa, NULL))
         fprintf(stderr, "moonbeam: no preemption signal handler; long slices are only handed off\n");
@@ -356,10 +393,47 @@ void mb_vm_preempt_init(void) {
     pthread_once(&once, install_preempt_handler);
 }
 
-/* One slice of Lua; counts its reductions: one, and one a message. */
+static int flush_compiled_code(lua_State *L) {
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_FLUSH);
+    return 0;
+}
+
+/* The signal handler brought this thread back from p's compiled code (or
+ * the hook from where p could not yield): p's coroutine stopped in the
+ * middle of its code and can run nothing any more. Its machine code is freed here (a flush, on the main thread,
+ * touches only the JIT's records; the collector is stopped first so that no
+ * finalizer runs in a state caught mid-instruction); all the rest goes with
+ * its arena (mb_vm_close), and its finalizers never run. It ends with the
+ * reason of the signal that ended it. */
+static void abandon(mb_proc *p) {
+    sigset_t preempt;
+    sigemptyset(&preempt);
+    sigaddset(&preempt, MB_PREEMPT_SIGNAL);
+    pthread_sigmask(SIG_UNBLOCK, &preempt, NULL);   /* blocked in the handler we left */
+    p->abandoned = true;
+    p->in_match = false;
+    lua_gc(p->L, LUA_GCSTOP, 0);
+    if (lua_cpcall(p->L, flush_compiled_code, NULL))   /* inside a finalizer: LuaJIT refuses */
+        fprintf(stderr, "moonbeam: the compiled code of a killed process stays allocated\n");
+    mb_signal_drain(p);
+    if (!p->dying) set_reason_str(p, "killed");   /* spared after all (trapping now): too late */
+    p->yield = MB_YIELD_EXIT;
+}
+
+/* One slice of Lua; counts its reductions: one, and one a message. -1: the
+ * slice was abandoned (on_preempt_signal). */
 static int resume_here(mb_proc *p, int nargs) {
+    sigjmp_buf start;
     running_here = p;
+    if (sigsetjmp(start, 0)) {   /* savemask 0: no system call a slice */
+        slice_start = NULL;
+        running_here = NULL;
+        abandon(p);
+        return -1;
+    }
+    slice_start = &start;
     int st = lua_resume(p->co, nargs);
+    slice_start = NULL;
     running_here = NULL;
     int used = mbb_slice_budget() - (p->budget > 0 ? p->budget : 0);
     atomic_store_explicit(&p->reductions,
@@ -388,6 +462,7 @@ void mb_vm_run(mb_proc *p) {
     p->budget = mbb_slice_budget();
     p->yield = MB_YIELD_NONE;
     int st = resume_here(p, nargs);
+    if (st < 0) return;   /* abandoned: p->yield is MB_YIELD_EXIT */
     if (ended_by_allocator(p)) return;
     if (st == LUA_YIELD) {
         if (p->yield == MB_YIELD_NONE) {   /* a bare coroutine.yield() at the top */
@@ -405,7 +480,7 @@ void mb_vm_run(mb_proc *p) {
 
 void mb_vm_close(mb_proc *p) {
     if (!p->L) return;
-    lua_close(p->L);
+    if (!p->abandoned) lua_close(p->L);
     p->L = p->co = NULL;
     mb_arena_release(&p->arena);
 }

@@ -8,23 +8,73 @@
 #define CHUNK 4096
 #define HEADER 16   /* keeps objects 16-byte aligned after the link word */
 
-/* Under AddressSanitizer every object gets malloc, so overflows inside a
- * state are still caught. */
-#if defined(__SANITIZE_ADDRESS__)
-void *mb_arena_alloc(mb_arena *a, size_t n) { (void)a; return malloc(n); }
-void mb_arena_free(mb_arena *a, void *p, size_t n) { (void)a; (void)n; free(p); }
-void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize) {
-    (void)a;
-    (void)osize;
-    return realloc(p, nsize);
+/* A block from malloc; the object follows the header. */
+typedef struct mb_big {
+    struct mb_big *prev, *next;
+} mb_big;
+_Static_assert(sizeof(mb_big) <= HEADER, "a big block's header keeps 16-byte alignment");
+
+static void *big_alloc(mb_arena *a, size_t n) {
+    mb_big *b = malloc(HEADER + n);
+    if (!b) return NULL;
+    b->prev = NULL;
+    b->next = a->big;
+    if (a->big) a->big->prev = b;
+    a->big = b;
+    return (char *)b + HEADER;
 }
-void mb_arena_release(mb_arena *a) { (void)a; }
+
+static mb_big *big_of(void *p) { return (mb_big *)((char *)p - HEADER); }
+
+static void big_unlink(mb_arena *a, mb_big *b) {
+    if (b->prev) b->prev->next = b->next;
+    else a->big = b->next;
+    if (b->next) b->next->prev = b->prev;
+}
+
+static void big_free(mb_arena *a, void *p) {
+    mb_big *b = big_of(p);
+    big_unlink(a, b);
+    free(b);
+}
+
+static void *big_realloc(mb_arena *a, void *p, size_t n) {
+    mb_big *old = big_of(p);
+    mb_big *b = realloc(old, HEADER + n);
+    if (!b) return NULL;   /* the old block stays, linked */
+    if (b->prev) b->prev->next = b;
+    else a->big = b;
+    if (b->next) b->next->prev = b;
+    return (char *)b + HEADER;
+}
+
+static void big_release(mb_arena *a) {
+    for (mb_big *b = a->big, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    a->big = NULL;
+}
+
+/* Under AddressSanitizer every object is a block of its own, so overflows
+ * inside a state are still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+void *mb_arena_alloc(mb_arena *a, size_t n) { return big_alloc(a, n); }
+void mb_arena_free(mb_arena *a, void *p, size_t n) {
+    (void)n;
+    if (p) big_free(a, p);
+}
+void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize) {
+    (void)osize;
+    return big_realloc(a, p, nsize);
+}
+void mb_arena_release(mb_arena *a) { big_release(a); }
 #else
 
 static size_t class_of(size_t n) { return (n + 15) / 16 - 1; }
 
 void *mb_arena_alloc(mb_arena *a, size_t n) {
-    if (n > MB_ARENA_SMALL) return malloc(n);
+    if (n > MB_ARENA_SMALL) return big_alloc(a, n);
     size_t c = class_of(n), size = (c + 1) * 16;
     void *p = a->free[c];
     if (p) {
@@ -47,7 +97,7 @@ void *mb_arena_alloc(mb_arena *a, size_t n) {
 void mb_arena_free(mb_arena *a, void *p, size_t n) {
     if (!p) return;
     if (n > MB_ARENA_SMALL) {
-        free(p);
+        big_free(a, p);
         return;
     }
     size_t c = class_of(n);
@@ -56,7 +106,7 @@ void mb_arena_free(mb_arena *a, void *p, size_t n) {
 }
 
 void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize) {
-    if (osize > MB_ARENA_SMALL && nsize > MB_ARENA_SMALL) return realloc(p, nsize);
+    if (osize > MB_ARENA_SMALL && nsize > MB_ARENA_SMALL) return big_realloc(a, p, nsize);
     if (osize <= MB_ARENA_SMALL && nsize <= MB_ARENA_SMALL && class_of(osize) == class_of(nsize))
         return p;
     void *np = mb_arena_alloc(a, nsize);
@@ -74,6 +124,7 @@ void mb_arena_release(mb_arena *a) {
         free(c);
         c = next;
     }
+    big_release(a);
     memset(a, 0, sizeof *a);
 }
 #endif

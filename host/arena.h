@@ -3,8 +3,11 @@
  * Lua tells the allocator an object's size when it frees or resizes it, so
  * small objects need no malloc header: they are carved from 4 KB chunks
  * owned by the process, by size class (multiples of 16 up to 256 bytes),
- * with a free list per class. Bigger blocks go to malloc. The chunks go
- * back in one sweep when the process ends. Owner thread only. */
+ * with a free list per class. Bigger blocks go to malloc, each with a
+ * header that links it into the arena's list. Everything goes back in one
+ * sweep when the process ends, even what the state never freed: a state
+ * abandoned in the middle of its code (sysmon.h) is released that way.
+ * Owner thread only. */
 #ifndef MB_ARENA_H
 #define MB_ARENA_H
 
@@ -17,12 +20,13 @@ typedef struct mb_arena {
     void *chunks;                       /* singly linked through their first word */
     char *bump, *end;                   /* the unused tail of the newest chunk */
     void *free[MB_ARENA_CLASSES];
+    struct mb_big *big;                 /* blocks from malloc, doubly linked */
 } mb_arena;
 
 void *mb_arena_alloc(mb_arena *a, size_t n);
 void mb_arena_free(mb_arena *a, void *p, size_t n);
 void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize);
-/* Release every chunk (all small objects at once). */
+/* Release every chunk and every big block: all the arena holds. */
 void mb_arena_release(mb_arena *a);
 
 #endif

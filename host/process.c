@@ -157,6 +157,7 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
     case MB_MSG_DEADLOCK:
         break;
     default:
+        if (mb_signal_ends(p, m)) atomic_store_explicit(&p->doomed, true, memory_order_relaxed);
         atomic_fetch_add(&p->sig_pending, 1);
         break;
     }

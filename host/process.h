@@ -105,6 +105,8 @@ typedef struct mb_proc {
     _Atomic uint64_t wait_seq;        /* which wait a timeout belongs to */
     _Atomic uint64_t timed_out_seq;   /* set by the wait timer when it fires */
     _Atomic bool trap_exit;
+    _Atomic bool doomed;              /* a queued exit signal will end it (mb_signal_ends):
+                                         if it spins in compiled code, it is left there */
     _Atomic uint64_t await_ref;       /* the call this process waits on (0: none) */
     _Atomic mb_pid calling;           /* the server it waits on: the wait-for graph */
 
@@ -125,6 +127,8 @@ typedef struct mb_proc {
     bool mem_exceeded;
     bool cstack_exceeded;             /* it recursed its thread's C stack away */
     bool dying;                       /* exit_reason holds why */
+    bool abandoned;                   /* its state was left in the middle of compiled code:
+                                         released, never closed (bindings/vm.c) */
     bool hogged;                      /* its last slice was cut short (preempted, or handed
                                          off): it waits in the back queue (sched.c) */
     bool in_match;                    /* inside a selective receive's match function */

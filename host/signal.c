@@ -233,6 +233,22 @@ static int handle_signal(mb_proc *p, mb_msg *sig) {
     return added;
 }
 
+bool mb_signal_ends(const mb_proc *p, const mb_msg *sig) {
+    bool trapping = atomic_load_explicit(&p->trap_exit, memory_order_relaxed);
+    bool normal = mb_encoded_is(sig->data, sig->len, "normal");
+    switch (sig->kind) {
+    case MB_SIG_LINK_EXIT:
+        return !trapping && !normal;
+    case MB_SIG_EXIT:
+        if (mb_encoded_is(sig->data, sig->len, "kill")) return true;
+        return !trapping && (!normal || sig->from == p->pid);
+    case MB_SIG_OVERFLOW:
+        return true;
+    default:
+        return false;
+    }
+}
+
 int mb_signal_drain(mb_proc *p) {
     int added = 0;
     mb_msg *m;

@@ -28,6 +28,12 @@ void mb_send_exit(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest,
  * of messages added; p->dying is set if a signal ended the process. */
 int mb_signal_drain(mb_proc *p);
 
+/* Whether the signal sig, queued for p, will end p when p drains it (the
+ * rules of the drain, read from any thread: a link removed or trap_exit set
+ * meanwhile may still spare it). A process that spins in compiled code
+ * never drains: the monitor leaves it there (sysmon.h). */
+bool mb_signal_ends(const mb_proc *p, const mb_msg *sig);
+
 /* Build the message {"EXIT", from, reason} or {"DOWN", ref, "process", what, reason}. */
 mb_msg *mb_exit_message(mb_pid from, const uint8_t *reason, size_t len);
 mb_msg *mb_down_message(mb_ref ref, const uint8_t *what, size_t what_len,
