@@ -473,9 +473,10 @@ int mb_sched_start_all(mb_runtime *rt, int n) {
     return -1;
 }
 
-/* Wait for every scheduler to finish its current slice. A process spinning
- * in Lua never yields; after a grace period its scheduler is abandoned (the
- * OS process is exiting anyway) rather than hanging the exit forever. */
+/* Wait for every scheduler to finish its current slice. One that the
+ * monitor cannot end (a long C call, a loop in a __gc finalizer) is left
+ * after a grace period (the OS process is exiting anyway) rather than
+ * hanging the exit forever. */
 static int join_all(mb_runtime *rt, double grace_ms) {
     int stuck = 0;
     struct timespec ts;
@@ -497,13 +498,17 @@ static int orphans_left(mb_runtime *rt, double grace_ms) {
 }
 
 int mb_sched_stop_all(mb_runtime *rt) {
-    mb_sysmon_stop(rt->sysmon);   /* first: no hand-off while we join */
-    rt->sysmon = NULL;
+    /* First: no hand-off while we join. The monitor stays to end where it
+     * is a slice that never yields (a compiled loop): that takes
+     * milliseconds, not the grace period. */
+    mb_sysmon_host_stopping(rt->sysmon);
     atomic_store(&rt->stopping, true);
     for (int i = 0; i < rt->nscheds; i++) uv_async_send(&rt->scheds[i].wakeup);
     uv_async_send(&rt->timer_thread->wakeup);
     int stuck = join_all(rt, 2000);
     stuck += orphans_left(rt, stuck ? 0 : 2000);
+    mb_sysmon_stop(rt->sysmon);
+    rt->sysmon = NULL;
     if (stuck) {
         fprintf(stderr, "moonbeam: %d thread(s) still run a process that never yields; "
                         "leaving them to the OS at exit\n", stuck);

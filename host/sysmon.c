@@ -23,6 +23,7 @@ struct mb_sysmon {
     pthread_mutex_t mu;
     pthread_cond_t cv;   /* on CLOCK_MONOTONIC */
     bool stop;
+    bool host_stopping;  /* no more hand-offs; what still runs is ended where it is */
     watch *seen;         /* one per scheduler; the monitor's thread only */
     mb_orphan *orphans;  /* the monitor's thread only */
 };
@@ -54,6 +55,12 @@ static bool hand_off(mb_sysmon *m, mb_sched *s, mb_proc *p) {
     return true;
 }
 
+/* The host stops: p will not run again, so whatever it runs is ended where
+ * it is if it cannot yield (bindings/vm.c), not waited for. */
+static void end_at_stop(mb_sysmon *m, mb_proc *p) {
+    if (m->host_stopping) atomic_store_explicit(&p->doomed, true, memory_order_relaxed);
+}
+
 /* Charge the orphans' processes for dt and ask them again to yield (code
  * that was inside C, or compiled, may be interpreted now); join the
  * threads whose slice ended. */
@@ -69,6 +76,7 @@ static void follow_orphans(mb_sysmon *m, double dt) {
             continue;
         }
         atomic_fetch_add_explicit(&o->p->runtime_us, (uint64_t)(dt * 1000), memory_order_relaxed);
+        end_at_stop(m, o->p);
         pthread_kill(o->thread, MB_PREEMPT_SIGNAL);   /* not yet joined: the handle is valid */
         link = &o->next;
     }
@@ -105,15 +113,18 @@ static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
         unpin(s, w);
         return true;
     }
+    end_at_stop(m, p);
     /* Hand off only a slice that was asked to yield long enough ago: the
      * monitor itself may have run late (a loaded host) and never asked. */
-    if (ran >= MB_HAND_OFF_MS && wt->asked > 0 && now - wt->asked >= MB_HAND_OFF_MS - MB_PREEMPT_MS) {
+    if (!m->host_stopping && ran >= MB_HAND_OFF_MS && wt->asked > 0 &&
+        now - wt->asked >= MB_HAND_OFF_MS - MB_PREEMPT_MS) {
         if (hand_off(m, s, p)) return true;   /* the slice stays pinned: it is not s's any more */
         fprintf(stderr, "moonbeam: cannot start a thread to take over a stuck scheduler\n");
     }
     /* Ask again every look: the thread may have been between slices, or
      * the process inside C code, when the last request came. */
-    if (ran >= MB_PREEMPT_MS || atomic_load_explicit(&p->sig_pending, memory_order_relaxed)) {
+    if (ran >= MB_PREEMPT_MS || atomic_load_explicit(&p->sig_pending, memory_order_relaxed) ||
+        atomic_load_explicit(&p->doomed, memory_order_relaxed)) {
         pthread_kill((pthread_t)s->thread, MB_PREEMPT_SIGNAL);
         if (wt->asked == 0) wt->asked = now;
     }
@@ -121,22 +132,22 @@ static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
     return true;
 }
 
+/* Sleep ms with m->mu held, as every look is made: mb_sysmon_host_stopping
+ * finds the monitor between two looks. */
 static double sleep_ms(mb_sysmon *m, double ms) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     long ns = ts.tv_nsec + (long)(ms * 1e6);
     ts.tv_sec += ns / 1000000000L;
     ts.tv_nsec = ns % 1000000000L;
-    pthread_mutex_lock(&m->mu);
     while (!m->stop && pthread_cond_timedwait(&m->cv, &m->mu, &ts) != ETIMEDOUT) {}
-    bool stop = m->stop;
-    pthread_mutex_unlock(&m->mu);
-    return stop ? -1 : mb_now_ms();
+    return m->stop ? -1 : mb_now_ms();
 }
 
 static void *sysmon_main(void *arg) {
     mb_sysmon *m = arg;
     double tick = MB_SYSMON_TICK_MS, now, last = mb_now_ms();
+    pthread_mutex_lock(&m->mu);
     while ((now = sleep_ms(m, tick)) >= 0) {
         bool busy = false;
         for (int i = 0; i < m->rt->nscheds; i++)
@@ -146,8 +157,18 @@ static void *sysmon_main(void *arg) {
         last = now;
         /* Idle: look less often (a spinner is caught a little later). */
         tick = busy ? MB_SYSMON_TICK_MS : tick * 2 < MB_SYSMON_IDLE_MS ? tick * 2 : MB_SYSMON_IDLE_MS;
+        if (m->host_stopping) tick = MB_SYSMON_TICK_MS;
     }
+    pthread_mutex_unlock(&m->mu);
     return NULL;
+}
+
+void mb_sysmon_host_stopping(mb_sysmon *m) {
+    if (!m) return;
+    pthread_mutex_lock(&m->mu);
+    m->host_stopping = true;
+    pthread_cond_signal(&m->cv);   /* look now */
+    pthread_mutex_unlock(&m->mu);
 }
 
 mb_sysmon *mb_sysmon_start(mb_runtime *rt) {

@@ -51,7 +51,13 @@ void mb_orphan_done(mb_orphan *o);
 
 /* Start watching rt's schedulers (after they started). NULL on failure. */
 mb_sysmon *mb_sysmon_start(mb_runtime *rt);
-/* Stop and free the monitor (before the schedulers stop). */
+/* The host is stopping: from the monitor's next look on, no scheduler is
+ * handed off, and a slice that does not yield when asked is ended where it
+ * is if its code can be left (compiled code, or interpreted code where no
+ * yield reaches the scheduler: bindings/vm.c), its process with it. Returns
+ * once no hand-off is under way. */
+void mb_sysmon_host_stopping(mb_sysmon *m);
+/* Stop and free the monitor (once the schedulers stopped, or gave up on). */
 void mb_sysmon_stop(mb_sysmon *m);
 
 #endif

@@ -81,6 +81,24 @@ describe("moonbeam run", function()
     assert.equal("returning\n", out)
   end)
 
+  it("exits when the script returns, though other processes spin in loops that never yield", function()
+    local t = sh.clock_ms()
+    local status, out, err = run_script([[
+      local mb = require "moonbeam"
+      for _ = 1, 2 do   -- compiled, and interpreted where no yield reaches the scheduler
+        mb.spawn(function() local x = 0 for i = 1, 1e15 do x = x + i end end)
+        mb.spawn(function() jit.off(); ("a"):gsub(".", function() while true do end end) end)
+      end
+      mb.sleep(100)   -- compiled, and handed off
+      print("returning")
+    ]], nil, "--schedulers 2")
+    local took = sh.clock_ms() - t
+    assert.equal(0, status, err)
+    assert.equal("returning\n", out)
+    assert.equal("", err)   -- not "leaving them to the OS", after a 2 s grace period
+    assert.is_true(took < 1900, "exit took " .. took .. " ms")
+  end)
+
   it("runs the script as a process that can spawn and receive", function()
     local status, out, err = run_script([[
       local mb = require "moonbeam"
