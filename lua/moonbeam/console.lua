@@ -7,8 +7,8 @@
 -- statement; a chunk that ends too early (LuaJIT's message ends in '<eof>')
 -- continues on the next line. Every value is printed with moonbeam.pretty. An error prints its
 -- message and traceback, and a linked process that crashes prints a line:
--- the console traps exits, so neither ends it. The helpers are API.md's
--- ("The console"), as globals of this state.
+-- the console traps exits, so neither ends it. The helpers are those of
+-- docs/reference.md ("The console"), as globals of this state.
 --
 -- Output never waits on the scheduler thread (conn:send queues what the
 -- terminal has not taken); a console whose terminal is behind waits for it
