@@ -30,7 +30,8 @@ else
 CFLAGS_LJ := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS_LJ  := $(shell pkg-config --libs luajit 2>/dev/null)
 endif
-CFLAGS   := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
+WERROR   ?= -Werror
+CFLAGS   := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -fPIC \
             $(CFLAGS_LJ) $(shell pkg-config --cflags libuv 2>/dev/null)
 # LuaRocks passes LuaJIT's headers this way (the rockspec's build_variables).
 CFLAGS   += $(if $(LUA_INCDIR),-I$(LUA_INCDIR))

@@ -39,14 +39,18 @@ build = {
    type = "make",
    build_target = "all",
    -- The Makefile sets its own warnings and -fPIC; LuaRocks' CFLAGS become
-   -- its optimisation flags.
+   -- its optimisation flags. Warnings are not errors here (WERROR empty):
+   -- -Werror is for the project's own builds, and a user's compiler may
+   -- warn about something new.
    build_variables = {
       OPT = "$(CFLAGS)",
       LUA_INCDIR = "$(LUA_INCDIR)",
       LUAJIT = "$(LUA)",
+      WERROR = "",
    },
    install_target = "install",
    install_variables = {
+      WERROR = "",
       PREFIX = "$(PREFIX)",
       LUADIR = "$(LUADIR)",
       LIBDIR = "$(LIBDIR)",

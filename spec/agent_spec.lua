@@ -1,4 +1,4 @@
--- moonbeam.agent: API.md "task and agent", OTP-SEMANTICS.md §S (item 144).
+-- moonbeam.agent: docs/reference.md ("agent").
 --
 -- An agent is a gen_server around one value; every fn runs inside the
 -- agent's own Lua state, so each fn here is upvalue-free (it may use

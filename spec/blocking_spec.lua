@@ -1,6 +1,6 @@
 -- mb.blocking: a blocking call runs on a pool thread, in the calling
--- process's own state, and no scheduler waits for it (API.md "Isolation and
--- fairness"). The pool's size and a host's scheduler count, set from the
+-- process's own state, and no scheduler waits for it (docs/semantics.md,
+-- "Blocking calls"). The pool's size and a host's scheduler count, set from the
 -- command line or the environment, are in cli_spec and require_spec.
 
 local mb = require "moonbeam"

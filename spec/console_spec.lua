@@ -234,6 +234,36 @@ describe("the console", function()
     assert.matches('call%("completion_target", "get"%)\n7\n', s)
   end)
 
+  it("does not offer moonbeam's internal names on Tab, only its API", function()
+    term = console()
+    -- Each line is typed, completed with Tab, then run: what it shows is
+    -- what completion made of it. The internal names (docs/reference.md
+    -- lists the public ones) would complete these prefixes.
+    local cases = {
+      { "mb.sup_", "mb.sup_" },             -- sup_start
+      { "mb.console_", "mb.console_" },     -- console_open
+      { "mb.wai", "mb.wai" },               -- wait
+      { "mb.rec", "mb.receive" },           -- recv, beside receive
+      { "mb.call_b", "mb.call_b" },         -- call_begin
+      { "mb.call_t", "mb.call_t" },         -- call_take
+      { "mb._max", "mb._max" },             -- _max_timeout
+      { "gen._hand", "gen._hand" },         -- _handshake
+      { "gen.ent", "gen.ent" },             -- enter
+      { "mb.queue_", "mb.queue_len" },      -- public: still offered
+      { "gen.try_", "gen.try_call" },       -- public: still offered
+    }
+    local s
+    for _, c in ipairs(cases) do
+      term:type(c[1])
+      term:key("Tab")
+      s = term:enter("")
+    end
+    for _, c in ipairs(cases) do
+      assert.is_truthy(s:find("> " .. c[2] .. "\n", 1, true),
+        ("%q was completed to something else than %q:\n%s"):format(c[1], c[2], s))
+    end
+  end)
+
   it("runs -l and -e in the console before the first prompt", function()
     term = console("-i -l spec.support.console_counter -e 'greeting = \"hi\"'")
     local s = term:enter("type(console_counter.init), greeting")

@@ -1,4 +1,5 @@
--- Exit signals, links and monitors: OTP-SEMANTICS.md §A and §B.
+-- Exit signals, links and monitors: docs/semantics.md ("Links and exit
+-- signals", "Monitors").
 --
 -- The busted process traps exits (see helpers.before), so most behaviour is
 -- observed on echo processes (spec/support/echo.lua): the spec asks them to

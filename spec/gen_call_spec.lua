@@ -1,5 +1,5 @@
--- gen_server call, try_call and reply: API.md "gen_server", OTP-SEMANTICS.md
--- §F (items 44-57) and §3.3.
+-- gen_server call, try_call and reply: docs/reference.md ("gen_server") and
+-- docs/semantics.md ("Calls").
 
 local mb = require "moonbeam"
 local gen = require "moonbeam.gen_server"

@@ -1,5 +1,5 @@
--- gen_server cast, info, continue, timeouts and hibernate: API.md
--- "gen_server", OTP-SEMANTICS.md §G and §H (items 58-70).
+-- gen_server cast, info, continue, timeouts and hibernate: docs/reference.md
+-- ("gen_server") and docs/semantics.md ("gen_server", "The loop").
 
 local mb = require "moonbeam"
 local gen = require "moonbeam.gen_server"
@@ -348,8 +348,9 @@ describe("gen_server timeout extra", function()
     assert.equal("timeout", U.event(s, "info", 2000)[4])
   end)
 
-  -- API.md: an extra of "infinity", math.huge, or more than a timer can be
-  -- set for means no timeout at all; it never fires, and costs no CPU.
+  -- docs/reference.md ("gen_server"): an extra of "infinity", math.huge, or
+  -- more than a timer can be set for means no timeout at all; it never
+  -- fires, and costs no CPU.
   for _, case in ipairs({ { "math.huge", math.huge }, { "\"infinity\"", "infinity" }, { "2^64", 2 ^ 64 }, { "1e300", 1e300 } }) do
     it("of " .. case[1] .. " never delivers \"timeout\", and leaves the server idle", function()
       local s = U.start({ extra = case[2] })

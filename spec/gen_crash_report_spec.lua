@@ -1,5 +1,5 @@
--- gen_server crash reports: API.md "gen_server", OTP-SEMANTICS.md item 77 and
--- §2.7. On an abnormal exit a server prints to stderr its name or pid, the
+-- gen_server crash reports: docs/semantics.md ("gen_server", "Crash
+-- reports"). On an abnormal exit a server prints to stderr its name or pid, the
 -- last message, the state and the reason with the Lua traceback, all
 -- size-capped, through the module's format_status callback when it has one.
 -- Nothing is printed for "normal", "shutdown" or {"shutdown", x}, nor when

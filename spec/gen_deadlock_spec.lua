@@ -1,4 +1,4 @@
--- Call cycles and re-entrancy: OTP-SEMANTICS.md item 54 and §2.5. Beyond OTP,
+-- Call cycles and re-entrancy: docs/semantics.md ("Calls"). Beyond OTP,
 -- a call that closes a cycle of servers waiting on each other (A calls B
 -- calls A, or longer) fails at once in every caller of the cycle with
 -- {"deadlock", chain}, instead of a 5 s timeout each. A server blocked in its

@@ -1,5 +1,5 @@
--- gen_server start and start_link: API.md "gen_server", OTP-SEMANTICS.md §E
--- (items 33-43).
+-- gen_server start and start_link: docs/reference.md ("gen_server") and
+-- docs/semantics.md ("gen_server", "Start").
 --
 -- Most servers here are spec/support/gs_script.lua, whose init returns
 -- exactly arg.ret, or what the upvalue-free function arg.init returns.

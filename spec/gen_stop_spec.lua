@@ -1,5 +1,6 @@
--- gen_server stop and terminate: API.md "gen_server", OTP-SEMANTICS.md §I and
--- §J (items 71-82), and items 53, 64.
+-- gen_server stop and terminate: docs/reference.md ("gen_server") and
+-- docs/semantics.md ("gen_server": "terminate", "stop", and the reply of
+-- "stop", reason, reply, state in "The loop").
 
 local mb = require "moonbeam"
 local gen = require "moonbeam.gen_server"

@@ -1,5 +1,5 @@
 -- gen_server's sys-like tools: get_state, replace_state, suspend/resume,
--- get_status, trace. API.md "gen_server", OTP-SEMANTICS.md §K (items 83-87).
+-- get_status, trace. docs/reference.md ("gen_server", "The sys tools").
 
 local mb = require "moonbeam"
 local gen = require "moonbeam.gen_server"

@@ -1,6 +1,7 @@
--- Isolation: API.md "Isolation and fairness". What one process does to
--- itself (here: recursing its scheduler's C stack away) ends that process
--- alone, with a clear reason; the host and every other process go on.
+-- Isolation: docs/semantics.md ("Preemption, hand-off and kill"). What one
+-- process does to itself (here: recursing its scheduler's C stack away) ends
+-- that process alone, with a clear reason; the host and every other process
+-- go on.
 
 local mb = require "moonbeam"
 local h = require "spec.support.helpers"

@@ -1,4 +1,5 @@
--- Reliability: the host under abuse (API.md "Isolation and fairness").
+-- Reliability: the host under abuse (docs/semantics.md, "Preemption,
+-- hand-off and kill", "Mailbox bounds", "Memory limit").
 -- These are the short forms; `make soak` runs the same scenarios long
 -- (MOONBEAM_SOAK=1) and prints what each measured as a table. Hostile
 -- console clients (never reading, garbage, 300 connections) are in

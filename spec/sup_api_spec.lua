@@ -1,9 +1,9 @@
--- The supervisor API on static supervisors: API.md "supervisor" and
--- OTP-SEMANTICS.md items 90-92 (flags and child specs, checked at start),
--- 112-119 (start_child, terminate_child, restart_child, delete_child,
--- which_children newest first, count_children, calls to a missing
--- supervisor) and the restart backoff moonbeam adds (§2.9): a flapping
--- child is restarted after a delay and shows pid "restarting" meanwhile.
+-- The supervisor API on static supervisors: docs/reference.md ("supervisor":
+-- flags and child specs, checked at start; start_child, terminate_child,
+-- restart_child, delete_child, which_children newest first, count_children,
+-- calls to a missing supervisor) and the restart backoff moonbeam adds
+-- (docs/semantics.md, "Backoff and failed restarts"): a flapping child is
+-- restarted after a delay and shows pid "restarting" meanwhile.
 
 local mb = require "moonbeam"
 local gen = require "moonbeam.gen_server"
@@ -406,8 +406,9 @@ describe("bad specs", function()
     refused("backoff", { U.worker("a", nil, { backoff = { initial = 100, max = 50 } }) })
   end)
 
-  -- API.md: a backoff is a delay, finite and > 0; math.huge and NaN are
-  -- refused (a NaN max used to leave the child never restarted).
+  -- docs/reference.md ("Timeouts, counts and names"): a backoff is a delay,
+  -- finite and > 0; math.huge and NaN are refused (a NaN max used to leave
+  -- the child never restarted).
   for _, case in ipairs({
     { "math.huge", math.huge }, { "NaN", 0 / 0 }, { "0", 0 }, { "1e300", 1e300 },
     { "{initial = math.huge}", { initial = math.huge } },

@@ -1,8 +1,8 @@
--- simple_one_for_one supervisors: API.md "supervisor" (exactly one child
--- spec, the template; start_child(sup, arg) starts a worker with arg as its
--- init argument, or a process with arg's elements appended to the
+-- simple_one_for_one supervisors: docs/reference.md ("supervisor": exactly
+-- one child spec, the template; start_child(sup, arg) starts a worker with
+-- arg as its init argument, or a process with arg's elements appended to the
 -- template's args; max_children; children are ended by pid), and
--- OTP-SEMANTICS.md items 118 and 121-124.
+-- docs/semantics.md ("Supervisors").
 
 local mb = require "moonbeam"
 local gen = require "moonbeam.gen_server"

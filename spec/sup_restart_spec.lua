@@ -1,6 +1,6 @@
--- Supervisor restarts: API.md "supervisor", OTP-SEMANTICS.md items 97-98
--- (the restart matrix and what is left after a child is not restarted),
--- 101-103 (restart intensity and period, giving up, failed restarts) and
+-- Supervisor restarts: docs/semantics.md ("Supervisors": "Restarts", the
+-- restart matrix and what is left after a child is not restarted;
+-- "Intensity" and "Backoff and failed restarts") and
 -- escalation through nested supervisors: an inner supervisor that gives up
 -- exits "shutdown", so its own supervisor restarts it only when its spec is
 -- permanent; the one "=SUPERVISOR REPORT====" line names the chain.
@@ -23,7 +23,8 @@ local ENDINGS = {
   { "another reason", function(pid) gen.cast(pid, { "exit", "went_wrong" }) end, "went_wrong" },
 }
 
--- OTP-SEMANTICS.md item 97: whether each restart type restarts after each ending.
+-- docs/semantics.md, "Restarts": whether each restart type restarts after
+-- each ending.
 local RESTARTS = {
   permanent = { normal = true, shutdown = true, ["{\"shutdown\", x}"] = true, ["a crash"] = true, ["\"killed\""] = true, ["another reason"] = true },
   transient = { normal = false, shutdown = false, ["{\"shutdown\", x}"] = false, ["a crash"] = true, ["\"killed\""] = true, ["another reason"] = true },

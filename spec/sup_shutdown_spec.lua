@@ -1,10 +1,10 @@
--- Supervisor start and shutdown: API.md "supervisor", OTP-SEMANTICS.md
--- items 94-95 (children start left to right, one at a time; a child that
+-- Supervisor start and shutdown, as docs/semantics.md ("Supervisors") has
+-- them. "Start": children start left to right, one at a time; a child that
 -- fails to start stops the ones already started, in reverse order, and the
--- start fails with the reason) and 108-111 (children stop in reverse start
+-- start fails with the reason. "Shutdown": children stop in reverse start
 -- order, one at a time; "shutdown" then a kill after the timeout,
 -- "brutal_kill", "infinity"; waiting by monitor, not link; dynamic children
--- stop concurrently).
+-- stop concurrently.
 
 local mb = require "moonbeam"
 local gen = require "moonbeam.gen_server"
@@ -272,8 +272,9 @@ describe("supervisor shutdown", function()
     assert.equal("shutdown", p_reason(0))
   end)
 
-  -- API.md: math.huge, or a timeout longer than a timer can be set for, is
-  -- "infinity": never a kill, and no supervisor spinning on a timer meanwhile.
+  -- docs/reference.md ("Timeouts, counts and names"): math.huge, or a
+  -- timeout longer than a timer can be set for, is "infinity": never a kill,
+  -- and no supervisor spinning on a timer meanwhile.
   for _, case in ipairs({ { "math.huge", math.huge }, { "1e300", 1e300 }, { "2^64", 2 ^ 64 } }) do
     for _, strategy in ipairs({ "one_for_one", "simple_one_for_one" }) do
       it("of " .. case[1] .. " waits as long as the child takes, costing no CPU (" .. strategy .. ")", function()

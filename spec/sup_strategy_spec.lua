@@ -1,6 +1,6 @@
--- Supervisor restart strategies: API.md "supervisor", OTP-SEMANTICS.md
--- items 99 (one_for_one, one_for_all, rest_for_one) and 100 (temporary
--- bystanders are not restarted).
+-- Supervisor restart strategies: docs/semantics.md ("Supervisors",
+-- "Restarts": one_for_one, one_for_all, rest_for_one, and temporary
+-- bystanders that are not restarted).
 --
 -- Children are spec/support/sup_child.lua servers that tell the test of
 -- their init and terminate ({"sup_ev", id, what, pid, detail}); with

@@ -1,4 +1,5 @@
--- moonbeam.task: API.md "task and agent", OTP-SEMANTICS.md §R (items 135-142).
+-- moonbeam.task: docs/reference.md ("task") and docs/semantics.md ("Task and
+-- agent").
 --
 -- The busted process traps exits (helpers.before), so a crashing task linked
 -- to it arrives as an EXIT message; what a crash does to a non-trapping owner
@@ -148,7 +149,7 @@ describe("task.async / task.await", function()
     assert.is_true(elapsed < 800, "await took " .. elapsed .. " ms")
   end)
 
-  it("after a timeout, neither the result nor a DOWN arrives later (item 136)", function()
+  it("after a timeout, neither the result nor a DOWN arrives later", function()
     local t = task.async(FNS .. ":sleep_then", 100, "late-value")
     assert.same({ "timeout" }, raised(task.await, t, 10))
     assert.is_true(gone(t.pid))
@@ -435,7 +436,7 @@ describe("task.shutdown", function()
     assert.same({}, h.drain())
   end)
 
-  it("returns \"exit\", reason when the task had crashed (item 139)", function()
+  it("returns \"exit\", reason when the task had crashed", function()
     local t = task.async(FNS .. ":crash", "crashed before shutdown")
     assert.is_true(gone(t.pid))
     mb.sleep(20)

@@ -264,8 +264,9 @@ describe("receive timeouts", function()
     assert.same({ "timed out", true }, h.expect(h.tuple("timed out"), "the child's report"))
   end)
 
-  -- API.md: math.huge is "infinity", and so is a timeout longer than the
-  -- runtime can schedule; it never fires early.
+  -- docs/reference.md ("Timeouts, counts and names"): math.huge is
+  -- "infinity", and so is a timeout longer than the runtime can schedule; it
+  -- never fires early.
   local INFINITE = { { "math.huge", math.huge }, { "2^64", 2 ^ 64 }, { "1e300", 1e300 }, { "\"infinity\"", "infinity" } }
   for _, case in ipairs(INFINITE) do
     it("of " .. case[1] .. " never fire: a message sent 100 ms later is what returns, and waiting costs no CPU", function()

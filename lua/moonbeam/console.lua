@@ -7,8 +7,8 @@
 -- statement; a chunk that ends too early (LuaJIT's message ends in '<eof>')
 -- continues on the next line. Every value is printed with moonbeam.pretty. An error prints its
 -- message and traceback, and a linked process that crashes prints a line:
--- the console traps exits, so neither ends it. The helpers are API.md's
--- ("The console"), as globals of this state.
+-- the console traps exits, so neither ends it. The helpers are those of
+-- docs/reference.md ("The console"), as globals of this state.
 --
 -- Output never waits on the scheduler thread (conn:send queues what the
 -- terminal has not taken); a console whose terminal is behind waits for it
@@ -242,11 +242,41 @@ local function resolve_path(path)
   return v
 end
 
+-- What completion leaves out of moonbeam's own modules: every name that
+-- starts with "_", and these, which the modules use among themselves and
+-- which are not the API (docs/reference.md lists what is).
+local INTERNAL = {}
+for _, k in ipairs({
+  -- moonbeam (the core's functions behind the API)
+  "call_begin", "call_take", "call_end", "reply", "wait", "recv", "send_system", "run_first",
+  "sup_start", "console_open", "shutdown_start", "shutdown_status", "shutdown_wait",
+  "shutdown_plan", "shutdown_order", "shutdown_host_links", "shutdown_done",
+  -- moonbeam.gen_server, moonbeam.task: the bodies of their processes
+  "enter", "run",
+  -- moonbeam.agent: the callbacks of its gen_server
+  "init", "handle_call", "handle_cast",
+}) do INTERNAL[k] = true end
+
+local function is_internal(k) return k:sub(1, 1) == "_" or INTERNAL[k] == true end
+
+-- Whether v is one of moonbeam's own modules (moonbeam, moonbeam.*).
+local function is_moonbeam_module(v)
+  if type(v) ~= "table" then return false end
+  for name, m in pairs(package.loaded) do
+    if m == v and type(name) == "string" and (name == "moonbeam" or name:sub(1, 9) == "moonbeam.") then
+      return true
+    end
+  end
+  return false
+end
+
 local function fields(v, methods_only, out)
   local seen = {}
+  local hide = is_moonbeam_module(v)
   local function take(t)
     for k, x in pairs(t) do
-      if identifier(k) and not seen[k] and (not methods_only or type(x) == "function") then
+      if identifier(k) and not seen[k] and (not methods_only or type(x) == "function")
+         and not (hide and is_internal(k)) then
         seen[k] = true
         out[#out + 1] = k
       end

@@ -5,7 +5,8 @@
 -- start spawned. A call is {"$gen_call", {pid, ref}, request}; its reply
 -- goes through the core's reply slot (moonbeam.core call_begin/call_take),
 -- so it is matched in O(1), a late one is dropped, and a call cycle fails
--- at once with {"deadlock", chain}. Semantics: OTP-SEMANTICS.md §E-K.
+-- at once with {"deadlock", chain}. Semantics: docs/semantics.md ("Calls",
+-- "gen_server").
 local mb = require "moonbeam"
 
 local type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable =
@@ -489,7 +490,7 @@ local function loop(S)
         msg = receive(S.deadline and math.max(0, S.deadline - now()))
       end
       -- Any message but a system one cancels the timeout; system messages
-      -- leave it running with its original deadline (OTP re-arms it: §67).
+      -- leave it running with its original deadline (OTP re-arms it).
       if not is_sys(msg) then S.deadline = nil end
       if msg == nil then
         trace(S, "got timeout")

@@ -1,5 +1,5 @@
 --- moonbeam: Erlang/OTP-style processes for LuaJIT.
--- The API of ../shared/API.md ("Processes"). Most functions are the C core's
+-- The API of docs/reference.md ("Processes"). Most functions are the C core's
 -- own (moonbeam.core); what lives here is policy that reads better in Lua:
 -- the receive loop with its deadline, and yielding when a slice is used up.
 local core = require "moonbeam.core"
@@ -37,8 +37,8 @@ function M.send(dest, msg)
   return true
 end
 
--- Timeouts, counts and names as API.md ("Timeouts and bad numbers,
--- everywhere") has them; shared by the modules.
+-- Timeouts, counts and names as docs/reference.md ("Timeouts, counts and
+-- names") has them; shared by the modules.
 
 -- The longest timeout a timer is set for (2^53 ms, host/timer.h).
 local MAX_TIMEOUT = core._max_timeout

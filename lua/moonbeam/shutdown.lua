@@ -1,8 +1,8 @@
 --- moonbeam.shutdown: ending the whole host in order, as OTP's init:stop
 -- does, and os.exit, which asks for it from any process. The mechanics
 -- (one shutdown only, its watchdog, SIGTERM and SIGINT, the exit itself)
--- are host/shutdown.c's; the order is here. Contract: API.md "Isolation
--- and fairness".
+-- are host/shutdown.c's; the order is here. Documented in docs/semantics.md
+-- ("Host shutdown and os.exit").
 --
 -- The order: the first process (moonbeam run's script) gets exit signal
 -- "shutdown"; the shutdown then waits until every process that was linked

@@ -1,7 +1,8 @@
 --- moonbeam.supervisor: the client of the core's native supervisors.
 -- Specs are checked here, where a clear error is easy to write; the
--- supervisor itself (host/supervisor.c) runs with no Lua state. Semantics:
--- API.md "supervisor" and OTP-SEMANTICS.md §L-P.
+-- supervisor itself (host/supervisor.c) runs with no Lua state. The API:
+-- docs/reference.md ("supervisor"); the semantics: docs/semantics.md
+-- ("Supervisors").
 local mb = require "moonbeam"
 local gen = require "moonbeam.gen_server"
 

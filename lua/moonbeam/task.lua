@@ -1,7 +1,8 @@
 --- moonbeam.task: Elixir's Task. A task is a process that runs one
 -- function and sends its result to its owner: async links it to the
 -- owner (a crash brings the owner down, as OTP's does), await collects
--- the result. See API.md "task and agent" and OTP-SEMANTICS.md §R.
+-- the result. See docs/reference.md ("task") and docs/semantics.md ("Task
+-- and agent").
 local mb = require "moonbeam"
 
 local type, select, error, unpack = type, select, error, unpack

@@ -1,4 +1,5 @@
--- The callback module of API.md's gen_server example, as users write it.
+-- The callback module of the gen_server example in docs/reference.md, as
+-- users write it.
 local Counter = {}
 function Counter.init(start) return "ok", start or 0 end
 function Counter.handle_call(req, from, n)

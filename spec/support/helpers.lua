@@ -78,9 +78,9 @@ function H.error_of(fn, ...)
   return H.text(err)
 end
 
--- The error fn(...) raised, checked to read "<call>: <what is wrong>" as
--- API.md has it: no position inside moonbeam, no "bad argument #1 to
--- 'c_fn'", no "[string ...]". Returns the message.
+-- The error fn(...) raised, checked to read "<call>: <what is wrong>"
+-- (docs/semantics.md, "Errors"): no position inside moonbeam, no "bad
+-- argument #1 to 'c_fn'", no "[string ...]". Returns the message.
 function H.usage_error(call, fn, ...)
   local ok, err = pcall(fn, ...)
   assert(not ok, "expected " .. call .. " to raise, it returned " .. H.text(err))
