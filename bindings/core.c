@@ -51,7 +51,7 @@ void mbb_install_exit(lua_State *L, int idx) {
 }
 
 /* os, whose exit ends the whole host in order rather than the OS process
- * at once (API.md "Isolation and fairness"). */
+ * at once (docs/semantics.md, "Host shutdown and os.exit"). */
 static int open_os(lua_State *L) {
     lua_pushcfunction(L, luaopen_os);
     lua_pushliteral(L, LUA_OSLIBNAME);

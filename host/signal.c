@@ -1,5 +1,6 @@
 /* signal.c: links, monitors, exit signals, and how a process acts on them
- * when it drains its inbox. The rules are OTP's (OTP-SEMANTICS.md §A-B). */
+ * when it drains its inbox. The rules are OTP's (docs/semantics.md, "Links and
+ * exit signals", "Monitors"). */
 #include "signal.h"
 
 #include <stdio.h>

@@ -188,7 +188,7 @@ static void describe(mb_span r, char *buf, size_t n) {
 /* ---- shutting down ------------------------------------------------------ */
 
 /* Static children stop one at a time, newest first; dynamic ones all at
- * once under one timer (OTP-SEMANTICS 108, 111). */
+ * once under one timer (docs/semantics.md, "Supervisors", "Shutdown"). */
 static void stop_all(sup *s) {
     if (s->strategy == ST_SIMPLE) {
         job_add(s, J_STOP_DYNAMIC, NULL);
@@ -604,7 +604,7 @@ static void handle_request(sup *s, mb_pid to, mb_ref ref, mb_span req) {
         uint64_t pid;
         sup_child *c;
         if (s->strategy == ST_SIMPLE) {
-            /* By pid only; a pid already gone is fine (OTP-SEMANTICS 118). */
+            /* By pid only; a pid already gone is fine (docs/reference.md, terminate_child). */
             if (mb_term_type(x) != MB_T_PID || !mb_term_id(x, &pid)) return reply_err(s, to, ref, "simple_one_for_one");
             c = by_pid(s, pid);
             if (!c && !mb_proctab_alive(&s->p->rt->procs, pid)) return reply_true(s, to, ref);
