@@ -30,7 +30,7 @@ else
 CFLAGS_LJ := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS_LJ  := $(shell pkg-config --libs luajit 2>/dev/null)
 endif
-CFLAGS   := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC \
+CFLAGS   := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fPIC -Ihost \
             $(CFLAGS_LJ) $(shell pkg-config --cflags libuv 2>/dev/null)
 # LuaRocks passes LuaJIT's headers this way (the rockspec's build_variables).
 CFLAGS   += $(if $(LUA_INCDIR),-I$(LUA_INCDIR))
@@ -40,9 +40,12 @@ LUA_SRC  := lua/moonbeam/boot.lua lua/moonbeam/init.lua lua/moonbeam/cli.lua \
             lua/moonbeam/gen_server.lua lua/moonbeam/report.lua lua/moonbeam/task.lua \
             lua/moonbeam/agent.lua lua/moonbeam/console.lua lua/moonbeam/pretty.lua \
             lua/moonbeam/supervisor.lua lua/moonbeam/shutdown.lua
-CORE_SRC := $(filter-out host/main.c host/console.c,$(wildcard host/*.c)) $(wildcard bindings/*.c)
+# host/core: the runtime, in plain C (no LuaJIT); host/otp: supervisors in
+# C; host/console: the socket consoles attach through; bindings/: the Lua
+# process kind and the Lua API; host/cli: the executable's own parts.
+CORE_SRC := $(wildcard host/core/*.c host/otp/*.c host/console/*.c) $(wildcard bindings/*.c)
 OBJS     := $(patsubst %.c,$(B)/obj/%.o,$(CORE_SRC)) $(B)/obj/embedded.o
-HEADERS  := $(wildcard host/*.h bindings/*.h)
+HEADERS  := $(wildcard host/*/*.h bindings/*.h)
 
 DEB_PKGS := luajit libluajit-5.1-dev libuv1-dev lua-cjson lua-cjson-dev lua-busted \
             libedit-dev pkg-config clang tmux luarocks gdb procps
@@ -93,7 +96,7 @@ $(B)/lib/moonbeam/core.so: $(OBJS)
 	$(CC) $(CFLAGS) -shared -o $@ $(OBJS) $(LIBS_UV) $(LDFLAGS)
 
 # The executable adds the console's terminal (libedit) to the core.
-$(B)/bin/moonbeam: $(B)/obj/host/main.o $(B)/obj/host/console.o $(OBJS)
+$(B)/bin/moonbeam: $(B)/obj/host/cli/main.o $(B)/obj/host/cli/console.o $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LIBS_LJ) $(LIBS_UV) -ledit $(LDFLAGS)
 
@@ -212,10 +215,10 @@ checkhook-spec: checkhook
 	$(CH_LJ)/bin/luajit /usr/bin/busted --output=spec/support/summary.lua $(CH_SPECS)
 
 FUZZ_SECONDS ?= 60
-$(B)/fuzz/decode_fuzz: spec/fuzz/decode_fuzz.c host/codec.c host/codec.h host/buf.h
+$(B)/fuzz/decode_fuzz: spec/fuzz/decode_fuzz.c bindings/codec.c bindings/codec.h host/core/term.c host/core/term.h
 	@mkdir -p $(dir $@)
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-	  $$(pkg-config --cflags luajit) spec/fuzz/decode_fuzz.c host/codec.c -o $@ $(LIBS_LJ) -lm
+	  -Ihost $$(pkg-config --cflags luajit) spec/fuzz/decode_fuzz.c bindings/codec.c host/core/term.c -o $@ $(LIBS_LJ) -lm
 
 fuzz: $(B)/fuzz/decode_fuzz
 	@mkdir -p $(B)/fuzz/corpus

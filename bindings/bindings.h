@@ -5,9 +5,9 @@
 
 #include <lauxlib.h>
 #include <lua.h>
-#include "../host/codec.h"
-#include "../host/process.h"
-#include "../host/runtime.h"
+#include "codec.h"
+#include "core/process.h"
+#include "core/runtime.h"
 
 /* The process this state belongs to; raises if it is none. */
 mb_proc *mbb_self(lua_State *L);

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <lualib.h>
 #include "bindings.h"
-#include "../host/sched.h"
+#include "core/sched.h"
 
 #define HOST_KEY "moonbeam.host"
 #define HOST_MT  "moonbeam.host_handle"

@@ -4,10 +4,10 @@
 #include <math.h>
 #include <time.h>
 #include "bindings.h"
-#include "../host/mailbox_bounds.h"
-#include "../host/names.h"
-#include "../host/signal.h"
-#include "../host/timer.h"
+#include "core/mailbox_bounds.h"
+#include "core/names.h"
+#include "core/signal.h"
+#include "core/timer.h"
 
 /* Messages a process handles in one slice before it yields to its peers. */
 #define SLICE_BUDGET 1000

@@ -3,11 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bindings.h"
-#include "../host/mailbox_bounds.h"
-#include "../host/names.h"
-#include "../host/sched.h"
-#include "../host/spawn.h"
-#include "../host/signal.h"
+#include "core/mailbox_bounds.h"
+#include "core/names.h"
+#include "core/sched.h"
+#include "core/spawn.h"
+#include "core/signal.h"
 
 static void opt_bool(lua_State *L, int t, const char *k, bool *out) {
     lua_getfield(L, t, k);

@@ -1,7 +1,7 @@
 /* supervisor_api.c: creating a native supervisor from Lua. */
 #include "bindings.h"
-#include "../host/spawn.h"
-#include "../host/supervisor.h"
+#include "core/spawn.h"
+#include "otp/supervisor.h"
 
 /* core.sup_start(spec, link, path) -> pid, ref (monitored); the supervisor
  * waits for {"$gen_start", ref, starter} before it starts its children. */

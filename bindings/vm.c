@@ -11,11 +11,11 @@
 #include <string.h>
 #include <lualib.h>
 #include "bindings.h"
-#include "../host/codemap.h"
-#include "../host/signal.h"
-#include "../host/sysmon.h"
-#include "../host/timer.h"
-#include "../host/vm.h"
+#include "core/codemap.h"
+#include "core/signal.h"
+#include "core/sysmon.h"
+#include "core/timer.h"
+#include "core/vm.h"
 
 /* ---- a new state ------------------------------------------------------- */
 

@@ -10,7 +10,7 @@
  *   mb.blocking; a runnable or running process shows where it last
  *   stopped. */
 #include <string.h>
-#include "../host/sched.h"
+#include "core/sched.h"
 #include "bindings.h"
 
 /* moonbeam's own code: the embedded modules (loaded under their module

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../../host/codec.h"
+#include "../../bindings/codec.h"
 
 static lua_State *L;
 

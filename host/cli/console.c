@@ -32,7 +32,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "console_wire.h"
+#include "console/console_wire.h"
 
 #define HISTORY_MAX 1000
 #define HELLO_TIMEOUT_MS 5000

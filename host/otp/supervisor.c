@@ -12,11 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "call.h"
-#include "codec.h"
-#include "mailbox_bounds.h"
-#include "runtime.h"
-#include "signal.h"
+#include "core/call.h"
+#include "core/term.h"
+#include "core/mailbox_bounds.h"
+#include "core/runtime.h"
+#include "core/signal.h"
 
 enum { JOB_DONE, JOB_WAIT, JOB_EXIT };
 
@@ -301,8 +301,8 @@ static int start_outcome(mb_msg *m, mb_span *r) {
     mb_span v, tag;
     const uint8_t *p = m->data, *end = m->data + m->len;
     if (m->kind == MB_MSG_REPLY) {
-        while (p < end && (*p++ & 0x80)) {}   /* the list's count */
-        if (mb_term_first(p, end, &v) || !mb_term_index(v, 1, &tag)) return -1;
+        uint64_t count;   /* the reply is a list of one */
+        if (mb_term_list(p, end, &count, &p) || mb_term_first(p, end, &v) || !mb_term_index(v, 1, &tag)) return -1;
         if (mb_term_is_str(tag, "ok")) return 1;
         if (mb_term_is_str(tag, "ignore")) return 2;
         return mb_term_index(v, 2, r) ? 0 : -1;

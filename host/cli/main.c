@@ -25,11 +25,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include "../bindings/bindings.h"
-#include "blocking.h"
+#include "../../bindings/bindings.h"
+#include "core/blocking.h"
 #include "console.h"
-#include "console_server.h"
-#include "version.h"
+#include "console/console_server.h"
+#include "core/version.h"
 
 static void usage(FILE *out) {
     fprintf(out,

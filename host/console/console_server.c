@@ -40,11 +40,11 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "codec.h"
+#include "core/term.h"
 #include "console_wire.h"
-#include "runtime.h"
-#include "signal.h"
-#include "spawn.h"
+#include "core/runtime.h"
+#include "core/signal.h"
+#include "core/spawn.h"
 
 #define CONSOLE_TARGET "moonbeam.console:serve"
 #define MAX_FRAME_IN (1u << 20)     /* a terminal sends lines, not megabytes */

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "codec.h"
+#include "term.h"
 
 /* End p with reason: an untrappable signal, sent once; later deliveries see
  * queue_doomed and are dropped, so a flood at a process that takes long to

@@ -4,7 +4,7 @@
 #define MB_SUP_INTERNAL_H
 
 #include "supervisor.h"
-#include "term.h"
+#include "core/term.h"
 
 enum { ST_ONE_FOR_ONE, ST_ONE_FOR_ALL, ST_REST_FOR_ONE, ST_SIMPLE };
 enum { CT_WORKER, CT_PROCESS, CT_SUPERVISOR };

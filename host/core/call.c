@@ -3,7 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include "codec.h"
+#include "term.h"
 #include "runtime.h"
 
 static void notify_deadlock(mb_runtime *rt, mb_sched *s, mb_pid victim,

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "codec.h"
-#include "runtime.h"
-#include "names.h"
-#include "spawn.h"
+#include "core/term.h"
+#include "core/runtime.h"
+#include "core/names.h"
+#include "core/spawn.h"
 
 #define GEN_ENTER "moonbeam.gen_server:enter"
 
@@ -122,14 +122,11 @@ sup_child *sup_child_from_template(const sup_child *t, mb_span arg) {
               mb_buf_put(&c->nested, t->nested.p, t->nested.len);
     if (!bad && c->type == CT_PROCESS) {
         /* The template's args, then arg's elements appended. */
-        const uint8_t *p = t->args.p, *end = t->args.p + t->args.len;
+        const uint8_t *end = t->args.p + t->args.len, *p = end;
         uint64_t n = 0;
-        for (int shift = 0; p < end; shift += 7) {
-            n |= (uint64_t)(*p & 0x7f) << shift;
-            if (!(*p++ & 0x80)) break;
-        }
         uint32_t extra = mb_term_len(arg);
-        bad = mb_buf_varint(&c->args, n + extra) || mb_buf_put(&c->args, p, (size_t)(end - p));
+        bad = (t->args.len && mb_term_list(t->args.p, end, &n, &p)) ||
+              mb_buf_varint(&c->args, n + extra) || mb_buf_put(&c->args, p, (size_t)(end - p));
         mb_span v;
         for (uint32_t i = 1; !bad && i <= extra; i++) bad = !mb_term_index(arg, i, &v) || copy_span(&c->args, v);
     } else if (!bad) {   /* a worker's init arg: the one given, else the template's */

@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <uv.h>
 #include "blocking.h"
-#include "codec.h"
+#include "term.h"
 #include "process.h"
 #include "sched.h"
 #include "vm.h"

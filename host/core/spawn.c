@@ -3,7 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include "codec.h"
+#include "term.h"
 #include "names.h"
 #include "runtime.h"
 #include "sched.h"

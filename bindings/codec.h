@@ -1,16 +1,4 @@
-/* codec.h: the message format, from a Lua value to bytes and back.
- *
- * Every message crosses from one Lua state to another as one buffer. The
- * format (all integers little-endian; n = unsigned LEB128 varint):
- *
- *   0x00 nil            (only in argument lists, never inside a table)
- *   0x01 false | 0x02 true
- *   0x03 integer        zigzag varint; only for exact integers |x| <= 2^53
- *   0x04 double         8 raw bytes: keeps -0.0, NaN and infinities
- *   0x05 string         n length, bytes (binary-safe)
- *   0x06 table          n array count, n hash count, array values, key/value pairs
- *   0x07 pid | 0x08 ref n value
- *   0x09 function       n length, LuaJIT bytecode of an upvalue-free function
+/* codec.h: Lua values to terms and back (the format: host/core/term.h).
  *
  * Refused when encoding (the error names the path, "msg.a.b: ..."): nil
  * outside argument lists, C functions and functions with upvalues, userdata,
@@ -26,18 +14,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "buf.h"
-#include "pid.h"
+#include "core/pid.h"
+#include "core/term.h"
 
 typedef struct lua_State lua_State;
-
-#define MB_MAX_DEPTH 100                       /* nesting of tables in one message */
-#define MB_DEFAULT_MAX_MESSAGE (64u << 20)      /* bytes; runtime-configurable */
-
-enum {
-    MB_T_NIL, MB_T_FALSE, MB_T_TRUE, MB_T_INT, MB_T_DOUBLE,
-    MB_T_STRING, MB_T_TABLE, MB_T_PID, MB_T_REF, MB_T_FUNCTION
-};
 
 enum { MB_ENC_REFUSED, MB_ENC_TOO_LARGE, MB_ENC_NOMEM };
 
@@ -62,13 +42,5 @@ int mb_decode(lua_State *L, const uint8_t *p, size_t len, int allow_functions);
 
 /* Push the values of a list; returns their count, or -1 if malformed. */
 int mb_decode_list(lua_State *L, const uint8_t *p, size_t len, int allow_functions);
-
-/* Writers for messages the core builds itself (EXIT and DOWN tuples). */
-int mb_put_string(mb_buf *b, const char *s, size_t n);
-int mb_put_id(mb_buf *b, int tag, uint64_t v);
-int mb_put_tuple_head(mb_buf *b, unsigned n);
-
-/* Whether an encoded value is exactly the string s. */
-int mb_encoded_is(const uint8_t *p, size_t len, const char *s);
 
 #endif

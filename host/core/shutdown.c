@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "console_server.h"
+#include "console/console_server.h"
 #include "process.h"
 #include "runtime.h"
 #include "sched.h"

@@ -18,7 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include "process.h"
+#include "core/process.h"
 
 typedef struct mb_console_server mb_console_server;
 typedef struct mb_console_conn mb_console_conn;

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "buf.h"
+#include "core/buf.h"
 
 #define MB_WIRE_MAX (16u << 20)
 #define MB_WIRE_HEAD 5              /* the type byte and the length */

@@ -194,7 +194,7 @@ static int enc_value(enc *e, int idx, int depth) {
         double d = lua_tonumber(L, idx);
         if (d == floor(d) && fabs(d) <= 9007199254740992.0 && !(d == 0 && signbit(d))) {
             int64_t i = (int64_t)d;
-            uint64_t z = ((uint64_t)i << 1) ^ (uint64_t)(i >> 63);
+            uint64_t z = mb_zigzag(i);
             if (mb_buf_byte(e->b, MB_T_INT) || mb_buf_varint(e->b, z)) return enc_oom(e);
         } else {
             uint8_t raw[8];
@@ -289,29 +289,6 @@ int mb_encode_list(lua_State *L, int idx, int n, mb_buf *b,
     return 0;
 }
 
-/* ---- writers used by the core ------------------------------------------ */
-
-int mb_put_string(mb_buf *b, const char *s, size_t n) {
-    if (mb_buf_byte(b, MB_T_STRING) || mb_buf_varint(b, n)) return -1;
-    return mb_buf_put(b, s, n);
-}
-
-int mb_put_id(mb_buf *b, int tag, uint64_t v) {
-    if (mb_buf_byte(b, (uint8_t)tag)) return -1;
-    return mb_buf_varint(b, v);
-}
-
-int mb_put_tuple_head(mb_buf *b, unsigned n) {
-    if (mb_buf_byte(b, MB_T_TABLE) || mb_buf_varint(b, n)) return -1;
-    return mb_buf_varint(b, 0);
-}
-
-int mb_encoded_is(const uint8_t *p, size_t len, const char *s) {
-    size_t n = strlen(s);
-    return n < 128 && len == n + 2 && p[0] == MB_T_STRING && p[1] == n &&
-           memcmp(p + 2, s, n) == 0;
-}
-
 /* ---- decoding ---------------------------------------------------------- */
 
 typedef struct dec {
@@ -320,19 +297,7 @@ typedef struct dec {
     int allow_functions;
 } dec;
 
-static int dec_varint(dec *d, uint64_t *out) {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-        if (d->p >= d->end) return -1;
-        uint8_t c = *d->p++;
-        v |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            *out = v;
-            return 0;
-        }
-    }
-    return -1;
-}
+static int dec_varint(dec *d, uint64_t *out) { return mb_varint_get(&d->p, d->end, out); }
 
 static int dec_value(dec *d, int depth, int allow_nil);
 
@@ -371,7 +336,7 @@ static int dec_value(dec *d, int depth, int allow_nil) {
     case MB_T_TRUE: lua_pushboolean(L, 1); return 0;
     case MB_T_INT:
         if (dec_varint(d, &v)) return -1;
-        lua_pushnumber(L, (lua_Number)(int64_t)((v >> 1) ^ (~(v & 1) + 1)));
+        lua_pushnumber(L, (lua_Number)mb_unzigzag(v));
         return 0;
     case MB_T_DOUBLE: {
         double x;

@@ -14,7 +14,7 @@
 #ifndef MB_SUPERVISOR_H
 #define MB_SUPERVISOR_H
 
-#include "process.h"
+#include "core/process.h"
 
 /* A new supervisor process (not yet in the table): NULL with err set if the
  * spec cannot be read. link: its starter will be its parent (its EXIT ends

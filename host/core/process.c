@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "codec.h"
+#include "term.h"
 #include "cstack.h"
 #include "mailbox_bounds.h"
 #include "names.h"
