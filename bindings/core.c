@@ -105,10 +105,27 @@ void mbb_install_searcher(lua_State *L) {
     lua_pop(L, 2);
 }
 
+static void lua_host_free(mbb_lua_host *lh) {
+    if (!lh) return;
+    free(lh->path);
+    free(lh->cpath);
+    free(lh);
+}
+
+/* New states look for modules where this one does. */
+static mbb_lua_host *lua_host_new(const char *path, const char *cpath) {
+    mbb_lua_host *lh = calloc(1, sizeof *lh);
+    if (lh && (!path || (lh->path = strdup(path))) && (!cpath || (lh->cpath = strdup(cpath)))) return lh;
+    lua_host_free(lh);
+    return NULL;
+}
+
 static int host_gc(lua_State *L) {
     host_handle *h = luaL_checkudata(L, 1, HOST_MT);
     if (h->rt) {
-        mb_runtime_stop(h->rt);
+        mbb_lua_host *lh = h->rt->kind_data;
+        /* Left running (a thread still in a process's state): kept too. */
+        if (mb_runtime_stop(h->rt) == 0) lua_host_free(lh);
         h->rt = NULL;
         h->self = NULL;
     }
@@ -176,12 +193,20 @@ static void ensure_host(lua_State *L) {
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "path");
     lua_getfield(L, -2, "cpath");
-    cfg.lua_path = lua_tostring(L, -2);
-    cfg.lua_cpath = lua_tostring(L, -1);
+    const char *path = lua_tostring(L, -2), *cpath = lua_tostring(L, -1);
+    mbb_lua_host *lh = lua_host_new(path, cpath);
+    lua_pop(L, 3);
+    if (!lh) luaL_error(L, "moonbeam: out of memory");
+    mbb_lua_kind_init();
+    cfg.kind = &mbb_lua_kind;
+    cfg.kind_data = lh;
+    cfg.shutdown_target = "moonbeam.shutdown:run";
     char err[160];
     mb_runtime *rt = mb_runtime_start(&cfg, err, sizeof err);
-    lua_pop(L, 3);
-    if (!rt) luaL_error(L, "moonbeam: %s", err);
+    if (!rt) {
+        lua_host_free(lh);
+        luaL_error(L, "moonbeam: %s", err);
+    }
     pin_self();
 
     h = lua_newuserdata(L, sizeof *h);

@@ -13,7 +13,7 @@
 #define SLICE_BUDGET 1000
 
 int mbb_exit_now(lua_State *L, mb_proc *p) {
-    if (!p->ext && L == p->co && !p->in_blocking) {
+    if (!p->ext && L == mbb_co(p) && !p->in_blocking) {
         p->yield = MB_YIELD_EXIT;
         return lua_yield(L, 0);
     }
@@ -174,7 +174,7 @@ static int l_wait(lua_State *L) {
         lua_pushboolean(L, wait_external(self, deadline));
         return 1;
     }
-    if (L != self->co)
+    if (L != mbb_co(self))
         return luaL_error(L, "receive: cannot block inside a coroutine of your own; receive from the process's body");
     /* A pool thread waits for nobody's messages: a wait there could hold
      * it for ever. receive(0) still works. */
@@ -190,7 +190,7 @@ static int l_yield(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_signal_drain(self);
     if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);   /* there: when fn returns */
-    if (self->ext || L != self->co || self->in_blocking) {
+    if (self->ext || L != mbb_co(self) || self->in_blocking) {
         self->budget = SLICE_BUDGET;
         return 0;
     }

@@ -12,7 +12,8 @@ static int l_sup_start(lua_State *L) {
     const char *path = luaL_optstring(L, 3, "supervisor");
     mbb_encode_or_raise(L, self, 1, "spec");
     char err[160];
-    mb_proc *p = mb_sup_new(self->rt, self->scratch.p, self->scratch.len, link, path, err, sizeof err);
+    mb_proc *p = mb_sup_new(self->rt, self->scratch.p, self->scratch.len, link, path,
+                            "moonbeam.gen_server:enter", err, sizeof err);
     if (!p) return luaL_error(L, "supervisor: %s", err);
     mb_pid pid;
     mb_ref ref = 0;

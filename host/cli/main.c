@@ -351,7 +351,8 @@ int main(int argc, char **argv) {
     }
     char err[256];
     if ((o.socket || o.mode == MODE_CONSOLE) &&
-        !(srv = mb_console_server_start(self->rt, self, o.socket, err, sizeof err))) {
+        !(srv = mb_console_server_start(self->rt, self, o.socket, "moonbeam.console:serve", err,
+                                              sizeof err))) {
         fprintf(stderr, "moonbeam: %s\n", err);
         goto done;
     }

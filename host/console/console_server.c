@@ -46,7 +46,8 @@
 #include "core/signal.h"
 #include "core/spawn.h"
 
-#define CONSOLE_TARGET "moonbeam.console:serve"
+/* The runtime keeps its console server under this key (runtime.h). */
+static const char console_key;
 #define MAX_FRAME_IN (1u << 20)     /* a terminal sends lines, not megabytes */
 #define MAX_ATTACHED 128            /* terminals attached through the socket at once */
 #define OUTPUT_CAP (1u << 20)       /* output queued for a terminal beyond this: it is dropped */
@@ -90,6 +91,7 @@ struct mb_console_conn {
 struct mb_console_server {
     mb_runtime *rt;
     mb_proc *parent;
+    char *target;                   /* what a console process runs */
     pthread_t thread;
     bool thread_started;
     int wake[2];                    /* a byte here: look at the connections again */
@@ -172,7 +174,7 @@ static int spawn_console(mb_console_server *s, mb_console_conn *c, mb_pid prev, 
         mb_buf_free(&args);
         return -1;
     }
-    mb_spawn_opts o = {.kind = MB_TARGET_MODULE, .target = CONSOLE_TARGET, .args = args.p,
+    mb_spawn_opts o = {.target_kind = MB_TARGET_MODULE, .target = s->target, .args = args.p,
                        .args_len = args.len, .trap_exit = true};
     mb_pid pid;
     int rc = mb_spawn(s->parent, &o, &pid, NULL);
@@ -637,8 +639,10 @@ static int listen_on(const char *path, char *err, size_t errlen) {
 
 /* ---- the server's life ------------------------------------------------- */
 
+static void unlink_at_forced_exit(void *s) { mb_console_server_unlink(s); }
+
 mb_console_server *mb_console_server_start(mb_runtime *rt, mb_proc *parent, const char *path,
-                                           char *err, size_t errlen) {
+                                           const char *target, char *err, size_t errlen) {
     mb_console_server *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");
@@ -653,6 +657,10 @@ mb_console_server *mb_console_server_start(mb_runtime *rt, mb_proc *parent, cons
         free(s);
         return NULL;
     }
+    if (!(s->target = strdup(target))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (pipe2(s->wake, O_CLOEXEC | O_NONBLOCK)) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         goto fail;
@@ -664,11 +672,14 @@ mb_console_server *mb_console_server_start(mb_runtime *rt, mb_proc *parent, cons
         }
         if ((s->listen_fd = listen_on(path, err, errlen)) < 0) goto fail;
     }
-    rt->console = s;
+    if (mb_runtime_attach(rt, &console_key, s, unlink_at_forced_exit)) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     int rc = pthread_create(&s->thread, NULL, serve, s);
     if (rc) {
         snprintf(err, errlen, "cannot start the console thread: %s", strerror(rc));
-        rt->console = NULL;
+        mb_runtime_detach(rt, &console_key);
         goto fail;
     }
     s->thread_started = true;
@@ -682,6 +693,7 @@ fail:
     if (s->wake[1] >= 0) close(s->wake[1]);
     pthread_mutex_destroy(&s->lock);
     free(s->path);
+    free(s->target);
     free(s);
     return NULL;
 }
@@ -736,6 +748,7 @@ void mb_console_server_free(mb_console_server *s) {
     close(s->wake[0]);
     close(s->wake[1]);
     free(s->path);
+    free(s->target);
     free(s);
 }
 
@@ -743,7 +756,7 @@ void mb_console_server_free(mb_console_server *s) {
 
 mb_console_conn *mb_console_conn_open(mb_runtime *rt, const char *id, mb_pid self,
                                       char *err, size_t errlen) {
-    mb_console_server *s = rt->console;
+    mb_console_server *s = mb_runtime_attached(rt, &console_key);
     if (!s) {
         snprintf(err, errlen, "this host serves no consoles");
         return NULL;

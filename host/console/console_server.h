@@ -24,12 +24,14 @@ typedef struct mb_console_server mb_console_server;
 typedef struct mb_console_conn mb_console_conn;
 
 /* Start the server's thread. parent is the process console processes are
- * spawned on behalf of (the host's own). path: a unix socket to listen on,
- * created with mode 0600; refused when it exists and is not a stale socket.
- * NULL: no socket (connections come from mb_console_server_add). Sets
- * rt->console. Returns NULL with a message in err. */
+ * spawned on behalf of (the host's own); target, what each of them runs (a
+ * target of the runtime's kind, given the connection's id and setup). path:
+ * a unix socket to listen on, created with mode 0600; refused when it exists
+ * and is not a stale socket. NULL: no socket (connections come from
+ * mb_console_server_add). Attaches itself to rt (runtime.h), where
+ * mb_console_conn_open finds it. Returns NULL with a message in err. */
 mb_console_server *mb_console_server_start(mb_runtime *rt, mb_proc *parent, const char *path,
-                                           char *err, size_t errlen);
+                                           const char *target, char *err, size_t errlen);
 
 /* Serve a console on fd (the server owns it from now on). setup: strings
  * handed to the console process when it starts (moonbeam.console's -l/-e

@@ -11,7 +11,6 @@
 #include <uv.h>
 #include "runtime.h"
 #include "sched.h"
-#include "vm.h"
 
 /* Pool threads run Lua code as schedulers do: the same stack, for the same
  * reason (sched.c, SCHED_STACK_BYTES). Only the pages touched are backed. */
@@ -74,7 +73,7 @@ static void pool_main(void *arg) {
         if (!b->head) b->tail = NULL;
         b->queued--;
         pthread_mutex_unlock(&b->lock);
-        mb_vm_run_blocking(p);
+        p->kind->run_blocking(p);
         hand_back(b->rt, p);
         pthread_mutex_lock(&b->lock);
     }

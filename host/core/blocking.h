@@ -2,7 +2,7 @@
  *
  * A process that calls mb.blocking(fn, ...) yields MB_YIELD_BLOCKING; its
  * scheduler hands it here and moves on. A pool thread resumes the process's
- * own coroutine, which runs fn (bindings/vm.c, mb_vm_run_blocking), and when
+ * own coroutine, which runs fn (its kind's run_blocking), and when
  * fn returns hands the process back to a run queue, or ends it there if it
  * must end (a kill that came meanwhile, a crash). While here the process is
  * on no scheduler: p->sched is NULL, so what it sends, spawns or arms is

@@ -13,7 +13,6 @@
 #include "sched.h"
 #include "signal.h"
 #include "timer.h"
-#include "vm.h"
 
 mb_proc *mb_proc_new(mb_runtime *rt) {
     mb_proc *p = calloc(1, sizeof *p);
@@ -26,13 +25,12 @@ mb_proc *mb_proc_new(mb_runtime *rt) {
     atomic_init(&p->status, MB_RUNNABLE);
     mb_inbox_init(&p->inbox);
     p->wait_deadline = -1;
-    p->co_ref = -1;
     return p;
 }
 
 void mb_proc_free(mb_proc *p) {
     if (!p) return;
-    if (p->native && p->native_state) p->native->close(p);   /* one that never ran */
+    if (p->kind && p->state) p->kind->close(p);   /* one that never ran */
     mb_inbox_free_all(&p->inbox);
     mb_saveq_free_all(&p->save);
     mb_saveq_free_all(&p->replies);
@@ -195,13 +193,12 @@ void mb_proc_terminate(mb_proc *p) {
         fprintf(stderr, "moonbeam: out of memory building an exit reason\n");
     }
     atomic_store(&p->status, MB_EXITING);
-    /* The state goes first: its __gc finalizers run in lua_close and may
-     * still link, monitor, register or spawn_link (the process is alive
-     * until retired). Taken after, what they made is undone with the rest
-     * and a new link's partner gets its EXIT, instead of a stale link. */
+    /* The state goes first: a Lua state's __gc finalizers run as it closes
+     * and may still link, monitor, register or spawn_link (the process is
+     * alive until retired). Taken after, what they made is undone with the
+     * rest and a new link's partner gets its EXIT, instead of a stale link. */
     mb_waittimer_release(p, p->sched);   /* from a blocking thread (sched NULL): posted to its loop */
-    if (p->native) p->native->close(p);
-    else if (!p->ext) mb_vm_close(p);
+    if (p->kind) p->kind->close(p);
 
     pthread_mutex_lock(&p->lock);
     p->exiting = true;

@@ -18,10 +18,10 @@
 #include <stddef.h>
 #include "arena.h"
 #include "buf.h"
+#include "kind.h"
 #include "mailbox.h"
 #include "pid.h"
 
-typedef struct lua_State lua_State;
 typedef struct mb_runtime mb_runtime;
 typedef struct mb_sched mb_sched;
 typedef struct mb_waittimer mb_waittimer;
@@ -68,18 +68,12 @@ typedef struct mb_external {
     pthread_cond_t cv;
 } mb_external;
 
+/* How the kind reads a spawned process's target (bindings/vm.c for Lua). */
 typedef enum mb_target_kind {
     MB_TARGET_MODULE,    /* target = "mod" or "mod:fn" */
     MB_TARGET_BYTECODE,  /* spawn_args holds the function first */
     MB_TARGET_FILE,      /* target = a script path (moonbeam run) */
 } mb_target_kind;
-
-/* A process written in C (a supervisor): no Lua state, its run function
- * reads the save queue and sets p->yield like a Lua process's slice. */
-typedef struct mb_native_ops {
-    void (*run)(mb_proc *p);
-    void (*close)(mb_proc *p);   /* free native_state */
-} mb_native_ops;
 
 typedef struct mb_proc {
     mb_pid pid;
@@ -113,22 +107,19 @@ typedef struct mb_proc {
     /* owner */
     mb_saveq save;
     mb_saveq replies;                 /* the awaited call's reply, DOWN or deadlock, in order */
-    lua_State *L, *co;
-    int co_ref;
-    const void *yield_through[2];     /* the state's pcall and xpcall: a preemption may yield across them */
     mb_yield yield;
     double wait_deadline;             /* ms on the runtime clock; < 0: none */
     mb_waittimer *wtimer;
     int budget;                       /* messages left in this slice */
     struct mb_post *timer_batch;      /* timers armed in this slice (sched.h) */
     int timer_batch_n;
-    mb_arena arena;                   /* the Lua state's small objects */
+    mb_arena arena;                   /* the memory of the kind's state (mb_proc_alloc) */
     size_t mem_limit;                 /* 0: none; set before the pid exists (senders read it) */
     bool mem_exceeded;
     bool cstack_exceeded;             /* it recursed its thread's C stack away */
     bool dying;                       /* exit_reason holds why */
-    bool abandoned;                   /* its state was left in the middle of compiled code:
-                                         released, never closed (bindings/vm.c) */
+    bool abandoned;                   /* its state was left in the middle of its code
+                                         (sysmon.h): released, never closed */
     bool hogged;                      /* its last slice was cut short (preempted, or handed
                                          off): it waits in the back queue (sched.c) */
     bool in_match;                    /* inside a selective receive's match function */
@@ -136,12 +127,12 @@ typedef struct mb_proc {
                                          sched is NULL, it cannot wait or yield a turn */
     mb_buf exit_reason;
     mb_buf scratch;                   /* reused encode buffer */
-    mb_target_kind target_kind;
+    const mb_kind *kind;              /* what runs it (kind.h); NULL for external processes */
+    void *state;                      /* the kind's own: a Lua state, a supervisor's children */
+    mb_target_kind target_kind;       /* what the kind starts from: */
     char *target;                     /* module spec or file path; also info.module */
     mb_buf spawn_args;                /* freed once the process started */
     mb_external *ext;                 /* non-NULL for external processes */
-    const mb_native_ops *native;      /* non-NULL for native processes */
-    void *native_state;
 
     /* Set by the system monitor before it hands off the scheduler running
      * p (sysmon.c); the stuck thread marks it done when the slice ends. */
@@ -168,7 +159,8 @@ mb_proc *mb_proc_new(mb_runtime *rt);
 /* Free everything the process still owns; called by the table on the last put. */
 void mb_proc_free(mb_proc *p);
 
-/* The counting allocator every process state is created with. */
+/* The counting allocator a kind creates its state with (Lua's lua_Alloc
+ * signature): the process's arena, within mem_limit. */
 void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 
 /* Make a waiting process runnable, from the thread running `from` (or from a
@@ -188,9 +180,9 @@ void mb_proc_unalias(mb_proc *p, mb_ref ref);
 /* After a WAIT: whether its timeout fired (and stop the timer). */
 bool mb_proc_wait_timed_out(mb_proc *p);
 
-/* The one road out: close the Lua state (its finalizers may still link or
- * monitor), release the name, monitors and links, retire the pid, then
- * send EXIT and DOWN signals with exit_reason. Owner thread. */
+/* The one road out: close the kind's state (a Lua state's finalizers may
+ * still link or monitor), release the name, monitors and links, retire the
+ * pid, then send EXIT and DOWN signals with exit_reason. Owner thread. */
 void mb_proc_terminate(mb_proc *p);
 
 int mb_pidvec_add(mb_pidvec *v, mb_pid pid);       /* no duplicates; -1 on OOM */

@@ -12,7 +12,6 @@
 #include "term.h"
 #include "process.h"
 #include "sched.h"
-#include "vm.h"
 
 double mb_now_ms(void) { return (double)uv_hrtime() / 1e6; }
 
@@ -22,6 +21,35 @@ mb_ref mb_make_ref(mb_runtime *rt) {
 
 static char *dup_or_null(const char *s) {
     return s ? strdup(s) : NULL;
+}
+
+static mb_attachment *find_attachment(mb_runtime *rt, const void *key) {
+    for (mb_attachment *a = atomic_load(&rt->attachments); a; a = a->next)
+        if (a->key == key) return a;
+    return NULL;
+}
+
+int mb_runtime_attach(mb_runtime *rt, const void *key, void *data, void (*on_forced_exit)(void *)) {
+    mb_attachment *a = find_attachment(rt, key);
+    if (!a) {
+        if (!(a = calloc(1, sizeof *a))) return -1;
+        a->key = key;
+        a->on_forced_exit = on_forced_exit;
+        a->next = atomic_load(&rt->attachments);
+        while (!atomic_compare_exchange_weak(&rt->attachments, &a->next, a)) {}
+    }
+    atomic_store(&a->data, data);
+    return 0;
+}
+
+void *mb_runtime_attached(mb_runtime *rt, const void *key) {
+    mb_attachment *a = find_attachment(rt, key);
+    return a ? atomic_load(&a->data) : NULL;
+}
+
+void mb_runtime_detach(mb_runtime *rt, const void *key) {
+    mb_attachment *a = find_attachment(rt, key);
+    if (a) atomic_store(&a->data, NULL);
 }
 
 /* One per CPU this process may run on (its affinity mask), not one per CPU
@@ -84,10 +112,10 @@ mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
     atomic_init(&rt->next_ref, 1);
     const char *log = getenv("MOONBEAM_CRASH_LOG");
     rt->crash_log = !(log && strcmp(log, "0") == 0);
-    rt->lua_path = dup_or_null(cfg->lua_path);
-    rt->lua_cpath = dup_or_null(cfg->lua_cpath);
-    if ((cfg->lua_path && !rt->lua_path) || (cfg->lua_cpath && !rt->lua_cpath) ||
-        mb_proctab_init(&rt->procs, maxp)) {
+    rt->kind = cfg->kind;
+    rt->kind_data = cfg->kind_data;
+    rt->shutdown_target = dup_or_null(cfg->shutdown_target);
+    if ((cfg->shutdown_target && !rt->shutdown_target) || mb_proctab_init(&rt->procs, maxp)) {
         snprintf(err, errlen, "out of memory creating the process table");
         goto fail;
     }
@@ -110,8 +138,7 @@ mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
     return rt;
 fail:
     mb_blocking_free(rt);
-    free(rt->lua_path);
-    free(rt->lua_cpath);
+    free(rt->shutdown_target);
     free(rt);
     return NULL;
 }
@@ -121,8 +148,8 @@ static void collect(mb_pid pid, void *ud) {
     mb_buf_put(b, &pid, sizeof pid);
 }
 
-void mb_runtime_stop(mb_runtime *rt) {
-    if (!rt) return;
+int mb_runtime_stop(mb_runtime *rt) {
+    if (!rt) return 0;
     /* The pool first: its threads hand processes back to the schedulers. */
     if (mb_blocking_stop(rt, 2000)) {
         /* A blocking call still runs, in a process's state, maybe sending:
@@ -130,9 +157,9 @@ void mb_runtime_stop(mb_runtime *rt) {
         atomic_store(&rt->stopping, true);
         for (int i = 0; i < rt->nscheds; i++) uv_async_send(&rt->scheds[i].wakeup);
         uv_async_send(&rt->timer_thread->wakeup);
-        return;
+        return -1;
     }
-    if (mb_sched_stop_all(rt)) return;   /* a thread still runs Lua: free nothing under it */
+    if (mb_sched_stop_all(rt)) return -1;   /* a thread still runs a process: free nothing under it */
     mb_blocking_free(rt);
     /* No thread runs processes now: end what is left without signals. */
     mb_buf pids;
@@ -143,8 +170,7 @@ void mb_runtime_stop(mb_runtime *rt) {
         memcpy(&pid, pids.p + i, sizeof pid);
         mb_proc *p = mb_proctab_get(&rt->procs, pid);
         if (!p) continue;
-        if (p->native) p->native->close(p);
-        else if (!p->ext) mb_vm_close(p);
+        if (p->kind) p->kind->close(p);
         mb_proctab_retire(&rt->procs, pid);
         mb_proctab_put(&rt->procs, pid);
     }
@@ -153,7 +179,11 @@ void mb_runtime_stop(mb_runtime *rt) {
     mb_timers_destroy(&rt->timers);
     mb_proctab_destroy(&rt->procs);
     mb_shutdown_destroy(&rt->shutdown);
-    free(rt->lua_path);
-    free(rt->lua_cpath);
+    for (mb_attachment *a = atomic_load(&rt->attachments), *next; a; a = next) {
+        next = a->next;
+        free(a);
+    }
+    free(rt->shutdown_target);
     free(rt);
+    return 0;
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "kind.h"
 #include "names.h"
 #include "pid.h"
 #include "proctab.h"
@@ -21,10 +22,23 @@ typedef struct mb_config {
     int blocking_threads;        /* mb.blocking's pool; 0: max(4, schedulers) */
     uint32_t max_processes;      /* 0: MB_DEFAULT_MAX_PROCESSES */
     size_t max_message_size;     /* 0: MB_DEFAULT_MAX_MESSAGE */
-    const char *lua_path;        /* package.path for new states (NULL: LuaJIT's default) */
-    const char *lua_cpath;
     double shutdown_timeout_ms;  /* 0: MB_DEFAULT_SHUTDOWN_TIMEOUT_MS */
+    const mb_kind *kind;         /* what mb_spawn makes (the Lua kind: bindings/vm.c) */
+    void *kind_data;             /* the kind's own, per host (the embedder frees it after stop) */
+    const char *shutdown_target; /* the process of kind that runs an orderly shutdown
+                                    (shutdown.h); NULL: none, a shutdown is forced */
 } mb_config;
+
+/* Something a layer above the core keeps in a runtime (the console server)
+ * under a key of its own. Records are only ever added while the runtime
+ * runs, so they can be walked without a lock. */
+typedef struct mb_attachment {
+    const void *key;
+    _Atomic(void *) data;                    /* NULL once detached */
+    void (*on_forced_exit)(void *data);      /* the host exits at once (mb_shutdown_force):
+                                                async-signal-safe work only */
+    struct mb_attachment *next;
+} mb_attachment;
 
 #define MB_DEFAULT_MAX_PROCESSES (1u << 20)
 
@@ -45,9 +59,10 @@ typedef struct mb_runtime {
     _Atomic int nappers;           /* sleepers that will look again within NAP_MS */
     _Atomic bool stopping;
     bool crash_log;                /* print crashes to stderr (MOONBEAM_CRASH_LOG=0 mutes) */
-    struct mb_console_server *console;   /* consoles served (console_server.h), or NULL; set
-                                            before the first console process exists */
-    char *lua_path, *lua_cpath;
+    const mb_kind *kind;           /* mb_config's */
+    void *kind_data;
+    char *shutdown_target;
+    _Atomic(mb_attachment *) attachments;
     mb_proc *host;                 /* the process of the thread that started the runtime
                                       (external); set once, before any shutdown can start */
     mb_shutdown shutdown;          /* ending the whole host in order (shutdown.h) */
@@ -55,8 +70,16 @@ typedef struct mb_runtime {
 
 /* Start the schedulers. Returns NULL with a message in err on failure. */
 mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen);
-/* Stop the schedulers, end every process, free everything. */
-void mb_runtime_stop(mb_runtime *rt);
+/* Stop the schedulers, end every process, free everything: 0. -1 when a
+ * thread still runs in a process's state after the grace periods: then
+ * nothing it may touch is freed, the kind's data included. */
+int mb_runtime_stop(mb_runtime *rt);
+
+/* Keep data under key (a new key, or one detached before). -1: no memory. */
+int mb_runtime_attach(mb_runtime *rt, const void *key, void *data, void (*on_forced_exit)(void *));
+/* What is kept under key, or NULL. Any thread. */
+void *mb_runtime_attached(mb_runtime *rt, const void *key);
+void mb_runtime_detach(mb_runtime *rt, const void *key);
 
 mb_ref mb_make_ref(mb_runtime *rt);
 /* Milliseconds on the monotonic clock all deadlines use. */

@@ -19,7 +19,6 @@
 #include "signal.h"
 #include "sysmon.h"
 #include "timer.h"
-#include "vm.h"
 
 #define POLL_EVERY 32     /* process runs between looks at the loop */
 /* A process's Lua code runs on its scheduler's C stack, and Lua recursion
@@ -316,8 +315,7 @@ static slice_end_kind run_one(mb_sched *s, mb_proc *p) {
         p->hogged = false;   /* until this slice is cut short in turn */
     }
     atomic_store_explicit(&s->slice, w, memory_order_release);
-    if (p->native) p->native->run(p);
-    else mb_vm_run(p);
+    p->kind->run(p);
     bool kept = slice_end(s, w);
     flush_timer_batch(p);
     if (!kept) {
@@ -457,10 +455,7 @@ int mb_sched_start_all(mb_runtime *rt, int n) {
     } else {
         started = -1;
     }
-    if (started == n) {
-        mb_vm_preempt_init();
-        if ((rt->sysmon = mb_sysmon_start(rt))) return 0;
-    }
+    if (started == n && (rt->sysmon = mb_sysmon_start(rt))) return 0;
     atomic_store(&rt->stopping, true);
     for (int j = 0; j < started && j < n; j++) {
         uv_async_send(&rt->scheds[j].wakeup);

@@ -9,14 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "console/console_server.h"
 #include "process.h"
 #include "runtime.h"
 #include "sched.h"
 #include "signal.h"
 #include "spawn.h"
 
-#define SHUTDOWN_TARGET "moonbeam.shutdown:run"
 
 int mb_shutdown_init(mb_shutdown *sd, double timeout_ms) {
     atomic_init(&sd->status, -1);
@@ -62,7 +60,10 @@ _Noreturn void mb_shutdown_force(mb_runtime *rt, const char *why) {
     char line[256];
     snprintf(line, sizeof line, "moonbeam: %s\n", why);
     say(line);
-    if (rt->console) mb_console_server_unlink(rt->console);
+    for (mb_attachment *a = atomic_load(&rt->attachments); a; a = a->next) {
+        void *data = atomic_load(&a->data);
+        if (data && a->on_forced_exit) a->on_forced_exit(data);
+    }
     /* What the program printed is worth keeping, unless stdout is stuck. */
     if (ftrylockfile(stdout) == 0) {
         fflush_unlocked(stdout);
@@ -157,9 +158,10 @@ int mb_shutdown_start(mb_runtime *rt, int status, mb_proc *from) {
         fprintf(stderr, "moonbeam: out of memory timing the shutdown\n");
     mb_proc *parent = from ? from : rt->host;
     static const uint8_t no_args[] = {0};   /* an empty list */
-    mb_spawn_opts o = {.kind = MB_TARGET_MODULE, .target = SHUTDOWN_TARGET, .args = no_args,
+    mb_spawn_opts o = {.target_kind = MB_TARGET_MODULE, .target = rt->shutdown_target, .args = no_args,
                        .args_len = sizeof no_args};
     mb_pid pid;
+    if (!rt->shutdown_target) mb_shutdown_force(rt, "this host has no process to run a shutdown");
     int rc = parent ? mb_spawn(parent, &o, &pid, NULL) : MB_SPAWN_NOMEM;
     if (rc == MB_SPAWN_FULL) mb_shutdown_force(rt, "cannot start the shutdown: the process table is full");
     if (rc) mb_shutdown_force(rt, "cannot start the shutdown: out of memory");

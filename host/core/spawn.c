@@ -49,14 +49,15 @@ static int finish(mb_proc *parent, mb_proc *p, mb_pid pid, const mb_spawn_opts *
 int mb_spawn(mb_proc *parent, const mb_spawn_opts *o, mb_pid *pid, mb_ref *ref) {
     mb_proc *p = mb_proc_new(parent->rt);
     if (!p) return MB_SPAWN_NOMEM;
-    p->target_kind = o->kind;
+    p->kind = o->kind ? o->kind : parent->rt->kind;
+    p->target_kind = o->target_kind;
     p->target = strdup(o->target);
     p->mem_limit = o->mem_limit;
     p->max_queue = o->max_queue;
     p->on_full = o->on_full;
     p->admits = o->max_queue || o->mem_limit;
     atomic_store(&p->trap_exit, o->trap_exit);
-    if (!p->target || mb_buf_put(&p->spawn_args, o->args, o->args_len)) {
+    if (!p->kind || !p->target || mb_buf_put(&p->spawn_args, o->args, o->args_len)) {
         mb_proc_free(p);
         return MB_SPAWN_NOMEM;
     }

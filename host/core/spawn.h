@@ -1,4 +1,5 @@
-/* spawn.h: creating a process, from Lua (bindings) or from C (supervisors).
+/* spawn.h: creating a process, from Lua (bindings) or from C (supervisors,
+ * the console server).
  * The new process is linked and monitored before it can run, so neither
  * can miss its exit, and registered under its name before anyone can
  * look it up. */
@@ -8,7 +9,8 @@
 #include "process.h"
 
 typedef struct mb_spawn_opts {
-    mb_target_kind kind;
+    const mb_kind *kind;         /* NULL: the runtime's (mb_config.kind) */
+    mb_target_kind target_kind;  /* how the kind reads target: */
     const char *target;          /* module spec or path; "function" for bytecode */
     const uint8_t *args;         /* an encoded list (copied) */
     size_t args_len;
@@ -29,7 +31,7 @@ enum { MB_SPAWN_OK = 0, MB_SPAWN_NOMEM = -1, MB_SPAWN_FULL = -2, MB_SPAWN_NAME_T
  * when o->monitor. */
 int mb_spawn(mb_proc *parent, const mb_spawn_opts *o, mb_pid *pid, mb_ref *ref);
 
-/* Put a process made by hand (a native one) in the table, linked to parent
+/* Put a process made by hand (its kind and state set) in the table, linked to parent
  * if link, monitored by it if ref is not NULL, registered as name if not
  * NULL, and make it runnable. On failure p is freed. */
 int mb_spawn_native(mb_proc *parent, mb_proc *p, bool link, mb_ref *ref, const char *name,

@@ -109,7 +109,7 @@ static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
     if (!pin(s, w)) return true;
     mb_proc *p = atomic_load_explicit(&s->running, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->runtime_us, (uint64_t)(dt * 1000), memory_order_relaxed);
-    if (!seen || p->native) {   /* C processes yield on their own */
+    if (!seen || !p->kind->preemptible) {   /* such a kind yields on its own */
         unpin(s, w);
         return true;
     }

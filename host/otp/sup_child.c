@@ -11,7 +11,6 @@
 #include "core/names.h"
 #include "core/spawn.h"
 
-#define GEN_ENTER "moonbeam.gen_server:enter"
 
 int sup_put_reason(mb_buf *b, const char *s) { return mb_put_string(b, s, strlen(s)); }
 
@@ -74,7 +73,7 @@ sup_child *sup_child_parse(mb_span spec, char *err, size_t errlen) {
             snprintf(err, errlen, "child '%s' has no module", c->id);
             goto fail;
         }
-        if (!(c->target = strdup(GEN_ENTER)) || copy_span(&c->module, v)) goto oom;
+        if (copy_span(&c->module, v)) goto oom;   /* run by the supervisor's worker_target */
         if (mb_term_field(spec, "arg", &v) && copy_span(&c->args, v)) goto oom;
         break;
     case CT_PROCESS: {
@@ -111,14 +110,14 @@ sup_child *sup_child_from_template(const sup_child *t, mb_span arg) {
     *c = *t;
     c->name = NULL;   /* dynamic children share no name */
     c->id = strdup(t->id);
-    c->target = strdup(t->target);
+    c->target = t->target ? strdup(t->target) : NULL;
     mb_buf_init(&c->module);
     mb_buf_init(&c->args);
     mb_buf_init(&c->nested);
     c->pid = 0;
     c->restarting = false;
     c->bo_count = 0;
-    int bad = !c->id || !c->target || mb_buf_put(&c->module, t->module.p, t->module.len) ||
+    int bad = !c->id || (t->target && !c->target) || mb_buf_put(&c->module, t->module.p, t->module.len) ||
               mb_buf_put(&c->nested, t->nested.p, t->nested.len);
     if (!bad && c->type == CT_PROCESS) {
         /* The template's args, then arg's elements appended. */
@@ -171,7 +170,8 @@ int sup_child_spawn(sup *s, sup_child *c, mb_ref *ack, mb_buf *reason) {
     if (c->type == CT_SUPERVISOR) {
         char err[160], path[256];
         snprintf(path, sizeof path, "%s/%s", s->path, c->id);
-        mb_proc *np = mb_sup_new(p->rt, c->nested.p, c->nested.len, true, path, err, sizeof err);
+        mb_proc *np = mb_sup_new(p->rt, c->nested.p, c->nested.len, true, path, s->worker_target,
+                                 err, sizeof err);
         if (!np) {
             reason->len = 0;
             mb_put_tuple_head(reason, 2);
@@ -197,7 +197,8 @@ int sup_child_spawn(sup *s, sup_child *c, mb_ref *ack, mb_buf *reason) {
             mb_buf_free(&args);
             return spawn_failure(reason, MB_SPAWN_NOMEM, s, c);
         }
-        mb_spawn_opts o = {.kind = MB_TARGET_MODULE, .target = c->target, .args = args.p,
+        const char *target = c->type == CT_WORKER ? s->worker_target : c->target;
+        mb_spawn_opts o = {.target_kind = MB_TARGET_MODULE, .target = target, .args = args.p,
                            .args_len = args.len, .link = true, .name = c->name,
                            .name_len = c->name ? strlen(c->name) : 0,
                            .monitor = c->type == CT_WORKER};

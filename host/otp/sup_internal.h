@@ -52,6 +52,7 @@ typedef struct sup_job {
 typedef struct sup {
     mb_proc *p;
     char *path;
+    char *worker_target;         /* what runs a worker child's module (mb_sup_new) */
     int strategy;
     int intensity;               /* restarts allowed in period; SUP_UNLIMITED: any */
     double period;

@@ -20,7 +20,7 @@
 
 enum { JOB_DONE, JOB_WAIT, JOB_EXIT };
 
-static const mb_native_ops sup_ops;
+static const mb_kind sup_kind;
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -732,7 +732,7 @@ static double due_restarts(sup *s) {
 }
 
 static void sup_run(mb_proc *p) {
-    sup *s = p->native_state;
+    sup *s = p->state;
     if (p->yield == MB_YIELD_WAIT) mb_proc_wait_timed_out(p);
     p->yield = MB_YIELD_NONE;
     mb_signal_drain(p);
@@ -787,7 +787,7 @@ static void sup_run(mb_proc *p) {
 }
 
 static void sup_close(mb_proc *p) {
-    sup *s = p->native_state;
+    sup *s = p->state;
     if (!s) return;
     jobs_clear(s);
     for (uint32_t k = 0; k < s->n; k++) sup_child_free(s->kids[k]);
@@ -795,12 +795,13 @@ static void sup_close(mb_proc *p) {
     free(s->kids);
     free(s->restarts);
     free(s->path);
+    free(s->worker_target);
     mb_buf_free(&s->out);
     free(s);
-    p->native_state = NULL;
+    p->state = NULL;
 }
 
-static const mb_native_ops sup_ops = {sup_run, sup_close};
+static const mb_kind sup_kind = {.name = "supervisor", .run = sup_run, .close = sup_close};
 
 /* ---- creation ----------------------------------------------------------- */
 
@@ -822,7 +823,7 @@ static bool count_field(mb_span t, const char *k, int dflt, int *out) {
 }
 
 mb_proc *mb_sup_new(mb_runtime *rt, const uint8_t *spec, size_t len, bool link,
-                    const char *path, char *err, size_t errlen) {
+                    const char *path, const char *worker_target, char *err, size_t errlen) {
     mb_span t, v;
     if (mb_term_first(spec, spec + len, &t) || mb_term_type(t) != MB_T_TABLE) {
         snprintf(err, errlen, "a supervisor spec must be a table");
@@ -830,7 +831,8 @@ mb_proc *mb_sup_new(mb_runtime *rt, const uint8_t *spec, size_t len, bool link,
     }
     sup *s = calloc(1, sizeof *s);
     mb_proc *p = mb_proc_new(rt);
-    if (!s || !p || !(s->path = strdup(path)) || !(p->target = strdup("supervisor"))) {
+    if (!s || !p || !(s->path = strdup(path)) || !(s->worker_target = strdup(worker_target)) ||
+        !(p->target = strdup("supervisor"))) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -872,8 +874,8 @@ mb_proc *mb_sup_new(mb_runtime *rt, const uint8_t *spec, size_t len, bool link,
             goto fail;
         }
     }
-    p->native = &sup_ops;
-    p->native_state = s;
+    p->kind = &sup_kind;
+    p->state = s;
     atomic_store(&p->trap_exit, true);
     return p;
 fail:
@@ -882,6 +884,7 @@ fail:
         sup_child_free(s->tmpl);
         free(s->kids);
         free(s->path);
+        free(s->worker_target);
         free(s);
     }
     if (p) mb_proc_free(p);

@@ -18,8 +18,11 @@
 
 /* A new supervisor process (not yet in the table): NULL with err set if the
  * spec cannot be read. link: its starter will be its parent (its EXIT ends
- * the supervisor). path names it in reports ("app/jobs"). */
+ * the supervisor). path names it in reports ("app/jobs"). worker_target: the
+ * function of the runtime's kind that runs a worker child, with arguments
+ * (module, arg, supervisor pid, name): for Lua, gen_server's entry; nested
+ * supervisors use the same. */
 mb_proc *mb_sup_new(mb_runtime *rt, const uint8_t *spec, size_t len, bool link,
-                    const char *path, char *err, size_t errlen);
+                    const char *path, const char *worker_target, char *err, size_t errlen);
 
 #endif
