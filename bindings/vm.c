@@ -12,7 +12,6 @@
 #include <string.h>
 #include <lualib.h>
 #include "bindings.h"
-#include "core/codemap.h"
 #include "core/signal.h"
 #include "core/sysmon.h"
 #include "core/timer.h"
@@ -352,6 +351,17 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
     lua_yield(L, 0);
 }
 
+/* Whether pc is in the code the monitor published for p (a consistent
+ * reading of the bounds, or none: the next signal looks again). */
+static bool in_cut(const mb_proc *p, uintptr_t pc) {
+    uint32_t seq = atomic_load_explicit(&p->cut_seq, memory_order_acquire);
+    if (seq & 1) return false;
+    uintptr_t lo = atomic_load_explicit(&p->cut_lo, memory_order_relaxed);
+    uintptr_t hi = atomic_load_explicit(&p->cut_hi, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&p->cut_seq, memory_order_relaxed) == seq && pc >= lo && pc < hi;
+}
+
 /* Where the signal found its thread. */
 static uintptr_t interrupted_pc(const void *uctx) {
 #if defined(__x86_64__)
@@ -372,7 +382,9 @@ static uintptr_t interrupted_pc(const void *uctx) {
  * A process that a queued exit signal ends, found in compiled code, would
  * never reach the hook (stock LuaJIT's traces do not look at it): there the
  * thread holds no lock and is in no C code of the host's or of libc's, so it
- * leaves that code for good, back to where the slice began (abandon). */
+ * leaves that code for good, back to where the slice began (abandon). The
+ * monitor says which code that is (sysmon.c, cut_where_stuck) from where
+ * this handler found the thread before: here, loads and stores only. */
 static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
     (void)sig;
     (void)info;
@@ -380,9 +392,11 @@ static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
     const mbb_lua *lp = p ? p->state : NULL;
     if (!lp || !lp->L) return;
     sigjmp_buf *start = slice_start;
-    if (start && atomic_load_explicit(&p->doomed, memory_order_relaxed) &&
-        mb_codemap_is_generated(interrupted_pc(uctx)))
-        siglongjmp(*start, 1);
+    if (start && atomic_load_explicit(&p->doomed, memory_order_relaxed)) {
+        uintptr_t pc = interrupted_pc(uctx);
+        if (in_cut(p, pc)) siglongjmp(*start, 1);
+        atomic_store_explicit(&p->stuck_pc, pc, memory_order_relaxed);
+    }
     lua_sethook(lp->L, preempt_hook, LUA_MASKCOUNT, PREEMPT_HOOK_COUNT);
 }
 

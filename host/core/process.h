@@ -101,6 +101,13 @@ typedef struct mb_proc {
     _Atomic bool trap_exit;
     _Atomic bool doomed;              /* a queued exit signal will end it (mb_signal_ends):
                                          if it spins in compiled code, it is left there */
+    /* Leaving a doomed process where it is (sysmon.h): where the preemption
+     * signal last found its thread, and the generated code the monitor saw
+     * it in, which the signal's handler leaves at once (a sequence count,
+     * odd while the monitor writes the bounds). */
+    _Atomic uintptr_t stuck_pc;
+    _Atomic uint32_t cut_seq;
+    _Atomic uintptr_t cut_lo, cut_hi;
     _Atomic uint64_t await_ref;       /* the call this process waits on (0: none) */
     _Atomic mb_pid calling;           /* the server it waits on: the wait-for graph */
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <time.h>
+#include "codemap.h"
 #include "runtime.h"
 #include "sched.h"
 
@@ -55,6 +56,24 @@ static bool hand_off(mb_sysmon *m, mb_sched *s, mb_proc *p) {
     return true;
 }
 
+/* p is doomed (process.h): if its thread was last found in generated code,
+ * publish that code's bounds, where the VM layer's signal handler leaves it
+ * (bindings/vm.c). Reading the maps is done here, never in a handler. */
+static void cut_where_stuck(mb_proc *p) {
+    if (!atomic_load_explicit(&p->doomed, memory_order_relaxed)) return;
+    uintptr_t pc = atomic_load_explicit(&p->stuck_pc, memory_order_relaxed), lo, hi;
+    if (!pc || (pc >= atomic_load_explicit(&p->cut_lo, memory_order_relaxed) &&
+                pc < atomic_load_explicit(&p->cut_hi, memory_order_relaxed)))
+        return;   /* no sample yet, or one the handler leaves already */
+    if (!mb_codemap_find(pc, &lo, &hi)) return;
+    uint32_t seq = atomic_load_explicit(&p->cut_seq, memory_order_relaxed);
+    atomic_store_explicit(&p->cut_seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&p->cut_lo, lo, memory_order_relaxed);
+    atomic_store_explicit(&p->cut_hi, hi, memory_order_relaxed);
+    atomic_store_explicit(&p->cut_seq, seq + 2, memory_order_release);
+}
+
 /* The host stops: p will not run again, so whatever it runs is ended where
  * it is if it cannot yield (bindings/vm.c), not waited for. */
 static void end_at_stop(mb_sysmon *m, mb_proc *p) {
@@ -77,6 +96,7 @@ static void follow_orphans(mb_sysmon *m, double dt) {
         }
         atomic_fetch_add_explicit(&o->p->runtime_us, (uint64_t)(dt * 1000), memory_order_relaxed);
         end_at_stop(m, o->p);
+        cut_where_stuck(o->p);
         pthread_kill(o->thread, MB_PREEMPT_SIGNAL);   /* not yet joined: the handle is valid */
         link = &o->next;
     }
@@ -123,6 +143,7 @@ static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
     }
     /* Ask again every look: the thread may have been between slices, or
      * the process inside C code, when the last request came. */
+    cut_where_stuck(p);
     if (ran >= MB_PREEMPT_MS || atomic_load_explicit(&p->sig_pending, memory_order_relaxed) ||
         atomic_load_explicit(&p->doomed, memory_order_relaxed)) {
         pthread_kill((pthread_t)s->thread, MB_PREEMPT_SIGNAL);

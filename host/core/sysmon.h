@@ -13,7 +13,8 @@
  *   finishes its slice alone and leaves (mb_sched_hand_off).
  * - while a queued exit signal will end the slice's process, it signals the
  *   thread at every look: where the VM layer finds it in compiled code
- *   (codemap.h) the state is abandoned there and the process ends at once.
+ *   (codemap.h, read here) the state is abandoned there and the process ends
+ *   at once.
  * So timers, receive timeouts and every other process go on being served
  * while one process spins. Idle, the monitor backs off to a look every
  * MB_SYSMON_IDLE_MS. */
