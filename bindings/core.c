@@ -11,6 +11,7 @@
 #include <string.h>
 #include <lualib.h>
 #include "bindings.h"
+#include "core/external.h"
 #include "core/sched.h"
 
 #define HOST_KEY "moonbeam.host"
@@ -153,31 +154,6 @@ static int config_int(lua_State *L, const char *field, const char *env) {
     return v;
 }
 
-static mb_proc *new_external(lua_State *L, mb_runtime *rt) {
-    mb_proc *p = mb_proc_new(rt);
-    mb_external *x = calloc(1, sizeof *x);
-    pthread_condattr_t ca;
-    if (!p || !x || pthread_condattr_init(&ca)) goto fail;
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int bad = pthread_cond_init(&x->cv, &ca) || pthread_mutex_init(&x->mu, NULL);
-    pthread_condattr_destroy(&ca);
-    if (bad) goto fail;
-    p->ext = x;
-    p->target = strdup("host");
-    atomic_store(&p->status, MB_RUNNING);
-    mb_pid pid;
-    if (!p->target || mb_proctab_insert(&rt->procs, p, &pid)) {
-        mb_proc_free(p);
-        luaL_error(L, "moonbeam: cannot create the host process");
-    }
-    return p;
-fail:
-    free(x);
-    if (p) mb_proc_free(p);
-    luaL_error(L, "moonbeam: out of memory");
-    return NULL;
-}
-
 static void ensure_host(lua_State *L) {
     lua_getfield(L, LUA_REGISTRYINDEX, HOST_KEY);
     host_handle *h = lua_touserdata(L, -1);
@@ -218,7 +194,8 @@ static void ensure_host(lua_State *L) {
     }
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, HOST_KEY);
-    h->self = new_external(L, rt);
+    h->self = mb_external_new(rt, "host");
+    if (!h->self) luaL_error(L, "moonbeam: cannot create the host process");
     rt->host = h->self;
     /* This state's os.exit too: a plain LuaJIT program that required
      * moonbeam and calls os.exit(code) has its processes shut down in

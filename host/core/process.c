@@ -164,6 +164,16 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
     return MB_DELIVER_OK;
 }
 
+int mb_send(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest, mb_msg_kind kind, mb_ref ref,
+            const void *bytes, size_t len) {
+    mb_proc *t = mb_proctab_get(&rt->procs, dest);
+    if (!t) return MB_DELIVER_OK;
+    mb_msg *m = mb_msg_copy(kind, from, ref, bytes, len);
+    int rc = m ? mb_proc_deliver(t, m, s) : -1;
+    mb_proctab_put(&rt->procs, dest);
+    return rc;
+}
+
 static void send_signals(mb_proc *p, mb_pidvec *links, mb_monvec *watchers) {
     mb_runtime *rt = p->rt;
     const uint8_t *r = p->exit_reason.p;

@@ -180,6 +180,13 @@ void mb_proc_wake(mb_proc *p, mb_sched *from);
 enum { MB_DELIVER_OK = 0, MB_DELIVER_FULL = 1 };
 int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from);
 
+/* Send a copy of bytes (an encoded term) to dest as a message of kind
+ * from `from` (0: nobody), from the thread running s's slices (NULL: any
+ * other). MB_DELIVER_OK, also when dest is gone (dropped, as OTP drops it),
+ * MB_DELIVER_FULL when its bound refused it, -1 when out of memory. */
+int mb_send(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest, mb_msg_kind kind, mb_ref ref,
+            const void *bytes, size_t len);
+
 /* Aliases (OTP's): activate, deactivate (flushing what came through it). */
 int mb_proc_alias(mb_proc *p, mb_ref ref);
 void mb_proc_unalias(mb_proc *p, mb_ref ref);

@@ -1,6 +1,6 @@
 /* shutdown.c: ending the whole host in order (see shutdown.h). The order
- * itself (whom to signal, whom to wait for) is policy, in
- * lua/moonbeam/shutdown.lua; this file starts it once, guards it with the
+ * itself (whom to signal, whom to wait for) is policy, in the process the
+ * embedder names (mb_config.shutdown_target); this file starts it once, guards it with the
  * watchdog, catches the signals, and ends the OS process. */
 #include "shutdown.h"
 

@@ -3,7 +3,8 @@
  * A shutdown starts once, with the status the OS process is to end with:
  * from os.exit(code) in any process, or from SIGTERM (0) or SIGINT (130)
  * when the embedder catches them (mb_shutdown_catch_signals). It runs as a
- * process of its own, moonbeam.shutdown:run (lua/moonbeam/shutdown.lua):
+ * process of its own, the embedder's mb_config.shutdown_target (for Lua,
+ * moonbeam.shutdown:run, lua/moonbeam/shutdown.lua):
  * the first process gets exit signal "shutdown" and the shutdown waits for
  * every process linked to it, directly or not, to end (supervisors stop
  * their children newest first, trapping gen_servers run terminate). Then
@@ -12,7 +13,7 @@
  * the one that called os.exit (LuaJIT's own os.exit, so `close` works),
  * else exit(status) does.
  *
- * A watchdog on the timer thread, which never runs Lua, ends the OS process
+ * A watchdog on the timer thread, which never runs a process, ends the OS process
  * with status 1 if the shutdown takes longer than its timeout; so does a
  * SIGINT while one is under way. Signals reach the timer thread's loop
  * through uv_signal: no moonbeam code runs in a signal handler.
