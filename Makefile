@@ -6,7 +6,8 @@
 #   make test     deps, build, the spec suite, again under ASan+UBSan and
 #                 TSan, and a short fuzz run; ends with "N passed, N failed"
 #   make bench    the benchmark table beside Erlang/OTP
-#   make fuzz     fuzz the message decoder (FUZZ_SECONDS, default 60)
+#   make fuzz     fuzz the message decoder and the core's term reader
+#                 (FUZZ_SECONDS each, default 60)
 #   make soak     the reliability suite's long forms, and a table of figures
 #   make install  install under PREFIX (LUADIR, LIBDIR, BINDIR: as LuaRocks
 #                 passes them, see moonbeam-scm-1.rockspec)
@@ -31,8 +32,11 @@ CFLAGS_LJ := $(shell pkg-config --cflags luajit 2>/dev/null)
 LIBS_LJ  := $(shell pkg-config --libs luajit 2>/dev/null)
 endif
 WERROR   ?= -Werror
-CFLAGS   := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -fPIC \
-            $(CFLAGS_LJ) $(shell pkg-config --cflags libuv 2>/dev/null)
+# The core (host/core, host/otp, host/console) builds without LuaJIT's
+# headers: only bindings/ and the executable see them.
+CFLAGS_CORE := $(OPT) $(SAN) -std=c11 -D_GNU_SOURCE -Wall -Wextra $(WERROR) -fPIC -Ihost \
+               $(shell pkg-config --cflags libuv 2>/dev/null)
+CFLAGS   := $(CFLAGS_CORE) $(CFLAGS_LJ)
 # LuaRocks passes LuaJIT's headers this way (the rockspec's build_variables).
 CFLAGS   += $(if $(LUA_INCDIR),-I$(LUA_INCDIR))
 
@@ -41,9 +45,12 @@ LUA_SRC  := lua/moonbeam/boot.lua lua/moonbeam/init.lua lua/moonbeam/cli.lua \
             lua/moonbeam/gen_server.lua lua/moonbeam/report.lua lua/moonbeam/task.lua \
             lua/moonbeam/agent.lua lua/moonbeam/console.lua lua/moonbeam/pretty.lua \
             lua/moonbeam/supervisor.lua lua/moonbeam/shutdown.lua
-CORE_SRC := $(filter-out host/main.c host/console.c,$(wildcard host/*.c)) $(wildcard bindings/*.c)
+# host/core: the runtime, in plain C (no LuaJIT); host/otp: supervisors in
+# C; host/console: the socket consoles attach through; bindings/: the Lua
+# process kind and the Lua API; host/cli: the executable's own parts.
+CORE_SRC := $(wildcard host/core/*.c host/otp/*.c host/console/*.c) $(wildcard bindings/*.c)
 OBJS     := $(patsubst %.c,$(B)/obj/%.o,$(CORE_SRC)) $(B)/obj/embedded.o
-HEADERS  := $(wildcard host/*.h bindings/*.h)
+HEADERS  := $(wildcard host/*/*.h bindings/*.h)
 
 DEB_PKGS := luajit libluajit-5.1-dev libuv1-dev lua-cjson lua-cjson-dev lua-busted \
             libedit-dev pkg-config clang tmux luarocks gdb procps
@@ -56,7 +63,8 @@ BUSTED   := $(LUAJIT) /usr/bin/busted --output=spec/support/summary.lua
 # preloaded sanitizer runtime LuaJIT's os.execute itself fails.
 SAN_SPECS = $(filter-out spec/cli_spec.lua spec/require_spec.lua spec/console_spec.lua spec/examples_run_spec.lua,$(wildcard spec/*_spec.lua))
 
-.PHONY: all deps demo test spec soak asan tsan fuzz fuzz-short bench clean install check-install \
+.PHONY: all deps demo test spec core-test core-test-asan core-test-tsan soak asan tsan fuzz fuzz-short \
+        bench clean install check-install \
         checkhook checkhook-spec
 
 all: $(B)/lib/moonbeam/core.so $(B)/bin/moonbeam
@@ -64,6 +72,14 @@ all: $(B)/lib/moonbeam/core.so $(B)/bin/moonbeam
 $(B)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/obj/host/core/%.o $(B)/obj/host/otp/%.o $(B)/obj/host/console/%.o: CFLAGS := $(CFLAGS_CORE)
+
+# A C program that uses the core alone (no LuaJIT linked): spec/core.
+CORE_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard host/core/*.c))
+$(B)/bin/core_test: spec/core/core_test.c $(CORE_OBJS) $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_CORE) -o $@ spec/core/core_test.c $(CORE_OBJS) $(LIBS_UV) $(LDFLAGS)
 
 # The Lua modules every process may need, as bytecode inside the core,
 # stripped of debug info: every process pays for what it loads.
@@ -94,7 +110,7 @@ $(B)/lib/moonbeam/core.so: $(OBJS)
 	$(CC) $(CFLAGS) -shared -o $@ $(OBJS) $(LIBS_UV) $(LDFLAGS)
 
 # The executable adds the console's terminal (libedit) to the core.
-$(B)/bin/moonbeam: $(B)/obj/host/main.o $(B)/obj/host/console.o $(OBJS)
+$(B)/bin/moonbeam: $(B)/obj/host/cli/main.o $(B)/obj/host/cli/console.o $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -rdynamic -o $@ $^ $(LIBS_LJ) $(LIBS_UV) -ledit $(LDFLAGS)
 
@@ -138,6 +154,9 @@ ALL_SPECS  = $(wildcard spec/*_spec.lua)
 spec: all
 	@$(RUN_SPECS) "$(BUSTED)" $(ALL_SPECS)
 
+core-test: $(B)/bin/core_test
+	@$(B)/bin/core_test
+
 # The reliability suite's long forms (spec/reliability_spec.lua with
 # MOONBEAM_SOAK=1: a minute of kill storm, 1M spawn/exit, 1M timers, 30 s
 # of spinners, blocking calls and a memory bomb beside a ticker), then a
@@ -149,14 +168,24 @@ soak: all
 
 # Sanitizer builds go to their own trees; LuaJIT itself is not instrumented,
 # so the runtime is preloaded into it.
+ASAN_MAKE = $(MAKE) --no-print-directory B=build-asan CC=gcc OPT="-O1 -g -fno-omit-frame-pointer" \
+            SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+TSAN_MAKE = $(MAKE) --no-print-directory B=build-tsan CC=gcc OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=thread"
+
+# The core's own test is built with the sanitizer, no preloading needed.
+core-test-asan:
+	@$(ASAN_MAKE) core-test
+core-test-tsan:
+	@TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(TSAN_MAKE) core-test
+
 asan:
-	$(MAKE) B=build-asan CC=gcc OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all
+	$(ASAN_MAKE) all
 	@$(RUN_SPECS) "env LD_PRELOAD=$$(gcc -print-file-name=libasan.so):$$(gcc -print-file-name=libubsan.so) \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LUA_CPATH=./build-asan/lib/?.so;; $(BUSTED)" $(SAN_SPECS)
 
 tsan:
-	$(MAKE) B=build-tsan CC=gcc OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=thread" all
+	$(TSAN_MAKE) all
 	@$(RUN_SPECS) "env LD_PRELOAD=$$(gcc -print-file-name=libtsan.so) TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  LUA_CPATH=./build-tsan/lib/?.so;; $(BUSTED)" $(SAN_SPECS)
 
@@ -213,20 +242,29 @@ checkhook-spec: checkhook
 	$(CH_LJ)/bin/luajit /usr/bin/busted --output=spec/support/summary.lua $(CH_SPECS)
 
 FUZZ_SECONDS ?= 60
-$(B)/fuzz/decode_fuzz: spec/fuzz/decode_fuzz.c host/codec.c host/codec.h host/buf.h
+$(B)/fuzz/decode_fuzz: spec/fuzz/decode_fuzz.c bindings/codec.c bindings/codec.h host/core/term.c host/core/term.h
 	@mkdir -p $(dir $@)
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-	  $$(pkg-config --cflags luajit) spec/fuzz/decode_fuzz.c host/codec.c -o $@ $(LIBS_LJ) -lm
+	  -Ihost $$(pkg-config --cflags luajit) spec/fuzz/decode_fuzz.c bindings/codec.c host/core/term.c -o $@ $(LIBS_LJ) -lm
 
-fuzz: $(B)/fuzz/decode_fuzz
-	@mkdir -p $(B)/fuzz/corpus
-	@if $(B)/fuzz/decode_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 \
-	    $(B)/fuzz/corpus spec/fuzz/seeds 2>$(B)/fuzz/last.log; then \
-	  tail -n 1 $(B)/fuzz/last.log; echo "1 passed, 0 failed"; \
-	else tail -n 40 $(B)/fuzz/last.log; echo "0 passed, 1 failed"; exit 1; fi
+# The core's term reader alone: no LuaJIT in this one.
+$(B)/fuzz/term_fuzz: spec/fuzz/term_fuzz.c host/core/term.c host/core/term.h
+	@mkdir -p $(dir $@)
+	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+	  -Ihost spec/fuzz/term_fuzz.c host/core/term.c -o $@ -lm
+
+# Each fuzzer for FUZZ_SECONDS, from the same seeds; one pass per fuzzer.
+fuzz: $(B)/fuzz/decode_fuzz $(B)/fuzz/term_fuzz
+	@rc=0; p=0; f=0; for z in decode_fuzz term_fuzz; do \
+	  mkdir -p $(B)/fuzz/corpus-$$z; \
+	  if $(B)/fuzz/$$z -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -timeout=5 \
+	      $(B)/fuzz/corpus-$$z spec/fuzz/seeds 2>$(B)/fuzz/$$z.log; then \
+	    echo "$$z: $$(tail -n 1 $(B)/fuzz/$$z.log)"; p=$$((p + 1)); \
+	  else tail -n 40 $(B)/fuzz/$$z.log; f=$$((f + 1)); rc=1; fi; \
+	done; echo "$$p passed, $$f failed"; exit $$rc
 
 fuzz-short:
-	$(MAKE) fuzz FUZZ_SECONDS=20
+	$(MAKE) fuzz FUZZ_SECONDS=10
 
 test: deps
 	@$(MAKE) --no-print-directory all

@@ -5,11 +5,37 @@
 
 #include <lauxlib.h>
 #include <lua.h>
-#include "../host/codec.h"
-#include "../host/process.h"
-#include "../host/runtime.h"
+#include "codec.h"
+#include "core/process.h"
+#include "core/runtime.h"
 
 /* The process this state belongs to; raises if it is none. */
+/* The Lua kind of process (vm.c): what mb_spawn makes in a host started
+ * from Lua. */
+extern const mb_kind mbb_lua_kind;
+/* Once per OS process, before the first host starts: the preemption
+ * signal's handler. */
+void mbb_lua_kind_init(void);
+
+/* What a Lua process keeps (its p->state). */
+typedef struct mbb_lua {
+    lua_State *L, *co;                /* its state, and the coroutine its body runs in */
+    int co_ref;                       /* co's registry ref: kept alive */
+    const void *yield_through[2];     /* the state's pcall and xpcall: a preemption may yield across them */
+} mbb_lua;
+
+/* The Lua kind's own, per host (rt->kind_data): where new states look for
+ * modules. */
+typedef struct mbb_lua_host {
+    char *path, *cpath;               /* package.path, package.cpath; NULL: LuaJIT's default */
+} mbb_lua_host;
+
+/* The coroutine p's body runs in; NULL when p is not a started Lua process. */
+static inline lua_State *mbb_co(const mb_proc *p) {
+    const mbb_lua *lp = p->kind == &mbb_lua_kind ? p->state : NULL;
+    return lp ? lp->co : NULL;
+}
+
 mb_proc *mbb_self(lua_State *L);
 /* The scheduler to credit with work this thread creates (NULL off-scheduler). */
 static inline mb_sched *mbb_sched(mb_proc *p) { return p->ext ? NULL : p->sched; }

@@ -11,7 +11,7 @@ static int l_blocking_enter(lua_State *L) {
         lua_pushboolean(L, 0);
         return 1;
     }
-    if (L != self->co)
+    if (L != mbb_co(self))
         return mbb_raisef(L, "blocking: cannot leave the schedulers inside a coroutine of your own; "
                              "call mb.blocking from the process's body");
     if (self->in_match) return mbb_raisef(L, "blocking: cannot be called inside a match function");
@@ -23,7 +23,7 @@ static int l_blocking_enter(lua_State *L) {
 /* core._blocking_leave(): fn returned; back to the schedulers. */
 static int l_blocking_leave(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    if (!self->in_blocking || L != self->co) return mbb_raisef(L, "blocking: not on a blocking thread");
+    if (!self->in_blocking || L != mbb_co(self)) return mbb_raisef(L, "blocking: not on a blocking thread");
     self->yield = MB_YIELD_UNBLOCK;
     return lua_yield(L, 0);
 }

@@ -1,7 +1,7 @@
 /* call_api.c: the core's half of gen_server.call (see host/call.h). */
 #include "bindings.h"
-#include "../host/call.h"
-#include "../host/signal.h"
+#include "core/call.h"
+#include "core/signal.h"
 
 /* core.call_begin(server, ref) -> true, or false and the cycle's chain */
 static int l_call_begin(lua_State *L) {

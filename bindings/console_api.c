@@ -3,8 +3,8 @@
  * lua/moonbeam/console.lua; the server it talks through is
  * host/console_server.c. */
 #include "bindings.h"
-#include "../host/console_server.h"
-#include "../host/version.h"
+#include "console/console_server.h"
+#include "core/version.h"
 
 #define CONN_MT "moonbeam.console_conn"
 

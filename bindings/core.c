@@ -11,7 +11,8 @@
 #include <string.h>
 #include <lualib.h>
 #include "bindings.h"
-#include "../host/sched.h"
+#include "core/external.h"
+#include "core/sched.h"
 
 #define HOST_KEY "moonbeam.host"
 #define HOST_MT  "moonbeam.host_handle"
@@ -105,10 +106,27 @@ void mbb_install_searcher(lua_State *L) {
     lua_pop(L, 2);
 }
 
+static void lua_host_free(mbb_lua_host *lh) {
+    if (!lh) return;
+    free(lh->path);
+    free(lh->cpath);
+    free(lh);
+}
+
+/* New states look for modules where this one does. */
+static mbb_lua_host *lua_host_new(const char *path, const char *cpath) {
+    mbb_lua_host *lh = calloc(1, sizeof *lh);
+    if (lh && (!path || (lh->path = strdup(path))) && (!cpath || (lh->cpath = strdup(cpath)))) return lh;
+    lua_host_free(lh);
+    return NULL;
+}
+
 static int host_gc(lua_State *L) {
     host_handle *h = luaL_checkudata(L, 1, HOST_MT);
     if (h->rt) {
-        mb_runtime_stop(h->rt);
+        mbb_lua_host *lh = h->rt->kind_data;
+        /* Left running (a thread still in a process's state): kept too. */
+        if (mb_runtime_stop(h->rt) == 0) lua_host_free(lh);
         h->rt = NULL;
         h->self = NULL;
     }
@@ -136,31 +154,6 @@ static int config_int(lua_State *L, const char *field, const char *env) {
     return v;
 }
 
-static mb_proc *new_external(lua_State *L, mb_runtime *rt) {
-    mb_proc *p = mb_proc_new(rt);
-    mb_external *x = calloc(1, sizeof *x);
-    pthread_condattr_t ca;
-    if (!p || !x || pthread_condattr_init(&ca)) goto fail;
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int bad = pthread_cond_init(&x->cv, &ca) || pthread_mutex_init(&x->mu, NULL);
-    pthread_condattr_destroy(&ca);
-    if (bad) goto fail;
-    p->ext = x;
-    p->target = strdup("host");
-    atomic_store(&p->status, MB_RUNNING);
-    mb_pid pid;
-    if (!p->target || mb_proctab_insert(&rt->procs, p, &pid)) {
-        mb_proc_free(p);
-        luaL_error(L, "moonbeam: cannot create the host process");
-    }
-    return p;
-fail:
-    free(x);
-    if (p) mb_proc_free(p);
-    luaL_error(L, "moonbeam: out of memory");
-    return NULL;
-}
-
 static void ensure_host(lua_State *L) {
     lua_getfield(L, LUA_REGISTRYINDEX, HOST_KEY);
     host_handle *h = lua_touserdata(L, -1);
@@ -176,12 +169,20 @@ static void ensure_host(lua_State *L) {
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "path");
     lua_getfield(L, -2, "cpath");
-    cfg.lua_path = lua_tostring(L, -2);
-    cfg.lua_cpath = lua_tostring(L, -1);
+    const char *path = lua_tostring(L, -2), *cpath = lua_tostring(L, -1);
+    mbb_lua_host *lh = lua_host_new(path, cpath);
+    lua_pop(L, 3);
+    if (!lh) luaL_error(L, "moonbeam: out of memory");
+    mbb_lua_kind_init();
+    cfg.kind = &mbb_lua_kind;
+    cfg.kind_data = lh;
+    cfg.shutdown_target = "moonbeam.shutdown:run";
     char err[160];
     mb_runtime *rt = mb_runtime_start(&cfg, err, sizeof err);
-    lua_pop(L, 3);
-    if (!rt) luaL_error(L, "moonbeam: %s", err);
+    if (!rt) {
+        lua_host_free(lh);
+        luaL_error(L, "moonbeam: %s", err);
+    }
     pin_self();
 
     h = lua_newuserdata(L, sizeof *h);
@@ -193,7 +194,8 @@ static void ensure_host(lua_State *L) {
     }
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, HOST_KEY);
-    h->self = new_external(L, rt);
+    h->self = mb_external_new(rt, "host");
+    if (!h->self) luaL_error(L, "moonbeam: cannot create the host process");
     rt->host = h->self;
     /* This state's os.exit too: a plain LuaJIT program that required
      * moonbeam and calls os.exit(code) has its processes shut down in

@@ -4,16 +4,17 @@
 #include <math.h>
 #include <time.h>
 #include "bindings.h"
-#include "../host/mailbox_bounds.h"
-#include "../host/names.h"
-#include "../host/signal.h"
-#include "../host/timer.h"
+#include "core/external.h"
+#include "core/mailbox_bounds.h"
+#include "core/names.h"
+#include "core/signal.h"
+#include "core/timer.h"
 
 /* Messages a process handles in one slice before it yields to its peers. */
 #define SLICE_BUDGET 1000
 
 int mbb_exit_now(lua_State *L, mb_proc *p) {
-    if (!p->ext && L == p->co && !p->in_blocking) {
+    if (!p->ext && L == mbb_co(p) && !p->in_blocking) {
         p->yield = MB_YIELD_EXIT;
         return lua_yield(L, 0);
     }
@@ -41,17 +42,8 @@ static int send_kind(lua_State *L, mb_msg_kind kind) {
     mb_pid dest = mbb_check_dest(L, 1, "send");
     if (lua_isnoneornil(L, 2)) return luaL_argerror(L, 2, "a message cannot be nil");
     mbb_encode_or_raise(L, self, 2, "msg");
-    int rc = MB_DELIVER_OK;
-    mb_proc *t = mb_proctab_get(&self->rt->procs, dest);
-    if (t) {
-        mb_msg *m = mb_msg_copy(kind, self->pid, 0, self->scratch.p, self->scratch.len);
-        if (!m) {
-            mb_proctab_put(&self->rt->procs, dest);
-            return luaL_error(L, "send: out of memory");
-        }
-        rc = mb_proc_deliver(t, m, mbb_sched(self));
-        mb_proctab_put(&self->rt->procs, dest);
-    }
+    int rc = mb_send(self->rt, mbb_sched(self), self->pid, dest, kind, 0, self->scratch.p, self->scratch.len);
+    if (rc < 0) return luaL_error(L, "send: out of memory");
     if (atomic_load_explicit(&self->sig_pending, memory_order_relaxed)) mb_signal_drain(self);
     lua_pushboolean(L, --self->budget <= 0 || self->dying);
     if (rc == MB_DELIVER_OK) return 1;
@@ -112,37 +104,6 @@ static int l_recv(lua_State *L) {
     return 2;
 }
 
-/* Block an external process (the host thread) on its condition variable. */
-static int wait_external(mb_proc *p, double deadline) {
-    mb_external *x = p->ext;
-    int woken = 1;
-    pthread_mutex_lock(&x->mu);
-    atomic_store(&p->status, MB_WAITING);
-    if (mb_inbox_nonempty(&p->inbox)) {
-        atomic_store(&p->status, MB_RUNNING);
-        pthread_mutex_unlock(&x->mu);
-        return 1;
-    }
-    struct timespec ts;
-    if (deadline >= 0) {
-        double secs = deadline / 1000.0;
-        ts.tv_sec = (time_t)secs;
-        ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
-    }
-    while (atomic_load(&p->status) == MB_WAITING) {
-        int rc = deadline >= 0 ? pthread_cond_timedwait(&x->cv, &x->mu, &ts)
-                               : pthread_cond_wait(&x->cv, &x->mu);
-        if (rc == ETIMEDOUT) {
-            int expected = MB_WAITING;
-            if (atomic_compare_exchange_strong(&p->status, &expected, MB_RUNNING)) woken = 0;
-            break;
-        }
-    }
-    atomic_store(&p->status, MB_RUNNING);
-    pthread_mutex_unlock(&x->mu);
-    return woken;
-}
-
 /* core.wait([ms]) -> true when something may have arrived, false on timeout.
  * No ms, or one beyond what a timer can be set for (math.huge included):
  * wait without a timer. */
@@ -166,15 +127,11 @@ static int l_wait(lua_State *L) {
         return 1;
     }
     if (self->ext) {
-        /* CLOCK_MONOTONIC deadline: the condition variable uses that clock. */
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double deadline = ms < 0 ? -1 : (double)now.tv_sec * 1000.0 + (double)now.tv_nsec / 1e6 + ms;
         mbb_note_where(L, self);
-        lua_pushboolean(L, wait_external(self, deadline));
+        lua_pushboolean(L, mb_external_wait(self, ms < 0 ? -1 : mb_now_ms() + ms));
         return 1;
     }
-    if (L != self->co)
+    if (L != mbb_co(self))
         return luaL_error(L, "receive: cannot block inside a coroutine of your own; receive from the process's body");
     /* A pool thread waits for nobody's messages: a wait there could hold
      * it for ever. receive(0) still works. */
@@ -190,7 +147,7 @@ static int l_yield(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_signal_drain(self);
     if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);   /* there: when fn returns */
-    if (self->ext || L != self->co || self->in_blocking) {
+    if (self->ext || L != mbb_co(self) || self->in_blocking) {
         self->budget = SLICE_BUDGET;
         return 0;
     }

@@ -1,7 +1,7 @@
 /* names_api.c: register, unregister, whereis, registered. */
 #include <string.h>
 #include "bindings.h"
-#include "../host/names.h"
+#include "core/names.h"
 
 static const char *check_name(lua_State *L, int idx, size_t *n, const char *fn) {
     const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, n) : NULL;

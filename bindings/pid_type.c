@@ -5,7 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include "bindings.h"
-#include "../host/names.h"
+#include "core/names.h"
 
 void mbb_push_pid(lua_State *L, mb_pid pid) { lua_pushlightuserdata(L, (void *)(uintptr_t)pid); }
 void mbb_push_ref(lua_State *L, mb_ref ref) { lua_pushlightuserdata(L, (void *)(uintptr_t)ref); }

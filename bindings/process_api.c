@@ -3,11 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bindings.h"
-#include "../host/mailbox_bounds.h"
-#include "../host/names.h"
-#include "../host/sched.h"
-#include "../host/spawn.h"
-#include "../host/signal.h"
+#include "core/mailbox_bounds.h"
+#include "core/names.h"
+#include "core/sched.h"
+#include "core/spawn.h"
+#include "core/signal.h"
 
 static void opt_bool(lua_State *L, int t, const char *k, bool *out) {
     lua_getfield(L, t, k);
@@ -88,7 +88,7 @@ static int l_spawn(lua_State *L) {
     } else {
         return luaL_argerror(L, 1, "module name or upvalue-free function expected");
     }
-    mb_spawn_opts o = {.kind = tt == LUA_TFUNCTION ? MB_TARGET_BYTECODE : MB_TARGET_MODULE,
+    mb_spawn_opts o = {.target_kind = tt == LUA_TFUNCTION ? MB_TARGET_BYTECODE : MB_TARGET_MODULE,
                        .target = tt == LUA_TFUNCTION ? "function" : lua_tostring(L, 1)};
     bool link = false, monitor = false, trap = false;
     if (!lua_isnil(L, 2)) {
@@ -143,7 +143,7 @@ static int l_run_first(lua_State *L) {
     const char *target = luaL_checkstring(L, file ? 1 : 2);
     int first_arg = file ? 2 : 3;
     encode_args(L, self, 1, first_arg, lua_gettop(L) - first_arg + 1);
-    mb_spawn_opts o = {.kind = file ? MB_TARGET_FILE : MB_TARGET_MODULE, .target = target,
+    mb_spawn_opts o = {.target_kind = file ? MB_TARGET_FILE : MB_TARGET_MODULE, .target = target,
                        .args = self->scratch.p, .args_len = self->scratch.len, .monitor = true,
                        .first = true};
     mb_pid pid;

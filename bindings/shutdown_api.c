@@ -2,7 +2,7 @@
  * lua/moonbeam/shutdown.lua) need from the core's host/shutdown.c. */
 #include <stdlib.h>
 #include "bindings.h"
-#include "../host/shutdown.h"
+#include "core/shutdown.h"
 
 /* os.exit's argument as a status: true 0, false 1, a number as C exit
  * takes it, none 0. */

@@ -1,7 +1,7 @@
 /* supervisor_api.c: creating a native supervisor from Lua. */
 #include "bindings.h"
-#include "../host/spawn.h"
-#include "../host/supervisor.h"
+#include "core/spawn.h"
+#include "otp/supervisor.h"
 
 /* core.sup_start(spec, link, path) -> pid, ref (monitored); the supervisor
  * waits for {"$gen_start", ref, starter} before it starts its children. */
@@ -12,7 +12,8 @@ static int l_sup_start(lua_State *L) {
     const char *path = luaL_optstring(L, 3, "supervisor");
     mbb_encode_or_raise(L, self, 1, "spec");
     char err[160];
-    mb_proc *p = mb_sup_new(self->rt, self->scratch.p, self->scratch.len, link, path, err, sizeof err);
+    mb_proc *p = mb_sup_new(self->rt, self->scratch.p, self->scratch.len, link, path,
+                            "moonbeam.gen_server:enter", err, sizeof err);
     if (!p) return luaL_error(L, "supervisor: %s", err);
     mb_pid pid;
     mb_ref ref = 0;

@@ -2,8 +2,8 @@
 #include <math.h>
 #include <string.h>
 #include "bindings.h"
-#include "../host/names.h"
-#include "../host/timer.h"
+#include "core/names.h"
+#include "core/timer.h"
 
 /* core.send_after(ms, dest, msg) -> timer ref, over. A name is resolved when the
  * timer fires; a pid's message is dropped if the pid is gone by then. */

@@ -1,5 +1,6 @@
-/* vm.c: a process's Lua state: creating it, running a slice of it, turning
- * how it ended into an exit reason, and closing it. */
+/* vm.c: the Lua kind of process (host/core/kind.h): creating its Lua
+ * state, running a slice of it, preempting it, turning how it ended into an
+ * exit reason, and closing it. */
 #include <luajit.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -11,10 +12,9 @@
 #include <string.h>
 #include <lualib.h>
 #include "bindings.h"
-#include "../host/signal.h"
-#include "../host/sysmon.h"
-#include "../host/timer.h"
-#include "../host/vm.h"
+#include "core/signal.h"
+#include "core/sysmon.h"
+#include "core/timer.h"
 
 /* ---- a new state ------------------------------------------------------- */
 
@@ -33,7 +33,7 @@ static int lazy_global(lua_State *L) {
     return 1;
 }
 
-static void open_libs(lua_State *L, mb_runtime *rt) {
+static void open_libs(lua_State *L, const mbb_lua_host *host) {
     /* string for its metatable (s:upper()), jit because opening it is what
      * turns the compiler on; the rest come on first use (lazy_global). */
     static const luaL_Reg eager[] = {
@@ -45,12 +45,12 @@ static void open_libs(lua_State *L, mb_runtime *rt) {
         lua_call(L, 1, 0);
     }
     lua_getglobal(L, "package");
-    if (rt->lua_path) {
-        lua_pushstring(L, rt->lua_path);
+    if (host && host->path) {
+        lua_pushstring(L, host->path);
         lua_setfield(L, -2, "path");
     }
-    if (rt->lua_cpath) {
-        lua_pushstring(L, rt->lua_cpath);
+    if (host && host->cpath) {
+        lua_pushstring(L, host->cpath);
         lua_setfield(L, -2, "cpath");
     }
     lua_pop(L, 1);
@@ -69,14 +69,15 @@ static void open_libs(lua_State *L, mb_runtime *rt) {
 static int start_state(lua_State *L) {
     mb_proc *p = lua_touserdata(L, 1);
     lua_settop(L, 0);
-    open_libs(L, p->rt);
+    mbb_lua *lp = p->state;
+    open_libs(L, p->rt->kind_data);
     lua_getglobal(L, "pcall");
     lua_getglobal(L, "xpcall");
-    p->yield_through[0] = lua_topointer(L, -2);
-    p->yield_through[1] = lua_topointer(L, -1);
+    lp->yield_through[0] = lua_topointer(L, -2);
+    lp->yield_through[1] = lua_topointer(L, -1);
     lua_pop(L, 2);
     lua_State *co = lua_newthread(L);
-    p->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lp->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     const mbb_embedded *boot = mbb_find_embedded("moonbeam.boot");
     if (luaL_loadbuffer(co, (const char *)boot->code, boot->size, "=boot")) lua_error(co);
     lua_call(co, 0, 1);   /* the chunk returns the boot function */
@@ -86,7 +87,7 @@ static int start_state(lua_State *L) {
     int n = mb_decode_list(co, p->spawn_args.p, p->spawn_args.len, 1);
     if (n < 0) luaL_error(L, "malformed spawn arguments");
     mb_buf_free(&p->spawn_args);
-    p->co = co;
+    lp->co = co;
     lua_pushinteger(L, n + (p->target_kind == MB_TARGET_BYTECODE ? 1 : 2));
     return 1;
 }
@@ -107,12 +108,16 @@ static void set_reason_error(mb_proc *p, const char *msg) {
 /* Create the state; returns the number of values to resume with, or -1
  * with the exit reason set. */
 static int create(mb_proc *p) {
-    lua_State *L = lua_newstate(mb_proc_alloc, p);
+    mbb_lua *lp = calloc(1, sizeof *lp);
+    lua_State *L = lp ? lua_newstate(mb_proc_alloc, p) : NULL;
     if (!L) {
+        free(lp);
         set_reason_str(p, p->mem_exceeded ? "memory_limit" : "no_memory");
         return -1;
     }
-    p->L = L;
+    lp->L = L;
+    lp->co_ref = LUA_NOREF;
+    p->state = lp;
     lua_pushcfunction(L, start_state);
     lua_pushlightuserdata(L, p);
     if (lua_pcall(L, 1, 1, 0)) {
@@ -273,9 +278,10 @@ static int build_crash(lua_State *L) {
 }
 
 static void crashed(mb_proc *p) {
-    lua_State *L = p->L;
+    mbb_lua *lp = p->state;
+    lua_State *L = lp->L;
     lua_pushcfunction(L, build_crash);
-    lua_pushlightuserdata(L, p->co);
+    lua_pushlightuserdata(L, lp->co);
     lua_pushlightuserdata(L, p);
     if (lua_pcall(L, 2, 0, 0)) {
         lua_pop(L, 1);
@@ -308,13 +314,14 @@ static __thread sigjmp_buf *volatile slice_start __attribute__((tls_model("initi
  * this instruction and the process's body, except pcall and xpcall, which
  * LuaJIT yields across. */
 static bool can_yield(mb_proc *p, lua_State *L) {
-    if (L != p->co) return false;   /* a coroutine of the process's own */
+    const mbb_lua *lp = p->state;
+    if (L != lp->co) return false;   /* a coroutine of the process's own */
     lua_Debug ar;
     for (int level = 0; lua_getstack(L, level, &ar); level++) {
         if (!lua_getinfo(L, "Sf", &ar)) return false;
         const void *fn = lua_topointer(L, -1);
         lua_pop(L, 1);
-        if (ar.what[0] == 'C' && fn != p->yield_through[0] && fn != p->yield_through[1]) return false;
+        if (ar.what[0] == 'C' && fn != lp->yield_through[0] && fn != lp->yield_through[1]) return false;
     }
     return true;
 }
@@ -382,14 +389,15 @@ static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
     (void)sig;
     (void)info;
     mb_proc *p = running_here;
-    if (!p || !p->L) return;
+    const mbb_lua *lp = p ? p->state : NULL;
+    if (!lp || !lp->L) return;
     sigjmp_buf *start = slice_start;
     if (start && atomic_load_explicit(&p->doomed, memory_order_relaxed)) {
         uintptr_t pc = interrupted_pc(uctx);
         if (in_cut(p, pc)) siglongjmp(*start, 1);
         atomic_store_explicit(&p->stuck_pc, pc, memory_order_relaxed);
     }
-    lua_sethook(p->L, preempt_hook, LUA_MASKCOUNT, PREEMPT_HOOK_COUNT);
+    lua_sethook(lp->L, preempt_hook, LUA_MASKCOUNT, PREEMPT_HOOK_COUNT);
 }
 
 static void install_preempt_handler(void) {
@@ -402,7 +410,7 @@ static void install_preempt_handler(void) {
         fprintf(stderr, "moonbeam: no preemption signal handler; long slices are only handed off\n");
 }
 
-void mb_vm_preempt_init(void) {
+void mbb_lua_kind_init(void) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, install_preempt_handler);
 }
@@ -417,7 +425,7 @@ static int flush_compiled_code(lua_State *L) {
  * middle of its code and can run nothing any more. Its machine code is freed here (a flush, on the main thread,
  * touches only the JIT's records; the collector is stopped first so that no
  * finalizer runs in a state caught mid-instruction); all the rest goes with
- * its arena (mb_vm_close), and its finalizers never run. It ends with the
+ * its arena (lua_close_proc), and its finalizers never run. It ends with the
  * reason of the signal that ended it. */
 static void abandon(mb_proc *p) {
     sigset_t preempt;
@@ -426,8 +434,9 @@ static void abandon(mb_proc *p) {
     pthread_sigmask(SIG_UNBLOCK, &preempt, NULL);   /* blocked in the handler we left */
     p->abandoned = true;
     p->in_match = false;
-    lua_gc(p->L, LUA_GCSTOP, 0);
-    if (lua_cpcall(p->L, flush_compiled_code, NULL))   /* inside a finalizer: LuaJIT refuses */
+    lua_State *L = ((mbb_lua *)p->state)->L;
+    lua_gc(L, LUA_GCSTOP, 0);
+    if (lua_cpcall(L, flush_compiled_code, NULL))   /* inside a finalizer: LuaJIT refuses */
         fprintf(stderr, "moonbeam: the compiled code of a killed process stays allocated\n");
     mb_signal_drain(p);
     if (!p->dying) set_reason_str(p, "killed");   /* spared after all (trapping now): too late */
@@ -446,7 +455,7 @@ static int resume_here(mb_proc *p, int nargs) {
         return -1;
     }
     slice_start = &start;
-    int st = lua_resume(p->co, nargs);
+    int st = lua_resume(((mbb_lua *)p->state)->co, nargs);
     slice_start = NULL;
     running_here = NULL;
     int used = mbb_slice_budget() - (p->budget > 0 ? p->budget : 0);
@@ -456,16 +465,17 @@ static int resume_here(mb_proc *p, int nargs) {
     return st;
 }
 
-void mb_vm_run(mb_proc *p) {
+/* The kind's slice (kind.h). */
+static void lua_run(mb_proc *p) {
     int nargs = 0;
-    if (!p->co) {
+    if (!p->state) {
         nargs = create(p);
         if (nargs < 0) {
             p->yield = MB_YIELD_EXIT;
             return;
         }
     } else if (p->yield == MB_YIELD_WAIT) {
-        lua_pushboolean(p->co, !mb_proc_wait_timed_out(p));
+        lua_pushboolean(((mbb_lua *)p->state)->co, !mb_proc_wait_timed_out(p));
         nargs = 1;
     }
     if (atomic_load_explicit(&p->sig_pending, memory_order_relaxed)) mb_signal_drain(p);
@@ -480,7 +490,7 @@ void mb_vm_run(mb_proc *p) {
     if (ended_by_allocator(p)) return;
     if (st == LUA_YIELD) {
         if (p->yield == MB_YIELD_NONE) {   /* a bare coroutine.yield() at the top */
-            lua_settop(p->co, 0);
+            lua_settop(((mbb_lua *)p->state)->co, 0);
             p->yield = MB_YIELD_RESCHED;
         }
         if (p->dying) p->yield = MB_YIELD_EXIT;
@@ -492,10 +502,13 @@ void mb_vm_run(mb_proc *p) {
     else crashed(p);
 }
 
-void mb_vm_close(mb_proc *p) {
-    if (!p->L) return;
-    if (!p->abandoned) lua_close(p->L);
-    p->L = p->co = NULL;
+/* The kind's end: the state and all the memory it had. */
+static void lua_close_proc(mb_proc *p) {
+    mbb_lua *lp = p->state;
+    if (!lp) return;
+    if (!p->abandoned) lua_close(lp->L);
+    free(lp);
+    p->state = NULL;
     mb_arena_release(&p->arena);
 }
 
@@ -504,7 +517,8 @@ void mb_vm_close(mb_proc *p) {
  * returned and core._blocking_leave yielded MB_YIELD_UNBLOCK. On return
  * p->yield is MB_YIELD_RESCHED (back to the schedulers, where the wrapper
  * returns fn's results) or MB_YIELD_EXIT (with the exit reason set). */
-void mb_vm_run_blocking(mb_proc *p) {
+static void lua_run_blocking(mb_proc *p) {
+    lua_State *co = ((mbb_lua *)p->state)->co;
     if (atomic_load_explicit(&p->sig_pending, memory_order_relaxed)) mb_signal_drain(p);
     if (p->dying) {   /* killed while it waited for a thread: fn never runs */
         p->yield = MB_YIELD_EXIT;
@@ -512,16 +526,16 @@ void mb_vm_run_blocking(mb_proc *p) {
     }
     p->budget = mbb_slice_budget();
     p->in_blocking = true;
-    lua_pushboolean(p->co, 1);   /* _blocking_enter's result: run fn here */
+    lua_pushboolean(co, 1);   /* _blocking_enter's result: run fn here */
     int nargs = 1, st;
     for (;;) {
         p->yield = MB_YIELD_NONE;
-        st = lua_resume(p->co, nargs);
+        st = lua_resume(co, nargs);
         nargs = 0;
         if (st != LUA_YIELD || p->yield == MB_YIELD_UNBLOCK || p->mem_exceeded || p->cstack_exceeded) break;
         /* Any other yield (a bare coroutine.yield in fn) gives a turn to
          * nobody here: fn goes on. */
-        if (p->yield == MB_YIELD_NONE) lua_settop(p->co, 0);
+        if (p->yield == MB_YIELD_NONE) lua_settop(co, 0);
     }
     p->in_blocking = false;
     if (ended_by_allocator(p)) return;
@@ -535,3 +549,11 @@ void mb_vm_run_blocking(mb_proc *p) {
     if (st == 0) set_reason_str(p, "normal");
     else crashed(p);
 }
+
+const mb_kind mbb_lua_kind = {
+    .name = "lua",
+    .run = lua_run,
+    .run_blocking = lua_run_blocking,
+    .close = lua_close_proc,
+    .preemptible = true,
+};

@@ -10,7 +10,7 @@
  *   mb.blocking; a runnable or running process shows where it last
  *   stopped. */
 #include <string.h>
-#include "../host/sched.h"
+#include "core/sched.h"
 #include "bindings.h"
 
 /* moonbeam's own code: the embedded modules (loaded under their module
@@ -59,12 +59,12 @@ static void update_where(lua_State *L, mb_proc *p) {
 void mbb_note_where(lua_State *L, mb_proc *p) { update_where(L, p); }
 
 void mbb_inspect_where(mb_proc *p, mb_sched *from) {
-    if (p->ext || p->native) return;   /* their thread waits in C; C has no Lua stack */
+    if (p->kind != &mbb_lua_kind) return;   /* their thread waits in C; C has no Lua stack */
     int expected = MB_WAITING;
     if (!atomic_compare_exchange_strong(&p->status, &expected, MB_INSPECTED)) return;
     /* Ours now: the thread that parked it is done with it, and a wake
      * cannot take it from us. Reading the stack allocates nothing. */
-    update_where(p->co, p);
+    update_where(mbb_co(p), p);
     atomic_store(&p->status, MB_RUNNABLE);
     mb_sched_push(p->rt, from, p);
 }

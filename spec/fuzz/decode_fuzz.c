@@ -1,7 +1,7 @@
 /* decode_fuzz.c: libFuzzer target for the message decoder. Arbitrary bytes
  * must never crash it, leak, or hang it: they decode to a value or are
  * refused. Functions are refused here, as they are for any buffer this host
- * did not encode itself (see host/codec.h). A decoded value is encoded
+ * did not encode itself (see bindings/codec.h). A decoded value is encoded
  * again, and what the encoder writes must always decode. */
 #include <lauxlib.h>
 #include <lua.h>
@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../../host/codec.h"
+#include "../../bindings/codec.h"
 
 static lua_State *L;
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # run_all.sh: what `make test` runs after the build. The spec suite in the
-# plain build, the LuaRocks install (check-install), the suite again under
-# ASan+UBSan and under TSan, then a short fuzz of the message decoder. Each
+# plain build, the core's own C test (spec/core), the LuaRocks install
+# (check-install), both again under ASan+UBSan and under TSan, then a short
+# fuzz of the message decoder. Each
 # run prints "N passed, N failed"; this script adds them up and prints the
 # total as its last line.
 set -u
@@ -20,9 +21,12 @@ step() {   # step NAME TARGET
 }
 
 step "specs" spec
+step "the core alone, from C (no LuaJIT)" core-test
 step "the LuaRocks package, installed into ./lua_modules" check-install
 step "specs under AddressSanitizer + UndefinedBehaviorSanitizer" asan
+step "the core alone under ASan + UBSan" core-test-asan
 step "specs under ThreadSanitizer" tsan
+step "the core alone under TSan" core-test-tsan
 step "fuzzing the message decoder" fuzz-short
 
 rm -rf "$log"

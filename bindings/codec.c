@@ -1,0 +1,402 @@
+/* codec.c: encode a Lua value into the message format, decode it into
+ * another state. See codec.h for the format and the trust rules. */
+#include "codec.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <math.h>
+#include <stdio.h>
+
+#ifndef LUA_TCDATA
+#define LUA_TCDATA 10   /* LuaJIT's type tag for FFI cdata */
+#endif
+
+/* ---- encoding ---------------------------------------------------------- */
+
+typedef struct enc {
+    lua_State *L;
+    mb_buf *b;
+    size_t start, max;
+    mb_encode_err *err;
+    char path[160];              /* built while unwinding from a failure */
+    const void *open[MB_MAX_DEPTH + 1];   /* tables on the current path */
+} enc;
+
+static int enc_fail(enc *e, const char *what) {
+    snprintf(e->err->msg, sizeof e->err->msg, "%s", what);
+    e->path[0] = '\0';
+    return -1;
+}
+
+/* Prepend one path segment for the key at stack index kidx. */
+static void enc_prepend_key(enc *e, int kidx) {
+    lua_State *L = e->L;
+    char seg[64];
+    if (lua_type(L, kidx) == LUA_TSTRING) {
+        size_t n;
+        const char *s = lua_tolstring(L, kidx, &n);
+        int ident = n > 0 && n < 40 && !(s[0] >= '0' && s[0] <= '9');
+        for (size_t i = 0; ident && i < n; i++) {
+            char c = s[i];
+            ident = c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                    (c >= '0' && c <= '9');
+        }
+        if (ident) snprintf(seg, sizeof seg, ".%.*s", (int)n, s);
+        else snprintf(seg, sizeof seg, "[\"%.*s\"]", (int)(n < 40 ? n : 40), s);
+    } else if (lua_type(L, kidx) == LUA_TNUMBER) {
+        snprintf(seg, sizeof seg, "[%.14g]", lua_tonumber(L, kidx));
+    } else {
+        snprintf(seg, sizeof seg, "[<%s key>]", lua_typename(L, lua_type(L, kidx)));
+    }
+    size_t sl = strlen(seg), pl = strlen(e->path);
+    if (sl + pl + 1 > sizeof e->path) return;   /* deep paths keep their tail */
+    memmove(e->path + sl, e->path, pl + 1);
+    memcpy(e->path, seg, sl);
+}
+
+static int enc_room(enc *e) {
+    if (e->b->len - e->start > e->max) {
+        snprintf(e->err->msg, sizeof e->err->msg,
+                 "message larger than the limit of %zu bytes", e->max);
+        e->err->why = MB_ENC_TOO_LARGE;
+        e->path[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+static int enc_oom(enc *e) {
+    enc_fail(e, "out of memory while encoding");
+    e->err->why = MB_ENC_NOMEM;
+    return -1;
+}
+
+static int dump_writer(lua_State *L, const void *p, size_t n, void *ud) {
+    (void)L;
+    return mb_buf_put(ud, p, n);
+}
+
+static int enc_value(enc *e, int idx, int depth);
+
+static int enc_table(enc *e, int idx, int depth) {
+    lua_State *L = e->L;
+    /* Its raw contents would arrive without the behaviour (a proxy with
+     * __index would arrive empty). The runtime's own values (pids, refs)
+     * are light userdata, never tables, so they are not affected. */
+    if (!lua_checkstack(L, 4)) return enc_oom(e);
+    if (lua_getmetatable(L, idx)) {
+        lua_pop(L, 1);
+        return enc_fail(e, "cannot send a table with a metatable");
+    }
+    const void *t = lua_topointer(L, idx);
+    for (int i = 0; i < depth; i++)
+        if (e->open[i] == t) return enc_fail(e, "cannot send a table that contains itself (a cycle)");
+    if (depth >= MB_MAX_DEPTH) {
+        snprintf(e->err->msg, sizeof e->err->msg,
+                 "cannot send tables nested deeper than %d levels", MB_MAX_DEPTH);
+        e->path[0] = '\0';
+        return -1;
+    }
+    e->open[depth] = t;
+
+    /* The array part is 1..n with no holes; everything else is a pair. */
+    size_t narr = 0;
+    for (;;) {
+        lua_rawgeti(L, idx, (int)narr + 1);
+        int nil = lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (nil) break;
+        narr++;
+    }
+    size_t nhash = 0;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TNUMBER) {
+            lua_Number k = lua_tonumber(L, -1);
+            if (k >= 1 && k <= (lua_Number)narr && k == floor(k)) continue;
+        }
+        nhash++;
+    }
+    if (mb_buf_byte(e->b, MB_T_TABLE) || mb_buf_varint(e->b, narr) ||
+        mb_buf_varint(e->b, nhash))
+        return enc_oom(e);
+
+    for (size_t i = 1; i <= narr; i++) {
+        lua_rawgeti(L, idx, (int)i);
+        int rc = enc_value(e, lua_gettop(L), depth + 1);
+        if (rc) {
+            lua_pushnumber(L, (lua_Number)i);
+            enc_prepend_key(e, -1);
+            lua_pop(L, 2);
+            return -1;
+        }
+        lua_pop(L, 1);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int top = lua_gettop(L);   /* value at top, key below it */
+        if (lua_type(L, top - 1) == LUA_TNUMBER) {
+            lua_Number k = lua_tonumber(L, top - 1);
+            if (k >= 1 && k <= (lua_Number)narr && k == floor(k)) {
+                lua_pop(L, 1);
+                continue;
+            }
+        }
+        if (enc_value(e, top - 1, depth + 1)) {
+            char keyerr[256];
+            snprintf(keyerr, sizeof keyerr, "a key: %.200s", e->err->msg);
+            snprintf(e->err->msg, sizeof e->err->msg, "%s", keyerr);
+            enc_prepend_key(e, top - 1);
+            lua_pop(L, 2);
+            return -1;
+        }
+        if (enc_value(e, top, depth + 1)) {
+            enc_prepend_key(e, top - 1);
+            lua_pop(L, 2);
+            return -1;
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+static int enc_function(enc *e, int idx) {
+    lua_State *L = e->L;
+    if (lua_iscfunction(L, idx)) return enc_fail(e, "cannot send a C function");
+    if (lua_getupvalue(L, idx, 1) != NULL) {
+        lua_pop(L, 1);
+        return enc_fail(e, "cannot send a function with upvalues");
+    }
+    size_t at = e->b->len;
+    if (mb_buf_byte(e->b, MB_T_FUNCTION)) return enc_oom(e);
+    mb_buf code;
+    mb_buf_init(&code);
+    lua_pushvalue(L, idx);
+    int rc = lua_dump(L, dump_writer, &code);
+    lua_pop(L, 1);
+    if (rc || mb_buf_varint(e->b, code.len) || mb_buf_put(e->b, code.p, code.len)) {
+        mb_buf_free(&code);
+        e->b->len = at;
+        return enc_fail(e, "cannot dump the function's bytecode");
+    }
+    mb_buf_free(&code);
+    return 0;
+}
+
+static int enc_value(enc *e, int idx, int depth) {
+    lua_State *L = e->L;
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+        if (mb_buf_byte(e->b, lua_toboolean(L, idx) ? MB_T_TRUE : MB_T_FALSE)) return enc_oom(e);
+        return 0;
+    case LUA_TNUMBER: {
+        double d = lua_tonumber(L, idx);
+        if (d == floor(d) && fabs(d) <= 9007199254740992.0 && !(d == 0 && signbit(d))) {
+            int64_t i = (int64_t)d;
+            uint64_t z = mb_zigzag(i);
+            if (mb_buf_byte(e->b, MB_T_INT) || mb_buf_varint(e->b, z)) return enc_oom(e);
+        } else {
+            uint8_t raw[8];
+            memcpy(raw, &d, 8);
+            if (mb_buf_byte(e->b, MB_T_DOUBLE) || mb_buf_put(e->b, raw, 8)) return enc_oom(e);
+        }
+        return 0;
+    }
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        if (n > e->max || e->b->len - e->start + n > e->max) {   /* before copying */
+            snprintf(e->err->msg, sizeof e->err->msg,
+                     "message larger than the limit of %zu bytes", e->max);
+            e->err->why = MB_ENC_TOO_LARGE;
+            e->path[0] = '\0';
+            return -1;
+        }
+        if (mb_put_string(e->b, s, n)) return enc_oom(e);
+        return enc_room(e);
+    }
+    case LUA_TTABLE:
+        if (enc_table(e, idx, depth)) return -1;
+        return enc_room(e);
+    case LUA_TLIGHTUSERDATA: {
+        uint64_t v = (uint64_t)(uintptr_t)lua_touserdata(L, idx);
+        int kind = mb_value_kind(v);
+        if (!kind) return enc_fail(e, "cannot send a light userdata");
+        if (mb_put_id(e->b, kind == 1 ? MB_T_PID : MB_T_REF, v)) return enc_oom(e);
+        return 0;
+    }
+    case LUA_TFUNCTION:
+        if (enc_function(e, idx)) return -1;
+        return enc_room(e);
+    case LUA_TNIL: return enc_fail(e, "cannot send nil");
+    case LUA_TUSERDATA: return enc_fail(e, "cannot send a userdata");
+    case LUA_TTHREAD: return enc_fail(e, "cannot send a coroutine");
+    case LUA_TCDATA: return enc_fail(e, "cannot send a cdata");
+    default: return enc_fail(e, "cannot send a value of this type");
+    }
+}
+
+static void enc_finish_error(enc *e, const char *root) {
+    char full[sizeof e->err->msg];
+    snprintf(full, sizeof full, "%.32s%.100s: %.110s", root, e->path, e->err->msg);
+    memcpy(e->err->msg, full, sizeof full);
+}
+
+int mb_encode(lua_State *L, int idx, const char *root, mb_buf *b,
+              size_t max_size, mb_encode_err *err) {
+    enc e = {.L = L, .b = b, .start = b->len, .max = max_size, .err = err};
+    e.path[0] = '\0';
+    err->why = MB_ENC_REFUSED;
+    if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
+    if (enc_value(&e, idx, 0)) {
+        enc_finish_error(&e, root);
+        b->len = e.start;
+        return -1;
+    }
+    return 0;
+}
+
+int mb_encode_list(lua_State *L, int idx, int n, mb_buf *b,
+                   size_t max_size, mb_encode_err *err) {
+    size_t start = b->len;
+    err->why = MB_ENC_REFUSED;
+    if (mb_buf_varint(b, (uint64_t)n)) {
+        snprintf(err->msg, sizeof err->msg, "out of memory while encoding");
+        err->why = MB_ENC_NOMEM;
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (lua_isnil(L, idx + i)) {
+            if (mb_buf_byte(b, MB_T_NIL)) {
+                snprintf(err->msg, sizeof err->msg, "out of memory while encoding");
+                err->why = MB_ENC_NOMEM;
+                b->len = start;
+                return -1;
+            }
+            continue;
+        }
+        size_t left = max_size > b->len - start ? max_size - (b->len - start) : 0;
+        if (mb_encode(L, idx + i, "argument", b, left, err)) {
+            /* Name the argument only when it failed: "argument #2.x: ..." */
+            char msg[sizeof err->msg];
+            snprintf(msg, sizeof msg, "argument #%d%.200s", i + 1, err->msg + strlen("argument"));
+            memcpy(err->msg, msg, sizeof msg);
+            b->len = start;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- decoding ---------------------------------------------------------- */
+
+typedef struct dec {
+    lua_State *L;
+    const uint8_t *p, *end;
+    int allow_functions;
+} dec;
+
+static int dec_varint(dec *d, uint64_t *out) { return mb_varint_get(&d->p, d->end, out); }
+
+static int dec_value(dec *d, int depth, int allow_nil);
+
+static int dec_table(dec *d, int depth) {
+    lua_State *L = d->L;
+    uint64_t narr, nhash;
+    if (depth >= MB_MAX_DEPTH || dec_varint(d, &narr) || dec_varint(d, &nhash)) return -1;
+    size_t left = (size_t)(d->end - d->p);   /* every value takes a byte or more */
+    if (narr > left || nhash > left / 2 || narr + nhash * 2 > left) return -1;
+    if (!lua_checkstack(L, 4)) return -1;
+    lua_createtable(L, (int)narr, (int)nhash);
+    for (uint64_t i = 1; i <= narr; i++) {
+        if (dec_value(d, depth + 1, 0)) return -1;
+        lua_rawseti(L, -2, (int)i);
+    }
+    for (uint64_t i = 0; i < nhash; i++) {
+        if (dec_value(d, depth + 1, 0)) return -1;
+        if (lua_type(L, -1) == LUA_TNUMBER && isnan(lua_tonumber(L, -1))) return -1;
+        if (dec_value(d, depth + 1, 0)) return -1;
+        lua_rawset(L, -3);
+    }
+    return 0;
+}
+
+static int dec_value(dec *d, int depth, int allow_nil) {
+    lua_State *L = d->L;
+    if (d->p >= d->end) return -1;
+    uint8_t tag = *d->p++;
+    uint64_t v;
+    switch (tag) {
+    case MB_T_NIL:
+        if (!allow_nil) return -1;
+        lua_pushnil(L);
+        return 0;
+    case MB_T_FALSE: lua_pushboolean(L, 0); return 0;
+    case MB_T_TRUE: lua_pushboolean(L, 1); return 0;
+    case MB_T_INT:
+        if (dec_varint(d, &v)) return -1;
+        lua_pushnumber(L, (lua_Number)mb_unzigzag(v));
+        return 0;
+    case MB_T_DOUBLE: {
+        double x;
+        if (d->end - d->p < 8) return -1;
+        memcpy(&x, d->p, 8);
+        d->p += 8;
+        lua_pushnumber(L, x);
+        return 0;
+    }
+    case MB_T_STRING:
+        if (dec_varint(d, &v) || v > (uint64_t)(d->end - d->p)) return -1;
+        lua_pushlstring(L, (const char *)d->p, (size_t)v);
+        d->p += v;
+        return 0;
+    case MB_T_TABLE:
+        return dec_table(d, depth);
+    case MB_T_PID:
+    case MB_T_REF:
+        if (dec_varint(d, &v) || mb_value_kind(v) != (tag == MB_T_PID ? 1 : 2)) return -1;
+        lua_pushlightuserdata(L, (void *)(uintptr_t)v);
+        return 0;
+    case MB_T_FUNCTION:
+        if (!d->allow_functions || dec_varint(d, &v) || v > (uint64_t)(d->end - d->p) || v < 4)
+            return -1;
+        if (d->p[0] != 0x1b || d->p[1] != 'L' || d->p[2] != 'J') return -1;
+        if (luaL_loadbuffer(L, (const char *)d->p, (size_t)v, "=message")) {
+            lua_pop(L, 1);
+            return -1;
+        }
+        d->p += v;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+int mb_decode(lua_State *L, const uint8_t *p, size_t len, int allow_functions) {
+    dec d = {L, p, p + len, allow_functions};
+    int top = lua_gettop(L);
+    if (dec_value(&d, 0, 0) || d.p != d.end) {
+        lua_settop(L, top);
+        return -1;
+    }
+    return 0;
+}
+
+int mb_decode_list(lua_State *L, const uint8_t *p, size_t len, int allow_functions) {
+    dec d = {L, p, p + len, allow_functions};
+    int top = lua_gettop(L);
+    uint64_t n;
+    if (dec_varint(&d, &n) || n > len || !lua_checkstack(L, (int)n + 4)) return -1;
+    for (uint64_t i = 0; i < n; i++) {
+        if (dec_value(&d, 0, 1)) {
+            lua_settop(L, top);
+            return -1;
+        }
+    }
+    if (d.p != d.end) {
+        lua_settop(L, top);
+        return -1;
+    }
+    return (int)n;
+}

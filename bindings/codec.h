@@ -1,0 +1,46 @@
+/* codec.h: Lua values to terms and back (the format: host/core/term.h).
+ *
+ * Refused when encoding (the error names the path, "msg.a.b: ..."): nil
+ * outside argument lists, C functions and functions with upvalues, userdata,
+ * coroutines, cdata, cycles, nesting beyond MB_MAX_DEPTH, and tables with a
+ * metatable (their raw contents would arrive without the behaviour).
+ *
+ * The decoder trusts nothing: counts are bounded by the bytes left, depth by
+ * MB_MAX_DEPTH, and it returns an error instead of reading past the end.
+ * Bytecode is the exception: LuaJIT does not verify it, so decoding functions
+ * is allowed only for buffers this host encoded itself (allow_functions). */
+#ifndef MB_CODEC_H
+#define MB_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core/pid.h"
+#include "core/term.h"
+
+typedef struct lua_State lua_State;
+
+enum { MB_ENC_REFUSED, MB_ENC_TOO_LARGE, MB_ENC_NOMEM };
+
+typedef struct mb_encode_err {
+    char msg[256];
+    int why;                     /* MB_ENC_*: TOO_LARGE is over max_size, sendable so far */
+} mb_encode_err;
+
+/* Append the value at idx to b. root names the value in errors ("msg",
+ * "argument #2"). Returns 0, or -1 with err filled in, naming the path. May
+ * raise a Lua error only on out-of-memory inside the state. */
+int mb_encode(lua_State *L, int idx, const char *root, mb_buf *b,
+              size_t max_size, mb_encode_err *err);
+
+/* Append n values from idx on, nils included, after a count. */
+int mb_encode_list(lua_State *L, int idx, int n, mb_buf *b,
+                   size_t max_size, mb_encode_err *err);
+
+/* Push one decoded value. Returns 0, or -1 if the bytes are not one
+ * well-formed value (the stack is then unchanged). */
+int mb_decode(lua_State *L, const uint8_t *p, size_t len, int allow_functions);
+
+/* Push the values of a list; returns their count, or -1 if malformed. */
+int mb_decode_list(lua_State *L, const uint8_t *p, size_t len, int allow_functions);
+
+#endif

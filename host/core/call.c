@@ -1,0 +1,74 @@
+/* call.c: reply routing and deadlock detection for calls (see call.h). */
+#include "call.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include "term.h"
+#include "runtime.h"
+
+static void notify_deadlock(mb_runtime *rt, mb_sched *s, mb_pid victim,
+                            const uint8_t *chain, size_t len) {
+    mb_proc *v = mb_proctab_get(&rt->procs, victim);
+    if (!v) return;
+    mb_ref ref = atomic_load(&v->await_ref);
+    if (ref) {
+        mb_msg *m = mb_msg_copy(MB_MSG_DEADLOCK, 0, ref, chain, len);
+        if (m) mb_proc_deliver(v, m, s);
+    }
+    mb_proctab_put(&rt->procs, victim);
+}
+
+int mb_call_begin(mb_proc *self, mb_pid server, mb_ref ref, mb_pid *chain) {
+    mb_runtime *rt = self->rt;
+    mb_saveq_free_all(&self->replies);
+    atomic_store(&self->await_ref, ref);
+    atomic_store(&self->calling, server);
+
+    /* Follow who waits on whom from the server on; back at self is a cycle. */
+    int n = 0;
+    chain[n++] = self->pid;
+    mb_pid cur = server;
+    while (n < MB_MAX_CHAIN) {
+        chain[n++] = cur;
+        if (cur == self->pid) break;
+        mb_proc *q = mb_proctab_get(&rt->procs, cur);
+        if (!q) return 0;
+        mb_pid next = atomic_load(&q->calling);
+        mb_proctab_put(&rt->procs, cur);
+        if (!next) return 0;
+        cur = next;
+    }
+    if (chain[n - 1] != self->pid) return 0;   /* too long to tell: let the timeout decide */
+
+    mb_buf b;
+    mb_buf_init(&b);
+    int bad = mb_put_tuple_head(&b, (unsigned)n);
+    for (int i = 0; i < n && !bad; i++) bad = mb_put_id(&b, MB_T_PID, chain[i]);
+    if (!bad)
+        for (int i = 1; i < n - 1; i++) notify_deadlock(rt, self->sched, chain[i], b.p, b.len);
+    mb_buf_free(&b);
+    return n;
+}
+
+void mb_call_end(mb_proc *self) {
+    atomic_store(&self->await_ref, 0);
+    atomic_store(&self->calling, 0);
+    mb_saveq_free_all(&self->replies);
+}
+
+int mb_call_reply(mb_runtime *rt, mb_sched *from, mb_pid caller, mb_ref ref,
+                  const uint8_t *data, size_t len) {
+    mb_proc *p = mb_proctab_get(&rt->procs, caller);
+    if (!p) return 0;   /* the caller is gone: nothing to do, as OTP */
+    mb_msg *m = mb_msg_copy(MB_MSG_REPLY, 0, ref, data, len);
+    if (!m) {
+        mb_proctab_put(&rt->procs, caller);
+        return -1;
+    }
+    /* Answered: the caller no longer waits on anyone, even before it takes
+     * the reply, so the replier may call it back without a false cycle. */
+    if (atomic_load(&p->await_ref) == ref) atomic_store(&p->calling, 0);
+    mb_proc_deliver(p, m, from);
+    mb_proctab_put(&rt->procs, caller);
+    return 0;
+}

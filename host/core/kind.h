@@ -1,0 +1,32 @@
+/* kind.h: what kind of process a process is.
+ *
+ * The core schedules processes, delivers their messages, links, monitors
+ * and times them without knowing what runs inside. A kind is what the core
+ * calls to make one of its processes run: a slice, the rest of a blocking
+ * call, the end. Kinds come from above the core: supervisors
+ * (host/otp/supervisor.c), Lua processes (bindings/vm.c, registered when
+ * the runtime starts, as mb_config.kind), a test's own (spec/core/). */
+#ifndef MB_KIND_H
+#define MB_KIND_H
+
+#include <stdbool.h>
+
+typedef struct mb_proc mb_proc;
+
+typedef struct mb_kind {
+    const char *name;                    /* "lua", "supervisor": for people */
+    /* One slice, on a scheduler thread; on return p->yield says why it
+     * stopped (process.h), and MB_YIELD_EXIT comes with p->exit_reason. */
+    void (*run)(mb_proc *p);
+    /* After run yielded MB_YIELD_BLOCKING: the rest, on a blocking pool
+     * thread (blocking.h). NULL for a kind that never yields so. */
+    void (*run_blocking)(mb_proc *p);
+    /* Free p->state and whatever the process owns; also for a process
+     * that never ran. Owner thread, or any once no thread runs processes. */
+    void (*close)(mb_proc *p);
+    /* Whether a long slice can be asked to yield by MB_PREEMPT_SIGNAL
+     * (sysmon.h); a kind that is not yields on its own. */
+    bool preemptible;
+} mb_kind;
+
+#endif

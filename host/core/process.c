@@ -1,0 +1,373 @@
+/* process.c: a process's life: allocation, its memory accounting, waking,
+ * delivery, and the ordered way out (mb_proc_terminate). */
+#include "process.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "term.h"
+#include "cstack.h"
+#include "mailbox_bounds.h"
+#include "names.h"
+#include "runtime.h"
+#include "sched.h"
+#include "signal.h"
+#include "timer.h"
+
+mb_proc *mb_proc_new(mb_runtime *rt) {
+    mb_proc *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    if (pthread_mutex_init(&p->lock, NULL)) {
+        free(p);
+        return NULL;
+    }
+    p->rt = rt;
+    atomic_init(&p->status, MB_RUNNABLE);
+    mb_inbox_init(&p->inbox);
+    p->wait_deadline = -1;
+    return p;
+}
+
+void mb_proc_free(mb_proc *p) {
+    if (!p) return;
+    if (p->kind && p->state) p->kind->close(p);   /* one that never ran */
+    mb_inbox_free_all(&p->inbox);
+    mb_saveq_free_all(&p->save);
+    mb_saveq_free_all(&p->replies);
+    mb_buf_free(&p->exit_reason);
+    mb_buf_free(&p->scratch);
+    mb_buf_free(&p->spawn_args);
+    free(p->target);
+    free(p->links.v);
+    mb_monvec_free(&p->monitors);
+    mb_monvec_free(&p->monitored_by);
+    mb_monvec_free(&p->aliases);
+    free(p->name);
+    if (p->ext) {
+        pthread_mutex_destroy(&p->ext->mu);
+        pthread_cond_destroy(&p->ext->cv);
+        free(p->ext);
+    }
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+/* The allocator of every process state. Over the limit, or with the C
+ * stack nearly used up (cstack.h), it refuses to grow, LuaJIT raises "not
+ * enough memory", and the scheduler ends the process with "memory_limit" or
+ * a C stack overflow (mem_exceeded, cstack_exceeded say why). Frees always
+ * succeed. */
+void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    mb_proc *p = ud;
+    size_t used = atomic_load_explicit(&p->mem_used, memory_order_relaxed);
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        mb_arena_free(&p->arena, ptr, old);
+        atomic_store_explicit(&p->mem_used, used - old, memory_order_relaxed);
+        return NULL;
+    }
+    /* Its queued messages count too (mailbox_bounds.h). */
+    if (p->mem_limit && nsize > old &&
+        used - old + nsize + mb_mailbox_bytes(p) > p->mem_limit) {
+        p->mem_exceeded = true;
+        return NULL;
+    }
+    if (nsize > old && (p->cstack_exceeded || mb_cstack_low())) {   /* doomed: no more growth */
+        p->cstack_exceeded = true;
+        return NULL;
+    }
+    void *np = ptr ? mb_arena_realloc(&p->arena, ptr, old, nsize) : mb_arena_alloc(&p->arena, nsize);
+    if (!np) return NULL;
+    atomic_store_explicit(&p->mem_used, used - old + nsize, memory_order_relaxed);
+    return np;
+}
+
+bool mb_proc_wait_timed_out(mb_proc *p) {
+    bool timed_out = atomic_load(&p->timed_out_seq) == atomic_load(&p->wait_seq);
+    mb_waittimer_disarm(p, p->sched);
+    return timed_out;
+}
+
+void mb_proc_wake(mb_proc *p, mb_sched *from) {
+    int expected = MB_WAITING;
+    if (!atomic_compare_exchange_strong(&p->status, &expected, MB_RUNNABLE)) return;
+    if (p->ext) {
+        pthread_mutex_lock(&p->ext->mu);
+        pthread_cond_signal(&p->ext->cv);
+        pthread_mutex_unlock(&p->ext->mu);
+        return;
+    }
+    mb_sched_push(p->rt, from, p);
+}
+
+static bool alias_active(mb_proc *p, mb_ref ref) {
+    pthread_mutex_lock(&p->lock);
+    bool found = mb_monvec_has(&p->aliases, ref);
+    pthread_mutex_unlock(&p->lock);
+    return found;
+}
+
+int mb_proc_alias(mb_proc *p, mb_ref ref) {
+    pthread_mutex_lock(&p->lock);
+    int rc = mb_monvec_add(&p->aliases, ref, 0);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+static bool came_through(const mb_msg *m, void *ref) {
+    return m->kind == MB_MSG_ALIASED && m->ref == *(mb_ref *)ref;
+}
+
+void mb_proc_unalias(mb_proc *p, mb_ref ref) {
+    pthread_mutex_lock(&p->lock);
+    mb_monvec_take(&p->aliases, ref, NULL);
+    pthread_mutex_unlock(&p->lock);
+    /* What came through it before and is still queued goes too. */
+    mb_signal_drain(p);
+    mb_mailbox_drop(p, came_through, &ref, true);
+}
+
+int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
+    if (m->kind == MB_MSG_ALIASED && !alias_active(p, m->ref)) {
+        free(m);   /* sent through an alias that is no longer active */
+        return MB_DELIVER_OK;
+    }
+    if (m->kind == MB_MSG_REPLY && atomic_load(&p->await_ref) != m->ref) {
+        free(m);   /* a late reply: the call is over (an alias, deactivated) */
+        return MB_DELIVER_OK;
+    }
+    switch (m->kind) {
+    case MB_MSG_DATA:
+    case MB_MSG_ALIASED:
+        if (p->admits) {
+            int rc = mb_mailbox_admit(p, m, from);
+            if (rc != MB_ADMIT_QUEUE) {
+                free(m);
+                return rc == MB_ADMIT_FULL ? MB_DELIVER_FULL : MB_DELIVER_OK;
+            }
+        }
+        /* fall through */
+    case MB_MSG_SYSTEM:
+    case MB_MSG_DOWN:
+        mb_mailbox_count_in(p, m);
+        break;
+    case MB_MSG_REPLY:
+    case MB_MSG_DEADLOCK:
+        break;
+    default:
+        if (mb_signal_ends(p, m)) atomic_store_explicit(&p->doomed, true, memory_order_relaxed);
+        atomic_fetch_add(&p->sig_pending, 1);
+        break;
+    }
+    mb_inbox_push(&p->inbox, m);
+    mb_proc_wake(p, from);
+    return MB_DELIVER_OK;
+}
+
+int mb_send(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest, mb_msg_kind kind, mb_ref ref,
+            const void *bytes, size_t len) {
+    mb_proc *t = mb_proctab_get(&rt->procs, dest);
+    if (!t) return MB_DELIVER_OK;
+    mb_msg *m = mb_msg_copy(kind, from, ref, bytes, len);
+    int rc = m ? mb_proc_deliver(t, m, s) : -1;
+    mb_proctab_put(&rt->procs, dest);
+    return rc;
+}
+
+static void send_signals(mb_proc *p, mb_pidvec *links, mb_monvec *watchers) {
+    mb_runtime *rt = p->rt;
+    const uint8_t *r = p->exit_reason.p;
+    size_t rlen = p->exit_reason.len;
+    for (uint32_t i = 0; i < links->n; i++) {
+        mb_proc *t = mb_proctab_get(&rt->procs, links->v[i]);
+        if (!t) continue;
+        mb_msg *m = mb_msg_copy(MB_SIG_LINK_EXIT, p->pid, 0, r, rlen);
+        if (m) mb_proc_deliver(t, m, p->sched);
+        else fprintf(stderr, "moonbeam: out of memory sending an exit signal\n");
+        mb_proctab_put(&rt->procs, t->pid);
+    }
+    for (uint32_t i = 0; i < watchers->n; i++) {
+        mb_proc *t = mb_proctab_get(&rt->procs, watchers->v[i].pid);
+        if (!t) continue;
+        mb_msg *m = mb_msg_copy(MB_SIG_DOWN, p->pid, watchers->v[i].ref, r, rlen);
+        if (m) mb_proc_deliver(t, m, p->sched);
+        else fprintf(stderr, "moonbeam: out of memory sending a DOWN signal\n");
+        mb_proctab_put(&rt->procs, t->pid);
+    }
+}
+
+void mb_proc_terminate(mb_proc *p) {
+    mb_runtime *rt = p->rt;
+    if (p->exit_reason.len == 0 && mb_put_string(&p->exit_reason, "normal", 6)) {
+        /* No memory even for the reason: the signals go out empty-handed. */
+        fprintf(stderr, "moonbeam: out of memory building an exit reason\n");
+    }
+    atomic_store(&p->status, MB_EXITING);
+    /* The state goes first: a Lua state's __gc finalizers run as it closes
+     * and may still link, monitor, register or spawn_link (the process is
+     * alive until retired). Taken after, what they made is undone with the
+     * rest and a new link's partner gets its EXIT, instead of a stale link. */
+    mb_waittimer_release(p, p->sched);   /* from a blocking thread (sched NULL): posted to its loop */
+    if (p->kind) p->kind->close(p);
+
+    pthread_mutex_lock(&p->lock);
+    p->exiting = true;
+    mb_pidvec links = p->links;
+    mb_monvec mine = p->monitors, watchers = p->monitored_by;
+    char *name = p->name;
+    memset(&p->links, 0, sizeof p->links);
+    memset(&p->monitors, 0, sizeof p->monitors);
+    memset(&p->monitored_by, 0, sizeof p->monitored_by);
+    p->name = NULL;
+    pthread_mutex_unlock(&p->lock);
+
+    /* Resources first, so whoever sees the EXIT or DOWN finds them free. */
+    if (name) mb_names_release(rt, name, p->pid);
+    free(name);
+    for (uint32_t i = 0; i < mine.n; i++) {
+        mb_proc *t = mb_proctab_get(&rt->procs, mine.v[i].pid);
+        if (!t) continue;
+        pthread_mutex_lock(&t->lock);
+        mb_monvec_take(&t->monitored_by, mine.v[i].ref, NULL);
+        pthread_mutex_unlock(&t->lock);
+        mb_proctab_put(&rt->procs, t->pid);
+    }
+    mb_monvec_free(&mine);
+
+    mb_pid pid = p->pid;
+    mb_proctab_ref(&rt->procs, pid);      /* keep p while the signals go out */
+    mb_proctab_retire(&rt->procs, pid);   /* alive(pid) is false from here */
+    send_signals(p, &links, &watchers);
+    free(links.v);
+    mb_monvec_free(&watchers);
+    mb_proctab_put(&rt->procs, pid);
+}
+
+/* ---- small vectors: most processes have zero to two links ------------- */
+
+static int grow(void **v, uint32_t *cap, size_t elem) {
+    uint32_t ncap = *cap ? *cap * 2 : 2;
+    void *nv = realloc(*v, ncap * elem);
+    if (!nv) return -1;
+    *v = nv;
+    *cap = ncap;
+    return 0;
+}
+
+int mb_pidvec_add(mb_pidvec *v, mb_pid pid) {
+    for (uint32_t i = 0; i < v->n; i++)
+        if (v->v[i] == pid) return 0;
+    if (v->n == v->cap && grow((void **)&v->v, &v->cap, sizeof *v->v)) return -1;
+    v->v[v->n++] = pid;
+    return 0;
+}
+
+int mb_pidvec_remove(mb_pidvec *v, mb_pid pid) {
+    for (uint32_t i = 0; i < v->n; i++) {
+        if (v->v[i] == pid) {
+            v->v[i] = v->v[--v->n];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- monitors by ref: a dense array and, past MB_MONVEC_SCAN, an index --
+ * The index is open addressing with linear probing over slot numbers
+ * (slot + 1; 0 is empty), at most half full. A removal swaps the last
+ * entry into the hole (its index cell is pointed at the new slot) and
+ * closes the probe gap by shifting later cells back, so there are no
+ * tombstones. */
+
+static uint32_t ref_home(mb_ref ref, uint32_t icap) {
+    return (uint32_t)((ref * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (icap - 1);
+}
+
+static void index_put(mb_monvec *v, uint32_t slot) {
+    uint32_t mask = v->icap - 1, i = ref_home(v->v[slot].ref, v->icap);
+    while (v->idx[i]) i = (i + 1) & mask;
+    v->idx[i] = slot + 1;
+}
+
+/* The index cell holding ref's slot, or UINT32_MAX. */
+static uint32_t index_find(const mb_monvec *v, mb_ref ref) {
+    uint32_t mask = v->icap - 1;
+    for (uint32_t i = ref_home(ref, v->icap); v->idx[i]; i = (i + 1) & mask)
+        if (v->v[v->idx[i] - 1].ref == ref) return i;
+    return UINT32_MAX;
+}
+
+/* Empty cell i, moving back any later cell of the run that may sit there. */
+static void index_delete(mb_monvec *v, uint32_t i) {
+    uint32_t mask = v->icap - 1, j = i;
+    for (;;) {
+        v->idx[i] = 0;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (!v->idx[j]) return;
+            uint32_t h = ref_home(v->v[v->idx[j] - 1].ref, v->icap);
+            /* j's entry may move to i unless its home lies cyclically in (i, j]. */
+            bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+            if (!stays) break;
+        }
+        v->idx[i] = v->idx[j];
+        i = j;
+    }
+}
+
+static int index_rebuild(mb_monvec *v) {
+    uint32_t icap = v->cap * 2;
+    uint32_t *idx = calloc(icap, sizeof *idx);
+    if (!idx) return -1;
+    free(v->idx);
+    v->idx = idx;
+    v->icap = icap;
+    for (uint32_t s = 0; s < v->n; s++) index_put(v, s);
+    return 0;
+}
+
+int mb_monvec_add(mb_monvec *v, mb_ref ref, mb_pid pid) {
+    if (v->n == v->cap && grow((void **)&v->v, &v->cap, sizeof *v->v)) return -1;
+    if (v->cap > MB_MONVEC_SCAN && v->icap < v->cap * 2 && index_rebuild(v)) return -1;
+    v->v[v->n].ref = ref;
+    v->v[v->n].pid = pid;
+    if (v->idx) index_put(v, v->n);
+    v->n++;
+    return 0;
+}
+
+/* ref's slot, or UINT32_MAX; *cell: its index cell (when indexed). */
+static uint32_t slot_of(const mb_monvec *v, mb_ref ref, uint32_t *cell) {
+    if (v->idx) {
+        *cell = index_find(v, ref);
+        return *cell == UINT32_MAX ? UINT32_MAX : v->idx[*cell] - 1;
+    }
+    for (uint32_t i = 0; i < v->n; i++)
+        if (v->v[i].ref == ref) return i;
+    return UINT32_MAX;
+}
+
+bool mb_monvec_has(const mb_monvec *v, mb_ref ref) {
+    uint32_t cell;
+    return slot_of(v, ref, &cell) != UINT32_MAX;
+}
+
+int mb_monvec_take(mb_monvec *v, mb_ref ref, mb_pid *pid_out) {
+    uint32_t cell = UINT32_MAX, slot = slot_of(v, ref, &cell);
+    if (slot == UINT32_MAX) return 0;
+    if (pid_out) *pid_out = v->v[slot].pid;
+    uint32_t last = --v->n;
+    if (v->idx) index_delete(v, cell);
+    if (slot != last) {
+        v->v[slot] = v->v[last];
+        /* The moved entry's cell still says last + 1 (v[last] keeps its ref). */
+        if (v->idx) v->idx[index_find(v, v->v[slot].ref)] = slot + 1;
+    }
+    return 1;
+}
+
+void mb_monvec_free(mb_monvec *v) {
+    free(v->v);
+    free(v->idx);
+    memset(v, 0, sizeof *v);
+}

@@ -1,0 +1,209 @@
+/* process.h: what a process is.
+ *
+ * Ownership and threads:
+ * - Fields under "owner" are touched only by the thread currently running the
+ *   process (one scheduler at a time, handed over through the run queues'
+ *   locks, which order the accesses).
+ * - Fields under "lock" are guarded by p->lock: links, monitors, the name,
+ *   the exiting flag. Another process links to us by taking both locks, the
+ *   lower pid first.
+ * - Atomics are read by anyone (info, wake-ups).
+ * A process is freed only when its last reference is dropped (proctab.h). */
+#ifndef MB_PROCESS_H
+#define MB_PROCESS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include "arena.h"
+#include "buf.h"
+#include "kind.h"
+#include "mailbox.h"
+#include "pid.h"
+
+typedef struct mb_runtime mb_runtime;
+typedef struct mb_sched mb_sched;
+typedef struct mb_waittimer mb_waittimer;
+typedef struct mb_proc mb_proc;
+
+typedef enum mb_status {
+    MB_RUNNABLE = 1,   /* in a run queue */
+    MB_RUNNING,        /* on a scheduler now */
+    MB_WAITING,        /* blocked in receive; a send makes it runnable */
+    MB_EXITING,        /* gone or going */
+    MB_INSPECTED,      /* waiting, its stack read by mb.info (bindings/where.c):
+                          a wake finds it not WAITING and leaves it; the reader
+                          makes it runnable when done */
+} mb_status;
+
+/* Why the process's coroutine gave control back. */
+typedef enum mb_yield {
+    MB_YIELD_NONE,
+    MB_YIELD_WAIT,       /* blocked in receive, maybe until wait_deadline */
+    MB_YIELD_RESCHED,    /* used its slice; runnable again at once */
+    MB_YIELD_EXIT,       /* mb.exit(reason) or a fatal signal: see exit_reason */
+    MB_YIELD_BLOCKING,   /* mb.blocking: run the rest on a pool thread (blocking.h) */
+    MB_YIELD_UNBLOCK,    /* mb.blocking's fn returned: back to the schedulers */
+} mb_yield;
+
+typedef struct mb_pidvec { mb_pid *v; uint32_t n, cap; } mb_pidvec;
+typedef struct mb_mon { mb_ref ref; mb_pid pid; } mb_mon;
+/* Monitors (and aliases) by ref: a dense array, so walking them is cheap,
+ * plus, once it outgrows a linear scan, an index from ref to slot so that
+ * taking one out is O(1) whatever the count (a process may hold 100k). */
+typedef struct mb_monvec {
+    mb_mon *v;
+    uint32_t n, cap;
+    uint32_t *idx;      /* NULL while cap <= MB_MONVEC_SCAN; else slot + 1, 0 empty */
+    uint32_t icap;      /* a power of two, twice cap: linear probing stays short */
+} mb_monvec;
+#define MB_MONVEC_SCAN 8
+
+/* A process driven by an OS thread of its own (the script that required
+ * moonbeam, or the host's main thread): it blocks on a condition variable
+ * instead of yielding to a scheduler. */
+typedef struct mb_external {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} mb_external;
+
+/* How the kind reads a spawned process's target (bindings/vm.c for Lua). */
+typedef enum mb_target_kind {
+    MB_TARGET_MODULE,    /* target = "mod" or "mod:fn" */
+    MB_TARGET_BYTECODE,  /* spawn_args holds the function first */
+    MB_TARGET_FILE,      /* target = a script path (moonbeam run) */
+} mb_target_kind;
+
+typedef struct mb_proc {
+    mb_pid pid;
+    mb_runtime *rt;
+    _Atomic int status;
+    mb_inbox inbox;
+    _Atomic uint32_t sig_pending;     /* exit signals pushed and not yet handled */
+    _Atomic uint32_t queue_len;       /* messages waiting (inbox and save queue) */
+    _Atomic uint64_t messages_in;
+    _Atomic uint64_t reductions;      /* work done: slices and messages (written by the owner) */
+    _Atomic uint64_t runtime_us;      /* CPU time, sampled by the system monitor (sysmon.h) */
+    /* Mailbox bounds (mailbox_bounds.h). The bytes queued are in - out: */
+    _Atomic size_t queue_bytes_in;    /* senders add each counted message's mb_msg_size */
+    _Atomic size_t queue_bytes_out;   /* the owner adds what left; one writer: no RMW */
+    _Atomic uint32_t queue_bounded;   /* messages max_queue counts (m->bounded): senders
+                                         add, the owner subtracts */
+    _Atomic bool queue_doomed;        /* a delivery is ending it (queue_full, memory_limit) */
+    uint32_t max_queue;               /* 0: unbounded; set before the pid exists, then read-only */
+    uint8_t on_full;                  /* mb_on_full; likewise */
+    bool admits;                      /* max_queue or mem_limit: deliveries ask mb_mailbox_admit;
+                                         likewise (here, not mem_limit: the owner's line) */
+    _Atomic size_t mem_used;          /* written by the allocator (owner) */
+    _Atomic uint64_t wait_seq;        /* which wait a timeout belongs to */
+    _Atomic uint64_t timed_out_seq;   /* set by the wait timer when it fires */
+    _Atomic bool trap_exit;
+    _Atomic bool doomed;              /* a queued exit signal will end it (mb_signal_ends):
+                                         if it spins in compiled code, it is left there */
+    /* Leaving a doomed process where it is (sysmon.h): where the preemption
+     * signal last found its thread, and the generated code the monitor saw
+     * it in, which the signal's handler leaves at once (a sequence count,
+     * odd while the monitor writes the bounds). */
+    _Atomic uintptr_t stuck_pc;
+    _Atomic uint32_t cut_seq;
+    _Atomic uintptr_t cut_lo, cut_hi;
+    _Atomic uint64_t await_ref;       /* the call this process waits on (0: none) */
+    _Atomic mb_pid calling;           /* the server it waits on: the wait-for graph */
+
+    /* owner */
+    mb_saveq save;
+    mb_saveq replies;                 /* the awaited call's reply, DOWN or deadlock, in order */
+    mb_yield yield;
+    double wait_deadline;             /* ms on the runtime clock; < 0: none */
+    mb_waittimer *wtimer;
+    int budget;                       /* messages left in this slice */
+    struct mb_post *timer_batch;      /* timers armed in this slice (sched.h) */
+    int timer_batch_n;
+    mb_arena arena;                   /* the memory of the kind's state (mb_proc_alloc) */
+    size_t mem_limit;                 /* 0: none; set before the pid exists (senders read it) */
+    bool mem_exceeded;
+    bool cstack_exceeded;             /* it recursed its thread's C stack away */
+    bool dying;                       /* exit_reason holds why */
+    bool abandoned;                   /* its state was left in the middle of its code
+                                         (sysmon.h): released, never closed */
+    bool hogged;                      /* its last slice was cut short (preempted, or handed
+                                         off): it waits in the back queue (sched.c) */
+    bool in_match;                    /* inside a selective receive's match function */
+    bool in_blocking;                 /* on a blocking pool thread, off every scheduler:
+                                         sched is NULL, it cannot wait or yield a turn */
+    mb_buf exit_reason;
+    mb_buf scratch;                   /* reused encode buffer */
+    const mb_kind *kind;              /* what runs it (kind.h); NULL for external processes */
+    void *state;                      /* the kind's own: a Lua state, a supervisor's children */
+    mb_target_kind target_kind;       /* what the kind starts from: */
+    char *target;                     /* module spec or file path; also info.module */
+    mb_buf spawn_args;                /* freed once the process started */
+    mb_external *ext;                 /* non-NULL for external processes */
+
+    /* Set by the system monitor before it hands off the scheduler running
+     * p (sysmon.c); the stuck thread marks it done when the slice ends. */
+    struct mb_orphan *orphan;
+
+    /* scheduling: guarded by the run queue holding it */
+    struct mb_proc *runq_next;
+    mb_sched *sched;                  /* where it ran last; NULL on a blocking thread */
+
+    /* lock */
+    pthread_mutex_t lock;
+    bool exiting;
+    mb_pidvec links;
+    mb_monvec monitors;               /* ref -> pid I monitor */
+    mb_monvec monitored_by;           /* ref -> pid that monitors me */
+    mb_monvec aliases;                /* active aliases (refs): messages through others drop */
+    char *name;
+    char where[128];                  /* info.current_function (bindings/where.c); the owner
+                                         writes it, and may read it unlocked */
+} mb_proc;
+
+/* Allocate a process (not yet in the table). */
+mb_proc *mb_proc_new(mb_runtime *rt);
+/* Free everything the process still owns; called by the table on the last put. */
+void mb_proc_free(mb_proc *p);
+
+/* The counting allocator a kind creates its state with (Lua's lua_Alloc
+ * signature): the process's arena, within mem_limit. */
+void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
+/* Make a waiting process runnable, from the thread running `from` (or from a
+ * thread that is no scheduler when from == NULL). */
+void mb_proc_wake(mb_proc *p, mb_sched *from);
+
+/* Queue m for p and wake it. Takes ownership of m (freed if not queued).
+ * Returns MB_DELIVER_OK, also when m was dropped as a send to a dead process
+ * is, or MB_DELIVER_FULL when p's bound refused it (mailbox_bounds.h). */
+enum { MB_DELIVER_OK = 0, MB_DELIVER_FULL = 1 };
+int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from);
+
+/* Send a copy of bytes (an encoded term) to dest as a message of kind
+ * from `from` (0: nobody), from the thread running s's slices (NULL: any
+ * other). MB_DELIVER_OK, also when dest is gone (dropped, as OTP drops it),
+ * MB_DELIVER_FULL when its bound refused it, -1 when out of memory. */
+int mb_send(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest, mb_msg_kind kind, mb_ref ref,
+            const void *bytes, size_t len);
+
+/* Aliases (OTP's): activate, deactivate (flushing what came through it). */
+int mb_proc_alias(mb_proc *p, mb_ref ref);
+void mb_proc_unalias(mb_proc *p, mb_ref ref);
+
+/* After a WAIT: whether its timeout fired (and stop the timer). */
+bool mb_proc_wait_timed_out(mb_proc *p);
+
+/* The one road out: close the kind's state (a Lua state's finalizers may
+ * still link or monitor), release the name, monitors and links, retire the
+ * pid, then send EXIT and DOWN signals with exit_reason. Owner thread. */
+void mb_proc_terminate(mb_proc *p);
+
+int mb_pidvec_add(mb_pidvec *v, mb_pid pid);       /* no duplicates; -1 on OOM */
+int mb_pidvec_remove(mb_pidvec *v, mb_pid pid);    /* 1 if it was there */
+int mb_monvec_add(mb_monvec *v, mb_ref ref, mb_pid pid);        /* refs are unique; -1 on OOM */
+int mb_monvec_take(mb_monvec *v, mb_ref ref, mb_pid *pid_out);  /* 1 if found; O(1) */
+bool mb_monvec_has(const mb_monvec *v, mb_ref ref);
+void mb_monvec_free(mb_monvec *v);
+
+#endif

@@ -1,0 +1,189 @@
+/* runtime.c: bring a host up and take it down. */
+#include "runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <uv.h>
+#include "blocking.h"
+#include "term.h"
+#include "process.h"
+#include "sched.h"
+
+double mb_now_ms(void) { return (double)uv_hrtime() / 1e6; }
+
+mb_ref mb_make_ref(mb_runtime *rt) {
+    return MB_REF_BIT | (atomic_fetch_add(&rt->next_ref, 1) & (MB_REF_BIT - 1));
+}
+
+static char *dup_or_null(const char *s) {
+    return s ? strdup(s) : NULL;
+}
+
+static mb_attachment *find_attachment(mb_runtime *rt, const void *key) {
+    for (mb_attachment *a = atomic_load(&rt->attachments); a; a = a->next)
+        if (a->key == key) return a;
+    return NULL;
+}
+
+int mb_runtime_attach(mb_runtime *rt, const void *key, void *data, void (*on_forced_exit)(void *)) {
+    mb_attachment *a = find_attachment(rt, key);
+    if (!a) {
+        if (!(a = calloc(1, sizeof *a))) return -1;
+        a->key = key;
+        a->on_forced_exit = on_forced_exit;
+        a->next = atomic_load(&rt->attachments);
+        while (!atomic_compare_exchange_weak(&rt->attachments, &a->next, a)) {}
+    }
+    atomic_store(&a->data, data);
+    return 0;
+}
+
+void *mb_runtime_attached(mb_runtime *rt, const void *key) {
+    mb_attachment *a = find_attachment(rt, key);
+    return a ? atomic_load(&a->data) : NULL;
+}
+
+void mb_runtime_detach(mb_runtime *rt, const void *key) {
+    mb_attachment *a = find_attachment(rt, key);
+    if (a) atomic_store(&a->data, NULL);
+}
+
+/* One per CPU this process may run on (its affinity mask), not one per CPU
+ * the machine has: a container limited to 2 of 64 gets 2. */
+static int default_schedulers(void) {
+    unsigned n = uv_available_parallelism();
+    return n > 0 ? (int)n : 1;
+}
+
+/* A program started with stdin, stdout or stderr closed would have the
+ * host's first descriptors (a loop's epoll, a wakeup's eventfd) take their
+ * numbers: printing would write into them, and libuv refuses to close them.
+ * Hold those numbers with /dev/null first, as daemons do. */
+static int open_std_fds(void) {
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+        int got = open("/dev/null", O_RDWR);
+        if (got < 0) return -1;
+        if (got != fd) {   /* a lower one was closed meanwhile: it is taken now */
+            close(got);
+            errno = EBADF;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
+    if (open_std_fds()) {
+        snprintf(err, errlen, "cannot open /dev/null for a closed stdin, stdout or stderr: %s", strerror(errno));
+        return NULL;
+    }
+    mb_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    uint32_t maxp = cfg->max_processes ? cfg->max_processes : MB_DEFAULT_MAX_PROCESSES;
+    int n = cfg->schedulers > 0 ? cfg->schedulers : default_schedulers();
+    if (maxp > MB_MAX_SLOTS) {
+        snprintf(err, errlen, "max_processes must be at most %u", MB_MAX_SLOTS);
+        free(rt);
+        return NULL;
+    }
+    if (n > 1024) {
+        snprintf(err, errlen, "at most 1024 schedulers");
+        free(rt);
+        return NULL;
+    }
+    int nblocking = cfg->blocking_threads > 0 ? cfg->blocking_threads
+                  : n > MB_BLOCKING_MIN        ? n
+                                               : MB_BLOCKING_MIN;
+    if (nblocking > MB_BLOCKING_MAX) {
+        snprintf(err, errlen, "at most %d blocking threads", MB_BLOCKING_MAX);
+        free(rt);
+        return NULL;
+    }
+    atomic_init(&rt->max_message_size,
+                cfg->max_message_size ? cfg->max_message_size : MB_DEFAULT_MAX_MESSAGE);
+    atomic_init(&rt->next_ref, 1);
+    const char *log = getenv("MOONBEAM_CRASH_LOG");
+    rt->crash_log = !(log && strcmp(log, "0") == 0);
+    rt->kind = cfg->kind;
+    rt->kind_data = cfg->kind_data;
+    rt->shutdown_target = dup_or_null(cfg->shutdown_target);
+    if ((cfg->shutdown_target && !rt->shutdown_target) || mb_proctab_init(&rt->procs, maxp)) {
+        snprintf(err, errlen, "out of memory creating the process table");
+        goto fail;
+    }
+    if (mb_shutdown_init(&rt->shutdown, cfg->shutdown_timeout_ms)) {
+        snprintf(err, errlen, "cannot create the shutdown's lock");
+        goto fail;
+    }
+    if (mb_names_init(&rt->names) || mb_timers_init(&rt->timers)) {
+        snprintf(err, errlen, "out of memory creating the registry");
+        goto fail;
+    }
+    if (mb_blocking_init(rt, nblocking)) {
+        snprintf(err, errlen, "out of memory creating the blocking pool");
+        goto fail;
+    }
+    if (mb_sched_start_all(rt, n)) {
+        snprintf(err, errlen, "cannot start %d scheduler threads", n);
+        goto fail;
+    }
+    return rt;
+fail:
+    mb_blocking_free(rt);
+    free(rt->shutdown_target);
+    free(rt);
+    return NULL;
+}
+
+static void collect(mb_pid pid, void *ud) {
+    mb_buf *b = ud;
+    mb_buf_put(b, &pid, sizeof pid);
+}
+
+int mb_runtime_stop(mb_runtime *rt) {
+    if (!rt) return 0;
+    /* The pool first: its threads hand processes back to the schedulers. */
+    if (mb_blocking_stop(rt, 2000)) {
+        /* A blocking call still runs, in a process's state, maybe sending:
+         * free nothing it may touch; the schedulers only stop running. */
+        atomic_store(&rt->stopping, true);
+        for (int i = 0; i < rt->nscheds; i++) uv_async_send(&rt->scheds[i].wakeup);
+        uv_async_send(&rt->timer_thread->wakeup);
+        return -1;
+    }
+    if (mb_sched_stop_all(rt)) return -1;   /* a thread still runs a process: free nothing under it */
+    mb_blocking_free(rt);
+    /* No thread runs processes now: end what is left without signals. */
+    mb_buf pids;
+    mb_buf_init(&pids);
+    mb_proctab_each(&rt->procs, collect, &pids);
+    for (size_t i = 0; i + sizeof(mb_pid) <= pids.len; i += sizeof(mb_pid)) {
+        mb_pid pid;
+        memcpy(&pid, pids.p + i, sizeof pid);
+        mb_proc *p = mb_proctab_get(&rt->procs, pid);
+        if (!p) continue;
+        if (p->kind) p->kind->close(p);
+        mb_proctab_retire(&rt->procs, pid);
+        mb_proctab_put(&rt->procs, pid);
+    }
+    mb_buf_free(&pids);
+    mb_names_destroy(&rt->names);
+    mb_timers_destroy(&rt->timers);
+    mb_proctab_destroy(&rt->procs);
+    mb_shutdown_destroy(&rt->shutdown);
+    for (mb_attachment *a = atomic_load(&rt->attachments), *next; a; a = next) {
+        next = a->next;
+        free(a);
+    }
+    free(rt->shutdown_target);
+    free(rt);
+    return 0;
+}

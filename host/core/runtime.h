@@ -1,0 +1,88 @@
+/* runtime.h: one moonbeam host: its process table, names, timers and
+ * schedulers. Everything mutable lives in here; there are no globals. */
+#ifndef MB_RUNTIME_H
+#define MB_RUNTIME_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "kind.h"
+#include "names.h"
+#include "pid.h"
+#include "proctab.h"
+#include "shutdown.h"
+#include "timer.h"
+
+typedef struct mb_sched mb_sched;
+typedef struct mb_blocking mb_blocking;
+
+typedef struct mb_config {
+    int schedulers;              /* 0: one per core */
+    int blocking_threads;        /* mb.blocking's pool; 0: max(4, schedulers) */
+    uint32_t max_processes;      /* 0: MB_DEFAULT_MAX_PROCESSES */
+    size_t max_message_size;     /* 0: MB_DEFAULT_MAX_MESSAGE */
+    double shutdown_timeout_ms;  /* 0: MB_DEFAULT_SHUTDOWN_TIMEOUT_MS */
+    const mb_kind *kind;         /* what mb_spawn makes (the Lua kind: bindings/vm.c) */
+    void *kind_data;             /* the kind's own, per host (the embedder frees it after stop) */
+    const char *shutdown_target; /* the process of kind that runs an orderly shutdown
+                                    (shutdown.h); NULL: none, a shutdown is forced */
+} mb_config;
+
+/* Something a layer above the core keeps in a runtime (the console server)
+ * under a key of its own. Records are only ever added while the runtime
+ * runs, so they can be walked without a lock. */
+typedef struct mb_attachment {
+    const void *key;
+    _Atomic(void *) data;                    /* NULL once detached */
+    void (*on_forced_exit)(void *data);      /* the host exits at once (mb_shutdown_force):
+                                                async-signal-safe work only */
+    struct mb_attachment *next;
+} mb_attachment;
+
+#define MB_DEFAULT_MAX_PROCESSES (1u << 20)
+
+typedef struct mb_runtime {
+    mb_proctab procs;
+    mb_names names;
+    mb_timers timers;
+    mb_sched *scheds;
+    int nscheds;
+    mb_sched *timer_thread;        /* a loop of its own for send_after timers */
+    struct mb_sysmon *sysmon;      /* preempts long slices, hands off stuck schedulers */
+    _Atomic int orphans;           /* threads that lost their scheduler, still in a slice */
+    mb_blocking *blocking;         /* the threads mb.blocking calls run on (blocking.h) */
+    _Atomic size_t max_message_size;
+    _Atomic uint64_t next_ref;
+    _Atomic uint32_t next_sched;   /* round robin for work from non-scheduler threads */
+    _Atomic int sleepers;          /* schedulers blocked in their loop */
+    _Atomic int nappers;           /* sleepers that will look again within NAP_MS */
+    _Atomic bool stopping;
+    bool crash_log;                /* print crashes to stderr (MOONBEAM_CRASH_LOG=0 mutes) */
+    const mb_kind *kind;           /* mb_config's */
+    void *kind_data;
+    char *shutdown_target;
+    _Atomic(mb_attachment *) attachments;
+    mb_proc *host;                 /* the process of the thread that started the runtime
+                                      (external); set once, before any shutdown can start */
+    mb_shutdown shutdown;          /* ending the whole host in order (shutdown.h) */
+} mb_runtime;
+
+/* Start the schedulers. Returns NULL with a message in err on failure. */
+mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen);
+/* Stop the schedulers, end every process, free everything: 0. -1 when a
+ * thread still runs in a process's state after the grace periods: then
+ * nothing it may touch is freed, the kind's data included. */
+int mb_runtime_stop(mb_runtime *rt);
+
+/* Keep data under key (a new key, or one detached before). -1: no memory. */
+int mb_runtime_attach(mb_runtime *rt, const void *key, void *data, void (*on_forced_exit)(void *));
+/* What is kept under key, or NULL. Any thread. */
+void *mb_runtime_attached(mb_runtime *rt, const void *key);
+void mb_runtime_detach(mb_runtime *rt, const void *key);
+
+mb_ref mb_make_ref(mb_runtime *rt);
+/* Milliseconds on the monotonic clock all deadlines use. */
+double mb_now_ms(void);
+
+#endif

@@ -1,0 +1,521 @@
+/* sched.c: scheduler threads, run queues, stealing and sleeping.
+ *
+ * A run queue is a mutex-guarded FIFO: pushes and pops are a few pointer
+ * moves, and on two to sixteen cores the lock is not where time goes (see
+ * bench/). A scheduler with an empty queue steals; with nothing to steal it
+ * blocks in uv_run until a timer fires or uv_async_send wakes it. Wakers
+ * only send when the target says it is sleeping, so a busy host makes no
+ * wake-up system calls. */
+#include "sched.h"
+
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include "blocking.h"
+#include "runtime.h"
+#include "signal.h"
+#include "sysmon.h"
+#include "timer.h"
+
+#define POLL_EVERY 32     /* process runs between looks at the loop */
+/* A process's Lua code runs on its scheduler's C stack, and Lua recursion
+ * through C functions (string.gsub with a function, sort comparators,
+ * __tostring) grows that stack by kilobytes a level. LuaJIT raises "stack
+ * overflow" once a coroutine's Lua stack is full, which such recursion
+ * reaches after about 30 MB of C stack: this size leaves room for that (and
+ * for a sanitizer's larger frames), so the process gets the error and the
+ * host lives. Only the pages touched are ever backed by memory. */
+#define SCHED_STACK_BYTES ((size_t)64 << 20)
+#define NAP_MS 1          /* how long an idle scheduler sleeps while others have queued work */
+
+#define MB_BACK_QUEUE_MS 20.0   /* the most a cut-short process waits behind the others */
+
+static void queue_append(mb_proc **head, mb_proc **tail, mb_proc *p) {
+    if (*tail) (*tail)->runq_next = p;
+    else *head = p;
+    *tail = p;
+}
+
+static mb_proc *queue_take(mb_proc **head, mb_proc **tail) {
+    mb_proc *p = *head;
+    if (p) {
+        *head = p->runq_next;
+        if (!*head) *tail = NULL;
+    }
+    return p;
+}
+
+/* A process whose slice was cut short goes to the back queue. The clock is
+ * read only while the back queue holds someone (a loop that never yields). */
+static uint32_t rq_push(mb_sched *s, mb_proc *p) {
+    p->runq_next = NULL;
+    pthread_mutex_lock(&s->rq_lock);
+    if (p->hogged) {
+        if (!s->back_head) s->back_due = mb_now_ms() + MB_BACK_QUEUE_MS;
+        queue_append(&s->back_head, &s->back_tail, p);
+    } else {
+        queue_append(&s->rq_head, &s->rq_tail, p);
+    }
+    uint32_t n = atomic_load_explicit(&s->rq_len, memory_order_relaxed) + 1;
+    atomic_store(&s->rq_len, n);
+    pthread_mutex_unlock(&s->rq_lock);
+    return n;
+}
+
+static mb_proc *rq_pop(mb_sched *s) {
+    if (atomic_load_explicit(&s->rq_len, memory_order_relaxed) == 0) return NULL;
+    pthread_mutex_lock(&s->rq_lock);
+    mb_proc *p;
+    double now = s->back_head ? mb_now_ms() : 0;
+    if (s->back_head && (!s->rq_head || now >= s->back_due)) {
+        p = queue_take(&s->back_head, &s->back_tail);
+        if (s->back_head) s->back_due = now + MB_BACK_QUEUE_MS;
+    } else {
+        p = queue_take(&s->rq_head, &s->rq_tail);
+    }
+    if (p) atomic_store(&s->rq_len, atomic_load_explicit(&s->rq_len, memory_order_relaxed) - 1);
+    pthread_mutex_unlock(&s->rq_lock);
+    return p;
+}
+
+static void wake_sleeper(mb_runtime *rt, mb_sched *except) {
+    for (int i = 0; i < rt->nscheds; i++) {
+        mb_sched *o = &rt->scheds[i];
+        if (o != except && atomic_load(&o->sleeping)) {
+            uv_async_send(&o->wakeup);
+            return;
+        }
+    }
+}
+
+/* Work from outside the schedulers (timers, the host thread) goes to one
+ * that sleeps if there is one: it is idle. */
+static mb_sched *pick(mb_runtime *rt) {
+    if (atomic_load(&rt->sleepers) > 0)
+        for (int i = 0; i < rt->nscheds; i++)
+            if (atomic_load(&rt->scheds[i].sleeping)) return &rt->scheds[i];
+    return &rt->scheds[atomic_fetch_add(&rt->next_sched, 1) % (uint32_t)rt->nscheds];
+}
+
+void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p) {
+    int own = s != NULL;
+    if (!s) s = pick(rt);
+    /* Work from outside the schedulers (a timer, the host's thread, the
+     * blocking pool) does not wait for a busy loop's slice to run out: ask
+     * that loop to yield now (a thread id, unlike a pthread_t, is safe to
+     * signal even if that thread is gone). Not for a push from a process on
+     * its own scheduler: a busy producer would yield at each message. Read
+     * before the push: p is the queue's once pushed. */
+    bool preempt = !own && !p->hogged && atomic_load_explicit(&s->running_hog, memory_order_relaxed);
+    uint32_t n = rq_push(s, p);
+    if (preempt) {
+        int tid = atomic_load_explicit(&s->tid, memory_order_relaxed);
+        if (tid > 0) syscall(SYS_tgkill, getpid(), tid, MB_PREEMPT_SIGNAL);
+    }
+    if (atomic_load(&s->sleeping)) uv_async_send(&s->wakeup);
+    else if (atomic_load(&rt->sleepers) > 0 &&
+             (n > 1 || (own && atomic_load(&rt->nappers) == 0)))
+        wake_sleeper(rt, s);   /* more than we run next, or nobody watches for a long slice */
+}
+
+int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg) {
+    mb_post *post = malloc(sizeof *post);
+    if (!post) return -1;
+    post->fn = fn;
+    post->arg = arg;
+    pthread_mutex_lock(&s->post_lock);
+    post->next = s->posts;
+    s->posts = post;
+    atomic_store(&s->has_posts, 1);
+    pthread_mutex_unlock(&s->post_lock);
+    uv_async_send(&s->wakeup);
+    return 0;
+}
+
+#define TIMER_BATCH 64
+
+/* Hand p's batch (newest first, as posts are kept) to the timer thread. */
+static void flush_timer_batch(mb_proc *p) {
+    mb_post *batch = p->timer_batch;
+    if (!batch) return;
+    mb_sched *t = p->rt->timer_thread;
+    mb_post *last = batch;
+    while (last->next) last = last->next;
+    pthread_mutex_lock(&t->post_lock);
+    last->next = t->posts;
+    t->posts = batch;
+    atomic_store(&t->has_posts, 1);
+    pthread_mutex_unlock(&t->post_lock);
+    uv_async_send(&t->wakeup);
+    p->timer_batch = NULL;
+    p->timer_batch_n = 0;
+}
+
+/* The batch is the process's, not its scheduler's: a process whose thread
+ * lost its scheduler (mb_sched_hand_off) goes on arming timers. */
+int mb_sched_post_timer(mb_runtime *rt, mb_proc *from, void (*fn)(mb_sched *, void *), void *arg) {
+    if (!from) return mb_sched_post(rt->timer_thread, fn, arg);
+    mb_post *post = malloc(sizeof *post);
+    if (!post) return -1;
+    post->fn = fn;
+    post->arg = arg;
+    post->next = from->timer_batch;
+    from->timer_batch = post;
+    if (++from->timer_batch_n >= TIMER_BATCH) flush_timer_batch(from);
+    return 0;
+}
+
+static void run_posts(mb_sched *s) {
+    if (!atomic_load(&s->has_posts)) return;
+    pthread_mutex_lock(&s->post_lock);
+    mb_post *list = s->posts, *fifo = NULL;
+    s->posts = NULL;
+    atomic_store(&s->has_posts, 0);
+    pthread_mutex_unlock(&s->post_lock);
+    while (list) {   /* reverse into arrival order */
+        mb_post *next = list->next;
+        list->next = fifo;
+        fifo = list;
+        list = next;
+    }
+    while (fifo) {
+        mb_post *next = fifo->next;
+        fifo->fn(s, fifo->arg);
+        free(fifo);
+        fifo = next;
+    }
+}
+
+static void on_wakeup(uv_async_t *a) { run_posts(a->data); }
+
+/* Take work from a scheduler that has more than it can run now: a queue of
+ * two or more, or one process queued behind a slice that has not ended
+ * since our last look (a nap ago). A lone process behind a short slice
+ * stays, so a request and its reply keep to one core. */
+static mb_proc *steal(mb_sched *s) {
+    mb_runtime *rt = s->rt;
+    for (int k = 1; k < rt->nscheds; k++) {
+        mb_sched *o = &rt->scheds[(s->id + k) % rt->nscheds];
+        uint32_t n = atomic_load_explicit(&o->rq_len, memory_order_relaxed);
+        uint64_t slices = MB_SLICE_COUNT(atomic_load_explicit(&o->slice, memory_order_relaxed));
+        int stalled = slices == s->seen[o->id];
+        s->seen[o->id] = slices;
+        if (n == 0 || (n == 1 && !stalled)) continue;
+        mb_proc *p = rq_pop(o);
+        if (p) return p;
+    }
+    return NULL;
+}
+
+static int others_have_work(mb_sched *s) {
+    for (int k = 0; k < s->rt->nscheds; k++)
+        if (&s->rt->scheds[k] != s && atomic_load(&s->rt->scheds[k].rq_len) > 0) return 1;
+    return 0;
+}
+
+static void on_nap(uv_timer_t *t) { (void)t; }
+
+/* Where a slice's process goes next: p->yield says why it stopped. `s` is
+ * the scheduler that ran it, or NULL for a thread that lost its scheduler
+ * during the slice (then nothing of a scheduler's may be touched). */
+static void after_slice(mb_runtime *rt, mb_sched *s, mb_proc *p) {
+    switch (p->yield) {
+    case MB_YIELD_RESCHED:
+        atomic_store(&p->status, MB_RUNNABLE);
+        mb_sched_push(rt, s, p);
+        break;
+    case MB_YIELD_WAIT: {
+        /* Still the owner: a message left at the head means no wait. */
+        if (mb_inbox_nonempty(&p->inbox)) {
+            atomic_store(&p->status, MB_RUNNABLE);
+            mb_sched_push(rt, s, p);
+            break;
+        }
+        uint64_t seq = atomic_fetch_add(&p->wait_seq, 1) + 1;
+        if (!s) {
+            /* No loop to arm a timeout on: run again, and the receive
+             * finds nothing and waits on the scheduler that runs it. */
+            atomic_store(&p->status, MB_RUNNABLE);
+            mb_sched_push(rt, NULL, p);
+            break;
+        }
+        if (p->wait_deadline >= 0) {
+            if (p->wait_deadline <= mb_now_ms()) {
+                atomic_store(&p->timed_out_seq, seq);
+                atomic_store(&p->status, MB_RUNNABLE);
+                mb_sched_push(rt, s, p);
+                break;
+            }
+            mb_waittimer_arm(p, s, p->wait_deadline);
+        }
+        /* Once WAITING is visible another thread may run p, even end it:
+         * hold a reference across the re-check (a send that raced in). */
+        mb_pid pid = p->pid;
+        mb_proctab_ref(&rt->procs, pid);
+        atomic_store(&p->status, MB_WAITING);
+        /* No longer the owner (another thread may run p now): only what
+         * senders publish may be read. */
+        if (mb_inbox_pushed(&p->inbox)) {
+            int expected = MB_WAITING;
+            if (atomic_compare_exchange_strong(&p->status, &expected, MB_RUNNABLE))
+                mb_sched_push(rt, s, p);
+        }
+        mb_proctab_put(&rt->procs, pid);
+        break;
+    }
+    case MB_YIELD_BLOCKING:
+        /* mb.blocking: a pool thread runs fn and hands p back. */
+        if (mb_blocking_submit(rt, p) == 0) break;
+        atomic_store(&p->status, MB_RUNNABLE);   /* no pool thread: fn runs here, next slice */
+        mb_sched_push(rt, s, p);
+        break;
+    case MB_YIELD_EXIT:
+    default:
+        mb_proc_terminate(p);
+        break;
+    }
+}
+
+/* End the slice w. False when the monitor took the scheduler meanwhile;
+ * a CLAIMED slice is pinned for a moment only: wait for it. */
+static bool slice_end(mb_sched *s, uint64_t w) {
+    for (;;) {
+        uint64_t expected = w;
+        if (atomic_compare_exchange_strong(&s->slice, &expected, w & ~(uint64_t)MB_SLICE_RUNNING))
+            return true;
+        if (expected != (w | MB_SLICE_CLAIMED)) return false;   /* handed off */
+        sched_yield();   /* pinned: the monitor lets go within microseconds */
+    }
+}
+
+typedef enum slice_end_kind {
+    SLICE_LOST = -1,   /* this thread lost s during it (mb_sched_hand_off): leave */
+    SLICE_DONE,
+    SLICE_CUT,         /* preempted: it ran its whole time */
+} slice_end_kind;
+
+/* Run one slice of p. SLICE_LOST: p has been sent on its way and the thread
+ * must leave. */
+static slice_end_kind run_one(mb_sched *s, mb_proc *p) {
+    mb_runtime *rt = s->rt;
+    atomic_store(&p->status, MB_RUNNING);
+    p->sched = s;
+    s->current = p;
+    uint64_t w = ((MB_SLICE_COUNT(atomic_load_explicit(&s->slice, memory_order_relaxed)) + 1) << 3) |
+                 MB_SLICE_RUNNING;
+    atomic_store_explicit(&s->running, p, memory_order_relaxed);
+    /* Only a slice from the back queue touches the flags: none of this on
+     * the message path. */
+    bool from_back = p->hogged;
+    if (from_back) {
+        atomic_store_explicit(&s->running_hog, true, memory_order_relaxed);
+        p->hogged = false;   /* until this slice is cut short in turn */
+    }
+    atomic_store_explicit(&s->slice, w, memory_order_release);
+    p->kind->run(p);
+    bool kept = slice_end(s, w);
+    flush_timer_batch(p);
+    if (!kept) {
+        /* s is another thread's now: p's wait timer may be on its loop. */
+        mb_orphan *o = p->orphan;
+        p->orphan = NULL;
+        p->hogged = p->yield == MB_YIELD_RESCHED;   /* still busy: behind the others */
+        mb_waittimer_release(p, NULL);
+        p->sched = NULL;
+        after_slice(rt, NULL, p);
+        mb_orphan_done(o);
+        return SLICE_LOST;
+    }
+    s->current = NULL;
+    if (from_back) atomic_store_explicit(&s->running_hog, false, memory_order_relaxed);
+    bool cut = p->hogged;   /* p may run elsewhere once after_slice queued it */
+    after_slice(rt, s, p);
+    return cut ? SLICE_CUT : SLICE_DONE;
+}
+
+static void poll_loop(mb_sched *s) {
+    run_posts(s);
+    uv_update_time(&s->loop);
+    if (uv_backend_timeout(&s->loop) == 0) uv_run(&s->loop, UV_RUN_NOWAIT);
+}
+
+static void sched_main(void *arg) {
+    mb_sched *s = arg;
+    mb_runtime *rt = s->rt;
+    unsigned runs = 0;
+    atomic_store(&s->tid, (int)syscall(SYS_gettid));
+    atomic_store(&s->running_hog, false);   /* a hand-off's stuck slice is not ours */
+    while (!atomic_load(&rt->stopping)) {
+        mb_proc *p = rq_pop(s);
+        if (!p) p = steal(s);
+        if (p) {
+            slice_end_kind end = run_one(s, p);
+            if (end == SLICE_LOST) {
+                atomic_fetch_sub(&rt->orphans, 1);
+                return;   /* s went to a fresh thread while p ran */
+            }
+            /* After a preempted slice too: it took milliseconds, and the
+             * receive timeouts armed on this loop are due. */
+            if (++runs % POLL_EVERY == 0 || end == SLICE_CUT) poll_loop(s);
+            continue;
+        }
+        atomic_store(&s->sleeping, 1);
+        atomic_fetch_add(&rt->sleepers, 1);
+        /* Re-check after announcing sleep: a push that saw sleeping == 0
+         * left work in a queue we can now see. */
+        int work = atomic_load(&s->rq_len) > 0 || atomic_load(&s->has_posts) ||
+                   atomic_load(&rt->stopping);
+        int nap = !work && others_have_work(s);
+        if (nap) {
+            atomic_fetch_add(&rt->nappers, 1);
+            uv_timer_start(&s->nap, on_nap, NAP_MS, 0);
+        }
+        uv_run(&s->loop, work ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+        if (nap) {
+            uv_timer_stop(&s->nap);
+            atomic_fetch_sub(&rt->nappers, 1);
+        }
+        atomic_fetch_sub(&rt->sleepers, 1);
+        atomic_store(&s->sleeping, 0);
+    }
+}
+
+/* A thread that takes over a scheduler starts once the monitor has marked
+ * the slice it takes it from as handed off. */
+static void hand_off_main(void *arg) {
+    mb_sched *s = arg;
+    while (!(atomic_load(&s->slice) & MB_SLICE_HANDED)) sched_yield();
+    sched_main(s);
+}
+
+int mb_sched_hand_off(mb_sched *s, uv_thread_t *stuck) {
+    uv_thread_t fresh;
+    uv_thread_options_t big = {UV_THREAD_HAS_STACK_SIZE, SCHED_STACK_BYTES};
+    if (uv_thread_create_ex(&fresh, &big, hand_off_main, s)) return -1;
+    atomic_fetch_add(&s->rt->orphans, 1);
+    *stuck = s->thread;
+    s->thread = fresh;
+    atomic_fetch_or(&s->slice, MB_SLICE_HANDED);
+    return 0;
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+    mb_sched *s = arg;
+    if (uv_is_closing(h)) return;
+    if (h == (uv_handle_t *)&s->wakeup || h == (uv_handle_t *)&s->nap || mb_shutdown_owns(s->rt, h))
+        uv_close(h, NULL);
+    else uv_close(h, (uv_close_cb)mb_timer_handle_free);
+}
+
+static int loop_init(mb_runtime *rt, mb_sched *s, int id, int nscheds) {
+    s->rt = rt;
+    s->id = id;
+    s->seen = calloc((size_t)nscheds, sizeof *s->seen);
+    if (!s->seen) return -1;
+    if (uv_loop_init(&s->loop)) return -1;
+    if (uv_async_init(&s->loop, &s->wakeup, on_wakeup) || uv_timer_init(&s->loop, &s->nap) ||
+        pthread_mutex_init(&s->rq_lock, NULL) || pthread_mutex_init(&s->post_lock, NULL))
+        return -1;
+    s->wakeup.data = s;
+    return 0;
+}
+
+static void loop_close(mb_sched *s) {
+    run_posts(s);
+    uv_walk(&s->loop, close_walk, s);
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&s->loop)) fprintf(stderr, "moonbeam: a loop did not close cleanly\n");
+    pthread_mutex_destroy(&s->rq_lock);
+    pthread_mutex_destroy(&s->post_lock);
+    free(s->seen);
+}
+
+/* The timer thread: a loop that only runs timers and posts. */
+static void timer_main(void *arg) {
+    mb_sched *s = arg;
+    while (!atomic_load(&s->rt->stopping)) uv_run(&s->loop, UV_RUN_ONCE);
+}
+
+int mb_sched_start_all(mb_runtime *rt, int n) {
+    rt->scheds = calloc((size_t)n, sizeof *rt->scheds);
+    rt->timer_thread = calloc(1, sizeof *rt->timer_thread);
+    if (!rt->scheds || !rt->timer_thread) return -1;
+    for (int i = 0; i < n; i++)
+        if (loop_init(rt, &rt->scheds[i], i, n)) return -1;
+    if (loop_init(rt, rt->timer_thread, -1, n)) return -1;
+    rt->nscheds = n;
+    int started = 0;
+    if (uv_thread_create(&rt->timer_thread->thread, timer_main, rt->timer_thread) == 0) {
+        uv_thread_options_t big = {UV_THREAD_HAS_STACK_SIZE, SCHED_STACK_BYTES};
+        for (started = 0; started < n; started++)
+            if (uv_thread_create_ex(&rt->scheds[started].thread, &big, sched_main, &rt->scheds[started])) break;
+    } else {
+        started = -1;
+    }
+    if (started == n && (rt->sysmon = mb_sysmon_start(rt))) return 0;
+    atomic_store(&rt->stopping, true);
+    for (int j = 0; j < started && j < n; j++) {
+        uv_async_send(&rt->scheds[j].wakeup);
+        uv_thread_join(&rt->scheds[j].thread);
+    }
+    if (started >= 0) {
+        uv_async_send(&rt->timer_thread->wakeup);
+        uv_thread_join(&rt->timer_thread->thread);
+    }
+    return -1;
+}
+
+/* Wait for every scheduler to finish its current slice. One that the
+ * monitor cannot end (a long C call, a loop in a __gc finalizer) is left
+ * after a grace period (the OS process is exiting anyway) rather than
+ * hanging the exit forever. */
+static int join_all(mb_runtime *rt, double grace_ms) {
+    int stuck = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(grace_ms / 1000);
+    for (int i = 0; i < rt->nscheds; i++)
+        if (pthread_timedjoin_np(rt->scheds[i].thread, NULL, &ts)) stuck++;
+    return stuck;
+}
+
+/* Threads that lost their scheduler leave when their slice ends. */
+static int orphans_left(mb_runtime *rt, double grace_ms) {
+    double until = mb_now_ms() + grace_ms;
+    while (atomic_load(&rt->orphans) > 0 && mb_now_ms() < until) {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    return atomic_load(&rt->orphans);
+}
+
+int mb_sched_stop_all(mb_runtime *rt) {
+    /* First: no hand-off while we join. The monitor stays to end where it
+     * is a slice that never yields (a compiled loop): that takes
+     * milliseconds, not the grace period. */
+    mb_sysmon_host_stopping(rt->sysmon);
+    atomic_store(&rt->stopping, true);
+    for (int i = 0; i < rt->nscheds; i++) uv_async_send(&rt->scheds[i].wakeup);
+    uv_async_send(&rt->timer_thread->wakeup);
+    int stuck = join_all(rt, 2000);
+    stuck += orphans_left(rt, stuck ? 0 : 2000);
+    mb_sysmon_stop(rt->sysmon);
+    rt->sysmon = NULL;
+    if (stuck) {
+        fprintf(stderr, "moonbeam: %d thread(s) still run a process that never yields; "
+                        "leaving them to the OS at exit\n", stuck);
+        return -1;
+    }
+    if (pthread_join(rt->timer_thread->thread, NULL))
+        fprintf(stderr, "moonbeam: cannot join the timer thread\n");
+    for (int i = 0; i < rt->nscheds; i++) loop_close(&rt->scheds[i]);
+    loop_close(rt->timer_thread);   /* last: closing scheduler loops may post to it */
+    free(rt->scheds);
+    free(rt->timer_thread);
+    rt->scheds = NULL;
+    rt->timer_thread = NULL;
+    return 0;
+}

@@ -1,0 +1,275 @@
+/* signal.c: links, monitors, exit signals, and how a process acts on them
+ * when it drains its inbox. The rules are OTP's (docs/semantics.md, "Links and
+ * exit signals", "Monitors"). */
+#include "signal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "term.h"
+#include "mailbox_bounds.h"
+#include "runtime.h"
+
+static void lock_pair(mb_proc *a, mb_proc *b) {
+    if (a->pid < b->pid) {
+        pthread_mutex_lock(&a->lock);
+        pthread_mutex_lock(&b->lock);
+    } else {
+        pthread_mutex_lock(&b->lock);
+        pthread_mutex_lock(&a->lock);
+    }
+}
+
+static void unlock_pair(mb_proc *a, mb_proc *b) {
+    pthread_mutex_unlock(&a->lock);
+    pthread_mutex_unlock(&b->lock);
+}
+
+int mb_link(mb_proc *self, mb_pid other) {
+    if (other == self->pid) return MB_SIG_OK;
+    mb_proc *t = mb_proctab_get(&self->rt->procs, other);
+    if (!t) return MB_SIG_NOPROC;
+    int rc = MB_SIG_OK;
+    lock_pair(self, t);
+    if (t->exiting) rc = MB_SIG_NOPROC;
+    else if (mb_pidvec_add(&self->links, other)) rc = MB_SIG_NOMEM;
+    else if (mb_pidvec_add(&t->links, self->pid)) {
+        mb_pidvec_remove(&self->links, other);
+        rc = MB_SIG_NOMEM;
+    }
+    unlock_pair(self, t);
+    mb_proctab_put(&self->rt->procs, other);
+    return rc;
+}
+
+void mb_unlink(mb_proc *self, mb_pid other) {
+    mb_proc *t = mb_proctab_get(&self->rt->procs, other);
+    if (!t) {
+        pthread_mutex_lock(&self->lock);
+        mb_pidvec_remove(&self->links, other);
+        pthread_mutex_unlock(&self->lock);
+        return;
+    }
+    if (t != self) {
+        lock_pair(self, t);
+        mb_pidvec_remove(&self->links, other);
+        mb_pidvec_remove(&t->links, self->pid);
+        unlock_pair(self, t);
+    }
+    mb_proctab_put(&self->rt->procs, other);
+}
+
+static int queue_noproc_down(mb_proc *self, mb_ref ref, const uint8_t *what, size_t what_len) {
+    static const uint8_t noproc[] = {MB_T_STRING, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
+    mb_msg *m = mb_down_message(ref, what, what_len, noproc, sizeof noproc);
+    if (!m) return MB_SIG_NOMEM;
+    mb_proc_deliver(self, m, self->sched);
+    return MB_SIG_NOPROC;
+}
+
+int mb_monitor(mb_proc *self, mb_pid target, mb_ref ref, const uint8_t *what, size_t what_len) {
+    mb_proc *t = target ? mb_proctab_get(&self->rt->procs, target) : NULL;
+    if (!t) return queue_noproc_down(self, ref, what, what_len);
+    int rc = MB_SIG_OK;
+    pthread_mutex_lock(&t->lock);
+    if (t->exiting) rc = MB_SIG_NOPROC;
+    else if (mb_monvec_add(&t->monitored_by, ref, self->pid)) rc = MB_SIG_NOMEM;
+    pthread_mutex_unlock(&t->lock);
+    mb_proctab_put(&self->rt->procs, target);
+    if (rc == MB_SIG_NOPROC) return queue_noproc_down(self, ref, what, what_len);
+    if (rc) return rc;
+    pthread_mutex_lock(&self->lock);
+    rc = mb_monvec_add(&self->monitors, ref, target) ? MB_SIG_NOMEM : MB_SIG_OK;
+    pthread_mutex_unlock(&self->lock);
+    return rc;
+}
+
+static bool is_down_for(const mb_msg *m, void *ref) {
+    return m->kind == MB_MSG_DOWN && m->ref == *(mb_ref *)ref;
+}
+
+int mb_demonitor(mb_proc *self, mb_ref ref, int flush) {
+    mb_pid target = 0;
+    pthread_mutex_lock(&self->lock);
+    int found = mb_monvec_take(&self->monitors, ref, &target);
+    pthread_mutex_unlock(&self->lock);
+    if (found) {
+        mb_proc *t = mb_proctab_get(&self->rt->procs, target);
+        if (t) {
+            pthread_mutex_lock(&t->lock);
+            mb_monvec_take(&t->monitored_by, ref, NULL);
+            pthread_mutex_unlock(&t->lock);
+            mb_proctab_put(&self->rt->procs, target);
+        }
+    }
+    if (flush) {
+        mb_signal_drain(self);   /* a DOWN still in the inbox is dropped there */
+        /* An active monitor's DOWN cannot be queued yet: only a monitor
+         * that already fired needs the (mailbox-long) search. */
+        if (!found) mb_mailbox_drop(self, is_down_for, &ref, false);
+    }
+    return found;
+}
+
+void mb_send_exit(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest,
+                  const uint8_t *reason, size_t len) {
+    mb_proc *t = mb_proctab_get(&rt->procs, dest);
+    if (!t) return;
+    mb_msg *m = mb_msg_copy(MB_SIG_EXIT, from, 0, reason, len);
+    if (m) mb_proc_deliver(t, m, s);
+    else fprintf(stderr, "moonbeam: out of memory sending an exit signal\n");
+    mb_proctab_put(&rt->procs, dest);
+}
+
+mb_msg *mb_exit_message(mb_pid from, const uint8_t *reason, size_t len) {
+    mb_buf b;
+    mb_buf_init(&b);
+    mb_msg *m = NULL;
+    if (!mb_put_tuple_head(&b, 3) && !mb_put_string(&b, "EXIT", 4) &&
+        !mb_put_id(&b, MB_T_PID, from) && !mb_buf_put(&b, reason, len))
+        m = mb_msg_copy(MB_MSG_SYSTEM, from, 0, b.p, b.len);
+    mb_buf_free(&b);
+    return m;
+}
+
+mb_msg *mb_down_message(mb_ref ref, const uint8_t *what, size_t what_len,
+                        const uint8_t *reason, size_t len) {
+    mb_buf b;
+    mb_buf_init(&b);
+    mb_msg *m = NULL;
+    if (!mb_put_tuple_head(&b, 5) && !mb_put_string(&b, "DOWN", 4) &&
+        !mb_put_id(&b, MB_T_REF, ref) && !mb_put_string(&b, "process", 7) &&
+        !mb_buf_put(&b, what, what_len) && !mb_buf_put(&b, reason, len))
+        m = mb_msg_copy(MB_MSG_DOWN, 0, ref, b.p, b.len);
+    mb_buf_free(&b);
+    return m;
+}
+
+static void die(mb_proc *p, const uint8_t *reason, size_t len) {
+    if (p->dying) return;
+    p->dying = true;
+    p->exit_reason.len = 0;
+    if (mb_buf_put(&p->exit_reason, reason, len))
+        fprintf(stderr, "moonbeam: out of memory keeping an exit reason\n");
+}
+
+static void die_str(mb_proc *p, const char *s) {
+    mb_buf b;
+    mb_buf_init(&b);
+    if (!mb_put_string(&b, s, strlen(s))) die(p, b.p, b.len);
+    mb_buf_free(&b);
+}
+
+/* A reply, deadlock notice or DOWN for the awaited call goes to the reply
+ * queue, not the save queue: the caller finds it in O(1). Returns 1 if m
+ * was taken (kept or dropped). */
+static int to_reply_slot(mb_proc *p, mb_msg *m) {
+    uint64_t awaited = atomic_load_explicit(&p->await_ref, memory_order_relaxed);
+    if (m->kind == MB_MSG_REPLY || m->kind == MB_MSG_DEADLOCK) {
+        if (m->ref == awaited && awaited) mb_saveq_append(&p->replies, m);
+        else free(m);   /* late: the call is over */
+        return 1;
+    }
+    if (m->kind == MB_MSG_DOWN && awaited && m->ref == awaited) {
+        mb_mailbox_taken(p, m);
+        mb_saveq_append(&p->replies, m);
+        return 1;
+    }
+    return 0;
+}
+
+/* A trapped exit becomes a message in the save queue, in place. */
+static int trap(mb_proc *p, mb_msg *sig) {
+    mb_msg *m = mb_exit_message(sig->from, sig->data, sig->len);
+    if (!m) {
+        fprintf(stderr, "moonbeam: out of memory trapping an exit; dropped\n");
+        return 0;
+    }
+    mb_mailbox_count_in(p, m);
+    mb_saveq_append(&p->save, m);
+    return 1;
+}
+
+/* Returns how many messages the signal added to the save queue (0 or 1). */
+static int handle_signal(mb_proc *p, mb_msg *sig) {
+    bool trapping = atomic_load_explicit(&p->trap_exit, memory_order_relaxed);
+    int added = 0, found;
+    switch (sig->kind) {
+    case MB_SIG_LINK_EXIT:
+        pthread_mutex_lock(&p->lock);
+        found = mb_pidvec_remove(&p->links, sig->from);
+        pthread_mutex_unlock(&p->lock);
+        if (!found) break;                     /* unlinked meanwhile */
+        if (trapping) added = trap(p, sig);
+        else if (!mb_encoded_is(sig->data, sig->len, "normal")) die(p, sig->data, sig->len);
+        break;
+    case MB_SIG_EXIT:
+        if (mb_encoded_is(sig->data, sig->len, "kill")) die_str(p, "killed");
+        else if (trapping) added = trap(p, sig);
+        else if (!mb_encoded_is(sig->data, sig->len, "normal")) die(p, sig->data, sig->len);
+        else if (sig->from == p->pid) die(p, sig->data, sig->len);
+        break;
+    case MB_SIG_OVERFLOW:                      /* its mailbox ends it: no trapping */
+        die(p, sig->data, sig->len);
+        break;
+    case MB_SIG_DOWN: {
+        pthread_mutex_lock(&p->lock);
+        found = mb_monvec_take(&p->monitors, sig->ref, NULL);
+        pthread_mutex_unlock(&p->lock);
+        if (!found) break;                     /* demonitored meanwhile */
+        uint8_t what[12];
+        mb_buf w = {what, 0, sizeof what};
+        mb_put_id(&w, MB_T_PID, sig->from);
+        mb_msg *m = mb_down_message(sig->ref, w.p, w.len, sig->data, sig->len);
+        if (!m) {
+            fprintf(stderr, "moonbeam: out of memory delivering a DOWN; dropped\n");
+            break;
+        }
+        mb_mailbox_count_in(p, m);
+        if (!to_reply_slot(p, m)) mb_saveq_append(&p->save, m);
+        added = 1;
+        break;
+    }
+    }
+    return added;
+}
+
+bool mb_signal_ends(const mb_proc *p, const mb_msg *sig) {
+    bool trapping = atomic_load_explicit(&p->trap_exit, memory_order_relaxed);
+    bool normal = mb_encoded_is(sig->data, sig->len, "normal");
+    switch (sig->kind) {
+    case MB_SIG_LINK_EXIT:
+        return !trapping && !normal;
+    case MB_SIG_EXIT:
+        if (mb_encoded_is(sig->data, sig->len, "kill")) return true;
+        return !trapping && (!normal || sig->from == p->pid);
+    case MB_SIG_OVERFLOW:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int mb_signal_drain(mb_proc *p) {
+    int added = 0;
+    mb_msg *m;
+    while (!p->dying && (m = mb_inbox_pop(&p->inbox)) != NULL) {
+        if (m->kind == MB_MSG_REPLY || m->kind == MB_MSG_DEADLOCK || m->kind == MB_MSG_DOWN) {
+            if (to_reply_slot(p, m)) {
+                added++;
+                continue;
+            }
+        }
+        if (m->kind == MB_MSG_DATA || m->kind == MB_MSG_SYSTEM || m->kind == MB_MSG_DOWN ||
+            m->kind == MB_MSG_ALIASED) {
+            mb_saveq_append(&p->save, m);
+            added++;
+            continue;
+        }
+        atomic_fetch_sub(&p->sig_pending, 1);
+        added += handle_signal(p, m);
+        free(m);
+    }
+    if (p->max_queue) mb_mailbox_trim(p);   /* drop_old makes room here */
+    return added;
+}

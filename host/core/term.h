@@ -1,0 +1,100 @@
+/* term.h: the wire format of moonbeam's terms, read and written in C.
+ *
+ * Every message crosses from one process to another as one buffer. The
+ * format (all integers little-endian; n = unsigned LEB128 varint):
+ *
+ *   0x00 nil            (only in argument lists, never inside a table)
+ *   0x01 false | 0x02 true
+ *   0x03 integer        zigzag varint; only for exact integers |x| <= 2^53
+ *   0x04 double         8 raw bytes: keeps -0.0, NaN and infinities
+ *   0x05 string         n length, bytes (binary-safe)
+ *   0x06 table          n array count, n hash count, array values, key/value pairs
+ *   0x07 pid | 0x08 ref n value
+ *   0x09 function       n length, LuaJIT bytecode of an upvalue-free function
+ *
+ * A list (arguments) is n count, then that many values, nils allowed.
+ *
+ * Readers trust nothing: counts are bounded by the bytes left, depth by
+ * MB_MAX_DEPTH, and a malformed value is an error, never a read past the
+ * end. A span is one encoded value; sub-values are spans into the same
+ * bytes, so they can be passed on (as spawn arguments) with no re-encoding.
+ * Converting Lua values lives with the Lua bindings (bindings/codec.h). */
+#ifndef MB_TERM_H
+#define MB_TERM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "buf.h"
+
+#define MB_MAX_DEPTH 100                       /* nesting of tables in one message */
+#define MB_DEFAULT_MAX_MESSAGE (64u << 20)      /* bytes; runtime-configurable */
+
+enum {
+    MB_T_NIL, MB_T_FALSE, MB_T_TRUE, MB_T_INT, MB_T_DOUBLE,
+    MB_T_STRING, MB_T_TABLE, MB_T_PID, MB_T_REF, MB_T_FUNCTION
+};
+
+/* One varint from *pp, at most up to end; advances *pp. -1 if it does not
+ * end before end or is longer than 64 bits. */
+static inline int mb_varint_get(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
+    uint64_t v = 0;
+    const uint8_t *p = *pp;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (p >= end) return -1;
+        uint8_t c = *p++;
+        v |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *out = v;
+            *pp = p;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Signed integers as varints: small magnitudes, either sign, stay short. */
+static inline uint64_t mb_zigzag(int64_t i) { return ((uint64_t)i << 1) ^ (uint64_t)(i >> 63); }
+static inline int64_t mb_unzigzag(uint64_t z) { return (int64_t)((z >> 1) ^ (~(z & 1) + 1)); }
+
+/* ---- reading ------------------------------------------------------------ */
+
+typedef struct mb_span {
+    const uint8_t *p;
+    size_t n;
+} mb_span;
+
+/* The span of the first value in [p, end), or -1 if malformed. */
+int mb_term_first(const uint8_t *p, const uint8_t *end, mb_span *out);
+int mb_term_type(mb_span v);                      /* an MB_T_* tag, -1 if empty */
+bool mb_term_is_str(mb_span v, const char *s);
+/* A string's bytes (not NUL-terminated); false if v is not a string. */
+bool mb_term_str(mb_span v, const char **s, size_t *n);
+/* A malloc'd NUL-terminated copy of a string value, or NULL. */
+char *mb_term_strdup(mb_span v);
+bool mb_term_num(mb_span v, double *x);
+bool mb_term_id(mb_span v, uint64_t *id);        /* pid or ref */
+/* Array part length of a table (0 for a non-table). */
+uint32_t mb_term_len(mb_span t);
+/* t[i] for 1 <= i <= len (array part); false if absent. */
+bool mb_term_index(mb_span t, uint32_t i, mb_span *out);
+/* t[key] for a string key in the hash part; false if absent. */
+bool mb_term_field(mb_span t, const char *key, mb_span *out);
+
+/* The values of an encoded list (spawn arguments, call arguments): its
+ * count, and where the first value starts; -1 if malformed. */
+int mb_term_list(const uint8_t *p, const uint8_t *end, uint64_t *count, const uint8_t **first);
+
+/* ---- writing ------------------------------------------------------------ */
+
+int mb_put_string(mb_buf *b, const char *s, size_t n);
+int mb_put_id(mb_buf *b, int tag, uint64_t v);     /* MB_T_PID or MB_T_REF */
+int mb_put_number(mb_buf *b, double x);
+int mb_put_bool(mb_buf *b, bool v);
+int mb_put_table_head(mb_buf *b, uint32_t narr, uint32_t nhash);
+int mb_put_tuple_head(mb_buf *b, unsigned n);      /* an array of n, no hash part */
+
+/* Whether an encoded value is exactly the string s. */
+int mb_encoded_is(const uint8_t *p, size_t len, const char *s);
+
+#endif

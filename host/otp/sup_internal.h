@@ -1,0 +1,91 @@
+/* sup_internal.h: what supervisor.c and sup_child.c share. A supervisor's
+ * state belongs to its process: only the thread running it touches it. */
+#ifndef MB_SUP_INTERNAL_H
+#define MB_SUP_INTERNAL_H
+
+#include "supervisor.h"
+#include "core/term.h"
+
+enum { ST_ONE_FOR_ONE, ST_ONE_FOR_ALL, ST_REST_FOR_ONE, ST_SIMPLE };
+enum { CT_WORKER, CT_PROCESS, CT_SUPERVISOR };
+enum { R_PERMANENT, R_TRANSIENT, R_TEMPORARY };
+#define SUP_UNLIMITED (-1)       /* a count given as math.huge */
+#define SHUT_INFINITY (-1.0)
+#define SHUT_BRUTAL (-2.0)
+
+typedef struct sup_child {
+    char *id;
+    int type, restart;
+    double shutdown;             /* ms, SHUT_INFINITY or SHUT_BRUTAL */
+    char *name;                  /* a worker's registered name, or NULL */
+    char *target;                /* what to spawn: "moonbeam.gen_server:enter" or "mod:fn" */
+    mb_buf module;               /* worker: the encoded module (name or table) */
+    mb_buf args;                 /* worker: the encoded arg (empty: nil); process: an encoded list */
+    mb_buf nested;               /* supervisor: the encoded spec */
+    double bo_initial, bo_max, bo_factor;   /* restart backoff (finite); bo_initial 0: none */
+    int bo_count;                /* restarts in a row, for exponential backoff */
+    double started_at;
+    mb_pid pid;                  /* 0: not running */
+    mb_ref stop_ref;             /* the monitor of a group shutdown */
+    mb_pid stopped_pid;          /* just stopped in a group: its EXIT is still to flush */
+    bool restarting;             /* waits for restart_at */
+    double restart_at;
+    uint64_t seq;                /* start order, for which_children */
+} sup_child;
+
+typedef enum { J_START, J_STOP, J_STOP_DYNAMIC, J_REPLY, J_EXIT, J_ACK, J_REMOVE } sup_job_kind;
+enum { P_INIT, P_RESTART, P_REQUEST };
+
+typedef struct sup_job {
+    struct sup_job *next;
+    sup_job_kind kind;
+    sup_child *c;
+    int purpose;                 /* J_START: why it starts (P_*) */
+    mb_pid to;                   /* whom to reply to (P_REQUEST, J_REPLY, J_ACK) */
+    mb_ref ref;
+    mb_buf data;                 /* J_REPLY: an encoded value; J_EXIT, J_ACK: a reason */
+    int phase;                   /* 0: not begun, 1: waiting, 2: waiting after a kill */
+    mb_ref wait_ref;
+    double deadline;
+} sup_job;
+
+typedef struct sup {
+    mb_proc *p;
+    char *path;
+    char *worker_target;         /* what runs a worker child's module (mb_sup_new) */
+    int strategy;
+    int intensity;               /* restarts allowed in period; SUP_UNLIMITED: any */
+    double period;
+    int max_children;            /* simple_one_for_one; SUP_UNLIMITED: no limit */
+    bool link, started;
+    mb_pid parent;               /* the starter, when it linked */
+    mb_pid starter;              /* who sent $gen_start, and its ref: the ack's address */
+    mb_ref start_ref;
+    bool restarts_first;         /* take turns: due restarts, then one message */
+    bool retrying;               /* deciding after a failed restart: retry later */
+    sup_child **kids;            /* in start order */
+    uint32_t n, cap;
+    sup_child *tmpl;             /* simple_one_for_one: the template */
+    double *restarts;            /* when recent restarts happened */
+    uint32_t nrestarts, rcap;
+    uint64_t seq;
+    sup_job *jobs, *jobs_tail;
+    sup_job *running;            /* the job run_job is in, if any */
+    bool running_detached;       /* ... and it was cleared while running */
+    mb_buf out;                  /* scratch for replies */
+} sup;
+
+/* sup_child.c */
+sup_child *sup_child_parse(mb_span spec, char *err, size_t errlen);
+sup_child *sup_child_from_template(const sup_child *t, mb_span arg);
+void sup_child_free(sup_child *c);
+/* Spawn c linked to the supervisor. Returns 1 when it must still ack (a
+ * worker or supervisor: *ack holds the ref to await), 0 when it runs (a
+ * process), -1 with an encoded reason in reason. */
+int sup_child_spawn(sup *s, sup_child *c, mb_ref *ack, mb_buf *reason);
+/* Reply values, appended to b. */
+void sup_encode_children(sup *s, mb_buf *b);
+void sup_encode_counts(sup *s, mb_buf *b);
+int sup_put_reason(mb_buf *b, const char *s);
+
+#endif

@@ -1,0 +1,246 @@
+/* core_test.c: the runtime core alone, with no Lua in the program: a kind
+ * of process written here (an echo), spawn, send, links and trapped exits,
+ * monitors, exit signals, timers, and a clean stop. `make test` builds and
+ * runs it, plainly and under the sanitizers; it prints one line per check
+ * and "N passed, N failed" last. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/external.h"
+#include "core/mailbox_bounds.h"
+#include "core/runtime.h"
+#include "core/signal.h"
+#include "core/spawn.h"
+#include "core/term.h"
+#include "core/timer.h"
+
+static int passed, failed;
+
+static void check(bool ok, const char *what) {
+    printf("%s %s\n", ok ? "ok  " : "FAIL", what);
+    if (ok) passed++;
+    else failed++;
+}
+
+/* ---- the echo kind -------------------------------------------------------
+ * {pid, x}: sends x back to pid. "stop": ends with reason "normal".
+ * "crash": ends with reason {"error", "crash"}. */
+
+static void echo_exit(mb_proc *p, const char *crash) {
+    p->exit_reason.len = 0;
+    if (crash) {
+        mb_put_tuple_head(&p->exit_reason, 2);
+        mb_put_string(&p->exit_reason, "error", 5);
+        mb_put_string(&p->exit_reason, crash, strlen(crash));
+    }
+    p->yield = MB_YIELD_EXIT;   /* an empty reason is "normal" */
+}
+
+static void echo_one(mb_proc *p, mb_msg *m) {
+    mb_span t, to, x;
+    if (mb_term_first(m->data, m->data + m->len, &t)) return;
+    if (mb_term_is_str(t, "stop")) echo_exit(p, NULL);
+    else if (mb_term_is_str(t, "crash")) echo_exit(p, "crash");
+    else if (mb_term_index(t, 1, &to) && mb_term_index(t, 2, &x)) {
+        uint64_t dest;
+        if (mb_term_id(to, &dest)) mb_send(p->rt, p->sched, p->pid, (mb_pid)dest, MB_MSG_DATA, 0, x.p, x.n);
+    }
+}
+
+static void echo_run(mb_proc *p) {
+    if (p->yield == MB_YIELD_WAIT) mb_proc_wait_timed_out(p);
+    p->yield = MB_YIELD_NONE;
+    mb_signal_drain(p);
+    for (int budget = 100; budget > 0; budget--) {
+        if (p->dying) {   /* an exit signal: exit_reason says which */
+            p->yield = MB_YIELD_EXIT;
+            return;
+        }
+        mb_msg *m = p->save.head;
+        if (!m) {
+            p->wait_deadline = -1;
+            p->yield = MB_YIELD_WAIT;
+            return;
+        }
+        mb_saveq_remove(&p->save, NULL, m);
+        mb_mailbox_taken(p, m);
+        echo_one(p, m);
+        free(m);
+        if (p->yield == MB_YIELD_EXIT) return;
+        mb_signal_drain(p);
+    }
+    p->yield = MB_YIELD_RESCHED;
+}
+
+static void echo_close(mb_proc *p) { p->state = NULL; }
+
+static const mb_kind echo_kind = {.name = "echo", .run = echo_run, .close = echo_close};
+
+/* ---- the test's own process (external.h) --------------------------------- */
+
+static mb_proc *self;
+
+/* The next message, or NULL after ms. The caller frees it. */
+static mb_msg *next_message(double ms) {
+    double deadline = mb_now_ms() + ms;
+    for (;;) {
+        mb_signal_drain(self);
+        mb_msg *m = self->save.head;
+        if (m) {
+            mb_saveq_remove(&self->save, NULL, m);
+            mb_mailbox_taken(self, m);
+            return m;
+        }
+        if (!mb_external_wait(self, deadline) && mb_now_ms() >= deadline) return NULL;
+    }
+}
+
+static mb_pid spawn_echo(bool link, mb_ref *monitor) {
+    static const uint8_t no_args[] = {0};
+    mb_spawn_opts o = {.kind = &echo_kind, .target = "echo", .args = no_args, .args_len = sizeof no_args,
+                       .link = link, .monitor = monitor != NULL};
+    mb_pid pid = 0;
+    if (mb_spawn(self, &o, &pid, monitor)) return 0;
+    return pid;
+}
+
+static int send_term(mb_pid to, const mb_buf *b) {
+    return mb_send(self->rt, NULL, self->pid, to, MB_MSG_DATA, 0, b->p, b->len);
+}
+
+static int send_str(mb_pid to, const char *s) {
+    mb_buf b;
+    mb_buf_init(&b);
+    int rc = mb_put_string(&b, s, strlen(s)) ? -1 : send_term(to, &b);
+    mb_buf_free(&b);
+    return rc;
+}
+
+/* Element i of the tuple in m (a span into m). */
+static bool element(const mb_msg *m, uint32_t i, mb_span *out) {
+    mb_span t;
+    return mb_term_first(m->data, m->data + m->len, &t) == 0 && mb_term_index(t, i, out);
+}
+
+/* ---- the checks ---------------------------------------------------------- */
+
+static void round_trips(void) {
+    mb_pid echo = spawn_echo(false, NULL);
+    check(echo != 0, "spawn a process of a kind of the program's own");
+    int ok = 0;
+    for (int i = 0; i < 1000; i++) {
+        mb_buf b;
+        mb_buf_init(&b);
+        mb_put_tuple_head(&b, 2);
+        mb_put_id(&b, MB_T_PID, self->pid);
+        mb_put_number(&b, i);
+        send_term(echo, &b);
+        mb_buf_free(&b);
+        mb_msg *m = next_message(5000);
+        mb_span v;
+        double x;
+        if (m && mb_term_first(m->data, m->data + m->len, &v) == 0 && mb_term_num(v, &x) && x == i) ok++;
+        free(m);
+    }
+    check(ok == 1000, "1000 round trips, each answer in order");
+    send_str(echo, "stop");
+}
+
+static void monitors(void) {
+    mb_ref ref;
+    mb_pid echo = spawn_echo(false, &ref);
+    send_str(echo, "stop");
+    mb_msg *m = next_message(5000);
+    mb_span tag, r;
+    check(m && element(m, 1, &tag) && mb_term_is_str(tag, "DOWN") && element(m, 5, &r) &&
+              mb_term_is_str(r, "normal") && m->ref == ref,
+          "a monitor gets DOWN with reason normal");
+    free(m);
+
+    static const uint8_t kill[] = {MB_T_STRING, 4, 'k', 'i', 'l', 'l'};
+    echo = spawn_echo(false, &ref);
+    mb_send_exit(self->rt, NULL, self->pid, echo, kill, sizeof kill);
+    m = next_message(5000);
+    check(m && element(m, 5, &r) && mb_term_is_str(r, "killed"), "exit(pid, \"kill\"): DOWN with reason killed");
+    free(m);
+
+    uint8_t what[12];
+    mb_buf w = {what, 0, sizeof what};
+    mb_put_id(&w, MB_T_PID, echo);
+    mb_monitor(self, echo, mb_make_ref(self->rt), w.p, w.len);
+    m = next_message(5000);
+    check(m && element(m, 5, &r) && mb_term_is_str(r, "noproc"), "monitoring a dead pid: DOWN with noproc");
+    free(m);
+}
+
+static void links(void) {
+    atomic_store(&self->trap_exit, true);
+    mb_pid echo = spawn_echo(true, NULL);
+    send_str(echo, "crash");
+    mb_msg *m = next_message(5000);
+    mb_span tag, from, r, err;
+    uint64_t id;
+    check(m && element(m, 1, &tag) && mb_term_is_str(tag, "EXIT") && element(m, 2, &from) &&
+              mb_term_id(from, &id) && id == echo && element(m, 3, &r) && mb_term_index(r, 1, &err) &&
+              mb_term_is_str(err, "error"),
+          "a linked process's crash arrives as {\"EXIT\", pid, reason} when trapping");
+    free(m);
+    atomic_store(&self->trap_exit, false);
+    check(mb_link(self, echo) == MB_SIG_NOPROC, "linking a dead pid: noproc");
+}
+
+static void timers(void) {
+    mb_buf b;
+    mb_buf_init(&b);
+    mb_put_string(&b, "tick", 4);
+    double t0 = mb_now_ms();
+    mb_send_after(self->rt, NULL, 30, self->pid, NULL, mb_msg_copy(MB_MSG_DATA, 0, 0, b.p, b.len));
+    mb_ref cancelled = mb_send_after(self->rt, NULL, 10, self->pid, NULL, mb_msg_copy(MB_MSG_DATA, 0, 0, b.p, b.len));
+    mb_buf_free(&b);
+    check(mb_cancel_timer(self->rt, cancelled) >= 0, "cancel a timer before it fires: the ms it had left");
+    mb_msg *m = next_message(5000);
+    double took = mb_now_ms() - t0;
+    mb_span v;
+    check(m && mb_term_first(m->data, m->data + m->len, &v) == 0 && mb_term_is_str(v, "tick") && took >= 29,
+          "send_after(30): the message, no sooner");
+    free(m);
+    m = next_message(50);
+    check(m == NULL, "the cancelled timer never fires");
+    free(m);
+}
+
+static void dead_pid(void) {
+    mb_pid echo = spawn_echo(false, NULL);
+    send_str(echo, "stop");
+    mb_ref ref = mb_make_ref(self->rt);
+    uint8_t what[12];
+    mb_buf w = {what, 0, sizeof what};
+    mb_put_id(&w, MB_T_PID, echo);
+    mb_monitor(self, echo, ref, w.p, w.len);
+    mb_msg *m = next_message(5000);   /* its DOWN (or noproc): it is gone now */
+    free(m);
+    check(send_str(echo, "hello") == MB_DELIVER_OK, "a send to a dead pid is dropped, not refused");
+    check(next_message(20) == NULL, "and nothing comes back");
+}
+
+int main(void) {
+    char err[160];
+    mb_config cfg = {.schedulers = 2, .kind = &echo_kind};
+    mb_runtime *rt = mb_runtime_start(&cfg, err, sizeof err);
+    if (!rt) {
+        fprintf(stderr, "core_test: %s\n", err);
+        return 1;
+    }
+    self = mb_external_new(rt, "core_test");
+    check(self != NULL, "the program takes part as an external process");
+    if (self) {
+        round_trips();
+        monitors();
+        links();
+        timers();
+        dead_pid();
+    }
+    check(mb_runtime_stop(rt) == 0, "the runtime stops and frees everything");
+    printf("\n%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
