@@ -192,7 +192,7 @@ tsan:
 # ---- checkhook -------------------------------------------------------------
 # Stock LuaJIT's compiled loops never look at hooks, so preemption
 # (bindings/vm.c) does not reach a process spinning in one: its scheduler is
-# handed off (host/sysmon.h) and its thread spins on until a kill abandons
+# handed off (host/core/sysmon.h) and its thread spins on until a kill abandons
 # it there. A
 # LuaJIT built with -DLUAJIT_ENABLE_CHECKHOOK checks the hook mask on every
 # turn of a compiled loop and leaves the trace once a hook is set, at a cost

@@ -8,7 +8,7 @@
 -- ping-pongs with an echo process for MS (default 1000) ms, then kills each
 -- spinner and waits up to 1 s for its DOWN. Reports spin_rt_count (round trips in MS), spin_rt_worst_ms,
 -- spin_handoffs (OS threads gained meanwhile: each hand-off starts a fresh
--- thread and the stuck one spins on, see host/sysmon.h), spin_killed (how
+-- thread and the stuck one spins on, see host/core/sysmon.h), spin_killed (how
 -- many spinners the kill ended) and spin_kill_worst_ms.
 --
 -- With stock LuaJIT a trace never looks at hooks: the schedulers are handed

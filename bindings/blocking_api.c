@@ -1,5 +1,5 @@
 /* blocking_api.c: the two yields around an mb.blocking call. The wrapper is
- * lua/moonbeam/init.lua's blocking; the pool is host/blocking.c. */
+ * lua/moonbeam/init.lua's blocking; the pool is host/core/blocking.c. */
 #include "bindings.h"
 
 /* core._blocking_enter() -> true once on a pool thread (run fn there);

@@ -1,4 +1,4 @@
-/* call_api.c: the core's half of gen_server.call (see host/call.h). */
+/* call_api.c: the core's half of gen_server.call (see host/core/call.h). */
 #include "bindings.h"
 #include "core/call.h"
 #include "core/signal.h"

@@ -1,7 +1,7 @@
 /* console_api.c: what a console process needs from the core: its terminal
  * (core.console_open) and the version it shows. The console is
  * lua/moonbeam/console.lua; the server it talks through is
- * host/console_server.c. */
+ * host/console/console_server.c. */
 #include "bindings.h"
 #include "console/console_server.h"
 #include "core/version.h"

@@ -18,7 +18,7 @@ static void opt_bool(lua_State *L, int t, const char *k, bool *out) {
     lua_pop(L, 1);
 }
 
-/* max_queue and on_full (host/mailbox_bounds.h) from the options at t. */
+/* max_queue and on_full (host/core/mailbox_bounds.h) from the options at t. */
 static void opt_bounds(lua_State *L, int t, mb_spawn_opts *o) {
     lua_getfield(L, t, "max_queue");
     if (!lua_isnil(L, -1)) {

@@ -1,5 +1,5 @@
 /* shutdown_api.c: what os.exit and the shutdown process (both in
- * lua/moonbeam/shutdown.lua) need from the core's host/shutdown.c. */
+ * lua/moonbeam/shutdown.lua) need from the core's host/core/shutdown.c. */
 #include <stdlib.h>
 #include "bindings.h"
 #include "core/shutdown.h"

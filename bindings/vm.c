@@ -512,7 +512,7 @@ static void lua_close_proc(mb_proc *p) {
     mb_arena_release(&p->arena);
 }
 
-/* The blocking pool's half of mb.blocking (host/blocking.h): resume p, which
+/* The blocking pool's half of mb.blocking (host/core/blocking.h): resume p, which
  * yielded MB_YIELD_BLOCKING in core._blocking_enter, until its fn has
  * returned and core._blocking_leave yielded MB_YIELD_UNBLOCK. On return
  * p->yield is MB_YIELD_RESCHED (back to the schedulers, where the wrapper

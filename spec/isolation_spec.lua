@@ -21,7 +21,7 @@ end
 -- for compiled frames. On a LuaJIT built with CHECKHOOK (make checkhook-spec)
 -- the recursion falls back to the interpreter once the monitor sets its hook
 -- (a slice past 4 ms), whose frames take fewer Lua stack slots: the C stack
--- runs out first, and the allocator's guard (host/cstack.h) does not always
+-- runs out first, and the allocator's guard (host/core/cstack.h) does not always
 -- see it coming. It crashed the host in 10 of 12 runs of this file there.
 local gsub_it = os.getenv("MOONBEAM_CHECKHOOK") == "1" and pending or it
 
@@ -379,7 +379,7 @@ end)
 -- LUAJIT_ENABLE_CHECKHOOK (see the Makefile): a compiled loop looks at the
 -- hook mask on every turn, so preemption reaches it as it reaches
 -- interpreted code. Stock LuaJIT's traces never look: a compiled loop is
--- handed off, and a kill abandons it where it is (host/sysmon.h).
+-- handed off, and a kill abandons it where it is (host/core/sysmon.h).
 local checkhook = os.getenv("MOONBEAM_CHECKHOOK") == "1"
 local checkhook_it = (checkhook and not under_tsan) and it or pending
 

@@ -1,7 +1,7 @@
 -- Mailbox bounds: spawn_opt's max_queue and on_full, send's answer, gen.call
 -- to an overloaded server, message_queue_bytes, and memory_limit counting
 -- queued messages (docs/semantics.md, "Mailbox bounds" and "Memory limit";
--- host/mailbox_bounds.h).
+-- host/core/mailbox_bounds.h).
 
 local mb = require "moonbeam"
 local gen = require "moonbeam.gen_server"

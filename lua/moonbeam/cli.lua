@@ -13,7 +13,7 @@ end
 --- Run the first process and wait for it; return the exit status for the
 -- shell. opts.script: a script path (its arguments follow opts);
 -- opts.prelude: {"l", module, "e", code, ...} to run in it first. A
--- shutdown (os.exit in any process, SIGTERM, SIGINT: host/shutdown.h)
+-- shutdown (os.exit in any process, SIGTERM, SIGINT: host/core/shutdown.h)
 -- gives its own status once it is over; otherwise a first process that
 -- ends by an exit reason other than "normal" has it printed: the host
 -- never fails silently.

@@ -1,8 +1,8 @@
 --- moonbeam.console: the interactive console's process.
--- host/console_server.c starts one per terminal (moonbeam's own, or one
+-- host/console/console_server.c starts one per terminal (moonbeam's own, or one
 -- attached through --console-socket) as serve(id, prev, why, kind, setup...).
 -- What is typed arrives as messages {"$console", type, text} (the frame types
--- of host/console_wire.h). Each chunk is evaluated in this process's own Lua
+-- of host/console/console_wire.h). Each chunk is evaluated in this process's own Lua
 -- state: as an expression first (its values are printed), then as a
 -- statement; a chunk that ends too early (LuaJIT's message ends in '<eof>')
 -- continues on the next line. Every value is printed with moonbeam.pretty. An error prints its

@@ -42,7 +42,7 @@ local function deep_equal(a, b)
   return true
 end
 
--- A message no full mailbox drops or counts (host/mailbox_bounds.h): a
+-- A message no full mailbox drops or counts (host/core/mailbox_bounds.h): a
 -- start, or a stop, must reach even a server that is overloaded.
 local function send_system(pid, msg)
   if c_send_system(pid, msg) then c_yield() end

@@ -29,7 +29,7 @@ function M.spawn_opt(target, opts, ...)
 end
 
 --- send(dest, msg) -> true, or false, "full" when the receiver's full
--- mailbox refused msg (max_queue; host/mailbox_bounds.h).
+-- mailbox refused msg (max_queue; host/core/mailbox_bounds.h).
 function M.send(dest, msg)
   local over, full = c_send(dest, msg)
   if over then c_yield() end
@@ -40,7 +40,7 @@ end
 -- Timeouts, counts and names as docs/reference.md ("Timeouts, counts and
 -- names") has them; shared by the modules.
 
--- The longest timeout a timer is set for (2^53 ms, host/timer.h).
+-- The longest timeout a timer is set for (2^53 ms, host/core/timer.h).
 local MAX_TIMEOUT = core._max_timeout
 
 --- A timeout: ms >= 0, or "infinity". math.huge, and any timeout longer

@@ -1,7 +1,7 @@
 --- moonbeam.shutdown: ending the whole host in order, as OTP's init:stop
 -- does, and os.exit, which asks for it from any process. The mechanics
 -- (one shutdown only, its watchdog, SIGTERM and SIGINT, the exit itself)
--- are host/shutdown.c's; the order is here. Documented in docs/semantics.md
+-- are host/core/shutdown.c's; the order is here. Documented in docs/semantics.md
 -- ("Host shutdown and os.exit").
 --
 -- The order: the first process (moonbeam run's script) gets exit signal
@@ -45,7 +45,7 @@ local function is_down_of(watching)
   return function(m) return type(m) == "table" and m[1] == "DOWN" and watching[m[2]] end
 end
 
---- The body of the process that runs a shutdown (started by host/shutdown.c).
+--- The body of the process that runs a shutdown (started by host/core/shutdown.c).
 function M.run()
   local me = mb.self()
   local first, host = core.shutdown_plan()

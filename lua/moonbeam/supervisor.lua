@@ -1,6 +1,6 @@
 --- moonbeam.supervisor: the client of the core's native supervisors.
 -- Specs are checked here, where a clear error is easy to write; the
--- supervisor itself (host/supervisor.c) runs with no Lua state. The API:
+-- supervisor itself (host/otp/supervisor.c) runs with no Lua state. The API:
 -- docs/reference.md ("supervisor"); the semantics: docs/semantics.md
 -- ("Supervisors").
 local mb = require "moonbeam"

@@ -1,4 +1,4 @@
--- A raw console connection for the specs, speaking host/console_wire.h
+-- A raw console connection for the specs, speaking host/console/console_wire.h
 -- from the spec's own process: what `moonbeam attach` would never do (read
 -- nothing, send garbage, open hundreds of connections), and a console
 -- socket of the spec's own to see what a client sends it. Every wait is
