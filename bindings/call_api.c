@@ -90,14 +90,9 @@ static int l_send_alias(lua_State *L) {
     mb_ref ref = mbb_check_ref(L, 2);
     if (lua_isnoneornil(L, 3)) return luaL_argerror(L, 3, "a message cannot be nil");
     mbb_encode_or_raise(L, self, 3, "msg");
-    int rc = MB_DELIVER_OK;
-    mb_proc *t = mb_proctab_get(&self->rt->procs, dest);
-    if (t) {
-        mb_msg *m = mb_msg_copy(MB_MSG_ALIASED, self->pid, ref, self->scratch.p, self->scratch.len);
-        if (m) rc = mb_proc_deliver(t, m, mbb_sched(self));
-        mb_proctab_put(&self->rt->procs, dest);
-        if (!m) return luaL_error(L, "send: out of memory");
-    }
+    int rc = mb_send(self->rt, mbb_sched(self), self->pid, dest, MB_MSG_ALIASED, ref, self->scratch.p,
+                     self->scratch.len);
+    if (rc < 0) return luaL_error(L, "send: out of memory");
     if (rc == MB_DELIVER_OK) {
         lua_pushboolean(L, 1);
         return 1;

@@ -191,8 +191,8 @@ static int l_link(lua_State *L) {
     if (rc == MB_SIG_NOMEM) return luaL_error(L, "link: out of memory");
     if (rc == MB_SIG_NOPROC) {
         if (!atomic_load(&self->trap_exit)) return mbb_raise_plain(L, "noproc");
-        static const uint8_t noproc[] = {MB_T_STRING, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
-        mb_msg *m = mb_exit_message(other, noproc, sizeof noproc);
+        mb_small_term noproc = mb_small_str("noproc");
+        mb_msg *m = mb_exit_message(other, noproc.b, noproc.n);
         if (!m) return luaL_error(L, "link: out of memory");
         mb_proc_deliver(self, m, mbb_sched(self));
     }

@@ -205,20 +205,14 @@ static void deliver(mb_console_server *s, mb_pid pid, char type, const uint8_t *
         fprintf(stderr, "moonbeam: console: out of memory\n");
         return;
     }
-    mb_proc *proc = mb_proctab_get(&s->rt->procs, pid);
-    if (proc) {
-        mb_msg *m = mb_msg_copy(MB_MSG_DATA, 0, 0, b.p, b.len);
-        if (m) mb_proc_deliver(proc, m, NULL);
-        else fprintf(stderr, "moonbeam: console: out of memory\n");
-        mb_proctab_put(&s->rt->procs, pid);
-    }
+    if (mb_send(s->rt, NULL, 0, pid, MB_MSG_DATA, 0, b.p, b.len) < 0)
+        fprintf(stderr, "moonbeam: console: out of memory\n");
     mb_buf_free(&b);
 }
 
 static void kill_console(mb_console_server *s, mb_pid pid) {
-    uint8_t kill[8];
-    mb_buf r = {kill, 0, sizeof kill};
-    if (pid && !mb_put_string(&r, "kill", 4)) mb_send_exit(s->rt, NULL, 0, pid, r.p, r.len);
+    mb_small_term kill = mb_small_str("kill");
+    if (pid) mb_send_exit(s->rt, NULL, 0, pid, kill.b, kill.n);
 }
 
 /* Tell the terminal the session is over, from the server's side. lock held. */

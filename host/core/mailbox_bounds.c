@@ -12,10 +12,8 @@
  * act on the signal (it runs a long C call) costs nothing. */
 static void doom(mb_proc *p, const char *reason, mb_sched *from) {
     if (atomic_exchange(&p->queue_doomed, true)) return;
-    uint8_t bytes[32];
-    mb_buf b = {bytes, 0, sizeof bytes};
-    mb_put_string(&b, reason, strlen(reason));   /* fits: our reasons are short */
-    mb_msg *sig = mb_msg_copy(MB_SIG_OVERFLOW, 0, 0, b.p, b.len);
+    mb_small_term r = mb_small_str(reason);
+    mb_msg *sig = mb_msg_copy(MB_SIG_OVERFLOW, 0, 0, r.b, r.n);
     if (!sig) {
         fprintf(stderr, "moonbeam: out of memory ending a process with %s\n", reason);
         atomic_store(&p->queue_doomed, false);   /* the next delivery tries again */

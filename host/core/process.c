@@ -178,22 +178,12 @@ static void send_signals(mb_proc *p, mb_pidvec *links, mb_monvec *watchers) {
     mb_runtime *rt = p->rt;
     const uint8_t *r = p->exit_reason.p;
     size_t rlen = p->exit_reason.len;
-    for (uint32_t i = 0; i < links->n; i++) {
-        mb_proc *t = mb_proctab_get(&rt->procs, links->v[i]);
-        if (!t) continue;
-        mb_msg *m = mb_msg_copy(MB_SIG_LINK_EXIT, p->pid, 0, r, rlen);
-        if (m) mb_proc_deliver(t, m, p->sched);
-        else fprintf(stderr, "moonbeam: out of memory sending an exit signal\n");
-        mb_proctab_put(&rt->procs, t->pid);
-    }
-    for (uint32_t i = 0; i < watchers->n; i++) {
-        mb_proc *t = mb_proctab_get(&rt->procs, watchers->v[i].pid);
-        if (!t) continue;
-        mb_msg *m = mb_msg_copy(MB_SIG_DOWN, p->pid, watchers->v[i].ref, r, rlen);
-        if (m) mb_proc_deliver(t, m, p->sched);
-        else fprintf(stderr, "moonbeam: out of memory sending a DOWN signal\n");
-        mb_proctab_put(&rt->procs, t->pid);
-    }
+    for (uint32_t i = 0; i < links->n; i++)
+        if (mb_send(rt, p->sched, p->pid, links->v[i], MB_SIG_LINK_EXIT, 0, r, rlen) < 0)
+            fprintf(stderr, "moonbeam: out of memory sending an exit signal\n");
+    for (uint32_t i = 0; i < watchers->n; i++)
+        if (mb_send(rt, p->sched, p->pid, watchers->v[i].pid, MB_SIG_DOWN, watchers->v[i].ref, r, rlen) < 0)
+            fprintf(stderr, "moonbeam: out of memory sending a DOWN signal\n");
 }
 
 void mb_proc_terminate(mb_proc *p) {

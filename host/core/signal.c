@@ -60,8 +60,8 @@ void mb_unlink(mb_proc *self, mb_pid other) {
 }
 
 static int queue_noproc_down(mb_proc *self, mb_ref ref, const uint8_t *what, size_t what_len) {
-    static const uint8_t noproc[] = {MB_T_STRING, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
-    mb_msg *m = mb_down_message(ref, what, what_len, noproc, sizeof noproc);
+    mb_small_term noproc = mb_small_str("noproc");
+    mb_msg *m = mb_down_message(ref, what, what_len, noproc.b, noproc.n);
     if (!m) return MB_SIG_NOMEM;
     mb_proc_deliver(self, m, self->sched);
     return MB_SIG_NOPROC;
@@ -113,12 +113,8 @@ int mb_demonitor(mb_proc *self, mb_ref ref, int flush) {
 
 void mb_send_exit(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest,
                   const uint8_t *reason, size_t len) {
-    mb_proc *t = mb_proctab_get(&rt->procs, dest);
-    if (!t) return;
-    mb_msg *m = mb_msg_copy(MB_SIG_EXIT, from, 0, reason, len);
-    if (m) mb_proc_deliver(t, m, s);
-    else fprintf(stderr, "moonbeam: out of memory sending an exit signal\n");
-    mb_proctab_put(&rt->procs, dest);
+    if (mb_send(rt, s, from, dest, MB_SIG_EXIT, 0, reason, len) < 0)
+        fprintf(stderr, "moonbeam: out of memory sending an exit signal\n");
 }
 
 mb_msg *mb_exit_message(mb_pid from, const uint8_t *reason, size_t len) {
@@ -217,10 +213,8 @@ static int handle_signal(mb_proc *p, mb_msg *sig) {
         found = mb_monvec_take(&p->monitors, sig->ref, NULL);
         pthread_mutex_unlock(&p->lock);
         if (!found) break;                     /* demonitored meanwhile */
-        uint8_t what[12];
-        mb_buf w = {what, 0, sizeof what};
-        mb_put_id(&w, MB_T_PID, sig->from);
-        mb_msg *m = mb_down_message(sig->ref, w.p, w.len, sig->data, sig->len);
+        mb_small_term what = mb_small_id(MB_T_PID, sig->from);
+        mb_msg *m = mb_down_message(sig->ref, what.b, what.n, sig->data, sig->len);
         if (!m) {
             fprintf(stderr, "moonbeam: out of memory delivering a DOWN; dropped\n");
             break;

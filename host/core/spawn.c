@@ -31,10 +31,8 @@ static int finish(mb_proc *parent, mb_proc *p, mb_pid pid, const mb_spawn_opts *
     }
     if (o->monitor) {
         *ref = mb_make_ref(rt);
-        uint8_t what[12];
-        mb_buf w = {what, 0, sizeof what};
-        mb_put_id(&w, MB_T_PID, pid);
-        if (mb_monitor(parent, pid, *ref, w.p, w.len)) {
+        mb_small_term what = mb_small_id(MB_T_PID, pid);
+        if (mb_monitor(parent, pid, *ref, what.b, what.n)) {
             if (o->link) mb_unlink(parent, pid);
             if (o->name) mb_names_release(rt, o->name, pid);
             mb_proctab_retire(&rt->procs, pid);

@@ -182,3 +182,26 @@ int mb_term_list(const uint8_t *p, const uint8_t *end, uint64_t *count, const ui
     *first = p;
     return 0;
 }
+
+mb_small_term mb_small_str(const char *s) {
+    mb_small_term t;
+    size_t n = strlen(s);
+    if (n > MB_SMALL_TERM - 2) n = MB_SMALL_TERM - 2;   /* so its length is one varint byte */
+    t.b[0] = MB_T_STRING;
+    t.b[1] = (uint8_t)n;
+    memcpy(t.b + 2, s, n);
+    t.n = n + 2;
+    return t;
+}
+
+mb_small_term mb_small_id(int tag, uint64_t v) {
+    mb_small_term t;
+    t.b[0] = (uint8_t)tag;
+    t.n = 1;
+    do {   /* a varint, as mb_buf_varint writes it: at most 10 bytes */
+        uint8_t c = v & 0x7f;
+        v >>= 7;
+        t.b[t.n++] = c | (v ? 0x80 : 0);
+    } while (v);
+    return t;
+}

@@ -94,6 +94,18 @@ int mb_put_bool(mb_buf *b, bool v);
 int mb_put_table_head(mb_buf *b, uint32_t narr, uint32_t nhash);
 int mb_put_tuple_head(mb_buf *b, unsigned n);      /* an array of n, no hash part */
 
+/* A short term held in place: the words and ids the core sends itself (a
+ * reason, the pid in a DOWN), with no allocation and nothing to free. */
+#define MB_SMALL_TERM 48
+typedef struct mb_small_term {
+    uint8_t b[MB_SMALL_TERM];
+    size_t n;
+} mb_small_term;
+/* The string s; longer than MB_SMALL_TERM - 2 bytes, it is cut there. */
+mb_small_term mb_small_str(const char *s);
+/* A pid or a ref (tag MB_T_PID or MB_T_REF). */
+mb_small_term mb_small_id(int tag, uint64_t v);
+
 /* Whether an encoded value is exactly the string s. */
 int mb_encoded_is(const uint8_t *p, size_t len, const char *s);
 

@@ -218,13 +218,8 @@ int sup_child_spawn(sup *s, sup_child *c, mb_ref *ack, mb_buf *reason) {
         mb_buf_free(&m);
         return spawn_failure(reason, MB_SPAWN_NOMEM, s, c);
     }
-    mb_proc *t = mb_proctab_get(&p->rt->procs, pid);
-    if (t) {
-        /* A system message: a full mailbox never drops a start. */
-        mb_msg *msg = mb_msg_copy(MB_MSG_SYSTEM, p->pid, 0, m.p, m.len);
-        if (msg) mb_proc_deliver(t, msg, p->sched);
-        mb_proctab_put(&p->rt->procs, pid);
-    }
+    /* A system message: a full mailbox never drops a start. */
+    mb_send(p->rt, p->sched, p->pid, pid, MB_MSG_SYSTEM, 0, m.p, m.len);
     mb_buf_free(&m);
     return 1;
 }

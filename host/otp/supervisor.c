@@ -110,10 +110,8 @@ static sup_child *by_id(sup *s, mb_span id) {
 }
 
 static void signal_exit(sup *s, mb_pid to, const char *reason) {
-    uint8_t r[16];
-    mb_buf b = {r, 0, sizeof r};
-    sup_put_reason(&b, reason);
-    mb_send_exit(s->p->rt, s->p->sched, s->p->pid, to, b.p, b.len);
+    mb_small_term r = mb_small_str(reason);
+    mb_send_exit(s->p->rt, s->p->sched, s->p->pid, to, r.b, r.n);
 }
 
 /* Queue a reply (an encoded value) for a call from {to, ref}. */
@@ -221,8 +219,8 @@ static void give_up(sup *s, sup_child *c, mb_span reason) {
                 "in %.0f ms; last exit: %s. Shutting down %s and its children.\n",
                 s->path, c->id, s->intensity, s->period, why, s->path);
     }
-    static const uint8_t shutdown[] = {MB_T_STRING, 8, 's', 'h', 'u', 't', 'd', 'o', 'w', 'n'};
-    shut_down(s, shutdown, sizeof shutdown);
+    mb_small_term shutdown = mb_small_str("shutdown");
+    shut_down(s, shutdown.b, shutdown.n);
 }
 
 /* ---- restarts ----------------------------------------------------------- */
@@ -403,8 +401,8 @@ static int job_start(sup *s, sup_job *j) {
             if (outcome == 2 && c->restart == R_TEMPORARY) remove_child(s, c);
         } else {
             mb_demonitor(p, j->wait_ref, 1);
-            static const uint8_t unknown[] = {MB_T_STRING, 7, 'u', 'n', 'k', 'n', 'o', 'w', 'n'};
-            mb_span dflt = {unknown, sizeof unknown};
+            mb_small_term unknown = mb_small_str("unknown");
+            mb_span dflt = {unknown.b, unknown.n};
             start_failed(s, j, outcome == 0 ? reason : dflt);
         }
         free(m);
@@ -434,12 +432,10 @@ static int job_stop(sup *s, sup_job *j) {
         /* Monitor, unlink, then ask: a child that ignores "shutdown" is
          * killed when its time is up. */
         j->wait_ref = mb_make_ref(p->rt);
-        uint8_t what[12];
-        mb_buf w = {what, 0, sizeof what};
-        mb_put_id(&w, MB_T_PID, c->pid);
+        mb_small_term what = mb_small_id(MB_T_PID, c->pid);
         mb_pid chain[MB_MAX_CHAIN];
         mb_call_begin(p, c->pid, j->wait_ref, chain);
-        mb_monitor(p, c->pid, j->wait_ref, w.p, w.len);
+        mb_monitor(p, c->pid, j->wait_ref, what.b, what.n);
         mb_unlink(p, c->pid);
         signal_exit(s, c->pid, c->shutdown == SHUT_BRUTAL ? "kill" : "shutdown");
         j->deadline = c->shutdown >= 0 ? mb_now_ms() + c->shutdown : -1;
@@ -487,10 +483,8 @@ static int job_stop_dynamic(sup *s, sup_job *j) {
             sup_child *c = s->kids[k];
             if (!c->pid) continue;
             c->stop_ref = mb_make_ref(p->rt);
-            uint8_t what[12];
-            mb_buf w = {what, 0, sizeof what};
-            mb_put_id(&w, MB_T_PID, c->pid);
-            mb_monitor(p, c->pid, c->stop_ref, w.p, w.len);
+            mb_small_term what = mb_small_id(MB_T_PID, c->pid);
+            mb_monitor(p, c->pid, c->stop_ref, what.b, what.n);
             mb_unlink(p, c->pid);
             signal_exit(s, c->pid, shutdown == SHUT_BRUTAL ? "kill" : "shutdown");
         }

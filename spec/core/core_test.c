@@ -157,17 +157,15 @@ static void monitors(void) {
           "a monitor gets DOWN with reason normal");
     free(m);
 
-    static const uint8_t kill[] = {MB_T_STRING, 4, 'k', 'i', 'l', 'l'};
+    mb_small_term kill = mb_small_str("kill");
     echo = spawn_echo(false, &ref);
-    mb_send_exit(self->rt, NULL, self->pid, echo, kill, sizeof kill);
+    mb_send_exit(self->rt, NULL, self->pid, echo, kill.b, kill.n);
     m = next_message(5000);
     check(m && element(m, 5, &r) && mb_term_is_str(r, "killed"), "exit(pid, \"kill\"): DOWN with reason killed");
     free(m);
 
-    uint8_t what[12];
-    mb_buf w = {what, 0, sizeof what};
-    mb_put_id(&w, MB_T_PID, echo);
-    mb_monitor(self, echo, mb_make_ref(self->rt), w.p, w.len);
+    mb_small_term what = mb_small_id(MB_T_PID, echo);
+    mb_monitor(self, echo, mb_make_ref(self->rt), what.b, what.n);
     m = next_message(5000);
     check(m && element(m, 5, &r) && mb_term_is_str(r, "noproc"), "monitoring a dead pid: DOWN with noproc");
     free(m);
@@ -213,10 +211,8 @@ static void dead_pid(void) {
     mb_pid echo = spawn_echo(false, NULL);
     send_str(echo, "stop");
     mb_ref ref = mb_make_ref(self->rt);
-    uint8_t what[12];
-    mb_buf w = {what, 0, sizeof what};
-    mb_put_id(&w, MB_T_PID, echo);
-    mb_monitor(self, echo, ref, w.p, w.len);
+    mb_small_term what = mb_small_id(MB_T_PID, echo);
+    mb_monitor(self, echo, ref, what.b, what.n);
     mb_msg *m = next_message(5000);   /* its DOWN (or noproc): it is gone now */
     free(m);
     check(send_str(echo, "hello") == MB_DELIVER_OK, "a send to a dead pid is dropped, not refused");
