@@ -78,6 +78,13 @@ describe("a simple_one_for_one supervisor", function()
     assert.is_true(h.is_pid(sup.start_child(s, arg("good"))))
   end)
 
+  it("keeps nothing of a child whose init returns \"ignore\"", function()
+    local s = pool()
+    assert.same({ nil, "ignore" }, { sup.start_child(s, arg("shy", { ignore = true })) })
+    assert.same({}, sup.which_children(s))
+    assert.same({ specs = 0, active = 0, supervisors = 0, workers = 0 }, sup.count_children(s))
+  end)
+
   it("restarts a permanent child with the arg it was started with", function()
     local s = pool()
     local pid = sup.start_child(s, arg("one", { extra = 42 }))

@@ -393,12 +393,12 @@ static int job_start(sup *s, sup_job *j) {
         mb_call_end(p);
         if (outcome == 1 || outcome == 2) {
             mb_demonitor(p, j->wait_ref, 1);
-            if (outcome == 2) {   /* "ignore": kept, not running; a temporary one goes */
+            if (outcome == 2) {   /* "ignore": kept, not running; a temporary or dynamic one goes */
                 mb_unlink(p, c->pid);
                 c->pid = 0;
             }
             start_ok(s, j);
-            if (outcome == 2 && c->restart == R_TEMPORARY) remove_child(s, c);
+            if (outcome == 2 && (c->restart == R_TEMPORARY || s->strategy == ST_SIMPLE)) remove_child(s, c);
         } else {
             mb_demonitor(p, j->wait_ref, 1);
             mb_small_term unknown = mb_small_str("unknown");
