@@ -5,6 +5,7 @@
 
 local mb = require "moonbeam"
 local h = require "spec.support.helpers"
+local U = require "spec.support.sup_util"
 
 -- The host still spawns, runs and answers after what a test did.
 local function host_answers()
@@ -116,7 +117,7 @@ end
 -- Under ThreadSanitizer a signal waits for its thread's next instrumented
 -- call, and interpreted Lua code calls none: preemption by signal cannot be
 -- observed there (hand-off still can).
-local under_tsan = (os.getenv("LD_PRELOAD") or ""):match("tsan") ~= nil
+local under_tsan = U.under_tsan()
 local preempt_it = under_tsan and pending or it
 
 -- A loop that runs until killed: compiled, or interpreted with `interp`.
@@ -383,14 +384,7 @@ end)
 local checkhook = os.getenv("MOONBEAM_CHECKHOOK") == "1"
 local checkhook_it = (checkhook and not under_tsan) and it or pending
 
--- OS threads in this process: a hand-off starts one, and the thread it took
--- the scheduler from runs on until that slice ends.
-local function os_threads()
-  local f = assert(io.open("/proc/self/status"))
-  local n = f:read("*a"):match("\nThreads:%s*(%d+)")
-  f:close()
-  return tonumber(n)
-end
+local os_threads = U.os_threads
 
 -- Bytes of machine code LuaJIT holds in this process: its anonymous
 -- executable mappings.

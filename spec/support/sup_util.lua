@@ -117,14 +117,21 @@ function U.stop_quietly(s)
   end
 end
 
--- The resident set size of this OS process, in KB (nil where /proc is missing).
-function U.rss_kb()
+-- A field of /proc/self/status as a number (nil where /proc is missing).
+local function status_field(name)
   local f = io.open("/proc/self/status", "r")
   if not f then return nil end
   local s = f:read("*a")
   f:close()
-  return tonumber(s:match("VmRSS:%s*(%d+)"))
+  return tonumber(s:match("\n" .. name .. ":%s*(%d+)"))
 end
+
+-- The resident set size of this OS process, in KB.
+function U.rss_kb() return status_field("VmRSS") end
+
+-- OS threads in this process: a hand-off starts one, and the thread it took
+-- the scheduler from runs on until that slice ends.
+function U.os_threads() return status_field("Threads") end
 
 -- Whether this run is under a preloaded sanitizer runtime (make asan/tsan):
 -- memory and speed figures mean little there.
@@ -132,5 +139,10 @@ function U.sanitized()
   local pre = os.getenv("LD_PRELOAD") or ""
   return pre:match("asan") ~= nil or pre:match("tsan") ~= nil
 end
+
+-- Under ThreadSanitizer a signal waits for its thread's next instrumented
+-- call, and LuaJIT's code calls none: preemption and kills by signal cannot
+-- be observed there (hand-off still can).
+function U.under_tsan() return (os.getenv("LD_PRELOAD") or ""):match("tsan") ~= nil end
 
 return U
