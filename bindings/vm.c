@@ -354,11 +354,11 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
 /* Whether pc is in the code the monitor published for p (a consistent
  * reading of the bounds, or none: the next signal looks again). */
 static bool in_cut(const mb_proc *p, uintptr_t pc) {
+    /* Acquire loads, not a fence: ThreadSanitizer does not model fences. */
     uint32_t seq = atomic_load_explicit(&p->cut_seq, memory_order_acquire);
     if (seq & 1) return false;
-    uintptr_t lo = atomic_load_explicit(&p->cut_lo, memory_order_relaxed);
-    uintptr_t hi = atomic_load_explicit(&p->cut_hi, memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
+    uintptr_t lo = atomic_load_explicit(&p->cut_lo, memory_order_acquire);
+    uintptr_t hi = atomic_load_explicit(&p->cut_hi, memory_order_acquire);
     return atomic_load_explicit(&p->cut_seq, memory_order_relaxed) == seq && pc >= lo && pc < hi;
 }
 

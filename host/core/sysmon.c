@@ -67,10 +67,10 @@ static void cut_where_stuck(mb_proc *p) {
         return;   /* no sample yet, or one the handler leaves already */
     if (!mb_codemap_find(pc, &lo, &hi)) return;
     uint32_t seq = atomic_load_explicit(&p->cut_seq, memory_order_relaxed);
+    /* A reader that sees a bound stored here sees the odd count too. */
     atomic_store_explicit(&p->cut_seq, seq + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&p->cut_lo, lo, memory_order_relaxed);
-    atomic_store_explicit(&p->cut_hi, hi, memory_order_relaxed);
+    atomic_store_explicit(&p->cut_lo, lo, memory_order_release);
+    atomic_store_explicit(&p->cut_hi, hi, memory_order_release);
     atomic_store_explicit(&p->cut_seq, seq + 2, memory_order_release);
 }
 
