@@ -2,7 +2,8 @@
 -- Every fn runs inside the agent's own Lua state, so it must be an
 -- upvalue-free function: it travels as bytecode.
 local gen = require "moonbeam.gen_server"
-local check_timeout = require("moonbeam")._check_timeout
+local util = require "moonbeam.util"
+local check_timeout, check_portable = util.check_timeout, util.check_portable
 
 local type, error, select = type, error, select
 local function pack(...) return { n = select("#", ...), ... } end
@@ -11,11 +12,7 @@ local M = {}
 
 local function check_fn(fn, name)
   if type(fn) ~= "function" then error(name .. ": fn must be a function", 3) end
-  local up = debug.getupvalue(fn, 1)
-  if up then
-    error(("%s: fn must be an upvalue-free function (it runs inside the agent's Lua state); it uses upvalue '%s'")
-      :format(name, up), 3)
-  end
+  check_portable(fn, name, "fn", "the agent's Lua state", 4)
 end
 
 --- start_link(fn, [opts]) -> pid, or nil and why; the state is fn().

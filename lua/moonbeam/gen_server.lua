@@ -7,6 +7,7 @@
 -- so it is matched in O(1), a late one is dropped, and a call cycle fails
 -- at once with {"deadlock", chain}. Semantics: OTP-SEMANTICS.md §E-K.
 local mb = require "moonbeam"
+local util = require "moonbeam.util"
 
 local type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable =
   type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable
@@ -26,7 +27,7 @@ local function pack(...) return { n = select("#", ...), ... } end
 
 -- ---- shared checks ----------------------------------------------------
 
-local check_timeout, timeout_ms, is_name = mb._check_timeout, mb._timeout_ms, mb._is_name
+local check_timeout, timeout_ms, is_name = util.check_timeout, util.timeout_ms, util.is_name
 
 local function check_server(server, fn)
   if type(server) == "string" or is_pid(server) then return end
