@@ -16,17 +16,16 @@ M.DEFAULT_TIMEOUT = 5000
 -- process, which only runs M.run, does not carry them.
 local function util() return require "moonbeam.util" end
 
-local function resolve(target)
-  if type(target) ~= "string" then return target end
-  local name, fn = target:match("^([^:]+):?(.*)$")
-  local f = require(name)[fn ~= "" and fn or "main"]
-  if type(f) ~= "function" then error(("task: module '%s' has no function '%s'"):format(name, fn), 0) end
-  return f
-end
-
---- The body of every task process.
+--- The body of every task process. A "mod" or "mod:fn" target runs as a
+-- spawned process's own would (moonbeam.boot): it resolves, and fails,
+-- the same way.
 function M.run(owner, tag, target, ...)
-  local result = resolve(target)(...)
+  local result
+  if type(target) == "string" then
+    result = require("moonbeam.boot")("module", target, ...)
+  else
+    result = target(...)
+  end
   -- Through the owner's alias: once it stops waiting, the result is dropped.
   if owner then mb.send_alias(owner, tag, { RESULT, tag, result }) end
 end
