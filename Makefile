@@ -39,7 +39,8 @@ B        ?= build
 LUA_SRC  := lua/moonbeam/boot.lua lua/moonbeam/init.lua lua/moonbeam/cli.lua \
             lua/moonbeam/gen_server.lua lua/moonbeam/report.lua lua/moonbeam/task.lua \
             lua/moonbeam/agent.lua lua/moonbeam/console.lua lua/moonbeam/pretty.lua \
-            lua/moonbeam/supervisor.lua lua/moonbeam/shutdown.lua lua/moonbeam/util.lua
+            lua/moonbeam/supervisor.lua lua/moonbeam/shutdown.lua lua/moonbeam/gen.lua \
+            lua/moonbeam/util.lua
 CORE_SRC := $(filter-out host/main.c host/console.c,$(wildcard host/*.c)) $(wildcard bindings/*.c)
 OBJS     := $(patsubst %.c,$(B)/obj/%.o,$(CORE_SRC)) $(B)/obj/embedded.o
 HEADERS  := $(wildcard host/*.h bindings/*.h)

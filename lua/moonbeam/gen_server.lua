@@ -2,25 +2,23 @@
 --
 -- The client half (start, call, cast, reply, stop, the sys tools) runs in
 -- the caller; the server half (enter, the loop) runs in the process that
--- start spawned. A call is {"$gen_call", {pid, ref}, request}; its reply
--- goes through the core's reply slot (moonbeam.core call_begin/call_take),
--- so it is matched in O(1), a late one is dropped, and a call cycle fails
--- at once with {"deadlock", chain}. Semantics: OTP-SEMANTICS.md §E-K.
+-- start spawned. A call is {"$gen_call", {pid, ref}, request}, exchanged
+-- through moonbeam.gen, which supervisor shares. Semantics:
+-- OTP-SEMANTICS.md §E-K.
 local mb = require "moonbeam"
+local gen = require "moonbeam.gen"
 local util = require "moonbeam.util"
 
 local type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable =
   type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable
 local unpack = unpack
-local send, receive, self, monitor, demonitor = mb.send, mb.receive, mb.self, mb.monitor, mb.demonitor
-local whereis, is_pid, now, c_wait = mb.whereis, mb.is_pid, mb.now, mb.wait
-local call_begin, call_take, call_end, c_reply = mb.call_begin, mb.call_take, mb.call_end, mb.reply
+local send, receive, self = mb.send, mb.receive, mb.self
+local whereis, is_pid, now, c_reply = mb.whereis, mb.is_pid, mb.now, mb.reply
 local core_exit = mb.exit
-local c_send_system, c_yield = mb.send_system, mb.yield
 
 local M = {}
 
-local CALL, CAST, SYS, START = "$gen_call", "$gen_cast", "$gen_sys", "$gen_start"
+local CALL, CAST, SYS = "$gen_call", "$gen_cast", "$gen_sys"
 M.DEFAULT_TIMEOUT = 5000
 
 local function pack(...) return { n = select("#", ...), ... } end
@@ -42,79 +40,13 @@ local function deep_equal(a, b)
   return true
 end
 
--- A message no full mailbox drops or counts (host/mailbox_bounds.h): a
--- start, or a stop, must reach even a server that is overloaded.
-local function send_system(pid, msg)
-  if c_send_system(pid, msg) then c_yield() end
-end
-
--- ---- the call protocol ------------------------------------------------
-
--- Wait for the awaited call's outcome until deadline (nil: forever).
--- Returns "reply", v | "down", reason | "deadlock", chain | nil on timeout.
-local function await(deadline)
-  while true do
-    local kind, v = call_take()
-    if kind then return kind, v end
-    local left
-    if deadline then
-      left = deadline - now()
-      if left < 0 then left = 0 end
-    end
-    if not c_wait(left) then return call_take() end
-  end
-end
-
--- One request/reply exchange with pid. Returns true, reply or false, err.
-local function exchange(pid, tag, req, timeout)
-  if pid == self() then return false, { "calling_self" } end
-  local ref = monitor(pid)
-  local ok, chain = call_begin(pid, ref)
-  if not ok then
-    call_end()
-    demonitor(ref, true)
-    return false, { "deadlock", chain }
-  end
-  local sent, err = pcall(send, pid, { tag, { self(), ref }, req })
-  if not sent or not err then   -- unsendable, or refused: leave no monitor behind
-    call_end()
-    demonitor(ref, true)
-    if sent then return false, { "overloaded" } end   -- its full mailbox refused it: at once
-    error(err, 4)
-  end
-  local kind, v = await(timeout and now() + timeout)
-  call_end()
-  if kind == "reply" then
-    demonitor(ref, true)
-    if type(v) == "table" and v[1] == "$gen_reply_failed" then
-      return false, { "bad_reply", "the server's reply cannot be sent: " .. tostring(v[2]) }
-    end
-    return true, v
-  elseif kind == "down" then
-    if v == "noproc" then return false, { "noproc" } end
-    return false, { "exit", v }
-  end
-  demonitor(ref, true)
-  if kind == "deadlock" then return false, { "deadlock", v } end
-  return false, { "timeout" }
-end
-
-local function request(server, tag, req, timeout)
-  local pid = server
-  if type(server) == "string" then
-    pid = whereis(server)
-    if not pid then return false, { "noproc" } end
-  end
-  return exchange(pid, tag, req, timeout)
-end
-
 --- call(server, request, [timeout]) -> reply; raises {"timeout"},
 -- {"noproc"}, {"exit", reason}, {"calling_self"}, {"deadlock", chain} or
 -- {"overloaded"} (the server's full mailbox refused the request).
 function M.call(server, req, timeout)
   check_server(server, "gen_server.call")
   timeout = check_timeout(timeout, "gen_server.call", M.DEFAULT_TIMEOUT)
-  local ok, v = request(server, CALL, req, timeout)
+  local ok, v = gen.call(server, CALL, req, timeout)
   if not ok then error(v, 2) end
   return v
 end
@@ -123,7 +55,7 @@ end
 function M.try_call(server, req, timeout)
   check_server(server, "gen_server.try_call")
   timeout = check_timeout(timeout, "gen_server.try_call", M.DEFAULT_TIMEOUT)
-  local ok, v = request(server, CALL, req, timeout)
+  local ok, v = gen.call(server, CALL, req, timeout)
   if ok then return v end
   return nil, v
 end
@@ -150,7 +82,7 @@ end
 
 local function sys(server, fn, req, timeout)
   check_server(server, "gen_server." .. fn)
-  local ok, v = request(server, SYS, req, check_timeout(timeout, "gen_server." .. fn, M.DEFAULT_TIMEOUT, nil, 4))
+  local ok, v = gen.call(server, SYS, req, check_timeout(timeout, "gen_server." .. fn, M.DEFAULT_TIMEOUT, nil, 4))
   if not ok then error(v, 3) end
   return v
 end
@@ -183,25 +115,8 @@ function M.stop(server, reason, timeout)
   if type(server) == "string" then pid = whereis(server) end
   if not pid then error({ "noproc" }, 2) end
   if pid == self() then error({ "calling_self" }, 2) end
-  local ref = monitor(pid)
-  call_begin(pid, ref)
-  local sent, err = pcall(send_system, pid, { SYS, { self(), ref }, { "stop", reason } })
-  if not sent then
-    call_end()
-    demonitor(ref, true)
-    error(err, 2)
-  end
-  -- The server replies nothing: its DOWN says how it ended.
-  -- Only its DOWN (or the timeout) ends the wait: no reply comes, and a
-  -- deadlock notice means the server's own call was failed to free it.
-  local deadline, kind, v = timeout and now() + timeout, nil, nil
-  repeat kind, v = await(deadline) until kind == "down" or kind == nil
-  call_end()
-  if kind == nil then
-    demonitor(ref, true)
-    error({ "timeout" }, 2)
-  end
-  if v == "noproc" then error({ "noproc" }, 2) end
+  local ok, v = gen.stop(pid, SYS, { "stop", reason }, timeout)
+  if not ok then error(v, 2) end
   if not deep_equal(v, reason) then error({ "exit", v }, 2) end
   return true
 end
@@ -245,40 +160,7 @@ local function start(link, module, arg, opts, fn)
     if other then return nil, { "already_started", other } end
     error(pid, 3)
   end
-  return M._handshake(pid, ref, link, timeout)
-end
-
---- The second half of every start (gen_server or supervisor): tell the
--- new process to go, and wait for its ack or its end.
-function M._handshake(pid, ref, link, timeout)
-  call_begin(pid, ref)
-  send_system(pid, { START, ref, self() })
-  -- A deadlock notice means init called us and was told; we keep waiting.
-  local deadline, kind, v = timeout and now() + timeout, nil, nil
-  repeat kind, v = await(deadline) until kind ~= "deadlock"
-  if kind == nil then
-    -- init ran too long: leave nothing behind (no process, name or EXIT).
-    if link then mb.unlink(pid) end
-    mb.exit(pid, "kill")
-    repeat kind = await(nil) until kind == "down"
-    call_end()
-    return nil, "timeout"
-  end
-  if kind == "reply" and v[1] == "ok" then
-    call_end()
-    demonitor(ref, true)
-    return pid
-  end
-  -- A failure: wait until the process is gone, so its name is free.
-  local reason = v
-  if kind == "reply" then reason = v[1] == "ignore" and "ignore" or v[2] end
-  while kind ~= "down" do kind = await(nil) end
-  call_end()
-  -- Its EXIT (sent before its DOWN) must not stay in a trapping caller's mailbox.
-  if link then
-    receive(function(m) return type(m) == "table" and m[1] == "EXIT" and m[2] == pid end, 0)
-  end
-  return nil, reason
+  return gen.sync_start(pid, ref, link, timeout)
 end
 
 function M.start(module, arg, opts) return start(false, module, arg, opts, "gen_server.start") end
@@ -400,14 +282,6 @@ local function dispatch(S, name, msg, extra_arg)
   return r
 end
 
--- A reply that cannot be sent becomes an error for the caller; the server
--- goes on (the value, not the server, is at fault).
-local REPLY_FAILED = "$gen_reply_failed"
-local function safe_reply(from, value)
-  local ok, err = pcall(c_reply, from[1], from[2], value)
-  if not ok then c_reply(from[1], from[2], { REPLY_FAILED, tostring(err) }) end
-end
-
 local function handle_call(S, msg)
   local from, req = msg[2], msg[3]
   trace(S, "got call", req, "from", from[1])
@@ -418,7 +292,7 @@ local function handle_call(S, msg)
     S.state = r[4]
     if set_extra(S, r[5]) then
       trace(S, "sent reply", r[3], "to", from[1])
-      return safe_reply(from, r[3])
+      return gen.reply(from, r[3])
     end
   elseif tag == "noreply" and (r.n == 3 or r.n == 4) then
     S.state = r[3]
@@ -469,7 +343,7 @@ local function handle_sys(S, msg)
   else
     reply = { "error", "unknown system request" }
   end
-  return safe_reply(from, reply)
+  return gen.reply(from, reply)
 end
 
 local function is_sys(m) return type(m) == "table" and m[1] == SYS end
@@ -517,13 +391,12 @@ end
 
 --- The body of a server process (spawned by start).
 function M.enter(module, arg, parent, name)
-  local go = receive(function(m) return type(m) == "table" and m[1] == START end)
-  local ref = go[2]
+  local starter, ref = gen.wait_start()
   local label_module = type(module) == "string" and module or "(table)"
-  local S = { parent = parent, name = name, starter = go[3], label_module = label_module,
+  local S = { parent = parent, name = name, label_module = label_module,
               label = name and ("'" .. name .. "'") or tostring(self()) }
   local function fail(reason)
-    c_reply(S.starter, ref, { "stop", reason })
+    gen.init_ack(starter, ref, "stop", reason)
     core_exit(reason)
   end
 
@@ -554,10 +427,10 @@ function M.enter(module, arg, parent, name)
     if not set_extra(S, r[4]) then
       return fail({ "bad_return_value", { unpack(r, 2, r.n) } })
     end
-    c_reply(S.starter, ref, { "ok" })
+    gen.init_ack(starter, ref, "ok")
     return loop(S)
   elseif tag == "ignore" and r.n == 2 then
-    c_reply(S.starter, ref, { "ignore" })
+    gen.init_ack(starter, ref, "ignore")
     -- the starter sees "ignore" in the reply, then our normal DOWN
     return core_exit("normal")
   elseif tag == "stop" and r.n == 3 then

@@ -3,7 +3,8 @@
 -- supervisor itself (host/supervisor.c) runs with no Lua state. Semantics:
 -- API.md "supervisor" and OTP-SEMANTICS.md §L-P.
 local mb = require "moonbeam"
-local gen = require "moonbeam.gen_server"
+local gen = require "moonbeam.gen"
+local gen_server = require "moonbeam.gen_server"
 local util = require "moonbeam.util"
 
 local type, error, pairs, tostring = type, error, pairs, tostring
@@ -138,7 +139,7 @@ local function start(link, children, flags)
       return nil, { "already_started", mb.whereis(name) }
     end
   end
-  return gen._handshake(pid, ref, link, nil)
+  return gen.sync_start(pid, ref, link, nil)
 end
 
 --- start_link(children, [flags]) -> pid, or nil and
@@ -147,7 +148,7 @@ function M.start_link(children, flags) return start(true, children, flags) end
 function M.start(children, flags) return start(false, children, flags) end
 
 local function call(sup, req)
-  return gen.call(sup, req, "infinity")
+  return gen_server.call(sup, req, "infinity")
 end
 
 local function result(r)
@@ -186,7 +187,7 @@ function M.count_children(sup) return call(sup, { "count_children" }) end
 --- stop(sup, [reason], [timeout]) -> true once it stopped its children and exited.
 function M.stop(sup, reason, timeout)
   util.check_timeout(timeout, "supervisor.stop")
-  return gen.stop(sup, reason, timeout)
+  return gen_server.stop(sup, reason, timeout)
 end
 
 return M
