@@ -226,10 +226,14 @@ local function terminate(S, reason, last)
   core_exit(reason)
 end
 
+-- What {"bad_return_value", x} shows of a callback's results r.
+local function bad_value(r)
+  return r.n == 2 and r[2] or { unpack(r, 2, r.n) }
+end
+
 local function bad_return(S, cb, r, last)
-  local x = r.n == 2 and r[2] or { unpack(r, 2, r.n) }
   S.bad = cb
-  return terminate(S, { "bad_return_value", x }, last)
+  return terminate(S, { "bad_return_value", bad_value(r) }, last)
 end
 
 -- Apply an extra (a timeout, "hibernate", {continue = x}); false if
@@ -252,17 +256,24 @@ local function set_extra(S, extra)
   return true
 end
 
--- handle_cast, handle_info and handle_continue share their returns.
-local function noreply_result(S, cb, r, last)
-  local tag = r[2]
-  if tag == "noreply" and (r.n == 3 or r.n == 4) then
-    S.state = r[3]
-    if set_extra(S, r[4]) then return end
-  elseif tag == "stop" and r.n == 4 then
-    S.state = r[4]
-    return terminate(S, r[3], last)
+--- What callback cb returned (r, as run packs it: r[2] is the tag), as
+-- one action: kind, state, extra, reason, reply. kind is "ok" or "ignore"
+-- (init only), "reply", "noreply", "stop", "stop_reply" (handle_call's
+-- stop with a reply), or nil: a return API.md does not list for cb.
+local function decode(cb, r)
+  local tag, n = r[2], r.n
+  if cb == "init" then
+    if tag == "ok" and (n == 3 or n == 4) then return "ok", r[3], r[4] end
+    if tag == "ignore" and n == 2 then return "ignore" end
+    if tag == "stop" and n == 3 then return "stop", nil, nil, r[3] end
+    return nil
   end
-  return bad_return(S, cb, r, last)
+  if tag == "noreply" and (n == 3 or n == 4) then return "noreply", r[3], r[4] end
+  if tag == "stop" and n == 4 then return "stop", r[4], nil, r[3] end
+  if cb ~= "handle_call" then return nil end
+  if tag == "reply" and (n == 4 or n == 5) then return "reply", r[4], r[5], nil, r[3] end
+  if tag == "stop" and n == 5 then return "stop_reply", r[5], nil, r[3], r[4] end
+  return nil
 end
 
 local function dispatch(S, name, msg, extra_arg)
@@ -282,31 +293,27 @@ local function dispatch(S, name, msg, extra_arg)
   return r
 end
 
-local function handle_call(S, msg)
-  local from, req = msg[2], msg[3]
-  trace(S, "got call", req, "from", from[1])
-  local r = dispatch(S, "handle_call", req, from)
+-- Run callback cb of the loop on arg (and from, a call's caller) and do
+-- what it returned; last is the message a crash report shows for a bad
+-- return.
+local function handle(S, cb, arg, from, last)
+  local r = dispatch(S, cb, arg, from)
   if not r then return end
-  local tag = r[2]
-  if tag == "reply" and (r.n == 4 or r.n == 5) then
-    S.state = r[4]
-    if set_extra(S, r[5]) then
-      trace(S, "sent reply", r[3], "to", from[1])
-      return gen.reply(from, r[3])
+  local kind, state, extra, reason, reply = decode(cb, r)
+  if kind == "reply" or kind == "noreply" then
+    S.state = state
+    if set_extra(S, extra) then
+      if kind == "noreply" then return end
+      trace(S, "sent reply", reply, "to", from[1])
+      return gen.reply(from, reply)
     end
-  elseif tag == "noreply" and (r.n == 3 or r.n == 4) then
-    S.state = r[3]
-    if set_extra(S, r[4]) then return end
-  elseif tag == "stop" and r.n == 5 then
+  elseif kind == "stop" or kind == "stop_reply" then
+    S.state = state
     -- terminate first; the reply goes out even if terminate crashes
-    S.state = r[5]
-    S.pending_reply = { from, r[4] }
-    return terminate(S, r[3], req)
-  elseif tag == "stop" and r.n == 4 then
-    S.state = r[4]
-    return terminate(S, r[3], req)
+    if kind == "stop_reply" then S.pending_reply = { from, reply } end
+    return terminate(S, reason, last)
   end
-  return bad_return(S, "handle_call", r, req)
+  return bad_return(S, cb, r, last)
 end
 
 local function deep_copy(v, seen)
@@ -348,14 +355,12 @@ end
 
 local function is_sys(m) return type(m) == "table" and m[1] == SYS end
 
-
 local function loop(S)
   while true do
     if S.continue then
       local arg = S.continue[1]
       S.continue = nil
-      local r = dispatch(S, "handle_continue", arg)
-      if r then noreply_result(S, "handle_continue", r, arg) end
+      handle(S, "handle_continue", arg, nil, arg)
     else
       local msg
       if S.suspended then
@@ -368,22 +373,21 @@ local function loop(S)
       if not is_sys(msg) then S.deadline = nil end
       if msg == nil then
         trace(S, "got timeout")
-        local r = dispatch(S, "handle_info", "timeout")
-        if r then noreply_result(S, "handle_info", r, "timeout") end
+        handle(S, "handle_info", "timeout", nil, "timeout")
       elseif type(msg) == "table" and msg[1] == CALL then
-        handle_call(S, msg)
+        local from, req = msg[2], msg[3]
+        trace(S, "got call", req, "from", from[1])
+        handle(S, "handle_call", req, from, req)
       elseif type(msg) == "table" and msg[1] == CAST then
         trace(S, "got cast", msg[2])
-        local r = dispatch(S, "handle_cast", msg[2])
-        if r then noreply_result(S, "handle_cast", r, msg) end
+        handle(S, "handle_cast", msg[2], nil, msg)
       elseif type(msg) == "table" and msg[1] == SYS then
         handle_sys(S, msg)
       elseif type(msg) == "table" and msg[1] == "EXIT" and msg[2] == S.parent and S.parent then
         terminate(S, msg[3], msg)   -- the parent's exit, seen because we trap exits
       else
         trace(S, "got info", msg)
-        local r = dispatch(S, "handle_info", msg)
-        if r then noreply_result(S, "handle_info", r, msg) end
+        handle(S, "handle_info", msg, nil, msg)
       end
     end
   end
@@ -421,22 +425,20 @@ function M.enter(module, arg, parent, name)
 
   local ok, r = run(S, mod.init, arg)
   if not ok then return fail(r) end
-  local tag = r[2]
-  if tag == "ok" and (r.n == 3 or r.n == 4) then
-    S.state = r[3]
-    if not set_extra(S, r[4]) then
-      return fail({ "bad_return_value", { unpack(r, 2, r.n) } })
-    end
+  local kind, state, extra, reason = decode("init", r)
+  if kind == "ok" then
+    S.state = state
+    if not set_extra(S, extra) then return fail({ "bad_return_value", bad_value(r) }) end
     gen.init_ack(starter, ref, "ok")
     return loop(S)
-  elseif tag == "ignore" and r.n == 2 then
+  elseif kind == "ignore" then
     gen.init_ack(starter, ref, "ignore")
     -- the starter sees "ignore" in the reply, then our normal DOWN
     return core_exit("normal")
-  elseif tag == "stop" and r.n == 3 then
-    return fail(r[3])
+  elseif kind == "stop" then
+    return fail(reason)
   end
-  return fail({ "bad_return_value", r.n == 2 and r[2] or { unpack(r, 2, r.n) } })
+  return fail({ "bad_return_value", bad_value(r) })
 end
 
 return M
