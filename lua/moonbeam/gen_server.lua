@@ -7,10 +7,9 @@
 -- OTP-SEMANTICS.md §E-K.
 local mb = require "moonbeam"
 local gen = require "moonbeam.gen"
-local util = require "moonbeam.util"
 
-local type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable =
-  type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable
+local type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable, require =
+  type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable, require
 local unpack = unpack
 local send, receive, self = mb.send, mb.receive, mb.self
 local whereis, is_pid, now, c_reply = mb.whereis, mb.is_pid, mb.now, mb.reply
@@ -25,7 +24,13 @@ local function pack(...) return { n = select("#", ...), ... } end
 
 -- ---- shared checks ----------------------------------------------------
 
-local check_timeout, timeout_ms, is_name = util.check_timeout, util.timeout_ms, util.is_name
+-- The callers' checks (moonbeam.util) are loaded on first use: a server
+-- process that is only called does not carry them.
+local util_module
+local function util()
+  util_module = util_module or require "moonbeam.util"
+  return util_module
+end
 
 local function check_server(server, fn)
   if type(server) == "string" or is_pid(server) then return end
@@ -45,7 +50,7 @@ end
 -- {"overloaded"} (the server's full mailbox refused the request).
 function M.call(server, req, timeout)
   check_server(server, "gen_server.call")
-  timeout = check_timeout(timeout, "gen_server.call", M.DEFAULT_TIMEOUT)
+  timeout = util().check_timeout(timeout, "gen_server.call", M.DEFAULT_TIMEOUT)
   local ok, v = gen.call(server, CALL, req, timeout)
   if not ok then error(v, 2) end
   return v
@@ -54,7 +59,7 @@ end
 --- try_call: the same, but returns nil, err instead of raising.
 function M.try_call(server, req, timeout)
   check_server(server, "gen_server.try_call")
-  timeout = check_timeout(timeout, "gen_server.try_call", M.DEFAULT_TIMEOUT)
+  timeout = util().check_timeout(timeout, "gen_server.try_call", M.DEFAULT_TIMEOUT)
   local ok, v = gen.call(server, CALL, req, timeout)
   if ok then return v end
   return nil, v
@@ -82,7 +87,8 @@ end
 
 local function sys(server, fn, req, timeout)
   check_server(server, "gen_server." .. fn)
-  local ok, v = gen.call(server, SYS, req, check_timeout(timeout, "gen_server." .. fn, M.DEFAULT_TIMEOUT, nil, 4))
+  timeout = util().check_timeout(timeout, "gen_server." .. fn, M.DEFAULT_TIMEOUT, nil, 4)
+  local ok, v = gen.call(server, SYS, req, timeout)
   if not ok then error(v, 3) end
   return v
 end
@@ -110,7 +116,7 @@ end
 function M.stop(server, reason, timeout)
   check_server(server, "gen_server.stop")
   if reason == nil then reason = "normal" end
-  timeout = check_timeout(timeout, "gen_server.stop", nil)
+  timeout = util().check_timeout(timeout, "gen_server.stop", nil)
   local pid = server
   if type(server) == "string" then pid = whereis(server) end
   if not pid then error({ "noproc" }, 2) end
@@ -134,7 +140,7 @@ local SPAWN_OPTS = { memory_limit = true, trap_exit = true, max_queue = true, on
 local function check_opts(opts, fn)
   if opts ~= nil and type(opts) ~= "table" then error(fn .. ": opts must be a table", 3) end
   local name = opts and opts.name
-  if name ~= nil and not is_name(name) then
+  if name ~= nil and not util().is_name(name) then
     error(fn .. ": name must be a non-empty string without NUL bytes", 3)
   end
 end
@@ -146,7 +152,7 @@ local function start(link, module, arg, opts, fn)
   check_opts(opts, fn)
   opts = opts or {}
   local name = opts.name
-  local timeout = check_timeout(opts.timeout, fn, nil)
+  local timeout = util().check_timeout(opts.timeout, fn, nil)
   if name then
     local other = whereis(name)
     if other then return nil, { "already_started", other } end
@@ -243,7 +249,7 @@ local function set_extra(S, extra)
   S.deadline, S.continue = nil, nil
   if extra == nil then return true end
   if type(extra) == "number" or extra == "infinity" then
-    local ms = timeout_ms(extra)
+    local ms = util().timeout_ms(extra)
     if ms == false then return false end
     if ms then S.deadline = now() + ms end
   elseif extra == "hibernate" then

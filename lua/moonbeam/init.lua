@@ -10,7 +10,11 @@ local c_spawn = core.spawn
 
 -- The timeout rules (moonbeam.util) are loaded with the first timeout
 -- given: an idle process that never gives one does not carry them.
-local function util() return require "moonbeam.util" end
+local util_module
+local function util()
+  util_module = util_module or require "moonbeam.util"
+  return util_module
+end
 
 -- The module is the core's table, extended: one table per process, not two.
 local M = core

@@ -1,8 +1,9 @@
 --- moonbeam.util: the checks the modules make the same way, in one place
 -- (not API): timeouts, delays, counts and names as API.md ("Timeouts and
 -- bad numbers, everywhere") has them, and functions that travel to
--- another Lua state. Many processes load it, so it stays small, and debug
--- is only looked up when called.
+-- another Lua state. The modules load it with their first check, so a
+-- process that only idles or serves does not carry it; debug is only
+-- looked up when called.
 local core = require "moonbeam.core"
 
 local type, error = type, error
