@@ -2,20 +2,23 @@
 -- Every fn runs inside the agent's own Lua state, so it must be an
 -- upvalue-free function: it travels as bytecode.
 local gen = require "moonbeam.gen_server"
-local check_timeout = require("moonbeam")._check_timeout
 
-local type, error, select = type, error, select
+local type, error, select, require = type, error, select, require
 local function pack(...) return { n = select("#", ...), ... } end
 
 local M = {}
 
+-- The callers' checks (moonbeam.util) are loaded on first use: the agent
+-- process, which only serves, does not carry them.
+local util_module
+local function util()
+  util_module = util_module or require "moonbeam.util"
+  return util_module
+end
+
 local function check_fn(fn, name)
   if type(fn) ~= "function" then error(name .. ": fn must be a function", 3) end
-  local up = debug.getupvalue(fn, 1)
-  if up then
-    error(("%s: fn must be an upvalue-free function (it runs inside the agent's Lua state); it uses upvalue '%s'")
-      :format(name, up), 3)
-  end
+  util().check_portable(fn, name, "fn", "the agent's Lua state", 4)
 end
 
 --- start_link(fn, [opts]) -> pid, or nil and why; the state is fn().
@@ -32,21 +35,21 @@ end
 --- get(a, fn, [timeout]) -> fn(state)
 function M.get(a, fn, timeout)
   check_fn(fn, "agent.get")
-  check_timeout(timeout, "agent.get")
+  util().check_timeout(timeout, "agent.get")
   return gen.call(a, { "get", fn }, timeout)
 end
 
 --- update(a, fn, [timeout]) -> true; the state becomes fn(state)
 function M.update(a, fn, timeout)
   check_fn(fn, "agent.update")
-  check_timeout(timeout, "agent.update")
+  util().check_timeout(timeout, "agent.update")
   return gen.call(a, { "update", fn }, timeout)
 end
 
 --- get_and_update(a, fn, [timeout]) -> reply, where fn(state) returns reply, new_state
 function M.get_and_update(a, fn, timeout)
   check_fn(fn, "agent.get_and_update")
-  check_timeout(timeout, "agent.get_and_update")
+  util().check_timeout(timeout, "agent.get_and_update")
   return gen.call(a, { "get_and_update", fn }, timeout)
 end
 
@@ -57,7 +60,7 @@ function M.cast(a, fn)
 end
 
 function M.stop(a, reason, timeout)
-  check_timeout(timeout, "agent.stop")
+  util().check_timeout(timeout, "agent.stop")
   return gen.stop(a, reason, timeout)
 end
 

@@ -2,32 +2,35 @@
 --
 -- The client half (start, call, cast, reply, stop, the sys tools) runs in
 -- the caller; the server half (enter, the loop) runs in the process that
--- start spawned. A call is {"$gen_call", {pid, ref}, request}; its reply
--- goes through the core's reply slot (moonbeam.core call_begin/call_take),
--- so it is matched in O(1), a late one is dropped, and a call cycle fails
--- at once with {"deadlock", chain}. Semantics: docs/semantics.md ("Calls",
--- "gen_server").
+-- start spawned. A call is {"$gen_call", {pid, ref}, request}, exchanged
+-- through moonbeam.gen, which supervisor shares. Semantics: docs/semantics.md
+-- ("Calls", "gen_server").
 local mb = require "moonbeam"
+local gen = require "moonbeam.gen"
 
-local type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable =
-  type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable
+local type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable, require =
+  type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable, require
 local unpack = unpack
-local send, receive, self, monitor, demonitor = mb.send, mb.receive, mb.self, mb.monitor, mb.demonitor
-local whereis, is_pid, now, c_wait = mb.whereis, mb.is_pid, mb.now, mb.wait
-local call_begin, call_take, call_end, c_reply = mb.call_begin, mb.call_take, mb.call_end, mb.reply
+local send, receive, self = mb.send, mb.receive, mb.self
+local whereis, is_pid, now, c_reply = mb.whereis, mb.is_pid, mb.now, mb.reply
 local core_exit = mb.exit
-local c_send_system, c_yield = mb.send_system, mb.yield
 
 local M = {}
 
-local CALL, CAST, SYS, START = "$gen_call", "$gen_cast", "$gen_sys", "$gen_start"
+local CALL, CAST, SYS = "$gen_call", "$gen_cast", "$gen_sys"
 M.DEFAULT_TIMEOUT = 5000
 
 local function pack(...) return { n = select("#", ...), ... } end
 
 -- ---- shared checks ----------------------------------------------------
 
-local check_timeout, timeout_ms, is_name = mb._check_timeout, mb._timeout_ms, mb._is_name
+-- The callers' checks (moonbeam.util) are loaded on first use: a server
+-- process that is only called does not carry them.
+local util_module
+local function util()
+  util_module = util_module or require "moonbeam.util"
+  return util_module
+end
 
 local function check_server(server, fn)
   if type(server) == "string" or is_pid(server) then return end
@@ -42,79 +45,13 @@ local function deep_equal(a, b)
   return true
 end
 
--- A message no full mailbox drops or counts (host/core/mailbox_bounds.h): a
--- start, or a stop, must reach even a server that is overloaded.
-local function send_system(pid, msg)
-  if c_send_system(pid, msg) then c_yield() end
-end
-
--- ---- the call protocol ------------------------------------------------
-
--- Wait for the awaited call's outcome until deadline (nil: forever).
--- Returns "reply", v | "down", reason | "deadlock", chain | nil on timeout.
-local function await(deadline)
-  while true do
-    local kind, v = call_take()
-    if kind then return kind, v end
-    local left
-    if deadline then
-      left = deadline - now()
-      if left < 0 then left = 0 end
-    end
-    if not c_wait(left) then return call_take() end
-  end
-end
-
--- One request/reply exchange with pid. Returns true, reply or false, err.
-local function exchange(pid, tag, req, timeout)
-  if pid == self() then return false, { "calling_self" } end
-  local ref = monitor(pid)
-  local ok, chain = call_begin(pid, ref)
-  if not ok then
-    call_end()
-    demonitor(ref, true)
-    return false, { "deadlock", chain }
-  end
-  local sent, err = pcall(send, pid, { tag, { self(), ref }, req })
-  if not sent or not err then   -- unsendable, or refused: leave no monitor behind
-    call_end()
-    demonitor(ref, true)
-    if sent then return false, { "overloaded" } end   -- its full mailbox refused it: at once
-    error(err, 4)
-  end
-  local kind, v = await(timeout and now() + timeout)
-  call_end()
-  if kind == "reply" then
-    demonitor(ref, true)
-    if type(v) == "table" and v[1] == "$gen_reply_failed" then
-      return false, { "bad_reply", "the server's reply cannot be sent: " .. tostring(v[2]) }
-    end
-    return true, v
-  elseif kind == "down" then
-    if v == "noproc" then return false, { "noproc" } end
-    return false, { "exit", v }
-  end
-  demonitor(ref, true)
-  if kind == "deadlock" then return false, { "deadlock", v } end
-  return false, { "timeout" }
-end
-
-local function request(server, tag, req, timeout)
-  local pid = server
-  if type(server) == "string" then
-    pid = whereis(server)
-    if not pid then return false, { "noproc" } end
-  end
-  return exchange(pid, tag, req, timeout)
-end
-
 --- call(server, request, [timeout]) -> reply; raises {"timeout"},
 -- {"noproc"}, {"exit", reason}, {"calling_self"}, {"deadlock", chain} or
 -- {"overloaded"} (the server's full mailbox refused the request).
 function M.call(server, req, timeout)
   check_server(server, "gen_server.call")
-  timeout = check_timeout(timeout, "gen_server.call", M.DEFAULT_TIMEOUT)
-  local ok, v = request(server, CALL, req, timeout)
+  timeout = util().check_timeout(timeout, "gen_server.call", M.DEFAULT_TIMEOUT)
+  local ok, v = gen.call(server, CALL, req, timeout)
   if not ok then error(v, 2) end
   return v
 end
@@ -122,8 +59,8 @@ end
 --- try_call: the same, but returns nil, err instead of raising.
 function M.try_call(server, req, timeout)
   check_server(server, "gen_server.try_call")
-  timeout = check_timeout(timeout, "gen_server.try_call", M.DEFAULT_TIMEOUT)
-  local ok, v = request(server, CALL, req, timeout)
+  timeout = util().check_timeout(timeout, "gen_server.try_call", M.DEFAULT_TIMEOUT)
+  local ok, v = gen.call(server, CALL, req, timeout)
   if ok then return v end
   return nil, v
 end
@@ -150,7 +87,8 @@ end
 
 local function sys(server, fn, req, timeout)
   check_server(server, "gen_server." .. fn)
-  local ok, v = request(server, SYS, req, check_timeout(timeout, "gen_server." .. fn, M.DEFAULT_TIMEOUT, nil, 4))
+  timeout = util().check_timeout(timeout, "gen_server." .. fn, M.DEFAULT_TIMEOUT, nil, 4)
+  local ok, v = gen.call(server, SYS, req, timeout)
   if not ok then error(v, 3) end
   return v
 end
@@ -178,30 +116,13 @@ end
 function M.stop(server, reason, timeout)
   check_server(server, "gen_server.stop")
   if reason == nil then reason = "normal" end
-  timeout = check_timeout(timeout, "gen_server.stop", nil)
+  timeout = util().check_timeout(timeout, "gen_server.stop", nil)
   local pid = server
   if type(server) == "string" then pid = whereis(server) end
   if not pid then error({ "noproc" }, 2) end
   if pid == self() then error({ "calling_self" }, 2) end
-  local ref = monitor(pid)
-  call_begin(pid, ref)
-  local sent, err = pcall(send_system, pid, { SYS, { self(), ref }, { "stop", reason } })
-  if not sent then
-    call_end()
-    demonitor(ref, true)
-    error(err, 2)
-  end
-  -- The server replies nothing: its DOWN says how it ended.
-  -- Only its DOWN (or the timeout) ends the wait: no reply comes, and a
-  -- deadlock notice means the server's own call was failed to free it.
-  local deadline, kind, v = timeout and now() + timeout, nil, nil
-  repeat kind, v = await(deadline) until kind == "down" or kind == nil
-  call_end()
-  if kind == nil then
-    demonitor(ref, true)
-    error({ "timeout" }, 2)
-  end
-  if v == "noproc" then error({ "noproc" }, 2) end
+  local ok, v = gen.stop(pid, SYS, { "stop", reason }, timeout)
+  if not ok then error(v, 2) end
   if not deep_equal(v, reason) then error({ "exit", v }, 2) end
   return true
 end
@@ -219,7 +140,7 @@ local SPAWN_OPTS = { memory_limit = true, trap_exit = true, max_queue = true, on
 local function check_opts(opts, fn)
   if opts ~= nil and type(opts) ~= "table" then error(fn .. ": opts must be a table", 3) end
   local name = opts and opts.name
-  if name ~= nil and not is_name(name) then
+  if name ~= nil and not util().is_name(name) then
     error(fn .. ": name must be a non-empty string without NUL bytes", 3)
   end
 end
@@ -231,7 +152,7 @@ local function start(link, module, arg, opts, fn)
   check_opts(opts, fn)
   opts = opts or {}
   local name = opts.name
-  local timeout = check_timeout(opts.timeout, fn, nil)
+  local timeout = util().check_timeout(opts.timeout, fn, nil)
   if name then
     local other = whereis(name)
     if other then return nil, { "already_started", other } end
@@ -245,40 +166,7 @@ local function start(link, module, arg, opts, fn)
     if other then return nil, { "already_started", other } end
     error(pid, 3)
   end
-  return M._handshake(pid, ref, link, timeout)
-end
-
---- The second half of every start (gen_server or supervisor): tell the
--- new process to go, and wait for its ack or its end.
-function M._handshake(pid, ref, link, timeout)
-  call_begin(pid, ref)
-  send_system(pid, { START, ref, self() })
-  -- A deadlock notice means init called us and was told; we keep waiting.
-  local deadline, kind, v = timeout and now() + timeout, nil, nil
-  repeat kind, v = await(deadline) until kind ~= "deadlock"
-  if kind == nil then
-    -- init ran too long: leave nothing behind (no process, name or EXIT).
-    if link then mb.unlink(pid) end
-    mb.exit(pid, "kill")
-    repeat kind = await(nil) until kind == "down"
-    call_end()
-    return nil, "timeout"
-  end
-  if kind == "reply" and v[1] == "ok" then
-    call_end()
-    demonitor(ref, true)
-    return pid
-  end
-  -- A failure: wait until the process is gone, so its name is free.
-  local reason = v
-  if kind == "reply" then reason = v[1] == "ignore" and "ignore" or v[2] end
-  while kind ~= "down" do kind = await(nil) end
-  call_end()
-  -- Its EXIT (sent before its DOWN) must not stay in a trapping caller's mailbox.
-  if link then
-    receive(function(m) return type(m) == "table" and m[1] == "EXIT" and m[2] == pid end, 0)
-  end
-  return nil, reason
+  return gen.sync_start(pid, ref, link, timeout)
 end
 
 function M.start(module, arg, opts) return start(false, module, arg, opts, "gen_server.start") end
@@ -344,10 +232,14 @@ local function terminate(S, reason, last)
   core_exit(reason)
 end
 
+-- What {"bad_return_value", x} shows of a callback's results r.
+local function bad_value(r)
+  return r.n == 2 and r[2] or { unpack(r, 2, r.n) }
+end
+
 local function bad_return(S, cb, r, last)
-  local x = r.n == 2 and r[2] or { unpack(r, 2, r.n) }
   S.bad = cb
-  return terminate(S, { "bad_return_value", x }, last)
+  return terminate(S, { "bad_return_value", bad_value(r) }, last)
 end
 
 -- Apply an extra (a timeout, "hibernate", {continue = x}); false if
@@ -357,7 +249,7 @@ local function set_extra(S, extra)
   S.deadline, S.continue = nil, nil
   if extra == nil then return true end
   if type(extra) == "number" or extra == "infinity" then
-    local ms = timeout_ms(extra)
+    local ms = util().timeout_ms(extra)
     if ms == false then return false end
     if ms then S.deadline = now() + ms end
   elseif extra == "hibernate" then
@@ -370,17 +262,24 @@ local function set_extra(S, extra)
   return true
 end
 
--- handle_cast, handle_info and handle_continue share their returns.
-local function noreply_result(S, cb, r, last)
-  local tag = r[2]
-  if tag == "noreply" and (r.n == 3 or r.n == 4) then
-    S.state = r[3]
-    if set_extra(S, r[4]) then return end
-  elseif tag == "stop" and r.n == 4 then
-    S.state = r[4]
-    return terminate(S, r[3], last)
+--- What callback cb returned (r, as run packs it: r[2] is the tag), as
+-- one action: kind, state, extra, reason, reply. kind is "ok" or "ignore"
+-- (init only), "reply", "noreply", "stop", "stop_reply" (handle_call's
+-- stop with a reply), or nil: a return docs/reference.md does not list for cb.
+local function decode(cb, r)
+  local tag, n = r[2], r.n
+  if cb == "init" then
+    if tag == "ok" and (n == 3 or n == 4) then return "ok", r[3], r[4] end
+    if tag == "ignore" and n == 2 then return "ignore" end
+    if tag == "stop" and n == 3 then return "stop", nil, nil, r[3] end
+    return nil
   end
-  return bad_return(S, cb, r, last)
+  if tag == "noreply" and (n == 3 or n == 4) then return "noreply", r[3], r[4] end
+  if tag == "stop" and n == 4 then return "stop", r[4], nil, r[3] end
+  if cb ~= "handle_call" then return nil end
+  if tag == "reply" and (n == 4 or n == 5) then return "reply", r[4], r[5], nil, r[3] end
+  if tag == "stop" and n == 5 then return "stop_reply", r[5], nil, r[3], r[4] end
+  return nil
 end
 
 local function dispatch(S, name, msg, extra_arg)
@@ -400,39 +299,27 @@ local function dispatch(S, name, msg, extra_arg)
   return r
 end
 
--- A reply that cannot be sent becomes an error for the caller; the server
--- goes on (the value, not the server, is at fault).
-local REPLY_FAILED = "$gen_reply_failed"
-local function safe_reply(from, value)
-  local ok, err = pcall(c_reply, from[1], from[2], value)
-  if not ok then c_reply(from[1], from[2], { REPLY_FAILED, tostring(err) }) end
-end
-
-local function handle_call(S, msg)
-  local from, req = msg[2], msg[3]
-  trace(S, "got call", req, "from", from[1])
-  local r = dispatch(S, "handle_call", req, from)
+-- Run callback cb of the loop on arg (and from, a call's caller) and do
+-- what it returned; last is the message a crash report shows for a bad
+-- return.
+local function handle(S, cb, arg, from, last)
+  local r = dispatch(S, cb, arg, from)
   if not r then return end
-  local tag = r[2]
-  if tag == "reply" and (r.n == 4 or r.n == 5) then
-    S.state = r[4]
-    if set_extra(S, r[5]) then
-      trace(S, "sent reply", r[3], "to", from[1])
-      return safe_reply(from, r[3])
+  local kind, state, extra, reason, reply = decode(cb, r)
+  if kind == "reply" or kind == "noreply" then
+    S.state = state
+    if set_extra(S, extra) then
+      if kind == "noreply" then return end
+      trace(S, "sent reply", reply, "to", from[1])
+      return gen.reply(from, reply)
     end
-  elseif tag == "noreply" and (r.n == 3 or r.n == 4) then
-    S.state = r[3]
-    if set_extra(S, r[4]) then return end
-  elseif tag == "stop" and r.n == 5 then
+  elseif kind == "stop" or kind == "stop_reply" then
+    S.state = state
     -- terminate first; the reply goes out even if terminate crashes
-    S.state = r[5]
-    S.pending_reply = { from, r[4] }
-    return terminate(S, r[3], req)
-  elseif tag == "stop" and r.n == 4 then
-    S.state = r[4]
-    return terminate(S, r[3], req)
+    if kind == "stop_reply" then S.pending_reply = { from, reply } end
+    return terminate(S, reason, last)
   end
-  return bad_return(S, "handle_call", r, req)
+  return bad_return(S, cb, r, last)
 end
 
 local function deep_copy(v, seen)
@@ -469,19 +356,17 @@ local function handle_sys(S, msg)
   else
     reply = { "error", "unknown system request" }
   end
-  return safe_reply(from, reply)
+  return gen.reply(from, reply)
 end
 
 local function is_sys(m) return type(m) == "table" and m[1] == SYS end
-
 
 local function loop(S)
   while true do
     if S.continue then
       local arg = S.continue[1]
       S.continue = nil
-      local r = dispatch(S, "handle_continue", arg)
-      if r then noreply_result(S, "handle_continue", r, arg) end
+      handle(S, "handle_continue", arg, nil, arg)
     else
       local msg
       if S.suspended then
@@ -494,22 +379,21 @@ local function loop(S)
       if not is_sys(msg) then S.deadline = nil end
       if msg == nil then
         trace(S, "got timeout")
-        local r = dispatch(S, "handle_info", "timeout")
-        if r then noreply_result(S, "handle_info", r, "timeout") end
+        handle(S, "handle_info", "timeout", nil, "timeout")
       elseif type(msg) == "table" and msg[1] == CALL then
-        handle_call(S, msg)
+        local from, req = msg[2], msg[3]
+        trace(S, "got call", req, "from", from[1])
+        handle(S, "handle_call", req, from, req)
       elseif type(msg) == "table" and msg[1] == CAST then
         trace(S, "got cast", msg[2])
-        local r = dispatch(S, "handle_cast", msg[2])
-        if r then noreply_result(S, "handle_cast", r, msg) end
+        handle(S, "handle_cast", msg[2], nil, msg)
       elseif type(msg) == "table" and msg[1] == SYS then
         handle_sys(S, msg)
       elseif type(msg) == "table" and msg[1] == "EXIT" and msg[2] == S.parent and S.parent then
         terminate(S, msg[3], msg)   -- the parent's exit, seen because we trap exits
       else
         trace(S, "got info", msg)
-        local r = dispatch(S, "handle_info", msg)
-        if r then noreply_result(S, "handle_info", r, msg) end
+        handle(S, "handle_info", msg, nil, msg)
       end
     end
   end
@@ -517,13 +401,12 @@ end
 
 --- The body of a server process (spawned by start).
 function M.enter(module, arg, parent, name)
-  local go = receive(function(m) return type(m) == "table" and m[1] == START end)
-  local ref = go[2]
+  local starter, ref = gen.wait_start()
   local label_module = type(module) == "string" and module or "(table)"
-  local S = { parent = parent, name = name, starter = go[3], label_module = label_module,
+  local S = { parent = parent, name = name, label_module = label_module,
               label = name and ("'" .. name .. "'") or tostring(self()) }
   local function fail(reason)
-    c_reply(S.starter, ref, { "stop", reason })
+    gen.init_ack(starter, ref, "stop", reason)
     core_exit(reason)
   end
 
@@ -548,22 +431,20 @@ function M.enter(module, arg, parent, name)
 
   local ok, r = run(S, mod.init, arg)
   if not ok then return fail(r) end
-  local tag = r[2]
-  if tag == "ok" and (r.n == 3 or r.n == 4) then
-    S.state = r[3]
-    if not set_extra(S, r[4]) then
-      return fail({ "bad_return_value", { unpack(r, 2, r.n) } })
-    end
-    c_reply(S.starter, ref, { "ok" })
+  local kind, state, extra, reason = decode("init", r)
+  if kind == "ok" then
+    S.state = state
+    if not set_extra(S, extra) then return fail({ "bad_return_value", bad_value(r) }) end
+    gen.init_ack(starter, ref, "ok")
     return loop(S)
-  elseif tag == "ignore" and r.n == 2 then
-    c_reply(S.starter, ref, { "ignore" })
+  elseif kind == "ignore" then
+    gen.init_ack(starter, ref, "ignore")
     -- the starter sees "ignore" in the reply, then our normal DOWN
     return core_exit("normal")
-  elseif tag == "stop" and r.n == 3 then
-    return fail(r[3])
+  elseif kind == "stop" then
+    return fail(reason)
   end
-  return fail({ "bad_return_value", r.n == 2 and r[2] or { unpack(r, 2, r.n) } })
+  return fail({ "bad_return_value", bad_value(r) })
 end
 
 return M

@@ -4,9 +4,17 @@
 -- the receive loop with its deadline, and yielding when a slice is used up.
 local core = require "moonbeam.core"
 
-local type, error = type, error
+local type, error, require = type, error, require
 local c_send, c_recv, c_wait, c_yield, c_now = core.send, core.recv, core.wait, core.yield, core.now
 local c_spawn = core.spawn
+
+-- The timeout rules (moonbeam.util) are loaded with the first timeout
+-- given: an idle process that never gives one does not carry them.
+local util_module
+local function util()
+  util_module = util_module or require "moonbeam.util"
+  return util_module
+end
 
 -- The module is the core's table, extended: one table per process, not two.
 local M = core
@@ -37,48 +45,6 @@ function M.send(dest, msg)
   return true
 end
 
--- Timeouts, counts and names as docs/reference.md ("Timeouts, counts and
--- names") has them; shared by the modules.
-
--- The longest timeout a timer is set for (2^53 ms, host/core/timer.h).
-local MAX_TIMEOUT = core._max_timeout
-
---- A timeout: ms >= 0, or "infinity". math.huge, and any timeout longer
--- than a timer can be set for, is "infinity" too: it never fires, early or
--- late. Returns the ms, nil for infinity, or false when t is no timeout
--- (NaN, negative, not a number).
-local function timeout_ms(t)
-  if t == "infinity" then return nil end
-  if type(t) ~= "number" or not (t >= 0) then return false end
-  if t > MAX_TIMEOUT then return nil end
-  return t
-end
-M._timeout_ms = timeout_ms
-
---- A timeout argument, as timeout_ms; nil gives default. Raises
--- "<fn>: <what> must be ..." (what: "timeout" unless told) at level (3
--- unless told: the caller of fn, when fn itself calls this).
-local function check_timeout(t, fn, default, what, level)
-  if t == nil then return default end
-  local ms = timeout_ms(t)
-  if ms == false then
-    error(("%s: %s must be a number >= 0 or \"infinity\""):format(fn, what or "timeout"), level or 3)
-  end
-  return ms
-end
-M._check_timeout = check_timeout
-
---- Whether x is a name (register, spawn_opt, gen_server and supervisor
--- names): a non-empty string without NUL bytes.
-function M._is_name(x)
-  return type(x) == "string" and x ~= "" and not x:find("\0", 1, true)
-end
-
---- Whether n is a count: an integer min <= n <= 2^31-1.
-function M._is_count(n, min)
-  return type(n) == "number" and n >= min and n <= 2147483647 and n % 1 == 0
-end
-
 --- receive([timeout]) or receive(match, [timeout]): the first message (that
 -- match accepts), or nil once timeout ms have passed.
 function M.receive(a, b)
@@ -90,7 +56,7 @@ function M.receive(a, b)
   else
     timeout = a
   end
-  timeout = check_timeout(timeout, "receive")
+  if timeout ~= nil then timeout = util().check_timeout(timeout, "receive") end
   local deadline = timeout and c_now() + timeout
   while true do
     local msg, over = c_recv(match)
@@ -112,7 +78,7 @@ end
 -- and waits without a timer.
 function M.sleep(ms)
   if ms == nil then error("sleep: ms must be a number >= 0 or \"infinity\"", 2) end
-  ms = check_timeout(ms, "sleep", nil, "ms")
+  ms = util().check_timeout(ms, "sleep", nil, "ms")
   if ms == nil then
     while true do c_wait() end
   end

@@ -4,7 +4,9 @@
 -- docs/reference.md ("supervisor"); the semantics: docs/semantics.md
 -- ("Supervisors").
 local mb = require "moonbeam"
-local gen = require "moonbeam.gen_server"
+local gen = require "moonbeam.gen"
+local gen_server = require "moonbeam.gen_server"
+local util = require "moonbeam.util"
 
 local type, error, pairs, tostring = type, error, pairs, tostring
 
@@ -16,8 +18,8 @@ local RESTARTS = { permanent = true, transient = true, temporary = true }
 
 local function bad(field, detail) return error({ "bad_spec", field, detail }, 0) end
 
-local HUGE, MAX_TIMEOUT = math.huge, mb._max_timeout
-local is_count, is_name, timeout_ms = mb._is_count, mb._is_name, mb._timeout_ms
+local HUGE = math.huge
+local is_count, is_name, timeout_ms, is_delay = util.is_count, util.is_name, util.timeout_ms, util.is_delay
 
 -- A count (intensity, max_children): an integer 0..2^31-1, or math.huge
 -- for unlimited (passed on as it is: the core reads it so).
@@ -48,9 +50,6 @@ local function check_shutdown(s, typ, where)
   if ms == false then bad(where .. "shutdown", "must be ms >= 0, \"infinity\" or \"brutal_kill\"") end
   return ms or -1
 end
-
--- A delay a timer can be set for: finite ms > 0 (no infinity, no NaN).
-local function is_delay(x) return type(x) == "number" and x > 0 and x <= MAX_TIMEOUT end
 
 local function check_backoff(b, where)
   if b == nil then return nil end
@@ -141,7 +140,7 @@ local function start(link, children, flags)
       return nil, { "already_started", mb.whereis(name) }
     end
   end
-  return gen._handshake(pid, ref, link, nil)
+  return gen.sync_start(pid, ref, link, nil)
 end
 
 --- start_link(children, [flags]) -> pid, or nil and
@@ -150,7 +149,7 @@ function M.start_link(children, flags) return start(true, children, flags) end
 function M.start(children, flags) return start(false, children, flags) end
 
 local function call(sup, req)
-  return gen.call(sup, req, "infinity")
+  return gen_server.call(sup, req, "infinity")
 end
 
 local function result(r)
@@ -188,8 +187,8 @@ function M.count_children(sup) return call(sup, { "count_children" }) end
 
 --- stop(sup, [reason], [timeout]) -> true once it stopped its children and exited.
 function M.stop(sup, reason, timeout)
-  mb._check_timeout(timeout, "supervisor.stop")
-  return gen.stop(sup, reason, timeout)
+  util.check_timeout(timeout, "supervisor.stop")
+  return gen_server.stop(sup, reason, timeout)
 end
 
 return M

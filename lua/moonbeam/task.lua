@@ -5,25 +5,32 @@
 -- and agent").
 local mb = require "moonbeam"
 
-local type, select, error, unpack = type, select, error, unpack
-local receive, send, self = mb.receive, mb.send, mb.self
+local type, error, require = type, error, require
+local receive, self = mb.receive, mb.self
 
 local M = {}
 local RESULT = "$task"
 
 M.DEFAULT_TIMEOUT = 5000
 
-local function resolve(target)
-  if type(target) ~= "string" then return target end
-  local name, fn = target:match("^([^:]+):?(.*)$")
-  local f = require(name)[fn ~= "" and fn or "main"]
-  if type(f) ~= "function" then error(("task: module '%s' has no function '%s'"):format(name, fn), 0) end
-  return f
+-- The caller's checks (moonbeam.util) are loaded on first use: a task
+-- process, which only runs M.run, does not carry them.
+local util_module
+local function util()
+  util_module = util_module or require "moonbeam.util"
+  return util_module
 end
 
---- The body of every task process.
+--- The body of every task process. A "mod" or "mod:fn" target runs as a
+-- spawned process's own would (moonbeam.boot): it resolves, and fails,
+-- the same way.
 function M.run(owner, tag, target, ...)
-  local result = resolve(target)(...)
+  local result
+  if type(target) == "string" then
+    result = require("moonbeam.boot")("module", target, ...)
+  else
+    result = target(...)
+  end
   -- Through the owner's alias: once it stops waiting, the result is dropped.
   if owner then mb.send_alias(owner, tag, { RESULT, tag, result }) end
 end
@@ -32,12 +39,8 @@ local function check_target(target, fn)
   local t = type(target)
   if t == "string" then return end
   if t ~= "function" then error(fn .. ": target must be a module name or a function", 3) end
-  if debug.getupvalue(target, 1) then
-    error(fn .. ": the function must not have upvalues (it runs in the task's own Lua state)", 3)
-  end
+  util().check_portable(target, fn, "target", "the task's Lua state", 4)
 end
-
-local check_timeout = mb._check_timeout
 
 local function check_owner(t, fn)
   if type(t) ~= "table" or not mb.is_pid(t.pid) then error(fn .. ": a task from task.async expected", 3) end
@@ -76,7 +79,7 @@ end
 --- yield(t, [timeout]) -> "ok", result | "exit", reason | nil (still running).
 function M.yield(t, timeout)
   check_owner(t, "task.yield")
-  local m = receive(outcome(t), check_timeout(timeout, "task.yield", M.DEFAULT_TIMEOUT))
+  local m = receive(outcome(t), util().check_timeout(timeout, "task.yield", M.DEFAULT_TIMEOUT))
   if m == nil then return nil end
   if m[1] == RESULT then
     settle(t)
@@ -89,7 +92,7 @@ end
 function M.await(t, timeout)
   check_owner(t, "task.await")
   -- Checked here, then passed on as given: yield reads nil as its default.
-  if check_timeout(timeout, "task.await", M.DEFAULT_TIMEOUT) == nil then timeout = "infinity" end
+  if util().check_timeout(timeout, "task.await", M.DEFAULT_TIMEOUT) == nil then timeout = "infinity" end
   local kind, v = M.yield(t, timeout)
   if kind == "ok" then return v end
   -- Given up on: neither its result nor its DOWN may arrive later.
@@ -113,7 +116,7 @@ function M.shutdown(t, timeout)
   if done then return "exit", done[5] end
   mb.exit(t.pid, "shutdown")
   local down = receive(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == t.ref end,
-                       check_timeout(timeout, "task.shutdown", M.DEFAULT_TIMEOUT))
+                       util().check_timeout(timeout, "task.shutdown", M.DEFAULT_TIMEOUT))
   if not down then
     mb.exit(t.pid, "kill")
     down = receive(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == t.ref end)
@@ -137,10 +140,10 @@ function M.async_stream(list, target, opts)
   if opts ~= nil and type(opts) ~= "table" then error("task.async_stream: opts must be a table", 2) end
   opts = opts or {}
   local max = opts.max_concurrency or 8
-  if not mb._is_count(max, 1) then
+  if not util().is_count(max, 1) then
     error("task.async_stream: max_concurrency must be an integer from 1 to 2^31-1", 2)
   end
-  local timeout = check_timeout(opts.timeout, "task.async_stream", M.DEFAULT_TIMEOUT)
+  local timeout = util().check_timeout(opts.timeout, "task.async_stream", M.DEFAULT_TIMEOUT)
   local me, n, results = self(), #list, {}
   local running, by_ref, by_tag, count, nexti = {}, {}, {}, 0, 1
   while nexti <= n or count > 0 do

@@ -1,0 +1,174 @@
+--- moonbeam.gen: what gen_server and supervisor share, as OTP's gen.erl
+-- and proc_lib serve gen_server.erl (not API). The call exchange: a
+-- request {label, {pid, ref}, req} under a monitor, whose reply comes
+-- through the core's reply slot (moonbeam.core call_begin/call_take), so it
+-- is matched in O(1), a late one is dropped, and a call cycle fails at once
+-- with {"deadlock", chain}. The start handshake: the starter sends
+-- {"$gen_start", ref, starter} and waits for the new process's ack (or its
+-- end); host/otp/supervisor.c answers it too. And stop, which waits for the DOWN.
+local mb = require "moonbeam"
+
+local type, error, pcall, tostring = type, error, pcall, tostring
+local send, receive, self, monitor, demonitor = mb.send, mb.receive, mb.self, mb.monitor, mb.demonitor
+local whereis, now, c_wait = mb.whereis, mb.now, mb.wait
+local call_begin, call_take, call_end, c_reply = mb.call_begin, mb.call_take, mb.call_end, mb.reply
+local c_send_system, c_yield = mb.send_system, mb.yield
+
+local M = {}
+
+local START, REPLY_FAILED = "$gen_start", "$gen_reply_failed"
+
+-- A message no full mailbox drops or counts (host/core/mailbox_bounds.h): a
+-- start, or a stop, must reach even a server that is overloaded.
+local function send_system(pid, msg)
+  if c_send_system(pid, msg) then c_yield() end
+end
+
+-- Wait for the awaited call's outcome until deadline (nil: forever).
+-- Returns "reply", v | "down", reason | "deadlock", chain | nil on timeout.
+local function await(deadline)
+  while true do
+    local kind, v = call_take()
+    if kind then return kind, v end
+    local left
+    if deadline then
+      left = deadline - now()
+      if left < 0 then left = 0 end
+    end
+    if not c_wait(left) then return call_take() end
+  end
+end
+
+-- One request/reply exchange with pid. Returns true, reply or false, err.
+local function exchange(pid, label, req, timeout)
+  if pid == self() then return false, { "calling_self" } end
+  local ref = monitor(pid)
+  local ok, chain = call_begin(pid, ref)
+  if not ok then
+    call_end()
+    demonitor(ref, true)
+    return false, { "deadlock", chain }
+  end
+  local sent, err = pcall(send, pid, { label, { self(), ref }, req })
+  if not sent or not err then   -- unsendable, or refused: leave no monitor behind
+    call_end()
+    demonitor(ref, true)
+    if sent then return false, { "overloaded" } end   -- its full mailbox refused it: at once
+    error(err, 4)
+  end
+  local kind, v = await(timeout and now() + timeout)
+  call_end()
+  if kind == "reply" then
+    demonitor(ref, true)
+    if type(v) == "table" and v[1] == REPLY_FAILED then
+      return false, { "bad_reply", "the server's reply cannot be sent: " .. tostring(v[2]) }
+    end
+    return true, v
+  elseif kind == "down" then
+    if v == "noproc" then return false, { "noproc" } end
+    return false, { "exit", v }
+  end
+  demonitor(ref, true)
+  if kind == "deadlock" then return false, { "deadlock", v } end
+  return false, { "timeout" }
+end
+
+--- call(server, label, req, timeout) -> true, reply or false, err: a
+-- request to a pid or registered name, waited for timeout ms (nil:
+-- forever). err is {"timeout"}, {"noproc"}, {"exit", reason},
+-- {"calling_self"}, {"deadlock", chain}, {"overloaded"} or {"bad_reply",
+-- why}; a request that cannot be sent raises, at the caller's caller.
+function M.call(server, label, req, timeout)
+  local pid = server
+  if type(server) == "string" then
+    pid = whereis(server)
+    if not pid then return false, { "noproc" } end
+  end
+  return exchange(pid, label, req, timeout)
+end
+
+--- reply(from, value): the server's answer to a call. A reply that cannot
+-- be sent becomes an error for the caller; the server goes on (the value,
+-- not the server, is at fault).
+function M.reply(from, value)
+  local ok, err = pcall(c_reply, from[1], from[2], value)
+  if not ok then c_reply(from[1], from[2], { REPLY_FAILED, tostring(err) }) end
+end
+
+--- stop(pid, label, req, timeout) -> true, reason or false, err: send req
+-- (a system message) that makes pid stop, and wait timeout ms (nil:
+-- forever) for its DOWN; reason is its exit reason, err {"noproc"} or
+-- {"timeout"}. A req that cannot be sent raises, at the caller's caller.
+function M.stop(pid, label, req, timeout)
+  local ref = monitor(pid)
+  call_begin(pid, ref)
+  local sent, err = pcall(send_system, pid, { label, { self(), ref }, req })
+  if not sent then
+    call_end()
+    demonitor(ref, true)
+    error(err, 3)
+  end
+  -- The server replies nothing: its DOWN says how it ended.
+  -- Only its DOWN (or the timeout) ends the wait: no reply comes, and a
+  -- deadlock notice means the server's own call was failed to free it.
+  local deadline, kind, v = timeout and now() + timeout, nil, nil
+  repeat kind, v = await(deadline) until kind == "down" or kind == nil
+  call_end()
+  if kind == nil then
+    demonitor(ref, true)
+    return false, { "timeout" }
+  end
+  if v == "noproc" then return false, { "noproc" } end
+  return true, v
+end
+
+--- sync_start(pid, ref, link, timeout) -> pid, or nil and why: the second
+-- half of every start (gen_server or supervisor), once pid is spawned
+-- with a monitor (ref): tell it to go, and wait for its ack or its end.
+function M.sync_start(pid, ref, link, timeout)
+  call_begin(pid, ref)
+  send_system(pid, { START, ref, self() })
+  -- A deadlock notice means init called us and was told; we keep waiting.
+  local deadline, kind, v = timeout and now() + timeout, nil, nil
+  repeat kind, v = await(deadline) until kind ~= "deadlock"
+  if kind == nil then
+    -- init ran too long: leave nothing behind (no process, name or EXIT).
+    if link then mb.unlink(pid) end
+    mb.exit(pid, "kill")
+    repeat kind = await(nil) until kind == "down"
+    call_end()
+    return nil, "timeout"
+  end
+  if kind == "reply" and v[1] == "ok" then
+    call_end()
+    demonitor(ref, true)
+    return pid
+  end
+  -- A failure: wait until the process is gone, so its name is free.
+  local reason = v
+  if kind == "reply" then reason = v[1] == "ignore" and "ignore" or v[2] end
+  while kind ~= "down" do kind = await(nil) end
+  call_end()
+  -- Its EXIT (sent before its DOWN) must not stay in a trapping caller's mailbox.
+  if link then
+    receive(function(m) return type(m) == "table" and m[1] == "EXIT" and m[2] == pid end, 0)
+  end
+  return nil, reason
+end
+
+local function is_start(m) return type(m) == "table" and m[1] == START end
+
+--- wait_start() -> starter, ref: the started process's half, its first
+-- receive: the go of sync_start.
+function M.wait_start()
+  local go = receive(is_start)
+  return go[3], go[2]
+end
+
+--- init_ack(starter, ref, what, [reason]): how init went, to sync_start:
+-- "ok", "ignore" (the starter then waits for the normal DOWN) or "stop".
+function M.init_ack(starter, ref, what, reason)
+  c_reply(starter, ref, { what, reason })
+end
+
+return M

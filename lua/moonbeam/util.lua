@@ -1,0 +1,67 @@
+--- moonbeam.util: the checks the modules make the same way, in one place
+-- (not API): timeouts, delays, counts and names as docs/reference.md
+-- ("Timeouts, counts and names") has them, and functions that travel to
+-- another Lua state. The modules load it with their first check, so a
+-- process that only idles or serves does not carry it; debug is only
+-- looked up when called.
+local core = require "moonbeam.core"
+
+local type, error = type, error
+
+local M = {}
+
+-- The longest timeout a timer is set for (2^53 ms, host/core/timer.h).
+local MAX_TIMEOUT = core._max_timeout
+
+--- A timeout: ms >= 0, or "infinity". math.huge, and any timeout longer
+-- than a timer can be set for, is "infinity" too: it never fires, early or
+-- late. Returns the ms, nil for infinity, or false when t is no timeout
+-- (NaN, negative, not a number).
+local function timeout_ms(t)
+  if t == "infinity" then return nil end
+  if type(t) ~= "number" or not (t >= 0) then return false end
+  if t > MAX_TIMEOUT then return nil end
+  return t
+end
+M.timeout_ms = timeout_ms
+
+--- A timeout argument, as timeout_ms; nil gives default. Raises
+-- "<fn>: <what> must be ..." (what: "timeout" unless told) at level (3
+-- unless told: the caller of fn, when fn itself calls this).
+function M.check_timeout(t, fn, default, what, level)
+  if t == nil then return default end
+  local ms = timeout_ms(t)
+  if ms == false then
+    error(("%s: %s must be a number >= 0 or \"infinity\""):format(fn, what or "timeout"), level or 3)
+  end
+  return ms
+end
+
+--- Whether x is a delay a timer can be set for: finite ms > 0 (no
+-- infinity, no NaN).
+function M.is_delay(x) return type(x) == "number" and x > 0 and x <= MAX_TIMEOUT end
+
+--- Whether x is a name (register, spawn_opt, gen_server and supervisor
+-- names): a non-empty string without NUL bytes.
+function M.is_name(x)
+  return type(x) == "string" and x ~= "" and not x:find("\0", 1, true)
+end
+
+--- Whether n is a count: an integer min <= n <= 2^31-1.
+function M.is_count(n, min)
+  return type(n) == "number" and n >= min and n <= 2147483647 and n % 1 == 0
+end
+
+--- check_portable(f, fn, what, where, [level]): f travels as bytecode to
+-- another Lua state (where: "the agent's Lua state"), so it may have no
+-- upvalues. Raises "<fn>: <what> must be an upvalue-free function ..."
+-- at level (3 unless told, as check_timeout).
+function M.check_portable(f, fn, what, where, level)
+  local up = debug.getupvalue(f, 1)
+  if up then
+    error(("%s: %s must be an upvalue-free function (it runs inside %s); it uses upvalue '%s'")
+      :format(fn, what, where, up), level or 3)
+  end
+end
+
+return M
