@@ -221,9 +221,9 @@ static int enc_value(enc *e, int idx, int depth) {
         return enc_room(e);
     case LUA_TLIGHTUSERDATA: {
         uint64_t v = (uint64_t)(uintptr_t)lua_touserdata(L, idx);
-        int kind = mb_value_kind(v);
-        if (!kind) return enc_fail(e, "cannot send a light userdata");
-        if (mb_put_id(e->b, kind == 1 ? MB_T_PID : MB_T_REF, v)) return enc_oom(e);
+        mb_value_kind_t kind = mb_value_kind(v);
+        if (kind == MB_VALUE_OTHER) return enc_fail(e, "cannot send a light userdata");
+        if (mb_put_id(e->b, kind == MB_VALUE_PID ? MB_T_PID : MB_T_REF, v)) return enc_oom(e);
         return 0;
     }
     case LUA_TFUNCTION:
@@ -355,7 +355,7 @@ static int dec_value(dec *d, int depth, int allow_nil) {
         return dec_table(d, depth);
     case MB_T_PID:
     case MB_T_REF:
-        if (dec_varint(d, &v) || mb_value_kind(v) != (tag == MB_T_PID ? 1 : 2)) return -1;
+        if (dec_varint(d, &v) || mb_value_kind(v) != (tag == MB_T_PID ? MB_VALUE_PID : MB_VALUE_REF)) return -1;
         lua_pushlightuserdata(L, (void *)(uintptr_t)v);
         return 0;
     case MB_T_FUNCTION:

@@ -14,17 +14,17 @@ static uint64_t value_of(lua_State *L, int idx) {
     return lua_type(L, idx) == LUA_TLIGHTUSERDATA ? (uint64_t)(uintptr_t)lua_touserdata(L, idx) : 0;
 }
 
-int mbb_is_pid(lua_State *L, int idx) { return mb_value_kind(value_of(L, idx)) == 1; }
+int mbb_is_pid(lua_State *L, int idx) { return mb_value_kind(value_of(L, idx)) == MB_VALUE_PID; }
 
 mb_pid mbb_check_pid(lua_State *L, int idx) {
     uint64_t v = value_of(L, idx);
-    if (mb_value_kind(v) != 1) luaL_argerror(L, idx, "pid expected");
+    if (mb_value_kind(v) != MB_VALUE_PID) luaL_argerror(L, idx, "pid expected");
     return v;
 }
 
 mb_ref mbb_check_ref(lua_State *L, int idx) {
     uint64_t v = value_of(L, idx);
-    if (mb_value_kind(v) != 2) luaL_argerror(L, idx, "ref expected");
+    if (mb_value_kind(v) != MB_VALUE_REF) luaL_argerror(L, idx, "ref expected");
     return v;
 }
 
@@ -43,10 +43,10 @@ mb_pid mbb_check_dest(lua_State *L, int idx, const char *fn) {
 static int pid_tostring(lua_State *L) {
     uint64_t v = (uint64_t)(uintptr_t)lua_touserdata(L, 1);
     switch (mb_value_kind(v)) {
-    case 1:
+    case MB_VALUE_PID:
         lua_pushfstring(L, "<0.%d.%d>", (int)mb_pid_slot(v), (int)mb_pid_serial(v));
         break;
-    case 2: {
+    case MB_VALUE_REF: {
         char s[48];
         snprintf(s, sizeof s, "#Ref<0.%" PRIu64 ">", v & (MB_REF_BIT - 1));
         lua_pushstring(L, s);

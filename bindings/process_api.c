@@ -188,8 +188,8 @@ static int l_link(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_pid other = mbb_check_pid(L, 1);
     int rc = mb_link(self, other);
-    if (rc == MB_SIG_NOMEM) return luaL_error(L, "link: out of memory");
-    if (rc == MB_SIG_NOPROC) {
+    if (rc == MB_LINK_NOMEM) return luaL_error(L, "link: out of memory");
+    if (rc == MB_LINK_NOPROC) {
         if (!atomic_load(&self->trap_exit)) return mbb_raise_plain(L, "noproc");
         mb_small_term noproc = mb_small_str("noproc");
         mb_msg *m = mb_exit_message(other, noproc.b, noproc.n);
@@ -223,9 +223,9 @@ static int l_monitor(lua_State *L) {
         bad = mb_put_id(&what, MB_T_PID, target);
     }
     mb_ref ref = mb_make_ref(self->rt);
-    int rc = bad ? MB_SIG_NOMEM : mb_monitor(self, target, ref, what.p, what.len);
+    int rc = bad ? MB_LINK_NOMEM : mb_monitor(self, target, ref, what.p, what.len);
     mb_buf_free(&what);
-    if (rc == MB_SIG_NOMEM) return luaL_error(L, "monitor: out of memory");
+    if (rc == MB_LINK_NOMEM) return luaL_error(L, "monitor: out of memory");
     mbb_push_ref(L, ref);
     return 1;
 }

@@ -32,11 +32,13 @@ static inline mb_pid mb_pid_make(uint32_t slot, uint32_t serial) {
 static inline uint32_t mb_pid_slot(mb_pid p) { return (uint32_t)(p & (MB_MAX_SLOTS - 1)); }
 static inline uint32_t mb_pid_serial(mb_pid p) { return (uint32_t)(p >> MB_SLOT_BITS) & MB_SERIAL_MASK; }
 
-/* Classify a light userdata value: 1 pid, 2 ref, 0 neither. */
-static inline int mb_value_kind(uint64_t v) {
-    if (v == 0 || v >= MB_VALUE_LIMIT) return 0;
-    if (v & MB_REF_BIT) return 2;
-    return mb_pid_serial(v) != 0 ? 1 : 0;
+/* What a light userdata value is. */
+typedef enum mb_value_kind { MB_VALUE_OTHER, MB_VALUE_PID, MB_VALUE_REF } mb_value_kind_t;
+
+static inline mb_value_kind_t mb_value_kind(uint64_t v) {
+    if (v == 0 || v >= MB_VALUE_LIMIT) return MB_VALUE_OTHER;
+    if (v & MB_REF_BIT) return MB_VALUE_REF;
+    return mb_pid_serial(v) != 0 ? MB_VALUE_PID : MB_VALUE_OTHER;
 }
 
 #endif

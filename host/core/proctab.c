@@ -58,7 +58,7 @@ int mb_proctab_insert(mb_proctab *t, mb_proc *p, mb_pid *pid_out) {
 }
 
 mb_proc *mb_proctab_get(mb_proctab *t, mb_pid pid) {
-    if (mb_value_kind(pid) != 1) return NULL;
+    if (mb_value_kind(pid) != MB_VALUE_PID) return NULL;
     uint32_t i = mb_pid_slot(pid);
     if (i >= t->size) return NULL;
     mb_slot *s = &t->slots[i];
@@ -106,7 +106,7 @@ void mb_proctab_retire(mb_proctab *t, mb_pid pid) {
 }
 
 int mb_proctab_alive(mb_proctab *t, mb_pid pid) {
-    if (mb_value_kind(pid) != 1) return 0;
+    if (mb_value_kind(pid) != MB_VALUE_PID) return 0;
     uint32_t i = mb_pid_slot(pid);
     if (i >= t->size) return 0;
     uint64_t w = atomic_load(&t->slots[i].word);

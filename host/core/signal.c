@@ -26,16 +26,16 @@ static void unlock_pair(mb_proc *a, mb_proc *b) {
 }
 
 int mb_link(mb_proc *self, mb_pid other) {
-    if (other == self->pid) return MB_SIG_OK;
+    if (other == self->pid) return MB_LINK_OK;
     mb_proc *t = mb_proctab_get(&self->rt->procs, other);
-    if (!t) return MB_SIG_NOPROC;
-    int rc = MB_SIG_OK;
+    if (!t) return MB_LINK_NOPROC;
+    int rc = MB_LINK_OK;
     lock_pair(self, t);
-    if (t->exiting) rc = MB_SIG_NOPROC;
-    else if (mb_pidvec_add(&self->links, other)) rc = MB_SIG_NOMEM;
+    if (t->exiting) rc = MB_LINK_NOPROC;
+    else if (mb_pidvec_add(&self->links, other)) rc = MB_LINK_NOMEM;
     else if (mb_pidvec_add(&t->links, self->pid)) {
         mb_pidvec_remove(&self->links, other);
-        rc = MB_SIG_NOMEM;
+        rc = MB_LINK_NOMEM;
     }
     unlock_pair(self, t);
     mb_proctab_put(&self->rt->procs, other);
@@ -62,24 +62,24 @@ void mb_unlink(mb_proc *self, mb_pid other) {
 static int queue_noproc_down(mb_proc *self, mb_ref ref, const uint8_t *what, size_t what_len) {
     mb_small_term noproc = mb_small_str("noproc");
     mb_msg *m = mb_down_message(ref, what, what_len, noproc.b, noproc.n);
-    if (!m) return MB_SIG_NOMEM;
+    if (!m) return MB_LINK_NOMEM;
     mb_proc_deliver(self, m, self->sched);
-    return MB_SIG_NOPROC;
+    return MB_LINK_NOPROC;
 }
 
 int mb_monitor(mb_proc *self, mb_pid target, mb_ref ref, const uint8_t *what, size_t what_len) {
     mb_proc *t = target ? mb_proctab_get(&self->rt->procs, target) : NULL;
     if (!t) return queue_noproc_down(self, ref, what, what_len);
-    int rc = MB_SIG_OK;
+    int rc = MB_LINK_OK;
     pthread_mutex_lock(&t->lock);
-    if (t->exiting) rc = MB_SIG_NOPROC;
-    else if (mb_monvec_add(&t->monitored_by, ref, self->pid)) rc = MB_SIG_NOMEM;
+    if (t->exiting) rc = MB_LINK_NOPROC;
+    else if (mb_monvec_add(&t->monitored_by, ref, self->pid)) rc = MB_LINK_NOMEM;
     pthread_mutex_unlock(&t->lock);
     mb_proctab_put(&self->rt->procs, target);
-    if (rc == MB_SIG_NOPROC) return queue_noproc_down(self, ref, what, what_len);
+    if (rc == MB_LINK_NOPROC) return queue_noproc_down(self, ref, what, what_len);
     if (rc) return rc;
     pthread_mutex_lock(&self->lock);
-    rc = mb_monvec_add(&self->monitors, ref, target) ? MB_SIG_NOMEM : MB_SIG_OK;
+    rc = mb_monvec_add(&self->monitors, ref, target) ? MB_LINK_NOMEM : MB_LINK_OK;
     pthread_mutex_unlock(&self->lock);
     return rc;
 }

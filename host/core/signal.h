@@ -9,8 +9,8 @@
 
 #include "process.h"
 
-/* Results of link and monitor on a pid that is gone. */
-enum { MB_SIG_OK = 0, MB_SIG_NOPROC = -1, MB_SIG_NOMEM = -2 };
+/* Results of link and monitor (MB_SIG_* are signals, mailbox.h). */
+enum { MB_LINK_OK = 0, MB_LINK_NOPROC = -1, MB_LINK_NOMEM = -2 };
 
 int mb_link(mb_proc *self, mb_pid other);
 void mb_unlink(mb_proc *self, mb_pid other);

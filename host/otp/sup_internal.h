@@ -36,6 +36,13 @@ typedef struct sup_child {
 typedef enum { J_START, J_STOP, J_STOP_DYNAMIC, J_REPLY, J_EXIT, J_ACK, J_REMOVE } sup_job_kind;
 enum { P_INIT, P_RESTART, P_REQUEST };
 
+/* Where a job that waits is. */
+typedef enum sup_phase {
+    PHASE_NEW,                   /* not begun */
+    PHASE_WAITING,               /* asked (a start, a shutdown), waiting until deadline */
+    PHASE_KILLED,                /* its shutdown time ran out: killed, waiting for the DOWN */
+} sup_phase;
+
 typedef struct sup_job {
     struct sup_job *next;
     sup_job_kind kind;
@@ -44,7 +51,7 @@ typedef struct sup_job {
     mb_pid to;                   /* whom to reply to (P_REQUEST, J_REPLY, J_ACK) */
     mb_ref ref;
     mb_buf data;                 /* J_REPLY: an encoded value; J_EXIT, J_ACK: a reason */
-    int phase;                   /* 0: not begun, 1: waiting, 2: waiting after a kill */
+    sup_phase phase;
     mb_ref wait_ref;
     double deadline;
 } sup_job;
@@ -74,6 +81,23 @@ typedef struct sup {
     bool running_detached;       /* ... and it was cleared while running */
     mb_buf out;                  /* scratch for replies */
 } sup;
+
+/* supervisor.c: children, jobs, replies, restarts. */
+sup_job *sup_job_add(sup *s, sup_job_kind kind, sup_child *c);   /* NULL: no memory */
+int sup_add_child(sup *s, sup_child *c);
+void sup_remove_child(sup *s, sup_child *c);
+sup_child *sup_by_pid(sup *s, mb_pid pid);
+sup_child *sup_by_id(sup *s, mb_span id);
+mb_buf *sup_out(sup *s);                                  /* the reply scratch, emptied */
+void sup_reply(sup *s, mb_pid to, mb_ref ref, const mb_buf *value);
+void sup_reply_err(sup *s, mb_pid to, mb_ref ref, const char *why);   /* {err = why} */
+void sup_reply_true(sup *s, mb_pid to, mb_ref ref);
+void sup_shut_down(sup *s, const uint8_t *reason, size_t len);     /* stop all, then exit */
+void sup_child_exited(sup *s, sup_child *c, mb_span reason);     /* restart it, or not */
+
+/* sup_requests.c: one message, a table (a call, a sys request, an EXIT or
+ * DOWN of a child). */
+void sup_handle(sup *s, mb_span t);
 
 /* sup_child.c */
 sup_child *sup_child_parse(mb_span spec, char *err, size_t errlen);

@@ -24,7 +24,7 @@ static const mb_kind sup_kind;
 
 /* ---- small helpers ----------------------------------------------------- */
 
-static sup_job *job_add(sup *s, sup_job_kind kind, sup_child *c) {
+sup_job *sup_job_add(sup *s, sup_job_kind kind, sup_child *c) {
     sup_job *j = calloc(1, sizeof *j);
     if (!j) {
         fprintf(stderr, "moonbeam: supervisor %s: out of memory queueing work\n", s->path);
@@ -65,7 +65,7 @@ static void jobs_clear(sup *s) {
     s->jobs = s->jobs_tail = NULL;
 }
 
-static int add_child(sup *s, sup_child *c) {
+int sup_add_child(sup *s, sup_child *c) {
     if (s->n == s->cap) {
         uint32_t cap = s->cap ? s->cap * 2 : 4;
         sup_child **k = realloc(s->kids, cap * sizeof *k);
@@ -84,7 +84,7 @@ static int index_of(sup *s, sup_child *c) {
     return -1;
 }
 
-static void remove_child(sup *s, sup_child *c) {
+void sup_remove_child(sup *s, sup_child *c) {
     int k = index_of(s, c);
     if (k < 0) return;
     memmove(&s->kids[k], &s->kids[k + 1], (s->n - (uint32_t)k - 1) * sizeof *s->kids);
@@ -94,13 +94,13 @@ static void remove_child(sup *s, sup_child *c) {
     sup_child_free(c);
 }
 
-static sup_child *by_pid(sup *s, mb_pid pid) {
+sup_child *sup_by_pid(sup *s, mb_pid pid) {
     for (uint32_t k = 0; k < s->n; k++)
         if (s->kids[k]->pid == pid) return s->kids[k];
     return NULL;
 }
 
-static sup_child *by_id(sup *s, mb_span id) {
+sup_child *sup_by_id(sup *s, mb_span id) {
     const char *str;
     size_t n;
     if (!mb_term_str(id, &str, &n)) return NULL;
@@ -115,7 +115,7 @@ static void signal_exit(sup *s, mb_pid to, const char *reason) {
 }
 
 /* Queue a reply (an encoded value) for a call from {to, ref}. */
-static void reply(sup *s, mb_pid to, mb_ref ref, const mb_buf *value) {
+void sup_reply(sup *s, mb_pid to, mb_ref ref, const mb_buf *value) {
     mb_buf b;
     mb_buf_init(&b);
     if (mb_buf_varint(&b, 1) || mb_buf_put(&b, value->p, value->len) ||
@@ -125,23 +125,23 @@ static void reply(sup *s, mb_pid to, mb_ref ref, const mb_buf *value) {
 }
 
 /* {err = reason} or {ok = pid} or true, in s->out. */
-static mb_buf *out(sup *s) {
+mb_buf *sup_out(sup *s) {
     s->out.len = 0;
     return &s->out;
 }
 
-static void reply_err(sup *s, mb_pid to, mb_ref ref, const char *why) {
-    mb_buf *b = out(s);
+void sup_reply_err(sup *s, mb_pid to, mb_ref ref, const char *why) {
+    mb_buf *b = sup_out(s);
     mb_put_table_head(b, 0, 1);
     sup_put_reason(b, "err");
     sup_put_reason(b, why);
-    reply(s, to, ref, b);
+    sup_reply(s, to, ref, b);
 }
 
-static void reply_true(sup *s, mb_pid to, mb_ref ref) {
-    mb_buf *b = out(s);
+void sup_reply_true(sup *s, mb_pid to, mb_ref ref) {
+    mb_buf *b = sup_out(s);
     mb_put_bool(b, true);
-    reply(s, to, ref, b);
+    sup_reply(s, to, ref, b);
 }
 
 static bool reason_is_normal(mb_span r) { return mb_term_is_str(r, "normal"); }
@@ -189,19 +189,19 @@ static void describe(mb_span r, char *buf, size_t n) {
  * once under one timer (docs/semantics.md, "Supervisors", "Shutdown"). */
 static void stop_all(sup *s) {
     if (s->strategy == ST_SIMPLE) {
-        job_add(s, J_STOP_DYNAMIC, NULL);
+        sup_job_add(s, J_STOP_DYNAMIC, NULL);
         return;
     }
     for (uint32_t k = s->n; k-- > 0;)
-        if (s->kids[k]->pid) job_add(s, J_STOP, s->kids[k]);
+        if (s->kids[k]->pid) sup_job_add(s, J_STOP, s->kids[k]);
 }
 
 static void exit_with(sup *s, const uint8_t *reason, size_t len) {
-    sup_job *j = job_add(s, J_EXIT, NULL);
+    sup_job *j = sup_job_add(s, J_EXIT, NULL);
     if (j) mb_buf_put(&j->data, reason, len);
 }
 
-static void shut_down(sup *s, const uint8_t *reason, size_t len) {
+void sup_shut_down(sup *s, const uint8_t *reason, size_t len) {
     jobs_clear(s);
     stop_all(s);
     exit_with(s, reason, len);
@@ -220,7 +220,7 @@ static void give_up(sup *s, sup_child *c, mb_span reason) {
                 s->path, c->id, s->intensity, s->period, why, s->path);
     }
     mb_small_term shutdown = mb_small_str("shutdown");
-    shut_down(s, shutdown.b, shutdown.n);
+    sup_shut_down(s, shutdown.b, shutdown.n);
 }
 
 /* ---- restarts ----------------------------------------------------------- */
@@ -253,7 +253,7 @@ static double backoff(sup *s, sup_child *c) {
 
 static void schedule(sup *s, sup_child *c, double delay) {
     if (delay <= 0 && !s->retrying) {
-        sup_job *j = job_add(s, J_START, c);
+        sup_job *j = sup_job_add(s, J_START, c);
         if (j) j->purpose = P_RESTART;
         return;
     }
@@ -261,11 +261,11 @@ static void schedule(sup *s, sup_child *c, double delay) {
     c->restart_at = mb_now_ms() + delay;
 }
 
-static void child_exited(sup *s, sup_child *c, mb_span reason) {
+void sup_child_exited(sup *s, sup_child *c, mb_span reason) {
     c->pid = 0;
     bool quiet = reason_is_normal(reason) || reason_is_shutdown(reason);
     if (c->restart == R_TEMPORARY || (c->restart == R_TRANSIENT && quiet)) {
-        if (c->restart == R_TEMPORARY || s->strategy == ST_SIMPLE) remove_child(s, c);
+        if (c->restart == R_TEMPORARY || s->strategy == ST_SIMPLE) sup_remove_child(s, c);
         return;
     }
     if (!within_intensity(s)) {
@@ -279,10 +279,10 @@ static void child_exited(sup *s, sup_child *c, mb_span reason) {
     case ST_REST_FOR_ONE: {
         uint32_t from = s->strategy == ST_ONE_FOR_ALL ? 0 : (uint32_t)at;
         for (uint32_t k = s->n; k-- > from;)
-            if (s->kids[k]->pid) job_add(s, J_STOP, s->kids[k]);
+            if (s->kids[k]->pid) sup_job_add(s, J_STOP, s->kids[k]);
         for (uint32_t k = from; k < s->n; k++) {
             sup_child *o = s->kids[k];
-            if (o->restart == R_TEMPORARY && o != c) job_add(s, J_REMOVE, o);   /* bystander */
+            if (o->restart == R_TEMPORARY && o != c) sup_job_add(s, J_REMOVE, o);   /* bystander */
             else schedule(s, o, delay);
         }
         break;
@@ -294,19 +294,29 @@ static void child_exited(sup *s, sup_child *c, mb_span reason) {
 
 /* ---- jobs ------------------------------------------------------------- */
 
-/* The reason inside a start ack {"stop", reason} or a DOWN, in r. */
-static int start_outcome(mb_msg *m, mb_span *r) {
+/* How a child's start ended, from what came back for it. */
+typedef enum start_outcome {
+    START_MALFORMED = -1,   /* not an ack we know */
+    START_FAILED,           /* {"stop", reason}, or it died: the reason is in r */
+    START_OK,
+    START_IGNORED,          /* its init returned "ignore" */
+    START_CALLED_US,        /* it called its supervisor from init: told it is a deadlock */
+} start_outcome;
+
+static start_outcome outcome_of(mb_msg *m, mb_span *r) {
     mb_span v, tag;
     const uint8_t *p = m->data, *end = m->data + m->len;
+    if (m->kind == MB_MSG_DEADLOCK) return START_CALLED_US;
     if (m->kind == MB_MSG_REPLY) {
         uint64_t count;   /* the reply is a list of one */
-        if (mb_term_list(p, end, &count, &p) || mb_term_first(p, end, &v) || !mb_term_index(v, 1, &tag)) return -1;
-        if (mb_term_is_str(tag, "ok")) return 1;
-        if (mb_term_is_str(tag, "ignore")) return 2;
-        return mb_term_index(v, 2, r) ? 0 : -1;
+        if (mb_term_list(p, end, &count, &p) || mb_term_first(p, end, &v) || !mb_term_index(v, 1, &tag))
+            return START_MALFORMED;
+        if (mb_term_is_str(tag, "ok")) return START_OK;
+        if (mb_term_is_str(tag, "ignore")) return START_IGNORED;
+        return mb_term_index(v, 2, r) ? START_FAILED : START_MALFORMED;
     }
-    if (mb_term_first(p, end, &v) || !mb_term_index(v, 5, r)) return -1;   /* DOWN */
-    return 0;
+    if (mb_term_first(p, end, &v) || !mb_term_index(v, 5, r)) return START_MALFORMED;   /* DOWN */
+    return START_FAILED;
 }
 
 static void start_failed(sup *s, sup_job *j, mb_span reason) {
@@ -322,7 +332,7 @@ static void start_failed(sup *s, sup_job *j, mb_span reason) {
         mb_buf_put(&b, reason.p, reason.n);
         jobs_clear(s);
         stop_all(s);
-        sup_job *ack = job_add(s, J_ACK, NULL);
+        sup_job *ack = sup_job_add(s, J_ACK, NULL);
         if (ack) mb_buf_put(&ack->data, b.p, b.len);
         mb_buf w;
         mb_buf_init(&w);
@@ -333,17 +343,17 @@ static void start_failed(sup *s, sup_job *j, mb_span reason) {
         mb_buf_free(&w);
         mb_buf_free(&b);
     } else if (j->purpose == P_REQUEST) {
-        mb_buf *b = out(s);
+        mb_buf *b = sup_out(s);
         mb_put_table_head(b, 0, 1);
         sup_put_reason(b, "err");
         mb_buf_put(b, reason.p, reason.n);
-        reply(s, j->to, j->ref, b);
-        if (j->data.len) remove_child(s, c);   /* start_child: the spec goes too */
+        sup_reply(s, j->to, j->ref, b);
+        if (j->data.len) sup_remove_child(s, c);   /* start_child: the spec goes too */
     } else {
         /* A failed restart counts as another exit; the retry waits its turn
          * behind the mailbox, so the supervisor keeps answering. */
         s->retrying = true;
-        child_exited(s, c, reason);
+        sup_child_exited(s, c, reason);
         s->retrying = false;
     }
 }
@@ -352,19 +362,19 @@ static void start_ok(sup *s, sup_job *j) {
     sup_child *c = j->c;
     c->restarting = false;
     if (j->purpose != P_REQUEST) return;
-    mb_buf *b = out(s);
+    mb_buf *b = sup_out(s);
     mb_put_table_head(b, 0, 1);
     sup_put_reason(b, "ok");
     if (c->pid) mb_put_id(b, MB_T_PID, c->pid);
     else sup_put_reason(b, "ignore");
-    reply(s, j->to, j->ref, b);
+    sup_reply(s, j->to, j->ref, b);
 }
 
 static int job_start(sup *s, sup_job *j) {
     mb_proc *p = s->p;
     sup_child *c = j->c;
     if (!c) return JOB_DONE;
-    if (j->phase == 0) {
+    if (j->phase == PHASE_NEW) {
         mb_ref ack;
         mb_buf reason;
         mb_buf_init(&reason);
@@ -379,31 +389,32 @@ static int job_start(sup *s, sup_job *j) {
         mb_pid chain[MB_MAX_CHAIN];
         mb_call_begin(p, c->pid, ack, chain);
         j->wait_ref = ack;
-        j->phase = 1;
+        j->phase = PHASE_WAITING;
     }
     mb_signal_drain(p);
     for (mb_msg *m; (m = p->replies.head) != NULL;) {
         mb_saveq_remove(&p->replies, NULL, m);
         mb_span reason = {NULL, 0};
-        int outcome = m->kind == MB_MSG_DEADLOCK ? 3 : start_outcome(m, &reason);
-        if (outcome == 3) {   /* the child called us from its init: it was told */
+        start_outcome outcome = outcome_of(m, &reason);
+        if (outcome == START_CALLED_US) {   /* it was told */
             free(m);
             continue;
         }
         mb_call_end(p);
-        if (outcome == 1 || outcome == 2) {
+        if (outcome == START_OK || outcome == START_IGNORED) {
             mb_demonitor(p, j->wait_ref, 1);
-            if (outcome == 2) {   /* "ignore": kept, not running; a temporary or dynamic one goes */
+            if (outcome == START_IGNORED) {   /* kept, not running; a temporary or dynamic one goes */
                 mb_unlink(p, c->pid);
                 c->pid = 0;
             }
             start_ok(s, j);
-            if (outcome == 2 && (c->restart == R_TEMPORARY || s->strategy == ST_SIMPLE)) remove_child(s, c);
+            if (outcome == START_IGNORED && (c->restart == R_TEMPORARY || s->strategy == ST_SIMPLE))
+                sup_remove_child(s, c);
         } else {
             mb_demonitor(p, j->wait_ref, 1);
             mb_small_term unknown = mb_small_str("unknown");
             mb_span dflt = {unknown.b, unknown.n};
-            start_failed(s, j, outcome == 0 ? reason : dflt);
+            start_failed(s, j, outcome == START_FAILED ? reason : dflt);
         }
         free(m);
         return JOB_DONE;
@@ -428,7 +439,7 @@ static int job_stop(sup *s, sup_job *j) {
     mb_proc *p = s->p;
     sup_child *c = j->c;
     if (!c || !c->pid) return JOB_DONE;
-    if (j->phase == 0) {
+    if (j->phase == PHASE_NEW) {
         /* Monitor, unlink, then ask: a child that ignores "shutdown" is
          * killed when its time is up. */
         j->wait_ref = mb_make_ref(p->rt);
@@ -439,7 +450,7 @@ static int job_stop(sup *s, sup_job *j) {
         mb_unlink(p, c->pid);
         signal_exit(s, c->pid, c->shutdown == SHUT_BRUTAL ? "kill" : "shutdown");
         j->deadline = c->shutdown >= 0 ? mb_now_ms() + c->shutdown : -1;
-        j->phase = 1;
+        j->phase = PHASE_WAITING;
     }
     mb_signal_drain(p);
     for (mb_msg *m; (m = p->replies.head) != NULL;) {
@@ -452,11 +463,11 @@ static int job_stop(sup *s, sup_job *j) {
         c->pid = 0;
         return JOB_DONE;
     }
-    if (j->phase == 1 && j->deadline >= 0 && mb_now_ms() >= j->deadline) {
+    if (j->phase == PHASE_WAITING && j->deadline >= 0 && mb_now_ms() >= j->deadline) {
         signal_exit(s, c->pid, "kill");
-        j->phase = 2;
+        j->phase = PHASE_KILLED;
     }
-    p->wait_deadline = j->phase == 1 ? j->deadline : -1;
+    p->wait_deadline = j->phase == PHASE_WAITING ? j->deadline : -1;
     return JOB_WAIT;
 }
 
@@ -478,7 +489,7 @@ static bool group_down(const mb_msg *m, void *ud) {
 static int job_stop_dynamic(sup *s, sup_job *j) {
     mb_proc *p = s->p;
     double shutdown = s->tmpl ? s->tmpl->shutdown : 5000;
-    if (j->phase == 0) {
+    if (j->phase == PHASE_NEW) {
         for (uint32_t k = 0; k < s->n; k++) {
             sup_child *c = s->kids[k];
             if (!c->pid) continue;
@@ -489,7 +500,7 @@ static int job_stop_dynamic(sup *s, sup_job *j) {
             signal_exit(s, c->pid, shutdown == SHUT_BRUTAL ? "kill" : "shutdown");
         }
         j->deadline = shutdown >= 0 ? mb_now_ms() + shutdown : -1;
-        j->phase = 1;
+        j->phase = PHASE_WAITING;
     }
     mb_signal_drain(p);
     mb_mailbox_drop(p, group_down, s, true);
@@ -501,12 +512,12 @@ static int job_stop_dynamic(sup *s, sup_job *j) {
     bool left = false;
     for (uint32_t k = 0; k < s->n && !left; k++) left = s->kids[k]->pid != 0;
     if (!left) return JOB_DONE;
-    if (j->phase == 1 && j->deadline >= 0 && mb_now_ms() >= j->deadline) {
+    if (j->phase == PHASE_WAITING && j->deadline >= 0 && mb_now_ms() >= j->deadline) {
         for (uint32_t k = 0; k < s->n; k++)
             if (s->kids[k]->pid) signal_exit(s, s->kids[k]->pid, "kill");
-        j->phase = 2;
+        j->phase = PHASE_KILLED;
     }
-    p->wait_deadline = j->phase == 1 ? j->deadline : -1;
+    p->wait_deadline = j->phase == PHASE_WAITING ? j->deadline : -1;
     return JOB_WAIT;
 }
 
@@ -518,16 +529,16 @@ static int run_job(sup *s, sup_job *j) {
     case J_STOP: return job_stop(s, j);
     case J_STOP_DYNAMIC: return job_stop_dynamic(s, j);
     case J_REMOVE:
-        if (j->c) remove_child(s, j->c);
+        if (j->c) sup_remove_child(s, j->c);
         return JOB_DONE;
     case J_REPLY:
-        reply(s, j->to, j->ref, &j->data);
+        sup_reply(s, j->to, j->ref, &j->data);
         return JOB_DONE;
     case J_ACK: {
         /* To whoever started us: {"ok"}, or {"stop", reason} before we exit. */
         j->to = s->starter;
         j->ref = s->start_ref;
-        mb_buf *b = out(s);
+        mb_buf *b = sup_out(s);
         if (j->data.len) {
             mb_put_tuple_head(b, 2);
             sup_put_reason(b, "stop");
@@ -536,7 +547,7 @@ static int run_job(sup *s, sup_job *j) {
             mb_put_tuple_head(b, 1);
             sup_put_reason(b, "ok");
         }
-        reply(s, j->to, j->ref, b);
+        sup_reply(s, j->to, j->ref, b);
         return JOB_DONE;
     }
     case J_EXIT:
@@ -546,150 +557,6 @@ static int run_job(sup *s, sup_job *j) {
         return JOB_EXIT;
     }
     return JOB_DONE;
-}
-
-/* ---- messages ----------------------------------------------------------- */
-
-static void handle_request(sup *s, mb_pid to, mb_ref ref, mb_span req) {
-    mb_span op, x;
-    mb_term_index(req, 1, &op);
-    bool has_x = mb_term_index(req, 2, &x);
-    if (mb_term_is_str(op, "which_children")) {
-        sup_encode_children(s, out(s));
-        reply(s, to, ref, &s->out);
-    } else if (mb_term_is_str(op, "count_children")) {
-        sup_encode_counts(s, out(s));
-        reply(s, to, ref, &s->out);
-    } else if (mb_term_is_str(op, "start_child")) {
-        sup_child *c;
-        if (s->strategy == ST_SIMPLE) {
-            uint32_t running = 0;
-            for (uint32_t k = 0; k < s->n; k++) running += s->kids[k]->pid != 0 || s->kids[k]->restarting;
-            if (s->max_children != SUP_UNLIMITED && running >= (uint32_t)s->max_children)
-                return reply_err(s, to, ref, "max_children");
-            c = sup_child_from_template(s->tmpl, has_x ? x : (mb_span){NULL, 0});
-        } else {
-            char err[160];
-            mb_span id;
-            sup_child *old = has_x && mb_term_field(x, "id", &id) ? by_id(s, id) : NULL;
-            if (old && old->pid) {
-                mb_buf *b = out(s);
-                mb_put_table_head(b, 0, 1);
-                sup_put_reason(b, "err");
-                mb_put_tuple_head(b, 2);
-                sup_put_reason(b, "already_started");
-                mb_put_id(b, MB_T_PID, old->pid);
-                return reply(s, to, ref, b);
-            }
-            if (old) return reply_err(s, to, ref, "already_present");
-            c = has_x ? sup_child_parse(x, err, sizeof err) : NULL;
-        }
-        if (!c || add_child(s, c)) {
-            sup_child_free(c);
-            return reply_err(s, to, ref, "bad_child_spec");
-        }
-        sup_job *j = job_add(s, J_START, c);
-        if (!j) return;
-        j->purpose = P_REQUEST;
-        j->to = to;
-        j->ref = ref;
-        mb_buf_byte(&j->data, 1);   /* marks "the spec came with this request" */
-    } else if (mb_term_is_str(op, "terminate_child")) {
-        uint64_t pid;
-        sup_child *c;
-        if (s->strategy == ST_SIMPLE) {
-            /* By pid only; a pid already gone is fine (docs/reference.md, terminate_child). */
-            if (mb_term_type(x) != MB_T_PID || !mb_term_id(x, &pid)) return reply_err(s, to, ref, "simple_one_for_one");
-            c = by_pid(s, pid);
-            if (!c && !mb_proctab_alive(&s->p->rt->procs, pid)) return reply_true(s, to, ref);
-        } else {
-            c = by_id(s, x);
-        }
-        if (!c) return reply_err(s, to, ref, "not_found");
-        c->restarting = false;
-        job_add(s, J_STOP, c);
-        if (s->strategy == ST_SIMPLE || c->restart == R_TEMPORARY) job_add(s, J_REMOVE, c);
-        sup_job *r = job_add(s, J_REPLY, NULL);
-        if (r) {
-            r->to = to;
-            r->ref = ref;
-            mb_put_bool(&r->data, true);
-        }
-    } else if (mb_term_is_str(op, "restart_child") || mb_term_is_str(op, "delete_child")) {
-        bool restart = mb_term_is_str(op, "restart_child");
-        if (s->strategy == ST_SIMPLE) return reply_err(s, to, ref, "simple_one_for_one");
-        sup_child *c = by_id(s, x);
-        if (!c) return reply_err(s, to, ref, "not_found");
-        if (c->pid) return reply_err(s, to, ref, "running");
-        if (c->restarting) return reply_err(s, to, ref, "restarting");
-        if (!restart) {
-            remove_child(s, c);
-            return reply_true(s, to, ref);
-        }
-        sup_job *j = job_add(s, J_START, c);
-        if (!j) return;
-        j->purpose = P_REQUEST;
-        j->to = to;
-        j->ref = ref;
-    } else {
-        reply_err(s, to, ref, "unknown_request");
-    }
-}
-
-static void handle_sys(sup *s, mb_pid to, mb_ref ref, mb_span req) {
-    mb_span op, reason;
-    mb_term_index(req, 1, &op);
-    if (mb_term_is_str(op, "stop") && mb_term_index(req, 2, &reason)) {
-        shut_down(s, reason.p, reason.n);
-    } else if (mb_term_is_str(op, "get_state")) {
-        sup_encode_children(s, out(s));
-        reply(s, to, ref, &s->out);
-    } else if (mb_term_is_str(op, "get_status")) {
-        mb_buf *b = out(s);
-        mb_put_table_head(b, 0, 5);
-        sup_put_reason(b, "pid");
-        mb_put_id(b, MB_T_PID, s->p->pid);
-        sup_put_reason(b, "module");
-        sup_put_reason(b, "supervisor");
-        sup_put_reason(b, "status");
-        sup_put_reason(b, "running");
-        sup_put_reason(b, "message_queue_len");
-        mb_put_number(b, atomic_load(&s->p->queue_len));
-        sup_put_reason(b, "state");
-        sup_encode_children(s, b);
-        reply(s, to, ref, b);
-    } else {
-        reply_err(s, to, ref, "unknown system request");
-    }
-}
-
-static void handle(sup *s, mb_span t) {
-    mb_span tag, a, b;
-    uint64_t pid, ref;
-    if (!mb_term_index(t, 1, &tag)) return;
-    bool two = mb_term_index(t, 2, &a) && mb_term_index(t, 3, &b);
-    if (mb_term_is_str(tag, "EXIT") && two && mb_term_id(a, &pid)) {
-        if (s->parent && pid == s->parent) return shut_down(s, b.p, b.n);
-        sup_child *c = by_pid(s, pid);
-        if (c) child_exited(s, c, b);
-    } else if (mb_term_is_str(tag, "$gen_start") && two && mb_term_id(a, &ref) && mb_term_id(b, &pid)) {
-        s->started = true;
-        s->starter = pid;
-        s->start_ref = ref;
-        if (s->link) s->parent = pid;
-        for (uint32_t k = 0; k < s->n; k++) {
-            sup_job *j = job_add(s, J_START, s->kids[k]);
-            if (j) j->purpose = P_INIT;
-        }
-        job_add(s, J_ACK, NULL);
-    } else if ((mb_term_is_str(tag, "$gen_call") || mb_term_is_str(tag, "$gen_sys")) && two) {
-        mb_span from_pid, from_ref;
-        if (!mb_term_index(a, 1, &from_pid) || !mb_term_id(from_pid, &pid) ||
-            !mb_term_index(a, 2, &from_ref) || !mb_term_id(from_ref, &ref))
-            return;
-        if (mb_term_is_str(tag, "$gen_call")) handle_request(s, pid, ref, b);
-        else handle_sys(s, pid, ref, b);
-    }
 }
 
 /* Before $gen_start, only that message is taken; the rest keep waiting. */
@@ -715,7 +582,7 @@ static double due_restarts(sup *s) {
         if (!c->restarting) continue;
         if (c->restart_at <= now) {
             c->restarting = false;
-            sup_job *j = job_add(s, J_START, c);
+            sup_job *j = sup_job_add(s, J_START, c);
             if (j) j->purpose = P_RESTART;
             c->restarting = true;   /* still shown as restarting until it runs */
         } else if (next < 0 || c->restart_at < next) {
@@ -773,7 +640,7 @@ static void sup_run(mb_proc *p) {
         mb_saveq_remove(&p->save, prev, m);
         mb_mailbox_taken(p, m);
         mb_span t;
-        if (mb_term_first(m->data, m->data + m->len, &t) == 0 && mb_term_type(t) == MB_T_TABLE) handle(s, t);
+        if (mb_term_first(m->data, m->data + m->len, &t) == 0 && mb_term_type(t) == MB_T_TABLE) sup_handle(s, t);
         free(m);
         mb_signal_drain(p);
     }
@@ -862,7 +729,7 @@ mb_proc *mb_sup_new(mb_runtime *rt, const uint8_t *spec, size_t len, bool link,
             s->tmpl = c;
             break;
         }
-        if (add_child(s, c)) {
+        if (sup_add_child(s, c)) {
             sup_child_free(c);
             snprintf(err, errlen, "out of memory");
             goto fail;

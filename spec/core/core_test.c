@@ -184,7 +184,7 @@ static void links(void) {
           "a linked process's crash arrives as {\"EXIT\", pid, reason} when trapping");
     free(m);
     atomic_store(&self->trap_exit, false);
-    check(mb_link(self, echo) == MB_SIG_NOPROC, "linking a dead pid: noproc");
+    check(mb_link(self, echo) == MB_LINK_NOPROC, "linking a dead pid: noproc");
 }
 
 static void timers(void) {
