@@ -42,8 +42,8 @@ static inline mb_sched *mbb_sched(mb_proc *p) { return p->ext ? NULL : p->sched;
 
 void mbb_push_pid(lua_State *L, mb_pid pid);
 void mbb_push_ref(lua_State *L, mb_ref ref);
-mb_pid mbb_check_pid(lua_State *L, int idx);
-mb_ref mbb_check_ref(lua_State *L, int idx);
+mb_pid mbb_check_pid(lua_State *L, int idx, const char *fn);
+mb_ref mbb_check_ref(lua_State *L, int idx, const char *fn);
 int mbb_is_pid(lua_State *L, int idx);
 /* A pid or a registered name at idx; raises for an unknown name. */
 mb_pid mbb_check_dest(lua_State *L, int idx, const char *fn);

@@ -6,8 +6,8 @@
 /* core.call_begin(server, ref) -> true, or false and the cycle's chain */
 static int l_call_begin(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    mb_pid server = mbb_check_pid(L, 1);
-    mb_ref ref = mbb_check_ref(L, 2);
+    mb_pid server = mbb_check_pid(L, 1, "call");
+    mb_ref ref = mbb_check_ref(L, 2, "call");
     mb_pid chain[MB_MAX_CHAIN];
     int n = mb_call_begin(self, server, ref, chain);
     if (n == 0) {
@@ -31,7 +31,7 @@ static int l_call_take(lua_State *L) {
     if (!m) return 0;
     int bad = m->kind == MB_MSG_REPLY ? mb_decode_list(L, m->data, m->len, 1) != 1
                                       : mb_decode(L, m->data, m->len, 1) != 0;
-    if (bad) return luaL_error(L, "call: malformed reply");
+    if (bad) return mbb_raisef(L, "call: malformed reply");
     switch (m->kind) {
     case MB_MSG_REPLY: lua_pushliteral(L, "reply"); break;
     case MB_MSG_DEADLOCK: lua_pushliteral(L, "deadlock"); break;
@@ -56,16 +56,16 @@ static int l_call_end(lua_State *L) {
  * to a caller that is gone, is dropped. */
 static int l_reply(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    mb_pid caller = mbb_check_pid(L, 1);
-    mb_ref ref = mbb_check_ref(L, 2);
+    mb_pid caller = mbb_check_pid(L, 1, "reply");
+    mb_ref ref = mbb_check_ref(L, 2, "reply");
     /* A list of one value, so that a nil reply is a reply too. */
     mb_encode_err err;
     self->scratch.len = 0;
     lua_settop(L, 3);
     if (mb_encode_list(L, 3, 1, &self->scratch, atomic_load(&self->rt->max_message_size), &err))
-        return luaL_error(L, "reply: %s", err.msg);
+        return mbb_raisef(L, "reply: %s", err.msg);
     if (mb_call_reply(self->rt, mbb_sched(self), caller, ref, self->scratch.p, self->scratch.len))
-        return luaL_error(L, "reply: out of memory");
+        return mbb_raisef(L, "reply: out of memory");
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -73,12 +73,12 @@ static int l_reply(lua_State *L) {
 /* core.alias(ref) / core.unalias(ref): messages sent through an inactive
  * alias are dropped, including those already queued when it goes. */
 static int l_alias(lua_State *L) {
-    if (mb_proc_alias(mbb_self(L), mbb_check_ref(L, 1))) return luaL_error(L, "alias: out of memory");
+    if (mb_proc_alias(mbb_self(L), mbb_check_ref(L, 1, "alias"))) return mbb_raisef(L, "alias: out of memory");
     return 0;
 }
 
 static int l_unalias(lua_State *L) {
-    mb_proc_unalias(mbb_self(L), mbb_check_ref(L, 1));
+    mb_proc_unalias(mbb_self(L), mbb_check_ref(L, 1, "unalias"));
     return 0;
 }
 
@@ -86,13 +86,13 @@ static int l_unalias(lua_State *L) {
  * receiver's max_queue refused msg */
 static int l_send_alias(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    mb_pid dest = mbb_check_pid(L, 1);
-    mb_ref ref = mbb_check_ref(L, 2);
-    if (lua_isnoneornil(L, 3)) return luaL_argerror(L, 3, "a message cannot be nil");
+    mb_pid dest = mbb_check_pid(L, 1, "send_alias");
+    mb_ref ref = mbb_check_ref(L, 2, "send_alias");
+    if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "send_alias: a message cannot be nil");
     mbb_encode_or_raise(L, self, 3, "msg");
     int rc = mb_send(self->rt, mbb_sched(self), self->pid, dest, MB_MSG_ALIASED, ref, self->scratch.p,
                      self->scratch.len);
-    if (rc < 0) return luaL_error(L, "send: out of memory");
+    if (rc < 0) return mbb_raisef(L, "send: out of memory");
     if (rc == MB_DELIVER_OK) {
         lua_pushboolean(L, 1);
         return 1;

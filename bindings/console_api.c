@@ -14,7 +14,7 @@ typedef struct conn_ud {
 
 static mb_console_conn *check_conn(lua_State *L) {
     conn_ud *u = luaL_checkudata(L, 1, CONN_MT);
-    if (!u->c) luaL_error(L, "console: the connection is closed");
+    if (!u->c) mbb_raisef(L, "console: the connection is closed");
     return u->c;
 }
 
@@ -78,7 +78,7 @@ static int l_console_open(lua_State *L) {
     lua_setmetatable(L, -2);
     char err[128];
     u->c = mb_console_conn_open(self->rt, id, self->pid, err, sizeof err);
-    if (!u->c) return luaL_error(L, "console_open: %s", err);
+    if (!u->c) return mbb_raisef(L, "console_open: %s", err);
     return 1;
 }
 

@@ -28,7 +28,7 @@ mb_proc *mbb_self(lua_State *L) {
     lua_getfield(L, LUA_REGISTRYINDEX, HOST_KEY);
     host_handle *h = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    if (!h || !h->rt) luaL_error(L, "moonbeam: the runtime is not running in this state");
+    if (!h || !h->rt) mbb_raisef(L, "moonbeam: the runtime is not running in this state");
     return h->self;
 }
 
@@ -76,7 +76,7 @@ lua_CFunction mbb_stdlib_opener(const char *name) {
 static int load_embedded(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     const mbb_embedded *e = mbb_find_embedded(name);
-    if (!e) return luaL_error(L, "no embedded module '%s'", name);
+    if (!e) return mbb_raisef(L, "no embedded module '%s'", name);
     if (luaL_loadbuffer(L, (const char *)e->code, e->size, name)) return lua_error(L);
     lua_pushstring(L, name);
     lua_call(L, 1, 1);
@@ -172,7 +172,7 @@ static void ensure_host(lua_State *L) {
     const char *path = lua_tostring(L, -2), *cpath = lua_tostring(L, -1);
     mbb_lua_host *lh = lua_host_new(path, cpath);
     lua_pop(L, 3);
-    if (!lh) luaL_error(L, "moonbeam: out of memory");
+    if (!lh) mbb_raisef(L, "moonbeam: out of memory");
     mbb_lua_kind_init();
     cfg.kind = &mbb_lua_kind;
     cfg.kind_data = lh;
@@ -181,7 +181,7 @@ static void ensure_host(lua_State *L) {
     mb_runtime *rt = mb_runtime_start(&cfg, err, sizeof err);
     if (!rt) {
         lua_host_free(lh);
-        luaL_error(L, "moonbeam: %s", err);
+        mbb_raisef(L, "moonbeam: %s", err);
     }
     pin_self();
 
@@ -195,7 +195,7 @@ static void ensure_host(lua_State *L) {
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, HOST_KEY);
     h->self = mb_external_new(rt, "host");
-    if (!h->self) luaL_error(L, "moonbeam: cannot create the host process");
+    if (!h->self) mbb_raisef(L, "moonbeam: cannot create the host process");
     rt->host = h->self;
     /* This state's os.exit too: a plain LuaJIT program that required
      * moonbeam and calls os.exit(code) has its processes shut down in

@@ -34,16 +34,16 @@ int mbb_exit_now(lua_State *L, mb_proc *p) {
     /* Inside a coroutine of the user's, or mb.blocking's fn: unwind it;
      * the scheduler (or the blocking thread) sees p->dying when control
      * comes back. */
-    return luaL_error(L, "moonbeam: process is exiting");
+    return mbb_raisef(L, "moonbeam: process is exiting");
 }
 
 static int send_kind(lua_State *L, mb_msg_kind kind) {
     mb_proc *self = mbb_self(L);
     mb_pid dest = mbb_check_dest(L, 1, "send");
-    if (lua_isnoneornil(L, 2)) return luaL_argerror(L, 2, "a message cannot be nil");
+    if (lua_isnoneornil(L, 2)) return mbb_raisef(L, "send: a message cannot be nil");
     mbb_encode_or_raise(L, self, 2, "msg");
     int rc = mb_send(self->rt, mbb_sched(self), self->pid, dest, kind, 0, self->scratch.p, self->scratch.len);
-    if (rc < 0) return luaL_error(L, "send: out of memory");
+    if (rc < 0) return mbb_raisef(L, "send: out of memory");
     if (atomic_load_explicit(&self->sig_pending, memory_order_relaxed)) mb_signal_drain(self);
     lua_pushboolean(L, --self->budget <= 0 || self->dying);
     if (rc == MB_DELIVER_OK) return 1;
@@ -70,8 +70,9 @@ static void take(mb_proc *p, mb_msg *prev, mb_msg *m) {
 static int l_recv(lua_State *L) {
     mb_proc *self = mbb_self(L);
     int has_match = !lua_isnoneornil(L, 1);
-    if (has_match) luaL_checktype(L, 1, LUA_TFUNCTION);
-    if (self->in_match) return luaL_error(L, "receive: cannot receive inside a match function");
+    if (has_match && !lua_isfunction(L, 1))
+        return mbb_raisef(L, "receive: match must be a function, got %s", luaL_typename(L, 1));
+    if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
     mb_signal_drain(self);
     if (self->dying) {
         lua_pushnil(L);
@@ -112,7 +113,7 @@ static int l_wait(lua_State *L) {
     double ms = -1;
     if (!lua_isnoneornil(L, 1)) {
         if (lua_type(L, 1) != LUA_TNUMBER || !(lua_tonumber(L, 1) >= 0))
-            return luaL_error(L, "receive: timeout must be a number >= 0 or \"infinity\"");
+            return mbb_raisef(L, "receive: timeout must be a number >= 0 or \"infinity\"");
         ms = lua_tonumber(L, 1);
         if (ms > MB_MAX_TIMEOUT_MS) ms = -1;
     }
@@ -132,7 +133,7 @@ static int l_wait(lua_State *L) {
         return 1;
     }
     if (L != mbb_co(self))
-        return luaL_error(L, "receive: cannot block inside a coroutine of your own; receive from the process's body");
+        return mbb_raisef(L, "receive: cannot block inside a coroutine of your own; receive from the process's body");
     /* A pool thread waits for nobody's messages: a wait there could hold
      * it for ever. receive(0) still works. */
     if (self->in_blocking)
@@ -163,7 +164,7 @@ static int l_max_message_size(lua_State *L) {
     if (!lua_isnoneornil(L, 1)) {
         lua_Number n = lua_tonumber(L, 1);
         if (lua_type(L, 1) != LUA_TNUMBER || !(n >= 64 && n <= (lua_Number)(1u << 31)) || n != floor(n))
-            return luaL_error(L, "max_message_size: bytes must be an integer from 64 to 2^31");
+            return mbb_raisef(L, "max_message_size: bytes must be an integer from 64 to 2^31");
         atomic_store(&self->rt->max_message_size, (size_t)n);
     }
     lua_pushnumber(L, (lua_Number)old);

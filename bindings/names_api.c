@@ -5,7 +5,7 @@
 
 static const char *check_name(lua_State *L, int idx, size_t *n, const char *fn) {
     const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, n) : NULL;
-    if (!s || !mb_name_valid(s, *n)) luaL_error(L, "%s: name must be a non-empty string without NUL bytes", fn);
+    if (!s || !mb_name_valid(s, *n)) mbb_raisef(L, "%s: name must be a non-empty string without NUL bytes", fn);
     return s;
 }
 
@@ -14,13 +14,13 @@ static int l_register(lua_State *L) {
     mb_proc *self = mbb_self(L);
     size_t n;
     const char *name = check_name(L, 1, &n, "register");
-    mb_pid pid = mbb_check_pid(L, 2);
+    mb_pid pid = mbb_check_pid(L, 2, "register");
     switch (mb_names_register(self->rt, name, n, pid)) {
     case MB_REG_OK: lua_pushboolean(L, 1); return 1;
     case MB_REG_TAKEN: lua_pushnil(L); lua_pushliteral(L, "already_registered"); return 2;
     case MB_REG_NOPROC: lua_pushnil(L); lua_pushliteral(L, "noproc"); return 2;
     case MB_REG_HAS_NAME: lua_pushnil(L); lua_pushliteral(L, "already_has_name"); return 2;
-    default: return luaL_error(L, "register: out of memory");
+    default: return mbb_raisef(L, "register: out of memory");
     }
 }
 

@@ -16,15 +16,25 @@ static uint64_t value_of(lua_State *L, int idx) {
 
 int mbb_is_pid(lua_State *L, int idx) { return mb_value_kind(value_of(L, idx)) == MB_VALUE_PID; }
 
-mb_pid mbb_check_pid(lua_State *L, int idx) {
+/* What the value at idx is, for a message: a pid or a ref as such. */
+static const char *what_is(lua_State *L, int idx) {
+    if (lua_type(L, idx) == LUA_TLIGHTUSERDATA) {
+        mb_value_kind_t k = mb_value_kind(value_of(L, idx));
+        if (k == MB_VALUE_PID) return "a pid";
+        if (k == MB_VALUE_REF) return "a ref";
+    }
+    return luaL_typename(L, idx);
+}
+
+mb_pid mbb_check_pid(lua_State *L, int idx, const char *fn) {
     uint64_t v = value_of(L, idx);
-    if (mb_value_kind(v) != MB_VALUE_PID) luaL_argerror(L, idx, "pid expected");
+    if (mb_value_kind(v) != MB_VALUE_PID) mbb_raisef(L, "%s: a pid expected, got %s", fn, what_is(L, idx));
     return v;
 }
 
-mb_ref mbb_check_ref(lua_State *L, int idx) {
+mb_ref mbb_check_ref(lua_State *L, int idx, const char *fn) {
     uint64_t v = value_of(L, idx);
-    if (mb_value_kind(v) != MB_VALUE_REF) luaL_argerror(L, idx, "ref expected");
+    if (mb_value_kind(v) != MB_VALUE_REF) mbb_raisef(L, "%s: a ref expected, got %s", fn, what_is(L, idx));
     return v;
 }
 
@@ -33,10 +43,10 @@ mb_pid mbb_check_dest(lua_State *L, int idx, const char *fn) {
         size_t n;
         const char *name = lua_tolstring(L, idx, &n);
         mb_pid pid = mb_names_whereis(mbb_self(L)->rt, name, n);
-        if (!pid) luaL_error(L, "%s: no process is registered as '%s'", fn, name);
+        if (!pid) mbb_raisef(L, "%s: no process is registered as '%s'", fn, name);
         return pid;
     }
-    if (!mbb_is_pid(L, idx)) luaL_argerror(L, idx, "pid or registered name expected");
+    if (!mbb_is_pid(L, idx)) mbb_raisef(L, "%s: a pid or registered name expected, got %s", fn, what_is(L, idx));
     return value_of(L, idx);
 }
 
@@ -91,5 +101,5 @@ void mbb_encode_or_raise(lua_State *L, mb_proc *p, int idx, const char *root) {
     p->scratch.len = 0;
     if (p->scratch.cap > (1u << 20)) mb_buf_free(&p->scratch);   /* don't hoard a big one */
     size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
-    if (mb_encode(L, idx, root, &p->scratch, max, &err)) luaL_error(L, "%s", err.msg);
+    if (mb_encode(L, idx, root, &p->scratch, max, &err)) mbb_raisef(L, "%s", err.msg);
 }

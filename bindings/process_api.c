@@ -12,7 +12,7 @@
 static void opt_bool(lua_State *L, int t, const char *k, bool *out) {
     lua_getfield(L, t, k);
     if (!lua_isnil(L, -1)) {
-        if (!lua_isboolean(L, -1)) luaL_error(L, "spawn_opt: option '%s' must be a boolean", k);
+        if (!lua_isboolean(L, -1)) mbb_raisef(L, "spawn_opt: option '%s' must be a boolean", k);
         *out = lua_toboolean(L, -1);
     }
     lua_pop(L, 1);
@@ -26,7 +26,7 @@ static void opt_bounds(lua_State *L, int t, mb_spawn_opts *o) {
         lua_Number n = lua_tonumber(L, -1);
         bool unbounded = lua_type(L, -1) == LUA_TNUMBER && n == HUGE_VAL;
         if (!unbounded && (lua_type(L, -1) != LUA_TNUMBER || !(n >= 1 && n <= 2147483647.0) || n != floor(n)))
-            luaL_error(L, "spawn_opt: max_queue must be an integer from 1 to 2^31-1, or math.huge");
+            mbb_raisef(L, "spawn_opt: max_queue must be an integer from 1 to 2^31-1, or math.huge");
         o->max_queue = unbounded ? 0 : (uint32_t)n;
     }
     lua_pop(L, 1);
@@ -36,7 +36,7 @@ static void opt_bounds(lua_State *L, int t, mb_spawn_opts *o) {
         const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
         int i = 0;
         while (i < 3 && strcmp(s, modes[i]) != 0) i++;
-        if (i == 3) luaL_error(L, "spawn_opt: on_full must be \"drop_new\", \"drop_old\" or \"exit\"");
+        if (i == 3) mbb_raisef(L, "spawn_opt: on_full must be \"drop_new\", \"drop_old\" or \"exit\"");
         o->on_full = (uint8_t)i;   /* in mb_on_full's order */
     }
     lua_pop(L, 1);
@@ -57,42 +57,42 @@ static void encode_args(lua_State *L, mb_proc *self, int target, int first_arg, 
     } else {
         rc = mb_encode_list(L, first_arg, nargs, &self->scratch, max, &err);
     }
-    if (rc) luaL_error(L, "spawn: %s", err.msg);
+    if (rc) mbb_raisef(L, "spawn: %s", err.msg);
 }
 
 static int spawn_failed(lua_State *L, mb_proc *self, int rc, const char *name) {
     if (rc == MB_SPAWN_FULL)
-        return luaL_error(L, "spawn: too many processes (max_processes is %d)", (int)self->rt->procs.size);
+        return mbb_raisef(L, "spawn: too many processes (max_processes is %d)", (int)self->rt->procs.size);
     if (rc == MB_SPAWN_NAME_TAKEN)
-        return luaL_error(L, "spawn_opt: the name '%s' is already registered", name);
+        return mbb_raisef(L, "spawn_opt: the name '%s' is already registered", name);
     if (rc == MB_SPAWN_BAD_NAME)
-        return luaL_error(L, "spawn_opt: name must be a non-empty string without NUL bytes");
-    return luaL_error(L, "spawn: out of memory");
+        return mbb_raisef(L, "spawn_opt: name must be a non-empty string without NUL bytes");
+    return mbb_raisef(L, "spawn: out of memory");
 }
 
 /* core.spawn(target, opts, ...) -> pid [, ref] */
 static int l_spawn(lua_State *L) {
     mb_proc *self = mbb_self(L);
     int nargs = lua_gettop(L) - 2;
-    if (nargs < 0) return luaL_error(L, "spawn: a target is required");
+    if (nargs < 0) return mbb_raisef(L, "spawn: a target is required");
     int tt = lua_type(L, 1);
     if (tt == LUA_TSTRING) {
         size_t n;
         const char *s = lua_tolstring(L, 1, &n);
         if (n == 0 || s[0] == ':' || strlen(s) != n)
-            return luaL_argerror(L, 1, "a module name (\"mod\" or \"mod:fn\") expected");
+            return mbb_raisef(L, "spawn: a module name (\"mod\" or \"mod:fn\") expected");
     } else if (tt == LUA_TFUNCTION) {
-        if (lua_iscfunction(L, 1)) return luaL_argerror(L, 1, "cannot spawn a C function");
+        if (lua_iscfunction(L, 1)) return mbb_raisef(L, "spawn: cannot spawn a C function");
         if (lua_getupvalue(L, 1, 1))
-            return luaL_argerror(L, 1, "cannot spawn a function with upvalues (it is sent as bytecode to a new Lua state: require what it needs inside it)");
+            return mbb_raisef(L, "spawn: cannot spawn a function with upvalues (it is sent as bytecode to a new Lua state: require what it needs inside it)");
     } else {
-        return luaL_argerror(L, 1, "module name or upvalue-free function expected");
+        return mbb_raisef(L, "spawn: a module name or an upvalue-free function expected, got %s", luaL_typename(L, 1));
     }
     mb_spawn_opts o = {.target_kind = tt == LUA_TFUNCTION ? MB_TARGET_BYTECODE : MB_TARGET_MODULE,
                        .target = tt == LUA_TFUNCTION ? "function" : lua_tostring(L, 1)};
     bool link = false, monitor = false, trap = false;
     if (!lua_isnil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TTABLE);
+        if (!lua_istable(L, 2)) return mbb_raisef(L, "spawn_opt: options must be a table, got %s", luaL_typename(L, 2));
         opt_bool(L, 2, "link", &link);
         opt_bool(L, 2, "monitor", &monitor);
         opt_bool(L, 2, "trap_exit", &trap);
@@ -103,7 +103,7 @@ static int l_spawn(lua_State *L) {
             bool unlimited = lua_type(L, -1) == LUA_TNUMBER && lim == HUGE_VAL;
             if (!unlimited && (lua_type(L, -1) != LUA_TNUMBER || !(lim >= 1024 && lim <= 9007199254740992.0) ||
                                lim != floor(lim)))
-                return luaL_error(L, "spawn_opt: memory_limit must be an integer number of bytes "
+                return mbb_raisef(L, "spawn_opt: memory_limit must be an integer number of bytes "
                                      "from 1024 to 2^53, or math.huge");
             o.mem_limit = unlimited ? 0 : (size_t)lim;
         }
@@ -113,7 +113,7 @@ static int l_spawn(lua_State *L) {
         if (!lua_isnil(L, -1)) {
             if (lua_type(L, -1) == LUA_TSTRING) o.name = lua_tolstring(L, -1, &o.name_len);
             if (!o.name || !mb_name_valid(o.name, o.name_len))
-                return luaL_error(L, "spawn_opt: name must be a non-empty string without NUL bytes");
+                return mbb_raisef(L, "spawn_opt: name must be a non-empty string without NUL bytes");
         }
         lua_pop(L, 1);   /* the string stays alive: opts holds it */
     }
@@ -164,16 +164,16 @@ static int l_self(lua_State *L) {
 static int l_exit(lua_State *L) {
     mb_proc *self = mbb_self(L);
     if (lua_gettop(L) < 2) {
-        if (lua_isnoneornil(L, 1)) return luaL_error(L, "exit: a reason is required");
+        if (lua_isnoneornil(L, 1)) return mbb_raisef(L, "exit: a reason is required");
         /* Too large a reason is not raised: the process exits with a
          * bounded one (mbb_set_exit_reason), as it would crashing. */
         mb_encode_err err;
-        if (mbb_set_exit_reason(L, self, 1, &err)) return luaL_error(L, "exit: %s", err.msg);
+        if (mbb_set_exit_reason(L, self, 1, &err)) return mbb_raisef(L, "exit: %s", err.msg);
         self->dying = true;
         return mbb_exit_now(L, self);
     }
     mb_pid dest = mbb_check_dest(L, 1, "exit");
-    if (lua_isnil(L, 2)) return luaL_argerror(L, 2, "an exit reason is required");
+    if (lua_isnil(L, 2)) return mbb_raisef(L, "exit: an exit reason is required");
     mbb_encode_or_raise(L, self, 2, "reason");
     mb_send_exit(self->rt, mbb_sched(self), self->pid, dest, self->scratch.p, self->scratch.len);
     if (dest == self->pid) {
@@ -186,14 +186,14 @@ static int l_exit(lua_State *L) {
 
 static int l_link(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    mb_pid other = mbb_check_pid(L, 1);
+    mb_pid other = mbb_check_pid(L, 1, "link");
     int rc = mb_link(self, other);
-    if (rc == MB_LINK_NOMEM) return luaL_error(L, "link: out of memory");
+    if (rc == MB_LINK_NOMEM) return mbb_raisef(L, "link: out of memory");
     if (rc == MB_LINK_NOPROC) {
         if (!atomic_load(&self->trap_exit)) return mbb_raise_plain(L, "noproc");
         mb_small_term noproc = mb_small_str("noproc");
         mb_msg *m = mb_exit_message(other, noproc.b, noproc.n);
-        if (!m) return luaL_error(L, "link: out of memory");
+        if (!m) return mbb_raisef(L, "link: out of memory");
         mb_proc_deliver(self, m, mbb_sched(self));
     }
     lua_pushboolean(L, 1);
@@ -201,7 +201,7 @@ static int l_link(lua_State *L) {
 }
 
 static int l_unlink(lua_State *L) {
-    mb_unlink(mbb_self(L), mbb_check_pid(L, 1));
+    mb_unlink(mbb_self(L), mbb_check_pid(L, 1, "unlink"));
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -219,20 +219,20 @@ static int l_monitor(lua_State *L) {
         target = mb_names_whereis(self->rt, name, n);
         bad = target ? mb_put_id(&what, MB_T_PID, target) : mb_put_string(&what, name, n);
     } else {
-        target = mbb_check_pid(L, 1);
+        target = mbb_check_pid(L, 1, "monitor");
         bad = mb_put_id(&what, MB_T_PID, target);
     }
     mb_ref ref = mb_make_ref(self->rt);
     int rc = bad ? MB_LINK_NOMEM : mb_monitor(self, target, ref, what.p, what.len);
     mb_buf_free(&what);
-    if (rc == MB_LINK_NOMEM) return luaL_error(L, "monitor: out of memory");
+    if (rc == MB_LINK_NOMEM) return mbb_raisef(L, "monitor: out of memory");
     mbb_push_ref(L, ref);
     return 1;
 }
 
 static int l_demonitor(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    mb_ref ref = mbb_check_ref(L, 1);
+    mb_ref ref = mbb_check_ref(L, 1, "demonitor");
     mb_demonitor(self, ref, lua_toboolean(L, 2));
     lua_pushboolean(L, 1);
     return 1;
@@ -240,7 +240,7 @@ static int l_demonitor(lua_State *L) {
 
 static int l_trap_exit(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    luaL_checktype(L, 1, LUA_TBOOLEAN);
+    if (!lua_isboolean(L, 1)) return mbb_raisef(L, "trap_exit: flag must be a boolean, got %s", luaL_typename(L, 1));
     bool old = atomic_exchange(&self->trap_exit, (bool)lua_toboolean(L, 1));
     lua_pushboolean(L, old);
     return 1;
@@ -248,7 +248,7 @@ static int l_trap_exit(lua_State *L) {
 
 static int l_alive(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    lua_pushboolean(L, mb_proctab_alive(&self->rt->procs, mbb_check_pid(L, 1)));
+    lua_pushboolean(L, mb_proctab_alive(&self->rt->procs, mbb_check_pid(L, 1, "alive")));
     return 1;
 }
 
@@ -291,7 +291,7 @@ static const char *status_name(int s) {
 /* core.info(pid) -> table or nil */
 static int l_info(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    mb_pid pid = mbb_check_pid(L, 1);
+    mb_pid pid = mbb_check_pid(L, 1, "info");
     mb_proc *p = mb_proctab_get(&self->rt->procs, pid);
     if (!p) {
         lua_pushnil(L);
@@ -357,7 +357,7 @@ static int l_info(lua_State *L) {
     free(links.v);
     mb_monvec_free(&mons);
     mb_monvec_free(&by);
-    if (!ok) return luaL_error(L, "info: out of memory");
+    if (!ok) return mbb_raisef(L, "info: out of memory");
     return 1;
 }
 

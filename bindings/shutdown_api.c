@@ -38,8 +38,8 @@ static int l_shutdown_status(lua_State *L) {
  * host's own thread may block like this. */
 static int l_shutdown_wait(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    if (!self->ext) return luaL_error(L, "shutdown_wait: only the host's own thread can wait like this");
-    if (mb_shutdown_status(self->rt) < 0) return luaL_error(L, "shutdown_wait: no shutdown is under way");
+    if (!self->ext) return mbb_raisef(L, "shutdown_wait: only the host's own thread can wait like this");
+    if (mb_shutdown_status(self->rt) < 0) return mbb_raisef(L, "shutdown_wait: no shutdown is under way");
     lua_pushinteger(L, mb_shutdown_wait(self->rt));
     return 1;
 }
@@ -68,7 +68,7 @@ static int l_shutdown_order(lua_State *L) {
  * reason from the host, as if it had ended. */
 static int l_shutdown_host_links(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    if (lua_isnoneornil(L, 1)) return luaL_argerror(L, 1, "an exit reason is required");
+    if (lua_isnoneornil(L, 1)) return mbb_raisef(L, "shutdown_host_links: an exit reason is required");
     mbb_encode_or_raise(L, self, 1, "reason");
     mb_shutdown_signal_host_links(self->rt, mbb_sched(self), self->scratch.p, self->scratch.len);
     return 0;
@@ -78,7 +78,7 @@ static int l_shutdown_host_links(lua_State *L) {
  * mb_shutdown_done). */
 static int l_shutdown_done(lua_State *L) {
     mb_runtime *rt = mbb_self(L)->rt;
-    if (mb_shutdown_status(rt) < 0) return luaL_error(L, "shutdown_done: no shutdown is under way");
+    if (mb_shutdown_status(rt) < 0) return mbb_raisef(L, "shutdown_done: no shutdown is under way");
     mb_shutdown_done(rt);
     lua_pushboolean(L, 1);
     return 1;

@@ -14,12 +14,12 @@ static int l_sup_start(lua_State *L) {
     char err[160];
     mb_proc *p = mb_sup_new(self->rt, self->scratch.p, self->scratch.len, link, path,
                             "moonbeam.gen_server:enter", err, sizeof err);
-    if (!p) return luaL_error(L, "supervisor: %s", err);
+    if (!p) return mbb_raisef(L, "supervisor: %s", err);
     mb_pid pid;
     mb_ref ref = 0;
     int rc = mb_spawn_native(self, p, link, &ref, NULL, &pid);
-    if (rc == MB_SPAWN_FULL) return luaL_error(L, "supervisor: too many processes");
-    if (rc) return luaL_error(L, "supervisor: out of memory");
+    if (rc == MB_SPAWN_FULL) return mbb_raisef(L, "supervisor: too many processes");
+    if (rc) return mbb_raisef(L, "supervisor: out of memory");
     mbb_push_pid(L, pid);
     mbb_push_ref(L, ref);
     return 2;

@@ -24,20 +24,20 @@ static int l_send_after(lua_State *L) {
         if (!mb_name_valid(s, n))
             return mbb_raisef(L, "send_after: a name must be a non-empty string without NUL bytes");
     } else if (mbb_is_pid(L, 2)) {
-        dest = mbb_check_pid(L, 2);
+        dest = mbb_check_pid(L, 2, "send_after");
     } else {
         return mbb_raisef(L, "send_after: dest must be a pid or a registered name");
     }
     if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "send_after: msg cannot be nil");
     mbb_encode_or_raise(L, self, 3, "msg");
     mb_msg *m = mb_msg_copy(MB_MSG_DATA, self->pid, 0, self->scratch.p, self->scratch.len);
-    if (!m) return luaL_error(L, "send_after: out of memory");
+    if (!m) return mbb_raisef(L, "send_after: out of memory");
     if (!dest && !(name = strdup(lua_tostring(L, 2)))) {
         free(m);
-        return luaL_error(L, "send_after: out of memory");
+        return mbb_raisef(L, "send_after: out of memory");
     }
     mb_ref ref = mb_send_after(self->rt, self->ext ? NULL : self, ms, dest, name, m);
-    if (!ref) return luaL_error(L, "send_after: out of memory");
+    if (!ref) return mbb_raisef(L, "send_after: out of memory");
     mbb_push_ref(L, ref);
     lua_pushboolean(L, --self->budget <= 0);   /* a timer is work like a send */
     return 2;
@@ -46,7 +46,7 @@ static int l_send_after(lua_State *L) {
 /* core.cancel_timer(ref) -> whole ms left, or false */
 static int l_cancel_timer(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    mb_ref ref = mbb_check_ref(L, 1);
+    mb_ref ref = mbb_check_ref(L, 1, "cancel_timer");
     double left = mb_cancel_timer(self->rt, ref);
     if (left < 0) lua_pushboolean(L, 0);
     else lua_pushnumber(L, floor(left));

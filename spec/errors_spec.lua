@@ -1,0 +1,66 @@
+-- Misuse errors: docs/semantics.md ("Errors"). A call given arguments of
+-- the wrong kind raises a message that reads "<call>: <what is wrong>":
+-- no "bad argument #N to '?'", no position inside moonbeam, no "[string
+-- ...]". Checked in this process and, the same way, inside a spawned one
+-- (whose moonbeam modules are the core's embedded bytecode).
+
+local mb = require "moonbeam"
+local h = require "spec.support.helpers"
+
+-- A misuse: call's name, fn and its arguments (nils kept).
+local function use(call, fn, ...) return { call = call, fn = fn, n = select("#", ...), ... } end
+
+-- Each must raise a "<call>: " message.
+local function misuses()
+  local ref = select(2, mb.spawn_monitor(function() end))
+  return {
+    use("send", mb.send, mb.self(), nil),
+    use("send", mb.send, 42, "x"),
+    use("send", mb.send, "no such name", "x"),
+    use("link", mb.link, "x"),
+    use("unlink", mb.unlink, {}),
+    use("monitor", mb.monitor, 5),
+    use("demonitor", mb.demonitor, 5),
+    use("demonitor", mb.demonitor, mb.self()),
+    use("alive", mb.alive, "x"),
+    use("info", mb.info, ref),
+    use("exit", mb.exit, mb.self(), nil),
+    use("cancel_timer", mb.cancel_timer, "x"),
+    use("trap_exit", mb.trap_exit, "yes"),
+    use("spawn", mb.spawn, 42),
+    use("spawn", mb.spawn, print),
+    use("spawn", mb.spawn, function() return misuses end),
+    use("spawn_opt", mb.spawn_opt, function() end, 42),
+    use("register", mb.register, "a name", "not a pid"),
+    use("receive", mb.receive, -5),
+    use("receive", mb.receive, "soon"),
+  }
+end
+
+describe("a call given the wrong kind of argument", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("raises \"<call>: <what is wrong>\", naming what it got", function()
+    for _, m in ipairs(misuses()) do h.usage_error(m.call, m.fn, unpack(m, 1, m.n)) end
+    assert.matches("^link: a pid expected, got string$", h.usage_error("link", mb.link, "x"))
+    assert.matches("^info: a pid expected, got a ref$", h.usage_error("info", mb.info, select(2, mb.spawn_monitor(function() end))))
+  end)
+
+  it("reads the same inside a spawned process", function()
+    local pid = mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local out = {}
+      for _, f in ipairs { function() mb.send(mb.self(), nil) end, function() mb.link("x") end,
+                           function() mb.trap_exit(1) end, function() mb.cancel_timer({}) end } do
+        local _, err = pcall(f)
+        out[#out + 1] = tostring(err)
+      end
+      mb.send(parent, { "errors", out })
+    end, mb.self())
+    local m = h.expect(h.tuple("errors"), "the errors", 5000)
+    assert.same({ "send: a message cannot be nil", "link: a pid expected, got string",
+                  "trap_exit: flag must be a boolean, got number", "cancel_timer: a ref expected, got table" }, m[2])
+    assert.is_true(h.is_pid(pid))
+  end)
+end)
