@@ -3,17 +3,17 @@
 --   moonbeam run examples/app.lua           the demo: a few seconds, then exits
 --   moonbeam run examples/app.lua forever   keeps serving (Ctrl-C to stop)
 --
--- Run it from the repository root (the modules are examples.cache,
--- examples.session_store, examples.worker, examples.pool and examples.tree).
--- It boots the tree of examples/tree.lua, uses the cache, the session store
+-- Run it from the repository root (its modules are in examples/app/:
+-- cache, session_store, worker, pool and tree).
+-- It boots the tree of examples/app/tree.lua, uses the cache, the session store
 -- and the worker pool, crashes a worker and then the cache on purpose to
 -- show their supervisors start them again, and stops the tree cleanly.
 local mb = require "moonbeam"
 local sup = require "moonbeam.supervisor"
-local tree = require "examples.tree"
-local cache = require "examples.cache"
-local sessions = require "examples.session_store"
-local pool = require "examples.pool"
+local tree = require "examples.app.tree"
+local cache = require "examples.app.cache"
+local sessions = require "examples.app.session_store"
+local pool = require "examples.app.pool"
 
 local forever = (...) == "forever"
 io.stdout:setvbuf("line")   -- every process prints to the same stdout: line by line

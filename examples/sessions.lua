@@ -1,7 +1,7 @@
 -- examples/sessions.lua: the seeds' SessionStore, a gen_server holding
 -- sessions that expire, swept out by a timer the server sends itself
 -- (mb.send_after), as Process.send_after(self(), :cleanup, interval) does in
--- Elixir. (examples/session_store.lua is the supervision-tree demo's own,
+-- Elixir. (examples/app/session_store.lua is the supervision-tree demo's own,
 -- registered as "sessions"; this one stands alone, with its own demo.)
 --
 --   moonbeam run examples/sessions.lua             the demo (from the repository root)

@@ -2,7 +2,7 @@
 -- cache whose options say how many entries it keeps (the least recently
 -- used goes first when it is full) and how long an entry lives (TTL, from
 -- when it was written; one put may give its own). A timer the server sends
--- itself sweeps out expired entries. (examples/cache.lua is the
+-- itself sweeps out expired entries. (examples/app/cache.lua is the
 -- supervision-tree demo's plain LRU cache.)
 --
 --   moonbeam run examples/ttl_lru_cache.lua        the demo (from the repository root)

@@ -6,7 +6,7 @@
 -- or by the hash of a key) and is free again at once; the worker does the
 -- work and answers the caller with gen.reply. The callers still make one
 -- gen.call to one name, and the work runs on as many cores as there are
--- workers. (examples/pool.lua is the supervision-tree demo's pool, whose
+-- workers. (examples/app/pool.lua is the supervision-tree demo's pool, whose
 -- workers a supervisor owns.)
 --
 --   moonbeam run examples/worker_pool.lua          the demo (from the repository root)

@@ -1,4 +1,4 @@
--- Chaos on the example application's tree (examples/tree.lua): KILLS times,
+-- Chaos on the example application's tree (examples/app/tree.lua): KILLS times,
 -- kill a random process of the tree (never the top supervisor),
 -- then check that the tree is whole again: every supervisor and server
 -- back, the pool at full size, the registered names on the live servers,
@@ -12,10 +12,10 @@ local U = require "spec.support.sup_util"
 local G = require "spec.support.gs_util"
 local sh = require "spec.support.shell"
 
-local tree = require "examples.tree"
-local cache = require "examples.cache"
-local sessions = require "examples.session_store"
-local pool = require "examples.pool"
+local tree = require "examples.app.tree"
+local cache = require "examples.app.cache"
+local sessions = require "examples.app.session_store"
+local pool = require "examples.app.pool"
 
 local WORKERS = 4
 local TREE_SIZE = 6 + WORKERS   -- app, cache, sessions, jobs, workers, pool + the workers

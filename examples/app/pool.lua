@@ -1,11 +1,11 @@
--- examples/pool.lua: the front of the example worker pool, a gen_server
+-- examples/app/pool.lua: the front of the example worker pool, a gen_server
 -- registered as "pool". It sits beside the pool's simple_one_for_one
 -- supervisor ("workers") under a rest_for_one supervisor (see
--- examples/tree.lua), so whenever the workers' supervisor is restarted, so
+-- examples/app/tree.lua), so whenever the workers' supervisor is restarted, so
 -- is the pool, which then starts the workers again. Jobs go to the workers
 -- in turn.
 --
---   local pool = require "examples.pool"
+--   local pool = require "examples.app.pool"
 --   pool.run({"words", "a b c"})   --> {worker = 2, result = 3}
 --   pool.run("crash")               --> nil, {"exit", reason}
 --   pool.workers()                  --> the workers' pids, newest first

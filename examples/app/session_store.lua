@@ -1,9 +1,9 @@
--- examples/session_store.lua: login sessions that expire, as a gen_server
+-- examples/app/session_store.lua: login sessions that expire, as a gen_server
 -- registered as "sessions". Every cleanup_ms it sweeps out the sessions not
 -- used for ttl_ms, with a timer it arms again each time (mb.send_after).
--- Part of the example tree (examples/tree.lua).
+-- Part of the example tree (examples/app/tree.lua).
 --
---   local sessions = require "examples.session_store"
+--   local sessions = require "examples.app.session_store"
 --   local token = sessions.create("alice")
 --   sessions.lookup(token)   --> "alice" (and the session is fresh again)
 --   sessions.count()         --> 1

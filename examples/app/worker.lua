@@ -1,4 +1,4 @@
--- examples/worker.lua: one worker of the example pool, a gen_server the
+-- examples/app/worker.lua: one worker of the example pool, a gen_server the
 -- pool's simple_one_for_one supervisor starts with {n = number, log = bool}.
 -- A job is {"words", text} (counts them), {"sum", from, to}, or "crash" (the
 -- worker raises, on purpose, to show its supervisor restart it).

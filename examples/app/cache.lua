@@ -1,8 +1,8 @@
--- examples/cache.lua: a key-value cache as a gen_server, registered as
+-- examples/app/cache.lua: a key-value cache as a gen_server, registered as
 -- "cache". It holds at most max_size entries and evicts the least recently
--- used one when full. Part of the example tree (examples/tree.lua).
+-- used one when full. Part of the example tree (examples/app/tree.lua).
 --
---   local cache = require "examples.cache"
+--   local cache = require "examples.app.cache"
 --   cache.put("k", "v")  --> true
 --   cache.get("k")       --> "v"
 --   cache.stats()        --> {size=, max_size=, hits=, misses=, evictions=}

@@ -1,11 +1,11 @@
--- examples/tree.lua: the example application's supervision tree.
+-- examples/app/tree.lua: the example application's supervision tree.
 --
 --   app (one_for_one)
---   ├── cache     examples.cache, registered "cache"
---   ├── sessions  examples.session_store, registered "sessions"
+--   ├── cache     examples.app.cache, registered "cache"
+--   ├── sessions  examples.app.session_store, registered "sessions"
 --   └── jobs (rest_for_one)
---       ├── workers (simple_one_for_one over examples.worker)
---       └── pool      examples.pool, registered "pool": fills "workers"
+--       ├── workers (simple_one_for_one over examples.app.worker)
+--       └── pool      examples.app.pool, registered "pool": fills "workers"
 --
 -- tree.start([opts]) -> the top supervisor's pid (linked to the caller),
 -- or nil and why. opts: log (print what the servers do), workers (pool
@@ -22,15 +22,15 @@ function T.children(opts)
   local log = opts.log or false
   local intensity = opts.intensity or 20
   return {
-    { id = "cache", module = "examples.cache", name = "cache",
+    { id = "cache", module = "examples.app.cache", name = "cache",
       arg = { max_size = opts.cache_size or 100, log = log } },
-    { id = "sessions", module = "examples.session_store", name = "sessions",
+    { id = "sessions", module = "examples.app.session_store", name = "sessions",
       arg = { ttl_ms = opts.session_ttl_ms or 30000, cleanup_ms = opts.cleanup_ms or 1000, log = log } },
     { id = "jobs", type = "supervisor", strategy = "rest_for_one", intensity = intensity, period = 5000,
       children = {
         { id = "workers", type = "supervisor", strategy = "simple_one_for_one", intensity = intensity, period = 5000,
-          children = { { id = "worker", module = "examples.worker" } } },
-        { id = "pool", module = "examples.pool", name = "pool", arg = { size = opts.workers or 4, log = log } },
+          children = { { id = "worker", module = "examples.app.worker" } } },
+        { id = "pool", module = "examples.app.pool", name = "pool", arg = { size = opts.workers or 4, log = log } },
       } },
   }
 end
