@@ -3,8 +3,10 @@
 #   make          build build/lib/moonbeam/core.so and build/bin/moonbeam
 #   make deps     install the Debian packages the build and tests need
 #   make demo     build and boot the example supervision tree (examples/app.lua)
-#   make test     deps, build, the spec suite, again under ASan+UBSan and
-#                 TSan, and a short fuzz run; ends with "N passed, N failed"
+#   make test     deps, build, the spec suite and the core's own C test
+#                 (spec/core), both again under ASan+UBSan and TSan, and a
+#                 short fuzz run; ends with "N passed, N failed"
+#   make core-test  the core alone, from C, with no LuaJIT linked
 #   make bench    the benchmark table beside Erlang/OTP
 #   make fuzz     fuzz the message decoder and the core's term reader
 #                 (FUZZ_SECONDS each, default 60)
