@@ -64,3 +64,15 @@ describe("a call given the wrong kind of argument", function()
     assert.is_true(h.is_pid(pid))
   end)
 end)
+
+describe("a supervisor call given something that is no supervisor", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("names the supervisor's call, not the gen_server call under it", function()
+    local sup = require "moonbeam.supervisor"
+    h.usage_error("supervisor.which_children", sup.which_children, 42)
+    h.usage_error("supervisor.start_child", sup.start_child, {}, { id = "x", module = "m" })
+    h.usage_error("supervisor.stop", sup.stop, true)
+  end)
+end)

@@ -228,6 +228,16 @@ describe("gen_server \"stop\" from a callback", function()
     assert.equal("other", h.reason(ref))
   end)
 
+  it("with a reply that cannot be sent: the caller gets {\"bad_reply\", ...}, the server its own reason", function()
+    local s, ref = server()
+    local ok, err = pcall(gen.call, s, { "fn", function(_, state)
+      return "stop", "done", coroutine.create(print), state
+    end })
+    assert.is_false(ok)
+    assert.equal("bad_reply", err[1], h.text(err))
+    assert.equal("done", h.reason(ref))
+  end)
+
   it("with a nil reply: the caller gets nil", function()
     local s = server()
     local ok, v = pcall(gen.call, s, { "ret", "stop", "normal", nil, 9, n = 5 })

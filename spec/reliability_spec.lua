@@ -168,7 +168,7 @@ describe("the host under abuse", function()
 
   kill_it("spinners killed in compiled code, one after another: every kill lands, and no thread or "
      .. "memory is left behind", function()
-    local N = size(1000, 20000, 300)
+    local N = size(300, 20000, 100)
     local function spin(parent, n)
       local mb = require "moonbeam"
       mb.send(parent, { "spinning", n })
@@ -201,7 +201,7 @@ describe("the host under abuse", function()
                    ("OS threads: %d before, %d after"):format(threads, U.os_threads()))
     if before and after and not SANITIZED then
       -- Each abandoned state's arena and machine code are freed: 64 KB
-      -- kept per kill would be 64 MB over 1000.
+      -- kept per kill would be 19 MB over 300.
       assert.is_true(after <= before + 16 * 1024, ("RSS went from %d to %d KB over %d kills"):format(before, after, N))
     end
     report("kill_compiled", { kills = N, per_s = N / (took / 1000), worst_kill_ms = worst,

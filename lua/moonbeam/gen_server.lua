@@ -225,8 +225,7 @@ local function terminate(S, reason, last)
     if not ok then reason = err end   -- a crashing terminate replaces the reason
   end
   if S.pending_reply then   -- "stop" with a reply: it goes out after terminate
-    local from, value = S.pending_reply[1], S.pending_reply[2]
-    c_reply(from[1], from[2], value)
+    gen.reply(S.pending_reply[1], S.pending_reply[2])   -- an unsendable one tells the caller so
   end
   if not is_normal(reason) then report.crash(S, reason, last) end
   core_exit(reason)

@@ -148,7 +148,16 @@ end
 function M.start_link(children, flags) return start(true, children, flags) end
 function M.start(children, flags) return start(false, children, flags) end
 
+-- A supervisor argument: misuse is named after the supervisor's call, not
+-- the gen_server call underneath.
+-- (No position: the API's calls are tail calls, so a level would miss.)
+local function check_sup(sup, fn)
+  if type(sup) == "string" or mb.is_pid(sup) then return end
+  error(("supervisor.%s: sup must be a pid or a registered name, got %s"):format(fn, type(sup)), 0)
+end
+
 local function call(sup, req)
+  check_sup(sup, req[1])
   return gen_server.call(sup, req, "infinity")
 end
 
@@ -187,6 +196,7 @@ function M.count_children(sup) return call(sup, { "count_children" }) end
 
 --- stop(sup, [reason], [timeout]) -> true once it stopped its children and exited.
 function M.stop(sup, reason, timeout)
+  check_sup(sup, "stop")
   util.check_timeout(timeout, "supervisor.stop")
   return gen_server.stop(sup, reason, timeout)
 end
