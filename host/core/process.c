@@ -164,6 +164,18 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
     return MB_DELIVER_OK;
 }
 
+int mb_send_msg(mb_runtime *rt, mb_sched *s, mb_pid dest, mb_msg *m) {
+    mb_proc *t = dest ? mb_proctab_get(&rt->procs, dest) : NULL;
+    if (!t) {
+        free(m);
+        return MB_DELIVER_OK;
+    }
+    int rc = mb_proc_deliver(t, m, s);
+    mb_proctab_put(&rt->procs, dest);
+    return rc;
+}
+
+/* The message path: one lookup, and no copy made for the dead. */
 int mb_send(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest, mb_msg_kind kind, mb_ref ref,
             const void *bytes, size_t len) {
     mb_proc *t = mb_proctab_get(&rt->procs, dest);

@@ -186,6 +186,9 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from);
  * MB_DELIVER_FULL when its bound refused it, -1 when out of memory. */
 int mb_send(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest, mb_msg_kind kind, mb_ref ref,
             const void *bytes, size_t len);
+/* The same for a message already built (a timer's): takes m, even when
+ * dest is gone. */
+int mb_send_msg(mb_runtime *rt, mb_sched *s, mb_pid dest, mb_msg *m);
 
 /* Aliases (OTP's): activate, deactivate (flushing what came through it). */
 int mb_proc_alias(mb_proc *p, mb_ref ref);

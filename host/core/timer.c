@@ -117,11 +117,8 @@ static void on_timer_closed(uv_handle_t *h) { timer_free((mb_timer *)h); }
 static void deliver(mb_timer *tm) {
     mb_runtime *rt = tm->rt;
     mb_pid dest = tm->name ? mb_names_whereis(rt, tm->name, strlen(tm->name)) : tm->dest;
-    mb_proc *p = dest ? mb_proctab_get(&rt->procs, dest) : NULL;
-    if (!p) return;   /* gone, or the name is free: dropped, as OTP does */
-    mb_proc_deliver(p, tm->msg, NULL);
+    mb_send_msg(rt, NULL, dest, tm->msg);   /* gone, or the name is free: dropped, as OTP does */
     tm->msg = NULL;
-    mb_proctab_put(&rt->procs, dest);
 }
 
 static void on_timer_fire(uv_timer_t *h) {
