@@ -536,3 +536,41 @@ describe("a supervisor sent a malformed request", function()
     assert.is_true(mb.alive(s))
   end)
 end)
+
+-- The supervisor in C reads the spec supervisor.lua normalised, and fills in
+-- nothing itself: a spec that reaches it short of a field is refused.
+describe("the core's supervisor, given a spec directly", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  local core = require "moonbeam.core"
+  local flags = { strategy = "one_for_one", intensity = 3, period = 5000, max_children = math.huge }
+  local function with(t)
+    local spec = {}
+    for k, v in pairs(flags) do spec[k] = v end
+    for k, v in pairs(t) do spec[k] = v end
+    return spec
+  end
+
+  it("refuses a missing flag or child field instead of assuming one", function()
+    for _, missing in ipairs { "strategy", "intensity", "period", "max_children" } do
+      local spec = with { children = {} }
+      spec[missing] = nil
+      local ok, err = pcall(core.sup_start, spec, false, "t")
+      assert.is_false(ok, missing)
+      assert.matches("^supervisor: " .. missing, err)
+    end
+    local child = { id = "a", type = "worker", restart = "permanent", shutdown = 5000, module = U.CHILD }
+    for _, missing in ipairs { "type", "restart", "shutdown" } do
+      local c = {}
+      for k, v in pairs(child) do c[k] = v end
+      c[missing] = nil
+      local ok, err = pcall(core.sup_start, with { children = { c } }, false, "t")
+      assert.is_false(ok, missing)
+      assert.matches("^supervisor: child 'a': " .. missing, err)
+    end
+    local pid = core.sup_start(with { children = { child } }, false, "t")
+    assert.is_true(h.is_pid(pid))
+    mb.exit(pid, "kill")
+  end)
+end)

@@ -14,15 +14,21 @@
 
 int sup_put_reason(mb_buf *b, const char *s) { return mb_put_string(b, s, strlen(s)); }
 
-static bool field_is(mb_span t, const char *k, const char *want) {
+const char *const sup_strategy_names[] = {"one_for_one", "one_for_all", "rest_for_one", "simple_one_for_one", NULL};
+const char *const sup_type_names[] = {"worker", "process", "supervisor", NULL};
+const char *const sup_restart_names[] = {"permanent", "transient", "temporary", NULL};
+
+int sup_field_choice(mb_span t, const char *k, const char *const *names) {
     mb_span v;
-    return mb_term_field(t, k, &v) && mb_term_is_str(v, want);
+    if (!mb_term_field(t, k, &v)) return -1;
+    for (int i = 0; names[i]; i++)
+        if (mb_term_is_str(v, names[i])) return i;
+    return -1;
 }
 
-static double field_num(mb_span t, const char *k, double dflt) {
+bool sup_field_num(mb_span t, const char *k, double *x) {
     mb_span v;
-    double x;
-    return mb_term_field(t, k, &v) && mb_term_num(v, &x) ? x : dflt;
+    return mb_term_field(t, k, &v) && mb_term_num(v, x);
 }
 
 static int copy_span(mb_buf *b, mb_span v) { return mb_buf_put(b, v.p, v.n); }
@@ -35,15 +41,19 @@ sup_child *sup_child_parse(mb_span spec, char *err, size_t errlen) {
         snprintf(err, errlen, "a child spec without a string id");
         goto fail;
     }
-    c->type = field_is(spec, "type", "supervisor") ? CT_SUPERVISOR
-            : field_is(spec, "type", "process") ? CT_PROCESS : CT_WORKER;
-    c->restart = field_is(spec, "restart", "temporary") ? R_TEMPORARY
-               : field_is(spec, "restart", "transient") ? R_TRANSIENT : R_PERMANENT;
+    if ((c->type = sup_field_choice(spec, "type", sup_type_names)) < 0) {
+        snprintf(err, errlen, "child '%s': type must be \"worker\", \"process\" or \"supervisor\"", c->id);
+        goto fail;
+    }
+    if ((c->restart = sup_field_choice(spec, "restart", sup_restart_names)) < 0) {
+        snprintf(err, errlen, "child '%s': restart must be \"permanent\", \"transient\" or \"temporary\"", c->id);
+        goto fail;
+    }
     /* ms, SHUT_INFINITY or SHUT_BRUTAL; math.huge, or more than a timer
      * can be set for, is infinity. */
-    c->shutdown = field_num(spec, "shutdown", c->type == CT_SUPERVISOR ? SHUT_INFINITY : 5000);
+    bool has_shutdown = sup_field_num(spec, "shutdown", &c->shutdown);
     if (c->shutdown > MB_MAX_TIMEOUT_MS) c->shutdown = SHUT_INFINITY;
-    if (!(c->shutdown >= 0 || c->shutdown == SHUT_INFINITY || c->shutdown == SHUT_BRUTAL)) {
+    if (!has_shutdown || !(c->shutdown >= 0 || c->shutdown == SHUT_INFINITY || c->shutdown == SHUT_BRUTAL)) {
         snprintf(err, errlen, "child '%s': shutdown must be ms >= 0, \"infinity\" or \"brutal_kill\"", c->id);
         goto fail;
     }
@@ -58,10 +68,9 @@ sup_child *sup_child_parse(mb_span spec, char *err, size_t errlen) {
     }
     if (mb_term_field(spec, "backoff", &v)) {
         /* Delays a timer can be set for: no infinity, no NaN. */
-        c->bo_initial = field_num(v, "initial", 0);
-        c->bo_max = field_num(v, "max", c->bo_initial);
-        c->bo_factor = field_num(v, "factor", 1);
-        if (!(c->bo_initial > 0 && c->bo_initial <= c->bo_max && c->bo_max <= MB_MAX_TIMEOUT_MS &&
+        bool whole = sup_field_num(v, "initial", &c->bo_initial) && sup_field_num(v, "max", &c->bo_max) &&
+                     sup_field_num(v, "factor", &c->bo_factor);
+        if (!(whole && c->bo_initial > 0 && c->bo_initial <= c->bo_max && c->bo_max <= MB_MAX_TIMEOUT_MS &&
               c->bo_factor >= 1 && isfinite(c->bo_factor))) {
             snprintf(err, errlen, "child '%s': backoff must be finite ms > 0 (max >= initial, factor >= 1)", c->id);
             goto fail;

@@ -6,9 +6,11 @@
 #include "supervisor.h"
 #include "core/term.h"
 
+/* The spec's words, in the order of their names in sup_child.c. */
 enum { ST_ONE_FOR_ONE, ST_ONE_FOR_ALL, ST_REST_FOR_ONE, ST_SIMPLE };
 enum { CT_WORKER, CT_PROCESS, CT_SUPERVISOR };
 enum { R_PERMANENT, R_TRANSIENT, R_TEMPORARY };
+extern const char *const sup_strategy_names[], *const sup_type_names[], *const sup_restart_names[];
 #define SUP_UNLIMITED (-1)       /* a count given as math.huge */
 #define SHUT_INFINITY (-1.0)
 #define SHUT_BRUTAL (-2.0)
@@ -99,7 +101,13 @@ void sup_child_exited(sup *s, sup_child *c, mb_span reason);     /* restart it, 
  * DOWN of a child). */
 void sup_handle(sup *s, mb_span t);
 
-/* sup_child.c */
+/* sup_child.c. Specs come normalised by lua/moonbeam/supervisor.lua, every
+ * field there (backoff and name only when given): a field missing or out of
+ * its range is refused, never filled in here. */
+/* Which of names (NULL-terminated) t[k] is; -1 when absent or none. */
+int sup_field_choice(mb_span t, const char *k, const char *const *names);
+/* t[k] as a number; false when absent or no number. */
+bool sup_field_num(mb_span t, const char *k, double *x);
 sup_child *sup_child_parse(mb_span spec, char *err, size_t errlen);
 sup_child *sup_child_from_template(const sup_child *t, mb_span arg);
 void sup_child_free(sup_child *c);

@@ -667,13 +667,10 @@ static const mb_kind sup_kind = {.name = "supervisor", .run = sup_run, .close = 
 /* ---- creation ----------------------------------------------------------- */
 
 /* A count (intensity, max_children): an integer 0 <= n <= 2^31-1, or
- * math.huge for SUP_UNLIMITED; dflt when absent. False when it is neither. */
-static bool count_field(mb_span t, const char *k, int dflt, int *out) {
-    mb_span v;
+ * math.huge for SUP_UNLIMITED. False when it is neither, or absent. */
+static bool count_field(mb_span t, const char *k, int *out) {
     double x;
-    *out = dflt;
-    if (!mb_term_field(t, k, &v)) return true;
-    if (!mb_term_num(v, &x)) return false;
+    if (!sup_field_num(t, k, &x)) return false;
     if (x == HUGE_VAL) {
         *out = SUP_UNLIMITED;
         return true;
@@ -699,22 +696,20 @@ mb_proc *mb_sup_new(mb_runtime *rt, const uint8_t *spec, size_t len, bool link,
     }
     s->p = p;
     s->link = link;
-    s->strategy = ST_ONE_FOR_ONE;
-    if (mb_term_field(t, "strategy", &v)) {
-        if (mb_term_is_str(v, "one_for_all")) s->strategy = ST_ONE_FOR_ALL;
-        else if (mb_term_is_str(v, "rest_for_one")) s->strategy = ST_REST_FOR_ONE;
-        else if (mb_term_is_str(v, "simple_one_for_one")) s->strategy = ST_SIMPLE;
+    if ((s->strategy = sup_field_choice(t, "strategy", sup_strategy_names)) < 0) {
+        snprintf(err, errlen, "strategy must be one_for_one, one_for_all, rest_for_one or simple_one_for_one");
+        goto fail;
     }
-    if (!count_field(t, "intensity", 3, &s->intensity)) {
+    if (!count_field(t, "intensity", &s->intensity)) {
         snprintf(err, errlen, "intensity must be an integer from 0 to 2^31-1, or math.huge");
         goto fail;
     }
-    if (!count_field(t, "max_children", SUP_UNLIMITED, &s->max_children)) {
+    if (!count_field(t, "max_children", &s->max_children)) {
         snprintf(err, errlen, "max_children must be an integer from 0 to 2^31-1, or math.huge");
         goto fail;
     }
-    double x = 5000;
-    if (mb_term_field(t, "period", &v) && !(mb_term_num(v, &x) && x > 0)) {
+    double x;
+    if (!(sup_field_num(t, "period", &x) && x > 0)) {
         snprintf(err, errlen, "period must be a number of ms > 0");
         goto fail;
     }

@@ -1,7 +1,8 @@
 /* supervisor.h: supervisors as native processes (no Lua state).
  *
- * A supervisor is created from an encoded spec (built and checked by
- * lua/moonbeam/supervisor.lua):
+ * A supervisor is created from an encoded spec, built, checked and
+ * normalised by lua/moonbeam/supervisor.lua: every field is there (backoff
+ * and name only when given), and one missing is refused, not assumed:
  *   {strategy=, intensity=, period=, max_children=, children={child...}}
  *   child: {id=, type="worker"|"process"|"supervisor", restart=, shutdown=
  *           (ms, -1 infinity, -2 brutal_kill), name=, module=, arg=,

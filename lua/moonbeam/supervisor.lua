@@ -34,8 +34,7 @@ local function check_flags(f, where)
   local intensity = check_count(f.intensity == nil and 3 or f.intensity, where .. "intensity")
   local period = f.period == nil and 5000 or f.period
   if type(period) ~= "number" or not (period > 0) or period == HUGE then bad(where .. "period", "must be a number of ms > 0") end
-  local maxc = f.max_children
-  if maxc ~= nil then check_count(maxc, where .. "max_children") end
+  local maxc = check_count(f.max_children == nil and HUGE or f.max_children, where .. "max_children")
   return { strategy = strategy, intensity = intensity, period = period, max_children = maxc }
 end
 
