@@ -61,11 +61,23 @@ static int open_os(lua_State *L) {
     return 1;
 }
 
+/* The FFI lets C code call back into Lua while it holds something of its
+ * own (a lock, an open directory): a process that opened it is never left
+ * in the middle of its code (vm.c, abandon), only preempted or handed off. */
+static int open_ffi(lua_State *L) {
+    void *ud;
+    if (lua_getallocf(L, &ud) == mb_proc_alloc) ((mb_proc *)ud)->foreign_code = true;
+    lua_pushcfunction(L, luaopen_ffi);
+    lua_pushliteral(L, LUA_FFILIBNAME);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
 /* The standard libraries a process state opens only when first used. */
 static const struct { const char *name; lua_CFunction open; } stdlibs[] = {
     {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math}, {LUA_BITLIBNAME, luaopen_bit},
     {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, open_os}, {LUA_DBLIBNAME, luaopen_debug},
-    {LUA_FFILIBNAME, luaopen_ffi}};
+    {LUA_FFILIBNAME, open_ffi}};
 
 lua_CFunction mbb_stdlib_opener(const char *name) {
     for (size_t i = 0; i < sizeof stdlibs / sizeof *stdlibs; i++)

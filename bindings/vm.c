@@ -1,8 +1,10 @@
 /* vm.c: the Lua kind of process (host/core/kind.h): creating its Lua
  * state, running a slice of it, preempting it, turning how it ended into an
  * exit reason, and closing it. */
+#include <dlfcn.h>
 #include <luajit.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -326,6 +328,38 @@ static bool can_yield(mb_proc *p, lua_State *L) {
     return true;
 }
 
+/* Where LuaJIT's own code and moonbeam's are loaded (found once): C
+ * functions there hold nothing outside a state while they call Lua. */
+static const void *luajit_base, *moonbeam_base;
+
+static void find_bases(void) {
+    Dl_info info;
+    if (dladdr((void *)lua_pushnil, &info)) luajit_base = info.dli_fbase;
+    if (dladdr((void *)mbb_lua_kind_init, &info)) moonbeam_base = info.dli_fbase;
+}
+
+static bool ours(lua_CFunction fn) {
+    Dl_info info;
+    if (!fn) return true;   /* one of LuaJIT's fast functions */
+    if (!dladdr((void *)fn, &info)) return false;
+    return info.dli_fbase == luajit_base || info.dli_fbase == moonbeam_base;
+}
+
+/* Whether the process may be left where it is, from its hook: no C function
+ * of a library's own (a C module that called back into Lua, holding
+ * whatever it holds) is between here and its body. */
+static bool may_abandon(mb_proc *p, lua_State *L) {
+    if (p->foreign_code) return false;
+    lua_Debug ar;
+    for (int level = 0; lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sf", &ar)) return false;
+        lua_CFunction fn = lua_tocfunction(L, -1);
+        lua_pop(L, 1);
+        if (ar.what[0] == 'C' && !ours(fn)) return false;
+    }
+    return true;
+}
+
 /* Runs on the process's own thread, between two interpreted instructions.
  * Where the process cannot yield it keeps looking, unless a queued exit
  * signal ends it: then it is abandoned here, as in compiled code (the C
@@ -339,17 +373,33 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
     mb_proc *p = ud;
     if (!can_yield(p, L)) {
         sigjmp_buf *start = slice_start;
-        if (start && running_here == p && atomic_load_explicit(&p->doomed, memory_order_relaxed))
+        if (start && running_here == p && mb_proc_doomed(p) && may_abandon(p, L))
             siglongjmp(*start, 1);
         return;
     }
+    /* Not interrupted by our own signal's lua_sethook: LuaJIT's dispatch
+     * update is not reentrant. */
+    sigset_t preempt, old;
+    sigemptyset(&preempt);
+    sigaddset(&preempt, MB_PREEMPT_SIGNAL);
+    pthread_sigmask(SIG_BLOCK, &preempt, &old);
     lua_sethook(L, NULL, 0, 0);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     p->budget = 0;   /* a whole slice of work, for its reductions */
     p->hogged = true;   /* behind those that wait on messages (sched.c) */
     p->yield = MB_YIELD_RESCHED;
     mbb_note_where(L, p);
     lua_yield(L, 0);
 }
+
+/* ThreadSanitizer runs a handler late, at the end of the next intercepted
+ * call, with the context of when the signal came: leaving from there would
+ * leave inside libc. Under it a compiled loop is only handed off. */
+#if defined(__SANITIZE_THREAD__)
+#define LEAVE_BY_SIGNAL 0
+#else
+#define LEAVE_BY_SIGNAL 1
+#endif
 
 /* Whether pc is in the code the monitor published for p (a consistent
  * reading of the bounds, or none: the next signal looks again). */
@@ -392,15 +442,20 @@ static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
     const mbb_lua *lp = p ? p->state : NULL;
     if (!lp || !lp->L) return;
     sigjmp_buf *start = slice_start;
-    if (start && atomic_load_explicit(&p->doomed, memory_order_relaxed)) {
+    if (LEAVE_BY_SIGNAL && start && mb_proc_doomed(p) && !p->foreign_code) {
         uintptr_t pc = interrupted_pc(uctx);
         if (in_cut(p, pc)) siglongjmp(*start, 1);
         atomic_store_explicit(&p->stuck_pc, pc, memory_order_relaxed);
     }
+    /* Set afresh even when set: LuaJIT's own dispatch update (a trace
+     * recorded, a hook cleared) may have been under way when this signal
+     * came, and left the hook set but not installed. */
+    if (lua_gethookmask(lp->L) & LUA_MASKCOUNT) lua_sethook(lp->L, NULL, 0, 0);
     lua_sethook(lp->L, preempt_hook, LUA_MASKCOUNT, PREEMPT_HOOK_COUNT);
 }
 
 static void install_preempt_handler(void) {
+    find_bases();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_preempt_signal;
@@ -416,6 +471,7 @@ void mbb_lua_kind_init(void) {
 }
 
 static int flush_compiled_code(lua_State *L) {
+    luaJIT_profile_stop(L);   /* its timer would go on writing into the freed state */
     luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_FLUSH);
     return 0;
 }
@@ -438,8 +494,12 @@ static void abandon(mb_proc *p) {
     lua_gc(L, LUA_GCSTOP, 0);
     if (lua_cpcall(L, flush_compiled_code, NULL))   /* inside a finalizer: LuaJIT refuses */
         fprintf(stderr, "moonbeam: the compiled code of a killed process stays allocated\n");
-    mb_signal_drain(p);
-    if (!p->dying) set_reason_str(p, "killed");   /* spared after all (trapping now): too late */
+    /* The signal that ends it is counted before it is queued: wait for it
+     * to be there, so that p ends with its reason. */
+    while (!p->dying && atomic_load_explicit(&p->ending, memory_order_relaxed) > 0) {
+        if (!mb_signal_drain(p) && !p->dying) sched_yield();
+    }
+    if (!p->dying) set_reason_str(p, "killed");   /* the host stops, or spared after all: too late */
     p->yield = MB_YIELD_EXIT;
 }
 
@@ -505,11 +565,10 @@ static void lua_run(mb_proc *p) {
 /* The kind's end: the state and all the memory it had. */
 static void lua_close_proc(mb_proc *p) {
     mbb_lua *lp = p->state;
-    if (!lp) return;
-    if (!p->abandoned) lua_close(lp->L);
+    if (lp && !p->abandoned) lua_close(lp->L);
     free(lp);
     p->state = NULL;
-    mb_arena_release(&p->arena);
+    mb_arena_release(&p->arena);   /* also what a state that failed to start left */
 }
 
 /* The blocking pool's half of mb.blocking (host/core/blocking.h): resume p, which

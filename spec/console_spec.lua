@@ -178,18 +178,26 @@ describe("the console", function()
     assert.not_matches("never run\n%*%*", s)
   end)
 
-  it("interrupts a blocked evaluation on Ctrl-C with a new console", function()
+  -- Runs code that prints marker and then never returns, presses Ctrl-C
+  -- and checks a new console answers. Waits for the marker, not for time: a
+  -- Ctrl-C that came before it would only cancel the line being edited.
+  local function interrupted(code, marker)
     term = console()
-    -- Wait for the evaluation to show it runs, not for time: a Ctrl-C that
-    -- came before it would only cancel the line being edited.
-    term:type("print('evaluating' .. '...') receive()")
+    term:type(("print('%s' .. '...') %s"):format(marker, code))
     term:key("Enter")
-    term:wait_for("evaluating...", nil, true)
+    term:wait_for(marker .. "...", nil, true)
     term:key("C-c")
     local s = term:wait_for("** interrupted: console <0.", nil, true)
     assert.matches("was killed; this is <0%.%d+%.%d+>", s)
-    s = term:enter("2 + 2")
-    assert.matches("\n4\n", s)
+    assert.matches("\n4\n", term:enter("2 + 2"))
+  end
+
+  it("interrupts a blocked evaluation on Ctrl-C with a new console", function()
+    interrupted("receive()", "evaluating")
+  end)
+
+  it("interrupts a compiled loop on Ctrl-C with a new console", function()
+    interrupted("local x = 0 for i = 1, 1e15 do x = x + i end", "spinning")
   end)
 
   it("writes the history to ~/.moonbeam_history and recalls it in the next session", function()

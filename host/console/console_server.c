@@ -45,6 +45,8 @@
 #include "core/signal.h"
 #include "core/spawn.h"
 
+#define KILL_LOOK_MS 20.0   /* how often tend looks while a console process is being killed */
+
 /* The runtime keeps its console server under this key (runtime.h). */
 static const char console_key;
 #define MAX_FRAME_IN (1u << 20)     /* a terminal sends lines, not megabytes */
@@ -226,8 +228,16 @@ static void say_goodbye(mb_console_conn *c, const char *why) {
 static void tend(mb_console_server *s) {
     for (mb_console_conn **pp = &s->conns; *pp;) {
         mb_console_conn *c = *pp;
+        bool alive = !c->pid || mb_proctab_alive(&s->rt->procs, c->pid);
+        /* A process ended where it ran (a kill in compiled code: sysmon.h)
+         * never ran the __gc that lets go of the connection: let go here.
+         * (One that ends otherwise has let go before its pid is gone.) */
+        if (c->opened && !c->ended && !alive) {
+            c->ended = true;
+            c->refs--;   /* the server still holds its own */
+        }
         /* A process that died before it opened the connection never lets go. */
-        bool dead = c->ended || (c->pid && !c->opened && !mb_proctab_alive(&s->rt->procs, c->pid));
+        bool dead = c->ended || (c->pid && !c->opened && !alive);
         if (dead && !c->goodbye && !c->client_gone && !s->stopping) {
             if (c->end_asked) {
                 say_goodbye(c, NULL);
@@ -505,6 +515,9 @@ static size_t poll_set(mb_console_server *s, struct pollfd **fds, mb_console_con
         (*who)[k] = c;
         (*fds)[k++] = (struct pollfd){.fd = c->fd, .events = terminal_events(c, &stall_at)};
         *wake_at = fmin(*wake_at, stall_at);
+        /* A kill under way: look again soon, its process may end without
+         * letting go of the connection (tend). */
+        if (c->interrupted && !c->ended) *wake_at = fmin(*wake_at, now + KILL_LOOK_MS);
     }
     return k;
 }

@@ -10,6 +10,7 @@ mb_msg *mb_msg_new(mb_msg_kind kind, mb_pid from, mb_ref ref, size_t len) {
     atomic_store_explicit(&m->next, NULL, memory_order_relaxed);
     m->kind = (uint8_t)kind;
     m->bounded = 0;
+    m->ending = 0;
     m->from = from;
     m->ref = ref;
     m->len = len;

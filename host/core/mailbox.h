@@ -35,6 +35,7 @@ typedef struct mb_msg {
     _Atomic(struct mb_msg *) next;
     uint8_t kind;
     uint8_t bounded;    /* counted in its receiver's queue_bounded (mailbox_bounds.h) */
+    uint8_t ending;     /* an exit signal counted in its receiver's `ending` (process.h) */
     mb_pid from;
     mb_ref ref;
     size_t len;

@@ -66,7 +66,9 @@ void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         atomic_store_explicit(&p->mem_used, used - old, memory_order_relaxed);
         return NULL;
     }
-    /* Its queued messages count too (mailbox_bounds.h). */
+    /* Its queued messages count too (mailbox_bounds.h). An abandoned state
+     * is only ever torn down: what that takes is never refused. */
+    if (p->abandoned) goto grow;
     if (p->mem_limit && nsize > old &&
         used - old + nsize + mb_mailbox_bytes(p) > p->mem_limit) {
         p->mem_exceeded = true;
@@ -76,6 +78,7 @@ void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         p->cstack_exceeded = true;
         return NULL;
     }
+grow:;
     void *np = ptr ? mb_arena_realloc(&p->arena, ptr, old, nsize) : mb_arena_alloc(&p->arena, nsize);
     if (!np) return NULL;
     atomic_store_explicit(&p->mem_used, used - old + nsize, memory_order_relaxed);
@@ -155,7 +158,8 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
     case MB_MSG_DEADLOCK:
         break;
     default:
-        if (mb_signal_ends(p, m)) atomic_store_explicit(&p->doomed, true, memory_order_relaxed);
+        /* Counted before it can be seen: whoever sees it queued sees it counted. */
+        if ((m->ending = mb_signal_ends(p, m))) atomic_fetch_add_explicit(&p->ending, 1, memory_order_relaxed);
         atomic_fetch_add(&p->sig_pending, 1);
         break;
     }

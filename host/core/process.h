@@ -99,8 +99,12 @@ typedef struct mb_proc {
     _Atomic uint64_t wait_seq;        /* which wait a timeout belongs to */
     _Atomic uint64_t timed_out_seq;   /* set by the wait timer when it fires */
     _Atomic bool trap_exit;
-    _Atomic bool doomed;              /* a queued exit signal will end it (mb_signal_ends):
-                                         if it spins in compiled code, it is left there */
+    /* Whether it must end now (mb_proc_doomed): if it spins in compiled code
+     * it is left there (sysmon.h). Not a flag set once: a signal that looked
+     * fatal when queued may spare it when drained (unlinked, trapped). */
+    _Atomic uint32_t ending;          /* queued exit signals that will end it (mb_signal_ends) */
+    _Atomic bool must_end;            /* dying (it may catch mbb_exit_now's error and go on),
+                                         or the host stops */
     /* Leaving a doomed process where it is (sysmon.h): where the preemption
      * signal last found its thread, and the generated code the monitor saw
      * it in, which the signal's handler leaves at once (a sequence count,
@@ -127,6 +131,8 @@ typedef struct mb_proc {
     bool dying;                       /* exit_reason holds why */
     bool abandoned;                   /* its state was left in the middle of its code
                                          (sysmon.h): released, never closed */
+    bool foreign_code;                /* it may run C code that calls it back (the FFI):
+                                         never abandoned */
     bool hogged;                      /* its last slice was cut short (preempted, or handed
                                          off): it waits in the back queue (sched.c) */
     bool in_match;                    /* inside a selective receive's match function */
@@ -160,6 +166,12 @@ typedef struct mb_proc {
     char where[128];                  /* info.current_function (bindings/where.c); the owner
                                          writes it, and may read it unlocked */
 } mb_proc;
+
+/* Whether p must end at once: an ending signal queued, or dying already. */
+static inline bool mb_proc_doomed(mb_proc *p) {
+    return atomic_load_explicit(&p->ending, memory_order_relaxed) > 0 ||
+           atomic_load_explicit(&p->must_end, memory_order_relaxed);
+}
 
 /* Allocate a process (not yet in the table). */
 mb_proc *mb_proc_new(mb_runtime *rt);

@@ -144,6 +144,7 @@ mb_msg *mb_down_message(mb_ref ref, const uint8_t *what, size_t what_len,
 static void die(mb_proc *p, const uint8_t *reason, size_t len) {
     if (p->dying) return;
     p->dying = true;
+    atomic_store_explicit(&p->must_end, true, memory_order_relaxed);
     p->exit_reason.len = 0;
     if (mb_buf_put(&p->exit_reason, reason, len))
         fprintf(stderr, "moonbeam: out of memory keeping an exit reason\n");
@@ -262,6 +263,7 @@ int mb_signal_drain(mb_proc *p) {
         }
         atomic_fetch_sub(&p->sig_pending, 1);
         added += handle_signal(p, m);
+        if (m->ending) atomic_fetch_sub_explicit(&p->ending, 1, memory_order_relaxed);
         free(m);
     }
     if (p->max_queue) mb_mailbox_trim(p);   /* drop_old makes room here */

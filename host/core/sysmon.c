@@ -60,7 +60,7 @@ static bool hand_off(mb_sysmon *m, mb_sched *s, mb_proc *p) {
  * publish that code's bounds, where the VM layer's signal handler leaves it
  * (bindings/vm.c). Reading the maps is done here, never in a handler. */
 static void cut_where_stuck(mb_proc *p) {
-    if (!atomic_load_explicit(&p->doomed, memory_order_relaxed)) return;
+    if (!mb_proc_doomed(p)) return;
     uintptr_t pc = atomic_load_explicit(&p->stuck_pc, memory_order_relaxed), lo, hi;
     if (!pc || (pc >= atomic_load_explicit(&p->cut_lo, memory_order_relaxed) &&
                 pc < atomic_load_explicit(&p->cut_hi, memory_order_relaxed)))
@@ -77,7 +77,7 @@ static void cut_where_stuck(mb_proc *p) {
 /* The host stops: p will not run again, so whatever it runs is ended where
  * it is if it cannot yield (bindings/vm.c), not waited for. */
 static void end_at_stop(mb_sysmon *m, mb_proc *p) {
-    if (m->host_stopping) atomic_store_explicit(&p->doomed, true, memory_order_relaxed);
+    if (m->host_stopping) atomic_store_explicit(&p->must_end, true, memory_order_relaxed);
 }
 
 /* Charge the orphans' processes for dt and ask them again to yield (code
@@ -145,7 +145,7 @@ static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
      * the process inside C code, when the last request came. */
     cut_where_stuck(p);
     if (ran >= MB_PREEMPT_MS || atomic_load_explicit(&p->sig_pending, memory_order_relaxed) ||
-        atomic_load_explicit(&p->doomed, memory_order_relaxed)) {
+        mb_proc_doomed(p)) {
         pthread_kill((pthread_t)s->thread, MB_PREEMPT_SIGNAL);
         if (wt->asked == 0) wt->asked = now;
     }

@@ -187,6 +187,23 @@ static void links(void) {
     check(mb_link(self, echo) == MB_LINK_NOPROC, "linking a dead pid: noproc");
 }
 
+/* A process is doomed while an exit signal that will end it is queued, and
+ * no longer once that signal spared it: here, unlinked before it drained
+ * the linked process's EXIT (OTP: no exit signal through a link after
+ * unlink). A doomed process is left where it spins (sysmon.h): a stale
+ * mark would end a spared one later. */
+static void spared(void) {
+    mb_pid echo = spawn_echo(true, NULL);
+    send_str(echo, "crash");
+    double until = mb_now_ms() + 5000;
+    while (mb_proctab_alive(&self->rt->procs, echo) && mb_now_ms() < until) {}
+    while (!mb_proc_doomed(self) && mb_now_ms() < until) {}   /* its EXIT, queued */
+    check(mb_proc_doomed(self), "an abnormal exit through a link marks the process as ending");
+    mb_unlink(self, echo);
+    mb_signal_drain(self);
+    check(!self->dying && !mb_proc_doomed(self), "unlinked before it drained: spared, and no longer marked");
+}
+
 static void timers(void) {
     mb_buf b;
     mb_buf_init(&b);
@@ -233,6 +250,7 @@ int main(void) {
         round_trips();
         monitors();
         links();
+        spared();
         timers();
         dead_pid();
     }
