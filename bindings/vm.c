@@ -395,7 +395,12 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
 /* ThreadSanitizer runs a handler late, at the end of the next intercepted
  * call, with the context of when the signal came: leaving from there would
  * leave inside libc. Under it a compiled loop is only handed off. */
-#if defined(__SANITIZE_THREAD__)
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MB_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(MB_TSAN)
 #define LEAVE_BY_SIGNAL 0
 #else
 #define LEAVE_BY_SIGNAL 1

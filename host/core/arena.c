@@ -57,8 +57,14 @@ static void big_release(mb_arena *a) {
 }
 
 /* Under AddressSanitizer every object is a block of its own, so overflows
- * inside a state are still caught. */
-#if defined(__SANITIZE_ADDRESS__)
+ * inside a state are still caught. (GCC says so with __SANITIZE_ADDRESS__,
+ * clang with __has_feature.) */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MB_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(MB_ASAN)
 void *mb_arena_alloc(mb_arena *a, size_t n) { return big_alloc(a, n); }
 void mb_arena_free(mb_arena *a, void *p, size_t n) {
     (void)n;

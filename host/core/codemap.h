@@ -11,9 +11,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* True if pc lies in an anonymous mapping that may execute, with that
- * mapping's bounds in [*lo, *hi). False when it does not, or when the maps
- * cannot be read. */
+/* True if pc lies in an anonymous mapping that may execute. The bounds of
+ * the mapping that holds pc, generated code or not, go to [*lo, *hi) (left
+ * as they were when none does, or when the maps cannot be read). */
 bool mb_codemap_find(uintptr_t pc, uintptr_t *lo, uintptr_t *hi);
 
 #endif

@@ -112,6 +112,8 @@ typedef struct mb_proc {
     _Atomic uintptr_t stuck_pc;
     _Atomic uint32_t cut_seq;
     _Atomic uintptr_t cut_lo, cut_hi;
+    uintptr_t nocut_lo, nocut_hi;     /* the monitor's own: the mapping it last found was
+                                         no generated code (not read again while there) */
     _Atomic uint64_t await_ref;       /* the call this process waits on (0: none) */
     _Atomic mb_pid calling;           /* the server it waits on: the wait-for graph */
 

@@ -61,11 +61,16 @@ static bool hand_off(mb_sysmon *m, mb_sched *s, mb_proc *p) {
  * (bindings/vm.c). Reading the maps is done here, never in a handler. */
 static void cut_where_stuck(mb_proc *p) {
     if (!mb_proc_doomed(p)) return;
-    uintptr_t pc = atomic_load_explicit(&p->stuck_pc, memory_order_relaxed), lo, hi;
+    uintptr_t pc = atomic_load_explicit(&p->stuck_pc, memory_order_relaxed), lo = 0, hi = 0;
     if (!pc || (pc >= atomic_load_explicit(&p->cut_lo, memory_order_relaxed) &&
                 pc < atomic_load_explicit(&p->cut_hi, memory_order_relaxed)))
         return;   /* no sample yet, or one the handler leaves already */
-    if (!mb_codemap_find(pc, &lo, &hi)) return;
+    if (pc >= p->nocut_lo && pc < p->nocut_hi) return;   /* in C code we looked at already */
+    if (!mb_codemap_find(pc, &lo, &hi)) {
+        p->nocut_lo = lo;
+        p->nocut_hi = hi;
+        return;
+    }
     uint32_t seq = atomic_load_explicit(&p->cut_seq, memory_order_relaxed);
     /* A reader that sees a bound stored here sees the odd count too. */
     atomic_store_explicit(&p->cut_seq, seq + 1, memory_order_relaxed);
