@@ -18,6 +18,9 @@
 #include "core/sysmon.h"
 #include "core/timer.h"
 
+/* A started Lua process's own (its p->state). */
+static inline mbb_lua *lua_of(mb_proc *p) { return p->state; }
+
 /* ---- a new state ------------------------------------------------------- */
 
 /* Libraries few processes use are opened on first touch of their global
@@ -312,24 +315,9 @@ static bool ended_by_allocator(mb_proc *p) {
 static __thread mb_proc *volatile running_here __attribute__((tls_model("initial-exec")));
 static __thread sigjmp_buf *volatile slice_start __attribute__((tls_model("initial-exec")));
 
-/* A yield from here reaches the scheduler only if no C function is between
- * this instruction and the process's body, except pcall and xpcall, which
- * LuaJIT yields across. */
-static bool can_yield(mb_proc *p, lua_State *L) {
-    const mbb_lua *lp = p->state;
-    if (L != lp->co) return false;   /* a coroutine of the process's own */
-    lua_Debug ar;
-    for (int level = 0; lua_getstack(L, level, &ar); level++) {
-        if (!lua_getinfo(L, "Sf", &ar)) return false;
-        const void *fn = lua_topointer(L, -1);
-        lua_pop(L, 1);
-        if (ar.what[0] == 'C' && fn != lp->yield_through[0] && fn != lp->yield_through[1]) return false;
-    }
-    return true;
-}
-
-/* Where LuaJIT's own code and moonbeam's are loaded (found once): C
- * functions there hold nothing outside a state while they call Lua. */
+/* Where LuaJIT's own code and moonbeam's are loaded (found once, with the
+ * signal handler): C functions there hold nothing outside a state while
+ * they call Lua. */
 static const void *luajit_base, *moonbeam_base;
 
 static void find_bases(void) {
@@ -345,35 +333,45 @@ static bool ours(lua_CFunction fn) {
     return info.dli_fbase == luajit_base || info.dli_fbase == moonbeam_base;
 }
 
-/* Whether the process may be left where it is, from its hook: no C function
- * of a library's own (a C module that called back into Lua, holding
- * whatever it holds) is between here and its body. */
-static bool may_abandon(mb_proc *p, lua_State *L) {
-    if (p->foreign_code) return false;
+/* What lies between this instruction and the process's body, from its
+ * hook. A yield reaches the scheduler only with no C function between
+ * (pcall and xpcall excepted, LuaJIT yields across them) and from the body's
+ * own coroutine. A doomed process may be left where it is only if the C
+ * functions between are LuaJIT's or moonbeam's: a C module's function that
+ * called back into Lua may hold something of its own. */
+typedef enum between { BETWEEN_NOTHING, BETWEEN_OURS, BETWEEN_FOREIGN } between;
+
+static between what_is_between(mb_proc *p, lua_State *L) {
+    const mbb_lua *lp = p->state;
+    between b = L == lp->co ? BETWEEN_NOTHING : BETWEEN_OURS;   /* a coroutine of its own */
     lua_Debug ar;
     for (int level = 0; lua_getstack(L, level, &ar); level++) {
-        if (!lua_getinfo(L, "Sf", &ar)) return false;
-        lua_CFunction fn = lua_tocfunction(L, -1);
+        if (!lua_getinfo(L, "Sf", &ar)) return BETWEEN_FOREIGN;
+        const void *fn = lua_topointer(L, -1);
+        lua_CFunction cfn = lua_tocfunction(L, -1);
         lua_pop(L, 1);
-        if (ar.what[0] == 'C' && !ours(fn)) return false;
+        if (ar.what[0] != 'C' || fn == lp->yield_through[0] || fn == lp->yield_through[1]) continue;
+        if (!ours(cfn)) return BETWEEN_FOREIGN;
+        b = BETWEEN_OURS;
     }
-    return true;
+    return b;
 }
 
 /* Runs on the process's own thread, between two interpreted instructions.
  * Where the process cannot yield it keeps looking, unless a queued exit
- * signal ends it: then it is abandoned here, as in compiled code (the C
- * functions between, LuaJIT's own or a Lua callback's caller, hold nothing
- * outside the state). Once it yields, the slice ends as if it had called
- * mb.yield (exit signals are handled on resume). */
+ * signal ends it and only LuaJIT's or moonbeam's C functions are between
+ * (what_is_between): then it is abandoned here, as in compiled code. Once
+ * it yields, the slice ends as if it had called mb.yield (exit signals are
+ * handled on resume). */
 static void preempt_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     void *ud;
     if (lua_getallocf(L, &ud) != mb_proc_alloc) return;
     mb_proc *p = ud;
-    if (!can_yield(p, L)) {
+    between b = what_is_between(p, L);
+    if (b != BETWEEN_NOTHING) {
         sigjmp_buf *start = slice_start;
-        if (start && running_here == p && mb_proc_doomed(p) && may_abandon(p, L))
+        if (b == BETWEEN_OURS && !p->foreign_code && start && running_here == p && mb_proc_doomed(p))
             siglongjmp(*start, 1);
         return;
     }
@@ -495,7 +493,7 @@ static void abandon(mb_proc *p) {
     pthread_sigmask(SIG_UNBLOCK, &preempt, NULL);   /* blocked in the handler we left */
     p->abandoned = true;
     p->in_match = false;
-    lua_State *L = ((mbb_lua *)p->state)->L;
+    lua_State *L = lua_of(p)->L;
     lua_gc(L, LUA_GCSTOP, 0);
     if (lua_cpcall(L, flush_compiled_code, NULL))   /* inside a finalizer: LuaJIT refuses */
         fprintf(stderr, "moonbeam: the compiled code of a killed process stays allocated\n");
@@ -520,7 +518,7 @@ static int resume_here(mb_proc *p, int nargs) {
         return -1;
     }
     slice_start = &start;
-    int st = lua_resume(((mbb_lua *)p->state)->co, nargs);
+    int st = lua_resume(lua_of(p)->co, nargs);
     slice_start = NULL;
     running_here = NULL;
     int used = mbb_slice_budget() - (p->budget > 0 ? p->budget : 0);
@@ -540,7 +538,7 @@ static void lua_run(mb_proc *p) {
             return;
         }
     } else if (p->yield == MB_YIELD_WAIT) {
-        lua_pushboolean(((mbb_lua *)p->state)->co, !mb_proc_wait_timed_out(p));
+        lua_pushboolean(lua_of(p)->co, !mb_proc_wait_timed_out(p));
         nargs = 1;
     }
     if (atomic_load_explicit(&p->sig_pending, memory_order_relaxed)) mb_signal_drain(p);
@@ -555,7 +553,7 @@ static void lua_run(mb_proc *p) {
     if (ended_by_allocator(p)) return;
     if (st == LUA_YIELD) {
         if (p->yield == MB_YIELD_NONE) {   /* a bare coroutine.yield() at the top */
-            lua_settop(((mbb_lua *)p->state)->co, 0);
+            lua_settop(lua_of(p)->co, 0);
             p->yield = MB_YIELD_RESCHED;
         }
         if (p->dying) p->yield = MB_YIELD_EXIT;
@@ -582,7 +580,7 @@ static void lua_close_proc(mb_proc *p) {
  * p->yield is MB_YIELD_RESCHED (back to the schedulers, where the wrapper
  * returns fn's results) or MB_YIELD_EXIT (with the exit reason set). */
 static void lua_run_blocking(mb_proc *p) {
-    lua_State *co = ((mbb_lua *)p->state)->co;
+    lua_State *co = lua_of(p)->co;
     if (atomic_load_explicit(&p->sig_pending, memory_order_relaxed)) mb_signal_drain(p);
     if (p->dying) {   /* killed while it waited for a thread: fn never runs */
         p->yield = MB_YIELD_EXIT;

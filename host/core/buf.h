@@ -42,15 +42,22 @@ static inline int mb_buf_put(mb_buf *b, const void *src, size_t n) {
 
 static inline int mb_buf_byte(mb_buf *b, uint8_t c) { return mb_buf_put(b, &c, 1); }
 
-static inline int mb_buf_varint(mb_buf *b, uint64_t v) {
-    uint8_t tmp[10];
+#define MB_VARINT_MAX 10   /* bytes of the longest varint, a 64-bit value's */
+
+/* v as an unsigned LEB128 varint into out; returns its length. */
+static inline size_t mb_varint_encode(uint8_t out[MB_VARINT_MAX], uint64_t v) {
     size_t n = 0;
     do {
         uint8_t c = v & 0x7f;
         v >>= 7;
-        tmp[n++] = c | (v ? 0x80 : 0);
+        out[n++] = c | (v ? 0x80 : 0);
     } while (v);
-    return mb_buf_put(b, tmp, n);
+    return n;
+}
+
+static inline int mb_buf_varint(mb_buf *b, uint64_t v) {
+    uint8_t tmp[MB_VARINT_MAX];
+    return mb_buf_put(b, tmp, mb_varint_encode(tmp, v));
 }
 
 #endif

@@ -66,19 +66,19 @@ void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         atomic_store_explicit(&p->mem_used, used - old, memory_order_relaxed);
         return NULL;
     }
-    /* Its queued messages count too (mailbox_bounds.h). An abandoned state
-     * is only ever torn down: what that takes is never refused. */
-    if (p->abandoned) goto grow;
-    if (p->mem_limit && nsize > old &&
-        used - old + nsize + mb_mailbox_bytes(p) > p->mem_limit) {
-        p->mem_exceeded = true;
-        return NULL;
+    /* An abandoned state is only ever torn down: what that takes is never
+     * refused. */
+    if (nsize > old && !p->abandoned) {
+        /* Its queued messages count too (mailbox_bounds.h). */
+        if (p->mem_limit && used - old + nsize + mb_mailbox_bytes(p) > p->mem_limit) {
+            p->mem_exceeded = true;
+            return NULL;
+        }
+        if (p->cstack_exceeded || mb_cstack_low()) {   /* doomed: no more growth */
+            p->cstack_exceeded = true;
+            return NULL;
+        }
     }
-    if (nsize > old && (p->cstack_exceeded || mb_cstack_low())) {   /* doomed: no more growth */
-        p->cstack_exceeded = true;
-        return NULL;
-    }
-grow:;
     void *np = ptr ? mb_arena_realloc(&p->arena, ptr, old, nsize) : mb_arena_alloc(&p->arena, nsize);
     if (!np) return NULL;
     atomic_store_explicit(&p->mem_used, used - old + nsize, memory_order_relaxed);
@@ -169,7 +169,7 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
 }
 
 int mb_send_msg(mb_runtime *rt, mb_sched *s, mb_pid dest, mb_msg *m) {
-    mb_proc *t = dest ? mb_proctab_get(&rt->procs, dest) : NULL;
+    mb_proc *t = mb_proctab_get(&rt->procs, dest);   /* none for 0 */
     if (!t) {
         free(m);
         return MB_DELIVER_OK;

@@ -121,17 +121,22 @@ void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p) {
         wake_sleeper(rt, s);   /* more than we run next, or nobody watches for a long slice */
 }
 
+/* Give s's loop the posts first..last (newest first, as posts are kept). */
+static void post_chain(mb_sched *s, mb_post *first, mb_post *last) {
+    pthread_mutex_lock(&s->post_lock);
+    last->next = s->posts;
+    s->posts = first;
+    atomic_store(&s->has_posts, 1);
+    pthread_mutex_unlock(&s->post_lock);
+    uv_async_send(&s->wakeup);
+}
+
 int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg) {
     mb_post *post = malloc(sizeof *post);
     if (!post) return -1;
     post->fn = fn;
     post->arg = arg;
-    pthread_mutex_lock(&s->post_lock);
-    post->next = s->posts;
-    s->posts = post;
-    atomic_store(&s->has_posts, 1);
-    pthread_mutex_unlock(&s->post_lock);
-    uv_async_send(&s->wakeup);
+    post_chain(s, post, post);
     return 0;
 }
 
@@ -141,15 +146,9 @@ int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg) {
 static void flush_timer_batch(mb_proc *p) {
     mb_post *batch = p->timer_batch;
     if (!batch) return;
-    mb_sched *t = p->rt->timer_thread;
     mb_post *last = batch;
     while (last->next) last = last->next;
-    pthread_mutex_lock(&t->post_lock);
-    last->next = t->posts;
-    t->posts = batch;
-    atomic_store(&t->has_posts, 1);
-    pthread_mutex_unlock(&t->post_lock);
-    uv_async_send(&t->wakeup);
+    post_chain(p->rt->timer_thread, batch, last);
     p->timer_batch = NULL;
     p->timer_batch_n = 0;
 }

@@ -187,9 +187,34 @@ static int trap(mb_proc *p, mb_msg *sig) {
     return 1;
 }
 
+/* What an exit signal does to p, by OTP's rules: the one place they are
+ * written (the drain acts on it, a delivery counts what will end p). */
+typedef enum exit_action { EXIT_IGNORED, EXIT_TRAPPED, EXIT_ENDS, EXIT_KILLED } exit_action;
+
+static exit_action exit_action_of(const mb_proc *p, const mb_msg *sig) {
+    bool trapping = atomic_load_explicit(&p->trap_exit, memory_order_relaxed);
+    bool normal = mb_encoded_is(sig->data, sig->len, "normal");
+    switch (sig->kind) {
+    case MB_SIG_LINK_EXIT:
+        return trapping ? EXIT_TRAPPED : normal ? EXIT_IGNORED : EXIT_ENDS;
+    case MB_SIG_EXIT:
+        if (mb_encoded_is(sig->data, sig->len, "kill")) return EXIT_KILLED;
+        if (trapping) return EXIT_TRAPPED;
+        return !normal || sig->from == p->pid ? EXIT_ENDS : EXIT_IGNORED;
+    case MB_SIG_OVERFLOW:                      /* its mailbox ends it: no trapping */
+        return EXIT_ENDS;
+    default:
+        return EXIT_IGNORED;
+    }
+}
+
+bool mb_signal_ends(const mb_proc *p, const mb_msg *sig) {
+    exit_action a = exit_action_of(p, sig);
+    return a == EXIT_ENDS || a == EXIT_KILLED;
+}
+
 /* Returns how many messages the signal added to the save queue (0 or 1). */
 static int handle_signal(mb_proc *p, mb_msg *sig) {
-    bool trapping = atomic_load_explicit(&p->trap_exit, memory_order_relaxed);
     int added = 0, found;
     switch (sig->kind) {
     case MB_SIG_LINK_EXIT:
@@ -197,17 +222,15 @@ static int handle_signal(mb_proc *p, mb_msg *sig) {
         found = mb_pidvec_remove(&p->links, sig->from);
         pthread_mutex_unlock(&p->lock);
         if (!found) break;                     /* unlinked meanwhile */
-        if (trapping) added = trap(p, sig);
-        else if (!mb_encoded_is(sig->data, sig->len, "normal")) die(p, sig->data, sig->len);
-        break;
+        /* fall through */
     case MB_SIG_EXIT:
-        if (mb_encoded_is(sig->data, sig->len, "kill")) die_str(p, "killed");
-        else if (trapping) added = trap(p, sig);
-        else if (!mb_encoded_is(sig->data, sig->len, "normal")) die(p, sig->data, sig->len);
-        else if (sig->from == p->pid) die(p, sig->data, sig->len);
-        break;
-    case MB_SIG_OVERFLOW:                      /* its mailbox ends it: no trapping */
-        die(p, sig->data, sig->len);
+    case MB_SIG_OVERFLOW:
+        switch (exit_action_of(p, sig)) {
+        case EXIT_KILLED: die_str(p, "killed"); break;
+        case EXIT_ENDS: die(p, sig->data, sig->len); break;
+        case EXIT_TRAPPED: added = trap(p, sig); break;
+        case EXIT_IGNORED: break;
+        }
         break;
     case MB_SIG_DOWN: {
         pthread_mutex_lock(&p->lock);
@@ -227,22 +250,6 @@ static int handle_signal(mb_proc *p, mb_msg *sig) {
     }
     }
     return added;
-}
-
-bool mb_signal_ends(const mb_proc *p, const mb_msg *sig) {
-    bool trapping = atomic_load_explicit(&p->trap_exit, memory_order_relaxed);
-    bool normal = mb_encoded_is(sig->data, sig->len, "normal");
-    switch (sig->kind) {
-    case MB_SIG_LINK_EXIT:
-        return !trapping && !normal;
-    case MB_SIG_EXIT:
-        if (mb_encoded_is(sig->data, sig->len, "kill")) return true;
-        return !trapping && (!normal || sig->from == p->pid);
-    case MB_SIG_OVERFLOW:
-        return true;
-    default:
-        return false;
-    }
 }
 
 int mb_signal_drain(mb_proc *p) {

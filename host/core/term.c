@@ -197,11 +197,6 @@ mb_small_term mb_small_str(const char *s) {
 mb_small_term mb_small_id(int tag, uint64_t v) {
     mb_small_term t;
     t.b[0] = (uint8_t)tag;
-    t.n = 1;
-    do {   /* a varint, as mb_buf_varint writes it: at most 10 bytes */
-        uint8_t c = v & 0x7f;
-        v >>= 7;
-        t.b[t.n++] = c | (v ? 0x80 : 0);
-    } while (v);
+    t.n = 1 + mb_varint_encode(t.b + 1, v);
     return t;
 }
