@@ -6,6 +6,7 @@
 #include <lua.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #ifndef LUA_TCDATA
 #define LUA_TCDATA 10   /* LuaJIT's type tag for FFI cdata */
@@ -78,6 +79,21 @@ static int dump_writer(lua_State *L, const void *p, size_t n, void *ud) {
 
 static int enc_value(enc *e, int idx, int depth);
 
+/* Whether the metatable on top of the stack is an error table's
+ * (moonbeam.util's failure: __name "moonbeam.error"). Such a table is a
+ * plain tuple that prints as words; it travels as its contents, like a
+ * crash reason it ends up in. */
+static int is_error_table_meta(lua_State *L) {
+    lua_pushliteral(L, "__name");
+    lua_rawget(L, -2);
+    size_t n;
+    const char *name = lua_tolstring(L, -1, &n);
+    int yes = lua_type(L, -1) == LUA_TSTRING && n == sizeof "moonbeam.error" - 1 &&
+              memcmp(name, "moonbeam.error", n) == 0;
+    lua_pop(L, 1);
+    return yes;
+}
+
 static int enc_table(enc *e, int idx, int depth) {
     lua_State *L = e->L;
     /* Its raw contents would arrive without the behaviour (a proxy with
@@ -85,8 +101,9 @@ static int enc_table(enc *e, int idx, int depth) {
      * are light userdata, never tables, so they are not affected. */
     if (!lua_checkstack(L, 4)) return enc_oom(e);
     if (lua_getmetatable(L, idx)) {
+        int is_error = is_error_table_meta(L);
         lua_pop(L, 1);
-        return enc_fail(e, "cannot send a table with a metatable");
+        if (!is_error) return enc_fail(e, "cannot send a table with a metatable");
     }
     const void *t = lua_topointer(L, idx);
     for (int i = 0; i < depth; i++)

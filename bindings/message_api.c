@@ -13,6 +13,37 @@
 /* Messages a process handles in one slice before it yields to its peers. */
 #define SLICE_BUDGET 1000
 
+/* The table reason on top of the stack, replaced by its text: a crash's
+ * message, else the reason as the console prints it, on one line. */
+static void reason_as_words(lua_State *L) {
+    int reason = lua_gettop(L);
+    lua_rawgeti(L, reason, 1);
+    lua_rawgeti(L, reason, 2);
+    if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "error") == 0 &&
+        lua_type(L, -1) == LUA_TSTRING) {
+        lua_replace(L, reason);
+        lua_settop(L, reason);
+        return;
+    }
+    lua_settop(L, reason);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moonbeam.pretty");
+    if (lua_pcall(L, 1, 1, 0) == 0 && lua_istable(L, -1)) {
+        lua_getfield(L, -1, "format");
+        lua_pushvalue(L, reason);
+        lua_createtable(L, 0, 1);
+        lua_pushnumber(L, HUGE_VAL);
+        lua_setfield(L, -2, "width");
+        if (lua_pcall(L, 2, 1, 0) == 0 && lua_type(L, -1) == LUA_TSTRING) {
+            lua_replace(L, reason);
+            lua_settop(L, reason);
+            return;
+        }
+    }
+    lua_settop(L, reason - 1);
+    lua_pushliteral(L, "(a table)");
+}
+
 int mbb_exit_now(lua_State *L, mb_proc *p) {
     if (!p->ext && L == mbb_co(p) && !p->in_blocking) {
         p->yield = MB_YIELD_EXIT;
@@ -24,10 +55,7 @@ int mbb_exit_now(lua_State *L, mb_proc *p) {
         p->dying = false;
         lua_pushliteral(L, "moonbeam: this process received an exit signal: ");
         if (mb_decode(L, p->exit_reason.p, p->exit_reason.len, 0)) lua_pushliteral(L, "?");
-        else if (!lua_isstring(L, -1)) {
-            lua_pop(L, 1);
-            lua_pushliteral(L, "(a table)");
-        }
+        else if (!lua_isstring(L, -1)) reason_as_words(L);
         lua_concat(L, 2);
         return lua_error(L);
     }

@@ -264,6 +264,9 @@ static int build_crash(lua_State *L) {
         char shown[200];
         if (lua_isstring(L, -2)) {
             snprintf(shown, sizeof shown, "%s", lua_tostring(L, -2));
+        } else if (luaL_callmeta(L, -2, "__tostring")) {   /* an error table's words */
+            snprintf(shown, sizeof shown, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
+            lua_pop(L, 1);
         } else {
             size_t at = (size_t)snprintf(shown, sizeof shown, "{");
             for (int i = 1; i <= 3 && lua_istable(L, -2); i++) {

@@ -76,3 +76,73 @@ describe("a supervisor call given something that is no supervisor", function()
     h.usage_error("supervisor.stop", sup.stop, true)
   end)
 end)
+
+-- Error tables: docs/reference.md ("Conventions"). What happens to a call
+-- is raised as {"tag", ...}, and the table prints as words.
+describe("an error table", function()
+  local gen_server = require "moonbeam.gen_server"
+  local task = require "moonbeam.task"
+  local agent = require "moonbeam.agent"
+  local sup = require "moonbeam.supervisor"
+  before_each(h.before)
+  after_each(h.after)
+
+  local function slow_server()
+    return assert(gen_server.start({
+      init = function() return "ok", 0 end,
+      handle_call = function(_, _, s) require("moonbeam").sleep(200) return "reply", 1, s end,
+    }))
+  end
+
+  it("prints its tag and the call that failed", function()
+    local ok, err = pcall(gen_server.call, "nope", "x")
+    assert.is_false(ok)
+    assert.same({ "noproc" }, err)
+    assert.equal('noproc: gen_server.call("nope", "x")', tostring(err))
+    assert.equal('false\tnoproc: gen_server.call("nope", "x")', table.concat({ tostring(ok), tostring(err) }, "\t"))
+  end)
+
+  it("shows the arguments as given, and what follows the tag", function()
+    local s = slow_server()
+    local _, err = pcall(gen_server.call, s, { a = 1 }, 20)
+    assert.same({ "timeout" }, err)
+    assert.equal(("timeout: gen_server.call(%s, {a = 1}, 20)"):format(tostring(s)), tostring(err))
+    local _, down = pcall(gen_server.stop, "nope")
+    assert.equal('noproc: gen_server.stop("nope")', tostring(down))
+    local t = task.async(function() require("moonbeam").exit("stopped") end)
+    mb.unlink(t.pid)
+    local _, exited = pcall(task.await, t, 1000)
+    assert.same({ "exit", "stopped" }, exited)
+    assert.equal(("exit: task.await(%s, 1000): stopped"):format(tostring(t.pid)), tostring(exited))
+  end)
+
+  it("is returned the same way by try_call", function()
+    local v, err = gen_server.try_call("nope", 1)
+    assert.is_nil(v)
+    assert.equal("noproc: gen_server.try_call(\"nope\", 1)", tostring(err))
+  end)
+
+  it("names the agent's and the supervisor's call, not the gen_server call under it", function()
+    local _, err = pcall(agent.get, "no_agent", function(s) return s end)
+    assert.equal('noproc: agent.get("no_agent", <function>)', tostring(err))
+    local _, serr = pcall(sup.which_children, "no_sup")
+    assert.equal('noproc: supervisor.which_children("no_sup")', tostring(serr))
+  end)
+
+  it("can be sent, and arrives as its plain contents", function()
+    local _, err = pcall(gen_server.call, "nope", "x")
+    mb.send(mb.self(), { "caught", err })
+    local m = h.expect(h.tuple("caught"), "the error table back", 1000)
+    assert.same({ "noproc" }, m[2])
+  end)
+
+  it("crashes a process that does not catch it with the table as its reason", function()
+    local pid, ref = mb.spawn_monitor(function()
+      require("moonbeam.gen_server").call("nope", "x")
+    end)
+    local down = h.expect(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == ref end, "DOWN", 5000)
+    assert.equal(pid, down[4])
+    assert.equal("error", down[5][1])
+    assert.same({ "noproc" }, down[5][2])
+  end)
+end)

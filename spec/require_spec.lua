@@ -194,6 +194,16 @@ describe("require \"moonbeam\" from plain luajit", function()
     assert.equal(0, status, err)
     assert.equal("true\tagain\n", out)
   end)
+
+  it("prints an uncaught error table as words, not \"error object is not a string\"", function()
+    local status, _, err = luajit([[
+      local gen_server = require "moonbeam.gen_server"
+      gen_server.call("nope", "x")
+    ]])
+    assert.not_equal(0, status)
+    assert.matches('noproc: gen_server.call%("nope", "x"%)', err)
+    assert.not_matches("error object is not a string", err)
+  end)
 end)
 
 describe("a spawned process", function()

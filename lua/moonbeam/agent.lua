@@ -32,25 +32,35 @@ function M.start(fn, opts)
   return gen.start("moonbeam.agent", fn, opts)
 end
 
+-- A call to the agent, whose failure is named after the agent's function.
+local function call(a, what, fn, timeout)
+  if type(a) ~= "string" and not require("moonbeam").is_pid(a) then
+    error(("agent.%s: agent must be a pid or a registered name, got %s"):format(what, type(a)), 3)
+  end
+  local reply, err = gen.try_call(a, { what, fn }, timeout)
+  if err then error(util().failure(err, "agent." .. what, a, fn, timeout), 3) end
+  return reply
+end
+
 --- get(a, fn, [timeout]) -> fn(state)
 function M.get(a, fn, timeout)
   check_fn(fn, "agent.get")
   util().check_timeout(timeout, "agent.get")
-  return gen.call(a, { "get", fn }, timeout)
+  return call(a, "get", fn, timeout)
 end
 
 --- update(a, fn, [timeout]) -> true; the state becomes fn(state)
 function M.update(a, fn, timeout)
   check_fn(fn, "agent.update")
   util().check_timeout(timeout, "agent.update")
-  return gen.call(a, { "update", fn }, timeout)
+  return call(a, "update", fn, timeout)
 end
 
 --- get_and_update(a, fn, [timeout]) -> reply, where fn(state) returns reply, new_state
 function M.get_and_update(a, fn, timeout)
   check_fn(fn, "agent.get_and_update")
   util().check_timeout(timeout, "agent.get_and_update")
-  return gen.call(a, { "get_and_update", fn }, timeout)
+  return call(a, "get_and_update", fn, timeout)
 end
 
 --- cast(a, fn) -> true; the state becomes fn(state), asynchronously

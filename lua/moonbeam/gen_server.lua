@@ -50,19 +50,19 @@ end
 -- {"overloaded"} (the server's full mailbox refused the request).
 function M.call(server, req, timeout)
   check_server(server, "gen_server.call")
-  timeout = util().check_timeout(timeout, "gen_server.call", M.DEFAULT_TIMEOUT)
-  local ok, v = gen.call(server, CALL, req, timeout)
-  if not ok then error(v, 2) end
+  local ms = util().check_timeout(timeout, "gen_server.call", M.DEFAULT_TIMEOUT)
+  local ok, v = gen.call(server, CALL, req, ms)
+  if not ok then error(util().failure(v, "gen_server.call", server, req, timeout), 2) end
   return v
 end
 
 --- try_call: the same, but returns nil, err instead of raising.
 function M.try_call(server, req, timeout)
   check_server(server, "gen_server.try_call")
-  timeout = util().check_timeout(timeout, "gen_server.try_call", M.DEFAULT_TIMEOUT)
-  local ok, v = gen.call(server, CALL, req, timeout)
+  local ms = util().check_timeout(timeout, "gen_server.try_call", M.DEFAULT_TIMEOUT)
+  local ok, v = gen.call(server, CALL, req, ms)
   if ok then return v end
-  return nil, v
+  return nil, util().failure(v, "gen_server.try_call", server, req, timeout)
 end
 
 --- cast(server, msg) -> true, always (a dead pid, an unknown name or a
@@ -87,9 +87,9 @@ end
 
 local function sys(server, fn, req, timeout)
   check_server(server, "gen_server." .. fn)
-  timeout = util().check_timeout(timeout, "gen_server." .. fn, M.DEFAULT_TIMEOUT, nil, 4)
-  local ok, v = gen.call(server, SYS, req, timeout)
-  if not ok then error(v, 3) end
+  local ms = util().check_timeout(timeout, "gen_server." .. fn, M.DEFAULT_TIMEOUT, nil, 4)
+  local ok, v = gen.call(server, SYS, req, ms)
+  if not ok then error(util().failure(v, "gen_server." .. fn, server, timeout), 3) end
   return v
 end
 
@@ -108,22 +108,26 @@ end
 function M.replace_state(server, fn, timeout)
   if type(fn) ~= "function" then error("gen_server.replace_state: fn must be a function", 2) end
   local r = sys(server, "replace_state", { "replace_state", fn }, timeout)
-  if r[1] ~= "ok" then error({ "callback_failed", r[2] }, 2) end
+  if r[1] ~= "ok" then
+    error(util().failure({ "callback_failed", r[2] }, "gen_server.replace_state", server, fn), 2)
+  end
   return r[2]
 end
 
 --- stop(server, [reason], [timeout]) -> true once it exited with reason.
 function M.stop(server, reason, timeout)
   check_server(server, "gen_server.stop")
+  local given = reason
   if reason == nil then reason = "normal" end
-  timeout = util().check_timeout(timeout, "gen_server.stop", nil)
+  local ms = util().check_timeout(timeout, "gen_server.stop", nil)
+  local function fail(err) error(util().failure(err, "gen_server.stop", server, given, timeout), 3) end
   local pid = server
   if type(server) == "string" then pid = whereis(server) end
-  if not pid then error({ "noproc" }, 2) end
-  if pid == self() then error({ "calling_self" }, 2) end
-  local ok, v = gen.stop(pid, SYS, { "stop", reason }, timeout)
-  if not ok then error(v, 2) end
-  if not deep_equal(v, reason) then error({ "exit", v }, 2) end
+  if not pid then fail({ "noproc" }) end
+  if pid == self() then fail({ "calling_self" }) end
+  local ok, v = gen.stop(pid, SYS, { "stop", reason }, ms)
+  if not ok then fail(v) end
+  if not deep_equal(v, reason) then fail({ "exit", v }) end
   return true
 end
 
@@ -188,7 +192,9 @@ local function on_error(e)
   local msg = e
   -- What cannot be sent as it is keeps its printable form (an error
   -- object's __tostring): the exit reason must cross to links and monitors.
-  if type(e) ~= "string" and (type(e) ~= "table" or getmetatable(e) ~= nil) then
+  -- moonbeam's own error tables ({"timeout"}, ...) are sent as they are.
+  local mt = type(e) == "table" and getmetatable(e)
+  if type(e) ~= "string" and (type(e) ~= "table" or mt and mt.__name ~= "moonbeam.error") then
     local ok, s = pcall(tostring, e)
     msg = ok and type(s) == "string" and s or ("(an error value of type " .. type(e) .. ")")
   end

@@ -157,7 +157,9 @@ end
 
 local function call(sup, req)
   check_sup(sup, req[1])
-  return gen_server.call(sup, req, "infinity")
+  local reply, err = gen_server.try_call(sup, req, "infinity")
+  if err then error(util.failure(err, "supervisor." .. req[1], sup, req[2]), 0) end
+  return reply
 end
 
 local function result(r)

@@ -98,8 +98,7 @@ function M.await(t, timeout)
   -- Given up on: neither its result nor its DOWN may arrive later.
   mb.unalias(t.tag)
   mb.demonitor(t.ref, true)
-  if kind == "exit" then error({ "exit", v }, 2) end
-  error({ "timeout" }, 2)
+  error(util().failure(kind == "exit" and { "exit", v } or { "timeout" }, "task.await", t.pid, timeout), 2)
 end
 
 --- shutdown(t) -> "ok", result if it finished meanwhile; "exit", reason if

@@ -6,7 +6,8 @@
 -- looked up when called.
 local core = require "moonbeam.core"
 
-local type, error = type, error
+local type, error, select, tostring, getmetatable, setmetatable =
+  type, error, select, tostring, getmetatable, setmetatable
 
 local M = {}
 
@@ -62,6 +63,47 @@ function M.check_portable(f, fn, what, where, level)
     error(("%s: %s must be an upvalue-free function (it runs inside %s); it uses upvalue '%s'")
       :format(fn, what, where, up), level or 3)
   end
+end
+
+-- ---- error tables ------------------------------------------------------
+
+-- How an error table's call reads: gen_server.call("nope", "x"). Values are
+-- shown short and on one line; a function shows as <function>.
+local SHORT = { depth = 2, items = 4, string = 40, width = math.huge, output = 200 }
+
+local function describe_call(fn, ...)
+  local pretty = require "moonbeam.pretty"
+  local n = select("#", ...)
+  while n > 0 and select(n, ...) == nil do n = n - 1 end   -- no trailing nils
+  local args = {}
+  for i = 1, n do
+    local v = select(i, ...)
+    args[i] = type(v) == "function" and "<function>" or pretty.format(v, SHORT)
+  end
+  return fn .. "(" .. table.concat(args, ", ") .. ")"
+end
+
+-- An error table as words: "<tag>: <call>", then its other elements
+-- ("exit: gen_server.call(<0.5.1>, \"x\"): killed"). Strings are shown
+-- as they are, other values short.
+local function error_text(e)
+  local pretty = require "moonbeam.pretty"
+  local out = { tostring(e[1]), ": ", getmetatable(e).call }
+  for i = 2, #e do
+    local v = e[i]
+    out[#out + 1] = i == 2 and ": " or ", "
+    out[#out + 1] = type(v) == "string" and v or pretty.format(v, SHORT)
+  end
+  return table.concat(out)
+end
+
+--- failure(err, fn, args...) -> err, which now prints as words: tostring
+-- gives "<tag>: <fn>(<args>)[: details]" (docs/reference.md,
+-- "Conventions"). The table is otherwise unchanged: err[1] is its tag, and
+-- it can still be sent (the codec knows the metatable by its __name).
+function M.failure(err, fn, ...)
+  return setmetatable(err, { __name = "moonbeam.error", __tostring = error_text,
+                             call = describe_call(fn, ...) })
 end
 
 return M
