@@ -28,6 +28,7 @@ typedef struct mbb_lua {
  * modules. */
 typedef struct mbb_lua_host {
     char *path, *cpath;               /* package.path, package.cpath; NULL: LuaJIT's default */
+    struct mbb_module_cache *modules; /* compiled modules its states share (module_cache.c) */
 } mbb_lua_host;
 
 /* The coroutine p's body runs in; NULL when p is not a started Lua process. */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <lualib.h>
 #include "bindings.h"
+#include "module_cache.h"
 #include "core/external.h"
 #include "core/sched.h"
 
@@ -120,6 +121,7 @@ void mbb_install_searcher(lua_State *L) {
 
 static void lua_host_free(mbb_lua_host *lh) {
     if (!lh) return;
+    mbb_module_cache_free(lh->modules);
     free(lh->path);
     free(lh->cpath);
     free(lh);
@@ -128,7 +130,9 @@ static void lua_host_free(mbb_lua_host *lh) {
 /* New states look for modules where this one does. */
 static mbb_lua_host *lua_host_new(const char *path, const char *cpath) {
     mbb_lua_host *lh = calloc(1, sizeof *lh);
-    if (lh && (!path || (lh->path = strdup(path))) && (!cpath || (lh->cpath = strdup(cpath)))) return lh;
+    if (lh && (!path || (lh->path = strdup(path))) && (!cpath || (lh->cpath = strdup(cpath))) &&
+        (lh->modules = mbb_module_cache_new()))
+        return lh;
     lua_host_free(lh);
     return NULL;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <lualib.h>
 #include "bindings.h"
+#include "module_cache.h"
 #include "core/signal.h"
 #include "core/sysmon.h"
 #include "core/timer.h"
@@ -60,6 +61,8 @@ static void open_libs(lua_State *L, const mbb_lua_host *host) {
     }
     lua_pop(L, 1);
     mbb_install_searcher(L);
+    /* After preload and the built-in modules, before LuaJIT's Lua searcher. */
+    if (host && host->modules) mbb_module_cache_install(L, host->modules, 3);
     lua_pushvalue(L, LUA_GLOBALSINDEX);
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, lazy_global);

@@ -178,7 +178,13 @@ function M.start_link(module, arg, opts) return start(true, module, arg, opts, "
 
 -- ---- the server -------------------------------------------------------
 
-local report = require "moonbeam.report"
+-- Reports (crashes, traces, get_status) are loaded when first made: a
+-- server that never crashes does not carry them.
+local report_module
+local function report()
+  report_module = report_module or require "moonbeam.report"
+  return report_module
+end
 
 local EXIT_MARK = {}   -- mb.exit(reason) inside a callback: stop with reason
 
@@ -219,7 +225,7 @@ end
 local function trace(S, what, ...)
   if not S.trace then return end
   local parts = { ("*DBG* %s %s"):format(tostring(self()), what) }
-  for i = 1, select("#", ...) do parts[#parts + 1] = report.render(select(i, ...), 2, 200) end
+  for i = 1, select("#", ...) do parts[#parts + 1] = report().render(select(i, ...), 2, 200) end
   io.stderr:write(table.concat(parts, " "), "\n")
 end
 
@@ -233,7 +239,7 @@ local function terminate(S, reason, last)
   if S.pending_reply then   -- "stop" with a reply: it goes out after terminate
     gen.reply(S.pending_reply[1], S.pending_reply[2])   -- an unsendable one tells the caller so
   end
-  if not is_normal(reason) then report.crash(S, reason, last) end
+  if not is_normal(reason) then report().crash(S, reason, last) end
   core_exit(reason)
 end
 
@@ -292,7 +298,7 @@ local function dispatch(S, name, msg, extra_arg)
   if type(f) ~= "function" then
     if name == "handle_info" then
       io.stderr:write(("moonbeam: %s received an unexpected message and has no handle_info: %s\n")
-        :format(S.label, report.render(msg, 3, 300)))
+        :format(S.label, report().render(msg, 3, 300)))
       return
     end
     return terminate(S, { "undef", name }, msg)
@@ -353,7 +359,7 @@ local function handle_sys(S, msg)
     S.suspended = false; reply = true
   elseif what == "get_status" then
     reply = { pid = self(), module = S.label_module, status = S.suspended and "suspended" or "running",
-              state = report.status_state(S), message_queue_len = mb.queue_len(), name = S.name }
+              state = report().status_state(S), message_queue_len = mb.queue_len(), name = S.name }
   elseif what == "trace" then
     S.trace = req[2]; reply = true
   elseif what == "stop" then

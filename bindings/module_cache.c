@@ -1,0 +1,198 @@
+/* module_cache.c: Lua modules found on package.path, kept compiled for every
+ * state of the host.
+ *
+ * Every process is a Lua state of its own, so every process that requires a
+ * module used to search the path (a failed open per template tried) and
+ * parse the source again: a third of starting a gen_server by module name.
+ * The first state to load a module from a file leaves its bytecode here
+ * (lua_dump, debug information kept: errors and tracebacks still name the
+ * file and line); the next ones load that, after one stat that shows the
+ * file is unchanged (same inode, size and modification time), so an edited
+ * module is compiled afresh (the console's reload). An entry is used only by
+ * a state whose package.path is the one it was found with. */
+#include "module_cache.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "core/buf.h"
+
+#define BUCKETS 64
+
+typedef struct cached_module {
+    struct cached_module *next;
+    char *name, *path, *file;   /* module, package.path searched, file found */
+    struct stat id;             /* the file when it was compiled */
+    mb_buf code;
+} cached_module;
+
+struct mbb_module_cache {
+    pthread_rwlock_t lock;
+    cached_module *bucket[BUCKETS];
+};
+
+static unsigned hash(const char *s) {
+    unsigned h = 2166136261u;   /* FNV-1a */
+    while (*s) h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h % BUCKETS;
+}
+
+static void entry_free(cached_module *e) {
+    free(e->name);
+    free(e->path);
+    free(e->file);
+    mb_buf_free(&e->code);
+    free(e);
+}
+
+mbb_module_cache *mbb_module_cache_new(void) {
+    mbb_module_cache *c = calloc(1, sizeof *c);
+    if (c && pthread_rwlock_init(&c->lock, NULL) != 0) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void mbb_module_cache_free(mbb_module_cache *c) {
+    if (!c) return;
+    for (int i = 0; i < BUCKETS; i++) {
+        cached_module *e = c->bucket[i];
+        while (e) {
+            cached_module *next = e->next;
+            entry_free(e);
+            e = next;
+        }
+    }
+    pthread_rwlock_destroy(&c->lock);
+    free(c);
+}
+
+static bool same_file(const struct stat *a, const struct stat *b) {
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Load name's cached bytecode onto L's stack if the cache has it for path
+ * and its file is unchanged. 1: loaded; 0: not there (or stale); -1: the
+ * bytecode did not load (out of memory: the error is on the stack). */
+static int load_cached(mbb_module_cache *c, lua_State *L, const char *name, const char *path) {
+    int rc = 0;
+    pthread_rwlock_rdlock(&c->lock);
+    for (cached_module *e = c->bucket[hash(name)]; e; e = e->next) {
+        if (strcmp(e->name, name) != 0 || strcmp(e->path, path) != 0) continue;
+        struct stat now;
+        if (stat(e->file, &now) == 0 && same_file(&now, &e->id))
+            rc = luaL_loadbuffer(L, (const char *)e->code.p, e->code.len, e->name) == 0 ? 1 : -1;
+        break;
+    }
+    pthread_rwlock_unlock(&c->lock);
+    return rc;
+}
+
+/* The first file path's templates give for name that can be opened, into
+ * out (malloc'd), with its identity; NULL when none. */
+static char *find_file(lua_State *L, const char *name, const char *path, struct stat *id) {
+    const char *dotted = luaL_gsub(L, name, ".", "/");
+    char *found = NULL;
+    for (const char *t = path; *t && !found;) {
+        const char *end = strchr(t, ';');
+        size_t n = end ? (size_t)(end - t) : strlen(t);
+        if (n > 0) {
+            lua_pushlstring(L, t, n);
+            const char *file = luaL_gsub(L, lua_tostring(L, -1), "?", dotted);
+            if (stat(file, id) == 0 && S_ISREG(id->st_mode)) {
+                FILE *f = fopen(file, "r");   /* readable, as the standard searcher asks */
+                if (f) {
+                    fclose(f);
+                    found = strdup(file);
+                }
+            }
+            lua_pop(L, 2);
+        }
+        t += n + (end ? 1 : 0);
+    }
+    lua_pop(L, 1);
+    return found;
+}
+
+static int dump_writer(lua_State *L, const void *p, size_t n, void *ud) {
+    (void)L;
+    return mb_buf_put(ud, p, n);
+}
+
+/* Keep the compiled chunk on top of L's stack for name; a failure to keep
+ * it (memory) only costs the next state a parse. */
+static void keep(mbb_module_cache *c, lua_State *L, const char *name, const char *path, char *file,
+                 const struct stat *id) {
+    cached_module *e = calloc(1, sizeof *e);
+    if (!e) {
+        free(file);
+        return;
+    }
+    e->file = file;
+    e->id = *id;
+    mb_buf_init(&e->code);
+    e->name = strdup(name);
+    e->path = strdup(path);
+    if (!e->name || !e->path || lua_dump(L, dump_writer, &e->code) != 0 || e->code.len == 0) {
+        entry_free(e);
+        return;
+    }
+    unsigned b = hash(name);
+    pthread_rwlock_wrlock(&c->lock);
+    /* A stale entry for the same name and path goes: no state reads it now. */
+    for (cached_module **at = &c->bucket[b]; *at; at = &(*at)->next) {
+        cached_module *old = *at;
+        if (strcmp(old->name, name) == 0 && strcmp(old->path, path) == 0) {
+            *at = old->next;
+            entry_free(old);
+            break;
+        }
+    }
+    e->next = c->bucket[b];
+    c->bucket[b] = e;
+    pthread_rwlock_unlock(&c->lock);
+}
+
+/* package.loaders searcher, before LuaJIT's own Lua searcher: the module's
+ * chunk from the cache, or from its file (then cached). A module not on the
+ * path is left to LuaJIT's searcher, which says where it looked. */
+static int search_cached(lua_State *L) {
+    mbb_module_cache *c = lua_touserdata(L, lua_upvalueindex(1));
+    const char *name = luaL_checkstring(L, 1);
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    const char *path = lua_tostring(L, -1);
+    if (!path) return lua_pushliteral(L, ""), 1;
+    int rc = load_cached(c, L, name, path);
+    if (rc == 1) return 1;
+    if (rc < 0) return lua_error(L);
+    struct stat id;
+    char *file = find_file(L, name, path, &id);
+    if (!file) return lua_pushliteral(L, ""), 1;
+    if (luaL_loadfile(L, file) != 0) {
+        lua_pushfstring(L, "error loading module '%s' from file '%s':\n\t%s", name, file, lua_tostring(L, -1));
+        free(file);
+        return lua_error(L);
+    }
+    keep(c, L, name, path, file, &id);
+    return 1;
+}
+
+void mbb_module_cache_install(lua_State *L, mbb_module_cache *c, int at) {
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "loaders");
+    for (int i = (int)lua_objlen(L, -1); i >= at; i--) {
+        lua_rawgeti(L, -1, i);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_pushlightuserdata(L, c);
+    lua_pushcclosure(L, search_cached, 1);
+    lua_rawseti(L, -2, at);
+    lua_pop(L, 2);
+}
