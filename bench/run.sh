@@ -123,6 +123,7 @@ if [ -x "$moonbeam" ]; then
     mbrun "gen_cast 2p"  bench/gen_cast.lua "$(n 3000000)" 2 2p
     mbrun "gen_cast 8p"  bench/gen_cast.lua "$(n 3000000)" 8 8p
     mbrun "gen_queued"   bench/gen_queued.lua "$(n 80000)" 10000 10k
+    mbrun "gen_start"    bench/gen_start.lua "$(n 10000)"
     mbrun "pool"         bench/pool.lua "$(n 8000)" 8 4 20000
     mbrun "blocking"     bench/blocking.lua --schedulers 2 2 1000
     mbrun "monitors"     bench/monitors.lua "$(n 100000)"
@@ -175,6 +176,7 @@ if command -v "$erl" >/dev/null 2>&1 && command -v "$erlc" >/dev/null 2>&1; then
         egen "gen_cast 2p"  cast   "$(n 3000000)" 2 2p
         egen "gen_cast 8p"  cast   "$(n 3000000)" 8 8p
         egen "gen_queued"   queued "$(n 80000)" 10000 10k
+        egen "gen_start"    start  "$(n 10000)"
     else
         log "bench_gen.erl did not compile:"; sed 's/^/    | /' "$tmp/erlc_gen.log" >&2
         printf 'FAIL\tbench_gen.erl\tdid not compile\n' >>"$beam_out"

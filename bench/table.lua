@@ -129,6 +129,8 @@ local rows = {
   { "gen_call_10k_queued_us",    "gen call, 10k msgs queued", "µs" },
   { "gen_call_10k_queued_ratio", "  10k queued / empty",      "×",
     own_at_most(1.05, "moonbeam's own") },
+  { "gen_start_us",       "start a gen_server",            "µs",     at_most(25, "µs") },
+  { "idle_gen_server_kb", "memory per idle gen_server",    "KB",     at_most(40, "KB") },
   { "pool_one_per_s",     "CPU-bound calls, 1 server",     "call/s" },
   { "pool_4w_per_s",      "CPU-bound calls, pool of 4",    "call/s" },
   { "pool_speedup",       "  pool / one server",           "×",

@@ -94,6 +94,13 @@ static int is_error_table_meta(lua_State *L) {
     return yes;
 }
 
+/* Whether the key at idx is one of 1..narr, sent as the array part. */
+static inline int in_array_part(lua_State *L, int idx, size_t narr) {
+    if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+    lua_Number k = lua_tonumber(L, idx);
+    return k >= 1 && k <= (lua_Number)narr && k == (lua_Number)(size_t)k;
+}
+
 static int enc_table(enc *e, int idx, int depth) {
     lua_State *L = e->L;
     /* Its raw contents would arrive without the behaviour (a proxy with
@@ -129,11 +136,7 @@ static int enc_table(enc *e, int idx, int depth) {
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         lua_pop(L, 1);
-        if (lua_type(L, -1) == LUA_TNUMBER) {
-            lua_Number k = lua_tonumber(L, -1);
-            if (k >= 1 && k <= (lua_Number)narr && k == floor(k)) continue;
-        }
-        nhash++;
+        if (!in_array_part(L, -1, narr)) nhash++;
     }
     if (mb_buf_byte(e->b, MB_T_TABLE) || mb_buf_varint(e->b, narr) ||
         mb_buf_varint(e->b, nhash))
@@ -150,15 +153,13 @@ static int enc_table(enc *e, int idx, int depth) {
         }
         lua_pop(L, 1);
     }
+    if (nhash == 0) return 0;   /* an array: no second walk */
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         int top = lua_gettop(L);   /* value at top, key below it */
-        if (lua_type(L, top - 1) == LUA_TNUMBER) {
-            lua_Number k = lua_tonumber(L, top - 1);
-            if (k >= 1 && k <= (lua_Number)narr && k == floor(k)) {
-                lua_pop(L, 1);
-                continue;
-            }
+        if (in_array_part(L, top - 1, narr)) {
+            lua_pop(L, 1);
+            continue;
         }
         if (enc_value(e, top - 1, depth + 1)) {
             char keyerr[256];

@@ -68,6 +68,20 @@ share(N, K, I) -> N div K + (case I =< N rem K of true -> 1; false -> 0 end).
 
 %% ---------------------------------------------------------------- call
 
+run(start, [N], _) ->
+    Warm = [element(2, gen_server:start(?MODULE, 0, [])) || _ <- lists:seq(1, 100)],
+    erlang:garbage_collect(),
+    M0 = erlang:memory(total),
+    T0 = now_us(),
+    Pids = [element(2, gen_server:start(?MODULE, 0, [])) || _ <- lists:seq(1, N)],
+    T1 = now_us(),
+    M1 = erlang:memory(total),
+    result("gen_start_us", (T1 - T0) / N, "us"),
+    result("idle_gen_server_kb", (M1 - M0) / N / 1024, "KB"),
+    check(lists:last(Pids), 0),
+    [gen_server:stop(P) || P <- Warm ++ Pids],
+    ok;
+
 run(call, [N, C], Labels) when C =< 1 ->
     _ = Labels,
     {ok, S} = gen_server:start_link(?MODULE, 0, []),

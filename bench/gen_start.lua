@@ -1,0 +1,29 @@
+-- bench/gen_start.lua — starting gen_servers, and what an idle one costs.
+--
+--   moonbeam run bench/gen_start.lua N
+--
+-- Starts N counter servers (bench.lib.gen_counter, by module name) one
+-- after another, each gen_server.start returning once init has acked, and
+-- keeps them all running. Reports gen_start_us (wall µs per start) and
+-- idle_gen_server_kb (VmRSS growth of the host per idle server). Erlang
+-- peer: bench_gen start.
+local mb = require "moonbeam"
+local gen = require "moonbeam.gen_server"
+local u = require "bench.lib.util"
+
+local N = u.arg_int(1, 10000)
+local WARM = 100
+
+local pids = {}
+for i = 1, WARM do pids[i] = assert(gen.start("bench.lib.gen_counter", 0)) end
+collectgarbage()
+local rss0 = u.rss_kb()
+local t0 = u.now_us()
+for i = 1, N do pids[WARM + i] = assert(gen.start("bench.lib.gen_counter", 0)) end
+local t1 = u.now_us()
+local rss1 = u.rss_kb()
+u.result("gen_start_us", (t1 - t0) / N, "us")
+u.result("idle_gen_server_kb", (rss1 - rss0) / N, "KB")
+-- Every server is alive and serves.
+assert(gen.call(pids[#pids], "get") == 0)
+u.stop_all(mb, pids)
