@@ -23,6 +23,73 @@ static int l_call_begin(lua_State *L) {
     return 2;
 }
 
+/* Encode {label, {self, ref}, req} into p->scratch: a call's request,
+ * built here rather than as two Lua tables the codec then walks. 0, or -1
+ * with err set (req cannot be sent). */
+static int encode_request(lua_State *L, mb_proc *p, mb_ref ref, mb_encode_err *err) {
+    size_t n;
+    const char *label = lua_tolstring(L, 2, &n);
+    bool has_req = !lua_isnoneornil(L, 3);
+    p->scratch.len = 0;
+    if (mb_put_tuple_head(&p->scratch, has_req ? 3 : 2) || mb_put_string(&p->scratch, label, n) ||
+        mb_put_tuple_head(&p->scratch, 2) || mb_put_id(&p->scratch, MB_T_PID, p->pid) ||
+        mb_put_id(&p->scratch, MB_T_REF, ref))
+        return mbb_raisef(L, "call: out of memory");
+    if (!has_req) return 0;
+    size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
+    return mb_encode(L, 3, "msg[3]", &p->scratch, max, err);
+}
+
+/* core.call_send(server, label, req) -> ref, over: the caller's half of a
+ * call in one step: a monitor of server, the core's call slot (host/core/
+ * call.h), and the request sent. over: the slice is used up (yield). Or
+ * false, chain: the call would close a cycle (nothing is left set up); nil,
+ * false: the server's full mailbox refused it; nil, message: req cannot be
+ * sent. */
+static int l_call_send(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_pid server = mbb_check_pid(L, 1, "call");
+    luaL_checktype(L, 2, LUA_TSTRING);
+    mb_ref ref = mb_make_ref(self->rt);
+    mb_encode_err err;
+    if (encode_request(L, self, ref, &err)) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    mb_buf what;
+    mb_buf_init(&what);
+    int rc = mb_put_id(&what, MB_T_PID, server) ? MB_LINK_NOMEM : mb_monitor(self, server, ref, what.p, what.len);
+    mb_buf_free(&what);
+    if (rc == MB_LINK_NOMEM) return mbb_raisef(L, "call: out of memory");
+    mb_pid chain[MB_MAX_CHAIN];
+    int n = mb_call_begin(self, server, ref, chain);
+    if (n > 0) {
+        mb_call_end(self);
+        mb_demonitor(self, ref, 1);
+        lua_pushboolean(L, 0);
+        lua_createtable(L, n, 0);
+        for (int i = 0; i < n; i++) {
+            mbb_push_pid(L, chain[i]);
+            lua_rawseti(L, -2, i + 1);
+        }
+        return 2;
+    }
+    rc = mb_send(self->rt, mbb_sched(self), self->pid, server, MB_MSG_DATA, 0, self->scratch.p, self->scratch.len);
+    if (rc != MB_DELIVER_OK) {   /* out of memory, or refused by a full mailbox */
+        mb_call_end(self);
+        mb_demonitor(self, ref, 1);
+        if (rc < 0) return mbb_raisef(L, "call: out of memory");
+        lua_pushnil(L);
+        lua_pushboolean(L, 0);
+        return 2;
+    }
+    if (atomic_load_explicit(&self->sig_pending, memory_order_relaxed)) mb_signal_drain(self);
+    mbb_push_ref(L, ref);
+    lua_pushboolean(L, --self->budget <= 0 || self->dying);
+    return 2;
+}
+
 /* core.call_take() -> "reply", value | "down", reason | "deadlock", chain | nil */
 static int l_call_take(lua_State *L) {
     mb_proc *self = mbb_self(L);
@@ -47,8 +114,12 @@ static int l_call_take(lua_State *L) {
     return 2;
 }
 
+/* core.call_end([ref]): the call is over; with ref, its monitor goes too
+ * (and a DOWN it may have queued). */
 static int l_call_end(lua_State *L) {
-    mb_call_end(mbb_self(L));
+    mb_proc *self = mbb_self(L);
+    mb_call_end(self);
+    if (!lua_isnoneornil(L, 1)) mb_demonitor(self, mbb_check_ref(L, 1, "call_end"), 1);
     return 0;
 }
 
@@ -104,7 +175,7 @@ static int l_send_alias(lua_State *L) {
 
 void mbb_open_call(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"call_begin", l_call_begin}, {"call_take", l_call_take},
+        {"call_begin", l_call_begin}, {"call_send", l_call_send}, {"call_take", l_call_take},
         {"call_end", l_call_end}, {"reply", l_reply}, {"alias", l_alias},
         {"unalias", l_unalias}, {"send_alias", l_send_alias}, {NULL, NULL}};
     luaL_register(L, NULL, fns);

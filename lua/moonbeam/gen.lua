@@ -11,7 +11,7 @@ local mb = require "moonbeam"
 local type, error, pcall, tostring = type, error, pcall, tostring
 local send, receive, self, monitor, demonitor = mb.send, mb.receive, mb.self, mb.monitor, mb.demonitor
 local whereis, now, c_wait = mb.whereis, mb.now, mb.wait
-local call_begin, call_take, call_end, c_reply = mb.call_begin, mb.call_take, mb.call_end, mb.reply
+local call_begin, call_send, call_take, call_end, c_reply = mb.call_begin, mb.call_send, mb.call_take, mb.call_end, mb.reply
 local c_send_system, c_yield = mb.send_system, mb.yield
 
 local M = {}
@@ -40,35 +40,31 @@ local function await(deadline)
 end
 
 -- One request/reply exchange with pid. Returns true, reply or false, err.
+-- The monitor, the call slot and the request {label, {self, ref}, req} are
+-- set up by one call into the core (call_send); nothing is left set up
+-- when it fails.
 local function exchange(pid, label, req, timeout)
   if pid == self() then return false, { "calling_self" } end
-  local ref = monitor(pid)
-  local ok, chain = call_begin(pid, ref)
-  if not ok then
-    call_end()
-    demonitor(ref, true)
-    return false, { "deadlock", chain }
+  local ref, x = call_send(pid, label, req)
+  if not ref then
+    if ref == false then return false, { "deadlock", x } end
+    if x == false then return false, { "overloaded" } end   -- its full mailbox refused it: at once
+    error(x, 4)   -- req cannot be sent
   end
-  local sent, err = pcall(send, pid, { label, { self(), ref }, req })
-  if not sent or not err then   -- unsendable, or refused: leave no monitor behind
-    call_end()
-    demonitor(ref, true)
-    if sent then return false, { "overloaded" } end   -- its full mailbox refused it: at once
-    error(err, 4)
-  end
+  if x then c_yield() end   -- the slice is used up
   local kind, v = await(timeout and now() + timeout)
-  call_end()
   if kind == "reply" then
-    demonitor(ref, true)
+    call_end(ref)
     if type(v) == "table" and v[1] == REPLY_FAILED then
       return false, { "bad_reply", "the server's reply cannot be sent: " .. tostring(v[2]) }
     end
     return true, v
   elseif kind == "down" then
+    call_end()
     if v == "noproc" then return false, { "noproc" } end
     return false, { "exit", v }
   end
-  demonitor(ref, true)
+  call_end(ref)
   if kind == "deadlock" then return false, { "deadlock", v } end
   return false, { "timeout" }
 end
