@@ -3,6 +3,17 @@
 #include "core/call.h"
 #include "core/signal.h"
 
+/* false and the call cycle's chain of n pids: a call that would deadlock. */
+static int push_cycle(lua_State *L, const mb_pid *chain, int n) {
+    lua_pushboolean(L, 0);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        mbb_push_pid(L, chain[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 2;
+}
+
 /* core.call_begin(server, ref) -> true, or false and the cycle's chain */
 static int l_call_begin(lua_State *L) {
     mb_proc *self = mbb_self(L);
@@ -14,13 +25,7 @@ static int l_call_begin(lua_State *L) {
         lua_pushboolean(L, 1);
         return 1;
     }
-    lua_pushboolean(L, 0);
-    lua_createtable(L, n, 0);
-    for (int i = 0; i < n; i++) {
-        mbb_push_pid(L, chain[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-    return 2;
+    return push_cycle(L, chain, n);
 }
 
 /* Encode {label, {self, ref}, req} into p->scratch: a call's request,
@@ -67,13 +72,7 @@ static int l_call_send(lua_State *L) {
     if (n > 0) {
         mb_call_end(self);
         mb_demonitor(self, ref, 1);
-        lua_pushboolean(L, 0);
-        lua_createtable(L, n, 0);
-        for (int i = 0; i < n; i++) {
-            mbb_push_pid(L, chain[i]);
-            lua_rawseti(L, -2, i + 1);
-        }
-        return 2;
+        return push_cycle(L, chain, n);
     }
     rc = mb_send(self->rt, mbb_sched(self), self->pid, server, MB_MSG_DATA, 0, self->scratch.p, self->scratch.len);
     if (rc != MB_DELIVER_OK) {   /* out of memory, or refused by a full mailbox */
