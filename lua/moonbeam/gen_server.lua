@@ -10,17 +10,16 @@ local gen = require "moonbeam.gen"
 
 local type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable, require =
   type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, getmetatable, require
-local unpack = unpack
 local send, receive, self = mb.send, mb.receive, mb.self
 local whereis, is_pid, now, c_reply = mb.whereis, mb.is_pid, mb.now, mb.reply
 local core_exit = mb.exit
+local c_recv, c_yield = mb.recv, mb.yield
 
 local M = {}
 
 local CALL, CAST, SYS = "$gen_call", "$gen_cast", "$gen_sys"
 M.DEFAULT_TIMEOUT = 5000
 
-local function pack(...) return { n = select("#", ...), ... } end
 
 -- ---- shared checks ----------------------------------------------------
 
@@ -211,15 +210,28 @@ local function on_error(e)
   return { "error", msg, tb }
 end
 
--- Runs a callback; returns true, results (packed) or false, exit reason.
-local function run(S, f, ...)
-  S.in_callback = true
-  local r = pack(xpcall(f, on_error, ...))
+-- A callback's results without a table (one per message would cost more
+-- than the rest of a cast): n, then the first four, as no return that
+-- docs/reference.md lists has more. More than four is a bad return: then
+-- the first is a table of them all, for its report.
+local function results(n, ...)
+  if n > 4 then return n, { ... } end
+  return n, ...
+end
+
+local function finish(S, ok, ...)
   S.in_callback = false
-  if r[1] then return true, r end
-  local e = r[2]
+  if ok then return true, results(select("#", ...), ...) end
+  local e = ...
   if type(e) == "table" and e[1] == EXIT_MARK then return false, e[2] end
   return false, e
+end
+
+-- Runs a callback; returns true, n, results... (as results gives them) or
+-- false, exit reason.
+local function run(S, f, ...)
+  S.in_callback = true
+  return finish(S, xpcall(f, on_error, ...))
 end
 
 local function trace(S, what, ...)
@@ -243,14 +255,15 @@ local function terminate(S, reason, last)
   core_exit(reason)
 end
 
--- What {"bad_return_value", x} shows of a callback's results r.
-local function bad_value(r)
-  return r.n == 2 and r[2] or { unpack(r, 2, r.n) }
+-- What {"bad_return_value", x} shows of a callback's n results.
+local function bad_value(n, a, b, c, d)
+  if n == 1 or n > 4 then return a end   -- the value, or the table of them all
+  return { a, b, c, d }
 end
 
-local function bad_return(S, cb, r, last)
+local function bad_return(S, cb, last, ...)
   S.bad = cb
-  return terminate(S, { "bad_return_value", bad_value(r) }, last)
+  return terminate(S, { "bad_return_value", bad_value(...) }, last)
 end
 
 -- Apply an extra (a timeout, "hibernate", {continue = x}); false if
@@ -273,26 +286,33 @@ local function set_extra(S, extra)
   return true
 end
 
---- What callback cb returned (r, as run packs it: r[2] is the tag), as
--- one action: kind, state, extra, reason, reply. kind is "ok" or "ignore"
+--- What callback cb returned (n results, the first the tag), as one
+-- action: kind, state, extra, reason, reply. kind is "ok" or "ignore"
 -- (init only), "reply", "noreply", "stop", "stop_reply" (handle_call's
 -- stop with a reply), or nil: a return docs/reference.md does not list for cb.
-local function decode(cb, r)
-  local tag, n = r[2], r.n
+local function decode(cb, n, tag, b, c, d)
   if cb == "init" then
-    if tag == "ok" and (n == 3 or n == 4) then return "ok", r[3], r[4] end
-    if tag == "ignore" and n == 2 then return "ignore" end
-    if tag == "stop" and n == 3 then return "stop", nil, nil, r[3] end
+    if tag == "ok" and (n == 2 or n == 3) then return "ok", b, c end
+    if tag == "ignore" and n == 1 then return "ignore" end
+    if tag == "stop" and n == 2 then return "stop", nil, nil, b end
     return nil
   end
-  if tag == "noreply" and (n == 3 or n == 4) then return "noreply", r[3], r[4] end
-  if tag == "stop" and n == 4 then return "stop", r[4], nil, r[3] end
+  if tag == "noreply" and (n == 2 or n == 3) then return "noreply", b, c end
+  if tag == "stop" and n == 3 then return "stop", c, nil, b end
   if cb ~= "handle_call" then return nil end
-  if tag == "reply" and (n == 4 or n == 5) then return "reply", r[4], r[5], nil, r[3] end
-  if tag == "stop" and n == 5 then return "stop_reply", r[5], nil, r[3], r[4] end
+  if tag == "reply" and (n == 3 or n == 4) then return "reply", c, d, nil, b end
+  if tag == "stop" and n == 4 then return "stop_reply", d, nil, b, c end
   return nil
 end
 
+-- A callback's results (n, values), or its crash's end of the server.
+local function ran(S, msg, ok, ...)
+  if not ok then return terminate(S, (...), msg) end
+  return ...
+end
+
+-- Run callback name on msg (and extra_arg); its results as run gives
+-- them, or nothing when there is no handle_info to run.
 local function dispatch(S, name, msg, extra_arg)
   local f = S.mod[name]
   if type(f) ~= "function" then
@@ -303,25 +323,22 @@ local function dispatch(S, name, msg, extra_arg)
     end
     return terminate(S, { "undef", name }, msg)
   end
-  local ok, r
-  if extra_arg ~= nil then ok, r = run(S, f, msg, extra_arg, S.state)
-  else ok, r = run(S, f, msg, S.state) end
-  if not ok then return terminate(S, r, msg) end
-  return r
+  if extra_arg ~= nil then return ran(S, msg, run(S, f, msg, extra_arg, S.state)) end
+  return ran(S, msg, run(S, f, msg, S.state))
 end
 
 -- Run callback cb of the loop on arg (and from, a call's caller) and do
 -- what it returned; last is the message a crash report shows for a bad
 -- return.
 local function handle(S, cb, arg, from, last)
-  local r = dispatch(S, cb, arg, from)
-  if not r then return end
-  local kind, state, extra, reason, reply = decode(cb, r)
+  local n, a, b, c, d = dispatch(S, cb, arg, from)
+  if not n then return end
+  local kind, state, extra, reason, reply = decode(cb, n, a, b, c, d)
   if kind == "reply" or kind == "noreply" then
     S.state = state
     if set_extra(S, extra) then
       if kind == "noreply" then return end
-      trace(S, "sent reply", reply, "to", from[1])
+      if S.trace then trace(S, "sent reply", reply, "to", from[1]) end
       return gen.reply(from, reply)
     end
   elseif kind == "stop" or kind == "stop_reply" then
@@ -330,7 +347,7 @@ local function handle(S, cb, arg, from, last)
     if kind == "stop_reply" then S.pending_reply = { from, reply } end
     return terminate(S, reason, last)
   end
-  return bad_return(S, cb, r, last)
+  return bad_return(S, cb, last, n, a, b, c, d)
 end
 
 local function deep_copy(v, seen)
@@ -382,8 +399,13 @@ local function loop(S)
       local msg
       if S.suspended then
         msg = receive(is_sys)
-      else
-        msg = receive(S.deadline and math.max(0, S.deadline - now()))
+      elseif S.deadline then
+        msg = receive(math.max(0, S.deadline - now()))
+      else   -- the common case: what is there, else wait
+        local over
+        msg, over = c_recv()
+        if over then c_yield() end
+        if msg == nil then msg = receive() end
       end
       -- Any message but a system one cancels the timeout; system messages
       -- leave it running with its original deadline (OTP re-arms it).
@@ -393,17 +415,17 @@ local function loop(S)
         handle(S, "handle_info", "timeout", nil, "timeout")
       elseif type(msg) == "table" and msg[1] == CALL then
         local from, req = msg[2], msg[3]
-        trace(S, "got call", req, "from", from[1])
+        if S.trace then trace(S, "got call", req, "from", from[1]) end
         handle(S, "handle_call", req, from, req)
       elseif type(msg) == "table" and msg[1] == CAST then
-        trace(S, "got cast", msg[2])
+        if S.trace then trace(S, "got cast", msg[2]) end
         handle(S, "handle_cast", msg[2], nil, msg)
       elseif type(msg) == "table" and msg[1] == SYS then
         handle_sys(S, msg)
       elseif type(msg) == "table" and msg[1] == "EXIT" and msg[2] == S.parent and S.parent then
         terminate(S, msg[3], msg)   -- the parent's exit, seen because we trap exits
       else
-        trace(S, "got info", msg)
+        if S.trace then trace(S, "got info", msg) end
         handle(S, "handle_info", msg, nil, msg)
       end
     end
@@ -440,12 +462,12 @@ function M.enter(module, arg, parent, name)
     return core_exit(a, b)
   end
 
-  local ok, r = run(S, mod.init, arg)
-  if not ok then return fail(r) end
-  local kind, state, extra, reason = decode("init", r)
+  local ok, n, a, b, c, d = run(S, mod.init, arg)
+  if not ok then return fail(n) end   -- run's false, reason
+  local kind, state, extra, reason = decode("init", n, a, b, c, d)
   if kind == "ok" then
     S.state = state
-    if not set_extra(S, extra) then return fail({ "bad_return_value", bad_value(r) }) end
+    if not set_extra(S, extra) then return fail({ "bad_return_value", bad_value(n, a, b, c, d) }) end
     gen.init_ack(starter, ref, "ok")
     return loop(S)
   elseif kind == "ignore" then
@@ -455,7 +477,7 @@ function M.enter(module, arg, parent, name)
   elseif kind == "stop" then
     return fail(reason)
   end
-  return fail({ "bad_return_value", bad_value(r) })
+  return fail({ "bad_return_value", bad_value(n, a, b, c, d) })
 end
 
 return M
