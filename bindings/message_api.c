@@ -65,11 +65,8 @@ int mbb_exit_now(lua_State *L, mb_proc *p) {
     return mbb_raisef(L, "moonbeam: process is exiting");
 }
 
-static int send_kind(lua_State *L, mb_msg_kind kind) {
-    mb_proc *self = mbb_self(L);
-    mb_pid dest = mbb_check_dest(L, 1, "send");
-    if (lua_isnoneornil(L, 2)) return mbb_raisef(L, "send: a message cannot be nil");
-    mbb_encode_or_raise(L, self, 2, "msg");
+/* Send self->scratch to dest; returns send's results (over [, full]). */
+static int send_scratch(lua_State *L, mb_proc *self, mb_pid dest, mb_msg_kind kind) {
     int rc = mb_send(self->rt, mbb_sched(self), self->pid, dest, kind, 0, self->scratch.p, self->scratch.len);
     if (rc < 0) return mbb_raisef(L, "send: out of memory");
     if (atomic_load_explicit(&self->sig_pending, memory_order_relaxed)) mb_signal_drain(self);
@@ -79,9 +76,37 @@ static int send_kind(lua_State *L, mb_msg_kind kind) {
     return 2;
 }
 
+static int send_kind(lua_State *L, mb_msg_kind kind) {
+    mb_proc *self = mbb_self(L);
+    mb_pid dest = mbb_check_dest(L, 1, "send");
+    if (lua_isnoneornil(L, 2)) return mbb_raisef(L, "send: a message cannot be nil");
+    mbb_encode_or_raise(L, self, 2, "msg");
+    return send_scratch(L, self, dest, kind);
+}
+
 /* core.send(dest, msg) -> over [, full]: over is true when the process
  * should yield now, full when the receiver's max_queue refused msg. */
 static int l_send(lua_State *L) { return send_kind(L, MB_MSG_DATA); }
+
+/* core.send_tagged(dest, tag, value) -> as send, of the message {tag,
+ * value} ({tag} when value is nil), built here rather than as a Lua table
+ * the codec walks: gen_server's cast. */
+static int l_send_tagged(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_pid dest = mbb_check_dest(L, 1, "send");
+    size_t n;
+    const char *tag = luaL_checklstring(L, 2, &n);
+    bool has_value = !lua_isnoneornil(L, 3);
+    self->scratch.len = 0;
+    if (mb_put_tuple_head(&self->scratch, has_value ? 2 : 1) || mb_put_string(&self->scratch, tag, n))
+        return mbb_raisef(L, "send: out of memory");
+    if (has_value) {
+        mb_encode_err err;
+        size_t max = atomic_load_explicit(&self->rt->max_message_size, memory_order_relaxed);
+        if (mb_encode(L, 3, "msg[2]", &self->scratch, max, &err)) return mbb_raisef(L, "%s", err.msg);
+    }
+    return send_scratch(L, self, dest, MB_MSG_DATA);
+}
 
 /* core.send_system(dest, msg) -> over: a message no full mailbox drops
  * (gen_server's start and stop). */
@@ -208,7 +233,7 @@ static int l_queue_len(lua_State *L) {
 
 void mbb_open_message(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"send", l_send}, {"send_system", l_send_system}, {"recv", l_recv}, {"wait", l_wait},
+        {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"recv", l_recv}, {"wait", l_wait},
         {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"queue_len", l_queue_len},
         {NULL, NULL}};
     luaL_register(L, NULL, fns);

@@ -13,7 +13,7 @@ local type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, 
 local send, receive, self = mb.send, mb.receive, mb.self
 local whereis, is_pid, now, c_reply = mb.whereis, mb.is_pid, mb.now, mb.reply
 local core_exit = mb.exit
-local c_recv, c_yield = mb.recv, mb.yield
+local c_recv, c_yield, c_send_tagged = mb.recv, mb.yield, mb.send_tagged
 
 local M = {}
 
@@ -70,7 +70,7 @@ function M.cast(server, msg)
   check_server(server, "gen_server.cast")
   local pid = server
   if type(server) == "string" then pid = whereis(server) end
-  if pid then send(pid, { CAST, msg }) end
+  if pid and c_send_tagged(pid, CAST, msg) then c_yield() end   -- {CAST, msg}; yield when the slice is used up
   return true
 end
 
