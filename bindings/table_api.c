@@ -290,9 +290,8 @@ static int l_range(lua_State *L) {
     return 1;
 }
 
-/* core.tab_to_list(t, [call]): call names the user's call in errors (select). */
-static int l_to_list(lua_State *L) {
-    const char *fn = luaL_optstring(L, 2, "to_list");
+/* Every object, as {key, value} pairs; fn names the user's call in errors. */
+static int list(lua_State *L, const char *fn) {
     mb_table *t = acquire(L, fn, false);
     mb_buf *out = out_buf(L);
     size_t count;
@@ -301,6 +300,10 @@ static int l_to_list(lua_State *L) {
     push_pairs(L, out, count);
     return 1;
 }
+
+static int l_to_list(lua_State *L) { return list(L, "to_list"); }
+/* what moonbeam.table's select filters */
+static int l_select_list(lua_State *L) { return list(L, "select"); }
 
 static int stats(lua_State *L, const char *fn, bool memory) {
     mb_table *t = acquire(L, fn, false);
@@ -400,7 +403,7 @@ void mbb_open_table(lua_State *L) {
         {"tab_insert_new", l_insert_new}, {"tab_lookup", l_lookup}, {"tab_member", l_member},
         {"tab_take", l_take}, {"tab_delete", l_delete}, {"tab_update_counter", l_update_counter},
         {"tab_first", l_first}, {"tab_next", l_next}, {"tab_last", l_last}, {"tab_prev", l_prev},
-        {"tab_range", l_range}, {"tab_to_list", l_to_list}, {"tab_size", l_size},
+        {"tab_range", l_range}, {"tab_to_list", l_to_list}, {"tab_select_list", l_select_list}, {"tab_size", l_size},
         {"tab_memory", l_memory}, {"tab_delete_table", l_delete_table},
         {"tab_give_away", l_give_away}, {"tab_info", l_info}, {"tab_all", l_all}, {NULL, NULL}};
     luaL_register(L, NULL, fns);

@@ -61,7 +61,7 @@ function M.select(t, fn, limit)
   if limit ~= nil and (type(limit) ~= "number" or limit < 1 or limit % 1 ~= 0) then
     error("tab.select: limit must be an integer >= 1", 2)
   end
-  local all, out, n = core.tab_to_list(t, "select"), {}, 0
+  local all, out, n = core.tab_select_list(t), {}, 0
   for i = 1, #all do
     local kv = all[i]
     if fn(kv[1], kv[2]) then
