@@ -12,7 +12,8 @@
 #define OUT_KEY "moonbeam.table.out"
 
 /* The buffer results are copied into: one per state, owned by a userdata
- * (so an error raised while decoding leaks nothing). */
+ * (so an error raised while decoding leaks nothing). Taken before a table
+ * is acquired: creating it may raise, and a raise must not keep a table. */
 static int out_gc(lua_State *L) {
     mb_buf_free(lua_touserdata(L, 1));
     return 0;
@@ -190,10 +191,10 @@ static void push_values(lua_State *L, bool bag, const mb_buf *out, size_t count)
 /* lookup, member, take, delete: one key, read or removed. */
 static int by_key(lua_State *L, const char *fn, bool write, bool want_values) {
     mb_proc *self = mbb_self(L);
+    mb_buf *out = want_values ? out_buf(L) : NULL;   /* before acquiring: it may raise */
     mb_table *t = acquire(L, fn, write);
     self->scratch.len = 0;
     size_t k = key_arg(L, self, t, 2, fn, "key");
-    mb_buf *out = want_values ? out_buf(L) : NULL;
     size_t count;
     mb_span key = span_at(self, k, self->scratch.len);
     int rc = write ? mb_tabstore_take(&t->store, key, out, &count) : mb_tabstore_lookup(&t->store, key, out, &count);
@@ -230,10 +231,10 @@ static int l_update_counter(lua_State *L) {
 
 static int step(lua_State *L, const char *fn, int which) {
     mb_proc *self = mbb_self(L);
+    mb_buf *out = out_buf(L);
     mb_table *t = acquire(L, fn, false);
     self->scratch.len = 0;
     size_t k = which == MB_TAB_NEXT || which == MB_TAB_PREV ? key_arg(L, self, t, 2, fn, "key") : 0;
-    mb_buf *out = out_buf(L);
     bool found;
     int rc = mb_tabstore_step(&t->store, which, span_at(self, k, self->scratch.len), out, &found);
     check_rc(L, t, fn, rc);
@@ -271,6 +272,7 @@ static size_t check_limit(lua_State *L, int idx, const char *fn) {
 static int l_range(lua_State *L) {
     mb_proc *self = mbb_self(L);
     size_t limit = check_limit(L, 4, "range");
+    mb_buf *out = out_buf(L);
     mb_table *t = acquire(L, "range", false);
     if (t->store.type != MB_TAB_ORDERED_SET) check_rc(L, t, "range", MB_TAB_ETYPE);
     self->scratch.len = 0;
@@ -280,7 +282,6 @@ static int l_range(lua_State *L) {
     size_t from_end = from;
     mb_span fs;
     if (mb_term_first(self->scratch.p + from, self->scratch.p + self->scratch.len, &fs) == 0) from_end = from + fs.n;
-    mb_buf *out = out_buf(L);
     size_t count;
     int rc = mb_tabstore_range(&t->store, span_at(self, from, from_end), span_at(self, to, self->scratch.len),
                                limit, out, &count);
@@ -292,8 +293,8 @@ static int l_range(lua_State *L) {
 
 /* Every object, as {key, value} pairs; fn names the user's call in errors. */
 static int list(lua_State *L, const char *fn) {
-    mb_table *t = acquire(L, fn, false);
     mb_buf *out = out_buf(L);
+    mb_table *t = acquire(L, fn, false);
     size_t count;
     check_rc(L, t, fn, mb_tabstore_list(&t->store, out, &count));
     mb_table_release(t);
