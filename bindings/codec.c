@@ -241,7 +241,8 @@ static int enc_value(enc *e, int idx, int depth) {
         uint64_t v = (uint64_t)(uintptr_t)lua_touserdata(L, idx);
         mb_value_kind_t kind = mb_value_kind(v);
         if (kind == MB_VALUE_OTHER) return enc_fail(e, "cannot send a light userdata");
-        if (mb_put_id(e->b, kind == MB_VALUE_PID ? MB_T_PID : MB_T_REF, v)) return enc_oom(e);
+        int tag = kind == MB_VALUE_PID ? MB_T_PID : kind == MB_VALUE_REF ? MB_T_REF : MB_T_TAB;
+        if (mb_put_id(e->b, tag, v)) return enc_oom(e);
         return 0;
     }
     case LUA_TFUNCTION:
@@ -373,7 +374,11 @@ static int dec_value(dec *d, int depth, int allow_nil) {
         return dec_table(d, depth);
     case MB_T_PID:
     case MB_T_REF:
-        if (dec_varint(d, &v) || mb_value_kind(v) != (tag == MB_T_PID ? MB_VALUE_PID : MB_VALUE_REF)) return -1;
+    case MB_T_TAB:
+        if (dec_varint(d, &v) || mb_value_kind(v) != (tag == MB_T_PID   ? MB_VALUE_PID
+                                                      : tag == MB_T_REF ? MB_VALUE_REF
+                                                                        : MB_VALUE_TABLE))
+            return -1;
         lua_pushlightuserdata(L, (void *)(uintptr_t)v);
         return 0;
     case MB_T_FUNCTION:

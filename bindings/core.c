@@ -222,7 +222,7 @@ static void ensure_host(lua_State *L) {
     lua_pop(L, 1);
 }
 
-/* The functions only gen_server, supervisors and the console use are put
+/* The functions only gen_server, supervisors, the console and shared tables use are put
  * in the table on first touch: an idle process does not pay for them. */
 static int load_rest(lua_State *L) {
     lua_settop(L, 2);
@@ -231,6 +231,7 @@ static int load_rest(lua_State *L) {
     mbb_open_supervisor(L);
     mbb_open_console(L);
     mbb_open_shutdown(L);
+    mbb_open_table(L);
     lua_pop(L, 1);
     lua_pushnil(L);
     lua_setmetatable(L, 1);

@@ -1,5 +1,5 @@
-/* pid_type.c: pids and refs as light userdata, with one metatable so they
- * print as <0.42.7> and #Ref<0.N>. Light userdata compare by value and work
+/* pid_type.c: pids, refs and shared table handles as light userdata, with
+ * one metatable so they print as <0.42.7>, #Ref<0.N> and #Table<N>. Light userdata compare by value and work
  * as table keys, in every state, after any number of crossings. */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -22,6 +22,7 @@ static const char *what_is(lua_State *L, int idx) {
         mb_value_kind_t k = mb_value_kind(value_of(L, idx));
         if (k == MB_VALUE_PID) return "a pid";
         if (k == MB_VALUE_REF) return "a ref";
+        if (k == MB_VALUE_TABLE) return "a table handle";
     }
     return luaL_typename(L, idx);
 }
@@ -59,6 +60,12 @@ static int pid_tostring(lua_State *L) {
     case MB_VALUE_REF: {
         char s[48];
         snprintf(s, sizeof s, "#Ref<0.%" PRIu64 ">", v & (MB_REF_BIT - 1));
+        lua_pushstring(L, s);
+        break;
+    }
+    case MB_VALUE_TABLE: {
+        char s[48];
+        snprintf(s, sizeof s, "#Table<%" PRIu64 ">", v & (MB_TAB_BIT - 1));
         lua_pushstring(L, s);
         break;
     }

@@ -3,8 +3,10 @@
  * Both travel through Lua as light userdata, so they must fit the 46 bits a
  * GC64 LuaJIT keeps for a light userdata without a segment lookup failing:
  *
- *   pid: bit 45 clear | serial (24 bits) << 21 | slot (21 bits)
- *   ref: bit 45 set   | counter (45 bits)
+ *   pid:   bit 45 clear | serial (24 bits) << 21 | slot (21 bits)
+ *   ref:   bit 45 set   | bit 44 clear | counter (44 bits, wrapping)
+ *   table: bit 45 set   | bit 44 set   | table id (44 bits; shared tables,
+ *          table.h: ids are never reused)
  *
  * The serial makes a recycled slot not answer to an old pid until it wraps,
  * after 2^24 - 1 reuses of that slot; slots are reused first in, first out
@@ -24,6 +26,7 @@ typedef uint64_t mb_ref;
 #define MB_MAX_SLOTS   (1u << MB_SLOT_BITS)
 #define MB_SERIAL_MASK ((1u << MB_SERIAL_BITS) - 1)
 #define MB_REF_BIT     (UINT64_C(1) << 45)
+#define MB_TAB_BIT     (UINT64_C(1) << 44)
 #define MB_VALUE_LIMIT (UINT64_C(1) << 46)
 
 static inline mb_pid mb_pid_make(uint32_t slot, uint32_t serial) {
@@ -33,11 +36,11 @@ static inline uint32_t mb_pid_slot(mb_pid p) { return (uint32_t)(p & (MB_MAX_SLO
 static inline uint32_t mb_pid_serial(mb_pid p) { return (uint32_t)(p >> MB_SLOT_BITS) & MB_SERIAL_MASK; }
 
 /* What a light userdata value is. */
-typedef enum mb_value_kind { MB_VALUE_OTHER, MB_VALUE_PID, MB_VALUE_REF } mb_value_kind_t;
+typedef enum mb_value_kind { MB_VALUE_OTHER, MB_VALUE_PID, MB_VALUE_REF, MB_VALUE_TABLE } mb_value_kind_t;
 
 static inline mb_value_kind_t mb_value_kind(uint64_t v) {
     if (v == 0 || v >= MB_VALUE_LIMIT) return MB_VALUE_OTHER;
-    if (v & MB_REF_BIT) return MB_VALUE_REF;
+    if (v & MB_REF_BIT) return (v & MB_TAB_BIT) ? MB_VALUE_TABLE : MB_VALUE_REF;
     return mb_pid_serial(v) != 0 ? MB_VALUE_PID : MB_VALUE_OTHER;
 }
 

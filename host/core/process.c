@@ -12,6 +12,7 @@
 #include "runtime.h"
 #include "sched.h"
 #include "signal.h"
+#include "table.h"
 #include "timer.h"
 
 mb_proc *mb_proc_new(mb_runtime *rt) {
@@ -230,6 +231,7 @@ void mb_proc_terminate(mb_proc *p) {
     /* Resources first, so whoever sees the EXIT or DOWN finds them free. */
     if (name) mb_names_release(rt, name, p->pid);
     free(name);
+    mb_tables_owner_died(p);   /* its tables: to their heirs, or gone */
     for (uint32_t i = 0; i < mine.n; i++) {
         mb_proc *t = mb_proctab_get(&rt->procs, mine.v[i].pid);
         if (!t) continue;

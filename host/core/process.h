@@ -99,6 +99,8 @@ typedef struct mb_proc {
     _Atomic uint64_t wait_seq;        /* which wait a timeout belongs to */
     _Atomic uint64_t timed_out_seq;   /* set by the wait timer when it fires */
     _Atomic bool trap_exit;
+    _Atomic uint32_t tables_owned;    /* shared tables it owns (table.h): changed under
+                                         the tables' owner_lock, or by the owner itself */
     /* Whether it must end now (mb_proc_doomed): if it spins in compiled code
      * it is left there (sysmon.h). Not a flag set once: a signal that looked
      * fatal when queued may spare it when drained (unlinked, trapped). */

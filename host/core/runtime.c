@@ -16,7 +16,7 @@
 double mb_now_ms(void) { return (double)uv_hrtime() / 1e6; }
 
 mb_ref mb_make_ref(mb_runtime *rt) {
-    return MB_REF_BIT | (atomic_fetch_add(&rt->next_ref, 1) & (MB_REF_BIT - 1));
+    return MB_REF_BIT | (atomic_fetch_add(&rt->next_ref, 1) & (MB_TAB_BIT - 1));
 }
 
 static char *dup_or_null(const char *s) {
@@ -123,7 +123,7 @@ mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
         snprintf(err, errlen, "cannot create the shutdown's lock");
         goto fail;
     }
-    if (mb_names_init(&rt->names) || mb_timers_init(&rt->timers)) {
+    if (mb_names_init(&rt->names) || mb_timers_init(&rt->timers) || mb_tables_init(&rt->tables)) {
         snprintf(err, errlen, "out of memory creating the registry");
         goto fail;
     }
@@ -175,6 +175,7 @@ int mb_runtime_stop(mb_runtime *rt) {
         mb_proctab_put(&rt->procs, pid);
     }
     mb_buf_free(&pids);
+    mb_tables_destroy(&rt->tables);
     mb_names_destroy(&rt->names);
     mb_timers_destroy(&rt->timers);
     mb_proctab_destroy(&rt->procs);

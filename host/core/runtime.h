@@ -12,6 +12,7 @@
 #include "pid.h"
 #include "proctab.h"
 #include "shutdown.h"
+#include "table.h"
 #include "timer.h"
 
 typedef struct mb_sched mb_sched;
@@ -45,6 +46,7 @@ typedef struct mb_attachment {
 typedef struct mb_runtime {
     mb_proctab procs;
     mb_names names;
+    mb_tables tables;              /* shared tables (table.h) */
     mb_timers timers;
     mb_sched *scheds;
     int nscheds;

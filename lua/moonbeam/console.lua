@@ -456,6 +456,20 @@ function H.ps()
   say(("%d process%s"):format(#rows, #rows == 1 and "" or "es"))
 end
 
+--- tables(): every shared table (moonbeam.table), largest first: handle,
+-- name, owner, type, objects, bytes and max_memory.
+function H.tables()
+  local all = require("moonbeam.table").all()
+  sort(all, function(a, b) return a.memory > b.memory end)
+  local cells = {}
+  for k, t in ipairs(all) do
+    cells[k] = { tostring(t.table), t.name or "", tostring(t.owner), t.type .. " " .. t.access,
+                 ("%d"):format(t.size), human(t.memory), t.max_memory and human(t.max_memory) or "" }
+  end
+  say(columns(cells, { "TABLE", "NAME", "OWNER", "TYPE", "SIZE", "MEMORY", "MAX" }))
+  say(("%d table%s"):format(#all, #all == 1 and "" or "s"))
+end
+
 --- info(pid or name) -> the process's mb.info table, or nil if it is gone.
 function H.info(x)
   return mb.info(to_pid(x, "info"))
@@ -514,6 +528,7 @@ Helpers (globals of this console; it is a moonbeam process of its own):
   send(dest, msg)           send a message
   receive([ms])             receive a message; flush() prints and drops all that wait
   ps()                      every process, busiest first
+  tables()                  every shared table: owner, type, size, memory
   info(pid)                 what mb.info says about a process
   kill(pid)                 exit(pid, "kill")
   tree(sup)                 a supervision tree

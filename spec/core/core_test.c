@@ -1,6 +1,6 @@
 /* core_test.c: the runtime core alone, with no Lua in the program: a kind
  * of process written here (an echo), spawn, send, links and trapped exits,
- * monitors, exit signals, timers, and a clean stop. `make test` builds and
+ * monitors, exit signals, timers, shared tables, and a clean stop. `make test` builds and
  * runs it, plainly and under the sanitizers; it prints one line per check
  * and "N passed, N failed" last. */
 #include <stdio.h>
@@ -11,6 +11,8 @@
 #include "core/runtime.h"
 #include "core/signal.h"
 #include "core/spawn.h"
+#include "core/table.h"
+#include "core/tabkey.h"
 #include "core/term.h"
 #include "core/timer.h"
 
@@ -236,6 +238,113 @@ static void dead_pid(void) {
     check(next_message(20) == NULL, "and nothing comes back");
 }
 
+/* ---- shared tables, from C (table.h, tabstore.h) ------------------------ */
+
+/* A canonical key made of one number or one string, in b. */
+static mb_span num_key(mb_buf *b, double x) {
+    mb_buf raw;
+    mb_buf_init(&raw);
+    b->len = 0;
+    const char *why;
+    int rc = mb_put_number(&raw, x) || mb_tabkey_canon((mb_span){raw.p, raw.len}, b, &why);
+    mb_buf_free(&raw);
+    return rc ? (mb_span){NULL, 0} : (mb_span){b->p, b->len};
+}
+
+static mb_span str_term(mb_buf *b, const char *s) {
+    b->len = 0;
+    return mb_put_string(b, s, strlen(s)) ? (mb_span){NULL, 0} : (mb_span){b->p, b->len};
+}
+
+static void table_order(mb_runtime *rt) {
+    mb_tab_opts o = {.type = MB_TAB_ORDERED_SET};
+    uint64_t h = 0;
+    mb_table *t = NULL;
+    check(mb_table_new(rt, self->pid, &o, &h) == MB_TAB_OK && mb_value_kind(h) == MB_VALUE_TABLE,
+          "tables: a new ordered_set has a handle of its own kind");
+    check(mb_table_acquire(rt, h, self->pid, true, &t) == MB_TAB_OK, "tables: the owner may write");
+    if (!t) return;
+    mb_buf k, v, out;
+    mb_buf_init(&k);
+    mb_buf_init(&v);
+    mb_buf_init(&out);
+    bool ins;
+    const double xs[] = {5, -1, 3.5, 0, 100};
+    for (int i = 0; i < 5; i++)
+        mb_tabstore_insert(&t->store, num_key(&k, xs[i]), str_term(&v, "x"), 0, MB_TAB_REPLACE, &ins);
+    mb_tabstore_insert(&t->store, str_term(&k, "a string"), str_term(&v, "s"), 0, MB_TAB_REPLACE, &ins);
+    mb_tabstore_insert(&t->store, num_key(&k, -0.0), str_term(&v, "zero"), 0, MB_TAB_REPLACE, &ins);
+    size_t size, mem, n;
+    mb_tabstore_stats(&t->store, &size, &mem);
+    check(size == 6 && mem > 0, "tables: -0.0 and 0 are one key");
+    double want[] = {-1, 0, 3.5, 5, 100}, got;
+    bool found = true, in_order = true;
+    out.len = 0;
+    mb_tabstore_step(&t->store, MB_TAB_FIRST, (mb_span){NULL, 0}, &out, &found);
+    for (int i = 0; i < 5 && found; i++) {
+        mb_span key = {out.p, out.len};
+        in_order = in_order && mb_term_num(key, &got) && got == want[i];
+        k.len = 0;
+        mb_buf_put(&k, out.p, out.len);
+        out.len = 0;
+        mb_tabstore_step(&t->store, MB_TAB_NEXT, (mb_span){k.p, k.len}, &out, &found);
+    }
+    check(in_order && found && mb_term_is_str((mb_span){out.p, out.len}, "a string"),
+          "tables: first/next walk numbers in order, then strings");
+    out.len = 0;
+    check(mb_tabstore_range(&t->store, num_key(&k, 0), num_key(&v, 5), 0, &out, &n) == MB_TAB_OK && n == 3,
+          "tables: a range is inclusive");
+    double r = 0;
+    check(mb_tabstore_counter(&t->store, str_term(&k, "n"), 2, &(double){40}, &r) == MB_TAB_OK && r == 42,
+          "tables: update_counter starts from its default");
+    mb_table_release(t);
+    check(mb_table_acquire(rt, h, self->pid + 1, true, &t) == MB_TAB_EACCESS,
+          "tables: another process may not write a protected table");
+    check(mb_table_delete(rt, h, self->pid) == MB_TAB_OK && mb_table_acquire(rt, h, self->pid, false, &t) == MB_TAB_ENOTAB,
+          "tables: a deleted table is gone");
+    mb_buf_free(&k);
+    mb_buf_free(&v);
+    mb_buf_free(&out);
+}
+
+/* An echo process owns a table; it ends: the heir (this program) gets the
+ * table_transfer before the DOWN, or, heirless, the table is gone by then. */
+static void table_owner_death(mb_runtime *rt, bool with_heir) {
+    mb_ref ref;
+    mb_pid echo = spawn_echo(false, &ref);
+    mb_tab_opts o = {.type = MB_TAB_SET, .heir = with_heir ? self->pid : 0};
+    uint64_t h = 0;
+    mb_table *t = NULL;
+    check(mb_table_new(rt, echo, &o, &h) == MB_TAB_OK, "tables: a table for another process");
+    send_str(echo, "stop");
+    mb_msg *m = next_message(5000);
+    mb_span tag, th;
+    uint64_t got = 0;
+    if (with_heir) {
+        check(m && element(m, 1, &tag) && mb_term_is_str(tag, "table_transfer") && element(m, 2, &th) &&
+                  mb_term_id(th, &got) && got == h,
+              "tables: the heir gets {\"table_transfer\", t, from} first");
+        free(m);
+        m = next_message(5000);
+    }
+    check(m && element(m, 1, &tag) && mb_term_is_str(tag, "DOWN"), "tables: then the owner's DOWN");
+    free(m);
+    int rc = mb_table_acquire(rt, h, self->pid, true, &t);
+    if (with_heir) {
+        check(rc == MB_TAB_OK, "tables: the heir owns the table");
+        if (!rc) mb_table_release(t);
+        mb_table_delete(rt, h, self->pid);
+    } else {
+        check(rc == MB_TAB_ENOTAB, "tables: without an heir the table is gone before the DOWN");
+    }
+}
+
+static void tables(void) {
+    table_order(self->rt);
+    table_owner_death(self->rt, false);
+    table_owner_death(self->rt, true);
+}
+
 int main(void) {
     char err[160];
     mb_config cfg = {.schedulers = 2, .kind = &echo_kind};
@@ -253,6 +362,7 @@ int main(void) {
         spared();
         timers();
         dead_pid();
+        tables();
     }
     check(mb_runtime_stop(rt) == 0, "the runtime stops and frees everything");
     printf("\n%d passed, %d failed\n", passed, failed);

@@ -1,0 +1,411 @@
+/* table_api.c: shared tables (host/core/table.h) for Lua: the C half of
+ * moonbeam.table (lua/moonbeam/table.lua keeps the options and select).
+ * Each function checks its arguments, encodes the key and value into the
+ * process's scratch buffer, calls the core, and decodes the copy it made
+ * into this state with no lock held. Errors read "tab.<call>: <what>". */
+#include <math.h>
+#include <string.h>
+#include "bindings.h"
+#include "core/table.h"
+#include "core/tabkey.h"
+
+#define OUT_KEY "moonbeam.table.out"
+
+/* The buffer results are copied into: one per state, owned by a userdata
+ * (so an error raised while decoding leaks nothing). Taken before a table
+ * is acquired: creating it may raise, and a raise must not keep a table. */
+static int out_gc(lua_State *L) {
+    mb_buf_free(lua_touserdata(L, 1));
+    return 0;
+}
+
+static mb_buf *out_buf(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, OUT_KEY);
+    mb_buf *b = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!b) {
+        b = lua_newuserdata(L, sizeof *b);
+        mb_buf_init(b);
+        lua_createtable(L, 0, 1);
+        lua_pushcfunction(L, out_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_setmetatable(L, -2);
+        lua_setfield(L, LUA_REGISTRYINDEX, OUT_KEY);
+    }
+    b->len = 0;
+    if (b->cap > (1u << 20)) mb_buf_free(b);   /* don't hoard a big one */
+    return b;
+}
+
+static uint64_t check_table(lua_State *L, int idx, const char *fn) {
+    uint64_t v = lua_type(L, idx) == LUA_TLIGHTUSERDATA ? (uint64_t)(uintptr_t)lua_touserdata(L, idx) : 0;
+    if (mb_value_kind(v) != MB_VALUE_TABLE)
+        mbb_raisef(L, "tab.%s: a table handle expected, got %s", fn, luaL_typename(L, idx));
+    return v;
+}
+
+static int fail(lua_State *L, const char *fn, int rc) {
+    return mbb_raisef(L, "tab.%s: %s", fn, mb_tab_strerror(rc));
+}
+
+static mb_table *acquire(lua_State *L, const char *fn, bool write) {
+    mb_proc *self = mbb_self(L);
+    mb_table *t = NULL;
+    int rc = mb_table_acquire(self->rt, check_table(L, 1, fn), self->pid, write, &t);
+    if (rc) fail(L, fn, rc);
+    return t;
+}
+
+/* A call on an acquired table: release it before raising. */
+static void check_rc(lua_State *L, mb_table *t, const char *fn, int rc) {
+    if (!rc) return;
+    mb_table_release(t);
+    fail(L, fn, rc);
+}
+
+/* Encode the value at idx at the end of p->scratch; its offset. */
+static size_t encode_at(lua_State *L, mb_proc *p, mb_table *t, int idx, const char *fn, const char *what) {
+    size_t at = p->scratch.len;
+    mb_encode_err err;
+    size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
+    if (lua_isnil(L, idx)) {
+        mb_table_release(t);
+        mbb_raisef(L, "tab.%s: the %s is nil", fn, what);
+    }
+    if (mb_encode(L, idx, what, &p->scratch, max, &err)) {
+        mb_table_release(t);
+        mbb_raisef(L, "tab.%s: %s", fn, err.msg);
+    }
+    return at;
+}
+
+/* The canonical key of the argument at idx, in p->scratch: [*at, len). */
+static size_t key_arg(lua_State *L, mb_proc *p, mb_table *t, int idx, const char *fn, const char *what) {
+    size_t raw = encode_at(L, p, t, idx, fn, what);
+    size_t at = p->scratch.len;
+    const char *why = "not a key";
+    mb_span k = {p->scratch.p + raw, at - raw};
+    int rc = mb_tabkey_canon(k, &p->scratch, &why);
+    if (rc) {
+        mb_table_release(t);
+        if (rc == -2) fail(L, fn, MB_TAB_ENOMEM);
+        mbb_raisef(L, "tab.%s: bad %s: %s", fn, what, why);
+    }
+    return at;
+}
+
+static mb_span span_at(mb_proc *p, size_t from, size_t to) { return (mb_span){p->scratch.p + from, to - from}; }
+
+/* Decode the term at *q (before end) onto the stack, advancing *q. */
+static void push_term(lua_State *L, const uint8_t **q, const uint8_t *end) {
+    mb_span v;
+    if (mb_term_first(*q, end, &v) || mb_decode(L, v.p, v.n, 0)) mbb_raisef(L, "tab: a stored term could not be read");
+    *q += v.n;
+}
+
+static const char *const type_names[] = {"set", "ordered_set", "bag", "duplicate_bag", NULL};
+static const char *const access_names[] = {"protected", "public", "private", NULL};
+
+/* core.tab_new(name|nil, type, access, heir|nil, max_memory) -> handle
+ * (moonbeam.table checked the options). */
+static int l_new(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_tab_opts o = {0};
+    if (!lua_isnil(L, 1)) {
+        o.name = luaL_checklstring(L, 1, &o.name_len);
+        if (o.name_len == 0) mbb_raisef(L, "tab.new: the name must be a non-empty string");
+    }
+    o.type = (mb_tab_type)luaL_checkoption(L, 2, "set", type_names);
+    o.access = (mb_tab_access)luaL_checkoption(L, 3, "protected", access_names);
+    if (!lua_isnil(L, 4)) o.heir = mbb_check_pid(L, 4, "tab.new: heir");
+    lua_Number mm = luaL_optnumber(L, 5, 0);
+    o.max_memory = mm > 0 ? (size_t)mm : 0;
+    uint64_t h;
+    int rc = mb_table_new(self->rt, self->pid, &o, &h);
+    if (rc == MB_TAB_ENAME) return mbb_raisef(L, "tab.new: the name '%s' is in use", o.name);
+    if (rc) return fail(L, "new", rc);
+    lua_pushlightuserdata(L, (void *)(uintptr_t)h);
+    return 1;
+}
+
+static int l_whereis(lua_State *L) {
+    size_t n;
+    const char *name = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &n) : NULL;
+    if (!name || n == 0) return mbb_raisef(L, "tab.whereis: the name must be a non-empty string");
+    uint64_t h = mb_table_whereis(mbb_self(L)->rt, name, n);
+    if (h) lua_pushlightuserdata(L, (void *)(uintptr_t)h);
+    else lua_pushnil(L);
+    return 1;
+}
+
+static int insert(lua_State *L, const char *fn, int mode) {
+    mb_proc *self = mbb_self(L);
+    double ttl = 0;
+    if (mode == MB_TAB_REPLACE && !lua_isnoneornil(L, 4)) {
+        if (lua_type(L, 4) != LUA_TNUMBER || !(lua_tonumber(L, 4) > 0))
+            return mbb_raisef(L, "tab.insert: ttl_ms must be a number > 0, got %s", luaL_typename(L, 4));
+        ttl = lua_tonumber(L, 4);
+    }
+    mb_table *t = acquire(L, fn, true);
+    self->scratch.len = 0;
+    size_t k = key_arg(L, self, t, 2, fn, "key");
+    size_t rawv = encode_at(L, self, t, 3, fn, "value");
+    size_t v = self->scratch.len;
+    const char *why = "";
+    int rc = t->store.type == MB_TAB_BAG ? mb_tabval_canon(span_at(self, rawv, v), &self->scratch, &why)
+                                         : mb_tabval_check(span_at(self, rawv, v), &why);
+    if (rc) {
+        mb_table_release(t);
+        if (rc == -2) fail(L, fn, MB_TAB_ENOMEM);
+        return mbb_raisef(L, "tab.%s: bad value: %s", fn, why);
+    }
+    if (t->store.type != MB_TAB_BAG) v = rawv;
+    bool inserted;
+    rc = mb_tabstore_insert(&t->store, span_at(self, k, rawv), span_at(self, v, self->scratch.len), ttl, mode, &inserted);
+    check_rc(L, t, fn, rc);
+    mb_table_release(t);
+    lua_pushboolean(L, inserted);
+    return 1;
+}
+
+static int l_insert(lua_State *L) { return insert(L, "insert", MB_TAB_REPLACE); }
+static int l_insert_new(lua_State *L) { return insert(L, "insert_new", MB_TAB_ONLY_NEW); }
+
+static bool is_bag(const mb_table *t) { return t->store.type == MB_TAB_BAG || t->store.type == MB_TAB_DUPLICATE_BAG; }
+
+/* Push what came out for a key: the value or nil, or a bag's array. */
+static void push_values(lua_State *L, bool bag, const mb_buf *out, size_t count) {
+    const uint8_t *q = out->p, *end = out->p + out->len;
+    if (!bag) {
+        if (count) push_term(L, &q, end);
+        else lua_pushnil(L);
+        return;
+    }
+    lua_createtable(L, (int)count, 0);
+    for (size_t i = 0; i < count; i++) {
+        push_term(L, &q, end);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+}
+
+/* lookup, member, take, delete: one key, read or removed. */
+static int by_key(lua_State *L, const char *fn, bool write, bool want_values) {
+    mb_proc *self = mbb_self(L);
+    mb_buf *out = want_values ? out_buf(L) : NULL;   /* before acquiring: it may raise */
+    mb_table *t = acquire(L, fn, write);
+    self->scratch.len = 0;
+    size_t k = key_arg(L, self, t, 2, fn, "key");
+    size_t count;
+    mb_span key = span_at(self, k, self->scratch.len);
+    int rc = write ? mb_tabstore_take(&t->store, key, out, &count) : mb_tabstore_lookup(&t->store, key, out, &count);
+    check_rc(L, t, fn, rc);
+    bool bag = is_bag(t);
+    mb_table_release(t);
+    if (want_values) push_values(L, bag, out, count);
+    else lua_pushboolean(L, write || count > 0);
+    return 1;
+}
+
+static int l_lookup(lua_State *L) { return by_key(L, "lookup", false, true); }
+static int l_member(lua_State *L) { return by_key(L, "member", false, false); }
+static int l_take(lua_State *L) { return by_key(L, "take", true, true); }
+static int l_delete(lua_State *L) { return by_key(L, "delete", true, false); }
+
+static int l_update_counter(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    if (lua_type(L, 3) != LUA_TNUMBER) return mbb_raisef(L, "tab.update_counter: incr must be a number, got %s", luaL_typename(L, 3));
+    if (!lua_isnoneornil(L, 4) && lua_type(L, 4) != LUA_TNUMBER)
+        return mbb_raisef(L, "tab.update_counter: default must be a number, got %s", luaL_typename(L, 4));
+    double incr = lua_tonumber(L, 3), dflt = lua_isnoneornil(L, 4) ? 0 : lua_tonumber(L, 4), result = 0;
+    mb_table *t = acquire(L, "update_counter", true);
+    if (is_bag(t)) check_rc(L, t, "update_counter", MB_TAB_ETYPE);
+    self->scratch.len = 0;
+    size_t k = key_arg(L, self, t, 2, "update_counter", "key");
+    int rc = mb_tabstore_counter(&t->store, span_at(self, k, self->scratch.len), incr,
+                                 lua_isnoneornil(L, 4) ? NULL : &dflt, &result);
+    check_rc(L, t, "update_counter", rc);
+    mb_table_release(t);
+    lua_pushnumber(L, result);
+    return 1;
+}
+
+static int step(lua_State *L, const char *fn, int which) {
+    mb_proc *self = mbb_self(L);
+    mb_buf *out = out_buf(L);
+    mb_table *t = acquire(L, fn, false);
+    self->scratch.len = 0;
+    size_t k = which == MB_TAB_NEXT || which == MB_TAB_PREV ? key_arg(L, self, t, 2, fn, "key") : 0;
+    bool found;
+    int rc = mb_tabstore_step(&t->store, which, span_at(self, k, self->scratch.len), out, &found);
+    check_rc(L, t, fn, rc);
+    mb_table_release(t);
+    push_values(L, false, out, found);
+    return 1;
+}
+
+static int l_first(lua_State *L) { return step(L, "first", MB_TAB_FIRST); }
+static int l_next(lua_State *L) { return step(L, "next", MB_TAB_NEXT); }
+static int l_last(lua_State *L) { return step(L, "last", MB_TAB_LAST); }
+static int l_prev(lua_State *L) { return step(L, "prev", MB_TAB_PREV); }
+
+/* An array of {key, value} from count pairs in out. */
+static void push_pairs(lua_State *L, const mb_buf *out, size_t count) {
+    lua_createtable(L, (int)count, 0);
+    const uint8_t *q = out->p, *end = out->p + out->len;
+    for (size_t i = 0; i < count; i++) {
+        lua_createtable(L, 2, 0);
+        for (int j = 1; j <= 2; j++) {
+            push_term(L, &q, end);
+            lua_rawseti(L, -2, j);
+        }
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+}
+
+static size_t check_limit(lua_State *L, int idx, const char *fn) {
+    if (lua_isnoneornil(L, idx)) return 0;
+    lua_Number n = lua_type(L, idx) == LUA_TNUMBER ? lua_tonumber(L, idx) : -1;
+    if (!(n >= 1) || n != floor(n)) mbb_raisef(L, "tab.%s: limit must be an integer >= 1", fn);
+    return (size_t)n;
+}
+
+static int l_range(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    size_t limit = check_limit(L, 4, "range");
+    mb_buf *out = out_buf(L);
+    mb_table *t = acquire(L, "range", false);
+    if (t->store.type != MB_TAB_ORDERED_SET) check_rc(L, t, "range", MB_TAB_ETYPE);
+    self->scratch.len = 0;
+    size_t from = key_arg(L, self, t, 2, "range", "from");
+    size_t to = key_arg(L, self, t, 3, "range", "to");
+    /* from's raw encoding sits between the two: only the canonical spans count */
+    size_t from_end = from;
+    mb_span fs;
+    if (mb_term_first(self->scratch.p + from, self->scratch.p + self->scratch.len, &fs) == 0) from_end = from + fs.n;
+    size_t count;
+    int rc = mb_tabstore_range(&t->store, span_at(self, from, from_end), span_at(self, to, self->scratch.len),
+                               limit, out, &count);
+    check_rc(L, t, "range", rc);
+    mb_table_release(t);
+    push_pairs(L, out, count);
+    return 1;
+}
+
+/* Every object, as {key, value} pairs; fn names the user's call in errors. */
+static int list(lua_State *L, const char *fn) {
+    mb_buf *out = out_buf(L);
+    mb_table *t = acquire(L, fn, false);
+    size_t count;
+    check_rc(L, t, fn, mb_tabstore_list(&t->store, out, &count));
+    mb_table_release(t);
+    push_pairs(L, out, count);
+    return 1;
+}
+
+static int l_to_list(lua_State *L) { return list(L, "to_list"); }
+/* what moonbeam.table's select filters */
+static int l_select_list(lua_State *L) { return list(L, "select"); }
+
+static int stats(lua_State *L, const char *fn, bool memory) {
+    mb_table *t = acquire(L, fn, false);
+    size_t size, bytes;
+    mb_tabstore_stats(&t->store, &size, &bytes);
+    mb_table_release(t);
+    lua_pushnumber(L, (lua_Number)(memory ? bytes : size));
+    return 1;
+}
+
+static int l_size(lua_State *L) { return stats(L, "size", false); }
+static int l_memory(lua_State *L) { return stats(L, "memory", true); }
+
+static int l_delete_table(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    int rc = mb_table_delete(self->rt, check_table(L, 1, "delete_table"), self->pid);
+    if (rc) return fail(L, "delete_table", rc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_give_away(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    uint64_t h = check_table(L, 1, "give_away");
+    mb_pid to = mbb_check_pid(L, 2, "tab.give_away");
+    int rc = mb_table_give_away(self->rt, mbb_sched(self), h, self->pid, to);
+    if (rc) return fail(L, "give_away", rc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static void push_info(lua_State *L, const mb_table_info *i) {
+    lua_createtable(L, 0, 9);
+    lua_pushlightuserdata(L, (void *)(uintptr_t)i->handle);
+    lua_setfield(L, -2, "table");
+    if (i->name[0]) {
+        lua_pushstring(L, i->name);
+        lua_setfield(L, -2, "name");
+    }
+    mbb_push_pid(L, i->owner);
+    lua_setfield(L, -2, "owner");
+    if (i->heir) {
+        mbb_push_pid(L, i->heir);
+        lua_setfield(L, -2, "heir");
+    }
+    lua_pushstring(L, type_names[i->type]);
+    lua_setfield(L, -2, "type");
+    lua_pushstring(L, access_names[i->access]);
+    lua_setfield(L, -2, "access");
+    lua_pushnumber(L, (lua_Number)i->size);
+    lua_setfield(L, -2, "size");
+    lua_pushnumber(L, (lua_Number)i->memory);
+    lua_setfield(L, -2, "memory");
+    if (i->max_memory) {
+        lua_pushnumber(L, (lua_Number)i->max_memory);
+        lua_setfield(L, -2, "max_memory");
+    }
+}
+
+/* core.tab_info(t) -> {table=, name=, owner=, heir=, type=, access=, size=,
+ * memory=, max_memory=} or nil */
+static int l_info(lua_State *L) {
+    mb_table_info i;
+    if (!mb_table_info_of(mbb_self(L)->rt, check_table(L, 1, "info"), &i)) lua_pushnil(L);
+    else push_info(L, &i);
+    return 1;
+}
+
+typedef struct { mb_buf b; size_t n; } info_list;
+
+static void collect_info(const mb_table_info *i, void *ud) {
+    info_list *l = ud;
+    if (mb_buf_put(&l->b, i, sizeof *i) == 0) l->n++;
+}
+
+/* core.tab_all() -> an array of what tab_info returns, every table */
+static int l_all(lua_State *L) {
+    info_list l = {{NULL, 0, 0}, 0};
+    mb_tables_each(mbb_self(L)->rt, collect_info, &l);
+    mb_buf *out = out_buf(L);   /* owned by the state: nothing leaks if a push fails */
+    int rc = mb_buf_put(out, l.b.p, l.n * sizeof(mb_table_info));
+    mb_buf_free(&l.b);
+    if (rc) return fail(L, "all", MB_TAB_ENOMEM);
+    lua_createtable(L, (int)l.n, 0);
+    for (size_t k = 0; k < l.n; k++) {
+        mb_table_info i;
+        memcpy(&i, out->p + k * sizeof i, sizeof i);
+        push_info(L, &i);
+        lua_rawseti(L, -2, (int)k + 1);
+    }
+    return 1;
+}
+
+void mbb_open_table(lua_State *L) {
+    static const luaL_Reg fns[] = {
+        {"tab_new", l_new}, {"tab_whereis", l_whereis}, {"tab_insert", l_insert},
+        {"tab_insert_new", l_insert_new}, {"tab_lookup", l_lookup}, {"tab_member", l_member},
+        {"tab_take", l_take}, {"tab_delete", l_delete}, {"tab_update_counter", l_update_counter},
+        {"tab_first", l_first}, {"tab_next", l_next}, {"tab_last", l_last}, {"tab_prev", l_prev},
+        {"tab_range", l_range}, {"tab_to_list", l_to_list}, {"tab_select_list", l_select_list}, {"tab_size", l_size},
+        {"tab_memory", l_memory}, {"tab_delete_table", l_delete_table},
+        {"tab_give_away", l_give_away}, {"tab_info", l_info}, {"tab_all", l_all}, {NULL, NULL}};
+    luaL_register(L, NULL, fns);
+}

@@ -1,0 +1,587 @@
+-- Shared tables (moonbeam.table): an ETS for Lua, in the C core. What each
+-- call does, what it refuses, ownership and death, TTL, eviction, order,
+-- and reads and writes from processes on every scheduler at once.
+
+local mb = require "moonbeam"
+local tab = require "moonbeam.table"
+local h = require "spec.support.helpers"
+
+-- A process that creates a table with opts, sends {"table", t} to parent,
+-- then does what it is told: {"insert", k, v}, "exit" (ends normally).
+local function owner(parent, opts)
+  local mb = require "moonbeam"
+  local tab = require "moonbeam.table"
+  local t = tab.new(opts)
+  mb.send(parent, { "table", t, mb.self() })
+  while true do
+    local m = mb.receive()
+    if m == "exit" then return end
+    if type(m) == "table" and m[1] == "insert" then
+      tab.insert(t, m[2], m[3])
+      mb.send(parent, { "inserted", m[2] })
+    elseif type(m) == "table" and m[1] == "call" then
+      local ok, r = pcall(tab[m[2]], t, m[3], m[4])
+      mb.send(parent, { "result", ok, r })
+    end
+  end
+end
+
+local function spawn_owner(opts)
+  local pid = mb.spawn(owner, mb.self(), opts or {})
+  local m = h.expect(h.tuple("table"), "the owner's table")
+  return m[2], pid
+end
+
+-- Tells an owner to exit and waits for its DOWN.
+local function end_owner(pid)
+  local ref = mb.monitor(pid)
+  mb.send(pid, "exit")
+  h.down(ref)
+end
+
+-- Runs tab[call](t, ...) in a fresh process; its ok and result (or error).
+local function from_other(call, t, a, b, c)
+  mb.spawn(function(parent, call, t, a, b, c)
+    local mb = require "moonbeam"
+    local tab = require "moonbeam.table"
+    local ok, r = pcall(tab[call], t, a, b, c)
+    mb.send(parent, { "other", ok, r })
+  end, mb.self(), call, t, a, b, c)
+  local m = h.expect(h.tuple("other"), "the other process's result")
+  return m[2], m[3]
+end
+
+-- The error tab[call] raised in another process, checked to name the call.
+local function refused(call, t, a, b)
+  local ok, err = from_other(call, t, a, b)
+  assert.is_false(ok)
+  assert.matches("^tab%.[a-z_]+: ", err)
+  assert.equal("tab." .. call .. ": ", err:sub(1, #call + 6))
+  return err
+end
+
+describe("tab.new", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("makes a set by default: a handle that prints, compares with == and crosses messages", function()
+    local t = tab.new()
+    assert.matches("^#Table<%d+>$", tostring(t))
+    assert.is_true(tab.insert(t, "k", "v"))
+    mb.spawn(function(parent, t)
+      local mb = require "moonbeam"
+      mb.send(parent, { "back", t, tostring(t) })
+    end, mb.self(), t)
+    local m = h.expect(h.tuple("back"), "the handle back")
+    assert.equal(t, m[2])
+    assert.equal(tostring(t), m[3])
+    local keyed = { [t] = "yes" }
+    assert.equal("yes", keyed[m[2]])
+    assert.equal("v", tab.lookup(m[2], "k"))
+    assert.equal("set", tab.info(t).type)
+    assert.equal(mb.self(), tab.info(t).owner)
+  end)
+
+  it("takes a table as its only argument as opts", function()
+    local t = tab.new({ type = "ordered_set", access = "public" })
+    assert.equal("ordered_set", tab.info(t).type)
+    assert.equal("public", tab.info(t).access)
+  end)
+
+  it("names a table in a namespace of its own; a name in use raises", function()
+    local name = h.name("tab")
+    local t = tab.new(name)
+    assert.equal(t, tab.whereis(name))
+    assert.is_nil(mb.whereis(name))
+    h.usage_error("tab.new", tab.new, name)
+    tab.delete_table(t)
+    assert.is_nil(tab.whereis(name))
+    local t2 = tab.new(name)
+    assert.are_not.equal(t, t2)
+  end)
+
+  it("refuses unknown options, bad types, access, names and limits", function()
+    h.usage_error("tab.new", tab.new, { colour = "red" })
+    h.usage_error("tab.new", tab.new, { type = "heap" })
+    h.usage_error("tab.new", tab.new, { access = "open" })
+    h.usage_error("tab.new", tab.new, "", {})
+    h.usage_error("tab.new", tab.new, 42)
+    h.usage_error("tab.new", tab.new, { max_memory = -1 })
+    h.usage_error("tab.new", tab.new, { heir = "nobody" })
+  end)
+end)
+
+describe("a set", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("inserts, replaces, looks up, tests, deletes and takes", function()
+    local t = tab.new()
+    assert.is_true(tab.insert(t, "a", { 1, 2, x = { y = "z" } }))
+    assert.same({ 1, 2, x = { y = "z" } }, tab.lookup(t, "a"))
+    assert.is_true(tab.insert(t, "a", 2))
+    assert.equal(2, tab.lookup(t, "a"))
+    assert.is_false(tab.insert_new(t, "a", 3))
+    assert.is_true(tab.insert_new(t, "b", 3))
+    assert.is_true(tab.member(t, "b"))
+    assert.is_false(tab.member(t, "c"))
+    assert.is_nil(tab.lookup(t, "c"))
+    assert.equal(2, tab.size(t))
+    assert.is_true(tab.delete(t, "b"))
+    assert.is_true(tab.delete(t, "b"))
+    assert.equal(2, tab.take(t, "a"))
+    assert.is_nil(tab.take(t, "a"))
+    assert.equal(0, tab.size(t))
+  end)
+
+  it("gives a copy: changing what lookup returned changes nothing stored", function()
+    local t = tab.new()
+    tab.insert(t, "k", { n = 1 })
+    local v = tab.lookup(t, "k")
+    v.n = 2
+    assert.equal(1, tab.lookup(t, "k").n)
+  end)
+
+  it("keys by value: -0.0 and 0, arrays, pids, refs, handles and booleans", function()
+    local t = tab.new()
+    tab.insert(t, 0, "zero")
+    assert.equal("zero", tab.lookup(t, -0.0))
+    tab.insert(t, { 1, "a", { true } }, "array")
+    assert.equal("array", tab.lookup(t, { 1, "a", { true } }))
+    local ref = mb.make_ref()
+    tab.insert(t, ref, "ref")
+    tab.insert(t, mb.self(), "pid")
+    tab.insert(t, t, "handle")
+    tab.insert(t, false, "false")
+    assert.equal("ref", tab.lookup(t, ref))
+    assert.equal("pid", tab.lookup(t, mb.self()))
+    assert.equal("handle", tab.lookup(t, t))
+    assert.equal("false", tab.lookup(t, false))
+    assert.equal(6, tab.size(t))
+  end)
+
+  it("refuses nil and NaN keys, functions and tables with other keys, naming the call", function()
+    local t = tab.new()
+    assert.matches("key is nil", h.usage_error("tab.insert", tab.insert, t, nil, 1))
+    assert.matches("NaN", h.usage_error("tab.insert", tab.insert, t, 0 / 0, 1))
+    assert.matches("function", h.usage_error("tab.insert", tab.insert, t, "f", function() end))
+    assert.matches("function", h.usage_error("tab.insert", tab.insert, t, "f", { deep = { function() end } }))
+    h.usage_error("tab.insert", tab.insert, t, function() end, 1)
+    h.usage_error("tab.insert", tab.insert, t, { x = 1 }, 1)
+    h.usage_error("tab.insert", tab.insert, t, "k", nil)
+    h.usage_error("tab.lookup", tab.lookup, t, nil)
+    h.usage_error("tab.insert", tab.insert, "not a table", "k", 1)
+    h.usage_error("tab.insert", tab.insert, t, "k", 1, -5)
+    assert.equal(0, tab.size(t))
+  end)
+end)
+
+describe("bags", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("a bag keeps each distinct value of a key once, in insertion order", function()
+    local t = tab.new({ type = "bag" })
+    tab.insert(t, "k", 1)
+    tab.insert(t, "k", { a = 1, b = 2 })
+    tab.insert(t, "k", 1)
+    tab.insert(t, "k", { b = 2, a = 1 })
+    tab.insert(t, "k", 3)
+    assert.same({ 1, { a = 1, b = 2 }, 3 }, tab.lookup(t, "k"))
+    assert.same({}, tab.lookup(t, "none"))
+    assert.equal(3, tab.size(t))
+    assert.equal(3, #tab.to_list(t))
+  end)
+
+  it("a duplicate_bag keeps every insert; take returns the array", function()
+    local t = tab.new({ type = "duplicate_bag" })
+    tab.insert(t, "k", 1)
+    tab.insert(t, "k", 1)
+    tab.insert(t, "j", 2)
+    assert.same({ 1, 1 }, tab.lookup(t, "k"))
+    assert.equal(3, tab.size(t))
+    assert.is_false(tab.insert_new(t, "k", 5))
+    assert.same({ 1, 1 }, tab.take(t, "k"))
+    assert.same({}, tab.take(t, "k"))
+    assert.equal(1, tab.size(t))
+  end)
+
+  it("walks a bag's keys once each", function()
+    local t = tab.new({ type = "bag" })
+    for i = 1, 50 do
+      tab.insert(t, i % 10, i)
+    end
+    local seen, k = {}, tab.first(t)
+    while k ~= nil do
+      assert.is_nil(seen[k])
+      seen[k] = true
+      k = tab.next(t, k)
+    end
+    for i = 0, 9 do assert.is_true(seen[i]) end
+  end)
+end)
+
+describe("tab.update_counter", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("adds, starting from default; without one a missing key raises", function()
+    local t = tab.new()
+    assert.equal(15, tab.update_counter(t, "c", 5, 10))
+    assert.equal(14, tab.update_counter(t, "c", -1))
+    assert.equal(14, tab.lookup(t, "c"))
+    assert.matches("not in the table", h.usage_error("tab.update_counter", tab.update_counter, t, "nope", 1))
+    tab.insert(t, "s", "text")
+    assert.matches("not a number", h.usage_error("tab.update_counter", tab.update_counter, t, "s", 1))
+    h.usage_error("tab.update_counter", tab.update_counter, t, "c", "1")
+    h.usage_error("tab.update_counter", tab.update_counter, tab.new({ type = "bag" }), "c", 1, 0)
+  end)
+
+  it("is atomic: processes on every scheduler count without losing one", function()
+    local t = tab.new({ access = "public" })
+    local n, each = 8, 500
+    for _ = 1, n do
+      mb.spawn(function(parent, t, each)
+        local mb = require "moonbeam"
+        local tab = require "moonbeam.table"
+        for _ = 1, each do tab.update_counter(t, "hits", 1, 0) end
+        mb.send(parent, "counted")
+      end, mb.self(), t, each)
+    end
+    for _ = 1, n do h.expect(function(m) return m == "counted" end, "a counter process") end
+    assert.equal(n * each, tab.lookup(t, "hits"))
+  end)
+end)
+
+describe("an ordered_set", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  local function keys(t)
+    local out, k = {}, tab.first(t)
+    while k ~= nil do
+      out[#out + 1] = k
+      k = tab.next(t, k)
+    end
+    return out
+  end
+
+  it("orders numbers < strings < booleans < pids < refs < arrays", function()
+    local t = tab.new({ type = "ordered_set" })
+    local ref = mb.make_ref()
+    local me = mb.self()
+    local all = { { 1, 2 }, "b", ref, true, me, 2.5, { 1 }, false, "a", -3, "ab", { 0, 9 } }
+    for _, k in ipairs(all) do tab.insert(t, k, true) end
+    assert.same({ -3, 2.5, "a", "ab", "b", false, true, me, ref, { 0, 9 }, { 1 }, { 1, 2 } }, keys(t))
+    assert.same({ 1, 2 }, tab.last(t))
+    assert.same({ 1 }, tab.prev(t, { 1, 2 }))
+    assert.equal(-3, tab.first(t))
+    assert.is_nil(tab.prev(t, -3))
+    assert.is_nil(tab.next(t, { 1, 2 }))
+  end)
+
+  it("gives the neighbour of a key not in the table", function()
+    local t = tab.new({ type = "ordered_set" })
+    for i = 1, 10, 2 do tab.insert(t, i, i) end
+    assert.equal(5, tab.next(t, 4))
+    assert.equal(3, tab.prev(t, 4))
+    assert.equal(1, tab.next(t, -100))
+    assert.is_nil(tab.next(t, "after every number"))
+    assert.equal(9, tab.prev(t, "after every number"))
+  end)
+
+  it("returns ranges, inclusive, with a limit; to_list and select in key order", function()
+    local t = tab.new({ type = "ordered_set" })
+    for i = 10, 1, -1 do tab.insert(t, i, i * i) end
+    assert.same({ { 3, 9 }, { 4, 16 }, { 5, 25 } }, tab.range(t, 3, 5))
+    assert.same({ { 3, 9 }, { 4, 16 } }, tab.range(t, 2.5, 100, 2))
+    assert.same({}, tab.range(t, 20, 30))
+    local l = tab.to_list(t)
+    for i = 1, 10 do assert.same({ i, i * i }, l[i]) end
+    local limit = 7
+    local odd = tab.select(t, function(k, v) return k % 2 == 1 and v < limit * limit end)
+    assert.same({ { 1, 1 }, { 3, 9 }, { 5, 25 } }, odd)
+    assert.same({ { 2, 4 } }, tab.select(t, function(k) return k % 2 == 0 end, 1))
+    h.usage_error("tab.range", tab.range, tab.new(), 1, 2)
+    h.usage_error("tab.select", tab.select, t, "fn")
+  end)
+end)
+
+describe("iterating a set", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("visits every key once; next of a missing key raises", function()
+    local t = tab.new()
+    for i = 1, 300 do tab.insert(t, "k" .. i, i) end
+    local seen, n, k = {}, 0, tab.first(t)
+    while k ~= nil do
+      assert.is_nil(seen[k])
+      seen[k] = true
+      n = n + 1
+      k = tab.next(t, k)
+    end
+    assert.equal(300, n)
+    assert.is_nil(tab.first(tab.new()))
+    h.usage_error("tab.next", tab.next, t, "missing")
+  end)
+end)
+
+describe("access rights", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("protected: others read, only the owner writes", function()
+    local t = tab.new()
+    tab.insert(t, "k", 1)
+    assert.same({ true, 1 }, { from_other("lookup", t, "k") })
+    assert.matches("access", refused("insert", t, "k", 2))
+    assert.equal(1, tab.lookup(t, "k"))
+  end)
+
+  it("private: only the owner reads or writes; public: anyone", function()
+    local p = tab.new({ access = "private" })
+    refused("lookup", p, "k")
+    local q = tab.new({ access = "public" })
+    assert.is_true((from_other("insert", q, "k", 5)))
+    assert.equal(5, tab.lookup(q, "k"))
+  end)
+
+  it("delete_table and give_away are the owner's, whatever the access", function()
+    local q = tab.new({ access = "public" })
+    assert.matches("owner", refused("delete_table", q))
+    assert.matches("owner", refused("give_away", q, mb.self()))
+  end)
+end)
+
+describe("a deleted table", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("raises on every call, naming it", function()
+    local t = tab.new()
+    tab.insert(t, "k", 1)
+    assert.is_true(tab.delete_table(t))
+    assert.is_nil(tab.info(t))
+    for _, call in ipairs { "lookup", "member", "delete", "take", "first", "size", "memory", "to_list" } do
+      assert.matches("does not exist", h.usage_error("tab." .. call, tab[call], t, "k"))
+    end
+    h.usage_error("tab.insert", tab.insert, t, "k", 1)
+    h.usage_error("tab.delete_table", tab.delete_table, t)
+    h.usage_error("tab.select", tab.select, t, function() return true end)
+  end)
+end)
+
+describe("ownership", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("a table dies with its owner, before the owner's DOWN arrives", function()
+    local t, pid = spawn_owner({ access = "public" })
+    tab.insert(t, "k", 1)
+    end_owner(pid)
+    h.usage_error("tab.lookup", tab.lookup, t, "k")
+  end)
+
+  it("goes to a living heir with {\"table_transfer\", t, from}, before the DOWN", function()
+    local t, pid = spawn_owner({ heir = mb.self() })
+    mb.send(pid, { "insert", "k", "v" })
+    h.expect(h.tuple("inserted"), "the insert")
+    local ref = mb.monitor(pid)
+    mb.send(pid, "exit")
+    local first = h.expect(function(m)
+      return type(m) == "table" and (m[1] == "table_transfer" or m[1] == "DOWN")
+    end, "the transfer or the DOWN")
+    assert.same({ "table_transfer", t, pid }, first)
+    h.down(ref)
+    assert.equal(mb.self(), tab.info(t).owner)
+    assert.equal("v", tab.lookup(t, "k"))
+    assert.is_true(tab.insert(t, "mine", 1))
+  end)
+
+  it("is deleted when the heir is dead", function()
+    local t, pid = spawn_owner({ heir = h.dead_pid() })
+    end_owner(pid)
+    assert.is_nil(tab.info(t))
+  end)
+
+  it("give_away hands the table over with the message; to a dead pid it fails", function()
+    local t = tab.new()
+    tab.insert(t, "k", 1)
+    assert.matches("not alive", h.usage_error("tab.give_away", tab.give_away, t, h.dead_pid()))
+    local receiver = mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local tab = require "moonbeam.table"
+      local m = mb.receive(2000)
+      tab.insert(m[2], "new", m[3])
+      mb.send(parent, { "taken", m[1], m[3] })
+      mb.receive(2000)
+    end, mb.self())
+    assert.is_true(tab.give_away(t, receiver))
+    local m = h.expect(h.tuple("taken"), "the new owner's reply")
+    assert.same({ "taken", "table_transfer", mb.self() }, m)
+    assert.equal(mb.self(), tab.lookup(t, "new"))
+    h.usage_error("tab.insert", tab.insert, t, "k", 2)
+    h.usage_error("tab.give_away", tab.give_away, t, mb.self())
+    mb.exit(receiver, "kill")
+  end)
+end)
+
+describe("TTL", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("hides an expired entry from every read, and reclaims it", function()
+    local t = tab.new({ type = "ordered_set" })
+    tab.insert(t, "short", 1, 20)
+    tab.insert(t, "long", 2)
+    assert.equal(1, tab.lookup(t, "short"))
+    assert.equal(2, tab.size(t))
+    mb.sleep(40)
+    assert.is_nil(tab.lookup(t, "short"))
+    assert.is_false(tab.member(t, "short"))
+    assert.same({ { "long", 2 } }, tab.to_list(t))
+    assert.equal("long", tab.first(t))
+    assert.equal("long", tab.last(t))
+    assert.equal(1, tab.size(t))
+    assert.is_true(tab.insert_new(t, "short", 3))
+    assert.equal(3, tab.lookup(t, "short"))
+  end)
+
+  it("a re-insert replaces the entry's TTL", function()
+    local t = tab.new()
+    tab.insert(t, "k", 1, 20)
+    tab.insert(t, "k", 2)
+    tab.insert(t, "j", 1)
+    tab.insert(t, "j", 2, 20)
+    mb.sleep(40)
+    assert.equal(2, tab.lookup(t, "k"))
+    assert.is_nil(tab.lookup(t, "j"))
+    assert.equal(1, tab.size(t))
+  end)
+end)
+
+describe("max_memory", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("evicts the least recently used; lookup and insert count as uses", function()
+    local probe = tab.new()
+    tab.insert(probe, "a", "xxxxxxxx")
+    local one = tab.memory(probe)
+    local t = tab.new({ max_memory = one * 3 })
+    tab.insert(t, "a", "xxxxxxxx")
+    tab.insert(t, "b", "xxxxxxxx")
+    tab.insert(t, "c", "xxxxxxxx")
+    assert.equal(3, tab.size(t))
+    tab.lookup(t, "a")                -- b is now the oldest use
+    tab.insert(t, "d", "xxxxxxxx")
+    assert.is_nil(tab.lookup(t, "b"))
+    assert.is_true(tab.member(t, "a"))
+    tab.insert(t, "c", "yyyyyyyy")    -- c used again: a is the oldest
+    tab.insert(t, "e", "xxxxxxxx")
+    assert.is_false(tab.member(t, "a"))
+    assert.same({ true, true, true }, { tab.member(t, "c"), tab.member(t, "d"), tab.member(t, "e") })
+    assert.is_true(tab.memory(t) <= one * 3)
+  end)
+
+  it("stays within the limit after every insert; an entry larger than it raises", function()
+    local t = tab.new({ type = "ordered_set", max_memory = 2000 })
+    for i = 1, 200 do
+      tab.insert(t, i, string.rep("v", i % 50))
+      assert.is_true(tab.memory(t) <= 2000)
+    end
+    assert.matches("max_memory", h.usage_error("tab.insert", tab.insert, t, "big", string.rep("x", 3000)))
+    assert.is_true(tab.size(t) > 0)
+  end)
+end)
+
+describe("concurrency", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  -- Readers walk and look up while writers insert and delete, on every
+  -- scheduler; each reports what it saw go wrong (nothing, it must be).
+  local function storm(kind)
+    local t = tab.new({ type = kind, access = "public" })
+    for i = 1, 100 do tab.insert(t, i, i) end
+    local writers, readers = 3, 3
+    for w = 1, writers do
+      mb.spawn(function(parent, t, w)
+        local mb = require "moonbeam"
+        local tab = require "moonbeam.table"
+        for i = 1, 400 do
+          tab.insert(t, w * 1000 + i, { w, i })
+          if i % 3 == 0 then tab.delete(t, w * 1000 + i - 1) end
+        end
+        mb.send(parent, { "writer", w })
+      end, mb.self(), t, w)
+    end
+    for r = 1, readers do
+      mb.spawn(function(parent, t, r, ordered)
+        local mb = require "moonbeam"
+        local tab = require "moonbeam.table"
+        local bad = 0
+        for _ = 1, 30 do
+          for i = 1, 100 do
+            if tab.lookup(t, i) ~= i then bad = bad + 1 end
+          end
+          local k, steps = tab.first(t), 0
+          while k ~= nil and steps < 100000 do
+            local ok, nk = pcall(tab.next, t, k)
+            if not ok then break end   -- a set's key deleted under us: documented
+            if ordered and nk ~= nil and type(k) == "number" and type(nk) == "number" and nk <= k then
+              bad = bad + 1
+            end
+            k, steps = nk, steps + 1
+          end
+          if steps >= 100000 then bad = bad + 1 end
+        end
+        mb.send(parent, { "reader", r, bad })
+      end, mb.self(), t, r, kind == "ordered_set")
+    end
+    for _ = 1, writers do h.expect(h.tuple("writer"), "a writer", 10000) end
+    for _ = 1, readers do
+      local m = h.expect(h.tuple("reader"), "a reader", 10000)
+      assert.equal(0, m[3])
+    end
+    assert.equal(100 + writers * (400 - 133), tab.size(t))
+  end
+
+  it("readers and writers share a set", function() storm("set") end)
+  it("readers and writers share an ordered_set", function() storm("ordered_set") end)
+
+  it("readers of a table whose owner dies see it gone, and nothing worse", function()
+    local t, pid = spawn_owner({ access = "public", type = "ordered_set" })
+    for i = 1, 50 do
+      mb.send(pid, { "insert", i, i })
+      h.expect(h.tuple("inserted", i), "an insert")
+    end
+    local readers = 4
+    for r = 1, readers do
+      mb.spawn(function(parent, t, r)
+        local mb = require "moonbeam"
+        local tab = require "moonbeam.table"
+        mb.send(parent, { "reading", r })
+        local err
+        for _ = 1, 1e6 do
+          local ok, e = pcall(function()
+            local k = tab.first(t)
+            while k ~= nil do
+              tab.lookup(t, k)
+              k = tab.next(t, k)
+            end
+          end)
+          if not ok then err = e break end
+        end
+        mb.send(parent, { "reader", r, err })
+      end, mb.self(), t, r)
+    end
+    for _ = 1, readers do h.expect(h.tuple("reading"), "a reader starting") end
+    mb.send(pid, "exit")
+    for _ = 1, readers do
+      local m = h.expect(h.tuple("reader"), "a reader's end", 10000)
+      assert.matches("does not exist", m[3])
+    end
+  end)
+end)
