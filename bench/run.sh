@@ -4,7 +4,7 @@
 # Run from the repository root after `make` (`make bench` calls it). Runs
 # every bench/*.lua workload in a fresh `build/bin/moonbeam run`, the C
 # baseline bench/newstate.c, and bench/peers/erlang/bench_core.erl,
-# bench_gen.erl (gen_server) and bench_pool.erl (a worker pool) in a fresh
+# bench_gen.erl (gen_server), bench_ets.erl (ETS) and bench_pool.erl (a worker pool) in a fresh
 # `erl` per workload, then prints one table (bench/table.lua).
 #
 # Environment:
@@ -124,6 +124,7 @@ if [ -x "$moonbeam" ]; then
     mbrun "gen_cast 8p"  bench/gen_cast.lua "$(n 3000000)" 8 8p
     mbrun "gen_queued"   bench/gen_queued.lua "$(n 80000)" 10000 10k
     mbrun "gen_start"    bench/gen_start.lua "$(n 10000)"
+    mbrun "shared_table" bench/shared_table.lua "$(n 1000000)"
     mbrun "pool"         bench/pool.lua "$(n 8000)" 8 4 20000
     mbrun "blocking"     bench/blocking.lua --schedulers 2 2 1000
     mbrun "monitors"     bench/monitors.lua "$(n 100000)"
@@ -180,6 +181,12 @@ if command -v "$erl" >/dev/null 2>&1 && command -v "$erlc" >/dev/null 2>&1; then
     else
         log "bench_gen.erl did not compile:"; sed 's/^/    | /' "$tmp/erlc_gen.log" >&2
         printf 'FAIL\tbench_gen.erl\tdid not compile\n' >>"$beam_out"
+    fi
+    if "$erlc" -o "$tmp/ebin" bench/peers/erlang/bench_ets.erl 2>"$tmp/erlc_ets.log"; then
+        erun "shared_table" -pa "$tmp/ebin" -run bench_ets main "$(n 1000000)"
+    else
+        log "bench_ets.erl did not compile:"; sed 's/^/    | /' "$tmp/erlc_ets.log" >&2
+        printf 'FAIL\tbench_ets.erl\tdid not compile\n' >>"$beam_out"
     fi
     if "$erlc" -o "$tmp/ebin" bench/peers/erlang/bench_pool.erl 2>"$tmp/erlc_pool.log"; then
         erun "pool" -pa "$tmp/ebin" -run bench_pool main "$(n 8000)" 8 4 20000
