@@ -1,4 +1,5 @@
--- examples/kv_store.lua: the seeds' KeyValueStore, through its client functions.
+-- examples/kv_store.lua: the seeds' KeyValueStore, through its client
+-- functions: reads from the server's shared table, writes through the server.
 
 local mb = require "moonbeam"
 local h = require "spec.support.helpers"
@@ -8,7 +9,7 @@ describe("examples.kv_store", function()
   before_each(h.before)
   after_each(h.after)
 
-  it("gets what was put; a put (a cast) is seen by the same process's next get", function()
+  it("gets what was put; a put is seen by the next get, read from the table", function()
     local s = assert(kv.start_link())
     assert.is_true(kv.put(s, "k", "v"))
     assert.equal("v", kv.get(s, "k"))
@@ -49,6 +50,26 @@ describe("examples.kv_store", function()
     end, me, name)
     h.expect(function(m) return m == "put" end, "the child's put")
     assert.equal("child", kv.get(name, "from"))
+  end)
+
+  it("reads without a call to the server once it knows the table", function()
+    local s = assert(kv.start_link({ initial = { a = 1 } }))
+    assert.equal(1, kv.get(s, "a"))        -- learns the table
+    assert(require("moonbeam.gen_server").suspend(s))
+    assert.equal(1, kv.get(s, "a"))        -- a suspended server answers no call
+    assert.equal(1, kv.size(s))
+    assert.same({ "a" }, kv.keys(s))
+    assert(require("moonbeam.gen_server").resume(s))
+  end)
+
+  it("finds the new table of a server restarted under the same name", function()
+    local name = h.name("kv")
+    local first = assert(kv.start_link({ name = name, initial = { v = "old" } }))
+    assert.equal("old", kv.get(name, "v"))
+    mb.unlink(first)
+    kv.stop(name)
+    assert(kv.start_link({ name = name, initial = { v = "new" } }))
+    assert.equal("new", kv.get(name, "v"))
   end)
 
   it("refuses a nil key or value", function()
