@@ -16,8 +16,9 @@ static int rank(int tag) {
     case MB_T_PID: return 3;
     case MB_T_REF: return 4;
     case MB_T_TAB: return 5;
-    case MB_T_TABLE: return 6;
-    default: return 7;
+    case MB_T_IO: return 6;
+    case MB_T_TABLE: return 7;
+    default: return 8;
     }
 }
 
@@ -105,7 +106,7 @@ static int key_canon(mb_span k, mb_buf *out, const char **why, int depth) {
         if (x == 0) return mb_put_number(out, 0) ? -2 : 0;   /* -0.0 and 0: one key */
         return mb_buf_put(out, k.p, k.n) ? -2 : 0;
     case MB_T_INT: case MB_T_STRING: case MB_T_FALSE: case MB_T_TRUE:
-    case MB_T_PID: case MB_T_REF: case MB_T_TAB:
+    case MB_T_PID: case MB_T_REF: case MB_T_TAB: case MB_T_IO:
         return mb_buf_put(out, k.p, k.n) ? -2 : 0;
     case MB_T_TABLE: {
         uint64_t n, h;
