@@ -80,13 +80,13 @@ int mb_term_cmp(mb_span a, mb_span b) {
         return c ? (c < 0 ? -1 : 1) : cmp_u64(xn, yn);
     }
     case 2: return ta == tb ? 0 : ta == MB_T_FALSE ? -1 : 1;
-    case 3: case 4: case 5: {
+    case 3: case 4: case 5: case 6: {
         uint64_t x = 0, y = 0;
         mb_term_id(a, &x);
         mb_term_id(b, &y);
         return cmp_u64(x, y);
     }
-    case 6: return cmp_tables(a, b);
+    case 7: return cmp_tables(a, b);
     default: {   /* functions: by bytes, only so the order is total */
         int c = memcmp(a.p, b.p, a.n < b.n ? a.n : b.n);
         return c ? (c < 0 ? -1 : 1) : cmp_u64(a.n, b.n);
