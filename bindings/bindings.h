@@ -90,6 +90,7 @@ void mbb_open_supervisor(lua_State *L);
 void mbb_open_console(lua_State *L);
 void mbb_open_shutdown(lua_State *L);
 void mbb_open_table(lua_State *L);
+void mbb_open_net(lua_State *L);
 
 /* Replace exit in the os table at idx with moonbeam's (shutdown.lua): the
  * whole host ends in order. The function it replaces is kept for a host's

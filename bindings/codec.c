@@ -241,7 +241,7 @@ static int enc_value(enc *e, int idx, int depth) {
         uint64_t v = (uint64_t)(uintptr_t)lua_touserdata(L, idx);
         mb_value_kind_t kind = mb_value_kind(v);
         if (kind == MB_VALUE_OTHER) return enc_fail(e, "cannot send a light userdata");
-        int tag = kind == MB_VALUE_PID ? MB_T_PID : kind == MB_VALUE_REF ? MB_T_REF : MB_T_TAB;
+        int tag = kind == MB_VALUE_PID ? MB_T_PID : kind == MB_VALUE_REF ? MB_T_REF : kind == MB_VALUE_TABLE ? MB_T_TAB : MB_T_IO;
         if (mb_put_id(e->b, tag, v)) return enc_oom(e);
         return 0;
     }
@@ -378,6 +378,11 @@ static int dec_value(dec *d, int depth, int allow_nil) {
         if (dec_varint(d, &v) || mb_value_kind(v) != (tag == MB_T_PID   ? MB_VALUE_PID
                                                       : tag == MB_T_REF ? MB_VALUE_REF
                                                                         : MB_VALUE_TABLE))
+            return -1;
+        lua_pushlightuserdata(L, (void *)(uintptr_t)v);
+        return 0;
+    case MB_T_IO:
+        if (dec_varint(d, &v) || (mb_value_kind(v) != MB_VALUE_SOCKET && mb_value_kind(v) != MB_VALUE_PORT))
             return -1;
         lua_pushlightuserdata(L, (void *)(uintptr_t)v);
         return 0;

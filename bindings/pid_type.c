@@ -1,5 +1,6 @@
-/* pid_type.c: pids, refs and shared table handles as light userdata, with
- * one metatable so they print as <0.42.7>, #Ref<0.N> and #Table<N>. Light userdata compare by value and work
+/* pid_type.c: pids, refs, shared table, socket and port handles as light
+ * userdata, with one metatable so they print as <0.42.7>, #Ref<0.N>,
+ * #Table<N>, #Socket<N> and #Port<N>. Light userdata compare by value and work
  * as table keys, in every state, after any number of crossings. */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -23,6 +24,8 @@ static const char *what_is(lua_State *L, int idx) {
         if (k == MB_VALUE_PID) return "a pid";
         if (k == MB_VALUE_REF) return "a ref";
         if (k == MB_VALUE_TABLE) return "a table handle";
+        if (k == MB_VALUE_SOCKET) return "a socket";
+        if (k == MB_VALUE_PORT) return "a port";
     }
     return luaL_typename(L, idx);
 }
@@ -65,7 +68,15 @@ static int pid_tostring(lua_State *L) {
     }
     case MB_VALUE_TABLE: {
         char s[48];
-        snprintf(s, sizeof s, "#Table<%" PRIu64 ">", v & (MB_TAB_BIT - 1));
+        snprintf(s, sizeof s, "#Table<%" PRIu64 ">", v & (MB_IO_BIT - 1));
+        lua_pushstring(L, s);
+        break;
+    }
+    case MB_VALUE_SOCKET:
+    case MB_VALUE_PORT: {
+        char s[48];
+        snprintf(s, sizeof s, "#%s<%" PRIu64 ">", mb_value_kind(v) == MB_VALUE_PORT ? "Port" : "Socket",
+                 v & (MB_PORT_BIT - 1));
         lua_pushstring(L, s);
         break;
     }

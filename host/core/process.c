@@ -9,6 +9,7 @@
 #include "cstack.h"
 #include "mailbox_bounds.h"
 #include "names.h"
+#include "io.h"
 #include "runtime.h"
 #include "sched.h"
 #include "signal.h"
@@ -232,6 +233,7 @@ void mb_proc_terminate(mb_proc *p) {
     if (name) mb_names_release(rt, name, p->pid);
     free(name);
     mb_tables_owner_died(p);   /* its tables: to their heirs, or gone */
+    mb_io_owner_died(p);       /* its sockets and ports: closed */
     for (uint32_t i = 0; i < mine.n; i++) {
         mb_proc *t = mb_proctab_get(&rt->procs, mine.v[i].pid);
         if (!t) continue;

@@ -99,6 +99,8 @@ typedef struct mb_proc {
     _Atomic uint64_t wait_seq;        /* which wait a timeout belongs to */
     _Atomic uint64_t timed_out_seq;   /* set by the wait timer when it fires */
     _Atomic bool trap_exit;
+    _Atomic bool io_owner;            /* it has been handed a socket or port (io.h): set
+                                         under its lock while not exiting, never cleared */
     _Atomic uint32_t tables_owned;    /* shared tables it owns (table.h): changed under
                                          the tables' owner_lock, or by the owner itself */
     /* Whether it must end now (mb_proc_doomed): if it spins in compiled code

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <uv.h>
 #include "blocking.h"
+#include "io.h"
 #include "term.h"
 #include "process.h"
 #include "sched.h"
@@ -127,6 +128,10 @@ mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory creating the registry");
         goto fail;
     }
+    if (mb_io_init(rt)) {
+        snprintf(err, errlen, "out of memory creating the I/O thread's queue");
+        goto fail;
+    }
     if (mb_blocking_init(rt, nblocking)) {
         snprintf(err, errlen, "out of memory creating the blocking pool");
         goto fail;
@@ -138,6 +143,7 @@ mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
     return rt;
 fail:
     mb_blocking_free(rt);
+    mb_io_free(rt);
     free(rt->shutdown_target);
     free(rt);
     return NULL;
@@ -159,6 +165,8 @@ int mb_runtime_stop(mb_runtime *rt) {
         uv_async_send(&rt->timer_thread->wakeup);
         return -1;
     }
+    /* Sockets close before the processes go: the I/O thread delivers to them. */
+    mb_io_stop(rt);
     if (mb_sched_stop_all(rt)) return -1;   /* a thread still runs a process: free nothing under it */
     mb_blocking_free(rt);
     /* No thread runs processes now: end what is left without signals. */
@@ -175,6 +183,7 @@ int mb_runtime_stop(mb_runtime *rt) {
         mb_proctab_put(&rt->procs, pid);
     }
     mb_buf_free(&pids);
+    mb_io_free(rt);
     mb_tables_destroy(&rt->tables);
     mb_names_destroy(&rt->names);
     mb_timers_destroy(&rt->timers);

@@ -54,6 +54,7 @@ typedef struct mb_runtime {
     struct mb_sysmon *sysmon;      /* preempts long slices, hands off stuck schedulers */
     _Atomic int orphans;           /* threads that lost their scheduler, still in a slice */
     mb_blocking *blocking;         /* the threads mb.blocking calls run on (blocking.h) */
+    struct mb_io *io;              /* the thread that owns every socket (io.h) */
     _Atomic size_t max_message_size;
     _Atomic uint64_t next_ref;
     _Atomic uint32_t next_sched;   /* round robin for work from non-scheduler threads */

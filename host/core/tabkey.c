@@ -16,8 +16,9 @@ static int rank(int tag) {
     case MB_T_PID: return 3;
     case MB_T_REF: return 4;
     case MB_T_TAB: return 5;
-    case MB_T_TABLE: return 6;
-    default: return 7;
+    case MB_T_IO: return 6;
+    case MB_T_TABLE: return 7;
+    default: return 8;
     }
 }
 
@@ -79,13 +80,13 @@ int mb_term_cmp(mb_span a, mb_span b) {
         return c ? (c < 0 ? -1 : 1) : cmp_u64(xn, yn);
     }
     case 2: return ta == tb ? 0 : ta == MB_T_FALSE ? -1 : 1;
-    case 3: case 4: case 5: {
+    case 3: case 4: case 5: case 6: {
         uint64_t x = 0, y = 0;
         mb_term_id(a, &x);
         mb_term_id(b, &y);
         return cmp_u64(x, y);
     }
-    case 6: return cmp_tables(a, b);
+    case 7: return cmp_tables(a, b);
     default: {   /* functions: by bytes, only so the order is total */
         int c = memcmp(a.p, b.p, a.n < b.n ? a.n : b.n);
         return c ? (c < 0 ? -1 : 1) : cmp_u64(a.n, b.n);
@@ -105,7 +106,7 @@ static int key_canon(mb_span k, mb_buf *out, const char **why, int depth) {
         if (x == 0) return mb_put_number(out, 0) ? -2 : 0;   /* -0.0 and 0: one key */
         return mb_buf_put(out, k.p, k.n) ? -2 : 0;
     case MB_T_INT: case MB_T_STRING: case MB_T_FALSE: case MB_T_TRUE:
-    case MB_T_PID: case MB_T_REF: case MB_T_TAB:
+    case MB_T_PID: case MB_T_REF: case MB_T_TAB: case MB_T_IO:
         return mb_buf_put(out, k.p, k.n) ? -2 : 0;
     case MB_T_TABLE: {
         uint64_t n, h;

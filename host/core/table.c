@@ -179,7 +179,7 @@ int mb_table_new(mb_runtime *rt, mb_pid owner, const mb_tab_opts *o, uint64_t *h
     atomic_init(&tb->refs, 1);   /* the registry's */
     atomic_init(&tb->owner, owner);
     atomic_init(&tb->heir, o->heir);
-    tb->handle = MB_REF_BIT | MB_TAB_BIT | (atomic_fetch_add(&t->next_id, 1) & (MB_TAB_BIT - 1));
+    tb->handle = MB_REF_BIT | MB_TAB_BIT | (atomic_fetch_add(&t->next_id, 1) & (MB_IO_BIT - 1));
 
     pthread_mutex_lock(&t->owner_lock);
     int rc = MB_TAB_OK;

@@ -12,7 +12,7 @@ static int skip(const uint8_t **pp, const uint8_t *end, int depth) {
     if (p >= end || depth > MB_MAX_DEPTH) return -1;
     switch (*p++) {
     case MB_T_NIL: case MB_T_FALSE: case MB_T_TRUE: break;
-    case MB_T_INT: case MB_T_PID: case MB_T_REF: case MB_T_TAB:
+    case MB_T_INT: case MB_T_PID: case MB_T_REF: case MB_T_TAB: case MB_T_IO:
         if (mb_varint_get(&p, end, &n)) return -1;
         break;
     case MB_T_DOUBLE:
@@ -91,7 +91,7 @@ bool mb_term_num(mb_span v, double *x) {
 
 bool mb_term_id(mb_span v, uint64_t *id) {
     int t = mb_term_type(v);
-    if (t != MB_T_PID && t != MB_T_REF && t != MB_T_TAB) return false;
+    if (t != MB_T_PID && t != MB_T_REF && t != MB_T_TAB && t != MB_T_IO) return false;
     const uint8_t *p = v.p + 1;
     return mb_varint_get(&p, v.p + v.n, id) == 0;
 }

@@ -33,7 +33,8 @@
 
 enum {
     MB_T_NIL, MB_T_FALSE, MB_T_TRUE, MB_T_INT, MB_T_DOUBLE,
-    MB_T_STRING, MB_T_TABLE, MB_T_PID, MB_T_REF, MB_T_FUNCTION, MB_T_TAB
+    MB_T_STRING, MB_T_TABLE, MB_T_PID, MB_T_REF, MB_T_FUNCTION, MB_T_TAB,
+    MB_T_IO   /* a socket or a port (pid.h) */
 };
 
 /* One varint from *pp, at most up to end; advances *pp. -1 if it does not
@@ -74,7 +75,7 @@ bool mb_term_str(mb_span v, const char **s, size_t *n);
 /* A malloc'd NUL-terminated copy of a string value, or NULL. */
 char *mb_term_strdup(mb_span v);
 bool mb_term_num(mb_span v, double *x);
-bool mb_term_id(mb_span v, uint64_t *id);        /* pid, ref or table handle */
+bool mb_term_id(mb_span v, uint64_t *id);        /* pid, ref, table, socket or port handle */
 /* Array part length of a table (0 for a non-table). */
 uint32_t mb_term_len(mb_span t);
 /* t[i] for 1 <= i <= len (array part); false if absent. */
@@ -89,7 +90,7 @@ int mb_term_list(const uint8_t *p, const uint8_t *end, uint64_t *count, const ui
 /* ---- writing ------------------------------------------------------------ */
 
 int mb_put_string(mb_buf *b, const char *s, size_t n);
-int mb_put_id(mb_buf *b, int tag, uint64_t v);     /* MB_T_PID, MB_T_REF or MB_T_TAB */
+int mb_put_id(mb_buf *b, int tag, uint64_t v);     /* MB_T_PID, MB_T_REF, MB_T_TAB or MB_T_IO */
 int mb_put_number(mb_buf *b, double x);
 int mb_put_bool(mb_buf *b, bool v);
 int mb_put_table_head(mb_buf *b, uint32_t narr, uint32_t nhash);

@@ -1,0 +1,242 @@
+/* net_api.c: moonbeam.net's requests to the I/O thread (host/core/io.h).
+ * Each function checks its arguments, builds a request, marks its ref as
+ * the awaited reply (call.h) and posts it; lua/moonbeam/net.lua waits for
+ * the answer. */
+#include <stdlib.h>
+#include <string.h>
+#include "bindings.h"
+#include "core/call.h"
+#include "core/io.h"
+
+static uint64_t check_sock(lua_State *L, int idx, const char *fn) {
+    uint64_t v = lua_type(L, idx) == LUA_TLIGHTUSERDATA ? (uint64_t)(uintptr_t)lua_touserdata(L, idx) : 0;
+    if (mb_value_kind(v) != MB_VALUE_SOCKET) mbb_raisef(L, "%s: a socket expected, got %s", fn, luaL_typename(L, idx));
+    return v;
+}
+
+static mb_io_req *new_req(lua_State *L, mb_io_op op, size_t len, const char *fn) {
+    mb_io_req *r = mb_io_req_new(op, len);
+    if (!r) mbb_raisef(L, "%s: out of memory", fn);
+    return r;
+}
+
+/* Post r and await its answer: pushes the ref. r is taken. */
+static int post(lua_State *L, mb_io_req *r, const char *fn) {
+    mb_proc *self = mbb_self(L);
+    mb_pid chain[MB_MAX_CHAIN];
+    r->pid = self->pid;
+    r->ref = mb_make_ref(self->rt);
+    mb_call_begin(self, 0, r->ref, chain);   /* no server: no cycle can form */
+    mb_ref ref = r->ref;
+    if (mb_io_post(self->rt, r)) {
+        mb_call_end(self);
+        return mbb_raisef(L, "%s: the host is stopping", fn);
+    }
+    mbb_push_ref(L, ref);
+    return 1;
+}
+
+/* opts.active, packet, high_watermark, backlog, reuseaddr into o. */
+static void check_opts(lua_State *L, int idx, mb_io_opts *o, const char *fn) {
+    if (lua_isnoneornil(L, idx)) return;
+    if (!lua_istable(L, idx)) mbb_raisef(L, "%s: opts must be a table, got %s", fn, luaL_typename(L, idx));
+    lua_getfield(L, idx, "active");
+    if (lua_type(L, -1) == LUA_TBOOLEAN) o->active = lua_toboolean(L, -1) ? MB_IO_ACTIVE_TRUE : 0;
+    else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "once") == 0) o->active = 1, o->once = true;
+    else if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) >= 1 && lua_tonumber(L, -1) <= 1e9 &&
+             lua_tonumber(L, -1) == (int)lua_tonumber(L, -1))
+        o->active = (int)lua_tonumber(L, -1);
+    else if (!lua_isnil(L, -1))
+        mbb_raisef(L, "%s: active must be true, false, \"once\" or a count >= 1", fn);
+    lua_getfield(L, idx, "packet");
+    if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "raw") == 0) o->packet = 0;
+    else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "line") == 0) o->packet = MB_IO_PACKET_LINE;
+    else if (lua_type(L, -1) == LUA_TNUMBER && (lua_tonumber(L, -1) == 1 || lua_tonumber(L, -1) == 2 ||
+                                                 lua_tonumber(L, -1) == 4))
+        o->packet = (int)lua_tonumber(L, -1);
+    else if (!lua_isnil(L, -1)) mbb_raisef(L, "%s: packet must be \"raw\", \"line\", 1, 2 or 4", fn);
+    lua_getfield(L, idx, "high_watermark");
+    if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) >= 1 && lua_tonumber(L, -1) <= 1e12)
+        o->high_watermark = (long)lua_tonumber(L, -1);
+    else if (!lua_isnil(L, -1)) mbb_raisef(L, "%s: high_watermark must be a number of bytes >= 1", fn);
+    lua_getfield(L, idx, "backlog");
+    if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) >= 1 && lua_tonumber(L, -1) <= 65535)
+        o->backlog = (int)lua_tonumber(L, -1);
+    else if (!lua_isnil(L, -1)) mbb_raisef(L, "%s: backlog must be a number from 1 to 65535", fn);
+    lua_getfield(L, idx, "reuseaddr");
+    if (lua_type(L, -1) == LUA_TBOOLEAN) o->reuseaddr = lua_toboolean(L, -1);
+    else if (!lua_isnil(L, -1)) mbb_raisef(L, "%s: reuseaddr must be a boolean", fn);
+    lua_pop(L, 5);
+}
+
+/* Where to listen or connect: opts.path, or host and port. */
+static int check_place(lua_State *L, mb_io_req *r, int host_idx, int port_idx, int opts_idx, const char *fn) {
+    const char *host = NULL;
+    if (lua_istable(L, opts_idx)) {
+        lua_getfield(L, opts_idx, "path");
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            host = lua_tostring(L, -1);
+            r->path = true;
+        } else if (!lua_isnil(L, -1)) {
+            return mbb_raisef(L, "%s: path must be a string", fn);
+        }
+        if (!host && host_idx == 0) {
+            lua_getfield(L, opts_idx, "host");
+            if (lua_type(L, -1) == LUA_TSTRING) host = lua_tostring(L, -1);
+            else if (!lua_isnil(L, -1)) return mbb_raisef(L, "%s: host must be a string", fn);
+        }
+    }
+    if (!r->path) {
+        if (host_idx) {
+            if (lua_type(L, host_idx) != LUA_TSTRING)
+                return mbb_raisef(L, "%s: host must be a string, got %s", fn, luaL_typename(L, host_idx));
+            host = lua_tostring(L, host_idx);
+        }
+        lua_Number port = lua_type(L, port_idx) == LUA_TNUMBER ? lua_tonumber(L, port_idx) : -1;
+        if (!(port >= (host_idx ? 1 : 0) && port <= 65535 && port == (int)port))
+            return mbb_raisef(L, "%s: port must be a number from %d to 65535, got %s", fn, host_idx ? 1 : 0,
+                              lua_type(L, port_idx) == LUA_TNUMBER ? lua_tostring(L, port_idx)
+                                                                   : luaL_typename(L, port_idx));
+        r->port = (int)port;
+    }
+    r->host = strdup(host ? host : "127.0.0.1");
+    if (!r->host) return mbb_raisef(L, "%s: out of memory", fn);
+    return 0;
+}
+
+/* Every argument is checked before the request is made: a raise after
+ * would leak it. place: what check_place found. */
+static int post_open(lua_State *L, mb_io_op op, mb_io_req *place, const mb_io_opts *o, const char *fn) {
+    mb_io_req *r = mb_io_req_new(op, 0);
+    if (!r) {
+        free(place->host);
+        return mbb_raisef(L, "%s: out of memory", fn);
+    }
+    r->host = place->host;
+    r->port = place->port;
+    r->path = place->path;
+    r->opts = *o;
+    return post(L, r, fn);
+}
+
+static int l_listen(lua_State *L) {
+    mb_io_opts o = {MB_IO_UNSET, false, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET};
+    check_opts(L, 2, &o, "net.listen");
+    mb_io_req place = {0};
+    check_place(L, &place, 0, 1, 2, "net.listen");
+    return post_open(L, MB_IO_LISTEN, &place, &o, "net.listen");
+}
+
+static int l_connect(lua_State *L) {
+    mb_io_opts o = {MB_IO_UNSET, false, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET};
+    check_opts(L, 3, &o, "net.connect");
+    bool path = false;
+    if (lua_istable(L, 3)) {
+        lua_getfield(L, 3, "path");
+        path = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+    }
+    mb_io_req place = {0};
+    check_place(L, &place, path ? 0 : 1, 2, 3, "net.connect");
+    return post_open(L, MB_IO_CONNECT, &place, &o, "net.connect");
+}
+
+/* A request on socket 1 with nothing else to it. */
+static int on_sock(lua_State *L, mb_io_op op, const char *fn) {
+    uint64_t h = check_sock(L, 1, fn);
+    mb_io_req *r = new_req(L, op, 0, fn);
+    r->handle = h;
+    return post(L, r, fn);
+}
+
+static int l_accept(lua_State *L) { return on_sock(L, MB_IO_ACCEPT, "net.accept"); }
+static int l_close(lua_State *L) { return on_sock(L, MB_IO_CLOSE, "net.close"); }
+
+static int l_shutdown(lua_State *L) {
+    if (lua_type(L, 2) != LUA_TSTRING || strcmp(lua_tostring(L, 2), "write") != 0)
+        return mbb_raisef(L, "net.shutdown: how must be \"write\"");
+    return on_sock(L, MB_IO_SHUTDOWN, "net.shutdown");
+}
+
+static int l_send(lua_State *L) {
+    uint64_t h = check_sock(L, 1, "net.send");
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return mbb_raisef(L, "net.send: data must be a string, got %s", luaL_typename(L, 2));
+    size_t n;
+    const char *s = lua_tolstring(L, 2, &n);
+    mb_io_req *r = new_req(L, MB_IO_SEND, n, "net.send");
+    memcpy(mb_io_req_data(r), s, n);
+    r->handle = h;
+    return post(L, r, "net.send");
+}
+
+static int l_recv(lua_State *L) {
+    uint64_t h = check_sock(L, 1, "net.recv");
+    lua_Number n = 0;
+    if (!lua_isnoneornil(L, 2)) {
+        n = lua_type(L, 2) == LUA_TNUMBER ? lua_tonumber(L, 2) : -1;
+        if (!(n >= 0 && n <= 1e12 && n == (lua_Number)(size_t)n))
+            return mbb_raisef(L, "net.recv: n must be a whole number >= 0");
+    }
+    mb_io_req *r = new_req(L, MB_IO_RECV, 0, "net.recv");
+    r->handle = h;
+    r->n = (size_t)n;
+    return post(L, r, "net.recv");
+}
+
+/* core.net_cancel(s or nil, ref): the wait for ref timed out. */
+static int l_cancel(lua_State *L) {
+    uint64_t h = lua_isnil(L, 1) ? 0 : check_sock(L, 1, "net");
+    mb_ref ref = mbb_check_ref(L, 2, "net");
+    mb_io_req *r = new_req(L, MB_IO_CANCEL, 0, "net");
+    r->handle = h;
+    r->pid = mbb_self(L)->pid;
+    r->ref = ref;
+    if (mb_io_post(mbb_self(L)->rt, r)) return mbb_raisef(L, "net: the host is stopping");
+    return 0;
+}
+
+/* core.net_setopts(s, opts, [tell]): tell: answer the active mode replaced. */
+static int l_setopts(lua_State *L) {
+    uint64_t h = check_sock(L, 1, "net.setopts");
+    if (!lua_istable(L, 2)) return mbb_raisef(L, "net.setopts: opts must be a table, got %s", luaL_typename(L, 2));
+    mb_io_opts o = {MB_IO_UNSET, false, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET};
+    check_opts(L, 2, &o, "net.setopts");
+    mb_io_req *r = new_req(L, MB_IO_SETOPTS, 0, "net.setopts");
+    r->handle = h;
+    r->opts = o;
+    r->n = lua_toboolean(L, 3);
+    return post(L, r, "net.setopts");
+}
+
+/* core.net_handover(s, pid, active, once): the owner is pid, whose active
+ * mode is restored to (active, once). */
+static int l_handover(lua_State *L) {
+    uint64_t h = check_sock(L, 1, "net.controlling_process");
+    mb_pid to = mbb_check_pid(L, 2, "net.controlling_process");
+    int active = (int)luaL_checknumber(L, 3);
+    mb_io_req *r = new_req(L, MB_IO_HANDOVER, 0, "net.controlling_process");
+    r->handle = h;
+    r->to = to;
+    r->opts.active = active;
+    r->opts.once = lua_toboolean(L, 4);
+    return post(L, r, "net.controlling_process");
+}
+
+static int l_name(lua_State *L) {
+    const char *fn = lua_toboolean(L, 2) ? "net.peername" : "net.sockname";
+    uint64_t h = check_sock(L, 1, fn);
+    mb_io_req *r = new_req(L, MB_IO_NAME, 0, fn);
+    r->handle = h;
+    r->n = lua_toboolean(L, 2);
+    return post(L, r, fn);
+}
+
+void mbb_open_net(lua_State *L) {
+    static const luaL_Reg fns[] = {
+        {"net_listen", l_listen},     {"net_connect", l_connect},   {"net_accept", l_accept},
+        {"net_close", l_close},       {"net_shutdown", l_shutdown}, {"net_send", l_send},
+        {"net_recv", l_recv},         {"net_cancel", l_cancel},     {"net_setopts", l_setopts},
+        {"net_handover", l_handover}, {"net_name", l_name},         {NULL, NULL}};
+    luaL_register(L, NULL, fns);
+}

@@ -1,0 +1,169 @@
+/* io.c: the I/O thread (see io.h): its loop, the request queue, starting
+ * and stopping, and what an owner's death does. What a request does to a
+ * socket is netsock.c's. */
+#include "io.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+#include "netsock.h"
+#include "process.h"
+#include "runtime.h"
+
+struct mb_io {
+    mb_runtime *rt;
+    pthread_mutex_t lock;        /* guards the queue, started and stopping */
+    mb_io_req *head, *tail;
+    bool started, stopping;
+    _Atomic uint64_t next_id;    /* handle ids, never reused */
+    /* the I/O thread's own once started: */
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uv_async_t wake;
+    mb_netsock *ns;
+};
+
+mb_io_req *mb_io_req_new(mb_io_op op, size_t len) {
+    mb_io_req *r = calloc(1, sizeof *r + MB_IO_HEADROOM + len);
+    if (!r) return NULL;
+    r->op = op;
+    r->len = len;
+    r->opts = (mb_io_opts){MB_IO_UNSET, false, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET};
+    return r;
+}
+
+void mb_io_req_free(mb_io_req *r) {
+    if (!r) return;
+    free(r->host);
+    free(r);
+}
+
+uint64_t mb_io_new_handle(mb_runtime *rt, bool port) {
+    uint64_t id = (atomic_fetch_add(&rt->io->next_id, 1) + 1) & (MB_PORT_BIT - 1);
+    return MB_REF_BIT | MB_TAB_BIT | MB_IO_BIT | (port ? MB_PORT_BIT : 0) | id;
+}
+
+int mb_io_init(mb_runtime *rt) {
+    mb_io *io = calloc(1, sizeof *io);
+    if (!io) return -1;
+    if (pthread_mutex_init(&io->lock, NULL)) {
+        free(io);
+        return -1;
+    }
+    io->rt = rt;
+    rt->io = io;
+    return 0;
+}
+
+/* The queue, taken whole; on stop, everything closes and the loop ends. */
+static void on_wake(uv_async_t *a) {
+    mb_io *io = a->data;
+    pthread_mutex_lock(&io->lock);
+    mb_io_req *r = io->head;
+    io->head = io->tail = NULL;
+    bool stopping = io->stopping;
+    pthread_mutex_unlock(&io->lock);
+    while (r) {
+        mb_io_req *next = r->next;
+        if (stopping) mb_io_req_free(r);   /* the host ends: nobody waits for answers */
+        else mb_netsock_handle(io->ns, r);
+        r = next;
+    }
+    if (stopping) {
+        mb_netsock_close_all(io->ns);
+        uv_close((uv_handle_t *)&io->wake, NULL);
+    }
+}
+
+static void io_main(void *arg) {
+    mb_io *io = arg;
+    uv_run(&io->loop, UV_RUN_DEFAULT);   /* until on_wake closed everything */
+}
+
+/* Under io->lock: the loop, the wake-up and the thread. */
+static int start(mb_io *io) {
+    if (uv_loop_init(&io->loop)) return -1;
+    if (uv_async_init(&io->loop, &io->wake, on_wake)) goto fail_loop;
+    io->wake.data = io;
+    if (mb_netsock_new(&io->ns, io->rt, &io->loop)) goto fail_async;
+    if (uv_thread_create(&io->thread, io_main, io)) goto fail_ns;
+    io->started = true;
+    return 0;
+fail_ns:
+    mb_netsock_free(io->ns);
+    io->ns = NULL;
+fail_async:
+    uv_close((uv_handle_t *)&io->wake, NULL);
+    uv_run(&io->loop, UV_RUN_NOWAIT);
+fail_loop:
+    uv_loop_close(&io->loop);
+    return -1;
+}
+
+int mb_io_post(mb_runtime *rt, mb_io_req *r) {
+    mb_io *io = rt->io;
+    r->next = NULL;
+    pthread_mutex_lock(&io->lock);
+    if (io->stopping || (!io->started && start(io))) {
+        pthread_mutex_unlock(&io->lock);
+        mb_io_req_free(r);
+        return -1;
+    }
+    if (io->tail) io->tail->next = r;
+    else io->head = r;
+    io->tail = r;
+    pthread_mutex_unlock(&io->lock);
+    /* uv_async_send is safe from any thread, and coalesces. */
+    return uv_async_send(&io->wake) ? -1 : 0;
+}
+
+bool mb_io_adopt(mb_runtime *rt, mb_pid pid) {
+    mb_proc *p = mb_proctab_get(&rt->procs, pid);
+    if (!p) return false;
+    pthread_mutex_lock(&p->lock);
+    bool ok = !p->exiting;
+    if (ok) atomic_store(&p->io_owner, true);
+    pthread_mutex_unlock(&p->lock);
+    mb_proctab_put(&rt->procs, pid);
+    return ok;
+}
+
+void mb_io_owner_died(mb_proc *p) {
+    if (!atomic_load(&p->io_owner)) return;
+    mb_io_req *r = mb_io_req_new(MB_IO_OWNER_DIED, 0);
+    if (!r) {
+        fprintf(stderr, "moonbeam: out of memory closing a dead process's sockets\n");
+        return;
+    }
+    r->pid = p->pid;
+    mb_io_post(p->rt, r);   /* fails only when the host stops: then all close anyway */
+}
+
+void mb_io_stop(mb_runtime *rt) {
+    mb_io *io = rt->io;
+    if (!io) return;
+    pthread_mutex_lock(&io->lock);
+    bool started = io->started;
+    io->stopping = true;
+    pthread_mutex_unlock(&io->lock);
+    if (!started) return;
+    if (uv_async_send(&io->wake) == 0) uv_thread_join(&io->thread);
+    else fprintf(stderr, "moonbeam: cannot wake the I/O thread to stop it\n");
+}
+
+void mb_io_free(mb_runtime *rt) {
+    mb_io *io = rt->io;
+    if (!io) return;
+    if (io->started) {
+        mb_netsock_free(io->ns);
+        if (uv_loop_close(&io->loop)) fprintf(stderr, "moonbeam: the I/O loop still had handles at exit\n");
+    }
+    for (mb_io_req *r = io->head, *next; r; r = next) {
+        next = r->next;
+        mb_io_req_free(r);
+    }
+    pthread_mutex_destroy(&io->lock);
+    free(io);
+    rt->io = NULL;
+}

@@ -1,0 +1,102 @@
+/* io.h: the I/O thread, which owns every socket (moonbeam.net).
+ *
+ * libuv handles are not thread-safe and processes move between schedulers,
+ * so one thread with a loop of its own owns every socket handle. A process
+ * posts a request (mb_io_post: a mutex-guarded queue and a uv_async_send)
+ * and, when the request wants an answer, waits for it as a call waits for
+ * its reply: the I/O thread answers with mb_call_reply to (pid, ref), so the
+ * answer lands in the process's reply slot and wakes it (call.h). Active
+ * mode data go to the owner as ordinary messages.
+ *
+ * Threads: mb_io_post and mb_io_owner_died from any thread; everything in
+ * netsock.c runs on the I/O thread only, so a socket needs no lock.
+ *
+ * The thread starts on the first request. A process that comes to own a
+ * socket is marked (mb_proc.io_owner, under its lock, only while it is not
+ * exiting, as shared tables do): its death posts MB_IO_OWNER_DIED, which
+ * closes what it owns. */
+#ifndef MB_IO_H
+#define MB_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "pid.h"
+
+typedef struct mb_runtime mb_runtime;
+typedef struct mb_proc mb_proc;
+typedef struct mb_io mb_io;
+
+typedef enum mb_io_op {
+    MB_IO_LISTEN,      /* host (or path), port, opts -> socket */
+    MB_IO_CONNECT,     /* host (or path), port, opts -> socket */
+    MB_IO_ACCEPT,      /* handle -> socket */
+    MB_IO_SEND,        /* handle, data -> true once below the high-water mark */
+    MB_IO_RECV,        /* handle, n -> data */
+    MB_IO_CANCEL,      /* (handle, ref) timed out: answers "timeout" if still pending */
+    MB_IO_CLOSE,       /* handle -> true */
+    MB_IO_SHUTDOWN,    /* handle -> true */
+    MB_IO_SETOPTS,     /* handle, opts -> true */
+    MB_IO_HANDOVER,    /* handle, to, opts (the active mode to restore) -> true */
+    MB_IO_NAME,        /* handle, n: 1 peername, 0 sockname -> host, port */
+    MB_IO_OWNER_DIED,  /* pid: close what it owns (no answer) */
+} mb_io_op;
+
+/* Options a request may carry; "unset" leaves a socket's as they are. */
+#define MB_IO_UNSET (-1000)
+#define MB_IO_ACTIVE_TRUE (-1)   /* active: 0 false, > 0 a count, this: true */
+#define MB_IO_PACKET_LINE 'l'    /* packet: 0 raw, 1, 2, 4 or this */
+typedef struct mb_io_opts {
+    int active;                  /* MB_IO_UNSET, 0, MB_IO_ACTIVE_TRUE or a count */
+    bool once;                   /* active "once": a count of 1 with no tcp_passive */
+    int packet;                  /* MB_IO_UNSET, 0, 1, 2, 4, MB_IO_PACKET_LINE */
+    long high_watermark;         /* bytes; MB_IO_UNSET */
+    int backlog;                 /* listen; MB_IO_UNSET */
+    int reuseaddr;               /* listen: 0, 1, MB_IO_UNSET (true) */
+} mb_io_opts;
+
+/* One request, in one allocation with its data. MB_IO_HEADROOM bytes lie
+ * free before data, for a packet mode's length prefix. */
+#define MB_IO_HEADROOM 4
+typedef struct mb_io_req {
+    struct mb_io_req *next;      /* in the queue; then netsock.c's own */
+    mb_io_op op;
+    mb_pid pid;                  /* who asks, and who the answer goes to */
+    mb_ref ref;                  /* the answer's ref (the asker awaits it) */
+    uint64_t handle;
+    mb_pid to;                   /* HANDOVER: the new owner */
+    int port;
+    bool path;                   /* host is a unix socket's path */
+    size_t n;                    /* RECV: bytes wanted (0: what is there); NAME: peer */
+    mb_io_opts opts;
+    char *host;                  /* malloc'd, or NULL */
+    bool written, parked;        /* SEND: written (its buffer is free), waiting below the mark */
+    struct mb_io_req *park_next;
+    size_t len;
+    uint8_t data[];              /* MB_IO_HEADROOM + len bytes */
+} mb_io_req;
+
+/* A request of op with room for len data bytes (uninitialised), or NULL. */
+mb_io_req *mb_io_req_new(mb_io_op op, size_t len);
+void mb_io_req_free(mb_io_req *r);
+static inline uint8_t *mb_io_req_data(mb_io_req *r) { return r->data + MB_IO_HEADROOM; }
+
+/* Allocate rt->io (no thread started). -1 on OOM. */
+int mb_io_init(mb_runtime *rt);
+/* Hand r to the I/O thread (taking it), starting the thread if need be.
+ * -1 when it cannot run (the host stops, no thread): r is freed. */
+int mb_io_post(mb_runtime *rt, mb_io_req *r);
+/* From mb_proc_terminate, once p is marked exiting: close its sockets. */
+void mb_io_owner_died(mb_proc *p);
+/* Close every socket and end the thread; later posts fail. Then free. */
+void mb_io_stop(mb_runtime *rt);
+void mb_io_free(mb_runtime *rt);
+
+/* On the I/O thread: make pid the owner of what it is handed (marks it, so
+ * its death closes them). false when pid is gone or exiting: close it. */
+bool mb_io_adopt(mb_runtime *rt, mb_pid pid);
+
+/* A new socket or port handle value (pid.h). */
+uint64_t mb_io_new_handle(mb_runtime *rt, bool port);
+
+#endif

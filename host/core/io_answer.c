@@ -1,0 +1,85 @@
+/* io_answer.c: building and sending the I/O thread's answers and active
+ * messages (see io_answer.h). */
+#include "io_answer.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
+#include "call.h"
+#include "runtime.h"
+#include "term.h"
+
+/* The list head and the array's: varint 1, then a table of n. */
+static int head(mb_buf *b, unsigned n, bool ok) {
+    return mb_buf_varint(b, 1) || mb_put_tuple_head(b, n) || mb_put_bool(b, ok);
+}
+
+static void out_of_memory(mb_runtime *rt, const mb_io_req *r) {
+    static const uint8_t enomem[] = {1, MB_T_TABLE, 2, 0, MB_T_FALSE, MB_T_STRING, 6,
+                                     'e', 'n', 'o', 'm', 'e', 'm'};
+    if (mb_call_reply(rt, NULL, r->pid, r->ref, enomem, sizeof enomem))
+        fprintf(stderr, "moonbeam: out of memory answering a socket request\n");
+}
+
+/* Send b (built unless bad) as r's answer, and free it. */
+static void send_answer(mb_runtime *rt, const mb_io_req *r, mb_buf *b, int bad) {
+    if (bad || mb_call_reply(rt, NULL, r->pid, r->ref, b->p, b->len)) out_of_memory(rt, r);
+    mb_buf_free(b);
+}
+
+void mb_io_fail(mb_runtime *rt, const mb_io_req *r, const char *reason) {
+    mb_buf b;
+    mb_buf_init(&b);
+    send_answer(rt, r, &b, head(&b, 2, false) || mb_put_string(&b, reason, strlen(reason)));
+}
+
+void mb_io_fail_uv(mb_runtime *rt, const mb_io_req *r, int uv_err) {
+    char name[32];
+    snprintf(name, sizeof name, "%s", uv_err_name(uv_err));
+    for (char *c = name; *c; c++) *c = (char)tolower((unsigned char)*c);
+    mb_io_fail(rt, r, name);
+}
+
+void mb_io_ok(mb_runtime *rt, const mb_io_req *r) {
+    mb_buf b;
+    mb_buf_init(&b);
+    send_answer(rt, r, &b, head(&b, 1, true));
+}
+
+void mb_io_ok_handle(mb_runtime *rt, const mb_io_req *r, uint64_t h) {
+    mb_buf b;
+    mb_buf_init(&b);
+    send_answer(rt, r, &b, head(&b, 2, true) || mb_put_id(&b, MB_T_IO, h));
+}
+
+void mb_io_ok_data(mb_runtime *rt, const mb_io_req *r, const void *p, size_t n) {
+    mb_buf b;
+    mb_buf_init(&b);
+    send_answer(rt, r, &b, head(&b, 2, true) || mb_put_string(&b, p, n));
+}
+
+void mb_io_ok_name(mb_runtime *rt, const mb_io_req *r, const char *host, int port) {
+    mb_buf b;
+    mb_buf_init(&b);
+    int bad = head(&b, port < 0 ? 2 : 3, true) || mb_put_string(&b, host, strlen(host));
+    if (!bad && port >= 0) bad = mb_put_number(&b, port);
+    send_answer(rt, r, &b, bad);
+}
+
+void mb_io_ok_2(mb_runtime *rt, const mb_io_req *r, double x, double y) {
+    mb_buf b;
+    mb_buf_init(&b);
+    send_answer(rt, r, &b, head(&b, 3, true) || mb_put_number(&b, x) || mb_put_number(&b, y));
+}
+
+int mb_io_tell(mb_runtime *rt, mb_pid owner, const char *tag, uint64_t h, const void *s, size_t n) {
+    mb_buf b;
+    mb_buf_init(&b);
+    int bad = mb_put_tuple_head(&b, s ? 3 : 2) || mb_put_string(&b, tag, strlen(tag)) ||
+              mb_put_id(&b, MB_T_IO, h) || (s && mb_put_string(&b, s, n));
+    /* A full mailbox drops it, as any message (mailbox_bounds.h). */
+    int rc = bad ? -1 : mb_send(rt, NULL, 0, owner, MB_MSG_DATA, 0, b.p, b.len);
+    mb_buf_free(&b);
+    return rc < 0 ? -1 : 0;
+}

@@ -1,0 +1,34 @@
+/* io_answer.h: what the I/O thread sends to processes: the answer to a
+ * request (into the asker's reply slot, call.h), and active-mode messages.
+ *
+ * An answer is a list of one array: {true, values...} or {false, reason}
+ * (lua/moonbeam/net.lua turns it into values, or nil and the reason). A
+ * failure to build one (out of memory) answers {false, "enomem"}, which
+ * needs no allocation to build. */
+#ifndef MB_IO_ANSWER_H
+#define MB_IO_ANSWER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "buf.h"
+#include "io.h"
+
+typedef struct mb_runtime mb_runtime;
+
+/* {false, reason}; reason a short word ("closed", "timeout", "not_owner"). */
+void mb_io_fail(mb_runtime *rt, const mb_io_req *r, const char *reason);
+/* {false, name}, name: libuv's error name in lower case ("econnrefused"). */
+void mb_io_fail_uv(mb_runtime *rt, const mb_io_req *r, int uv_err);
+void mb_io_ok(mb_runtime *rt, const mb_io_req *r);                       /* {true} */
+void mb_io_ok_handle(mb_runtime *rt, const mb_io_req *r, uint64_t h);    /* {true, h} */
+void mb_io_ok_data(mb_runtime *rt, const mb_io_req *r, const void *p, size_t n);  /* {true, s} */
+/* {true, host, port}; port < 0: {true, host} (a unix socket's path). */
+void mb_io_ok_name(mb_runtime *rt, const mb_io_req *r, const char *host, int port);
+/* {true, a, b}: two numbers. */
+void mb_io_ok_2(mb_runtime *rt, const mb_io_req *r, double a, double b);
+
+/* {tag, h} or {tag, h, s} (s NULL: none) to owner, as an ordinary message
+ * from nobody. -1 when out of memory. */
+int mb_io_tell(mb_runtime *rt, mb_pid owner, const char *tag, uint64_t h, const void *s, size_t n);
+
+#endif

@@ -1,0 +1,858 @@
+/* netsock.c: TCP and unix stream sockets on the I/O thread (see netsock.h).
+ *
+ * A socket is a libuv stream plus what moonbeam.net promises on top: an
+ * owner, an active mode, a packet mode, an input buffer, the owner's one
+ * waiting recv or accept, and the senders waiting for the send queue to
+ * drain below the high-water mark.
+ *
+ * Flow control. A passive socket reads while its buffer holds less than
+ * the high-water mark, or while its waiting recv needs more; an active
+ * count or "once" reads only while it lasts; active = true reads whatever
+ * comes (gen_tcp's {active, true}: the owner's mailbox is the buffer). A
+ * send answers once the bytes queued in libuv are at most the mark.
+ *
+ * Life: a socket is in the table (found by its handle) from open to close;
+ * its memory goes in uv_close's callback. After the peer closed (or reset)
+ * it stays in the table, "dead": recv says "closed", send says "closed". */
+#include "netsock.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "io_answer.h"
+#include "packet.h"
+#include "runtime.h"
+
+#define DEFAULT_HWM (64 * 1024)
+#define DEFAULT_BACKLOG 128
+#define READ_CHUNK (64 * 1024)
+
+typedef struct sock sock;
+struct sock {
+    union {
+        uv_handle_t h;
+        uv_stream_t s;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } u;
+    mb_netsock *ns;
+    uint64_t id;
+    mb_pid owner;
+    sock *hnext;            /* hash chain */
+    bool in_table, closing, is_pipe, listener;
+    bool eof;               /* nothing more comes from the peer */
+    bool dead;              /* told "closed" (tcp_closed or a recv): send fails */
+    bool wclosed;           /* shut down for writing */
+    bool reading, conn_ready;
+    int active;             /* 0, MB_IO_ACTIVE_TRUE, or the count left */
+    bool once;
+    int packet;
+    size_t hwm;
+    int backlog;
+    mb_buf in;              /* received, not yet delivered: in.p[in_off..in.len) */
+    size_t in_off;
+    mb_io_req *waiter;      /* the owner's RECV or ACCEPT */
+    mb_io_req *parked, *parked_tail;
+    int writes;             /* uv_write requests in flight */
+    char *path;             /* a unix listener's file: removed on close */
+};
+
+/* A name being resolved and tried, one address after another (connect,
+ * and listen on a host). */
+typedef struct pending {
+    uv_getaddrinfo_t gai;
+    uv_connect_t conn;
+    mb_netsock *ns;
+    mb_io_req *r;
+    struct addrinfo *ai, *cur;
+    sock *s;                /* the attempt in flight */
+    bool cancelled;         /* timed out: answered; a socket it makes is closed */
+    int last_err;
+    struct pending *next, *prev;
+} pending;
+
+typedef struct write_req {
+    uv_write_t w;
+    mb_io_req *r;
+} write_req;
+
+struct mb_netsock {
+    mb_runtime *rt;
+    uv_loop_t *loop;
+    sock **buckets;
+    size_t nbuckets, count;
+    pending *pendings;
+    bool stopping;
+};
+
+/* ---- the table ---------------------------------------------------------- */
+
+static size_t bucket_of(mb_netsock *ns, uint64_t id) {
+    return (size_t)((id * UINT64_C(0x9E3779B97F4A7C15)) >> 20) & (ns->nbuckets - 1);
+}
+
+int mb_netsock_new(mb_netsock **out, mb_runtime *rt, uv_loop_t *loop) {
+    mb_netsock *ns = calloc(1, sizeof *ns);
+    if (!ns) return -1;
+    ns->nbuckets = 64;
+    ns->buckets = calloc(ns->nbuckets, sizeof *ns->buckets);
+    if (!ns->buckets) {
+        free(ns);
+        return -1;
+    }
+    ns->rt = rt;
+    ns->loop = loop;
+    *out = ns;
+    return 0;
+}
+
+void mb_netsock_free(mb_netsock *ns) {
+    if (!ns) return;
+    free(ns->buckets);
+    free(ns);
+}
+
+static sock *find(mb_netsock *ns, uint64_t id) {
+    for (sock *s = ns->buckets[bucket_of(ns, id)]; s; s = s->hnext)
+        if (s->id == id) return s;
+    return NULL;
+}
+
+/* Doubling keeps chains short; a failed growth only makes them longer. */
+static void grow(mb_netsock *ns) {
+    size_t n = ns->nbuckets * 2;
+    sock **b = calloc(n, sizeof *b);
+    if (!b) return;
+    sock **old = ns->buckets;
+    size_t oldn = ns->nbuckets;
+    ns->buckets = b;
+    ns->nbuckets = n;
+    for (size_t i = 0; i < oldn; i++)
+        for (sock *s = old[i], *next; s; s = next) {
+            next = s->hnext;
+            size_t k = bucket_of(ns, s->id);
+            s->hnext = b[k];
+            b[k] = s;
+        }
+    free(old);
+}
+
+static void insert(mb_netsock *ns, sock *s) {
+    if (ns->count >= ns->nbuckets) grow(ns);
+    size_t k = bucket_of(ns, s->id);
+    s->hnext = ns->buckets[k];
+    ns->buckets[k] = s;
+    s->in_table = true;
+    ns->count++;
+}
+
+static void remove_from_table(mb_netsock *ns, sock *s) {
+    if (!s->in_table) return;
+    for (sock **pp = &ns->buckets[bucket_of(ns, s->id)]; *pp; pp = &(*pp)->hnext)
+        if (*pp == s) {
+            *pp = s->hnext;
+            break;
+        }
+    s->in_table = false;
+    ns->count--;
+}
+
+/* ---- making and ending sockets ------------------------------------------ */
+
+static void set_reading(sock *s, bool want);
+
+static sock *sock_new(mb_netsock *ns, bool is_pipe) {
+    sock *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    int rc = is_pipe ? uv_pipe_init(ns->loop, &s->u.pipe, 0) : uv_tcp_init(ns->loop, &s->u.tcp);
+    if (rc) {
+        free(s);
+        return NULL;
+    }
+    s->u.h.data = s;
+    s->ns = ns;
+    s->is_pipe = is_pipe;
+    s->hwm = DEFAULT_HWM;
+    s->backlog = DEFAULT_BACKLOG;
+    return s;
+}
+
+static void on_closed(uv_handle_t *h) {
+    sock *s = h->data;
+    mb_buf_free(&s->in);
+    free(s->path);
+    free(s);
+}
+
+/* Every parked sender hears reason (or true); each is freed once written. */
+static void unpark_all(sock *s, const char *reason) {
+    mb_io_req *r = s->parked;
+    s->parked = s->parked_tail = NULL;
+    while (r) {
+        mb_io_req *next = r->park_next;
+        if (reason) mb_io_fail(s->ns->rt, r, reason);
+        else mb_io_ok(s->ns->rt, r);
+        r->parked = false;
+        if (r->written) mb_io_req_free(r);
+        r = next;
+    }
+}
+
+static void answer_waiter(sock *s, const char *reason) {
+    if (!s->waiter) return;
+    mb_io_fail(s->ns->rt, s->waiter, reason);
+    mb_io_req_free(s->waiter);
+    s->waiter = NULL;
+}
+
+static void close_handle(sock *s) {
+    if (s->closing) return;
+    s->closing = true;
+    uv_close(&s->u.h, on_closed);
+}
+
+static void on_flushed(uv_shutdown_t *req, int status) {
+    (void)status;
+    sock *s = req->handle->data;
+    free(req);
+    close_handle(s);
+}
+
+/* Out of the table, everyone waiting told "closed"; queued writes are
+ * flushed first (a shutdown waits for them), then the handle closes. */
+static void sock_close(sock *s) {
+    mb_netsock *ns = s->ns;
+    remove_from_table(ns, s);
+    answer_waiter(s, "closed");
+    unpark_all(s, "closed");
+    if (s->path) unlink(s->path);
+    if (s->closing) return;
+    set_reading(s, false);
+    if (s->writes > 0 && !s->wclosed && !s->dead && !ns->stopping) {
+        uv_shutdown_t *req = malloc(sizeof *req);
+        if (req && uv_shutdown(req, &s->u.s, on_flushed) == 0) {
+            s->wclosed = true;
+            return;
+        }
+        free(req);
+    }
+    close_handle(s);
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+static size_t avail(const sock *s) { return s->in.len - s->in_off; }
+static const uint8_t *in_at(const sock *s) { return s->in.p + s->in_off; }
+
+static void consume(sock *s, size_t n) {
+    s->in_off += n;
+    if (s->in_off == s->in.len) s->in_off = s->in.len = 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+    (void)hint;
+    sock *s = h->data;
+    if (s->in_off && s->in_off >= s->in.len / 2) {   /* slide back what is left */
+        memmove(s->in.p, s->in.p + s->in_off, avail(s));
+        s->in.len -= s->in_off;
+        s->in_off = 0;
+    }
+    /* A failed reserve gives an empty buffer: libuv reports UV_ENOBUFS. */
+    if (mb_buf_reserve(&s->in, READ_CHUNK)) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init((char *)s->in.p + s->in.len, (unsigned)(s->in.cap - s->in.len));
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+static void set_reading(sock *s, bool want) {
+    if (want == s->reading || s->closing) return;
+    int rc = want ? uv_read_start(&s->u.s, on_alloc, on_read) : uv_read_stop(&s->u.s);
+    if (rc == 0) s->reading = want;
+    else s->eof = true;   /* it cannot read: as if the peer had gone */
+}
+
+static void update_reading(sock *s) {
+    bool want = !s->eof && !s->listener && s->in_table &&
+                (s->active != 0 || avail(s) < s->hwm || s->waiter);
+    set_reading(s, want);
+}
+
+/* Answer the waiting recv if its data are there (or cannot come). */
+static void try_recv(sock *s) {
+    mb_io_req *w = s->waiter;
+    if (!w || w->op != MB_IO_RECV) return;
+    mb_runtime *rt = s->ns->rt;
+    size_t off, len, used;
+    int got;
+    if (s->packet == 0 && w->n > 0) {
+        got = avail(s) >= w->n;
+        off = 0;
+        len = used = w->n;
+    } else {
+        got = mb_packet_next(s->packet, in_at(s), avail(s), &off, &len, &used);
+    }
+    if (got < 0) {
+        mb_io_fail(rt, w, "emsgsize");
+    } else if (got > 0) {
+        mb_io_ok_data(rt, w, in_at(s) + off, len);
+        consume(s, used);
+    } else if (s->eof) {
+        s->dead = true;
+        mb_io_fail(rt, w, "closed");
+    } else {
+        return;
+    }
+    mb_io_req_free(w);
+    s->waiter = NULL;
+}
+
+/* Deliver what the active mode allows; then tcp_closed once the peer is gone. */
+static void push_active(sock *s) {
+    mb_runtime *rt = s->ns->rt;
+    while (s->active != 0 && !s->dead) {
+        size_t off, len, used;
+        int got = mb_packet_next(s->packet, in_at(s), avail(s), &off, &len, &used);
+        if (got < 0) {
+            mb_io_tell(rt, s->owner, "tcp_error", s->id, "emsgsize", 8);
+            s->eof = true;
+            s->in_off = s->in.len = 0;
+            break;
+        }
+        if (got == 0) break;
+        if (mb_io_tell(rt, s->owner, "tcp", s->id, in_at(s) + off, len)) break;   /* OOM: keep it */
+        consume(s, used);
+        if (s->active > 0 && --s->active == 0 && !s->once) mb_io_tell(rt, s->owner, "tcp_passive", s->id, NULL, 0);
+    }
+    if (s->active != 0 && s->eof && !s->dead) {
+        s->dead = true;
+        mb_io_tell(rt, s->owner, "tcp_closed", s->id, NULL, 0);
+    }
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+    (void)buf;
+    sock *s = st->data;
+    if (nread > 0) {
+        s->in.len += (size_t)nread;
+    } else if (nread < 0) {
+        /* A reset is reported as the end, as gen_tcp's tcp_closed; other
+         * errors are told first. */
+        if (nread != UV_EOF && nread != UV_ECONNRESET && s->active != 0) {
+            char name[32];
+            snprintf(name, sizeof name, "%s", uv_err_name((int)nread));
+            for (char *c = name; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+            mb_io_tell(s->ns->rt, s->owner, "tcp_error", s->id, name, strlen(name));
+        }
+        s->eof = true;
+    }
+    if (s->active != 0) push_active(s);
+    else try_recv(s);
+    update_reading(s);
+}
+
+/* ---- options and ownership ----------------------------------------------- */
+
+static void apply_opts(sock *s, const mb_io_opts *o) {
+    if (o->packet != MB_IO_UNSET) s->packet = o->packet;
+    if (o->high_watermark != MB_IO_UNSET) s->hwm = (size_t)o->high_watermark;
+    if (o->backlog != MB_IO_UNSET) s->backlog = o->backlog;
+    if (o->active != MB_IO_UNSET) {
+        s->active = o->active;
+        s->once = o->once;
+    }
+}
+
+/* A socket now open on the owner's behalf: in the table, reading as its
+ * mode says, its handle answered. An owner that is gone closes it. */
+static void hand_to(sock *s, mb_io_req *r, const mb_io_opts *o) {
+    mb_netsock *ns = s->ns;
+    s->id = mb_io_new_handle(ns->rt, false);
+    s->owner = r->pid;
+    if (o) apply_opts(s, o);
+    if (!mb_io_adopt(ns->rt, r->pid)) {
+        close_handle(s);
+        return;
+    }
+    insert(ns, s);
+    mb_io_ok_handle(ns->rt, r, s->id);
+    push_active(s);
+    update_reading(s);
+}
+
+/* The socket r names, if r's asker may use it; else answered. */
+static sock *owned(mb_netsock *ns, mb_io_req *r) {
+    sock *s = find(ns, r->handle);
+    if (!s) mb_io_fail(ns->rt, r, "closed");
+    else if (s->owner != r->pid) mb_io_fail(ns->rt, r, "not_owner");
+    else return s;
+    return NULL;
+}
+
+/* ---- accept --------------------------------------------------------------- */
+
+static void do_accept(sock *l) {
+    mb_io_req *w = l->waiter;
+    l->waiter = NULL;
+    l->conn_ready = false;
+    sock *c = sock_new(l->ns, l->is_pipe);
+    if (!c) {
+        mb_io_fail(l->ns->rt, w, "enomem");
+    } else {
+        int rc = uv_accept(&l->u.s, &c->u.s);
+        if (rc) {
+            close_handle(c);
+            mb_io_fail_uv(l->ns->rt, w, rc);
+        } else {
+            c->hwm = l->hwm;
+            c->packet = l->packet;
+            c->active = l->active;
+            c->once = l->once;
+            hand_to(c, w, NULL);
+        }
+    }
+    mb_io_req_free(w);
+}
+
+static void on_connection(uv_stream_t *st, int status) {
+    sock *l = st->data;
+    if (status < 0) {
+        if (l->waiter) {
+            mb_io_fail_uv(l->ns->rt, l->waiter, status);
+            mb_io_req_free(l->waiter);
+            l->waiter = NULL;
+        }
+        return;
+    }
+    /* Not accepted now, libuv stops listening until uv_accept: the backlog
+     * holds the rest, which is the flow control a listener needs. */
+    l->conn_ready = true;
+    if (l->waiter) do_accept(l);
+}
+
+static void req_accept(mb_netsock *ns, mb_io_req *r) {
+    sock *l = owned(ns, r);
+    if (!l) { mb_io_req_free(r); return; }
+    if (!l->listener || l->waiter) {
+        mb_io_fail(ns->rt, r, l->listener ? "busy" : "einval");
+        { mb_io_req_free(r); return; }
+    }
+    l->waiter = r;
+    if (l->conn_ready) do_accept(l);
+}
+
+/* ---- listen and connect --------------------------------------------------- */
+
+static void pending_done(pending *pd) {
+    mb_netsock *ns = pd->ns;
+    if (pd->prev) pd->prev->next = pd->next;
+    else ns->pendings = pd->next;
+    if (pd->next) pd->next->prev = pd->prev;
+    if (pd->ai) uv_freeaddrinfo(pd->ai);
+    mb_io_req_free(pd->r);
+    free(pd);
+}
+
+static void finish_listen(sock *s, mb_io_req *r) {
+    apply_opts(s, &r->opts);
+    s->listener = true;
+    int rc = uv_listen(&s->u.s, s->backlog, on_connection);
+    if (rc) {
+        free(s->path);   /* not ours to remove: bind failed or another owns it */
+        s->path = NULL;
+        close_handle(s);
+        mb_io_fail_uv(s->ns->rt, r, rc);
+        return;
+    }
+    hand_to(s, r, NULL);
+}
+
+/* Bind a TCP listener to the first address that takes it. */
+static void listen_tcp(pending *pd) {
+    mb_netsock *ns = pd->ns;
+    mb_io_req *r = pd->r;
+    int err = UV_EADDRNOTAVAIL;
+    for (struct addrinfo *a = pd->ai; a; a = a->ai_next) {
+        int fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            err = uv_translate_sys_error(errno);
+            continue;
+        }
+        int one = 1;
+        if ((r->opts.reuseaddr != 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)) ||
+            bind(fd, a->ai_addr, a->ai_addrlen)) {
+            err = uv_translate_sys_error(errno);
+            close(fd);
+            continue;
+        }
+        sock *s = sock_new(ns, false);
+        if (!s) {
+            close(fd);
+            mb_io_fail(ns->rt, r, "enomem");
+            return;
+        }
+        if ((err = uv_tcp_open(&s->u.tcp, fd))) {
+            close(fd);
+            close_handle(s);
+            continue;
+        }
+        finish_listen(s, r);
+        return;
+    }
+    mb_io_fail_uv(ns->rt, r, err);
+}
+
+static void try_connect(pending *pd);
+
+static void on_connect(uv_connect_t *c, int status) {
+    pending *pd = c->data;
+    sock *s = pd->s;
+    pd->s = NULL;
+    if (status == 0 && !pd->cancelled && !pd->ns->stopping) {
+        hand_to(s, pd->r, &pd->r->opts);
+        pending_done(pd);
+        return;
+    }
+    close_handle(s);
+    if (status == 0 || pd->cancelled || pd->ns->stopping) {   /* answered already, or nobody waits */
+        pending_done(pd);
+        return;
+    }
+    if (pd->r->path || !pd->cur->ai_next) {
+        mb_io_fail_uv(pd->ns->rt, pd->r, status);
+        pending_done(pd);
+        return;
+    }
+    pd->last_err = status;
+    pd->cur = pd->cur->ai_next;
+    try_connect(pd);
+}
+
+/* The next address (or the path); all tried: the last error. */
+static void try_connect(pending *pd) {
+    mb_netsock *ns = pd->ns;
+    mb_io_req *r = pd->r;
+    for (;;) {
+        if (!r->path && !pd->cur) {
+            mb_io_fail_uv(ns->rt, r, pd->last_err ? pd->last_err : UV_EADDRNOTAVAIL);
+            { pending_done(pd); return; }
+        }
+        sock *s = sock_new(ns, r->path);
+        if (!s) {
+            mb_io_fail(ns->rt, r, "enomem");
+            { pending_done(pd); return; }
+        }
+        pd->conn.data = pd;
+        int rc = 0;
+        if (r->path) uv_pipe_connect(&pd->conn, &s->u.pipe, r->host, on_connect);
+        else rc = uv_tcp_connect(&pd->conn, &s->u.tcp, pd->cur->ai_addr, on_connect);
+        if (rc == 0) {
+            pd->s = s;
+            return;
+        }
+        close_handle(s);
+        pd->last_err = rc;
+        pd->cur = pd->cur->ai_next;
+    }
+}
+
+static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
+    pending *pd = g->data;
+    pd->ai = pd->cur = ai;
+    if (pd->ns->stopping || pd->cancelled) { pending_done(pd); return; }
+    if (status < 0) {
+        mb_io_fail(pd->ns->rt, pd->r, status == UV_EAI_NONAME ? "nxdomain" : uv_err_name(status));
+        { pending_done(pd); return; }
+    }
+    if (pd->r->op == MB_IO_LISTEN) {
+        listen_tcp(pd);
+        { pending_done(pd); return; }
+    }
+    try_connect(pd);
+}
+
+static pending *pending_new(mb_netsock *ns, mb_io_req *r) {
+    pending *pd = calloc(1, sizeof *pd);
+    if (!pd) {
+        mb_io_fail(ns->rt, r, "enomem");
+        mb_io_req_free(r);
+        return NULL;
+    }
+    pd->ns = ns;
+    pd->r = r;
+    pd->next = ns->pendings;
+    if (pd->next) pd->next->prev = pd;
+    ns->pendings = pd;
+    return pd;
+}
+
+/* Resolution runs on libuv's thread pool: off the schedulers and off this
+ * thread. */
+static void resolve(pending *pd) {
+    char port[16];
+    snprintf(port, sizeof port, "%d", pd->r->port);
+    struct addrinfo hints = {0};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = pd->r->op == MB_IO_LISTEN ? AI_PASSIVE : AI_ADDRCONFIG;
+    pd->gai.data = pd;
+    int rc = uv_getaddrinfo(pd->ns->loop, &pd->gai, on_resolved, pd->r->host, port, &hints);
+    if (rc) {
+        mb_io_fail_uv(pd->ns->rt, pd->r, rc);
+        pending_done(pd);
+    }
+}
+
+static void req_listen(mb_netsock *ns, mb_io_req *r) {
+    if (!r->path) {
+        pending *pd = pending_new(ns, r);
+        if (pd) resolve(pd);
+        return;
+    }
+    sock *s = sock_new(ns, true);
+    if (!s) {
+        mb_io_fail(ns->rt, r, "enomem");
+        { mb_io_req_free(r); return; }
+    }
+    int rc = uv_pipe_bind(&s->u.pipe, r->host);
+    if (rc) {
+        close_handle(s);
+        mb_io_fail_uv(ns->rt, r, rc);
+        { mb_io_req_free(r); return; }
+    }
+    s->path = r->host;   /* bound: ours to remove on close */
+    r->host = NULL;
+    finish_listen(s, r);
+    mb_io_req_free(r);
+}
+
+static void req_connect(mb_netsock *ns, mb_io_req *r) {
+    pending *pd = pending_new(ns, r);
+    if (!pd) return;
+    if (r->path) try_connect(pd);
+    else resolve(pd);
+}
+
+/* ---- send, recv ------------------------------------------------------------ */
+
+static void on_written(uv_write_t *w, int status) {
+    write_req *wr = (write_req *)w;
+    sock *s = w->handle->data;
+    mb_io_req *r = wr->r;
+    free(wr);
+    s->writes--;
+    r->written = true;
+    if (!r->parked) mb_io_req_free(r);
+    if (status < 0 && status != UV_ECANCELED) {
+        s->wclosed = true;   /* the peer is gone: later sends say "closed" */
+        unpark_all(s, "closed");
+    } else if (s->u.s.write_queue_size <= s->hwm) {
+        unpark_all(s, NULL);
+    }
+}
+
+static void req_send(mb_netsock *ns, mb_io_req *r) {
+    sock *s = find(ns, r->handle);
+    if (!s || s->dead || s->wclosed || s->listener) {
+        mb_io_fail(ns->rt, r, s && s->listener ? "einval" : "closed");
+        { mb_io_req_free(r); return; }
+    }
+    uint8_t *data = mb_io_req_data(r);
+    int pre = mb_packet_prefix(s->packet, data, r->len);
+    if (pre < 0) {
+        mb_io_fail(ns->rt, r, "emsgsize");
+        { mb_io_req_free(r); return; }
+    }
+    write_req *wr = malloc(sizeof *wr);
+    if (!wr) {
+        mb_io_fail(ns->rt, r, "enomem");
+        { mb_io_req_free(r); return; }
+    }
+    wr->r = r;
+    uv_buf_t buf = uv_buf_init((char *)data - pre, (unsigned)(r->len + (size_t)pre));
+    int rc = uv_write(&wr->w, &s->u.s, &buf, 1, on_written);
+    if (rc) {
+        free(wr);
+        mb_io_fail(ns->rt, r, "closed");
+        { mb_io_req_free(r); return; }
+    }
+    s->writes++;
+    if (s->u.s.write_queue_size <= s->hwm) {
+        mb_io_ok(ns->rt, r);   /* r itself is freed once written */
+        return;
+    }
+    r->parked = true;
+    r->park_next = NULL;
+    if (s->parked_tail) s->parked_tail->park_next = r;
+    else s->parked = r;
+    s->parked_tail = r;
+}
+
+static void req_recv(mb_netsock *ns, mb_io_req *r) {
+    sock *s = owned(ns, r);
+    if (!s) { mb_io_req_free(r); return; }
+    if (s->listener || s->active != 0 || s->waiter) {
+        mb_io_fail(ns->rt, r, "einval");
+        { mb_io_req_free(r); return; }
+    }
+    if (s->dead) {
+        mb_io_fail(ns->rt, r, "closed");
+        { mb_io_req_free(r); return; }
+    }
+    s->waiter = r;
+    try_recv(s);
+    update_reading(s);
+}
+
+/* A wait that timed out: if its request still waits, it ends with
+ * "timeout" and takes nothing; if it was answered, that answer stands. */
+static void req_cancel(mb_netsock *ns, mb_io_req *r) {
+    sock *s = r->handle ? find(ns, r->handle) : NULL;
+    if (s && s->waiter && s->waiter->ref == r->ref) {
+        answer_waiter(s, "timeout");
+        update_reading(s);
+    }
+    for (pending *pd = ns->pendings; pd; pd = pd->next)
+        if (pd->r->ref == r->ref && pd->r->pid == r->pid && !pd->cancelled) {
+            pd->cancelled = true;
+            mb_io_fail(ns->rt, pd->r, "timeout");
+        }
+    mb_io_req_free(r);
+}
+
+/* ---- the rest ----------------------------------------------------------- */
+
+static void on_shut(uv_shutdown_t *req, int status) {
+    (void)status;
+    free(req);
+}
+
+static void req_shutdown(mb_netsock *ns, mb_io_req *r) {
+    sock *s = find(ns, r->handle);
+    if (!s || s->dead || s->wclosed || s->listener) {
+        mb_io_fail(ns->rt, r, s && s->listener ? "einval" : "closed");
+        return;
+    }
+    uv_shutdown_t *req = malloc(sizeof *req);
+    int rc = req ? uv_shutdown(req, &s->u.s, on_shut) : UV_ENOMEM;
+    if (rc) {
+        free(req);
+        mb_io_fail_uv(ns->rt, r, rc);
+        return;
+    }
+    s->wclosed = true;
+    mb_io_ok(ns->rt, r);
+}
+
+/* SETOPTS; with n = 1 (controlling_process's first step) it answers the
+ * active mode it replaced: {true, active, once}. */
+static void req_setopts(mb_netsock *ns, mb_io_req *r) {
+    sock *s = owned(ns, r);
+    if (!s) return;
+    int was = s->active;
+    bool once = s->once;
+    apply_opts(s, &r->opts);
+    if (r->n) mb_io_ok_2(ns->rt, r, was, once);
+    else mb_io_ok(ns->rt, r);
+    if (!s->listener) {
+        push_active(s);
+        update_reading(s);
+    }
+}
+
+static void req_handover(mb_netsock *ns, mb_io_req *r) {
+    sock *s = owned(ns, r);
+    if (!s) return;
+    mb_io_ok(ns->rt, r);
+    if (!mb_io_adopt(ns->rt, r->to)) {   /* the new owner is gone: as if it died owning it */
+        sock_close(s);
+        return;
+    }
+    s->owner = r->to;
+    apply_opts(s, &r->opts);
+    if (!s->listener) {
+        push_active(s);
+        update_reading(s);
+    }
+}
+
+static void req_name(mb_netsock *ns, mb_io_req *r) {
+    sock *s = find(ns, r->handle);
+    if (!s || s->closing) { mb_io_fail(ns->rt, r, "closed"); return; }
+    if (s->is_pipe) {
+        char path[1024];
+        size_t n = sizeof path;
+        int rc = r->n ? uv_pipe_getpeername(&s->u.pipe, path, &n) : uv_pipe_getsockname(&s->u.pipe, path, &n);
+        if (rc == 0 && n < sizeof path) path[n] = '\0';
+        if (rc) { mb_io_fail_uv(ns->rt, r, rc); return; }
+        { mb_io_ok_name(ns->rt, r, s->path && !r->n ? s->path : path, -1); return; }
+    }
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    int rc = r->n ? uv_tcp_getpeername(&s->u.tcp, (struct sockaddr *)&sa, &len)
+                  : uv_tcp_getsockname(&s->u.tcp, (struct sockaddr *)&sa, &len);
+    char host[64] = "";
+    int port = 0;
+    if (rc == 0 && sa.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&sa;
+        rc = uv_ip6_name(a, host, sizeof host);
+        port = ntohs(a->sin6_port);
+    } else if (rc == 0) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&sa;
+        rc = uv_ip4_name(a, host, sizeof host);
+        port = ntohs(a->sin_port);
+    }
+    if (rc) { mb_io_fail_uv(ns->rt, r, rc); return; }
+    mb_io_ok_name(ns->rt, r, host, port);
+}
+
+static void req_close(mb_netsock *ns, mb_io_req *r) {
+    sock *s = find(ns, r->handle);
+    if (s) sock_close(s);
+    mb_io_ok(ns->rt, r);   /* closing a closed socket is no error */
+}
+
+static void owner_died(mb_netsock *ns, mb_pid pid) {
+    for (size_t i = 0; i < ns->nbuckets; i++)
+        for (sock *s = ns->buckets[i], *next; s; s = next) {
+            next = s->hnext;
+            if (s->owner == pid) sock_close(s);
+        }
+}
+
+void mb_netsock_handle(mb_netsock *ns, mb_io_req *r) {
+    switch (r->op) {
+    case MB_IO_LISTEN: { req_listen(ns, r); return; }
+    case MB_IO_CONNECT: { req_connect(ns, r); return; }
+    case MB_IO_ACCEPT: { req_accept(ns, r); return; }
+    case MB_IO_SEND: { req_send(ns, r); return; }
+    case MB_IO_RECV: { req_recv(ns, r); return; }
+    case MB_IO_CANCEL: { req_cancel(ns, r); return; }
+    case MB_IO_CLOSE: req_close(ns, r); break;
+    case MB_IO_SHUTDOWN: req_shutdown(ns, r); break;
+    case MB_IO_SETOPTS: req_setopts(ns, r); break;
+    case MB_IO_HANDOVER: req_handover(ns, r); break;
+    case MB_IO_NAME: req_name(ns, r); break;
+    case MB_IO_OWNER_DIED: owner_died(ns, r->pid); break;
+    }
+    mb_io_req_free(r);
+}
+
+void mb_netsock_close_all(mb_netsock *ns) {
+    ns->stopping = true;
+    for (size_t i = 0; i < ns->nbuckets; i++)
+        for (sock *s = ns->buckets[i], *next; s; s = next) {
+            next = s->hnext;
+            sock_close(s);
+        }
+    /* Attempts in flight: closing them fails their connect (on_connect
+     * then frees them); a resolution ends on its own. */
+    for (pending *pd = ns->pendings; pd; pd = pd->next)
+        if (pd->s) close_handle(pd->s);
+}

@@ -1,0 +1,108 @@
+--- moonbeam.net: TCP and unix sockets owned by processes (docs/reference.md,
+-- "Sockets and external programs"). Every call is a request to the I/O
+-- thread (host/core/io.h), whose answer lands in the caller's reply slot as
+-- a call's reply does: the process waits there, its scheduler runs others.
+local core = require "moonbeam.core"
+local util = require "moonbeam.util"
+
+local type, unpack, select = type, unpack, select
+local call_take, call_end, c_wait, c_now = core.call_take, core.call_end, core.wait, core.now
+
+local M = {}
+
+-- {true, values...} -> values; {false, reason} -> nil, reason.
+local function result(v)
+  if v[1] then
+    if v[2] == nil then return true end
+    return select(2, unpack(v))
+  end
+  return nil, v[2]
+end
+
+-- The answer to the request ref, waited for until timeout ms (nil: none).
+-- On timeout the I/O thread is told; its one answer is then either the
+-- original one (it was already on its way) or {false, "timeout"}, and in
+-- that case the request took nothing.
+local function await(ref, timeout, s)
+  local deadline = timeout and c_now() + timeout
+  while true do
+    local kind, v = call_take()
+    if kind == "reply" then
+      call_end()
+      return result(v)
+    end
+    local left
+    if deadline then
+      left = deadline - c_now()
+      if left <= 0 then   -- timed out: from here, wait for the one answer to come
+        core.net_cancel(s, ref)
+        deadline, left = nil, nil
+      end
+    end
+    c_wait(left)
+  end
+end
+
+local function timeout_of(t, fn)
+  return util.check_timeout(t, fn, nil, "timeout", 4)
+end
+
+--- listen(port, [opts]) -> listener, or nil, err
+function M.listen(port, opts) return await(core.net_listen(port, opts)) end
+
+--- connect(host, port, [opts], [timeout]) -> socket, or nil, err
+function M.connect(host, port, opts, timeout)
+  local t = timeout_of(timeout, "net.connect")
+  return await(core.net_connect(host, port, opts), t, nil)
+end
+
+--- accept(l, [timeout]) -> socket, or nil, "timeout" | "closed" | err
+function M.accept(l, timeout)
+  local t = timeout_of(timeout, "net.accept")
+  return await(core.net_accept(l), t, l)
+end
+
+--- send(s, data) -> true, or nil, "closed" | err
+function M.send(s, data) return await(core.net_send(s, data)) end
+
+--- recv(s, [n], [timeout]) -> data, or nil, "closed" | "timeout" | err
+function M.recv(s, n, timeout)
+  local t = timeout_of(timeout, "net.recv")
+  return await(core.net_recv(s, n), t, s)
+end
+
+--- close(s) -> true
+function M.close(s) return await(core.net_close(s)) end
+
+--- shutdown(s, "write") -> true, or nil, "closed"
+function M.shutdown(s, how) return await(core.net_shutdown(s, how)) end
+
+--- setopts(s, opts) -> true, or nil, "not_owner" | "closed"
+function M.setopts(s, opts) return await(core.net_setopts(s, opts)) end
+
+--- peername(s) -> host, port; sockname(s) -> host, port (a unix socket: its path)
+function M.peername(s) return await(core.net_name(s, true)) end
+function M.sockname(s) return await(core.net_name(s, false)) end
+
+local ACTIVE_TAGS = { tcp = true, tcp_closed = true, tcp_error = true, tcp_passive = true }
+
+--- controlling_process(s, pid) -> true, or nil, "not_owner" | "closed".
+-- As gen_tcp: the socket goes passive, the active messages about it
+-- already in the caller's mailbox are sent on to pid in order, then pid
+-- owns it and its active mode is what it was.
+function M.controlling_process(s, pid)
+  if not core.is_pid(pid) then error("net.controlling_process: a pid expected, got " .. type(pid), 2) end
+  local active, once = await(core.net_setopts(s, { active = false }, true))
+  if not active then return nil, once end
+  local mb = require "moonbeam"
+  while true do
+    local m = mb.receive(function(m)
+      return type(m) == "table" and m[2] == s and ACTIVE_TAGS[m[1]] == true
+    end, 0)
+    if m == nil then break end
+    mb.send(pid, m)
+  end
+  return await(core.net_handover(s, pid, active, once))
+end
+
+return M

@@ -1,0 +1,300 @@
+-- moonbeam.net: real sockets over 127.0.0.1 and unix paths between
+-- processes of one host. What each call returns, what it refuses, owner
+-- death, active modes with flow control, packet modes, and that waiting on
+-- a socket blocks the process, not its scheduler, nor the CPU.
+
+local mb = require "moonbeam"
+local net = require "moonbeam.net"
+
+-- A listener on a free port, and its port.
+local function listener(opts)
+  local l = assert(net.listen(0, opts))
+  local _, port = net.sockname(l)
+  return l, port
+end
+
+-- A connected pair: the client (this process's) and the accepted server side.
+local function pair(opts)
+  local l, port = listener(opts)
+  local c = assert(net.connect("127.0.0.1", port, opts))
+  local s = assert(net.accept(l, 1000))
+  net.close(l)
+  return c, s
+end
+
+-- The next message about socket s, within 1 s.
+local function next_about(s)
+  return mb.receive(function(m) return type(m) == "table" and m[2] == s end, 1000)
+end
+
+describe("net.listen, connect, accept", function()
+  it("listens on a free port, tells it, and connects both ways", function()
+    local l, port = listener()
+    assert.is_true(port > 0)
+    assert.matches("^#Socket<%d+>$", tostring(l))
+    local c = assert(net.connect("localhost", port))
+    local s = assert(net.accept(l, 1000))
+    assert.are_not.equal(c, s)
+    local host, cport = net.peername(s)
+    assert.equal("127.0.0.1", host)
+    assert.equal(select(2, net.sockname(c)), cport)
+    assert.is_true(net.close(l))
+    net.close(c); net.close(s)
+  end)
+
+  it("accept times out, and says closed once the listener is closed", function()
+    local l = listener()
+    assert.same({ nil, "timeout" }, { net.accept(l, 20) })
+    assert.is_true(net.close(l))
+    assert.same({ nil, "closed" }, { net.accept(l, 20) })
+  end)
+
+  it("connect to a closed port is refused; an unknown host is an error", function()
+    local l, port = listener()
+    net.close(l)
+    assert.same({ nil, "econnrefused" }, { net.connect("127.0.0.1", port) })
+    local s, err = net.connect("no-such-host.invalid", 80)
+    assert.is_nil(s)
+    assert.is_string(err)
+  end)
+
+  it("listen on a port in use says eaddrinuse", function()
+    local l, port = listener()
+    assert.same({ nil, "eaddrinuse" }, { net.listen(port) })
+    net.close(l)
+  end)
+
+  it("bad arguments raise errors that name the call", function()
+    assert.has_error(function() net.listen("x") end, "net.listen: port must be a number from 0 to 65535, got string")
+    assert.has_error(function() net.send("nope", "x") end, "net.send: a socket expected, got string")
+    local c, s = pair()
+    assert.has_error(function() net.send(c, 42) end, "net.send: data must be a string, got number")
+    assert.has_error(function() net.recv(c, -1) end, "net.recv: n must be a whole number >= 0")
+    assert.has_error(function() net.setopts(c, { active = "often" }) end)
+    assert.has_error(function() net.setopts(c, { packet = 3 }) end)
+    assert.has_error(function() net.shutdown(c, "read") end, 'net.shutdown: how must be "write"')
+    assert.has_error(function() net.recv(c, nil, -5) end)
+    net.close(c); net.close(s)
+  end)
+end)
+
+describe("net.send and net.recv (passive)", function()
+  it("recv(n) waits for exactly n bytes; recv() takes what is there", function()
+    local c, s = pair()
+    assert.is_true(net.send(c, "hello "))
+    assert.is_true(net.send(c, "world"))
+    assert.equal("hello", net.recv(s, 5, 1000))
+    mb.sleep(20)
+    assert.equal(" world", net.recv(s, nil, 1000))
+    net.close(c); net.close(s)
+  end)
+
+  it("a recv that times out consumes nothing", function()
+    local c, s = pair()
+    net.send(c, "abc")
+    assert.same({ nil, "timeout" }, { net.recv(s, 10, 30) })
+    net.send(c, "defghij")
+    assert.equal("abcdefghij", net.recv(s, 10, 1000))
+    net.close(c); net.close(s)
+  end)
+
+  it("after the peer closes: data first, then closed; send then says closed", function()
+    local c, s = pair()
+    net.send(c, "last")
+    net.close(c)
+    assert.equal("last", net.recv(s, nil, 1000))
+    assert.same({ nil, "closed" }, { net.recv(s, nil, 1000) })
+    assert.same({ nil, "closed" }, { net.send(s, "x") })
+    assert.is_true(net.close(s))
+    assert.is_true(net.close(s))
+  end)
+
+  it("shutdown(write) ends the peer's input but not ours", function()
+    local c, s = pair()
+    assert.is_true(net.shutdown(c, "write"))
+    assert.same({ nil, "closed" }, { net.send(c, "x") })
+    assert.same({ nil, "closed" }, { net.recv(s, nil, 1000) })
+    net.close(s)
+    net.close(c)
+  end)
+
+  it("moves a megabyte through a small high-water mark", function()
+    local c, s = pair({ high_watermark = 1024 })
+    local chunk = ("0123456789abcdef"):rep(4096)   -- 64 KB
+    mb.spawn(function(c, chunk)
+      local net = require "moonbeam.net"
+      for _ = 1, 16 do assert(net.send(c, chunk)) end
+    end, c, chunk)
+    local got = assert(net.recv(s, 16 * #chunk, 5000))
+    assert.equal(chunk:rep(16), got)
+    net.close(c); net.close(s)
+  end)
+
+  it("recv and setopts from another process: not_owner; send from any process", function()
+    local c, s = pair()
+    local me = mb.self()
+    mb.spawn(function(s, me)
+      local mb, net = require "moonbeam", require "moonbeam.net"
+      mb.send(me, { "other", { net.recv(s, nil, 10) }, { net.setopts(s, { active = true }) }, net.send(s, "hi") })
+    end, s, me)
+    local m = mb.receive(function(m) return m[1] == "other" end, 1000)
+    assert.same({ nil, "not_owner" }, m[2])
+    assert.same({ nil, "not_owner" }, m[3])
+    assert.is_true(m[4])
+    assert.equal("hi", net.recv(c, 2, 1000))
+    net.close(c); net.close(s)
+  end)
+end)
+
+describe("sockets and their owner", function()
+  it("an owner's death closes its sockets (the peer sees closed)", function()
+    local l, port = listener()
+    local pid = mb.spawn(function(port)
+      local mb, net = require "moonbeam", require "moonbeam.net"
+      local _ = assert(net.connect("127.0.0.1", port))
+      mb.receive()
+    end, port)
+    local s = assert(net.accept(l, 1000))
+    mb.exit(pid, "kill")
+    assert.same({ nil, "closed" }, { net.recv(s, nil, 1000) })
+    net.close(s); net.close(l)
+  end)
+
+  it("controlling_process hands it over with its queued active messages", function()
+    local c, s = pair()
+    net.setopts(s, { active = true })
+    net.send(c, "one")
+    assert.same({ "tcp", s, "one" }, next_about(s))
+    net.send(c, "two")
+    mb.sleep(30)   -- "two" is now in this mailbox
+    local me = mb.self()
+    local pid = mb.spawn(function(me)
+      local mb, net = require "moonbeam", require "moonbeam.net"
+      local got = {}
+      while #got < 2 do
+        local m = mb.receive()
+        got[#got + 1] = m[3]
+      end
+      mb.send(me, { "got", got, m })
+    end, me)
+    assert.is_true(net.controlling_process(s, pid))
+    assert.same({ nil, "not_owner" }, { net.controlling_process(s, me) })
+    net.send(c, "three")
+    local m = mb.receive(function(m) return m[1] == "got" end, 1000)
+    assert.same({ "two", "three" }, m[2])
+    net.close(c)
+  end)
+end)
+
+describe("active modes", function()
+  it("active = true delivers data, then tcp_closed", function()
+    local c, s = pair()
+    assert.is_true(net.setopts(s, { active = true }))
+    net.send(c, "ping")
+    assert.same({ "tcp", s, "ping" }, next_about(s))
+    net.close(c)
+    assert.same({ "tcp_closed", s }, next_about(s))
+    assert.same({ nil, "closed" }, { net.send(s, "x") })
+    net.close(s)
+  end)
+
+  it("a count runs out with tcp_passive; once sends none", function()
+    local c, s = pair({ packet = "line" })
+    net.setopts(s, { active = 2 })
+    net.send(c, "a\nb\nc\n")
+    assert.same({ "tcp", s, "a\n" }, next_about(s))
+    assert.same({ "tcp", s, "b\n" }, next_about(s))
+    assert.same({ "tcp_passive", s }, next_about(s))
+    assert.is_nil(mb.receive(function(m) return type(m) == "table" and m[2] == s end, 30))
+    net.setopts(s, { active = "once" })
+    assert.same({ "tcp", s, "c\n" }, next_about(s))
+    assert.is_nil(mb.receive(function(m) return type(m) == "table" and m[2] == s end, 30))
+    assert.equal(nil, (net.recv(s, nil, 10)))
+    net.close(c); net.close(s)
+  end)
+end)
+
+describe("packet modes", function()
+  it("line delivers one line per recv, including its newline", function()
+    local c, s = pair({ packet = "line" })
+    net.send(c, "first\nsec")
+    net.send(c, "ond\n")
+    assert.equal("first\n", net.recv(s, nil, 1000))
+    assert.equal("second\n", net.recv(s, nil, 1000))
+    net.close(c); net.close(s)
+  end)
+
+  for _, n in ipairs({ 1, 2, 4 }) do
+    it("packet = " .. n .. " frames both ways", function()
+      local c, s = pair({ packet = n })
+      net.send(c, "abc")
+      net.send(c, "")
+      net.send(c, "defg")
+      assert.equal("abc", net.recv(s, nil, 1000))
+      assert.equal("", net.recv(s, nil, 1000))
+      assert.equal("defg", net.recv(s, nil, 1000))
+      net.setopts(c, { packet = "raw" })
+      net.send(s, "xy")
+      local hdr = ("\0"):rep(n - 1) .. "\2"
+      assert.equal(hdr .. "xy", net.recv(c, n + 2, 1000))
+      net.close(c); net.close(s)
+    end)
+  end
+
+  it("packet = 1 refuses a payload over 255 bytes", function()
+    local c, s = pair({ packet = 1 })
+    assert.same({ nil, "emsgsize" }, { net.send(c, ("x"):rep(256)) })
+    net.close(c); net.close(s)
+  end)
+end)
+
+describe("unix sockets", function()
+  it("listen and connect by path; closing the listener removes the file", function()
+    local path = os.tmpname()
+    os.remove(path)
+    local l = assert(net.listen(nil, { path = path }))
+    assert.equal(path, net.sockname(l))
+    local c = assert(net.connect(nil, nil, { path = path }))
+    local s = assert(net.accept(l, 1000))
+    net.send(c, "over unix")
+    assert.equal("over unix", net.recv(s, 9, 1000))
+    net.close(l)
+    assert.is_nil(io.open(path))
+    net.close(c); net.close(s)
+  end)
+end)
+
+describe("waiting on sockets", function()
+  it("a process blocked in recv leaves its scheduler to others", function()
+    local c, s = pair()
+    local me = mb.self()
+    local pid = mb.spawn(function(me)
+      local mb, net = require "moonbeam", require "moonbeam.net"
+      local s = mb.receive()[2]
+      mb.send(me, { "recv", net.recv(s, 3, 5000) })
+    end, me)
+    assert.is_true(net.controlling_process(s, pid))
+    mb.send(pid, { "sock", s })
+    -- Other processes run meanwhile, on every scheduler.
+    for i = 1, 20 do
+      mb.spawn(function(me, i) require("moonbeam").send(me, { "ran", i }) end, me, i)
+    end
+    for _ = 1, 20 do assert(mb.receive(function(m) return m[1] == "ran" end, 1000)) end
+    net.send(c, "end")
+    assert.same({ "recv", "end" }, mb.receive(function(m) return m[1] == "recv" end, 1000))
+    net.close(c)
+  end)
+
+  it("a host whose processes all wait on sockets uses almost no CPU", function()
+    local c, s = pair()
+    for _ = 1, 4 do
+      mb.spawn(function(l) require("moonbeam.net").accept(l, 60000) end, (listener()))
+    end
+    mb.spawn(function(s) require("moonbeam.net").recv(s, 1, 60000) end, s)
+    local t0 = os.clock()
+    mb.sleep(300)
+    local used = os.clock() - t0
+    assert.is_true(used < 0.05, "CPU seconds used while idle: " .. used)
+    net.close(c)
+  end)
+end)
