@@ -164,6 +164,25 @@ describe("registry", function()
         assert.equal(1, #registry.lookup(name, key))
       end
     end)
+
+    it("keys of a process that is registering meanwhile reads a consistent list", function()
+      local name = start("unique", 2)
+      local pid = mb.spawn(function(parent, name)
+        local mb = require "moonbeam"
+        local registry = require "moonbeam.registry"
+        for i = 1, 300 do registry.register(name, i) end
+        mb.send(parent, "registered")
+        mb.receive()
+      end, mb.self(), name)
+      local last = 0
+      repeat
+        local keys = registry.keys(name, pid)
+        for i = 1, #keys do assert.equal(i, keys[i]) end
+        assert.is_true(#keys >= last)
+        last = #keys
+      until mb.receive(function(m) return m == "registered" end, 0)
+      assert.equal(300, #registry.keys(name, pid))
+    end)
   end)
 
   describe("duplicate keys", function()

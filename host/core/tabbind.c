@@ -35,13 +35,14 @@ static int reserve(mb_proc *p) {
     pthread_mutex_unlock(&p->lock);
     if (b->n < b->cap && b->n <= b->cap / 2) return 0;   /* the purge made room enough */
     uint32_t cap = b->cap ? b->cap * 2 : 4;
+    pthread_mutex_lock(&p->lock);   /* a reader of another thread may be in the old array */
     mb_tabbind *v = realloc(b->v, cap * sizeof *v);
-    if (!v) return -1;
-    pthread_mutex_lock(&p->lock);
-    b->v = v;
-    b->cap = cap;
+    if (v) {
+        b->v = v;
+        b->cap = cap;
+    }
     pthread_mutex_unlock(&p->lock);
-    return 0;
+    return v ? 0 : -1;
 }
 
 /* The holder of a unique key: the first element of its value; 0 if none. */

@@ -38,9 +38,8 @@ local function registry()
   return registry_module
 end
 
--- A via name {"via", reg, key} is checked where it is resolved (moonbeam.registry).
 local function check_server(server, fn)
-  if type(server) == "string" or is_pid(server) or type(server) == "table" then return end
+  if type(server) == "string" or is_pid(server) or util().is_via(server) then return end
   error(fn .. ": server must be a pid, a registered name or a via name, got " .. type(server), 3)
 end
 
@@ -152,7 +151,8 @@ local function check_opts(opts, fn)
   if opts ~= nil and type(opts) ~= "table" then error(fn .. ": opts must be a table", 3) end
   local name = opts and opts.name
   if name ~= nil and not util().is_name(name) and not util().is_via(name) then
-    error(fn .. ": name must be a non-empty string without NUL bytes, or {\"via\", registry, key}", 3)
+    local via = type(name) == "table" and ", or {\"via\", registry, key}" or ""
+    error(fn .. ": name must be a non-empty string without NUL bytes" .. via, 3)
   end
 end
 
