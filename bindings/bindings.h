@@ -79,6 +79,12 @@ void mbb_note_where(lua_State *L, mb_proc *p);
  * nothing to a process that is not waiting, or has no Lua stack. */
 void mbb_inspect_where(mb_proc *p, mb_sched *from);
 
+/* Shared tables' results (table_api.c): the state's buffer a table
+ * operation copies them into (taken before a table is acquired: it may
+ * raise), and the decoding of the term at *q (before end), advancing *q. */
+mb_buf *mbb_tab_out(lua_State *L);
+void mbb_push_stored(lua_State *L, const uint8_t **q, const uint8_t *end);
+
 /* Registration of each API area into the table at the top of the stack. */
 void mbb_open_process(lua_State *L);
 void mbb_open_message(lua_State *L);
@@ -91,6 +97,7 @@ void mbb_open_console(lua_State *L);
 void mbb_open_shutdown(lua_State *L);
 void mbb_open_table(lua_State *L);
 void mbb_open_net(lua_State *L);
+void mbb_open_registry(lua_State *L);
 
 /* Replace exit in the os table at idx with moonbeam's (shutdown.lua): the
  * whole host ends in order. The function it replaces is kept for a host's

@@ -206,7 +206,9 @@ static int l_unlink(lua_State *L) {
     return 1;
 }
 
-/* core.monitor(pid_or_name) -> ref. A name is resolved once, now. */
+/* core.monitor(pid_or_name) -> ref. A name is resolved once, now. A table
+ * is a via name that named no one (mb.monitor resolved it): its DOWN, with
+ * the name, comes at once. */
 static int l_monitor(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_pid target = 0;
@@ -218,6 +220,9 @@ static int l_monitor(lua_State *L) {
         const char *name = lua_tolstring(L, 1, &n);
         target = mb_names_whereis(self->rt, name, n);
         bad = target ? mb_put_id(&what, MB_T_PID, target) : mb_put_string(&what, name, n);
+    } else if (lua_type(L, 1) == LUA_TTABLE) {
+        mbb_encode_or_raise(L, self, 1, "monitor");
+        bad = mb_buf_put(&what, self->scratch.p, self->scratch.len);
     } else {
         target = mbb_check_pid(L, 1, "monitor");
         bad = mb_put_id(&what, MB_T_PID, target);

@@ -19,7 +19,7 @@ static int out_gc(lua_State *L) {
     return 0;
 }
 
-static mb_buf *out_buf(lua_State *L) {
+mb_buf *mbb_tab_out(lua_State *L) {
     lua_getfield(L, LUA_REGISTRYINDEX, OUT_KEY);
     mb_buf *b = lua_touserdata(L, -1);
     lua_pop(L, 1);
@@ -96,8 +96,7 @@ static size_t key_arg(lua_State *L, mb_proc *p, mb_table *t, int idx, const char
 
 static mb_span span_at(mb_proc *p, size_t from, size_t to) { return (mb_span){p->scratch.p + from, to - from}; }
 
-/* Decode the term at *q (before end) onto the stack, advancing *q. */
-static void push_term(lua_State *L, const uint8_t **q, const uint8_t *end) {
+void mbb_push_stored(lua_State *L, const uint8_t **q, const uint8_t *end) {
     mb_span v;
     if (mb_term_first(*q, end, &v) || mb_decode(L, v.p, v.n, 0)) mbb_raisef(L, "tab: a stored term could not be read");
     *q += v.n;
@@ -177,13 +176,13 @@ static bool is_bag(const mb_table *t) { return t->store.type == MB_TAB_BAG || t-
 static void push_values(lua_State *L, bool bag, const mb_buf *out, size_t count) {
     const uint8_t *q = out->p, *end = out->p + out->len;
     if (!bag) {
-        if (count) push_term(L, &q, end);
+        if (count) mbb_push_stored(L, &q, end);
         else lua_pushnil(L);
         return;
     }
     lua_createtable(L, (int)count, 0);
     for (size_t i = 0; i < count; i++) {
-        push_term(L, &q, end);
+        mbb_push_stored(L, &q, end);
         lua_rawseti(L, -2, (int)i + 1);
     }
 }
@@ -191,7 +190,7 @@ static void push_values(lua_State *L, bool bag, const mb_buf *out, size_t count)
 /* lookup, member, take, delete: one key, read or removed. */
 static int by_key(lua_State *L, const char *fn, bool write, bool want_values) {
     mb_proc *self = mbb_self(L);
-    mb_buf *out = want_values ? out_buf(L) : NULL;   /* before acquiring: it may raise */
+    mb_buf *out = want_values ? mbb_tab_out(L) : NULL;   /* before acquiring: it may raise */
     mb_table *t = acquire(L, fn, write);
     self->scratch.len = 0;
     size_t k = key_arg(L, self, t, 2, fn, "key");
@@ -231,7 +230,7 @@ static int l_update_counter(lua_State *L) {
 
 static int step(lua_State *L, const char *fn, int which) {
     mb_proc *self = mbb_self(L);
-    mb_buf *out = out_buf(L);
+    mb_buf *out = mbb_tab_out(L);
     mb_table *t = acquire(L, fn, false);
     self->scratch.len = 0;
     size_t k = which == MB_TAB_NEXT || which == MB_TAB_PREV ? key_arg(L, self, t, 2, fn, "key") : 0;
@@ -255,7 +254,7 @@ static void push_pairs(lua_State *L, const mb_buf *out, size_t count) {
     for (size_t i = 0; i < count; i++) {
         lua_createtable(L, 2, 0);
         for (int j = 1; j <= 2; j++) {
-            push_term(L, &q, end);
+            mbb_push_stored(L, &q, end);
             lua_rawseti(L, -2, j);
         }
         lua_rawseti(L, -2, (int)i + 1);
@@ -272,7 +271,7 @@ static size_t check_limit(lua_State *L, int idx, const char *fn) {
 static int l_range(lua_State *L) {
     mb_proc *self = mbb_self(L);
     size_t limit = check_limit(L, 4, "range");
-    mb_buf *out = out_buf(L);
+    mb_buf *out = mbb_tab_out(L);
     mb_table *t = acquire(L, "range", false);
     if (t->store.type != MB_TAB_ORDERED_SET) check_rc(L, t, "range", MB_TAB_ETYPE);
     self->scratch.len = 0;
@@ -293,7 +292,7 @@ static int l_range(lua_State *L) {
 
 /* Every object, as {key, value} pairs; fn names the user's call in errors. */
 static int list(lua_State *L, const char *fn) {
-    mb_buf *out = out_buf(L);
+    mb_buf *out = mbb_tab_out(L);
     mb_table *t = acquire(L, fn, false);
     size_t count;
     check_rc(L, t, fn, mb_tabstore_list(&t->store, out, &count));
@@ -384,7 +383,7 @@ static void collect_info(const mb_table_info *i, void *ud) {
 static int l_all(lua_State *L) {
     info_list l = {{NULL, 0, 0}, 0};
     mb_tables_each(mbb_self(L)->rt, collect_info, &l);
-    mb_buf *out = out_buf(L);   /* owned by the state: nothing leaks if a push fails */
+    mb_buf *out = mbb_tab_out(L);   /* owned by the state: nothing leaks if a push fails */
     int rc = mb_buf_put(out, l.b.p, l.n * sizeof(mb_table_info));
     mb_buf_free(&l.b);
     if (rc) return fail(L, "all", MB_TAB_ENOMEM);

@@ -14,6 +14,7 @@
 #include "sched.h"
 #include "signal.h"
 #include "table.h"
+#include "tabbind.h"
 #include "timer.h"
 
 mb_proc *mb_proc_new(mb_runtime *rt) {
@@ -45,6 +46,7 @@ void mb_proc_free(mb_proc *p) {
     mb_monvec_free(&p->monitored_by);
     mb_monvec_free(&p->aliases);
     free(p->name);
+    mb_tabbinds_free(&p->bound);
     if (p->ext) {
         pthread_mutex_destroy(&p->ext->mu);
         pthread_cond_destroy(&p->ext->cv);
@@ -233,6 +235,7 @@ void mb_proc_terminate(mb_proc *p) {
     if (name) mb_names_release(rt, name, p->pid);
     free(name);
     mb_tables_owner_died(p);   /* its tables: to their heirs, or gone */
+    mb_tab_bound_died(p);      /* its registry entries */
     mb_io_owner_died(p);       /* its sockets and ports: closed */
     for (uint32_t i = 0; i < mine.n; i++) {
         mb_proc *t = mb_proctab_get(&rt->procs, mine.v[i].pid);

@@ -21,6 +21,7 @@
 #include "kind.h"
 #include "mailbox.h"
 #include "pid.h"
+#include "tabbind.h"
 
 typedef struct mb_runtime mb_runtime;
 typedef struct mb_sched mb_sched;
@@ -169,6 +170,7 @@ typedef struct mb_proc {
     mb_monvec monitored_by;           /* ref -> pid that monitors me */
     mb_monvec aliases;                /* active aliases (refs): messages through others drop */
     char *name;
+    mb_tabbinds bound;                /* entries bound to it (tabbind.h): only it changes them */
     char where[128];                  /* info.current_function (bindings/where.c); the owner
                                          writes it, and may read it unlocked */
 } mb_proc;

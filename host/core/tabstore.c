@@ -380,9 +380,16 @@ static int put_value(mb_buf *out, const mb_tab_entry *e) {
     return out && mb_buf_put(out, value_of(e).p, e->vlen) ? -1 : 0;
 }
 
-/* A key's live objects: copied to out (may be NULL), and removed when take
- * (a write lock; a lookup's read lock marks each a use). */
-static int key_objects(mb_tabstore *st, mb_span key, mb_buf *out, size_t *count, bool take) {
+/* Whether e's value is an array whose first element is exactly tag. */
+static bool tagged(const mb_tab_entry *e, mb_span tag) {
+    mb_span first;
+    return mb_term_index(value_of(e), 1, &first) && first.n == tag.n && memcmp(first.p, tag.p, tag.n) == 0;
+}
+
+/* A key's live objects (those tagged tag, when tag is non-NULL): copied to
+ * out (may be NULL), and removed when take (a write lock; a lookup's read
+ * lock marks each a use). */
+static int key_objects(mb_tabstore *st, mb_span key, const mb_span *tag, mb_buf *out, size_t *count, bool take) {
     uint64_t hash = hash_of(st, key);
     mb_tab_shard *sh = shard_of(st, hash);
     double now = mb_now_ms();
@@ -393,7 +400,7 @@ static int key_objects(mb_tabstore *st, mb_span key, mb_buf *out, size_t *count,
     if (take) purge_key(st, sh, hash, key, now);
     for (mb_tab_entry *e = find(st, sh, hash, key), *next; e && ecmp(st, e, hash, key) == 0; e = next) {
         next = after(st, e);
-        if (expired(e, now)) continue;
+        if (expired(e, now) || (tag && !tagged(e, *tag))) continue;
         if (put_value(out, e)) {   /* nothing taken past what was copied */
             rc = MB_TAB_ENOMEM;
             break;
@@ -407,11 +414,15 @@ static int key_objects(mb_tabstore *st, mb_span key, mb_buf *out, size_t *count,
 }
 
 int mb_tabstore_lookup(mb_tabstore *st, mb_span key, mb_buf *out, size_t *count) {
-    return key_objects(st, key, out, count, false);
+    return key_objects(st, key, NULL, out, count, false);
 }
 
 int mb_tabstore_take(mb_tabstore *st, mb_span key, mb_buf *out, size_t *count) {
-    return key_objects(st, key, out, count, true);
+    return key_objects(st, key, NULL, out, count, true);
+}
+
+int mb_tabstore_take_tagged(mb_tabstore *st, mb_span key, mb_span tag, size_t *count) {
+    return key_objects(st, key, &tag, NULL, count, true);
 }
 
 int mb_tabstore_counter(mb_tabstore *st, mb_span key, double incr, const double *dflt, double *result) {

@@ -85,6 +85,10 @@ int mb_tabstore_insert(mb_tabstore *st, mb_span key, mb_span value, double ttl_m
 int mb_tabstore_lookup(mb_tabstore *st, mb_span key, mb_buf *out, size_t *count);
 /* Remove the key's objects; their values to out (may be NULL). */
 int mb_tabstore_take(mb_tabstore *st, mb_span key, mb_buf *out, size_t *count);
+/* Remove only the key's objects whose value is an array whose first
+ * element is tag (an encoded term, compared bytewise): how a registry
+ * removes one process's entries (tabbind.h). */
+int mb_tabstore_take_tagged(mb_tabstore *st, mb_span key, mb_span tag, size_t *count);
 int mb_tabstore_counter(mb_tabstore *st, mb_span key, double incr, const double *dflt, double *result);
 enum { MB_TAB_FIRST, MB_TAB_NEXT, MB_TAB_LAST, MB_TAB_PREV };
 /* A key to out, or *found false at the end. NEXT/PREV of a missing key:

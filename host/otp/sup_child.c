@@ -33,6 +33,15 @@ bool sup_field_num(mb_span t, const char *k, double *x) {
 
 static int copy_span(mb_buf *b, mb_span v) { return mb_buf_put(b, v.p, v.n); }
 
+/* {"via", registry name, key}: what moonbeam.registry reads as a via name. */
+static bool is_via(mb_span v) {
+    mb_span tag, reg, key;
+    const char *s;
+    size_t n;
+    return mb_term_len(v) == 3 && mb_term_index(v, 1, &tag) && mb_term_is_str(tag, "via") &&
+           mb_term_index(v, 2, &reg) && mb_term_str(reg, &s, &n) && n > 0 && mb_term_index(v, 3, &key);
+}
+
 sup_child *sup_child_parse(mb_span spec, char *err, size_t errlen) {
     sup_child *c = calloc(1, sizeof *c);
     mb_span v;
@@ -57,7 +66,13 @@ sup_child *sup_child_parse(mb_span spec, char *err, size_t errlen) {
         snprintf(err, errlen, "child '%s': shutdown must be ms >= 0, \"infinity\" or \"brutal_kill\"", c->id);
         goto fail;
     }
-    if (mb_term_field(spec, "name", &v)) {
+    if (mb_term_field(spec, "name", &v) && mb_term_type(v) == MB_T_TABLE) {
+        if (!is_via(v) || c->type != CT_WORKER) {
+            snprintf(err, errlen, "child '%s': a via name is {\"via\", registry, key}, for a worker", c->id);
+            goto fail;
+        }
+        if (copy_span(&c->via, v)) goto oom;
+    } else if (mb_term_field(spec, "name", &v)) {
         const char *s;
         size_t n;
         if (!mb_term_str(v, &s, &n) || !mb_name_valid(s, n)) {
@@ -118,6 +133,7 @@ sup_child *sup_child_from_template(const sup_child *t, mb_span arg) {
     if (!c) return NULL;
     *c = *t;
     c->name = NULL;   /* dynamic children share no name */
+    mb_buf_init(&c->via);
     c->id = strdup(t->id);
     c->target = t->target ? strdup(t->target) : NULL;
     mb_buf_init(&c->module);
@@ -152,6 +168,7 @@ void sup_child_free(sup_child *c) {
     free(c->id);
     free(c->name);
     free(c->target);
+    mb_buf_free(&c->via);
     mb_buf_free(&c->module);
     mb_buf_free(&c->args);
     mb_buf_free(&c->nested);
@@ -198,7 +215,9 @@ int sup_child_spawn(sup *s, sup_child *c, mb_ref *ack, mb_buf *reason) {
             bad = mb_buf_varint(&args, 4) || mb_buf_put(&args, c->module.p, c->module.len) ||
                   (c->args.len ? mb_buf_put(&args, c->args.p, c->args.len) : mb_buf_byte(&args, MB_T_NIL)) ||
                   mb_put_id(&args, MB_T_PID, p->pid) ||
-                  (c->name ? mb_put_string(&args, c->name, strlen(c->name)) : mb_buf_byte(&args, MB_T_NIL));
+                  (c->name ? mb_put_string(&args, c->name, strlen(c->name))
+                   : c->via.len ? mb_buf_put(&args, c->via.p, c->via.len)
+                                : mb_buf_byte(&args, MB_T_NIL));
         } else {
             bad = mb_buf_put(&args, c->args.p, c->args.len);
         }

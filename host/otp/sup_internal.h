@@ -20,6 +20,8 @@ typedef struct sup_child {
     int type, restart;
     double shutdown;             /* ms, SHUT_INFINITY or SHUT_BRUTAL */
     char *name;                  /* a worker's registered name, or NULL */
+    mb_buf via;                  /* a worker's via name {"via", reg, key} (encoded), or empty:
+                                    the worker registers itself (gen_server's enter) */
     char *target;                /* what to spawn: "moonbeam.gen_server:enter" or "mod:fn" */
     mb_buf module;               /* worker: the encoded module (name or table) */
     mb_buf args;                 /* worker: the encoded arg (empty: nil); process: an encoded list */

@@ -70,13 +70,13 @@ local function exchange(pid, label, req, timeout)
 end
 
 --- call(server, label, req, timeout) -> true, reply or false, err: a
--- request to a pid or registered name, waited for timeout ms (nil:
+-- request to a pid, registered name or via name, waited for timeout ms (nil:
 -- forever). err is {"timeout"}, {"noproc"}, {"exit", reason},
 -- {"calling_self"}, {"deadlock", chain}, {"overloaded"} or {"bad_reply",
 -- why}; a request that cannot be sent raises, at the caller's caller.
 function M.call(server, label, req, timeout)
   local pid = server
-  if type(server) == "string" then
+  if type(server) == "string" or type(server) == "table" then
     pid = whereis(server)
     if not pid then return false, { "noproc" } end
   end

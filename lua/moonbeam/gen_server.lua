@@ -31,9 +31,16 @@ local function util()
   return util_module
 end
 
+-- Via names' registry: likewise, with the first via name.
+local registry_module
+local function registry()
+  registry_module = registry_module or require "moonbeam.registry"
+  return registry_module
+end
+
 local function check_server(server, fn)
-  if type(server) == "string" or is_pid(server) then return end
-  error(fn .. ": server must be a pid or a registered name, got " .. type(server), 3)
+  if type(server) == "string" or is_pid(server) or util().is_via(server) then return end
+  error(fn .. ": server must be a pid, a registered name or a via name, got " .. type(server), 3)
 end
 
 local function deep_equal(a, b)
@@ -69,7 +76,7 @@ end
 function M.cast(server, msg)
   check_server(server, "gen_server.cast")
   local pid = server
-  if type(server) == "string" then pid = whereis(server) end
+  if not is_pid(server) then pid = whereis(server) end
   if pid and c_send_tagged(pid, CAST, msg) then c_yield() end   -- {CAST, msg}; yield when the slice is used up
   return true
 end
@@ -121,7 +128,7 @@ function M.stop(server, reason, timeout)
   local ms = util().check_timeout(timeout, "gen_server.stop", nil)
   local function fail(err) error(util().failure(err, "gen_server.stop", server, given, timeout), 3) end
   local pid = server
-  if type(server) == "string" then pid = whereis(server) end
+  if not is_pid(server) then pid = whereis(server) end
   if not pid then fail({ "noproc" }) end
   if pid == self() then fail({ "calling_self" }) end
   local ok, v = gen.stop(pid, SYS, { "stop", reason }, ms)
@@ -143,8 +150,9 @@ local SPAWN_OPTS = { memory_limit = true, trap_exit = true, max_queue = true, on
 local function check_opts(opts, fn)
   if opts ~= nil and type(opts) ~= "table" then error(fn .. ": opts must be a table", 3) end
   local name = opts and opts.name
-  if name ~= nil and not util().is_name(name) then
-    error(fn .. ": name must be a non-empty string without NUL bytes", 3)
+  if name ~= nil and not util().is_name(name) and not util().is_via(name) then
+    local via = type(name) == "table" and ", or {\"via\", registry, key}" or ""
+    error(fn .. ": name must be a non-empty string without NUL bytes" .. via, 3)
   end
 end
 
@@ -160,7 +168,8 @@ local function start(link, module, arg, opts, fn)
     local other = whereis(name)
     if other then return nil, { "already_started", other } end
   end
-  local sopts = { link = link, monitor = true, name = name }
+  -- A via name is taken by the new process itself, before init (enter).
+  local sopts = { link = link, monitor = true, name = type(name) == "string" and name or nil }
   for k in next, SPAWN_OPTS do sopts[k] = opts[k] end
   local ok, pid, ref = pcall(mb.spawn_opt, "moonbeam.gen_server:enter", sopts,
                              module, arg, link and self() or nil, name)
@@ -436,11 +445,20 @@ end
 function M.enter(module, arg, parent, name)
   local starter, ref = gen.wait_start()
   local label_module = type(module) == "string" and module or "(table)"
+  local via = type(name) == "table"
   local S = { parent = parent, name = name, label_module = label_module,
-              label = name and ("'" .. name .. "'") or tostring(self()) }
+              label = via and registry().show(name) or name and ("'" .. name .. "'") or tostring(self()) }
   local function fail(reason)
     gen.init_ack(starter, ref, "stop", reason)
     core_exit(reason)
+  end
+  if via then
+    local ok, why = registry().register_via(name, "gen_server.start")
+    if not ok then
+      -- Not started: it ends normal, so a linked starter lives (as for a taken name).
+      gen.init_ack(starter, ref, "stop", why)
+      return core_exit("normal")
+    end
   end
 
   local mod = module

@@ -16,8 +16,38 @@ local function util()
   return util_module
 end
 
+-- Via names ({"via", reg, key}) resolve through moonbeam.registry, loaded
+-- with the first one given.
+local registry_module
+local function registry()
+  registry_module = registry_module or require "moonbeam.registry"
+  return registry_module
+end
+
 -- The module is the core's table, extended: one table per process, not two.
 local M = core
+
+local c_whereis, c_monitor = core.whereis, core.monitor
+
+--- whereis(name) -> pid or nil; name may be a via name.
+function M.whereis(name)
+  if type(name) == "table" then return registry().whereis_via(name, "whereis") end
+  return c_whereis(name)
+end
+
+--- monitor(pid_or_name) -> ref; a via name is resolved once, now (an
+-- unknown one gets its DOWN "noproc", with the name, at once).
+function M.monitor(x)
+  if type(x) == "table" then return c_monitor(registry().whereis_via(x, "monitor") or x) end
+  return c_monitor(x)
+end
+
+-- A via destination's pid; raises as an unknown name does.
+local function via_dest(dest)
+  local pid = registry().whereis_via(dest, "send")
+  if not pid then error("send: no process is registered as " .. registry().show(dest), 0) end
+  return pid
+end
 
 local c_send_after = core.send_after
 function M.send_after(ms, dest, msg)
@@ -39,6 +69,7 @@ end
 --- send(dest, msg) -> true, or false, "full" when the receiver's full
 -- mailbox refused msg (max_queue; host/core/mailbox_bounds.h).
 function M.send(dest, msg)
+  if type(dest) == "table" then dest = via_dest(dest) end
   local over, full = c_send(dest, msg)
   if over then c_yield() end
   if full then return false, "full" end

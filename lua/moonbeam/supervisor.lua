@@ -20,6 +20,7 @@ local function bad(field, detail) return error({ "bad_spec", field, detail }, 0)
 
 local HUGE = math.huge
 local is_count, is_name, timeout_ms, is_delay = util.is_count, util.is_name, util.timeout_ms, util.is_delay
+local is_via = util.is_via
 
 -- A count (intensity, max_children): an integer 0..2^31-1, or math.huge
 -- for unlimited (passed on as it is: the core reads it so).
@@ -74,7 +75,10 @@ local function check_child(c, where, dynamic)
   if not TYPES[typ] then bad(where .. "type", "unknown type " .. tostring(typ)) end
   local restart = c.restart or "permanent"
   if not RESTARTS[restart] then bad(where .. "restart", "unknown restart type " .. tostring(restart)) end
-  if c.name ~= nil and not is_name(c.name) then bad(where .. "name", "must be a non-empty string without NUL bytes") end
+  if c.name ~= nil and not is_name(c.name) then
+    if not is_via(c.name) then bad(where .. "name", "must be a non-empty string without NUL bytes, or {\"via\", registry, key}") end
+    if typ ~= "worker" then bad(where .. "name", "a via name is for a worker (it registers itself)") end
+  end
   local out = { id = id, type = typ, restart = restart, name = c.name,
                 shutdown = check_shutdown(c.shutdown, typ, where), backoff = check_backoff(c.backoff, where) }
   if typ == "worker" then
@@ -87,6 +91,11 @@ local function check_child(c, where, dynamic)
       bad(where .. "start", "a process needs start = {\"module:fn\", args...}")
     end
     out.start = c.start
+    -- A registry child is named at spawn, as Registry's own start would:
+    -- the next children may look it up before it has run (it answers
+    -- once its tables are there: moonbeam.registry).
+    local o = c.start[1] == "moonbeam.registry:start_link" and c.start[2]
+    if out.name == nil and type(o) == "table" and is_name(o.name) then out.name = o.name end
   else
     local spec = check_flags(c, where)
     spec.children = check_children(c.children, spec.strategy, where .. "children")

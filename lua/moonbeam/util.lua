@@ -48,6 +48,11 @@ function M.is_name(x)
   return type(x) == "string" and x ~= "" and not x:find("\0", 1, true)
 end
 
+--- Whether x is a via name, {"via", registry name, key} (moonbeam.registry).
+function M.is_via(x)
+  return type(x) == "table" and x[1] == "via" and M.is_name(x[2]) and x[3] ~= nil
+end
+
 --- Whether n is a count: an integer min <= n <= 2^31-1.
 function M.is_count(n, min)
   return type(n) == "number" and n >= min and n <= 2147483647 and n % 1 == 0

@@ -1,0 +1,236 @@
+--- moonbeam.registry: Elixir's Registry over shared tables (API.md,
+-- "Registry"). A registry is a process that owns its partitions (shared
+-- tables: a "set" per partition for unique keys, a "duplicate_bag" for
+-- duplicate ones) and a directory table named "moonbeam.registry/<name>"
+-- that says where they are. Callers read and write the partitions
+-- directly (bindings/registry_api.c), never through the process; each
+-- entry is {pid, value}, bound to the process that registered it, which
+-- the core removes at that process's death, before its EXIT and DOWN
+-- leave (host/core/tabbind.h). Via names ({"via", reg, key}) resolve here.
+local mb = require "moonbeam"
+local tab = require "moonbeam.table"
+local gen = require "moonbeam.gen"
+local util = require "moonbeam.util"
+
+local type, error, tostring = type, error, tostring
+local self, is_pid = mb.self, mb.is_pid
+local reg_register, reg_unregister, reg_lookup = mb.reg_register, mb.reg_unregister, mb.reg_lookup
+local reg_update, reg_keys, reg_count = mb.reg_update, mb.reg_keys, mb.reg_count
+
+local M = {}
+
+local DIR = "moonbeam.registry/"
+local READY = "$registry_ready"
+local UNKNOWN = "unknown_registry"
+local ENTRY = "moonbeam.registry:start_link"
+local MAX_PARTS = 1024
+
+-- ---- finding a registry -------------------------------------------------
+
+-- Layouts {pid=, unique=, parts={handles}} by name and by pid, in this
+-- state; a stale one (its tables deleted) is found out by the call that
+-- uses it and looked up again.
+local cache = {}
+
+-- A registry process (a supervisor child: named at spawn) that has not
+-- made its tables yet answers its first request once it has.
+local function await_ready(name)
+  local pid = mb.whereis(name)
+  local info = pid and mb.info(pid)
+  if not (info and type(info.module) == "string" and info.module:find("^moonbeam%.registry:")) then return end
+  gen.call(pid, READY, true, nil)
+  return tab.whereis(DIR .. name)
+end
+
+local function name_of(reg, fn)
+  if type(reg) == "string" and reg ~= "" then return reg end
+  if is_pid(reg) then
+    local info = mb.info(reg)
+    return info and info.registered_name
+  end
+  error(("registry.%s: reg must be a registry's name or pid, got %s"):format(fn, type(reg)), 0)
+end
+
+local function layout_of(reg, fn)
+  local l = cache[reg]
+  if l then return l end
+  local name = name_of(reg, fn)
+  if not name then return nil end
+  local dir = tab.whereis(DIR .. name) or await_ready(name)
+  l = dir and tab.lookup(dir, "layout")
+  if not l or (is_pid(reg) and l.pid ~= reg) then return nil end
+  cache[reg] = l
+  return l
+end
+
+-- op(parts, ...) on reg's partitions: a stale layout is looked up once more.
+local function run(reg, fn, op, ...)
+  local l = layout_of(reg, fn)
+  if not l then return nil, UNKNOWN end
+  local a, b = op(l.parts, ...)
+  if a ~= false then return a, b end
+  cache[reg] = nil
+  l = layout_of(reg, fn)
+  if not l then return nil, UNKNOWN end
+  a, b = op(l.parts, ...)
+  if a == false then return nil, UNKNOWN end
+  return a, b
+end
+
+-- ---- the registry process ----------------------------------------------
+
+local function check_opts(opts)
+  if type(opts) ~= "table" then error("registry.start_link: opts must be a table", 0) end
+  local name, keys, n = opts.name, opts.keys, opts.partitions or 1
+  if type(name) ~= "string" or name == "" or name:find("\0", 1, true) then
+    error("registry.start_link: name must be a non-empty string without NUL bytes", 0)
+  end
+  if keys ~= "unique" and keys ~= "duplicate" then
+    error("registry.start_link: keys must be \"unique\" or \"duplicate\", got " .. tostring(keys), 0)
+  end
+  if type(n) ~= "number" or n < 1 or n > MAX_PARTS or n % 1 ~= 0 then
+    error(("registry.start_link: partitions must be an integer from 1 to %d"):format(MAX_PARTS), 0)
+  end
+  return name, keys == "unique", n
+end
+
+-- In the registry's process: its name, its partitions, its directory.
+-- true, or nil and {"already_started", pid}.
+local function setup(name, unique, n)
+  local me = self()
+  local holder = mb.whereis(name)
+  if holder ~= me then
+    if holder or not mb.register(name, me) then return nil, { "already_started", mb.whereis(name) } end
+  end
+  local parts = {}
+  for i = 1, n do parts[i] = tab.new({ type = unique and "set" or "duplicate_bag", access = "public" }) end
+  local dir = tab.new(DIR .. name)
+  tab.insert(dir, "layout", { pid = me, unique = unique, parts = parts })
+  return true
+end
+
+-- The registry's life: it answers readiness probes; everything else is
+-- for the callers, in the tables.
+local function serve()
+  while true do
+    local m = mb.receive()
+    if type(m) == "table" and m[1] == READY and type(m[2]) == "table" then gen.reply(m[2], true) end
+  end
+end
+
+--- serve_started(opts): the body start_link spawns (the start handshake of
+-- moonbeam.gen, so start_link returns once the tables are there).
+function M.serve_started(opts)
+  local starter, ref = gen.wait_start()
+  local ok, why = setup(check_opts(opts))
+  if not ok then
+    gen.init_ack(starter, ref, "stop", why)
+    return mb.exit("normal")
+  end
+  gen.init_ack(starter, ref, "ok")
+  return serve()
+end
+
+--- start_link(opts) -> pid, or nil and {"already_started", pid}. As a
+-- process's body (a supervisor's "process" child) it runs the registry
+-- there and does not return.
+function M.start_link(opts)
+  local name, unique, n = check_opts(opts)
+  if package.loaded["moonbeam.entry"] == M.start_link then
+    package.loaded["moonbeam.entry"] = nil   -- once: a later call starts another
+    local ok, why = setup(name, unique, n)
+    if not ok then return mb.exit(why) end
+    return serve()
+  end
+  local other = mb.whereis(name)
+  if other then return nil, { "already_started", other } end
+  local pid, ref = mb.spawn_opt("moonbeam.registry:serve_started", { link = true, monitor = true }, opts)
+  return gen.sync_start(pid, ref, true, nil)
+end
+
+-- ---- the calls ----------------------------------------------------------
+
+local function check_fn(f, fn)
+  if type(f) ~= "function" then error(("registry.%s: fn must be a function, got %s"):format(fn, type(f)), 0) end
+end
+
+--- register(reg, key, [value]) -> true, or nil and {"already_registered", pid}.
+function M.register(reg, key, value)
+  local ok, holder = run(reg, "register", reg_register, key, value)
+  if ok == nil and is_pid(holder) then return nil, { "already_registered", holder } end
+  return ok, holder
+end
+
+function M.unregister(reg, key) return run(reg, "unregister", reg_unregister, key) end
+function M.lookup(reg, key) return run(reg, "lookup", reg_lookup, key) end
+function M.count(reg) return run(reg, "count", reg_count) end
+
+function M.keys(reg, pid)
+  if not is_pid(pid) then error("registry.keys: pid must be a pid, got " .. type(pid), 0) end
+  return run(reg, "keys", reg_keys, pid)
+end
+
+--- dispatch(reg, key, fn, ...) -> true: fn({pid, value}, ...) for each entry, here.
+function M.dispatch(reg, key, fn, ...)
+  check_fn(fn, "dispatch")
+  local entries, why = run(reg, "dispatch", reg_lookup, key)
+  if not entries then return nil, why end
+  for i = 1, #entries do fn(entries[i], ...) end
+  return true
+end
+
+--- update_value(reg, key, fn) -> fn(old), now the value of the caller's
+-- own entry; nil, "not_registered" when it holds none.
+function M.update_value(reg, key, fn)
+  check_fn(fn, "update_value")
+  local l = layout_of(reg, "update_value")
+  if not l then return nil, UNKNOWN end
+  if not l.unique then error("registry.update_value: not for a duplicate registry", 0) end
+  local entries, why = run(reg, "update_value", reg_lookup, key)
+  if not entries then return nil, why end
+  local own = entries[1]
+  if not own or own[1] ~= self() then return nil, "not_registered" end
+  local new = fn(own[2])
+  local ok
+  ok, why = run(reg, "update_value", reg_update, key, new)
+  if not ok then return nil, why or "not_registered" end
+  return new
+end
+
+-- ---- via names ----------------------------------------------------------
+
+--- is_via(x): whether x is {"via", reg, key}.
+M.is_via = util.is_via
+
+local function check_via(name, fn)
+  if not M.is_via(name) then
+    error(fn .. ": a name must be a non-empty string or {\"via\", registry, key}", 0)
+  end
+  local l = layout_of(name[2], fn)
+  if l and not l.unique then error(fn .. ": via names need a unique registry", 0) end
+  return l
+end
+
+--- whereis_via(name, fn) -> the pid {"via", reg, key} names, or nil.
+function M.whereis_via(name, fn)
+  if not check_via(name, fn) then return nil end
+  local entries = run(name[2], fn, reg_lookup, name[3])
+  local e = entries and entries[1]
+  return e and e[1]
+end
+
+--- register_via(name, fn) -> true, or nil and {"already_started", pid} /
+-- "unknown_registry": the caller takes the name (gen_server's enter).
+function M.register_via(name, fn)
+  if not check_via(name, fn) then return nil, UNKNOWN end
+  local ok, holder = run(name[2], fn, reg_register, name[3])
+  if ok == nil and is_pid(holder) then return nil, { "already_started", holder } end
+  return ok, holder
+end
+
+--- show(name): how a via name reads in messages.
+function M.show(name)
+  return ("{via, %s, %s}"):format(tostring(name[2]), tostring(name[3]))
+end
+
+return M

@@ -1,0 +1,360 @@
+-- moonbeam.registry: Elixir's Registry over shared tables. Every call, the
+-- unhappy paths, entries gone before a dead holder's DOWN, partitions,
+-- racing registrations, and via names wherever a name is accepted.
+
+local mb = require "moonbeam"
+local registry = require "moonbeam.registry"
+local gen = require "moonbeam.gen_server"
+local sup = require "moonbeam.supervisor"
+local h = require "spec.support.helpers"
+
+local function start(keys, partitions)
+  local name = h.name("reg")
+  local pid = assert(registry.start_link({ name = name, keys = keys or "unique", partitions = partitions }))
+  return name, pid
+end
+
+-- A process that runs registry[m[2]](unpack(m, 3)) for each {"do", ...} it
+-- gets and sends back {"done", results...}; "exit" ends it.
+local function agent()
+  return mb.spawn(function(parent)
+    local mb = require "moonbeam"
+    local registry = require "moonbeam.registry"
+    while true do
+      local m = mb.receive()
+      if m == "exit" then return end
+      local r = { pcall(registry[m[2]], unpack(m, 3, m.n)) }
+      mb.send(parent, { "done", r[1], r[2], r[3] })
+    end
+  end, mb.self())
+end
+
+local function ask(pid, call, ...)
+  mb.send(pid, { "do", call, n = 2 + select("#", ...), ... })
+  local m = h.expect(h.tuple("done"), "the agent's " .. call)
+  assert(m[2], h.text(m[3]))
+  return m[3], m[4]
+end
+
+local Echo = {}
+function Echo.init(arg) return "ok", arg end
+function Echo.handle_call(req, _, s)
+  if req == "state" then return "reply", s, s end
+  return "reply", req, s
+end
+function Echo.handle_cast(msg, s) return "noreply", msg end
+
+describe("registry", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  describe("start_link", function()
+    it("starts a registry, and refuses a taken name", function()
+      local name, pid = start()
+      assert.equal(pid, mb.whereis(name))
+      local none, why = registry.start_link({ name = name, keys = "unique" })
+      assert.is_nil(none)
+      assert.same({ "already_started", pid }, why)
+    end)
+
+    it("refuses bad options", function()
+      h.usage_error("registry.start_link", registry.start_link, nil)
+      h.usage_error("registry.start_link", registry.start_link, { name = "", keys = "unique" })
+      h.usage_error("registry.start_link", registry.start_link, { name = "x", keys = "sometimes" })
+      h.usage_error("registry.start_link", registry.start_link, { name = "x", keys = "unique", partitions = 0 })
+      h.usage_error("registry.start_link", registry.start_link, { name = "x", keys = "unique", partitions = 1.5 })
+    end)
+
+    it("the registry's death takes its entries with it", function()
+      local name, pid = start()
+      assert.is_true(registry.register(name, "k", 1))
+      local ref = mb.monitor(pid)
+      mb.exit(pid, "kill")
+      h.down(ref)
+      assert.same({ nil, "unknown_registry" }, { registry.lookup(name, "k") })
+      assert.same({ nil, "unknown_registry" }, { registry.register(name, "k") })
+    end)
+  end)
+
+  describe("unique keys", function()
+    it("registers, looks up, counts, and lists the caller's keys", function()
+      local name, pid = start()
+      assert.is_true(registry.register(name, "a", { n = 1 }))
+      assert.is_true(registry.register(name, 2, "two"))
+      assert.is_true(registry.register(name, { "x", 1 }))
+      local me = mb.self()
+      assert.same({ { me, { n = 1 } } }, registry.lookup(name, "a"))
+      assert.same({ { me, "two" } }, registry.lookup(pid, 2))
+      assert.same({ { me } }, registry.lookup(name, { "x", 1 }))
+      assert.same({}, registry.lookup(name, "missing"))
+      assert.equal(3, registry.count(name))
+      assert.same({ "a", 2, { "x", 1 } }, registry.keys(name, me))
+      assert.same({}, registry.keys(name, h.dead_pid()))
+    end)
+
+    it("refuses a taken key, naming its holder (the caller too)", function()
+      local name = start()
+      assert.is_true(registry.register(name, "k", 1))
+      assert.same({ nil, { "already_registered", mb.self() } }, { registry.register(name, "k", 2) })
+      local other = agent()
+      local ok, why = ask(other, "register", name, "k")
+      assert.is_nil(ok)
+      assert.same({ "already_registered", mb.self() }, why)
+      assert.same({ { mb.self(), 1 } }, registry.lookup(name, "k"))
+    end)
+
+    it("unregister removes only the caller's entry", function()
+      local name = start()
+      local other = agent()
+      assert.is_true(ask(other, "register", name, "k", "theirs"))
+      assert.is_true(registry.unregister(name, "k"))
+      assert.same({ { other, "theirs" } }, registry.lookup(name, "k"))
+      assert.is_true(ask(other, "unregister", name, "k"))
+      assert.same({}, registry.lookup(name, "k"))
+      assert.is_true(registry.unregister(name, "never"))
+      assert.is_true(registry.register(name, "k"))
+    end)
+
+    it("update_value changes the caller's own value, and nothing else", function()
+      local name = start()
+      assert.is_true(registry.register(name, "k", 1))
+      assert.equal(2, registry.update_value(name, "k", function(v) return v + 1 end))
+      assert.same({ { mb.self(), 2 } }, registry.lookup(name, "k"))
+      assert.same({ nil, "not_registered" }, { registry.update_value(name, "nope", function() return 0 end) })
+      local other = agent()
+      local r, why = ask(other, "update_value", name, "k", function() return 99 end)
+      assert.is_nil(r)
+      assert.equal("not_registered", why)
+      assert.same({ { mb.self(), 2 } }, registry.lookup(name, "k"))
+    end)
+
+    it("a dead holder's entries are gone by the time its DOWN arrives", function()
+      local name = start()
+      local other = agent()
+      assert.is_true(ask(other, "register", name, "k1", 1))
+      assert.is_true(ask(other, "register", name, "k2", 2))
+      local ref = mb.monitor(other)
+      mb.exit(other, "kill")
+      h.down(ref)
+      assert.same({}, registry.lookup(name, "k1"))
+      assert.same({}, registry.lookup(name, "k2"))
+      assert.equal(0, registry.count(name))
+      assert.is_true(registry.register(name, "k1"))
+    end)
+
+    it("of processes on every scheduler racing for one key, exactly one wins", function()
+      local name = start("unique", 4)
+      for round = 1, 20 do
+        local key = "race" .. round
+        local n = 8
+        for _ = 1, n do
+          mb.spawn(function(parent, name, key)
+            local mb = require "moonbeam"
+            local registry = require "moonbeam.registry"
+            local ok = registry.register(name, key)
+            mb.send(parent, { "raced", ok == true })
+            mb.receive()   -- keeps its entry until killed
+          end, mb.self(), name, key)
+        end
+        local wins = 0
+        for _ = 1, n do
+          if h.expect(h.tuple("raced"), "a racer")[2] then wins = wins + 1 end
+        end
+        assert.equal(1, wins)
+        assert.equal(1, #registry.lookup(name, key))
+      end
+    end)
+
+    it("keys of a process that is registering meanwhile reads a consistent list", function()
+      local name = start("unique", 2)
+      local pid = mb.spawn(function(parent, name)
+        local mb = require "moonbeam"
+        local registry = require "moonbeam.registry"
+        for i = 1, 300 do registry.register(name, i) end
+        mb.send(parent, "registered")
+        mb.receive()
+      end, mb.self(), name)
+      local last = 0
+      repeat
+        local keys = registry.keys(name, pid)
+        for i = 1, #keys do assert.equal(i, keys[i]) end
+        assert.is_true(#keys >= last)
+        last = #keys
+      until mb.receive(function(m) return m == "registered" end, 0)
+      assert.equal(300, #registry.keys(name, pid))
+    end)
+  end)
+
+  describe("duplicate keys", function()
+    it("holds many entries per key, the same process's too", function()
+      local name = start("duplicate")
+      local other = agent()
+      assert.is_true(registry.register(name, "topic", "a"))
+      assert.is_true(registry.register(name, "topic", "b"))
+      assert.is_true(ask(other, "register", name, "topic", "c"))
+      local me = mb.self()
+      assert.same({ { me, "a" }, { me, "b" }, { other, "c" } }, registry.lookup(name, "topic"))
+      assert.same({ "topic", "topic" }, registry.keys(name, me))
+      assert.equal(3, registry.count(name))
+      assert.is_true(registry.unregister(name, "topic"))
+      assert.same({ { other, "c" } }, registry.lookup(name, "topic"))
+      assert.same({}, registry.keys(name, me))
+      h.usage_error("registry.update_value", registry.update_value, name, "topic", function() end)
+    end)
+
+    it("dispatch calls fn for each entry, in the caller, and never without one", function()
+      local name = start("duplicate")
+      local other = agent()
+      assert.is_true(registry.register(name, "t", 1))
+      assert.is_true(ask(other, "register", name, "t", 2))
+      local seen = {}
+      assert.is_true(registry.dispatch(name, "t", function(e, extra)
+        seen[#seen + 1] = { e[1], e[2], extra, mb.self() }
+      end, "x"))
+      assert.same({ { mb.self(), 1, "x", mb.self() }, { other, 2, "x", mb.self() } }, seen)
+      local called = false
+      assert.is_true(registry.dispatch(name, "none", function() called = true end))
+      assert.is_false(called)
+    end)
+
+    it("a dead process's entries go, the others stay", function()
+      local name = start("duplicate", 3)
+      local other = agent()
+      assert.is_true(registry.register(name, "t", "mine"))
+      assert.is_true(ask(other, "register", name, "t", "theirs"))
+      local ref = mb.monitor(other)
+      mb.send(other, "exit")
+      h.down(ref)
+      assert.same({ { mb.self(), "mine" } }, registry.lookup(name, "t"))
+    end)
+  end)
+
+  describe("partitions", function()
+    it("spreads the entries over its tables, and finds each", function()
+      local tab = require "moonbeam.table"
+      local name = start("unique", 4)
+      for i = 1, 200 do assert.is_true(registry.register(name, "k" .. i, i)) end
+      for i = 1, 200 do assert.same({ { mb.self(), i } }, registry.lookup(name, "k" .. i)) end
+      assert.equal(200, registry.count(name))
+      assert.equal(200, #registry.keys(name, mb.self()))
+      local layout = tab.lookup(tab.whereis("moonbeam.registry/" .. name), "layout")
+      assert.equal(4, #layout.parts)
+      for _, t in ipairs(layout.parts) do
+        local n = tab.size(t)
+        assert.is_true(n > 10 and n < 100, "a partition holds " .. n)
+      end
+    end)
+  end)
+
+  describe("unhappy paths", function()
+    it("an unknown registry gives nil and why", function()
+      for _, call in ipairs { "register", "unregister", "lookup", "count" } do
+        assert.same({ nil, "unknown_registry" }, { registry[call]("spec_no_such_registry", "k") })
+      end
+      assert.same({ nil, "unknown_registry" }, { registry.keys("spec_no_such_registry", mb.self()) })
+      assert.same({ nil, "unknown_registry" }, { registry.dispatch("spec_no_such_registry", "k", print) })
+      assert.same({ nil, "unknown_registry" }, { registry.update_value(h.dead_pid(), "k", print) })
+    end)
+
+    it("refuses bad arguments with registry.<call>: errors", function()
+      local name = start()
+      h.usage_error("registry.register", registry.register, 42, "k")
+      h.usage_error("registry.register", registry.register, name, nil)
+      h.usage_error("registry.register", registry.register, name, 0 / 0)
+      h.usage_error("registry.register", registry.register, name, "k", print)
+      h.usage_error("registry.lookup", registry.lookup, name, function() end)
+      h.usage_error("registry.keys", registry.keys, name, "not a pid")
+      h.usage_error("registry.dispatch", registry.dispatch, name, "k", "not a function")
+      h.usage_error("registry.update_value", registry.update_value, name, "k", nil)
+    end)
+
+    it("registering does not link the caller to the registry", function()
+      local name, pid = start()
+      local other = agent()
+      assert.is_true(ask(other, "register", name, "k"))
+      assert.same({}, mb.info(other).links)
+      assert.is_false(h.contains(mb.info(pid).links, other))
+    end)
+  end)
+
+  describe("via names", function()
+    it("gen.start registers the new server before init; call, cast and stop reach it", function()
+      local name = start()
+      local via = { "via", name, "server" }
+      local pid = assert(gen.start_link(Echo, "s0", { name = via }))
+      assert.same({ { pid } }, registry.lookup(name, "server"))
+      assert.equal("hi", gen.call(via, "hi"))
+      assert.is_true(gen.cast(via, "s1"))
+      assert.equal("s1", gen.call(via, "state"))
+      local none, why = gen.start_link(Echo, nil, { name = via })
+      assert.is_nil(none)
+      assert.same({ "already_started", pid }, why)
+      local ref = mb.monitor(pid)
+      assert.is_true(gen.stop(via))
+      h.down(ref)
+      assert.same({}, registry.lookup(name, "server"))
+      assert.has_error(function() gen.call(via, "hi") end)
+    end)
+
+    it("init sees its own entry", function()
+      local name = start()
+      local Self = {}
+      function Self.init(a)
+        local registry = require "moonbeam.registry"
+        local mb = require "moonbeam"
+        return "ok", registry.lookup(a, "me")[1][1] == mb.self()
+      end
+      function Self.handle_call(_, _, s) return "reply", s, s end
+      assert(gen.start_link(Self, name, { name = { "via", name, "me" } }))
+      assert.is_true(gen.call({ "via", name, "me" }, "q"))
+    end)
+
+    it("mb.send, mb.whereis and mb.monitor take one", function()
+      local name = start()
+      local other = agent()
+      assert.is_true(ask(other, "register", name, "a"))
+      local via = { "via", name, "a" }
+      assert.equal(other, mb.whereis(via))
+      assert.is_nil(mb.whereis({ "via", name, "nobody" }))
+      assert.is_true(mb.send(via, "exit"))
+      local m = mb.monitor(via)
+      local down = h.down(m)
+      assert.equal(other, down[4])
+      local err = h.usage_error("send", mb.send, { "via", name, "nobody" }, "x")
+      assert.matches("no process is registered", err)
+      local unknown = { "via", name, "nobody" }
+      local ref = mb.monitor(unknown)
+      down = h.down(ref)
+      assert.equal("noproc", down[5])
+      assert.same(unknown, down[4])
+    end)
+
+    it("names a supervisor's worker, which registers itself at each start", function()
+      local name = h.name("reg")
+      local via = { "via", name, "worker" }
+      local s = assert(sup.start_link({
+        { id = "registry", type = "process", start = { "moonbeam.registry:start_link", { name = name, keys = "unique" } } },
+        { id = "w", module = "spec.support.counter", name = via },
+      }))
+      local pid = mb.whereis(via)
+      assert.is_true(mb.is_pid(pid))
+      assert.same({ { pid } }, registry.lookup(name, "worker"))
+      local ref = mb.monitor(pid)
+      mb.exit(pid, "kill")
+      h.down(ref)
+      assert.is_true(h.wait_until(function()
+        local now = mb.whereis(via)
+        return now ~= nil and now ~= pid
+      end))
+      sup.stop(s)
+    end)
+
+    it("a supervisor refuses a via name for a non-worker", function()
+      local none, why = sup.start_link({
+        { id = "p", type = "process", name = { "via", "r", "k" }, start = { "spec.support.nap:main" } },
+      })
+      assert.is_nil(none)
+      assert.equal("bad_spec", why[1])
+    end)
+  end)
+end)
