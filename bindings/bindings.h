@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include "codec.h"
+#include "core/io.h"
 #include "core/process.h"
 #include "core/runtime.h"
 
@@ -97,6 +98,13 @@ void mbb_open_console(lua_State *L);
 void mbb_open_shutdown(lua_State *L);
 void mbb_open_table(lua_State *L);
 void mbb_open_net(lua_State *L);
+/* moonbeam.net's and moonbeam.port's requests to the I/O thread (net_api.c):
+ * the socket or port at idx (kind MB_VALUE_SOCKET or MB_VALUE_PORT), else
+ * an error naming fn; a new request, raising on OOM; post r and push the
+ * ref its answer will carry (r is taken). */
+uint64_t mbb_check_io(lua_State *L, int idx, int kind, const char *fn);
+mb_io_req *mbb_io_req(lua_State *L, mb_io_op op, size_t len, const char *fn);
+int mbb_io_post(lua_State *L, mb_io_req *r, const char *fn);
 void mbb_open_registry(lua_State *L);
 
 /* Replace exit in the os table at idx with moonbeam's (shutdown.lua): the

@@ -8,20 +8,27 @@
 #include "core/call.h"
 #include "core/io.h"
 
-static uint64_t check_sock(lua_State *L, int idx, const char *fn) {
+uint64_t mbb_check_io(lua_State *L, int idx, int kind, const char *fn) {
     uint64_t v = lua_type(L, idx) == LUA_TLIGHTUSERDATA ? (uint64_t)(uintptr_t)lua_touserdata(L, idx) : 0;
-    if (mb_value_kind(v) != MB_VALUE_SOCKET) mbb_raisef(L, "%s: a socket expected, got %s", fn, luaL_typename(L, idx));
+    if ((int)mb_value_kind(v) != kind)
+        mbb_raisef(L, "%s: a %s expected, got %s", fn, kind == MB_VALUE_PORT ? "port" : "socket", luaL_typename(L, idx));
     return v;
 }
 
-static mb_io_req *new_req(lua_State *L, mb_io_op op, size_t len, const char *fn) {
+static uint64_t check_sock(lua_State *L, int idx, const char *fn) { return mbb_check_io(L, idx, MB_VALUE_SOCKET, fn); }
+
+/* A socket or, for the steps of controlling_process, a port. */
+static uint64_t check_sock_or_port(lua_State *L, int idx, const char *fn) {
+    uint64_t v = lua_type(L, idx) == LUA_TLIGHTUSERDATA ? (uint64_t)(uintptr_t)lua_touserdata(L, idx) : 0;
+    return mb_value_kind(v) == MB_VALUE_PORT ? v : check_sock(L, idx, fn);
+}
+
+mb_io_req *mbb_io_req(lua_State *L, mb_io_op op, size_t len, const char *fn) {
     mb_io_req *r = mb_io_req_new(op, len);
     if (!r) mbb_raisef(L, "%s: out of memory", fn);
     return r;
 }
-
-/* Post r and await its answer: pushes the ref. r is taken. */
-static int post(lua_State *L, mb_io_req *r, const char *fn) {
+int mbb_io_post(lua_State *L, mb_io_req *r, const char *fn) {
     mb_proc *self = mbb_self(L);
     mb_pid chain[MB_MAX_CHAIN];
     r->pid = self->pid;
@@ -72,7 +79,7 @@ static void check_opts(lua_State *L, int idx, mb_io_opts *o, const char *fn) {
 /* Where to listen or connect: opts.path, or host and port. */
 static int check_place(lua_State *L, mb_io_req *r, int host_idx, int port_idx, int opts_idx, const char *fn) {
     const char *host = NULL;
-    if (lua_istable(L, opts_idx)) {
+    if (opts_idx && lua_istable(L, opts_idx)) {   /* 0: no opts */
         lua_getfield(L, opts_idx, "path");
         if (lua_type(L, -1) == LUA_TSTRING) {
             host = lua_tostring(L, -1);
@@ -116,7 +123,7 @@ static int post_open(lua_State *L, mb_io_op op, mb_io_req *place, const mb_io_op
     r->port = place->port;
     r->path = place->path;
     r->opts = *o;
-    return post(L, r, fn);
+    return mbb_io_post(L, r, fn);
 }
 
 static int l_listen(lua_State *L) {
@@ -144,9 +151,9 @@ static int l_connect(lua_State *L) {
 /* A request on socket 1 with nothing else to it. */
 static int on_sock(lua_State *L, mb_io_op op, const char *fn) {
     uint64_t h = check_sock(L, 1, fn);
-    mb_io_req *r = new_req(L, op, 0, fn);
+    mb_io_req *r = mbb_io_req(L, op, 0, fn);
     r->handle = h;
-    return post(L, r, fn);
+    return mbb_io_post(L, r, fn);
 }
 
 static int l_accept(lua_State *L) { return on_sock(L, MB_IO_ACCEPT, "net.accept"); }
@@ -164,10 +171,10 @@ static int l_send(lua_State *L) {
         return mbb_raisef(L, "net.send: data must be a string, got %s", luaL_typename(L, 2));
     size_t n;
     const char *s = lua_tolstring(L, 2, &n);
-    mb_io_req *r = new_req(L, MB_IO_SEND, n, "net.send");
+    mb_io_req *r = mbb_io_req(L, MB_IO_SEND, n, "net.send");
     memcpy(mb_io_req_data(r), s, n);
     r->handle = h;
-    return post(L, r, "net.send");
+    return mbb_io_post(L, r, "net.send");
 }
 
 static int l_recv(lua_State *L) {
@@ -178,17 +185,17 @@ static int l_recv(lua_State *L) {
         if (!(n >= 0 && n <= 1e12 && n == (lua_Number)(size_t)n))
             return mbb_raisef(L, "net.recv: n must be a whole number >= 0");
     }
-    mb_io_req *r = new_req(L, MB_IO_RECV, 0, "net.recv");
+    mb_io_req *r = mbb_io_req(L, MB_IO_RECV, 0, "net.recv");
     r->handle = h;
     r->n = (size_t)n;
-    return post(L, r, "net.recv");
+    return mbb_io_post(L, r, "net.recv");
 }
 
 /* core.net_cancel(s or nil, ref): the wait for ref timed out. */
 static int l_cancel(lua_State *L) {
     uint64_t h = lua_isnil(L, 1) ? 0 : check_sock(L, 1, "net");
     mb_ref ref = mbb_check_ref(L, 2, "net");
-    mb_io_req *r = new_req(L, MB_IO_CANCEL, 0, "net");
+    mb_io_req *r = mbb_io_req(L, MB_IO_CANCEL, 0, "net");
     r->handle = h;
     r->pid = mbb_self(L)->pid;
     r->ref = ref;
@@ -198,38 +205,81 @@ static int l_cancel(lua_State *L) {
 
 /* core.net_setopts(s, opts, [tell]): tell: answer the active mode replaced. */
 static int l_setopts(lua_State *L) {
-    uint64_t h = check_sock(L, 1, "net.setopts");
+    uint64_t h = check_sock_or_port(L, 1, "net.setopts");
     if (!lua_istable(L, 2)) return mbb_raisef(L, "net.setopts: opts must be a table, got %s", luaL_typename(L, 2));
     mb_io_opts o = {MB_IO_UNSET, false, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET};
     check_opts(L, 2, &o, "net.setopts");
-    mb_io_req *r = new_req(L, MB_IO_SETOPTS, 0, "net.setopts");
+    mb_io_req *r = mbb_io_req(L, MB_IO_SETOPTS, 0, "net.setopts");
     r->handle = h;
     r->opts = o;
     r->n = lua_toboolean(L, 3);
-    return post(L, r, "net.setopts");
+    return mbb_io_post(L, r, "net.setopts");
 }
 
 /* core.net_handover(s, pid, active, once): the owner is pid, whose active
  * mode is restored to (active, once). */
 static int l_handover(lua_State *L) {
-    uint64_t h = check_sock(L, 1, "net.controlling_process");
+    uint64_t h = check_sock_or_port(L, 1, "net.controlling_process");
     mb_pid to = mbb_check_pid(L, 2, "net.controlling_process");
     int active = (int)luaL_checknumber(L, 3);
-    mb_io_req *r = new_req(L, MB_IO_HANDOVER, 0, "net.controlling_process");
+    mb_io_req *r = mbb_io_req(L, MB_IO_HANDOVER, 0, "net.controlling_process");
     r->handle = h;
     r->to = to;
     r->opts.active = active;
     r->opts.once = lua_toboolean(L, 4);
-    return post(L, r, "net.controlling_process");
+    return mbb_io_post(L, r, "net.controlling_process");
 }
 
 static int l_name(lua_State *L) {
     const char *fn = lua_toboolean(L, 2) ? "net.peername" : "net.sockname";
     uint64_t h = check_sock(L, 1, fn);
-    mb_io_req *r = new_req(L, MB_IO_NAME, 0, fn);
+    mb_io_req *r = mbb_io_req(L, MB_IO_NAME, 0, fn);
     r->handle = h;
     r->n = lua_toboolean(L, 2);
-    return post(L, r, fn);
+    return mbb_io_post(L, r, fn);
+}
+
+/* ---- UDP ---------------------------------------------------------------- */
+
+static int l_udp_open(lua_State *L) {
+    mb_io_opts o = {MB_IO_UNSET, false, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET};
+    check_opts(L, 2, &o, "net.udp_open");
+    if (o.packet != MB_IO_UNSET || o.backlog != MB_IO_UNSET || o.high_watermark != MB_IO_UNSET)
+        return mbb_raisef(L, "net.udp_open: UDP takes only host, active and reuseaddr");
+    mb_io_req place = {0};
+    check_place(L, &place, 0, 1, 2, "net.udp_open");
+    if (place.path) {
+        free(place.host);
+        return mbb_raisef(L, "net.udp_open: UDP takes only host, active and reuseaddr");
+    }
+    return post_open(L, MB_IO_UDP_OPEN, &place, &o, "net.udp_open");
+}
+
+static int l_sendto(lua_State *L) {
+    uint64_t h = check_sock(L, 1, "net.sendto");
+    if (lua_type(L, 4) != LUA_TSTRING)
+        return mbb_raisef(L, "net.sendto: data must be a string, got %s", luaL_typename(L, 4));
+    mb_io_req place = {0};
+    check_place(L, &place, 2, 3, 0, "net.sendto");
+    size_t n;
+    const char *s = lua_tolstring(L, 4, &n);
+    mb_io_req *r = mb_io_req_new(MB_IO_SENDTO, n);
+    if (!r) {
+        free(place.host);
+        return mbb_raisef(L, "net.sendto: out of memory");
+    }
+    memcpy(mb_io_req_data(r), s, n);
+    r->handle = h;
+    r->host = place.host;
+    r->port = place.port;
+    return mbb_io_post(L, r, "net.sendto");
+}
+
+static int l_recvfrom(lua_State *L) {
+    uint64_t h = check_sock(L, 1, "net.recvfrom");
+    mb_io_req *r = mbb_io_req(L, MB_IO_RECVFROM, 0, "net.recvfrom");
+    r->handle = h;
+    return mbb_io_post(L, r, "net.recvfrom");
 }
 
 void mbb_open_net(lua_State *L) {
@@ -237,6 +287,7 @@ void mbb_open_net(lua_State *L) {
         {"net_listen", l_listen},     {"net_connect", l_connect},   {"net_accept", l_accept},
         {"net_close", l_close},       {"net_shutdown", l_shutdown}, {"net_send", l_send},
         {"net_recv", l_recv},         {"net_cancel", l_cancel},     {"net_setopts", l_setopts},
-        {"net_handover", l_handover}, {"net_name", l_name},         {NULL, NULL}};
+        {"net_handover", l_handover}, {"net_name", l_name},         {"net_udp_open", l_udp_open},
+        {"net_sendto", l_sendto},     {"net_recvfrom", l_recvfrom}, {NULL, NULL}};
     luaL_register(L, NULL, fns);
 }

@@ -3,11 +3,13 @@
  * socket is netsock.c's. */
 #include "io.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 #include "netsock.h"
+#include "netudp.h"
 #include "process.h"
 #include "runtime.h"
 
@@ -22,6 +24,7 @@ struct mb_io {
     uv_loop_t loop;
     uv_async_t wake;
     mb_netsock *ns;
+    mb_netudp *nu;
 };
 
 mb_io_req *mb_io_req_new(mb_io_op op, size_t len) {
@@ -56,6 +59,23 @@ int mb_io_init(mb_runtime *rt) {
     return 0;
 }
 
+/* Which of netsock.c and netudp.c a request is for: by its op, or for a
+ * request on a handle, by whose the handle is. */
+static void route(mb_io *io, mb_io_req *r) {
+    switch (r->op) {
+    case MB_IO_UDP_OPEN: case MB_IO_SENDTO: case MB_IO_RECVFROM:
+        mb_netudp_handle(io->nu, r);
+        return;
+    case MB_IO_OWNER_DIED:
+        mb_netudp_owner_died(io->nu, r->pid);
+        mb_netsock_handle(io->ns, r);
+        return;
+    default:
+        if (r->handle && mb_netudp_has(io->nu, r->handle)) mb_netudp_handle(io->nu, r);
+        else mb_netsock_handle(io->ns, r);
+    }
+}
+
 /* The queue, taken whole; on stop, everything closes and the loop ends. */
 static void on_wake(uv_async_t *a) {
     mb_io *io = a->data;
@@ -67,17 +87,24 @@ static void on_wake(uv_async_t *a) {
     while (r) {
         mb_io_req *next = r->next;
         if (stopping) mb_io_req_free(r);   /* the host ends: nobody waits for answers */
-        else mb_netsock_handle(io->ns, r);
+        else route(io, r);
         r = next;
     }
     if (stopping) {
         mb_netsock_close_all(io->ns);
+        mb_netudp_close_all(io->nu);
         uv_close((uv_handle_t *)&io->wake, NULL);
     }
 }
 
 static void io_main(void *arg) {
     mb_io *io = arg;
+    /* A write to a pipe or socket whose reader is gone fails with EPIPE
+     * here instead of raising SIGPIPE, which would end the host. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     uv_run(&io->loop, UV_RUN_DEFAULT);   /* until on_wake closed everything */
 }
 
@@ -87,9 +114,13 @@ static int start(mb_io *io) {
     if (uv_async_init(&io->loop, &io->wake, on_wake)) goto fail_loop;
     io->wake.data = io;
     if (mb_netsock_new(&io->ns, io->rt, &io->loop)) goto fail_async;
-    if (uv_thread_create(&io->thread, io_main, io)) goto fail_ns;
+    if (mb_netudp_new(&io->nu, io->rt, &io->loop)) goto fail_ns;
+    if (uv_thread_create(&io->thread, io_main, io)) goto fail_nu;
     io->started = true;
     return 0;
+fail_nu:
+    mb_netudp_free(io->nu);
+    io->nu = NULL;
 fail_ns:
     mb_netsock_free(io->ns);
     io->ns = NULL;
@@ -157,6 +188,7 @@ void mb_io_free(mb_runtime *rt) {
     if (!io) return;
     if (io->started) {
         mb_netsock_free(io->ns);
+        mb_netudp_free(io->nu);
         if (uv_loop_close(&io->loop)) fprintf(stderr, "moonbeam: the I/O loop still had handles at exit\n");
     }
     for (mb_io_req *r = io->head, *next; r; r = next) {

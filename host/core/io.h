@@ -1,4 +1,5 @@
-/* io.h: the I/O thread, which owns every socket (moonbeam.net).
+/* io.h: the I/O thread, which owns every socket (moonbeam.net) and every
+ * external program (moonbeam.port).
  *
  * libuv handles are not thread-safe and processes move between schedulers,
  * so one thread with a loop of its own owns every socket handle. A process
@@ -9,7 +10,8 @@
  * mode data go to the owner as ordinary messages.
  *
  * Threads: mb_io_post and mb_io_owner_died from any thread; everything in
- * netsock.c runs on the I/O thread only, so a socket needs no lock.
+ * netsock.c, netudp.c and port.c runs on the I/O thread only, so a socket
+ * or port needs no lock.
  *
  * The thread starts on the first request. A process that comes to own a
  * socket is marked (mb_proc.io_owner, under its lock, only while it is not
@@ -40,6 +42,13 @@ typedef enum mb_io_op {
     MB_IO_HANDOVER,    /* handle, to, opts (the active mode to restore) -> true */
     MB_IO_NAME,        /* handle, n: 1 peername, 0 sockname -> host, port */
     MB_IO_OWNER_DIED,  /* pid: close what it owns (no answer) */
+    MB_IO_UDP_OPEN,    /* host, port, opts -> UDP socket (netudp.c) */
+    MB_IO_SENDTO,      /* handle, host, port, data -> true */
+    MB_IO_RECVFROM,    /* handle -> data, host, port */
+    MB_IO_PORT_OPEN,   /* argc argv and envc env strings in data, host: cwd -> port (port.c) */
+    MB_IO_PORT_WRITE,  /* handle, data -> true once written to the pipe */
+    MB_IO_PORT_EOF,    /* handle -> true: stdin closed */
+    MB_IO_PORT_KILL,   /* handle, n: the signal -> true */
 } mb_io_op;
 
 /* Options a request may carry; "unset" leaves a socket's as they are. */
@@ -55,6 +64,9 @@ typedef struct mb_io_opts {
     int reuseaddr;               /* listen: 0, 1, MB_IO_UNSET (true) */
 } mb_io_opts;
 
+/* PORT_OPEN: where the program's stderr goes. */
+enum { MB_IO_STDERR_SEPARATE, MB_IO_STDERR_MERGE, MB_IO_STDERR_DISCARD };
+
 /* One request, in one allocation with its data. MB_IO_HEADROOM bytes lie
  * free before data, for a packet mode's length prefix. */
 #define MB_IO_HEADROOM 4
@@ -68,6 +80,8 @@ typedef struct mb_io_req {
     int port;
     bool path;                   /* host is a unix socket's path */
     size_t n;                    /* RECV: bytes wanted (0: what is there); NAME: peer */
+    int argc, envc;              /* PORT_OPEN: strings in data: argv, then "K=V" */
+    int stdio;                   /* PORT_OPEN: MB_IO_STDERR_* */
     mb_io_opts opts;
     char *host;                  /* malloc'd, or NULL */
     bool written, parked;        /* SEND: written (its buffer is free), waiting below the mark */

@@ -2,6 +2,7 @@
  * messages (see io_answer.h). */
 #include "io_answer.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -73,13 +74,52 @@ void mb_io_ok_2(mb_runtime *rt, const mb_io_req *r, double x, double y) {
     send_answer(rt, r, &b, head(&b, 3, true) || mb_put_number(&b, x) || mb_put_number(&b, y));
 }
 
+void mb_io_ok_dgram(mb_runtime *rt, const mb_io_req *r, const void *p, size_t n, const char *host, int port) {
+    mb_buf b;
+    mb_buf_init(&b);
+    send_answer(rt, r, &b, head(&b, 4, true) || mb_put_string(&b, p, n) ||
+                               mb_put_string(&b, host, strlen(host)) || mb_put_number(&b, port));
+}
+
+int mb_io_addr_name(const struct sockaddr *sa, char host[64], int *port) {
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        *port = ntohs(a->sin6_port);
+        return uv_ip6_name(a, host, 64);
+    }
+    const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+    *port = ntohs(a->sin_port);
+    return uv_ip4_name(a, host, 64);
+}
+
+/* Send the message built in b (unless bad) to owner, and free b. */
+static int tell(mb_runtime *rt, mb_pid owner, mb_buf *b, int bad) {
+    /* A full mailbox drops it, as any message (mailbox_bounds.h). */
+    int rc = bad ? -1 : mb_send(rt, NULL, 0, owner, MB_MSG_DATA, 0, b->p, b->len);
+    mb_buf_free(b);
+    return rc < 0 ? -1 : 0;
+}
+
+int mb_io_tell_udp(mb_runtime *rt, mb_pid owner, uint64_t h, const char *host, int port, const void *s, size_t n) {
+    mb_buf b;
+    mb_buf_init(&b);
+    return tell(rt, owner, &b,
+                mb_put_tuple_head(&b, 5) || mb_put_string(&b, "udp", 3) || mb_put_id(&b, MB_T_IO, h) ||
+                    mb_put_string(&b, host, strlen(host)) || mb_put_number(&b, port) || mb_put_string(&b, s, n));
+}
+
+int mb_io_tell_num(mb_runtime *rt, mb_pid owner, const char *tag, uint64_t h, double x) {
+    mb_buf b;
+    mb_buf_init(&b);
+    return tell(rt, owner, &b,
+                mb_put_tuple_head(&b, 3) || mb_put_string(&b, tag, strlen(tag)) || mb_put_id(&b, MB_T_IO, h) ||
+                    mb_put_number(&b, x));
+}
+
 int mb_io_tell(mb_runtime *rt, mb_pid owner, const char *tag, uint64_t h, const void *s, size_t n) {
     mb_buf b;
     mb_buf_init(&b);
     int bad = mb_put_tuple_head(&b, s ? 3 : 2) || mb_put_string(&b, tag, strlen(tag)) ||
               mb_put_id(&b, MB_T_IO, h) || (s && mb_put_string(&b, s, n));
-    /* A full mailbox drops it, as any message (mailbox_bounds.h). */
-    int rc = bad ? -1 : mb_send(rt, NULL, 0, owner, MB_MSG_DATA, 0, b.p, b.len);
-    mb_buf_free(&b);
-    return rc < 0 ? -1 : 0;
+    return tell(rt, owner, &b, bad);
 }

@@ -27,6 +27,18 @@ void mb_io_ok_name(mb_runtime *rt, const mb_io_req *r, const char *host, int por
 /* {true, a, b}: two numbers. */
 void mb_io_ok_2(mb_runtime *rt, const mb_io_req *r, double a, double b);
 
+/* {true, data, host, port}: a datagram (recvfrom). */
+void mb_io_ok_dgram(mb_runtime *rt, const mb_io_req *r, const void *p, size_t n, const char *host, int port);
+
+/* An IP address's text and port, from sa (IPv4 or IPv6): 0, or a libuv error. */
+struct sockaddr;
+int mb_io_addr_name(const struct sockaddr *sa, char host[64], int *port);
+
+/* {"udp", h, host, port, s} to owner. -1 when out of memory. */
+int mb_io_tell_udp(mb_runtime *rt, mb_pid owner, uint64_t h, const char *host, int port, const void *s, size_t n);
+/* {tag, h, x} to owner: a number (port_exit's status). */
+int mb_io_tell_num(mb_runtime *rt, mb_pid owner, const char *tag, uint64_t h, double x);
+
 /* {tag, h} or {tag, h, s} (s NULL: none) to owner, as an ordinary message
  * from nobody. -1 when out of memory. */
 int mb_io_tell(mb_runtime *rt, mb_pid owner, const char *tag, uint64_t h, const void *s, size_t n);

@@ -799,15 +799,7 @@ static void req_name(mb_netsock *ns, mb_io_req *r) {
                   : uv_tcp_getsockname(&s->u.tcp, (struct sockaddr *)&sa, &len);
     char host[64] = "";
     int port = 0;
-    if (rc == 0 && sa.ss_family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&sa;
-        rc = uv_ip6_name(a, host, sizeof host);
-        port = ntohs(a->sin6_port);
-    } else if (rc == 0) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&sa;
-        rc = uv_ip4_name(a, host, sizeof host);
-        port = ntohs(a->sin_port);
-    }
+    if (rc == 0) rc = mb_io_addr_name((struct sockaddr *)&sa, host, &port);
     if (rc) { mb_io_fail_uv(ns->rt, r, rc); return; }
     mb_io_ok_name(ns->rt, r, host, port);
 }
@@ -840,6 +832,7 @@ void mb_netsock_handle(mb_netsock *ns, mb_io_req *r) {
     case MB_IO_HANDOVER: req_handover(ns, r); break;
     case MB_IO_NAME: req_name(ns, r); break;
     case MB_IO_OWNER_DIED: owner_died(ns, r->pid); break;
+    default: mb_io_fail(ns->rt, r, "einval"); break;   /* io.c routes the others elsewhere */
     }
     mb_io_req_free(r);
 }

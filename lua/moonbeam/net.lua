@@ -1,4 +1,4 @@
---- moonbeam.net: TCP and unix sockets owned by processes (docs/reference.md,
+--- moonbeam.net: TCP, UDP and unix sockets owned by processes (docs/reference.md,
 -- "Sockets and external programs"). Every call is a request to the I/O
 -- thread (host/core/io.h), whose answer lands in the caller's reply slot as
 -- a call's reply does: the process waits there, its scheduler runs others.
@@ -84,25 +84,45 @@ function M.setopts(s, opts) return await(core.net_setopts(s, opts)) end
 function M.peername(s) return await(core.net_name(s, true)) end
 function M.sockname(s) return await(core.net_name(s, false)) end
 
-local ACTIVE_TAGS = { tcp = true, tcp_closed = true, tcp_error = true, tcp_passive = true }
+--- udp_open(port, [opts]) -> socket, or nil, err
+function M.udp_open(port, opts) return await(core.net_udp_open(port, opts)) end
+
+--- sendto(s, host, port, data) -> true, or nil, "closed" | err
+function M.sendto(s, host, port, data) return await(core.net_sendto(s, host, port, data)) end
+
+--- recvfrom(s, [timeout]) -> data, host, port, or nil, "closed" | "timeout" | err
+function M.recvfrom(s, timeout)
+  local t = timeout_of(timeout, "net.recvfrom")
+  return await(core.net_recvfrom(s), t, s)
+end
+
+local ACTIVE_TAGS = { tcp = true, tcp_closed = true, tcp_error = true, tcp_passive = true,
+                      udp = true, udp_passive = true }
+
+-- Internal, shared with moonbeam.port: wait for a request's answer; and
+-- hand s over to pid, forwarding the caller's queued messages tagged in tags.
+M._await = await
+function M._hand_over(s, pid, tags, fn)
+  if not core.is_pid(pid) then error(fn .. ": a pid expected, got " .. type(pid), 3) end
+  local active, once = await(core.net_setopts(s, { active = false }, true))
+  if not active then return nil, once end
+  local mb = require "moonbeam"
+  while true do
+    local m = mb.receive(function(m)
+      return type(m) == "table" and m[2] == s and tags[m[1]] == true
+    end, 0)
+    if m == nil then break end
+    mb.send(pid, m)
+  end
+  return await(core.net_handover(s, pid, active, once))
+end
 
 --- controlling_process(s, pid) -> true, or nil, "not_owner" | "closed".
 -- As gen_tcp: the socket goes passive, the active messages about it
 -- already in the caller's mailbox are sent on to pid in order, then pid
 -- owns it and its active mode is what it was.
 function M.controlling_process(s, pid)
-  if not core.is_pid(pid) then error("net.controlling_process: a pid expected, got " .. type(pid), 2) end
-  local active, once = await(core.net_setopts(s, { active = false }, true))
-  if not active then return nil, once end
-  local mb = require "moonbeam"
-  while true do
-    local m = mb.receive(function(m)
-      return type(m) == "table" and m[2] == s and ACTIVE_TAGS[m[1]] == true
-    end, 0)
-    if m == nil then break end
-    mb.send(pid, m)
-  end
-  return await(core.net_handover(s, pid, active, once))
+  return M._hand_over(s, pid, ACTIVE_TAGS, "net.controlling_process")
 end
 
 return M

@@ -1,0 +1,344 @@
+/* netudp.c: UDP sockets on the I/O thread (see netudp.h).
+ *
+ * A UDP socket is a uv_udp_t plus an owner, an active mode, the owner's
+ * one waiting recvfrom, and a queue of datagrams received and not yet
+ * delivered.
+ *
+ * Flow control. A passive socket reads ahead until its queue holds
+ * QUEUE_MAX bytes, then leaves further datagrams to the kernel's buffer,
+ * which drops what does not fit, as UDP may. An active count or "once"
+ * reads only while it lasts; active = true reads whatever comes (the
+ * owner's mailbox is the buffer, as for TCP).
+ *
+ * Addresses are IP literals ("localhost" is 127.0.0.1): nothing here
+ * waits on name resolution. Sockets are few, so they are kept in a list. */
+#include "netudp.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "io_answer.h"
+#include "runtime.h"
+
+#define QUEUE_MAX (64 * 1024)
+#define DGRAM_MAX (64 * 1024)
+
+typedef struct dgram {
+    struct dgram *next;
+    char host[64];
+    int port;
+    size_t len;
+    uint8_t data[];
+} dgram;
+
+typedef struct udp {
+    uv_udp_t h;
+    mb_netudp *nu;
+    struct udp *next;        /* in nu->list while open */
+    uint64_t id;
+    mb_pid owner;
+    int active;              /* 0, MB_IO_ACTIVE_TRUE, or the count left */
+    bool once, reading;
+    dgram *q, *qtail;        /* received, not yet delivered */
+    size_t qbytes;
+    mb_io_req *waiter;       /* the owner's RECVFROM */
+} udp;
+
+typedef struct send_req {
+    uv_udp_send_t s;
+    mb_netudp *nu;
+    mb_io_req *r;
+} send_req;
+
+struct mb_netudp {
+    mb_runtime *rt;
+    uv_loop_t *loop;
+    udp *list;
+    char buf[DGRAM_MAX];     /* one datagram at a time: copied out before the next read */
+};
+
+int mb_netudp_new(mb_netudp **out, mb_runtime *rt, uv_loop_t *loop) {
+    mb_netudp *nu = calloc(1, sizeof *nu);
+    if (!nu) return -1;
+    nu->rt = rt;
+    nu->loop = loop;
+    *out = nu;
+    return 0;
+}
+
+void mb_netudp_free(mb_netudp *nu) { free(nu); }
+
+static udp *find(mb_netudp *nu, uint64_t id) {
+    for (udp *u = nu->list; u; u = u->next)
+        if (u->id == id) return u;
+    return NULL;
+}
+
+bool mb_netudp_has(mb_netudp *nu, uint64_t handle) { return find(nu, handle) != NULL; }
+
+/* "localhost" or an IP literal, and port, as a socket address. */
+static int to_addr(const char *host, int port, struct sockaddr_storage *sa) {
+    if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)sa) == 0) return 0;
+    return uv_ip6_addr(host, port, (struct sockaddr_in6 *)sa);
+}
+
+/* ---- delivering ---------------------------------------------------------- */
+
+static void pop(udp *u) {
+    dgram *d = u->q;
+    u->q = d->next;
+    if (!u->q) u->qtail = NULL;
+    u->qbytes -= d->len;
+    free(d);
+}
+
+/* The waiting recvfrom first, then what the active mode allows. */
+static void deliver(udp *u) {
+    mb_runtime *rt = u->nu->rt;
+    if (u->waiter && u->q) {
+        mb_io_ok_dgram(rt, u->waiter, u->q->data, u->q->len, u->q->host, u->q->port);
+        mb_io_req_free(u->waiter);
+        u->waiter = NULL;
+        pop(u);
+    }
+    while (u->active != 0 && u->q) {
+        if (mb_io_tell_udp(rt, u->owner, u->id, u->q->host, u->q->port, u->q->data, u->q->len)) break;   /* OOM: keep it */
+        pop(u);
+        if (u->active > 0 && --u->active == 0 && !u->once) mb_io_tell(rt, u->owner, "udp_passive", u->id, NULL, 0);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+    (void)hint;
+    udp *u = h->data;
+    *buf = uv_buf_init(u->nu->buf, sizeof u->nu->buf);
+}
+
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr, unsigned flags);
+
+static void update_reading(udp *u) {
+    bool want = u->active != 0 || u->waiter || u->qbytes < QUEUE_MAX;
+    if (want == u->reading) return;
+    int rc = want ? uv_udp_recv_start(&u->h, on_alloc, on_recv) : uv_udp_recv_stop(&u->h);
+    if (rc == 0) u->reading = want;
+}
+
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr, unsigned flags) {
+    (void)flags;
+    udp *u = h->data;
+    /* nread 0 without an address: nothing more to read now. Errors (an ICMP
+     * refusal of an earlier send) are not datagrams: the socket goes on. */
+    if (nread < 0 || !addr) return;
+    dgram *d = malloc(sizeof *d + (size_t)nread);
+    if (!d) return;   /* dropped, as the network may */
+    d->next = NULL;
+    d->len = (size_t)nread;
+    memcpy(d->data, buf->base, d->len);
+    if (mb_io_addr_name(addr, d->host, &d->port)) d->host[0] = '\0';
+    if (u->qtail) u->qtail->next = d;
+    else u->q = d;
+    u->qtail = d;
+    u->qbytes += d->len;
+    deliver(u);
+    update_reading(u);
+}
+
+/* ---- open and close ------------------------------------------------------ */
+
+static void on_closed(uv_handle_t *h) {
+    udp *u = h->data;
+    while (u->q) pop(u);
+    free(u);
+}
+
+/* Out of the list; its waiter told "closed"; its memory goes once libuv
+ * has let go (pending sends then answer "closed"). */
+static void udp_close(udp *u) {
+    for (udp **pp = &u->nu->list; *pp; pp = &(*pp)->next)
+        if (*pp == u) {
+            *pp = u->next;
+            break;
+        }
+    if (u->waiter) {
+        mb_io_fail(u->nu->rt, u->waiter, "closed");
+        mb_io_req_free(u->waiter);
+        u->waiter = NULL;
+    }
+    uv_close((uv_handle_t *)&u->h, on_closed);
+}
+
+static void apply_active(udp *u, const mb_io_opts *o) {
+    if (o->active == MB_IO_UNSET) return;
+    u->active = o->active;
+    u->once = o->once;
+}
+
+static void req_open(mb_netudp *nu, mb_io_req *r) {
+    struct sockaddr_storage sa;
+    int rc = to_addr(r->host, r->port, &sa);
+    if (rc) { mb_io_fail(nu->rt, r, "einval"); return; }
+    udp *u = calloc(1, sizeof *u);
+    if (!u) { mb_io_fail(nu->rt, r, "enomem"); return; }
+    if ((rc = uv_udp_init(nu->loop, &u->h))) {
+        free(u);
+        mb_io_fail_uv(nu->rt, r, rc);
+        return;
+    }
+    u->h.data = u;
+    u->nu = nu;
+    unsigned flags = r->opts.reuseaddr == 1 ? UV_UDP_REUSEADDR : 0;
+    if ((rc = uv_udp_bind(&u->h, (struct sockaddr *)&sa, flags))) {
+        uv_close((uv_handle_t *)&u->h, on_closed);
+        mb_io_fail_uv(nu->rt, r, rc);
+        return;
+    }
+    u->id = mb_io_new_handle(nu->rt, false);
+    u->owner = r->pid;
+    apply_active(u, &r->opts);
+    if (!mb_io_adopt(nu->rt, r->pid)) {   /* the owner is gone: nobody waits */
+        uv_close((uv_handle_t *)&u->h, on_closed);
+        return;
+    }
+    u->next = nu->list;
+    nu->list = u;
+    mb_io_ok_handle(nu->rt, r, u->id);
+    update_reading(u);
+}
+
+/* ---- the requests on a socket -------------------------------------------- */
+
+static void on_sent(uv_udp_send_t *s, int status) {
+    send_req *sr = (send_req *)s;
+    if (status == UV_ECANCELED) mb_io_fail(sr->nu->rt, sr->r, "closed");
+    else if (status < 0) mb_io_fail_uv(sr->nu->rt, sr->r, status);
+    else mb_io_ok(sr->nu->rt, sr->r);
+    mb_io_req_free(sr->r);
+    free(sr);
+}
+
+/* Any process may send; the answer comes once the kernel took it. */
+static void req_sendto(mb_netudp *nu, udp *u, mb_io_req *r) {
+    struct sockaddr_storage sa;
+    if (to_addr(r->host, r->port, &sa)) {
+        mb_io_fail(nu->rt, r, "einval");
+        mb_io_req_free(r);
+        return;
+    }
+    send_req *sr = malloc(sizeof *sr);
+    if (!sr) {
+        mb_io_fail(nu->rt, r, "enomem");
+        mb_io_req_free(r);
+        return;
+    }
+    sr->nu = nu;
+    sr->r = r;
+    uv_buf_t buf = uv_buf_init((char *)mb_io_req_data(r), (unsigned)r->len);
+    int rc = uv_udp_send(&sr->s, &u->h, &buf, 1, (struct sockaddr *)&sa, on_sent);
+    if (rc) {
+        free(sr);
+        mb_io_fail_uv(nu->rt, r, rc);
+        mb_io_req_free(r);
+    }
+}
+
+/* SETOPTS: only active applies to UDP. With n = 1 (controlling_process's
+ * first step) it answers the active mode it replaced. */
+static void req_setopts(mb_netudp *nu, udp *u, mb_io_req *r) {
+    if (r->opts.packet != MB_IO_UNSET) { mb_io_fail(nu->rt, r, "einval"); return; }
+    int was = u->active;
+    bool once = u->once;
+    apply_active(u, &r->opts);
+    if (r->n) mb_io_ok_2(nu->rt, r, was, once);
+    else mb_io_ok(nu->rt, r);
+    deliver(u);
+    update_reading(u);
+}
+
+static void req_handover(mb_netudp *nu, udp *u, mb_io_req *r) {
+    mb_io_ok(nu->rt, r);
+    if (!mb_io_adopt(nu->rt, r->to)) {   /* the new owner is gone: as if it died owning it */
+        udp_close(u);
+        return;
+    }
+    u->owner = r->to;
+    apply_active(u, &r->opts);
+    deliver(u);
+    update_reading(u);
+}
+
+static void req_name(mb_netudp *nu, udp *u, mb_io_req *r) {
+    if (r->n) { mb_io_fail(nu->rt, r, "enotconn"); return; }   /* no peer: it sends anywhere */
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    char host[64];
+    int port = 0;
+    int rc = uv_udp_getsockname(&u->h, (struct sockaddr *)&sa, &len);
+    if (rc == 0) rc = mb_io_addr_name((struct sockaddr *)&sa, host, &port);
+    if (rc) mb_io_fail_uv(nu->rt, r, rc);
+    else mb_io_ok_name(nu->rt, r, host, port);
+}
+
+/* RECVFROM waits (owner only, passive only); CANCEL ends a wait that timed out. */
+static bool req_wait(mb_netudp *nu, udp *u, mb_io_req *r) {
+    if (r->op == MB_IO_CANCEL) {
+        if (u->waiter && u->waiter->ref == r->ref) {
+            mb_io_fail(nu->rt, u->waiter, "timeout");
+            mb_io_req_free(u->waiter);
+            u->waiter = NULL;
+            update_reading(u);
+        }
+        return false;
+    }
+    if (u->active != 0 || u->waiter) {
+        mb_io_fail(nu->rt, r, "einval");
+        return false;
+    }
+    u->waiter = r;
+    deliver(u);
+    update_reading(u);
+    return true;
+}
+
+void mb_netudp_handle(mb_netudp *nu, mb_io_req *r) {
+    if (r->op == MB_IO_UDP_OPEN) {
+        req_open(nu, r);
+        mb_io_req_free(r);
+        return;
+    }
+    udp *u = find(nu, r->handle);
+    if (!u) {   /* closed: closing again is no error */
+        if (r->op == MB_IO_CLOSE) mb_io_ok(nu->rt, r);
+        else if (r->op != MB_IO_CANCEL) mb_io_fail(nu->rt, r, "closed");
+        mb_io_req_free(r);
+        return;
+    }
+    if (r->op == MB_IO_SENDTO) { req_sendto(nu, u, r); return; }
+    bool owner_only = r->op == MB_IO_RECVFROM || r->op == MB_IO_SETOPTS || r->op == MB_IO_HANDOVER;
+    if (owner_only && u->owner != r->pid) {
+        mb_io_fail(nu->rt, r, "not_owner");
+        mb_io_req_free(r);
+        return;
+    }
+    switch (r->op) {
+    case MB_IO_RECVFROM: case MB_IO_CANCEL:
+        if (req_wait(nu, u, r)) return;   /* it waits: u holds r */
+        break;
+    case MB_IO_CLOSE: udp_close(u); mb_io_ok(nu->rt, r); break;
+    case MB_IO_SETOPTS: req_setopts(nu, u, r); break;
+    case MB_IO_HANDOVER: req_handover(nu, u, r); break;
+    case MB_IO_NAME: req_name(nu, u, r); break;
+    default: mb_io_fail(nu->rt, r, "einval"); break;   /* a TCP call on a UDP socket */
+    }
+    mb_io_req_free(r);
+}
+
+void mb_netudp_owner_died(mb_netudp *nu, mb_pid pid) {
+    for (udp *u = nu->list, *next; u; u = next) {
+        next = u->next;
+        if (u->owner == pid) udp_close(u);
+    }
+}
+
+void mb_netudp_close_all(mb_netudp *nu) {
+    while (nu->list) udp_close(nu->list);
+}
