@@ -233,6 +233,7 @@ static int load_rest(lua_State *L) {
     mbb_open_shutdown(L);
     mbb_open_table(L);
     mbb_open_net(L);
+    mbb_open_port(L);
     mbb_open_registry(L);
     lua_pop(L, 1);
     lua_pushnil(L);

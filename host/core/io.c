@@ -10,6 +10,7 @@
 #include <uv.h>
 #include "netsock.h"
 #include "netudp.h"
+#include "port.h"
 #include "process.h"
 #include "runtime.h"
 
@@ -25,6 +26,7 @@ struct mb_io {
     uv_async_t wake;
     mb_netsock *ns;
     mb_netudp *nu;
+    mb_ports *pp;
 };
 
 mb_io_req *mb_io_req_new(mb_io_op op, size_t len) {
@@ -59,19 +61,24 @@ int mb_io_init(mb_runtime *rt) {
     return 0;
 }
 
-/* Which of netsock.c and netudp.c a request is for: by its op, or for a
- * request on a handle, by whose the handle is. */
+/* Which of netsock.c, netudp.c and port.c a request is for: by its op, or
+ * for a request on a handle, by whose the handle is. */
 static void route(mb_io *io, mb_io_req *r) {
     switch (r->op) {
     case MB_IO_UDP_OPEN: case MB_IO_SENDTO: case MB_IO_RECVFROM:
         mb_netudp_handle(io->nu, r);
         return;
+    case MB_IO_PORT_OPEN: case MB_IO_PORT_WRITE: case MB_IO_PORT_EOF: case MB_IO_PORT_KILL:
+        mb_ports_handle(io->pp, r);
+        return;
     case MB_IO_OWNER_DIED:
         mb_netudp_owner_died(io->nu, r->pid);
+        mb_ports_owner_died(io->pp, r->pid);
         mb_netsock_handle(io->ns, r);
         return;
     default:
-        if (r->handle && mb_netudp_has(io->nu, r->handle)) mb_netudp_handle(io->nu, r);
+        if (r->handle & MB_PORT_BIT) mb_ports_handle(io->pp, r);
+        else if (r->handle && mb_netudp_has(io->nu, r->handle)) mb_netudp_handle(io->nu, r);
         else mb_netsock_handle(io->ns, r);
     }
 }
@@ -93,6 +100,7 @@ static void on_wake(uv_async_t *a) {
     if (stopping) {
         mb_netsock_close_all(io->ns);
         mb_netudp_close_all(io->nu);
+        mb_ports_close_all(io->pp);
         uv_close((uv_handle_t *)&io->wake, NULL);
     }
 }
@@ -115,9 +123,13 @@ static int start(mb_io *io) {
     io->wake.data = io;
     if (mb_netsock_new(&io->ns, io->rt, &io->loop)) goto fail_async;
     if (mb_netudp_new(&io->nu, io->rt, &io->loop)) goto fail_ns;
-    if (uv_thread_create(&io->thread, io_main, io)) goto fail_nu;
+    if (mb_ports_new(&io->pp, io->rt, &io->loop)) goto fail_nu;
+    if (uv_thread_create(&io->thread, io_main, io)) goto fail_pp;
     io->started = true;
     return 0;
+fail_pp:
+    mb_ports_free(io->pp);
+    io->pp = NULL;
 fail_nu:
     mb_netudp_free(io->nu);
     io->nu = NULL;
@@ -189,6 +201,7 @@ void mb_io_free(mb_runtime *rt) {
     if (io->started) {
         mb_netsock_free(io->ns);
         mb_netudp_free(io->nu);
+        mb_ports_free(io->pp);
         if (uv_loop_close(&io->loop)) fprintf(stderr, "moonbeam: the I/O loop still had handles at exit\n");
     }
     for (mb_io_req *r = io->head, *next; r; r = next) {

@@ -1,0 +1,148 @@
+/* port_api.c: moonbeam.port's requests to the I/O thread (host/core/io.h,
+ * port.h). Each function checks its arguments, builds a request and posts
+ * it (net_api.c's mbb_io_post); lua/moonbeam/port.lua waits for the answer. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bindings.h"
+
+static uint64_t check_port(lua_State *L, int idx, const char *fn) { return mbb_check_io(L, idx, MB_VALUE_PORT, fn); }
+
+/* The string at idx (no NUL inside: it becomes a C string), else raise. */
+static size_t check_cstring(lua_State *L, int idx, const char *fn, const char *what) {
+    size_t n;
+    const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &n) : NULL;
+    if (!s || strlen(s) != n) mbb_raisef(L, "%s: %s must be a string without NUL", fn, what);
+    return n;
+}
+
+/* Pushes each argv string, then "K=V" for each env pair, counting them and
+ * their bytes (with NULs); the stack grows by *argc + *envc. */
+static size_t gather(lua_State *L, int *argc, int *envc) {
+    size_t bytes = 0;
+    int n = (int)lua_objlen(L, 1);
+    if (n < 1) mbb_raisef(L, "port.open: argv must be a non-empty array of strings");
+    luaL_checkstack(L, n + 8, "port.open: argv too long");
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, 1, i);
+        bytes += check_cstring(L, -1, "port.open", "each argv element") + 1;
+    }
+    *argc = n;
+    *envc = 0;
+    lua_getfield(L, 2, "env");
+    int env = lua_gettop(L);
+    if (lua_isnil(L, env)) return bytes;
+    if (!lua_istable(L, env)) mbb_raisef(L, "port.open: env must be a table of names to strings");
+    for (lua_pushnil(L); lua_next(L, env); lua_pop(L, 1)) {
+        size_t k = check_cstring(L, -2, "port.open", "each env name");
+        check_cstring(L, -1, "port.open", "each env value");
+        if (k == 0 || strchr(lua_tostring(L, -2), '=')) mbb_raisef(L, "port.open: an env name must be non-empty, without '='");
+        luaL_checkstack(L, 4, "port.open: env too large");
+        lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+        lua_insert(L, env);   /* below env, which stays on top of the strings */
+        env++;
+        bytes += lua_objlen(L, env - 1) + 1;
+        (*envc)++;
+    }
+    return bytes;
+}
+
+/* core.port_open(argv, opts) */
+static int l_open(lua_State *L) {
+    if (!lua_istable(L, 1)) return mbb_raisef(L, "port.open: argv must be a non-empty array of strings");
+    if (lua_isnoneornil(L, 2)) {
+        lua_settop(L, 1);
+        lua_newtable(L);
+    }
+    if (!lua_istable(L, 2)) return mbb_raisef(L, "port.open: opts must be a table, got %s", luaL_typename(L, 2));
+    lua_settop(L, 2);
+    int stdio = MB_IO_STDERR_SEPARATE;
+    lua_getfield(L, 2, "stderr");
+    const char *mode = lua_tostring(L, -1);
+    if (mode && strcmp(mode, "merge") == 0 && lua_type(L, -1) == LUA_TSTRING) stdio = MB_IO_STDERR_MERGE;
+    else if (mode && strcmp(mode, "discard") == 0 && lua_type(L, -1) == LUA_TSTRING) stdio = MB_IO_STDERR_DISCARD;
+    else if (!lua_isnil(L, -1) && !(mode && strcmp(mode, "separate") == 0 && lua_type(L, -1) == LUA_TSTRING))
+        return mbb_raisef(L, "port.open: stderr must be \"separate\", \"merge\" or \"discard\"");
+    lua_getfield(L, 2, "cwd");
+    if (!lua_isnil(L, -1)) check_cstring(L, -1, "port.open", "cwd");
+    lua_settop(L, 4);   /* 3: stderr, 4: cwd */
+    int argc, envc;
+    size_t bytes = gather(L, &argc, &envc);   /* strings from 5 on */
+    char *cwd = lua_isnil(L, 4) ? NULL : strdup(lua_tostring(L, 4));
+    if (!lua_isnil(L, 4) && !cwd) return mbb_raisef(L, "port.open: out of memory");
+    mb_io_req *r = mb_io_req_new(MB_IO_PORT_OPEN, bytes);
+    if (!r) {
+        free(cwd);
+        return mbb_raisef(L, "port.open: out of memory");
+    }
+    char *out = (char *)mb_io_req_data(r);
+    for (int i = 0; i < argc + envc; i++) {
+        size_t n;
+        const char *s = lua_tolstring(L, 5 + i, &n);
+        memcpy(out, s, n + 1);
+        out += n + 1;
+    }
+    r->host = cwd;
+    r->argc = argc;
+    r->envc = envc;
+    r->stdio = stdio;
+    return mbb_io_post(L, r, "port.open");
+}
+
+static int l_write(lua_State *L) {
+    uint64_t h = check_port(L, 1, "port.write");
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return mbb_raisef(L, "port.write: data must be a string, got %s", luaL_typename(L, 2));
+    size_t n;
+    const char *s = lua_tolstring(L, 2, &n);
+    mb_io_req *r = mbb_io_req(L, MB_IO_PORT_WRITE, n, "port.write");
+    memcpy(mb_io_req_data(r), s, n);
+    r->handle = h;
+    return mbb_io_post(L, r, "port.write");
+}
+
+static int l_close_stdin(lua_State *L) {
+    uint64_t h = check_port(L, 1, "port.close_stdin");
+    mb_io_req *r = mbb_io_req(L, MB_IO_PORT_EOF, 0, "port.close_stdin");
+    r->handle = h;
+    return mbb_io_post(L, r, "port.close_stdin");
+}
+
+static const struct { const char *name; int sig; } SIGNALS[] = {
+    {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ABRT", SIGABRT}, {"KILL", SIGKILL},
+    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM},
+    {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"WINCH", SIGWINCH},
+};
+
+/* A signal's number from a number or a name ("TERM" or "SIGTERM"); 0 if none. */
+static int signal_of(lua_State *L, int idx) {
+    if (lua_isnoneornil(L, idx)) return SIGTERM;
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        lua_Number n = lua_tonumber(L, idx);
+        return n >= 1 && n <= 64 && n == (int)n ? (int)n : 0;
+    }
+    const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : "";
+    if (strncmp(s, "SIG", 3) == 0) s += 3;
+    for (size_t i = 0; i < sizeof SIGNALS / sizeof SIGNALS[0]; i++)
+        if (strcmp(s, SIGNALS[i].name) == 0) return SIGNALS[i].sig;
+    return 0;
+}
+
+static int l_kill(lua_State *L) {
+    uint64_t h = check_port(L, 1, "port.kill");
+    int sig = signal_of(L, 2);
+    if (!sig) return mbb_raisef(L, "port.kill: signal must be a number from 1 to 64 or a name such as \"TERM\"");
+    mb_io_req *r = mbb_io_req(L, MB_IO_PORT_KILL, 0, "port.kill");
+    r->handle = h;
+    r->n = (size_t)sig;
+    return mbb_io_post(L, r, "port.kill");
+}
+
+void mbb_open_port(lua_State *L) {
+    static const luaL_Reg fns[] = {{"port_open", l_open},
+                                   {"port_write", l_write},
+                                   {"port_close_stdin", l_close_stdin},
+                                   {"port_kill", l_kill},
+                                   {NULL, NULL}};
+    luaL_register(L, NULL, fns);
+}
