@@ -106,6 +106,9 @@ void mbb_open_port(lua_State *L);
 uint64_t mbb_check_io(lua_State *L, int idx, int kind, const char *fn);
 mb_io_req *mbb_io_req(lua_State *L, mb_io_op op, size_t len, const char *fn);
 int mbb_io_post(lua_State *L, mb_io_req *r, const char *fn);
+/* Post op on handle h; the same carrying the string at idx (else raise). */
+int mbb_io_post_on(lua_State *L, mb_io_op op, uint64_t h, const char *fn);
+int mbb_io_post_data(lua_State *L, mb_io_op op, uint64_t h, int idx, const char *fn);
 void mbb_open_registry(lua_State *L);
 
 /* Replace exit in the os table at idx with moonbeam's (shutdown.lua): the

@@ -148,13 +148,25 @@ static int l_connect(lua_State *L) {
     return post_open(L, MB_IO_CONNECT, &place, &o, "net.connect");
 }
 
-/* A request on socket 1 with nothing else to it. */
-static int on_sock(lua_State *L, mb_io_op op, const char *fn) {
-    uint64_t h = check_sock(L, 1, fn);
+int mbb_io_post_on(lua_State *L, mb_io_op op, uint64_t h, const char *fn) {
     mb_io_req *r = mbb_io_req(L, op, 0, fn);
     r->handle = h;
     return mbb_io_post(L, r, fn);
 }
+
+int mbb_io_post_data(lua_State *L, mb_io_op op, uint64_t h, int idx, const char *fn) {
+    if (lua_type(L, idx) != LUA_TSTRING)
+        return mbb_raisef(L, "%s: data must be a string, got %s", fn, luaL_typename(L, idx));
+    size_t n;
+    const char *s = lua_tolstring(L, idx, &n);
+    mb_io_req *r = mbb_io_req(L, op, n, fn);
+    memcpy(mb_io_req_data(r), s, n);
+    r->handle = h;
+    return mbb_io_post(L, r, fn);
+}
+
+/* A request on socket 1 with nothing else to it. */
+static int on_sock(lua_State *L, mb_io_op op, const char *fn) { return mbb_io_post_on(L, op, check_sock(L, 1, fn), fn); }
 
 static int l_accept(lua_State *L) { return on_sock(L, MB_IO_ACCEPT, "net.accept"); }
 static int l_close(lua_State *L) { return on_sock(L, MB_IO_CLOSE, "net.close"); }
@@ -166,15 +178,7 @@ static int l_shutdown(lua_State *L) {
 }
 
 static int l_send(lua_State *L) {
-    uint64_t h = check_sock(L, 1, "net.send");
-    if (lua_type(L, 2) != LUA_TSTRING)
-        return mbb_raisef(L, "net.send: data must be a string, got %s", luaL_typename(L, 2));
-    size_t n;
-    const char *s = lua_tolstring(L, 2, &n);
-    mb_io_req *r = mbb_io_req(L, MB_IO_SEND, n, "net.send");
-    memcpy(mb_io_req_data(r), s, n);
-    r->handle = h;
-    return mbb_io_post(L, r, "net.send");
+    return mbb_io_post_data(L, MB_IO_SEND, check_sock(L, 1, "net.send"), 2, "net.send");
 }
 
 static int l_recv(lua_State *L) {
@@ -275,12 +279,7 @@ static int l_sendto(lua_State *L) {
     return mbb_io_post(L, r, "net.sendto");
 }
 
-static int l_recvfrom(lua_State *L) {
-    uint64_t h = check_sock(L, 1, "net.recvfrom");
-    mb_io_req *r = mbb_io_req(L, MB_IO_RECVFROM, 0, "net.recvfrom");
-    r->handle = h;
-    return mbb_io_post(L, r, "net.recvfrom");
-}
+static int l_recvfrom(lua_State *L) { return on_sock(L, MB_IO_RECVFROM, "net.recvfrom"); }
 
 void mbb_open_net(lua_State *L) {
     static const luaL_Reg fns[] = {

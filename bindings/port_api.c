@@ -90,22 +90,11 @@ static int l_open(lua_State *L) {
 }
 
 static int l_write(lua_State *L) {
-    uint64_t h = check_port(L, 1, "port.write");
-    if (lua_type(L, 2) != LUA_TSTRING)
-        return mbb_raisef(L, "port.write: data must be a string, got %s", luaL_typename(L, 2));
-    size_t n;
-    const char *s = lua_tolstring(L, 2, &n);
-    mb_io_req *r = mbb_io_req(L, MB_IO_PORT_WRITE, n, "port.write");
-    memcpy(mb_io_req_data(r), s, n);
-    r->handle = h;
-    return mbb_io_post(L, r, "port.write");
+    return mbb_io_post_data(L, MB_IO_PORT_WRITE, check_port(L, 1, "port.write"), 2, "port.write");
 }
 
 static int l_close_stdin(lua_State *L) {
-    uint64_t h = check_port(L, 1, "port.close_stdin");
-    mb_io_req *r = mbb_io_req(L, MB_IO_PORT_EOF, 0, "port.close_stdin");
-    r->handle = h;
-    return mbb_io_post(L, r, "port.close_stdin");
+    return mbb_io_post_on(L, MB_IO_PORT_EOF, check_port(L, 1, "port.close_stdin"), "port.close_stdin");
 }
 
 static const struct { const char *name; int sig; } SIGNALS[] = {

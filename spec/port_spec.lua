@@ -1,0 +1,232 @@
+-- moonbeam.port: real programs (echo, cat, sh, sleep, env, pwd) run as
+-- ports. What each call returns and refuses, the messages a port sends its
+-- owner (port_exit last), signals as 128+N, and that an owner's death
+-- kills the program.
+
+local mb = require "moonbeam"
+local port = require "moonbeam.port"
+
+-- Every message about p up to and including its port_exit, within 2 s each.
+local function drain(p)
+  local got = {}
+  repeat
+    local m = mb.receive(function(m) return type(m) == "table" and m[2] == p end, 2000)
+    assert(m, "no port_exit within 2 s")
+    got[#got + 1] = m
+  until m[1] == "port_exit"
+  return got
+end
+
+-- The concatenated data of tag in msgs, and the exit status.
+local function output(msgs, tag)
+  local parts = {}
+  for _, m in ipairs(msgs) do
+    if m[1] == (tag or "port_data") then parts[#parts + 1] = m[3] end
+  end
+  return table.concat(parts), msgs[#msgs][3]
+end
+
+local function alive(pid)
+  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == 0
+end
+
+describe("port.open", function()
+  it("runs a program found in PATH, its output as port_data, then port_exit 0", function()
+    local p = assert(port.open({ "echo", "hello", "world" }))
+    assert.matches("^#Port<%d+>$", tostring(p))
+    local out, status = output(drain(p))
+    assert.equal("hello world\n", out)
+    assert.equal(0, status)
+  end)
+
+  it("passes argv without a shell", function()
+    local p = assert(port.open({ "echo", "$HOME", "a;b" }))
+    assert.equal("$HOME a;b\n", (output(drain(p))))
+  end)
+
+  it("reports the exit status", function()
+    local p = assert(port.open({ "sh", "-c", "exit 3" }))
+    assert.same({ { "port_exit", p, 3 } }, drain(p))
+  end)
+
+  it("a program that does not exist gives nil, enoent", function()
+    assert.same({ nil, "enoent" }, { port.open({ "moonbeam-no-such-program" }) })
+  end)
+
+  it("a cwd that does not exist gives nil, an error", function()
+    local p, err = port.open({ "pwd" }, { cwd = "/nonexistent-moonbeam-dir" })
+    assert.is_nil(p)
+    assert.equal("enoent", err)
+  end)
+
+  it("cwd sets the directory; env adds to the environment", function()
+    local p = assert(port.open({ "pwd" }, { cwd = "/tmp" }))
+    assert.equal("/tmp\n", (output(drain(p))))
+    p = assert(port.open({ "env" }, { env = { MOONBEAM_PORT_SPEC = "yes" } }))
+    local env = output(drain(p))
+    assert.matches("\nMOONBEAM_PORT_SPEC=yes\n", "\n" .. env)
+    assert.matches("\nPATH=", "\n" .. env)   -- added to, not replaced
+  end)
+
+  it("stderr: separate by default, merge into port_data, or discard", function()
+    local cmd = { "sh", "-c", "echo out; echo err >&2" }
+    local msgs = drain(assert(port.open(cmd)))
+    assert.equal("out\n", (output(msgs)))
+    assert.equal("err\n", (output(msgs, "port_stderr")))
+    msgs = drain(assert(port.open(cmd, { stderr = "merge" })))
+    local merged = output(msgs)
+    assert.is_truthy(merged:find("out\n", 1, true) and merged:find("err\n", 1, true))
+    assert.equal("", (output(msgs, "port_stderr")))
+    msgs = drain(assert(port.open(cmd, { stderr = "discard" })))
+    assert.equal("out\n", (output(msgs)))
+    assert.equal("", (output(msgs, "port_stderr")))
+  end)
+
+  it("bad arguments raise errors that name the call", function()
+    assert.has_error(function() port.open("echo") end, "port.open: argv must be a non-empty array of strings")
+    assert.has_error(function() port.open({}) end, "port.open: argv must be a non-empty array of strings")
+    assert.has_error(function() port.open({ "echo", 1 }) end, "port.open: each argv element must be a string without NUL")
+    assert.has_error(function() port.open({ "echo" }, 5) end, "port.open: opts must be a table, got number")
+    assert.has_error(function() port.open({ "echo" }, { stderr = "x" }) end,
+      'port.open: stderr must be "separate", "merge" or "discard"')
+    assert.has_error(function() port.open({ "echo" }, { env = { ["A=B"] = "c" } }) end,
+      "port.open: an env name must be non-empty, without '='")
+    assert.has_error(function() port.open({ "echo" }, { cwd = 1 }) end, "port.open: cwd must be a string without NUL")
+    assert.has_error(function() port.write("p", "x") end, "port.write: a port expected, got string")
+    assert.has_error(function() port.kill(nil) end, "port.kill: a port expected, got nil")
+    assert.has_error(function() port.close_stdin({}) end, "port.close_stdin: a port expected, got table")
+    assert.has_error(function() port.controlling_process("p", mb.self()) end)
+  end)
+end)
+
+describe("port.write and port.close_stdin", function()
+  it("cat echoes what is written, and exits when stdin closes", function()
+    local p = assert(port.open({ "cat" }))
+    assert.is_true(port.write(p, "one "))
+    assert.is_true(port.write(p, "two"))
+    assert.is_true(port.close_stdin(p))
+    assert.is_true(port.close_stdin(p))   -- again: no error
+    assert.same({ nil, "closed" }, { port.write(p, "late") })
+    local out, status = output(drain(p))
+    assert.equal("one two", out)
+    assert.equal(0, status)
+  end)
+
+  it("moves a megabyte through cat", function()
+    local p = assert(port.open({ "cat" }))
+    local chunk = string.rep("x", 64 * 1024)
+    local writer = mb.spawn(function(p, chunk)
+      local port = require "moonbeam.port"
+      for _ = 1, 16 do assert(port.write(p, chunk)) end
+    end, p, chunk)
+    local n = 0
+    while n < 16 * #chunk do
+      local m = mb.receive(function(m) return m[1] == "port_data" and m[2] == p end, 2000)
+      assert(m, "data stopped at " .. n)
+      n = n + #m[3]
+    end
+    assert.equal(16 * #chunk, n)
+    assert.is_false(mb.alive(writer))
+    port.close_stdin(p)
+    assert.equal(0, select(2, output(drain(p))))
+  end)
+
+  it("write after the exit says closed, as do kill and close_stdin", function()
+    local p = assert(port.open({ "sh", "-c", "exit 0" }))
+    drain(p)
+    assert.same({ nil, "closed" }, { port.write(p, "x") })
+    assert.same({ nil, "closed" }, { port.kill(p) })
+    assert.same({ nil, "closed" }, { port.close_stdin(p) })
+    assert.has_error(function() port.write(p, 5) end, "port.write: data must be a string, got number")
+  end)
+end)
+
+describe("port.kill", function()
+  it("TERM by default: status 128 + 15", function()
+    local p = assert(port.open({ "sleep", "30" }))
+    assert.is_true(port.kill(p))
+    assert.equal(143, select(2, output(drain(p))))
+  end)
+
+  it("by name (KILL, SIGINT) and by number", function()
+    local p = assert(port.open({ "sleep", "30" }))
+    assert.is_true(port.kill(p, "KILL"))
+    assert.equal(137, select(2, output(drain(p))))
+    p = assert(port.open({ "sleep", "30" }))
+    assert.is_true(port.kill(p, "SIGINT"))
+    assert.equal(130, select(2, output(drain(p))))
+    p = assert(port.open({ "sleep", "30" }))
+    assert.is_true(port.kill(p, 9))
+    assert.equal(137, select(2, output(drain(p))))
+  end)
+
+  it("an unknown signal raises", function()
+    local p = assert(port.open({ "sleep", "30" }))
+    assert.has_error(function() port.kill(p, "NOPE") end,
+      'port.kill: signal must be a number from 1 to 64 or a name such as "TERM"')
+    assert.has_error(function() port.kill(p, 0) end)
+    port.kill(p, "KILL")
+    drain(p)
+  end)
+end)
+
+describe("ports and their owner", function()
+  it("kill, close_stdin and controlling_process from another process: not_owner; write from any", function()
+    local p = assert(port.open({ "cat" }))
+    local me = mb.self()
+    mb.spawn(function(me, p)
+      local mb, port = require "moonbeam", require "moonbeam.port"
+      mb.send(me, { "other", { port.kill(p) }, { port.close_stdin(p) },
+                    { port.controlling_process(p, mb.self()) }, port.write(p, "hi") })
+    end, me, p)
+    local m = mb.receive(function(m) return m[1] == "other" end, 2000)
+    assert.same({ nil, "not_owner" }, m[2])
+    assert.same({ nil, "not_owner" }, m[3])
+    assert.same({ nil, "not_owner" }, m[4])
+    assert.is_true(m[5])
+    port.close_stdin(p)
+    assert.equal("hi", (output(drain(p))))
+  end)
+
+  it("controlling_process hands it over with its queued messages", function()
+    local p = assert(port.open({ "cat" }))
+    port.write(p, "early")
+    mb.sleep(50)   -- "early" is now in this mailbox
+    local me = mb.self()
+    local to = mb.spawn(function(me, p)
+      local mb, port = require "moonbeam", require "moonbeam.port"
+      local data = ""
+      while true do
+        local m = mb.receive()
+        if m == "close" then port.close_stdin(p)
+        elseif m[1] == "port_data" then data = data .. m[3]
+        elseif m[1] == "port_exit" then break end
+      end
+      mb.send(me, { "got", data })
+    end, me, p)
+    assert.is_true(port.controlling_process(p, to))
+    assert.same({ nil, "not_owner" }, { port.close_stdin(p) })
+    port.write(p, "late")
+    mb.send(to, "close")
+    assert.same({ "got", "earlylate" }, mb.receive(function(m) return m[1] == "got" end, 2000))
+  end)
+
+  it("an owner's death SIGKILLs its program, and it is reaped", function()
+    local me = mb.self()
+    local owner = mb.spawn(function(me)
+      local mb, port = require "moonbeam", require "moonbeam.port"
+      local p = assert(port.open({ "sh", "-c", "echo $$; exec sleep 30" }))
+      local m = mb.receive(function(m) return m[1] == "port_data" end, 2000)
+      mb.send(me, { "pid", tonumber(m[3]:match("%d+")) })
+      mb.receive()
+    end, me)
+    local pid = mb.receive(function(m) return m[1] == "pid" end, 2000)[2]
+    assert.is_true(alive(pid))
+    mb.exit(owner, "kill")
+    for _ = 1, 200 do
+      if not alive(pid) then break end
+      mb.sleep(10)
+    end
+    assert.is_false(alive(pid))   -- gone: not even a zombie (kill -0 succeeds on zombies)
+  end)
+end)
