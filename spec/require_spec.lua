@@ -112,23 +112,35 @@ describe("require \"moonbeam\" from plain luajit", function()
   end)
 
   it("keeps a 2-scheduler host answering while two processes sit in mb.blocking(os.execute, ...)", function()
+    -- Each call's shell says it is in (a file .in), then waits for .go: the
+    -- pongs are counted over a second that both calls are known to span.
     local status, out, err = sh.run("MOONBEAM_SCHEDULERS=2 luajit " .. sh.quote(sh.script([[
       local mb = require "moonbeam"
+      local base = os.tmpname()
       local pinger = mb.spawn("spec.support.pingpong")
-      for _ = 1, 2 do
-        mb.spawn(function(parent)
+      for i = 1, 2 do
+        mb.spawn(function(parent, wait)
           local mb = require "moonbeam"
-          local t0 = mb.now()
-          mb.blocking(os.execute, "sleep 2")   -- long: a loaded machine may start one late
-          mb.send(parent, { t0, mb.now() })
-        end, mb.self())
+          mb.blocking(os.execute, wait)
+          mb.send(parent, "returned")
+        end, mb.self(), ("touch %s.%d.in; while [ ! -e %s.go ]; do sleep 0.01; done"):format(base, i, base, base))
       end
-      local from, to = -math.huge, math.huge
-      for _ = 1, 2 do
-        local m = assert(mb.receive(10000), "a blocking call never ended")
-        from, to = math.max(from, m[1]), math.min(to, m[2])
+      local function exists(path)
+        local f = io.open(path)
+        if f then f:close() end
+        return f ~= nil
       end
-      from, to = from + 100, to - 100
+      local deadline = mb.now() + 10000
+      while not (exists(base .. ".1.in") and exists(base .. ".2.in")) do
+        assert(mb.now() < deadline, "the blocking calls never began")
+        mb.sleep(5)
+      end
+      local from = mb.now()
+      mb.sleep(1000)
+      local to = mb.now()
+      assert(io.open(base .. ".go", "w")):close()
+      for _ = 1, 2 do assert(mb.receive(10000), "a blocking call never ended") end
+      for _, suffix in ipairs({ "", ".1.in", ".2.in", ".go" }) do os.remove(base .. suffix) end
       mb.send(pinger, { "count", from, to, mb.self() })
       local m = assert(mb.receive(5000), "no pong count")
       print(math.floor(to - from), m[2])
