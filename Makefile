@@ -64,7 +64,8 @@ spec soak asan tsan checkhook-spec: export MOONBEAM_CRASH_LOG := 0
 BUSTED   := $(LUAJIT) /usr/bin/busted --output=spec/support/summary.lua
 # Specs that start subprocesses run in the plain build only: under a
 # preloaded sanitizer runtime LuaJIT's os.execute itself fails.
-SAN_SPECS = $(filter-out spec/cli_spec.lua spec/require_spec.lua spec/console_spec.lua spec/examples_run_spec.lua,$(wildcard spec/*_spec.lua))
+SAN_SPECS = $(filter-out spec/cli_spec.lua spec/require_spec.lua spec/console_spec.lua spec/attach_spec.lua \
+                         spec/examples_run_spec.lua,$(wildcard spec/*_spec.lua))
 
 .PHONY: all deps demo test spec core-test core-test-asan core-test-tsan soak asan tsan fuzz fuzz-short \
         bench clean install check-install \
