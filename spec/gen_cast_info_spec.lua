@@ -423,9 +423,10 @@ describe("gen_server \"hibernate\"", function()
 
   it("compacts the memory of the server's state", function()
     local s = gen.start(SCRIPT, { state = "small" })
-    gen.call(s, churn(nil))
+    -- Work, not waiting: a loaded machine may take longer than the default timeout.
+    gen.call(s, churn(nil), 60000)
     local before = mb.info(s).memory
-    gen.call(s, churn("hibernate"))
+    gen.call(s, churn("hibernate"), 60000)
     local after = mb.info(s).memory
     assert.is_true(after < before / 2 and after < 8 * 1024 * 1024,
       ("memory %d -> %d"):format(before, after))
