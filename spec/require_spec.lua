@@ -112,35 +112,32 @@ describe("require \"moonbeam\" from plain luajit", function()
   end)
 
   it("keeps a 2-scheduler host answering while two processes sit in mb.blocking(os.execute, ...)", function()
-    -- Each call's shell says it is in (a file .in), then waits for .go: the
-    -- pongs are counted over a second that both calls are known to span.
+    -- Each call's shell marks that it is in, then waits for the mark "go"
+    -- (spec/support/meet.lua): the pongs are counted over a second that both
+    -- calls are known to span.
     local status, out, err = sh.run("MOONBEAM_SCHEDULERS=2 luajit " .. sh.quote(sh.script([[
       local mb = require "moonbeam"
-      local base = os.tmpname()
+      local meet = require "spec.support.meet"
+      local place = meet.place()
       local pinger = mb.spawn("spec.support.pingpong")
       for i = 1, 2 do
         mb.spawn(function(parent, wait)
           local mb = require "moonbeam"
           mb.blocking(os.execute, wait)
           mb.send(parent, "returned")
-        end, mb.self(), ("touch %s.%d.in; while [ ! -e %s.go ]; do sleep 0.01; done"):format(base, i, base, base))
-      end
-      local function exists(path)
-        local f = io.open(path)
-        if f then f:close() end
-        return f ~= nil
+        end, mb.self(), ("touch %s.in%d; while [ ! -e %s.go ]; do sleep 0.01; done"):format(place, i, place))
       end
       local deadline = mb.now() + 10000
-      while not (exists(base .. ".1.in") and exists(base .. ".2.in")) do
+      while not (meet.seen(place, "in1") and meet.seen(place, "in2")) do
         assert(mb.now() < deadline, "the blocking calls never began")
         mb.sleep(5)
       end
       local from = mb.now()
       mb.sleep(1000)
       local to = mb.now()
-      assert(io.open(base .. ".go", "w")):close()
+      meet.mark(place, "go")
       for _ = 1, 2 do assert(mb.receive(10000), "a blocking call never ended") end
-      for _, suffix in ipairs({ "", ".1.in", ".2.in", ".go" }) do os.remove(base .. suffix) end
+      meet.clear(place, "in1", "in2", "go")
       mb.send(pinger, { "count", from, to, mb.self() })
       local m = assert(mb.receive(5000), "no pong count")
       print(math.floor(to - from), m[2])
