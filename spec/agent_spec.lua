@@ -21,6 +21,12 @@ local function state_of(a)
   return agent.get(a, function(s) return s end)
 end
 
+-- An fn for get that holds the agent until it is sent "go" (or 5 s pass).
+local function held(s)
+  require("moonbeam").receive(function(m) return m == "go" end, 5000)
+  return s
+end
+
 describe("agent.start_link", function()
   before_each(h.before)
   after_each(h.after)
@@ -150,25 +156,27 @@ describe("agent.get", function()
   it("raises {\"timeout\"} for a slow fn with timeout 50", function()
     local a = agent.start_link(function() return 0 end)
     local t0 = h.now_ms()
-    local err = raised(agent.get, a, function(s) require("moonbeam").sleep(500) return s end, 50)
+    local err = raised(agent.get, a, held, 50)
     local elapsed = h.now_ms() - t0
     assert.same({ "timeout" }, err)
-    assert.is_true(elapsed >= 40 and elapsed < 450, "timed out after " .. elapsed .. " ms")
-    -- the late reply is dropped, never delivered
-    mb.sleep(600)
-    local left = h.drain()
-    assert.same({}, left)
+    assert.is_true(elapsed >= 40 and elapsed < 2000, "timed out after " .. elapsed .. " ms")
+    -- The late reply is dropped, never delivered: the agent answers in
+    -- order, so it was sent before the answer to state_of.
+    mb.send(a, "go")
     assert.equal(0, state_of(a))
+    assert.same({}, h.drain())
   end)
 
-  it("has a default timeout of 5000 ms", function()
+  it("has a default timeout of 5000 ms: gen_server's DEFAULT_TIMEOUT, read at each call", function()
+    local gen = require "moonbeam.gen_server"
+    assert.equal(5000, gen.DEFAULT_TIMEOUT)
     local a = agent.start_link(function() return 0 end)
     local t0 = h.now_ms()
-    local err = raised(agent.get, a, function(s) require("moonbeam").sleep(20000) return s end)
+    local err = h.with_default_timeout(gen, 100, raised, agent.get, a, held)
     local elapsed = h.now_ms() - t0
     assert.same({ "timeout" }, err)
-    assert.is_true(elapsed >= 4900, "default timeout fired after " .. elapsed .. " ms")
-    assert.is_true(elapsed < 6500, "default timeout fired after " .. elapsed .. " ms")
+    assert.is_true(elapsed >= 90, "default timeout fired after " .. elapsed .. " ms")
+    assert.is_true(elapsed < 2000, "default timeout fired after " .. elapsed .. " ms")
   end)
 
   it("raises {\"exit\", reason} when fn raises (the agent crashes)", function()
@@ -350,8 +358,13 @@ describe("agent.cast", function()
   it("returns at once, before a slow fn finishes", function()
     local a = agent.start_link(function() return 0 end)
     local t0 = h.now_ms()
-    assert.is_true(agent.cast(a, function(s) require("moonbeam").sleep(300) return s + 1 end))
-    assert.is_true(h.now_ms() - t0 < 200)
+    -- fn ends when told "go", after cast returned, or after 5 s.
+    assert.is_true(agent.cast(a, function(s)
+      require("moonbeam").receive(function(m) return m == "go" end, 5000)
+      return s + 1
+    end))
+    assert.is_true(h.now_ms() - t0 < 1000)
+    mb.send(a, "go")
     assert.equal(1, state_of(a))
   end)
 

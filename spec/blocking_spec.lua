@@ -6,6 +6,7 @@
 local mb = require "moonbeam"
 local h = require "spec.support.helpers"
 local nap = require "spec.support.nap"
+local meet = require "spec.support.meet"
 local ffi = require "ffi"
 
 -- The schedulers of this host: MOONBEAM_SCHEDULERS, or one per online CPU
@@ -91,27 +92,32 @@ describe("mb.blocking", function()
   it("keeps the schedulers serving others while every one of them has a process in a blocking call", function()
     local pinger = mb.spawn("spec.support.pingpong")
     assert.is_true(h.ping(mb.spawn("spec.support.echo")), "the host answers at all")
-    local n = host_schedulers()
-    for _ = 1, n do
-      mb.spawn(function(parent)
+    -- Each call says it is in, and stays until told to go: the pongs are
+    -- counted over 600 ms that all of them are known to span.
+    local n, place, marks = host_schedulers(), meet.place(), { "go" }
+    for i = 1, n do
+      marks[#marks + 1] = "in" .. i
+      mb.spawn(function(parent, place, i)
         local mb = require "moonbeam"
-        local nap = require "spec.support.nap"
-        local t0, t1 = mb.blocking(function()
-          local t0 = mb.now()
-          nap(1000)
-          return t0, mb.now()
-        end)
-        mb.send(parent, { "blocked", t0, t1 })
-      end, mb.self())
+        local meet = require "spec.support.meet"
+        mb.send(parent, { "blocked", mb.blocking(function()
+          meet.mark(place, "in" .. i)
+          return meet.wait(place, "go", 10000)
+        end) })
+      end, mb.self(), place, i)
     end
-    local from, to = -math.huge, math.huge
-    for _ = 1, n do
-      local m = h.expect(h.tuple("blocked"), "the end of a blocking call", 10000)
-      from, to = math.max(from, m[2]), math.min(to, m[3])
-    end
-    -- While all of them were inside, with a margin at both ends.
-    from, to = from + 100, to - 100
-    assert.is_true(to - from >= 500, "the blocking calls overlapped for " .. (to - from) .. " ms")
+    assert.is_true(h.wait_until(function()
+      for i = 1, n do
+        if not meet.seen(place, "in" .. i) then return false end
+      end
+      return true
+    end, 10000), "the blocking calls never were all in")
+    local from = mb.now()
+    mb.sleep(600)
+    local to = mb.now()
+    meet.mark(place, "go")
+    for _ = 1, n do assert.is_true(h.expect(h.tuple("blocked"), "the end of a blocking call", 10000)[2]) end
+    meet.clear(place, unpack(marks))
     mb.send(pinger, { "count", from, to, mb.self() })
     local pongs = h.expect(h.tuple("pongs"), "the pong count", 5000)[2]
     -- Some thousands on two cores; none when the schedulers wait.
@@ -119,18 +125,18 @@ describe("mb.blocking", function()
   end)
 
   it("runs calls side by side", function()
-    local t0 = h.now_ms()
-    for _ = 1, 2 do
-      mb.spawn(function(parent)
+    -- Each call waits (5 s at most) to see the other in its call.
+    local place = meet.place()
+    for i = 1, 2 do
+      mb.spawn(function(parent, place, i)
         local mb = require "moonbeam"
-        mb.blocking(require "spec.support.nap", 300)
-        mb.send(parent, "napped")
-      end, mb.self())
+        mb.send(parent, { "met", mb.blocking(require("spec.support.meet").at, place, i, 3 - i, 5000) })
+      end, mb.self(), place, i)
     end
-    h.expect(function(m) return m == "napped" end, "the first call", 5000)
-    h.expect(function(m) return m == "napped" end, "the second call", 5000)
-    local took = h.now_ms() - t0
-    assert.is_true(took < 550, "two 300 ms calls took " .. took .. " ms")
+    local a = h.expect(h.tuple("met"), "the first call", 10000)[2]
+    local b = h.expect(h.tuple("met"), "the second call", 10000)[2]
+    meet.clear(place, "1.in", "1.done", "2.in", "2.done")
+    assert.is_true(a or b, "the two calls never ran at the same time")
   end)
 
   it("ends a process killed during the call once fn returns; its monitor fires after", function()

@@ -49,8 +49,9 @@ describe("examples.sessions", function()
     local st = sessions.stats(s)
     assert.equal(5, st.expired)
     assert.equal(5, st.created)
-    assert.is_true(st.sweeps >= 2, "sweeps: " .. st.sweeps)
-    -- and it keeps sweeping
+    -- At least the sweep that took them (the first, when a loaded machine
+    -- runs it late), and it keeps sweeping.
+    assert.is_true(st.sweeps >= 1, "sweeps: " .. st.sweeps)
     assert.is_true(h.wait_until(function() return sessions.stats(s).sweeps >= st.sweeps + 2 end, 3000))
   end)
 

@@ -111,7 +111,7 @@ describe("gen.call", function()
 
   it("accepts timeout \"infinity\" and a number", function()
     local s = server()
-    assert.equal("late", gen.call(s, slow(100, "late"), "infinity"))
+    assert.equal("late", gen.call(s, slow(30, "late"), "infinity"))
     assert.equal("ok", gen.call(s, slow(10, "ok"), 2000))
   end)
 end)
@@ -215,23 +215,26 @@ describe("gen.call timeouts", function()
     assert.is_true(elapsed >= 80 and elapsed < 2000, "elapsed " .. elapsed)
   end)
 
-  it("waits 5000 ms by default", function()
+  it("waits 5000 ms by default: gen.DEFAULT_TIMEOUT, read at each call", function()
     local s = server()
-    local elapsed, r = U.timed(gen.call, s, NOREPLY)
+    assert.equal(5000, gen.DEFAULT_TIMEOUT)
+    local elapsed, r = h.with_default_timeout(gen, 100, U.timed, gen.call, s, NOREPLY)
     assert.is_false(r[1])
     assert.same({ "timeout" }, r[2])
-    assert.is_true(elapsed >= 4500 and elapsed < 8000, "elapsed " .. elapsed)
+    assert.is_true(elapsed >= 80 and elapsed < 2000, "elapsed " .. elapsed)
   end)
 
-  -- From spawned processes, where an infinite wait used to end at once.
+  -- From spawned processes, where an infinite wait used to end at once; a
+  -- server each, so that the three calls wait side by side.
   it("of math.huge, 2^64 or 1e300 is \"infinity\": a reply after 150 ms arrives", function()
-    local s = server()
     for _, t in ipairs({ math.huge, 2 ^ 64, 1e300 }) do
       mb.spawn(function(parent, s, t, req)
         local gen = require "moonbeam.gen_server"
-        require("moonbeam").send(parent, { "called", pcall(gen.call, s, req, t) })
-      end, mb.self(), s, t, slow(150, "slow"))
-      assert.same({ "called", true, "slow" }, h.expect(h.tuple("called"), "the caller's report"))
+        require("moonbeam").send(parent, { "called", t, pcall(gen.call, s, req, t) })
+      end, mb.self(), server(), t, slow(150, "slow"))
+    end
+    for _, t in ipairs({ math.huge, 2 ^ 64, 1e300 }) do
+      assert.same({ "called", t, true, "slow" }, h.expect(h.tuple("called", t), "the report of the call with " .. t))
     end
   end)
 
@@ -248,18 +251,22 @@ describe("gen.call timeouts", function()
     assert.equal("pong", gen.call(s, "ping"))
   end)
 
-  it("lets a reply slower than 2 s arrive with the default timeout", function()
+  -- A reply 2 s late with the default of 5000 ms, scaled down: with the
+  -- default cut to 400 ms, one after 100 ms.
+  it("lets a reply slower than a short timeout arrive with the default timeout", function()
     local s = server()
-    assert.equal("slow", gen.call(s, slow(2100, "slow")))
+    assert.equal("slow", h.with_default_timeout(gen, 400, gen.call, s, slow(100, "slow")))
+    assert.same({ "timeout" }, U.raised(gen.call, s, slow(100, "slow"), 20))
   end)
 
   it("never delivers the late reply to the caller's mailbox", function()
     local s = server()
     local err = U.raised(gen.call, s, slow(150, "too late"), 30)
     assert.same({ "timeout" }, err)
-    assert.same({}, U.mailbox(300))
-    -- the server carried on and is still serving
+    -- The server carried on and is still serving. It answers in order, so
+    -- the late reply was sent before this one, and would be here by now.
     assert.equal("pong", gen.call(s, "ping"))
+    assert.same({}, h.drain())
   end)
 
   it("never delivers a late gen.reply to the caller's mailbox", function()
@@ -271,17 +278,22 @@ describe("gen.call timeouts", function()
       require("moonbeam.gen_server").reply(state.parked, "too late")
       return "reply", true, state
     end })
-    assert.same({}, U.mailbox(100))
+    assert.same({}, h.drain())   -- the late reply was sent before this call's
   end)
 
   it("does not mistake the late reply of an earlier call for the next call's reply", function()
     local s1, s2 = server(), server()
     assert.same({ "timeout" }, U.raised(gen.call, s1, slow(100, "stale"), 20))
-    -- s1's late reply lands while this call waits for s2's
-    assert.equal("fresh", gen.call(s2, slow(300, "fresh")))
+    -- s1's late reply lands while this call waits for s2's: s2 answers
+    -- once s1 has answered it, after the stale call.
+    assert.equal("fresh", gen.call(s2, { "fn", function(from, state, s1)
+      require("moonbeam.gen_server").call(s1, "ping")
+      return "reply", "fresh", state
+    end, s1 }))
     assert.same({ "timeout" }, U.raised(gen.call, s1, slow(100, "stale"), 20))
-    assert.equal("fresh again", gen.call(s1, slow(300, "fresh again")))
-    assert.same({}, U.mailbox(50))
+    -- s1 answers in order: the stale reply lands first.
+    assert.equal("fresh again", gen.call(s1, { "ret", "reply", "fresh again", "$state" }))
+    assert.same({}, h.drain())
   end)
 
   it("lets the server complete the work of a timed-out call", function()
@@ -566,8 +578,11 @@ describe("gen.call with bad input", function()
     local s = server()
     local up = 1
     U.raised(gen.call, s, function() return up end)
+    -- A DOWN left to come would be sent with this monitor's, before it.
+    local ref = mb.monitor(s)
     mb.exit(s, "kill")
-    assert.same({}, U.mailbox(100))
+    h.down(ref)
+    assert.same({}, h.drain())
   end)
 
   local UNSENDABLE_REPLY = { "fn", function(from, state)

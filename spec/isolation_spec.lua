@@ -77,7 +77,7 @@ describe("a process that overflows the C stack", function()
       local function f() ("x"):gsub(".", function() coroutine.wrap(f)() end) end
       f()
     end)
-    assert.same({ "error", "C stack overflow" }, h.reason(ref))
+    assert.same({ "error", "C stack overflow" }, h.reason(ref, RECURSION_MS))
     for i = 1, 20 do assert.same({ "tick", i }, h.expect(h.tuple("tick"), "tick " .. i)) end
     assert.is_true(h.wait_until(function() return not mb.alive(ticker) end))
   end)
@@ -145,6 +145,19 @@ local function spin(wrap, interp)
   return pid
 end
 
+-- Load on the machine can stall any one timing; a host that is slow stalls
+-- every one. check() asserts on a timing it makes; it is tried up to three
+-- times, and fails the test, with each try's error, only when all three do.
+local function in_one_of_three(check)
+  local errs = {}
+  for i = 1, 3 do
+    local ok, err = pcall(check)
+    if ok then return end
+    errs[i] = tostring(err)
+  end
+  error("in three tries:\n" .. table.concat(errs, "\n"), 2)
+end
+
 -- Let pid run ms more, kill it and see it end; returns ms from the kill to
 -- its DOWN.
 local function kill_after(pid, ms, what)
@@ -161,20 +174,36 @@ describe("a process that never yields", function()
   after_each(h.after)
 
   it("does not stop the others: with more compiled spinners than schedulers, pings are answered and timers fire", function()
-    local refs = {}
+    local pids, refs = {}, {}
     for i = 1, 4 do
-      local _, ref = mb.spawn_monitor("bench.lib.procs:spin", "compiled", h.now_ms() + 2500, mb.self())   -- until then
-      refs[i] = ref
+      -- Compiled loops, killed after the checks. A kill cannot land under
+      -- TSan: there they spin until a deadline well past the checks (read
+      -- through the FFI, so a kill would not end them anyway).
+      if under_tsan then
+        pids[i], refs[i] = mb.spawn_monitor("bench.lib.procs:spin", "compiled", h.now_ms() + 2500, mb.self())
+      else
+        pids[i], refs[i] = mb.spawn_monitor(forever, mb.self())
+      end
       h.expect(h.tuple("spinning"), "spinner " .. i)
     end
-    local n, worst = ping_for(500)
-    assert.is_true(n >= 10, "only " .. n .. " round trips in 500 ms")
-    assert.is_true(worst < 200, "a round trip took " .. worst .. " ms")
-    local t = h.now_ms()
-    mb.sleep(100)
-    local slept = h.now_ms() - t
-    assert.is_true(slept >= 100 and slept < 300, "a 100 ms sleep took " .. slept .. " ms")
-    for i = 1, 4 do assert.equal("normal", h.reason(refs[i], 20000)) end
+    in_one_of_three(function()
+      local n, worst = ping_for(500)
+      assert.is_true(n >= 10, "only " .. n .. " round trips in 500 ms")
+      assert.is_true(worst < 200, "a round trip took " .. worst .. " ms")
+      local t = h.now_ms()
+      mb.sleep(100)
+      local slept = h.now_ms() - t
+      assert.is_true(slept >= 100 and slept < 300, "a 100 ms sleep took " .. slept .. " ms")
+    end)
+    for i = 1, 4 do
+      -- Still spinning: the checks above ran beside all four.
+      assert.is_nil(mb.receive(h.tuple("DOWN", refs[i]), 0), "spinner " .. i .. " ended before the checks did")
+      mb.exit(pids[i], "kill")
+    end
+    for i = 1, 4 do
+      local reason = h.reason(refs[i], 20000)
+      assert.is_true(reason == "killed" or (under_tsan and reason == "normal"), "spinner " .. i .. ": " .. h.text(reason))
+    end
   end)
 
   preempt_it("running interpreted code is preempted: the others are served, on every scheduler", function()
@@ -183,9 +212,11 @@ describe("a process that never yields", function()
       pids[i] = mb.spawn(interpreted_spinner, mb.self())
       h.expect(h.tuple("spinning"), "spinner " .. i)
     end
-    local n, worst = ping_for(300)
-    assert.is_true(n >= 3, "only " .. n .. " round trips in 300 ms")
-    assert.is_true(worst < 200, "a round trip took " .. worst .. " ms")
+    in_one_of_three(function()
+      local n, worst = ping_for(300)
+      assert.is_true(n >= 3, "only " .. n .. " round trips in 300 ms")
+      assert.is_true(worst < 200, "a round trip took " .. worst .. " ms")
+    end)
     for i = 1, 4 do mb.exit(pids[i], "kill") end
   end)
 
@@ -228,22 +259,24 @@ describe("a process that never yields", function()
   end)
 
   preempt_it("is ended by kill within 100 ms, and its links and monitors fire", function()
-    local observer = mb.spawn(function(parent)
-      local mb = require "moonbeam"
-      mb.trap_exit(true)
-      local m = mb.receive()   -- the spinner's pid
-      mb.link(m)
-      mb.send(parent, "linked")
-      local exit = mb.receive(function(x) return type(x) == "table" and x[1] == "EXIT" end, 5000)
-      mb.send(parent, { "observed", exit and exit[3] })
-    end, mb.self())
-    local pid = mb.spawn(interpreted_spinner, mb.self())
-    h.expect(h.tuple("spinning"), "the spinner")
-    mb.send(observer, pid)
-    h.expect(function(m) return m == "linked" end, "the link")
-    local took = kill_after(pid, 0)
-    assert.is_true(took < 100, "kill took " .. took .. " ms")
-    assert.same({ "observed", "killed" }, h.expect(h.tuple("observed"), "the observer's EXIT"))
+    in_one_of_three(function()
+      local observer = mb.spawn(function(parent)
+        local mb = require "moonbeam"
+        mb.trap_exit(true)
+        local m = mb.receive()   -- the spinner's pid
+        mb.link(m)
+        mb.send(parent, "linked")
+        local exit = mb.receive(function(x) return type(x) == "table" and x[1] == "EXIT" end, 5000)
+        mb.send(parent, { "observed", exit and exit[3] })
+      end, mb.self())
+      local pid = mb.spawn(interpreted_spinner, mb.self())
+      h.expect(h.tuple("spinning"), "the spinner")
+      mb.send(observer, pid)
+      h.expect(function(m) return m == "linked" end, "the link")
+      local took = kill_after(pid, 0)
+      assert.same({ "observed", "killed" }, h.expect(h.tuple("observed"), "the observer's EXIT"))
+      assert.is_true(took < 100, "kill took " .. took .. " ms")
+    end)
   end)
 end)
 
@@ -403,10 +436,12 @@ describe("a process spinning in compiled code", function()
 
   preempt_it("is ended by kill within 100 ms, and no thread is left running it", function()
     local threads = os_threads()
-    local took = kill_after(spin(), 60)   -- past the hand-off: its scheduler went to a fresh thread
-    assert.is_true(took < 100, "kill took " .. took .. " ms")
-    assert.is_true(h.wait_until(function() return os_threads() == threads end),
-                   "OS threads: " .. threads .. " before, " .. os_threads() .. " after")
+    in_one_of_three(function()
+      local took = kill_after(spin(), 60)   -- past the hand-off: its scheduler went to a fresh thread
+      assert.is_true(h.wait_until(function() return os_threads() == threads end),
+                     "OS threads: " .. threads .. " before, " .. os_threads() .. " after")
+      assert.is_true(took < 100, "kill took " .. took .. " ms")
+    end)
     host_answers()
   end)
 

@@ -3,7 +3,7 @@
 -- These are the short forms; `make soak` runs the same scenarios long
 -- (MOONBEAM_SOAK=1) and prints what each measured as a table. Hostile
 -- console clients (never reading, garbage, 300 connections) are in
--- console_spec.lua.
+-- attach_spec.lua.
 --
 -- Every check is on what happened (a reply or an error per call, an order,
 -- a reason, a count); the only times compared are upper bounds far above

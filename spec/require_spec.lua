@@ -112,23 +112,32 @@ describe("require \"moonbeam\" from plain luajit", function()
   end)
 
   it("keeps a 2-scheduler host answering while two processes sit in mb.blocking(os.execute, ...)", function()
+    -- Each call's shell marks that it is in, then waits for the mark "go"
+    -- (spec/support/meet.lua): the pongs are counted over a second that both
+    -- calls are known to span.
     local status, out, err = sh.run("MOONBEAM_SCHEDULERS=2 luajit " .. sh.quote(sh.script([[
       local mb = require "moonbeam"
+      local meet = require "spec.support.meet"
+      local place = meet.place()
       local pinger = mb.spawn("spec.support.pingpong")
-      for _ = 1, 2 do
-        mb.spawn(function(parent)
+      for i = 1, 2 do
+        mb.spawn(function(parent, wait)
           local mb = require "moonbeam"
-          local t0 = mb.now()
-          mb.blocking(os.execute, "sleep 2")   -- long: a loaded machine may start one late
-          mb.send(parent, { t0, mb.now() })
-        end, mb.self())
+          mb.blocking(os.execute, wait)
+          mb.send(parent, "returned")
+        end, mb.self(), ("touch %s.in%d; while [ ! -e %s.go ]; do sleep 0.01; done"):format(place, i, place))
       end
-      local from, to = -math.huge, math.huge
-      for _ = 1, 2 do
-        local m = assert(mb.receive(10000), "a blocking call never ended")
-        from, to = math.max(from, m[1]), math.min(to, m[2])
+      local deadline = mb.now() + 10000
+      while not (meet.seen(place, "in1") and meet.seen(place, "in2")) do
+        assert(mb.now() < deadline, "the blocking calls never began")
+        mb.sleep(5)
       end
-      from, to = from + 100, to - 100
+      local from = mb.now()
+      mb.sleep(1000)
+      local to = mb.now()
+      meet.mark(place, "go")
+      for _ = 1, 2 do assert(mb.receive(10000), "a blocking call never ended") end
+      meet.clear(place, "in1", "in2", "go")
       mb.send(pinger, { "count", from, to, mb.self() })
       local m = assert(mb.receive(5000), "no pong count")
       print(math.floor(to - from), m[2])

@@ -97,12 +97,17 @@ describe("the example tree under chaos", function()
     assert.equal(before + TREE_SIZE, #mb.processes())
 
     -- A count of kills, not a time: a loaded machine does them all, slower.
-    local kills = 0
+    -- There is always a victim while the top supervisor lives.
+    local kills, last = 0, h.now_ms()
     while kills < KILLS do
       local victims = members(top)
       if #victims > 0 then
         mb.exit(victims[math.random(#victims)], "kill")
-        kills = kills + 1
+        kills, last = kills + 1, h.now_ms()
+      else
+        assert.is_true(mb.alive(top), "the top supervisor ended after " .. kills .. " kills")
+        assert.is_true(h.now_ms() - last < 10000, ("no member to kill for 10 s after %d kills; the top supervisor: %s")
+          :format(kills, h.text(mb.info(top))))
       end
       mb.sleep(math.random(50, 200))
     end

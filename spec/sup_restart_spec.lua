@@ -410,6 +410,7 @@ local top = assert(sup.start_link({
     {id = "w", module = "spec.support.sup_child", arg = {id = "w", watcher = me}},
   }},
 }, {name = "top", intensity = TOP_INTENSITY}))
+local top_ref = mb.monitor(top)   -- now: with intensity 0, top ends with inner
 local inner = sup.which_children(top)[1].pid
 local ref = mb.monitor(inner)
 mb.exit(w_init(), "kill")
@@ -421,8 +422,7 @@ if TOP_INTENSITY > 0 then
   print("restarted")
   sup.stop(top)
 else
-  local ref = mb.monitor(top)
-  local m = mb.receive(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == ref end, 5000)
+  local m = mb.receive(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == top_ref end, 5000)
   print("top", m and m[5])
 end
 ]]

@@ -97,18 +97,21 @@ describe("task.async / task.await", function()
   end)
 
   it("links the task to its owner", function()
-    local t = task.async(FNS .. ":sleep_then", 300, "v")
+    local t = task.async(FNS .. ":on_go", "v")
     assert.is_true(h.contains(mb.info(mb.self()).links, t.pid))
     assert.is_true(h.contains(mb.info(t.pid).links, mb.self()))
+    mb.send(t.pid, "go")
     assert.equal("v", task.await(t))
   end)
 
   it("runs tasks concurrently and awaits them in any order", function()
-    local t0 = h.now_ms()
+    -- All ten have started before any may end: run one at a time, the
+    -- first would wait for its "go" for ever.
     local ts = {}
-    for i = 1, 10 do ts[i] = task.async(FNS .. ":sleep_then", 200, i) end
+    for i = 1, 10 do ts[i] = task.async(FNS .. ":started_then_go", mb.self(), i) end
+    for i = 1, 10 do h.expect(h.tuple("started"), "ten tasks running at once, " .. (i - 1) .. " started") end
+    for i = 1, 10 do mb.send(ts[i].pid, "go") end
     for i = 10, 1, -1 do assert.equal(i, task.await(ts[i])) end
-    assert.is_true(h.now_ms() - t0 < 1500, "ten 200 ms tasks did not run at once")
   end)
 
   it("leaves no DOWN, EXIT or result message in the owner's mailbox", function()
@@ -150,8 +153,9 @@ describe("task.async / task.await", function()
   end)
 
   it("after a timeout, neither the result nor a DOWN arrives later", function()
-    local t = task.async(FNS .. ":sleep_then", 100, "late-value")
+    local t = task.async(FNS .. ":on_go", "late-value")
     assert.same({ "timeout" }, raised(task.await, t, 10))
+    mb.send(t.pid, "go")   -- the result comes after the await gave up
     assert.is_true(gone(t.pid))
     mb.sleep(50)
     local left = {}
@@ -162,14 +166,15 @@ describe("task.async / task.await", function()
     assert.same({}, left)
   end)
 
-  it("has a default timeout of 5000 ms", function()
-    local t = task.async(FNS .. ":sleep_then", 20000, "never")
+  it("has a default timeout of 5000 ms, task.DEFAULT_TIMEOUT, read at each await", function()
+    assert.equal(5000, task.DEFAULT_TIMEOUT)
+    local t = task.async(FNS .. ":on_go", "never")
     local t0 = h.now_ms()
-    local err = raised(task.await, t)
+    local err = h.with_default_timeout(task, 100, raised, task.await, t)
     local elapsed = h.now_ms() - t0
     assert.same({ "timeout" }, err)
-    assert.is_true(elapsed >= 4900, "default timeout fired after " .. elapsed .. " ms")
-    assert.is_true(elapsed < 6500, "default timeout fired after " .. elapsed .. " ms")
+    assert.is_true(elapsed >= 90, "default timeout fired after " .. elapsed .. " ms")
+    assert.is_true(elapsed < 2000, "default timeout fired after " .. elapsed .. " ms")
   end)
 
   it("accepts \"infinity\" as the timeout", function()
@@ -263,7 +268,7 @@ describe("task.async / task.await", function()
       local mb = require "moonbeam"
       local task = require "moonbeam.task"
       local parent = mb.receive(2000)
-      local t = task.async("spec.support.task_fns:sleep_then", 300, "mine")
+      local t = task.async("spec.support.task_fns:on_go", "mine")
       mb.send(parent, { "task", t })
       local ok, v = pcall(task.await, t, 2000)
       mb.send(parent, { "owner_got", ok, v })
@@ -277,6 +282,7 @@ describe("task.async / task.await", function()
     assert.is_not_nil(raised(task.yield, t, 100))
     assert.is_not_nil(raised(task.shutdown, t))
     -- the owner still gets its result
+    mb.send(t.pid, "go")
     local m = h.expect(h.tuple("owner_got"), "the owner's result")
     assert.is_true(m[2])
     assert.equal("mine", m[3])
@@ -304,14 +310,16 @@ describe("task.async / task.await", function()
   end)
 
   -- In a spawned process (where an infinite wait used to end at once), with
-  -- the default timeout cut to 50 ms: an infinite one must outlast it.
+  -- the default timeout cut to 25 ms: an infinite one must outlast it.
   for _, case in ipairs({ { "math.huge", math.huge }, { "\"infinity\"", "infinity" }, { "2^64", 2 ^ 64 } }) do
     it("of " .. case[1] .. " waits for a task slower than the default timeout", function()
       mb.spawn(function(parent, t, fns)
         local mb, task = require "moonbeam", require "moonbeam.task"
-        task.DEFAULT_TIMEOUT = 50
-        local ok, v = pcall(task.await, task.async(fns .. ":sleep_then", 200, "awaited"), t)
-        local kind, y = task.yield(task.async(fns .. ":sleep_then", 200, "yielded"), t)
+        task.DEFAULT_TIMEOUT = 25
+        local awaited = task.async(fns .. ":sleep_then", 125, "awaited")
+        local yielded = task.async(fns .. ":sleep_then", 125, "yielded")
+        local ok, v = pcall(task.await, awaited, t)
+        local kind, y = task.yield(yielded, t)
         mb.send(parent, { "done", ok, v, kind, y })
       end, mb.self(), case[2], FNS)
       assert.same({ "done", true, "awaited", "ok", "yielded" }, h.expect(h.tuple("done"), "the owner's report"))
@@ -344,12 +352,13 @@ describe("task.yield", function()
   end)
 
   it("returns nil on timeout, and can be called again", function()
-    local t = task.async(FNS .. ":sleep_then", 200, "second time")
+    local t = task.async(FNS .. ":on_go", "second time")
     local t0 = h.now_ms()
     assert.is_nil(task.yield(t, 20))
     assert.is_true(h.now_ms() - t0 >= 15)
     assert.is_true(mb.alive(t.pid))
     assert.is_nil(task.yield(t, 0))
+    mb.send(t.pid, "go")
     local kind, v = task.yield(t, h.TIMEOUT)
     assert.equal("ok", kind)
     assert.equal("second time", v)
@@ -383,7 +392,7 @@ describe("task.yield", function()
   end)
 
   it("waits without an explicit timeout", function()
-    local t = task.async(FNS .. ":sleep_then", 100, "quick")
+    local t = task.async(FNS .. ":sleep_then", 40, "quick")
     local kind, v = task.yield(t)
     assert.equal("ok", kind)
     assert.equal("quick", v)
@@ -529,7 +538,7 @@ describe("task.async_stream", function()
 
   it("keeps input order when later elements finish first", function()
     local list = {}
-    for i = 1, 6 do list[i] = { ms = (7 - i) * 30, v = i } end
+    for i = 1, 6 do list[i] = { ms = (7 - i) * 15, v = i } end
     local r = task.async_stream(list, FNS .. ":work", { max_concurrency = 6 })
     assert.same({ { "ok", 1 }, { "ok", 2 }, { "ok", 3 }, { "ok", 4 }, { "ok", 5 }, { "ok", 6 } }, r)
   end)
@@ -550,7 +559,7 @@ describe("task.async_stream", function()
   it("never runs more than max_concurrency workers at once, and reaches it", function()
     local counter = mb.spawn(FNS .. ":counter")
     local list = {}
-    for i = 1, 12 do list[i] = { counter = counter, ms = 40, v = i } end
+    for i = 1, 12 do list[i] = { counter = counter, ms = 20, v = i } end
     local t0 = h.now_ms()
     local r = task.async_stream(list, FNS .. ":work", { max_concurrency = 3 })
     local elapsed = h.now_ms() - t0
@@ -559,8 +568,8 @@ describe("task.async_stream", function()
     local m = h.expect(h.tuple("peak"), "the counter's peak")
     assert.equal(3, m[2])
     assert.equal(0, m[3])
-    -- 12 elements of 40 ms, 3 at a time: at least 4 rounds
-    assert.is_true(elapsed >= 150, "12 x 40 ms at 3 at a time took only " .. elapsed .. " ms")
+    -- 12 elements of 20 ms, 3 at a time: at least 4 rounds
+    assert.is_true(elapsed >= 75, "12 x 20 ms at 3 at a time took only " .. elapsed .. " ms")
   end)
 
   it("runs one at a time with max_concurrency = 1", function()
@@ -591,7 +600,7 @@ describe("task.async_stream", function()
     -- Odd elements outlive the timeout; even ones end at once (the timeout
     -- is generous so that a loaded machine still runs them in time).
     for i = 1, 4 do list[i] = { census = mb.self(), ms = i % 2 == 1 and 60000 or nil, v = i } end
-    local r = task.async_stream(list, FNS .. ":work", { max_concurrency = 2, timeout = 1500 })
+    local r = task.async_stream(list, FNS .. ":work", { max_concurrency = 2, timeout = 500 })
     assert.same({ "exit", "timeout" }, r[1])
     assert.same({ "ok", 2 }, r[2])
     assert.same({ "exit", "timeout" }, r[3])

@@ -105,6 +105,24 @@ function H.name(prefix)
   return string.format("spec_%s_%d_%d", prefix or "name", seq, math.random(1e9))
 end
 
+-- Its arguments as an array, with their count in n (nils included).
+function H.pack(...)
+  return { n = select("#", ...), ... }
+end
+
+-- Runs fn(...) with module.DEFAULT_TIMEOUT (gen_server's, task's) set to ms
+-- in this process, and returns what fn returned; the old value is put back
+-- even when fn raises. A spec sees the default used without waiting the
+-- 5 s it is.
+function H.with_default_timeout(module, ms, fn, ...)
+  local old = module.DEFAULT_TIMEOUT
+  module.DEFAULT_TIMEOUT = ms
+  local r = H.pack(pcall(fn, ...))
+  module.DEFAULT_TIMEOUT = old
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
 -- Receives the first message for which match(msg) is true, or raises
 -- "timed out waiting for <what>".
 function H.expect(match, what, timeout)
@@ -145,6 +163,15 @@ function H.wait_until(fn, timeout)
     if H.now_ms() > deadline then return false end
     mb.sleep(5)
   end
+end
+
+-- Returns once every timer due within ms from now has fired: timers fire in
+-- the order of their time (timer_spec), so one of ms + 1 to this process
+-- comes after them. A barrier instead of sleeping past a timer.
+function H.timers_fired(ms)
+  local tag = mb.make_ref()
+  mb.send_after(ms + 1, mb.self(), { "timers_fired", tag })
+  H.expect(H.tuple("timers_fired", tag), "a timer of " .. (ms + 1) .. " ms")
 end
 
 -- Sends {op, self, tag, args...} to an echo process and returns its results.
@@ -225,8 +252,26 @@ function H.after()
   for _, name in ipairs(mb.registered()) do
     if mb.whereis(name) == me then mb.unregister(name) end
   end
-  mb.sleep(10) -- EXIT messages of killed linked children land now
+  -- The EXITs and DOWNs still to come from processes that ended land now:
+  -- a link or monitor to one is dropped as its signal is taken in.
+  local deadline = H.now_ms() + 5000
   H.drain()
+  while H.signals_pending(me) and H.now_ms() < deadline do
+    mb.sleep(1)
+    H.drain()
+  end
+end
+
+-- Whether pid links to or monitors a process that has ended: an EXIT or a
+-- DOWN it has yet to take in (taking them in drops the link or monitor).
+function H.signals_pending(pid)
+  local info = mb.info(pid)
+  for _, list in ipairs({ info.links, info.monitors }) do
+    for _, p in ipairs(list) do
+      if not mb.alive(p) then return true end
+    end
+  end
+  return false
 end
 
 return H

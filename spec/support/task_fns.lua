@@ -21,6 +21,19 @@ function M.sleep_then(ms, v)
   return v
 end
 
+-- Returns v once told "go": a task that runs exactly as long as the spec
+-- needs it to.
+function M.on_go(v)
+  mb.receive(function(m) return m == "go" end)
+  return v
+end
+
+-- Tells `to` {"started", self}, then returns v once told "go".
+function M.started_then_go(to, v)
+  mb.send(to, { "started", mb.self() })
+  return M.on_go(v)
+end
+
 -- Returns its arguments, with their count (nil arguments included).
 function M.args(...)
   return { n = select("#", ...), ... }
