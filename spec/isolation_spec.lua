@@ -93,6 +93,13 @@ local function interpreted_spinner(parent)
 end
 
 -- Round trips to an echo process for `ms`: how many, and the slowest.
+-- The longest a round trip may take beside spinners. It is bound to
+-- fail when a process is starved (seconds, or never), yet leaves room for
+-- an OS that deschedules the host's threads on a loaded machine (a 388 ms
+-- round trip was seen with other builds running beside the suite). How
+-- soon a waiting process is served is what bench/fairness.lua measures.
+local SERVED_MS = 1000
+
 local function ping_for(ms)
   local echo = mb.spawn(function()
     local mb = require "moonbeam"
@@ -189,7 +196,7 @@ describe("a process that never yields", function()
     in_one_of_three(function()
       local n, worst = ping_for(500)
       assert.is_true(n >= 10, "only " .. n .. " round trips in 500 ms")
-      assert.is_true(worst < 200, "a round trip took " .. worst .. " ms")
+      assert.is_true(worst < SERVED_MS, "a round trip took " .. worst .. " ms")
       local t = h.now_ms()
       mb.sleep(100)
       local slept = h.now_ms() - t
@@ -215,7 +222,7 @@ describe("a process that never yields", function()
     in_one_of_three(function()
       local n, worst = ping_for(300)
       assert.is_true(n >= 3, "only " .. n .. " round trips in 300 ms")
-      assert.is_true(worst < 200, "a round trip took " .. worst .. " ms")
+      assert.is_true(worst < SERVED_MS, "a round trip took " .. worst .. " ms")
     end)
     for i = 1, 4 do mb.exit(pids[i], "kill") end
   end)
@@ -503,7 +510,7 @@ describe("a compiled loop, on a LuaJIT built with CHECKHOOK", function()
     end
     local n, worst = ping_for(300)
     assert.is_true(n >= 3, "only " .. n .. " round trips in 300 ms")
-    assert.is_true(worst < 200, "a round trip took " .. worst .. " ms")
+    assert.is_true(worst < SERVED_MS, "a round trip took " .. worst .. " ms")
     assert.equal(threads, os_threads(), "OS threads before and after: a scheduler was handed off")
     for i = 1, schedulers do
       local ref = mb.monitor(pids[i])
