@@ -115,7 +115,7 @@ describe("port.write and port.close_stdin", function()
   it("moves a megabyte through cat", function()
     local p = assert(port.open({ "cat" }))
     local chunk = string.rep("x", 64 * 1024)
-    local writer = mb.spawn(function(p, chunk)
+    local _, writer = mb.spawn_monitor(function(p, chunk)
       local port = require "moonbeam.port"
       for _ = 1, 16 do assert(port.write(p, chunk)) end
     end, p, chunk)
@@ -126,7 +126,11 @@ describe("port.write and port.close_stdin", function()
       n = n + #m[3]
     end
     assert.equal(16 * #chunk, n)
-    assert.is_false(mb.alive(writer))
+    -- Every write was answered (the writer ended normally): its last answer
+    -- may reach it just after the data reached us, so wait for its DOWN.
+    local down = mb.receive(function(m) return m[1] == "DOWN" and m[2] == writer end, 5000)
+    assert(down, "the writer did not end")
+    assert.equal("normal", down[5])
     port.close_stdin(p)
     assert.equal(0, select(2, output(drain(p))))
   end)
