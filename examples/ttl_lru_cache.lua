@@ -1,8 +1,7 @@
--- examples/ttl_lru_cache.lua: the seeds' ConfigurableCache, a gen_server
--- cache whose options say how many entries it keeps (the least recently
--- used goes first when it is full) and how long an entry lives (TTL, from
--- when it was written; one put may give its own). A timer the server sends
--- itself sweeps out expired entries. (examples/app/cache.lua is the
+-- examples/ttl_lru_cache.lua: the seeds' ConfigurableCache, a cache whose
+-- options say how many entries it keeps (the least recently used goes
+-- first when it is full) and how long an entry lives (TTL, from when it was
+-- written; one put may give its own). (examples/app/cache.lua is the
 -- supervision-tree demo's plain LRU cache.)
 --
 --   moonbeam run examples/ttl_lru_cache.lua        the demo (from the repository root)
@@ -15,12 +14,29 @@
 --   cache.fetch("cache", "user:2", load_user, 2)         -- get, or load_user(2) and put
 --   cache.stats("cache")  --> {size=, max_size=, hits=, misses=, evictions=, expirations=}
 --
--- Keys are strings or numbers. get, put and delete are O(1): the use order
--- is a doubly linked list threaded through two tables of keys (newer[k],
--- older[k]) rather than through nodes, so the state holds no cycles and
--- gen.get_state can still copy it out.
+-- How it works: the entries live in a shared table (moonbeam.table) that
+-- the server owns, as in examples/kv_store.lua. A get reads the table
+-- directly, from any process, without waiting for the server: the table's
+-- own per-entry TTL (tab.insert(t, k, v, ttl_ms)) makes an expired entry
+-- invisible at once. The get then casts {"hit", key} or {"miss", key} to
+-- the server, which keeps the use order and the counts; a process's cast
+-- reaches the server before that process's next call, so a get counts as a
+-- use for the put that follows it. Writes (put, delete) are calls to the
+-- server, the table's only writer: when one returns, every process's next
+-- get sees it. The server evicts the least recently used key when a new
+-- one would pass max_size; a timer it sends itself sweeps out the keys
+-- whose TTL passed (a miss on such a key drops it at once), counting them
+-- as expirations. A reader learns the table's handle once (a call) and asks
+-- again if the table is gone (the server was restarted).
+--
+-- Keys are strings or numbers. The server's bookkeeping is O(1) a key: the
+-- use order is a doubly linked list threaded through two tables of keys
+-- (newer[k], older[k]) rather than through nodes, so the state holds no
+-- cycles and gen.get_state can still copy it out. The counts are as exact
+-- as casts are: a server whose mailbox is full drops them.
 local mb = require "moonbeam"
 local gen = require "moonbeam.gen_server"
+local tab = require "moonbeam.table"
 
 local Cache = {}
 
@@ -30,10 +46,11 @@ Cache.DEFAULT_MAX_SIZE = 1000
 
 function Cache.init(opts)
   local st = {
+    table = tab.new(),                        -- protected: the server writes, every process reads
     max_size = opts.max_size or Cache.DEFAULT_MAX_SIZE,
     ttl = opts.ttl_ms,                        -- nil: entries never expire
     every = opts.cleanup_ms or opts.ttl_ms,   -- nil: no sweeps
-    values = {}, expires = {},                -- key -> value, key -> ms (or absent)
+    expires = {},                             -- key -> ms (math.huge: never); the keys held
     newer = {}, older = {},                   -- key -> the key used just after / before it
     newest = nil, oldest = nil,
     size = 0, hits = 0, misses = 0, evictions = 0, expirations = 0,
@@ -57,7 +74,8 @@ end
 
 local function remove(st, k)
   unlink(st, k)
-  st.values[k], st.expires[k] = nil, nil
+  st.expires[k] = nil
+  tab.delete(st.table, k)
   st.size = st.size - 1
 end
 
@@ -68,24 +86,9 @@ end
 
 function Cache.handle_call(req, _from, st)
   local op, key = req[1], req[2]
-  if op == "get" then
-    local v = st.values[key]
-    if v ~= nil and is_expired(st, key, mb.now()) then
-      remove(st, key)
-      st.expirations = st.expirations + 1
-      v = nil
-    end
-    if v == nil then
-      st.misses = st.misses + 1
-      return "reply", nil, st
-    end
-    st.hits = st.hits + 1
-    unlink(st, key)
-    push_newest(st, key)
-    return "reply", v, st
-  elseif op == "put" then
+  if op == "put" then
     local ttl = req[4] or st.ttl
-    if st.values[key] ~= nil then
+    if st.expires[key] ~= nil then
       unlink(st, key)
     else
       if st.size >= st.max_size then      -- full: the least recently used goes
@@ -94,14 +97,20 @@ function Cache.handle_call(req, _from, st)
       end
       st.size = st.size + 1
     end
-    st.values[key] = req[3]
-    st.expires[key] = ttl and mb.now() + ttl or nil
+    -- The time is taken before the insert, so the table's expiry is never
+    -- earlier than the server's: a get that misses finds the key expired here too.
+    st.expires[key] = ttl and mb.now() + ttl or math.huge
+    tab.insert(st.table, key, req[3], ttl)
     push_newest(st, key)
     return "reply", true, st
   elseif op == "delete" then
-    local had = st.values[key] ~= nil
-    if had then remove(st, key) end
-    return "reply", had, st
+    if st.expires[key] == nil then return "reply", false, st end
+    local live = tab.member(st.table, key)
+    if not live then st.expirations = st.expirations + 1 end
+    remove(st, key)
+    return "reply", live, st
+  elseif op == "table" then
+    return "reply", st.table, st
   elseif op == "keys" then                  -- most recently used first
     local keys, k = {}, st.newest
     while k ~= nil do
@@ -114,6 +123,25 @@ function Cache.handle_call(req, _from, st)
                       evictions = st.evictions, expirations = st.expirations }, st
   end
   return "reply", nil, st
+end
+
+-- What the readers tell the server after reading the table.
+function Cache.handle_cast(msg, st)
+  local what, key = msg[1], msg[2]
+  if what == "hit" then
+    st.hits = st.hits + 1
+    if st.expires[key] ~= nil then        -- not evicted or deleted since the read
+      unlink(st, key)
+      push_newest(st, key)
+    end
+  elseif what == "miss" then
+    st.misses = st.misses + 1
+    if is_expired(st, key, mb.now()) then
+      remove(st, key)
+      st.expirations = st.expirations + 1
+    end
+  end
+  return "noreply", st
 end
 
 function Cache.handle_info(msg, st)
@@ -136,6 +164,25 @@ local function check_key(key, fn)
   if t ~= "string" and t ~= "number" then error(("ttl_lru_cache.%s: key must be a string or a number"):format(fn), 3) end
 end
 
+-- The table of each server (pid or name) this process has read from.
+local tables = {}
+
+-- lookup(server, key): the key's value in the server's table, read directly;
+-- once more with the handle asked afresh if the one known was deleted (the
+-- server restarted).
+local function lookup(server, key)
+  local t = tables[server]
+  if t == nil then
+    t = gen.call(server, { "table" })
+    tables[server] = t
+  end
+  local ok, v = pcall(tab.lookup, t, key)
+  if ok then return v end
+  if not tostring(v):find("does not exist", 1, true) then error(v, 0) end
+  tables[server] = gen.call(server, { "table" })
+  return tab.lookup(tables[server], key)
+end
+
 --- start_link([opts]) -> pid, or nil and why. opts: max_size (default 1000),
 -- ttl_ms (default: never expire), cleanup_ms (how often expired entries are
 -- swept out; default ttl_ms), and gen.start_link's (name, ...).
@@ -148,17 +195,20 @@ function Cache.start_link(opts)
     { max_size = opts.max_size, ttl_ms = opts.ttl_ms, cleanup_ms = opts.cleanup_ms }, opts)
 end
 
---- put(server, key, value, [ttl_ms]) -> true.
+--- put(server, key, value, [ttl_ms]) -> true, once written.
 function Cache.put(server, key, value, ttl_ms)
   check_key(key, "put")
   if value == nil then error("ttl_lru_cache.put: value must not be nil", 2) end
   return gen.call(server, { "put", key, value, ttl_ms })
 end
 
---- get(server, key) -> the value, or nil (never put, evicted or expired).
+--- get(server, key) -> the value, or nil (never put, evicted or expired),
+-- read from the table; the server hears of the hit or miss by a cast.
 function Cache.get(server, key)
   check_key(key, "get")
-  return gen.call(server, { "get", key })
+  local v = lookup(server, key)
+  gen.cast(server, { v ~= nil and "hit" or "miss", key })
+  return v
 end
 
 --- fetch(server, key, fn, ...) -> the cached value, or fn(...) put in the
@@ -172,7 +222,7 @@ function Cache.fetch(server, key, fn, ...)
   return v
 end
 
---- delete(server, key) -> whether it was there.
+--- delete(server, key) -> whether it was there (and not expired), once deleted.
 function Cache.delete(server, key) return gen.call(server, { "delete", key }) end
 --- keys(server) -> the keys, most recently used first (expired ones included until swept).
 function Cache.keys(server) return gen.call(server, { "keys" }) end
@@ -185,7 +235,7 @@ function Cache.demo()
   assert(Cache.start_link({ max_size = 3, ttl_ms = 300, cleanup_ms = 100, name = "cache" }))
   local t0 = mb.now()
   local function say(fmt, ...) print(("[%4d ms] " .. fmt):format(mb.now() - t0, ...)) end
-  say("a cache of at most 3 entries, living 300 ms, swept every 100 ms")
+  say("a cache of at most 3 entries, living 300 ms, swept every 100 ms; gets read its shared table")
   Cache.put("cache", "a", 1)
   Cache.put("cache", "b", 2)
   Cache.put("cache", "c", 3)

@@ -100,6 +100,25 @@ describe("examples.ttl_lru_cache", function()
     assert.equal(3, st.size)
   end)
 
+  it("gets read the shared table without a call, and learn a restarted server's new table", function()
+    local c = assert(cache.start_link({ name = "ttl_cache_spec" }))
+    cache.put("ttl_cache_spec", "k", 1)
+    assert.equal(1, cache.get("ttl_cache_spec", "k"))          -- learns the table
+    gen.suspend(c)                                             -- a call would now wait
+    assert.equal(1, cache.get("ttl_cache_spec", "k"))
+    assert.is_nil(cache.get("ttl_cache_spec", "nope"))
+    gen.resume(c)
+    local st = cache.stats(c)
+    assert.equal(2, st.hits)
+    assert.equal(1, st.misses)
+    gen.stop(c)
+    assert(cache.start_link({ name = "ttl_cache_spec" }))      -- a new server, a new table
+    assert.is_nil(cache.get("ttl_cache_spec", "k"))
+    cache.put("ttl_cache_spec", "k", 2)
+    assert.equal(2, cache.get("ttl_cache_spec", "k"))
+    cache.stop("ttl_cache_spec")
+  end)
+
   it("refuses bad keys, nil values and a bad max_size", function()
     local c = assert(cache.start_link())
     assert.matches("key must be a string or a number", h.error_of(cache.put, c, { "t" }, 1))
