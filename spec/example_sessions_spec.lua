@@ -28,13 +28,16 @@ describe("examples.sessions", function()
   end)
 
   it("expires a session not used for ttl_ms, and keeps one that is used", function()
-    local s = assert(sessions.start_link({ ttl_ms = 300, cleanup_ms = 10000 }))
+    local s = assert(sessions.start_link({ ttl_ms = 400, cleanup_ms = 10000 }))
     local used = sessions.create(s, "used")
     local idle = sessions.create(s, "idle")
-    for _ = 1, 6 do
-      mb.sleep(100)
+    -- A get every 50 ms keeps one alive (an 8-fold margin on the ttl, for a
+    -- loaded machine or a sanitizer build), for 600 ms in all.
+    local t0 = h.now_ms()
+    repeat
+      mb.sleep(50)
       assert.equal("used", sessions.get(s, used))
-    end
+    until h.now_ms() - t0 >= 600
     -- 600 ms without a get: gone at once, though no sweep has run yet
     assert.is_nil(sessions.get(s, idle))
     assert.equal(0, sessions.stats(s).sweeps)
