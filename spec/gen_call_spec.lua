@@ -31,15 +31,7 @@ local function slow(ms, value)
   end, ms, value }
 end
 
--- A request that makes handle_call wait until the server is sent "go" (5 s
--- at most), then reply value: a reply late by as much as the spec wants, on
--- a machine however busy.
-local function held(value)
-  return { "fn", function(from, state, value)
-    require("moonbeam").receive(function(m) return m == "go" end, 5000)
-    return "reply", value, state
-  end, value }
-end
+local held = U.held
 
 -- A request whose handle_call never replies (and keeps the server waiting for
 -- nothing: it returns "noreply").

@@ -30,14 +30,7 @@ local function relay(target, inner, timeout)
   end, target, inner, timeout or 5000, mb.self() }
 end
 
--- A request that holds the server until it is sent "go" (5 s at most),
--- then replies value: late by as much as the spec wants.
-local function held(value)
-  return { "fn", function(from, state, value)
-    require("moonbeam").receive(function(m) return m == "go" end, 5000)
-    return "reply", value, state
-  end, value }
-end
+local held = U.held
 
 -- The {"relayed", pid, reply, err, elapsed} message of pid.
 local function relayed(pid)
