@@ -31,6 +31,8 @@ local function slow(ms, value)
   end, ms, value }
 end
 
+local held = U.held
+
 -- A request whose handle_call never replies (and keeps the server waiting for
 -- nothing: it returns "noreply").
 local NOREPLY = { "ret", "noreply", "$state" }
@@ -256,13 +258,15 @@ describe("gen.call timeouts", function()
   it("lets a reply slower than a short timeout arrive with the default timeout", function()
     local s = server()
     assert.equal("slow", h.with_default_timeout(gen, 400, gen.call, s, slow(100, "slow")))
-    assert.same({ "timeout" }, U.raised(gen.call, s, slow(100, "slow"), 20))
+    assert.same({ "timeout" }, U.raised(gen.call, s, held("slow"), 20))
+    mb.send(s, "go")
   end)
 
   it("never delivers the late reply to the caller's mailbox", function()
     local s = server()
-    local err = U.raised(gen.call, s, slow(150, "too late"), 30)
+    local err = U.raised(gen.call, s, held("too late"), 30)
     assert.same({ "timeout" }, err)
+    mb.send(s, "go")
     -- The server carried on and is still serving. It answers in order, so
     -- the late reply was sent before this one, and would be here by now.
     assert.equal("pong", gen.call(s, "ping"))
@@ -283,14 +287,16 @@ describe("gen.call timeouts", function()
 
   it("does not mistake the late reply of an earlier call for the next call's reply", function()
     local s1, s2 = server(), server()
-    assert.same({ "timeout" }, U.raised(gen.call, s1, slow(100, "stale"), 20))
+    assert.same({ "timeout" }, U.raised(gen.call, s1, held("stale"), 20))
+    mb.send(s1, "go")
     -- s1's late reply lands while this call waits for s2's: s2 answers
     -- once s1 has answered it, after the stale call.
     assert.equal("fresh", gen.call(s2, { "fn", function(from, state, s1)
       require("moonbeam.gen_server").call(s1, "ping")
       return "reply", "fresh", state
     end, s1 }))
-    assert.same({ "timeout" }, U.raised(gen.call, s1, slow(100, "stale"), 20))
+    assert.same({ "timeout" }, U.raised(gen.call, s1, held("stale"), 20))
+    mb.send(s1, "go")
     -- s1 answers in order: the stale reply lands first.
     assert.equal("fresh again", gen.call(s1, { "ret", "reply", "fresh again", "$state" }))
     assert.same({}, h.drain())
@@ -299,9 +305,10 @@ describe("gen.call timeouts", function()
   it("lets the server complete the work of a timed-out call", function()
     local c = server(0)
     U.raised(gen.call, c, { "fn", function(from, n)
-      require("moonbeam").sleep(100)
+      require("moonbeam").receive(function(m) return m == "go" end, 5000)   -- after the timeout
       return "reply", n + 1, n + 1
     end }, 10)
+    mb.send(c, "go")
     assert.equal(1, gen.call(c, "state"))
   end)
 end)

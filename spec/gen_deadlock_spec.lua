@@ -30,6 +30,8 @@ local function relay(target, inner, timeout)
   end, target, inner, timeout or 5000, mb.self() }
 end
 
+local held = U.held
+
 -- The {"relayed", pid, reply, err, elapsed} message of pid.
 local function relayed(pid)
   return h.expect(function(m) return type(m) == "table" and m[1] == "relayed" and m[2] == pid end,
@@ -184,12 +186,9 @@ describe("no false deadlock", function()
 
   it("after a call that timed out", function()
     local a, b = server("a"), server("b")
-    local slow = { "fn", function(from, state)
-      require("moonbeam").sleep(200)
-      return "reply", "slow", state
-    end }
-    local got = gen.call(a, relay(b, slow, 20))
+    local got = gen.call(a, relay(b, held("slow"), 20))
     assert.same({ "timeout" }, got.e)
+    mb.send(b, "go")
     -- a no longer waits on b: b calling a is no cycle
     local back = gen.call(b, relay(a, "ping"), 2000)
     assert.is_nil(back.e)
@@ -241,12 +240,14 @@ describe("gen.stop in a wait cycle", function()
     end, mb.self(), b, { "fn", function(from, state, a, watcher)
       local gen = require "moonbeam.gen_server"
       local mb = require "moonbeam"
-      mb.sleep(100)
+      mb.send(watcher, "b in its call")
+      local deadline = mb.now() + 5000
+      while mb.info(mb.self()).message_queue_len == 0 and mb.now() < deadline do mb.sleep(1) end
       local r, e = gen.try_call(a, "ping", 5000)
       mb.send(watcher, { "b called a", r, e })
       return "reply", "b done", state
     end, a, mb.self() })
-    mb.sleep(20)
+    h.expect(function(m) return m == "b in its call" end, "b in its call")
     local ref = mb.monitor(b)
     gen.cast(a, { "fn", function(state, b, watcher)
       local gen = require "moonbeam.gen_server"
@@ -309,11 +310,8 @@ describe("a server blocked in its own outgoing call", function()
     local a = gen.start(SCRIPT, { watcher = mb.self(), state = {} })
     U.event(a, "init")
     local b = server("b")
-    local slow = { "fn", function(from, state)
-      require("moonbeam").sleep(300)
-      return "reply", "slow reply", state
-    end }
-    -- a calls b (300 ms) from handle_cast; meanwhile the spec sends a more
+    local slow = held("slow reply")
+    -- a calls b (held until the spec's go) from handle_cast; meanwhile the spec sends a more
     local log = function(tag)
       return { "fn", function(state, tag) state[#state + 1] = tag; return "noreply", state end, tag }
     end
@@ -326,10 +324,18 @@ describe("a server blocked in its own outgoing call", function()
     mb.send(a, log("info 1"))
     gen.cast(a, log("cast 1"))
     mb.send(a, log("info 2"))
-    local t0 = h.now_ms()
-    local state = gen.call(a, "state", 3000)
+    -- b answers once all four (with the call below) wait in a's mailbox;
+    -- the helper that lets it go tells this process first.
+    mb.spawn(function(parent, a, b)
+      local mb = require "moonbeam"
+      local deadline = mb.now() + 5000
+      while mb.info(a).message_queue_len < 4 and mb.now() < deadline do mb.sleep(1) end
+      mb.send(parent, "letting b go")
+      mb.send(b, "go")
+    end, mb.self(), a, b)
+    local state = gen.call(a, "state", 10000)
     assert.same({ "slow reply", "info 1", "cast 1", "info 2" }, state)
-    assert.is_true(h.now_ms() - t0 > 150, "a answered while blocked")
+    assert.is_not_nil(mb.receive(function(m) return m == "letting b go" end, 0), "a answered while blocked")
     -- nothing ran before the outgoing call returned
     local order = {}
     for _, m in ipairs(h.drain()) do if m[1] == "ev" then order[#order + 1] = m[3] end end

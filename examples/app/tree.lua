@@ -7,6 +7,11 @@
 --       ├── workers (simple_one_for_one over examples.app.worker)
 --       └── pool      examples.app.pool, registered "pool": fills "workers"
 --
+-- jobs is restarted after a short backoff: killed, it takes its children
+-- down through their links, and its new pool cannot take the name "pool"
+-- before the old one has gone; restarted at once, on a busy machine, its
+-- start failed until app gave up (more than 20 failed starts in 5 s).
+--
 -- tree.start([opts]) -> the top supervisor's pid (linked to the caller),
 -- or nil and why. opts: log (print what the servers do), workers (pool
 -- size, default 4), name (of the top supervisor, default "app"),
@@ -27,6 +32,7 @@ function T.children(opts)
     { id = "sessions", module = "examples.app.session_store", name = "sessions",
       arg = { ttl_ms = opts.session_ttl_ms or 30000, cleanup_ms = opts.cleanup_ms or 1000, log = log } },
     { id = "jobs", type = "supervisor", strategy = "rest_for_one", intensity = intensity, period = 5000,
+      backoff = { initial = 10, max = 1000, factor = 2 },
       children = {
         { id = "workers", type = "supervisor", strategy = "simple_one_for_one", intensity = intensity, period = 5000,
           children = { { id = "worker", module = "examples.app.worker" } } },

@@ -39,6 +39,16 @@ function U.start(arg, opts)
   return pid
 end
 
+-- A request for a gs_script server: handle_call waits until the server is
+-- sent "go" (5 s at most), then replies value. A reply late by as much as
+-- the spec wants, on a machine however busy.
+function U.held(value)
+  return { "fn", function(from, state, value)
+    require("moonbeam").receive(function(m) return m == "go" end, 5000)
+    return "reply", value, state
+  end, value }
+end
+
 -- Calls fn(...) and returns the error value it raised (fails if it returned).
 function U.raised(fn, ...)
   local ok, err = pcall(fn, ...)

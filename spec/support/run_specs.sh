@@ -119,7 +119,7 @@ collect() {
     [ -e "$work/$i.heavy" ] && heavy_running=$((heavy_running - 1))
     name=$(cat "$work/$i.name")
     echo "== $name ($(cat "$work/$i.time") s)"
-    cat "$work/$i.out"
+    cat "$work/$i.out" "$work/$i.shell"
     if [ -s "$work/$i.hang" ]; then
         cat "$work/$i.hang"
         failed=$((failed + 1))
@@ -140,7 +140,9 @@ start() {
         : >"$work/$n.heavy"
         heavy_running=$((heavy_running + 1))
     fi
-    run_one "$n" "$1" &
+    # What the shell says of the file's process ("Segmentation fault") goes
+    # with the file's output.
+    run_one "$n" "$1" 2>"$work/$n.shell" &
     running=$((running + 1))
 }
 

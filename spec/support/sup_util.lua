@@ -48,6 +48,17 @@ function U.no_event(id, what, ms)
   assert(m == nil, "unexpected " .. what .. " event from " .. tostring(id) .. ": " .. h.text(m))
 end
 
+-- Asserts that no such event is here once s has answered a call. s handles
+-- its mailbox in order and awaits what it does for each message (a worker
+-- it starts: its init; one it stops: its DOWN, after terminate), so by then
+-- the events of all it did for what it had before the call are here. A
+-- child's EXIT reaches s before the child's DOWN reaches a monitor here.
+-- Not for "process" children or a backoff: nothing awaits those.
+function U.no_event_by_call(s, id, what)
+  sup.count_children(s)
+  U.no_event(id, what, 0)
+end
+
 -- The next n events of kind what (any id), in arrival order: their ids.
 function U.order(what, n, timeout)
   local ids = {}

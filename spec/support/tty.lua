@@ -79,19 +79,36 @@ function Term:key(...)
   end
 end
 
---- Wait until the screen matches pattern (a Lua pattern; plain text if
--- plain); returns the screen. Fails the test after timeout ms.
-function Term:wait_for(pattern, timeout, plain)
+-- The index of the first of patterns the screen matches, and the screen,
+-- within timeout ms; else an error at the caller's caller.
+local function wait_screen(t, patterns, timeout, plain)
   local deadline = timeout or M.TIMEOUT
   local waited, s = 0, ""
   while true do
-    s = self:screen()
-    if s:find(pattern, 1, plain) then return s end
+    s = t:screen()
+    for i, pattern in ipairs(patterns) do
+      if s:find(pattern, 1, plain) then return i, s end
+    end
     if waited >= deadline then break end
     sleep_ms(50)
     waited = waited + 50
   end
-  error(("timed out waiting for %q; the screen was:\n%s"):format(pattern, s), 2)
+  local wanted = {}
+  for i, pattern in ipairs(patterns) do wanted[i] = ("%q"):format(pattern) end
+  error(("timed out waiting for %s; the screen was:\n%s"):format(table.concat(wanted, " or "), s), 3)
+end
+
+--- Wait until the screen matches pattern (a Lua pattern; plain text if
+-- plain); returns the screen. Fails the test after timeout ms.
+function Term:wait_for(pattern, timeout, plain)
+  return select(2, wait_screen(self, { pattern }, timeout, plain))
+end
+
+--- Wait until the screen matches one of patterns; returns the index of the
+-- first that matches, and the screen. Fails the test after timeout ms.
+function Term:wait_for_one_of(patterns, timeout, plain)
+  local i, s = wait_screen(self, patterns, timeout, plain)   -- not a tail call: the error's level
+  return i, s
 end
 
 --- How many prompts the screen shows ("mb(N)>" and "...(N)>").
