@@ -154,12 +154,13 @@ describe("mb.link", function()
   end)
 
   it("made by spawn_link exists before the child can crash", function()
-    local a = mb.spawn(function()
+    -- Monitored from its spawn: the child's crash may end it at once.
+    local _, ref = mb.spawn_monitor(function()
       local mb = require "moonbeam"
       mb.spawn_link(function() error("instant crash") end)
       mb.receive()
     end)
-    local reason = h.reason(mb.monitor(a))
+    local reason = h.reason(ref)
     assert.is_table(reason)
     assert.equal("error", reason[1])
     assert.matches("instant crash", reason[2])

@@ -310,7 +310,7 @@ describe("a server blocked in its own outgoing call", function()
     local a = gen.start(SCRIPT, { watcher = mb.self(), state = {} })
     U.event(a, "init")
     local b = server("b")
-    local slow = held("slow reply")
+    local slow = held("slow reply", mb.self())
     -- a calls b (held until the spec's go) from handle_cast; meanwhile the spec sends a more
     local log = function(tag)
       return { "fn", function(state, tag) state[#state + 1] = tag; return "noreply", state end, tag }
@@ -324,18 +324,21 @@ describe("a server blocked in its own outgoing call", function()
     mb.send(a, log("info 1"))
     gen.cast(a, log("cast 1"))
     mb.send(a, log("info 2"))
-    -- b answers once all four (with the call below) wait in a's mailbox;
-    -- the helper that lets it go tells this process first.
-    mb.spawn(function(parent, a, b)
-      local mb = require "moonbeam"
-      local deadline = mb.now() + 5000
-      while mb.info(a).message_queue_len < 4 and mb.now() < deadline do mb.sleep(1) end
-      mb.send(parent, "letting b go")
-      mb.send(b, "go")
-    end, mb.self(), a, b)
-    local state = gen.call(a, "state", 10000)
+    -- The state call comes from a helper: once the helper waits in it, its
+    -- request is with the others in a's mailbox, and b may answer. Had a
+    -- answered anything while blocked, "slow reply" would not come first.
+    local caller = mb.spawn(function(parent, a)
+      local gen = require "moonbeam.gen_server"
+      require("moonbeam").send(parent, { "state", gen.call(a, "state", 10000) })
+    end, mb.self(), a)
+    assert.is_true(h.wait_until(function()
+      local info = mb.info(caller)
+      return info == nil or info.status == "waiting"
+    end), "the state call was never made")
+    h.expect(h.tuple("held", b), "b to hold a's call")
+    mb.send(b, "go")
+    local state = h.expect(h.tuple("state"), "a's state", 10000)[2]
     assert.same({ "slow reply", "info 1", "cast 1", "info 2" }, state)
-    assert.is_not_nil(mb.receive(function(m) return m == "letting b go" end, 0), "a answered while blocked")
     -- nothing ran before the outgoing call returned
     local order = {}
     for _, m in ipairs(h.drain()) do if m[1] == "ev" then order[#order + 1] = m[3] end end

@@ -41,12 +41,16 @@ end
 
 -- A request for a gs_script server: handle_call waits until the server is
 -- sent "go" (5 s at most), then replies value. A reply late by as much as
--- the spec wants, on a machine however busy.
-function U.held(value)
-  return { "fn", function(from, state, value)
-    require("moonbeam").receive(function(m) return m == "go" end, 5000)
+-- the spec wants, on a machine however busy. With watcher, the server tells
+-- it {"held", server} as it starts to wait (a "go" sent before the request
+-- arrived would be taken as an info message).
+function U.held(value, watcher)
+  return { "fn", function(from, state, value, watcher)
+    local mb = require "moonbeam"
+    if watcher then mb.send(watcher, { "held", mb.self() }) end
+    mb.receive(function(m) return m == "go" end, 5000)
     return "reply", value, state
-  end, value }
+  end, value, watcher }
 end
 
 -- Calls fn(...) and returns the error value it raised (fails if it returned).

@@ -1,8 +1,9 @@
 -- A gen_server child for the supervisor specs (spec/sup_*_spec.lua). Its
 -- init argument is a table (all fields optional):
 --   id         a label carried in every event (default "?")
---   watcher    a pid told {"sup_ev", id, what, pid, detail} of: "init" (detail:
---              the arg), "init_failed", "terminate" (detail: the reason)
+--   watcher    a pid told {"sup_ev", id, what, pid, detail, at} of: "init"
+--              (detail: the arg), "init_failed", "terminate" (detail: the
+--              reason); at is mb.now() when it happened
 --   trap       trap exits (so terminate runs when the supervisor shuts it down)
 --   fail_when  a registered name: while it is registered, init returns
 --              "stop", fail_reason (default "told_to_fail")
@@ -27,7 +28,7 @@ local M = {}
 
 local function note(st, what, detail)
   if st.watcher then
-    mb.send(st.watcher, { "sup_ev", st.id, what, mb.self(), detail, n = 5 })
+    mb.send(st.watcher, { "sup_ev", st.id, what, mb.self(), detail, mb.now(), n = 6 })
   end
 end
 
