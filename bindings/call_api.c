@@ -62,10 +62,8 @@ static int l_call_send(lua_State *L) {
         lua_pushstring(L, err.msg);
         return 2;
     }
-    mb_buf what;
-    mb_buf_init(&what);
-    int rc = mb_put_id(&what, MB_T_PID, server) ? MB_LINK_NOMEM : mb_monitor(self, server, ref, what.p, what.len);
-    mb_buf_free(&what);
+    mb_small_term what = mb_small_id(MB_T_PID, server);   /* in place: no allocation per call */
+    int rc = mb_monitor(self, server, ref, what.b, what.n);
     if (rc == MB_LINK_NOMEM) return mbb_raisef(L, "call: out of memory");
     mb_pid chain[MB_MAX_CHAIN];
     int n = mb_call_begin(self, server, ref, chain);
