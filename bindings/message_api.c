@@ -158,6 +158,38 @@ static int l_recv(lua_State *L) {
     return 2;
 }
 
+/* What a wait finds before it blocks: an exit signal that ends the process
+ * (no return), or signals that may have brought something (true pushed: 1).
+ * 0: nothing, block. */
+static int wait_drain(lua_State *L, mb_proc *self) {
+    int added = mb_signal_drain(self);
+    if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);   /* there: when fn returns */
+    if (added > 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    return 0;
+}
+
+/* Block until something arrives or deadline (ms on the runtime clock; < 0:
+ * none) passes. */
+static int wait_block(lua_State *L, mb_proc *self, double deadline) {
+    if (self->ext) {
+        mbb_note_where(L, self);
+        lua_pushboolean(L, mb_external_wait(self, deadline));
+        return 1;
+    }
+    if (L != mbb_co(self))
+        return mbb_raisef(L, "receive: cannot block inside a coroutine of your own; receive from the process's body");
+    /* A pool thread waits for nobody's messages: a wait there could hold
+     * it for ever. receive(0) still works. */
+    if (self->in_blocking)
+        return mbb_raisef(L, "receive: cannot wait inside mb.blocking; receive or sleep after it returns");
+    self->wait_deadline = deadline;
+    self->yield = MB_YIELD_WAIT;
+    return lua_yield(L, 0);
+}
+
 /* core.wait([ms]) -> true when something may have arrived, false on timeout.
  * No ms, or one beyond what a timer can be set for (math.huge included):
  * wait without a timer. */
@@ -170,30 +202,27 @@ static int l_wait(lua_State *L) {
         ms = lua_tonumber(L, 1);
         if (ms > MB_MAX_TIMEOUT_MS) ms = -1;
     }
-    int added = mb_signal_drain(self);
-    if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);   /* there: when fn returns */
-    if (added > 0) {
-        lua_pushboolean(L, 1);
-        return 1;
-    }
+    int n = wait_drain(L, self);
+    if (n) return n;
     if (ms == 0) {
         lua_pushboolean(L, 0);
         return 1;
     }
-    if (self->ext) {
-        mbb_note_where(L, self);
-        lua_pushboolean(L, mb_external_wait(self, ms < 0 ? -1 : mb_now_ms() + ms));
-        return 1;
-    }
-    if (L != mbb_co(self))
-        return mbb_raisef(L, "receive: cannot block inside a coroutine of your own; receive from the process's body");
-    /* A pool thread waits for nobody's messages: a wait there could hold
-     * it for ever. receive(0) still works. */
-    if (self->in_blocking)
-        return mbb_raisef(L, "receive: cannot wait inside mb.blocking; receive or sleep after it returns");
-    self->wait_deadline = ms < 0 ? -1 : mb_now_ms() + ms;
-    self->yield = MB_YIELD_WAIT;
-    return lua_yield(L, 0);
+    return wait_block(L, self, ms < 0 ? -1 : mb_now_ms() + ms);
+}
+
+/* core.wait_until(deadline) -> as core.wait, with the deadline (core.now's
+ * clock) instead of a timeout: a caller that loops until a deadline reads
+ * the clock once, not at each wait. The scheduler tells whether it has
+ * passed (sched.c after_slice): a deadline already gone costs one turn. */
+static int l_wait_until(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    if (lua_type(L, 1) != LUA_TNUMBER || lua_tonumber(L, 1) != lua_tonumber(L, 1))
+        return mbb_raisef(L, "receive: deadline must be a number");
+    double deadline = lua_tonumber(L, 1);
+    int n = wait_drain(L, self);
+    if (n) return n;
+    return wait_block(L, self, deadline < 0 ? 0 : deadline);   /* < 0 is long past, not "none" */
 }
 
 /* core.yield(): give the scheduler a turn (or end, if an exit signal came). */
@@ -233,7 +262,7 @@ static int l_queue_len(lua_State *L) {
 
 void mbb_open_message(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"recv", l_recv}, {"wait", l_wait},
+        {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"recv", l_recv}, {"wait", l_wait}, {"wait_until", l_wait_until},
         {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"queue_len", l_queue_len},
         {NULL, NULL}};
     luaL_register(L, NULL, fns);

@@ -448,6 +448,31 @@ describe("mb.receive(match, timeout)", function()
     assert.is_nil(mb.receive(0))
   end)
 
+  it("in a process, times out on schedule while messages that don't match keep coming", function()
+    -- Each non-matching message wakes the receiver, which waits again for
+    -- what is left until the same deadline; sleep likewise.
+    local got = mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local noise = mb.spawn(function(to)
+        local mb = require "moonbeam"
+        while true do mb.send(to, "noise"); mb.sleep(2) end
+      end, mb.self())
+      local t0 = mb.now()
+      local m = mb.receive(function(x) return x == "never" end, 60)
+      local waited = mb.now() - t0
+      t0 = mb.now()
+      mb.sleep(60)
+      local slept = mb.now() - t0
+      mb.exit(noise, "kill")
+      mb.send(parent, { "done", m == nil, waited, slept })
+    end, mb.self())
+    assert.is_truthy(got)
+    local r = h.expect(h.tuple("done"), "the receiver's report")
+    assert.is_true(r[2], "receive returned a message")
+    assert.is_true(r[3] >= 59 and r[3] < 2000, "receive returned after " .. r[3] .. " ms")
+    assert.is_true(r[4] >= 59 and r[4] < 2000, "sleep returned after " .. r[4] .. " ms")
+  end)
+
   it("waits for a match that arrives later, keeping the others", function()
     mb.send(mb.self(), "a")
     mb.send(mb.self(), "b")

@@ -134,9 +134,11 @@ static void on_timer_fire(uv_timer_t *h) {
 }
 
 /* The delay is counted from the loop's clock (coarse, whole ms), which is
- * never ahead of mb_now_ms: so a timer never fires before it is due. */
+ * never ahead of mb_now_ms: so a timer never fires before it is due. Not
+ * brought up to date first: libuv counts the delay from that same clock,
+ * so an older reading only makes the delay longer, not the due time later
+ * (and it saves a clock read on every receive with a timeout). */
 static uint64_t delay_from_loop(uv_loop_t *loop, double due) {
-    uv_update_time(loop);
     double left = due - (double)uv_now(loop);
     if (!(left > 0)) return 0;
     /* Callers never pass more; a double past uint64_t cannot be converted. */
@@ -259,7 +261,7 @@ static void wait_release(mb_waittimer *t, mb_sched *s) {
 }
 
 void mb_waittimer_arm(mb_proc *p, mb_sched *s, double deadline) {
-    if (!(deadline - mb_now_ms() <= MB_MAX_TIMEOUT_MS)) return;   /* never fires: no timer */
+    if (!(deadline - (double)uv_now(&s->loop) <= MB_MAX_TIMEOUT_MS)) return;   /* never fires: no timer */
     mb_waittimer *t = p->wtimer;
     if (t && t->s != s) {   /* the process moved: its old timer stays with the old loop */
         wait_release(t, s);

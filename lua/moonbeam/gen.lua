@@ -10,7 +10,7 @@ local mb = require "moonbeam"
 
 local type, error, pcall, tostring = type, error, pcall, tostring
 local send, receive, self, monitor, demonitor = mb.send, mb.receive, mb.self, mb.monitor, mb.demonitor
-local whereis, now, c_wait = mb.whereis, mb.now, mb.wait
+local whereis, now, c_wait, c_wait_until = mb.whereis, mb.now, mb.wait, mb.wait_until
 local call_begin, call_send, call_take, call_end, c_reply = mb.call_begin, mb.call_send, mb.call_take, mb.call_end, mb.reply
 local c_send_system, c_yield = mb.send_system, mb.yield
 
@@ -30,12 +30,9 @@ local function await(deadline)
   while true do
     local kind, v = call_take()
     if kind then return kind, v end
-    local left
-    if deadline then
-      left = deadline - now()
-      if left < 0 then left = 0 end
-    end
-    if not c_wait(left) then return call_take() end
+    local waited
+    if deadline then waited = c_wait_until(deadline) else waited = c_wait() end
+    if not waited then return call_take() end
   end
 end
 

@@ -6,6 +6,7 @@ local core = require "moonbeam.core"
 
 local type, error, require = type, error, require
 local c_send, c_recv, c_wait, c_yield, c_now = core.send, core.recv, core.wait, core.yield, core.now
+local c_wait_until = core.wait_until
 local c_spawn = core.spawn
 
 -- The timeout rules (moonbeam.util) are loaded with the first timeout
@@ -93,12 +94,9 @@ function M.receive(a, b)
     local msg, over = c_recv(match)
     if over then c_yield() end
     if msg ~= nil then return msg end
-    local left
-    if deadline then
-      left = deadline - c_now()
-      if left < 0 then left = 0 end
-    end
-    if not c_wait(left) then
+    local waited
+    if deadline then waited = c_wait_until(deadline) else waited = c_wait() end
+    if not waited then
       -- Timed out; a message may have arrived together with the timeout.
       return (c_recv(match))
     end
@@ -114,11 +112,7 @@ function M.sleep(ms)
     while true do c_wait() end
   end
   local deadline = c_now() + ms
-  while true do
-    local left = deadline - c_now()
-    if left <= 0 then return end
-    c_wait(left)
-  end
+  while c_wait_until(deadline) do end   -- false: the deadline has passed
 end
 
 local c_enter, c_leave = core._blocking_enter, core._blocking_leave
