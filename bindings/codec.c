@@ -264,7 +264,14 @@ static void enc_finish_error(enc *e, const char *root) {
 
 int mb_encode(lua_State *L, int idx, const char *root, mb_buf *b,
               size_t max_size, mb_encode_err *err) {
-    enc e = {.L = L, .b = b, .start = b->len, .max = max_size, .err = err};
+    /* Fields set one by one: an initializer would zero path and open, a
+     * kilobyte, on every message (open is read only below the depth reached). */
+    enc e;
+    e.L = L;
+    e.b = b;
+    e.start = b->len;
+    e.max = max_size;
+    e.err = err;
     e.path[0] = '\0';
     err->why = MB_ENC_REFUSED;
     if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;

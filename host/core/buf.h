@@ -40,7 +40,11 @@ static inline int mb_buf_put(mb_buf *b, const void *src, size_t n) {
     return 0;
 }
 
-static inline int mb_buf_byte(mb_buf *b, uint8_t c) { return mb_buf_put(b, &c, 1); }
+static inline int mb_buf_byte(mb_buf *b, uint8_t c) {
+    if (mb_buf_reserve(b, 1)) return -1;
+    b->p[b->len++] = c;
+    return 0;
+}
 
 #define MB_VARINT_MAX 10   /* bytes of the longest varint, a 64-bit value's */
 
@@ -55,9 +59,11 @@ static inline size_t mb_varint_encode(uint8_t out[MB_VARINT_MAX], uint64_t v) {
     return n;
 }
 
+/* Written in place: the encoder's hot path (a tag and a length per value). */
 static inline int mb_buf_varint(mb_buf *b, uint64_t v) {
-    uint8_t tmp[MB_VARINT_MAX];
-    return mb_buf_put(b, tmp, mb_varint_encode(tmp, v));
+    if (mb_buf_reserve(b, MB_VARINT_MAX)) return -1;
+    b->len += mb_varint_encode(b->p + b->len, v);
+    return 0;
 }
 
 #endif
