@@ -418,6 +418,44 @@ int mb_decode(lua_State *L, const uint8_t *p, size_t len, int allow_functions) {
     return 0;
 }
 
+/* Whether the next bytes are a table head of narr array values and no
+ * pairs; consumed if so. */
+static int dec_tuple_head(dec *d, uint64_t narr) {
+    const uint8_t *at = d->p;
+    uint64_t n, h;
+    if (d->p < d->end && *d->p++ == MB_T_TABLE && !dec_varint(d, &n) && n == narr && !dec_varint(d, &h) && h == 0)
+        return 1;
+    d->p = at;
+    return 0;
+}
+
+int mb_decode_call(lua_State *L, const uint8_t *p, size_t len, int allow_functions) {
+    static const char tag[] = "$gen_call";
+    dec d = {L, p, p + len, allow_functions};
+    uint64_t pid, ref;
+    if (!dec_tuple_head(&d, 3)) return 0;
+    if (d.end - d.p < 2 + (ptrdiff_t)sizeof tag - 1 || d.p[0] != MB_T_STRING || d.p[1] != sizeof tag - 1 ||
+        memcmp(d.p + 2, tag, sizeof tag - 1) != 0)
+        return 0;
+    d.p += 2 + sizeof tag - 1;
+    if (!dec_tuple_head(&d, 2) || d.p >= d.end || *d.p++ != MB_T_PID || dec_varint(&d, &pid) ||
+        mb_value_kind(pid) != MB_VALUE_PID || d.p >= d.end || *d.p++ != MB_T_REF || dec_varint(&d, &ref) ||
+        mb_value_kind(ref) != MB_VALUE_REF)
+        return 0;   /* some other 3-tuple: the message as it is */
+    int top = lua_gettop(L);
+    if (!lua_checkstack(L, 4)) return -1;
+    lua_createtable(L, 2, 0);
+    lua_pushlightuserdata(L, (void *)(uintptr_t)pid);
+    lua_rawseti(L, -2, 1);
+    lua_pushlightuserdata(L, (void *)(uintptr_t)ref);
+    lua_rawseti(L, -2, 2);
+    if (dec_value(&d, 1, 0) || d.p != d.end) {
+        lua_settop(L, top);
+        return -1;
+    }
+    return 1;
+}
+
 int mb_decode_list(lua_State *L, const uint8_t *p, size_t len, int allow_functions) {
     dec d = {L, p, p + len, allow_functions};
     int top = lua_gettop(L);

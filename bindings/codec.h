@@ -43,4 +43,10 @@ int mb_decode(lua_State *L, const uint8_t *p, size_t len, int allow_functions);
 /* Push the values of a list; returns their count, or -1 if malformed. */
 int mb_decode_list(lua_State *L, const uint8_t *p, size_t len, int allow_functions);
 
+/* If p..p+len is a call envelope {"$gen_call", {pid, ref}, request},
+ * push from ({pid, ref}, a fresh table) and request, and return 1: the
+ * server's loop takes a call without the envelope's table. 0 when it is
+ * anything else (nothing pushed, decode it as a message); -1 if malformed. */
+int mb_decode_call(lua_State *L, const uint8_t *p, size_t len, int allow_functions);
+
 #endif

@@ -158,6 +158,33 @@ static int l_recv(lua_State *L) {
     return 2;
 }
 
+/* core.recv_request() -> kind, over, a, b: the first message, as
+ * gen_server's loop takes it. kind 1: a call envelope {"$gen_call", from,
+ * request}, taken without making its table (a = from, b = request); kind 0:
+ * any other message (a). nil, over: none. */
+static int l_recv_request(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
+    mb_signal_drain(self);
+    for (mb_msg *m; !self->dying && (m = self->save.head) != NULL;) {
+        int kind = mb_decode_call(L, m->data, m->len, 1);
+        if (kind == 0) kind = mb_decode(L, m->data, m->len, 1) ? -1 : (lua_pushnil(L), 0);
+        take(self, NULL, m);
+        if (kind < 0) {   /* cannot happen for our own bytes: not worth a server's life */
+            fputs("moonbeam: a gen_server dropped a message that does not decode\n", stderr);
+            continue;
+        }
+        lua_pushinteger(L, kind);
+        lua_insert(L, -3);
+        lua_pushboolean(L, --self->budget <= 0);
+        lua_insert(L, -3);
+        return 4;
+    }
+    lua_pushnil(L);
+    lua_pushboolean(L, self->dying);
+    return 2;
+}
+
 /* What a wait finds before it blocks: an exit signal that ends the process
  * (no return), or signals that may have brought something (true pushed: 1).
  * 0: nothing, block. */
@@ -262,7 +289,7 @@ static int l_queue_len(lua_State *L) {
 
 void mbb_open_message(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"recv", l_recv}, {"wait", l_wait}, {"wait_until", l_wait_until},
+        {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"recv", l_recv}, {"recv_request", l_recv_request}, {"wait", l_wait}, {"wait_until", l_wait_until},
         {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"queue_len", l_queue_len},
         {NULL, NULL}};
     luaL_register(L, NULL, fns);

@@ -248,7 +248,7 @@ end
 local INTERNAL = {}
 for _, k in ipairs({
   -- moonbeam (the core's functions behind the API)
-  "call_begin", "call_take", "call_end", "reply", "wait", "wait_until", "recv", "send_system", "run_first",
+  "call_begin", "call_take", "call_end", "reply", "wait", "wait_until", "recv", "recv_request", "send_system", "run_first",
   "sup_start", "console_open", "shutdown_start", "shutdown_status", "shutdown_wait",
   "shutdown_plan", "shutdown_order", "shutdown_host_links", "shutdown_done",
   -- moonbeam.gen_server, moonbeam.task: the bodies of their processes

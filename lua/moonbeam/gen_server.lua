@@ -13,7 +13,7 @@ local type, select, error, pcall, xpcall, tostring, rawget, next, setmetatable, 
 local send, receive, self = mb.send, mb.receive, mb.self
 local whereis, is_pid, now, c_reply = mb.whereis, mb.is_pid, mb.now, mb.reply
 local core_exit = mb.exit
-local c_recv, c_yield, c_send_tagged = mb.recv, mb.yield, mb.send_tagged
+local c_recv_request, c_wait, c_yield, c_send_tagged = mb.recv_request, mb.wait, mb.yield, mb.send_tagged
 
 local M = {}
 
@@ -405,25 +405,32 @@ local function loop(S)
       S.continue = nil
       handle(S, "handle_continue", arg, nil, arg)
     else
-      local msg
+      local msg, from, req
       if S.suspended then
         msg = receive(is_sys)
       elseif S.deadline then
         msg = receive(math.max(0, S.deadline - now()))
       else   -- the common case: what is there, else wait
-        local over
-        msg, over = c_recv()
-        if over then c_yield() end
-        if msg == nil then msg = receive() end
+        local kind, over, a, b = c_recv_request()
+        while true do
+          if over then c_yield() end   -- the slice is used up, or an exit signal ends us here
+          if kind then break end
+          c_wait()
+          kind, over, a, b = c_recv_request()
+        end
+        if kind == 1 then from, req = a, b else msg = a end   -- a call comes without its envelope
       end
       -- Any message but a system one cancels the timeout; system messages
       -- leave it running with its original deadline (OTP re-arms it).
       if not is_sys(msg) then S.deadline = nil end
-      if msg == nil then
+      if from then
+        if S.trace then trace(S, "got call", req, "from", from[1]) end
+        handle(S, "handle_call", req, from, req)
+      elseif msg == nil then
         trace(S, "got timeout")
         handle(S, "handle_info", "timeout", nil, "timeout")
       elseif type(msg) == "table" and msg[1] == CALL then
-        local from, req = msg[2], msg[3]
+        from, req = msg[2], msg[3]
         if S.trace then trace(S, "got call", req, "from", from[1]) end
         handle(S, "handle_call", req, from, req)
       elseif type(msg) == "table" and msg[1] == CAST then

@@ -2,7 +2,8 @@
  * must never crash it, leak, or hang it: they decode to a value or are
  * refused. Functions are refused here, as they are for any buffer this host
  * did not encode itself (see bindings/codec.h). A decoded value is encoded
- * again, and what the encoder writes must always decode. */
+ * again, and what the encoder writes must always decode. The bytes are also
+ * tried as an argument list and as a call's envelope (mb_decode_call). */
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -49,5 +50,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lua_gc(L, LUA_GCCOLLECT, 0);
     /* Also as an argument list. */
     if (mb_decode_list(L, data, size, 0) >= 0) lua_settop(L, 0);
+    /* And as gen_server's loop takes a call: what it takes for one must be
+     * a message the decoder takes too. */
+    int call = mb_decode_call(L, data, size, 0);
+    lua_settop(L, 0);
+    if (call > 0 && mb_decode(L, data, size, 0)) abort();
+    lua_settop(L, 0);
     return 0;
 }
