@@ -429,17 +429,21 @@ static int dec_tuple_head(dec *d, uint64_t narr) {
     return 0;
 }
 
-int mb_decode_call(lua_State *L, const uint8_t *p, size_t len, int allow_functions) {
-    static const char tag[] = "$gen_call";
-    dec d = {L, p, p + len, allow_functions};
-    uint64_t pid, ref;
-    if (!dec_tuple_head(&d, 3)) return 0;
-    if (d.end - d.p < 2 + (ptrdiff_t)sizeof tag - 1 || d.p[0] != MB_T_STRING || d.p[1] != sizeof tag - 1 ||
-        memcmp(d.p + 2, tag, sizeof tag - 1) != 0)
+/* Whether the next bytes are the string s (n bytes); consumed if so. */
+static int dec_is_string(dec *d, const char *s, size_t n) {
+    if (n >= 128 || d->end - d->p < (ptrdiff_t)(2 + n) || d->p[0] != MB_T_STRING || d->p[1] != n ||
+        memcmp(d->p + 2, s, n) != 0)
         return 0;
-    d.p += 2 + sizeof tag - 1;
-    if (!dec_tuple_head(&d, 2) || d.p >= d.end || *d.p++ != MB_T_PID || dec_varint(&d, &pid) ||
-        mb_value_kind(pid) != MB_VALUE_PID || d.p >= d.end || *d.p++ != MB_T_REF || dec_varint(&d, &ref) ||
+    d->p += 2 + n;
+    return 1;
+}
+
+/* from, request of a call whose tag has been read: {pid, ref} then one value. */
+static int dec_call_rest(dec *d) {
+    lua_State *L = d->L;
+    uint64_t pid, ref;
+    if (!dec_tuple_head(d, 2) || d->p >= d->end || *d->p++ != MB_T_PID || dec_varint(d, &pid) ||
+        mb_value_kind(pid) != MB_VALUE_PID || d->p >= d->end || *d->p++ != MB_T_REF || dec_varint(d, &ref) ||
         mb_value_kind(ref) != MB_VALUE_REF)
         return 0;   /* some other 3-tuple: the message as it is */
     int top = lua_gettop(L);
@@ -449,11 +453,26 @@ int mb_decode_call(lua_State *L, const uint8_t *p, size_t len, int allow_functio
     lua_rawseti(L, -2, 1);
     lua_pushlightuserdata(L, (void *)(uintptr_t)ref);
     lua_rawseti(L, -2, 2);
+    if (dec_value(d, 1, 0) || d->p != d->end) {
+        lua_settop(L, top);
+        return -1;
+    }
+    return MB_REQUEST_CALL;
+}
+
+int mb_decode_request(lua_State *L, const uint8_t *p, size_t len, int allow_functions) {
+    static const char call[] = "$gen_call", cast[] = "$gen_cast";
+    dec d = {L, p, p + len, allow_functions};
+    if (dec_tuple_head(&d, 3)) return dec_is_string(&d, call, sizeof call - 1) ? dec_call_rest(&d) : 0;
+    if (!dec_tuple_head(&d, 2) || !dec_is_string(&d, cast, sizeof cast - 1)) return 0;
+    int top = lua_gettop(L);
+    if (!lua_checkstack(L, 4)) return -1;
     if (dec_value(&d, 1, 0) || d.p != d.end) {
         lua_settop(L, top);
         return -1;
     }
-    return 1;
+    lua_pushnil(L);
+    return MB_REQUEST_CAST;
 }
 
 int mb_decode_list(lua_State *L, const uint8_t *p, size_t len, int allow_functions) {

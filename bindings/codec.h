@@ -43,10 +43,13 @@ int mb_decode(lua_State *L, const uint8_t *p, size_t len, int allow_functions);
 /* Push the values of a list; returns their count, or -1 if malformed. */
 int mb_decode_list(lua_State *L, const uint8_t *p, size_t len, int allow_functions);
 
-/* If p..p+len is a call envelope {"$gen_call", {pid, ref}, request},
- * push from ({pid, ref}, a fresh table) and request, and return 1: the
- * server's loop takes a call without the envelope's table. 0 when it is
- * anything else (nothing pushed, decode it as a message); -1 if malformed. */
-int mb_decode_call(lua_State *L, const uint8_t *p, size_t len, int allow_functions);
+/* gen_server's envelopes, taken without their tables. If p..p+len is
+ * exactly {"$gen_call", {pid, ref}, request}, push from ({pid, ref}, a
+ * fresh table) and request and return MB_REQUEST_CALL; if exactly
+ * {"$gen_cast", msg}, push msg and nil and return MB_REQUEST_CAST. 0 when
+ * it is anything else (nothing pushed: decode it as a message); -1 if
+ * malformed. */
+enum { MB_REQUEST_CALL = 1, MB_REQUEST_CAST = 2 };
+int mb_decode_request(lua_State *L, const uint8_t *p, size_t len, int allow_functions);
 
 #endif

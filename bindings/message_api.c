@@ -159,15 +159,16 @@ static int l_recv(lua_State *L) {
 }
 
 /* core.recv_request() -> kind, over, a, b: the first message, as
- * gen_server's loop takes it. kind 1: a call envelope {"$gen_call", from,
- * request}, taken without making its table (a = from, b = request); kind 0:
- * any other message (a). nil, over: none. */
+ * gen_server's loop takes it. kind 1: a call {"$gen_call", from, request},
+ * taken without making the envelope's table (a = from, b = request); kind
+ * 2: a cast {"$gen_cast", msg} (a = msg); kind 0: any other message (a).
+ * nil, over: none. */
 static int l_recv_request(lua_State *L) {
     mb_proc *self = mbb_self(L);
     if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
     mb_signal_drain(self);
     for (mb_msg *m; !self->dying && (m = self->save.head) != NULL;) {
-        int kind = mb_decode_call(L, m->data, m->len, 1);
+        int kind = mb_decode_request(L, m->data, m->len, 1);
         if (kind == 0) kind = mb_decode(L, m->data, m->len, 1) ? -1 : (lua_pushnil(L), 0);
         take(self, NULL, m);
         if (kind < 0) {   /* cannot happen for our own bytes: not worth a server's life */

@@ -104,6 +104,24 @@ describe_subprocess("a gen_server crash report", function()
     assert_lacks(err, "LAST-CAST-0")
   end)
 
+  it("shows a cast's envelope as the last message of a bad return or a stop", function()
+    local err = run([[
+      local s = start({ state = 1 })
+      gen.cast(s, { "ret", "BAD-RETURN-TAG", "LAST-CAST-2" })
+      wait_down(s)
+      s = start({ state = 1 })
+      gen.cast(s, { "ret", "stop", "STOP-REASON-4", "$state", n = 4, marker = "LAST-CAST-3" })
+      wait_down(s)
+    ]])
+    assert_has(err, "bad_return_value")   -- once: the stop is a stop
+    assert.equal(1, select(2, err:gsub("bad_return_value", "")), err)
+    assert_has(err, "LAST-CAST-2")
+    assert_has(err, "STOP-REASON-4")
+    assert_has(err, "LAST-CAST-3")
+    local _, envelopes = err:gsub("%$gen_cast", "")
+    assert.is_true(envelopes >= 2, err)
+  end)
+
   it("shows the info message that was the last message", function()
     local err = run([[
       local s = start({ state = 1 })

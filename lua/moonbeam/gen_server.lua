@@ -336,9 +336,16 @@ local function dispatch(S, name, msg, extra_arg)
   return ran(S, msg, run(S, f, msg, S.state))
 end
 
+-- The message a report shows: last, or the envelope of a cast taken
+-- without one.
+local function cast_envelope(cb, arg, last)
+  if cb == "handle_cast" and last == nil then return { CAST, arg } end
+  return last
+end
+
 -- Run callback cb of the loop on arg (and from, a call's caller) and do
 -- what it returned; last is the message a crash report shows for a bad
--- return.
+-- return or a stop (nil for a cast: its envelope, made when needed).
 local function handle(S, cb, arg, from, last)
   local n, a, b, c, d = dispatch(S, cb, arg, from)
   if not n then return end
@@ -354,9 +361,9 @@ local function handle(S, cb, arg, from, last)
     S.state = state
     -- terminate first; the reply goes out even if terminate crashes
     if kind == "stop_reply" then S.pending_reply = { from, reply } end
-    return terminate(S, reason, last)
+    return terminate(S, reason, cast_envelope(cb, arg, last))
   end
-  return bad_return(S, cb, last, n, a, b, c, d)
+  return bad_return(S, cb, cast_envelope(cb, arg, last), n, a, b, c, d)
 end
 
 local function deep_copy(v, seen)
@@ -405,7 +412,7 @@ local function loop(S)
       S.continue = nil
       handle(S, "handle_continue", arg, nil, arg)
     else
-      local msg, from, req
+      local msg, from, req, cast
       if S.suspended then
         msg = receive(is_sys)
       elseif S.deadline then
@@ -418,7 +425,8 @@ local function loop(S)
           c_wait()
           kind, over, a, b = c_recv_request()
         end
-        if kind == 1 then from, req = a, b else msg = a end   -- a call comes without its envelope
+        -- A call or a cast comes without its envelope's table.
+        if kind == 1 then from, req = a, b elseif kind == 2 then cast = a else msg = a end
       end
       -- Any message but a system one cancels the timeout; system messages
       -- leave it running with its original deadline (OTP re-arms it).
@@ -426,6 +434,9 @@ local function loop(S)
       if from then
         if S.trace then trace(S, "got call", req, "from", from[1]) end
         handle(S, "handle_call", req, from, req)
+      elseif cast ~= nil then
+        if S.trace then trace(S, "got cast", cast) end
+        handle(S, "handle_cast", cast)   -- its envelope is made only for a report
       elseif msg == nil then
         trace(S, "got timeout")
         handle(S, "handle_info", "timeout", nil, "timeout")

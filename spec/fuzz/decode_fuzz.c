@@ -3,7 +3,7 @@
  * refused. Functions are refused here, as they are for any buffer this host
  * did not encode itself (see bindings/codec.h). A decoded value is encoded
  * again, and what the encoder writes must always decode. The bytes are also
- * tried as an argument list and as a call's envelope (mb_decode_call). */
+ * tried as an argument list and as a call's or a cast's envelope (mb_decode_request). */
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
@@ -50,11 +50,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lua_gc(L, LUA_GCCOLLECT, 0);
     /* Also as an argument list. */
     if (mb_decode_list(L, data, size, 0) >= 0) lua_settop(L, 0);
-    /* And as gen_server's loop takes a call: what it takes for one must be
-     * a message the decoder takes too. */
-    int call = mb_decode_call(L, data, size, 0);
+    /* And as gen_server's loop takes a call or a cast: what it takes for
+     * one must be a message the decoder takes too. */
+    int request = mb_decode_request(L, data, size, 0);
     lua_settop(L, 0);
-    if (call > 0 && mb_decode(L, data, size, 0)) abort();
+    if (request > 0 && mb_decode(L, data, size, 0)) abort();
     lua_settop(L, 0);
     return 0;
 }
