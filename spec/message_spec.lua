@@ -473,6 +473,32 @@ describe("mb.receive(match, timeout)", function()
     assert.is_true(r[4] >= 59 and r[4] < 2000, "sleep returned after " .. r[4] .. " ms")
   end)
 
+  it("in a process, times each wait by its own timeout after earlier waits ended early", function()
+    -- A wait's timer outlives a wait that ended early (the next one may
+    -- reuse it): a shorter wait must not wait for the earlier timer, nor a
+    -- longer one end when the earlier timer fires.
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local function timed(ms)
+        local t0 = mb.now()
+        local m = mb.receive(ms)
+        return m, mb.now() - t0
+      end
+      mb.send(mb.self(), "early")
+      local first = timed(5000)
+      local _, short = timed(50)        -- after a 5 s wait that ended at once
+      mb.send_after(10, mb.self(), "soon")
+      local second = timed(60)          -- ends early, its timer due at 60 ms
+      local _, long = timed(150)        -- must not end when that timer fires
+      mb.send(parent, { "waits", first, short, second, long })
+    end, mb.self())
+    local r = h.expect(h.tuple("waits"), "the waiter's report")
+    assert.equal("early", r[2])
+    assert.is_true(r[3] >= 49 and r[3] < 2000, "receive(50) returned after " .. r[3] .. " ms")
+    assert.equal("soon", r[4])
+    assert.is_true(r[5] >= 149 and r[5] < 2000, "receive(150) returned after " .. r[5] .. " ms")
+  end)
+
   it("waits for a match that arrives later, keeping the others", function()
     mb.send(mb.self(), "a")
     mb.send(mb.self(), "b")

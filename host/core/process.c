@@ -90,9 +90,7 @@ void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 }
 
 bool mb_proc_wait_timed_out(mb_proc *p) {
-    bool timed_out = atomic_load(&p->timed_out_seq) == atomic_load(&p->wait_seq);
-    mb_waittimer_disarm(p, p->sched);
-    return timed_out;
+    return atomic_load(&p->timed_out_seq) == atomic_load(&p->wait_seq);
 }
 
 void mb_proc_wake(mb_proc *p, mb_sched *from) {

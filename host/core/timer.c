@@ -31,13 +31,22 @@ struct mb_timer {
     mb_msg *msg;
 };
 
+/* A process's receive timeout, on the loop of the scheduler it last waited
+ * on (s), touched only by that scheduler's thread. It is not stopped when
+ * the wait ends early: the next wait keeps it if it is due no later than
+ * its own deadline, and when it fires before that deadline it sets itself
+ * again for the rest. So a process that waits with a timeout and is woken
+ * before it, over and over (a caller of gen_server.call), costs no timer
+ * heap operation per wait. */
 struct mb_waittimer {
     uv_timer_t h;
     int kind;
     mb_runtime *rt;
     mb_sched *s;
     mb_pid pid;
-    uint64_t seq;
+    uint64_t seq;      /* the wait it serves (the process's wait_seq then) */
+    double deadline;   /* that wait's deadline */
+    double due;        /* when the timer fires, on the loop's clock */
 };
 
 /* ---- the map of live timers -------------------------------------------- */
@@ -236,15 +245,27 @@ double mb_cancel_timer(mb_runtime *rt, mb_ref ref) {
 
 /* ---- receive timeouts -------------------------------------------------- */
 
+static void wait_start(mb_waittimer *t, uv_loop_t *loop);
+
 static void on_wait_fire(uv_timer_t *h) {
     mb_waittimer *t = (mb_waittimer *)h;
     mb_proc *p = mb_proctab_get(&t->rt->procs, t->pid);
     if (!p) return;
     if (atomic_load(&p->wait_seq) == t->seq) {
-        atomic_store(&p->timed_out_seq, t->seq);
-        mb_proc_wake(p, t->s);
+        if ((double)uv_now(h->loop) < t->deadline) {
+            wait_start(t, h->loop);   /* set for an earlier wait: the rest of this one's */
+        } else {
+            atomic_store(&p->timed_out_seq, t->seq);
+            mb_proc_wake(p, t->s);
+        }
     }
     mb_proctab_put(&t->rt->procs, t->pid);
+}
+
+static void wait_start(mb_waittimer *t, uv_loop_t *loop) {
+    uint64_t delay = delay_from_loop(loop, t->deadline);
+    t->due = (double)uv_now(loop) + (double)delay;
+    uv_timer_start(&t->h, on_wait_fire, delay, 0);
 }
 
 static void on_wait_closed(uv_handle_t *h) { free(h); }
@@ -281,11 +302,9 @@ void mb_waittimer_arm(mb_proc *p, mb_sched *s, double deadline) {
         p->wtimer = t;
     }
     t->seq = atomic_load(&p->wait_seq);
-    uv_timer_start(&t->h, on_wait_fire, delay_from_loop(&s->loop, deadline), 0);
-}
-
-void mb_waittimer_disarm(mb_proc *p, mb_sched *s) {
-    if (p->wtimer && p->wtimer->s == s) uv_timer_stop(&p->wtimer->h);
+    t->deadline = deadline;
+    if (uv_is_active((uv_handle_t *)&t->h) && t->due <= deadline) return;   /* fires in time: it sets itself again */
+    wait_start(t, &s->loop);
 }
 
 void mb_waittimer_release(mb_proc *p, mb_sched *s) {

@@ -47,9 +47,9 @@ mb_ref mb_send_after(mb_runtime *rt, mb_proc *from, double ms, mb_pid dest, char
 double mb_cancel_timer(mb_runtime *rt, mb_ref ref);
 
 /* Receive timeouts, for the process running on `s` now. A deadline beyond
- * MB_MAX_TIMEOUT_MS from now is never armed. */
+ * MB_MAX_TIMEOUT_MS from now is never armed. A wait that ends early leaves
+ * its timer running (timer.c): it is reused, or fires for nothing. */
 void mb_waittimer_arm(mb_proc *p, mb_sched *s, double deadline_ms);
-void mb_waittimer_disarm(mb_proc *p, mb_sched *s);
 /* s may be NULL (a blocking thread): the timer's close goes to its loop. */
 void mb_waittimer_release(mb_proc *p, mb_sched *s);
 
