@@ -112,6 +112,10 @@ static int l_send_tagged(lua_State *L) {
  * (gen_server's start and stop). */
 static int l_send_system(lua_State *L) { return send_kind(L, MB_MSG_SYSTEM); }
 
+/* core.send_code(dest, msg) -> over: a code change request (mb.reload),
+ * which dest's next receive takes before any message. */
+static int l_send_code(lua_State *L) { return send_kind(L, MB_MSG_CODE); }
+
 static void take(mb_proc *p, mb_msg *prev, mb_msg *m) {
     mb_saveq_remove(&p->save, prev, m);
     mb_mailbox_taken(p, m);
@@ -119,7 +123,9 @@ static void take(mb_proc *p, mb_msg *prev, mb_msg *m) {
 }
 
 /* core.recv([match]) -> msg or nil, over. Takes the first message (the
- * first match(msg) accepts); the others stay queued in order. */
+ * first match(msg) accepts); the others stay queued in order. A code change
+ * request comes first, whatever match says: nil, false, request (the
+ * receive loop applies it and receives again). */
 static int l_recv(lua_State *L) {
     mb_proc *self = mbb_self(L);
     int has_match = !lua_isnoneornil(L, 1);
@@ -134,6 +140,13 @@ static int l_recv(lua_State *L) {
     }
     mb_msg *prev = NULL;
     for (mb_msg *m = self->save.head; m; prev = m, m = atomic_load_explicit(&m->next, memory_order_relaxed)) {
+        if (m->kind == MB_MSG_CODE) {
+            lua_pushnil(L);
+            lua_pushboolean(L, 0);
+            if (mb_decode(L, m->data, m->len, 1)) lua_pushnil(L);
+            take(self, prev, m);
+            return 3;
+        }
         if (mb_decode(L, m->data, m->len, 1)) continue;   /* cannot happen for our own bytes */
         if (has_match) {
             lua_pushvalue(L, 1);
@@ -233,7 +246,7 @@ static int l_queue_len(lua_State *L) {
 
 void mbb_open_message(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"recv", l_recv}, {"wait", l_wait},
+        {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"send_code", l_send_code}, {"recv", l_recv}, {"wait", l_wait},
         {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"queue_len", l_queue_len},
         {NULL, NULL}};
     luaL_register(L, NULL, fns);

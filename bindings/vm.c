@@ -62,7 +62,7 @@ static void open_libs(lua_State *L, const mbb_lua_host *host) {
     lua_pop(L, 1);
     mbb_install_searcher(L);
     /* After preload and the built-in modules, before LuaJIT's Lua searcher. */
-    if (host && host->modules) mbb_module_cache_install(L, host->modules, 3);
+    if (host && host->modules) mbb_module_cache_install(L, host->modules, host->loaders, 3);
     lua_pushvalue(L, LUA_GLOBALSINDEX);
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, lazy_global);

@@ -76,6 +76,13 @@ function M.send(dest, msg)
   return true
 end
 
+-- A code change request (mb.reload) met by a receive: moonbeam.reload
+-- applies it, loaded with the first one.
+local function take_code(req)
+  require("moonbeam.reload").take(req)
+end
+M._take_code = take_code
+
 --- receive([timeout]) or receive(match, [timeout]): the first message (that
 -- match accepts), or nil once timeout ms have passed.
 function M.receive(a, b)
@@ -89,20 +96,30 @@ function M.receive(a, b)
   end
   if timeout ~= nil then timeout = util().check_timeout(timeout, "receive") end
   local deadline = timeout and c_now() + timeout
+  local timed_out = false
   while true do
-    local msg, over = c_recv(match)
+    local msg, over, code = c_recv(match)
     if over then c_yield() end
-    if msg ~= nil then return msg end
-    local left
-    if deadline then
-      left = deadline - c_now()
-      if left < 0 then left = 0 end
-    end
-    if not c_wait(left) then
-      -- Timed out; a message may have arrived together with the timeout.
-      return (c_recv(match))
+    if code then
+      take_code(code)
+    elseif msg ~= nil or timed_out then
+      return msg
+    else
+      local left
+      if deadline then
+        left = deadline - c_now()
+        if left < 0 then left = 0 end
+      end
+      -- Timed out: one more look, as a message may have come with the timeout.
+      if not c_wait(left) then timed_out = true end
     end
   end
+end
+
+--- reload(module, [opts]) -> the number of processes that took the new
+-- code, or nil, err (moonbeam.reload).
+function M.reload(module, opts)
+  return require("moonbeam.reload").reload(module, opts)
 end
 
 --- sleep(ms): ms >= 0, or "infinity" (math.huge): then it never returns,
