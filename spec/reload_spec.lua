@@ -74,6 +74,24 @@ local function start_plain(name)
   return pid
 end
 
+-- A process that loaded name and runs Lua, receiving nothing, until flag
+-- (a shared table) has "go"; then it tells what version it ran, receives
+-- a pid, and tells that pid what it runs now: {tag, the version through
+-- its local reference, the version through require}.
+local function busy_process(name, flag)
+  local pid = mb.spawn(function(parent, name, flag)
+    local mb, tab = require "moonbeam", require "moonbeam.table"
+    local m = require(name)
+    mb.send(parent, "up")
+    while not tab.lookup(flag, "go") do end
+    mb.send(parent, { "before", m.version(), require(name).version() })
+    local from = mb.receive()
+    mb.send(from, { "after", m.version(), require(name).version() })
+  end, mb.self(), name, flag)
+  h.expect(function(m) return m == "up" end, "the busy process to start")
+  return pid
+end
+
 local function version_of(pid)
   local tag = mb.make_ref()
   mb.send(pid, { mb.self(), tag })
@@ -162,16 +180,7 @@ describe("mb.reload", function()
   it("lets a busy process finish what it runs and switch at its next receive", function()
     plain("rl_busy", 1)
     local flag = tab.new({ access = "public" })
-    local busy = mb.spawn(function(parent, flag)
-      local mb, tab = require "moonbeam", require "moonbeam.table"
-      local m = require "rl_busy"
-      mb.send(parent, "up")
-      while not tab.lookup(flag, "go") do end   -- busy in Lua: no receive
-      mb.send(parent, { "before", m.version(), require("rl_busy").version() })
-      local from = mb.receive()
-      mb.send(from, { "after", m.version(), require("rl_busy").version() })
-    end, mb.self(), flag)
-    h.expect(function(m) return m == "up" end, "the busy process to start")
+    local busy = busy_process("rl_busy", flag)
     plain("rl_busy", 2)
     mb.spawn(function(parent) require("moonbeam").send(parent, { "reloaded", require("moonbeam").reload("rl_busy") }) end,
       mb.self())
@@ -188,20 +197,13 @@ describe("mb.reload", function()
   it("does not count a process that reaches no receive within the timeout; it switches later", function()
     plain("rl_late", 1)
     local flag = tab.new({ access = "public" })
-    local busy = mb.spawn(function(parent, flag)
-      local mb, tab = require "moonbeam", require "moonbeam.table"
-      require "rl_late"
-      mb.send(parent, "up")
-      while not tab.lookup(flag, "go") do end
-      local from = mb.receive()
-      mb.send(from, { "after", require("rl_late").version() })
-    end, mb.self(), flag)
-    h.expect(function(m) return m == "up" end, "the busy process to start")
+    local busy = busy_process("rl_late", flag)
     plain("rl_late", 2)
     assert.equal(0, mb.reload("rl_late", { timeout = 50 }))
     tab.insert(flag, "go", true)
+    h.expect(h.tuple("before"), "what it ran before its receive")
     mb.send(busy, mb.self())
-    assert.same({ "after", 2 }, h.expect(h.tuple("after"), "its version"))
+    assert.same({ "after", 1, 2 }, h.expect(h.tuple("after"), "what it runs after"))
     -- Its late answer was dropped, not left in this mailbox.
     assert.is_nil(mb.receive(0))
   end)
