@@ -148,4 +148,31 @@ function M.reload(name, opts)
   return count
 end
 
+M.WATCH_INTERVAL = 200
+
+--- watch([interval]): the body of `moonbeam run --watch`'s watcher. Every
+-- interval ms it asks the module cache which modules' files changed since
+-- they were compiled (one stat per module: simpler than file system
+-- events, and it survives editors that replace a file by renaming another
+-- over it), reloads each and says so on stderr. A version that fails to
+-- load is not tried again until its file changes again.
+function M.watch(interval)
+  interval = interval or M.WATCH_INTERVAL
+  local failed = {}   -- module -> the fingerprint of the file that failed
+  while true do
+    mb.sleep(interval)
+    for name, fingerprint in next, mb.code_changed() do
+      if failed[name] ~= fingerprint then
+        local n, err = M.reload(name)
+        failed[name] = not n and fingerprint or nil
+        if n then
+          io.stderr:write(("moonbeam: reloaded %s (%d process%s took it)\n"):format(name, n, n == 1 and "" or "es"))
+        else
+          io.stderr:write(("moonbeam: %s changed but was not reloaded: %s\n"):format(name, tostring(err)))
+        end
+      end
+    end
+  end
+end
+
 return M
