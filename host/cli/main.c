@@ -155,18 +155,26 @@ static int parse_option(int argc, char **argv, int *i, options *o, bool after_sc
     return OPT_NONE;
 }
 
-/* Fills o; returns -1 to exit 0 (help, version), 0 to go on, 2 on a usage error. */
-static int parse_args(int argc, char **argv, options *o) {
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
-        int rc = parse_option(argc, argv, &i, o, false);
+/* The options from argv[*i] on, up to the first argument that is not one
+ * (or `--`, left there); *i ends on it. Returns as parse_args does. */
+static int parse_options(int argc, char **argv, int *i, options *o) {
+    for (; *i < argc && argv[*i][0] == '-' && argv[*i][1] && strcmp(argv[*i], "--") != 0; ++*i) {
+        int rc = parse_option(argc, argv, i, o, false);
         if (rc == OPT_EXIT) return -1;
         if (rc == OPT_BAD) return 2;
         if (rc == OPT_NONE) {
-            fprintf(stderr, "moonbeam: unknown option '%s' (moonbeam --help lists them)\n", argv[i]);
+            fprintf(stderr, "moonbeam: unknown option '%s' (moonbeam --help lists them)\n", argv[*i]);
             return 2;
         }
     }
+    return 0;
+}
+
+/* Fills o; returns -1 to exit 0 (help, version), 0 to go on, 2 on a usage error. */
+static int parse_args(int argc, char **argv, options *o) {
+    int i = 1;
+    int rc = parse_options(argc, argv, &i, o);
+    if (rc) return rc;
     if (i >= argc) {
         o->mode = o->any_exec && !o->interactive ? MODE_EXEC : MODE_CONSOLE;
         return 0;
@@ -194,16 +202,9 @@ static int parse_args(int argc, char **argv, options *o) {
         return 2;
     }
     /* Options may come between run and the script too (run --watch app.lua). */
-    while (i + 1 < argc && argv[i + 1][0] == '-' && argv[i + 1][1] && strcmp(argv[i + 1], "--") != 0) {
-        i++;
-        int rc = parse_option(argc, argv, &i, o, false);
-        if (rc == OPT_EXIT) return -1;
-        if (rc == OPT_BAD) return 2;
-        if (rc == OPT_NONE) {
-            fprintf(stderr, "moonbeam: unknown option '%s' (moonbeam --help lists them)\n", argv[i]);
-            return 2;
-        }
-    }
+    i++;
+    if ((rc = parse_options(argc, argv, &i, o))) return rc;
+    i--;
     if (i + 1 >= argc) {
         fprintf(stderr, "moonbeam: run needs a script\n");
         return 2;
