@@ -133,6 +133,7 @@ static int l_recv(lua_State *L) {
         return mbb_raisef(L, "receive: match must be a function, got %s", luaL_typename(L, 1));
     if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
     mb_signal_drain(self);
+    if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);
     if (self->dying) {
         lua_pushnil(L);
         lua_pushboolean(L, 1);
@@ -185,6 +186,7 @@ static int l_wait(lua_State *L) {
     }
     int added = mb_signal_drain(self);
     if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);   /* there: when fn returns */
+    if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);
     if (added > 0) {
         lua_pushboolean(L, 1);
         return 1;

@@ -318,7 +318,8 @@ static int console_here(mb_console_server *srv, const options *o, int *hangup) {
     }
     *hangup = fcntl(sv[1], F_DUPFD_CLOEXEC, 0);
     if (*hangup < 0) perror("moonbeam: dup");
-    if (mb_console_server_add(srv, sv[0], o->setup, o->nsetup)) {
+    bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    if (mb_console_server_add(srv, sv[0], tty, o->setup, o->nsetup)) {
         fprintf(stderr, "moonbeam: cannot start the console\n");
         close(sv[1]);
         return 1;
