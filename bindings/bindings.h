@@ -30,6 +30,7 @@ typedef struct mbb_lua {
 typedef struct mbb_lua_host {
     char *path, *cpath;               /* package.path, package.cpath; NULL: LuaJIT's default */
     struct mbb_module_cache *modules; /* compiled modules its states share (module_cache.c) */
+    struct mbb_code_loaders *loaders; /* which processes loaded which of them (code_loaders.c) */
 } mbb_lua_host;
 
 /* The coroutine p's body runs in; NULL when p is not a started Lua process. */
@@ -110,6 +111,8 @@ int mbb_io_post(lua_State *L, mb_io_req *r, const char *fn);
 int mbb_io_post_on(lua_State *L, mb_io_op op, uint64_t h, const char *fn);
 int mbb_io_post_data(lua_State *L, mb_io_op op, uint64_t h, int idx, const char *fn);
 void mbb_open_registry(lua_State *L);
+void mbb_open_reload(lua_State *L);
+void mbb_open_peek(lua_State *L);
 
 /* Replace exit in the os table at idx with moonbeam's (shutdown.lua): the
  * whole host ends in order. The function it replaces is kept for a host's

@@ -57,6 +57,15 @@ static int l_conn_close(lua_State *L) {
     return 0;
 }
 
+/* conn:interruptible(on): while on, the terminal's Ctrl-C stops what this
+ * process runs or waits for with the error MB_INTERRUPTED, and the process
+ * goes on (process.h, interrupt). Off drops a Ctrl-C not taken yet. */
+static int l_conn_interruptible(lua_State *L) {
+    check_conn(L);
+    atomic_store(&mbb_self(L)->interrupt, lua_toboolean(L, 2) ? MB_INTR_ARMED : MB_INTR_OFF);
+    return 0;
+}
+
 /* core.console_open(id) -> the connection; only its console process may
  * open it, once. */
 static int l_console_open(lua_State *L) {
@@ -68,8 +77,8 @@ static int l_console_open(lua_State *L) {
         static const luaL_Reg methods[] = {
             {"send", l_conn_send}, {"behind", l_conn_behind},
             {"tell_when_caught_up", l_conn_tell_when_caught_up}, {"gone", l_conn_gone},
-            {"close", l_conn_close}, {NULL, NULL}};
-        lua_createtable(L, 0, 5);
+            {"close", l_conn_close}, {"interruptible", l_conn_interruptible}, {NULL, NULL}};
+        lua_createtable(L, 0, 6);
         luaL_register(L, NULL, methods);
         lua_setfield(L, -2, "__index");
         lua_pushcfunction(L, l_conn_close);
@@ -87,4 +96,6 @@ void mbb_open_console(lua_State *L) {
     lua_setfield(L, -2, "console_open");
     lua_pushliteral(L, MB_VERSION);
     lua_setfield(L, -2, "version");
+    lua_pushliteral(L, MB_INTERRUPTED);
+    lua_setfield(L, -2, "interrupted");
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <lualib.h>
 #include "bindings.h"
+#include "code_loaders.h"
 #include "module_cache.h"
 #include "core/external.h"
 #include "core/sched.h"
@@ -122,6 +123,7 @@ void mbb_install_searcher(lua_State *L) {
 static void lua_host_free(mbb_lua_host *lh) {
     if (!lh) return;
     mbb_module_cache_free(lh->modules);
+    mbb_code_loaders_free(lh->loaders);
     free(lh->path);
     free(lh->cpath);
     free(lh);
@@ -131,7 +133,7 @@ static void lua_host_free(mbb_lua_host *lh) {
 static mbb_lua_host *lua_host_new(const char *path, const char *cpath) {
     mbb_lua_host *lh = calloc(1, sizeof *lh);
     if (lh && (!path || (lh->path = strdup(path))) && (!cpath || (lh->cpath = strdup(cpath))) &&
-        (lh->modules = mbb_module_cache_new()))
+        (lh->modules = mbb_module_cache_new()) && (lh->loaders = mbb_code_loaders_new()))
         return lh;
     lua_host_free(lh);
     return NULL;
@@ -235,6 +237,8 @@ static int load_rest(lua_State *L) {
     mbb_open_net(L);
     mbb_open_port(L);
     mbb_open_registry(L);
+    mbb_open_reload(L);
+    mbb_open_peek(L);
     lua_pop(L, 1);
     lua_pushnil(L);
     lua_setmetatable(L, 1);

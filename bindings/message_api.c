@@ -112,6 +112,10 @@ static int l_send_tagged(lua_State *L) {
  * (gen_server's start and stop). */
 static int l_send_system(lua_State *L) { return send_kind(L, MB_MSG_SYSTEM); }
 
+/* core.send_code(dest, msg) -> over: a code change request (mb.reload),
+ * which dest's next receive takes before any message. */
+static int l_send_code(lua_State *L) { return send_kind(L, MB_MSG_CODE); }
+
 static void take(mb_proc *p, mb_msg *prev, mb_msg *m) {
     mb_saveq_remove(&p->save, prev, m);
     mb_mailbox_taken(p, m);
@@ -119,7 +123,9 @@ static void take(mb_proc *p, mb_msg *prev, mb_msg *m) {
 }
 
 /* core.recv([match]) -> msg or nil, over. Takes the first message (the
- * first match(msg) accepts); the others stay queued in order. */
+ * first match(msg) accepts); the others stay queued in order. A code change
+ * request comes first, whatever match says: nil, false, request (the
+ * receive loop applies it and receives again). */
 static int l_recv(lua_State *L) {
     mb_proc *self = mbb_self(L);
     int has_match = !lua_isnoneornil(L, 1);
@@ -127,6 +133,7 @@ static int l_recv(lua_State *L) {
         return mbb_raisef(L, "receive: match must be a function, got %s", luaL_typename(L, 1));
     if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
     mb_signal_drain(self);
+    if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);
     if (self->dying) {
         lua_pushnil(L);
         lua_pushboolean(L, 1);
@@ -134,6 +141,13 @@ static int l_recv(lua_State *L) {
     }
     mb_msg *prev = NULL;
     for (mb_msg *m = self->save.head; m; prev = m, m = atomic_load_explicit(&m->next, memory_order_relaxed)) {
+        if (m->kind == MB_MSG_CODE) {
+            lua_pushnil(L);
+            lua_pushboolean(L, 0);
+            if (mb_decode(L, m->data, m->len, 1)) lua_pushnil(L);
+            take(self, prev, m);
+            return 3;
+        }
         if (mb_decode(L, m->data, m->len, 1)) continue;   /* cannot happen for our own bytes */
         if (has_match) {
             lua_pushvalue(L, 1);
@@ -161,15 +175,17 @@ static int l_recv(lua_State *L) {
 /* core.recv_request() -> kind, over, a, b: the first message, as
  * gen_server's loop takes it. kind 1: a call {"$gen_call", from, request},
  * taken without making the envelope's table (a = from, b = request); kind
- * 2: a cast {"$gen_cast", msg} (a = msg); kind 0: any other message (a).
- * nil, over: none. */
+ * 2: a cast {"$gen_cast", msg} (a = msg); kind 0: any other message (a);
+ * kind 3: a code change request (mb.reload: a = it). nil, over: none. */
 static int l_recv_request(lua_State *L) {
     mb_proc *self = mbb_self(L);
     if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
     mb_signal_drain(self);
+    if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);
     for (mb_msg *m; !self->dying && (m = self->save.head) != NULL;) {
-        int kind = mb_decode_request(L, m->data, m->len, 1);
+        int kind = m->kind == MB_MSG_CODE ? 0 : mb_decode_request(L, m->data, m->len, 1);
         if (kind == 0) kind = mb_decode(L, m->data, m->len, 1) ? -1 : (lua_pushnil(L), 0);
+        if (kind == 0 && m->kind == MB_MSG_CODE) kind = 3;
         take(self, NULL, m);
         if (kind < 0) {   /* cannot happen for our own bytes: not worth a server's life */
             fputs("moonbeam: a gen_server dropped a message that does not decode\n", stderr);
@@ -192,6 +208,7 @@ static int l_recv_request(lua_State *L) {
 static int wait_drain(lua_State *L, mb_proc *self) {
     int added = mb_signal_drain(self);
     if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);   /* there: when fn returns */
+    if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);
     if (added > 0) {
         lua_pushboolean(L, 1);
         return 1;
@@ -290,7 +307,8 @@ static int l_queue_len(lua_State *L) {
 
 void mbb_open_message(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"recv", l_recv}, {"recv_request", l_recv_request}, {"wait", l_wait}, {"wait_until", l_wait_until},
+        {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"send_code", l_send_code},
+        {"recv", l_recv}, {"recv_request", l_recv_request}, {"wait", l_wait}, {"wait_until", l_wait_until},
         {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"queue_len", l_queue_len},
         {NULL, NULL}};
     luaL_register(L, NULL, fns);

@@ -8,8 +8,11 @@
  * (lua_dump, debug information kept: errors and tracebacks still name the
  * file and line); the next ones load that, after one stat that shows the
  * file is unchanged (same inode, size and modification time), so an edited
- * module is compiled afresh (the console's reload). An entry is used only by
- * a state whose package.path is the one it was found with. */
+ * module is compiled afresh. An entry is used only by a state whose
+ * package.path is the one it was found with. mb.reload compiles a module
+ * afresh whatever the cache holds (a file rewritten within the clock's
+ * granularity keeps its size and time), and each load is noted in the
+ * host's code_loaders, so that a reload knows which processes to tell. */
 #include "module_cache.h"
 
 #include <errno.h>
@@ -19,7 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "code_loaders.h"
 #include "core/buf.h"
+#include "core/process.h"
+#include "core/runtime.h"
 
 #define BUCKETS 64
 
@@ -159,32 +165,82 @@ static void keep(mbb_module_cache *c, lua_State *L, const char *name, const char
     pthread_rwlock_unlock(&c->lock);
 }
 
+/* Note that this state's process loaded name (a state that is no process
+ * has nobody to tell). A lost note only means a reload misses it. */
+static void note_load(lua_State *L, mbb_code_loaders *loaders, const char *name) {
+    void *ud;
+    if (!loaders || lua_getallocf(L, &ud) != mb_proc_alloc) return;
+    mb_proc *p = ud;
+    (void)mbb_code_loaders_add(loaders, &p->rt->procs, name, p->pid);
+}
+
 /* package.loaders searcher, before LuaJIT's own Lua searcher: the module's
  * chunk from the cache, or from its file (then cached). A module not on the
  * path is left to LuaJIT's searcher, which says where it looked. */
 static int search_cached(lua_State *L) {
     mbb_module_cache *c = lua_touserdata(L, lua_upvalueindex(1));
+    mbb_code_loaders *loaders = lua_touserdata(L, lua_upvalueindex(2));
     const char *name = luaL_checkstring(L, 1);
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "path");
     const char *path = lua_tostring(L, -1);
     if (!path) return lua_pushliteral(L, ""), 1;
     int rc = load_cached(c, L, name, path);
-    if (rc == 1) return 1;
     if (rc < 0) return lua_error(L);
-    struct stat id;
-    char *file = find_file(L, name, path, &id);
-    if (!file) return lua_pushliteral(L, ""), 1;
-    if (luaL_loadfile(L, file) != 0) {
-        lua_pushfstring(L, "error loading module '%s' from file '%s':\n\t%s", name, file, lua_tostring(L, -1));
-        free(file);
-        return lua_error(L);
+    if (rc == 0) {
+        struct stat id;
+        char *file = find_file(L, name, path, &id);
+        if (!file) return lua_pushliteral(L, ""), 1;
+        if (luaL_loadfile(L, file) != 0) {
+            lua_pushfstring(L, "error loading module '%s' from file '%s':\n\t%s", name, file, lua_tostring(L, -1));
+            free(file);
+            return lua_error(L);
+        }
+        keep(c, L, name, path, file, &id);
     }
-    keep(c, L, name, path, file, &id);
+    note_load(L, loaders, name);
     return 1;
 }
 
-void mbb_module_cache_install(lua_State *L, mbb_module_cache *c, int at) {
+int mbb_module_cache_compile(lua_State *L, mbb_module_cache *c, const char *name, const char *path) {
+    struct stat id;
+    char *file = find_file(L, name, path, &id);
+    if (!file) {
+        lua_pushfstring(L, "module '%s' not found on package.path", name);
+        return 0;
+    }
+    if (luaL_loadfile(L, file) != 0) {
+        free(file);
+        return 0;
+    }
+    lua_pushstring(L, file);
+    lua_insert(L, -2);
+    keep(c, L, name, path, file, &id);   /* takes file */
+    return 1;
+}
+
+/* What tells a version of a file from the next. */
+static void push_fingerprint(lua_State *L, const struct stat *st) {
+    lua_pushfstring(L, "%d.%d:%d:%d", (int)st->st_mtim.tv_sec, (int)st->st_mtim.tv_nsec, (int)st->st_size,
+                    (int)st->st_ino);
+}
+
+void mbb_module_cache_changed(lua_State *L, mbb_module_cache *c) {
+    lua_newtable(L);
+    pthread_rwlock_rdlock(&c->lock);
+    for (int i = 0; i < BUCKETS; i++) {
+        for (cached_module *e = c->bucket[i]; e; e = e->next) {
+            struct stat now;
+            if (stat(e->file, &now) != 0 || same_file(&now, &e->id)) continue;
+            lua_pushstring(L, e->name);
+            push_fingerprint(L, &now);
+            lua_rawset(L, -3);
+        }
+    }
+    pthread_rwlock_unlock(&c->lock);
+}
+
+void mbb_module_cache_install(lua_State *L, mbb_module_cache *c, mbb_code_loaders *loaders, int at) {
     lua_getglobal(L, "package");
     lua_getfield(L, -1, "loaders");
     for (int i = (int)lua_objlen(L, -1); i >= at; i--) {
@@ -192,7 +248,8 @@ void mbb_module_cache_install(lua_State *L, mbb_module_cache *c, int at) {
         lua_rawseti(L, -2, i + 1);
     }
     lua_pushlightuserdata(L, c);
-    lua_pushcclosure(L, search_cached, 1);
+    lua_pushlightuserdata(L, loaders);
+    lua_pushcclosure(L, search_cached, 2);
     lua_rawseti(L, -2, at);
     lua_pop(L, 2);
 }

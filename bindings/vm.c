@@ -62,7 +62,7 @@ static void open_libs(lua_State *L, const mbb_lua_host *host) {
     lua_pop(L, 1);
     mbb_install_searcher(L);
     /* After preload and the built-in modules, before LuaJIT's Lua searcher. */
-    if (host && host->modules) mbb_module_cache_install(L, host->modules, 3);
+    if (host && host->modules) mbb_module_cache_install(L, host->modules, host->loaders, 3);
     lua_pushvalue(L, LUA_GLOBALSINDEX);
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, lazy_global);
@@ -369,11 +369,28 @@ static between what_is_between(mb_proc *p, lua_State *L) {
  * (what_is_between): then it is abandoned here, as in compiled code. Once
  * it yields, the slice ends as if it had called mb.yield (exit signals are
  * handled on resume). */
+/* Not interrupted by our own signal's lua_sethook: LuaJIT's dispatch
+ * update is not reentrant. */
+static void clear_hook(lua_State *L) {
+    sigset_t preempt, old;
+    sigemptyset(&preempt);
+    sigaddset(&preempt, MB_PREEMPT_SIGNAL);
+    pthread_sigmask(SIG_BLOCK, &preempt, &old);
+    lua_sethook(L, NULL, 0, 0);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 static void preempt_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     void *ud;
     if (lua_getallocf(L, &ud) != mb_proc_alloc) return;
     mb_proc *p = ud;
+    if (mb_proc_take_interrupt(p)) {
+        /* An error can be raised where no yield can reach the scheduler. */
+        clear_hook(L);
+        mbb_raise_plain(L, MB_INTERRUPTED);
+        return;
+    }
     between b = what_is_between(p, L);
     if (b != BETWEEN_NOTHING) {
         sigjmp_buf *start = slice_start;
@@ -381,14 +398,7 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
             siglongjmp(*start, 1);
         return;
     }
-    /* Not interrupted by our own signal's lua_sethook: LuaJIT's dispatch
-     * update is not reentrant. */
-    sigset_t preempt, old;
-    sigemptyset(&preempt);
-    sigaddset(&preempt, MB_PREEMPT_SIGNAL);
-    pthread_sigmask(SIG_BLOCK, &preempt, &old);
-    lua_sethook(L, NULL, 0, 0);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    clear_hook(L);
     p->budget = 0;   /* a whole slice of work, for its reductions */
     p->hogged = true;   /* behind those that wait on messages (sched.c) */
     p->yield = MB_YIELD_RESCHED;

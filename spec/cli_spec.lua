@@ -465,3 +465,58 @@ describe("moonbeam with an unknown flag", function()
     assert.equal("", out)
   end)
 end)
+
+describe("moonbeam run --watch", function()
+  it("reloads a module when its file changes, and says so on stderr", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -p " .. sh.quote(dir)) == 0)
+    finally(function()
+      os.execute("rm -rf " .. sh.quote(dir))
+      sh.cleanup()
+    end)
+    local path = sh.script([[
+      local mb = require "moonbeam"
+      io.stdout:setvbuf("line")
+      local file = arg[1] .. "/watched.lua"
+      local function write(text)
+        local f = assert(io.open(file .. ".new", "w"))   -- replaced by a rename, as editors do
+        f:write(text)
+        f:close()
+        assert(os.rename(file .. ".new", file))
+      end
+      local function version(v) return ("return { v = function() return %q end }\n"):format(v) end
+      -- Until the watcher made this process take the new version (it
+      -- does at a receive), or 10 s.
+      local function wait_for(v)
+        for _ = 1, 500 do
+          if require("watched").v() == v then return print(v) end
+          mb.receive(20)
+        end
+        print("still " .. require("watched").v())
+      end
+      write(version("one"))
+      print(require("watched").v())
+      write(version("two"))
+      wait_for("two")
+      write("return {")   -- a syntax error: not taken, and said once
+      print("broken")
+      while not io.open(file .. ".go") do mb.receive(20) end
+      write(version("three"))
+      wait_for("three")
+    ]])
+    local env = "env LUA_PATH=" .. sh.quote(dir .. "/?.lua;" .. (os.getenv("LUA_PATH") or ";"))
+    local job = sh.start(env .. " " .. BIN .. " run --watch " .. sh.quote(path) .. " " .. sh.quote(dir))
+    job:wait_for("broken")
+    job:wait_until(function() return sh.read(job.err):find("not reloaded", 1, true) end, 10000,
+      "the watcher to say it did not reload the broken version")
+    assert(io.open(dir .. "/watched.lua.go", "w")):close()
+    local status, out, err = job:wait()
+    assert.equal(0, status, err)
+    assert.equal("one\ntwo\nbroken\nthree\n", out)
+    local _, reloads = err:gsub("moonbeam: reloaded watched %(1 process took it%)\n", "")
+    assert.equal(2, reloads, err)
+    local _, failures = err:gsub("moonbeam: watched changed but was not reloaded: [^\n]*watched.lua:1:", "")
+    assert.equal(1, failures, err)
+  end)
+end)

@@ -67,7 +67,8 @@ function Pool.handle_call(req, _, st)
     for _, c in ipairs(sup.which_children(st.workers)) do pids[#pids + 1] = c.pid end
     return "reply", pids, st
   end
-  return "reply", nil, st
+  -- An unknown request is the caller's mistake: say so rather than answer nil.
+  return "reply", { "error", { "unknown_request", req } }, st
 end
 
 -- ---- the client -----------------------------------------------------------

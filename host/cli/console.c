@@ -43,6 +43,9 @@
 typedef struct session {
     int fd;                 /* to the host */
     int sig[2];             /* self-pipe: 'I' for SIGINT, 'W' for SIGWINCH */
+    int err[2];             /* while editing lines, fd 2 is err[1]: what the host's processes
+                               write on stderr (crash reports) is shown above the prompt */
+    int saved_err;          /* the real stderr meanwhile */
     bool tty;               /* stdin and stdout are a terminal: edit lines */
     bool editing;           /* inside readline() */
     bool interrupted;       /* Ctrl-C while editing */
@@ -83,6 +86,13 @@ static void show(session *t, const char *p, size_t n) {
     if (t->editing && n && p[n - 1] != '\n') fputc('\n', stdout);
     fflush(stdout);
     if (t->editing) rl_forced_update_display();
+}
+
+/* What came on the host's stderr, shown above the prompt. */
+static void show_stderr(session *t) {
+    char b[4096];
+    ssize_t n;
+    while ((n = read(t->err[0], b, sizeof b)) > 0) show(t, b, (size_t)n);
 }
 
 static void show_pending(session *t) {
@@ -165,13 +175,15 @@ static int session_getc(FILE *in) {
     for (;;) {
         if (t->host_gone || t->interrupted) return -1;
         show_pending(t);
-        struct pollfd fds[3] = {{.fd = STDIN_FILENO, .events = POLLIN},
+        struct pollfd fds[4] = {{.fd = STDIN_FILENO, .events = POLLIN},
                                 {.fd = t->sig[0], .events = POLLIN},
-                                {.fd = t->fd, .events = POLLIN}};
-        if (poll(fds, 3, -1) < 0) {
+                                {.fd = t->fd, .events = POLLIN},
+                                {.fd = t->err[0], .events = POLLIN}};
+        if (poll(fds, 4, -1) < 0) {
             if (errno == EINTR) continue;
             return -1;
         }
+        if (fds[3].revents) show_stderr(t);
         if (fds[1].revents) {
             char c;
             while (read(t->sig[0], &c, 1) == 1) {
@@ -326,7 +338,40 @@ static void remember(session *t, const char *line) {
 
 /* ---- the session ------------------------------------------------------- */
 
+/* fd 2 becomes a pipe this thread reads (show_stderr): a crash report
+ * written by a process while a line is edited lands above the prompt, and
+ * the prompt is drawn again, instead of on the line being typed. */
+static int capture_stderr(session *t) {
+    fflush(stderr);
+    if (pipe2(t->err, O_CLOEXEC)) return -1;
+    if (fcntl(t->err[0], F_SETFL, O_NONBLOCK) || (t->saved_err = fcntl(2, F_DUPFD_CLOEXEC, 0)) < 0 ||
+        dup2(t->err[1], 2) < 0)
+        return -1;
+    return 0;
+}
+
+/* fd 2 is the real stderr again; what the pipe still held goes there. */
+static void release_stderr(session *t) {
+    if (t->saved_err >= 0) {
+        fflush(stderr);
+        dup2(t->saved_err, 2);
+        close(t->saved_err);
+        t->saved_err = -1;
+    }
+    if (t->err[0] >= 0) {
+        char b[4096];
+        ssize_t n;
+        while ((n = read(t->err[0], b, sizeof b)) > 0)
+            if (write(2, b, (size_t)n) < 0) break;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (t->err[i] >= 0) close(t->err[i]);
+        t->err[i] = -1;
+    }
+}
+
 static int start_editing(session *t) {
+    if (capture_stderr(t)) return -1;
     if (pipe2(t->sig, O_CLOEXEC | O_NONBLOCK)) return -1;
     signal_fd = t->sig[1];
     struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
@@ -352,6 +397,7 @@ static int start_editing(session *t) {
 }
 
 static void stop_editing(session *t) {
+    release_stderr(t);
     if (t->sig[0] < 0) return;
     sigaction(SIGINT, &t->old_int, NULL);
     sigaction(SIGWINCH, &t->old_winch, NULL);
@@ -425,12 +471,14 @@ static int hello(session *t) {
 static int run(session *t) {
     bool interrupting = false;   /* 'I' sent, and no prompt since */
     for (;;) {
-        struct pollfd fds[2] = {{.fd = t->fd, .events = POLLIN}, {.fd = t->sig[0], .events = POLLIN}};
-        if (poll(fds, t->sig[0] >= 0 ? 2 : 1, -1) < 0) {
+        struct pollfd fds[3] = {{.fd = t->fd, .events = POLLIN}, {.fd = t->sig[0], .events = POLLIN},
+                                {.fd = t->err[0], .events = POLLIN}};
+        if (poll(fds, t->sig[0] >= 0 ? 3 : 1, -1) < 0) {
             if (errno == EINTR) continue;
             perror("moonbeam: poll");
             return 1;
         }
+        if (t->sig[0] >= 0 && fds[2].revents) show_stderr(t);
         if (t->sig[0] >= 0 && fds[1].revents) {
             char c;
             bool sigint = false;
@@ -483,7 +531,7 @@ static int run(session *t) {
 }
 
 int mb_console_terminal(int fd) {
-    session t = {.fd = fd, .sig = {-1, -1}};
+    session t = {.fd = fd, .sig = {-1, -1}, .err = {-1, -1}, .saved_err = -1};
     mb_buf_init(&t.frame);
     mb_buf_init(&t.pending);
     T = &t;

@@ -52,11 +52,13 @@ static void usage(FILE *out) {
             "  --shutdown-timeout MS  how long an orderly shutdown (SIGTERM, SIGINT,\n"
             "                         os.exit) may take before the host exits with\n"
             "                         status 1 (default 10000)\n"
+            "  --watch                reload a module (mb.reload) when its file changes;\n"
+            "                         says what it did on stderr\n"
             "  -h, --help             this text\n"
             "  --version              the version\n"
             "\n"
-            "Options may also follow `run SCRIPT`, up to the first argument that is not\n"
-            "one (or `--`); the rest are the script's, in arg.\n"
+            "Options may also follow `run` or `run SCRIPT`, up to the first argument\n"
+            "that is not one (or `--`); the rest are the script's, in arg.\n"
             "\n"
             "SIGTERM, or a first SIGINT, shuts the host down in order: the script's\n"
             "process gets exit signal \"shutdown\", supervisors stop their children,\n"
@@ -75,7 +77,7 @@ typedef struct options {
     const char *socket;
     const char **setup;   /* "l", MODULE and "e", CODE, in order */
     int nsetup;
-    bool interactive, any_exec;
+    bool interactive, any_exec, watch;
     mode mode;
     const char *target;   /* the script, or the socket to attach to */
     int first_arg;        /* argv index of the script's first argument */
@@ -129,6 +131,10 @@ static int parse_option(int argc, char **argv, int *i, options *o, bool after_sc
         o->interactive = true;
         return OPT_TAKEN;
     }
+    if (strcmp(a, "--watch") == 0) {
+        o->watch = true;
+        return OPT_TAKEN;
+    }
     if (strcmp(a, "-e") == 0 || strcmp(a, "-l") == 0) {
         const char *v = value_of(argc, argv, i);
         if (!v || (a[1] == 'l' && !*v)) {
@@ -149,18 +155,26 @@ static int parse_option(int argc, char **argv, int *i, options *o, bool after_sc
     return OPT_NONE;
 }
 
-/* Fills o; returns -1 to exit 0 (help, version), 0 to go on, 2 on a usage error. */
-static int parse_args(int argc, char **argv, options *o) {
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
-        int rc = parse_option(argc, argv, &i, o, false);
+/* The options from argv[*i] on, up to the first argument that is not one
+ * (or `--`, left there); *i ends on it. Returns as parse_args does. */
+static int parse_options(int argc, char **argv, int *i, options *o) {
+    for (; *i < argc && argv[*i][0] == '-' && argv[*i][1] && strcmp(argv[*i], "--") != 0; ++*i) {
+        int rc = parse_option(argc, argv, i, o, false);
         if (rc == OPT_EXIT) return -1;
         if (rc == OPT_BAD) return 2;
         if (rc == OPT_NONE) {
-            fprintf(stderr, "moonbeam: unknown option '%s' (moonbeam --help lists them)\n", argv[i]);
+            fprintf(stderr, "moonbeam: unknown option '%s' (moonbeam --help lists them)\n", argv[*i]);
             return 2;
         }
     }
+    return 0;
+}
+
+/* Fills o; returns -1 to exit 0 (help, version), 0 to go on, 2 on a usage error. */
+static int parse_args(int argc, char **argv, options *o) {
+    int i = 1;
+    int rc = parse_options(argc, argv, &i, o);
+    if (rc) return rc;
     if (i >= argc) {
         o->mode = o->any_exec && !o->interactive ? MODE_EXEC : MODE_CONSOLE;
         return 0;
@@ -187,6 +201,10 @@ static int parse_args(int argc, char **argv, options *o) {
         fprintf(stderr, "moonbeam: unknown command '%s' (commands: run SCRIPT, attach SOCKET)\n", cmd);
         return 2;
     }
+    /* Options may come between run and the script too (run --watch app.lua). */
+    i++;
+    if ((rc = parse_options(argc, argv, &i, o))) return rc;
+    i--;
     if (i + 1 >= argc) {
         fprintf(stderr, "moonbeam: run needs a script\n");
         return 2;
@@ -234,7 +252,9 @@ static int run_script(lua_State *L) {
     lua_pushliteral(L, "moonbeam.cli");
     lua_call(L, 1, 1);
     lua_getfield(L, -1, "run");
-    lua_createtable(L, 0, 2);
+    lua_createtable(L, 0, 3);
+    lua_pushboolean(L, o->watch);
+    lua_setfield(L, -2, "watch");
     if (o->target) {
         lua_pushstring(L, o->target);
         lua_setfield(L, -2, "script");
@@ -298,7 +318,8 @@ static int console_here(mb_console_server *srv, const options *o, int *hangup) {
     }
     *hangup = fcntl(sv[1], F_DUPFD_CLOEXEC, 0);
     if (*hangup < 0) perror("moonbeam: dup");
-    if (mb_console_server_add(srv, sv[0], o->setup, o->nsetup)) {
+    bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    if (mb_console_server_add(srv, sv[0], tty, o->setup, o->nsetup)) {
         fprintf(stderr, "moonbeam: cannot start the console\n");
         close(sv[1]);
         return 1;

@@ -46,6 +46,7 @@
 #include "core/spawn.h"
 
 #define KILL_LOOK_MS 20.0   /* how often tend looks while a console process is being killed */
+#define INTERRUPT_GRACE_MS 1000.0   /* how long a Ctrl-C may wait to be taken before the kill */
 
 /* The runtime keeps its console server under this key (runtime.h). */
 static const char console_key;
@@ -66,6 +67,7 @@ struct mb_console_conn {
     char **setup;                   /* immutable: the console process's -l/-e list */
     int nsetup;
     bool attached;                  /* immutable: came through the socket */
+    bool tty;                       /* immutable: the host's own terminal, a tty (live views) */
     pthread_mutex_t wlock;
     /* wlock */
     mb_wire_queue out;              /* frames its socket has not taken yet */
@@ -81,6 +83,7 @@ struct mb_console_conn {
     bool end_asked;                 /* the terminal sent 'E' */
     bool client_gone;               /* the terminal hung up */
     bool interrupted;               /* pid was killed on the terminal's Ctrl-C */
+    double interrupt_at;            /* when pid was asked to stop its evaluation (0: not) */
     double restarts[RESTART_MAX];   /* when the last console processes started (a ring) */
     int nrestarts;
     mb_console_conn *next;
@@ -158,14 +161,14 @@ static int put_output(mb_console_conn *c, char type, const void *p, size_t n) {
 /* ---- console processes ------------------------------------------------- */
 
 /* Start a console process for c: moonbeam.console.serve(id, prev, why,
- * "attached" or "local", setup...). s->lock is held, so the new process cannot open c before c->pid
+ * "attached", "terminal" (the host's own, a tty) or "local", setup...). s->lock is held, so the new process cannot open c before c->pid
  * names it. */
 static int spawn_console(mb_console_server *s, mb_console_conn *c, mb_pid prev, const char *why) {
     mb_buf args;
     mb_buf_init(&args);
     char id[24];
     snprintf(id, sizeof id, "%lu", c->id);
-    const char *kind = c->attached ? "attached" : "local";
+    const char *kind = c->attached ? "attached" : c->tty ? "terminal" : "local";
     int bad = mb_buf_varint(&args, (uint64_t)(4 + c->nsetup)) || mb_put_string(&args, id, strlen(id)) ||
               (prev ? mb_put_id(&args, MB_T_PID, prev) : mb_buf_byte(&args, MB_T_NIL)) ||
               (why ? mb_put_string(&args, why, strlen(why)) : mb_buf_byte(&args, MB_T_NIL)) ||
@@ -216,6 +219,28 @@ static void kill_console(mb_console_server *s, mb_pid pid) {
     if (pid) mb_send_exit(s->rt, NULL, 0, pid, kill.b, kill.n);
 }
 
+/* Ctrl-C: ask pid to stop its evaluation (process.h, interrupt), which
+ * keeps the console and its globals. false when it is not evaluating
+ * anything that can be stopped so. */
+static bool ask_interrupt(mb_console_server *s, mb_pid pid) {
+    mb_proc *p = pid ? mb_proctab_get(&s->rt->procs, pid) : NULL;
+    if (!p) return false;
+    int armed = MB_INTR_ARMED;
+    bool asked = atomic_compare_exchange_strong(&p->interrupt, &armed, MB_INTR_ASKED);
+    mb_proctab_put(&s->rt->procs, pid);
+    return asked;
+}
+
+/* Whether pid still has not taken the Ctrl-C it was asked (a long C call,
+ * or compiled code that never looks at hooks). */
+static bool interrupt_untaken(mb_console_server *s, mb_pid pid) {
+    mb_proc *p = pid ? mb_proctab_get(&s->rt->procs, pid) : NULL;
+    if (!p) return false;
+    bool untaken = atomic_load(&p->interrupt) == MB_INTR_ASKED;
+    mb_proctab_put(&s->rt->procs, pid);
+    return untaken;
+}
+
 /* Tell the terminal the session is over, from the server's side. lock held. */
 static void say_goodbye(mb_console_conn *c, const char *why) {
     if (why) mb_console_conn_write(c, 'O', why, strlen(why));
@@ -235,6 +260,14 @@ static void tend(mb_console_server *s) {
         if (c->opened && !c->ended && !alive) {
             c->ended = true;
             c->refs--;   /* the server still holds its own */
+        }
+        if (c->interrupt_at && (c->ended || !alive)) c->interrupt_at = 0;
+        if (c->interrupt_at && mb_now_ms() - c->interrupt_at >= INTERRUPT_GRACE_MS) {
+            c->interrupt_at = 0;
+            if (interrupt_untaken(s, c->pid)) {
+                c->interrupted = true;
+                kill_console(s, c->pid);
+            }
         }
         /* A process that died before it opened the connection never lets go. */
         bool dead = c->ended || (c->pid && !c->opened && !alive);
@@ -323,12 +356,23 @@ static void drop_if_stalled(mb_console_conn *c, double now) {
 static void on_frame(mb_console_server *s, mb_console_conn *c, char type, const uint8_t *p, size_t n) {
     pthread_mutex_lock(&s->lock);
     mb_pid pid = c->ended ? 0 : c->pid;
-    if (type == 'I') c->interrupted = true;
     if (type == 'E') c->end_asked = true;
     pthread_mutex_unlock(&s->lock);
     switch (type) {
     case 'I':
-        kill_console(s, pid);
+        /* Asked to stop where it runs; the message wakes it where it waits.
+         * One that does not stop within the grace is killed (tend). */
+        if (ask_interrupt(s, pid)) {
+            pthread_mutex_lock(&s->lock);
+            c->interrupt_at = mb_now_ms();
+            pthread_mutex_unlock(&s->lock);
+            deliver(s, pid, type, p, n);
+        } else {
+            pthread_mutex_lock(&s->lock);
+            c->interrupted = true;
+            pthread_mutex_unlock(&s->lock);
+            kill_console(s, pid);
+        }
         break;
     case 'L': case 'C': case 'K': case 'E':
         deliver(s, pid, type, p, n);
@@ -377,7 +421,7 @@ static void read_terminal(mb_console_server *s, mb_console_conn *c) {
  * Returns 0; HUNG_UP_FIRST when the terminal was gone before its hello
  * (nothing to report); -1 out of memory or processes. fd is closed unless
  * it returns 0. */
-static int add_conn(mb_console_server *s, int fd, bool attached, const char *const *setup, int nsetup) {
+static int add_conn(mb_console_server *s, int fd, bool attached, bool tty, const char *const *setup, int nsetup) {
     mb_console_conn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
@@ -388,6 +432,7 @@ static int add_conn(mb_console_server *s, int fd, bool attached, const char *con
     c->refs = 1;
     c->polled = true;
     c->attached = attached;
+    c->tty = tty;
     if (pthread_mutex_init(&c->wlock, NULL)) {
         free(c);
         close(fd);
@@ -476,7 +521,7 @@ static void accept_terminal(mb_console_server *s) {
         turn_away(fd, why);
         return;
     }
-    if (add_conn(s, fd, true, NULL, 0) == -1)
+    if (add_conn(s, fd, true, false, NULL, 0) == -1)
         fprintf(stderr, "moonbeam: console socket: cannot serve a new console\n");
 }
 
@@ -518,6 +563,7 @@ static size_t poll_set(mb_console_server *s, struct pollfd **fds, mb_console_con
         /* A kill under way: look again soon, its process may end without
          * letting go of the connection (tend). */
         if (c->interrupted && !c->ended) *wake_at = fmin(*wake_at, now + KILL_LOOK_MS);
+        if (c->interrupt_at) *wake_at = fmin(*wake_at, c->interrupt_at + INTERRUPT_GRACE_MS);
     }
     return k;
 }
@@ -634,8 +680,8 @@ fail:
     return NULL;
 }
 
-int mb_console_server_add(mb_console_server *s, int fd, const char *const *setup, int nsetup) {
-    return add_conn(s, fd, false, setup, nsetup) ? -1 : 0;
+int mb_console_server_add(mb_console_server *s, int fd, bool tty, const char *const *setup, int nsetup) {
+    return add_conn(s, fd, false, tty, setup, nsetup) ? -1 : 0;
 }
 
 void mb_console_server_unlink(mb_console_server *s) {

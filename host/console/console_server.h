@@ -33,10 +33,11 @@ typedef struct mb_console_conn mb_console_conn;
 mb_console_server *mb_console_server_start(mb_runtime *rt, mb_proc *parent, const char *path,
                                            const char *target, char *err, size_t errlen);
 
-/* Serve a console on fd (the server owns it from now on). setup: strings
+/* Serve a console on fd (the server owns it from now on). tty: its
+ * terminal is a tty (the console may redraw a live view). setup: strings
  * handed to the console process when it starts (moonbeam.console's -l/-e
  * list). Returns 0, or -1 (fd is closed then). */
-int mb_console_server_add(mb_console_server *s, int fd, const char *const *setup, int nsetup);
+int mb_console_server_add(mb_console_server *s, int fd, bool tty, const char *const *setup, int nsetup);
 
 /* Stop accepting, remove the socket file, and hang up on every terminal.
  * Console processes keep running until the runtime stops. */

@@ -29,6 +29,8 @@ typedef enum mb_msg_kind {
     MB_MSG_ALIASED,     /* data sent through an alias (ref): dropped once it is inactive */
     MB_SIG_OVERFLOW,    /* the mailbox ends its owner (untrappable): reason queue_full or
                            memory_limit (mailbox_bounds.h) */
+    MB_MSG_CODE,        /* a code change request (mb.reload): queued as a system message, taken
+                           by the owner's next receive whatever it matches, never by a match */
 } mb_msg_kind;
 
 typedef struct mb_msg {

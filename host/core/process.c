@@ -153,6 +153,7 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
         }
         /* fall through */
     case MB_MSG_SYSTEM:
+    case MB_MSG_CODE:
     case MB_MSG_DOWN:
         mb_mailbox_count_in(p, m);
         break;

@@ -119,6 +119,12 @@ typedef struct mb_proc {
     _Atomic uintptr_t cut_lo, cut_hi;
     uintptr_t nocut_lo, nocut_hi;     /* the monitor's own: the mapping it last found was
                                          no generated code (not read again while there) */
+    /* A console's Ctrl-C (console_server.c): the evaluation stops with an
+     * error where it runs or waits, and the process goes on. ARMED while
+     * the process says an evaluation may be stopped; the console server
+     * makes it ASKED; the process's next preemption hook or wait raises and
+     * makes it ARMED again (bindings/vm.c, message_api.c). */
+    _Atomic int interrupt;            /* MB_INTR_OFF, MB_INTR_ARMED, MB_INTR_ASKED */
     _Atomic uint64_t await_ref;       /* the call this process waits on (0: none) */
     _Atomic mb_pid calling;           /* the server it waits on: the wait-for graph */
 
@@ -176,6 +182,16 @@ typedef struct mb_proc {
 } mb_proc;
 
 /* Whether p must end at once: an ending signal queued, or dying already. */
+enum { MB_INTR_OFF, MB_INTR_ARMED, MB_INTR_ASKED };
+#define MB_INTERRUPTED "interrupted (Ctrl-C)"
+
+/* Whether p was asked to stop its evaluation; if so it is no longer asked. */
+static inline bool mb_proc_take_interrupt(mb_proc *p) {
+    int asked = MB_INTR_ASKED;
+    return atomic_load_explicit(&p->interrupt, memory_order_relaxed) == MB_INTR_ASKED &&
+           atomic_compare_exchange_strong(&p->interrupt, &asked, MB_INTR_ARMED);
+}
+
 static inline bool mb_proc_doomed(mb_proc *p) {
     return atomic_load_explicit(&p->ending, memory_order_relaxed) > 0 ||
            atomic_load_explicit(&p->must_end, memory_order_relaxed);

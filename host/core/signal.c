@@ -263,7 +263,7 @@ int mb_signal_drain(mb_proc *p) {
             }
         }
         if (m->kind == MB_MSG_DATA || m->kind == MB_MSG_SYSTEM || m->kind == MB_MSG_DOWN ||
-            m->kind == MB_MSG_ALIASED) {
+            m->kind == MB_MSG_ALIASED || m->kind == MB_MSG_CODE) {
             mb_saveq_append(&p->save, m);
             added++;
             continue;

@@ -150,7 +150,7 @@ static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
      * the process inside C code, when the last request came. */
     cut_where_stuck(p);
     if (ran >= MB_PREEMPT_MS || atomic_load_explicit(&p->sig_pending, memory_order_relaxed) ||
-        mb_proc_doomed(p)) {
+        mb_proc_doomed(p) || atomic_load_explicit(&p->interrupt, memory_order_relaxed) == MB_INTR_ASKED) {
         pthread_kill((pthread_t)s->thread, MB_PREEMPT_SIGNAL);
         if (wt->asked == 0) wt->asked = now;
     }

@@ -12,7 +12,8 @@ end
 
 --- Run the first process and wait for it; return the exit status for the
 -- shell. opts.script: a script path (its arguments follow opts);
--- opts.prelude: {"l", module, "e", code, ...} to run in it first. A
+-- opts.prelude: {"l", module, "e", code, ...} to run in it first;
+-- opts.watch: reload modules whose files change (moonbeam.reload's watch). A
 -- shutdown (os.exit in any process, SIGTERM, SIGINT: host/core/shutdown.h)
 -- gives its own status once it is over; otherwise a first process that
 -- ends by an exit reason other than "normal" has it printed: the host
@@ -27,6 +28,7 @@ function M.run(opts, ...)
     end
     f:close()
   end
+  if opts.watch then mb.spawn("moonbeam.reload:watch") end
   local ref
   if #prelude == 0 then
     ref = select(2, core.run_first(path, ...))

@@ -122,6 +122,14 @@ end
 
 -- ---- evaluation ---------------------------------------------------------
 
+local KEYWORDS = { "and", "break", "do", "else", "elseif", "end", "false", "for", "function",
+                   "if", "in", "local", "nil", "not", "or", "repeat", "return", "then", "true",
+                   "until", "while" }
+local KEYWORD = {}
+for _, k in ipairs(KEYWORDS) do KEYWORD[k] = true end
+
+local function identifier(k) return type(k) == "string" and k:match("^[%a_][%w_]*$") ~= nil end
+
 local function frame_text(info)
   local where = info.what == "C" and "[C]" or
     (info.currentline and info.currentline > 0 and (info.short_src .. ":" .. info.currentline) or info.short_src)
@@ -140,7 +148,8 @@ local function on_error(e)
   for level = 2, 40 do
     local info = debug.getinfo(level, "Slnf")
     if not info or info.func == xpcall then break end
-    local skip = info.func == error or info.func == assert or info.source == "moonbeam.console"
+    -- moonbeam's own modules (embedded: their source is their name) are noise
+    local skip = info.func == error or info.func == assert or (info.source or ""):match("^moonbeam")
       or (info.short_src or ""):match("^%[builtin#")
     if not skip then lines[#lines + 1] = frame_text(info) end
     if info.func == chunk_running then break end
@@ -148,9 +157,24 @@ local function on_error(e)
   return { e, #lines > 1 and concat(lines, "\n") or nil }
 end
 
+-- An error as words: a string as it is, an error with a __tostring (the
+-- API's error tables: moonbeam.util's failure) as it reads, else printed.
+local function error_words(e)
+  if type(e) == "string" then return e end
+  local mt = getmetatable(e)
+  if type(mt) == "table" and mt.__tostring then
+    local ok, s = pcall(tostring, e)
+    if ok and type(s) == "string" then return s end
+  end
+  return show(e)
+end
+
 local function show_error(e, tb)
-  local text = type(e) == "string" and e or show(e)
-  say("** error: " .. text .. (tb and ("\n" .. tb) or ""))
+  if e == core.interrupted then
+    say("** interrupted" .. (tb and ("\n" .. tb) or ""))
+    return
+  end
+  say("** error: " .. error_words(e) .. (tb and ("\n" .. tb) or ""))
 end
 
 local function show_results(r)
@@ -164,22 +188,64 @@ local function show_results(r)
   say(concat(parts, multi and ",\n" or ", "))
 end
 
+-- Earlier results, for v(): results[n] is the first value input n gave.
+local results, RESULTS_KEPT = {}, 100
+local current_input = 0   -- the input being evaluated
+
+-- The globals a statement assigns to ("p = spawn(...)", "a, b = 1, 2"):
+-- their values are printed as an expression's would be.
+local function assigned(chunk)
+  local names = chunk:match("^%s*([%a_][%w_]*%s*,?[%w_,%s]-)%s*=[^=]")
+  if not names then return nil end
+  local list = {}
+  for name in names:gmatch("[^,%s]+") do
+    if not identifier(name) or KEYWORD[name] then return nil end
+    list[#list + 1] = name
+  end
+  return list
+end
+
+local function is_interrupt(m) return type(m) == "table" and m[1] == "$console" and m[2] == "I" end
+
+-- Run f: the terminal's Ctrl-C stops it with an error (and the console
+-- goes on, its globals kept). Compiled loops never look at the hook that
+-- raises it: the console's state runs interpreted (serve), and what does
+-- not stop within a second (a long C call) is killed (console_server.c).
+local function run_interruptible(f)
+  conn:interruptible(true)
+  local r = pack(xpcall(f, on_error))
+  conn:interruptible(false)
+  while mb.receive(is_interrupt, 0) do end   -- the wake-ups of a Ctrl-C
+  return r
+end
+
 --- eval(chunk) -> "more" when the chunk is not complete yet.
 local function eval(chunk)
   -- Not "return <chunk>": a tail call would hide where error() was called.
   local f, err = loadstring("return select(1, " .. chunk .. "\n)", "=console")
-  if not f then f, err = loadstring(chunk, "=console") end
+  local names
+  if not f then
+    f, err = loadstring(chunk, "=console")
+    names = f and assigned(chunk)
+  end
   if not f then
     if err:sub(-7) == "'<eof>'" then return "more" end
     count = count + 1
     say("** syntax error: " .. err)
     return
   end
+  local input = count
   count = count + 1
+  current_input = input
   chunk_running = f
-  local r = pack(xpcall(f, on_error))
+  local r = run_interruptible(f)
   chunk_running = nil
   if r[1] then
+    if names then
+      r = { n = #names + 1, true }
+      for i, name in ipairs(names) do r[i + 1] = rawget(_G, name) end
+    end
+    results[input], results[input - RESULTS_KEPT] = r[2], nil
     show_results(r)
   else
     local e = r[2]
@@ -200,9 +266,6 @@ end
 
 -- ---- completion ---------------------------------------------------------
 
-local KEYWORDS = { "and", "break", "do", "else", "elseif", "end", "false", "for", "function",
-                   "if", "in", "local", "nil", "not", "or", "repeat", "return", "then", "true",
-                   "until", "while" }
 local LAZY_LIBS = { "table", "math", "bit", "io", "os", "debug", "string", "coroutine", "package", "jit" }
 
 -- Whether the text before the word leaves a string open.
@@ -222,7 +285,6 @@ local function in_string(s)
   return quote ~= nil
 end
 
-local function identifier(k) return type(k) == "string" and k:match("^[%a_][%w_]*$") ~= nil end
 
 -- The value a dotted path of globals names, or nil. Indexing runs no
 -- metamethods but those of the standard libraries' global table.
@@ -248,7 +310,8 @@ end
 local INTERNAL = {}
 for _, k in ipairs({
   -- moonbeam (the core's functions behind the API)
-  "call_begin", "call_take", "call_end", "reply", "wait", "wait_until", "recv", "recv_request", "send_system", "run_first",
+  "call_begin", "call_take", "call_end", "reply", "wait", "wait_until", "recv", "recv_request", "send_system", "send_code", "run_first", "peek",
+  "code_compile", "code_loaders", "code_changed",
   "sup_start", "console_open", "shutdown_start", "shutdown_status", "shutdown_wait",
   "shutdown_plan", "shutdown_order", "shutdown_host_links", "shutdown_done",
   -- moonbeam.gen_server, moonbeam.task: the bodies of their processes
@@ -410,7 +473,9 @@ local function module_of(pid, info, deadline)
   return "gen_server"
 end
 
-local function columns(rows, heads)
+-- rows as text under heads; the last `numbers` columns (3 unless told)
+-- are right-aligned.
+local function columns(rows, heads, numbers)
   local widths = {}
   for i, h in ipairs(heads) do widths[i] = #h end
   for _, r in ipairs(rows) do
@@ -420,7 +485,7 @@ local function columns(rows, heads)
   local function line(r)
     local cells = {}
     for i = 1, #heads do
-      local right = i >= #heads - 2   -- the numbers
+      local right = i > #heads - (numbers or 3)
       cells[i] = right and (" "):rep(widths[i] - #r[i]) .. r[i] or r[i] .. (" "):rep(widths[i] - #r[i])
     end
     lines[#lines + 1] = (concat(cells, "  "):gsub("%s+$", ""))
@@ -430,30 +495,75 @@ local function columns(rows, heads)
   return concat(lines, "\n")
 end
 
---- ps(): every process, busiest first: the longest mailbox, then the most
--- messages received, then the most memory.
-function H.ps()
+-- What ps() and top() sort by: the key's column, biggest first.
+local SORT_KEYS = { reductions = "reductions", memory = "memory", queue = "queue",
+                    message_queue_len = "queue", received = "received" }
+
+local function process_rows(key, fn)
+  if key ~= nil and not SORT_KEYS[key] then
+    error(fn .. ': sort by "reductions", "memory" or "queue", not ' .. show(key), 3)
+  end
   local rows, deadline = {}, mb.now() + 1000
   for _, pid in ipairs(mb.processes()) do
     local i = mb.info(pid)
     if i then
       rows[#rows + 1] = { pid = pid, name = i.registered_name or "", module = module_of(pid, i, deadline),
                           status = i.status, queue = i.message_queue_len, received = i.messages_in,
-                          memory = i.memory }
+                          memory = i.memory, reductions = i.reductions or 0 }
     end
   end
+  local by = SORT_KEYS[key]
   sort(rows, function(a, b)
+    if by and a[by] ~= b[by] then return a[by] > b[by] end
     if a.queue ~= b.queue then return a.queue > b.queue end
     if a.received ~= b.received then return a.received > b.received end
     return a.memory > b.memory
   end)
+  return rows
+end
+
+local function process_table(rows, limit)
   local cells = {}
-  for k, r in ipairs(rows) do
+  for k = 1, math.min(#rows, limit or #rows) do
+    local r = rows[k]
     cells[k] = { tostring(r.pid), r.name, r.module, r.status, ("%d"):format(r.queue),
-                 ("%d"):format(r.received), human(r.memory) }
+                 ("%d"):format(r.received), human(r.memory), ("%d"):format(r.reductions) }
   end
-  say(columns(cells, { "PID", "NAME", "MODULE", "STATUS", "QUEUE", "RECEIVED", "MEMORY" }))
+  return columns(cells, { "PID", "NAME", "MODULE", "STATUS", "QUEUE", "RECEIVED", "MEMORY", "REDUCTIONS" }, 4)
+end
+
+--- ps([key]): every process, busiest first: the longest mailbox, then the
+-- most messages received, then the most memory; or by key ("reductions",
+-- "memory", "queue").
+function H.ps(key)
+  local rows = process_rows(key, "ps")
+  say(process_table(rows))
   say(("%d process%s"):format(#rows, #rows == 1 and "" or "es"))
+end
+
+local live_view = false   -- the host's own terminal, a tty: top() redraws (serve)
+
+--- top([key], [n]): the n (default 20) processes that did the most work
+-- (key "reductions", the default), use the most memory ("memory") or have
+-- the longest mailboxes ("queue"). In the host's own terminal it is
+-- redrawn every second until Ctrl-C; attached, or from a pipe, it prints
+-- once.
+function H.top(key, n)
+  key = key or "reductions"
+  if n ~= nil and (type(n) ~= "number" or n < 1) then error("top: n must be a number >= 1", 2) end
+  n = n or 20
+  local function frame()
+    local rows = process_rows(key, "top")
+    return ("%d processes, by %s (%s)\n%s"):format(#rows, key, os.date("%H:%M:%S"), process_table(rows, n))
+  end
+  if not live_view then return say(frame()) end
+  local ok, err = pcall(function()
+    while true do
+      write("\27[H\27[2J" .. frame() .. "\n(Ctrl-C ends top)\n")
+      mb.sleep(1000)
+    end
+  end)
+  if not ok and err ~= core.interrupted then error(err, 0) end
 end
 
 --- tables(): every shared table (moonbeam.table), largest first: handle,
@@ -470,9 +580,47 @@ function H.tables()
   say(("%d table%s"):format(#all, #all == 1 and "" or "s"))
 end
 
---- info(pid or name) -> the process's mb.info table, or nil if it is gone.
-function H.info(x)
-  return mb.info(to_pid(x, "info"))
+--- info(pid or name, [opts]) -> the process's mb.info table (module: a
+-- gen_server's callback module; current_function: where it runs or
+-- waits), or nil if it is gone. opts.messages = n adds messages, the first
+-- n waiting for it (readable while it waits; else messages is a string
+-- that says so).
+function H.info(x, opts)
+  if opts ~= nil and type(opts) ~= "table" then error("info: opts must be a table, as {messages = 5}", 2) end
+  local pid = to_pid(x, "info")
+  local n, messages = opts and opts.messages, nil
+  if n ~= nil then
+    if type(n) ~= "number" or n < 0 or n % 1 ~= 0 then error("info: opts.messages must be a whole number >= 0", 2) end
+    -- Before mb.info, which wakes a waiting process for a moment.
+    messages = core.peek(pid, math.min(n, 10000)) or "(it is running: its messages can be read while it waits)"
+  end
+  local i = mb.info(pid)
+  if not i then return nil end
+  if i.module == GEN_ENTER then i.module = module_of(pid, i, mb.now() + 1000) end
+  i.messages = messages
+  return i
+end
+
+--- alive(pid or name) -> whether it is a live process.
+function H.alive(x)
+  if type(x) == "string" and not x:match("^<?0%.%d+%.%d+>?$") then return mb.whereis(x) ~= nil end
+  local ok, pid = pcall(to_pid, x, "alive")
+  if not ok then
+    if type(x) == "string" then return false end
+    error(pid, 2)
+  end
+  return mb.alive(pid)
+end
+
+--- v([n]): an earlier result: v() the last one, v(n) input n's (the
+-- number in its prompt), v(-k) the one k inputs back.
+function H.v(n)
+  if n ~= nil and (type(n) ~= "number" or n % 1 ~= 0 or n == 0) then
+    error("v: n must be an input's number, or a negative number to count back", 2)
+  end
+  n = n or -1
+  if n < 0 then n = current_input + n end
+  return results[n]
 end
 
 --- kill(pid or name): exit(pid, "kill"), which cannot be trapped.
@@ -489,6 +637,10 @@ function H.tree(x)
   end
   local root = to_pid(x, "tree")
   local info = mb.info(root)   -- once: the root may exit between two looks
+  if not info then return say(("tree: %s is not running"):format(tostring(root))) end
+  if info.module ~= "supervisor" then
+    return say(("tree: %s is not a supervisor (it runs %s)"):format(tostring(root), module_of(root, info, mb.now() + 1000)))
+  end
   local lines = { tostring(root) .. (info and info.registered_name and ("  " .. info.registered_name) or "") }
   local function walk(s, indent, depth)
     local okc, children = pcall(sup.which_children, s)
@@ -511,12 +663,12 @@ function H.tree(x)
   say(concat(lines, "\n"))
 end
 
---- reload(module): hot code reload is not there yet; says what happens instead.
-function H.reload(name)
-  if type(name) ~= "string" then error("reload: a module name expected", 2) end
-  package.loaded[name] = nil
-  say(("reload: hot code reload is not available yet. Running processes keep the %s they loaded;"
-       .. " processes started from now on, and this console's next require, load it afresh."):format(name))
+--- reload(module, [opts]): mb.reload; says how many processes took the
+-- new code, or why it was not loaded.
+function H.reload(name, opts)
+  local n, err = mb.reload(name, opts)
+  if not n then return say("reload: " .. name .. " was not reloaded: " .. tostring(err)) end
+  say(("reload: %s reloaded; %d process%s took the new code"):format(name, n, n == 1 and "" or "es"))
 end
 
 local HELP = [[
@@ -527,24 +679,29 @@ Helpers (globals of this console; it is a moonbeam process of its own):
   cast(server, msg)         gen_server cast
   send(dest, msg)           send a message
   receive([ms])             receive a message; flush() prints and drops all that wait
-  ps()                      every process, busiest first
+  ps(), ps(key)             every process, busiest first, or by "reductions", "memory", "queue"
+  top([key], [n])           the busiest processes, redrawn every second until Ctrl-C
   tables()                  every shared table: owner, type, size, memory
-  info(pid)                 what mb.info says about a process
+  info(pid, [{messages=n}]) what mb.info says about a process (and its first n messages)
+  alive(pid)                whether a process (or a registered name) is alive
   kill(pid)                 exit(pid, "kill")
   tree(sup)                 a supervision tree
   pid("0.5.1")              a pid from its text
-  reload(module)            (hot code reload is not available yet)
+  v([n])                    an earlier result: the last one, input n's, or v(-k) k back
+  reload(module)            hot code reload: every process that loaded module takes the new code
   help()                    this text
-Modules: mb (moonbeam), gen (gen_server), task, agent.
+Modules: mb (moonbeam), gen (gen_server), sup (supervisor), task, agent.
 Each line is one chunk: locals last one line; globals stay. A line that is not
-complete continues on the next. Ctrl-C cancels the line (or interrupts an
-evaluation: the console restarts, its globals lost); Ctrl-D ends the console.]]
+complete continues on the next. Ctrl-C cancels the line, or stops an evaluation
+(the console's globals stay); Ctrl-D ends the console. The console's own code
+runs interpreted, so that Ctrl-C can stop any loop.]]
 
 function H.help() say(HELP) end
 
 local function install(attached)
   for k, v in pairs(H) do _G[k] = v end
   _G.mb, _G.gen = mb, gen
+  _G.sup = require "moonbeam.supervisor"
   _G.task = require "moonbeam.task"
   _G.agent = require "moonbeam.agent"
   _G.print = function(...)
@@ -641,6 +798,8 @@ local function step()
       elseif kind == "K" then
         pending = nil
         return true
+      elseif kind == "I" then
+        -- a Ctrl-C for an evaluation that had ended: nothing to stop
       elseif kind == "E" then
         return false, true
       end
@@ -653,7 +812,10 @@ function M.serve(id, prev, why, kind, ...)
   body = running()
   conn = core.console_open(id)
   mb.trap_exit(true)
+  -- Interpreted: compiled loops never look at the hook Ctrl-C stops them with.
+  jit.off()
   local attached = kind == "attached"
+  live_view = kind == "terminal"
   install(attached)
   greet(prev, why, attached)
   setup({ ... })

@@ -405,8 +405,51 @@ end
 
 local function is_sys(m) return type(m) == "table" and m[1] == SYS end
 
+local current   -- the server this process runs (enter sets it): what a reload changes
+
+--- _code_change(req, old, new, extra): mb.reload made new the version of
+-- module old (moonbeam.reload). nil: old is not this server's callback
+-- module; "later": it is, and the server is inside a callback, so it
+-- changes once the callback returns; true: the server runs new, with the
+-- state new.code_change(old.vsn, state, extra) gave (a module without
+-- code_change keeps the state as it is); false, why: code_change raised or
+-- returned something else than "ok", state, and the server keeps its old
+-- code and state.
+function M._code_change(req, old, new, extra)
+  local S = current
+  if not S or S.mod ~= old then return nil end
+  if S.in_callback then
+    S.code_pending = S.code_pending or {}
+    S.code_pending[#S.code_pending + 1] = { req, old, new }
+    return "later"
+  end
+  if type(new) ~= "table" then return false, "the new version is a " .. type(new) .. ", not a table of callbacks" end
+  local f = new.code_change
+  if f ~= nil then
+    local saved = deep_copy(S.state, {})   -- code_change may change it in place before it raises
+    local old_vsn = type(old) == "table" and old.vsn or nil
+    local ok, n, tag, state = run(S, f, old_vsn, S.state, extra)
+    if not ok or n ~= 2 or tag ~= "ok" then
+      S.state = saved
+      return false, ok and { "bad_return_value", tag } or n
+    end
+    S.state = state
+  end
+  S.mod = new
+  return true
+end
+
+-- Code changes put off while a callback ran (it received: _code_change).
+local function pending_code(S)
+  local q = S.code_pending
+  S.code_pending = nil
+  local reload = require "moonbeam.reload"
+  for i = 1, #q do reload.settle(q[i][1], q[i][2], q[i][3]) end
+end
+
 local function loop(S)
   while true do
+    if S.code_pending then pending_code(S) end
     if S.continue then
       local arg = S.continue[1]
       S.continue = nil
@@ -421,8 +464,9 @@ local function loop(S)
         local kind, over, a, b = c_recv_request()
         while true do
           if over then c_yield() end   -- the slice is used up, or an exit signal ends us here
-          if kind then break end
-          c_wait()
+          if kind == 3 then mb._take_code(a)   -- a code change (mb.reload) comes before any message
+          elseif kind then break
+          else c_wait() end
           kind, over, a, b = c_recv_request()
         end
         -- A call or a cast comes without its envelope's table.
@@ -490,6 +534,7 @@ function M.enter(module, arg, parent, name)
   end
   if type(mod.init) ~= "function" then return fail({ "undef", "init" }) end
   S.mod = mod
+  current = S
 
   -- Inside this process, mb.exit(reason) in a callback stops the server
   -- with that reason (terminate runs), as exit/1 does in a gen_server.

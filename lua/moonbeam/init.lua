@@ -77,6 +77,13 @@ function M.send(dest, msg)
   return true
 end
 
+-- A code change request (mb.reload) met by a receive: moonbeam.reload
+-- applies it, loaded with the first one.
+local function take_code(req)
+  require("moonbeam.reload").take(req)
+end
+M._take_code = take_code
+
 --- receive([timeout]) or receive(match, [timeout]): the first message (that
 -- match accepts), or nil once timeout ms have passed.
 function M.receive(a, b)
@@ -90,17 +97,27 @@ function M.receive(a, b)
   end
   if timeout ~= nil then timeout = util().check_timeout(timeout, "receive") end
   local deadline = timeout and c_now() + timeout
+  local timed_out = false
   while true do
-    local msg, over = c_recv(match)
+    local msg, over, code = c_recv(match)
     if over then c_yield() end
-    if msg ~= nil then return msg end
-    local waited
-    if deadline then waited = c_wait_until(deadline) else waited = c_wait() end
-    if not waited then
-      -- Timed out; a message may have arrived together with the timeout.
-      return (c_recv(match))
+    if code then
+      take_code(code)
+    elseif msg ~= nil or timed_out then
+      return msg
+    else
+      local waited
+      if deadline then waited = c_wait_until(deadline) else waited = c_wait() end
+      -- Timed out: one more look, as a message may have come with the timeout.
+      if not waited then timed_out = true end
     end
   end
+end
+
+--- reload(module, [opts]) -> the number of processes that took the new
+-- code, or nil, err (moonbeam.reload).
+function M.reload(module, opts)
+  return require("moonbeam.reload").reload(module, opts)
 end
 
 --- sleep(ms): ms >= 0, or "infinity" (math.huge): then it never returns,
