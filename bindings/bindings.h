@@ -99,6 +99,7 @@ void mbb_open_shutdown(lua_State *L);
 void mbb_open_table(lua_State *L);
 void mbb_open_net(lua_State *L);
 void mbb_open_port(lua_State *L);
+void mbb_open_log(lua_State *L);
 /* moonbeam.net's and moonbeam.port's requests to the I/O thread (net_api.c):
  * the socket or port at idx (kind MB_VALUE_SOCKET or MB_VALUE_PORT), else
  * an error naming fn; a new request, raising on OOM; post r and push the
