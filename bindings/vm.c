@@ -40,7 +40,7 @@ static int lazy_global(lua_State *L) {
     return 1;
 }
 
-static void open_libs(lua_State *L, const mbb_lua_host *host) {
+static void open_libs(lua_State *L, const mbb_lua_host *host, const char *search_path) {
     /* string for its metatable (s:upper()), jit because opening it is what
      * turns the compiler on; the rest come on first use (lazy_global). */
     static const luaL_Reg eager[] = {
@@ -52,12 +52,15 @@ static void open_libs(lua_State *L, const mbb_lua_host *host) {
         lua_call(L, 1, 0);
     }
     lua_getglobal(L, "package");
-    if (host && host->path) {
-        lua_pushstring(L, host->path);
+    /* The spawner's paths when they were not the host's (process.h). */
+    const char *path = search_path ? search_path : host ? host->path : NULL;
+    const char *cpath = search_path ? search_path + strlen(search_path) + 1 : host ? host->cpath : NULL;
+    if (path) {
+        lua_pushstring(L, path);
         lua_setfield(L, -2, "path");
     }
-    if (host && host->cpath) {
-        lua_pushstring(L, host->cpath);
+    if (cpath) {
+        lua_pushstring(L, cpath);
         lua_setfield(L, -2, "cpath");
     }
     lua_pop(L, 1);
@@ -79,7 +82,7 @@ static int start_state(lua_State *L) {
     mb_proc *p = lua_touserdata(L, 1);
     lua_settop(L, 0);
     mbb_lua *lp = p->state;
-    open_libs(L, p->rt->kind_data);
+    open_libs(L, p->rt->kind_data, p->search_path);
     lua_getglobal(L, "pcall");
     lua_getglobal(L, "xpcall");
     lp->yield_through[0] = lua_topointer(L, -2);
