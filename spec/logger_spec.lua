@@ -169,6 +169,7 @@ describe("logger arguments", function()
   it("raise clear errors for a bad fmt or bad format arguments", function()
     h.usage_error("logger.info", log.info, 42)
     h.usage_error("logger.error", log.error, nil)
+    h.usage_error("logger.debug", log.debug, {})   -- filtered out, still checked
     assert.matches("argument 1 after fmt: number expected",
       h.usage_error("logger.warning", log.warning, "%d items", "many"))
   end)

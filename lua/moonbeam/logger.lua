@@ -110,10 +110,10 @@ end
 
 -- Log at level from the function that called log.<level> (two levels up).
 local function emit(level, name, fmt, ...)
+  if type(fmt) ~= "string" then error("logger." .. name .. ": fmt must be a string, got " .. type(fmt), 3) end
   local info = getinfo(3, "Sl")
   local module = info and module_of(info.source) or "?"
   if LEVELS[level] < threshold(module) then return false end
-  if type(fmt) ~= "string" then error("logger." .. name .. ": fmt must be a string, got " .. type(fmt), 3) end
   local msg = fmt
   if select("#", ...) > 0 then
     local ok, s = pcall(format, fmt, ...)
