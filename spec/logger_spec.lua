@@ -217,3 +217,39 @@ describe("logger on a handler that cannot keep up", function()
     assert.equal(2000, #lines_of(path))
   end)
 end)
+
+describe("logger gen_server warnings", function()
+  before_each(setup)
+  after_each(teardown)
+
+  local gen = require "moonbeam.gen_server"
+  local function server()
+    return assert(gen.start({ init = function() return "ok", 0 end,
+                              handle_call = function(_, _, s) return "reply", s, s end }))
+  end
+
+  it("an unexpected message to a server without handle_info is a warning event with fields", function()
+    local path = handler("json")
+    local s = server()
+    mb.send(s, { "stray", 4242 })
+    gen.call(s, "sync")   -- the stray message was handled before this call
+    log.flush()
+    local e = cjson.decode(lines_of(path)[1])
+    assert.equal("warning", e.level)
+    assert.equal("unexpected_message", e.report)
+    assert.equal(tostring(s), e.pid)
+    assert.matches("4242", e.message)
+    gen.stop(s)
+  end)
+
+  it("is filtered by the host's level", function()
+    local path = handler()
+    log.set_level("error")
+    local s = server()
+    mb.send(s, "stray")
+    gen.call(s, "sync")
+    log.flush()
+    assert.equal("", sh.read(path))
+    gen.stop(s)
+  end)
+end)

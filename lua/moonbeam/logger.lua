@@ -140,9 +140,18 @@ function M.error(fmt, ...) local r = emit("error", "error", fmt, ...); return r 
 --- report(level, msg, detail, fields): a report (a crash, a supervisor's,
 -- a gen_server's) as one event: msg its first line, detail the lines that
 -- follow in plain handlers, fields (strings and numbers) what JSON
--- handlers add. Not for users: the reports' own modules call it.
+-- handlers add; the host's level filters it, no module's. Not for users:
+-- the reports' own modules call it.
+local HOST = {}   -- thresholds' key for the host's own level
+
 function M.report(level, msg, detail, fields)
-  refresh()   -- encode reads the generation's JSON bit
+  refresh()   -- and encode reads the generation's JSON bit
+  local l = thresholds[HOST]
+  if not l then
+    l = c_level_of(nil)
+    thresholds[HOST] = l
+  end
+  if LEVELS[level] < l then return false end
   return c_log(level, nil, msg, detail, encode(fields))
 end
 
