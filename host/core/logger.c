@@ -58,7 +58,7 @@ struct mb_logger {
     mb_runtime *rt;
     pthread_mutex_t lock;        /* guards all but the atomics and the writer's own */
     pthread_cond_t drained;      /* the queue emptied and the writer wrote it (flush) */
-    _Atomic uint32_t generation; /* logger.h: +2 a change, bit 0 a JSON handler */
+    _Atomic uint32_t generation; /* logger.h: +4 a change, bit 0 a JSON handler, bit 1 module levels */
     _Atomic int level;           /* the host's */
     modlevel *mods;
     size_t nmods;
@@ -121,7 +121,7 @@ int mb_logger_init(mb_runtime *rt) {
         level = MB_LOG_INFO;
     }
     atomic_init(&lg->level, level);
-    atomic_init(&lg->generation, 2);
+    atomic_init(&lg->generation, 4);
     rt->logger = lg;
     return 0;
 fail:
@@ -137,7 +137,7 @@ static void changed(mb_logger *lg) {   /* under the lock */
     bool json = false;
     for (size_t i = 0; i < lg->nshadows; i++) json |= lg->shadows[i].kind == MB_LOG_JSON;
     uint32_t g = atomic_load(&lg->generation);
-    atomic_store(&lg->generation, ((g + 2) & ~1u) | (json ? 1u : 0u));
+    atomic_store(&lg->generation, ((g + 4) & ~3u) | (json ? 1u : 0u) | (lg->nmods ? 2u : 0u));
 }
 
 int mb_log_level_of(mb_runtime *rt, const char *module) {

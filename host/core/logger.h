@@ -63,7 +63,8 @@ bool mb_log(mb_runtime *rt, const mb_log_event *ev);
  * host's. */
 int mb_log_level_of(mb_runtime *rt, const char *module);
 /* Changes whenever a level or the handlers change: a logger that caches
- * levels reads it again. Bit 0: whether a JSON handler is there. */
+ * levels reads it again. Bit 0: whether a JSON handler is there; bit 1:
+ * whether any module has a level of its own. */
 uint32_t mb_log_generation(mb_runtime *rt);
 /* module NULL: the host's level. level -1: module goes back to its parent's. -1: no memory. */
 int mb_log_set_level(mb_runtime *rt, const char *module, int level);

@@ -108,12 +108,27 @@ local function encode(fields)
   return ok and s or nil
 end
 
+local HOST = {}   -- thresholds' key for the host's own level
+
+local function host_threshold()
+  local l = thresholds[HOST]
+  if not l then
+    l = c_level_of(nil)
+    thresholds[HOST] = l
+  end
+  return l
+end
+
 -- Log at level from the function that called log.<level> (two levels up).
+-- With no module levels set (bit 1), the host's level decides before the
+-- caller is looked up: a filtered event costs next to nothing.
 local function emit(level, name, fmt, ...)
   if type(fmt) ~= "string" then error("logger." .. name .. ": fmt must be a string, got " .. type(fmt), 3) end
+  refresh()
+  local n = LEVELS[level]
+  if seen % 4 < 2 and n < host_threshold() then return false end
   local info = getinfo(3, "Sl")
-  local module = info and module_of(info.source) or "?"
-  if LEVELS[level] < threshold(module) then return false end
+  if seen % 4 >= 2 and n < threshold(info and module_of(info.source) or "?") then return false end
   local msg = fmt
   if select("#", ...) > 0 then
     local ok, s = pcall(format, fmt, ...)
@@ -142,16 +157,9 @@ function M.error(fmt, ...) local r = emit("error", "error", fmt, ...); return r 
 -- follow in plain handlers, fields (strings and numbers) what JSON
 -- handlers add; the host's level filters it, no module's. Not for users:
 -- the reports' own modules call it.
-local HOST = {}   -- thresholds' key for the host's own level
-
 function M.report(level, msg, detail, fields)
   refresh()   -- and encode reads the generation's JSON bit
-  local l = thresholds[HOST]
-  if not l then
-    l = c_level_of(nil)
-    thresholds[HOST] = l
-  end
-  if LEVELS[level] < l then return false end
+  if LEVELS[level] < host_threshold() then return false end
   return c_log(level, nil, msg, detail, encode(fields))
 end
 
