@@ -72,13 +72,13 @@ static int l_remove_handler(lua_State *L) {
     return 1;
 }
 
-/* core.log_flush() -> ref: {"$log_flushed", ref} comes once what was logged before is written */
+/* core.log_flush(ref): {"$log_flushed", ref} comes through alias ref once
+ * what was logged before is written */
 static int l_flush(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    mb_ref ref = mb_make_ref(self->rt);
+    mb_ref ref = mbb_check_ref(L, 1, "logger.flush");
     if (mb_log_flush_to(self->rt, self->pid, ref)) return mbb_raisef(L, "logger.flush: the host is stopping");
-    mbb_push_ref(L, ref);
-    return 1;
+    return 0;
 }
 
 void mbb_open_log(lua_State *L) {

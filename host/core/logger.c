@@ -267,7 +267,7 @@ static void run_entry(mb_logger *lg, entry *e) {
         mb_buf b;
         mb_buf_init(&b);
         if (mb_put_tuple_head(&b, 2) || mb_put_string(&b, "$log_flushed", 12) || mb_put_id(&b, MB_T_REF, e->ref) ||
-            mb_send(lg->rt, NULL, 0, e->pid, MB_MSG_DATA, 0, b.p, b.len) < 0)
+            mb_send(lg->rt, NULL, 0, e->pid, MB_MSG_ALIASED, e->ref, b.p, b.len) < 0)
             fprintf(stderr, "moonbeam: logger: out of memory telling a process the log is flushed\n");
         mb_buf_free(&b);
     }

@@ -74,7 +74,8 @@ int mb_log_add_handler(mb_runtime *rt, const char *name, mb_log_kind kind, const
                        char *err, size_t errlen);
 /* 0, or -1 when no handler has that name. */
 int mb_log_remove_handler(mb_runtime *rt, const char *name);
-/* Tell pid {"$log_flushed", ref} once everything queued before is written. -1: no memory. */
+/* Tell pid {"$log_flushed", ref} through its alias ref (dropped once the
+ * alias is gone) once everything queued before is written. -1: no memory. */
 int mb_log_flush_to(mb_runtime *rt, mb_pid pid, mb_ref ref);
 
 const char *mb_log_level_name(int level);

@@ -190,13 +190,18 @@ function M.remove_handler(name)
 end
 
 --- flush([timeout]) -> true once every event logged before is written,
--- nil on timeout (default 5000). Only the caller waits.
+-- nil on timeout (default 5000). Only the caller waits; the writer's word
+-- comes through an alias, so after a timeout it never arrives.
 function M.flush(timeout)
+  local mb = require "moonbeam"
   local ms = require("moonbeam.util").check_timeout(timeout, "logger.flush", 5000)
-  local ref = core.log_flush()
-  local m = require("moonbeam").receive(function(m)
+  local ref = mb.make_ref()
+  mb.alias(ref)
+  core.log_flush(ref)
+  local m = mb.receive(function(m)
     return type(m) == "table" and m[1] == "$log_flushed" and m[2] == ref
   end, ms)
+  mb.unalias(ref)
   return m ~= nil or nil
 end
 
