@@ -227,6 +227,7 @@ static void ensure_host(lua_State *L) {
 static int load_rest(lua_State *L) {
     lua_settop(L, 2);
     lua_pushvalue(L, 1);
+    mbb_open_log(L);
     mbb_open_call(L);
     mbb_open_supervisor(L);
     mbb_open_console(L);
@@ -235,7 +236,6 @@ static int load_rest(lua_State *L) {
     mbb_open_net(L);
     mbb_open_port(L);
     mbb_open_registry(L);
-    mbb_open_log(L);
     lua_pop(L, 1);
     lua_pushnil(L);
     lua_setmetatable(L, 1);
