@@ -456,8 +456,8 @@ int mb_log_add_handler(mb_runtime *rt, const char *name, mb_log_kind kind, const
         e->h = NULL;
         goto fail;
     }
-    if (!post(lg, e, false)) {   /* the host stops */
-        snprintf(err, errlen, "the host is stopping");
+    if (!post(lg, e, false)) {
+        snprintf(err, errlen, "the logger's thread does not run (the host stops, or it could not start)");
         return -1;
     }
     return 0;
