@@ -44,7 +44,7 @@ CFLAGS   += $(if $(LUA_INCDIR),-I$(LUA_INCDIR))
 
 B        ?= build
 LUA_SRC  := lua/moonbeam/boot.lua lua/moonbeam/init.lua lua/moonbeam/cli.lua \
-            lua/moonbeam/gen_server.lua lua/moonbeam/report.lua lua/moonbeam/task.lua \
+            lua/moonbeam/gen_server.lua lua/moonbeam/report.lua lua/moonbeam/logger.lua lua/moonbeam/task.lua \
             lua/moonbeam/agent.lua lua/moonbeam/console.lua lua/moonbeam/pretty.lua \
             lua/moonbeam/supervisor.lua lua/moonbeam/shutdown.lua lua/moonbeam/gen.lua \
             lua/moonbeam/util.lua lua/moonbeam/table.lua lua/moonbeam/net.lua lua/moonbeam/registry.lua \
@@ -66,7 +66,8 @@ BUSTED   := $(LUAJIT) /usr/bin/busted --output=spec/support/summary.lua
 # Specs that start subprocesses run in the plain build only: under a
 # preloaded sanitizer runtime LuaJIT's os.execute itself fails.
 SAN_SPECS = $(filter-out spec/cli_spec.lua spec/require_spec.lua spec/console_spec.lua spec/attach_spec.lua \
-                         spec/examples_run_spec.lua spec/module_cache_spec.lua spec/port_spec.lua,$(wildcard spec/*_spec.lua))
+                         spec/examples_run_spec.lua spec/module_cache_spec.lua spec/port_spec.lua \
+                         spec/logger_run_spec.lua,$(wildcard spec/*_spec.lua))
 
 .PHONY: all deps demo test spec core-test core-test-asan core-test-tsan soak asan tsan fuzz fuzz-short \
         bench clean install check-install \

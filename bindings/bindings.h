@@ -39,6 +39,11 @@ static inline lua_State *mbb_co(const mb_proc *p) {
     return lp ? lp->co : NULL;
 }
 
+/* The caller's package.path and package.cpath, as a search_path
+ * (core/process.h) into b, when a child would not get them anyway (its
+ * parent's, else the host's): a script that set package.path spawns
+ * processes that find what it finds. Returns whether b holds one. */
+bool mbb_own_search_path(lua_State *L, mb_proc *self, mb_buf *b);
 mb_proc *mbb_self(lua_State *L);
 /* The scheduler to credit with work this thread creates (NULL off-scheduler). */
 static inline mb_sched *mbb_sched(mb_proc *p) { return p->ext ? NULL : p->sched; }
@@ -100,6 +105,7 @@ void mbb_open_shutdown(lua_State *L);
 void mbb_open_table(lua_State *L);
 void mbb_open_net(lua_State *L);
 void mbb_open_port(lua_State *L);
+void mbb_open_log(lua_State *L);
 /* moonbeam.net's and moonbeam.port's requests to the I/O thread (net_api.c):
  * the socket or port at idx (kind MB_VALUE_SOCKET or MB_VALUE_PORT), else
  * an error naming fn; a new request, raising on OOM; post r and push the

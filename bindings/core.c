@@ -229,6 +229,7 @@ static void ensure_host(lua_State *L) {
 static int load_rest(lua_State *L) {
     lua_settop(L, 2);
     lua_pushvalue(L, 1);
+    mbb_open_log(L);
     mbb_open_call(L);
     mbb_open_supervisor(L);
     mbb_open_console(L);

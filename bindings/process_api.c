@@ -70,6 +70,31 @@ static int spawn_failed(lua_State *L, mb_proc *self, int rc, const char *name) {
     return mbb_raisef(L, "spawn: out of memory");
 }
 
+static bool same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+
+/* bindings.h */
+bool mbb_own_search_path(lua_State *L, mb_proc *self, mb_buf *b) {
+    lua_getglobal(L, "package");
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return false;
+    }
+    lua_getfield(L, -1, "path");
+    lua_getfield(L, -2, "cpath");
+    const char *path = lua_tostring(L, -2), *cpath = lua_tostring(L, -1);
+    const mbb_lua_host *host = self->rt->kind_data;
+    const char *sp = self->search_path;
+    const char *ipath = sp ? sp : host ? host->path : NULL;
+    const char *icpath = sp ? sp + strlen(sp) + 1 : host ? host->cpath : NULL;
+    bool own = path && cpath && !(same(path, ipath) && same(cpath, icpath));
+    if (own && (mb_buf_put(b, path, strlen(path) + 1) || mb_buf_put(b, cpath, strlen(cpath) + 1))) {
+        mb_buf_free(b);
+        own = false;   /* no memory: the child gets the default paths */
+    }
+    lua_pop(L, 3);
+    return own;
+}
+
 /* core.spawn(target, opts, ...) -> pid [, ref] */
 static int l_spawn(lua_State *L) {
     mb_proc *self = mbb_self(L);
@@ -123,9 +148,16 @@ static int l_spawn(lua_State *L) {
     encode_args(L, self, 1, 3, nargs);
     o.args = self->scratch.p;
     o.args_len = self->scratch.len;
+    mb_buf sp;
+    mb_buf_init(&sp);
+    if (mbb_own_search_path(L, self, &sp)) {
+        o.search_path = (const char *)sp.p;
+        o.search_path_len = sp.len;
+    }
     mb_pid pid;
     mb_ref ref = 0;
     int rc = mb_spawn(self, &o, &pid, &ref);
+    mb_buf_free(&sp);
     if (rc) return spawn_failed(L, self, rc, o.name);
     mbb_push_pid(L, pid);
     if (!monitor) return 1;

@@ -1,5 +1,6 @@
 /* supervisor_api.c: creating a native supervisor from Lua. */
 #include "bindings.h"
+#include "core/process.h"
 #include "core/spawn.h"
 #include "otp/supervisor.h"
 
@@ -15,6 +16,11 @@ static int l_sup_start(lua_State *L) {
     mb_proc *p = mb_sup_new(self->rt, self->scratch.p, self->scratch.len, link, path,
                             "moonbeam.gen_server:enter", err, sizeof err);
     if (!p) return mbb_raisef(L, "supervisor: %s", err);
+    /* Its children find code where the caller does (mb_spawn_native copies
+     * the caller's own otherwise). */
+    mb_buf sp;
+    mb_buf_init(&sp);
+    if (mbb_own_search_path(L, self, &sp)) p->search_path = (char *)sp.p;   /* p owns it now */
     mb_pid pid;
     mb_ref ref = 0;
     int rc = mb_spawn_native(self, p, link, &ref, NULL, &pid);

@@ -5,43 +5,54 @@
 #include "core/names.h"
 #include "core/timer.h"
 
-/* core.send_after(ms, dest, msg) -> timer ref, over. A name is resolved when the
- * timer fires; a pid's message is dropped if the pid is gone by then. */
-static int l_send_after(lua_State *L) {
+/* send_after's and send_interval's arguments (ms, dest, msg), checked;
+ * then the timer: every interval ms after the first (0: once). Pushes the
+ * timer ref and whether the slice is over. A name is resolved at each
+ * message; a pid's message is dropped if the pid is gone by then. */
+static int arm(lua_State *L, const char *fn, bool repeat) {
     mb_proc *self = mbb_self(L);
     lua_Number ms = lua_tonumber(L, 1);
     /* A timer, unlike a receive timeout, has no "never": math.huge and
-     * delays no timer can be set for are refused. */
-    if (lua_type(L, 1) != LUA_TNUMBER || !(ms >= 0) || isinf(ms))
-        return mbb_raisef(L, "send_after: ms must be a finite number >= 0");
+     * delays no timer can be set for are refused. An interval of 0 would
+     * never let the loop go. */
+    if (lua_type(L, 1) != LUA_TNUMBER || !(repeat ? ms > 0 : ms >= 0) || isinf(ms))
+        return mbb_raisef(L, "%s: ms must be a finite number %s", fn, repeat ? "> 0" : ">= 0");
     if (ms > MB_MAX_TIMEOUT_MS)
-        return mbb_raisef(L, "send_after: ms must be at most 2^53 (no timer is set further ahead)");
+        return mbb_raisef(L, "%s: ms must be at most 2^53 (no timer is set further ahead)", fn);
     mb_pid dest = 0;
     char *name = NULL;
     if (lua_type(L, 2) == LUA_TSTRING) {
         size_t n;
         const char *s = lua_tolstring(L, 2, &n);
         if (!mb_name_valid(s, n))
-            return mbb_raisef(L, "send_after: a name must be a non-empty string without NUL bytes");
+            return mbb_raisef(L, "%s: a name must be a non-empty string without NUL bytes", fn);
     } else if (mbb_is_pid(L, 2)) {
-        dest = mbb_check_pid(L, 2, "send_after");
+        dest = mbb_check_pid(L, 2, fn);
     } else {
-        return mbb_raisef(L, "send_after: dest must be a pid or a registered name");
+        return mbb_raisef(L, "%s: dest must be a pid or a registered name", fn);
     }
-    if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "send_after: msg cannot be nil");
+    if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "%s: msg cannot be nil", fn);
     mbb_encode_or_raise(L, self, 3, "msg");
     mb_msg *m = mb_msg_copy(MB_MSG_DATA, self->pid, 0, self->scratch.p, self->scratch.len);
-    if (!m) return mbb_raisef(L, "send_after: out of memory");
+    if (!m) return mbb_raisef(L, "%s: out of memory", fn);
     if (!dest && !(name = strdup(lua_tostring(L, 2)))) {
         free(m);
-        return mbb_raisef(L, "send_after: out of memory");
+        return mbb_raisef(L, "%s: out of memory", fn);
     }
-    mb_ref ref = mb_send_after(self->rt, self->ext ? NULL : self, ms, dest, name, m);
-    if (!ref) return mbb_raisef(L, "send_after: out of memory");
+    mb_ref ref = mb_send_interval(self->rt, self->ext ? NULL : self, self->pid, ms, repeat ? ms : 0, dest,
+                                  name, m);
+    if (!ref) return mbb_raisef(L, "%s: out of memory", fn);
     mbb_push_ref(L, ref);
     lua_pushboolean(L, --self->budget <= 0);   /* a timer is work like a send */
     return 2;
 }
+
+/* core.send_after(ms, dest, msg) -> timer ref, over */
+static int l_send_after(lua_State *L) { return arm(L, "send_after", false); }
+
+/* core.send_interval(ms, dest, msg) -> timer ref, over: msg every ms until
+ * cancel_timer, or until the caller or a pid dest is gone. */
+static int l_send_interval(lua_State *L) { return arm(L, "send_interval", true); }
 
 /* core.cancel_timer(ref) -> whole ms left, or false */
 static int l_cancel_timer(lua_State *L) {
@@ -61,7 +72,7 @@ static int l_now(lua_State *L) {
 
 void mbb_open_timers(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"send_after", l_send_after}, {"cancel_timer", l_cancel_timer}, {"now", l_now}, {NULL, NULL}};
+        {"send_after", l_send_after}, {"send_interval", l_send_interval}, {"cancel_timer", l_cancel_timer}, {"now", l_now}, {NULL, NULL}};
     luaL_register(L, NULL, fns);
     /* For the Lua modules' timeout check: longer means "infinity". */
     lua_pushnumber(L, MB_MAX_TIMEOUT_MS);

@@ -15,6 +15,7 @@
 #include <lualib.h>
 #include "bindings.h"
 #include "module_cache.h"
+#include "core/log_format.h"
 #include "core/signal.h"
 #include "core/sysmon.h"
 #include "core/timer.h"
@@ -39,7 +40,7 @@ static int lazy_global(lua_State *L) {
     return 1;
 }
 
-static void open_libs(lua_State *L, const mbb_lua_host *host) {
+static void open_libs(lua_State *L, const mbb_lua_host *host, const char *search_path) {
     /* string for its metatable (s:upper()), jit because opening it is what
      * turns the compiler on; the rest come on first use (lazy_global). */
     static const luaL_Reg eager[] = {
@@ -51,12 +52,15 @@ static void open_libs(lua_State *L, const mbb_lua_host *host) {
         lua_call(L, 1, 0);
     }
     lua_getglobal(L, "package");
-    if (host && host->path) {
-        lua_pushstring(L, host->path);
+    /* The spawner's paths when they were not the host's (process.h). */
+    const char *path = search_path ? search_path : host ? host->path : NULL;
+    const char *cpath = search_path ? search_path + strlen(search_path) + 1 : host ? host->cpath : NULL;
+    if (path) {
+        lua_pushstring(L, path);
         lua_setfield(L, -2, "path");
     }
-    if (host && host->cpath) {
-        lua_pushstring(L, host->cpath);
+    if (cpath) {
+        lua_pushstring(L, cpath);
         lua_setfield(L, -2, "cpath");
     }
     lua_pop(L, 1);
@@ -78,7 +82,7 @@ static int start_state(lua_State *L) {
     mb_proc *p = lua_touserdata(L, 1);
     lua_settop(L, 0);
     mbb_lua *lp = p->state;
-    open_libs(L, p->rt->kind_data);
+    open_libs(L, p->rt->kind_data, p->search_path);
     lua_getglobal(L, "pcall");
     lua_getglobal(L, "xpcall");
     lp->yield_through[0] = lua_topointer(L, -2);
@@ -227,6 +231,29 @@ int mbb_set_exit_reason(lua_State *L, mb_proc *p, int idx, mb_encode_err *err) {
     return 0;
 }
 
+/* The crash as a log event (host/core/logger.h), level error: its first
+ * line as the crash log always read, the traceback below it, and for JSON
+ * handlers the fields report, target, reason and traceback. */
+static void log_crash(mb_proc *p, const char *shown, const char *traceback) {
+    const char *target = p->target ? p->target : "?";
+    char msg[400];
+    int n = snprintf(msg, sizeof msg, "process <0.%d.%d> (%s) crashed: %s", (int)mb_pid_slot(p->pid),
+                     (int)mb_pid_serial(p->pid), target, shown);
+    const char *tb = traceback ? traceback : "";
+    const char *fields[] = {"report", "crash", "target", target, "reason", shown, "traceback", tb};
+    mb_buf f;
+    mb_buf_init(&f);
+    int bad = mb_json_object(&f, fields, 4);
+    pthread_mutex_lock(&p->lock);
+    mb_log_event ev = {.level = MB_LOG_ERROR, .pid = p->pid, .name = p->name, .msg = msg,
+                       .msg_len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1,
+                       .detail = tb, .detail_len = strlen(tb),
+                       .fields = bad ? NULL : (const char *)f.p, .fields_len = bad ? 0 : f.len};
+    mb_log(p->rt, &ev);
+    pthread_mutex_unlock(&p->lock);
+    mb_buf_free(&f);
+}
+
 /* {"error", message, traceback}, built on the main state (the coroutine is dead). */
 static int build_crash(lua_State *L) {
     lua_State *co = lua_touserdata(L, 1);
@@ -281,9 +308,7 @@ static int build_crash(lua_State *L) {
             }
             if (at < sizeof shown) snprintf(shown + at, sizeof shown - at, "}");
         }
-        fprintf(stderr, "moonbeam: process <0.%d.%d> (%s) crashed: %s\n%s\n",
-                (int)mb_pid_slot(p->pid), (int)mb_pid_serial(p->pid), p->target ? p->target : "?",
-                shown, lua_tostring(L, -1));
+        log_crash(p, shown, lua_tostring(L, -1));
     }
     return 0;
 }

@@ -242,3 +242,67 @@ describe("a spawned process", function()
     assert.same({ "libs", true }, h.expect(h.tuple("libs"), "the child's report"))
   end)
 end)
+
+describe("package.path set in a script", function()
+  after_each(sh.cleanup)
+
+  -- A folder that is on no path, with a module in it, and a script that
+  -- puts the folder on package.path after the host started.
+  local function module_dir()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. sh.quote(dir)))
+    local f = assert(io.open(dir .. "/pp_found_here.lua", "w"))
+    f:write([[
+      local M = { value = "found" }
+      function M.main(to) require("moonbeam").send(to, { "main", M.value }) end
+      function M.init(to) require("moonbeam").send(to, { "init", M.value }); return "ok", 0 end
+      function M.handle_call(req, from, s) return "reply", M.value, s end
+      return M
+    ]])
+    f:close()
+    return dir
+  end
+
+  local SCRIPT = [[
+    local mb = require "moonbeam"
+    package.path = arg_dir .. "/?.lua;" .. package.path
+    local me = mb.self()
+    local function got(tag)
+      local m = mb.receive(function(m) return type(m) == "table" and m[1] == tag end, 5000)
+      return m and m[2]
+    end
+    mb.spawn("pp_found_here", me)
+    local a = got("main")
+    local gen = require "moonbeam.gen_server"
+    local s = gen.start("pp_found_here", me)
+    local b = got("init")
+    local sup = require "moonbeam.supervisor"
+    local ok = sup.start_link({ { id = "w", module = "pp_found_here", arg = me } })
+    local c = got("init")
+    local inner = mb.spawn(function(me)
+      local mb = require "moonbeam"
+      mb.spawn("pp_found_here", me)   -- a grandchild: inherited
+    end, me)
+    local d = got("main")
+    print(a, b, c, d, s and gen.call(s, "x"))
+    os.exit(0)
+  ]]
+
+  it("reaches the processes a plain luajit script spawns (and theirs, and a supervisor's)", function()
+    local dir = module_dir()
+    local status, out, err = luajit("local arg_dir = " .. ("%q"):format(dir) .. "\n" .. SCRIPT)
+    os.execute("rm -rf " .. sh.quote(dir))
+    assert.equal(0, status, err)
+    assert.equal("found\tfound\tfound\tfound\tfound\n", out)
+  end)
+
+  it("reaches the processes a script under moonbeam run spawns", function()
+    local dir = module_dir()
+    local path = sh.script("local arg_dir = " .. ("%q"):format(dir) .. "\n" .. SCRIPT)
+    local status, out, err = sh.run("./build/bin/moonbeam run " .. sh.quote(path))
+    os.execute("rm -rf " .. sh.quote(dir))
+    assert.equal(0, status, err)
+    assert.equal("found\tfound\tfound\tfound\tfound\n", out)
+  end)
+end)

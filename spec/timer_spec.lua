@@ -378,3 +378,75 @@ describe("mb.sleep", function()
     assert.is_table(first, "the ping was answered only after a sleeper woke")
   end)
 end)
+
+describe("mb.send_interval", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  local function tick(tag) return function(m) return type(m) == "table" and m[1] == "tick" and m[2] == tag end end
+
+  it("delivers the message every ms until cancel_timer, and none after", function()
+    local tag = mb.make_ref()
+    local t0 = h.now_ms()
+    local tref = mb.send_interval(20, mb.self(), { "tick", tag })
+    assert.is_true(h.is_ref(tref))
+    for _ = 1, 4 do assert.same({ "tick", tag }, mb.receive(tick(tag), h.TIMEOUT)) end
+    local elapsed = h.now_ms() - t0
+    assert.is_true(elapsed >= 70, "four ticks after " .. elapsed .. " ms")
+    local left = mb.cancel_timer(tref)
+    assert.is_number(left)
+    assert.is_true(left >= 0 and left <= 20, "left " .. tostring(left))
+    mb.receive(tick(tag), 0)   -- one may have come between the last receive and the cancel
+    assert.is_nil(mb.receive(tick(tag), 100))
+    assert.is_false(mb.cancel_timer(tref))
+  end)
+
+  it("delivers to a registered name, resolved at each message", function()
+    local name, tag = h.name("interval"), mb.make_ref()
+    local a = h.echo(mb.self())
+    mb.register(name, a)
+    local tref = mb.send_interval(10, name, { "tick", tag })
+    assert.same({ "tick", tag }, h.relayed(a, tick(tag)))
+    mb.unregister(name)
+    mb.register(name, mb.self())
+    assert.same({ "tick", tag }, mb.receive(tick(tag), h.TIMEOUT))
+    assert.is_number(mb.cancel_timer(tref))
+  end)
+
+  it("ends when the destination pid exits", function()
+    local a = h.echo()
+    local tref = mb.send_interval(10, a, "tick")
+    local ref = mb.monitor(a)
+    mb.exit(a, "kill")
+    h.down(ref)
+    h.timers_fired(30)
+    assert.is_false(mb.cancel_timer(tref))
+  end)
+
+  it("ends when the process that set it exits", function()
+    local tag = mb.make_ref()
+    local setter, ref = mb.spawn_monitor(function(to, tag)
+      local mb = require "moonbeam"
+      mb.send(to, { "set", mb.send_interval(10, to, { "tick", tag }) })
+      mb.receive()
+    end, mb.self(), tag)
+    local set = h.expect(h.tuple("set"), "the timer's ref")
+    assert.same({ "tick", tag }, mb.receive(tick(tag), h.TIMEOUT))
+    mb.exit(setter, "kill")
+    h.down(ref)
+    h.timers_fired(30)
+    while mb.receive(tick(tag), 0) do end
+    assert.is_nil(mb.receive(tick(tag), 60))
+    assert.is_false(mb.cancel_timer(set[2]))
+  end)
+
+  it("raises \"send_interval: ms must be a finite number > 0\" for 0, NaN, negatives, math.huge or a non-number", function()
+    for _, bad in ipairs({ 0, -1, 0 / 0, math.huge, "10" }) do
+      assert.equal("send_interval: ms must be a finite number > 0",
+        h.usage_error("send_interval", mb.send_interval, bad, mb.self(), "x"))
+    end
+    h.usage_error("send_interval", mb.send_interval, 10, 42, "x")
+    h.usage_error("send_interval", mb.send_interval, 10, mb.self(), nil)
+    assert.is_nil(mb.receive(50))
+  end)
+end)

@@ -41,6 +41,7 @@ void mb_proc_free(mb_proc *p) {
     mb_buf_free(&p->scratch);
     mb_buf_free(&p->spawn_args);
     free(p->target);
+    free(p->search_path);
     free(p->links.v);
     mb_monvec_free(&p->monitors);
     mb_monvec_free(&p->monitored_by);

@@ -157,6 +157,9 @@ typedef struct mb_proc {
     void *state;                      /* the kind's own: a Lua state, a supervisor's children */
     mb_target_kind target_kind;       /* what the kind starts from: */
     char *target;                     /* module spec or file path; also info.module */
+    char *search_path;                /* where the kind finds code for it (the Lua kind:
+                                         package.path, NUL, package.cpath, NUL); NULL:
+                                         the kind's default. A spawn inherits it */
     mb_buf spawn_args;                /* freed once the process started */
     mb_external *ext;                 /* non-NULL for external processes */
 

@@ -10,6 +10,7 @@
 #include <uv.h>
 #include "blocking.h"
 #include "io.h"
+#include "logger.h"
 #include "term.h"
 #include "process.h"
 #include "sched.h"
@@ -132,6 +133,10 @@ mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory creating the I/O thread's queue");
         goto fail;
     }
+    if (mb_logger_init(rt)) {
+        snprintf(err, errlen, "out of memory creating the logger");
+        goto fail;
+    }
     if (mb_blocking_init(rt, nblocking)) {
         snprintf(err, errlen, "out of memory creating the blocking pool");
         goto fail;
@@ -143,6 +148,7 @@ mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
     return rt;
 fail:
     mb_blocking_free(rt);
+    mb_logger_free(rt);
     mb_io_free(rt);
     free(rt->shutdown_target);
     free(rt);
@@ -156,6 +162,8 @@ static void collect(mb_pid pid, void *ud) {
 
 int mb_runtime_stop(mb_runtime *rt) {
     if (!rt) return 0;
+    /* What was logged so far is written even if the stop goes wrong. */
+    mb_logger_flush(rt, 2000);
     /* The pool first: its threads hand processes back to the schedulers. */
     if (mb_blocking_stop(rt, 2000)) {
         /* A blocking call still runs, in a process's state, maybe sending:
@@ -183,6 +191,9 @@ int mb_runtime_stop(mb_runtime *rt) {
         mb_proctab_put(&rt->procs, pid);
     }
     mb_buf_free(&pids);
+    /* Last: the processes' ends above may have logged. */
+    mb_logger_stop(rt);
+    mb_logger_free(rt);
     mb_io_free(rt);
     mb_tables_destroy(&rt->tables);
     mb_names_destroy(&rt->names);

@@ -55,6 +55,7 @@ typedef struct mb_runtime {
     _Atomic int orphans;           /* threads that lost their scheduler, still in a slice */
     mb_blocking *blocking;         /* the threads mb.blocking calls run on (blocking.h) */
     struct mb_io *io;              /* the thread that owns every socket (io.h) */
+    struct mb_logger *logger;      /* levels, handlers and the log's writer (logger.h) */
     _Atomic size_t max_message_size;
     _Atomic uint64_t next_ref;
     _Atomic uint32_t next_sched;   /* round robin for work from non-scheduler threads */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "logger.h"
 #include "process.h"
 #include "runtime.h"
 #include "sched.h"
@@ -193,6 +194,7 @@ void mb_shutdown_done(mb_runtime *rt) {
     /* Should the post fail, the watchdog finds done set and does nothing. */
     mb_sched_post(rt->timer_thread, disarm_watchdog, rt);
     int status = mb_shutdown_status(rt);
+    mb_logger_flush(rt, 2000);   /* the host may end right after: its last reports first */
     if (sd->on_done) sd->on_done(rt, status, sd->on_done_ud);
     else if (!atomic_load(&sd->host_exits)) exit(status);
 }

@@ -44,6 +44,17 @@ static int finish(mb_proc *parent, mb_proc *p, mb_pid pid, const mb_spawn_opts *
     return MB_SPAWN_OK;
 }
 
+/* The child's search_path: the one given, else its parent's. 0, or -1 when out of memory. */
+static int set_search_path(mb_proc *p, const mb_proc *parent, const char *given, size_t len) {
+    const char *from = given ? given : parent->search_path;
+    if (!from) return 0;
+    if (!given) len = strlen(from) + 1 + strlen(from + strlen(from) + 1) + 1;
+    p->search_path = malloc(len);
+    if (!p->search_path) return -1;
+    memcpy(p->search_path, from, len);
+    return 0;
+}
+
 int mb_spawn(mb_proc *parent, const mb_spawn_opts *o, mb_pid *pid, mb_ref *ref) {
     mb_proc *p = mb_proc_new(parent->rt);
     if (!p) return MB_SPAWN_NOMEM;
@@ -55,7 +66,8 @@ int mb_spawn(mb_proc *parent, const mb_spawn_opts *o, mb_pid *pid, mb_ref *ref) 
     p->on_full = o->on_full;
     p->admits = o->max_queue || o->mem_limit;
     atomic_store(&p->trap_exit, o->trap_exit);
-    if (!p->kind || !p->target || mb_buf_put(&p->spawn_args, o->args, o->args_len)) {
+    if (!p->kind || !p->target || mb_buf_put(&p->spawn_args, o->args, o->args_len) ||
+        set_search_path(p, parent, o->search_path, o->search_path_len)) {
         mb_proc_free(p);
         return MB_SPAWN_NOMEM;
     }
@@ -68,6 +80,11 @@ int mb_spawn(mb_proc *parent, const mb_spawn_opts *o, mb_pid *pid, mb_ref *ref) 
 
 int mb_spawn_native(mb_proc *parent, mb_proc *p, bool link, mb_ref *ref, const char *name,
                     mb_pid *pid) {
+    /* A supervisor's children find code where its starter did. */
+    if (!p->search_path && set_search_path(p, parent, NULL, 0)) {
+        mb_proc_free(p);
+        return MB_SPAWN_NOMEM;
+    }
     if (mb_proctab_insert(&parent->rt->procs, p, pid)) {
         mb_proc_free(p);
         return MB_SPAWN_FULL;

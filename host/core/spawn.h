@@ -22,6 +22,8 @@ typedef struct mb_spawn_opts {
     uint8_t on_full;             /* mb_on_full */
     const char *name;            /* NULL: none */
     size_t name_len;
+    const char *search_path;     /* process.h's, search_path_len bytes; NULL: the parent's */
+    size_t search_path_len;
 } mb_spawn_opts;
 
 enum { MB_SPAWN_OK = 0, MB_SPAWN_NOMEM = -1, MB_SPAWN_FULL = -2, MB_SPAWN_NAME_TAKEN = -3,

@@ -25,7 +25,9 @@ struct mb_timer {
     bool start_seen, close_seen, started;
     _Atomic int state;
     mb_ref ref;
-    double due;
+    double due;              /* under the map's lock once started (an interval moves it) */
+    double interval;         /* ms between messages; 0: one message (send_after) */
+    mb_pid owner;            /* an interval's: it stops when the owner is gone */
     mb_pid dest;
     char *name;
     mb_msg *msg;
@@ -130,8 +132,39 @@ static void deliver(mb_timer *tm) {
     tm->msg = NULL;
 }
 
+/* One tick of an interval: a copy of its message, under the map's lock so
+ * that once cancel_timer (which takes it too) returns, none is sent. The
+ * interval ends with its owner or its pid destination. */
+static void interval_tick(mb_timer *tm) {
+    mb_runtime *rt = tm->rt;
+    pthread_mutex_lock(&rt->timers.lock);
+    int expected = T_PENDING;
+    bool live = atomic_load(&tm->state) == T_PENDING;
+    bool ends = live && (!mb_proctab_alive(&rt->procs, tm->owner) ||
+                         (tm->dest && !mb_proctab_alive(&rt->procs, tm->dest)));
+    if (ends && atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED)) {
+        map_take_locked(&rt->timers, tm->ref);
+    } else if (live) {
+        mb_msg *m = mb_msg_copy(tm->msg->kind, tm->msg->from, 0, tm->msg->data, tm->msg->len);
+        mb_pid dest = tm->name ? mb_names_whereis(rt, tm->name, strlen(tm->name)) : tm->dest;
+        if (m) mb_send_msg(rt, NULL, dest, m);   /* a free name: dropped, as send_after's */
+        else fprintf(stderr, "moonbeam: out of memory: an interval's message is dropped\n");
+        tm->due += tm->interval;
+        ends = false;
+    }
+    pthread_mutex_unlock(&rt->timers.lock);
+    if (ends) {
+        uv_timer_stop(&tm->h);
+        uv_close((uv_handle_t *)&tm->h, on_timer_closed);
+    }
+}
+
 static void on_timer_fire(uv_timer_t *h) {
     mb_timer *tm = (mb_timer *)h;
+    if (tm->interval > 0) {
+        interval_tick(tm);
+        return;
+    }
     int expected = T_PENDING;
     if (!atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED))
         return;   /* cancelled: the canceller's post closes it */
@@ -175,7 +208,8 @@ static void timer_start_here(mb_sched *s, void *arg) {
         return;
     }
     tm->started = true;
-    uv_timer_start(&tm->h, on_timer_fire, delay_from_loop(&s->loop, tm->due), 0);
+    uint64_t repeat = tm->interval > 0 ? (uint64_t)ceil(tm->interval) : 0;
+    uv_timer_start(&tm->h, on_timer_fire, delay_from_loop(&s->loop, tm->due), repeat);
 }
 
 /* Posted by mb_cancel_timer: the one who cancelled frees the timer, unless
@@ -194,6 +228,11 @@ static void timer_close_cancelled(mb_sched *s, void *arg) {
 }
 
 mb_ref mb_send_after(mb_runtime *rt, mb_proc *from, double ms, mb_pid dest, char *name, mb_msg *msg) {
+    return mb_send_interval(rt, from, 0, ms, 0, dest, name, msg);
+}
+
+mb_ref mb_send_interval(mb_runtime *rt, mb_proc *from, mb_pid owner, double ms, double interval,
+                        mb_pid dest, char *name, mb_msg *msg) {
     mb_timer *tm = calloc(1, sizeof *tm);
     if (!tm) {
         free(msg);
@@ -204,6 +243,8 @@ mb_ref mb_send_after(mb_runtime *rt, mb_proc *from, double ms, mb_pid dest, char
     tm->rt = rt;
     tm->ref = mb_make_ref(rt);
     tm->due = mb_now_ms() + ms;
+    tm->interval = interval;
+    tm->owner = owner;
     tm->dest = dest;
     tm->name = name;
     tm->msg = msg;

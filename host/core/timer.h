@@ -43,7 +43,12 @@ void mb_timers_destroy(mb_timers *t);
  * whose timers start in one batch when its slice ends (NULL: at once). Takes ownership of msg and name. Returns the
  * timer's ref, or 0 when out of memory. */
 mb_ref mb_send_after(mb_runtime *rt, mb_proc *from, double ms, mb_pid dest, char *name, mb_msg *msg);
-/* Milliseconds left (>= 0) if the timer was pending, else -1. */
+/* As mb_send_after, then again every interval ms (> 0) until cancelled, or
+ * until owner (a pid) or a pid dest is gone. */
+mb_ref mb_send_interval(mb_runtime *rt, mb_proc *from, mb_pid owner, double ms, double interval,
+                        mb_pid dest, char *name, mb_msg *msg);
+/* Milliseconds left (>= 0) if the timer was pending, else -1 (to the next
+ * message of an interval). */
 double mb_cancel_timer(mb_runtime *rt, mb_ref ref);
 
 /* Receive timeouts, for the process running on `s` now. A deadline beyond

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "core/call.h"
+#include "core/log_format.h"
 #include "core/term.h"
 #include "core/mailbox_bounds.h"
 #include "core/runtime.h"
@@ -207,18 +208,34 @@ void sup_shut_down(sup *s, const uint8_t *reason, size_t len) {
     exit_with(s, reason, len);
 }
 
+/* The report, as a log event of level error (host/core/logger.h): its
+ * line as it always read, and for JSON handlers its parts as fields. */
+static void report_give_up(sup *s, sup_child *c, mb_span reason) {
+    char why[300], msg[1024], restarts[32], period[32];
+    describe(reason, why, sizeof why);
+    snprintf(restarts, sizeof restarts, "%d", s->intensity);
+    snprintf(period, sizeof period, "%.0f", s->period);
+    int n = snprintf(msg, sizeof msg,
+                     "=SUPERVISOR REPORT==== %s gave up: child '%s' needed more than %s restarts "
+                     "in %s ms; last exit: %s. Shutting down %s and its children.",
+                     s->path, c->id, restarts, period, why, s->path);
+    const char *kv[] = {"report", "supervisor", "supervisor", s->path, "child", c->id, "intensity", restarts,
+                        "period_ms", period, "last_exit", why};
+    mb_buf f;
+    mb_buf_init(&f);
+    int bad = mb_json_object(&f, kv, 6);
+    mb_log_event ev = {.level = MB_LOG_ERROR, .pid = s->p->pid, .msg = msg,
+                       .msg_len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1,
+                       .fields = bad ? NULL : (const char *)f.p, .fields_len = bad ? 0 : f.len};
+    mb_log(s->p->rt, &ev);
+    mb_buf_free(&f);
+}
+
 static void give_up(sup *s, sup_child *c, mb_span reason) {
     /* One report for a chain: a supervisor whose child supervisor gave up
      * (it exits "shutdown") stays quiet; the deepest one names the chain. */
     bool child_gave_up = c->type == CT_SUPERVISOR && mb_term_is_str(reason, "shutdown");
-    if (s->p->rt->crash_log && !child_gave_up) {
-        char why[300];
-        describe(reason, why, sizeof why);
-        fprintf(stderr,
-                "=SUPERVISOR REPORT==== %s gave up: child '%s' needed more than %d restarts "
-                "in %.0f ms; last exit: %s. Shutting down %s and its children.\n",
-                s->path, c->id, s->intensity, s->period, why, s->path);
-    }
+    if (s->p->rt->crash_log && !child_gave_up) report_give_up(s, c, reason);
     mb_small_term shutdown = mb_small_str("shutdown");
     sup_shut_down(s, shutdown.b, shutdown.n);
 }

@@ -3,7 +3,7 @@
 -- upvalue-free function: it travels as bytecode.
 local gen = require "moonbeam.gen_server"
 
-local type, error, select, require = type, error, select, require
+local type, error, select, require, next, unpack = type, error, select, require, next, unpack
 local function pack(...) return { n = select("#", ...), ... } end
 
 local M = {}
@@ -16,9 +16,11 @@ local function util()
   return util_module
 end
 
-local function check_fn(fn, name)
-  if type(fn) ~= "function" then error(name .. ": fn must be a function", 3) end
-  util().check_portable(fn, name, "fn", "the agent's Lua state", 4)
+-- level: where the error points, counted from the caller of check_fn.
+local function check_fn(fn, name, level)
+  level = level or 1
+  if type(fn) ~= "function" then error(name .. ": fn must be a function", level + 2) end
+  util().check_portable(fn, name, "fn", "the agent's Lua state", level + 3)
 end
 
 --- start_link(fn, [opts]) -> pid, or nil and why; the state is fn().
@@ -32,41 +34,67 @@ function M.start(fn, opts)
   return gen.start("moonbeam.agent", fn, opts)
 end
 
--- A call to the agent, whose failure is named after the agent's function.
-local function call(a, what, fn, timeout)
-  if type(a) ~= "string" and not require("moonbeam").is_pid(a) then
-    error(("agent.%s: agent must be a pid or a registered name, got %s"):format(what, type(a)), 3)
+-- A call's extra arguments and options (docs/reference.md, "agent"): a
+-- last argument that is a table with no keys but `timeout` is the options;
+-- with no other extra argument, a number or "infinity" alone is the
+-- timeout, as before extra arguments were taken.
+local function is_opts(x)
+  if type(x) ~= "table" then return false end
+  for k in next, x do if k ~= "timeout" then return false end end
+  return true
+end
+
+local function split(name, ...)
+  local n = select("#", ...)
+  local last = n > 0 and select(n, ...) or nil
+  local timeout
+  if n > 0 and is_opts(last) then
+    timeout, n = last.timeout, n - 1
+  elseif n == 1 and (type(last) == "number" or last == "infinity") then
+    timeout, n = last, 0
   end
-  local reply, err = gen.try_call(a, { what, fn }, timeout)
-  if err then error(util().failure(err, "agent." .. what, a, fn, timeout), 3) end
+  util().check_timeout(timeout, name, nil, "timeout", 5)
+  local args = { n = n }
+  for i = 1, n do args[i] = select(i, ...) end
+  return args, timeout
+end
+
+-- A call to the agent, whose failure is named after the agent's function.
+local function call(a, what, fn, ...)
+  local name = "agent." .. what
+  check_fn(fn, name, 2)
+  if type(a) ~= "string" and not require("moonbeam").is_pid(a) then
+    error(("%s: agent must be a pid or a registered name, got %s"):format(name, type(a)), 3)
+  end
+  local args, timeout = split(name, ...)
+  local reply, err = gen.try_call(a, { what, fn, args }, timeout)
+  if err then error(util().failure(err, name, a, fn, ...), 3) end
   return reply
 end
 
---- get(a, fn, [timeout]) -> fn(state)
-function M.get(a, fn, timeout)
-  check_fn(fn, "agent.get")
-  util().check_timeout(timeout, "agent.get")
-  return call(a, "get", fn, timeout)
+--- get(a, fn, ..., [{timeout = ms}]) -> fn(state, ...)
+function M.get(a, fn, ...)
+  local r = call(a, "get", fn, ...)   -- not a tail call: errors point at our caller
+  return r
 end
 
---- update(a, fn, [timeout]) -> true; the state becomes fn(state)
-function M.update(a, fn, timeout)
-  check_fn(fn, "agent.update")
-  util().check_timeout(timeout, "agent.update")
-  return call(a, "update", fn, timeout)
+--- update(a, fn, ..., [{timeout = ms}]) -> true; the state becomes fn(state, ...)
+function M.update(a, fn, ...)
+  local r = call(a, "update", fn, ...)   -- not a tail call: errors point at our caller
+  return r
 end
 
---- get_and_update(a, fn, [timeout]) -> reply, where fn(state) returns reply, new_state
-function M.get_and_update(a, fn, timeout)
-  check_fn(fn, "agent.get_and_update")
-  util().check_timeout(timeout, "agent.get_and_update")
-  return call(a, "get_and_update", fn, timeout)
+--- get_and_update(a, fn, ..., [{timeout = ms}]) -> reply, where
+-- fn(state, ...) returns reply, new_state
+function M.get_and_update(a, fn, ...)
+  local r = call(a, "get_and_update", fn, ...)   -- not a tail call: errors point at our caller
+  return r
 end
 
---- cast(a, fn) -> true; the state becomes fn(state), asynchronously
-function M.cast(a, fn)
+--- cast(a, fn, ...) -> true; the state becomes fn(state, ...), asynchronously
+function M.cast(a, fn, ...)
   check_fn(fn, "agent.cast")
-  return gen.cast(a, { "cast", fn })
+  return gen.cast(a, { "cast", fn, pack(...) })
 end
 
 function M.stop(a, reason, timeout)
@@ -79,11 +107,11 @@ end
 function M.init(fn) return "ok", fn() end
 
 function M.handle_call(req, from, state)
-  local op, fn = req[1], req[2]
-  if op == "get" then return "reply", fn(state), state end
-  if op == "update" then return "reply", true, fn(state) end
+  local op, fn, args = req[1], req[2], req[3]
+  if op == "get" then return "reply", fn(state, unpack(args, 1, args.n)), state end
+  if op == "update" then return "reply", true, fn(state, unpack(args, 1, args.n)) end
   if op == "get_and_update" then
-    local r = pack(fn(state))
+    local r = pack(fn(state, unpack(args, 1, args.n)))
     if r.n ~= 2 then return "stop", { "bad_return_value", r[1] }, state end
     return "reply", r[1], r[2]
   end
@@ -91,7 +119,8 @@ function M.handle_call(req, from, state)
 end
 
 function M.handle_cast(req, state)
-  if req[1] == "cast" then return "noreply", req[2](state) end
+  local args = req[3]
+  if req[1] == "cast" then return "noreply", req[2](state, unpack(args, 1, args.n)) end
   return "noreply", state
 end
 

@@ -326,8 +326,7 @@ local function dispatch(S, name, msg, extra_arg)
   local f = S.mod[name]
   if type(f) ~= "function" then
     if name == "handle_info" then
-      io.stderr:write(("moonbeam: %s received an unexpected message and has no handle_info: %s\n")
-        :format(S.label, report().render(msg, 3, 300)))
+      report().unexpected(S, msg)
       return
     end
     return terminate(S, { "undef", name }, msg)

@@ -50,9 +50,17 @@ local function via_dest(dest)
   return pid
 end
 
-local c_send_after = core.send_after
+local c_send_after, c_send_interval = core.send_after, core.send_interval
 function M.send_after(ms, dest, msg)
   local ref, over = c_send_after(ms, dest, msg)
+  if over then c_yield() end
+  return ref
+end
+
+--- send_interval(ms, dest, msg) -> timer ref: msg every ms until
+-- cancel_timer(ref), or until the caller or a pid dest is gone.
+function M.send_interval(ms, dest, msg)
+  local ref, over = c_send_interval(ms, dest, msg)
   if over then c_yield() end
   return ref
 end

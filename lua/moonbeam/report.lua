@@ -91,21 +91,36 @@ local function enabled()
   return v ~= "0"
 end
 
---- The crash report of a server ending abnormally.
+--- The crash report of a server ending abnormally: one log event
+-- (moonbeam.logger, level error), its header the line, the rest below it;
+-- JSON handlers get the parts as fields.
 function M.crash(S, reason, last)
   if not enabled() then return end
   local st = formatted(S, { state = S.state, message = last, reason = reason })
   local r = st.reason
-  local tb = type(r) == "table" and r[1] == "error" and type(r[3]) == "string" and r[3] or nil
+  local tb = type(r) == "table" and r[1] == "error" and type(r[3]) == "string" and r[3]:sub(1, M.MAX_FIELD) or nil
+  local f = {
+    report = "gen_server_crash", server = tostring(S.label), module = tostring(S.label_module),
+    last_message = M.render(st.message), state = M.render(st.state),
+    reason = M.render(type(r) == "table" and r[1] == "error" and r[2] or r),
+    bad_return = S.bad, traceback = tb,
+  }
   local lines = {
-    ("=CRASH REPORT==== gen_server %s (%s) terminating"):format(S.label, S.label_module),
-    "** Last message: " .. M.render(st.message),
-    "** State: " .. M.render(st.state),
-    "** Reason: " .. M.render(type(r) == "table" and r[1] == "error" and r[2] or r),
+    "** Last message: " .. f.last_message,
+    "** State: " .. f.state,
+    "** Reason: " .. f.reason,
   }
   if S.bad then lines[#lines + 1] = "** Bad return from " .. S.bad end
-  if tb then lines[#lines + 1] = "** Traceback:\n" .. tb:sub(1, M.MAX_FIELD) end
-  io.stderr:write(concat(lines, "\n"), "\n")
+  if tb then lines[#lines + 1] = "** Traceback:\n" .. tb end
+  require("moonbeam.logger").report("error",
+    ("=CRASH REPORT==== gen_server %s (%s) terminating"):format(S.label, S.label_module), concat(lines, "\n"), f)
+end
+
+--- A message a server without handle_info got: a warning, as OTP logs it.
+function M.unexpected(S, msg)
+  local text = ("%s received an unexpected message and has no handle_info: %s"):format(S.label, M.render(msg, 3, 300))
+  require("moonbeam.logger").report("warning", text, nil, {
+    report = "unexpected_message", server = tostring(S.label), message = M.render(msg, 3, 300) })
 end
 
 return M

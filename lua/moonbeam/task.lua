@@ -76,55 +76,127 @@ local function settle(t)
   receive(function(m) return type(m) == "table" and m[1] == "EXIT" and m[2] == t.pid end, 0)
 end
 
---- yield(t, [timeout]) -> "ok", result | "exit", reason | nil (still running).
-function M.yield(t, timeout)
-  check_owner(t, "task.yield")
-  local m = receive(outcome(t), util().check_timeout(timeout, "task.yield", M.DEFAULT_TIMEOUT))
-  if m == nil then return nil end
+-- What a task's result or DOWN message says, kept in the task: once its
+-- message is taken, a later yield answers from here.
+local function record(t, m)
   if m[1] == RESULT then
     settle(t)
-    return "ok", m[3]
+    t.done = { "ok", m[3] }
+  else
+    mb.unalias(t.tag)
+    t.done = { "exit", m[5] }
   end
-  return "exit", m[5]
+  return t.done
+end
+
+--- yield(t, [timeout]) -> "ok", result | "exit", reason | nil (still running).
+-- It may be called again: a finished task's outcome is kept.
+function M.yield(t, timeout)
+  check_owner(t, "task.yield")
+  local ms = util().check_timeout(timeout, "task.yield", M.DEFAULT_TIMEOUT)
+  if not t.done then
+    local m = receive(outcome(t), ms)
+    if m == nil then return nil end
+    record(t, m)
+  end
+  return t.done[1], t.done[2]
+end
+
+--- yield_many(tasks, [timeout]) -> an array, in the order of tasks, of
+-- {task, {"ok", v} | {"exit", reason} | nil}: one wait of timeout (default
+-- 5000) for them all; the unfinished ones go on running.
+function M.yield_many(tasks, timeout)
+  if type(tasks) ~= "table" then error("task.yield_many: tasks must be an array of tasks", 2) end
+  local ms = util().check_timeout(timeout, "task.yield_many", M.DEFAULT_TIMEOUT)
+  local by_tag, by_ref, left = {}, {}, 0
+  for i = 1, #tasks do
+    local t = tasks[i]
+    check_owner(t, "task.yield_many")
+    if not t.done then
+      by_tag[t.tag], by_ref[t.ref], left = t, t, left + 1
+    end
+  end
+  local deadline = ms and mb.now() + ms
+  local function mine(m)
+    return type(m) == "table" and ((m[1] == RESULT and by_tag[m[2]]) or (m[1] == "DOWN" and by_ref[m[2]]))
+  end
+  while left > 0 do
+    local m = receive(mine, deadline and math.max(0, deadline - mb.now()))
+    if m == nil then break end
+    local t = m[1] == RESULT and by_tag[m[2]] or by_ref[m[2]]
+    record(t, m)
+    by_tag[t.tag], by_ref[t.ref], left = nil, nil, left - 1
+  end
+  local out = {}
+  for i = 1, #tasks do out[i] = { tasks[i], tasks[i].done } end
+  return out
+end
+
+-- Stop a task that is given up on and wait for its end (its DOWN); unlinked
+-- first, so its end never reaches the owner. A result that came meanwhile
+-- is still its outcome.
+local function down_of(t, timeout)
+  return receive(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == t.ref end, timeout)
+end
+
+-- The stopped task's outcome, from its DOWN or a result sent just before.
+local function stopped(t, down)
+  local late = receive(function(m) return type(m) == "table" and m[1] == RESULT and m[2] == t.tag end, 0)
+  mb.unalias(t.tag)
+  t.done = late and { "ok", late[3] } or { "exit", down[5] }
+end
+
+local function unlink(t)
+  mb.unlink(t.pid)
+  receive(function(m) return type(m) == "table" and m[1] == "EXIT" and m[2] == t.pid end, 0)
+end
+
+local function kill(t)
+  unlink(t)
+  mb.exit(t.pid, "kill")
+  stopped(t, down_of(t))
 end
 
 --- await(t, [timeout]) -> the result; raises {"timeout"} or {"exit", reason}.
+-- After a timeout the task is killed and unlinked (a later yield gives how
+-- it ended), as Elixir's Task.await ends it by exiting the caller.
 function M.await(t, timeout)
   check_owner(t, "task.await")
   -- Checked here, then passed on as given: yield reads nil as its default.
   if util().check_timeout(timeout, "task.await", M.DEFAULT_TIMEOUT) == nil then timeout = "infinity" end
   local kind, v = M.yield(t, timeout)
   if kind == "ok" then return v end
-  -- Given up on: neither its result nor its DOWN may arrive later.
-  mb.unalias(t.tag)
-  mb.demonitor(t.ref, true)
+  if kind == nil then kill(t) end
   error(util().failure(kind == "exit" and { "exit", v } or { "timeout" }, "task.await", t.pid, timeout), 2)
+end
+
+-- What shutdown answers for a task that ended: nil when it was stopped.
+local function shut(t)
+  local kind, v = t.done[1], t.done[2]
+  if kind == "exit" and (v == "shutdown" or v == "killed") then return nil end
+  return kind, v
 end
 
 --- shutdown(t) -> "ok", result if it finished meanwhile; "exit", reason if
 -- it had crashed; else nil (it is stopped: "shutdown", then killed after 5 s).
 function M.shutdown(t, timeout)
   check_owner(t, "task.shutdown")
-  mb.unlink(t.pid)
-  receive(function(m) return type(m) == "table" and m[1] == "EXIT" and m[2] == t.pid end, 0)
+  if t.done then return shut(t) end
+  local ms = util().check_timeout(timeout, "task.shutdown", M.DEFAULT_TIMEOUT)
+  unlink(t)
   local done = receive(outcome(t), 0)
-  if done and done[1] == RESULT then
-    settle(t)
-    return "ok", done[3]
+  if done then
+    record(t, done)
+    return t.done[1], t.done[2]
   end
-  if done then return "exit", done[5] end
   mb.exit(t.pid, "shutdown")
-  local down = receive(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == t.ref end,
-                       util().check_timeout(timeout, "task.shutdown", M.DEFAULT_TIMEOUT))
+  local down = down_of(t, ms)
   if not down then
     mb.exit(t.pid, "kill")
-    down = receive(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == t.ref end)
+    down = down_of(t)
   end
-  local late = receive(function(m) return type(m) == "table" and m[1] == RESULT and m[2] == t.tag end, 0)
-  if late then return "ok", late[3] end
-  local reason = down[5]
-  if reason ~= "shutdown" and reason ~= "killed" then return "exit", reason end
-  return nil
+  stopped(t, down)
+  return shut(t)
 end
 
 --- async_stream(list, target, {max_concurrency=, timeout=}) -> an array in

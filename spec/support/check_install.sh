@@ -53,6 +53,10 @@ check "the tree holds moonbeam/core.so, the Lua modules and bin/moonbeam" sh -c 
     test -x '$tree/bin/moonbeam' &&
     test \"\$(command -v moonbeam)\" = '$tree/bin/moonbeam'"
 
+# 2b. LuaJIT's own jit.* modules stay on that path (.luarocks/config-5.1.lua).
+check "luajit -jv and luajit -b still find LuaJIT's jit.* modules" sh -c "
+    cd '$work' && luajit -jv -e 'local x = 1' && luajit -b -e 'return 1' '$work/x.bc' && test -s '$work/x.bc'"
+
 # 3. A plain luajit, elsewhere, requires it from the tree: spawn, send, receive.
 cat >"$work/use.lua" <<'EOF'
 local mb = require "moonbeam"

@@ -1,0 +1,96 @@
+/* log_format.c: how a log event reads (see log_format.h).
+ *
+ * Plain: "2026-12-03T16:51:00.123Z error <0.42.7> (cache) cache.lua:12: msg",
+ * then the event's detail lines (a report's body) as they are.
+ * JSON: {"time":..,"level":..,"pid":..,"name":..,"where":..,"msg":..} with
+ * the event's own fields added after them. */
+#include "log_format.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static int put_str(mb_buf *b, const char *s) { return mb_buf_put(b, s, strlen(s)); }
+
+/* ISO 8601, UTC, with milliseconds. */
+static int put_time(mb_buf *b, double time_ms) {
+    time_t secs = (time_t)(time_ms / 1000);
+    int ms = (int)(time_ms - (double)secs * 1000);
+    struct tm tm;
+    char s[64];
+    if (!gmtime_r(&secs, &tm)) return put_str(b, "?");
+    size_t n = strftime(s, sizeof s, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(s + n, sizeof s - n, ".%03dZ", ms < 0 ? 0 : ms > 999 ? 999 : ms);
+    return put_str(b, s);
+}
+
+static int put_pid(mb_buf *b, mb_pid pid) {
+    char s[32];
+    snprintf(s, sizeof s, "<0.%u.%u>", mb_pid_slot(pid), mb_pid_serial(pid));
+    return put_str(b, s);
+}
+
+int mb_json_string(mb_buf *b, const char *s, size_t n) {
+    if (mb_buf_byte(b, '"')) return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        const char *e = NULL;
+        if (c == '"') e = "\\\"";
+        else if (c == '\\') e = "\\\\";
+        else if (c == '\n') e = "\\n";
+        else if (c == '\r') e = "\\r";
+        else if (c == '\t') e = "\\t";
+        else if (c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            e = esc;
+        }
+        if (e ? put_str(b, e) : mb_buf_byte(b, c)) return -1;
+    }
+    return mb_buf_byte(b, '"');
+}
+
+int mb_json_object(mb_buf *b, const char *const *kv, size_t n) {
+    bool first = true;
+    if (mb_buf_byte(b, '{')) return -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *k = kv[2 * i], *v = kv[2 * i + 1];
+        if (!v) continue;
+        if ((!first && mb_buf_byte(b, ',')) || mb_json_string(b, k, strlen(k)) || mb_buf_byte(b, ':') ||
+            mb_json_string(b, v, strlen(v)))
+            return -1;
+        first = false;
+    }
+    return mb_buf_byte(b, '}');
+}
+
+static int plain(mb_buf *b, const mb_log_event *ev, double time_ms) {
+    if (put_time(b, time_ms) || mb_buf_byte(b, ' ') || put_str(b, mb_log_level_name(ev->level)) ||
+        mb_buf_byte(b, ' ') || put_pid(b, ev->pid))
+        return -1;
+    if (ev->name && (put_str(b, " (") || put_str(b, ev->name) || mb_buf_byte(b, ')'))) return -1;
+    if (ev->where && (mb_buf_byte(b, ' ') || put_str(b, ev->where) || mb_buf_byte(b, ':'))) return -1;
+    if (mb_buf_byte(b, ' ') || mb_buf_put(b, ev->msg, ev->msg_len)) return -1;
+    if (ev->detail_len && (mb_buf_byte(b, '\n') || mb_buf_put(b, ev->detail, ev->detail_len))) return -1;
+    return mb_buf_byte(b, '\n');
+}
+
+static int json(mb_buf *b, const mb_log_event *ev, double time_ms) {
+    if (put_str(b, "{\"time\":\"") || put_time(b, time_ms) || put_str(b, "\",\"level\":\"") ||
+        put_str(b, mb_log_level_name(ev->level)) || put_str(b, "\",\"pid\":\"") || put_pid(b, ev->pid) ||
+        mb_buf_byte(b, '"'))
+        return -1;
+    if (ev->name && (put_str(b, ",\"name\":") || mb_json_string(b, ev->name, strlen(ev->name)))) return -1;
+    if (ev->where && (put_str(b, ",\"where\":") || mb_json_string(b, ev->where, strlen(ev->where)))) return -1;
+    if (put_str(b, ",\"msg\":") || mb_json_string(b, ev->msg, ev->msg_len)) return -1;
+    /* The fields object's members, after ours: "{}" adds none. */
+    if (ev->fields && ev->fields_len > 2 && ev->fields[0] == '{' && ev->fields[ev->fields_len - 1] == '}' &&
+        (mb_buf_byte(b, ',') || mb_buf_put(b, ev->fields + 1, ev->fields_len - 2)))
+        return -1;
+    return put_str(b, "}\n");
+}
+
+int mb_log_format(mb_buf *b, mb_log_kind kind, const mb_log_event *ev, double time_ms) {
+    return kind == MB_LOG_JSON ? json(b, ev, time_ms) : plain(b, ev, time_ms);
+}
