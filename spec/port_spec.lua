@@ -105,11 +105,25 @@ describe("port.write and port.close_stdin", function()
     assert.is_true(port.write(p, "one "))
     assert.is_true(port.write(p, "two"))
     assert.is_true(port.close_stdin(p))
-    assert.is_true(port.close_stdin(p))   -- again: no error
     assert.same({ nil, "closed" }, { port.write(p, "late") })
     local out, status = output(drain(p))
     assert.equal("one two", out)
     assert.equal(0, status)
+  end)
+
+  it("close_stdin twice is no error while the program runs", function()
+    -- cat would end at once with its stdin: this one lives on until killed.
+    local p = assert(port.open({ "sh", "-c", "cat; exec sleep 30" }))
+    assert.is_true(port.write(p, "x"))
+    assert.is_true(port.close_stdin(p))
+    assert.is_true(port.close_stdin(p))
+    assert.same({ nil, "closed" }, { port.write(p, "late") })
+    local echoed = mb.receive(function(m) return m[1] == "port_data" and m[2] == p end, 5000)
+    assert.same({ "port_data", p, "x" }, echoed)   -- all there is: now only the end
+    assert.is_true(port.kill(p, "KILL"))
+    local out, status = output(drain(p))
+    assert.equal("", out)
+    assert.equal(128 + 9, status)
   end)
 
   it("moves a megabyte through cat", function()
