@@ -57,7 +57,7 @@ OBJS     := $(patsubst %.c,$(B)/obj/%.o,$(CORE_SRC)) $(B)/obj/embedded.o
 HEADERS  := $(wildcard host/*/*.h bindings/*.h)
 
 DEB_PKGS := luajit libluajit-5.1-dev libuv1-dev lua-cjson lua-cjson-dev lua-busted \
-            libedit-dev pkg-config clang tmux luarocks gdb procps
+            libedit-dev pkg-config clang tmux luarocks gdb procps redis-tools curl
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./?.lua;;
 export LUA_CPATH := ./$(B)/lib/?.so;;
 # The specs crash processes on purpose; their crash reports would be noise.
@@ -66,7 +66,9 @@ BUSTED   := $(LUAJIT) /usr/bin/busted --output=spec/support/summary.lua
 # Specs that start subprocesses run in the plain build only: under a
 # preloaded sanitizer runtime LuaJIT's os.execute itself fails.
 SAN_SPECS = $(filter-out spec/cli_spec.lua spec/require_spec.lua spec/console_spec.lua spec/attach_spec.lua \
-                         spec/examples_run_spec.lua spec/module_cache_spec.lua spec/port_spec.lua,$(wildcard spec/*_spec.lua))
+                         spec/examples_run_spec.lua spec/module_cache_spec.lua spec/port_spec.lua \
+                         spec/example_tcp_echo_spec.lua spec/example_resp_server_spec.lua \
+                         spec/example_http_server_spec.lua,$(wildcard spec/*_spec.lua))
 
 .PHONY: all deps demo test spec core-test core-test-asan core-test-tsan soak asan tsan fuzz fuzz-short \
         bench clean install check-install \
