@@ -286,8 +286,10 @@ test: deps
 	@sh spec/support/run_all.sh
 
 bench: deps all
-	@command -v erl >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -qq erlang-base >/dev/null; }
+	@missing=""; for p in erlang-base redis-server wrk; do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  [ -z "$$missing" ] || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq $$missing >/dev/null; }
 	@bash bench/run.sh
 
 clean:
