@@ -295,9 +295,14 @@ static void sock_close(sock *s) {
 static size_t avail(const sock *s) { return s->in.len - s->in_off; }
 static const uint8_t *in_at(const sock *s) { return s->in.p + s->in_off; }
 
+/* All delivered: the buffer goes (the next read makes another), so an
+ * idle connection holds none of its READ_CHUNK. */
 static void consume(sock *s, size_t n) {
     s->in_off += n;
-    if (s->in_off == s->in.len) s->in_off = s->in.len = 0;
+    if (s->in_off == s->in.len) {
+        mb_buf_free(&s->in);
+        s->in_off = 0;
+    }
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
