@@ -66,13 +66,15 @@ BUSTED   := $(LUAJIT) /usr/bin/busted --output=spec/support/summary.lua
 # Specs that start subprocesses run in the plain build only: under a
 # preloaded sanitizer runtime LuaJIT's os.execute itself fails.
 SAN_SPECS = $(filter-out spec/cli_spec.lua spec/require_spec.lua spec/console_spec.lua spec/attach_spec.lua \
-                         spec/examples_run_spec.lua spec/module_cache_spec.lua spec/port_spec.lua \
-                         spec/example_tcp_echo_spec.lua spec/example_resp_server_spec.lua \
-                         spec/example_http_server_spec.lua spec/net_faults_spec.lua,$(wildcard spec/*_spec.lua))
+                         spec/examples_run_spec.lua spec/module_cache_spec.lua spec/port_spec.lua,$(wildcard spec/*_spec.lua))
 
 .PHONY: all deps demo test spec core-test core-test-asan core-test-tsan soak asan tsan fuzz fuzz-short \
         bench clean install check-install \
         checkhook checkhook-spec
+
+# The network examples' specs and net_faults start clients and programs too.
+SAN_SPECS := $(filter-out spec/example_tcp_echo_spec.lua spec/example_resp_server_spec.lua \
+                          spec/example_http_server_spec.lua spec/net_faults_spec.lua,$(SAN_SPECS))
 
 all: $(B)/lib/moonbeam/core.so $(B)/bin/moonbeam
 
