@@ -29,6 +29,7 @@ local BAD = response(400, "text/plain", "bad request\n", false)
 
 -- The answer to a request for target, with the connection kept or not.
 local function route(method, target, keep)
+  target = target:match("^[^?#]*")   -- the query does not choose the route
   if method == "GET" and target == "/" then
     return response(200, "text/plain", "hello\n", keep)
   elseif method == "GET" and target == "/json" then

@@ -126,6 +126,7 @@ COMMANDS.EXPIRE = arity(3, function(db, a)
     return int(1)
   end
   local ms = secs * 1000
+  if ms > 2 ^ 53 then return err("invalid expire time in 'expire' command") end   -- beyond a table's ttl
   tab.insert(db.data, a[2], v, ms)
   tab.insert(db.ttl, a[2], mb.now() + ms, ms)
   return int(1)

@@ -44,6 +44,11 @@ X.with("curl", describe, pending)("examples/http_server.lua with curl", function
     assert.matches("^<0%.%d+%.%d+>$", obj.pid)
   end)
 
+  it("routes on the path: a query string does not change it", function()
+    assert.equal("hello\n", curl(url("/?a=1")))
+    assert.equal("hello", cjson.decode(curl(url("/json?pretty=1"))).message)
+  end)
+
   it("anything else is 404", function()
     assert.equal("404", curl("-o /dev/null -w '%{http_code}' " .. url("/nope")))
     assert.equal("404", curl("-o /dev/null -w '%{http_code}' -X POST " .. url("/")))

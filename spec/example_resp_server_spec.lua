@@ -77,6 +77,7 @@ X.with("redis-cli", describe, pending)("examples/resp_server.lua with redis-cli"
     assert.equal("6\n", cli("incr spec:c"))
     assert.is_true(tonumber(cli("ttl spec:c")) >= 90)
     assert.matches("^ERR value is not an integer", cli("expire spec:c soon"))
+    assert.matches("^ERR invalid expire time", cli("expire spec:c 99999999999999999999"))
     assert.equal("1\n", cli("expire spec:c 0"))   -- a time already past deletes it
     assert.equal("0\n", cli("exists spec:c"))
 
