@@ -262,8 +262,9 @@ static int flush_then_close(sock *s) {
         return -1;
     }
     t->data = s;
-    if (uv_shutdown(req, &s->u.s, on_flushed) || uv_timer_start(t, on_flush_late, CLOSE_FLUSH_MS, 0)) {
-        free(req);   /* the shutdown, if started, is cancelled by the close */
+    /* The shutdown last: once it started, libuv holds req until its callback. */
+    if (uv_timer_start(t, on_flush_late, CLOSE_FLUSH_MS, 0) || uv_shutdown(req, &s->u.s, on_flushed)) {
+        free(req);
         uv_close((uv_handle_t *)t, free_timer);
         return -1;
     }
