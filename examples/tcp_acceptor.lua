@@ -49,7 +49,7 @@ end
 function A.run(port, handler, args, opts)
   opts = opts or {}
   local num = tonumber(port)
-  if not num then error("usage: <script> PORT (a number), got " .. tostring(port), 2) end
+  if not num then error(("usage: moonbeam run %s PORT"):format(arg and arg[0] or "<script>"), 0) end
   local conns = assert(sup.start_link({
     { id = "conn", type = "process", restart = "temporary", shutdown = "brutal_kill",
       start = { "examples.tcp_acceptor:connection", handler, args or {} } },
