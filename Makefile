@@ -57,7 +57,7 @@ OBJS     := $(patsubst %.c,$(B)/obj/%.o,$(CORE_SRC)) $(B)/obj/embedded.o
 HEADERS  := $(wildcard host/*/*.h bindings/*.h)
 
 DEB_PKGS := luajit libluajit-5.1-dev libuv1-dev lua-cjson lua-cjson-dev lua-busted \
-            libedit-dev pkg-config clang tmux luarocks gdb procps
+            libedit-dev pkg-config clang tmux luarocks gdb procps redis-tools curl
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./?.lua;;
 export LUA_CPATH := ./$(B)/lib/?.so;;
 # The specs crash processes on purpose; their crash reports would be noise.
@@ -72,6 +72,12 @@ SAN_SPECS = $(filter-out spec/cli_spec.lua spec/require_spec.lua spec/console_sp
 .PHONY: all deps demo test spec core-test core-test-asan core-test-tsan soak asan tsan fuzz fuzz-short \
         bench clean install check-install \
         checkhook checkhook-spec
+
+# The network examples' specs start clients too. net_faults_spec passes
+# under ASan, but under TSan its /proc/PID/fd count reuses descriptor
+# numbers the I/O thread closed, which TSan takes for a data race.
+SAN_SPECS := $(filter-out spec/example_tcp_echo_spec.lua spec/example_resp_server_spec.lua \
+                          spec/example_http_server_spec.lua spec/net_faults_spec.lua,$(SAN_SPECS))
 
 all: $(B)/lib/moonbeam/core.so $(B)/bin/moonbeam
 
@@ -285,8 +291,10 @@ test: deps
 	@sh spec/support/run_all.sh
 
 bench: deps all
-	@command -v erl >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get install -y -qq erlang-base >/dev/null; }
+	@missing=""; for p in erlang-base redis-server wrk; do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  [ -z "$$missing" ] || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -qq $$missing >/dev/null; }
 	@bash bench/run.sh
 
 clean:

@@ -198,6 +198,32 @@ else
     echo "erlang:  erl/erlc not found: BEAM column empty"
 fi
 
+# ------------------------------------------------------- network servers
+# examples/resp_server.lua and http_server.lua against their gen_tcp peers
+# and redis-server, driven by redis-benchmark and wrk (bench/net.sh; a
+# missing program leaves its rows "-"); idle connections and accepts/s.
+netrun() { local out=$1 name=$2; shift 2; run_one "$out" "$name" bash bench/net.sh "$@"; }
+if [ -x "$moonbeam" ]; then
+    netrun "$mb_out" "moonbeam resp" resp resp "$(n 100000)" "$moonbeam" run examples/resp_server.lua
+    netrun "$mb_out" "resp redis-server" resp redis "$(n 100000)" redis-server --save '' --appendonly no --port
+    netrun "$mb_out" "moonbeam http" http http 10 "$moonbeam" run examples/http_server.lua
+    netrun "$mb_out" "moonbeam idle_conn" idle idle "$(n 10000)" "$moonbeam" run examples/tcp_echo.lua
+    run_one "$mb_out" "moonbeam accept" "$moonbeam" run bench/net_accept.lua "$(n 10000)"
+fi
+if command -v "$erl" >/dev/null 2>&1 && command -v "$erlc" >/dev/null 2>&1; then
+    mkdir -p "$tmp/ebin"
+    for peer in resp_server http_server; do
+        if "$erlc" -o "$tmp/ebin" "bench/peers/erlang/$peer.erl" 2>"$tmp/erlc_$peer.log"; then
+            kind=${peer%_server}
+            size=$([ "$kind" = resp ] && n 100000 || echo 10)
+            netrun "$beam_out" "BEAM $kind" "$kind" "$kind" "$size" "$erl" -noshell -pa "$tmp/ebin" -run "$peer" main
+        else
+            log "$peer.erl did not compile:"; sed 's/^/    | /' "$tmp/erlc_$peer.log" >&2
+            printf 'FAIL\t%s.erl\tdid not compile\n' "$peer" >>"$beam_out"
+        fi
+    done
+fi
+
 echo
 "$luajit" bench/table.lua ${only:+--present} "$mb_out" "$beam_out"
 [ -n "${BENCH_RESULTS:-}" ] && mkdir -p "$BENCH_RESULTS" && cp "$mb_out" "$beam_out" "$BENCH_RESULTS"/
@@ -233,6 +259,13 @@ echo "  40 ms), its \"interpreted\" one runs with jit.off() (preempted after ~4 
 echo "  tight recursive loop, stands beside both. pingpong: round trips for 2 s idle, then for 2 s"
 echo "  with 2 spinners of each kind (rate, p99, % of the same run's idle rate). timers: 10k send_after"
 echo "  over 0..1000 ms, idle, then with 1 spinner of each kind; / idle = p99 with it / idle p99."
+echo "- network (bench/net.sh): each server in its own OS process on 127.0.0.1, the client beside it"
+echo "  on the same cores. RESP: redis-benchmark -t set,get -n 100000 -c 50 (-q), then -P 16, against"
+echo "  examples/resp_server.lua, bench/peers/erlang/resp_server.erl (BEAM) and redis-server --save ''"
+echo "  --appendonly no (the redis_* rows). HTTP: wrk -t2 -c100 -d10s GET / against examples/"
+echo "  http_server.lua and http_server.erl. Idle connections: VmRSS growth of examples/tcp_echo.lua (a"
+echo "  process per connection) while bench/net_hold.lua holds 10k, each echoed once, / 10k. Accepts:"
+echo "  bench/net_accept.lua, one acceptor, 10 connecting processes in the same host."
 echo "- each workload runs in a fresh host / VM; sizes scaled by BENCH_SCALE=$scale."
 
 # A workload that failed makes `make bench` fail too, after the table.

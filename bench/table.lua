@@ -103,6 +103,22 @@ local function fair_timers(kind)
   end
 end
 
+-- RESP: at least factor × BEAM and at least rfactor × redis-server (its
+-- own row, under redis_key); either missing is left unjudged.
+local function vs_beam_redis(factor, rfactor, redis_key)
+  return function(key)
+    local m, b, r = val(mb, key), val(beam, key), val(mb, redis_key)
+    local parts, ok = {}, true
+    if factor then
+      parts[#parts + 1] = ("≥ %s× BEAM"):format(factor)
+      if m and b then ok = ok and m >= factor * b else ok = nil end
+    end
+    parts[#parts + 1] = ("≥ %s× redis-server"):format(rfactor)
+    if ok ~= nil and m and r then ok = ok and m >= rfactor * r else ok = nil end
+    return table.concat(parts, ", "), ok
+  end
+end
+
 -- A row is { key, label, unit, check }, and beam = the key BEAM reports it
 -- under when that differs (BEAM's one kind of spinner stands beside both
 -- of moonbeam's).
@@ -142,6 +158,17 @@ local rows = {
   { "pool_4w_per_s",      "CPU-bound calls, pool of 4",    "call/s" },
   { "pool_speedup",       "  pool / one server",           "×",
     own_at_least(1.5, "moonbeam's own, ≥ 2 cores") },
+  { "resp_set_per_s",      "RESP SET, 50 clients",          "req/s", vs_beam_redis(1.5, 0.5, "redis_set_per_s") },
+  { "resp_get_per_s",      "RESP GET, 50 clients",          "req/s", vs_beam_redis(1.5, 0.5, "redis_get_per_s") },
+  { "resp_p16_set_per_s",  "RESP SET, pipelined 16",        "req/s", vs_beam_redis(nil, 0.3, "redis_p16_set_per_s") },
+  { "resp_p16_get_per_s",  "RESP GET, pipelined 16",        "req/s", vs_beam_redis(nil, 0.3, "redis_p16_get_per_s") },
+  { "redis_set_per_s",     "  redis-server SET (reference)", "req/s" },
+  { "redis_get_per_s",     "  redis-server GET (reference)", "req/s" },
+  { "redis_p16_set_per_s", "  redis-server SET, -P 16",     "req/s" },
+  { "redis_p16_get_per_s", "  redis-server GET, -P 16",     "req/s" },
+  { "http_per_s",          "HTTP GET /, wrk 100 conns",     "req/s", vs_beam("≥", "1.5") },
+  { "idle_conn_kb",        "RSS per idle connection (10k)", "KB",    at_most(50, "KB") },
+  { "accept_per_s",        "accepted connections",          "conn/s", own_at_least(10000, "moonbeam's own") },
   { "fair_pp_idle_per_s",  "pingpong 2 s, idle (2 scheds)", "rt/s" },
   { "fair_pp_idle_p99_ms", "  p99 round trip",              "ms" },
   { "fair_pp_compiled_per_s",  "pingpong, 2 compiled spinners", "rt/s", beam = "fair_pp_spin_per_s" },

@@ -30,6 +30,9 @@
 #define DEFAULT_HWM (64 * 1024)
 #define DEFAULT_BACKLOG 128
 #define READ_CHUNK (64 * 1024)
+/* How long a closed socket's queued writes may take to reach a peer that
+ * does not read; then it is reset, so a stuck peer cannot hold a handle. */
+#define CLOSE_FLUSH_MS 2000
 
 typedef struct sock sock;
 struct sock {
@@ -59,6 +62,8 @@ struct sock {
     mb_io_req *parked, *parked_tail;
     int writes;             /* uv_write requests in flight */
     char *path;             /* a unix listener's file: removed on close */
+    uv_timer_t *flush;      /* closed, flushing its writes: the time it has left */
+    sock *fnext, *fprev;    /* in ns->flushing while flush is set */
 };
 
 /* A name being resolved and tried, one address after another (connect,
@@ -86,6 +91,7 @@ struct mb_netsock {
     sock **buckets;
     size_t nbuckets, count;
     pending *pendings;
+    sock *flushing;         /* closed sockets whose queued writes still go out */
     bool stopping;
 };
 
@@ -209,9 +215,19 @@ static void answer_waiter(sock *s, const char *reason) {
     s->waiter = NULL;
 }
 
+static void free_timer(uv_handle_t *h) { free(h); }
+
 static void close_handle(sock *s) {
     if (s->closing) return;
     s->closing = true;
+    if (s->flush) {
+        mb_netsock *ns = s->ns;
+        if (s->fprev) s->fprev->fnext = s->fnext;
+        else ns->flushing = s->fnext;
+        if (s->fnext) s->fnext->fprev = s->fprev;
+        uv_close((uv_handle_t *)s->flush, free_timer);
+        s->flush = NULL;
+    }
     uv_close(&s->u.h, on_closed);
 }
 
@@ -222,8 +238,47 @@ static void on_flushed(uv_shutdown_t *req, int status) {
     close_handle(s);
 }
 
+/* The peer took too long: closed with SO_LINGER 0, the kernel drops what
+ * it never read and resets the connection instead of keeping trying.
+ * (uv_tcp_close_reset refuses a handle that is shutting down.) */
+static void on_flush_late(uv_timer_t *t) {
+    sock *s = t->data;
+    uv_os_fd_t fd;
+    struct linger lg = {1, 0};
+    if (!s->is_pipe && uv_fileno(&s->u.h, &fd) == 0 && setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg))
+        perror("moonbeam: a late close's SO_LINGER");   /* it still closes: only the reset is lost */
+    close_handle(s);
+}
+
+/* Let the queued writes go out, then close (a shutdown waits for them),
+ * within CLOSE_FLUSH_MS. Nonzero: it could not start; close now. */
+static int flush_then_close(sock *s) {
+    mb_netsock *ns = s->ns;
+    uv_shutdown_t *req = malloc(sizeof *req);
+    uv_timer_t *t = malloc(sizeof *t);
+    if (!req || !t || uv_timer_init(ns->loop, t)) {
+        free(req);
+        free(t);
+        return -1;
+    }
+    t->data = s;
+    /* The shutdown last: once it started, libuv holds req until its callback. */
+    if (uv_timer_start(t, on_flush_late, CLOSE_FLUSH_MS, 0) || uv_shutdown(req, &s->u.s, on_flushed)) {
+        free(req);
+        uv_close((uv_handle_t *)t, free_timer);
+        return -1;
+    }
+    s->wclosed = true;
+    s->flush = t;
+    s->fprev = NULL;
+    s->fnext = ns->flushing;
+    if (s->fnext) s->fnext->fprev = s;
+    ns->flushing = s;
+    return 0;
+}
+
 /* Out of the table, everyone waiting told "closed"; queued writes are
- * flushed first (a shutdown waits for them), then the handle closes. */
+ * flushed first (within CLOSE_FLUSH_MS), then the handle closes. */
 static void sock_close(sock *s) {
     mb_netsock *ns = s->ns;
     remove_from_table(ns, s);
@@ -232,14 +287,7 @@ static void sock_close(sock *s) {
     if (s->path) unlink(s->path);
     if (s->closing) return;
     set_reading(s, false);
-    if (s->writes > 0 && !s->wclosed && !s->dead && !ns->stopping) {
-        uv_shutdown_t *req = malloc(sizeof *req);
-        if (req && uv_shutdown(req, &s->u.s, on_flushed) == 0) {
-            s->wclosed = true;
-            return;
-        }
-        free(req);
-    }
+    if (s->writes > 0 && !s->wclosed && !s->dead && !ns->stopping && flush_then_close(s) == 0) return;
     close_handle(s);
 }
 
@@ -248,9 +296,14 @@ static void sock_close(sock *s) {
 static size_t avail(const sock *s) { return s->in.len - s->in_off; }
 static const uint8_t *in_at(const sock *s) { return s->in.p + s->in_off; }
 
+/* All delivered: the buffer goes (the next read makes another), so an
+ * idle connection holds none of its READ_CHUNK. */
 static void consume(sock *s, size_t n) {
     s->in_off += n;
-    if (s->in_off == s->in.len) s->in_off = s->in.len = 0;
+    if (s->in_off == s->in.len) {
+        mb_buf_free(&s->in);
+        s->in_off = 0;
+    }
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
@@ -600,7 +653,9 @@ static void resolve(pending *pd) {
     struct addrinfo hints = {0};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = pd->r->op == MB_IO_LISTEN ? AI_PASSIVE : AI_ADDRCONFIG;
+    /* No AI_ADDRCONFIG: a host with loopback only would resolve nothing;
+     * an address of a family the host lacks fails, and the next is tried. */
+    hints.ai_flags = pd->r->op == MB_IO_LISTEN ? AI_PASSIVE : 0;
     pd->gai.data = pd;
     int rc = uv_getaddrinfo(pd->ns->loop, &pd->gai, on_resolved, pd->r->host, port, &hints);
     if (rc) {
@@ -848,4 +903,5 @@ void mb_netsock_close_all(mb_netsock *ns) {
      * then frees them); a resolution ends on its own. */
     for (pending *pd = ns->pendings; pd; pd = pd->next)
         if (pd->s) close_handle(pd->s);
+    while (ns->flushing) close_handle(ns->flushing);   /* nobody is left to read them */
 }

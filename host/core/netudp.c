@@ -10,10 +10,15 @@
  * reads only while it lasts; active = true reads whatever comes (the
  * owner's mailbox is the buffer, as for TCP).
  *
- * Addresses are IP literals ("localhost" is 127.0.0.1): nothing here
- * waits on name resolution. Sockets are few, so they are kept in a list. */
+ * A socket binds to an IP literal ("localhost" is 127.0.0.1). sendto
+ * takes a host name too: it is resolved on libuv's thread pool (off the
+ * schedulers and off this thread), then the datagram goes to the first
+ * address of the socket's family. Sockets are few, so they are kept in a
+ * list. */
 #include "netudp.h"
 
+#include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "io_answer.h"
@@ -43,6 +48,15 @@ typedef struct udp {
     mb_io_req *waiter;       /* the owner's RECVFROM */
 } udp;
 
+/* A sendto whose host is being resolved; the socket may close meanwhile,
+ * so it is found again by its id. */
+typedef struct resolving {
+    uv_getaddrinfo_t gai;
+    mb_netudp *nu;
+    uint64_t id;
+    mb_io_req *r;
+} resolving;
+
 typedef struct send_req {
     uv_udp_send_t s;
     mb_netudp *nu;
@@ -53,6 +67,7 @@ struct mb_netudp {
     mb_runtime *rt;
     uv_loop_t *loop;
     udp *list;
+    bool stopping;           /* the host ends: resolutions still running answer nobody */
     char buf[DGRAM_MAX];     /* one datagram at a time: copied out before the next read */
 };
 
@@ -216,14 +231,8 @@ static void on_sent(uv_udp_send_t *s, int status) {
     free(sr);
 }
 
-/* Any process may send; the answer comes once the kernel took it. */
-static void req_sendto(mb_netudp *nu, udp *u, mb_io_req *r) {
-    struct sockaddr_storage sa;
-    if (to_addr(r->host, r->port, &sa)) {
-        mb_io_fail(nu->rt, r, "einval");
-        mb_io_req_free(r);
-        return;
-    }
+/* The datagram r to sa; the answer comes once the kernel took it. */
+static void send_to(mb_netudp *nu, udp *u, mb_io_req *r, const struct sockaddr *sa) {
     send_req *sr = malloc(sizeof *sr);
     if (!sr) {
         mb_io_fail(nu->rt, r, "enomem");
@@ -233,9 +242,72 @@ static void req_sendto(mb_netudp *nu, udp *u, mb_io_req *r) {
     sr->nu = nu;
     sr->r = r;
     uv_buf_t buf = uv_buf_init((char *)mb_io_req_data(r), (unsigned)r->len);
-    int rc = uv_udp_send(&sr->s, &u->h, &buf, 1, (struct sockaddr *)&sa, on_sent);
+    int rc = uv_udp_send(&sr->s, &u->h, &buf, 1, sa, on_sent);
     if (rc) {
         free(sr);
+        mb_io_fail_uv(nu->rt, r, rc);
+        mb_io_req_free(r);
+    }
+}
+
+static int family_of(udp *u) {
+    struct sockaddr_storage sa;
+    int len = sizeof sa;
+    return uv_udp_getsockname(&u->h, (struct sockaddr *)&sa, &len) ? AF_INET : sa.ss_family;
+}
+
+static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
+    resolving *rs = g->data;
+    mb_netudp *nu = rs->nu;
+    mb_io_req *r = rs->r;
+    udp *u = find(nu, rs->id);
+    free(rs);
+    const struct addrinfo *a = ai;
+    if (u && status == 0)
+        while (a && a->ai_family != family_of(u)) a = a->ai_next;
+    if (nu->stopping) mb_io_req_free(r);
+    else if (status < 0) {
+        mb_io_fail(nu->rt, r, status == UV_EAI_NONAME ? "nxdomain" : uv_err_name(status));
+        mb_io_req_free(r);
+    } else if (!u) {
+        mb_io_fail(nu->rt, r, "closed");
+        mb_io_req_free(r);
+    } else if (!a) {
+        mb_io_fail(nu->rt, r, "eafnosupport");   /* no address of the socket's family */
+        mb_io_req_free(r);
+    } else {
+        send_to(nu, u, r, a->ai_addr);
+    }
+    uv_freeaddrinfo(ai);
+}
+
+/* Any process may send: to an IP literal at once, to a name (localhost
+ * too: it may be ::1) once resolved. */
+static void req_sendto(mb_netudp *nu, udp *u, mb_io_req *r) {
+    struct sockaddr_storage sa;
+    if (uv_ip4_addr(r->host, r->port, (struct sockaddr_in *)&sa) == 0 ||
+        uv_ip6_addr(r->host, r->port, (struct sockaddr_in6 *)&sa) == 0) {
+        send_to(nu, u, r, (struct sockaddr *)&sa);
+        return;
+    }
+    resolving *rs = malloc(sizeof *rs);
+    if (!rs) {
+        mb_io_fail(nu->rt, r, "enomem");
+        mb_io_req_free(r);
+        return;
+    }
+    char port[16];
+    snprintf(port, sizeof port, "%d", r->port);
+    struct addrinfo hints = {0};
+    hints.ai_family = family_of(u);
+    hints.ai_socktype = SOCK_DGRAM;
+    rs->gai.data = rs;
+    rs->nu = nu;
+    rs->id = u->id;
+    rs->r = r;
+    int rc = uv_getaddrinfo(nu->loop, &rs->gai, on_resolved, r->host, port, &hints);
+    if (rc) {
+        free(rs);
         mb_io_fail_uv(nu->rt, r, rc);
         mb_io_req_free(r);
     }
@@ -340,5 +412,6 @@ void mb_netudp_owner_died(mb_netudp *nu, mb_pid pid) {
 }
 
 void mb_netudp_close_all(mb_netudp *nu) {
+    nu->stopping = true;
     while (nu->list) udp_close(nu->list);
 }

@@ -3,7 +3,6 @@
 -- thread (host/core/io.h), whose answer lands in the caller's reply slot as
 -- a call's reply does: the process waits there, its scheduler runs others.
 local core = require "moonbeam.core"
-local util = require "moonbeam.util"
 
 local type, unpack, select = type, unpack, select
 local call_take, call_end, c_wait, c_now = core.call_take, core.call_end, core.wait, core.now
@@ -43,8 +42,11 @@ local function await(ref, timeout, s)
   end
 end
 
+-- moonbeam.util is loaded with the first timeout given, as the other
+-- modules do: a connection's process that never times out does not carry it.
 local function timeout_of(t, fn)
-  return util.check_timeout(t, fn, nil, "timeout", 4)
+  if t == nil then return nil end
+  return require("moonbeam.util").check_timeout(t, fn, nil, "timeout", 4)
 end
 
 --- listen(port, [opts]) -> listener, or nil, err

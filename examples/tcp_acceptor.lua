@@ -1,0 +1,73 @@
+-- examples/tcp_acceptor.lua: the part resp_server.lua and http_server.lua
+-- share. One process owns the listener and accepts; each connection is
+-- handed to a process of its own, started under a supervisor
+-- (simple_one_for_one, temporary children: a connection whose process
+-- crashes is closed with it and not restarted, and nothing else notices).
+--
+--   require("examples.tcp_acceptor").run(port, "module:fn", {args...})
+--
+-- never returns: it prints "listening on 127.0.0.1:PORT" (flushed) once it
+-- accepts, then, for each connection s, a new process calls
+-- require("module").fn(s, args...) as the socket's owner.
+local mb = require "moonbeam"
+local net = require "moonbeam.net"
+local sup = require "moonbeam.supervisor"
+
+local A = {}
+
+-- The body of a connection's process: it waits for its socket (sent once
+-- the acceptor has made it the owner), then runs the handler on it.
+function A.connection(handler, args)
+  local m = mb.receive(function(m) return type(m) == "table" and m[1] == "socket" end)
+  local mod, fn = handler:match("^([^:]+):(.+)$")
+  return require(mod)[fn](m[2], unpack(args))
+end
+
+--- answer_all(s, answer): the loop of a connection that answers requests:
+-- receive, then answer(buf, pos) -> the replies to every whole request in
+-- buf from pos (an array of strings, sent in one write), the position
+-- after them, and true to close the connection once they are sent. Returns
+-- when the client closes, or the connection was closed.
+function A.answer_all(s, answer)
+  local buf, pos = "", 1
+  while true do
+    local got = net.recv(s)
+    if not got then return end
+    buf = pos > #buf and got or buf:sub(pos) .. got
+    local out, close
+    out, pos, close = answer(buf, 1)
+    if #out > 0 and not net.send(s, table.concat(out)) then return end
+    if close then
+      net.close(s)
+      return
+    end
+  end
+end
+
+--- run(port, handler, [args], [opts]) never returns; raises if it cannot
+-- listen. opts: host (default "127.0.0.1"), backlog (default 1024).
+function A.run(port, handler, args, opts)
+  opts = opts or {}
+  local num = tonumber(port)
+  if not num then error(("usage: moonbeam run %s PORT"):format(arg and arg[0] or "<script>"), 0) end
+  local conns = assert(sup.start_link({
+    { id = "conn", type = "process", restart = "temporary", shutdown = "brutal_kill",
+      start = { "examples.tcp_acceptor:connection", handler, args or {} } },
+  }, { strategy = "simple_one_for_one" }))
+  local l = assert(net.listen(num, { host = opts.host, backlog = opts.backlog or 1024 }))
+  local host, bound = net.sockname(l)
+  io.stdout:write(("listening on %s:%d\n"):format(host, bound))
+  io.stdout:flush()
+  while true do
+    local s = assert(net.accept(l))
+    local pid = assert(sup.start_child(conns, {}))
+    if net.controlling_process(s, pid) then
+      mb.send(pid, { "socket", s })
+    else   -- the socket was closed meanwhile: its process has nothing to wait for
+      sup.terminate_child(conns, pid)
+      net.close(s)
+    end
+  end
+end
+
+return A
