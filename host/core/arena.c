@@ -1,11 +1,12 @@
 /* arena.c: size-class allocation for process states (see arena.h). */
 #include "arena.h"
+#include "pages.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK 4096
+#define CHUNK MB_PAGES_CHUNK
 #define HEADER 16   /* keeps objects 16-byte aligned after the link word */
 
 /* A block from malloc; the object follows the header. */
@@ -74,21 +75,51 @@ void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize) {
     (void)osize;
     return big_realloc(a, p, nsize);
 }
-void mb_arena_release(mb_arena *a) { big_release(a); }
+void mb_arena_release(mb_arena *a) { big_release(a); }   /* its pool stays */
 #else
 
-static size_t class_of(size_t n) { return (n + 15) / 16 - 1; }
+/* Steps of 16 bytes up to 256, of 64 up to 1024, of 256 up to 2048: a
+ * state's stacks, string table and larger prototypes and tables stay in
+ * its chunks too, with at most a quarter of a block rounded up. */
+static size_t class_of(size_t n) {
+    if (n <= 256) return (n + 15) / 16 - 1;
+    if (n <= 1024) return 16 + (n - 256 + 63) / 64 - 1;
+    return 28 + (n - 1024 + 255) / 256 - 1;
+}
+
+static size_t class_size(size_t c) {
+    if (c < 16) return (c + 1) * 16;
+    if (c < 28) return 256 + (c - 15) * 64;
+    return 1024 + (c - 27) * 256;
+}
+
+/* The newest chunk's unused tail, too short for the block asked for (so
+ * shorter than MB_ARENA_SMALL), goes to the free lists in the largest
+ * blocks it holds, rather than to waste. */
+static void keep_tail(mb_arena *a) {
+    size_t left = (size_t)(a->end - a->bump);
+    while (left >= 16) {
+        size_t c = class_of(left);
+        if (class_size(c) > left) c--;
+        size_t size = class_size(c);
+        memcpy(a->bump, &a->free[c], sizeof(void *));
+        a->free[c] = a->bump;
+        a->bump += size;
+        left -= size;
+    }
+}
 
 void *mb_arena_alloc(mb_arena *a, size_t n) {
     if (n > MB_ARENA_SMALL) return big_alloc(a, n);
-    size_t c = class_of(n), size = (c + 1) * 16;
+    size_t c = class_of(n), size = class_size(c);
     void *p = a->free[c];
     if (p) {
         memcpy(&a->free[c], p, sizeof(void *));
         return p;
     }
     if ((size_t)(a->end - a->bump) < size) {
-        char *chunk = malloc(CHUNK);
+        keep_tail(a);
+        char *chunk = mb_pages_get(a->pages);
         if (!chunk) return NULL;
         memcpy(chunk, &a->chunks, sizeof(void *));
         a->chunks = chunk;
@@ -123,14 +154,16 @@ void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize) {
 }
 
 void mb_arena_release(mb_arena *a) {
-    void *c = a->chunks;
-    while (c) {
-        void *next;
-        memcpy(&next, c, sizeof next);
-        free(c);
-        c = next;
+    void *last = NULL;
+    size_t n = 0;
+    for (void *c = a->chunks; c; n++) {
+        last = c;
+        memcpy(&c, c, sizeof c);
     }
+    mb_pages_put_list(a->pages, a->chunks, last, n);
     big_release(a);
+    mb_pages *pages = a->pages;
     memset(a, 0, sizeof *a);
+    a->pages = pages;
 }
 #endif

@@ -1,0 +1,98 @@
+/* pages.c: the runtime's pool of arena chunks (see pages.h). */
+#include "pages.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define SLAB ((size_t)1 << 20)   /* 256 chunks a mapping */
+
+typedef struct mb_slab {
+    struct mb_slab *next;
+    void *base;
+} mb_slab;
+
+int mb_pages_init(mb_pages *pg) {
+    memset(pg, 0, sizeof *pg);
+    return pthread_mutex_init(&pg->lock, NULL) ? -1 : 0;
+}
+
+void mb_pages_destroy(mb_pages *pg) {
+    for (mb_slab *s = pg->slabs, *next; s; s = next) {
+        next = s->next;
+        munmap(s->base, SLAB);
+        free(s);
+    }
+    free(pg->cold);
+    pthread_mutex_destroy(&pg->lock);
+    memset(pg, 0, sizeof *pg);
+}
+
+/* A new slab becomes the bump region. Lock held. */
+static int new_slab(mb_pages *pg) {
+    mb_slab *s = malloc(sizeof *s);
+    if (!s) return -1;
+    /* Populated: its pages are faulted in by this one call, in bulk. */
+    void *base = mmap(NULL, SLAB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (base == MAP_FAILED) {
+        free(s);
+        return -1;
+    }
+    s->base = base;
+    s->next = pg->slabs;
+    pg->slabs = s;
+    pg->bump = base;
+    pg->end = (char *)base + SLAB;
+    return 0;
+}
+
+void *mb_pages_get(mb_pages *pg) {
+    void *c = NULL;
+    pthread_mutex_lock(&pg->lock);
+    if (pg->free) {
+        c = pg->free;
+        memcpy(&pg->free, c, sizeof(void *));
+        pg->nfree--;
+    } else if (pg->bump < pg->end) {
+        c = pg->bump;
+        pg->bump += MB_PAGES_CHUNK;
+    } else if (pg->ncold) {
+        c = pg->cold[--pg->ncold];
+    } else if (new_slab(pg) == 0) {
+        c = pg->bump;
+        pg->bump += MB_PAGES_CHUNK;
+    }
+    pthread_mutex_unlock(&pg->lock);
+    return c;
+}
+
+/* Room in the cold stack for n more. Lock held. */
+static bool cold_room(mb_pages *pg, size_t n) {
+    if (pg->ncold + n <= pg->cold_cap) return true;
+    size_t cap = pg->cold_cap ? pg->cold_cap : 1024;
+    while (cap < pg->ncold + n) cap *= 2;
+    void **v = realloc(pg->cold, cap * sizeof *v);
+    if (!v) return false;
+    pg->cold = v;
+    pg->cold_cap = cap;
+    return true;
+}
+
+void mb_pages_put_list(mb_pages *pg, void *first, void *last, size_t n) {
+    if (!first) return;
+    pthread_mutex_lock(&pg->lock);
+    if ((pg->nfree + n) * MB_PAGES_CHUNK > MB_PAGES_KEEP && cold_room(pg, n)) {
+        /* Not linked through themselves: their pages are about to go. */
+        for (void *c = first, *next; c; c = next) {
+            memcpy(&next, c, sizeof next);
+            madvise(c, MB_PAGES_CHUNK, MADV_DONTNEED);
+            pg->cold[pg->ncold++] = c;
+        }
+    } else {
+        memcpy(last, &pg->free, sizeof(void *));
+        pg->free = first;
+        pg->nfree += n;
+    }
+    pthread_mutex_unlock(&pg->lock);
+}
