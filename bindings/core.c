@@ -121,6 +121,9 @@ void mbb_install_searcher(lua_State *L) {
 
 static void lua_host_free(mbb_lua_host *lh) {
     if (!lh) return;
+    /* modules is made last (lua_host_new): with it, the pool was made too.
+     * Its states were closed with the runtime (drop_ahead). */
+    if (lh->modules) mbb_state_pool_destroy(&lh->pool);
     mbb_module_cache_free(lh->modules);
     free(lh->path);
     free(lh->cpath);
@@ -131,8 +134,10 @@ static void lua_host_free(mbb_lua_host *lh) {
 static mbb_lua_host *lua_host_new(const char *path, const char *cpath) {
     mbb_lua_host *lh = calloc(1, sizeof *lh);
     if (lh && (!path || (lh->path = strdup(path))) && (!cpath || (lh->cpath = strdup(cpath))) &&
-        (lh->modules = mbb_module_cache_new()))
-        return lh;
+        mbb_state_pool_init(&lh->pool) == 0) {
+        if ((lh->modules = mbb_module_cache_new())) return lh;
+        mbb_state_pool_destroy(&lh->pool);
+    }
     lua_host_free(lh);
     return NULL;
 }

@@ -184,6 +184,7 @@ int mb_runtime_stop(mb_runtime *rt) {
         mb_proctab_put(&rt->procs, pid);
     }
     mb_buf_free(&pids);
+    if (rt->kind && rt->kind->drop_ahead) rt->kind->drop_ahead(rt);   /* before the pages go */
     mb_io_free(rt);
     mb_tables_destroy(&rt->tables);
     mb_names_destroy(&rt->names);
