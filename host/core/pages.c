@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define SLAB ((size_t)1 << 20)   /* 256 chunks a mapping */
+#define SLAB ((size_t)256 << 10)   /* 64 chunks a mapping */
 
 typedef struct mb_slab {
     struct mb_slab *next;
@@ -29,22 +29,52 @@ void mb_pages_destroy(mb_pages *pg) {
     memset(pg, 0, sizeof *pg);
 }
 
-/* A new slab becomes the bump region. Lock held. */
-static int new_slab(mb_pages *pg) {
+/* A new mapping, its pages faulted in by this one call, in bulk (the
+ * kernel zeroes each: the cost of fresh memory, paid here rather than one
+ * fault at a time in a process's slice). */
+static mb_slab *map_slab(void) {
     mb_slab *s = malloc(sizeof *s);
-    if (!s) return -1;
-    /* Populated: its pages are faulted in by this one call, in bulk. */
-    void *base = mmap(NULL, SLAB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (base == MAP_FAILED) {
+    if (!s) return NULL;
+    s->base = mmap(NULL, SLAB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (s->base == MAP_FAILED) {
         free(s);
-        return -1;
+        return NULL;
     }
-    s->base = base;
-    s->next = pg->slabs;
-    pg->slabs = s;
+    return s;
+}
+
+/* The spare slab, or a new one, becomes the bump region. Lock held. */
+static int next_slab(mb_pages *pg) {
+    char *base = pg->spare;
+    pg->spare = NULL;
+    if (!base) {
+        mb_slab *s = map_slab();
+        if (!s) return -1;
+        s->next = pg->slabs;
+        pg->slabs = s;
+        base = s->base;
+    }
     pg->bump = base;
-    pg->end = (char *)base + SLAB;
+    pg->end = base + SLAB;
     return 0;
+}
+
+bool mb_pages_ahead(mb_pages *pg) {
+    pthread_mutex_lock(&pg->lock);
+    bool make = !pg->spare && !pg->making;
+    pg->making = make;
+    pthread_mutex_unlock(&pg->lock);
+    if (!make) return false;
+    mb_slab *s = map_slab();   /* outside the lock: the slow part */
+    pthread_mutex_lock(&pg->lock);
+    pg->making = false;
+    if (s) {
+        s->next = pg->slabs;
+        pg->slabs = s;
+        pg->spare = s->base;
+    }
+    pthread_mutex_unlock(&pg->lock);
+    return s != NULL;
 }
 
 void *mb_pages_get(mb_pages *pg) {
@@ -59,7 +89,7 @@ void *mb_pages_get(mb_pages *pg) {
         pg->bump += MB_PAGES_CHUNK;
     } else if (pg->ncold) {
         c = pg->cold[--pg->ncold];
-    } else if (new_slab(pg) == 0) {
+    } else if (next_slab(pg) == 0) {
         c = pg->bump;
         pg->bump += MB_PAGES_CHUNK;
     }

@@ -365,7 +365,8 @@ static void sched_main(void *arg) {
             if (++runs % POLL_EVERY == 0 || end == SLICE_CUT) poll_loop(s);
             continue;
         }
-        if (rt->kind && rt->kind->ahead && rt->kind->ahead(rt)) continue;
+        /* Nothing to run: work ahead of the next spawns first. */
+        if (mb_pages_ahead(&rt->pages) || (rt->kind && rt->kind->ahead && rt->kind->ahead(rt))) continue;
         atomic_store(&s->sleeping, 1);
         atomic_fetch_add(&rt->sleepers, 1);
         /* Re-check after announcing sleep: a push that saw sleeping == 0

@@ -361,6 +361,10 @@ static void pages(void) {
     mb_pages_put_list(&pg, a, b, 2);
     char *c = mb_pages_get(&pg), *d = mb_pages_get(&pg);
     check(c == a && d == b, "pages: chunks given back are used again first");
+    check(mb_pages_ahead(&pg) && pg.spare && !mb_pages_ahead(&pg), "pages: one slab is mapped ahead, once");
+    char *spare = pg.spare;
+    while (pg.bump < pg.end) mb_pages_get(&pg);   /* what is left of the first slab */
+    check(mb_pages_get(&pg) == spare && !pg.spare, "pages: the next chunk after a slab comes from the spare");
     /* More than MB_PAGES_KEEP given back at once: kept, but cold. */
     size_t n = MB_PAGES_KEEP / MB_PAGES_CHUNK + 1;
     char *first = NULL, *prev = NULL;
