@@ -73,9 +73,9 @@ static void open_libs(lua_State *L, const mbb_lua_host *host) {
     mbb_pid_type_init(L);
 }
 
-/* Runs protected on a new state: its libraries, and the coroutine its body
- * will run in, holding the boot function. Nothing of a process yet: the
- * state may be made ahead (state_pool.h). */
+/* Runs protected on a new state: its libraries, the coroutine its body
+ * will run in, holding the boot function, and moonbeam loaded. Nothing of a
+ * process yet: the state may be made ahead (state_pool.h). */
 static int prepare_state(lua_State *L) {
     mbb_lua *lp = lua_touserdata(L, 1);
     const mbb_lua_host *host = lua_touserdata(L, 2);
@@ -92,6 +92,10 @@ static int prepare_state(lua_State *L) {
     if (luaL_loadbuffer(co, (const char *)boot->code, boot->size, "=boot")) lua_error(co);
     lua_call(co, 0, 1);   /* the chunk returns the boot function */
     lp->co = co;
+    /* What (nearly) every process requires first, made ahead with the rest. */
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moonbeam");
+    lua_call(L, 1, 0);
     return 0;
 }
 
