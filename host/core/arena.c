@@ -78,34 +78,19 @@ void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize) {
 void mb_arena_release(mb_arena *a) { big_release(a); }   /* its pool stays */
 #else
 
-/* Steps of 16 bytes up to 256, of 64 up to 1024, of 256 up to 2048: a
- * state's stacks, string table and larger prototypes and tables stay in
- * its chunks too, with at most a quarter of a block rounded up. */
-static size_t class_of(size_t n) {
-    if (n <= 256) return (n + 15) / 16 - 1;
-    if (n <= 1024) return 16 + (n - 256 + 63) / 64 - 1;
-    return 28 + (n - 1024 + 255) / 256 - 1;
-}
-
-static size_t class_size(size_t c) {
-    if (c < 16) return (c + 1) * 16;
-    if (c < 28) return 256 + (c - 15) * 64;
-    return 1024 + (c - 27) * 256;
-}
+static size_t class_of(size_t n) { return (n + 15) / 16 - 1; }
+static size_t class_size(size_t c) { return (c + 1) * 16; }
 
 /* The newest chunk's unused tail, too short for the block asked for (so
- * shorter than MB_ARENA_SMALL), goes to the free lists in the largest
- * blocks it holds, rather than to waste. */
+ * shorter than MB_ARENA_SMALL), goes to the free lists as one block of its
+ * size, rather than to waste. */
 static void keep_tail(mb_arena *a) {
     size_t left = (size_t)(a->end - a->bump);
-    while (left >= 16) {
+    if (left >= 16) {   /* a multiple of 16: the exact size of a class */
         size_t c = class_of(left);
-        if (class_size(c) > left) c--;
-        size_t size = class_size(c);
         memcpy(a->bump, &a->free[c], sizeof(void *));
         a->free[c] = a->bump;
-        a->bump += size;
-        left -= size;
+        a->bump = a->end;
     }
 }
 

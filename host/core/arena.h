@@ -2,7 +2,7 @@
  *
  * Lua tells the allocator an object's size when it frees or resizes it, so
  * small objects need no malloc header: they are carved from 4 KB chunks
- * owned by the process (from the runtime's pool, pages.h), by size class (up to 2 KB),
+ * owned by the process (from the runtime's pool, pages.h), by size class (multiples of 16 up to 256 bytes),
  * with a free list per class. Bigger blocks go to malloc, each with a
  * header that links it into the arena's list. Everything goes back in one
  * sweep when the process ends, even what the state never freed: a state
@@ -13,8 +13,8 @@
 
 #include <stddef.h>
 
-#define MB_ARENA_SMALL 1024   /* larger blocks come from malloc */
-#define MB_ARENA_CLASSES 28   /* arena.c, class_of */
+#define MB_ARENA_SMALL 256   /* larger blocks come from malloc */
+#define MB_ARENA_CLASSES (MB_ARENA_SMALL / 16)
 
 typedef struct mb_arena {
     void *chunks;                       /* singly linked through their first word */
