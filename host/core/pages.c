@@ -44,20 +44,48 @@ static mb_slab *map_slab(void) {
     return s;
 }
 
-/* The spare slab, or a new one, becomes the bump region. Lock held. */
-static int next_slab(mb_pages *pg) {
-    char *base = pg->spare;
-    pg->spare = NULL;
-    if (!base) {
-        mb_slab *s = map_slab();
-        if (!s) return -1;
-        s->next = pg->slabs;
-        pg->slabs = s;
-        base = s->base;
+/* A chunk from what the pool holds, or NULL. Lock held. */
+static void *take(mb_pages *pg) {
+    void *c = NULL;
+    if (pg->free) {
+        c = pg->free;
+        memcpy(&pg->free, c, sizeof(void *));
+        pg->nfree--;
+        return c;
     }
-    pg->bump = base;
-    pg->end = base + SLAB;
-    return 0;
+    if (pg->bump >= pg->end && pg->spare) {   /* the slab made ahead */
+        pg->bump = pg->spare;
+        pg->end = pg->spare + SLAB;
+        pg->spare = NULL;
+    }
+    if (pg->bump < pg->end) {
+        c = pg->bump;
+        pg->bump += MB_PAGES_CHUNK;
+    } else if (pg->ncold) {
+        c = pg->cold[--pg->ncold];
+    }
+    return c;
+}
+
+/* Link s into the pool: as the spare (ahead), as the bump region if that
+ * is used up, else as free chunks (another thread refilled meanwhile).
+ * Lock held. */
+static void install(mb_pages *pg, mb_slab *s, bool ahead) {
+    s->next = pg->slabs;
+    pg->slabs = s;
+    char *base = s->base;
+    if (ahead && !pg->spare) {
+        pg->spare = base;
+    } else if (pg->bump >= pg->end) {
+        pg->bump = base;
+        pg->end = base + SLAB;
+    } else {
+        for (char *c = base + SLAB - MB_PAGES_CHUNK; c >= base; c -= MB_PAGES_CHUNK) {
+            memcpy(c, &pg->free, sizeof(void *));
+            pg->free = c;
+            pg->nfree++;
+        }
+    }
 }
 
 bool mb_pages_ahead(mb_pages *pg) {
@@ -69,31 +97,21 @@ bool mb_pages_ahead(mb_pages *pg) {
     mb_slab *s = map_slab();   /* outside the lock: the slow part */
     pthread_mutex_lock(&pg->lock);
     pg->making = false;
-    if (s) {
-        s->next = pg->slabs;
-        pg->slabs = s;
-        pg->spare = s->base;
-    }
+    if (s) install(pg, s, true);
     pthread_mutex_unlock(&pg->lock);
     return s != NULL;
 }
 
 void *mb_pages_get(mb_pages *pg) {
-    void *c = NULL;
     pthread_mutex_lock(&pg->lock);
-    if (pg->free) {
-        c = pg->free;
-        memcpy(&pg->free, c, sizeof(void *));
-        pg->nfree--;
-    } else if (pg->bump < pg->end) {
-        c = pg->bump;
-        pg->bump += MB_PAGES_CHUNK;
-    } else if (pg->ncold) {
-        c = pg->cold[--pg->ncold];
-    } else if (next_slab(pg) == 0) {
-        c = pg->bump;
-        pg->bump += MB_PAGES_CHUNK;
-    }
+    void *c = take(pg);
+    pthread_mutex_unlock(&pg->lock);
+    if (c) return c;
+    /* Mapped outside the lock: other threads take chunks meanwhile. */
+    mb_slab *s = map_slab();
+    pthread_mutex_lock(&pg->lock);
+    if (s) install(pg, s, false);
+    c = take(pg);
     pthread_mutex_unlock(&pg->lock);
     return c;
 }
