@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include "core/process.h"
 
-#define MBB_POOL_MAX 8   /* states kept ready; each holds ~25 KB */
+#define MBB_POOL_MAX 8   /* states kept ready; each holds ~35 KB */
 
 typedef struct mbb_lua mbb_lua;
 struct mbb_ready;
