@@ -5,8 +5,9 @@
 -- Starts N counter servers (bench.lib.gen_counter, by module name) one
 -- after another, each gen_server.start returning once init has acked, and
 -- keeps them all running. Reports gen_start_us (wall µs per start) and
--- idle_gen_server_kb (VmRSS growth of the host per idle server). Erlang
--- peer: bench_gen start.
+-- idle_gen_server_kb (VmRSS growth of the host per idle server) and
+-- gen_start_cpu_us (CPU time of all threads per start). Erlang peer:
+-- bench_gen start.
 local mb = require "moonbeam"
 local gen = require "moonbeam.gen_server"
 local u = require "bench.lib.util"
@@ -17,12 +18,13 @@ local WARM = 100
 local pids = {}
 for i = 1, WARM do pids[i] = assert(gen.start("bench.lib.gen_counter", 0)) end
 collectgarbage()
-local rss0 = u.rss_kb()
+local rss0, cpu0 = u.rss_kb(), u.cpu_us()
 local t0 = u.now_us()
 for i = 1, N do pids[WARM + i] = assert(gen.start("bench.lib.gen_counter", 0)) end
-local t1 = u.now_us()
+local t1, cpu1 = u.now_us(), u.cpu_us()
 local rss1 = u.rss_kb()
 u.result("gen_start_us", (t1 - t0) / N, "us")
+u.result("gen_start_cpu_us", (cpu1 - cpu0) / N, "us")
 u.result("idle_gen_server_kb", (rss1 - rss0) / N, "KB")
 -- Every server is alive and serves.
 assert(gen.call(pids[#pids], "get") == 0)

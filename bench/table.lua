@@ -146,6 +146,7 @@ local rows = {
   { "gen_call_10k_queued_ratio", "  10k queued / empty",      "×",
     own_at_most(1.05, "moonbeam's own") },
   { "gen_start_us",       "start a gen_server",            "µs",     at_most(25, "µs") },
+  { "gen_start_cpu_us",   "  CPU per start, all threads",  "µs" },
   { "idle_gen_server_kb", "memory per idle gen_server",    "KB",     at_most(40, "KB") },
   { "tab_lookup_1p_per_s",  "table lookup, 1 process",       "op/s",   vs_beam("≥", "1.0") },
   { "tab_lookup_2p_per_s",  "table lookup, 2 processes",     "op/s",   vs_beam("≥", "1.0") },

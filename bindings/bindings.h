@@ -9,6 +9,7 @@
 #include "core/io.h"
 #include "core/process.h"
 #include "core/runtime.h"
+#include "state_pool.h"
 
 /* The process this state belongs to; raises if it is none. */
 /* The Lua kind of process (vm.c): what mb_spawn makes in a host started
@@ -31,6 +32,7 @@ typedef struct mbb_lua_host {
     char *path, *cpath;               /* package.path, package.cpath; NULL: LuaJIT's default */
     struct mbb_module_cache *modules; /* compiled modules its states share (module_cache.c) */
     struct mbb_code_loaders *loaders; /* which processes loaded which of them (code_loaders.c) */
+    mbb_state_pool pool;              /* states made ahead (state_pool.c) */
 } mbb_lua_host;
 
 /* The coroutine p's body runs in; NULL when p is not a started Lua process. */

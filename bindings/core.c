@@ -122,6 +122,9 @@ void mbb_install_searcher(lua_State *L) {
 
 static void lua_host_free(mbb_lua_host *lh) {
     if (!lh) return;
+    /* modules is made right after the pool (lua_host_new): with it, the pool is there.
+     * Its states were closed with the runtime (drop_ahead). */
+    if (lh->modules) mbb_state_pool_destroy(&lh->pool);
     mbb_module_cache_free(lh->modules);
     mbb_code_loaders_free(lh->loaders);
     free(lh->path);
@@ -133,8 +136,10 @@ static void lua_host_free(mbb_lua_host *lh) {
 static mbb_lua_host *lua_host_new(const char *path, const char *cpath) {
     mbb_lua_host *lh = calloc(1, sizeof *lh);
     if (lh && (!path || (lh->path = strdup(path))) && (!cpath || (lh->cpath = strdup(cpath))) &&
-        (lh->modules = mbb_module_cache_new()) && (lh->loaders = mbb_code_loaders_new()))
-        return lh;
+        mbb_state_pool_init(&lh->pool) == 0) {
+        if ((lh->modules = mbb_module_cache_new()) && (lh->loaders = mbb_code_loaders_new())) return lh;
+        if (!lh->modules) mbb_state_pool_destroy(&lh->pool);   /* else lua_host_free's */
+    }
     lua_host_free(lh);
     return NULL;
 }
@@ -224,25 +229,55 @@ static void ensure_host(lua_State *L) {
     lua_pop(L, 1);
 }
 
-/* The functions only gen_server, supervisors, the console and shared tables use are put
- * in the table on first touch: an idle process does not pay for them. */
+/* The functions only gen_server, supervisors, the console, shared tables,
+ * sockets, ports and registries use are put in the table on first touch,
+ * one area at a time (a gen_server needs the call area and no other): an
+ * idle process does not pay for them. An area is known by its names'
+ * prefix; a name no area claims opens them all, so a function added to an
+ * area under another prefix is still found. */
+typedef struct lazy_area {
+    const char *prefix;
+    void (*open)(lua_State *L);
+} lazy_area;
+
+static const lazy_area areas[] = {
+    {"call_", mbb_open_call}, {"reply", mbb_open_call}, {"alias", mbb_open_call},
+    {"unalias", mbb_open_call}, {"send_alias", mbb_open_call}, {"sup_", mbb_open_supervisor},
+    {"console_", mbb_open_console}, {"version", mbb_open_console}, {"shutdown_", mbb_open_shutdown},
+    {"tab_", mbb_open_table}, {"net_", mbb_open_net}, {"port_", mbb_open_port},
+    {"reg_", mbb_open_registry}, {"log", mbb_open_log}, {"code_", mbb_open_reload},
+    {"peek", mbb_open_peek}};
+#define NAREAS (sizeof areas / sizeof *areas)
+
+/* Which areas are open: a bit each, in the metatable's "open" field. */
 static int load_rest(lua_State *L) {
     lua_settop(L, 2);
-    lua_pushvalue(L, 1);
-    mbb_open_log(L);
-    mbb_open_call(L);
-    mbb_open_supervisor(L);
-    mbb_open_console(L);
-    mbb_open_shutdown(L);
-    mbb_open_table(L);
-    mbb_open_net(L);
-    mbb_open_port(L);
-    mbb_open_registry(L);
-    mbb_open_reload(L);
-    mbb_open_peek(L);
+    const char *key = lua_tostring(L, 2);
+    lua_getmetatable(L, 1);
+    lua_getfield(L, 3, "open");
+    unsigned open = (unsigned)lua_tointeger(L, -1);
     lua_pop(L, 1);
-    lua_pushnil(L);
-    lua_setmetatable(L, 1);
+    lua_pushvalue(L, 1);   /* luaL_register's target, at -1 */
+    size_t claimed = NAREAS;
+    for (size_t i = 0; key && i < NAREAS; i++)
+        if (strncmp(key, areas[i].prefix, strlen(areas[i].prefix)) == 0) claimed = i;
+    for (size_t i = 0; i < NAREAS; i++) {
+        if (claimed != NAREAS && areas[i].open != areas[claimed].open) continue;
+        if (open & (1u << i)) continue;
+        /* An area listed under several prefixes is opened once. */
+        for (size_t j = 0; j < NAREAS; j++)
+            if (areas[j].open == areas[i].open) open |= 1u << j;
+        areas[i].open(L);
+    }
+    lua_pop(L, 1);
+    if (open == (1u << NAREAS) - 1) {   /* all there: no more lookups */
+        lua_pushnil(L);
+        lua_setmetatable(L, 1);
+    } else {
+        lua_pushinteger(L, (lua_Integer)open);
+        lua_setfield(L, 3, "open");
+    }
+    lua_settop(L, 2);
     lua_rawget(L, 1);
     return 1;
 }
@@ -257,7 +292,7 @@ int luaopen_moonbeam_core(lua_State *L) {
     mbb_open_names(L);
     mbb_open_timers(L);
     mbb_open_blocking(L);
-    lua_createtable(L, 0, 1);
+    lua_createtable(L, 0, 2);
     lua_pushcfunction(L, load_rest);
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, -2);

@@ -16,6 +16,7 @@
 #include "bindings.h"
 #include "module_cache.h"
 #include "core/log_format.h"
+#include "core/sched.h"
 #include "core/signal.h"
 #include "core/sysmon.h"
 #include "core/timer.h"
@@ -40,7 +41,27 @@ static int lazy_global(lua_State *L) {
     return 1;
 }
 
-static void open_libs(lua_State *L, const mbb_lua_host *host, const char *search_path) {
+/* package.path and package.cpath, where given (NULL: LuaJIT's default). */
+static void set_paths(lua_State *L, const char *path, const char *cpath) {
+    lua_getglobal(L, "package");
+    if (path) {
+        lua_pushstring(L, path);
+        lua_setfield(L, -2, "path");
+    }
+    if (cpath) {
+        lua_pushstring(L, cpath);
+        lua_setfield(L, -2, "cpath");
+    }
+    lua_pop(L, 1);
+}
+
+/* The spawner's paths when they were not the host's (process.h): path,
+ * then cpath, in one buffer. */
+static void set_search_path(lua_State *L, const char *search_path) {
+    set_paths(L, search_path, search_path + strlen(search_path) + 1);
+}
+
+static void open_libs(lua_State *L, const mbb_lua_host *host) {
     /* string for its metatable (s:upper()), jit because opening it is what
      * turns the compiler on; the rest come on first use (lazy_global). */
     static const luaL_Reg eager[] = {
@@ -51,19 +72,7 @@ static void open_libs(lua_State *L, const mbb_lua_host *host, const char *search
         lua_pushstring(L, l->name);
         lua_call(L, 1, 0);
     }
-    lua_getglobal(L, "package");
-    /* The spawner's paths when they were not the host's (process.h). */
-    const char *path = search_path ? search_path : host ? host->path : NULL;
-    const char *cpath = search_path ? search_path + strlen(search_path) + 1 : host ? host->cpath : NULL;
-    if (path) {
-        lua_pushstring(L, path);
-        lua_setfield(L, -2, "path");
-    }
-    if (cpath) {
-        lua_pushstring(L, cpath);
-        lua_setfield(L, -2, "cpath");
-    }
-    lua_pop(L, 1);
+    if (host) set_paths(L, host->path, host->cpath);
     mbb_install_searcher(L);
     /* After preload and the built-in modules, before LuaJIT's Lua searcher. */
     if (host && host->modules) mbb_module_cache_install(L, host->modules, host->loaders, 3);
@@ -76,13 +85,14 @@ static void open_libs(lua_State *L, const mbb_lua_host *host, const char *search
     mbb_pid_type_init(L);
 }
 
-/* Runs protected on the new state: libraries, the coroutine, and on it the
- * boot function with (kind, target, args...). */
-static int start_state(lua_State *L) {
-    mb_proc *p = lua_touserdata(L, 1);
+/* Runs protected on a new state: its libraries, the coroutine its body
+ * will run in, holding the boot function, and moonbeam loaded. Nothing of a
+ * process yet: the state may be made ahead (state_pool.h). */
+static int prepare_state(lua_State *L) {
+    mbb_lua *lp = lua_touserdata(L, 1);
+    const mbb_lua_host *host = lua_touserdata(L, 2);
     lua_settop(L, 0);
-    mbb_lua *lp = p->state;
-    open_libs(L, p->rt->kind_data, p->search_path);
+    open_libs(L, host);   /* a spawner's own paths come with the process (start_body) */
     lua_getglobal(L, "pcall");
     lua_getglobal(L, "xpcall");
     lp->yield_through[0] = lua_topointer(L, -2);
@@ -93,13 +103,51 @@ static int start_state(lua_State *L) {
     const mbb_embedded *boot = mbb_find_embedded("moonbeam.boot");
     if (luaL_loadbuffer(co, (const char *)boot->code, boot->size, "=boot")) lua_error(co);
     lua_call(co, 0, 1);   /* the chunk returns the boot function */
+    lp->co = co;
+    /* What (nearly) every process requires first, made ahead with the rest. */
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moonbeam");
+    lua_call(L, 1, 0);
+    return 0;
+}
+
+/* A new state on owner's arena (owner: the process, or a state pool's
+ * holder), prepared. 0, or -1 with the error on top of lp->L (if there is
+ * a state: NULL when there was no memory for one). */
+static int make_state(mb_proc *owner, mbb_lua *lp) {
+    lua_State *L = lua_newstate(mb_proc_alloc, owner);
+    lp->L = L;
+    if (!L) return -1;
+    lua_pushcfunction(L, prepare_state);
+    lua_pushlightuserdata(L, lp);
+    lua_pushlightuserdata(L, owner->rt->kind_data);
+    return lua_pcall(L, 2, 0, 0) ? -1 : 0;
+}
+
+/* The kind's work ahead: a state for the pool (kind.h). */
+static bool lua_ahead(mb_runtime *rt) {
+    mbb_lua_host *host = rt->kind_data;
+    return host && mbb_state_pool_fill(&host->pool, rt, make_state);
+}
+
+static void lua_drop_ahead(mb_runtime *rt) {
+    mbb_lua_host *host = rt->kind_data;
+    if (host) mbb_state_pool_clear(&host->pool);
+}
+
+/* Runs protected on p's prepared state: the boot function's arguments
+ * (kind, target, args...) on the coroutine. */
+static int start_body(lua_State *L) {
+    mb_proc *p = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    if (p->search_path) set_search_path(L, p->search_path);
+    lua_State *co = lua_of(p)->co;
     static const char *kinds[] = {"module", "function", "file"};
     lua_pushstring(co, kinds[p->target_kind]);
     if (p->target_kind != MB_TARGET_BYTECODE) lua_pushstring(co, p->target);
     int n = mb_decode_list(co, p->spawn_args.p, p->spawn_args.len, 1);
     if (n < 0) luaL_error(L, "malformed spawn arguments");
     mb_buf_free(&p->spawn_args);
-    lp->co = co;
     lua_pushinteger(L, n + (p->target_kind == MB_TARGET_BYTECODE ? 1 : 2));
     return 1;
 }
@@ -117,39 +165,48 @@ static void set_reason_error(mb_proc *p, const char *msg) {
     mb_put_string(&p->exit_reason, msg, strlen(msg));
 }
 
-/* Create the state; returns the number of values to resume with, or -1
- * with the exit reason set. */
+/* p's state, made ahead or made now, and its body's arguments; returns
+ * the number of values to resume with, or -1 with the exit reason set. */
 static int create(mb_proc *p) {
     mbb_lua *lp = calloc(1, sizeof *lp);
-    lua_State *L = lp ? lua_newstate(mb_proc_alloc, p) : NULL;
-    if (!L) {
+    if (!lp) {
+        set_reason_str(p, "no_memory");
+        return -1;
+    }
+    lp->co_ref = LUA_NOREF;
+    mbb_lua_host *host = p->rt->kind_data;
+    bool refill = false;
+    bool ready = host && mbb_state_pool_take(&host->pool, p, lp, &refill);
+    if (refill) mb_sched_wake_idle(p->rt, p->sched);
+    if (!ready && make_state(p, lp) && !lp->L) {
         free(lp);
         set_reason_str(p, p->mem_exceeded ? "memory_limit" : "no_memory");
         return -1;
     }
-    lp->L = L;
-    lp->co_ref = LUA_NOREF;
-    p->state = lp;
-    lua_pushcfunction(L, start_state);
-    lua_pushlightuserdata(L, p);
-    if (lua_pcall(L, 1, 1, 0)) {
-        if (p->mem_exceeded) set_reason_str(p, "memory_limit");
-        else {
-            mb_buf b;
-            mb_buf_init(&b);
-            const char *msg = lua_tostring(L, -1);
-            mb_put_tuple_head(&b, 2);
-            mb_put_string(&b, "error", 5);
-            mb_put_string(&b, msg ? msg : "cannot start", msg ? strlen(msg) : 12);
-            p->exit_reason.len = 0;
-            mb_buf_put(&p->exit_reason, b.p, b.len);
-            mb_buf_free(&b);
+    lua_State *L = lp->L;
+    p->state = lp;   /* closed with p, whatever happens next */
+    if (lua_gettop(L) == 0) {   /* prepared: no error waits on the stack */
+        lua_pushcfunction(L, start_body);
+        lua_pushlightuserdata(L, p);
+        if (lua_pcall(L, 1, 1, 0) == 0) {
+            int n = (int)lua_tointeger(L, -1);
+            lua_pop(L, 1);
+            return n;
         }
-        return -1;
     }
-    int n = (int)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    return n;
+    if (p->mem_exceeded) set_reason_str(p, "memory_limit");
+    else {
+        mb_buf b;
+        mb_buf_init(&b);
+        const char *msg = lua_tostring(L, -1);
+        mb_put_tuple_head(&b, 2);
+        mb_put_string(&b, "error", 5);
+        mb_put_string(&b, msg ? msg : "cannot start", msg ? strlen(msg) : 12);
+        p->exit_reason.len = 0;
+        mb_buf_put(&p->exit_reason, b.p, b.len);
+        mb_buf_free(&b);
+    }
+    return -1;
 }
 
 /* ---- how a body ended -------------------------------------------------- */
@@ -659,4 +716,6 @@ const mb_kind mbb_lua_kind = {
     .run_blocking = lua_run_blocking,
     .close = lua_close_proc,
     .preemptible = true,
+    .ahead = lua_ahead,
+    .drop_ahead = lua_drop_ahead,
 };

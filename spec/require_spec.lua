@@ -241,6 +241,29 @@ describe("a spawned process", function()
     end, mb.self())
     assert.same({ "libs", true }, h.expect(h.tuple("libs"), "the child's report"))
   end)
+
+  it("finds every moonbeam.core function, opening one area of them at a time", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local core = require "moonbeam.core"
+      local seen = {}
+      -- The call area comes alone: a gen_server carries no table or socket functions.
+      seen.call = type(core.call_begin) == "function" and type(core.reply) == "function"
+      seen.tab_before = rawget(core, "tab_new") ~= nil
+      seen.net_before = rawget(core, "net_listen") ~= nil
+      seen.tab = type(core.tab_new) == "function" and type(core.tab_lookup) == "function"
+      seen.net_after_tab = rawget(core, "net_listen") ~= nil
+      seen.rest = type(core.net_listen) == "function" and type(core.sup_start) == "function"
+        and type(core.shutdown_status) == "function" and type(core.console_open) == "function"
+        and type(core.port_open) == "function" and type(core.reg_lookup) == "function"
+        and type(core.version) == "string"
+      seen.none = core.no_such_function == nil
+      mb.send(parent, { "core", seen })
+    end, mb.self())
+    local seen = h.expect(h.tuple("core"), "the child's report")[2]
+    assert.same({ call = true, tab_before = false, net_before = false, tab = true, net_after_tab = false,
+                  rest = true, none = true }, seen)
+  end)
 end)
 
 describe("package.path set in a script", function()

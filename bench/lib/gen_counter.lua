@@ -13,4 +13,10 @@ end
 
 function M.handle_cast(_msg, n) return "noreply", n + 1 end
 
+-- bench/lib/util.lua's stop_all sends "stop".
+function M.handle_info(msg, n)
+  if msg == "stop" then return "stop", "normal", n end
+  return "noreply", n
+end
+
 return M

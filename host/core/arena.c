@@ -1,11 +1,12 @@
 /* arena.c: size-class allocation for process states (see arena.h). */
 #include "arena.h"
+#include "pages.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK 4096
+#define CHUNK MB_PAGES_CHUNK
 #define HEADER 16   /* keeps objects 16-byte aligned after the link word */
 
 /* A block from malloc; the object follows the header. */
@@ -74,21 +75,36 @@ void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize) {
     (void)osize;
     return big_realloc(a, p, nsize);
 }
-void mb_arena_release(mb_arena *a) { big_release(a); }
+void mb_arena_release(mb_arena *a) { big_release(a); }   /* its pool stays */
 #else
 
 static size_t class_of(size_t n) { return (n + 15) / 16 - 1; }
+static size_t class_size(size_t c) { return (c + 1) * 16; }
+
+/* The newest chunk's unused tail, too short for the block asked for (so
+ * shorter than MB_ARENA_SMALL), goes to the free lists as one block of its
+ * size, rather than to waste. */
+static void keep_tail(mb_arena *a) {
+    size_t left = (size_t)(a->end - a->bump);
+    if (left >= 16) {   /* a multiple of 16: the exact size of a class */
+        size_t c = class_of(left);
+        memcpy(a->bump, &a->free[c], sizeof(void *));
+        a->free[c] = a->bump;
+        a->bump = a->end;
+    }
+}
 
 void *mb_arena_alloc(mb_arena *a, size_t n) {
     if (n > MB_ARENA_SMALL) return big_alloc(a, n);
-    size_t c = class_of(n), size = (c + 1) * 16;
+    size_t c = class_of(n), size = class_size(c);
     void *p = a->free[c];
     if (p) {
         memcpy(&a->free[c], p, sizeof(void *));
         return p;
     }
     if ((size_t)(a->end - a->bump) < size) {
-        char *chunk = malloc(CHUNK);
+        keep_tail(a);
+        char *chunk = mb_pages_get(a->pages);
         if (!chunk) return NULL;
         memcpy(chunk, &a->chunks, sizeof(void *));
         a->chunks = chunk;
@@ -123,14 +139,16 @@ void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize) {
 }
 
 void mb_arena_release(mb_arena *a) {
-    void *c = a->chunks;
-    while (c) {
-        void *next;
-        memcpy(&next, c, sizeof next);
-        free(c);
-        c = next;
+    void *last = NULL;
+    size_t n = 0;
+    for (void *c = a->chunks; c; n++) {
+        last = c;
+        memcpy(&c, c, sizeof c);
     }
+    mb_pages_put_list(a->pages, a->chunks, last, n);
     big_release(a);
+    mb_pages *pages = a->pages;
     memset(a, 0, sizeof *a);
+    a->pages = pages;
 }
 #endif

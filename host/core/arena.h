@@ -2,7 +2,7 @@
  *
  * Lua tells the allocator an object's size when it frees or resizes it, so
  * small objects need no malloc header: they are carved from 4 KB chunks
- * owned by the process, by size class (multiples of 16 up to 256 bytes),
+ * owned by the process (from the runtime's pool, pages.h), by size class (multiples of 16 up to 256 bytes),
  * with a free list per class. Bigger blocks go to malloc, each with a
  * header that links it into the arena's list. Everything goes back in one
  * sweep when the process ends, even what the state never freed: a state
@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#define MB_ARENA_SMALL 256
+#define MB_ARENA_SMALL 256   /* larger blocks come from malloc */
 #define MB_ARENA_CLASSES (MB_ARENA_SMALL / 16)
 
 typedef struct mb_arena {
@@ -21,12 +21,14 @@ typedef struct mb_arena {
     char *bump, *end;                   /* the unused tail of the newest chunk */
     void *free[MB_ARENA_CLASSES];
     struct mb_big *big;                 /* blocks from malloc, doubly linked */
+    struct mb_pages *pages;             /* where chunks come from and go back to */
 } mb_arena;
 
 void *mb_arena_alloc(mb_arena *a, size_t n);
 void mb_arena_free(mb_arena *a, void *p, size_t n);
 void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize);
-/* Release every chunk and every big block: all the arena holds. */
+/* Release every chunk and every big block: all the arena holds (the
+ * arena stays bound to its pool). */
 void mb_arena_release(mb_arena *a);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 typedef struct mb_proc mb_proc;
+typedef struct mb_runtime mb_runtime;
 
 typedef struct mb_kind {
     const char *name;                    /* "lua", "supervisor": for people */
@@ -27,6 +28,13 @@ typedef struct mb_kind {
     /* Whether a long slice can be asked to yield by MB_PREEMPT_SIGNAL
      * (sysmon.h); a kind that is not yields on its own. */
     bool preemptible;
+    /* Optional, for the runtime's kind (mb_config.kind): work done ahead
+     * by a scheduler that has nothing to run, before it sleeps (states made
+     * ahead of spawns); true if it did some, and the scheduler looks for
+     * work again. It must be short: a process queued meanwhile waits. */
+    bool (*ahead)(mb_runtime *rt);
+    /* Optional: drop what ahead made, once no thread runs processes. */
+    void (*drop_ahead)(mb_runtime *rt);
 } mb_kind;
 
 #endif

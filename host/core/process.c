@@ -25,6 +25,7 @@ mb_proc *mb_proc_new(mb_runtime *rt) {
         return NULL;
     }
     p->rt = rt;
+    p->arena.pages = &rt->pages;
     atomic_init(&p->status, MB_RUNNABLE);
     mb_inbox_init(&p->inbox);
     p->wait_deadline = -1;

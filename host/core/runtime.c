@@ -125,7 +125,8 @@ mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
         snprintf(err, errlen, "cannot create the shutdown's lock");
         goto fail;
     }
-    if (mb_names_init(&rt->names) || mb_timers_init(&rt->timers) || mb_tables_init(&rt->tables)) {
+    if (mb_pages_init(&rt->pages) || mb_names_init(&rt->names) || mb_timers_init(&rt->timers) ||
+        mb_tables_init(&rt->tables)) {
         snprintf(err, errlen, "out of memory creating the registry");
         goto fail;
     }
@@ -191,6 +192,7 @@ int mb_runtime_stop(mb_runtime *rt) {
         mb_proctab_put(&rt->procs, pid);
     }
     mb_buf_free(&pids);
+    if (rt->kind && rt->kind->drop_ahead) rt->kind->drop_ahead(rt);   /* before the pages go */
     /* Last: the processes' ends above may have logged. */
     mb_logger_stop(rt);
     mb_logger_free(rt);
@@ -199,6 +201,7 @@ int mb_runtime_stop(mb_runtime *rt) {
     mb_names_destroy(&rt->names);
     mb_timers_destroy(&rt->timers);
     mb_proctab_destroy(&rt->procs);
+    mb_pages_destroy(&rt->pages);   /* every process's arena is released by now */
     mb_shutdown_destroy(&rt->shutdown);
     for (mb_attachment *a = atomic_load(&rt->attachments), *next; a; a = next) {
         next = a->next;

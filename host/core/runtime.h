@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "kind.h"
 #include "names.h"
+#include "pages.h"
 #include "pid.h"
 #include "proctab.h"
 #include "shutdown.h"
@@ -47,6 +48,7 @@ typedef struct mb_runtime {
     mb_proctab procs;
     mb_names names;
     mb_tables tables;              /* shared tables (table.h) */
+    mb_pages pages;                /* the chunks of process arenas (pages.h) */
     mb_timers timers;
     mb_sched *scheds;
     int nscheds;

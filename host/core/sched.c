@@ -91,6 +91,10 @@ static void wake_sleeper(mb_runtime *rt, mb_sched *except) {
     }
 }
 
+void mb_sched_wake_idle(mb_runtime *rt, mb_sched *from) {
+    if (atomic_load(&rt->sleepers) > 0) wake_sleeper(rt, from);
+}
+
 /* Work from outside the schedulers (timers, the host thread) goes to one
  * that sleeps if there is one: it is idle. */
 static mb_sched *pick(mb_runtime *rt) {
@@ -364,6 +368,8 @@ static void sched_main(void *arg) {
             if (++runs % POLL_EVERY == 0 || end == SLICE_CUT) poll_loop(s);
             continue;
         }
+        /* Nothing to run: work ahead of the next spawns first. */
+        if (mb_pages_ahead(&rt->pages) || (rt->kind && rt->kind->ahead && rt->kind->ahead(rt))) continue;
         atomic_store(&s->sleeping, 1);
         atomic_fetch_add(&rt->sleepers, 1);
         /* Re-check after announcing sleep: a push that saw sleeping == 0

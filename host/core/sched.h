@@ -63,6 +63,9 @@ int mb_sched_stop_all(mb_runtime *rt);
 
 /* Queue a runnable process, on `s` (NULL: pick one) and wake a sleeper. */
 void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p);
+/* Wake one sleeping scheduler other than from (NULL: any), if one sleeps,
+ * for its work ahead (kind.h); it sleeps again when that is done. */
+void mb_sched_wake_idle(mb_runtime *rt, mb_sched *from);
 /* Run fn(s, arg) on s's thread soon. Returns -1 when out of memory. */
 int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg);
 /* The same for the timer thread, batched for the process `from` runs

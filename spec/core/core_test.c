@@ -1,12 +1,15 @@
 /* core_test.c: the runtime core alone, with no Lua in the program: a kind
  * of process written here (an echo), spawn, send, links and trapped exits,
- * monitors, exit signals, timers, shared tables, and a clean stop. `make test` builds and
+ * monitors, exit signals, timers, shared tables, the chunk pool of process
+ * arenas, and a clean stop. `make test` builds and
  * runs it, plainly and under the sanitizers; it prints one line per check
  * and "N passed, N failed" last. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/arena.h"
 #include "core/external.h"
+#include "core/pages.h"
 #include "core/mailbox_bounds.h"
 #include "core/runtime.h"
 #include "core/signal.h"
@@ -345,6 +348,56 @@ static void tables(void) {
     table_owner_death(self->rt, true);
 }
 
+/* ---- the chunk pool and the arenas on it --------------------------------- */
+
+static void pages(void) {
+    mb_pages pg;
+    check(mb_pages_init(&pg) == 0, "pages: a pool");
+    char *a = mb_pages_get(&pg), *b = mb_pages_get(&pg);
+    check(a && b && a != b && ((uintptr_t)a & 15) == 0, "pages: distinct aligned chunks");
+    memset(a, 1, MB_PAGES_CHUNK);   /* whole chunks are writable */
+    memcpy(a, &b, sizeof b);   /* a -> b: a list of two */
+    memset(b, 0, sizeof(void *));
+    mb_pages_put_list(&pg, a, b, 2);
+    char *c = mb_pages_get(&pg), *d = mb_pages_get(&pg);
+    check(c == a && d == b, "pages: chunks given back are used again first");
+    check(mb_pages_ahead(&pg) && pg.spare && !mb_pages_ahead(&pg), "pages: one slab is mapped ahead, once");
+    char *spare = pg.spare;
+    while (pg.bump < pg.end) mb_pages_get(&pg);   /* what is left of the first slab */
+    check(mb_pages_get(&pg) == spare && !pg.spare, "pages: the next chunk after a slab comes from the spare");
+    /* More than MB_PAGES_KEEP given back at once: kept, but cold. */
+    size_t n = MB_PAGES_KEEP / MB_PAGES_CHUNK + 1;
+    char *first = NULL, *prev = NULL;
+    for (size_t i = 0; i < n; i++) {
+        char *x = mb_pages_get(&pg);
+        if (!x) break;
+        memset(x, 0, sizeof(void *));
+        if (prev) memcpy(prev, &x, sizeof x);
+        else first = x;
+        prev = x;
+    }
+    mb_pages_put_list(&pg, first, prev, n);
+    check(pg.ncold == n && pg.nfree == 0, "pages: past the bound, given-back chunks lose their pages");
+    char *e = mb_pages_get(&pg);
+    check(e != NULL, "pages: and still serve");
+    memset(e, 2, MB_PAGES_CHUNK);
+
+    mb_arena ar = {.pages = &pg};
+    void *small = mb_arena_alloc(&ar, 24), *mid = mb_arena_alloc(&ar, 200), *big = mb_arena_alloc(&ar, 5000);
+    check(small && mid && big, "arena: small and big blocks");
+    memset(mid, 3, 200);
+    void *moved = mb_arena_realloc(&ar, mid, 200, 205);
+    check(moved && ((char *)moved)[199] == 3, "arena: a resize keeps the contents");
+#if !defined(__SANITIZE_ADDRESS__)   /* there every block is malloc's own */
+    check(moved == mid, "arena: a resize within a class stays in place");
+    mb_arena_free(&ar, moved, 205);
+    check(mb_arena_alloc(&ar, 195) == mid, "arena: a freed block serves its class again");
+#endif
+    mb_arena_release(&ar);
+    check(ar.pages == &pg && ar.chunks == NULL && ar.big == NULL, "arena: released, still bound to its pool");
+    mb_pages_destroy(&pg);
+}
+
 int main(void) {
     char err[160];
     mb_config cfg = {.schedulers = 2, .kind = &echo_kind};
@@ -364,6 +417,7 @@ int main(void) {
         dead_pid();
         tables();
     }
+    pages();
     check(mb_runtime_stop(rt) == 0, "the runtime stops and frees everything");
     printf("\n%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

@@ -1,0 +1,92 @@
+/* state_pool.c: Lua states made ahead, on schedulers with nothing to run,
+ * so that a spawn finds its state's libraries opened and its body's
+ * coroutine made (see state_pool.h). */
+#include "state_pool.h"
+
+#include <stdlib.h>
+#include "bindings.h"
+
+typedef struct mbb_ready {
+    mb_proc *holder;   /* the state's allocator ud and the owner of its arena */
+    mbb_lua lua;
+} mbb_ready;
+
+int mbb_state_pool_init(mbb_state_pool *pool) {
+    atomic_init(&pool->n, 0);
+    atomic_init(&pool->asked, false);
+    for (int i = 0; i < MBB_POOL_MAX; i++) pool->ready[i] = NULL;
+    return pthread_mutex_init(&pool->lock, NULL) ? -1 : 0;
+}
+
+/* The holder and all its state had. */
+static void ready_free(mbb_ready *r) {
+    if (r->lua.L) lua_close(r->lua.L);
+    mb_arena_release(&r->holder->arena);
+    mb_proc_free(r->holder);
+    free(r);
+}
+
+void mbb_state_pool_clear(mbb_state_pool *pool) {
+    pthread_mutex_lock(&pool->lock);
+    int n = atomic_load_explicit(&pool->n, memory_order_relaxed);
+    for (int i = 0; i < n; i++) ready_free(pool->ready[i]);
+    atomic_store_explicit(&pool->n, 0, memory_order_relaxed);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+void mbb_state_pool_destroy(mbb_state_pool *pool) {
+    mbb_state_pool_clear(pool);
+    pthread_mutex_destroy(&pool->lock);
+}
+
+bool mbb_state_pool_fill(mbb_state_pool *pool, mb_runtime *rt, mbb_state_maker make) {
+    if (atomic_load_explicit(&pool->n, memory_order_relaxed) >= MBB_POOL_MAX) return false;
+    atomic_store_explicit(&pool->asked, false, memory_order_relaxed);
+    mbb_ready *r = calloc(1, sizeof *r);
+    if (!r) return false;
+    r->lua.co_ref = LUA_NOREF;
+    r->holder = mb_proc_new(rt);
+    if (!r->holder || make(r->holder, &r->lua)) {
+        if (r->holder) ready_free(r);
+        else free(r);
+        return false;
+    }
+    pthread_mutex_lock(&pool->lock);
+    int n = atomic_load_explicit(&pool->n, memory_order_relaxed);
+    bool kept = n < MBB_POOL_MAX;   /* another scheduler may have filled it meanwhile */
+    if (kept) {
+        pool->ready[n] = r;
+        atomic_store_explicit(&pool->n, n + 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (!kept) ready_free(r);
+    return kept;
+}
+
+bool mbb_state_pool_take(mbb_state_pool *pool, mb_proc *p, mbb_lua *lp, bool *refill) {
+    int n = atomic_load_explicit(&pool->n, memory_order_relaxed);
+    *refill = n <= MBB_POOL_MAX / 2 && !atomic_exchange_explicit(&pool->asked, true, memory_order_relaxed);
+    if (n == 0) return false;
+    mbb_ready *r = NULL;
+    pthread_mutex_lock(&pool->lock);
+    n = atomic_load_explicit(&pool->n, memory_order_relaxed);
+    if (n > 0) {
+        size_t used = atomic_load_explicit(&pool->ready[n - 1]->holder->mem_used, memory_order_relaxed);
+        if (!p->mem_limit || used <= p->mem_limit) {
+            r = pool->ready[n - 1];
+            atomic_store_explicit(&pool->n, n - 1, memory_order_relaxed);
+        }
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (!r) return false;
+    mb_proc *h = r->holder;
+    p->arena = h->arena;   /* p's own is empty: it never ran */
+    h->arena = (mb_arena){.pages = h->arena.pages};
+    atomic_store_explicit(&p->mem_used, atomic_load_explicit(&h->mem_used, memory_order_relaxed),
+                          memory_order_relaxed);
+    lua_setallocf(r->lua.L, mb_proc_alloc, p);
+    *lp = r->lua;
+    r->lua.L = NULL;
+    ready_free(r);
+    return true;
+}

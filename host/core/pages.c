@@ -1,0 +1,162 @@
+/* pages.c: the runtime's pool of arena chunks (see pages.h). */
+#include "pages.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define SLAB ((size_t)256 << 10)   /* 64 chunks a mapping */
+
+typedef struct mb_slab {
+    struct mb_slab *next;
+    void *base;
+} mb_slab;
+
+int mb_pages_init(mb_pages *pg) {
+    memset(pg, 0, sizeof *pg);
+    return pthread_mutex_init(&pg->lock, NULL) ? -1 : 0;
+}
+
+void mb_pages_destroy(mb_pages *pg) {
+    for (mb_slab *s = pg->slabs, *next; s; s = next) {
+        next = s->next;
+        munmap(s->base, SLAB);
+        free(s);
+    }
+    free(pg->cold);
+    pthread_mutex_destroy(&pg->lock);
+    memset(pg, 0, sizeof *pg);
+}
+
+/* A new mapping, its pages faulted in by this one call, in bulk (the
+ * kernel zeroes each: the cost of fresh memory, paid here rather than one
+ * fault at a time in a process's slice). */
+static mb_slab *map_slab(void) {
+    mb_slab *s = malloc(sizeof *s);
+    if (!s) return NULL;
+    s->base = mmap(NULL, SLAB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (s->base == MAP_FAILED) {
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* A chunk from what the pool holds, or NULL. Lock held. */
+static void *take(mb_pages *pg) {
+    void *c = NULL;
+    if (pg->free) {
+        c = pg->free;
+        memcpy(&pg->free, c, sizeof(void *));
+        pg->nfree--;
+        return c;
+    }
+    if (pg->bump >= pg->end && pg->spare) {   /* the slab made ahead */
+        pg->bump = pg->spare;
+        pg->end = pg->spare + SLAB;
+        pg->spare = NULL;
+    }
+    if (pg->bump < pg->end) {
+        c = pg->bump;
+        pg->bump += MB_PAGES_CHUNK;
+    } else if (pg->ncold) {
+        c = pg->cold[--pg->ncold];
+    }
+    return c;
+}
+
+/* Link s into the pool: as the spare (ahead), as the bump region if that
+ * is used up, else as free chunks (another thread refilled meanwhile).
+ * Lock held. */
+static void install(mb_pages *pg, mb_slab *s, bool ahead) {
+    s->next = pg->slabs;
+    pg->slabs = s;
+    char *base = s->base;
+    if (ahead && !pg->spare) {
+        pg->spare = base;
+    } else if (pg->bump >= pg->end) {
+        pg->bump = base;
+        pg->end = base + SLAB;
+    } else {
+        for (char *c = base + SLAB - MB_PAGES_CHUNK; c >= base; c -= MB_PAGES_CHUNK) {
+            memcpy(c, &pg->free, sizeof(void *));
+            pg->free = c;
+            pg->nfree++;
+        }
+    }
+}
+
+bool mb_pages_ahead(mb_pages *pg) {
+    pthread_mutex_lock(&pg->lock);
+    bool make = !pg->spare && !pg->making;
+    pg->making = make;
+    pthread_mutex_unlock(&pg->lock);
+    if (!make) return false;
+    mb_slab *s = map_slab();   /* outside the lock: the slow part */
+    pthread_mutex_lock(&pg->lock);
+    pg->making = false;
+    if (s) install(pg, s, true);
+    pthread_mutex_unlock(&pg->lock);
+    return s != NULL;
+}
+
+void *mb_pages_get(mb_pages *pg) {
+    pthread_mutex_lock(&pg->lock);
+    void *c = take(pg);
+    pthread_mutex_unlock(&pg->lock);
+    if (c) return c;
+    /* Mapped outside the lock: other threads take chunks meanwhile. */
+    mb_slab *s = map_slab();
+    pthread_mutex_lock(&pg->lock);
+    if (s) install(pg, s, false);
+    c = take(pg);
+    pthread_mutex_unlock(&pg->lock);
+    return c;
+}
+
+/* Room in the cold stack for n more. Lock held. */
+static bool cold_room(mb_pages *pg, size_t n) {
+    if (pg->ncold + n <= pg->cold_cap) return true;
+    size_t cap = pg->cold_cap ? pg->cold_cap : 1024;
+    while (cap < pg->ncold + n) cap *= 2;
+    void **v = realloc(pg->cold, cap * sizeof *v);
+    if (!v) return false;
+    pg->cold = v;
+    pg->cold_cap = cap;
+    return true;
+}
+
+static int by_address(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Hand the pages of the n chunks at v to the kernel, a run of adjacent
+ * chunks (a process's, taken from one slab in turn) in one call. */
+static void release(void **v, size_t n) {
+    qsort(v, n, sizeof *v, by_address);
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && (char *)v[j] == (char *)v[j - 1] + MB_PAGES_CHUNK; j++) {}
+        madvise(v[i], (j - i) * MB_PAGES_CHUNK, MADV_DONTNEED);
+    }
+}
+
+void mb_pages_put_list(mb_pages *pg, void *first, void *last, size_t n) {
+    if (!first) return;
+    pthread_mutex_lock(&pg->lock);
+    if ((pg->nfree + n) * MB_PAGES_CHUNK > MB_PAGES_KEEP && cold_room(pg, n)) {
+        /* Not linked through themselves: their pages are about to go. */
+        void **v = pg->cold + pg->ncold;
+        size_t k = 0;
+        for (void *c = first; c; memcpy(&c, c, sizeof c)) v[k++] = c;
+        release(v, k);
+        pg->ncold += k;
+    } else {
+        memcpy(last, &pg->free, sizeof(void *));
+        pg->free = first;
+        pg->nfree += n;
+    }
+    pthread_mutex_unlock(&pg->lock);
+}

@@ -1,0 +1,47 @@
+/* pages.h: where process arenas get their 4 KB chunks (pages.c).
+ *
+ * One pool per runtime. A chunk comes from the pool's free list, else from
+ * the unused tail of its newest slab (256 KB mapped at once, faulted in
+ * with the mapping), so a host whose processes grow takes one system call a
+ * slab, not one a chunk (malloc's per-thread heaps grow page by page, an
+ * mprotect each). The next slab is mapped ahead by a scheduler with nothing
+ * to run (mb_pages_ahead), so that the cost of fresh pages is paid there. A process that ends gives its chunks back in one go;
+ * those given back while more than MB_PAGES_KEEP bytes are free have their
+ * pages handed to the kernel (they stay mapped, and come back zeroed when
+ * reused), so an idle host does not hold the memory of processes long gone.
+ * Any thread; a mutex guards the lists. */
+#ifndef MB_PAGES_H
+#define MB_PAGES_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define MB_PAGES_CHUNK 4096
+#define MB_PAGES_KEEP ((size_t)64 << 20)   /* free chunks kept resident */
+
+typedef struct mb_pages {
+    pthread_mutex_t lock;
+    void *free;                 /* chunks given back, linked through their first word */
+    size_t nfree;
+    void **cold;                /* free chunks whose pages went back to the kernel */
+    size_t ncold, cold_cap;
+    char *bump, *end;           /* the unused tail of the newest slab */
+    char *spare;                /* the next slab, mapped ahead; NULL: none yet */
+    bool making;                /* a thread is mapping the spare */
+    struct mb_slab *slabs;      /* every mapping, unmapped by mb_pages_destroy */
+} mb_pages;
+
+int mb_pages_init(mb_pages *pg);   /* -1: no mutex */
+/* Unmap every slab: every chunk must have been given back or be dead. */
+void mb_pages_destroy(mb_pages *pg);
+/* Map the next slab ahead if there is none: true if this call did (a
+ * scheduler with nothing to run, before it sleeps). */
+bool mb_pages_ahead(mb_pages *pg);
+/* A chunk of MB_PAGES_CHUNK bytes, 16-byte aligned; NULL: no memory. */
+void *mb_pages_get(mb_pages *pg);
+/* Give back the chunks of a list linked through their first word (NULL
+ * ends it), first to last. */
+void mb_pages_put_list(mb_pages *pg, void *first, void *last, size_t n);
+
+#endif
