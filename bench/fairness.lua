@@ -43,7 +43,7 @@ local me, now_us = mb.self(), u.now_us
 
 -- ---------------------------------------------------------------- spinners
 
--- Spinners spin until deadline_ms, which must fall after the measurement
+-- Spinners spin until deadline_ms (mb.now's clock), which must fall after the measurement
 -- ends; spin_check makes sure it did.
 local function start_spinners(n, kind, deadline_ms)
   local pids = {}
@@ -142,7 +142,7 @@ local function pingpong(ms, nspin)
   u.result("fair_pp_idle_p99_ms", hist_pct(h, 99), "ms")
   u.result("fair_pp_idle_max_ms", h.max / 1000, "ms")
   for _, kind in ipairs(KINDS) do
-    local pids = start_spinners(nspin, kind, u.now_ms() + ms + 500)
+    local pids = start_spinners(nspin, kind, mb.now() + ms + 500)
     local rate, hk = pingpong_for(pong, ms)
     spin_check(pids, kind)
     local key = "fair_pp_" .. kind
@@ -188,7 +188,7 @@ local function timers(n, span)
   u.result("fair_timer_idle_p99_ms", idle, "ms")
   u.result("fair_timer_idle_max_ms", max, "ms")
   for _, kind in ipairs(KINDS) do
-    local pids = start_spinners(1, kind, u.now_ms() + span + 500)
+    local pids = start_spinners(1, kind, mb.now() + span + 500)
     local p99, kmax = timers_once(n, span)
     spin_check(pids, kind)
     u.result("fair_timer_" .. kind .. "_p99_ms", p99, "ms")

@@ -11,18 +11,17 @@ function M.idle(parent)
 end
 
 -- A process that never yields: tells the parent {"spinning", pid}, then
--- adds numbers until the monotonic clock passes deadline_ms. "compiled"
--- runs as a trace (LuaJIT never looks at hooks there, so it cannot be
--- preempted or killed, only handed off: hence the deadline, read through
--- the FFI, which the trace compiles, every million iterations);
--- "interpreted" turns the JIT off first (preempted by the count hook; it
--- can be killed, and the deadline is a backstop).
+-- adds numbers until the runtime's clock (mb.now) passes deadline_ms, read
+-- every million iterations. "compiled" runs as a trace (LuaJIT never looks
+-- at hooks there: the monitor preempts it by signal, and a kill abandons
+-- it); "interpreted" turns the JIT off first (preempted by the count hook).
+-- The deadline is a backstop. No FFI here: a process that opened it is
+-- never abandoned (docs/semantics.md, "Kill"), so it could not be killed.
 function M.spin(kind, deadline_ms, parent)
   local mb = require "moonbeam"
-  local u = require "bench.lib.util"
   if kind == "interpreted" then jit.off() end
   mb.send(parent, { "spinning", mb.self() })
-  local now_ms = u.now_ms
+  local now_ms = mb.now
   local x = 0
   for i = 1, 1e15 do
     x = x + i
