@@ -257,9 +257,9 @@ static int l_wait(lua_State *L) {
 }
 
 /* core.wait_until(deadline) -> as core.wait, with the deadline (core.now's
- * clock) instead of a timeout: a caller that loops until a deadline reads
- * the clock once, not at each wait. The scheduler tells whether it has
- * passed (sched.c after_slice): a deadline already gone costs one turn. */
+ * clock) instead of a timeout: a caller that loops until a deadline computes
+ * it once. A deadline already gone answers false at once, as core.wait(0)
+ * does: receive(0) polls without giving up its turn. */
 static int l_wait_until(lua_State *L) {
     mb_proc *self = mbb_self(L);
     if (lua_type(L, 1) != LUA_TNUMBER || lua_tonumber(L, 1) != lua_tonumber(L, 1))
@@ -267,7 +267,11 @@ static int l_wait_until(lua_State *L) {
     double deadline = lua_tonumber(L, 1);
     int n = wait_drain(L, self);
     if (n) return n;
-    return wait_block(L, self, deadline < 0 ? 0 : deadline);   /* < 0 is long past, not "none" */
+    if (deadline <= mb_now_ms()) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    return wait_block(L, self, deadline);
 }
 
 /* core.yield(): give the scheduler a turn (or end, if an exit signal came). */

@@ -473,6 +473,23 @@ describe("mb.receive(match, timeout)", function()
     assert.is_true(r[4] >= 59 and r[4] < 2000, "sleep returned after " .. r[4] .. " ms")
   end)
 
+  it("in a process, receive(match, 0) answers at once, without waiting on a timer", function()
+    -- A poll must not give up the process's turn until the scheduler's next
+    -- timer run (about a millisecond): 1000 polls took over a second so.
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      mb.send(mb.self(), "other")
+      local t0 = mb.now()
+      for _ = 1, 1000 do
+        if mb.receive(function(m) return m == "never" end, 0) ~= nil then error("matched") end
+      end
+      mb.send(parent, { "polled", mb.now() - t0, mb.receive(0) })
+    end, mb.self())
+    local r = h.expect(h.tuple("polled"), "the poller's report")
+    assert.is_true(r[2] < 500, "1000 polls took " .. r[2] .. " ms")
+    assert.equal("other", r[3])
+  end)
+
   it("in a process, times each wait by its own timeout after earlier waits ended early", function()
     -- A wait's timer outlives a wait that ended early (the next one may
     -- reuse it): a shorter wait must not wait for the earlier timer, nor a

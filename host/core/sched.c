@@ -247,8 +247,9 @@ static void after_slice(mb_runtime *rt, mb_sched *s, mb_proc *p) {
         }
         if (p->wait_deadline >= 0) {
             /* The loop's clock, not a fresh read: it is never ahead, so a
-             * deadline it calls past is past; one just gone by that it
-             * misses gets a timer that fires at the loop's next look. */
+             * deadline it calls past is past; one gone by since the wait
+             * began (it checked the clock: message_api.c) gets a timer that
+             * fires at the loop's next look. */
             if (p->wait_deadline <= (double)uv_now(&s->loop)) {
                 atomic_store(&p->timed_out_seq, seq);
                 atomic_store(&p->status, MB_RUNNABLE);
