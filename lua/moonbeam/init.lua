@@ -121,6 +121,21 @@ function M.sleep(ms)
   end
 end
 
+--- connect(node) -> true once connected to node ("name@host"), false when
+-- it cannot be reached, refuses us, or this host is not a node. mb.node()
+-- and mb.nodes() are the core's.
+function M.connect(node)
+  local ref = core.dist_connect(node)
+  if type(ref) == "boolean" then return ref end
+  local kind, v = core.call_take()
+  while kind ~= "reply" do
+    c_wait()
+    kind, v = core.call_take()
+  end
+  core.call_end()
+  return v[1] == true
+end
+
 local c_enter, c_leave = core._blocking_enter, core._blocking_leave
 local pcall, getmetatable = pcall, getmetatable
 

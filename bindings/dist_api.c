@@ -1,0 +1,70 @@
+/* dist_api.c: the node's Lua API (docs/reference.md, "Nodes"): mb.node,
+ * mb.nodes, and the request behind mb.connect (lua/moonbeam/init.lua waits
+ * for its answer). */
+#include <string.h>
+#include "bindings.h"
+#include "core/call.h"
+#include "dist/dist.h"
+
+/* core.node() -> this node's name, "nonode@nohost" when not distributed
+ * (as Erlang's node()). */
+static int l_node(lua_State *L) {
+    mb_dist *d = mb_dist_of(mbb_self(L)->rt);
+    lua_pushstring(L, d ? mb_dist_node(d) : "nonode@nohost");
+    return 1;
+}
+
+/* core.nodes() -> the connected nodes' names. */
+static int l_nodes(lua_State *L) {
+    mb_dist *d = mb_dist_of(mbb_self(L)->rt);
+    size_t n = 0, cap = 1024, need;
+    char *names = NULL;
+    /* Into a buffer Lua owns (a raise frees it), grown while nodes come. */
+    while (d && (need = mb_dist_nodes(d, names = lua_newuserdata(L, cap), cap, &n)) > cap) {
+        lua_pop(L, 1);
+        cap = need * 2;
+    }
+    lua_createtable(L, (int)n, 0);
+    const char *p = names;
+    for (size_t i = 0; i < n; i++, p += strlen(p) + 1) {
+        lua_pushstring(L, p);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    return 1;
+}
+
+/* core.dist_connect(node) -> true (this node), false (not distributed),
+ * or the ref whose reply answers. */
+static int l_dist_connect(lua_State *L) {
+    size_t len;
+    const char *node = lua_tolstring(L, 1, &len);
+    if (lua_type(L, 1) != LUA_TSTRING) return mbb_raisef(L, "connect: a node name (string) expected, got %s",
+                                                          luaL_typename(L, 1));
+    mb_proc *self = mbb_self(L);
+    mb_dist *d = mb_dist_of(self->rt);
+    const char *at = memchr(node, '@', len);
+    if (!d || !at || at == node || at == node + len - 1 || len > 255 || memchr(node, '\0', len)) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (strcmp(node, mb_dist_node(d)) == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    mb_pid chain[MB_MAX_CHAIN];
+    mb_ref ref = mb_make_ref(self->rt);
+    mb_call_begin(self, 0, ref, chain);   /* no server: no cycle can form */
+    if (mb_dist_connect(d, node, self->pid, ref)) {
+        mb_call_end(self);
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    mbb_push_ref(L, ref);
+    return 1;
+}
+
+void mbb_open_dist(lua_State *L) {
+    static const luaL_Reg fns[] = {
+        {"node", l_node}, {"nodes", l_nodes}, {"dist_connect", l_dist_connect}, {NULL, NULL}};
+    luaL_register(L, NULL, fns);
+}

@@ -1,0 +1,69 @@
+/* dist_control.c: what arrives on an open connection (see
+ * dist_internal.h). A frame is 'p' (pass through), a control message, and
+ * for some controls the message itself, each a term in the external format
+ * (etf.h). This node answers net_kernel's is_auth (what net_adm:ping asks)
+ * itself; other controls are not carried yet and are dropped. */
+#include <string.h>
+#include "dist_internal.h"
+#include "etf.h"
+
+enum { DOP_SEND = 2, DOP_REG_SEND = 6 };
+#define PASS_THROUGH 112
+
+/* {Tag, Reply} to a pid of the peer's: a SEND control {2, '', To} and the
+ * message; to, tag: their terms as they arrived. */
+static void reply_to(dist_conn *c, const uint8_t *to, size_t ton, const uint8_t *tag, size_t tagn,
+                     const char *reply) {
+    mb_buf b;
+    mb_buf_init(&b);
+    uint8_t len[4] = {0};
+    int bad = mb_buf_put(&b, len, 4) || mb_buf_byte(&b, PASS_THROUGH) || mb_etf_put_version(&b) ||
+              mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, DOP_SEND) || mb_etf_put_atom(&b, "", 0) ||
+              mb_buf_put(&b, to, ton) || mb_etf_put_version(&b) || mb_etf_put_tuple(&b, 2) ||
+              mb_buf_put(&b, tag, tagn) || mb_etf_put_atom(&b, reply, strlen(reply));
+    if (!bad) {
+        size_t n = b.len - 4;
+        b.p[0] = (uint8_t)(n >> 24), b.p[1] = (uint8_t)(n >> 16), b.p[2] = (uint8_t)(n >> 8), b.p[3] = (uint8_t)n;
+        mb_dist_conn_write(c, b.p, b.len);
+    } else {
+        mb_dist_log("out of memory answering net_kernel");
+    }
+    mb_buf_free(&b);
+}
+
+/* A message to net_kernel: {'$gen_call', {From, Tag}, {is_auth, Node}} is
+ * answered yes (the connection passed the handshake: that is the
+ * authentication). Anything else net_kernel would do is not ours. */
+static void net_kernel(dist_conn *c, mb_etf_rd *m) {
+    uint32_t arity;
+    const uint8_t *from, *tag;
+    size_t fromn, tagn;
+    if (mb_etf_version(m) || mb_etf_tuple(m, &arity) || arity != 3 || !mb_etf_is_atom(m, "$gen_call") ||
+        mb_etf_skip(m) || mb_etf_tuple(m, &arity) || arity != 2 || mb_etf_span(m, &from, &fromn) ||
+        mb_etf_span(m, &tag, &tagn) || mb_etf_tuple(m, &arity) || arity != 2 || !mb_etf_is_atom(m, "is_auth"))
+        return;
+    if (from[0] != MB_ETF_NEW_PID && from[0] != MB_ETF_PID) return;
+    reply_to(c, from, fromn, tag, tagn, "yes");
+}
+
+void mb_dist_control(dist_conn *c, const uint8_t *p, size_t n) {
+    if (p[0] != PASS_THROUGH) {
+        mb_dist_log("node %s sent a frame this node cannot read (atom cache or fragments were not offered)",
+                    c->peer);
+        mb_dist_conn_close(c, "protocol error");
+        return;
+    }
+    mb_etf_rd r = {p + 1, p + n};
+    uint32_t arity;
+    int64_t op;
+    if (mb_etf_version(&r) || mb_etf_tuple(&r, &arity) || arity < 1 || mb_etf_int(&r, &op)) {
+        mb_dist_log("node %s sent a malformed control message", c->peer);
+        mb_dist_conn_close(c, "protocol error");
+        return;
+    }
+    if (op == DOP_REG_SEND && arity == 4) {
+        mb_etf_atom name;
+        if (mb_etf_skip(&r) || mb_etf_skip(&r) || mb_etf_atom_get(&r, &name)) return;
+        if (name.n == 10 && memcmp(name.s, "net_kernel", 10) == 0) net_kernel(c, &r);
+    }
+}

@@ -1,0 +1,96 @@
+/* dist_internal.h: what dist.c (the thread, its queue, the listener and
+ * the timer), dist_conn.c (one connection: framing, handshake, writes) and
+ * dist_control.c (what arrives on an open connection) share. Everything
+ * here belongs to the distribution thread, except what d->lock guards. */
+#ifndef MB_DIST_INTERNAL_H
+#define MB_DIST_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+#include "core/buf.h"
+#include "dist.h"
+#include "handshake.h"
+
+typedef enum conn_state {
+    C_RESOLVING,       /* initiator: asking the peer's epmd (worker pool) */
+    C_CONNECTING,      /* initiator: TCP connect under way */
+    C_AWAIT_STATUS,    /* initiator: name sent, awaiting 's' */
+    C_AWAIT_CHALLENGE, /* initiator: awaiting the peer's 'N' challenge */
+    C_AWAIT_ACK,       /* initiator: reply sent, awaiting 'a' */
+    C_AWAIT_NAME,      /* acceptor: awaiting the peer's 'N' */
+    C_AWAIT_REPLY,     /* acceptor: challenge sent, awaiting 'r' */
+    C_UP,              /* handshake done: 4-byte frames */
+    C_CLOSED           /* closing; freed once libuv lets go */
+} conn_state;
+
+typedef struct waiter {
+    mb_pid pid;
+    mb_ref ref;
+} waiter;
+
+typedef struct dist_conn {
+    struct mb_dist *d;
+    struct dist_conn *next;
+    uv_tcp_t tcp;
+    conn_state state;
+    bool initiator;
+    bool work_pending;         /* the epmd lookup still holds this */
+    bool tcp_open;             /* tcp was initialised: close it through libuv */
+    char peer[MB_NODE_MAX + 1];/* the peer's node name (empty until known) */
+    uint64_t peer_flags;
+    uint32_t peer_creation;
+    uint32_t challenge;        /* the one we sent */
+    double started, last_in, last_out;   /* mb_now_ms */
+    mb_buf in;                 /* bytes read and not yet framed */
+    waiter *waiters;           /* mb.connect callers, answered once up or failed */
+    size_t nwaiters, capwaiters;
+    uv_work_t work;            /* the epmd lookup */
+    struct sockaddr_storage addr;
+    int lookup_rc;
+} dist_conn;
+
+struct mb_dist {
+    mb_runtime *rt;
+    char node[MB_NODE_MAX + 1];
+    char cookie[MB_NODE_MAX + 1];
+    uint32_t creation;         /* epmd's, for our pids and refs */
+    int epmd_fd;               /* open while registered */
+    double ticktime_ms;
+    pthread_mutex_t lock;      /* guards the queue, stopping, and conns' states and list */
+    struct dist_req *head, *tail;
+    bool stopping, thread_started;
+    dist_conn *conns;          /* changed on the thread only, under lock */
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_tcp_t listener;
+    uv_timer_t timer;
+};
+
+/* dist_conn.c */
+dist_conn *mb_dist_conn_new(struct mb_dist *d, bool initiator);
+/* Start an initiator's connection to node: epmd lookup, then connect. */
+void mb_dist_conn_dial(dist_conn *c, const char *node);
+/* Accept an incoming connection on c (its tcp accepted already). */
+void mb_dist_conn_accepted(dist_conn *c);
+/* Close c (answering its waiters with false and reason). */
+void mb_dist_conn_close(dist_conn *c, const char *reason);
+int mb_dist_conn_add_waiter(dist_conn *c, mb_pid pid, mb_ref ref);
+/* Write n bytes (one whole frame or more) to an open connection. */
+int mb_dist_conn_write(dist_conn *c, const void *p, size_t n);
+/* The timer's check: a handshake past its time, a tick due, a silent peer. */
+void mb_dist_conn_check(dist_conn *c, double now);
+/* An UP connection with this peer, or any connection to or from it. */
+dist_conn *mb_dist_find(struct mb_dist *d, const char *node, bool up_only);
+
+/* dist_control.c: one frame of an UP connection (its length removed). */
+void mb_dist_control(dist_conn *c, const uint8_t *p, size_t n);
+
+/* dist.c: answer (pid, ref) with {true} or {false, reason}. */
+void mb_dist_answer(struct mb_dist *d, mb_pid pid, mb_ref ref, const char *failure);
+/* A line to stderr, prefixed as every distribution message is. */
+void mb_dist_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
