@@ -36,10 +36,10 @@ static int l_nodes(lua_State *L) {
 /* core.dist_connect(node) -> true (this node), false (not distributed),
  * or the ref whose reply answers. */
 static int l_dist_connect(lua_State *L) {
+    if (lua_type(L, 1) != LUA_TSTRING)
+        return mbb_raisef(L, "connect: a node name (string) expected, got %s", luaL_typename(L, 1));
     size_t len;
     const char *node = lua_tolstring(L, 1, &len);
-    if (lua_type(L, 1) != LUA_TSTRING) return mbb_raisef(L, "connect: a node name (string) expected, got %s",
-                                                          luaL_typename(L, 1));
     mb_proc *self = mbb_self(L);
     mb_dist *d = mb_dist_of(self->rt);
     const char *at = memchr(node, '@', len);

@@ -1,0 +1,178 @@
+-- Nodes: a moonbeam host in an Erlang cluster (docs/reference.md, "Nodes"),
+-- against real erl nodes. Every node here registers with an epmd of this
+-- spec's own, on a port of its own, and is killed at the end.
+
+local mb = require "moonbeam"
+local sh = require "spec.support.shell"
+local N = require "spec.support.nodes"
+
+describe("a host that is not a node", function()
+  it("is nonode@nohost, with no nodes, and connects to none", function()
+    assert.equal("nonode@nohost", mb.node())
+    assert.same({}, mb.nodes())
+    assert.is_false(mb.connect("someone@somewhere"))
+  end)
+
+  it("raises for a node name that is not a string", function()
+    assert.has_error(function() mb.connect(42) end, "connect: a node name (string) expected, got number")
+  end)
+end)
+
+if not N.have_erl() then
+  describe("nodes", function()
+    pending("erl and epmd are not installed (make deps installs erlang-base)")
+  end)
+  return
+end
+
+-- Lua that waits, bounded, until f() is true; raises what otherwise.
+local WAIT = [[
+local mb = require "moonbeam"
+local function wait(f, what)
+  local deadline = mb.now() + 60000
+  while not f() do
+    if mb.now() > deadline then error("timed out waiting for " .. what, 0) end
+    mb.sleep(20)
+  end
+end
+local function has(node) for _, n in ipairs(mb.nodes()) do if n == node then return true end end end
+local function say(...) print(...) io.stdout:flush() end
+]]
+
+describe("nodes", function()
+  setup(function() N.epmd() end)
+  teardown(N.cleanup)
+
+  it("registers with epmd under its name, and erl pings it: pong", function()
+    local alive, full = N.name("lua")
+    local ealive, efull = N.name("erl")
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie c1", WAIT .. [[
+      say("node", mb.node())
+      wait(function() return has(arg[1]) end, "erl in nodes()")
+      say("sees", table.concat(mb.nodes(), ","))
+      wait(function() return not has(arg[1]) end, "erl to leave")
+    ]], { efull })
+    lua:wait_for("node\t" .. full, 60000)
+    assert.matches("name " .. alive .. " at port %d+", N.registered())
+    local erl = N.erl(ealive, "c1", ("io:format(\"~p ~p~n\", [net_adm:ping('%s'), lists:member('%s', nodes())])")
+      :format(full, full))
+    local status, out, err = erl:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal("pong true\n", out)
+    local lstatus, lout, lerr = lua:wait(90000)
+    assert.equal(0, lstatus, lerr)
+    assert.matches("sees\t" .. efull:gsub("%p", "%%%0"), lout)
+  end)
+
+  it("connects to an erl node: both list each other", function()
+    local alive, full = N.name("lua")
+    local ealive, efull = N.name("erl")
+    local seen = os.tmpname()
+    os.remove(seen)
+    local erl = N.erl(ealive, "c2", ([[
+      Wait = fun W(N) -> case lists:member('%s', nodes()) of true -> ok;
+                                       false when N > 0 -> timer:sleep(20), W(N - 1) end end,
+      Wait(3000), io:format("erl sees lua~n"), file:write_file("%s", <<>>),
+      Gone = fun G() -> case nodes() of [] -> ok; _ -> timer:sleep(20), G() end end, Gone()]]):format(full, seen))
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie c2", WAIT .. [[
+      -- erl registers a moment after it starts: try until it does.
+      local ok
+      wait(function() ok = mb.connect(arg[1]) return ok end, "connect")
+      say("connected", ok, table.concat(mb.nodes(), ","))
+      say("again", mb.connect(arg[1]), #mb.nodes())
+      say("self", mb.connect(mb.node()))
+      wait(function() return io.open(arg[2]) end, "erl to see this node")
+    ]], { efull, seen })
+    local status, out, err = lua:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal(("connected\ttrue\t%s\nagain\ttrue\t1\nself\ttrue\n"):format(efull), out)
+    local estatus, eout, eerr = erl:wait(90000)
+    assert.equal(0, estatus, eerr)
+    assert.equal("erl sees lua\n", eout)
+    os.remove(seen)
+  end)
+
+  it("answers false for a node that is not there, and for a malformed name", function()
+    local alive = N.name("lua")
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie c3", WAIT .. [[
+      say(mb.connect("nobody_here@" .. arg[1]), mb.connect("nohost"), mb.connect("x@"),
+          mb.connect("@x"), #mb.nodes())
+    ]], { N.host })
+    local status, out, err = lua:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal("false\tfalse\tfalse\tfalse\t0\n", out)
+  end)
+
+  it("refuses a wrong cookie, and says so, both ways", function()
+    local alive, full = N.name("lua")
+    local ealive, efull = N.name("erl")
+    local pinged, done = os.tmpname(), os.tmpname()
+    os.remove(pinged)
+    os.remove(done)
+    -- lua is up; erl pings it (refused), then lua connects to erl (refused).
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie wrong", WAIT .. [[
+      say("node", mb.node())
+      wait(function() return io.open(arg[2]) end, "erl's ping")
+      say("connect", mb.connect(arg[1]), #mb.nodes())
+      io.open(arg[3], "w"):close()
+    ]], { efull, pinged, done })
+    lua:wait_for("node\t" .. full, 60000)
+    local erl = N.erl(ealive, "right", ([[
+      io:format("~p~n", [net_adm:ping('%s')]), file:write_file("%s", <<>>),
+      Wait = fun W() -> case file:read_file_info("%s") of {ok, _} -> ok; _ -> timer:sleep(20), W() end end,
+      Wait()]]):format(full, pinged, done))
+    local status, out, err = lua:wait(90000)
+    local estatus, eout, eerr = erl:wait(90000)
+    os.remove(pinged)
+    os.remove(done)
+    assert.equal(0, status, err)
+    assert.equal("node\t" .. full .. "\nconnect\tfalse\t0\n", out)
+    assert.matches("connection from " .. ealive .. "@[^ ]+ dropped %(awaiting reply%): wrong cookie", err)
+    assert.matches("connection to " .. ealive .. "@[^ ]+ dropped %(awaiting ack%): .*cookie", err)
+    assert.equal(0, estatus, eerr)
+    assert.matches("pang\n", eout)
+  end)
+
+  it("drops a node that falls silent for net_ticktime, and keeps one that ticks", function()
+    local alive = N.name("lua")
+    local ealive, efull = N.name("erl")
+    local erl = N.erl(ealive, "c5", "timer:sleep(60000)", "-kernel net_ticktime 2")
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie c5 --net-ticktime 2", WAIT .. [[
+      wait(function() return mb.connect(arg[1]) end, "connect")
+      say("up")
+      -- Four tick times: each side's ticks kept the other.
+      mb.sleep(4000)
+      say("still", #mb.nodes())
+      -- Until the spec stops erl, and a tick time more.
+      local deadline = mb.now() + 30000
+      while #mb.nodes() > 0 and mb.now() < deadline do mb.sleep(20) end
+      say("dropped")
+    ]], { efull })
+    lua:wait_for("still\t1\n", 60000)
+    erl:signal("STOP")
+    local t0 = sh.clock_ms()
+    lua:wait_for("dropped", 30000)
+    assert.is_true(sh.clock_ms() - t0 < 15000)
+    erl:signal("CONT")
+  end)
+
+  it("refuses a name another node holds, and starts epmd when none answers", function()
+    local alive = N.name("lua")
+    local first = N.moonbeam("--sname " .. alive .. " --cookie c6", WAIT .. "say('up') mb.receive()")
+    first:wait_for("up", 60000)
+    local status, _, err = sh.run(("ERL_EPMD_PORT=%d %s --sname %s --cookie c6 -e 'x = 1'"):format(
+      N.port, N.BIN, alive))
+    assert.equal(2, status)
+    assert.matches("already registered", err)
+    -- An epmd port nobody listens on: the host starts epmd there, and it
+    -- is this spec's to stop.
+    local port = N.port + 1
+    local s2, out2, err2 = sh.run(("ERL_EPMD_PORT=%d %s --sname %s --cookie c6 -e 'print(require(\"moonbeam\").node())'")
+      :format(port, N.BIN, alive))
+    local names = io.popen(("ERL_EPMD_PORT=%d epmd -names 2>&1"):format(port)):read("*a")
+    os.execute(("ERL_EPMD_PORT=%d epmd -kill >/dev/null 2>&1"):format(port))
+    assert.equal(0, s2, err2)
+    assert.equal(alive .. "@" .. N.host .. "\n", out2)
+    assert.matches("up and running on port " .. port, names)
+  end)
+end)
