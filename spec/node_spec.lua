@@ -37,6 +37,8 @@ local function wait(f, what)
 end
 local function has(node) for _, n in ipairs(mb.nodes()) do if n == node then return true end end end
 local function say(...) print(...) io.stdout:flush() end
+local function wait_file(path) wait(function() local f = io.open(path) return f and f:close() end, path) end
+local function touch(path) io.open(path, "w"):close() end
 ]]
 
 describe("nodes", function()
@@ -46,16 +48,19 @@ describe("nodes", function()
   it("registers with epmd under its name, and erl pings it: pong", function()
     local alive, full = N.name("lua")
     local ealive, efull = N.name("erl")
+    local seen = N.barrier()
     local lua = N.moonbeam("--sname " .. alive .. " --cookie c1", WAIT .. [[
       say("node", mb.node())
       wait(function() return has(arg[1]) end, "erl in nodes()")
       say("sees", table.concat(mb.nodes(), ","))
+      touch(arg[2])
       wait(function() return not has(arg[1]) end, "erl to leave")
-    ]], { efull })
+    ]], { efull, seen })
     lua:wait_for("node\t" .. full, 60000)
     assert.matches("name " .. alive .. " at port %d+", N.registered())
-    local erl = N.erl(ealive, "c1", ("io:format(\"~p ~p~n\", [net_adm:ping('%s'), lists:member('%s', nodes())])")
-      :format(full, full))
+    local erl = N.erl(ealive, "c1", N.ERL_WAIT_FILE .. ([[,
+      io:format("~p ~p~n", [net_adm:ping('%s'), lists:member('%s', nodes())]), WaitFile("%s")]])
+      :format(full, full, seen))
     local status, out, err = erl:wait(90000)
     assert.equal(0, status, err)
     assert.equal("pong true\n", out)
@@ -67,8 +72,7 @@ describe("nodes", function()
   it("connects to an erl node: both list each other", function()
     local alive, full = N.name("lua")
     local ealive, efull = N.name("erl")
-    local seen = os.tmpname()
-    os.remove(seen)
+    local seen = N.barrier()
     local erl = N.erl(ealive, "c2", ([[
       Wait = fun W(N) -> case lists:member('%s', nodes()) of true -> ok;
                                        false when N > 0 -> timer:sleep(20), W(N - 1) end end,
@@ -81,7 +85,7 @@ describe("nodes", function()
       say("connected", ok, table.concat(mb.nodes(), ","))
       say("again", mb.connect(arg[1]), #mb.nodes())
       say("self", mb.connect(mb.node()))
-      wait(function() return io.open(arg[2]) end, "erl to see this node")
+      wait_file(arg[2])
     ]], { efull, seen })
     local status, out, err = lua:wait(90000)
     assert.equal(0, status, err)
@@ -89,7 +93,32 @@ describe("nodes", function()
     local estatus, eout, eerr = erl:wait(90000)
     assert.equal(0, estatus, eerr)
     assert.equal("erl sees lua\n", eout)
-    os.remove(seen)
+  end)
+
+  it("connects two moonbeam hosts, even when both connect at once", function()
+    local a, afull = N.name("lua")
+    local b, bfull = N.name("lua")
+    local src = WAIT .. [[
+      local other = arg[1]
+      -- Both wait for the other's registration, then connect at once.
+      wait(function() return os.execute("ERL_EPMD_PORT=" .. os.getenv("ERL_EPMD_PORT") ..
+        " epmd -names | grep -q 'name " .. other:match("^[^@]+") .. " '") == 0 end, "the other node")
+      say("connect", mb.connect(other))
+      wait(function() return has(other) end, "the other in nodes()")
+      say("nodes", table.concat(mb.nodes(), ","))
+      -- Say so, and stay until the other has seen us too.
+      touch(arg[2])
+      wait_file(arg[3])
+    ]]
+    local fa, fb = N.barrier(), N.barrier()
+    local ja = N.moonbeam("--sname " .. a .. " --cookie c7", src, { bfull, fa, fb })
+    local jb = N.moonbeam("--sname " .. b .. " --cookie c7", src, { afull, fb, fa })
+    local sa, oa, ea = ja:wait(90000)
+    local sb, ob, eb = jb:wait(90000)
+    assert.equal(0, sa, ea)
+    assert.equal(0, sb, eb)
+    assert.equal("connect\ttrue\nnodes\t" .. bfull .. "\n", oa)
+    assert.equal("connect\ttrue\nnodes\t" .. afull .. "\n", ob)
   end)
 
   it("answers false for a node that is not there, and for a malformed name", function()
@@ -106,25 +135,20 @@ describe("nodes", function()
   it("refuses a wrong cookie, and says so, both ways", function()
     local alive, full = N.name("lua")
     local ealive, efull = N.name("erl")
-    local pinged, done = os.tmpname(), os.tmpname()
-    os.remove(pinged)
-    os.remove(done)
+    local pinged, done = N.barrier(), N.barrier()
     -- lua is up; erl pings it (refused), then lua connects to erl (refused).
     local lua = N.moonbeam("--sname " .. alive .. " --cookie wrong", WAIT .. [[
       say("node", mb.node())
-      wait(function() return io.open(arg[2]) end, "erl's ping")
+      wait_file(arg[2])
       say("connect", mb.connect(arg[1]), #mb.nodes())
-      io.open(arg[3], "w"):close()
+      touch(arg[3])
     ]], { efull, pinged, done })
     lua:wait_for("node\t" .. full, 60000)
-    local erl = N.erl(ealive, "right", ([[
-      io:format("~p~n", [net_adm:ping('%s')]), file:write_file("%s", <<>>),
-      Wait = fun W() -> case file:read_file_info("%s") of {ok, _} -> ok; _ -> timer:sleep(20), W() end end,
-      Wait()]]):format(full, pinged, done))
+    local erl = N.erl(ealive, "right", N.ERL_WAIT_FILE .. ([[,
+      io:format("~p~n", [net_adm:ping('%s')]), file:write_file("%s", <<>>), WaitFile("%s")]])
+      :format(full, pinged, done))
     local status, out, err = lua:wait(90000)
     local estatus, eout, eerr = erl:wait(90000)
-    os.remove(pinged)
-    os.remove(done)
     assert.equal(0, status, err)
     assert.equal("node\t" .. full .. "\nconnect\tfalse\t0\n", out)
     assert.matches("connection from " .. ealive .. "@[^ ]+ dropped %(awaiting reply%): wrong cookie", err)

@@ -3,6 +3,7 @@
  * connection does is dist_conn.c's. */
 #include "dist.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +44,35 @@ void mb_dist_answer(mb_dist *d, mb_pid pid, mb_ref ref, const char *failure) {
     if (bad || mb_call_reply(d->rt, NULL, pid, ref, b.p, b.len))
         mb_dist_log("out of memory answering a connect request");
     mb_buf_free(&b);
+}
+
+void mb_dist_park(mb_dist *d, dist_conn *c) {
+    double deadline = mb_now_ms() + MB_DIST_SETUP_MS;
+    for (size_t i = 0; i < c->nwaiters; i++) {
+        parked *p = malloc(sizeof *p);
+        if (!p) {
+            mb_dist_answer(d, c->waiters[i].pid, c->waiters[i].ref, "enomem");
+            continue;
+        }
+        snprintf(p->node, sizeof p->node, "%s", c->peer);
+        p->w = c->waiters[i];
+        p->deadline = deadline;
+        p->next = d->parked;
+        d->parked = p;
+    }
+}
+
+void mb_dist_unpark(mb_dist *d, const char *node, const char *failure, double now) {
+    for (parked **pp = &d->parked, *p; (p = *pp);) {
+        bool due = node ? strcmp(p->node, node) == 0 : now >= p->deadline;
+        if (!due) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        mb_dist_answer(d, p->w.pid, p->w.ref, node ? failure : "nodedown");
+        free(p);
+    }
 }
 
 dist_conn *mb_dist_find(mb_dist *d, const char *node, bool up_only) {
@@ -86,6 +116,7 @@ static void on_wake(uv_async_t *a) {
         free(r);
     }
     if (!stopping) return;
+    mb_dist_unpark(d, NULL, NULL, INFINITY);
     for (dist_conn *c = d->conns; c; c = c->next)
         if (c->state != C_CLOSED) mb_dist_conn_close(c, "stopping");
     uv_close((uv_handle_t *)&d->listener, NULL);
@@ -96,6 +127,7 @@ static void on_wake(uv_async_t *a) {
 static void on_timer(uv_timer_t *t) {
     mb_dist *d = t->data;
     double now = mb_now_ms();
+    mb_dist_unpark(d, NULL, NULL, now);
     for (dist_conn *c = d->conns, *next; c; c = next) {
         next = c->next;
         if (c->state != C_CLOSED) mb_dist_conn_check(c, now);

@@ -10,7 +10,6 @@
 #include "dist_internal.h"
 #include "epmd.h"
 
-#define SETUP_MS 7000.0         /* net_setuptime: a handshake takes no longer */
 #define READ_CHUNK 65536
 /* A frame larger than the largest message plus room for its envelope. */
 #define FRAME_SLACK 4096
@@ -149,6 +148,7 @@ static void up(dist_conn *c) {
     set_state(c, C_UP);
     c->last_in = mb_now_ms();
     answer_all(c, NULL);
+    mb_dist_unpark(c->d, c->peer, NULL, 0);
 }
 
 static bool flags_ok(dist_conn *c, uint64_t flags) {
@@ -236,7 +236,8 @@ static void got_status(dist_conn *c, const uint8_t *p, size_t n) {
         for (size_t i = 0; other && i < c->nwaiters; i++)
             if (mb_dist_conn_add_waiter(other, c->waiters[i].pid, c->waiters[i].ref))
                 mb_dist_answer(c->d, c->waiters[i].pid, c->waiters[i].ref, "enomem");
-        if (other) c->nwaiters = 0;
+        if (!other) mb_dist_park(c->d, c);   /* its connection is on its way */
+        c->nwaiters = 0;
         mb_dist_conn_close(c, "simultaneous connect");
         return;
     }
@@ -322,7 +323,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (c->state == C_CLOSED) return;
     if (nread < 0) {
         if (nread == UV_EOF) {
-            if (c->state == C_UP) mb_dist_log("node %s closed the connection", c->peer);
             /* An Erlang node that finds our digest wrong just hangs up. */
             if (c->state == C_AWAIT_ACK) drop(c, "the peer hung up on our digest: is the cookie wrong?");
             else mb_dist_conn_close(c, "closed");
@@ -422,7 +422,7 @@ void mb_dist_conn_dial(dist_conn *c, const char *node) {
 void mb_dist_conn_check(dist_conn *c, double now) {
     double tick = c->d->ticktime_ms;
     if (c->state != C_UP) {
-        if (now - c->started > SETUP_MS) drop(c, "the handshake took too long");
+        if (now - c->started > MB_DIST_SETUP_MS) drop(c, "the handshake took too long");
         return;
     }
     if (now - c->last_in > tick) {

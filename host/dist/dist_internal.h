@@ -51,6 +51,15 @@ typedef struct dist_conn {
     int lookup_rc;
 } dist_conn;
 
+/* Callers whose attempt lost a simultaneous connect ("nok"): they wait
+ * for the peer's own connection to come up, SETUP_MS at most. */
+typedef struct parked {
+    struct parked *next;
+    char node[MB_NODE_MAX + 1];
+    waiter w;
+    double deadline;
+} parked;
+
 struct mb_dist {
     mb_runtime *rt;
     char node[MB_NODE_MAX + 1];
@@ -62,6 +71,7 @@ struct mb_dist {
     struct dist_req *head, *tail;
     bool stopping, thread_started;
     dist_conn *conns;          /* changed on the thread only, under lock */
+    parked *parked;            /* the thread's only */
     uv_thread_t thread;
     uv_loop_t loop;
     uv_async_t wake;
@@ -88,6 +98,14 @@ dist_conn *mb_dist_find(struct mb_dist *d, const char *node, bool up_only);
 /* dist_control.c: one frame of an UP connection (its length removed). */
 void mb_dist_control(dist_conn *c, const uint8_t *p, size_t n);
 
+#define MB_DIST_SETUP_MS 7000.0   /* net_setuptime: a handshake takes no longer */
+
+/* dist.c: park c's waiters until a connection with node comes up (-1:
+ * out of memory, and those not parked were answered); answer those parked
+ * for node (failure NULL: up), or, with node NULL, those past their
+ * deadline at now. */
+void mb_dist_park(struct mb_dist *d, dist_conn *c);
+void mb_dist_unpark(struct mb_dist *d, const char *node, const char *failure, double now);
 /* dist.c: answer (pid, ref) with {true} or {false, reason}. */
 void mb_dist_answer(struct mb_dist *d, mb_pid pid, mb_ref ref, const char *failure);
 /* A line to stderr, prefixed as every distribution message is. */

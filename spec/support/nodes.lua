@@ -35,18 +35,28 @@ end
 
 N.host = short_host()
 
+-- A job cleanup() will kill unless it was waited for already.
+local function track(job)
+  local wait = job.wait
+  function job.wait(self, timeout)
+    self.done = true
+    return wait(self, timeout)
+  end
+  jobs[#jobs + 1] = job
+  return job
+end
+
 --- An epmd of our own on a free port: the port (ERL_EPMD_PORT for every
 -- node started here). Killed by cleanup.
 function N.epmd()
   for _ = 1, 20 do
     local port = math.random(20000, 40000)
-    local job = sh.start(("epmd -port %d -relaxed_command_check"):format(port))
+    local job = track(sh.start(("epmd -port %d -relaxed_command_check"):format(port)))
     -- It listens, or has exited (the port was taken): `epmd -names` says which.
     local ok = pcall(job.wait_until, job, function()
       return os.execute(("ERL_EPMD_PORT=%d epmd -names >/dev/null 2>&1"):format(port)) == 0
     end, 5000, "epmd to listen")
     if ok then
-      jobs[#jobs + 1] = job
       N.port = port
       return port
     end
@@ -55,11 +65,6 @@ function N.epmd()
 end
 
 local function env() return ("env ERL_EPMD_PORT=%d "):format(N.port) end
-
-local function track(job)
-  jobs[#jobs + 1] = job
-  return job
-end
 
 --- An erl node alive@host running expr (an Erlang expression; the node
 -- halts when it returns). Its output is the job's.
@@ -76,6 +81,20 @@ function N.moonbeam(options, source, args)
   return track(sh.start(cmd))
 end
 
+--- A path no file has yet: one node creates it to tell another, which
+-- waits for it (N.ERL_WAIT_FILE in erl, wait_file in the specs' Lua).
+local barriers = {}
+function N.barrier()
+  local path = os.tmpname()
+  os.remove(path)
+  barriers[#barriers + 1] = path
+  return path
+end
+
+--- Erlang that defines WaitFile(Path): returns once the file exists.
+N.ERL_WAIT_FILE = [[WaitFile = fun WF(F) -> case file:read_file_info(F) of {ok, _} -> ok;
+                                              _ -> timer:sleep(20), WF(F) end end]]
+
 --- The names epmd on our port has registered now.
 function N.registered()
   local f = io.popen(("ERL_EPMD_PORT=%d epmd -names 2>/dev/null"):format(N.port))
@@ -87,10 +106,15 @@ end
 --- Kill every node and epmd started here, and remove the scripts.
 function N.cleanup()
   for i = #jobs, 1, -1 do
-    os.execute(("kill -KILL %d 2>/dev/null"):format(jobs[i].pid))
-    pcall(jobs[i].wait, jobs[i], 10000)
+    local job = jobs[i]
+    if not job.done then
+      os.execute(("kill -KILL %d 2>/dev/null"):format(job.pid))
+      pcall(job.wait, job, 10000)
+    end
   end
   jobs = {}
+  for _, path in ipairs(barriers) do os.remove(path) end
+  barriers = {}
   sh.cleanup()
 end
 
