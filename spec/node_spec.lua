@@ -121,6 +121,22 @@ describe("nodes", function()
     assert.equal("connect\ttrue\nnodes\t" .. afull .. "\n", ob)
   end)
 
+  it("the console on a node: nodes() lists the connected nodes", function()
+    local alive = N.name("lua")
+    local ealive, efull = N.name("erl")
+    local done = N.barrier()
+    local erl = N.erl(ealive, "c8", N.ERL_WAIT_FILE .. (', WaitFile("%s")'):format(done))
+    -- The console reads its lines from a pipe; erl may register a moment later.
+    local lines = ("local d = mb.now() + 60000 while not mb.connect(%q) and mb.now() < d do mb.sleep(20) end\n" ..
+                   "print('nodes', table.concat(nodes(), ','))\n"):format(efull)
+    local status, out, err = sh.run(("printf %%s %s | ERL_EPMD_PORT=%d %s --sname %s --cookie c8"):format(
+      sh.quote(lines), N.port, N.BIN, alive), 90)
+    io.open(done, "w"):close()
+    erl:wait(90000)
+    assert.equal(0, status, err)
+    assert.matches("nodes\t" .. efull:gsub("%p", "%%%0") .. "\n", out)
+  end)
+
   it("answers false for a node that is not there, and for a malformed name", function()
     local alive = N.name("lua")
     local lua = N.moonbeam("--sname " .. alive .. " --cookie c3", WAIT .. [[

@@ -532,6 +532,7 @@ Helpers (globals of this console; it is a moonbeam process of its own):
   info(pid)                 what mb.info says about a process
   kill(pid)                 exit(pid, "kill")
   tree(sup)                 a supervision tree
+  nodes()                   the connected nodes (moonbeam --sname NAME: a node)
   pid("0.5.1")              a pid from its text
   reload(module)            (hot code reload is not available yet)
   help()                    this text
@@ -539,6 +540,9 @@ Modules: mb (moonbeam), gen (gen_server), task, agent.
 Each line is one chunk: locals last one line; globals stay. A line that is not
 complete continues on the next. Ctrl-C cancels the line (or interrupts an
 evaluation: the console restarts, its globals lost); Ctrl-D ends the console.]]
+
+--- nodes(): the connected nodes of this node (docs/reference.md, "Nodes").
+H.nodes = mb.nodes
 
 function H.help() say(HELP) end
 
