@@ -7,7 +7,8 @@ local sh = require "spec.support.shell"
 
 local N = {}
 
-N.BIN = "./build/bin/moonbeam"
+-- MOONBEAM_BIN: another build of the executable (a sanitizer build, by hand).
+N.BIN = os.getenv("MOONBEAM_BIN") or "./build/bin/moonbeam"
 
 --- Whether erl is installed (the specs are pending without it).
 function N.have_erl()
