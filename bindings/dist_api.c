@@ -63,8 +63,36 @@ static int l_dist_connect(lua_State *L) {
     return 1;
 }
 
+/* core.monitor_node(node, [flag]) -> true: with flag true (the default),
+ * one {"nodedown", node} message when the connection to node drops (at
+ * once when it cannot be made, or this host is not a node); false takes
+ * one such monitor away. */
+static int l_monitor_node(lua_State *L) {
+    if (lua_type(L, 1) != LUA_TSTRING)
+        return mbb_raisef(L, "monitor_node: a node name (string) expected, got %s", luaL_typename(L, 1));
+    if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TBOOLEAN)
+        return mbb_raisef(L, "monitor_node: flag must be a boolean, got %s", luaL_typename(L, 2));
+    size_t len;
+    const char *node = lua_tolstring(L, 1, &len);
+    bool on = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
+    mb_proc *self = mbb_self(L);
+    mb_dist *d = mb_dist_of(self->rt);
+    const char *at = memchr(node, '@', len);
+    bool usable = d && at && at != node && at != node + len - 1 && len <= 255 && !memchr(node, '\0', len);
+    if (on && (!usable || mb_dist_monitor_node(d, node, self->pid, true))) {
+        if (mb_dist_send_nodedown(self->rt, self->pid, node)) return mbb_raisef(L, "monitor_node: out of memory");
+    } else if (!on && usable) {
+        mb_dist_monitor_node(d, node, self->pid, false);   /* fails only when the host stops */
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 void mbb_open_dist(lua_State *L) {
-    static const luaL_Reg fns[] = {
-        {"node", l_node}, {"nodes", l_nodes}, {"dist_connect", l_dist_connect}, {NULL, NULL}};
+    static const luaL_Reg fns[] = {{"node", l_node},
+                                   {"nodes", l_nodes},
+                                   {"dist_connect", l_dist_connect},
+                                   {"monitor_node", l_monitor_node},
+                                   {NULL, NULL}};
     luaL_register(L, NULL, fns);
 }

@@ -15,6 +15,16 @@ describe("a host that is not a node", function()
 
   it("raises for a node name that is not a string", function()
     assert.has_error(function() mb.connect(42) end, "connect: a node name (string) expected, got number")
+    assert.has_error(function() mb.monitor_node({}) end,
+                     "monitor_node: a node name (string) expected, got table")
+    assert.has_error(function() mb.monitor_node("a@b", 1) end, "monitor_node: flag must be a boolean, got number")
+  end)
+
+  it("tells monitor_node's caller at once that a node is down", function()
+    assert.is_true(mb.monitor_node("a@b"))
+    assert.same({ "nodedown", "a@b" }, mb.receive(5000))
+    assert.is_true(mb.monitor_node("a@b", false))
+    assert.is_nil(mb.receive(0))
   end)
 end)
 
@@ -135,6 +145,39 @@ describe("nodes", function()
     erl:wait(90000)
     assert.equal(0, status, err)
     assert.matches("nodes\t" .. efull:gsub("%p", "%%%0") .. "\n", out)
+  end)
+
+  it("monitor_node: one nodedown per call when the node is killed, at once for an absent one", function()
+    local alive = N.name("lua")
+    local ealive, efull = N.name("erl")
+    local erl = N.erl(ealive, "c9", "timer:sleep(120000)")
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie c9", WAIT .. [[
+      local erl, nobody = arg[1], "nobody@" .. arg[1]:match("@(.*)")
+      wait(function() return mb.connect(erl) end, "connect")
+      mb.monitor_node(erl)
+      mb.monitor_node(erl)
+      mb.monitor_node(erl)
+      mb.monitor_node(erl, false)
+      mb.connect(erl)   -- a round trip: the monitors are in place
+      say("ready")
+      local m = mb.receive(60000)
+      say(m[1], m[2] == erl)
+      -- A node that is not there is down at once; its word comes after
+      -- every nodedown of erl the connection's end sent.
+      mb.monitor_node(nobody)
+      local n = 1
+      while true do
+        m = mb.receive(60000)
+        if m[2] == nobody then break end
+        n = n + 1
+      end
+      say("erl nodedowns", n, #mb.nodes())
+    ]], { efull })
+    lua:wait_for("ready", 60000)
+    erl:signal("KILL")
+    local status, out, err = lua:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal("ready\nnodedown\ttrue\nerl nodedowns\t2\t0\n", out)
   end)
 
   it("answers false for a node that is not there, and for a malformed name", function()

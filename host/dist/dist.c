@@ -18,10 +18,13 @@
 
 static const char dist_key;   /* where the runtime keeps this (runtime.h) */
 
+typedef enum req_op { REQ_CONNECT, REQ_MONITOR_NODE, REQ_DEMONITOR_NODE } req_op;
+
 typedef struct dist_req {
     struct dist_req *next;
+    req_op op;
     mb_pid pid;
-    mb_ref ref;
+    mb_ref ref;                /* CONNECT: the answer's */
     char node[MB_NODE_MAX + 1];
 } dist_req;
 
@@ -71,6 +74,8 @@ void mb_dist_unpark(mb_dist *d, const char *node, const char *failure, double no
         }
         *pp = p->next;
         mb_dist_answer(d, p->w.pid, p->w.ref, node ? failure : "nodedown");
+        /* The peer's connection never came: its monitors learn so too. */
+        if (!node && !mb_dist_find(d, p->node, false)) mb_node_mon_fire(d, p->node);
         free(p);
     }
 }
@@ -81,8 +86,33 @@ dist_conn *mb_dist_find(mb_dist *d, const char *node, bool up_only) {
     return NULL;
 }
 
-/* A connect request, on the thread. */
+/* A monitor_node request: the monitor, and an attempt to connect when
+ * there is no connection (its failure fires the monitor). */
+static void monitor_node(mb_dist *d, dist_req *r) {
+    if (r->op == REQ_DEMONITOR_NODE) {
+        mb_node_mon_remove(d, r->node, r->pid);
+        return;
+    }
+    if (mb_node_mon_add(d, r->node, r->pid)) {
+        mb_dist_log("out of memory monitoring node %s", r->node);
+        return;
+    }
+    if (mb_dist_find(d, r->node, false)) return;
+    dist_conn *c = mb_dist_conn_new(d, true);
+    if (!c) {
+        mb_node_mon_fire(d, r->node);
+        return;
+    }
+    snprintf(c->peer, sizeof c->peer, "%s", r->node);
+    mb_dist_conn_dial(c, r->node);
+}
+
+/* A request, on the thread. */
 static void handle(mb_dist *d, dist_req *r) {
+    if (r->op != REQ_CONNECT) {
+        monitor_node(d, r);
+        return;
+    }
     dist_conn *c = mb_dist_find(d, r->node, false);
     if (c && c->state == C_UP) {
         mb_dist_answer(d, r->pid, r->ref, NULL);
@@ -111,12 +141,13 @@ static void on_wake(uv_async_t *a) {
     pthread_mutex_unlock(&d->lock);
     for (dist_req *next; r; r = next) {
         next = r->next;
-        if (stopping) mb_dist_answer(d, r->pid, r->ref, "stopping");
-        else handle(d, r);
+        if (!stopping) handle(d, r);
+        else if (r->op == REQ_CONNECT) mb_dist_answer(d, r->pid, r->ref, "stopping");
         free(r);
     }
     if (!stopping) return;
     mb_dist_unpark(d, NULL, NULL, INFINITY);
+    mb_node_mon_clear(d);   /* the host stops: nobody is told */
     for (dist_conn *c = d->conns; c; c = c->next)
         if (c->state != C_CLOSED) mb_dist_conn_close(c, "stopping");
     uv_close((uv_handle_t *)&d->listener, NULL);
@@ -300,12 +331,8 @@ size_t mb_dist_nodes(mb_dist *d, char *buf, size_t cap, size_t *count) {
     return bytes;
 }
 
-int mb_dist_connect(mb_dist *d, const char *node, mb_pid pid, mb_ref ref) {
-    dist_req *r = calloc(1, sizeof *r);
-    if (!r) return -1;
-    r->pid = pid;
-    r->ref = ref;
-    snprintf(r->node, sizeof r->node, "%s", node);
+/* Queue r for the thread. */
+static int post(mb_dist *d, dist_req *r) {
     pthread_mutex_lock(&d->lock);
     if (d->stopping) {
         pthread_mutex_unlock(&d->lock);
@@ -317,4 +344,25 @@ int mb_dist_connect(mb_dist *d, const char *node, mb_pid pid, mb_ref ref) {
     d->tail = r;
     pthread_mutex_unlock(&d->lock);
     return uv_async_send(&d->wake) ? -1 : 0;
+}
+
+static dist_req *new_req(req_op op, const char *node, mb_pid pid) {
+    dist_req *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->op = op;
+    r->pid = pid;
+    snprintf(r->node, sizeof r->node, "%s", node);
+    return r;
+}
+
+int mb_dist_connect(mb_dist *d, const char *node, mb_pid pid, mb_ref ref) {
+    dist_req *r = new_req(REQ_CONNECT, node, pid);
+    if (!r) return -1;
+    r->ref = ref;
+    return post(d, r);
+}
+
+int mb_dist_monitor_node(mb_dist *d, const char *node, mb_pid pid, bool on) {
+    dist_req *r = new_req(on ? REQ_MONITOR_NODE : REQ_DEMONITOR_NODE, node, pid);
+    return r ? post(d, r) : -1;
 }

@@ -16,6 +16,7 @@
 #ifndef MB_DIST_H
 #define MB_DIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "core/pid.h"
 
@@ -49,5 +50,13 @@ size_t mb_dist_nodes(mb_dist *d, char *buf, size_t cap, size_t *count);
 /* Connect to node (unless connected), answering (pid, ref) with {true} or
  * {false, reason} once up or failed. -1 when the host stops. */
 int mb_dist_connect(mb_dist *d, const char *node, mb_pid pid, mb_ref ref);
+
+/* erlang:monitor_node: on (true), pid gets one {"nodedown", node} message
+ * when the connection to node drops, or at once when it cannot be made
+ * (an attempt is started when there is none); off (false) takes one such
+ * monitor of pid's away. -1 when the host stops. */
+int mb_dist_monitor_node(mb_dist *d, const char *node, mb_pid pid, bool on);
+/* {"nodedown", node} to pid, as a message from nobody; -1 when out of memory. */
+int mb_dist_send_nodedown(mb_runtime *rt, mb_pid pid, const char *node);
 
 #endif

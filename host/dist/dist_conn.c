@@ -79,10 +79,16 @@ static void on_closed(uv_handle_t *h) {
 void mb_dist_conn_close(dist_conn *c, const char *reason) {
     if (c->state == C_CLOSED) return;
     mb_dist *d = c->d;
+    /* Node monitors fire when a connection drops, or when our attempt to
+     * make one fails, but not for an attempt that gave way to the peer's
+     * own, nor while another connection with the node remains. */
+    bool down = c->state == C_UP || (c->initiator && strcmp(reason, "simultaneous connect") != 0);
     pthread_mutex_lock(&d->lock);
     c->state = C_CLOSED;
     pthread_mutex_unlock(&d->lock);
     answer_all(c, reason);
+    if (down && c->peer[0] && strcmp(reason, "stopping") != 0 && !mb_dist_find(d, c->peer, false))
+        mb_node_mon_fire(d, c->peer);
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 

@@ -60,6 +60,13 @@ typedef struct parked {
     double deadline;
 } parked;
 
+/* One monitor_node: pid is told when the connection to node drops. */
+typedef struct node_mon {
+    struct node_mon *next;
+    char node[MB_NODE_MAX + 1];
+    mb_pid pid;
+} node_mon;
+
 struct mb_dist {
     mb_runtime *rt;
     char node[MB_NODE_MAX + 1];
@@ -72,6 +79,7 @@ struct mb_dist {
     bool stopping, thread_started;
     dist_conn *conns;          /* changed on the thread only, under lock */
     parked *parked;            /* the thread's only */
+    node_mon *node_mons;       /* the thread's only */
     uv_thread_t thread;
     uv_loop_t loop;
     uv_async_t wake;
@@ -94,6 +102,14 @@ int mb_dist_conn_write(dist_conn *c, const void *p, size_t n);
 void mb_dist_conn_check(dist_conn *c, double now);
 /* An UP connection with this peer, or any connection to or from it. */
 dist_conn *mb_dist_find(struct mb_dist *d, const char *node, bool up_only);
+
+/* node_monitor.c: add pid's monitor of node (-1: out of memory), take
+ * one away, tell and drop every monitor of node (the connection dropped,
+ * or could not be made), and drop them all (the host stops). */
+int mb_node_mon_add(struct mb_dist *d, const char *node, mb_pid pid);
+void mb_node_mon_remove(struct mb_dist *d, const char *node, mb_pid pid);
+void mb_node_mon_fire(struct mb_dist *d, const char *node);
+void mb_node_mon_clear(struct mb_dist *d);
 
 /* dist_control.c: one frame of an UP connection (its length removed). */
 void mb_dist_control(dist_conn *c, const uint8_t *p, size_t n);
