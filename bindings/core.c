@@ -236,6 +236,7 @@ static int load_rest(lua_State *L) {
     mbb_open_port(L);
     mbb_open_registry(L);
     mbb_open_dist(L);
+    mbb_open_terms(L);
     lua_pop(L, 1);
     lua_pushnil(L);
     lua_setmetatable(L, 1);
