@@ -111,6 +111,8 @@ int mbb_io_post_on(lua_State *L, mb_io_op op, uint64_t h, const char *fn);
 int mbb_io_post_data(lua_State *L, mb_io_op op, uint64_t h, int idx, const char *fn);
 void mbb_open_registry(lua_State *L);
 void mbb_open_dist(lua_State *L);
+/* Send self->scratch to a pid of another node (dist_api.c): 0, or raises. */
+int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest);
 void mbb_open_terms(lua_State *L);
 
 /* Replace exit in the os table at idx with moonbeam's (shutdown.lua): the

@@ -5,6 +5,7 @@
 #include "bindings.h"
 #include "core/call.h"
 #include "dist/dist.h"
+#include "dist/dist_term.h"
 
 /* core.node() -> this node's name, "nonode@nohost" when not distributed
  * (as Erlang's node()). */
@@ -88,11 +89,80 @@ static int l_monitor_node(lua_State *L) {
     return 1;
 }
 
+/* b holds a frame's length (to fill), 'p' and a control message: append
+ * the message in self->scratch, and hand the frame to the connection with
+ * node (taking b's bytes). Raises when the message holds what cannot
+ * cross (a function, a shared table...). */
+static void send_frame(lua_State *L, mb_proc *self, mb_dist *d, const char *node, mb_buf *b) {
+    const char *why = NULL;
+    mb_span msg = {self->scratch.p, self->scratch.len};
+    if (mb_etf_put_version(b)) why = "out of memory";
+    else mb_dist_to_etf(mb_dist_me(d), msg, b, &why);
+    if (why) {
+        mb_buf_free(b);
+        mbb_raisef(L, "send: msg: cannot go to another node: it holds %s", why);
+    }
+    size_t n = b->len - 4;
+    b->p[0] = (uint8_t)(n >> 24), b->p[1] = (uint8_t)(n >> 16), b->p[2] = (uint8_t)(n >> 8), b->p[3] = (uint8_t)n;
+    mb_dist_send_frame(d, node, b->p, b->len);   /* fails only when the host stops: dropped */
+    mb_buf_init(b);
+}
+
+/* The frame's start: length to fill, pass-through byte, version. */
+static int frame_head(mb_buf *b) {
+    static const uint8_t head[6] = {0, 0, 0, 0, 112, MB_ETF_VERSION};
+    return mb_buf_put(b, head, sizeof head);
+}
+
+int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest) {
+    mb_dist *d = mb_dist_of(self->rt);
+    mb_remote r;
+    char node[256];
+    /* Not a node, or a pid this node no longer knows: dropped, as to a dead pid. */
+    if (!d || !mb_nodetab_get(mb_dist_me(d)->tab, dest, &r) ||
+        !mb_nodetab_node_name(mb_dist_me(d)->tab, r.node, node, sizeof node) || r.node == 0)
+        return 0;
+    mb_buf b;
+    mb_buf_init(&b);
+    /* SEND: {2, '', To} */
+    if (frame_head(&b) || mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, 2) || mb_etf_put_atom(&b, "", 0) ||
+        mb_dist_put_pid(mb_dist_me(d), &b, dest)) {
+        mb_buf_free(&b);
+        return mbb_raisef(L, "send: out of memory");
+    }
+    send_frame(L, self, d, node, &b);
+    return 0;
+}
+
+/* core.dist_send_named(name, node, msg): msg to the process registered as
+ * name on another node (mb.send({name, node}, msg) in init.lua). */
+static int l_dist_send_named(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    size_t nn, ln;
+    const char *name = luaL_checklstring(L, 1, &nn), *node = luaL_checklstring(L, 2, &ln);
+    if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "send: a message cannot be nil");
+    mbb_encode_or_raise(L, self, 3, "msg");
+    mb_dist *d = mb_dist_of(self->rt);
+    if (!d || ln > 255 || !memchr(node, '@', ln)) return 0;   /* no such node: dropped */
+    mb_buf b;
+    mb_buf_init(&b);
+    /* REG_SEND: {6, From, '', Name} */
+    if (frame_head(&b) || mb_etf_put_tuple(&b, 4) || mb_etf_put_int(&b, 6) ||
+        mb_dist_put_pid(mb_dist_me(d), &b, self->pid) || mb_etf_put_atom(&b, "", 0) ||
+        mb_etf_put_atom(&b, name, nn)) {
+        mb_buf_free(&b);
+        return mbb_raisef(L, "send: a name of 1 to 255 characters expected");
+    }
+    send_frame(L, self, d, node, &b);
+    return 0;
+}
+
 void mbb_open_dist(lua_State *L) {
     static const luaL_Reg fns[] = {{"node", l_node},
                                    {"nodes", l_nodes},
                                    {"dist_connect", l_dist_connect},
                                    {"monitor_node", l_monitor_node},
+                                   {"dist_send_named", l_dist_send_named},
                                    {NULL, NULL}};
     luaL_register(L, NULL, fns);
 }

@@ -67,6 +67,11 @@ int mbb_exit_now(lua_State *L, mb_proc *p) {
 
 /* Send self->scratch to dest; returns send's results (over [, full]). */
 static int send_scratch(lua_State *L, mb_proc *self, mb_pid dest, mb_msg_kind kind) {
+    if (mb_pid_is_remote(dest)) {   /* another node's: the distribution thread's */
+        mbb_dist_send(L, self, dest);
+        lua_pushboolean(L, --self->budget <= 0 || self->dying);
+        return 1;
+    }
     int rc = mb_send(self->rt, mbb_sched(self), self->pid, dest, kind, 0, self->scratch.p, self->scratch.len);
     if (rc < 0) return mbb_raisef(L, "send: out of memory");
     if (atomic_load_explicit(&self->sig_pending, memory_order_relaxed)) mb_signal_drain(self);

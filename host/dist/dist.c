@@ -18,7 +18,7 @@
 
 static const char dist_key;   /* where the runtime keeps this (runtime.h) */
 
-typedef enum req_op { REQ_CONNECT, REQ_MONITOR_NODE, REQ_DEMONITOR_NODE } req_op;
+typedef enum req_op { REQ_CONNECT, REQ_MONITOR_NODE, REQ_DEMONITOR_NODE, REQ_FRAME } req_op;
 
 typedef struct dist_req {
     struct dist_req *next;
@@ -26,6 +26,8 @@ typedef struct dist_req {
     mb_pid pid;
     mb_ref ref;                /* CONNECT: the answer's */
     char node[MB_NODE_MAX + 1];
+    uint8_t *frame;            /* FRAME: malloc'd */
+    size_t len;
 } dist_req;
 
 void mb_dist_log(const char *fmt, ...) {
@@ -107,8 +109,25 @@ static void monitor_node(mb_dist *d, dist_req *r) {
     mb_dist_conn_dial(c, r->node);
 }
 
+/* A frame for node: written, or kept until its connection is up. */
+static void frame(mb_dist *d, dist_req *r) {
+    dist_conn *c = mb_dist_find(d, r->node, false);
+    if (!c) {
+        if (!(c = mb_dist_conn_new(d, true))) return;
+        snprintf(c->peer, sizeof c->peer, "%s", r->node);
+        mb_dist_conn_dial(c, r->node);
+        if (c->state == C_CLOSED) return;
+    }
+    if (c->state == C_UP) mb_dist_conn_write(c, r->frame, r->len);
+    else if (mb_buf_put(&c->pending, r->frame, r->len)) mb_dist_log("out of memory: a message to %s dropped", r->node);
+}
+
 /* A request, on the thread. */
 static void handle(mb_dist *d, dist_req *r) {
+    if (r->op == REQ_FRAME) {
+        frame(d, r);
+        return;
+    }
     if (r->op != REQ_CONNECT) {
         monitor_node(d, r);
         return;
@@ -143,6 +162,7 @@ static void on_wake(uv_async_t *a) {
         next = r->next;
         if (!stopping) handle(d, r);
         else if (r->op == REQ_CONNECT) mb_dist_answer(d, r->pid, r->ref, "stopping");
+        free(r->frame);
         free(r);
     }
     if (!stopping) return;
@@ -263,6 +283,11 @@ mb_dist *mb_dist_start(mb_runtime *rt, const mb_dist_config *cfg, char *err, siz
     snprintf(alive, sizeof alive, "%.*s", (int)(at - cfg->node), cfg->node);
     d->epmd_fd = mb_epmd_register(alive, port, &d->creation, err, errlen);
     if (d->epmd_fd < 0) goto fail_loop;
+    if (!(d->tab = mb_nodetab_new(d->node))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail_loop;
+    }
+    d->me = (mb_dist_self){d->node, d->creation, d->tab};
     /* Ticks go every quarter of the tick time; the timer looks at least
      * every second so handshakes past their time end promptly. */
     uint64_t every = (uint64_t)(d->ticktime_ms / 4 < 1000 ? d->ticktime_ms / 4 : 1000);
@@ -282,6 +307,7 @@ fail_loop:
     uv_loop_close(&d->loop);
 fail:
     if (d->epmd_fd >= 0) close(d->epmd_fd);
+    mb_nodetab_free(d->tab);
     pthread_mutex_destroy(&d->lock);
     free(d);
     return NULL;
@@ -308,8 +334,10 @@ void mb_dist_free(mb_dist *d) {
     if (uv_loop_close(&d->loop)) mb_dist_log("the loop still had handles at exit");
     for (dist_req *r = d->head, *next; r; r = next) {
         next = r->next;
+        free(r->frame);
         free(r);
     }
+    mb_nodetab_free(d->tab);
     pthread_mutex_destroy(&d->lock);
     free(d);
 }
@@ -360,6 +388,23 @@ int mb_dist_connect(mb_dist *d, const char *node, mb_pid pid, mb_ref ref) {
     if (!r) return -1;
     r->ref = ref;
     return post(d, r);
+}
+
+const mb_dist_self *mb_dist_me(const mb_dist *d) { return &d->me; }
+
+int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len) {
+    dist_req *r = new_req(REQ_FRAME, node, 0);
+    if (!r) {
+        free(frame);
+        return -1;
+    }
+    r->frame = frame;
+    r->len = len;
+    if (post(d, r)) {
+        free(frame);
+        return -1;
+    }
+    return 0;
 }
 
 int mb_dist_monitor_node(mb_dist *d, const char *node, mb_pid pid, bool on) {

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "core/pid.h"
 
 typedef struct mb_runtime mb_runtime;
@@ -50,6 +51,14 @@ size_t mb_dist_nodes(mb_dist *d, char *buf, size_t cap, size_t *count);
 /* Connect to node (unless connected), answering (pid, ref) with {true} or
  * {false, reason} once up or failed. -1 when the host stops. */
 int mb_dist_connect(mb_dist *d, const char *node, mb_pid pid, mb_ref ref);
+
+/* Who this node is, for dist_term.h's conversions. Any thread. */
+const struct mb_dist_self *mb_dist_me(const mb_dist *d);
+/* Hand one whole frame (built with dist_term.h: a control message and a
+ * message) to the connection with node, connecting first when there is
+ * none; what cannot be delivered is dropped, as Erlang drops it. Takes
+ * frame (malloc'd). -1 when the host stops (frame freed). */
+int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len);
 
 /* erlang:monitor_node: on (true), pid gets one {"nodedown", node} message
  * when the connection to node drops, or at once when it cannot be made

@@ -31,6 +31,7 @@ dist_conn *mb_dist_conn_new(mb_dist *d, bool initiator) {
     c->state = initiator ? C_RESOLVING : C_AWAIT_NAME;
     c->started = c->last_in = c->last_out = mb_now_ms();
     mb_buf_init(&c->in);
+    mb_buf_init(&c->pending);
     pthread_mutex_lock(&d->lock);
     c->next = d->conns;
     d->conns = c;
@@ -66,6 +67,7 @@ static void unlink_and_free(dist_conn *c) {
         }
     pthread_mutex_unlock(&d->lock);
     mb_buf_free(&c->in);
+    mb_buf_free(&c->pending);
     free(c->waiters);
     free(c);
 }
@@ -153,6 +155,8 @@ static uint32_t new_challenge(void) {
 static void up(dist_conn *c) {
     set_state(c, C_UP);
     c->last_in = mb_now_ms();
+    if (c->pending.len && mb_dist_conn_write(c, c->pending.p, c->pending.len)) return;
+    mb_buf_free(&c->pending);
     answer_all(c, NULL);
     mb_dist_unpark(c->d, c->peer, NULL, 0);
 }
@@ -190,6 +194,9 @@ static void got_name(dist_conn *c, const uint8_t *p, size_t n) {
             if (mb_dist_conn_add_waiter(c, other->waiters[i].pid, other->waiters[i].ref))
                 mb_dist_answer(c->d, other->waiters[i].pid, other->waiters[i].ref, "enomem");
         other->nwaiters = 0;
+        /* and what it held for the peer goes once this one is up */
+        if (other->pending.len && mb_buf_put(&c->pending, other->pending.p, other->pending.len))
+            mb_dist_log("out of memory: messages to %s dropped", m.name);
         mb_dist_conn_close(other, "simultaneous connect");
     }
     pthread_mutex_lock(&c->d->lock);
@@ -243,6 +250,10 @@ static void got_status(dist_conn *c, const uint8_t *p, size_t n) {
             if (mb_dist_conn_add_waiter(other, c->waiters[i].pid, c->waiters[i].ref))
                 mb_dist_answer(c->d, c->waiters[i].pid, c->waiters[i].ref, "enomem");
         if (!other) mb_dist_park(c->d, c);   /* its connection is on its way */
+        if (other && c->pending.len &&
+            (other->state == C_UP ? mb_dist_conn_write(other, c->pending.p, c->pending.len)
+                                  : mb_buf_put(&other->pending, c->pending.p, c->pending.len)))
+            mb_dist_log("messages to %s dropped", c->peer);
         c->nwaiters = 0;
         mb_dist_conn_close(c, "simultaneous connect");
         return;

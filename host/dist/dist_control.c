@@ -1,9 +1,13 @@
 /* dist_control.c: what arrives on an open connection (see
  * dist_internal.h). A frame is 'p' (pass through), a control message, and
  * for some controls the message itself, each a term in the external format
- * (etf.h). This node answers net_kernel's is_auth (what net_adm:ping asks)
- * itself; other controls are not carried yet and are dropped. */
+ * (etf.h). Messages to a pid or a registered name of this node are
+ * delivered (dist_term.h maps them); net_kernel's is_auth (what
+ * net_adm:ping asks) is answered here unless a process took that name;
+ * other controls are not carried yet and are dropped. */
 #include <string.h>
+#include "core/names.h"
+#include "core/process.h"
 #include "dist_internal.h"
 #include "etf.h"
 
@@ -28,6 +32,21 @@ static void reply_to(dist_conn *c, const uint8_t *to, size_t ton, const uint8_t 
     } else {
         mb_dist_log("out of memory answering net_kernel");
     }
+    mb_buf_free(&b);
+}
+
+/* The message at m (its version byte next) to a local process: dropped,
+ * as Erlang drops it, when dest is not one (or no longer runs). */
+static void deliver(dist_conn *c, mb_pid dest, mb_etf_rd *m) {
+    if (!dest || mb_pid_is_remote(dest)) return;
+    mb_buf b;
+    mb_buf_init(&b);
+    const char *why = NULL;
+    if (mb_etf_version(m)) why = "malformed";
+    else mb_dist_from_etf(&c->d->me, m, &b, &why);
+    if (why) mb_dist_log("a message from %s dropped: it holds %s, which moonbeam does not carry", c->peer, why);
+    else if (mb_send(c->d->rt, NULL, 0, dest, MB_MSG_DATA, 0, b.p, b.len) < 0)
+        mb_dist_log("out of memory: a message from %s dropped", c->peer);
     mb_buf_free(&b);
 }
 
@@ -64,6 +83,12 @@ void mb_dist_control(dist_conn *c, const uint8_t *p, size_t n) {
     if (op == DOP_REG_SEND && arity == 4) {
         mb_etf_atom name;
         if (mb_etf_skip(&r) || mb_etf_skip(&r) || mb_etf_atom_get(&r, &name)) return;
-        if (name.n == 10 && memcmp(name.s, "net_kernel", 10) == 0) net_kernel(c, &r);
+        mb_pid dest = mb_names_whereis(c->d->rt, name.s, name.n);
+        if (!dest && name.n == 10 && memcmp(name.s, "net_kernel", 10) == 0) net_kernel(c, &r);
+        else deliver(c, dest, &r);
+    } else if (op == DOP_SEND && arity == 3) {
+        mb_etf_pid to;
+        if (mb_etf_skip(&r) || mb_etf_pid_get(&r, &to)) return;
+        deliver(c, mb_dist_pid_of(&c->d->me, &to), &r);
     }
 }

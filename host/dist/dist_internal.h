@@ -11,6 +11,7 @@
 #include <uv.h>
 #include "core/buf.h"
 #include "dist.h"
+#include "dist_term.h"
 #include "handshake.h"
 
 typedef enum conn_state {
@@ -44,6 +45,7 @@ typedef struct dist_conn {
     uint32_t challenge;        /* the one we sent */
     double started, last_in, last_out;   /* mb_now_ms */
     mb_buf in;                 /* bytes read and not yet framed */
+    mb_buf pending;            /* frames sent before the connection was up */
     waiter *waiters;           /* mb.connect callers, answered once up or failed */
     size_t nwaiters, capwaiters;
     uv_work_t work;            /* the epmd lookup */
@@ -72,6 +74,8 @@ struct mb_dist {
     char node[MB_NODE_MAX + 1];
     char cookie[MB_NODE_MAX + 1];
     uint32_t creation;         /* epmd's, for our pids and refs */
+    mb_nodetab *tab;           /* remote pids and refs seen (any thread) */
+    mb_dist_self me;           /* node, creation and tab, for dist_term.h */
     int epmd_fd;               /* open while registered */
     double ticktime_ms;
     pthread_mutex_t lock;      /* guards the queue, stopping, and conns' states and list */

@@ -69,7 +69,18 @@ end
 --- send(dest, msg) -> true, or false, "full" when the receiver's full
 -- mailbox refused msg (max_queue; host/core/mailbox_bounds.h).
 function M.send(dest, msg)
-  if type(dest) == "table" then dest = via_dest(dest) end
+  if type(dest) == "table" then
+    -- {name, node}: a registered process on a node (this one, or another).
+    if #dest == 2 and type(dest[1]) == "string" and type(dest[2]) == "string" then
+      if dest[2] ~= core.node() then
+        core.dist_send_named(dest[1], dest[2], msg)
+        return true
+      end
+      dest = dest[1]
+    else
+      dest = via_dest(dest)
+    end
+  end
   local over, full = c_send(dest, msg)
   if over then c_yield() end
   if full then return false, "full" end
