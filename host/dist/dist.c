@@ -151,6 +151,16 @@ static void handle(mb_dist *d, dist_req *r) {
     if (mb_dist_conn_add_waiter(c, r->pid, r->ref)) mb_dist_answer(d, r->pid, r->ref, "enomem");
 }
 
+#define STOP_FLUSH_MS 1000
+
+/* Stopping, past the time to flush: whatever is still open closes. */
+static void on_stop_timer(uv_timer_t *t) {
+    mb_dist *d = t->data;
+    for (dist_conn *c = d->conns; c; c = c->next)
+        if (c->state != C_CLOSED) mb_dist_conn_close(c, "stopping");
+    uv_close((uv_handle_t *)&d->timer, NULL);
+}
+
 static void on_wake(uv_async_t *a) {
     mb_dist *d = a->data;
     pthread_mutex_lock(&d->lock);
@@ -160,19 +170,26 @@ static void on_wake(uv_async_t *a) {
     pthread_mutex_unlock(&d->lock);
     for (dist_req *next; r; r = next) {
         next = r->next;
-        if (!stopping) handle(d, r);
+        /* Stopping, messages already sent still go on open connections. */
+        if (!stopping || (r->op == REQ_FRAME && mb_dist_find(d, r->node, true))) handle(d, r);
         else if (r->op == REQ_CONNECT) mb_dist_answer(d, r->pid, r->ref, "stopping");
         free(r->frame);
         free(r);
     }
-    if (!stopping) return;
+    if (!stopping || d->closing) return;
+    d->closing = true;
     mb_dist_unpark(d, NULL, NULL, INFINITY);
     mb_node_mon_clear(d);   /* the host stops: nobody is told */
+    /* Open connections end once what was written is out (or after
+     * STOP_FLUSH_MS: a peer that reads nothing cannot hold the host). */
     for (dist_conn *c = d->conns; c; c = c->next)
-        if (c->state != C_CLOSED) mb_dist_conn_close(c, "stopping");
+        if (c->state == C_UP) mb_dist_conn_finish(c);
+        else if (c->state != C_CLOSED) mb_dist_conn_close(c, "stopping");
     uv_close((uv_handle_t *)&d->listener, NULL);
-    uv_close((uv_handle_t *)&d->timer, NULL);
     uv_close((uv_handle_t *)&d->wake, NULL);
+    uv_timer_stop(&d->timer);
+    if (!d->conns) uv_close((uv_handle_t *)&d->timer, NULL);
+    else if (uv_timer_start(&d->timer, on_stop_timer, STOP_FLUSH_MS, 0)) on_stop_timer(&d->timer);
 }
 
 static void on_timer(uv_timer_t *t) {

@@ -70,6 +70,9 @@ static void unlink_and_free(dist_conn *c) {
     mb_buf_free(&c->pending);
     free(c->waiters);
     free(c);
+    /* Stopping, and the last connection is gone: no need to wait more. */
+    if (d->closing && !d->conns && !uv_is_closing((uv_handle_t *)&d->timer))
+        uv_close((uv_handle_t *)&d->timer, NULL);
 }
 
 static void on_closed(uv_handle_t *h) {
@@ -92,6 +95,21 @@ void mb_dist_conn_close(dist_conn *c, const char *reason) {
     if (down && c->peer[0] && strcmp(reason, "stopping") != 0 && !mb_dist_find(d, c->peer, false))
         mb_node_mon_fire(d, c->peer);
     uv_close((uv_handle_t *)&c->tcp, on_closed);
+}
+
+static void on_finished(uv_shutdown_t *req, int status) {
+    (void)status;
+    dist_conn *c = req->handle->data;
+    free(req);
+    mb_dist_conn_close(c, "stopping");
+}
+
+void mb_dist_conn_finish(dist_conn *c) {
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_finished)) {
+        free(req);
+        mb_dist_conn_close(c, "stopping");
+    }
 }
 
 /* Close c with a line in the log saying why. */

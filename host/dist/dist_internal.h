@@ -81,6 +81,7 @@ struct mb_dist {
     pthread_mutex_t lock;      /* guards the queue, stopping, and conns' states and list */
     struct dist_req *head, *tail;
     bool stopping, thread_started;
+    bool closing;              /* the thread's: the stop has begun */
     dist_conn *conns;          /* changed on the thread only, under lock */
     parked *parked;            /* the thread's only */
     node_mon *node_mons;       /* the thread's only */
@@ -97,6 +98,8 @@ dist_conn *mb_dist_conn_new(struct mb_dist *d, bool initiator);
 void mb_dist_conn_dial(dist_conn *c, const char *node);
 /* Accept an incoming connection on c (its tcp accepted already). */
 void mb_dist_conn_accepted(dist_conn *c);
+/* Stopping: close c once what was written to it is sent. */
+void mb_dist_conn_finish(dist_conn *c);
 /* Close c (answering its waiters with false and reason). */
 void mb_dist_conn_close(dist_conn *c, const char *reason);
 int mb_dist_conn_add_waiter(dist_conn *c, mb_pid pid, mb_ref ref);
