@@ -48,7 +48,7 @@ LUA_SRC  := lua/moonbeam/boot.lua lua/moonbeam/init.lua lua/moonbeam/cli.lua \
             lua/moonbeam/agent.lua lua/moonbeam/console.lua lua/moonbeam/pretty.lua \
             lua/moonbeam/supervisor.lua lua/moonbeam/shutdown.lua lua/moonbeam/gen.lua \
             lua/moonbeam/util.lua lua/moonbeam/table.lua lua/moonbeam/net.lua lua/moonbeam/registry.lua \
-            lua/moonbeam/port.lua
+            lua/moonbeam/port.lua lua/moonbeam/node.lua
 # host/core: the runtime, in plain C (no LuaJIT); host/otp: supervisors in
 # C; host/console: the socket consoles attach through; host/dist: the
 # node of an Erlang cluster (docs/reference.md, "Nodes"); bindings/: the Lua
@@ -68,7 +68,7 @@ BUSTED   := $(LUAJIT) /usr/bin/busted --output=spec/support/summary.lua
 # preloaded sanitizer runtime LuaJIT's os.execute itself fails.
 SAN_SPECS = $(filter-out spec/cli_spec.lua spec/require_spec.lua spec/console_spec.lua spec/attach_spec.lua \
                          spec/examples_run_spec.lua spec/module_cache_spec.lua spec/port_spec.lua \
-                         spec/node_spec.lua spec/node_message_spec.lua,$(wildcard spec/*_spec.lua))
+                         spec/node_spec.lua spec/node_message_spec.lua spec/node_gen_server_spec.lua,$(wildcard spec/*_spec.lua))
 
 .PHONY: all deps demo test spec core-test core-test-asan core-test-tsan soak asan tsan fuzz fuzz-short \
         bench clean install check-install \

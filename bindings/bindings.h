@@ -113,6 +113,12 @@ void mbb_open_registry(lua_State *L);
 void mbb_open_dist(lua_State *L);
 /* Send self->scratch to a pid of another node (dist_api.c): 0, or raises. */
 int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest);
+/* A call (core.call_send's: label at 2, request at 3) to a pid of another
+ * node, or (server 0) to the process registered as name on node: pushes
+ * the ref its reply will carry, and false (or raises). */
+int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node);
+/* gen.reply to a caller of another node: {Tag, value at idx} (dist_api.c). */
+int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int idx);
 void mbb_open_terms(lua_State *L);
 
 /* Replace exit in the os table at idx with moonbeam's (shutdown.lua): the

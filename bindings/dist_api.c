@@ -89,14 +89,15 @@ static int l_monitor_node(lua_State *L) {
     return 1;
 }
 
-/* b holds a frame's length (to fill), 'p' and a control message: append
- * the message in self->scratch, and hand the frame to the connection with
+/* b holds a frame's length (to fill), 'p' and a control message (and,
+ * without version, the start of the message): append the term in
+ * self->scratch, and hand the frame to the connection with
  * node (taking b's bytes). Raises when the message holds what cannot
  * cross (a function, a shared table...). */
-static void send_frame(lua_State *L, mb_proc *self, mb_dist *d, const char *node, mb_buf *b) {
+static void send_frame(lua_State *L, mb_proc *self, mb_dist *d, const char *node, mb_buf *b, bool version) {
     const char *why = NULL;
     mb_span msg = {self->scratch.p, self->scratch.len};
-    if (mb_etf_put_version(b)) why = "out of memory";
+    if (version && mb_etf_put_version(b)) why = "out of memory";
     else mb_dist_to_etf(mb_dist_me(d), msg, b, &why);
     if (why) {
         mb_buf_free(b);
@@ -130,8 +131,88 @@ int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest) {
         mb_buf_free(&b);
         return mbb_raisef(L, "send: out of memory");
     }
-    send_frame(L, self, d, node, &b);
+    send_frame(L, self, d, node, &b, true);
     return 0;
+}
+
+int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int idx) {
+    if (lua_isnil(L, idx)) return mbb_raisef(L, "reply: nil cannot go to another node");
+    mbb_encode_or_raise(L, self, idx, "reply");
+    mb_dist *d = mb_dist_of(self->rt);
+    mb_remote r;
+    char node[256];
+    if (!d || !mb_nodetab_get(mb_dist_me(d)->tab, caller, &r) ||
+        !mb_nodetab_node_name(mb_dist_me(d)->tab, r.node, node, sizeof node) || r.node == 0)
+        return 0;   /* a caller this node no longer knows: dropped */
+    mb_buf b;
+    mb_buf_init(&b);
+    /* SEND {2, '', Caller}, then {Tag, Reply}: send_frame adds the reply. */
+    if (frame_head(&b) || mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, 2) || mb_etf_put_atom(&b, "", 0) ||
+        mb_dist_put_pid(mb_dist_me(d), &b, caller) || mb_etf_put_version(&b) || mb_etf_put_tuple(&b, 2) ||
+        mb_dist_put_tag(mb_dist_me(d), &b, tag)) {
+        mb_buf_free(&b);
+        return mbb_raisef(L, "reply: out of memory, or a call tag this node no longer knows");
+    }
+    send_frame(L, self, d, node, &b, false);
+    return 0;
+}
+
+int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node) {
+    if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "call: a request to another node cannot be nil");
+    mbb_encode_or_raise(L, self, 3, "req");
+    size_t ln;
+    const char *label = lua_tolstring(L, 2, &ln);
+    mb_dist *d = mb_dist_of(self->rt);
+    mb_remote r;
+    char where[256];
+    if (server && d && mb_nodetab_get(mb_dist_me(d)->tab, server, &r) &&
+        mb_nodetab_node_name(mb_dist_me(d)->tab, r.node, where, sizeof where))
+        node = where;
+    mb_ref ref = mb_make_ref(self->rt);
+    mb_pid chain[MB_MAX_CHAIN];
+    mb_call_begin(self, 0, ref, chain);   /* across nodes no wait-for graph: no cycle is seen */
+    mb_buf b;
+    mb_buf_init(&b);
+    /* SEND {2, '', Server} or REG_SEND {6, Self, '', Name}; then {Label,
+     * {Self, Ref}, Req}, the label an atom as Erlang's gen expects. */
+    int bad = frame_head(&b) || (server ? mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, 2) ||
+                                              mb_etf_put_atom(&b, "", 0) || mb_dist_put_pid(mb_dist_me(d), &b, server)
+                                        : mb_etf_put_tuple(&b, 4) || mb_etf_put_int(&b, 6) ||
+                                              mb_dist_put_pid(mb_dist_me(d), &b, self->pid) ||
+                                              mb_etf_put_atom(&b, "", 0) || mb_etf_put_atom(&b, name, strlen(name))) ||
+              mb_etf_put_version(&b) || mb_etf_put_tuple(&b, 3) || mb_etf_put_atom(&b, label, ln) ||
+              mb_etf_put_tuple(&b, 2) || mb_dist_put_pid(mb_dist_me(d), &b, self->pid) ||
+              mb_dist_put_ref(mb_dist_me(d), &b, ref);
+    if (bad) {
+        mb_buf_free(&b);
+        mb_call_end(self);
+        return mbb_raisef(L, "call: out of memory");
+    }
+    /* Not a node, or a pid this node no longer knows: nothing is sent,
+     * and the call times out as one to a server that never answers. */
+    if (d && node) send_frame(L, self, d, node, &b, false);
+    else mb_buf_free(&b);
+    mbb_push_ref(L, ref);
+    lua_pushboolean(L, --self->budget <= 0 || self->dying);
+    return 2;
+}
+
+/* core.dist_call_named(name, node, label, req) -> ref, over: a call to the
+ * process registered as name on another node (gen.lua). */
+static int l_dist_call_named(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    char name[256], node[256];
+    size_t nn, ln;
+    const char *n = luaL_checklstring(L, 1, &nn), *at = luaL_checklstring(L, 2, &ln);
+    luaL_checktype(L, 3, LUA_TSTRING);
+    bool usable = nn >= 1 && nn <= 255 && ln <= 255 && memchr(at, '@', ln) && mb_dist_of(self->rt);
+    snprintf(name, sizeof name, "%s", n);
+    snprintf(node, sizeof node, "%s", at);
+    /* label and req at 2 and 3, as call_send has them */
+    lua_remove(L, 1);
+    lua_pushnil(L);
+    lua_replace(L, 1);
+    return mbb_dist_call(L, self, 0, name, usable ? node : NULL);
 }
 
 /* core.dist_send_named(name, node, msg): msg to the process registered as
@@ -153,7 +234,7 @@ static int l_dist_send_named(lua_State *L) {
         mb_buf_free(&b);
         return mbb_raisef(L, "send: a name of 1 to 255 characters expected");
     }
-    send_frame(L, self, d, node, &b);
+    send_frame(L, self, d, node, &b, true);
     return 0;
 }
 
@@ -163,6 +244,7 @@ void mbb_open_dist(lua_State *L) {
                                    {"dist_connect", l_dist_connect},
                                    {"monitor_node", l_monitor_node},
                                    {"dist_send_named", l_dist_send_named},
+                                   {"dist_call_named", l_dist_call_named},
                                    {NULL, NULL}};
     luaL_register(L, NULL, fns);
 }

@@ -103,7 +103,10 @@ static int l_send_tagged(lua_State *L) {
     const char *tag = luaL_checklstring(L, 2, &n);
     bool has_value = !lua_isnoneornil(L, 3);
     self->scratch.len = 0;
-    if (mb_put_tuple_head(&self->scratch, has_value ? 2 : 1) || mb_put_string(&self->scratch, tag, n))
+    /* To another node the tag is an atom, as Erlang's gen_server expects. */
+    bool remote = mb_pid_is_remote(dest);
+    if ((remote && mb_put_kind(&self->scratch, MB_KIND_TUPLE)) || mb_put_tuple_head(&self->scratch, has_value ? 2 : 1) ||
+        (remote ? mb_put_atom(&self->scratch, tag, n) : mb_put_string(&self->scratch, tag, n)))
         return mbb_raisef(L, "send: out of memory");
     if (has_value) {
         mb_encode_err err;

@@ -6,8 +6,10 @@
  * net_adm:ping asks) is answered here unless a process took that name;
  * other controls are not carried yet and are dropped. */
 #include <string.h>
+#include "core/call.h"
 #include "core/names.h"
 #include "core/process.h"
+#include "core/runtime.h"
 #include "dist_internal.h"
 #include "etf.h"
 
@@ -35,6 +37,59 @@ static void reply_to(dist_conn *c, const uint8_t *to, size_t ton, const uint8_t 
     mb_buf_free(&b);
 }
 
+/* gen_server's envelopes as moonbeam's gen_server reads them (its labels
+ * are strings): {'$gen_call', {Pid, Tag}, Req} becomes {"$gen_call",
+ * {pid, tag ref}, req} (gen.reply sends {Tag, Reply} back: call_api.c),
+ * {'$gen_cast', Msg} becomes {"$gen_cast", msg}. 1 when m (past its
+ * version byte) was one of them, converted into b; 0 when not; -1 with
+ * *why. */
+static int gen_envelope(dist_conn *c, mb_etf_rd *m, mb_buf *b, const char **why) {
+    mb_etf_rd q = *m;
+    uint32_t arity, two;
+    if (mb_etf_tuple(&q, &arity)) return 0;
+    const mb_dist_self *me = &c->d->me;
+    if (arity == 2 && mb_etf_is_atom(&q, "$gen_cast")) {
+        mb_etf_skip(&q);
+        if (mb_put_tuple_head(b, 2) || mb_put_string(b, "$gen_cast", 9)) return *why = "out of memory", -1;
+        return mb_dist_from_etf(me, &q, b, why) ? -1 : 1;
+    }
+    mb_etf_pid from;
+    mb_ref tag;
+    if (arity != 3 || !mb_etf_is_atom(&q, "$gen_call") || mb_etf_skip(&q) || mb_etf_tuple(&q, &two) || two != 2 ||
+        mb_etf_pid_get(&q, &from) || !(tag = mb_dist_tag_of(me, &q)))
+        return 0;
+    mb_pid pid = mb_dist_pid_of(me, &from);
+    if (!pid || mb_put_tuple_head(b, 3) || mb_put_string(b, "$gen_call", 9) || mb_put_tuple_head(b, 2) ||
+        mb_put_id(b, MB_T_PID, pid) || mb_put_id(b, MB_T_REF, tag))
+        return *why = "out of memory", -1;
+    return mb_dist_from_etf(me, &q, b, why) ? -1 : 1;
+}
+
+/* {Ref, Reply} for a call dest awaits (gen.call to another node: its
+ * gen_server answers this way): into dest's reply slot, as a local
+ * server's reply goes (call.h). 1 when it was that. */
+static int call_reply(dist_conn *c, mb_pid dest, mb_etf_rd *m) {
+    mb_etf_rd q = *m;
+    uint32_t arity;
+    mb_etf_ref e;
+    if (mb_etf_tuple(&q, &arity) || arity != 2 || mb_etf_ref_get(&q, &e)) return 0;
+    mb_ref ref = mb_dist_ref_of(&c->d->me, &e);
+    mb_proc *p = mb_proctab_get(&c->d->rt->procs, dest);
+    if (!p) return 0;
+    bool awaited = ref && atomic_load(&p->await_ref) == ref;
+    mb_proctab_put(&c->d->rt->procs, dest);
+    if (!awaited) return 0;
+    mb_buf b;
+    mb_buf_init(&b);
+    const char *why = NULL;
+    if (mb_buf_varint(&b, 1)) why = "out of memory";   /* a list of one value */
+    else mb_dist_from_etf(&c->d->me, &q, &b, &why);
+    if (why) mb_dist_log("a reply from %s dropped: it holds %s, which moonbeam does not carry", c->peer, why);
+    else if (mb_call_reply(c->d->rt, NULL, dest, ref, b.p, b.len)) mb_dist_log("out of memory: a reply dropped");
+    mb_buf_free(&b);
+    return 1;
+}
+
 /* The message at m (its version byte next) to a local process: dropped,
  * as Erlang drops it, when dest is not one (or no longer runs). */
 static void deliver(dist_conn *c, mb_pid dest, mb_etf_rd *m) {
@@ -43,7 +98,8 @@ static void deliver(dist_conn *c, mb_pid dest, mb_etf_rd *m) {
     mb_buf_init(&b);
     const char *why = NULL;
     if (mb_etf_version(m)) why = "malformed";
-    else mb_dist_from_etf(&c->d->me, m, &b, &why);
+    else if (call_reply(c, dest, m)) return;
+    else if (gen_envelope(c, m, &b, &why) == 0) mb_dist_from_etf(&c->d->me, m, &b, &why);
     if (why) mb_dist_log("a message from %s dropped: it holds %s, which moonbeam does not carry", c->peer, why);
     else if (mb_send(c->d->rt, NULL, 0, dest, MB_MSG_DATA, 0, b.p, b.len) < 0)
         mb_dist_log("out of memory: a message from %s dropped", c->peer);

@@ -20,7 +20,7 @@ mb_pid mb_dist_pid_of(const mb_dist_self *me, const mb_etf_pid *p) {
         return mb_pid_make(p->id, p->serial);
     long node = mb_nodetab_node(me->tab, p->node.s, p->node.n);
     if (node < 0) return 0;
-    mb_remote r = {(uint32_t)node, p->creation, 2, {p->id, p->serial}};
+    mb_remote r = {(uint32_t)node, p->creation, 2, {p->id, p->serial}, false};
     return mb_nodetab_pid(me->tab, &r);
 }
 
@@ -32,7 +32,7 @@ mb_ref mb_dist_ref_of(const mb_dist_self *me, const mb_etf_ref *e) {
         return MB_REF_BIT | (uint64_t)e->words[1] << 32 | e->words[0];
     long node = mb_nodetab_node(me->tab, e->node.s, e->node.n);
     if (node < 0) return 0;
-    mb_remote r = {(uint32_t)node, e->creation, e->nwords, {0}};
+    mb_remote r = {(uint32_t)node, e->creation, e->nwords, {0}, false};
     memcpy(r.words, e->words, (size_t)e->nwords * sizeof r.words[0]);
     return mb_nodetab_ref(me->tab, &r);
 }
@@ -68,6 +68,42 @@ int mb_dist_put_ref(const mb_dist_self *me, mb_buf *b, mb_ref ref) {
     mb_etf_ref e = {{node, strlen(node)}, r.creation, r.nwords, {0}};
     memcpy(e.words, r.words, sizeof e.words);
     return mb_etf_put_ref(b, &e);
+}
+
+int mb_dist_put_tag(const mb_dist_self *me, mb_buf *b, mb_ref ref) {
+    mb_remote r;
+    if (mb_ref_is_remote(ref) && mb_nodetab_get(me->tab, ref, &r) && r.alias_tag) {
+        /* [alias | Ref]: an improper list of one element, the ref its tail */
+        if (mb_etf_put_list(b, 1) || mb_etf_put_atom(b, "alias", 5)) return -1;
+        r.alias_tag = false;
+        ref = mb_nodetab_ref(me->tab, &r);
+        if (!ref) return -1;
+    }
+    return mb_dist_put_ref(me, b, ref);
+}
+
+mb_ref mb_dist_tag_of(const mb_dist_self *me, mb_etf_rd *r) {
+    mb_etf_rd q = *r;
+    bool alias = false;
+    if (mb_etf_peek(&q) == MB_ETF_LIST && q.end - q.p >= 5 && q.p[1] == 0 && q.p[2] == 0 && q.p[3] == 0 &&
+        q.p[4] == 1) {
+        q.p += 5;
+        if (!mb_etf_is_atom(&q, "alias") || mb_etf_skip(&q)) return 0;
+        alias = true;
+    }
+    mb_etf_ref e;
+    if (mb_etf_ref_get(&q, &e)) return 0;
+    mb_ref v = mb_dist_ref_of(me, &e);
+    if (alias && v) {
+        /* Our own refs never come back as an alias tag: only another node's. */
+        long node = mb_nodetab_node(me->tab, e.node.s, e.node.n);
+        if (node < 0) return 0;
+        mb_remote rr = {(uint32_t)node, e.creation, e.nwords, {0}, true};
+        memcpy(rr.words, e.words, (size_t)e.nwords * sizeof rr.words[0]);
+        v = mb_nodetab_ref(me->tab, &rr);
+    }
+    *r = q;
+    return v;
 }
 
 /* ---- Erlang to moonbeam ------------------------------------------------- */

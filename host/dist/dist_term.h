@@ -28,6 +28,12 @@ int mb_dist_to_etf(const mb_dist_self *me, mb_span v, mb_buf *b, const char **wh
  * memory, or a remote value whose entry was reused. */
 int mb_dist_put_pid(const mb_dist_self *me, mb_buf *b, mb_pid pid);
 int mb_dist_put_ref(const mb_dist_self *me, mb_buf *b, mb_ref ref);
+/* A call's tag as the caller sent it: a plain ref, or [alias | Ref] for
+ * a ref mb_dist_tag_of made of such a tag. */
+int mb_dist_put_tag(const mb_dist_self *me, mb_buf *b, mb_ref ref);
+/* The ref value of a call's tag at r (a ref, or [alias | Ref]); 0 when it
+ * is neither (or out of memory). */
+mb_ref mb_dist_tag_of(const mb_dist_self *me, mb_etf_rd *r);
 /* The value of a pid or ref read from the wire (0 when out of memory). */
 mb_pid mb_dist_pid_of(const mb_dist_self *me, const mb_etf_pid *p);
 mb_ref mb_dist_ref_of(const mb_dist_self *me, const mb_etf_ref *r);

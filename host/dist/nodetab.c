@@ -35,7 +35,7 @@ struct mb_nodetab {
 
 static uint32_t hash(const mb_remote *r) {
     uint64_t h = 1469598103934665603u;
-    uint32_t parts[2 + MB_ETF_MAX_REF_WORDS] = {r->node, r->creation};
+    uint32_t parts[2 + MB_ETF_MAX_REF_WORDS] = {r->node ^ (uint32_t)r->alias_tag << 31, r->creation};
     memcpy(parts + 2, r->words, sizeof r->words);
     for (int i = 0; i < 2 + r->nwords; i++) h = (h ^ parts[i]) * 1099511628211u;
     return (uint32_t)(h ^ (h >> 32)) & (BUCKETS - 1);
@@ -43,6 +43,7 @@ static uint32_t hash(const mb_remote *r) {
 
 static bool same(const mb_remote *a, const mb_remote *b) {
     return a->node == b->node && a->creation == b->creation && a->nwords == b->nwords &&
+           a->alias_tag == b->alias_tag &&
            memcmp(a->words, b->words, (size_t)a->nwords * sizeof a->words[0]) == 0;
 }
 

@@ -29,6 +29,8 @@ typedef struct mb_remote {
     uint32_t creation;
     int nwords;
     uint32_t words[MB_ETF_MAX_REF_WORDS];
+    bool alias_tag;            /* a ref that came as a call's tag [alias | Ref] (OTP 24+):
+                                  a reply must carry the tag as it came */
 } mb_remote;
 
 mb_nodetab *mb_nodetab_new(const char *self);
