@@ -17,7 +17,7 @@
 
 enum { ALIVE2_REQ = 120, ALIVE2_X_RESP = 118, ALIVE2_RESP = 121, PORT_PLEASE2_REQ = 122, PORT2_RESP = 119 };
 #define IO_TIMEOUT_MS 5000      /* a local epmd answers at once; a dead host must not hang us */
-#define START_WAIT_MS 5000      /* how long a freshly started epmd may take to listen */
+#define START_WAIT_MS 15000     /* how long a freshly started epmd may take to listen (a loaded machine) */
 
 static int epmd_port(void) {
     const char *s = getenv("ERL_EPMD_PORT");
@@ -92,11 +92,15 @@ static int dial_local(char *err, size_t errlen) {
         snprintf(err, errlen, "no epmd answers, and `epmd -daemon` could not be started");
         return -1;
     }
-    /* The daemon listens a moment after its parent returned: poll, bounded. */
-    for (int waited = 0; fd < 0 && errno == ECONNREFUSED && waited < START_WAIT_MS; waited += 20) {
+    /* The daemon listens a moment after its parent returned: poll, bounded
+     * by the clock (a loaded machine may take seconds). */
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
         nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
         fd = dial((struct sockaddr *)&lo);
-    }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (fd < 0 && (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < START_WAIT_MS);
 out:
     if (fd < 0) snprintf(err, errlen, "cannot reach epmd on port %d: %s", epmd_port(), strerror(errno));
     return fd;
