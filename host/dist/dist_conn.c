@@ -164,10 +164,13 @@ static void set_state(dist_conn *c, conn_state s) {
     pthread_mutex_unlock(&c->d->lock);
 }
 
-static uint32_t new_challenge(void) {
-    uint32_t x;
-    uv_random(NULL, NULL, &x, sizeof x, 0, NULL);
-    return x;
+/* A fresh random challenge into c->challenge; false (and c dropped) when
+ * the system has no randomness: a guessable challenge would let a replayed
+ * digest in. */
+static bool new_challenge(dist_conn *c) {
+    if (uv_random(NULL, NULL, &c->challenge, sizeof c->challenge, 0, NULL) == 0) return true;
+    drop(c, "no randomness for a challenge");
+    return false;
 }
 
 static void up(dist_conn *c) {
@@ -222,7 +225,7 @@ static void got_name(dist_conn *c, const uint8_t *p, size_t n) {
     pthread_mutex_unlock(&c->d->lock);
     c->peer_flags = m.flags;
     c->peer_creation = m.creation;
-    c->challenge = new_challenge();
+    if (!new_challenge(c)) return;
     mb_buf b;
     mb_buf_init(&b);
     int bad = mb_hs_put_status(&b, status) ||
@@ -288,7 +291,7 @@ static void got_challenge(dist_conn *c, const uint8_t *p, size_t n) {
     if (strcmp(m.name, c->peer) != 0) return drop(c, "the peer has another name");
     c->peer_flags = m.flags;
     c->peer_creation = m.creation;
-    c->challenge = new_challenge();
+    if (!new_challenge(c)) return;
     uint8_t digest[16];
     mb_hs_digest(c->d->cookie, m.challenge, digest);
     mb_buf b;
