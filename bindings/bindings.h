@@ -117,6 +117,9 @@ int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest);
  * node, or (server 0) to the process registered as name on node: pushes
  * the ref its reply will carry, and false (or raises). */
 int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node);
+/* mb.monitor of a process of another node: a pid (server), or name on
+ * node; pushes the ref (dist_api.c). */
+int mbb_dist_monitor(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node);
 /* gen.reply to a caller of another node: {Tag, value at idx} (dist_api.c). */
 int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int idx);
 void mbb_open_terms(lua_State *L);

@@ -89,6 +89,12 @@ static int l_monitor_node(lua_State *L) {
     return 1;
 }
 
+/* A frame's length, into its first 4 bytes. */
+static void fill_len(mb_buf *b) {
+    size_t n = b->len - 4;
+    b->p[0] = (uint8_t)(n >> 24), b->p[1] = (uint8_t)(n >> 16), b->p[2] = (uint8_t)(n >> 8), b->p[3] = (uint8_t)n;
+}
+
 /* b holds a frame's length (to fill), 'p' and a control message (and,
  * without version, the start of the message): append the term in
  * self->scratch, and hand the frame to the connection with
@@ -103,8 +109,7 @@ static void send_frame(lua_State *L, mb_proc *self, mb_dist *d, const char *node
         mb_buf_free(b);
         mbb_raisef(L, "send: msg: cannot go to another node: it holds %s", why);
     }
-    size_t n = b->len - 4;
-    b->p[0] = (uint8_t)(n >> 24), b->p[1] = (uint8_t)(n >> 16), b->p[2] = (uint8_t)(n >> 8), b->p[3] = (uint8_t)n;
+    fill_len(b);
     mb_dist_send_frame(d, node, b->p, b->len);   /* fails only when the host stops: dropped */
     mb_buf_init(b);
 }
@@ -215,6 +220,68 @@ static int l_dist_call_named(lua_State *L) {
     return mbb_dist_call(L, self, 0, name, usable ? node : NULL);
 }
 
+/* A MONITOR_P (op 19) or DEMONITOR_P (20) frame {op, Self, To, Ref}: To
+ * the remote pid server, or the atom name. */
+static int monitor_frame(mb_dist *d, mb_buf *b, int op, mb_pid self, mb_pid server, const char *name, mb_ref ref) {
+    const mb_dist_self *me = mb_dist_me(d);
+    if (frame_head(b) || mb_etf_put_tuple(b, 4) || mb_etf_put_int(b, op) || mb_dist_put_pid(me, b, self) ||
+        (server ? mb_dist_put_pid(me, b, server) : mb_etf_put_atom(b, name, strlen(name))) ||
+        mb_dist_put_ref(me, b, ref))
+        return -1;
+    fill_len(b);
+    return 0;
+}
+
+int mbb_dist_monitor(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node) {
+    mb_dist *d = mb_dist_of(self->rt);
+    mb_ref ref = mb_make_ref(self->rt);
+    mb_remote r;
+    char where[256];
+    if (server && d && mb_nodetab_get(mb_dist_me(d)->tab, server, &r) &&
+        mb_nodetab_node_name(mb_dist_me(d)->tab, r.node, where, sizeof where))
+        node = where;
+    /* What the DOWN names: the pid, or {name, node}. */
+    mb_buf target, mon, demon;
+    mb_buf_init(&target), mb_buf_init(&mon), mb_buf_init(&demon);
+    int bad = server ? mb_put_id(&target, MB_T_PID, server)
+                     : mb_put_tuple_head(&target, 2) || mb_put_string(&target, name, strlen(name)) ||
+                           mb_put_string(&target, node ? node : "", node ? strlen(node) : 0);
+    if (!bad && d && node)
+        bad = monitor_frame(d, &mon, 19, self->pid, server, name, ref) ||
+              monitor_frame(d, &demon, 20, self->pid, server, name, ref);
+    if (bad) {
+        mb_buf_free(&target), mb_buf_free(&mon), mb_buf_free(&demon);
+        return mbb_raisef(L, "monitor: out of memory");
+    }
+    /* Not a node, a pid it no longer knows, or the host stops: DOWN noconnection at once. */
+    if (!d || !node || mb_dist_monitor(d, node, self->pid, ref, target.p, target.len, mon.p, mon.len, demon.p, demon.len)) {
+        if (d && node) mb_buf_init(&mon), mb_buf_init(&demon);   /* taken and freed */
+        mb_buf why;
+        mb_buf_init(&why);
+        if (mb_put_tuple_head(&why, 5) || mb_put_string(&why, "DOWN", 4) || mb_put_id(&why, MB_T_REF, ref) ||
+            mb_put_string(&why, "process", 7) || mb_buf_put(&why, target.p, target.len) ||
+            mb_put_string(&why, "noconnection", 12) ||
+            mb_send(self->rt, mbb_sched(self), 0, self->pid, MB_MSG_DATA, 0, why.p, why.len) < 0) {
+            mb_buf_free(&why), mb_buf_free(&target), mb_buf_free(&mon), mb_buf_free(&demon);
+            return mbb_raisef(L, "monitor: out of memory");
+        }
+        mb_buf_free(&why);
+        mb_buf_free(&mon), mb_buf_free(&demon);
+    }
+    mb_buf_free(&target);
+    mbb_push_ref(L, ref);
+    return 1;
+}
+
+/* core.dist_monitor_named(name, node) -> ref: a monitor of the process
+ * registered as name on another node (mb.monitor({name, node})). */
+static int l_dist_monitor_named(lua_State *L) {
+    size_t nn, ln;
+    const char *name = luaL_checklstring(L, 1, &nn), *node = luaL_checklstring(L, 2, &ln);
+    if (nn < 1 || nn > 255 || ln > 255 || !memchr(node, '@', ln)) node = NULL;
+    return mbb_dist_monitor(L, mbb_self(L), 0, name, node);
+}
+
 /* core.dist_send_named(name, node, msg): msg to the process registered as
  * name on another node (mb.send({name, node}, msg) in init.lua). */
 static int l_dist_send_named(lua_State *L) {
@@ -245,6 +312,7 @@ void mbb_open_dist(lua_State *L) {
                                    {"monitor_node", l_monitor_node},
                                    {"dist_send_named", l_dist_send_named},
                                    {"dist_call_named", l_dist_call_named},
+                                   {"dist_monitor_named", l_dist_monitor_named},
                                    {NULL, NULL}};
     luaL_register(L, NULL, fns);
 }

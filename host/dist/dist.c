@@ -18,7 +18,7 @@
 
 static const char dist_key;   /* where the runtime keeps this (runtime.h) */
 
-typedef enum req_op { REQ_CONNECT, REQ_MONITOR_NODE, REQ_DEMONITOR_NODE, REQ_FRAME } req_op;
+typedef enum req_op { REQ_CONNECT, REQ_MONITOR_NODE, REQ_DEMONITOR_NODE, REQ_FRAME, REQ_MONITOR, REQ_DEMONITOR } req_op;
 
 typedef struct dist_req {
     struct dist_req *next;
@@ -26,8 +26,12 @@ typedef struct dist_req {
     mb_pid pid;
     mb_ref ref;                /* CONNECT: the answer's */
     char node[MB_NODE_MAX + 1];
-    uint8_t *frame;            /* FRAME: malloc'd */
+    uint8_t *frame;            /* FRAME, MONITOR: malloc'd */
     size_t len;
+    uint8_t *demonitor;        /* MONITOR: its DEMONITOR_P frame, malloc'd */
+    size_t dlen;
+    size_t ntarget;            /* MONITOR: what the DOWN names, in target */
+    uint8_t target[];
 } dist_req;
 
 void mb_dist_log(const char *fmt, ...) {
@@ -122,10 +126,41 @@ static void frame(mb_dist *d, dist_req *r) {
     else if (mb_buf_put(&c->pending, r->frame, r->len)) mb_dist_log("out of memory: a message to %s dropped", r->node);
 }
 
+/* A remote monitor: kept, and its MONITOR_P sent (connecting first; a
+ * connection that cannot be made gives the DOWN "noconnection"). */
+static void monitor(mb_dist *d, dist_req *r) {
+    if (mb_remote_mon_add(d, r->node, r->pid, r->ref, r->target, r->ntarget)) {
+        mb_dist_log("out of memory: a monitor of a process on %s not made", r->node);
+        return;
+    }
+    d->remote_mons->demonitor = r->demonitor;
+    d->remote_mons->ndemonitor = r->dlen;
+    r->demonitor = NULL;
+    frame(d, r);
+    if (!mb_dist_find(d, r->node, false)) mb_remote_mon_node_down(d, r->node);
+}
+
+/* demonitor: the monitor goes, and, when its connection is up, the peer is told. */
+static void demonitor(mb_dist *d, dist_req *r) {
+    remote_mon *m = mb_remote_mon_take(d, r->ref);
+    if (!m) return;
+    dist_conn *c = mb_dist_find(d, m->node, true);
+    if (c) mb_dist_conn_write(c, m->demonitor, m->ndemonitor);
+    mb_remote_mon_free(m);
+}
+
 /* A request, on the thread. */
 static void handle(mb_dist *d, dist_req *r) {
     if (r->op == REQ_FRAME) {
         frame(d, r);
+        return;
+    }
+    if (r->op == REQ_MONITOR) {
+        monitor(d, r);
+        return;
+    }
+    if (r->op == REQ_DEMONITOR) {
+        demonitor(d, r);
         return;
     }
     if (r->op != REQ_CONNECT) {
@@ -174,12 +209,14 @@ static void on_wake(uv_async_t *a) {
         if (!stopping || (r->op == REQ_FRAME && mb_dist_find(d, r->node, true))) handle(d, r);
         else if (r->op == REQ_CONNECT) mb_dist_answer(d, r->pid, r->ref, "stopping");
         free(r->frame);
+        free(r->demonitor);
         free(r);
     }
     if (!stopping || d->closing) return;
     d->closing = true;
     mb_dist_unpark(d, NULL, NULL, INFINITY);
     mb_node_mon_clear(d);   /* the host stops: nobody is told */
+    mb_remote_mon_clear(d);
     /* Open connections end once what was written is out (or after
      * STOP_FLUSH_MS: a peer that reads nothing cannot hold the host). */
     for (dist_conn *c = d->conns; c; c = c->next)
@@ -196,6 +233,7 @@ static void on_timer(uv_timer_t *t) {
     mb_dist *d = t->data;
     double now = mb_now_ms();
     mb_dist_unpark(d, NULL, NULL, now);
+    mb_peer_mon_check(d, NULL);
     for (dist_conn *c = d->conns, *next; c; c = next) {
         next = c->next;
         if (c->state != C_CLOSED) mb_dist_conn_check(c, now);
@@ -352,6 +390,7 @@ void mb_dist_free(mb_dist *d) {
     for (dist_req *r = d->head, *next; r; r = next) {
         next = r->next;
         free(r->frame);
+        free(r->demonitor);
         free(r);
     }
     mb_nodetab_free(d->tab);
@@ -391,13 +430,43 @@ static int post(mb_dist *d, dist_req *r) {
     return uv_async_send(&d->wake) ? -1 : 0;
 }
 
-static dist_req *new_req(req_op op, const char *node, mb_pid pid) {
-    dist_req *r = calloc(1, sizeof *r);
+static dist_req *new_req_extra(req_op op, const char *node, mb_pid pid, size_t extra) {
+    dist_req *r = calloc(1, sizeof *r + extra);
     if (!r) return NULL;
     r->op = op;
     r->pid = pid;
     snprintf(r->node, sizeof r->node, "%s", node);
     return r;
+}
+
+static dist_req *new_req(req_op op, const char *node, mb_pid pid) { return new_req_extra(op, node, pid, 0); }
+
+int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, const uint8_t *target,
+                    size_t ntarget, uint8_t *frame, size_t len, uint8_t *demonitor, size_t dlen) {
+    dist_req *r = new_req_extra(REQ_MONITOR, node, watcher, ntarget);
+    if (!r) {
+        free(frame);
+        free(demonitor);
+        return -1;
+    }
+    r->ref = ref;
+    r->frame = frame, r->len = len;
+    r->demonitor = demonitor, r->dlen = dlen;
+    r->ntarget = ntarget;
+    memcpy(r->target, target, ntarget);
+    if (post(d, r)) {
+        free(frame);
+        free(demonitor);
+        return -1;
+    }
+    return 0;
+}
+
+int mb_dist_demonitor(mb_dist *d, mb_ref ref) {
+    dist_req *r = new_req(REQ_DEMONITOR, "", 0);
+    if (!r) return -1;
+    r->ref = ref;
+    return post(d, r);
 }
 
 int mb_dist_connect(mb_dist *d, const char *node, mb_pid pid, mb_ref ref) {

@@ -13,7 +13,7 @@
 #include "dist_internal.h"
 #include "etf.h"
 
-enum { DOP_SEND = 2, DOP_REG_SEND = 6 };
+enum { DOP_SEND = 2, DOP_REG_SEND = 6, DOP_MONITOR_P = 19, DOP_DEMONITOR_P = 20, DOP_MONITOR_P_EXIT = 21 };
 #define PASS_THROUGH 112
 
 /* {Tag, Reply} to a pid of the peer's: a SEND control {2, '', To} and the
@@ -121,6 +121,37 @@ static void net_kernel(dist_conn *c, mb_etf_rd *m) {
     reply_to(c, from, fromn, tag, tagn, "yes");
 }
 
+/* An exit reason at r as this contract writes them: an atom as a string
+ * ("normal", "noproc", "killed"), anything else mapped as a message. */
+static int reason(dist_conn *c, mb_etf_rd *r, mb_buf *b, const char **why) {
+    mb_etf_atom a;
+    mb_etf_rd q = *r;
+    if (mb_etf_atom_get(&q, &a) == 0) {
+        *r = q;
+        return mb_put_string(b, a.s, a.n) ? (*why = "out of memory", -1) : 0;
+    }
+    return mb_dist_from_etf(&c->d->me, r, b, why);
+}
+
+/* MONITOR_P_EXIT {21, FromProc, ToPid, Ref, Reason}: a monitored process
+ * of the peer's ended; its watcher here gets the DOWN. */
+static void monitor_exit(dist_conn *c, mb_etf_rd *r) {
+    mb_etf_ref e;
+    if (mb_etf_skip(r) || mb_etf_skip(r) || mb_etf_ref_get(r, &e)) return;
+    mb_ref ref = mb_dist_ref_of(&c->d->me, &e);
+    mb_buf b;
+    mb_buf_init(&b);
+    const char *why = NULL;
+    if (reason(c, r, &b, &why)) {
+        mb_buf_free(&b);
+        mb_small_term w = mb_small_str("unknown");   /* a reason moonbeam cannot carry */
+        mb_remote_mon_down(c->d, ref, w.b, w.n);
+        return;
+    }
+    mb_remote_mon_down(c->d, ref, b.p, b.len);
+    mb_buf_free(&b);
+}
+
 void mb_dist_control(dist_conn *c, const uint8_t *p, size_t n) {
     if (p[0] != PASS_THROUGH) {
         mb_dist_log("node %s sent a frame this node cannot read (atom cache or fragments were not offered)",
@@ -142,6 +173,12 @@ void mb_dist_control(dist_conn *c, const uint8_t *p, size_t n) {
         mb_pid dest = mb_names_whereis(c->d->rt, name.s, name.n);
         if (!dest && name.n == 10 && memcmp(name.s, "net_kernel", 10) == 0) net_kernel(c, &r);
         else deliver(c, dest, &r);
+    } else if (op == DOP_MONITOR_P && arity == 4) {
+        mb_peer_mon_add(c, &r);
+    } else if (op == DOP_DEMONITOR_P && arity == 4) {
+        mb_peer_mon_remove(c, &r);
+    } else if (op == DOP_MONITOR_P_EXIT && arity == 5) {
+        monitor_exit(c, &r);
     } else if (op == DOP_SEND && arity == 3) {
         mb_etf_pid to;
         if (mb_etf_skip(&r) || mb_etf_pid_get(&r, &to)) return;

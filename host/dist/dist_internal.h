@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <uv.h>
 #include "core/buf.h"
+#include "core/term.h"
 #include "dist.h"
 #include "dist_term.h"
 #include "handshake.h"
@@ -69,6 +70,20 @@ typedef struct node_mon {
     mb_pid pid;
 } node_mon;
 
+/* A monitor of this node's process (watcher) on another node's process
+ * (target: a remote pid, or {name, node} as a term), waiting for its
+ * MONITOR_P_EXIT or the connection's end. */
+typedef struct remote_mon {
+    struct remote_mon *next;
+    char node[MB_NODE_MAX + 1];
+    mb_pid watcher;
+    mb_ref ref;
+    uint8_t *demonitor;        /* the DEMONITOR_P frame that ends it (malloc'd) */
+    size_t ndemonitor;
+    size_t ntarget;
+    uint8_t target[];          /* what the DOWN names (element 4), encoded */
+} remote_mon;
+
 struct mb_dist {
     mb_runtime *rt;
     char node[MB_NODE_MAX + 1];
@@ -85,6 +100,8 @@ struct mb_dist {
     dist_conn *conns;          /* changed on the thread only, under lock */
     parked *parked;            /* the thread's only */
     node_mon *node_mons;       /* the thread's only */
+    remote_mon *remote_mons;   /* the thread's only */
+    struct peer_mon *peer_mons;/* the thread's only: peer_monitor.c */
     uv_thread_t thread;
     uv_loop_t loop;
     uv_async_t wake;
@@ -117,6 +134,27 @@ int mb_node_mon_add(struct mb_dist *d, const char *node, mb_pid pid);
 void mb_node_mon_remove(struct mb_dist *d, const char *node, mb_pid pid);
 void mb_node_mon_fire(struct mb_dist *d, const char *node);
 void mb_node_mon_clear(struct mb_dist *d);
+
+/* remote_monitor.c: add a monitor (-1: out of memory), take one by ref,
+ * tell its watcher {"DOWN", ref, "process", target, reason} (reason: an
+ * encoded term) and drop it, tell all of node's "noconnection", drop all. */
+int mb_remote_mon_add(struct mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, const uint8_t *target,
+                      size_t ntarget);
+/* The monitor with ref, out of the list (the caller frees it with
+ * mb_remote_mon_free); NULL if none. */
+remote_mon *mb_remote_mon_take(struct mb_dist *d, mb_ref ref);
+void mb_remote_mon_free(remote_mon *m);
+void mb_remote_mon_down(struct mb_dist *d, mb_ref ref, const uint8_t *reason, size_t n);
+void mb_remote_mon_node_down(struct mb_dist *d, const char *node);
+void mb_remote_mon_clear(struct mb_dist *d);
+
+/* peer_monitor.c: a MONITOR_P's or DEMONITOR_P's {From, To, Ref} (at r)
+ * from c; answer those whose target ended (gone NULL), or forget those of
+ * connection gone. */
+struct mb_etf_rd;
+void mb_peer_mon_add(dist_conn *c, struct mb_etf_rd *r);
+void mb_peer_mon_remove(dist_conn *c, struct mb_etf_rd *r);
+void mb_peer_mon_check(struct mb_dist *d, dist_conn *gone);
 
 /* dist_control.c: one frame of an UP connection (its length removed). */
 void mb_dist_control(dist_conn *c, const uint8_t *p, size_t n);

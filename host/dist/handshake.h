@@ -44,12 +44,12 @@
      MB_DFLAG_NEW_FLOATS | MB_DFLAG_UTF8_ATOMS | MB_DFLAG_MAP_TAG | MB_DFLAG_BIG_CREATION | \
      MB_DFLAG_HANDSHAKE_23)
 /* What moonbeam advertises: the mandatory set (funs and bit strings are
- * read, and not carried: docs/reference.md), being a visible node, and
- * V4_NC, whose full 32-bit pid fields carry moonbeam's 21-bit slots and
- * 24-bit serials (pid.h). Monitors (DIST_MONITOR) are not advertised yet:
- * an Erlang monitor on this node then fires only when the connection
- * drops, as for a C node. */
-#define MB_DFLAGS_OURS (MB_DFLAGS_MANDATORY | MB_DFLAG_PUBLISHED | MB_DFLAG_V4_NC)
+ * read, and not carried: docs/reference.md), being a visible node, V4_NC,
+ * whose full 32-bit pid fields carry moonbeam's 21-bit slots and serials
+ * (pid.h), and monitors by pid and by name (remote_monitor.c for ours,
+ * peer_monitor.c for the peer's). Not links (LINK, EXIT), spawn, aliases,
+ * fragments or atom caches. */
+#define MB_DFLAGS_OURS (MB_DFLAGS_MANDATORY | MB_DFLAG_PUBLISHED | MB_DFLAG_V4_NC | MB_DFLAG_DIST_MONITOR | MB_DFLAG_DIST_MONITOR_NAME)
 /* A peer must also have V4_NC (OTP 24 and later do). */
 #define MB_DFLAGS_REQUIRED (MB_DFLAGS_MANDATORY | MB_DFLAG_V4_NC)
 

@@ -38,6 +38,10 @@ end
 --- monitor(pid_or_name) -> ref; a via name is resolved once, now (an
 -- unknown one gets its DOWN "noproc", with the name, at once).
 function M.monitor(x)
+  if type(x) == "table" and #x == 2 and type(x[1]) == "string" and type(x[2]) == "string" then
+    if x[2] ~= core.node() then return core.dist_monitor_named(x[1], x[2]) end   -- {name, node}
+    return c_monitor(x[1])
+  end
   if type(x) == "table" then return c_monitor(registry().whereis_via(x, "monitor") or x) end
   return c_monitor(x)
 end
