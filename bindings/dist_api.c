@@ -89,6 +89,10 @@ static int l_monitor_node(lua_State *L) {
     return 1;
 }
 
+static void monitor_with(lua_State *L, mb_proc *self, mb_dist *d, mb_pid server, const char *name,
+                         const char *node, mb_ref ref);
+static const char *node_of(mb_dist *d, mb_pid server, char where[256]);
+
 /* A frame's length, into its first 4 bytes. */
 static void fill_len(mb_buf *b) {
     size_t n = b->len - 4;
@@ -168,14 +172,14 @@ int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, 
     size_t ln;
     const char *label = lua_tolstring(L, 2, &ln);
     mb_dist *d = mb_dist_of(self->rt);
-    mb_remote r;
     char where[256];
-    if (server && d && mb_nodetab_get(mb_dist_me(d)->tab, server, &r) &&
-        mb_nodetab_node_name(mb_dist_me(d)->tab, r.node, where, sizeof where))
-        node = where;
+    if (server) node = node_of(d, server, where);
     mb_ref ref = mb_make_ref(self->rt);
     mb_pid chain[MB_MAX_CHAIN];
     mb_call_begin(self, 0, ref, chain);   /* across nodes no wait-for graph: no cycle is seen */
+    /* The server is monitored under the call's ref, as a local call's is:
+     * its DOWN (noproc, its exit, noconnection) ends the wait. */
+    monitor_with(L, self, d, server, name, node, ref);
     mb_buf b;
     mb_buf_init(&b);
     /* SEND {2, '', Server} or REG_SEND {6, Self, '', Name}; then {Label,
@@ -193,13 +197,14 @@ int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, 
         mb_call_end(self);
         return mbb_raisef(L, "call: out of memory");
     }
-    /* Not a node, or a pid this node no longer knows: nothing is sent,
-     * and the call times out as one to a server that never answers. */
+    /* Not a node, or a pid this node no longer knows: nothing is sent;
+     * the monitor's DOWN noconnection is already there. */
     if (d && node) send_frame(L, self, d, node, &b, false);
     else mb_buf_free(&b);
     mbb_push_ref(L, ref);
     lua_pushboolean(L, --self->budget <= 0 || self->dying);
-    return 2;
+    lua_pushboolean(L, 1);   /* remote: the caller demonitors when done */
+    return 3;
 }
 
 /* core.dist_call_named(name, node, label, req) -> ref, over: a call to the
@@ -232,14 +237,10 @@ static int monitor_frame(mb_dist *d, mb_buf *b, int op, mb_pid self, mb_pid serv
     return 0;
 }
 
-int mbb_dist_monitor(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node) {
-    mb_dist *d = mb_dist_of(self->rt);
-    mb_ref ref = mb_make_ref(self->rt);
-    mb_remote r;
-    char where[256];
-    if (server && d && mb_nodetab_get(mb_dist_me(d)->tab, server, &r) &&
-        mb_nodetab_node_name(mb_dist_me(d)->tab, r.node, where, sizeof where))
-        node = where;
+/* A monitor under ref of server (a remote pid) or name on node, for
+ * self; when it cannot be made, its DOWN "noconnection" at once. */
+static void monitor_with(lua_State *L, mb_proc *self, mb_dist *d, mb_pid server, const char *name,
+                         const char *node, mb_ref ref) {
     /* What the DOWN names: the pid, or {name, node}. */
     mb_buf target, mon, demon;
     mb_buf_init(&target), mb_buf_init(&mon), mb_buf_init(&demon);
@@ -251,7 +252,7 @@ int mbb_dist_monitor(lua_State *L, mb_proc *self, mb_pid server, const char *nam
               monitor_frame(d, &demon, 20, self->pid, server, name, ref);
     if (bad) {
         mb_buf_free(&target), mb_buf_free(&mon), mb_buf_free(&demon);
-        return mbb_raisef(L, "monitor: out of memory");
+        mbb_raisef(L, "monitor: out of memory");
     }
     /* Not a node, a pid it no longer knows, or the host stops: DOWN noconnection at once. */
     if (!d || !node || mb_dist_monitor(d, node, self->pid, ref, target.p, target.len, mon.p, mon.len, demon.p, demon.len)) {
@@ -261,14 +262,31 @@ int mbb_dist_monitor(lua_State *L, mb_proc *self, mb_pid server, const char *nam
         if (mb_put_tuple_head(&why, 5) || mb_put_string(&why, "DOWN", 4) || mb_put_id(&why, MB_T_REF, ref) ||
             mb_put_string(&why, "process", 7) || mb_buf_put(&why, target.p, target.len) ||
             mb_put_string(&why, "noconnection", 12) ||
-            mb_send(self->rt, mbb_sched(self), 0, self->pid, MB_MSG_DATA, 0, why.p, why.len) < 0) {
+            mb_send(self->rt, mbb_sched(self), 0, self->pid, MB_MSG_DOWN, ref, why.p, why.len) < 0) {
             mb_buf_free(&why), mb_buf_free(&target), mb_buf_free(&mon), mb_buf_free(&demon);
-            return mbb_raisef(L, "monitor: out of memory");
+            mbb_raisef(L, "monitor: out of memory");
         }
         mb_buf_free(&why);
         mb_buf_free(&mon), mb_buf_free(&demon);
     }
     mb_buf_free(&target);
+}
+
+/* The node of a remote pid, into where; NULL when unknown. */
+static const char *node_of(mb_dist *d, mb_pid server, char where[256]) {
+    mb_remote r;
+    if (server && d && mb_nodetab_get(mb_dist_me(d)->tab, server, &r) &&
+        mb_nodetab_node_name(mb_dist_me(d)->tab, r.node, where, 256) && r.node != 0)
+        return where;
+    return NULL;
+}
+
+int mbb_dist_monitor(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node) {
+    mb_dist *d = mb_dist_of(self->rt);
+    mb_ref ref = mb_make_ref(self->rt);
+    char where[256];
+    if (server) node = node_of(d, server, where);
+    monitor_with(L, self, d, server, name, node, ref);
     mbb_push_ref(L, ref);
     return 1;
 }

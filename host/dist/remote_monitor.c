@@ -45,7 +45,9 @@ static void tell(mb_dist *d, remote_mon *m, const uint8_t *reason, size_t n) {
     mb_buf_init(&b);
     int bad = mb_put_tuple_head(&b, 5) || mb_put_string(&b, "DOWN", 4) || mb_put_id(&b, MB_T_REF, m->ref) ||
               mb_put_string(&b, "process", 7) || mb_buf_put(&b, m->target, m->ntarget) || mb_buf_put(&b, reason, n);
-    if (bad || mb_send(d->rt, NULL, 0, m->watcher, MB_MSG_DATA, 0, b.p, b.len) < 0)
+    /* A DOWN as the core's are: tagged with its ref, so a call awaiting it
+     * finds it in its reply slot and demonitor's flush finds it queued. */
+    if (bad || mb_send(d->rt, NULL, 0, m->watcher, MB_MSG_DOWN, m->ref, b.p, b.len) < 0)
         mb_dist_log("out of memory: a DOWN from %s dropped", m->node);
     mb_buf_free(&b);
 }

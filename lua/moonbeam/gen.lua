@@ -45,7 +45,7 @@ end
 -- when it fails.
 local function exchange(pid, label, req, timeout)
   if pid == self() then return false, { "calling_self" } end
-  local ref, x = call_send(pid, label, req)
+  local ref, x, remote = call_send(pid, label, req)   -- remote: a server on another node
   if not ref then
     if ref == false then return false, { "deadlock", x } end
     if x == false then return false, { "overloaded" } end   -- its full mailbox refused it: at once
@@ -53,6 +53,7 @@ local function exchange(pid, label, req, timeout)
   end
   if x then c_yield() end   -- the slice is used up
   local kind, v = await(timeout and now() + timeout)
+  if remote and kind ~= "down" then demonitor(ref) end   -- its monitor is the distribution layer's
   if kind == "reply" then
     call_end(ref)
     if type(v) == "table" and v[1] == REPLY_FAILED then
