@@ -48,16 +48,17 @@ LUA_SRC  := lua/moonbeam/boot.lua lua/moonbeam/init.lua lua/moonbeam/cli.lua \
             lua/moonbeam/agent.lua lua/moonbeam/console.lua lua/moonbeam/pretty.lua \
             lua/moonbeam/supervisor.lua lua/moonbeam/shutdown.lua lua/moonbeam/gen.lua \
             lua/moonbeam/util.lua lua/moonbeam/table.lua lua/moonbeam/net.lua lua/moonbeam/registry.lua \
-            lua/moonbeam/port.lua lua/moonbeam/reload.lua
+            lua/moonbeam/port.lua lua/moonbeam/reload.lua lua/moonbeam/node.lua
 # host/core: the runtime, in plain C (no LuaJIT); host/otp: supervisors in
-# C; host/console: the socket consoles attach through; bindings/: the Lua
+# C; host/console: the socket consoles attach through; host/dist: the
+# node of an Erlang cluster (docs/reference.md, "Nodes"); bindings/: the Lua
 # process kind and the Lua API; host/cli: the executable's own parts.
-CORE_SRC := $(wildcard host/core/*.c host/otp/*.c host/console/*.c) $(wildcard bindings/*.c)
+CORE_SRC := $(wildcard host/core/*.c host/otp/*.c host/console/*.c host/dist/*.c) $(wildcard bindings/*.c)
 OBJS     := $(patsubst %.c,$(B)/obj/%.o,$(CORE_SRC)) $(B)/obj/embedded.o
 HEADERS  := $(wildcard host/*/*.h bindings/*.h)
 
 DEB_PKGS := luajit libluajit-5.1-dev libuv1-dev lua-cjson lua-cjson-dev lua-busted \
-            libedit-dev pkg-config clang tmux luarocks gdb procps redis-tools curl
+            libedit-dev pkg-config clang tmux luarocks gdb procps redis-tools curl erlang-base
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./?.lua;;
 export LUA_CPATH := ./$(B)/lib/?.so;;
 # The specs crash processes on purpose; their crash reports would be noise.
@@ -67,7 +68,9 @@ BUSTED   := $(LUAJIT) /usr/bin/busted --output=spec/support/summary.lua
 # preloaded sanitizer runtime LuaJIT's os.execute itself fails.
 SAN_SPECS = $(filter-out spec/cli_spec.lua spec/require_spec.lua spec/console_spec.lua spec/attach_spec.lua \
                          spec/examples_run_spec.lua spec/module_cache_spec.lua spec/port_spec.lua \
-                         spec/logger_run_spec.lua,$(wildcard spec/*_spec.lua))
+                         spec/logger_run_spec.lua \
+                         spec/node_spec.lua spec/node_message_spec.lua spec/node_gen_server_spec.lua \
+                         spec/node_monitor_spec.lua,$(wildcard spec/*_spec.lua))
 
 .PHONY: all deps demo test spec core-test core-test-asan core-test-tsan soak asan tsan fuzz fuzz-short \
         bench clean install check-install \
@@ -85,7 +88,7 @@ $(B)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(B)/obj/host/core/%.o $(B)/obj/host/otp/%.o $(B)/obj/host/console/%.o: CFLAGS := $(CFLAGS_CORE)
+$(B)/obj/host/core/%.o $(B)/obj/host/otp/%.o $(B)/obj/host/console/%.o $(B)/obj/host/dist/%.o: CFLAGS := $(CFLAGS_CORE)
 
 # A C program that uses the core alone (no LuaJIT linked): spec/core.
 CORE_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard host/core/*.c))

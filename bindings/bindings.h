@@ -121,6 +121,19 @@ int mbb_io_post_data(lua_State *L, mb_io_op op, uint64_t h, int idx, const char 
 void mbb_open_registry(lua_State *L);
 void mbb_open_reload(lua_State *L);
 void mbb_open_peek(lua_State *L);
+void mbb_open_dist(lua_State *L);
+/* Send self->scratch to a pid of another node (dist_api.c): 0, or raises. */
+int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest);
+/* A call (core.call_send's: label at 2, request at 3) to a pid of another
+ * node, or (server 0) to the process registered as name on node: pushes
+ * the ref its reply will carry, and false (or raises). */
+int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node);
+/* mb.monitor of a process of another node: a pid (server), or name on
+ * node; pushes the ref (dist_api.c). */
+int mbb_dist_monitor(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node);
+/* gen.reply to a caller of another node: {Tag, value at idx} (dist_api.c). */
+int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int idx);
+void mbb_open_terms(lua_State *L);
 
 /* Replace exit in the os table at idx with moonbeam's (shutdown.lua): the
  * whole host ends in order. The function it replaces is kept for a host's

@@ -55,6 +55,7 @@ static int l_call_send(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_pid server = mbb_check_pid(L, 1, "call");
     luaL_checktype(L, 2, LUA_TSTRING);
+    if (mb_pid_is_remote(server)) return mbb_dist_call(L, self, server, NULL, NULL);   /* dist_api.c */
     mb_ref ref = mb_make_ref(self->rt);
     mb_encode_err err;
     if (encode_request(L, self, ref, &err)) {
@@ -126,6 +127,12 @@ static int l_reply(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_pid caller = mbb_check_pid(L, 1, "reply");
     mb_ref ref = mbb_check_ref(L, 2, "reply");
+    lua_settop(L, 3);
+    if (mb_pid_is_remote(caller)) {   /* a caller on another node */
+        mbb_dist_reply(L, self, caller, ref, 3);
+        lua_pushboolean(L, 1);
+        return 1;
+    }
     /* A list of one value, so that a nil reply is a reply too. */
     mb_encode_err err;
     self->scratch.len = 0;

@@ -1,6 +1,7 @@
 /* codec.c: encode a Lua value into the message format, decode it into
  * another state. See codec.h for the format and the trust rules. */
 #include "codec.h"
+#include "term_kinds.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -110,7 +111,18 @@ static int enc_table(enc *e, int idx, int depth) {
     if (lua_getmetatable(L, idx)) {
         int is_error = is_error_table_meta(L);
         lua_pop(L, 1);
-        if (!is_error) return enc_fail(e, "cannot send a table with a metatable");
+        /* Atoms, and tables that remember an Erlang kind (term_kinds.h). */
+        int kind = is_error ? 0 : mbb_term_meta(L, idx);
+        if (kind == MBB_ATOM) {
+            lua_getfield(L, idx, "name");
+            size_t n;
+            const char *name = lua_tolstring(L, -1, &n);
+            int bad = !name || mb_put_atom(e->b, name, n);
+            lua_pop(L, 1);
+            return bad ? enc_fail(e, "a broken atom") : 0;
+        }
+        if (kind && mb_put_kind(e->b, kind)) return enc_oom(e);
+        if (!is_error && !kind) return enc_fail(e, "cannot send a table with a metatable");
     }
     const void *t = lua_topointer(L, idx);
     for (int i = 0; i < depth; i++)
@@ -251,7 +263,11 @@ static int enc_value(enc *e, int idx, int depth) {
     case LUA_TNIL: return enc_fail(e, "cannot send nil");
     case LUA_TUSERDATA: return enc_fail(e, "cannot send a userdata");
     case LUA_TTHREAD: return enc_fail(e, "cannot send a coroutine");
-    case LUA_TCDATA: return enc_fail(e, "cannot send a cdata");
+    case LUA_TCDATA: {
+        int64_t v;
+        if (mbb_int64_of(L, idx, &v)) return enc_fail(e, "cannot send a cdata other than int64_t");
+        return mb_put_int64(e->b, v) ? enc_oom(e) : 0;
+    }
     default: return enc_fail(e, "cannot send a value of this type");
     }
 }
@@ -370,6 +386,30 @@ static int dec_value(dec *d, int depth, int allow_nil) {
         memcpy(&x, d->p, 8);
         d->p += 8;
         lua_pushnumber(L, x);
+        return 0;
+    }
+    case MB_T_ATOM: {
+        uint64_t n;
+        if (dec_varint(d, &n) || n > (uint64_t)(d->end - d->p)) return -1;
+        mbb_push_atom(L, (const char *)d->p, (size_t)n);
+        d->p += n;
+        return 0;
+    }
+    case MB_T_INT64: {
+        if (d->end - d->p < 8) return -1;
+        uint64_t v = 0;
+        for (int i = 7; i >= 0; i--) v = v << 8 | d->p[i];
+        d->p += 8;
+        mbb_push_int64(L, (int64_t)v);
+        return 0;
+    }
+    case MB_T_KIND: {
+        if (d->end - d->p < 2 || d->p[0] < MB_KIND_TUPLE || d->p[0] > MB_KIND_MAP || d->p[1] != MB_T_TABLE)
+            return -1;
+        int kind = d->p[0];
+        d->p += 2;
+        if (dec_table(d, depth)) return -1;
+        mbb_set_kind(L, -1, kind);
         return 0;
     }
     case MB_T_STRING:

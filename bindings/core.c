@@ -246,7 +246,9 @@ static const lazy_area areas[] = {
     {"console_", mbb_open_console}, {"version", mbb_open_console}, {"shutdown_", mbb_open_shutdown},
     {"tab_", mbb_open_table}, {"net_", mbb_open_net}, {"port_", mbb_open_port},
     {"reg_", mbb_open_registry}, {"log", mbb_open_log}, {"code_", mbb_open_reload},
-    {"peek", mbb_open_peek}};
+    {"peek", mbb_open_peek}, {"node", mbb_open_dist}, {"dist_", mbb_open_dist},
+    {"monitor_node", mbb_open_dist}, {"atom", mbb_open_terms}, {"tuple", mbb_open_terms},
+    {"kind", mbb_open_terms}};
 #define NAREAS (sizeof areas / sizeof *areas)
 
 /* Which areas are open: a bit each, in the metatable's "open" field. */

@@ -67,6 +67,11 @@ int mbb_exit_now(lua_State *L, mb_proc *p) {
 
 /* Send self->scratch to dest; returns send's results (over [, full]). */
 static int send_scratch(lua_State *L, mb_proc *self, mb_pid dest, mb_msg_kind kind) {
+    if (mb_pid_is_remote(dest)) {   /* another node's: the distribution thread's */
+        mbb_dist_send(L, self, dest);
+        lua_pushboolean(L, --self->budget <= 0 || self->dying);
+        return 1;
+    }
     int rc = mb_send(self->rt, mbb_sched(self), self->pid, dest, kind, 0, self->scratch.p, self->scratch.len);
     if (rc < 0) return mbb_raisef(L, "send: out of memory");
     if (atomic_load_explicit(&self->sig_pending, memory_order_relaxed)) mb_signal_drain(self);
@@ -98,7 +103,10 @@ static int l_send_tagged(lua_State *L) {
     const char *tag = luaL_checklstring(L, 2, &n);
     bool has_value = !lua_isnoneornil(L, 3);
     self->scratch.len = 0;
-    if (mb_put_tuple_head(&self->scratch, has_value ? 2 : 1) || mb_put_string(&self->scratch, tag, n))
+    /* To another node the tag is an atom, as Erlang's gen_server expects. */
+    bool remote = mb_pid_is_remote(dest);
+    if ((remote && mb_put_kind(&self->scratch, MB_KIND_TUPLE)) || mb_put_tuple_head(&self->scratch, has_value ? 2 : 1) ||
+        (remote ? mb_put_atom(&self->scratch, tag, n) : mb_put_string(&self->scratch, tag, n)))
         return mbb_raisef(L, "send: out of memory");
     if (has_value) {
         mb_encode_err err;

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include "bindings.h"
 #include "core/names.h"
+#include "dist/dist.h"
+#include "dist/nodetab.h"
+#include "dist/dist_term.h"
 
 void mbb_push_pid(lua_State *L, mb_pid pid) { lua_pushlightuserdata(L, (void *)(uintptr_t)pid); }
 void mbb_push_ref(lua_State *L, mb_ref ref) { lua_pushlightuserdata(L, (void *)(uintptr_t)ref); }
@@ -54,15 +57,40 @@ mb_pid mbb_check_dest(lua_State *L, int idx, const char *fn) {
     return value_of(L, idx);
 }
 
+/* Another node's pid <N.id.serial> or ref #Ref<N.words, last first>, N
+ * its node's number here (host/dist/nodetab.h); one whose entry was
+ * reused since prints with "?" for its numbers. */
+static int remote_tostring(lua_State *L, uint64_t v) {
+    mb_dist *d = mb_dist_of(mbb_self(L)->rt);
+    mb_remote r;
+    bool pid = mb_value_kind(v) == MB_VALUE_PID;
+    if (!d || !mb_nodetab_get(mb_dist_me(d)->tab, v, &r)) {
+        lua_pushstring(L, pid ? "<?.?.?>" : "#Ref<?>");
+        return 1;
+    }
+    char s[96];
+    if (pid) {
+        snprintf(s, sizeof s, "<%u.%u.%u>", r.node, r.words[0], r.words[1]);
+    } else {
+        int k = snprintf(s, sizeof s, "#Ref<%u", r.node);
+        for (int i = r.nwords - 1; i >= 0; i--) k += snprintf(s + k, sizeof s - (size_t)k, ".%u", r.words[i]);
+        snprintf(s + k, sizeof s - (size_t)k, ">");
+    }
+    lua_pushstring(L, s);
+    return 1;
+}
+
 static int pid_tostring(lua_State *L) {
     uint64_t v = (uint64_t)(uintptr_t)lua_touserdata(L, 1);
     switch (mb_value_kind(v)) {
     case MB_VALUE_PID:
+        if (mb_pid_is_remote(v)) return remote_tostring(L, v);
         lua_pushfstring(L, "<0.%d.%d>", (int)mb_pid_slot(v), (int)mb_pid_serial(v));
         break;
     case MB_VALUE_REF: {
+        if (mb_ref_is_remote(v)) return remote_tostring(L, v);
         char s[48];
-        snprintf(s, sizeof s, "#Ref<0.%" PRIu64 ">", v & (MB_REF_BIT - 1));
+        snprintf(s, sizeof s, "#Ref<0.%" PRIu64 ">", v & MB_LOCAL_REF_MASK);
         lua_pushstring(L, s);
         break;
     }

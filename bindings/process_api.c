@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bindings.h"
+#include "dist/dist.h"
 #include "core/mailbox_bounds.h"
 #include "core/names.h"
 #include "core/sched.h"
@@ -257,6 +258,7 @@ static int l_monitor(lua_State *L) {
         bad = mb_buf_put(&what, self->scratch.p, self->scratch.len);
     } else {
         target = mbb_check_pid(L, 1, "monitor");
+        if (mb_pid_is_remote(target)) return mbb_dist_monitor(L, self, target, NULL, NULL);   /* another node's */
         bad = mb_put_id(&what, MB_T_PID, target);
     }
     mb_ref ref = mb_make_ref(self->rt);
@@ -271,6 +273,8 @@ static int l_demonitor(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_ref ref = mbb_check_ref(L, 1, "demonitor");
     mb_demonitor(self, ref, lua_toboolean(L, 2));
+    mb_dist *d = mb_dist_of(self->rt);
+    if (d) mb_dist_demonitor(d, ref);   /* a monitor of another node's process, if it is one */
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -300,7 +300,7 @@ describe("the pid of a process that exited", function()
   local function slot(pid) return tonumber(tostring(pid):match("^<0%.(%d+)%.%d+>$")) end
 
   -- A freed slot goes to the back of the free queue, so one process
-  -- restarted over and over does not cycle one slot's 24-bit serial.
+  -- restarted over and over does not cycle one slot's 23-bit serial.
   it("never answers again: its slot is reused only after every other free slot", function()
     local old, used = {}, {}
     for i = 1, 1000 do

@@ -30,6 +30,8 @@
 #include "console.h"
 #include "console/console_server.h"
 #include "core/version.h"
+#include "dist/dist.h"
+#include "dist/identity.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -52,6 +54,13 @@ static void usage(FILE *out) {
             "  --shutdown-timeout MS  how long an orderly shutdown (SIGTERM, SIGINT,\n"
             "                         os.exit) may take before the host exits with\n"
             "                         status 1 (default 10000)\n"
+            "  --sname NAME           be node NAME@`hostname -s` of an Erlang cluster\n"
+            "  --name NAME[@HOST]     be node NAME@HOST (default: this host's full name)\n"
+            "  --cookie COOKIE        the cluster's cookie (default: ~/.erlang.cookie,\n"
+            "                         created as erl does if missing)\n"
+            "  --dist-address ADDR    accept nodes on this address only (default: all)\n"
+            "  --dist-port N          accept nodes on this port (default: any free one)\n"
+            "  --net-ticktime S       drop a node silent for S seconds (default 60)\n"
             "  --watch                reload a module (mb.reload) when its file changes;\n"
             "                         says what it did on stderr\n"
             "  -h, --help             this text\n"
@@ -75,6 +84,9 @@ typedef enum mode { MODE_CONSOLE, MODE_RUN, MODE_EXEC, MODE_ATTACH } mode;
 typedef struct options {
     long schedulers, blocking, max_procs, shutdown_ms;
     const char *socket;
+    const char *node, *cookie, *dist_address;   /* --sname/--name, --cookie, --dist-address */
+    bool longname;
+    long dist_port, ticktime;
     const char **setup;   /* "l", MODULE and "e", CODE, in order */
     int nsetup;
     bool interactive, any_exec, watch;
@@ -119,6 +131,20 @@ static int parse_option(int argc, char **argv, int *i, options *o, bool after_sc
         return parse_count(a, value_of(argc, argv, i), MB_MAX_SLOTS, &o->max_procs);
     if (strcmp(a, "--shutdown-timeout") == 0)
         return parse_count(a, value_of(argc, argv, i), 86400000L, &o->shutdown_ms);
+    if (strcmp(a, "--dist-port") == 0) return parse_count(a, value_of(argc, argv, i), 65535, &o->dist_port);
+    if (strcmp(a, "--net-ticktime") == 0) return parse_count(a, value_of(argc, argv, i), 86400, &o->ticktime);
+    if (strcmp(a, "--sname") == 0 || strcmp(a, "--name") == 0 || strcmp(a, "--cookie") == 0 ||
+        strcmp(a, "--dist-address") == 0) {
+        const char *v = value_of(argc, argv, i);
+        if (!v || !*v) {
+            fprintf(stderr, "moonbeam: %s needs a value\n", a);
+            return OPT_BAD;
+        }
+        if (a[2] == 'c') o->cookie = v;
+        else if (a[2] == 'd') o->dist_address = v;
+        else o->node = v, o->longname = a[2] == 'n';
+        return OPT_TAKEN;
+    }
     if (strcmp(a, "--console-socket") == 0) {
         o->socket = value_of(argc, argv, i);
         if (!o->socket || !*o->socket) {
@@ -201,10 +227,12 @@ static int parse_args(int argc, char **argv, options *o) {
         fprintf(stderr, "moonbeam: unknown command '%s' (commands: run SCRIPT, attach SOCKET)\n", cmd);
         return 2;
     }
-    /* Options may come between run and the script too (run --watch app.lua). */
+    /* Options may come between run and the script too (run --watch app.lua,
+     * run --sname n app.lua), and `--` before the script. */
     i++;
     if ((rc = parse_options(argc, argv, &i, o))) return rc;
-    i--;
+    if (i < argc && strcmp(argv[i], "--") == 0) i++;
+    i--;   /* argv[i + 1] is the script */
     if (i + 1 >= argc) {
         fprintf(stderr, "moonbeam: run needs a script\n");
         return 2;
@@ -293,6 +321,25 @@ static lua_State *new_state(const options *o) {
     return L;
 }
 
+/* Make this host a node when --sname or --name asks (dist.h). */
+static int start_node(mb_runtime *rt, const options *o, mb_dist **out) {
+    char node[256], cookie[256], err[512];
+    if (o->cookie && strlen(o->cookie) >= sizeof cookie) {
+        fprintf(stderr, "moonbeam: the cookie is too long\n");
+        return -1;
+    }
+    if (mb_node_name(o->node, o->longname, node, sizeof node, err, sizeof err) ||
+        (!o->cookie && mb_default_cookie(cookie, sizeof cookie, err, sizeof err))) {
+        fprintf(stderr, "moonbeam: %s\n", err);
+        return -1;
+    }
+    mb_dist_config cfg = {node, o->cookie ? o->cookie : cookie, o->dist_address, (int)o->dist_port,
+                          (unsigned)o->ticktime};
+    *out = mb_dist_start(rt, &cfg, err, sizeof err);
+    if (!*out) fprintf(stderr, "moonbeam: cannot start node %s: %s\n", node, err);
+    return *out ? 0 : -1;
+}
+
 /* A shutdown is over (shutdown.h). run and -e: the host process in
  * cli.lua waits for it and returns its status. */
 static void shutdown_done_run(mb_runtime *rt, int status, void *ud) {
@@ -351,6 +398,7 @@ int main(int argc, char **argv) {
     }
     mb_proc *self = NULL;
     mb_console_server *srv = NULL;
+    mb_dist *dist = NULL;
     mb_runtime *rt = NULL;
     int hangup = -1;
     if (lua_cpcall(L, start_host, &self)) {
@@ -369,6 +417,11 @@ int main(int argc, char **argv) {
             fprintf(stderr, "moonbeam: cannot catch SIGTERM and SIGINT\n");
             goto done;
         }
+    }
+    if (o.node ? start_node(rt, &o, &dist) : (o.cookie || o.dist_address || o.dist_port || o.ticktime) ?
+                  (fprintf(stderr, "moonbeam: --cookie and the --dist options need --sname or --name\n"), -1) : 0) {
+        status = 2;
+        goto done;
     }
     char err[256];
     if ((o.socket || o.mode == MODE_CONSOLE) &&
@@ -392,8 +445,10 @@ int main(int argc, char **argv) {
     if (mb_shutdown_status(rt) >= 0) status = mb_shutdown_wait(rt);
 done:
     mb_console_server_stop(srv);   /* the socket goes */
+    mb_dist_stop(dist);            /* connections close, epmd forgets the name */
     lua_close(L);
     mb_console_server_free(srv);
+    mb_dist_free(dist);
     if (hangup >= 0) close(hangup);
     free(o.setup);
     return status;

@@ -81,7 +81,7 @@ static void slot_release(mb_proctab *t, uint32_t i) {
     mb_proc_free(p);
     /* The next serial; 0 is skipped so that no pid is ever 0. */
     uint64_t w = atomic_load(&s->word);
-    uint32_t serial = (SERIAL(w) + 1) & MB_SERIAL_MASK;
+    uint32_t serial = (SERIAL(w) + 1) & MB_LOCAL_SERIAL_MASK;
     if (serial == 0) serial = 1;
     atomic_store(&s->word, (uint64_t)serial << 32);
     pthread_mutex_lock(&t->free_lock);   /* to the back of the queue */

@@ -10,7 +10,7 @@
  * Free slots are handed out first in, first out (at start every slot, in
  * order): a freed slot comes back only after every other free slot was
  * used, so an old pid's serial is reached again only after about
- * free slots x 2^24 spawns, not after 2^24 restarts of one process. */
+ * free slots x 2^23 spawns, not after 2^23 restarts of one process. */
 #ifndef MB_PROCTAB_H
 #define MB_PROCTAB_H
 

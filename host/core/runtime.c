@@ -18,7 +18,7 @@
 double mb_now_ms(void) { return (double)uv_hrtime() / 1e6; }
 
 mb_ref mb_make_ref(mb_runtime *rt) {
-    return MB_REF_BIT | (atomic_fetch_add(&rt->next_ref, 1) & (MB_TAB_BIT - 1));
+    return MB_REF_BIT | (atomic_fetch_add(&rt->next_ref, 1) & MB_LOCAL_REF_MASK);
 }
 
 static char *dup_or_null(const char *s) {

@@ -19,7 +19,16 @@ static int skip(const uint8_t **pp, const uint8_t *end, int depth) {
         if (end - p < 8) return -1;
         p += 8;
         break;
-    case MB_T_STRING: case MB_T_FUNCTION:
+    case MB_T_INT64:
+        if (end - p < 8) return -1;
+        p += 8;
+        break;
+    case MB_T_KIND:
+        if (p >= end || *p < MB_KIND_TUPLE || *p > MB_KIND_MAP || p + 1 >= end || p[1] != MB_T_TABLE) return -1;
+        p++;
+        if (skip(&p, end, depth)) return -1;
+        break;
+    case MB_T_STRING: case MB_T_FUNCTION: case MB_T_ATOM:
         if (mb_varint_get(&p, end, &n) || n > (uint64_t)(end - p)) return -1;
         p += n;
         break;
@@ -200,3 +209,15 @@ mb_small_term mb_small_id(int tag, uint64_t v) {
     t.n = 1 + mb_varint_encode(t.b + 1, v);
     return t;
 }
+
+int mb_put_atom(mb_buf *b, const char *s, size_t n) {
+    return mb_buf_byte(b, MB_T_ATOM) || mb_buf_varint(b, n) || mb_buf_put(b, s, n);
+}
+
+int mb_put_int64(mb_buf *b, int64_t v) {
+    uint8_t x[8];
+    for (int i = 0; i < 8; i++) x[i] = (uint8_t)((uint64_t)v >> (8 * i));
+    return mb_buf_byte(b, MB_T_INT64) || mb_buf_put(b, x, 8);
+}
+
+int mb_put_kind(mb_buf *b, int kind) { return mb_buf_byte(b, MB_T_KIND) || mb_buf_byte(b, (uint8_t)kind); }

@@ -12,6 +12,11 @@
  *   0x07 pid | 0x08 ref n value
  *   0x09 function       n length, LuaJIT bytecode of an upvalue-free function
  *   0x0a table handle   n value (a shared table's, pid.h; table.h)
+ *   0x0b socket or port n value (pid.h; io.h)
+ *   0x0c atom           n length, bytes: an Erlang atom (mb.atom; host/dist)
+ *   0x0d int64          8 bytes: an integer beyond 2^53 (an int64_t cdata)
+ *   0x0e kind           1 byte (MB_KIND_*), then a table: one that came
+ *                       from an Erlang tuple, list or map, or mb.tuple
  *
  * A list (arguments) is n count, then that many values, nils allowed.
  *
@@ -34,8 +39,10 @@
 enum {
     MB_T_NIL, MB_T_FALSE, MB_T_TRUE, MB_T_INT, MB_T_DOUBLE,
     MB_T_STRING, MB_T_TABLE, MB_T_PID, MB_T_REF, MB_T_FUNCTION, MB_T_TAB,
-    MB_T_IO   /* a socket or a port (pid.h) */
+    MB_T_IO,  /* a socket or a port (pid.h) */
+    MB_T_ATOM, MB_T_INT64, MB_T_KIND
 };
+enum { MB_KIND_TUPLE = 1, MB_KIND_LIST = 2, MB_KIND_MAP = 3 };
 
 /* One varint from *pp, at most up to end; advances *pp. -1 if it does not
  * end before end or is longer than 64 bits. */
@@ -95,6 +102,9 @@ int mb_put_number(mb_buf *b, double x);
 int mb_put_bool(mb_buf *b, bool v);
 int mb_put_table_head(mb_buf *b, uint32_t narr, uint32_t nhash);
 int mb_put_tuple_head(mb_buf *b, unsigned n);      /* an array of n, no hash part */
+int mb_put_atom(mb_buf *b, const char *s, size_t n);
+int mb_put_int64(mb_buf *b, int64_t v);
+int mb_put_kind(mb_buf *b, int kind);              /* a table must follow */
 
 /* A short term held in place: the words and ids the core sends itself (a
  * reason, the pid in a DOWN), with no allocation and nothing to free. */

@@ -686,6 +686,7 @@ Helpers (globals of this console; it is a moonbeam process of its own):
   alive(pid)                whether a process (or a registered name) is alive
   kill(pid)                 exit(pid, "kill")
   tree(sup)                 a supervision tree
+  nodes()                   the connected nodes (moonbeam --sname NAME: a node)
   pid("0.5.1")              a pid from its text
   v([n])                    an earlier result: the last one, input n's, or v(-k) k back
   reload(module)            hot code reload: every process that loaded module takes the new code
@@ -695,6 +696,9 @@ Each line is one chunk: locals last one line; globals stay. A line that is not
 complete continues on the next. Ctrl-C cancels the line, or stops an evaluation
 (the console's globals stay); Ctrl-D ends the console. The console's own code
 runs interpreted, so that Ctrl-C can stop any loop.]]
+
+--- nodes(): the connected nodes of this node (docs/reference.md, "Nodes").
+H.nodes = mb.nodes
 
 function H.help() say(HELP) end
 

@@ -42,7 +42,7 @@ end
 -- when it fails.
 local function exchange(pid, label, req, timeout)
   if pid == self() then return false, { "calling_self" } end
-  local ref, x = call_send(pid, label, req)
+  local ref, x, remote = call_send(pid, label, req)   -- remote: a server on another node
   if not ref then
     if ref == false then return false, { "deadlock", x } end
     if x == false then return false, { "overloaded" } end   -- its full mailbox refused it: at once
@@ -50,6 +50,7 @@ local function exchange(pid, label, req, timeout)
   end
   if x then c_yield() end   -- the slice is used up
   local kind, v = await(timeout and now() + timeout)
+  if remote and kind ~= "down" then demonitor(ref) end   -- its monitor is the distribution layer's
   if kind == "reply" then
     call_end(ref)
     if type(v) == "table" and v[1] == REPLY_FAILED then
@@ -73,6 +74,11 @@ end
 -- why}; a request that cannot be sent raises, at the caller's caller.
 function M.call(server, label, req, timeout)
   local pid = server
+  -- {name, node}: a registered process on another node (moonbeam.node).
+  if type(server) == "table" and #server == 2 and type(server[2]) == "string" and server[2] ~= mb.node() then
+    return require("moonbeam.node").call(server[1], server[2], label, req, timeout)
+  end
+  if type(server) == "table" and #server == 2 and type(server[2]) == "string" then server = server[1] end
   if type(server) == "string" or type(server) == "table" then
     pid = whereis(server)
     if not pid then return false, { "noproc" } end

@@ -39,6 +39,10 @@ end
 --- monitor(pid_or_name) -> ref; a via name is resolved once, now (an
 -- unknown one gets its DOWN "noproc", with the name, at once).
 function M.monitor(x)
+  if type(x) == "table" and #x == 2 and type(x[1]) == "string" and type(x[2]) == "string" then
+    if x[2] ~= core.node() then return core.dist_monitor_named(x[1], x[2]) end   -- {name, node}
+    return c_monitor(x[1])
+  end
   if type(x) == "table" then return c_monitor(registry().whereis_via(x, "monitor") or x) end
   return c_monitor(x)
 end
@@ -78,7 +82,18 @@ end
 --- send(dest, msg) -> true, or false, "full" when the receiver's full
 -- mailbox refused msg (max_queue; host/core/mailbox_bounds.h).
 function M.send(dest, msg)
-  if type(dest) == "table" then dest = via_dest(dest) end
+  if type(dest) == "table" then
+    -- {name, node}: a registered process on a node (this one, or another).
+    if #dest == 2 and type(dest[1]) == "string" and type(dest[2]) == "string" then
+      if dest[2] ~= core.node() then
+        core.dist_send_named(dest[1], dest[2], msg)
+        return true
+      end
+      dest = dest[1]
+    else
+      dest = via_dest(dest)
+    end
+  end
   local over, full = c_send(dest, msg)
   if over then c_yield() end
   if full then return false, "full" end
@@ -138,6 +153,21 @@ function M.sleep(ms)
   end
   local deadline = c_now() + ms
   while c_wait_until(deadline) do end   -- false: the deadline has passed
+end
+
+--- connect(node) -> true once connected to node ("name@host"), false when
+-- it cannot be reached, refuses us, or this host is not a node. mb.node()
+-- and mb.nodes() are the core's.
+function M.connect(node)
+  local ref = core.dist_connect(node)
+  if type(ref) == "boolean" then return ref end
+  local kind, v = core.call_take()
+  while kind ~= "reply" do
+    c_wait()
+    kind, v = core.call_take()
+  end
+  core.call_end()
+  return v[1] == true
 end
 
 local c_enter, c_leave = core._blocking_enter, core._blocking_leave

@@ -1,0 +1,336 @@
+/* dist_api.c: the node's Lua API (docs/reference.md, "Nodes"): mb.node,
+ * mb.nodes, and the request behind mb.connect (lua/moonbeam/init.lua waits
+ * for its answer). */
+#include <string.h>
+#include "bindings.h"
+#include "core/call.h"
+#include "dist/dist.h"
+#include "dist/dist_term.h"
+
+/* core.node() -> this node's name, "nonode@nohost" when not distributed
+ * (as Erlang's node()). */
+static int l_node(lua_State *L) {
+    mb_dist *d = mb_dist_of(mbb_self(L)->rt);
+    lua_pushstring(L, d ? mb_dist_node(d) : "nonode@nohost");
+    return 1;
+}
+
+/* core.nodes() -> the connected nodes' names. */
+static int l_nodes(lua_State *L) {
+    mb_dist *d = mb_dist_of(mbb_self(L)->rt);
+    size_t n = 0, cap = 1024, need;
+    char *names = NULL;
+    /* Into a buffer Lua owns (a raise frees it), grown while nodes come. */
+    while (d && (need = mb_dist_nodes(d, names = lua_newuserdata(L, cap), cap, &n)) > cap) {
+        lua_pop(L, 1);
+        cap = need * 2;
+    }
+    lua_createtable(L, (int)n, 0);
+    const char *p = names;
+    for (size_t i = 0; i < n; i++, p += strlen(p) + 1) {
+        lua_pushstring(L, p);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    return 1;
+}
+
+/* core.dist_connect(node) -> true (this node), false (not distributed),
+ * or the ref whose reply answers. */
+static int l_dist_connect(lua_State *L) {
+    if (lua_type(L, 1) != LUA_TSTRING)
+        return mbb_raisef(L, "connect: a node name (string) expected, got %s", luaL_typename(L, 1));
+    size_t len;
+    const char *node = lua_tolstring(L, 1, &len);
+    mb_proc *self = mbb_self(L);
+    mb_dist *d = mb_dist_of(self->rt);
+    const char *at = memchr(node, '@', len);
+    if (!d || !at || at == node || at == node + len - 1 || len > 255 || memchr(node, '\0', len)) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (strcmp(node, mb_dist_node(d)) == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    mb_pid chain[MB_MAX_CHAIN];
+    mb_ref ref = mb_make_ref(self->rt);
+    mb_call_begin(self, 0, ref, chain);   /* no server: no cycle can form */
+    if (mb_dist_connect(d, node, self->pid, ref)) {
+        mb_call_end(self);
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    mbb_push_ref(L, ref);
+    return 1;
+}
+
+/* core.monitor_node(node, [flag]) -> true: with flag true (the default),
+ * one {"nodedown", node} message when the connection to node drops (at
+ * once when it cannot be made, or this host is not a node); false takes
+ * one such monitor away. */
+static int l_monitor_node(lua_State *L) {
+    if (lua_type(L, 1) != LUA_TSTRING)
+        return mbb_raisef(L, "monitor_node: a node name (string) expected, got %s", luaL_typename(L, 1));
+    if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TBOOLEAN)
+        return mbb_raisef(L, "monitor_node: flag must be a boolean, got %s", luaL_typename(L, 2));
+    size_t len;
+    const char *node = lua_tolstring(L, 1, &len);
+    bool on = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
+    mb_proc *self = mbb_self(L);
+    mb_dist *d = mb_dist_of(self->rt);
+    const char *at = memchr(node, '@', len);
+    bool usable = d && at && at != node && at != node + len - 1 && len <= 255 && !memchr(node, '\0', len);
+    if (on && (!usable || mb_dist_monitor_node(d, node, self->pid, true))) {
+        if (mb_dist_send_nodedown(self->rt, self->pid, node)) return mbb_raisef(L, "monitor_node: out of memory");
+    } else if (!on && usable) {
+        mb_dist_monitor_node(d, node, self->pid, false);   /* fails only when the host stops */
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static void monitor_with(lua_State *L, mb_proc *self, mb_dist *d, mb_pid server, const char *name,
+                         const char *node, mb_ref ref);
+static const char *node_of(mb_dist *d, mb_pid server, char where[256]);
+
+/* A frame's length, into its first 4 bytes. */
+static void fill_len(mb_buf *b) {
+    size_t n = b->len - 4;
+    b->p[0] = (uint8_t)(n >> 24), b->p[1] = (uint8_t)(n >> 16), b->p[2] = (uint8_t)(n >> 8), b->p[3] = (uint8_t)n;
+}
+
+/* b holds a frame's length (to fill), 'p' and a control message (and,
+ * without version, the start of the message): append the term in
+ * self->scratch, and hand the frame to the connection with
+ * node (taking b's bytes). Raises when the message holds what cannot
+ * cross (a function, a shared table...). */
+static void send_frame(lua_State *L, mb_proc *self, mb_dist *d, const char *node, mb_buf *b, bool version) {
+    const char *why = NULL;
+    mb_span msg = {self->scratch.p, self->scratch.len};
+    if (version && mb_etf_put_version(b)) why = "out of memory";
+    else mb_dist_to_etf(mb_dist_me(d), msg, b, &why);
+    if (why) {
+        mb_buf_free(b);
+        mbb_raisef(L, "send: msg: cannot go to another node: it holds %s", why);
+    }
+    fill_len(b);
+    mb_dist_send_frame(d, node, b->p, b->len);   /* fails only when the host stops: dropped */
+    mb_buf_init(b);
+}
+
+/* The frame's start: length to fill, pass-through byte, version. */
+static int frame_head(mb_buf *b) {
+    static const uint8_t head[6] = {0, 0, 0, 0, 112, MB_ETF_VERSION};
+    return mb_buf_put(b, head, sizeof head);
+}
+
+int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest) {
+    mb_dist *d = mb_dist_of(self->rt);
+    mb_remote r;
+    char node[256];
+    /* Not a node, or a pid this node no longer knows: dropped, as to a dead pid. */
+    if (!d || !mb_nodetab_get(mb_dist_me(d)->tab, dest, &r) ||
+        !mb_nodetab_node_name(mb_dist_me(d)->tab, r.node, node, sizeof node) || r.node == 0)
+        return 0;
+    mb_buf b;
+    mb_buf_init(&b);
+    /* SEND: {2, '', To} */
+    if (frame_head(&b) || mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, 2) || mb_etf_put_atom(&b, "", 0) ||
+        mb_dist_put_pid(mb_dist_me(d), &b, dest)) {
+        mb_buf_free(&b);
+        return mbb_raisef(L, "send: out of memory");
+    }
+    send_frame(L, self, d, node, &b, true);
+    return 0;
+}
+
+int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int idx) {
+    if (lua_isnil(L, idx)) return mbb_raisef(L, "reply: nil cannot go to another node");
+    mbb_encode_or_raise(L, self, idx, "reply");
+    mb_dist *d = mb_dist_of(self->rt);
+    mb_remote r;
+    char node[256];
+    if (!d || !mb_nodetab_get(mb_dist_me(d)->tab, caller, &r) ||
+        !mb_nodetab_node_name(mb_dist_me(d)->tab, r.node, node, sizeof node) || r.node == 0)
+        return 0;   /* a caller this node no longer knows: dropped */
+    mb_buf b;
+    mb_buf_init(&b);
+    /* SEND {2, '', Caller}, then {Tag, Reply}: send_frame adds the reply. */
+    if (frame_head(&b) || mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, 2) || mb_etf_put_atom(&b, "", 0) ||
+        mb_dist_put_pid(mb_dist_me(d), &b, caller) || mb_etf_put_version(&b) || mb_etf_put_tuple(&b, 2) ||
+        mb_dist_put_tag(mb_dist_me(d), &b, tag)) {
+        mb_buf_free(&b);
+        return mbb_raisef(L, "reply: out of memory, or a call tag this node no longer knows");
+    }
+    send_frame(L, self, d, node, &b, false);
+    return 0;
+}
+
+int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node) {
+    if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "call: a request to another node cannot be nil");
+    mbb_encode_or_raise(L, self, 3, "req");
+    size_t ln;
+    const char *label = lua_tolstring(L, 2, &ln);
+    mb_dist *d = mb_dist_of(self->rt);
+    char where[256];
+    if (server) node = node_of(d, server, where);
+    mb_ref ref = mb_make_ref(self->rt);
+    mb_pid chain[MB_MAX_CHAIN];
+    mb_call_begin(self, 0, ref, chain);   /* across nodes no wait-for graph: no cycle is seen */
+    /* The server is monitored under the call's ref, as a local call's is:
+     * its DOWN (noproc, its exit, noconnection) ends the wait. */
+    monitor_with(L, self, d, server, name, node, ref);
+    mb_buf b;
+    mb_buf_init(&b);
+    /* SEND {2, '', Server} or REG_SEND {6, Self, '', Name}; then {Label,
+     * {Self, Ref}, Req}, the label an atom as Erlang's gen expects. */
+    int bad = frame_head(&b) || (server ? mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, 2) ||
+                                              mb_etf_put_atom(&b, "", 0) || mb_dist_put_pid(mb_dist_me(d), &b, server)
+                                        : mb_etf_put_tuple(&b, 4) || mb_etf_put_int(&b, 6) ||
+                                              mb_dist_put_pid(mb_dist_me(d), &b, self->pid) ||
+                                              mb_etf_put_atom(&b, "", 0) || mb_etf_put_atom(&b, name, strlen(name))) ||
+              mb_etf_put_version(&b) || mb_etf_put_tuple(&b, 3) || mb_etf_put_atom(&b, label, ln) ||
+              mb_etf_put_tuple(&b, 2) || mb_dist_put_pid(mb_dist_me(d), &b, self->pid) ||
+              mb_dist_put_ref(mb_dist_me(d), &b, ref);
+    if (bad) {
+        mb_buf_free(&b);
+        mb_call_end(self);
+        return mbb_raisef(L, "call: out of memory");
+    }
+    /* Not a node, or a pid this node no longer knows: nothing is sent;
+     * the monitor's DOWN noconnection is already there. */
+    if (d && node) send_frame(L, self, d, node, &b, false);
+    else mb_buf_free(&b);
+    mbb_push_ref(L, ref);
+    lua_pushboolean(L, --self->budget <= 0 || self->dying);
+    lua_pushboolean(L, 1);   /* remote: the caller demonitors when done */
+    return 3;
+}
+
+/* core.dist_call_named(name, node, label, req) -> ref, over: a call to the
+ * process registered as name on another node (gen.lua). */
+static int l_dist_call_named(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    char name[256], node[256];
+    size_t nn, ln;
+    const char *n = luaL_checklstring(L, 1, &nn), *at = luaL_checklstring(L, 2, &ln);
+    luaL_checktype(L, 3, LUA_TSTRING);
+    bool usable = nn >= 1 && nn <= 255 && ln <= 255 && memchr(at, '@', ln) && mb_dist_of(self->rt);
+    snprintf(name, sizeof name, "%s", n);
+    snprintf(node, sizeof node, "%s", at);
+    /* label and req at 2 and 3, as call_send has them */
+    lua_remove(L, 1);
+    lua_pushnil(L);
+    lua_replace(L, 1);
+    return mbb_dist_call(L, self, 0, name, usable ? node : NULL);
+}
+
+/* A MONITOR_P (op 19) or DEMONITOR_P (20) frame {op, Self, To, Ref}: To
+ * the remote pid server, or the atom name. */
+static int monitor_frame(mb_dist *d, mb_buf *b, int op, mb_pid self, mb_pid server, const char *name, mb_ref ref) {
+    const mb_dist_self *me = mb_dist_me(d);
+    if (frame_head(b) || mb_etf_put_tuple(b, 4) || mb_etf_put_int(b, op) || mb_dist_put_pid(me, b, self) ||
+        (server ? mb_dist_put_pid(me, b, server) : mb_etf_put_atom(b, name, strlen(name))) ||
+        mb_dist_put_ref(me, b, ref))
+        return -1;
+    fill_len(b);
+    return 0;
+}
+
+/* A monitor under ref of server (a remote pid) or name on node, for
+ * self; when it cannot be made, its DOWN "noconnection" at once. */
+static void monitor_with(lua_State *L, mb_proc *self, mb_dist *d, mb_pid server, const char *name,
+                         const char *node, mb_ref ref) {
+    /* What the DOWN names: the pid, or {name, node}. */
+    mb_buf target, mon, demon;
+    mb_buf_init(&target), mb_buf_init(&mon), mb_buf_init(&demon);
+    int bad = server ? mb_put_id(&target, MB_T_PID, server)
+                     : mb_put_tuple_head(&target, 2) || mb_put_string(&target, name, strlen(name)) ||
+                           mb_put_string(&target, node ? node : "", node ? strlen(node) : 0);
+    if (!bad && d && node)
+        bad = monitor_frame(d, &mon, 19, self->pid, server, name, ref) ||
+              monitor_frame(d, &demon, 20, self->pid, server, name, ref);
+    if (bad) {
+        mb_buf_free(&target), mb_buf_free(&mon), mb_buf_free(&demon);
+        mbb_raisef(L, "monitor: out of memory");
+    }
+    /* Not a node, a pid it no longer knows, or the host stops: DOWN noconnection at once. */
+    if (!d || !node || mb_dist_monitor(d, node, self->pid, ref, target.p, target.len, mon.p, mon.len, demon.p, demon.len)) {
+        if (d && node) mb_buf_init(&mon), mb_buf_init(&demon);   /* taken and freed */
+        mb_buf why;
+        mb_buf_init(&why);
+        if (mb_put_tuple_head(&why, 5) || mb_put_string(&why, "DOWN", 4) || mb_put_id(&why, MB_T_REF, ref) ||
+            mb_put_string(&why, "process", 7) || mb_buf_put(&why, target.p, target.len) ||
+            mb_put_string(&why, "noconnection", 12) ||
+            mb_send(self->rt, mbb_sched(self), 0, self->pid, MB_MSG_DOWN, ref, why.p, why.len) < 0) {
+            mb_buf_free(&why), mb_buf_free(&target), mb_buf_free(&mon), mb_buf_free(&demon);
+            mbb_raisef(L, "monitor: out of memory");
+        }
+        mb_buf_free(&why);
+        mb_buf_free(&mon), mb_buf_free(&demon);
+    }
+    mb_buf_free(&target);
+}
+
+/* The node of a remote pid, into where; NULL when unknown. */
+static const char *node_of(mb_dist *d, mb_pid server, char where[256]) {
+    mb_remote r;
+    if (server && d && mb_nodetab_get(mb_dist_me(d)->tab, server, &r) &&
+        mb_nodetab_node_name(mb_dist_me(d)->tab, r.node, where, 256) && r.node != 0)
+        return where;
+    return NULL;
+}
+
+int mbb_dist_monitor(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node) {
+    mb_dist *d = mb_dist_of(self->rt);
+    mb_ref ref = mb_make_ref(self->rt);
+    char where[256];
+    if (server) node = node_of(d, server, where);
+    monitor_with(L, self, d, server, name, node, ref);
+    mbb_push_ref(L, ref);
+    return 1;
+}
+
+/* core.dist_monitor_named(name, node) -> ref: a monitor of the process
+ * registered as name on another node (mb.monitor({name, node})). */
+static int l_dist_monitor_named(lua_State *L) {
+    size_t nn, ln;
+    const char *name = luaL_checklstring(L, 1, &nn), *node = luaL_checklstring(L, 2, &ln);
+    if (nn < 1 || nn > 255 || ln > 255 || !memchr(node, '@', ln)) node = NULL;
+    return mbb_dist_monitor(L, mbb_self(L), 0, name, node);
+}
+
+/* core.dist_send_named(name, node, msg): msg to the process registered as
+ * name on another node (mb.send({name, node}, msg) in init.lua). */
+static int l_dist_send_named(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    size_t nn, ln;
+    const char *name = luaL_checklstring(L, 1, &nn), *node = luaL_checklstring(L, 2, &ln);
+    if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "send: a message cannot be nil");
+    mbb_encode_or_raise(L, self, 3, "msg");
+    mb_dist *d = mb_dist_of(self->rt);
+    if (!d || ln > 255 || !memchr(node, '@', ln)) return 0;   /* no such node: dropped */
+    mb_buf b;
+    mb_buf_init(&b);
+    /* REG_SEND: {6, From, '', Name} */
+    if (frame_head(&b) || mb_etf_put_tuple(&b, 4) || mb_etf_put_int(&b, 6) ||
+        mb_dist_put_pid(mb_dist_me(d), &b, self->pid) || mb_etf_put_atom(&b, "", 0) ||
+        mb_etf_put_atom(&b, name, nn)) {
+        mb_buf_free(&b);
+        return mbb_raisef(L, "send: a name of 1 to 255 characters expected");
+    }
+    send_frame(L, self, d, node, &b, true);
+    return 0;
+}
+
+void mbb_open_dist(lua_State *L) {
+    static const luaL_Reg fns[] = {{"node", l_node},
+                                   {"nodes", l_nodes},
+                                   {"dist_connect", l_dist_connect},
+                                   {"monitor_node", l_monitor_node},
+                                   {"dist_send_named", l_dist_send_named},
+                                   {"dist_call_named", l_dist_call_named},
+                                   {"dist_monitor_named", l_dist_monitor_named},
+                                   {NULL, NULL}};
+    luaL_register(L, NULL, fns);
+}

@@ -1,0 +1,499 @@
+/* dist.c: the distribution thread (see dist.h): starting and stopping it,
+ * its request queue, the listener, the timer, and the node table. What a
+ * connection does is dist_conn.c's. */
+#include "dist.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "core/call.h"
+#include "core/runtime.h"
+#include "core/term.h"
+#include "dist_internal.h"
+#include "epmd.h"
+
+static const char dist_key;   /* where the runtime keeps this (runtime.h) */
+
+typedef enum req_op { REQ_CONNECT, REQ_MONITOR_NODE, REQ_DEMONITOR_NODE, REQ_FRAME, REQ_MONITOR, REQ_DEMONITOR } req_op;
+
+typedef struct dist_req {
+    struct dist_req *next;
+    req_op op;
+    mb_pid pid;
+    mb_ref ref;                /* CONNECT: the answer's */
+    char node[MB_NODE_MAX + 1];
+    uint8_t *frame;            /* FRAME, MONITOR: malloc'd */
+    size_t len;
+    uint8_t *demonitor;        /* MONITOR: its DEMONITOR_P frame, malloc'd */
+    size_t dlen;
+    size_t ntarget;            /* MONITOR: what the DOWN names, in target */
+    uint8_t target[];
+} dist_req;
+
+void mb_dist_log(const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "moonbeam: distribution: %s\n", line);
+}
+
+void mb_dist_answer(mb_dist *d, mb_pid pid, mb_ref ref, const char *failure) {
+    /* An answer is a list of one array (as io_answer.h's): {true} or
+     * {false, reason}. */
+    mb_buf b;
+    mb_buf_init(&b);
+    int bad = mb_buf_varint(&b, 1) || mb_put_tuple_head(&b, failure ? 2 : 1) || mb_put_bool(&b, !failure) ||
+              (failure && mb_put_string(&b, failure, strlen(failure)));
+    if (bad || mb_call_reply(d->rt, NULL, pid, ref, b.p, b.len))
+        mb_dist_log("out of memory answering a connect request");
+    mb_buf_free(&b);
+}
+
+void mb_dist_park(mb_dist *d, dist_conn *c) {
+    double deadline = mb_now_ms() + MB_DIST_SETUP_MS;
+    for (size_t i = 0; i < c->nwaiters; i++) {
+        parked *p = malloc(sizeof *p);
+        if (!p) {
+            mb_dist_answer(d, c->waiters[i].pid, c->waiters[i].ref, "enomem");
+            continue;
+        }
+        snprintf(p->node, sizeof p->node, "%s", c->peer);
+        p->w = c->waiters[i];
+        p->deadline = deadline;
+        p->next = d->parked;
+        d->parked = p;
+    }
+}
+
+void mb_dist_unpark(mb_dist *d, const char *node, const char *failure, double now) {
+    for (parked **pp = &d->parked, *p; (p = *pp);) {
+        bool due = node ? strcmp(p->node, node) == 0 : now >= p->deadline;
+        if (!due) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        mb_dist_answer(d, p->w.pid, p->w.ref, node ? failure : "nodedown");
+        /* The peer's connection never came: its monitors learn so too. */
+        if (!node && !mb_dist_find(d, p->node, false)) mb_node_mon_fire(d, p->node);
+        free(p);
+    }
+}
+
+dist_conn *mb_dist_find(mb_dist *d, const char *node, bool up_only) {
+    for (dist_conn *c = d->conns; c; c = c->next)
+        if (c->state != C_CLOSED && strcmp(c->peer, node) == 0 && (!up_only || c->state == C_UP)) return c;
+    return NULL;
+}
+
+/* A monitor_node request: the monitor, and an attempt to connect when
+ * there is no connection (its failure fires the monitor). */
+static void monitor_node(mb_dist *d, dist_req *r) {
+    if (r->op == REQ_DEMONITOR_NODE) {
+        mb_node_mon_remove(d, r->node, r->pid);
+        return;
+    }
+    if (mb_node_mon_add(d, r->node, r->pid)) {
+        mb_dist_log("out of memory monitoring node %s", r->node);
+        return;
+    }
+    if (mb_dist_find(d, r->node, false)) return;
+    dist_conn *c = mb_dist_conn_new(d, true);
+    if (!c) {
+        mb_node_mon_fire(d, r->node);
+        return;
+    }
+    snprintf(c->peer, sizeof c->peer, "%s", r->node);
+    mb_dist_conn_dial(c, r->node);
+}
+
+/* A frame for node: written, or kept until its connection is up. */
+static void frame(mb_dist *d, dist_req *r) {
+    dist_conn *c = mb_dist_find(d, r->node, false);
+    if (!c) {
+        if (!(c = mb_dist_conn_new(d, true))) return;
+        snprintf(c->peer, sizeof c->peer, "%s", r->node);
+        mb_dist_conn_dial(c, r->node);
+        if (c->state == C_CLOSED) return;
+    }
+    if (c->state == C_UP) mb_dist_conn_write(c, r->frame, r->len);
+    else if (mb_buf_put(&c->pending, r->frame, r->len)) mb_dist_log("out of memory: a message to %s dropped", r->node);
+}
+
+/* A remote monitor: kept, and its MONITOR_P sent (connecting first; a
+ * connection that cannot be made gives the DOWN "noconnection"). */
+static void monitor(mb_dist *d, dist_req *r) {
+    if (mb_remote_mon_add(d, r->node, r->pid, r->ref, r->target, r->ntarget)) {
+        mb_dist_log("out of memory: a monitor of a process on %s not made", r->node);
+        return;
+    }
+    d->remote_mons->demonitor = r->demonitor;
+    d->remote_mons->ndemonitor = r->dlen;
+    r->demonitor = NULL;
+    frame(d, r);
+    if (!mb_dist_find(d, r->node, false)) mb_remote_mon_node_down(d, r->node);
+}
+
+/* demonitor: the monitor goes, and, when its connection is up, the peer is told. */
+static void demonitor(mb_dist *d, dist_req *r) {
+    remote_mon *m = mb_remote_mon_take(d, r->ref);
+    if (!m) return;
+    dist_conn *c = mb_dist_find(d, m->node, true);
+    if (c) mb_dist_conn_write(c, m->demonitor, m->ndemonitor);
+    mb_remote_mon_free(m);
+}
+
+/* A request, on the thread. */
+static void handle(mb_dist *d, dist_req *r) {
+    if (r->op == REQ_FRAME) {
+        frame(d, r);
+        return;
+    }
+    if (r->op == REQ_MONITOR) {
+        monitor(d, r);
+        return;
+    }
+    if (r->op == REQ_DEMONITOR) {
+        demonitor(d, r);
+        return;
+    }
+    if (r->op != REQ_CONNECT) {
+        monitor_node(d, r);
+        return;
+    }
+    dist_conn *c = mb_dist_find(d, r->node, false);
+    if (c && c->state == C_UP) {
+        mb_dist_answer(d, r->pid, r->ref, NULL);
+        return;
+    }
+    if (!c) {
+        c = mb_dist_conn_new(d, true);
+        if (!c) {
+            mb_dist_answer(d, r->pid, r->ref, "enomem");
+            return;
+        }
+        snprintf(c->peer, sizeof c->peer, "%s", r->node);
+        if (mb_dist_conn_add_waiter(c, r->pid, r->ref)) mb_dist_answer(d, r->pid, r->ref, "enomem");
+        mb_dist_conn_dial(c, r->node);
+        return;
+    }
+    if (mb_dist_conn_add_waiter(c, r->pid, r->ref)) mb_dist_answer(d, r->pid, r->ref, "enomem");
+}
+
+#define STOP_FLUSH_MS 1000
+
+/* Stopping, past the time to flush: whatever is still open closes. */
+static void on_stop_timer(uv_timer_t *t) {
+    mb_dist *d = t->data;
+    for (dist_conn *c = d->conns; c; c = c->next)
+        if (c->state != C_CLOSED) mb_dist_conn_close(c, "stopping");
+    uv_close((uv_handle_t *)&d->timer, NULL);
+}
+
+static void on_wake(uv_async_t *a) {
+    mb_dist *d = a->data;
+    pthread_mutex_lock(&d->lock);
+    dist_req *r = d->head;
+    d->head = d->tail = NULL;
+    bool stopping = d->stopping;
+    pthread_mutex_unlock(&d->lock);
+    for (dist_req *next; r; r = next) {
+        next = r->next;
+        /* Stopping, messages already sent still go on open connections. */
+        if (!stopping || (r->op == REQ_FRAME && mb_dist_find(d, r->node, true))) handle(d, r);
+        else if (r->op == REQ_CONNECT) mb_dist_answer(d, r->pid, r->ref, "stopping");
+        free(r->frame);
+        free(r->demonitor);
+        free(r);
+    }
+    if (!stopping || d->closing) return;
+    d->closing = true;
+    mb_dist_unpark(d, NULL, NULL, INFINITY);
+    mb_node_mon_clear(d);   /* the host stops: nobody is told */
+    mb_remote_mon_clear(d);
+    /* Open connections end once what was written is out (or after
+     * STOP_FLUSH_MS: a peer that reads nothing cannot hold the host). */
+    for (dist_conn *c = d->conns; c; c = c->next)
+        if (c->state == C_UP) mb_dist_conn_finish(c);
+        else if (c->state != C_CLOSED) mb_dist_conn_close(c, "stopping");
+    uv_close((uv_handle_t *)&d->listener, NULL);
+    uv_close((uv_handle_t *)&d->wake, NULL);
+    uv_timer_stop(&d->timer);
+    if (!d->conns) uv_close((uv_handle_t *)&d->timer, NULL);
+    else if (uv_timer_start(&d->timer, on_stop_timer, STOP_FLUSH_MS, 0)) on_stop_timer(&d->timer);
+}
+
+static void on_timer(uv_timer_t *t) {
+    mb_dist *d = t->data;
+    double now = mb_now_ms();
+    mb_dist_unpark(d, NULL, NULL, now);
+    mb_peer_mon_check(d, NULL);
+    for (dist_conn *c = d->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state != C_CLOSED) mb_dist_conn_check(c, now);
+    }
+}
+
+static void on_incoming(uv_stream_t *server, int status) {
+    mb_dist *d = server->data;
+    if (status < 0) {
+        mb_dist_log("accept: %s", uv_strerror(status));
+        return;
+    }
+    dist_conn *c = mb_dist_conn_new(d, false);
+    if (!c) {
+        mb_dist_log("out of memory accepting a connection");
+        return;
+    }
+    if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
+        mb_dist_conn_close(c, "accept failed");
+        return;
+    }
+    mb_dist_conn_accepted(c);
+}
+
+static void thread_main(void *arg) {
+    mb_dist *d = arg;
+    /* A write to a peer that is gone fails with EPIPE here, not SIGPIPE. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    uv_run(&d->loop, UV_RUN_DEFAULT);   /* until on_wake closed everything */
+}
+
+/* The listener on cfg's address and port; the port bound, or -1. */
+static int listen_on(mb_dist *d, const mb_dist_config *cfg, char *err, size_t errlen) {
+    struct sockaddr_storage ss;
+    const char *addr = cfg->address ? cfg->address : "0.0.0.0";
+    int rc = uv_ip4_addr(addr, cfg->port, (struct sockaddr_in *)&ss);
+    if (rc) rc = uv_ip6_addr(addr, cfg->port, (struct sockaddr_in6 *)&ss);
+    if (rc) {
+        snprintf(err, errlen, "'%s' is not an IP address to listen on", addr);
+        return -1;
+    }
+    if ((rc = uv_tcp_bind(&d->listener, (struct sockaddr *)&ss, 0)) ||
+        (rc = uv_listen((uv_stream_t *)&d->listener, 128, on_incoming))) {
+        snprintf(err, errlen, "cannot listen on %s port %d: %s", addr, cfg->port, uv_strerror(rc));
+        return -1;
+    }
+    int len = sizeof ss;
+    if ((rc = uv_tcp_getsockname(&d->listener, (struct sockaddr *)&ss, &len))) {
+        snprintf(err, errlen, "getsockname: %s", uv_strerror(rc));
+        return -1;
+    }
+    return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* Close the loop's handles and run it until they are gone (start failed). */
+static void drain(mb_dist *d) {
+    uv_close((uv_handle_t *)&d->listener, NULL);
+    uv_close((uv_handle_t *)&d->timer, NULL);
+    uv_close((uv_handle_t *)&d->wake, NULL);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+}
+
+mb_dist *mb_dist_start(mb_runtime *rt, const mb_dist_config *cfg, char *err, size_t errlen) {
+    const char *at = strchr(cfg->node, '@');
+    if (!at || at == cfg->node || !at[1] || strlen(cfg->node) > MB_NODE_MAX || strchr(at + 1, '@')) {
+        snprintf(err, errlen, "a node name is name@host (at most %d bytes), not '%s'", MB_NODE_MAX, cfg->node);
+        return NULL;
+    }
+    if (!*cfg->cookie || strlen(cfg->cookie) > MB_NODE_MAX) {
+        snprintf(err, errlen, "a cookie has 1 to %d bytes", MB_NODE_MAX);
+        return NULL;
+    }
+    mb_dist *d = calloc(1, sizeof *d);
+    if (!d || pthread_mutex_init(&d->lock, NULL)) {
+        free(d);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    d->rt = rt;
+    d->epmd_fd = -1;
+    snprintf(d->node, sizeof d->node, "%s", cfg->node);
+    snprintf(d->cookie, sizeof d->cookie, "%s", cfg->cookie);
+    d->ticktime_ms = 1000.0 * (cfg->ticktime_s ? cfg->ticktime_s : 60);
+    if (uv_loop_init(&d->loop)) {
+        snprintf(err, errlen, "cannot make an event loop");
+        goto fail;
+    }
+    if (uv_async_init(&d->loop, &d->wake, on_wake) || uv_timer_init(&d->loop, &d->timer) ||
+        uv_tcp_init(&d->loop, &d->listener)) {
+        snprintf(err, errlen, "cannot make the loop's handles");
+        uv_loop_close(&d->loop);
+        goto fail;
+    }
+    d->wake.data = d->timer.data = d->listener.data = d;
+    int port = listen_on(d, cfg, err, errlen);
+    if (port < 0) goto fail_loop;
+    char alive[MB_NODE_MAX + 1];
+    snprintf(alive, sizeof alive, "%.*s", (int)(at - cfg->node), cfg->node);
+    d->epmd_fd = mb_epmd_register(alive, port, &d->creation, err, errlen);
+    if (d->epmd_fd < 0) goto fail_loop;
+    if (!(d->tab = mb_nodetab_new(d->node))) {
+        snprintf(err, errlen, "out of memory");
+        goto fail_loop;
+    }
+    d->me = (mb_dist_self){d->node, d->creation, d->tab};
+    /* Ticks go every quarter of the tick time; the timer looks at least
+     * every second so handshakes past their time end promptly. */
+    uint64_t every = (uint64_t)(d->ticktime_ms / 4 < 1000 ? d->ticktime_ms / 4 : 1000);
+    if (uv_timer_start(&d->timer, on_timer, every, every) || mb_runtime_attach(rt, &dist_key, d, NULL)) {
+        snprintf(err, errlen, "cannot start the tick timer");
+        goto fail_loop;
+    }
+    if (uv_thread_create(&d->thread, thread_main, d)) {
+        mb_runtime_detach(rt, &dist_key);
+        snprintf(err, errlen, "cannot start the distribution thread");
+        goto fail_loop;
+    }
+    d->thread_started = true;
+    return d;
+fail_loop:
+    drain(d);
+    uv_loop_close(&d->loop);
+fail:
+    if (d->epmd_fd >= 0) close(d->epmd_fd);
+    mb_nodetab_free(d->tab);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+    return NULL;
+}
+
+void mb_dist_stop(mb_dist *d) {
+    if (!d) return;
+    pthread_mutex_lock(&d->lock);
+    bool was = d->stopping;
+    d->stopping = true;
+    pthread_mutex_unlock(&d->lock);
+    if (was || !d->thread_started) return;
+    mb_runtime_detach(d->rt, &dist_key);
+    if (uv_async_send(&d->wake) == 0) uv_thread_join(&d->thread);
+    else mb_dist_log("cannot wake the distribution thread to stop it");
+    d->thread_started = false;
+    if (d->epmd_fd >= 0) close(d->epmd_fd);   /* epmd forgets the name */
+    d->epmd_fd = -1;
+}
+
+void mb_dist_free(mb_dist *d) {
+    if (!d) return;
+    mb_dist_stop(d);
+    if (uv_loop_close(&d->loop)) mb_dist_log("the loop still had handles at exit");
+    for (dist_req *r = d->head, *next; r; r = next) {
+        next = r->next;
+        free(r->frame);
+        free(r->demonitor);
+        free(r);
+    }
+    mb_nodetab_free(d->tab);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+mb_dist *mb_dist_of(mb_runtime *rt) { return mb_runtime_attached(rt, &dist_key); }
+
+const char *mb_dist_node(const mb_dist *d) { return d->node; }
+
+size_t mb_dist_nodes(mb_dist *d, char *buf, size_t cap, size_t *count) {
+    pthread_mutex_lock(&d->lock);
+    size_t n = 0, bytes = 0;
+    for (dist_conn *c = d->conns; c; c = c->next)
+        if (c->state == C_UP) n++, bytes += strlen(c->peer) + 1;
+    if (bytes <= cap)
+        for (dist_conn *c = d->conns; c; c = c->next)
+            if (c->state == C_UP) buf = stpcpy(buf, c->peer) + 1;
+    pthread_mutex_unlock(&d->lock);
+    *count = n;
+    return bytes;
+}
+
+/* Queue r for the thread. */
+static int post(mb_dist *d, dist_req *r) {
+    pthread_mutex_lock(&d->lock);
+    if (d->stopping) {
+        pthread_mutex_unlock(&d->lock);
+        free(r);
+        return -1;
+    }
+    if (d->tail) d->tail->next = r;
+    else d->head = r;
+    d->tail = r;
+    pthread_mutex_unlock(&d->lock);
+    return uv_async_send(&d->wake) ? -1 : 0;
+}
+
+static dist_req *new_req_extra(req_op op, const char *node, mb_pid pid, size_t extra) {
+    dist_req *r = calloc(1, sizeof *r + extra);
+    if (!r) return NULL;
+    r->op = op;
+    r->pid = pid;
+    snprintf(r->node, sizeof r->node, "%s", node);
+    return r;
+}
+
+static dist_req *new_req(req_op op, const char *node, mb_pid pid) { return new_req_extra(op, node, pid, 0); }
+
+int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, const uint8_t *target,
+                    size_t ntarget, uint8_t *frame, size_t len, uint8_t *demonitor, size_t dlen) {
+    dist_req *r = new_req_extra(REQ_MONITOR, node, watcher, ntarget);
+    if (!r) {
+        free(frame);
+        free(demonitor);
+        return -1;
+    }
+    r->ref = ref;
+    r->frame = frame, r->len = len;
+    r->demonitor = demonitor, r->dlen = dlen;
+    r->ntarget = ntarget;
+    memcpy(r->target, target, ntarget);
+    if (post(d, r)) {
+        free(frame);
+        free(demonitor);
+        return -1;
+    }
+    return 0;
+}
+
+int mb_dist_demonitor(mb_dist *d, mb_ref ref) {
+    dist_req *r = new_req(REQ_DEMONITOR, "", 0);
+    if (!r) return -1;
+    r->ref = ref;
+    return post(d, r);
+}
+
+int mb_dist_connect(mb_dist *d, const char *node, mb_pid pid, mb_ref ref) {
+    dist_req *r = new_req(REQ_CONNECT, node, pid);
+    if (!r) return -1;
+    r->ref = ref;
+    return post(d, r);
+}
+
+const mb_dist_self *mb_dist_me(const mb_dist *d) { return &d->me; }
+
+int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len) {
+    dist_req *r = new_req(REQ_FRAME, node, 0);
+    if (!r) {
+        free(frame);
+        return -1;
+    }
+    r->frame = frame;
+    r->len = len;
+    if (post(d, r)) {
+        free(frame);
+        return -1;
+    }
+    return 0;
+}
+
+int mb_dist_monitor_node(mb_dist *d, const char *node, mb_pid pid, bool on) {
+    dist_req *r = new_req(on ? REQ_MONITOR_NODE : REQ_DEMONITOR_NODE, node, pid);
+    return r ? post(d, r) : -1;
+}

@@ -1,0 +1,81 @@
+/* dist.h: this host as a node of an Erlang cluster (Erlang's distribution
+ * protocol; docs/reference.md, "Nodes").
+ *
+ * One thread with a libuv loop of its own owns everything distributed:
+ * the listening socket, every connection to another node, the handshakes
+ * (handshake.h) and the ticks. It follows the I/O thread's model (io.h):
+ * processes post requests to a mutex-guarded queue and wake the loop with
+ * uv_async_send; a request that wants an answer carries the asker's (pid,
+ * ref), and the answer lands in the asker's reply slot (call.h). Nothing on
+ * the loop blocks: the epmd lookup before a connection runs on libuv's
+ * worker pool.
+ *
+ * Lifetime (as console_server.h): main.c starts it once the runtime runs,
+ * stops it before the runtime stops, and frees it after. Starting registers
+ * the name with epmd; the registration ends when the host does. */
+#ifndef MB_DIST_H
+#define MB_DIST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "core/pid.h"
+
+typedef struct mb_runtime mb_runtime;
+typedef struct mb_dist mb_dist;
+
+typedef struct mb_dist_config {
+    const char *node;       /* "name@host" */
+    const char *cookie;     /* the only authentication between nodes */
+    const char *address;    /* the address to listen on; NULL: every interface */
+    int port;               /* 0: any free port (epmd tells peers which) */
+    unsigned ticktime_s;    /* net_ticktime: silence after which a peer is dropped; 0: 60 */
+} mb_dist_config;
+
+/* Listen, register with epmd, start the thread, and attach to rt (where
+ * mb_dist_of finds it). NULL with a message in err. */
+mb_dist *mb_dist_start(mb_runtime *rt, const mb_dist_config *cfg, char *err, size_t errlen);
+/* Close every connection and end the thread (the epmd registration goes
+ * with it). Safe on NULL. */
+void mb_dist_stop(mb_dist *d);
+/* Free what is left, once the runtime stopped. Safe on NULL. */
+void mb_dist_free(mb_dist *d);
+
+/* The node rt runs as, or NULL when it is not distributed. Any thread. */
+mb_dist *mb_dist_of(mb_runtime *rt);
+const char *mb_dist_node(const mb_dist *d);
+/* The names of the nodes connected now, one after another, each ending in
+ * '\0', into buf if they fit in cap bytes (*count of them then). Returns
+ * the bytes they take: when more than cap, nothing was written. */
+size_t mb_dist_nodes(mb_dist *d, char *buf, size_t cap, size_t *count);
+/* Connect to node (unless connected), answering (pid, ref) with {true} or
+ * {false, reason} once up or failed. -1 when the host stops. */
+int mb_dist_connect(mb_dist *d, const char *node, mb_pid pid, mb_ref ref);
+
+/* Who this node is, for dist_term.h's conversions. Any thread. */
+const struct mb_dist_self *mb_dist_me(const mb_dist *d);
+/* Hand one whole frame (built with dist_term.h: a control message and a
+ * message) to the connection with node, connecting first when there is
+ * none; what cannot be delivered is dropped, as Erlang drops it. Takes
+ * frame (malloc'd). -1 when the host stops (frame freed). */
+int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len);
+
+/* A monitor of watcher's on a process of node: frame (a MONITOR_P) goes
+ * there (connecting first); demonitor (a DEMONITOR_P) is kept to end it
+ * (mb_dist_demonitor). The DOWN {"DOWN", ref, "process", target, reason}
+ * comes when the process ends or the connection does ("noconnection").
+ * Takes frame and demonitor (malloc'd). -1 when the host stops (freed). */
+int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, const uint8_t *target,
+                    size_t ntarget, uint8_t *frame, size_t len, uint8_t *demonitor, size_t dlen);
+/* End the remote monitor ref, if it is one still waiting. */
+int mb_dist_demonitor(mb_dist *d, mb_ref ref);
+
+/* erlang:monitor_node: on (true), pid gets one {"nodedown", node} message
+ * when the connection to node drops, or at once when it cannot be made
+ * (an attempt is started when there is none); off (false) takes one such
+ * monitor of pid's away. -1 when the host stops. */
+int mb_dist_monitor_node(mb_dist *d, const char *node, mb_pid pid, bool on);
+/* {"nodedown", node} to pid, as a message from nobody; -1 when out of memory. */
+int mb_dist_send_nodedown(mb_runtime *rt, mb_pid pid, const char *node);
+
+#endif

@@ -1,0 +1,175 @@
+/* dist_internal.h: what dist.c (the thread, its queue, the listener and
+ * the timer), dist_conn.c (one connection: framing, handshake, writes) and
+ * dist_control.c (what arrives on an open connection) share. Everything
+ * here belongs to the distribution thread, except what d->lock guards. */
+#ifndef MB_DIST_INTERNAL_H
+#define MB_DIST_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+#include "core/buf.h"
+#include "core/term.h"
+#include "dist.h"
+#include "dist_term.h"
+#include "handshake.h"
+
+typedef enum conn_state {
+    C_RESOLVING,       /* initiator: asking the peer's epmd (worker pool) */
+    C_CONNECTING,      /* initiator: TCP connect under way */
+    C_AWAIT_STATUS,    /* initiator: name sent, awaiting 's' */
+    C_AWAIT_CHALLENGE, /* initiator: awaiting the peer's 'N' challenge */
+    C_AWAIT_ACK,       /* initiator: reply sent, awaiting 'a' */
+    C_AWAIT_NAME,      /* acceptor: awaiting the peer's 'N' */
+    C_AWAIT_REPLY,     /* acceptor: challenge sent, awaiting 'r' */
+    C_UP,              /* handshake done: 4-byte frames */
+    C_CLOSED           /* closing; freed once libuv lets go */
+} conn_state;
+
+typedef struct waiter {
+    mb_pid pid;
+    mb_ref ref;
+} waiter;
+
+typedef struct dist_conn {
+    struct mb_dist *d;
+    struct dist_conn *next;
+    uv_tcp_t tcp;
+    conn_state state;
+    bool initiator;
+    bool work_pending;         /* the epmd lookup still holds this */
+    bool tcp_open;             /* tcp was initialised: close it through libuv */
+    char peer[MB_NODE_MAX + 1];/* the peer's node name (empty until known) */
+    uint64_t peer_flags;
+    uint32_t peer_creation;
+    uint32_t challenge;        /* the one we sent */
+    double started, last_in, last_out;   /* mb_now_ms */
+    mb_buf in;                 /* bytes read and not yet framed */
+    mb_buf pending;            /* frames sent before the connection was up */
+    waiter *waiters;           /* mb.connect callers, answered once up or failed */
+    size_t nwaiters, capwaiters;
+    uv_work_t work;            /* the epmd lookup */
+    struct sockaddr_storage addr;
+    int lookup_rc;
+} dist_conn;
+
+/* Callers whose attempt lost a simultaneous connect ("nok"): they wait
+ * for the peer's own connection to come up, SETUP_MS at most. */
+typedef struct parked {
+    struct parked *next;
+    char node[MB_NODE_MAX + 1];
+    waiter w;
+    double deadline;
+} parked;
+
+/* One monitor_node: pid is told when the connection to node drops. */
+typedef struct node_mon {
+    struct node_mon *next;
+    char node[MB_NODE_MAX + 1];
+    mb_pid pid;
+} node_mon;
+
+/* A monitor of this node's process (watcher) on another node's process
+ * (target: a remote pid, or {name, node} as a term), waiting for its
+ * MONITOR_P_EXIT or the connection's end. */
+typedef struct remote_mon {
+    struct remote_mon *next;
+    char node[MB_NODE_MAX + 1];
+    mb_pid watcher;
+    mb_ref ref;
+    uint8_t *demonitor;        /* the DEMONITOR_P frame that ends it (malloc'd) */
+    size_t ndemonitor;
+    size_t ntarget;
+    uint8_t target[];          /* what the DOWN names (element 4), encoded */
+} remote_mon;
+
+struct mb_dist {
+    mb_runtime *rt;
+    char node[MB_NODE_MAX + 1];
+    char cookie[MB_NODE_MAX + 1];
+    uint32_t creation;         /* epmd's, for our pids and refs */
+    mb_nodetab *tab;           /* remote pids and refs seen (any thread) */
+    mb_dist_self me;           /* node, creation and tab, for dist_term.h */
+    int epmd_fd;               /* open while registered */
+    double ticktime_ms;
+    pthread_mutex_t lock;      /* guards the queue, stopping, and conns' states and list */
+    struct dist_req *head, *tail;
+    bool stopping, thread_started;
+    bool closing;              /* the thread's: the stop has begun */
+    dist_conn *conns;          /* changed on the thread only, under lock */
+    parked *parked;            /* the thread's only */
+    node_mon *node_mons;       /* the thread's only */
+    remote_mon *remote_mons;   /* the thread's only */
+    struct peer_mon *peer_mons;/* the thread's only: peer_monitor.c */
+    uv_thread_t thread;
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_tcp_t listener;
+    uv_timer_t timer;
+};
+
+/* dist_conn.c */
+dist_conn *mb_dist_conn_new(struct mb_dist *d, bool initiator);
+/* Start an initiator's connection to node: epmd lookup, then connect. */
+void mb_dist_conn_dial(dist_conn *c, const char *node);
+/* Accept an incoming connection on c (its tcp accepted already). */
+void mb_dist_conn_accepted(dist_conn *c);
+/* Stopping: close c once what was written to it is sent. */
+void mb_dist_conn_finish(dist_conn *c);
+/* Close c (answering its waiters with false and reason). */
+void mb_dist_conn_close(dist_conn *c, const char *reason);
+int mb_dist_conn_add_waiter(dist_conn *c, mb_pid pid, mb_ref ref);
+/* Write n bytes (one whole frame or more) to an open connection. */
+int mb_dist_conn_write(dist_conn *c, const void *p, size_t n);
+/* The timer's check: a handshake past its time, a tick due, a silent peer. */
+void mb_dist_conn_check(dist_conn *c, double now);
+/* An UP connection with this peer, or any connection to or from it. */
+dist_conn *mb_dist_find(struct mb_dist *d, const char *node, bool up_only);
+
+/* node_monitor.c: add pid's monitor of node (-1: out of memory), take
+ * one away, tell and drop every monitor of node (the connection dropped,
+ * or could not be made), and drop them all (the host stops). */
+int mb_node_mon_add(struct mb_dist *d, const char *node, mb_pid pid);
+void mb_node_mon_remove(struct mb_dist *d, const char *node, mb_pid pid);
+void mb_node_mon_fire(struct mb_dist *d, const char *node);
+void mb_node_mon_clear(struct mb_dist *d);
+
+/* remote_monitor.c: add a monitor (-1: out of memory), take one by ref,
+ * tell its watcher {"DOWN", ref, "process", target, reason} (reason: an
+ * encoded term) and drop it, tell all of node's "noconnection", drop all. */
+int mb_remote_mon_add(struct mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, const uint8_t *target,
+                      size_t ntarget);
+/* The monitor with ref, out of the list (the caller frees it with
+ * mb_remote_mon_free); NULL if none. */
+remote_mon *mb_remote_mon_take(struct mb_dist *d, mb_ref ref);
+void mb_remote_mon_free(remote_mon *m);
+void mb_remote_mon_down(struct mb_dist *d, mb_ref ref, const uint8_t *reason, size_t n);
+void mb_remote_mon_node_down(struct mb_dist *d, const char *node);
+void mb_remote_mon_clear(struct mb_dist *d);
+
+/* peer_monitor.c: a MONITOR_P's or DEMONITOR_P's {From, To, Ref} (at r)
+ * from c; answer those whose target ended (gone NULL), or forget those of
+ * connection gone. */
+struct mb_etf_rd;
+void mb_peer_mon_add(dist_conn *c, struct mb_etf_rd *r);
+void mb_peer_mon_remove(dist_conn *c, struct mb_etf_rd *r);
+void mb_peer_mon_check(struct mb_dist *d, dist_conn *gone);
+
+/* dist_control.c: one frame of an UP connection (its length removed). */
+void mb_dist_control(dist_conn *c, const uint8_t *p, size_t n);
+
+#define MB_DIST_SETUP_MS 7000.0   /* net_setuptime: a handshake takes no longer */
+
+/* dist.c: park c's waiters until a connection with node comes up (-1:
+ * out of memory, and those not parked were answered); answer those parked
+ * for node (failure NULL: up), or, with node NULL, those past their
+ * deadline at now. */
+void mb_dist_park(struct mb_dist *d, dist_conn *c);
+void mb_dist_unpark(struct mb_dist *d, const char *node, const char *failure, double now);
+/* dist.c: answer (pid, ref) with {true} or {false, reason}. */
+void mb_dist_answer(struct mb_dist *d, mb_pid pid, mb_ref ref, const char *failure);
+/* A line to stderr, prefixed as every distribution message is. */
+void mb_dist_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

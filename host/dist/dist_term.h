@@ -1,0 +1,41 @@
+/* dist_term.h: Erlang's terms (etf.h) to moonbeam's (core/term.h) and
+ * back, by the mapping of docs/reference.md ("Nodes"), with pids and refs
+ * of either node made values of this one (nodetab.h). Any thread. */
+#ifndef MB_DIST_TERM_H
+#define MB_DIST_TERM_H
+
+#include "core/buf.h"
+#include "core/term.h"
+#include "etf.h"
+#include "nodetab.h"
+
+/* Who this node is, for its own pids and refs on the wire. */
+typedef struct mb_dist_self {
+    const char *node;
+    uint32_t creation;
+    mb_nodetab *tab;
+} mb_dist_self;
+
+/* One Erlang term at r (advanced past it) appended to b as a moonbeam
+ * term. -1 with *why: what is not carried ("a port", "an improper list",
+ * ...), malformed, or out of memory. */
+int mb_dist_from_etf(const mb_dist_self *me, mb_etf_rd *r, mb_buf *b, const char **why);
+/* One moonbeam term (v) appended to b in the external format (no version
+ * byte). -1 with *why. */
+int mb_dist_to_etf(const mb_dist_self *me, mb_span v, mb_buf *b, const char **why);
+
+/* A pid or ref of this node or another, on the wire: -1 when out of
+ * memory, or a remote value whose entry was reused. */
+int mb_dist_put_pid(const mb_dist_self *me, mb_buf *b, mb_pid pid);
+int mb_dist_put_ref(const mb_dist_self *me, mb_buf *b, mb_ref ref);
+/* A call's tag as the caller sent it: a plain ref, or [alias | Ref] for
+ * a ref mb_dist_tag_of made of such a tag. */
+int mb_dist_put_tag(const mb_dist_self *me, mb_buf *b, mb_ref ref);
+/* The ref value of a call's tag at r (a ref, or [alias | Ref]); 0 when it
+ * is neither (or out of memory). */
+mb_ref mb_dist_tag_of(const mb_dist_self *me, mb_etf_rd *r);
+/* The value of a pid or ref read from the wire (0 when out of memory). */
+mb_pid mb_dist_pid_of(const mb_dist_self *me, const mb_etf_pid *p);
+mb_ref mb_dist_ref_of(const mb_dist_self *me, const mb_etf_ref *r);
+
+#endif

@@ -1,0 +1,81 @@
+/* remote_monitor.c: monitors of processes on other nodes (see
+ * dist_internal.h). The target's node sends MONITOR_P_EXIT when it ends
+ * (dist_control.c); when the connection ends first, the DOWN says
+ * "noconnection", as in Erlang. A list on the distribution thread. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "core/process.h"
+#include "core/runtime.h"
+#include "dist_internal.h"
+
+int mb_remote_mon_add(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, const uint8_t *target,
+                      size_t ntarget) {
+    remote_mon *m = malloc(sizeof *m + ntarget);
+    if (!m) return -1;
+    snprintf(m->node, sizeof m->node, "%s", node);
+    m->watcher = watcher;
+    m->ref = ref;
+    m->ntarget = ntarget;
+    m->demonitor = NULL;
+    m->ndemonitor = 0;
+    memcpy(m->target, target, ntarget);
+    m->next = d->remote_mons;
+    d->remote_mons = m;
+    return 0;
+}
+
+void mb_remote_mon_free(remote_mon *m) {
+    if (!m) return;
+    free(m->demonitor);
+    free(m);
+}
+
+remote_mon *mb_remote_mon_take(mb_dist *d, mb_ref ref) {
+    for (remote_mon **pp = &d->remote_mons, *m; (m = *pp); pp = &m->next)
+        if (m->ref == ref) {
+            *pp = m->next;
+            return m;
+        }
+    return NULL;
+}
+
+static void tell(mb_dist *d, remote_mon *m, const uint8_t *reason, size_t n) {
+    mb_buf b;
+    mb_buf_init(&b);
+    int bad = mb_put_tuple_head(&b, 5) || mb_put_string(&b, "DOWN", 4) || mb_put_id(&b, MB_T_REF, m->ref) ||
+              mb_put_string(&b, "process", 7) || mb_buf_put(&b, m->target, m->ntarget) || mb_buf_put(&b, reason, n);
+    /* A DOWN as the core's are: tagged with its ref, so a call awaiting it
+     * finds it in its reply slot and demonitor's flush finds it queued. */
+    if (bad || mb_send(d->rt, NULL, 0, m->watcher, MB_MSG_DOWN, m->ref, b.p, b.len) < 0)
+        mb_dist_log("out of memory: a DOWN from %s dropped", m->node);
+    mb_buf_free(&b);
+}
+
+void mb_remote_mon_down(mb_dist *d, mb_ref ref, const uint8_t *reason, size_t n) {
+    remote_mon *m = mb_remote_mon_take(d, ref);
+    if (!m) return;   /* demonitored meanwhile */
+    tell(d, m, reason, n);
+    mb_remote_mon_free(m);
+}
+
+void mb_remote_mon_node_down(mb_dist *d, const char *node) {
+    mb_small_term why = mb_small_str("noconnection");
+    for (remote_mon **pp = &d->remote_mons, *m; (m = *pp);) {
+        if (strcmp(m->node, node) != 0) {
+            pp = &m->next;
+            continue;
+        }
+        *pp = m->next;
+        tell(d, m, why.b, why.n);
+        mb_remote_mon_free(m);
+    }
+}
+
+void mb_remote_mon_clear(mb_dist *d) {
+    for (remote_mon *m = d->remote_mons, *next; m; m = next) {
+        next = m->next;
+        mb_remote_mon_free(m);
+    }
+    d->remote_mons = NULL;
+}

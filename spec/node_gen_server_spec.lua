@@ -1,0 +1,94 @@
+-- gen_server calls between nodes: an Erlang process calls a Lua gen_server
+-- by {name, node} and by pid, and a Lua process calls an Erlang gen_server
+-- (docs/reference.md, "Nodes"), against real erl nodes.
+
+local sh = require "spec.support.shell"
+local N = require "spec.support.nodes"
+
+if not N.have_erl() then
+  describe("gen_server across nodes", function()
+    pending("erl and epmd are not installed (make deps installs erlang-base)")
+  end)
+  return
+end
+
+describe("gen_server across nodes", function()
+  local beams
+  setup(function()
+    N.epmd()
+    -- The Erlang server, compiled for this run.
+    beams = os.tmpname()
+    os.remove(beams)
+    assert(os.execute("mkdir -p " .. beams .. " && erlc -o " .. beams .. " spec/support/node_kv.erl") == 0)
+  end)
+  teardown(function()
+    N.cleanup()
+    os.execute("rm -rf " .. sh.quote(beams))
+  end)
+
+  it("answers gen_server:call from erl by {name, node} and by pid, and takes its casts", function()
+    local alive, full = N.name("lua")
+    local ready, done = N.barrier(), N.barrier()
+    local ealive = N.name("erl")
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie g1", [[
+      local mb = require "moonbeam"
+      local gen = require "moonbeam.gen_server"
+      assert(gen.start("spec.support.node_kv", nil, { name = "kv" }))
+      io.open(arg[1], "w"):close()
+      while not io.open(arg[2]) do mb.sleep(20) end
+    ]], { ready, done })
+    local erl = N.erl(ealive, "g1", N.ERL_WAIT_FILE .. ([[,
+      WaitFile("%s"), N = '%s',
+      io:format("~p~n", [gen_server:call({kv, N}, {put, <<"k">>, 1})]),
+      io:format("~p~n", [gen_server:call({kv, N}, {get, <<"k">>})]),
+      gen_server:cast({kv, N}, {put, <<"c">>, [1, 2.5, x]}),
+      io:format("~p~n", [gen_server:call({kv, N}, {get, <<"c">>})]),
+      Pid = gen_server:call({kv, N}, whoami),
+      io:format("~p ~p~n", [node(Pid) == N, gen_server:call(Pid, {get, <<"k">>})]),
+      io:format("~p~n", [gen_server:call(Pid, nope)]),
+      file:write_file("%s", <<>>)]]):format(ready, full, done))
+    local estatus, eout, eerr = erl:wait(90000)
+    local status, _, err = lua:wait(90000)
+    assert.equal(0, estatus, eerr)
+    assert.equal('ok\n{ok,1}\n{ok,[1,2.5,x]}\ntrue {ok,1}\n{error,<<"bad request">>}\n', eout)
+    assert.equal(0, status, err)
+  end)
+
+  it("calls an Erlang gen_server by {name, node} and by pid, casts to it; noproc, noconnection", function()
+    local ready, done = N.barrier(), N.barrier()
+    local ealive, efull = N.name("erl")
+    local erl = N.erl(ealive, "g2", N.ERL_WAIT_FILE .. (', node_kv:start(), file:write_file("%s", <<>>), WaitFile("%s")')
+      :format(ready, done), "-pa " .. beams)
+    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie g2", [[
+      local mb = require "moonbeam"
+      local gen = require "moonbeam.gen_server"
+      local A = mb.atom
+      local erl = arg[1]
+      local function say(...) print(...) io.stdout:flush() end
+      local deadline = mb.now() + 60000
+      while not (mb.connect(erl) and io.open(arg[2])) do
+        assert(mb.now() < deadline, "erl never came up")
+        mb.sleep(20)
+      end
+      say(gen.call({"kv", erl}, mb.tuple(A"put", "k", 7)) == A"ok")
+      local r = gen.call({"kv", erl}, mb.tuple(A"get", "k"))
+      say(mb.kind(r), r[1] == A"ok", r[2])
+      gen.cast({"kv", erl}, mb.tuple(A"put", "c", 9))
+      local pid = gen.call({"kv", erl}, A"whoami")
+      say(tostring(pid):match("^<[1-9]%d*%.%d+%.%d+>$") ~= nil, gen.call(pid, mb.tuple(A"get", "c"))[2])
+      gen.cast(pid, mb.tuple(A"put", "d", mb.tuple(1, "x")))
+      local d = gen.call(pid, mb.tuple(A"get", "d"))[2]
+      say(mb.kind(d), d[1], d[2])
+      local ok, e = pcall(gen.call, {"nobody", erl}, A"x", 30000)
+      say(ok, e[1])
+      -- A node that cannot be reached: noconnection, not a timeout.
+      ok, e = pcall(gen.call, {"kv", "nobody@" .. erl:match("@(.*)")}, A"x", 30000)
+      say(ok, e[1], e[2])
+      io.open(arg[3], "w"):close()
+    ]], { efull, ready, done })
+    local status, out, err = lua:wait(90000)
+    erl:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal("true\ntuple\ttrue\t7\ntrue\t9\ntuple\t1\tx\nfalse\tnoproc\nfalse\texit\tnoconnection\n", out)
+  end)
+end)

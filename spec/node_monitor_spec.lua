@@ -1,0 +1,109 @@
+-- Monitors across nodes (docs/reference.md, "Nodes"): a Lua process
+-- monitors Erlang processes by pid and by {name, node} (DOWN with their
+-- exit reason, noproc, or noconnection when the node goes), and Erlang
+-- monitors and calls Lua processes (MONITOR_P_EXIT noproc when they end).
+
+local sh = require "spec.support.shell"
+local N = require "spec.support.nodes"
+
+if not N.have_erl() then
+  describe("monitors across nodes", function()
+    pending("erl and epmd are not installed (make deps installs erlang-base)")
+  end)
+  return
+end
+
+describe("monitors across nodes", function()
+  local beams
+  setup(function()
+    N.epmd()
+    beams = os.tmpname()
+    os.remove(beams)
+    assert(os.execute("mkdir -p " .. beams .. " && erlc -o " .. beams ..
+      " spec/support/node_kv.erl spec/support/node_stopper.erl") == 0)
+  end)
+  teardown(function()
+    N.cleanup()
+    os.execute("rm -rf " .. sh.quote(beams))
+  end)
+
+  it("tells a Lua monitor of an Erlang process its end, noproc, and noconnection", function()
+    local ready = N.barrier()
+    local ealive, efull = N.name("erl")
+    N.erl(ealive, "x1", ('node_kv:start(), node_stopper:run("%s")'):format(ready),
+          "-pa " .. beams)
+    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie x1", [[
+      local mb = require "moonbeam"
+      local gen = require "moonbeam.gen_server"
+      local A = mb.atom
+      local erl = arg[1]
+      local function say(...) print(...) io.stdout:flush() end
+      local deadline = mb.now() + 60000
+      while not (mb.connect(erl) and io.open(arg[2])) do
+        assert(mb.now() < deadline, "erl never came up")
+        mb.sleep(20)
+      end
+      local pid = gen.call({"kv", erl}, A"whoami")
+      local by_pid, by_name = mb.monitor(pid), mb.monitor({"kv", erl})
+      local nobody = mb.monitor({"nobody", erl})
+      local dropped = mb.monitor(pid)
+      mb.demonitor(dropped)
+      local m = mb.receive(30000)
+      say(m[1], m[2] == nobody, m[3], m[4][1], m[4][2] == erl, m[5])
+      -- A DOWN already here goes with demonitor's flush: erl answers a
+      -- monitor of an absent name before the call that follows it.
+      local flushed = mb.monitor({"nobody_either", erl})
+      gen.call(pid, A"whoami")
+      mb.demonitor(flushed, true)
+      -- A call to kv after the monitors: Erlang orders signals per sender,
+      -- so kv has its monitors before the stopper (another sender) kills it.
+      gen.call(pid, A"whoami")
+      mb.send({"stopper", erl}, mb.tuple(A"stop", mb.self()))   -- kills kv
+      local got = {}
+      for _ = 1, 2 do
+        m = mb.receive(30000)
+        got[m[2] == by_pid and "pid" or m[2] == by_name and "name" or "?"] = m
+      end
+      say(got.pid[4] == pid, got.pid[5], got.name[4][1], got.name[5])
+      local stopper = mb.monitor({"stopper", erl})
+      mb.send({"stopper", erl}, mb.tuple(A"halt", mb.self()))   -- the node goes
+      m = mb.receive(30000)
+      say(m[2] == stopper, m[5])
+      -- Nothing came for the monitor taken away.
+      say(mb.receive(0))
+    ]], { efull, ready })
+    local status, out, err = lua:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal(table.concat({ "DOWN\ttrue\tprocess\tnobody\ttrue\tnoproc", "true\tkilled\tkv\tkilled",
+                                "true\tnoconnection", "nil", "" }, "\n"), out)
+  end)
+
+  it("answers Erlang's monitors of Lua processes: noproc at once, or once the process ends", function()
+    local alive, full = N.name("lua")
+    local ready, done = N.barrier(), N.barrier()
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie x2", [[
+      local mb = require "moonbeam"
+      mb.spawn(function()
+        local mb = require "moonbeam"
+        mb.register("doomed", mb.self())
+        mb.receive()
+        error("boom", 0)
+      end)
+      while not mb.whereis("doomed") do mb.sleep(5) end
+      io.open(arg[1], "w"):close()
+      while not io.open(arg[2]) do mb.sleep(20) end
+    ]], { ready, done })
+    local erl = N.erl(N.name("erl"), "x2", N.ERL_WAIT_FILE .. ([[,
+      WaitFile("%s"), N = '%s',
+      io:format("~p~n", [catch gen_server:call({nobody, N}, x, 10000)]),
+      M = erlang:monitor(process, {doomed, N}),
+      {doomed, N} ! die,
+      receive {'DOWN', M, process, _, R} -> io:format("~p~n", [R]) after 10000 -> io:format("none~n") end,
+      file:write_file("%s", <<>>)]]):format(ready, full, done))
+    local estatus, eout, eerr = erl:wait(90000)
+    local status, _, err = lua:wait(90000)
+    assert.equal(0, estatus, eerr)
+    assert.equal("{'EXIT',{noproc,{gen_server,call,[{nobody," .. full .. "},x,10000]}}}\nnoproc\n", eout)
+    assert.equal(0, status, err)
+  end)
+end)

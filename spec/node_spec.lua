@@ -1,0 +1,261 @@
+-- Nodes: a moonbeam host in an Erlang cluster (docs/reference.md, "Nodes"),
+-- against real erl nodes. Every node here registers with an epmd of this
+-- spec's own, on a port of its own, and is killed at the end.
+
+local mb = require "moonbeam"
+local sh = require "spec.support.shell"
+local N = require "spec.support.nodes"
+
+describe("a host that is not a node", function()
+  it("is nonode@nohost, with no nodes, and connects to none", function()
+    assert.equal("nonode@nohost", mb.node())
+    assert.same({}, mb.nodes())
+    assert.is_false(mb.connect("someone@somewhere"))
+  end)
+
+  it("raises for a node name that is not a string", function()
+    assert.has_error(function() mb.connect(42) end, "connect: a node name (string) expected, got number")
+    assert.has_error(function() mb.monitor_node({}) end,
+                     "monitor_node: a node name (string) expected, got table")
+    assert.has_error(function() mb.monitor_node("a@b", 1) end, "monitor_node: flag must be a boolean, got number")
+  end)
+
+  it("tells monitor_node's caller at once that a node is down", function()
+    assert.is_true(mb.monitor_node("a@b"))
+    assert.same({ "nodedown", "a@b" }, mb.receive(5000))
+    assert.is_true(mb.monitor_node("a@b", false))
+    assert.is_nil(mb.receive(0))
+  end)
+end)
+
+if not N.have_erl() then
+  describe("nodes", function()
+    pending("erl and epmd are not installed (make deps installs erlang-base)")
+  end)
+  return
+end
+
+-- Lua that waits, bounded, until f() is true; raises what otherwise.
+local WAIT = [[
+local mb = require "moonbeam"
+local function wait(f, what)
+  local deadline = mb.now() + 60000
+  while not f() do
+    if mb.now() > deadline then error("timed out waiting for " .. what, 0) end
+    mb.sleep(20)
+  end
+end
+local function has(node) for _, n in ipairs(mb.nodes()) do if n == node then return true end end end
+local function say(...) print(...) io.stdout:flush() end
+local function wait_file(path) wait(function() local f = io.open(path) return f and f:close() end, path) end
+local function touch(path) io.open(path, "w"):close() end
+]]
+
+describe("nodes", function()
+  setup(function() N.epmd() end)
+  teardown(N.cleanup)
+
+  it("registers with epmd under its name, and erl pings it: pong", function()
+    local alive, full = N.name("lua")
+    local ealive, efull = N.name("erl")
+    local seen = N.barrier()
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie c1", WAIT .. [[
+      say("node", mb.node())
+      wait(function() return has(arg[1]) end, "erl in nodes()")
+      say("sees", table.concat(mb.nodes(), ","))
+      touch(arg[2])
+      wait(function() return not has(arg[1]) end, "erl to leave")
+    ]], { efull, seen })
+    lua:wait_for("node\t" .. full, 60000)
+    assert.matches("name " .. alive .. " at port %d+", N.registered())
+    local erl = N.erl(ealive, "c1", N.ERL_WAIT_FILE .. ([[,
+      io:format("~p ~p~n", [net_adm:ping('%s'), lists:member('%s', nodes())]), WaitFile("%s")]])
+      :format(full, full, seen))
+    local status, out, err = erl:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal("pong true\n", out)
+    local lstatus, lout, lerr = lua:wait(90000)
+    assert.equal(0, lstatus, lerr)
+    assert.matches("sees\t" .. efull:gsub("%p", "%%%0"), lout)
+  end)
+
+  it("connects to an erl node: both list each other", function()
+    local alive, full = N.name("lua")
+    local ealive, efull = N.name("erl")
+    local seen = N.barrier()
+    local erl = N.erl(ealive, "c2", ([[
+      Wait = fun W(N) -> case lists:member('%s', nodes()) of true -> ok;
+                                       false when N > 0 -> timer:sleep(20), W(N - 1) end end,
+      Wait(3000), io:format("erl sees lua~n"), file:write_file("%s", <<>>),
+      Gone = fun G() -> case nodes() of [] -> ok; _ -> timer:sleep(20), G() end end, Gone()]]):format(full, seen))
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie c2", WAIT .. [[
+      -- erl registers a moment after it starts: try until it does.
+      local ok
+      wait(function() ok = mb.connect(arg[1]) return ok end, "connect")
+      say("connected", ok, table.concat(mb.nodes(), ","))
+      say("again", mb.connect(arg[1]), #mb.nodes())
+      say("self", mb.connect(mb.node()))
+      wait_file(arg[2])
+    ]], { efull, seen })
+    local status, out, err = lua:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal(("connected\ttrue\t%s\nagain\ttrue\t1\nself\ttrue\n"):format(efull), out)
+    local estatus, eout, eerr = erl:wait(90000)
+    assert.equal(0, estatus, eerr)
+    assert.equal("erl sees lua\n", eout)
+  end)
+
+  it("connects two moonbeam hosts, even when both connect at once", function()
+    local a, afull = N.name("lua")
+    local b, bfull = N.name("lua")
+    local src = WAIT .. [[
+      local other = arg[1]
+      -- Both wait for the other's registration, then connect at once.
+      wait(function() return os.execute("ERL_EPMD_PORT=" .. os.getenv("ERL_EPMD_PORT") ..
+        " epmd -names | grep -q 'name " .. other:match("^[^@]+") .. " '") == 0 end, "the other node")
+      say("connect", mb.connect(other))
+      wait(function() return has(other) end, "the other in nodes()")
+      say("nodes", table.concat(mb.nodes(), ","))
+      -- Say so, and stay until the other has seen us too.
+      touch(arg[2])
+      wait_file(arg[3])
+    ]]
+    local fa, fb = N.barrier(), N.barrier()
+    local ja = N.moonbeam("--sname " .. a .. " --cookie c7", src, { bfull, fa, fb })
+    local jb = N.moonbeam("--sname " .. b .. " --cookie c7", src, { afull, fb, fa })
+    local sa, oa, ea = ja:wait(90000)
+    local sb, ob, eb = jb:wait(90000)
+    assert.equal(0, sa, ea)
+    assert.equal(0, sb, eb)
+    assert.equal("connect\ttrue\nnodes\t" .. bfull .. "\n", oa)
+    assert.equal("connect\ttrue\nnodes\t" .. afull .. "\n", ob)
+  end)
+
+  it("the console on a node: nodes() lists the connected nodes", function()
+    local alive = N.name("lua")
+    local ealive, efull = N.name("erl")
+    local done = N.barrier()
+    local erl = N.erl(ealive, "c8", N.ERL_WAIT_FILE .. (', WaitFile("%s")'):format(done))
+    -- The console reads its lines from a pipe; erl may register a moment later.
+    local lines = ("local d = mb.now() + 60000 while not mb.connect(%q) and mb.now() < d do mb.sleep(20) end\n" ..
+                   "print('nodes', table.concat(nodes(), ','))\n"):format(efull)
+    local status, out, err = sh.run(("printf %%s %s | ERL_EPMD_PORT=%d %s --sname %s --cookie c8"):format(
+      sh.quote(lines), N.port, N.BIN, alive), 90)
+    io.open(done, "w"):close()
+    erl:wait(90000)
+    assert.equal(0, status, err)
+    assert.matches("nodes\t" .. efull:gsub("%p", "%%%0") .. "\n", out)
+  end)
+
+  it("monitor_node: one nodedown per call when the node is killed, at once for an absent one", function()
+    local alive = N.name("lua")
+    local ealive, efull = N.name("erl")
+    local erl = N.erl(ealive, "c9", "timer:sleep(120000)")
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie c9", WAIT .. [[
+      local erl, nobody = arg[1], "nobody@" .. arg[1]:match("@(.*)")
+      wait(function() return mb.connect(erl) end, "connect")
+      mb.monitor_node(erl)
+      mb.monitor_node(erl)
+      mb.monitor_node(erl)
+      mb.monitor_node(erl, false)
+      mb.connect(erl)   -- a round trip: the monitors are in place
+      say("ready")
+      local m = mb.receive(60000)
+      say(m[1], m[2] == erl)
+      -- A node that is not there is down at once; its word comes after
+      -- every nodedown of erl the connection's end sent.
+      mb.monitor_node(nobody)
+      local n = 1
+      while true do
+        m = mb.receive(60000)
+        if m[2] == nobody then break end
+        n = n + 1
+      end
+      say("erl nodedowns", n, #mb.nodes())
+    ]], { efull })
+    lua:wait_for("ready", 60000)
+    erl:signal("KILL")
+    local status, out, err = lua:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal("ready\nnodedown\ttrue\nerl nodedowns\t2\t0\n", out)
+  end)
+
+  it("answers false for a node that is not there, and for a malformed name", function()
+    local alive = N.name("lua")
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie c3", WAIT .. [[
+      say(mb.connect("nobody_here@" .. arg[1]), mb.connect("nohost"), mb.connect("x@"),
+          mb.connect("@x"), #mb.nodes())
+    ]], { N.host })
+    local status, out, err = lua:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal("false\tfalse\tfalse\tfalse\t0\n", out)
+  end)
+
+  it("refuses a wrong cookie, and says so, both ways", function()
+    local alive, full = N.name("lua")
+    local ealive, efull = N.name("erl")
+    local pinged, done = N.barrier(), N.barrier()
+    -- lua is up; erl pings it (refused), then lua connects to erl (refused).
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie wrong", WAIT .. [[
+      say("node", mb.node())
+      wait_file(arg[2])
+      say("connect", mb.connect(arg[1]), #mb.nodes())
+      touch(arg[3])
+    ]], { efull, pinged, done })
+    lua:wait_for("node\t" .. full, 60000)
+    local erl = N.erl(ealive, "right", N.ERL_WAIT_FILE .. ([[,
+      io:format("~p~n", [net_adm:ping('%s')]), file:write_file("%s", <<>>), WaitFile("%s")]])
+      :format(full, pinged, done))
+    local status, out, err = lua:wait(90000)
+    local estatus, eout, eerr = erl:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal("node\t" .. full .. "\nconnect\tfalse\t0\n", out)
+    assert.matches("connection from " .. ealive .. "@[^ ]+ dropped %(awaiting reply%): wrong cookie", err)
+    assert.matches("connection to " .. ealive .. "@[^ ]+ dropped %(awaiting ack%): .*cookie", err)
+    assert.equal(0, estatus, eerr)
+    assert.matches("pang\n", eout)
+  end)
+
+  it("drops a node that falls silent for net_ticktime, and keeps one that ticks", function()
+    local alive = N.name("lua")
+    local ealive, efull = N.name("erl")
+    local erl = N.erl(ealive, "c5", "timer:sleep(60000)", "-kernel net_ticktime 2")
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie c5 --net-ticktime 2", WAIT .. [[
+      wait(function() return mb.connect(arg[1]) end, "connect")
+      say("up")
+      -- Four tick times: each side's ticks kept the other.
+      mb.sleep(4000)
+      say("still", #mb.nodes())
+      -- Until the spec stops erl, and a tick time more.
+      local deadline = mb.now() + 30000
+      while #mb.nodes() > 0 and mb.now() < deadline do mb.sleep(20) end
+      say("dropped")
+    ]], { efull })
+    lua:wait_for("still\t1\n", 60000)
+    erl:signal("STOP")
+    local t0 = sh.clock_ms()
+    lua:wait_for("dropped", 30000)
+    assert.is_true(sh.clock_ms() - t0 < 15000)
+    erl:signal("CONT")
+  end)
+
+  it("refuses a name another node holds, and starts epmd when none answers", function()
+    local alive = N.name("lua")
+    local first = N.moonbeam("--sname " .. alive .. " --cookie c6", WAIT .. "say('up') mb.receive()")
+    first:wait_for("up", 60000)
+    local status, _, err = sh.run(("ERL_EPMD_PORT=%d %s --sname %s --cookie c6 -e 'x = 1'"):format(
+      N.port, N.BIN, alive))
+    assert.equal(2, status)
+    assert.matches("already registered", err)
+    -- An epmd port nobody listens on: the host starts epmd there, and it
+    -- is this spec's to stop.
+    local port = N.port + 1
+    local s2, out2, err2 = sh.run(("ERL_EPMD_PORT=%d %s --sname %s --cookie c6 -e 'print(require(\"moonbeam\").node())'")
+      :format(port, N.BIN, alive))
+    local names = io.popen(("ERL_EPMD_PORT=%d epmd -names 2>&1"):format(port)):read("*a")
+    os.execute(("ERL_EPMD_PORT=%d epmd -kill >/dev/null 2>&1"):format(port))
+    assert.equal(0, s2, err2)
+    assert.equal(alive .. "@" .. N.host .. "\n", out2)
+    assert.matches("up and running on port " .. port, names)
+  end)
+end)

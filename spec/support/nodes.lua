@@ -1,0 +1,122 @@
+-- Nodes for the distribution specs: an epmd of the spec's own (on a port
+-- no other run uses, so nothing else registered is touched), real erl
+-- nodes and moonbeam nodes, all started in the background and all killed
+-- by cleanup(). Names are unique per run.
+
+local sh = require "spec.support.shell"
+
+local N = {}
+
+-- MOONBEAM_BIN: another build of the executable (a sanitizer build, by hand).
+N.BIN = os.getenv("MOONBEAM_BIN") or "./build/bin/moonbeam"
+
+--- Whether erl is installed (the specs are pending without it).
+function N.have_erl()
+  return os.execute("command -v erl >/dev/null 2>&1 && command -v epmd >/dev/null 2>&1") == 0
+end
+
+local function short_host()
+  local f = io.popen("hostname -s")
+  local h = f:read("*l")
+  f:close()
+  return h
+end
+
+local seq = 0
+local jobs = {}
+math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
+local run_id = ("%d%04d"):format(os.time() % 100000, math.random(0, 9999))
+
+--- A node name unique to this run: prefix .. id, and the full name@host.
+function N.name(prefix)
+  seq = seq + 1
+  local alive = ("%s%s_%d"):format(prefix, run_id, seq)
+  return alive, alive .. "@" .. N.host
+end
+
+N.host = short_host()
+
+-- A job cleanup() will kill unless it was waited for already.
+local function track(job)
+  local wait = job.wait
+  function job.wait(self, timeout)
+    self.done = true
+    return wait(self, timeout)
+  end
+  jobs[#jobs + 1] = job
+  return job
+end
+
+--- An epmd of our own on a free port: the port (ERL_EPMD_PORT for every
+-- node started here). Killed by cleanup.
+function N.epmd()
+  for _ = 1, 20 do
+    local port = math.random(20000, 40000)
+    local job = track(sh.start(("epmd -port %d -relaxed_command_check"):format(port)))
+    -- It listens, or has exited (the port was taken): `epmd -names` says which.
+    local ok = pcall(job.wait_until, job, function()
+      return os.execute(("ERL_EPMD_PORT=%d epmd -names >/dev/null 2>&1"):format(port)) == 0
+    end, 5000, "epmd to listen")
+    if ok then
+      N.port = port
+      return port
+    end
+  end
+  error("no free port for epmd")
+end
+
+local function env() return ("env ERL_EPMD_PORT=%d "):format(N.port) end
+
+--- An erl node alive@host running expr (an Erlang expression; the node
+-- halts when it returns). Its output is the job's.
+function N.erl(alive, cookie, expr, extra)
+  return track(sh.start(env() .. ("erl -sname %s -setcookie %s -noshell %s -eval %s"):format(
+    alive, cookie, extra or "", sh.quote(expr .. ", halt()."))))
+end
+
+--- A moonbeam node running the Lua source, with options (a string) and
+-- arguments.
+function N.moonbeam(options, source, args)
+  local cmd = env() .. N.BIN .. " run " .. options .. " " .. sh.quote(sh.script(source))
+  for _, a in ipairs(args or {}) do cmd = cmd .. " " .. sh.quote(a) end
+  return track(sh.start(cmd))
+end
+
+--- A path no file has yet: one node creates it to tell another, which
+-- waits for it (N.ERL_WAIT_FILE in erl, wait_file in the specs' Lua).
+local barriers = {}
+function N.barrier()
+  local path = os.tmpname()
+  os.remove(path)
+  barriers[#barriers + 1] = path
+  return path
+end
+
+--- Erlang that defines WaitFile(Path): returns once the file exists.
+N.ERL_WAIT_FILE = [[WaitFile = fun WF(F) -> case file:read_file_info(F) of {ok, _} -> ok;
+                                              _ -> timer:sleep(20), WF(F) end end]]
+
+--- The names epmd on our port has registered now.
+function N.registered()
+  local f = io.popen(("ERL_EPMD_PORT=%d epmd -names 2>/dev/null"):format(N.port))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+--- Kill every node and epmd started here, and remove the scripts.
+function N.cleanup()
+  for i = #jobs, 1, -1 do
+    local job = jobs[i]
+    if not job.done then
+      os.execute(("kill -KILL %d 2>/dev/null"):format(job.pid))
+      pcall(job.wait, job, 10000)
+    end
+  end
+  jobs = {}
+  for _, path in ipairs(barriers) do os.remove(path) end
+  barriers = {}
+  sh.cleanup()
+end
+
+return N
