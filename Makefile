@@ -265,10 +265,13 @@ checkhook-spec: checkhook
 	$(CH_LJ)/bin/luajit /usr/bin/busted --output=spec/support/summary.lua $(CH_SPECS)
 
 FUZZ_SECONDS ?= 60
-$(B)/fuzz/decode_fuzz: spec/fuzz/decode_fuzz.c bindings/codec.c bindings/codec.h host/core/term.c host/core/term.h
+# The codec with what it needs for Erlang's kinds of values (term_kinds.c).
+$(B)/fuzz/decode_fuzz: spec/fuzz/decode_fuzz.c bindings/codec.c bindings/codec.h bindings/term_kinds.c \
+                       host/core/term.c host/core/term.h
 	@mkdir -p $(dir $@)
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-	  -Ihost $$(pkg-config --cflags luajit) spec/fuzz/decode_fuzz.c bindings/codec.c host/core/term.c -o $@ $(LIBS_LJ) -lm
+	  -Ihost $$(pkg-config --cflags luajit) spec/fuzz/decode_fuzz.c bindings/codec.c bindings/term_kinds.c \
+	  host/core/term.c -o $@ $(LIBS_LJ) -lm
 
 # The core's term reader alone: no LuaJIT in this one.
 $(B)/fuzz/term_fuzz: spec/fuzz/term_fuzz.c host/core/term.c host/core/term.h

@@ -4,7 +4,8 @@
  * were a tuple, a list or a map (a metatable named for the kind, holding
  * no behaviour), and integers beyond 2^53 as int64_t cdata. The codec
  * (codec.c) carries them between states; host/dist maps them to Erlang's
- * terms. */
+ * terms. Errors are raised with luaL_error, so that the codec's fuzz target
+ * links this file without the rest of the bindings. */
 #include <string.h>
 #include "bindings.h"
 #include "term_kinds.h"
@@ -117,10 +118,10 @@ void mbb_push_int64(lua_State *L, int64_t v) {
 /* core.atom(name) -> the atom named name. */
 static int l_atom(lua_State *L) {
     if (lua_type(L, 1) != LUA_TSTRING)
-        return mbb_raisef(L, "atom: a name (string) expected, got %s", luaL_typename(L, 1));
+        return luaL_error(L, "atom: a name (string) expected, got %s", luaL_typename(L, 1));
     size_t n;
     const char *s = lua_tolstring(L, 1, &n);
-    if (n > 255 * 4) return mbb_raisef(L, "atom: a name has at most 255 characters");
+    if (n > 255 * 4) return luaL_error(L, "atom: a name has at most 255 characters");
     mbb_push_atom(L, s, n);
     return 1;
 }
@@ -130,7 +131,7 @@ static int l_tuple(lua_State *L) {
     int n = lua_gettop(L);
     lua_createtable(L, n, 0);
     for (int i = 1; i <= n; i++) {
-        if (lua_isnil(L, i)) return mbb_raisef(L, "tuple: element #%d is nil", i);
+        if (lua_isnil(L, i)) return luaL_error(L, "tuple: element #%d is nil", i);
         lua_pushvalue(L, i);
         lua_rawseti(L, -2, i);
     }
