@@ -90,8 +90,9 @@ $(B)/obj/%.o: %.c $(HEADERS)
 
 $(B)/obj/host/core/%.o $(B)/obj/host/otp/%.o $(B)/obj/host/console/%.o $(B)/obj/host/dist/%.o: CFLAGS := $(CFLAGS_CORE)
 
-# A C program that uses the core alone (no LuaJIT linked): spec/core.
-CORE_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard host/core/*.c))
+# A C program that uses the core alone (no LuaJIT linked): spec/core. It
+# also checks the distribution's MD5 against RFC 1321's test suite.
+CORE_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(wildcard host/core/*.c)) $(B)/obj/host/dist/md5.o
 $(B)/bin/core_test: spec/core/core_test.c $(CORE_OBJS) $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_CORE) -o $@ spec/core/core_test.c $(CORE_OBJS) $(LIBS_UV) $(LDFLAGS)

@@ -18,6 +18,7 @@
 #include "core/tabkey.h"
 #include "core/term.h"
 #include "core/timer.h"
+#include "dist/md5.h"
 
 static int passed, failed;
 
@@ -398,6 +399,28 @@ static void pages(void) {
     mb_pages_destroy(&pg);
 }
 
+/* The distribution handshake's digest: RFC 1321's test suite (A.5). */
+static void md5(void) {
+    static const struct { const char *in, *hex; } suite[] = {
+        {"", "d41d8cd98f00b204e9800998ecf8427e"},
+        {"a", "0cc175b9c0f1b6a831c399e269772661"},
+        {"abc", "900150983cd24fb0d6963f7d28e17f72"},
+        {"message digest", "f96b697d7cb7938d525a2f31aaf161d0"},
+        {"abcdefghijklmnopqrstuvwxyz", "c3fcd3d76192e4007dfb496cca67e13b"},
+        {"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "d174ab98d277d9f5a5611c2c9f419d9f"},
+        {"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+         "57edf4a22be3c955ac49da2e2107b67a"}};
+    for (size_t i = 0; i < sizeof suite / sizeof *suite; i++) {
+        uint8_t d[16];
+        char hex[33];
+        mb_md5(suite[i].in, strlen(suite[i].in), d);
+        for (int j = 0; j < 16; j++) snprintf(hex + 2 * j, 3, "%02x", d[j]);
+        char what[96];
+        snprintf(what, sizeof what, "md5 of \"%.40s\" (%zu bytes)", suite[i].in, strlen(suite[i].in));
+        check(strcmp(hex, suite[i].hex) == 0, what);
+    }
+}
+
 int main(void) {
     char err[160];
     mb_config cfg = {.schedulers = 2, .kind = &echo_kind};
@@ -418,6 +441,7 @@ int main(void) {
         tables();
     }
     pages();
+    md5();
     check(mb_runtime_stop(rt) == 0, "the runtime stops and frees everything");
     printf("\n%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
