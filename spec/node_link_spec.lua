@@ -14,7 +14,8 @@ end
 
 -- An erl node whose spawner hands out agents: {new, From} answers {agent,
 -- Pid}. An agent dies on {die, R}; on {link, P, From} it traps exits,
--- links to P and answers {linked, self()}; on {links, From} it answers
+-- links to P and answers {linked, self()}; {unlink, P, From} unlinks and
+-- answers {unlinked, self()}; on {links, From} it answers
 -- its links; on {exit, P, R, From} it sends exit(P, R) and answers
 -- {sent, self()}; an EXIT it traps goes to its From as {exit_seen, P, R}.
 -- halt to the spawner ends the node. It creates the file ready once up.
@@ -24,6 +25,7 @@ local function agents_node(cookie, ready)
     Agent = fun Ag(F) -> receive
       {die, R} -> exit(R);
       {link, P, From} -> process_flag(trap_exit, true), link(P), From ! {linked, self()}, Ag(From);
+      {unlink, P, From} -> unlink(P), From ! {unlinked, self()}, Ag(F);
       {links, From} -> {links, L} = process_info(self(), links), From ! {links, L}, Ag(F);
       {exit, P, R, From} -> exit(P, R), From ! {sent, self()}, Ag(F);
       {'EXIT', P, R} -> F ! {exit_seen, P, R}, Ag(F)
@@ -158,6 +160,16 @@ describe("links across nodes", function()
       mb.send(v, "shutdown")
       m = mb.receive(30000)
       say(m[1], m[3] == A"shutdown")
+      -- Erlang links to this process and unlinks (UNLINK_ID, acknowledged):
+      -- the link's half here comes and goes.
+      a = agent()
+      mb.send(a, mb.tuple(A"link", mb.self(), mb.self()))
+      mb.receive(30000)
+      local links = mb.info(mb.self()).links
+      say(#links, links[1] == a)
+      mb.send(a, mb.tuple(A"unlink", mb.self(), mb.self()))
+      m = mb.receive(30000)
+      say(m[1], #mb.info(mb.self()).links)
       -- A Lua process linked to an Erlang one ends: Erlang gets its reason.
       -- (An agent linked to itself just traps.)
       a = agent()
@@ -207,7 +219,7 @@ describe("links across nodes", function()
     ]==], { efull, ready })
     local status, out, err = lua:wait(90000)
     assert.equal(0, status, err)
-    assert.equal(table.concat({ "linked\ttrue", "exit_seen\ttrue\terror\tboom", "exit_seen\ttrue",
+    assert.equal(table.concat({ "linked\ttrue", "exit_seen\ttrue\terror\tboom", "exit_seen\ttrue", "1\ttrue", "unlinked\t0",
                                 "gone\texit_seen\ttrue\ttrue", "true\tboom", "true\tkilled",
                                 "true\tkilled", "true\tnormal", "EXIT\ttrue\tnoconnection", "" }, "\n"), out)
   end)

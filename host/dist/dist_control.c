@@ -182,7 +182,7 @@ void mb_dist_control(dist_conn *c, const uint8_t *p, size_t n) {
         monitor_exit(c, &r);
     } else if ((op == MB_DIST_LINK || op == MB_DIST_UNLINK) && arity == 3) {
         mb_remote_link_control(c, (int)op, &r);
-    } else if ((op == MB_DIST_EXIT || op == MB_DIST_EXIT2) && arity == 4) {
+    } else if ((op == MB_DIST_EXIT || op == MB_DIST_EXIT2 || op == MB_DIST_UNLINK_ID) && arity == 4) {
         mb_remote_link_control(c, (int)op, &r);
     } else if (op == DOP_SEND && arity == 3) {
         mb_etf_pid to;

@@ -111,6 +111,7 @@ struct mb_dist {
     remote_mon *remote_mons;   /* the thread's only */
     struct peer_mon *peer_mons;/* the thread's only: peer_monitor.c */
     remote_link *links;        /* the thread's only: remote_link.c */
+    uint64_t unlink_id;        /* the thread's only: the last UNLINK_ID's */
     uv_thread_t thread;
     uv_loop_t loop;
     uv_async_t wake;

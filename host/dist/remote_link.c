@@ -53,12 +53,15 @@ static void noconnection(mb_dist *d, mb_pid local, mb_pid remote) {
         mb_dist_log("out of memory: a link's noconnection dropped");
 }
 
-/* The control frame {op, From, To[, Reason]} (reason in the external
- * format, without version byte) into b. */
-static int control(mb_dist *d, mb_buf *b, int op, mb_pid from, mb_pid to, const uint8_t *reason, size_t n) {
+/* The control frame {op, [Id,] From, To[, Reason]} into b: id (UNLINK_ID
+ * and its ACK) and reason are terms in the external format, without
+ * version byte, or NULL. */
+static int control(mb_dist *d, mb_buf *b, int op, const uint8_t *id, size_t nid, mb_pid from, mb_pid to,
+                   const uint8_t *reason, size_t n) {
     static const uint8_t head[6] = {0, 0, 0, 0, 112, MB_ETF_VERSION};
-    if (mb_buf_put(b, head, sizeof head) || mb_etf_put_tuple(b, reason ? 4 : 3) || mb_etf_put_int(b, op) ||
-        mb_dist_put_pid(&d->me, b, from) || mb_dist_put_pid(&d->me, b, to) || (reason && mb_buf_put(b, reason, n)))
+    if (mb_buf_put(b, head, sizeof head) || mb_etf_put_tuple(b, 3 + (id != NULL) + (reason != NULL)) ||
+        mb_etf_put_int(b, op) || (id && mb_buf_put(b, id, nid)) || mb_dist_put_pid(&d->me, b, from) ||
+        mb_dist_put_pid(&d->me, b, to) || (reason && mb_buf_put(b, reason, n)))
         return -1;
     size_t len = b->len - 4;
     b->p[0] = (uint8_t)(len >> 24), b->p[1] = (uint8_t)(len >> 16), b->p[2] = (uint8_t)(len >> 8), b->p[3] = (uint8_t)len;
@@ -73,9 +76,16 @@ void mb_remote_link_send(mb_dist *d, int op, mb_pid local, mb_pid remote, const 
     }
     if (op == MB_DIST_LINK) add(d, node, local, remote);
     else if (op != MB_DIST_EXIT2) drop(d, local, remote);
-    mb_buf b;
-    mb_buf_init(&b);
-    if (control(d, &b, op, local, remote, reason, n)) {
+    dist_conn *c = mb_dist_find(d, node, true);
+    /* A peer of OTP 23 or later unlinks with an id it acknowledges (the
+     * ack needs nothing from us: the link's local half is gone already). */
+    mb_buf b, id;
+    mb_buf_init(&b), mb_buf_init(&id);
+    bool with_id = op == MB_DIST_UNLINK && c && (c->peer_flags & MB_DFLAG_UNLINK_ID);
+    if (with_id) op = MB_DIST_UNLINK_ID;
+    if ((with_id && mb_etf_put_int(&id, (int64_t)(++d->unlink_id & INT64_MAX))) ||
+        control(d, &b, op, with_id ? id.p : NULL, id.len, local, remote, reason, n)) {
+        mb_buf_free(&id);
         mb_dist_log("out of memory: a link or exit signal to %s dropped", node);
         mb_buf_free(&b);
         if (op == MB_DIST_LINK) {
@@ -84,10 +94,10 @@ void mb_remote_link_send(mb_dist *d, int op, mb_pid local, mb_pid remote, const 
         }
         return;
     }
+    mb_buf_free(&id);
     /* LINK and EXIT2 connect when needed, as Erlang's do; UNLINK and a
      * link's EXIT only go over a connection that is up (with none, the
      * peer saw the link break already). */
-    dist_conn *c = mb_dist_find(d, node, true);
     if (c) mb_dist_conn_write(c, b.p, b.len);
     else if ((op == MB_DIST_LINK || op == MB_DIST_EXIT2) && !mb_dist_write_to(d, node, b.p, b.len) &&
              op == MB_DIST_LINK)
@@ -98,7 +108,11 @@ void mb_remote_link_send(mb_dist *d, int op, mb_pid local, mb_pid remote, const 
 void mb_remote_link_control(dist_conn *c, int op, mb_etf_rd *r) {
     mb_dist *d = c->d;
     mb_etf_pid from_e, to_e;
-    if (mb_etf_pid_get(r, &from_e) || mb_etf_pid_get(r, &to_e)) return;
+    const uint8_t *id = NULL;
+    size_t nid = 0;
+    if ((op == MB_DIST_UNLINK_ID && mb_etf_span(r, &id, &nid)) || mb_etf_pid_get(r, &from_e) ||
+        mb_etf_pid_get(r, &to_e))
+        return;
     mb_pid from = mb_dist_pid_of(&d->me, &from_e), to = mb_dist_pid_of(&d->me, &to_e);
     if (!from || !to || mb_pid_is_remote(to)) return;
     if (op == MB_DIST_LINK) {
@@ -112,15 +126,24 @@ void mb_remote_link_control(dist_conn *c, int op, mb_etf_rd *r) {
         mb_buf_init(&b);
         mb_buf reason;
         mb_buf_init(&reason);
-        if (mb_etf_put_atom(&reason, "noproc", 6) || control(d, &b, MB_DIST_EXIT, to, from, reason.p, reason.len))
+        if (mb_etf_put_atom(&reason, "noproc", 6) ||
+            control(d, &b, MB_DIST_EXIT, NULL, 0, to, from, reason.p, reason.len))
             mb_dist_log("out of memory answering a link from %s", c->peer);
         else mb_dist_conn_write(c, b.p, b.len);
         mb_buf_free(&b), mb_buf_free(&reason);
         return;
     }
-    if (op == MB_DIST_UNLINK) {
+    if (op == MB_DIST_UNLINK || op == MB_DIST_UNLINK_ID) {
         mb_unlink_remote(d->rt, to, from);
         drop(d, to, from);
+        mb_buf b;
+        mb_buf_init(&b);
+        if (op == MB_DIST_UNLINK_ID) {   /* acknowledged, as the peer waits for that */
+            if (control(d, &b, MB_DIST_UNLINK_ID_ACK, id, nid, to, from, NULL, 0))
+                mb_dist_log("out of memory acknowledging an unlink from %s", c->peer);
+            else mb_dist_conn_write(c, b.p, b.len);
+        }
+        mb_buf_free(&b);
         return;
     }
     /* EXIT (a linked process ended) or EXIT2 (exit/2): the signal, acted on as a local one. */
