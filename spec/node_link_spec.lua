@@ -209,19 +209,26 @@ describe("links across nodes", function()
       mb.send(a, mb.tuple(A"exit", mb.self(), A"normal", mb.self()))
       got = two()
       say(got.EXIT[2] == a, got.EXIT[3])
-      -- A remote pid that cannot be reached: the link breaks at once.
+      -- The node goes: a Lua process Erlang linked to ends with noconnection.
+      child, ref = watched(function() require("moonbeam").receive() end)
+      mb.send(agent(), mb.tuple(A"link", child, mb.self()))
+      mb.receive(30000)
       mb.monitor_node(erl)
       mb.send({"spawner", erl}, A"halt")
-      assert(mb.receive(30000)[1] == "nodedown")
+      got = two()
+      say(got.nodedown[2] == erl, got.DOWN[2] == ref, got.DOWN[5])
+      -- A remote pid that cannot be reached: the link breaks at once.
       mb.link(a)
       m = mb.receive(30000)
       say(m[1], m[2] == a, m[3])
     ]==], { efull, ready })
     local status, out, err = lua:wait(90000)
     assert.equal(0, status, err)
-    assert.equal(table.concat({ "linked\ttrue", "exit_seen\ttrue\terror\tboom", "exit_seen\ttrue", "1\ttrue", "unlinked\t0",
+    assert.equal(table.concat({ "linked\ttrue", "exit_seen\ttrue\terror\tboom", "exit_seen\ttrue",
+                                "1\ttrue", "unlinked\t0",
                                 "gone\texit_seen\ttrue\ttrue", "true\tboom", "true\tkilled",
-                                "true\tkilled", "true\tnormal", "EXIT\ttrue\tnoconnection", "" }, "\n"), out)
+                                "true\tkilled", "true\tnormal", "true\ttrue\tnoconnection",
+                                "EXIT\ttrue\tnoconnection", "" }, "\n"), out)
   end)
 
   it("raises for a link to what is not a pid", function()

@@ -64,7 +64,8 @@ static int control(mb_dist *d, mb_buf *b, int op, const uint8_t *id, size_t nid,
         mb_dist_put_pid(&d->me, b, to) || (reason && mb_buf_put(b, reason, n)))
         return -1;
     size_t len = b->len - 4;
-    b->p[0] = (uint8_t)(len >> 24), b->p[1] = (uint8_t)(len >> 16), b->p[2] = (uint8_t)(len >> 8), b->p[3] = (uint8_t)len;
+    b->p[0] = (uint8_t)(len >> 24), b->p[1] = (uint8_t)(len >> 16);
+    b->p[2] = (uint8_t)(len >> 8), b->p[3] = (uint8_t)len;
     return 0;
 }
 
