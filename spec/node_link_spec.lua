@@ -231,6 +231,49 @@ describe("links across nodes", function()
                                 "EXIT\ttrue\tnoconnection", "" }, "\n"), out)
   end)
 
+  it("links processes of two moonbeam hosts", function()
+    local ready, done = N.barrier(), N.barrier()
+    local aalive, afull = N.name("lua")
+    -- Host A: processes registered as one and two that answer {"pid",
+    -- from} with their pid and end with the reason {"exit", r} gives.
+    local ja = N.moonbeam("--sname " .. aalive .. " --cookie l4", [==[
+      local mb = require "moonbeam"
+      for _, name in ipairs({ "one", "two" }) do
+        mb.spawn(function(name)
+          local mb = require "moonbeam"
+          mb.register(name, mb.self())
+          while true do
+            local m = mb.receive()
+            if m[1] == "pid" then mb.send(m[2], mb.self()) else mb.exit(m[2]) end
+          end
+        end, name)
+      end
+      while not mb.whereis("two") do mb.sleep(5) end
+      io.open(arg[1], "w"):close()
+      while not io.open(arg[2]) do mb.sleep(20) end
+    ]==], { ready, done })
+    local jb = N.moonbeam("--sname " .. N.name("lua") .. " --cookie l4", N.LUA_CONNECT .. [==[
+      mb.trap_exit(true)
+      local function pid_of(name)
+        mb.send({name, erl}, {"pid", mb.self()})
+        return mb.receive(30000)
+      end
+      local one, two = pid_of("one"), pid_of("two")
+      mb.link(one)
+      mb.link(two)
+      mb.send(one, {"exit", "boom"})
+      local m = mb.receive(30000)
+      say(m[1], m[2] == one, m[3])
+      io.open(arg[3], "w"):close()   -- host A ends: the link to two breaks
+      m = mb.receive(30000)
+      say(m[1], m[2] == two, m[3])
+    ]==], { afull, ready, done })
+    local status, out, err = jb:wait(90000)
+    ja:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal("EXIT\ttrue\tboom\nEXIT\ttrue\tnoconnection\n", out)
+  end)
+
   it("raises for a link to what is not a pid", function()
     local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie l3", [[
       local mb = require "moonbeam"
