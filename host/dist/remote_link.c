@@ -96,13 +96,13 @@ void mb_remote_link_send(mb_dist *d, int op, mb_pid local, mb_pid remote, const 
         return;
     }
     mb_buf_free(&id);
-    /* LINK and EXIT2 connect when needed, as Erlang's do; UNLINK and a
-     * link's EXIT only go over a connection that is up (with none, the
-     * peer saw the link break already). */
+    /* LINK and EXIT2 connect when needed, as Erlang's do. A link's EXIT
+     * waits for a connection still being made (its LINK waits there too);
+     * with none, the peer saw the link break already. UNLINK needs the
+     * peer's flags: it goes only over a connection that is up. */
+    bool queue = op == MB_DIST_LINK || op == MB_DIST_EXIT2 || (op == MB_DIST_EXIT && mb_dist_find(d, node, false));
     if (c) mb_dist_conn_write(c, b.p, b.len);
-    else if ((op == MB_DIST_LINK || op == MB_DIST_EXIT2) && !mb_dist_write_to(d, node, b.p, b.len) &&
-             op == MB_DIST_LINK)
-        mb_remote_link_node_down(d, node);
+    else if (queue && !mb_dist_write_to(d, node, b.p, b.len) && op == MB_DIST_LINK) mb_remote_link_node_down(d, node);
     mb_buf_free(&b);
 }
 
