@@ -124,6 +124,10 @@ void mbb_open_peek(lua_State *L);
 void mbb_open_dist(lua_State *L);
 /* Send self->scratch to a pid of another node (dist_api.c): 0, or raises. */
 int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest);
+/* link (on) or unlink a remote pid: the local half here, the remote half
+ * on its node; a link that cannot be made breaks with "noconnection".
+ * Pushes true. */
+int mbb_dist_link(lua_State *L, mb_proc *self, mb_pid other, bool on);
 /* A call (core.call_send's: label at 2, request at 3) to a pid of another
  * node, or (server 0) to the process registered as name on node: pushes
  * the ref its reply will carry, and false (or raises). */

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "bindings.h"
 #include "core/call.h"
+#include "core/signal.h"
 #include "dist/dist.h"
 #include "dist/dist_term.h"
 
@@ -142,6 +143,25 @@ int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest) {
     }
     send_frame(L, self, d, node, &b, true);
     return 0;
+}
+
+int mbb_dist_link(lua_State *L, mb_proc *self, mb_pid other, bool on) {
+    mb_dist *d = mb_dist_of(self->rt);
+    lua_pushboolean(L, 1);
+    if (!on) {
+        mb_unlink(self, other);
+        if (d) mb_dist_link_signal(d, MB_DIST_UNLINK, self->pid, other, NULL, 0);   /* fails only when the host stops */
+        return 1;
+    }
+    int rc = mb_link(self, other);
+    if (rc == MB_LINK_NOMEM) return mbb_raisef(L, "link: out of memory");
+    if (rc == MB_LINK_OK && d && mb_dist_link_signal(d, MB_DIST_LINK, self->pid, other, NULL, 0) == 0) return 1;
+    /* Not a node, or the host stops: the link breaks at once, as one
+     * whose connection cannot be made. */
+    mb_small_term why = mb_small_str("noconnection");
+    if (mb_send(self->rt, mbb_sched(self), other, self->pid, MB_SIG_LINK_EXIT, 0, why.b, why.n) < 0)
+        return mbb_raisef(L, "link: out of memory");
+    return 1;
 }
 
 int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int idx) {

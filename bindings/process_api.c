@@ -220,6 +220,7 @@ static int l_exit(lua_State *L) {
 static int l_link(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_pid other = mbb_check_pid(L, 1, "link");
+    if (mb_pid_is_remote(other)) return mbb_dist_link(L, self, other, true);   /* another node's */
     int rc = mb_link(self, other);
     if (rc == MB_LINK_NOMEM) return mbb_raisef(L, "link: out of memory");
     if (rc == MB_LINK_NOPROC) {
@@ -234,7 +235,9 @@ static int l_link(lua_State *L) {
 }
 
 static int l_unlink(lua_State *L) {
-    mb_unlink(mbb_self(L), mbb_check_pid(L, 1, "unlink"));
+    mb_pid other = mbb_check_pid(L, 1, "unlink");
+    if (mb_pid_is_remote(other)) return mbb_dist_link(L, mbb_self(L), other, false);
+    mb_unlink(mbb_self(L), other);
     lua_pushboolean(L, 1);
     return 1;
 }

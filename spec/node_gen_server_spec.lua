@@ -59,17 +59,8 @@ describe("gen_server across nodes", function()
     local ealive, efull = N.name("erl")
     local erl = N.erl(ealive, "g2", N.ERL_WAIT_FILE .. (', node_kv:start(), file:write_file("%s", <<>>), WaitFile("%s")')
       :format(ready, done), "-pa " .. beams)
-    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie g2", [[
-      local mb = require "moonbeam"
+    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie g2", N.LUA_CONNECT .. [[
       local gen = require "moonbeam.gen_server"
-      local A = mb.atom
-      local erl = arg[1]
-      local function say(...) print(...) io.stdout:flush() end
-      local deadline = mb.now() + 60000
-      while not (mb.connect(erl) and io.open(arg[2])) do
-        assert(mb.now() < deadline, "erl never came up")
-        mb.sleep(20)
-      end
       say(gen.call({"kv", erl}, mb.tuple(A"put", "k", 7)) == A"ok")
       local r = gen.call({"kv", erl}, mb.tuple(A"get", "k"))
       say(mb.kind(r), r[1] == A"ok", r[2])

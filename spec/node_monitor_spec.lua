@@ -32,17 +32,8 @@ describe("monitors across nodes", function()
     local ealive, efull = N.name("erl")
     N.erl(ealive, "x1", ('node_kv:start(), node_stopper:run("%s")'):format(ready),
           "-pa " .. beams)
-    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie x1", [[
-      local mb = require "moonbeam"
+    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie x1", N.LUA_CONNECT .. [[
       local gen = require "moonbeam.gen_server"
-      local A = mb.atom
-      local erl = arg[1]
-      local function say(...) print(...) io.stdout:flush() end
-      local deadline = mb.now() + 60000
-      while not (mb.connect(erl) and io.open(arg[2])) do
-        assert(mb.now() < deadline, "erl never came up")
-        mb.sleep(20)
-      end
       local pid = gen.call({"kv", erl}, A"whoami")
       local by_pid, by_name = mb.monitor(pid), mb.monitor({"kv", erl})
       local nobody = mb.monitor({"nobody", erl})

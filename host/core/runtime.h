@@ -44,6 +44,14 @@ typedef struct mb_attachment {
 
 #define MB_DEFAULT_MAX_PROCESSES (1u << 20)
 
+struct mb_runtime;
+/* Where an exit signal to a process of another node goes (the
+ * distribution layer's, when this host is a node): kind is MB_SIG_LINK_EXIT
+ * or MB_SIG_EXIT, reason encoded. Any thread. -1: out of memory. */
+typedef int (*mb_remote_signal_fn)(struct mb_runtime *rt, mb_pid from, mb_pid dest, int kind, const uint8_t *reason,
+                                   size_t len);
+
+
 typedef struct mb_runtime {
     mb_proctab procs;
     mb_names names;
@@ -69,6 +77,7 @@ typedef struct mb_runtime {
     void *kind_data;
     char *shutdown_target;
     _Atomic(mb_attachment *) attachments;
+    _Atomic(mb_remote_signal_fn) remote_signal;   /* NULL: signals to remote pids are dropped */
     mb_proc *host;                 /* the process of the thread that started the runtime
                                       (external); set once, before any shutdown can start */
     mb_shutdown shutdown;          /* ending the whole host in order (shutdown.h) */

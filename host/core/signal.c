@@ -25,8 +25,28 @@ static void unlock_pair(mb_proc *a, mb_proc *b) {
     pthread_mutex_unlock(&b->lock);
 }
 
+int mb_link_remote(mb_runtime *rt, mb_pid local, mb_pid remote) {
+    mb_proc *p = mb_proctab_get(&rt->procs, local);
+    if (!p) return MB_LINK_NOPROC;
+    pthread_mutex_lock(&p->lock);
+    int rc = p->exiting ? MB_LINK_NOPROC : mb_pidvec_add(&p->links, remote) ? MB_LINK_NOMEM : MB_LINK_OK;
+    pthread_mutex_unlock(&p->lock);
+    mb_proctab_put(&rt->procs, local);
+    return rc;
+}
+
+void mb_unlink_remote(mb_runtime *rt, mb_pid local, mb_pid remote) {
+    mb_proc *p = mb_proctab_get(&rt->procs, local);
+    if (!p) return;
+    pthread_mutex_lock(&p->lock);
+    mb_pidvec_remove(&p->links, remote);
+    pthread_mutex_unlock(&p->lock);
+    mb_proctab_put(&rt->procs, local);
+}
+
 int mb_link(mb_proc *self, mb_pid other) {
     if (other == self->pid) return MB_LINK_OK;
+    if (mb_pid_is_remote(other)) return mb_link_remote(self->rt, self->pid, other);
     mb_proc *t = mb_proctab_get(&self->rt->procs, other);
     if (!t) return MB_LINK_NOPROC;
     int rc = MB_LINK_OK;

@@ -14,6 +14,11 @@ enum { MB_LINK_OK = 0, MB_LINK_NOPROC = -1, MB_LINK_NOMEM = -2 };
 
 int mb_link(mb_proc *self, mb_pid other);
 void mb_unlink(mb_proc *self, mb_pid other);
+/* A link's local half, to a process of another node (its node keeps the
+ * other half): when local ends, its exit signal goes to remote through
+ * the runtime's remote_signal. Any thread. */
+int mb_link_remote(mb_runtime *rt, mb_pid local, mb_pid remote);
+void mb_unlink_remote(mb_runtime *rt, mb_pid local, mb_pid remote);
 /* Monitor target; on a dead target, queues DOWN noproc at once (the "what"
  * element is encoded in what/what_len). */
 int mb_monitor(mb_proc *self, mb_pid target, mb_ref ref, const uint8_t *what, size_t what_len);

@@ -18,7 +18,7 @@
 
 static const char dist_key;   /* where the runtime keeps this (runtime.h) */
 
-typedef enum req_op { REQ_CONNECT, REQ_MONITOR_NODE, REQ_DEMONITOR_NODE, REQ_FRAME, REQ_MONITOR, REQ_DEMONITOR } req_op;
+typedef enum req_op { REQ_CONNECT, REQ_MONITOR_NODE, REQ_DEMONITOR_NODE, REQ_FRAME, REQ_MONITOR, REQ_DEMONITOR, REQ_LINK } req_op;
 
 typedef struct dist_req {
     struct dist_req *next;
@@ -30,6 +30,8 @@ typedef struct dist_req {
     size_t len;
     uint8_t *demonitor;        /* MONITOR: its DEMONITOR_P frame, malloc'd */
     size_t dlen;
+    int link_op;               /* LINK: dist.h's MB_DIST_*; pid local, remote the other end */
+    mb_pid remote;
     size_t ntarget;            /* MONITOR: what the DOWN names, in target */
     uint8_t target[];
 } dist_req;
@@ -113,18 +115,21 @@ static void monitor_node(mb_dist *d, dist_req *r) {
     mb_dist_conn_dial(c, r->node);
 }
 
-/* A frame for node: written, or kept until its connection is up. */
-static void frame(mb_dist *d, dist_req *r) {
-    dist_conn *c = mb_dist_find(d, r->node, false);
+bool mb_dist_write_to(mb_dist *d, const char *node, const uint8_t *frame, size_t len) {
+    dist_conn *c = mb_dist_find(d, node, false);
     if (!c) {
-        if (!(c = mb_dist_conn_new(d, true))) return;
-        snprintf(c->peer, sizeof c->peer, "%s", r->node);
-        mb_dist_conn_dial(c, r->node);
-        if (c->state == C_CLOSED) return;
+        if (!(c = mb_dist_conn_new(d, true))) return false;
+        snprintf(c->peer, sizeof c->peer, "%s", node);
+        mb_dist_conn_dial(c, node);
+        if (c->state == C_CLOSED) return false;
     }
-    if (c->state == C_UP) mb_dist_conn_write(c, r->frame, r->len);
-    else if (mb_buf_put(&c->pending, r->frame, r->len)) mb_dist_log("out of memory: a message to %s dropped", r->node);
+    if (c->state == C_UP) mb_dist_conn_write(c, frame, len);
+    else if (mb_buf_put(&c->pending, frame, len)) mb_dist_log("out of memory: a message to %s dropped", node);
+    return true;
 }
+
+/* A frame for node: written, or kept until its connection is up. */
+static void frame(mb_dist *d, dist_req *r) { mb_dist_write_to(d, r->node, r->frame, r->len); }
 
 /* A remote monitor: kept, and its MONITOR_P sent (connecting first; a
  * connection that cannot be made gives the DOWN "noconnection"). */
@@ -161,6 +166,10 @@ static void handle(mb_dist *d, dist_req *r) {
     }
     if (r->op == REQ_DEMONITOR) {
         demonitor(d, r);
+        return;
+    }
+    if (r->op == REQ_LINK) {
+        mb_remote_link_send(d, r->link_op, r->pid, r->remote, r->frame, r->len);
         return;
     }
     if (r->op != REQ_CONNECT) {
@@ -217,6 +226,7 @@ static void on_wake(uv_async_t *a) {
     mb_dist_unpark(d, NULL, NULL, INFINITY);
     mb_node_mon_clear(d);   /* the host stops: nobody is told */
     mb_remote_mon_clear(d);
+    mb_remote_link_clear(d);
     /* Open connections end once what was written is out (or after
      * STOP_FLUSH_MS: a peer that reads nothing cannot hold the host). */
     for (dist_conn *c = d->conns; c; c = c->next)
@@ -356,6 +366,7 @@ mb_dist *mb_dist_start(mb_runtime *rt, const mb_dist_config *cfg, char *err, siz
         goto fail_loop;
     }
     d->thread_started = true;
+    atomic_store(&rt->remote_signal, mb_dist_remote_signal);
     return d;
 fail_loop:
     drain(d);
@@ -488,6 +499,22 @@ int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len)
     r->len = len;
     if (post(d, r)) {
         free(frame);
+        return -1;
+    }
+    return 0;
+}
+
+int mb_dist_link_signal(mb_dist *d, int op, mb_pid local, mb_pid remote, uint8_t *reason, size_t len) {
+    dist_req *r = new_req(REQ_LINK, "", local);
+    if (!r) {
+        free(reason);
+        return -1;
+    }
+    r->link_op = op;
+    r->remote = remote;
+    r->frame = reason, r->len = len;
+    if (post(d, r)) {
+        free(reason);
         return -1;
     }
     return 0;

@@ -96,6 +96,7 @@ void mb_dist_conn_close(dist_conn *c, const char *reason) {
     if (down && c->peer[0] && strcmp(reason, "stopping") != 0 && !mb_dist_find(d, c->peer, false)) {
         mb_node_mon_fire(d, c->peer);
         mb_remote_mon_node_down(d, c->peer);
+        mb_remote_link_node_down(d, c->peer);
     }
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }

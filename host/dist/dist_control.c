@@ -4,7 +4,8 @@
  * (etf.h). Messages to a pid or a registered name of this node are
  * delivered (dist_term.h maps them); net_kernel's is_auth (what
  * net_adm:ping asks) is answered here unless a process took that name;
- * other controls are not carried yet and are dropped. */
+ * links and exit signals go to remote_link.c; other controls are
+ * dropped. */
 #include <string.h>
 #include "core/call.h"
 #include "core/names.h"
@@ -123,7 +124,7 @@ static void net_kernel(dist_conn *c, mb_etf_rd *m) {
 
 /* An exit reason at r as this contract writes them: an atom as a string
  * ("normal", "noproc", "killed"), anything else mapped as a message. */
-static int reason(dist_conn *c, mb_etf_rd *r, mb_buf *b, const char **why) {
+int mb_dist_reason_of(dist_conn *c, mb_etf_rd *r, mb_buf *b, const char **why) {
     mb_etf_atom a;
     mb_etf_rd q = *r;
     if (mb_etf_atom_get(&q, &a) == 0) {
@@ -142,7 +143,7 @@ static void monitor_exit(dist_conn *c, mb_etf_rd *r) {
     mb_buf b;
     mb_buf_init(&b);
     const char *why = NULL;
-    if (reason(c, r, &b, &why)) {
+    if (mb_dist_reason_of(c, r, &b, &why)) {
         mb_buf_free(&b);
         mb_small_term w = mb_small_str("unknown");   /* a reason moonbeam cannot carry */
         mb_remote_mon_down(c->d, ref, w.b, w.n);
@@ -179,6 +180,10 @@ void mb_dist_control(dist_conn *c, const uint8_t *p, size_t n) {
         mb_peer_mon_remove(c, &r);
     } else if (op == DOP_MONITOR_P_EXIT && arity == 5) {
         monitor_exit(c, &r);
+    } else if ((op == MB_DIST_LINK || op == MB_DIST_UNLINK) && arity == 3) {
+        mb_remote_link_control(c, (int)op, &r);
+    } else if ((op == MB_DIST_EXIT || op == MB_DIST_EXIT2 || op == MB_DIST_UNLINK_ID) && arity == 4) {
+        mb_remote_link_control(c, (int)op, &r);
     } else if (op == DOP_SEND && arity == 3) {
         mb_etf_pid to;
         if (mb_etf_skip(&r) || mb_etf_pid_get(&r, &to)) return;

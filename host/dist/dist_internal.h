@@ -84,6 +84,14 @@ typedef struct remote_mon {
     uint8_t target[];          /* what the DOWN names (element 4), encoded */
 } remote_mon;
 
+/* A link between a process of this node (local) and one of node's
+ * (remote), which fires "noconnection" when the connection drops. */
+typedef struct remote_link {
+    struct remote_link *next;
+    char node[MB_NODE_MAX + 1];
+    mb_pid local, remote;
+} remote_link;
+
 struct mb_dist {
     mb_runtime *rt;
     char node[MB_NODE_MAX + 1];
@@ -102,6 +110,8 @@ struct mb_dist {
     node_mon *node_mons;       /* the thread's only */
     remote_mon *remote_mons;   /* the thread's only */
     struct peer_mon *peer_mons;/* the thread's only: peer_monitor.c */
+    remote_link *links;        /* the thread's only: remote_link.c */
+    uint64_t unlink_id;        /* the thread's only: the last UNLINK_ID's */
     uv_thread_t thread;
     uv_loop_t loop;
     uv_async_t wake;
@@ -155,6 +165,23 @@ struct mb_etf_rd;
 void mb_peer_mon_add(dist_conn *c, struct mb_etf_rd *r);
 void mb_peer_mon_remove(dist_conn *c, struct mb_etf_rd *r);
 void mb_peer_mon_check(struct mb_dist *d, dist_conn *gone);
+
+/* remote_link.c: a link or exit signal this node sends (op one of
+ * dist.h's; reason an encoded term or NULL), one that arrives from c (its
+ * {From, To[, Reason]} at r), every link of node broken ("noconnection"),
+ * all forgotten (the host stops). */
+void mb_remote_link_send(struct mb_dist *d, int op, mb_pid local, mb_pid remote, const uint8_t *reason, size_t n);
+void mb_remote_link_control(dist_conn *c, int op, struct mb_etf_rd *r);
+void mb_remote_link_node_down(struct mb_dist *d, const char *node);
+void mb_remote_link_clear(struct mb_dist *d);
+
+/* dist_control.c: an exit reason at r (advanced past it) as this
+ * contract writes them (an atom as a string), appended to b; -1 with *why. */
+int mb_dist_reason_of(dist_conn *c, struct mb_etf_rd *r, mb_buf *b, const char **why);
+
+/* dist.c: frame (len bytes, whole) to node's connection, connecting
+ * first when there is none; false when there is none even now. */
+bool mb_dist_write_to(struct mb_dist *d, const char *node, const uint8_t *frame, size_t len);
 
 /* dist_control.c: one frame of an UP connection (its length removed). */
 void mb_dist_control(dist_conn *c, const uint8_t *p, size_t n);

@@ -35,6 +35,7 @@
 #define MB_DFLAG_MAP_TAG             UINT64_C(0x20000)
 #define MB_DFLAG_BIG_CREATION        UINT64_C(0x40000)
 #define MB_DFLAG_HANDSHAKE_23        UINT64_C(0x1000000)
+#define MB_DFLAG_UNLINK_ID           UINT64_C(0x2000000)
 #define MB_DFLAG_V4_NC               (UINT64_C(0x4) << 32)
 
 /* OTP 25 refuses a peer that lacks any of these; so do we. */
@@ -47,9 +48,12 @@
  * read, and not carried: docs/reference.md), being a visible node, V4_NC,
  * whose full 32-bit pid fields carry moonbeam's 21-bit slots and serials
  * (pid.h), and monitors by pid and by name (remote_monitor.c for ours,
- * peer_monitor.c for the peer's). Not links (LINK, EXIT), spawn, aliases,
- * fragments or atom caches. */
-#define MB_DFLAGS_OURS (MB_DFLAGS_MANDATORY | MB_DFLAG_PUBLISHED | MB_DFLAG_V4_NC | MB_DFLAG_DIST_MONITOR | MB_DFLAG_DIST_MONITOR_NAME)
+ * peer_monitor.c for the peer's), and the link protocol of OTP 23 and later
+ * (UNLINK_ID, acknowledged: remote_link.c). Not spawn, aliases, fragments
+ * or atom caches. */
+#define MB_DFLAGS_OURS                                                                                   \
+    (MB_DFLAGS_MANDATORY | MB_DFLAG_PUBLISHED | MB_DFLAG_V4_NC | MB_DFLAG_DIST_MONITOR |                 \
+     MB_DFLAG_DIST_MONITOR_NAME | MB_DFLAG_UNLINK_ID)
 /* A peer must also have V4_NC (OTP 24 and later do). */
 #define MB_DFLAGS_REQUIRED (MB_DFLAGS_MANDATORY | MB_DFLAG_V4_NC)
 

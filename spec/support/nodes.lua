@@ -96,6 +96,20 @@ end
 N.ERL_WAIT_FILE = [[WaitFile = fun WF(F) -> case file:read_file_info(F) of {ok, _} -> ok;
                                               _ -> timer:sleep(20), WF(F) end end]]
 
+--- Lua a moonbeam node's script starts with: mb, A (mb.atom), say(), and
+-- erl (arg[1]), connected once the erl node created the file arg[2].
+N.LUA_CONNECT = [[
+local mb = require "moonbeam"
+local A = mb.atom
+local erl = arg[1]
+local function say(...) print(...) io.stdout:flush() end
+local deadline = mb.now() + 60000
+while not (mb.connect(erl) and io.open(arg[2])) do
+  assert(mb.now() < deadline, "erl never came up")
+  mb.sleep(20)
+end
+]]
+
 --- The names epmd on our port has registered now.
 function N.registered()
   local f = io.popen(("ERL_EPMD_PORT=%d epmd -names 2>/dev/null"):format(N.port))
