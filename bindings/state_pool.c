@@ -82,8 +82,12 @@ bool mbb_state_pool_take(mbb_state_pool *pool, mb_proc *p, mbb_lua *lp, bool *re
     mb_proc *h = r->holder;
     p->arena = h->arena;   /* p's own is empty: it never ran */
     h->arena = (mb_arena){.pages = h->arena.pages};
-    atomic_store_explicit(&p->mem_used, atomic_load_explicit(&h->mem_used, memory_order_relaxed),
-                          memory_order_relaxed);
+    /* Added, not stored: p's count already holds the messages queued for it
+     * before it first ran, and senders add to it meanwhile. (A store lost
+     * them, and their release later wrapped the count round: every
+     * allocation then failed, one outside a protected call too.) */
+    atomic_fetch_add_explicit(&p->mem_used, atomic_load_explicit(&h->mem_used, memory_order_relaxed),
+                              memory_order_relaxed);
     lua_setallocf(r->lua.L, mb_proc_alloc, p);
     *lp = r->lua;
     r->lua.L = NULL;

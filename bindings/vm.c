@@ -88,9 +88,15 @@ static void open_libs(lua_State *L, const mbb_lua_host *host) {
 /* Runs protected on a new state: its libraries, the coroutine its body
  * will run in, holding the boot function, and moonbeam loaded. Nothing of a
  * process yet: the state may be made ahead (state_pool.h). */
+typedef struct state_prep {
+    mbb_lua *lp;
+    const mbb_lua_host *host;
+} state_prep;
+
 static int prepare_state(lua_State *L) {
-    mbb_lua *lp = lua_touserdata(L, 1);
-    const mbb_lua_host *host = lua_touserdata(L, 2);
+    const state_prep *sp = lua_touserdata(L, 1);
+    mbb_lua *lp = sp->lp;
+    const mbb_lua_host *host = sp->host;
     lua_settop(L, 0);
     open_libs(L, host);   /* a spawner's own paths come with the process (start_body) */
     lua_getglobal(L, "pcall");
@@ -114,14 +120,24 @@ static int prepare_state(lua_State *L) {
 /* A new state on owner's arena (owner: the process, or a state pool's
  * holder), prepared. 0, or -1 with the error on top of lp->L (if there is
  * a state: NULL when there was no memory for one). */
+/* An error outside any protected call in a process's state: LuaJIT then
+ * exits the host. Never expected (the runtime calls into a state under
+ * lua_pcall or lua_resume); if it happens, it is said before the exit,
+ * which a state made with lua_newstate would otherwise make silently. */
+static int on_panic(lua_State *L) {
+    const char *msg = lua_tostring(L, -1);
+    fprintf(stderr, "moonbeam: unprotected error in a process's state, the host exits: %s\n",
+            msg ? msg : "(not a string)");
+    return 0;
+}
+
 static int make_state(mb_proc *owner, mbb_lua *lp) {
     lua_State *L = lua_newstate(mb_proc_alloc, owner);
     lp->L = L;
     if (!L) return -1;
-    lua_pushcfunction(L, prepare_state);
-    lua_pushlightuserdata(L, lp);
-    lua_pushlightuserdata(L, owner->rt->kind_data);
-    return lua_pcall(L, 2, 0, 0) ? -1 : 0;
+    lua_atpanic(L, on_panic);
+    state_prep sp = {lp, owner->rt->kind_data};
+    return lua_cpcall(L, prepare_state, &sp) ? -1 : 0;   /* allocates only under protection */
 }
 
 /* The kind's work ahead: a state for the pool (kind.h). */
@@ -137,8 +153,14 @@ static void lua_drop_ahead(mb_runtime *rt) {
 
 /* Runs protected on p's prepared state: the boot function's arguments
  * (kind, target, args...) on the coroutine. */
+typedef struct body_start {
+    mb_proc *p;
+    int nargs;   /* out: the values to resume with */
+} body_start;
+
 static int start_body(lua_State *L) {
-    mb_proc *p = lua_touserdata(L, 1);
+    body_start *b = lua_touserdata(L, 1);
+    mb_proc *p = b->p;
     lua_settop(L, 0);
     if (p->search_path) set_search_path(L, p->search_path);
     lua_State *co = lua_of(p)->co;
@@ -148,8 +170,8 @@ static int start_body(lua_State *L) {
     int n = mb_decode_list(co, p->spawn_args.p, p->spawn_args.len, 1);
     if (n < 0) luaL_error(L, "malformed spawn arguments");
     mb_buf_free(&p->spawn_args);
-    lua_pushinteger(L, n + (p->target_kind == MB_TARGET_BYTECODE ? 1 : 2));
-    return 1;
+    b->nargs = n + (p->target_kind == MB_TARGET_BYTECODE ? 1 : 2);
+    return 0;
 }
 
 static void set_reason_str(mb_proc *p, const char *s) {
@@ -186,13 +208,12 @@ static int create(mb_proc *p) {
     lua_State *L = lp->L;
     p->state = lp;   /* closed with p, whatever happens next */
     if (lua_gettop(L) == 0) {   /* prepared: no error waits on the stack */
-        lua_pushcfunction(L, start_body);
-        lua_pushlightuserdata(L, p);
-        if (lua_pcall(L, 1, 1, 0) == 0) {
-            int n = (int)lua_tointeger(L, -1);
-            lua_pop(L, 1);
-            return n;
-        }
+        /* lua_cpcall, not pushcfunction and pcall: pushing the function
+         * allocates, and the messages queued before p first ran may have
+         * used its memory limit up; an allocation that fails outside a
+         * protected call ends the host. */
+        body_start b = {p, 0};
+        if (lua_cpcall(L, start_body, &b) == 0) return b.nargs;
     }
     if (p->mem_exceeded) set_reason_str(p, "memory_limit");
     else {
@@ -313,8 +334,8 @@ static void log_crash(mb_proc *p, const char *shown, const char *traceback) {
 
 /* {"error", message, traceback}, built on the main state (the coroutine is dead). */
 static int build_crash(lua_State *L) {
-    lua_State *co = lua_touserdata(L, 1);
-    mb_proc *p = lua_touserdata(L, 2);
+    mb_proc *p = lua_touserdata(L, 1);
+    lua_State *co = ((mbb_lua *)p->state)->co;
     lua_settop(L, 0);
     lua_createtable(L, 3, 0);
     lua_pushliteral(L, "error");
@@ -373,10 +394,7 @@ static int build_crash(lua_State *L) {
 static void crashed(mb_proc *p) {
     mbb_lua *lp = p->state;
     lua_State *L = lp->L;
-    lua_pushcfunction(L, build_crash);
-    lua_pushlightuserdata(L, lp->co);
-    lua_pushlightuserdata(L, p);
-    if (lua_pcall(L, 2, 0, 0)) {
+    if (lua_cpcall(L, build_crash, p)) {   /* a crash near the memory limit: allocate under protection */
         lua_pop(L, 1);
         if (p->mem_exceeded) set_reason_str(p, "memory_limit");
         else set_reason_str(p, "crashed");
