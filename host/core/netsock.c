@@ -16,14 +16,12 @@
  * it stays in the table, "dead": recv says "closed", send says "closed". */
 #include "netsock.h"
 
-#include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include "io_answer.h"
+#include "netsock_internal.h"
 #include "packet.h"
 #include "runtime.h"
 
@@ -33,67 +31,6 @@
 /* How long a closed socket's queued writes may take to reach a peer that
  * does not read; then it is reset, so a stuck peer cannot hold a handle. */
 #define CLOSE_FLUSH_MS 2000
-
-typedef struct sock sock;
-struct sock {
-    union {
-        uv_handle_t h;
-        uv_stream_t s;
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-    } u;
-    mb_netsock *ns;
-    uint64_t id;
-    mb_pid owner;
-    sock *hnext;            /* hash chain */
-    bool in_table, closing, is_pipe, listener;
-    bool eof;               /* nothing more comes from the peer */
-    bool dead;              /* told "closed" (tcp_closed or a recv): send fails */
-    bool wclosed;           /* shut down for writing */
-    bool reading, conn_ready;
-    int active;             /* 0, MB_IO_ACTIVE_TRUE, or the count left */
-    bool once;
-    int packet;
-    size_t hwm;
-    int backlog;
-    mb_buf in;              /* received, not yet delivered: in.p[in_off..in.len) */
-    size_t in_off;
-    mb_io_req *waiter;      /* the owner's RECV or ACCEPT */
-    mb_io_req *parked, *parked_tail;
-    int writes;             /* uv_write requests in flight */
-    char *path;             /* a unix listener's file: removed on close */
-    uv_timer_t *flush;      /* closed, flushing its writes: the time it has left */
-    sock *fnext, *fprev;    /* in ns->flushing while flush is set */
-};
-
-/* A name being resolved and tried, one address after another (connect,
- * and listen on a host). */
-typedef struct pending {
-    uv_getaddrinfo_t gai;
-    uv_connect_t conn;
-    mb_netsock *ns;
-    mb_io_req *r;
-    struct addrinfo *ai, *cur;
-    sock *s;                /* the attempt in flight */
-    bool cancelled;         /* timed out: answered; a socket it makes is closed */
-    int last_err;
-    struct pending *next, *prev;
-} pending;
-
-typedef struct write_req {
-    uv_write_t w;
-    mb_io_req *r;
-} write_req;
-
-struct mb_netsock {
-    mb_runtime *rt;
-    uv_loop_t *loop;
-    sock **buckets;
-    size_t nbuckets, count;
-    pending *pendings;
-    sock *flushing;         /* closed sockets whose queued writes still go out */
-    bool stopping;
-};
 
 /* ---- the table ---------------------------------------------------------- */
 
@@ -171,7 +108,7 @@ static void remove_from_table(mb_netsock *ns, sock *s) {
 
 static void set_reading(sock *s, bool want);
 
-static sock *sock_new(mb_netsock *ns, bool is_pipe) {
+sock *nsock_new(mb_netsock *ns, bool is_pipe) {
     sock *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     int rc = is_pipe ? uv_pipe_init(ns->loop, &s->u.pipe, 0) : uv_tcp_init(ns->loop, &s->u.tcp);
@@ -217,7 +154,7 @@ static void answer_waiter(sock *s, const char *reason) {
 
 static void free_timer(uv_handle_t *h) { free(h); }
 
-static void close_handle(sock *s) {
+void nsock_close_handle(sock *s) {
     if (s->closing) return;
     s->closing = true;
     if (s->flush) {
@@ -235,7 +172,7 @@ static void on_flushed(uv_shutdown_t *req, int status) {
     (void)status;
     sock *s = req->handle->data;
     free(req);
-    close_handle(s);
+    nsock_close_handle(s);
 }
 
 /* The peer took too long: closed with SO_LINGER 0, the kernel drops what
@@ -247,7 +184,7 @@ static void on_flush_late(uv_timer_t *t) {
     struct linger lg = {1, 0};
     if (!s->is_pipe && uv_fileno(&s->u.h, &fd) == 0 && setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg))
         perror("moonbeam: a late close's SO_LINGER");   /* it still closes: only the reset is lost */
-    close_handle(s);
+    nsock_close_handle(s);
 }
 
 /* Let the queued writes go out, then close (a shutdown waits for them),
@@ -288,7 +225,7 @@ static void sock_close(sock *s) {
     if (s->closing) return;
     set_reading(s, false);
     if (s->writes > 0 && !s->wclosed && !s->dead && !ns->stopping && flush_then_close(s) == 0) return;
-    close_handle(s);
+    nsock_close_handle(s);
 }
 
 /* ---- reading ------------------------------------------------------------- */
@@ -412,7 +349,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
 
 /* ---- options and ownership ----------------------------------------------- */
 
-static void apply_opts(sock *s, const mb_io_opts *o) {
+void nsock_apply_opts(sock *s, const mb_io_opts *o) {
     if (o->packet != MB_IO_UNSET) s->packet = o->packet;
     if (o->high_watermark != MB_IO_UNSET) s->hwm = (size_t)o->high_watermark;
     if (o->backlog != MB_IO_UNSET) s->backlog = o->backlog;
@@ -424,13 +361,13 @@ static void apply_opts(sock *s, const mb_io_opts *o) {
 
 /* A socket now open on the owner's behalf: in the table, reading as its
  * mode says, its handle answered. An owner that is gone closes it. */
-static void hand_to(sock *s, mb_io_req *r, const mb_io_opts *o) {
+void nsock_hand_to(sock *s, mb_io_req *r, const mb_io_opts *o) {
     mb_netsock *ns = s->ns;
     s->id = mb_io_new_handle(ns->rt, false);
     s->owner = r->pid;
-    if (o) apply_opts(s, o);
+    if (o) nsock_apply_opts(s, o);
     if (!mb_io_adopt(ns->rt, r->pid)) {
-        close_handle(s);
+        nsock_close_handle(s);
         return;
     }
     insert(ns, s);
@@ -440,258 +377,12 @@ static void hand_to(sock *s, mb_io_req *r, const mb_io_opts *o) {
 }
 
 /* The socket r names, if r's asker may use it; else answered. */
-static sock *owned(mb_netsock *ns, mb_io_req *r) {
+sock *nsock_owned(mb_netsock *ns, mb_io_req *r) {
     sock *s = find(ns, r->handle);
     if (!s) mb_io_fail(ns->rt, r, "closed");
     else if (s->owner != r->pid) mb_io_fail(ns->rt, r, "not_owner");
     else return s;
     return NULL;
-}
-
-/* ---- accept --------------------------------------------------------------- */
-
-static void do_accept(sock *l) {
-    mb_io_req *w = l->waiter;
-    l->waiter = NULL;
-    l->conn_ready = false;
-    sock *c = sock_new(l->ns, l->is_pipe);
-    if (!c) {
-        mb_io_fail(l->ns->rt, w, "enomem");
-    } else {
-        int rc = uv_accept(&l->u.s, &c->u.s);
-        if (rc) {
-            close_handle(c);
-            mb_io_fail_uv(l->ns->rt, w, rc);
-        } else {
-            c->hwm = l->hwm;
-            c->packet = l->packet;
-            c->active = l->active;
-            c->once = l->once;
-            hand_to(c, w, NULL);
-        }
-    }
-    mb_io_req_free(w);
-}
-
-static void on_connection(uv_stream_t *st, int status) {
-    sock *l = st->data;
-    if (status < 0) {
-        if (l->waiter) {
-            mb_io_fail_uv(l->ns->rt, l->waiter, status);
-            mb_io_req_free(l->waiter);
-            l->waiter = NULL;
-        }
-        return;
-    }
-    /* Not accepted now, libuv stops listening until uv_accept: the backlog
-     * holds the rest, which is the flow control a listener needs. */
-    l->conn_ready = true;
-    if (l->waiter) do_accept(l);
-}
-
-static void req_accept(mb_netsock *ns, mb_io_req *r) {
-    sock *l = owned(ns, r);
-    if (!l) { mb_io_req_free(r); return; }
-    if (!l->listener || l->waiter) {
-        mb_io_fail(ns->rt, r, l->listener ? "busy" : "einval");
-        { mb_io_req_free(r); return; }
-    }
-    l->waiter = r;
-    if (l->conn_ready) do_accept(l);
-}
-
-/* ---- listen and connect --------------------------------------------------- */
-
-static void pending_done(pending *pd) {
-    mb_netsock *ns = pd->ns;
-    if (pd->prev) pd->prev->next = pd->next;
-    else ns->pendings = pd->next;
-    if (pd->next) pd->next->prev = pd->prev;
-    if (pd->ai) uv_freeaddrinfo(pd->ai);
-    mb_io_req_free(pd->r);
-    free(pd);
-}
-
-static void finish_listen(sock *s, mb_io_req *r) {
-    apply_opts(s, &r->opts);
-    s->listener = true;
-    int rc = uv_listen(&s->u.s, s->backlog, on_connection);
-    if (rc) {
-        free(s->path);   /* not ours to remove: bind failed or another owns it */
-        s->path = NULL;
-        close_handle(s);
-        mb_io_fail_uv(s->ns->rt, r, rc);
-        return;
-    }
-    hand_to(s, r, NULL);
-}
-
-/* Bind a TCP listener to the first address that takes it. */
-static void listen_tcp(pending *pd) {
-    mb_netsock *ns = pd->ns;
-    mb_io_req *r = pd->r;
-    int err = UV_EADDRNOTAVAIL;
-    for (struct addrinfo *a = pd->ai; a; a = a->ai_next) {
-        int fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            err = uv_translate_sys_error(errno);
-            continue;
-        }
-        int one = 1;
-        if ((r->opts.reuseaddr != 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)) ||
-            bind(fd, a->ai_addr, a->ai_addrlen)) {
-            err = uv_translate_sys_error(errno);
-            close(fd);
-            continue;
-        }
-        sock *s = sock_new(ns, false);
-        if (!s) {
-            close(fd);
-            mb_io_fail(ns->rt, r, "enomem");
-            return;
-        }
-        if ((err = uv_tcp_open(&s->u.tcp, fd))) {
-            close(fd);
-            close_handle(s);
-            continue;
-        }
-        finish_listen(s, r);
-        return;
-    }
-    mb_io_fail_uv(ns->rt, r, err);
-}
-
-static void try_connect(pending *pd);
-
-static void on_connect(uv_connect_t *c, int status) {
-    pending *pd = c->data;
-    sock *s = pd->s;
-    pd->s = NULL;
-    if (status == 0 && !pd->cancelled && !pd->ns->stopping) {
-        hand_to(s, pd->r, &pd->r->opts);
-        pending_done(pd);
-        return;
-    }
-    close_handle(s);
-    if (status == 0 || pd->cancelled || pd->ns->stopping) {   /* answered already, or nobody waits */
-        pending_done(pd);
-        return;
-    }
-    if (pd->r->path || !pd->cur->ai_next) {
-        mb_io_fail_uv(pd->ns->rt, pd->r, status);
-        pending_done(pd);
-        return;
-    }
-    pd->last_err = status;
-    pd->cur = pd->cur->ai_next;
-    try_connect(pd);
-}
-
-/* The next address (or the path); all tried: the last error. */
-static void try_connect(pending *pd) {
-    mb_netsock *ns = pd->ns;
-    mb_io_req *r = pd->r;
-    for (;;) {
-        if (!r->path && !pd->cur) {
-            mb_io_fail_uv(ns->rt, r, pd->last_err ? pd->last_err : UV_EADDRNOTAVAIL);
-            { pending_done(pd); return; }
-        }
-        sock *s = sock_new(ns, r->path);
-        if (!s) {
-            mb_io_fail(ns->rt, r, "enomem");
-            { pending_done(pd); return; }
-        }
-        pd->conn.data = pd;
-        int rc = 0;
-        if (r->path) uv_pipe_connect(&pd->conn, &s->u.pipe, r->host, on_connect);
-        else rc = uv_tcp_connect(&pd->conn, &s->u.tcp, pd->cur->ai_addr, on_connect);
-        if (rc == 0) {
-            pd->s = s;
-            return;
-        }
-        close_handle(s);
-        pd->last_err = rc;
-        pd->cur = pd->cur->ai_next;
-    }
-}
-
-static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
-    pending *pd = g->data;
-    pd->ai = pd->cur = ai;
-    if (pd->ns->stopping || pd->cancelled) { pending_done(pd); return; }
-    if (status < 0) {
-        mb_io_fail(pd->ns->rt, pd->r, status == UV_EAI_NONAME ? "nxdomain" : uv_err_name(status));
-        { pending_done(pd); return; }
-    }
-    if (pd->r->op == MB_IO_LISTEN) {
-        listen_tcp(pd);
-        { pending_done(pd); return; }
-    }
-    try_connect(pd);
-}
-
-static pending *pending_new(mb_netsock *ns, mb_io_req *r) {
-    pending *pd = calloc(1, sizeof *pd);
-    if (!pd) {
-        mb_io_fail(ns->rt, r, "enomem");
-        mb_io_req_free(r);
-        return NULL;
-    }
-    pd->ns = ns;
-    pd->r = r;
-    pd->next = ns->pendings;
-    if (pd->next) pd->next->prev = pd;
-    ns->pendings = pd;
-    return pd;
-}
-
-/* Resolution runs on libuv's thread pool: off the schedulers and off this
- * thread. */
-static void resolve(pending *pd) {
-    char port[16];
-    snprintf(port, sizeof port, "%d", pd->r->port);
-    struct addrinfo hints = {0};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    /* No AI_ADDRCONFIG: a host with loopback only would resolve nothing;
-     * an address of a family the host lacks fails, and the next is tried. */
-    hints.ai_flags = pd->r->op == MB_IO_LISTEN ? AI_PASSIVE : 0;
-    pd->gai.data = pd;
-    int rc = uv_getaddrinfo(pd->ns->loop, &pd->gai, on_resolved, pd->r->host, port, &hints);
-    if (rc) {
-        mb_io_fail_uv(pd->ns->rt, pd->r, rc);
-        pending_done(pd);
-    }
-}
-
-static void req_listen(mb_netsock *ns, mb_io_req *r) {
-    if (!r->path) {
-        pending *pd = pending_new(ns, r);
-        if (pd) resolve(pd);
-        return;
-    }
-    sock *s = sock_new(ns, true);
-    if (!s) {
-        mb_io_fail(ns->rt, r, "enomem");
-        { mb_io_req_free(r); return; }
-    }
-    int rc = uv_pipe_bind(&s->u.pipe, r->host);
-    if (rc) {
-        close_handle(s);
-        mb_io_fail_uv(ns->rt, r, rc);
-        { mb_io_req_free(r); return; }
-    }
-    s->path = r->host;   /* bound: ours to remove on close */
-    r->host = NULL;
-    finish_listen(s, r);
-    mb_io_req_free(r);
-}
-
-static void req_connect(mb_netsock *ns, mb_io_req *r) {
-    pending *pd = pending_new(ns, r);
-    if (!pd) return;
-    if (r->path) try_connect(pd);
-    else resolve(pd);
 }
 
 /* ---- send, recv ------------------------------------------------------------ */
@@ -716,18 +407,21 @@ static void req_send(mb_netsock *ns, mb_io_req *r) {
     sock *s = find(ns, r->handle);
     if (!s || s->dead || s->wclosed || s->listener) {
         mb_io_fail(ns->rt, r, s && s->listener ? "einval" : "closed");
-        { mb_io_req_free(r); return; }
+        mb_io_req_free(r);
+        return;
     }
     uint8_t *data = mb_io_req_data(r);
     int pre = mb_packet_prefix(s->packet, data, r->len);
     if (pre < 0) {
         mb_io_fail(ns->rt, r, "emsgsize");
-        { mb_io_req_free(r); return; }
+        mb_io_req_free(r);
+        return;
     }
     write_req *wr = malloc(sizeof *wr);
     if (!wr) {
         mb_io_fail(ns->rt, r, "enomem");
-        { mb_io_req_free(r); return; }
+        mb_io_req_free(r);
+        return;
     }
     wr->r = r;
     uv_buf_t buf = uv_buf_init((char *)data - pre, (unsigned)(r->len + (size_t)pre));
@@ -735,7 +429,8 @@ static void req_send(mb_netsock *ns, mb_io_req *r) {
     if (rc) {
         free(wr);
         mb_io_fail(ns->rt, r, "closed");
-        { mb_io_req_free(r); return; }
+        mb_io_req_free(r);
+        return;
     }
     s->writes++;
     if (s->u.s.write_queue_size <= s->hwm) {
@@ -750,15 +445,20 @@ static void req_send(mb_netsock *ns, mb_io_req *r) {
 }
 
 static void req_recv(mb_netsock *ns, mb_io_req *r) {
-    sock *s = owned(ns, r);
-    if (!s) { mb_io_req_free(r); return; }
+    sock *s = nsock_owned(ns, r);
+    if (!s) {
+        mb_io_req_free(r);
+        return;
+    }
     if (s->listener || s->active != 0 || s->waiter) {
         mb_io_fail(ns->rt, r, "einval");
-        { mb_io_req_free(r); return; }
+        mb_io_req_free(r);
+        return;
     }
     if (s->dead) {
         mb_io_fail(ns->rt, r, "closed");
-        { mb_io_req_free(r); return; }
+        mb_io_req_free(r);
+        return;
     }
     s->waiter = r;
     try_recv(s);
@@ -773,11 +473,7 @@ static void req_cancel(mb_netsock *ns, mb_io_req *r) {
         answer_waiter(s, "timeout");
         update_reading(s);
     }
-    for (pending *pd = ns->pendings; pd; pd = pd->next)
-        if (pd->r->ref == r->ref && pd->r->pid == r->pid && !pd->cancelled) {
-            pd->cancelled = true;
-            mb_io_fail(ns->rt, pd->r, "timeout");
-        }
+    nsock_cancel_pending(ns, r);
     mb_io_req_free(r);
 }
 
@@ -808,11 +504,11 @@ static void req_shutdown(mb_netsock *ns, mb_io_req *r) {
 /* SETOPTS; with n = 1 (controlling_process's first step) it answers the
  * active mode it replaced: {true, active, once}. */
 static void req_setopts(mb_netsock *ns, mb_io_req *r) {
-    sock *s = owned(ns, r);
+    sock *s = nsock_owned(ns, r);
     if (!s) return;
     int was = s->active;
     bool once = s->once;
-    apply_opts(s, &r->opts);
+    nsock_apply_opts(s, &r->opts);
     if (r->n) mb_io_ok_2(ns->rt, r, was, once);
     else mb_io_ok(ns->rt, r);
     if (!s->listener) {
@@ -822,7 +518,7 @@ static void req_setopts(mb_netsock *ns, mb_io_req *r) {
 }
 
 static void req_handover(mb_netsock *ns, mb_io_req *r) {
-    sock *s = owned(ns, r);
+    sock *s = nsock_owned(ns, r);
     if (!s) return;
     mb_io_ok(ns->rt, r);
     if (!mb_io_adopt(ns->rt, r->to)) {   /* the new owner is gone: as if it died owning it */
@@ -830,7 +526,7 @@ static void req_handover(mb_netsock *ns, mb_io_req *r) {
         return;
     }
     s->owner = r->to;
-    apply_opts(s, &r->opts);
+    nsock_apply_opts(s, &r->opts);
     if (!s->listener) {
         push_active(s);
         update_reading(s);
@@ -875,12 +571,12 @@ static void owner_died(mb_netsock *ns, mb_pid pid) {
 
 void mb_netsock_handle(mb_netsock *ns, mb_io_req *r) {
     switch (r->op) {
-    case MB_IO_LISTEN: { req_listen(ns, r); return; }
-    case MB_IO_CONNECT: { req_connect(ns, r); return; }
-    case MB_IO_ACCEPT: { req_accept(ns, r); return; }
-    case MB_IO_SEND: { req_send(ns, r); return; }
-    case MB_IO_RECV: { req_recv(ns, r); return; }
-    case MB_IO_CANCEL: { req_cancel(ns, r); return; }
+    case MB_IO_LISTEN: nsock_listen(ns, r); return;
+    case MB_IO_CONNECT: nsock_connect(ns, r); return;
+    case MB_IO_ACCEPT: nsock_accept(ns, r); return;
+    case MB_IO_SEND: req_send(ns, r); return;
+    case MB_IO_RECV: req_recv(ns, r); return;
+    case MB_IO_CANCEL: req_cancel(ns, r); return;
     case MB_IO_CLOSE: req_close(ns, r); break;
     case MB_IO_SHUTDOWN: req_shutdown(ns, r); break;
     case MB_IO_SETOPTS: req_setopts(ns, r); break;
@@ -899,9 +595,6 @@ void mb_netsock_close_all(mb_netsock *ns) {
             next = s->hnext;
             sock_close(s);
         }
-    /* Attempts in flight: closing them fails their connect (on_connect
-     * then frees them); a resolution ends on its own. */
-    for (pending *pd = ns->pendings; pd; pd = pd->next)
-        if (pd->s) close_handle(pd->s);
-    while (ns->flushing) close_handle(ns->flushing);   /* nobody is left to read them */
+    nsock_stop_pending(ns);
+    while (ns->flushing) nsock_close_handle(ns->flushing);   /* nobody is left to read them */
 }

@@ -205,15 +205,15 @@ static int head_of(const mb_etf_rd *q, size_t *len, uint64_t *subs) {
 
 int mb_etf_skip(mb_etf_rd *r) {
     mb_etf_rd q = *r;
-    uint64_t todo = 1;
-    while (todo > 0) {
+    uint64_t pending = 1;   /* terms still to skip */
+    while (pending > 0) {
         size_t len;
         uint64_t subs;
         if (q.p >= q.end || head_of(&q, &len, &subs)) return -1;
         q.p += len;
         /* Every sub-term takes a byte at least: more than are left is a lie. */
         if (subs > left(&q)) return -1;
-        todo += subs - 1;
+        pending += subs - 1;
     }
     r->p = q.p;
     return 0;

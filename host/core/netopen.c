@@ -1,0 +1,289 @@
+/* netopen.c: opening stream sockets on the I/O thread (see netsock.h):
+ * listen (a port, resolved off this thread, or a unix path), accept, and
+ * connect, which tries every address a name resolves to. A socket once
+ * open is netsock.c's. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "io_answer.h"
+#include "netsock_internal.h"
+#include "runtime.h"
+
+/* ---- accept --------------------------------------------------------------- */
+
+static void do_accept(sock *l) {
+    mb_io_req *w = l->waiter;
+    l->waiter = NULL;
+    l->conn_ready = false;
+    sock *c = nsock_new(l->ns, l->is_pipe);
+    if (!c) {
+        mb_io_fail(l->ns->rt, w, "enomem");
+    } else {
+        int rc = uv_accept(&l->u.s, &c->u.s);
+        if (rc) {
+            nsock_close_handle(c);
+            mb_io_fail_uv(l->ns->rt, w, rc);
+        } else {
+            c->hwm = l->hwm;
+            c->packet = l->packet;
+            c->active = l->active;
+            c->once = l->once;
+            nsock_hand_to(c, w, NULL);
+        }
+    }
+    mb_io_req_free(w);
+}
+
+static void on_connection(uv_stream_t *st, int status) {
+    sock *l = st->data;
+    if (status < 0) {
+        if (l->waiter) {
+            mb_io_fail_uv(l->ns->rt, l->waiter, status);
+            mb_io_req_free(l->waiter);
+            l->waiter = NULL;
+        }
+        return;
+    }
+    /* Not accepted now, libuv stops listening until uv_accept: the backlog
+     * holds the rest, which is the flow control a listener needs. */
+    l->conn_ready = true;
+    if (l->waiter) do_accept(l);
+}
+
+void nsock_accept(mb_netsock *ns, mb_io_req *r) {
+    sock *l = nsock_owned(ns, r);
+    if (!l) {
+        mb_io_req_free(r);
+        return;
+    }
+    if (!l->listener || l->waiter) {
+        mb_io_fail(ns->rt, r, l->listener ? "busy" : "einval");
+        mb_io_req_free(r);
+        return;
+    }
+    l->waiter = r;
+    if (l->conn_ready) do_accept(l);
+}
+
+/* ---- listen and connect --------------------------------------------------- */
+
+static void pending_done(pending *pd) {
+    mb_netsock *ns = pd->ns;
+    if (pd->prev) pd->prev->next = pd->next;
+    else ns->pendings = pd->next;
+    if (pd->next) pd->next->prev = pd->prev;
+    if (pd->ai) uv_freeaddrinfo(pd->ai);
+    mb_io_req_free(pd->r);
+    free(pd);
+}
+
+static void finish_listen(sock *s, mb_io_req *r) {
+    nsock_apply_opts(s, &r->opts);
+    s->listener = true;
+    int rc = uv_listen(&s->u.s, s->backlog, on_connection);
+    if (rc) {
+        free(s->path);   /* not ours to remove: bind failed or another owns it */
+        s->path = NULL;
+        nsock_close_handle(s);
+        mb_io_fail_uv(s->ns->rt, r, rc);
+        return;
+    }
+    nsock_hand_to(s, r, NULL);
+}
+
+/* Bind a TCP listener to the first address that takes it. */
+static void listen_tcp(pending *pd) {
+    mb_netsock *ns = pd->ns;
+    mb_io_req *r = pd->r;
+    int err = UV_EADDRNOTAVAIL;
+    for (struct addrinfo *a = pd->ai; a; a = a->ai_next) {
+        int fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            err = uv_translate_sys_error(errno);
+            continue;
+        }
+        int one = 1;
+        if ((r->opts.reuseaddr != 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)) ||
+            bind(fd, a->ai_addr, a->ai_addrlen)) {
+            err = uv_translate_sys_error(errno);
+            close(fd);
+            continue;
+        }
+        sock *s = nsock_new(ns, false);
+        if (!s) {
+            close(fd);
+            mb_io_fail(ns->rt, r, "enomem");
+            return;
+        }
+        if ((err = uv_tcp_open(&s->u.tcp, fd))) {
+            close(fd);
+            nsock_close_handle(s);
+            continue;
+        }
+        finish_listen(s, r);
+        return;
+    }
+    mb_io_fail_uv(ns->rt, r, err);
+}
+
+static void try_connect(pending *pd);
+
+static void on_connect(uv_connect_t *c, int status) {
+    pending *pd = c->data;
+    sock *s = pd->s;
+    pd->s = NULL;
+    if (status == 0 && !pd->cancelled && !pd->ns->stopping) {
+        nsock_hand_to(s, pd->r, &pd->r->opts);
+        pending_done(pd);
+        return;
+    }
+    nsock_close_handle(s);
+    if (status == 0 || pd->cancelled || pd->ns->stopping) {   /* answered already, or nobody waits */
+        pending_done(pd);
+        return;
+    }
+    if (pd->r->path || !pd->cur->ai_next) {
+        mb_io_fail_uv(pd->ns->rt, pd->r, status);
+        pending_done(pd);
+        return;
+    }
+    pd->last_err = status;
+    pd->cur = pd->cur->ai_next;
+    try_connect(pd);
+}
+
+/* The next address (or the path); all tried: the last error. */
+static void try_connect(pending *pd) {
+    mb_netsock *ns = pd->ns;
+    mb_io_req *r = pd->r;
+    for (;;) {
+        if (!r->path && !pd->cur) {
+            mb_io_fail_uv(ns->rt, r, pd->last_err ? pd->last_err : UV_EADDRNOTAVAIL);
+            pending_done(pd);
+            return;
+        }
+        sock *s = nsock_new(ns, r->path);
+        if (!s) {
+            mb_io_fail(ns->rt, r, "enomem");
+            pending_done(pd);
+            return;
+        }
+        pd->conn.data = pd;
+        int rc = 0;
+        if (r->path) uv_pipe_connect(&pd->conn, &s->u.pipe, r->host, on_connect);
+        else rc = uv_tcp_connect(&pd->conn, &s->u.tcp, pd->cur->ai_addr, on_connect);
+        if (rc == 0) {
+            pd->s = s;
+            return;
+        }
+        nsock_close_handle(s);
+        pd->last_err = rc;
+        pd->cur = pd->cur->ai_next;
+    }
+}
+
+static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
+    pending *pd = g->data;
+    pd->ai = pd->cur = ai;
+    if (pd->ns->stopping || pd->cancelled) {
+        pending_done(pd);
+        return;
+    }
+    if (status < 0) {
+        mb_io_fail(pd->ns->rt, pd->r, status == UV_EAI_NONAME ? "nxdomain" : uv_err_name(status));
+        pending_done(pd);
+        return;
+    }
+    if (pd->r->op == MB_IO_LISTEN) {
+        listen_tcp(pd);
+        pending_done(pd);
+        return;
+    }
+    try_connect(pd);
+}
+
+static pending *pending_new(mb_netsock *ns, mb_io_req *r) {
+    pending *pd = calloc(1, sizeof *pd);
+    if (!pd) {
+        mb_io_fail(ns->rt, r, "enomem");
+        mb_io_req_free(r);
+        return NULL;
+    }
+    pd->ns = ns;
+    pd->r = r;
+    pd->next = ns->pendings;
+    if (pd->next) pd->next->prev = pd;
+    ns->pendings = pd;
+    return pd;
+}
+
+/* Resolution runs on libuv's thread pool: off the schedulers and off this
+ * thread. */
+static void resolve(pending *pd) {
+    char port[16];
+    snprintf(port, sizeof port, "%d", pd->r->port);
+    struct addrinfo hints = {0};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    /* No AI_ADDRCONFIG: a host with loopback only would resolve nothing;
+     * an address of a family the host lacks fails, and the next is tried. */
+    hints.ai_flags = pd->r->op == MB_IO_LISTEN ? AI_PASSIVE : 0;
+    pd->gai.data = pd;
+    int rc = uv_getaddrinfo(pd->ns->loop, &pd->gai, on_resolved, pd->r->host, port, &hints);
+    if (rc) {
+        mb_io_fail_uv(pd->ns->rt, pd->r, rc);
+        pending_done(pd);
+    }
+}
+
+void nsock_listen(mb_netsock *ns, mb_io_req *r) {
+    if (!r->path) {
+        pending *pd = pending_new(ns, r);
+        if (pd) resolve(pd);
+        return;
+    }
+    sock *s = nsock_new(ns, true);
+    if (!s) {
+        mb_io_fail(ns->rt, r, "enomem");
+        mb_io_req_free(r);
+        return;
+    }
+    int rc = uv_pipe_bind(&s->u.pipe, r->host);
+    if (rc) {
+        nsock_close_handle(s);
+        mb_io_fail_uv(ns->rt, r, rc);
+        mb_io_req_free(r);
+        return;
+    }
+    s->path = r->host;   /* bound: ours to remove on close */
+    r->host = NULL;
+    finish_listen(s, r);
+    mb_io_req_free(r);
+}
+
+void nsock_connect(mb_netsock *ns, mb_io_req *r) {
+    pending *pd = pending_new(ns, r);
+    if (!pd) return;
+    if (r->path) try_connect(pd);
+    else resolve(pd);
+}
+
+/* A connect or listen that r's waiter gave up on (core.net_cancel). */
+void nsock_cancel_pending(mb_netsock *ns, const mb_io_req *r) {
+    for (pending *pd = ns->pendings; pd; pd = pd->next)
+        if (pd->r->ref == r->ref && pd->r->pid == r->pid && !pd->cancelled) {
+            pd->cancelled = true;
+            mb_io_fail(ns->rt, pd->r, "timeout");
+        }
+}
+
+/* At the stop: attempts in flight fail their connect once closed (on_connect
+ * then frees them); a resolution ends on its own. */
+void nsock_stop_pending(mb_netsock *ns) {
+    for (pending *pd = ns->pendings; pd; pd = pd->next)
+        if (pd->s) nsock_close_handle(pd->s);
+}
