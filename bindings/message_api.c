@@ -191,9 +191,9 @@ static int l_recv_request(lua_State *L) {
     mb_signal_drain(self);
     if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);
     for (mb_msg *m; !self->dying && (m = self->save.head) != NULL;) {
-        int kind = m->kind == MB_MSG_CODE ? 0 : mb_decode_request(L, m->data, m->len, 1);
-        if (kind == 0) kind = mb_decode(L, m->data, m->len, 1) ? -1 : (lua_pushnil(L), 0);
-        if (kind == 0 && m->kind == MB_MSG_CODE) kind = 3;
+        int kind = m->kind == MB_MSG_CODE ? 3 : mb_decode_request(L, m->data, m->len, 1);
+        if (kind == 0 || kind == 3)   /* a message, or a code change: one value, then nil */
+            kind = mb_decode(L, m->data, m->len, 1) ? -1 : (lua_pushnil(L), kind);
         take(self, NULL, m);
         if (kind < 0) {   /* cannot happen for our own bytes: not worth a server's life */
             fputs("moonbeam: a gen_server dropped a message that does not decode\n", stderr);

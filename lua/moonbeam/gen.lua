@@ -74,12 +74,14 @@ end
 -- why}; a request that cannot be sent raises, at the caller's caller.
 function M.call(server, label, req, timeout)
   local pid = server
-  -- {name, node}: a registered process on another node (moonbeam.node).
-  if type(server) == "table" and #server == 2 and type(server[2]) == "string" and server[2] ~= mb.node() then
-    return require("moonbeam.node").call(server[1], server[2], label, req, timeout)
-  end
-  if type(server) == "table" and #server == 2 and type(server[2]) == "string" then server = server[1] end
   if type(server) == "string" or type(server) == "table" then
+    if require("moonbeam.util").is_node_name(server) then
+      -- {name, node}: a registered process on another node (moonbeam.node), or on this one.
+      if server[2] ~= mb.node() then
+        return require("moonbeam.node").call(server[1], server[2], label, req, timeout)
+      end
+      server = server[1]
+    end
     pid = whereis(server)
     if not pid then return false, { "noproc" } end
   end

@@ -38,13 +38,8 @@ local function registry()
   return registry_module
 end
 
--- {name, node}: a process registered on a node (docs/reference.md, "Nodes").
-local function is_node_name(s)
-  return type(s) == "table" and #s == 2 and type(s[1]) == "string" and type(s[2]) == "string"
-end
-
 local function check_server(server, fn)
-  if type(server) == "string" or is_pid(server) or is_node_name(server) or util().is_via(server) then return end
+  if type(server) == "string" or is_pid(server) or util().is_node_name(server) or util().is_via(server) then return end
   error(fn .. ": server must be a pid, a registered name, {name, node} or a via name, got " .. type(server), 3)
 end
 
@@ -81,11 +76,13 @@ end
 function M.cast(server, msg)
   check_server(server, "gen_server.cast")
   local pid = server
-  if is_node_name(server) then
-    if server[2] ~= mb.node() then return send(server, mb.tuple(mb.atom(CAST), msg)) end
-    server = server[1]
+  if not is_pid(server) then   -- the common case, a pid, looks no further
+    if util().is_node_name(server) then
+      if server[2] ~= mb.node() then return send(server, mb.tuple(mb.atom(CAST), msg)) end
+      server = server[1]
+    end
+    pid = whereis(server)
   end
-  if not is_pid(server) then pid = whereis(server) end
   if pid and c_send_tagged(pid, CAST, msg) then c_yield() end   -- {CAST, msg}; yield when the slice is used up
   return true
 end

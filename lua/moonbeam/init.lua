@@ -39,7 +39,7 @@ end
 --- monitor(pid_or_name) -> ref; a via name is resolved once, now (an
 -- unknown one gets its DOWN "noproc", with the name, at once).
 function M.monitor(x)
-  if type(x) == "table" and #x == 2 and type(x[1]) == "string" and type(x[2]) == "string" then
+  if util().is_node_name(x) then
     if x[2] ~= core.node() then return core.dist_monitor_named(x[1], x[2]) end   -- {name, node}
     return c_monitor(x[1])
   end
@@ -84,7 +84,7 @@ end
 function M.send(dest, msg)
   if type(dest) == "table" then
     -- {name, node}: a registered process on a node (this one, or another).
-    if #dest == 2 and type(dest[1]) == "string" and type(dest[2]) == "string" then
+    if util().is_node_name(dest) then
       if dest[2] ~= core.node() then
         core.dist_send_named(dest[1], dest[2], msg)
         return true

@@ -48,6 +48,11 @@ function M.is_name(x)
   return type(x) == "string" and x ~= "" and not x:find("\0", 1, true)
 end
 
+--- Whether x is {name, node}: a process registered on a node (docs/reference.md, "Nodes").
+function M.is_node_name(x)
+  return type(x) == "table" and #x == 2 and type(x[1]) == "string" and type(x[2]) == "string"
+end
+
 --- Whether x is a via name, {"via", registry name, key} (moonbeam.registry).
 function M.is_via(x)
   return type(x) == "table" and x[1] == "via" and M.is_name(x[2]) and x[3] ~= nil
