@@ -231,13 +231,16 @@ static void after_slice(mb_runtime *rt, mb_sched *s, mb_proc *p) {
         mb_sched_push(rt, s, p);
         break;
     case MB_YIELD_WAIT: {
+        /* Every wait gets its own number, even one that ends at once: the
+         * resume tells a timeout by timed_out_seq == wait_seq, which an
+         * earlier wait's timeout (or the 0 both start at) must not match. */
+        uint64_t seq = atomic_fetch_add(&p->wait_seq, 1) + 1;
         /* Still the owner: a message left at the head means no wait. */
         if (mb_inbox_nonempty(&p->inbox)) {
             atomic_store(&p->status, MB_RUNNABLE);
             mb_sched_push(rt, s, p);
             break;
         }
-        uint64_t seq = atomic_fetch_add(&p->wait_seq, 1) + 1;
         if (!s) {
             /* No loop to arm a timeout on: run again, and the receive
              * finds nothing and waits on the scheduler that runs it. */
