@@ -236,20 +236,19 @@ int sup_child_spawn(sup *s, sup_child *c, mb_ref *ack, mb_buf *reason) {
     }
     c->pid = pid;
     c->started_at = mb_now_ms();
-    if (c->type == CT_PROCESS) return 0;
-    /* A worker or supervisor (monitored from birth, with *ack as the ref)
-     * waits for {"$gen_start", ref, sup} and acks to it. */
+    return c->type == CT_PROCESS ? 0 : 1;
+}
+
+int sup_child_go(sup *s, sup_child *c, mb_ref ack) {
+    mb_proc *p = s->p;
     mb_buf m;
     mb_buf_init(&m);
-    if (mb_put_tuple_head(&m, 3) || mb_put_string(&m, "$gen_start", 10) ||
-        mb_put_id(&m, MB_T_REF, *ack) || mb_put_id(&m, MB_T_PID, p->pid)) {
-        mb_buf_free(&m);
-        return spawn_failure(reason, MB_SPAWN_NOMEM, s, c);
-    }
+    int bad = mb_put_tuple_head(&m, 3) || mb_put_string(&m, "$gen_start", 10) || mb_put_id(&m, MB_T_REF, ack) ||
+              mb_put_id(&m, MB_T_PID, p->pid);
     /* A system message: a full mailbox never drops a start. */
-    mb_send(p->rt, p->sched, p->pid, pid, MB_MSG_SYSTEM, 0, m.p, m.len);
+    if (!bad) bad = mb_send(p->rt, p->sched, p->pid, c->pid, MB_MSG_SYSTEM, 0, m.p, m.len) != MB_DELIVER_OK;
     mb_buf_free(&m);
-    return 1;
+    return bad ? -1 : 0;
 }
 
 static const char *type_name(int t) {

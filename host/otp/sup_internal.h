@@ -114,9 +114,14 @@ sup_child *sup_child_parse(mb_span spec, char *err, size_t errlen);
 sup_child *sup_child_from_template(const sup_child *t, mb_span arg);
 void sup_child_free(sup_child *c);
 /* Spawn c linked to the supervisor. Returns 1 when it must still ack (a
- * worker or supervisor: *ack holds the ref to await), 0 when it runs (a
- * process), -1 with an encoded reason in reason. */
+ * worker or supervisor, monitored from birth: *ack holds the ref to await;
+ * it waits for sup_child_go), 0 when it runs (a process), -1 with an
+ * encoded reason in reason. */
 int sup_child_spawn(sup *s, sup_child *c, mb_ref *ack, mb_buf *reason);
+/* Tell a spawned worker or supervisor to start: {"$gen_start", ack, sup}.
+ * Only once the supervisor awaits ack (mb_call_begin): a reply that comes
+ * before is taken for a late one and dropped. -1: no memory. */
+int sup_child_go(sup *s, sup_child *c, mb_ref ack);
 /* Reply values, appended to b. */
 void sup_encode_children(sup *s, mb_buf *b);
 void sup_encode_counts(sup *s, mb_buf *b);

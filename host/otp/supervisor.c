@@ -407,6 +407,15 @@ static int job_start(sup *s, sup_job *j) {
         mb_call_begin(p, c->pid, ack, chain);
         j->wait_ref = ack;
         j->phase = PHASE_WAITING;
+        if (sup_child_go(s, c, ack)) {   /* no memory: the child never starts */
+            mb_call_end(p);
+            mb_demonitor(p, ack, 1);
+            mb_unlink(p, c->pid);
+            signal_exit(s, c->pid, "kill");
+            mb_small_term nomem = mb_small_str("no_memory");
+            start_failed(s, j, (mb_span){nomem.b, nomem.n});
+            return JOB_DONE;
+        }
     }
     mb_signal_drain(p);
     for (mb_msg *m; (m = p->replies.head) != NULL;) {
