@@ -3,9 +3,11 @@
 -- request {label, {pid, ref}, req} under a monitor, whose reply comes
 -- through the core's reply slot (moonbeam.core call_begin/call_take), so it
 -- is matched in O(1), a late one is dropped, and a call cycle fails at once
--- with {"deadlock", chain}. The start handshake: the starter sends
--- {"$gen_start", ref, starter} and waits for the new process's ack (or its
--- end); host/otp/supervisor.c answers it too. And stop, which waits for the DOWN.
+-- with {"deadlock", chain}. The start handshake: the new process acks
+-- its init to the starter's ref, which it got with its arguments
+-- (gen_server) or in a {"$gen_start", ref, starter} the starter sends
+-- (supervisors, whose host/otp/supervisor.c answers it, and registries);
+-- the starter waits for that ack (or its end). And stop, which waits for the DOWN.
 local mb = require "moonbeam"
 
 local type, error, pcall, tostring = type, error, pcall, tostring
@@ -123,12 +125,12 @@ function M.stop(pid, label, req, timeout)
   return true, v
 end
 
---- sync_start(pid, ref, link, timeout) -> pid, or nil and why: the second
--- half of every start (gen_server or supervisor), once pid is spawned
--- with a monitor (ref): tell it to go, and wait for its ack or its end.
-function M.sync_start(pid, ref, link, timeout)
-  call_begin(pid, ref)
-  send_system(pid, { START, ref, self() })
+--- await_start(pid, ref, link, timeout) -> pid, or nil and why: the
+-- second half of every start, once pid is spawned with a monitor (ref),
+-- its ack awaited (call_begin, or spawn_opt's _start_ref) and it knows
+-- whom to ack (its arguments, or sync_start's go): wait for its ack or its
+-- end.
+function M.await_start(pid, ref, link, timeout)
   -- A deadlock notice means init called us and was told; we keep waiting.
   local deadline, kind, v = timeout and now() + timeout, nil, nil
   repeat kind, v = await(deadline) until kind ~= "deadlock"
@@ -155,6 +157,14 @@ function M.sync_start(pid, ref, link, timeout)
     receive(function(m) return type(m) == "table" and m[1] == "EXIT" and m[2] == pid end, 0)
   end
   return nil, reason
+end
+
+--- sync_start(pid, ref, link, timeout): await_start, for a process (a
+-- supervisor, a registry) that waits to be told whom to ack: tell it first.
+function M.sync_start(pid, ref, link, timeout)
+  call_begin(pid, ref)
+  send_system(pid, { START, ref, self() })
+  return M.await_start(pid, ref, link, timeout)
 end
 
 local function is_start(m) return type(m) == "table" and m[1] == START end

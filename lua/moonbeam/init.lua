@@ -9,21 +9,23 @@ local c_send, c_recv, c_wait, c_yield, c_now = core.send, core.recv, core.wait, 
 local c_wait_until = core.wait_until
 local c_spawn = core.spawn
 
--- The timeout rules (moonbeam.util) are loaded with the first timeout
--- given: an idle process that never gives one does not carry them.
-local util_module
-local function util()
-  util_module = util_module or require "moonbeam.util"
-  return util_module
+--- _lazy(name) -> a function that returns require(name), required on its
+-- first call (not API): what a module needs on some paths only is loaded
+-- when one is taken, so a process that never takes one does not carry it.
+local function lazy(name)
+  local m
+  return function()
+    m = m or require(name)
+    return m
+  end
 end
+core._lazy = lazy
 
--- Via names ({"via", reg, key}) resolve through moonbeam.registry, loaded
+-- The timeout rules (moonbeam.util) are loaded with the first timeout
+-- given: an idle process that never gives one does not carry them. Via
+-- names ({"via", reg, key}) resolve through moonbeam.registry, loaded
 -- with the first one given.
-local registry_module
-local function registry()
-  registry_module = registry_module or require "moonbeam.registry"
-  return registry_module
-end
+local util, registry = lazy "moonbeam.util", lazy "moonbeam.registry"
 
 -- The module is the core's table, extended: one table per process, not two.
 local M = core
