@@ -57,22 +57,11 @@ local function is_normal(reason)
     (type(reason) == "table" and reason[1] == "shutdown")
 end
 
+-- A callback's error as its exit reason: {"error", msg, traceback}
+-- (moonbeam.report says how), or mb.exit's reason as it is.
 local function on_error(e)
   if type(e) == "table" and e[1] == EXIT_MARK then return e end
-  local msg = e
-  -- What cannot be sent as it is keeps its printable form (an error
-  -- object's __tostring): the exit reason must cross to links and monitors.
-  -- moonbeam's own error tables ({"timeout"}, ...) are sent as they are.
-  local mt = type(e) == "table" and getmetatable(e)
-  if type(e) ~= "string" and (type(e) ~= "table" or mt and mt.__name ~= "moonbeam.error") then
-    local ok, s = pcall(tostring, e)
-    msg = ok and type(s) == "string" and s or ("(an error value of type " .. type(e) .. ")")
-  end
-  -- The callback's own frames; moonbeam's (stripped, nameless) ones are noise.
-  local tb = debug.traceback("", 2):gsub("^\n", "")
-    :gsub("\n%s*%[string \"moonbeam[%w%._]*\"%][^\n]*", "")
-    :gsub("\n%s*%[C%]: in function ''", "")
-  return { "error", msg, tb }
+  return report().crash_reason(e, debug.traceback("", 2))
 end
 
 -- A callback's results without a table (one per message would cost more
@@ -284,6 +273,21 @@ end
 -- (a native supervisor sends {"$gen_start", ref, starter}).
 local function is_start(m) return type(m) == "table" and m[1] == "$gen_start" end
 
+-- The callback module's table, or nil and the failure's reason.
+local function callbacks(module, label)
+  local mod = module
+  if type(module) == "string" then
+    local ok, m = pcall(require, module)
+    if not ok then return nil, { "error", (tostring(m):gsub(":%s*\n%s*", ": ", 1):gsub("\n%s*", "; ")), "" } end
+    mod = m
+  end
+  if type(mod) ~= "table" then
+    return nil, { "error", ("callback module '%s' is a %s, not a table of callbacks"):format(label, type(mod)), "" }
+  end
+  if type(mod.init) ~= "function" then return nil, { "undef", "init" } end
+  return mod
+end
+
 --- The body of a server process (spawned by start, or by a supervisor).
 -- starter, ref: whom to ack init to; nil: wait to be told.
 function M.enter(module, arg, parent, name, starter, ref)
@@ -308,17 +312,8 @@ function M.enter(module, arg, parent, name, starter, ref)
       return core_exit("normal")
     end
   end
-
-  local mod = module
-  if type(module) == "string" then
-    local ok, m = pcall(require, module)
-    if not ok then return fail({ "error", (tostring(m):gsub(":%s*\n%s*", ": ", 1):gsub("\n%s*", "; ")), "" }) end
-    mod = m
-  end
-  if type(mod) ~= "table" then
-    return fail({ "error", ("callback module '%s' is a %s, not a table of callbacks"):format(label_module, type(mod)), "" })
-  end
-  if type(mod.init) ~= "function" then return fail({ "undef", "init" }) end
+  local mod, why = callbacks(module, label_module)
+  if not mod then return fail(why) end
   S.mod = mod
   current = S
 
