@@ -28,22 +28,29 @@ end
 
 -- Wait for the awaited call's outcome until deadline (nil: forever).
 -- Returns "reply", v | "down", reason | "deadlock", chain | nil on timeout.
-local function await(deadline)
+-- With ref, the call is over with its outcome (call_take ends it and its
+-- monitor); a timeout leaves that to the caller.
+local function await(deadline, ref)
   while true do
-    local kind, v = call_take()
+    local kind, v = call_take(ref)
     if kind then return kind, v end
     local waited
     if deadline then waited = c_wait_until(deadline) else waited = c_wait() end
-    if not waited then return call_take() end
+    if not waited then return call_take(ref) end
   end
 end
+
+-- This process's pid, looked up once: a module is loaded in the state of
+-- the process that requires it.
+local me
 
 -- One request/reply exchange with pid. Returns true, reply or false, err.
 -- The monitor, the call slot and the request {label, {self, ref}, req} are
 -- set up by one call into the core (call_send); nothing is left set up
 -- when it fails.
 local function exchange(pid, label, req, timeout)
-  if pid == self() then return false, { "calling_self" } end
+  me = me or self()
+  if pid == me then return false, { "calling_self" } end
   local ref, x, remote = call_send(pid, label, req)   -- remote: a server on another node
   if not ref then
     if ref == false then return false, { "deadlock", x } end
@@ -51,21 +58,20 @@ local function exchange(pid, label, req, timeout)
     error(x, 4)   -- req cannot be sent
   end
   if x then c_yield() end   -- the slice is used up
-  local kind, v = await(timeout and now() + timeout)
+  local kind, v = await(timeout and now() + timeout, ref)   -- an outcome ends the call
   if remote and kind ~= "down" then demonitor(ref) end   -- its monitor is the distribution layer's
   if kind == "reply" then
-    call_end(ref)
     if type(v) == "table" and v[1] == REPLY_FAILED then
       return false, { "bad_reply", "the server's reply cannot be sent: " .. tostring(v[2]) }
     end
     return true, v
   elseif kind == "down" then
-    call_end()
     if v == "noproc" then return false, { "noproc" } end
     return false, { "exit", v }
+  elseif kind == "deadlock" then
+    return false, { "deadlock", v }
   end
   call_end(ref)
-  if kind == "deadlock" then return false, { "deadlock", v } end
   return false, { "timeout" }
 end
 

@@ -62,9 +62,9 @@ end
 --- cast(server, msg) -> true, always (a dead pid, an unknown name or a
 -- full mailbox drops it, as OTP's cast is fire-and-forget).
 function M.cast(server, msg)
-  check_server(server, "gen_server.cast")
   local pid = server
   if not is_pid(server) then   -- the common case, a pid, looks no further
+    check_server(server, "gen_server.cast")
     if util().is_node_name(server) then
       if server[2] ~= mb.node() then return send(server, mb.tuple(mb.atom(CAST), msg)) end
       server = server[1]
