@@ -10,8 +10,8 @@
 -- ref}, request}. Semantics: docs/semantics.md ("Calls", "gen_server").
 local mb = require "moonbeam"
 
-local type, select, error, xpcall, pcall, tostring, getmetatable, setmetatable, next, require =
-  type, select, error, xpcall, pcall, tostring, getmetatable, setmetatable, next, require
+local type, select, error, xpcall, pcall, tostring, setmetatable, next, rawget, require =
+  type, select, error, xpcall, pcall, tostring, setmetatable, next, rawget, require
 local self, now, is_pid, c_reply, core_exit = mb.self, mb.now, mb.is_pid, mb.reply, mb.exit
 local c_recv_request, c_wait, c_yield = mb.recv_request, mb.wait, mb.yield
 
@@ -22,11 +22,12 @@ local CALL, CAST, SYS = "$gen_call", "$gen_cast", "$gen_sys"
 -- The client half: its functions become this table's on the first look-up
 -- of one of them (or of any name this table lacks).
 setmetatable(M, { __index = function(t, k)
+  local client = require "moonbeam.gen_client"   -- if it fails, the next look-up tries again
   setmetatable(t, nil)
-  for name, f in next, require "moonbeam.gen_client" do
-    if t[name] == nil then t[name] = f end
+  for name, f in next, client do
+    if rawget(t, name) == nil then t[name] = f end   -- what a program set itself stays
   end
-  return t[k]
+  return rawget(t, k)
 end })
 
 local lazy = mb._lazy
