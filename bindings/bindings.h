@@ -24,6 +24,7 @@ typedef struct mbb_lua {
     lua_State *L, *co;                /* its state, and the coroutine its body runs in */
     int co_ref;                       /* co's registry ref: kept alive */
     const void *yield_through[2];     /* the state's pcall and xpcall: a preemption may yield across them */
+    bool jit_looked;                  /* vm.c has seen it do enough work to compile (jit_when_busy) */
 } mbb_lua;
 
 /* The Lua kind's own, per host (rt->kind_data): where new states look for

@@ -88,9 +88,13 @@ static int l_call_send(lua_State *L) {
     return 2;
 }
 
-/* core.call_take() -> "reply", value | "down", reason | "deadlock", chain | nil */
+/* core.call_take([ref]) -> "reply", value | "down", reason | "deadlock",
+ * chain | nil. With ref, an outcome also ends the call, as call_end(ref)
+ * would (call_end() for a DOWN: that monitor is gone): one call into the
+ * core less per gen_server.call. */
 static int l_call_take(lua_State *L) {
     mb_proc *self = mbb_self(L);
+    mb_ref ending = lua_isnoneornil(L, 1) ? 0 : mbb_check_ref(L, 1, "call_take");
     mb_signal_drain(self);
     mb_msg *m = self->replies.head;
     if (!m) return 0;
@@ -107,8 +111,13 @@ static int l_call_take(lua_State *L) {
         break;
     }
     lua_insert(L, -2);
+    int kind = m->kind;
     mb_saveq_remove(&self->replies, NULL, m);
     free(m);
+    if (ending) {
+        mb_call_end(self);
+        if (kind != MB_MSG_DOWN) mb_demonitor(self, ending, 1);
+    }
     return 2;
 }
 

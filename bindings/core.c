@@ -75,15 +75,46 @@ static int open_ffi(lua_State *L) {
     return 1;
 }
 
+/* jit: luaopen_jit's own result is not the library's table. */
+static int open_jit(lua_State *L) {
+    lua_pushcfunction(L, luaopen_jit);
+    lua_pushliteral(L, LUA_JITLIBNAME);
+    lua_call(L, 1, 0);
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    lua_getfield(L, -1, LUA_JITLIBNAME);
+    return 1;
+}
+
+/* jit.opt, jit.util, jit.profile: opening jit registers them (jit.opt
+ * loaded, the others preloaded); a process that requires one before jit
+ * is open (vm.c opens it late) gets it so. */
+static int open_jit_part(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, LUA_JITLIBNAME);
+    lua_call(L, 1, 0);
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    lua_getfield(L, -1, name);
+    if (lua_istable(L, -1)) return 1;
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    lua_getfield(L, -1, name);
+    if (!lua_isfunction(L, -1)) return mbb_raisef(L, "no module '%s' in the jit library", name);
+    lua_pushstring(L, name);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
 /* The standard libraries a process state opens only when first used. */
 static const struct { const char *name; lua_CFunction open; } stdlibs[] = {
     {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math}, {LUA_BITLIBNAME, luaopen_bit},
     {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, open_os}, {LUA_DBLIBNAME, luaopen_debug},
-    {LUA_FFILIBNAME, open_ffi}};
+    {LUA_FFILIBNAME, open_ffi}, {LUA_JITLIBNAME, open_jit}};
 
 lua_CFunction mbb_stdlib_opener(const char *name) {
     for (size_t i = 0; i < sizeof stdlibs / sizeof *stdlibs; i++)
         if (strcmp(name, stdlibs[i].name) == 0) return stdlibs[i].open;
+    if (strncmp(name, LUA_JITLIBNAME ".", 4) == 0) return open_jit_part;
     return NULL;
 }
 

@@ -19,6 +19,20 @@ static void opt_bool(lua_State *L, int t, const char *k, bool *out) {
     lua_pop(L, 1);
 }
 
+/* _start_ref, gen_server.start's own option (not API): the new process is
+ * monitored under this ref (mb.make_ref), and the spawner awaits its reply
+ * (host/core/call.h) from before the process can run. The process gets the
+ * ref with its arguments and acks its init to it without being told first:
+ * one message and one wake-up less than {"$gen_start", ref, starter}. */
+static void opt_start_ref(lua_State *L, int t, bool *monitor, mb_ref *ref) {
+    lua_getfield(L, t, "_start_ref");
+    if (!lua_isnil(L, -1)) {
+        *ref = mbb_check_ref(L, -1, "spawn_opt: option '_start_ref'");
+        *monitor = true;
+    }
+    lua_pop(L, 1);
+}
+
 /* max_queue and on_full (host/core/mailbox_bounds.h) from the options at t. */
 static void opt_bounds(lua_State *L, int t, mb_spawn_opts *o) {
     lua_getfield(L, t, "max_queue");
@@ -121,6 +135,7 @@ static int l_spawn(lua_State *L) {
         if (!lua_istable(L, 2)) return mbb_raisef(L, "spawn_opt: options must be a table, got %s", luaL_typename(L, 2));
         opt_bool(L, 2, "link", &link);
         opt_bool(L, 2, "monitor", &monitor);
+        opt_start_ref(L, 2, &monitor, &o.start_ref);
         opt_bool(L, 2, "trap_exit", &trap);
         lua_getfield(L, 2, "memory_limit");
         if (!lua_isnil(L, -1)) {

@@ -62,11 +62,11 @@ static void set_search_path(lua_State *L, const char *search_path) {
 }
 
 static void open_libs(lua_State *L, const mbb_lua_host *host) {
-    /* string for its metatable (s:upper()), jit because opening it is what
-     * turns the compiler on; the rest come on first use (lazy_global). */
+    /* string for its metatable (s:upper()); the rest come on first use
+     * (lazy_global), jit too: see jit_when_busy. */
     static const luaL_Reg eager[] = {
         {"", luaopen_base}, {LUA_LOADLIBNAME, luaopen_package},
-        {LUA_STRLIBNAME, luaopen_string}, {LUA_JITLIBNAME, luaopen_jit}, {NULL, NULL}};
+        {LUA_STRLIBNAME, luaopen_string}, {NULL, NULL}};
     for (const luaL_Reg *l = eager; l->func; l++) {
         lua_pushcfunction(L, l->func);
         lua_pushstring(L, l->name);
@@ -91,6 +91,7 @@ static void open_libs(lua_State *L, const mbb_lua_host *host) {
 typedef struct state_prep {
     mbb_lua *lp;
     const mbb_lua_host *host;
+    bool ahead;   /* made ahead of its spawn, on a scheduler with nothing to run */
 } state_prep;
 
 static int prepare_state(lua_State *L) {
@@ -114,6 +115,11 @@ static int prepare_state(lua_State *L) {
     lua_getglobal(L, "require");
     lua_pushliteral(L, "moonbeam");
     lua_call(L, 1, 0);
+    /* Making it left ~3.5 KB of garbage (chunks that ran once, replaced
+     * paths, searchers' messages) that an idle process would keep until
+     * it allocates again. Collected when it costs no spawn anything: made
+     * ahead, by a scheduler that had nothing to run. */
+    if (sp->ahead) lua_gc(L, LUA_GCCOLLECT, 0);
     return 0;
 }
 
@@ -131,19 +137,22 @@ static int on_panic(lua_State *L) {
     return 0;
 }
 
-static int make_state(mb_proc *owner, mbb_lua *lp) {
+static int new_state(mb_proc *owner, mbb_lua *lp, bool ahead) {
     lua_State *L = lua_newstate(mb_proc_alloc, owner);
     lp->L = L;
     if (!L) return -1;
     lua_atpanic(L, on_panic);
-    state_prep sp = {lp, owner->rt->kind_data};
+    state_prep sp = {lp, owner->rt->kind_data, ahead};
     return lua_cpcall(L, prepare_state, &sp) ? -1 : 0;   /* allocates only under protection */
 }
+
+static int make_state(mb_proc *owner, mbb_lua *lp) { return new_state(owner, lp, false); }
+static int make_state_ahead(mb_proc *owner, mbb_lua *lp) { return new_state(owner, lp, true); }
 
 /* The kind's work ahead: a state for the pool (kind.h). */
 static bool lua_ahead(mb_runtime *rt) {
     mbb_lua_host *host = rt->kind_data;
-    return host && mbb_state_pool_fill(&host->pool, rt, make_state);
+    return host && mbb_state_pool_fill(&host->pool, rt, make_state_ahead);
 }
 
 static void lua_drop_ahead(mb_runtime *rt) {
@@ -644,6 +653,39 @@ static int resume_here(mb_proc *p, int nargs) {
     return st;
 }
 
+/* ---- the compiler, for processes that work --------------------------- */
+
+/* Opening the jit library is what turns LuaJIT's compiler on in a state,
+ * and it costs more than many processes' whole life: it detects the CPU
+ * (cpuid, a trap to the hypervisor on a virtual machine: ~30 us of a
+ * ~45 us state here). So a process runs interpreted until it has done this
+ * much work (reductions: one a slice, one a message, a whole budget when
+ * it was preempted, see resume_here), then compiles like any other: a
+ * server after some hundred requests, a loop after its first preemption.
+ * A process that touches jit (or requires it) opens it at once. */
+#define JIT_AFTER_REDUCTIONS 1000
+
+static int open_jit(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    lua_getfield(L, -1, LUA_JITLIBNAME);
+    if (!lua_isnil(L, -1)) return 0;   /* it opened it itself */
+    lua_pushcfunction(L, luaopen_jit);
+    lua_pushliteral(L, LUA_JITLIBNAME);
+    lua_call(L, 1, 0);
+    return 0;
+}
+
+/* Between slices, so nothing of the state runs. A failure (memory) leaves
+ * it interpreted; the allocator's flag ends it if it was the limit. */
+static void jit_when_busy(mb_proc *p) {
+    mbb_lua *lp = lua_of(p);
+    if (lp->jit_looked ||
+        atomic_load_explicit(&p->reductions, memory_order_relaxed) < JIT_AFTER_REDUCTIONS)
+        return;
+    lp->jit_looked = true;
+    if (lua_cpcall(lp->L, open_jit, NULL)) lua_pop(lp->L, 1);
+}
+
 /* The kind's slice (kind.h). */
 static void lua_run(mb_proc *p) {
     int nargs = 0;
@@ -653,9 +695,12 @@ static void lua_run(mb_proc *p) {
             p->yield = MB_YIELD_EXIT;
             return;
         }
-    } else if (p->yield == MB_YIELD_WAIT) {
-        lua_pushboolean(lua_of(p)->co, !mb_proc_wait_timed_out(p));
-        nargs = 1;
+    } else {
+        jit_when_busy(p);
+        if (p->yield == MB_YIELD_WAIT) {
+            lua_pushboolean(lua_of(p)->co, !mb_proc_wait_timed_out(p));
+            nargs = 1;
+        }
     }
     if (atomic_load_explicit(&p->sig_pending, memory_order_relaxed)) mb_signal_drain(p);
     if (p->dying) {

@@ -217,6 +217,41 @@ describe("gen.call with a deferred reply", function()
   end)
 end)
 
+describe("a server process", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  local function loaded(s)
+    return gen.call(s, { "fn", function(from, state)
+      local l = package.loaded
+      return "reply", { client = l["moonbeam.gen_client"] ~= nil, gen = l["moonbeam.gen"] ~= nil,
+                        sys = l["moonbeam.gen_sys"] ~= nil, report = l["moonbeam.report"] ~= nil }, state
+    end })
+  end
+
+  it("carries its loop only: not the client half, the sys requests or crash reports", function()
+    local s = server()
+    assert.same({ client = false, gen = false, sys = false, report = false }, loaded(s))
+  end)
+
+  it("loads the client half with its first look-up of a client function, and calls with it", function()
+    local a, b = server(), server()
+    local got = gen.call(a, { "fn", function(from, state, b)
+      local gs = require "moonbeam.gen_server"
+      local before = rawget(gs, "call") ~= nil
+      return "reply", { before, gs.call(b, { "ret", "reply", "pong", "$state" }) }, state
+    end, b })
+    assert.same({ false, "pong" }, got)
+    assert.is_true(loaded(a).client)
+  end)
+
+  it("loads the sys requests with the first one", function()
+    local s = server(7)
+    assert.equal(7, gen.get_state(s))
+    assert.is_true(loaded(s).sys)
+  end)
+end)
+
 describe("gen.call timeouts", function()
   before_each(h.before)
   after_each(h.after)

@@ -242,6 +242,31 @@ describe("a spawned process", function()
     assert.same({ "libs", true }, h.expect(h.tuple("libs"), "the child's report"))
   end)
 
+  it("has the jit library when it touches it, and jit.opt and jit.util by require", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local opened_before = package.loaded.jit ~= nil
+      local opt, util = require "jit.opt", require "jit.util"
+      mb.send(parent, { "jit", opened_before, type(opt.start), type(util.funcinfo), jit.status(),
+                        require("jit") == jit })
+    end, mb.self())
+    assert.same({ "jit", false, "function", "function", true, true },
+      h.expect(h.tuple("jit"), "the child's report"))
+  end)
+
+  it("runs interpreted until it has done some work, then compiles", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local idle = package.loaded.jit ~= nil
+      for i = 1, 2000 do   -- a thousand reductions and more: messages to itself
+        mb.send(mb.self(), i)
+        mb.receive()
+      end
+      mb.send(parent, { "compiler", idle, package.loaded.jit ~= nil and jit.status() })
+    end, mb.self())
+    assert.same({ "compiler", false, true }, h.expect(h.tuple("compiler"), "the child's report"))
+  end)
+
   it("finds every moonbeam.core function, opening one area of them at a time", function()
     mb.spawn(function(parent)
       local mb = require "moonbeam"

@@ -10,9 +10,21 @@
 #define MB_CSTACK_H
 
 #include <stdbool.h>
+#include <stdint.h>
+
+/* The calling thread's floor (cstack.c), 0 until first asked; each thread
+ * writes its own. initial-exec: one load, no __tls_get_addr, on the
+ * allocator's path. */
+extern __thread uintptr_t mb_cstack_floor __attribute__((tls_model("initial-exec")));
+uintptr_t mb_cstack_find_floor(void);   /* sets mb_cstack_floor */
 
 /* True when the calling thread is within its reserve: the last part of its
- * stack, kept for unwinding and for C code that does not allocate. */
-bool mb_cstack_low(void);
+ * stack, kept for unwinding and for C code that does not allocate. Inline:
+ * every allocation that grows a process's state asks. */
+static inline bool mb_cstack_low(void) {
+    uintptr_t floor = mb_cstack_floor;
+    if (__builtin_expect(floor == 0, 0)) floor = mb_cstack_find_floor();
+    return (uintptr_t)__builtin_frame_address(0) < floor;
+}
 
 #endif

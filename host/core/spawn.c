@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "term.h"
+#include "call.h"
 #include "names.h"
 #include "runtime.h"
 #include "sched.h"
@@ -30,7 +31,7 @@ static int finish(mb_proc *parent, mb_proc *p, mb_pid pid, const mb_spawn_opts *
         return MB_SPAWN_NOMEM;
     }
     if (o->monitor) {
-        *ref = mb_make_ref(rt);
+        *ref = o->start_ref ? o->start_ref : mb_make_ref(rt);
         mb_small_term what = mb_small_id(MB_T_PID, pid);
         if (mb_monitor(parent, pid, *ref, what.b, what.n)) {
             if (o->link) mb_unlink(parent, pid);
@@ -38,6 +39,11 @@ static int finish(mb_proc *parent, mb_proc *p, mb_pid pid, const mb_spawn_opts *
             mb_proctab_retire(&rt->procs, pid);
             return MB_SPAWN_NOMEM;
         }
+    }
+    if (o->start_ref) {
+        /* Nobody can wait on a process that never ran: no cycle to find. */
+        mb_pid chain[MB_MAX_CHAIN];
+        (void)mb_call_begin(parent, pid, o->start_ref, chain);
     }
     if (o->first) atomic_store(&rt->shutdown.first, pid);
     mb_sched_push(rt, sched_of(parent), p);

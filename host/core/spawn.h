@@ -15,6 +15,9 @@ typedef struct mb_spawn_opts {
     const uint8_t *args;         /* an encoded list (copied) */
     size_t args_len;
     bool link, monitor, trap_exit;
+    mb_ref start_ref;            /* nonzero: monitored under this ref (monitor is set),
+                                    and the parent awaits its reply (call.h) from before
+                                    the process can run: gen_server's start */
     bool first;                  /* the host's first process (shutdown.h), so marked
                                     before it can run */
     size_t mem_limit;

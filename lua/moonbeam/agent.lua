@@ -10,11 +10,7 @@ local M = {}
 
 -- The callers' checks (moonbeam.util) are loaded on first use: the agent
 -- process, which only serves, does not carry them.
-local util_module
-local function util()
-  util_module = util_module or require "moonbeam.util"
-  return util_module
-end
+local util = require("moonbeam")._lazy "moonbeam.util"
 
 -- level: where the error points, counted from the caller of check_fn.
 local function check_fn(fn, name, level)

@@ -3,9 +3,11 @@
 -- request {label, {pid, ref}, req} under a monitor, whose reply comes
 -- through the core's reply slot (moonbeam.core call_begin/call_take), so it
 -- is matched in O(1), a late one is dropped, and a call cycle fails at once
--- with {"deadlock", chain}. The start handshake: the starter sends
--- {"$gen_start", ref, starter} and waits for the new process's ack (or its
--- end); host/otp/supervisor.c answers it too. And stop, which waits for the DOWN.
+-- with {"deadlock", chain}. The start handshake: the new process acks
+-- its init to the starter's ref, which it got with its arguments
+-- (gen_server) or in a {"$gen_start", ref, starter} the starter sends
+-- (supervisors, whose host/otp/supervisor.c answers it, and registries);
+-- the starter waits for that ack (or its end). And stop, which waits for the DOWN.
 local mb = require "moonbeam"
 
 local type, error, pcall, tostring = type, error, pcall, tostring
@@ -26,22 +28,29 @@ end
 
 -- Wait for the awaited call's outcome until deadline (nil: forever).
 -- Returns "reply", v | "down", reason | "deadlock", chain | nil on timeout.
-local function await(deadline)
+-- With ref, the call is over with its outcome (call_take ends it and its
+-- monitor); a timeout leaves that to the caller.
+local function await(deadline, ref)
   while true do
-    local kind, v = call_take()
+    local kind, v = call_take(ref)
     if kind then return kind, v end
     local waited
     if deadline then waited = c_wait_until(deadline) else waited = c_wait() end
-    if not waited then return call_take() end
+    if not waited then return call_take(ref) end
   end
 end
+
+-- This process's pid, looked up once: a module is loaded in the state of
+-- the process that requires it.
+local me
 
 -- One request/reply exchange with pid. Returns true, reply or false, err.
 -- The monitor, the call slot and the request {label, {self, ref}, req} are
 -- set up by one call into the core (call_send); nothing is left set up
 -- when it fails.
 local function exchange(pid, label, req, timeout)
-  if pid == self() then return false, { "calling_self" } end
+  me = me or self()
+  if pid == me then return false, { "calling_self" } end
   local ref, x, remote = call_send(pid, label, req)   -- remote: a server on another node
   if not ref then
     if ref == false then return false, { "deadlock", x } end
@@ -49,21 +58,20 @@ local function exchange(pid, label, req, timeout)
     error(x, 4)   -- req cannot be sent
   end
   if x then c_yield() end   -- the slice is used up
-  local kind, v = await(timeout and now() + timeout)
+  local kind, v = await(timeout and now() + timeout, ref)   -- an outcome ends the call
   if remote and kind ~= "down" then demonitor(ref) end   -- its monitor is the distribution layer's
   if kind == "reply" then
-    call_end(ref)
     if type(v) == "table" and v[1] == REPLY_FAILED then
       return false, { "bad_reply", "the server's reply cannot be sent: " .. tostring(v[2]) }
     end
     return true, v
   elseif kind == "down" then
-    call_end()
     if v == "noproc" then return false, { "noproc" } end
     return false, { "exit", v }
+  elseif kind == "deadlock" then
+    return false, { "deadlock", v }
   end
   call_end(ref)
-  if kind == "deadlock" then return false, { "deadlock", v } end
   return false, { "timeout" }
 end
 
@@ -123,12 +131,12 @@ function M.stop(pid, label, req, timeout)
   return true, v
 end
 
---- sync_start(pid, ref, link, timeout) -> pid, or nil and why: the second
--- half of every start (gen_server or supervisor), once pid is spawned
--- with a monitor (ref): tell it to go, and wait for its ack or its end.
-function M.sync_start(pid, ref, link, timeout)
-  call_begin(pid, ref)
-  send_system(pid, { START, ref, self() })
+--- await_start(pid, ref, link, timeout) -> pid, or nil and why: the
+-- second half of every start, once pid is spawned with a monitor (ref),
+-- its ack awaited (call_begin, or spawn_opt's _start_ref) and it knows
+-- whom to ack (its arguments, or sync_start's go): wait for its ack or its
+-- end.
+function M.await_start(pid, ref, link, timeout)
   -- A deadlock notice means init called us and was told; we keep waiting.
   local deadline, kind, v = timeout and now() + timeout, nil, nil
   repeat kind, v = await(deadline) until kind ~= "deadlock"
@@ -155,6 +163,14 @@ function M.sync_start(pid, ref, link, timeout)
     receive(function(m) return type(m) == "table" and m[1] == "EXIT" and m[2] == pid end, 0)
   end
   return nil, reason
+end
+
+--- sync_start(pid, ref, link, timeout): await_start, for a process (a
+-- supervisor, a registry) that waits to be told whom to ack: tell it first.
+function M.sync_start(pid, ref, link, timeout)
+  call_begin(pid, ref)
+  send_system(pid, { START, ref, self() })
+  return M.await_start(pid, ref, link, timeout)
 end
 
 local function is_start(m) return type(m) == "table" and m[1] == START end

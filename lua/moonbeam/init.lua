@@ -9,21 +9,23 @@ local c_send, c_recv, c_wait, c_yield, c_now = core.send, core.recv, core.wait, 
 local c_wait_until = core.wait_until
 local c_spawn = core.spawn
 
--- The timeout rules (moonbeam.util) are loaded with the first timeout
--- given: an idle process that never gives one does not carry them.
-local util_module
-local function util()
-  util_module = util_module or require "moonbeam.util"
-  return util_module
+--- _lazy(name) -> a function that returns require(name), required on its
+-- first call (not API): what a module needs on some paths only is loaded
+-- when one is taken, so a process that never takes one does not carry it.
+local function lazy(name)
+  local m
+  return function()
+    m = m or require(name)
+    return m
+  end
 end
+core._lazy = lazy
 
--- Via names ({"via", reg, key}) resolve through moonbeam.registry, loaded
+-- The timeout rules (moonbeam.util) are loaded with the first timeout
+-- given: an idle process that never gives one does not carry them. Via
+-- names ({"via", reg, key}) resolve through moonbeam.registry, loaded
 -- with the first one given.
-local registry_module
-local function registry()
-  registry_module = registry_module or require "moonbeam.registry"
-  return registry_module
-end
+local util, registry = lazy "moonbeam.util", lazy "moonbeam.registry"
 
 -- The module is the core's table, extended: one table per process, not two.
 local M = core
@@ -156,46 +158,13 @@ function M.sleep(ms)
 end
 
 --- connect(node) -> true once connected to node ("name@host"), false when
--- it cannot be reached, refuses us, or this host is not a node. mb.node()
--- and mb.nodes() are the core's.
-function M.connect(node)
-  local ref = core.dist_connect(node)
-  if type(ref) == "boolean" then return ref end
-  local kind, v = core.call_take()
-  while kind ~= "reply" do
-    c_wait()
-    kind, v = core.call_take()
-  end
-  core.call_end()
-  return v[1] == true
-end
+-- it cannot be reached, refuses us, or this host is not a node
+-- (moonbeam.node, loaded with the first). mb.node() and mb.nodes() are the
+-- core's.
+function M.connect(node) return require("moonbeam.node").connect(node) end
 
-local c_enter, c_leave = core._blocking_enter, core._blocking_leave
-local pcall, getmetatable = pcall, getmetatable
-
--- Back on the schedulers with fn's outcome (c_leave returns there).
-local function unblock(ok, ...)
-  c_leave()
-  if ok then return ... end
-  error((...), 0)
-end
-
---- blocking(fn, ...): fn(...) on a thread of the blocking pool, in this
--- process's own state, while the schedulers run the others. Returns fn's
--- results or raises its error value. Inside fn the process can send,
--- spawn, link and receive(0), but not wait: receive and sleep raise. An
--- exit signal that would end the process ends it when fn returns. From the
--- host's own process (a script that required moonbeam), or inside another
--- blocking call, fn just runs.
-function M.blocking(fn, ...)
-  if type(fn) ~= "function" then
-    local mt = getmetatable(fn)
-    if not (type(mt) == "table" and mt.__call) then
-      error("blocking: fn must be a function", 2)
-    end
-  end
-  if not c_enter() then return fn(...) end
-  return unblock(pcall(fn, ...))
-end
+--- blocking(fn, ...): fn(...) on a thread of the blocking pool
+-- (moonbeam.blocking, loaded with the first call).
+function M.blocking(fn, ...) return require("moonbeam.blocking").run(fn, ...) end
 
 return M

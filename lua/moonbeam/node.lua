@@ -9,6 +9,20 @@ local core = require "moonbeam.core"
 
 local M = {}
 
+--- connect(node) -> true once connected to node ("name@host"), false when
+-- it cannot be reached, refuses us, or this host is not a node: mb.connect.
+function M.connect(node)
+  local ref = core.dist_connect(node)
+  if type(ref) == "boolean" then return ref end
+  local kind, v = core.call_take()
+  while kind ~= "reply" do
+    core.wait()
+    kind, v = core.call_take()
+  end
+  core.call_end()
+  return v[1] == true
+end
+
 --- call(name, node, label, req, timeout) -> true, reply or false, err:
 -- err is {"timeout"}, {"noproc"} or {"exit", reason} ("noconnection" when
 -- the node cannot be reached or goes down), as moonbeam.gen's.

@@ -2,7 +2,8 @@
 -- Crash reports and traces render states and messages with a depth, width
 -- and length cap, so a 10 MB state never makes a 10 MB log line; a server's
 -- format_status callback can redact what is printed.
-local type, tostring, next, pairs, concat = type, tostring, next, pairs, table.concat
+local type, tostring, next, pairs, pcall, getmetatable, concat =
+  type, tostring, next, pairs, pcall, getmetatable, table.concat
 
 local M = {}
 
@@ -71,6 +72,26 @@ function M.reason(r)
     end
   end
   return M.render(r)
+end
+
+--- crash_reason(e, traceback) -> {"error", msg, traceback}: a gen_server
+-- callback's error e as its exit reason, with the callback's own frames of
+-- traceback (debug.traceback's, taken where it was raised). What cannot
+-- be sent as it is keeps its printable form (an error object's
+-- __tostring): the exit reason must cross to links and monitors;
+-- moonbeam's own error tables ({"timeout"}, ...) are sent as they are.
+function M.crash_reason(e, traceback)
+  local msg = e
+  local mt = type(e) == "table" and getmetatable(e)
+  if type(e) ~= "string" and (type(e) ~= "table" or mt and mt.__name ~= "moonbeam.error") then
+    local ok, s = pcall(tostring, e)
+    msg = ok and type(s) == "string" and s or ("(an error value of type " .. type(e) .. ")")
+  end
+  -- moonbeam's own (stripped, nameless) frames are noise.
+  local tb = traceback:gsub("^\n", "")
+    :gsub("\n%s*%[string \"moonbeam[%w%._]*\"%][^\n]*", "")
+    :gsub("\n%s*%[C%]: in function ''", "")
+  return { "error", msg, tb }
 end
 
 -- The status a server shows: through its format_status callback if any.

@@ -15,11 +15,7 @@ M.DEFAULT_TIMEOUT = 5000
 
 -- The caller's checks (moonbeam.util) are loaded on first use: a task
 -- process, which only runs M.run, does not carry them.
-local util_module
-local function util()
-  util_module = util_module or require "moonbeam.util"
-  return util_module
-end
+local util = require("moonbeam")._lazy "moonbeam.util"
 
 --- The body of every task process. A "mod" or "mod:fn" target runs as a
 -- spawned process's own would (moonbeam.boot): it resolves, and fails,

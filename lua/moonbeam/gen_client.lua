@@ -1,0 +1,178 @@
+--- moonbeam.gen_client: the client half of moonbeam.gen_server (start,
+-- call, cast, stop, the sys tools), in the caller's process. Not required
+-- directly: moonbeam.gen_server loads it the first time one of these
+-- functions is looked up there, so a server process that is only called
+-- does not carry it. The exchange itself is moonbeam.gen's.
+local mb = require "moonbeam"
+local gen = require "moonbeam.gen"
+local front = require "moonbeam.gen_server"   -- its DEFAULT_TIMEOUT, which users may set
+
+local type, error, pcall, rawget, next = type, error, pcall, rawget, next
+local send, self, whereis, is_pid, c_send_tagged, c_yield =
+  mb.send, mb.self, mb.whereis, mb.is_pid, mb.send_tagged, mb.yield
+
+local M = {}
+
+local CALL, CAST, SYS = "$gen_call", "$gen_cast", "$gen_sys"
+
+-- ---- checks -----------------------------------------------------------
+
+-- The checks (moonbeam.util) are loaded on first use: a cast to a pid
+-- makes none.
+local util = require("moonbeam")._lazy "moonbeam.util"
+
+-- Raises at level (3 unless told: the caller of fn, when fn calls this).
+local function check_server(server, fn, level)
+  if type(server) == "string" or is_pid(server) or util().is_node_name(server) or util().is_via(server) then return end
+  error(fn .. ": server must be a pid, a registered name, {name, node} or a via name, got " .. type(server), level or 3)
+end
+
+local function deep_equal(a, b)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  for k, v in next, a do if not deep_equal(v, rawget(b, k)) then return false end end
+  for k in next, b do if rawget(a, k) == nil then return false end end
+  return true
+end
+
+-- What call and try_call share: their checks (which raise at their
+-- caller: level 4 from here), then the exchange (moonbeam.gen).
+local function call_server(server, req, timeout, fn)
+  check_server(server, fn, 4)
+  local ms = util().check_timeout(timeout, fn, front.DEFAULT_TIMEOUT, nil, 4)
+  return gen.call(server, CALL, req, ms)
+end
+
+--- call(server, request, [timeout]) -> reply; raises {"timeout"},
+-- {"noproc"}, {"exit", reason}, {"calling_self"}, {"deadlock", chain} or
+-- {"overloaded"} (the server's full mailbox refused the request).
+function M.call(server, req, timeout)
+  local ok, v = call_server(server, req, timeout, "gen_server.call")
+  if not ok then error(util().failure(v, "gen_server.call", server, req, timeout), 2) end
+  return v
+end
+
+--- try_call: the same, but returns nil, err instead of raising.
+function M.try_call(server, req, timeout)
+  local ok, v = call_server(server, req, timeout, "gen_server.try_call")
+  if ok then return v end
+  return nil, util().failure(v, "gen_server.try_call", server, req, timeout)
+end
+
+--- cast(server, msg) -> true, always (a dead pid, an unknown name or a
+-- full mailbox drops it, as OTP's cast is fire-and-forget).
+function M.cast(server, msg)
+  local pid = server
+  if not is_pid(server) then   -- the common case, a pid, looks no further
+    check_server(server, "gen_server.cast")
+    if util().is_node_name(server) then
+      if server[2] ~= mb.node() then return send(server, mb.tuple(mb.atom(CAST), msg)) end
+      server = server[1]
+    end
+    pid = whereis(server)
+  end
+  if pid and c_send_tagged(pid, CAST, msg) then c_yield() end   -- {CAST, msg}; yield when the slice is used up
+  return true
+end
+
+-- ---- sys-like tools ---------------------------------------------------
+
+local function sys(server, fn, req, timeout)
+  check_server(server, "gen_server." .. fn)
+  local ms = util().check_timeout(timeout, "gen_server." .. fn, front.DEFAULT_TIMEOUT, nil, 4)
+  local ok, v = gen.call(server, SYS, req, ms)
+  if not ok then error(util().failure(v, "gen_server." .. fn, server, timeout), 3) end
+  return v
+end
+
+-- (sys(...)): no tail call, so that sys's errors point at our caller.
+function M.get_state(server, timeout) return (sys(server, "get_state", { "get_state" }, timeout)) end
+function M.suspend(server, timeout) return (sys(server, "suspend", { "suspend" }, timeout)) end
+function M.resume(server, timeout) return (sys(server, "resume", { "resume" }, timeout)) end
+function M.get_status(server, timeout) return (sys(server, "get_status", { "get_status" }, timeout)) end
+
+function M.trace(server, on, timeout)
+  return (sys(server, "trace", { "trace", not not on }, timeout))
+end
+
+--- replace_state(server, fn) -> fn(state), which becomes the state; if fn
+-- raises, raises {"callback_failed", err} and the state is unchanged.
+function M.replace_state(server, fn, timeout)
+  if type(fn) ~= "function" then error("gen_server.replace_state: fn must be a function", 2) end
+  local r = sys(server, "replace_state", { "replace_state", fn }, timeout)
+  if r[1] ~= "ok" then
+    error(util().failure({ "callback_failed", r[2] }, "gen_server.replace_state", server, fn), 2)
+  end
+  return r[2]
+end
+
+--- stop(server, [reason], [timeout]) -> true once it exited with reason.
+function M.stop(server, reason, timeout)
+  check_server(server, "gen_server.stop")
+  local given = reason
+  if reason == nil then reason = "normal" end
+  local ms = util().check_timeout(timeout, "gen_server.stop", nil)
+  local function fail(err) error(util().failure(err, "gen_server.stop", server, given, timeout), 3) end
+  local pid = server
+  if not is_pid(server) then pid = whereis(server) end
+  if not pid then fail({ "noproc" }) end
+  if pid == self() then fail({ "calling_self" }) end
+  local ok, v = gen.stop(pid, SYS, { "stop", reason }, ms)
+  if not ok then fail(v) end
+  if not deep_equal(v, reason) then fail({ "exit", v }) end
+  return true
+end
+
+-- ---- start ------------------------------------------------------------
+
+local function check_module(module, fn)
+  local t = type(module)
+  if t == "string" or t == "table" then return end
+  error(fn .. ": module must be a module name or a table of callbacks, got " .. t, 3)
+end
+
+local SPAWN_OPTS = { memory_limit = true, trap_exit = true, max_queue = true, on_full = true }
+
+local function check_opts(opts, fn)
+  if opts ~= nil and type(opts) ~= "table" then error(fn .. ": opts must be a table", 3) end
+  local name = opts and opts.name
+  if name ~= nil and not util().is_name(name) and not util().is_via(name) then
+    local via = type(name) == "table" and ", or {\"via\", registry, key}" or ""
+    error(fn .. ": name must be a non-empty string without NUL bytes" .. via, 3)
+  end
+end
+
+-- Its checks raise at level 3: start(module...) is a tail call, so that is
+-- the caller of gen_server.start.
+local function start(link, module, arg, opts, fn)
+  check_module(module, fn)
+  check_opts(opts, fn)
+  opts = opts or {}
+  local name = opts.name
+  local timeout = util().check_timeout(opts.timeout, fn, nil)
+  if name then
+    local other = whereis(name)
+    if other then return nil, { "already_started", other } end
+  end
+  -- A via name is taken by the new process itself, before init (enter).
+  -- The new process is monitored under a ref made here and given to it
+  -- with its arguments; its init's ack to that ref is awaited from before
+  -- it runs, so it acks without being told first (the only wake-up is
+  -- ours, at its ack).
+  local me, ref = self(), mb.make_ref()
+  local sopts = { link = link, _start_ref = ref, name = type(name) == "string" and name or nil }
+  for k in next, SPAWN_OPTS do sopts[k] = opts[k] end
+  local ok, pid = pcall(mb.spawn_opt, "moonbeam.gen_server:enter", sopts,
+                        module, arg, link and me or nil, name, me, ref)
+  if not ok then
+    local other = name and whereis(name)
+    if other then return nil, { "already_started", other } end
+    error(pid, 3)
+  end
+  return gen.await_start(pid, ref, link, timeout)
+end
+
+function M.start(module, arg, opts) return start(false, module, arg, opts, "gen_server.start") end
+function M.start_link(module, arg, opts) return start(true, module, arg, opts, "gen_server.start_link") end
+
+return M
