@@ -150,12 +150,12 @@ int mbb_dist_link(lua_State *L, mb_proc *self, mb_pid other, bool on) {
     lua_pushboolean(L, 1);
     if (!on) {
         mb_unlink(self, other);
-        if (d) mb_dist_link_signal(d, MB_DIST_UNLINK, self->pid, other, NULL, 0);   /* fails only when the host stops */
+        if (d) mb_dist_link_signal(d, MB_DIST_UNLINK, self->pid, other, 0, NULL, 0);   /* fails only when the host stops */
         return 1;
     }
     int rc = mb_link(self, other);
     if (rc == MB_LINK_NOMEM) return mbb_raisef(L, "link: out of memory");
-    if (rc == MB_LINK_OK && d && mb_dist_link_signal(d, MB_DIST_LINK, self->pid, other, NULL, 0) == 0) return 1;
+    if (rc == MB_LINK_OK && d && mb_dist_link_signal(d, MB_DIST_LINK, self->pid, other, 0, NULL, 0) == 0) return 1;
     /* Not a node, or the host stops: the link breaks at once, as one
      * whose connection cannot be made. */
     mb_small_term why = mb_small_str("noconnection");

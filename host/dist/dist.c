@@ -24,7 +24,7 @@ typedef struct dist_req {
     struct dist_req *next;
     req_op op;
     mb_pid pid;
-    mb_ref ref;                /* CONNECT: the answer's */
+    mb_ref ref;                /* CONNECT: the answer's; LINK's MONITOR_P_EXIT: the monitor's */
     char node[MB_NODE_MAX + 1];
     uint8_t *frame;            /* FRAME, MONITOR: malloc'd */
     size_t len;
@@ -168,6 +168,10 @@ static void handle(mb_dist *d, dist_req *r) {
         demonitor(d, r);
         return;
     }
+    if (r->op == REQ_LINK && r->link_op == MB_DIST_MONITOR_P_EXIT) {
+        mb_peer_mon_down(d, r->ref, r->frame, r->len);
+        return;
+    }
     if (r->op == REQ_LINK) {
         mb_remote_link_send(d, r->link_op, r->pid, r->remote, r->frame, r->len);
         return;
@@ -243,7 +247,6 @@ static void on_timer(uv_timer_t *t) {
     mb_dist *d = t->data;
     double now = mb_now_ms();
     mb_dist_unpark(d, NULL, NULL, now);
-    mb_peer_mon_check(d, NULL);
     for (dist_conn *c = d->conns, *next; c; c = next) {
         next = c->next;
         if (c->state != C_CLOSED) mb_dist_conn_check(c, now);
@@ -504,13 +507,15 @@ int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len)
     return 0;
 }
 
-int mb_dist_link_signal(mb_dist *d, int op, mb_pid local, mb_pid remote, uint8_t *reason, size_t len) {
+int mb_dist_link_signal(mb_dist *d, int op, mb_pid local, mb_pid remote, mb_ref ref, uint8_t *reason,
+                        size_t len) {
     dist_req *r = new_req(REQ_LINK, "", local);
     if (!r) {
         free(reason);
         return -1;
     }
     r->link_op = op;
+    r->ref = ref;
     r->remote = remote;
     r->frame = reason, r->len = len;
     if (post(d, r)) {

@@ -14,7 +14,7 @@
 #include "dist_internal.h"
 #include "etf.h"
 
-enum { DOP_SEND = 2, DOP_REG_SEND = 6, DOP_MONITOR_P = 19, DOP_DEMONITOR_P = 20, DOP_MONITOR_P_EXIT = 21 };
+enum { DOP_SEND = 2, DOP_REG_SEND = 6, DOP_MONITOR_P = 19, DOP_DEMONITOR_P = 20, DOP_MONITOR_P_EXIT = MB_DIST_MONITOR_P_EXIT };
 #define PASS_THROUGH 112
 
 /* {Tag, Reply} to a pid of the peer's: a SEND control {2, '', To} and the

@@ -159,12 +159,14 @@ void mb_remote_mon_node_down(struct mb_dist *d, const char *node);
 void mb_remote_mon_clear(struct mb_dist *d);
 
 /* peer_monitor.c: a MONITOR_P's or DEMONITOR_P's {From, To, Ref} (at r)
- * from c; answer those whose target ended (gone NULL), or forget those of
- * connection gone. */
+ * from c; the DOWN of the monitor with ref (reason: a term in the external
+ * format, without version byte) answered; forget those of connection gone
+ * (all with NULL). */
 struct mb_etf_rd;
 void mb_peer_mon_add(dist_conn *c, struct mb_etf_rd *r);
 void mb_peer_mon_remove(dist_conn *c, struct mb_etf_rd *r);
-void mb_peer_mon_check(struct mb_dist *d, dist_conn *gone);
+void mb_peer_mon_down(struct mb_dist *d, mb_ref ref, const uint8_t *reason, size_t n);
+void mb_peer_mon_gone(struct mb_dist *d, dist_conn *gone);
 
 /* remote_link.c: a link or exit signal this node sends (op one of
  * dist.h's; reason an encoded term or NULL), one that arrives from c (its
