@@ -8,10 +8,21 @@
 #include "dist/dist.h"
 #include "dist/dist_term.h"
 
-/* core.node() -> this node's name, "nonode@nohost" when not distributed
- * (as Erlang's node()). */
+static const char *node_of(mb_dist *d, mb_pid server, char where[256]);
+
+/* core.node([pid]) -> this node's name, "nonode@nohost" when not
+ * distributed (as Erlang's node()); with a pid, the node it runs on (nil
+ * for a remote pid this node no longer knows). */
 static int l_node(lua_State *L) {
     mb_dist *d = mb_dist_of(mbb_self(L)->rt);
+    mb_pid pid = lua_isnoneornil(L, 1) ? 0 : mbb_check_pid(L, 1, "node");
+    char where[256];
+    if (pid && mb_pid_is_remote(pid)) {
+        const char *node = node_of(d, pid, where);
+        if (node) lua_pushstring(L, node);
+        else lua_pushnil(L);
+        return 1;
+    }
     lua_pushstring(L, d ? mb_dist_node(d) : "nonode@nohost");
     return 1;
 }
