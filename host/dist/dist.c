@@ -209,8 +209,8 @@ static void on_stop_timer(uv_timer_t *t) {
     uv_close((uv_handle_t *)&d->timer, NULL);
 }
 
-static void on_wake(uv_async_t *a) {
-    mb_dist *d = a->data;
+static void on_wake(void *arg) {
+    mb_dist *d = arg;
     pthread_mutex_lock(&d->lock);
     dist_req *r = d->head;
     d->head = d->tail = NULL;
@@ -237,7 +237,7 @@ static void on_wake(uv_async_t *a) {
         if (c->state == C_UP) mb_dist_conn_finish(c);
         else if (c->state != C_CLOSED) mb_dist_conn_close(c, "stopping");
     uv_close((uv_handle_t *)&d->listener, NULL);
-    uv_close((uv_handle_t *)&d->wake, NULL);
+    uv_close(mb_wake_handle(&d->wake), NULL);
     uv_timer_stop(&d->timer);
     if (!d->conns) uv_close((uv_handle_t *)&d->timer, NULL);
     else if (uv_timer_start(&d->timer, on_stop_timer, STOP_FLUSH_MS, 0)) on_stop_timer(&d->timer);
@@ -309,7 +309,7 @@ static int listen_on(mb_dist *d, const mb_dist_config *cfg, char *err, size_t er
 static void drain(mb_dist *d) {
     uv_close((uv_handle_t *)&d->listener, NULL);
     uv_close((uv_handle_t *)&d->timer, NULL);
-    uv_close((uv_handle_t *)&d->wake, NULL);
+    uv_close(mb_wake_handle(&d->wake), NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
 }
 
@@ -331,6 +331,7 @@ mb_dist *mb_dist_start(mb_runtime *rt, const mb_dist_config *cfg, char *err, siz
     }
     d->rt = rt;
     d->epmd_fd = -1;
+    d->wake.fd = -1;
     snprintf(d->node, sizeof d->node, "%s", cfg->node);
     snprintf(d->cookie, sizeof d->cookie, "%s", cfg->cookie);
     d->ticktime_ms = 1000.0 * (cfg->ticktime_s ? cfg->ticktime_s : 60);
@@ -338,13 +339,13 @@ mb_dist *mb_dist_start(mb_runtime *rt, const mb_dist_config *cfg, char *err, siz
         snprintf(err, errlen, "cannot make an event loop");
         goto fail;
     }
-    if (uv_async_init(&d->loop, &d->wake, on_wake) || uv_timer_init(&d->loop, &d->timer) ||
+    if (mb_wake_init(&d->loop, &d->wake, on_wake, d) || uv_timer_init(&d->loop, &d->timer) ||
         uv_tcp_init(&d->loop, &d->listener)) {
         snprintf(err, errlen, "cannot make the loop's handles");
         uv_loop_close(&d->loop);
         goto fail;
     }
-    d->wake.data = d->timer.data = d->listener.data = d;
+    d->timer.data = d->listener.data = d;
     int port = listen_on(d, cfg, err, errlen);
     if (port < 0) goto fail_loop;
     char alive[MB_NODE_MAX + 1];
@@ -375,6 +376,7 @@ fail_loop:
     drain(d);
     uv_loop_close(&d->loop);
 fail:
+    mb_wake_free(&d->wake);
     if (d->epmd_fd >= 0) close(d->epmd_fd);
     mb_nodetab_free(d->tab);
     pthread_mutex_destroy(&d->lock);
@@ -390,8 +392,8 @@ void mb_dist_stop(mb_dist *d) {
     pthread_mutex_unlock(&d->lock);
     if (was || !d->thread_started) return;
     mb_runtime_detach(d->rt, &dist_key);
-    if (uv_async_send(&d->wake) == 0) uv_thread_join(&d->thread);
-    else mb_dist_log("cannot wake the distribution thread to stop it");
+    mb_wake_send(&d->wake);
+    uv_thread_join(&d->thread);
     d->thread_started = false;
     if (d->epmd_fd >= 0) close(d->epmd_fd);   /* epmd forgets the name */
     d->epmd_fd = -1;
@@ -401,6 +403,7 @@ void mb_dist_free(mb_dist *d) {
     if (!d) return;
     mb_dist_stop(d);
     if (uv_loop_close(&d->loop)) mb_dist_log("the loop still had handles at exit");
+    mb_wake_free(&d->wake);   /* no thread posts any more */
     for (dist_req *r = d->head, *next; r; r = next) {
         next = r->next;
         free(r->frame);
@@ -441,7 +444,8 @@ static int post(mb_dist *d, dist_req *r) {
     else d->head = r;
     d->tail = r;
     pthread_mutex_unlock(&d->lock);
-    return uv_async_send(&d->wake) ? -1 : 0;
+    mb_wake_send(&d->wake);
+    return 0;
 }
 
 static dist_req *new_req_extra(req_op op, const char *node, mb_pid pid, size_t extra) {

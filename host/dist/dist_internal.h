@@ -11,6 +11,7 @@
 #include <uv.h>
 #include "core/buf.h"
 #include "core/term.h"
+#include "core/wake.h"
 #include "dist.h"
 #include "dist_term.h"
 #include "handshake.h"
@@ -114,7 +115,7 @@ struct mb_dist {
     uint64_t unlink_id;        /* the thread's only: the last UNLINK_ID's */
     uv_thread_t thread;
     uv_loop_t loop;
-    uv_async_t wake;
+    mb_wake wake;              /* core/wake.h: requests queued, or the stop */
     uv_tcp_t listener;
     uv_timer_t timer;
 };
