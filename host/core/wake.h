@@ -7,7 +7,8 @@
  * cost tens of microseconds of spinning on both sides (a third of the CPU
  * of a call between nodes, measured with perf). This is the same
  * coalescing wake without the spin: an eventfd of its own under a uv_poll
- * handle, and a pending flag so a burst of sends makes one write. */
+ * handle, and a pending flag so a burst of sends makes one write. The
+ * distribution thread's queue uses it (host/dist/dist.c). */
 #ifndef MB_WAKE_H
 #define MB_WAKE_H
 

@@ -4,8 +4,8 @@
  * One thread with a libuv loop of its own owns everything distributed:
  * the listening socket, every connection to another node, the handshakes
  * (handshake.h) and the ticks. It follows the I/O thread's model (io.h):
- * processes post requests to a mutex-guarded queue and wake the loop with
- * uv_async_send; a request that wants an answer carries the asker's (pid,
+ * processes post requests to a mutex-guarded queue and wake the loop
+ * (core/wake.h); a request that wants an answer carries the asker's (pid,
  * ref), and the answer lands in the asker's reply slot (call.h). Nothing on
  * the loop blocks: the epmd lookup before a connection runs on libuv's
  * worker pool.
