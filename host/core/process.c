@@ -161,6 +161,7 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
         break;
     case MB_MSG_REPLY:
     case MB_MSG_DEADLOCK:
+    case MB_MSG_CALL_DOWN:
         break;
     default:
         /* Counted before it can be seen: whoever sees it queued sees it counted. */

@@ -189,7 +189,7 @@ static void die_str(mb_proc *p, const char *s) {
  * was taken (kept or dropped). */
 static int to_reply_slot(mb_proc *p, mb_msg *m) {
     uint64_t awaited = atomic_load_explicit(&p->await_ref, memory_order_relaxed);
-    if (m->kind == MB_MSG_REPLY || m->kind == MB_MSG_DEADLOCK) {
+    if (m->kind == MB_MSG_REPLY || m->kind == MB_MSG_DEADLOCK || m->kind == MB_MSG_CALL_DOWN) {
         if (m->ref == awaited && awaited) mb_saveq_append(&p->replies, m);
         else free(m);   /* late: the call is over */
         return 1;
@@ -283,7 +283,8 @@ int mb_signal_drain(mb_proc *p) {
     int added = 0;
     mb_msg *m;
     while (!p->dying && (m = mb_inbox_pop(&p->inbox)) != NULL) {
-        if (m->kind == MB_MSG_REPLY || m->kind == MB_MSG_DEADLOCK || m->kind == MB_MSG_DOWN) {
+        if (m->kind == MB_MSG_REPLY || m->kind == MB_MSG_DEADLOCK || m->kind == MB_MSG_DOWN ||
+            m->kind == MB_MSG_CALL_DOWN) {
             if (to_reply_slot(p, m)) {
                 added++;
                 continue;

@@ -31,6 +31,7 @@ typedef struct dist_req {
     uint8_t *demonitor;        /* MONITOR: its DEMONITOR_P frame, malloc'd */
     size_t dlen;
     int link_op;               /* LINK: dist.h's MB_DIST_*; pid local, remote the other end */
+    bool call;                 /* MONITOR: a call's (remote_mon's call) */
     mb_pid remote;
     size_t ntarget;            /* MONITOR: what the DOWN names, in target */
     uint8_t target[];
@@ -138,6 +139,7 @@ static void monitor(mb_dist *d, dist_req *r) {
         mb_dist_log("out of memory: a monitor of a process on %s not made", r->node);
         return;
     }
+    d->remote_mons->call = r->call;
     d->remote_mons->demonitor = r->demonitor;
     d->remote_mons->ndemonitor = r->dlen;
     r->demonitor = NULL;
@@ -459,7 +461,7 @@ static dist_req *new_req_extra(req_op op, const char *node, mb_pid pid, size_t e
 
 static dist_req *new_req(req_op op, const char *node, mb_pid pid) { return new_req_extra(op, node, pid, 0); }
 
-int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, const uint8_t *target,
+int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bool call, const uint8_t *target,
                     size_t ntarget, uint8_t *frame, size_t len, uint8_t *demonitor, size_t dlen) {
     dist_req *r = new_req_extra(REQ_MONITOR, node, watcher, ntarget);
     if (!r) {
@@ -468,6 +470,7 @@ int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, co
         return -1;
     }
     r->ref = ref;
+    r->call = call;
     r->frame = frame, r->len = len;
     r->demonitor = demonitor, r->dlen = dlen;
     r->ntarget = ntarget;

@@ -63,9 +63,10 @@ int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len)
 /* A monitor of watcher's on a process of node: frame (a MONITOR_P) goes
  * there (connecting first); demonitor (a DEMONITOR_P) is kept to end it
  * (mb_dist_demonitor). The DOWN {"DOWN", ref, "process", target, reason}
- * comes when the process ends or the connection does ("noconnection").
- * Takes frame and demonitor (malloc'd). -1 when the host stops (freed). */
-int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, const uint8_t *target,
+ * comes when the process ends or the connection does ("noconnection"); a
+ * call's monitor (call) sends it as MB_MSG_CALL_DOWN. Takes frame and
+ * demonitor (malloc'd). -1 when the host stops (freed). */
+int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bool call, const uint8_t *target,
                     size_t ntarget, uint8_t *frame, size_t len, uint8_t *demonitor, size_t dlen);
 /* End the remote monitor ref, if it is one still waiting. */
 int mb_dist_demonitor(mb_dist *d, mb_ref ref);

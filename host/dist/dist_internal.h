@@ -79,6 +79,7 @@ typedef struct remote_mon {
     char node[MB_NODE_MAX + 1];
     mb_pid watcher;
     mb_ref ref;
+    bool call;                 /* a call's: its DOWN is MB_MSG_CALL_DOWN */
     uint8_t *demonitor;        /* the DEMONITOR_P frame that ends it (malloc'd) */
     size_t ndemonitor;
     size_t ntarget;
