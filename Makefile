@@ -58,7 +58,7 @@ OBJS     := $(patsubst %.c,$(B)/obj/%.o,$(CORE_SRC)) $(B)/obj/embedded.o
 HEADERS  := $(wildcard host/*/*.h bindings/*.h)
 
 DEB_PKGS := luajit libluajit-5.1-dev libuv1-dev lua-cjson lua-cjson-dev lua-busted \
-            libedit-dev pkg-config clang tmux luarocks gdb procps redis-tools curl erlang-base
+            libedit-dev pkg-config clang tmux luarocks gdb procps redis-tools curl erlang-base elixir
 export LUA_PATH  := ./lua/?.lua;./lua/?/init.lua;./?.lua;;
 export LUA_CPATH := ./$(B)/lib/?.so;;
 # The specs crash processes on purpose; their crash reports would be noise.
@@ -70,7 +70,7 @@ SAN_SPECS = $(filter-out spec/cli_spec.lua spec/require_spec.lua spec/console_sp
                          spec/examples_run_spec.lua spec/module_cache_spec.lua spec/port_spec.lua \
                          spec/logger_run_spec.lua \
                          spec/node_spec.lua spec/node_message_spec.lua spec/node_gen_server_spec.lua \
-                         spec/node_monitor_spec.lua spec/node_link_spec.lua,$(wildcard spec/*_spec.lua))
+                         spec/node_monitor_spec.lua spec/node_link_spec.lua spec/node_elixir_spec.lua,$(wildcard spec/*_spec.lua))
 
 .PHONY: all deps demo test spec core-test core-test-asan core-test-tsan soak asan tsan fuzz fuzz-short \
         bench clean install check-install \

@@ -198,6 +198,31 @@ else
     echo "erlang:  erl/erlc not found: BEAM column empty"
 fi
 
+# ---------------------------------------------------------- distribution
+# gen_server calls and casts between two nodes on loopback, one connection
+# (bench/dist.sh): an erl client against a moonbeam node and a moonbeam
+# client against another moonbeam node in moonbeam's column, an erl client
+# against an erl node in BEAM's.
+if command -v "$erl" >/dev/null 2>&1 && command -v "$erlc" >/dev/null 2>&1 && command -v epmd >/dev/null 2>&1; then
+    mkdir -p "$tmp/ebin"
+    if "$erlc" -o "$tmp/ebin" bench/peers/erlang/bench_dist.erl 2>"$tmp/erlc_dist.log"; then
+        distrun() {
+            local out=$1 name=$2 kind=$3
+            run_one "$out" "$name" bash bench/dist.sh "$kind" "$(n 100000)" "$moonbeam" "$erl" "$tmp/ebin"
+        }
+        if [ -x "$moonbeam" ]; then
+            distrun "$mb_out" "moonbeam dist erl_lua" erl_lua
+            distrun "$mb_out" "moonbeam dist lua_lua" lua_lua
+        fi
+        distrun "$beam_out" "BEAM dist erl_erl" erl_erl
+    else
+        log "bench_dist.erl did not compile:"; sed 's/^/    | /' "$tmp/erlc_dist.log" >&2
+        printf 'FAIL\tbench_dist.erl\tdid not compile\n' >>"$beam_out"
+    fi
+else
+    echo "dist:    erl, erlc or epmd not found: the distribution rows are skipped"
+fi
+
 # ------------------------------------------------------- network servers
 # examples/resp_server.lua and http_server.lua against their gen_tcp peers
 # and redis-server, driven by redis-benchmark and wrk (bench/net.sh; a
@@ -259,6 +284,11 @@ echo "  40 ms), its \"interpreted\" one runs with jit.off() (preempted after ~4 
 echo "  tight recursive loop, stands beside both. pingpong: round trips for 2 s idle, then for 2 s"
 echo "  with 2 spinners of each kind (rate, p99, % of the same run's idle rate). timers: 10k send_after"
 echo "  over 0..1000 ms, idle, then with 1 spinner of each kind; / idle = p99 with it / idle p99."
+echo "- dist (bench/dist.sh): two nodes on loopback, each its own OS process, one connection, an"
+echo "  epmd of the run's own. A counter gen_server (bench/lib/dist_counter.lua; bench_dist.erl on"
+echo "  BEAM) called by one client on the other node: µs per call after 1000 warm-up calls; then N"
+echo "  casts and one call, casts/s until it returns. erl → this node: an erl client; moonbeam →"
+echo "  moonbeam: bench/dist_client.lua on another moonbeam node. BEAM: erl client → erl node."
 echo "- network (bench/net.sh): each server in its own OS process on 127.0.0.1, the client beside it"
 echo "  on the same cores. RESP: redis-benchmark -t set,get -n 100000 -c 50 (-q), then -P 16, against"
 echo "  examples/resp_server.lua, bench/peers/erlang/resp_server.erl (BEAM) and redis-server --save ''"

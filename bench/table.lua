@@ -36,8 +36,8 @@ local function val(t, key) return t[key] and t[key].value end
 
 -- A check returns the target text, and true/false when it can be judged.
 local function vs_beam(op, factor)
-  return function(key)
-    local m, b = val(mb, key), val(beam, key)
+  return function(key, beam_key)
+    local m, b = val(mb, key), val(beam, beam_key or key)
     local text = ("%s %s× BEAM"):format(op, factor)
     if not (m and b) then return text end
     if op == "≤" then return text, m <= factor * b end
@@ -159,6 +159,10 @@ local rows = {
   { "pool_4w_per_s",      "CPU-bound calls, pool of 4",    "call/s" },
   { "pool_speedup",       "  pool / one server",           "×",
     own_at_least(1.5, "moonbeam's own, ≥ 2 cores") },
+  { "dist_call_rt_us",    "dist call rt, erl → this node",  "µs",     vs_beam("≤", "1.0") },
+  { "dist_cast_per_s",    "dist casts, erl → this node",    "cast/s", vs_beam("≥", "1.0") },
+  { "dist_call_mb_rt_us", "dist call rt, moonbeam → moonbeam", "µs",  vs_beam("≤", "1.0"), beam = "dist_call_rt_us" },
+  { "dist_cast_mb_per_s", "dist casts, moonbeam → moonbeam", "cast/s", vs_beam("≥", "1.0"), beam = "dist_cast_per_s" },
   { "resp_set_per_s",      "RESP SET, 50 clients",          "req/s", vs_beam_redis(1.5, 0.5, "redis_set_per_s") },
   { "resp_get_per_s",      "RESP GET, 50 clients",          "req/s", vs_beam_redis(1.5, 0.5, "redis_get_per_s") },
   { "resp_p16_set_per_s",  "RESP SET, pipelined 16",        "req/s", vs_beam_redis(nil, 0.3, "redis_p16_set_per_s") },
@@ -234,7 +238,7 @@ for i, r in ipairs(rows) do
   local ratio = (m and b and m >= 0 and b > 0) and ("%.2f×"):format(m / b) or "-"
   local target = ""
   if check then
-    local text, ok = check(key)
+    local text, ok = check(key, r.beam)
     target = text .. (ok == true and "  ok" or ok == false and "  MISSED" or "")
   end
   out[#out + 1] = { label, unit, num(m), num(b), ratio, target }

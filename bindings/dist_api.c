@@ -8,10 +8,21 @@
 #include "dist/dist.h"
 #include "dist/dist_term.h"
 
-/* core.node() -> this node's name, "nonode@nohost" when not distributed
- * (as Erlang's node()). */
+static const char *node_of(mb_dist *d, mb_pid server, char where[256]);
+
+/* core.node([pid]) -> this node's name, "nonode@nohost" when not
+ * distributed (as Erlang's node()); with a pid, the node it runs on (nil
+ * for a remote pid this node no longer knows). */
 static int l_node(lua_State *L) {
     mb_dist *d = mb_dist_of(mbb_self(L)->rt);
+    mb_pid pid = lua_isnoneornil(L, 1) ? 0 : mbb_check_pid(L, 1, "node");
+    char where[256];
+    if (pid && mb_pid_is_remote(pid)) {
+        const char *node = node_of(d, pid, where);
+        if (node) lua_pushstring(L, node);
+        else lua_pushnil(L);
+        return 1;
+    }
     lua_pushstring(L, d ? mb_dist_node(d) : "nonode@nohost");
     return 1;
 }
@@ -91,7 +102,7 @@ static int l_monitor_node(lua_State *L) {
 }
 
 static void monitor_with(lua_State *L, mb_proc *self, mb_dist *d, mb_pid server, const char *name,
-                         const char *node, mb_ref ref);
+                         const char *node, mb_ref ref, bool call);
 static const char *node_of(mb_dist *d, mb_pid server, char where[256]);
 
 /* A frame's length, into its first 4 bytes. */
@@ -150,12 +161,12 @@ int mbb_dist_link(lua_State *L, mb_proc *self, mb_pid other, bool on) {
     lua_pushboolean(L, 1);
     if (!on) {
         mb_unlink(self, other);
-        if (d) mb_dist_link_signal(d, MB_DIST_UNLINK, self->pid, other, NULL, 0);   /* fails only when the host stops */
+        if (d) mb_dist_link_signal(d, MB_DIST_UNLINK, self->pid, other, 0, NULL, 0);   /* fails only when the host stops */
         return 1;
     }
     int rc = mb_link(self, other);
     if (rc == MB_LINK_NOMEM) return mbb_raisef(L, "link: out of memory");
-    if (rc == MB_LINK_OK && d && mb_dist_link_signal(d, MB_DIST_LINK, self->pid, other, NULL, 0) == 0) return 1;
+    if (rc == MB_LINK_OK && d && mb_dist_link_signal(d, MB_DIST_LINK, self->pid, other, 0, NULL, 0) == 0) return 1;
     /* Not a node, or the host stops: the link breaks at once, as one
      * whose connection cannot be made. */
     mb_small_term why = mb_small_str("noconnection");
@@ -199,7 +210,7 @@ int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, 
     mb_call_begin(self, 0, ref, chain);   /* across nodes no wait-for graph: no cycle is seen */
     /* The server is monitored under the call's ref, as a local call's is:
      * its DOWN (noproc, its exit, noconnection) ends the wait. */
-    monitor_with(L, self, d, server, name, node, ref);
+    monitor_with(L, self, d, server, name, node, ref, true);
     mb_buf b;
     mb_buf_init(&b);
     /* SEND {2, '', Server} or REG_SEND {6, Self, '', Name}; then {Label,
@@ -258,9 +269,10 @@ static int monitor_frame(mb_dist *d, mb_buf *b, int op, mb_pid self, mb_pid serv
 }
 
 /* A monitor under ref of server (a remote pid) or name on node, for
- * self; when it cannot be made, its DOWN "noconnection" at once. */
+ * self (a call's when call); when it cannot be made, its DOWN
+ * "noconnection" at once. */
 static void monitor_with(lua_State *L, mb_proc *self, mb_dist *d, mb_pid server, const char *name,
-                         const char *node, mb_ref ref) {
+                         const char *node, mb_ref ref, bool call) {
     /* What the DOWN names: the pid, or {name, node}. */
     mb_buf target, mon, demon;
     mb_buf_init(&target), mb_buf_init(&mon), mb_buf_init(&demon);
@@ -275,14 +287,15 @@ static void monitor_with(lua_State *L, mb_proc *self, mb_dist *d, mb_pid server,
         mbb_raisef(L, "monitor: out of memory");
     }
     /* Not a node, a pid it no longer knows, or the host stops: DOWN noconnection at once. */
-    if (!d || !node || mb_dist_monitor(d, node, self->pid, ref, target.p, target.len, mon.p, mon.len, demon.p, demon.len)) {
+    if (!d || !node || mb_dist_monitor(d, node, self->pid, ref, call, target.p, target.len, mon.p, mon.len, demon.p, demon.len)) {
         if (d && node) mb_buf_init(&mon), mb_buf_init(&demon);   /* taken and freed */
         mb_buf why;
         mb_buf_init(&why);
         if (mb_put_tuple_head(&why, 5) || mb_put_string(&why, "DOWN", 4) || mb_put_id(&why, MB_T_REF, ref) ||
             mb_put_string(&why, "process", 7) || mb_buf_put(&why, target.p, target.len) ||
             mb_put_string(&why, "noconnection", 12) ||
-            mb_send(self->rt, mbb_sched(self), 0, self->pid, MB_MSG_DOWN, ref, why.p, why.len) < 0) {
+            mb_send(self->rt, mbb_sched(self), 0, self->pid, call ? MB_MSG_CALL_DOWN : MB_MSG_DOWN, ref, why.p,
+                    why.len) < 0) {
             mb_buf_free(&why), mb_buf_free(&target), mb_buf_free(&mon), mb_buf_free(&demon);
             mbb_raisef(L, "monitor: out of memory");
         }
@@ -306,7 +319,7 @@ int mbb_dist_monitor(lua_State *L, mb_proc *self, mb_pid server, const char *nam
     mb_ref ref = mb_make_ref(self->rt);
     char where[256];
     if (server) node = node_of(d, server, where);
-    monitor_with(L, self, d, server, name, node, ref);
+    monitor_with(L, self, d, server, name, node, ref, false);
     mbb_push_ref(L, ref);
     return 1;
 }

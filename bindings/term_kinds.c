@@ -6,6 +6,7 @@
  * (codec.c) carries them between states; host/dist maps them to Erlang's
  * terms. Errors are raised with luaL_error, so that the codec's fuzz target
  * links this file without the rest of the bindings. */
+#include <lualib.h>
 #include <string.h>
 #include "bindings.h"
 #include "term_kinds.h"
@@ -77,19 +78,40 @@ void mbb_set_kind(lua_State *L, int idx, int kind) {
     lua_setmetatable(L, idx);
 }
 
-/* The int64 helpers, compiled once per state: the FFI has no C API. */
+/* The loaded module name, or, when nothing loaded it yet, the one open
+ * makes, kept as loaded (so require gives the same: the FFI's state is
+ * made once per Lua state). Not through require or any global: a process
+ * may have changed those. */
+static void push_module(lua_State *L, const char *name, lua_CFunction open) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    lua_getfield(L, -1, name);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushcfunction(L, open);
+        lua_pushstring(L, name);
+        lua_call(L, 1, 1);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, name);
+    }
+    lua_remove(L, -2);
+}
+
+/* The int64 helpers, compiled once per state: the FFI has no C API. Their
+ * chunk gets ffi and bit as arguments and uses no global. */
 static void push_int64_helper(lua_State *L, const char *field) {
     lua_getfield(L, LUA_REGISTRYINDEX, INT64_KEY);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
-        if (luaL_loadstring(L, "local ffi, bit = require 'ffi', require 'bit'\n"
+        if (luaL_loadstring(L, "local ffi, bit = ...\n"
                                "local i64 = ffi.typeof('int64_t')\n"
                                "return { parts = function(x)\n"
                                "  if not ffi.istype(i64, x) then return nil end\n"
-                               "  return tonumber(bit.arshift(x, 32)), tonumber(bit.band(x, 0xffffffffLL))\n"
+                               "  return bit.tobit(bit.arshift(x, 32)), bit.tobit(x)\n"
                                "end, make = function(hi, lo) return i64(hi) * 4294967296LL + lo end }"))
             lua_error(L);
-        lua_call(L, 0, 1);
+        push_module(L, "ffi", luaopen_ffi);
+        push_module(L, "bit", luaopen_bit);
+        lua_call(L, 2, 1);
         lua_pushvalue(L, -1);
         lua_setfield(L, LUA_REGISTRYINDEX, INT64_KEY);
     }
@@ -103,7 +125,7 @@ int mbb_int64_of(lua_State *L, int idx, int64_t *v) {
     lua_pushvalue(L, idx);
     lua_call(L, 1, 2);
     int ok = lua_type(L, -2) == LUA_TNUMBER;
-    if (ok) *v = (int64_t)((uint64_t)(int64_t)lua_tonumber(L, -2) << 32 | (uint32_t)lua_tonumber(L, -1));
+    if (ok) *v = (int64_t)((uint64_t)(int64_t)lua_tonumber(L, -2) << 32 | (uint32_t)(int32_t)lua_tonumber(L, -1));
     lua_pop(L, 2);
     return ok ? 0 : -1;
 }

@@ -653,4 +653,20 @@ describe("a table with a metatable", function()
     assert.equal("error", reason[1])
     assert.is_string(reason[2])
   end)
+
+  it("carries int64_t cdata to and from a process that removed the globals require and tonumber", function()
+    local big = ffi.new("int64_t", 2) ^ 53 + 1
+    local pid = mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local tostr = tostring
+      require, tonumber = nil, nil
+      local v = mb.receive()
+      mb.send(parent, { tostr(v), v, -v })
+    end, mb.self())
+    mb.send(pid, big)
+    local m = mb.receive(h.TIMEOUT)
+    assert.equal("9007199254740993LL", m[1])
+    assert.is_true(m[2] == big)
+    assert.is_true(m[3] == -big)
+  end)
 end)

@@ -82,4 +82,72 @@ describe("gen_server across nodes", function()
     assert.equal(0, status, err)
     assert.equal("true\ntuple\ttrue\t7\ntrue\t9\ntuple\t1\tx\nfalse\tnoproc\nfalse\texit\tnoconnection\n", out)
   end)
+
+  it("stops a Lua gen_server for Erlang's gen_server:stop, with the reason; noproc, timeout", function()
+    local alive, full = N.name("lua")
+    local ready, done = N.barrier(), N.barrier()
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie g3", [[
+      local mb = require "moonbeam"
+      local gen = require "moonbeam.gen_server"
+      assert(gen.start("spec.support.node_kv", nil, { name = "kv" }))
+      assert(gen.start("spec.support.node_kv", nil, { name = "kv2" }))
+      mb.spawn(function()   -- answers nothing
+        local mb = require "moonbeam"
+        mb.register("sleeper", mb.self())
+        mb.receive(function() return false end)
+      end)
+      while not mb.whereis("sleeper") do mb.sleep(5) end
+      local m1 = mb.monitor("kv")
+      mb.monitor("kv2")
+      io.open(arg[1], "w"):close()
+      local got = {}
+      for _ = 1, 2 do
+        local m = mb.receive()
+        got[m[2] == m1 and 1 or 2] = m[5]
+      end
+      print(got[1], got[2])
+      while not io.open(arg[2]) do mb.sleep(20) end
+    ]], { ready, done })
+    local erl = N.erl(N.name("erl"), "g3", N.ERL_WAIT_FILE .. ([[,
+      WaitFile("%s"), N = '%s',
+      io:format("~p~n", [gen_server:stop({kv, N}, shutdown, 10000)]),
+      io:format("~p~n", [gen_server:stop({kv2, N})]),
+      io:format("~p~n", [catch gen_server:stop({kv, N})]),
+      io:format("~p~n", [catch gen_server:stop({sleeper, N}, normal, 300)]),
+      file:write_file("%s", <<>>)]]):format(ready, full, done))
+    local estatus, eout, eerr = erl:wait(90000)
+    local status, out, err = lua:wait(90000)
+    assert.equal(0, estatus, eerr)
+    assert.equal("ok\nok\n{'EXIT',noproc}\n{'EXIT',timeout}\n", eout)
+    assert.equal(0, status, err)
+    assert.equal("shutdown\tnormal\n", out)
+  end)
+
+  it("stops an Erlang gen_server with gen_server.stop by {name, node} and by pid; noproc, timeout", function()
+    local ready, done = N.barrier(), N.barrier()
+    local ealive, efull = N.name("erl")
+    local erl = N.erl(ealive, "g4", N.ERL_WAIT_FILE .. ([[, node_kv:start(),
+      {ok, P2} = gen_server:start(node_kv, #{}, []), register(kv2, P2),
+      register(sleeper, spawn(fun() -> receive never -> ok end end)),
+      file:write_file("%s", <<>>), WaitFile("%s")]]):format(ready, done), "-pa " .. beams)
+    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie g4", N.LUA_CONNECT .. [[
+      local gen = require "moonbeam.gen_server"
+      local pid = gen.call({"kv2", erl}, A"whoami")
+      say(mb.node(pid) == erl, mb.node(mb.self()) == mb.node())
+      local mon = mb.monitor(pid)
+      say(gen.stop({"kv", erl}, "shutdown"))
+      say(gen.stop(pid))
+      local m = mb.receive(30000)
+      say(m[2] == mon, m[5])
+      local ok, e = pcall(gen.stop, {"kv", erl})
+      say(ok, e[1])
+      ok, e = pcall(gen.stop, {"sleeper", erl}, "normal", 300)
+      say(ok, e[1])
+      io.open(arg[3], "w"):close()
+    ]], { efull, ready, done })
+    local status, out, err = lua:wait(90000)
+    erl:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal("true\ttrue\ntrue\ntrue\ntrue\tnormal\nfalse\tnoproc\nfalse\ttimeout\n", out)
+  end)
 end)

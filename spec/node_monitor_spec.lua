@@ -69,32 +69,60 @@ describe("monitors across nodes", function()
                                 "true\tnoconnection", "nil", "" }, "\n"), out)
   end)
 
-  it("answers Erlang's monitors of Lua processes: noproc at once, or once the process ends", function()
+  it("gives Erlang's monitors of Lua processes the exit reason, by pid and by name; noproc for the absent", function()
     local alive, full = N.name("lua")
     local ready, done = N.barrier(), N.barrier()
+    -- Processes that tell their pid until told to end, each its own way:
+    -- returning (normal), mb.exit with a string (an atom there) and with
+    -- a long one (a binary), a crash, and one that Erlang kills.
     local lua = N.moonbeam("--sname " .. alive .. " --cookie x2", [[
       local mb = require "moonbeam"
-      mb.spawn(function()
-        local mb = require "moonbeam"
-        mb.register("doomed", mb.self())
-        mb.receive()
-        error("boom", 0)
-      end)
-      while not mb.whereis("doomed") do mb.sleep(5) end
+      for _, name in ipairs({ "normal", "bye", "long", "crash", "victim" }) do
+        mb.spawn(function(name)
+          local mb = require "moonbeam"
+          mb.register(name, mb.self())
+          local m = mb.receive()
+          while mb.kind(m) == "tuple" do
+            mb.send(m[2], mb.self())
+            m = mb.receive()
+          end
+          if name == "bye" then mb.exit("bye") end
+          if name == "long" then mb.exit(string.rep("x", 300)) end
+          if name == "crash" then error("boom", 0) end
+          if name == "victim" then mb.receive() end
+        end, name)
+      end
+      while not mb.whereis("victim") do mb.sleep(5) end
       io.open(arg[1], "w"):close()
       while not io.open(arg[2]) do mb.sleep(20) end
     ]], { ready, done })
-    local erl = N.erl(N.name("erl"), "x2", N.ERL_WAIT_FILE .. ([[,
+    local erl = N.erl(N.name("erl"), "x2", N.ERL_WAIT_FILE .. ([=[,
       WaitFile("%s"), N = '%s',
       io:format("~p~n", [catch gen_server:call({nobody, N}, x, 10000)]),
-      M = erlang:monitor(process, {doomed, N}),
-      {doomed, N} ! die,
-      receive {'DOWN', M, process, _, R} -> io:format("~p~n", [R]) after 10000 -> io:format("none~n") end,
-      file:write_file("%s", <<>>)]]):format(ready, full, done))
+      Down = fun(M) -> receive {'DOWN', M, process, Who, R} -> {Who, R} after 30000 -> none end end,
+      PidOf = fun(Name) -> {Name, N} ! {pid, self()}, receive P when is_pid(P) -> P after 30000 -> none end end,
+      io:format("~p~n", [[begin
+                            P = PidOf(Name), M = erlang:monitor(process, P), P ! go,
+                            {Who, R} = Down(M), {Who =:= P, R}
+                          end || Name <- [normal, bye]]]),
+      ML = erlang:monitor(process, {long, N}), {long, N} ! go,
+      {{long, N}, LR} = Down(ML),
+      io:format("~p~n", [LR =:= binary:copy(<<"x">>, 300)]),
+      MC = erlang:monitor(process, {crash, N}), {crash, N} ! go,
+      {{crash, N}, [E, Msg | _]} = Down(MC),
+      io:format("~p ~p~n", [E, Msg]),
+      V = PidOf(victim), MV = erlang:monitor(process, V), exit(V, kill),
+      io:format("~p~n", [Down(MV) =:= {V, killed}]),
+      MA = erlang:monitor(process, V), MN = erlang:monitor(process, {victim, N}),
+      io:format("~p ~p~n", [element(2, Down(MA)), Down(MN)]),
+      file:write_file("%s", <<>>)]=]):format(ready, full, done))
     local estatus, eout, eerr = erl:wait(90000)
     local status, _, err = lua:wait(90000)
     assert.equal(0, estatus, eerr)
-    assert.equal("{'EXIT',{noproc,{gen_server,call,[{nobody," .. full .. "},x,10000]}}}\nnoproc\n", eout)
+    assert.equal(table.concat({
+      "{'EXIT',{noproc,{gen_server,call,[{nobody," .. full .. "},x,10000]}}}",
+      "[{true,normal},{true,bye}]", "true", '<<"error">> <<"boom">>', "true",
+      "noproc {{victim," .. full .. "},noproc}", "" }, "\n"), eout)
     assert.equal(0, status, err)
   end)
 end)

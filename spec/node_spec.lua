@@ -9,12 +9,14 @@ local N = require "spec.support.nodes"
 describe("a host that is not a node", function()
   it("is nonode@nohost, with no nodes, and connects to none", function()
     assert.equal("nonode@nohost", mb.node())
+    assert.equal("nonode@nohost", mb.node(mb.self()))
     assert.same({}, mb.nodes())
     assert.is_false(mb.connect("someone@somewhere"))
   end)
 
   it("raises for a node name that is not a string", function()
     assert.has_error(function() mb.connect(42) end, "connect: a node name (string) expected, got number")
+    assert.has_error(function() mb.node("a@b") end, "node: a pid expected, got string")
     assert.has_error(function() mb.monitor_node({}) end,
                      "monitor_node: a node name (string) expected, got table")
     assert.has_error(function() mb.monitor_node("a@b", 1) end, "monitor_node: flag must be a boolean, got number")

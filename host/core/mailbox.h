@@ -31,6 +31,9 @@ typedef enum mb_msg_kind {
                            memory_limit (mailbox_bounds.h) */
     MB_MSG_CODE,        /* a code change request (mb.reload): queued as a system message, taken
                            by the owner's next receive whatever it matches, never by a match */
+    MB_MSG_CALL_DOWN,   /* the DOWN of a call's monitor of a process on another node (ref: the
+                           call): its reply slot's while awaited, else dropped (the call is over,
+                           and its demonitor may not have reached the other node yet) */
 } mb_msg_kind;
 
 typedef struct mb_msg {

@@ -161,6 +161,7 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
         break;
     case MB_MSG_REPLY:
     case MB_MSG_DEADLOCK:
+    case MB_MSG_CALL_DOWN:
         break;
     default:
         /* Counted before it can be seen: whoever sees it queued sees it counted. */
@@ -187,9 +188,9 @@ int mb_send_msg(mb_runtime *rt, mb_sched *s, mb_pid dest, mb_msg *m) {
 /* The message path: one lookup, and no copy made for the dead. */
 int mb_send(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest, mb_msg_kind kind, mb_ref ref,
             const void *bytes, size_t len) {
-    if (mb_pid_is_remote(dest) && (kind == MB_SIG_LINK_EXIT || kind == MB_SIG_EXIT)) {
+    if (mb_pid_is_remote(dest) && (kind == MB_SIG_LINK_EXIT || kind == MB_SIG_EXIT || kind == MB_SIG_DOWN)) {
         mb_remote_signal_fn to_node = atomic_load(&rt->remote_signal);
-        return to_node && to_node(rt, from, dest, (int)kind, bytes, len) ? -1 : MB_DELIVER_OK;
+        return to_node && to_node(rt, from, dest, (int)kind, ref, bytes, len) ? -1 : MB_DELIVER_OK;
     }
     mb_proc *t = mb_proctab_get(&rt->procs, dest);
     if (!t) return MB_DELIVER_OK;

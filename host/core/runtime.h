@@ -45,11 +45,13 @@ typedef struct mb_attachment {
 #define MB_DEFAULT_MAX_PROCESSES (1u << 20)
 
 struct mb_runtime;
-/* Where an exit signal to a process of another node goes (the
- * distribution layer's, when this host is a node): kind is MB_SIG_LINK_EXIT
- * or MB_SIG_EXIT, reason encoded. Any thread. -1: out of memory. */
-typedef int (*mb_remote_signal_fn)(struct mb_runtime *rt, mb_pid from, mb_pid dest, int kind, const uint8_t *reason,
-                                   size_t len);
+/* Where an exit signal or a DOWN to a process of another node goes (the
+ * distribution layer's, when this host is a node): kind is
+ * MB_SIG_LINK_EXIT, MB_SIG_EXIT or MB_SIG_DOWN (ref: the monitor's, which
+ * the remote watcher made: mb_monitor_remote), reason encoded. Any
+ * thread. -1: out of memory. */
+typedef int (*mb_remote_signal_fn)(struct mb_runtime *rt, mb_pid from, mb_pid dest, int kind, mb_ref ref,
+                                   const uint8_t *reason, size_t len);
 
 
 typedef struct mb_runtime {

@@ -25,24 +25,31 @@ static void unlock_pair(mb_proc *a, mb_proc *b) {
     pthread_mutex_unlock(&b->lock);
 }
 
-int mb_link_remote(mb_runtime *rt, mb_pid local, mb_pid remote) {
+/* The local half of a link (ref 0) or of a remote process's monitor
+ * (its ref) in local's lists: add it, or take it away. */
+static int remote_half(mb_runtime *rt, mb_pid local, mb_pid remote, mb_ref ref, bool add) {
     mb_proc *p = mb_proctab_get(&rt->procs, local);
     if (!p) return MB_LINK_NOPROC;
+    int rc = MB_LINK_OK;
     pthread_mutex_lock(&p->lock);
-    int rc = p->exiting ? MB_LINK_NOPROC : mb_pidvec_add(&p->links, remote) ? MB_LINK_NOMEM : MB_LINK_OK;
+    if (!add && ref) mb_monvec_take(&p->monitored_by, ref, NULL);
+    else if (!add) mb_pidvec_remove(&p->links, remote);
+    else if (p->exiting) rc = MB_LINK_NOPROC;
+    else if (ref ? mb_monvec_add(&p->monitored_by, ref, remote) : mb_pidvec_add(&p->links, remote)) rc = MB_LINK_NOMEM;
     pthread_mutex_unlock(&p->lock);
     mb_proctab_put(&rt->procs, local);
     return rc;
 }
 
-void mb_unlink_remote(mb_runtime *rt, mb_pid local, mb_pid remote) {
-    mb_proc *p = mb_proctab_get(&rt->procs, local);
-    if (!p) return;
-    pthread_mutex_lock(&p->lock);
-    mb_pidvec_remove(&p->links, remote);
-    pthread_mutex_unlock(&p->lock);
-    mb_proctab_put(&rt->procs, local);
+int mb_link_remote(mb_runtime *rt, mb_pid local, mb_pid remote) { return remote_half(rt, local, remote, 0, true); }
+
+void mb_unlink_remote(mb_runtime *rt, mb_pid local, mb_pid remote) { remote_half(rt, local, remote, 0, false); }
+
+int mb_monitor_remote(mb_runtime *rt, mb_pid target, mb_pid watcher, mb_ref ref) {
+    return remote_half(rt, target, watcher, ref, true);
 }
+
+void mb_demonitor_remote(mb_runtime *rt, mb_pid target, mb_ref ref) { remote_half(rt, target, 0, ref, false); }
 
 int mb_link(mb_proc *self, mb_pid other) {
     if (other == self->pid) return MB_LINK_OK;
@@ -182,7 +189,7 @@ static void die_str(mb_proc *p, const char *s) {
  * was taken (kept or dropped). */
 static int to_reply_slot(mb_proc *p, mb_msg *m) {
     uint64_t awaited = atomic_load_explicit(&p->await_ref, memory_order_relaxed);
-    if (m->kind == MB_MSG_REPLY || m->kind == MB_MSG_DEADLOCK) {
+    if (m->kind == MB_MSG_REPLY || m->kind == MB_MSG_DEADLOCK || m->kind == MB_MSG_CALL_DOWN) {
         if (m->ref == awaited && awaited) mb_saveq_append(&p->replies, m);
         else free(m);   /* late: the call is over */
         return 1;
@@ -276,7 +283,8 @@ int mb_signal_drain(mb_proc *p) {
     int added = 0;
     mb_msg *m;
     while (!p->dying && (m = mb_inbox_pop(&p->inbox)) != NULL) {
-        if (m->kind == MB_MSG_REPLY || m->kind == MB_MSG_DEADLOCK || m->kind == MB_MSG_DOWN) {
+        if (m->kind == MB_MSG_REPLY || m->kind == MB_MSG_DEADLOCK || m->kind == MB_MSG_DOWN ||
+            m->kind == MB_MSG_CALL_DOWN) {
             if (to_reply_slot(p, m)) {
                 added++;
                 continue;

@@ -19,6 +19,12 @@ void mb_unlink(mb_proc *self, mb_pid other);
  * the runtime's remote_signal. Any thread. */
 int mb_link_remote(mb_runtime *rt, mb_pid local, mb_pid remote);
 void mb_unlink_remote(mb_runtime *rt, mb_pid local, mb_pid remote);
+/* A monitor of local's by a process of another node (watcher, remote),
+ * under its ref: when target ends, the DOWN goes to watcher through the
+ * runtime's remote_signal with the exit reason. MB_LINK_NOPROC when
+ * target is not alive. Any thread. */
+int mb_monitor_remote(mb_runtime *rt, mb_pid target, mb_pid watcher, mb_ref ref);
+void mb_demonitor_remote(mb_runtime *rt, mb_pid target, mb_ref ref);
 /* Monitor target; on a dead target, queues DOWN noproc at once (the "what"
  * element is encoded in what/what_len). */
 int mb_monitor(mb_proc *self, mb_pid target, mb_ref ref, const uint8_t *what, size_t what_len);

@@ -24,13 +24,14 @@ typedef struct dist_req {
     struct dist_req *next;
     req_op op;
     mb_pid pid;
-    mb_ref ref;                /* CONNECT: the answer's */
+    mb_ref ref;                /* CONNECT: the answer's; LINK's MONITOR_P_EXIT: the monitor's */
     char node[MB_NODE_MAX + 1];
     uint8_t *frame;            /* FRAME, MONITOR: malloc'd */
     size_t len;
     uint8_t *demonitor;        /* MONITOR: its DEMONITOR_P frame, malloc'd */
     size_t dlen;
     int link_op;               /* LINK: dist.h's MB_DIST_*; pid local, remote the other end */
+    bool call;                 /* MONITOR: a call's (remote_mon's call) */
     mb_pid remote;
     size_t ntarget;            /* MONITOR: what the DOWN names, in target */
     uint8_t target[];
@@ -138,6 +139,7 @@ static void monitor(mb_dist *d, dist_req *r) {
         mb_dist_log("out of memory: a monitor of a process on %s not made", r->node);
         return;
     }
+    d->remote_mons->call = r->call;
     d->remote_mons->demonitor = r->demonitor;
     d->remote_mons->ndemonitor = r->dlen;
     r->demonitor = NULL;
@@ -166,6 +168,10 @@ static void handle(mb_dist *d, dist_req *r) {
     }
     if (r->op == REQ_DEMONITOR) {
         demonitor(d, r);
+        return;
+    }
+    if (r->op == REQ_LINK && r->link_op == MB_DIST_MONITOR_P_EXIT) {
+        mb_peer_mon_down(d, r->ref, r->frame, r->len);
         return;
     }
     if (r->op == REQ_LINK) {
@@ -205,8 +211,8 @@ static void on_stop_timer(uv_timer_t *t) {
     uv_close((uv_handle_t *)&d->timer, NULL);
 }
 
-static void on_wake(uv_async_t *a) {
-    mb_dist *d = a->data;
+static void on_wake(void *arg) {
+    mb_dist *d = arg;
     pthread_mutex_lock(&d->lock);
     dist_req *r = d->head;
     d->head = d->tail = NULL;
@@ -233,7 +239,7 @@ static void on_wake(uv_async_t *a) {
         if (c->state == C_UP) mb_dist_conn_finish(c);
         else if (c->state != C_CLOSED) mb_dist_conn_close(c, "stopping");
     uv_close((uv_handle_t *)&d->listener, NULL);
-    uv_close((uv_handle_t *)&d->wake, NULL);
+    uv_close(mb_wake_handle(&d->wake), NULL);
     uv_timer_stop(&d->timer);
     if (!d->conns) uv_close((uv_handle_t *)&d->timer, NULL);
     else if (uv_timer_start(&d->timer, on_stop_timer, STOP_FLUSH_MS, 0)) on_stop_timer(&d->timer);
@@ -243,7 +249,6 @@ static void on_timer(uv_timer_t *t) {
     mb_dist *d = t->data;
     double now = mb_now_ms();
     mb_dist_unpark(d, NULL, NULL, now);
-    mb_peer_mon_check(d, NULL);
     for (dist_conn *c = d->conns, *next; c; c = next) {
         next = c->next;
         if (c->state != C_CLOSED) mb_dist_conn_check(c, now);
@@ -306,7 +311,7 @@ static int listen_on(mb_dist *d, const mb_dist_config *cfg, char *err, size_t er
 static void drain(mb_dist *d) {
     uv_close((uv_handle_t *)&d->listener, NULL);
     uv_close((uv_handle_t *)&d->timer, NULL);
-    uv_close((uv_handle_t *)&d->wake, NULL);
+    uv_close(mb_wake_handle(&d->wake), NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
 }
 
@@ -328,6 +333,7 @@ mb_dist *mb_dist_start(mb_runtime *rt, const mb_dist_config *cfg, char *err, siz
     }
     d->rt = rt;
     d->epmd_fd = -1;
+    d->wake.fd = -1;
     snprintf(d->node, sizeof d->node, "%s", cfg->node);
     snprintf(d->cookie, sizeof d->cookie, "%s", cfg->cookie);
     d->ticktime_ms = 1000.0 * (cfg->ticktime_s ? cfg->ticktime_s : 60);
@@ -335,13 +341,13 @@ mb_dist *mb_dist_start(mb_runtime *rt, const mb_dist_config *cfg, char *err, siz
         snprintf(err, errlen, "cannot make an event loop");
         goto fail;
     }
-    if (uv_async_init(&d->loop, &d->wake, on_wake) || uv_timer_init(&d->loop, &d->timer) ||
+    if (mb_wake_init(&d->loop, &d->wake, on_wake, d) || uv_timer_init(&d->loop, &d->timer) ||
         uv_tcp_init(&d->loop, &d->listener)) {
         snprintf(err, errlen, "cannot make the loop's handles");
         uv_loop_close(&d->loop);
         goto fail;
     }
-    d->wake.data = d->timer.data = d->listener.data = d;
+    d->timer.data = d->listener.data = d;
     int port = listen_on(d, cfg, err, errlen);
     if (port < 0) goto fail_loop;
     char alive[MB_NODE_MAX + 1];
@@ -372,6 +378,7 @@ fail_loop:
     drain(d);
     uv_loop_close(&d->loop);
 fail:
+    mb_wake_free(&d->wake);
     if (d->epmd_fd >= 0) close(d->epmd_fd);
     mb_nodetab_free(d->tab);
     pthread_mutex_destroy(&d->lock);
@@ -387,8 +394,8 @@ void mb_dist_stop(mb_dist *d) {
     pthread_mutex_unlock(&d->lock);
     if (was || !d->thread_started) return;
     mb_runtime_detach(d->rt, &dist_key);
-    if (uv_async_send(&d->wake) == 0) uv_thread_join(&d->thread);
-    else mb_dist_log("cannot wake the distribution thread to stop it");
+    mb_wake_send(&d->wake);
+    uv_thread_join(&d->thread);
     d->thread_started = false;
     if (d->epmd_fd >= 0) close(d->epmd_fd);   /* epmd forgets the name */
     d->epmd_fd = -1;
@@ -398,6 +405,7 @@ void mb_dist_free(mb_dist *d) {
     if (!d) return;
     mb_dist_stop(d);
     if (uv_loop_close(&d->loop)) mb_dist_log("the loop still had handles at exit");
+    mb_wake_free(&d->wake);   /* no thread posts any more */
     for (dist_req *r = d->head, *next; r; r = next) {
         next = r->next;
         free(r->frame);
@@ -438,7 +446,8 @@ static int post(mb_dist *d, dist_req *r) {
     else d->head = r;
     d->tail = r;
     pthread_mutex_unlock(&d->lock);
-    return uv_async_send(&d->wake) ? -1 : 0;
+    mb_wake_send(&d->wake);
+    return 0;
 }
 
 static dist_req *new_req_extra(req_op op, const char *node, mb_pid pid, size_t extra) {
@@ -452,7 +461,7 @@ static dist_req *new_req_extra(req_op op, const char *node, mb_pid pid, size_t e
 
 static dist_req *new_req(req_op op, const char *node, mb_pid pid) { return new_req_extra(op, node, pid, 0); }
 
-int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, const uint8_t *target,
+int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bool call, const uint8_t *target,
                     size_t ntarget, uint8_t *frame, size_t len, uint8_t *demonitor, size_t dlen) {
     dist_req *r = new_req_extra(REQ_MONITOR, node, watcher, ntarget);
     if (!r) {
@@ -461,6 +470,7 @@ int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, co
         return -1;
     }
     r->ref = ref;
+    r->call = call;
     r->frame = frame, r->len = len;
     r->demonitor = demonitor, r->dlen = dlen;
     r->ntarget = ntarget;
@@ -504,13 +514,15 @@ int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len)
     return 0;
 }
 
-int mb_dist_link_signal(mb_dist *d, int op, mb_pid local, mb_pid remote, uint8_t *reason, size_t len) {
+int mb_dist_link_signal(mb_dist *d, int op, mb_pid local, mb_pid remote, mb_ref ref, uint8_t *reason,
+                        size_t len) {
     dist_req *r = new_req(REQ_LINK, "", local);
     if (!r) {
         free(reason);
         return -1;
     }
     r->link_op = op;
+    r->ref = ref;
     r->remote = remote;
     r->frame = reason, r->len = len;
     if (post(d, r)) {

@@ -4,8 +4,8 @@
  * One thread with a libuv loop of its own owns everything distributed:
  * the listening socket, every connection to another node, the handshakes
  * (handshake.h) and the ticks. It follows the I/O thread's model (io.h):
- * processes post requests to a mutex-guarded queue and wake the loop with
- * uv_async_send; a request that wants an answer carries the asker's (pid,
+ * processes post requests to a mutex-guarded queue and wake the loop
+ * (core/wake.h); a request that wants an answer carries the asker's (pid,
  * ref), and the answer lands in the asker's reply slot (call.h). Nothing on
  * the loop blocks: the epmd lookup before a connection runs on libuv's
  * worker pool.
@@ -63,25 +63,27 @@ int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len)
 /* A monitor of watcher's on a process of node: frame (a MONITOR_P) goes
  * there (connecting first); demonitor (a DEMONITOR_P) is kept to end it
  * (mb_dist_demonitor). The DOWN {"DOWN", ref, "process", target, reason}
- * comes when the process ends or the connection does ("noconnection").
- * Takes frame and demonitor (malloc'd). -1 when the host stops (freed). */
-int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, const uint8_t *target,
+ * comes when the process ends or the connection does ("noconnection"); a
+ * call's monitor (call) sends it as MB_MSG_CALL_DOWN. Takes frame and
+ * demonitor (malloc'd). -1 when the host stops (freed). */
+int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bool call, const uint8_t *target,
                     size_t ntarget, uint8_t *frame, size_t len, uint8_t *demonitor, size_t dlen);
 /* End the remote monitor ref, if it is one still waiting. */
 int mb_dist_demonitor(mb_dist *d, mb_ref ref);
 
-/* The control messages of links and exit signals (Erlang's op codes). */
-enum { MB_DIST_LINK = 1, MB_DIST_EXIT = 3, MB_DIST_UNLINK = 4, MB_DIST_EXIT2 = 8, MB_DIST_UNLINK_ID = 35,
-       MB_DIST_UNLINK_ID_ACK = 36 };
+/* The control messages of links, exit signals and monitors' ends (Erlang's op codes). */
+enum { MB_DIST_LINK = 1, MB_DIST_EXIT = 3, MB_DIST_UNLINK = 4, MB_DIST_EXIT2 = 8, MB_DIST_MONITOR_P_EXIT = 21,
+       MB_DIST_UNLINK_ID = 35, MB_DIST_UNLINK_ID_ACK = 36 };
 /* A link's remote half, or an exit signal, between local and the remote
  * pid remote: LINK (sent, connecting first; a connection that cannot be
  * made breaks the link with "noconnection"), UNLINK, EXIT (a linked local
- * process ended), EXIT2 (exit/2); reason (EXIT, EXIT2: a term in the
- * external format, malloc'd) is taken. -1 when the host stops (freed). */
-int mb_dist_link_signal(mb_dist *d, int op, mb_pid local, mb_pid remote, uint8_t *reason, size_t len);
+ * process ended), EXIT2 (exit/2), MONITOR_P_EXIT (local, monitored by
+ * remote under ref, ended); reason (EXIT, EXIT2, MONITOR_P_EXIT: a term in
+ * the external format, malloc'd) is taken. -1 when the host stops (freed). */
+int mb_dist_link_signal(mb_dist *d, int op, mb_pid local, mb_pid remote, mb_ref ref, uint8_t *reason, size_t len);
 /* The runtime's remote_signal (runtime.h) while this host is a node. */
-int mb_dist_remote_signal(struct mb_runtime *rt, mb_pid from, mb_pid dest, int kind, const uint8_t *reason,
-                          size_t len);
+int mb_dist_remote_signal(struct mb_runtime *rt, mb_pid from, mb_pid dest, int kind, mb_ref ref,
+                          const uint8_t *reason, size_t len);
 
 /* erlang:monitor_node: on (true), pid gets one {"nodedown", node} message
  * when the connection to node drops, or at once when it cannot be made

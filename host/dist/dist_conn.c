@@ -92,7 +92,7 @@ void mb_dist_conn_close(dist_conn *c, const char *reason) {
     c->state = C_CLOSED;
     pthread_mutex_unlock(&d->lock);
     answer_all(c, reason);
-    mb_peer_mon_check(d, c);   /* its peer's monitors here go with it */
+    mb_peer_mon_gone(d, c);   /* its peer's monitors here go with it */
     if (down && c->peer[0] && strcmp(reason, "stopping") != 0 && !mb_dist_find(d, c->peer, false)) {
         mb_node_mon_fire(d, c->peer);
         mb_remote_mon_node_down(d, c->peer);

@@ -14,7 +14,7 @@
 #include "dist_internal.h"
 #include "etf.h"
 
-enum { DOP_SEND = 2, DOP_REG_SEND = 6, DOP_MONITOR_P = 19, DOP_DEMONITOR_P = 20, DOP_MONITOR_P_EXIT = 21 };
+enum { DOP_SEND = 2, DOP_REG_SEND = 6, DOP_MONITOR_P = 19, DOP_DEMONITOR_P = 20, DOP_MONITOR_P_EXIT = MB_DIST_MONITOR_P_EXIT };
 #define PASS_THROUGH 112
 
 /* {Tag, Reply} to a pid of the peer's: a SEND control {2, '', To} and the
@@ -41,9 +41,11 @@ static void reply_to(dist_conn *c, const uint8_t *to, size_t ton, const uint8_t 
 /* gen_server's envelopes as moonbeam's gen_server reads them (its labels
  * are strings): {'$gen_call', {Pid, Tag}, Req} becomes {"$gen_call",
  * {pid, tag ref}, req} (gen.reply sends {Tag, Reply} back: call_api.c),
- * {'$gen_cast', Msg} becomes {"$gen_cast", msg}. 1 when m (past its
- * version byte) was one of them, converted into b; 0 when not; -1 with
- * *why. */
+ * {'$gen_cast', Msg} becomes {"$gen_cast", msg}, and sys:terminate's
+ * {system, {Pid, Tag}, {terminate, Reason}} (what gen_server:stop sends)
+ * becomes {"$gen_sys", {pid, tag ref}, {"stop", reason, true}}: true asks
+ * for the reply ok that sys waits for. 1 when m (past its version byte)
+ * was one of them, converted into b; 0 when not; -1 with *why. */
 static int gen_envelope(dist_conn *c, mb_etf_rd *m, mb_buf *b, const char **why) {
     mb_etf_rd q = *m;
     uint32_t arity, two;
@@ -56,14 +58,20 @@ static int gen_envelope(dist_conn *c, mb_etf_rd *m, mb_buf *b, const char **why)
     }
     mb_etf_pid from;
     mb_ref tag;
-    if (arity != 3 || !mb_etf_is_atom(&q, "$gen_call") || mb_etf_skip(&q) || mb_etf_tuple(&q, &two) || two != 2 ||
-        mb_etf_pid_get(&q, &from) || !(tag = mb_dist_tag_of(me, &q)))
+    bool sys = arity == 3 && mb_etf_is_atom(&q, "system");
+    if (arity != 3 || !(sys || mb_etf_is_atom(&q, "$gen_call")) || mb_etf_skip(&q) || mb_etf_tuple(&q, &two) ||
+        two != 2 || mb_etf_pid_get(&q, &from) || !(tag = mb_dist_tag_of(me, &q)))
         return 0;
+    if (sys && (mb_etf_tuple(&q, &two) || two != 2 || !mb_etf_is_atom(&q, "terminate") || mb_etf_skip(&q)))
+        return 0;   /* another system request: moonbeam's gen_server has no such */
     mb_pid pid = mb_dist_pid_of(me, &from);
-    if (!pid || mb_put_tuple_head(b, 3) || mb_put_string(b, "$gen_call", 9) || mb_put_tuple_head(b, 2) ||
-        mb_put_id(b, MB_T_PID, pid) || mb_put_id(b, MB_T_REF, tag))
+    if (!pid || mb_put_tuple_head(b, 3) || mb_put_string(b, sys ? "$gen_sys" : "$gen_call", sys ? 8 : 9) ||
+        mb_put_tuple_head(b, 2) || mb_put_id(b, MB_T_PID, pid) || mb_put_id(b, MB_T_REF, tag) ||
+        (sys && (mb_put_tuple_head(b, 3) || mb_put_string(b, "stop", 4))))
         return *why = "out of memory", -1;
-    return mb_dist_from_etf(me, &q, b, why) ? -1 : 1;
+    if (!sys) return mb_dist_from_etf(me, &q, b, why) ? -1 : 1;
+    if (mb_dist_reason_of(c, &q, b, why)) return -1;
+    return mb_put_bool(b, true) ? (*why = "out of memory", -1) : 1;
 }
 
 /* {Ref, Reply} for a call dest awaits (gen.call to another node: its

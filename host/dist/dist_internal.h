@@ -11,6 +11,7 @@
 #include <uv.h>
 #include "core/buf.h"
 #include "core/term.h"
+#include "core/wake.h"
 #include "dist.h"
 #include "dist_term.h"
 #include "handshake.h"
@@ -78,6 +79,7 @@ typedef struct remote_mon {
     char node[MB_NODE_MAX + 1];
     mb_pid watcher;
     mb_ref ref;
+    bool call;                 /* a call's: its DOWN is MB_MSG_CALL_DOWN */
     uint8_t *demonitor;        /* the DEMONITOR_P frame that ends it (malloc'd) */
     size_t ndemonitor;
     size_t ntarget;
@@ -114,7 +116,7 @@ struct mb_dist {
     uint64_t unlink_id;        /* the thread's only: the last UNLINK_ID's */
     uv_thread_t thread;
     uv_loop_t loop;
-    uv_async_t wake;
+    mb_wake wake;              /* core/wake.h: requests queued, or the stop */
     uv_tcp_t listener;
     uv_timer_t timer;
 };
@@ -159,12 +161,14 @@ void mb_remote_mon_node_down(struct mb_dist *d, const char *node);
 void mb_remote_mon_clear(struct mb_dist *d);
 
 /* peer_monitor.c: a MONITOR_P's or DEMONITOR_P's {From, To, Ref} (at r)
- * from c; answer those whose target ended (gone NULL), or forget those of
- * connection gone. */
+ * from c; the DOWN of the monitor with ref (reason: a term in the external
+ * format, without version byte) answered; forget those of connection gone
+ * (all with NULL). */
 struct mb_etf_rd;
 void mb_peer_mon_add(dist_conn *c, struct mb_etf_rd *r);
 void mb_peer_mon_remove(dist_conn *c, struct mb_etf_rd *r);
-void mb_peer_mon_check(struct mb_dist *d, dist_conn *gone);
+void mb_peer_mon_down(struct mb_dist *d, mb_ref ref, const uint8_t *reason, size_t n);
+void mb_peer_mon_gone(struct mb_dist *d, dist_conn *gone);
 
 /* remote_link.c: a link or exit signal this node sends (op one of
  * dist.h's; reason an encoded term or NULL), one that arrives from c (its

@@ -1,15 +1,17 @@
 /* peer_monitor.c: monitors other nodes hold on this node's processes
  * (MONITOR_P, which Erlang sends for erlang:monitor and every
  * gen_server:call). A target that is not there is answered at once with
- * MONITOR_P_EXIT noproc; a live one is looked at on every tick of the
- * distribution thread's timer (a second at most), and its end is answered
- * the same way. The core keeps no exit reason once a process is gone, so
- * the reason the peer sees is always noproc: a caller gets an error within
- * a second instead of its timeout. A list on the distribution thread. */
+ * MONITOR_P_EXIT noproc. A live one gets the monitor in its own
+ * monitored_by (mb_monitor_remote), so its end sends the DOWN, with the
+ * exit reason, through the runtime's remote_signal to mb_peer_mon_down,
+ * which answers with the terms the peer sent (a name stays a name). This
+ * list, on the distribution thread, keeps those terms and undoes the
+ * core's half on DEMONITOR_P or when the connection drops. */
 #include <stdlib.h>
 #include <string.h>
 #include "core/names.h"
 #include "core/runtime.h"
+#include "core/signal.h"
 #include "dist_internal.h"
 #include "etf.h"
 
@@ -17,20 +19,22 @@
 typedef struct peer_mon {
     struct peer_mon *next;
     dist_conn *conn;
-    mb_pid target;
+    mb_pid target;             /* 0: net_kernel's own, which never ends */
+    mb_ref ref;                /* the peer's ref, as the core holds it */
     size_t nfrom, nto, nref;
     uint8_t bytes[];           /* from, to, ref */
 } peer_mon;
 
-/* MONITOR_P_EXIT {21, To, From, Ref, noproc} on c. */
+/* MONITOR_P_EXIT {21, To, From, Ref, Reason} on c; reason a term in the
+ * external format without its version byte. */
 static void answer(dist_conn *c, const uint8_t *to, size_t nto, const uint8_t *from, size_t nfrom,
-                   const uint8_t *ref, size_t nref) {
+                   const uint8_t *ref, size_t nref, const uint8_t *reason, size_t nreason) {
     mb_buf b;
     mb_buf_init(&b);
     static const uint8_t head[6] = {0, 0, 0, 0, 112, MB_ETF_VERSION};
-    int bad = mb_buf_put(&b, head, 6) || mb_etf_put_tuple(&b, 5) || mb_etf_put_int(&b, 21) ||
+    int bad = mb_buf_put(&b, head, 6) || mb_etf_put_tuple(&b, 5) || mb_etf_put_int(&b, MB_DIST_MONITOR_P_EXIT) ||
               mb_buf_put(&b, to, nto) || mb_buf_put(&b, from, nfrom) || mb_buf_put(&b, ref, nref) ||
-              mb_etf_put_atom(&b, "noproc", 6);
+              mb_buf_put(&b, reason, nreason);
     if (!bad) {
         size_t n = b.len - 4;
         b.p[0] = (uint8_t)(n >> 24), b.p[1] = (uint8_t)(n >> 16), b.p[2] = (uint8_t)(n >> 8), b.p[3] = (uint8_t)n;
@@ -41,15 +45,20 @@ static void answer(dist_conn *c, const uint8_t *to, size_t nto, const uint8_t *f
     mb_buf_free(&b);
 }
 
+/* The encoded atom noproc, without version byte. */
+static const uint8_t noproc[] = {MB_ETF_SMALL_ATOM_UTF8, 6, 'n', 'o', 'p', 'r', 'o', 'c'};
+
 void mb_peer_mon_add(dist_conn *c, mb_etf_rd *r) {
     const uint8_t *from, *to, *ref;
     size_t nfrom, nto, nref;
     if (mb_etf_span(r, &from, &nfrom) || mb_etf_span(r, &to, &nto) || mb_etf_span(r, &ref, &nref)) return;
     mb_dist *d = c->d;
-    mb_pid target = 0;
+    mb_pid target = 0, watcher = 0;
+    mb_ref mref = 0;
     mb_etf_rd q = {to, to + nto};
     mb_etf_atom name;
     mb_etf_pid pid;
+    mb_etf_ref eref;
     /* net_kernel, unless a process took the name, is this node's own
      * (dist_control.c answers it): it never ends, target 0 says so. */
     bool net_kernel = false;
@@ -59,17 +68,21 @@ void mb_peer_mon_add(dist_conn *c, mb_etf_rd *r) {
     } else if (mb_etf_pid_get(&q, &pid) == 0) {
         target = mb_dist_pid_of(&d->me, &pid);
     }
-    if (!net_kernel && (!target || mb_pid_is_remote(target) || !mb_proctab_alive(&d->rt->procs, target))) {
-        answer(c, to, nto, from, nfrom, ref, nref);
-        return;
-    }
-    peer_mon *m = malloc(sizeof *m + nfrom + nto + nref);
-    if (!m) {
-        answer(c, to, nto, from, nfrom, ref, nref);   /* better an early noproc than a caller left hanging */
+    mb_etf_rd qf = {from, from + nfrom}, qr = {ref, ref + nref};
+    if (mb_etf_pid_get(&qf, &pid) == 0) watcher = mb_dist_pid_of(&d->me, &pid);
+    if (mb_etf_ref_get(&qr, &eref) == 0) mref = mb_dist_ref_of(&d->me, &eref);
+    peer_mon *m = NULL;
+    /* Not there, or no memory to watch it: better an early noproc than a caller left hanging. */
+    if ((!net_kernel && (!target || mb_pid_is_remote(target) || !watcher || !mref)) ||
+        !(m = malloc(sizeof *m + nfrom + nto + nref)) ||
+        (target && mb_monitor_remote(d->rt, target, watcher, mref) != MB_LINK_OK)) {
+        free(m);
+        answer(c, to, nto, from, nfrom, ref, nref, noproc, sizeof noproc);
         return;
     }
     m->conn = c;
     m->target = target;
+    m->ref = mref;
     m->nfrom = nfrom, m->nto = nto, m->nref = nref;
     memcpy(m->bytes, from, nfrom);
     memcpy(m->bytes + nfrom, to, nto);
@@ -78,27 +91,42 @@ void mb_peer_mon_add(dist_conn *c, mb_etf_rd *r) {
     d->peer_mons = m;
 }
 
-void mb_peer_mon_remove(dist_conn *c, mb_etf_rd *r) {
-    const uint8_t *from, *to, *ref;
-    size_t nfrom, nto, nref;
-    if (mb_etf_span(r, &from, &nfrom) || mb_etf_span(r, &to, &nto) || mb_etf_span(r, &ref, &nref)) return;
-    for (peer_mon **pp = &c->d->peer_mons, *m; (m = *pp); pp = &m->next)
-        if (m->conn == c && m->nref == nref && memcmp(m->bytes + m->nfrom + m->nto, ref, nref) == 0) {
+/* The monitor of c's (any connection's when c is NULL) with ref, out of the list. */
+static peer_mon *take(mb_dist *d, dist_conn *c, mb_ref ref) {
+    for (peer_mon **pp = &d->peer_mons, *m; (m = *pp); pp = &m->next)
+        if (m->ref == ref && (!c || m->conn == c)) {
             *pp = m->next;
-            free(m);
-            return;
+            return m;
         }
+    return NULL;
 }
 
-void mb_peer_mon_check(mb_dist *d, dist_conn *gone) {
+void mb_peer_mon_remove(dist_conn *c, mb_etf_rd *r) {
+    mb_etf_ref eref;
+    if (mb_etf_skip(r) || mb_etf_skip(r) || mb_etf_ref_get(r, &eref)) return;
+    mb_ref ref = mb_dist_ref_of(&c->d->me, &eref);
+    peer_mon *m = ref ? take(c->d, c, ref) : NULL;
+    if (!m) return;
+    if (m->target) mb_demonitor_remote(c->d->rt, m->target, m->ref);
+    free(m);
+}
+
+void mb_peer_mon_down(mb_dist *d, mb_ref ref, const uint8_t *reason, size_t n) {
+    peer_mon *m = take(d, NULL, ref);
+    if (!m) return;   /* demonitored, or its connection dropped, meanwhile */
+    answer(m->conn, m->bytes + m->nfrom, m->nto, m->bytes, m->nfrom, m->bytes + m->nfrom + m->nto, m->nref, reason,
+           n);
+    free(m);
+}
+
+void mb_peer_mon_gone(mb_dist *d, dist_conn *gone) {
     for (peer_mon **pp = &d->peer_mons, *m; (m = *pp);) {
-        bool dead = gone ? m->conn == gone : m->target && !mb_proctab_alive(&d->rt->procs, m->target);
-        if (!dead) {
+        if (gone && m->conn != gone) {
             pp = &m->next;
             continue;
         }
         *pp = m->next;
-        if (!gone) answer(m->conn, m->bytes + m->nfrom, m->nto, m->bytes, m->nfrom, m->bytes + m->nfrom + m->nto, m->nref);
+        if (m->target) mb_demonitor_remote(d->rt, m->target, m->ref);
         free(m);
     }
 }

@@ -2,7 +2,8 @@
  * other nodes' (see dist_internal.h). A link's local half is in the local
  * process's links (signal.h, mb_link_remote), so its end sends an exit
  * signal to the remote pid, which the runtime hands to
- * mb_dist_remote_signal: it leaves as EXIT (a link's) or EXIT2 (exit/2).
+ * mb_dist_remote_signal: it leaves as EXIT (a link's) or EXIT2 (exit/2),
+ * and a DOWN for a peer's monitor goes to peer_monitor.c.
  * This list, on the distribution thread, knows which links cross which
  * connection: when it drops they break with "noconnection", as in Erlang.
  * A stale entry (its link gone meanwhile) is harmless: a local process
@@ -182,10 +183,11 @@ void mb_remote_link_clear(mb_dist *d) {
     d->links = NULL;
 }
 
-/* Any thread: a local process's exit signal to a remote pid, its reason
- * in the external format (a string as an atom: "killed" leaves as
+/* Any thread: a local process's exit signal or DOWN to a remote pid, its
+ * reason in the external format (a string as an atom: "killed" leaves as
  * killed), posted to the distribution thread. */
-int mb_dist_remote_signal(mb_runtime *rt, mb_pid from, mb_pid dest, int kind, const uint8_t *reason, size_t len) {
+int mb_dist_remote_signal(mb_runtime *rt, mb_pid from, mb_pid dest, int kind, mb_ref ref, const uint8_t *reason,
+                          size_t len) {
     mb_dist *d = mb_dist_of(rt);
     if (!d) return 0;   /* no longer a node: dropped */
     mb_span v = {reason, len};
@@ -204,7 +206,7 @@ int mb_dist_remote_signal(mb_runtime *rt, mb_pid from, mb_pid dest, int kind, co
         mb_buf_free(&b);
         return -1;
     }
-    int op = kind == MB_SIG_LINK_EXIT ? MB_DIST_EXIT : MB_DIST_EXIT2;
-    mb_dist_link_signal(d, op, from, dest, b.p, b.len);   /* takes b's bytes; fails only when the host stops */
+    int op = kind == MB_SIG_LINK_EXIT ? MB_DIST_EXIT : kind == MB_SIG_DOWN ? MB_DIST_MONITOR_P_EXIT : MB_DIST_EXIT2;
+    mb_dist_link_signal(d, op, from, dest, ref, b.p, b.len);   /* takes b's bytes; fails only when the host stops */
     return 0;
 }

@@ -16,6 +16,7 @@ int mb_remote_mon_add(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, 
     snprintf(m->node, sizeof m->node, "%s", node);
     m->watcher = watcher;
     m->ref = ref;
+    m->call = false;
     m->ntarget = ntarget;
     m->demonitor = NULL;
     m->ndemonitor = 0;
@@ -47,7 +48,8 @@ static void tell(mb_dist *d, remote_mon *m, const uint8_t *reason, size_t n) {
               mb_put_string(&b, "process", 7) || mb_buf_put(&b, m->target, m->ntarget) || mb_buf_put(&b, reason, n);
     /* A DOWN as the core's are: tagged with its ref, so a call awaiting it
      * finds it in its reply slot and demonitor's flush finds it queued. */
-    if (bad || mb_send(d->rt, NULL, 0, m->watcher, MB_MSG_DOWN, m->ref, b.p, b.len) < 0)
+    mb_msg_kind kind = m->call ? MB_MSG_CALL_DOWN : MB_MSG_DOWN;
+    if (bad || mb_send(d->rt, NULL, 0, m->watcher, kind, m->ref, b.p, b.len) < 0)
         mb_dist_log("out of memory: a DOWN from %s dropped", m->node);
     mb_buf_free(&b);
 }

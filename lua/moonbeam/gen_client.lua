@@ -114,10 +114,16 @@ function M.stop(server, reason, timeout)
   local ms = util().check_timeout(timeout, "gen_server.stop", nil)
   local function fail(err) error(util().failure(err, "gen_server.stop", server, given, timeout), 3) end
   local pid = server
-  if not is_pid(server) then pid = whereis(server) end
-  if not pid then fail({ "noproc" }) end
-  if pid == self() then fail({ "calling_self" }) end
-  local ok, v = gen.stop(pid, SYS, { "stop", reason }, ms)
+  if util().is_node_name(server) and server[2] == mb.node() then server = server[1] end
+  local ok, v
+  if util().is_node_name(server) or is_pid(server) and mb.node(server) ~= mb.node() then
+    ok, v = require("moonbeam.node").stop(server, reason, ms)   -- a server on another node
+  else
+    if not is_pid(server) then pid = whereis(server) end
+    if not pid then fail({ "noproc" }) end
+    if pid == self() then fail({ "calling_self" }) end
+    ok, v = gen.stop(pid, SYS, { "stop", reason }, ms)
+  end
   if not ok then fail(v) end
   if not deep_equal(v, reason) then fail({ "exit", v }) end
   return true

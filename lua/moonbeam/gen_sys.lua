@@ -56,6 +56,7 @@ function M.handle(S, msg, terminate, answer)
   elseif what == "trace" then
     S.trace = req[2]; reply = true
   elseif what == "stop" then
+    if req[3] then answer(from, mb.atom("ok")) end   -- Erlang's sys:terminate waits for it
     return terminate(S, req[2], msg)
   else
     reply = { "error", "unknown system request" }

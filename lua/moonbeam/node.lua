@@ -1,5 +1,6 @@
 --- moonbeam.node: calls to a process registered on another node, for
--- moonbeam.gen (gen.call({name, node}, ...)). The request goes as Erlang's
+-- moonbeam.gen (gen.call({name, node}, ...)), and stopping a server of
+-- another node (gen_server.stop). The request goes as Erlang's
 -- gen does it ({'$gen_call', {self, ref}, req}); the reply, {ref, value},
 -- lands in the caller's reply slot (host/dist/dist_control.c), as a local
 -- server's does, and so does the DOWN of the server's monitor, made under
@@ -53,6 +54,34 @@ function M.call(name, node, label, req, timeout)
     end
     core.wait(left)
   end
+end
+
+--- stop(server, reason, timeout) -> true, reason or false, err: stop a
+-- server on another node (a remote pid or {name, node}) as OTP's
+-- proc_lib:stop does: monitor it, ask it to terminate (sys:terminate's
+-- {system, From, {terminate, Reason}}, a string reason as an atom), and
+-- wait for its DOWN, timeout ms in all (nil: forever). err is {"noproc"}
+-- or {"timeout"}.
+function M.stop(server, reason, timeout)
+  local mb = require "moonbeam"
+  local deadline = timeout and core.now() + timeout
+  local ref = mb.monitor(server)
+  local why = type(reason) == "string" and mb.atom(reason) or reason
+  local ok, err = require("moonbeam.gen").call(server, "system", mb.tuple(mb.atom("terminate"), why), timeout)
+  -- {"exit", reason}: it ended before it answered; its DOWN says how.
+  if not ok and err[1] ~= "exit" then
+    mb.demonitor(ref, true)
+    return false, err
+  end
+  local down = mb.receive(function(m)
+    return type(m) == "table" and m[1] == "DOWN" and m[2] == ref
+  end, deadline and math.max(0, deadline - core.now()))
+  if not down then
+    mb.demonitor(ref, true)
+    return false, { "timeout" }
+  end
+  if down[5] == "noproc" then return false, { "noproc" } end
+  return true, down[5]
 end
 
 return M

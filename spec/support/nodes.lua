@@ -74,6 +74,17 @@ function N.erl(alive, cookie, expr, extra)
     alive, cookie, extra or "", sh.quote(expr .. ", halt()."))))
 end
 
+--- Whether elixir is installed too (its spec is pending without it).
+function N.have_elixir()
+  return N.have_erl() and os.execute("command -v elixir >/dev/null 2>&1") == 0
+end
+
+--- An Elixir node alive@host running code (Elixir; the node halts when it
+-- returns). Its output is the job's.
+function N.elixir(alive, cookie, code)
+  return track(sh.start(env() .. ("elixir --sname %s --cookie %s -e %s"):format(alive, cookie, sh.quote(code))))
+end
+
 --- A moonbeam node running the Lua source, with options (a string) and
 -- arguments.
 function N.moonbeam(options, source, args)
@@ -91,6 +102,13 @@ function N.barrier()
   barriers[#barriers + 1] = path
   return path
 end
+
+--- Elixir that defines wait_file.(path): returns once the file exists.
+N.EX_WAIT_FILE = [[
+wait_file = fn path ->
+  Enum.find(Stream.repeatedly(fn -> File.exists?(path) || Process.sleep(20) end), &(&1 == true))
+end
+]]
 
 --- Erlang that defines WaitFile(Path): returns once the file exists.
 N.ERL_WAIT_FILE = [[WaitFile = fun WF(F) -> case file:read_file_info(F) of {ok, _} -> ok;
