@@ -1,4 +1,4 @@
-/* net_api.c: moonbeam.net's requests to the I/O thread (host/core/io.h).
+/* net_api.c: moonbeam.net's requests to the sockets' loops (host/core/io.h).
  * Each function checks its arguments, builds a request, marks its ref as
  * the awaited reply (call.h) and posts it; lua/moonbeam/net.lua waits for
  * the answer. */
@@ -35,7 +35,7 @@ int mbb_io_post(lua_State *L, mb_io_req *r, const char *fn) {
     r->ref = mb_make_ref(self->rt);
     mb_call_begin(self, 0, r->ref, chain);   /* no server: no cycle can form */
     mb_ref ref = r->ref;
-    if (mb_io_post(self->rt, r)) {
+    if (mb_io_submit(self, r)) {
         mb_call_end(self);
         return mbb_raisef(L, "%s: the host is stopping", fn);
     }
@@ -203,7 +203,7 @@ static int l_cancel(lua_State *L) {
     r->handle = h;
     r->pid = mbb_self(L)->pid;
     r->ref = ref;
-    if (mb_io_post(mbb_self(L)->rt, r)) return mbb_raisef(L, "net: the host is stopping");
+    if (mb_io_submit(mbb_self(L), r)) return mbb_raisef(L, "net: the host is stopping");
     return 0;
 }
 

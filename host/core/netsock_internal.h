@@ -1,7 +1,7 @@
 /* netsock_internal.h: what netsock.c (a socket's life: the table, reading,
  * sending, closing) and netopen.c (opening one: listen, accept, connect and
  * name resolution) share. Private to the two: the rest of the core knows
- * netsock.h only. Everything here runs on the I/O thread. */
+ * netsock.h only. Everything here runs on the thread of the table's loop. */
 #ifndef MB_NETSOCK_INTERNAL_H
 #define MB_NETSOCK_INTERNAL_H
 
@@ -64,6 +64,9 @@ typedef struct write_req {
 
 struct mb_netsock {
     mb_runtime *rt;
+    mb_sched *sched;        /* whose loop; answers wake their process there (NULL: I/O thread) */
+    int home;               /* what its handles carry (io.h's mb_io_home) */
+    uint32_t next_home;     /* accepted connections go round the schedulers (netopen.c) */
     uv_loop_t *loop;
     sock **buckets;
     size_t nbuckets, count;

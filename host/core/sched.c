@@ -9,12 +9,14 @@
 #include "sched.h"
 
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include "blocking.h"
+#include "netloop.h"
 #include "runtime.h"
 #include "signal.h"
 #include "sysmon.h"
@@ -324,6 +326,7 @@ static slice_end_kind run_one(mb_sched *s, mb_proc *p) {
         atomic_store_explicit(&s->running_hog, true, memory_order_relaxed);
         p->hogged = false;   /* until this slice is cut short in turn */
     }
+    p->slice_word = w;
     atomic_store_explicit(&s->slice, w, memory_order_release);
     p->kind->run(p);
     bool kept = slice_end(s, w);
@@ -346,10 +349,13 @@ static slice_end_kind run_one(mb_sched *s, mb_proc *p) {
     return cut ? SLICE_CUT : SLICE_DONE;
 }
 
+/* A loop with sockets is polled at every look (one epoll_wait that does
+ * not block): their readiness shows in no timeout, and a busy scheduler
+ * would otherwise leave them until it sleeps. */
 static void poll_loop(mb_sched *s) {
     run_posts(s);
     uv_update_time(&s->loop);
-    if (uv_backend_timeout(&s->loop) == 0) uv_run(&s->loop, UV_RUN_NOWAIT);
+    if (uv_backend_timeout(&s->loop) == 0 || (s->ns && mb_netloop_busy(s))) uv_run(&s->loop, UV_RUN_NOWAIT);
 }
 
 static void sched_main(void *arg) {
@@ -357,6 +363,12 @@ static void sched_main(void *arg) {
     mb_runtime *rt = s->rt;
     unsigned runs = 0;
     atomic_store(&s->tid, (int)syscall(SYS_gettid));
+    /* A write to a socket whose peer is gone (netsock.c runs here) fails
+     * with EPIPE instead of raising SIGPIPE, which would end the host. */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     atomic_store(&s->running_hog, false);   /* a hand-off's stuck slice is not ours */
     while (!atomic_load(&rt->stopping)) {
         mb_proc *p = rq_pop(s);
@@ -428,6 +440,7 @@ static int loop_init(mb_runtime *rt, mb_sched *s, int id, int nscheds) {
     s->seen = calloc((size_t)nscheds, sizeof *s->seen);
     if (!s->seen) return -1;
     if (uv_loop_init(&s->loop)) return -1;
+    if (id >= 0 && mb_netloop_init(s)) return -1;   /* the timer thread has no sockets */
     if (uv_async_init(&s->loop, &s->wakeup, on_wakeup) || uv_timer_init(&s->loop, &s->nap) ||
         pthread_mutex_init(&s->rq_lock, NULL) || pthread_mutex_init(&s->post_lock, NULL))
         return -1;
@@ -440,6 +453,7 @@ static void loop_close(mb_sched *s) {
     uv_walk(&s->loop, close_walk, s);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&s->loop)) fprintf(stderr, "moonbeam: a loop did not close cleanly\n");
+    if (s->ns) mb_netloop_free(s);
     pthread_mutex_destroy(&s->rq_lock);
     pthread_mutex_destroy(&s->post_lock);
     free(s->seen);
@@ -523,6 +537,9 @@ int mb_sched_stop_all(mb_runtime *rt) {
     }
     if (pthread_join(rt->timer_thread->thread, NULL))
         fprintf(stderr, "moonbeam: cannot join the timer thread\n");
+    /* Every loop's sockets first: closing them answers processes, which
+     * wakes them onto a run queue, whose lock loop_close destroys. */
+    for (int i = 0; i < rt->nscheds; i++) mb_netloop_close(&rt->scheds[i]);
     for (int i = 0; i < rt->nscheds; i++) loop_close(&rt->scheds[i]);
     loop_close(rt->timer_thread);   /* last: closing scheduler loops may post to it */
     free(rt->scheds);

@@ -50,6 +50,7 @@ struct mb_sched {
     _Atomic bool running_hog;     /* the slice's process came from the back queue: a push
                                      of another process preempts it (mb_sched_push) */
     uint64_t *seen;               /* this thread only: others' slice counts at our last look */
+    struct mb_netsock *ns;        /* the stream sockets on this loop (netloop.h): the loop's thread */
 };
 
 #define MB_SLICE_RUNNING 1u
