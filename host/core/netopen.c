@@ -295,8 +295,9 @@ static pending *pending_new(mb_netsock *ns, mb_io_req *r) {
     return pd;
 }
 
-/* Resolution runs on libuv's thread pool: off the schedulers and off this
- * thread. */
+/* Resolution runs on libuv's thread pool: off the schedulers. A literal
+ * address needs no lookup (AI_NUMERICHOST never asks a resolver): it is
+ * read here, at once, without the trip through the pool. */
 static void resolve(pending *pd) {
     char port[16];
     snprintf(port, sizeof port, "%d", pd->r->port);
@@ -307,6 +308,12 @@ static void resolve(pending *pd) {
      * an address of a family the host lacks fails, and the next is tried. */
     hints.ai_flags = pd->r->op == MB_IO_LISTEN ? AI_PASSIVE : 0;
     pd->gai.data = pd;
+    struct addrinfo literal = hints, *ai = NULL;
+    literal.ai_flags |= AI_NUMERICHOST;
+    if (getaddrinfo(pd->r->host, port, &literal, &ai) == 0) {
+        on_resolved(&pd->gai, 0, ai);
+        return;
+    }
     int rc = uv_getaddrinfo(pd->ns->loop, &pd->gai, on_resolved, pd->r->host, port, &hints);
     if (rc) {
         mb_io_fail_uv(pd->ns->rt, pd->ns->sched, pd->r, rc);
