@@ -1,7 +1,8 @@
 --- moonbeam.net: TCP, UDP and unix sockets owned by processes (docs/reference.md,
--- "Sockets and external programs"). Every call is a request to the I/O
--- thread (host/core/io.h), whose answer lands in the caller's reply slot as
--- a call's reply does: the process waits there, its scheduler runs others.
+-- "Sockets and external programs"). Every call is a request to the loop
+-- its socket lives on (host/core/io.h), whose answer lands in the caller's
+-- reply slot as a call's reply does: the process waits there, its scheduler
+-- runs others (an answer made at once, inside the call, is there already).
 local core = require "moonbeam.core"
 
 local type, unpack, select = type, unpack, select
@@ -12,14 +13,15 @@ local M = {}
 -- {true, values...} -> values; {false, reason} -> nil, reason.
 local function result(v)
   if v[1] then
-    if v[2] == nil then return true end
+    local n = #v
+    if n < 3 then return v[2] == nil or v[2] end   -- true, or the one value (most answers)
     return select(2, unpack(v))
   end
   return nil, v[2]
 end
 
 -- The answer to the request ref, waited for until timeout ms (nil: none).
--- On timeout the I/O thread is told; its one answer is then either the
+-- On timeout the socket's loop is told; its one answer is then either the
 -- original one (it was already on its way) or {false, "timeout"}, and in
 -- that case the request took nothing.
 local function await(ref, timeout, s)
