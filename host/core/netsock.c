@@ -412,32 +412,36 @@ static void on_written(uv_write_t *w, int status) {
     }
 }
 
+/* A send is written at once when nothing waits before it (uv_try_write:
+ * no request, no callback, and no epoll change, which a finished uv_write
+ * costs); what the socket does not take now is queued with uv_write. */
 static void req_send(mb_netsock *ns, mb_io_req *r) {
     sock *s = find(ns, r->handle);
-    if (!s || s->dead || s->wclosed || s->listener) {
-        mb_io_fail(ns->rt, ns->sched, r, s && s->listener ? "einval" : "closed");
-        mb_io_req_free(r);
-        return;
-    }
+    const char *bad = !s || s->dead || s->wclosed ? "closed" : s->listener ? "einval" : NULL;
     uint8_t *data = mb_io_req_data(r);
-    int pre = mb_packet_prefix(s->packet, data, r->len);
+    int pre = bad ? 0 : mb_packet_prefix(s->packet, data, r->len);
     if (pre < 0) {
-        mb_io_fail(ns->rt, ns->sched, r, "emsgsize");
-        mb_io_req_free(r);
-        return;
+        bad = "emsgsize";
+        pre = 0;
     }
-    write_req *wr = malloc(sizeof *wr);
-    if (!wr) {
-        mb_io_fail(ns->rt, ns->sched, r, "enomem");
-        mb_io_req_free(r);
-        return;
-    }
-    wr->r = r;
     uv_buf_t buf = uv_buf_init((char *)data - pre, (unsigned)(r->len + (size_t)pre));
-    int rc = uv_write(&wr->w, &s->u.s, &buf, 1, on_written);
-    if (rc) {
+    int done = bad ? 0 : uv_try_write(&s->u.s, &buf, 1);
+    if (done == (int)buf.len) {
+        mb_io_ok(ns->rt, ns->sched, r);
+        mb_io_req_free(r);
+        return;
+    }
+    if (done > 0) {
+        buf.base += done;
+        buf.len -= (unsigned)done;
+    }   /* an error (the peer gone) is left to uv_write to find again, as before */
+    write_req *wr = bad ? NULL : malloc(sizeof *wr);
+    if (!bad && !wr) bad = "enomem";
+    if (wr) wr->r = r;
+    if (!bad && uv_write(&wr->w, &s->u.s, &buf, 1, on_written)) bad = "closed";
+    if (bad) {
         free(wr);
-        mb_io_fail(ns->rt, ns->sched, r, "closed");
+        mb_io_fail(ns->rt, ns->sched, r, bad);
         mb_io_req_free(r);
         return;
     }
