@@ -1,6 +1,7 @@
 -- moonbeam.net across schedulers: a socket lives on the loop of the
--- scheduler that opened or accepted it, and a listener's connections go
--- round the schedulers' loops. Its owner may run anywhere (another
+-- scheduler that opened or accepted it, and a listener's connections go to
+-- another scheduler's loop once its own holds many more. Its owner may run
+-- anywhere (another
 -- scheduler, moved there by stealing or by a blocking call, or off the
 -- schedulers, as this spec's own process is): its requests reach the
 -- socket's loop either way, and its death closes what it owned on every
@@ -10,15 +11,16 @@ local ffi = require "ffi"
 pcall(ffi.cdef, [[
 int setenv(const char *name, const char *value, int overwrite);
 ]])
--- Four schedulers unless told otherwise: connections then spread over
--- four loops, whatever the machine's core count. (Only a host not yet
--- started reads it.)
+-- Four schedulers unless told otherwise, whatever the machine's core
+-- count. (Only a host not yet started reads it.)
 ffi.C.setenv("MOONBEAM_SCHEDULERS", "4", 0)
 
 local mb = require "moonbeam"
 local net = require "moonbeam.net"
 
-local N = 8   -- connections: two on each of four loops
+-- Connections per test: past the first 16 or so on a listener's loop,
+-- the next go to the other loops.
+local N = 40
 
 local function listener(opts)
   local l = assert(net.listen(0, opts))

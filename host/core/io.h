@@ -76,6 +76,8 @@ typedef struct mb_io_req {
     struct mb_io_req *next;      /* in the queue; then netsock.c's own */
     mb_io_op op;
     mb_pid pid;                  /* who asks, and who the answer goes to */
+    struct mb_sched *back;       /* posted from a process on this scheduler (or NULL):
+                                    an answer made at once wakes it there (netloop.c) */
     mb_ref ref;                  /* the answer's ref (the asker awaits it) */
     uint64_t handle;
     mb_pid to;                   /* HANDOVER: the new owner */

@@ -25,7 +25,7 @@ bool mb_netloop_busy(mb_sched *s) { return mb_netsock_busy(s->ns); }
 static void on_loop(mb_sched *s, void *arg) {
     mb_io_req *r = arg;
     if (mb_netsock_stopping(s->ns)) mb_io_req_free(r);
-    else mb_netsock_handle(s->ns, r);
+    else mb_netsock_handle_posted(s->ns, r);
 }
 
 static int post(mb_sched *s, mb_io_req *r) {
@@ -65,7 +65,10 @@ int mb_netloop_submit(mb_proc *self, mb_io_req *r) {
         return -1;
     }
     mb_sched *s = target(self, r);
-    if (!pin(self, s)) return post(s, r);
+    if (!pin(self, s)) {
+        r->back = self->ext ? NULL : self->sched;
+        return post(s, r);
+    }
     mb_netsock_handle(s->ns, r);
     unpin(self, s);
     return 0;

@@ -19,6 +19,11 @@ typedef struct mb_sched mb_sched;
 int mb_netsock_new(mb_netsock **out, mb_runtime *rt, mb_sched *sched, uv_loop_t *loop);
 /* Do what r asks; takes r. */
 void mb_netsock_handle(mb_netsock *ns, mb_io_req *r);
+/* The same for r posted by a process on r->back: what is answered at
+ * once wakes it there, so a process that asks a socket on another loop
+ * is not pulled over by each answer; what is answered later (data that
+ * came, a connection accepted) wakes it on this loop, beside its socket. */
+void mb_netsock_handle_posted(mb_netsock *ns, mb_io_req *r);
 /* The host stops: close every socket (the loop then ends). */
 void mb_netsock_close_all(mb_netsock *ns);
 /* Whether it holds sockets or work in flight (its loop must be polled). */
