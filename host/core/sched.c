@@ -121,8 +121,13 @@ void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p) {
         int tid = atomic_load_explicit(&s->tid, memory_order_relaxed);
         if (tid > 0) syscall(SYS_tgkill, getpid(), tid, MB_PREEMPT_SIGNAL);
     }
-    if (atomic_load(&s->sleeping)) uv_async_send(&s->wakeup);
-    else if (atomic_load(&rt->sleepers) > 0 &&
+    if (atomic_load(&s->sleeping)) {
+        /* A push from s's own loop (a socket's data woke p) needs no
+         * wake-up: the loop returns to the run queue once its callbacks
+         * are done. Another thread's must wake it. */
+        if (!own || !pthread_equal(atomic_load(&s->server), pthread_self())) uv_async_send(&s->wakeup);
+        else if (n > 1 && atomic_load(&rt->sleepers) > 1) wake_sleeper(rt, s);
+    } else if (atomic_load(&rt->sleepers) > 0 &&
              (n > 1 || (own && atomic_load(&rt->nappers) == 0)))
         wake_sleeper(rt, s);   /* more than we run next, or nobody watches for a long slice */
 }
@@ -363,6 +368,7 @@ static void sched_main(void *arg) {
     mb_runtime *rt = s->rt;
     unsigned runs = 0;
     atomic_store(&s->tid, (int)syscall(SYS_gettid));
+    atomic_store(&s->server, pthread_self());
     /* A write to a socket whose peer is gone (netsock.c runs here) fails
      * with EPIPE instead of raising SIGPIPE, which would end the host. */
     sigset_t pipe;

@@ -23,6 +23,7 @@ struct mb_sched {
     int id;
     uv_thread_t thread;
     _Atomic int tid;              /* its OS thread id: the monitor lowers a stuck one's priority */
+    _Atomic(pthread_t) server;    /* the thread serving it now (a hand-off changes it) */
     uv_loop_t loop;               /* this thread only */
     uv_async_t wakeup;
     uv_timer_t nap;               /* bounds a sleep while others have queued work */
