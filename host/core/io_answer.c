@@ -11,14 +11,11 @@
 #include "runtime.h"
 #include "term.h"
 
-/* The list head and the array's: varint 1, then a table of n. */
-static int head(mb_buf *b, unsigned n, bool ok) {
-    return mb_buf_varint(b, 1) || mb_put_tuple_head(b, n) || mb_put_bool(b, ok);
-}
+/* The list of n values, ok the first. */
+static int head(mb_buf *b, unsigned n, bool ok) { return mb_buf_varint(b, n) || mb_put_bool(b, ok); }
 
 static void out_of_memory(mb_runtime *rt, mb_sched *from, const mb_io_req *r) {
-    static const uint8_t enomem[] = {1, MB_T_TABLE, 2, 0, MB_T_FALSE, MB_T_STRING, 6,
-                                     'e', 'n', 'o', 'm', 'e', 'm'};
+    static const uint8_t enomem[] = {2, MB_T_FALSE, MB_T_STRING, 6, 'e', 'n', 'o', 'm', 'e', 'm'};
     if (mb_call_reply(rt, from, r->pid, r->ref, enomem, sizeof enomem))
         fprintf(stderr, "moonbeam: out of memory answering a socket request\n");
 }

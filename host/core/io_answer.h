@@ -3,10 +3,10 @@
  * from: the scheduler whose loop sends (a process woken is queued there,
  * beside its socket), or NULL from the I/O thread.
  *
- * An answer is a list of one array: {true, values...} or {false, reason}
- * (lua/moonbeam/net.lua turns it into values, or nil and the reason). A
- * failure to build one (out of memory) answers {false, "enomem"}, which
- * needs no allocation to build. */
+ * An answer is a list of values, written below in braces: {true,
+ * values...} (at most three) or {false, reason}; lua/moonbeam/net.lua
+ * returns the values, or nil and the reason. A failure to build one (out
+ * of memory) answers {false, "enomem"}, which needs no allocation. */
 #ifndef MB_IO_ANSWER_H
 #define MB_IO_ANSWER_H
 
