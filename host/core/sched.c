@@ -139,7 +139,10 @@ static void post_chain(mb_sched *s, mb_post *first, mb_post *last) {
     s->posts = first;
     atomic_store(&s->has_posts, 1);
     pthread_mutex_unlock(&s->post_lock);
-    uv_async_send(&s->wakeup);
+    /* A scheduler that is awake runs its posts at its next look at the
+     * loop, and checks for them after it says it sleeps (sched_main): only
+     * a sleeper needs the wake-up. The timer thread always sleeps in its loop. */
+    if (s->id < 0 || atomic_load(&s->sleeping)) uv_async_send(&s->wakeup);
 }
 
 int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg) {
@@ -390,7 +393,12 @@ static void sched_main(void *arg) {
             if (++runs % POLL_EVERY == 0 || end == SLICE_CUT) poll_loop(s);
             continue;
         }
-        /* Nothing to run: work ahead of the next spawns first. */
+        /* Nothing to run: posts first (a post sent no wake-up to a
+         * scheduler that was awake), then work ahead of the next spawns. */
+        if (atomic_load(&s->has_posts)) {
+            run_posts(s);
+            continue;
+        }
         if (mb_pages_ahead(&rt->pages) || (rt->kind && rt->kind->ahead && rt->kind->ahead(rt))) continue;
         atomic_store(&s->sleeping, 1);
         atomic_fetch_add(&rt->sleepers, 1);
