@@ -122,11 +122,16 @@ void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p) {
         if (tid > 0) syscall(SYS_tgkill, getpid(), tid, MB_PREEMPT_SIGNAL);
     }
     if (atomic_load(&s->sleeping)) {
-        /* A push from s's own loop (a socket's data woke p) needs no
-         * wake-up: the loop returns to the run queue once its callbacks
-         * are done. Another thread's must wake it. */
-        if (!own || !pthread_equal(atomic_load(&s->server), pthread_self())) uv_async_send(&s->wakeup);
-        else if (n > 1 && atomic_load(&rt->sleepers) > 1) wake_sleeper(rt, s);
+        /* A push from a callback of s's own loop (a socket's data or a
+         * timer woke p) needs no wake-up through the kernel: uv_stop makes
+         * the loop's poll not block and uv_run return, to the run queue.
+         * Another thread's push must wake it. */
+        if (!own || !pthread_equal(atomic_load(&s->server), pthread_self())) {
+            uv_async_send(&s->wakeup);
+        } else {
+            uv_stop(&s->loop);
+            if (n > 1 && atomic_load(&rt->sleepers) > 1) wake_sleeper(rt, s);
+        }
     } else if (atomic_load(&rt->sleepers) > 0 &&
              (n > 1 || (own && atomic_load(&rt->nappers) == 0)))
         wake_sleeper(rt, s);   /* more than we run next, or nobody watches for a long slice */
