@@ -13,8 +13,10 @@
  * touches the loop, so the monitor cannot hand the loop to another thread
  * meanwhile.
  *
- * Answers and active-mode messages wake their process on the socket's
- * scheduler, so an owner tends to run where its sockets are. */
+ * What comes later (data, a connection, a drained send) wakes its process
+ * on the socket's scheduler, so an owner tends to run where its sockets
+ * are; an answer made at once to a posted request wakes the asker where
+ * it asked from (netsock.h's mb_netsock_handle_posted). */
 #ifndef MB_NETLOOP_H
 #define MB_NETLOOP_H
 
