@@ -1,4 +1,4 @@
-/* net_api.c: moonbeam.net's requests to the I/O thread (host/core/io.h).
+/* net_api.c: moonbeam.net's requests to the sockets' loops (host/core/io.h).
  * Each function checks its arguments, builds a request, marks its ref as
  * the awaited reply (call.h) and posts it; lua/moonbeam/net.lua waits for
  * the answer. */
@@ -6,6 +6,7 @@
 #include <string.h>
 #include "bindings.h"
 #include "core/call.h"
+#include "core/signal.h"
 #include "core/io.h"
 
 uint64_t mbb_check_io(lua_State *L, int idx, int kind, const char *fn) {
@@ -35,7 +36,7 @@ int mbb_io_post(lua_State *L, mb_io_req *r, const char *fn) {
     r->ref = mb_make_ref(self->rt);
     mb_call_begin(self, 0, r->ref, chain);   /* no server: no cycle can form */
     mb_ref ref = r->ref;
-    if (mb_io_post(self->rt, r)) {
+    if (mb_io_submit(self, r)) {
         mb_call_end(self);
         return mbb_raisef(L, "%s: the host is stopping", fn);
     }
@@ -195,6 +196,27 @@ static int l_recv(lua_State *L) {
     return mbb_io_post(L, r, "net.recv");
 }
 
+/* core.net_take() -> n, ok, values...: the awaited answer (io_answer.h: a
+ * list of ok and at most three values, n of them in all), taken from the
+ * reply slot with the call then over; 0 while it has not come. Values on
+ * the stack, not in a table: most requests are answered at once, and this
+ * is their whole cost in Lua. */
+static int l_take(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_signal_drain(self);
+    mb_msg *m = self->replies.head;
+    lua_pushinteger(L, 0);
+    if (!m) return 1;
+    int n = m->kind == MB_MSG_REPLY ? mb_decode_list(L, m->data, m->len, 0) : -1;
+    mb_saveq_remove(&self->replies, NULL, m);
+    free(m);
+    if (n < 1 || n > 4) return mbb_raisef(L, "net: malformed answer");
+    mb_call_end(self);
+    lua_pushinteger(L, n);
+    lua_replace(L, -n - 2);
+    return n + 1;
+}
+
 /* core.net_cancel(s or nil, ref): the wait for ref timed out. */
 static int l_cancel(lua_State *L) {
     uint64_t h = lua_isnil(L, 1) ? 0 : check_sock(L, 1, "net");
@@ -203,7 +225,7 @@ static int l_cancel(lua_State *L) {
     r->handle = h;
     r->pid = mbb_self(L)->pid;
     r->ref = ref;
-    if (mb_io_post(mbb_self(L)->rt, r)) return mbb_raisef(L, "net: the host is stopping");
+    if (mb_io_submit(mbb_self(L), r)) return mbb_raisef(L, "net: the host is stopping");
     return 0;
 }
 
@@ -287,6 +309,7 @@ void mbb_open_net(lua_State *L) {
         {"net_close", l_close},       {"net_shutdown", l_shutdown}, {"net_send", l_send},
         {"net_recv", l_recv},         {"net_cancel", l_cancel},     {"net_setopts", l_setopts},
         {"net_handover", l_handover}, {"net_name", l_name},         {"net_udp_open", l_udp_open},
-        {"net_sendto", l_sendto},     {"net_recvfrom", l_recvfrom}, {NULL, NULL}};
+        {"net_sendto", l_sendto},     {"net_recvfrom", l_recvfrom}, {"net_take", l_take},
+        {NULL, NULL}};
     luaL_register(L, NULL, fns);
 }

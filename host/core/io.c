@@ -1,6 +1,7 @@
-/* io.c: the I/O thread (see io.h): its loop, the request queue, starting
- * and stopping, and what an owner's death does. What a request does to a
- * socket is netsock.c's. */
+/* io.c: where a request goes (see io.h), and the I/O thread: its loop,
+ * the request queue, starting and stopping, and what an owner's death
+ * does. What a request does to a socket is netsock.c's, netudp.c's or
+ * port.c's. */
 #include "io.h"
 
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#include "netloop.h"
 #include "netsock.h"
 #include "netudp.h"
 #include "port.h"
@@ -19,6 +21,7 @@ struct mb_io {
     pthread_mutex_t lock;        /* guards the queue, started and stopping */
     mb_io_req *head, *tail;
     bool started, stopping;
+    _Atomic bool closing;        /* stopping, for readers without the lock */
     _Atomic uint64_t next_id;    /* handle ids, never reused */
     /* the I/O thread's own once started: */
     uv_thread_t thread;
@@ -44,10 +47,13 @@ void mb_io_req_free(mb_io_req *r) {
     free(r);
 }
 
-uint64_t mb_io_new_handle(mb_runtime *rt, bool port) {
-    uint64_t id = (atomic_fetch_add(&rt->io->next_id, 1) + 1) & (MB_PORT_BIT - 1);
-    return MB_REF_BIT | MB_TAB_BIT | MB_IO_BIT | (port ? MB_PORT_BIT : 0) | id;
+uint64_t mb_io_new_handle(mb_runtime *rt, bool port, int home) {
+    uint64_t id = (atomic_fetch_add(&rt->io->next_id, 1) + 1) & ((UINT64_C(1) << MB_IO_HOME_SHIFT) - 1);
+    return MB_REF_BIT | MB_TAB_BIT | MB_IO_BIT | (port ? MB_PORT_BIT : 0) |
+           ((uint64_t)home << MB_IO_HOME_SHIFT) | id;
 }
+
+bool mb_io_stopping(mb_runtime *rt) { return atomic_load(&rt->io->closing); }
 
 int mb_io_init(mb_runtime *rt) {
     mb_io *io = calloc(1, sizeof *io);
@@ -121,7 +127,7 @@ static int start(mb_io *io) {
     if (uv_loop_init(&io->loop)) return -1;
     if (uv_async_init(&io->loop, &io->wake, on_wake)) goto fail_loop;
     io->wake.data = io;
-    if (mb_netsock_new(&io->ns, io->rt, &io->loop)) goto fail_async;
+    if (mb_netsock_new(&io->ns, io->rt, NULL, &io->loop)) goto fail_async;
     if (mb_netudp_new(&io->nu, io->rt, &io->loop)) goto fail_ns;
     if (mb_ports_new(&io->pp, io->rt, &io->loop)) goto fail_nu;
     if (uv_thread_create(&io->thread, io_main, io)) goto fail_pp;
@@ -161,6 +167,28 @@ int mb_io_post(mb_runtime *rt, mb_io_req *r) {
     return uv_async_send(&io->wake) ? -1 : 0;
 }
 
+int mb_io_submit(mb_proc *self, mb_io_req *r) {
+    switch (r->op) {
+    case MB_IO_LISTEN: case MB_IO_CONNECT:
+        return mb_netloop_submit(self, r);
+    case MB_IO_UDP_OPEN: case MB_IO_PORT_OPEN:
+        return mb_io_post(self->rt, r);
+    case MB_IO_CANCEL:
+        if (r->handle == 0) {   /* a connect's: its loop is the one it started on */
+            if (mb_io_stopping(self->rt)) {
+                mb_io_req_free(r);
+                return -1;
+            }
+            mb_netloop_broadcast(self->rt, r);
+            return 0;
+        }
+        break;
+    default:
+        break;
+    }
+    return mb_io_home(r->handle) ? mb_netloop_submit(self, r) : mb_io_post(self->rt, r);
+}
+
 bool mb_io_adopt(mb_runtime *rt, mb_pid pid) {
     mb_proc *p = mb_proctab_get(&rt->procs, pid);
     if (!p) return false;
@@ -172,15 +200,24 @@ bool mb_io_adopt(mb_runtime *rt, mb_pid pid) {
     return ok;
 }
 
+/* Every loop closes what p owned there. A failed post is the host
+ * stopping: then all close anyway. */
 void mb_io_owner_died(mb_proc *p) {
     if (!atomic_load(&p->io_owner)) return;
-    mb_io_req *r = mb_io_req_new(MB_IO_OWNER_DIED, 0);
-    if (!r) {
-        fprintf(stderr, "moonbeam: out of memory closing a dead process's sockets\n");
-        return;
+    mb_io *io = p->rt->io;
+    pthread_mutex_lock(&io->lock);
+    bool thread = io->started && !io->stopping;
+    pthread_mutex_unlock(&io->lock);
+    for (int i = 0; i < 1 + thread; i++) {
+        mb_io_req *r = mb_io_req_new(MB_IO_OWNER_DIED, 0);
+        if (!r) {
+            fprintf(stderr, "moonbeam: out of memory closing a dead process's sockets\n");
+            return;
+        }
+        r->pid = p->pid;
+        if (i == 0) mb_netloop_broadcast(p->rt, r);
+        else mb_io_post(p->rt, r);
     }
-    r->pid = p->pid;
-    mb_io_post(p->rt, r);   /* fails only when the host stops: then all close anyway */
 }
 
 void mb_io_stop(mb_runtime *rt) {
@@ -189,6 +226,7 @@ void mb_io_stop(mb_runtime *rt) {
     pthread_mutex_lock(&io->lock);
     bool started = io->started;
     io->stopping = true;
+    atomic_store(&io->closing, true);
     pthread_mutex_unlock(&io->lock);
     if (!started) return;
     if (uv_async_send(&io->wake) == 0) uv_thread_join(&io->thread);

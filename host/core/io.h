@@ -1,22 +1,24 @@
-/* io.h: the I/O thread, which owns every socket (moonbeam.net) and every
- * external program (moonbeam.port).
+/* io.h: requests on sockets (moonbeam.net) and external programs
+ * (moonbeam.port), and the I/O thread.
  *
  * libuv handles are not thread-safe and processes move between schedulers,
- * so one thread with a loop of its own owns every socket handle. A process
- * posts a request (mb_io_post: a mutex-guarded queue and a uv_async_send)
- * and, when the request wants an answer, waits for it as a call waits for
- * its reply: the I/O thread answers with mb_call_reply to (pid, ref), so the
- * answer lands in the process's reply slot and wakes it (call.h). Active
- * mode data go to the owner as ordinary messages.
+ * so every handle has one loop, and only the thread that runs that loop
+ * touches it. TCP and unix stream sockets live on the schedulers' own loops
+ * (netloop.h); UDP sockets and ports on the I/O thread's, a thread with a
+ * loop of its own. A process submits a request (mb_io_submit) and, when the
+ * request wants an answer, waits for it as a call waits for its reply: the
+ * loop answers with mb_call_reply to (pid, ref), so the answer lands in the
+ * process's reply slot and wakes it (call.h). Active mode data go to the
+ * owner as ordinary messages.
  *
- * Threads: mb_io_post and mb_io_owner_died from any thread; everything in
- * netsock.c, netudp.c and port.c runs on the I/O thread only, so a socket
- * or port needs no lock.
+ * A handle says which loop it lives on (mb_io_home). Requests to the I/O
+ * thread go through a mutex-guarded queue and a uv_async_send (mb_io_post);
+ * everything in netudp.c and port.c runs on the I/O thread only, so a UDP
+ * socket or port needs no lock. The thread starts on the first request.
  *
- * The thread starts on the first request. A process that comes to own a
- * socket is marked (mb_proc.io_owner, under its lock, only while it is not
- * exiting, as shared tables do): its death posts MB_IO_OWNER_DIED, which
- * closes what it owns. */
+ * A process that comes to own a socket is marked (mb_proc.io_owner, under
+ * its lock, only while it is not exiting, as shared tables do): its death
+ * tells every loop, which closes what it owns. */
 #ifndef MB_IO_H
 #define MB_IO_H
 
@@ -74,6 +76,8 @@ typedef struct mb_io_req {
     struct mb_io_req *next;      /* in the queue; then netsock.c's own */
     mb_io_op op;
     mb_pid pid;                  /* who asks, and who the answer goes to */
+    struct mb_sched *back;       /* posted from a process on this scheduler (or NULL):
+                                    an answer made at once wakes it there (netloop.c) */
     mb_ref ref;                  /* the answer's ref (the asker awaits it) */
     uint64_t handle;
     mb_pid to;                   /* HANDOVER: the new owner */
@@ -97,20 +101,32 @@ static inline uint8_t *mb_io_req_data(mb_io_req *r) { return r->data + MB_IO_HEA
 
 /* Allocate rt->io (no thread started). -1 on OOM. */
 int mb_io_init(mb_runtime *rt);
+/* A request of self's (taking it), sent where its handle lives (a new
+ * stream socket: self's scheduler; UDP and ports: the I/O thread). -1 when
+ * it cannot run (the host stops, out of memory): r is freed. */
+int mb_io_submit(mb_proc *self, mb_io_req *r);
 /* Hand r to the I/O thread (taking it), starting the thread if need be.
  * -1 when it cannot run (the host stops, no thread): r is freed. */
 int mb_io_post(mb_runtime *rt, mb_io_req *r);
+/* Whether mb_io_stop began: no more requests. */
+bool mb_io_stopping(mb_runtime *rt);
 /* From mb_proc_terminate, once p is marked exiting: close its sockets. */
 void mb_io_owner_died(mb_proc *p);
-/* Close every socket and end the thread; later posts fail. Then free. */
+/* Close the I/O thread's sockets and ports and end it; later requests
+ * fail. (The schedulers' sockets close when they stop: mb_sched_stop_all.)
+ * Then free. */
 void mb_io_stop(mb_runtime *rt);
 void mb_io_free(mb_runtime *rt);
 
-/* On the I/O thread: make pid the owner of what it is handed (marks it, so
+/* On a socket's loop: make pid the owner of what it is handed (marks it, so
  * its death closes them). false when pid is gone or exiting: close it. */
 bool mb_io_adopt(mb_runtime *rt, mb_pid pid);
 
-/* A new socket or port handle value (pid.h). */
-uint64_t mb_io_new_handle(mb_runtime *rt, bool port);
+/* A new socket or port handle value (pid.h): bits 31..41 carry its home,
+ * the loop it lives on (0 the I/O thread, i + 1 scheduler i), the low 31
+ * bits a count (handles are not reused before it wraps). */
+#define MB_IO_HOME_SHIFT 31
+uint64_t mb_io_new_handle(mb_runtime *rt, bool port, int home);
+static inline int mb_io_home(uint64_t h) { return (int)((h >> MB_IO_HOME_SHIFT) & 0x7FF); }
 
 #endif

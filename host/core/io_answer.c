@@ -11,73 +11,70 @@
 #include "runtime.h"
 #include "term.h"
 
-/* The list head and the array's: varint 1, then a table of n. */
-static int head(mb_buf *b, unsigned n, bool ok) {
-    return mb_buf_varint(b, 1) || mb_put_tuple_head(b, n) || mb_put_bool(b, ok);
-}
+/* The list of n values, ok the first. */
+static int head(mb_buf *b, unsigned n, bool ok) { return mb_buf_varint(b, n) || mb_put_bool(b, ok); }
 
-static void out_of_memory(mb_runtime *rt, const mb_io_req *r) {
-    static const uint8_t enomem[] = {1, MB_T_TABLE, 2, 0, MB_T_FALSE, MB_T_STRING, 6,
-                                     'e', 'n', 'o', 'm', 'e', 'm'};
-    if (mb_call_reply(rt, NULL, r->pid, r->ref, enomem, sizeof enomem))
+static void out_of_memory(mb_runtime *rt, mb_sched *from, const mb_io_req *r) {
+    static const uint8_t enomem[] = {2, MB_T_FALSE, MB_T_STRING, 6, 'e', 'n', 'o', 'm', 'e', 'm'};
+    if (mb_call_reply(rt, from, r->pid, r->ref, enomem, sizeof enomem))
         fprintf(stderr, "moonbeam: out of memory answering a socket request\n");
 }
 
 /* Send b (built unless bad) as r's answer, and free it. */
-static void send_answer(mb_runtime *rt, const mb_io_req *r, mb_buf *b, int bad) {
-    if (bad || mb_call_reply(rt, NULL, r->pid, r->ref, b->p, b->len)) out_of_memory(rt, r);
+static void send_answer(mb_runtime *rt, mb_sched *from, const mb_io_req *r, mb_buf *b, int bad) {
+    if (bad || mb_call_reply(rt, from, r->pid, r->ref, b->p, b->len)) out_of_memory(rt, from, r);
     mb_buf_free(b);
 }
 
-void mb_io_fail(mb_runtime *rt, const mb_io_req *r, const char *reason) {
+void mb_io_fail(mb_runtime *rt, mb_sched *from, const mb_io_req *r, const char *reason) {
     mb_buf b;
     mb_buf_init(&b);
-    send_answer(rt, r, &b, head(&b, 2, false) || mb_put_string(&b, reason, strlen(reason)));
+    send_answer(rt, from, r, &b, head(&b, 2, false) || mb_put_string(&b, reason, strlen(reason)));
 }
 
-void mb_io_fail_uv(mb_runtime *rt, const mb_io_req *r, int uv_err) {
+void mb_io_fail_uv(mb_runtime *rt, mb_sched *from, const mb_io_req *r, int uv_err) {
     char name[32];
     snprintf(name, sizeof name, "%s", uv_err_name(uv_err));
     for (char *c = name; *c; c++) *c = (char)tolower((unsigned char)*c);
-    mb_io_fail(rt, r, name);
+    mb_io_fail(rt, from, r, name);
 }
 
-void mb_io_ok(mb_runtime *rt, const mb_io_req *r) {
+void mb_io_ok(mb_runtime *rt, mb_sched *from, const mb_io_req *r) {
     mb_buf b;
     mb_buf_init(&b);
-    send_answer(rt, r, &b, head(&b, 1, true));
+    send_answer(rt, from, r, &b, head(&b, 1, true));
 }
 
-void mb_io_ok_handle(mb_runtime *rt, const mb_io_req *r, uint64_t h) {
+void mb_io_ok_handle(mb_runtime *rt, mb_sched *from, const mb_io_req *r, uint64_t h) {
     mb_buf b;
     mb_buf_init(&b);
-    send_answer(rt, r, &b, head(&b, 2, true) || mb_put_id(&b, MB_T_IO, h));
+    send_answer(rt, from, r, &b, head(&b, 2, true) || mb_put_id(&b, MB_T_IO, h));
 }
 
-void mb_io_ok_data(mb_runtime *rt, const mb_io_req *r, const void *p, size_t n) {
+void mb_io_ok_data(mb_runtime *rt, mb_sched *from, const mb_io_req *r, const void *p, size_t n) {
     mb_buf b;
     mb_buf_init(&b);
-    send_answer(rt, r, &b, head(&b, 2, true) || mb_put_string(&b, p, n));
+    send_answer(rt, from, r, &b, head(&b, 2, true) || mb_put_string(&b, p, n));
 }
 
-void mb_io_ok_name(mb_runtime *rt, const mb_io_req *r, const char *host, int port) {
+void mb_io_ok_name(mb_runtime *rt, mb_sched *from, const mb_io_req *r, const char *host, int port) {
     mb_buf b;
     mb_buf_init(&b);
     int bad = head(&b, port < 0 ? 2 : 3, true) || mb_put_string(&b, host, strlen(host));
     if (!bad && port >= 0) bad = mb_put_number(&b, port);
-    send_answer(rt, r, &b, bad);
+    send_answer(rt, from, r, &b, bad);
 }
 
-void mb_io_ok_2(mb_runtime *rt, const mb_io_req *r, double x, double y) {
+void mb_io_ok_2(mb_runtime *rt, mb_sched *from, const mb_io_req *r, double x, double y) {
     mb_buf b;
     mb_buf_init(&b);
-    send_answer(rt, r, &b, head(&b, 3, true) || mb_put_number(&b, x) || mb_put_number(&b, y));
+    send_answer(rt, from, r, &b, head(&b, 3, true) || mb_put_number(&b, x) || mb_put_number(&b, y));
 }
 
-void mb_io_ok_dgram(mb_runtime *rt, const mb_io_req *r, const void *p, size_t n, const char *host, int port) {
+void mb_io_ok_dgram(mb_runtime *rt, mb_sched *from, const mb_io_req *r, const void *p, size_t n, const char *host, int port) {
     mb_buf b;
     mb_buf_init(&b);
-    send_answer(rt, r, &b, head(&b, 4, true) || mb_put_string(&b, p, n) ||
+    send_answer(rt, from, r, &b, head(&b, 4, true) || mb_put_string(&b, p, n) ||
                                mb_put_string(&b, host, strlen(host)) || mb_put_number(&b, port));
 }
 
@@ -93,33 +90,33 @@ int mb_io_addr_name(const struct sockaddr *sa, char host[64], int *port) {
 }
 
 /* Send the message built in b (unless bad) to owner, and free b. */
-static int tell(mb_runtime *rt, mb_pid owner, mb_buf *b, int bad) {
+static int tell(mb_runtime *rt, mb_sched *from, mb_pid owner, mb_buf *b, int bad) {
     /* A full mailbox drops it, as any message (mailbox_bounds.h). */
-    int rc = bad ? -1 : mb_send(rt, NULL, 0, owner, MB_MSG_DATA, 0, b->p, b->len);
+    int rc = bad ? -1 : mb_send(rt, from, 0, owner, MB_MSG_DATA, 0, b->p, b->len);
     mb_buf_free(b);
     return rc < 0 ? -1 : 0;
 }
 
-int mb_io_tell_udp(mb_runtime *rt, mb_pid owner, uint64_t h, const char *host, int port, const void *s, size_t n) {
+int mb_io_tell_udp(mb_runtime *rt, mb_sched *from, mb_pid owner, uint64_t h, const char *host, int port, const void *s, size_t n) {
     mb_buf b;
     mb_buf_init(&b);
-    return tell(rt, owner, &b,
+    return tell(rt, from, owner, &b,
                 mb_put_tuple_head(&b, 5) || mb_put_string(&b, "udp", 3) || mb_put_id(&b, MB_T_IO, h) ||
                     mb_put_string(&b, host, strlen(host)) || mb_put_number(&b, port) || mb_put_string(&b, s, n));
 }
 
-int mb_io_tell_num(mb_runtime *rt, mb_pid owner, const char *tag, uint64_t h, double x) {
+int mb_io_tell_num(mb_runtime *rt, mb_sched *from, mb_pid owner, const char *tag, uint64_t h, double x) {
     mb_buf b;
     mb_buf_init(&b);
-    return tell(rt, owner, &b,
+    return tell(rt, from, owner, &b,
                 mb_put_tuple_head(&b, 3) || mb_put_string(&b, tag, strlen(tag)) || mb_put_id(&b, MB_T_IO, h) ||
                     mb_put_number(&b, x));
 }
 
-int mb_io_tell(mb_runtime *rt, mb_pid owner, const char *tag, uint64_t h, const void *s, size_t n) {
+int mb_io_tell(mb_runtime *rt, mb_sched *from, mb_pid owner, const char *tag, uint64_t h, const void *s, size_t n) {
     mb_buf b;
     mb_buf_init(&b);
     int bad = mb_put_tuple_head(&b, s ? 3 : 2) || mb_put_string(&b, tag, strlen(tag)) ||
               mb_put_id(&b, MB_T_IO, h) || (s && mb_put_string(&b, s, n));
-    return tell(rt, owner, &b, bad);
+    return tell(rt, from, owner, &b, bad);
 }

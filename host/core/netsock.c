@@ -1,4 +1,5 @@
-/* netsock.c: TCP and unix stream sockets on the I/O thread (see netsock.h).
+/* netsock.c: TCP and unix stream sockets on a scheduler's loop (see
+ * netsock.h and netloop.h).
  *
  * A socket is a libuv stream plus what moonbeam.net promises on top: an
  * owner, an active mode, a packet mode, an input buffer, the owner's one
@@ -24,6 +25,7 @@
 #include "netsock_internal.h"
 #include "packet.h"
 #include "runtime.h"
+#include "sched.h"
 
 #define DEFAULT_HWM (64 * 1024)
 #define DEFAULT_BACKLOG 128
@@ -38,7 +40,7 @@ static size_t bucket_of(mb_netsock *ns, uint64_t id) {
     return (size_t)((id * UINT64_C(0x9E3779B97F4A7C15)) >> 20) & (ns->nbuckets - 1);
 }
 
-int mb_netsock_new(mb_netsock **out, mb_runtime *rt, uv_loop_t *loop) {
+int mb_netsock_new(mb_netsock **out, mb_runtime *rt, mb_sched *sched, uv_loop_t *loop) {
     mb_netsock *ns = calloc(1, sizeof *ns);
     if (!ns) return -1;
     ns->nbuckets = 64;
@@ -48,10 +50,15 @@ int mb_netsock_new(mb_netsock **out, mb_runtime *rt, uv_loop_t *loop) {
         return -1;
     }
     ns->rt = rt;
+    ns->sched = ns->from = sched;
+    ns->home = sched ? sched->id + 1 : 0;
     ns->loop = loop;
     *out = ns;
     return 0;
 }
+
+bool mb_netsock_busy(const mb_netsock *ns) { return ns->count || ns->pendings || ns->flushing; }
+bool mb_netsock_stopping(const mb_netsock *ns) { return ns->stopping; }
 
 void mb_netsock_free(mb_netsock *ns) {
     if (!ns) return;
@@ -137,8 +144,8 @@ static void unpark_all(sock *s, const char *reason) {
     s->parked = s->parked_tail = NULL;
     while (r) {
         mb_io_req *next = r->park_next;
-        if (reason) mb_io_fail(s->ns->rt, r, reason);
-        else mb_io_ok(s->ns->rt, r);
+        if (reason) mb_io_fail(s->ns->rt, s->ns->from, r, reason);
+        else mb_io_ok(s->ns->rt, s->ns->from, r);
         r->parked = false;
         if (r->written) mb_io_req_free(r);
         r = next;
@@ -147,7 +154,7 @@ static void unpark_all(sock *s, const char *reason) {
 
 static void answer_waiter(sock *s, const char *reason) {
     if (!s->waiter) return;
-    mb_io_fail(s->ns->rt, s->waiter, reason);
+    mb_io_fail(s->ns->rt, s->ns->from, s->waiter, reason);
     mb_io_req_free(s->waiter);
     s->waiter = NULL;
 }
@@ -279,6 +286,7 @@ static void try_recv(sock *s) {
     mb_io_req *w = s->waiter;
     if (!w || w->op != MB_IO_RECV) return;
     mb_runtime *rt = s->ns->rt;
+    mb_sched *from = s->ns->from;
     size_t off, len, used;
     int got;
     if (s->packet == 0 && w->n > 0) {
@@ -289,13 +297,13 @@ static void try_recv(sock *s) {
         got = mb_packet_next(s->packet, in_at(s), avail(s), &off, &len, &used);
     }
     if (got < 0) {
-        mb_io_fail(rt, w, "emsgsize");
+        mb_io_fail(rt, from, w, "emsgsize");
     } else if (got > 0) {
-        mb_io_ok_data(rt, w, in_at(s) + off, len);
+        mb_io_ok_data(rt, from, w, in_at(s) + off, len);
         consume(s, used);
     } else if (s->eof) {
         s->dead = true;
-        mb_io_fail(rt, w, "closed");
+        mb_io_fail(rt, from, w, "closed");
     } else {
         return;
     }
@@ -306,23 +314,24 @@ static void try_recv(sock *s) {
 /* Deliver what the active mode allows; then tcp_closed once the peer is gone. */
 static void push_active(sock *s) {
     mb_runtime *rt = s->ns->rt;
+    mb_sched *from = s->ns->from;
     while (s->active != 0 && !s->dead) {
         size_t off, len, used;
         int got = mb_packet_next(s->packet, in_at(s), avail(s), &off, &len, &used);
         if (got < 0) {
-            mb_io_tell(rt, s->owner, "tcp_error", s->id, "emsgsize", 8);
+            mb_io_tell(rt, from, s->owner, "tcp_error", s->id, "emsgsize", 8);
             s->eof = true;
             s->in_off = s->in.len = 0;
             break;
         }
         if (got == 0) break;
-        if (mb_io_tell(rt, s->owner, "tcp", s->id, in_at(s) + off, len)) break;   /* OOM: keep it */
+        if (mb_io_tell(rt, from, s->owner, "tcp", s->id, in_at(s) + off, len)) break;   /* OOM: keep it */
         consume(s, used);
-        if (s->active > 0 && --s->active == 0 && !s->once) mb_io_tell(rt, s->owner, "tcp_passive", s->id, NULL, 0);
+        if (s->active > 0 && --s->active == 0 && !s->once) mb_io_tell(rt, from, s->owner, "tcp_passive", s->id, NULL, 0);
     }
     if (s->active != 0 && s->eof && !s->dead) {
         s->dead = true;
-        mb_io_tell(rt, s->owner, "tcp_closed", s->id, NULL, 0);
+        mb_io_tell(rt, from, s->owner, "tcp_closed", s->id, NULL, 0);
     }
 }
 
@@ -338,7 +347,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
             char name[32];
             snprintf(name, sizeof name, "%s", uv_err_name((int)nread));
             for (char *c = name; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
-            mb_io_tell(s->ns->rt, s->owner, "tcp_error", s->id, name, strlen(name));
+            mb_io_tell(s->ns->rt, s->ns->from, s->owner, "tcp_error", s->id, name, strlen(name));
         }
         s->eof = true;
     }
@@ -363,7 +372,7 @@ void nsock_apply_opts(sock *s, const mb_io_opts *o) {
  * mode says, its handle answered. An owner that is gone closes it. */
 void nsock_hand_to(sock *s, mb_io_req *r, const mb_io_opts *o) {
     mb_netsock *ns = s->ns;
-    s->id = mb_io_new_handle(ns->rt, false);
+    s->id = mb_io_new_handle(ns->rt, false, ns->home);
     s->owner = r->pid;
     if (o) nsock_apply_opts(s, o);
     if (!mb_io_adopt(ns->rt, r->pid)) {
@@ -371,7 +380,7 @@ void nsock_hand_to(sock *s, mb_io_req *r, const mb_io_opts *o) {
         return;
     }
     insert(ns, s);
-    mb_io_ok_handle(ns->rt, r, s->id);
+    mb_io_ok_handle(ns->rt, ns->from, r, s->id);
     push_active(s);
     update_reading(s);
 }
@@ -379,8 +388,8 @@ void nsock_hand_to(sock *s, mb_io_req *r, const mb_io_opts *o) {
 /* The socket r names, if r's asker may use it; else answered. */
 sock *nsock_owned(mb_netsock *ns, mb_io_req *r) {
     sock *s = find(ns, r->handle);
-    if (!s) mb_io_fail(ns->rt, r, "closed");
-    else if (s->owner != r->pid) mb_io_fail(ns->rt, r, "not_owner");
+    if (!s) mb_io_fail(ns->rt, ns->from, r, "closed");
+    else if (s->owner != r->pid) mb_io_fail(ns->rt, ns->from, r, "not_owner");
     else return s;
     return NULL;
 }
@@ -403,38 +412,42 @@ static void on_written(uv_write_t *w, int status) {
     }
 }
 
+/* A send is written at once when nothing waits before it (uv_try_write:
+ * no request, no callback, and no epoll change, which a finished uv_write
+ * costs); what the socket does not take now is queued with uv_write. */
 static void req_send(mb_netsock *ns, mb_io_req *r) {
     sock *s = find(ns, r->handle);
-    if (!s || s->dead || s->wclosed || s->listener) {
-        mb_io_fail(ns->rt, r, s && s->listener ? "einval" : "closed");
-        mb_io_req_free(r);
-        return;
-    }
+    const char *bad = !s || s->dead || s->wclosed ? "closed" : s->listener ? "einval" : NULL;
     uint8_t *data = mb_io_req_data(r);
-    int pre = mb_packet_prefix(s->packet, data, r->len);
+    int pre = bad ? 0 : mb_packet_prefix(s->packet, data, r->len);
     if (pre < 0) {
-        mb_io_fail(ns->rt, r, "emsgsize");
-        mb_io_req_free(r);
-        return;
+        bad = "emsgsize";
+        pre = 0;
     }
-    write_req *wr = malloc(sizeof *wr);
-    if (!wr) {
-        mb_io_fail(ns->rt, r, "enomem");
-        mb_io_req_free(r);
-        return;
-    }
-    wr->r = r;
     uv_buf_t buf = uv_buf_init((char *)data - pre, (unsigned)(r->len + (size_t)pre));
-    int rc = uv_write(&wr->w, &s->u.s, &buf, 1, on_written);
-    if (rc) {
+    int done = bad ? 0 : uv_try_write(&s->u.s, &buf, 1);
+    if (done == (int)buf.len) {
+        mb_io_ok(ns->rt, ns->from, r);
+        mb_io_req_free(r);
+        return;
+    }
+    if (done > 0) {
+        buf.base += done;
+        buf.len -= (unsigned)done;
+    }   /* an error (the peer gone) is left to uv_write to find again, as before */
+    write_req *wr = bad ? NULL : malloc(sizeof *wr);
+    if (!bad && !wr) bad = "enomem";
+    if (wr) wr->r = r;
+    if (!bad && uv_write(&wr->w, &s->u.s, &buf, 1, on_written)) bad = "closed";
+    if (bad) {
         free(wr);
-        mb_io_fail(ns->rt, r, "closed");
+        mb_io_fail(ns->rt, ns->from, r, bad);
         mb_io_req_free(r);
         return;
     }
     s->writes++;
     if (s->u.s.write_queue_size <= s->hwm) {
-        mb_io_ok(ns->rt, r);   /* r itself is freed once written */
+        mb_io_ok(ns->rt, ns->from, r);   /* r itself is freed once written */
         return;
     }
     r->parked = true;
@@ -451,12 +464,12 @@ static void req_recv(mb_netsock *ns, mb_io_req *r) {
         return;
     }
     if (s->listener || s->active != 0 || s->waiter) {
-        mb_io_fail(ns->rt, r, "einval");
+        mb_io_fail(ns->rt, ns->from, r, "einval");
         mb_io_req_free(r);
         return;
     }
     if (s->dead) {
-        mb_io_fail(ns->rt, r, "closed");
+        mb_io_fail(ns->rt, ns->from, r, "closed");
         mb_io_req_free(r);
         return;
     }
@@ -487,18 +500,18 @@ static void on_shut(uv_shutdown_t *req, int status) {
 static void req_shutdown(mb_netsock *ns, mb_io_req *r) {
     sock *s = find(ns, r->handle);
     if (!s || s->dead || s->wclosed || s->listener) {
-        mb_io_fail(ns->rt, r, s && s->listener ? "einval" : "closed");
+        mb_io_fail(ns->rt, ns->from, r, s && s->listener ? "einval" : "closed");
         return;
     }
     uv_shutdown_t *req = malloc(sizeof *req);
     int rc = req ? uv_shutdown(req, &s->u.s, on_shut) : UV_ENOMEM;
     if (rc) {
         free(req);
-        mb_io_fail_uv(ns->rt, r, rc);
+        mb_io_fail_uv(ns->rt, ns->from, r, rc);
         return;
     }
     s->wclosed = true;
-    mb_io_ok(ns->rt, r);
+    mb_io_ok(ns->rt, ns->from, r);
 }
 
 /* SETOPTS; with n = 1 (controlling_process's first step) it answers the
@@ -509,8 +522,8 @@ static void req_setopts(mb_netsock *ns, mb_io_req *r) {
     int was = s->active;
     bool once = s->once;
     nsock_apply_opts(s, &r->opts);
-    if (r->n) mb_io_ok_2(ns->rt, r, was, once);
-    else mb_io_ok(ns->rt, r);
+    if (r->n) mb_io_ok_2(ns->rt, ns->from, r, was, once);
+    else mb_io_ok(ns->rt, ns->from, r);
     if (!s->listener) {
         push_active(s);
         update_reading(s);
@@ -520,7 +533,7 @@ static void req_setopts(mb_netsock *ns, mb_io_req *r) {
 static void req_handover(mb_netsock *ns, mb_io_req *r) {
     sock *s = nsock_owned(ns, r);
     if (!s) return;
-    mb_io_ok(ns->rt, r);
+    mb_io_ok(ns->rt, ns->from, r);
     if (!mb_io_adopt(ns->rt, r->to)) {   /* the new owner is gone: as if it died owning it */
         sock_close(s);
         return;
@@ -535,14 +548,14 @@ static void req_handover(mb_netsock *ns, mb_io_req *r) {
 
 static void req_name(mb_netsock *ns, mb_io_req *r) {
     sock *s = find(ns, r->handle);
-    if (!s || s->closing) { mb_io_fail(ns->rt, r, "closed"); return; }
+    if (!s || s->closing) { mb_io_fail(ns->rt, ns->from, r, "closed"); return; }
     if (s->is_pipe) {
         char path[1024];
         size_t n = sizeof path;
         int rc = r->n ? uv_pipe_getpeername(&s->u.pipe, path, &n) : uv_pipe_getsockname(&s->u.pipe, path, &n);
         if (rc == 0 && n < sizeof path) path[n] = '\0';
-        if (rc) { mb_io_fail_uv(ns->rt, r, rc); return; }
-        { mb_io_ok_name(ns->rt, r, s->path && !r->n ? s->path : path, -1); return; }
+        if (rc) { mb_io_fail_uv(ns->rt, ns->from, r, rc); return; }
+        { mb_io_ok_name(ns->rt, ns->from, r, s->path && !r->n ? s->path : path, -1); return; }
     }
     struct sockaddr_storage sa;
     int len = sizeof sa;
@@ -551,14 +564,14 @@ static void req_name(mb_netsock *ns, mb_io_req *r) {
     char host[64] = "";
     int port = 0;
     if (rc == 0) rc = mb_io_addr_name((struct sockaddr *)&sa, host, &port);
-    if (rc) { mb_io_fail_uv(ns->rt, r, rc); return; }
-    mb_io_ok_name(ns->rt, r, host, port);
+    if (rc) { mb_io_fail_uv(ns->rt, ns->from, r, rc); return; }
+    mb_io_ok_name(ns->rt, ns->from, r, host, port);
 }
 
 static void req_close(mb_netsock *ns, mb_io_req *r) {
     sock *s = find(ns, r->handle);
     if (s) sock_close(s);
-    mb_io_ok(ns->rt, r);   /* closing a closed socket is no error */
+    mb_io_ok(ns->rt, ns->from, r);   /* closing a closed socket is no error */
 }
 
 static void owner_died(mb_netsock *ns, mb_pid pid) {
@@ -583,9 +596,15 @@ void mb_netsock_handle(mb_netsock *ns, mb_io_req *r) {
     case MB_IO_HANDOVER: req_handover(ns, r); break;
     case MB_IO_NAME: req_name(ns, r); break;
     case MB_IO_OWNER_DIED: owner_died(ns, r->pid); break;
-    default: mb_io_fail(ns->rt, r, "einval"); break;   /* io.c routes the others elsewhere */
+    default: mb_io_fail(ns->rt, ns->from, r, "einval"); break;   /* io.c routes the others elsewhere */
     }
     mb_io_req_free(r);
+}
+
+void mb_netsock_handle_posted(mb_netsock *ns, mb_io_req *r) {
+    ns->from = r->back;
+    mb_netsock_handle(ns, r);
+    ns->from = ns->sched;
 }
 
 void mb_netsock_close_all(mb_netsock *ns) {

@@ -1,11 +1,12 @@
 /* netsock_internal.h: what netsock.c (a socket's life: the table, reading,
  * sending, closing) and netopen.c (opening one: listen, accept, connect and
  * name resolution) share. Private to the two: the rest of the core knows
- * netsock.h only. Everything here runs on the I/O thread. */
+ * netsock.h only. Everything here runs on the thread of the table's loop. */
 #ifndef MB_NETSOCK_INTERNAL_H
 #define MB_NETSOCK_INTERNAL_H
 
 #include <netdb.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include "buf.h"
 #include "io.h"
@@ -64,9 +65,14 @@ typedef struct write_req {
 
 struct mb_netsock {
     mb_runtime *rt;
+    mb_sched *sched;        /* whose loop (NULL: the I/O thread's) */
+    mb_sched *from;         /* where answers wake their process: sched, but the asker's own
+                               scheduler while a request posted from there is done */
+    int home;               /* what its handles carry (io.h's mb_io_home) */
     uv_loop_t *loop;
     sock **buckets;
-    size_t nbuckets, count;
+    size_t nbuckets;
+    _Atomic size_t count;   /* sockets in the table: written here, read by other loops (netopen.c) */
     pending *pendings;
     sock *flushing;         /* closed sockets whose queued writes still go out */
     bool stopping;

@@ -111,15 +111,15 @@ static void pop(udp *u) {
 static void deliver(udp *u) {
     mb_runtime *rt = u->nu->rt;
     if (u->waiter && u->q) {
-        mb_io_ok_dgram(rt, u->waiter, u->q->data, u->q->len, u->q->host, u->q->port);
+        mb_io_ok_dgram(rt, NULL, u->waiter, u->q->data, u->q->len, u->q->host, u->q->port);
         mb_io_req_free(u->waiter);
         u->waiter = NULL;
         pop(u);
     }
     while (u->active != 0 && u->q) {
-        if (mb_io_tell_udp(rt, u->owner, u->id, u->q->host, u->q->port, u->q->data, u->q->len)) break;   /* OOM: keep it */
+        if (mb_io_tell_udp(rt, NULL, u->owner, u->id, u->q->host, u->q->port, u->q->data, u->q->len)) break;   /* OOM: keep it */
         pop(u);
-        if (u->active > 0 && --u->active == 0 && !u->once) mb_io_tell(rt, u->owner, "udp_passive", u->id, NULL, 0);
+        if (u->active > 0 && --u->active == 0 && !u->once) mb_io_tell(rt, NULL, u->owner, "udp_passive", u->id, NULL, 0);
     }
 }
 
@@ -175,7 +175,7 @@ static void udp_close(udp *u) {
             break;
         }
     if (u->waiter) {
-        mb_io_fail(u->nu->rt, u->waiter, "closed");
+        mb_io_fail(u->nu->rt, NULL, u->waiter, "closed");
         mb_io_req_free(u->waiter);
         u->waiter = NULL;
     }
@@ -191,12 +191,12 @@ static void apply_active(udp *u, const mb_io_opts *o) {
 static void req_open(mb_netudp *nu, mb_io_req *r) {
     struct sockaddr_storage sa;
     int rc = to_addr(r->host, r->port, &sa);
-    if (rc) { mb_io_fail(nu->rt, r, "einval"); return; }
+    if (rc) { mb_io_fail(nu->rt, NULL, r, "einval"); return; }
     udp *u = calloc(1, sizeof *u);
-    if (!u) { mb_io_fail(nu->rt, r, "enomem"); return; }
+    if (!u) { mb_io_fail(nu->rt, NULL, r, "enomem"); return; }
     if ((rc = uv_udp_init(nu->loop, &u->h))) {
         free(u);
-        mb_io_fail_uv(nu->rt, r, rc);
+        mb_io_fail_uv(nu->rt, NULL, r, rc);
         return;
     }
     u->h.data = u;
@@ -204,10 +204,10 @@ static void req_open(mb_netudp *nu, mb_io_req *r) {
     unsigned flags = r->opts.reuseaddr == 1 ? UV_UDP_REUSEADDR : 0;
     if ((rc = uv_udp_bind(&u->h, (struct sockaddr *)&sa, flags))) {
         uv_close((uv_handle_t *)&u->h, on_closed);
-        mb_io_fail_uv(nu->rt, r, rc);
+        mb_io_fail_uv(nu->rt, NULL, r, rc);
         return;
     }
-    u->id = mb_io_new_handle(nu->rt, false);
+    u->id = mb_io_new_handle(nu->rt, false, 0);
     u->owner = r->pid;
     apply_active(u, &r->opts);
     if (!mb_io_adopt(nu->rt, r->pid)) {   /* the owner is gone: nobody waits */
@@ -216,7 +216,7 @@ static void req_open(mb_netudp *nu, mb_io_req *r) {
     }
     u->next = nu->list;
     nu->list = u;
-    mb_io_ok_handle(nu->rt, r, u->id);
+    mb_io_ok_handle(nu->rt, NULL, r, u->id);
     update_reading(u);
 }
 
@@ -224,9 +224,9 @@ static void req_open(mb_netudp *nu, mb_io_req *r) {
 
 static void on_sent(uv_udp_send_t *s, int status) {
     send_req *sr = (send_req *)s;
-    if (status == UV_ECANCELED) mb_io_fail(sr->nu->rt, sr->r, "closed");
-    else if (status < 0) mb_io_fail_uv(sr->nu->rt, sr->r, status);
-    else mb_io_ok(sr->nu->rt, sr->r);
+    if (status == UV_ECANCELED) mb_io_fail(sr->nu->rt, NULL, sr->r, "closed");
+    else if (status < 0) mb_io_fail_uv(sr->nu->rt, NULL, sr->r, status);
+    else mb_io_ok(sr->nu->rt, NULL, sr->r);
     mb_io_req_free(sr->r);
     free(sr);
 }
@@ -235,7 +235,7 @@ static void on_sent(uv_udp_send_t *s, int status) {
 static void send_to(mb_netudp *nu, udp *u, mb_io_req *r, const struct sockaddr *sa) {
     send_req *sr = malloc(sizeof *sr);
     if (!sr) {
-        mb_io_fail(nu->rt, r, "enomem");
+        mb_io_fail(nu->rt, NULL, r, "enomem");
         mb_io_req_free(r);
         return;
     }
@@ -245,7 +245,7 @@ static void send_to(mb_netudp *nu, udp *u, mb_io_req *r, const struct sockaddr *
     int rc = uv_udp_send(&sr->s, &u->h, &buf, 1, sa, on_sent);
     if (rc) {
         free(sr);
-        mb_io_fail_uv(nu->rt, r, rc);
+        mb_io_fail_uv(nu->rt, NULL, r, rc);
         mb_io_req_free(r);
     }
 }
@@ -267,13 +267,13 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *ai) {
         while (a && a->ai_family != family_of(u)) a = a->ai_next;
     if (nu->stopping) mb_io_req_free(r);
     else if (status < 0) {
-        mb_io_fail(nu->rt, r, status == UV_EAI_NONAME ? "nxdomain" : uv_err_name(status));
+        mb_io_fail(nu->rt, NULL, r, status == UV_EAI_NONAME ? "nxdomain" : uv_err_name(status));
         mb_io_req_free(r);
     } else if (!u) {
-        mb_io_fail(nu->rt, r, "closed");
+        mb_io_fail(nu->rt, NULL, r, "closed");
         mb_io_req_free(r);
     } else if (!a) {
-        mb_io_fail(nu->rt, r, "eafnosupport");   /* no address of the socket's family */
+        mb_io_fail(nu->rt, NULL, r, "eafnosupport");   /* no address of the socket's family */
         mb_io_req_free(r);
     } else {
         send_to(nu, u, r, a->ai_addr);
@@ -292,7 +292,7 @@ static void req_sendto(mb_netudp *nu, udp *u, mb_io_req *r) {
     }
     resolving *rs = malloc(sizeof *rs);
     if (!rs) {
-        mb_io_fail(nu->rt, r, "enomem");
+        mb_io_fail(nu->rt, NULL, r, "enomem");
         mb_io_req_free(r);
         return;
     }
@@ -308,7 +308,7 @@ static void req_sendto(mb_netudp *nu, udp *u, mb_io_req *r) {
     int rc = uv_getaddrinfo(nu->loop, &rs->gai, on_resolved, r->host, port, &hints);
     if (rc) {
         free(rs);
-        mb_io_fail_uv(nu->rt, r, rc);
+        mb_io_fail_uv(nu->rt, NULL, r, rc);
         mb_io_req_free(r);
     }
 }
@@ -316,18 +316,18 @@ static void req_sendto(mb_netudp *nu, udp *u, mb_io_req *r) {
 /* SETOPTS: only active applies to UDP. With n = 1 (controlling_process's
  * first step) it answers the active mode it replaced. */
 static void req_setopts(mb_netudp *nu, udp *u, mb_io_req *r) {
-    if (r->opts.packet != MB_IO_UNSET) { mb_io_fail(nu->rt, r, "einval"); return; }
+    if (r->opts.packet != MB_IO_UNSET) { mb_io_fail(nu->rt, NULL, r, "einval"); return; }
     int was = u->active;
     bool once = u->once;
     apply_active(u, &r->opts);
-    if (r->n) mb_io_ok_2(nu->rt, r, was, once);
-    else mb_io_ok(nu->rt, r);
+    if (r->n) mb_io_ok_2(nu->rt, NULL, r, was, once);
+    else mb_io_ok(nu->rt, NULL, r);
     deliver(u);
     update_reading(u);
 }
 
 static void req_handover(mb_netudp *nu, udp *u, mb_io_req *r) {
-    mb_io_ok(nu->rt, r);
+    mb_io_ok(nu->rt, NULL, r);
     if (!mb_io_adopt(nu->rt, r->to)) {   /* the new owner is gone: as if it died owning it */
         udp_close(u);
         return;
@@ -339,22 +339,22 @@ static void req_handover(mb_netudp *nu, udp *u, mb_io_req *r) {
 }
 
 static void req_name(mb_netudp *nu, udp *u, mb_io_req *r) {
-    if (r->n) { mb_io_fail(nu->rt, r, "enotconn"); return; }   /* no peer: it sends anywhere */
+    if (r->n) { mb_io_fail(nu->rt, NULL, r, "enotconn"); return; }   /* no peer: it sends anywhere */
     struct sockaddr_storage sa;
     int len = sizeof sa;
     char host[64];
     int port = 0;
     int rc = uv_udp_getsockname(&u->h, (struct sockaddr *)&sa, &len);
     if (rc == 0) rc = mb_io_addr_name((struct sockaddr *)&sa, host, &port);
-    if (rc) mb_io_fail_uv(nu->rt, r, rc);
-    else mb_io_ok_name(nu->rt, r, host, port);
+    if (rc) mb_io_fail_uv(nu->rt, NULL, r, rc);
+    else mb_io_ok_name(nu->rt, NULL, r, host, port);
 }
 
 /* RECVFROM waits (owner only, passive only); CANCEL ends a wait that timed out. */
 static bool req_wait(mb_netudp *nu, udp *u, mb_io_req *r) {
     if (r->op == MB_IO_CANCEL) {
         if (u->waiter && u->waiter->ref == r->ref) {
-            mb_io_fail(nu->rt, u->waiter, "timeout");
+            mb_io_fail(nu->rt, NULL, u->waiter, "timeout");
             mb_io_req_free(u->waiter);
             u->waiter = NULL;
             update_reading(u);
@@ -362,7 +362,7 @@ static bool req_wait(mb_netudp *nu, udp *u, mb_io_req *r) {
         return false;
     }
     if (u->active != 0 || u->waiter) {
-        mb_io_fail(nu->rt, r, "einval");
+        mb_io_fail(nu->rt, NULL, r, "einval");
         return false;
     }
     u->waiter = r;
@@ -379,15 +379,15 @@ void mb_netudp_handle(mb_netudp *nu, mb_io_req *r) {
     }
     udp *u = find(nu, r->handle);
     if (!u) {   /* closed: closing again is no error */
-        if (r->op == MB_IO_CLOSE) mb_io_ok(nu->rt, r);
-        else if (r->op != MB_IO_CANCEL) mb_io_fail(nu->rt, r, "closed");
+        if (r->op == MB_IO_CLOSE) mb_io_ok(nu->rt, NULL, r);
+        else if (r->op != MB_IO_CANCEL) mb_io_fail(nu->rt, NULL, r, "closed");
         mb_io_req_free(r);
         return;
     }
     if (r->op == MB_IO_SENDTO) { req_sendto(nu, u, r); return; }
     bool owner_only = r->op == MB_IO_RECVFROM || r->op == MB_IO_SETOPTS || r->op == MB_IO_HANDOVER;
     if (owner_only && u->owner != r->pid) {
-        mb_io_fail(nu->rt, r, "not_owner");
+        mb_io_fail(nu->rt, NULL, r, "not_owner");
         mb_io_req_free(r);
         return;
     }
@@ -395,11 +395,11 @@ void mb_netudp_handle(mb_netudp *nu, mb_io_req *r) {
     case MB_IO_RECVFROM: case MB_IO_CANCEL:
         if (req_wait(nu, u, r)) return;   /* it waits: u holds r */
         break;
-    case MB_IO_CLOSE: udp_close(u); mb_io_ok(nu->rt, r); break;
+    case MB_IO_CLOSE: udp_close(u); mb_io_ok(nu->rt, NULL, r); break;
     case MB_IO_SETOPTS: req_setopts(nu, u, r); break;
     case MB_IO_HANDOVER: req_handover(nu, u, r); break;
     case MB_IO_NAME: req_name(nu, u, r); break;
-    default: mb_io_fail(nu->rt, r, "einval"); break;   /* a TCP call on a UDP socket */
+    default: mb_io_fail(nu->rt, NULL, r, "einval"); break;   /* a TCP call on a UDP socket */
     }
     mb_io_req_free(r);
 }

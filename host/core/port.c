@@ -115,7 +115,7 @@ static void make_gone(port *p) {
 
 static void maybe_finish(port *p) {
     if (p->gone || !p->exited || p->out_open || p->err_open || p->held) return;
-    mb_io_tell_num(p->pp->rt, p->owner, "port_exit", p->id, p->status);
+    mb_io_tell_num(p->pp->rt, NULL, p->owner, "port_exit", p->id, p->status);
     make_gone(p);
 }
 
@@ -169,7 +169,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
         return;
     }
     if (nread == 0) return;
-    mb_io_tell(p->pp->rt, p->owner, is_out ? "port_data" : "port_stderr", p->id, buf->base, (size_t)nread);
+    mb_io_tell(p->pp->rt, NULL, p->owner, is_out ? "port_data" : "port_stderr", p->id, buf->base, (size_t)nread);
     if (owner_backlog(p) > MAILBOX_MAX && uv_timer_start(&p->poll, on_poll, POLL_MS, POLL_MS) == 0) {
         p->paused = true;
         update_reading(p);
@@ -281,7 +281,7 @@ static void req_open(mb_ports *pp, mb_io_req *r) {
     if (!p || !env) {
         free(p);
         free(strs);   /* env is NULL */
-        mb_io_fail(pp->rt, r, "enomem");
+        mb_io_fail(pp->rt, NULL, r, "enomem");
         return;
     }
     p->pp = pp;
@@ -291,7 +291,7 @@ static void req_open(mb_ports *pp, mb_io_req *r) {
         free(p);
         free(env);
         free(strs);
-        mb_io_fail_uv(pp->rt, r, rc);
+        mb_io_fail_uv(pp->rt, NULL, r, rc);
         return;
     }
     p->handles = 1;
@@ -305,18 +305,18 @@ static void req_open(mb_ports *pp, mb_io_req *r) {
         p->exited = true;
         make_gone(p);
         if (p->proc_open) close_h(&p->proc);
-        mb_io_fail_uv(pp->rt, r, rc);
+        mb_io_fail_uv(pp->rt, NULL, r, rc);
         return;
     }
     if (r->stdio != MB_IO_STDERR_SEPARATE) close_pipe(&p->err, &p->err_open);
-    p->id = mb_io_new_handle(pp->rt, true);
+    p->id = mb_io_new_handle(pp->rt, true, 0);
     p->owner = r->pid;
     if (!mb_io_adopt(pp->rt, r->pid)) {   /* the owner is gone: as if it died owning it */
         (void)uv_process_kill(&p->proc, SIGKILL);   /* ESRCH: it has exited already */
         make_gone(p);
         return;
     }
-    mb_io_ok_handle(pp->rt, r, p->id);
+    mb_io_ok_handle(pp->rt, NULL, r, p->id);
     update_reading(p);
 }
 
@@ -324,8 +324,8 @@ static void req_open(mb_ports *pp, mb_io_req *r) {
 
 static void on_written(uv_write_t *w, int status) {
     write_req *wr = (write_req *)w;
-    if (status < 0) mb_io_fail(wr->pp->rt, wr->r, "closed");   /* EPIPE, or stdin closed meanwhile */
-    else mb_io_ok(wr->pp->rt, wr->r);
+    if (status < 0) mb_io_fail(wr->pp->rt, NULL, wr->r, "closed");   /* EPIPE, or stdin closed meanwhile */
+    else mb_io_ok(wr->pp->rt, NULL, wr->r);
     mb_io_req_free(wr->r);
     free(wr);
 }
@@ -334,12 +334,12 @@ static void on_written(uv_write_t *w, int status) {
  * which is how a writer waits for a program that reads slowly. */
 static bool req_write(mb_ports *pp, port *p, mb_io_req *r) {
     if (!p->in_open) {
-        mb_io_fail(pp->rt, r, "closed");
+        mb_io_fail(pp->rt, NULL, r, "closed");
         return false;
     }
     write_req *wr = malloc(sizeof *wr);
     if (!wr) {
-        mb_io_fail(pp->rt, r, "enomem");
+        mb_io_fail(pp->rt, NULL, r, "enomem");
         return false;
     }
     wr->pp = pp;
@@ -348,7 +348,7 @@ static bool req_write(mb_ports *pp, port *p, mb_io_req *r) {
     int rc = uv_write(&wr->w, (uv_stream_t *)&p->in, &buf, 1, on_written);
     if (rc) {
         free(wr);
-        mb_io_fail(pp->rt, r, "closed");
+        mb_io_fail(pp->rt, NULL, r, "closed");
         return false;
     }
     return true;
@@ -371,13 +371,13 @@ static void req_eof(mb_ports *pp, port *p, mb_io_req *r) {
             close_h(&p->in);
         }
     }
-    mb_io_ok(pp->rt, r);
+    mb_io_ok(pp->rt, NULL, r);
 }
 
 static void req_kill(mb_ports *pp, port *p, mb_io_req *r) {
     int rc = p->exited ? 0 : uv_process_kill(&p->proc, (int)r->n);
-    if (rc) mb_io_fail_uv(pp->rt, r, rc);
-    else mb_io_ok(pp->rt, r);
+    if (rc) mb_io_fail_uv(pp->rt, NULL, r, rc);
+    else mb_io_ok(pp->rt, NULL, r);
 }
 
 /* controlling_process's steps: hold (SETOPTS active = false, answering
@@ -386,13 +386,13 @@ static void req_kill(mb_ports *pp, port *p, mb_io_req *r) {
 static void req_hold(mb_ports *pp, port *p, mb_io_req *r) {
     bool was = !p->held;
     if (r->opts.active != MB_IO_UNSET) p->held = r->opts.active == 0;
-    mb_io_ok_2(pp->rt, r, was ? MB_IO_ACTIVE_TRUE : 0, false);
+    mb_io_ok_2(pp->rt, NULL, r, was ? MB_IO_ACTIVE_TRUE : 0, false);
     update_reading(p);
     maybe_finish(p);
 }
 
 static void req_handover(mb_ports *pp, port *p, mb_io_req *r) {
-    mb_io_ok(pp->rt, r);
+    mb_io_ok(pp->rt, NULL, r);
     if (!mb_io_adopt(pp->rt, r->to)) {   /* the new owner is gone: as if it died owning it */
         if (!p->exited) (void)uv_process_kill(&p->proc, SIGKILL);   /* ESRCH: it has exited */
         make_gone(p);
@@ -412,7 +412,7 @@ void mb_ports_handle(mb_ports *pp, mb_io_req *r) {
     }
     port *p = find(pp, r->handle);
     if (!p) {
-        mb_io_fail(pp->rt, r, "closed");
+        mb_io_fail(pp->rt, NULL, r, "closed");
         mb_io_req_free(r);
         return;
     }
@@ -421,7 +421,7 @@ void mb_ports_handle(mb_ports *pp, mb_io_req *r) {
         return;
     }
     if (p->owner != r->pid) {
-        mb_io_fail(pp->rt, r, "not_owner");
+        mb_io_fail(pp->rt, NULL, r, "not_owner");
         mb_io_req_free(r);
         return;
     }
@@ -430,7 +430,7 @@ void mb_ports_handle(mb_ports *pp, mb_io_req *r) {
     case MB_IO_PORT_KILL: req_kill(pp, p, r); break;
     case MB_IO_SETOPTS: req_hold(pp, p, r); break;
     case MB_IO_HANDOVER: req_handover(pp, p, r); break;
-    default: mb_io_fail(pp->rt, r, "einval"); break;   /* a socket's call on a port */
+    default: mb_io_fail(pp->rt, NULL, r, "einval"); break;   /* a socket's call on a port */
     }
     mb_io_req_free(r);
 }

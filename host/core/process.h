@@ -170,6 +170,8 @@ typedef struct mb_proc {
     /* scheduling: guarded by the run queue holding it */
     struct mb_proc *runq_next;
     mb_sched *sched;                  /* where it ran last; NULL on a blocking thread */
+    uint64_t slice_word;              /* owner: its last slice's word on sched (sched.h):
+                                         a socket request pins it (netloop.c) */
 
     /* lock */
     pthread_mutex_t lock;

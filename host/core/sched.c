@@ -9,12 +9,14 @@
 #include "sched.h"
 
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include "blocking.h"
+#include "netloop.h"
 #include "runtime.h"
 #include "signal.h"
 #include "sysmon.h"
@@ -119,8 +121,18 @@ void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p) {
         int tid = atomic_load_explicit(&s->tid, memory_order_relaxed);
         if (tid > 0) syscall(SYS_tgkill, getpid(), tid, MB_PREEMPT_SIGNAL);
     }
-    if (atomic_load(&s->sleeping)) uv_async_send(&s->wakeup);
-    else if (atomic_load(&rt->sleepers) > 0 &&
+    if (atomic_load(&s->sleeping)) {
+        /* A push from a callback of s's own loop (a socket's data or a
+         * timer woke p) needs no wake-up through the kernel: uv_stop makes
+         * the loop's poll not block and uv_run return, to the run queue.
+         * Another thread's push must wake it. */
+        if (!own || !pthread_equal(atomic_load(&s->server), pthread_self())) {
+            uv_async_send(&s->wakeup);
+        } else {
+            uv_stop(&s->loop);
+            if (n > 1 && atomic_load(&rt->sleepers) > 1) wake_sleeper(rt, s);
+        }
+    } else if (atomic_load(&rt->sleepers) > 0 &&
              (n > 1 || (own && atomic_load(&rt->nappers) == 0)))
         wake_sleeper(rt, s);   /* more than we run next, or nobody watches for a long slice */
 }
@@ -132,7 +144,10 @@ static void post_chain(mb_sched *s, mb_post *first, mb_post *last) {
     s->posts = first;
     atomic_store(&s->has_posts, 1);
     pthread_mutex_unlock(&s->post_lock);
-    uv_async_send(&s->wakeup);
+    /* A scheduler that is awake runs its posts at its next look at the
+     * loop, and checks for them after it says it sleeps (sched_main): only
+     * a sleeper needs the wake-up. The timer thread always sleeps in its loop. */
+    if (s->id < 0 || atomic_load(&s->sleeping)) uv_async_send(&s->wakeup);
 }
 
 int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg) {
@@ -324,6 +339,7 @@ static slice_end_kind run_one(mb_sched *s, mb_proc *p) {
         atomic_store_explicit(&s->running_hog, true, memory_order_relaxed);
         p->hogged = false;   /* until this slice is cut short in turn */
     }
+    p->slice_word = w;
     atomic_store_explicit(&s->slice, w, memory_order_release);
     p->kind->run(p);
     bool kept = slice_end(s, w);
@@ -346,10 +362,13 @@ static slice_end_kind run_one(mb_sched *s, mb_proc *p) {
     return cut ? SLICE_CUT : SLICE_DONE;
 }
 
+/* A loop with sockets is polled at every look (one epoll_wait that does
+ * not block): their readiness shows in no timeout, and a busy scheduler
+ * would otherwise leave them until it sleeps. */
 static void poll_loop(mb_sched *s) {
     run_posts(s);
     uv_update_time(&s->loop);
-    if (uv_backend_timeout(&s->loop) == 0) uv_run(&s->loop, UV_RUN_NOWAIT);
+    if (uv_backend_timeout(&s->loop) == 0 || (s->ns && mb_netloop_busy(s))) uv_run(&s->loop, UV_RUN_NOWAIT);
 }
 
 static void sched_main(void *arg) {
@@ -357,6 +376,13 @@ static void sched_main(void *arg) {
     mb_runtime *rt = s->rt;
     unsigned runs = 0;
     atomic_store(&s->tid, (int)syscall(SYS_gettid));
+    atomic_store(&s->server, pthread_self());
+    /* A write to a socket whose peer is gone (netsock.c runs here) fails
+     * with EPIPE instead of raising SIGPIPE, which would end the host. */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     atomic_store(&s->running_hog, false);   /* a hand-off's stuck slice is not ours */
     while (!atomic_load(&rt->stopping)) {
         mb_proc *p = rq_pop(s);
@@ -372,7 +398,12 @@ static void sched_main(void *arg) {
             if (++runs % POLL_EVERY == 0 || end == SLICE_CUT) poll_loop(s);
             continue;
         }
-        /* Nothing to run: work ahead of the next spawns first. */
+        /* Nothing to run: posts first (a post sent no wake-up to a
+         * scheduler that was awake), then work ahead of the next spawns. */
+        if (atomic_load(&s->has_posts)) {
+            run_posts(s);
+            continue;
+        }
         if (mb_pages_ahead(&rt->pages) || (rt->kind && rt->kind->ahead && rt->kind->ahead(rt))) continue;
         atomic_store(&s->sleeping, 1);
         atomic_fetch_add(&rt->sleepers, 1);
@@ -428,6 +459,7 @@ static int loop_init(mb_runtime *rt, mb_sched *s, int id, int nscheds) {
     s->seen = calloc((size_t)nscheds, sizeof *s->seen);
     if (!s->seen) return -1;
     if (uv_loop_init(&s->loop)) return -1;
+    if (id >= 0 && mb_netloop_init(s)) return -1;   /* the timer thread has no sockets */
     if (uv_async_init(&s->loop, &s->wakeup, on_wakeup) || uv_timer_init(&s->loop, &s->nap) ||
         pthread_mutex_init(&s->rq_lock, NULL) || pthread_mutex_init(&s->post_lock, NULL))
         return -1;
@@ -440,6 +472,7 @@ static void loop_close(mb_sched *s) {
     uv_walk(&s->loop, close_walk, s);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&s->loop)) fprintf(stderr, "moonbeam: a loop did not close cleanly\n");
+    if (s->ns) mb_netloop_free(s);
     pthread_mutex_destroy(&s->rq_lock);
     pthread_mutex_destroy(&s->post_lock);
     free(s->seen);
@@ -523,6 +556,9 @@ int mb_sched_stop_all(mb_runtime *rt) {
     }
     if (pthread_join(rt->timer_thread->thread, NULL))
         fprintf(stderr, "moonbeam: cannot join the timer thread\n");
+    /* Every loop's sockets first: closing them answers processes, which
+     * wakes them onto a run queue, whose lock loop_close destroys. */
+    for (int i = 0; i < rt->nscheds; i++) mb_netloop_close(&rt->scheds[i]);
     for (int i = 0; i < rt->nscheds; i++) loop_close(&rt->scheds[i]);
     loop_close(rt->timer_thread);   /* last: closing scheduler loops may post to it */
     free(rt->scheds);

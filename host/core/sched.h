@@ -23,6 +23,7 @@ struct mb_sched {
     int id;
     uv_thread_t thread;
     _Atomic int tid;              /* its OS thread id: the monitor lowers a stuck one's priority */
+    _Atomic(pthread_t) server;    /* the thread serving it now (a hand-off changes it) */
     uv_loop_t loop;               /* this thread only */
     uv_async_t wakeup;
     uv_timer_t nap;               /* bounds a sleep while others have queued work */
@@ -50,6 +51,7 @@ struct mb_sched {
     _Atomic bool running_hog;     /* the slice's process came from the back queue: a push
                                      of another process preempts it (mb_sched_push) */
     uint64_t *seen;               /* this thread only: others' slice counts at our last look */
+    struct mb_netsock *ns;        /* the stream sockets on this loop (netloop.h): the loop's thread */
 };
 
 #define MB_SLICE_RUNNING 1u

@@ -47,8 +47,8 @@ void mb_dist_log(const char *fmt, ...) {
 }
 
 void mb_dist_answer(mb_dist *d, mb_pid pid, mb_ref ref, const char *failure) {
-    /* An answer is a list of one array (as io_answer.h's): {true} or
-     * {false, reason}. */
+    /* An answer is a list of one array, {true} or {false, reason}, which
+     * mb.connect's loop (lua/moonbeam/init.lua) takes from the reply slot. */
     mb_buf b;
     mb_buf_init(&b);
     int bad = mb_buf_varint(&b, 1) || mb_put_tuple_head(&b, failure ? 2 : 1) || mb_put_bool(&b, !failure) ||

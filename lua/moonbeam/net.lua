@@ -1,34 +1,28 @@
 --- moonbeam.net: TCP, UDP and unix sockets owned by processes (docs/reference.md,
--- "Sockets and external programs"). Every call is a request to the I/O
--- thread (host/core/io.h), whose answer lands in the caller's reply slot as
--- a call's reply does: the process waits there, its scheduler runs others.
+-- "Sockets and external programs"). Every call is a request to the loop
+-- its socket lives on (host/core/io.h), whose answer lands in the caller's
+-- reply slot as a call's reply does: the process waits there, its scheduler
+-- runs others (an answer made at once, inside the call, is there already).
 local core = require "moonbeam.core"
 
-local type, unpack, select = type, unpack, select
-local call_take, call_end, c_wait, c_now = core.call_take, core.call_end, core.wait, core.now
+local type = type
+local take, c_wait, c_now = core.net_take, core.wait, core.now
 
 local M = {}
 
--- {true, values...} -> values; {false, reason} -> nil, reason.
-local function result(v)
-  if v[1] then
-    if v[2] == nil then return true end
-    return select(2, unpack(v))
-  end
-  return nil, v[2]
-end
-
--- The answer to the request ref, waited for until timeout ms (nil: none).
--- On timeout the I/O thread is told; its one answer is then either the
--- original one (it was already on its way) or {false, "timeout"}, and in
--- that case the request took nothing.
+-- The answer to the request ref, waited for until timeout ms (nil: none):
+-- its values (true when it has none), or nil and the reason. On timeout
+-- the socket's loop is told; its one answer is then either the original
+-- one (it was already on its way) or "timeout", and in that case the
+-- request took nothing.
 local function await(ref, timeout, s)
   local deadline = timeout and c_now() + timeout
   while true do
-    local kind, v = call_take()
-    if kind == "reply" then
-      call_end()
-      return result(v)
+    local n, ok, a, b, c = take()
+    if n > 0 then
+      if not ok then return nil, a end
+      if n == 1 then return true elseif n == 2 then return a elseif n == 3 then return a, b end
+      return a, b, c
     end
     local left
     if deadline then
