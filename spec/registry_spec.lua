@@ -316,8 +316,10 @@ describe("registry", function()
       local via = { "via", name, "a" }
       assert.equal(other, mb.whereis(via))
       assert.is_nil(mb.whereis({ "via", name, "nobody" }))
-      assert.is_true(mb.send(via, "exit"))
+      -- monitor first: once told to exit, other may be gone (and its name
+      -- with it) before a monitor by name could find it
       local m = mb.monitor(via)
+      assert.is_true(mb.send(via, "exit"))
       local down = h.down(m)
       assert.equal(other, down[4])
       local err = h.usage_error("send", mb.send, { "via", name, "nobody" }, "x")
