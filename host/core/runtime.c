@@ -170,8 +170,8 @@ int mb_runtime_stop(mb_runtime *rt) {
         /* A blocking call still runs, in a process's state, maybe sending:
          * free nothing it may touch; the schedulers only stop running. */
         atomic_store(&rt->stopping, true);
-        for (int i = 0; i < rt->nscheds; i++) uv_async_send(&rt->scheds[i].wakeup);
-        uv_async_send(&rt->timer_thread->wakeup);
+        for (int i = 0; i < rt->nscheds; i++) mb_wake_send(&rt->scheds[i].wakeup);
+        mb_wake_send(&rt->timer_thread->wakeup);
         return -1;
     }
     /* Sockets close before the processes go: the I/O thread delivers to them. */

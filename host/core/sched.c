@@ -3,7 +3,7 @@
  * A run queue is a mutex-guarded FIFO: pushes and pops are a few pointer
  * moves, and on two to sixteen cores the lock is not where time goes (see
  * bench/). A scheduler with an empty queue steals; with nothing to steal it
- * blocks in uv_run until a timer fires or uv_async_send wakes it. Wakers
+ * blocks in uv_run until a timer fires or mb_wake_send wakes it. Wakers
  * only send when the target says it is sleeping, so a busy host makes no
  * wake-up system calls. */
 #include "sched.h"
@@ -87,7 +87,7 @@ static void wake_sleeper(mb_runtime *rt, mb_sched *except) {
     for (int i = 0; i < rt->nscheds; i++) {
         mb_sched *o = &rt->scheds[i];
         if (o != except && atomic_load(&o->sleeping)) {
-            uv_async_send(&o->wakeup);
+            mb_wake_send(&o->wakeup);
             return;
         }
     }
@@ -127,7 +127,7 @@ void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p) {
          * the loop's poll not block and uv_run return, to the run queue.
          * Another thread's push must wake it. */
         if (!own || !pthread_equal(atomic_load(&s->server), pthread_self())) {
-            uv_async_send(&s->wakeup);
+            mb_wake_send(&s->wakeup);
         } else {
             uv_stop(&s->loop);
             if (n > 1 && atomic_load(&rt->sleepers) > 1) wake_sleeper(rt, s);
@@ -147,7 +147,7 @@ static void post_chain(mb_sched *s, mb_post *first, mb_post *last) {
     /* A scheduler that is awake runs its posts at its next look at the
      * loop, and checks for them after it says it sleeps (sched_main): only
      * a sleeper needs the wake-up. The timer thread always sleeps in its loop. */
-    if (s->id < 0 || atomic_load(&s->sleeping)) uv_async_send(&s->wakeup);
+    if (s->id < 0 || atomic_load(&s->sleeping)) mb_wake_send(&s->wakeup);
 }
 
 int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg) {
@@ -207,7 +207,7 @@ static void run_posts(mb_sched *s) {
     }
 }
 
-static void on_wakeup(uv_async_t *a) { run_posts(a->data); }
+static void on_wakeup(void *s) { run_posts(s); }
 
 /* Take work from a scheduler that has more than it can run now: a queue of
  * two or more, or one process queued behind a slice that has not ended
@@ -448,7 +448,7 @@ int mb_sched_hand_off(mb_sched *s, uv_thread_t *stuck) {
 static void close_walk(uv_handle_t *h, void *arg) {
     mb_sched *s = arg;
     if (uv_is_closing(h)) return;
-    if (h == (uv_handle_t *)&s->wakeup || h == (uv_handle_t *)&s->nap || mb_shutdown_owns(s->rt, h))
+    if (h == mb_wake_handle(&s->wakeup) || h == (uv_handle_t *)&s->nap || mb_shutdown_owns(s->rt, h))
         uv_close(h, NULL);
     else uv_close(h, (uv_close_cb)mb_timer_handle_free);
 }
@@ -460,10 +460,9 @@ static int loop_init(mb_runtime *rt, mb_sched *s, int id, int nscheds) {
     if (!s->seen) return -1;
     if (uv_loop_init(&s->loop)) return -1;
     if (id >= 0 && mb_netloop_init(s)) return -1;   /* the timer thread has no sockets */
-    if (uv_async_init(&s->loop, &s->wakeup, on_wakeup) || uv_timer_init(&s->loop, &s->nap) ||
+    if (mb_wake_init(&s->loop, &s->wakeup, on_wakeup, s) || uv_timer_init(&s->loop, &s->nap) ||
         pthread_mutex_init(&s->rq_lock, NULL) || pthread_mutex_init(&s->post_lock, NULL))
         return -1;
-    s->wakeup.data = s;
     return 0;
 }
 
@@ -473,6 +472,7 @@ static void loop_close(mb_sched *s) {
     uv_run(&s->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&s->loop)) fprintf(stderr, "moonbeam: a loop did not close cleanly\n");
     if (s->ns) mb_netloop_free(s);
+    mb_wake_free(&s->wakeup);
     pthread_mutex_destroy(&s->rq_lock);
     pthread_mutex_destroy(&s->post_lock);
     free(s->seen);
@@ -503,11 +503,11 @@ int mb_sched_start_all(mb_runtime *rt, int n) {
     if (started == n && (rt->sysmon = mb_sysmon_start(rt))) return 0;
     atomic_store(&rt->stopping, true);
     for (int j = 0; j < started && j < n; j++) {
-        uv_async_send(&rt->scheds[j].wakeup);
+        mb_wake_send(&rt->scheds[j].wakeup);
         uv_thread_join(&rt->scheds[j].thread);
     }
     if (started >= 0) {
-        uv_async_send(&rt->timer_thread->wakeup);
+        mb_wake_send(&rt->timer_thread->wakeup);
         uv_thread_join(&rt->timer_thread->thread);
     }
     return -1;
@@ -543,8 +543,8 @@ int mb_sched_stop_all(mb_runtime *rt) {
      * milliseconds, not the grace period. */
     mb_sysmon_host_stopping(rt->sysmon);
     atomic_store(&rt->stopping, true);
-    for (int i = 0; i < rt->nscheds; i++) uv_async_send(&rt->scheds[i].wakeup);
-    uv_async_send(&rt->timer_thread->wakeup);
+    for (int i = 0; i < rt->nscheds; i++) mb_wake_send(&rt->scheds[i].wakeup);
+    mb_wake_send(&rt->timer_thread->wakeup);
     int stuck = join_all(rt, 2000);
     stuck += orphans_left(rt, stuck ? 0 : 2000);
     mb_sysmon_stop(rt->sysmon);

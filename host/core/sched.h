@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <uv.h>
 #include "process.h"
+#include "wake.h"
 
 typedef struct mb_post {
     struct mb_post *next;
@@ -25,7 +26,7 @@ struct mb_sched {
     _Atomic int tid;              /* its OS thread id: the monitor lowers a stuck one's priority */
     _Atomic(pthread_t) server;    /* the thread serving it now (a hand-off changes it) */
     uv_loop_t loop;               /* this thread only */
-    uv_async_t wakeup;
+    mb_wake wakeup;               /* wake.h: posts, pushes to a sleeping loop, the stop */
     uv_timer_t nap;               /* bounds a sleep while others have queued work */
     pthread_mutex_t rq_lock;
     mb_proc *rq_head, *rq_tail;
