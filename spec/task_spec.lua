@@ -506,8 +506,9 @@ describe("task.start", function()
     local _, ref = mb.spawn_monitor(function()
       local mb = require "moonbeam"
       local task = require "moonbeam.task"
-      local pid = task.start("spec.support.task_fns:crash", "started task crash")
-      local watch = mb.monitor(pid)
+      local pid = task.start("spec.support.task_fns:crash_on_go", "started task crash")
+      local watch = mb.monitor(pid)   -- before the crash: its DOWN carries the error
+      mb.send(pid, "go")
       local down = mb.receive(function(m) return type(m) == "table" and m[2] == watch end, 2000)
       mb.sleep(30)
       mb.exit({ "caller_alive", down ~= nil and down[5][1] })

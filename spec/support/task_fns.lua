@@ -12,6 +12,12 @@ function M.double(x) return x * 2 end
 
 function M.crash(message) error(message) end
 
+-- Raises message once told "go": a crash a monitor set up first sees.
+function M.crash_on_go(message)
+  mb.receive(function(m) return m == "go" end)
+  error(message)
+end
+
 function M.exit_with(reason) mb.exit(reason) end
 
 function M.nothing() end
