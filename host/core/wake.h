@@ -8,7 +8,8 @@
  * of a call between nodes, measured with perf). This is the same
  * coalescing wake without the spin: an eventfd of its own under a uv_poll
  * handle, and a pending flag so a burst of sends makes one write. The
- * distribution thread's queue uses it (host/dist/dist.c). */
+ * schedulers and the timer thread (sched.c) and the distribution thread's
+ * queue (host/dist/dist.c) are woken by it. */
 #ifndef MB_WAKE_H
 #define MB_WAKE_H
 
