@@ -107,6 +107,7 @@ void mbb_open_console(lua_State *L);
 void mbb_open_shutdown(lua_State *L);
 void mbb_open_table(lua_State *L);
 void mbb_open_net(lua_State *L);
+void mbb_open_net_io(lua_State *L);
 void mbb_open_port(lua_State *L);
 void mbb_open_log(lua_State *L);
 /* moonbeam.net's and moonbeam.port's requests to the I/O thread (net_api.c):

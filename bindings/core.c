@@ -264,8 +264,10 @@ static void ensure_host(lua_State *L) {
  * sockets, ports and registries use are put in the table on first touch,
  * one area at a time (a gen_server needs the call area and no other): an
  * idle process does not pay for them. An area is known by its names'
- * prefix; a name no area claims opens them all, so a function added to an
- * area under another prefix is still found. */
+ * prefix, the longest that fits (a socket's send and recv are an area of
+ * their own: a connection's process needs no other); a name no area claims
+ * opens them all, so a function added to an area under another prefix is
+ * still found. */
 typedef struct lazy_area {
     const char *prefix;
     void (*open)(lua_State *L);
@@ -275,12 +277,15 @@ static const lazy_area areas[] = {
     {"call_", mbb_open_call}, {"reply", mbb_open_call}, {"alias", mbb_open_call},
     {"unalias", mbb_open_call}, {"send_alias", mbb_open_call}, {"sup_", mbb_open_supervisor},
     {"console_", mbb_open_console}, {"version", mbb_open_console}, {"shutdown_", mbb_open_shutdown},
-    {"tab_", mbb_open_table}, {"net_", mbb_open_net}, {"port_", mbb_open_port},
-    {"reg_", mbb_open_registry}, {"log", mbb_open_log}, {"code_", mbb_open_reload},
+    {"tab_", mbb_open_table}, {"net_", mbb_open_net}, {"net_send", mbb_open_net_io},
+    {"net_sendto", mbb_open_net}, {"net_recv", mbb_open_net_io}, {"net_recvfrom", mbb_open_net},
+    {"net_close", mbb_open_net_io}, {"net_take", mbb_open_net_io}, {"net_cancel", mbb_open_net_io},
+    {"port_", mbb_open_port}, {"reg_", mbb_open_registry}, {"log", mbb_open_log}, {"code_", mbb_open_reload},
     {"peek", mbb_open_peek}, {"node", mbb_open_dist}, {"dist_", mbb_open_dist},
     {"monitor_node", mbb_open_dist}, {"atom", mbb_open_terms}, {"tuple", mbb_open_terms},
     {"kind", mbb_open_terms}};
 #define NAREAS (sizeof areas / sizeof *areas)
+_Static_assert(NAREAS < 32, "an area's open bit fits in an unsigned");
 
 /* Which areas are open: a bit each, in the metatable's "open" field. */
 static int load_rest(lua_State *L) {
@@ -292,8 +297,11 @@ static int load_rest(lua_State *L) {
     lua_pop(L, 1);
     lua_pushvalue(L, 1);   /* luaL_register's target, at -1 */
     size_t claimed = NAREAS;
-    for (size_t i = 0; key && i < NAREAS; i++)
-        if (strncmp(key, areas[i].prefix, strlen(areas[i].prefix)) == 0) claimed = i;
+    size_t longest = 0;
+    for (size_t i = 0; key && i < NAREAS; i++) {
+        size_t n = strlen(areas[i].prefix);
+        if (n > longest && strncmp(key, areas[i].prefix, n) == 0) claimed = i, longest = n;
+    }
     for (size_t i = 0; i < NAREAS; i++) {
         if (claimed != NAREAS && areas[i].open != areas[claimed].open) continue;
         if (open & (1u << i)) continue;

@@ -427,3 +427,27 @@ describe("UDP", function()
     net.close(a)
   end)
 end)
+
+describe("what a socket's owner carries", function()
+  it("sends, receives and closes without the rest of moonbeam.net, which comes with its first other use", function()
+    local c, s = pair()
+    local pid = mb.spawn(function(me)
+      local mb, net = require "moonbeam", require "moonbeam.net"
+      local s = mb.receive()
+      local data = net.recv(s, nil, 1000)
+      local sent = net.send(s, data)
+      local before = package.loaded["moonbeam.net_open"] ~= nil
+      local _, port = net.peername(s)   -- not send, recv or close
+      local after = package.loaded["moonbeam.net_open"] ~= nil
+      mb.send(me, { "carried", data, sent, before, after, type(port), net.no_such_call == nil, net.close(s) })
+    end, mb.self())
+    assert.is_true(net.controlling_process(s, pid))
+    mb.send(pid, s)
+    assert(net.send(c, "ping"))
+    assert.equal("ping", net.recv(c, 4, 1000))
+    local r = mb.receive(function(m) return type(m) == "table" and m[1] == "carried" end, 2000)
+    assert.same({ "carried", "ping", true, false, true, "number", true, true }, r)
+    assert.same({ nil, "closed" }, { net.recv(c, nil, 1000) })
+    net.close(c)
+  end)
+end)

@@ -289,6 +289,22 @@ describe("a spawned process", function()
     assert.same({ call = true, tab_before = false, net_before = false, tab = true, net_after_tab = false,
                   rest = true, none = true }, seen)
   end)
+
+  it("opens a socket's send, recv and close alone, and still finds the names they begin", function()
+    for _, first in ipairs({ "net_send", "net_recvfrom" }) do
+      mb.spawn(function(parent, first)
+        local core = require "moonbeam.core"
+        local seen = { first = type(core[first]) == "function" }
+        seen.listen_before = rawget(core, "net_listen") ~= nil
+        seen.named = type(core.net_sendto) == "function" and type(core.net_recvfrom) == "function"
+          and type(core.net_recv) == "function" and type(core.net_close) == "function"
+        seen.listen = rawget(core, "net_listen") ~= nil
+        require("moonbeam").send(parent, { "core", first, seen })
+      end, mb.self(), first)
+      local r = h.expect(h.tuple("core"), "the child's report")
+      assert.same({ "core", first, { first = true, listen_before = first ~= "net_send", named = true, listen = true } }, r)
+    end
+  end)
 end)
 
 describe("package.path set in a script", function()

@@ -242,12 +242,15 @@ static const uint8_t *in_at(const sock *s) { return s->in.p + s->in_off; }
 
 /* All delivered: the buffer goes (the next read makes another), so an
  * idle connection holds none of its READ_CHUNK. */
+static void release_if_drained(sock *s) {
+    if (s->in_off < s->in.len) return;
+    mb_buf_free(&s->in);
+    s->in_off = 0;
+}
+
 static void consume(sock *s, size_t n) {
     s->in_off += n;
-    if (s->in_off == s->in.len) {
-        mb_buf_free(&s->in);
-        s->in_off = 0;
-    }
+    release_if_drained(s);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
@@ -321,7 +324,8 @@ static void push_active(sock *s) {
         if (got < 0) {
             mb_io_tell(rt, from, s->owner, "tcp_error", s->id, "emsgsize", 8);
             s->eof = true;
-            s->in_off = s->in.len = 0;
+            s->in_off = s->in.len;
+            release_if_drained(s);
             break;
         }
         if (got == 0) break;
@@ -353,6 +357,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     }
     if (s->active != 0) push_active(s);
     else try_recv(s);
+    /* A read that found nothing (EAGAIN after a full buffer, the end, an
+     * error) leaves on_alloc's READ_CHUNK empty: not kept while idle. */
+    release_if_drained(s);
     update_reading(s);
 }
 
