@@ -18,7 +18,7 @@ cleanup() { for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/
 trap cleanup EXIT
 
 for _ in $(seq 20); do
-    port=$((20000 + RANDOM % 20000))
+    port=$((20000 + RANDOM % 12000))   # below the ephemeral range (see net.sh)
     epmd -port "$port" -relaxed_command_check & pids+=($!)
     for _ in $(seq 50); do ERL_EPMD_PORT=$port epmd -names >/dev/null 2>&1 && break 2; sleep 0.1; done
 done
