@@ -15,6 +15,7 @@
 #include <lualib.h>
 #include "bindings.h"
 #include "module_cache.h"
+#include "yieldable.h"
 #include "core/log_format.h"
 #include "core/sched.h"
 #include "core/signal.h"
@@ -469,6 +470,9 @@ static between what_is_between(mb_proc *p, lua_State *L) {
         if (!ours(cfn)) return BETWEEN_FOREIGN;
         b = BETWEEN_OURS;
     }
+    /* LuaJIT's own C frames that no stack level shows: an error handler's,
+     * a finalizer's (yieldable.c). */
+    if (b == BETWEEN_NOTHING && mbb_yieldable(L) == MBB_YIELD_CANNOT) b = BETWEEN_OURS;
     return b;
 }
 
@@ -584,6 +588,7 @@ static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
 
 static void install_preempt_handler(void) {
     find_bases();
+    mbb_yieldable_init();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_preempt_signal;

@@ -73,8 +73,11 @@ describe("examples.ttl_lru_cache", function()
   it("sweeps expired entries out every cleanup_ms, with no get needed", function()
     local c = assert(cache.start_link({ ttl_ms = 50, cleanup_ms = 50 }))
     for i = 1, 10 do cache.put(c, i, i) end
-    assert.equal(10, cache.stats(c).size)
-    assert.is_true(h.wait_until(function() return cache.stats(c).size == 0 end, 3000), "never swept")
+    -- On a loaded machine some may already be swept: every entry is either
+    -- still held or counted as expired.
+    local st = cache.stats(c)
+    assert.equal(10, st.size + st.expirations)
+    assert.is_true(h.wait_until(function() return cache.stats(c).size == 0 end), "never swept")
     assert.equal(10, cache.stats(c).expirations)
     assert.same({}, cache.keys(c))
   end)

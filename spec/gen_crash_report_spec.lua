@@ -26,7 +26,7 @@ local gen = require "moonbeam.gen_server"
 -- Waits for pid to exit; returns its reason.
 local function wait_down(pid)
   local ref = mb.monitor(pid)
-  local m = mb.receive(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == ref end, 5000)
+  local m = mb.receive(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == ref end, 30000)
   assert(m, "the server did not exit")
   return m[5]
 end

@@ -260,6 +260,45 @@ describe("a process that never yields", function()
     for i = 1, 4 do mb.exit(pids[i], "kill") end
   end)
 
+  -- LuaJIT runs an xpcall handler and a finalizer from C frames that no
+  -- stack level shows; a yield there fails with an error of its own, which
+  -- took the handler's error's place ("error in error handling"). The
+  -- preemption must wait until they return.
+  preempt_it("is preempted only where it can yield: an xpcall handler keeps its error, a finalizer runs whole", function()
+    local spinners = {}
+    for i = 1, 4 do
+      spinners[i] = mb.spawn(interpreted_spinner, mb.self())
+      h.expect(h.tuple("spinning"), "spinner " .. i)
+    end
+    local _, ref = mb.spawn_monitor(function(parent)
+      local mb = require "moonbeam"
+      local ffi = require "ffi"
+      jit.off()
+      local function long() local s = 0 for i = 1, 3e6 do s = s + i end return s end
+      local errors, finalized = {}, 0
+      for i = 1, 5 do
+        -- An error the VM raises, with no C function on the stack.
+        local _, e = xpcall(function() local z; return z + i end, function(e) long() return e end)
+        errors[i] = e
+      end
+      -- Finalizers that take long, run by the GC steps of plain allocations.
+      local keep = {}
+      for i = 1, 20 do
+        ffi.gc(ffi.new("char[64]"), function() long() finalized = finalized + 1 end)
+        for j = 1, 2000 do keep[j] = { i, j } end
+      end
+      collectgarbage()
+      mb.send(parent, { "done", errors, finalized })
+    end, mb.self())
+    local m = h.expect(h.tuple("done"), "the xpcalls and finalizers", 60000)
+    for i = 1, 5 do
+      assert.matches("attempt to perform arithmetic on local 'z'", m[2][i], 1, true)
+    end
+    assert.equal(20, m[3])
+    assert.equal("normal", h.reason(ref))
+    for i = 1, 4 do mb.exit(spinners[i], "kill") end
+  end)
+
   preempt_it("is ended by kill where it cannot yield: in a string.gsub callback, in a coroutine of its own", function()
     for _, wrap in ipairs { "gsub", "coroutine" } do kill_after(spin(wrap, "interpreted"), 20, wrap) end
     host_answers()

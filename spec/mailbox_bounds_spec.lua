@@ -44,7 +44,7 @@ end
 -- message_queue_len and message_queue_bytes once it took them all.
 local function held_by(pid)
   mb.exit(pid, "dump")
-  local m = h.expect(h.tuple("held"), "the hoarder's messages", 10000)
+  local m = h.expect(h.tuple("held"), "the hoarder's messages", 60000)
   return m[2], m[3], m[4]
 end
 

@@ -160,7 +160,7 @@ describe("moonbeam.net across schedulers", function()
         assert(net.send(s, first[3]))
         local again = mb.receive(function(m) return m[1] == "tcp" and m[2] == s end, 5000)
         assert(net.send(s, again[3]))
-        assert(mb.receive(function(m) return m[1] == "tcp_closed" and m[2] == s end, 5000))
+        assert(mb.receive(function(m) return m[1] == "tcp_closed" and m[2] == s end, 15000))
         net.close(s)   -- before "done": the next test counts descriptors
         mb.send(me, "done")
       end, me)

@@ -279,7 +279,7 @@ describe("waiting on sockets", function()
     for i = 1, 20 do
       mb.spawn(function(me, i) require("moonbeam").send(me, { "ran", i }) end, me, i)
     end
-    for _ = 1, 20 do assert(mb.receive(function(m) return m[1] == "ran" end, 1000)) end
+    for _ = 1, 20 do assert(mb.receive(function(m) return m[1] == "ran" end, 15000)) end
     net.send(c, "end")
     assert.same({ "recv", "end" }, mb.receive(function(m) return m[1] == "recv" end, 1000))
     net.close(c)

@@ -15,7 +15,12 @@ local ffi = require "ffi"
 
 local H = {}
 
-H.TIMEOUT = 2000
+-- How long a test waits for what must come. Generous: a wait ends when the
+-- message arrives, so only a failing test pays it, and a machine running
+-- every spec file at once (as CI may, with four per processor) can hold a
+-- process up for seconds. Checks that something does NOT come use short
+-- windows of their own.
+H.TIMEOUT = 15000
 
 -- Wall-clock milliseconds (monotonic), for generous lower/upper bounds only.
 pcall(ffi.cdef, "int clock_gettime(int, void *);")

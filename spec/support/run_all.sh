@@ -18,6 +18,18 @@ step() {   # step NAME TARGET
     rc=$(cat "$log/$2.rc")
     tally_run "make $2" "$log/$2.out" "$rc"
     [ "$rc" -ne 0 ] && status=1
+    # What failed in this step, for the recap at the end: a spec run's own
+    # recap, else the step's last lines.
+    if [ "$rc" -ne 0 ]; then
+        {
+            echo "== $1 (make $2)"
+            if grep -q '^== what failed$' "$log/$2.out"; then
+                sed -n '/^== what failed$/,$p' "$log/$2.out" | sed 1d | grep -vE '^[0-9]+ passed, [0-9]+ failed'
+            else
+                tail -n 15 "$log/$2.out"
+            fi
+        } >>"$log/recap"
+    fi
 }
 
 step "specs" spec
@@ -29,6 +41,12 @@ step "specs under ThreadSanitizer" tsan
 step "the core alone under TSan" core-test-tsan
 step "fuzzing the message decoder" fuzz-short
 
+# The failures once more, last, where a CI log's tail shows them.
+if [ -s "$log/recap" ]; then
+    echo
+    echo "== what failed, step by step"
+    cat "$log/recap"
+fi
 rm -rf "$log"
 echo
 echo "$passed passed, $failed failed"

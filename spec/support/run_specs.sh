@@ -8,12 +8,13 @@
 # Files run side by side, SPEC_JOBS at a time (default: four per processor,
 # as most files spend their time waiting on messages, not computing). With
 # SPEC_TIMES naming a file where each spec file's last wall and CPU seconds
-# are kept (make spec keeps build/spec-times), the longest start first (files
-# with no record yet before all), and files that used 2 s of CPU or more run
-# at most one per processor at a time, so that the others fill the
-# processors beside them instead of waiting behind them. SPEC_ALONE names
-# files whose checks measure time, which the load of other files would
-# skew: they run first, one at a time, with nothing beside them.
+# are kept (make spec keeps build/spec-times; spec/support/spec-times, in the
+# repository, stands in for files it has no record of), the longest start
+# first (files with no record at all before all), and files that used 2 s of
+# CPU or more run at most one per processor at a time, so that the others
+# fill the processors beside them instead of waiting behind them.
+# SPEC_ALONE names files whose checks measure time, which the load of other
+# files would skew: they run first, one at a time, with nothing beside them.
 #
 # Each file has SPEC_FILE_TIMEOUT seconds (default 600). A file still running
 # then is reported with the test it was in (spec/support/summary.lua writes
@@ -70,8 +71,14 @@ stop() {   # stop PID: the process and everything below it
     kill -KILL $pids 2>/dev/null
 }
 
-# The record of the last run: "WALL CPU FILE" lines.
-record() { [ -n "$times" ] && cat "$times" 2>/dev/null; }
+# The record of the last run: "WALL CPU FILE" lines. Where a file has none
+# (a fresh clone: CI), the times kept in the repository beside this script,
+# so that even a first run keeps its heavy files apart and starts the long
+# ones first.
+defaults="$(dirname "$0")/spec-times"
+record() {
+    { [ -n "$times" ] && cat "$times" 2>/dev/null; cat "$defaults" 2>/dev/null; } | awk 'NF == 3 && !seen[$3]++'
+}
 
 # order FILE...: the files, longest recorded time first; those with no
 # record yet (which may be long) before all, in the order given.
@@ -115,6 +122,7 @@ run_one() {
 # collect: waits for the next file to end, prints its output and counts it.
 collect() {
     read -r i <&3
+    failed_before=$failed
     running=$((running - 1))
     [ -e "$work/$i.heavy" ] && heavy_running=$((heavy_running - 1))
     name=$(cat "$work/$i.name")
@@ -128,7 +136,25 @@ collect() {
     else
         tally_run "$name" "$work/$i.out" "$(cat "$work/$i.rc")"
     fi
+    [ "$failed" -gt "$failed_before" ] && recap "$i" "$name"
     echo "$(cat "$work/$i.time") $(cat "$work/$i.cpu") $name" >>"$work/times"
+}
+
+# recap N NAME: what a failed file said of its failures (busted's details
+# from the first "Failure ->" or "Error ->" on, or the end of its output when
+# it printed none, and its hang report), kept for the end of the run, where
+# a CI log's tail shows it. Bounded: the whole output is above.
+recap() {
+    {
+        echo "-- $2 (exit status $(cat "$work/$1.rc"))"
+        if grep -qE '^(Failure|Error) -> ' "$work/$1.out"; then
+            awk '/^(Failure|Error) -> /{on=1} on' "$work/$1.out" \
+                | grep -vE '^[0-9]+ passed, [0-9]+ failed' | head -n 40
+        else
+            cat "$work/$1.out" "$work/$1.shell" | tail -n 15
+        fi
+        [ -s "$work/$1.hang" ] && head -n 5 "$work/$1.hang"
+    } >>"$work/recap"
 }
 
 # start FILE: starts the next file in the background.
@@ -180,10 +206,16 @@ wait
 
 # This run's times replace the old ones; files not run keep theirs.
 if [ -n "$times" ]; then
-    { cat "$work/times"; record; } | awk 'NF == 3 && !seen[$3]++' >"$work/times.new" &&
+    { cat "$work/times"; [ -n "$times" ] && cat "$times" 2>/dev/null; } | awk 'NF == 3 && !seen[$3]++' >"$work/times.new" &&
         cp "$work/times.new" "$times"
 fi
 
+# The failures once more, last, where a log's tail shows them.
+if [ -s "$work/recap" ]; then
+    echo
+    echo "== what failed"
+    cat "$work/recap"
+fi
 echo
 if [ "$skipped" -gt 0 ]; then
     echo "$passed passed, $failed failed, $skipped skipped"
