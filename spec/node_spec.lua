@@ -252,6 +252,7 @@ describe("nodes", function()
     -- An epmd port nobody listens on: the host starts epmd there, and it
     -- is this spec's to stop.
     local port = N.port + 1
+    while N.epmd_answers(port) do port = port + 1 end
     local s2, out2, err2 = sh.run(("ERL_EPMD_PORT=%d %s --sname %s --cookie c6 -e 'print(require(\"moonbeam\").node())'")
       :format(port, N.BIN, alive))
     local names = io.popen(("ERL_EPMD_PORT=%d epmd -names 2>&1"):format(port)):read("*a")

@@ -51,18 +51,28 @@ end
 -- node started here). Killed by cleanup.
 function N.epmd()
   for _ = 1, 20 do
-    local port = math.random(20000, 40000)
-    local job = track(sh.start(("epmd -port %d -relaxed_command_check"):format(port)))
-    -- It listens, or has exited (the port was taken): `epmd -names` says which.
-    local ok = pcall(job.wait_until, job, function()
-      return os.execute(("ERL_EPMD_PORT=%d epmd -names >/dev/null 2>&1"):format(port)) == 0
-    end, 5000, "epmd to listen")
-    if ok then
-      N.port = port
-      return port
+    -- Below Linux's ephemeral range (32768 and up), where the client end of
+    -- some other spec's connection could hold the port.
+    local port = math.random(20000, 32000)
+    -- Another spec file's epmd may listen there: ours must be the one that answers.
+    if not N.epmd_answers(port) then
+      local job = track(sh.start(("epmd -port %d -relaxed_command_check"):format(port)))
+      local function ended() return sh.read(job.rc) ~= "" end
+      -- It listens, or has exited (the port was taken).
+      local ok = pcall(job.wait_until, job, function() return ended() or N.epmd_answers(port) end,
+        5000, "epmd to listen")
+      if ok and not ended() and N.epmd_answers(port) then
+        N.port = port
+        return port
+      end
     end
   end
   error("no free port for epmd")
+end
+
+--- Whether an epmd answers on port.
+function N.epmd_answers(port)
+  return os.execute(("ERL_EPMD_PORT=%d epmd -names >/dev/null 2>&1"):format(port)) == 0
 end
 
 local function env() return ("env ERL_EPMD_PORT=%d "):format(N.port) end
