@@ -77,10 +77,11 @@ describe("examples.job_queue", function()
     for i = 1, 5 do ids[i] = jobs.enqueue(q, J .. "resize", i .. ".jpg", 100) end
     local st = jobs.stats(q)
     assert.equal(2, st.running)
-    assert.equal(3, st.queued)
+    -- On a loaded machine a 100 ms job may be done before the last enqueue.
+    assert.equal(3, st.queued + st.done)
     local order = {}
     for _ = 1, 5 do
-      order[#order + 1] = h.expect(h.tuple("job", "started"), "a start", 5000)[3]
+      order[#order + 1] = h.expect(h.tuple("job", "started"), "a start")[3]
     end
     -- the first two started first (in either order: they race to say so)
     local first = { order[1], order[2] }
@@ -88,7 +89,7 @@ describe("examples.job_queue", function()
     assert.same({ ids[1], ids[2] }, first)
     table.sort(order)
     assert.same(ids, order)
-    for _, id in ipairs(ids) do assert.equal(id .. ".thumb.jpg", jobs.await(q, id, 5000)) end
+    for _, id in ipairs(ids) do assert.equal(id .. ".thumb.jpg", jobs.await(q, id, h.TIMEOUT)) end
     st = jobs.stats(q)
     assert.equal(5, st.done)
     assert.equal(0, st.running + st.queued + st.retrying)
