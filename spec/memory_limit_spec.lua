@@ -26,6 +26,28 @@ describe("mb.info(pid).memory", function()
     assert.is_true(after >= before + 2 * MiB, "memory " .. before .. " -> " .. after)
   end)
 
+  -- LuaJIT collects only as a state allocates: a process that waits after
+  -- making garbage gives it back before it waits (docs/semantics.md, "Memory").
+  it("falls back once what a process made is garbage and it waits", function()
+    local p = mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      while true do
+        local n = mb.receive()
+        local t = {}
+        for i = 1, n do t[i] = ("x"):rep(64) .. i end
+        t = nil
+        mb.send(parent, "made")
+      end
+    end, mb.self())
+    mb.send(p, 2000)   -- some 200 KB, garbage once it answers
+    h.expect(function(m) return m == "made" end, "the garbage made")
+    assert.is_true(h.wait_until(function()
+      local info = mb.info(p)
+      return info.status == "waiting" and info.memory < 100 * 1024
+    end), "memory " .. mb.info(p).memory .. " bytes while it waits")
+    mb.exit(p, "kill")
+  end)
+
   it("is that of the caller too", function()
     assert.is_true(mb.info(mb.self()).memory > 0)
   end)
