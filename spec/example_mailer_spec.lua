@@ -84,7 +84,7 @@ describe("examples.mailer", function()
     end
     assert.is_not_nil(the_task)
     mb.exit(the_task, "kill")
-    local r = h.expect(h.tuple("result"), "the caller's answer", 2000)
+    local r = h.expect(h.tuple("result"), "the caller's answer")
     assert.is_nil(r[2])
     assert.matches("the sending task died: killed", r[3])
     local s = mailer.stats(m)

@@ -67,7 +67,7 @@ describe("examples.sessions", function()
     -- At least the sweep that took them (the first, when a loaded machine
     -- runs it late), and it keeps sweeping.
     assert.is_true(st.sweeps >= 1, "sweeps: " .. st.sweeps)
-    assert.is_true(h.wait_until(function() return sessions.stats(s).sweeps >= st.sweeps + 2 end, 3000))
+    assert.is_true(h.wait_until(function() return sessions.stats(s).sweeps >= st.sweeps + 2 end))
   end)
 
   it("refuses nil data", function()

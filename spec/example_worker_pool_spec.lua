@@ -70,7 +70,7 @@ describe("examples.worker_pool", function()
     end
     local workers = {}
     for i = 1, 4 do
-      workers[i] = h.expect(h.tuple("at_work"), "call " .. i .. " at work beside the others", 5000)[2]
+      workers[i] = h.expect(h.tuple("at_work"), "call " .. i .. " at work beside the others")[2]
     end
     for _, w in ipairs(workers) do mb.send(w, "go") end
     for _ = 1, 4 do assert.equal("together", h.expect(h.tuple("answer"), "an answer", 10000)[2]) end

@@ -24,7 +24,7 @@ local function in_process(name, fn, path)
     local ok, v = pcall(function() return fn(require(name)) end)
     require("moonbeam").send(parent, { "result", ok, v })
   end, mb.self(), name, fn, path or PATH)
-  local m = h.expect(h.tuple("result"), "the process's result", 5000)
+  local m = h.expect(h.tuple("result"), "the process's result")
   return m[2], m[3]
 end
 

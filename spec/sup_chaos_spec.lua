@@ -83,7 +83,7 @@ describe("the example tree under chaos", function()
       U.bounded(5000, function(s) return require("moonbeam.supervisor").stop(s) end, top)
       U.stop_quietly(top)
     end
-    h.wait_until(function() return not mb.whereis("cache") and not mb.whereis("pool") end, 2000)
+    h.wait_until(function() return not mb.whereis("cache") and not mb.whereis("pool") end)
     h.after()
   end)
 
@@ -93,7 +93,7 @@ describe("the example tree under chaos", function()
     top, err = tree.start({ workers = WORKERS, name = h.name("app"), cleanup_ms = 100, session_ttl_ms = 1000 })
     assert.is_true(h.is_pid(top), h.text(err))
     local ok, why
-    assert.is_true(h.wait_until(function() ok, why = whole(top) return ok end, 3000), why)
+    assert.is_true(h.wait_until(function() ok, why = whole(top) return ok end), why)
     assert.equal(before + TREE_SIZE, #mb.processes())
 
     -- A count of kills, not a time: a loaded machine does them all, slower.
@@ -114,16 +114,16 @@ describe("the example tree under chaos", function()
       mb.sleep(math.random(50, 200))
     end
 
-    assert.is_true(h.wait_until(function() ok, why = whole(top) return ok end, 5000),
+    assert.is_true(h.wait_until(function() ok, why = whole(top) return ok end),
       "not whole after " .. kills .. " kills: " .. tostring(why))
     -- exactly one tree's worth of processes: nothing leaked, nothing missing
-    assert.is_true(h.wait_until(function() return #mb.processes() == before + TREE_SIZE end, 2000),
+    assert.is_true(h.wait_until(function() return #mb.processes() == before + TREE_SIZE end),
       ("%d processes, want %d"):format(#mb.processes(), before + TREE_SIZE))
 
     -- and it still stops cleanly
     local stopped = U.bounded(5000, function(s) return require("moonbeam.supervisor").stop(s) end, top)
     assert.is_true(stopped, "the tree did not stop")
-    assert.is_true(h.wait_until(function() return #mb.processes() == before end, 2000))
+    assert.is_true(h.wait_until(function() return #mb.processes() == before end))
     assert.is_nil(mb.whereis("cache"))
     assert.is_nil(mb.whereis("pool"))
   end)

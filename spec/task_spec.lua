@@ -679,7 +679,7 @@ describe("task.async_stream", function()
     local before = #mb.processes()
     task.async_stream({ { v = 1 }, { crash = "boom" }, { ms = 5000 } }, FNS .. ":work",
       { max_concurrency = 3, timeout = 100 })
-    assert.is_true(h.wait_until(function() return #mb.processes() <= before end, 1000))
+    assert.is_true(h.wait_until(function() return #mb.processes() <= before end))
   end)
 
   it("raises for a function with upvalues, saying so", function()
