@@ -24,19 +24,27 @@ function A.connection(handler, args)
 end
 
 --- answer_all(s, answer): the loop of a connection that answers requests:
--- receive, then answer(buf, pos) -> the replies to every whole request in
--- buf from pos (an array of strings, sent in one write), the position
--- after them, and true to close the connection once they are sent. Returns
+-- receive, then n, pos, close = answer(buf, pos, out): the replies to every
+-- whole request in buf from pos put in out[1..n] (a table kept for the
+-- connection's life), the position after them, and true to close the
+-- connection once they are sent. The n replies go in one send. Returns
 -- when the client closes, or the connection was closed.
 function A.answer_all(s, answer)
-  local buf, pos = "", 1
+  local recv, send, concat = net.recv, net.send, table.concat
+  local buf, pos, out, batches = "", 1, {}, 0
   while true do
-    local got = net.recv(s)
+    local got = recv(s)
     if not got then return end
+    batches = batches + 1
+    -- The host turns a process's compiler on after some 1000 reductions
+    -- (docs/semantics.md), here about 500 requests; a connection that
+    -- keeps asking is worth it sooner, one that asks once never pays.
+    if batches == 20 then require "jit" end
     buf = pos > #buf and got or buf:sub(pos) .. got
-    local out, close
-    out, pos, close = answer(buf, 1)
-    if #out > 0 and not net.send(s, table.concat(out)) then return end
+    local n, close
+    n, pos, close = answer(buf, 1, out)
+    if n > 0 and not send(s, n == 1 and out[1] or concat(out, "", 1, n)) then return end
+    for i = 1, n do out[i] = nil end   -- a big reply is not held until the next one
     if close then
       net.close(s)
       return
