@@ -62,6 +62,16 @@ local TOKEN = {}
 for c in ("!#$%&'*+-.^_`|~0123456789"):gmatch(".") do TOKEN[c:byte()] = true end
 for c = 65, 90 do TOKEN[c], TOKEN[c + 32] = true, true end
 
+-- Whether buf has bytes from i to j, each from lo to hi. A loop the
+-- compiler turns into machine code; a pattern would be interpreted.
+local function all_in(buf, i, j, lo, hi)
+  for k = i, j do
+    local c = byte(buf, k)
+    if c < lo or c > hi then return false end
+  end
+  return i <= j
+end
+
 -- buf from i to j without the spaces and tabs around it.
 local function trim(buf, i, j)
   while i <= j and (byte(buf, i) == 32 or byte(buf, i) == 9) do i = i + 1 end
@@ -78,8 +88,9 @@ local function read_head(buf, pos, head_end)
   local sp1 = find(buf, " ", pos, true)
   local sp2 = sp1 and find(buf, " ", sp1 + 1, true)
   if not sp2 or sp2 > line_end then return nil end
+  -- a method of capitals, a target with no space or control character
+  if not all_in(buf, pos, sp1 - 1, 65, 90) or not all_in(buf, sp1 + 1, sp2 - 1, 33, 255) then return nil end
   local method, target = sub(buf, pos, sp1 - 1), sub(buf, sp1 + 1, sp2 - 1)
-  if method == "" or find(method, "[^%u]") or target == "" or find(target, "%s") then return nil end
   local version = sub(buf, sp2 + 1, line_end - 1)
   local keep
   if version == "HTTP/1.1" then keep = true
