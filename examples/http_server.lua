@@ -11,7 +11,6 @@
 -- closes it unless "Connection: keep-alive"). A request it cannot read
 -- gets 400 and the connection is closed.
 local mb = require "moonbeam"
-local cjson = require "cjson"
 
 local H = {}
 
@@ -50,6 +49,7 @@ local function route(method, target, keep)
   if path == "/" then
     return HELLO[keep]
   elseif path == "/json" then
+    local cjson = require "cjson"   -- here: a connection that never asks does not load it
     local body = cjson.encode({ message = "hello", server = "moonbeam", pid = tostring(mb.self()) })
     return response(200, "application/json", body, keep)
   end

@@ -11,7 +11,6 @@
 -- require("module").fn(s, args...) as the socket's owner.
 local mb = require "moonbeam"
 local net = require "moonbeam.net"
-local sup = require "moonbeam.supervisor"
 
 local A = {}
 
@@ -56,6 +55,9 @@ end
 -- listen. opts: host (default "127.0.0.1"), backlog (default 1024).
 function A.run(port, handler, args, opts)
   opts = opts or {}
+  -- Required here, not above: a connection's process, which loads this
+  -- module too, does not carry the supervisor (and gen_server) code.
+  local sup = require "moonbeam.supervisor"
   local num = tonumber(port)
   if not num then error(("usage: moonbeam run %s PORT"):format(arg and arg[0] or "<script>"), 0) end
   local conns = assert(sup.start_link({
