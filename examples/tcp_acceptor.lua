@@ -30,15 +30,10 @@ end
 -- when the client closes, or the connection was closed.
 function A.answer_all(s, answer)
   local recv, send, concat = net.recv, net.send, table.concat
-  local buf, pos, out, batches = "", 1, {}, 0
+  local buf, pos, out = "", 1, {}
   while true do
     local got = recv(s)
     if not got then return end
-    batches = batches + 1
-    -- The host turns a process's compiler on after some 1000 reductions
-    -- (docs/semantics.md), here about 500 requests; a connection that
-    -- keeps asking is worth it sooner, one that asks once never pays.
-    if batches == 20 then require "jit" end
     buf = pos > #buf and got or buf:sub(pos) .. got
     local n, close
     n, pos, close = answer(buf, 1, out)
