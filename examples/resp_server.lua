@@ -177,8 +177,8 @@ end
 -- nil when buf does not hold all of it yet; false and why when it is not RESP.
 -- A request is an array of bulk strings, or an inline line of words.
 local function parse(buf, pos)
+  if pos > #buf then return nil end
   local c = byte(buf, pos)
-  if not c then return nil end
   if c ~= 42 then   -- not '*': an inline command
     local eol = find(buf, "\r\n", pos, true)
     if not eol then
