@@ -11,12 +11,15 @@
 -- closes it unless "Connection: keep-alive"). A request it cannot read
 -- gets 400 and the connection is closed.
 local mb = require "moonbeam"
-local cjson = require "cjson"
 
 local H = {}
 
 local MAX_HEAD = 16 * 1024
 local MAX_BODY = 1024 * 1024
+
+-- Locals: a method call on a string (buf:find) looks up string's metatable
+-- each time it is interpreted; each request makes several.
+local byte, find, lower, sub, tonumber = string.byte, string.find, string.lower, string.sub, tonumber
 
 local REASONS = { [200] = "OK", [400] = "Bad Request", [404] = "Not Found" }
 
@@ -26,41 +29,97 @@ local function response(status, ctype, body, keep)
 end
 
 local BAD = response(400, "text/plain", "bad request\n", false)
+-- The answers that never change, made once: [keep].
+local HELLO = { [true] = response(200, "text/plain", "hello\n", true),
+                [false] = response(200, "text/plain", "hello\n", false) }
+local NOT_FOUND = { [true] = response(404, "text/plain", "not found\n", true),
+                    [false] = response(404, "text/plain", "not found\n", false) }
+
+-- The target's path: the query (or fragment) does not choose the route.
+local function path_of(target)
+  local stop, hash = find(target, "?", 1, true), find(target, "#", 1, true)
+  if hash and (not stop or hash < stop) then stop = hash end
+  return stop and sub(target, 1, stop - 1) or target
+end
 
 -- The answer to a request for target, with the connection kept or not.
 local function route(method, target, keep)
-  target = target:match("^[^?#]*")   -- the query does not choose the route
-  if method == "GET" and target == "/" then
-    return response(200, "text/plain", "hello\n", keep)
-  elseif method == "GET" and target == "/json" then
+  if method ~= "GET" then return NOT_FOUND[keep] end
+  local path = path_of(target)
+  if path == "/" then
+    return HELLO[keep]
+  elseif path == "/json" then
+    local cjson = require "cjson"   -- here: a connection that never asks does not load it
     local body = cjson.encode({ message = "hello", server = "moonbeam", pid = tostring(mb.self()) })
     return response(200, "application/json", body, keep)
   end
-  return response(404, "text/plain", "not found\n", keep)
+  return NOT_FOUND[keep]
+end
+
+-- The bytes a header's name may have (a token's, RFC 9110): looked up one
+-- by one, cheaper than a pattern's long character class.
+local TOKEN = {}
+for c in ("!#$%&'*+-.^_`|~0123456789"):gmatch(".") do TOKEN[c:byte()] = true end
+for c = 65, 90 do TOKEN[c], TOKEN[c + 32] = true, true end
+
+-- Whether buf has bytes from i to j, each from lo to hi. A loop the
+-- compiler turns into machine code; a pattern would be interpreted.
+local function all_in(buf, i, j, lo, hi)
+  for k = i, j do
+    local c = byte(buf, k)
+    if c < lo or c > hi then return false end
+  end
+  return i <= j
+end
+
+-- buf from i to j without the spaces and tabs around it.
+local function trim(buf, i, j)
+  while i <= j and (byte(buf, i) == 32 or byte(buf, i) == 9) do i = i + 1 end
+  while j >= i and (byte(buf, j) == 32 or byte(buf, j) == 9) do j = j - 1 end
+  return sub(buf, i, j)
 end
 
 -- The request whose head ends at head_end in buf (starting at pos): method,
 -- target, whether to keep the connection, and the body's length; or nil
--- when the head is not HTTP/1.x.
+-- when the head is not HTTP/1.x. Plain finds, no captures: the head is read
+-- once per request.
 local function read_head(buf, pos, head_end)
-  local line_end = buf:find("\r\n", pos, true)
-  local method, target, major, minor = buf:sub(pos, line_end - 1):match("^(%u+) (%S+) HTTP/(%d)%.(%d)$")
-  if not method or major ~= "1" then return nil end
-  local keep, length = minor ~= "0", 0
+  local line_end = find(buf, "\r\n", pos, true)
+  local sp1 = find(buf, " ", pos, true)
+  local sp2 = sp1 and find(buf, " ", sp1 + 1, true)
+  if not sp2 or sp2 > line_end then return nil end
+  -- a method of capitals, a target with no space or control character
+  if not all_in(buf, pos, sp1 - 1, 65, 90) or not all_in(buf, sp1 + 1, sp2 - 1, 33, 255) then return nil end
+  local method, target = sub(buf, pos, sp1 - 1), sub(buf, sp1 + 1, sp2 - 1)
+  local version = sub(buf, sp2 + 1, line_end - 1)
+  local keep
+  if version == "HTTP/1.1" then keep = true
+  elseif version == "HTTP/1.0" then keep = false
+  elseif find(version, "^HTTP/1%.%d$") then keep = true
+  else return nil end
+  local length = 0
   local at = line_end + 2
   while at < head_end + 2 do
-    local stop = buf:find("\r\n", at, true)
-    local name, value = buf:sub(at, stop - 1):match("^([%w!#$%%&'*+.^_`|~-]+):[ \t]*(.-)[ \t]*$")
-    if not name then return nil end
-    name = name:lower()
-    if name == "connection" then
-      value = value:lower()
-      if value == "close" then keep = false elseif value == "keep-alive" then keep = true end
-    elseif name == "content-length" then
-      length = value:match("^%d+$") and tonumber(value)
-      if not length or length > MAX_BODY then return nil end
-    elseif name == "transfer-encoding" then
-      return nil   -- chunked bodies are not read here
+    local stop = find(buf, "\r\n", at, true)
+    local colon = find(buf, ":", at, true)
+    if not colon or colon > stop or colon == at then return nil end
+    for i = at, colon - 1 do
+      if not TOKEN[byte(buf, i)] then return nil end
+    end
+    -- Only three names matter here; their lengths tell them apart.
+    local n = colon - at
+    if n == 10 or n == 14 or n == 17 then
+      local name = lower(sub(buf, at, colon - 1))
+      if name == "connection" then
+        local value = lower(trim(buf, colon + 1, stop - 1))
+        if value == "close" then keep = false elseif value == "keep-alive" then keep = true end
+      elseif name == "content-length" then
+        local value = trim(buf, colon + 1, stop - 1)
+        length = not find(value, "%D") and tonumber(value)
+        if not length or length > MAX_BODY then return nil end
+      elseif name == "transfer-encoding" then
+        return nil   -- chunked bodies are not read here
+      end
     end
     at = stop + 2
   end
@@ -70,23 +129,27 @@ end
 --- serve(s): a connection's process (examples/tcp_acceptor.lua). Answers
 -- every whole request that arrived, in one send, then waits for more.
 function H.serve(s)
-  require("examples.tcp_acceptor").answer_all(s, function(buf, pos)
-    local out = {}
+  require("examples.tcp_acceptor").answer_all(s, function(buf, pos, out)
+    local n = 0
     while true do
-      local head_end = buf:find("\r\n\r\n", pos, true)
+      local head_end = find(buf, "\r\n\r\n", pos, true)
       if not head_end then
-        if #buf - pos >= MAX_HEAD then out[#out + 1] = BAD return out, pos, true end
-        return out, pos
+        if #buf - pos < MAX_HEAD then return n, pos end
+        n = n + 1
+        out[n] = BAD
+        return n, pos, true
       end
       local method, target, keep, length = read_head(buf, pos, head_end)
       if not method then
-        out[#out + 1] = BAD
-        return out, pos, true
+        n = n + 1
+        out[n] = BAD
+        return n, pos, true
       end
-      if head_end + 3 + length > #buf then return out, pos end   -- its body is not all here
-      out[#out + 1] = route(method, target, keep)
+      if head_end + 3 + length > #buf then return n, pos end   -- its body is not all here
+      n = n + 1
+      out[n] = route(method, target, keep)
       pos = head_end + 4 + length
-      if not keep then return out, pos, true end
+      if not keep then return n, pos, true end
     end
   end)
 end

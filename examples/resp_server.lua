@@ -24,7 +24,10 @@ local MAX_ARGS = 1024 * 1024
 local MAX_BULK = 512 * 1024 * 1024
 local MAX_INLINE = 64 * 1024
 
-local concat, floor, tonumber, type = table.concat, math.floor, tonumber, type
+-- Locals: a method call on a string (buf:sub) looks up string's metatable
+-- each time it is interpreted; each request makes several.
+local byte, concat, find, floor, sub, tonumber, type, upper =
+  string.byte, table.concat, string.find, math.floor, string.sub, tonumber, type, string.upper
 
 -- ---- RESP replies ----------------------------------------------------------------
 
@@ -46,7 +49,7 @@ end
 -- exact in a double) as a number, so INCR is one atomic update_counter;
 -- anything else as it came, so GET gives back the same bytes.
 local function stored(v)
-  if #v <= 15 and (v == "0" or v:match("^%-?[1-9]%d*$")) then return tonumber(v) end
+  if #v <= 15 and (v == "0" or find(v, "^%-?[1-9]%d*$")) then return tonumber(v) end
   return v
 end
 
@@ -140,45 +143,68 @@ COMMANDS.TTL = arity(2, function(db, a)
 end)
 
 local function execute(db, a)
-  local fn = COMMANDS[a[1]:upper()]
+  local fn = COMMANDS[a[1]] or COMMANDS[upper(a[1])]   -- clients send them in capitals
   if not fn then return err("unknown command '" .. a[1] .. "'") end
   return fn(db, a)
 end
 
 -- ---- RESP requests ---------------------------------------------------------------
 
+-- The whole number in buf at pos up to its "\r\n" (at most 10 digits, a
+-- minus sign first if signed): it and the position after the "\r\n"; nil
+-- when buf does not hold all of it yet; false when it is not one. Read byte
+-- by byte: no substring, no pattern.
+local function number_line(buf, pos, signed)
+  local sign = 1
+  if signed and byte(buf, pos) == 45 then sign, pos = -1, pos + 1 end   -- '-'
+  local start, n = pos, 0
+  local c = byte(buf, pos)
+  while c and c >= 48 and c <= 57 do
+    n = n * 10 + (c - 48)
+    pos = pos + 1
+    c = byte(buf, pos)
+  end
+  if pos - start > 10 then return false end
+  if not c then return nil end
+  if c ~= 13 or pos == start then return false end
+  c = byte(buf, pos + 1)
+  if not c then return nil end
+  if c ~= 10 then return false end
+  return sign * n, pos + 2
+end
+
 -- One request from buf at pos: its arguments and the position after it;
 -- nil when buf does not hold all of it yet; false and why when it is not RESP.
 -- A request is an array of bulk strings, or an inline line of words.
 local function parse(buf, pos)
-  local c = buf:byte(pos)
-  if not c then return nil end
-  local eol = buf:find("\r\n", pos, true)
-  if not eol then
-    if #buf - pos > MAX_INLINE then return false, "too big request" end
-    return nil
-  end
+  if pos > #buf then return nil end
+  local c = byte(buf, pos)
   if c ~= 42 then   -- not '*': an inline command
+    local eol = find(buf, "\r\n", pos, true)
+    if not eol then
+      if #buf - pos > MAX_INLINE then return false, "too big request" end
+      return nil
+    end
     local args = {}
-    for w in buf:sub(pos, eol - 1):gmatch("%S+") do args[#args + 1] = w end
+    for w in sub(buf, pos, eol - 1):gmatch("%S+") do args[#args + 1] = w end
     return args, eol + 2
   end
-  local n = buf:sub(pos + 1, eol - 1):match("^%-?%d+$") and tonumber(buf:sub(pos + 1, eol - 1))
+  local n
+  n, pos = number_line(buf, pos + 1, true)
+  if n == nil then return nil end
   if not n or n > MAX_ARGS then return false, "invalid multibulk length" end
-  pos = eol + 2
   local args = {}
   for i = 1, n do
-    c = buf:byte(pos)
+    c = byte(buf, pos)
     if not c then return nil end
     if c ~= 36 then return false, ("expected '$', got '%s'"):format(string.char(c)) end
-    eol = buf:find("\r\n", pos, true)
-    if not eol then return nil end
-    local len = buf:sub(pos + 1, eol - 1):match("^%d+$") and tonumber(buf:sub(pos + 1, eol - 1))
+    local len, at = number_line(buf, pos + 1, false)
+    if len == nil then return nil end
     if not len or len > MAX_BULK then return false, "invalid bulk length" end
-    local stop = eol + 2 + len   -- where its \r\n must be
+    local stop = at + len   -- where its \r\n must be
     if stop + 1 > #buf then return nil end
-    if buf:sub(stop, stop + 1) ~= "\r\n" then return false, "bulk string not followed by CRLF" end
-    args[i] = buf:sub(eol + 2, stop - 1)
+    if byte(buf, stop) ~= 13 or byte(buf, stop + 1) ~= 10 then return false, "bulk string not followed by CRLF" end
+    args[i] = sub(buf, at, stop - 1)
     pos = stop + 2
   end
   return args, pos
@@ -188,17 +214,21 @@ end
 -- Answers every whole request that arrived, in one send, then waits for more.
 function R.serve(s, data, ttl)
   local db = { data = data, ttl = ttl }
-  require("examples.tcp_acceptor").answer_all(s, function(buf, pos)
-    local out = {}
+  require("examples.tcp_acceptor").answer_all(s, function(buf, pos, out)
+    local n = 0
     while true do
       local args, after = parse(buf, pos)
-      if args == nil then return out, pos end
+      if args == nil then return n, pos end
       if args == false then
-        out[#out + 1] = err("Protocol error: " .. after)
-        return out, pos, true
+        n = n + 1
+        out[n] = err("Protocol error: " .. after)
+        return n, pos, true
       end
       pos = after
-      if #args > 0 then out[#out + 1] = execute(db, args) end
+      if #args > 0 then
+        n = n + 1
+        out[n] = execute(db, args)
+      end
     end
   end)
 end

@@ -11,7 +11,6 @@
 -- require("module").fn(s, args...) as the socket's owner.
 local mb = require "moonbeam"
 local net = require "moonbeam.net"
-local sup = require "moonbeam.supervisor"
 
 local A = {}
 
@@ -24,19 +23,22 @@ function A.connection(handler, args)
 end
 
 --- answer_all(s, answer): the loop of a connection that answers requests:
--- receive, then answer(buf, pos) -> the replies to every whole request in
--- buf from pos (an array of strings, sent in one write), the position
--- after them, and true to close the connection once they are sent. Returns
+-- receive, then n, pos, close = answer(buf, pos, out): the replies to every
+-- whole request in buf from pos put in out[1..n] (a table kept for the
+-- connection's life), the position after them, and true to close the
+-- connection once they are sent. The n replies go in one send. Returns
 -- when the client closes, or the connection was closed.
 function A.answer_all(s, answer)
-  local buf, pos = "", 1
+  local recv, send, concat = net.recv, net.send, table.concat
+  local buf, pos, out = "", 1, {}
   while true do
-    local got = net.recv(s)
+    local got = recv(s)
     if not got then return end
     buf = pos > #buf and got or buf:sub(pos) .. got
-    local out, close
-    out, pos, close = answer(buf, 1)
-    if #out > 0 and not net.send(s, table.concat(out)) then return end
+    local n, close
+    n, pos, close = answer(buf, 1, out)
+    if n > 0 and not send(s, n == 1 and out[1] or concat(out, "", 1, n)) then return end
+    for i = 1, n do out[i] = nil end   -- a big reply is not held until the next one
     if close then
       net.close(s)
       return
@@ -48,6 +50,9 @@ end
 -- listen. opts: host (default "127.0.0.1"), backlog (default 1024).
 function A.run(port, handler, args, opts)
   opts = opts or {}
+  -- Required here, not above: a connection's process, which loads this
+  -- module too, does not carry the supervisor (and gen_server) code.
+  local sup = require "moonbeam.supervisor"
   local num = tonumber(port)
   if not num then error(("usage: moonbeam run %s PORT"):format(arg and arg[0] or "<script>"), 0) end
   local conns = assert(sup.start_link({

@@ -58,17 +58,21 @@ void mb_call_end(mb_proc *self) {
 
 int mb_call_reply(mb_runtime *rt, mb_sched *from, mb_pid caller, mb_ref ref,
                   const uint8_t *data, size_t len) {
-    mb_proc *p = mb_proctab_get(&rt->procs, caller);
-    if (!p) return 0;   /* the caller is gone: nothing to do, as OTP */
     mb_msg *m = mb_msg_copy(MB_MSG_REPLY, 0, ref, data, len);
-    if (!m) {
-        mb_proctab_put(&rt->procs, caller);
-        return -1;
+    if (!m) return -1;
+    mb_call_reply_msg(rt, from, caller, m);
+    return 0;
+}
+
+void mb_call_reply_msg(mb_runtime *rt, mb_sched *from, mb_pid caller, mb_msg *m) {
+    mb_proc *p = mb_proctab_get(&rt->procs, caller);
+    if (!p) {   /* the caller is gone: nothing to do, as OTP */
+        free(m);
+        return;
     }
     /* Answered: the caller no longer waits on anyone, even before it takes
      * the reply, so the replier may call it back without a false cycle. */
-    if (atomic_load(&p->await_ref) == ref) atomic_store(&p->calling, 0);
+    if (atomic_load(&p->await_ref) == m->ref) atomic_store(&p->calling, 0);
     mb_proc_deliver(p, m, from);
     mb_proctab_put(&rt->procs, caller);
-    return 0;
 }

@@ -23,5 +23,8 @@ void mb_call_end(mb_proc *self);
 /* Send a reply for call `ref` to `caller` (dropped if the call is over). */
 int mb_call_reply(mb_runtime *rt, mb_sched *from, mb_pid caller, mb_ref ref,
                   const uint8_t *data, size_t len);
+/* The same with the reply already built as m (MB_MSG_REPLY, m->ref the
+ * call's), which it takes in every case; never fails. */
+void mb_call_reply_msg(mb_runtime *rt, mb_sched *from, mb_pid caller, mb_msg *m);
 
 #endif

@@ -33,8 +33,11 @@ struct mb_io {
 };
 
 mb_io_req *mb_io_req_new(mb_io_op op, size_t len) {
-    mb_io_req *r = calloc(1, sizeof *r + MB_IO_HEADROOM + len);
+    /* Only the header zeroed: the data are the caller's to fill (a send's
+     * are copied in at once). */
+    mb_io_req *r = malloc(sizeof *r + MB_IO_HEADROOM + len);
     if (!r) return NULL;
+    memset(r, 0, sizeof *r);
     r->op = op;
     r->len = len;
     r->opts = (mb_io_opts){MB_IO_UNSET, false, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET};

@@ -39,11 +39,29 @@ void mb_io_fail_uv(mb_runtime *rt, mb_sched *from, const mb_io_req *r, int uv_er
     mb_io_fail(rt, from, r, name);
 }
 
-void mb_io_ok(mb_runtime *rt, mb_sched *from, const mb_io_req *r) {
-    mb_buf b;
-    mb_buf_init(&b);
-    send_answer(rt, from, r, &b, head(&b, 1, true));
+/* {true} or {true, data}, built straight into the reply: no buffer to
+ * grow, copy and free. A send's answer and a recv's, one each for every
+ * request a server answers. */
+static void answer_ok(mb_runtime *rt, mb_sched *from, const mb_io_req *r, bool has_data, const void *p, size_t n) {
+    uint8_t len[MB_VARINT_MAX];
+    size_t nlen = has_data ? mb_varint_encode(len, n) : 0;
+    mb_msg *m = mb_msg_new(MB_MSG_REPLY, 0, r->ref, has_data ? 3 + nlen + n : 2);
+    if (!m) {
+        out_of_memory(rt, from, r);
+        return;
+    }
+    uint8_t *d = m->data;
+    *d++ = has_data ? 2 : 1;   /* the list's length, a one-byte varint */
+    *d++ = MB_T_TRUE;
+    if (has_data) {
+        *d++ = MB_T_STRING;
+        memcpy(d, len, nlen);
+        if (n) memcpy(d + nlen, p, n);
+    }
+    mb_call_reply_msg(rt, from, r->pid, m);
 }
+
+void mb_io_ok(mb_runtime *rt, mb_sched *from, const mb_io_req *r) { answer_ok(rt, from, r, false, NULL, 0); }
 
 void mb_io_ok_handle(mb_runtime *rt, mb_sched *from, const mb_io_req *r, uint64_t h) {
     mb_buf b;
@@ -52,9 +70,7 @@ void mb_io_ok_handle(mb_runtime *rt, mb_sched *from, const mb_io_req *r, uint64_
 }
 
 void mb_io_ok_data(mb_runtime *rt, mb_sched *from, const mb_io_req *r, const void *p, size_t n) {
-    mb_buf b;
-    mb_buf_init(&b);
-    send_answer(rt, from, r, &b, head(&b, 2, true) || mb_put_string(&b, p, n));
+    answer_ok(rt, from, r, true, p, n);
 }
 
 void mb_io_ok_name(mb_runtime *rt, mb_sched *from, const mb_io_req *r, const char *host, int port) {

@@ -62,6 +62,7 @@ bool mb_netsock_stopping(const mb_netsock *ns) { return ns->stopping; }
 
 void mb_netsock_free(mb_netsock *ns) {
     if (!ns) return;
+    free(ns->scratch);
     free(ns->buckets);
     free(ns);
 }
@@ -256,6 +257,15 @@ static void consume(sock *s, size_t n) {
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
     (void)hint;
     sock *s = h->data;
+    mb_netsock *ns = s->ns;
+    /* Holding nothing: the read goes into the loop's scratch, and the socket
+     * keeps only what its recv does not take at once (on_read), so a
+     * request answered as it comes costs no buffer of its own. libuv calls
+     * on_read before it asks for another buffer. */
+    if (avail(s) == 0 && (ns->scratch || (ns->scratch = malloc(READ_CHUNK)))) {
+        *buf = uv_buf_init((char *)ns->scratch, READ_CHUNK);
+        return;
+    }
     if (s->in_off && s->in_off >= s->in.len / 2) {   /* slide back what is left */
         memmove(s->in.p, s->in.p + s->in_off, avail(s));
         s->in.len -= s->in_off;
@@ -339,12 +349,30 @@ static void push_active(sock *s) {
     }
 }
 
+/* n bytes read into the scratch: a waiting passive recv takes what it
+ * asked for from there; the rest is kept in the socket's buffer. Returns
+ * n, or UV_ENOBUFS if the rest could not be kept: the connection then
+ * ends, as after a failed on_alloc. */
+static ssize_t from_scratch(sock *s, const uint8_t *p, size_t n) {
+    mb_io_req *w = s->waiter;
+    size_t used = 0;
+    if (s->active == 0 && w && w->op == MB_IO_RECV && s->packet == 0 && w->n <= n) {
+        used = w->n ? w->n : n;
+        mb_io_ok_data(s->ns->rt, s->ns->from, w, p, used);
+        mb_io_req_free(w);
+        s->waiter = NULL;
+    }
+    if (used < n && mb_buf_put(&s->in, p + used, n - used)) return UV_ENOBUFS;
+    return (ssize_t)n;
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
-    (void)buf;
     sock *s = st->data;
-    if (nread > 0) {
+    if (nread > 0 && s->ns->scratch && buf->base == (char *)s->ns->scratch)
+        nread = from_scratch(s, (const uint8_t *)buf->base, (size_t)nread);
+    else if (nread > 0)
         s->in.len += (size_t)nread;
-    } else if (nread < 0) {
+    if (nread < 0) {
         /* A reset is reported as the end, as gen_tcp's tcp_closed; other
          * errors are told first. */
         if (nread != UV_EOF && nread != UV_ECONNRESET && s->active != 0) {
@@ -357,8 +385,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     }
     if (s->active != 0) push_active(s);
     else try_recv(s);
-    /* A read that found nothing (EAGAIN after a full buffer, the end, an
-     * error) leaves on_alloc's READ_CHUNK empty: not kept while idle. */
+    /* The socket's own buffer, drained (or left empty by a read that found
+     * nothing: EAGAIN after a full buffer, the end, an error), is not kept
+     * while idle. */
     release_if_drained(s);
     update_reading(s);
 }

@@ -75,6 +75,7 @@ struct mb_netsock {
     _Atomic size_t count;   /* sockets in the table: written here, read by other loops (netopen.c) */
     pending *pendings;
     sock *flushing;         /* closed sockets whose queued writes still go out */
+    uint8_t *scratch;       /* READ_CHUNK bytes a read of a socket holding nothing goes into */
     bool stopping;
 };
 
