@@ -314,21 +314,22 @@ describe("net faults", function()
         elseif m == "term" then mb.send(me, { "killed", port.kill(p, "TERM") }) end
       end
     end, me)
-    local line = mb.receive(function(m) return m[1] == "out" end, 5000)[2]
+    local line = h.expect(function(m) return m[1] == "out" end, "the program's pid")[2]
     local pid = tonumber(line:match("^(%d+)"))
     assert(pid, "the program said " .. line)
     mb.send(owner, "term")
-    assert.same({ "killed", true }, mb.receive(function(m) return m[1] == "killed" end, 2000))
-    local out = mb.receive(function(m) return m[1] == "out" or m[1] == "exit" end, 5000)
+    assert.same({ "killed", true }, h.expect(function(m) return m[1] == "killed" end, "the kill's answer"))
+    local out = h.expect(function(m) return m[1] == "out" or m[1] == "exit" end, "what the program did")
     assert.same({ "out", "term ignored\n" }, out)   -- it handled TERM and went on
     assert.is_not_nil(io.open("/proc/" .. pid .. "/stat"))
     mb.exit(owner, "kill")
     eventually(function()
       local f = io.open("/proc/" .. pid .. "/stat")
       if not f then return true end
-      local state = f:read("*a"):match("^%d+ %b() (%a)")
+      local stat = f:read("*a")   -- nil when it was reaped since the open
       f:close()
-      return state == "Z" or state == "X"   -- killed; libuv reaps it
+      local state = stat and stat:match("^%d+ %b() (%a)")
+      return not stat or state == "Z" or state == "X"   -- killed; libuv reaps it
     end, "the program ends after its owner's death")
   end)
 end)
