@@ -670,13 +670,12 @@ static int resume_here(mb_proc *p, int nargs) {
  * A process that touches jit (or requires it) opens it at once. */
 #define JIT_AFTER_REDUCTIONS 1000
 
+/* Opened as a first touch of jit would (mbb_stdlib_opener), unless the
+ * process opened it itself. */
 static int open_jit(lua_State *L) {
     lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
     lua_getfield(L, -1, LUA_JITLIBNAME);
-    if (!lua_isnil(L, -1)) return 0;   /* it opened it itself */
-    lua_pushcfunction(L, luaopen_jit);
-    lua_pushliteral(L, LUA_JITLIBNAME);
-    lua_call(L, 1, 0);
+    if (lua_isnil(L, -1)) mbb_stdlib_opener(LUA_JITLIBNAME)(L);
     return 0;
 }
 

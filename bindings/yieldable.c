@@ -25,34 +25,31 @@
 
 #include <lauxlib.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define CFRAME_RESUME 1u
-#define SCAN_BYTES 96             /* a lua_State: 96 bytes with 64-bit references, 56 without */
+#define SCAN_WORDS 12             /* a lua_State: 96 bytes with 64-bit references, 56 without */
 #define NEAR_STACK (256 * 1024)   /* a C frame pointer vs. a local's address */
 
 enum { OFFSET_UNKNOWN = -1 };
 
-static int cframe_offset = OFFSET_UNKNOWN;
+static int cframe_offset = OFFSET_UNKNOWN;   /* found once, at start: a constant of the LuaJIT loaded */
 
-/* What one probe saw: the words of the state, and where its locals were. */
-typedef struct probe_view {
-    uintptr_t words[SCAN_BYTES / sizeof(uintptr_t)];
+/* What one look at a state saw: its words, and where the looker's locals
+ * were (0: never looked). */
+typedef struct view {
+    uintptr_t words[SCAN_WORDS];
     uintptr_t local;
-    int taken;
-} probe_view;
+} view;
 
-static int probe(lua_State *L) {
-    probe_view *v = lua_touserdata(L, lua_upvalueindex(1));
-    const unsigned char *s = (const unsigned char *)L;
-    for (size_t i = 0; i < SCAN_BYTES / sizeof(uintptr_t); i++) {
-        uintptr_t w;
-        memcpy(&w, s + i * sizeof w, sizeof w);
-        v->words[i] = w;
-    }
+static void look(view *v, lua_State *L) {
+    memcpy(v->words, L, sizeof v->words);
     v->local = (uintptr_t)&v;
-    v->taken = 1;
+}
+
+/* The C function the probes run: a look at the state it was called on. */
+static int probe(lua_State *L) {
+    look(lua_touserdata(L, lua_upvalueindex(1)), L);
     return 0;
 }
 
@@ -62,11 +59,11 @@ static int near(uintptr_t frame, uintptr_t local) {
     return frame != 0 && d < NEAR_STACK;
 }
 
-/* Fills in (resumed) a view from a C function Lua called inside a resumed
- * coroutine and (called) one through lua_call on the main state. */
-static int take_views(lua_State *L, probe_view *resumed, probe_view *called, probe_view *idle) {
+/* Looks from a C function Lua called inside a resumed coroutine
+ * (resumed), from one lua_call called on the main state (called), and at
+ * the coroutine once it has ended (idle). */
+static int take_views(lua_State *L, view *resumed, view *called, view *idle) {
     lua_State *co = lua_newthread(L);
-    if (!co) return -1;
     lua_pushlightuserdata(L, resumed);
     lua_pushcclosure(L, probe, 1);
     if (luaL_loadstring(L, "local f = ... f()") != 0) return -1;
@@ -76,30 +73,25 @@ static int take_views(lua_State *L, probe_view *resumed, probe_view *called, pro
     lua_pushlightuserdata(L, called);
     lua_pushcclosure(L, probe, 1);
     if (lua_pcall(L, 0, 0, 0) != 0) return -1;
-    /* co has ended: it runs nothing */
-    const unsigned char *s = (const unsigned char *)co;
-    for (size_t i = 0; i < SCAN_BYTES / sizeof(uintptr_t); i++)
-        memcpy(&idle->words[i], s + i * sizeof(uintptr_t), sizeof(uintptr_t));
-    return resumed->taken && called->taken ? 0 : -1;
+    look(idle, co);
+    return 0;
 }
 
 void mbb_yieldable_init(void) {
     lua_State *L = luaL_newstate();
     if (!L) return;
-    probe_view *views = calloc(3, sizeof *views);
-    if (views && take_views(L, &views[0], &views[1], &views[2]) == 0) {
-        const probe_view *r = &views[0], *c = &views[1], *idle = &views[2];
+    view r = {0}, c = {0}, idle = {0};
+    if (take_views(L, &r, &c, &idle) == 0) {
         int found = OFFSET_UNKNOWN, matches = 0;
-        for (size_t i = 0; i < SCAN_BYTES / sizeof(uintptr_t); i++) {
-            if (near(r->words[i], r->local) && (r->words[i] & CFRAME_RESUME) &&
-                near(c->words[i], c->local) && !(c->words[i] & CFRAME_RESUME) && idle->words[i] == 0) {
-                found = (int)(i * sizeof(uintptr_t));
+        for (int i = 0; i < SCAN_WORDS; i++) {
+            if (near(r.words[i], r.local) && (r.words[i] & CFRAME_RESUME) && near(c.words[i], c.local) &&
+                !(c.words[i] & CFRAME_RESUME) && idle.words[i] == 0) {
+                found = i * (int)sizeof(uintptr_t);
                 matches++;
             }
         }
         if (matches == 1) cframe_offset = found;
     }
-    free(views);
     lua_close(L);
 }
 

@@ -92,6 +92,16 @@ local function interpreted_spinner(parent)
   while true do x = x + 1 end
 end
 
+-- n interpreted spinners, each seen spinning: their pids.
+local function interpreted_spinners(n)
+  local pids = {}
+  for i = 1, n do
+    pids[i] = mb.spawn(interpreted_spinner, mb.self())
+    h.expect(h.tuple("spinning"), "spinner " .. i)
+  end
+  return pids
+end
+
 -- Round trips to an echo process for `ms`: how many, and the slowest.
 -- The longest a round trip may take beside spinners. It is bound to
 -- fail when a process is starved (seconds, or never), yet leaves room for
@@ -214,11 +224,7 @@ describe("a process that never yields", function()
   end)
 
   preempt_it("running interpreted code is preempted: the others are served, on every scheduler", function()
-    local pids = {}
-    for i = 1, 4 do
-      pids[i] = mb.spawn(interpreted_spinner, mb.self())
-      h.expect(h.tuple("spinning"), "spinner " .. i)
-    end
+    local pids = interpreted_spinners(4)
     in_one_of_three(function()
       local n, worst = ping_for(300)
       assert.is_true(n >= 3, "only " .. n .. " round trips in 300 ms")
@@ -265,11 +271,7 @@ describe("a process that never yields", function()
   -- took the handler's error's place ("error in error handling"). The
   -- preemption must wait until they return.
   preempt_it("is preempted only where it can yield: an xpcall handler keeps its error, a finalizer runs whole", function()
-    local spinners = {}
-    for i = 1, 4 do
-      spinners[i] = mb.spawn(interpreted_spinner, mb.self())
-      h.expect(h.tuple("spinning"), "spinner " .. i)
-    end
+    local spinners = interpreted_spinners(4)
     local _, ref = mb.spawn_monitor(function(parent)
       local mb = require "moonbeam"
       local ffi = require "ffi"
