@@ -8,6 +8,11 @@
 #define REFS_MASK  (ALIVE - 1)
 #define SERIAL(w)  ((uint32_t)((w) >> 32))
 
+/* The slots are left as calloc made them: a slot never used reads as
+ * serial 0, which no pid has, and is given serial 1 when first handed out.
+ * Touching them all here cost the kernel's zeroing of every page of a
+ * table sized for the most processes a host may hold (24 MB for the
+ * default million) at every start. */
 int mb_proctab_init(mb_proctab *t, uint32_t size) {
     if (size == 0 || size > MB_MAX_SLOTS) return -1;
     t->slots = calloc(size, sizeof *t->slots);
@@ -15,12 +20,7 @@ int mb_proctab_init(mb_proctab *t, uint32_t size) {
     t->size = size;
     atomic_init(&t->used_hwm, 0);
     atomic_init(&t->count, 0);
-    for (uint32_t i = 0; i < size; i++) {
-        atomic_init(&t->slots[i].word, (uint64_t)1 << 32);   /* serial 1 */
-        t->slots[i].next_free = i + 1 < size ? i + 1 : UINT32_MAX;
-    }
-    t->free_head = 0;
-    t->free_tail = size - 1;
+    t->free_head = t->free_tail = UINT32_MAX;
     if (pthread_mutex_init(&t->free_lock, NULL)) {
         free(t->slots);
         return -1;
@@ -35,19 +35,25 @@ void mb_proctab_destroy(mb_proctab *t) {
 }
 
 int mb_proctab_insert(mb_proctab *t, mb_proc *p, mb_pid *pid_out) {
+    /* Slots never used first, in order; then freed ones, oldest first. */
     pthread_mutex_lock(&t->free_lock);
-    uint32_t i = t->free_head;
-    if (i == UINT32_MAX) {
-        pthread_mutex_unlock(&t->free_lock);
-        return -1;
+    uint32_t i = atomic_load(&t->used_hwm);
+    if (i < t->size) {
+        atomic_store(&t->used_hwm, i + 1);
+    } else {
+        i = t->free_head;
+        if (i == UINT32_MAX) {
+            pthread_mutex_unlock(&t->free_lock);
+            return -1;
+        }
+        t->free_head = t->slots[i].next_free;
+        if (t->free_head == UINT32_MAX) t->free_tail = UINT32_MAX;
     }
-    t->free_head = t->slots[i].next_free;
-    if (t->free_head == UINT32_MAX) t->free_tail = UINT32_MAX;
-    if (i >= atomic_load(&t->used_hwm)) atomic_store(&t->used_hwm, i + 1);
     pthread_mutex_unlock(&t->free_lock);
 
     mb_slot *s = &t->slots[i];
     uint64_t w = atomic_load(&s->word);
+    if (SERIAL(w) == 0) w = (uint64_t)1 << 32;   /* never used */
     mb_pid pid = mb_pid_make(i, SERIAL(w));
     p->pid = pid;
     atomic_store(&s->proc, p);

@@ -7,9 +7,9 @@
  * The table's own reference is the alive one; mb_proctab_retire clears the
  * bit (lookups fail from then on) and drops it.
  *
- * Free slots are handed out first in, first out (at start every slot, in
- * order): a freed slot comes back only after every other free slot was
- * used, so an old pid's serial is reached again only after about
+ * Free slots are handed out first in, first out (the never used ones
+ * first, in order): a freed slot comes back only after every other free
+ * slot was used, so an old pid's serial is reached again only after about
  * free slots x 2^23 spawns, not after 2^23 restarts of one process. */
 #ifndef MB_PROCTAB_H
 #define MB_PROCTAB_H

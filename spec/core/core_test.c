@@ -242,6 +242,38 @@ static void dead_pid(void) {
     check(next_message(20) == NULL, "and nothing comes back");
 }
 
+/* A host's process table (proctab.h): slots never used are handed out in
+ * order, a full table refuses a spawn, and a freed slot comes back with a
+ * new serial, so its old pid stays dead. A host of its own, for four. */
+static void process_slots(void) {
+    char err[160];
+    mb_config cfg = {.schedulers = 1, .kind = &echo_kind, .max_processes = 4};
+    mb_runtime *rt = mb_runtime_start(&cfg, err, sizeof err);
+    check(rt != NULL, "a host for four processes starts");
+    if (!rt) return;
+    mb_proc *outer = self;
+    self = mb_external_new(rt, "slots");   /* the first of the four */
+    if (self) {
+        mb_pid a = spawn_echo(false, NULL), b = spawn_echo(false, NULL), c = spawn_echo(false, NULL);
+        check(a && b && c && mb_pid_slot(self->pid) < mb_pid_slot(a) && mb_pid_slot(a) < mb_pid_slot(b) &&
+                  mb_pid_slot(b) < mb_pid_slot(c),
+              "slots never used are handed out in order");
+        check(spawn_echo(false, NULL) == 0, "a full process table refuses a spawn");
+        mb_ref ref = mb_make_ref(rt);
+        mb_small_term what = mb_small_id(MB_T_PID, b);
+        mb_monitor(self, b, ref, what.b, what.n);
+        send_str(b, "stop");
+        free(next_message(5000));   /* its DOWN */
+        mb_pid d = 0;
+        for (double until = mb_now_ms() + 5000; !d && mb_now_ms() < until;)
+            d = spawn_echo(false, NULL);   /* once the last reference to b is dropped */
+        check(d && d != b && mb_pid_slot(d) == mb_pid_slot(b), "a freed slot comes back with a new serial");
+        check(!mb_proctab_alive(&rt->procs, b) && mb_proctab_alive(&rt->procs, d), "and the old pid stays dead");
+    }
+    check(mb_runtime_stop(rt) == 0, "the host for four stops");
+    self = outer;
+}
+
 /* ---- shared tables, from C (table.h, tabstore.h) ------------------------ */
 
 /* A canonical key made of one number or one string, in b. */
@@ -440,6 +472,7 @@ int main(void) {
         dead_pid();
         tables();
     }
+    process_slots();
     pages();
     md5();
     check(mb_runtime_stop(rt) == 0, "the runtime stops and frees everything");
