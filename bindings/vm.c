@@ -652,6 +652,7 @@ static int resume_here(mb_proc *p, int nargs) {
     slice_start = NULL;
     running_here = NULL;
     int used = mbb_slice_budget() - (p->budget > 0 ? p->budget : 0);
+    if (p->budget <= 0) lua_of(p)->slice_used_up = true;   /* a loop's work: jit_when_busy */
     atomic_store_explicit(&p->reductions,
                           atomic_load_explicit(&p->reductions, memory_order_relaxed) + 1 + (uint64_t)used,
                           memory_order_relaxed);
@@ -661,14 +662,23 @@ static int resume_here(mb_proc *p, int nargs) {
 /* ---- the compiler, for processes that work --------------------------- */
 
 /* Opening the jit library is what turns LuaJIT's compiler on in a state,
- * and it costs more than many processes' whole life: it detects the CPU
- * (cpuid, a trap to the hypervisor on a virtual machine: ~30 us of a
- * ~45 us state here). So a process runs interpreted until it has done this
- * much work (reductions: one a slice, one a message, a whole budget when
- * it was preempted, see resume_here), then compiles like any other: a
- * server after some hundred requests, a loop after its first preemption.
- * A process that touches jit (or requires it) opens it at once. */
-#define JIT_AFTER_REDUCTIONS 1000
+ * and compiling pays only for code that runs long between waits. Opening
+ * it detects the CPU (cpuid, a trap to the hypervisor on a virtual machine:
+ * ~30 us of a ~45 us state here), and each state compiles into machine code
+ * of its own, switched writable and back by an mprotect per trace, which a
+ * host with many threads pays again on every core (~36 us each here). A
+ * process that waits after every message gains nothing for it: its loop
+ * cannot be a trace across the wait. Measured on a ring of 1000 processes,
+ * 1000 to 20000 hops each (bench/ring.lua): 0.5-1.4 M hops/s with the
+ * compiler, 1.9-2.0 M without; a producer's casting loop runs 4x faster
+ * with it (bench/gen_cast.lua).
+ *
+ * So a process runs interpreted until it shows a loop's work: a slice that
+ * used up its budget of messages or ran until preempted (4 ms), or, made of
+ * short slices, JIT_AFTER_RUNTIME_US of CPU time (the system monitor's
+ * samples: a busy server). A process that touches jit (or requires it)
+ * opens it at once. */
+#define JIT_AFTER_RUNTIME_US 10000
 
 /* Opened as a first touch of jit would (mbb_stdlib_opener), unless the
  * process opened it itself. */
@@ -684,7 +694,8 @@ static int open_jit(lua_State *L) {
 static void jit_when_busy(mb_proc *p) {
     mbb_lua *lp = lua_of(p);
     if (lp->jit_looked ||
-        atomic_load_explicit(&p->reductions, memory_order_relaxed) < JIT_AFTER_REDUCTIONS)
+        (!lp->slice_used_up &&
+         atomic_load_explicit(&p->runtime_us, memory_order_relaxed) < JIT_AFTER_RUNTIME_US))
         return;
     lp->jit_looked = true;
     if (lua_cpcall(lp->L, open_jit, NULL)) lua_pop(lp->L, 1);

@@ -478,6 +478,60 @@ local function jit_code_bytes()
   return total
 end
 
+-- The compiler opens in a process that shows a loop's work, not in one that
+-- waits after every message (docs/semantics.md, "Modules"): each state
+-- compiles into machine code of its own (a 64 KB area here), which such a
+-- process never gains from.
+describe("the compiler", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  -- CPU time decides too (10 ms): the sanitizers' slowness would spend it.
+  local unsanitized_it = U.sanitized() and pending or it
+
+  unsanitized_it("comes to a loop, and stays off in processes that wait after every message", function()
+    local me = mb.self()
+    local at = jit_code_bytes()
+    local spinner, ref = mb.spawn_monitor(function(parent)
+      local mb = require "moonbeam"
+      local deadline, x = mb.now() + 100, 0
+      while mb.now() < deadline do for i = 1, 1000 do x = x + i end end
+      mb.send(parent, "spun")
+      mb.receive()
+    end, me)
+    h.expect(function(m) return m == "spun" end, "the spinner's end")
+    assert.is_true(jit_code_bytes() > at, "a loop that ran 100 ms was not compiled")
+    mb.send(spinner, "stop")
+    h.reason(ref)   -- its machine code goes with its state
+
+    local N, HOPS = 100, 1500   -- 3000 reductions each: past the 1000 that once opened it
+    local pids = {}
+    local before = jit_code_bytes()
+    for i = 1, N do
+      pids[i] = mb.spawn(function(parent)
+        local mb = require "moonbeam"
+        local recv, send, self = mb.receive, mb.send, mb.self()
+        while recv() ~= "stop" do send(parent, self) end
+      end, me)
+    end
+    for i = 1, N do mb.send(pids[i], "go") end
+    local left, done = N * (HOPS - 1), 0
+    while done < N do   -- one message out to each at a time: every slice is short
+      local pid = h.expect(function(m) return mb.is_pid(m) end, "an echo's answer")
+      if left > 0 then
+        mb.send(pid, "go")
+        left = left - 1
+      else
+        done = done + 1
+      end
+    end
+    local grew = jit_code_bytes() - before
+    assert.is_true(grew < N * 64 * 1024 / 2,
+                   ("%d KB of machine code for %d processes that only wait and answer"):format(math.floor(grew / 1024), N))
+    for i = 1, N do mb.send(pids[i], "stop") end
+  end)
+end)
+
 describe("a process spinning in compiled code", function()
   before_each(h.before)
   after_each(h.after)
