@@ -104,7 +104,7 @@ void mb_proc_wake(mb_proc *p, mb_sched *from) {
         pthread_mutex_unlock(&p->ext->mu);
         return;
     }
-    mb_sched_push(p->rt, from, p);
+    mb_sched_push(p->rt, mb_sched_home(p, from), p);
 }
 
 static bool alias_active(mb_proc *p, mb_ref ref) {

@@ -66,6 +66,8 @@ int mb_sched_stop_all(mb_runtime *rt);
 
 /* Queue a runnable process, on `s` (NULL: pick one) and wake a sleeper. */
 void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p);
+/* Where p, woken by a process running on `from`, is queued: see sched.c. */
+mb_sched *mb_sched_home(const mb_proc *p, mb_sched *from);
 /* Wake one sleeping scheduler other than from (NULL: any), if one sleeps,
  * for its work ahead (kind.h); it sleeps again when that is done. */
 void mb_sched_wake_idle(mb_runtime *rt, mb_sched *from);
