@@ -3,7 +3,7 @@
 #
 # Run from the repository root after `make` (`make bench` calls it). Runs
 # every bench/*.lua workload in a fresh `build/bin/moonbeam run`, the C
-# baseline bench/newstate.c, and bench/peers/erlang/bench_core.erl,
+# baselines bench/newstate.c and bench/switch.c, and bench/peers/erlang/bench_core.erl,
 # bench_gen.erl (gen_server), bench_ets.erl (ETS) and bench_pool.erl (a worker pool) in a fresh
 # `erl` per workload, then prints one table (bench/table.lua).
 #
@@ -92,16 +92,22 @@ echo "machine: $(uname -srm), nproc=$(nproc), $(grep -m1 'model name' /proc/cpui
 echo "memory:  $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 echo "luajit:  $($luajit -v 2>&1 | head -n1)"
 
-# ------------------------------------------------------------ C baseline
-if ! wanted newstate; then
-    :
-elif cc -std=c11 -O2 -Wall -o "$tmp/newstate" bench/newstate.c \
-        $(pkg-config --cflags --libs luajit) 2>"$tmp/cc.log"; then
-    run_one "$mb_out" "newstate" "$tmp/newstate" "$(n 10000)"
-else
-    printf 'FAIL\tnewstate\tbench/newstate.c did not build\n' >>"$mb_out"
-    log "newstate.c did not build:"; sed 's/^/    | /' "$tmp/cc.log" >&2
-fi
+# ------------------------------------------------------------ C baselines
+# c_baseline NAME ARGS...: build bench/NAME.c against LuaJIT and run it.
+c_baseline() {
+    local name=$1
+    shift
+    wanted "$name" || return 0
+    if cc -std=c11 -O2 -Wall -o "$tmp/$name" "bench/$name.c" \
+            $(pkg-config --cflags --libs luajit) 2>"$tmp/cc.log"; then
+        run_one "$mb_out" "$name" "$tmp/$name" "$@"
+    else
+        printf 'FAIL\t%s\tbench/%s.c did not build\n' "$name" "$name" >>"$mb_out"
+        log "$name.c did not build:"; sed 's/^/    | /' "$tmp/cc.log" >&2
+    fi
+}
+c_baseline newstate "$(n 10000)"
+c_baseline switch "$(n 1000000)" 1000
 
 # ------------------------------------------------------------- moonbeam
 if [ -x "$moonbeam" ]; then
@@ -109,6 +115,7 @@ if [ -x "$moonbeam" ]; then
     mbrun() { local name=$1; shift; run_one "$mb_out" "moonbeam $name" "$moonbeam" run "$@"; }
     mbrun "spawn 10k"  bench/spawn.lua    "$(n 10000)" 10k
     mbrun "spawn 100k" bench/spawn.lua    "$(n 100000)" 100k
+    mbrun "spawn_exit" bench/spawn_exit.lua "$(n 100000)"
     mbrun "spawn 10k by module" bench/spawn.lua "$(n 10000)" 10k module
     mbrun "pingpong"   bench/pingpong.lua "$(n 2000000)"
     mbrun "send"       bench/send.lua     "$(n 4000000)"
@@ -149,6 +156,7 @@ if command -v "$erl" >/dev/null 2>&1 && command -v "$erlc" >/dev/null 2>&1; then
         ecore() { local name=$1; shift; erun "$name" -pa "$tmp/ebin" -run bench_core main "$@"; }
         ecore "spawn 10k"  spawn    "$(n 10000)" 10k
         ecore "spawn 100k" spawn    "$(n 100000)" 100k
+        ecore "spawn_exit" spawn_exit "$(n 100000)"
         ecore "pingpong"   pingpong "$(n 2000000)"
         ecore "send"       send     "$(n 4000000)"
         ecore "ring"       ring     1000 "$(n 1000000)"

@@ -10,6 +10,7 @@
 %%
 %% Workloads and arguments:
 %%   spawn    N Label   spawn N idle processes; spawn_<Label>_us, idle_proc_<Label>_kb
+%%   spawn_exit N       N processes, 1000 alive at most, each tells and ends; spawn_exit_us
 %%   pingpong N         N round trips between two processes; pingpong_rt_us
 %%   send     N         N one-way messages to a counting consumer; send_msgs_per_s
 %%   ring     Size Hops token around a ring of Size processes; ring_hops_per_s
@@ -61,6 +62,14 @@ run(spawn, [N], [Label]) ->
     result("idle_proc_" ++ Label ++ "_kb", (Rss1 - Rss0) / N, "KB"),
     result("idle_proc_" ++ Label ++ "_erlmem_kb", (Mem1 - Mem0) / 1024 / N, "KB"),
     kill_all(Pids);
+
+%% ----------------------------------------------------------- spawn_exit
+
+run(spawn_exit, [N], _) ->
+    Parent = self(),
+    T0 = now_us(),
+    spawn_exit(Parent, N, 0, 0),
+    result("spawn_exit_us", (now_us() - T0) / N, "us");
 
 %% ------------------------------------------------------------- pingpong
 
@@ -324,4 +333,14 @@ clock_ticks() ->
     case string:to_integer(os:cmd("getconf CLK_TCK")) of
         {T, _} when is_integer(T), T > 0 -> T;
         _ -> 100
+    end.
+
+%% Keep at most 1000 alive: spawn while fewer are out, then take one's word.
+spawn_exit(_Parent, N, _Spawned, N) -> ok;
+spawn_exit(Parent, N, Spawned, Told) when Spawned < N, Spawned - Told < 1000 ->
+    spawn(fun() -> Parent ! told end),
+    spawn_exit(Parent, N, Spawned + 1, Told);
+spawn_exit(Parent, N, Spawned, Told) ->
+    receive told -> spawn_exit(Parent, N, Spawned, Told + 1)
+    after 30000 -> error(a_process_did_not_tell)
     end.
