@@ -83,10 +83,12 @@ static int check_place(lua_State *L, mb_io_req *r, int host_idx, int port_idx, i
     if (opts_idx && lua_istable(L, opts_idx)) {   /* 0: no opts */
         lua_getfield(L, opts_idx, "path");
         if (lua_type(L, -1) == LUA_TSTRING) {
-            host = lua_tostring(L, -1);
+            size_t n;
+            host = lua_tolstring(L, -1, &n);
+            if (n == 0 || strlen(host) != n) return mbb_raisef(L, "%s: path must be a non-empty string without NUL", fn);
             r->path = true;
         } else if (!lua_isnil(L, -1)) {
-            return mbb_raisef(L, "%s: path must be a string", fn);
+            return mbb_raisef(L, "%s: path must be a non-empty string without NUL", fn);
         }
         if (!host && host_idx == 0) {
             lua_getfield(L, opts_idx, "host");
@@ -252,7 +254,7 @@ static int l_handover(lua_State *L) {
     r->handle = h;
     r->to = to;
     r->opts.active = active;
-    r->opts.once = lua_toboolean(L, 4);
+    r->opts.once = lua_tonumber(L, 4) != 0;   /* as setopts answered it: 0 or 1, and 0 is true in Lua */
     return mbb_io_post(L, r, "net.controlling_process");
 }
 

@@ -184,6 +184,38 @@ describe("sockets and their owner", function()
     assert.same({ "two", "three" }, m[2])
     net.close(c)
   end)
+
+  it("controlling_process to its own owner returns, its queued messages left in order", function()
+    local c, s = pair({ packet = "line" })
+    net.setopts(s, { active = true })
+    net.send(c, "one\ntwo\n")
+    mb.sleep(30)   -- both are now in this mailbox
+    assert.is_true(net.controlling_process(s, mb.self()))
+    assert.same({ "tcp", s, "one\n" }, next_about(s))
+    assert.same({ "tcp", s, "two\n" }, next_about(s))
+    net.close(c); net.close(s)
+  end)
+
+  it("controlling_process keeps an active count: the new owner gets tcp_passive when it runs out", function()
+    local c, s = pair({ packet = "line" })
+    net.setopts(s, { active = 2 })
+    net.send(c, "one\n")
+    mb.sleep(30)   -- "one" is now in this mailbox; one message of the count is left
+    local pid = mb.spawn(function(me)
+      local mb = require "moonbeam"
+      local got = {}
+      for i = 1, 3 do
+        local m = mb.receive(200)
+        got[i] = m and m[1] .. (m[3] and ":" .. m[3] or "") or "none"
+      end
+      mb.send(me, { "got", got })
+    end, mb.self())
+    assert.is_true(net.controlling_process(s, pid))
+    net.send(c, "two\nthree\n")
+    assert.same({ "tcp:one\n", "tcp:two\n", "tcp_passive" },
+                mb.receive(function(m) return m[1] == "got" end, 2000)[2])
+    net.close(c); net.close(s)
+  end)
 end)
 
 describe("active modes", function()
@@ -261,6 +293,21 @@ describe("unix sockets", function()
     net.close(l)
     assert.is_nil(io.open(path))
     net.close(c); net.close(s)
+  end)
+
+  it("a path too long for an address is enametoolong, and leaves no file; an empty path raises", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    local path = dir .. string.rep("p", 120)   -- over sun_path's 108 bytes
+    assert.same({ nil, "enametoolong" }, { net.listen(nil, { path = path }) })
+    assert.same({ nil, "enametoolong" }, { net.connect(nil, nil, { path = path }) })
+    local cut = path:sub(1, 107)   -- what a cut path would have bound
+    assert.is_nil(io.open(cut))
+    assert.is_false(os.execute("test -e '" .. cut .. "'") == 0)
+    assert.has_error(function() net.listen(nil, { path = "" }) end,
+                     "net.listen: path must be a non-empty string without NUL")
+    assert.has_error(function() net.connect(nil, nil, { path = "a\0b" }) end,
+                     "net.connect: path must be a non-empty string without NUL")
   end)
 end)
 
@@ -424,6 +471,21 @@ describe("UDP", function()
     assert.same({ nil, "not_owner" }, { net.controlling_process(a, me) })
     net.sendto(a, "127.0.0.1", aport, "after")
     assert.same({ "queued", "after" }, mb.receive(function(m) return m[1] == "got" end, 1000)[2])
+    net.close(a)
+  end)
+
+  it("controlling_process keeps an active count, and to its own owner leaves the messages", function()
+    local a, aport = udp({ active = 2 })
+    net.sendto(a, "127.0.0.1", aport, "one")
+    mb.sleep(30)   -- now in this mailbox
+    assert.is_true(net.controlling_process(a, mb.self()))
+    net.sendto(a, "127.0.0.1", aport, "two")
+    net.sendto(a, "127.0.0.1", aport, "three")
+    local about = function() return mb.receive(function(m) return type(m) == "table" and m[2] == a end, 1000) end
+    assert.equal("one", about()[5])
+    assert.equal("two", about()[5])
+    assert.same({ "udp_passive", a }, about())
+    assert.equal("three", (net.recvfrom(a, 1000)))
     net.close(a)
   end)
 end)

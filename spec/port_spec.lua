@@ -229,6 +229,15 @@ describe("ports and their owner", function()
     assert.same({ "got", "earlylate" }, mb.receive(function(m) return m[1] == "got" end, 2000))
   end)
 
+  it("controlling_process to its own owner returns, its queued messages left in order", function()
+    local p = assert(port.open({ "sh", "-c", "echo one; sleep 0.1; echo two" }))
+    mb.sleep(50)   -- "one" is now in this mailbox
+    assert.is_true(port.controlling_process(p, mb.self()))
+    local got, status = output(drain(p))
+    assert.equal("one\ntwo\n", got)
+    assert.equal(0, status)
+  end)
+
   it("an owner's death SIGKILLs its program, and it is reaped", function()
     local me = mb.self()
     local owner = mb.spawn(function(me)

@@ -54,7 +54,9 @@ return function(M, await, timeout_of)
     local active, once = await(core.net_setopts(s, { active = false }, true))
     if not active then return nil, once end
     local mb = require "moonbeam"
-    while true do
+    -- To itself: the messages stay where they are (forwarding them to the
+    -- caller's own mailbox would find them again, for ever).
+    while pid ~= mb.self() do
       local m = mb.receive(function(m)
         return type(m) == "table" and m[2] == s and tags[m[1]] == true
       end, 0)
