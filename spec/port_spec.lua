@@ -176,6 +176,9 @@ describe("port.kill", function()
     p = assert(port.open({ "sleep", "30" }))
     assert.is_true(port.kill(p, 9))
     assert.equal(137, select(2, output(drain(p))))
+    p = assert(port.open({ "sleep", "30" }))
+    assert.is_true(port.kill(p, "SIGPROF"))   -- every POSIX name, not only the common ones
+    assert.equal(128 + 27, select(2, output(drain(p))))
   end)
 
   it("an unknown signal raises", function()
