@@ -244,6 +244,22 @@ describe("active modes", function()
     assert.equal(nil, (net.recv(s, nil, 10)))
     net.close(c); net.close(s)
   end)
+
+  it("a count given while one runs adds to what is left, as gen_tcp", function()
+    local c, s = pair({ packet = "line" })
+    net.setopts(s, { active = 2 })
+    assert.is_true(net.setopts(s, { active = 1 }))
+    net.send(c, "a\nb\nc\nd\n")
+    for _, line in ipairs({ "a\n", "b\n", "c\n" }) do assert.same({ "tcp", s, line }, next_about(s)) end
+    assert.same({ "tcp_passive", s }, next_about(s))
+    assert.equal("d\n", net.recv(s, nil, 1000))
+    net.setopts(s, { active = true })   -- true, then a count: the count alone
+    net.setopts(s, { active = 1 })
+    net.send(c, "e\nf\n")
+    assert.same({ "tcp", s, "e\n" }, next_about(s))
+    assert.same({ "tcp_passive", s }, next_about(s))
+    net.close(c); net.close(s)
+  end)
 end)
 
 describe("packet modes", function()
@@ -475,7 +491,8 @@ describe("UDP", function()
   end)
 
   it("controlling_process keeps an active count, and to its own owner leaves the messages", function()
-    local a, aport = udp({ active = 2 })
+    local a, aport = udp({ active = 1 })
+    net.setopts(a, { active = 1 })   -- adds to the count left, as gen_tcp: 2
     net.sendto(a, "127.0.0.1", aport, "one")
     mb.sleep(30)   -- now in this mailbox
     assert.is_true(net.controlling_process(a, mb.self()))

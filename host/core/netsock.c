@@ -398,10 +398,7 @@ void nsock_apply_opts(sock *s, const mb_io_opts *o) {
     if (o->packet != MB_IO_UNSET) s->packet = o->packet;
     if (o->high_watermark != MB_IO_UNSET) s->hwm = (size_t)o->high_watermark;
     if (o->backlog != MB_IO_UNSET) s->backlog = o->backlog;
-    if (o->active != MB_IO_UNSET) {
-        s->active = o->active;
-        s->once = o->once;
-    }
+    mb_io_set_active(&s->active, &s->once, o);
 }
 
 /* A socket now open on the owner's behalf: in the table, reading as its
