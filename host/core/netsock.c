@@ -307,7 +307,7 @@ static void try_recv(sock *s) {
         off = 0;
         len = used = w->n;
     } else {
-        got = mb_packet_next(s->packet, in_at(s), avail(s), &off, &len, &used);
+        got = mb_packet_next(s->packet, in_at(s), avail(s), s->eof, &off, &len, &used);
     }
     if (got < 0) {
         mb_io_fail(rt, from, w, "emsgsize");
@@ -330,7 +330,7 @@ static void push_active(sock *s) {
     mb_sched *from = s->ns->from;
     while (s->active != 0 && !s->dead) {
         size_t off, len, used;
-        int got = mb_packet_next(s->packet, in_at(s), avail(s), &off, &len, &used);
+        int got = mb_packet_next(s->packet, in_at(s), avail(s), s->eof, &off, &len, &used);
         if (got < 0) {
             mb_io_tell(rt, from, s->owner, "tcp_error", s->id, "emsgsize", 8);
             s->eof = true;
