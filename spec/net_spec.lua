@@ -74,6 +74,13 @@ describe("net.listen, connect, accept", function()
     assert.has_error(function() net.setopts(c, { packet = 3 }) end)
     assert.has_error(function() net.shutdown(c, "read") end, 'net.shutdown: how must be "write"')
     assert.has_error(function() net.recv(c, nil, -5) end)
+    assert.has_error(function() net.controlling_process(5, mb.self()) end,
+                     "net.controlling_process: a socket expected, got number")
+    local p = require("moonbeam.port").open({ "cat" })
+    assert.has_error(function() net.setopts(p, { active = false }) end, "net.setopts: a socket expected, got a port")
+    assert.has_error(function() net.controlling_process(p, mb.self()) end,
+                     "net.controlling_process: a socket expected, got a port")
+    require("moonbeam.port").kill(p, "KILL")
     net.close(c); net.close(s)
   end)
 end)

@@ -95,7 +95,13 @@ describe("port.open", function()
     assert.has_error(function() port.write("p", "x") end, "port.write: a port expected, got string")
     assert.has_error(function() port.kill(nil) end, "port.kill: a port expected, got nil")
     assert.has_error(function() port.close_stdin({}) end, "port.close_stdin: a port expected, got table")
-    assert.has_error(function() port.controlling_process("p", mb.self()) end)
+    assert.has_error(function() port.controlling_process("p", mb.self()) end,
+                     "port.controlling_process: a port expected, got string")
+    local u = require("moonbeam.net").udp_open(0)
+    assert.has_error(function() port.controlling_process(u, mb.self()) end,
+                     "port.controlling_process: a port expected, got a socket")
+    assert.has_error(function() port.write(u, "x") end, "port.write: a port expected, got a socket")
+    require("moonbeam.net").close(u)
   end)
 end)
 
