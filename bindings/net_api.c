@@ -12,16 +12,19 @@
 uint64_t mbb_check_io(lua_State *L, int idx, int kind, const char *fn) {
     uint64_t v = lua_type(L, idx) == LUA_TLIGHTUSERDATA ? (uint64_t)(uintptr_t)lua_touserdata(L, idx) : 0;
     if ((int)mb_value_kind(v) != kind)
-        mbb_raisef(L, "%s: a %s expected, got %s", fn, kind == MB_VALUE_PORT ? "port" : "socket", luaL_typename(L, idx));
+        mbb_raisef(L, "%s: a %s expected, got %s", fn, kind == MB_VALUE_PORT ? "port" : "socket",
+                   mb_value_kind(v) == MB_VALUE_PORT     ? "a port"
+                   : mb_value_kind(v) == MB_VALUE_SOCKET ? "a socket"
+                                                         : luaL_typename(L, idx));
     return v;
 }
 
 static uint64_t check_sock(lua_State *L, int idx, const char *fn) { return mbb_check_io(L, idx, MB_VALUE_SOCKET, fn); }
 
-/* A socket or, for the steps of controlling_process, a port. */
+/* A socket or, for the steps of controlling_process, a port: what fn
+ * (net.* or port.*) takes. */
 static uint64_t check_sock_or_port(lua_State *L, int idx, const char *fn) {
-    uint64_t v = lua_type(L, idx) == LUA_TLIGHTUSERDATA ? (uint64_t)(uintptr_t)lua_touserdata(L, idx) : 0;
-    return mb_value_kind(v) == MB_VALUE_PORT ? v : check_sock(L, idx, fn);
+    return mbb_check_io(L, idx, strncmp(fn, "port.", 5) == 0 ? MB_VALUE_PORT : MB_VALUE_SOCKET, fn);
 }
 
 mb_io_req *mbb_io_req(lua_State *L, mb_io_op op, size_t len, const char *fn) {
@@ -83,10 +86,12 @@ static int check_place(lua_State *L, mb_io_req *r, int host_idx, int port_idx, i
     if (opts_idx && lua_istable(L, opts_idx)) {   /* 0: no opts */
         lua_getfield(L, opts_idx, "path");
         if (lua_type(L, -1) == LUA_TSTRING) {
-            host = lua_tostring(L, -1);
+            size_t n;
+            host = lua_tolstring(L, -1, &n);
+            if (n == 0 || strlen(host) != n) return mbb_raisef(L, "%s: path must be a non-empty string without NUL", fn);
             r->path = true;
         } else if (!lua_isnil(L, -1)) {
-            return mbb_raisef(L, "%s: path must be a string", fn);
+            return mbb_raisef(L, "%s: path must be a non-empty string without NUL", fn);
         }
         if (!host && host_idx == 0) {
             lua_getfield(L, opts_idx, "host");
@@ -229,30 +234,35 @@ static int l_cancel(lua_State *L) {
     return 0;
 }
 
-/* core.net_setopts(s, opts, [tell]): tell: answer the active mode replaced. */
+/* core.net_setopts(s, opts, [fn]): with fn, controlling_process's first
+ * step (s as fn takes it: a socket or a port), answering the active mode
+ * replaced; without, net.setopts on a socket. */
 static int l_setopts(lua_State *L) {
-    uint64_t h = check_sock_or_port(L, 1, "net.setopts");
-    if (!lua_istable(L, 2)) return mbb_raisef(L, "net.setopts: opts must be a table, got %s", luaL_typename(L, 2));
+    const char *fn = lua_isstring(L, 3) ? lua_tostring(L, 3) : "net.setopts";
+    uint64_t h = check_sock_or_port(L, 1, fn);
+    if (!lua_istable(L, 2)) return mbb_raisef(L, "%s: opts must be a table, got %s", fn, luaL_typename(L, 2));
     mb_io_opts o = {MB_IO_UNSET, false, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET};
-    check_opts(L, 2, &o, "net.setopts");
+    check_opts(L, 2, &o, fn);
     mb_io_req *r = mbb_io_req(L, MB_IO_SETOPTS, 0, "net.setopts");
     r->handle = h;
     r->opts = o;
-    r->n = lua_toboolean(L, 3);
-    return mbb_io_post(L, r, "net.setopts");
+    r->n = lua_isstring(L, 3);
+    return mbb_io_post(L, r, fn);
 }
 
 /* core.net_handover(s, pid, active, once): the owner is pid, whose active
  * mode is restored to (active, once). */
 static int l_handover(lua_State *L) {
-    uint64_t h = check_sock_or_port(L, 1, "net.controlling_process");
+    uint64_t h = mb_value_kind((uint64_t)(uintptr_t)lua_touserdata(L, 1)) == MB_VALUE_PORT
+                     ? mbb_check_io(L, 1, MB_VALUE_PORT, "port.controlling_process")
+                     : check_sock(L, 1, "net.controlling_process");
     mb_pid to = mbb_check_pid(L, 2, "net.controlling_process");
     int active = (int)luaL_checknumber(L, 3);
     mb_io_req *r = mbb_io_req(L, MB_IO_HANDOVER, 0, "net.controlling_process");
     r->handle = h;
     r->to = to;
     r->opts.active = active;
-    r->opts.once = lua_toboolean(L, 4);
+    r->opts.once = lua_tonumber(L, 4) != 0;   /* as setopts answered it: 0 or 1, and 0 is true in Lua */
     return mbb_io_post(L, r, "net.controlling_process");
 }
 

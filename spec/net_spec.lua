@@ -74,6 +74,13 @@ describe("net.listen, connect, accept", function()
     assert.has_error(function() net.setopts(c, { packet = 3 }) end)
     assert.has_error(function() net.shutdown(c, "read") end, 'net.shutdown: how must be "write"')
     assert.has_error(function() net.recv(c, nil, -5) end)
+    assert.has_error(function() net.controlling_process(5, mb.self()) end,
+                     "net.controlling_process: a socket expected, got number")
+    local p = require("moonbeam.port").open({ "cat" })
+    assert.has_error(function() net.setopts(p, { active = false }) end, "net.setopts: a socket expected, got a port")
+    assert.has_error(function() net.controlling_process(p, mb.self()) end,
+                     "net.controlling_process: a socket expected, got a port")
+    require("moonbeam.port").kill(p, "KILL")
     net.close(c); net.close(s)
   end)
 end)
@@ -184,6 +191,38 @@ describe("sockets and their owner", function()
     assert.same({ "two", "three" }, m[2])
     net.close(c)
   end)
+
+  it("controlling_process to its own owner returns, its queued messages left in order", function()
+    local c, s = pair({ packet = "line" })
+    net.setopts(s, { active = true })
+    net.send(c, "one\ntwo\n")
+    mb.sleep(30)   -- both are now in this mailbox
+    assert.is_true(net.controlling_process(s, mb.self()))
+    assert.same({ "tcp", s, "one\n" }, next_about(s))
+    assert.same({ "tcp", s, "two\n" }, next_about(s))
+    net.close(c); net.close(s)
+  end)
+
+  it("controlling_process keeps an active count: the new owner gets tcp_passive when it runs out", function()
+    local c, s = pair({ packet = "line" })
+    net.setopts(s, { active = 2 })
+    net.send(c, "one\n")
+    mb.sleep(30)   -- "one" is now in this mailbox; one message of the count is left
+    local pid = mb.spawn(function(me)
+      local mb = require "moonbeam"
+      local got = {}
+      for i = 1, 3 do
+        local m = mb.receive(200)
+        got[i] = m and m[1] .. (m[3] and ":" .. m[3] or "") or "none"
+      end
+      mb.send(me, { "got", got })
+    end, mb.self())
+    assert.is_true(net.controlling_process(s, pid))
+    net.send(c, "two\nthree\n")
+    assert.same({ "tcp:one\n", "tcp:two\n", "tcp_passive" },
+                mb.receive(function(m) return m[1] == "got" end, 2000)[2])
+    net.close(c); net.close(s)
+  end)
 end)
 
 describe("active modes", function()
@@ -212,6 +251,22 @@ describe("active modes", function()
     assert.equal(nil, (net.recv(s, nil, 10)))
     net.close(c); net.close(s)
   end)
+
+  it("a count given while one runs adds to what is left, as gen_tcp", function()
+    local c, s = pair({ packet = "line" })
+    net.setopts(s, { active = 2 })
+    assert.is_true(net.setopts(s, { active = 1 }))
+    net.send(c, "a\nb\nc\nd\n")
+    for _, line in ipairs({ "a\n", "b\n", "c\n" }) do assert.same({ "tcp", s, line }, next_about(s)) end
+    assert.same({ "tcp_passive", s }, next_about(s))
+    assert.equal("d\n", net.recv(s, nil, 1000))
+    net.setopts(s, { active = true })   -- true, then a count: the count alone
+    net.setopts(s, { active = 1 })
+    net.send(c, "e\nf\n")
+    assert.same({ "tcp", s, "e\n" }, next_about(s))
+    assert.same({ "tcp_passive", s }, next_about(s))
+    net.close(c); net.close(s)
+  end)
 end)
 
 describe("packet modes", function()
@@ -222,6 +277,23 @@ describe("packet modes", function()
     assert.equal("first\n", net.recv(s, nil, 1000))
     assert.equal("second\n", net.recv(s, nil, 1000))
     net.close(c); net.close(s)
+  end)
+
+  it("line: a last line without its newline comes before closed, passive or active", function()
+    local c, s = pair({ packet = "line" })
+    net.send(c, "whole\ntail")
+    net.close(c)
+    assert.equal("whole\n", net.recv(s, nil, 1000))
+    assert.equal("tail", net.recv(s, nil, 1000))
+    assert.same({ nil, "closed" }, { net.recv(s, nil, 1000) })
+    net.close(s)
+    c, s = pair({ packet = "line" })
+    net.setopts(s, { active = true })
+    net.send(c, "tail")
+    net.close(c)
+    assert.same({ "tcp", s, "tail" }, next_about(s))
+    assert.same({ "tcp_closed", s }, next_about(s))
+    net.close(s)
   end)
 
   for _, n in ipairs({ 1, 2, 4 }) do
@@ -261,6 +333,21 @@ describe("unix sockets", function()
     net.close(l)
     assert.is_nil(io.open(path))
     net.close(c); net.close(s)
+  end)
+
+  it("a path too long for an address is enametoolong, and leaves no file; an empty path raises", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    local path = dir .. string.rep("p", 120)   -- over sun_path's 108 bytes
+    assert.same({ nil, "enametoolong" }, { net.listen(nil, { path = path }) })
+    assert.same({ nil, "enametoolong" }, { net.connect(nil, nil, { path = path }) })
+    local cut = path:sub(1, 107)   -- what a cut path would have bound
+    assert.is_nil(io.open(cut))
+    assert.is_false(os.execute("test -e '" .. cut .. "'") == 0)
+    assert.has_error(function() net.listen(nil, { path = "" }) end,
+                     "net.listen: path must be a non-empty string without NUL")
+    assert.has_error(function() net.connect(nil, nil, { path = "a\0b" }) end,
+                     "net.connect: path must be a non-empty string without NUL")
   end)
 end)
 
@@ -424,6 +511,22 @@ describe("UDP", function()
     assert.same({ nil, "not_owner" }, { net.controlling_process(a, me) })
     net.sendto(a, "127.0.0.1", aport, "after")
     assert.same({ "queued", "after" }, mb.receive(function(m) return m[1] == "got" end, 1000)[2])
+    net.close(a)
+  end)
+
+  it("controlling_process keeps an active count, and to its own owner leaves the messages", function()
+    local a, aport = udp({ active = 1 })
+    net.setopts(a, { active = 1 })   -- adds to the count left, as gen_tcp: 2
+    net.sendto(a, "127.0.0.1", aport, "one")
+    mb.sleep(30)   -- now in this mailbox
+    assert.is_true(net.controlling_process(a, mb.self()))
+    net.sendto(a, "127.0.0.1", aport, "two")
+    net.sendto(a, "127.0.0.1", aport, "three")
+    local about = function() return mb.receive(function(m) return type(m) == "table" and m[2] == a end, 1000) end
+    assert.equal("one", about()[5])
+    assert.equal("two", about()[5])
+    assert.same({ "udp_passive", a }, about())
+    assert.equal("three", (net.recvfrom(a, 1000)))
     net.close(a)
   end)
 end)

@@ -95,7 +95,13 @@ describe("port.open", function()
     assert.has_error(function() port.write("p", "x") end, "port.write: a port expected, got string")
     assert.has_error(function() port.kill(nil) end, "port.kill: a port expected, got nil")
     assert.has_error(function() port.close_stdin({}) end, "port.close_stdin: a port expected, got table")
-    assert.has_error(function() port.controlling_process("p", mb.self()) end)
+    assert.has_error(function() port.controlling_process("p", mb.self()) end,
+                     "port.controlling_process: a port expected, got string")
+    local u = require("moonbeam.net").udp_open(0)
+    assert.has_error(function() port.controlling_process(u, mb.self()) end,
+                     "port.controlling_process: a port expected, got a socket")
+    assert.has_error(function() port.write(u, "x") end, "port.write: a port expected, got a socket")
+    require("moonbeam.net").close(u)
   end)
 end)
 
@@ -176,6 +182,9 @@ describe("port.kill", function()
     p = assert(port.open({ "sleep", "30" }))
     assert.is_true(port.kill(p, 9))
     assert.equal(137, select(2, output(drain(p))))
+    p = assert(port.open({ "sleep", "30" }))
+    assert.is_true(port.kill(p, "SIGPROF"))   -- every POSIX name, not only the common ones
+    assert.equal(128 + 27, select(2, output(drain(p))))
   end)
 
   it("an unknown signal raises", function()
@@ -227,6 +236,15 @@ describe("ports and their owner", function()
     port.write(p, "late")
     mb.send(to, "close")
     assert.same({ "got", "earlylate" }, mb.receive(function(m) return m[1] == "got" end, 2000))
+  end)
+
+  it("controlling_process to its own owner returns, its queued messages left in order", function()
+    local p = assert(port.open({ "sh", "-c", "echo one; sleep 0.1; echo two" }))
+    mb.sleep(50)   -- "one" is now in this mailbox
+    assert.is_true(port.controlling_process(p, mb.self()))
+    local got, status = output(drain(p))
+    assert.equal("one\ntwo\n", got)
+    assert.equal(0, status)
   end)
 
   it("an owner's death SIGKILLs its program, and it is reaped", function()

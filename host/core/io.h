@@ -22,6 +22,7 @@
 #ifndef MB_IO_H
 #define MB_IO_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,6 +66,18 @@ typedef struct mb_io_opts {
     int backlog;                 /* listen; MB_IO_UNSET */
     int reuseaddr;               /* listen: 0, 1, MB_IO_UNSET (true) */
 } mb_io_opts;
+
+/* Sets *active and *once as o's active mode says, when it says one. As
+ * gen_tcp's {active, N}: a count given to a socket still counting adds to
+ * what is left of it (capped at INT_MAX). */
+static inline void mb_io_set_active(int *active, bool *once, const mb_io_opts *o) {
+    if (o->active == MB_IO_UNSET) return;
+    if (o->active > 0 && !o->once && *active > 0 && !*once)
+        *active = *active > INT_MAX - o->active ? INT_MAX : *active + o->active;
+    else
+        *active = o->active;
+    *once = o->once;
+}
 
 /* PORT_OPEN: where the program's stderr goes. */
 enum { MB_IO_STDERR_SEPARATE, MB_IO_STDERR_MERGE, MB_IO_STDERR_DISCARD };

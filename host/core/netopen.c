@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include "io_answer.h"
 #include "netsock_internal.h"
@@ -341,12 +342,22 @@ static void resolve(pending *pd) {
     }
 }
 
+/* A unix path too long for an address fails r: libuv would cut it short
+ * and bind or connect to another path (and closing would not remove it). */
+static bool path_too_long(mb_netsock *ns, mb_io_req *r) {
+    if (!r->path || strlen(r->host) < sizeof(((struct sockaddr_un *)0)->sun_path)) return false;
+    mb_io_fail(ns->rt, ns->from, r, "enametoolong");
+    mb_io_req_free(r);
+    return true;
+}
+
 void nsock_listen(mb_netsock *ns, mb_io_req *r) {
     if (!r->path) {
         pending *pd = pending_new(ns, r);
         if (pd) resolve(pd);
         return;
     }
+    if (path_too_long(ns, r)) return;
     sock *s = nsock_new(ns, true);
     if (!s) {
         mb_io_fail(ns->rt, ns->from, r, "enomem");
@@ -367,6 +378,7 @@ void nsock_listen(mb_netsock *ns, mb_io_req *r) {
 }
 
 void nsock_connect(mb_netsock *ns, mb_io_req *r) {
+    if (path_too_long(ns, r)) return;
     pending *pd = pending_new(ns, r);
     if (!pd) return;
     if (r->path) try_connect(pd);

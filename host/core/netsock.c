@@ -307,7 +307,7 @@ static void try_recv(sock *s) {
         off = 0;
         len = used = w->n;
     } else {
-        got = mb_packet_next(s->packet, in_at(s), avail(s), &off, &len, &used);
+        got = mb_packet_next(s->packet, in_at(s), avail(s), s->eof, &off, &len, &used);
     }
     if (got < 0) {
         mb_io_fail(rt, from, w, "emsgsize");
@@ -330,7 +330,7 @@ static void push_active(sock *s) {
     mb_sched *from = s->ns->from;
     while (s->active != 0 && !s->dead) {
         size_t off, len, used;
-        int got = mb_packet_next(s->packet, in_at(s), avail(s), &off, &len, &used);
+        int got = mb_packet_next(s->packet, in_at(s), avail(s), s->eof, &off, &len, &used);
         if (got < 0) {
             mb_io_tell(rt, from, s->owner, "tcp_error", s->id, "emsgsize", 8);
             s->eof = true;
@@ -398,10 +398,7 @@ void nsock_apply_opts(sock *s, const mb_io_opts *o) {
     if (o->packet != MB_IO_UNSET) s->packet = o->packet;
     if (o->high_watermark != MB_IO_UNSET) s->hwm = (size_t)o->high_watermark;
     if (o->backlog != MB_IO_UNSET) s->backlog = o->backlog;
-    if (o->active != MB_IO_UNSET) {
-        s->active = o->active;
-        s->once = o->once;
-    }
+    mb_io_set_active(&s->active, &s->once, o);
 }
 
 /* A socket now open on the owner's behalf: in the table, reading as its

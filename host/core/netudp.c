@@ -182,11 +182,7 @@ static void udp_close(udp *u) {
     uv_close((uv_handle_t *)&u->h, on_closed);
 }
 
-static void apply_active(udp *u, const mb_io_opts *o) {
-    if (o->active == MB_IO_UNSET) return;
-    u->active = o->active;
-    u->once = o->once;
-}
+static void apply_active(udp *u, const mb_io_opts *o) { mb_io_set_active(&u->active, &u->once, o); }
 
 static void req_open(mb_netudp *nu, mb_io_req *r) {
     struct sockaddr_storage sa;

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-int mb_packet_next(int mode, const uint8_t *p, size_t n, size_t *off, size_t *len, size_t *used) {
+int mb_packet_next(int mode, const uint8_t *p, size_t n, bool ended, size_t *off, size_t *len, size_t *used) {
     if (n == 0) return 0;
     if (mode == 0) {
         *off = 0;
@@ -12,9 +12,10 @@ int mb_packet_next(int mode, const uint8_t *p, size_t n, size_t *off, size_t *le
     }
     if (mode == 'l') {
         const uint8_t *nl = memchr(p, '\n', n);
-        if (!nl) return n > MB_PACKET_MAX ? -1 : 0;
+        if (!nl && n > MB_PACKET_MAX) return -1;
+        if (!nl && !ended) return 0;
         *off = 0;
-        *len = *used = (size_t)(nl - p) + 1;
+        *len = *used = nl ? (size_t)(nl - p) + 1 : n;
         return 1;
     }
     size_t h = (size_t)mode;

@@ -4,6 +4,7 @@
 #ifndef MB_PACKET_H
 #define MB_PACKET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,8 +13,9 @@
 
 /* The first packet in p[0..n): 1 with its payload at p[*off], *len bytes
  * long and *used bytes consumed; 0 when incomplete (or n == 0); -1 when
- * it is too long. Raw mode: everything there is one packet. */
-int mb_packet_next(int mode, const uint8_t *p, size_t n, size_t *off, size_t *len, size_t *used);
+ * it is too long. Raw mode: everything there is one packet. ended: no more
+ * will come, so a last line without its '\n' is a packet (not lost). */
+int mb_packet_next(int mode, const uint8_t *p, size_t n, bool ended, size_t *off, size_t *len, size_t *used);
 
 /* The length prefix for a len-byte payload in mode, written just before
  * data (which has that many bytes of headroom): how many bytes it took (0

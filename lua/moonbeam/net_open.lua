@@ -51,10 +51,12 @@ return function(M, await, timeout_of)
   -- caller's queued messages tagged in tags.
   function M._hand_over(s, pid, tags, fn)
     if not core.is_pid(pid) then error(fn .. ": a pid expected, got " .. type(pid), 3) end
-    local active, once = await(core.net_setopts(s, { active = false }, true))
+    local active, once = await(core.net_setopts(s, { active = false }, fn))
     if not active then return nil, once end
     local mb = require "moonbeam"
-    while true do
+    -- To itself: the messages stay where they are (forwarding them to the
+    -- caller's own mailbox would find them again, for ever).
+    while pid ~= mb.self() do
       local m = mb.receive(function(m)
         return type(m) == "table" and m[2] == s and tags[m[1]] == true
       end, 0)
