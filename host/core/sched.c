@@ -147,6 +147,10 @@ void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p) {
 mb_sched *mb_sched_home(const mb_proc *p, mb_sched *from) {
     mb_sched *home = p->sched;
     if (!from || !home || home == from || home->id < 0) return from;
+    /* Woken by from's own loop (its socket's data, a timer, a post): run
+     * where that loop is, so that the process's next send and recv on the
+     * socket are done in its own turn, not posted across threads. */
+    if (!from->current) return from;
     if (atomic_load_explicit(&home->sleeping, memory_order_relaxed) ||
         atomic_load_explicit(&home->running_hog, memory_order_relaxed))
         return from;
