@@ -331,6 +331,20 @@ describe("registry", function()
       assert.same(unknown, down[4])
     end)
 
+    it("of a duplicate registry is refused under the name of the call it was given to", function()
+      local name = start("duplicate")
+      local via = { "via", name, "k" }
+      for call, fn in pairs({ ["gen_server.call"] = gen.call, ["gen_server.try_call"] = gen.try_call,
+                              ["gen_server.cast"] = gen.cast, ["gen_server.stop"] = gen.stop,
+                              ["gen_server.get_state"] = gen.get_state }) do
+        assert.matches("via names need a unique registry", h.usage_error(call, fn, via, "x"))
+      end
+      for call, fn in pairs({ ["gen_server.start"] = gen.start, ["gen_server.start_link"] = gen.start_link }) do
+        assert.matches("via names need a unique registry", h.usage_error(call, fn, Echo, nil, { name = via }))
+      end
+      assert.matches("via names need a unique registry", h.usage_error("whereis", mb.whereis, via))
+    end)
+
     it("names a supervisor's worker, which registers itself at each start", function()
       local name = h.name("reg")
       local via = { "via", name, "worker" }

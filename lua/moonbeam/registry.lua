@@ -202,6 +202,9 @@ end
 --- is_via(x): whether x is {"via", reg, key}.
 M.is_via = util.is_via
 
+--- check_via(name, fn) -> the registry's layout, or nil when it is not
+-- running; raises "<fn>: ..." for what is not a via name of a unique
+-- registry (gen_server's client checks its server and name with it).
 local function check_via(name, fn)
   if not M.is_via(name) then
     error(fn .. ": a name must be a non-empty string or {\"via\", registry, key}", 0)
@@ -210,6 +213,7 @@ local function check_via(name, fn)
   if l and not l.unique then error(fn .. ": via names need a unique registry", 0) end
   return l
 end
+M.check_via = check_via
 
 --- whereis_via(name, fn) -> the pid {"via", reg, key} names, or nil.
 function M.whereis_via(name, fn)
