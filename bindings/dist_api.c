@@ -211,27 +211,29 @@ int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, 
     /* The server is monitored under the call's ref, as a local call's is:
      * its DOWN (noproc, its exit, noconnection) ends the wait. */
     monitor_with(L, self, d, server, name, node, ref, true);
-    mb_buf b;
-    mb_buf_init(&b);
-    /* SEND {2, '', Server} or REG_SEND {6, Self, '', Name}; then {Label,
-     * {Self, Ref}, Req}, the label an atom as Erlang's gen expects. */
-    int bad = frame_head(&b) || (server ? mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, 2) ||
-                                              mb_etf_put_atom(&b, "", 0) || mb_dist_put_pid(mb_dist_me(d), &b, server)
-                                        : mb_etf_put_tuple(&b, 4) || mb_etf_put_int(&b, 6) ||
-                                              mb_dist_put_pid(mb_dist_me(d), &b, self->pid) ||
-                                              mb_etf_put_atom(&b, "", 0) || mb_etf_put_atom(&b, name, strlen(name))) ||
-              mb_etf_put_version(&b) || mb_etf_put_tuple(&b, 3) || mb_etf_put_atom(&b, label, ln) ||
-              mb_etf_put_tuple(&b, 2) || mb_dist_put_pid(mb_dist_me(d), &b, self->pid) ||
-              mb_dist_put_ref(mb_dist_me(d), &b, ref);
-    if (bad) {
-        mb_buf_free(&b);
-        mb_call_end(self);
-        return mbb_raisef(L, "call: out of memory");
+    /* Not a node (not distributed, or no '@'), or a pid this node no
+     * longer knows: nothing is built or sent; the monitor's DOWN
+     * noconnection is already there. */
+    if (d && node) {
+        mb_buf b;
+        mb_buf_init(&b);
+        /* SEND {2, '', Server} or REG_SEND {6, Self, '', Name}; then {Label,
+         * {Self, Ref}, Req}, the label an atom as Erlang's gen expects. */
+        const mb_dist_self *me = mb_dist_me(d);
+        int bad = frame_head(&b) ||
+                  (server ? mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, 2) || mb_etf_put_atom(&b, "", 0) ||
+                                mb_dist_put_pid(me, &b, server)
+                          : mb_etf_put_tuple(&b, 4) || mb_etf_put_int(&b, 6) || mb_dist_put_pid(me, &b, self->pid) ||
+                                mb_etf_put_atom(&b, "", 0) || mb_etf_put_atom(&b, name, strlen(name))) ||
+                  mb_etf_put_version(&b) || mb_etf_put_tuple(&b, 3) || mb_etf_put_atom(&b, label, ln) ||
+                  mb_etf_put_tuple(&b, 2) || mb_dist_put_pid(me, &b, self->pid) || mb_dist_put_ref(me, &b, ref);
+        if (bad) {
+            mb_buf_free(&b);
+            mb_call_end(self);
+            return mbb_raisef(L, "call: out of memory");
+        }
+        send_frame(L, self, d, node, &b, false);
     }
-    /* Not a node, or a pid this node no longer knows: nothing is sent;
-     * the monitor's DOWN noconnection is already there. */
-    if (d && node) send_frame(L, self, d, node, &b, false);
-    else mb_buf_free(&b);
     mbb_push_ref(L, ref);
     lua_pushboolean(L, --self->budget <= 0 || self->dying);
     lua_pushboolean(L, 1);   /* remote: the caller demonitors when done */

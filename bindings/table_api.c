@@ -141,8 +141,10 @@ static int insert(lua_State *L, const char *fn, int mode) {
     mb_proc *self = mbb_self(L);
     double ttl = 0;
     if (mode == MB_TAB_REPLACE && !lua_isnoneornil(L, 4)) {
-        if (lua_type(L, 4) != LUA_TNUMBER || !(lua_tonumber(L, 4) > 0))
+        if (lua_type(L, 4) != LUA_TNUMBER)
             return mbb_raisef(L, "tab.insert: ttl_ms must be a number > 0, got %s", luaL_typename(L, 4));
+        if (!(lua_tonumber(L, 4) > 0))   /* 0, negative or NaN: the value says which */
+            return mbb_raisef(L, "tab.insert: ttl_ms must be a number > 0, got %g", lua_tonumber(L, 4));
         ttl = lua_tonumber(L, 4);
     }
     mb_table *t = acquire(L, fn, true);

@@ -89,6 +89,23 @@ describe("agent.start_link", function()
     assert.equal(6, state_of(a))
   end)
 
+  it("takes a via name; every call works through it", function()
+    local reg = h.name("reg")
+    assert(require("moonbeam.registry").start_link({ name = reg, keys = "unique" }))
+    local via = { "via", reg, "agent" }
+    local a = agent.start_link(function() return 5 end, { name = via })
+    assert.is_true(h.is_pid(a))
+    assert.equal(a, mb.whereis(via))
+    assert.equal(5, agent.get(via, function(s) return s end))
+    assert.is_true(agent.update(via, function(s) return s + 1 end))
+    assert.equal(6, agent.get_and_update(via, function(s) return s, s * 2 end))
+    assert.is_true(agent.cast(via, function(s) return s + 1 end))
+    assert.equal(13, state_of(a))
+    assert.is_true(agent.stop(via))
+    assert.equal("agent.get: agent must be a pid, a registered name or a via name, got table",
+                 h.usage_error("agent.get", agent.get, { "not", "a", "name" }, function(s) return s end))
+  end)
+
   it("returns nil, {\"already_started\", pid} when the name is taken", function()
     local name = h.name("agent")
     local a = agent.start_link(function() return 1 end, { name = name })

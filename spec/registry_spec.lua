@@ -65,6 +65,19 @@ describe("registry", function()
       h.usage_error("registry.start_link", registry.start_link, { name = "x", keys = "unique", partitions = 1.5 })
     end)
 
+    it("gen.stop stops it, by name or pid, with the reason given, and its entries go", function()
+      local name, pid = start("duplicate")
+      assert.is_true(registry.register(name, "k", 1))
+      assert.is_true(gen.stop(name, "normal", 2000))
+      assert.is_false(mb.alive(pid))
+      assert.same({ nil, "unknown_registry" }, { registry.lookup(name, "k") })
+      local was = mb.trap_exit(true)
+      name, pid = start()
+      assert.is_true(gen.stop(pid, { "shutdown", "done" }, 2000))
+      assert.same({ "EXIT", pid, { "shutdown", "done" } }, h.expect(h.tuple("EXIT", pid), "the registry's EXIT"))
+      mb.trap_exit(was)
+    end)
+
     it("the registry's death takes its entries with it", function()
       local name, pid = start()
       assert.is_true(registry.register(name, "k", 1))
@@ -329,6 +342,20 @@ describe("registry", function()
       down = h.down(ref)
       assert.equal("noproc", down[5])
       assert.same(unknown, down[4])
+    end)
+
+    it("of a duplicate registry is refused under the name of the call it was given to", function()
+      local name = start("duplicate")
+      local via = { "via", name, "k" }
+      for call, fn in pairs({ ["gen_server.call"] = gen.call, ["gen_server.try_call"] = gen.try_call,
+                              ["gen_server.cast"] = gen.cast, ["gen_server.stop"] = gen.stop,
+                              ["gen_server.get_state"] = gen.get_state }) do
+        assert.matches("via names need a unique registry", h.usage_error(call, fn, via, "x"))
+      end
+      for call, fn in pairs({ ["gen_server.start"] = gen.start, ["gen_server.start_link"] = gen.start_link }) do
+        assert.matches("via names need a unique registry", h.usage_error(call, fn, Echo, nil, { name = via }))
+      end
+      assert.matches("via names need a unique registry", h.usage_error("whereis", mb.whereis, via))
     end)
 
     it("names a supervisor's worker, which registers itself at each start", function()

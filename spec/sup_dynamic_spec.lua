@@ -47,6 +47,17 @@ describe("a simple_one_for_one supervisor", function()
     assert.is_true(h.contains(mb.info(pid).links, s))
   end)
 
+  it("takes an arg that looks like a child spec as it is, even one no static supervisor would take", function()
+    local s = pool()
+    -- an id and a module field: what a static supervisor reads as a spec
+    local pid = assert(sup.start_child(s, arg("one", { module = "m", extra = "x" })))
+    assert.same(arg("one", { module = "m", extra = "x" }), U.event("one", "init")[5])
+    assert.equal(pid, gen.call(pid, "self"))
+    -- a spec a static supervisor refuses ({"bad_spec", ...}), an arg here
+    local two = assert(sup.start_child(s, { id = "two", watcher = mb.self(), start = 42, restart = "never" }))
+    assert.same({ id = "two", watcher = mb.self(), start = 42, restart = "never" }, gen.call(two, "arg"))
+  end)
+
   it("start_child(sup) with no arg starts a worker with the template's arg", function()
     local s = pool()
     local pid = sup.start_child(s)

@@ -293,6 +293,27 @@ describe("a group restart with a child that fails to start", function()
     end)
   end
 
+  for _, strategy in ipairs({ "one_for_all", "rest_for_one" }) do
+    it("under " .. strategy .. " starts none of the children after the failing one until it runs", function()
+      local flag = h.name("fail")
+      local s = U.start({ U.worker("a"), U.worker("b", { fail_when = flag, fail_once = true }), U.worker("c"),
+                          U.worker("d") }, { strategy = strategy, intensity = 1000, period = 60000 })
+      local a = U.event("a", "init")[4]
+      for _, id in ipairs({ "b", "c", "d" }) do U.event(id, "init") end
+      mb.register(flag, mb.self())
+      mb.exit(a, "kill")
+      U.event("b", "init_failed")   -- once: it unregisters flag
+      -- the first starts of c and d after the kill come after b's own, in
+      -- order, and they are the ones running (OTP's start stops at the
+      -- failure; the retry starts the rest)
+      local b, c, d = U.event("b", "init", 3000), U.event("c", "init", 3000), U.event("d", "init", 3000)
+      assert.is_true(b[6] <= c[6] and c[6] <= d[6], ("b at %s, c at %s, d at %s"):format(b[6], c[6], d[6]))
+      assert.is_true(h.wait_until(function()
+        return U.pid_of(s, "b") == b[4] and U.pid_of(s, "c") == c[4] and U.pid_of(s, "d") == d[4]
+      end, 3000), h.text(U.by_id(s)))
+    end)
+  end
+
   it("counts each failed attempt toward the intensity", function()
     local flag = h.name("fail")
     local s = U.start({ U.worker("a"), U.worker("b", { fail_when = flag }) },

@@ -467,6 +467,15 @@ describe("TTL", function()
     assert.is_nil(tab.lookup(t, "j"))
     assert.equal(1, tab.size(t))
   end)
+
+  it("raises for a ttl_ms that is not a number > 0, naming the value", function()
+    local t = tab.new()
+    for _, case in ipairs({ { 0, "got 0" }, { -5, "got %-5" }, { 0 / 0, "got %-?nan" }, { "10", "got string" } }) do
+      local err = h.usage_error("tab.insert", tab.insert, t, "k", 1, case[1])
+      assert.matches("ttl_ms must be a number > 0, " .. case[2] .. "$", err)
+    end
+    assert.equal(0, tab.size(t))
+  end)
 end)
 
 describe("max_memory", function()

@@ -22,16 +22,27 @@ static void handle_request(sup *s, mb_pid to, mb_ref ref, mb_span req) {
         sup_encode_counts(s, sup_out(s));
         sup_reply(s, to, ref, &s->out);
     } else if (mb_term_is_str(op, "start_child")) {
+        /* {op, spec, arg, bad}: a table that looks like a spec comes
+         * checked (spec, or false and bad, the client's bad_spec) and as it
+         * was given (arg), which a simple_one_for_one takes as it is. */
         sup_child *c;
+        mb_span arg, bad;
         if (s->strategy == ST_SIMPLE) {
             uint32_t running = 0;
             for (uint32_t k = 0; k < s->n; k++) running += s->kids[k]->pid != 0 || s->kids[k]->restarting;
             if (s->max_children != SUP_UNLIMITED && running >= (uint32_t)s->max_children)
                 return sup_reply_err(s, to, ref, "max_children");
+            if (mb_term_index(req, 3, &arg)) x = arg, has_x = true;
             c = sup_child_from_template(s->tmpl, has_x ? x : (mb_span){NULL, 0});
         } else {
             char err[160];
             mb_span id;
+            if (mb_term_index(req, 4, &bad)) {
+                mb_buf *b = sup_out(s);
+                if (mb_put_table_head(b, 0, 1) || sup_put_reason(b, "err") || mb_buf_put(b, bad.p, bad.n))
+                    return sup_reply_err(s, to, ref, "bad_child_spec");
+                return sup_reply(s, to, ref, b);
+            }
             sup_child *old = has_x && mb_term_field(x, "id", &id) ? sup_by_id(s, id) : NULL;
             if (old && old->pid) {
                 mb_buf *b = sup_out(s);

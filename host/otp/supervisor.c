@@ -278,6 +278,27 @@ static void schedule(sup *s, sup_child *c, double delay) {
     c->restart_at = mb_now_ms() + delay;
 }
 
+/* Drop the queued restarts of the children from index from on: a group
+ * restart that a member's failed start begins again supersedes them (the
+ * children are scheduled anew, in start order), so none of those after the
+ * failed one starts while it is down, as OTP's start stops at a failure. */
+static void drop_group_starts(sup *s, uint32_t from) {
+    sup_job *prev = NULL, *j = s->jobs;
+    while (j) {
+        sup_job *next = j->next;
+        int at = j->c ? index_of(s, j->c) : -1;
+        if (j != s->running && j->kind == J_START && j->purpose == P_RESTART && at >= (int)from) {
+            if (prev) prev->next = next;
+            else s->jobs = next;
+            if (s->jobs_tail == j) s->jobs_tail = prev;
+            job_free(j);
+        } else {
+            prev = j;
+        }
+        j = next;
+    }
+}
+
 void sup_child_exited(sup *s, sup_child *c, mb_span reason) {
     c->pid = 0;
     bool quiet = reason_is_normal(reason) || reason_is_shutdown(reason);
@@ -295,6 +316,7 @@ void sup_child_exited(sup *s, sup_child *c, mb_span reason) {
     case ST_ONE_FOR_ALL:
     case ST_REST_FOR_ONE: {
         uint32_t from = s->strategy == ST_ONE_FOR_ALL ? 0 : (uint32_t)at;
+        drop_group_starts(s, from);
         for (uint32_t k = s->n; k-- > from;)
             if (s->kids[k]->pid) sup_job_add(s, J_STOP, s->kids[k]);
         for (uint32_t k = from; k < s->n; k++) {

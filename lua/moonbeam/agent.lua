@@ -59,8 +59,10 @@ end
 local function call(a, what, fn, ...)
   local name = "agent." .. what
   check_fn(fn, name, 2)
-  if type(a) ~= "string" and not require("moonbeam").is_pid(a) then
-    error(("%s: agent must be a pid or a registered name, got %s"):format(name, type(a)), 3)
+  -- A via name too: the agent may have been started under one, and cast
+  -- and stop (gen_server's) take it.
+  if type(a) ~= "string" and not require("moonbeam").is_pid(a) and not util().is_via(a) then
+    error(("%s: agent must be a pid, a registered name or a via name, got %s"):format(name, type(a)), 3)
   end
   local args, timeout = split(name, ...)
   local reply, err = gen.try_call(a, { what, fn, args }, timeout)

@@ -23,7 +23,9 @@ local util = require("moonbeam")._lazy "moonbeam.util"
 
 -- Raises at level (3 unless told: the caller of fn, when fn calls this).
 local function check_server(server, fn, level)
-  if type(server) == "string" or is_pid(server) or util().is_node_name(server) or util().is_via(server) then return end
+  if type(server) == "string" or is_pid(server) or util().is_node_name(server) then return end
+  -- A via name of a duplicate registry is refused here, under fn's name.
+  if util().is_via(server) then return require("moonbeam.registry").check_via(server, fn) end
   error(fn .. ": server must be a pid, a registered name, {name, node} or a via name, got " .. type(server), level or 3)
 end
 
@@ -146,6 +148,7 @@ local function check_opts(opts, fn)
     local via = type(name) == "table" and ", or {\"via\", registry, key}" or ""
     error(fn .. ": name must be a non-empty string without NUL bytes" .. via, 3)
   end
+  if util().is_via(name) then require("moonbeam.registry").check_via(name, fn) end
 end
 
 -- Its checks raise at level 3: start(module...) is a tail call, so that is

@@ -21,6 +21,7 @@ local M = {}
 
 local DIR = "moonbeam.registry/"
 local READY = "$registry_ready"
+local SYS = "$gen_sys"
 local UNKNOWN = "unknown_registry"
 local ENTRY = "moonbeam.registry:start_link"
 local MAX_PARTS = 1024
@@ -109,12 +110,18 @@ local function setup(name, unique, n)
   return true
 end
 
--- The registry's life: it answers readiness probes; everything else is
--- for the callers, in the tables.
+-- The registry's life: it answers readiness probes, and ends on
+-- gen_server.stop (Elixir's Registry is stopped as any server is: without
+-- this, a stop would wait for ever); everything else is for the callers,
+-- in the tables.
 local function serve()
   while true do
     local m = mb.receive()
-    if type(m) == "table" and m[1] == READY and type(m[2]) == "table" then gen.reply(m[2], true) end
+    if type(m) == "table" then
+      if m[1] == READY and type(m[2]) == "table" then gen.reply(m[2], true) end
+      local req = m[1] == SYS and m[3]
+      if type(req) == "table" and req[1] == "stop" then return mb.exit(req[2]) end
+    end
   end
 end
 
@@ -202,6 +209,9 @@ end
 --- is_via(x): whether x is {"via", reg, key}.
 M.is_via = util.is_via
 
+--- check_via(name, fn) -> the registry's layout, or nil when it is not
+-- running; raises "<fn>: ..." for what is not a via name of a unique
+-- registry (gen_server's client checks its server and name with it).
 local function check_via(name, fn)
   if not M.is_via(name) then
     error(fn .. ": a name must be a non-empty string or {\"via\", registry, key}", 0)
@@ -210,6 +220,7 @@ local function check_via(name, fn)
   if l and not l.unique then error(fn .. ": via names need a unique registry", 0) end
   return l
 end
+M.check_via = check_via
 
 --- whereis_via(name, fn) -> the pid {"via", reg, key} names, or nil.
 function M.whereis_via(name, fn)

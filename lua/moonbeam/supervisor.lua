@@ -181,15 +181,16 @@ local function result(r)
 end
 
 --- start_child(sup, spec_or_arg) -> pid, or nil and why.
+-- A table that looks like a spec goes checked, and also as it was given:
+-- a simple_one_for_one supervisor takes it as the new child's argument, as
+-- it takes any other; a static one answers a refused spec with its
+-- bad_spec (host/otp/sup_requests.c).
 function M.start_child(sup, x)
-  local ok, err = true, nil
   if type(x) == "table" and x.id ~= nil and (x.module ~= nil or x.start ~= nil or x.children ~= nil) then
-    ok, err = pcall(check_child, x, "spec.", false)
-    if not ok then
-      if type(err) == "table" then return nil, err end
-      error(err, 2)
-    end
-    x = err
+    local ok, spec = pcall(check_child, x, "spec.", false)
+    if not ok and type(spec) ~= "table" then error(spec, 2) end
+    if ok then return result(call(sup, { "start_child", spec, x })) end
+    return result(call(sup, { "start_child", false, x, spec }))
   end
   return result(call(sup, { "start_child", x }))
 end

@@ -7,6 +7,8 @@
 --   trap       trap exits (so terminate runs when the supervisor shuts it down)
 --   fail_when  a registered name: while it is registered, init returns
 --              "stop", fail_reason (default "told_to_fail")
+--   fail_once  with fail_when: the failing init unregisters the name, so
+--              only that one start fails
 --   init_stop  init returns "stop", init_stop
 --   init_error init raises init_error
 --   ignore     init returns "ignore"
@@ -37,6 +39,7 @@ function M.init(arg)
   local st = { id = arg.id or "?", watcher = arg.watcher, arg = arg }
   if arg.trap then mb.trap_exit(true) end
   if arg.fail_when and mb.whereis(arg.fail_when) then
+    if arg.fail_once then mb.unregister(arg.fail_when) end
     note(st, "init_failed")
     return "stop", arg.fail_reason or "told_to_fail"
   end
