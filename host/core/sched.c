@@ -150,7 +150,8 @@ mb_sched *mb_sched_home(const mb_proc *p, mb_sched *from) {
     /* Woken by from's own loop (its socket's data, a timer, a post): run
      * where that loop is, so that the process's next send and recv on the
      * socket are done in its own turn, not posted across threads. */
-    if (!from->current) return from;
+    if (pthread_equal(atomic_load_explicit(&from->server, memory_order_relaxed), pthread_self()) && !from->current)
+        return from;   /* current is read only by the thread serving from */
     if (atomic_load_explicit(&home->sleeping, memory_order_relaxed) ||
         atomic_load_explicit(&home->running_hog, memory_order_relaxed))
         return from;
