@@ -77,8 +77,9 @@ end
 
 -- ---- sys-like tools ---------------------------------------------------
 
+-- Its checks raise at level 4: the caller of get_state and the others.
 local function sys(server, fn, req, timeout)
-  check_server(server, "gen_server." .. fn)
+  check_server(server, "gen_server." .. fn, 4)
   local ms = util().check_timeout(timeout, "gen_server." .. fn, front.DEFAULT_TIMEOUT, nil, 4)
   local ok, v = gen.call(server, SYS, req, ms)
   if not ok then error(util().failure(v, "gen_server." .. fn, server, timeout), 3) end
@@ -173,7 +174,10 @@ local function start(link, module, arg, opts, fn)
   if not ok then
     local other = name and whereis(name)
     if other then return nil, { "already_started", other } end
-    error(pid, 3)
+    -- A spawn option the core refused: named after the call the user made.
+    local msg = tostring(pid)
+    local what = msg:match("^spawn_opt: (.*)") or msg:match("^spawn: (.*)")
+    error(what and fn .. ": " .. what or msg, 0)
   end
   return gen.await_start(pid, ref, link, timeout)
 end

@@ -115,7 +115,8 @@ function M.receive(a, b)
   local match, timeout
   if type(a) == "function" then
     match, timeout = a, b
-  elseif a == nil and b ~= nil then
+  elseif b ~= nil then   -- receive(match, timeout) whose match is not one
+    if a ~= nil then error("receive: match must be a function, got " .. type(a), 2) end
     timeout = b
   else
     timeout = a
