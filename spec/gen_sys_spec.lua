@@ -314,6 +314,9 @@ describe_subprocess("gen.trace(server, true)", function()
       assert.is_truthy(line:find(pid, 1, true), "line without the server's pid: " .. line)
     end
     assert.is_true(lines >= 5, err)   -- 2 calls, 2 replies, a cast, an info
+    -- as OTP's sys prints them: the words between the values are not quoted
+    assert.is_truthy(err:find('got call "ping" from <', 1, true), err)
+    assert.is_truthy(err:find('sent reply "reply-value-123" to <', 1, true), err)
     assert.is_falsy(err:find("after-trace-off", 1, true), err)
     assert.is_falsy(err:find("cast-after-off", 1, true), err)
   end)
