@@ -325,9 +325,12 @@ function M.enter(module, arg, parent, name, starter, ref)
 
   -- Inside this process, mb.exit(reason) in a callback stops the server
   -- with that reason (terminate runs), as exit/1 does in a gen_server.
-  mb.exit = function(a, b)
-    if b == nil and S.in_callback then error({ EXIT_MARK, a }, 0) end
-    return core_exit(a, b)
+  -- Counted as the core counts them: mb.exit() and mb.exit(pid, nil) raise
+  -- their usage errors (a callback crash), not a stop with reason nil or pid.
+  mb.exit = function(...)
+    local reason = ...
+    if select("#", ...) == 1 and reason ~= nil and S.in_callback then error({ EXIT_MARK, reason }, 0) end
+    return core_exit(...)
   end
 
   local ok, n, a, b, c, d = run(S, mod.init, arg)
