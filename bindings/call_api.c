@@ -42,7 +42,7 @@ static int encode_request(lua_State *L, mb_proc *p, mb_ref ref, mb_encode_err *e
         return mbb_raisef(L, "call: out of memory");
     if (!has_req) return 0;
     size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
-    return mb_encode(L, 3, "msg[3]", &p->scratch, max, err);
+    return mb_encode(L, 3, "req", &p->scratch, max, err);   /* a path from the caller's req, not the envelope */
 }
 
 /* core.call_send(server, label, req, [system]) -> ref, over: the caller's

@@ -147,7 +147,9 @@ describe("gen.stop", function()
   it("raises a clear error for a reason that cannot be sent, and leaves the server running", function()
     local s = server()
     local monitors = #mb.info(mb.self()).monitors
-    assert.matches("coroutine", h.text(U.raised(gen.stop, s, coroutine.create(function() end))))
+    local err = h.text(U.raised(gen.stop, s, coroutine.create(function() end)))
+    assert.matches("coroutine", err)
+    assert.matches("^reason: ", err)   -- named as the caller gave it, not by stop's own message
     assert.equal(monitors, #mb.info(mb.self()).monitors)
     assert.equal("pong", gen.call(s, "ping"))
     assert.is_nil(mb.receive(U.ev(s, "terminate"), 50))

@@ -117,7 +117,8 @@ function M.stop(pid, label, req, timeout)
   if not sent then
     call_end()
     demonitor(ref, true)
-    error(err, 3)
+    -- req is gen_server.stop's {"stop", reason}: the path from its reason
+    error((tostring(err):gsub("^msg%[3%]%[2%]", "reason", 1)), 3)
   end
   -- The server replies nothing: its DOWN says how it ended.
   -- Only its DOWN (or the timeout) ends the wait: no reply comes, and a

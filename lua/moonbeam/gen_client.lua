@@ -100,6 +100,7 @@ end
 -- raises, raises {"callback_failed", err} and the state is unchanged.
 function M.replace_state(server, fn, timeout)
   if type(fn) ~= "function" then error("gen_server.replace_state: fn must be a function", 2) end
+  util().check_portable(fn, "gen_server.replace_state", "fn", "the server's Lua state")
   local r = sys(server, "replace_state", { "replace_state", fn }, timeout)
   if r[1] ~= "ok" then
     error(util().failure({ "callback_failed", r[2] }, "gen_server.replace_state", server, fn), 2)
