@@ -278,6 +278,25 @@ describe("gen.trace", function()
   end)
 end)
 
+describe("the sys tools on a supervisor", function()
+  local sup = require "moonbeam.supervisor"
+  before_each(h.before)
+  after_each(h.after)
+
+  it("answer get_state and get_status, and raise for the tools that do not apply rather than return a refusal", function()
+    local s = assert(sup.start({ { id = "w", module = "spec.support.counter", arg = 0 } }))
+    local children = gen.get_state(s)
+    assert.equal("w", children[1].id)
+    assert.equal("supervisor", gen.get_status(s).module)
+    for _, call in ipairs({ { "suspend" }, { "resume" }, { "trace", true }, { "replace_state", function(x) return x end } }) do
+      local err = h.usage_error("gen_server." .. call[1], gen[call[1]], s, call[2])
+      assert.matches("not supported by", err, 1, true)
+    end
+    assert.equal("running", gen.get_status(s).status)
+    assert.is_true(sup.stop(s))
+  end)
+end)
+
 describe_subprocess("gen.trace(server, true)", function()
   after_each(sh.cleanup)
 

@@ -77,12 +77,20 @@ end
 
 -- ---- sys-like tools ---------------------------------------------------
 
+-- The tools whose answer is never a table with an err field: such an
+-- answer is a refusal (a supervisor answers only get_state and get_status,
+-- host/otp/sup_requests.c), raised rather than returned as if it were done.
+local REFUSABLE = { suspend = true, resume = true, trace = true, replace_state = true }
+
 -- Its checks raise at level 4: the caller of get_state and the others.
 local function sys(server, fn, req, timeout)
   check_server(server, "gen_server." .. fn, 4)
   local ms = util().check_timeout(timeout, "gen_server." .. fn, front.DEFAULT_TIMEOUT, nil, 4)
   local ok, v = gen.call(server, SYS, req, ms)
   if not ok then error(util().failure(v, "gen_server." .. fn, server, timeout), 3) end
+  if REFUSABLE[fn] and type(v) == "table" and v.err ~= nil then
+    error(("gen_server.%s: not supported by %s (%s)"):format(fn, tostring(server), tostring(v.err)), 3)
+  end
   return v
 end
 
