@@ -348,6 +348,18 @@ describe("gen_server terminate", function()
     assert.equal("shutdown", h.reason(ref))
   end)
 
+  it("runs on the parent's exit signal while the server is suspended (as OTP's sys suspend loop)", function()
+    local s = gen.start_link(SCRIPT, { watcher = mb.self(), state = "st" }, { trap_exit = true })
+    U.event(s, "init")
+    local ref = mb.monitor(s)
+    assert.is_true(gen.suspend(s))
+    mb.send(s, "queued")   -- still held: only the parent's EXIT gets through
+    mb.exit(s, "shutdown")
+    assert.same({ "shutdown", "st" }, { terminated(s) })
+    assert.equal("shutdown", h.reason(ref))
+    assert.is_nil(mb.receive(function(m) return type(m) == "table" and m[1] == "ev" and m[3] == "handle_info" end, 0))
+  end)
+
   it("runs with \"normal\" when the parent exits normally and the server traps exits", function()
     local ref, p = U.in_process(function(watcher)
       local gen = require "moonbeam.gen_server"
