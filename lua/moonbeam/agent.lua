@@ -22,12 +22,12 @@ end
 --- start_link(fn, [opts]) -> pid, or nil and why; the state is fn().
 function M.start_link(fn, opts)
   check_fn(fn, "agent.start_link")
-  return gen.start_link("moonbeam.agent", fn, opts)
+  return gen._start(true, "moonbeam.agent", fn, opts, "agent.start_link")   -- its errors named agent.start_link
 end
 
 function M.start(fn, opts)
   check_fn(fn, "agent.start")
-  return gen.start("moonbeam.agent", fn, opts)
+  return gen._start(false, "moonbeam.agent", fn, opts, "agent.start")
 end
 
 -- A call's extra arguments and options (docs/reference.md, "agent"): a
@@ -55,13 +55,18 @@ local function split(name, ...)
   return args, timeout
 end
 
+-- Raises at the caller of the caller of check_agent.
+local function check_agent(a, name)
+  if type(a) ~= "string" and not require("moonbeam").is_pid(a) then
+    error(("%s: agent must be a pid or a registered name, got %s"):format(name, type(a)), 3)
+  end
+end
+
 -- A call to the agent, whose failure is named after the agent's function.
 local function call(a, what, fn, ...)
   local name = "agent." .. what
   check_fn(fn, name, 2)
-  if type(a) ~= "string" and not require("moonbeam").is_pid(a) then
-    error(("%s: agent must be a pid or a registered name, got %s"):format(name, type(a)), 3)
-  end
+  check_agent(a, name)
   local args, timeout = split(name, ...)
   local reply, err = gen.try_call(a, { what, fn, args }, timeout)
   if err then error(util().failure(err, name, a, fn, ...), 3) end
@@ -90,12 +95,13 @@ end
 --- cast(a, fn, ...) -> true; the state becomes fn(state, ...), asynchronously
 function M.cast(a, fn, ...)
   check_fn(fn, "agent.cast")
+  check_agent(a, "agent.cast")
   return gen.cast(a, { "cast", fn, pack(...) })
 end
 
 function M.stop(a, reason, timeout)
-  util().check_timeout(timeout, "agent.stop")
-  return gen.stop(a, reason, timeout)
+  check_agent(a, "agent.stop")
+  return gen._stop(a, reason, timeout, "agent.stop")   -- its errors named agent.stop
 end
 
 -- ---- the server's callbacks -------------------------------------------

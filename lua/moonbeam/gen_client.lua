@@ -116,13 +116,14 @@ function M.replace_state(server, fn, timeout)
   return r[2]
 end
 
---- stop(server, [reason], [timeout]) -> true once it exited with reason.
-function M.stop(server, reason, timeout)
-  check_server(server, "gen_server.stop")
+-- stop, its errors named fn (the call the user made) and pointing at the
+-- caller of the function that tail-calls it (M.stop, agent.stop).
+local function stop(server, reason, timeout, fn)
+  check_server(server, fn)
   local given = reason
   if reason == nil then reason = "normal" end
-  local ms = util().check_timeout(timeout, "gen_server.stop", nil)
-  local function fail(err) error(util().failure(err, "gen_server.stop", server, given, timeout), 3) end
+  local ms = util().check_timeout(timeout, fn, nil)
+  local function fail(err) error(util().failure(err, fn, server, given, timeout), 3) end
   local pid = server
   if util().is_node_name(server) and server[2] == mb.node() then server = server[1] end
   local ok, v
@@ -138,6 +139,12 @@ function M.stop(server, reason, timeout)
   if not deep_equal(v, reason) then fail({ "exit", v }) end
   return true
 end
+
+--- stop(server, [reason], [timeout]) -> true once it exited with reason.
+function M.stop(server, reason, timeout) return stop(server, reason, timeout, "gen_server.stop") end
+
+--- _stop(server, reason, timeout, fn): stop named fn (agent.stop); not API.
+function M._stop(server, reason, timeout, fn) return stop(server, reason, timeout, fn) end
 
 -- ---- start ------------------------------------------------------------
 
@@ -186,12 +193,16 @@ local function start(link, module, arg, opts, fn)
     -- A spawn option the core refused: named after the call the user made.
     local msg = tostring(pid)
     local what = msg:match("^spawn_opt: (.*)") or msg:match("^spawn: (.*)")
-    error(what and fn .. ": " .. what or msg, 0)
+    error(what and fn .. ": " .. what or msg, 2)   -- the caller of gen_server.start (a tail call: start is level 1)
   end
   return gen.await_start(pid, ref, link, timeout)
 end
 
 function M.start(module, arg, opts) return start(false, module, arg, opts, "gen_server.start") end
 function M.start_link(module, arg, opts) return start(true, module, arg, opts, "gen_server.start_link") end
+
+--- _start(link, module, arg, opts, fn): start or start_link whose misuse
+-- errors name fn, the call the user made (agent.start); not API.
+function M._start(link, module, arg, opts, fn) return start(link, module, arg, opts, fn) end
 
 return M
