@@ -55,18 +55,13 @@ local function split(name, ...)
   return args, timeout
 end
 
--- Raises at the caller of the caller of check_agent.
-local function check_agent(a, name)
-  if type(a) ~= "string" and not require("moonbeam").is_pid(a) then
-    error(("%s: agent must be a pid or a registered name, got %s"):format(name, type(a)), 3)
-  end
-end
-
 -- A call to the agent, whose failure is named after the agent's function.
 local function call(a, what, fn, ...)
   local name = "agent." .. what
   check_fn(fn, name, 2)
-  check_agent(a, name)
+  if type(a) ~= "string" and not require("moonbeam").is_pid(a) then
+    error(("%s: agent must be a pid or a registered name, got %s"):format(name, type(a)), 3)
+  end
   local args, timeout = split(name, ...)
   local reply, err = gen.try_call(a, { what, fn, args }, timeout)
   if err then error(util().failure(err, name, a, fn, ...), 3) end
@@ -95,12 +90,14 @@ end
 --- cast(a, fn, ...) -> true; the state becomes fn(state, ...), asynchronously
 function M.cast(a, fn, ...)
   check_fn(fn, "agent.cast")
-  check_agent(a, "agent.cast")
+  -- what gen.cast takes, refused under this call's name
+  if type(a) ~= "string" and not require("moonbeam").is_pid(a) and not util().is_node_name(a) and not util().is_via(a) then
+    error(("agent.cast: agent must be a pid, a registered name, {name, node} or a via name, got %s"):format(type(a)), 2)
+  end
   return gen.cast(a, { "cast", fn, pack(...) })
 end
 
 function M.stop(a, reason, timeout)
-  check_agent(a, "agent.stop")
   return gen._stop(a, reason, timeout, "agent.stop")   -- its errors named agent.stop
 end
 
