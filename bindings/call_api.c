@@ -42,12 +42,15 @@ static int encode_request(lua_State *L, mb_proc *p, mb_ref ref, mb_encode_err *e
         return mbb_raisef(L, "call: out of memory");
     if (!has_req) return 0;
     size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
-    return mb_encode(L, 3, "msg[3]", &p->scratch, max, err);
+    return mb_encode(L, 3, "req", &p->scratch, max, err);   /* a path from the caller's req, not the envelope */
 }
 
-/* core.call_send(server, label, req) -> ref, over: the caller's half of a
- * call in one step: a monitor of server, the core's call slot (host/core/
- * call.h), and the request sent. over: the slice is used up (yield). Or
+/* core.call_send(server, label, req, [system]) -> ref, over: the caller's
+ * half of a call in one step: a monitor of server, the core's call slot
+ * (host/core/call.h), and the request sent; with system, as a message no
+ * full mailbox refuses (a sys request: it must reach a suspended server
+ * whose queue filled up, or nothing could resume it). over: the slice is
+ * used up (yield). Or
  * false, chain: the call would close a cycle (nothing is left set up); nil,
  * false: the server's full mailbox refused it; nil, message: req cannot be
  * sent. */
@@ -73,7 +76,8 @@ static int l_call_send(lua_State *L) {
         mb_demonitor(self, ref, 1);
         return push_cycle(L, chain, n);
     }
-    rc = mb_send(self->rt, mbb_sched(self), self->pid, server, MB_MSG_DATA, 0, self->scratch.p, self->scratch.len);
+    mb_msg_kind kind = lua_toboolean(L, 4) ? MB_MSG_SYSTEM : MB_MSG_DATA;
+    rc = mb_send(self->rt, mbb_sched(self), self->pid, server, kind, 0, self->scratch.p, self->scratch.len);
     if (rc != MB_DELIVER_OK) {   /* out of memory, or refused by a full mailbox */
         mb_call_end(self);
         mb_demonitor(self, ref, 1);

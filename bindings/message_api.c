@@ -111,7 +111,8 @@ static int l_send_tagged(lua_State *L) {
     if (has_value) {
         mb_encode_err err;
         size_t max = atomic_load_explicit(&self->rt->max_message_size, memory_order_relaxed);
-        if (mb_encode(L, 3, "msg[2]", &self->scratch, max, &err)) return mbb_raisef(L, "%s", err.msg);
+        /* the path from the cast's msg, as send names it, not from the envelope */
+        if (mb_encode(L, 3, "msg", &self->scratch, max, &err)) return mbb_raisef(L, "%s", err.msg);
     }
     return send_scratch(L, self, dest, MB_MSG_DATA);
 }

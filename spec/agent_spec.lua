@@ -138,6 +138,17 @@ describe("agent.start_link", function()
     h.error_of(agent.start_link, nil)
     h.error_of(agent.start_link, "spec.support.echo")
   end)
+
+  it("names its own call, not gen_server's, for bad options, and stop and cast for a bad agent", function()
+    local init = function() return 0 end
+    h.usage_error("agent.start", agent.start, init, { max_queue = 0 })
+    h.usage_error("agent.start_link", agent.start_link, init, { name = "" })
+    h.usage_error("agent.start", agent.start, init, 5)
+    h.usage_error("agent.stop", agent.stop, 42)
+    h.usage_error("agent.cast", agent.cast, 42, init)
+    local _, err = pcall(agent.stop, "no such agent")
+    assert.equal('noproc: agent.stop("no such agent")', tostring(err))
+  end)
 end)
 
 describe("agent.get", function()

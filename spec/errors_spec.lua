@@ -77,6 +77,35 @@ describe("a supervisor call given something that is no supervisor", function()
   end)
 end)
 
+describe("a gen_server call given the wrong kind of argument", function()
+  local gen = require "moonbeam.gen_server"
+  before_each(h.before)
+  after_each(h.after)
+
+  it("names the call the user made, never the sys tools' chunk or the core's spawn_opt and reply", function()
+    for _, fn in ipairs { "get_state", "suspend", "resume", "get_status", "trace" } do
+      h.usage_error("gen_server." .. fn, gen[fn], 42, true)
+    end
+    h.usage_error("gen_server.replace_state", gen.replace_state, 42, function(s) return s end)
+    assert.matches("^gen_server.start: max_queue must be",
+      h.usage_error("gen_server.start", gen.start, "spec.support.counter", 0, { max_queue = 0 }))
+    h.usage_error("gen_server.start_link", gen.start_link, "spec.support.counter", 0, { on_full = "never" })
+    h.usage_error("gen_server.start", gen.start, "spec.support.counter", 0, { trap_exit = "yes" })
+    local pid = assert(gen.start("spec.support.counter", 0))
+    local from = { mb.self(), mb.make_ref() }
+    h.usage_error("gen_server.reply", gen.reply, { pid, "not a ref" }, 1)
+    local upvalue = pid
+    assert.matches("^gen_server.reply: value: ",
+      h.usage_error("gen_server.reply", gen.reply, from, function() return upvalue end))
+    assert.is_true(gen.stop(pid))
+  end)
+
+  it("receive with a timeout and a match that is no function raises rather than ignoring one of them", function()
+    assert.equal("receive: match must be a function, got number", h.usage_error("receive", mb.receive, 5, 5))
+    h.usage_error("receive", mb.receive, {}, 0)
+  end)
+end)
+
 -- Error tables: docs/reference.md ("Conventions"). What happens to a call
 -- is raised as {"tag", ...}, and the table prints as words.
 describe("an error table", function()

@@ -460,6 +460,19 @@ describe("gen.call when the server dies during the call", function()
     assert.same({ "exit", "crashed" }, err)
   end)
 
+  it("crashes with exit's usage error, not a stop with reason nil or a pid, for mb.exit() or mb.exit(pid, nil)", function()
+    for _, f in ipairs({ function() require("moonbeam").exit() end,
+                         function() local mb = require("moonbeam") mb.exit(mb.self(), nil) end }) do
+      local s = server()
+      local ref = mb.monitor(s)
+      local err = U.raised(gen.call, s, { "fn", f })
+      assert.equal("exit", err[1])
+      assert.equal("error", err[2][1])
+      assert.matches("^exit: a.* reason is required$", err[2][2])
+      assert.same(err[2], h.reason(ref))
+    end
+  end)
+
   for _, reason in ipairs({ "normal", "shutdown", { "shutdown", "detail" }, "custom" }) do
     it("raises {\"exit\", " .. h.text(reason) .. "} for \"stop\" without a reply", function()
       local s = server()
@@ -629,6 +642,8 @@ describe("gen.call with bad input", function()
     local up = 1
     local err = h.text(U.raised(gen.call, c, { "f", function() return up end }))
     assert.matches("upvalue", err)
+    -- the path is counted from req, not from the request's envelope around it
+    assert.matches("req[2]: cannot send a function with upvalues", err, 1, true)
     local t = {}
     t.self = t
     assert.is_truthy(h.text(U.raised(gen.call, c, t)):find("contain", 1, true))

@@ -135,7 +135,8 @@ describe("gen.replace_state", function()
   it("raises a clear error for fn with upvalues, and the server keeps running", function()
     local s = server(1)
     local up = 5
-    assert.matches("upvalue", h.text(U.raised(gen.replace_state, s, function() return up end)))
+    assert.equal("gen_server.replace_state: fn must be an upvalue-free function (it runs inside the server's Lua state); it uses upvalue 'up'",
+      h.text(U.raised(gen.replace_state, s, function() return up end)))
     assert.equal(1, gen.get_state(s))
   end)
 
@@ -277,6 +278,25 @@ describe("gen.trace", function()
   end)
 end)
 
+describe("the sys tools on a supervisor", function()
+  local sup = require "moonbeam.supervisor"
+  before_each(h.before)
+  after_each(h.after)
+
+  it("answer get_state and get_status, and raise for the tools that do not apply rather than return a refusal", function()
+    local s = assert(sup.start({ { id = "w", module = "spec.support.counter", arg = 0 } }))
+    local children = gen.get_state(s)
+    assert.equal("w", children[1].id)
+    assert.equal("supervisor", gen.get_status(s).module)
+    for _, call in ipairs({ { "suspend" }, { "resume" }, { "trace", true }, { "replace_state", function(x) return x end } }) do
+      local err = h.usage_error("gen_server." .. call[1], gen[call[1]], s, call[2])
+      assert.matches("not supported by", err, 1, true)
+    end
+    assert.equal("running", gen.get_status(s).status)
+    assert.is_true(sup.stop(s))
+  end)
+end)
+
 describe_subprocess("gen.trace(server, true)", function()
   after_each(sh.cleanup)
 
@@ -314,6 +334,9 @@ describe_subprocess("gen.trace(server, true)", function()
       assert.is_truthy(line:find(pid, 1, true), "line without the server's pid: " .. line)
     end
     assert.is_true(lines >= 5, err)   -- 2 calls, 2 replies, a cast, an info
+    -- as OTP's sys prints them: the words between the values are not quoted
+    assert.is_truthy(err:find('got call "ping" from <', 1, true), err)
+    assert.is_truthy(err:find('sent reply "reply-value-123" to <', 1, true), err)
     assert.is_falsy(err:find("after-trace-off", 1, true), err)
     assert.is_falsy(err:find("cast-after-off", 1, true), err)
   end)

@@ -135,6 +135,17 @@ describe("a full mailbox, on_full = \"drop_new\" (the default)", function()
     -- gen.stop still reaches it: a stop is never dropped
     assert.is_true(gen.stop(pid))
   end)
+
+  it("lets the sys tools through to a suspended server whose queue is full, so it can be resumed", function()
+    local pid = suspended_counter({ max_queue = 1 })
+    assert.is_true(gen.cast(pid, "increment"))       -- fills the queue
+    assert.equal(0, gen.get_state(pid, 1000))
+    assert.equal("suspended", gen.get_status(pid, 1000).status)
+    assert.equal(1, mb.info(pid).message_queue_len)  -- a sys request is not counted
+    assert.is_true(gen.resume(pid, 1000))
+    assert.is_true(h.wait_until(function() return mb.info(pid).message_queue_len == 0 end))
+    assert.equal(1, gen.call(pid, "get", 1000))      -- the queued cast ran after the resume
+  end)
 end)
 
 describe("a full mailbox, on_full = \"drop_old\"", function()

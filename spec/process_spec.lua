@@ -230,6 +230,14 @@ describe("mb.spawn_opt", function()
     assert.equal(names, #mb.registered())
   end)
 
+  it("refuses an option it does not know, a typo that would otherwise mean no such option, starting nothing", function()
+    local before = #mb.processes()
+    assert.equal("spawn_opt: unknown option 'memory_limt'",
+      h.usage_error("spawn_opt", mb.spawn_opt, "spec.support.echo", { memory_limt = 1e6 }))
+    h.usage_error("spawn_opt", mb.spawn_opt, "spec.support.echo", { link = true, true })
+    assert.equal(before, #mb.processes())
+  end)
+
   it("starts the process trapping exits with trap_exit = true", function()
     local pid = mb.spawn_opt("spec.support.echo", { trap_exit = true }, mb.self())
     assert.is_true(mb.info(pid).trap_exit)

@@ -10,9 +10,9 @@
  *             owner that does not receive meanwhile holds up to 2N; past
  *             that, new messages are refused as with drop_new.
  *   exit      dropped, and the owner exits with reason "queue_full".
- * Exit signals, DOWN messages, trapped EXITs and gen_server's start and
- * stop (MB_MSG_SYSTEM), call replies and deadlock notices are never dropped
- * and never counted against N.
+ * Exit signals, DOWN messages, trapped EXITs and gen_server's start, stop
+ * and sys requests (MB_MSG_SYSTEM), call replies and deadlock notices are
+ * never dropped and never counted against N.
  *
  * memory_limit counts the bytes of the queued messages as well as those of
  * the Lua state: a delivery that would take a limited process past it ends

@@ -22,12 +22,12 @@ end
 --- start_link(fn, [opts]) -> pid, or nil and why; the state is fn().
 function M.start_link(fn, opts)
   check_fn(fn, "agent.start_link")
-  return gen.start_link("moonbeam.agent", fn, opts)
+  return gen._start(true, "moonbeam.agent", fn, opts, "agent.start_link")   -- its errors named agent.start_link
 end
 
 function M.start(fn, opts)
   check_fn(fn, "agent.start")
-  return gen.start("moonbeam.agent", fn, opts)
+  return gen._start(false, "moonbeam.agent", fn, opts, "agent.start")
 end
 
 -- A call's extra arguments and options (docs/reference.md, "agent"): a
@@ -92,12 +92,15 @@ end
 --- cast(a, fn, ...) -> true; the state becomes fn(state, ...), asynchronously
 function M.cast(a, fn, ...)
   check_fn(fn, "agent.cast")
+  -- what gen.cast takes, refused under this call's name
+  if type(a) ~= "string" and not require("moonbeam").is_pid(a) and not util().is_node_name(a) and not util().is_via(a) then
+    error(("agent.cast: agent must be a pid, a registered name, {name, node} or a via name, got %s"):format(type(a)), 2)
+  end
   return gen.cast(a, { "cast", fn, pack(...) })
 end
 
 function M.stop(a, reason, timeout)
-  util().check_timeout(timeout, "agent.stop")
-  return gen.stop(a, reason, timeout)
+  return gen._stop(a, reason, timeout, "agent.stop")   -- its errors named agent.stop
 end
 
 -- ---- the server's callbacks -------------------------------------------

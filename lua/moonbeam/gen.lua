@@ -18,7 +18,7 @@ local c_send_system, c_yield = mb.send_system, mb.yield
 
 local M = {}
 
-local START, REPLY_FAILED = "$gen_start", "$gen_reply_failed"
+local START, SYS, REPLY_FAILED = "$gen_start", "$gen_sys", "$gen_reply_failed"
 
 -- A message no full mailbox drops or counts (host/core/mailbox_bounds.h): a
 -- start, or a stop, must reach even a server that is overloaded.
@@ -51,7 +51,9 @@ local me
 local function exchange(pid, label, req, timeout)
   me = me or self()
   if pid == me then return false, { "calling_self" } end
-  local ref, x, remote = call_send(pid, label, req)   -- remote: a server on another node
+  -- A sys request goes as a system message: a full mailbox refuses calls,
+  -- never get_state or resume (a suspended server would stay so).
+  local ref, x, remote = call_send(pid, label, req, label == SYS)   -- remote: a server on another node
   if not ref then
     if ref == false then return false, { "deadlock", x } end
     if x == false then return false, { "overloaded" } end   -- its full mailbox refused it: at once
@@ -115,7 +117,8 @@ function M.stop(pid, label, req, timeout)
   if not sent then
     call_end()
     demonitor(ref, true)
-    error(err, 3)
+    -- req is gen_server.stop's {"stop", reason}: the path from its reason
+    error((tostring(err):gsub("^msg%[3%]%[2%]", "reason", 1)), 3)
   end
   -- The server replies nothing: its DOWN says how it ended.
   -- Only its DOWN (or the timeout) ends the wait: no reply comes, and a

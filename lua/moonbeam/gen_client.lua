@@ -79,11 +79,20 @@ end
 
 -- ---- sys-like tools ---------------------------------------------------
 
+-- The tools whose answer is never a table with an err field: such an
+-- answer is a refusal (a supervisor answers only get_state and get_status,
+-- host/otp/sup_requests.c), raised rather than returned as if it were done.
+local REFUSABLE = { suspend = true, resume = true, trace = true, replace_state = true }
+
+-- Its checks raise at level 4: the caller of get_state and the others.
 local function sys(server, fn, req, timeout)
-  check_server(server, "gen_server." .. fn)
+  check_server(server, "gen_server." .. fn, 4)
   local ms = util().check_timeout(timeout, "gen_server." .. fn, front.DEFAULT_TIMEOUT, nil, 4)
   local ok, v = gen.call(server, SYS, req, ms)
   if not ok then error(util().failure(v, "gen_server." .. fn, server, timeout), 3) end
+  if REFUSABLE[fn] and type(v) == "table" and v.err ~= nil then
+    error(("gen_server.%s: not supported by %s (%s)"):format(fn, tostring(server), tostring(v.err)), 3)
+  end
   return v
 end
 
@@ -101,6 +110,7 @@ end
 -- raises, raises {"callback_failed", err} and the state is unchanged.
 function M.replace_state(server, fn, timeout)
   if type(fn) ~= "function" then error("gen_server.replace_state: fn must be a function", 2) end
+  util().check_portable(fn, "gen_server.replace_state", "fn", "the server's Lua state")
   local r = sys(server, "replace_state", { "replace_state", fn }, timeout)
   if r[1] ~= "ok" then
     error(util().failure({ "callback_failed", r[2] }, "gen_server.replace_state", server, fn), 2)
@@ -108,13 +118,14 @@ function M.replace_state(server, fn, timeout)
   return r[2]
 end
 
---- stop(server, [reason], [timeout]) -> true once it exited with reason.
-function M.stop(server, reason, timeout)
-  check_server(server, "gen_server.stop")
+-- stop, its errors named fn (the call the user made) and pointing at the
+-- caller of the function that tail-calls it (M.stop, agent.stop).
+local function stop(server, reason, timeout, fn)
+  check_server(server, fn)
   local given = reason
   if reason == nil then reason = "normal" end
-  local ms = util().check_timeout(timeout, "gen_server.stop", nil)
-  local function fail(err) error(util().failure(err, "gen_server.stop", server, given, timeout), 3) end
+  local ms = util().check_timeout(timeout, fn, nil)
+  local function fail(err) error(util().failure(err, fn, server, given, timeout), 3) end
   local pid = server
   if util().is_node_name(server) and server[2] == mb.node() then server = server[1] end
   local ok, v
@@ -130,6 +141,12 @@ function M.stop(server, reason, timeout)
   if not deep_equal(v, reason) then fail({ "exit", v }) end
   return true
 end
+
+--- stop(server, [reason], [timeout]) -> true once it exited with reason.
+function M.stop(server, reason, timeout) return stop(server, reason, timeout, "gen_server.stop") end
+
+--- _stop(server, reason, timeout, fn): stop named fn (agent.stop); not API.
+function M._stop(server, reason, timeout, fn) return stop(server, reason, timeout, fn) end
 
 -- ---- start ------------------------------------------------------------
 
@@ -176,12 +193,19 @@ local function start(link, module, arg, opts, fn)
   if not ok then
     local other = name and whereis(name)
     if other then return nil, { "already_started", other } end
-    error(pid, 3)
+    -- A spawn option the core refused: named after the call the user made.
+    local msg = tostring(pid)
+    local what = msg:match("^spawn_opt: (.*)") or msg:match("^spawn: (.*)")
+    error(what and fn .. ": " .. what or msg, 2)   -- the caller of gen_server.start (a tail call: start is level 1)
   end
   return gen.await_start(pid, ref, link, timeout)
 end
 
 function M.start(module, arg, opts) return start(false, module, arg, opts, "gen_server.start") end
 function M.start_link(module, arg, opts) return start(true, module, arg, opts, "gen_server.start_link") end
+
+--- _start(link, module, arg, opts, fn): start or start_link whose misuse
+-- errors name fn, the call the user made (agent.start); not API.
+function M._start(link, module, arg, opts, fn) return start(link, module, arg, opts, fn) end
 
 return M

@@ -35,10 +35,15 @@ local sys, report, registry = lazy "moonbeam.gen_sys", lazy "moonbeam.report", l
 
 --- reply(from, reply) -> true; from any process, once per call.
 function M.reply(from, value)
-  if type(from) ~= "table" or not is_pid(from[1]) then
+  -- from is {pid, ref}: a ref is the light userdata that is not a pid
+  if type(from) ~= "table" or not is_pid(from[1]) or type(from[2]) ~= "userdata" or is_pid(from[2]) then
     error("gen_server.reply: from must be the 'from' a handle_call received", 2)
   end
-  return c_reply(from[1], from[2], value)
+  local ok, err = pcall(c_reply, from[1], from[2], value)
+  if not ok then   -- a value that cannot be sent, as the core words it for its own reply(pid, ref, value)
+    error("gen_server.reply: " .. tostring(err):gsub("^reply: argument #%d+", "value", 1), 2)
+  end
+  return true
 end
 
 -- The server's own replies: one that cannot be sent becomes an error for
@@ -213,7 +218,12 @@ end
 -- The next message, as the loop takes it: from, req for a call, nil, nil,
 -- cast for a cast, nil, nil, nil, msg for any other (msg nil: the timeout).
 local function next_message(S)
-  if S.suspended then return nil, nil, nil, mb.receive(sys().is_sys) end
+  if S.suspended then   -- system messages, and the parent's EXIT (as OTP's sys suspend loop takes it)
+    local is_sys, parent = sys().is_sys, S.parent
+    return nil, nil, nil, mb.receive(function(m)
+      return is_sys(m) or parent ~= nil and type(m) == "table" and m[1] == "EXIT" and m[2] == parent
+    end)
+  end
   if S.deadline then
     local ms = S.deadline - now()
     return nil, nil, nil, mb.receive(ms > 0 and ms or 0)   -- nil: the timeout
@@ -320,9 +330,12 @@ function M.enter(module, arg, parent, name, starter, ref)
 
   -- Inside this process, mb.exit(reason) in a callback stops the server
   -- with that reason (terminate runs), as exit/1 does in a gen_server.
-  mb.exit = function(a, b)
-    if b == nil and S.in_callback then error({ EXIT_MARK, a }, 0) end
-    return core_exit(a, b)
+  -- Counted as the core counts them: mb.exit() and mb.exit(pid, nil) raise
+  -- their usage errors (a callback crash), not a stop with reason nil or pid.
+  mb.exit = function(...)
+    local reason = ...
+    if select("#", ...) == 1 and reason ~= nil and S.in_callback then error({ EXIT_MARK, reason }, 0) end
+    return core_exit(...)
   end
 
   local ok, n, a, b, c, d = run(S, mod.init, arg)

@@ -25,11 +25,16 @@ end
 --- Whether m is a system request (what a suspended server takes).
 function M.is_sys(m) return type(m) == "table" and m[1] == SYS end
 
---- trace(S, what, values...): a *DBG* line on stderr, values rendered short.
+--- trace(S, what, value, word, value...): a *DBG* line on stderr, values
+-- rendered short and the words between them as they are ("got call 1 from
+-- <0.1.1>", as OTP's sys prints it).
 function M.trace(S, what, ...)
   if not S.trace then return end
   local parts = { ("*DBG* %s %s"):format(tostring(mb.self()), what) }
-  for i = 1, select("#", ...) do parts[#parts + 1] = report().render(select(i, ...), 2, 200) end
+  for i = 1, select("#", ...) do
+    local v = select(i, ...)
+    parts[#parts + 1] = i % 2 == 0 and v or report().render(v, 2, 200)
+  end
   io.stderr:write(table.concat(parts, " "), "\n")
 end
 

@@ -76,8 +76,16 @@ local LINK, MONITOR = { link = true }, { monitor = true }
 function M.spawn(target, ...) return c_spawn(target, nil, ...) end
 function M.spawn_link(target, ...) return c_spawn(target, LINK, ...) end
 function M.spawn_monitor(target, ...) return c_spawn(target, MONITOR, ...) end
+-- What spawn_opt reads (bindings/process_api.c; _start_ref is gen_server's
+-- own): any other key is a typo that would silently mean "no such option".
+local SPAWN_OPTS = { link = true, monitor = true, trap_exit = true, name = true, memory_limit = true,
+                     max_queue = true, on_full = true, _start_ref = true }
+
 function M.spawn_opt(target, opts, ...)
   if type(opts) ~= "table" then error("spawn_opt: options table expected as argument #2", 2) end
+  for k in next, opts do
+    if not SPAWN_OPTS[k] then error(("spawn_opt: unknown option '%s'"):format(tostring(k)), 2) end
+  end
   return c_spawn(target, opts, ...)
 end
 
@@ -115,7 +123,8 @@ function M.receive(a, b)
   local match, timeout
   if type(a) == "function" then
     match, timeout = a, b
-  elseif a == nil and b ~= nil then
+  elseif b ~= nil then   -- receive(match, timeout) whose match is not one
+    if a ~= nil then error("receive: match must be a function, got " .. type(a), 2) end
     timeout = b
   else
     timeout = a
