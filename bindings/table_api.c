@@ -218,6 +218,9 @@ static int l_update_counter(lua_State *L) {
     if (!lua_isnoneornil(L, 4) && lua_type(L, 4) != LUA_TNUMBER)
         return mbb_raisef(L, "tab.update_counter: default must be a number, got %s", luaL_typename(L, 4));
     double incr = lua_tonumber(L, 3), dflt = lua_isnoneornil(L, 4) ? 0 : lua_tonumber(L, 4), result = 0;
+    /* A counter stays a finite number: NaN or an infinity would stick. */
+    if (!isfinite(incr)) return mbb_raisef(L, "tab.update_counter: incr must be a finite number, got %g", incr);
+    if (!isfinite(dflt)) return mbb_raisef(L, "tab.update_counter: default must be a finite number, got %g", dflt);
     mb_table *t = acquire(L, "update_counter", true);
     if (is_bag(t)) check_rc(L, t, "update_counter", MB_TAB_ETYPE);
     self->scratch.len = 0;

@@ -234,6 +234,12 @@ describe("tab.update_counter", function()
     tab.insert(t, "s", "text")
     assert.matches("not a number", h.usage_error("tab.update_counter", tab.update_counter, t, "s", 1))
     h.usage_error("tab.update_counter", tab.update_counter, t, "c", "1")
+    -- A counter stays finite: NaN or an infinity, once stored, would stick.
+    assert.matches("finite", h.usage_error("tab.update_counter", tab.update_counter, t, "c", 0 / 0))
+    assert.matches("finite", h.usage_error("tab.update_counter", tab.update_counter, t, "c", math.huge))
+    assert.matches("finite", h.usage_error("tab.update_counter", tab.update_counter, t, "new", 1, -math.huge))
+    assert.equal(14, tab.lookup(t, "c"))
+    assert.is_nil(tab.lookup(t, "new"))
     h.usage_error("tab.update_counter", tab.update_counter, tab.new({ type = "bag" }), "c", 1, 0)
   end)
 
@@ -409,6 +415,9 @@ describe("ownership", function()
     local t = tab.new()
     tab.insert(t, "k", 1)
     assert.matches("not alive", h.usage_error("tab.give_away", tab.give_away, t, h.dead_pid()))
+    -- To its owner itself: refused, as ETS does (no table_transfer to oneself).
+    assert.matches("owns the table already", h.usage_error("tab.give_away", tab.give_away, t, mb.self()))
+    assert.is_nil(mb.receive(h.tuple("table_transfer"), 0))
     local receiver = mb.spawn(function(parent)
       local mb = require "moonbeam"
       local tab = require "moonbeam.table"

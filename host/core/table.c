@@ -274,6 +274,7 @@ int mb_table_give_away(mb_runtime *rt, mb_sched *s, uint64_t handle, mb_pid call
     int rc = MB_TAB_OK;
     if (!*registry_find(shard_of(t, handle), handle)) rc = MB_TAB_ENOTAB;
     else if (atomic_load(&tb->owner) != caller) rc = MB_TAB_ENOTOWNER;
+    else if (to == caller) rc = MB_TAB_EOWNED;   /* as ETS: no transfer message to itself */
     else if (!take_owner(rt, to)) rc = MB_TAB_ENOPROC;
     else {
         atomic_store(&tb->owner, to);
@@ -383,6 +384,7 @@ const char *mb_tab_strerror(int rc) {
     case MB_TAB_ENAME: return "the name is in use";
     case MB_TAB_ENOPROC: return "the process is not alive";
     case MB_TAB_ETYPE: return "not for this type of table";
+    case MB_TAB_EOWNED: return "the process owns the table already";
     default: return "unknown error";
     }
 }

@@ -48,6 +48,7 @@ typedef enum mb_tab_err {
     MB_TAB_ENAME,       /* the name is in use */
     MB_TAB_ENOPROC,     /* give_away to a process that is not alive */
     MB_TAB_ETYPE,       /* not for this type of table */
+    MB_TAB_EOWNED,      /* give_away to the owner itself */
 } mb_tab_err;
 
 typedef struct mb_tab_entry mb_tab_entry;
