@@ -194,6 +194,11 @@ static int l_recv(lua_State *L) {
         n = lua_type(L, 2) == LUA_TNUMBER ? lua_tonumber(L, 2) : -1;
         if (!(n >= 0 && n <= 1e12 && n == (lua_Number)(size_t)n))
             return mbb_raisef(L, "net.recv: n must be a whole number >= 0");
+        /* The bytes come back as one message: a larger n could only buffer
+         * whatever the peer sends until memory runs out. */
+        size_t max = atomic_load_explicit(&mbb_self(L)->rt->max_message_size, memory_order_relaxed);
+        if (n > (lua_Number)max)
+            return mbb_raisef(L, "net.recv: n must be at most %f bytes (the largest message)", (lua_Number)max);
     }
     mb_io_req *r = mbb_io_req(L, MB_IO_RECV, 0, "net.recv");
     r->handle = h;
