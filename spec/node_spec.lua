@@ -22,6 +22,30 @@ describe("a host that is not a node", function()
     assert.has_error(function() mb.monitor_node("a@b", 1) end, "monitor_node: flag must be a boolean, got number")
   end)
 
+  it("fails a call, a stop or a monitor of {name, node} at once with noconnection; a cast and a send drop", function()
+    local gen = require "moonbeam.gen_server"
+    local function exit_reason(f, ...)
+      local ok, e = pcall(f, ...)
+      assert.is_false(ok)
+      return e[1], e[2]
+    end
+    assert.same({ "exit", "noconnection" }, { exit_reason(gen.call, { "kv", "a@b" }, "get", 1000) })
+    assert.same({ "exit", "noconnection" }, { exit_reason(gen.stop, { "kv", "a@b" }) })
+    assert.is_true(gen.cast({ "kv", "a@b" }, "hello"))
+    assert.is_true(mb.send({ "kv", "a@b" }, "hello"))
+    local ref = mb.monitor({ "kv", "a@b" })
+    assert.same({ "DOWN", ref, "process", { "kv", "a@b" }, "noconnection" }, mb.receive(5000))
+    assert.is_nil(mb.receive(0))
+  end)
+
+  it("makes atoms of at most 255 characters, as Erlang does", function()
+    assert.equal("atom", mb.kind(mb.atom(("a"):rep(255))))
+    assert.equal("atom", mb.kind(mb.atom(("\xc3\xa9"):rep(255))))   -- 510 bytes
+    for _, long in ipairs({ ("a"):rep(256), ("\xc3\xa9"):rep(256) }) do
+      assert.has_error(function() mb.atom(long) end, "atom: a name has at most 255 characters")
+    end
+  end)
+
   it("tells monitor_node's caller at once that a node is down", function()
     assert.is_true(mb.monitor_node("a@b"))
     assert.same({ "nodedown", "a@b" }, mb.receive(5000))
