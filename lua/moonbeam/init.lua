@@ -32,9 +32,17 @@ local M = core
 
 local c_whereis, c_monitor = core.whereis, core.monitor
 
---- whereis(name) -> pid or nil; name may be a via name.
+--- whereis(name) -> pid or nil; name may be a via name or {name, node}:
+-- this node's name is looked up here, another node's comes back as it is
+-- (as Elixir's GenServer.whereis: only that node knows).
 function M.whereis(name)
-  if type(name) == "table" then return registry().whereis_via(name, "whereis") end
+  if type(name) == "table" then
+    if util().is_node_name(name) then
+      if name[2] ~= core.node() then return name end
+      return c_whereis(name[1])
+    end
+    return registry().whereis_via(name, "whereis")
+  end
   return c_whereis(name)
 end
 
