@@ -27,6 +27,8 @@ describe("logger levels", function()
     log.warning("a warning")
     log.error("an error")
     assert.is_true(log.flush())
+    -- Nothing is left to write: a flush that does not wait says so too.
+    assert.is_true(log.flush(0))
     local got = lines_of(path)
     assert.equal(4, #got, sh.read(path))
     assert.matches(" info <0%.%d+%.%d+> .* an info$", got[1])

@@ -502,6 +502,15 @@ int mb_log_flush_to(mb_runtime *rt, mb_pid pid, mb_ref ref) {
     return post(rt->logger, e, false) ? 0 : -1;
 }
 
+bool mb_log_drained(mb_runtime *rt) {
+    mb_logger *lg = rt->logger;
+    if (!lg) return true;
+    pthread_mutex_lock(&lg->lock);
+    bool drained = !lg->head && !lg->writing;
+    pthread_mutex_unlock(&lg->lock);
+    return drained;
+}
+
 /* ---- the end ------------------------------------------------------------ */
 
 void mb_logger_flush(mb_runtime *rt, double ms) {
