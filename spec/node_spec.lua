@@ -38,6 +38,40 @@ describe("a host that is not a node", function()
     assert.is_nil(mb.receive(0))
   end)
 
+  it("takes {name, this node} wherever a name is taken; timers and exit refuse another node's", function()
+    local name = "node_spec_" .. tostring(os.time())
+    local p = mb.spawn(function()
+      local mb = require "moonbeam"
+      mb.trap_exit(true)
+      local to = mb.receive()
+      while true do mb.send(to, mb.receive()) end
+    end)
+    assert.is_true(mb.register(name, p))
+    local here = { name, mb.node() }
+    mb.send(here, mb.self())
+    mb.send_after(0, here, "after")
+    assert.equal("after", mb.receive(5000))
+    local t = mb.send_interval(1, here, "tick")
+    assert.equal("tick", mb.receive(5000))
+    mb.cancel_timer(t)
+    assert.is_true(mb.exit(here, "bye"))
+    local m = mb.receive(function(m) return type(m) == "table" and m[1] == "EXIT" end, 5000)
+    assert.same({ "EXIT", mb.self(), "bye" }, m)
+    local there = { name, "a@b" }
+    for _, f in ipairs({
+      { "exit", function() mb.exit(there, "bye") end },
+      { "send_after", function() mb.send_after(0, there, "x") end },
+      { "send_interval", function() mb.send_interval(1, there, "x") end },
+    }) do
+      assert.has_error(f[2], f[1] .. ": {name, node} of another node is not taken here: give its pid")
+    end
+    -- p gone, nothing it forwarded is left for the next test.
+    local ref = mb.monitor(p)
+    mb.exit(p, "kill")
+    assert(mb.receive(function(m) return type(m) == "table" and m[2] == ref end, 5000))
+    while mb.receive(0) ~= nil do end
+  end)
+
   it("makes atoms of at most 255 characters, as Erlang does", function()
     assert.equal("atom", mb.kind(mb.atom(("a"):rep(255))))
     assert.equal("atom", mb.kind(mb.atom(("\xc3\xa9"):rep(255))))   -- 510 bytes
