@@ -115,6 +115,12 @@ describe("links across nodes", function()
       mb.send(a, mb.tuple(A"links", mb.self()))
       m = mb.receive(30000)
       say(#m[2])
+      -- Whether it lives, and its info, only its node knows: both raise
+      -- (as Erlang's is_process_alive and process_info), never a false "ended".
+      for _, f in ipairs({ "alive", "info" }) do
+        local ok, e = pcall(mb[f], a)
+        say(ok, e)
+      end
       local mon = mb.monitor(a)
       mb.send(a, mb.tuple(A"die", A"boom"))
       m = mb.receive(30000)
@@ -131,7 +137,10 @@ describe("links across nodes", function()
     local status, out, err = lua:wait(90000)
     assert.equal(0, status, err)
     assert.equal(table.concat({ "EXIT\ttrue\tboom", "EXIT\ttrue\tnoproc", "EXIT\ttrue\tnormal",
-                                "DOWN\ttrue\tboom", "1\ttrue", "0", "DOWN\ttrue\tboom\tnil",
+                                "DOWN\ttrue\tboom", "1\ttrue", "0",
+                                "false\talive: a pid of another node: only that node knows (monitor it)",
+                                "false\tinfo: a pid of another node: only that node knows (monitor it)",
+                                "DOWN\ttrue\tboom\tnil",
                                 "true\tnoconnection\ttrue\tnoconnection", "" }, "\n"), out)
   end)
 
