@@ -78,8 +78,8 @@ static int l_dist_connect(lua_State *L) {
 
 /* core.monitor_node(node, [flag]) -> true: with flag true (the default),
  * one {"nodedown", node} message when the connection to node drops (at
- * once when it cannot be made, or this host is not a node); false takes
- * one such monitor away. */
+ * once when it cannot be made, or this host is not a node; never for this
+ * node itself); false takes one such monitor away. */
 static int l_monitor_node(lua_State *L) {
     if (lua_type(L, 1) != LUA_TSTRING)
         return mbb_raisef(L, "monitor_node: a node name (string) expected, got %s", luaL_typename(L, 1));
@@ -90,6 +90,12 @@ static int l_monitor_node(lua_State *L) {
     bool on = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
     mb_proc *self = mbb_self(L);
     mb_dist *d = mb_dist_of(self->rt);
+    /* This node never goes down, to itself: nothing to watch (as Erlang's
+     * monitor_node(node(), true)), and no connection to itself to try. */
+    if (strcmp(node, d ? mb_dist_node(d) : "nonode@nohost") == 0 && strlen(node) == len) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
     const char *at = memchr(node, '@', len);
     bool usable = d && at && at != node && at != node + len - 1 && len <= 255 && !memchr(node, '\0', len);
     if (on && (!usable || mb_dist_monitor_node(d, node, self->pid, true))) {

@@ -85,6 +85,9 @@ describe("a host that is not a node", function()
     assert.same({ "nodedown", "a@b" }, mb.receive(5000))
     assert.is_true(mb.monitor_node("a@b", false))
     assert.is_nil(mb.receive(0))
+    -- This node itself never goes down (Erlang's monitor_node(node(), true)).
+    assert.is_true(mb.monitor_node(mb.node()))
+    assert.is_nil(mb.receive(100))
   end)
 end)
 
@@ -218,6 +221,7 @@ describe("nodes", function()
       mb.monitor_node(erl)
       mb.monitor_node(erl)
       mb.monitor_node(erl, false)
+      mb.monitor_node(mb.node())   -- this node: no nodedown, no connection to itself
       mb.connect(erl)   -- a round trip: the monitors are in place
       say("ready")
       local m = mb.receive(60000)
@@ -238,6 +242,7 @@ describe("nodes", function()
     local status, out, err = lua:wait(90000)
     assert.equal(0, status, err)
     assert.equal("ready\nnodedown\ttrue\nerl nodedowns\t2\t0\n", out)
+    assert.not_matches("own name", err, 1, true)
   end)
 
   it("answers false for a node that is not there, and for a malformed name", function()
