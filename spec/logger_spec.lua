@@ -162,6 +162,27 @@ describe("logger JSON handler", function()
     assert.equal("info", e2.level)
     assert.is_nil(e2.name)
   end)
+
+  it("keeps its lines UTF-8: a byte that is not, in the message or a report's fields, is \\ufffd", function()
+    local path = handler("json")
+    log.info("bytes \255 and \237\160\128, text \195\169\226\130\172")
+    local gen = require "moonbeam.gen_server"
+    local s = assert(gen.start({ init = function() return "ok", 0 end,
+                                 handle_call = function(_, _, n) return "reply", n, n end }))
+    mb.send(s, { "stray", "\254" })   -- a report: its fields come from lua-cjson
+    gen.call(s, "sync")
+    gen.stop(s)
+    log.flush()
+    local got = lines_of(path)
+    assert.equal(2, #got)
+    for _, l in ipairs(got) do assert.is_nil(l:find("[\254\255\237]")) end
+    assert.equal("bytes \\ufffd and \\ufffd\\ufffd\\ufffd, text \195\169\226\130\172",
+                 got[1]:match('"msg":"(.-)"'))
+    assert.equal("bytes \239\191\189 and \239\191\189\239\191\189\239\191\189, text \195\169\226\130\172",
+                 cjson.decode(got[1]).msg)
+    assert.equal("unexpected_message", cjson.decode(got[2]).report)
+    assert.matches("\239\191\189", cjson.decode(got[2]).message, 1, true)   -- U+FFFD
+  end)
 end)
 
 describe("logger arguments", function()
