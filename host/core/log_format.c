@@ -99,7 +99,13 @@ static int plain(mb_buf *b, const mb_log_event *ev, double time_ms) {
         return -1;
     if (ev->name && (put_str(b, " (") || put_str(b, ev->name) || mb_buf_byte(b, ')'))) return -1;
     if (ev->where && (mb_buf_byte(b, ' ') || put_str(b, ev->where) || mb_buf_byte(b, ':'))) return -1;
-    if (mb_buf_byte(b, ' ') || mb_buf_put(b, ev->msg, ev->msg_len)) return -1;
+    if (mb_buf_byte(b, ' ')) return -1;
+    /* One line an event: a line break in the message is written as \n
+     * (or \r), so no message can pass for further events or lines. */
+    for (size_t i = 0; i < ev->msg_len; i++) {
+        char c = ev->msg[i];
+        if (c == '\n' || c == '\r' ? put_str(b, c == '\n' ? "\\n" : "\\r") : mb_buf_byte(b, (uint8_t)c)) return -1;
+    }
     if (ev->detail_len && (mb_buf_byte(b, '\n') || mb_buf_put(b, ev->detail, ev->detail_len))) return -1;
     return mb_buf_byte(b, '\n');
 }
