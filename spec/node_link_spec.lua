@@ -144,6 +144,23 @@ describe("links across nodes", function()
                                 "true\tnoconnection\ttrue\tnoconnection", "" }, "\n"), out)
   end)
 
+  it("ends in order with os.exit while a process is linked to an Erlang one", function()
+    local ready = N.barrier()
+    local _, efull = agents_node("l5", ready)
+    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie l5", PRELUDE .. [==[
+      mb.trap_exit(true)
+      mb.link(agent())
+      -- The shutdown walks the first process's links: another node's pid
+      -- is left to its node, not looked at.
+      os.exit(3)
+    ]==], { efull, ready })
+    local t0 = os.time()
+    local status, _, err = lua:wait(90000)
+    assert.equal(3, status, err)
+    assert.is_nil(err:find("shutdown did not finish", 1, true), err)
+    assert.is_true(os.time() - t0 < 8)
+  end)
+
   it("tells an Erlang process linked to a Lua one its crash, and carries exit/2 both ways", function()
     local ready = N.barrier()
     local _, efull = agents_node("l2", ready)
