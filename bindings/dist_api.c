@@ -220,7 +220,7 @@ static int call_frame(lua_State *L, mb_proc *self, mb_dist *d, mb_pid server, co
                                               mb_dist_put_pid(me, &b, self->pid) || mb_etf_put_atom(&b, "", 0) ||
                                               mb_etf_put_atom(&b, name, strlen(name))) ||
               mb_etf_put_version(&b) || mb_etf_put_tuple(&b, 3) || mb_etf_put_atom(&b, label, ln) ||
-              mb_etf_put_tuple(&b, 2) || mb_dist_put_pid(me, &b, self->pid) || mb_dist_put_ref(me, &b, ref);
+              mb_etf_put_tuple(&b, 2) || mb_dist_put_pid(me, &b, self->pid) || mb_dist_put_call_tag(me, &b, ref);
     if (bad) {
         mb_buf_free(&b);
         return -1;
