@@ -78,8 +78,8 @@ static int l_dist_connect(lua_State *L) {
 
 /* core.monitor_node(node, [flag]) -> true: with flag true (the default),
  * one {"nodedown", node} message when the connection to node drops (at
- * once when it cannot be made, or this host is not a node); false takes
- * one such monitor away. */
+ * once when it cannot be made, or this host is not a node; never for this
+ * node itself); false takes one such monitor away. */
 static int l_monitor_node(lua_State *L) {
     if (lua_type(L, 1) != LUA_TSTRING)
         return mbb_raisef(L, "monitor_node: a node name (string) expected, got %s", luaL_typename(L, 1));
@@ -90,6 +90,12 @@ static int l_monitor_node(lua_State *L) {
     bool on = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
     mb_proc *self = mbb_self(L);
     mb_dist *d = mb_dist_of(self->rt);
+    /* This node never goes down, to itself: nothing to watch (as Erlang's
+     * monitor_node(node(), true)), and no connection to itself to try. */
+    if (strcmp(node, d ? mb_dist_node(d) : "nonode@nohost") == 0 && strlen(node) == len) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
     const char *at = memchr(node, '@', len);
     bool usable = d && at && at != node && at != node + len - 1 && len <= 255 && !memchr(node, '\0', len);
     if (on && (!usable || mb_dist_monitor_node(d, node, self->pid, true))) {
@@ -197,11 +203,35 @@ int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int i
     return 0;
 }
 
+/* The call's frame, sent to node: SEND {2, '', Server} or REG_SEND {6,
+ * Self, '', Name}; then {Label, {Self, Ref}, Req}, the label (at 2) an
+ * atom as Erlang's gen expects, the request in self->scratch. -1 when out
+ * of memory; raises when the request cannot cross. */
+static int call_frame(lua_State *L, mb_proc *self, mb_dist *d, mb_pid server, const char *name, const char *node,
+                      mb_ref ref) {
+    size_t ln;
+    const char *label = lua_tolstring(L, 2, &ln);
+    const mb_dist_self *me = mb_dist_me(d);
+    mb_buf b;
+    mb_buf_init(&b);
+    int bad = frame_head(&b) || (server ? mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, 2) ||
+                                              mb_etf_put_atom(&b, "", 0) || mb_dist_put_pid(me, &b, server)
+                                        : mb_etf_put_tuple(&b, 4) || mb_etf_put_int(&b, 6) ||
+                                              mb_dist_put_pid(me, &b, self->pid) || mb_etf_put_atom(&b, "", 0) ||
+                                              mb_etf_put_atom(&b, name, strlen(name))) ||
+              mb_etf_put_version(&b) || mb_etf_put_tuple(&b, 3) || mb_etf_put_atom(&b, label, ln) ||
+              mb_etf_put_tuple(&b, 2) || mb_dist_put_pid(me, &b, self->pid) || mb_dist_put_call_tag(me, &b, ref);
+    if (bad) {
+        mb_buf_free(&b);
+        return -1;
+    }
+    send_frame(L, self, d, node, &b, false);
+    return 0;
+}
+
 int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node) {
     if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "call: a request to another node cannot be nil");
     mbb_encode_or_raise(L, self, 3, "req");
-    size_t ln;
-    const char *label = lua_tolstring(L, 2, &ln);
     mb_dist *d = mb_dist_of(self->rt);
     char where[256];
     if (server) node = node_of(d, server, where);
@@ -211,28 +241,12 @@ int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, 
     /* The server is monitored under the call's ref, as a local call's is:
      * its DOWN (noproc, its exit, noconnection) ends the wait. */
     monitor_with(L, self, d, server, name, node, ref, true);
-    /* Not a node (not distributed, or no '@'), or a pid this node no
-     * longer knows: nothing is built or sent; the monitor's DOWN
+    /* Not a node, or a pid this node no longer knows: nothing is sent
+     * (there is no node to write our pid for); the monitor's DOWN
      * noconnection is already there. */
-    if (d && node) {
-        mb_buf b;
-        mb_buf_init(&b);
-        /* SEND {2, '', Server} or REG_SEND {6, Self, '', Name}; then {Label,
-         * {Self, Ref}, Req}, the label an atom as Erlang's gen expects. */
-        const mb_dist_self *me = mb_dist_me(d);
-        int bad = frame_head(&b) ||
-                  (server ? mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, 2) || mb_etf_put_atom(&b, "", 0) ||
-                                mb_dist_put_pid(me, &b, server)
-                          : mb_etf_put_tuple(&b, 4) || mb_etf_put_int(&b, 6) || mb_dist_put_pid(me, &b, self->pid) ||
-                                mb_etf_put_atom(&b, "", 0) || mb_etf_put_atom(&b, name, strlen(name))) ||
-                  mb_etf_put_version(&b) || mb_etf_put_tuple(&b, 3) || mb_etf_put_atom(&b, label, ln) ||
-                  mb_etf_put_tuple(&b, 2) || mb_dist_put_pid(me, &b, self->pid) || mb_dist_put_ref(me, &b, ref);
-        if (bad) {
-            mb_buf_free(&b);
-            mb_call_end(self);
-            return mbb_raisef(L, "call: out of memory");
-        }
-        send_frame(L, self, d, node, &b, false);
+    if (d && node && call_frame(L, self, d, server, name, node, ref)) {
+        mb_call_end(self);
+        return mbb_raisef(L, "call: out of memory");
     }
     mbb_push_ref(L, ref);
     lua_pushboolean(L, --self->budget <= 0 || self->dying);

@@ -72,11 +72,15 @@ static int l_remove_handler(lua_State *L) {
     return 1;
 }
 
-/* core.log_flush(ref): {"$log_flushed", ref} comes through alias ref once
- * what was logged before is written */
+/* core.log_flush(ref) -> true when what was logged before is written
+ * already; else {"$log_flushed", ref} comes through alias ref once it is */
 static int l_flush(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_ref ref = mbb_check_ref(L, 1, "logger.flush");
+    if (mb_log_drained(self->rt)) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
     if (mb_log_flush_to(self->rt, self->pid, ref)) return mbb_raisef(L, "logger.flush: the host is stopping");
     return 0;
 }

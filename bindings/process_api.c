@@ -305,9 +305,19 @@ static int l_trap_exit(lua_State *L) {
     return 1;
 }
 
+/* The pid at 1, of this node: another node's raises, as Erlang's
+ * is_process_alive and process_info do (only that node knows; false or nil
+ * would say a live process has ended). */
+static mb_pid check_local_pid(lua_State *L, const char *fn) {
+    mb_pid pid = mbb_check_pid(L, 1, fn);
+    if (mb_pid_is_remote(pid))
+        mbb_raisef(L, "%s: a pid of another node: only that node knows (monitor it)", fn);
+    return pid;
+}
+
 static int l_alive(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    lua_pushboolean(L, mb_proctab_alive(&self->rt->procs, mbb_check_pid(L, 1, "alive")));
+    lua_pushboolean(L, mb_proctab_alive(&self->rt->procs, check_local_pid(L, "alive")));
     return 1;
 }
 
@@ -350,7 +360,7 @@ static const char *status_name(int s) {
 /* core.info(pid) -> table or nil */
 static int l_info(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    mb_pid pid = mbb_check_pid(L, 1, "info");
+    mb_pid pid = check_local_pid(L, "info");
     mb_proc *p = mb_proctab_get(&self->rt->procs, pid);
     if (!p) {
         lua_pushnil(L);

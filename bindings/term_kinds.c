@@ -10,6 +10,7 @@
 #include <string.h>
 #include "bindings.h"
 #include "term_kinds.h"
+#include "dist/etf.h"
 
 static const char *const kind_names[] = {NULL, "moonbeam.tuple", "moonbeam.list", "moonbeam.map"};
 #define ATOM_MT "moonbeam.atom"
@@ -143,7 +144,8 @@ static int l_atom(lua_State *L) {
         return luaL_error(L, "atom: a name (string) expected, got %s", luaL_typename(L, 1));
     size_t n;
     const char *s = lua_tolstring(L, 1, &n);
-    if (n > 255 * 4) return luaL_error(L, "atom: a name has at most 255 characters");
+    if (n > 4 * MB_ETF_MAX_ATOM || mb_etf_chars(s, n) > MB_ETF_MAX_ATOM)
+        return luaL_error(L, "atom: a name has at most 255 characters");
     mbb_push_atom(L, s, n);
     return 1;
 }

@@ -415,6 +415,25 @@ describe("the moonbeam command line", function()
     end
   end)
 
+  it("names the typed line, not its own code, when a helper refuses its arguments; prints atoms as mb.atom", function()
+    local lines = { "reload()", "reload('x', 5)", "top('bad')", "ps('bad')", "alive(5)", "mb.atom('ok')" }
+    for i, line in ipairs(lines) do lines[i] = sh.quote(line) end
+    local status, out, err = sh.run("printf '%s\\n' " .. table.concat(lines, " ") ..
+      " | env HOME=" .. sh.quote(T.home) .. " " .. BIN)
+    assert.equal(0, status, err)
+    assert.not_matches("[string", out, 1, true)
+    for _, line in ipairs({
+      "** error: console:1: reload: module must be a module name (a non-empty string), got nil",
+      "** error: console:1: reload: opts must be a table",
+      "** error: console:1: top: sort by \"reductions\", \"memory\" or \"queue\", not \"bad\"",
+      "** error: console:1: ps: sort by \"reductions\", \"memory\" or \"queue\", not \"bad\"",
+      "** error: console:1: alive: a pid or a registered name expected, got number",
+      "\nmb.atom(\"ok\")\n",
+    }) do
+      assert.matches(line, out, 1, true)
+    end
+  end)
+
   it("evaluates lines from a pipe without line editing", function()
     local status, out, err = sh.run("printf '1 + 1\\nx = 3\\nx * 2\\n' | env HOME=" .. sh.quote(T.home) .. " " .. BIN)
     assert.equal(0, status, err)

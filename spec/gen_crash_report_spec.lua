@@ -93,6 +93,16 @@ describe_subprocess("a gen_server crash report", function()
     assert_has(err, "boom")
   end)
 
+  it("shows an atom in the state or the last message as mb.atom(name), not as the table it is", function()
+    local err = run([[
+      local s = start({ state = { mb.atom("STATE_ATOM") } })
+      gen.cast(s, { "crash", "boom", mb.atom("MSG_ATOM") })
+      wait_down(s)
+    ]])
+    assert_has(err, 'mb.atom("STATE_ATOM")')
+    assert_has(err, 'mb.atom("MSG_ATOM")')
+  end)
+
   it("shows the cast that was the last message", function()
     local err = run([[
       local s = start({ state = 1 })

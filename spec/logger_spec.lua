@@ -27,12 +27,25 @@ describe("logger levels", function()
     log.warning("a warning")
     log.error("an error")
     assert.is_true(log.flush())
+    -- Nothing is left to write: a flush that does not wait says so too.
+    assert.is_true(log.flush(0))
     local got = lines_of(path)
     assert.equal(4, #got, sh.read(path))
     assert.matches(" info <0%.%d+%.%d+> .* an info$", got[1])
     assert.matches(" notice ", got[2])
     assert.matches(" warning ", got[3])
     assert.matches(" error ", got[4])
+  end)
+
+  it("writes one plain line an event: a line break in the message shows as \\n or \\r", function()
+    local path = handler()
+    log.info("first\nforged 2026-01-01T00:00:00.000Z error <0.1.1> x\r\nlast")
+    log.info("next")
+    assert.is_true(log.flush())
+    local got = lines_of(path)
+    assert.equal(2, #got, sh.read(path))
+    assert.matches(": first\\nforged .* x\\r\\nlast$", got[1])
+    assert.matches(": next$", got[2])
   end)
 
   it("set_level changes it for every process of the host", function()
@@ -159,6 +172,27 @@ describe("logger JSON handler", function()
     local e2 = cjson.decode(got[2])
     assert.equal("info", e2.level)
     assert.is_nil(e2.name)
+  end)
+
+  it("keeps its lines UTF-8: a byte that is not, in the message or a report's fields, is \\ufffd", function()
+    local path = handler("json")
+    log.info("bytes \255 and \237\160\128, text \195\169\226\130\172")
+    local gen = require "moonbeam.gen_server"
+    local s = assert(gen.start({ init = function() return "ok", 0 end,
+                                 handle_call = function(_, _, n) return "reply", n, n end }))
+    mb.send(s, { "stray", "\254" })   -- a report: its fields come from lua-cjson
+    gen.call(s, "sync")
+    gen.stop(s)
+    log.flush()
+    local got = lines_of(path)
+    assert.equal(2, #got)
+    for _, l in ipairs(got) do assert.is_nil(l:find("[\254\255\237]")) end
+    assert.equal("bytes \\ufffd and \\ufffd\\ufffd\\ufffd, text \195\169\226\130\172",
+                 got[1]:match('"msg":"(.-)"'))
+    assert.equal("bytes \239\191\189 and \239\191\189\239\191\189\239\191\189, text \195\169\226\130\172",
+                 cjson.decode(got[1]).msg)
+    assert.equal("unexpected_message", cjson.decode(got[2]).report)
+    assert.matches("\239\191\189", cjson.decode(got[2]).message, 1, true)   -- U+FFFD
   end)
 end)
 

@@ -171,6 +171,18 @@ describe("mb.whereis", function()
   it("returns nil for an unknown name", function()
     assert.is_nil(mb.whereis(h.name("unknown")))
   end)
+
+  it("takes {name, node}: this node's looks the name up, another node's comes back as it is", function()
+    local name = h.name("reg")
+    local a = h.echo()
+    assert.is_true(mb.register(name, a))
+    assert.equal(a, mb.whereis({ name, mb.node() }))
+    assert.is_nil(mb.whereis({ h.name("unknown"), mb.node() }))
+    local remote = { name, "other@somewhere" }
+    assert.equal(remote, mb.whereis(remote))
+    assert.has_error(function() mb.whereis({ name, 5 }) end,
+                     "whereis: a name must be a non-empty string, {name, node} or {\"via\", registry, key}")
+  end)
 end)
 
 describe("mb.registered", function()

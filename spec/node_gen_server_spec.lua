@@ -75,12 +75,19 @@ describe("gen_server across nodes", function()
       -- A node that cannot be reached: noconnection, not a timeout.
       ok, e = pcall(gen.call, {"kv", "nobody@" .. erl:match("@(.*)")}, A"x", 30000)
       say(ok, e[1], e[2])
+      -- A call that times out: the answer that comes later never reaches
+      -- the mailbox.
+      ok, e = pcall(gen.call, {"kv", erl}, mb.tuple(A"sleep", 300), 50)
+      say(ok, e[1])
+      say(gen.call({"kv", erl}, mb.tuple(A"sleep", 400), 30000) == A"slept")   -- the first answered by now
+      say(mb.receive(0))
       io.open(arg[3], "w"):close()
     ]], { efull, ready, done })
     local status, out, err = lua:wait(90000)
     erl:wait(90000)
     assert.equal(0, status, err)
-    assert.equal("true\ntuple\ttrue\t7\ntrue\t9\ntuple\t1\tx\nfalse\tnoproc\nfalse\texit\tnoconnection\n", out)
+    assert.equal("true\ntuple\ttrue\t7\ntrue\t9\ntuple\t1\tx\nfalse\tnoproc\nfalse\texit\tnoconnection\n" ..
+                 "false\ttimeout\ntrue\nnil\n", out)
   end)
 
   it("stops a Lua gen_server for Erlang's gen_server:stop, with the reason; noproc, timeout", function()

@@ -115,6 +115,12 @@ describe("links across nodes", function()
       mb.send(a, mb.tuple(A"links", mb.self()))
       m = mb.receive(30000)
       say(#m[2])
+      -- Whether it lives, and its info, only its node knows: both raise
+      -- (as Erlang's is_process_alive and process_info), never a false "ended".
+      for _, f in ipairs({ "alive", "info" }) do
+        local ok, e = pcall(mb[f], a)
+        say(ok, e)
+      end
       local mon = mb.monitor(a)
       mb.send(a, mb.tuple(A"die", A"boom"))
       m = mb.receive(30000)
@@ -131,8 +137,28 @@ describe("links across nodes", function()
     local status, out, err = lua:wait(90000)
     assert.equal(0, status, err)
     assert.equal(table.concat({ "EXIT\ttrue\tboom", "EXIT\ttrue\tnoproc", "EXIT\ttrue\tnormal",
-                                "DOWN\ttrue\tboom", "1\ttrue", "0", "DOWN\ttrue\tboom\tnil",
+                                "DOWN\ttrue\tboom", "1\ttrue", "0",
+                                "false\talive: a pid of another node: only that node knows (monitor it)",
+                                "false\tinfo: a pid of another node: only that node knows (monitor it)",
+                                "DOWN\ttrue\tboom\tnil",
                                 "true\tnoconnection\ttrue\tnoconnection", "" }, "\n"), out)
+  end)
+
+  it("ends in order with os.exit while a process is linked to an Erlang one", function()
+    local ready = N.barrier()
+    local _, efull = agents_node("l5", ready)
+    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie l5", PRELUDE .. [==[
+      mb.trap_exit(true)
+      mb.link(agent())
+      -- The shutdown walks the first process's links: another node's pid
+      -- is left to its node, not looked at.
+      os.exit(3)
+    ]==], { efull, ready })
+    local t0 = os.time()
+    local status, _, err = lua:wait(90000)
+    assert.equal(3, status, err)
+    assert.is_nil(err:find("shutdown did not finish", 1, true), err)
+    assert.is_true(os.time() - t0 < 8)
   end)
 
   it("tells an Erlang process linked to a Lua one its crash, and carries exit/2 both ways", function()

@@ -22,11 +22,72 @@ describe("a host that is not a node", function()
     assert.has_error(function() mb.monitor_node("a@b", 1) end, "monitor_node: flag must be a boolean, got number")
   end)
 
+  it("fails a call, a stop or a monitor of {name, node} at once with noconnection; a cast and a send drop", function()
+    local gen = require "moonbeam.gen_server"
+    local function exit_reason(f, ...)
+      local ok, e = pcall(f, ...)
+      assert.is_false(ok)
+      return e[1], e[2]
+    end
+    assert.same({ "exit", "noconnection" }, { exit_reason(gen.call, { "kv", "a@b" }, "get", 1000) })
+    assert.same({ "exit", "noconnection" }, { exit_reason(gen.stop, { "kv", "a@b" }) })
+    assert.is_true(gen.cast({ "kv", "a@b" }, "hello"))
+    assert.is_true(mb.send({ "kv", "a@b" }, "hello"))
+    local ref = mb.monitor({ "kv", "a@b" })
+    assert.same({ "DOWN", ref, "process", { "kv", "a@b" }, "noconnection" }, mb.receive(5000))
+    assert.is_nil(mb.receive(0))
+  end)
+
+  it("takes {name, this node} wherever a name is taken; timers and exit refuse another node's", function()
+    local name = "node_spec_" .. tostring(os.time())
+    local p = mb.spawn(function()
+      local mb = require "moonbeam"
+      mb.trap_exit(true)
+      local to = mb.receive()
+      while true do mb.send(to, mb.receive()) end
+    end)
+    assert.is_true(mb.register(name, p))
+    local here = { name, mb.node() }
+    mb.send(here, mb.self())
+    mb.send_after(0, here, "after")
+    assert.equal("after", mb.receive(5000))
+    local t = mb.send_interval(1, here, "tick")
+    assert.equal("tick", mb.receive(5000))
+    mb.cancel_timer(t)
+    assert.is_true(mb.exit(here, "bye"))
+    local m = mb.receive(function(m) return type(m) == "table" and m[1] == "EXIT" end, 5000)
+    assert.same({ "EXIT", mb.self(), "bye" }, m)
+    local there = { name, "a@b" }
+    for _, f in ipairs({
+      { "exit", function() mb.exit(there, "bye") end },
+      { "send_after", function() mb.send_after(0, there, "x") end },
+      { "send_interval", function() mb.send_interval(1, there, "x") end },
+    }) do
+      assert.has_error(f[2], f[1] .. ": {name, node} of another node is not taken here: give its pid")
+    end
+    -- p gone, nothing it forwarded is left for the next test.
+    local ref = mb.monitor(p)
+    mb.exit(p, "kill")
+    assert(mb.receive(function(m) return type(m) == "table" and m[2] == ref end, 5000))
+    while mb.receive(0) ~= nil do end
+  end)
+
+  it("makes atoms of at most 255 characters, as Erlang does", function()
+    assert.equal("atom", mb.kind(mb.atom(("a"):rep(255))))
+    assert.equal("atom", mb.kind(mb.atom(("\xc3\xa9"):rep(255))))   -- 510 bytes
+    for _, long in ipairs({ ("a"):rep(256), ("\xc3\xa9"):rep(256) }) do
+      assert.has_error(function() mb.atom(long) end, "atom: a name has at most 255 characters")
+    end
+  end)
+
   it("tells monitor_node's caller at once that a node is down", function()
     assert.is_true(mb.monitor_node("a@b"))
     assert.same({ "nodedown", "a@b" }, mb.receive(5000))
     assert.is_true(mb.monitor_node("a@b", false))
     assert.is_nil(mb.receive(0))
+    -- This node itself never goes down (Erlang's monitor_node(node(), true)).
+    assert.is_true(mb.monitor_node(mb.node()))
+    assert.is_nil(mb.receive(100))
   end)
 end)
 
@@ -160,6 +221,7 @@ describe("nodes", function()
       mb.monitor_node(erl)
       mb.monitor_node(erl)
       mb.monitor_node(erl, false)
+      mb.monitor_node(mb.node())   -- this node: no nodedown, no connection to itself
       mb.connect(erl)   -- a round trip: the monitors are in place
       say("ready")
       local m = mb.receive(60000)
@@ -180,6 +242,7 @@ describe("nodes", function()
     local status, out, err = lua:wait(90000)
     assert.equal(0, status, err)
     assert.equal("ready\nnodedown\ttrue\nerl nodedowns\t2\t0\n", out)
+    assert.not_matches("own name", err, 1, true)
   end)
 
   it("answers false for a node that is not there, and for a malformed name", function()

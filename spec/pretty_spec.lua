@@ -38,6 +38,12 @@ describe("pretty.format", function()
     assert.matches("^#Ref<", f(mb.make_ref()))
   end)
 
+  it("prints an atom as the call that makes it, also inside tables", function()
+    assert.equal('mb.atom("ping")', f(mb.atom("ping")))
+    assert.equal('{mb.atom("ok"), 1, [mb.atom("k")] = mb.atom("a b")}',
+                 f({ mb.atom("ok"), 1, [mb.atom("k")] = mb.atom("a b") }))
+  end)
+
   it("prints the array part first, then the other keys in order", function()
     assert.equal('{1, 2, 3, [10] = "ten", ["a b"] = true, x = 1, z = 2}',
       f({ 1, 2, 3, z = 2, x = 1, ["a b"] = true, [10] = "ten" }))

@@ -31,12 +31,40 @@ static int put_pid(mb_buf *b, mb_pid pid) {
     return put_str(b, s);
 }
 
+/* The length of the well-formed UTF-8 sequence at s (n bytes left), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    unsigned char c = s[0];
+    size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    /* The second byte's range is narrower after E0, ED, F0 and F4: no
+     * overlong forms, surrogates or code points past U+10FFFF. */
+    unsigned char lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80, hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+    if (len > 1 && (s[1] < lo || s[1] > hi)) return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
+/* Bytes above 0x7F as they are where they are UTF-8, else "\ufffd" each:
+ * a JSON line is UTF-8 (RFC 8259), and a message may hold any bytes. */
+static int put_utf8(mb_buf *b, const unsigned char *s, size_t n, size_t *used) {
+    size_t len = utf8_len(s, n);
+    *used = len ? len : 1;
+    return len ? mb_buf_put(b, s, len) : put_str(b, "\\ufffd");
+}
+
 int mb_json_string(mb_buf *b, const char *s, size_t n) {
     if (mb_buf_byte(b, '"')) return -1;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[8];
         const char *e = NULL;
+        if (c >= 0x80) {
+            size_t used;
+            if (put_utf8(b, (const unsigned char *)s + i, n - i, &used)) return -1;
+            i += used - 1;
+            continue;
+        }
         if (c == '"') e = "\\\"";
         else if (c == '\\') e = "\\\\";
         else if (c == '\n') e = "\\n";
@@ -71,7 +99,13 @@ static int plain(mb_buf *b, const mb_log_event *ev, double time_ms) {
         return -1;
     if (ev->name && (put_str(b, " (") || put_str(b, ev->name) || mb_buf_byte(b, ')'))) return -1;
     if (ev->where && (mb_buf_byte(b, ' ') || put_str(b, ev->where) || mb_buf_byte(b, ':'))) return -1;
-    if (mb_buf_byte(b, ' ') || mb_buf_put(b, ev->msg, ev->msg_len)) return -1;
+    if (mb_buf_byte(b, ' ')) return -1;
+    /* One line an event: a line break in the message is written as \n
+     * (or \r), so no message can pass for further events or lines. */
+    for (size_t i = 0; i < ev->msg_len; i++) {
+        char c = ev->msg[i];
+        if (c == '\n' || c == '\r' ? put_str(b, c == '\n' ? "\\n" : "\\r") : mb_buf_byte(b, (uint8_t)c)) return -1;
+    }
     if (ev->detail_len && (mb_buf_byte(b, '\n') || mb_buf_put(b, ev->detail, ev->detail_len))) return -1;
     return mb_buf_byte(b, '\n');
 }
@@ -85,9 +119,20 @@ static int json(mb_buf *b, const mb_log_event *ev, double time_ms) {
     if (ev->where && (put_str(b, ",\"where\":") || mb_json_string(b, ev->where, strlen(ev->where)))) return -1;
     if (put_str(b, ",\"msg\":") || mb_json_string(b, ev->msg, ev->msg_len)) return -1;
     /* The fields object's members, after ours: "{}" adds none. */
-    if (ev->fields && ev->fields_len > 2 && ev->fields[0] == '{' && ev->fields[ev->fields_len - 1] == '}' &&
-        (mb_buf_byte(b, ',') || mb_buf_put(b, ev->fields + 1, ev->fields_len - 2)))
-        return -1;
+    if (ev->fields && ev->fields_len > 2 && ev->fields[0] == '{' && ev->fields[ev->fields_len - 1] == '}') {
+        /* lua-cjson passes a string's bytes as they are: bytes above 0x7F
+         * are inside its strings, where "\ufffd" may stand for one. */
+        const unsigned char *f = (const unsigned char *)ev->fields;
+        if (mb_buf_byte(b, ',')) return -1;
+        for (size_t i = 1, used; i < ev->fields_len - 1; i += used) {
+            if (f[i] < 0x80) {
+                used = 1;
+                if (mb_buf_byte(b, f[i])) return -1;
+            } else if (put_utf8(b, f + i, ev->fields_len - 1 - i, &used)) {
+                return -1;
+            }
+        }
+    }
     return put_str(b, "}\n");
 }
 

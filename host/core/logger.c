@@ -39,6 +39,7 @@ typedef struct entry {
     handler *h;                  /* OP_ADD */
     mb_pid pid;                  /* OP_FLUSH: who is told, with ref */
     mb_ref ref;
+    uint64_t seq;                /* its place in the queue, from 1 */
     char data[];                 /* OP_LOG's strings; OP_REMOVE's name */
 } entry;
 
@@ -67,6 +68,8 @@ struct mb_logger {
     entry *head, *tail;
     size_t nevents, bytes;       /* queued OP_LOG entries */
     uint64_t dropped;            /* ever */
+    uint64_t posted;             /* the last entry's seq */
+    _Atomic uint64_t done;       /* the seq the writer has handled up to */
     bool writing;                /* the writer holds a batch */
     bool started, stopping, start_failed;
     /* the writer thread's own once started: */
@@ -300,7 +303,13 @@ static void on_wake(uv_async_t *a) {
             if (!stopping) return;
             break;
         }
-        for (entry *e = batch; e; e = e->next) run_entry(lg, e);
+        for (entry *e = batch; e; e = e->next) {
+            /* A flush's own place counts as done before its answer goes: a
+             * flush after that answer finds nothing pending. */
+            if (e->op == OP_FLUSH) atomic_store(&lg->done, e->seq);
+            run_entry(lg, e);
+            atomic_store(&lg->done, e->seq);
+        }
         free_entries(batch);
         if (dropped > lg->reported) {
             char msg[160];
@@ -372,6 +381,7 @@ static bool post(mb_logger *lg, entry *e, bool counted) {
               (!counted || (lg->nevents < MB_LOG_QUEUE_EVENTS && lg->bytes + e->size <= MB_LOG_QUEUE_BYTES));
     if (ok) {
         e->next = NULL;
+        e->seq = ++lg->posted;
         if (lg->tail) lg->tail->next = e;
         else lg->head = e;
         lg->tail = e;
@@ -500,6 +510,15 @@ int mb_log_flush_to(mb_runtime *rt, mb_pid pid, mb_ref ref) {
     e->pid = pid;
     e->ref = ref;
     return post(rt->logger, e, false) ? 0 : -1;
+}
+
+bool mb_log_drained(mb_runtime *rt) {
+    mb_logger *lg = rt->logger;
+    if (!lg) return true;
+    pthread_mutex_lock(&lg->lock);
+    bool drained = atomic_load(&lg->done) == lg->posted;
+    pthread_mutex_unlock(&lg->lock);
+    return drained;
 }
 
 /* ---- the end ------------------------------------------------------------ */

@@ -77,6 +77,9 @@ int mb_log_remove_handler(mb_runtime *rt, const char *name);
 /* Tell pid {"$log_flushed", ref} through its alias ref (dropped once the
  * alias is gone) once everything queued before is written. -1: no memory. */
 int mb_log_flush_to(mb_runtime *rt, mb_pid pid, mb_ref ref);
+/* Whether everything queued so far is written (nothing queued, no batch
+ * being written): a flush would be answered at once. */
+bool mb_log_drained(mb_runtime *rt);
 
 const char *mb_log_level_name(int level);
 int mb_log_level_parse(const char *s);   /* -1 when s is no level */

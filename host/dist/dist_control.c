@@ -76,18 +76,21 @@ static int gen_envelope(dist_conn *c, mb_etf_rd *m, mb_buf *b, const char **why)
 
 /* {Ref, Reply} for a call dest awaits (gen.call to another node: its
  * gen_server answers this way): into dest's reply slot, as a local
- * server's reply goes (call.h). 1 when it was that. */
+ * server's reply goes (call.h). 1 when it was that, or the answer to a
+ * call that has ended (timed out, or its server went): dropped then, so
+ * that it never reaches the caller's mailbox, as a local late reply. */
 static int call_reply(dist_conn *c, mb_pid dest, mb_etf_rd *m) {
     mb_etf_rd q = *m;
     uint32_t arity;
     mb_etf_ref e;
     if (mb_etf_tuple(&q, &arity) || arity != 2 || mb_etf_ref_get(&q, &e)) return 0;
     mb_ref ref = mb_dist_ref_of(&c->d->me, &e);
+    bool call_tag = mb_dist_is_call_tag(&c->d->me, &e);
     mb_proc *p = mb_proctab_get(&c->d->rt->procs, dest);
-    if (!p) return 0;
+    if (!p) return call_tag;
     bool awaited = ref && atomic_load(&p->await_ref) == ref;
     mb_proctab_put(&c->d->rt->procs, dest);
-    if (!awaited) return 0;
+    if (!awaited) return call_tag;
     mb_buf b;
     mb_buf_init(&b);
     const char *why = NULL;

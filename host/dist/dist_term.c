@@ -24,11 +24,22 @@ mb_pid mb_dist_pid_of(const mb_dist_self *me, const mb_etf_pid *p) {
     return mb_nodetab_pid(me->tab, &r);
 }
 
+/* The third word of our refs on the wire: 0, or this one for a call's
+ * tag (mb_dist_put_call_tag), so that its answer is known for one. */
+#define CALL_TAG_WORD 0x63616c6cu   /* "call" */
+
+/* Whether e is one of our refs, third word w (0 or CALL_TAG_WORD). */
+static bool own_ref(const mb_dist_self *me, const mb_etf_ref *e, uint32_t w) {
+    return is_self(me, e->node) && e->creation == me->creation && e->nwords == 3 && e->words[2] == w &&
+           e->words[1] < (1u << 11);
+}
+
+bool mb_dist_is_call_tag(const mb_dist_self *me, const mb_etf_ref *e) { return own_ref(me, e, CALL_TAG_WORD); }
+
 mb_ref mb_dist_ref_of(const mb_dist_self *me, const mb_etf_ref *e) {
     /* Our own refs go out as three words: the counter's low 32 bits, its
-     * high 11, and 0 (mb_dist_put_ref). */
-    if (is_self(me, e->node) && e->creation == me->creation && e->nwords == 3 && e->words[2] == 0 &&
-        e->words[1] < (1u << 11))
+     * high 11, and 0 or CALL_TAG_WORD (mb_dist_put_ref, mb_dist_put_call_tag). */
+    if (own_ref(me, e, 0) || own_ref(me, e, CALL_TAG_WORD))
         return MB_REF_BIT | (uint64_t)e->words[1] << 32 | e->words[0];
     long node = mb_nodetab_node(me->tab, e->node.s, e->node.n);
     if (node < 0) return 0;
@@ -56,12 +67,19 @@ int mb_dist_put_pid(const mb_dist_self *me, mb_buf *b, mb_pid pid) {
     return mb_etf_put_pid(b, &p);
 }
 
+/* One of our refs on the wire, its third word w. */
+static int put_own_ref(const mb_dist_self *me, mb_buf *b, mb_ref ref, uint32_t w) {
+    uint64_t n = ref & MB_LOCAL_REF_MASK;
+    mb_etf_ref e = {{me->node, strlen(me->node)}, me->creation, 3, {(uint32_t)n, (uint32_t)(n >> 32), w}};
+    return mb_etf_put_ref(b, &e);
+}
+
+int mb_dist_put_call_tag(const mb_dist_self *me, mb_buf *b, mb_ref ref) {
+    return put_own_ref(me, b, ref, CALL_TAG_WORD);
+}
+
 int mb_dist_put_ref(const mb_dist_self *me, mb_buf *b, mb_ref ref) {
-    if (!mb_ref_is_remote(ref)) {
-        uint64_t n = ref & MB_LOCAL_REF_MASK;
-        mb_etf_ref e = {{me->node, strlen(me->node)}, me->creation, 3, {(uint32_t)n, (uint32_t)(n >> 32), 0}};
-        return mb_etf_put_ref(b, &e);
-    }
+    if (!mb_ref_is_remote(ref)) return put_own_ref(me, b, ref, 0);
     char node[MB_ETF_MAX_ATOM * 4 + 1];
     mb_remote r;
     if (remote(me, ref, &r, node)) return -1;

@@ -28,6 +28,10 @@ int mb_dist_to_etf(const mb_dist_self *me, mb_span v, mb_buf *b, const char **wh
  * memory, or a remote value whose entry was reused. */
 int mb_dist_put_pid(const mb_dist_self *me, mb_buf *b, mb_pid pid);
 int mb_dist_put_ref(const mb_dist_self *me, mb_buf *b, mb_ref ref);
+/* Our ref (a local one) as the tag of a call we make: its answer, {Tag,
+ * Reply}, is then told from a message that holds our ref by chance, and
+ * one that comes after the call ended is dropped (mb_dist_is_call_tag). */
+int mb_dist_put_call_tag(const mb_dist_self *me, mb_buf *b, mb_ref ref);
 /* A call's tag as the caller sent it: a plain ref, or [alias | Ref] for
  * a ref mb_dist_tag_of made of such a tag. */
 int mb_dist_put_tag(const mb_dist_self *me, mb_buf *b, mb_ref ref);
@@ -37,5 +41,7 @@ mb_ref mb_dist_tag_of(const mb_dist_self *me, mb_etf_rd *r);
 /* The value of a pid or ref read from the wire (0 when out of memory). */
 mb_pid mb_dist_pid_of(const mb_dist_self *me, const mb_etf_pid *p);
 mb_ref mb_dist_ref_of(const mb_dist_self *me, const mb_etf_ref *r);
+/* Whether r is a tag mb_dist_put_call_tag wrote. */
+bool mb_dist_is_call_tag(const mb_dist_self *me, const mb_etf_ref *r);
 
 #endif

@@ -81,6 +81,9 @@ int mb_etf_span(mb_etf_rd *r, const uint8_t **p, size_t *n);
 
 int mb_etf_put_version(mb_buf *b);
 int mb_etf_put_tuple(mb_buf *b, uint32_t arity);
+/* The characters in n bytes of UTF-8 (continuation bytes not counted):
+ * what Erlang's atom limit counts. */
+size_t mb_etf_chars(const char *s, size_t n);
 int mb_etf_put_atom(mb_buf *b, const char *s, size_t n);
 int mb_etf_put_int(mb_buf *b, int64_t v);
 int mb_etf_put_float(mb_buf *b, double x);

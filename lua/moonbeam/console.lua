@@ -499,10 +499,15 @@ end
 local SORT_KEYS = { reductions = "reductions", memory = "memory", queue = "queue",
                     message_queue_len = "queue", received = "received" }
 
-local function process_rows(key, fn)
+-- Raises, in the words of fn, for a key ps and top cannot sort by; called
+-- by the helper itself, so the error names the typed line.
+local function check_sort_key(key, fn)
   if key ~= nil and not SORT_KEYS[key] then
     error(fn .. ': sort by "reductions", "memory" or "queue", not ' .. show(key), 3)
   end
+end
+
+local function process_rows(key)
   local rows, deadline = {}, mb.now() + 1000
   for _, pid in ipairs(mb.processes()) do
     local i = mb.info(pid)
@@ -536,7 +541,8 @@ end
 -- most messages received, then the most memory; or by key ("reductions",
 -- "memory", "queue").
 function H.ps(key)
-  local rows = process_rows(key, "ps")
+  check_sort_key(key, "ps")
+  local rows = process_rows(key)
   say(process_table(rows))
   say(("%d process%s"):format(#rows, #rows == 1 and "" or "es"))
 end
@@ -549,11 +555,12 @@ local live_view = false   -- the host's own terminal, a tty: top() redraws (serv
 -- redrawn every second until Ctrl-C; attached, or from a pipe, it prints
 -- once.
 function H.top(key, n)
+  check_sort_key(key, "top")
   key = key or "reductions"
   if n ~= nil and (type(n) ~= "number" or n < 1) then error("top: n must be a number >= 1", 2) end
   n = n or 20
   local function frame()
-    local rows = process_rows(key, "top")
+    local rows = process_rows(key)
     return ("%d processes, by %s (%s)\n%s"):format(#rows, key, os.date("%H:%M:%S"), process_table(rows, n))
   end
   if not live_view then return say(frame()) end
@@ -604,12 +611,12 @@ end
 --- alive(pid or name) -> whether it is a live process.
 function H.alive(x)
   if type(x) == "string" and not x:match("^<?0%.%d+%.%d+>?$") then return mb.whereis(x) ~= nil end
-  local ok, pid = pcall(to_pid, x, "alive")
-  if not ok then
-    if type(x) == "string" then return false end
-    error(pid, 2)
+  if type(x) == "string" then
+    local pid = H.pid(x)   -- nil when no live process has that text
+    return pid ~= nil and mb.alive(pid)
   end
-  return mb.alive(pid)
+  if not is_pid(x) then error("alive: a pid or a registered name expected, got " .. type(x), 2) end
+  return mb.alive(x)
 end
 
 --- v([n]): an earlier result: v() the last one, v(n) input n's (the
@@ -666,7 +673,9 @@ end
 --- reload(module, [opts]): mb.reload; says how many processes took the
 -- new code, or why it was not loaded.
 function H.reload(name, opts)
-  local n, err = mb.reload(name, opts)
+  -- mb.reload's own argument errors, raised again as this line's.
+  local ok, n, err = pcall(mb.reload, name, opts)
+  if not ok then error(n, 2) end
   if not n then return say("reload: " .. name .. " was not reloaded: " .. tostring(err)) end
   say(("reload: %s reloaded; %d process%s took the new code"):format(name, n, n == 1 and "" or "es"))
 end

@@ -32,9 +32,17 @@ local M = core
 
 local c_whereis, c_monitor = core.whereis, core.monitor
 
---- whereis(name) -> pid or nil; name may be a via name.
+--- whereis(name) -> pid or nil; name may be a via name or {name, node}:
+-- this node's name is looked up here, another node's comes back as it is
+-- (as Elixir's GenServer.whereis: only that node knows).
 function M.whereis(name)
-  if type(name) == "table" then return registry().whereis_via(name, "whereis") end
+  if type(name) == "table" then
+    if util().is_node_name(name) then
+      if name[2] ~= core.node() then return name end
+      return c_whereis(name[1])
+    end
+    return registry().whereis_via(name, "whereis")
+  end
   return c_whereis(name)
 end
 
@@ -56,8 +64,29 @@ local function via_dest(dest)
   return pid
 end
 
+-- {name, node} where a timer or an exit signal takes a name: this node's
+-- is the name itself; another node's raises (as in Erlang, timers and
+-- exit/2 reach another node's process by its pid only).
+local function here(dest, fn)
+  if util().is_node_name(dest) then
+    if dest[2] == core.node() then return dest[1] end
+    error(fn .. ": {name, node} of another node is not taken here: give its pid", 3)
+  end
+  return dest
+end
+
+local c_exit = core.exit
+--- exit(reason), or exit(dest, reason): dest a pid, a name or {name, node}.
+function M.exit(...)
+  if select("#", ...) < 2 then return c_exit(...) end
+  local dest, reason = ...
+  if type(dest) == "table" then dest = here(dest, "exit") end
+  return c_exit(dest, reason)
+end
+
 local c_send_after, c_send_interval = core.send_after, core.send_interval
 function M.send_after(ms, dest, msg)
+  if type(dest) == "table" then dest = here(dest, "send_after") end
   local ref, over = c_send_after(ms, dest, msg)
   if over then c_yield() end
   return ref
@@ -66,6 +95,7 @@ end
 --- send_interval(ms, dest, msg) -> timer ref: msg every ms until
 -- cancel_timer(ref), or until the caller or a pid dest is gone.
 function M.send_interval(ms, dest, msg)
+  if type(dest) == "table" then dest = here(dest, "send_interval") end
   local ref, over = c_send_interval(ms, dest, msg)
   if over then c_yield() end
   return ref

@@ -1,5 +1,6 @@
 --- moonbeam.pretty: values as people read them, for the console.
--- Strings are quoted, numbers exact, pids print as <0.N.S>; a table prints
+-- Strings are quoted, numbers exact, pids print as <0.N.S>, atoms as
+-- mb.atom("name"); a table prints
 -- its array part first, then its other keys in order, on one line when it
 -- fits and indented when it does not. Depth, items per table, string length
 -- and the whole output are bounded, so printing a huge state is safe. A
@@ -7,6 +8,10 @@
 --   <1>{name = "loop", self = <cycle 1>}
 local type, tostring, tonumber, next, pairs, rawget, pcall, concat, sort, floor, huge =
   type, tostring, tonumber, next, pairs, rawget, pcall, table.concat, table.sort, math.floor, math.huge
+
+-- Erlang's kinds of values (mb.atom); none outside a moonbeam host.
+local has_core, core = pcall(require, "moonbeam.core")
+local kind = has_core and core.kind or function() return nil end
 
 local M = {}
 
@@ -94,6 +99,8 @@ end
 -- the current path is {cycle = table}.
 local function build(v, o, depth, path, state)
   if type(v) ~= "table" then return scalar(v, o) end
+  -- An atom is a table underneath: it prints as what makes it.
+  if kind(v) == "atom" then return "mb.atom(" .. quote(tostring(v), o.string) .. ")" end
   if path[v] then
     state.targets[v] = true
     return { cycle = v }
@@ -121,6 +128,7 @@ local function build(v, o, depth, path, state)
       local k = keys[i]
       local kt
       if is_ident(k) then kt = k
+      elseif kind(k) == "atom" then kt = "[" .. build(k, o, depth, path, state) .. "]"
       elseif type(k) == "table" then kt = "[" .. (path[k] and "<cycle>" or "{...}") .. "]"
       else kt = "[" .. scalar(k, o) .. "]" end
       if not add(kt, rawget(v, k)) then break end

@@ -214,7 +214,7 @@ M.is_via = util.is_via
 -- registry (gen_server's client checks its server and name with it).
 local function check_via(name, fn)
   if not M.is_via(name) then
-    error(fn .. ": a name must be a non-empty string or {\"via\", registry, key}", 0)
+    error(fn .. ": a name must be a non-empty string, {name, node} or {\"via\", registry, key}", 0)
   end
   local l = layout_of(name[2], fn)
   if l and not l.unique then error(fn .. ": via names need a unique registry", 0) end

@@ -5,6 +5,10 @@
 local type, tostring, next, pairs, pcall, getmetatable, concat =
   type, tostring, next, pairs, pcall, getmetatable, table.concat
 
+-- Erlang's kinds of values (mb.atom); none outside a moonbeam host.
+local has_core, core = pcall(require, "moonbeam.core")
+local kind = has_core and core.kind or function() return nil end
+
 local M = {}
 
 M.MAX_FIELD = 2000   -- characters per rendered field in a crash report
@@ -16,6 +20,8 @@ local function render(v, depth, budget, out)
   if t == "string" then
     if #v > 200 then s = ("%q"):format(v:sub(1, 200)) .. ("..(%d bytes)"):format(#v)
     else s = ("%q"):format(v) end
+  elseif t == "table" and kind(v) == "atom" then
+    s = ("mb.atom(%q)"):format(tostring(v))   -- a table underneath: shown as what makes it
   elseif t == "table" then
     if depth <= 0 then
       s = "{...}"

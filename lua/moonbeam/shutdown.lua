@@ -47,7 +47,7 @@ end
 
 --- The body of the process that runs a shutdown (started by host/core/shutdown.c).
 function M.run()
-  local me = mb.self()
+  local me, here = mb.self(), mb.node()
   local first, host = core.shutdown_plan()
   -- The tree: every process linked to first, directly or not (not the
   -- host's own, which cannot be ended under its code).
@@ -64,7 +64,9 @@ function M.run()
         n = n + 1
       end
       for _, other in ipairs(info.links) do
-        if not seen[other] then
+        -- Another node's process is not this host's to stop (and mb.info
+        -- cannot look at it): its link breaks when this node goes.
+        if not seen[other] and mb.node(other) == here then
           seen[other] = true
           stack[#stack + 1] = other
         end
