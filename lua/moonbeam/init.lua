@@ -64,16 +64,8 @@ local function via_dest(dest)
   return pid
 end
 
--- {name, node} where a timer or an exit signal takes a name: this node's
--- is the name itself; another node's raises (as in Erlang, timers and
--- exit/2 reach another node's process by its pid only).
-local function here(dest, fn)
-  if util().is_node_name(dest) then
-    if dest[2] == core.node() then return dest[1] end
-    error(fn .. ": {name, node} of another node is not taken here: give its pid", 3)
-  end
-  return dest
-end
+-- {name, node} where a timer or an exit signal takes a name (moonbeam.util).
+local function here(dest, fn) return util().local_name(dest, fn, core.node()) end
 
 local c_exit = core.exit
 --- exit(reason), or exit(dest, reason): dest a pid, a name or {name, node}.
@@ -106,16 +98,9 @@ local LINK, MONITOR = { link = true }, { monitor = true }
 function M.spawn(target, ...) return c_spawn(target, nil, ...) end
 function M.spawn_link(target, ...) return c_spawn(target, LINK, ...) end
 function M.spawn_monitor(target, ...) return c_spawn(target, MONITOR, ...) end
--- What spawn_opt reads (bindings/process_api.c; _start_ref is gen_server's
--- own): any other key is a typo that would silently mean "no such option".
-local SPAWN_OPTS = { link = true, monitor = true, trap_exit = true, name = true, memory_limit = true,
-                     max_queue = true, on_full = true, _start_ref = true }
-
 function M.spawn_opt(target, opts, ...)
   if type(opts) ~= "table" then error("spawn_opt: options table expected as argument #2", 2) end
-  for k in next, opts do
-    if not SPAWN_OPTS[k] then error(("spawn_opt: unknown option '%s'"):format(tostring(k)), 2) end
-  end
+  util().check_spawn_opts(opts)   -- an unknown key raises: a typo would mean "no such option"
   return c_spawn(target, opts, ...)
 end
 

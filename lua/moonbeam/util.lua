@@ -54,6 +54,31 @@ function M.is_node_name(x)
 end
 
 --- Whether x is a via name, {"via", registry name, key} (moonbeam.registry).
+--- local_name(dest, fn, node) -> dest: {name, node} where a timer or an
+-- exit signal takes a name: this node's is the name itself; another node's
+-- raises at the caller's caller (as in Erlang, timers and exit/2 reach
+-- another node's process by its pid only). Anything else is dest as given.
+function M.local_name(dest, fn, node)
+  if M.is_node_name(dest) then
+    if dest[2] == node then return dest[1] end
+    error(fn .. ": {name, node} of another node is not taken here: give its pid", 3)
+  end
+  return dest
+end
+
+-- What spawn_opt reads (bindings/process_api.c; _start_ref is gen_server's
+-- own): any other key is a typo that would silently mean "no such option".
+local SPAWN_OPTS = { link = true, monitor = true, trap_exit = true, name = true, memory_limit = true,
+                     max_queue = true, on_full = true, _start_ref = true }
+
+--- check_spawn_opts(opts): raises, at the caller's caller, for a key
+-- spawn_opt does not read.
+function M.check_spawn_opts(opts)
+  for k in next, opts do
+    if not SPAWN_OPTS[k] then error(("spawn_opt: unknown option '%s'"):format(tostring(k)), 3) end
+  end
+end
+
 function M.is_via(x)
   return type(x) == "table" and x[1] == "via" and M.is_name(x[2]) and x[3] ~= nil
 end
