@@ -126,6 +126,7 @@ if [ -x "$moonbeam" ]; then
     mbrun "gen_call 2c"  bench/gen_call.lua "$(n 400000)" 2 2c
     mbrun "gen_call 8c"  bench/gen_call.lua "$(n 400000)" 8 8c
     mbrun "gen_call 64c" bench/gen_call.lua "$(n 400000)" 64 64c
+    mbrun "echo_clients" bench/echo_clients.lua "$(n 400000)" 64
     mbrun "gen_cast 1p"  bench/gen_cast.lua "$(n 3000000)" 1 1p
     mbrun "gen_cast 2p"  bench/gen_cast.lua "$(n 3000000)" 2 2p
     mbrun "gen_cast 8p"  bench/gen_cast.lua "$(n 3000000)" 8 8p

@@ -141,6 +141,7 @@ local rows = {
   { "gen_call_2c_per_s",  "gen call, 2 clients",           "call/s" },
   { "gen_call_8c_per_s",  "gen call, 8 clients",           "call/s" },
   { "gen_call_64c_per_s", "gen call, 64 clients",          "call/s", vs_beam("≥", "1.5") },
+  { "echo_64c_per_s",     "  raw echo, 64 clients",        "rt/s" },
   { "gen_cast_1p_per_s",  "gen cast, 1 producer",          "cast/s", vs_beam("≥", "1.0") },
   { "gen_cast_2p_per_s",  "gen cast, 2 producers",         "cast/s" },
   { "gen_cast_8p_per_s",  "gen cast, 8 producers",         "cast/s" },
