@@ -25,7 +25,7 @@ local echo = mb.spawn(function()
   end
 end)
 
-local function client(parent, server, n, warm)
+local function client(parent, n, server, warm)
   local mb = require "moonbeam"
   local me, send, receive = mb.self(), mb.send, mb.receive
   for i = 1, warm do send(server, { me, i }); receive() end
@@ -35,18 +35,6 @@ local function client(parent, server, n, warm)
   send(parent, "done")
 end
 
-local me, pids = mb.self(), {}
-for i = 1, C do
-  local n = math.floor(N / C) + (i <= N % C and 1 or 0)
-  pids[i] = mb.spawn_link(client, me, echo, n, WARM)
-end
-for _ = 1, C do
-  if mb.receive(60000) ~= "ready" then error("echo_clients: a client did not warm up") end
-end
-local t0 = u.now_us()
-for i = 1, C do mb.send(pids[i], "go") end
-for _ = 1, C do
-  if mb.receive(120000) ~= "done" then error("echo_clients: a client did not finish") end
-end
-u.result(("echo_%dc_per_s"):format(C), N / ((u.now_us() - t0) / 1e6), "rt/s")
+local took = u.race("echo_clients", client, N, C, echo, WARM)
+u.result(("echo_%dc_per_s"):format(C), N / (took / 1e6), "rt/s")
 mb.send(echo, "stop")

@@ -29,7 +29,7 @@ if C <= 1 then
   u.result("gen_call_rt_us", (t1 - t0) / N, "us")
   expected = WARM + N
 else
-  local function client(parent, srv, n, warm)
+  local function client(parent, n, srv, warm)
     local mb = require "moonbeam"
     local call = require("moonbeam.gen_server").call
     for _ = 1, warm do call(srv, "inc") end
@@ -38,23 +38,8 @@ else
     for _ = 1, n do call(srv, "inc") end
     mb.send(parent, "done")
   end
-  local me, pids = mb.self(), {}
-  for i = 1, C do
-    local n = math.floor(N / C) + (i <= N % C and 1 or 0)
-    pids[i] = mb.spawn_link(client, me, server, n, WARM)
-  end
-  for _ = 1, C do
-    local m = mb.receive(60000)
-    if m ~= "ready" then error("gen_call: expected 'ready', got " .. tostring(m)) end
-  end
-  local t0 = u.now_us()
-  for i = 1, C do mb.send(pids[i], "go") end
-  for _ = 1, C do
-    local m = mb.receive(60000)
-    if m ~= "done" then error("gen_call: expected 'done', got " .. tostring(m)) end
-  end
-  local t1 = u.now_us()
-  u.result("gen_call_" .. label .. "_per_s", N / ((t1 - t0) / 1e6), "call/s")
+  local took = u.race("gen_call", client, N, C, server, WARM)
+  u.result("gen_call_" .. label .. "_per_s", N / (took / 1e6), "call/s")
   expected = WARM * C + N
 end
 

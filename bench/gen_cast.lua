@@ -19,7 +19,7 @@ local WARM = 1000
 
 local server = assert(gen.start_link("bench.lib.gen_counter", 0))
 
-local function producer(parent, srv, n, warm)
+local function producer(parent, n, srv, warm)
   local mb = require "moonbeam"
   local gen = require "moonbeam.gen_server"
   local cast, call = gen.cast, gen.call
@@ -32,23 +32,8 @@ local function producer(parent, srv, n, warm)
   mb.send(parent, "done")
 end
 
-local me, pids = mb.self(), {}
-for i = 1, P do
-  local n = math.floor(N / P) + (i <= N % P and 1 or 0)
-  pids[i] = mb.spawn_link(producer, me, server, n, WARM)
-end
-for _ = 1, P do
-  local m = mb.receive(60000)
-  if m ~= "ready" then error("gen_cast: expected 'ready', got " .. tostring(m)) end
-end
-local t0 = u.now_us()
-for i = 1, P do mb.send(pids[i], "go") end
-for _ = 1, P do
-  local m = mb.receive(120000)
-  if m ~= "done" then error("gen_cast: expected 'done', got " .. tostring(m)) end
-end
-local t1 = u.now_us()
-u.result("gen_cast_" .. label .. "_per_s", N / ((t1 - t0) / 1e6), "cast/s")
+local took = u.race("gen_cast", producer, N, P, server, WARM)
+u.result("gen_cast_" .. label .. "_per_s", N / (took / 1e6), "cast/s")
 
 local got = gen.call(server, "get")
 if got ~= WARM * P + N then

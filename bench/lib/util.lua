@@ -72,6 +72,30 @@ function M.pct(sorted, p)
   return sorted[i]
 end
 
+--- race(name, body, total, count, ...) -> µs: spawn_link count processes
+-- body(parent, share, ...), share their part of total; each sends the
+-- parent "ready" once warmed up, waits for "go", works, and sends "done".
+-- Times from the release of all of them until the last is done.
+function M.race(name, body, total, count, ...)
+  local mb = require "moonbeam"
+  local me, pids = mb.self(), {}
+  for i = 1, count do
+    local share = math.floor(total / count) + (i <= total % count and 1 or 0)
+    pids[i] = mb.spawn_link(body, me, share, ...)
+  end
+  local function expect(what)
+    for _ = 1, count do
+      local m = mb.receive(120000)
+      if m ~= what then error(("%s: expected '%s', got %s"):format(name, what, tostring(m))) end
+    end
+  end
+  expect("ready")
+  local t0 = M.now_us()
+  for i = 1, count do mb.send(pids[i], "go") end
+  expect("done")
+  return M.now_us() - t0
+end
+
 -- Integer argument i of the script, or a default.
 function M.arg_int(i, default)
   local v = arg and arg[i] and tonumber(arg[i])
