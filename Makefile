@@ -266,14 +266,13 @@ checkhook-spec: checkhook
 	$(CH_LJ)/bin/luajit /usr/bin/busted --output=spec/support/summary.lua $(CH_SPECS)
 
 FUZZ_SECONDS ?= 60
-# The codec with what it needs for Erlang's kinds of values (term_kinds.c,
-# which counts an atom's characters as the distribution's encoder does).
+# The codec with what it needs for Erlang's kinds of values (term_kinds.c).
 $(B)/fuzz/decode_fuzz: spec/fuzz/decode_fuzz.c bindings/codec.c bindings/codec.h bindings/term_kinds.c \
-                       host/core/term.c host/core/term.h host/dist/etf.c host/dist/etf.h
+                       host/core/term.c host/core/term.h host/dist/etf.h
 	@mkdir -p $(dir $@)
 	clang -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
 	  -Ihost $$(pkg-config --cflags luajit) spec/fuzz/decode_fuzz.c bindings/codec.c bindings/term_kinds.c \
-	  host/core/term.c host/dist/etf.c -o $@ $(LIBS_LJ) -lm
+	  host/core/term.c -o $@ $(LIBS_LJ) -lm
 
 # The core's term reader alone: no LuaJIT in this one.
 $(B)/fuzz/term_fuzz: spec/fuzz/term_fuzz.c host/core/term.c host/core/term.h

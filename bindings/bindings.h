@@ -25,7 +25,6 @@ typedef struct mbb_lua {
     int co_ref;                       /* co's registry ref: kept alive */
     const void *yield_through[2];     /* the state's pcall and xpcall: a preemption may yield across them */
     bool jit_looked;                  /* vm.c has seen it do enough work to compile (jit_when_busy) */
-    bool slice_used_up;               /* a slice of it ran out of budget or was preempted */
     size_t kept;                      /* bytes its state held after its last collection (collect_before_waiting) */
 } mbb_lua;
 

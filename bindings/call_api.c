@@ -134,13 +134,15 @@ static int l_call_end(lua_State *L) {
     return 0;
 }
 
-/* core.reply(pid, ref, value) -> true; a reply to a call that is over, or
- * to a caller that is gone, is dropped. */
+/* core.reply(pid, ref, value, [fn]) -> true; a reply to a call that is
+ * over, or to a caller that is gone, is dropped. A value that cannot be
+ * sent raises "<fn>: value: ..." (fn: "reply" when not given). */
 static int l_reply(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_pid caller = mbb_check_pid(L, 1, "reply");
     mb_ref ref = mbb_check_ref(L, 2, "reply");
-    lua_settop(L, 3);
+    lua_settop(L, 4);   /* value nil when not given, fn nil or the name */
+    const char *fn = luaL_optstring(L, 4, "reply");
     if (mb_pid_is_remote(caller)) {   /* a caller on another node */
         mbb_dist_reply(L, self, caller, ref, 3);
         lua_pushboolean(L, 1);
@@ -149,11 +151,10 @@ static int l_reply(lua_State *L) {
     /* A list of one value, so that a nil reply is a reply too. */
     mb_encode_err err;
     self->scratch.len = 0;
-    lua_settop(L, 3);
-    if (mb_encode_list(L, 3, 1, &self->scratch, atomic_load(&self->rt->max_message_size), &err))
-        return mbb_raisef(L, "reply: %s", err.msg);
+    if (mb_encode_list(L, 3, 1, "value", &self->scratch, atomic_load(&self->rt->max_message_size), &err))
+        return mbb_raisef(L, "%s: %s", fn, err.msg);
     if (mb_call_reply(self->rt, mbb_sched(self), caller, ref, self->scratch.p, self->scratch.len))
-        return mbb_raisef(L, "reply: out of memory");
+        return mbb_raisef(L, "%s: out of memory", fn);
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -299,7 +299,7 @@ int mb_encode(lua_State *L, int idx, const char *root, mb_buf *b,
     return 0;
 }
 
-int mb_encode_list(lua_State *L, int idx, int n, mb_buf *b,
+int mb_encode_list(lua_State *L, int idx, int n, const char *root, mb_buf *b,
                    size_t max_size, mb_encode_err *err) {
     size_t start = b->len;
     err->why = MB_ENC_REFUSED;
@@ -319,11 +319,12 @@ int mb_encode_list(lua_State *L, int idx, int n, mb_buf *b,
             continue;
         }
         size_t left = max_size > b->len - start ? max_size - (b->len - start) : 0;
-        if (mb_encode(L, idx + i, "argument", b, left, err)) {
-            /* Name the argument only when it failed: "argument #2.x: ..." */
-            char msg[sizeof err->msg];
-            snprintf(msg, sizeof msg, "argument #%d%.200s", i + 1, err->msg + strlen("argument"));
-            memcpy(err->msg, msg, sizeof msg);
+        if (mb_encode(L, idx + i, root ? root : "argument", b, left, err)) {
+            if (!root) {   /* name the argument only when it failed: "argument #2.x: ..." */
+                char msg[sizeof err->msg];
+                snprintf(msg, sizeof msg, "argument #%d%.200s", i + 1, err->msg + strlen("argument"));
+                memcpy(err->msg, msg, sizeof msg);
+            }
             b->len = start;
             return -1;
         }

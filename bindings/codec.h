@@ -32,8 +32,9 @@ typedef struct mb_encode_err {
 int mb_encode(lua_State *L, int idx, const char *root, mb_buf *b,
               size_t max_size, mb_encode_err *err);
 
-/* Append n values from idx on, nils included, after a count. */
-int mb_encode_list(lua_State *L, int idx, int n, mb_buf *b,
+/* Append n values from idx on, nils included, after a count. An error
+ * names the value root, or "argument #i" when root is NULL. */
+int mb_encode_list(lua_State *L, int idx, int n, const char *root, mb_buf *b,
                    size_t max_size, mb_encode_err *err);
 
 /* Push one decoded value. Returns 0, or -1 if the bytes are not one

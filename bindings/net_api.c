@@ -258,9 +258,9 @@ static int l_setopts(lua_State *L) {
 /* core.net_handover(s, pid, active, once): the owner is pid, whose active
  * mode is restored to (active, once). */
 static int l_handover(lua_State *L) {
-    uint64_t h = mb_value_kind((uint64_t)(uintptr_t)lua_touserdata(L, 1)) == MB_VALUE_PORT
-                     ? mbb_check_io(L, 1, MB_VALUE_PORT, "port.controlling_process")
-                     : check_sock(L, 1, "net.controlling_process");
+    /* The setopts step before it checked s as the caller's call takes it. */
+    uint64_t v = lua_type(L, 1) == LUA_TLIGHTUSERDATA ? (uint64_t)(uintptr_t)lua_touserdata(L, 1) : 0;
+    uint64_t h = mb_value_kind(v) == MB_VALUE_PORT ? v : check_sock(L, 1, "net.controlling_process");
     mb_pid to = mbb_check_pid(L, 2, "net.controlling_process");
     int active = (int)luaL_checknumber(L, 3);
     mb_io_req *r = mbb_io_req(L, MB_IO_HANDOVER, 0, "net.controlling_process");

@@ -67,10 +67,10 @@ static void encode_args(lua_State *L, mb_proc *self, int target, int first_arg, 
     if (lua_type(L, target) == LUA_TFUNCTION) {
         lua_pushvalue(L, target);
         lua_insert(L, first_arg);   /* encode (fn, args...) as one list */
-        rc = mb_encode_list(L, first_arg, nargs + 1, &self->scratch, max, &err);
+        rc = mb_encode_list(L, first_arg, nargs + 1, NULL, &self->scratch, max, &err);
         lua_remove(L, first_arg);
     } else {
-        rc = mb_encode_list(L, first_arg, nargs, &self->scratch, max, &err);
+        rc = mb_encode_list(L, first_arg, nargs, NULL, &self->scratch, max, &err);
     }
     if (rc) mbb_raisef(L, "spawn: %s", err.msg);
 }

@@ -144,7 +144,7 @@ static int l_atom(lua_State *L) {
         return luaL_error(L, "atom: a name (string) expected, got %s", luaL_typename(L, 1));
     size_t n;
     const char *s = lua_tolstring(L, 1, &n);
-    if (n > 4 * MB_ETF_MAX_ATOM || mb_etf_chars(s, n) > MB_ETF_MAX_ATOM)
+    if (!mb_etf_atom_fits(s, n))
         return luaL_error(L, "atom: a name has at most 255 characters");
     mbb_push_atom(L, s, n);
     return 1;

@@ -652,7 +652,6 @@ static int resume_here(mb_proc *p, int nargs) {
     slice_start = NULL;
     running_here = NULL;
     int used = mbb_slice_budget() - (p->budget > 0 ? p->budget : 0);
-    if (p->budget <= 0) lua_of(p)->slice_used_up = true;   /* a loop's work: jit_when_busy */
     atomic_store_explicit(&p->reductions,
                           atomic_load_explicit(&p->reductions, memory_order_relaxed) + 1 + (uint64_t)used,
                           memory_order_relaxed);
@@ -689,13 +688,14 @@ static int open_jit(lua_State *L) {
     return 0;
 }
 
-/* Between slices, so nothing of the state runs. A failure (memory) leaves
- * it interpreted; the allocator's flag ends it if it was the limit. */
+/* Between slices, so nothing of the state runs; p->budget is still what
+ * the last slice left (none: it used the budget up, or was preempted). A
+ * failure (memory) leaves it interpreted; the allocator's flag ends it if
+ * it was the limit. */
 static void jit_when_busy(mb_proc *p) {
     mbb_lua *lp = lua_of(p);
     if (lp->jit_looked ||
-        (!lp->slice_used_up &&
-         atomic_load_explicit(&p->runtime_us, memory_order_relaxed) < JIT_AFTER_RUNTIME_US))
+        (p->budget > 0 && atomic_load_explicit(&p->runtime_us, memory_order_relaxed) < JIT_AFTER_RUNTIME_US))
         return;
     lp->jit_looked = true;
     if (lua_cpcall(lp->L, open_jit, NULL)) lua_pop(lp->L, 1);

@@ -146,7 +146,7 @@ void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p) {
  * and its reply between two processes that ran together stay together. */
 mb_sched *mb_sched_home(const mb_proc *p, mb_sched *from) {
     mb_sched *home = p->sched;
-    if (!from || !home || home == from || home->id < 0) return from;
+    if (!from || !home || home == from) return from;
     /* Woken by from's own loop (its socket's data, a timer, a post): run
      * where that loop is, so that the process's next send and recv on the
      * socket are done in its own turn, not posted across threads. */

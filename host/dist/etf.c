@@ -246,16 +246,8 @@ int mb_etf_put_tuple(mb_buf *b, uint32_t arity) {
     return tag32(b, MB_ETF_LARGE_TUPLE, arity);
 }
 
-size_t mb_etf_chars(const char *s, size_t n) {
-    size_t chars = 0;
-    for (size_t i = 0; i < n; i++) chars += ((uint8_t)s[i] & 0xC0) != 0x80;
-    return chars;
-}
-
 int mb_etf_put_atom(mb_buf *b, const char *s, size_t n) {
-    /* Erlang refuses a longer atom as a corrupted term, and the whole
-     * message with it. */
-    if (n > 4 * MB_ETF_MAX_ATOM || mb_etf_chars(s, n) > MB_ETF_MAX_ATOM) return -1;
+    if (!mb_etf_atom_fits(s, n)) return -1;
     if (n < 256) {
         if (mb_buf_byte(b, MB_ETF_SMALL_ATOM_UTF8) || mb_buf_byte(b, (uint8_t)n)) return -1;
     } else if (mb_buf_byte(b, MB_ETF_ATOM_UTF8) || put16(b, (uint32_t)n)) {

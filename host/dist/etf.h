@@ -81,9 +81,16 @@ int mb_etf_span(mb_etf_rd *r, const uint8_t **p, size_t *n);
 
 int mb_etf_put_version(mb_buf *b);
 int mb_etf_put_tuple(mb_buf *b, uint32_t arity);
-/* The characters in n bytes of UTF-8 (continuation bytes not counted):
- * what Erlang's atom limit counts. */
-size_t mb_etf_chars(const char *s, size_t n);
+/* Whether n bytes of UTF-8 make an atom Erlang takes: at most
+ * MB_ETF_MAX_ATOM characters (continuation bytes not counted); a longer
+ * one is refused as a corrupted term, with the whole message. Inline: the
+ * codec's mb.atom checks it without the distribution linked in. */
+static inline bool mb_etf_atom_fits(const char *s, size_t n) {
+    if (n > 4 * MB_ETF_MAX_ATOM) return false;
+    size_t chars = 0;
+    for (size_t i = 0; i < n; i++) chars += ((uint8_t)s[i] & 0xC0) != 0x80;
+    return chars <= MB_ETF_MAX_ATOM;
+}
 int mb_etf_put_atom(mb_buf *b, const char *s, size_t n);
 int mb_etf_put_int(mb_buf *b, int64_t v);
 int mb_etf_put_float(mb_buf *b, double x);

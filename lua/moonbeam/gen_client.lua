@@ -146,7 +146,7 @@ end
 function M.stop(server, reason, timeout) return stop(server, reason, timeout, "gen_server.stop") end
 
 --- _stop(server, reason, timeout, fn): stop named fn (agent.stop); not API.
-function M._stop(server, reason, timeout, fn) return stop(server, reason, timeout, fn) end
+M._stop = stop
 
 -- ---- start ------------------------------------------------------------
 
@@ -206,6 +206,6 @@ function M.start_link(module, arg, opts) return start(true, module, arg, opts, "
 
 --- _start(link, module, arg, opts, fn): start or start_link whose misuse
 -- errors name fn, the call the user made (agent.start); not API.
-function M._start(link, module, arg, opts, fn) return start(link, module, arg, opts, fn) end
+M._start = start
 
 return M

@@ -39,11 +39,7 @@ function M.reply(from, value)
   if type(from) ~= "table" or not is_pid(from[1]) or type(from[2]) ~= "userdata" or is_pid(from[2]) then
     error("gen_server.reply: from must be the 'from' a handle_call received", 2)
   end
-  local ok, err = pcall(c_reply, from[1], from[2], value)
-  if not ok then   -- a value that cannot be sent, as the core words it for its own reply(pid, ref, value)
-    error("gen_server.reply: " .. tostring(err):gsub("^reply: argument #%d+", "value", 1), 2)
-  end
-  return true
+  return c_reply(from[1], from[2], value, "gen_server.reply")
 end
 
 -- The server's own replies: one that cannot be sent becomes an error for
