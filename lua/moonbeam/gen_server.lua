@@ -214,12 +214,9 @@ end
 -- The next message, as the loop takes it: from, req for a call, nil, nil,
 -- cast for a cast, nil, nil, nil, msg for any other (msg nil: the timeout).
 local function next_message(S)
-  if S.suspended then   -- system messages, and the parent's EXIT (as OTP's sys suspend loop takes it)
-    local is_sys, parent = sys().is_sys, S.parent
-    return nil, nil, nil, mb.receive(function(m)
-      return is_sys(m) or parent ~= nil and type(m) == "table" and m[1] == "EXIT" and m[2] == parent
-    end)
-  end
+  -- Suspended: its own receive (moonbeam.gen_sys). No closure made here:
+  -- one would keep this loop's function from being compiled.
+  if S.suspended then return nil, nil, nil, sys().suspended_message(S) end
   if S.deadline then
     local ms = S.deadline - now()
     return nil, nil, nil, mb.receive(ms > 0 and ms or 0)   -- nil: the timeout

@@ -25,6 +25,15 @@ end
 --- Whether m is a system request (what a suspended server takes).
 function M.is_sys(m) return type(m) == "table" and m[1] == SYS end
 
+--- suspended_message(S) -> the next message a suspended server takes:
+-- system requests, and its parent's EXIT (as OTP's sys suspend loop).
+function M.suspended_message(S)
+  local parent = S.parent
+  return mb.receive(function(m)
+    return M.is_sys(m) or parent ~= nil and type(m) == "table" and m[1] == "EXIT" and m[2] == parent
+  end)
+end
+
 --- trace(S, what, value, word, value...): a *DBG* line on stderr, values
 -- rendered short and the words between them as they are ("got call 1 from
 -- <0.1.1>", as OTP's sys prints it).
