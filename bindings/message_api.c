@@ -314,7 +314,7 @@ static int l_max_message_size(lua_State *L) {
 /* core.queue_len() -> messages waiting for this process. */
 static int l_queue_len(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    lua_pushnumber(L, atomic_load(&self->queue_len));
+    lua_pushnumber(L, mb_mailbox_len(self));
     return 1;
 }
 

@@ -369,7 +369,7 @@ static int l_info(lua_State *L) {
     lua_createtable(L, 0, 12);
     lua_pushstring(L, status_name(atomic_load(&p->status)));
     lua_setfield(L, -2, "status");
-    lua_pushnumber(L, atomic_load(&p->queue_len));
+    lua_pushnumber(L, mb_mailbox_len(p));
     lua_setfield(L, -2, "message_queue_len");
     lua_pushnumber(L, (lua_Number)mb_mailbox_bytes(p));
     lua_setfield(L, -2, "message_queue_bytes");

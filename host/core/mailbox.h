@@ -47,10 +47,16 @@ typedef struct mb_msg {
     uint8_t data[];
 } mb_msg;
 
+/* The size of a cache line: what a busy sender and its receiver must not
+ * both write, lest each message move the line from one core to the other. */
+#define MB_CACHE_LINE 64
+
 typedef struct mb_inbox {
     _Atomic(mb_msg *) tail;   /* producers: exchange */
-    mb_msg *head;             /* consumer only */
-    mb_msg sentinel;
+    mb_msg sentinel;          /* with the tail: a producer writes it when the queue was empty */
+    mb_msg *head;             /* consumer only: on another line than the above where the
+                                 owner puts the inbox so (process.h); a busy consumer takes
+                                 from a queue that is not empty, and writes neither */
 } mb_inbox;
 
 typedef struct mb_saveq {     /* owner only */

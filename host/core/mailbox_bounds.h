@@ -55,20 +55,29 @@ int mb_mailbox_admit(mb_proc *p, mb_msg *m, mb_sched *from);
 /* Any thread: m is queued to p from now on (before it is pushed, or, for
  * the owner's own trapped EXITs and DOWNs, before it is appended). */
 static inline void mb_mailbox_count_in(mb_proc *p, const mb_msg *m) {
-    atomic_fetch_add_explicit(&p->queue_len, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->queue_bytes_in, mb_msg_size(m), memory_order_relaxed);
     atomic_fetch_add_explicit(&p->messages_in, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->queue_bytes_in, mb_msg_size(m), memory_order_relaxed);
 }
 
 /* Owner: m has left the queue (received, or moved to the reply slot). The
- * caller unlinks and frees it. Release: a reader that sees the new total
- * out sees the adds in of the messages it counts (they came before their
- * push, which came before the owner's pop). */
+ * caller unlinks and frees it. Plain stores (the owner is the only writer
+ * of the totals out), release: a reader that sees a new total out sees the
+ * adds in of the messages it counts (they came before their push, which
+ * came before the owner's pop). */
 static inline void mb_mailbox_taken(mb_proc *p, const mb_msg *m) {
-    atomic_fetch_sub_explicit(&p->queue_len, 1, memory_order_relaxed);
+    uint64_t n = atomic_load_explicit(&p->messages_out, memory_order_relaxed);
+    atomic_store_explicit(&p->messages_out, n + 1, memory_order_release);
     size_t out = atomic_load_explicit(&p->queue_bytes_out, memory_order_relaxed);
     atomic_store_explicit(&p->queue_bytes_out, out + mb_msg_size(m), memory_order_release);
     if (m->bounded) atomic_fetch_sub_explicit(&p->queue_bounded, 1, memory_order_relaxed);
+}
+
+/* Any thread: how many messages p has queued (message_queue_len). Out
+ * first: both totals only grow, so in read after it is not below it. */
+static inline uint32_t mb_mailbox_len(mb_proc *p) {
+    uint64_t out = atomic_load_explicit(&p->messages_out, memory_order_acquire);
+    uint64_t in = atomic_load_explicit(&p->messages_in, memory_order_relaxed);
+    return (uint32_t)(in - out);
 }
 
 /* Any thread: the bytes of p's queued messages (message_queue_bytes). Out

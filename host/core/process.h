@@ -77,26 +77,33 @@ typedef enum mb_target_kind {
 } mb_target_kind;
 
 typedef struct mb_proc {
+    /* Three lines a message touches, each written by one side only, so
+     * that a sender on one core and a busy receiver on another do not pass
+     * a line to and fro for each message (MB_CACHE_LINE). First what every
+     * sender reads and the owner writes once a slice at most: */
     mb_pid pid;
     mb_runtime *rt;
     _Atomic int status;
-    mb_inbox inbox;
     _Atomic uint32_t sig_pending;     /* exit signals pushed and not yet handled */
-    _Atomic uint32_t queue_len;       /* messages waiting (inbox and save queue) */
-    _Atomic uint64_t messages_in;
-    _Atomic uint64_t reductions;      /* work done: slices and messages (written by the owner) */
-    _Atomic uint64_t runtime_us;      /* CPU time, sampled by the system monitor (sysmon.h) */
-    /* Mailbox bounds (mailbox_bounds.h). The bytes queued are in - out: */
-    _Atomic size_t queue_bytes_in;    /* senders add each counted message's mb_msg_size */
-    _Atomic size_t queue_bytes_out;   /* the owner adds what left; one writer: no RMW */
-    _Atomic uint32_t queue_bounded;   /* messages max_queue counts (m->bounded): senders
-                                         add, the owner subtracts */
-    _Atomic bool queue_doomed;        /* a delivery is ending it (queue_full, memory_limit) */
     uint32_t max_queue;               /* 0: unbounded; set before the pid exists, then read-only */
     uint8_t on_full;                  /* mb_on_full; likewise */
     bool admits;                      /* max_queue or mem_limit: deliveries ask mb_mailbox_admit;
                                          likewise (here, not mem_limit: the owner's line) */
+    _Atomic bool queue_doomed;        /* a delivery is ending it (queue_full, memory_limit) */
+    _Atomic uint32_t queue_bounded;   /* messages max_queue counts (m->bounded): senders
+                                         add, the owner subtracts (bounded mailboxes only) */
+    _Atomic uint64_t runtime_us;      /* CPU time, sampled by the system monitor (sysmon.h) */
+    /* What the senders write: the counts in (mailbox_bounds.h: a count is
+     * in - out, the senders' adds and the owner's plain stores) and the
+     * inbox's tail; then, on the next line, its head and what the owner
+     * writes as it receives. */
+    _Alignas(MB_CACHE_LINE) _Atomic uint64_t messages_in;   /* every message queued */
+    _Atomic size_t queue_bytes_in;    /* senders add each counted message's mb_msg_size */
+    mb_inbox inbox;
+    _Atomic uint64_t messages_out;    /* every message that left the queue */
+    _Atomic size_t queue_bytes_out;   /* the owner adds what left; one writer: no RMW */
     _Atomic size_t mem_used;          /* written by the allocator (owner) */
+    _Atomic uint64_t reductions;      /* work done: slices and messages (written by the owner) */
     _Atomic uint64_t wait_seq;        /* which wait a timeout belongs to */
     _Atomic uint64_t timed_out_seq;   /* set by the wait timer when it fires */
     _Atomic bool trap_exit;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/mailbox_bounds.h"
 #include "core/runtime.h"
 
 /* ---- messages ----------------------------------------------------------- */
@@ -126,7 +127,7 @@ static void handle_sys(sup *s, mb_pid to, mb_ref ref, mb_span req) {
         sup_put_reason(b, "status");
         sup_put_reason(b, "running");
         sup_put_reason(b, "message_queue_len");
-        mb_put_number(b, atomic_load(&s->p->queue_len));
+        mb_put_number(b, mb_mailbox_len(s->p));
         sup_put_reason(b, "state");
         sup_encode_children(s, b);
         sup_reply(s, to, ref, b);
