@@ -53,10 +53,9 @@ typedef struct mb_msg {
 
 typedef struct mb_inbox {
     _Atomic(mb_msg *) tail;   /* producers: exchange */
-    mb_msg sentinel;          /* with the tail: a producer writes it when the queue was empty */
-    mb_msg *head;             /* consumer only: on another line than the above where the
-                                 owner puts the inbox so (process.h); a busy consumer takes
-                                 from a queue that is not empty, and writes neither */
+    mb_msg *head;             /* consumer only: on another line than the tail where the
+                                 owner puts the inbox so (process.h) */
+    mb_msg sentinel;          /* a producer writes it when the queue was empty */
 } mb_inbox;
 
 typedef struct mb_saveq {     /* owner only */

@@ -18,9 +18,9 @@
 #include "timer.h"
 
 /* The lines of process.h's mb_proc: the senders' ends with the inbox's
- * sentinel, the owner's begins with its head. */
-_Static_assert(offsetof(mb_proc, messages_in) % MB_CACHE_LINE == 0 &&
-                   offsetof(mb_proc, inbox.head) - offsetof(mb_proc, messages_in) == MB_CACHE_LINE,
+ * tail, the owner's begins with its head. */
+_Static_assert(offsetof(mb_proc, inbox.head) == MB_CACHE_LINE &&
+                   offsetof(mb_proc, queue_bytes_out) < 2 * MB_CACHE_LINE,
                "a process's senders and its owner write lines of their own");
 
 mb_proc *mb_proc_new(mb_runtime *rt) {

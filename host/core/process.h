@@ -77,14 +77,15 @@ typedef enum mb_target_kind {
 } mb_target_kind;
 
 typedef struct mb_proc {
-    /* Three lines a message touches, each written by one side only, so
-     * that a sender on one core and a busy receiver on another do not pass
-     * a line to and fro for each message (MB_CACHE_LINE). First what every
-     * sender reads and the owner writes once a slice at most: */
-    mb_pid pid;
+    /* Two lines a message touches: what its senders read and write, then
+     * what its owner writes as it takes it. A sender on one core and a
+     * busy receiver on another then do not pass a line to and fro for each
+     * message (MB_CACHE_LINE); the owner writes the first line once a
+     * slice, and when its queue runs empty. The counts are in - out
+     * (mailbox_bounds.h): the senders' adds and the owner's plain stores. */
+    _Alignas(MB_CACHE_LINE) mb_pid pid;
     mb_runtime *rt;
     _Atomic int status;
-    _Atomic uint32_t sig_pending;     /* exit signals pushed and not yet handled */
     uint32_t max_queue;               /* 0: unbounded; set before the pid exists, then read-only */
     uint8_t on_full;                  /* mb_on_full; likewise */
     bool admits;                      /* max_queue or mem_limit: deliveries ask mb_mailbox_admit;
@@ -92,16 +93,14 @@ typedef struct mb_proc {
     _Atomic bool queue_doomed;        /* a delivery is ending it (queue_full, memory_limit) */
     _Atomic uint32_t queue_bounded;   /* messages max_queue counts (m->bounded): senders
                                          add, the owner subtracts (bounded mailboxes only) */
-    _Atomic uint64_t runtime_us;      /* CPU time, sampled by the system monitor (sysmon.h) */
-    /* What the senders write: the counts in (mailbox_bounds.h: a count is
-     * in - out, the senders' adds and the owner's plain stores) and the
-     * inbox's tail; then, on the next line, its head and what the owner
-     * writes as it receives. */
-    _Alignas(MB_CACHE_LINE) _Atomic uint64_t messages_in;   /* every message queued */
+    _Atomic uint64_t messages_in;     /* every message queued */
     _Atomic size_t queue_bytes_in;    /* senders add each counted message's mb_msg_size */
-    mb_inbox inbox;
+    _Atomic uint64_t runtime_us;      /* CPU time, sampled by the system monitor (sysmon.h) */
+    mb_inbox inbox;                   /* its tail ends the first line, its head begins the next */
     _Atomic uint64_t messages_out;    /* every message that left the queue */
     _Atomic size_t queue_bytes_out;   /* the owner adds what left; one writer: no RMW */
+    /* The owner's, and read by others now and then. */
+    _Atomic uint32_t sig_pending;     /* exit signals pushed and not yet handled */
     _Atomic size_t mem_used;          /* written by the allocator (owner) */
     _Atomic uint64_t reductions;      /* work done: slices and messages (written by the owner) */
     _Atomic uint64_t wait_seq;        /* which wait a timeout belongs to */
