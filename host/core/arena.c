@@ -2,6 +2,7 @@
 #include "arena.h"
 #include "pages.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,24 +79,58 @@ void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize) {
 void mb_arena_release(mb_arena *a) { big_release(a); }   /* its pool stays */
 #else
 
-static size_t class_of(size_t n) { return (n + 15) / 16 - 1; }
-static size_t class_size(size_t c) { return (c + 1) * 16; }
+#define SMALL_CLASSES (MB_ARENA_SMALL / 16)
 
-/* The newest chunk's unused tail, too short for the block asked for (so
- * shorter than MB_ARENA_SMALL), goes to the free lists as one block of its
- * size, rather than to waste. */
+/* The class that holds n bytes (n <= MB_ARENA_MEDIUM), and its size. */
+static size_t class_of(size_t n) {
+    if (n <= MB_ARENA_SMALL) return (n + 15) / 16 - 1;
+    return SMALL_CLASSES + (n - MB_ARENA_SMALL + 127) / 128 - 1;
+}
+static size_t class_size(size_t c) {
+    if (c < SMALL_CLASSES) return (c + 1) * 16;
+    return MB_ARENA_SMALL + (c - SMALL_CLASSES + 1) * 128;
+}
+
+/* The largest class no bigger than n bytes (n >= 16, a multiple of 16). */
+static size_t class_within(size_t n) {
+    if (n < MB_ARENA_SMALL + 128) return n >= MB_ARENA_SMALL ? SMALL_CLASSES - 1 : n / 16 - 1;
+    size_t k = (n - MB_ARENA_SMALL) / 128;
+    if (k > MB_ARENA_CLASSES - SMALL_CLASSES) k = MB_ARENA_CLASSES - SMALL_CLASSES;
+    return SMALL_CLASSES + k - 1;
+}
+
+/* The newest chunk's unused tail, too short for the block asked for, goes
+ * to the free lists as blocks of the largest classes it holds, rather than
+ * to waste (a multiple of 16 bytes: down to the smallest class). */
 static void keep_tail(mb_arena *a) {
     size_t left = (size_t)(a->end - a->bump);
-    if (left >= 16) {   /* a multiple of 16: the exact size of a class */
-        size_t c = class_of(left);
+    while (left >= 16) {
+        size_t c = class_within(left), size = class_size(c);
         memcpy(a->bump, &a->free[c], sizeof(void *));
         a->free[c] = a->bump;
-        a->bump = a->end;
+        a->bump += size;
+        left -= size;
     }
 }
 
+/* A freed medium block at least size bytes long, the largest there is,
+ * made the tail to carve from: medium blocks freed (a buffer that grew, a
+ * table resized) serve smaller ones rather than wait for their own size.
+ * false: none. */
+static bool carve_freed(mb_arena *a, size_t size) {
+    for (size_t c = MB_ARENA_CLASSES; c-- > SMALL_CLASSES && class_size(c) >= size;) {
+        char *p = a->free[c];
+        if (!p) continue;
+        memcpy(&a->free[c], p, sizeof(void *));
+        a->bump = p;
+        a->end = p + class_size(c);
+        return true;
+    }
+    return false;
+}
+
 void *mb_arena_alloc(mb_arena *a, size_t n) {
-    if (n > MB_ARENA_SMALL) return big_alloc(a, n);
+    if (n > MB_ARENA_MEDIUM) return big_alloc(a, n);
     size_t c = class_of(n), size = class_size(c);
     void *p = a->free[c];
     if (p) {
@@ -104,6 +139,7 @@ void *mb_arena_alloc(mb_arena *a, size_t n) {
     }
     if ((size_t)(a->end - a->bump) < size) {
         keep_tail(a);
+        if (carve_freed(a, size)) goto carve;
         char *chunk = mb_pages_get(a->pages);
         if (!chunk) return NULL;
         memcpy(chunk, &a->chunks, sizeof(void *));
@@ -111,6 +147,7 @@ void *mb_arena_alloc(mb_arena *a, size_t n) {
         a->bump = chunk + HEADER;
         a->end = chunk + CHUNK;
     }
+carve:
     p = a->bump;
     a->bump += size;
     return p;
@@ -118,7 +155,7 @@ void *mb_arena_alloc(mb_arena *a, size_t n) {
 
 void mb_arena_free(mb_arena *a, void *p, size_t n) {
     if (!p) return;
-    if (n > MB_ARENA_SMALL) {
+    if (n > MB_ARENA_MEDIUM) {
         big_free(a, p);
         return;
     }
@@ -128,8 +165,8 @@ void mb_arena_free(mb_arena *a, void *p, size_t n) {
 }
 
 void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize) {
-    if (osize > MB_ARENA_SMALL && nsize > MB_ARENA_SMALL) return big_realloc(a, p, nsize);
-    if (osize <= MB_ARENA_SMALL && nsize <= MB_ARENA_SMALL && class_of(osize) == class_of(nsize))
+    if (osize > MB_ARENA_MEDIUM && nsize > MB_ARENA_MEDIUM) return big_realloc(a, p, nsize);
+    if (osize <= MB_ARENA_MEDIUM && nsize <= MB_ARENA_MEDIUM && class_of(osize) == class_of(nsize))
         return p;
     void *np = mb_arena_alloc(a, nsize);
     if (!np) return NULL;

@@ -1,10 +1,13 @@
 /* arena.h: the allocator behind each process's Lua state.
  *
  * Lua tells the allocator an object's size when it frees or resizes it, so
- * small objects need no malloc header: they are carved from 4 KB chunks
- * owned by the process (from the runtime's pool, pages.h), by size class (multiples of 16 up to 256 bytes),
- * with a free list per class. Bigger blocks go to malloc, each with a
- * header that links it into the arena's list. Everything goes back in one
+ * objects need no malloc header: those up to MB_ARENA_MEDIUM are carved
+ * from 4 KB chunks owned by the process (from the runtime's pool, pages.h),
+ * by size class (multiples of 16 up to 256 bytes, of 128 up to 2 KB), with
+ * a free list per class. Bigger blocks go to malloc, each with a header
+ * that links it into the arena's list. (A new state's bytecode, stacks and
+ * tables are a few dozen blocks of 256 bytes to 2 KB: from malloc, each
+ * grew a scheduler thread's heap a page at a time, under its lock.) Everything goes back in one
  * sweep when the process ends, even what the state never freed: a state
  * abandoned in the middle of its code (sysmon.h) is released that way.
  * Owner thread only. */
@@ -13,8 +16,9 @@
 
 #include <stddef.h>
 
-#define MB_ARENA_SMALL 256   /* larger blocks come from malloc */
-#define MB_ARENA_CLASSES (MB_ARENA_SMALL / 16)
+#define MB_ARENA_SMALL 256    /* up to here, classes 16 bytes apart */
+#define MB_ARENA_MEDIUM 2048  /* up to here, 128 bytes apart; larger blocks come from malloc */
+#define MB_ARENA_CLASSES (MB_ARENA_SMALL / 16 + (MB_ARENA_MEDIUM - MB_ARENA_SMALL) / 128)
 
 typedef struct mb_arena {
     void *chunks;                       /* singly linked through their first word */

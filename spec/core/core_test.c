@@ -425,7 +425,39 @@ static void pages(void) {
     check(moved == mid, "arena: a resize within a class stays in place");
     mb_arena_free(&ar, moved, 205);
     check(mb_arena_alloc(&ar, 195) == mid, "arena: a freed block serves its class again");
+    /* Medium blocks (up to MB_ARENA_MEDIUM) come from chunks too, not malloc. */
+    const void *big_list = ar.big;
+    void *m1 = mb_arena_alloc(&ar, 1000);
+    check(m1 && ar.big == big_list, "arena: a medium block is carved from a chunk");
+    check(mb_arena_realloc(&ar, m1, 1000, 1020) == m1, "arena: a medium resize within its class stays");
+    mb_arena_free(&ar, m1, 1020);
+    check(mb_arena_alloc(&ar, 1010) == m1, "arena: a freed medium block serves its class again");
+    mb_arena_free(&ar, m1, 1010);
+    int carved = 0;   /* smaller blocks come from it once the chunk's tail is used up */
+    for (int i = 0; i < 400 && !carved; i++) {
+        char *q = mb_arena_alloc(&ar, 48);
+        carved = q >= (char *)m1 && q < (char *)m1 + 1010;
+    }
+    check(carved, "arena: a freed medium block serves smaller ones");
 #endif
+    /* Blocks of every size up to past the medium bound, each filled with its
+     * own byte: none overlaps another (a chunk's tail is carved into the
+     * classes it holds), and each keeps its contents. */
+    enum { NBLOCKS = 400 };
+    static unsigned char *blocks[NBLOCKS];
+    for (int i = 0; i < NBLOCKS; i++) {
+        size_t n = 16 + (size_t)i * 7 % (MB_ARENA_MEDIUM + 64);
+        blocks[i] = mb_arena_alloc(&ar, n);
+        if (blocks[i]) memset(blocks[i], i & 0xff, n);
+    }
+    int intact = 1;
+    for (int i = 0; i < NBLOCKS; i++) {
+        size_t n = 16 + (size_t)i * 7 % (MB_ARENA_MEDIUM + 64);
+        for (size_t k = 0; blocks[i] && k < n; k++) intact &= blocks[i][k] == (i & 0xff);
+        intact &= blocks[i] != NULL;
+    }
+    check(intact, "arena: blocks of every size keep their contents");
+    for (int i = 0; i < NBLOCKS; i += 2) mb_arena_free(&ar, blocks[i], 16 + (size_t)i * 7 % (MB_ARENA_MEDIUM + 64));
     mb_arena_release(&ar);
     check(ar.pages == &pg && ar.chunks == NULL && ar.big == NULL, "arena: released, still bound to its pool");
     mb_pages_destroy(&pg);
