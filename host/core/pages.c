@@ -7,12 +7,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define SLAB ((size_t)256 << 10)   /* 64 chunks a mapping */
-
-typedef struct mb_slab {
-    struct mb_slab *next;
-    void *base;
-} mb_slab;
+#define SMALL_SLAB MB_PAGES_SMALL_SLAB
+#define SMALL_SLABS MB_PAGES_SMALL_SLABS
+#define HUGE_SLAB MB_PAGES_HUGE_SLAB
 
 int mb_pages_init(mb_pages *pg) {
     memset(pg, 0, sizeof *pg);
@@ -22,7 +19,7 @@ int mb_pages_init(mb_pages *pg) {
 void mb_pages_destroy(mb_pages *pg) {
     for (mb_slab *s = pg->slabs, *next; s; s = next) {
         next = s->next;
-        munmap(s->base, SLAB);
+        munmap(s->base, s->size);
         free(s);
     }
     free(pg->cold);
@@ -30,22 +27,38 @@ void mb_pages_destroy(mb_pages *pg) {
     memset(pg, 0, sizeof *pg);
 }
 
-/* A new mapping, its pages faulted in by this one call, in bulk (the
- * kernel zeroes each: the cost of fresh memory, paid here rather than one
- * fault at a time in a process's slice). */
-static mb_slab *map_slab(void) {
+/* The size of the next slab. Lock held. */
+static size_t next_size(const mb_pages *pg) { return pg->nslabs < SMALL_SLABS ? SMALL_SLAB : HUGE_SLAB; }
+
+/* A mapping of size bytes (a huge one aligned to its size), its pages
+ * faulted in by one call, in bulk (the kernel zeroes each: the cost of
+ * fresh memory, paid here rather than one fault at a time in a process's
+ * slice), then each written once: under a hypervisor that shadows page
+ * tables a page's first write costs microseconds more, which came at the
+ * first store into each new chunk (26% of starting a gen_server on the
+ * development VM). */
+static mb_slab *map_slab(size_t size) {
     mb_slab *s = malloc(sizeof *s);
     if (!s) return NULL;
-    s->base = mmap(NULL, SLAB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (s->base == MAP_FAILED) {
+    size_t span = size == HUGE_SLAB ? 2 * size : size;
+    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) {
         free(s);
         return NULL;
     }
-    /* And each written once, here: under a hypervisor that shadows the
-     * page tables, a page's first write costs microseconds on top of the
-     * fault the mapping took (26% of starting a gen_server on the
-     * development VM, at the first store into each new chunk). */
-    for (size_t off = 0; off < SLAB; off += MB_PAGES_CHUNK) ((volatile char *)s->base)[off] = 0;
+    char *base = raw;
+    if (span > size) {
+        base = (char *)(((uintptr_t)raw + size - 1) & ~(uintptr_t)(size - 1));
+        if (base > raw) munmap(raw, (size_t)(base - raw));
+        if (base + size < raw + span) munmap(base + size, (size_t)(raw + span - (base + size)));
+        madvise(base, size, MADV_HUGEPAGE);   /* a kernel without THP maps 4 KB pages */
+    }
+#ifdef MADV_POPULATE_WRITE
+    madvise(base, size, MADV_POPULATE_WRITE);   /* Linux 5.14; before it, the loop faults them */
+#endif
+    for (size_t off = 0; off < size; off += MB_PAGES_CHUNK) ((volatile char *)base)[off] = 0;
+    s->base = base;
+    s->size = size;
     return s;
 }
 
@@ -59,8 +72,8 @@ static void *take(mb_pages *pg) {
         return c;
     }
     if (pg->bump >= pg->end && pg->spare) {   /* the slab made ahead */
-        pg->bump = pg->spare;
-        pg->end = pg->spare + SLAB;
+        pg->bump = pg->spare->base;
+        pg->end = pg->spare->base + pg->spare->size;
         pg->spare = NULL;
     }
     if (pg->bump < pg->end) {
@@ -78,14 +91,15 @@ static void *take(mb_pages *pg) {
 static void install(mb_pages *pg, mb_slab *s, bool ahead) {
     s->next = pg->slabs;
     pg->slabs = s;
+    pg->nslabs++;
     char *base = s->base;
     if (ahead && !pg->spare) {
-        pg->spare = base;
+        pg->spare = s;
     } else if (pg->bump >= pg->end) {
         pg->bump = base;
-        pg->end = base + SLAB;
+        pg->end = base + s->size;
     } else {
-        for (char *c = base + SLAB - MB_PAGES_CHUNK; c >= base; c -= MB_PAGES_CHUNK) {
+        for (char *c = base + s->size - MB_PAGES_CHUNK; c >= base; c -= MB_PAGES_CHUNK) {
             memcpy(c, &pg->free, sizeof(void *));
             pg->free = c;
             pg->nfree++;
@@ -97,9 +111,10 @@ bool mb_pages_ahead(mb_pages *pg) {
     pthread_mutex_lock(&pg->lock);
     bool make = !pg->spare && !pg->making;
     pg->making = make;
+    size_t size = next_size(pg);
     pthread_mutex_unlock(&pg->lock);
     if (!make) return false;
-    mb_slab *s = map_slab();   /* outside the lock: the slow part */
+    mb_slab *s = map_slab(size);   /* outside the lock: the slow part */
     pthread_mutex_lock(&pg->lock);
     pg->making = false;
     if (s) install(pg, s, true);
@@ -110,10 +125,11 @@ bool mb_pages_ahead(mb_pages *pg) {
 void *mb_pages_get(mb_pages *pg) {
     pthread_mutex_lock(&pg->lock);
     void *c = take(pg);
+    size_t size = next_size(pg);
     pthread_mutex_unlock(&pg->lock);
     if (c) return c;
     /* Mapped outside the lock: other threads take chunks meanwhile. */
-    mb_slab *s = map_slab();
+    mb_slab *s = map_slab(size);
     pthread_mutex_lock(&pg->lock);
     if (s) install(pg, s, false);
     c = take(pg);

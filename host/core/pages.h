@@ -1,10 +1,13 @@
 /* pages.h: where process arenas get their 4 KB chunks (pages.c).
  *
  * One pool per runtime. A chunk comes from the pool's free list, else from
- * the unused tail of its newest slab (256 KB mapped at once, faulted in
- * with the mapping), so a host whose processes grow takes one system call a
- * slab, not one a chunk (malloc's per-thread heaps grow page by page, an
- * mprotect each). The next slab is mapped ahead by a scheduler with nothing
+ * the unused tail of its newest slab (mapped at once, faulted in with the
+ * mapping), so a host whose processes grow takes one system call a slab,
+ * not one a chunk (malloc's per-thread heaps grow page by page, an mprotect
+ * each). A host's first slabs are small (256 KB), so that a small host
+ * stays small; the next ones are a huge page each (2 MB, aligned, where the
+ * kernel's THP gives one): one fault, and under a hypervisor that shadows
+ * page tables one shadow entry, where 4 KB pages took 512. The next slab is mapped ahead by a scheduler with nothing
  * to run (mb_pages_ahead), so that the cost of fresh pages is paid there. A process that ends gives its chunks back in one go;
  * those given back while more than MB_PAGES_KEEP bytes are free have their
  * pages handed to the kernel (they stay mapped, and come back zeroed when
@@ -19,6 +22,15 @@
 
 #define MB_PAGES_CHUNK 4096
 #define MB_PAGES_KEEP ((size_t)64 << 20)   /* free chunks kept resident */
+#define MB_PAGES_SMALL_SLAB ((size_t)256 << 10)
+#define MB_PAGES_SMALL_SLABS 4
+#define MB_PAGES_HUGE_SLAB ((size_t)2 << 20)
+
+typedef struct mb_slab {
+    struct mb_slab *next;
+    char *base;
+    size_t size;
+} mb_slab;
 
 typedef struct mb_pages {
     pthread_mutex_t lock;
@@ -27,9 +39,10 @@ typedef struct mb_pages {
     void **cold;                /* free chunks whose pages went back to the kernel */
     size_t ncold, cold_cap;
     char *bump, *end;           /* the unused tail of the newest slab */
-    char *spare;                /* the next slab, mapped ahead; NULL: none yet */
+    struct mb_slab *spare;      /* the next slab, mapped ahead; NULL: none yet */
     bool making;                /* a thread is mapping the spare */
     struct mb_slab *slabs;      /* every mapping, unmapped by mb_pages_destroy */
+    size_t nslabs;
 } mb_pages;
 
 int mb_pages_init(mb_pages *pg);   /* -1: no mutex */

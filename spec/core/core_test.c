@@ -395,7 +395,7 @@ static void pages(void) {
     char *c = mb_pages_get(&pg), *d = mb_pages_get(&pg);
     check(c == a && d == b, "pages: chunks given back are used again first");
     check(mb_pages_ahead(&pg) && pg.spare && !mb_pages_ahead(&pg), "pages: one slab is mapped ahead, once");
-    char *spare = pg.spare;
+    char *spare = pg.spare->base;
     while (pg.bump < pg.end) mb_pages_get(&pg);   /* what is left of the first slab */
     check(mb_pages_get(&pg) == spare && !pg.spare, "pages: the next chunk after a slab comes from the spare");
     /* More than MB_PAGES_KEEP given back at once: kept, but cold. */
@@ -409,6 +409,9 @@ static void pages(void) {
         else first = x;
         prev = x;
     }
+    check(pg.nslabs > MB_PAGES_SMALL_SLABS && pg.slabs->size == MB_PAGES_HUGE_SLAB &&
+              ((uintptr_t)pg.slabs->base & (MB_PAGES_HUGE_SLAB - 1)) == 0,
+          "pages: past the first slabs, each is a huge page's size, aligned to it");
     mb_pages_put_list(&pg, first, prev, n);
     check(pg.ncold == n && pg.nfree == 0, "pages: past the bound, given-back chunks lose their pages");
     char *e = mb_pages_get(&pg);
