@@ -181,11 +181,13 @@ static int l_recv(lua_State *L) {
     return 2;
 }
 
-/* core.recv_request() -> kind, over, a, b: the first message, as
+/* core.recv_request() -> a, b, kind, over: the first message, as
  * gen_server's loop takes it. kind 1: a call {"$gen_call", from, request},
  * taken without making the envelope's table (a = from, b = request); kind
  * 2: a cast {"$gen_cast", msg} (a = msg); kind 0: any other message (a);
- * kind 3: a code change request (mb.reload: a = it). nil, over: none. */
+ * kind 3: a code change request (mb.reload: a = it). nil, nil, nil, over:
+ * none. The values come first, as they are decoded: nothing is moved on
+ * the stack after them. */
 static int l_recv_request(lua_State *L) {
     mb_proc *self = mbb_self(L);
     if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
@@ -201,14 +203,14 @@ static int l_recv_request(lua_State *L) {
             continue;
         }
         lua_pushinteger(L, kind);
-        lua_insert(L, -3);
         lua_pushboolean(L, --self->budget <= 0);
-        lua_insert(L, -3);
         return 4;
     }
     lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushnil(L);
     lua_pushboolean(L, self->dying);
-    return 2;
+    return 4;
 }
 
 /* What a wait finds before it blocks: an exit signal that ends the process

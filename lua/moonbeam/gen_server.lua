@@ -222,13 +222,13 @@ local function next_message(S)
     return nil, nil, nil, mb.receive(ms > 0 and ms or 0)   -- nil: the timeout
   end
   -- The common case: what is there, else wait.
-  local kind, over, a, b = c_recv_request()
+  local a, b, kind, over = c_recv_request()
   while true do
     if over then c_yield() end   -- the slice is used up, or an exit signal ends us here
     if kind == 3 then mb._take_code(a)   -- a code change (mb.reload) comes before any message
     elseif kind then break
     else c_wait() end
-    kind, over, a, b = c_recv_request()
+    a, b, kind, over = c_recv_request()
   end
   -- A call or a cast comes without its envelope's table.
   if kind == 1 then return a, b end
