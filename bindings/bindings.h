@@ -57,6 +57,8 @@ void mbb_push_ref(lua_State *L, mb_ref ref);
 mb_pid mbb_check_pid(lua_State *L, int idx, const char *fn);
 mb_ref mbb_check_ref(lua_State *L, int idx, const char *fn);
 int mbb_is_pid(lua_State *L, int idx);
+/* The pid at idx, or 0 when the value there is none. */
+mb_pid mbb_to_pid(lua_State *L, int idx);
 /* A pid or a registered name at idx; raises for an unknown name. */
 mb_pid mbb_check_dest(lua_State *L, int idx, const char *fn);
 /* Give light userdata (pids and refs) their metatable in this state. */

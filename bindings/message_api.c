@@ -93,12 +93,15 @@ static int send_kind(lua_State *L, mb_msg_kind kind) {
  * should yield now, full when the receiver's max_queue refused msg. */
 static int l_send(lua_State *L) { return send_kind(L, MB_MSG_DATA); }
 
-/* core.send_tagged(dest, tag, value) -> as send, of the message {tag,
+/* core.send_tagged(pid, tag, value) -> as send, of the message {tag,
  * value} ({tag} when value is nil), built here rather than as a Lua table
- * the codec walks: gen_server's cast. */
+ * the codec walks: gen_server's cast. Nothing (nil) when pid is not one:
+ * the caller resolves a name, or says what is wrong, without a check of
+ * its own before each cast to a pid. */
 static int l_send_tagged(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    mb_pid dest = mbb_check_dest(L, 1, "send");
+    mb_pid dest = mbb_to_pid(L, 1);
+    if (!dest) return 0;
     size_t n;
     const char *tag = luaL_checklstring(L, 2, &n);
     bool has_value = !lua_isnoneornil(L, 3);

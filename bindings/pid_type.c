@@ -20,6 +20,11 @@ static uint64_t value_of(lua_State *L, int idx) {
 
 int mbb_is_pid(lua_State *L, int idx) { return mb_value_kind(value_of(L, idx)) == MB_VALUE_PID; }
 
+mb_pid mbb_to_pid(lua_State *L, int idx) {
+    uint64_t v = value_of(L, idx);
+    return mb_value_kind(v) == MB_VALUE_PID ? v : 0;
+}
+
 /* What the value at idx is, for a message: a pid or a ref as such. */
 static const char *what_is(lua_State *L, int idx) {
     if (lua_type(L, idx) == LUA_TLIGHTUSERDATA) {

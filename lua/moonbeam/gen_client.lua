@@ -64,16 +64,20 @@ end
 --- cast(server, msg) -> true, always (a dead pid, an unknown name or a
 -- full mailbox drops it, as OTP's cast is fire-and-forget).
 function M.cast(server, msg)
-  local pid = server
-  if not is_pid(server) then   -- the common case, a pid, looks no further
-    check_server(server, "gen_server.cast")
-    if util().is_node_name(server) then
-      if server[2] ~= mb.node() then return send(server, mb.tuple(mb.atom(CAST), msg)) end
-      server = server[1]
-    end
-    pid = whereis(server)
+  -- The common case, a pid: sent at once ({CAST, msg}; over: yield, the
+  -- slice is used up). nil: server is no pid.
+  local over = c_send_tagged(server, CAST, msg)
+  if over ~= nil then
+    if over then c_yield() end
+    return true
   end
-  if pid and c_send_tagged(pid, CAST, msg) then c_yield() end   -- {CAST, msg}; yield when the slice is used up
+  check_server(server, "gen_server.cast")
+  if util().is_node_name(server) then
+    if server[2] ~= mb.node() then return send(server, mb.tuple(mb.atom(CAST), msg)) end
+    server = server[1]
+  end
+  local pid = whereis(server)
+  if pid and c_send_tagged(pid, CAST, msg) then c_yield() end
   return true
 end
 
