@@ -83,6 +83,10 @@ int mbb_raisef(lua_State *L, const char *fmt, ...);
 /* Yield back to the scheduler because the process must end now. Raises in
  * states that cannot yield to a scheduler (see message_api.c). */
 int mbb_exit_now(lua_State *L, mb_proc *p);
+/* Block the process until something arrives or deadline (ms on the runtime
+ * clock; < 0: none) passes: a yield, resumed with whether it did not time
+ * out (message_api.c). */
+int mbb_wait_block(lua_State *L, mb_proc *self, double deadline);
 
 /* Note where the process stops ("file:line" outside moonbeam's modules),
  * for info.current_function. On the process's own thread (where.c). */

@@ -2,6 +2,7 @@
 #include "bindings.h"
 #include "core/call.h"
 #include "core/signal.h"
+#include "core/timer.h"
 
 /* false and the call cycle's chain of n pids: a call that would deadlock. */
 static int push_cycle(lua_State *L, const mb_pid *chain, int n) {
@@ -45,7 +46,7 @@ static int encode_request(lua_State *L, mb_proc *p, mb_ref ref, mb_encode_err *e
     return mb_encode(L, 3, "req", &p->scratch, max, err);   /* a path from the caller's req, not the envelope */
 }
 
-/* core.call_send(server, label, req, [system]) -> ref, over: the caller's
+/* core.call_send(server, label, req, [system], [timeout]) -> ref, over: the caller's
  * half of a call in one step: a monitor of server, the core's call slot
  * (host/core/call.h), and the request sent; with system, as a message no
  * full mailbox refuses (a sys request: it must reach a suspended server
@@ -58,6 +59,10 @@ static int l_call_send(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_pid server = mbb_check_pid(L, 1, "call");
     luaL_checktype(L, 2, LUA_TSTRING);
+    /* The deadline core.call_wait keeps to (a timeout nil, or too long for
+     * a timer: none). */
+    double ms = lua_isnoneornil(L, 5) ? -1 : luaL_checknumber(L, 5);
+    self->call_deadline = ms >= 0 && ms <= MB_MAX_TIMEOUT_MS ? mb_now_ms() + ms : -1;
     if (mb_pid_is_remote(server)) return mbb_dist_call(L, self, server, NULL, NULL);   /* dist_api.c */
     mb_ref ref = mb_make_ref(self->rt);
     mb_encode_err err;
@@ -92,13 +97,8 @@ static int l_call_send(lua_State *L) {
     return 2;
 }
 
-/* core.call_take([ref]) -> "reply", value | "down", reason | "deadlock",
- * chain | nil. With ref, an outcome also ends the call, as call_end(ref)
- * would (call_end() for a DOWN: that monitor is gone): one call into the
- * core less per gen_server.call. */
-static int l_call_take(lua_State *L) {
-    mb_proc *self = mbb_self(L);
-    mb_ref ending = lua_isnoneornil(L, 1) ? 0 : mbb_check_ref(L, 1, "call_take");
+/* The call's outcome if it came (pushed: 2), else 0; ending as call_take's ref. */
+static int take_outcome(lua_State *L, mb_proc *self, mb_ref ending) {
     mb_signal_drain(self);
     mb_msg *m = self->replies.head;
     if (!m) return 0;
@@ -123,6 +123,35 @@ static int l_call_take(lua_State *L) {
         if (kind != MB_MSG_DOWN) mb_demonitor(self, ending, 1);
     }
     return 2;
+}
+
+/* core.call_take([ref]) -> "reply", value | "down", reason | "deadlock",
+ * chain | nil. With ref, an outcome also ends the call, as call_end(ref)
+ * would (call_end() for a DOWN: that monitor is gone): one call into the
+ * core less per gen_server.call. */
+static int l_call_take(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_ref ending = lua_isnoneornil(L, 1) ? 0 : mbb_check_ref(L, 1, "call_take");
+    return take_outcome(L, self, ending);
+}
+
+/* core.call_wait(ref) -> the outcome of the call call_send made, as
+ * call_take(ref) gives it (and ends the call with); nil once its deadline
+ * has passed (the caller ends it); else it waits for the outcome, up to the
+ * deadline, and returns whether it did not time out, to be called again.
+ * gen_server.call's wait, without a look at the clock or the slot from Lua
+ * (each call into the core from compiled code is a trip through the
+ * interpreter). */
+static int l_call_wait(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_ref ref = mbb_check_ref(L, 1, "call_wait");
+    int n = take_outcome(L, self, ref);
+    if (n) return n;
+    if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);
+    if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);
+    double deadline = self->call_deadline;
+    if (deadline >= 0 && deadline <= mb_now_ms()) return 0;
+    return mbb_wait_block(L, self, deadline);
 }
 
 /* core.call_end([ref]): the call is over; with ref, its monitor goes too
@@ -193,7 +222,7 @@ static int l_send_alias(lua_State *L) {
 
 void mbb_open_call(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"call_begin", l_call_begin}, {"call_send", l_call_send}, {"call_take", l_call_take},
+        {"call_begin", l_call_begin}, {"call_send", l_call_send}, {"call_take", l_call_take}, {"call_wait", l_call_wait},
         {"call_end", l_call_end}, {"reply", l_reply}, {"alias", l_alias},
         {"unalias", l_unalias}, {"send_alias", l_send_alias}, {NULL, NULL}};
     luaL_register(L, NULL, fns);

@@ -232,7 +232,7 @@ static int wait_drain(lua_State *L, mb_proc *self) {
 
 /* Block until something arrives or deadline (ms on the runtime clock; < 0:
  * none) passes. */
-static int wait_block(lua_State *L, mb_proc *self, double deadline) {
+int mbb_wait_block(lua_State *L, mb_proc *self, double deadline) {
     if (self->ext) {
         mbb_note_where(L, self);
         lua_pushboolean(L, mb_external_wait(self, deadline));
@@ -267,7 +267,7 @@ static int l_wait(lua_State *L) {
         lua_pushboolean(L, 0);
         return 1;
     }
-    return wait_block(L, self, ms < 0 ? -1 : mb_now_ms() + ms);
+    return mbb_wait_block(L, self, ms < 0 ? -1 : mb_now_ms() + ms);
 }
 
 /* core.wait_until(deadline) -> as core.wait, with the deadline (core.now's
@@ -285,7 +285,7 @@ static int l_wait_until(lua_State *L) {
         lua_pushboolean(L, 0);
         return 1;
     }
-    return wait_block(L, self, deadline);
+    return mbb_wait_block(L, self, deadline);
 }
 
 /* core.yield(): give the scheduler a turn (or end, if an exit signal came). */

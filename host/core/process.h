@@ -139,6 +139,7 @@ typedef struct mb_proc {
     mb_saveq replies;                 /* the awaited call's reply, DOWN or deadlock, in order */
     mb_yield yield;
     double wait_deadline;             /* ms on the runtime clock; < 0: none */
+    double call_deadline;             /* the gen call it awaits (core.call_wait): likewise */
     mb_waittimer *wtimer;
     int budget;                       /* messages left in this slice */
     struct mb_post *timer_batch;      /* timers armed in this slice (sched.h) */

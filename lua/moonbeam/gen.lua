@@ -14,6 +14,7 @@ local type, error, pcall, tostring = type, error, pcall, tostring
 local send, receive, self, monitor, demonitor = mb.send, mb.receive, mb.self, mb.monitor, mb.demonitor
 local whereis, now, c_wait, c_wait_until = mb.whereis, mb.now, mb.wait, mb.wait_until
 local call_begin, call_send, call_take, call_end, c_reply = mb.call_begin, mb.call_send, mb.call_take, mb.call_end, mb.reply
+local call_wait = mb.call_wait
 local c_send_system, c_yield = mb.send_system, mb.yield
 
 local M = {}
@@ -26,17 +27,16 @@ local function send_system(pid, msg)
   if c_send_system(pid, msg) then c_yield() end
 end
 
--- Wait for the awaited call's outcome until deadline (nil: forever).
--- Returns "reply", v | "down", reason | "deadlock", chain | nil on timeout.
--- With ref, the call is over with its outcome (call_take ends it and its
--- monitor); a timeout leaves that to the caller.
-local function await(deadline, ref)
+-- Wait for the awaited outcome (a start's ack, a stop's DOWN) until
+-- deadline (nil: forever). Returns "reply", v | "down", reason |
+-- "deadlock", chain | nil on timeout; the caller ends the call.
+local function await(deadline)
   while true do
-    local kind, v = call_take(ref)
+    local kind, v = call_take()
     if kind then return kind, v end
     local waited
     if deadline then waited = c_wait_until(deadline) else waited = c_wait() end
-    if not waited then return call_take(ref) end
+    if not waited then return call_take() end
   end
 end
 
@@ -53,14 +53,17 @@ local function exchange(pid, label, req, timeout)
   if pid == me then return false, { "calling_self" } end
   -- A sys request goes as a system message: a full mailbox refuses calls,
   -- never get_state or resume (a suspended server would stay so).
-  local ref, x, remote = call_send(pid, label, req, label == SYS)   -- remote: a server on another node
+  local ref, x, remote = call_send(pid, label, req, label == SYS, timeout)   -- remote: a server on another node
   if not ref then
     if ref == false then return false, { "deadlock", x } end
     if x == false then return false, { "overloaded" } end   -- its full mailbox refused it: at once
     error(x, 4)   -- req cannot be sent
   end
   if x then c_yield() end   -- the slice is used up
-  local kind, v = await(timeout and now() + timeout, ref)   -- an outcome ends the call
+  -- The outcome, which ends the call; nil: the timeout. A wait returns
+  -- true or false (timed out): then a look again.
+  local kind, v = call_wait(ref)
+  while kind == true or kind == false do kind, v = call_wait(ref) end
   if remote and kind ~= "down" then demonitor(ref) end   -- its monitor is the distribution layer's
   if kind == "reply" then
     if type(v) == "table" and v[1] == REPLY_FAILED then

@@ -21,9 +21,20 @@ local CALL, CAST, SYS = "$gen_call", "$gen_cast", "$gen_sys"
 -- makes none.
 local util = require("moonbeam")._lazy "moonbeam.util"
 
+-- The last server found to be a pid, which it stays: a client that calls
+-- one server again and again does not ask the core each time (a call into
+-- the core from compiled code is a trip through the interpreter). At
+-- first a value no server is.
+local known_pid = {}
+
 -- Raises at level (3 unless told: the caller of fn, when fn calls this).
 local function check_server(server, fn, level)
-  if type(server) == "string" or is_pid(server) or util().is_node_name(server) then return end
+  if server == known_pid or type(server) == "string" then return end
+  if is_pid(server) then
+    known_pid = server
+    return
+  end
+  if util().is_node_name(server) then return end
   -- A via name of a duplicate registry is refused here, under fn's name.
   if util().is_via(server) then return require("moonbeam.registry").check_via(server, fn) end
   error(fn .. ": server must be a pid, a registered name, {name, node} or a via name, got " .. type(server), level or 3)
