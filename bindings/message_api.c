@@ -138,12 +138,18 @@ static void take(mb_proc *p, mb_msg *prev, mb_msg *m) {
  * first match(msg) accepts); the others stay queued in order. A code change
  * request comes first, whatever match says: nil, false, request (the
  * receive loop applies it and receives again). */
-static int l_recv(lua_State *L) {
-    mb_proc *self = mbb_self(L);
+/* recv's and recv_wait's arguments: whether there is a match (at 1). */
+static int recv_args(lua_State *L, mb_proc *self) {
     int has_match = !lua_isnoneornil(L, 1);
     if (has_match && !lua_isfunction(L, 1))
         return mbb_raisef(L, "receive: match must be a function, got %s", luaL_typename(L, 1));
     if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
+    return has_match;
+}
+
+/* What recv returns when a message is there (or the process is dying:
+ * nil, true), pushed; 0: none. */
+static int take_first(lua_State *L, mb_proc *self, int has_match) {
     mb_signal_drain(self);
     if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);
     if (self->dying) {
@@ -179,6 +185,13 @@ static int l_recv(lua_State *L) {
         lua_pushboolean(L, --self->budget <= 0);
         return 2;
     }
+    return 0;
+}
+
+static int l_recv(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    int n = take_first(L, self, recv_args(L, self));
+    if (n) return n;
     lua_pushnil(L);
     lua_pushboolean(L, 0);
     return 2;
@@ -232,10 +245,12 @@ static int wait_drain(lua_State *L, mb_proc *self) {
 
 /* Block until something arrives or deadline (ms on the runtime clock; < 0:
  * none) passes. */
-int mbb_wait_block(lua_State *L, mb_proc *self, double deadline) {
+static int wait_block_as(lua_State *L, mb_proc *self, double deadline, bool quiet) {
     if (self->ext) {
         mbb_note_where(L, self);
-        lua_pushboolean(L, mb_external_wait(self, deadline));
+        bool waited = mb_external_wait(self, deadline);
+        if (quiet) return 0;
+        lua_pushboolean(L, waited);
         return 1;
     }
     if (L != mbb_co(self))
@@ -245,9 +260,12 @@ int mbb_wait_block(lua_State *L, mb_proc *self, double deadline) {
     if (self->in_blocking)
         return mbb_raisef(L, "receive: cannot wait inside mb.blocking; receive or sleep after it returns");
     self->wait_deadline = deadline;
+    self->wait_quiet = quiet;
     self->yield = MB_YIELD_WAIT;
     return lua_yield(L, 0);
 }
+
+int mbb_wait_block(lua_State *L, mb_proc *self, double deadline) { return wait_block_as(L, self, deadline, false); }
 
 /* core.wait([ms]) -> true when something may have arrived, false on timeout.
  * No ms, or one beyond what a timer can be set for (math.huge included):
@@ -288,6 +306,38 @@ static int l_wait_until(lua_State *L) {
     return mbb_wait_block(L, self, deadline);
 }
 
+/* core.recv_wait(match, [deadline]) -> as core.recv when a message (that
+ * match accepts) is there; nil, false, nil, true once deadline (core.now's
+ * clock) has passed; else it waits, until deadline (nil: no limit), and
+ * returns nothing: the caller looks again. receive's loop, with one call
+ * into the core a look instead of a look and a wait (each call from
+ * compiled code is a trip through the interpreter). */
+static int l_recv_wait(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    if (lua_gettop(L) == 0) {   /* receive(): no argument to look at */
+        if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
+        int n = take_first(L, self, 0);
+        return n ? n : wait_block_as(L, self, -1, true);
+    }
+    int has_match = recv_args(L, self);
+    double deadline = -1;
+    if (!lua_isnoneornil(L, 2)) {
+        if (lua_type(L, 2) != LUA_TNUMBER || lua_tonumber(L, 2) != lua_tonumber(L, 2))
+            return mbb_raisef(L, "receive: deadline must be a number");
+        deadline = lua_tonumber(L, 2);
+    }
+    int n = take_first(L, self, has_match);
+    if (n) return n;
+    if (deadline >= 0 && deadline <= mb_now_ms()) {
+        lua_pushnil(L);
+        lua_pushboolean(L, 0);
+        lua_pushnil(L);
+        lua_pushboolean(L, 1);
+        return 4;
+    }
+    return wait_block_as(L, self, deadline, true);
+}
+
 /* core.yield(): give the scheduler a turn (or end, if an exit signal came). */
 static int l_yield(lua_State *L) {
     mb_proc *self = mbb_self(L);
@@ -326,7 +376,7 @@ static int l_queue_len(lua_State *L) {
 void mbb_open_message(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"send_code", l_send_code},
-        {"recv", l_recv}, {"recv_request", l_recv_request}, {"wait", l_wait}, {"wait_until", l_wait_until},
+        {"recv", l_recv}, {"recv_wait", l_recv_wait}, {"recv_request", l_recv_request}, {"wait", l_wait}, {"wait_until", l_wait_until},
         {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"queue_len", l_queue_len},
         {NULL, NULL}};
     luaL_register(L, NULL, fns);

@@ -5,7 +5,7 @@
 local core = require "moonbeam.core"
 
 local type, error, require = type, error, require
-local c_send, c_recv, c_wait, c_yield, c_now = core.send, core.recv, core.wait, core.yield, core.now
+local c_send, c_recv_wait, c_wait, c_yield, c_now = core.send, core.recv_wait, core.wait, core.yield, core.now
 local c_wait_until = core.wait_until
 local c_spawn = core.spawn
 
@@ -146,19 +146,19 @@ function M.receive(a, b)
   end
   if timeout ~= nil then timeout = util().check_timeout(timeout, "receive") end
   local deadline = timeout and c_now() + timeout
-  local timed_out = false
+  -- Each look waits when it finds nothing, and returns nothing after the
+  -- wait: then a look again (after a timeout, the one more look that
+  -- finds a message that came with it, before timed_out). receive() looks
+  -- with no argument, which the core then need not look at.
+  local plain = match == nil and deadline == nil
   while true do
-    local msg, over, code = c_recv(match)
+    local msg, over, code, timed_out
+    if plain then msg, over, code = c_recv_wait() else msg, over, code, timed_out = c_recv_wait(match, deadline) end
     if over then c_yield() end
     if code then
       take_code(code)
     elseif msg ~= nil or timed_out then
       return msg
-    else
-      local waited
-      if deadline then waited = c_wait_until(deadline) else waited = c_wait() end
-      -- Timed out: one more look, as a message may have come with the timeout.
-      if not waited then timed_out = true end
     end
   end
 end
