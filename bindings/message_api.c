@@ -197,13 +197,16 @@ static int l_recv(lua_State *L) {
     return 2;
 }
 
+static int wait_block_as(lua_State *L, mb_proc *self, double deadline, bool quiet);
+
 /* core.recv_request() -> a, b, kind, over: the first message, as
  * gen_server's loop takes it. kind 1: a call {"$gen_call", from, request},
  * taken without making the envelope's table (a = from, b = request); kind
  * 2: a cast {"$gen_cast", msg} (a = msg); kind 0: any other message (a);
- * kind 3: a code change request (mb.reload: a = it). nil, nil, nil, over:
- * none. The values come first, as they are decoded: nothing is moved on
- * the stack after them. */
+ * kind 3: a code change request (mb.reload: a = it). The values come
+ * first, as they are decoded: nothing is moved on the stack after them.
+ * None there: it waits, and returns nothing for the loop to look again
+ * (nil, nil, nil, true when the process is dying). */
 static int l_recv_request(lua_State *L) {
     mb_proc *self = mbb_self(L);
     if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
@@ -222,10 +225,11 @@ static int l_recv_request(lua_State *L) {
         lua_pushboolean(L, --self->budget <= 0);
         return 4;
     }
+    if (!self->dying) return wait_block_as(L, self, -1, true);
     lua_pushnil(L);
     lua_pushnil(L);
     lua_pushnil(L);
-    lua_pushboolean(L, self->dying);
+    lua_pushboolean(L, 1);
     return 4;
 }
 

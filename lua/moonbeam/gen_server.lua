@@ -13,7 +13,7 @@ local mb = require "moonbeam"
 local type, select, error, xpcall, pcall, tostring, setmetatable, next, rawget, require =
   type, select, error, xpcall, pcall, tostring, setmetatable, next, rawget, require
 local self, now, is_pid, c_reply, core_exit = mb.self, mb.now, mb.is_pid, mb.reply, mb.exit
-local c_recv_request, c_wait, c_yield = mb.recv_request, mb.wait, mb.yield
+local c_recv_request, c_yield = mb.recv_request, mb.yield
 
 local M = { DEFAULT_TIMEOUT = 5000 }
 
@@ -221,13 +221,12 @@ local function next_message(S)
     local ms = S.deadline - now()
     return nil, nil, nil, mb.receive(ms > 0 and ms or 0)   -- nil: the timeout
   end
-  -- The common case: what is there, else wait.
+  -- The common case: what is there, else it waits and returns nothing.
   local a, b, kind, over = c_recv_request()
   while true do
     if over then c_yield() end   -- the slice is used up, or an exit signal ends us here
     if kind == 3 then mb._take_code(a)   -- a code change (mb.reload) comes before any message
-    elseif kind then break
-    else c_wait() end
+    elseif kind then break end
     a, b, kind, over = c_recv_request()
   end
   -- A call or a cast comes without its envelope's table.
