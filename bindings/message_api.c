@@ -134,10 +134,6 @@ static void take(mb_proc *p, mb_msg *prev, mb_msg *m) {
     free(m);
 }
 
-/* core.recv([match]) -> msg or nil, over. Takes the first message (the
- * first match(msg) accepts); the others stay queued in order. A code change
- * request comes first, whatever match says: nil, false, request (the
- * receive loop applies it and receives again). */
 /* recv's and recv_wait's arguments: whether there is a match (at 1). */
 static int recv_args(lua_State *L, mb_proc *self) {
     int has_match = !lua_isnoneornil(L, 1);
@@ -188,6 +184,10 @@ static int take_first(lua_State *L, mb_proc *self, int has_match) {
     return 0;
 }
 
+/* core.recv([match]) -> msg or nil, over. Takes the first message (the
+ * first match(msg) accepts); the others stay queued in order. A code change
+ * request comes first, whatever match says: nil, false, request (the
+ * receive loop applies it and receives again). */
 static int l_recv(lua_State *L) {
     mb_proc *self = mbb_self(L);
     int n = take_first(L, self, recv_args(L, self));
@@ -248,7 +248,8 @@ static int wait_drain(lua_State *L, mb_proc *self) {
 }
 
 /* Block until something arrives or deadline (ms on the runtime clock; < 0:
- * none) passes. */
+ * none) passes. The wait returns whether it did not time out, or, quiet,
+ * nothing (the process is resumed with no value: its caller looks again). */
 static int wait_block_as(lua_State *L, mb_proc *self, double deadline, bool quiet) {
     if (self->ext) {
         mbb_note_where(L, self);
