@@ -135,6 +135,14 @@ M._take_code = take_code
 --- receive([timeout]) or receive(match, [timeout]): the first message (that
 -- match accepts), or nil once timeout ms have passed.
 function M.receive(a, b)
+  if a == nil and b == nil then   -- receive(): the next message, however long it takes
+    while true do
+      local msg, over, code = c_recv_wait()   -- nothing: it waited; look again
+      if over then c_yield() end
+      if msg ~= nil then return msg end
+      if code then take_code(code) end
+    end
+  end
   local match, timeout
   if type(a) == "function" then
     match, timeout = a, b
@@ -148,12 +156,9 @@ function M.receive(a, b)
   local deadline = timeout and c_now() + timeout
   -- Each look waits when it finds nothing, and returns nothing after the
   -- wait: then a look again (after a timeout, the one more look that
-  -- finds a message that came with it, before timed_out). receive() looks
-  -- with no argument, which the core then need not look at.
-  local plain = match == nil and deadline == nil
+  -- finds a message that came with it, before timed_out).
   while true do
-    local msg, over, code, timed_out
-    if plain then msg, over, code = c_recv_wait() else msg, over, code, timed_out = c_recv_wait(match, deadline) end
+    local msg, over, code, timed_out = c_recv_wait(match, deadline)
     if over then c_yield() end
     if code then
       take_code(code)
