@@ -26,6 +26,7 @@ typedef struct mbb_lua {
     const void *yield_through[2];     /* the state's pcall and xpcall: a preemption may yield across them */
     bool jit_looked;                  /* vm.c has seen it do enough work to compile (jit_when_busy) */
     size_t kept;                      /* bytes its state held after its last collection (collect_before_waiting) */
+    bool wait_quiet;                  /* its wait is resumed with no value (core.recv_wait) */
 } mbb_lua;
 
 /* The Lua kind's own, per host (rt->kind_data): where new states look for

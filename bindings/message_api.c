@@ -134,13 +134,47 @@ static void take(mb_proc *p, mb_msg *prev, mb_msg *m) {
     free(m);
 }
 
-/* recv's and recv_wait's arguments: whether there is a match (at 1). */
-static int recv_args(lua_State *L, mb_proc *self) {
-    int has_match = !lua_isnoneornil(L, 1);
+/* Block until something arrives or deadline (ms on the runtime clock; < 0:
+ * none) passes. The wait returns whether it did not time out, or, quiet,
+ * nothing (the process is resumed with no value: its caller looks again). */
+static int wait_block_as(lua_State *L, mb_proc *self, double deadline, bool quiet) {
+    if (self->ext) {
+        mbb_note_where(L, self);
+        bool waited = mb_external_wait(self, deadline);
+        if (quiet) return 0;
+        lua_pushboolean(L, waited);
+        return 1;
+    }
+    if (L != mbb_co(self))
+        return mbb_raisef(L, "receive: cannot block inside a coroutine of your own; receive from the process's body");
+    /* A pool thread waits for nobody's messages: a wait there could hold
+     * it for ever. receive(0) still works. */
+    if (self->in_blocking)
+        return mbb_raisef(L, "receive: cannot wait inside mb.blocking; receive or sleep after it returns");
+    self->wait_deadline = deadline;
+    ((mbb_lua *)self->state)->wait_quiet = quiet;   /* a Lua process's own coroutine, above */
+    self->yield = MB_YIELD_WAIT;
+    return lua_yield(L, 0);
+}
+
+int mbb_wait_block(lua_State *L, mb_proc *self, double deadline) { return wait_block_as(L, self, deadline, false); }
+
+/* recv's and recv_wait's arguments (top of them): whether there is a match
+ * (at 1). No argument at all (receive()) is not looked at: the common case,
+ * and each look through the C API costs. */
+static int recv_args(lua_State *L, mb_proc *self, int top) {
+    int has_match = top > 0 && !lua_isnoneornil(L, 1);
     if (has_match && !lua_isfunction(L, 1))
         return mbb_raisef(L, "receive: match must be a function, got %s", luaL_typename(L, 1));
     if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
     return has_match;
+}
+
+/* The deadline at idx (core.now's clock), a number; raises otherwise. */
+static double arg_deadline(lua_State *L, int idx) {
+    if (lua_type(L, idx) != LUA_TNUMBER || lua_tonumber(L, idx) != lua_tonumber(L, idx))
+        return mbb_raisef(L, "receive: deadline must be a number");
+    return lua_tonumber(L, idx);
 }
 
 /* What recv returns when a message is there (or the process is dying:
@@ -190,14 +224,12 @@ static int take_first(lua_State *L, mb_proc *self, int has_match) {
  * receive loop applies it and receives again). */
 static int l_recv(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    int n = take_first(L, self, recv_args(L, self));
+    int n = take_first(L, self, recv_args(L, self, lua_gettop(L)));
     if (n) return n;
     lua_pushnil(L);
     lua_pushboolean(L, 0);
     return 2;
 }
-
-static int wait_block_as(lua_State *L, mb_proc *self, double deadline, bool quiet);
 
 /* core.recv_request() -> a, b, kind, over: the first message, as
  * gen_server's loop takes it. kind 1: a call {"$gen_call", from, request},
@@ -247,30 +279,6 @@ static int wait_drain(lua_State *L, mb_proc *self) {
     return 0;
 }
 
-/* Block until something arrives or deadline (ms on the runtime clock; < 0:
- * none) passes. The wait returns whether it did not time out, or, quiet,
- * nothing (the process is resumed with no value: its caller looks again). */
-static int wait_block_as(lua_State *L, mb_proc *self, double deadline, bool quiet) {
-    if (self->ext) {
-        mbb_note_where(L, self);
-        bool waited = mb_external_wait(self, deadline);
-        if (quiet) return 0;
-        lua_pushboolean(L, waited);
-        return 1;
-    }
-    if (L != mbb_co(self))
-        return mbb_raisef(L, "receive: cannot block inside a coroutine of your own; receive from the process's body");
-    /* A pool thread waits for nobody's messages: a wait there could hold
-     * it for ever. receive(0) still works. */
-    if (self->in_blocking)
-        return mbb_raisef(L, "receive: cannot wait inside mb.blocking; receive or sleep after it returns");
-    self->wait_deadline = deadline;
-    self->wait_quiet = quiet;
-    self->yield = MB_YIELD_WAIT;
-    return lua_yield(L, 0);
-}
-
-int mbb_wait_block(lua_State *L, mb_proc *self, double deadline) { return wait_block_as(L, self, deadline, false); }
 
 /* core.wait([ms]) -> true when something may have arrived, false on timeout.
  * No ms, or one beyond what a timer can be set for (math.huge included):
@@ -299,9 +307,7 @@ static int l_wait(lua_State *L) {
  * does: receive(0) polls without giving up its turn. */
 static int l_wait_until(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    if (lua_type(L, 1) != LUA_TNUMBER || lua_tonumber(L, 1) != lua_tonumber(L, 1))
-        return mbb_raisef(L, "receive: deadline must be a number");
-    double deadline = lua_tonumber(L, 1);
+    double deadline = arg_deadline(L, 1);
     int n = wait_drain(L, self);
     if (n) return n;
     if (deadline <= mb_now_ms()) {
@@ -319,18 +325,9 @@ static int l_wait_until(lua_State *L) {
  * compiled code is a trip through the interpreter). */
 static int l_recv_wait(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    if (lua_gettop(L) == 0) {   /* receive(): no argument to look at */
-        if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
-        int n = take_first(L, self, 0);
-        return n ? n : wait_block_as(L, self, -1, true);
-    }
-    int has_match = recv_args(L, self);
-    double deadline = -1;
-    if (!lua_isnoneornil(L, 2)) {
-        if (lua_type(L, 2) != LUA_TNUMBER || lua_tonumber(L, 2) != lua_tonumber(L, 2))
-            return mbb_raisef(L, "receive: deadline must be a number");
-        deadline = lua_tonumber(L, 2);
-    }
+    int top = lua_gettop(L);
+    int has_match = recv_args(L, self, top);
+    double deadline = top < 2 || lua_isnil(L, 2) ? -1 : arg_deadline(L, 2);
     int n = take_first(L, self, has_match);
     if (n) return n;
     if (deadline >= 0 && deadline <= mb_now_ms()) {

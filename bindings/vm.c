@@ -733,11 +733,11 @@ static void lua_run(mb_proc *p) {
         }
     } else {
         jit_when_busy(p);
-        if (p->yield == MB_YIELD_WAIT && !p->wait_quiet) {
+        if (p->yield == MB_YIELD_WAIT && !lua_of(p)->wait_quiet) {
             lua_pushboolean(lua_of(p)->co, !mb_proc_wait_timed_out(p));
             nargs = 1;
         }
-        p->wait_quiet = false;
+        lua_of(p)->wait_quiet = false;
     }
     if (atomic_load_explicit(&p->sig_pending, memory_order_relaxed)) mb_signal_drain(p);
     if (p->dying) {

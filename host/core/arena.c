@@ -129,6 +129,17 @@ static bool carve_freed(mb_arena *a, size_t size) {
     return false;
 }
 
+/* A chunk from the pool made the tail to carve from; false: no memory. */
+static bool new_chunk(mb_arena *a) {
+    char *chunk = mb_pages_get(a->pages);
+    if (!chunk) return false;
+    memcpy(chunk, &a->chunks, sizeof(void *));
+    a->chunks = chunk;
+    a->bump = chunk + HEADER;
+    a->end = chunk + CHUNK;
+    return true;
+}
+
 void *mb_arena_alloc(mb_arena *a, size_t n) {
     if (n > MB_ARENA_MEDIUM) return big_alloc(a, n);
     size_t c = class_of(n), size = class_size(c);
@@ -139,15 +150,8 @@ void *mb_arena_alloc(mb_arena *a, size_t n) {
     }
     if ((size_t)(a->end - a->bump) < size) {
         keep_tail(a);
-        if (carve_freed(a, size)) goto carve;
-        char *chunk = mb_pages_get(a->pages);
-        if (!chunk) return NULL;
-        memcpy(chunk, &a->chunks, sizeof(void *));
-        a->chunks = chunk;
-        a->bump = chunk + HEADER;
-        a->end = chunk + CHUNK;
+        if (!carve_freed(a, size) && !new_chunk(a)) return NULL;
     }
-carve:
     p = a->bump;
     a->bump += size;
     return p;

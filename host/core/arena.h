@@ -7,9 +7,10 @@
  * a free list per class. Bigger blocks go to malloc, each with a header
  * that links it into the arena's list. (A new state's bytecode, stacks and
  * tables are a few dozen blocks of 256 bytes to 2 KB: from malloc, each
- * grew a scheduler thread's heap a page at a time, under its lock.) Everything goes back in one
- * sweep when the process ends, even what the state never freed: a state
- * abandoned in the middle of its code (sysmon.h) is released that way.
+ * grew a scheduler thread's heap a page at a time, under its lock.)
+ * Everything goes back in one sweep when the process ends, even what the
+ * state never freed: a state abandoned in the middle of its code
+ * (sysmon.h) is released that way.
  * Owner thread only. */
 #ifndef MB_ARENA_H
 #define MB_ARENA_H

@@ -7,10 +7,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define SMALL_SLAB MB_PAGES_SMALL_SLAB
-#define SMALL_SLABS MB_PAGES_SMALL_SLABS
-#define HUGE_SLAB MB_PAGES_HUGE_SLAB
-
 int mb_pages_init(mb_pages *pg) {
     memset(pg, 0, sizeof *pg);
     return pthread_mutex_init(&pg->lock, NULL) ? -1 : 0;
@@ -28,7 +24,9 @@ void mb_pages_destroy(mb_pages *pg) {
 }
 
 /* The size of the next slab. Lock held. */
-static size_t next_size(const mb_pages *pg) { return pg->nslabs < SMALL_SLABS ? SMALL_SLAB : HUGE_SLAB; }
+static size_t next_size(const mb_pages *pg) {
+    return pg->nslabs < MB_PAGES_SMALL_SLABS ? MB_PAGES_SMALL_SLAB : MB_PAGES_HUGE_SLAB;
+}
 
 /* A mapping of size bytes (a huge one aligned to its size), its pages
  * faulted in by one call, in bulk (the kernel zeroes each: the cost of
@@ -40,7 +38,7 @@ static size_t next_size(const mb_pages *pg) { return pg->nslabs < SMALL_SLABS ? 
 static mb_slab *map_slab(size_t size) {
     mb_slab *s = malloc(sizeof *s);
     if (!s) return NULL;
-    size_t span = size == HUGE_SLAB ? 2 * size : size;
+    size_t span = size == MB_PAGES_HUGE_SLAB ? 2 * size : size;
     char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) {
         free(s);

@@ -7,11 +7,13 @@
  * each). A host's first slabs are small (256 KB), so that a small host
  * stays small; the next ones are a huge page each (2 MB, aligned, where the
  * kernel's THP gives one): one fault, and under a hypervisor that shadows
- * page tables one shadow entry, where 4 KB pages took 512. The next slab is mapped ahead by a scheduler with nothing
- * to run (mb_pages_ahead), so that the cost of fresh pages is paid there. A process that ends gives its chunks back in one go;
- * those given back while more than MB_PAGES_KEEP bytes are free have their
- * pages handed to the kernel (they stay mapped, and come back zeroed when
- * reused), so an idle host does not hold the memory of processes long gone.
+ * page tables one shadow entry, where 4 KB pages took 512. The next slab is
+ * mapped ahead by a scheduler with nothing to run (mb_pages_ahead), so that
+ * the cost of fresh pages is paid there. A process that ends gives its
+ * chunks back in one go; those given back while more than MB_PAGES_KEEP
+ * bytes are free have their pages handed to the kernel (they stay mapped,
+ * and come back zeroed when reused), so an idle host does not hold the
+ * memory of processes long gone.
  * Any thread; a mutex guards the lists. */
 #ifndef MB_PAGES_H
 #define MB_PAGES_H
@@ -22,9 +24,9 @@
 
 #define MB_PAGES_CHUNK 4096
 #define MB_PAGES_KEEP ((size_t)64 << 20)   /* free chunks kept resident */
-#define MB_PAGES_SMALL_SLAB ((size_t)256 << 10)
-#define MB_PAGES_SMALL_SLABS 4
-#define MB_PAGES_HUGE_SLAB ((size_t)2 << 20)
+#define MB_PAGES_SMALL_SLAB ((size_t)256 << 10)   /* a host's first slabs, */
+#define MB_PAGES_SMALL_SLABS 4                     /* this many */
+#define MB_PAGES_HUGE_SLAB ((size_t)2 << 20)       /* the next ones: a huge page each */
 
 typedef struct mb_slab {
     struct mb_slab *next;
@@ -42,7 +44,7 @@ typedef struct mb_pages {
     struct mb_slab *spare;      /* the next slab, mapped ahead; NULL: none yet */
     bool making;                /* a thread is mapping the spare */
     struct mb_slab *slabs;      /* every mapping, unmapped by mb_pages_destroy */
-    size_t nslabs;
+    size_t nslabs;              /* how many: the next one's size */
 } mb_pages;
 
 int mb_pages_init(mb_pages *pg);   /* -1: no mutex */

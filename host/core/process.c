@@ -24,11 +24,11 @@ _Static_assert(offsetof(mb_proc, inbox.head) == MB_CACHE_LINE &&
                "a process's senders and its owner write lines of their own");
 
 mb_proc *mb_proc_new(mb_runtime *rt) {
-    /* Aligned: the lines its senders and its owner write are its own. */
-    size_t size = (sizeof(mb_proc) + MB_CACHE_LINE - 1) / MB_CACHE_LINE * MB_CACHE_LINE;
-    mb_proc *p = aligned_alloc(MB_CACHE_LINE, size);
+    /* Aligned: the lines its senders and its owner write are its own (the
+     * type's alignment makes its size a multiple of it, as aligned_alloc asks). */
+    mb_proc *p = aligned_alloc(_Alignof(mb_proc), sizeof *p);
     if (!p) return NULL;
-    memset(p, 0, size);
+    memset(p, 0, sizeof *p);
     if (pthread_mutex_init(&p->lock, NULL)) {
         free(p);
         return NULL;

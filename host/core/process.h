@@ -140,7 +140,6 @@ typedef struct mb_proc {
     mb_yield yield;
     double wait_deadline;             /* ms on the runtime clock; < 0: none */
     double call_deadline;             /* the gen call it awaits (core.call_wait): likewise */
-    bool wait_quiet;                  /* its wait returns no value (core.recv_wait) */
     mb_waittimer *wtimer;
     int budget;                       /* messages left in this slice */
     struct mb_post *timer_batch;      /* timers armed in this slice (sched.h) */

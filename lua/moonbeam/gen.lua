@@ -13,8 +13,8 @@ local mb = require "moonbeam"
 local type, error, pcall, tostring = type, error, pcall, tostring
 local send, receive, self, monitor, demonitor = mb.send, mb.receive, mb.self, mb.monitor, mb.demonitor
 local whereis, now, c_wait, c_wait_until = mb.whereis, mb.now, mb.wait, mb.wait_until
-local call_begin, call_send, call_take, call_end, c_reply = mb.call_begin, mb.call_send, mb.call_take, mb.call_end, mb.reply
-local call_wait = mb.call_wait
+local call_begin, call_send, call_take, call_wait, call_end, c_reply =
+  mb.call_begin, mb.call_send, mb.call_take, mb.call_wait, mb.call_end, mb.reply
 local c_send_system, c_yield = mb.send_system, mb.yield
 
 local M = {}
