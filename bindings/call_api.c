@@ -46,15 +46,17 @@ static int encode_request(lua_State *L, mb_proc *p, mb_ref ref, mb_encode_err *e
     return mb_encode(L, 3, "req", &p->scratch, max, err);   /* a path from the caller's req, not the envelope */
 }
 
-/* core.call_send(server, label, req, [system], [timeout]) -> ref, over: the caller's
+/* core.call_send(server, label, req, [system], [timeout]): the caller's
  * half of a call in one step: a monitor of server, the core's call slot
- * (host/core/call.h), and the request sent; with system, as a message no
- * full mailbox refuses (a sys request: it must reach a suspended server
- * whose queue filled up, or nothing could resume it). over: the slice is
- * used up (yield). Or
- * false, chain: the call would close a cycle (nothing is left set up); nil,
- * false: the server's full mailbox refused it; nil, message: req cannot be
- * sent. */
+ * (host/core/call.h), the request sent, and a wait for the outcome, which
+ * returns nothing (core.call_wait() takes the outcome then: the reply can
+ * come no sooner, so a look before the wait would be a trip into the core
+ * for nothing); with system, as a message no full mailbox refuses (a sys
+ * request: it must reach a suspended server whose queue filled up, or
+ * nothing could resume it). Or false, chain: the call would close a cycle
+ * (nothing is left set up); nil, false: the server's full mailbox refused
+ * it; nil, message: req cannot be sent. A server on another node: ref,
+ * over, true (dist_api.c), and no wait. */
 static int l_call_send(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_pid server = mbb_check_pid(L, 1, "call");
@@ -91,10 +93,8 @@ static int l_call_send(lua_State *L) {
         lua_pushboolean(L, 0);
         return 2;
     }
-    if (atomic_load_explicit(&self->sig_pending, memory_order_relaxed)) mb_signal_drain(self);
-    mbb_push_ref(L, ref);
-    lua_pushboolean(L, --self->budget <= 0 || self->dying);
-    return 2;
+    self->budget--;
+    return mbb_wait_quiet(L, self, self->call_deadline);
 }
 
 /* The call's outcome if it came (pushed: 2), else 0; ending as call_take's ref. */
@@ -135,22 +135,29 @@ static int l_call_take(lua_State *L) {
     return take_outcome(L, self, ending);
 }
 
-/* core.call_wait(ref) -> the outcome of the call call_send made, as
- * call_take(ref) gives it (and ends the call with); nil once its deadline
- * has passed (the caller ends it); else it waits for the outcome, up to the
+/* core.call_wait([ref]) -> the outcome of the call call_send made (ref:
+ * its ref; none: the call this process awaits), as call_take(ref) gives it
+ * (and ends the call with); nil once its deadline has passed (the call is
+ * ended then, its monitor gone); else it waits for the outcome, up to the
  * deadline, and returns whether it did not time out, to be called again.
  * gen_server.call's wait, without a look at the clock or the slot from Lua
  * (each call into the core from compiled code is a trip through the
  * interpreter). */
 static int l_call_wait(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    mb_ref ref = mbb_check_ref(L, 1, "call_wait");
+    mb_ref ref = lua_isnoneornil(L, 1) ? atomic_load_explicit(&self->await_ref, memory_order_relaxed)
+                                       : mbb_check_ref(L, 1, "call_wait");
+    if (!ref) return mbb_raisef(L, "call_wait: no call is awaited");
     int n = take_outcome(L, self, ref);
     if (n) return n;
     if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);
     if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);
     double deadline = self->call_deadline;
-    if (deadline >= 0 && deadline <= mb_now_ms()) return 0;
+    if (deadline >= 0 && deadline <= mb_now_ms()) {
+        mb_call_end(self);
+        mb_demonitor(self, ref, 1);
+        return 0;
+    }
     return mbb_wait_block(L, self, deadline);
 }
 
@@ -177,15 +184,20 @@ static int l_reply(lua_State *L) {
         lua_pushboolean(L, 1);
         return 1;
     }
-    /* A list of one value, so that a nil reply is a reply too. */
     mb_encode_err err;
-    self->scratch.len = 0;
-    if (mb_encode_list(L, 3, 1, "value", &self->scratch, atomic_load(&self->rt->max_message_size), &err))
-        return mbb_raisef(L, "%s: %s", fn, err.msg);
-    if (mb_call_reply(self->rt, mbb_sched(self), caller, ref, self->scratch.p, self->scratch.len))
-        return mbb_raisef(L, "%s: out of memory", fn);
+    int rc = mbb_reply_local(L, self, caller, ref, 3, &err);
+    if (rc > 0) return mbb_raisef(L, "%s: %s", fn, err.msg);
+    if (rc < 0) return mbb_raisef(L, "%s: out of memory", fn);
     lua_pushboolean(L, 1);
     return 1;
+}
+
+int mbb_reply_local(lua_State *L, mb_proc *self, mb_pid caller, mb_ref ref, int idx, mb_encode_err *err) {
+    /* A list of one value, so that a nil reply is a reply too. */
+    self->scratch.len = 0;
+    if (mb_encode_list(L, idx, 1, "value", &self->scratch, atomic_load(&self->rt->max_message_size), err))
+        return 1;
+    return mb_call_reply(self->rt, mbb_sched(self), caller, ref, self->scratch.p, self->scratch.len);
 }
 
 /* core.alias(ref) / core.unalias(ref): messages sent through an inactive

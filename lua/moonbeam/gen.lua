@@ -53,15 +53,18 @@ local function exchange(pid, label, req, timeout)
   if pid == me then return false, { "calling_self" } end
   -- A sys request goes as a system message: a full mailbox refuses calls,
   -- never get_state or resume (a suspended server would stay so).
-  local ref, x, remote = call_send(pid, label, req, label == SYS, timeout)   -- remote: a server on another node
-  if not ref then
+  -- Sent, it waits, and returns nothing; a server on another node: ref,
+  -- over, true (no wait).
+  local ref, x, remote = call_send(pid, label, req, label == SYS, timeout)
+  if remote then
+    if x then c_yield() end   -- the slice is used up
+  elseif ref ~= nil or x ~= nil then
     if ref == false then return false, { "deadlock", x } end
     if x == false then return false, { "overloaded" } end   -- its full mailbox refused it: at once
     error(x, 4)   -- req cannot be sent
   end
-  if x then c_yield() end   -- the slice is used up
-  -- The outcome, which ends the call; nil: the timeout. A wait returns
-  -- true or false (timed out): then a look again.
+  -- The outcome, which ends the call; nil: the timeout (the call ended
+  -- with it). A wait returns true or false (timed out): then a look again.
   local kind, v = call_wait(ref)
   while kind == true or kind == false do kind, v = call_wait(ref) end
   if remote and kind ~= "down" then demonitor(ref) end   -- its monitor is the distribution layer's
@@ -76,7 +79,6 @@ local function exchange(pid, label, req, timeout)
   elseif kind == "deadlock" then
     return false, { "deadlock", v }
   end
-  call_end(ref)
   return false, { "timeout" }
 end
 
