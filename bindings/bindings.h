@@ -90,9 +90,6 @@ int mbb_exit_now(lua_State *L, mb_proc *p);
 int mbb_wait_block(lua_State *L, mb_proc *self, double deadline);
 /* The same, resumed with no value: its caller looks again. */
 int mbb_wait_quiet(lua_State *L, mb_proc *self, double deadline);
-/* Reply the value at idx to caller's call ref (a caller on this node): 0;
- * 1, err set: the value cannot be sent; -1: out of memory (call_api.c). */
-int mbb_reply_local(lua_State *L, mb_proc *self, mb_pid caller, mb_ref ref, int idx, mb_encode_err *err);
 
 /* Note where the process stops ("file:line" outside moonbeam's modules),
  * for info.current_function. On the process's own thread (where.c). */

@@ -189,20 +189,15 @@ static int l_reply(lua_State *L) {
         lua_pushboolean(L, 1);
         return 1;
     }
+    /* A list of one value, so that a nil reply is a reply too. */
     mb_encode_err err;
-    int rc = mbb_reply_local(L, self, caller, ref, 3, &err);
-    if (rc > 0) return mbb_raisef(L, "%s: %s", fn, err.msg);
-    if (rc < 0) return mbb_raisef(L, "%s: out of memory", fn);
+    self->scratch.len = 0;
+    if (mb_encode_list(L, 3, 1, "value", &self->scratch, atomic_load(&self->rt->max_message_size), &err))
+        return mbb_raisef(L, "%s: %s", fn, err.msg);
+    if (mb_call_reply(self->rt, mbb_sched(self), caller, ref, self->scratch.p, self->scratch.len))
+        return mbb_raisef(L, "%s: out of memory", fn);
     lua_pushboolean(L, 1);
     return 1;
-}
-
-int mbb_reply_local(lua_State *L, mb_proc *self, mb_pid caller, mb_ref ref, int idx, mb_encode_err *err) {
-    /* A list of one value, so that a nil reply is a reply too. */
-    self->scratch.len = 0;
-    if (mb_encode_list(L, idx, 1, "value", &self->scratch, atomic_load(&self->rt->max_message_size), err))
-        return 1;
-    return mb_call_reply(self->rt, mbb_sched(self), caller, ref, self->scratch.p, self->scratch.len);
 }
 
 /* core.alias(ref) / core.unalias(ref): messages sent through an inactive

@@ -240,7 +240,8 @@ static int l_recv(lua_State *L) {
  * first, as they are decoded: nothing is moved on the stack after them.
  * None there: it waits, and returns nothing for the loop to look again
  * (nil, nil, nil, true when the process is dying). */
-static int recv_request(lua_State *L, mb_proc *self) {
+static int l_recv_request(lua_State *L) {
+    mb_proc *self = mbb_self(L);
     if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
     mb_signal_drain(self);
     if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);
@@ -262,29 +263,6 @@ static int recv_request(lua_State *L, mb_proc *self) {
     lua_pushnil(L);
     lua_pushnil(L);
     lua_pushboolean(L, 1);
-    return 4;
-}
-
-static int l_recv_request(lua_State *L) { return recv_request(L, mbb_self(L)); }
-
-/* core.reply_recv(pid, ref, value) -> as recv_request, after value is
- * sent as the reply to call ref of pid: a gen_server's answer and its next
- * receive in one trip into the core. nil, nil, 4, false when the reply is
- * not sent (a caller on another node, or a value that cannot be sent):
- * the loop sends it as reply would, and receives after. */
-static int l_reply_recv(lua_State *L) {
-    mb_proc *self = mbb_self(L);
-    mb_pid caller = mbb_check_pid(L, 1, "reply");
-    mb_ref ref = mbb_check_ref(L, 2, "reply");
-    mb_encode_err err;
-    int rc = mb_pid_is_remote(caller) ? 1 : mbb_reply_local(L, self, caller, ref, 3, &err);
-    if (rc < 0) return mbb_raisef(L, "reply: out of memory");
-    lua_settop(L, 0);
-    if (rc == 0) return recv_request(L, self);
-    lua_pushnil(L);
-    lua_pushnil(L);
-    lua_pushinteger(L, 4);
-    lua_pushboolean(L, 0);
     return 4;
 }
 
@@ -401,7 +379,7 @@ static int l_queue_len(lua_State *L) {
 void mbb_open_message(lua_State *L) {
     static const luaL_Reg fns[] = {
         {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"send_code", l_send_code},
-        {"recv", l_recv}, {"recv_wait", l_recv_wait}, {"recv_request", l_recv_request}, {"reply_recv", l_reply_recv}, {"wait", l_wait}, {"wait_until", l_wait_until},
+        {"recv", l_recv}, {"recv_wait", l_recv_wait}, {"recv_request", l_recv_request}, {"wait", l_wait}, {"wait_until", l_wait_until},
         {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"queue_len", l_queue_len},
         {NULL, NULL}};
     luaL_register(L, NULL, fns);

@@ -13,7 +13,7 @@ local mb = require "moonbeam"
 local type, select, error, xpcall, pcall, tostring, setmetatable, next, rawget, require =
   type, select, error, xpcall, pcall, tostring, setmetatable, next, rawget, require
 local self, now, is_pid, c_reply, core_exit = mb.self, mb.now, mb.is_pid, mb.reply, mb.exit
-local c_recv_request, c_reply_recv, c_yield = mb.recv_request, mb.reply_recv, mb.yield
+local c_recv_request, c_yield = mb.recv_request, mb.yield
 
 local M = { DEFAULT_TIMEOUT = 5000 }
 
@@ -176,8 +176,6 @@ end
 -- Run callback cb of the loop on arg (and from, a call's caller) and do
 -- what it returned; last is the message a crash report shows for a bad
 -- return or a stop (nil for a cast: its envelope, made when needed).
--- Returns from and the reply when there is one to send: the loop's next
--- receive sends it (next_message).
 local function handle(S, cb, arg, from, last)
   local n, a, b, c, d = dispatch(S, cb, arg, from)
   if not n then return end
@@ -187,7 +185,7 @@ local function handle(S, cb, arg, from, last)
     if set_extra(S, extra) then
       if kind == "noreply" then return end
       if S.trace then sys().trace(S, "sent reply", reply, "to", from[1]) end
-      return from, reply
+      return answer(from, reply)
     end
   end
   if cb == "handle_cast" and last == nil then last = { CAST, arg } end   -- a cast's envelope, for its report
@@ -215,12 +213,7 @@ end
 
 -- The next message, as the loop takes it: from, req for a call, nil, nil,
 -- cast for a cast, nil, nil, nil, msg for any other (msg nil: the timeout).
--- to: the caller the last call's reply goes to first, if any.
-local function next_message(S, to, reply)
-  if to and (S.suspended or S.deadline) then
-    answer(to, reply)
-    to = nil
-  end
+local function next_message(S)
   -- Suspended: its own receive (moonbeam.gen_sys). No closure made here:
   -- one would keep this loop's function from being compiled.
   if S.suspended then return nil, nil, nil, sys().suspended_message(S) end
@@ -228,15 +221,11 @@ local function next_message(S, to, reply)
     local ms = S.deadline - now()
     return nil, nil, nil, mb.receive(ms > 0 and ms or 0)   -- nil: the timeout
   end
-  -- The common case: what is there, else it waits and returns nothing
-  -- (and the reply first, in the same trip into the core).
-  local a, b, kind, over
-  if to then a, b, kind, over = c_reply_recv(to[1], to[2], reply)
-  else a, b, kind, over = c_recv_request() end
+  -- The common case: what is there, else it waits and returns nothing.
+  local a, b, kind, over = c_recv_request()
   while true do
     if over then c_yield() end   -- the slice is used up, or an exit signal ends us here
     if kind == 3 then mb._take_code(a)   -- a code change (mb.reload) comes before any message
-    elseif kind == 4 then answer(to, reply)   -- not sent by the core: a caller on another node, or a bad value
     elseif kind then break end
     a, b, kind, over = c_recv_request()
   end
@@ -247,12 +236,7 @@ local function next_message(S, to, reply)
 end
 
 local function loop(S)
-  local to, reply   -- a call's caller and reply, sent by the next receive
   while true do
-    if to and (S.code_pending or S.continue) then
-      answer(to, reply)
-      to = nil
-    end
     if S.code_pending then sys().pending_code(S) end
     if S.continue then
       local arg = S.continue[1]
@@ -260,8 +244,7 @@ local function loop(S)
       handle(S, "handle_continue", arg, nil, arg)
     else
       local timed = S.deadline
-      local from, req, cast, msg = next_message(S, to, reply)
-      to, reply = nil, nil
+      local from, req, cast, msg = next_message(S)
       local t = type(msg) == "table" and msg[1]
       if t == CALL then from, req = msg[2], msg[3] end
       -- Any message but a system one cancels the timeout; system messages
@@ -269,7 +252,7 @@ local function loop(S)
       if t ~= SYS then S.deadline = nil end
       if from then
         if S.trace then sys().trace(S, "got call", req, "from", from[1]) end
-        to, reply = handle(S, "handle_call", req, from, req)
+        handle(S, "handle_call", req, from, req)
       elseif cast ~= nil or t == CAST then
         if S.trace then sys().trace(S, "got cast", cast or msg[2]) end
         if cast ~= nil then handle(S, "handle_cast", cast)   -- its envelope is made only for a report
