@@ -97,9 +97,8 @@ static int l_call_send(lua_State *L) {
     return mbb_wait_quiet(L, self, self->call_deadline);
 }
 
-/* The outcome's kinds: the upvalues of call_take and call_wait, which
- * take_outcome runs in (a literal pushed would be hashed and looked up in
- * the string table on every call). */
+/* The outcome's kinds, as numbers: a string pushed would be hashed and
+ * looked up in the string table on every call. */
 enum { KIND_REPLY = 1, KIND_DOWN, KIND_DEADLOCK };
 
 /* The call's outcome if it came (pushed: 2), else 0; ending as call_take's ref. */
@@ -111,12 +110,12 @@ static int take_outcome(lua_State *L, mb_proc *self, mb_ref ending) {
                                       : mb_decode(L, m->data, m->len, 1) != 0;
     if (bad) return mbb_raisef(L, "call: malformed reply");
     switch (m->kind) {
-    case MB_MSG_REPLY: lua_pushvalue(L, lua_upvalueindex(KIND_REPLY)); break;
-    case MB_MSG_DEADLOCK: lua_pushvalue(L, lua_upvalueindex(KIND_DEADLOCK)); break;
+    case MB_MSG_REPLY: lua_pushinteger(L, KIND_REPLY); break;
+    case MB_MSG_DEADLOCK: lua_pushinteger(L, KIND_DEADLOCK); break;
     default:   /* the DOWN tuple: its reason */
         lua_rawgeti(L, -1, 5);
         lua_remove(L, -2);
-        lua_pushvalue(L, lua_upvalueindex(KIND_DOWN));
+        lua_pushinteger(L, KIND_DOWN);
         break;
     }
     lua_insert(L, -2);
@@ -130,8 +129,8 @@ static int take_outcome(lua_State *L, mb_proc *self, mb_ref ending) {
     return 2;
 }
 
-/* core.call_take([ref]) -> "reply", value | "down", reason | "deadlock",
- * chain | nil. With ref, an outcome also ends the call, as call_end(ref)
+/* core.call_take([ref]) -> 1, value (a reply) | 2, reason (the server's
+ * DOWN) | 3, chain (a deadlock) | nil. With ref, an outcome also ends the call, as call_end(ref)
  * would (call_end() for a DOWN: that monitor is gone): one call into the
  * core less per gen_server.call. */
 static int l_call_take(lua_State *L) {
@@ -234,16 +233,8 @@ static int l_send_alias(lua_State *L) {
 
 void mbb_open_call(lua_State *L) {
     static const luaL_Reg fns[] = {
-        {"call_begin", l_call_begin}, {"call_send", l_call_send},
+        {"call_begin", l_call_begin}, {"call_send", l_call_send}, {"call_take", l_call_take}, {"call_wait", l_call_wait},
         {"call_end", l_call_end}, {"reply", l_reply}, {"alias", l_alias},
         {"unalias", l_unalias}, {"send_alias", l_send_alias}, {NULL, NULL}};
-    static const luaL_Reg takers[] = {{"call_take", l_call_take}, {"call_wait", l_call_wait}, {NULL, NULL}};
     luaL_register(L, NULL, fns);
-    for (const luaL_Reg *f = takers; f->name; f++) {
-        lua_pushliteral(L, "reply");   /* KIND_REPLY, KIND_DOWN, KIND_DEADLOCK */
-        lua_pushliteral(L, "down");
-        lua_pushliteral(L, "deadlock");
-        lua_pushcclosure(L, f->func, 3);
-        lua_setfield(L, -2, f->name);
-    }
 }

@@ -20,6 +20,8 @@ local c_send_system, c_yield = mb.send_system, mb.yield
 local M = {}
 
 local START, SYS, REPLY_FAILED = "$gen_start", "$gen_sys", "$gen_reply_failed"
+-- The kinds of outcome core.call_take and core.call_wait give.
+local REPLY, DOWN, DEADLOCK = 1, 2, 3
 
 -- A message no full mailbox drops or counts (host/core/mailbox_bounds.h): a
 -- start, or a stop, must reach even a server that is overloaded.
@@ -28,8 +30,8 @@ local function send_system(pid, msg)
 end
 
 -- Wait for the awaited outcome (a start's ack, a stop's DOWN) until
--- deadline (nil: forever). Returns "reply", v | "down", reason |
--- "deadlock", chain | nil on timeout; the caller ends the call.
+-- deadline (nil: forever). Returns REPLY, v | DOWN, reason | DEADLOCK,
+-- chain | nil on timeout; the caller ends the call.
 local function await(deadline)
   while true do
     local kind, v = call_take()
@@ -67,16 +69,16 @@ local function exchange(pid, label, req, timeout)
   -- with it). A wait returns true or false (timed out): then a look again.
   local kind, v = call_wait(ref)
   while kind == true or kind == false do kind, v = call_wait(ref) end
-  if remote and kind ~= "down" then demonitor(ref) end   -- its monitor is the distribution layer's
-  if kind == "reply" then
+  if remote and kind ~= DOWN then demonitor(ref) end   -- its monitor is the distribution layer's
+  if kind == REPLY then
     if type(v) == "table" and v[1] == REPLY_FAILED then
       return false, { "bad_reply", "the server's reply cannot be sent: " .. tostring(v[2]) }
     end
     return true, v
-  elseif kind == "down" then
+  elseif kind == DOWN then
     if v == "noproc" then return false, { "noproc" } end
     return false, { "exit", v }
-  elseif kind == "deadlock" then
+  elseif kind == DEADLOCK then
     return false, { "deadlock", v }
   end
   return false, { "timeout" }
@@ -129,7 +131,7 @@ function M.stop(pid, label, req, timeout)
   -- Only its DOWN (or the timeout) ends the wait: no reply comes, and a
   -- deadlock notice means the server's own call was failed to free it.
   local deadline, kind, v = timeout and now() + timeout, nil, nil
-  repeat kind, v = await(deadline) until kind == "down" or kind == nil
+  repeat kind, v = await(deadline) until kind == DOWN or kind == nil
   call_end()
   if kind == nil then
     demonitor(ref, true)
@@ -147,24 +149,24 @@ end
 function M.await_start(pid, ref, link, timeout)
   -- A deadlock notice means init called us and was told; we keep waiting.
   local deadline, kind, v = timeout and now() + timeout, nil, nil
-  repeat kind, v = await(deadline) until kind ~= "deadlock"
+  repeat kind, v = await(deadline) until kind ~= DEADLOCK
   if kind == nil then
     -- init ran too long: leave nothing behind (no process, name or EXIT).
     if link then mb.unlink(pid) end
     mb.exit(pid, "kill")
-    repeat kind = await(nil) until kind == "down"
+    repeat kind = await(nil) until kind == DOWN
     call_end()
     return nil, "timeout"
   end
-  if kind == "reply" and v[1] == "ok" then
+  if kind == REPLY and v[1] == "ok" then
     call_end()
     demonitor(ref, true)
     return pid
   end
   -- A failure: wait until the process is gone, so its name is free.
   local reason = v
-  if kind == "reply" then reason = v[1] == "ignore" and "ignore" or v[2] end
-  while kind ~= "down" do kind = await(nil) end
+  if kind == REPLY then reason = v[1] == "ignore" and "ignore" or v[2] end
+  while kind ~= DOWN do kind = await(nil) end
   call_end()
   -- Its EXIT (sent before its DOWN) must not stay in a trapping caller's mailbox.
   if link then

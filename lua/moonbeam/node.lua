@@ -10,13 +10,16 @@ local core = require "moonbeam.core"
 
 local M = {}
 
+-- The kinds of outcome core.call_take gives.
+local REPLY, DOWN = 1, 2
+
 --- connect(node) -> true once connected to node ("name@host"), false when
 -- it cannot be reached, refuses us, or this host is not a node: mb.connect.
 function M.connect(node)
   local ref = core.dist_connect(node)
   if type(ref) == "boolean" then return ref end
   local kind, v = core.call_take()
-  while kind ~= "reply" do
+  while kind ~= REPLY do
     core.wait()
     kind, v = core.call_take()
   end
@@ -33,12 +36,12 @@ function M.call(name, node, label, req, timeout)
   local deadline = timeout and core.now() + timeout
   while true do
     local kind, v = core.call_take()
-    if kind == "down" then
+    if kind == DOWN then
       core.call_end()
       if v == "noproc" then return false, { "noproc" } end
       return false, { "exit", v }
     end
-    if kind == "reply" then
+    if kind == REPLY then
       core.call_end()
       core.demonitor(ref)
       return true, v
