@@ -104,16 +104,23 @@ static int l_send_tagged(lua_State *L) {
     if (!dest) return 0;
     size_t n;
     const char *tag = luaL_checklstring(L, 2, &n);
-    bool has_value = !lua_isnoneornil(L, 3);
     self->scratch.len = 0;
     /* To another node the tag is an atom, as Erlang's gen_server expects. */
     bool remote = mb_pid_is_remote(dest);
+    size_t max = atomic_load_explicit(&self->rt->max_message_size, memory_order_relaxed);
+    if (!remote && lua_type(L, 3) == LUA_TSTRING) {   /* a string value: the codec's bytes, at once */
+        size_t vn;
+        const char *v = lua_tolstring(L, 3, &vn);
+        if (vn <= max && mb_put_string_pair(&self->scratch, tag, n, v, vn) == 0)
+            return send_scratch(L, self, dest, MB_MSG_DATA);
+        self->scratch.len = 0;   /* too large or no memory: the codec says which */
+    }
+    bool has_value = !lua_isnoneornil(L, 3);
     if ((remote && mb_put_kind(&self->scratch, MB_KIND_TUPLE)) || mb_put_tuple_head(&self->scratch, has_value ? 2 : 1) ||
         (remote ? mb_put_atom(&self->scratch, tag, n) : mb_put_string(&self->scratch, tag, n)))
         return mbb_raisef(L, "send: out of memory");
     if (has_value) {
         mb_encode_err err;
-        size_t max = atomic_load_explicit(&self->rt->max_message_size, memory_order_relaxed);
         /* the path from the cast's msg, as send names it, not from the envelope */
         if (mb_encode(L, 3, "msg", &self->scratch, max, &err)) return mbb_raisef(L, "%s", err.msg);
     }

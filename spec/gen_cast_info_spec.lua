@@ -45,6 +45,25 @@ describe("gen.cast", function()
     assert.equal(6, gen.call(name, "get"))
   end)
 
+  it("sends a string as it is, of any length up to max_message_size, and refuses a longer one", function()
+    local s = U.start()
+    local limit = 300
+    local old = mb.max_message_size(limit)
+    finally(function() mb.max_message_size(old) end)
+    local bytes = {}
+    for i = 0, 255 do bytes[#bytes + 1] = string.char(i) end
+    local all = table.concat(bytes)   -- every byte value, NULs too
+    for _, msg in ipairs({ "", "x", all:sub(1, 127), all:sub(1, 128), all:sub(1, 255) }) do
+      assert.is_true(gen.cast(s, msg))
+      assert.equal(msg, U.event(s, "cast")[4])
+    end
+    local ok, err = pcall(gen.cast, s, ("y"):rep(limit + 1))
+    assert.is_false(ok)
+    assert.matches("msg: message larger than the limit of " .. limit .. " bytes", err, 1, true)
+    assert.is_true(gen.cast(s, "after"))
+    assert.equal("after", U.event(s, "cast")[4])
+  end)
+
   it("returns true for a dead pid and for an unknown name", function()
     assert.is_true(gen.cast(h.dead_pid(), "x"))
     assert.is_true(gen.cast(h.name("nobody"), "x"))

@@ -194,6 +194,23 @@ int mb_put_id(mb_buf *b, int tag, uint64_t v) {
 
 int mb_put_tuple_head(mb_buf *b, unsigned n) { return mb_put_table_head(b, n, 0); }
 
+int mb_put_string_pair(mb_buf *b, const char *tag, size_t tn, const char *s, size_t n) {
+    if (tn > SIZE_MAX / 4 || n > SIZE_MAX / 4 || mb_buf_reserve(b, 3 + 2 * (1 + MB_VARINT_MAX) + tn + n)) return -1;
+    uint8_t *p = b->p + b->len;
+    *p++ = MB_T_TABLE;   /* mb_put_tuple_head(b, 2) */
+    *p++ = 2;
+    *p++ = 0;
+    *p++ = MB_T_STRING;
+    p += mb_varint_encode(p, tn);
+    memcpy(p, tag, tn);
+    p += tn;
+    *p++ = MB_T_STRING;
+    p += mb_varint_encode(p, n);
+    if (n) memcpy(p, s, n);
+    b->len = (size_t)(p - b->p) + n;
+    return 0;
+}
+
 int mb_encoded_is(const uint8_t *p, size_t len, const char *s) {
     size_t n = strlen(s);
     return n < 128 && len == n + 2 && p[0] == MB_T_STRING && p[1] == n &&

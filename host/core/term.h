@@ -102,6 +102,9 @@ int mb_put_number(mb_buf *b, double x);
 int mb_put_bool(mb_buf *b, bool v);
 int mb_put_table_head(mb_buf *b, uint32_t narr, uint32_t nhash);
 int mb_put_tuple_head(mb_buf *b, unsigned n);      /* an array of n, no hash part */
+/* {tag, s}: the two strings and the tuple around them after one room
+ * check (a gen_server cast of a string, the common one). */
+int mb_put_string_pair(mb_buf *b, const char *tag, size_t tn, const char *s, size_t n);
 int mb_put_atom(mb_buf *b, const char *s, size_t n);
 int mb_put_int64(mb_buf *b, int64_t v);
 int mb_put_kind(mb_buf *b, int kind);              /* a table must follow */
