@@ -51,15 +51,19 @@ mb_ref mbb_check_ref(lua_State *L, int idx, const char *fn) {
 }
 
 mb_pid mbb_check_dest(lua_State *L, int idx, const char *fn) {
-    if (lua_type(L, idx) == LUA_TSTRING) {
+    /* The type looked at once: every send comes here. */
+    int type = lua_type(L, idx);
+    if (type == LUA_TLIGHTUSERDATA) {
+        uint64_t v = (uint64_t)(uintptr_t)lua_touserdata(L, idx);
+        if (mb_value_kind(v) == MB_VALUE_PID) return v;
+    } else if (type == LUA_TSTRING) {
         size_t n;
         const char *name = lua_tolstring(L, idx, &n);
         mb_pid pid = mb_names_whereis(mbb_self(L)->rt, name, n);
         if (!pid) mbb_raisef(L, "%s: no process is registered as '%s'", fn, name);
         return pid;
     }
-    if (!mbb_is_pid(L, idx)) mbb_raisef(L, "%s: a pid or registered name expected, got %s", fn, what_is(L, idx));
-    return value_of(L, idx);
+    return mbb_raisef(L, "%s: a pid or registered name expected, got %s", fn, what_is(L, idx));
 }
 
 /* Another node's pid <N.id.serial> or ref #Ref<N.words, last first>, N
