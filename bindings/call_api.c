@@ -181,8 +181,9 @@ static int l_reply(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_pid caller = mbb_check_pid(L, 1, "reply");
     mb_ref ref = mbb_check_ref(L, 2, "reply");
-    lua_settop(L, 4);   /* value nil when not given, fn nil or the name */
-    const char *fn = luaL_optstring(L, 4, "reply");
+    int top = lua_gettop(L);   /* a server's reply gives three: no settop, no look at 4 */
+    if (top < 3) lua_settop(L, 3);   /* value nil when not given */
+    const char *fn = top >= 4 ? luaL_optstring(L, 4, "reply") : "reply";
     if (mb_pid_is_remote(caller)) {   /* a caller on another node */
         mbb_dist_reply(L, self, caller, ref, 3);
         lua_pushboolean(L, 1);
