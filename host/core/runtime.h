@@ -69,10 +69,6 @@ typedef struct mb_runtime {
     struct mb_io *io;              /* the thread that owns every socket (io.h) */
     struct mb_logger *logger;      /* levels, handlers and the log's writer (logger.h) */
     _Atomic size_t max_message_size;
-    _Atomic uint64_t next_ref;
-    _Atomic uint32_t next_sched;   /* round robin for work from non-scheduler threads */
-    _Atomic int sleepers;          /* schedulers blocked in their loop */
-    _Atomic int nappers;           /* sleepers that will look again within NAP_MS */
     _Atomic bool stopping;
     bool crash_log;                /* print crashes to stderr (MOONBEAM_CRASH_LOG=0 mutes) */
     const mb_kind *kind;           /* mb_config's */
@@ -83,6 +79,15 @@ typedef struct mb_runtime {
     mb_proc *host;                 /* the process of the thread that started the runtime
                                       (external); set once, before any shutdown can start */
     mb_shutdown shutdown;          /* ending the whole host in order (shutdown.h) */
+
+    /* Written by every thread, each on a line of its own: a call's ref
+     * taken on one core must not take from the others the line that every
+     * send reads (max_message_size, stopping above), nor the one every
+     * wake-up reads (sleepers). */
+    _Alignas(MB_CACHE_LINE) _Atomic uint64_t next_ref;
+    _Alignas(MB_CACHE_LINE) _Atomic int sleepers;   /* schedulers blocked in their loop */
+    _Atomic int nappers;           /* sleepers that will look again within NAP_MS */
+    _Atomic uint32_t next_sched;   /* round robin for work from non-scheduler threads */
 } mb_runtime;
 
 /* Start the schedulers. Returns NULL with a message in err on failure. */
