@@ -57,6 +57,14 @@ static int encode_request(lua_State *L, mb_proc *p, mb_ref ref, mb_encode_err *e
  * (nothing is left set up); nil, false: the server's full mailbox refused
  * it; nil, message: req cannot be sent. A server on another node: ref,
  * over, true (dist_api.c), and no wait. */
+/* The monitor of the call that ends under ref: a local call's, on its
+ * server's side (mb_call_monitor), or one of this process's own (a start's
+ * or a stop's, or a call to another node's). */
+static void end_call_monitor(mb_proc *self, mb_ref ref) {
+    if (self->call_server && ref == self->call_ref) mb_call_demonitor(self);
+    else mb_demonitor(self, ref, 1);
+}
+
 static int l_call_send(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_pid server = mbb_check_pid(L, 1, "call");
@@ -73,21 +81,22 @@ static int l_call_send(lua_State *L) {
         lua_pushstring(L, err.msg);
         return 2;
     }
+    mb_call_demonitor(self);   /* a call left without its end (an error in its wait) */
     mb_small_term what = mb_small_id(MB_T_PID, server);   /* in place: no allocation per call */
-    int rc = mb_monitor(self, server, ref, what.b, what.n);
+    int rc = mb_call_monitor(self, server, ref, what.b, what.n);
     if (rc == MB_LINK_NOMEM) return mbb_raisef(L, "call: out of memory");
     mb_pid chain[MB_MAX_CHAIN];
     int n = mb_call_begin(self, server, ref, chain);
     if (n > 0) {
         mb_call_end(self);
-        mb_demonitor(self, ref, 1);
+        mb_call_demonitor(self);
         return push_cycle(L, chain, n);
     }
     mb_msg_kind kind = lua_toboolean(L, 4) ? MB_MSG_SYSTEM : MB_MSG_DATA;
     rc = mb_send(self->rt, mbb_sched(self), self->pid, server, kind, 0, self->scratch.p, self->scratch.len);
     if (rc != MB_DELIVER_OK) {   /* out of memory, or refused by a full mailbox */
         mb_call_end(self);
-        mb_demonitor(self, ref, 1);
+        mb_call_demonitor(self);
         if (rc < 0) return mbb_raisef(L, "call: out of memory");
         lua_pushnil(L);
         lua_pushboolean(L, 0);
@@ -124,7 +133,8 @@ static int take_outcome(lua_State *L, mb_proc *self, mb_ref ending) {
     free(m);
     if (ending) {
         mb_call_end(self);
-        if (kind != MB_MSG_DOWN) mb_demonitor(self, ending, 1);
+        if (kind != MB_MSG_DOWN) end_call_monitor(self, ending);
+        else if (ending == self->call_ref) self->call_server = 0;   /* it fired */
     }
     return 2;
 }
@@ -159,7 +169,7 @@ static int l_call_wait(lua_State *L) {
     double deadline = self->call_deadline;
     if (deadline >= 0 && deadline <= mb_now_ms()) {
         mb_call_end(self);
-        mb_demonitor(self, ref, 1);
+        end_call_monitor(self, ref);
         return 0;
     }
     return mbb_wait_block(L, self, deadline);
@@ -170,7 +180,7 @@ static int l_call_wait(lua_State *L) {
 static int l_call_end(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_call_end(self);
-    if (!lua_isnoneornil(L, 1)) mb_demonitor(self, mbb_check_ref(L, 1, "call_end"), 1);
+    if (!lua_isnoneornil(L, 1)) end_call_monitor(self, mbb_check_ref(L, 1, "call_end"));
     return 0;
 }
 

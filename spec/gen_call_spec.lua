@@ -523,6 +523,87 @@ describe("gen.call when the server dies during the call", function()
   end)
 end)
 
+-- A call monitors its server, on the server's side only (the caller's call
+-- slot is its own record): the server's monitored_by shows the caller while
+-- the call waits, and not once the call is over, however it ended.
+describe("gen.call's monitor of the server", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  -- A process that calls s with req (timeout ms) and reports the outcome.
+  local function caller(s, req, ms)
+    return mb.spawn(function(parent, s, req, ms)
+      local gen = require "moonbeam.gen_server"
+      require("moonbeam").send(parent, { "called", pcall(gen.call, s, req, ms) })
+    end, mb.self(), s, req, ms)
+  end
+
+  local function watched_by(s, pid) return h.contains(mb.info(s).monitored_by, pid) end
+
+  it("is held by the server while the call waits, and gone with the reply", function()
+    local s = server()
+    local c = caller(s, held("late", mb.self()))
+    h.expect(h.tuple("held", s), "the server holding the call")
+    assert.is_true(watched_by(s, c))
+    assert.same({}, mb.info(c).monitors)   -- nothing of it on the caller's side
+    mb.send(s, "go")
+    assert.same({ "called", true, "late" }, h.expect(h.tuple("called"), "the caller's report"))
+    assert.is_true(h.wait_until(function() return not watched_by(s, c) end))
+  end)
+
+  it("is gone after a timeout, and the server's later end sends nothing", function()
+    local s = server()
+    assert.same({ "timeout" }, U.raised(gen.call, s, held("too late"), 30))
+    assert.same({}, mb.info(s).monitored_by)
+    local ref = mb.monitor(s)
+    mb.exit(s, "kill")
+    h.down(ref)
+    assert.same({}, h.drain())
+  end)
+
+  it("is gone when the caller dies during the call", function()
+    local s = server()
+    local c = caller(s, held("never taken", mb.self()))
+    h.expect(h.tuple("held", s), "the server holding the call")
+    assert.is_true(watched_by(s, c))
+    local ref = mb.monitor(c)
+    mb.exit(c, "kill")
+    h.down(ref)
+    assert.is_false(watched_by(s, c))
+    mb.send(s, "go")   -- its reply goes to no one
+    assert.equal("pong", gen.call(s, "ping"))
+  end)
+
+  it("is gone after a reply another process sent, and after a thousand calls", function()
+    local s = server({})
+    local c = caller(s, { "fn", function(from, state)
+      state.parked = from
+      return "noreply", state
+    end })
+    assert.is_true(h.wait_until(function() return watched_by(s, c) end))
+    gen.call(s, { "fn", function(from, state)
+      require("moonbeam").spawn(function(to) require("moonbeam.gen_server").reply(to, "from elsewhere") end,
+        state.parked)
+      return "reply", true, state
+    end })
+    assert.same({ "called", true, "from elsewhere" }, h.expect(h.tuple("called"), "the caller's report"))
+    assert.is_true(h.wait_until(function() return not watched_by(s, c) end))
+    for i = 1, 1000 do assert.equal("pong", gen.call(s, "ping")) end
+    assert.same({}, mb.info(s).monitored_by)
+  end)
+
+  it("ends the call with {\"exit\", reason} when the server dies, and leaves nothing after", function()
+    local s = server()
+    local c = caller(s, held("never", mb.self()))
+    h.expect(h.tuple("held", s), "the server holding the call")
+    mb.exit(s, "shutdown_now")
+    local report = h.expect(h.tuple("called"), "the caller's report")
+    assert.is_false(report[2])
+    assert.same({ "exit", "shutdown_now" }, { report[3][1], report[3][2] })
+    assert.same({}, h.drain())
+  end)
+end)
+
 describe("gen.try_call", function()
   before_each(h.before)
   after_each(h.after)

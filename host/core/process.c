@@ -265,6 +265,7 @@ void mb_proc_terminate(mb_proc *p) {
         mb_proctab_put(&rt->procs, t->pid);
     }
     mb_monvec_free(&mine);
+    if (p->call_server) mb_demonitor_remote(rt, p->call_server, p->call_ref);   /* a call it was in */
 
     mb_pid pid = p->pid;
     mb_proctab_ref(&rt->procs, pid);      /* keep p while the signals go out */

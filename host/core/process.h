@@ -140,6 +140,8 @@ typedef struct mb_proc {
     mb_yield yield;
     double wait_deadline;             /* ms on the runtime clock; < 0: none */
     double call_deadline;             /* the gen call it awaits (core.call_wait): likewise */
+    mb_pid call_server;               /* that call's server, which holds its monitor (mb_call_monitor); 0: none */
+    mb_ref call_ref;                  /* and the monitor's ref */
     mb_waittimer *wtimer;
     int budget;                       /* messages left in this slice */
     struct mb_post *timer_batch;      /* timers armed in this slice (sched.h) */

@@ -111,6 +111,23 @@ int mb_monitor(mb_proc *self, mb_pid target, mb_ref ref, const uint8_t *what, si
     return rc;
 }
 
+int mb_call_monitor(mb_proc *self, mb_pid server, mb_ref ref, const uint8_t *what, size_t what_len) {
+    int rc = mb_monitor_remote(self->rt, server, self->pid, ref);   /* the server's half alone */
+    if (rc == MB_LINK_NOPROC) return queue_noproc_down(self, ref, what, what_len);
+    if (rc == MB_LINK_OK) {
+        self->call_server = server;
+        self->call_ref = ref;
+    }
+    return rc;
+}
+
+void mb_call_demonitor(mb_proc *self) {
+    if (!self->call_server) return;
+    mb_demonitor_remote(self->rt, self->call_server, self->call_ref);
+    self->call_server = 0;
+    self->call_ref = 0;
+}
+
 static bool is_down_for(const mb_msg *m, void *ref) {
     return m->kind == MB_MSG_DOWN && m->ref == *(mb_ref *)ref;
 }
@@ -263,7 +280,10 @@ static int handle_signal(mb_proc *p, mb_msg *sig) {
         pthread_mutex_lock(&p->lock);
         found = mb_monvec_take(&p->monitors, sig->ref, NULL);
         pthread_mutex_unlock(&p->lock);
-        if (!found) break;                     /* demonitored meanwhile */
+        /* Demonitored meanwhile; or a call's monitor (kept by the server
+         * alone), whose call is over unless it still awaits this ref. */
+        if (!found && (sig->ref != atomic_load_explicit(&p->await_ref, memory_order_relaxed) || !sig->ref)) break;
+        if (!found) p->call_server = 0;        /* the call's monitor fired: nothing to take away */
         mb_small_term what = mb_small_id(MB_T_PID, sig->from);
         mb_msg *m = mb_down_message(sig->ref, what.b, what.n, sig->data, sig->len);
         if (!m) {

@@ -30,6 +30,15 @@ void mb_demonitor_remote(mb_runtime *rt, mb_pid target, mb_ref ref);
 int mb_monitor(mb_proc *self, mb_pid target, mb_ref ref, const uint8_t *what, size_t what_len);
 /* Returns 1 if the monitor was active. flush: drop a DOWN already queued. */
 int mb_demonitor(mb_proc *self, mb_ref ref, int flush);
+/* A call's monitor of its server (call.h), recorded on the server's side
+ * only: the caller's call slot is its own record, and self->call_server
+ * and call_ref name it. The server's DOWN reaches the slot while the call
+ * awaits ref, and is dropped after it (mb_signal_drain); the caller's exit
+ * takes it away. On a dead server, queues DOWN noproc at once, as
+ * mb_monitor. The caller's own lock is not taken. */
+int mb_call_monitor(mb_proc *self, mb_pid server, mb_ref ref, const uint8_t *what, size_t what_len);
+/* The call's monitor goes (its call is over), if there is one. */
+void mb_call_demonitor(mb_proc *self);
 
 /* exit(dest, reason) from `from` (0 for the runtime itself). */
 void mb_send_exit(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest,
