@@ -489,11 +489,8 @@ static int dec_call_rest(dec *d) {
         return 0;   /* some other 3-tuple: the message as it is */
     int top = lua_gettop(L);
     if (!lua_checkstack(L, 4)) return -1;
-    lua_createtable(L, 2, 0);
     lua_pushlightuserdata(L, (void *)(uintptr_t)pid);
-    lua_rawseti(L, -2, 1);
     lua_pushlightuserdata(L, (void *)(uintptr_t)ref);
-    lua_rawseti(L, -2, 2);
     if (dec_value(d, 1, 0) || d->p != d->end) {
         lua_settop(L, top);
         return -1;
@@ -512,6 +509,7 @@ int mb_decode_request(lua_State *L, const uint8_t *p, size_t len, int allow_func
         lua_settop(L, top);
         return -1;
     }
+    lua_pushnil(L);
     lua_pushnil(L);
     return MB_REQUEST_CAST;
 }

@@ -239,14 +239,14 @@ static int l_recv(lua_State *L) {
     return 2;
 }
 
-/* core.recv_request() -> a, b, kind, over: the first message, as
- * gen_server's loop takes it. kind 1: a call {"$gen_call", from, request},
- * taken without making the envelope's table (a = from, b = request); kind
- * 2: a cast {"$gen_cast", msg} (a = msg); kind 0: any other message (a);
- * kind 3: a code change request (mb.reload: a = it). The values come
- * first, as they are decoded: nothing is moved on the stack after them.
- * None there: it waits, and returns nothing for the loop to look again
- * (nil, nil, nil, true when the process is dying). */
+/* core.recv_request() -> a, b, c, kind, over: the first message, as
+ * gen_server's loop takes it. kind 1: a call {"$gen_call", {pid, ref},
+ * request}, taken without making the envelope's tables (a = pid, b = ref,
+ * c = request); kind 2: a cast {"$gen_cast", msg} (a = msg); kind 0: any
+ * other message (a); kind 3: a code change request (mb.reload: a = it).
+ * The values come first, as they are decoded: nothing is moved on the
+ * stack after them. None there: it waits, and returns nothing for the loop
+ * to look again (nil, nil, nil, nil, true when the process is dying). */
 static int l_recv_request(lua_State *L) {
     mb_proc *self = mbb_self(L);
     if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
@@ -254,8 +254,8 @@ static int l_recv_request(lua_State *L) {
     if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);
     for (mb_msg *m; !self->dying && (m = self->save.head) != NULL;) {
         int kind = m->kind == MB_MSG_CODE ? 3 : mb_decode_request(L, m->data, m->len, 1);
-        if (kind == 0 || kind == 3)   /* a message, or a code change: one value, then nil */
-            kind = mb_decode(L, m->data, m->len, 1) ? -1 : (lua_pushnil(L), kind);
+        if (kind == 0 || kind == 3)   /* a message, or a code change: one value, then nils */
+            kind = mb_decode(L, m->data, m->len, 1) ? -1 : (lua_pushnil(L), lua_pushnil(L), kind);
         take(self, NULL, m);
         if (kind < 0) {   /* cannot happen for our own bytes: not worth a server's life */
             fputs("moonbeam: a gen_server dropped a message that does not decode\n", stderr);
@@ -263,14 +263,12 @@ static int l_recv_request(lua_State *L) {
         }
         lua_pushinteger(L, kind);
         lua_pushboolean(L, --self->budget <= 0);
-        return 4;
+        return 5;
     }
     if (!self->dying) return wait_block_as(L, self, -1, true);
-    lua_pushnil(L);
-    lua_pushnil(L);
-    lua_pushnil(L);
+    for (int i = 0; i < 4; i++) lua_pushnil(L);
     lua_pushboolean(L, 1);
-    return 4;
+    return 5;
 }
 
 /* What a wait finds before it blocks: an exit signal that ends the process
