@@ -150,8 +150,9 @@ mb_sched *mb_sched_home(const mb_proc *p, mb_sched *from) {
     /* Woken by from's own loop (its socket's data, a timer, a post): run
      * where that loop is, so that the process's next send and recv on the
      * socket are done in its own turn, not posted across threads. */
-    if (pthread_equal(atomic_load_explicit(&from->server, memory_order_relaxed), pthread_self()) && !from->current)
-        return from;   /* current is read only by the thread serving from */
+    if (pthread_equal(atomic_load_explicit(&from->server, memory_order_relaxed), pthread_self()) &&
+        !atomic_load_explicit(&from->current, memory_order_relaxed))
+        return from;
     if (atomic_load_explicit(&home->sleeping, memory_order_relaxed) ||
         atomic_load_explicit(&home->running_hog, memory_order_relaxed))
         return from;
@@ -349,7 +350,7 @@ static slice_end_kind run_one(mb_sched *s, mb_proc *p) {
     mb_runtime *rt = s->rt;
     atomic_store(&p->status, MB_RUNNING);
     p->sched = s;
-    s->current = p;
+    atomic_store_explicit(&s->current, p, memory_order_relaxed);
     uint64_t w = ((MB_SLICE_COUNT(atomic_load_explicit(&s->slice, memory_order_relaxed)) + 1) << 3) |
                  MB_SLICE_RUNNING;
     atomic_store_explicit(&s->running, p, memory_order_relaxed);
@@ -376,7 +377,7 @@ static slice_end_kind run_one(mb_sched *s, mb_proc *p) {
         mb_orphan_done(o);
         return SLICE_LOST;
     }
-    s->current = NULL;
+    atomic_store_explicit(&s->current, NULL, memory_order_relaxed);
     if (from_back) atomic_store_explicit(&s->running_hog, false, memory_order_relaxed);
     bool cut = p->hogged;   /* p may run elsewhere once after_slice queued it */
     after_slice(rt, s, p);

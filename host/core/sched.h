@@ -41,7 +41,10 @@ struct mb_sched {
     pthread_mutex_t post_lock;    /* work other threads hand to this loop */
     mb_post *posts;
     _Atomic int has_posts;
-    mb_proc *current;             /* this thread only */
+    /* The process in a slice here. Written by the thread serving this
+     * scheduler, read by it (mb_sched_home); atomic because a thread that
+     * lost the scheduler in a slice (sysmon.h) may still read it once. */
+    _Atomic(mb_proc *) current;
     /* The slice now running: (count << 3) | flags. Written by the thread
      * that serves this scheduler; the system monitor (sysmon.h) pins a
      * running slice (CLAIMED) to look at its process, or takes the
