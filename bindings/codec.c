@@ -222,7 +222,7 @@ static int enc_value(enc *e, int idx, int depth) {
         return 0;
     case LUA_TNUMBER: {
         double d = lua_tonumber(L, idx);
-        if (d == floor(d) && fabs(d) <= 9007199254740992.0 && !(d == 0 && signbit(d))) {
+        if (mb_is_int53(d)) {
             int64_t i = (int64_t)d;
             uint64_t z = mb_zigzag(i);
             if (mb_buf_byte(e->b, MB_T_INT) || mb_buf_varint(e->b, z)) return enc_oom(e);

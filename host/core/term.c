@@ -152,7 +152,7 @@ bool mb_term_field(mb_span t, const char *key, mb_span *out) {
 }
 
 int mb_put_number(mb_buf *b, double x) {
-    if (x == floor(x) && fabs(x) <= 9007199254740992.0 && !(x == 0 && signbit(x))) {
+    if (mb_is_int53(x)) {
         int64_t i = (int64_t)x;
         if (mb_buf_byte(b, MB_T_INT)) return -1;
         return mb_buf_varint(b, mb_zigzag(i));

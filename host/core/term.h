@@ -28,6 +28,7 @@
 #ifndef MB_TERM_H
 #define MB_TERM_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,6 +66,14 @@ static inline int mb_varint_get(const uint8_t **pp, const uint8_t *end, uint64_t
 /* Signed integers as varints: small magnitudes, either sign, stay short. */
 static inline uint64_t mb_zigzag(int64_t i) { return ((uint64_t)i << 1) ^ (uint64_t)(i >> 63); }
 static inline int64_t mb_unzigzag(uint64_t z) { return (int64_t)((z >> 1) ^ (~(z & 1) + 1)); }
+
+/* Whether x goes as an integer: whole, within 2^53, and not -0 (which
+ * must come back as -0). A cast and a compare, no libm call: every number
+ * a message carries is looked at here. */
+static inline bool mb_is_int53(double x) {
+    return x >= -9007199254740992.0 && x <= 9007199254740992.0 && x == (double)(int64_t)x &&
+           !(x == 0 && signbit(x));
+}
 
 /* ---- reading ------------------------------------------------------------ */
 
