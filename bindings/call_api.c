@@ -37,9 +37,7 @@ static int encode_request(lua_State *L, mb_proc *p, mb_ref ref, mb_encode_err *e
     const char *label = lua_tolstring(L, 2, &n);
     bool has_req = !lua_isnoneornil(L, 3);
     p->scratch.len = 0;
-    if (mb_put_tuple_head(&p->scratch, has_req ? 3 : 2) || mb_put_string(&p->scratch, label, n) ||
-        mb_put_tuple_head(&p->scratch, 2) || mb_put_id(&p->scratch, MB_T_PID, p->pid) ||
-        mb_put_id(&p->scratch, MB_T_REF, ref))
+    if (mb_put_call_head(&p->scratch, has_req ? 3 : 2, label, n, p->pid, ref))
         return mbb_raisef(L, "call: out of memory");
     if (!has_req) return 0;
     size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);

@@ -194,6 +194,27 @@ int mb_put_id(mb_buf *b, int tag, uint64_t v) {
 
 int mb_put_tuple_head(mb_buf *b, unsigned n) { return mb_put_table_head(b, n, 0); }
 
+int mb_put_call_head(mb_buf *b, unsigned n, const char *label, size_t ln, uint64_t pid, uint64_t ref) {
+    if (ln > SIZE_MAX / 2 || mb_buf_reserve(b, 3 + 1 + MB_VARINT_MAX + ln + 3 + 2 * (1 + MB_VARINT_MAX))) return -1;
+    uint8_t *p = b->p + b->len;
+    *p++ = MB_T_TABLE;   /* mb_put_tuple_head(b, n) */
+    p += mb_varint_encode(p, n);
+    *p++ = 0;
+    *p++ = MB_T_STRING;
+    p += mb_varint_encode(p, ln);
+    memcpy(p, label, ln);
+    p += ln;
+    *p++ = MB_T_TABLE;   /* {pid, ref} */
+    *p++ = 2;
+    *p++ = 0;
+    *p++ = MB_T_PID;
+    p += mb_varint_encode(p, pid);
+    *p++ = MB_T_REF;
+    p += mb_varint_encode(p, ref);
+    b->len = (size_t)(p - b->p);
+    return 0;
+}
+
 int mb_put_string_pair(mb_buf *b, const char *tag, size_t tn, const char *s, size_t n) {
     if (tn > SIZE_MAX / 4 || n > SIZE_MAX / 4 || mb_buf_reserve(b, 3 + 2 * (1 + MB_VARINT_MAX) + tn + n)) return -1;
     uint8_t *p = b->p + b->len;

@@ -114,6 +114,9 @@ int mb_put_tuple_head(mb_buf *b, unsigned n);      /* an array of n, no hash par
 /* {tag, s}: the two strings and the tuple around them after one room
  * check (a gen_server cast of a string, the common one). */
 int mb_put_string_pair(mb_buf *b, const char *tag, size_t tn, const char *s, size_t n);
+/* The head of a call's request {label, {pid, ref}[, request]} (n: 2, or 3
+ * with a request to follow) after one room check. */
+int mb_put_call_head(mb_buf *b, unsigned n, const char *label, size_t ln, uint64_t pid, uint64_t ref);
 int mb_put_atom(mb_buf *b, const char *s, size_t n);
 int mb_put_int64(mb_buf *b, int64_t v);
 int mb_put_kind(mb_buf *b, int kind);              /* a table must follow */
