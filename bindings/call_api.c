@@ -44,6 +44,14 @@ static int encode_request(lua_State *L, mb_proc *p, mb_ref ref, mb_encode_err *e
     return mb_encode(L, 3, "req", &p->scratch, max, err);   /* a path from the caller's req, not the envelope */
 }
 
+/* The monitor of the call that ends under ref: a local call's, on its
+ * server's side (mb_call_monitor), or one of this process's own (a start's
+ * or a stop's, or a call to another node's). */
+static void end_call_monitor(mb_proc *self, mb_ref ref) {
+    if (self->call_server && ref == self->call_ref) mb_call_demonitor(self);
+    else mb_demonitor(self, ref, 1);
+}
+
 /* core.call_send(server, label, req, [system], [timeout]): the caller's
  * half of a call in one step: a monitor of server, the core's call slot
  * (host/core/call.h), the request sent, and a wait for the outcome, which
@@ -55,14 +63,6 @@ static int encode_request(lua_State *L, mb_proc *p, mb_ref ref, mb_encode_err *e
  * (nothing is left set up); nil, false: the server's full mailbox refused
  * it; nil, message: req cannot be sent. A server on another node: ref,
  * over, true (dist_api.c), and no wait. */
-/* The monitor of the call that ends under ref: a local call's, on its
- * server's side (mb_call_monitor), or one of this process's own (a start's
- * or a stop's, or a call to another node's). */
-static void end_call_monitor(mb_proc *self, mb_ref ref) {
-    if (self->call_server && ref == self->call_ref) mb_call_demonitor(self);
-    else mb_demonitor(self, ref, 1);
-}
-
 static int l_call_send(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_pid server = mbb_check_pid(L, 1, "call");
@@ -138,9 +138,9 @@ static int take_outcome(lua_State *L, mb_proc *self, mb_ref ending) {
 }
 
 /* core.call_take([ref]) -> 1, value (a reply) | 2, reason (the server's
- * DOWN) | 3, chain (a deadlock) | nil. With ref, an outcome also ends the call, as call_end(ref)
- * would (call_end() for a DOWN: that monitor is gone): one call into the
- * core less per gen_server.call. */
+ * DOWN) | 3, chain (a deadlock) | nil. With ref, an outcome also ends the
+ * call, as call_end(ref) would (call_end() for a DOWN: that monitor is
+ * gone): one call into the core less per gen_server.call. */
 static int l_call_take(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_ref ending = lua_isnoneornil(L, 1) ? 0 : mbb_check_ref(L, 1, "call_take");
