@@ -26,8 +26,23 @@ typedef struct mbb_lua {
     const void *yield_through[2];     /* the state's pcall and xpcall: a preemption may yield across them */
     bool jit_looked;                  /* vm.c has seen it do enough work to compile (jit_when_busy) */
     size_t kept;                      /* bytes its state held after its last collection (collect_before_waiting) */
-    bool wait_quiet;                  /* its wait is resumed with no value (core.recv_wait) */
+    uint8_t on_wake;                  /* what its wait is resumed with (mbb_wake) */
 } mbb_lua;
+
+/* What a Lua process's wait is resumed with: whether it did not time out
+ * (core.wait); nothing (its caller looks again); or, when what its caller
+ * would take next is one number or boolean, that, taken by the scheduler
+ * before the resume (vm.c), which then allocates nothing and needs no
+ * protected call: the process does not come back into the core for it
+ * (receive()'s next message; a gen call's reply). Anything else resumes
+ * with nothing, and the caller takes it itself. */
+typedef enum mbb_wake { MBB_WAKE_TIMED, MBB_WAKE_QUIET, MBB_WAKE_RECV, MBB_WAKE_OUTCOME } mbb_wake;
+/* Push onto co what a wake takes for p (above): how many values; 0: none
+ * taken (message_api.c). */
+int mbb_take_on_wake(mb_proc *p, lua_State *co, mbb_wake wake);
+/* A call's reply that is one number or boolean, pushed onto co as
+ * core.call_wait returns it, ending the call: 2; 0: none such (call_api.c). */
+int mbb_take_scalar_outcome(mb_proc *self, lua_State *co);
 
 /* The Lua kind's own, per host (rt->kind_data): where new states look for
  * modules. */
@@ -88,8 +103,8 @@ int mbb_exit_now(lua_State *L, mb_proc *p);
  * clock; < 0: none) passes: a yield, resumed with whether it did not time
  * out (message_api.c). */
 int mbb_wait_block(lua_State *L, mb_proc *self, double deadline);
-/* The same, resumed with no value: its caller looks again. */
-int mbb_wait_quiet(lua_State *L, mb_proc *self, double deadline);
+/* The same, resumed as wake says (mbb_wake). */
+int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake);
 
 /* Note where the process stops ("file:line" outside moonbeam's modules),
  * for info.current_function. On the process's own thread (where.c). */

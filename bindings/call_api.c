@@ -54,10 +54,11 @@ static void end_call_monitor(mb_proc *self, mb_ref ref) {
 
 /* core.call_send(server, label, req, [system], [timeout]): the caller's
  * half of a call in one step: a monitor of server, the core's call slot
- * (host/core/call.h), the request sent, and a wait for the outcome, which
- * returns nothing (core.call_wait() takes the outcome then: the reply can
- * come no sooner, so a look before the wait would be a trip into the core
- * for nothing); with system, as a message no full mailbox refuses (a sys
+ * (host/core/call.h), the request sent, and a wait for the outcome (the
+ * reply can come no sooner, so a look before the wait would be a trip into
+ * the core for nothing), which returns it as core.call_wait does when it is
+ * a reply of one number or boolean (mbb_wake), else nothing (then
+ * call_wait() takes it); with system, as a message no full mailbox refuses (a sys
  * request: it must reach a suspended server whose queue filled up, or
  * nothing could resume it). Or false, chain: the call would close a cycle
  * (nothing is left set up); nil, false: the server's full mailbox refused
@@ -101,7 +102,7 @@ static int l_call_send(lua_State *L) {
         return 2;
     }
     self->budget--;
-    return mbb_wait_quiet(L, self, self->call_deadline);
+    return mbb_wait_for(L, self, self->call_deadline, MBB_WAKE_OUTCOME);
 }
 
 /* The outcome's kinds, as numbers: a string pushed would be hashed and
@@ -134,6 +135,24 @@ static int take_outcome(lua_State *L, mb_proc *self, mb_ref ending) {
         if (kind != MB_MSG_DOWN) end_call_monitor(self, ending);
         else if (ending == self->call_ref) self->call_server = 0;   /* it fired */
     }
+    return 2;
+}
+
+int mbb_take_scalar_outcome(mb_proc *self, lua_State *co) {
+    mb_signal_drain(self);
+    mb_msg *m = self->replies.head;
+    mb_ref ending = atomic_load_explicit(&self->await_ref, memory_order_relaxed);
+    /* A reply is a list of one value: its count (1), then the value. */
+    if (self->dying || !m || !ending || m->kind != MB_MSG_REPLY || m->len < 2 || m->data[0] != 1) return 0;
+    lua_pushinteger(co, KIND_REPLY);
+    if (!mb_decode_scalar(co, m->data + 1, m->len - 1)) {
+        lua_pop(co, 1);
+        return 0;
+    }
+    mb_saveq_remove(&self->replies, NULL, m);
+    free(m);
+    mb_call_end(self);
+    end_call_monitor(self, ending);
     return 2;
 }
 

@@ -514,6 +514,34 @@ int mb_decode_request(lua_State *L, const uint8_t *p, size_t len, int allow_func
     return MB_REQUEST_CAST;
 }
 
+int mb_decode_scalar(lua_State *L, const uint8_t *p, size_t len) {
+    const uint8_t *end = p + len;
+    if (len == 0) return 0;
+    uint8_t tag = *p++;
+    switch (tag) {
+    case MB_T_FALSE:
+    case MB_T_TRUE:
+        if (p != end) return 0;
+        lua_pushboolean(L, tag == MB_T_TRUE);
+        return 1;
+    case MB_T_INT: {
+        uint64_t v;
+        if (mb_varint_get(&p, end, &v) || p != end) return 0;
+        lua_pushnumber(L, (lua_Number)mb_unzigzag(v));
+        return 1;
+    }
+    case MB_T_DOUBLE: {
+        double x;
+        if (end - p != 8) return 0;
+        memcpy(&x, p, 8);
+        lua_pushnumber(L, x);
+        return 1;
+    }
+    default:
+        return 0;
+    }
+}
+
 int mb_decode_list(lua_State *L, const uint8_t *p, size_t len, int allow_functions) {
     dec d = {L, p, p + len, allow_functions};
     int top = lua_gettop(L);

@@ -53,6 +53,11 @@ int mb_decode_list(lua_State *L, const uint8_t *p, size_t len, int allow_functio
  * it is anything else (nothing pushed: decode it as a message); -1 if
  * malformed. */
 enum { MB_REQUEST_CALL = 1, MB_REQUEST_CAST = 2 };
+
+/* If p..p+len is one number or boolean, push it and return 1; else push
+ * nothing and return 0. It allocates nothing, so it may push onto a
+ * suspended coroutine outside any protected call (bindings/vm.c). */
+int mb_decode_scalar(lua_State *L, const uint8_t *p, size_t len);
 int mb_decode_request(lua_State *L, const uint8_t *p, size_t len, int allow_functions);
 
 #endif

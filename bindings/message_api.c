@@ -142,13 +142,13 @@ static void take(mb_proc *p, mb_msg *prev, mb_msg *m) {
 }
 
 /* Block until something arrives or deadline (ms on the runtime clock; < 0:
- * none) passes. The wait returns whether it did not time out, or, quiet,
- * nothing (the process is resumed with no value: its caller looks again). */
-static int wait_block_as(lua_State *L, mb_proc *self, double deadline, bool quiet) {
-    if (self->ext) {
+ * none) passes. The wait returns whether it did not time out, or what wake
+ * says (mbb_wake). */
+static int wait_block_as(lua_State *L, mb_proc *self, double deadline, mbb_wake wake) {
+    if (self->ext) {   /* its own thread waits; its caller looks after it */
         mbb_note_where(L, self);
         bool waited = mb_external_wait(self, deadline);
-        if (quiet) return 0;
+        if (wake != MBB_WAKE_TIMED) return 0;
         lua_pushboolean(L, waited);
         return 1;
     }
@@ -159,13 +159,18 @@ static int wait_block_as(lua_State *L, mb_proc *self, double deadline, bool quie
     if (self->in_blocking)
         return mbb_raisef(L, "receive: cannot wait inside mb.blocking; receive or sleep after it returns");
     self->wait_deadline = deadline;
-    ((mbb_lua *)self->state)->wait_quiet = quiet;   /* a Lua process's own coroutine, above */
+    ((mbb_lua *)self->state)->on_wake = (uint8_t)wake;   /* a Lua process's own coroutine, above */
     self->yield = MB_YIELD_WAIT;
     return lua_yield(L, 0);
 }
 
-int mbb_wait_block(lua_State *L, mb_proc *self, double deadline) { return wait_block_as(L, self, deadline, false); }
-int mbb_wait_quiet(lua_State *L, mb_proc *self, double deadline) { return wait_block_as(L, self, deadline, true); }
+int mbb_wait_block(lua_State *L, mb_proc *self, double deadline) {
+    return wait_block_as(L, self, deadline, MBB_WAKE_TIMED);
+}
+
+int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake) {
+    return wait_block_as(L, self, deadline, wake);
+}
 
 /* recv's and recv_wait's arguments (top of them): whether there is a match
  * (at 1). No argument at all (receive()) is not looked at: the common case,
@@ -265,7 +270,7 @@ static int l_recv_request(lua_State *L) {
         lua_pushboolean(L, --self->budget <= 0);
         return 5;
     }
-    if (!self->dying) return wait_block_as(L, self, -1, true);
+    if (!self->dying) return wait_block_as(L, self, -1, MBB_WAKE_QUIET);
     for (int i = 0; i < 4; i++) lua_pushnil(L);
     lua_pushboolean(L, 1);
     return 5;
@@ -343,7 +348,24 @@ static int l_recv_wait(lua_State *L) {
         lua_pushboolean(L, 1);
         return 4;
     }
-    return wait_block_as(L, self, deadline, true);
+    /* A match runs in the process: then it looks again itself. */
+    return wait_block_as(L, self, deadline, has_match ? MBB_WAKE_QUIET : MBB_WAKE_RECV);
+}
+
+/* What a wait takes for its resume (mbb_wake), onto co: the first message
+ * when it is one number or boolean, as recv returns it (msg, over). Not
+ * when the process is ending or interrupted, or a code change comes
+ * first: its caller meets those itself. */
+int mbb_take_on_wake(mb_proc *p, lua_State *co, mbb_wake wake) {
+    if (wake == MBB_WAKE_OUTCOME) return mbb_take_scalar_outcome(p, co);
+    if (wake != MBB_WAKE_RECV) return 0;
+    mb_signal_drain(p);
+    if (p->dying || atomic_load_explicit(&p->interrupt, memory_order_relaxed) == MB_INTR_ASKED) return 0;
+    mb_msg *m = p->save.head;
+    if (!m || m->kind != MB_MSG_DATA || !mb_decode_scalar(co, m->data, m->len)) return 0;
+    take(p, NULL, m);
+    lua_pushboolean(co, --p->budget <= 0);
+    return 2;
 }
 
 /* core.yield(): give the scheduler a turn (or end, if an exit signal came). */

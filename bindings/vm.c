@@ -722,6 +722,21 @@ static void collect_before_waiting(mb_proc *p) {
     lp->kept = atomic_load_explicit(&p->mem_used, memory_order_relaxed);
 }
 
+/* What p's wait is resumed with (mbb_wake), on its coroutine: how many
+ * values. Nothing here allocates: a coroutine resumed from a wait has room
+ * for them (LuaJIT gave the C function that yielded LUA_MINSTACK slots, and
+ * shrinks no stack to less than a quarter used). */
+static int wake_values(mb_proc *p) {
+    mbb_lua *lp = lua_of(p);
+    mbb_wake wake = lp->on_wake;
+    lp->on_wake = MBB_WAKE_TIMED;
+    if (wake == MBB_WAKE_TIMED) {
+        lua_pushboolean(lp->co, !mb_proc_wait_timed_out(p));
+        return 1;
+    }
+    return mbb_take_on_wake(p, lp->co, wake);
+}
+
 /* The kind's slice (kind.h). */
 static void lua_run(mb_proc *p) {
     int nargs = 0;
@@ -733,11 +748,6 @@ static void lua_run(mb_proc *p) {
         }
     } else {
         jit_when_busy(p);
-        if (p->yield == MB_YIELD_WAIT && !lua_of(p)->wait_quiet) {
-            lua_pushboolean(lua_of(p)->co, !mb_proc_wait_timed_out(p));
-            nargs = 1;
-        }
-        lua_of(p)->wait_quiet = false;
     }
     if (atomic_load_explicit(&p->sig_pending, memory_order_relaxed)) mb_signal_drain(p);
     if (p->dying) {
@@ -745,6 +755,7 @@ static void lua_run(mb_proc *p) {
         return;
     }
     p->budget = mbb_slice_budget();
+    if (p->yield == MB_YIELD_WAIT) nargs = wake_values(p);   /* after the budget: a take counts in it */
     p->yield = MB_YIELD_NONE;
     int st = resume_here(p, nargs);
     if (st < 0) return;   /* abandoned: p->yield is MB_YIELD_EXIT */

@@ -574,6 +574,32 @@ describe("gen.call's monitor of the server", function()
     assert.equal("pong", gen.call(s, "ping"))
   end)
 
+  it("brings a caller that waited each reply as the server sent it: numbers, booleans and the rest", function()
+    local s = server()
+    local values = { 1, -0.0, 2 ^ 53, 0.25, 1 / 0, 0 / 0, true, false, { "t", 1 }, "s", 42 }
+    mb.spawn(function(parent, s, values, slow_reply)
+      local gen = require "moonbeam.gen_server"
+      local got = {}
+      for i, v in ipairs(values) do got[i] = gen.call(s, slow_reply(v)) end   -- each after a wait
+      require("moonbeam").send(parent, { "got", got })
+    end, mb.self(), s, values, function(v)
+      return { "fn", function(from, state, v)
+        require("moonbeam").sleep(2)
+        return "reply", v, state
+      end, v }
+    end)
+    local got = h.expect(h.tuple("got"), "the caller's replies")[2]
+    for i, v in ipairs(values) do
+      if v ~= v then assert.is_true(got[i] ~= got[i], "NaN at " .. i)
+      elseif type(v) == "table" then assert.same(v, got[i])
+      else
+        assert.equal(v, got[i])
+        if v == 0 then assert.equal(1 / v, 1 / got[i]) end
+      end
+    end
+    assert.same({}, mb.info(s).monitored_by)
+  end)
+
   it("is gone after a reply another process sent, and after a thousand calls", function()
     local s = server({})
     local c = caller(s, { "fn", function(from, state)

@@ -55,19 +55,23 @@ local function exchange(pid, label, req, timeout)
   if pid == me then return false, { "calling_self" } end
   -- A sys request goes as a system message: a full mailbox refuses calls,
   -- never get_state or resume (a suspended server would stay so).
-  -- Sent, it waits, and returns nothing; a server on another node: ref,
-  -- over, true (no wait).
-  local ref, x, remote = call_send(pid, label, req, label == SYS, timeout)
+  -- Sent, it waits, and returns the outcome when the core took it for the
+  -- wake (a reply of one number or boolean), else nothing; a server on
+  -- another node: ref, over, true (no wait).
+  local kind, v, remote = call_send(pid, label, req, label == SYS, timeout)
+  local ref
   if remote then
-    if x then c_yield() end   -- the slice is used up
-  elseif ref ~= nil or x ~= nil then
-    if ref == false then return false, { "deadlock", x } end
-    if x == false then return false, { "overloaded" } end   -- its full mailbox refused it: at once
-    error(x, 4)   -- req cannot be sent
+    ref, kind = kind, true
+    if v then c_yield() end   -- the slice is used up
+  elseif kind == false then
+    return false, { "deadlock", v }
+  elseif kind == nil then
+    if v == false then return false, { "overloaded" } end   -- its full mailbox refused it: at once
+    if v ~= nil then error(v, 4) end   -- req cannot be sent
+    kind = true
   end
   -- The outcome, which ends the call; nil: the timeout (the call ended
   -- with it). A wait returns true or false (timed out): then a look again.
-  local kind, v = call_wait(ref)
   while kind == true or kind == false do kind, v = call_wait(ref) end
   if remote and kind ~= DOWN then demonitor(ref) end   -- its monitor is the distribution layer's
   if kind == REPLY then
