@@ -66,6 +66,19 @@ function H.count(array, value)
   return n
 end
 
+-- Asserts that got holds values as sent: NaN as NaN, -0 as -0, tables by
+-- their contents.
+function H.assert_values(expected, got)
+  for i, v in ipairs(expected) do
+    if v ~= v then assert.is_true(got[i] ~= got[i], "NaN at " .. i)
+    elseif type(v) == "table" then assert.same(v, got[i])
+    else
+      assert.equal(v, got[i])
+      if v == 0 then assert.equal(1 / v, 1 / got[i]) end   -- -0 stays -0
+    end
+  end
+end
+
 -- The text of an error value: strings as they are, tables flattened.
 function H.text(e)
   if type(e) == "table" then
