@@ -69,6 +69,7 @@ end
 -- Asserts that got holds values as sent: NaN as NaN, -0 as -0, tables by
 -- their contents.
 function H.assert_values(expected, got)
+  local assert = require "luassert"   -- a spec's assert; a module sees Lua's own
   for i, v in ipairs(expected) do
     if v ~= v then assert.is_true(got[i] ~= got[i], "NaN at " .. i)
     elseif type(v) == "table" then assert.same(v, got[i])
