@@ -100,10 +100,8 @@ int mbb_raisef(lua_State *L, const char *fmt, ...);
  * states that cannot yield to a scheduler (see message_api.c). */
 int mbb_exit_now(lua_State *L, mb_proc *p);
 /* Block the process until something arrives or deadline (ms on the runtime
- * clock; < 0: none) passes: a yield, resumed with whether it did not time
- * out (message_api.c). */
-int mbb_wait_block(lua_State *L, mb_proc *self, double deadline);
-/* The same, resumed as wake says (mbb_wake). */
+ * clock; < 0: none) passes: a yield, resumed as wake says (mbb_wake;
+ * MBB_WAKE_TIMED: with whether it did not time out) (message_api.c). */
 int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake);
 
 /* Note where the process stops ("file:line" outside moonbeam's modules),

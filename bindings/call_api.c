@@ -109,7 +109,20 @@ static int l_call_send(lua_State *L) {
  * looked up in the string table on every call. */
 enum { KIND_REPLY = 1, KIND_DOWN, KIND_DEADLOCK };
 
-/* The call's outcome if it came (pushed: 2), else 0; ending as call_take's ref. */
+/* m, the outcome at the head of the reply slot, is taken; with ending (the
+ * awaited ref), the call ends with it, and its monitor, unless that fired:
+ * a DOWN (its server's end already took it away, mb_signal_drain). */
+static void outcome_taken(mb_proc *self, mb_msg *m, mb_ref ending) {
+    bool down = m->kind == MB_MSG_DOWN;
+    mb_saveq_remove(&self->replies, NULL, m);
+    free(m);
+    if (!ending) return;
+    mb_call_end(self);
+    if (!down) end_call_monitor(self, ending);
+}
+
+/* The call's outcome if it came (pushed: 2), else 0; with ending, as
+ * outcome_taken. */
 static int take_outcome(lua_State *L, mb_proc *self, mb_ref ending) {
     mb_signal_drain(self);
     mb_msg *m = self->replies.head;
@@ -127,14 +140,7 @@ static int take_outcome(lua_State *L, mb_proc *self, mb_ref ending) {
         break;
     }
     lua_insert(L, -2);
-    int kind = m->kind;
-    mb_saveq_remove(&self->replies, NULL, m);
-    free(m);
-    if (ending) {
-        mb_call_end(self);
-        if (kind != MB_MSG_DOWN) end_call_monitor(self, ending);
-        else if (ending == self->call_ref) self->call_server = 0;   /* it fired */
-    }
+    outcome_taken(self, m, ending);
     return 2;
 }
 
@@ -149,26 +155,18 @@ int mbb_take_scalar_outcome(mb_proc *self, lua_State *co) {
         lua_pop(co, 1);
         return 0;
     }
-    mb_saveq_remove(&self->replies, NULL, m);
-    free(m);
-    mb_call_end(self);
-    end_call_monitor(self, ending);
+    outcome_taken(self, m, ending);
     return 2;
 }
 
-/* core.call_take([ref]) -> 1, value (a reply) | 2, reason (the server's
- * DOWN) | 3, chain (a deadlock) | nil. With ref, an outcome also ends the
- * call, as call_end(ref) would (call_end() for a DOWN: that monitor is
- * gone): one call into the core less per gen_server.call. */
-static int l_call_take(lua_State *L) {
-    mb_proc *self = mbb_self(L);
-    mb_ref ending = lua_isnoneornil(L, 1) ? 0 : mbb_check_ref(L, 1, "call_take");
-    return take_outcome(L, self, ending);
-}
+/* core.call_take() -> 1, value (a reply) | 2, reason (the server's DOWN)
+ * | 3, chain (a deadlock) | nil: the awaited outcome (a start's ack, a
+ * stop's DOWN), which leaves the call to its caller to end (call_end). */
+static int l_call_take(lua_State *L) { return take_outcome(L, mbb_self(L), 0); }
 
 /* core.call_wait([ref]) -> the outcome of the call call_send made (ref:
- * its ref; none: the call this process awaits), as call_take(ref) gives it
- * (and ends the call with); nil once its deadline has passed (the call is
+ * its ref; none: the call this process awaits), as call_take gives it, and
+ * the call ends with it; nil once its deadline has passed (the call is
  * ended then, its monitor gone); else it waits for the outcome, up to the
  * deadline, and returns whether it did not time out, to be called again.
  * gen_server.call's wait, without a look at the clock or the slot from Lua
@@ -189,7 +187,7 @@ static int l_call_wait(lua_State *L) {
         end_call_monitor(self, ref);
         return 0;
     }
-    return mbb_wait_block(L, self, deadline);
+    return mbb_wait_for(L, self, deadline, MBB_WAKE_TIMED);
 }
 
 /* core.call_end([ref]): the call is over; with ref, its monitor goes too

@@ -344,6 +344,30 @@ static int dec_varint(dec *d, uint64_t *out) { return mb_varint_get(&d->p, d->en
 
 static int dec_value(dec *d, int depth, int allow_nil);
 
+/* A boolean or a number after its tag: pushed, 0; -1 if malformed; 1 when
+ * tag is none of them (nothing pushed). Pushes nothing that allocates. */
+static int dec_scalar(dec *d, uint8_t tag) {
+    uint64_t v;
+    switch (tag) {
+    case MB_T_FALSE: lua_pushboolean(d->L, 0); return 0;
+    case MB_T_TRUE: lua_pushboolean(d->L, 1); return 0;
+    case MB_T_INT:
+        if (dec_varint(d, &v)) return -1;
+        lua_pushnumber(d->L, (lua_Number)mb_unzigzag(v));
+        return 0;
+    case MB_T_DOUBLE: {
+        double x;
+        if (d->end - d->p < 8) return -1;
+        memcpy(&x, d->p, 8);
+        d->p += 8;
+        lua_pushnumber(d->L, x);
+        return 0;
+    }
+    default:
+        return 1;
+    }
+}
+
 static int dec_table(dec *d, int depth) {
     lua_State *L = d->L;
     uint64_t narr, nhash;
@@ -375,20 +399,11 @@ static int dec_value(dec *d, int depth, int allow_nil) {
         if (!allow_nil) return -1;
         lua_pushnil(L);
         return 0;
-    case MB_T_FALSE: lua_pushboolean(L, 0); return 0;
-    case MB_T_TRUE: lua_pushboolean(L, 1); return 0;
+    case MB_T_FALSE:
+    case MB_T_TRUE:
     case MB_T_INT:
-        if (dec_varint(d, &v)) return -1;
-        lua_pushnumber(L, (lua_Number)mb_unzigzag(v));
-        return 0;
-    case MB_T_DOUBLE: {
-        double x;
-        if (d->end - d->p < 8) return -1;
-        memcpy(&x, d->p, 8);
-        d->p += 8;
-        lua_pushnumber(L, x);
-        return 0;
-    }
+    case MB_T_DOUBLE:
+        return dec_scalar(d, tag);
     case MB_T_ATOM: {
         uint64_t n;
         if (dec_varint(d, &n) || n > (uint64_t)(d->end - d->p)) return -1;
@@ -515,31 +530,11 @@ int mb_decode_request(lua_State *L, const uint8_t *p, size_t len, int allow_func
 }
 
 int mb_decode_scalar(lua_State *L, const uint8_t *p, size_t len) {
-    const uint8_t *end = p + len;
-    if (len == 0) return 0;
-    uint8_t tag = *p++;
-    switch (tag) {
-    case MB_T_FALSE:
-    case MB_T_TRUE:
-        if (p != end) return 0;
-        lua_pushboolean(L, tag == MB_T_TRUE);
-        return 1;
-    case MB_T_INT: {
-        uint64_t v;
-        if (mb_varint_get(&p, end, &v) || p != end) return 0;
-        lua_pushnumber(L, (lua_Number)mb_unzigzag(v));
-        return 1;
-    }
-    case MB_T_DOUBLE: {
-        double x;
-        if (end - p != 8) return 0;
-        memcpy(&x, p, 8);
-        lua_pushnumber(L, x);
-        return 1;
-    }
-    default:
-        return 0;
-    }
+    dec d = {L, p, p + len, 0};
+    if (len == 0 || dec_scalar(&d, *d.p++) != 0) return 0;
+    if (d.p == d.end) return 1;
+    lua_pop(L, 1);   /* more after it: not one value */
+    return 0;
 }
 
 int mb_decode_list(lua_State *L, const uint8_t *p, size_t len, int allow_functions) {

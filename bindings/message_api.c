@@ -144,7 +144,7 @@ static void take(mb_proc *p, mb_msg *prev, mb_msg *m) {
 /* Block until something arrives or deadline (ms on the runtime clock; < 0:
  * none) passes. The wait returns whether it did not time out, or what wake
  * says (mbb_wake). */
-static int wait_block_as(lua_State *L, mb_proc *self, double deadline, mbb_wake wake) {
+int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake) {
     if (self->ext) {   /* its own thread waits; its caller looks after it */
         mbb_note_where(L, self);
         bool waited = mb_external_wait(self, deadline);
@@ -162,14 +162,6 @@ static int wait_block_as(lua_State *L, mb_proc *self, double deadline, mbb_wake 
     ((mbb_lua *)self->state)->on_wake = (uint8_t)wake;   /* a Lua process's own coroutine, above */
     self->yield = MB_YIELD_WAIT;
     return lua_yield(L, 0);
-}
-
-int mbb_wait_block(lua_State *L, mb_proc *self, double deadline) {
-    return wait_block_as(L, self, deadline, MBB_WAKE_TIMED);
-}
-
-int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake) {
-    return wait_block_as(L, self, deadline, wake);
 }
 
 /* recv's and recv_wait's arguments (top of them): whether there is a match
@@ -270,7 +262,7 @@ static int l_recv_request(lua_State *L) {
         lua_pushboolean(L, --self->budget <= 0);
         return 5;
     }
-    if (!self->dying) return wait_block_as(L, self, -1, MBB_WAKE_QUIET);
+    if (!self->dying) return mbb_wait_for(L, self, -1, MBB_WAKE_QUIET);
     for (int i = 0; i < 4; i++) lua_pushnil(L);
     lua_pushboolean(L, 1);
     return 5;
@@ -309,7 +301,7 @@ static int l_wait(lua_State *L) {
         lua_pushboolean(L, 0);
         return 1;
     }
-    return mbb_wait_block(L, self, ms < 0 ? -1 : mb_now_ms() + ms);
+    return mbb_wait_for(L, self, ms < 0 ? -1 : mb_now_ms() + ms, MBB_WAKE_TIMED);
 }
 
 /* core.wait_until(deadline) -> as core.wait, with the deadline (core.now's
@@ -325,7 +317,7 @@ static int l_wait_until(lua_State *L) {
         lua_pushboolean(L, 0);
         return 1;
     }
-    return mbb_wait_block(L, self, deadline);
+    return mbb_wait_for(L, self, deadline, MBB_WAKE_TIMED);
 }
 
 /* core.recv_wait(match, [deadline]) -> as core.recv when a message (that
@@ -349,7 +341,7 @@ static int l_recv_wait(lua_State *L) {
         return 4;
     }
     /* A match runs in the process: then it looks again itself. */
-    return wait_block_as(L, self, deadline, has_match ? MBB_WAKE_QUIET : MBB_WAKE_RECV);
+    return mbb_wait_for(L, self, deadline, has_match ? MBB_WAKE_QUIET : MBB_WAKE_RECV);
 }
 
 /* What a wait takes for its resume (mbb_wake), onto co: the first message

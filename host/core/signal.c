@@ -280,10 +280,13 @@ static int handle_signal(mb_proc *p, mb_msg *sig) {
         pthread_mutex_lock(&p->lock);
         found = mb_monvec_take(&p->monitors, sig->ref, NULL);
         pthread_mutex_unlock(&p->lock);
-        /* Demonitored meanwhile; or a call's monitor (kept by the server
-         * alone), whose call is over unless it still awaits this ref. */
-        if (!found && (sig->ref != atomic_load_explicit(&p->await_ref, memory_order_relaxed) || !sig->ref)) break;
-        if (!found && sig->ref == p->call_ref) p->call_server = 0;   /* it fired: nothing to take away */
+        if (!found) {
+            /* Demonitored meanwhile; or a call's monitor (kept by the
+             * server alone), whose call is over unless it awaits this ref. */
+            mb_ref awaited = atomic_load_explicit(&p->await_ref, memory_order_relaxed);
+            if (!awaited || sig->ref != awaited) break;
+            if (sig->ref == p->call_ref) p->call_server = 0;   /* it fired: nothing to take away */
+        }
         mb_small_term what = mb_small_id(MB_T_PID, sig->from);
         mb_msg *m = mb_down_message(sig->ref, what.b, what.n, sig->data, sig->len);
         if (!m) {

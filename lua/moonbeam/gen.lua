@@ -20,7 +20,7 @@ local c_send_system, c_yield = mb.send_system, mb.yield
 local M = {}
 
 local START, SYS, REPLY_FAILED = "$gen_start", "$gen_sys", "$gen_reply_failed"
--- The kinds of outcome core.call_take and core.call_wait give.
+-- The kinds of outcome core.call_take and core.call_wait give (bindings/call_api.c, KIND_*).
 local REPLY, DOWN, DEADLOCK = 1, 2, 3
 
 -- A message no full mailbox drops or counts (host/core/mailbox_bounds.h): a

@@ -10,7 +10,7 @@ local core = require "moonbeam.core"
 
 local M = {}
 
--- The kinds of outcome core.call_take gives.
+-- The kinds of outcome core.call_take gives (bindings/call_api.c, KIND_*).
 local REPLY, DOWN = 1, 2
 
 --- connect(node) -> true once connected to node ("name@host"), false when
