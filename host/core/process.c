@@ -10,6 +10,7 @@
 #include "mailbox_bounds.h"
 #include "names.h"
 #include "io.h"
+#include "lock.h"
 #include "runtime.h"
 #include "sched.h"
 #include "signal.h"
@@ -29,7 +30,7 @@ mb_proc *mb_proc_new(mb_runtime *rt) {
     mb_proc *p = aligned_alloc(_Alignof(mb_proc), sizeof *p);
     if (!p) return NULL;
     memset(p, 0, sizeof *p);
-    if (pthread_mutex_init(&p->lock, NULL)) {
+    if (mb_lock_init(&p->lock)) {
         free(p);
         return NULL;
     }

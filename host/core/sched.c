@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "blocking.h"
+#include "lock.h"
 #include "netloop.h"
 #include "runtime.h"
 #include "signal.h"
@@ -483,7 +484,7 @@ static int loop_init(mb_runtime *rt, mb_sched *s, int id, int nscheds) {
     if (uv_loop_init(&s->loop)) return -1;
     if (id >= 0 && mb_netloop_init(s)) return -1;   /* the timer thread has no sockets */
     if (mb_wake_init(&s->loop, &s->wakeup, on_wakeup, s) || uv_timer_init(&s->loop, &s->nap) ||
-        pthread_mutex_init(&s->rq_lock, NULL) || pthread_mutex_init(&s->post_lock, NULL))
+        mb_lock_init(&s->rq_lock) || mb_lock_init(&s->post_lock))
         return -1;
     return 0;
 }
