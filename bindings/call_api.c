@@ -81,18 +81,31 @@ static int l_call_send(lua_State *L) {
         return 2;
     }
     mb_call_demonitor(self);   /* a call left without its end (an error in its wait) */
+    /* The server looked up once for its monitor, the wait-for walk's first
+     * step and the send: each lookup and its release write the line of its
+     * table slot, which every caller of a busy server writes. */
+    mb_runtime *rt = self->rt;
+    mb_proc *t = mb_proctab_get(&rt->procs, server);
     mb_small_term what = mb_small_id(MB_T_PID, server);   /* in place: no allocation per call */
-    int rc = mb_call_monitor(self, server, ref, what.b, what.n);
-    if (rc == MB_LINK_NOMEM) return mbb_raisef(L, "call: out of memory");
+    int rc = mb_call_monitor(self, t, ref, what.b, what.n);
+    if (rc == MB_LINK_NOMEM) {
+        if (t) mb_proctab_put(&rt->procs, server);
+        return mbb_raisef(L, "call: out of memory");
+    }
     mb_pid chain[MB_MAX_CHAIN];
-    int n = mb_call_begin(self, server, ref, chain);
+    int n = t ? mb_call_begin_on(self, t, ref, chain) : mb_call_begin(self, server, ref, chain);
+    rc = MB_DELIVER_OK;   /* to a server that is gone: nothing sent, its DOWN noproc is queued */
+    if (n == 0 && t) {
+        mb_msg_kind kind = lua_toboolean(L, 4) ? MB_MSG_SYSTEM : MB_MSG_DATA;
+        mb_msg *m = mb_msg_copy(kind, self->pid, 0, self->scratch.p, self->scratch.len);
+        rc = m ? mb_proc_deliver(t, m, mbb_sched(self)) : -1;
+    }
+    if (t) mb_proctab_put(&rt->procs, server);
     if (n > 0) {
         mb_call_end(self);
         mb_call_demonitor(self);
         return push_cycle(L, chain, n);
     }
-    mb_msg_kind kind = lua_toboolean(L, 4) ? MB_MSG_SYSTEM : MB_MSG_DATA;
-    rc = mb_send(self->rt, mbb_sched(self), self->pid, server, kind, 0, self->scratch.p, self->scratch.len);
     if (rc != MB_DELIVER_OK) {   /* out of memory, or refused by a full mailbox */
         mb_call_end(self);
         mb_call_demonitor(self);

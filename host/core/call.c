@@ -18,7 +18,9 @@ static void notify_deadlock(mb_runtime *rt, mb_sched *s, mb_pid victim,
     mb_proctab_put(&rt->procs, victim);
 }
 
-int mb_call_begin(mb_proc *self, mb_pid server, mb_ref ref, mb_pid *chain) {
+/* held: server's process, when the caller has it from the table already
+ * (then the walk's first step looks nowhere up), or NULL. */
+static int begin(mb_proc *self, mb_pid server, mb_proc *held, mb_ref ref, mb_pid *chain) {
     mb_runtime *rt = self->rt;
     mb_saveq_free_all(&self->replies);
     atomic_store(&self->await_ref, ref);
@@ -31,10 +33,15 @@ int mb_call_begin(mb_proc *self, mb_pid server, mb_ref ref, mb_pid *chain) {
     while (n < MB_MAX_CHAIN) {
         chain[n++] = cur;
         if (cur == self->pid) break;
-        mb_proc *q = mb_proctab_get(&rt->procs, cur);
-        if (!q) return 0;
-        mb_pid next = atomic_load(&q->calling);
-        mb_proctab_put(&rt->procs, cur);
+        mb_pid next;
+        if (held && cur == server) {
+            next = atomic_load(&held->calling);
+        } else {
+            mb_proc *q = mb_proctab_get(&rt->procs, cur);
+            if (!q) return 0;
+            next = atomic_load(&q->calling);
+            mb_proctab_put(&rt->procs, cur);
+        }
         if (!next) return 0;
         cur = next;
     }
@@ -48,6 +55,14 @@ int mb_call_begin(mb_proc *self, mb_pid server, mb_ref ref, mb_pid *chain) {
         for (int i = 1; i < n - 1; i++) notify_deadlock(rt, self->sched, chain[i], b.p, b.len);
     mb_buf_free(&b);
     return n;
+}
+
+int mb_call_begin(mb_proc *self, mb_pid server, mb_ref ref, mb_pid *chain) {
+    return begin(self, server, NULL, ref, chain);
+}
+
+int mb_call_begin_on(mb_proc *self, mb_proc *server, mb_ref ref, mb_pid *chain) {
+    return begin(self, server->pid, server, ref, chain);
 }
 
 void mb_call_end(mb_proc *self) {

@@ -27,9 +27,9 @@ static void unlock_pair(mb_proc *a, mb_proc *b) {
 
 /* The local half of a link (ref 0) or of a remote process's monitor
  * (its ref) in local's lists: add it, or take it away. */
-static int remote_half(mb_runtime *rt, mb_pid local, mb_pid remote, mb_ref ref, bool add) {
-    mb_proc *p = mb_proctab_get(&rt->procs, local);
-    if (!p) return MB_LINK_NOPROC;
+/* The local half of a link (ref 0) or of a remote process's monitor
+ * (its ref) in p's lists: add it, or take it away. */
+static int half(mb_proc *p, mb_pid remote, mb_ref ref, bool add) {
     int rc = MB_LINK_OK;
     pthread_mutex_lock(&p->lock);
     if (!add && ref) mb_monvec_take(&p->monitored_by, ref, NULL);
@@ -37,6 +37,14 @@ static int remote_half(mb_runtime *rt, mb_pid local, mb_pid remote, mb_ref ref, 
     else if (p->exiting) rc = MB_LINK_NOPROC;
     else if (ref ? mb_monvec_add(&p->monitored_by, ref, remote) : mb_pidvec_add(&p->links, remote)) rc = MB_LINK_NOMEM;
     pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+/* half, on the process local names. */
+static int remote_half(mb_runtime *rt, mb_pid local, mb_pid remote, mb_ref ref, bool add) {
+    mb_proc *p = mb_proctab_get(&rt->procs, local);
+    if (!p) return MB_LINK_NOPROC;
+    int rc = half(p, remote, ref, add);
     mb_proctab_put(&rt->procs, local);
     return rc;
 }
@@ -111,11 +119,11 @@ int mb_monitor(mb_proc *self, mb_pid target, mb_ref ref, const uint8_t *what, si
     return rc;
 }
 
-int mb_call_monitor(mb_proc *self, mb_pid server, mb_ref ref, const uint8_t *what, size_t what_len) {
-    int rc = mb_monitor_remote(self->rt, server, self->pid, ref);   /* the server's half alone */
+int mb_call_monitor(mb_proc *self, mb_proc *server, mb_ref ref, const uint8_t *what, size_t what_len) {
+    int rc = server ? half(server, self->pid, ref, true) : MB_LINK_NOPROC;   /* the server's half alone */
     if (rc == MB_LINK_NOPROC) return queue_noproc_down(self, ref, what, what_len);
     if (rc == MB_LINK_OK) {
-        self->call_server = server;
+        self->call_server = server->pid;
         self->call_ref = ref;
     }
     return rc;

@@ -35,8 +35,9 @@ int mb_demonitor(mb_proc *self, mb_ref ref, int flush);
  * and call_ref name it. The server's DOWN reaches the slot while the call
  * awaits ref, and is dropped after it (mb_signal_drain); the caller's exit
  * takes it away. On a dead server, queues DOWN noproc at once, as
- * mb_monitor. The caller's own lock is not taken. */
-int mb_call_monitor(mb_proc *self, mb_pid server, mb_ref ref, const uint8_t *what, size_t what_len);
+ * mb_monitor. The caller's own lock is not taken. server: the process
+ * the caller holds (mb_proctab_get), NULL when it is gone. */
+int mb_call_monitor(mb_proc *self, mb_proc *server, mb_ref ref, const uint8_t *what, size_t what_len);
 /* The call's monitor goes (its call is over), if there is one. */
 void mb_call_demonitor(mb_proc *self);
 
