@@ -45,7 +45,7 @@ static int encode_request(lua_State *L, mb_proc *p, mb_ref ref, mb_encode_err *e
 }
 
 /* The monitor of the call that ends under ref: a local call's, on its
- * server's side (mb_call_monitor), or one of this process's own (a start's
+ * server's side (mb_call_monitored), or one of this process's own (a start's
  * or a stop's, or a call to another node's). */
 static void end_call_monitor(mb_proc *self, mb_ref ref) {
     if (self->call_server && ref == self->call_ref) mb_call_demonitor(self);
@@ -81,29 +81,27 @@ static int l_call_send(lua_State *L) {
         return 2;
     }
     mb_call_demonitor(self);   /* a call left without its end (an error in its wait) */
-    /* The server looked up once for its monitor, the wait-for walk's first
-     * step and the send: each lookup and its release write the line of its
-     * table slot, which every caller of a busy server writes. */
+    /* The server looked up once for the wait-for walk's first step and the
+     * send: each lookup and its release write the line of its table slot,
+     * which every caller of a busy server writes. */
     mb_runtime *rt = self->rt;
     mb_proc *t = mb_proctab_get(&rt->procs, server);
-    mb_small_term what = mb_small_id(MB_T_PID, server);   /* in place: no allocation per call */
-    int rc = mb_call_monitor(self, t, ref, what.b, what.n);
-    if (rc == MB_LINK_NOMEM) {
-        if (t) mb_proctab_put(&rt->procs, server);
-        return mbb_raisef(L, "call: out of memory");
-    }
     mb_pid chain[MB_MAX_CHAIN];
     int n = t ? mb_call_begin_on(self, t, ref, chain) : mb_call_begin(self, server, ref, chain);
-    rc = MB_DELIVER_OK;   /* to a server that is gone: nothing sent, its DOWN noproc is queued */
+    int rc = MB_DELIVER_OK;   /* to a server that is gone: nothing to send */
     if (n == 0 && t) {
         mb_msg_kind kind = lua_toboolean(L, 4) ? MB_MSG_SYSTEM : MB_MSG_DATA;
-        mb_msg *m = mb_msg_copy(kind, self->pid, 0, self->scratch.p, self->scratch.len);
+        mb_msg *m = mb_msg_copy(kind, self->pid, ref, self->scratch.p, self->scratch.len);
+        if (m) m->call_monitor = 1;   /* the request carries the call's monitor (signal.h) */
         rc = m ? mb_proc_deliver(t, m, mbb_sched(self)) : -1;
+    }
+    if (n == 0 && rc == MB_DELIVER_OK) {
+        mb_small_term what = mb_small_id(MB_T_PID, server);   /* in place: no allocation per call */
+        rc = mb_call_monitored(self, t, ref, what.b, what.n) == MB_LINK_NOMEM ? -1 : MB_DELIVER_OK;
     }
     if (t) mb_proctab_put(&rt->procs, server);
     if (n > 0) {
         mb_call_end(self);
-        mb_call_demonitor(self);
         return push_cycle(L, chain, n);
     }
     if (rc != MB_DELIVER_OK) {   /* out of memory, or refused by a full mailbox */
@@ -127,11 +125,13 @@ enum { KIND_REPLY = 1, KIND_DOWN, KIND_DEADLOCK };
  * a DOWN (its server's end already took it away, mb_signal_drain). */
 static void outcome_taken(mb_proc *self, mb_msg *m, mb_ref ending) {
     bool down = m->kind == MB_MSG_DOWN;
+    bool taken = m->kind == MB_MSG_REPLY && m->call_monitor;   /* the server's own reply took it */
     mb_saveq_remove(&self->replies, NULL, m);
     free(m);
     if (!ending) return;
     mb_call_end(self);
-    if (!down) end_call_monitor(self, ending);
+    if (taken && self->call_ref == ending) self->call_server = 0, self->call_ref = 0;
+    else if (!down) end_call_monitor(self, ending);
 }
 
 /* The call's outcome if it came (pushed: 2), else 0; with ending, as
@@ -232,8 +232,10 @@ static int l_reply(lua_State *L) {
     self->scratch.len = 0;
     if (mb_encode_list(L, 3, 1, "value", &self->scratch, atomic_load(&self->rt->max_message_size), &err))
         return mbb_raisef(L, "%s: %s", fn, err.msg);
-    if (mb_call_reply(self->rt, mbb_sched(self), caller, ref, self->scratch.p, self->scratch.len))
-        return mbb_raisef(L, "%s: out of memory", fn);
+    mb_msg *m = mb_msg_copy(MB_MSG_REPLY, 0, ref, self->scratch.p, self->scratch.len);
+    if (!m) return mbb_raisef(L, "%s: out of memory", fn);
+    m->call_monitor = mb_call_monitor_take(self, ref);   /* the caller then has none to end */
+    mb_call_reply_msg(self->rt, mbb_sched(self), caller, m);
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -407,6 +407,8 @@ static int l_info(lua_State *L) {
         ok = !mb_monvec_add(&mons, p->monitors.v[i].ref, p->monitors.v[i].pid);
     for (uint32_t i = 0; ok && i < p->monitored_by.n; i++)
         ok = !mb_monvec_add(&by, p->monitored_by.v[i].ref, p->monitored_by.v[i].pid);
+    for (uint32_t i = 0; ok && i < p->calls.n; i++)   /* the callers of the calls it took */
+        ok = !mb_monvec_add(&by, p->calls.v[i].ref, p->calls.v[i].pid);
     pthread_mutex_unlock(&p->lock);
     mb_proctab_put(&self->rt->procs, pid);
     if (name) lua_pushstring(L, name);

@@ -610,6 +610,61 @@ describe("gen.call's monitor of the server", function()
     assert.same({}, mb.info(s).monitored_by)
   end)
 
+  -- A request whose handle_call tells watcher it began, then takes no
+  -- message for ms, then replies value (nil: stops the server with "boom").
+  local function busy(ms, watcher, value)
+    return { "fn", function(from, state, ms, watcher, value)
+      local mb = require "moonbeam"
+      mb.send(watcher, "busy")
+      local t = mb.now()
+      while mb.now() - t < ms do end
+      if value == nil then return "stop", "boom", state end
+      return "reply", value, state
+    end, ms, watcher, value }
+  end
+
+  it("ends, with the server's reason, the calls whose requests it never took", function()
+    local s = server()
+    caller(s, busy(300, mb.self()), "infinity")
+    assert.equal("busy", h.expect(function(m) return m == "busy" end, "the server's start of its busy call"))
+    for _ = 1, 20 do caller(s, "ping", "infinity") end   -- their requests wait in its inbox
+    for _ = 1, 21 do
+      local report = h.expect(h.tuple("called"), "a caller's report", 10000)
+      assert.is_false(report[2])
+      assert.same({ "exit", "boom" }, { report[3][1], report[3][2] })
+    end
+  end)
+
+  it("leaves no caller waiting on a server killed while their calls arrive", function()
+    for _ = 1, 20 do
+      local s = server()
+      for _ = 1, 10 do caller(s, "ping", "infinity") end
+      mb.exit(s, "kill")
+      for _ = 1, 10 do
+        local report = h.expect(h.tuple("called"), "a caller's report", 10000)
+        local ok, v = report[2], report[3]
+        local fine = ok and v == "pong" or not ok and
+          (v[1] == "noproc" or v[1] == "exit" and (v[2] == "killed" or v[2] == "noproc"))
+        assert(fine, "unexpected outcome " .. h.text(report))
+      end
+    end
+  end)
+
+  it("is gone once the server takes a request whose caller timed out before", function()
+    local s = server()
+    -- Blocked in C, not spinning in Lua: no preemption lets it look at its inbox meanwhile.
+    caller(s, { "fn", function(from, state, watcher)
+      require("moonbeam").send(watcher, "busy")
+      require("os").execute("sleep 0.2")
+      return "reply", "done", state
+    end, mb.self() }, "infinity")
+    assert.equal("busy", h.expect(function(m) return m == "busy" end, "the server's start of its busy call"))
+    assert.same({ "timeout" }, U.raised(gen.call, s, NOREPLY, 20))   -- still in its inbox; never answered
+    assert.same({ "called", true, "done" }, h.expect(h.tuple("called"), "the busy call's report"))
+    assert.equal("pong", gen.call(s, "ping"))
+    assert.same({}, mb.info(s).monitored_by)
+  end)
+
   it("ends the call with {\"exit\", reason} when the server dies, and leaves nothing after", function()
     local s = server()
     local c = caller(s, held("never", mb.self()))

@@ -11,6 +11,7 @@ mb_msg *mb_msg_new(mb_msg_kind kind, mb_pid from, mb_ref ref, size_t len) {
     m->kind = (uint8_t)kind;
     m->bounded = 0;
     m->ending = 0;
+    m->call_monitor = 0;
     m->from = from;
     m->ref = ref;
     m->len = len;

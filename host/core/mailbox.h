@@ -34,6 +34,8 @@ typedef enum mb_msg_kind {
     MB_MSG_CALL_DOWN,   /* the DOWN of a call's monitor of a process on another node (ref: the
                            call): its reply slot's while awaited, else dropped (the call is over,
                            and its demonitor may not have reached the other node yet) */
+    MB_SIG_DEMONITOR,   /* the call `ref` of `from` is over: its monitor, which the receiver
+                           holds (signal.h, mb_call_monitored), goes */
 } mb_msg_kind;
 
 typedef struct mb_msg {
@@ -41,6 +43,9 @@ typedef struct mb_msg {
     uint8_t kind;
     uint8_t bounded;    /* counted in its receiver's queue_bounded (mailbox_bounds.h) */
     uint8_t ending;     /* an exit signal counted in its receiver's `ending` (process.h) */
+    uint8_t call_monitor; /* a call's request: it carries its caller's monitor of the receiver
+                             (ref: the call's), until the receiver's drain records it; a
+                             call's reply: the server took that monitor away with it */
     mb_pid from;
     mb_ref ref;
     size_t len;

@@ -56,6 +56,7 @@ void mb_proc_free(mb_proc *p) {
     free(p->links.v);
     mb_monvec_free(&p->monitors);
     mb_monvec_free(&p->monitored_by);
+    mb_monvec_free(&p->calls);
     mb_monvec_free(&p->aliases);
     free(p->name);
     mb_tabbinds_free(&p->bound);
@@ -162,7 +163,10 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
     case MB_MSG_ALIASED:
         if (p->admits) {
             int rc = mb_mailbox_admit(p, m, from);
-            if (rc != MB_ADMIT_QUEUE) {
+            /* A call's request that a doomed mailbox drops is queued all
+             * the same, uncounted: it carries its caller's monitor, and the
+             * receiver's end (which the doom brings) sends that DOWN. */
+            if (rc != MB_ADMIT_QUEUE && !(rc == MB_ADMIT_DROP && m->call_monitor)) {
                 free(m);
                 return rc == MB_ADMIT_FULL ? MB_DELIVER_FULL : MB_DELIVER_OK;
             }
@@ -243,11 +247,12 @@ void mb_proc_terminate(mb_proc *p) {
     pthread_mutex_lock(&p->lock);
     p->exiting = true;
     mb_pidvec links = p->links;
-    mb_monvec mine = p->monitors, watchers = p->monitored_by;
+    mb_monvec mine = p->monitors, watchers = p->monitored_by, calls = p->calls;
     char *name = p->name;
     memset(&p->links, 0, sizeof p->links);
     memset(&p->monitors, 0, sizeof p->monitors);
     memset(&p->monitored_by, 0, sizeof p->monitored_by);
+    memset(&p->calls, 0, sizeof p->calls);
     p->name = NULL;
     pthread_mutex_unlock(&p->lock);
 
@@ -266,14 +271,16 @@ void mb_proc_terminate(mb_proc *p) {
         mb_proctab_put(&rt->procs, t->pid);
     }
     mb_monvec_free(&mine);
-    if (p->call_server) mb_demonitor_remote(rt, p->call_server, p->call_ref);   /* a call it was in */
+    mb_call_demonitor(p);   /* a call it was in */
 
     mb_pid pid = p->pid;
     mb_proctab_ref(&rt->procs, pid);      /* keep p while the signals go out */
     mb_proctab_retire(&rt->procs, pid);   /* alive(pid) is false from here */
     send_signals(p, &links, &watchers);
+    mb_call_monitors_fire(p, &calls);
     free(links.v);
     mb_monvec_free(&watchers);
+    mb_monvec_free(&calls);
     mb_proctab_put(&rt->procs, pid);
 }
 

@@ -140,7 +140,7 @@ typedef struct mb_proc {
     mb_yield yield;
     double wait_deadline;             /* ms on the runtime clock; < 0: none */
     double call_deadline;             /* the gen call it awaits (core.call_wait): likewise */
-    mb_pid call_server;               /* that call's server, which holds its monitor (mb_call_monitor); 0: none */
+    mb_pid call_server;               /* that call's server, which holds its monitor (mb_call_monitored); 0: none */
     mb_ref call_ref;                  /* and the monitor's ref */
     mb_waittimer *wtimer;
     int budget;                       /* messages left in this slice */
@@ -188,6 +188,8 @@ typedef struct mb_proc {
     mb_pidvec links;
     mb_monvec monitors;               /* ref -> pid I monitor */
     mb_monvec monitored_by;           /* ref -> pid that monitors me */
+    mb_monvec calls;                  /* ref -> caller, the monitors of calls to me: recorded by
+                                         my drain from their requests (signal.h) */
     mb_monvec aliases;                /* active aliases (refs): messages through others drop */
     char *name;
     mb_tabbinds bound;                /* entries bound to it (tabbind.h): only it changes them */

@@ -3,6 +3,7 @@
  * exit signals", "Monitors"). */
 #include "signal.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,21 +120,82 @@ int mb_monitor(mb_proc *self, mb_pid target, mb_ref ref, const uint8_t *what, si
     return rc;
 }
 
-int mb_call_monitor(mb_proc *self, mb_proc *server, mb_ref ref, const uint8_t *what, size_t what_len) {
-    int rc = server ? half(server, self->pid, ref, true) : MB_LINK_NOPROC;   /* the server's half alone */
-    if (rc == MB_LINK_NOPROC) return queue_noproc_down(self, ref, what, what_len);
-    if (rc == MB_LINK_OK) {
+int mb_call_monitored(mb_proc *self, mb_proc *server, mb_ref ref, const uint8_t *what, size_t what_len) {
+    if (server) {
         self->call_server = server->pid;
         self->call_ref = ref;
+        /* seq_cst, after the push's exchange: either this sees the status
+         * the server's end stored first, or that end's look at its inbox
+         * (mb_call_monitors_fire) sees the request. */
+        if (atomic_load(&server->status) != MB_EXITING) return MB_LINK_OK;
     }
-    return rc;
+    return queue_noproc_down(self, ref, what, what_len) == MB_LINK_NOMEM ? MB_LINK_NOMEM : MB_LINK_OK;
 }
 
+bool mb_call_monitor_take(mb_proc *self, mb_ref ref) {
+    if (self->calls.n == 0) return false;   /* the owner's own field: read unlocked */
+    pthread_mutex_lock(&self->lock);
+    bool found = mb_monvec_take(&self->calls, ref, NULL);
+    pthread_mutex_unlock(&self->lock);
+    return found;
+}
+
+/* Not the path of a call the server answers itself (that reply took the
+ * monitor): a reply from elsewhere, a timeout, an error, the caller's end.
+ * Taken at once if the server recorded it, so that what the server shows
+ * is current when the call returns; else its request is still in the
+ * server's inbox, and the signal, queued behind it, takes it there. */
 void mb_call_demonitor(mb_proc *self) {
     if (!self->call_server) return;
-    mb_demonitor_remote(self->rt, self->call_server, self->call_ref);
+    mb_runtime *rt = self->rt;
+    mb_proc *t = mb_proctab_get(&rt->procs, self->call_server);
+    if (t) {
+        pthread_mutex_lock(&t->lock);
+        bool found = mb_monvec_take(&t->calls, self->call_ref, NULL);
+        pthread_mutex_unlock(&t->lock);
+        mb_msg *m = found ? NULL : mb_msg_new(MB_SIG_DEMONITOR, self->pid, self->call_ref, 0);
+        if (m) mb_proc_deliver(t, m, self->sched);
+        else if (!found) fprintf(stderr, "moonbeam: out of memory ending a call's monitor\n");
+        mb_proctab_put(&rt->procs, self->call_server);
+    }
     self->call_server = 0;
     self->call_ref = 0;
+}
+
+/* The monitor a request carries, recorded as the server takes it from its
+ * inbox. Without memory for it, the caller gets a DOWN no_memory: its call
+ * fails rather than wait on a monitor nobody holds. */
+static void record_call(mb_proc *p, mb_msg *m) {
+    m->call_monitor = 0;
+    pthread_mutex_lock(&p->lock);
+    int bad = mb_monvec_add(&p->calls, m->ref, m->from);
+    pthread_mutex_unlock(&p->lock);
+    if (!bad) return;
+    mb_small_term why = mb_small_str("no_memory");
+    if (mb_send(p->rt, p->sched, p->pid, m->from, MB_SIG_DOWN, m->ref, why.b, why.n) < 0)
+        fprintf(stderr, "moonbeam: out of memory failing a call\n");
+}
+
+static void call_down(mb_proc *p, mb_pid caller, mb_ref ref) {
+    if (mb_send(p->rt, p->sched, p->pid, caller, MB_SIG_DOWN, ref, p->exit_reason.p, p->exit_reason.len) < 0)
+        fprintf(stderr, "moonbeam: out of memory sending a DOWN signal\n");
+}
+
+void mb_call_monitors_fire(mb_proc *self, mb_monvec *calls) {
+    for (uint32_t i = 0; i < calls->n; i++) call_down(self, calls->v[i].pid, calls->v[i].ref);
+    /* The requests it never took, pushes half done included: a sender
+     * that pushed before the status said EXITING left its request here. */
+    for (;;) {
+        mb_msg *m = mb_inbox_pop(&self->inbox);
+        if (m) {
+            mb_saveq_append(&self->save, m);
+            continue;
+        }
+        if (!mb_inbox_nonempty(&self->inbox)) break;
+        sched_yield();   /* a sender between its exchange and its link */
+    }
+    for (mb_msg *m = self->save.head; m; m = atomic_load_explicit(&m->next, memory_order_relaxed))
+        if (m->call_monitor && (m->kind == MB_MSG_DATA || m->kind == MB_MSG_SYSTEM)) call_down(self, m->from, m->ref);
 }
 
 static bool is_down_for(const mb_msg *m, void *ref) {
@@ -284,6 +346,11 @@ static int handle_signal(mb_proc *p, mb_msg *sig) {
         case EXIT_IGNORED: break;
         }
         break;
+    case MB_SIG_DEMONITOR:
+        pthread_mutex_lock(&p->lock);
+        mb_monvec_take(&p->calls, sig->ref, NULL);
+        pthread_mutex_unlock(&p->lock);
+        break;
     case MB_SIG_DOWN: {
         pthread_mutex_lock(&p->lock);
         found = mb_monvec_take(&p->monitors, sig->ref, NULL);
@@ -323,6 +390,7 @@ int mb_signal_drain(mb_proc *p) {
         }
         if (m->kind == MB_MSG_DATA || m->kind == MB_MSG_SYSTEM || m->kind == MB_MSG_DOWN ||
             m->kind == MB_MSG_ALIASED || m->kind == MB_MSG_CODE) {
+            if (m->call_monitor) record_call(p, m);
             mb_saveq_append(&p->save, m);
             added++;
             continue;

@@ -30,16 +30,35 @@ void mb_demonitor_remote(mb_runtime *rt, mb_pid target, mb_ref ref);
 int mb_monitor(mb_proc *self, mb_pid target, mb_ref ref, const uint8_t *what, size_t what_len);
 /* Returns 1 if the monitor was active. flush: drop a DOWN already queued. */
 int mb_demonitor(mb_proc *self, mb_ref ref, int flush);
-/* A call's monitor of its server (call.h), recorded on the server's side
- * only: the caller's call slot is its own record, and self->call_server
- * and call_ref name it. The server's DOWN reaches the slot while the call
- * awaits ref, and is dropped after it (mb_signal_drain); the caller's exit
- * takes it away. On a dead server, queues DOWN noproc at once, as
- * mb_monitor. The caller's own lock is not taken. server: the process
- * the caller holds (mb_proctab_get), NULL when it is gone. */
-int mb_call_monitor(mb_proc *self, mb_proc *server, mb_ref ref, const uint8_t *what, size_t what_len);
+/* A call's monitor of its server (call.h) travels with its request: the
+ * request's call_monitor, under the call's ref. The server's drain records
+ * it in the server's calls as it takes the request from its inbox; the
+ * server's own reply takes it away (mb_call_monitor_take, which marks the
+ * reply so), else the caller does (mb_call_demonitor: a reply from another
+ * process, a timeout, an error, the caller's exit), or its DEMONITOR signal
+ * if the request is still in the inbox. A server that ends sends a DOWN for
+ * each, and for each request still in its inbox. A call the server answers
+ * takes no lock but the server's own: a busy server's lock was the line all
+ * its callers wrote. The caller's record is self->call_server and call_ref;
+ * the server's DOWN reaches its reply slot while the call awaits ref, and
+ * is dropped after it (mb_signal_drain).
+ *
+ * mb_call_monitored: the request is in server's inbox (server: the process
+ * the caller holds, mb_proctab_get), or server is gone (NULL). A server
+ * that was already ending may not have seen the request: then, and for a
+ * server gone, a DOWN noproc is queued at once, as mb_monitor does (a
+ * second DOWN, from a server whose end saw the request after all, finds
+ * the call over and is dropped). MB_LINK_OK, or MB_LINK_NOMEM. */
+int mb_call_monitored(mb_proc *self, mb_proc *server, mb_ref ref, const uint8_t *what, size_t what_len);
+/* The server's reply to the call ref: whether it held that call's
+ * monitor, which is then gone. */
+bool mb_call_monitor_take(mb_proc *self, mb_ref ref);
 /* The call's monitor goes (its call is over), if there is one. */
 void mb_call_demonitor(mb_proc *self);
+/* self ends: a DOWN with its reason to the caller of each call whose
+ * monitor it holds or whose request it never took. Its owner, after
+ * retiring it (mb_proc_terminate); calls is taken from self. */
+void mb_call_monitors_fire(mb_proc *self, mb_monvec *calls);
 
 /* exit(dest, reason) from `from` (0 for the runtime itself). */
 void mb_send_exit(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest,
