@@ -44,6 +44,7 @@ mb_proc *mb_proc_new(mb_runtime *rt) {
 
 void mb_proc_free(mb_proc *p) {
     if (!p) return;
+    if (atomic_load(&p->status) == MB_EXITING) mb_call_requests_orphaned(p);
     if (p->kind && p->state) p->kind->close(p);   /* one that never ran */
     mb_inbox_free_all(&p->inbox);
     mb_saveq_free_all(&p->save);

@@ -3,7 +3,6 @@
  * exit signals", "Monitors"). */
 #include "signal.h"
 
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,16 +123,12 @@ int mb_call_monitored(mb_proc *self, mb_proc *server, mb_ref ref, const uint8_t 
     if (server) {
         self->call_server = server->pid;
         self->call_ref = ref;
-        /* seq_cst, after the push's exchange: either this sees the status
-         * the server's end stored first, or that end's look at its inbox
-         * (mb_call_monitors_fire) sees the request. */
-        if (atomic_load(&server->status) != MB_EXITING) return MB_LINK_OK;
+        return MB_LINK_OK;
     }
     return queue_noproc_down(self, ref, what, what_len) == MB_LINK_NOMEM ? MB_LINK_NOMEM : MB_LINK_OK;
 }
 
 bool mb_call_monitor_take(mb_proc *self, mb_ref ref) {
-    if (self->calls.n == 0) return false;   /* the owner's own field: read unlocked */
     pthread_mutex_lock(&self->lock);
     bool found = mb_monvec_take(&self->calls, ref, NULL);
     pthread_mutex_unlock(&self->lock);
@@ -176,26 +171,22 @@ static void record_call(mb_proc *p, mb_msg *m) {
         fprintf(stderr, "moonbeam: out of memory failing a call\n");
 }
 
-static void call_down(mb_proc *p, mb_pid caller, mb_ref ref) {
-    if (mb_send(p->rt, p->sched, p->pid, caller, MB_SIG_DOWN, ref, p->exit_reason.p, p->exit_reason.len) < 0)
+/* from: the scheduler of the thread sending, NULL off the schedulers. */
+static void call_down(mb_proc *p, mb_sched *from, mb_pid caller, mb_ref ref) {
+    if (mb_send(p->rt, from, p->pid, caller, MB_SIG_DOWN, ref, p->exit_reason.p, p->exit_reason.len) < 0)
         fprintf(stderr, "moonbeam: out of memory sending a DOWN signal\n");
 }
 
 void mb_call_monitors_fire(mb_proc *self, mb_monvec *calls) {
-    for (uint32_t i = 0; i < calls->n; i++) call_down(self, calls->v[i].pid, calls->v[i].ref);
-    /* The requests it never took, pushes half done included: a sender
-     * that pushed before the status said EXITING left its request here. */
-    for (;;) {
-        mb_msg *m = mb_inbox_pop(&self->inbox);
-        if (m) {
-            mb_saveq_append(&self->save, m);
-            continue;
-        }
-        if (!mb_inbox_nonempty(&self->inbox)) break;
-        sched_yield();   /* a sender between its exchange and its link */
-    }
-    for (mb_msg *m = self->save.head; m; m = atomic_load_explicit(&m->next, memory_order_relaxed))
-        if (m->call_monitor && (m->kind == MB_MSG_DATA || m->kind == MB_MSG_SYSTEM)) call_down(self, m->from, m->ref);
+    for (uint32_t i = 0; i < calls->n; i++) call_down(self, self->sched, calls->v[i].pid, calls->v[i].ref);
+}
+
+void mb_call_requests_orphaned(mb_proc *p) {
+    if (atomic_load(&p->rt->stopping)) return;   /* every process is going: none to tell */
+    mb_msg *m;
+    while ((m = mb_inbox_pop(&p->inbox)) != NULL) mb_saveq_append(&p->save, m);
+    for (m = p->save.head; m; m = atomic_load_explicit(&m->next, memory_order_relaxed))
+        if (m->call_monitor && (m->kind == MB_MSG_DATA || m->kind == MB_MSG_SYSTEM)) call_down(p, NULL, m->from, m->ref);
 }
 
 static bool is_down_for(const mb_msg *m, void *ref) {

@@ -37,18 +37,18 @@ int mb_demonitor(mb_proc *self, mb_ref ref, int flush);
  * reply so), else the caller does (mb_call_demonitor: a reply from another
  * process, a timeout, an error, the caller's exit), or its DEMONITOR signal
  * if the request is still in the inbox. A server that ends sends a DOWN for
- * each, and for each request still in its inbox. A call the server answers
+ * each as it ends, and for each request left in its inbox once nobody holds
+ * it any more (no sender is then between its push and its release of the
+ * server, so none is missed). A call the server answers
  * takes no lock but the server's own: a busy server's lock was the line all
  * its callers wrote. The caller's record is self->call_server and call_ref;
  * the server's DOWN reaches its reply slot while the call awaits ref, and
  * is dropped after it (mb_signal_drain).
  *
  * mb_call_monitored: the request is in server's inbox (server: the process
- * the caller holds, mb_proctab_get), or server is gone (NULL). A server
- * that was already ending may not have seen the request: then, and for a
- * server gone, a DOWN noproc is queued at once, as mb_monitor does (a
- * second DOWN, from a server whose end saw the request after all, finds
- * the call over and is dropped). MB_LINK_OK, or MB_LINK_NOMEM. */
+ * the caller holds, mb_proctab_get), or server is gone (NULL): then a DOWN
+ * noproc is queued at once, as mb_monitor does. MB_LINK_OK, or
+ * MB_LINK_NOMEM. */
 int mb_call_monitored(mb_proc *self, mb_proc *server, mb_ref ref, const uint8_t *what, size_t what_len);
 /* The server's reply to the call ref: whether it held that call's
  * monitor, which is then gone. */
@@ -56,9 +56,13 @@ bool mb_call_monitor_take(mb_proc *self, mb_ref ref);
 /* The call's monitor goes (its call is over), if there is one. */
 void mb_call_demonitor(mb_proc *self);
 /* self ends: a DOWN with its reason to the caller of each call whose
- * monitor it holds or whose request it never took. Its owner, after
- * retiring it (mb_proc_terminate); calls is taken from self. */
+ * monitor it holds. Its owner, after retiring it (mb_proc_terminate);
+ * calls is taken from self. */
 void mb_call_monitors_fire(mb_proc *self, mb_monvec *calls);
+/* p ended, and nobody holds it any more (mb_proc_free): a DOWN with its
+ * reason to the caller of each request it never took. With no sender left
+ * between its push and its release of p, every request pushed is there. */
+void mb_call_requests_orphaned(mb_proc *p);
 
 /* exit(dest, reason) from `from` (0 for the runtime itself). */
 void mb_send_exit(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest,
