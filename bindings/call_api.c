@@ -91,7 +91,7 @@ static int l_call_send(lua_State *L) {
     int rc = MB_DELIVER_OK;   /* to a server that is gone: nothing to send */
     if (n == 0 && t) {
         mb_msg_kind kind = lua_toboolean(L, 4) ? MB_MSG_SYSTEM : MB_MSG_DATA;
-        mb_msg *m = mb_msg_copy(kind, self->pid, ref, self->scratch.p, self->scratch.len);
+        mb_msg *m = mb_proc_msg(self, kind, ref, self->scratch.p, self->scratch.len);
         if (m) m->call_monitor = 1;   /* the request carries the call's monitor (signal.h) */
         rc = m ? mb_proc_deliver(t, m, mbb_sched(self)) : -1;
     }
@@ -127,7 +127,7 @@ static void outcome_taken(mb_proc *self, mb_msg *m, mb_ref ending) {
     bool down = m->kind == MB_MSG_DOWN;
     bool taken = m->kind == MB_MSG_REPLY && m->call_monitor;   /* the server's own reply took it */
     mb_saveq_remove(&self->replies, NULL, m);
-    free(m);
+    mb_proc_msg_done(self, m);
     if (!ending) return;
     mb_call_end(self);
     if (taken && self->call_ref == ending) self->call_server = 0, self->call_ref = 0;
@@ -232,8 +232,9 @@ static int l_reply(lua_State *L) {
     self->scratch.len = 0;
     if (mb_encode_list(L, 3, 1, "value", &self->scratch, atomic_load(&self->rt->max_message_size), &err))
         return mbb_raisef(L, "%s: %s", fn, err.msg);
-    mb_msg *m = mb_msg_copy(MB_MSG_REPLY, 0, ref, self->scratch.p, self->scratch.len);
+    mb_msg *m = mb_proc_msg(self, MB_MSG_REPLY, ref, self->scratch.p, self->scratch.len);
     if (!m) return mbb_raisef(L, "%s: out of memory", fn);
+    m->from = 0;   /* a reply names no sender */
     m->call_monitor = mb_call_monitor_take(self, ref);   /* the caller then has none to end */
     mb_call_reply_msg(self->rt, mbb_sched(self), caller, m);
     lua_pushboolean(L, 1);

@@ -72,7 +72,7 @@ static int send_scratch(lua_State *L, mb_proc *self, mb_pid dest, mb_msg_kind ki
         lua_pushboolean(L, --self->budget <= 0 || self->dying);
         return 1;
     }
-    int rc = mb_send(self->rt, mbb_sched(self), self->pid, dest, kind, 0, self->scratch.p, self->scratch.len);
+    int rc = mb_proc_send(self, mbb_sched(self), dest, kind, 0, self->scratch.p, self->scratch.len);
     if (rc < 0) return mbb_raisef(L, "send: out of memory");
     if (atomic_load_explicit(&self->sig_pending, memory_order_relaxed)) mb_signal_drain(self);
     lua_pushboolean(L, --self->budget <= 0 || self->dying);
@@ -138,7 +138,7 @@ static int l_send_code(lua_State *L) { return send_kind(L, MB_MSG_CODE); }
 static void take(mb_proc *p, mb_msg *prev, mb_msg *m) {
     mb_saveq_remove(&p->save, prev, m);
     mb_mailbox_taken(p, m);
-    free(m);
+    mb_proc_msg_done(p, m);
 }
 
 /* Block until something arrives or deadline (ms on the runtime clock; < 0:

@@ -12,6 +12,7 @@ mb_msg *mb_msg_new(mb_msg_kind kind, mb_pid from, mb_ref ref, size_t len) {
     m->bounded = 0;
     m->ending = 0;
     m->call_monitor = 0;
+    m->cap = (uint32_t)len;
     m->from = from;
     m->ref = ref;
     m->len = len;

@@ -46,6 +46,8 @@ typedef struct mb_msg {
     uint8_t call_monitor; /* a call's request: it carries its caller's monitor of the receiver
                              (ref: the call's), until the receiver's drain records it; a
                              call's reply: the server took that monitor away with it */
+    uint32_t cap;       /* the payload bytes its block holds: len, or more for a block
+                           that is reused (process.h, mb_proc_msg) */
     mb_pid from;
     mb_ref ref;
     size_t len;

@@ -49,6 +49,10 @@ void mb_proc_free(mb_proc *p) {
     mb_inbox_free_all(&p->inbox);
     mb_saveq_free_all(&p->save);
     mb_saveq_free_all(&p->replies);
+    for (mb_msg *m = p->spare, *next; m; m = next) {
+        next = atomic_load_explicit(&m->next, memory_order_relaxed);
+        free(m);
+    }
     mb_buf_free(&p->exit_reason);
     mb_buf_free(&p->scratch);
     mb_buf_free(&p->spawn_args);
@@ -204,19 +208,67 @@ int mb_send_msg(mb_runtime *rt, mb_sched *s, mb_pid dest, mb_msg *m) {
     return rc;
 }
 
-/* The message path: one lookup, and no copy made for the dead. */
+/* Spare blocks: at most this many, of at most this many payload bytes. */
+#define SPARE_MAX 2
+#define SPARE_CAP 256
+
+mb_msg *mb_proc_msg(mb_proc *self, mb_msg_kind kind, mb_ref ref, const void *bytes, size_t len) {
+    mb_msg *m = self->spare;
+    if (m && m->cap >= len) {
+        self->spare = atomic_load_explicit(&m->next, memory_order_relaxed);
+        self->nspare--;
+        atomic_store_explicit(&m->next, NULL, memory_order_relaxed);
+        m->kind = (uint8_t)kind;
+        m->bounded = m->ending = m->call_monitor = 0;
+        m->from = self->pid;
+        m->ref = ref;
+        m->len = len;
+    } else {
+        /* Sized up to a 64-byte class while small, so that a reply fits
+         * where a request was. */
+        size_t cap = len <= SPARE_CAP ? (len + 63) & ~(size_t)63 : len;
+        m = mb_msg_new(kind, self->pid, ref, cap ? cap : 64);
+        if (!m) return NULL;
+        m->len = len;
+    }
+    if (len) memcpy(m->data, bytes, len);
+    return m;
+}
+
+void mb_proc_msg_done(mb_proc *self, mb_msg *m) {
+    if (self->nspare >= SPARE_MAX || m->cap > SPARE_CAP || m->cap < 64) {
+        free(m);
+        return;
+    }
+    atomic_store_explicit(&m->next, self->spare, memory_order_relaxed);
+    self->spare = m;
+    self->nspare++;
+}
+
+/* The message path: one lookup, and no copy made for the dead. self: the
+ * sender, whose spare block the message may take; NULL: a new block. */
+static int send_to(mb_runtime *rt, mb_sched *s, mb_proc *self, mb_pid from, mb_pid dest, mb_msg_kind kind,
+                   mb_ref ref, const void *bytes, size_t len) {
+    mb_proc *t = mb_proctab_get(&rt->procs, dest);
+    if (!t) return MB_DELIVER_OK;
+    mb_msg *m = self ? mb_proc_msg(self, kind, ref, bytes, len) : mb_msg_copy(kind, from, ref, bytes, len);
+    int rc = m ? mb_proc_deliver(t, m, s) : -1;
+    mb_proctab_put(&rt->procs, dest);
+    return rc;
+}
+
 int mb_send(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest, mb_msg_kind kind, mb_ref ref,
             const void *bytes, size_t len) {
     if (mb_pid_is_remote(dest) && (kind == MB_SIG_LINK_EXIT || kind == MB_SIG_EXIT || kind == MB_SIG_DOWN)) {
         mb_remote_signal_fn to_node = atomic_load(&rt->remote_signal);
         return to_node && to_node(rt, from, dest, (int)kind, ref, bytes, len) ? -1 : MB_DELIVER_OK;
     }
-    mb_proc *t = mb_proctab_get(&rt->procs, dest);
-    if (!t) return MB_DELIVER_OK;
-    mb_msg *m = mb_msg_copy(kind, from, ref, bytes, len);
-    int rc = m ? mb_proc_deliver(t, m, s) : -1;
-    mb_proctab_put(&rt->procs, dest);
-    return rc;
+    return send_to(rt, s, NULL, from, dest, kind, ref, bytes, len);
+}
+
+int mb_proc_send(mb_proc *self, mb_sched *s, mb_pid dest, mb_msg_kind kind, mb_ref ref,
+                 const void *bytes, size_t len) {
+    return send_to(self->rt, s, self, self->pid, dest, kind, ref, bytes, len);
 }
 
 static void send_signals(mb_proc *p, mb_pidvec *links, mb_monvec *watchers) {

@@ -141,6 +141,8 @@ typedef struct mb_proc {
     double wait_deadline;             /* ms on the runtime clock; < 0: none */
     double call_deadline;             /* the gen call it awaits (core.call_wait): likewise */
     mb_pid call_server;               /* that call's server, which holds its monitor (mb_call_monitored); 0: none */
+    mb_msg *spare;                    /* blocks of messages it took, for its next sends (mb_proc_msg) */
+    uint8_t nspare;
     mb_ref call_ref;                  /* and the monitor's ref */
     mb_waittimer *wtimer;
     int budget;                       /* messages left in this slice */
@@ -241,6 +243,22 @@ int mb_send(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest, mb_msg_kind k
 /* The same for a message already built (a timer's): takes m, even when
  * dest is gone. */
 int mb_send_msg(mb_runtime *rt, mb_sched *s, mb_pid dest, mb_msg *m);
+/* mb_send from self, in its own turn, its message in a spare block when it
+ * has one (mb_proc_msg). */
+int mb_proc_send(mb_proc *self, mb_sched *s, mb_pid dest, mb_msg_kind kind, mb_ref ref,
+                 const void *bytes, size_t len);
+
+/* Message blocks reused by the process that took them: a server frees a
+ * request and allocates a reply, a ring node frees what it got and sends
+ * on, each a malloc and a free in another thread's arena (a message's
+ * block is freed by its receiver's thread), which glibc then trims and
+ * grows again. Owner only. mb_proc_msg: a message from self, in the last
+ * block it kept if that holds len bytes, else a new one sized up to a
+ * class that its next messages will fit; NULL if out of memory.
+ * mb_proc_msg_done: m, taken by self, is done with: kept (a few small
+ * blocks) or freed. */
+mb_msg *mb_proc_msg(mb_proc *self, mb_msg_kind kind, mb_ref ref, const void *bytes, size_t len);
+void mb_proc_msg_done(mb_proc *self, mb_msg *m);
 
 /* Aliases (OTP's): activate, deactivate (flushing what came through it). */
 int mb_proc_alias(mb_proc *p, mb_ref ref);
