@@ -51,6 +51,8 @@ typedef struct mbb_lua_host {
     struct mbb_module_cache *modules; /* compiled modules its states share (module_cache.c) */
     struct mbb_code_loaders *loaders; /* which processes loaded which of them (code_loaders.c) */
     mbb_state_pool pool;              /* states made ahead (state_pool.c) */
+    mbb_state_pool gen_pool;          /* the same with moonbeam.gen_server loaded, for the
+                                         starts of gen_servers, once one has looked there */
 } mbb_lua_host;
 
 /* The coroutine p's body runs in; NULL when p is not a started Lua process. */

@@ -153,9 +153,12 @@ void mbb_install_searcher(lua_State *L) {
 
 static void lua_host_free(mbb_lua_host *lh) {
     if (!lh) return;
-    /* modules is made right after the pool (lua_host_new): with it, the pool is there.
-     * Its states were closed with the runtime (drop_ahead). */
-    if (lh->modules) mbb_state_pool_destroy(&lh->pool);
+    /* modules is made right after the pools (lua_host_new): with it, they are there.
+     * Their states were closed with the runtime (drop_ahead). */
+    if (lh->modules) {
+        mbb_state_pool_destroy(&lh->pool);
+        mbb_state_pool_destroy(&lh->gen_pool);
+    }
     mbb_module_cache_free(lh->modules);
     mbb_code_loaders_free(lh->loaders);
     free(lh->path);
@@ -168,8 +171,11 @@ static mbb_lua_host *lua_host_new(const char *path, const char *cpath) {
     mbb_lua_host *lh = calloc(1, sizeof *lh);
     if (lh && (!path || (lh->path = strdup(path))) && (!cpath || (lh->cpath = strdup(cpath))) &&
         mbb_state_pool_init(&lh->pool) == 0) {
-        if ((lh->modules = mbb_module_cache_new()) && (lh->loaders = mbb_code_loaders_new())) return lh;
-        if (!lh->modules) mbb_state_pool_destroy(&lh->pool);   /* else lua_host_free's */
+        if (mbb_state_pool_init(&lh->gen_pool) == 0) {
+            if ((lh->modules = mbb_module_cache_new()) && (lh->loaders = mbb_code_loaders_new())) return lh;
+            if (!lh->modules) mbb_state_pool_destroy(&lh->gen_pool);   /* else lua_host_free's */
+        }
+        if (!lh->modules) mbb_state_pool_destroy(&lh->pool);
     }
     lua_host_free(lh);
     return NULL;

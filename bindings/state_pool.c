@@ -14,6 +14,7 @@ typedef struct mbb_ready {
 int mbb_state_pool_init(mbb_state_pool *pool) {
     atomic_init(&pool->n, 0);
     atomic_init(&pool->asked, false);
+    atomic_init(&pool->wanted, false);
     for (int i = 0; i < MBB_POOL_MAX; i++) pool->ready[i] = NULL;
     return pthread_mutex_init(&pool->lock, NULL) ? -1 : 0;
 }
@@ -63,7 +64,13 @@ bool mbb_state_pool_fill(mbb_state_pool *pool, mb_runtime *rt, mbb_state_maker m
     return kept;
 }
 
+bool mbb_state_pool_wanted(mbb_state_pool *pool) {
+    return atomic_load_explicit(&pool->wanted, memory_order_relaxed);
+}
+
 bool mbb_state_pool_take(mbb_state_pool *pool, mb_proc *p, mbb_lua *lp, bool *refill) {
+    if (!atomic_load_explicit(&pool->wanted, memory_order_relaxed))
+        atomic_store_explicit(&pool->wanted, true, memory_order_relaxed);
     int n = atomic_load_explicit(&pool->n, memory_order_relaxed);
     *refill = n <= MBB_POOL_MAX / 2 && !atomic_exchange_explicit(&pool->asked, true, memory_order_relaxed);
     if (n == 0) return false;

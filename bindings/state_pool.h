@@ -23,6 +23,7 @@ typedef struct mbb_state_pool {
     struct mbb_ready *ready[MBB_POOL_MAX];
     _Atomic int n;   /* written under lock; read without, as a hint */
     _Atomic bool asked;   /* a refill was asked for and has not begun */
+    _Atomic bool wanted;  /* a spawn has looked here: worth filling (mbb_state_pool_wanted) */
 } mbb_state_pool;
 
 /* make(holder, lp): a new state on holder's arena into lp; 0, or -1
@@ -44,5 +45,8 @@ bool mbb_state_pool_fill(mbb_state_pool *pool, mb_runtime *rt, mbb_state_maker m
  * (or empty) and nobody was asked yet: the caller should wake an idle
  * scheduler to fill it. */
 bool mbb_state_pool_take(mbb_state_pool *pool, mb_proc *p, mbb_lua *lp, bool *refill);
+/* Whether a take has looked here yet: a pool for one kind of process is
+ * filled only once such a process has been started. */
+bool mbb_state_pool_wanted(mbb_state_pool *pool);
 
 #endif

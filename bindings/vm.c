@@ -93,6 +93,7 @@ typedef struct state_prep {
     mbb_lua *lp;
     const mbb_lua_host *host;
     bool ahead;   /* made ahead of its spawn, on a scheduler with nothing to run */
+    bool gen;     /* for a gen_server: moonbeam.gen_server loaded too */
 } state_prep;
 
 static int prepare_state(lua_State *L) {
@@ -116,6 +117,11 @@ static int prepare_state(lua_State *L) {
     lua_getglobal(L, "require");
     lua_pushliteral(L, "moonbeam");
     lua_call(L, 1, 0);
+    if (sp->gen) {   /* the embedded module: no search path can name another */
+        lua_getglobal(L, "require");
+        lua_pushliteral(L, "moonbeam.gen_server");
+        lua_call(L, 1, 0);
+    }
     /* Making it left ~3.5 KB of garbage (chunks that ran once, replaced
      * paths, searchers' messages) that an idle process would keep until
      * it allocates again. Collected when it costs no spawn anything: made
@@ -138,27 +144,40 @@ static int on_panic(lua_State *L) {
     return 0;
 }
 
-static int new_state(mb_proc *owner, mbb_lua *lp, bool ahead) {
+static int new_state(mb_proc *owner, mbb_lua *lp, bool ahead, bool gen) {
     lua_State *L = lua_newstate(mb_proc_alloc, owner);
     lp->L = L;
     if (!L) return -1;
     lua_atpanic(L, on_panic);
-    state_prep sp = {lp, owner->rt->kind_data, ahead};
+    state_prep sp = {lp, owner->rt->kind_data, ahead, gen};
     return lua_cpcall(L, prepare_state, &sp) ? -1 : 0;   /* allocates only under protection */
 }
 
-static int make_state(mb_proc *owner, mbb_lua *lp) { return new_state(owner, lp, false); }
-static int make_state_ahead(mb_proc *owner, mbb_lua *lp) { return new_state(owner, lp, true); }
+static int make_state(mb_proc *owner, mbb_lua *lp) { return new_state(owner, lp, false, false); }
+static int make_state_ahead(mb_proc *owner, mbb_lua *lp) { return new_state(owner, lp, true, false); }
+static int make_gen_state_ahead(mb_proc *owner, mbb_lua *lp) { return new_state(owner, lp, true, true); }
 
-/* The kind's work ahead: a state for the pool (kind.h). */
+/* The kind's work ahead: a state for a pool (kind.h); the gen_servers'
+ * once one has started. */
 static bool lua_ahead(mb_runtime *rt) {
     mbb_lua_host *host = rt->kind_data;
-    return host && mbb_state_pool_fill(&host->pool, rt, make_state_ahead);
+    if (!host) return false;
+    return mbb_state_pool_fill(&host->pool, rt, make_state_ahead) ||
+           (mbb_state_pool_wanted(&host->gen_pool) && mbb_state_pool_fill(&host->gen_pool, rt, make_gen_state_ahead));
 }
 
 static void lua_drop_ahead(mb_runtime *rt) {
     mbb_lua_host *host = rt->kind_data;
-    if (host) mbb_state_pool_clear(&host->pool);
+    if (!host) return;
+    mbb_state_pool_clear(&host->pool);
+    mbb_state_pool_clear(&host->gen_pool);
+}
+
+/* A gen_server's body (moonbeam.gen_server's start, a supervisor's child):
+ * its state may come with the module loaded, off its start's critical path
+ * (loading it was a third of starting a server). */
+static bool is_gen_server(const mb_proc *p) {
+    return p->target_kind == MB_TARGET_MODULE && p->target && strcmp(p->target, "moonbeam.gen_server:enter") == 0;
 }
 
 /* Runs protected on p's prepared state: the boot function's arguments
@@ -207,9 +226,10 @@ static int create(mb_proc *p) {
     }
     lp->co_ref = LUA_NOREF;
     mbb_lua_host *host = p->rt->kind_data;
-    bool refill = false;
-    bool ready = host && mbb_state_pool_take(&host->pool, p, lp, &refill);
-    if (refill) mb_sched_wake_idle(p->rt, p->sched);
+    bool refill = false, gen_refill = false;
+    bool ready = host && ((is_gen_server(p) && mbb_state_pool_take(&host->gen_pool, p, lp, &gen_refill)) ||
+                          mbb_state_pool_take(&host->pool, p, lp, &refill));
+    if (refill || gen_refill) mb_sched_wake_idle(p->rt, p->sched);
     if (!ready && make_state(p, lp) && !lp->L) {
         free(lp);
         set_reason_str(p, p->mem_exceeded ? "memory_limit" : "no_memory");

@@ -84,3 +84,48 @@ describe("a process started from a state made ahead", function()
     end
   end)
 end)
+
+-- gen_servers start from states made ahead with moonbeam.gen_server loaded
+-- (bindings/vm.c), once one has started; every other process from a plain
+-- one, which carries no more than it needs.
+describe("a gen_server started from a state made ahead", function()
+  local gen = require "moonbeam.gen_server"
+  before_each(h.before)
+  after_each(h.after)
+
+  -- A server whose state says whether its init found another's global.
+  local LOOKER = {
+    init = function(parent)
+      local found = rawget(_G, "left_by_another")
+      left_by_another = true
+      return "ok", found == nil
+    end,
+    handle_call = function(_, _, fresh) return "reply", fresh, fresh end,
+  }
+
+  it("has a state of its own, and serves as any other", function()
+    local pids = {}
+    for i = 1, 30 do
+      pids[i] = assert(gen.start(LOOKER, mb.self()))
+      assert.is_true(gen.call(pids[i], "fresh?"), "server " .. i .. " found another's global")
+      local echo = h.echo()
+      assert.is_true(h.ping(echo))   -- a quiet moment: the pools fill
+      mb.send(echo, "stop")
+    end
+    for _, pid in ipairs(pids) do gen.stop(pid) end
+  end)
+
+  it("leaves plain processes without moonbeam.gen_server", function()
+    for _ = 1, 10 do gen.stop(assert(gen.start(LOOKER, mb.self()))) end
+    local echo = h.echo()
+    assert.is_true(h.ping(echo))
+    mb.send(echo, "stop")
+    for i = 1, 10 do
+      mb.spawn(function(parent)
+        local mb = require "moonbeam"
+        mb.send(parent, { "loaded", package.loaded["moonbeam.gen_server"] ~= nil })
+      end, mb.self())
+      assert.same({ "loaded", false }, h.expect(h.tuple("loaded"), "process " .. i))
+    end
+  end)
+end)
