@@ -132,6 +132,7 @@ if [ -x "$moonbeam" ]; then
     mbrun "gen_cast 8p"  bench/gen_cast.lua "$(n 3000000)" 8 8p
     mbrun "gen_queued"   bench/gen_queued.lua "$(n 80000)" 10000 10k
     mbrun "gen_start"    bench/gen_start.lua "$(n 10000)"
+    mbrun "gen_start spaced" bench/gen_start.lua "$(n 600)" spaced
     mbrun "shared_table" bench/shared_table.lua "$(n 1000000)"
     mbrun "pool"         bench/pool.lua "$(n 8000)" 8 4 20000
     mbrun "blocking"     bench/blocking.lua --schedulers 2 2 1000

@@ -151,6 +151,8 @@ local rows = {
     own_at_most(1.05, "moonbeam's own") },
   { "gen_start_us",       "start a gen_server",            "µs",     at_most(25, "µs") },
   { "gen_start_cpu_us",   "  CPU per start, all threads",  "µs" },
+  { "gen_start_spaced_us", "  one start after a pause (median)", "µs" },
+  { "gen_start_spaced_p10_us", "  the same, tenth percentile", "µs" },
   { "idle_gen_server_kb", "memory per idle gen_server",    "KB",     at_most(40, "KB") },
   { "tab_lookup_1p_per_s",  "table lookup, 1 process",       "op/s",   vs_beam("≥", "1.0") },
   { "tab_lookup_2p_per_s",  "table lookup, 2 processes",     "op/s",   vs_beam("≥", "1.0") },
