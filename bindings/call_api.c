@@ -130,8 +130,12 @@ static void outcome_taken(mb_proc *self, mb_msg *m, mb_ref ending) {
     mb_proc_msg_done(self, m);
     if (!ending) return;
     mb_call_end(self);
-    if (taken && self->call_ref == ending) self->call_server = 0, self->call_ref = 0;
-    else if (!down) end_call_monitor(self, ending);
+    if (taken && self->call_ref == ending) {
+        self->call_server = 0;
+        self->call_ref = 0;
+    } else if (!down) {
+        end_call_monitor(self, ending);
+    }
 }
 
 /* The call's outcome if it came (pushed: 2), else 0; with ending, as

@@ -26,8 +26,6 @@ static void unlock_pair(mb_proc *a, mb_proc *b) {
 }
 
 /* The local half of a link (ref 0) or of a remote process's monitor
- * (its ref) in local's lists: add it, or take it away. */
-/* The local half of a link (ref 0) or of a remote process's monitor
  * (its ref) in p's lists: add it, or take it away. */
 static int half(mb_proc *p, mb_pid remote, mb_ref ref, bool add) {
     int rc = MB_LINK_OK;
