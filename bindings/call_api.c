@@ -121,21 +121,16 @@ static int l_call_send(lua_State *L) {
 enum { KIND_REPLY = 1, KIND_DOWN, KIND_DEADLOCK };
 
 /* m, the outcome at the head of the reply slot, is taken; with ending (the
- * awaited ref), the call ends with it, and its monitor, unless that fired:
- * a DOWN (its server's end already took it away, mb_signal_drain). */
+ * awaited ref), the call ends with it, and its monitor, unless that is gone
+ * already: with a DOWN (the server's end), or with a reply the server sent
+ * itself (mb_signal_drain forgot it for either). */
 static void outcome_taken(mb_proc *self, mb_msg *m, mb_ref ending) {
-    bool down = m->kind == MB_MSG_DOWN;
-    bool taken = m->kind == MB_MSG_REPLY && m->call_monitor;   /* the server's own reply took it */
+    bool gone = m->kind == MB_MSG_DOWN || (m->kind == MB_MSG_REPLY && m->call_monitor);
     mb_saveq_remove(&self->replies, NULL, m);
     mb_proc_msg_done(self, m);
     if (!ending) return;
     mb_call_end(self);
-    if (taken && self->call_ref == ending) {
-        self->call_server = 0;
-        self->call_ref = 0;
-    } else if (!down) {
-        end_call_monitor(self, ending);
-    }
+    if (!gone) end_call_monitor(self, ending);
 }
 
 /* The call's outcome if it came (pushed: 2), else 0; with ending, as
@@ -238,7 +233,6 @@ static int l_reply(lua_State *L) {
         return mbb_raisef(L, "%s: %s", fn, err.msg);
     mb_msg *m = mb_proc_msg(self, MB_MSG_REPLY, ref, self->scratch.p, self->scratch.len);
     if (!m) return mbb_raisef(L, "%s: out of memory", fn);
-    m->from = 0;   /* a reply names no sender */
     m->call_monitor = mb_call_monitor_take(self, ref);   /* the caller then has none to end */
     mb_call_reply_msg(self->rt, mbb_sched(self), caller, m);
     lua_pushboolean(L, 1);

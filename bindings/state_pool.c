@@ -72,7 +72,7 @@ bool mbb_state_pool_take(mbb_state_pool *pool, mb_proc *p, mbb_lua *lp, bool *re
     if (!atomic_load_explicit(&pool->wanted, memory_order_relaxed))
         atomic_store_explicit(&pool->wanted, true, memory_order_relaxed);
     int n = atomic_load_explicit(&pool->n, memory_order_relaxed);
-    *refill = n <= MBB_POOL_MAX / 2 && !atomic_exchange_explicit(&pool->asked, true, memory_order_relaxed);
+    if (n <= MBB_POOL_MAX / 2 && !atomic_exchange_explicit(&pool->asked, true, memory_order_relaxed)) *refill = true;
     if (n == 0) return false;
     mbb_ready *r = NULL;
     pthread_mutex_lock(&pool->lock);

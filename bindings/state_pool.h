@@ -41,9 +41,9 @@ void mbb_state_pool_destroy(mbb_state_pool *pool);
 bool mbb_state_pool_fill(mbb_state_pool *pool, mb_runtime *rt, mbb_state_maker make);
 /* A ready state for p (a process that never ran, with its empty arena)
  * into lp: its memory now counts as p's and is p's arena. false: none, or
- * more than p's memory limit already. *refill: the pool is down to half
- * (or empty) and nobody was asked yet: the caller should wake an idle
- * scheduler to fill it. */
+ * more than p's memory limit already. *refill set true (never false): the
+ * pool is down to half (or empty) and nobody was asked yet: the caller
+ * should wake an idle scheduler to fill it. */
 bool mbb_state_pool_take(mbb_state_pool *pool, mb_proc *p, mbb_lua *lp, bool *refill);
 /* Whether a take has looked here yet: a pool for one kind of process is
  * filled only once such a process has been started. */

@@ -226,10 +226,10 @@ static int create(mb_proc *p) {
     }
     lp->co_ref = LUA_NOREF;
     mbb_lua_host *host = p->rt->kind_data;
-    bool refill = false, gen_refill = false;
-    bool ready = host && ((is_gen_server(p) && mbb_state_pool_take(&host->gen_pool, p, lp, &gen_refill)) ||
+    bool refill = false;
+    bool ready = host && ((is_gen_server(p) && mbb_state_pool_take(&host->gen_pool, p, lp, &refill)) ||
                           mbb_state_pool_take(&host->pool, p, lp, &refill));
-    if (refill || gen_refill) mb_sched_wake_idle(p->rt, p->sched);
+    if (refill) mb_sched_wake_idle(p->rt, p->sched);
     if (!ready && make_state(p, lp) && !lp->L) {
         free(lp);
         set_reason_str(p, p->mem_exceeded ? "memory_limit" : "no_memory");

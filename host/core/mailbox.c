@@ -7,15 +7,8 @@
 mb_msg *mb_msg_new(mb_msg_kind kind, mb_pid from, mb_ref ref, size_t len) {
     mb_msg *m = malloc(sizeof *m + len);
     if (!m) return NULL;
-    atomic_store_explicit(&m->next, NULL, memory_order_relaxed);
-    m->kind = (uint8_t)kind;
-    m->bounded = 0;
-    m->ending = 0;
-    m->call_monitor = 0;
+    mb_msg_init(m, kind, from, ref, len);
     m->cap = (uint32_t)len;
-    m->from = from;
-    m->ref = ref;
-    m->len = len;
     return m;
 }
 

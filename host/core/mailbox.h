@@ -71,6 +71,18 @@ typedef struct mb_saveq {     /* owner only */
 
 /* A message of len payload bytes, uninitialised payload; NULL if out of memory. */
 mb_msg *mb_msg_new(mb_msg_kind kind, mb_pid from, mb_ref ref, size_t len);
+/* m's header for a message of len payload bytes, as mb_msg_new writes it;
+ * its block (cap) stays what it is: a block used again. */
+static inline void mb_msg_init(mb_msg *m, mb_msg_kind kind, mb_pid from, mb_ref ref, size_t len) {
+    atomic_store_explicit(&m->next, NULL, memory_order_relaxed);
+    m->kind = (uint8_t)kind;
+    m->bounded = 0;
+    m->ending = 0;
+    m->call_monitor = 0;
+    m->from = from;
+    m->ref = ref;
+    m->len = len;
+}
 mb_msg *mb_msg_copy(mb_msg_kind kind, mb_pid from, mb_ref ref, const void *p, size_t len);
 /* The bytes m takes, header included: what message_queue_bytes counts. */
 static inline size_t mb_msg_size(const mb_msg *m) { return sizeof *m + m->len; }

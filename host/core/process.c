@@ -208,27 +208,23 @@ int mb_send_msg(mb_runtime *rt, mb_sched *s, mb_pid dest, mb_msg *m) {
     return rc;
 }
 
-/* Spare blocks: at most this many, of at most this many payload bytes. */
+/* Spare blocks: at most this many, of SPARE_MIN to SPARE_CAP payload
+ * bytes (a small message's block is sized up to a multiple of SPARE_MIN). */
 #define SPARE_MAX 2
+#define SPARE_MIN 64
 #define SPARE_CAP 256
 
 mb_msg *mb_proc_msg(mb_proc *self, mb_msg_kind kind, mb_ref ref, const void *bytes, size_t len) {
     mb_msg *m = self->spare;
-    if (m && m->cap >= len) {
+    if (m && m->cap >= len) {   /* a stack, linked through next: a push and a pop are a store or two */
         self->spare = atomic_load_explicit(&m->next, memory_order_relaxed);
         self->nspare--;
-        atomic_store_explicit(&m->next, NULL, memory_order_relaxed);
-        m->kind = (uint8_t)kind;
-        m->bounded = m->ending = m->call_monitor = 0;
-        m->from = self->pid;
-        m->ref = ref;
-        m->len = len;
+        mb_msg_init(m, kind, self->pid, ref, len);
     } else {
-        /* Sized up to a 64-byte class while small, so that a reply fits
-         * where a request was. */
-        size_t cap = len <= SPARE_CAP ? (len + 63) & ~(size_t)63 : len;
-        m = mb_msg_new(kind, self->pid, ref, cap ? cap : 64);
-        if (!m) return NULL;
+        /* Sized up to a class while small, so that a reply fits where a
+         * request was. */
+        size_t cap = len <= SPARE_CAP ? (len + SPARE_MIN - 1) / SPARE_MIN * SPARE_MIN : len;
+        if (!(m = mb_msg_new(kind, self->pid, ref, cap ? cap : SPARE_MIN))) return NULL;
         m->len = len;
     }
     if (len) memcpy(m->data, bytes, len);
@@ -236,7 +232,7 @@ mb_msg *mb_proc_msg(mb_proc *self, mb_msg_kind kind, mb_ref ref, const void *byt
 }
 
 void mb_proc_msg_done(mb_proc *self, mb_msg *m) {
-    if (self->nspare >= SPARE_MAX || m->cap > SPARE_CAP || m->cap < 64) {
+    if (self->nspare >= SPARE_MAX || m->cap > SPARE_CAP || m->cap < SPARE_MIN) {
         free(m);
         return;
     }
@@ -271,16 +267,18 @@ int mb_proc_send(mb_proc *self, mb_sched *s, mb_pid dest, mb_msg_kind kind, mb_r
     return send_to(self->rt, s, self, self->pid, dest, kind, ref, bytes, len);
 }
 
-static void send_signals(mb_proc *p, mb_pidvec *links, mb_monvec *watchers) {
-    mb_runtime *rt = p->rt;
-    const uint8_t *r = p->exit_reason.p;
-    size_t rlen = p->exit_reason.len;
+void mb_proc_send_down(mb_proc *p, mb_sched *from, mb_pid watcher, mb_ref ref) {
+    if (mb_send(p->rt, from, p->pid, watcher, MB_SIG_DOWN, ref, p->exit_reason.p, p->exit_reason.len) < 0)
+        fprintf(stderr, "moonbeam: out of memory sending a DOWN signal\n");
+}
+
+/* Its monitors' watchers, and the callers of the calls it holds (signal.h). */
+static void send_signals(mb_proc *p, mb_pidvec *links, mb_monvec *watchers, mb_monvec *calls) {
     for (uint32_t i = 0; i < links->n; i++)
-        if (mb_send(rt, p->sched, p->pid, links->v[i], MB_SIG_LINK_EXIT, 0, r, rlen) < 0)
+        if (mb_send(p->rt, p->sched, p->pid, links->v[i], MB_SIG_LINK_EXIT, 0, p->exit_reason.p, p->exit_reason.len) < 0)
             fprintf(stderr, "moonbeam: out of memory sending an exit signal\n");
-    for (uint32_t i = 0; i < watchers->n; i++)
-        if (mb_send(rt, p->sched, p->pid, watchers->v[i].pid, MB_SIG_DOWN, watchers->v[i].ref, r, rlen) < 0)
-            fprintf(stderr, "moonbeam: out of memory sending a DOWN signal\n");
+    for (uint32_t i = 0; i < watchers->n; i++) mb_proc_send_down(p, p->sched, watchers->v[i].pid, watchers->v[i].ref);
+    for (uint32_t i = 0; i < calls->n; i++) mb_proc_send_down(p, p->sched, calls->v[i].pid, calls->v[i].ref);
 }
 
 void mb_proc_terminate(mb_proc *p) {
@@ -329,8 +327,7 @@ void mb_proc_terminate(mb_proc *p) {
     mb_pid pid = p->pid;
     mb_proctab_ref(&rt->procs, pid);      /* keep p while the signals go out */
     mb_proctab_retire(&rt->procs, pid);   /* alive(pid) is false from here */
-    send_signals(p, &links, &watchers);
-    mb_call_monitors_fire(p, &calls);
+    send_signals(p, &links, &watchers, &calls);
     free(links.v);
     mb_monvec_free(&watchers);
     mb_monvec_free(&calls);

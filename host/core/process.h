@@ -260,6 +260,10 @@ int mb_proc_send(mb_proc *self, mb_sched *s, mb_pid dest, mb_msg_kind kind, mb_r
 mb_msg *mb_proc_msg(mb_proc *self, mb_msg_kind kind, mb_ref ref, const void *bytes, size_t len);
 void mb_proc_msg_done(mb_proc *self, mb_msg *m);
 
+/* p's DOWN, with its exit reason, to watcher for the monitor ref, from
+ * the thread running from's slices (NULL: any other). */
+void mb_proc_send_down(mb_proc *p, mb_sched *from, mb_pid watcher, mb_ref ref);
+
 /* Aliases (OTP's): activate, deactivate (flushing what came through it). */
 int mb_proc_alias(mb_proc *p, mb_ref ref);
 void mb_proc_unalias(mb_proc *p, mb_ref ref);

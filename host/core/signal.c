@@ -146,9 +146,11 @@ void mb_call_demonitor(mb_proc *self) {
         pthread_mutex_lock(&t->lock);
         bool found = mb_monvec_take(&t->calls, self->call_ref, NULL);
         pthread_mutex_unlock(&t->lock);
-        mb_msg *m = found ? NULL : mb_msg_new(MB_SIG_DEMONITOR, self->pid, self->call_ref, 0);
-        if (m) mb_proc_deliver(t, m, self->sched);
-        else if (!found) fprintf(stderr, "moonbeam: out of memory ending a call's monitor\n");
+        if (!found) {
+            mb_msg *m = mb_msg_new(MB_SIG_DEMONITOR, self->pid, self->call_ref, 0);
+            if (m) mb_proc_deliver(t, m, self->sched);
+            else fprintf(stderr, "moonbeam: out of memory ending a call's monitor\n");
+        }
         mb_proctab_put(&rt->procs, self->call_server);
     }
     self->call_server = 0;
@@ -169,22 +171,12 @@ static void record_call(mb_proc *p, mb_msg *m) {
         fprintf(stderr, "moonbeam: out of memory failing a call\n");
 }
 
-/* from: the scheduler of the thread sending, NULL off the schedulers. */
-static void call_down(mb_proc *p, mb_sched *from, mb_pid caller, mb_ref ref) {
-    if (mb_send(p->rt, from, p->pid, caller, MB_SIG_DOWN, ref, p->exit_reason.p, p->exit_reason.len) < 0)
-        fprintf(stderr, "moonbeam: out of memory sending a DOWN signal\n");
-}
-
-void mb_call_monitors_fire(mb_proc *self, mb_monvec *calls) {
-    for (uint32_t i = 0; i < calls->n; i++) call_down(self, self->sched, calls->v[i].pid, calls->v[i].ref);
-}
-
 void mb_call_requests_orphaned(mb_proc *p) {
     if (atomic_load(&p->rt->stopping)) return;   /* every process is going: none to tell */
     mb_msg *m;
     while ((m = mb_inbox_pop(&p->inbox)) != NULL) mb_saveq_append(&p->save, m);
     for (m = p->save.head; m; m = atomic_load_explicit(&m->next, memory_order_relaxed))
-        if (m->call_monitor && (m->kind == MB_MSG_DATA || m->kind == MB_MSG_SYSTEM)) call_down(p, NULL, m->from, m->ref);
+        if (m->call_monitor && (m->kind == MB_MSG_DATA || m->kind == MB_MSG_SYSTEM)) mb_proc_send_down(p, NULL, m->from, m->ref);
 }
 
 static bool is_down_for(const mb_msg *m, void *ref) {
@@ -266,8 +258,13 @@ static void die_str(mb_proc *p, const char *s) {
 static int to_reply_slot(mb_proc *p, mb_msg *m) {
     uint64_t awaited = atomic_load_explicit(&p->await_ref, memory_order_relaxed);
     if (m->kind == MB_MSG_REPLY || m->kind == MB_MSG_DEADLOCK || m->kind == MB_MSG_CALL_DOWN) {
-        if (m->ref == awaited && awaited) mb_saveq_append(&p->replies, m);
-        else free(m);   /* late: the call is over */
+        if (m->ref != awaited || !awaited) {
+            free(m);   /* late: the call is over */
+            return 1;
+        }
+        /* The server's own reply took the call's monitor: nothing to take away. */
+        if (m->call_monitor && m->ref == p->call_ref) p->call_server = 0;
+        mb_saveq_append(&p->replies, m);
         return 1;
     }
     if (m->kind == MB_MSG_DOWN && awaited && m->ref == awaited) {

@@ -55,10 +55,6 @@ int mb_call_monitored(mb_proc *self, mb_proc *server, mb_ref ref, const uint8_t 
 bool mb_call_monitor_take(mb_proc *self, mb_ref ref);
 /* The call's monitor goes (its call is over), if there is one. */
 void mb_call_demonitor(mb_proc *self);
-/* self ends: a DOWN with its reason to the caller of each call whose
- * monitor it holds. Its owner, after retiring it (mb_proc_terminate);
- * calls is taken from self. */
-void mb_call_monitors_fire(mb_proc *self, mb_monvec *calls);
 /* p ended, and nobody holds it any more (mb_proc_free): a DOWN with its
  * reason to the caller of each request it never took. With no sender left
  * between its push and its release of p, every request pushed is there. */
