@@ -101,6 +101,10 @@ static int prepare_state(lua_State *L) {
     mbb_lua *lp = sp->lp;
     const mbb_lua_host *host = sp->host;
     lua_settop(L, 0);
+    /* Everything made here stays alive: a collection cycle (which a new
+     * state's first dozen KB start) would only mark it and sweep the
+     * string table, a third of making the state. */
+    lua_gc(L, LUA_GCSTOP, 0);
     open_libs(L, host);   /* a spawner's own paths come with the process (start_body) */
     lua_getglobal(L, "pcall");
     lua_getglobal(L, "xpcall");
@@ -127,6 +131,7 @@ static int prepare_state(lua_State *L) {
      * it allocates again. Collected when it costs no spawn anything: made
      * ahead, by a scheduler that had nothing to run. */
     if (sp->ahead) lua_gc(L, LUA_GCCOLLECT, 0);
+    lua_gc(L, LUA_GCRESTART, -1);   /* LuaJIT: the next cycle when the heap has doubled */
     return 0;
 }
 

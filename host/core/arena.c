@@ -58,17 +58,9 @@ static void big_release(mb_arena *a) {
     a->big = NULL;
 }
 
-/* Under AddressSanitizer every object is a block of its own, so overflows
- * inside a state are still caught. (GCC says so with __SANITIZE_ADDRESS__,
- * clang with __has_feature.) */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MB_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(MB_ASAN)
-void *mb_arena_alloc(mb_arena *a, size_t n) { return big_alloc(a, n); }
-void mb_arena_free(mb_arena *a, void *p, size_t n) {
+#ifdef MB_ARENA_ASAN   /* every object a block of its own (arena.h) */
+void *mb_arena_alloc_slow(mb_arena *a, size_t n) { return big_alloc(a, n); }
+void mb_arena_free_slow(mb_arena *a, void *p, size_t n) {
     (void)n;
     if (p) big_free(a, p);
 }
@@ -81,15 +73,8 @@ void mb_arena_release(mb_arena *a) { big_release(a); }   /* its pool stays */
 
 #define SMALL_CLASSES (MB_ARENA_SMALL / 16)
 
-/* The class that holds n bytes (n <= MB_ARENA_MEDIUM), and its size. */
-static size_t class_of(size_t n) {
-    if (n <= MB_ARENA_SMALL) return (n + 15) / 16 - 1;
-    return SMALL_CLASSES + (n - MB_ARENA_SMALL + 127) / 128 - 1;
-}
-static size_t class_size(size_t c) {
-    if (c < SMALL_CLASSES) return (c + 1) * 16;
-    return MB_ARENA_SMALL + (c - SMALL_CLASSES + 1) * 128;
-}
+#define class_of mb_arena_class_of
+#define class_size mb_arena_class_size
 
 /* The largest class no bigger than n bytes (n >= 16, a multiple of 16). */
 static size_t class_within(size_t n) {
@@ -140,32 +125,23 @@ static bool new_chunk(mb_arena *a) {
     return true;
 }
 
-void *mb_arena_alloc(mb_arena *a, size_t n) {
+/* A block that neither its class's free list nor the newest chunk's
+ * unused tail had (mb_arena_alloc took it from those), or a big one. */
+void *mb_arena_alloc_slow(mb_arena *a, size_t n) {
     if (n > MB_ARENA_MEDIUM) return big_alloc(a, n);
-    size_t c = class_of(n), size = class_size(c);
-    void *p = a->free[c];
-    if (p) {
-        memcpy(&a->free[c], p, sizeof(void *));
-        return p;
-    }
+    size_t size = class_size(class_of(n));
     if ((size_t)(a->end - a->bump) < size) {
         keep_tail(a);
         if (!carve_freed(a, size) && !new_chunk(a)) return NULL;
     }
-    p = a->bump;
+    void *p = a->bump;
     a->bump += size;
     return p;
 }
 
-void mb_arena_free(mb_arena *a, void *p, size_t n) {
-    if (!p) return;
-    if (n > MB_ARENA_MEDIUM) {
-        big_free(a, p);
-        return;
-    }
-    size_t c = class_of(n);
-    memcpy(p, &a->free[c], sizeof(void *));
-    a->free[c] = p;
+/* A big block, or nothing (mb_arena_free keeps the others). */
+void mb_arena_free_slow(mb_arena *a, void *p, size_t n) {
+    if (p && n > MB_ARENA_MEDIUM) big_free(a, p);
 }
 
 void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize) {

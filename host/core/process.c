@@ -82,12 +82,14 @@ void mb_proc_free(mb_proc *p) {
 void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     mb_proc *p = ud;
     size_t used = atomic_load_explicit(&p->mem_used, memory_order_relaxed);
-    size_t old = ptr ? osize : 0;
     if (nsize == 0) {
-        mb_arena_free(&p->arena, ptr, old);
-        atomic_store_explicit(&p->mem_used, used - old, memory_order_relaxed);
+        if (ptr) {
+            mb_arena_free(&p->arena, ptr, osize);
+            atomic_store_explicit(&p->mem_used, used - osize, memory_order_relaxed);
+        }
         return NULL;
     }
+    size_t old = ptr ? osize : 0;
     /* An abandoned state is only ever torn down: what that takes is never
      * refused. */
     if (nsize > old && !p->abandoned) {
