@@ -67,6 +67,8 @@ static inline lua_State *mbb_co(const mb_proc *p) {
  * processes that find what it finds. Returns whether b holds one. */
 bool mbb_own_search_path(lua_State *L, mb_proc *self, mb_buf *b);
 mb_proc *mbb_self(lua_State *L);
+/* The process whose slice this thread is running (vm.c), or NULL. */
+extern __thread mb_proc *volatile mbb_running __attribute__((tls_model("initial-exec")));
 /* The scheduler to credit with work this thread creates (NULL off-scheduler). */
 static inline mb_sched *mbb_sched(mb_proc *p) { return p->ext ? NULL : p->sched; }
 

@@ -25,6 +25,12 @@ typedef struct host_handle {
 } host_handle;
 
 mb_proc *mbb_self(lua_State *L) {
+    /* In a slice, the process this thread runs: the only state whose code
+     * runs here then. (Its allocator's ud says so too, at the price of a
+     * look into the state's global line, a cache miss where many
+     * processes take turns.) */
+    mb_proc *running = mbb_running;
+    if (running) return running;
     void *ud;
     if (lua_getallocf(L, &ud) == mb_proc_alloc) return ud;
     lua_getfield(L, LUA_REGISTRYINDEX, HOST_KEY);

@@ -23,6 +23,10 @@
 _Static_assert(offsetof(mb_proc, inbox.head) == MB_CACHE_LINE &&
                    offsetof(mb_proc, queue_bytes_out) < 2 * MB_CACHE_LINE,
                "a process's senders and its owner write lines of their own");
+_Static_assert(offsetof(mb_proc, kind) == 2 * MB_CACHE_LINE && offsetof(mb_proc, save) == 3 * MB_CACHE_LINE &&
+                   offsetof(mb_proc, abandoned) < 4 * MB_CACHE_LINE &&
+                   offsetof(mb_proc, foreign_code) < 5 * MB_CACHE_LINE,
+               "what every slice touches is three lines");
 
 mb_proc *mb_proc_new(mb_runtime *rt) {
     /* Aligned: the lines its senders and its owner write are its own (the

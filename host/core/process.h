@@ -99,11 +99,60 @@ typedef struct mb_proc {
     mb_inbox inbox;                   /* its tail ends the first line, its head begins the next */
     _Atomic uint64_t messages_out;    /* every message that left the queue */
     _Atomic size_t queue_bytes_out;   /* the owner adds what left; one writer: no RMW */
-    /* The owner's, and read by others now and then. */
+
+    /* Three lines every slice and every receive read and write, whatever
+     * the process runs: where many processes take turns (a ring of 1000),
+     * each line a woken process touches is a cache miss, and these fields
+     * were spread over ten. Others write here only now and then (a
+     * signal, a console's Ctrl-C, a push onto a run queue). */
+    _Alignas(MB_CACHE_LINE) const mb_kind *kind;   /* what runs it (kind.h); NULL for external processes */
+    void *state;                      /* the kind's own: a Lua state, a supervisor's children */
+    mb_sched *sched;                  /* where it ran last; NULL on a blocking thread */
+    struct mb_proc *runq_next;        /* guarded by the run queue holding it */
+    uint64_t slice_word;              /* owner: its last slice's word on sched (sched.h):
+                                         a socket request pins it (netloop.c) */
+    mb_external *ext;                 /* non-NULL for external processes */
     _Atomic uint32_t sig_pending;     /* exit signals pushed and not yet handled */
-    _Atomic size_t mem_used;          /* written by the allocator (owner) */
-    _Atomic uint64_t reductions;      /* work done: slices and messages (written by the owner) */
+    /* A console's Ctrl-C (console_server.c): the evaluation stops with an
+     * error where it runs or waits, and the process goes on. ARMED while
+     * the process says an evaluation may be stopped; the console server
+     * makes it ASKED; the process's next preemption hook or wait raises and
+     * makes it ARMED again (bindings/vm.c, message_api.c). */
+    _Atomic int interrupt;            /* MB_INTR_OFF, MB_INTR_ARMED, MB_INTR_ASKED */
+    mb_yield yield;
+    int budget;                       /* messages left in this slice */
+
+    mb_saveq save;                    /* owner */
+    mb_msg *spare;                    /* blocks of messages it took, for its next sends (mb_proc_msg) */
     _Atomic uint64_t wait_seq;        /* which wait a timeout belongs to */
+    _Atomic uint64_t reductions;      /* work done: slices and messages (written by the owner) */
+    _Atomic size_t mem_used;          /* written by the allocator (owner), read by others */
+    double wait_deadline;             /* ms on the runtime clock; < 0: none */
+    uint8_t nspare;
+    bool dying;                       /* exit_reason holds why */
+    bool hogged;                      /* its last slice was cut short (preempted, or handed
+                                         off): it waits in the back queue (sched.c) */
+    bool in_blocking;                 /* on a blocking pool thread, off every scheduler:
+                                         sched is NULL, it cannot wait or yield a turn */
+    _Atomic bool must_end;            /* whether it must end now (mb_proc_doomed, with ending
+                                         below): dying (it may catch mbb_exit_now's error and
+                                         go on), or the host stops */
+    bool mem_exceeded;
+    bool cstack_exceeded;             /* it recursed its thread's C stack away */
+    bool abandoned;                   /* its state was left in the middle of its code
+                                         (sysmon.h): released, never closed */
+
+    /* A third: its sends, its timers, its allocator's limit. */
+    mb_buf scratch;                   /* reused encode buffer */
+    struct mb_post *timer_batch;      /* timers armed in this slice (sched.h) */
+    mb_waittimer *wtimer;
+    size_t mem_limit;                 /* 0: none; set before the pid exists (senders read it) */
+    int timer_batch_n;
+    bool in_match;                    /* inside a selective receive's match function */
+    bool foreign_code;                /* it may run C code that calls it back (the FFI):
+                                         never abandoned */
+
+    /* The owner's, and read by others now and then. */
     _Atomic uint64_t timed_out_seq;   /* set by the wait timer when it fires */
     _Atomic bool trap_exit;
     _Atomic bool io_owner;            /* it has been handed a socket or port (io.h): set
@@ -114,8 +163,6 @@ typedef struct mb_proc {
      * it is left there (sysmon.h). Not a flag set once: a signal that looked
      * fatal when queued may spare it when drained (unlinked, trapped). */
     _Atomic uint32_t ending;          /* queued exit signals that will end it (mb_signal_ends) */
-    _Atomic bool must_end;            /* dying (it may catch mbb_exit_now's error and go on),
-                                         or the host stops */
     /* Leaving a doomed process where it is (sysmon.h): where the preemption
      * signal last found its thread, and the generated code the monitor saw
      * it in, which the signal's handler leaves at once (a sequence count,
@@ -125,64 +172,26 @@ typedef struct mb_proc {
     _Atomic uintptr_t cut_lo, cut_hi;
     uintptr_t nocut_lo, nocut_hi;     /* the monitor's own: the mapping it last found was
                                          no generated code (not read again while there) */
-    /* A console's Ctrl-C (console_server.c): the evaluation stops with an
-     * error where it runs or waits, and the process goes on. ARMED while
-     * the process says an evaluation may be stopped; the console server
-     * makes it ASKED; the process's next preemption hook or wait raises and
-     * makes it ARMED again (bindings/vm.c, message_api.c). */
-    _Atomic int interrupt;            /* MB_INTR_OFF, MB_INTR_ARMED, MB_INTR_ASKED */
     _Atomic uint64_t await_ref;       /* the call this process waits on (0: none) */
     _Atomic mb_pid calling;           /* the server it waits on: the wait-for graph */
 
     /* owner */
-    mb_saveq save;
     mb_saveq replies;                 /* the awaited call's reply, DOWN or deadlock, in order */
-    mb_yield yield;
-    double wait_deadline;             /* ms on the runtime clock; < 0: none */
     double call_deadline;             /* the gen call it awaits (core.call_wait): likewise */
     mb_pid call_server;               /* that call's server, which holds its monitor (mb_call_monitored); 0: none */
-    mb_msg *spare;                    /* blocks of messages it took, for its next sends (mb_proc_msg) */
-    uint8_t nspare;
     mb_ref call_ref;                  /* and the monitor's ref */
-    mb_waittimer *wtimer;
-    int budget;                       /* messages left in this slice */
-    struct mb_post *timer_batch;      /* timers armed in this slice (sched.h) */
-    int timer_batch_n;
     mb_arena arena;                   /* the memory of the kind's state (mb_proc_alloc) */
-    size_t mem_limit;                 /* 0: none; set before the pid exists (senders read it) */
-    bool mem_exceeded;
-    bool cstack_exceeded;             /* it recursed its thread's C stack away */
-    bool dying;                       /* exit_reason holds why */
-    bool abandoned;                   /* its state was left in the middle of its code
-                                         (sysmon.h): released, never closed */
-    bool foreign_code;                /* it may run C code that calls it back (the FFI):
-                                         never abandoned */
-    bool hogged;                      /* its last slice was cut short (preempted, or handed
-                                         off): it waits in the back queue (sched.c) */
-    bool in_match;                    /* inside a selective receive's match function */
-    bool in_blocking;                 /* on a blocking pool thread, off every scheduler:
-                                         sched is NULL, it cannot wait or yield a turn */
     mb_buf exit_reason;
-    mb_buf scratch;                   /* reused encode buffer */
-    const mb_kind *kind;              /* what runs it (kind.h); NULL for external processes */
-    void *state;                      /* the kind's own: a Lua state, a supervisor's children */
     mb_target_kind target_kind;       /* what the kind starts from: */
     char *target;                     /* module spec or file path; also info.module */
     char *search_path;                /* where the kind finds code for it (the Lua kind:
                                          package.path, NUL, package.cpath, NUL); NULL:
                                          the kind's default. A spawn inherits it */
     mb_buf spawn_args;                /* freed once the process started */
-    mb_external *ext;                 /* non-NULL for external processes */
 
     /* Set by the system monitor before it hands off the scheduler running
      * p (sysmon.c); the stuck thread marks it done when the slice ends. */
     struct mb_orphan *orphan;
-
-    /* scheduling: guarded by the run queue holding it */
-    struct mb_proc *runq_next;
-    mb_sched *sched;                  /* where it ran last; NULL on a blocking thread */
-    uint64_t slice_word;              /* owner: its last slice's word on sched (sched.h):
-                                         a socket request pins it (netloop.c) */
 
     /* lock */
     pthread_mutex_t lock;
