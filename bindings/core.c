@@ -113,7 +113,8 @@ static int open_jit_part(lua_State *L) {
 
 /* The standard libraries a process state opens only when first used. */
 static const struct { const char *name; lua_CFunction open; } stdlibs[] = {
-    {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math}, {LUA_BITLIBNAME, luaopen_bit},
+    {LUA_STRLIBNAME, luaopen_string}, {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
+    {LUA_BITLIBNAME, luaopen_bit},
     {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, open_os}, {LUA_DBLIBNAME, luaopen_debug},
     {LUA_FFILIBNAME, open_ffi}, {LUA_JITLIBNAME, open_jit}};
 

@@ -399,8 +399,8 @@ static int l_info(lua_State *L) {
     mb_pidvec links = {NULL, 0, 0};
     mb_monvec mons = {0}, by = {0};
     char *name = p->name ? strdup(p->name) : NULL;
-    char where[sizeof p->where];
-    memcpy(where, p->where, sizeof where);
+    char where[MB_WHERE_MAX] = "";
+    if (p->where) memcpy(where, p->where, sizeof where);
     int ok = 1;
     for (uint32_t i = 0; ok && i < p->links.n; i++) ok = !mb_pidvec_add(&links, p->links.v[i]);
     for (uint32_t i = 0; ok && i < p->monitors.n; i++)

@@ -62,12 +62,21 @@ static void set_search_path(lua_State *L, const char *search_path) {
     set_paths(L, search_path, search_path + strlen(search_path) + 1);
 }
 
+/* Strings' metatable until the string library is opened: a method's look-up
+ * opens it (the library gives strings a metatable of its own), so that a
+ * process that never calls one does not make its ~1.9 KB and its tenth of
+ * a state's instructions. */
+static int open_string_on_index(lua_State *L) {
+    lua_getglobal(L, LUA_STRLIBNAME);   /* lazy_global opens it */
+    lua_pushvalue(L, 2);
+    lua_gettable(L, -2);
+    return 1;
+}
+
 static void open_libs(lua_State *L, const mbb_lua_host *host) {
-    /* string for its metatable (s:upper()); the rest come on first use
-     * (lazy_global), jit too: see jit_when_busy. */
-    static const luaL_Reg eager[] = {
-        {"", luaopen_base}, {LUA_LOADLIBNAME, luaopen_package},
-        {LUA_STRLIBNAME, luaopen_string}, {NULL, NULL}};
+    /* The rest come on first use (lazy_global), string too (above), and
+     * jit: see jit_when_busy. */
+    static const luaL_Reg eager[] = {{"", luaopen_base}, {LUA_LOADLIBNAME, luaopen_package}, {NULL, NULL}};
     for (const luaL_Reg *l = eager; l->func; l++) {
         lua_pushcfunction(L, l->func);
         lua_pushstring(L, l->name);
@@ -80,6 +89,12 @@ static void open_libs(lua_State *L, const mbb_lua_host *host) {
     lua_pushvalue(L, LUA_GLOBALSINDEX);
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, lazy_global);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_pop(L, 1);
+    lua_pushliteral(L, "");
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, open_string_on_index);
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, -2);
     lua_pop(L, 1);
@@ -200,11 +215,22 @@ static int start_body(lua_State *L) {
     lua_State *co = lua_of(p)->co;
     static const char *kinds[] = {"module", "function", "file"};
     lua_pushstring(co, kinds[p->target_kind]);
-    if (p->target_kind != MB_TARGET_BYTECODE) lua_pushstring(co, p->target);
+    int head = 1;
+    if (p->target_kind == MB_TARGET_MODULE) {
+        /* "mod:fn" split here, not by a string method in boot (which would
+         * open the string library in every gen_server) */
+        const char *colon = strchr(p->target, ':');
+        lua_pushlstring(co, p->target, colon ? (size_t)(colon - p->target) : strlen(p->target));
+        lua_pushstring(co, colon ? colon + 1 : "");
+        head = 3;
+    } else if (p->target_kind == MB_TARGET_FILE) {
+        lua_pushstring(co, p->target);
+        head = 2;
+    }
     int n = mb_decode_list(co, p->spawn_args.p, p->spawn_args.len, 1);
     if (n < 0) luaL_error(L, "malformed spawn arguments");
     mb_buf_free(&p->spawn_args);
-    b->nargs = n + (p->target_kind == MB_TARGET_BYTECODE ? 1 : 2);
+    b->nargs = n + head;
     return 0;
 }
 

@@ -9,6 +9,7 @@
  * - a process notes where it is when it is preempted, yields, or enters
  *   mb.blocking; a runnable or running process shows where it last
  *   stopped. */
+#include <stdlib.h>
 #include <string.h>
 #include "core/sched.h"
 #include "bindings.h"
@@ -48,11 +49,16 @@ static void find_where(lua_State *L, char *here, size_t size) {
  * owns p while it reads): the owner may read p->where unlocked, and a
  * process that stops where it stopped before takes no lock. */
 static void update_where(lua_State *L, mb_proc *p) {
-    char here[sizeof p->where];
+    char here[MB_WHERE_MAX];
     find_where(L, here, sizeof here);
-    if (strcmp(here, p->where) == 0) return;
+    if (p->where ? strcmp(here, p->where) == 0 : !here[0]) return;
+    /* Made on the first note: an idle process that was never looked at
+     * does not carry it. No memory: the note is lost, not the process. */
+    char *where = p->where ? p->where : malloc(MB_WHERE_MAX);
+    if (!where) return;
     pthread_mutex_lock(&p->lock);
-    memcpy(p->where, here, sizeof here);
+    memcpy(where, here, sizeof here);
+    p->where = where;
     pthread_mutex_unlock(&p->lock);
 }
 

@@ -68,6 +68,7 @@ void mb_proc_free(mb_proc *p) {
     mb_monvec_free(&p->calls);
     mb_monvec_free(&p->aliases);
     free(p->name);
+    free(p->where);
     mb_tabbinds_free(&p->bound);
     if (p->ext) {
         pthread_mutex_destroy(&p->ext->mu);

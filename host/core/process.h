@@ -76,6 +76,8 @@ typedef enum mb_target_kind {
     MB_TARGET_FILE,      /* target = a script path (moonbeam run) */
 } mb_target_kind;
 
+#define MB_WHERE_MAX 128
+
 typedef struct mb_proc {
     /* Two lines a message touches: what its senders read and write, then
      * what its owner writes as it takes it. A sender on one core and a
@@ -204,8 +206,9 @@ typedef struct mb_proc {
     mb_monvec aliases;                /* active aliases (refs): messages through others drop */
     char *name;
     mb_tabbinds bound;                /* entries bound to it (tabbind.h): only it changes them */
-    char where[128];                  /* info.current_function (bindings/where.c); the owner
-                                         writes it, and may read it unlocked */
+    char *where;                      /* info.current_function (bindings/where.c), MB_WHERE_MAX
+                                         bytes once a process first notes it (most never do):
+                                         the owner writes it, and may read it unlocked; NULL: none */
 } mb_proc;
 
 /* Whether p must end at once: an ending signal queued, or dying already. */

@@ -1,11 +1,13 @@
 -- boot.lua: the first function every process runs, on its own coroutine.
--- kind is "module" (target "mod" or "mod:fn"), "function" (target is the
--- decoded function) or "file" (a script path, for `moonbeam run`).
-local error, pcall, require, type = error, pcall, require, type
+-- kind is "module" (target "mod" or "mod:fn", split by the runtime: the
+-- module's name, then the function's, "" for main, before the arguments),
+-- "function" (target is the decoded function) or "file" (a script path,
+-- for `moonbeam run`).
+local error, pcall, require, type, select = error, pcall, require, type, select
 
 return function(kind, target, ...)
   if kind == "module" then
-    local name, fn = target:match("^([^:]+):?(.*)$")
+    local name, fn = target, ...
     if fn == "" then fn = "main" end
     local ok, mod = pcall(require, name)
     if not ok then
@@ -20,7 +22,7 @@ return function(kind, target, ...)
     -- (moonbeam.registry's start_link runs the registry there) asks
     -- whether package.loaded["moonbeam.entry"] is itself.
     package.loaded["moonbeam.entry"] = f
-    return f(...)
+    return f(select(2, ...))
   elseif kind == "function" then
     return target(...)
   end

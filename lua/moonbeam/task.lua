@@ -23,7 +23,8 @@ local util = require("moonbeam")._lazy "moonbeam.util"
 function M.run(owner, tag, target, ...)
   local result
   if type(target) == "string" then
-    result = require("moonbeam.boot")("module", target, ...)
+    local name, fn = target:match("^([^:]+):?(.*)$")   -- as the runtime splits a spawn's
+    result = require("moonbeam.boot")("module", name, fn, ...)
   else
     result = target(...)
   end
