@@ -25,9 +25,14 @@ after_each(T.after)
 describe("moonbeam attach", function()
   local socket
 
+  -- The host opens its console socket before its script runs: the script
+  -- says when its counter is registered (READY), and host() waits for that
+  -- too, so that a call under load does not find no "counter" yet.
+  local READY = "counter.ready"
   local HOST = [[
     local gen = require "moonbeam.gen_server"
     assert(gen.start("spec.support.console_counter", 100, {name = "counter"}))
+    assert(io.open(os.getenv("HOME") .. "/]] .. READY .. [[", "w")):close()
     require("moonbeam").receive()
   ]]
 
@@ -39,14 +44,17 @@ describe("moonbeam attach", function()
     local command = BIN .. " run " .. sh.quote(path) .. " --console-socket " .. sh.quote(socket)
       .. (options and (" " .. options) or "")
     if shell then command = "sh -c " .. sh.quote(shell:format(command)) end
+    local ready = T.home .. "/" .. READY
+    os.remove(ready)
     local t = T.start(command)
+    local function there(test) return os.execute(test) == 0 or os.execute(test) == true end
     for _ = 1, 200 do
-      if os.execute("test -S " .. sh.quote(socket)) == 0 or os.execute("test -S " .. sh.quote(socket)) == true then
+      if there("test -S " .. sh.quote(socket)) and (script or there("test -e " .. sh.quote(ready))) then
         return t
       end
       tty.sleep_ms(50)
     end
-    error("the host made no socket; its screen:\n" .. t:screen())
+    error("the host made no socket (or its counter never started); its screen:\n" .. t:screen())
   end
 
   local function attach()
