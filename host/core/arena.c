@@ -78,8 +78,8 @@ void mb_arena_release(mb_arena *a) { big_release(a); }   /* its pool stays */
 
 /* The largest class no bigger than n bytes (n >= 16, a multiple of 16). */
 static size_t class_within(size_t n) {
-    if (n < MB_ARENA_SMALL + 128) return n >= MB_ARENA_SMALL ? SMALL_CLASSES - 1 : n / 16 - 1;
-    size_t k = (n - MB_ARENA_SMALL) / 128;
+    if (n < MB_ARENA_SMALL + MB_ARENA_STEP) return n >= MB_ARENA_SMALL ? SMALL_CLASSES - 1 : n / 16 - 1;
+    size_t k = (n - MB_ARENA_SMALL) / MB_ARENA_STEP;
     if (k > MB_ARENA_CLASSES - SMALL_CLASSES) k = MB_ARENA_CLASSES - SMALL_CLASSES;
     return SMALL_CLASSES + k - 1;
 }

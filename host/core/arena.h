@@ -3,7 +3,7 @@
  * Lua tells the allocator an object's size when it frees or resizes it, so
  * objects need no malloc header: those up to MB_ARENA_MEDIUM are carved
  * from 4 KB chunks owned by the process (from the runtime's pool, pages.h),
- * by size class (multiples of 16 up to 256 bytes, of 128 up to 2 KB), with
+ * by size class (multiples of 16 up to 256 bytes, of 64 up to 2 KB), with
  * a free list per class. Bigger blocks go to malloc, each with a header
  * that links it into the arena's list. (A new state's bytecode, stacks and
  * tables are a few dozen blocks of 256 bytes to 2 KB: from malloc, each
@@ -18,8 +18,9 @@
 #include <stddef.h>
 
 #define MB_ARENA_SMALL 256    /* up to here, classes 16 bytes apart */
-#define MB_ARENA_MEDIUM 2048  /* up to here, 128 bytes apart; larger blocks come from malloc */
-#define MB_ARENA_CLASSES (MB_ARENA_SMALL / 16 + (MB_ARENA_MEDIUM - MB_ARENA_SMALL) / 128)
+#define MB_ARENA_MEDIUM 2048  /* up to here, MB_ARENA_STEP bytes apart; larger blocks come from malloc */
+#define MB_ARENA_STEP 64
+#define MB_ARENA_CLASSES (MB_ARENA_SMALL / 16 + (MB_ARENA_MEDIUM - MB_ARENA_SMALL) / MB_ARENA_STEP)
 
 typedef struct mb_arena {
     void *chunks;                       /* singly linked through their first word */
@@ -48,12 +49,12 @@ void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize);
 /* The class that holds n bytes (n <= MB_ARENA_MEDIUM), and its size. */
 static inline size_t mb_arena_class_of(size_t n) {
     if (n <= MB_ARENA_SMALL) return (n + 15) / 16 - 1;
-    return MB_ARENA_SMALL / 16 + (n - MB_ARENA_SMALL + 127) / 128 - 1;
+    return MB_ARENA_SMALL / 16 + (n - MB_ARENA_SMALL + MB_ARENA_STEP - 1) / MB_ARENA_STEP - 1;
 }
 
 static inline size_t mb_arena_class_size(size_t c) {
     if (c < MB_ARENA_SMALL / 16) return (c + 1) * 16;
-    return MB_ARENA_SMALL + (c - MB_ARENA_SMALL / 16 + 1) * 128;
+    return MB_ARENA_SMALL + (c - MB_ARENA_SMALL / 16 + 1) * MB_ARENA_STEP;
 }
 
 /* Inline: a Lua state allocates or frees on most things it does (a string,
