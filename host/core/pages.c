@@ -19,6 +19,7 @@ void mb_pages_destroy(mb_pages *pg) {
         free(s);
     }
     free(pg->cold);
+    free(pg->pending);
     pthread_mutex_destroy(&pg->lock);
     memset(pg, 0, sizeof *pg);
 }
@@ -69,6 +70,7 @@ static void *take(mb_pages *pg) {
         pg->nfree--;
         return c;
     }
+    if (pg->npending) return pg->pending[--pg->npending];   /* resident still: no fault */
     if (pg->bump >= pg->end && pg->spare) {   /* the slab made ahead */
         pg->bump = pg->spare->base;
         pg->end = pg->spare->base + pg->spare->size;
@@ -105,8 +107,66 @@ static void install(mb_pages *pg, mb_slab *s, bool ahead) {
     }
 }
 
+/* Room in the array *v (n used, *cap long) for more. Lock held. */
+static bool room(void ***v, size_t n, size_t *cap, size_t more) {
+    if (n + more <= *cap) return true;
+    size_t c = *cap ? *cap : 1024;
+    while (c < n + more) c *= 2;
+    void **nv = realloc(*v, c * sizeof *nv);
+    if (!nv) return false;
+    *v = nv;
+    *cap = c;
+    return true;
+}
+
+static int by_address(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Hand the pages of the n chunks at v to the kernel, a run of adjacent
+ * chunks (a process's, taken from one slab in turn) in one call. */
+static void release(void **v, size_t n) {
+    qsort(v, n, sizeof *v, by_address);
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && (char *)v[j] == (char *)v[j - 1] + MB_PAGES_CHUNK; j++) {}
+        madvise(v[i], (j - i) * MB_PAGES_CHUNK, MADV_DONTNEED);
+    }
+}
+
+/* The chunks pending release go to the kernel, then to the cold stack.
+ * Called and returns with the lock held, which it lets go meanwhile: a
+ * batch's calls take milliseconds, and other threads take chunks then.
+ * false: there were none. */
+static bool release_pending(mb_pages *pg) {
+    if (!pg->npending) return false;
+    void **batch = pg->pending;
+    size_t k = pg->npending;
+    pg->pending = NULL;
+    pg->npending = pg->pending_cap = 0;
+    pthread_mutex_unlock(&pg->lock);
+    release(batch, k);
+    pthread_mutex_lock(&pg->lock);
+    if (room(&pg->cold, pg->ncold, &pg->cold_cap, k)) {
+        memcpy(pg->cold + pg->ncold, batch, k * sizeof *batch);
+        pg->ncold += k;
+    } else {   /* no memory for the cold stack: free chunks all the same (they fault in afresh) */
+        for (size_t i = 0; i < k; i++) {
+            memcpy(batch[i], &pg->free, sizeof(void *));
+            pg->free = batch[i];
+        }
+        pg->nfree += k;
+    }
+    free(batch);
+    return true;
+}
+
 bool mb_pages_ahead(mb_pages *pg) {
     pthread_mutex_lock(&pg->lock);
+    if (release_pending(pg)) {   /* an idle host keeps no batch half full */
+        pthread_mutex_unlock(&pg->lock);
+        return true;
+    }
     bool make = !pg->spare && !pg->making;
     pg->making = make;
     size_t size = next_size(pg);
@@ -135,43 +195,13 @@ void *mb_pages_get(mb_pages *pg) {
     return c;
 }
 
-/* Room in the cold stack for n more. Lock held. */
-static bool cold_room(mb_pages *pg, size_t n) {
-    if (pg->ncold + n <= pg->cold_cap) return true;
-    size_t cap = pg->cold_cap ? pg->cold_cap : 1024;
-    while (cap < pg->ncold + n) cap *= 2;
-    void **v = realloc(pg->cold, cap * sizeof *v);
-    if (!v) return false;
-    pg->cold = v;
-    pg->cold_cap = cap;
-    return true;
-}
-
-static int by_address(const void *a, const void *b) {
-    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Hand the pages of the n chunks at v to the kernel, a run of adjacent
- * chunks (a process's, taken from one slab in turn) in one call. */
-static void release(void **v, size_t n) {
-    qsort(v, n, sizeof *v, by_address);
-    for (size_t i = 0, j; i < n; i = j) {
-        for (j = i + 1; j < n && (char *)v[j] == (char *)v[j - 1] + MB_PAGES_CHUNK; j++) {}
-        madvise(v[i], (j - i) * MB_PAGES_CHUNK, MADV_DONTNEED);
-    }
-}
-
 void mb_pages_put_list(mb_pages *pg, void *first, void *last, size_t n) {
     if (!first) return;
     pthread_mutex_lock(&pg->lock);
-    if ((pg->nfree + n) * MB_PAGES_CHUNK > MB_PAGES_KEEP && cold_room(pg, n)) {
-        /* Not linked through themselves: their pages are about to go. */
-        void **v = pg->cold + pg->ncold;
-        size_t k = 0;
-        for (void *c = first; c; memcpy(&c, c, sizeof c)) v[k++] = c;
-        release(v, k);
-        pg->ncold += k;
+    if ((pg->nfree + n) * MB_PAGES_CHUNK > MB_PAGES_KEEP && room(&pg->pending, pg->npending, &pg->pending_cap, n)) {
+        /* Not linked through themselves: their pages are to go. */
+        for (void *c = first; c; memcpy(&c, c, sizeof c)) pg->pending[pg->npending++] = c;
+        if (pg->npending >= MB_PAGES_BATCH) release_pending(pg);
     } else {
         memcpy(last, &pg->free, sizeof(void *));
         pg->free = first;

@@ -13,7 +13,11 @@
  * chunks back in one go; those given back while more than MB_PAGES_KEEP
  * bytes are free have their pages handed to the kernel (they stay mapped,
  * and come back zeroed when reused), so an idle host does not hold the
- * memory of processes long gone.
+ * memory of processes long gone. They go in batches of MB_PAGES_BATCH
+ * chunks, adjacent ones in one call, or when a scheduler has nothing to
+ * run: each call makes the kernel flush the TLB of every core the host
+ * runs on, and a call per ending process cost ~250 us of CPU each (5000
+ * gen_servers stopped at once: 0.9 s; 0.15 s in batches).
  * Any thread; a mutex guards the lists. */
 #ifndef MB_PAGES_H
 #define MB_PAGES_H
@@ -24,6 +28,7 @@
 
 #define MB_PAGES_CHUNK 4096
 #define MB_PAGES_KEEP ((size_t)64 << 20)   /* free chunks kept resident */
+#define MB_PAGES_BATCH 2048                 /* chunks handed back to the kernel at once */
 #define MB_PAGES_SMALL_SLAB ((size_t)256 << 10)   /* a host's first slabs, */
 #define MB_PAGES_SMALL_SLABS 4                     /* this many */
 #define MB_PAGES_HUGE_SLAB ((size_t)2 << 20)       /* the next ones: a huge page each */
@@ -40,6 +45,9 @@ typedef struct mb_pages {
     size_t nfree;
     void **cold;                /* free chunks whose pages went back to the kernel */
     size_t ncold, cold_cap;
+    void **pending;             /* free chunks past MB_PAGES_KEEP whose pages go back in
+                                   the next batch (still resident: taken before the cold) */
+    size_t npending, pending_cap;
     char *bump, *end;           /* the unused tail of the newest slab */
     struct mb_slab *spare;      /* the next slab, mapped ahead; NULL: none yet */
     bool making;                /* a thread is mapping the spare */
@@ -50,8 +58,9 @@ typedef struct mb_pages {
 int mb_pages_init(mb_pages *pg);   /* -1: no mutex */
 /* Unmap every slab: every chunk must have been given back or be dead. */
 void mb_pages_destroy(mb_pages *pg);
-/* Map the next slab ahead if there is none: true if this call did (a
- * scheduler with nothing to run, before it sleeps). */
+/* Map the next slab ahead if there is none, or hand the chunks pending
+ * release to the kernel: true if this call did either (a scheduler with
+ * nothing to run, before it sleeps). */
 bool mb_pages_ahead(mb_pages *pg);
 /* A chunk of MB_PAGES_CHUNK bytes, 16-byte aligned; NULL: no memory. */
 void *mb_pages_get(mb_pages *pg);

@@ -383,6 +383,22 @@ static void tables(void) {
 
 /* ---- the chunk pool and the arenas on it --------------------------------- */
 
+/* n chunks from pg linked into a list (first to last, NULL-ended), as an
+ * arena gives them back; how many it got. */
+static size_t take_list(mb_pages *pg, size_t n, char **first, char **last) {
+    *first = *last = NULL;
+    size_t got = 0;
+    for (; got < n; got++) {
+        char *x = mb_pages_get(pg);
+        if (!x) break;
+        memset(x, 0, sizeof(void *));
+        if (*last) memcpy(*last, &x, sizeof x);
+        else *first = x;
+        *last = x;
+    }
+    return got;
+}
+
 static void pages(void) {
     mb_pages pg;
     check(mb_pages_init(&pg) == 0, "pages: a pool");
@@ -400,15 +416,8 @@ static void pages(void) {
     check(mb_pages_get(&pg) == spare && !pg.spare, "pages: the next chunk after a slab comes from the spare");
     /* More than MB_PAGES_KEEP given back at once: kept, but cold. */
     size_t n = MB_PAGES_KEEP / MB_PAGES_CHUNK + 1;
-    char *first = NULL, *prev = NULL;
-    for (size_t i = 0; i < n; i++) {
-        char *x = mb_pages_get(&pg);
-        if (!x) break;
-        memset(x, 0, sizeof(void *));
-        if (prev) memcpy(prev, &x, sizeof x);
-        else first = x;
-        prev = x;
-    }
+    char *first, *prev;
+    take_list(&pg, n, &first, &prev);
     check(pg.nslabs > MB_PAGES_SMALL_SLABS && pg.slabs->size == MB_PAGES_HUGE_SLAB &&
               ((uintptr_t)pg.slabs->base & (MB_PAGES_HUGE_SLAB - 1)) == 0,
           "pages: past the first slabs, each is a huge page's size, aligned to it");
@@ -417,6 +426,19 @@ static void pages(void) {
     char *e = mb_pages_get(&pg);
     check(e != NULL, "pages: and still serve");
     memset(e, 2, MB_PAGES_CHUNK);
+    /* Past the bound a few at a time: held for the next batch (resident
+     * still, and served first), handed over when the pool is idle. */
+    char *x = mb_pages_get(&pg);
+    size_t keep = MB_PAGES_KEEP / MB_PAGES_CHUNK, got = take_list(&pg, keep, &first, &prev);
+    mb_pages_put_list(&pg, first, prev, got);   /* exactly the bound: free, resident */
+    size_t cold = pg.ncold;
+    memset(x, 4, MB_PAGES_CHUNK);
+    memset(x, 0, sizeof(void *));
+    mb_pages_put_list(&pg, x, x, 1);
+    check(got == keep && pg.nfree == keep && pg.npending == 1 && pg.ncold == cold && x[MB_PAGES_CHUNK - 1] == 4,
+          "pages: a chunk past the bound waits for a batch, its pages kept");
+    check(mb_pages_ahead(&pg) && pg.npending == 0 && pg.ncold == cold + 1,
+          "pages: an idle pool hands a batch begun to the kernel");
 
     mb_arena ar = {.pages = &pg};
     void *small = mb_arena_alloc(&ar, 24), *mid = mb_arena_alloc(&ar, 200), *big = mb_arena_alloc(&ar, 5000);
