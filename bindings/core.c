@@ -113,8 +113,7 @@ static int open_jit_part(lua_State *L) {
 
 /* The standard libraries a process state opens only when first used. */
 static const struct { const char *name; lua_CFunction open; } stdlibs[] = {
-    {LUA_STRLIBNAME, luaopen_string}, {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
-    {LUA_BITLIBNAME, luaopen_bit},
+    {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math}, {LUA_BITLIBNAME, luaopen_bit},
     {LUA_IOLIBNAME, luaopen_io}, {LUA_OSLIBNAME, open_os}, {LUA_DBLIBNAME, luaopen_debug},
     {LUA_FFILIBNAME, open_ffi}, {LUA_JITLIBNAME, open_jit}};
 
@@ -340,7 +339,9 @@ int luaopen_moonbeam_core(lua_State *L) {
     void *ud;
     if (lua_getallocf(L, &ud) != mb_proc_alloc) ensure_host(L);
     mbb_pid_type_init(L);
-    lua_createtable(L, 0, 32);
+    /* Sized for what it holds once moonbeam's init has run (48 names): a
+     * smaller table grown there left its old part as garbage in every state. */
+    lua_createtable(L, 0, 48);
     mbb_open_process(L);
     mbb_open_message(L);
     mbb_open_names(L);

@@ -27,9 +27,19 @@ static inline mbb_lua *lua_of(mb_proc *p) { return p->state; }
 
 /* ---- a new state ------------------------------------------------------- */
 
+static int open_string_lib(lua_State *L);
+
 /* Libraries few processes use are opened on first touch of their global
- * (ffi, which is no global, only by require: see mbb_stdlib_opener). */
+ * (ffi, which is no global, only by require: see mbb_stdlib_opener). The
+ * string library's table shares this metatable (register_lazy_string). */
 static int lazy_global(lua_State *L) {
+    if (!lua_rawequal(L, 1, LUA_GLOBALSINDEX)) {
+        lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+        lua_getfield(L, -1, LUA_STRLIBNAME);
+        bool strings = lua_rawequal(L, 1, -1);
+        lua_settop(L, 2);
+        if (strings) return open_string_lib(L);
+    }
     const char *k = lua_tostring(L, 2);
     lua_CFunction open = k && strcmp(k, "ffi") != 0 ? mbb_stdlib_opener(k) : NULL;
     if (!open) return 0;
@@ -62,20 +72,48 @@ static void set_search_path(lua_State *L, const char *search_path) {
     set_paths(L, search_path, search_path + strlen(search_path) + 1);
 }
 
-/* Strings' metatable until the string library is opened: a method's look-up
- * opens it (the library gives strings a metatable of its own), so that a
- * process that never calls one does not make its ~1.9 KB and its tenth of
- * a state's instructions. */
-static int open_string_on_index(lua_State *L) {
-    lua_getglobal(L, LUA_STRLIBNAME);   /* lazy_global opens it */
+/* The string library's table: empty, and registered as the library
+ * (string, package.loaded.string, strings' metatable's __index) until a
+ * look-up in it opens the library, which fills that same table (LuaJIT's
+ * luaopen_string takes the one package.loaded holds) and gives strings a
+ * metatable of its own with it. A process that never calls a string
+ * function does not make the library's ~1.7 KB and its tenth of a state's
+ * instructions; getmetatable("").__index == string holds throughout, and
+ * what a program adds to it stays. (Until then pairs(string) sees none.) */
+static int open_string_lib(lua_State *L) {
+    lua_pushnil(L);
+    lua_setmetatable(L, 1);   /* once: a miss after it is a nil */
+    lua_pushcfunction(L, luaopen_string);
+    lua_pushliteral(L, LUA_STRLIBNAME);
+    lua_call(L, 1, 0);
     lua_pushvalue(L, 2);
-    lua_gettable(L, -2);
+    lua_rawget(L, 1);
     return 1;
 }
 
+/* Its metatable is the globals' (lazy_global): one table fewer in every
+ * state. */
+static void register_lazy_string(lua_State *L) {
+    lua_createtable(L, 0, 0);
+    lua_getmetatable(L, LUA_GLOBALSINDEX);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_GLOBALSINDEX, LUA_STRLIBNAME);
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, LUA_STRLIBNAME);
+    lua_pop(L, 1);
+    lua_pushliteral(L, "");
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+    lua_pop(L, 2);
+}
+
 static void open_libs(lua_State *L, const mbb_lua_host *host) {
-    /* The rest come on first use (lazy_global), string too (above), and
-     * jit: see jit_when_busy. */
+    /* The rest come on first use (lazy_global), string too (above, its
+     * table registered), and jit: see jit_when_busy. */
     static const luaL_Reg eager[] = {{"", luaopen_base}, {LUA_LOADLIBNAME, luaopen_package}, {NULL, NULL}};
     for (const luaL_Reg *l = eager; l->func; l++) {
         lua_pushcfunction(L, l->func);
@@ -92,12 +130,7 @@ static void open_libs(lua_State *L, const mbb_lua_host *host) {
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, -2);
     lua_pop(L, 1);
-    lua_pushliteral(L, "");
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, open_string_on_index);
-    lua_setfield(L, -2, "__index");
-    lua_setmetatable(L, -2);
-    lua_pop(L, 1);
+    register_lazy_string(L);
     mbb_pid_type_init(L);
 }
 
