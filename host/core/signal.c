@@ -126,10 +126,10 @@ int mb_call_monitored(mb_proc *self, mb_proc *server, mb_ref ref, const uint8_t 
     return queue_noproc_down(self, ref, what, what_len) == MB_LINK_NOMEM ? MB_LINK_NOMEM : MB_LINK_OK;
 }
 
-bool mb_call_monitor_take(mb_proc *self, mb_ref ref) {
-    pthread_mutex_lock(&self->lock);
-    bool found = mb_monvec_take(&self->calls, ref, NULL);
-    pthread_mutex_unlock(&self->lock);
+bool mb_call_monitor_take(mb_proc *server, mb_ref ref) {
+    pthread_mutex_lock(&server->lock);
+    bool found = mb_monvec_take(&server->calls, ref, NULL);
+    pthread_mutex_unlock(&server->lock);
     return found;
 }
 
@@ -143,10 +143,7 @@ void mb_call_demonitor(mb_proc *self) {
     mb_runtime *rt = self->rt;
     mb_proc *t = mb_proctab_get(&rt->procs, self->call_server);
     if (t) {
-        pthread_mutex_lock(&t->lock);
-        bool found = mb_monvec_take(&t->calls, self->call_ref, NULL);
-        pthread_mutex_unlock(&t->lock);
-        if (!found) {
+        if (!mb_call_monitor_take(t, self->call_ref)) {
             mb_msg *m = mb_msg_new(MB_SIG_DEMONITOR, self->pid, self->call_ref, 0);
             if (m) mb_proc_deliver(t, m, self->sched);
             else fprintf(stderr, "moonbeam: out of memory ending a call's monitor\n");
@@ -333,9 +330,7 @@ static int handle_signal(mb_proc *p, mb_msg *sig) {
         }
         break;
     case MB_SIG_DEMONITOR:
-        pthread_mutex_lock(&p->lock);
-        mb_monvec_take(&p->calls, sig->ref, NULL);
-        pthread_mutex_unlock(&p->lock);
+        mb_call_monitor_take(p, sig->ref);
         break;
     case MB_SIG_DOWN: {
         pthread_mutex_lock(&p->lock);

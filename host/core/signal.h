@@ -50,9 +50,9 @@ int mb_demonitor(mb_proc *self, mb_ref ref, int flush);
  * noproc is queued at once, as mb_monitor does. MB_LINK_OK, or
  * MB_LINK_NOMEM. */
 int mb_call_monitored(mb_proc *self, mb_proc *server, mb_ref ref, const uint8_t *what, size_t what_len);
-/* The server's reply to the call ref: whether it held that call's
- * monitor, which is then gone. */
-bool mb_call_monitor_take(mb_proc *self, mb_ref ref);
+/* The monitor of the call ref that server holds goes (the server's own
+ * reply, the caller's demonitor or its signal): whether it held it. */
+bool mb_call_monitor_take(mb_proc *server, mb_ref ref);
 /* The call's monitor goes (its call is over), if there is one. */
 void mb_call_demonitor(mb_proc *self);
 /* p ended, and nobody holds it any more (mb_proc_free): a DOWN with its

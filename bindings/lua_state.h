@@ -1,0 +1,26 @@
+/* lua_state.h: a process's Lua state, made and prepared (lua_state.c).
+ *
+ * Base and package opened, the rest of LuaJIT's libraries on first use
+ * (string's table registered empty until then), the host's search paths
+ * and module cache, the coroutine the body runs in holding the boot
+ * function, and moonbeam (and moonbeam.gen_server, for a gen_server's)
+ * loaded: everything but the process, so that a state can be made ahead
+ * of its spawn (state_pool.h). */
+#ifndef MBB_LUA_STATE_H
+#define MBB_LUA_STATE_H
+
+#include <stdbool.h>
+#include "bindings.h"
+
+/* A new state on owner's arena (owner: the process, or a state pool's
+ * holder), into lp. ahead: made on a scheduler with nothing to run (its
+ * garbage collected then); gen: with moonbeam.gen_server loaded. 0, or -1
+ * with the error on top of lp->L (if there is a state: NULL when there was
+ * no memory for one). */
+int mbb_state_new(mb_proc *owner, mbb_lua *lp, bool ahead, bool gen);
+
+/* The spawner's paths when they were not the host's (process.h): path,
+ * then cpath, in one buffer; set on L's package. */
+void mbb_set_search_path(lua_State *L, const char *search_path);
+
+#endif
