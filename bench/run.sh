@@ -9,6 +9,10 @@
 #
 # Environment:
 #   BENCH_SCALE    multiplies every workload size (default 1; 0.1 for a smoke run)
+#   BENCH_ROUNDS   runs of each process workload and its BEAM peer (default 1): the
+#                  rounds alternate moonbeam's and BEAM's workloads, and the table shows
+#                  each value's median, so a machine whose speed drifts (a shared VM)
+#                  moves both columns alike (network and distribution rows run once)
 #   BENCH_TIMEOUT  seconds one workload may run before it is killed (default 120)
 #   BENCH_ONLY     run only these workloads: names as in the log, comma-separated;
 #                  a name also picks those it starts ("gen_call": gen_call rt, 2c, ...)
@@ -25,6 +29,9 @@ export LUA_PATH="./lua/?.lua;./lua/?/init.lua;./?.lua;;"
 export LUA_CPATH="./build/lib/?.so;;"
 
 scale=${BENCH_SCALE:-1}
+rounds=${BENCH_ROUNDS:-1}
+case $rounds in '' | *[!0-9]* | 0) echo "BENCH_ROUNDS must be a whole number >= 1" >&2; exit 2 ;; esac
+round=1
 limit=${BENCH_TIMEOUT:-120}
 only=${BENCH_ONLY:-}
 moonbeam=${MOONBEAM:-build/bin/moonbeam}
@@ -81,37 +88,43 @@ run_one() {
         log "$name FAILED: $why; last output:"
         tail -n 15 "$out" | sed 's/^/    | /' >&2
     else
-        log "$name: ${secs}s"
+        log "$name: ${secs}s${round_note:-}"
     fi
 }
 
 echo "moonbeam benchmarks"
-echo "command: $0 $*  (BENCH_SCALE=$scale BENCH_TIMEOUT=$limit${only:+ BENCH_ONLY=$only})"
+echo "command: $0 $*  (BENCH_SCALE=$scale BENCH_ROUNDS=$rounds BENCH_TIMEOUT=$limit${only:+ BENCH_ONLY=$only})"
 echo "date:    $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 echo "machine: $(uname -srm), nproc=$(nproc), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //')"
 echo "memory:  $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 echo "luajit:  $($luajit -v 2>&1 | head -n1)"
 
 # ------------------------------------------------------------ C baselines
-# c_baseline NAME ARGS...: build bench/NAME.c against LuaJIT and run it.
+# c_baseline NAME ARGS...: run bench/NAME.c, built against LuaJIT (below).
 c_baseline() {
     local name=$1
     shift
     wanted "$name" || return 0
-    if cc -std=c11 -O2 -Wall -o "$tmp/$name" "bench/$name.c" \
-            $(pkg-config --cflags --libs luajit) 2>"$tmp/cc.log"; then
+    if [ -x "$tmp/$name" ]; then
         run_one "$mb_out" "$name" "$tmp/$name" "$@"
     else
         printf 'FAIL\t%s\tbench/%s.c did not build\n' "$name" "$name" >>"$mb_out"
-        log "$name.c did not build:"; sed 's/^/    | /' "$tmp/cc.log" >&2
     fi
 }
-c_baseline newstate "$(n 10000)"
-c_baseline switch "$(n 1000000)" 1000
+for name in newstate switch; do
+    wanted "$name" || continue
+    if ! cc -std=c11 -O2 -Wall -o "$tmp/$name" "bench/$name.c" \
+            $(pkg-config --cflags --libs luajit) 2>"$tmp/cc.log"; then
+        log "$name.c did not build:"; sed 's/^/    | /' "$tmp/cc.log" >&2
+    fi
+done
 
 # ------------------------------------------------------------- moonbeam
-if [ -x "$moonbeam" ]; then
-    echo "host:    $moonbeam (schedulers: its default)"
+# One round of moonbeam's process workloads (and the C baselines).
+moonbeam_round() {
+    c_baseline newstate "$(n 10000)"
+    c_baseline switch "$(n 1000000)" 1000
+    [ -x "$moonbeam" ] || return 0
     mbrun() { local name=$1; shift; run_one "$mb_out" "moonbeam $name" "$moonbeam" run "$@"; }
     mbrun "spawn 10k"  bench/spawn.lua    "$(n 10000)" 10k
     mbrun "spawn 100k" bench/spawn.lua    "$(n 100000)" 100k
@@ -141,20 +154,48 @@ if [ -x "$moonbeam" ]; then
     mbfair() { local name=$1; shift; run_one "$mb_out" "moonbeam $name" "$moonbeam" --schedulers 2 run bench/fairness.lua "$@"; }
     mbfair "fairness pingpong" pingpong "$(n 2000)" 2 compiled interpreted
     mbfair "fairness timers"   timers   "$(n 10000)" 1000 compiled interpreted
+}
+if [ -x "$moonbeam" ]; then
+    echo "host:    $moonbeam (schedulers: its default)"
 else
     echo "host:    $moonbeam not found (run make first): moonbeam column empty"
     printf 'FAIL\t%s\tnot found; run make first\n' "$moonbeam" >>"$mb_out"
 fi
 
 # ------------------------------------------------------------- Erlang/OTP
+# The peers are compiled once; beam_round runs the workloads of those that
+# compiled.
 beam_note=""
+have_erl=false
+beam_core=false beam_gen=false beam_ets=false beam_pool=false
 if command -v "$erl" >/dev/null 2>&1 && command -v "$erlc" >/dev/null 2>&1; then
+    have_erl=true
     mkdir -p "$tmp/ebin"
+    # erlc_peer NAME FLAG: compile bench/peers/erlang/NAME.erl; FLAG=true if it did.
+    erlc_peer() {
+        if "$erlc" -o "$tmp/ebin" "bench/peers/erlang/$1.erl" 2>"$tmp/erlc_$1.log"; then
+            eval "$2=true"
+        else
+            log "$1.erl did not compile:"; sed 's/^/    | /' "$tmp/erlc_$1.log" >&2
+            printf 'FAIL\t%s.erl\tdid not compile\n' "$1" >>"$beam_out"
+        fi
+    }
+    erlc_peer bench_core beam_core
+    erlc_peer bench_gen beam_gen
+    erlc_peer bench_ets beam_ets
+    erlc_peer bench_pool beam_pool
+    otp=$("$erl" -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().' 2>/dev/null)
+    scheds=$("$erl" -noshell -eval 'io:format("~p", [erlang:system_info(schedulers_online)]), halt().' 2>/dev/null)
+    echo "erlang:  OTP $otp, erl -noshell +P 1048576 (default flags, $scheds schedulers)"
+else
+    echo "erlang:  erl/erlc not found: BEAM column empty"
+fi
+
+# One round of the same workloads on BEAM.
+beam_round() {
+    $have_erl || return 0
     erun() { local name=$1; shift; run_one "$beam_out" "BEAM $name" "$erl" -noshell +P 1048576 "$@"; }
-    if "$erlc" -o "$tmp/ebin" bench/peers/erlang/bench_core.erl 2>"$tmp/erlc.log"; then
-        otp=$("$erl" -noshell -eval 'io:format("~s", [erlang:system_info(otp_release)]), halt().' 2>/dev/null)
-        scheds=$("$erl" -noshell -eval 'io:format("~p", [erlang:system_info(schedulers_online)]), halt().' 2>/dev/null)
-        echo "erlang:  OTP $otp, erl -noshell +P 1048576 (default flags, $scheds schedulers)"
+    if $beam_core; then
         ecore() { local name=$1; shift; erun "$name" -pa "$tmp/ebin" -run bench_core main "$@"; }
         ecore "spawn 10k"  spawn    "$(n 10000)" 10k
         ecore "spawn 100k" spawn    "$(n 100000)" 100k
@@ -173,11 +214,8 @@ if command -v "$erl" >/dev/null 2>&1 && command -v "$erlc" >/dev/null 2>&1; then
         efair() { local name=$1; shift; erun "$name" +S 2:2 -pa "$tmp/ebin" -run bench_core main "$@"; }
         efair "fairness pingpong" fairness_pp "$(n 2000)" 2
         efair "fairness timers"   fairness_timers "$(n 10000)" 1000
-    else
-        log "bench_core.erl did not compile:"; sed 's/^/    | /' "$tmp/erlc.log" >&2
-        printf 'FAIL\tbench_core.erl\tdid not compile\n' >>"$beam_out"
     fi
-    if "$erlc" -o "$tmp/ebin" bench/peers/erlang/bench_gen.erl 2>"$tmp/erlc_gen.log"; then
+    if $beam_gen; then
         egen() { local name=$1; shift; erun "$name" -pa "$tmp/ebin" -run bench_gen main "$@"; }
         egen "gen_call rt"  call   "$(n 500000)" 1 rt
         egen "gen_call 2c"  call   "$(n 400000)" 2 2c
@@ -188,25 +226,22 @@ if command -v "$erl" >/dev/null 2>&1 && command -v "$erlc" >/dev/null 2>&1; then
         egen "gen_cast 8p"  cast   "$(n 3000000)" 8 8p
         egen "gen_queued"   queued "$(n 80000)" 10000 10k
         egen "gen_start"    start  "$(n 10000)"
-    else
-        log "bench_gen.erl did not compile:"; sed 's/^/    | /' "$tmp/erlc_gen.log" >&2
-        printf 'FAIL\tbench_gen.erl\tdid not compile\n' >>"$beam_out"
     fi
-    if "$erlc" -o "$tmp/ebin" bench/peers/erlang/bench_ets.erl 2>"$tmp/erlc_ets.log"; then
+    if $beam_ets; then
         erun "shared_table" -pa "$tmp/ebin" -run bench_ets main "$(n 1000000)"
-    else
-        log "bench_ets.erl did not compile:"; sed 's/^/    | /' "$tmp/erlc_ets.log" >&2
-        printf 'FAIL\tbench_ets.erl\tdid not compile\n' >>"$beam_out"
     fi
-    if "$erlc" -o "$tmp/ebin" bench/peers/erlang/bench_pool.erl 2>"$tmp/erlc_pool.log"; then
+    if $beam_pool; then
         erun "pool" -pa "$tmp/ebin" -run bench_pool main "$(n 8000)" 8 4 20000
-    else
-        log "bench_pool.erl did not compile:"; sed 's/^/    | /' "$tmp/erlc_pool.log" >&2
-        printf 'FAIL\tbench_pool.erl\tdid not compile\n' >>"$beam_out"
     fi
-else
-    echo "erlang:  erl/erlc not found: BEAM column empty"
-fi
+}
+
+# The rounds: moonbeam's workloads, then BEAM's, BENCH_ROUNDS times.
+while [ "$round" -le "$rounds" ]; do
+    [ "$rounds" -gt 1 ] && round_note=" (round $round of $rounds)"
+    moonbeam_round
+    beam_round
+    round=$((round + 1))
+done
 
 # ---------------------------------------------------------- distribution
 # gen_server calls and casts between two nodes on loopback, one connection
@@ -307,6 +342,7 @@ echo "  http_server.lua and http_server.erl. Idle connections: VmRSS growth of e
 echo "  process per connection) while bench/net_hold.lua holds 10k, each echoed once, / 10k. Accepts:"
 echo "  bench/net_accept.lua, one acceptor, 10 connecting processes in the same host."
 echo "- each workload runs in a fresh host / VM; sizes scaled by BENCH_SCALE=$scale."
+[ "$rounds" -gt 1 ] && echo "- every process workload ran $rounds times, moonbeam's and BEAM's rounds alternating; each value is the median."
 
 # A workload that failed makes `make bench` fail too, after the table.
 if grep -q '^FAIL' "$mb_out" "$beam_out"; then

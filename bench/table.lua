@@ -4,10 +4,24 @@
 --
 -- Both files hold lines "RESULT<TAB>key<TAB>value<TAB>unit" (anything else
 -- is ignored, except "FAIL<TAB>what<TAB>why" lines, listed under the
--- table). A missing file or key prints "-"; with --present (a run of some
+-- table). A key given more than once (BENCH_ROUNDS) shows its median. A
+-- missing file or key prints "-"; with --present (a run of some
 -- workloads only) a row neither side reported is left out. ratio is always
 -- moonbeam/BEAM; the target column says which way is better and whether
 -- it is met.
+
+-- The median of a key's values (bench/run.sh's BENCH_ROUNDS runs each
+-- workload more than once); a value that is not a number counts as none.
+local function median(values)
+  local v = {}
+  for _, x in ipairs(values) do
+    if x == x then v[#v + 1] = x end           -- not nan
+  end
+  if #v == 0 then return values[1] end
+  table.sort(v)
+  local mid = (#v + 1) / 2
+  return (v[math.floor(mid)] + v[math.ceil(mid)]) / 2
+end
 
 local function read_results(path)
   local res, order, fails = {}, {}, {}
@@ -16,8 +30,13 @@ local function read_results(path)
   for line in f:lines() do
     local key, value, unit = line:match("^RESULT\t([^\t]+)\t([^\t]+)\t([^\t]*)")
     if key then
-      if not res[key] then order[#order + 1] = key end
-      res[key] = { value = tonumber(value), text = value, unit = unit }
+      if not res[key] then
+        order[#order + 1] = key
+        res[key] = { values = {}, unit = unit }
+      end
+      local r = res[key]
+      r.values[#r.values + 1] = tonumber(value)
+      r.value = median(r.values)
     else
       local what, why = line:match("^FAIL\t([^\t]+)\t(.*)")
       if what then fails[#fails + 1] = what .. ": " .. why end
