@@ -99,6 +99,39 @@ echo "machine: $(uname -srm), nproc=$(nproc), $(grep -m1 'model name' /proc/cpui
 echo "memory:  $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 echo "luajit:  $($luajit -v 2>&1 | head -n1)"
 
+# How fast each CPU walks 1 MB of memory in a random order, pinned there,
+# relative to the fastest. On a shared VM one vCPU can be a third slower at
+# this than another (a busy neighbour on its core's caches) while a loop of
+# arithmetic runs alike on both: a row whose work stays on one core (a ring,
+# one producer) then moves with the CPU it landed on.
+cpu_speeds() {
+    command -v taskset >/dev/null 2>&1 || { echo "(taskset not found)"; return; }
+    local cpu ns out=""
+    for cpu in $(seq 0 $(($(nproc) - 1))); do
+        [ "$cpu" -ge 16 ] && break
+        ns=$(taskset -c "$cpu" "$luajit" -e '
+            local n, nxt, perm, seed = 131072, {}, {}, 12345
+            for i = 1, n do perm[i] = i end
+            for i = n, 2, -1 do
+              seed = (seed * 1103515245 + 12345) % 2147483648
+              local j = seed % i + 1
+              perm[i], perm[j] = perm[j], perm[i]
+            end
+            for i = 1, n - 1 do nxt[perm[i]] = perm[i + 1] end
+            nxt[perm[n]] = perm[1]
+            local p, t = 1, os.clock()
+            for _ = 1, 4e6 do p = nxt[p] end
+            io.write(string.format("%.2f", (os.clock() - t) * 1e9 / 4e6))' 2>/dev/null) || ns=""
+        out="$out $cpu:${ns:-?}"
+    done
+    echo "$out" | awk '{ best = 0
+        for (i = 1; i <= NF; i++) { split($i, a, ":"); if (a[2] != "?" && (best == 0 || a[2] + 0 < best)) best = a[2] + 0 }
+        for (i = 1; i <= NF; i++) { split($i, a, ":")
+            printf "%scpu%s %s", (i > 1 ? ", " : ""), a[1], (a[2] == "?" || best == 0) ? "?" : sprintf("%.2f", best / a[2]) }
+        printf " (fastest: %.1f ns a load)\n", best }'
+}
+echo "cpus:    $(cpu_speeds); speed walking 1 MB at random, pinned, fastest = 1.00 (again after the table)"
+
 # ------------------------------------------------------------ C baselines
 # c_baseline NAME ARGS...: run bench/NAME.c, built against LuaJIT (below).
 c_baseline() {
@@ -296,6 +329,7 @@ fi
 
 echo
 "$luajit" bench/table.lua ${only:+--present} "$mb_out" "$beam_out"
+echo "cpus at the end: $(cpu_speeds)"
 [ -n "${BENCH_RESULTS:-}" ] && mkdir -p "$BENCH_RESULTS" && cp "$mb_out" "$beam_out" "$BENCH_RESULTS"/
 echo
 echo "Notes:"
