@@ -55,7 +55,7 @@ static mb_proc *queue_take(mb_proc **head, mb_proc **tail) {
  * read only while the back queue holds someone (a loop that never yields). */
 static uint32_t rq_push(mb_sched *s, mb_proc *p) {
     p->runq_next = NULL;
-    pthread_mutex_lock(&s->rq_lock);
+    mb_spin_lock(&s->rq_lock);
     if (p->hogged) {
         if (!s->back_head) s->back_due = mb_now_ms() + MB_BACK_QUEUE_MS;
         queue_append(&s->back_head, &s->back_tail, p);
@@ -64,13 +64,13 @@ static uint32_t rq_push(mb_sched *s, mb_proc *p) {
     }
     uint32_t n = atomic_load_explicit(&s->rq_len, memory_order_relaxed) + 1;
     atomic_store(&s->rq_len, n);
-    pthread_mutex_unlock(&s->rq_lock);
+    mb_spin_unlock(&s->rq_lock);
     return n;
 }
 
 static mb_proc *rq_pop(mb_sched *s) {
     if (atomic_load_explicit(&s->rq_len, memory_order_relaxed) == 0) return NULL;
-    pthread_mutex_lock(&s->rq_lock);
+    mb_spin_lock(&s->rq_lock);
     mb_proc *p;
     double now = s->back_head ? mb_now_ms() : 0;
     if (s->back_head && (!s->rq_head || now >= s->back_due)) {
@@ -80,7 +80,7 @@ static mb_proc *rq_pop(mb_sched *s) {
         p = queue_take(&s->rq_head, &s->rq_tail);
     }
     if (p) atomic_store(&s->rq_len, atomic_load_explicit(&s->rq_len, memory_order_relaxed) - 1);
-    pthread_mutex_unlock(&s->rq_lock);
+    mb_spin_unlock(&s->rq_lock);
     return p;
 }
 
@@ -487,10 +487,11 @@ static int loop_init(mb_runtime *rt, mb_sched *s, int id, int nscheds) {
     s->id = id;
     s->seen = calloc((size_t)nscheds, sizeof *s->seen);
     if (!s->seen) return -1;
+    mb_spin_init(&s->rq_lock);
     if (uv_loop_init(&s->loop)) return -1;
     if (id >= 0 && mb_netloop_init(s)) return -1;   /* the timer thread has no sockets */
     if (mb_wake_init(&s->loop, &s->wakeup, on_wakeup, s) || uv_timer_init(&s->loop, &s->nap) ||
-        mb_lock_init(&s->rq_lock) || mb_lock_init(&s->post_lock))
+        mb_lock_init(&s->post_lock))
         return -1;
     return 0;
 }
@@ -502,7 +503,6 @@ static void loop_close(mb_sched *s) {
     if (uv_loop_close(&s->loop)) fprintf(stderr, "moonbeam: a loop did not close cleanly\n");
     if (s->ns) mb_netloop_free(s);
     mb_wake_free(&s->wakeup);
-    pthread_mutex_destroy(&s->rq_lock);
     pthread_mutex_destroy(&s->post_lock);
     free(s->seen);
 }

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <uv.h>
+#include "lock.h"
 #include "process.h"
 #include "wake.h"
 
@@ -28,7 +29,7 @@ struct mb_sched {
     uv_loop_t loop;               /* this thread only */
     mb_wake wakeup;               /* wake.h: posts, pushes to a sleeping loop, the stop */
     uv_timer_t nap;               /* bounds a sleep while others have queued work */
-    pthread_mutex_t rq_lock;
+    mb_spin rq_lock;
     mb_proc *rq_head, *rq_tail;
     /* The back queue: processes whose last slice was cut short (a loop that
      * never yields). They run when the run queue is empty, and one at least
