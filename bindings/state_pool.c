@@ -9,6 +9,7 @@
 typedef struct mbb_ready {
     mb_proc *holder;   /* the state's allocator ud and the owner of its arena */
     mbb_lua lua;
+    struct mbb_ready *next;   /* on the spent list */
 } mbb_ready;
 
 int mbb_state_pool_init(mbb_state_pool *pool) {
@@ -16,6 +17,7 @@ int mbb_state_pool_init(mbb_state_pool *pool) {
     atomic_init(&pool->asked, false);
     atomic_init(&pool->wanted, false);
     for (int i = 0; i < MBB_POOL_MAX; i++) pool->ready[i] = NULL;
+    pool->spent = NULL;
     return pthread_mutex_init(&pool->lock, NULL) ? -1 : 0;
 }
 
@@ -27,12 +29,26 @@ static void ready_free(mbb_ready *r) {
     free(r);
 }
 
+/* Free the spent list's entries (none of them holds a state). */
+static void free_spent(mbb_state_pool *pool) {
+    pthread_mutex_lock(&pool->lock);
+    mbb_ready *r = pool->spent;
+    pool->spent = NULL;
+    pthread_mutex_unlock(&pool->lock);
+    while (r) {
+        mbb_ready *next = r->next;
+        ready_free(r);
+        r = next;
+    }
+}
+
 void mbb_state_pool_clear(mbb_state_pool *pool) {
     pthread_mutex_lock(&pool->lock);
     int n = atomic_load_explicit(&pool->n, memory_order_relaxed);
     for (int i = 0; i < n; i++) ready_free(pool->ready[i]);
     atomic_store_explicit(&pool->n, 0, memory_order_relaxed);
     pthread_mutex_unlock(&pool->lock);
+    free_spent(pool);
 }
 
 void mbb_state_pool_destroy(mbb_state_pool *pool) {
@@ -43,6 +59,7 @@ void mbb_state_pool_destroy(mbb_state_pool *pool) {
 bool mbb_state_pool_fill(mbb_state_pool *pool, mb_runtime *rt, mbb_state_maker make) {
     if (atomic_load_explicit(&pool->n, memory_order_relaxed) >= MBB_POOL_MAX) return false;
     atomic_store_explicit(&pool->asked, false, memory_order_relaxed);
+    free_spent(pool);   /* at most one per state taken since the last fill */
     mbb_ready *r = calloc(1, sizeof *r);
     if (!r) return false;
     r->lua.co_ref = LUA_NOREF;
@@ -98,6 +115,9 @@ bool mbb_state_pool_take(mbb_state_pool *pool, mb_proc *p, mbb_lua *lp, bool *re
     lua_setallocf(r->lua.L, mb_proc_alloc, p);
     *lp = r->lua;
     r->lua.L = NULL;
-    ready_free(r);
+    pthread_mutex_lock(&pool->lock);
+    r->next = pool->spent;
+    pool->spent = r;
+    pthread_mutex_unlock(&pool->lock);
     return true;
 }

@@ -17,10 +17,15 @@ struct mbb_ready;
  * owning its arena), not in the process table; taking it moves the arena
  * and the allocator to the spawned process. The mutex hands a state from
  * the thread that made it to the one that takes it: each is single-owner
- * on either side of it. */
+ * on either side of it. What a take leaves of the entry (the holder and
+ * the entry itself, from the maker's malloc arena) goes back on the spent
+ * list, which the next fill frees: freed by the taker, it locked the
+ * maker's arena against the maker's own mallocs (a futex call every other
+ * start of a gen_server, back to back on two schedulers). */
 typedef struct mbb_state_pool {
     pthread_mutex_t lock;
     struct mbb_ready *ready[MBB_POOL_MAX];
+    struct mbb_ready *spent;   /* taken entries not yet freed, under lock */
     _Atomic int n;   /* written under lock; read without, as a hint */
     _Atomic bool asked;   /* a refill was asked for and has not begun */
     _Atomic bool wanted;  /* a spawn has looked here: worth filling (mbb_state_pool_wanted) */
