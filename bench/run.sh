@@ -275,6 +275,7 @@ while [ "$round" -le "$rounds" ]; do
     beam_round
     round=$((round + 1))
 done
+round_note=""
 
 # ---------------------------------------------------------- distribution
 # gen_server calls and casts between two nodes on loopback, one connection
