@@ -16,6 +16,7 @@
 #define MB_ARENA_H
 
 #include <stddef.h>
+#include "asan.h"
 
 #define MB_ARENA_SMALL 256    /* up to here, classes 16 bytes apart */
 #define MB_ARENA_MEDIUM 2048  /* up to here, MB_ARENA_STEP bytes apart; larger blocks come from malloc */
@@ -35,14 +36,8 @@ void mb_arena_free_slow(mb_arena *a, void *p, size_t n);
 void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize);
 
 /* Under AddressSanitizer every object is a block of its own (arena.c), so
- * overflows inside a state are still caught. (GCC says so with
- * __SANITIZE_ADDRESS__, clang with __has_feature.) */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MB_ARENA_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) && !defined(MB_ARENA_ASAN)
+ * overflows inside a state are still caught. */
+#ifdef MB_ASAN
 #define MB_ARENA_ASAN 1
 #endif
 

@@ -11,6 +11,7 @@
 #include "names.h"
 #include "io.h"
 #include "lock.h"
+#include "msgcache.h"
 #include "runtime.h"
 #include "sched.h"
 #include "signal.h"
@@ -227,6 +228,8 @@ mb_msg *mb_proc_msg(mb_proc *self, mb_msg_kind kind, mb_ref ref, const void *byt
         self->spare = atomic_load_explicit(&m->next, memory_order_relaxed);
         self->nspare--;
         mb_msg_init(m, kind, self->pid, ref, len);
+    } else if ((m = mb_msgcache_get(len)) != NULL) {   /* its thread's: blocks its receivers freed */
+        mb_msg_init(m, kind, self->pid, ref, len);
     } else {
         /* Sized up to a class while small, so that a reply fits where a
          * request was. */
@@ -240,7 +243,7 @@ mb_msg *mb_proc_msg(mb_proc *self, mb_msg_kind kind, mb_ref ref, const void *byt
 
 void mb_proc_msg_done(mb_proc *self, mb_msg *m) {
     if (self->nspare >= SPARE_MAX || m->cap > SPARE_CAP || m->cap < SPARE_MIN) {
-        free(m);
+        if (!mb_msgcache_put(m)) free(m);
         return;
     }
     atomic_store_explicit(&m->next, self->spare, memory_order_relaxed);

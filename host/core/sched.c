@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "blocking.h"
 #include "lock.h"
+#include "msgcache.h"
 #include "netloop.h"
 #include "runtime.h"
 #include "signal.h"
@@ -404,6 +405,8 @@ static void sched_main(void *arg) {
     mb_sched *s = arg;
     mb_runtime *rt = s->rt;
     unsigned runs = 0;
+    mb_msgcache cache = {0};   /* this thread's, even if it loses s (msgcache.h) */
+    mb_msgcache_attach(&cache);
     atomic_store(&s->tid, (int)syscall(SYS_gettid));
     atomic_store(&s->server, pthread_self());
     /* A write to a socket whose peer is gone (netsock.c runs here) fails
@@ -419,6 +422,8 @@ static void sched_main(void *arg) {
         if (p) {
             slice_end_kind end = run_one(s, p);
             if (end == SLICE_LOST) {
+                mb_msgcache_attach(NULL);
+                mb_msgcache_flush(&cache);
                 atomic_fetch_sub(&rt->orphans, 1);
                 return;   /* s went to a fresh thread while p ran */
             }
@@ -453,6 +458,8 @@ static void sched_main(void *arg) {
         atomic_fetch_sub(&rt->sleepers, 1);
         atomic_store(&s->sleeping, 0);
     }
+    mb_msgcache_attach(NULL);
+    mb_msgcache_flush(&cache);
 }
 
 /* A thread that takes over a scheduler starts once the monitor has marked

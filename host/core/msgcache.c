@@ -1,0 +1,52 @@
+/* msgcache.c: a scheduler thread's small message blocks (msgcache.h). */
+#include "msgcache.h"
+
+#include <stdlib.h>
+#include "asan.h"
+
+/* The thread's cache: a pointer into its sched_main's frame, or NULL. */
+static _Thread_local mb_msgcache *cache;
+
+void mb_msgcache_attach(mb_msgcache *c) { cache = c; }
+
+void mb_msgcache_flush(mb_msgcache *c) {
+    for (int i = 0; i < MB_MSGCACHE_CLASSES; i++) {
+        for (mb_msg *m = c->free[i], *next; m; m = next) {
+            next = atomic_load_explicit(&m->next, memory_order_relaxed);
+            free(m);
+        }
+        c->free[i] = NULL;
+    }
+    c->bytes = 0;
+}
+
+mb_msg *mb_msgcache_get(size_t len) {
+#ifdef MB_ASAN
+    mb_msgcache *c = NULL;   /* every block malloc's (asan.h) */
+#else
+    mb_msgcache *c = cache;
+#endif
+    if (!c || len > MB_MSGCACHE_STEP * MB_MSGCACHE_CLASSES) return NULL;
+    size_t i = len ? (len - 1) / MB_MSGCACHE_STEP : 0;
+    mb_msg *m = c->free[i];
+    if (!m) return NULL;
+    c->free[i] = atomic_load_explicit(&m->next, memory_order_relaxed);
+    c->bytes -= m->cap;
+    return m;
+}
+
+bool mb_msgcache_put(mb_msg *m) {
+#ifdef MB_ASAN
+    mb_msgcache *c = NULL;
+#else
+    mb_msgcache *c = cache;
+#endif
+    if (!c || m->cap == 0 || m->cap % MB_MSGCACHE_STEP || m->cap > MB_MSGCACHE_STEP * MB_MSGCACHE_CLASSES)
+        return false;
+    if (c->bytes + m->cap > MB_MSGCACHE_BYTES) return false;
+    size_t i = m->cap / MB_MSGCACHE_STEP - 1;
+    atomic_store_explicit(&m->next, c->free[i], memory_order_relaxed);
+    c->free[i] = m;
+    c->bytes += m->cap;
+    return true;
+}
