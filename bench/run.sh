@@ -9,10 +9,10 @@
 #
 # Environment:
 #   BENCH_SCALE    multiplies every workload size (default 1; 0.1 for a smoke run)
-#   BENCH_ROUNDS   runs of each process workload and its BEAM peer (default 1): the
-#                  rounds alternate moonbeam's and BEAM's workloads, and the table shows
-#                  each value's median, so a machine whose speed drifts (a shared VM)
-#                  moves both columns alike (network and distribution rows run once)
+#   BENCH_ROUNDS   runs of each process workload and its BEAM peer (default 1); the
+#                  table shows each value's median (network and distribution rows run
+#                  once). A peer runs right after its workload, so that a machine whose
+#                  speed drifts (a shared VM) moves both sides of a row alike
 #   BENCH_TIMEOUT  seconds one workload may run before it is killed (default 120)
 #   BENCH_ONLY     run only these workloads: names as in the log, comma-separated;
 #                  a name also picks those it starts ("gen_call": gen_call rt, 2c, ...)
@@ -152,42 +152,7 @@ for name in newstate switch; do
     fi
 done
 
-# ------------------------------------------------------------- moonbeam
-# One round of moonbeam's process workloads (and the C baselines).
-moonbeam_round() {
-    c_baseline newstate "$(n 10000)"
-    c_baseline switch "$(n 1000000)" 1000
-    [ -x "$moonbeam" ] || return 0
-    mbrun() { local name=$1; shift; run_one "$mb_out" "moonbeam $name" "$moonbeam" run "$@"; }
-    mbrun "spawn 10k"  bench/spawn.lua    "$(n 10000)" 10k
-    mbrun "spawn 100k" bench/spawn.lua    "$(n 100000)" 100k
-    mbrun "spawn_exit" bench/spawn_exit.lua "$(n 100000)"
-    mbrun "spawn 10k by module" bench/spawn.lua "$(n 10000)" 10k module
-    mbrun "pingpong"   bench/pingpong.lua "$(n 2000000)"
-    mbrun "send"       bench/send.lua     "$(n 4000000)"
-    mbrun "ring"       bench/ring.lua     1000 "$(n 1000000)"
-    mbrun "timers"     bench/timers.lua   "$(n 100000)" 1000
-    mbrun "idle_cpu"   bench/idle_cpu.lua "$(n 10000)" 2000
-    mbrun "gen_call rt"  bench/gen_call.lua "$(n 500000)" 1 rt
-    mbrun "gen_call 2c"  bench/gen_call.lua "$(n 400000)" 2 2c
-    mbrun "gen_call 8c"  bench/gen_call.lua "$(n 400000)" 8 8c
-    mbrun "gen_call 64c" bench/gen_call.lua "$(n 400000)" 64 64c
-    mbrun "echo_clients" bench/echo_clients.lua "$(n 400000)" 64
-    mbrun "gen_cast 1p"  bench/gen_cast.lua "$(n 3000000)" 1 1p
-    mbrun "gen_cast 2p"  bench/gen_cast.lua "$(n 3000000)" 2 2p
-    mbrun "gen_cast 8p"  bench/gen_cast.lua "$(n 3000000)" 8 8p
-    mbrun "gen_queued"   bench/gen_queued.lua "$(n 80000)" 10000 10k
-    mbrun "gen_start"    bench/gen_start.lua "$(n 10000)"
-    mbrun "gen_start spaced" bench/gen_start.lua "$(n 600)" spaced
-    mbrun "shared_table" bench/shared_table.lua "$(n 1000000)"
-    mbrun "pool"         bench/pool.lua "$(n 8000)" 8 4 20000
-    mbrun "blocking"     bench/blocking.lua --schedulers 2 2 1000
-    mbrun "monitors"     bench/monitors.lua "$(n 100000)"
-    # Fairness on 2 schedulers, whatever the machine: beside spinners.
-    mbfair() { local name=$1; shift; run_one "$mb_out" "moonbeam $name" "$moonbeam" --schedulers 2 run bench/fairness.lua "$@"; }
-    mbfair "fairness pingpong" pingpong "$(n 2000)" 2 compiled interpreted
-    mbfair "fairness timers"   timers   "$(n 10000)" 1000 compiled interpreted
-}
+# --------------------------------------------------- moonbeam beside BEAM
 if [ -x "$moonbeam" ]; then
     echo "host:    $moonbeam (schedulers: its default)"
 else
@@ -195,14 +160,10 @@ else
     printf 'FAIL\t%s\tnot found; run make first\n' "$moonbeam" >>"$mb_out"
 fi
 
-# ------------------------------------------------------------- Erlang/OTP
-# The peers are compiled once; beam_round runs the workloads of those that
-# compiled.
+# The peers are compiled once, before the rounds.
 beam_note=""
-have_erl=false
 beam_core=false beam_gen=false beam_ets=false beam_pool=false
 if command -v "$erl" >/dev/null 2>&1 && command -v "$erlc" >/dev/null 2>&1; then
-    have_erl=true
     mkdir -p "$tmp/ebin"
     # erlc_peer NAME FLAG: compile bench/peers/erlang/NAME.erl; FLAG=true if it did.
     erlc_peer() {
@@ -224,55 +185,98 @@ else
     echo "erlang:  erl/erlc not found: BEAM column empty"
 fi
 
-# One round of the same workloads on BEAM.
-beam_round() {
-    $have_erl || return 0
-    erun() { local name=$1; shift; run_one "$beam_out" "BEAM $name" "$erl" -noshell +P 1048576 "$@"; }
-    if $beam_core; then
-        ecore() { local name=$1; shift; erun "$name" -pa "$tmp/ebin" -run bench_core main "$@"; }
-        ecore "spawn 10k"  spawn    "$(n 10000)" 10k
-        ecore "spawn 100k" spawn    "$(n 100000)" 100k
-        ecore "spawn_exit" spawn_exit "$(n 100000)"
-        ecore "pingpong"   pingpong "$(n 2000000)"
-        ecore "send"       send     "$(n 4000000)"
-        ecore "ring"       ring     1000 "$(n 1000000)"
-        ecore "timers"     timers   "$(n 100000)" 1000
-        ecore "idle_cpu"   idle     "$(n 10000)" 2000
-        # The same idle run with scheduler busy-waiting off, for the footnote.
+# mbrun NAME ARGS...: a moonbeam workload, `moonbeam run ARGS`.
+mbrun() {
+    [ -x "$moonbeam" ] || return 0
+    local name=$1
+    shift
+    run_one "$mb_out" "moonbeam $name" "$moonbeam" run "$@"
+}
+# mbfair NAME ARGS...: bench/fairness.lua on 2 schedulers, whatever the machine.
+mbfair() {
+    [ -x "$moonbeam" ] || return 0
+    local name=$1
+    shift
+    run_one "$mb_out" "moonbeam $name" "$moonbeam" --schedulers 2 run bench/fairness.lua "$@"
+}
+# erun FLAG NAME ARGS...: a BEAM workload, `erl ... ARGS`, if FLAG's peer compiled.
+erun() {
+    local ok=$1 name=$2
+    shift 2
+    $ok || return 0
+    run_one "$beam_out" "BEAM $name" "$erl" -noshell +P 1048576 "$@"
+}
+ecore() { local name=$1; shift; erun "$beam_core" "$name" -pa "$tmp/ebin" -run bench_core main "$@"; }
+egen() { local name=$1; shift; erun "$beam_gen" "$name" -pa "$tmp/ebin" -run bench_gen main "$@"; }
+efair() { local name=$1; shift; erun "$beam_core" "$name" +S 2:2 -pa "$tmp/ebin" -run bench_core main "$@"; }
+
+# One round: each workload on moonbeam, then at once its BEAM peer, so
+# that the two sides of a row run seconds apart, not minutes.
+bench_round() {
+    c_baseline newstate "$(n 10000)"
+    c_baseline switch "$(n 1000000)" 1000
+    mbrun "spawn 10k"  bench/spawn.lua "$(n 10000)" 10k
+    ecore "spawn 10k"  spawn "$(n 10000)" 10k
+    mbrun "spawn 100k" bench/spawn.lua "$(n 100000)" 100k
+    ecore "spawn 100k" spawn "$(n 100000)" 100k
+    mbrun "spawn_exit" bench/spawn_exit.lua "$(n 100000)"
+    ecore "spawn_exit" spawn_exit "$(n 100000)"
+    mbrun "spawn 10k by module" bench/spawn.lua "$(n 10000)" 10k module
+    mbrun "pingpong"   bench/pingpong.lua "$(n 2000000)"
+    ecore "pingpong"   pingpong "$(n 2000000)"
+    mbrun "send"       bench/send.lua "$(n 4000000)"
+    ecore "send"       send "$(n 4000000)"
+    mbrun "ring"       bench/ring.lua 1000 "$(n 1000000)"
+    ecore "ring"       ring 1000 "$(n 1000000)"
+    mbrun "timers"     bench/timers.lua "$(n 100000)" 1000
+    ecore "timers"     timers "$(n 100000)" 1000
+    mbrun "idle_cpu"   bench/idle_cpu.lua "$(n 10000)" 2000
+    ecore "idle_cpu"   idle "$(n 10000)" 2000
+    # BEAM's idle run again with scheduler busy-waiting off, for the footnote.
+    if $beam_core && wanted "idle_cpu"; then
         : >"$tmp/idle_nobw.results"
         run_one "$tmp/idle_nobw.results" "BEAM idle_cpu (+sbwt none)" \
             "$erl" -noshell +P 1048576 +sbwt none +sbwtdcpu none +sbwtdio none \
             -pa "$tmp/ebin" -run bench_core main idle "$(n 10000)" 2000
         beam_note=$(awk -F'\t' '$2 == "idle_cpu_pct" { print $3 }' "$tmp/idle_nobw.results")
-        efair() { local name=$1; shift; erun "$name" +S 2:2 -pa "$tmp/ebin" -run bench_core main "$@"; }
-        efair "fairness pingpong" fairness_pp "$(n 2000)" 2
-        efair "fairness timers"   fairness_timers "$(n 10000)" 1000
     fi
-    if $beam_gen; then
-        egen() { local name=$1; shift; erun "$name" -pa "$tmp/ebin" -run bench_gen main "$@"; }
-        egen "gen_call rt"  call   "$(n 500000)" 1 rt
-        egen "gen_call 2c"  call   "$(n 400000)" 2 2c
-        egen "gen_call 8c"  call   "$(n 400000)" 8 8c
-        egen "gen_call 64c" call   "$(n 400000)" 64 64c
-        egen "gen_cast 1p"  cast   "$(n 3000000)" 1 1p
-        egen "gen_cast 2p"  cast   "$(n 3000000)" 2 2p
-        egen "gen_cast 8p"  cast   "$(n 3000000)" 8 8p
-        egen "gen_queued"   queued "$(n 80000)" 10000 10k
-        egen "gen_start"    start  "$(n 10000)"
-    fi
-    if $beam_ets; then
-        erun "shared_table" -pa "$tmp/ebin" -run bench_ets main "$(n 1000000)"
-    fi
-    if $beam_pool; then
-        erun "pool" -pa "$tmp/ebin" -run bench_pool main "$(n 8000)" 8 4 20000
-    fi
+    mbrun "gen_call rt"  bench/gen_call.lua "$(n 500000)" 1 rt
+    egen  "gen_call rt"  call "$(n 500000)" 1 rt
+    mbrun "gen_call 2c"  bench/gen_call.lua "$(n 400000)" 2 2c
+    egen  "gen_call 2c"  call "$(n 400000)" 2 2c
+    mbrun "gen_call 8c"  bench/gen_call.lua "$(n 400000)" 8 8c
+    egen  "gen_call 8c"  call "$(n 400000)" 8 8c
+    mbrun "gen_call 64c" bench/gen_call.lua "$(n 400000)" 64 64c
+    egen  "gen_call 64c" call "$(n 400000)" 64 64c
+    mbrun "echo_clients" bench/echo_clients.lua "$(n 400000)" 64
+    mbrun "gen_cast 1p"  bench/gen_cast.lua "$(n 3000000)" 1 1p
+    egen  "gen_cast 1p"  cast "$(n 3000000)" 1 1p
+    mbrun "gen_cast 2p"  bench/gen_cast.lua "$(n 3000000)" 2 2p
+    egen  "gen_cast 2p"  cast "$(n 3000000)" 2 2p
+    mbrun "gen_cast 8p"  bench/gen_cast.lua "$(n 3000000)" 8 8p
+    egen  "gen_cast 8p"  cast "$(n 3000000)" 8 8p
+    mbrun "gen_queued"   bench/gen_queued.lua "$(n 80000)" 10000 10k
+    egen  "gen_queued"   queued "$(n 80000)" 10000 10k
+    mbrun "gen_start"    bench/gen_start.lua "$(n 10000)"
+    egen  "gen_start"    start "$(n 10000)"
+    mbrun "gen_start spaced" bench/gen_start.lua "$(n 600)" spaced
+    mbrun "shared_table" bench/shared_table.lua "$(n 1000000)"
+    erun "$beam_ets" "shared_table" -pa "$tmp/ebin" -run bench_ets main "$(n 1000000)"
+    mbrun "pool"         bench/pool.lua "$(n 8000)" 8 4 20000
+    erun "$beam_pool" "pool" -pa "$tmp/ebin" -run bench_pool main "$(n 8000)" 8 4 20000
+    mbrun "blocking"     bench/blocking.lua --schedulers 2 2 1000
+    mbrun "monitors"     bench/monitors.lua "$(n 100000)"
+    # Fairness on 2 schedulers (erl +S 2:2): beside spinners.
+    mbfair "fairness pingpong" pingpong "$(n 2000)" 2 compiled interpreted
+    efair  "fairness pingpong" fairness_pp "$(n 2000)" 2
+    mbfair "fairness timers"   timers "$(n 10000)" 1000 compiled interpreted
+    efair  "fairness timers"   fairness_timers "$(n 10000)" 1000
 }
 
-# The rounds: moonbeam's workloads, then BEAM's, BENCH_ROUNDS times.
+# The rounds (BENCH_ROUNDS): the table shows each value's median.
 while [ "$round" -le "$rounds" ]; do
     [ "$rounds" -gt 1 ] && round_note=" (round $round of $rounds)"
-    moonbeam_round
-    beam_round
+    bench_round
     round=$((round + 1))
 done
 round_note=""
@@ -377,7 +381,7 @@ echo "  http_server.lua and http_server.erl. Idle connections: VmRSS growth of e
 echo "  process per connection) while bench/net_hold.lua holds 10k, each echoed once, / 10k. Accepts:"
 echo "  bench/net_accept.lua, one acceptor, 10 connecting processes in the same host."
 echo "- each workload runs in a fresh host / VM; sizes scaled by BENCH_SCALE=$scale."
-[ "$rounds" -gt 1 ] && echo "- every process workload ran $rounds times, moonbeam's and BEAM's rounds alternating; each value is the median."
+[ "$rounds" -gt 1 ] && echo "- every process workload and its BEAM peer ran $rounds times; each value is the median."
 
 # A workload that failed makes `make bench` fail too, after the table.
 if grep -q '^FAIL' "$mb_out" "$beam_out"; then
