@@ -31,7 +31,7 @@ mb_msg *mb_msgcache_get(size_t len) {
     mb_msg *m = c->free[i];
     if (!m) return NULL;
     c->free[i] = atomic_load_explicit(&m->next, memory_order_relaxed);
-    c->bytes -= m->cap;
+    c->bytes -= sizeof *m + m->cap;
     return m;
 }
 
@@ -43,10 +43,11 @@ bool mb_msgcache_put(mb_msg *m) {
 #endif
     if (!c || m->cap == 0 || m->cap % MB_MSGCACHE_STEP || m->cap > MB_MSGCACHE_STEP * MB_MSGCACHE_CLASSES)
         return false;
-    if (c->bytes + m->cap > MB_MSGCACHE_BYTES) return false;
+    size_t size = sizeof *m + m->cap;   /* the block, header and all */
+    if (c->bytes + size > MB_MSGCACHE_BYTES) return false;
     size_t i = m->cap / MB_MSGCACHE_STEP - 1;
     atomic_store_explicit(&m->next, c->free[i], memory_order_relaxed);
     c->free[i] = m;
-    c->bytes += m->cap;
+    c->bytes += size;
     return true;
 }

@@ -20,12 +20,12 @@
 
 #define MB_MSGCACHE_STEP 64      /* block payload sizes: 64, 128, 192, 256 */
 #define MB_MSGCACHE_CLASSES 4
-#define MB_MSGCACHE_BYTES ((size_t)256 << 10)   /* kept a thread, at most: a server's batch
-                                                    of casts (a slice's ~1000) fits */
+#define MB_MSGCACHE_BYTES ((size_t)256 << 10)   /* kept a thread, blocks and headers, at
+                                                    most: a slice's batch of ~1000 casts fits */
 
 typedef struct mb_msgcache {
     mb_msg *free[MB_MSGCACHE_CLASSES];   /* linked through next */
-    size_t bytes;                        /* the payload bytes of all of them */
+    size_t bytes;                        /* the size of all of them, headers too */
 } mb_msgcache;
 
 /* Give this thread c (sched_main's), or take it away (NULL) after
