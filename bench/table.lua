@@ -36,13 +36,13 @@ local function read_results(path)
       end
       local r = res[key]
       r.values[#r.values + 1] = tonumber(value)
-      r.value = median(r.values)
     else
       local what, why = line:match("^FAIL\t([^\t]+)\t(.*)")
       if what then fails[#fails + 1] = what .. ": " .. why end
     end
   end
   f:close()
+  for _, r in pairs(res) do r.value = median(r.values) end
   return res, order, fails
 end
 

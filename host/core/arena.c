@@ -58,7 +58,9 @@ static void big_release(mb_arena *a) {
     a->big = NULL;
 }
 
-#ifdef MB_ARENA_ASAN   /* every object a block of its own (arena.h) */
+#ifdef MB_ASAN
+/* Under AddressSanitizer every object is a block of its own, so overflows
+ * inside a state are still caught (asan.h). */
 void *mb_arena_alloc_slow(mb_arena *a, size_t n) { return big_alloc(a, n); }
 void mb_arena_free_slow(mb_arena *a, void *p, size_t n) {
     (void)n;
@@ -72,9 +74,6 @@ void mb_arena_release(mb_arena *a) { big_release(a); }   /* its pool stays */
 #else
 
 #define SMALL_CLASSES (MB_ARENA_SMALL / 16)
-
-#define class_of mb_arena_class_of
-#define class_size mb_arena_class_size
 
 /* The largest class no bigger than n bytes (n >= 16, a multiple of 16). */
 static size_t class_within(size_t n) {
@@ -90,7 +89,7 @@ static size_t class_within(size_t n) {
 static void keep_tail(mb_arena *a) {
     size_t left = (size_t)(a->end - a->bump);
     while (left >= 16) {
-        size_t c = class_within(left), size = class_size(c);
+        size_t c = class_within(left), size = mb_arena_class_size(c);
         memcpy(a->bump, &a->free[c], sizeof(void *));
         a->free[c] = a->bump;
         a->bump += size;
@@ -103,12 +102,12 @@ static void keep_tail(mb_arena *a) {
  * table resized) serve smaller ones rather than wait for their own size.
  * false: none. */
 static bool carve_freed(mb_arena *a, size_t size) {
-    for (size_t c = MB_ARENA_CLASSES; c-- > SMALL_CLASSES && class_size(c) >= size;) {
+    for (size_t c = MB_ARENA_CLASSES; c-- > SMALL_CLASSES && mb_arena_class_size(c) >= size;) {
         char *p = a->free[c];
         if (!p) continue;
         memcpy(&a->free[c], p, sizeof(void *));
         a->bump = p;
-        a->end = p + class_size(c);
+        a->end = p + mb_arena_class_size(c);
         return true;
     }
     return false;
@@ -129,7 +128,7 @@ static bool new_chunk(mb_arena *a) {
  * unused tail had (mb_arena_alloc took it from those), or a big one. */
 void *mb_arena_alloc_slow(mb_arena *a, size_t n) {
     if (n > MB_ARENA_MEDIUM) return big_alloc(a, n);
-    size_t size = class_size(class_of(n));
+    size_t size = mb_arena_class_size(mb_arena_class_of(n));
     if ((size_t)(a->end - a->bump) < size) {
         keep_tail(a);
         if (!carve_freed(a, size) && !new_chunk(a)) return NULL;
@@ -146,7 +145,8 @@ void mb_arena_free_slow(mb_arena *a, void *p, size_t n) {
 
 void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize) {
     if (osize > MB_ARENA_MEDIUM && nsize > MB_ARENA_MEDIUM) return big_realloc(a, p, nsize);
-    if (osize <= MB_ARENA_MEDIUM && nsize <= MB_ARENA_MEDIUM && class_of(osize) == class_of(nsize))
+    if (osize <= MB_ARENA_MEDIUM && nsize <= MB_ARENA_MEDIUM &&
+        mb_arena_class_of(osize) == mb_arena_class_of(nsize))
         return p;
     void *np = mb_arena_alloc(a, nsize);
     if (!np) return NULL;

@@ -35,12 +35,6 @@ void *mb_arena_alloc_slow(mb_arena *a, size_t n);
 void mb_arena_free_slow(mb_arena *a, void *p, size_t n);
 void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize);
 
-/* Under AddressSanitizer every object is a block of its own (arena.c), so
- * overflows inside a state are still caught. */
-#ifdef MB_ASAN
-#define MB_ARENA_ASAN 1
-#endif
-
 /* The class that holds n bytes (n <= MB_ARENA_MEDIUM), and its size. */
 static inline size_t mb_arena_class_of(size_t n) {
     if (n <= MB_ARENA_SMALL) return (n + 15) / 16 - 1;
@@ -57,7 +51,7 @@ static inline size_t mb_arena_class_size(size_t c) {
  * pop or the bump it mostly does (a new state's ~700 allocations are nearly
  * all bumps: nothing was freed yet). */
 static inline void *mb_arena_alloc(mb_arena *a, size_t n) {
-#ifndef MB_ARENA_ASAN
+#ifndef MB_ASAN   /* there every object is a block of its own (arena.c) */
     if (n <= MB_ARENA_MEDIUM) {
         size_t c = mb_arena_class_of(n);
         char *p = a->free[c];
@@ -77,7 +71,7 @@ static inline void *mb_arena_alloc(mb_arena *a, size_t n) {
 }
 
 static inline void mb_arena_free(mb_arena *a, void *p, size_t n) {
-#ifndef MB_ARENA_ASAN
+#ifndef MB_ASAN
     if (p && n <= MB_ARENA_MEDIUM) {
         size_t c = mb_arena_class_of(n);
         __builtin_memcpy(p, &a->free[c], sizeof(void *));

@@ -7,7 +7,13 @@
 /* The thread's cache: a pointer into its sched_main's frame, or NULL. */
 static _Thread_local mb_msgcache *cache;
 
-void mb_msgcache_attach(mb_msgcache *c) { cache = c; }
+void mb_msgcache_attach(mb_msgcache *c) {
+#ifdef MB_ASAN
+    (void)c;   /* every block malloc's own, so that ASan sees each use after free */
+#else
+    cache = c;
+#endif
+}
 
 void mb_msgcache_flush(mb_msgcache *c) {
     for (int i = 0; i < MB_MSGCACHE_CLASSES; i++) {
@@ -21,11 +27,7 @@ void mb_msgcache_flush(mb_msgcache *c) {
 }
 
 mb_msg *mb_msgcache_get(size_t len) {
-#ifdef MB_ASAN
-    mb_msgcache *c = NULL;   /* every block malloc's (asan.h) */
-#else
     mb_msgcache *c = cache;
-#endif
     if (!c || len > MB_MSGCACHE_STEP * MB_MSGCACHE_CLASSES) return NULL;
     size_t i = len ? (len - 1) / MB_MSGCACHE_STEP : 0;
     mb_msg *m = c->free[i];
@@ -36,16 +38,10 @@ mb_msg *mb_msgcache_get(size_t len) {
 }
 
 bool mb_msgcache_put(mb_msg *m) {
-#ifdef MB_ASAN
-    mb_msgcache *c = NULL;
-#else
     mb_msgcache *c = cache;
-#endif
-    if (!c || m->cap == 0 || m->cap % MB_MSGCACHE_STEP || m->cap > MB_MSGCACHE_STEP * MB_MSGCACHE_CLASSES)
-        return false;
     size_t size = sizeof *m + m->cap;   /* the block, header and all */
-    if (c->bytes + size > MB_MSGCACHE_BYTES) return false;
-    size_t i = m->cap / MB_MSGCACHE_STEP - 1;
+    if (!c || c->bytes + size > MB_MSGCACHE_BYTES) return false;
+    size_t i = m->cap / MB_MSGCACHE_STEP - 1;   /* its class: what it holds at least */
     atomic_store_explicit(&m->next, c->free[i], memory_order_relaxed);
     c->free[i] = m;
     c->bytes += size;

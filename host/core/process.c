@@ -216,11 +216,8 @@ int mb_send_msg(mb_runtime *rt, mb_sched *s, mb_pid dest, mb_msg *m) {
     return rc;
 }
 
-/* Spare blocks: at most this many, of SPARE_MIN to SPARE_CAP payload
- * bytes (a small message's block is sized up to a multiple of SPARE_MIN). */
+/* Spare blocks: at most this many, small ones (msgcache.h). */
 #define SPARE_MAX 2
-#define SPARE_MIN 64
-#define SPARE_CAP 256
 
 mb_msg *mb_proc_msg(mb_proc *self, mb_msg_kind kind, mb_ref ref, const void *bytes, size_t len) {
     mb_msg *m = self->spare;
@@ -231,10 +228,7 @@ mb_msg *mb_proc_msg(mb_proc *self, mb_msg_kind kind, mb_ref ref, const void *byt
     } else if ((m = mb_msgcache_get(len)) != NULL) {   /* its thread's: blocks its receivers freed */
         mb_msg_init(m, kind, self->pid, ref, len);
     } else {
-        /* Sized up to a class while small, so that a reply fits where a
-         * request was. */
-        size_t cap = len <= SPARE_CAP ? (len + SPARE_MIN - 1) / SPARE_MIN * SPARE_MIN : len;
-        if (!(m = mb_msg_new(kind, self->pid, ref, cap ? cap : SPARE_MIN))) return NULL;
+        if (!(m = mb_msg_new(kind, self->pid, ref, mb_msg_block_cap(len)))) return NULL;
         m->len = len;
     }
     if (len) memcpy(m->data, bytes, len);
@@ -242,13 +236,15 @@ mb_msg *mb_proc_msg(mb_proc *self, mb_msg_kind kind, mb_ref ref, const void *byt
 }
 
 void mb_proc_msg_done(mb_proc *self, mb_msg *m) {
-    if (self->nspare >= SPARE_MAX || m->cap > SPARE_CAP || m->cap < SPARE_MIN) {
-        if (!mb_msgcache_put(m)) free(m);
-        return;
+    if (!mb_msg_block_small(m->cap)) {
+        free(m);
+    } else if (self->nspare < SPARE_MAX) {
+        atomic_store_explicit(&m->next, self->spare, memory_order_relaxed);
+        self->spare = m;
+        self->nspare++;
+    } else if (!mb_msgcache_put(m)) {
+        free(m);
     }
-    atomic_store_explicit(&m->next, self->spare, memory_order_relaxed);
-    self->spare = m;
-    self->nspare++;
 }
 
 /* The message path: one lookup, and no copy made for the dead. self: the

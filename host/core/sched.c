@@ -405,6 +405,7 @@ static void sched_main(void *arg) {
     mb_sched *s = arg;
     mb_runtime *rt = s->rt;
     unsigned runs = 0;
+    bool lost = false;
     mb_msgcache cache = {0};   /* this thread's, even if it loses s (msgcache.h) */
     mb_msgcache_attach(&cache);
     atomic_store(&s->tid, (int)syscall(SYS_gettid));
@@ -422,10 +423,8 @@ static void sched_main(void *arg) {
         if (p) {
             slice_end_kind end = run_one(s, p);
             if (end == SLICE_LOST) {
-                mb_msgcache_attach(NULL);
-                mb_msgcache_flush(&cache);
-                atomic_fetch_sub(&rt->orphans, 1);
-                return;   /* s went to a fresh thread while p ran */
+                lost = true;
+                break;   /* s went to a fresh thread while p ran */
             }
             /* After a preempted slice too: it took milliseconds, and the
              * receive timeouts armed on this loop are due. */
@@ -460,6 +459,7 @@ static void sched_main(void *arg) {
     }
     mb_msgcache_attach(NULL);
     mb_msgcache_flush(&cache);
+    if (lost) atomic_fetch_sub(&rt->orphans, 1);   /* this thread is done with the runtime */
 }
 
 /* A thread that takes over a scheduler starts once the monitor has marked
