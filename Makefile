@@ -43,12 +43,9 @@ CFLAGS   := $(CFLAGS_CORE) $(CFLAGS_LJ)
 CFLAGS   += $(if $(LUA_INCDIR),-I$(LUA_INCDIR))
 
 B        ?= build
-LUA_SRC  := lua/moonbeam/boot.lua lua/moonbeam/init.lua lua/moonbeam/cli.lua \
-            lua/moonbeam/gen_server.lua lua/moonbeam/gen_client.lua lua/moonbeam/gen_sys.lua lua/moonbeam/report.lua lua/moonbeam/logger.lua lua/moonbeam/task.lua \
-            lua/moonbeam/agent.lua lua/moonbeam/console.lua lua/moonbeam/pretty.lua \
-            lua/moonbeam/supervisor.lua lua/moonbeam/shutdown.lua lua/moonbeam/gen.lua \
-            lua/moonbeam/util.lua lua/moonbeam/table.lua lua/moonbeam/net.lua lua/moonbeam/net_open.lua lua/moonbeam/registry.lua \
-            lua/moonbeam/port.lua lua/moonbeam/reload.lua lua/moonbeam/node.lua lua/moonbeam/blocking.lua
+# Every Lua module of moonbeam is built in (embedded.c below): one left out
+# would be found only where package.path happens to reach lua/.
+LUA_SRC  := $(sort $(wildcard lua/moonbeam/*.lua))
 # host/core: the runtime, in plain C (no LuaJIT); host/otp: supervisors in
 # C; host/console: the socket consoles attach through; host/dist: the
 # node of an Erlang cluster (docs/reference.md, "Nodes"); bindings/: the Lua

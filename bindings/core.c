@@ -339,8 +339,10 @@ int luaopen_moonbeam_core(lua_State *L) {
     void *ud;
     if (lua_getallocf(L, &ud) != mb_proc_alloc) ensure_host(L);
     mbb_pid_type_init(L);
-    /* Sized for what it holds once moonbeam's init has run (48 names): a
-     * smaller table grown there left its old part as garbage in every state. */
+    /* Sized for what it holds once moonbeam's init has run (42 names, and
+     * the 5 it moved), with room for moonbeam.api_rest's 12 and the call
+     * area's (64 slots): a smaller table grown there left its old part as
+     * garbage in every state. */
     lua_createtable(L, 0, 48);
     mbb_open_process(L);
     mbb_open_message(L);

@@ -225,13 +225,29 @@ describe("a server process", function()
     return gen.call(s, { "fn", function(from, state)
       local l = package.loaded
       return "reply", { client = l["moonbeam.gen_client"] ~= nil, gen = l["moonbeam.gen"] ~= nil,
-                        sys = l["moonbeam.gen_sys"] ~= nil, report = l["moonbeam.report"] ~= nil }, state
+                        sys = l["moonbeam.gen_sys"] ~= nil, report = l["moonbeam.report"] ~= nil,
+                        rest = l["moonbeam.api_rest"] ~= nil }, state
     end })
   end
 
-  it("carries its loop only: not the client half, the sys requests or crash reports", function()
+  it("carries its loop only: not the client half, the sys requests, crash reports or the rest of the process API", function()
     local s = server()
-    assert.same({ client = false, gen = false, sys = false, report = false }, loaded(s))
+    assert.same({ client = false, gen = false, sys = false, report = false, rest = false }, loaded(s))
+  end)
+
+  it("sends an exit signal for mb.exit(name, reason) in a callback, and goes on", function()
+    local s = server()
+    local victim = h.echo()
+    local name = h.name("victim")
+    assert.is_true(mb.register(name, victim))
+    local ref = mb.monitor(victim)
+    assert.equal("done", gen.call(s, { "fn", function(from, state, n)
+      require("moonbeam").exit(n, "from the server")
+      return "reply", "done", state
+    end, name }))
+    assert.equal("from the server", h.reason(ref))
+    assert.is_true(loaded(s).rest)
+    assert.is_true(mb.alive(s))
   end)
 
   it("loads the client half with its first look-up of a client function, and calls with it", function()

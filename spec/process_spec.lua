@@ -464,3 +464,80 @@ describe("mb.info", function()
     assert.matches("^spec%.support%.echo", mb.info(pid).module)
   end)
 end)
+
+describe("the process API a process has not used yet", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  local REST = { "whereis", "monitor", "exit", "send_after", "send_interval", "spawn_link", "spawn_monitor",
+                 "spawn_opt", "sleep", "reload", "connect", "blocking" }
+
+  -- What fn (upvalue-free, run in a fresh process) sends back.
+  local function in_process(fn)
+    mb.spawn(function(parent, f)
+      local mb = require "moonbeam"
+      mb.send(parent, { "got", f() })
+    end, mb.self(), fn)
+    return h.expect(h.tuple("got"), "the process's answer")[2]
+  end
+
+  it("is not loaded by a process that only spawns, sends and receives", function()
+    local got = in_process(function()
+      local mb = require "moonbeam"
+      mb.send(mb.self(), "x")
+      assert(mb.receive() == "x")
+      return { loaded = package.loaded["moonbeam.api_rest"] ~= nil, sleep = rawget(mb, "sleep") ~= nil }
+    end)
+    assert.same({ loaded = false, sleep = false }, got)
+  end)
+
+  it("has every one of its functions at the first look-up of any", function()
+    local got = in_process(function()
+      local mb = require "moonbeam"
+      local names = { "whereis", "monitor", "exit", "send_after", "send_interval", "spawn_link", "spawn_monitor",
+                      "spawn_opt", "sleep", "reload", "connect", "blocking" }
+      local kinds = {}
+      for i, name in ipairs(names) do kinds[i] = type(mb[name]) end
+      mb.sleep(1)
+      return kinds
+    end)
+    for i = 1, #REST do assert.equal("function", got[i], REST[i]) end
+    for _, name in ipairs(REST) do assert.is_function(mb[name], name) end
+  end)
+
+  it("leaves a function the program put under one of its names", function()
+    local got = in_process(function()
+      local mb = require "moonbeam"
+      local mine = function() return "mine" end
+      mb.exit = mine
+      local before = rawget(mb, "sleep")
+      mb.sleep(0)   -- puts the rest in the table
+      return { before == nil, mb.exit == mine, mb.exit() }
+    end)
+    assert.same({ true, true, "mine" }, got)
+  end)
+
+  it("is there after a look-up of a name nothing has", function()
+    local got = in_process(function()
+      local mb = require "moonbeam"
+      local none = mb.no_such_function
+      return { none == nil, type(mb.whereis), type(mb.spawn_monitor), type(mb.tuple) }
+    end)
+    assert.same({ true, "function", "function", "function" }, got)
+  end)
+
+  it("works as before once loaded: spawn_link, exit with a name, sleep", function()
+    local got = in_process(function()
+      local mb = require "moonbeam"
+      mb.trap_exit(true)
+      local child = mb.spawn_link(function() require("moonbeam").receive() end)
+      assert(mb.register("api_rest_child", child))
+      mb.exit("api_rest_child", "bye")
+      local m = mb.receive(function(m) return type(m) == "table" and m[1] == "EXIT" end, 2000)
+      local t0 = mb.now()
+      mb.sleep(20)
+      return { m and m[3], mb.now() - t0 >= 19 }
+    end)
+    assert.same({ "bye", true }, got)
+  end)
+end)

@@ -12,7 +12,9 @@ local mb = require "moonbeam"
 
 local type, select, error, xpcall, pcall, tostring, setmetatable, next, rawget, require =
   type, select, error, xpcall, pcall, tostring, setmetatable, next, rawget, require
-local self, now, is_pid, c_reply, core_exit = mb.self, mb.now, mb.is_pid, mb.reply, mb.exit
+-- core_exit: the C exit(reason) (mb.exit, which also takes a destination,
+-- is moonbeam.api_rest's, which a server does not load for its own ends).
+local self, now, is_pid, c_reply, core_exit = mb.self, mb.now, mb.is_pid, mb.reply, mb._c_exit
 local c_recv_request, c_yield = mb.recv_request, mb.yield
 
 local M = { DEFAULT_TIMEOUT = 5000 }
@@ -327,7 +329,8 @@ function M.enter(module, arg, parent, name, starter, ref)
   mb.exit = function(...)
     local reason = ...
     if select("#", ...) == 1 and reason ~= nil and S.in_callback then error({ EXIT_MARK, reason }, 0) end
-    return core_exit(...)
+    if select("#", ...) < 2 then return core_exit(...) end
+    return require("moonbeam.api_rest").exit(...)   -- exit(dest, reason)
   end
 
   local ok, n, a, b, c, d = run(S, mod.init, arg)

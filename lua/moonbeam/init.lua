@@ -2,11 +2,13 @@
 -- The API of docs/reference.md ("Processes"). Most functions are the C core's
 -- own (moonbeam.core); what lives here is policy that reads better in Lua:
 -- the receive loop with its deadline, and yielding when a slice is used up.
+-- What a process that only sends, receives and spawns never uses is in
+-- moonbeam.api_rest, put in this table on the first look-up of one of its
+-- names (below).
 local core = require "moonbeam.core"
 
-local type, error, require = type, error, require
-local c_send, c_recv_wait, c_wait, c_yield, c_now = core.send, core.recv_wait, core.wait, core.yield, core.now
-local c_wait_until = core.wait_until
+local type, error, require, getmetatable, rawget = type, error, require, getmetatable, rawget
+local c_send, c_recv_wait, c_yield, c_now = core.send, core.recv_wait, core.yield, core.now
 local c_spawn = core.spawn
 
 --- _lazy(name) -> a function that returns require(name), required on its
@@ -30,32 +32,12 @@ local util, registry = lazy "moonbeam.util", lazy "moonbeam.registry"
 -- The module is the core's table, extended: one table per process, not two.
 local M = core
 
-local c_whereis, c_monitor = core.whereis, core.monitor
-
---- whereis(name) -> pid or nil; name may be a via name or {name, node}:
--- this node's name is looked up here, another node's comes back as it is
--- (as Elixir's GenServer.whereis: only that node knows).
-function M.whereis(name)
-  if type(name) == "table" then
-    if util().is_node_name(name) then
-      if name[2] ~= core.node() then return name end
-      return c_whereis(name[1])
-    end
-    return registry().whereis_via(name, "whereis")
-  end
-  return c_whereis(name)
-end
-
---- monitor(pid_or_name) -> ref; a via name is resolved once, now (an
--- unknown one gets its DOWN "noproc", with the name, at once).
-function M.monitor(x)
-  if util().is_node_name(x) then
-    if x[2] ~= core.node() then return core.dist_monitor_named(x[1], x[2]) end   -- {name, node}
-    return c_monitor(x[1])
-  end
-  if type(x) == "table" then return c_monitor(registry().whereis_via(x, "monitor") or x) end
-  return c_monitor(x)
-end
+-- The C functions moonbeam.api_rest wraps, under names of their own: the
+-- API's names stay free for its Lua functions until they are put here
+-- (spawn's is this file's, below).
+core._c_whereis, core._c_monitor, core._c_exit = core.whereis, core.monitor, core.exit
+core._c_send_after, core._c_send_interval, core._c_spawn = core.send_after, core.send_interval, core.spawn
+core.whereis, core.monitor, core.exit, core.send_after, core.send_interval = nil, nil, nil, nil, nil
 
 -- A via destination's pid; raises as an unknown name does.
 local function via_dest(dest)
@@ -64,45 +46,7 @@ local function via_dest(dest)
   return pid
 end
 
--- {name, node} where a timer or an exit signal takes a name (moonbeam.util).
-local function here(dest, fn) return util().local_name(dest, fn, core.node()) end
-
-local c_exit = core.exit
---- exit(reason), or exit(dest, reason): dest a pid, a name or {name, node}.
-function M.exit(...)
-  if select("#", ...) < 2 then return c_exit(...) end
-  local dest, reason = ...
-  if type(dest) == "table" then dest = here(dest, "exit") end
-  return c_exit(dest, reason)
-end
-
-local c_send_after, c_send_interval = core.send_after, core.send_interval
-function M.send_after(ms, dest, msg)
-  if type(dest) == "table" then dest = here(dest, "send_after") end
-  local ref, over = c_send_after(ms, dest, msg)
-  if over then c_yield() end
-  return ref
-end
-
---- send_interval(ms, dest, msg) -> timer ref: msg every ms until
--- cancel_timer(ref), or until the caller or a pid dest is gone.
-function M.send_interval(ms, dest, msg)
-  if type(dest) == "table" then dest = here(dest, "send_interval") end
-  local ref, over = c_send_interval(ms, dest, msg)
-  if over then c_yield() end
-  return ref
-end
-
-local LINK, MONITOR = { link = true }, { monitor = true }
-
 function M.spawn(target, ...) return c_spawn(target, nil, ...) end
-function M.spawn_link(target, ...) return c_spawn(target, LINK, ...) end
-function M.spawn_monitor(target, ...) return c_spawn(target, MONITOR, ...) end
-function M.spawn_opt(target, opts, ...)
-  if type(opts) ~= "table" then error("spawn_opt: options table expected as argument #2", 2) end
-  util().check_spawn_opts(opts)   -- an unknown key raises: a typo would mean "no such option"
-  return c_spawn(target, opts, ...)
-end
 
 --- send(dest, msg) -> true, or false, "full" when the receiver's full
 -- mailbox refused msg (max_queue; host/core/mailbox_bounds.h).
@@ -168,32 +112,30 @@ function M.receive(a, b)
   end
 end
 
---- reload(module, [opts]) -> the number of processes that took the new
--- code, or nil, err (moonbeam.reload).
-function M.reload(module, opts)
-  return require("moonbeam.reload").reload(module, opts)
+-- The rest of the API, by name: moonbeam.api_rest, loaded on the first
+-- look-up of one of these (a string, not a table: one object fewer in
+-- every state). Any other name missing here goes to the core's areas
+-- (bindings/core.c); once the core has opened them all it drops its
+-- look-ups, and the rest is put here first, for good.
+local REST = " whereis monitor exit send_after send_interval spawn_link spawn_monitor spawn_opt sleep reload connect blocking "
+local meta = getmetatable(M)
+local open_area = meta.__index
+local rest_put = false
+
+local function put_rest(t)
+  if rest_put then return end
+  require("moonbeam.api_rest").install(t)
+  rest_put = true
 end
 
---- sleep(ms): ms >= 0, or "infinity" (math.huge): then it never returns,
--- and waits without a timer.
-function M.sleep(ms)
-  if ms == nil then error("sleep: ms must be a number >= 0 or \"infinity\"", 2) end
-  ms = util().check_timeout(ms, "sleep", nil, "ms")
-  if ms == nil then
-    while true do c_wait() end
+meta.__index = function(t, k)
+  if type(k) == "string" and REST:find(" " .. k .. " ", 1, true) then
+    put_rest(t)
+    return rawget(t, k)
   end
-  local deadline = c_now() + ms
-  while c_wait_until(deadline) do end   -- false: the deadline has passed
+  local v = open_area(t, k)
+  if getmetatable(t) == nil then put_rest(t) end
+  return v
 end
-
---- connect(node) -> true once connected to node ("name@host"), false when
--- it cannot be reached, refuses us, or this host is not a node
--- (moonbeam.node, loaded with the first). mb.node() and mb.nodes() are the
--- core's.
-function M.connect(node) return require("moonbeam.node").connect(node) end
-
---- blocking(fn, ...): fn(...) on a thread of the blocking pool
--- (moonbeam.blocking, loaded with the first call).
-function M.blocking(fn, ...) return require("moonbeam.blocking").run(fn, ...) end
 
 return M

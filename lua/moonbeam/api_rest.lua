@@ -1,0 +1,120 @@
+--- moonbeam.api_rest: the part of the process API (docs/reference.md,
+-- "Processes") that a process which only sends, receives and spawns never
+-- uses: names and monitors given as tables, exits and timers with a
+-- destination, the spawn variants, sleep, reload, connect and blocking.
+-- moonbeam (init.lua) puts these functions in its table on the first
+-- look-up of one of their names, so that an idle process does not carry
+-- them (~5.8 KB of a ~36 KB state). Not a module to require yourself.
+local core = require "moonbeam.core"
+
+local type, error, require, select, next, rawget = type, error, require, select, next, rawget
+local c_yield, c_wait, c_wait_until, c_now = core.yield, core.wait, core.wait_until, core.now
+-- The C functions these wrap: init.lua keeps them under these names.
+local c_whereis, c_monitor, c_exit = core._c_whereis, core._c_monitor, core._c_exit
+local c_send_after, c_send_interval, c_spawn = core._c_send_after, core._c_send_interval, core._c_spawn
+
+local lazy = core._lazy
+local util, registry = lazy "moonbeam.util", lazy "moonbeam.registry"
+
+local M = {}
+
+
+--- whereis(name) -> pid or nil; name may be a via name or {name, node}:
+-- this node's name is looked up here, another node's comes back as it is
+-- (as Elixir's GenServer.whereis: only that node knows).
+function M.whereis(name)
+  if type(name) == "table" then
+    if util().is_node_name(name) then
+      if name[2] ~= core.node() then return name end
+      return c_whereis(name[1])
+    end
+    return registry().whereis_via(name, "whereis")
+  end
+  return c_whereis(name)
+end
+
+--- monitor(pid_or_name) -> ref; a via name is resolved once, now (an
+-- unknown one gets its DOWN "noproc", with the name, at once).
+function M.monitor(x)
+  if util().is_node_name(x) then
+    if x[2] ~= core.node() then return core.dist_monitor_named(x[1], x[2]) end   -- {name, node}
+    return c_monitor(x[1])
+  end
+  if type(x) == "table" then return c_monitor(registry().whereis_via(x, "monitor") or x) end
+  return c_monitor(x)
+end
+
+-- {name, node} where a timer or an exit signal takes a name (moonbeam.util).
+local function here(dest, fn) return util().local_name(dest, fn, core.node()) end
+
+--- exit(reason), or exit(dest, reason): dest a pid, a name or {name, node}.
+function M.exit(...)
+  if select("#", ...) < 2 then return c_exit(...) end
+  local dest, reason = ...
+  if type(dest) == "table" then dest = here(dest, "exit") end
+  return c_exit(dest, reason)
+end
+
+-- A timer to dest (a name resolved here); yields when the slice is used up.
+local function timer(set, fn, ms, dest, msg)
+  if type(dest) == "table" then dest = here(dest, fn) end
+  local ref, over = set(ms, dest, msg)
+  if over then c_yield() end
+  return ref
+end
+
+--- send_after(ms, dest, msg) -> timer ref: msg once, after ms.
+function M.send_after(ms, dest, msg) return timer(c_send_after, "send_after", ms, dest, msg) end
+
+--- send_interval(ms, dest, msg) -> timer ref: msg every ms until
+-- cancel_timer(ref), or until the caller or a pid dest is gone.
+function M.send_interval(ms, dest, msg) return timer(c_send_interval, "send_interval", ms, dest, msg) end
+
+local LINK, MONITOR = { link = true }, { monitor = true }
+
+function M.spawn_link(target, ...) return c_spawn(target, LINK, ...) end
+function M.spawn_monitor(target, ...) return c_spawn(target, MONITOR, ...) end
+function M.spawn_opt(target, opts, ...)
+  if type(opts) ~= "table" then error("spawn_opt: options table expected as argument #2", 2) end
+  util().check_spawn_opts(opts)   -- an unknown key raises: a typo would mean "no such option"
+  return c_spawn(target, opts, ...)
+end
+
+--- reload(module, [opts]) -> the number of processes that took the new
+-- code, or nil, err (moonbeam.reload).
+function M.reload(module, opts)
+  return require("moonbeam.reload").reload(module, opts)
+end
+
+--- sleep(ms): ms >= 0, or "infinity" (math.huge): then it never returns,
+-- and waits without a timer.
+function M.sleep(ms)
+  if ms == nil then error("sleep: ms must be a number >= 0 or \"infinity\"", 2) end
+  ms = util().check_timeout(ms, "sleep", nil, "ms")
+  if ms == nil then
+    while true do c_wait() end
+  end
+  local deadline = c_now() + ms
+  while c_wait_until(deadline) do end   -- false: the deadline has passed
+end
+
+--- connect(node) -> true once connected to node ("name@host"), false when
+-- it cannot be reached, refuses us, or this host is not a node
+-- (moonbeam.node, loaded with the first). mb.node() and mb.nodes() are the
+-- core's.
+function M.connect(node) return require("moonbeam.node").connect(node) end
+
+--- blocking(fn, ...): fn(...) on a thread of the blocking pool
+-- (moonbeam.blocking, loaded with the first call).
+function M.blocking(fn, ...) return require("moonbeam.blocking").run(fn, ...) end
+
+--- install(t): these functions in t (moonbeam's table), each where t has
+-- none of that name yet: one a program, or gen_server's enter, set there
+-- first stays.
+function M.install(t)
+  for name, f in next, M do
+    if name ~= "install" and rawget(t, name) == nil then t[name] = f end
+  end
+end
+
+return M
