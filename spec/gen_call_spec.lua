@@ -226,13 +226,14 @@ describe("a server process", function()
       local l = package.loaded
       return "reply", { client = l["moonbeam.gen_client"] ~= nil, gen = l["moonbeam.gen"] ~= nil,
                         sys = l["moonbeam.gen_sys"] ~= nil, report = l["moonbeam.report"] ~= nil,
-                        rest = l["moonbeam.api_rest"] ~= nil }, state
+                        rest = l["moonbeam.api_rest"] ~= nil, strings = rawget(string, "format") ~= nil }, state
     end })
   end
 
   it("carries its loop only: not the client half, the sys requests, crash reports or the rest of the process API", function()
     local s = server()
-    assert.same({ client = false, gen = false, sys = false, report = false, rest = false }, loaded(s))
+    assert.same({ client = false, gen = false, sys = false, report = false, rest = false, strings = false },
+                loaded(s))
   end)
 
   it("sends an exit signal for mb.exit(name, reason) in a callback, and goes on", function()

@@ -113,11 +113,17 @@ function M.receive(a, b)
 end
 
 -- The rest of the API, by name: moonbeam.api_rest, loaded on the first
--- look-up of one of these (a string, not a table: one object fewer in
--- every state). Any other name missing here goes to the core's areas
--- (bindings/core.c); once the core has opened them all it drops its
--- look-ups, and the rest is put here first, for good.
-local REST = " whereis monitor exit send_after send_interval spawn_link spawn_monitor spawn_opt sleep reload connect blocking "
+-- look-up of one of these. Compared one by one: a set would be a table in
+-- every state, and a look-up in a string of names would open the string
+-- library (1.7 KB) in every state with a miss here. Any other name missing
+-- goes to the core's areas (bindings/core.c); once the core has opened them
+-- all it drops its look-ups, and the rest is put here first, for good.
+local function is_rest(k)
+  return k == "whereis" or k == "monitor" or k == "exit" or k == "send_after" or k == "send_interval" or
+    k == "spawn_link" or k == "spawn_monitor" or k == "spawn_opt" or k == "sleep" or k == "reload" or
+    k == "connect" or k == "blocking"
+end
+
 local meta = getmetatable(M)
 local open_area = meta.__index
 local rest_put = false
@@ -129,7 +135,7 @@ local function put_rest(t)
 end
 
 meta.__index = function(t, k)
-  if type(k) == "string" and REST:find(" " .. k .. " ", 1, true) then
+  if is_rest(k) then
     put_rest(t)
     return rawget(t, k)
   end
