@@ -122,21 +122,14 @@ void mbb_inspect_where(mb_proc *p, mb_sched *from);
 mb_buf *mbb_tab_out(lua_State *L);
 void mbb_push_stored(lua_State *L, const uint8_t **q, const uint8_t *end);
 
-/* Registration of each API area into the table at the top of the stack. */
-void mbb_open_process(lua_State *L);
-void mbb_open_message(lua_State *L);
-void mbb_open_names(lua_State *L);
-void mbb_open_timers(lua_State *L);
-void mbb_open_blocking(lua_State *L);
-void mbb_open_call(lua_State *L);
-void mbb_open_supervisor(lua_State *L);
-void mbb_open_console(lua_State *L);
-void mbb_open_shutdown(lua_State *L);
-void mbb_open_table(lua_State *L);
-void mbb_open_net(lua_State *L);
-void mbb_open_net_io(lua_State *L);
-void mbb_open_port(lua_State *L);
-void mbb_open_log(lua_State *L);
+/* Each API area's C functions (NULL-terminated), for moonbeam.core, which
+ * binds each on its first look-up (core.c). The raw forms of what
+ * moonbeam.api_rest wraps are named _c_*: its Lua functions own the API's
+ * names. */
+extern const luaL_Reg mbb_process_fns[], mbb_message_fns[], mbb_names_fns[], mbb_timers_fns[],
+    mbb_blocking_fns[], mbb_call_fns[], mbb_supervisor_fns[], mbb_console_fns[], mbb_shutdown_fns[],
+    mbb_table_fns[], mbb_net_fns[], mbb_net_io_fns[], mbb_port_fns[], mbb_log_fns[], mbb_registry_fns[],
+    mbb_reload_fns[], mbb_peek_fns[], mbb_dist_fns[], mbb_terms_fns[];
 /* moonbeam.net's and moonbeam.port's requests to the I/O thread (net_api.c):
  * the socket or port at idx (kind MB_VALUE_SOCKET or MB_VALUE_PORT), else
  * an error naming fn; a new request, raising on OOM; post r and push the
@@ -147,10 +140,6 @@ int mbb_io_post(lua_State *L, mb_io_req *r, const char *fn);
 /* Post op on handle h; the same carrying the string at idx (else raise). */
 int mbb_io_post_on(lua_State *L, mb_io_op op, uint64_t h, const char *fn);
 int mbb_io_post_data(lua_State *L, mb_io_op op, uint64_t h, int idx, const char *fn);
-void mbb_open_registry(lua_State *L);
-void mbb_open_reload(lua_State *L);
-void mbb_open_peek(lua_State *L);
-void mbb_open_dist(lua_State *L);
 /* Send self->scratch to a pid of another node (dist_api.c): 0, or raises. */
 int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest);
 /* link (on) or unlink a remote pid: the local half here, the remote half
@@ -166,7 +155,6 @@ int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, 
 int mbb_dist_monitor(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node);
 /* gen.reply to a caller of another node: {Tag, value at idx} (dist_api.c). */
 int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int idx);
-void mbb_open_terms(lua_State *L);
 
 /* Replace exit in the os table at idx with moonbeam's (shutdown.lua): the
  * whole host ends in order. The function it replaces is kept for a host's

@@ -28,8 +28,5 @@ static int l_blocking_leave(lua_State *L) {
     return lua_yield(L, 0);
 }
 
-void mbb_open_blocking(lua_State *L) {
-    static const luaL_Reg fns[] = {
+const luaL_Reg mbb_blocking_fns[] = {
         {"_blocking_enter", l_blocking_enter}, {"_blocking_leave", l_blocking_leave}, {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}

@@ -271,10 +271,7 @@ static int l_send_alias(lua_State *L) {
     return 2;
 }
 
-void mbb_open_call(lua_State *L) {
-    static const luaL_Reg fns[] = {
+const luaL_Reg mbb_call_fns[] = {
         {"call_begin", l_call_begin}, {"call_send", l_call_send}, {"call_take", l_call_take}, {"call_wait", l_call_wait},
         {"call_end", l_call_end}, {"reply", l_reply}, {"alias", l_alias},
         {"unalias", l_unalias}, {"send_alias", l_send_alias}, {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}

@@ -91,11 +91,4 @@ static int l_console_open(lua_State *L) {
     return 1;
 }
 
-void mbb_open_console(lua_State *L) {
-    lua_pushcfunction(L, l_console_open);
-    lua_setfield(L, -2, "console_open");
-    lua_pushliteral(L, MB_VERSION);
-    lua_setfield(L, -2, "version");
-    lua_pushliteral(L, MB_INTERRUPTED);
-    lua_setfield(L, -2, "interrupted");
-}
+const luaL_Reg mbb_console_fns[] = {{"console_open", l_console_open}, {NULL, NULL}};

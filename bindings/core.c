@@ -7,6 +7,8 @@
  * send and receive (blocking its own thread), and the runtime stops when
  * the state is closed. */
 #include <dlfcn.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lualib.h>
@@ -15,6 +17,8 @@
 #include "module_cache.h"
 #include "core/external.h"
 #include "core/sched.h"
+#include "core/timer.h"
+#include "core/version.h"
 
 #define HOST_KEY "moonbeam.host"
 #define HOST_MT  "moonbeam.host_handle"
@@ -272,65 +276,104 @@ static void ensure_host(lua_State *L) {
     lua_pop(L, 1);
 }
 
-/* The functions only gen_server, supervisors, the console, shared tables,
- * sockets, ports and registries use are put in the table on first touch,
- * one area at a time (a gen_server needs the call area and no other): an
- * idle process does not pay for them. An area is known by its names'
- * prefix, the longest that fits (a socket's send and recv are an area of
- * their own: a connection's process needs no other); a name no area claims
- * opens them all, so a function added to an area under another prefix is
- * still found. */
-typedef struct lazy_area {
-    const char *prefix;
-    void (*open)(lua_State *L);
-} lazy_area;
-
-static const lazy_area areas[] = {
-    {"call_", mbb_open_call}, {"reply", mbb_open_call}, {"alias", mbb_open_call},
-    {"unalias", mbb_open_call}, {"send_alias", mbb_open_call}, {"sup_", mbb_open_supervisor},
-    {"console_", mbb_open_console}, {"version", mbb_open_console}, {"shutdown_", mbb_open_shutdown},
-    {"tab_", mbb_open_table}, {"net_", mbb_open_net}, {"net_send", mbb_open_net_io},
-    {"net_sendto", mbb_open_net}, {"net_recv", mbb_open_net_io}, {"net_recvfrom", mbb_open_net},
-    {"net_close", mbb_open_net_io}, {"net_take", mbb_open_net_io}, {"net_cancel", mbb_open_net_io},
-    {"port_", mbb_open_port}, {"reg_", mbb_open_registry}, {"log", mbb_open_log}, {"code_", mbb_open_reload},
-    {"peek", mbb_open_peek}, {"node", mbb_open_dist}, {"dist_", mbb_open_dist},
-    {"monitor_node", mbb_open_dist}, {"atom", mbb_open_terms}, {"tuple", mbb_open_terms},
-    {"kind", mbb_open_terms}};
+/* moonbeam.core's C functions are bound into a state's table one at a time,
+ * at the first look-up of each (bind_on_lookup): a state holds those its
+ * code uses, a handful for an idle process, not the ~150 of every area,
+ * each ~100 bytes and ~400 instructions to register. A look-up of a name
+ * that is none of them binds them all, with the constants, and the table
+ * stops asking: pairs() then sees everything (the console's completion). */
+static const luaL_Reg *const areas[] = {
+    mbb_process_fns, mbb_message_fns, mbb_names_fns, mbb_timers_fns, mbb_blocking_fns, mbb_call_fns,
+    mbb_supervisor_fns, mbb_console_fns, mbb_shutdown_fns, mbb_table_fns, mbb_net_fns, mbb_net_io_fns,
+    mbb_port_fns, mbb_log_fns, mbb_registry_fns, mbb_reload_fns, mbb_peek_fns, mbb_dist_fns, mbb_terms_fns};
 #define NAREAS (sizeof areas / sizeof *areas)
-_Static_assert(NAREAS < 32, "an area's open bit fits in an unsigned");
 
-/* Which areas are open: a bit each, in the metatable's "open" field. */
-static int load_rest(lua_State *L) {
+/* Every area's functions, sorted by name: made once per OS process, never
+ * written after (pthread_once), read by every state's look-ups. */
+#define CORE_FNS_MAX 256
+static luaL_Reg core_fns[CORE_FNS_MAX];
+static size_t core_nfns;
+static pthread_once_t core_fns_once = PTHREAD_ONCE_INIT;
+
+static int by_name(const void *a, const void *b) {
+    return strcmp(((const luaL_Reg *)a)->name, ((const luaL_Reg *)b)->name);
+}
+
+static void sort_core_fns(void) {
+    size_t n = 0;
+    for (size_t i = 0; i < NAREAS; i++)
+        for (const luaL_Reg *r = areas[i]; r->name; r++) {
+            if (n == CORE_FNS_MAX) return;   /* core_nfns stays 0: luaopen raises */
+            core_fns[n++] = *r;
+        }
+    qsort(core_fns, n, sizeof *core_fns, by_name);
+    core_nfns = n;
+}
+
+static lua_CFunction find_core_fn(const char *name) {
+    size_t lo = 0, hi = core_nfns;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(name, core_fns[mid].name);
+        if (c == 0) return core_fns[mid].func;
+        if (c < 0) hi = mid;
+        else lo = mid + 1;
+    }
+    return NULL;
+}
+
+/* The core's values that are not functions. */
+static const char *const constants[] = {"_max_timeout", "version", "interrupted"};
+#define NCONSTANTS (sizeof constants / sizeof *constants)
+
+static void push_constant(lua_State *L, size_t i) {
+    switch (i) {
+    case 0: lua_pushnumber(L, MB_MAX_TIMEOUT_MS); break;   /* longer means "infinity" (moonbeam.util) */
+    case 1: lua_pushliteral(L, MB_VERSION); break;
+    default: lua_pushliteral(L, MB_INTERRUPTED); break;
+    }
+}
+
+static int find_constant(const char *name) {
+    for (size_t i = 0; i < NCONSTANTS; i++)
+        if (strcmp(name, constants[i]) == 0) return (int)i;
+    return -1;
+}
+
+/* Every function and constant the table does not have yet: what a program
+ * or moonbeam's Lua modules put there under a name stays. */
+static void bind_all(lua_State *L) {
+    for (size_t i = 0; i < core_nfns + NCONSTANTS; i++) {
+        const char *name = i < core_nfns ? core_fns[i].name : constants[i - core_nfns];
+        lua_getfield(L, 1, name);   /* no __index: the table's metatable is off by now */
+        bool there = !lua_isnil(L, -1);
+        lua_pop(L, 1);
+        if (there) continue;
+        if (i < core_nfns) lua_pushcfunction(L, core_fns[i].func);
+        else push_constant(L, i - core_nfns);
+        lua_setfield(L, 1, name);
+    }
+}
+
+/* The table's __index: (table, key) -> the function or constant bound. */
+static int bind_on_lookup(lua_State *L) {
     lua_settop(L, 2);
-    const char *key = lua_tostring(L, 2);
-    lua_getmetatable(L, 1);
-    lua_getfield(L, 3, "open");
-    unsigned open = (unsigned)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    lua_pushvalue(L, 1);   /* luaL_register's target, at -1 */
-    size_t claimed = NAREAS;
-    size_t longest = 0;
-    for (size_t i = 0; key && i < NAREAS; i++) {
-        size_t n = strlen(areas[i].prefix);
-        if (n > longest && strncmp(key, areas[i].prefix, n) == 0) claimed = i, longest = n;
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        const char *key = lua_tostring(L, 2);
+        lua_CFunction fn = find_core_fn(key);
+        int c = fn ? -1 : find_constant(key);
+        if (fn || c >= 0) {
+            if (fn) lua_pushcfunction(L, fn);
+            else push_constant(L, (size_t)c);
+            lua_pushvalue(L, 2);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, 1);
+            return 1;
+        }
     }
-    for (size_t i = 0; i < NAREAS; i++) {
-        if (claimed != NAREAS && areas[i].open != areas[claimed].open) continue;
-        if (open & (1u << i)) continue;
-        /* An area listed under several prefixes is opened once. */
-        for (size_t j = 0; j < NAREAS; j++)
-            if (areas[j].open == areas[i].open) open |= 1u << j;
-        areas[i].open(L);
-    }
-    lua_pop(L, 1);
-    if (open == (1u << NAREAS) - 1) {   /* all there: no more lookups */
-        lua_pushnil(L);
-        lua_setmetatable(L, 1);
-    } else {
-        lua_pushinteger(L, (lua_Integer)open);
-        lua_setfield(L, 3, "open");
-    }
-    lua_settop(L, 2);
+    lua_pushnil(L);
+    lua_setmetatable(L, 1);
+    bind_all(L);
     lua_rawget(L, 1);
     return 1;
 }
@@ -338,19 +381,14 @@ static int load_rest(lua_State *L) {
 int luaopen_moonbeam_core(lua_State *L) {
     void *ud;
     if (lua_getallocf(L, &ud) != mb_proc_alloc) ensure_host(L);
+    if (pthread_once(&core_fns_once, sort_core_fns) != 0 || core_nfns == 0)
+        return mbb_raisef(L, "moonbeam: the core's function table did not build");
     mbb_pid_type_init(L);
-    /* Sized for what it holds once moonbeam's init has run (42 names, and
-     * the 5 it moved), with room for moonbeam.api_rest's 12 and the call
-     * area's (64 slots): a smaller table grown there left its old part as
-     * garbage in every state. */
-    lua_createtable(L, 0, 48);
-    mbb_open_process(L);
-    mbb_open_message(L);
-    mbb_open_names(L);
-    mbb_open_timers(L);
-    mbb_open_blocking(L);
-    lua_createtable(L, 0, 2);
-    lua_pushcfunction(L, load_rest);
+    /* Room for what a gen_server binds and moonbeam's Lua modules add
+     * (~30): a table grown there leaves its old part as garbage. */
+    lua_createtable(L, 0, 32);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, bind_on_lookup);
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, -2);
     return 1;

@@ -372,8 +372,7 @@ static int l_dist_send_named(lua_State *L) {
     return 0;
 }
 
-void mbb_open_dist(lua_State *L) {
-    static const luaL_Reg fns[] = {{"node", l_node},
+const luaL_Reg mbb_dist_fns[] = {{"node", l_node},
                                    {"nodes", l_nodes},
                                    {"dist_connect", l_dist_connect},
                                    {"monitor_node", l_monitor_node},
@@ -381,5 +380,3 @@ void mbb_open_dist(lua_State *L) {
                                    {"dist_call_named", l_dist_call_named},
                                    {"dist_monitor_named", l_dist_monitor_named},
                                    {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}

@@ -85,8 +85,7 @@ static int l_flush(lua_State *L) {
     return 0;
 }
 
-void mbb_open_log(lua_State *L) {
-    static const luaL_Reg fns[] = {{"log", l_log},
+const luaL_Reg mbb_log_fns[] = {{"log", l_log},
                                    {"log_level_of", l_level_of},
                                    {"log_generation", l_generation},
                                    {"log_set_level", l_set_level},
@@ -94,5 +93,3 @@ void mbb_open_log(lua_State *L) {
                                    {"log_remove_handler", l_remove_handler},
                                    {"log_flush", l_flush},
                                    {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}

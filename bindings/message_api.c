@@ -395,13 +395,10 @@ static int l_queue_len(lua_State *L) {
     return 1;
 }
 
-void mbb_open_message(lua_State *L) {
-    static const luaL_Reg fns[] = {
+const luaL_Reg mbb_message_fns[] = {
         {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"send_code", l_send_code},
         {"recv", l_recv}, {"recv_wait", l_recv_wait}, {"recv_request", l_recv_request}, {"wait", l_wait}, {"wait_until", l_wait_until},
         {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"queue_len", l_queue_len},
         {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}
 
 int mbb_slice_budget(void) { return SLICE_BUDGET; }

@@ -64,9 +64,6 @@ static int l_registered(lua_State *L) {
     return 1;
 }
 
-void mbb_open_names(lua_State *L) {
-    static const luaL_Reg fns[] = {
+const luaL_Reg mbb_names_fns[] = {
         {"register", l_register}, {"unregister", l_unregister},
-        {"whereis", l_whereis}, {"registered", l_registered}, {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}
+        {"_c_whereis", l_whereis}, {"registered", l_registered}, {NULL, NULL}};

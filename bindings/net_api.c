@@ -320,17 +320,11 @@ static int l_recvfrom(lua_State *L) { return on_sock(L, MB_IO_RECVFROM, "net.rec
 
 /* What a socket's owner that only sends and receives calls (moonbeam.net's
  * own part): opened alone, so that such a process does not carry the rest. */
-void mbb_open_net_io(lua_State *L) {
-    static const luaL_Reg fns[] = {{"net_send", l_send},   {"net_recv", l_recv},     {"net_close", l_close},
+const luaL_Reg mbb_net_io_fns[] = {{"net_send", l_send},   {"net_recv", l_recv},     {"net_close", l_close},
                                    {"net_take", l_take},   {"net_cancel", l_cancel}, {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}
 
-void mbb_open_net(lua_State *L) {
-    static const luaL_Reg fns[] = {
+const luaL_Reg mbb_net_fns[] = {
         {"net_listen", l_listen},     {"net_connect", l_connect}, {"net_accept", l_accept},
         {"net_shutdown", l_shutdown}, {"net_setopts", l_setopts}, {"net_handover", l_handover},
         {"net_name", l_name},         {"net_udp_open", l_udp_open}, {"net_sendto", l_sendto},
         {"net_recvfrom", l_recvfrom}, {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}

@@ -78,7 +78,4 @@ static int l_peek(lua_State *L) {
     return 1;
 }
 
-void mbb_open_peek(lua_State *L) {
-    lua_pushcfunction(L, l_peek);
-    lua_setfield(L, -2, "peek");
-}
+const luaL_Reg mbb_peek_fns[] = {{"peek", l_peek}, {NULL, NULL}};

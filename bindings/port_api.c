@@ -130,11 +130,8 @@ static int l_kill(lua_State *L) {
     return mbb_io_post(L, r, "port.kill");
 }
 
-void mbb_open_port(lua_State *L) {
-    static const luaL_Reg fns[] = {{"port_open", l_open},
+const luaL_Reg mbb_port_fns[] = {{"port_open", l_open},
                                    {"port_write", l_write},
                                    {"port_close_stdin", l_close_stdin},
                                    {"port_kill", l_kill},
                                    {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}

@@ -459,12 +459,9 @@ static int l_process_count(lua_State *L) {
     return 1;
 }
 
-void mbb_open_process(lua_State *L) {
-    static const luaL_Reg fns[] = {
-        {"spawn", l_spawn}, {"run_first", l_run_first}, {"self", l_self}, {"exit", l_exit},
-        {"link", l_link}, {"unlink", l_unlink}, {"monitor", l_monitor},
+const luaL_Reg mbb_process_fns[] = {
+        {"_c_spawn", l_spawn}, {"run_first", l_run_first}, {"self", l_self}, {"_c_exit", l_exit},
+        {"link", l_link}, {"unlink", l_unlink}, {"_c_monitor", l_monitor},
         {"demonitor", l_demonitor}, {"trap_exit", l_trap_exit}, {"alive", l_alive},
         {"make_ref", l_make_ref}, {"is_pid", l_is_pid}, {"info", l_info}, {"processes", l_processes},
         {"process_count", l_process_count}, {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}

@@ -213,9 +213,6 @@ static int l_count(lua_State *L) {
     return 1;
 }
 
-void mbb_open_registry(lua_State *L) {
-    static const luaL_Reg fns[] = {
+const luaL_Reg mbb_registry_fns[] = {
         {"reg_register", l_register}, {"reg_unregister", l_unregister}, {"reg_lookup", l_lookup},
         {"reg_update", l_update}, {"reg_keys", l_keys}, {"reg_count", l_count}, {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}

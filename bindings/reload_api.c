@@ -52,9 +52,6 @@ static int l_code_changed(lua_State *L) {
     return 1;
 }
 
-void mbb_open_reload(lua_State *L) {
-    static const luaL_Reg fns[] = {
+const luaL_Reg mbb_reload_fns[] = {
         {"code_compile", l_code_compile}, {"code_loaders", l_code_loaders}, {"code_changed", l_code_changed},
         {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}

@@ -84,12 +84,9 @@ static int l_shutdown_done(lua_State *L) {
     return 1;
 }
 
-void mbb_open_shutdown(lua_State *L) {
-    static const luaL_Reg fns[] = {
+const luaL_Reg mbb_shutdown_fns[] = {
         {"shutdown_start", l_shutdown_start}, {"shutdown_status", l_shutdown_status},
         {"shutdown_wait", l_shutdown_wait}, {"shutdown_plan", l_shutdown_plan},
         {"shutdown_order", l_shutdown_order},
         {"shutdown_host_links", l_shutdown_host_links}, {"shutdown_done", l_shutdown_done},
         {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}

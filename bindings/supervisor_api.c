@@ -31,7 +31,4 @@ static int l_sup_start(lua_State *L) {
     return 2;
 }
 
-void mbb_open_supervisor(lua_State *L) {
-    static const luaL_Reg fns[] = {{"sup_start", l_sup_start}, {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}
+const luaL_Reg mbb_supervisor_fns[] = {{"sup_start", l_sup_start}, {NULL, NULL}};

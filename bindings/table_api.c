@@ -402,8 +402,7 @@ static int l_all(lua_State *L) {
     return 1;
 }
 
-void mbb_open_table(lua_State *L) {
-    static const luaL_Reg fns[] = {
+const luaL_Reg mbb_table_fns[] = {
         {"tab_new", l_new}, {"tab_whereis", l_whereis}, {"tab_insert", l_insert},
         {"tab_insert_new", l_insert_new}, {"tab_lookup", l_lookup}, {"tab_member", l_member},
         {"tab_take", l_take}, {"tab_delete", l_delete}, {"tab_update_counter", l_update_counter},
@@ -411,5 +410,3 @@ void mbb_open_table(lua_State *L) {
         {"tab_range", l_range}, {"tab_to_list", l_to_list}, {"tab_select_list", l_select_list}, {"tab_size", l_size},
         {"tab_memory", l_memory}, {"tab_delete_table", l_delete_table},
         {"tab_give_away", l_give_away}, {"tab_info", l_info}, {"tab_all", l_all}, {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}

@@ -173,7 +173,4 @@ static int l_kind(lua_State *L) {
     return 1;
 }
 
-void mbb_open_terms(lua_State *L) {
-    static const luaL_Reg fns[] = {{"atom", l_atom}, {"tuple", l_tuple}, {"kind", l_kind}, {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-}
+const luaL_Reg mbb_terms_fns[] = {{"atom", l_atom}, {"tuple", l_tuple}, {"kind", l_kind}, {NULL, NULL}};

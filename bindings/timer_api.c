@@ -70,11 +70,6 @@ static int l_now(lua_State *L) {
     return 1;
 }
 
-void mbb_open_timers(lua_State *L) {
-    static const luaL_Reg fns[] = {
-        {"send_after", l_send_after}, {"send_interval", l_send_interval}, {"cancel_timer", l_cancel_timer}, {"now", l_now}, {NULL, NULL}};
-    luaL_register(L, NULL, fns);
-    /* For the Lua modules' timeout check: longer means "infinity". */
-    lua_pushnumber(L, MB_MAX_TIMEOUT_MS);
-    lua_setfield(L, -2, "_max_timeout");
-}
+const luaL_Reg mbb_timers_fns[] = {
+    {"_c_send_after", l_send_after}, {"_c_send_interval", l_send_interval}, {"cancel_timer", l_cancel_timer},
+    {"now", l_now}, {NULL, NULL}};

@@ -267,43 +267,47 @@ describe("a spawned process", function()
     assert.same({ "compiler", false, true }, h.expect(h.tuple("compiler"), "the child's report"))
   end)
 
-  it("finds every moonbeam.core function, opening one area of them at a time", function()
+  it("binds each moonbeam.core function at its first look-up, and that one alone", function()
     mb.spawn(function(parent)
       local mb = require "moonbeam"
       local core = require "moonbeam.core"
       local seen = {}
-      -- The call area comes alone: a gen_server carries no table or socket functions.
+      -- A gen_server's functions come alone: no sibling, no table or socket function.
       seen.call = type(core.call_begin) == "function" and type(core.reply) == "function"
+      seen.sibling_before = rawget(core, "call_send") ~= nil
       seen.tab_before = rawget(core, "tab_new") ~= nil
-      seen.net_before = rawget(core, "net_listen") ~= nil
-      seen.tab = type(core.tab_new) == "function" and type(core.tab_lookup) == "function"
-      seen.net_after_tab = rawget(core, "net_listen") ~= nil
-      seen.rest = type(core.net_listen) == "function" and type(core.sup_start) == "function"
-        and type(core.shutdown_status) == "function" and type(core.console_open) == "function"
-        and type(core.port_open) == "function" and type(core.reg_lookup) == "function"
-        and type(core.version) == "string"
-      seen.none = core.no_such_function == nil
+      seen.tab = type(core.tab_new) == "function"
+      seen.tab_sibling = rawget(core, "tab_lookup") ~= nil
+      seen.rest = type(core.net_listen) == "function" and type(core.net_send) == "function"
+        and type(core.sup_start) == "function" and type(core.shutdown_status) == "function"
+        and type(core.console_open) == "function" and type(core.port_open) == "function"
+        and type(core.reg_lookup) == "function" and type(core.version) == "string"
+        and core._max_timeout > 2 ^ 31
+      seen.unbound = rawget(core, "tab_info") ~= nil or rawget(core, "net_recv") ~= nil
       mb.send(parent, { "core", seen })
     end, mb.self())
     local seen = h.expect(h.tuple("core"), "the child's report")[2]
-    assert.same({ call = true, tab_before = false, net_before = false, tab = true, net_after_tab = false,
-                  rest = true, none = true }, seen)
+    assert.same({ call = true, sibling_before = false, tab_before = false, tab = true, tab_sibling = false,
+                  rest = true, unbound = false }, seen)
   end)
 
-  it("opens a socket's send, recv and close alone, and still finds the names they begin", function()
-    for _, first in ipairs({ "net_send", "net_recvfrom" }) do
-      mb.spawn(function(parent, first)
-        local core = require "moonbeam.core"
-        local seen = { first = type(core[first]) == "function" }
-        seen.listen_before = rawget(core, "net_listen") ~= nil
-        seen.named = type(core.net_sendto) == "function" and type(core.net_recvfrom) == "function"
-          and type(core.net_recv) == "function" and type(core.net_close) == "function"
-        seen.listen = rawget(core, "net_listen") ~= nil
-        require("moonbeam").send(parent, { "core", first, seen })
-      end, mb.self(), first)
-      local r = h.expect(h.tuple("core"), "the child's report")
-      assert.same({ "core", first, { first = true, listen_before = first ~= "net_send", named = true, listen = true } }, r)
-    end
+  it("binds them all at a look-up of a name it has none of, keeping what the program put there", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local core = require "moonbeam.core"
+      local mine = function() return "mine" end
+      core.tab_info = mine
+      local seen = { none = core.no_such_function == nil }
+      seen.all = rawget(core, "net_recv") ~= nil and rawget(core, "tab_lookup") ~= nil
+        and rawget(core, "version") ~= nil and rawget(core, "log_flush") ~= nil
+      seen.kept = core.tab_info == mine
+      seen.asks = getmetatable(core) ~= nil
+      -- and the rest of the API (moonbeam.api_rest) with them
+      seen.rest = rawget(mb, "sleep") ~= nil and rawget(mb, "whereis") ~= nil
+      mb.send(parent, { "core", seen })
+    end, mb.self())
+    local seen = h.expect(h.tuple("core"), "the child's report")[2]
+    assert.same({ none = true, all = true, kept = true, asks = false, rest = true }, seen)
   end)
 end)
 

@@ -9,7 +9,10 @@ local core = require "moonbeam.core"
 
 local type, error, require, getmetatable, rawget = type, error, require, getmetatable, rawget
 local c_send, c_recv_wait, c_yield, c_now = core.send, core.recv_wait, core.yield, core.now
-local c_spawn = core.spawn
+-- The core's spawn, exit, monitor, whereis, send_after and send_interval are
+-- named _c_*: these Lua functions (and moonbeam.api_rest's) own the API's
+-- names.
+local c_spawn = core._c_spawn
 
 --- _lazy(name) -> a function that returns require(name), required on its
 -- first call (not API): what a module needs on some paths only is loaded
@@ -31,13 +34,6 @@ local util, registry = lazy "moonbeam.util", lazy "moonbeam.registry"
 
 -- The module is the core's table, extended: one table per process, not two.
 local M = core
-
--- The C functions moonbeam.api_rest wraps, under names of their own: the
--- API's names stay free for its Lua functions until they are put here
--- (spawn's is this file's, below).
-core._c_whereis, core._c_monitor, core._c_exit = core.whereis, core.monitor, core.exit
-core._c_send_after, core._c_send_interval, core._c_spawn = core.send_after, core.send_interval, core.spawn
-core.whereis, core.monitor, core.exit, core.send_after, core.send_interval = nil, nil, nil, nil, nil
 
 -- A via destination's pid; raises as an unknown name does.
 local function via_dest(dest)
@@ -116,8 +112,9 @@ end
 -- look-up of one of these. Compared one by one: a set would be a table in
 -- every state, and a look-up in a string of names would open the string
 -- library (1.7 KB) in every state with a miss here. Any other name missing
--- goes to the core's areas (bindings/core.c); once the core has opened them
--- all it drops its look-ups, and the rest is put here first, for good.
+-- goes to the core (bindings/core.c), which binds its C function of that
+-- name; a name it has none of makes it bind them all and drop its
+-- look-ups: then the rest is put here too, for good.
 local function is_rest(k)
   return k == "whereis" or k == "monitor" or k == "exit" or k == "send_after" or k == "send_interval" or
     k == "spawn_link" or k == "spawn_monitor" or k == "spawn_opt" or k == "sleep" or k == "reload" or
@@ -125,7 +122,7 @@ local function is_rest(k)
 end
 
 local meta = getmetatable(M)
-local open_area = meta.__index
+local bind_core = meta.__index
 local rest_put = false
 
 local function put_rest(t)
@@ -139,7 +136,7 @@ meta.__index = function(t, k)
     put_rest(t)
     return rawget(t, k)
   end
-  local v = open_area(t, k)
+  local v = bind_core(t, k)
   if getmetatable(t) == nil then put_rest(t) end
   return v
 end
