@@ -384,9 +384,11 @@ int luaopen_moonbeam_core(lua_State *L) {
     if (pthread_once(&core_fns_once, sort_core_fns) != 0 || core_nfns == 0)
         return mbb_raisef(L, "moonbeam: the core's function table did not build");
     mbb_pid_type_init(L);
-    /* Room for what a gen_server binds and moonbeam's Lua modules add
-     * (~30): a table grown there leaves its old part as garbage. */
-    lua_createtable(L, 0, 32);
+    /* Room for what moonbeam's Lua side and a gen_server's loop put here
+     * (9 names once init.lua has run, 16 in a server): each slot is 24
+     * bytes of every state, and 384 of them were what an idle process had
+     * over 6 chunks of its arena (a state that binds more grows it). */
+    lua_createtable(L, 0, 16);
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, bind_on_lookup);
     lua_setfield(L, -2, "__index");
