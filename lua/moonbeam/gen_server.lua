@@ -293,6 +293,29 @@ local function callbacks(module, label)
   return mod
 end
 
+-- The starter's ack of init, to the ref it awaits: "ok", "ignore", or
+-- "stop" and why. (Not closures over enter's starter and ref: those and
+-- their upvalues were two hundred bytes of every server.)
+local function ack(starter, ref, what, reason) c_reply(starter, ref, { what, reason }) end
+
+-- init failed: the starter hears why, and the process ends with it.
+local function fail(starter, ref, reason)
+  ack(starter, ref, "stop", reason)
+  core_exit(reason)
+end
+
+-- mb.exit in a server process: inside a callback, mb.exit(reason) stops the
+-- server with that reason (terminate runs), as exit/1 does in a
+-- gen_server. Counted as the core counts them: mb.exit() and mb.exit(pid,
+-- nil) raise their usage errors (a callback crash), not a stop with
+-- reason nil or pid. One function for every server (current says which).
+local function server_exit(...)
+  local reason = ...
+  if select("#", ...) == 1 and reason ~= nil and current.in_callback then error({ EXIT_MARK, reason }, 0) end
+  if select("#", ...) < 2 then return core_exit(...) end
+  return require("moonbeam.api_rest").exit(...)   -- exit(dest, reason)
+end
+
 --- The body of a server process (spawned by start, or by a supervisor).
 -- starter, ref: whom to ack init to; nil: wait to be told.
 function M.enter(module, arg, parent, name, starter, ref)
@@ -300,55 +323,39 @@ function M.enter(module, arg, parent, name, starter, ref)
     local go = mb.receive(is_start)
     starter, ref = go[3], go[2]
   end
-  local function ack(what, reason) c_reply(starter, ref, { what, reason }) end
-  local function fail(reason)
-    ack("stop", reason)
-    core_exit(reason)
-  end
   local label_module = type(module) == "string" and module or "(table)"
-  local via = type(name) == "table"
-  local S = { parent = parent, name = name, label_module = label_module,
-              label = via and registry().show(name) or name and ("'" .. name .. "'") or tostring(self()) }
-  if via then
+  if type(name) == "table" then
     local ok, why = registry().register_via(name, "gen_server.start")
     if not ok then
       -- Not started: it ends normal, so a linked starter lives (as for a taken name).
-      ack("stop", why)
+      ack(starter, ref, "stop", why)
       return core_exit("normal")
     end
   end
   local mod, why = callbacks(module, label_module)
-  if not mod then return fail(why) end
-  S.mod = mod
+  if not mod then return fail(starter, ref, why) end
+  -- Made with the fields every server has (and room for its state), not
+  -- grown as they come.
+  local S = { parent = parent, name = name, label_module = label_module, mod = mod, in_callback = false }
   current = S
-
-  -- Inside this process, mb.exit(reason) in a callback stops the server
-  -- with that reason (terminate runs), as exit/1 does in a gen_server.
-  -- Counted as the core counts them: mb.exit() and mb.exit(pid, nil) raise
-  -- their usage errors (a callback crash), not a stop with reason nil or pid.
-  mb.exit = function(...)
-    local reason = ...
-    if select("#", ...) == 1 and reason ~= nil and S.in_callback then error({ EXIT_MARK, reason }, 0) end
-    if select("#", ...) < 2 then return core_exit(...) end
-    return require("moonbeam.api_rest").exit(...)   -- exit(dest, reason)
-  end
+  mb.exit = server_exit
 
   local ok, n, a, b, c, d = run(S, mod.init, arg)
-  if not ok then return fail(n) end   -- run's false, reason
+  if not ok then return fail(starter, ref, n) end   -- run's false, reason
   local kind, state, extra, reason = decode("init", n, a, b, c, d)
   if kind == "ok" then
     S.state = state
-    if not set_extra(S, extra) then return fail({ "bad_return_value", bad_value(n, a, b, c, d) }) end
-    ack("ok")
+    if not set_extra(S, extra) then return fail(starter, ref, { "bad_return_value", bad_value(n, a, b, c, d) }) end
+    ack(starter, ref, "ok")
     return loop(S)
   elseif kind == "ignore" then
-    ack("ignore")
+    ack(starter, ref, "ignore")
     -- the starter sees "ignore" in the reply, then our normal DOWN
     return core_exit("normal")
   elseif kind == "stop" then
-    return fail(reason)
+    return fail(starter, ref, reason)
   end
-  return fail({ "bad_return_value", bad_value(n, a, b, c, d) })
+  return fail(starter, ref, { "bad_return_value", bad_value(n, a, b, c, d) })
 end
 
 return M

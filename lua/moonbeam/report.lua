@@ -118,6 +118,15 @@ local function enabled()
   return v ~= "0"
 end
 
+-- How a report names server S: its registered name, its via name, or its
+-- pid (made here, not kept in every server).
+local function label(S)
+  local name = S.name
+  if type(name) == "table" then return require("moonbeam.registry").show(name) end
+  if name then return "'" .. name .. "'" end
+  return tostring(require("moonbeam").self())
+end
+
 --- The crash report of a server ending abnormally: one log event
 -- (moonbeam.logger, level error), its header the line, the rest below it;
 -- JSON handlers get the parts as fields.
@@ -127,7 +136,7 @@ function M.crash(S, reason, last)
   local r = st.reason
   local tb = type(r) == "table" and r[1] == "error" and type(r[3]) == "string" and r[3]:sub(1, M.MAX_FIELD) or nil
   local f = {
-    report = "gen_server_crash", server = tostring(S.label), module = tostring(S.label_module),
+    report = "gen_server_crash", server = label(S), module = tostring(S.label_module),
     last_message = M.render(st.message), state = M.render(st.state),
     reason = M.render(type(r) == "table" and r[1] == "error" and r[2] or r),
     bad_return = S.bad, traceback = tb,
@@ -140,14 +149,15 @@ function M.crash(S, reason, last)
   if S.bad then lines[#lines + 1] = "** Bad return from " .. S.bad end
   if tb then lines[#lines + 1] = "** Traceback:\n" .. tb end
   require("moonbeam.logger").report("error",
-    ("=CRASH REPORT==== gen_server %s (%s) terminating"):format(S.label, S.label_module), concat(lines, "\n"), f)
+    ("=CRASH REPORT==== gen_server %s (%s) terminating"):format(f.server, S.label_module), concat(lines, "\n"), f)
 end
 
 --- A message a server without handle_info got: a warning, as OTP logs it.
 function M.unexpected(S, msg)
-  local text = ("%s received an unexpected message and has no handle_info: %s"):format(S.label, M.render(msg, 3, 300))
+  local server = label(S)
+  local text = ("%s received an unexpected message and has no handle_info: %s"):format(server, M.render(msg, 3, 300))
   require("moonbeam.logger").report("warning", text, nil, {
-    report = "unexpected_message", server = tostring(S.label), message = M.render(msg, 3, 300) })
+    report = "unexpected_message", server = server, message = M.render(msg, 3, 300) })
 end
 
 return M
