@@ -14,7 +14,7 @@ local type, select, error, xpcall, pcall, tostring, setmetatable, next, rawget, 
   type, select, error, xpcall, pcall, tostring, setmetatable, next, rawget, require
 -- core_exit: the C exit(reason) (mb.exit, which also takes a destination,
 -- is moonbeam.api_rest's, which a server does not load for its own ends).
-local self, now, is_pid, c_reply, core_exit = mb.self, mb.now, mb.is_pid, mb.reply, mb._c_exit
+local now, is_pid, c_reply, core_exit = mb.now, mb.is_pid, mb.reply, mb._c_exit
 local c_recv_request, c_yield = mb.recv_request, mb.yield
 
 local M = { DEFAULT_TIMEOUT = 5000 }
