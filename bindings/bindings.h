@@ -124,8 +124,8 @@ void mbb_push_stored(lua_State *L, const uint8_t **q, const uint8_t *end);
 
 /* Each API area's C functions (NULL-terminated), for moonbeam.core, which
  * binds each on its first look-up (core.c). The raw forms of what
- * moonbeam.api_rest wraps are named _c_*: its Lua functions own the API's
- * names. */
+ * moonbeam's Lua side wraps (init.lua, api_rest.lua) are named _c_*: its
+ * Lua functions own the API's names. */
 extern const luaL_Reg mbb_process_fns[], mbb_message_fns[], mbb_names_fns[], mbb_timers_fns[],
     mbb_blocking_fns[], mbb_call_fns[], mbb_supervisor_fns[], mbb_console_fns[], mbb_shutdown_fns[],
     mbb_table_fns[], mbb_net_fns[], mbb_net_io_fns[], mbb_port_fns[], mbb_log_fns[], mbb_registry_fns[],

@@ -322,58 +322,55 @@ static lua_CFunction find_core_fn(const char *name) {
     return NULL;
 }
 
-/* The core's values that are not functions. */
-static const char *const constants[] = {"_max_timeout", "version", "interrupted"};
+/* The core's values that are not functions: a string, or else a number. */
+static const struct {
+    const char *name, *str;
+    double num;
+} constants[] = {
+    {"_max_timeout", NULL, MB_MAX_TIMEOUT_MS},   /* longer means "infinity" (moonbeam.util) */
+    {"version", MB_VERSION, 0},
+    {"interrupted", MB_INTERRUPTED, 0},
+};
 #define NCONSTANTS (sizeof constants / sizeof *constants)
 
-static void push_constant(lua_State *L, size_t i) {
-    switch (i) {
-    case 0: lua_pushnumber(L, MB_MAX_TIMEOUT_MS); break;   /* longer means "infinity" (moonbeam.util) */
-    case 1: lua_pushliteral(L, MB_VERSION); break;
-    default: lua_pushliteral(L, MB_INTERRUPTED); break;
+/* Push the core's function or constant of that name; false: it has none. */
+static bool push_named(lua_State *L, const char *name) {
+    lua_CFunction fn = find_core_fn(name);
+    if (fn) {
+        lua_pushcfunction(L, fn);
+        return true;
     }
+    for (size_t i = 0; i < NCONSTANTS; i++) {
+        if (strcmp(name, constants[i].name) != 0) continue;
+        if (constants[i].str) lua_pushstring(L, constants[i].str);
+        else lua_pushnumber(L, constants[i].num);
+        return true;
+    }
+    return false;
 }
 
-static int find_constant(const char *name) {
-    for (size_t i = 0; i < NCONSTANTS; i++)
-        if (strcmp(name, constants[i]) == 0) return (int)i;
-    return -1;
-}
-
-/* Every function and constant the table does not have yet: what a program
- * or moonbeam's Lua modules put there under a name stays. */
-static void bind_all(lua_State *L) {
-    for (size_t i = 0; i < core_nfns + NCONSTANTS; i++) {
-        const char *name = i < core_nfns ? core_fns[i].name : constants[i - core_nfns];
-        lua_getfield(L, 1, name);   /* no __index: the table's metatable is off by now */
-        bool there = !lua_isnil(L, -1);
-        lua_pop(L, 1);
-        if (there) continue;
-        if (i < core_nfns) lua_pushcfunction(L, core_fns[i].func);
-        else push_constant(L, i - core_nfns);
-        lua_setfield(L, 1, name);
-    }
+/* name into the table at 1 unless it has one: what a program or moonbeam's
+ * Lua modules put there stays. The table has no metatable by now. */
+static void bind_missing(lua_State *L, const char *name) {
+    lua_getfield(L, 1, name);
+    bool there = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (!there && push_named(L, name)) lua_setfield(L, 1, name);
 }
 
 /* The table's __index: (table, key) -> the function or constant bound. */
 static int bind_on_lookup(lua_State *L) {
     lua_settop(L, 2);
-    if (lua_type(L, 2) == LUA_TSTRING) {
-        const char *key = lua_tostring(L, 2);
-        lua_CFunction fn = find_core_fn(key);
-        int c = fn ? -1 : find_constant(key);
-        if (fn || c >= 0) {
-            if (fn) lua_pushcfunction(L, fn);
-            else push_constant(L, (size_t)c);
-            lua_pushvalue(L, 2);
-            lua_pushvalue(L, -2);
-            lua_rawset(L, 1);
-            return 1;
-        }
+    if (lua_type(L, 2) == LUA_TSTRING && push_named(L, lua_tostring(L, 2))) {
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, 1);
+        return 1;
     }
     lua_pushnil(L);
     lua_setmetatable(L, 1);
-    bind_all(L);
+    for (size_t i = 0; i < core_nfns; i++) bind_missing(L, core_fns[i].name);
+    for (size_t i = 0; i < NCONSTANTS; i++) bind_missing(L, constants[i].name);
     lua_rawget(L, 1);
     return 1;
 }

@@ -29,7 +29,7 @@ void mb_msgcache_flush(mb_msgcache *c) {
 mb_msg *mb_msgcache_get(size_t len) {
     mb_msgcache *c = cache;
     if (!c || len > MB_MSGCACHE_STEP * MB_MSGCACHE_CLASSES) return NULL;
-    size_t i = len ? (len - 1) / MB_MSGCACHE_STEP : 0;
+    size_t i = mb_msg_block_cap(len) / MB_MSGCACHE_STEP - 1;   /* the class mb_msgcache_put keeps it in */
     mb_msg *m = c->free[i];
     if (!m) return NULL;
     c->free[i] = atomic_load_explicit(&m->next, memory_order_relaxed);
