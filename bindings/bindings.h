@@ -51,7 +51,7 @@ typedef struct mbb_lua_host {
     struct mbb_module_cache *modules; /* compiled modules its states share (module_cache.c) */
     struct mbb_code_loaders *loaders; /* which processes loaded which of them (code_loaders.c) */
     mbb_state_pool pool;              /* states made ahead (state_pool.c) */
-    mbb_state_pool gen_pool;          /* the same with moonbeam.gen_server loaded, for the
+    mbb_state_pool gen_pool;          /* the same with moonbeam.gen_step loaded, for the
                                          starts of gen_servers, once one has looked there */
 } mbb_lua_host;
 
@@ -103,6 +103,13 @@ int mbb_raisef(lua_State *L, const char *fmt, ...);
 /* Yield back to the scheduler because the process must end now. Raises in
  * states that cannot yield to a scheduler (see message_api.c). */
 int mbb_exit_now(lua_State *L, mb_proc *p);
+/* Reply to caller's call ref with the value at idx, as core.reply does:
+ * 0, 1 with err filled when the value cannot be sent, or -1: no memory.
+ * caller is of this node (call_api.c). core.reply itself, for a caller on
+ * another node. */
+int mbb_reply_value(lua_State *L, mb_proc *self, mb_pid caller, mb_ref ref, int idx, mb_encode_err *err);
+int mbb_reply_fn(lua_State *L);
+
 /* Block the process until something arrives or deadline (ms on the runtime
  * clock; < 0: none) passes: a yield, resumed as wake says (mbb_wake;
  * MBB_WAKE_TIMED: with whether it did not time out) (message_api.c). */
@@ -129,7 +136,7 @@ void mbb_push_stored(lua_State *L, const uint8_t **q, const uint8_t *end);
 extern const luaL_Reg mbb_process_fns[], mbb_message_fns[], mbb_names_fns[], mbb_timers_fns[],
     mbb_blocking_fns[], mbb_call_fns[], mbb_supervisor_fns[], mbb_console_fns[], mbb_shutdown_fns[],
     mbb_table_fns[], mbb_net_fns[], mbb_net_io_fns[], mbb_port_fns[], mbb_log_fns[], mbb_registry_fns[],
-    mbb_reload_fns[], mbb_peek_fns[], mbb_dist_fns[], mbb_terms_fns[];
+    mbb_reload_fns[], mbb_peek_fns[], mbb_dist_fns[], mbb_terms_fns[], mbb_gen_fns[];
 /* moonbeam.net's and moonbeam.port's requests to the I/O thread (net_api.c):
  * the socket or port at idx (kind MB_VALUE_SOCKET or MB_VALUE_PORT), else
  * an error naming fn; a new request, raising on OOM; post r and push the

@@ -211,6 +211,17 @@ static int l_call_end(lua_State *L) {
     return 0;
 }
 
+int mbb_reply_value(lua_State *L, mb_proc *self, mb_pid caller, mb_ref ref, int idx, mb_encode_err *err) {
+    /* A list of one value, so that a nil reply is a reply too. */
+    self->scratch.len = 0;
+    if (mb_encode_list(L, idx, 1, "value", &self->scratch, atomic_load(&self->rt->max_message_size), err)) return 1;
+    mb_msg *m = mb_proc_msg(self, MB_MSG_REPLY, ref, self->scratch.p, self->scratch.len);
+    if (!m) return -1;
+    m->call_monitor = mb_call_monitor_take(self, ref);   /* the caller then has none to end */
+    mb_call_reply_msg(self->rt, mbb_sched(self), caller, m);
+    return 0;
+}
+
 /* core.reply(pid, ref, value, [fn]) -> true; a reply to a call that is
  * over, or to a caller that is gone, is dropped. A value that cannot be
  * sent raises "<fn>: value: ..." (fn: "reply" when not given). */
@@ -226,15 +237,10 @@ static int l_reply(lua_State *L) {
         lua_pushboolean(L, 1);
         return 1;
     }
-    /* A list of one value, so that a nil reply is a reply too. */
     mb_encode_err err;
-    self->scratch.len = 0;
-    if (mb_encode_list(L, 3, 1, "value", &self->scratch, atomic_load(&self->rt->max_message_size), &err))
-        return mbb_raisef(L, "%s: %s", fn, err.msg);
-    mb_msg *m = mb_proc_msg(self, MB_MSG_REPLY, ref, self->scratch.p, self->scratch.len);
-    if (!m) return mbb_raisef(L, "%s: out of memory", fn);
-    m->call_monitor = mb_call_monitor_take(self, ref);   /* the caller then has none to end */
-    mb_call_reply_msg(self->rt, mbb_sched(self), caller, m);
+    int rc = mbb_reply_value(L, self, caller, ref, 3, &err);
+    if (rc < 0) return mbb_raisef(L, "%s: out of memory", fn);
+    if (rc) return mbb_raisef(L, "%s: %s", fn, err.msg);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -270,6 +276,8 @@ static int l_send_alias(lua_State *L) {
     lua_pushliteral(L, "full");
     return 2;
 }
+
+int mbb_reply_fn(lua_State *L) { return l_reply(L); }
 
 const luaL_Reg mbb_call_fns[] = {
         {"call_begin", l_call_begin}, {"call_send", l_call_send}, {"call_take", l_call_take}, {"call_wait", l_call_wait},

@@ -285,7 +285,8 @@ static void ensure_host(lua_State *L) {
 static const luaL_Reg *const areas[] = {
     mbb_process_fns, mbb_message_fns, mbb_names_fns, mbb_timers_fns, mbb_blocking_fns, mbb_call_fns,
     mbb_supervisor_fns, mbb_console_fns, mbb_shutdown_fns, mbb_table_fns, mbb_net_fns, mbb_net_io_fns,
-    mbb_port_fns, mbb_log_fns, mbb_registry_fns, mbb_reload_fns, mbb_peek_fns, mbb_dist_fns, mbb_terms_fns};
+    mbb_port_fns, mbb_log_fns, mbb_registry_fns, mbb_reload_fns, mbb_peek_fns, mbb_dist_fns, mbb_terms_fns,
+    mbb_gen_fns};
 #define NAREAS (sizeof areas / sizeof *areas)
 
 /* Every area's functions, sorted by name: made once per OS process, never

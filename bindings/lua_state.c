@@ -116,7 +116,7 @@ typedef struct state_prep {
     mbb_lua *lp;
     const mbb_lua_host *host;
     bool ahead;   /* made ahead of its spawn, on a scheduler with nothing to run */
-    bool gen;     /* for a gen_server: moonbeam.gen_server loaded too */
+    bool gen;     /* for a gen_server: moonbeam.gen_step loaded too */
 } state_prep;
 
 static int prepare_state(lua_State *L) {
@@ -146,7 +146,7 @@ static int prepare_state(lua_State *L) {
     lua_call(L, 1, 0);
     if (sp->gen) {   /* the embedded module: no search path can name another */
         lua_getglobal(L, "require");
-        lua_pushliteral(L, "moonbeam.gen_server");
+        lua_pushliteral(L, "moonbeam.gen_step");
         lua_call(L, 1, 0);
     }
     /* Making it left ~3.5 KB of garbage (chunks that ran once, replaced

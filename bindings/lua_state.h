@@ -14,7 +14,7 @@
 
 /* A new state on owner's arena (owner: the process, or a state pool's
  * holder), into lp. ahead: made on a scheduler with nothing to run (its
- * garbage collected then); gen: with moonbeam.gen_server loaded. 0, or -1
+ * garbage collected then); gen: with moonbeam.gen_step loaded. 0, or -1
  * with the error on top of lp->L (if there is a state: NULL when there was
  * no memory for one). */
 int mbb_state_new(mb_proc *owner, mbb_lua *lp, bool ahead, bool gen);

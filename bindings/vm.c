@@ -48,10 +48,14 @@ static void lua_drop_ahead(mb_runtime *rt) {
 }
 
 /* A gen_server's body (moonbeam.gen_server's start, a supervisor's child):
- * its state may come with the module loaded, off its start's critical path
- * (loading it was a third of starting a server). */
+ * moonbeam.gen_step's enter, which takes the short path where it can (see
+ * there). Its state may come with that module loaded, off its start's
+ * critical path (loading gen_server's was a third of starting one). */
+#define GEN_SERVER_BODY "moonbeam.gen_server:enter"
+#define GEN_STEP_MODULE "moonbeam.gen_step"
+
 static bool is_gen_server(const mb_proc *p) {
-    return p->target_kind == MB_TARGET_MODULE && p->target && strcmp(p->target, "moonbeam.gen_server:enter") == 0;
+    return p->target_kind == MB_TARGET_MODULE && p->target && strcmp(p->target, GEN_SERVER_BODY) == 0;
 }
 
 /* Runs protected on p's prepared state: the boot function's arguments
@@ -73,8 +77,9 @@ static int start_body(lua_State *L) {
     if (p->target_kind == MB_TARGET_MODULE) {
         /* "mod:fn" split here, not by a string method in boot (which would
          * open the string library in every gen_server) */
-        const char *colon = strchr(p->target, ':');
-        lua_pushlstring(co, p->target, colon ? (size_t)(colon - p->target) : strlen(p->target));
+        const char *target = is_gen_server(p) ? GEN_STEP_MODULE ":enter" : p->target;
+        const char *colon = strchr(target, ':');
+        lua_pushlstring(co, target, colon ? (size_t)(colon - target) : strlen(target));
         lua_pushstring(co, colon ? colon + 1 : "");
         head = 3;
     } else if (p->target_kind == MB_TARGET_FILE) {

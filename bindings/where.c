@@ -36,7 +36,9 @@ static void find_where(lua_State *L, char *here, size_t size) {
              * gen_server's loop), the innermost of moonbeam's modules past
              * the base API's wrappers (receive): moonbeam.gen_server. */
             if ((!here[0] || strcmp(here, "moonbeam") == 0) && ar.source[0] != '=')
-                snprintf(here, size, "%s", ar.source[0] == '@' ? ar.short_src : ar.source);
+                snprintf(here, size, "%s", ar.source[0] == '@'                       ? ar.short_src
+                                           : strncmp(ar.source, "moonbeam.gen_", 13) == 0 ? "moonbeam.gen_server"
+                                                                                        : ar.source);
             continue;
         }
         if (ar.currentline <= 0) continue;   /* bytecode stripped of its lines */

@@ -1,39 +1,32 @@
 --- moonbeam.gen_server: OTP's gen_server for moonbeam processes.
 --
--- This file is what every server process loads: enter (the body start
--- spawns), the loop, and reply. The rest is loaded on first use, so an
--- idle server carries its loop only: the client half (start, call, cast,
--- stop, the sys tools: moonbeam.gen_client) the first time one of its
--- functions is looked up here; a server's rare work (sys requests, code
--- change, tracing: moonbeam.gen_sys) with the first of it; crash reports
--- (moonbeam.report) with the first crash. A call is {"$gen_call", {pid,
--- ref}, request}. Semantics: docs/semantics.md ("Calls", "gen_server").
+-- What a callback module requires: reply here, the rest on the first
+-- look-up of its name: the client half (start, call, cast, stop, the sys
+-- tools: moonbeam.gen_client). A server process (whose body the runtime
+-- starts in moonbeam.gen_step, not here) runs gen_step's short path or
+-- moonbeam.gen_loop's whole loop. A call is {"$gen_call", {pid, ref},
+-- request}. Semantics: docs/semantics.md
+-- ("Calls", "gen_server").
 local mb = require "moonbeam"
 
-local type, select, error, xpcall, pcall, tostring, setmetatable, next, rawget, require =
-  type, select, error, xpcall, pcall, tostring, setmetatable, next, rawget, require
--- core_exit: the C exit(reason) (mb.exit, which also takes a destination,
--- is moonbeam.api_rest's, which a server does not load for its own ends).
-local now, is_pid, c_reply, core_exit = mb.now, mb.is_pid, mb.reply, mb._c_exit
-local c_recv_request, c_yield = mb.recv_request, mb.yield
+local type, error, require, rawget, next = type, error, require, rawget, next
+local is_pid, c_reply = mb.is_pid, mb.reply
 
 local M = { DEFAULT_TIMEOUT = 5000 }
 
-local CALL, CAST, SYS = "$gen_call", "$gen_cast", "$gen_sys"
-
--- The client half: its functions become this table's on the first look-up
--- of one of them (or of any name this table lacks).
+-- gen_loop's by these names; any other name missing puts the client half
+-- in this table (what a program set itself stays).
+local client_put = false
 setmetatable(M, { __index = function(t, k)
-  local client = require "moonbeam.gen_client"   -- if it fails, the next look-up tries again
-  setmetatable(t, nil)
-  for name, f in next, client do
-    if rawget(t, name) == nil then t[name] = f end   -- what a program set itself stays
+  if k == "_code_change" or k == "_resume" then return require("moonbeam.gen_loop")[k] end
+  if not client_put then
+    for name, f in next, require "moonbeam.gen_client" do   -- if it fails, the next look-up tries again
+      if rawget(t, name) == nil then t[name] = f end
+    end
+    client_put = true
   end
   return rawget(t, k)
 end })
-
-local lazy = mb._lazy
-local sys, report, registry = lazy "moonbeam.gen_sys", lazy "moonbeam.report", lazy "moonbeam.registry"
 
 --- reply(from, reply) -> true; from any process, once per call.
 function M.reply(from, value)
@@ -44,318 +37,7 @@ function M.reply(from, value)
   return c_reply(from[1], from[2], value, "gen_server.reply")
 end
 
--- The server's own replies: one that cannot be sent becomes an error for
--- the caller (moonbeam.gen turns it into {"bad_reply", why}); the server
--- goes on, as the value, not the server, is at fault.
-local function answer(from, value)
-  local ok, err = pcall(c_reply, from[1], from[2], value)
-  if not ok then c_reply(from[1], from[2], { "$gen_reply_failed", tostring(err) }) end
-end
-
--- ---- running callbacks --------------------------------------------------
-
-local EXIT_MARK = {}   -- mb.exit(reason) inside a callback: stop with reason
-
-local function is_normal(reason)
-  return reason == "normal" or reason == "shutdown" or
-    (type(reason) == "table" and reason[1] == "shutdown")
-end
-
--- A callback's error as its exit reason: {"error", msg, traceback}
--- (moonbeam.report says how), or mb.exit's reason as it is.
-local function on_error(e)
-  if type(e) == "table" and e[1] == EXIT_MARK then return e end
-  return report().crash_reason(e, debug.traceback("", 2))
-end
-
--- A callback's results without a table (one per message would cost more
--- than the rest of a cast): n, then the first four, as no return that
--- docs/reference.md lists has more. More than four is a bad return: then
--- the first is a table of them all, for its report.
-local function results(n, ...)
-  if n > 4 then return n, { ... } end
-  return n, ...
-end
-
-local function finish(S, ok, ...)
-  S.in_callback = false
-  if ok then return true, results(select("#", ...), ...) end
-  local e = ...
-  if type(e) == "table" and e[1] == EXIT_MARK then return false, e[2] end
-  return false, e
-end
-
--- Runs a callback; returns true, n, results... (as results gives them) or
--- false, exit reason.
-local function run(S, f, ...)
-  S.in_callback = true
-  return finish(S, xpcall(f, on_error, ...))
-end
-
--- Stop the server: terminate, a crash report if abnormal, then exit.
-local function terminate(S, reason, last)
-  local mod = S.mod
-  if type(mod.terminate) == "function" then
-    local ok, err = run(S, mod.terminate, reason, S.state)
-    if not ok then reason = err end   -- a crashing terminate replaces the reason
-  end
-  if S.pending_reply then   -- "stop" with a reply: it goes out after terminate
-    answer(S.pending_reply[1], S.pending_reply[2])   -- an unsendable one tells the caller so
-  end
-  if not is_normal(reason) then report().crash(S, reason, last) end
-  core_exit(reason)
-end
-
--- What {"bad_return_value", x} shows of a callback's n results.
-local function bad_value(n, a, b, c, d)
-  if n == 1 or n > 4 then return a end   -- the value, or the table of them all
-  return { a, b, c, d }
-end
-
--- The longest timeout a timer is set for (moonbeam.util's rule, here so
--- that a server does not load util for it).
-local MAX_TIMEOUT = mb._max_timeout
-
--- Apply an extra (a timeout, "hibernate", {continue = x}); false if
--- invalid. A timeout of "infinity" (math.huge, or longer than a timer can
--- be set for) sets none.
-local function set_extra(S, extra)
-  S.deadline, S.continue = nil, nil
-  if extra == nil then return true end
-  if type(extra) == "number" then
-    if not (extra >= 0) then return false end
-    if extra <= MAX_TIMEOUT then S.deadline = now() + extra end
-  elseif extra == "hibernate" then
-    collectgarbage("collect")
-  elseif type(extra) == "table" and next(extra) == "continue" and next(extra, "continue") == nil then
-    S.continue = { extra.continue }
-  elseif extra ~= "infinity" then
-    return false
-  end
-  return true
-end
-
---- What callback cb returned (n results, the first the tag), as one
--- action: kind, state, extra, reason, reply. kind is "ok" or "ignore"
--- (init only), "reply", "noreply", "stop", "stop_reply" (handle_call's
--- stop with a reply), or nil: a return docs/reference.md does not list for cb.
-local function decode(cb, n, tag, b, c, d)
-  if cb == "init" then
-    if tag == "ok" and (n == 2 or n == 3) then return "ok", b, c end
-    if tag == "ignore" and n == 1 then return "ignore" end
-    if tag == "stop" and n == 2 then return "stop", nil, nil, b end
-    return nil
-  end
-  if tag == "noreply" and (n == 2 or n == 3) then return "noreply", b, c end
-  if tag == "stop" and n == 3 then return "stop", c, nil, b end
-  if cb ~= "handle_call" then return nil end
-  if tag == "reply" and (n == 3 or n == 4) then return "reply", c, d, nil, b end
-  if tag == "stop" and n == 4 then return "stop_reply", d, nil, b, c end
-  return nil
-end
-
--- A callback's results (n, values), or its crash's end of the server.
-local function ran(S, msg, ok, ...)
-  if not ok then return terminate(S, (...), msg) end
-  return ...
-end
-
--- Run callback name on msg (and extra_arg); its results as run gives
--- them, or nothing when there is no handle_info to run.
-local function dispatch(S, name, msg, extra_arg)
-  local f = S.mod[name]
-  if type(f) ~= "function" then
-    if name == "handle_info" then
-      report().unexpected(S, msg)
-      return
-    end
-    return terminate(S, { "undef", name }, msg)
-  end
-  if extra_arg ~= nil then return ran(S, msg, run(S, f, msg, extra_arg, S.state)) end
-  return ran(S, msg, run(S, f, msg, S.state))
-end
-
--- Run callback cb of the loop on arg (and from, a call's caller) and do
--- what it returned; last is the message a crash report shows for a bad
--- return or a stop (nil for a cast: its envelope, made when needed).
-local function handle(S, cb, arg, from, last)
-  local n, a, b, c, d = dispatch(S, cb, arg, from)
-  if not n then return end
-  local kind, state, extra, reason, reply = decode(cb, n, a, b, c, d)
-  if kind == "reply" or kind == "noreply" then
-    S.state = state
-    if set_extra(S, extra) then
-      if kind == "noreply" then return end
-      if S.trace then sys().trace(S, "sent reply", reply, "to", from[1]) end
-      return answer(from, reply)
-    end
-  end
-  if cb == "handle_cast" and last == nil then last = { CAST, arg } end   -- a cast's envelope, for its report
-  if kind == "stop" or kind == "stop_reply" then
-    S.state = state
-    -- terminate first; the reply goes out even if terminate crashes
-    if kind == "stop_reply" then S.pending_reply = { from, reply } end
-    return terminate(S, reason, last)
-  end
-  S.bad = cb
-  return terminate(S, { "bad_return_value", bad_value(n, a, b, c, d) }, last)
-end
-
--- ---- the loop -----------------------------------------------------------
-
-local current   -- the server this process runs (enter sets it): what a reload changes
-
---- _code_change(req, old, new, extra): mb.reload made new the version of
--- module old (moonbeam.reload); moonbeam.gen_sys says what it returns.
--- nil: this process runs no server.
-function M._code_change(req, old, new, extra)
-  if not current then return nil end
-  return sys().code_change(current, run, req, old, new, extra)
-end
-
--- The next message, as the loop takes it: from, req for a call, nil, nil,
--- cast for a cast, nil, nil, nil, msg for any other (msg nil: the timeout).
-local function next_message(S)
-  -- Suspended: its own receive (moonbeam.gen_sys). No closure made here:
-  -- one would keep this loop's function from being compiled.
-  if S.suspended then return nil, nil, nil, sys().suspended_message(S) end
-  if S.deadline then
-    local ms = S.deadline - now()
-    return nil, nil, nil, mb.receive(ms > 0 and ms or 0)   -- nil: the timeout
-  end
-  -- The common case: what is there, else it waits and returns nothing.
-  local a, b, c, kind, over = c_recv_request()
-  while true do
-    if over then c_yield() end   -- the slice is used up, or an exit signal ends us here
-    if kind == 3 then mb._take_code(a)   -- a code change (mb.reload) comes before any message
-    elseif kind then break end
-    a, b, c, kind, over = c_recv_request()
-  end
-  -- A call or a cast comes without its envelope's tables: a call's from is made here.
-  if kind == 1 then return { a, b }, c end
-  if kind == 2 then return nil, nil, a end
-  return nil, nil, nil, a
-end
-
-local function loop(S)
-  while true do
-    if S.code_pending then sys().pending_code(S) end
-    if S.continue then
-      local arg = S.continue[1]
-      S.continue = nil
-      handle(S, "handle_continue", arg, nil, arg)
-    else
-      local timed = S.deadline
-      local from, req, cast, msg = next_message(S)
-      local t = type(msg) == "table" and msg[1]
-      if t == CALL then from, req = msg[2], msg[3] end
-      -- Any message but a system one cancels the timeout; system messages
-      -- leave it running with its original deadline (OTP re-arms it).
-      if t ~= SYS then S.deadline = nil end
-      if from then
-        if S.trace then sys().trace(S, "got call", req, "from", from[1]) end
-        handle(S, "handle_call", req, from, req)
-      elseif cast ~= nil or t == CAST then
-        if S.trace then sys().trace(S, "got cast", cast or msg[2]) end
-        if cast ~= nil then handle(S, "handle_cast", cast)   -- its envelope is made only for a report
-        else handle(S, "handle_cast", msg[2], nil, msg) end
-      elseif msg == nil and timed then
-        if S.trace then sys().trace(S, "got timeout") end
-        handle(S, "handle_info", "timeout", nil, "timeout")
-      elseif t == SYS then
-        sys().handle(S, msg, terminate, answer)
-      elseif t == "EXIT" and msg[2] == S.parent and S.parent then
-        terminate(S, msg[3], msg)   -- the parent's exit, seen because we trap exits
-      elseif msg ~= nil then
-        if S.trace then sys().trace(S, "got info", msg) end
-        handle(S, "handle_info", msg, nil, msg)
-      end
-    end
-  end
-end
-
--- The start's go, when the starter did not give itself with the arguments
--- (a native supervisor sends {"$gen_start", ref, starter}).
-local function is_start(m) return type(m) == "table" and m[1] == "$gen_start" end
-
--- The callback module's table, or nil and the failure's reason.
-local function callbacks(module, label)
-  local mod = module
-  if type(module) == "string" then
-    local ok, m = pcall(require, module)
-    if not ok then return nil, { "error", (tostring(m):gsub(":%s*\n%s*", ": ", 1):gsub("\n%s*", "; ")), "" } end
-    mod = m
-  end
-  if type(mod) ~= "table" then
-    return nil, { "error", ("callback module '%s' is a %s, not a table of callbacks"):format(label, type(mod)), "" }
-  end
-  if type(mod.init) ~= "function" then return nil, { "undef", "init" } end
-  return mod
-end
-
--- The starter's ack of init, to the ref it awaits: "ok", "ignore", or
--- "stop" and why. (Not closures over enter's starter and ref: those and
--- their upvalues were two hundred bytes of every server.)
-local function ack(starter, ref, what, reason) c_reply(starter, ref, { what, reason }) end
-
--- init failed: the starter hears why, and the process ends with it.
-local function fail(starter, ref, reason)
-  ack(starter, ref, "stop", reason)
-  core_exit(reason)
-end
-
--- mb.exit in a server process: inside a callback, mb.exit(reason) stops the
--- server with that reason (terminate runs), as exit/1 does in a
--- gen_server. Counted as the core counts them: mb.exit() and mb.exit(pid,
--- nil) raise their usage errors (a callback crash), not a stop with
--- reason nil or pid. One function for every server (current says which).
-local function server_exit(...)
-  local reason = ...
-  if select("#", ...) == 1 and reason ~= nil and current.in_callback then error({ EXIT_MARK, reason }, 0) end
-  if select("#", ...) < 2 then return core_exit(...) end
-  return require("moonbeam.api_rest").exit(...)   -- exit(dest, reason)
-end
-
---- The body of a server process (spawned by start, or by a supervisor).
--- starter, ref: whom to ack init to; nil: wait to be told.
-function M.enter(module, arg, parent, name, starter, ref)
-  if starter == nil then
-    local go = mb.receive(is_start)
-    starter, ref = go[3], go[2]
-  end
-  local label_module = type(module) == "string" and module or "(table)"
-  if type(name) == "table" then
-    local ok, why = registry().register_via(name, "gen_server.start")
-    if not ok then
-      -- Not started: it ends normal, so a linked starter lives (as for a taken name).
-      ack(starter, ref, "stop", why)
-      return core_exit("normal")
-    end
-  end
-  local mod, why = callbacks(module, label_module)
-  if not mod then return fail(starter, ref, why) end
-  -- Made with the fields every server has (and room for its state), not
-  -- grown as they come.
-  local S = { parent = parent, name = name, label_module = label_module, mod = mod, in_callback = false }
-  current = S
-  mb.exit = server_exit
-
-  local ok, n, a, b, c, d = run(S, mod.init, arg)
-  if not ok then return fail(starter, ref, n) end   -- run's false, reason
-  local kind, state, extra, reason = decode("init", n, a, b, c, d)
-  if kind == "ok" then
-    S.state = state
-    if not set_extra(S, extra) then return fail(starter, ref, { "bad_return_value", bad_value(n, a, b, c, d) }) end
-    ack(starter, ref, "ok")
-    return loop(S)
-  elseif kind == "ignore" then
-    ack(starter, ref, "ignore")
-    -- the starter sees "ignore" in the reply, then our normal DOWN
-    return core_exit("normal")
-  elseif kind == "stop" then
-    return fail(starter, ref, reason)
-  end
-  return fail(starter, ref, { "bad_return_value", bad_value(n, a, b, c, d) })
-end
+--- enter(...): the body of a server process (not API): moonbeam.gen_step's.
+function M.enter(...) return require("moonbeam.gen_step").enter(...) end
 
 return M

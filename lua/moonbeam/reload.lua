@@ -7,7 +7,7 @@
 -- (bindings/code_loaders.c knows which). A process takes the request at its
 -- next receive, before any message (bindings/message_api.c, recv): its
 -- package.loaded entry becomes the new version, and a gen_server whose
--- callback module it is runs code_change (moonbeam.gen_server) first. Each
+-- callback module it is runs code_change (moonbeam.gen_loop) first. Each
 -- one answers through an alias, so an answer after the caller gave up is
 -- dropped, never left in its mailbox.
 local mb = require "moonbeam"
@@ -41,7 +41,10 @@ end
 -- tells the caller. gen_server calls it again for a request it put off
 -- while in a callback.
 function M.settle(req, old, new)
-  local gs = package.loaded["moonbeam.gen_server"]
+  -- A server's code change is its loop's: moonbeam.gen_loop's, which a
+  -- server on moonbeam.gen_step's short path is handed over to.
+  local gs, step = package.loaded["moonbeam.gen_loop"], package.loaded["moonbeam.gen_step"]
+  if not gs and step and step.server() then gs = require "moonbeam.gen_loop" end
   if type(gs) == "table" then
     local r, why = gs._code_change(req, old, new, req[5])
     if r == "later" then
