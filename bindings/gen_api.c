@@ -13,6 +13,47 @@ static int l_gen_exit_mark(lua_State *L) {
     return 1;
 }
 
+/* mb.exit in a server on the short path (upvalue 1: its S): exit(reason)
+ * inside a callback (S.in_callback) raises {exit_mark, reason}, and the
+ * server stops with the reason; exit() and exit(nil) keep their usage
+ * errors. Elsewhere, and exit(dest, reason), the core's exit; for a
+ * destination not a pid, api_rest's (names, {name, node}). */
+static int l_server_exit(lua_State *L) {
+    int n = lua_gettop(L);
+    if (n == 1 && !lua_isnil(L, 1)) {
+        lua_getfield(L, lua_upvalueindex(1), "in_callback");
+        bool in_callback = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (in_callback) {
+            lua_createtable(L, 2, 0);
+            lua_pushlightuserdata(L, (void *)&exit_mark);
+            lua_rawseti(L, -2, 1);
+            lua_pushvalue(L, 1);
+            lua_rawseti(L, -2, 2);
+            return lua_error(L);
+        }
+    }
+    /* Called here, not through lua_call: the process's own end yields,
+     * from this function's frame. */
+    if (n < 2 || mbb_is_pid(L, 1)) return mbb_exit_fn(L);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moonbeam.api_rest");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "exit");
+    lua_replace(L, -2);
+    lua_insert(L, 1);
+    lua_call(L, n, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* core._gen_exit(S) -> that mb.exit for the server S. */
+static int l_gen_exit(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_pushcclosure(L, l_server_exit, 1);
+    return 1;
+}
+
 /* core._gen_answer(pid, ref, value): a server's reply to the call ref of
  * pid. One that cannot be sent tells the caller so,
  * {"$gen_reply_failed", why}, which its call raises as {"bad_reply", why}:
@@ -55,4 +96,5 @@ static int l_gen_answer(lua_State *L) {
     return 0;
 }
 
-const luaL_Reg mbb_gen_fns[] = {{"_gen_exit_mark", l_gen_exit_mark}, {"_gen_answer", l_gen_answer}, {NULL, NULL}};
+const luaL_Reg mbb_gen_fns[] = {{"_gen_exit_mark", l_gen_exit_mark}, {"_gen_exit", l_gen_exit},
+                                {"_gen_answer", l_gen_answer}, {NULL, NULL}};

@@ -236,16 +236,36 @@ static int l_recv(lua_State *L) {
     return 2;
 }
 
-/* core.recv_request() -> a, b, c, kind, over: the first message, as
+/* What the whole loop takes (moonbeam.gen_loop) and gen_server's short
+ * path hands over for: a message that is a system request, an EXIT, or an
+ * envelope that is not well formed (a table whose first value is one of
+ * those tags). */
+static bool for_whole_loop(lua_State *L, int idx) {
+    if (!lua_istable(L, idx)) return false;
+    lua_rawgeti(L, idx, 1);
+    size_t n = 0;
+    const char *t = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n) : "";
+    bool whole = (n == 4 && memcmp(t, "EXIT", 4) == 0) ||
+                 (n == 8 && memcmp(t, "$gen_sys", 8) == 0) ||
+                 (n == 9 && (memcmp(t, "$gen_call", 9) == 0 || memcmp(t, "$gen_cast", 9) == 0));
+    lua_pop(L, 1);
+    return whole;
+}
+
+/* core.recv_request([short]) -> a, b, c, kind, over: the first message, as
  * gen_server's loop takes it. kind 1: a call {"$gen_call", {pid, ref},
  * request}, taken without making the envelope's tables (a = pid, b = ref,
  * c = request); kind 2: a cast {"$gen_cast", msg} (a = msg); kind 0: any
- * other message (a); kind 3: a code change request (mb.reload: a = it).
+ * other message (a); kind 3: a code change request (mb.reload: a = it);
+ * with short (moonbeam.gen_step), kind 4 for a message for the whole loop
+ * (above).
  * The values come first, as they are decoded: nothing is moved on the
  * stack after them. None there: it waits, and returns nothing for the loop
  * to look again (nil, nil, nil, nil, true when the process is dying). */
 static int l_recv_request(lua_State *L) {
     mb_proc *self = mbb_self(L);
+    bool short_path = lua_toboolean(L, 1);
+    lua_settop(L, 0);
     if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
     mb_signal_drain(self);
     if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);
@@ -253,6 +273,7 @@ static int l_recv_request(lua_State *L) {
         int kind = m->kind == MB_MSG_CODE ? 3 : mb_decode_request(L, m->data, m->len, 1);
         if (kind == 0 || kind == 3)   /* a message, or a code change: one value, then nils */
             kind = mb_decode(L, m->data, m->len, 1) ? -1 : (lua_pushnil(L), lua_pushnil(L), kind);
+        if (kind == 0 && short_path && for_whole_loop(L, -3)) kind = 4;
         take(self, NULL, m);
         if (kind < 0) {   /* cannot happen for our own bytes: not worth a server's life */
             fputs("moonbeam: a gen_server dropped a message that does not decode\n", stderr);

@@ -459,6 +459,8 @@ static int l_process_count(lua_State *L) {
     return 1;
 }
 
+int mbb_exit_fn(lua_State *L) { return l_exit(L); }
+
 const luaL_Reg mbb_process_fns[] = {
         {"_c_spawn", l_spawn}, {"run_first", l_run_first}, {"self", l_self}, {"_c_exit", l_exit},
         {"link", l_link}, {"unlink", l_unlink}, {"_c_monitor", l_monitor},

@@ -199,7 +199,7 @@ function M._code_change(req, old, new, extra)
   -- A server on moonbeam.gen_step's short path: handed over here once its
   -- callback returns.
   local step = package.loaded["moonbeam.gen_step"]
-  local S = current or step and step.server()
+  local S = current or step and step.current
   if not S then return nil end
   return sys().code_change(S, run, req, old, new, extra)
 end
@@ -375,9 +375,11 @@ function M.enter(module, arg, parent, name, starter, ref)
   return start(S, starter, ref, arg)
 end
 
--- A callback's error (and the traceback of where it was raised) as run's
--- reason: moonbeam.gen_step gives them so.
-local function raised_reason(e, traceback)
+-- What moonbeam.gen_step's xpcall gave for an error (its handler's {error,
+-- traceback}, or what an error in that handler left) as run's reason.
+local function raised_reason(r)
+  local e, traceback = r, ""
+  if type(r) == "table" then e, traceback = r[1], r[2] end
   if type(e) == "table" and e[1] == EXIT_MARK then return e[2] end
   return report().crash_reason(e, traceback)
 end
@@ -387,31 +389,31 @@ end
 -- how says where the server was, what ({n = k, ...}) what it was at:
 -- "message" {from, req, cast, msg}: a message it took, as next_message
 --   gives it, that the short path does not handle;
--- "code" {req}: a code change request it took;
+-- "code" {nil, nil, nil, req}: a code change request it took;
 -- "returned" {cb, arg, from, n, ...}: callback cb returned what the short
 --   path does not do itself (n results, as run gives them);
--- "crashed" {cb, arg, error, traceback}: callback cb raised;
+-- "crashed" {cb, arg, error}: callback cb raised (error: as xpcall gave it);
 -- "start" {starter, ref, arg}: its module loaded, but not a table with init;
 -- "load_failed" {starter, ref, error}: requiring its module raised;
 -- "initialized" {starter, ref, n, ...}: init returned other than "ok", state;
--- "init_crashed" {starter, ref, error, traceback}: init raised.
+-- "init_crashed" {starter, ref, error}: init raised.
 function M._resume(S, how, what)
   take_over(S)
   local a, b, c, d, e, f, g, h = unpack(what, 1, what.n)
   if how == "message" then
     take(S, nil, a, b, c, d)
   elseif how == "code" then
-    mb._take_code(a)
+    mb._take_code(d)
   elseif how == "returned" then
     returned(S, a, b, c, a ~= "handle_cast" and b or nil, d, e, f, g, h)
   elseif how == "crashed" then
-    return terminate(S, raised_reason(c, d), b)
+    return terminate(S, raised_reason(c), b)
   elseif how == "start" then
     return start(S, a, b, c)
   elseif how == "load_failed" then
-    return fail(a, b, load_error(c))
+    return fail(a, b, load_error(type(c) == "table" and c[1] or c))
   elseif how == "init_crashed" then
-    return fail(a, b, raised_reason(c, d))
+    return fail(a, b, raised_reason(c))
   else   -- "initialized"
     return initialized(S, a, b, true, c, d, e, f, g)
   end

@@ -44,7 +44,7 @@ function M.settle(req, old, new)
   -- A server's code change is its loop's: moonbeam.gen_loop's, which a
   -- server on moonbeam.gen_step's short path is handed over to.
   local gs, step = package.loaded["moonbeam.gen_loop"], package.loaded["moonbeam.gen_step"]
-  if not gs and step and step.server() then gs = require "moonbeam.gen_loop" end
+  if not gs and step and step.current then gs = require "moonbeam.gen_loop" end
   if type(gs) == "table" then
     local r, why = gs._code_change(req, old, new, req[5])
     if r == "later" then
