@@ -52,7 +52,7 @@ static void lua_drop_ahead(mb_runtime *rt) {
  * there). Its state may come with that module loaded, off its start's
  * critical path (loading gen_server's was a third of starting one). */
 #define GEN_SERVER_BODY "moonbeam.gen_server:enter"
-#define GEN_STEP_MODULE "moonbeam.gen_step"
+#define GEN_STEP_MODULE "moonbeam.gen_step"   /* its enter is the body */
 
 static bool is_gen_server(const mb_proc *p) {
     return p->target_kind == MB_TARGET_MODULE && p->target && strcmp(p->target, GEN_SERVER_BODY) == 0;
@@ -71,18 +71,27 @@ static int start_body(lua_State *L) {
     lua_settop(L, 0);
     if (p->search_path) mbb_set_search_path(L, p->search_path);
     lua_State *co = lua_of(p)->co;
-    static const char *kinds[] = {"module", "function", "file"};
-    lua_pushstring(co, kinds[p->target_kind]);
     int head = 1;
-    if (p->target_kind == MB_TARGET_MODULE) {
+    if (is_gen_server(p)) {   /* gen_step's enter in place of boot, which it needs none of */
+        lua_getglobal(L, "require");
+        lua_pushliteral(L, GEN_STEP_MODULE);
+        lua_call(L, 1, 1);
+        lua_getfield(L, -1, "enter");
+        lua_settop(co, 0);
+        lua_xmove(L, co, 1);
+        head = 0;
+    } else if (p->target_kind == MB_TARGET_MODULE) {
         /* "mod:fn" split here, not by a string method in boot (which would
          * open the string library in every gen_server) */
-        const char *target = is_gen_server(p) ? GEN_STEP_MODULE ":enter" : p->target;
-        const char *colon = strchr(target, ':');
-        lua_pushlstring(co, target, colon ? (size_t)(colon - target) : strlen(target));
+        lua_pushliteral(co, "module");
+        const char *colon = strchr(p->target, ':');
+        lua_pushlstring(co, p->target, colon ? (size_t)(colon - p->target) : strlen(p->target));
         lua_pushstring(co, colon ? colon + 1 : "");
         head = 3;
-    } else if (p->target_kind == MB_TARGET_FILE) {
+    } else if (p->target_kind == MB_TARGET_BYTECODE) {
+        lua_pushliteral(co, "function");
+    } else {
+        lua_pushliteral(co, "file");
         lua_pushstring(co, p->target);
         head = 2;
     }
