@@ -3,16 +3,16 @@
 -- is enter below. A server with a callback module by name (and no via
 -- name) runs here: its start, then a loop that does what most servers only
 -- ever do: a call answered with "reply", a cast or a message with
--- "noreply", and no timeout, hibernate or continue. Anything else hands
--- the server over to moonbeam.gen_loop, for good: a stop, a crash, a bad
--- return, a system message, a code change, an EXIT, a callback that is
--- missing. That code, most of what an idle server held and a third of its
+-- "noreply", and no timeout, hibernate or continue; a normal stop of a
+-- module with no terminate. Anything else hands the server over to
+-- moonbeam.gen_loop, for good: another stop, a crash, a bad return, a
+-- system message, a code change, an EXIT, a callback that is missing. That code, most of what an idle server held and a third of its
 -- start, is loaded by the servers that need it, then. Semantics:
 -- docs/semantics.md ("gen_server").
 local mb = require "moonbeam"
 
 local type, select, xpcall, require = type, select, xpcall, require
-local recv, yield, answer, c_reply = mb.recv_request, mb.yield, mb._gen_answer, mb.reply
+local recv, yield, answer, c_reply, exit = mb.recv_request, mb.yield, mb._gen_answer, mb.reply, mb._c_exit
 
 local M = {}
 
@@ -64,14 +64,19 @@ local function loop(S, mod, state)
       if not ok then return hand_over(S, state, "crashed", cb, arg, tag) end
       -- a reply, or a cast's or message's noreply; a code change met inside
       -- the callback is moonbeam.gen_loop's
-      if not S.code_pending and (from and tag == "reply" and (n == 3 or n == 4 and z == nil) or
-                                 not from and tag == "noreply" and (n == 2 or n == 3 and y == nil)) then
-        if from then
-          state = y
-          answer(a, b, x)
-        else
-          state = x
-        end
+      if S.code_pending then
+        return hand_over(S, state, "returned", cb, arg, from, n, tag, x, y, z)
+      elseif from and tag == "reply" and (n == 3 or n == 4 and z == nil) then
+        state = y
+        answer(a, b, x)
+      elseif not from and tag == "noreply" and (n == 2 or n == 3 and y == nil) then
+        state = x
+      elseif tag == "stop" and (n == 3 or from and n == 4) and type(mod.terminate) ~= "function" and
+             (x == "normal" or x == "shutdown" or type(x) == "table" and x[1] == "shutdown") then
+        -- a normal stop with no terminate to run: its reply (stop with a
+        -- reply), and the end, with no report
+        if n == 4 then answer(a, b, y) end
+        return exit(x)
       else
         return hand_over(S, state, "returned", cb, arg, from, n, tag, x, y, z)
       end
