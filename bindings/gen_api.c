@@ -1,4 +1,5 @@
 /* gen_api.c: what gen_server's short path (moonbeam.gen_step) asks of C. */
+#include <stdbool.h>
 #include <stdio.h>
 #include "bindings.h"
 
@@ -64,34 +65,27 @@ static int l_gen_answer(lua_State *L) {
     mb_pid caller = mbb_check_pid(L, 1, "reply");
     mb_ref ref = mbb_check_ref(L, 2, "reply");
     lua_settop(L, 3);
-    int rc;
+    bool remote = mb_pid_is_remote(caller);   /* the reply goes through the node's connection */
     char why[sizeof ((mb_encode_err *)0)->msg + 8];
-    if (mb_pid_is_remote(caller)) {   /* the reply goes through the node's connection */
+    mb_encode_err err;
+    if (remote) {
         lua_pushcfunction(L, mbb_reply_fn);
-        lua_insert(L, 1);
+        for (int i = 1; i <= 3; i++) lua_pushvalue(L, i);
         if (lua_pcall(L, 3, 0, 0) == 0) return 0;
         snprintf(why, sizeof why, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "reply: cannot be sent");
-        lua_settop(L, 0);
-        mbb_push_pid(L, caller);
-        mbb_push_ref(L, ref);
-        lua_pushnil(L);
-        rc = 1;
     } else {
-        mb_encode_err err;
-        rc = mbb_reply_value(L, self, caller, ref, 3, &err);
+        int rc = mbb_reply_value(L, self, caller, ref, 3, &err);
         if (rc == 0) return 0;
         if (rc < 0) return mbb_raisef(L, "reply: out of memory");
         snprintf(why, sizeof why, "reply: %s", err.msg);
     }
+    lua_settop(L, 2);
     lua_createtable(L, 2, 0);
     lua_pushliteral(L, "$gen_reply_failed");
     lua_rawseti(L, -2, 1);
     lua_pushstring(L, why);
     lua_rawseti(L, -2, 2);
-    lua_replace(L, 3);
-    lua_settop(L, 3);
-    if (mb_pid_is_remote(caller)) return mbb_reply_fn(L);
-    mb_encode_err err;
+    if (remote) return mbb_reply_fn(L);
     if (mbb_reply_value(L, self, caller, ref, 3, &err) < 0) return mbb_raisef(L, "reply: out of memory");
     return 0;
 }
