@@ -116,7 +116,7 @@ typedef struct state_prep {
     mbb_lua *lp;
     const mbb_lua_host *host;
     bool ahead;   /* made ahead of its spawn, on a scheduler with nothing to run */
-    bool gen;     /* for a gen_server: moonbeam.gen_step loaded too */
+    bool gen;     /* for a gen_server: moonbeam.gen_step loaded too, and no boot function */
 } state_prep;
 
 static int prepare_state(lua_State *L) {
@@ -136,10 +136,14 @@ static int prepare_state(lua_State *L) {
     lua_pop(L, 2);
     lua_State *co = lua_newthread(L);
     lp->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    const mbb_embedded *boot = mbb_find_embedded("moonbeam.boot");
-    if (luaL_loadbuffer(co, (const char *)boot->code, boot->size, "=boot")) lua_error(co);
-    lua_call(co, 0, 1);   /* the chunk returns the boot function */
     lp->co = co;
+    /* A gen_server's body is gen_step's enter (vm.c, start_body): its state
+     * carries no boot function. */
+    if (!sp->gen) {
+        const mbb_embedded *boot = mbb_find_embedded("moonbeam.boot");
+        if (luaL_loadbuffer(co, (const char *)boot->code, boot->size, "=boot")) lua_error(co);
+        lua_call(co, 0, 1);   /* the chunk returns the boot function */
+    }
     /* What (nearly) every process requires first, made ahead with the rest. */
     lua_getglobal(L, "require");
     lua_pushliteral(L, "moonbeam");

@@ -14,9 +14,9 @@
 
 /* A new state on owner's arena (owner: the process, or a state pool's
  * holder), into lp. ahead: made on a scheduler with nothing to run (its
- * garbage collected then); gen: with moonbeam.gen_step loaded. 0, or -1
- * with the error on top of lp->L (if there is a state: NULL when there was
- * no memory for one). */
+ * garbage collected then); gen: for a gen_server, with moonbeam.gen_step
+ * loaded and no boot function. 0, or -1 with the error on top of lp->L (if
+ * there is a state: NULL when there was no memory for one). */
 int mbb_state_new(mb_proc *owner, mbb_lua *lp, bool ahead, bool gen);
 
 /* The spawner's paths when they were not the host's (process.h): path,

@@ -27,7 +27,20 @@ static inline mbb_lua *lua_of(mb_proc *p) { return p->state; }
 
 /* ---- its state, made now or ahead (lua_state.c) ------------------------ */
 
-static int make_state(mb_proc *owner, mbb_lua *lp) { return mbb_state_new(owner, lp, false, false); }
+/* A gen_server's body (moonbeam.gen_server's start, a supervisor's child):
+ * moonbeam.gen_step's enter, which takes the short path where it can (see
+ * there). Its state may come with that module loaded, off its start's
+ * critical path (loading gen_server's was a third of starting one). */
+#define GEN_SERVER_BODY "moonbeam.gen_server:enter"
+#define GEN_STEP_MODULE "moonbeam.gen_step"   /* its enter is the body */
+
+static bool is_gen_server(const mb_proc *p) {
+    return p->target_kind == MB_TARGET_MODULE && p->target && strcmp(p->target, GEN_SERVER_BODY) == 0;
+}
+
+static int make_state(mb_proc *owner, mbb_lua *lp) {
+    return mbb_state_new(owner, lp, false, is_gen_server(owner));
+}
 static int make_state_ahead(mb_proc *owner, mbb_lua *lp) { return mbb_state_new(owner, lp, true, false); }
 static int make_gen_state_ahead(mb_proc *owner, mbb_lua *lp) { return mbb_state_new(owner, lp, true, true); }
 
@@ -45,17 +58,6 @@ static void lua_drop_ahead(mb_runtime *rt) {
     if (!host) return;
     mbb_state_pool_clear(&host->pool);
     mbb_state_pool_clear(&host->gen_pool);
-}
-
-/* A gen_server's body (moonbeam.gen_server's start, a supervisor's child):
- * moonbeam.gen_step's enter, which takes the short path where it can (see
- * there). Its state may come with that module loaded, off its start's
- * critical path (loading gen_server's was a third of starting one). */
-#define GEN_SERVER_BODY "moonbeam.gen_server:enter"
-#define GEN_STEP_MODULE "moonbeam.gen_step"   /* its enter is the body */
-
-static bool is_gen_server(const mb_proc *p) {
-    return p->target_kind == MB_TARGET_MODULE && p->target && strcmp(p->target, GEN_SERVER_BODY) == 0;
 }
 
 /* Runs protected on p's prepared state: the boot function's arguments
