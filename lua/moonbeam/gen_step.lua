@@ -6,8 +6,9 @@
 -- "noreply", and no timeout, hibernate or continue; a normal stop of a
 -- module with no terminate. Anything else hands the server over to
 -- moonbeam.gen_loop, for good: another stop, a crash, a bad return, a
--- system message, a code change, an EXIT, a callback that is missing. That code, most of what an idle server held and a third of its
--- start, is loaded by the servers that need it, then. Semantics:
+-- system message, a code change, an EXIT, a callback that is missing.
+-- That code, most of what an idle server held and a third of its start,
+-- is loaded by the servers that need it, then. Semantics:
 -- docs/semantics.md ("gen_server").
 local mb = require "moonbeam"
 
