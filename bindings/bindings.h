@@ -109,8 +109,8 @@ int mbb_exit_now(lua_State *L, mb_proc *p);
  * another node. */
 int mbb_reply_value(lua_State *L, mb_proc *self, mb_pid caller, mb_ref ref, int idx, mb_encode_err *err);
 int mbb_reply_fn(lua_State *L);
-/* core._c_exit, for the mb.exit of a server on gen_server's short path
- * (gen_api.c), which must yield from its own frame (process_api.c). */
+/* core._c_exit, for a gen_server process's mb.exit (gen_api.c), which
+ * must yield from its own frame (process_api.c). */
 int mbb_exit_fn(lua_State *L);
 
 /* Block the process until something arrives or deadline (ms on the runtime

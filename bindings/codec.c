@@ -296,17 +296,6 @@ int mb_encode(lua_State *L, int idx, const char *root, mb_buf *b,
     return 0;
 }
 
-int mb_encode_scalar(lua_State *L, int idx, mb_buf *b) {
-    switch (lua_type(L, idx)) {
-    case LUA_TNUMBER:
-        return put_number(b, lua_tonumber(L, idx)) ? -1 : 1;
-    case LUA_TBOOLEAN:
-        return mb_buf_byte(b, lua_toboolean(L, idx) ? MB_T_TRUE : MB_T_FALSE) ? -1 : 1;
-    default:
-        return 0;
-    }
-}
-
 int mb_encode_list(lua_State *L, int idx, int n, const char *root, mb_buf *b,
                    size_t max_size, mb_encode_err *err) {
     size_t start = b->len;

@@ -32,11 +32,6 @@ typedef struct mb_encode_err {
 int mb_encode(lua_State *L, int idx, const char *root, mb_buf *b,
               size_t max_size, mb_encode_err *err);
 
-/* If the value at idx is a number or a boolean, append it and return 1 (a
- * few bytes: within any size limit); 0: it is not one (nothing appended);
- * -1: no memory. The codec's bytes for it, without a walk. */
-int mb_encode_scalar(lua_State *L, int idx, mb_buf *b);
-
 /* Append n values from idx on, nils included, after a count. An error
  * names the value root, or "argument #i" when root is NULL. */
 int mb_encode_list(lua_State *L, int idx, int n, const char *root, mb_buf *b,

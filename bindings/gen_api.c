@@ -1,4 +1,5 @@
-/* gen_api.c: what gen_server's short path (moonbeam.gen_step) asks of C. */
+/* gen_api.c: what a gen_server process asks of C (moonbeam.gen_step, the
+ * short path, and moonbeam.gen_loop, the whole loop). */
 #include <stdbool.h>
 #include <stdio.h>
 #include "bindings.h"
@@ -14,7 +15,7 @@ static int l_gen_exit_mark(lua_State *L) {
     return 1;
 }
 
-/* mb.exit in a server on the short path (upvalue 1: its S): exit(reason)
+/* mb.exit in a gen_server process (upvalue 1: its S): exit(reason)
  * inside a callback (S.in_callback) raises {exit_mark, reason}, and the
  * server stops with the reason; exit() and exit(nil) keep their usage
  * errors. Elsewhere, and exit(dest, reason), the core's exit; for a

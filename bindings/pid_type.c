@@ -155,9 +155,6 @@ void mbb_encode_or_raise(lua_State *L, mb_proc *p, int idx, const char *root) {
     mb_encode_err err;
     p->scratch.len = 0;
     if (p->scratch.cap > (1u << 20)) mb_buf_free(&p->scratch);   /* don't hoard a big one */
-    int scalar = mb_encode_scalar(L, idx, &p->scratch);   /* a number or boolean: no walk */
-    if (scalar > 0) return;
-    if (scalar < 0) mbb_raisef(L, "%s: out of memory while encoding", root);
     size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
     if (mb_encode(L, idx, root, &p->scratch, max, &err)) mbb_raisef(L, "%s", err.msg);
 }

@@ -17,6 +17,14 @@ local function start(n, opts)
   return pid, mb.monitor(pid)
 end
 
+-- An unlinked gs_script server that tells us of its callbacks, and a
+-- monitor of it.
+local function scripted()
+  local pid = assert(gen.start(U.SCRIPT, { watcher = mb.self() }))
+  U.event(pid, "init")
+  return pid, mb.monitor(pid)
+end
+
 describe("gen_server's short path", function()
   before_each(h.before)
   after_each(h.after)
@@ -71,9 +79,7 @@ describe("gen_server's short path", function()
   end)
 
   it("stops with mb.exit's reason inside a callback, and terminate runs", function()
-    local pid, ref = U.start({ watcher = mb.self() }), nil
-    ref = mb.monitor(pid)
-    mb.unlink(pid)
+    local pid, ref = scripted()
     gen.cast(pid, { "fn", function(state) require("moonbeam").exit("on_purpose") return "noreply", state end })
     local m = U.event(pid, "terminate")
     assert.equal("on_purpose", m[4])
@@ -98,12 +104,10 @@ describe("gen_server's short path", function()
   end)
 
   it("crashes with {\"error\", message, traceback} naming the callback's own file", function()
-    local pid2, ref2 = U.start({ watcher = mb.self() }), nil
-    ref2 = mb.monitor(pid2)
-    mb.unlink(pid2)
-    local e = U.raised(gen.call, pid2, { "crash", "boom" })
+    local pid, ref = scripted()
+    local e = U.raised(gen.call, pid, { "crash", "boom" })
     assert.is_table(e)
-    local r = h.reason(ref2)
+    local r = h.reason(ref)
     assert.equal("error", r[1])
     assert.is_truthy(tostring(r[2]):find("boom", 1, true))
     assert.is_truthy(tostring(r[3]):find("gs_script.lua", 1, true))

@@ -6,8 +6,8 @@
 -- an EXIT). Semantics: docs/semantics.md ("Calls", "gen_server").
 local mb = require "moonbeam"
 
-local type, select, error, xpcall, pcall, tostring, next, require, unpack =
-  type, select, error, xpcall, pcall, tostring, next, require, unpack
+local type, select, xpcall, pcall, tostring, next, require, unpack =
+  type, select, xpcall, pcall, tostring, next, require, unpack
 -- core_exit: the C exit(reason) (mb.exit, which also takes a destination,
 -- is moonbeam.api_rest's, which a server does not load for its own ends).
 local now, c_reply, core_exit = mb.now, mb.reply, mb._c_exit
@@ -22,11 +22,9 @@ local sys, report, registry = lazy "moonbeam.gen_sys", lazy "moonbeam.report", l
 
 -- The server's own replies: one that cannot be sent becomes an error for
 -- the caller (moonbeam.gen turns it into {"bad_reply", why}); the server
--- goes on, as the value, not the server, is at fault.
-local function answer(from, value)
-  local ok, err = pcall(c_reply, from[1], from[2], value)
-  if not ok then c_reply(from[1], from[2], { "$gen_reply_failed", tostring(err) }) end
-end
+-- goes on, as the value, not the server, is at fault (core._gen_answer).
+local gen_answer = mb._gen_answer
+local function answer(from, value) gen_answer(from[1], from[2], value) end
 
 -- ---- running callbacks --------------------------------------------------
 
@@ -39,11 +37,22 @@ local function is_normal(reason)
     (type(reason) == "table" and reason[1] == "shutdown")
 end
 
--- A callback's error as its exit reason: {"error", msg, traceback}
+-- A callback's error, with where it was raised (as moonbeam.gen_step's).
+local function on_error(e) return { e, debug.traceback("", 2) } end
+
+-- What xpcall gave for an error: on_error's error and traceback (or what
+-- an error in on_error left).
+local function raised(r)
+  if type(r) == "table" then return r[1], r[2] end
+  return r, ""
+end
+
+-- That as a callback's exit reason: {"error", msg, traceback}
 -- (moonbeam.report says how), or mb.exit's reason as it is.
-local function on_error(e)
-  if type(e) == "table" and e[1] == EXIT_MARK then return e end
-  return report().crash_reason(e, debug.traceback("", 2))
+local function raised_reason(r)
+  local e, traceback = raised(r)
+  if type(e) == "table" and e[1] == EXIT_MARK then return e[2] end
+  return report().crash_reason(e, traceback)
 end
 
 -- A callback's results without a table (one per message would cost more
@@ -58,9 +67,7 @@ end
 local function finish(S, ok, ...)
   S.in_callback = false
   if ok then return true, results(select("#", ...), ...) end
-  local e = ...
-  if type(e) == "table" and e[1] == EXIT_MARK then return false, e[2] end
-  return false, e
+  return false, raised_reason((...))
 end
 
 -- Runs a callback; returns true, n, results... (as results gives them) or
@@ -270,10 +277,6 @@ local function loop(S)
   end
 end
 
--- The start's go, when the starter did not give itself with the arguments
--- (a native supervisor sends {"$gen_start", ref, starter}).
-local function is_start(m) return type(m) == "table" and m[1] == "$gen_start" end
-
 -- Requiring a callback module failed with message m: the start's reason.
 local function load_error(m)
   return { "error", (tostring(m):gsub(":%s*\n%s*", ": ", 1):gsub("\n%s*", "; ")), "" }
@@ -305,18 +308,6 @@ local function fail(starter, ref, reason)
   core_exit(reason)
 end
 
--- mb.exit in a server process: inside a callback, mb.exit(reason) stops the
--- server with that reason (terminate runs), as exit/1 does in a
--- gen_server. Counted as the core counts them: mb.exit() and mb.exit(pid,
--- nil) raise their usage errors (a callback crash), not a stop with
--- reason nil or pid. One function for every server (current says which).
-local function server_exit(...)
-  local reason = ...
-  if select("#", ...) == 1 and reason ~= nil and current.in_callback then error({ EXIT_MARK, reason }, 0) end
-  if select("#", ...) < 2 then return core_exit(...) end
-  return require("moonbeam.api_rest").exit(...)   -- exit(dest, reason)
-end
-
 -- The start after the callback module: init's results (ok, n, ...: as
 -- run gives them) acked, then the loop.
 local function initialized(S, starter, ref, ok, n, a, b, c, d)
@@ -337,10 +328,12 @@ local function initialized(S, starter, ref, ok, n, a, b, c, d)
   return fail(starter, ref, { "bad_return_value", bad_value(n, a, b, c, d) })
 end
 
--- This process runs S from now on.
+-- This process runs S from now on. Its mb.exit: inside a callback,
+-- mb.exit(reason) stops the server with that reason (terminate runs), as
+-- exit/1 does in a gen_server (core._gen_exit).
 local function take_over(S)
   current = S
-  mb.exit = server_exit
+  mb.exit = mb._gen_exit(S)
   S.in_callback = false
 end
 
@@ -352,13 +345,10 @@ local function start(S, starter, ref, arg)
   return initialized(S, starter, ref, run(S, mod.init, arg))
 end
 
---- The body of a server process (spawned by start, or by a supervisor).
--- starter, ref: whom to ack init to; nil: wait to be told.
+--- enter(module, arg, parent, name, starter, ref): the body of a server
+-- whose callback module is a table or whose name is a via name
+-- (moonbeam.gen_step's enter, which awaited a supervisor's go first).
 function M.enter(module, arg, parent, name, starter, ref)
-  if starter == nil then
-    local go = mb.receive(is_start)
-    starter, ref = go[3], go[2]
-  end
   local label_module = type(module) == "string" and module or "(table)"
   if type(name) == "table" then
     local ok, why = registry().register_via(name, "gen_server.start")
@@ -375,15 +365,6 @@ function M.enter(module, arg, parent, name, starter, ref)
   return start(S, starter, ref, arg)
 end
 
--- What moonbeam.gen_step's xpcall gave for an error (its handler's {error,
--- traceback}, or what an error in that handler left) as run's reason.
-local function raised_reason(r)
-  local e, traceback = r, ""
-  if type(r) == "table" then e, traceback = r[1], r[2] end
-  if type(e) == "table" and e[1] == EXIT_MARK then return e[2] end
-  return report().crash_reason(e, traceback)
-end
-
 --- _resume(S, how, what): moonbeam.gen_step hands its server over to this
 -- loop (not API). S.state is the callbacks' state (once init returned it);
 -- how says where the server was, what ({n = k, ...}) what it was at:
@@ -394,7 +375,8 @@ end
 --   path does not do itself (n results, as run gives them);
 -- "crashed" {cb, arg, error}: callback cb raised (error: as xpcall gave it);
 -- "start" {starter, ref, arg}: its module loaded, but not a table with init;
--- "load_failed" {starter, ref, error}: requiring its module raised;
+-- "load_failed" {starter, ref, error}: requiring its module raised (error:
+--   as xpcall gave it);
 -- "initialized" {starter, ref, n, ...}: init returned other than "ok", state;
 -- "init_crashed" {starter, ref, error}: init raised.
 function M._resume(S, how, what)
@@ -411,7 +393,7 @@ function M._resume(S, how, what)
   elseif how == "start" then
     return start(S, a, b, c)
   elseif how == "load_failed" then
-    return fail(a, b, load_error(type(c) == "table" and c[1] or c))
+    return fail(a, b, load_error((raised(c))))
   elseif how == "init_crashed" then
     return fail(a, b, raised_reason(c))
   else   -- "initialized"

@@ -14,11 +14,10 @@ local is_pid, c_reply = mb.is_pid, mb.reply
 
 local M = { DEFAULT_TIMEOUT = 5000 }
 
--- gen_loop's by these names; any other name missing puts the client half
--- in this table (what a program set itself stays).
+-- A name missing puts the client half in this table (what a program set
+-- itself stays).
 local client_put = false
 setmetatable(M, { __index = function(t, k)
-  if k == "_code_change" or k == "_resume" then return require("moonbeam.gen_loop")[k] end
   if not client_put then
     for name, f in next, require "moonbeam.gen_client" do   -- if it fails, the next look-up tries again
       if rawget(t, name) == nil then t[name] = f end

@@ -95,12 +95,12 @@ local function is_start(m) return type(m) == "table" and m[1] == "$gen_start" en
 -- process (not API). starter, ref: whom to ack init to; nil: wait to be
 -- told. A callback module as a table, or a via name: moonbeam.gen_loop's.
 function M.enter(module, arg, parent, name, starter, ref)
-  if type(module) ~= "string" or type(name) == "table" then
-    return require("moonbeam.gen_loop").enter(module, arg, parent, name, starter, ref)
-  end
   if starter == nil then
     local go = mb.receive(is_start)
     starter, ref = go[3], go[2]
+  end
+  if type(module) ~= "string" or type(name) == "table" then
+    return require("moonbeam.gen_loop").enter(module, arg, parent, name, starter, ref)
   end
   local S = { parent = parent, name = name, label_module = module, mod = module, in_callback = false }
   M.current = S
