@@ -80,14 +80,6 @@ static int dump_writer(lua_State *L, const void *p, size_t n, void *ud) {
 
 static int enc_value(enc *e, int idx, int depth);
 
-/* A number: an integer (53 bits) as one, any other as a double. */
-static int put_number(mb_buf *b, double d) {
-    if (mb_is_int53(d)) return mb_buf_byte(b, MB_T_INT) || mb_buf_varint(b, mb_zigzag((int64_t)d));
-    uint8_t raw[8];
-    memcpy(raw, &d, 8);
-    return mb_buf_byte(b, MB_T_DOUBLE) || mb_buf_put(b, raw, 8);
-}
-
 /* Whether the metatable on top of the stack is an error table's
  * (moonbeam.util's failure: __name "moonbeam.error"). Such a table is a
  * plain tuple that prints as words; it travels as its contents, like a
@@ -228,8 +220,19 @@ static int enc_value(enc *e, int idx, int depth) {
     case LUA_TBOOLEAN:
         if (mb_buf_byte(e->b, lua_toboolean(L, idx) ? MB_T_TRUE : MB_T_FALSE)) return enc_oom(e);
         return 0;
-    case LUA_TNUMBER:
-        return put_number(e->b, lua_tonumber(L, idx)) ? enc_oom(e) : 0;
+    case LUA_TNUMBER: {
+        double d = lua_tonumber(L, idx);
+        if (mb_is_int53(d)) {
+            int64_t i = (int64_t)d;
+            uint64_t z = mb_zigzag(i);
+            if (mb_buf_byte(e->b, MB_T_INT) || mb_buf_varint(e->b, z)) return enc_oom(e);
+        } else {
+            uint8_t raw[8];
+            memcpy(raw, &d, 8);
+            if (mb_buf_byte(e->b, MB_T_DOUBLE) || mb_buf_put(e->b, raw, 8)) return enc_oom(e);
+        }
+        return 0;
+    }
     case LUA_TSTRING: {
         size_t n;
         const char *s = lua_tolstring(L, idx, &n);
