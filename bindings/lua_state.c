@@ -86,6 +86,29 @@ static void register_lazy_string(lua_State *L) {
     lua_pop(L, 2);
 }
 
+/* package.loaders[1]: package.preload, as LuaJIT's own searcher, without
+ * its look for a luaJIT_BC_<name> symbol in the host program, a dlsym
+ * through every loaded library (~5,000 instructions) at each require of a
+ * module not loaded yet: three of them in making a gen_server's state,
+ * one more in its start. The package table is its upvalue. */
+static int search_preload(lua_State *L) {
+    const char *name = luaL_checkstring(L, 1);
+    lua_getfield(L, lua_upvalueindex(1), "preload");
+    if (!lua_istable(L, -1)) return luaL_error(L, "'package.preload' must be a table");
+    lua_getfield(L, -1, name);
+    if (lua_isnil(L, -1)) lua_pushfstring(L, "\n\tno field package.preload['%s']", name);
+    return 1;
+}
+
+static void install_preload_searcher(lua_State *L) {
+    lua_getglobal(L, LUA_LOADLIBNAME);
+    lua_getfield(L, -1, "loaders");
+    lua_pushvalue(L, -2);
+    lua_pushcclosure(L, search_preload, 1);
+    lua_rawseti(L, -2, 1);
+    lua_pop(L, 2);
+}
+
 static void open_libs(lua_State *L, const mbb_lua_host *host) {
     /* The rest come on first use (lazy_global), string too (above, its
      * table registered), and jit: see jit_when_busy. */
@@ -96,6 +119,7 @@ static void open_libs(lua_State *L, const mbb_lua_host *host) {
         lua_call(L, 1, 0);
     }
     if (host) set_paths(L, host->path, host->cpath);
+    install_preload_searcher(L);
     mbb_install_searcher(L);
     /* After preload and the built-in modules, before LuaJIT's Lua searcher. */
     if (host && host->modules) mbb_module_cache_install(L, host->modules, host->loaders, 3);
