@@ -105,12 +105,14 @@ end
 
 -- ---- the server's callbacks -------------------------------------------
 
-function M.init(fn) return "ok", fn() end
+-- The state is fn's first result, nil when it returns none: the rest must
+-- not reach the gen_server as a timeout or hibernate.
+function M.init(fn) return "ok", (fn()) end
 
 function M.handle_call(req, from, state)
   local op, fn, args = req[1], req[2], req[3]
   if op == "get" then return "reply", fn(state, unpack(args, 1, args.n)), state end
-  if op == "update" then return "reply", true, fn(state, unpack(args, 1, args.n)) end
+  if op == "update" then return "reply", true, (fn(state, unpack(args, 1, args.n))) end
   if op == "get_and_update" then
     local r = pack(fn(state, unpack(args, 1, args.n)))
     if r.n ~= 2 then return "stop", { "bad_return_value", r[1] }, state end
@@ -121,7 +123,7 @@ end
 
 function M.handle_cast(req, state)
   local args = req[3]
-  if req[1] == "cast" then return "noreply", req[2](state, unpack(args, 1, args.n)) end
+  if req[1] == "cast" then return "noreply", (req[2](state, unpack(args, 1, args.n))) end
   return "noreply", state
 end
 
