@@ -113,6 +113,15 @@ describe("gen_server's short path", function()
     assert.is_truthy(tostring(r[3]):find("gs_script.lua", 1, true))
   end)
 
+  it("takes a false cast or message to a missing callback as the whole loop does", function()
+    local pid = assert(gen.start("spec.support.gs_init_only", 1))
+    local ref = mb.monitor(pid)
+    mb.send(pid, false)   -- no handle_info: logged and dropped, the server goes on
+    assert.equal(1, gen.get_state(pid))
+    gen.cast(pid, false)  -- no handle_cast: undef
+    assert.same({ "undef", "handle_cast" }, h.reason(ref))
+  end)
+
   it("runs a server with a callback table on the whole loop from its start", function()
     local pid = assert(gen.start({
       init = function() return "ok", 0 end,

@@ -52,7 +52,9 @@ local function loop(S, mod, state)
       local f, from, arg = mod[cb], nil, a
       if kind == 1 then from, arg = { a, b }, c end
       if type(f) ~= "function" then
-        return hand_over(S, state, "message", from, arg, kind == 2 and a or nil, kind == 0 and a or nil)
+        local cast, msg   -- as they came: false too
+        if kind == 2 then cast = a elseif kind == 0 then msg = a end
+        return hand_over(S, state, "message", from, arg, cast, msg)
       end
       local ok, n, tag, x, y, z
       S.in_callback = true
