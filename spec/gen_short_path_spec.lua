@@ -113,12 +113,10 @@ describe("gen_server's short path", function()
     assert.is_truthy(tostring(r[3]):find("gs_script.lua", 1, true))
   end)
 
-  it("takes a false cast or message to a missing callback as the whole loop does", function()
+  it("stops at a false cast to a module with no handle_cast, as the whole loop does", function()
     local pid = assert(gen.start("spec.support.gs_init_only", 1))
     local ref = mb.monitor(pid)
-    mb.send(pid, false)   -- no handle_info: logged and dropped, the server goes on
-    assert.equal(1, gen.get_state(pid))
-    gen.cast(pid, false)  -- no handle_cast: undef
+    gen.cast(pid, false)
     assert.same({ "undef", "handle_cast" }, h.reason(ref))
   end)
 
@@ -138,6 +136,25 @@ describe("gen_server's short path", function()
     end })
     assert.is_truthy(h.text(e):find("bad_reply", 1, true))
     assert.equal("pong", gen.call(pid, "ping"))
+    gen.stop(pid)
+  end)
+end)
+
+describe("gen_server's short path, with a log handler", function()
+  local L = require "spec.support.log_util"
+  local cjson = require "cjson"
+  before_each(L.setup)
+  after_each(L.teardown)
+
+  it("logs a false message to a module with no handle_info, as the whole loop does", function()
+    local path = L.handler("json")
+    local pid = assert(gen.start("spec.support.gs_init_only", 1))
+    mb.send(pid, false)
+    assert.equal(1, gen.get_state(pid))   -- the message was taken before this request
+    require("moonbeam.logger").flush()
+    local e = cjson.decode(L.lines_of(path)[1] or "{}")
+    assert.equal("unexpected_message", e.report)
+    assert.equal("false", e.message:match("false"))
     gen.stop(pid)
   end)
 end)
