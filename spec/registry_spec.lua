@@ -48,6 +48,27 @@ describe("registry", function()
   before_each(h.before)
   after_each(h.after)
 
+  it("finds the key of each length that its own fresh process registered", function()
+    local name = start("duplicate")
+    local pids = {}
+    for n = 1, 100 do
+      pids[n] = mb.spawn(function(parent, name, n)
+        local mb = require "moonbeam"
+        require("moonbeam.registry").register(name, { string.rep("k", n), n }, n)
+        mb.send(parent, { "in", n })
+        mb.receive()
+      end, mb.self(), name, n)
+      h.expect(h.tuple("in"), "the register")
+    end
+    local misses = {}
+    for n = 1, 100 do
+      local got = registry.lookup(name, { string.rep("k", n), n })
+      if not (got[1] and got[1][1] == pids[n] and got[1][2] == n) then misses[#misses + 1] = n end
+    end
+    assert.same({}, misses)
+    for n = 1, 100 do mb.send(pids[n], "exit") end
+  end)
+
   describe("start_link", function()
     it("starts a registry, and refuses a taken name", function()
       local name, pid = start()

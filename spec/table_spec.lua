@@ -107,6 +107,10 @@ describe("tab.new", function()
     h.usage_error("tab.new", tab.new, "", {})
     h.usage_error("tab.new", tab.new, 42)
     h.usage_error("tab.new", tab.new, { max_memory = -1 })
+    for _, mm in ipairs({ 0, 1.5, 2 ^ 53 + 2, 2 ^ 60, 2 ^ 64, 1e300, math.huge, 0 / 0 }) do
+      h.usage_error("tab.new", tab.new, { max_memory = mm })
+    end
+    assert.equal(2 ^ 53, tab.info(tab.new({ max_memory = 2 ^ 53 })).max_memory)
     h.usage_error("tab.new", tab.new, { heir = "nobody" })
   end)
 end)
@@ -173,6 +177,67 @@ describe("a set", function()
     h.usage_error("tab.insert", tab.insert, "not a table", "k", 1)
     h.usage_error("tab.insert", tab.insert, t, "k", 1, -5)
     assert.equal(0, tab.size(t))
+  end)
+end)
+
+-- Keys and bag values of every length from 1 to n, written and read back
+-- by a fresh process (its encode buffer small at first, grown by them):
+-- the misses, as {n, what} pairs, sent to parent.
+local function round_trips(parent, t, n, bag)
+  local tab = require "moonbeam.table"
+  local misses = {}
+  for i = 1, n do
+    local s = string.rep("k", i)
+    if bag then
+      tab.insert(t, i, s)
+      local ok, got = pcall(tab.lookup, t, i)
+      if not ok or got[1] ~= s then misses[#misses + 1] = { i, tostring(got) } end
+    else
+      for _, k in ipairs({ s, { s, i }, { { s }, -0.0 } }) do
+        tab.insert(t, k, i)
+        if tab.lookup(t, k) ~= i then misses[#misses + 1] = { i, type(k) } end
+      end
+    end
+  end
+  require("moonbeam").send(parent, { "misses", misses, tab.size(t) })
+end
+
+describe("keys and values as they grow", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("finds every key a fresh process inserted, 1 to 300 bytes, alone and in arrays", function()
+    local t = tab.new({ access = "public" })
+    mb.spawn(round_trips, mb.self(), t, 300)
+    local m = h.expect(h.tuple("misses"), "the writer's misses")
+    assert.same({}, m[2])
+    assert.equal(900, m[3])
+    assert.equal(1, tab.lookup(t, { { "k" }, 0 }))   -- and from here
+  end)
+
+  it("finds the key of each length that its own fresh process inserted", function()
+    local t = tab.new({ access = "public" })
+    for n = 1, 100 do
+      mb.spawn(function(parent, t, n)
+        local tab = require "moonbeam.table"
+        tab.insert(t, string.rep("k", n), n)
+        require("moonbeam").send(parent, { "in", n })
+      end, mb.self(), t, n)
+      h.expect(h.tuple("in"), "the insert")
+    end
+    local misses = {}
+    for n = 1, 100 do
+      if tab.lookup(t, string.rep("k", n)) ~= n then misses[#misses + 1] = n end
+    end
+    assert.same({}, misses)
+  end)
+
+  it("reads back every bag value a fresh process inserted, 1 to 300 bytes", function()
+    local t = tab.new({ type = "bag", access = "public" })
+    mb.spawn(round_trips, mb.self(), t, 300, true)
+    local m = h.expect(h.tuple("misses"), "the writer's misses")
+    assert.same({}, m[2])
+    assert.same({ string.rep("k", 29) }, tab.lookup(t, 29))
   end)
 end)
 

@@ -137,12 +137,29 @@ static int key_canon(mb_span k, mb_buf *out, const char **why, int depth) {
     }
 }
 
-int mb_tabkey_canon(mb_span key, mb_buf *out, const char **why) {
+typedef int (*canon_fn)(mb_span, mb_buf *, const char **, int);
+
+/* canon(src) onto out, or out as it was. src may be bytes of out itself
+ * (the bindings encode the raw term into the buffer its canonical form
+ * follows it in), which out's growth would move while they are read:
+ * canonicalized from a copy then. */
+static int canon_onto(canon_fn canon, mb_span src, mb_buf *out, const char **why) {
+    uint8_t small[256], *copy = NULL;
+    uintptr_t s = (uintptr_t)src.p, b = (uintptr_t)out->p;
+    if (out->p && s >= b && s < b + out->cap) {
+        copy = src.n <= sizeof small ? small : malloc(src.n);
+        if (!copy) return -2;
+        memcpy(copy, src.p, src.n);
+        src.p = copy;
+    }
     size_t at = out->len;
-    int rc = key_canon(key, out, why, 0);
+    int rc = canon(src, out, why, 0);
     if (rc) out->len = at;
+    if (copy != small) free(copy);
     return rc;
 }
+
+int mb_tabkey_canon(mb_span key, mb_buf *out, const char **why) { return canon_onto(key_canon, key, out, why); }
 
 typedef struct pair { mb_span k, v; } pair;
 
@@ -186,11 +203,8 @@ static int val_canon(mb_span v, mb_buf *out, const char **why, int depth) {
 }
 
 int mb_tabval_canon(mb_span v, mb_buf *out, const char **why) {
-    size_t at = out->len;
     *why = "a malformed value";
-    int rc = val_canon(v, out, why, 0);
-    if (rc) out->len = at;
-    return rc;
+    return canon_onto(val_canon, v, out, why);
 }
 
 /* Functions hide at any depth: look at every value once. */

@@ -36,8 +36,8 @@ function M.new(name, opts)
   one_of(TYPES, ty, "type")
   one_of(ACCESS, access, "access")
   local mm = opts.max_memory
-  if mm ~= nil and (type(mm) ~= "number" or mm < 1 or mm % 1 ~= 0) then
-    error("tab.new: max_memory must be an integer >= 1 (bytes), got " .. tostring(mm), 2)
+  if mm ~= nil and (type(mm) ~= "number" or mm < 1 or mm > 2 ^ 53 or mm % 1 ~= 0) then
+    error("tab.new: max_memory must be an integer from 1 to 2^53 (bytes), got " .. tostring(mm), 2)
   end
   return core.tab_new(name, ty, access, opts.heir, mm)
 end
