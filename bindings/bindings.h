@@ -103,6 +103,9 @@ int mbb_raisef(lua_State *L, const char *fmt, ...);
 /* Yield back to the scheduler because the process must end now. Raises in
  * states that cannot yield to a scheduler (see message_api.c). */
 int mbb_exit_now(lua_State *L, mb_proc *p);
+/* p is dying inside a coroutine of its own: from its next instruction on,
+ * it leaves each level that cannot yield, then yields for good (vm.c). */
+void mbb_exit_soon(lua_State *L);
 /* Reply to caller's call ref with the value at idx, as core.reply does:
  * 0, 1 with err filled when the value cannot be sent, or -1: no memory.
  * caller is of this node (call_api.c). core.reply itself, for a caller on

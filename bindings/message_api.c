@@ -61,7 +61,9 @@ int mbb_exit_now(lua_State *L, mb_proc *p) {
     }
     /* Inside a coroutine of the user's, or mb.blocking's fn: unwind it;
      * the scheduler (or the blocking thread) sees p->dying when control
-     * comes back. */
+     * comes back. A coroutine's resume returns the error to the body, which
+     * must not go on: its next instruction goes on out (mbb_exit_soon). */
+    if (!p->in_blocking) mbb_exit_soon(L);
     return mbb_raisef(L, "moonbeam: process is exiting");
 }
 

@@ -421,6 +421,17 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
     void *ud;
     if (lua_getallocf(L, &ud) != mb_proc_alloc) return;
     mb_proc *p = ud;
+    if (p->dying && !p->in_blocking) {
+        /* Its exit began inside a coroutine of its own (mbb_exit_soon):
+         * out of each level that cannot yield, until the body can. */
+        if (what_is_between(p, L) == BETWEEN_NOTHING) {
+            clear_hook(L);
+            mbb_exit_now(L, p);
+        } else {
+            mbb_raisef(L, "moonbeam: process is exiting");
+        }
+        return;
+    }
     if (mb_proc_take_interrupt(p)) {
         /* An error can be raised where no yield can reach the scheduler. */
         clear_hook(L);
@@ -440,6 +451,15 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
     p->yield = MB_YIELD_RESCHED;
     mbb_note_where(L, p);
     lua_yield(L, 0);
+}
+
+void mbb_exit_soon(lua_State *L) {
+    sigset_t preempt, old;
+    sigemptyset(&preempt);
+    sigaddset(&preempt, MB_PREEMPT_SIGNAL);
+    pthread_sigmask(SIG_BLOCK, &preempt, &old);
+    lua_sethook(L, preempt_hook, LUA_MASKCOUNT, 1);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* ThreadSanitizer runs a handler late, at the end of the next intercepted
@@ -506,7 +526,7 @@ static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
      * recorded, a hook cleared) may have been under way when this signal
      * came, and left the hook set but not installed. */
     if (lua_gethookmask(lp->L) & LUA_MASKCOUNT) lua_sethook(lp->L, NULL, 0, 0);
-    lua_sethook(lp->L, preempt_hook, LUA_MASKCOUNT, PREEMPT_HOOK_COUNT);
+    lua_sethook(lp->L, preempt_hook, LUA_MASKCOUNT, p->dying ? 1 : PREEMPT_HOOK_COUNT);   /* 1: mbb_exit_soon's */
 }
 
 static void install_preempt_handler(void) {

@@ -413,6 +413,44 @@ describe("mb.exit(reason)", function()
     mb.send(a, { "exit", { "shutdown", 42 } })
     assert.same({ "shutdown", 42 }, h.reason(ra))
   end)
+
+  -- A coroutine's resume gets the exit as an error, but the body that
+  -- resumed it must not go on to send, or to exit with another reason.
+  local in_coroutines = {
+    resume = function(mb)
+      coroutine.resume(coroutine.create(function() mb.exit("in_coro") end))
+    end,
+    ["a wrap inside a wrap under pcall"] = function(mb)
+      pcall(coroutine.wrap(function() coroutine.wrap(function() mb.exit("in_coro") end)() end))
+    end,
+    ["a resume inside a sort's comparator"] = function(mb)
+      table.sort({ 3, 2, 1 }, function(a, b)
+        coroutine.resume(coroutine.create(function() mb.exit("in_coro") end))
+        return a < b
+      end)
+    end,
+  }
+  for how, body in pairs(in_coroutines) do
+    it("called in a coroutine of the process's own (" .. how .. ") ends it there with that reason", function()
+      local pid, ref = mb.spawn_monitor(function(parent, body)
+        local mb = require "moonbeam"
+        body(mb)
+        mb.send(parent, "still running")
+        mb.exit("after")
+      end, mb.self(), body)
+      assert.equal("in_coro", h.reason(ref))
+      assert.is_nil(mb.receive(function(m) return m == "still running" end, 20))
+    end)
+  end
+
+  it("with \"kill\" to itself in a coroutine of its own ends it \"killed\"", function()
+    local pid, ref = mb.spawn_monitor(function()
+      local mb = require "moonbeam"
+      coroutine.resume(coroutine.create(function() mb.exit(mb.self(), "kill"); mb.exit("x") end))
+      mb.exit("after")
+    end)
+    assert.equal("killed", h.reason(ref))
+  end)
 end)
 
 -- An exit reason goes to every link and monitor, so one larger than the
