@@ -96,7 +96,8 @@ local function check_opts(opts)
 end
 
 -- In the registry's process: its name, its partitions, its directory.
--- true, or nil and {"already_started", pid}.
+-- true, or nil and {"already_started", pid}, or {"table_name_in_use",
+-- name} when a table of the program's holds the directory's name.
 local function setup(name, unique, n)
   local me = self()
   local holder = mb.whereis(name)
@@ -105,7 +106,14 @@ local function setup(name, unique, n)
   end
   local parts = {}
   for i = 1, n do parts[i] = tab.new({ type = unique and "set" or "duplicate_bag", access = "public" }) end
-  local dir = tab.new(DIR .. name)
+  local made, dir = pcall(tab.new, DIR .. name)
+  if not made then
+    if tab.whereis(DIR .. name) then
+      mb.unregister(name)   -- free before start_link returns
+      return nil, { "table_name_in_use", DIR .. name }
+    end
+    error(dir, 0)
+  end
   tab.insert(dir, "layout", { pid = me, unique = unique, parts = parts })
   return true
 end
