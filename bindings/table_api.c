@@ -141,11 +141,14 @@ static int insert(lua_State *L, const char *fn, int mode) {
     mb_proc *self = mbb_self(L);
     double ttl = 0;
     if (mode == MB_TAB_REPLACE && !lua_isnoneornil(L, 4)) {
-        if (lua_type(L, 4) != LUA_TNUMBER)
-            return mbb_raisef(L, "tab.insert: ttl_ms must be a number > 0, got %s", luaL_typename(L, 4));
-        if (!(lua_tonumber(L, 4) > 0))   /* 0, negative or NaN: the value says which */
-            return mbb_raisef(L, "tab.insert: ttl_ms must be a number > 0, got %g", lua_tonumber(L, 4));
-        ttl = lua_tonumber(L, 4);
+        /* As a timeout: "infinity", math.huge or more than a timer can be
+         * set for is none at all (the object is permanent). */
+        bool infinity = lua_type(L, 4) == LUA_TSTRING && strcmp(lua_tostring(L, 4), "infinity") == 0;
+        if (!infinity && lua_type(L, 4) != LUA_TNUMBER)
+            return mbb_raisef(L, "tab.insert: ttl_ms must be a number > 0 or \"infinity\", got %s", luaL_typename(L, 4));
+        if (!infinity && !(lua_tonumber(L, 4) > 0))   /* 0, negative or NaN: the value says which */
+            return mbb_raisef(L, "tab.insert: ttl_ms must be a number > 0 or \"infinity\", got %g", lua_tonumber(L, 4));
+        ttl = infinity || lua_tonumber(L, 4) > MB_MAX_TIMEOUT_MS ? 0 : lua_tonumber(L, 4);
     }
     mb_table *t = acquire(L, fn, true);
     self->scratch.len = 0;

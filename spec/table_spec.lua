@@ -546,9 +546,20 @@ describe("TTL", function()
     local t = tab.new()
     for _, case in ipairs({ { 0, "got 0" }, { -5, "got %-5" }, { 0 / 0, "got %-?nan" }, { "10", "got string" } }) do
       local err = h.usage_error("tab.insert", tab.insert, t, "k", 1, case[1])
-      assert.matches("ttl_ms must be a number > 0, " .. case[2] .. "$", err)
+      assert.matches('ttl_ms must be a number > 0 or "infinity", ' .. case[2] .. "$", err)
     end
     assert.equal(0, tab.size(t))
+  end)
+
+  it("takes \"infinity\", math.huge and more than a timer can be set for as no TTL", function()
+    local t = tab.new()
+    for i, ttl in ipairs({ "infinity", math.huge, 2 ^ 64, 1e300 }) do
+      assert.is_true(tab.insert(t, i, "v", 20))
+      assert.is_true(tab.insert(t, i, "v", ttl))   -- replaces the 20 ms one: permanent
+    end
+    mb.sleep(40)
+    assert.equal(4, tab.size(t))
+    assert.equal("v", tab.lookup(t, 1))
   end)
 end)
 
