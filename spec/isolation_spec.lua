@@ -363,6 +363,19 @@ describe("mb.info's work counters", function()
     assert.is_true(after.reductions > before.reductions)
     assert.is_true(after.runtime >= 100, "runtime " .. after.runtime .. " ms after 300 ms of work")
   end)
+
+  it("show reductions growing while a compiled loop that never yields runs on", function()
+    local spinner = mb.spawn(function()
+      local x = 0
+      while true do x = x + 1 end
+    end)
+    mb.sleep(200)
+    local r1 = mb.info(spinner).reductions
+    mb.sleep(200)
+    local r2 = mb.info(spinner).reductions
+    mb.exit(spinner, "kill")
+    assert.is_true(r2 > r1, "reductions " .. r1 .. " then " .. r2 .. " 200 ms later")
+  end)
 end)
 
 describe("mb.info's current_function", function()

@@ -100,6 +100,12 @@ static void follow_orphans(mb_sysmon *m, double dt) {
             continue;
         }
         atomic_fetch_add_explicit(&o->p->runtime_us, (uint64_t)(dt * 1000), memory_order_relaxed);
+        /* And its work: a slice it never ends would leave its reductions
+         * where they were while it burns a core (the console's top sorts by
+         * them). Charged as a preempted slice counts (a whole budget of
+         * 1,000 in MB_PREEMPT_MS); its owner adds the slice's own count when
+         * it ends, an add of ours between its load and store lost then. */
+        atomic_fetch_add_explicit(&o->p->reductions, (uint64_t)(dt * 1000 / MB_PREEMPT_MS), memory_order_relaxed);
         end_at_stop(m, o->p);
         cut_where_stuck(o->p);
         pthread_kill(o->thread, MB_PREEMPT_SIGNAL);   /* not yet joined: the handle is valid */
