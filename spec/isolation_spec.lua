@@ -364,7 +364,9 @@ describe("mb.info's work counters", function()
     assert.is_true(after.runtime >= 100, "runtime " .. after.runtime .. " ms after 300 ms of work")
   end)
 
-  it("show reductions growing while a compiled loop that never yields runs on", function()
+  -- Under ThreadSanitizer a compiled loop is only ever handed off, never
+  -- left: the kill at the end could not land.
+  preempt_it("show reductions growing while a compiled loop that never yields runs on", function()
     local spinner = mb.spawn(function()
       local x = 0
       while true do x = x + 1 end
