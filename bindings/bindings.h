@@ -84,8 +84,10 @@ mb_pid mbb_check_dest(lua_State *L, int idx, const char *fn);
 /* Give light userdata (pids and refs) their metatable in this state. */
 void mbb_pid_type_init(lua_State *L);
 
-/* Encode the value at idx into p->scratch, raising a clear error if refused. */
-void mbb_encode_or_raise(lua_State *L, mb_proc *p, int idx, const char *root);
+/* Encode the value at idx into p->scratch, raising a clear error if
+ * refused: what names the call and the value, "send: msg", and the error
+ * reads "send: msg.f: cannot send a function with upvalues". */
+void mbb_encode_or_raise(lua_State *L, mb_proc *p, int idx, const char *what);
 
 /* Encode the value at idx as p's exit reason. One larger than the runtime's
  * max_message_size, which every link and monitor would get a copy of, is
@@ -161,13 +163,15 @@ int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest);
 int mbb_dist_link(lua_State *L, mb_proc *self, mb_pid other, bool on);
 /* A call (core.call_send's: label at 2, request at 3) to a pid of another
  * node, or (server 0) to the process registered as name on node: pushes
- * the ref its reply will carry, and false (or raises). */
+ * the ref its reply will carry, over and true; or nil and the error of a
+ * request that cannot be sent ("req: ..."), as a local call's. */
 int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node);
 /* mb.monitor of a process of another node: a pid (server), or name on
  * node; pushes the ref (dist_api.c). */
 int mbb_dist_monitor(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node);
-/* gen.reply to a caller of another node: {Tag, value at idx} (dist_api.c). */
-int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int idx);
+/* gen.reply to a caller of another node: {Tag, value at idx} (dist_api.c);
+ * an unsendable value raises "<fn>: value: ...". */
+int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int idx, const char *fn);
 
 /* Replace exit in the os table at idx with moonbeam's (shutdown.lua): the
  * whole host ends in order. The function it replaces is kept for a host's

@@ -233,7 +233,7 @@ static int l_reply(lua_State *L) {
     if (top < 3) lua_settop(L, 3);   /* value nil when not given */
     const char *fn = top >= 4 ? luaL_optstring(L, 4, "reply") : "reply";
     if (mb_pid_is_remote(caller)) {   /* a caller on another node */
-        mbb_dist_reply(L, self, caller, ref, 3);
+        mbb_dist_reply(L, self, caller, ref, 3, fn);
         lua_pushboolean(L, 1);
         return 1;
     }
@@ -264,7 +264,7 @@ static int l_send_alias(lua_State *L) {
     mb_pid dest = mbb_check_pid(L, 1, "send_alias");
     mb_ref ref = mbb_check_ref(L, 2, "send_alias");
     if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "send_alias: a message cannot be nil");
-    mbb_encode_or_raise(L, self, 3, "msg");
+    mbb_encode_or_raise(L, self, 3, "send_alias: msg");
     int rc = mb_send(self->rt, mbb_sched(self), self->pid, dest, MB_MSG_ALIASED, ref, self->scratch.p,
                      self->scratch.len);
     if (rc < 0) return mbb_raisef(L, "send: out of memory");

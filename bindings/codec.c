@@ -274,7 +274,7 @@ static int enc_value(enc *e, int idx, int depth) {
 
 static void enc_finish_error(enc *e, const char *root) {
     char full[sizeof e->err->msg];
-    snprintf(full, sizeof full, "%.32s%.100s: %.110s", root, e->path, e->err->msg);
+    snprintf(full, sizeof full, "%.48s%.100s: %.100s", root, e->path, e->err->msg);
     memcpy(e->err->msg, full, sizeof full);
 }
 
@@ -319,12 +319,8 @@ int mb_encode_list(lua_State *L, int idx, int n, const char *root, mb_buf *b,
             continue;
         }
         size_t left = max_size > b->len - start ? max_size - (b->len - start) : 0;
-        if (mb_encode(L, idx + i, root ? root : "argument", b, left, err)) {
-            if (!root) {   /* name the argument only when it failed: "argument #2.x: ..." */
-                char msg[sizeof err->msg];
-                snprintf(msg, sizeof msg, "argument #%d%.200s", i + 1, err->msg + strlen("argument"));
-                memcpy(err->msg, msg, sizeof msg);
-            }
+        if (mb_encode(L, idx + i, root, b, left, err)) {
+            err->item = i;
             b->len = start;
             return -1;
         }

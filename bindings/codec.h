@@ -24,16 +24,18 @@ enum { MB_ENC_REFUSED, MB_ENC_TOO_LARGE, MB_ENC_NOMEM };
 typedef struct mb_encode_err {
     char msg[256];
     int why;                     /* MB_ENC_*: TOO_LARGE is over max_size, sendable so far */
+    int item;                    /* mb_encode_list: which value failed, from 0 */
 } mb_encode_err;
 
-/* Append the value at idx to b. root names the value in errors ("msg",
- * "argument #2"). Returns 0, or -1 with err filled in, naming the path. May
- * raise a Lua error only on out-of-memory inside the state. */
+/* Append the value at idx to b. root begins the error's path ("msg", or
+ * with the call's name, "send: msg", which then costs a send nothing).
+ * Returns 0, or -1 with err filled in, naming the path. May raise a Lua
+ * error only on out-of-memory inside the state. */
 int mb_encode(lua_State *L, int idx, const char *root, mb_buf *b,
               size_t max_size, mb_encode_err *err);
 
 /* Append n values from idx on, nils included, after a count. An error
- * names the value root, or "argument #i" when root is NULL. */
+ * names the value root, and err->item says which one it was. */
 int mb_encode_list(lua_State *L, int idx, int n, const char *root, mb_buf *b,
                    size_t max_size, mb_encode_err *err);
 

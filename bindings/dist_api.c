@@ -181,9 +181,11 @@ int mbb_dist_link(lua_State *L, mb_proc *self, mb_pid other, bool on) {
     return 1;
 }
 
-int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int idx) {
-    if (lua_isnil(L, idx)) return mbb_raisef(L, "reply: nil cannot go to another node");
-    mbb_encode_or_raise(L, self, idx, "reply");
+int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int idx, const char *fn) {
+    if (lua_isnil(L, idx)) return mbb_raisef(L, "%s: nil cannot go to another node", fn);
+    char what[64];
+    snprintf(what, sizeof what, "%s: value", fn);
+    mbb_encode_or_raise(L, self, idx, what);
     mb_dist *d = mb_dist_of(self->rt);
     mb_remote r;
     char node[256];
@@ -231,7 +233,13 @@ static int call_frame(lua_State *L, mb_proc *self, mb_dist *d, mb_pid server, co
 
 int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node) {
     if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "call: a request to another node cannot be nil");
-    mbb_encode_or_raise(L, self, 3, "req");
+    mb_encode_err err;
+    self->scratch.len = 0;
+    if (mb_encode(L, 3, "req", &self->scratch, atomic_load(&self->rt->max_message_size), &err)) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);   /* the caller names its call (moonbeam.gen) */
+        return 2;
+    }
     mb_dist *d = mb_dist_of(self->rt);
     char where[256];
     if (server) node = node_of(d, server, where);
@@ -356,7 +364,7 @@ static int l_dist_send_named(lua_State *L) {
     size_t nn, ln;
     const char *name = luaL_checklstring(L, 1, &nn), *node = luaL_checklstring(L, 2, &ln);
     if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "send: a message cannot be nil");
-    mbb_encode_or_raise(L, self, 3, "msg");
+    mbb_encode_or_raise(L, self, 3, "send: msg");
     mb_dist *d = mb_dist_of(self->rt);
     if (!d || ln > 255 || !memchr(node, '@', ln)) return 0;   /* no such node: dropped */
     mb_buf b;

@@ -87,7 +87,7 @@ static int send_kind(lua_State *L, mb_msg_kind kind) {
     mb_proc *self = mbb_self(L);
     mb_pid dest = mbb_check_dest(L, 1, "send");
     if (lua_isnoneornil(L, 2)) return mbb_raisef(L, "send: a message cannot be nil");
-    mbb_encode_or_raise(L, self, 2, "msg");
+    mbb_encode_or_raise(L, self, 2, "send: msg");
     return send_scratch(L, self, dest, kind);
 }
 
@@ -123,8 +123,8 @@ static int l_send_tagged(lua_State *L) {
         return mbb_raisef(L, "send: out of memory");
     if (has_value) {
         mb_encode_err err;
-        /* the path from the cast's msg, as send names it, not from the envelope */
-        if (mb_encode(L, 3, "msg", &self->scratch, max, &err)) return mbb_raisef(L, "%s", err.msg);
+        /* the path from the cast's msg, not from the envelope */
+        if (mb_encode(L, 3, "gen_server.cast: msg", &self->scratch, max, &err)) return mbb_raisef(L, "%s", err.msg);
     }
     return send_scratch(L, self, dest, MB_MSG_DATA);
 }

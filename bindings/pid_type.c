@@ -60,8 +60,10 @@ mb_pid mbb_check_dest(lua_State *L, int idx, const char *fn) {
         size_t n;
         const char *name = lua_tolstring(L, idx, &n);
         mb_pid pid = mb_names_whereis(mbb_self(L)->rt, name, n);
-        if (!pid) mbb_raisef(L, "%s: no process is registered as '%s'", fn, name);
-        return pid;
+        if (pid) return pid;
+        /* No name is found: only now is it worth asking whether it is one. */
+        if (!mb_name_valid(name, n)) mbb_raisef(L, "%s: name must be a non-empty string without NUL bytes", fn);
+        return mbb_raisef(L, "%s: no process is registered as '%s'", fn, name);
     }
     return mbb_raisef(L, "%s: a pid or registered name expected, got %s", fn, what_is(L, idx));
 }
@@ -151,10 +153,10 @@ int mbb_raisef(lua_State *L, const char *fmt, ...) {
     return lua_error(L);
 }
 
-void mbb_encode_or_raise(lua_State *L, mb_proc *p, int idx, const char *root) {
+void mbb_encode_or_raise(lua_State *L, mb_proc *p, int idx, const char *what) {
     mb_encode_err err;
     p->scratch.len = 0;
     if (p->scratch.cap > (1u << 20)) mb_buf_free(&p->scratch);   /* don't hoard a big one */
     size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
-    if (mb_encode(L, idx, root, &p->scratch, max, &err)) mbb_raisef(L, "%s", err.msg);
+    if (mb_encode(L, idx, what, &p->scratch, max, &err)) mbb_raisef(L, "%s", err.msg);
 }

@@ -58,31 +58,38 @@ static void opt_bounds(lua_State *L, int t, mb_spawn_opts *o) {
 }
 
 /* Encode the spawn arguments (for a function target, the function first)
- * into self->scratch. */
-static void encode_args(lua_State *L, mb_proc *self, int target, int first_arg, int nargs) {
+ * into self->scratch. An unsendable one raises, named after fn and its
+ * place in fn's own arguments: argno is the first one's. */
+static void encode_args(lua_State *L, mb_proc *self, const char *fn, int target, int first_arg, int nargs,
+                        int argno) {
     mb_encode_err err;
     size_t max = atomic_load(&self->rt->max_message_size);
+    bool fn_target = lua_type(L, target) == LUA_TFUNCTION;
     int rc;
     self->scratch.len = 0;
-    if (lua_type(L, target) == LUA_TFUNCTION) {
+    if (fn_target) {
         lua_pushvalue(L, target);
         lua_insert(L, first_arg);   /* encode (fn, args...) as one list */
-        rc = mb_encode_list(L, first_arg, nargs + 1, NULL, &self->scratch, max, &err);
+        rc = mb_encode_list(L, first_arg, nargs + 1, "argument", &self->scratch, max, &err);
         lua_remove(L, first_arg);
     } else {
-        rc = mb_encode_list(L, first_arg, nargs, NULL, &self->scratch, max, &err);
+        rc = mb_encode_list(L, first_arg, nargs, "argument", &self->scratch, max, &err);
     }
-    if (rc) mbb_raisef(L, "spawn: %s", err.msg);
+    if (!rc) return;
+    if (err.why == MB_ENC_NOMEM) mbb_raisef(L, "%s: out of memory", fn);
+    const char *rest = err.msg + strlen("argument");   /* the path in it, and why */
+    if (fn_target && err.item == 0) mbb_raisef(L, "%s: target%s", fn, rest);   /* too large */
+    mbb_raisef(L, "%s: argument #%d%s", fn, argno + err.item - (fn_target ? 1 : 0), rest);
 }
 
-static int spawn_failed(lua_State *L, mb_proc *self, int rc, const char *name) {
+static int spawn_failed(lua_State *L, mb_proc *self, int rc, const char *fn, const char *name) {
     if (rc == MB_SPAWN_FULL)
-        return mbb_raisef(L, "spawn: too many processes (max_processes is %d)", (int)self->rt->procs.size);
+        return mbb_raisef(L, "%s: too many processes (max_processes is %d)", fn, (int)self->rt->procs.size);
     if (rc == MB_SPAWN_NAME_TAKEN)
-        return mbb_raisef(L, "spawn_opt: the name '%s' is already registered", name);
+        return mbb_raisef(L, "%s: the name '%s' is already registered", fn, name);
     if (rc == MB_SPAWN_BAD_NAME)
-        return mbb_raisef(L, "spawn_opt: name must be a non-empty string without NUL bytes");
-    return mbb_raisef(L, "spawn: out of memory");
+        return mbb_raisef(L, "%s: name must be a non-empty string without NUL bytes", fn);
+    return mbb_raisef(L, "%s: out of memory", fn);
 }
 
 static bool same(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
@@ -110,58 +117,80 @@ bool mbb_own_search_path(lua_State *L, mb_proc *self, mb_buf *b) {
     return own;
 }
 
-/* core.spawn(target, opts, ...) -> pid [, ref] */
-static int l_spawn(lua_State *L) {
-    mb_proc *self = mbb_self(L);
-    int nargs = lua_gettop(L) - 2;
-    if (nargs < 0) return mbb_raisef(L, "spawn: a target is required");
+/* The target at 1, checked: "mod", "mod:fn" or an upvalue-free Lua function. */
+static void check_target(lua_State *L, const char *fn) {
     int tt = lua_type(L, 1);
     if (tt == LUA_TSTRING) {
         size_t n;
         const char *s = lua_tolstring(L, 1, &n);
         if (n == 0 || s[0] == ':' || strlen(s) != n)
-            return mbb_raisef(L, "spawn: a module name (\"mod\" or \"mod:fn\") expected");
+            mbb_raisef(L, "%s: a module name (\"mod\" or \"mod:fn\") expected", fn);
     } else if (tt == LUA_TFUNCTION) {
-        if (lua_iscfunction(L, 1)) return mbb_raisef(L, "spawn: cannot spawn a C function");
+        if (lua_iscfunction(L, 1)) mbb_raisef(L, "%s: cannot spawn a C function", fn);
         if (lua_getupvalue(L, 1, 1))
-            return mbb_raisef(L, "spawn: cannot spawn a function with upvalues (it is sent as bytecode to a new Lua state: require what it needs inside it)");
+            mbb_raisef(L, "%s: cannot spawn a function with upvalues (it is sent as bytecode to a new Lua state: require what it needs inside it)", fn);
     } else {
-        return mbb_raisef(L, "spawn: a module name or an upvalue-free function expected, got %s", luaL_typename(L, 1));
+        mbb_raisef(L, "%s: a module name or an upvalue-free function expected, got %s", fn, luaL_typename(L, 1));
     }
-    mb_spawn_opts o = {.target_kind = tt == LUA_TFUNCTION ? MB_TARGET_BYTECODE : MB_TARGET_MODULE,
-                       .target = tt == LUA_TFUNCTION ? "function" : lua_tostring(L, 1)};
+}
+
+/* spawn_opt's options, the table at 2, into o and the flags. */
+static void read_opts(lua_State *L, mb_spawn_opts *o, bool *link, bool *monitor, bool *trap) {
+    opt_bool(L, 2, "link", link);
+    opt_bool(L, 2, "monitor", monitor);
+    opt_start_ref(L, 2, monitor, &o->start_ref);
+    opt_bool(L, 2, "trap_exit", trap);
+    lua_getfield(L, 2, "memory_limit");
+    if (!lua_isnil(L, -1)) {
+        /* Bytes: an integer up to 2^53, or math.huge for no limit (0). */
+        lua_Number lim = lua_tonumber(L, -1);
+        bool unlimited = lua_type(L, -1) == LUA_TNUMBER && lim == HUGE_VAL;
+        if (!unlimited && (lua_type(L, -1) != LUA_TNUMBER || !(lim >= 1024 && lim <= 9007199254740992.0) ||
+                           lim != floor(lim)))
+            mbb_raisef(L, "spawn_opt: memory_limit must be an integer number of bytes from 1024 to 2^53, or math.huge");
+        o->mem_limit = unlimited ? 0 : (size_t)lim;
+    }
+    lua_pop(L, 1);
+    opt_bounds(L, 2, o);
+    lua_getfield(L, 2, "name");
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) == LUA_TSTRING) o->name = lua_tolstring(L, -1, &o->name_len);
+        if (!o->name || !mb_name_valid(o->name, o->name_len))
+            mbb_raisef(L, "spawn_opt: name must be a non-empty string without NUL bytes");
+    }
+    lua_pop(L, 1);   /* the string stays alive: opts holds it */
+}
+
+/* core._c_spawn(target, how, ...) -> pid [, ref]. how is nil (mb.spawn),
+ * "link" (spawn_link), "monitor" (spawn_monitor) or spawn_opt's table of
+ * options: a word is no table whose options are looked up one by one, and
+ * errors name the call the user made. */
+static int l_spawn(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    int nargs = lua_gettop(L) - 2;
+    if (nargs < 0) return mbb_raisef(L, "spawn: a target is required");
+    int ht = lua_type(L, 2);
     bool link = false, monitor = false, trap = false;
-    if (!lua_isnil(L, 2)) {
-        if (!lua_istable(L, 2)) return mbb_raisef(L, "spawn_opt: options must be a table, got %s", luaL_typename(L, 2));
-        opt_bool(L, 2, "link", &link);
-        opt_bool(L, 2, "monitor", &monitor);
-        opt_start_ref(L, 2, &monitor, &o.start_ref);
-        opt_bool(L, 2, "trap_exit", &trap);
-        lua_getfield(L, 2, "memory_limit");
-        if (!lua_isnil(L, -1)) {
-            /* Bytes: an integer up to 2^53, or math.huge for no limit (0). */
-            lua_Number lim = lua_tonumber(L, -1);
-            bool unlimited = lua_type(L, -1) == LUA_TNUMBER && lim == HUGE_VAL;
-            if (!unlimited && (lua_type(L, -1) != LUA_TNUMBER || !(lim >= 1024 && lim <= 9007199254740992.0) ||
-                               lim != floor(lim)))
-                return mbb_raisef(L, "spawn_opt: memory_limit must be an integer number of bytes "
-                                     "from 1024 to 2^53, or math.huge");
-            o.mem_limit = unlimited ? 0 : (size_t)lim;
-        }
-        lua_pop(L, 1);
-        opt_bounds(L, 2, &o);
-        lua_getfield(L, 2, "name");
-        if (!lua_isnil(L, -1)) {
-            if (lua_type(L, -1) == LUA_TSTRING) o.name = lua_tolstring(L, -1, &o.name_len);
-            if (!o.name || !mb_name_valid(o.name, o.name_len))
-                return mbb_raisef(L, "spawn_opt: name must be a non-empty string without NUL bytes");
-        }
-        lua_pop(L, 1);   /* the string stays alive: opts holds it */
+    const char *fn = "spawn";
+    if (ht == LUA_TSTRING) {
+        link = strcmp(lua_tostring(L, 2), "link") == 0;
+        monitor = !link;
+        fn = link ? "spawn_link" : "spawn_monitor";
+    } else if (ht == LUA_TTABLE) {
+        fn = "spawn_opt";
+    } else if (ht != LUA_TNIL) {
+        return mbb_raisef(L, "spawn_opt: options must be a table, got %s", luaL_typename(L, 2));
     }
+    check_target(L, fn);
+    bool fn_target = lua_type(L, 1) == LUA_TFUNCTION;
+    mb_spawn_opts o = {.target_kind = fn_target ? MB_TARGET_BYTECODE : MB_TARGET_MODULE,
+                       .target = fn_target ? "function" : lua_tostring(L, 1)};
+    if (ht == LUA_TTABLE) read_opts(L, &o, &link, &monitor, &trap);
     o.link = link;
     o.monitor = monitor;
     o.trap_exit = trap;
-    encode_args(L, self, 1, 3, nargs);
+    /* spawn_opt's first argument for the target is its third, the others' their second */
+    encode_args(L, self, fn, 1, 3, nargs, ht == LUA_TTABLE ? 3 : 2);
     o.args = self->scratch.p;
     o.args_len = self->scratch.len;
     mb_buf sp;
@@ -174,7 +203,7 @@ static int l_spawn(lua_State *L) {
     mb_ref ref = 0;
     int rc = mb_spawn(self, &o, &pid, &ref);
     mb_buf_free(&sp);
-    if (rc) return spawn_failed(L, self, rc, o.name);
+    if (rc) return spawn_failed(L, self, rc, fn, o.name);
     mbb_push_pid(L, pid);
     if (!monitor) return 1;
     mbb_push_ref(L, ref);
@@ -190,14 +219,14 @@ static int l_run_first(lua_State *L) {
     bool file = !lua_isnil(L, 1);
     const char *target = luaL_checkstring(L, file ? 1 : 2);
     int first_arg = file ? 2 : 3;
-    encode_args(L, self, 1, first_arg, lua_gettop(L) - first_arg + 1);
+    encode_args(L, self, "spawn", 1, first_arg, lua_gettop(L) - first_arg + 1, 2);
     mb_spawn_opts o = {.target_kind = file ? MB_TARGET_FILE : MB_TARGET_MODULE, .target = target,
                        .args = self->scratch.p, .args_len = self->scratch.len, .monitor = true,
                        .first = true};
     mb_pid pid;
     mb_ref ref = 0;
     int rc = mb_spawn(self, &o, &pid, &ref);
-    if (rc) return spawn_failed(L, self, rc, NULL);
+    if (rc) return spawn_failed(L, self, rc, "spawn", NULL);
     mbb_push_pid(L, pid);
     mbb_push_ref(L, ref);
     return 2;
@@ -222,7 +251,7 @@ static int l_exit(lua_State *L) {
     }
     mb_pid dest = mbb_check_dest(L, 1, "exit");
     if (lua_isnil(L, 2)) return mbb_raisef(L, "exit: an exit reason is required");
-    mbb_encode_or_raise(L, self, 2, "reason");
+    mbb_encode_or_raise(L, self, 2, "exit: reason");
     mb_send_exit(self->rt, mbb_sched(self), self->pid, dest, self->scratch.p, self->scratch.len);
     if (dest == self->pid) {
         mb_signal_drain(self);
@@ -269,10 +298,11 @@ static int l_monitor(lua_State *L) {
     if (lua_type(L, 1) == LUA_TSTRING) {
         size_t n;
         const char *name = lua_tolstring(L, 1, &n);
+        if (!mb_name_valid(name, n)) return mbb_raisef(L, "monitor: name must be a non-empty string without NUL bytes");
         target = mb_names_whereis(self->rt, name, n);
         bad = target ? mb_put_id(&what, MB_T_PID, target) : mb_put_string(&what, name, n);
     } else if (lua_type(L, 1) == LUA_TTABLE) {
-        mbb_encode_or_raise(L, self, 1, "monitor");
+        mbb_encode_or_raise(L, self, 1, "monitor: name");
         bad = mb_buf_put(&what, self->scratch.p, self->scratch.len);
     } else {
         target = mbb_check_pid(L, 1, "monitor");

@@ -69,7 +69,7 @@ static int l_shutdown_order(lua_State *L) {
 static int l_shutdown_host_links(lua_State *L) {
     mb_proc *self = mbb_self(L);
     if (lua_isnoneornil(L, 1)) return mbb_raisef(L, "shutdown_host_links: an exit reason is required");
-    mbb_encode_or_raise(L, self, 1, "reason");
+    mbb_encode_or_raise(L, self, 1, "shutdown_host_links: reason");
     mb_shutdown_signal_host_links(self->rt, mbb_sched(self), self->scratch.p, self->scratch.len);
     return 0;
 }

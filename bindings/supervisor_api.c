@@ -11,7 +11,7 @@ static int l_sup_start(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     bool link = lua_toboolean(L, 2);
     const char *path = luaL_optstring(L, 3, "supervisor");
-    mbb_encode_or_raise(L, self, 1, "spec");
+    mbb_encode_or_raise(L, self, 1, "supervisor: spec");
     char err[160];
     mb_proc *p = mb_sup_new(self->rt, self->scratch.p, self->scratch.len, link, path,
                             "moonbeam.gen_server:enter", err, sizeof err);

@@ -25,14 +25,14 @@ static int arm(lua_State *L, const char *fn, bool repeat) {
         size_t n;
         const char *s = lua_tolstring(L, 2, &n);
         if (!mb_name_valid(s, n))
-            return mbb_raisef(L, "%s: a name must be a non-empty string without NUL bytes", fn);
+            return mbb_raisef(L, "%s: name must be a non-empty string without NUL bytes", fn);
     } else if (mbb_is_pid(L, 2)) {
         dest = mbb_check_pid(L, 2, fn);
     } else {
         return mbb_raisef(L, "%s: dest must be a pid or a registered name", fn);
     }
     if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "%s: msg cannot be nil", fn);
-    mbb_encode_or_raise(L, self, 3, "msg");
+    mbb_encode_or_raise(L, self, 3, repeat ? "send_interval: msg" : "send_after: msg");
     mb_msg *m = mb_msg_copy(MB_MSG_DATA, self->pid, 0, self->scratch.p, self->scratch.len);
     if (!m) return mbb_raisef(L, "%s: out of memory", fn);
     if (!dest && !(name = strdup(lua_tostring(L, 2)))) {

@@ -175,3 +175,97 @@ describe("an error table", function()
     assert.same({ "noproc" }, down[5][2])
   end)
 end)
+
+-- A value that cannot be sent: docs/semantics.md ("Errors"). The message
+-- names the call the user made, then the value's path from the argument
+-- the user gave, never from an envelope moonbeam built around it.
+describe("a value that cannot be sent", function()
+  local gen = require "moonbeam.gen_server"
+  before_each(h.before)
+  after_each(h.after)
+
+  local up = 1
+  local function f() return up end
+  local FN = "cannot send a function with upvalues"
+
+  local function counter() return assert(gen.start("spec.support.counter", 0)) end
+
+  it("is named after send, send_after, send_interval and exit", function()
+    local s = counter()
+    assert.equal("send: msg: " .. FN, h.usage_error("send", mb.send, s, f))
+    assert.equal("send: msg.f: " .. FN, h.usage_error("send", mb.send, s, { f = f }))
+    assert.equal("send_after: msg: " .. FN, h.usage_error("send_after", mb.send_after, 10, s, f))
+    assert.equal("send_after: msg.f: " .. FN, h.usage_error("send_after", mb.send_after, 10, s, { f = f }))
+    assert.equal("send_interval: msg: " .. FN, h.usage_error("send_interval", mb.send_interval, 10, s, f))
+    assert.equal("exit: reason.f: " .. FN, h.usage_error("exit", mb.exit, s, { f = f }))
+    assert.equal(1, gen.call(s, "increment"))
+  end)
+
+  it("is named after the gen_server call, from its own argument", function()
+    local s = counter()
+    assert.equal("gen_server.cast: msg: " .. FN, h.usage_error("gen_server.cast", gen.cast, s, f))
+    assert.equal("gen_server.cast: msg.f: " .. FN, h.usage_error("gen_server.cast", gen.cast, s, { f = f }))
+    assert.equal("gen_server.call: req: " .. FN, h.usage_error("gen_server.call", gen.call, s, f))
+    assert.equal("gen_server.call: req: cannot send a coroutine",
+      h.usage_error("gen_server.call", gen.call, s, coroutine.create(print)))
+    assert.equal("gen_server.try_call: req.f: " .. FN, h.usage_error("gen_server.try_call", gen.try_call, s, { f = f }))
+    assert.equal("gen_server.stop: reason: " .. FN, h.usage_error("gen_server.stop", gen.stop, s, f))
+    assert.equal(1, gen.call(s, "increment"))
+  end)
+
+  it("raises at the line of the call, as a bad timeout does", function()
+    local s = counter()
+    local line = debug.getinfo(1, "l").currentline
+    local _, err = pcall(function() gen.call(s, f) end)
+    assert.equal(("errors_spec.lua:%d: gen_server.call: req: %s"):format(line + 1, FN), err:match("[^/]*$"))
+  end)
+
+  it("is named after the spawn call, and counted among that call's own arguments", function()
+    assert.equal("spawn: argument #2: " .. FN, h.usage_error("spawn", mb.spawn, "spec.support.echo", f))
+    assert.equal("spawn_link: argument #3.x: " .. FN,
+      h.usage_error("spawn_link", mb.spawn_link, "spec.support.echo", 1, { x = f }))
+    assert.equal("spawn_monitor: argument #2: " .. FN, h.usage_error("spawn_monitor", mb.spawn_monitor, "spec.support.echo", f))
+    assert.equal("spawn_opt: argument #3: " .. FN, h.usage_error("spawn_opt", mb.spawn_opt, "spec.support.echo", {}, f))
+    assert.equal("spawn_opt: argument #4: " .. FN,
+      h.usage_error("spawn_opt", mb.spawn_opt, function() end, {}, 1, f))
+    assert.equal("gen_server.start: argument #2.x: " .. FN,
+      h.usage_error("gen_server.start", gen.start, "spec.support.counter", { x = f }))
+  end)
+
+  it("a spawn variant names itself for a bad target too", function()
+    h.usage_error("spawn_link", mb.spawn_link, 42)
+    h.usage_error("spawn_monitor", mb.spawn_monitor, f)
+    h.usage_error("spawn_opt", mb.spawn_opt, print, {})
+  end)
+end)
+
+-- A name is a non-empty string without NUL bytes (docs/reference.md,
+-- "Timeouts, counts and names"): anything else raises as register's
+-- check does, named after the call.
+describe("a name that is not one", function()
+  local gen = require "moonbeam.gen_server"
+  before_each(h.before)
+  after_each(h.after)
+
+  local BAD = "name must be a non-empty string without NUL bytes"
+
+  it("raises in send, exit, monitor and send_after", function()
+    for _, name in ipairs({ "", "a\0b" }) do
+      assert.equal("send: " .. BAD, h.usage_error("send", mb.send, name, "x"))
+      assert.equal("exit: " .. BAD, h.usage_error("exit", mb.exit, name, "x"))
+      assert.equal("monitor: " .. BAD, h.usage_error("monitor", mb.monitor, name))
+      assert.equal("send_after: " .. BAD, h.usage_error("send_after", mb.send_after, 10, name, "x"))
+      assert.equal("register: " .. BAD, h.usage_error("register", mb.register, name, mb.self()))
+    end
+    assert.same({}, h.drain())   -- no DOWN noproc for a monitor refused
+  end)
+
+  it("raises in the gen_server calls under their own names", function()
+    for _, name in ipairs({ "", "b\0x" }) do
+      assert.equal("gen_server.cast: " .. BAD, h.usage_error("gen_server.cast", gen.cast, name, "m"))
+      assert.equal("gen_server.call: " .. BAD, h.usage_error("gen_server.call", gen.call, name, "m"))
+      assert.equal("gen_server.stop: " .. BAD, h.usage_error("gen_server.stop", gen.stop, name))
+    end
+    assert.is_true(gen.cast("no such name", "m"))   -- an unknown name is no misuse
+  end)
+end)

@@ -814,7 +814,7 @@ describe("gen.call with bad input", function()
     local err = h.text(U.raised(gen.call, c, { "f", function() return up end }))
     assert.matches("upvalue", err)
     -- the path is counted from req, not from the request's envelope around it
-    assert.matches("req[2]: cannot send a function with upvalues", err, 1, true)
+    assert.matches("gen_server.call: req[2]: cannot send a function with upvalues", err, 1, true)
     local t = {}
     t.self = t
     assert.is_truthy(h.text(U.raised(gen.call, c, t)):find("contain", 1, true))

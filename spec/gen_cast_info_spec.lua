@@ -59,7 +59,7 @@ describe("gen.cast", function()
     end
     local ok, err = pcall(gen.cast, s, ("y"):rep(limit + 1))
     assert.is_false(ok)
-    assert.matches("msg: message larger than the limit of " .. limit .. " bytes", err, 1, true)
+    assert.matches("gen_server.cast: msg: message larger than the limit of " .. limit .. " bytes", err, 1, true)
     assert.is_true(gen.cast(s, "after"))
     assert.equal("after", U.event(s, "cast")[4])
   end)
@@ -113,8 +113,10 @@ describe("gen.cast", function()
   it("raises a clear error for a message that cannot be sent; the server keeps running", function()
     local s = U.start()
     local up = 1
-    assert.equal("msg: cannot send a function with upvalues", h.text(U.raised(gen.cast, s, function() return up end)))
-    assert.equal("msg.f: cannot send a function with upvalues", h.text(U.raised(gen.cast, s, { f = function() return up end })))
+    assert.equal("gen_server.cast: msg: cannot send a function with upvalues",
+      h.text(U.raised(gen.cast, s, function() return up end)))
+    assert.equal("gen_server.cast: msg.f: cannot send a function with upvalues",
+      h.text(U.raised(gen.cast, s, { f = function() return up end })))
     assert.equal("pong", gen.call(s, "ping"))
   end)
 end)

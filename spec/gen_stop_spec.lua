@@ -149,7 +149,7 @@ describe("gen.stop", function()
     local monitors = #mb.info(mb.self()).monitors
     local err = h.text(U.raised(gen.stop, s, coroutine.create(function() end)))
     assert.matches("coroutine", err)
-    assert.matches("^reason: ", err)   -- named as the caller gave it, not by stop's own message
+    assert.matches("^gen_server.stop: reason: ", err)   -- its path from the reason given, not from stop's own message
     assert.equal(monitors, #mb.info(mb.self()).monitors)
     assert.equal("pong", gen.call(s, "ping"))
     assert.is_nil(mb.receive(U.ev(s, "terminate"), 50))

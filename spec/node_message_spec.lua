@@ -187,7 +187,7 @@ describe("messages between nodes", function()
       "false\tsend: msg: cannot go to another node: it holds a function",
       "false\tsend: msg: cannot go to another node: it holds NaN or an infinity",
       "false\tsend: msg: cannot go to another node: it holds NaN or an infinity",
-      "false\tmsg[2].f: cannot send a C function",
+      "false\tsend: msg[2].f: cannot send a C function",
       "after", ""}, "\n"), out)
     assert.matches("a message from erl[%w_]+@%S+ dropped: it holds a fun, which moonbeam does not carry", err)
   end)

@@ -70,10 +70,10 @@ function M.send_after(ms, dest, msg) return timer(c_send_after, "send_after", ms
 -- cancel_timer(ref), or until the caller or a pid dest is gone.
 function M.send_interval(ms, dest, msg) return timer(c_send_interval, "send_interval", ms, dest, msg) end
 
-local LINK, MONITOR = { link = true }, { monitor = true }
-
-function M.spawn_link(target, ...) return c_spawn(target, LINK, ...) end
-function M.spawn_monitor(target, ...) return c_spawn(target, MONITOR, ...) end
+-- "link" and "monitor": the core's spawn takes these words for these two
+-- (bindings/process_api.c), and names its errors after them.
+function M.spawn_link(target, ...) return c_spawn(target, "link", ...) end
+function M.spawn_monitor(target, ...) return c_spawn(target, "monitor", ...) end
 function M.spawn_opt(target, opts, ...)
   if type(opts) ~= "table" then error("spawn_opt: options table expected as argument #2", 2) end
   util().check_spawn_opts(opts)   -- an unknown key raises: a typo would mean "no such option"

@@ -67,7 +67,7 @@ local function exchange(pid, label, req, timeout)
     return false, { "deadlock", v }
   elseif kind == nil then
     if v == false then return false, { "overloaded" } end   -- its full mailbox refused it: at once
-    if v ~= nil then error(v, 4) end   -- req cannot be sent
+    if v ~= nil then return false, v end   -- req cannot be sent: its text, for the caller to name
     kind = true
   end
   -- The outcome, which ends the call; nil: the timeout (the call ended
@@ -92,7 +92,8 @@ end
 -- request to a pid, registered name or via name, waited for timeout ms (nil:
 -- forever). err is {"timeout"}, {"noproc"}, {"exit", reason},
 -- {"calling_self"}, {"deadlock", chain}, {"overloaded"} or {"bad_reply",
--- why}; a request that cannot be sent raises, at the caller's caller.
+-- why}; err is a string for a request that cannot be sent ("req.f:
+-- cannot send ..."), which the caller raises under its own name.
 function M.call(server, label, req, timeout)
   local pid = server
   if type(server) == "string" or type(server) == "table" then
@@ -120,7 +121,7 @@ end
 --- stop(pid, label, req, timeout) -> true, reason or false, err: send req
 -- (a system message) that makes pid stop, and wait timeout ms (nil:
 -- forever) for its DOWN; reason is its exit reason, err {"noproc"} or
--- {"timeout"}. A req that cannot be sent raises, at the caller's caller.
+-- {"timeout"}; err is a string for a req that cannot be sent, as call's.
 function M.stop(pid, label, req, timeout)
   local ref = monitor(pid)
   call_begin(pid, ref)
@@ -129,7 +130,7 @@ function M.stop(pid, label, req, timeout)
     call_end()
     demonitor(ref, true)
     -- req is gen_server.stop's {"stop", reason}: the path from its reason
-    error((tostring(err):gsub("^msg%[3%]%[2%]", "reason", 1)), 3)
+    return false, (tostring(err):gsub("^send: ", "", 1):gsub("^msg%[3%]%[2%]", "reason", 1))
   end
   -- The server replies nothing: its DOWN says how it ended.
   -- Only its DOWN (or the timeout) ends the wait: no reply comes, and a

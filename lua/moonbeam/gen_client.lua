@@ -7,7 +7,7 @@ local mb = require "moonbeam"
 local gen = require "moonbeam.gen"
 local front = require "moonbeam.gen_server"   -- its DEFAULT_TIMEOUT, which users may set
 
-local type, error, pcall, rawget, next = type, error, pcall, rawget, next
+local type, error, pcall, rawget, next, find = type, error, pcall, rawget, next, string.find
 local send, self, whereis, is_pid, c_send_tagged, c_yield =
   mb.send, mb.self, mb.whereis, mb.is_pid, mb.send_tagged, mb.yield
 
@@ -28,8 +28,16 @@ local util = require("moonbeam")._lazy "moonbeam.util"
 local known_pid = {}
 
 -- Raises at level (3 unless told: the caller of fn, when fn calls this).
+-- A name is checked as register checks it: whereis would raise under its
+-- own name.
 local function check_server(server, fn, level)
-  if server == known_pid or type(server) == "string" then return end
+  if server == known_pid then return end
+  if type(server) == "string" then
+    if server == "" or find(server, "\0", 1, true) then
+      error(fn .. ": name must be a non-empty string without NUL bytes", level or 3)
+    end
+    return
+  end
   if is_pid(server) then
     known_pid = server
     return
@@ -56,19 +64,28 @@ local function call_server(server, req, timeout, fn)
   return gen.call(server, CALL, req, ms)
 end
 
+-- A failed exchange's err as fn raises it: a string (a request that
+-- cannot be sent, the caller's bug) named after fn, else an error table.
+local function failure(v, fn, ...)
+  if type(v) == "string" then return fn .. ": " .. v end
+  return util().failure(v, fn, ...)
+end
+
 --- call(server, request, [timeout]) -> reply; raises {"timeout"},
 -- {"noproc"}, {"exit", reason}, {"calling_self"}, {"deadlock", chain} or
 -- {"overloaded"} (the server's full mailbox refused the request).
 function M.call(server, req, timeout)
   local ok, v = call_server(server, req, timeout, "gen_server.call")
-  if not ok then error(util().failure(v, "gen_server.call", server, req, timeout), 2) end
+  if not ok then error(failure(v, "gen_server.call", server, req, timeout), 2) end
   return v
 end
 
---- try_call: the same, but returns nil, err instead of raising.
+--- try_call: the same, but returns nil, err instead of raising (a
+-- request that cannot be sent still raises).
 function M.try_call(server, req, timeout)
   local ok, v = call_server(server, req, timeout, "gen_server.try_call")
   if ok then return v end
+  if type(v) == "string" then error("gen_server.try_call: " .. v, 2) end
   return nil, util().failure(v, "gen_server.try_call", server, req, timeout)
 end
 
@@ -84,7 +101,12 @@ function M.cast(server, msg)
   end
   check_server(server, "gen_server.cast")
   if util().is_node_name(server) then
-    if server[2] ~= mb.node() then return send(server, mb.tuple(mb.atom(CAST), msg)) end
+    if server[2] ~= mb.node() then
+      -- An unsendable msg is named from the cast's msg, not from the envelope.
+      local ok, err = pcall(send, server, mb.tuple(mb.atom(CAST), msg))
+      if not ok then error((tostring(err):gsub("^send: msg%[2%]", "gen_server.cast: msg", 1)), 2) end
+      return true
+    end
     server = server[1]
   end
   local pid = whereis(server)
@@ -104,7 +126,7 @@ local function sys(server, fn, req, timeout)
   check_server(server, "gen_server." .. fn, 4)
   local ms = util().check_timeout(timeout, "gen_server." .. fn, front.DEFAULT_TIMEOUT, nil, 4)
   local ok, v = gen.call(server, SYS, req, ms)
-  if not ok then error(util().failure(v, "gen_server." .. fn, server, timeout), 3) end
+  if not ok then error(failure(v, "gen_server." .. fn, server, timeout), 3) end
   if REFUSABLE[fn] and type(v) == "table" and v.err ~= nil then
     error(("gen_server.%s: not supported by %s (%s)"):format(fn, tostring(server), tostring(v.err)), 3)
   end
@@ -140,7 +162,7 @@ local function stop(server, reason, timeout, fn)
   local given = reason
   if reason == nil then reason = "normal" end
   local ms = util().check_timeout(timeout, fn, nil)
-  local function fail(err) error(util().failure(err, fn, server, given, timeout), 3) end
+  local function fail(err) error(failure(err, fn, server, given, timeout), 3) end
   local pid = server
   if util().is_node_name(server) and server[2] == mb.node() then server = server[1] end
   local ok, v
@@ -208,9 +230,14 @@ local function start(link, module, arg, opts, fn)
   if not ok then
     local other = name and whereis(name)
     if other then return nil, { "already_started", other } end
-    -- A spawn option the core refused: named after the call the user made.
+    -- A spawn option the core refused, or module or arg unsendable: named
+    -- after the call the user made, module and arg (spawn_opt's arguments
+    -- #3 and #4) as its arguments #1 and #2.
     local msg = tostring(pid)
-    local what = msg:match("^spawn_opt: (.*)") or msg:match("^spawn: (.*)")
+    local what = msg:match("^spawn_opt: (.*)")
+    if what then
+      what = what:gsub("^argument #([34])", function(n) return "argument #" .. (n - 2) end, 1)
+    end
     error(what and fn .. ": " .. what or msg, 2)   -- the caller of gen_server.start (a tail call: start is level 1)
   end
   return gen.await_start(pid, ref, link, timeout)

@@ -29,9 +29,11 @@ end
 
 --- call(name, node, label, req, timeout) -> true, reply or false, err:
 -- err is {"timeout"}, {"noproc"} or {"exit", reason} ("noconnection" when
--- the node cannot be reached or goes down), as moonbeam.gen's.
+-- the node cannot be reached or goes down), or the text of a req that
+-- cannot be sent, as moonbeam.gen's.
 function M.call(name, node, label, req, timeout)
   local ref, over = core.dist_call_named(name, node, label, req)
+  if ref == nil then return false, over end
   if over then core.yield() end
   local deadline = timeout and core.now() + timeout
   while true do
