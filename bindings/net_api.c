@@ -2,6 +2,7 @@
  * Each function checks its arguments, builds a request, marks its ref as
  * the awaited reply (call.h) and posts it; lua/moonbeam/net.lua waits for
  * the answer. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bindings.h"
@@ -47,6 +48,12 @@ int mbb_io_post(lua_State *L, mb_io_req *r, const char *fn) {
     return 1;
 }
 
+/* Whether the value at idx is an integer from lo to hi. */
+static bool is_int_in(lua_State *L, int idx, lua_Number lo, lua_Number hi) {
+    lua_Number n = lua_tonumber(L, idx);
+    return lua_type(L, idx) == LUA_TNUMBER && n >= lo && n <= hi && n == floor(n);
+}
+
 /* opts.active, packet, high_watermark, backlog, reuseaddr into o. */
 static void check_opts(lua_State *L, int idx, mb_io_opts *o, const char *fn) {
     if (lua_isnoneornil(L, idx)) return;
@@ -66,14 +73,13 @@ static void check_opts(lua_State *L, int idx, mb_io_opts *o, const char *fn) {
                                                  lua_tonumber(L, -1) == 4))
         o->packet = (int)lua_tonumber(L, -1);
     else if (!lua_isnil(L, -1)) mbb_raisef(L, "%s: packet must be \"raw\", \"line\", 1, 2 or 4", fn);
+    /* Integers only: a fraction is refused, never truncated. */
     lua_getfield(L, idx, "high_watermark");
-    if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) >= 1 && lua_tonumber(L, -1) <= 1e12)
-        o->high_watermark = (long)lua_tonumber(L, -1);
-    else if (!lua_isnil(L, -1)) mbb_raisef(L, "%s: high_watermark must be a number of bytes >= 1", fn);
+    if (is_int_in(L, -1, 1, 1e12)) o->high_watermark = (long)lua_tonumber(L, -1);
+    else if (!lua_isnil(L, -1)) mbb_raisef(L, "%s: high_watermark must be an integer number of bytes from 1 to 10^12", fn);
     lua_getfield(L, idx, "backlog");
-    if (lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) >= 1 && lua_tonumber(L, -1) <= 65535)
-        o->backlog = (int)lua_tonumber(L, -1);
-    else if (!lua_isnil(L, -1)) mbb_raisef(L, "%s: backlog must be a number from 1 to 65535", fn);
+    if (is_int_in(L, -1, 1, 65535)) o->backlog = (int)lua_tonumber(L, -1);
+    else if (!lua_isnil(L, -1)) mbb_raisef(L, "%s: backlog must be an integer from 1 to 65535", fn);
     lua_getfield(L, idx, "reuseaddr");
     if (lua_type(L, -1) == LUA_TBOOLEAN) o->reuseaddr = lua_toboolean(L, -1);
     else if (!lua_isnil(L, -1)) mbb_raisef(L, "%s: reuseaddr must be a boolean", fn);

@@ -86,6 +86,49 @@ describe("net.listen, connect, accept", function()
     require("moonbeam.port").kill(p, "KILL")
     net.close(c); net.close(s)
   end)
+
+  it("high_watermark and backlog are integers within their bounds: anything else raises, never truncated", function()
+    local HW = "high_watermark must be an integer number of bytes from 1 to 10^12"
+    for _, bad in ipairs({ 1.5, 0, 1e12 + 1, 2 ^ 53, math.huge, 0 / 0, "8" }) do
+      assert.has_error(function() net.listen(0, { high_watermark = bad }) end, "net.listen: " .. HW)
+    end
+    for _, bad in ipairs({ 1.5, 0, 65536 }) do
+      assert.has_error(function() net.listen(0, { backlog = bad }) end,
+                       "net.listen: backlog must be an integer from 1 to 65535")
+    end
+    local l = assert(net.listen(0, { high_watermark = 1e12, backlog = 65535 }))
+    assert.has_error(function() net.setopts(l, { high_watermark = 1.5 }) end, "net.setopts: " .. HW)
+    local _, port = net.sockname(l)
+    assert.has_error(function() net.connect("127.0.0.1", port, { high_watermark = 1024.5 }) end, "net.connect: " .. HW)
+    net.close(l)
+  end)
+
+  -- The line of an error raised by f, and the line f's call is on.
+  local function lines(f, at)
+    local _, err = pcall(f)
+    return tonumber(tostring(err):match("net_spec%.lua:(%d+): ")), at, err
+  end
+
+  it("a bad timeout or pid raises at the line of the call, as receive's does", function()
+    local l = assert(net.listen(0))
+    local u = assert(net.udp_open(0))
+    local function here() return debug.getinfo(2, "l").currentline end
+    local got, want, err
+    got, want, err = lines(function() net.accept(l, -1) end, here())
+    assert.equal(want, got, err)
+    got, want, err = lines(function() net.recv(l, nil, -1) end, here())
+    assert.equal(want, got, err)
+    got, want, err = lines(function() net.connect("127.0.0.1", 1, nil, -1) end, here())
+    assert.equal(want, got, err)
+    got, want, err = lines(function() net.recvfrom(u, "soon") end, here())
+    assert.equal(want, got, err)
+    got, want, err = lines(function() net.controlling_process(l, 5) end, here())
+    assert.equal(want, got, err)
+    got, want, err = lines(function() mb.receive(-1) end, here())
+    assert.equal(want, got, err)
+    assert.matches("net.controlling_process: a pid expected, got number$", select(3, lines(function() net.controlling_process(l, 5) end)))
+    net.close(l); net.close(u)
+  end)
 end)
 
 describe("net.send and net.recv (passive)", function()

@@ -103,6 +103,15 @@ describe("port.open", function()
     assert.has_error(function() port.write(u, "x") end, "port.write: a port expected, got a socket")
     require("moonbeam.net").close(u)
   end)
+
+  it("controlling_process to no pid raises at the line of the call", function()
+    local p = assert(port.open({ "cat" }))
+    local line = debug.getinfo(1, "l").currentline
+    local _, err = pcall(function() port.controlling_process(p, 5) end)
+    assert.equal(("port_spec.lua:%d: port.controlling_process: a pid expected, got number"):format(line + 1),
+                 tostring(err):match("[^/]*$"))
+    port.kill(p, "KILL")
+  end)
 end)
 
 describe("port.write and port.close_stdin", function()

@@ -37,9 +37,12 @@ end
 
 -- moonbeam.util is loaded with the first timeout given, as the other
 -- modules do: a connection's process that never times out does not carry it.
+-- A bad one raises at the caller of fn, the function that calls this
+-- (level 4: check_timeout, this, fn, its caller); (...): no tail call,
+-- which would take this function's level away.
 local function timeout_of(t, fn)
   if t == nil then return nil end
-  return require("moonbeam.util").check_timeout(t, fn, nil, "timeout", 4)
+  return (require("moonbeam.util").check_timeout(t, fn, nil, "timeout", 4))
 end
 
 

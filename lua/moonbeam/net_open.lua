@@ -48,7 +48,8 @@ return function(M, await, timeout_of)
                         udp = true, udp_passive = true }
 
   -- Internal, shared with moonbeam.port: hand s over to pid, forwarding the
-  -- caller's queued messages tagged in tags.
+  -- caller's queued messages tagged in tags. Its caller (fn) must not
+  -- tail-call it: a bad pid raises at fn's caller, level 3.
   function M._hand_over(s, pid, tags, fn)
     if not core.is_pid(pid) then error(fn .. ": a pid expected, got " .. type(pid), 3) end
     local active, once = await(core.net_setopts(s, { active = false }, fn))
@@ -71,6 +72,7 @@ return function(M, await, timeout_of)
   -- already in the caller's mailbox are sent on to pid in order, then pid
   -- owns it and its active mode is what it was.
   function M.controlling_process(s, pid)
-    return M._hand_over(s, pid, ACTIVE_TAGS, "net.controlling_process")
+    local ok, err = M._hand_over(s, pid, ACTIVE_TAGS, "net.controlling_process")
+    return ok, err
   end
 end

@@ -26,7 +26,8 @@ local TAGS = { port_data = true, port_stderr = true, port_exit = true }
 --- controlling_process(p, pid) -> true, or nil, "not_owner" | "closed";
 -- the messages about p in the caller's mailbox go on to pid first, in order.
 function M.controlling_process(p, pid)
-  return net._hand_over(p, pid, TAGS, "port.controlling_process")
+  local ok, err = net._hand_over(p, pid, TAGS, "port.controlling_process")   -- no tail call (net._hand_over)
+  return ok, err
 end
 
 return M
