@@ -55,9 +55,25 @@ static bool is_int_in(lua_State *L, int idx, lua_Number lo, lua_Number hi) {
 }
 
 /* opts.active, packet, high_watermark, backlog, reuseaddr into o. */
+/* Every key of opts is one of these: a misspelt option raises, as
+ * gen_tcp's badarg, rather than being left unread. */
+static void check_known(lua_State *L, int idx, const char *fn) {
+    static const char *const known[] = {"active", "packet", "high_watermark", "backlog", "reuseaddr", "path", "host"};
+    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
+        bool found = false;
+        if (lua_type(L, -2) == LUA_TSTRING)
+            for (size_t i = 0; i < sizeof known / sizeof *known && !found; i++)
+                found = strcmp(lua_tostring(L, -2), known[i]) == 0;
+        if (found) continue;
+        if (lua_type(L, -2) == LUA_TSTRING) mbb_raisef(L, "%s: unknown option '%s'", fn, lua_tostring(L, -2));
+        mbb_raisef(L, "%s: opts keys are option names, got a %s key", fn, luaL_typename(L, -2));
+    }
+}
+
 static void check_opts(lua_State *L, int idx, mb_io_opts *o, const char *fn) {
     if (lua_isnoneornil(L, idx)) return;
     if (!lua_istable(L, idx)) mbb_raisef(L, "%s: opts must be a table, got %s", fn, luaL_typename(L, idx));
+    check_known(L, idx, fn);
     lua_getfield(L, idx, "active");
     if (lua_type(L, -1) == LUA_TBOOLEAN) o->active = lua_toboolean(L, -1) ? MB_IO_ACTIVE_TRUE : 0;
     else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "once") == 0) o->active = 1, o->once = true;

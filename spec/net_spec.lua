@@ -103,6 +103,19 @@ describe("net.listen, connect, accept", function()
     net.close(l)
   end)
 
+  it("raises for an option it does not know, a misspelt one too, in listen, connect and setopts", function()
+    assert.has_error(function() net.listen(0, { activ = true }) end, "net.listen: unknown option 'activ'")
+    assert.has_error(function() net.listen(0, { true }) end, "net.listen: opts keys are option names, got a number key")
+    local l = assert(net.listen(0, { active = false, packet = "raw", reuseaddr = true, backlog = 8 }))
+    local _, port = net.sockname(l)
+    assert.has_error(function() net.connect("127.0.0.1", port, { pakcet = "line" }) end,
+                     "net.connect: unknown option 'pakcet'")
+    local c = assert(net.connect("127.0.0.1", port, { active = false }))
+    assert.has_error(function() net.setopts(c, { activ = true }) end, "net.setopts: unknown option 'activ'")
+    assert.is_true(net.setopts(c, { active = "once", packet = "line" }))
+    net.close(c); net.close(l)
+  end)
+
   -- The line of an error raised by f, and the line f's call is on.
   local function lines(f, at)
     local _, err = pcall(f)
