@@ -17,6 +17,7 @@ ffi.C.setenv("MOONBEAM_SCHEDULERS", "4", 0)
 
 local mb = require "moonbeam"
 local net = require "moonbeam.net"
+local h = require "spec.support.helpers"
 
 -- Connections per test: past the first 16 or so on a listener's loop,
 -- the next go to the other loops.
@@ -176,6 +177,24 @@ describe("moonbeam.net across schedulers", function()
     end
     for _ = 1, N do assert.equal("done", mb.receive(function(m) return m == "done" end, 5000)) end
     net.close(l)
+  end)
+
+  -- Its listener lives on a scheduler's loop, and it ends on a pool
+  -- thread, which serves no loop: the close is handed to the listener's
+  -- loop and waited for before the DOWN goes out.
+  it("an owner that ends in mb.blocking has closed its listener before its DOWN", function()
+    local D = require "spec.support.owner_deaths"
+    assert.same({}, D.after_downs(5, { port = h.fixed_port(47424) }, function(me, addr)
+      local mb = require "moonbeam"
+      local l, err = require("moonbeam.net").listen(addr.port)
+      if not l then return mb.send(me, "owner: " .. err) end
+      mb.blocking(function()
+        mb.send(me, "ready")
+        local t = os.clock() + 0.05
+        while os.clock() < t do end
+      end)
+      mb.receive()
+    end, D.refused_and_free))   -- the kill takes effect when fn returns, on the pool thread
   end)
 
   it("an owner's death closes its sockets on every loop", function()

@@ -5,6 +5,7 @@
 
 local mb = require "moonbeam"
 local net = require "moonbeam.net"
+local h = require "spec.support.helpers"
 
 -- A listener on a free port, and its port.
 local function listener(opts)
@@ -224,6 +225,71 @@ describe("sockets and their owner", function()
     mb.exit(pid, "kill")
     assert.same({ nil, "closed" }, { net.recv(s, nil, 1000) })
     net.close(s); net.close(l)
+  end)
+
+  -- A dead owner's listener is closed before its EXIT and DOWN go out, as
+  -- Erlang's port closes with its owner: whoever hears of the death can
+  -- listen on the same address at once (docs/semantics.md, "Sockets").
+  it("an owner's crash closes its listener before its EXIT: the port can be listened on at once", function()
+    -- Linked to a process on the schedulers, as a supervisor's child is:
+    -- its listen runs in its own turn, on its own scheduler's loop.
+    mb.spawn(function(me, port)
+      local mb, net = require "moonbeam", require "moonbeam.net"
+      mb.trap_exit(true)
+      local fails = {}
+      for _ = 1, 10 do
+        local pid = mb.spawn_link(function(port)
+          assert(require("moonbeam.net").listen(port))
+          error("crash")
+        end, port)
+        local exit = mb.receive(function(m) return m[1] == "EXIT" and m[2] == pid end, 5000)
+        if not (exit and exit[3][2]:match("crash$")) then   -- {"error", msg, traceback}: it did listen
+          fails[#fails + 1] = "the owner did not listen"
+        else
+          local l, err = net.listen(port)
+          if l then net.close(l) else fails[#fails + 1] = err end
+        end
+      end
+      mb.send(me, { "fails", fails })
+    end, mb.self(), h.fixed_port(47421))
+    local m = mb.receive(function(m) return type(m) == "table" and m[1] == "fails" end, 10000)
+    assert.same({}, m[2])
+  end)
+
+  it("after an owner's DOWN, a connect to its listener is refused and its port can be listened on", function()
+    local D = require "spec.support.owner_deaths"
+    assert.same({}, D.after_downs(10, { port = h.fixed_port(47422) }, D.listener, D.refused_and_free))
+  end)
+
+  it("after an owner's DOWN, its unix listener's path is gone and can be listened on", function()
+    local D = require "spec.support.owner_deaths"
+    local path = os.tmpname()
+    os.remove(path)
+    assert.same({}, D.after_downs(20, { path = path }, D.listener, function(addr)
+      local net = require "moonbeam.net"
+      if io.open(addr.path) then return "the file is there" end
+      local l, err = net.listen(nil, addr)
+      if not l then return err end
+      net.close(l)
+    end))
+  end)
+
+  it("a supervisor restarts a child that listens on a fixed port in its init", function()
+    local sup = require "moonbeam.supervisor"
+    local port = h.fixed_port(47423)
+    for _ = 1, 3 do
+      local child = { id = "l", module = "spec.support.net_listener", arg = { port = port, watcher = mb.self() } }
+      local s = assert(sup.start({ child }, { intensity = 1, period = 5 }))
+      local first = mb.receive(function(m) return type(m) == "table" and m[1] == "listening" end, 5000)[2]
+      require("moonbeam.gen_server").cast(first, "crash")
+      local again = mb.receive(function(m) return type(m) == "table" and m[1] == "listening" end, 5000)
+      assert.is_not_nil(again, "not restarted")
+      assert.are_not.equal(first, again[2])
+      assert.is_true(mb.alive(s))
+      local c = assert(net.connect("127.0.0.1", port, nil, 1000))
+      net.close(c)
+      sup.stop(s)
+    end
   end)
 
   it("controlling_process hands it over with its queued active messages", function()

@@ -30,6 +30,18 @@ local function alive(pid)
   return os.execute("kill -0 " .. pid .. " 2>/dev/null") == 0
 end
 
+-- The descriptors open in this OS process (the host runs inside it), as a
+-- set: fcntl(F_GETFD) fails only on one that is not open.
+local ffi = require "ffi"
+pcall(ffi.cdef, "int fcntl(int fd, int cmd, ...);")
+local function open_fds()
+  local set = {}
+  for fd = 0, 4095 do
+    if ffi.C.fcntl(fd, 1) >= 0 then set[fd] = true end
+  end
+  return set
+end
+
 describe("port.open", function()
   it("runs a program found in PATH, its output as port_data, then port_exit 0", function()
     local p = assert(port.open({ "echo", "hello", "world" }))
@@ -254,6 +266,31 @@ describe("ports and their owner", function()
     local got, status = output(drain(p))
     assert.equal("one\ntwo\n", got)
     assert.equal(0, status)
+  end)
+
+  it("an owner's death has closed its program's pipes before its DOWN", function()
+    -- The I/O thread runs, with descriptors of its own; the port's pipes
+    -- are closed once a call after its port_exit is answered.
+    local first = assert(port.open({ "true" }))
+    drain(first)
+    port.kill(first)
+    local before = open_fds()
+    local owner = mb.spawn(function(me)
+      local mb, port = require "moonbeam", require "moonbeam.port"
+      assert(port.open({ "sleep", "30" }))
+      mb.send(me, "open")
+      mb.receive()
+    end, mb.self())
+    assert.equal("open", mb.receive(function(m) return m == "open" end, 2000))
+    local pipes = {}
+    for fd in pairs(open_fds()) do
+      if not before[fd] then pipes[#pipes + 1] = fd end
+    end
+    assert.is_true(#pipes >= 3)   -- stdin, stdout, stderr
+    local ref = mb.monitor(owner)
+    mb.exit(owner, "kill")
+    assert.is_not_nil(mb.receive(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == ref end, 2000))
+    for _, fd in ipairs(pipes) do assert.is_true(ffi.C.fcntl(fd, 1) < 0, "fd " .. fd .. " still open") end
   end)
 
   it("an owner's death SIGKILLs its program, and it is reaped", function()

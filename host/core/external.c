@@ -5,17 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "lock.h"
 #include "runtime.h"
 
 mb_proc *mb_external_new(mb_runtime *rt, const char *name) {
     mb_proc *p = mb_proc_new(rt);
     mb_external *x = calloc(1, sizeof *x);
-    pthread_condattr_t ca;
-    if (!p || !x || pthread_condattr_init(&ca)) goto fail;
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int bad = pthread_cond_init(&x->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (bad) goto fail;
+    if (!p || !x || mb_cond_init_monotonic(&x->cv)) goto fail;
     if (pthread_mutex_init(&x->mu, NULL)) {
         pthread_cond_destroy(&x->cv);
         goto fail;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#include "io_wait.h"
 #include "netloop.h"
 #include "netsock.h"
 #include "netudp.h"
@@ -46,6 +47,7 @@ mb_io_req *mb_io_req_new(mb_io_op op, size_t len) {
 
 void mb_io_req_free(mb_io_req *r) {
     if (!r) return;
+    if (r->wait) mb_io_wait_done(r->wait);   /* an owner's death: its closer waits for this */
     free(r->host);
     free(r);
 }
@@ -192,35 +194,42 @@ int mb_io_submit(mb_proc *self, mb_io_req *r) {
     return mb_io_home(r->handle) ? mb_netloop_submit(self, r) : mb_io_post(self->rt, r);
 }
 
-bool mb_io_adopt(mb_runtime *rt, mb_pid pid) {
+bool mb_io_adopt(mb_runtime *rt, mb_pid pid, int home) {
     mb_proc *p = mb_proctab_get(&rt->procs, pid);
     if (!p) return false;
     pthread_mutex_lock(&p->lock);
     bool ok = !p->exiting;
-    if (ok) atomic_store(&p->io_owner, true);
+    if (ok) atomic_fetch_or(&p->io_homes, mb_io_home_bit(home));
     pthread_mutex_unlock(&p->lock);
     mb_proctab_put(&rt->procs, pid);
     return ok;
 }
 
-/* Every loop closes what p owned there. A failed post is the host
- * stopping: then all close anyway. */
+/* Every loop p was marked with closes what p owned there; p's thread waits
+ * for them (io_wait.h), so the fds are closed before its signals go out.
+ * The marks were read after p was marked exiting (under its lock, as
+ * mb_io_adopt sets them): a loop that adopts for p later closes what it
+ * was handed itself. A failed post (the host stops) frees its request,
+ * which ends the wait for it; the stop closes everything anyway. */
 void mb_io_owner_died(mb_proc *p) {
-    if (!atomic_load(&p->io_owner)) return;
-    mb_io *io = p->rt->io;
-    pthread_mutex_lock(&io->lock);
-    bool thread = io->started && !io->stopping;
-    pthread_mutex_unlock(&io->lock);
-    for (int i = 0; i < 1 + thread; i++) {
+    uint16_t homes = atomic_load(&p->io_homes);
+    if (!homes) return;
+    mb_runtime *rt = p->rt;
+    mb_io_wait *w = mb_io_wait_new();
+    if (!w) fprintf(stderr, "moonbeam: out of memory: a dead process's sockets close after its signals\n");
+    if (homes & mb_io_home_bit(0)) {
         mb_io_req *r = mb_io_req_new(MB_IO_OWNER_DIED, 0);
-        if (!r) {
-            fprintf(stderr, "moonbeam: out of memory closing a dead process's sockets\n");
-            return;
+        if (r) {
+            r->pid = p->pid;
+            if (w) mb_io_wait_add(w);
+            r->wait = w;
+            mb_io_post(rt, r);
+        } else {
+            fprintf(stderr, "moonbeam: out of memory closing a dead process's ports\n");
         }
-        r->pid = p->pid;
-        if (i == 0) mb_netloop_broadcast(p->rt, r);
-        else mb_io_post(p->rt, r);
     }
+    mb_netloop_owner_died(rt, p->pid, homes, p->sched, w);
+    if (w) mb_io_wait_end(w, rt, p->sched);
 }
 
 void mb_io_stop(mb_runtime *rt) {

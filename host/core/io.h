@@ -16,9 +16,11 @@
  * everything in netudp.c and port.c runs on the I/O thread only, so a UDP
  * socket or port needs no lock. The thread starts on the first request.
  *
- * A process that comes to own a socket is marked (mb_proc.io_owner, under
- * its lock, only while it is not exiting, as shared tables do): its death
- * tells every loop, which closes what it owns. */
+ * A process that comes to own a socket is marked with the socket's loop
+ * (mb_proc.io_homes, under its lock, only while it is not exiting, as
+ * shared tables do). Its death closes what it owns on each loop it was
+ * marked with before its EXIT and DOWN go out: on its own scheduler's loop
+ * at once, on the others by a request it waits for (io_wait.h). */
 #ifndef MB_IO_H
 #define MB_IO_H
 
@@ -31,6 +33,7 @@
 typedef struct mb_runtime mb_runtime;
 typedef struct mb_proc mb_proc;
 typedef struct mb_io mb_io;
+typedef struct mb_io_wait mb_io_wait;
 
 typedef enum mb_io_op {
     MB_IO_LISTEN,      /* host (or path), port, opts -> socket */
@@ -103,6 +106,7 @@ typedef struct mb_io_req {
     char *host;                  /* malloc'd, or NULL */
     bool written, parked;        /* SEND: written (its buffer is free), waiting below the mark */
     struct mb_io_req *park_next;
+    mb_io_wait *wait;            /* OWNER_DIED: told when r is freed (done or dropped) */
     size_t len;
     uint8_t data[];              /* MB_IO_HEADROOM + len bytes */
 } mb_io_req;
@@ -123,7 +127,14 @@ int mb_io_submit(mb_proc *self, mb_io_req *r);
 int mb_io_post(mb_runtime *rt, mb_io_req *r);
 /* Whether mb_io_stop began: no more requests. */
 bool mb_io_stopping(mb_runtime *rt);
-/* From mb_proc_terminate, once p is marked exiting: close its sockets. */
+/* From mb_proc_terminate, once p is marked exiting and before its signals:
+ * close its sockets and ports, on every loop it was handed one on, and
+ * return once they are closed (a connection's queued writes may still be
+ * flushing: its handle is out of the table and shut down for writing).
+ * Its unix listeners' files are removed by then. p->sched: the scheduler
+ * this thread serves, NULL for none (a pool thread, or one that lost its
+ * scheduler in p's slice). Waits for the host's other loops to look at
+ * their posts; returns at once for a process that never owned one. */
 void mb_io_owner_died(mb_proc *p);
 /* Close the I/O thread's sockets and ports and end it; later requests
  * fail. (The schedulers' sockets close when they stop: mb_sched_stop_all.)
@@ -131,9 +142,10 @@ void mb_io_owner_died(mb_proc *p);
 void mb_io_stop(mb_runtime *rt);
 void mb_io_free(mb_runtime *rt);
 
-/* On a socket's loop: make pid the owner of what it is handed (marks it, so
- * its death closes them). false when pid is gone or exiting: close it. */
-bool mb_io_adopt(mb_runtime *rt, mb_pid pid);
+/* On the loop home (mb_io_home): make pid the owner of what it is handed
+ * (marks it with home, so its death closes them). false when pid is gone
+ * or exiting: close it. */
+bool mb_io_adopt(mb_runtime *rt, mb_pid pid, int home);
 
 /* A new socket or port handle value (pid.h): bits 31..41 carry its home,
  * the loop it lives on (0 the I/O thread, i + 1 scheduler i), the low 31
@@ -141,5 +153,9 @@ bool mb_io_adopt(mb_runtime *rt, mb_pid pid);
 #define MB_IO_HOME_SHIFT 31
 uint64_t mb_io_new_handle(mb_runtime *rt, bool port, int home);
 static inline int mb_io_home(uint64_t h) { return (int)((h >> MB_IO_HOME_SHIFT) & 0x7FF); }
+/* A home's bit in mb_proc.io_homes: homes 0 to 14 each their own; every
+ * later one (scheduler 14 on) shares the last, and a process marked with
+ * it has all of those loops asked at its death. */
+static inline uint16_t mb_io_home_bit(int home) { return (uint16_t)(1u << (home < 15 ? home : 15)); }
 
 #endif

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <time.h>
 
 /* Adaptive (glibc): a waiter spins a while before it sleeps in the kernel.
  * A plain mutex sent every contended lock and unlock through a futex call:
@@ -19,6 +20,19 @@ static inline int mb_lock_init(pthread_mutex_t *m) {
     rc = pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
     if (!rc) rc = pthread_mutex_init(m, &attr);
     pthread_mutexattr_destroy(&attr);
+    return rc;
+}
+
+/* A condition variable whose timed waits count on CLOCK_MONOTONIC (as
+ * mb_now_ms does): a step of the wall clock neither stretches nor cuts a
+ * wait. 0, or an error number. */
+static inline int mb_cond_init_monotonic(pthread_cond_t *c) {
+    pthread_condattr_t attr;
+    int rc = pthread_condattr_init(&attr);
+    if (rc) return rc;
+    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (!rc) rc = pthread_cond_init(c, &attr);
+    pthread_condattr_destroy(&attr);
     return rc;
 }
 

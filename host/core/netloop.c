@@ -4,6 +4,7 @@
 #include "netloop.h"
 
 #include <stdio.h>
+#include "io_wait.h"
 #include "netsock.h"
 #include "runtime.h"
 #include "sched.h"
@@ -72,6 +73,24 @@ int mb_netloop_submit(mb_proc *self, mb_io_req *r) {
     mb_netsock_handle(s->ns, r);
     unpin(self, s);
     return 0;
+}
+
+void mb_netloop_owner_died(mb_runtime *rt, mb_pid pid, uint16_t homes, mb_sched *here, mb_io_wait *w) {
+    for (int i = 0; i < rt->nscheds; i++) {
+        mb_sched *s = &rt->scheds[i];
+        if (s == here || !(homes & mb_io_home_bit(i + 1))) continue;
+        mb_io_req *r = mb_io_req_new(MB_IO_OWNER_DIED, 0);
+        if (!r) {
+            fprintf(stderr, "moonbeam: out of memory closing a dead process's sockets\n");
+            continue;
+        }
+        r->pid = pid;
+        if (w) mb_io_wait_add(w);
+        r->wait = w;
+        post(s, r);   /* a failure frees r, which tells w */
+    }
+    /* Ours last: the other loops close theirs meanwhile. */
+    if (here && (homes & mb_io_home_bit(here->id + 1))) mb_netsock_owner_died(here->ns, pid);
 }
 
 void mb_netloop_broadcast(mb_runtime *rt, mb_io_req *r) {

@@ -39,7 +39,12 @@ bool mb_netloop_busy(mb_sched *s);
  * host stops or memory runs out (r freed). */
 int mb_netloop_submit(mb_proc *self, mb_io_req *r);
 /* r (its pid and ref) to every loop: a timed-out connect, wherever it
- * was started, or an owner's death. Takes r. */
+ * was started. Takes r. */
 void mb_netloop_broadcast(mb_runtime *rt, mb_io_req *r);
+/* pid is dead: close what it owns on each scheduler's loop that homes
+ * marks (io.h's mb_io_home_bit). On here's (the scheduler this thread
+ * serves, or NULL) at once; to the others an OWNER_DIED request is posted,
+ * added to w (NULL: none) for the caller to wait on. */
+void mb_netloop_owner_died(mb_runtime *rt, mb_pid pid, uint16_t homes, mb_sched *here, mb_io_wait *w);
 
 #endif

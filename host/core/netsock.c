@@ -408,7 +408,7 @@ void nsock_hand_to(sock *s, mb_io_req *r, const mb_io_opts *o) {
     s->id = mb_io_new_handle(ns->rt, false, ns->home);
     s->owner = r->pid;
     if (o) nsock_apply_opts(s, o);
-    if (!mb_io_adopt(ns->rt, r->pid)) {
+    if (!mb_io_adopt(ns->rt, r->pid, ns->home)) {
         nsock_close_handle(s);
         return;
     }
@@ -567,7 +567,7 @@ static void req_handover(mb_netsock *ns, mb_io_req *r) {
     sock *s = nsock_owned(ns, r);
     if (!s) return;
     mb_io_ok(ns->rt, ns->from, r);
-    if (!mb_io_adopt(ns->rt, r->to)) {   /* the new owner is gone: as if it died owning it */
+    if (!mb_io_adopt(ns->rt, r->to, ns->home)) {   /* the new owner is gone: as if it died owning it */
         sock_close(s);
         return;
     }
@@ -607,7 +607,7 @@ static void req_close(mb_netsock *ns, mb_io_req *r) {
     mb_io_ok(ns->rt, ns->from, r);   /* closing a closed socket is no error */
 }
 
-static void owner_died(mb_netsock *ns, mb_pid pid) {
+void mb_netsock_owner_died(mb_netsock *ns, mb_pid pid) {
     for (size_t i = 0; i < ns->nbuckets; i++)
         for (sock *s = ns->buckets[i], *next; s; s = next) {
             next = s->hnext;
@@ -628,7 +628,7 @@ void mb_netsock_handle(mb_netsock *ns, mb_io_req *r) {
     case MB_IO_SETOPTS: req_setopts(ns, r); break;
     case MB_IO_HANDOVER: req_handover(ns, r); break;
     case MB_IO_NAME: req_name(ns, r); break;
-    case MB_IO_OWNER_DIED: owner_died(ns, r->pid); break;
+    case MB_IO_OWNER_DIED: mb_netsock_owner_died(ns, r->pid); break;
     default: mb_io_fail(ns->rt, ns->from, r, "einval"); break;   /* io.c routes the others elsewhere */
     }
     mb_io_req_free(r);

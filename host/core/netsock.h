@@ -24,6 +24,10 @@ void mb_netsock_handle(mb_netsock *ns, mb_io_req *r);
  * is not pulled over by each answer; what is answered later (data that
  * came, a connection accepted) wakes it on this loop, beside its socket. */
 void mb_netsock_handle_posted(mb_netsock *ns, mb_io_req *r);
+/* pid is dead: close every socket it owns. A listener's descriptor is
+ * closed (and a unix listener's file removed) before this returns; a
+ * connection's is once its queued writes went out (netsock.c's close). */
+void mb_netsock_owner_died(mb_netsock *ns, mb_pid pid);
 /* The host stops: close every socket (the loop then ends). */
 void mb_netsock_close_all(mb_netsock *ns);
 /* Whether it holds sockets or work in flight (its loop must be polled). */

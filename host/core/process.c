@@ -351,12 +351,14 @@ void mb_proc_terminate(mb_proc *p) {
     p->name = NULL;
     pthread_mutex_unlock(&p->lock);
 
-    /* Resources first, so whoever sees the EXIT or DOWN finds them free. */
+    /* Resources first, so whoever sees the EXIT or DOWN finds them free:
+     * its sockets before its name too, so a successor that waits for the
+     * name can bind the address. */
+    mb_io_owner_died(p);       /* its sockets and ports: closed (waits for their loops) */
     if (name) mb_names_release(rt, name, p->pid);
     free(name);
     mb_tables_owner_died(p);   /* its tables: to their heirs, or gone */
     mb_tab_bound_died(p);      /* its registry entries */
-    mb_io_owner_died(p);       /* its sockets and ports: closed */
     for (uint32_t i = 0; i < mine.n; i++) {
         mb_proc *t = mb_proctab_get(&rt->procs, mine.v[i].pid);
         if (!t) continue;

@@ -157,8 +157,9 @@ typedef struct mb_proc {
     /* The owner's, and read by others now and then. */
     _Atomic uint64_t timed_out_seq;   /* set by the wait timer when it fires */
     _Atomic bool trap_exit;
-    _Atomic bool io_owner;            /* it has been handed a socket or port (io.h): set
-                                         under its lock while not exiting, never cleared */
+    _Atomic uint16_t io_homes;        /* the loops it has been handed a socket or port on
+                                         (io.h's mb_io_home_bit): set under its lock while
+                                         not exiting, never cleared */
     _Atomic uint32_t tables_owned;    /* shared tables it owns (table.h): changed under
                                          the tables' owner_lock, or by the owner itself */
     /* Whether it must end now (mb_proc_doomed): if it spins in compiled code

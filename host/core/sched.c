@@ -216,7 +216,7 @@ int mb_sched_post_timer(mb_runtime *rt, mb_proc *from, void (*fn)(mb_sched *, vo
     return 0;
 }
 
-static void run_posts(mb_sched *s) {
+void mb_sched_run_posts(mb_sched *s) {
     if (!atomic_load(&s->has_posts)) return;
     pthread_mutex_lock(&s->post_lock);
     mb_post *list = s->posts, *fifo = NULL;
@@ -237,7 +237,7 @@ static void run_posts(mb_sched *s) {
     }
 }
 
-static void on_wakeup(void *s) { run_posts(s); }
+static void on_wakeup(void *s) { mb_sched_run_posts(s); }
 
 /* Take work from a scheduler that has more than it can run now: a queue of
  * two or more, or one process queued behind a slice that has not ended
@@ -396,7 +396,7 @@ static slice_end_kind run_one(mb_sched *s, mb_proc *p) {
  * not block): their readiness shows in no timeout, and a busy scheduler
  * would otherwise leave them until it sleeps. */
 static void poll_loop(mb_sched *s) {
-    run_posts(s);
+    mb_sched_run_posts(s);
     uv_update_time(&s->loop);
     if (uv_backend_timeout(&s->loop) == 0 || (s->ns && mb_netloop_busy(s))) uv_run(&s->loop, UV_RUN_NOWAIT);
 }
@@ -434,7 +434,7 @@ static void sched_main(void *arg) {
         /* Nothing to run: posts first (a post sent no wake-up to a
          * scheduler that was awake), then work ahead of the next spawns. */
         if (atomic_load(&s->has_posts)) {
-            run_posts(s);
+            mb_sched_run_posts(s);
             continue;
         }
         if (mb_pages_ahead(&rt->pages) || (rt->kind && rt->kind->ahead && rt->kind->ahead(rt))) continue;
@@ -504,7 +504,7 @@ static int loop_init(mb_runtime *rt, mb_sched *s, int id, int nscheds) {
 }
 
 static void loop_close(mb_sched *s) {
-    run_posts(s);
+    mb_sched_run_posts(s);
     uv_walk(&s->loop, close_walk, s);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&s->loop)) fprintf(stderr, "moonbeam: a loop did not close cleanly\n");

@@ -81,6 +81,9 @@ int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg);
  * (NULL: not a scheduled process, posted at once): queued until its slice
  * ends or the batch is full, then handed over in one lock and one wake-up. */
 int mb_sched_post_timer(mb_runtime *rt, mb_proc *from, void (*fn)(mb_sched *, void *), void *arg);
+/* Run what was posted to s, now: from the thread that serves s only, and
+ * not from inside a post (a dying owner's thread while it waits: io_wait.h). */
+void mb_sched_run_posts(mb_sched *s);
 
 /* Give s to a fresh thread: the one serving it, returned in *stuck, is
  * stuck in a slice (see sysmon.h). That thread finishes the slice on its

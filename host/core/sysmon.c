@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "codemap.h"
+#include "lock.h"
 #include "runtime.h"
 #include "sched.h"
 
@@ -208,13 +209,7 @@ mb_sysmon *mb_sysmon_start(mb_runtime *rt) {
     if (!m) return NULL;
     m->rt = rt;
     m->seen = calloc((size_t)rt->nscheds, sizeof *m->seen);
-    pthread_condattr_t ca;
-    bool cond_ok = false;
-    if (m->seen && pthread_condattr_init(&ca) == 0) {
-        cond_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&m->cv, &ca) == 0;
-        pthread_condattr_destroy(&ca);
-    }
-    if (!cond_ok) {
+    if (!m->seen || mb_cond_init_monotonic(&m->cv)) {
         free(m->seen);
         free(m);
         return NULL;

@@ -312,4 +312,19 @@ function H.signals_pending(pid)
   return false
 end
 
+-- A port from base up to 47999 that can be listened on now, for a test
+-- that needs a fixed one: these are in the kernel's ephemeral range, so a
+-- connection an earlier test made may hold one as its own end.
+function H.fixed_port(base)
+  local net = require "moonbeam.net"
+  for port = base, 47999 do
+    local l = net.listen(port)
+    if l then
+      net.close(l)
+      return port
+    end
+  end
+  error("no port free from " .. base .. " to 47999")
+end
+
 return H
