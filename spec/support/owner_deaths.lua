@@ -10,7 +10,7 @@ local M = {}
 -- "owner: " and the error) and waits.
 function M.listener(me, addr)
   local mb, net = require "moonbeam", require "moonbeam.net"
-  local l, err = net.listen(addr.port, addr)
+  local l, err = net.listen(addr.port, addr.path and { path = addr.path } or nil)
   if not l then return mb.send(me, "owner: " .. err) end
   mb.send(me, "ready")
   mb.receive()
