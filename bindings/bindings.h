@@ -25,6 +25,9 @@ typedef struct mbb_lua {
     int co_ref;                       /* co's registry ref: kept alive */
     const void *yield_through[2];     /* the state's pcall and xpcall: a preemption may yield across them */
     bool jit_looked;                  /* vm.c has seen it do enough work to compile (jit_when_busy) */
+    bool gc_forced;                   /* a kill's signal set its collector's stepmul to 0 (vm.c:
+                                         force_gc_step) in this slice... */
+    int gc_stepmul;                   /* ...and this is what it was: set back when the slice ends */
     size_t kept;                      /* bytes its state held after its last collection (collect_before_waiting) */
     uint8_t on_wake;                  /* what its wait is resumed with (mbb_wake) */
 } mbb_lua;

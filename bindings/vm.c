@@ -334,11 +334,20 @@ static void crashed(mb_proc *p) {
     }
 }
 
+/* crashed, as a slice's code (run_leavable): the error value's __tostring
+ * is Lua code that may spin, and must end when p is killed as any other. */
+static int crash_reason(mb_proc *p, int unused) {
+    (void)unused;
+    crashed(p);
+    return 0;
+}
+
 /* After a slice: a process whose allocator refused to grow (memory_limit,
  * or the C stack nearly used up) ends, even if its code caught the error:
  * it would only fail again. */
 static bool ended_by_allocator(mb_proc *p) {
-    if (!p->mem_exceeded && !p->cstack_exceeded) return false;
+    bool cstack = atomic_load_explicit(&p->no_growth, memory_order_relaxed) & MB_NOGROW_CSTACK;
+    if (!p->mem_exceeded && !cstack) return false;
     if (p->mem_exceeded) set_reason_str(p, "memory_limit");
     else set_reason_error(p, "C stack overflow");
     p->yield = MB_YIELD_EXIT;
@@ -348,6 +357,11 @@ static bool ended_by_allocator(mb_proc *p) {
 /* ---- preemption --------------------------------------------------------- */
 
 #define PREEMPT_HOOK_COUNT 1000   /* instructions between looks, once asked */
+/* Once a queued exit signal ends the process: its next instruction. A
+ * loop whose every instruction is a long builtin call (a 12 ms s:rep) runs
+ * a few hundred instructions a second, and each signal (one every look)
+ * sets the count afresh: a count of 1000 was never reached. */
+#define DOOMED_HOOK_COUNT 1
 
 /* The process this thread is running a slice of, and where that slice
  * began, for the signal handler. */
@@ -399,6 +413,8 @@ static between what_is_between(mb_proc *p, lua_State *L) {
     return b;
 }
 
+static void preempt_hook(lua_State *L, lua_Debug *ar);
+
 /* Runs on the process's own thread, between two interpreted instructions.
  * Where the process cannot yield it keeps looking, unless a queued exit
  * signal ends it and only LuaJIT's or moonbeam's C functions are between
@@ -406,15 +422,18 @@ static between what_is_between(mb_proc *p, lua_State *L) {
  * it yields, the slice ends as if it had called mb.yield (exit signals are
  * handled on resume). */
 /* Not interrupted by our own signal's lua_sethook: LuaJIT's dispatch
- * update is not reentrant. */
-static void clear_hook(lua_State *L) {
+ * update is not reentrant. count 0: no hook. */
+static void set_hook(lua_State *L, int count) {
     sigset_t preempt, old;
     sigemptyset(&preempt);
     sigaddset(&preempt, MB_PREEMPT_SIGNAL);
     pthread_sigmask(SIG_BLOCK, &preempt, &old);
-    lua_sethook(L, NULL, 0, 0);
+    if (count) lua_sethook(L, preempt_hook, LUA_MASKCOUNT, count);
+    else lua_sethook(L, NULL, 0, 0);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
+
+static void clear_hook(lua_State *L) { set_hook(L, 0); }
 
 static void preempt_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
@@ -443,6 +462,9 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
         sigjmp_buf *start = slice_start;
         if (b == BETWEEN_OURS && !p->foreign_code && start && mbb_running == p && mb_proc_doomed(p))
             siglongjmp(*start, 1);
+        /* It goes on here: a look every instruction would walk its stack
+         * at each. */
+        if (lua_gethookcount(L) < PREEMPT_HOOK_COUNT) set_hook(L, PREEMPT_HOOK_COUNT);
         return;
     }
     clear_hook(L);
@@ -453,14 +475,7 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
     lua_yield(L, 0);
 }
 
-void mbb_exit_soon(lua_State *L) {
-    sigset_t preempt, old;
-    sigemptyset(&preempt);
-    sigaddset(&preempt, MB_PREEMPT_SIGNAL);
-    pthread_sigmask(SIG_BLOCK, &preempt, &old);
-    lua_sethook(L, preempt_hook, LUA_MASKCOUNT, 1);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
+void mbb_exit_soon(lua_State *L) { set_hook(L, DOOMED_HOOK_COUNT); }
 
 /* ThreadSanitizer runs a handler late, at the end of the next intercepted
  * call, with the context of when the signal came: leaving from there would
@@ -499,6 +514,25 @@ static uintptr_t interrupted_pc(const void *uctx) {
 #endif
 }
 
+/* A compiled loop whose builtin allocates nothing new (table.concat of the
+ * same strings: the result is interned already) never meets the refusal.
+ * But a trace that may allocate checks the collector's threshold at every
+ * iteration: lowered to what the state holds, with steps unbounded
+ * (stepmul 0), its next check runs the collector through its marking, and
+ * LuaJIT never runs the atomic phase on a trace: the trace exits to the
+ * interpreter, where the hook is due. Both lua_gc calls are plain stores
+ * into the state (LuaJIT's lj_api.c), as lua_sethook's are; stepmul is set
+ * back when the slice ends (take_refusal), for a process spared after all
+ * (whose collector, stopped by collectgarbage("stop"), runs again). */
+static void force_gc_step(mbb_lua *lp) {
+    int was = lua_gc(lp->L, LUA_GCSETSTEPMUL, 0);
+    if (!lp->gc_forced) {
+        lp->gc_stepmul = was;
+        lp->gc_forced = true;
+    }
+    lua_gc(lp->L, LUA_GCRESTART, 0);
+}
+
 /* MB_PREEMPT_SIGNAL, sent by the monitor to the thread running a long slice.
  * Setting a hook is what LuaJIT's own interrupt handler does from a signal;
  * the hook does the rest on this thread at a safe point. The slice may have
@@ -509,24 +543,41 @@ static uintptr_t interrupted_pc(const void *uctx) {
  * thread holds no lock and is in no C code of the host's or of libc's, so it
  * leaves that code for good, back to where the slice began (abandon). The
  * monitor says which code that is (sysmon.c, cut_where_stuck) from where
- * this handler found the thread before: here, loads and stores only. */
+ * this handler found the thread before: here, loads and stores only.
+ * Found anywhere else, it is most likely inside one of LuaJIT's C functions
+ * (a builtin such as string.rep or table.concat that a compiled loop calls
+ * over and over), where leaving could leave a lock or half-made state
+ * behind, and which never looks at the hook: its allocator refuses to grow
+ * from now on (MB_NOGROW_DOOMED), so its next allocation raises "not enough
+ * memory" and unwinds through LuaJIT as any error does, to a pcall (where
+ * the hook, due at the next instruction, ends it) or out of the body; a
+ * compiled loop that allocates nothing new is sent through the collector
+ * (force_gc_step). One that neither allocates nor may (a plain find, a
+ * table.concat whose result is unused) is left only if this handler
+ * catches it between two calls. */
 static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
     (void)sig;
     (void)info;
     mb_proc *p = mbb_running;
-    const mbb_lua *lp = p ? p->state : NULL;
+    mbb_lua *lp = p ? p->state : NULL;
     if (!lp || !lp->L) return;
     sigjmp_buf *start = slice_start;
-    if (LEAVE_BY_SIGNAL && start && mb_proc_doomed(p) && !p->foreign_code) {
-        uintptr_t pc = interrupted_pc(uctx);
-        if (in_cut(p, pc)) siglongjmp(*start, 1);
-        atomic_store_explicit(&p->stuck_pc, pc, memory_order_relaxed);
+    bool doomed = mb_proc_doomed(p);
+    if (start && doomed && !p->foreign_code) {
+        if (LEAVE_BY_SIGNAL) {
+            uintptr_t pc = interrupted_pc(uctx);
+            if (in_cut(p, pc)) siglongjmp(*start, 1);
+            atomic_store_explicit(&p->stuck_pc, pc, memory_order_relaxed);
+        }
+        atomic_fetch_or_explicit(&p->no_growth, MB_NOGROW_DOOMED, memory_order_relaxed);
+        force_gc_step(lp);
     }
     /* Set afresh even when set: LuaJIT's own dispatch update (a trace
      * recorded, a hook cleared) may have been under way when this signal
      * came, and left the hook set but not installed. */
     if (lua_gethookmask(lp->L) & LUA_MASKCOUNT) lua_sethook(lp->L, NULL, 0, 0);
-    lua_sethook(lp->L, preempt_hook, LUA_MASKCOUNT, p->dying ? 1 : PREEMPT_HOOK_COUNT);   /* 1: mbb_exit_soon's */
+    lua_sethook(lp->L, preempt_hook, LUA_MASKCOUNT,
+                doomed || p->dying ? DOOMED_HOOK_COUNT : PREEMPT_HOOK_COUNT);   /* dying: mbb_exit_soon's */
 }
 
 static void install_preempt_handler(void) {
@@ -552,6 +603,19 @@ static int flush_compiled_code(lua_State *L) {
     return 0;
 }
 
+/* p must end by the exit signal queued for it, and its code stopped first
+ * (left where it was, or ended by an error its allocator raised): it ends
+ * with that signal's reason. */
+static void end_by_signal(mb_proc *p) {
+    /* The signal that ends it is counted before it is queued: wait for it
+     * to be there, so that p ends with its reason. */
+    while (!p->dying && atomic_load_explicit(&p->ending, memory_order_relaxed) > 0) {
+        if (!mb_signal_drain(p) && !p->dying) sched_yield();
+    }
+    if (!p->dying) set_reason_str(p, "killed");   /* the host stops, or spared after all: too late */
+    p->yield = MB_YIELD_EXIT;
+}
+
 /* The signal handler brought this thread back from p's compiled code (or
  * the hook from where p could not yield): p's coroutine stopped in the
  * middle of its code and can run nothing any more. Its machine code is freed here (a flush, on the main thread,
@@ -570,30 +634,54 @@ static void abandon(mb_proc *p) {
     lua_gc(L, LUA_GCSTOP, 0);
     if (lua_cpcall(L, flush_compiled_code, NULL))   /* inside a finalizer: LuaJIT refuses */
         fprintf(stderr, "moonbeam: the compiled code of a killed process stays allocated\n");
-    /* The signal that ends it is counted before it is queued: wait for it
-     * to be there, so that p ends with its reason. */
-    while (!p->dying && atomic_load_explicit(&p->ending, memory_order_relaxed) > 0) {
-        if (!mb_signal_drain(p) && !p->dying) sched_yield();
-    }
-    if (!p->dying) set_reason_str(p, "killed");   /* the host stops, or spared after all: too late */
-    p->yield = MB_YIELD_EXIT;
+    end_by_signal(p);
 }
 
-/* One slice of Lua; counts its reductions: one, and one a message. -1: the
- * slice was abandoned (on_preempt_signal). */
-static int resume_here(mb_proc *p, int nargs) {
+/* Whether p's allocator refused to grow because it must end (the signal's
+ * handler, on_preempt_signal); it grows again from here, for its
+ * finalizers. After p's code ran, with mbb_running cleared: no handler
+ * sets it again. */
+static bool take_refusal(mb_proc *p) {
+    atomic_signal_fence(memory_order_seq_cst);   /* after mbb_running's store */
+    uint8_t was = atomic_fetch_and_explicit(&p->no_growth, (uint8_t)~MB_NOGROW_DOOMED, memory_order_relaxed);
+    mbb_lua *lp = lua_of(p);
+    if (lp->gc_forced) {   /* spared after all, it collects at its own pace again */
+        lp->gc_forced = false;
+        lua_gc(lp->L, LUA_GCSETSTEPMUL, lp->gc_stepmul);
+    }
+    return was & MB_NOGROW_DOOMED;
+}
+
+/* Runs fn(p, arg) on this thread as p's own code: where the preemption
+ * signal may leave it (on_preempt_signal, preempt_hook) and its allocator
+ * may be told to refuse. -1: it was left (abandoned); else fn's result.
+ * refused: whether the allocator was told to refuse meanwhile (p must end:
+ * whatever fn did after that, p ends by its signal). */
+static int run_leavable(mb_proc *p, int (*fn)(mb_proc *, int), int arg, bool *refused) {
     sigjmp_buf start;
     mbb_running = p;
     if (sigsetjmp(start, 0)) {   /* savemask 0: no system call a slice */
         slice_start = NULL;
         mbb_running = NULL;
+        take_refusal(p);
         abandon(p);
         return -1;
     }
     slice_start = &start;
-    int st = lua_resume(lua_of(p)->co, nargs);
+    int st = fn(p, arg);
     slice_start = NULL;
     mbb_running = NULL;
+    *refused = take_refusal(p);
+    return st;
+}
+
+static int resume_body(mb_proc *p, int nargs) { return lua_resume(lua_of(p)->co, nargs); }
+
+/* One slice of Lua; counts its reductions: one, and one a message. -1: the
+ * slice was abandoned (on_preempt_signal). */
+static int resume_here(mb_proc *p, int nargs, bool *refused) {
+    int st = run_leavable(p, resume_body, nargs, refused);
+    if (st < 0) return -1;
     int used = mbb_slice_budget() - (p->budget > 0 ? p->budget : 0);
     atomic_store_explicit(&p->reductions,
                           atomic_load_explicit(&p->reductions, memory_order_relaxed) + 1 + (uint64_t)used,
@@ -700,8 +788,14 @@ static void lua_run(mb_proc *p) {
     p->budget = mbb_slice_budget();
     if (p->yield == MB_YIELD_WAIT) nargs = wake_values(p);   /* after the budget: a take counts in it */
     p->yield = MB_YIELD_NONE;
-    int st = resume_here(p, nargs);
+    bool refused;
+    int st = resume_here(p, nargs, &refused);
     if (st < 0) return;   /* abandoned: p->yield is MB_YIELD_EXIT */
+    if (refused && st != LUA_YIELD) {   /* the refusal's error ended the body */
+        clear_hook(lua_of(p)->L);   /* its finalizers run unhooked */
+        end_by_signal(p);
+        return;
+    }
     if (ended_by_allocator(p)) return;
     if (st == LUA_YIELD) {
         if (p->yield == MB_YIELD_NONE) {   /* a bare coroutine.yield() at the top */
@@ -715,7 +809,7 @@ static void lua_run(mb_proc *p) {
     p->yield = MB_YIELD_EXIT;
     if (p->dying) return;              /* mb.exit from a nested coroutine */
     if (st == 0) set_reason_str(p, "normal");
-    else crashed(p);
+    else if (run_leavable(p, crash_reason, 0, &refused) >= 0 && refused) end_by_signal(p);
 }
 
 /* The kind's end: the state and all the memory it had. */
@@ -747,7 +841,9 @@ static void lua_run_blocking(mb_proc *p) {
         p->yield = MB_YIELD_NONE;
         st = lua_resume(co, nargs);
         nargs = 0;
-        if (st != LUA_YIELD || p->yield == MB_YIELD_UNBLOCK || p->mem_exceeded || p->cstack_exceeded) break;
+        if (st != LUA_YIELD || p->yield == MB_YIELD_UNBLOCK || p->mem_exceeded ||
+            (atomic_load_explicit(&p->no_growth, memory_order_relaxed) & MB_NOGROW_CSTACK))
+            break;
         /* Any other yield (a bare coroutine.yield in fn) gives a turn to
          * nobody here: fn goes on. */
         if (p->yield == MB_YIELD_NONE) lua_settop(co, 0);

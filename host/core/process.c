@@ -81,10 +81,11 @@ void mb_proc_free(mb_proc *p) {
 }
 
 /* What the allocator does beyond its common case (below). Over the limit,
- * or with the C stack nearly used up (cstack.h), it refuses to grow, LuaJIT
+ * with the C stack nearly used up (cstack.h), or while a process that must
+ * end is inside C code (MB_NOGROW_DOOMED), it refuses to grow, LuaJIT
  * raises "not enough memory", and the scheduler ends the process with
- * "memory_limit" or a C stack overflow (mem_exceeded, cstack_exceeded say
- * why). Frees always succeed. */
+ * "memory_limit", a C stack overflow or its exit signal's reason
+ * (mem_exceeded, no_growth say why). Frees always succeed. */
 static void *alloc_checked(mb_proc *p, void *ptr, size_t osize, size_t nsize) {
     size_t used = atomic_load_explicit(&p->mem_used, memory_order_relaxed);
     if (nsize == 0) {
@@ -103,8 +104,10 @@ static void *alloc_checked(mb_proc *p, void *ptr, size_t osize, size_t nsize) {
             p->mem_exceeded = true;
             return NULL;
         }
-        if (p->cstack_exceeded || mb_cstack_low()) {   /* doomed: no more growth */
-            p->cstack_exceeded = true;
+        uint8_t refused = atomic_load_explicit(&p->no_growth, memory_order_relaxed);
+        if (refused & MB_NOGROW_DOOMED) return NULL;
+        if (refused || mb_cstack_low()) {   /* doomed: no more growth */
+            atomic_fetch_or_explicit(&p->no_growth, MB_NOGROW_CSTACK, memory_order_relaxed);
             return NULL;
         }
     }
@@ -127,7 +130,8 @@ void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     mb_arena *a = &p->arena;
     if (!ptr) {
         uintptr_t floor = mb_cstack_floor;
-        if (nsize - 1 < MB_ARENA_MEDIUM && !p->mem_limit && !p->abandoned && !p->cstack_exceeded &&
+        if (nsize - 1 < MB_ARENA_MEDIUM && !p->mem_limit && !p->abandoned &&
+            !atomic_load_explicit(&p->no_growth, memory_order_relaxed) &&
             (uintptr_t)__builtin_frame_address(0) >= floor && floor) {
             size_t c = mb_arena_class_of(nsize);
             char *b = a->free[c];

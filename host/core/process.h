@@ -140,7 +140,13 @@ typedef struct mb_proc {
                                          below): dying (it may catch mbb_exit_now's error and
                                          go on), or the host stops */
     bool mem_exceeded;
-    bool cstack_exceeded;             /* it recursed its thread's C stack away */
+    /* Why its allocator refuses all growth (MB_NOGROW_*): it recursed its
+     * thread's C stack away (for good), or it must end and the preemption
+     * signal found it in C code, where only an error unwinds it safely
+     * (bindings/vm.c: until its slice ends). Atomic: that signal's
+     * handler sets it on the owner's thread, and the allocator's common
+     * case reads it with a plain load, the same one a bool took. */
+    _Atomic uint8_t no_growth;
     bool abandoned;                   /* its state was left in the middle of its code
                                          (sysmon.h): released, never closed */
 
@@ -211,6 +217,8 @@ typedef struct mb_proc {
                                          bytes once a process first notes it (most never do):
                                          the owner writes it, and may read it unlocked; NULL: none */
 } mb_proc;
+
+enum { MB_NOGROW_CSTACK = 1, MB_NOGROW_DOOMED = 2 };
 
 /* Whether p must end at once: an ending signal queued, or dying already. */
 enum { MB_INTR_OFF, MB_INTR_ARMED, MB_INTR_ASKED };
