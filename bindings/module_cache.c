@@ -225,19 +225,66 @@ static void push_fingerprint(lua_State *L, const struct stat *st) {
                     (int)st->st_ino);
 }
 
+/* The entries whose file changed, copied out under the lock. */
+typedef struct changed {
+    char **names;
+    struct stat *now;
+    size_t n;
+} changed;
+
+static int fill_changed(lua_State *L) {
+    const changed *ch = lua_touserdata(L, 2);
+    for (size_t i = 0; i < ch->n; i++) {
+        lua_pushstring(L, ch->names[i]);
+        push_fingerprint(L, &ch->now[i]);
+        lua_rawset(L, 1);
+    }
+    return 0;
+}
+
+/* Gathered under the lock, put in the table after it: an allocation the
+ * state refuses (its memory limit, a kill) raises out of a push, which must
+ * not leave the lock held for every other state. */
 void mbb_module_cache_changed(lua_State *L, mbb_module_cache *c) {
     lua_newtable(L);
+    lua_pushcfunction(L, fill_changed);
+    lua_pushvalue(L, -2);
+    luaL_checkstack(L, 1, NULL);
+    changed ch = {NULL, NULL, 0};
+    size_t cap = 0;
+    bool full = false;
     pthread_rwlock_rdlock(&c->lock);
-    for (int i = 0; i < BUCKETS; i++) {
-        for (cached_module *e = c->bucket[i]; e; e = e->next) {
+    for (int i = 0; i < BUCKETS && !full; i++) {
+        for (cached_module *e = c->bucket[i]; e && !full; e = e->next) {
             struct stat now;
             if (stat(e->file, &now) != 0 || same_file(&now, &e->id)) continue;
-            lua_pushstring(L, e->name);
-            push_fingerprint(L, &now);
-            lua_rawset(L, -3);
+            if (ch.n == cap) {
+                size_t more = cap ? 2 * cap : 8;
+                char **names = realloc(ch.names, more * sizeof *names);
+                if (names) ch.names = names;
+                struct stat *nows = names ? realloc(ch.now, more * sizeof *nows) : NULL;
+                if (nows) ch.now = nows;
+                if (!names || !nows) {
+                    full = true;
+                    break;
+                }
+                cap = more;
+            }
+            if (!(ch.names[ch.n] = strdup(e->name))) {
+                full = true;
+                break;
+            }
+            ch.now[ch.n++] = now;
         }
     }
     pthread_rwlock_unlock(&c->lock);
+    lua_pushlightuserdata(L, &ch);
+    int rc = full ? LUA_ERRMEM : lua_pcall(L, 2, 0, 0);
+    for (size_t i = 0; i < ch.n; i++) free(ch.names[i]);
+    free(ch.names);
+    free(ch.now);
+    if (full) luaL_error(L, "reload: out of memory");
+    if (rc) lua_error(L);
 }
 
 void mbb_module_cache_install(lua_State *L, mbb_module_cache *c, mbb_code_loaders *loaders, int at) {
