@@ -643,7 +643,11 @@ static void abandon(mb_proc *p) {
  * sets it again. */
 static bool take_refusal(mb_proc *p) {
     atomic_signal_fence(memory_order_seq_cst);   /* after mbb_running's store */
-    uint8_t was = atomic_fetch_and_explicit(&p->no_growth, (uint8_t)~MB_NOGROW_DOOMED, memory_order_relaxed);
+    /* Only this thread's signal handler sets the bit, and not once
+     * mbb_running is cleared: a look first, no locked write a slice. */
+    uint8_t was = atomic_load_explicit(&p->no_growth, memory_order_relaxed);
+    if (was & MB_NOGROW_DOOMED)
+        atomic_fetch_and_explicit(&p->no_growth, (uint8_t)~MB_NOGROW_DOOMED, memory_order_relaxed);
     mbb_lua *lp = lua_of(p);
     if (lp->gc_forced) {   /* spared after all, it collects at its own pace again */
         lp->gc_forced = false;
