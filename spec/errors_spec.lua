@@ -261,7 +261,7 @@ describe("a name that is not one", function()
   end)
 
   it("raises in the gen_server calls under their own names", function()
-    for _, name in ipairs({ "", "b\0x" }) do
+    for _, name in ipairs({ "", "b\0x", { "", mb.node() }, { "b\0x", mb.node() } }) do
       assert.equal("gen_server.cast: " .. BAD, h.usage_error("gen_server.cast", gen.cast, name, "m"))
       assert.equal("gen_server.call: " .. BAD, h.usage_error("gen_server.call", gen.call, name, "m"))
       assert.equal("gen_server.stop: " .. BAD, h.usage_error("gen_server.stop", gen.stop, name))

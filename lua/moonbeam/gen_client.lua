@@ -32,8 +32,9 @@ local known_pid = {}
 -- own name.
 local function check_server(server, fn, level)
   if server == known_pid then return end
-  if type(server) == "string" then
-    if server == "" or find(server, "\0", 1, true) then
+  local name = util().is_node_name(server) and server[1] or server   -- {name, node}: its name too
+  if type(name) == "string" then
+    if name == "" or find(name, "\0", 1, true) then
       error(fn .. ": name must be a non-empty string without NUL bytes", level or 3)
     end
     return
@@ -42,7 +43,6 @@ local function check_server(server, fn, level)
     known_pid = server
     return
   end
-  if util().is_node_name(server) then return end
   -- A via name of a duplicate registry is refused here, under fn's name.
   if util().is_via(server) then return require("moonbeam.registry").check_via(server, fn) end
   error(fn .. ": server must be a pid, a registered name, {name, node} or a via name, got " .. type(server), level or 3)
