@@ -240,6 +240,17 @@ describe("agent.get", function()
     assert.matches("upvalue", h.error_of(agent.get, a, function(s) return s[field] end))
     assert.equal(0, state_of(a))
   end)
+
+  it("raises for an extra argument that cannot be sent, naming it among the call's own", function()
+    local a = agent.start_link(function() return 0 end)
+    local up = 1
+    local f = function() return up end
+    assert.equal("agent.get: argument #3: cannot send a function with upvalues",
+                 h.usage_error("agent.get", agent.get, a, function(s) return s end, f))
+    assert.equal("agent.update: argument #4.g: cannot send a function with upvalues",
+                 h.usage_error("agent.update", agent.update, a, function(s) return s end, 1, { g = f }))
+    assert.equal(0, state_of(a))
+  end)
 end)
 
 describe("agent.update", function()

@@ -65,7 +65,14 @@ local function call(a, what, fn, ...)
     error(("%s: agent must be a pid, a registered name or a via name, got %s"):format(name, type(a)), 3)
   end
   local args, timeout = split(name, ...)
-  local reply, err = gen.try_call(a, { what, fn, args }, timeout)
+  local ok, reply, err = pcall(gen.try_call, a, { what, fn, args }, timeout)
+  if not ok then
+    -- An extra argument that cannot be sent, named among the call's own
+    -- arguments (after a and fn), not inside try_call's request.
+    local i, rest = tostring(reply):match("req%[3%]%[(%d+)%](.*)$")
+    if i then error(("%s: argument #%d%s"):format(name, tonumber(i) + 2, rest), 3) end
+    error(reply, 0)
+  end
   if err then error(util().failure(err, name, a, fn, ...), 3) end
   return reply
 end
