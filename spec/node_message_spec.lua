@@ -44,6 +44,7 @@ local function echo_node(cookie, ready, done)
   local alive, full = N.name("erl")
   local job = N.erl(alive, cookie, N.ERL_WAIT_FILE .. ([[,
     register(echo, spawn(fun Loop() -> receive {From, make_fun} -> From ! fun() -> ok end, Loop();
+                                               {From, whoami} -> From ! self(), Loop();
                                                {From, M} -> From ! M, Loop() end end)),
     file:write_file("%s", <<>>), WaitFile("%s")]]):format(ready, done))
   return job, full
@@ -91,6 +92,28 @@ describe("messages between nodes", function()
     erl:wait(90000)
     assert.equal(0, status, err)
     assert.equal("2^53\tnumber\ttrue\ndone\t34\n", out)
+  end)
+
+  it("lets send_after and send_interval reach a process of another node by its pid", function()
+    local ready, done = N.barrier(), N.barrier()
+    local erl, efull = echo_node("m5", ready, done)
+    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie m5", PRELUDE .. [[
+      mb.send({"echo", arg[1]}, mb.tuple(mb.self(), A"whoami"))
+      local echo = mb.receive(30000)
+      say(mb.node(echo) == arg[1])
+      mb.send_after(0, echo, mb.tuple(mb.self(), "after 0"))
+      say(mb.receive(30000))
+      mb.send_after(50, echo, mb.tuple(mb.self(), "after 50"))
+      say(mb.receive(30000))
+      local t = mb.send_interval(20, echo, mb.tuple(mb.self(), "tick"))
+      say(mb.receive(30000), mb.receive(30000))
+      mb.cancel_timer(t)
+    ]], { efull, ready })
+    local status, out, err = lua:wait(90000)
+    io.open(done, "w"):close()
+    erl:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal("true\nafter 0\nafter 50\ntick\ttick\n", out)
   end)
 
   it("maps what Erlang sends: atoms, integers, floats, binaries, tuples, lists, maps, pids, refs", function()

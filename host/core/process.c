@@ -248,6 +248,12 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
 }
 
 int mb_send_msg(mb_runtime *rt, mb_sched *s, mb_pid dest, mb_msg *m) {
+    if (mb_pid_is_remote(dest)) {   /* a timer's to another node's process: its distribution layer's */
+        mb_remote_signal_fn to_node = atomic_load(&rt->remote_signal);
+        int rc = to_node && to_node(rt, m->from, dest, MB_MSG_DATA, 0, m->data, m->len) ? -1 : MB_DELIVER_OK;
+        free(m);
+        return rc;
+    }
     mb_proc *t = mb_proctab_get(&rt->procs, dest);   /* none for 0 */
     if (!t) {
         free(m);

@@ -48,8 +48,9 @@ struct mb_runtime;
 /* Where an exit signal or a DOWN to a process of another node goes (the
  * distribution layer's, when this host is a node): kind is
  * MB_SIG_LINK_EXIT, MB_SIG_EXIT or MB_SIG_DOWN (ref: the monitor's, which
- * the remote watcher made: mb_monitor_remote), reason encoded. Any
- * thread. -1: out of memory. */
+ * the remote watcher made: mb_monitor_remote), reason encoded; or
+ * MB_MSG_DATA, a timer's message (reason: the message). Any thread. -1:
+ * out of memory. */
 typedef int (*mb_remote_signal_fn)(struct mb_runtime *rt, mb_pid from, mb_pid dest, int kind, mb_ref ref,
                                    const uint8_t *reason, size_t len);
 

@@ -134,14 +134,15 @@ static void deliver(mb_timer *tm) {
 
 /* One tick of an interval: a copy of its message, under the map's lock so
  * that once cancel_timer (which takes it too) returns, none is sent. The
- * interval ends with its owner or its pid destination. */
+ * interval ends with its owner or its pid destination (one of this node:
+ * another node's pid is not known to be gone). */
 static void interval_tick(mb_timer *tm) {
     mb_runtime *rt = tm->rt;
     pthread_mutex_lock(&rt->timers.lock);
     int expected = T_PENDING;
     bool live = atomic_load(&tm->state) == T_PENDING;
     bool ends = live && (!mb_proctab_alive(&rt->procs, tm->owner) ||
-                         (tm->dest && !mb_proctab_alive(&rt->procs, tm->dest)));
+                         (tm->dest && !mb_pid_is_remote(tm->dest) && !mb_proctab_alive(&rt->procs, tm->dest)));
     if (ends && atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED)) {
         map_take_locked(&rt->timers, tm->ref);
     } else if (live) {

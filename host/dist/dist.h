@@ -72,8 +72,8 @@ int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bo
 int mb_dist_demonitor(mb_dist *d, mb_ref ref);
 
 /* The control messages of links, exit signals and monitors' ends (Erlang's op codes). */
-enum { MB_DIST_LINK = 1, MB_DIST_EXIT = 3, MB_DIST_UNLINK = 4, MB_DIST_EXIT2 = 8, MB_DIST_MONITOR_P_EXIT = 21,
-       MB_DIST_UNLINK_ID = 35, MB_DIST_UNLINK_ID_ACK = 36 };
+enum { MB_DIST_LINK = 1, MB_DIST_SEND = 2, MB_DIST_EXIT = 3, MB_DIST_UNLINK = 4, MB_DIST_EXIT2 = 8,
+       MB_DIST_MONITOR_P_EXIT = 21, MB_DIST_UNLINK_ID = 35, MB_DIST_UNLINK_ID_ACK = 36 };
 /* A link's remote half, or an exit signal, between local and the remote
  * pid remote: LINK (sent, connecting first; a connection that cannot be
  * made breaks the link with "noconnection"), UNLINK, EXIT (a linked local

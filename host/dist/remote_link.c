@@ -183,13 +183,42 @@ void mb_remote_link_clear(mb_dist *d) {
     d->links = NULL;
 }
 
+/* A timer's message to a remote pid (send_after, send_interval): a SEND
+ * frame {2, '', To}, the message in the external format. One that cannot
+ * cross (a function, a shared table) or goes to a pid of no node this one
+ * knows is dropped, as to a dead pid; the first is logged. */
+static int send_message(mb_dist *d, mb_pid dest, const uint8_t *msg, size_t len) {
+    char node[MB_NODE_MAX + 1];
+    if (!node_of(d, dest, node)) return 0;
+    static const uint8_t head[6] = {0, 0, 0, 0, 112, MB_ETF_VERSION};
+    const char *why = NULL;
+    mb_buf b;
+    mb_buf_init(&b);
+    if (mb_buf_put(&b, head, sizeof head) || mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, MB_DIST_SEND) ||
+        mb_etf_put_atom(&b, "", 0) || mb_dist_put_pid(&d->me, &b, dest) || mb_etf_put_version(&b))
+        why = "out of memory";
+    else
+        mb_dist_to_etf(&d->me, (mb_span){msg, len}, &b, &why);
+    if (why) {
+        mb_buf_free(&b);
+        mb_dist_log("a timer's message to a process of another node dropped: it holds %s", why);
+        return 0;
+    }
+    size_t n = b.len - 4;
+    b.p[0] = (uint8_t)(n >> 24), b.p[1] = (uint8_t)(n >> 16), b.p[2] = (uint8_t)(n >> 8), b.p[3] = (uint8_t)n;
+    mb_dist_send_frame(d, node, b.p, b.len);   /* takes b's bytes; fails only when the host stops */
+    return 0;
+}
+
 /* Any thread: a local process's exit signal or DOWN to a remote pid, its
  * reason in the external format (a string as an atom: "killed" leaves as
- * killed), posted to the distribution thread. */
+ * killed), posted to the distribution thread; or a timer's message
+ * (kind MB_MSG_DATA: send_message). */
 int mb_dist_remote_signal(mb_runtime *rt, mb_pid from, mb_pid dest, int kind, mb_ref ref, const uint8_t *reason,
                           size_t len) {
     mb_dist *d = mb_dist_of(rt);
     if (!d) return 0;   /* no longer a node: dropped */
+    if (kind == MB_MSG_DATA) return send_message(d, dest, reason, len);
     mb_span v = {reason, len};
     const char *s, *why = NULL;
     size_t n;
