@@ -145,7 +145,7 @@ static int l_atom(lua_State *L) {
     size_t n;
     const char *s = lua_tolstring(L, 1, &n);
     if (!mb_etf_atom_fits(s, n))
-        return luaL_error(L, "atom: a name has at most 255 characters");
+        return luaL_error(L, "atom: a name is UTF-8 of at most 255 characters");
     mbb_push_atom(L, s, n);
     return 1;
 }

@@ -72,12 +72,32 @@ describe("a host that is not a node", function()
     while mb.receive(0) ~= nil do end
   end)
 
-  it("makes atoms of at most 255 characters, as Erlang does", function()
+  it("makes atoms of at most 255 characters of UTF-8, as Erlang takes them", function()
     assert.equal("atom", mb.kind(mb.atom(("a"):rep(255))))
     assert.equal("atom", mb.kind(mb.atom(("\xc3\xa9"):rep(255))))   -- 510 bytes
-    for _, long in ipairs({ ("a"):rep(256), ("\xc3\xa9"):rep(256) }) do
-      assert.has_error(function() mb.atom(long) end, "atom: a name has at most 255 characters")
+    assert.equal("atom", mb.kind(mb.atom("\xf0\x9f\x98\x80")))      -- U+1F600, 4 bytes
+    -- too long; not UTF-8: a stray byte, an overlong NUL, a surrogate, past U+10FFFF,
+    -- a sequence cut short (Erlang drops a connection that sends it one)
+    for _, bad in ipairs({ ("a"):rep(256), ("\xc3\xa9"):rep(256), "\255\254", "\xc0\x80", "\xed\xa0\x80",
+                           "\xf4\x90\x80\x80", "ab\xc3" }) do
+      assert.has_error(function() mb.atom(bad) end, "atom: a name is UTF-8 of at most 255 characters")
     end
+  end)
+
+  it("refuses a {name, node} whose name is none: empty, with a NUL (cut there, it named another), or no atom", function()
+    local gen = require "moonbeam.gen_server"
+    local BAD = "name must be a non-empty string without NUL bytes"
+    for _, name in ipairs({ "", "kv\0junk" }) do
+      assert.has_error(function() mb.send({ name, "x@localhost" }, "m") end, "send: " .. BAD)
+      assert.has_error(function() mb.monitor({ name, "x@localhost" }) end, "monitor: " .. BAD)
+      assert.has_error(function() gen.call({ name, "x@localhost" }, "m", 100) end, "gen_server.call: " .. BAD)
+    end
+    local long = ("x"):rep(256)
+    assert.has_error(function() mb.send({ long, "x@localhost" }, "m") end,
+                     "send: a name on another node is an atom: 255 bytes at most")
+    assert.has_error(function() mb.monitor({ long, "x@localhost" }) end,
+                     "monitor: a name on another node is an atom: 255 bytes at most")
+    assert.is_true(mb.send({ "kv", "x@localhost" }, "m"))   -- a name, on a node not reached: dropped
   end)
 
   it("tells monitor_node's caller at once that a node is down", function()

@@ -81,14 +81,28 @@ int mb_etf_span(mb_etf_rd *r, const uint8_t **p, size_t *n);
 
 int mb_etf_put_version(mb_buf *b);
 int mb_etf_put_tuple(mb_buf *b, uint32_t arity);
-/* Whether n bytes of UTF-8 make an atom Erlang takes: at most
- * MB_ETF_MAX_ATOM characters (continuation bytes not counted); a longer
- * one is refused as a corrupted term, with the whole message. Inline: the
- * codec's mb.atom checks it without the distribution linked in. */
+/* Whether n bytes make an atom Erlang takes: well-formed UTF-8 (no
+ * overlong form, surrogate or code point past U+10FFFF) of at most
+ * MB_ETF_MAX_ATOM characters. Erlang takes any other as a corrupted term
+ * and drops the connection with it. Inline: the codec's mb.atom checks it
+ * without the distribution linked in. */
 static inline bool mb_etf_atom_fits(const char *s, size_t n) {
+    static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};   /* by length: no overlong forms */
     if (n > 4 * MB_ETF_MAX_ATOM) return false;
     size_t chars = 0;
-    for (size_t i = 0; i < n; i++) chars += ((uint8_t)s[i] & 0xC0) != 0x80;
+    for (size_t i = 0; i < n; chars++) {
+        uint8_t c = (uint8_t)s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+        if (!len || len > n - i) return false;
+        uint32_t cp = len == 1 ? c : c & (0x7Fu >> len);
+        for (size_t k = 1; k < len; k++) {
+            uint8_t d = (uint8_t)s[i + k];
+            if ((d & 0xC0) != 0x80) return false;
+            cp = cp << 6 | (d & 0x3F);
+        }
+        if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        i += len;
+    }
     return chars <= MB_ETF_MAX_ATOM;
 }
 int mb_etf_put_atom(mb_buf *b, const char *s, size_t n);
