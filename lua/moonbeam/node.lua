@@ -46,6 +46,11 @@ function M.call(name, node, label, req, timeout)
     if kind == REPLY then
       core.call_end()
       core.demonitor(ref)
+      -- a reply the server could not send (moonbeam.gen's marker), as a
+      -- call by pid reports it
+      if type(v) == "table" and v[1] == "$gen_reply_failed" then
+        return false, { "bad_reply", "the server's reply cannot be sent: " .. tostring(v[2]) }
+      end
       return true, v
     end
     local left
