@@ -194,10 +194,18 @@ int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int i
         return 0;   /* a caller this node no longer knows: dropped */
     mb_buf b;
     mb_buf_init(&b);
-    /* SEND {2, '', Caller}, then {Tag, Reply}: send_frame adds the reply. */
-    if (frame_head(&b) || mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, 2) || mb_etf_put_atom(&b, "", 0) ||
-        mb_dist_put_pid(mb_dist_me(d), &b, caller) || mb_etf_put_version(&b) || mb_etf_put_tuple(&b, 2) ||
-        mb_dist_put_tag(mb_dist_me(d), &b, tag)) {
+    /* To a call tagged [alias | Ref] (OTP 24+), ALIAS_SEND {33, Self, Ref}:
+     * a reply after the caller's timeout is dropped by its node, as OTP's
+     * gen_server's is, instead of landing in the caller's mailbox; else
+     * SEND {2, '', Caller}. Then {Tag, Reply}: send_frame adds the reply. */
+    mb_ref alias;
+    bool to_alias = mb_dist_alias_of(mb_dist_me(d), tag, &alias);
+    if (frame_head(&b) || mb_etf_put_tuple(&b, 3) ||
+        (to_alias ? mb_etf_put_int(&b, 33) || mb_dist_put_pid(mb_dist_me(d), &b, self->pid) ||
+                        mb_dist_put_ref(mb_dist_me(d), &b, alias)
+                  : mb_etf_put_int(&b, 2) || mb_etf_put_atom(&b, "", 0) ||
+                        mb_dist_put_pid(mb_dist_me(d), &b, caller)) ||
+        mb_etf_put_version(&b) || mb_etf_put_tuple(&b, 2) || mb_dist_put_tag(mb_dist_me(d), &b, tag)) {
         mb_buf_free(&b);
         return mbb_raisef(L, "reply: out of memory, or a call tag this node no longer knows");
     }

@@ -100,6 +100,14 @@ int mb_dist_put_tag(const mb_dist_self *me, mb_buf *b, mb_ref ref) {
     return mb_dist_put_ref(me, b, ref);
 }
 
+bool mb_dist_alias_of(const mb_dist_self *me, mb_ref ref, mb_ref *alias) {
+    mb_remote r;
+    if (!mb_ref_is_remote(ref) || !mb_nodetab_get(me->tab, ref, &r) || !r.alias_tag) return false;
+    r.alias_tag = false;
+    *alias = mb_nodetab_ref(me->tab, &r);
+    return *alias != 0;
+}
+
 mb_ref mb_dist_tag_of(const mb_dist_self *me, mb_etf_rd *r) {
     mb_etf_rd q = *r;
     bool alias = false;

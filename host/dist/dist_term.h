@@ -35,6 +35,10 @@ int mb_dist_put_call_tag(const mb_dist_self *me, mb_buf *b, mb_ref ref);
 /* A call's tag as the caller sent it: a plain ref, or [alias | Ref] for
  * a ref mb_dist_tag_of made of such a tag. */
 int mb_dist_put_tag(const mb_dist_self *me, mb_buf *b, mb_ref ref);
+/* Whether the call tag ref came as [alias | Ref]; if so, *alias: Ref, the
+ * alias a reply goes to (OTP 24+ callers: once the call timed out, the
+ * alias is gone and the reply with it, not left in the caller's mailbox). */
+bool mb_dist_alias_of(const mb_dist_self *me, mb_ref ref, mb_ref *alias);
 /* The ref value of a call's tag at r (a ref, or [alias | Ref]); 0 when it
  * is neither (or out of memory). */
 mb_ref mb_dist_tag_of(const mb_dist_self *me, mb_etf_rd *r);
