@@ -56,6 +56,13 @@ describe("monitors across nodes", function()
         got[m[2] == by_pid and "pid" or m[2] == by_name and "name" or "?"] = m
       end
       say(got.pid[4] == pid, got.pid[5], got.name[4][1], got.name[5])
+      -- {shutdown, Detail} arrives as this contract writes it: {"shutdown", detail}
+      mb.send({"stopper", erl}, mb.tuple(A"shutdown_one", mb.self()))
+      local one = mb.receive(30000)
+      local watch = mb.monitor(one)
+      mb.send(one, A"go")
+      m = mb.receive(30000)
+      say(m[2] == watch, m[5][1], m[5][2] == A"because")
       local stopper = mb.monitor({"stopper", erl})
       mb.send({"stopper", erl}, mb.tuple(A"halt", mb.self()))   -- the node goes
       m = mb.receive(30000)
@@ -66,7 +73,7 @@ describe("monitors across nodes", function()
     local status, out, err = lua:wait(90000)
     assert.equal(0, status, err)
     assert.equal(table.concat({ "DOWN\ttrue\tprocess\tnobody\ttrue\tnoproc", "true\tkilled\tkv\tkilled",
-                                "true\tnoconnection", "nil", "" }, "\n"), out)
+                                "true\tshutdown\ttrue", "true\tnoconnection", "nil", "" }, "\n"), out)
   end)
 
   it("gives Erlang's monitors of Lua processes the exit reason, by pid and by name; noproc for the absent", function()
@@ -77,7 +84,7 @@ describe("monitors across nodes", function()
     -- a long one (a binary), a crash, and one that Erlang kills.
     local lua = N.moonbeam("--sname " .. alive .. " --cookie x2", [[
       local mb = require "moonbeam"
-      for _, name in ipairs({ "normal", "bye", "long", "crash", "victim" }) do
+      for _, name in ipairs({ "normal", "bye", "sd", "long", "crash", "victim" }) do
         mb.spawn(function(name)
           local mb = require "moonbeam"
           mb.register(name, mb.self())
@@ -87,6 +94,7 @@ describe("monitors across nodes", function()
             m = mb.receive()
           end
           if name == "bye" then mb.exit("bye") end
+          if name == "sd" then mb.exit({ "shutdown", "x" }) end   -- {shutdown, <<"x">>} there
           if name == "long" then mb.exit(string.rep("x", 300)) end
           if name == "crash" then error("boom", 0) end
           if name == "victim" then mb.receive() end
@@ -104,7 +112,7 @@ describe("monitors across nodes", function()
       io:format("~p~n", [[begin
                             P = PidOf(Name), M = erlang:monitor(process, P), P ! go,
                             {Who, R} = Down(M), {Who =:= P, R}
-                          end || Name <- [normal, bye]]]),
+                          end || Name <- [normal, bye, sd]]]),
       ML = erlang:monitor(process, {long, N}), {long, N} ! go,
       {{long, N}, LR} = Down(ML),
       io:format("~p~n", [LR =:= binary:copy(<<"x">>, 300)]),
@@ -121,7 +129,7 @@ describe("monitors across nodes", function()
     assert.equal(0, estatus, eerr)
     assert.equal(table.concat({
       "{'EXIT',{noproc,{gen_server,call,[{nobody," .. full .. "},x,10000]}}}",
-      "[{true,normal},{true,bye}]", "true", '<<"error">> <<"boom">>', "true",
+      "[{true,normal},{true,bye},{true,{shutdown,<<\"x\">>}}]", "true", '<<"error">> <<"boom">>', "true",
       "noproc {{victim," .. full .. "},noproc}", "" }, "\n"), eout)
     assert.equal(0, status, err)
   end)

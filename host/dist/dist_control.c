@@ -134,13 +134,21 @@ static void net_kernel(dist_conn *c, mb_etf_rd *m) {
 }
 
 /* An exit reason at r as this contract writes them: an atom as a string
- * ("normal", "noproc", "killed"), anything else mapped as a message. */
+ * ("normal", "noproc", "killed"), {shutdown, Detail} as {"shutdown",
+ * detail}, anything else mapped as a message. */
 int mb_dist_reason_of(dist_conn *c, mb_etf_rd *r, mb_buf *b, const char **why) {
     mb_etf_atom a;
     mb_etf_rd q = *r;
     if (mb_etf_atom_get(&q, &a) == 0) {
         *r = q;
         return mb_put_string(b, a.s, a.n) ? (*why = "out of memory", -1) : 0;
+    }
+    uint32_t arity;
+    q = *r;
+    if (mb_etf_tuple(&q, &arity) == 0 && arity == 2 && mb_etf_is_atom(&q, "shutdown") && mb_etf_skip(&q) == 0) {
+        if (mb_put_tuple_head(b, 2) || mb_put_string(b, "shutdown", 8)) return *why = "out of memory", -1;
+        *r = q;
+        return mb_dist_from_etf(&c->d->me, r, b, why);
     }
     return mb_dist_from_etf(&c->d->me, r, b, why);
 }

@@ -224,8 +224,19 @@ int mb_dist_remote_signal(mb_runtime *rt, mb_pid from, mb_pid dest, int kind, mb
     size_t n;
     mb_buf b;
     mb_buf_init(&b);
+    mb_span tag, detail;
     if (mb_term_str(v, &s, &n) && n <= 255) {
         if (mb_etf_put_atom(&b, s, n)) why = "out of memory";
+    } else if (mb_term_len(v) == 2 && mb_term_index(v, 1, &tag) && mb_term_is_str(tag, "shutdown") &&
+               mb_term_index(v, 2, &detail)) {
+        /* {"shutdown", detail} leaves as {shutdown, Detail}, which OTP's
+         * supervisors and links take as a shutdown, not a crash */
+        if (mb_etf_put_tuple(&b, 2) || mb_etf_put_atom(&b, "shutdown", 8)) why = "out of memory";
+        else if (mb_dist_to_etf(&d->me, detail, &b, &why)) {
+            mb_buf_free(&b);
+            mb_buf_init(&b);
+            why = mb_etf_put_atom(&b, "shutdown", 8) ? "out of memory" : NULL;   /* a detail that cannot cross */
+        }
     } else if (mb_dist_to_etf(&d->me, v, &b, &why)) {
         mb_buf_free(&b);
         mb_buf_init(&b);   /* what cannot cross still ends the link: a reason that can */
