@@ -403,6 +403,19 @@ describe("task.shutdown", function()
   before_each(h.before)
   after_each(h.after)
 
+  it("returns nil for a task that already ended by shutdown or kill, whether looked at before or not", function()
+    for _, reason in ipairs({ "shutdown", "killed" }) do
+      local t = task.async(FNS .. ":exit_with", reason)
+      mb.sleep(50)   -- ended, its outcome not taken yet
+      local kind, v = task.shutdown(t)
+      assert.is_nil(kind, h.text(v))
+      local u = task.async(FNS .. ":exit_with", reason)
+      mb.sleep(50)
+      task.yield(u, 0)   -- its outcome taken first
+      assert.is_nil(task.shutdown(u))
+    end
+  end)
+
   it("stops a running task and returns nil; the task is gone", function()
     local t = task.async(FNS .. ":sleep_then", 10000, "never")
     local watch = mb.monitor(t.pid)

@@ -184,7 +184,7 @@ function M.shutdown(t, timeout)
   local done = receive(outcome(t), 0)
   if done then
     record(t, done)
-    return t.done[1], t.done[2]
+    return shut(t)   -- as a later call on it answers: an end by shutdown or kill is nil
   end
   mb.exit(t.pid, "shutdown")
   local down = down_of(t, ms)
