@@ -646,14 +646,14 @@ static bool take_refusal(mb_proc *p) {
     /* Only this thread's signal handler sets the bit, and not once
      * mbb_running is cleared: a look first, no locked write a slice. */
     uint8_t was = atomic_load_explicit(&p->no_growth, memory_order_relaxed);
-    if (was & MB_NOGROW_DOOMED)
-        atomic_fetch_and_explicit(&p->no_growth, (uint8_t)~MB_NOGROW_DOOMED, memory_order_relaxed);
+    if (!(was & MB_NOGROW_DOOMED)) return false;   /* the handler forces a collection only with the bit */
+    atomic_fetch_and_explicit(&p->no_growth, (uint8_t)~MB_NOGROW_DOOMED, memory_order_relaxed);
     mbb_lua *lp = lua_of(p);
     if (lp->gc_forced) {   /* spared after all, it collects at its own pace again */
         lp->gc_forced = false;
         lua_gc(lp->L, LUA_GCSETSTEPMUL, lp->gc_stepmul);
     }
-    return was & MB_NOGROW_DOOMED;
+    return true;
 }
 
 /* Runs fn(p, arg) on this thread as p's own code: where the preemption
