@@ -245,16 +245,44 @@ int mbb_set_exit_reason(lua_State *L, mb_proc *p, int idx, mb_encode_err *err) {
 /* The crash as a log event (host/core/logger.h), level error: its first
  * line as the crash log always read, the traceback below it, and for JSON
  * handlers the fields report, target, reason and traceback. */
+/* Where an error was raised, when its message starts with it ("file:line:
+ * ...", as error() writes it): "file:line" into where; else false. */
+static bool where_of(const char *msg, char *where, size_t size) {
+    for (const char *c = strchr(msg, ':'); c; c = strchr(c + 1, ':')) {
+        const char *d = c + 1;
+        while (*d >= '0' && *d <= '9') d++;
+        if (d == c + 1 || *d != ':') continue;
+        size_t n = (size_t)(d - msg);
+        if (c == msg || n >= size || memchr(msg, '\n', n)) return false;
+        memcpy(where, msg, n);
+        where[n] = '\0';
+        return true;
+    }
+    return false;
+}
+
+/* Else the traceback's first level that is not C's. */
+static bool traceback_where(const char *tb, char *where, size_t size) {
+    for (const char *l = strchr(tb, '\n'); l; l = strchr(l + 1, '\n')) {
+        const char *level = l[1] == '\t' ? l + 2 : l + 1;
+        if (strncmp(level, "[C]", 3) != 0) return where_of(level, where, size);
+    }
+    return false;
+}
+
 static void log_crash(mb_proc *p, const char *shown, const char *traceback) {
     const char *target = p->target ? p->target : "?";
     char msg[400];
     int n = snprintf(msg, sizeof msg, "process <0.%d.%d> (%s) crashed: %s", (int)mb_pid_slot(p->pid),
                      (int)mb_pid_serial(p->pid), target, shown);
     const char *tb = traceback ? traceback : "";
-    const char *fields[] = {"report", "crash", "target", target, "reason", shown, "traceback", tb};
+    /* file:line for JSON handlers (the line shows it in the reason) */
+    char where[256];
+    const char *fields[] = {"report", "crash", "target", target, "reason", shown, "traceback", tb, "where", where};
     mb_buf f;
     mb_buf_init(&f);
-    int bad = mb_json_object(&f, fields, 4);
+    int bad = mb_json_object(&f, fields, where_of(shown, where, sizeof where) || traceback_where(tb, where, sizeof where)
+                                             ? 5 : 4);
     pthread_mutex_lock(&p->lock);
     mb_log_event ev = {.level = MB_LOG_ERROR, .pid = p->pid, .name = p->name, .msg = msg,
                        .msg_len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1,

@@ -147,11 +147,13 @@ describe_subprocess("logger in a host run by moonbeam run", function()
     assert.equal('"the request"', g.last_message)
     assert.matches("CALL%-BOOM", g.reason)
     assert.matches("traceback", g.traceback)
+    assert.matches("%.lua:%d+$", g.where)   -- where the callback raised
     local c = by.crash
     assert.is_table(c, "no process crash event")
     assert.equal("error", c.level)
     assert.matches("PLAIN%-BOOM", c.reason)
     assert.equal("function", c.target)
+    assert.matches("%.lua:%d+$", c.where)
   end)
 
   it("MOONBEAM_CRASH_LOG=0 still silences them", function()

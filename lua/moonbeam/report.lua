@@ -140,6 +140,10 @@ function M.crash(S, reason, last)
     last_message = M.render(st.message), state = M.render(st.state),
     reason = M.render(type(r) == "table" and r[1] == "error" and r[2] or r),
     bad_return = S.bad, traceback = tb,
+    -- file:line of a crash: where its message says (as error() writes it),
+    -- else the traceback's first level that is not C's
+    where = type(r) == "table" and r[1] == "error" and type(r[2]) == "string" and r[2]:match("^([^\n]-:%d+):") or
+      tb and (tb:match("\n\t([^\n[]-:%d+): ")) or nil,
   }
   local lines = {
     "** Last message: " .. f.last_message,
