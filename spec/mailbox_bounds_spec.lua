@@ -235,6 +235,22 @@ describe("what a full mailbox never drops", function()
     local got = h.expect(h.tuple("got"), "what it got", 10000)
     assert.same({ "got", "go", "killed", "filler" }, got)
   end)
+
+  it("a task's result, and any message through an alias the process made, reach a full mailbox", function()
+    local pid = mb.spawn_opt(function(parent)
+      local mb = require "moonbeam"
+      local task = require "moonbeam.task"
+      assert(mb.send(mb.self(), "filler"))   -- max_queue 1: full
+      local t = task.async(function() return 42 end)
+      local ok, v = pcall(task.await, t, 5000)
+      local ref = mb.make_ref()
+      mb.alias(ref)
+      local sent = mb.send_alias(mb.self(), ref, "through the alias")
+      mb.send(parent, { "got", ok, v, sent, mb.receive(function(m) return m == "through the alias" end, 1000) })
+    end, { max_queue = 1 }, mb.self())
+    assert.same({ "got", true, 42, true, "through the alias" }, h.expect(h.tuple("got"), "what it got", 10000))
+    mb.exit(pid, "kill")
+  end)
 end)
 
 describe("mb.info(pid).message_queue_bytes", function()

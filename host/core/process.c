@@ -215,7 +215,6 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
     }
     switch (m->kind) {
     case MB_MSG_DATA:
-    case MB_MSG_ALIASED:
         if (p->admits) {
             int rc = mb_mailbox_admit(p, m, from);
             /* A call's request that a doomed mailbox drops is queued all
@@ -227,6 +226,7 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
             }
         }
         /* fall through */
+    case MB_MSG_ALIASED:   /* through an alias its owner made: an answer to what it asked (a task's result) */
     case MB_MSG_SYSTEM:
     case MB_MSG_CODE:
     case MB_MSG_DOWN:
