@@ -64,6 +64,9 @@ describe("a call cycle", function()
     local ra, rb = relayed(a), relayed(b)
     assert_deadlock(ra[4], a, b)
     assert_deadlock(rb[4], a, b)
+    -- each caller's chain runs from itself round to itself
+    assert.same({ a, b, a }, ra[4][2])
+    assert.same({ b, a, b }, rb[4][2])
     assert.is_true(ra[5] < 2000 and rb[5] < 2000, "elapsed " .. ra[5] .. ", " .. rb[5])
   end)
 
@@ -72,9 +75,11 @@ describe("a call cycle", function()
     local elapsed, r = U.timed(gen.call, a, relay(b, relay(c, relay(a, "ping"))), 5000)
     assert.is_true(r[1], h.text(r[2]))
     assert.is_true(elapsed < 2000, "elapsed " .. elapsed)
+    local after = { [a] = b, [b] = c, [c] = a }
     for _, p in ipairs({ a, b, c }) do
       local m = relayed(p)
       assert_deadlock(m[4], a, b, c)
+      assert.same({ p, after[p], after[after[p]], p }, m[4][2])   -- from p round to p
       assert.is_true(m[5] < 2000, "elapsed " .. m[5])
     end
   end)

@@ -47,12 +47,17 @@ static int begin(mb_proc *self, mb_pid server, mb_proc *held, mb_ref ref, mb_pid
     }
     if (chain[n - 1] != self->pid) return 0;   /* too long to tell: let the timeout decide */
 
+    /* Each caller on the cycle is told the chain from itself round to
+     * itself: the cycle (chain[0..n-2]) read from its own place in it. */
+    int cycle = n - 1;
     mb_buf b;
     mb_buf_init(&b);
-    int bad = mb_put_tuple_head(&b, (unsigned)n);
-    for (int i = 0; i < n && !bad; i++) bad = mb_put_id(&b, MB_T_PID, chain[i]);
-    if (!bad)
-        for (int i = 1; i < n - 1; i++) notify_deadlock(rt, self->sched, chain[i], b.p, b.len);
+    for (int i = 1; i < cycle; i++) {
+        b.len = 0;
+        int bad = mb_put_tuple_head(&b, (unsigned)n);
+        for (int k = 0; k < n && !bad; k++) bad = mb_put_id(&b, MB_T_PID, chain[(i + k) % cycle]);
+        if (!bad) notify_deadlock(rt, self->sched, chain[i], b.p, b.len);
+    }
     mb_buf_free(&b);
     return n;
 }
