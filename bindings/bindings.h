@@ -25,7 +25,7 @@ typedef struct mbb_lua {
     int co_ref;                       /* co's registry ref: kept alive */
     const void *yield_through[2];     /* the state's pcall and xpcall: a preemption may yield across them */
     bool jit_looked;                  /* vm.c has seen it do enough work to compile (jit_when_busy) */
-    bool gc_forced;                   /* a kill's signal set its collector's stepmul to 0 (vm.c:
+    bool gc_forced;                   /* a kill's signal set its collector's stepmul to 0 (preempt.c:
                                          force_gc_step) in this slice... */
     int gc_stepmul;                   /* ...and this is what it was: set back when the slice ends */
     size_t kept;                      /* bytes its state held after its last collection (collect_before_waiting) */
@@ -70,7 +70,7 @@ static inline lua_State *mbb_co(const mb_proc *p) {
  * processes that find what it finds. Returns whether b holds one. */
 bool mbb_own_search_path(lua_State *L, mb_proc *self, mb_buf *b);
 mb_proc *mbb_self(lua_State *L);
-/* The process whose slice this thread is running (vm.c), or NULL. */
+/* The process whose slice this thread is running (preempt.c), or NULL. */
 extern __thread mb_proc *volatile mbb_running __attribute__((tls_model("initial-exec")));
 /* The scheduler to credit with work this thread creates (NULL off-scheduler). */
 static inline mb_sched *mbb_sched(mb_proc *p) { return p->ext ? NULL : p->sched; }
@@ -109,7 +109,7 @@ int mbb_raisef(lua_State *L, const char *fmt, ...);
  * states that cannot yield to a scheduler (see message_api.c). */
 int mbb_exit_now(lua_State *L, mb_proc *p);
 /* p is dying inside a coroutine of its own: from its next instruction on,
- * it leaves each level that cannot yield, then yields for good (vm.c). */
+ * it leaves each level that cannot yield, then yields for good (preempt.c). */
 void mbb_exit_soon(lua_State *L);
 /* Reply to caller's call ref with the value at idx, as core.reply does:
  * 0, 1 with err filled when the value cannot be sent, or -1: no memory.

@@ -75,7 +75,7 @@ static int open_os(lua_State *L) {
 
 /* The FFI lets C code call back into Lua while it holds something of its
  * own (a lock, an open directory): a process that opened it is never left
- * in the middle of its code (vm.c, abandon), only preempted or handed off. */
+ * in the middle of its code (preempt.c, abandon), only preempted or handed off. */
 static int open_ffi(lua_State *L) {
     void *ud;
     if (lua_getallocf(L, &ud) == mb_proc_alloc) ((mb_proc *)ud)->foreign_code = true;

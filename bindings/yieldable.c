@@ -1,6 +1,6 @@
 /* yieldable.c: whether lua_yield would succeed on a state now.
  *
- * The preemption hook (vm.c) yields from inside running Lua code. LuaJIT
+ * The preemption hook (preempt.c) yields from inside running Lua code. LuaJIT
  * lets it only where no C frame that cannot be resumed lies between the
  * hook and the coroutine's resume: an error handler (xpcall's, which LuaJIT
  * calls from its error machinery), a finalizer run by an allocation's GC

@@ -119,7 +119,7 @@ typedef struct mb_proc {
      * error where it runs or waits, and the process goes on. ARMED while
      * the process says an evaluation may be stopped; the console server
      * makes it ASKED; the process's next preemption hook or wait raises and
-     * makes it ARMED again (bindings/vm.c, message_api.c). */
+     * makes it ARMED again (bindings/preempt.c, message_api.c). */
     _Atomic int interrupt;            /* MB_INTR_OFF, MB_INTR_ARMED, MB_INTR_ASKED */
     mb_yield yield;
     int budget;                       /* messages left in this slice */
@@ -143,7 +143,7 @@ typedef struct mb_proc {
     /* Why its allocator refuses all growth (MB_NOGROW_*): it recursed its
      * thread's C stack away (for good), or it must end and the preemption
      * signal found it in C code, where only an error unwinds it safely
-     * (bindings/vm.c: until its slice ends). Atomic: that signal's
+     * (bindings/preempt.c: until its slice ends). Atomic: that signal's
      * handler sets it on the owner's thread, and the allocator's common
      * case reads it with a plain load, the same one a bool took. */
     _Atomic uint8_t no_growth;

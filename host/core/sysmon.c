@@ -59,7 +59,7 @@ static bool hand_off(mb_sysmon *m, mb_sched *s, mb_proc *p) {
 
 /* p is doomed (process.h): if its thread was last found in generated code,
  * publish that code's bounds, where the VM layer's signal handler leaves it
- * (bindings/vm.c). Reading the maps is done here, never in a handler. */
+ * (bindings/preempt.c). Reading the maps is done here, never in a handler. */
 static void cut_where_stuck(mb_proc *p) {
     if (!mb_proc_doomed(p)) return;
     uintptr_t pc = atomic_load_explicit(&p->stuck_pc, memory_order_relaxed), lo = 0, hi = 0;
@@ -81,7 +81,7 @@ static void cut_where_stuck(mb_proc *p) {
 }
 
 /* The host stops: p will not run again, so whatever it runs is ended where
- * it is if it cannot yield (bindings/vm.c), not waited for. */
+ * it is if it cannot yield (bindings/preempt.c), not waited for. */
 static void end_at_stop(mb_sysmon *m, mb_proc *p) {
     if (m->host_stopping) atomic_store_explicit(&p->must_end, true, memory_order_relaxed);
 }

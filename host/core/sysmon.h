@@ -6,7 +6,7 @@
  * - past MB_PREEMPT_MS, or at once when an exit signal waits for the
  *   process, it asks the slice's thread to preempt it (MB_PREEMPT_SIGNAL;
  *   the VM layer yields the process at its next interpreted instruction
- *   where a yield is possible: bindings/vm.c);
+ *   where a yield is possible: bindings/preempt.c);
  * - past MB_HAND_OFF_MS, when that did not end the slice (a compiled loop,
  *   which never looks at hooks, or a long C call), it hands the scheduler,
  *   with its run queue, loop and timers, to a fresh thread: the stuck thread

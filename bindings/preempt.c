@@ -1,0 +1,362 @@
+/* preempt.c: a Lua process's code run where it can be stopped (see
+ * preempt.h). The system monitor (host/core/sysmon.c) sends
+ * MB_PREEMPT_SIGNAL to a thread whose slice runs long; its handler here sets
+ * LuaJIT's count hook, which yields at a safe point, and for a process that
+ * a queued exit signal ends, leaves its code for good where only LuaJIT's or
+ * moonbeam's own code is on the stack. */
+#include "preempt.h"
+
+#include <dlfcn.h>
+#include <luajit.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <ucontext.h>
+#include "bindings.h"
+#include "yieldable.h"
+#include "core/signal.h"
+#include "core/sysmon.h"
+
+#define PREEMPT_HOOK_COUNT 1000   /* instructions between looks, once asked */
+/* Once a queued exit signal ends the process: its next instruction. A
+ * loop whose every instruction is a long builtin call (a 12 ms s:rep) runs
+ * a few hundred instructions a second, and each signal (one every look)
+ * sets the count afresh: a count of 1000 was never reached. */
+#define DOOMED_HOOK_COUNT 1
+
+/* The process this thread is running a slice of, and where that slice
+ * began, for the signal handler. */
+__thread mb_proc *volatile mbb_running __attribute__((tls_model("initial-exec")));
+static __thread sigjmp_buf *volatile slice_start __attribute__((tls_model("initial-exec")));
+
+/* Where LuaJIT's own code and moonbeam's are loaded (found once, with the
+ * signal handler): C functions there hold nothing outside a state while
+ * they call Lua. */
+static const void *luajit_base, *moonbeam_base;
+
+static void find_bases(void) {
+    Dl_info info;
+    if (dladdr((void *)lua_pushnil, &info)) luajit_base = info.dli_fbase;
+    if (dladdr((void *)mbb_lua_kind_init, &info)) moonbeam_base = info.dli_fbase;
+}
+
+static bool ours(lua_CFunction fn) {
+    Dl_info info;
+    if (!fn) return true;   /* one of LuaJIT's fast functions */
+    if (!dladdr((void *)fn, &info)) return false;
+    return info.dli_fbase == luajit_base || info.dli_fbase == moonbeam_base;
+}
+
+/* What lies between this instruction and the process's body, from its
+ * hook. A yield reaches the scheduler only with no C function between
+ * (pcall and xpcall excepted, LuaJIT yields across them) and from the body's
+ * own coroutine. A doomed process may be left where it is only if the C
+ * functions between are LuaJIT's or moonbeam's: a C module's function that
+ * called back into Lua may hold something of its own. */
+typedef enum between { BETWEEN_NOTHING, BETWEEN_OURS, BETWEEN_FOREIGN } between;
+
+static between what_is_between(mb_proc *p, lua_State *L) {
+    const mbb_lua *lp = p->state;
+    between b = L == lp->co ? BETWEEN_NOTHING : BETWEEN_OURS;   /* a coroutine of its own */
+    lua_Debug ar;
+    for (int level = 0; lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sf", &ar)) return BETWEEN_FOREIGN;
+        const void *fn = lua_topointer(L, -1);
+        lua_CFunction cfn = lua_tocfunction(L, -1);
+        lua_pop(L, 1);
+        if (ar.what[0] != 'C' || fn == lp->yield_through[0] || fn == lp->yield_through[1]) continue;
+        if (!ours(cfn)) return BETWEEN_FOREIGN;
+        b = BETWEEN_OURS;
+    }
+    /* LuaJIT's own C frames that no stack level shows: an error handler's,
+     * a finalizer's (yieldable.c). */
+    if (b == BETWEEN_NOTHING && mbb_yieldable(L) == MBB_YIELD_CANNOT) b = BETWEEN_OURS;
+    return b;
+}
+
+static void preempt_hook(lua_State *L, lua_Debug *ar);
+
+/* Runs on the process's own thread, between two interpreted instructions.
+ * Where the process cannot yield it keeps looking, unless a queued exit
+ * signal ends it and only LuaJIT's or moonbeam's C functions are between
+ * (what_is_between): then it is abandoned here, as in compiled code. Once
+ * it yields, the slice ends as if it had called mb.yield (exit signals are
+ * handled on resume). */
+/* Not interrupted by our own signal's lua_sethook: LuaJIT's dispatch
+ * update is not reentrant. count 0: no hook. */
+static void set_hook(lua_State *L, int count) {
+    sigset_t preempt, old;
+    sigemptyset(&preempt);
+    sigaddset(&preempt, MB_PREEMPT_SIGNAL);
+    pthread_sigmask(SIG_BLOCK, &preempt, &old);
+    if (count) lua_sethook(L, preempt_hook, LUA_MASKCOUNT, count);
+    else lua_sethook(L, NULL, 0, 0);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void mbb_clear_hook(lua_State *L) { set_hook(L, 0); }
+
+static void preempt_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    void *ud;
+    if (lua_getallocf(L, &ud) != mb_proc_alloc) return;
+    mb_proc *p = ud;
+    if (p->dying && !p->in_blocking) {
+        /* Its exit began inside a coroutine of its own (mbb_exit_soon):
+         * out of each level that cannot yield, until the body can. */
+        if (what_is_between(p, L) == BETWEEN_NOTHING) {
+            mbb_clear_hook(L);
+            mbb_exit_now(L, p);
+        } else {
+            mbb_raisef(L, "moonbeam: process is exiting");
+        }
+        return;
+    }
+    if (mb_proc_take_interrupt(p)) {
+        /* An error can be raised where no yield can reach the scheduler. */
+        mbb_clear_hook(L);
+        mbb_raise_plain(L, MB_INTERRUPTED);
+        return;
+    }
+    between b = what_is_between(p, L);
+    if (b != BETWEEN_NOTHING) {
+        sigjmp_buf *start = slice_start;
+        if (b == BETWEEN_OURS && !p->foreign_code && start && mbb_running == p && mb_proc_doomed(p))
+            siglongjmp(*start, 1);
+        /* It goes on here: a look every instruction would walk its stack
+         * at each. */
+        if (lua_gethookcount(L) < PREEMPT_HOOK_COUNT) set_hook(L, PREEMPT_HOOK_COUNT);
+        return;
+    }
+    mbb_clear_hook(L);
+    p->budget = 0;   /* a whole slice of work, for its reductions */
+    p->hogged = true;   /* behind those that wait on messages (sched.c) */
+    p->yield = MB_YIELD_RESCHED;
+    mbb_note_where(L, p);
+    lua_yield(L, 0);
+}
+
+void mbb_exit_soon(lua_State *L) { set_hook(L, DOOMED_HOOK_COUNT); }
+
+/* ThreadSanitizer runs a handler late, at the end of the next intercepted
+ * call, with the context of when the signal came: leaving from there would
+ * leave inside libc. Under it a compiled loop is only handed off. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MB_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(MB_TSAN)
+#define LEAVE_BY_SIGNAL 0
+#else
+#define LEAVE_BY_SIGNAL 1
+#endif
+
+/* Whether pc is in the code the monitor published for p (a consistent
+ * reading of the bounds, or none: the next signal looks again). */
+static bool in_cut(const mb_proc *p, uintptr_t pc) {
+    /* Acquire loads, not a fence: ThreadSanitizer does not model fences. */
+    uint32_t seq = atomic_load_explicit(&p->cut_seq, memory_order_acquire);
+    if (seq & 1) return false;
+    uintptr_t lo = atomic_load_explicit(&p->cut_lo, memory_order_acquire);
+    uintptr_t hi = atomic_load_explicit(&p->cut_hi, memory_order_acquire);
+    return atomic_load_explicit(&p->cut_seq, memory_order_relaxed) == seq && pc >= lo && pc < hi;
+}
+
+/* Where the signal found its thread. */
+static uintptr_t interrupted_pc(const void *uctx) {
+#if defined(__x86_64__)
+    return (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.gregs[REG_RIP];
+#elif defined(__aarch64__)
+    return (uintptr_t)((const ucontext_t *)uctx)->uc_mcontext.pc;
+#else
+    (void)uctx;
+    return 0;   /* unknown: such a process is only ever handed off */
+#endif
+}
+
+/* A compiled loop whose builtin allocates nothing new (table.concat of the
+ * same strings: the result is interned already) never meets the refusal.
+ * But a trace that may allocate checks the collector's threshold at every
+ * iteration: lowered to what the state holds, with steps unbounded
+ * (stepmul 0), its next check runs the collector through its marking, and
+ * LuaJIT never runs the atomic phase on a trace: the trace exits to the
+ * interpreter, where the hook is due. Both lua_gc calls are plain stores
+ * into the state (LuaJIT's lj_api.c), as lua_sethook's are; stepmul is set
+ * back when the slice ends (take_refusal), for a process spared after all
+ * (whose collector, stopped by collectgarbage("stop"), runs again). */
+static void force_gc_step(mbb_lua *lp) {
+    int was = lua_gc(lp->L, LUA_GCSETSTEPMUL, 0);
+    if (!lp->gc_forced) {
+        lp->gc_stepmul = was;
+        lp->gc_forced = true;
+    }
+    lua_gc(lp->L, LUA_GCRESTART, 0);
+}
+
+/* MB_PREEMPT_SIGNAL, sent by the monitor to the thread running a long slice.
+ * Setting a hook is what LuaJIT's own interrupt handler does from a signal;
+ * the hook does the rest on this thread at a safe point. The slice may have
+ * ended before the signal came: then the hook preempts whatever runs here
+ * next, at worst one early yield.
+ * A process that a queued exit signal ends, found in compiled code, would
+ * never reach the hook (stock LuaJIT's traces do not look at it): there the
+ * thread holds no lock and is in no C code of the host's or of libc's, so it
+ * leaves that code for good, back to where the slice began (abandon). The
+ * monitor says which code that is (sysmon.c, cut_where_stuck) from where
+ * this handler found the thread before: here, loads and stores only.
+ * Found anywhere else, it is most likely inside one of LuaJIT's C functions
+ * (a builtin such as string.rep or table.concat that a compiled loop calls
+ * over and over), where leaving could leave a lock or half-made state
+ * behind, and which never looks at the hook: its allocator refuses to grow
+ * from now on (MB_NOGROW_DOOMED), so its next allocation raises "not enough
+ * memory" and unwinds through LuaJIT as any error does, to a pcall (where
+ * the hook, due at the next instruction, ends it) or out of the body; a
+ * compiled loop that allocates nothing new is sent through the collector
+ * (force_gc_step). One that neither allocates nor may (a plain find, a
+ * table.concat whose result is unused) is left only if this handler
+ * catches it between two calls. */
+static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
+    (void)sig;
+    (void)info;
+    mb_proc *p = mbb_running;
+    mbb_lua *lp = p ? p->state : NULL;
+    if (!lp || !lp->L) return;
+    sigjmp_buf *start = slice_start;
+    bool doomed = mb_proc_doomed(p);
+    if (start && doomed && !p->foreign_code) {
+        if (LEAVE_BY_SIGNAL) {
+            uintptr_t pc = interrupted_pc(uctx);
+            if (in_cut(p, pc)) siglongjmp(*start, 1);
+            atomic_store_explicit(&p->stuck_pc, pc, memory_order_relaxed);
+        }
+        atomic_fetch_or_explicit(&p->no_growth, MB_NOGROW_DOOMED, memory_order_relaxed);
+        force_gc_step(lp);
+    }
+    /* Set afresh even when set: LuaJIT's own dispatch update (a trace
+     * recorded, a hook cleared) may have been under way when this signal
+     * came, and left the hook set but not installed. */
+    if (lua_gethookmask(lp->L) & LUA_MASKCOUNT) lua_sethook(lp->L, NULL, 0, 0);
+    lua_sethook(lp->L, preempt_hook, LUA_MASKCOUNT,
+                doomed || p->dying ? DOOMED_HOOK_COUNT : PREEMPT_HOOK_COUNT);   /* dying: mbb_exit_soon's */
+}
+
+static void install_preempt_handler(void) {
+    find_bases();
+    mbb_yieldable_init();
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_preempt_signal;
+    sa.sa_flags = SA_RESTART | SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(MB_PREEMPT_SIGNAL, &sa, NULL))
+        fprintf(stderr, "moonbeam: no preemption signal handler; long slices are only handed off\n");
+}
+
+void mbb_lua_kind_init(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, install_preempt_handler);
+}
+
+static int flush_compiled_code(lua_State *L) {
+    luaJIT_profile_stop(L);   /* its timer would go on writing into the freed state */
+    luaJIT_setmode(L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_FLUSH);
+    return 0;
+}
+
+/* p must end by the exit signal queued for it, and its code stopped first
+ * (left where it was, or ended by an error its allocator raised): it ends
+ * with that signal's reason. */
+void mbb_end_by_signal(mb_proc *p) {
+    /* The signal that ends it is counted before it is queued: wait for it
+     * to be there, so that p ends with its reason. */
+    while (!p->dying && atomic_load_explicit(&p->ending, memory_order_relaxed) > 0) {
+        if (!mb_signal_drain(p) && !p->dying) sched_yield();
+    }
+    if (!p->dying) {   /* the host stops, or spared after all: too late */
+        p->exit_reason.len = 0;
+        mb_put_string(&p->exit_reason, "killed", 6);
+    }
+    p->yield = MB_YIELD_EXIT;
+}
+
+/* The signal handler brought this thread back from p's compiled code (or
+ * the hook from where p could not yield): p's coroutine stopped in the
+ * middle of its code and can run nothing any more. Its machine code is freed here (a flush, on the main thread,
+ * touches only the JIT's records; the collector is stopped first so that no
+ * finalizer runs in a state caught mid-instruction); all the rest goes with
+ * its arena (lua_close_proc), and its finalizers never run. It ends with the
+ * reason of the signal that ended it. */
+static void abandon(mb_proc *p) {
+    sigset_t preempt;
+    sigemptyset(&preempt);
+    sigaddset(&preempt, MB_PREEMPT_SIGNAL);
+    pthread_sigmask(SIG_UNBLOCK, &preempt, NULL);   /* blocked in the handler we left */
+    p->abandoned = true;
+    p->in_match = false;
+    lua_State *L = ((mbb_lua *)p->state)->L;
+    lua_gc(L, LUA_GCSTOP, 0);
+    if (lua_cpcall(L, flush_compiled_code, NULL))   /* inside a finalizer: LuaJIT refuses */
+        fprintf(stderr, "moonbeam: the compiled code of a killed process stays allocated\n");
+    mbb_end_by_signal(p);
+}
+
+/* Whether p's allocator refused to grow because it must end (the signal's
+ * handler, on_preempt_signal); it grows again from here, for its
+ * finalizers. After p's code ran, with mbb_running cleared: no handler
+ * sets it again. */
+static bool take_refusal(mb_proc *p) {
+    atomic_signal_fence(memory_order_seq_cst);   /* after mbb_running's store */
+    /* Only this thread's signal handler sets the bit, and not once
+     * mbb_running is cleared: a look first, no locked write a slice. */
+    uint8_t was = atomic_load_explicit(&p->no_growth, memory_order_relaxed);
+    if (!(was & MB_NOGROW_DOOMED)) return false;   /* the handler forces a collection only with the bit */
+    atomic_fetch_and_explicit(&p->no_growth, (uint8_t)~MB_NOGROW_DOOMED, memory_order_relaxed);
+    mbb_lua *lp = ((mbb_lua *)p->state);
+    if (lp->gc_forced) {   /* spared after all, it collects at its own pace again */
+        lp->gc_forced = false;
+        lua_gc(lp->L, LUA_GCSETSTEPMUL, lp->gc_stepmul);
+    }
+    return true;
+}
+
+/* Runs fn(p, arg) on this thread as p's own code: where the preemption
+ * signal may leave it (on_preempt_signal, preempt_hook) and its allocator
+ * may be told to refuse. -1: it was left (abandoned); else fn's result.
+ * refused: whether the allocator was told to refuse meanwhile (p must end:
+ * whatever fn did after that, p ends by its signal). */
+int mbb_run_leavable(mb_proc *p, int (*fn)(mb_proc *, int), int arg, bool *refused) {
+    sigjmp_buf start;
+    mbb_running = p;
+    if (sigsetjmp(start, 0)) {   /* savemask 0: no system call a slice */
+        slice_start = NULL;
+        mbb_running = NULL;
+        take_refusal(p);
+        abandon(p);
+        return -1;
+    }
+    slice_start = &start;
+    int st = fn(p, arg);
+    slice_start = NULL;
+    mbb_running = NULL;
+    *refused = take_refusal(p);
+    return st;
+}
+
+static int resume_body(mb_proc *p, int nargs) { return lua_resume(((mbb_lua *)p->state)->co, nargs); }
+
+/* One slice of Lua; counts its reductions: one, and one a message. -1: the
+ * slice was abandoned (on_preempt_signal). */
+int mbb_resume_slice(mb_proc *p, int nargs, bool *refused) {
+    int st = mbb_run_leavable(p, resume_body, nargs, refused);
+    if (st < 0) return -1;
+    int used = mbb_slice_budget() - (p->budget > 0 ? p->budget : 0);
+    atomic_store_explicit(&p->reductions,
+                          atomic_load_explicit(&p->reductions, memory_order_relaxed) + 1 + (uint64_t)used,
+                          memory_order_relaxed);
+    return st;
+}
