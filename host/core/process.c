@@ -247,10 +247,24 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
     return MB_DELIVER_OK;
 }
 
+/* A message or signal to a process of another node: its distribution
+ * layer's (runtime.h, remote_signal), or dropped when this host is none. */
+static int to_node(mb_runtime *rt, mb_pid from, mb_pid dest, mb_msg_kind kind, mb_ref ref, const void *bytes,
+                   size_t len) {
+    mb_remote_signal_fn f = atomic_load(&rt->remote_signal);
+    return f && f(rt, from, dest, (int)kind, ref, bytes, len) ? -1 : MB_DELIVER_OK;
+}
+
+/* Whether a message of kind to dest goes to another node: messages (a
+ * timer's) and exit signals do; replies and the like never name one. */
+static bool for_node(mb_pid dest, mb_msg_kind kind) {
+    return mb_pid_is_remote(dest) && (kind == MB_MSG_DATA || kind == MB_SIG_LINK_EXIT || kind == MB_SIG_EXIT ||
+                                      kind == MB_SIG_DOWN);
+}
+
 int mb_send_msg(mb_runtime *rt, mb_sched *s, mb_pid dest, mb_msg *m) {
-    if (mb_pid_is_remote(dest)) {   /* a timer's to another node's process: its distribution layer's */
-        mb_remote_signal_fn to_node = atomic_load(&rt->remote_signal);
-        int rc = to_node && to_node(rt, m->from, dest, MB_MSG_DATA, 0, m->data, m->len) ? -1 : MB_DELIVER_OK;
+    if (for_node(dest, m->kind)) {
+        int rc = to_node(rt, m->from, dest, m->kind, 0, m->data, m->len);
         free(m);
         return rc;
     }
@@ -309,10 +323,7 @@ static int send_to(mb_runtime *rt, mb_sched *s, mb_proc *self, mb_pid from, mb_p
 
 int mb_send(mb_runtime *rt, mb_sched *s, mb_pid from, mb_pid dest, mb_msg_kind kind, mb_ref ref,
             const void *bytes, size_t len) {
-    if (mb_pid_is_remote(dest) && (kind == MB_SIG_LINK_EXIT || kind == MB_SIG_EXIT || kind == MB_SIG_DOWN)) {
-        mb_remote_signal_fn to_node = atomic_load(&rt->remote_signal);
-        return to_node && to_node(rt, from, dest, (int)kind, ref, bytes, len) ? -1 : MB_DELIVER_OK;
-    }
+    if (for_node(dest, kind)) return to_node(rt, from, dest, kind, ref, bytes, len);
     return send_to(rt, s, NULL, from, dest, kind, ref, bytes, len);
 }
 
