@@ -226,7 +226,7 @@ static int call_frame(lua_State *L, mb_proc *self, mb_dist *d, mb_pid server, co
     mb_buf_init(&b);
     int bad = frame_head(&b) || (server ? mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, 2) ||
                                               mb_etf_put_atom(&b, "", 0) || mb_dist_put_pid(me, &b, server)
-                                        : mb_etf_put_tuple(&b, 4) || mb_etf_put_int(&b, 6) ||
+                                        : mb_etf_put_tuple(&b, 4) || mb_etf_put_int(&b, MB_DIST_REG_SEND) ||
                                               mb_dist_put_pid(me, &b, self->pid) || mb_etf_put_atom(&b, "", 0) ||
                                               mb_etf_put_atom(&b, name, strlen(name))) ||
               mb_etf_put_version(&b) || mb_etf_put_tuple(&b, 3) || mb_etf_put_atom(&b, label, ln) ||
@@ -272,11 +272,13 @@ int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, 
 
 /* The name of a {name, node} of another node: as a name here is (not
  * empty, no NUL: a C string would cut it and reach another process) and
- * as an atom is (255 bytes at most). Raises under fn. */
-static const char *remote_name(lua_State *L, int idx, size_t *n, const char *fn) {
+ * as an atom is (well-formed UTF-8, which Erlang drops the connection
+ * over otherwise; here 255 bytes at most). Raises under fn. */
+const char *mbb_remote_name(lua_State *L, int idx, size_t *n, const char *fn) {
     const char *name = luaL_checklstring(L, idx, n);
     if (*n == 0 || memchr(name, '\0', *n)) mbb_raisef(L, "%s: name must be a non-empty string without NUL bytes", fn);
-    if (*n > 255) mbb_raisef(L, "%s: a name on another node is an atom: 255 bytes at most", fn);
+    if (*n > 255 || !mb_etf_atom_fits(name, *n))
+        mbb_raisef(L, "%s: a name on another node is an atom: UTF-8 of 255 bytes at most", fn);
     return name;
 }
 
@@ -286,7 +288,7 @@ static int l_dist_call_named(lua_State *L) {
     mb_proc *self = mbb_self(L);
     char name[256], node[256];
     size_t nn, ln;
-    const char *n = remote_name(L, 1, &nn, "gen_server.call"), *at = luaL_checklstring(L, 2, &ln);
+    const char *n = mbb_remote_name(L, 1, &nn, "gen_server.call"), *at = luaL_checklstring(L, 2, &ln);
     luaL_checktype(L, 3, LUA_TSTRING);
     bool usable = ln <= 255 && memchr(at, '@', ln) && mb_dist_of(self->rt);
     snprintf(name, sizeof name, "%s", n);
@@ -370,7 +372,7 @@ int mbb_dist_monitor(lua_State *L, mb_proc *self, mb_pid server, const char *nam
  * registered as name on another node (mb.monitor({name, node})). */
 static int l_dist_monitor_named(lua_State *L) {
     size_t nn, ln;
-    const char *name = remote_name(L, 1, &nn, "monitor"), *node = luaL_checklstring(L, 2, &ln);
+    const char *name = mbb_remote_name(L, 1, &nn, "monitor"), *node = luaL_checklstring(L, 2, &ln);
     if (ln > 255 || !memchr(node, '@', ln)) node = NULL;
     return mbb_dist_monitor(L, mbb_self(L), 0, name, node);
 }
@@ -380,7 +382,7 @@ static int l_dist_monitor_named(lua_State *L) {
 static int l_dist_send_named(lua_State *L) {
     mb_proc *self = mbb_self(L);
     size_t nn, ln;
-    const char *name = remote_name(L, 1, &nn, "send"), *node = luaL_checklstring(L, 2, &ln);
+    const char *name = mbb_remote_name(L, 1, &nn, "send"), *node = luaL_checklstring(L, 2, &ln);
     if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "send: a message cannot be nil");
     mbb_encode_or_raise(L, self, 3, "send: msg");
     mb_dist *d = mb_dist_of(self->rt);

@@ -5,10 +5,40 @@
 #include "core/names.h"
 #include "core/timer.h"
 
-/* send_after's and send_interval's arguments (ms, dest, msg), checked;
- * then the timer: every interval ms after the first (0: once). Pushes the
- * timer ref and whether the slice is over. A name is resolved at each
- * message; a pid's message is dropped if the pid is gone by then. */
+/* dest at 2 (and a node at 4: a name of another node's) as a timer's,
+ * checked; raises under fn. */
+static mb_timer_dest check_dest(lua_State *L, const char *fn) {
+    mb_timer_dest d = {0, NULL, NULL};
+    size_t n;
+    if (lua_type(L, 4) == LUA_TSTRING) {
+        mbb_remote_name(L, 2, &n, fn);
+    } else if (lua_type(L, 2) == LUA_TSTRING) {
+        const char *s = lua_tolstring(L, 2, &n);
+        if (!mb_name_valid(s, n))
+            mbb_raisef(L, "%s: name must be a non-empty string without NUL bytes", fn);
+    } else if (mbb_is_pid(L, 2)) {
+        d.pid = mbb_check_pid(L, 2, fn);
+    } else {
+        mbb_raisef(L, "%s: dest must be a pid or a registered name", fn);
+    }
+    return d;
+}
+
+/* The names of d (those at 2 and 4), malloc'd into it; false: out of memory. */
+static bool copy_names(lua_State *L, mb_timer_dest *d) {
+    if (d->pid) return true;
+    d->name = strdup(lua_tostring(L, 2));
+    if (d->name && lua_type(L, 4) == LUA_TSTRING && !(d->node = strdup(lua_tostring(L, 4)))) {
+        free(d->name);
+        d->name = NULL;
+    }
+    return d->name != NULL;
+}
+
+/* send_after's and send_interval's arguments (ms, dest, msg[, node]),
+ * checked; then the timer: every interval ms after the first (0: once).
+ * Pushes the timer ref and whether the slice is over. A name is resolved
+ * at each message; a pid's message is dropped if the pid is gone by then. */
 static int arm(lua_State *L, const char *fn, bool repeat) {
     mb_proc *self = mbb_self(L);
     lua_Number ms = lua_tonumber(L, 1);
@@ -19,28 +49,16 @@ static int arm(lua_State *L, const char *fn, bool repeat) {
         return mbb_raisef(L, "%s: ms must be a finite number %s", fn, repeat ? "> 0" : ">= 0");
     if (ms > MB_MAX_TIMEOUT_MS)
         return mbb_raisef(L, "%s: ms must be at most 2^53 (no timer is set further ahead)", fn);
-    mb_pid dest = 0;
-    char *name = NULL;
-    if (lua_type(L, 2) == LUA_TSTRING) {
-        size_t n;
-        const char *s = lua_tolstring(L, 2, &n);
-        if (!mb_name_valid(s, n))
-            return mbb_raisef(L, "%s: name must be a non-empty string without NUL bytes", fn);
-    } else if (mbb_is_pid(L, 2)) {
-        dest = mbb_check_pid(L, 2, fn);
-    } else {
-        return mbb_raisef(L, "%s: dest must be a pid or a registered name", fn);
-    }
+    mb_timer_dest dest = check_dest(L, fn);
     if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "%s: msg cannot be nil", fn);
     mbb_encode_or_raise(L, self, 3, repeat ? "send_interval: msg" : "send_after: msg");
     mb_msg *m = mb_msg_copy(MB_MSG_DATA, self->pid, 0, self->scratch.p, self->scratch.len);
     if (!m) return mbb_raisef(L, "%s: out of memory", fn);
-    if (!dest && !(name = strdup(lua_tostring(L, 2)))) {
+    if (!copy_names(L, &dest)) {
         free(m);
         return mbb_raisef(L, "%s: out of memory", fn);
     }
-    mb_ref ref = mb_send_interval(self->rt, self->ext ? NULL : self, self->pid, ms, repeat ? ms : 0, dest,
-                                  name, m);
+    mb_ref ref = mb_send_interval(self->rt, self->ext ? NULL : self, self->pid, ms, repeat ? ms : 0, dest, m);
     if (!ref) return mbb_raisef(L, "%s: out of memory", fn);
     mbb_push_ref(L, ref);
     lua_pushboolean(L, --self->budget <= 0);   /* a timer is work like a send */

@@ -94,7 +94,7 @@ describe("messages between nodes", function()
     assert.equal("2^53\tnumber\ttrue\ndone\t34\n", out)
   end)
 
-  it("lets send_after and send_interval reach a process of another node by its pid", function()
+  it("lets send_after and send_interval reach a process of another node by its pid or {name, node}", function()
     local ready, done = N.barrier(), N.barrier()
     local erl, efull = echo_node("m5", ready, done)
     local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie m5", PRELUDE .. [[
@@ -107,13 +107,24 @@ describe("messages between nodes", function()
       say(mb.receive(30000))
       local t = mb.send_interval(20, echo, mb.tuple(mb.self(), "tick"))
       say(mb.receive(30000), mb.receive(30000))
-      mb.cancel_timer(t)
+      say(mb.cancel_timer(t) >= 0)
+      while mb.receive(100) do end
+      -- By name: looked up on that node when each message arrives there.
+      local named = {"echo", arg[1]}
+      mb.send_after(30, named, mb.tuple(mb.self(), "named after"))
+      say(mb.receive(30000))
+      t = mb.send_interval(20, named, mb.tuple(mb.self(), "named tick"))
+      say(mb.receive(30000), mb.receive(30000))
+      say(mb.cancel_timer(t) >= 0)
+      t = mb.send_after(60000, named, mb.tuple(mb.self(), "never"))
+      say(mb.cancel_timer(t) > 59000)
     ]], { efull, ready })
     local status, out, err = lua:wait(90000)
     io.open(done, "w"):close()
     erl:wait(90000)
     assert.equal(0, status, err)
-    assert.equal("true\nafter 0\nafter 50\ntick\ttick\n", out)
+    assert.equal("true\nafter 0\nafter 50\ntick\ttick\ntrue\nnamed after\nnamed tick\tnamed tick\ntrue\ntrue\n",
+                 out)
   end)
 
   it("maps what Erlang sends: atoms, integers, floats, binaries, tuples, lists, maps, pids, refs", function()

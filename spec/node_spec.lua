@@ -38,7 +38,7 @@ describe("a host that is not a node", function()
     assert.is_nil(mb.receive(0))
   end)
 
-  it("takes {name, this node} wherever a name is taken; timers and exit refuse another node's", function()
+  it("takes {name, this node} wherever a name is taken; exit refuses another node's", function()
     local name = "node_spec_" .. tostring(os.time())
     local p = mb.spawn(function()
       local mb = require "moonbeam"
@@ -58,12 +58,18 @@ describe("a host that is not a node", function()
     local m = mb.receive(function(m) return type(m) == "table" and m[1] == "EXIT" end, 5000)
     assert.same({ "EXIT", mb.self(), "bye" }, m)
     local there = { name, "a@b" }
-    for _, f in ipairs({
-      { "exit", function() mb.exit(there, "bye") end },
-      { "send_after", function() mb.send_after(0, there, "x") end },
-      { "send_interval", function() mb.send_interval(1, there, "x") end },
-    }) do
-      assert.has_error(f[2], f[1] .. ": {name, node} of another node is not taken here: give its pid")
+    assert.has_error(function() mb.exit(there, "bye") end,
+                     "exit: {name, node} of another node is not taken here: give its pid")
+    -- A timer to another node's name is set (its node is not reached: dropped
+    -- when it fires, as a send is); a name no atom can be raises at once.
+    local t1, t2 = mb.send_after(50, there, "x"), mb.send_interval(50, there, "x")
+    assert.is_true(mb.cancel_timer(t1) >= 0)
+    assert.is_true(mb.cancel_timer(t2) >= 0)
+    for _, fn in ipairs({ "send_after", "send_interval" }) do
+      assert.has_error(function() mb[fn](1, { "\255", "a@b" }, "x") end,
+                       fn .. ": a name on another node is an atom: UTF-8 of 255 bytes at most")
+      assert.has_error(function() mb[fn](1, { "", "a@b" }, "x") end,
+                       fn .. ": name must be a non-empty string without NUL bytes")
     end
     -- p gone, nothing it forwarded is left for the next test.
     local ref = mb.monitor(p)
@@ -94,9 +100,12 @@ describe("a host that is not a node", function()
     end
     local long = ("x"):rep(256)
     assert.has_error(function() mb.send({ long, "x@localhost" }, "m") end,
-                     "send: a name on another node is an atom: 255 bytes at most")
+                     "send: a name on another node is an atom: UTF-8 of 255 bytes at most")
     assert.has_error(function() mb.monitor({ long, "x@localhost" }) end,
-                     "monitor: a name on another node is an atom: 255 bytes at most")
+                     "monitor: a name on another node is an atom: UTF-8 of 255 bytes at most")
+    -- Not UTF-8: Erlang drops the connection over such an atom.
+    assert.has_error(function() mb.send({ "\255\254", "x@localhost" }, "m") end,
+                     "send: a name on another node is an atom: UTF-8 of 255 bytes at most")
     assert.is_true(mb.send({ "kv", "x@localhost" }, "m"))   -- a name, on a node not reached: dropped
   end)
 

@@ -53,6 +53,11 @@ struct mb_runtime;
  * out of memory. */
 typedef int (*mb_remote_signal_fn)(struct mb_runtime *rt, mb_pid from, mb_pid dest, int kind, mb_ref ref,
                                    const uint8_t *reason, size_t len);
+/* Where a timer's message to {name, node} of another node goes (the
+ * distribution layer's): msg encoded, from its sender. Any thread. -1: out
+ * of memory. */
+typedef int (*mb_remote_named_fn)(struct mb_runtime *rt, mb_pid from, const char *name, const char *node,
+                                  const uint8_t *msg, size_t len);
 
 
 typedef struct mb_runtime {
@@ -77,6 +82,7 @@ typedef struct mb_runtime {
     char *shutdown_target;
     _Atomic(mb_attachment *) attachments;
     _Atomic(mb_remote_signal_fn) remote_signal;   /* NULL: signals to remote pids are dropped */
+    _Atomic(mb_remote_named_fn) remote_named;     /* NULL: timers' messages to remote names are dropped */
     mb_proc *host;                 /* the process of the thread that started the runtime
                                       (external); set once, before any shutdown can start */
     mb_shutdown shutdown;          /* ending the whole host in order (shutdown.h) */

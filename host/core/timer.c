@@ -28,8 +28,7 @@ struct mb_timer {
     double due;              /* under the map's lock once started (an interval moves it) */
     double interval;         /* ms between messages; 0: one message (send_after) */
     mb_pid owner;            /* an interval's: it stops when the owner is gone */
-    mb_pid dest;
-    char *name;
+    mb_timer_dest dest;
     mb_msg *msg;
 };
 
@@ -117,38 +116,61 @@ static mb_timer *map_take_locked(mb_timers *t, mb_ref ref) {
 
 /* ---- send_after -------------------------------------------------------- */
 
+static void dest_free(mb_timer_dest *d) {
+    free(d->name);
+    free(d->node);
+}
+
 static void timer_free(mb_timer *tm) {
     free(tm->msg);
-    free(tm->name);
+    dest_free(&tm->dest);
     free(tm);
+}
+
+/* A copy of m (an interval's message) to the timer's destination, or m
+ * itself (send_after's). A name of another node goes by its distribution
+ * layer (none: dropped, as to a node that is down); a free name and a pid
+ * that is gone drop it, as OTP does. */
+static void send_to_dest(mb_runtime *rt, const mb_timer_dest *d, mb_msg *m) {
+    if (d->node) {
+        mb_remote_named_fn f = atomic_load(&rt->remote_named);
+        if (f && f(rt, m->from, d->name, d->node, m->data, m->len))
+            fprintf(stderr, "moonbeam: out of memory: a timer's message to another node is dropped\n");
+        free(m);
+        return;
+    }
+    mb_pid pid = d->name ? mb_names_whereis(rt, d->name, strlen(d->name)) : d->pid;
+    mb_send_msg(rt, NULL, pid, m);
 }
 
 static void on_timer_closed(uv_handle_t *h) { timer_free((mb_timer *)h); }
 
 static void deliver(mb_timer *tm) {
-    mb_runtime *rt = tm->rt;
-    mb_pid dest = tm->name ? mb_names_whereis(rt, tm->name, strlen(tm->name)) : tm->dest;
-    mb_send_msg(rt, NULL, dest, tm->msg);   /* gone, or the name is free: dropped, as OTP does */
+    send_to_dest(tm->rt, &tm->dest, tm->msg);
     tm->msg = NULL;
+}
+
+/* Whether pid is one of this node's, gone: its timers end (another node's
+ * pid is not known to be gone). */
+static bool gone_here(mb_runtime *rt, mb_pid pid) {
+    return pid && !mb_pid_is_remote(pid) && !mb_proctab_alive(&rt->procs, pid);
 }
 
 /* One tick of an interval: a copy of its message, under the map's lock so
  * that once cancel_timer (which takes it too) returns, none is sent. The
- * interval ends with its owner or its pid destination (one of this node:
- * another node's pid is not known to be gone). */
+ * interval ends with its owner or its pid destination (gone_here). */
 static void interval_tick(mb_timer *tm) {
     mb_runtime *rt = tm->rt;
     pthread_mutex_lock(&rt->timers.lock);
     int expected = T_PENDING;
     bool live = atomic_load(&tm->state) == T_PENDING;
     bool ends = live && (!mb_proctab_alive(&rt->procs, tm->owner) ||
-                         (tm->dest && !mb_pid_is_remote(tm->dest) && !mb_proctab_alive(&rt->procs, tm->dest)));
+                         gone_here(rt, tm->dest.pid));
     if (ends && atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED)) {
         map_take_locked(&rt->timers, tm->ref);
     } else if (live) {
         mb_msg *m = mb_msg_copy(tm->msg->kind, tm->msg->from, 0, tm->msg->data, tm->msg->len);
-        mb_pid dest = tm->name ? mb_names_whereis(rt, tm->name, strlen(tm->name)) : tm->dest;
-        if (m) mb_send_msg(rt, NULL, dest, m);   /* a free name: dropped, as send_after's */
+        if (m) send_to_dest(rt, &tm->dest, m);
         else fprintf(stderr, "moonbeam: out of memory: an interval's message is dropped\n");
         tm->due += tm->interval;
         ends = false;
@@ -228,16 +250,16 @@ static void timer_close_cancelled(mb_sched *s, void *arg) {
     uv_close((uv_handle_t *)&tm->h, on_timer_closed);
 }
 
-mb_ref mb_send_after(mb_runtime *rt, mb_proc *from, double ms, mb_pid dest, char *name, mb_msg *msg) {
-    return mb_send_interval(rt, from, 0, ms, 0, dest, name, msg);
+mb_ref mb_send_after(mb_runtime *rt, mb_proc *from, double ms, mb_timer_dest dest, mb_msg *msg) {
+    return mb_send_interval(rt, from, 0, ms, 0, dest, msg);
 }
 
 mb_ref mb_send_interval(mb_runtime *rt, mb_proc *from, mb_pid owner, double ms, double interval,
-                        mb_pid dest, char *name, mb_msg *msg) {
+                        mb_timer_dest dest, mb_msg *msg) {
     mb_timer *tm = calloc(1, sizeof *tm);
     if (!tm) {
         free(msg);
-        free(name);
+        dest_free(&dest);
         return 0;
     }
     tm->kind = KIND_SEND_AFTER;
@@ -247,7 +269,6 @@ mb_ref mb_send_interval(mb_runtime *rt, mb_proc *from, mb_pid owner, double ms, 
     tm->interval = interval;
     tm->owner = owner;
     tm->dest = dest;
-    tm->name = name;
     tm->msg = msg;
     atomic_init(&tm->state, T_PENDING);
     tm->s = rt->timer_thread;
@@ -270,13 +291,13 @@ double mb_cancel_timer(mb_runtime *rt, mb_ref ref) {
     if (tm) {
         /* Read what we need first: once fired, the timer thread frees it. */
         double due = tm->due;
-        mb_pid dest = tm->dest;
+        mb_pid dest = tm->dest.pid;
         int expected = T_PENDING;
         if (atomic_compare_exchange_strong(&tm->state, &expected, T_CANCELLED)) {
             left = due - mb_now_ms();
             if (left < 0) left = 0;
             /* A timer to a pid dies with the pid (OTP cancels it then). */
-            if (dest && !mb_proctab_alive(&rt->procs, dest)) left = -1;
+            if (gone_here(rt, dest)) left = -1;
             if (mb_sched_post(tm->s, timer_close_cancelled, tm))
                 fprintf(stderr, "moonbeam: out of memory freeing a timer\n");
         }

@@ -38,15 +38,23 @@ typedef struct mb_timers {       /* the live send_after timers by ref */
 int mb_timers_init(mb_timers *t);
 void mb_timers_destroy(mb_timers *t);
 
-/* Deliver msg to dest (a pid, or a name resolved when it fires) after ms,
- * from the runtime's timer thread. from: the scheduled process arming it,
- * whose timers start in one batch when its slice ends (NULL: at once). Takes ownership of msg and name. Returns the
- * timer's ref, or 0 when out of memory. */
-mb_ref mb_send_after(mb_runtime *rt, mb_proc *from, double ms, mb_pid dest, char *name, mb_msg *msg);
+/* Where a timer's message goes: a pid, or a name resolved when it fires,
+ * here (node NULL) or registered on another node (the runtime's
+ * remote_named). The strings are malloc'd. */
+typedef struct mb_timer_dest {
+    mb_pid pid;
+    char *name, *node;
+} mb_timer_dest;
+
+/* Deliver msg to dest after ms, from the runtime's timer thread. from: the
+ * scheduled process arming it, whose timers start in one batch when its
+ * slice ends (NULL: at once). Takes ownership of msg and dest's strings.
+ * Returns the timer's ref, or 0 when out of memory. */
+mb_ref mb_send_after(mb_runtime *rt, mb_proc *from, double ms, mb_timer_dest dest, mb_msg *msg);
 /* As mb_send_after, then again every interval ms (> 0) until cancelled, or
- * until owner (a pid) or a pid dest is gone. */
+ * until owner (a pid) or a pid dest of this node is gone. */
 mb_ref mb_send_interval(mb_runtime *rt, mb_proc *from, mb_pid owner, double ms, double interval,
-                        mb_pid dest, char *name, mb_msg *msg);
+                        mb_timer_dest dest, mb_msg *msg);
 /* Milliseconds left (>= 0) if the timer was pending, else -1 (to the next
  * message of an interval). */
 double mb_cancel_timer(mb_runtime *rt, mb_ref ref);

@@ -373,6 +373,7 @@ mb_dist *mb_dist_start(mb_runtime *rt, const mb_dist_config *cfg, char *err, siz
     }
     d->thread_started = true;
     atomic_store(&rt->remote_signal, mb_dist_remote_signal);
+    atomic_store(&rt->remote_named, mb_dist_remote_named);
     return d;
 fail_loop:
     drain(d);

@@ -72,7 +72,7 @@ int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bo
 int mb_dist_demonitor(mb_dist *d, mb_ref ref);
 
 /* The control messages of links, exit signals and monitors' ends (Erlang's op codes). */
-enum { MB_DIST_LINK = 1, MB_DIST_SEND = 2, MB_DIST_EXIT = 3, MB_DIST_UNLINK = 4, MB_DIST_EXIT2 = 8,
+enum { MB_DIST_LINK = 1, MB_DIST_SEND = 2, MB_DIST_EXIT = 3, MB_DIST_UNLINK = 4, MB_DIST_REG_SEND = 6, MB_DIST_EXIT2 = 8,
        MB_DIST_MONITOR_P_EXIT = 21, MB_DIST_UNLINK_ID = 35, MB_DIST_UNLINK_ID_ACK = 36 };
 /* A link's remote half, or an exit signal, between local and the remote
  * pid remote: LINK (sent, connecting first; a connection that cannot be
@@ -84,6 +84,9 @@ int mb_dist_link_signal(mb_dist *d, int op, mb_pid local, mb_pid remote, mb_ref 
 /* The runtime's remote_signal (runtime.h) while this host is a node. */
 int mb_dist_remote_signal(struct mb_runtime *rt, mb_pid from, mb_pid dest, int kind, mb_ref ref,
                           const uint8_t *reason, size_t len);
+/* The runtime's remote_named (runtime.h) while this host is a node. */
+int mb_dist_remote_named(struct mb_runtime *rt, mb_pid from, const char *name, const char *node,
+                         const uint8_t *msg, size_t len);
 
 /* erlang:monitor_node: on (true), pid gets one {"nodedown", node} message
  * when the connection to node drops, or at once when it cannot be made

@@ -183,31 +183,58 @@ void mb_remote_link_clear(mb_dist *d) {
     d->links = NULL;
 }
 
-/* A timer's message to a remote pid (send_after, send_interval): a SEND
- * frame {2, '', To}, the message in the external format. One that cannot
- * cross (a function, a shared table) or goes to a pid of no node this one
- * knows is dropped, as to a dead pid; the first is logged. */
-static int send_message(mb_dist *d, mb_pid dest, const uint8_t *msg, size_t len) {
-    char node[MB_NODE_MAX + 1];
-    if (!node_of(d, dest, node)) return 0;
+/* A frame's start: its length (filled in by timer_frame), pass-through, version. */
+static int frame_head(mb_buf *b) {
     static const uint8_t head[6] = {0, 0, 0, 0, 112, MB_ETF_VERSION};
+    return mb_buf_put(b, head, sizeof head);
+}
+
+/* A timer's message (send_after, send_interval) to node: b holds the
+ * frame's control tuple, or failed is set (out of memory); the message
+ * follows in the external format. One that cannot cross (a function, a
+ * shared table) is dropped, as to a dead pid, and logged. */
+static int timer_frame(mb_dist *d, const char *node, mb_buf *b, bool failed, const uint8_t *msg, size_t len) {
     const char *why = NULL;
-    mb_buf b;
-    mb_buf_init(&b);
-    if (mb_buf_put(&b, head, sizeof head) || mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, MB_DIST_SEND) ||
-        mb_etf_put_atom(&b, "", 0) || mb_dist_put_pid(&d->me, &b, dest) || mb_etf_put_version(&b))
-        why = "out of memory";
-    else
-        mb_dist_to_etf(&d->me, (mb_span){msg, len}, &b, &why);
+    if (failed || mb_etf_put_version(b)) why = "out of memory";
+    else mb_dist_to_etf(&d->me, (mb_span){msg, len}, b, &why);
     if (why) {
-        mb_buf_free(&b);
+        mb_buf_free(b);
         mb_dist_log("a timer's message to a process of another node dropped: it holds %s", why);
         return 0;
     }
-    size_t n = b.len - 4;
-    b.p[0] = (uint8_t)(n >> 24), b.p[1] = (uint8_t)(n >> 16), b.p[2] = (uint8_t)(n >> 8), b.p[3] = (uint8_t)n;
-    mb_dist_send_frame(d, node, b.p, b.len);   /* takes b's bytes; fails only when the host stops */
+    size_t n = b->len - 4;
+    b->p[0] = (uint8_t)(n >> 24), b->p[1] = (uint8_t)(n >> 16), b->p[2] = (uint8_t)(n >> 8), b->p[3] = (uint8_t)n;
+    mb_dist_send_frame(d, node, b->p, b->len);   /* takes b's bytes; fails only when the host stops */
     return 0;
+}
+
+/* A timer's message to a remote pid: a SEND frame {2, '', To}; to a pid of
+ * no node this one knows: dropped, as to a dead pid. */
+static int send_message(mb_dist *d, mb_pid dest, const uint8_t *msg, size_t len) {
+    char node[MB_NODE_MAX + 1];
+    if (!node_of(d, dest, node)) return 0;
+    mb_buf b;
+    mb_buf_init(&b);
+    bool failed = frame_head(&b) || mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, MB_DIST_SEND) ||
+                  mb_etf_put_atom(&b, "", 0) || mb_dist_put_pid(&d->me, &b, dest);
+    return timer_frame(d, node, &b, failed, msg, len);
+}
+
+/* The runtime's remote_named: a timer's message from the local process
+ * from to the process registered as name on node, a REG_SEND frame {6,
+ * From, '', Name} (connecting first, as a send does). No such node (not a
+ * node's name, or this host no longer one): dropped. The name was checked
+ * when the timer was set (an atom's). */
+int mb_dist_remote_named(mb_runtime *rt, mb_pid from, const char *name, const char *node, const uint8_t *msg,
+                         size_t len) {
+    mb_dist *d = mb_dist_of(rt);
+    if (!d || strlen(node) > MB_NODE_MAX || !strchr(node, '@')) return 0;
+    mb_buf b;
+    mb_buf_init(&b);
+    bool failed = frame_head(&b) || mb_etf_put_tuple(&b, 4) || mb_etf_put_int(&b, MB_DIST_REG_SEND) ||
+                  mb_dist_put_pid(&d->me, &b, from) || mb_etf_put_atom(&b, "", 0) ||
+                  mb_etf_put_atom(&b, name, strlen(name));
+    return timer_frame(d, node, &b, failed, msg, len);
 }
 
 /* Any thread: a local process's exit signal or DOWN to a remote pid, its

@@ -44,21 +44,25 @@ function M.monitor(x)
   return c_monitor(x)
 end
 
--- {name, node} where a timer or an exit signal takes a name (moonbeam.util).
-local function here(dest, fn) return util().local_name(dest, fn, core.node()) end
-
---- exit(reason), or exit(dest, reason): dest a pid, a name or {name, node}.
+--- exit(reason), or exit(dest, reason): dest a pid, a name or {name, node}
+-- of this node (moonbeam.util's local_name).
 function M.exit(...)
   if select("#", ...) < 2 then return c_exit(...) end
   local dest, reason = ...
-  if type(dest) == "table" then dest = here(dest, "exit") end
+  if type(dest) == "table" then dest = util().local_name(dest, "exit", core.node()) end
   return c_exit(dest, reason)
 end
 
--- A timer to dest (a name resolved here); yields when the slice is used up.
+-- A timer to dest: a pid, a name resolved when it fires, or {name, node}
+-- (another node's name is looked up there, as a send's); yields when the
+-- slice is used up.
 local function timer(set, fn, ms, dest, msg)
-  if type(dest) == "table" then dest = here(dest, fn) end
-  local ref, over = set(ms, dest, msg)
+  local node
+  if type(dest) == "table" and util().is_node_name(dest) then
+    if dest[2] ~= core.node() then node = dest[2] end
+    dest = dest[1]
+  end
+  local ref, over = set(ms, dest, msg, node)
   if over then c_yield() end
   return ref
 end

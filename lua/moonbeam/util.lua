@@ -54,10 +54,11 @@ function M.is_node_name(x)
 end
 
 --- Whether x is a via name, {"via", registry name, key} (moonbeam.registry).
---- local_name(dest, fn, node) -> dest: {name, node} where a timer or an
--- exit signal takes a name: this node's is the name itself; another node's
--- raises at the caller's caller (as in Erlang, timers and exit/2 reach
--- another node's process by its pid only). Anything else is dest as given.
+--- local_name(dest, fn, node) -> dest: {name, node} where an exit signal
+-- takes a name: this node's is the name itself; another node's raises at
+-- the caller's caller (Erlang's distribution has no exit signal to a name:
+-- exit/2 reaches another node's process by its pid only). Anything else is
+-- dest as given.
 function M.local_name(dest, fn, node)
   if M.is_node_name(dest) then
     if dest[2] == node then return dest[1] end
