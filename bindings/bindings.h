@@ -175,8 +175,8 @@ int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, 
 /* mb.monitor of a process of another node: a pid (server), or name on
  * node; pushes the ref (dist_api.c). */
 int mbb_dist_monitor(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node);
-/* gen.reply to a caller of another node: {Tag, value at idx} (dist_api.c);
- * an unsendable value raises "<fn>: value: ...". */
+/* gen.reply to a caller of another node: {Tag, value at idx} (dist_api.c),
+ * nil as the atom nil; an unsendable value raises "<fn>: value: ...". */
 int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int idx, const char *fn);
 
 /* Replace exit in the os table at idx with moonbeam's (shutdown.lua): the

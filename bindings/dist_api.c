@@ -7,6 +7,7 @@
 #include "core/signal.h"
 #include "dist/dist.h"
 #include "dist/dist_term.h"
+#include "term_kinds.h"
 
 static const char *node_of(mb_dist *d, mb_pid server, char where[256]);
 
@@ -182,7 +183,13 @@ int mbb_dist_link(lua_State *L, mb_proc *self, mb_pid other, bool on) {
 }
 
 int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int idx, const char *fn) {
-    if (lua_isnil(L, idx)) return mbb_raisef(L, "%s: nil cannot go to another node", fn);
+    /* A nil reply leaves as the atom nil: Elixir's nil, and nil again in a
+     * moonbeam caller (moonbeam.gen's remote_reply). */
+    if (lua_isnil(L, idx)) {
+        if (idx < 0) idx += lua_gettop(L) + 1;
+        mbb_push_atom(L, "nil", 3);
+        lua_replace(L, idx);
+    }
     char what[64];
     snprintf(what, sizeof what, "%s: value", fn);
     mbb_encode_or_raise(L, self, idx, what);

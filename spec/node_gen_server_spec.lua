@@ -46,6 +46,7 @@ describe("gen_server across nodes", function()
       Pid = gen_server:call({kv, N}, whoami),
       io:format("~p ~p~n", [node(Pid) == N, gen_server:call(Pid, {get, <<"k">>})]),
       io:format("~p~n", [gen_server:call(Pid, nope)]),
+      io:format("~p ~p~n", [gen_server:call({kv, N}, nothing), gen_server:call(Pid, nothing)]),
       %% A reply after the call's timeout goes to the call's alias, which
       %% is gone: nothing is left in the caller's mailbox.
       {'EXIT', {timeout, _}} = (catch gen_server:call({kv, N}, {slow, 300}, 50)),
@@ -55,7 +56,7 @@ describe("gen_server across nodes", function()
     local estatus, eout, eerr = erl:wait(90000)
     local status, _, err = lua:wait(90000)
     assert.equal(0, estatus, eerr)
-    assert.equal('ok\n{ok,1}\n{ok,[1,2.5,x]}\ntrue {ok,1}\n{error,<<"bad request">>}\nnothing\n', eout)
+    assert.equal('ok\n{ok,1}\n{ok,[1,2.5,x]}\ntrue {ok,1}\n{error,<<"bad request">>}\nnil nil\nnothing\n', eout)
     assert.equal(0, status, err)
   end)
 
@@ -72,6 +73,8 @@ describe("gen_server across nodes", function()
       gen.cast({"kv", erl}, mb.tuple(A"put", "c", 9))
       local pid = gen.call({"kv", erl}, A"whoami")
       say(tostring(pid):match("^<[1-9]%d*%.%d+%.%d+>$") ~= nil, gen.call(pid, mb.tuple(A"get", "c"))[2])
+      -- Elixir's nil (the atom) as a whole reply is nil.
+      say(gen.call({"kv", erl}, A"nothing") == nil, gen.call(pid, A"nothing") == nil)
       gen.cast(pid, mb.tuple(A"put", "d", mb.tuple(1, "x")))
       local d = gen.call(pid, mb.tuple(A"get", "d"))[2]
       say(mb.kind(d), d[1], d[2])
@@ -91,7 +94,7 @@ describe("gen_server across nodes", function()
     local status, out, err = lua:wait(90000)
     erl:wait(90000)
     assert.equal(0, status, err)
-    assert.equal("true\ntuple\ttrue\t7\ntrue\t9\ntuple\t1\tx\nfalse\tnoproc\nfalse\texit\tnoconnection\n" ..
+    assert.equal("true\ntuple\ttrue\t7\ntrue\t9\ntrue\ttrue\ntuple\t1\tx\nfalse\tnoproc\nfalse\texit\tnoconnection\n" ..
                  "false\ttimeout\ntrue\nnil\n", out)
   end)
 

@@ -75,6 +75,7 @@ local function exchange(pid, label, req, timeout)
   while kind == true or kind == false do kind, v = call_wait(ref) end
   if remote and kind ~= DOWN then demonitor(ref) end   -- its monitor is the distribution layer's
   if kind == REPLY then
+    if remote then return require("moonbeam.node").reply(v) end
     if type(v) == "table" and v[1] == REPLY_FAILED then
       return false, { "bad_reply", "the server's reply cannot be sent: " .. tostring(v[2]) }
     end

@@ -27,6 +27,21 @@ function M.connect(node)
   return v[1] == true
 end
 
+--- reply(v) -> true, value or false, err: what a call's reply v from
+-- another node gives its caller. The marker of a reply its server could
+-- not send (moonbeam.gen's) is {"bad_reply", ...}, as a local call reports
+-- it; a whole reply that is the atom nil (Elixir's nil, or a moonbeam
+-- server's nil reply: bindings/dist_api.c) is nil.
+function M.reply(v)
+  if type(v) == "table" then
+    if v[1] == "$gen_reply_failed" then
+      return false, { "bad_reply", "the server's reply cannot be sent: " .. tostring(v[2]) }
+    end
+    if v == core.atom("nil") then return true, nil end
+  end
+  return true, v
+end
+
 --- call(name, node, label, req, timeout) -> true, reply or false, err:
 -- err is {"timeout"}, {"noproc"} or {"exit", reason} ("noconnection" when
 -- the node cannot be reached or goes down), or the text of a req that
@@ -46,12 +61,7 @@ function M.call(name, node, label, req, timeout)
     if kind == REPLY then
       core.call_end()
       core.demonitor(ref)
-      -- a reply the server could not send (moonbeam.gen's marker), as a
-      -- call by pid reports it
-      if type(v) == "table" and v[1] == "$gen_reply_failed" then
-        return false, { "bad_reply", "the server's reply cannot be sent: " .. tostring(v[2]) }
-      end
-      return true, v
+      return M.reply(v)
     end
     local left
     if deadline then

@@ -15,6 +15,8 @@ function KV.handle_call(req, _, s)
     return "reply", mb.tuple(A"ok", s[req[2]] or A"undefined"), s
   elseif req == A"whoami" then
     return "reply", mb.self(), s
+  elseif req == A"nothing" then   -- nil: Erlang's caller gets the atom nil (Elixir's nil)
+    return "reply", nil, s
   elseif mb.kind(req) == "tuple" and req[1] == A"slow" then   -- {slow, Ms}: replies Ms ms late
     mb.sleep(req[2])
     return "reply", A"late", s
