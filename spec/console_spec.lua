@@ -434,6 +434,21 @@ describe("the moonbeam command line", function()
     end
   end)
 
+  -- Lines through a pipe, the console's output back.
+  local function piped(lines, env)
+    for i, line in ipairs(lines) do lines[i] = sh.quote(line) end
+    local status, out, err = sh.run("printf '%s\\n' " .. table.concat(lines, " ") ..
+      " | env HOME=" .. sh.quote(T.home) .. " " .. (env or "") .. " " .. BIN)
+    assert.equal(0, status, err)
+    return out
+  end
+
+  it("continues an expression cut short on the next line: 1 +, a table, a ..", function()
+    local out = piped({ "1 +", "2", "{1,", "2}", '"a" ..', '"b"' })
+    assert.not_matches("syntax error", out, 1, true)
+    assert.matches('\n3\n{1, 2}\n"ab"\n$', out)
+  end)
+
   it("evaluates lines from a pipe without line editing", function()
     local status, out, err = sh.run("printf '1 + 1\\nx = 3\\nx * 2\\n' | env HOME=" .. sh.quote(T.home) .. " " .. BIN)
     assert.equal(0, status, err)

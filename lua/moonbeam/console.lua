@@ -229,7 +229,11 @@ local function eval(chunk)
     names = f and assigned(chunk)
   end
   if not f then
-    if err:sub(-7) == "'<eof>'" then return "more" end
+    -- An expression cut short ("1 +", "{1,") reads as complete to the
+    -- wrapper above and as a bad statement: only "return" .. chunk shows
+    -- that more is to come.
+    local _, as_expr = loadstring("return " .. chunk, "=console")
+    if err:sub(-7) == "'<eof>'" or (as_expr or ""):sub(-7) == "'<eof>'" then return "more" end
     count = count + 1
     say("** syntax error: " .. err)
     return
