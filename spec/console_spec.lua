@@ -449,6 +449,15 @@ describe("the moonbeam command line", function()
     assert.matches('\n3\n{1, 2}\n"ab"\n$', out)
   end)
 
+  it("prints a table or an atom raised, in an error or a linked crash, as a value", function()
+    local out = piped({ "spawn_link(function() error({code = 1}) end)", "sleep(200)",
+                        "spawn_link(function() error(require('moonbeam').atom('boom')) end)", "sleep(200)",
+                        "error(mb.atom('atomerr'))" }, "MOONBEAM_CRASH_LOG=0")
+    assert.matches("%*%* %(EXIT from <0%.%d+%.%d+>%) crashed: {code = 1}\n", out)
+    assert.matches('%*%* %(EXIT from <0%.%d+%.%d+>%) crashed: mb%.atom%("boom"%)\n', out)
+    assert.matches('** error: mb.atom("atomerr")\n', out, 1, true)
+  end)
+
   it("evaluates lines from a pipe without line editing", function()
     local status, out, err = sh.run("printf '1 + 1\\nx = 3\\nx * 2\\n' | env HOME=" .. sh.quote(T.home) .. " " .. BIN)
     assert.equal(0, status, err)

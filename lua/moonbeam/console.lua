@@ -92,13 +92,27 @@ local function is_console(m) return type(m) == "table" and m[1] == "$console" an
 local function is_exit(m) return type(m) == "table" and m[1] == "EXIT" and is_pid(m[2]) end
 local function is_input(m) return is_console(m) or is_exit(m) end
 
+-- An error as words: a string as it is, an error with a __tostring (the
+-- API's error tables: moonbeam.util's failure) as it reads, else printed.
+-- An atom has a __tostring too, but it prints as what makes it, as
+-- everywhere in the console: mb.atom("name").
+local function error_words(e)
+  if type(e) == "string" then return e end
+  local mt = getmetatable(e)
+  if type(mt) == "table" and mt.__tostring and core.kind(e) ~= "atom" then
+    local ok, s = pcall(tostring, e)
+    if ok and type(s) == "string" then return s end
+  end
+  return show(e)
+end
+
 -- A linked process ended: one line, unless it ended normally.
 local function report_exit(m)
   local reason = m[3]
   if reason == "normal" then return end
   local text
   if type(reason) == "table" and reason[1] == "error" then
-    text = "crashed: " .. tostring(reason[2])
+    text = "crashed: " .. error_words(reason[2])   -- a table error value printed, not "table: 0x..."
   else
     text = "exited: " .. pretty.format(reason, { width = 10000 })
   end
@@ -155,18 +169,6 @@ local function on_error(e)
     if info.func == chunk_running then break end
   end
   return { e, #lines > 1 and concat(lines, "\n") or nil }
-end
-
--- An error as words: a string as it is, an error with a __tostring (the
--- API's error tables: moonbeam.util's failure) as it reads, else printed.
-local function error_words(e)
-  if type(e) == "string" then return e end
-  local mt = getmetatable(e)
-  if type(mt) == "table" and mt.__tostring then
-    local ok, s = pcall(tostring, e)
-    if ok and type(s) == "string" then return s end
-  end
-  return show(e)
 end
 
 local function show_error(e, tb)
