@@ -458,6 +458,12 @@ describe("the moonbeam command line", function()
     assert.matches('** error: mb.atom("atomerr")\n', out, 1, true)
   end)
 
+  it("raises in tree for a pid of a process that ended; info gives nil, kill true", function()
+    local out = piped({ "p = spawn(function() end)", "sleep(100)", "tree(p)", "info(p)", "kill(p)" })
+    assert.matches("%*%* error: console:1: tree: no process <0%.%d+%.%d+>\n", out)
+    assert.matches("\nnil\ntrue\n$", out)
+  end)
+
   it("evaluates lines from a pipe without line editing", function()
     local status, out, err = sh.run("printf '1 + 1\\nx = 3\\nx * 2\\n' | env HOME=" .. sh.quote(T.home) .. " " .. BIN)
     assert.equal(0, status, err)

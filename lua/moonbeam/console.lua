@@ -650,7 +650,9 @@ function H.tree(x)
   end
   local root = to_pid(x, "tree")
   local info = mb.info(root)   -- once: the root may exit between two looks
-  if not info then return say(("tree: %s is not running"):format(tostring(root))) end
+  -- A pid of a process that ended names no live process, as a name or a
+  -- pid's text that names none: the same error.
+  if not info then error("tree: no process " .. tostring(root), 2) end
   if info.module ~= "supervisor" then
     return say(("tree: %s is not a supervisor (it runs %s)"):format(tostring(root), module_of(root, info, mb.now() + 1000)))
   end
