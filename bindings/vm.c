@@ -286,6 +286,27 @@ static void log_crash(mb_proc *p, const char *shown, const char *traceback) {
     mb_buf_free(&f);
 }
 
+/* The error value at idx as moonbeam.report's words: an atom as
+ * mb.atom("x"), a table rendered (bounded) rather than by its first strings.
+ * Protected: false when that fails (near the memory limit), and the plainer
+ * rendering of build_crash is used. */
+static bool words_of(lua_State *L, int idx, char *out, size_t size) {
+    int top = lua_gettop(L);
+    idx = idx < 0 ? top + idx + 1 : idx;
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moonbeam.report");
+    bool ok = lua_pcall(L, 1, 1, 0) == 0 && lua_istable(L, -1);
+    if (ok) {
+        lua_getfield(L, -1, "words");
+        lua_pushvalue(L, idx);
+        lua_pushinteger(L, (lua_Integer)size - 1);
+        ok = lua_pcall(L, 2, 1, 0) == 0 && lua_type(L, -1) == LUA_TSTRING;
+        if (ok) snprintf(out, size, "%s", lua_tostring(L, -1));
+    }
+    lua_settop(L, top);
+    return ok;
+}
+
 /* {"error", message, traceback}, built on the main state (the coroutine is dead). */
 static int build_crash(lua_State *L) {
     mb_proc *p = lua_touserdata(L, 1);
@@ -326,6 +347,8 @@ static int build_crash(lua_State *L) {
         char shown[200];
         if (lua_isstring(L, -2)) {
             snprintf(shown, sizeof shown, "%s", lua_tostring(L, -2));
+        } else if (words_of(L, -2, shown, sizeof shown)) {
+            /* shown as the value it is */
         } else if (luaL_callmeta(L, -2, "__tostring")) {   /* an error table's words */
             snprintf(shown, sizeof shown, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
             lua_pop(L, 1);

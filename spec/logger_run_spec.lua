@@ -156,6 +156,30 @@ describe_subprocess("logger in a host run by moonbeam run", function()
     assert.matches("%.lua:%d+$", c.where)
   end)
 
+  it("shows a table or an atom a process raised as a value, on stderr and in the JSON reason", function()
+    local json = os.tmpname()
+    local path = sh.script([[
+      local mb = require "moonbeam"
+      local log = require "moonbeam.logger"
+      assert(log.add_handler("j", {type = "json", path = arg[1]}))
+      for _, e in ipairs({ {code = 1, list = {1, 2}}, mb.atom("an_atom") }) do
+        local _, ref = mb.spawn_monitor(function(e) error(e) end, e)
+        mb.receive(function(m) return type(m) == "table" and m[2] == ref end)
+      end
+      log.flush()
+    ]])
+    local status, _, err = sh.run("MOONBEAM_CRASH_LOG=1 " .. BIN .. " run " .. sh.quote(path) .. " " .. json, 60)
+    assert.equal(0, status, err)
+    assert.truthy(err:find("crashed: {code = 1, list = {1, 2}}\n", 1, true)
+      or err:find("crashed: {list = {1, 2}, code = 1}\n", 1, true), err)
+    assert.truthy(err:find('crashed: mb.atom("an_atom")\n', 1, true), err)
+    local reasons = {}
+    for l in sh.read(json):gmatch("[^\n]+") do reasons[#reasons + 1] = cjson.decode(l).reason end
+    os.remove(json)
+    assert.matches("^{.*code = 1", reasons[1])
+    assert.equal('mb.atom("an_atom")', reasons[2])
+  end)
+
   it("MOONBEAM_CRASH_LOG=0 still silences them", function()
     local json = os.tmpname()
     local path = sh.script(CRASHES)

@@ -61,6 +61,20 @@ function M.render(v, depth, max)
   return s
 end
 
+--- words(e, [max]) -> a process's error value as its crash line shows it
+-- (bindings/vm.c): a string as it is, an error object by its __tostring,
+-- an atom as mb.atom("x") and any other table rendered, never as
+-- "table: 0x...".
+function M.words(e, max)
+  if type(e) == "string" then return e end
+  local mt = type(e) == "table" and kind(e) ~= "atom" and getmetatable(e)
+  if type(mt) == "table" and mt.__tostring then
+    local ok, s = pcall(tostring, e)
+    if ok and type(s) == "string" then return s end
+  end
+  return M.render(e, 4, max)
+end
+
 --- reason(r) -> an exit reason as text for a person: a crash's message and
 -- traceback, a failed start's child and error, else the rendered value.
 function M.reason(r)
