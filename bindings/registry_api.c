@@ -5,7 +5,8 @@
  * death. parts is the array of the partitions' handles; a key lives in the
  * partition its hash picks. Each call returns false when the registry's
  * tables are gone (the Lua side looks the registry up again). Errors read
- * "registry.<call>: <what>". */
+ * "<call>: <what>", the call the user made given as argument 4
+ * ("registry.dispatch", or "send" for a via name), else registry.<op>. */
 #include <string.h>
 #include "bindings.h"
 #include "core/tabbind.h"
@@ -18,15 +19,20 @@ typedef struct parts { uint64_t h[MAX_PARTS]; size_t n; } parts;
 
 static void check_parts(lua_State *L, const char *fn, parts *ps) {
     size_t n = lua_type(L, 1) == LUA_TTABLE ? lua_objlen(L, 1) : 0;
-    if (n < 1 || n > MAX_PARTS) mbb_raisef(L, "registry.%s: not a registry's partitions", fn);
+    if (n < 1 || n > MAX_PARTS) mbb_raisef(L, "%s: not a registry's partitions", fn);
     for (size_t i = 0; i < n; i++) {
         lua_rawgeti(L, 1, (int)i + 1);
         uint64_t h = lua_type(L, -1) == LUA_TLIGHTUSERDATA ? (uint64_t)(uintptr_t)lua_touserdata(L, -1) : 0;
         lua_pop(L, 1);
-        if (mb_value_kind(h) != MB_VALUE_TABLE) mbb_raisef(L, "registry.%s: not a registry's partitions", fn);
+        if (mb_value_kind(h) != MB_VALUE_TABLE) mbb_raisef(L, "%s: not a registry's partitions", fn);
         ps->h[i] = h;
     }
     ps->n = n;
+}
+
+/* The call to name in errors: argument 4 when a string, else dflt. */
+static const char *call_name(lua_State *L, const char *dflt) {
+    return lua_type(L, 4) == LUA_TSTRING ? lua_tostring(L, 4) : dflt;
 }
 
 /* Encode the value at idx at the end of self->scratch (nothing for nil
@@ -34,12 +40,12 @@ static void check_parts(lua_State *L, const char *fn, parts *ps) {
 static size_t encode_at(lua_State *L, mb_proc *self, int idx, const char *fn, const char *what, bool may_be_nil) {
     size_t at = self->scratch.len;
     if (lua_isnoneornil(L, idx)) {
-        if (!may_be_nil) mbb_raisef(L, "registry.%s: the %s is nil", fn, what);
+        if (!may_be_nil) mbb_raisef(L, "%s: the %s is nil", fn, what);
         return at;
     }
     mb_encode_err err;
     size_t max = atomic_load_explicit(&self->rt->max_message_size, memory_order_relaxed);
-    if (mb_encode(L, idx, what, &self->scratch, max, &err)) mbb_raisef(L, "registry.%s: %s", fn, err.msg);
+    if (mb_encode(L, idx, what, &self->scratch, max, &err)) mbb_raisef(L, "%s: %s", fn, err.msg);
     return at;
 }
 
@@ -51,8 +57,8 @@ static size_t key_arg(lua_State *L, mb_proc *self, int idx, const char *fn) {
     size_t at = self->scratch.len;
     const char *why = "not a key";
     int rc = mb_tabkey_canon((mb_span){self->scratch.p + raw, at - raw}, &self->scratch, &why);
-    if (rc == -2) mbb_raisef(L, "registry.%s: out of memory", fn);
-    if (rc) mbb_raisef(L, "registry.%s: bad key: %s", fn, why);
+    if (rc == -2) mbb_raisef(L, "%s: out of memory", fn);
+    if (rc) mbb_raisef(L, "%s: bad key: %s", fn, why);
     return at;
 }
 
@@ -66,7 +72,7 @@ static mb_table *acquire(lua_State *L, mb_proc *self, uint64_t h, const char *fn
     mb_table *t = NULL;
     int rc = mb_table_acquire(self->rt, h, self->pid, true, &t);
     if (rc == MB_TAB_ENOTAB) return NULL;
-    if (rc) mbb_raisef(L, "registry.%s: %s", fn, mb_tab_strerror(rc));
+    if (rc) mbb_raisef(L, "%s: %s", fn, mb_tab_strerror(rc));
     return t;
 }
 
@@ -88,7 +94,7 @@ static void key_value(lua_State *L, mb_proc *self, const char *fn, mb_span *key,
     const char *why = "";
     *key = (mb_span){self->scratch.p + k, v - k};
     *value = (mb_span){self->scratch.p + v, self->scratch.len - v};
-    if (mb_tabval_check(*value, &why)) mbb_raisef(L, "registry.%s: bad value: %s", fn, why);
+    if (mb_tabval_check(*value, &why)) mbb_raisef(L, "%s: bad value: %s", fn, why);
 }
 
 static int gone(lua_State *L) {
@@ -98,21 +104,22 @@ static int gone(lua_State *L) {
 
 static int failed(lua_State *L, mb_table *t, const char *fn, int rc) {
     mb_table_release(t);
-    return mbb_raisef(L, "registry.%s: %s", fn, mb_tab_strerror(rc));
+    return mbb_raisef(L, "%s: %s", fn, mb_tab_strerror(rc));
 }
 
 /* core.reg_register(parts, key, [value]) -> true | nil, holder | false */
 static int l_register(lua_State *L) {
     mb_proc *self = mbb_self(L);
+    const char *fn = call_name(L, "registry.register");
     parts ps;
-    check_parts(L, "register", &ps);
+    check_parts(L, fn, &ps);
     mb_span key, value;
-    key_value(L, self, "register", &key, &value);
-    mb_table *t = acquire(L, self, part_of(&ps, key), "register");
+    key_value(L, self, fn, &key, &value);
+    mb_table *t = acquire(L, self, part_of(&ps, key), fn);
     if (!t) return gone(L);
     mb_pid holder;
     int rc = mb_tab_bind_insert(self, t, key, value, t->store.type == MB_TAB_SET, &holder);
-    if (rc) return failed(L, t, "register", rc);
+    if (rc) return failed(L, t, fn, rc);
     mb_table_release(t);
     if (!holder) {
         lua_pushboolean(L, 1);
@@ -126,14 +133,15 @@ static int l_register(lua_State *L) {
 /* core.reg_unregister(parts, key) -> true | false */
 static int l_unregister(lua_State *L) {
     mb_proc *self = mbb_self(L);
+    const char *fn = call_name(L, "registry.unregister");
     parts ps;
-    check_parts(L, "unregister", &ps);
-    size_t k = key_arg(L, self, 2, "unregister");
+    check_parts(L, fn, &ps);
+    size_t k = key_arg(L, self, 2, fn);
     mb_span key = {self->scratch.p + k, self->scratch.len - k};
-    mb_table *t = acquire(L, self, part_of(&ps, key), "unregister");
+    mb_table *t = acquire(L, self, part_of(&ps, key), fn);
     if (!t) return gone(L);
     int rc = mb_tab_unbind(self, t, key);
-    if (rc) return failed(L, t, "unregister", rc);
+    if (rc) return failed(L, t, fn, rc);
     mb_table_release(t);
     lua_pushboolean(L, 1);
     return 1;
@@ -142,16 +150,17 @@ static int l_unregister(lua_State *L) {
 /* core.reg_lookup(parts, key) -> {{pid, value}, ...} | false */
 static int l_lookup(lua_State *L) {
     mb_proc *self = mbb_self(L);
+    const char *fn = call_name(L, "registry.lookup");
     parts ps;
-    check_parts(L, "lookup", &ps);
+    check_parts(L, fn, &ps);
     mb_buf *out = mbb_tab_out(L);
-    size_t k = key_arg(L, self, 2, "lookup");
+    size_t k = key_arg(L, self, 2, fn);
     mb_span key = {self->scratch.p + k, self->scratch.len - k};
-    mb_table *t = acquire(L, self, part_of(&ps, key), "lookup");
+    mb_table *t = acquire(L, self, part_of(&ps, key), fn);
     if (!t) return gone(L);
     size_t count;
     int rc = mb_tabstore_lookup(&t->store, key, out, &count);
-    if (rc) return failed(L, t, "lookup", rc);
+    if (rc) return failed(L, t, fn, rc);
     mb_table_release(t);
     return push_array(L, out, count);
 }
@@ -159,11 +168,12 @@ static int l_lookup(lua_State *L) {
 /* core.reg_update(parts, key, [value]) -> true | nil (not the caller's) | false */
 static int l_update(lua_State *L) {
     mb_proc *self = mbb_self(L);
+    const char *fn = call_name(L, "registry.update_value");
     parts ps;
-    check_parts(L, "update_value", &ps);
+    check_parts(L, fn, &ps);
     mb_span key, value;
-    key_value(L, self, "update_value", &key, &value);
-    mb_table *t = acquire(L, self, part_of(&ps, key), "update_value");
+    key_value(L, self, fn, &key, &value);
+    mb_table *t = acquire(L, self, part_of(&ps, key), fn);
     if (!t) return gone(L);
     int rc = mb_tab_bound_update(self, t, key, value);
     mb_table_release(t);
@@ -171,7 +181,7 @@ static int l_update(lua_State *L) {
         lua_pushnil(L);
         return 1;
     }
-    if (rc) return mbb_raisef(L, "registry.update_value: %s", mb_tab_strerror(rc));
+    if (rc) return mbb_raisef(L, "%s: %s", fn, mb_tab_strerror(rc));
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -185,24 +195,26 @@ static bool alive(mb_proc *self, const parts *ps) {
 /* core.reg_keys(parts, pid) -> {key, ...} | false */
 static int l_keys(lua_State *L) {
     mb_proc *self = mbb_self(L);
+    const char *fn = call_name(L, "registry.keys");
     parts ps;
-    check_parts(L, "keys", &ps);
-    mb_pid pid = mbb_check_pid(L, 2, "registry.keys");
+    check_parts(L, fn, &ps);
+    mb_pid pid = mbb_check_pid(L, 2, fn);
     mb_buf *out = mbb_tab_out(L);
     if (!alive(self, &ps)) return gone(L);
     size_t count;
-    if (mb_tab_bound_keys(self->rt, pid, ps.h, ps.n, out, &count)) return mbb_raisef(L, "registry.keys: out of memory");
+    if (mb_tab_bound_keys(self->rt, pid, ps.h, ps.n, out, &count)) return mbb_raisef(L, "%s: out of memory", fn);
     return push_array(L, out, count);
 }
 
 /* core.reg_count(parts) -> n | false */
 static int l_count(lua_State *L) {
     mb_proc *self = mbb_self(L);
+    const char *fn = call_name(L, "registry.count");
     parts ps;
-    check_parts(L, "count", &ps);
+    check_parts(L, fn, &ps);
     size_t total = 0;
     for (size_t i = 0; i < ps.n; i++) {
-        mb_table *t = acquire(L, self, ps.h[i], "count");
+        mb_table *t = acquire(L, self, ps.h[i], fn);
         if (!t) return gone(L);
         size_t size, bytes;
         mb_tabstore_stats(&t->store, &size, &bytes);
@@ -213,6 +225,15 @@ static int l_count(lua_State *L) {
     return 1;
 }
 
+/* core.reg_check_key(key, fn) -> true, or raises "<fn>: bad key: ..." (a
+ * via name's key, refused under the call it was given to). */
+static int l_check_key(lua_State *L) {
+    key_arg(L, mbb_self(L), 1, luaL_checkstring(L, 2));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 const luaL_Reg mbb_registry_fns[] = {
         {"reg_register", l_register}, {"reg_unregister", l_unregister}, {"reg_lookup", l_lookup},
-        {"reg_update", l_update}, {"reg_keys", l_keys}, {"reg_count", l_count}, {NULL, NULL}};
+        {"reg_update", l_update}, {"reg_keys", l_keys}, {"reg_count", l_count}, {"reg_check_key", l_check_key},
+        {NULL, NULL}};

@@ -313,6 +313,9 @@ describe("registry", function()
       h.usage_error("registry.keys", registry.keys, name, "not a pid")
       h.usage_error("registry.dispatch", registry.dispatch, name, "k", "not a function")
       h.usage_error("registry.update_value", registry.update_value, name, "k", nil)
+      -- a bad key is the call's own, not the lookup's it makes
+      assert.matches("bad key", h.usage_error("registry.dispatch", registry.dispatch, name, 0 / 0, print))
+      h.usage_error("registry.update_value", registry.update_value, name, function() end, print)
     end)
 
     it("registering does not link the caller to the registry", function()
@@ -390,6 +393,18 @@ describe("registry", function()
         assert.matches("via names need a unique registry", h.usage_error(call, fn, Echo, nil, { name = via }))
       end
       assert.matches("via names need a unique registry", h.usage_error("whereis", mb.whereis, via))
+    end)
+
+    it("with a key no table takes is refused under the name of the call it was given to", function()
+      local name = start()
+      local via = { "via", name, 0 / 0 }
+      for call, fn in pairs({ ["gen_server.call"] = gen.call, ["gen_server.cast"] = gen.cast,
+                              ["gen_server.stop"] = gen.stop, send = mb.send, whereis = mb.whereis,
+                              monitor = mb.monitor }) do
+        assert.matches("bad key: NaN", h.usage_error(call, fn, via, "x"))
+      end
+      assert.matches("bad key", h.usage_error("gen_server.start", gen.start, Echo, nil,
+                                              { name = { "via", name, function() end } }))
     end)
 
     it("names a supervisor's worker, which registers itself at each start", function()

@@ -15,7 +15,7 @@ local util = require "moonbeam.util"
 local type, error, tostring = type, error, tostring
 local self, is_pid = mb.self, mb.is_pid
 local reg_register, reg_unregister, reg_lookup = mb.reg_register, mb.reg_unregister, mb.reg_lookup
-local reg_update, reg_keys, reg_count = mb.reg_update, mb.reg_keys, mb.reg_count
+local reg_update, reg_keys, reg_count, reg_check_key = mb.reg_update, mb.reg_keys, mb.reg_count, mb.reg_check_key
 
 local M = {}
 
@@ -49,7 +49,7 @@ local function name_of(reg, fn)
     local info = mb.info(reg)
     return info and info.registered_name
   end
-  error(("registry.%s: reg must be a registry's name or pid, got %s"):format(fn, type(reg)), 0)
+  error(("%s: reg must be a registry's name or pid, got %s"):format(fn, type(reg)), 0)
 end
 
 local function layout_of(reg, fn)
@@ -64,16 +64,18 @@ local function layout_of(reg, fn)
   return l
 end
 
--- op(parts, ...) on reg's partitions: a stale layout is looked up once more.
-local function run(reg, fn, op, ...)
+-- op(parts, x, y, fn) on reg's partitions: a stale layout is looked up
+-- once more. fn, the call the user made ("registry.dispatch", "send"),
+-- names op's errors: a bad key given to dispatch is dispatch's.
+local function run(reg, fn, op, x, y)
   local l = layout_of(reg, fn)
   if not l then return nil, UNKNOWN end
-  local a, b = op(l.parts, ...)
+  local a, b = op(l.parts, x, y, fn)
   if a ~= false then return a, b end
   cache[reg] = nil
   l = layout_of(reg, fn)
   if not l then return nil, UNKNOWN end
-  a, b = op(l.parts, ...)
+  a, b = op(l.parts, x, y, fn)
   if a == false then return nil, UNKNOWN end
   return a, b
 end
@@ -166,29 +168,29 @@ end
 -- ---- the calls ----------------------------------------------------------
 
 local function check_fn(f, fn)
-  if type(f) ~= "function" then error(("registry.%s: fn must be a function, got %s"):format(fn, type(f)), 0) end
+  if type(f) ~= "function" then error(("%s: fn must be a function, got %s"):format(fn, type(f)), 0) end
 end
 
 --- register(reg, key, [value]) -> true, or nil and {"already_registered", pid}.
 function M.register(reg, key, value)
-  local ok, holder = run(reg, "register", reg_register, key, value)
+  local ok, holder = run(reg, "registry.register", reg_register, key, value)
   if ok == nil and is_pid(holder) then return nil, { "already_registered", holder } end
   return ok, holder
 end
 
-function M.unregister(reg, key) return run(reg, "unregister", reg_unregister, key) end
-function M.lookup(reg, key) return run(reg, "lookup", reg_lookup, key) end
-function M.count(reg) return run(reg, "count", reg_count) end
+function M.unregister(reg, key) return run(reg, "registry.unregister", reg_unregister, key) end
+function M.lookup(reg, key) return run(reg, "registry.lookup", reg_lookup, key) end
+function M.count(reg) return run(reg, "registry.count", reg_count) end
 
 function M.keys(reg, pid)
   if not is_pid(pid) then error("registry.keys: pid must be a pid, got " .. type(pid), 0) end
-  return run(reg, "keys", reg_keys, pid)
+  return run(reg, "registry.keys", reg_keys, pid)
 end
 
 --- dispatch(reg, key, fn, ...) -> true: fn({pid, value}, ...) for each entry, here.
 function M.dispatch(reg, key, fn, ...)
-  check_fn(fn, "dispatch")
-  local entries, why = run(reg, "dispatch", reg_lookup, key)
+  check_fn(fn, "registry.dispatch")
+  local entries, why = run(reg, "registry.dispatch", reg_lookup, key)
   if not entries then return nil, why end
   for i = 1, #entries do fn(entries[i], ...) end
   return true
@@ -197,17 +199,17 @@ end
 --- update_value(reg, key, fn) -> fn(old), now the value of the caller's
 -- own entry; nil, "not_registered" when it holds none.
 function M.update_value(reg, key, fn)
-  check_fn(fn, "update_value")
-  local l = layout_of(reg, "update_value")
+  check_fn(fn, "registry.update_value")
+  local l = layout_of(reg, "registry.update_value")
   if not l then return nil, UNKNOWN end
   if not l.unique then error("registry.update_value: not for a duplicate registry", 0) end
-  local entries, why = run(reg, "update_value", reg_lookup, key)
+  local entries, why = run(reg, "registry.update_value", reg_lookup, key)
   if not entries then return nil, why end
   local own = entries[1]
   if not own or own[1] ~= self() then return nil, "not_registered" end
   local new = fn(own[2])
   local ok
-  ok, why = run(reg, "update_value", reg_update, key, new)
+  ok, why = run(reg, "registry.update_value", reg_update, key, new)
   if not ok then return nil, why or "not_registered" end
   return new
 end
@@ -219,11 +221,13 @@ M.is_via = util.is_via
 
 --- check_via(name, fn) -> the registry's layout, or nil when it is not
 -- running; raises "<fn>: ..." for what is not a via name of a unique
--- registry (gen_server's client checks its server and name with it).
+-- registry, or has a key no table takes (gen_server's client checks its
+-- server and name with it).
 local function check_via(name, fn)
   if not M.is_via(name) then
     error(fn .. ": a name must be a non-empty string, {name, node} or {\"via\", registry, key}", 0)
   end
+  reg_check_key(name[3], fn)   -- a NaN or function key is fn's bad argument
   local l = layout_of(name[2], fn)
   if l and not l.unique then error(fn .. ": via names need a unique registry", 0) end
   return l
