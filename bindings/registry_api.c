@@ -225,15 +225,26 @@ static int l_count(lua_State *L) {
     return 1;
 }
 
-/* core.reg_check_key(key, fn) -> true, or raises "<fn>: bad key: ..." (a
- * via name's key, refused under the call it was given to). */
-static int l_check_key(lua_State *L) {
-    key_arg(L, mbb_self(L), 1, luaL_checkstring(L, 2));
-    lua_pushboolean(L, 1);
+/* core.reg_via_kind(parts or nil, key, fn) -> "unique" | "duplicate" |
+ * false (no partitions, or they are gone): what a via name's registry is
+ * now, from its tables (a cached layout may be a stopped registry's, of
+ * the other kind); raises "<fn>: bad key: ..." for a key no table takes. */
+static int l_via_kind(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    const char *fn = luaL_checkstring(L, 3);
+    key_arg(L, self, 2, fn);
+    if (lua_isnil(L, 1)) return gone(L);
+    parts ps;
+    check_parts(L, fn, &ps);
+    mb_table *t = acquire(L, self, ps.h[0], fn);
+    if (!t) return gone(L);
+    bool unique = t->store.type == MB_TAB_SET;
+    mb_table_release(t);
+    lua_pushstring(L, unique ? "unique" : "duplicate");
     return 1;
 }
 
 const luaL_Reg mbb_registry_fns[] = {
         {"reg_register", l_register}, {"reg_unregister", l_unregister}, {"reg_lookup", l_lookup},
-        {"reg_update", l_update}, {"reg_keys", l_keys}, {"reg_count", l_count}, {"reg_check_key", l_check_key},
+        {"reg_update", l_update}, {"reg_keys", l_keys}, {"reg_count", l_count}, {"reg_via_kind", l_via_kind},
         {NULL, NULL}};

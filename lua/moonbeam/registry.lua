@@ -15,7 +15,7 @@ local util = require "moonbeam.util"
 local type, error, tostring = type, error, tostring
 local self, is_pid = mb.self, mb.is_pid
 local reg_register, reg_unregister, reg_lookup = mb.reg_register, mb.reg_unregister, mb.reg_lookup
-local reg_update, reg_keys, reg_count, reg_check_key = mb.reg_update, mb.reg_keys, mb.reg_count, mb.reg_check_key
+local reg_update, reg_keys, reg_count, reg_via_kind = mb.reg_update, mb.reg_keys, mb.reg_count, mb.reg_via_kind
 
 local M = {}
 
@@ -66,17 +66,24 @@ end
 
 -- op(parts, x, y, fn) on reg's partitions: a stale layout is looked up
 -- once more. fn, the call the user made ("registry.dispatch", "send"),
--- names op's errors: a bad key given to dispatch is dispatch's.
-local function run(reg, fn, op, x, y)
+-- names op's errors: a bad key given to dispatch is dispatch's. The
+-- layout op ran on comes third: it, not the cache, says whether the
+-- registry is unique (a registry may be restarted as the other kind).
+local function run_on(reg, fn, op, x, y)
   local l = layout_of(reg, fn)
   if not l then return nil, UNKNOWN end
   local a, b = op(l.parts, x, y, fn)
-  if a ~= false then return a, b end
+  if a ~= false then return a, b, l end
   cache[reg] = nil
   l = layout_of(reg, fn)
   if not l then return nil, UNKNOWN end
   a, b = op(l.parts, x, y, fn)
   if a == false then return nil, UNKNOWN end
+  return a, b, l
+end
+
+local function run(reg, fn, op, x, y)
+  local a, b = run_on(reg, fn, op, x, y)
   return a, b
 end
 
@@ -200,11 +207,9 @@ end
 -- own entry; nil, "not_registered" when it holds none.
 function M.update_value(reg, key, fn)
   check_fn(fn, "registry.update_value")
-  local l = layout_of(reg, "registry.update_value")
-  if not l then return nil, UNKNOWN end
-  if not l.unique then error("registry.update_value: not for a duplicate registry", 0) end
-  local entries, why = run(reg, "registry.update_value", reg_lookup, key)
+  local entries, why, l = run_on(reg, "registry.update_value", reg_lookup, key)
   if not entries then return nil, why end
+  if not l.unique then error("registry.update_value: not for a duplicate registry", 0) end
   local own = entries[1]
   if not own or own[1] ~= self() then return nil, "not_registered" end
   local new = fn(own[2])
@@ -227,10 +232,17 @@ local function check_via(name, fn)
   if not M.is_via(name) then
     error(fn .. ": a name must be a non-empty string, {name, node} or {\"via\", registry, key}", 0)
   end
-  reg_check_key(name[3], fn)   -- a NaN or function key is fn's bad argument
-  local l = layout_of(name[2], fn)
-  if l and not l.unique then error(fn .. ": via names need a unique registry", 0) end
-  return l
+  local reg = name[2]
+  local l = layout_of(reg, fn)
+  -- A NaN or function key is fn's bad argument; the kind is the tables'.
+  local kind = reg_via_kind(l and l.parts, name[3], fn)
+  if l and not kind then   -- a stopped registry's layout, in the cache
+    cache[reg] = nil
+    l = layout_of(reg, fn)
+    kind = l and reg_via_kind(l.parts, name[3], fn)
+  end
+  if kind == "duplicate" then error(fn .. ": via names need a unique registry", 0) end
+  return kind and l
 end
 M.check_via = check_via
 
