@@ -176,6 +176,32 @@ describe("port.write and port.close_stdin", function()
     assert.equal(0, select(2, output(drain(p))))
   end)
 
+  it("its owner writes 4 MB through cat in one write, then reads them all", function()
+    -- The owner cannot empty its mailbox while it writes: the port must go
+    -- on reading cat's output meanwhile, or cat blocks and the write never ends.
+    local me = mb.self()
+    local owner = mb.spawn(function(me)
+      local mb, port = require "moonbeam", require "moonbeam.port"
+      local p = assert(port.open({ "cat" }))
+      local big = string.rep("w", 4 * 1024 * 1024)
+      mb.send(me, { "written", port.write(p, big) })
+      port.close_stdin(p)
+      local n, status = 0, nil
+      repeat
+        local m = mb.receive(function(m) return m[2] == p end, 2000)
+        if m and m[1] == "port_data" then n = n + #m[3] end
+        if m and m[1] == "port_exit" then status = m[3] end
+      until m == nil or status
+      mb.send(me, { "read", n, status })
+    end, me)
+    local written = mb.receive(function(m) return m[1] == "written" end, 5000)
+    if not written then mb.exit(owner, "kill") end
+    assert(written, "the owner's write through cat never ended")
+    assert.is_true(written[2])
+    local read = mb.receive(function(m) return m[1] == "read" end, 5000)
+    assert.same({ "read", 4 * 1024 * 1024, 0 }, read)
+  end)
+
   it("write after the exit says closed, as do kill and close_stdin", function()
     local p = assert(port.open({ "sh", "-c", "exit 0" }))
     drain(p)

@@ -8,7 +8,10 @@
  * MAILBOX_MAX bytes (of anything), the port stops reading its pipes; the
  * program then blocks on a full pipe. A timer looks every POLL_MS and
  * reads again once the mailbox is below half of that. So the host buffers
- * at most MAILBOX_MAX plus one chunk per pipe on a port's behalf.
+ * at most MAILBOX_MAX plus one chunk per pipe on a port's behalf. Not while
+ * the owner waits in a write to the port: it cannot empty its mailbox
+ * then, and a program that answers what it reads (cat) would block on its
+ * full stdout and never take the rest of the write.
  *
  * Reaping. libuv's SIGCHLD handling waits for each child it spawned
  * (on_program_exit); the process handle closes there, so no zombie is left. When
@@ -46,6 +49,7 @@ typedef struct port {
     mb_pid owner;
     int handles;             /* open libuv handles: freed at 0 */
     int status;              /* once exited */
+    int owner_writes;        /* the owner's writes not yet taken: no pausing meanwhile */
     bool gone, exited, held, paused;
     bool in_open, out_open, err_open, proc_open;
 } port;
@@ -53,7 +57,9 @@ typedef struct port {
 typedef struct write_req {
     uv_write_t w;
     mb_ports *pp;
+    struct port *p;          /* alive until this is answered: its pipe's close cancels it first */
     mb_io_req *r;
+    bool by_owner;           /* counted in p->owner_writes */
 } write_req;
 
 struct mb_ports {
@@ -154,7 +160,7 @@ static void update_reading(port *p) {
 
 static void on_poll(uv_timer_t *t) {
     port *p = t->data;
-    if (owner_backlog(p) > MAILBOX_MAX / 2) return;
+    if (p->owner_writes == 0 && owner_backlog(p) > MAILBOX_MAX / 2) return;
     p->paused = false;
     uv_timer_stop(t);   /* cannot fail */
     update_reading(p);
@@ -170,7 +176,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     }
     if (nread == 0) return;
     mb_io_tell(p->pp->rt, NULL, p->owner, is_out ? "port_data" : "port_stderr", p->id, buf->base, (size_t)nread);
-    if (owner_backlog(p) > MAILBOX_MAX && uv_timer_start(&p->poll, on_poll, POLL_MS, POLL_MS) == 0) {
+    if (p->owner_writes == 0 && owner_backlog(p) > MAILBOX_MAX && uv_timer_start(&p->poll, on_poll, POLL_MS, POLL_MS) == 0) {
         p->paused = true;
         update_reading(p);
     }
@@ -324,6 +330,7 @@ static void req_open(mb_ports *pp, mb_io_req *r) {
 
 static void on_written(uv_write_t *w, int status) {
     write_req *wr = (write_req *)w;
+    if (wr->by_owner) wr->p->owner_writes--;
     if (status < 0) mb_io_fail(wr->pp->rt, NULL, wr->r, "closed");   /* EPIPE, or stdin closed meanwhile */
     else mb_io_ok(wr->pp->rt, NULL, wr->r);
     mb_io_req_free(wr->r);
@@ -343,7 +350,9 @@ static bool req_write(mb_ports *pp, port *p, mb_io_req *r) {
         return false;
     }
     wr->pp = pp;
+    wr->p = p;
     wr->r = r;
+    wr->by_owner = r->pid == p->owner;
     uv_buf_t buf = uv_buf_init((char *)mb_io_req_data(r), (unsigned)r->len);
     int rc = uv_write(&wr->w, (uv_stream_t *)&p->in, &buf, 1, on_written);
     if (rc) {
@@ -351,6 +360,7 @@ static bool req_write(mb_ports *pp, port *p, mb_io_req *r) {
         mb_io_fail(pp->rt, NULL, r, "closed");
         return false;
     }
+    if (wr->by_owner && p->owner_writes++ == 0 && p->paused) on_poll(&p->poll);   /* read again now */
     return true;
 }
 
