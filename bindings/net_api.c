@@ -54,26 +54,32 @@ static bool is_int_in(lua_State *L, int idx, lua_Number lo, lua_Number hi) {
     return lua_type(L, idx) == LUA_TNUMBER && n >= lo && n <= hi && n == floor(n);
 }
 
-/* opts.active, packet, high_watermark, backlog, reuseaddr into o. */
-/* Every key of opts is one of these: a misspelt option raises, as
- * gen_tcp's badarg, rather than being left unread. */
-static void check_known(lua_State *L, int idx, const char *fn) {
-    static const char *const known[] = {"active", "packet", "high_watermark", "backlog", "reuseaddr", "path", "host"};
+/* Every key of the table at idx is a name in known (NULL-ended): a
+ * misspelt option, or one the call does not take, raises, as gen_tcp's
+ * badarg, rather than being left unread. */
+void mbb_check_known(lua_State *L, int idx, const char *const *known, const char *fn) {
     for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
         bool found = false;
         if (lua_type(L, -2) == LUA_TSTRING)
-            for (size_t i = 0; i < sizeof known / sizeof *known && !found; i++)
-                found = strcmp(lua_tostring(L, -2), known[i]) == 0;
+            for (size_t i = 0; known[i] && !found; i++) found = strcmp(lua_tostring(L, -2), known[i]) == 0;
         if (found) continue;
         if (lua_type(L, -2) == LUA_TSTRING) mbb_raisef(L, "%s: unknown option '%s'", fn, lua_tostring(L, -2));
         mbb_raisef(L, "%s: opts keys are option names, got a %s key", fn, luaL_typename(L, -2));
     }
 }
 
-static void check_opts(lua_State *L, int idx, mb_io_opts *o, const char *fn) {
+/* The options each call takes (docs/reference.md): udp_open checks the
+ * listener's and refuses those UDP has not with its own message. */
+static const char *const LISTEN_OPTS[] = {"active", "packet", "high_watermark", "backlog", "reuseaddr",
+                                          "path", "host", NULL};
+static const char *const CONNECT_OPTS[] = {"active", "packet", "high_watermark", "path", NULL};
+static const char *const SETOPTS_OPTS[] = {"active", "packet", "high_watermark", NULL};
+
+/* opts.active, packet, high_watermark, backlog, reuseaddr into o. */
+static void check_opts(lua_State *L, int idx, mb_io_opts *o, const char *const *known, const char *fn) {
     if (lua_isnoneornil(L, idx)) return;
     if (!lua_istable(L, idx)) mbb_raisef(L, "%s: opts must be a table, got %s", fn, luaL_typename(L, idx));
-    check_known(L, idx, fn);
+    mbb_check_known(L, idx, known, fn);
     lua_getfield(L, idx, "active");
     if (lua_type(L, -1) == LUA_TBOOLEAN) o->active = lua_toboolean(L, -1) ? MB_IO_ACTIVE_TRUE : 0;
     else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "once") == 0) o->active = 1, o->once = true;
@@ -156,7 +162,7 @@ static int post_open(lua_State *L, mb_io_op op, mb_io_req *place, const mb_io_op
 
 static int l_listen(lua_State *L) {
     mb_io_opts o = {MB_IO_UNSET, false, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET};
-    check_opts(L, 2, &o, "net.listen");
+    check_opts(L, 2, &o, LISTEN_OPTS, "net.listen");
     mb_io_req place = {0};
     check_place(L, &place, 0, 1, 2, "net.listen");
     return post_open(L, MB_IO_LISTEN, &place, &o, "net.listen");
@@ -164,7 +170,7 @@ static int l_listen(lua_State *L) {
 
 static int l_connect(lua_State *L) {
     mb_io_opts o = {MB_IO_UNSET, false, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET};
-    check_opts(L, 3, &o, "net.connect");
+    check_opts(L, 3, &o, CONNECT_OPTS, "net.connect");
     bool path = false;
     if (lua_istable(L, 3)) {
         lua_getfield(L, 3, "path");
@@ -269,7 +275,7 @@ static int l_setopts(lua_State *L) {
     uint64_t h = check_sock_or_port(L, 1, fn);
     if (!lua_istable(L, 2)) return mbb_raisef(L, "%s: opts must be a table, got %s", fn, luaL_typename(L, 2));
     mb_io_opts o = {MB_IO_UNSET, false, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET};
-    check_opts(L, 2, &o, fn);
+    check_opts(L, 2, &o, SETOPTS_OPTS, fn);
     mb_io_req *r = mbb_io_req(L, MB_IO_SETOPTS, 0, "net.setopts");
     r->handle = h;
     r->opts = o;
@@ -306,7 +312,7 @@ static int l_name(lua_State *L) {
 
 static int l_udp_open(lua_State *L) {
     mb_io_opts o = {MB_IO_UNSET, false, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET, MB_IO_UNSET};
-    check_opts(L, 2, &o, "net.udp_open");
+    check_opts(L, 2, &o, LISTEN_OPTS, "net.udp_open");
     if (o.packet != MB_IO_UNSET || o.backlog != MB_IO_UNSET || o.high_watermark != MB_IO_UNSET)
         return mbb_raisef(L, "net.udp_open: UDP takes only host, active and reuseaddr");
     mb_io_req place = {0};

@@ -56,6 +56,8 @@ static int l_open(lua_State *L) {
     }
     if (!lua_istable(L, 2)) return mbb_raisef(L, "port.open: opts must be a table, got %s", luaL_typename(L, 2));
     lua_settop(L, 2);
+    static const char *const known[] = {"cwd", "env", "stderr", NULL};
+    mbb_check_known(L, 2, known, "port.open");
     int stdio = MB_IO_STDERR_SEPARATE;
     lua_getfield(L, 2, "stderr");
     const char *mode = lua_tostring(L, -1);

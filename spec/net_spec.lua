@@ -117,6 +117,18 @@ describe("net.listen, connect, accept", function()
     net.close(c); net.close(l)
   end)
 
+  it("raises for an option of another call: listen's in connect or setopts", function()
+    local l = assert(net.listen(0))
+    local _, port = net.sockname(l)
+    assert.has_error(function() net.connect("127.0.0.1", port, { backlog = 8 }) end,
+                     "net.connect: unknown option 'backlog'")
+    local c = assert(net.connect("127.0.0.1", port, { high_watermark = 1024 }))
+    assert.has_error(function() net.setopts(c, { host = "127.0.0.1" }) end, "net.setopts: unknown option 'host'")
+    assert.has_error(function() net.setopts(c, { reuseaddr = true }) end, "net.setopts: unknown option 'reuseaddr'")
+    assert.is_true(net.setopts(c, { high_watermark = 2048 }))
+    net.close(c); net.close(l)
+  end)
+
   -- The line of an error raised by f, and the line f's call is on.
   local function lines(f, at)
     local _, err = pcall(f)

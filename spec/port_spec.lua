@@ -104,6 +104,9 @@ describe("port.open", function()
     assert.has_error(function() port.open({ "echo" }, { env = { ["A=B"] = "c" } }) end,
       "port.open: an env name must be non-empty, without '='")
     assert.has_error(function() port.open({ "echo" }, { cwd = 1 }) end, "port.open: cwd must be a string without NUL")
+    assert.has_error(function() port.open({ "echo" }, { cdw = "/" }) end, "port.open: unknown option 'cdw'")
+    assert.has_error(function() port.open({ "echo" }, { "x" }) end,
+      "port.open: opts keys are option names, got a number key")
     assert.has_error(function() port.write("p", "x") end, "port.write: a port expected, got string")
     assert.has_error(function() port.kill(nil) end, "port.kill: a port expected, got nil")
     assert.has_error(function() port.close_stdin({}) end, "port.close_stdin: a port expected, got table")
