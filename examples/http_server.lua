@@ -23,17 +23,23 @@ local byte, find, lower, sub, tonumber = string.byte, string.find, string.lower,
 
 local REASONS = { [200] = "OK", [400] = "Bad Request", [404] = "Not Found" }
 
+-- keep: false (the connection closes after it), true, or "announce": kept
+-- for an HTTP/1.0 client that asked, which needs to be told (RFC 9112
+-- appendix C.2.2) or it takes the connection as closing.
+local CONNECTION = { [false] = "Connection: close\r\n", [true] = "", announce = "Connection: keep-alive\r\n" }
+
 local function response(status, ctype, body, keep)
   return ("HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n%s"):format(
-    status, REASONS[status], ctype, #body, keep and "" or "Connection: close\r\n", body)
+    status, REASONS[status], ctype, #body, CONNECTION[keep], body)
 end
 
 local BAD = response(400, "text/plain", "bad request\n", false)
 -- The answers that never change, made once: [keep].
-local HELLO = { [true] = response(200, "text/plain", "hello\n", true),
-                [false] = response(200, "text/plain", "hello\n", false) }
-local NOT_FOUND = { [true] = response(404, "text/plain", "not found\n", true),
-                    [false] = response(404, "text/plain", "not found\n", false) }
+local HELLO, NOT_FOUND = {}, {}
+for keep in pairs(CONNECTION) do
+  HELLO[keep] = response(200, "text/plain", "hello\n", keep)
+  NOT_FOUND[keep] = response(404, "text/plain", "not found\n", keep)
+end
 
 -- The target's path: the query (or fragment) does not choose the route.
 local function path_of(target)
@@ -92,9 +98,9 @@ local function read_head(buf, pos, head_end)
   if not all_in(buf, pos, sp1 - 1, 65, 90) or not all_in(buf, sp1 + 1, sp2 - 1, 33, 255) then return nil end
   local method, target = sub(buf, pos, sp1 - 1), sub(buf, sp1 + 1, sp2 - 1)
   local version = sub(buf, sp2 + 1, line_end - 1)
-  local keep
+  local keep, old = nil, version == "HTTP/1.0"
   if version == "HTTP/1.1" then keep = true
-  elseif version == "HTTP/1.0" then keep = false
+  elseif old then keep = false
   elseif find(version, "^HTTP/1%.%d$") then keep = true
   else return nil end
   local length = 0
@@ -112,7 +118,7 @@ local function read_head(buf, pos, head_end)
       local name = lower(sub(buf, at, colon - 1))
       if name == "connection" then
         local value = lower(trim(buf, colon + 1, stop - 1))
-        if value == "close" then keep = false elseif value == "keep-alive" then keep = true end
+        if value == "close" then keep = false elseif value == "keep-alive" then keep = old and "announce" or true end
       elseif name == "content-length" then
         local value = trim(buf, colon + 1, stop - 1)
         length = not find(value, "%D") and tonumber(value)
@@ -133,13 +139,12 @@ function H.serve(s)
     local n = 0
     while true do
       local head_end = find(buf, "\r\n\r\n", pos, true)
-      if not head_end then
-        if #buf - pos < MAX_HEAD then return n, pos end
-        n = n + 1
-        out[n] = BAD
-        return n, pos, true
+      if not head_end and #buf - pos < MAX_HEAD then return n, pos end
+      -- A head over MAX_HEAD is refused whether or not its end came with it.
+      local method, target, keep, length
+      if head_end and head_end + 4 - pos <= MAX_HEAD then
+        method, target, keep, length = read_head(buf, pos, head_end)
       end
-      local method, target, keep, length = read_head(buf, pos, head_end)
       if not method then
         n = n + 1
         out[n] = BAD

@@ -67,6 +67,9 @@ X.with("curl", describe, pending)("examples/http_server.lua with curl", function
     assert.matches("\r\nConnection: close", head)
     local out = curl(("-0 -H 'Connection: keep-alive' -w '[%%{num_connects}]' %s %s"):format(url("/"), url("/")))
     assert.equal("hello\n[1]hello\n[0]", out)
+    -- and it is told so, or an HTTP/1.0 client takes the connection as closing
+    head = curl("-0 -i -H 'Connection: keep-alive' " .. url("/")):match("^(.-)\r\n\r\n")
+    assert.matches("\r\nConnection: keep%-alive", head)
   end)
 
   it("answers pipelined requests in order, and closes after Connection: close", function()
@@ -88,6 +91,7 @@ X.with("curl", describe, pending)("examples/http_server.lua with curl", function
     { "a bad Content-Length", "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n" },
     { "HTTP/2.0", "GET / HTTP/2.0\r\n\r\n" },
     { "a head without an end, too long", "GET / HTTP/1.1\r\n" .. ("X-Pad: " .. ("p"):rep(100) .. "\r\n"):rep(200) },
+    { "a head over 16 KB that ends", "GET / HTTP/1.1\r\nX-Pad: " .. ("p"):rep(20000) .. "\r\n\r\n" },
   }) do
     it("answers " .. case[1] .. " with 400 and closes; the server goes on", function()
       local c = assert(net.connect("127.0.0.1", srv.port))
