@@ -189,6 +189,31 @@ describe("require \"moonbeam\" from plain luajit", function()
     assert.equal("terminate\tshutdown\n", out)
   end)
 
+  -- os.exit ends the OS process without the runtime's stop (no lua_close):
+  -- the ports' programs were left running, owners dead or not.
+  for _, who in ipairs({ "the script", "a spawned process" }) do
+    it("kills its ports' programs when " .. who .. " calls os.exit", function()
+      local status, out, err = luajit([[
+        local mb = require "moonbeam"
+        local port = require "moonbeam.port"
+        local from_script = ]] .. tostring(who == "the script") .. [[
+
+        local p = assert(port.open({ "sh", "-c", "echo $$; exec sleep 30" }))
+        local m = mb.receive(function(m) return m[1] == "port_data" end, 5000)
+        print(m[3]:match("%d+")); io.stdout:flush()
+        if from_script then os.exit(4) end
+        mb.spawn(function() os.exit(4) end)
+        mb.receive()
+      ]])
+      local pid = tonumber(out:match("^(%d+)\n"))
+      assert.is_number(pid, err)
+      local alive = os.execute("kill -0 " .. pid .. " 2>/dev/null") == 0
+      if alive then os.execute("kill -9 " .. pid) end
+      assert.equal(4, status, err)
+      assert.is_false(alive, "the port's program (pid " .. pid .. ") outlived the host")
+    end)
+  end
+
   it("survives being required again, as the same process", function()
     local status, out, err = luajit([[
       local mb = require "moonbeam"

@@ -237,10 +237,14 @@ void mb_io_stop(mb_runtime *rt) {
     if (!io) return;
     pthread_mutex_lock(&io->lock);
     bool started = io->started;
+    /* Only the first caller ends the thread: the shutdown of a require'd
+     * host stops it before the OS process ends, the runtime's stop may
+     * come after (os.exit(code, true)), and a thread is joined once. */
+    bool first = !io->stopping;
     io->stopping = true;
     atomic_store(&io->closing, true);
     pthread_mutex_unlock(&io->lock);
-    if (!started) return;
+    if (!started || !first) return;
     if (uv_async_send(&io->wake) == 0) uv_thread_join(&io->thread);
     else fprintf(stderr, "moonbeam: cannot wake the I/O thread to stop it\n");
 }

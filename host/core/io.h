@@ -136,9 +136,10 @@ bool mb_io_stopping(mb_runtime *rt);
  * scheduler in p's slice). Waits for the host's other loops to look at
  * their posts; returns at once for a process that never owned one. */
 void mb_io_owner_died(mb_proc *p);
-/* Close the I/O thread's sockets and ports and end it; later requests
- * fail. (The schedulers' sockets close when they stop: mb_sched_stop_all.)
- * Then free. */
+/* Close the I/O thread's sockets and ports (their programs killed and
+ * reaped) and end it; later requests fail. (The schedulers' sockets close
+ * when they stop: mb_sched_stop_all.) A second call does nothing. Then
+ * free. */
 void mb_io_stop(mb_runtime *rt);
 void mb_io_free(mb_runtime *rt);
 

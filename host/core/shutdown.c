@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "io.h"
 #include "logger.h"
 #include "process.h"
 #include "runtime.h"
@@ -187,6 +188,10 @@ void mb_shutdown_signal_host_links(mb_runtime *rt, mb_sched *s, const uint8_t *r
 
 void mb_shutdown_done(mb_runtime *rt) {
     mb_shutdown *sd = &rt->shutdown;
+    /* With no embedder to stop the runtime (a host started by require),
+     * the OS process ends next (exit, or the host's own os.exit) without
+     * its stop: kill the ports' programs here, or they outlive it. */
+    if (!sd->on_done) mb_io_stop(rt);
     pthread_mutex_lock(&sd->mu);
     atomic_store(&sd->done, true);
     pthread_cond_broadcast(&sd->cv);

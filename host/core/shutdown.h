@@ -78,7 +78,8 @@ void mb_shutdown_signal_host_links(mb_runtime *rt, mb_sched *s, const uint8_t *r
 
 /* From the shutdown process once every process it waited for has ended:
  * disarm the watchdog, wake mb_shutdown_wait, then on_done; without one,
- * and unless the host's thread ends the OS process (host_exits),
+ * first stop the I/O thread (the ports' programs die with the host), and
+ * unless the host's thread ends the OS process (host_exits),
  * exit(status): it does not return then. */
 void mb_shutdown_done(mb_runtime *rt);
 
