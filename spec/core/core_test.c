@@ -215,8 +215,8 @@ static void timers(void) {
     mb_buf_init(&b);
     mb_put_string(&b, "tick", 4);
     double t0 = mb_now_ms();
-    mb_send_after(self->rt, NULL, 30, self->pid, NULL, mb_msg_copy(MB_MSG_DATA, 0, 0, b.p, b.len));
-    mb_ref cancelled = mb_send_after(self->rt, NULL, 10, self->pid, NULL, mb_msg_copy(MB_MSG_DATA, 0, 0, b.p, b.len));
+    mb_send_after(self->rt, NULL, 30, (mb_timer_dest){self->pid, NULL, NULL}, mb_msg_copy(MB_MSG_DATA, 0, 0, b.p, b.len));
+    mb_ref cancelled = mb_send_after(self->rt, NULL, 10, (mb_timer_dest){self->pid, NULL, NULL}, mb_msg_copy(MB_MSG_DATA, 0, 0, b.p, b.len));
     mb_buf_free(&b);
     check(mb_cancel_timer(self->rt, cancelled) >= 0, "cancel a timer before it fires: the ms it had left");
     mb_msg *m = next_message(5000);
