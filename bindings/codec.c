@@ -18,7 +18,7 @@
 typedef struct enc {
     lua_State *L;
     mb_buf *b;
-    size_t start, max;
+    size_t start, max;           /* the message's first byte in b, and its limit */
     mb_encode_err *err;
     char path[160];              /* built while unwinding from a failure */
     const void *open[MB_MAX_DEPTH + 1];   /* tables on the current path */
@@ -278,14 +278,17 @@ static void enc_finish_error(enc *e, const char *root) {
     memcpy(e->err->msg, full, sizeof full);
 }
 
-int mb_encode(lua_State *L, int idx, const char *root, mb_buf *b,
-              size_t max_size, mb_encode_err *err) {
+/* The value at idx appended to b, as part of a message that began at
+ * start in b (a list's values are one message, under one limit). */
+static int encode_part(lua_State *L, int idx, const char *root, mb_buf *b, size_t start, size_t max_size,
+                       mb_encode_err *err) {
     /* Fields set one by one: an initializer would zero path and open, a
      * kilobyte, on every message (open is read only below the depth reached). */
     enc e;
+    size_t from = b->len;
     e.L = L;
     e.b = b;
-    e.start = b->len;
+    e.start = start;
     e.max = max_size;
     e.err = err;
     e.path[0] = '\0';
@@ -293,10 +296,15 @@ int mb_encode(lua_State *L, int idx, const char *root, mb_buf *b,
     if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
     if (enc_value(&e, idx, 0)) {
         enc_finish_error(&e, root);
-        b->len = e.start;
+        b->len = from;
         return -1;
     }
     return 0;
+}
+
+int mb_encode(lua_State *L, int idx, const char *root, mb_buf *b,
+              size_t max_size, mb_encode_err *err) {
+    return encode_part(L, idx, root, b, b->len, max_size, err);
 }
 
 int mb_encode_list(lua_State *L, int idx, int n, const char *root, mb_buf *b,
@@ -318,8 +326,7 @@ int mb_encode_list(lua_State *L, int idx, int n, const char *root, mb_buf *b,
             }
             continue;
         }
-        size_t left = max_size > b->len - start ? max_size - (b->len - start) : 0;
-        if (mb_encode(L, idx + i, root, b, left, err)) {
+        if (encode_part(L, idx + i, root, b, start, max_size, err)) {
             err->item = i;
             b->len = start;
             return -1;

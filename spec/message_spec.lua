@@ -298,6 +298,17 @@ describe("the codec refuses", function()
     assert.is_true(any_of(err, { "size", "large", "limit", "bytes" }), err)
     assert.is_true(mb.send(mb.self(), { blob = string.rep("x", 1000) }))
     assert.equal(1000, #mb.receive(h.TIMEOUT).blob)
+    -- Spawn arguments are one message under the same limit, which the error
+    -- quotes as it is (not what the arguments before left of it).
+    local fn = function(...) return ... end
+    for _, args in ipairs({ { string.rep("x", 5000) }, { "a", string.rep("x", 5000) } }) do
+      local ok, e = pcall(mb.spawn, fn, unpack(args))
+      assert.is_false(ok)
+      assert.matches("spawn: argument #" .. (#args + 1) .. ": message larger than the limit of 4096 bytes", e, 1, true)
+      ok, e = pcall(mb.spawn, "spec.support.echo", unpack(args))
+      assert.is_false(ok)
+      assert.matches("spawn: argument #" .. (#args + 1) .. ": message larger than the limit of 4096 bytes", e, 1, true)
+    end
   end)
 
   it("a limit that is not an integer from 64 to 2^31 bytes, raising \"max_message_size: ...\"", function()
