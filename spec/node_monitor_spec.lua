@@ -124,7 +124,7 @@ describe("monitors across nodes", function()
       MA = erlang:monitor(process, V), MN = erlang:monitor(process, {victim, N}),
       io:format("~p ~p~n", [element(2, Down(MA)), Down(MN)]),
       file:write_file("%s", <<>>)]=]):format(ready, full, done))
-    local estatus, eout, eerr = erl:wait(90000)
+    local estatus, eout, eerr = N.wait_peer(erl, lua, 90000)
     local status, _, err = lua:wait(90000)
     assert.equal(0, estatus, eerr)
     assert.equal(table.concat({

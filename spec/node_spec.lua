@@ -300,7 +300,7 @@ describe("nodes", function()
     local erl = N.erl(ealive, "right", N.ERL_WAIT_FILE .. ([[,
       io:format("~p~n", [net_adm:ping('%s')]), file:write_file("%s", <<>>), WaitFile("%s")]])
       :format(full, pinged, done))
-    local status, out, err = lua:wait(90000)
+    local status, out, err = N.wait_peer(lua, erl, 90000)
     local estatus, eout, eerr = erl:wait(90000)
     assert.equal(0, status, err)
     assert.equal("node\t" .. full .. "\nconnect\tfalse\t0\n", out)

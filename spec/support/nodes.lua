@@ -70,6 +70,22 @@ function N.epmd()
   error("no free port for epmd")
 end
 
+--- Wait for job a to end, as a:wait(timeout) does; but when b, the other
+-- side of the test, ends first with a failure, fail at once with b's
+-- output: a may be waiting for b's part (a barrier file) for ever, and a
+-- timeout would show a's empty output, not why b ended.
+function N.wait_peer(a, b, timeout)
+  a:wait_until(function()
+    if sh.read(a.rc) ~= "" then return true end
+    local status = sh.read(b.rc):match("(%d+)\n")
+    if status and status ~= "0" then
+      error(("the other node ended first, with status %s; its stdout:\n%s\nits stderr:\n%s"):format(
+        status, sh.read(b.out), sh.read(b.err)), 0)
+    end
+  end, timeout, "the command to end")
+  return a:wait(timeout)
+end
+
 --- Whether an epmd answers on port.
 function N.epmd_answers(port)
   return os.execute(("ERL_EPMD_PORT=%d epmd -names >/dev/null 2>&1"):format(port)) == 0
