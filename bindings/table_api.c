@@ -272,8 +272,10 @@ static void push_pairs(lua_State *L, const mb_buf *out, size_t count) {
 static size_t check_limit(lua_State *L, int idx, const char *fn) {
     if (lua_isnoneornil(L, idx)) return 0;
     lua_Number n = lua_type(L, idx) == LUA_TNUMBER ? lua_tonumber(L, idx) : -1;
-    if (!(n >= 1) || n != floor(n)) mbb_raisef(L, "tab.%s: limit must be an integer >= 1", fn);
-    return (size_t)n;
+    if (!(n >= 1) || isinf(n) || n != floor(n)) mbb_raisef(L, "tab.%s: limit must be an integer >= 1", fn);
+    /* An integer beyond what any table can hold is no limit (and beyond
+     * SIZE_MAX it cannot be converted). */
+    return n >= 0x1p53 ? 0 : (size_t)n;
 }
 
 static int l_range(lua_State *L) {

@@ -373,6 +373,17 @@ describe("an ordered_set", function()
     local odd = tab.select(t, function(k, v) return k % 2 == 1 and v < limit * limit end)
     assert.same({ { 1, 1 }, { 3, 9 }, { 5, 25 } }, odd)
     assert.same({ { 2, 4 } }, tab.select(t, function(k) return k % 2 == 0 end, 1))
+    -- A limit is an integer >= 1 for range as for select: math.huge is none
+    -- (it raised in select and was taken by range); an integer beyond any
+    -- table's size is no limit.
+    for _, call in ipairs { function(l) return tab.range(t, 1, 10, l) end,
+                            function(l) return tab.select(t, function() return true end, l) end } do
+      for _, bad in ipairs { math.huge, -math.huge, 0 / 0, 0, 1.5, "2" } do
+        assert.matches("^[^ ]*tab%.%a+: limit must be an integer >= 1$", select(2, pcall(call, bad)))
+      end
+      assert.equal(10, #call(2 ^ 64))
+      assert.equal(10, #call(2 ^ 53 + 2))
+    end
     h.usage_error("tab.range", tab.range, tab.new(), 1, 2)
     h.usage_error("tab.select", tab.select, t, "fn")
   end)
