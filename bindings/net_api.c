@@ -87,7 +87,7 @@ static void check_opts(lua_State *L, int idx, mb_io_opts *o, const char *const *
              lua_tonumber(L, -1) == (int)lua_tonumber(L, -1))
         o->active = (int)lua_tonumber(L, -1);
     else if (!lua_isnil(L, -1))
-        mbb_raisef(L, "%s: active must be true, false, \"once\" or a count >= 1", fn);
+        mbb_raisef(L, "%s: active must be true, false, \"once\" or a count from 1 to 10^9", fn);
     lua_getfield(L, idx, "packet");
     if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "raw") == 0) o->packet = 0;
     else if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "line") == 0) o->packet = MB_IO_PACKET_LINE;
@@ -220,7 +220,7 @@ static int l_recv(lua_State *L) {
     lua_Number n = 0;
     if (!lua_isnoneornil(L, 2)) {
         n = lua_type(L, 2) == LUA_TNUMBER ? lua_tonumber(L, 2) : -1;
-        if (!(n >= 0 && n <= 1e12 && n == (lua_Number)(size_t)n))
+        if (!(n >= 0) || isinf(n) || n != floor(n))
             return mbb_raisef(L, "net.recv: n must be a whole number >= 0");
         /* The bytes come back as one message: a larger n could only buffer
          * whatever the peer sends until memory runs out. */

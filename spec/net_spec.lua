@@ -74,6 +74,14 @@ describe("net.listen, connect, accept", function()
     local ok, err = pcall(net.recv, c, 2 ^ 30)
     assert.is_false(ok)
     assert.matches("^net.recv: n must be at most %d+ bytes", err)
+    -- A whole n too large is told so, not called "not a whole number"; an
+    -- active count beyond 10^9 is told the bound it broke.
+    for _, n in ipairs { 2 ^ 53, 2 ^ 64, 1e300 } do
+      assert.matches("^net.recv: n must be at most %d+ bytes", select(2, pcall(net.recv, c, n)))
+    end
+    assert.equal("net.recv: n must be a whole number >= 0", select(2, pcall(net.recv, c, math.huge)))
+    assert.has_error(function() net.setopts(c, { active = 2 ^ 31 - 1 }) end,
+      'net.setopts: active must be true, false, "once" or a count from 1 to 10^9')
     assert.has_error(function() net.setopts(c, { active = "often" }) end)
     assert.has_error(function() net.setopts(c, { packet = 3 }) end)
     assert.has_error(function() net.shutdown(c, "read") end, 'net.shutdown: how must be "write"')
