@@ -73,16 +73,20 @@ end
 --- Wait for job a to end, as a:wait(timeout) does; but when b, the other
 -- side of the test, ends first with a failure, fail at once with b's
 -- output: a may be waiting for b's part (a barrier file) for ever, and a
--- timeout would show a's empty output, not why b ended.
+-- timeout would show a's empty output, not why b ended. A timeout says
+-- where b is too.
 function N.wait_peer(a, b, timeout)
-  a:wait_until(function()
+  local function other(what)
+    return ("%s; the other node (%s): stdout:\n%s\nstderr:\n%s"):format(what,
+      sh.read(b.rc) == "" and "still running" or "status " .. sh.read(b.rc):gsub("\n", ""),
+      sh.read(b.out), sh.read(b.err))
+  end
+  local ok, err = pcall(a.wait_until, a, function()
     if sh.read(a.rc) ~= "" then return true end
     local status = sh.read(b.rc):match("(%d+)\n")
-    if status and status ~= "0" then
-      error(("the other node ended first, with status %s; its stdout:\n%s\nits stderr:\n%s"):format(
-        status, sh.read(b.out), sh.read(b.err)), 0)
-    end
+    if status and status ~= "0" then error(other("the other node ended first"), 0) end
   end, timeout, "the command to end")
+  if not ok then error(type(err) == "string" and err:find("other node", 1, true) and err or other(tostring(err)), 0) end
   return a:wait(timeout)
 end
 
