@@ -89,6 +89,25 @@ describe("mb.blocking", function()
     assert.same({ "upvalues", 41, 42, "ran" }, m)
   end)
 
+  it("charges the CPU time fn used on its pool thread to the process's runtime", function()
+    -- The monitor samples only the schedulers: fn's 300 ms of CPU once
+    -- showed as a runtime of 0.
+    local pid = mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      mb.blocking(function()
+        local stop = os.clock() + 0.3   -- this thread's CPU time
+        while os.clock() < stop do end
+      end)
+      mb.send(parent, "returned")
+      mb.receive()
+    end, mb.self())
+    h.expect(function(m) return m == "returned" end, "the blocking call's end")
+    local runtime = mb.info(pid).runtime
+    -- os.clock counts the whole host's CPU: at least half of it is fn's here.
+    assert.is_true(runtime >= 150, "runtime " .. tostring(runtime) .. " ms after 300 ms of CPU in fn")
+    mb.exit(pid, "kill")
+  end)
+
   it("keeps the schedulers serving others while every one of them has a process in a blocking call", function()
     local pinger = mb.spawn("spec.support.pingpong")
     assert.is_true(h.ping(mb.spawn("spec.support.echo")), "the host answers at all")
