@@ -6,6 +6,8 @@
  * moonbeam's own code is on the stack. */
 #include "preempt.h"
 
+#include "on_trace.h"
+
 #include <dlfcn.h>
 #include <luajit.h>
 #include <pthread.h>
@@ -202,6 +204,20 @@ static uintptr_t interrupted_pc(const void *uctx) {
  * into the state (LuaJIT's lj_api.c), as lua_sethook's are; stepmul is set
  * back when the slice ends (take_refusal), for a process spared after all
  * (whose collector, stopped by collectgarbage("stop"), runs again). */
+static void force_gc_step(mbb_lua *lp);
+
+/* The kind's refusable (kind.h): a state running compiled code cannot take
+ * the allocator's error (on_trace.h). It gets the block, and its trace is
+ * sent out to the interpreter at its next look at the collector, as a
+ * doomed one is (force_gc_step), where the next refusal is taken. Plain
+ * stores, from inside the allocator. */
+bool mbb_refusable(mb_proc *p) {
+    mbb_lua *lp = p->state;
+    if (!lp || !lp->L || !mbb_on_trace(lp->L)) return true;
+    force_gc_step(lp);
+    return false;
+}
+
 static void force_gc_step(mbb_lua *lp) {
     int was = lua_gc(lp->L, LUA_GCSETSTEPMUL, 0);
     if (!lp->gc_forced) {
@@ -260,6 +276,7 @@ static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
 
 static void install_preempt_handler(void) {
     find_bases();
+    mbb_on_trace_init();
     mbb_yieldable_init();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

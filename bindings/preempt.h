@@ -22,6 +22,9 @@ int mbb_resume_slice(mb_proc *p, int nargs, bool *refused);
 /* p ends with the reason of the exit signal queued for it ("killed" when
  * none comes: the host stops). */
 void mbb_end_by_signal(mb_proc *p);
+/* The kind's refusable (host/core/kind.h): false while p's state runs
+ * compiled code, whose trace is then sent out to the interpreter. */
+bool mbb_refusable(mb_proc *p);
 /* No preemption hook on L's state (its finalizers run unhooked). */
 void mbb_clear_hook(lua_State *L);
 

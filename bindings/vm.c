@@ -578,4 +578,5 @@ const mb_kind mbb_lua_kind = {
     .preemptible = true,
     .ahead = lua_ahead,
     .drop_ahead = lua_drop_ahead,
+    .refusable = mbb_refusable,
 };

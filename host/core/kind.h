@@ -35,6 +35,12 @@ typedef struct mb_kind {
     bool (*ahead)(mb_runtime *rt);
     /* Optional: drop what ahead made, once no thread runs processes. */
     void (*drop_ahead)(mb_runtime *rt);
+    /* Optional: whether p's state can be refused memory now (process.c,
+     * mb_proc_alloc: its limit, an exit that must stop it, a C stack nearly
+     * used up). false: the block is granted, and the kind sees that p
+     * reaches a point where the next refusal is taken. NULL: always. From
+     * inside the allocator: no allocation, no lock. */
+    bool (*refusable)(mb_proc *p);
 } mb_kind;
 
 #endif

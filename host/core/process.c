@@ -80,12 +80,31 @@ void mb_proc_free(mb_proc *p) {
     free(p);
 }
 
+/* Whether growing to would_use bytes is refused: over the limit, with the
+ * C stack nearly used up, or doomed (below); it notes why. */
+static bool refused_now(mb_proc *p, size_t would_use) {
+    /* Its queued messages count too (mailbox_bounds.h). */
+    if (p->mem_limit && would_use + mb_mailbox_bytes(p) > p->mem_limit) {
+        p->mem_exceeded = true;
+        return true;
+    }
+    uint8_t refused = atomic_load_explicit(&p->no_growth, memory_order_relaxed);
+    if (refused & MB_NOGROW_DOOMED) return true;
+    if (refused || mb_cstack_low()) {   /* doomed: no more growth */
+        atomic_fetch_or_explicit(&p->no_growth, MB_NOGROW_CSTACK, memory_order_relaxed);
+        return true;
+    }
+    return false;
+}
+
 /* What the allocator does beyond its common case (below). Over the limit,
  * with the C stack nearly used up (cstack.h), or while a process that must
  * end is inside C code (MB_NOGROW_DOOMED), it refuses to grow, LuaJIT
  * raises "not enough memory", and the scheduler ends the process with
  * "memory_limit", a C stack overflow or its exit signal's reason
- * (mem_exceeded, no_growth say why). Frees always succeed. */
+ * (mem_exceeded, no_growth say why), unless the kind says the state cannot
+ * take that error now (mb_kind's refusable: compiled code runs). Frees
+ * always succeed. */
 static void *alloc_checked(mb_proc *p, void *ptr, size_t osize, size_t nsize) {
     size_t used = atomic_load_explicit(&p->mem_used, memory_order_relaxed);
     if (nsize == 0) {
@@ -98,19 +117,9 @@ static void *alloc_checked(mb_proc *p, void *ptr, size_t osize, size_t nsize) {
     size_t old = ptr ? osize : 0;
     /* An abandoned state is only ever torn down: what that takes is never
      * refused. */
-    if (nsize > old && !p->abandoned) {
-        /* Its queued messages count too (mailbox_bounds.h). */
-        if (p->mem_limit && used - old + nsize + mb_mailbox_bytes(p) > p->mem_limit) {
-            p->mem_exceeded = true;
-            return NULL;
-        }
-        uint8_t refused = atomic_load_explicit(&p->no_growth, memory_order_relaxed);
-        if (refused & MB_NOGROW_DOOMED) return NULL;
-        if (refused || mb_cstack_low()) {   /* doomed: no more growth */
-            atomic_fetch_or_explicit(&p->no_growth, MB_NOGROW_CSTACK, memory_order_relaxed);
-            return NULL;
-        }
-    }
+    if (nsize > old && !p->abandoned && refused_now(p, used - old + nsize) &&
+        (!p->kind || !p->kind->refusable || p->kind->refusable(p)))
+        return NULL;
     void *np = ptr ? mb_arena_realloc(&p->arena, ptr, old, nsize) : mb_arena_alloc(&p->arena, nsize);
     if (!np) return NULL;
     atomic_store_explicit(&p->mem_used, used - old + nsize, memory_order_relaxed);

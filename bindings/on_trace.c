@@ -1,0 +1,91 @@
+/* on_trace.c: whether a Lua state is running compiled code.
+ *
+ * A process's allocator refuses memory to end it (its memory limit, an exit
+ * signal that must stop a builtin, a C stack nearly used up), and LuaJIT
+ * raises "not enough memory". Raised from compiled code, that error is
+ * reported from a frame LuaJIT has not written back (L->base is stale
+ * there): the LuaJIT this host runs on (Debian 12's, of 2022) reads the
+ * frame's function from it and crashes; LuaJIT fixed that in 2023 (it now
+ * takes the trace's base first). So no allocation is refused while compiled
+ * code runs (process.c, mb_kind's refusable): the trace is sent out to the
+ * interpreter instead, where the next one is.
+ *
+ * The public API does not say whether a trace runs. LuaJIT's global state
+ * keeps its base (jit_base, NULL off trace) three words after the panic
+ * function, which lua_atpanic sets: a state made once with a known panic
+ * function shows where that lies, and that the words around it are what
+ * they must be (the running state or none, then no trace), else nothing is assumed
+ * and every state counts as on trace (no refusal: slower kills of builtins,
+ * looser memory limits; never a crash). */
+#include "on_trace.h"
+
+#include <lauxlib.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define SCAN_WORDS 512   /* the global state's words looked through: 4 KB */
+
+static ptrdiff_t g_in_L = -1;       /* where a lua_State keeps its global state */
+static ptrdiff_t jit_base_in_g = -1;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void *word_at(const void *base, ptrdiff_t off) {
+    void *w;
+    memcpy(&w, (const char *)base + off, sizeof w);
+    return w;
+}
+
+/* The global state: the word of L that points to a block starting with
+ * the allocator lua_getallocf reports (the global state's first fields). */
+static ptrdiff_t find_g(lua_State *L) {
+    void *ud;
+    lua_Alloc f = lua_getallocf(L, &ud);
+    for (ptrdiff_t off = 0; off < 64; off += (ptrdiff_t)sizeof(void *)) {
+        void *g = word_at(L, off);
+        if (!g || (uintptr_t)g % sizeof(void *)) continue;
+        lua_Alloc gf;
+        memcpy(&gf, g, sizeof gf);
+        if (gf == f && word_at(g, sizeof(void *)) == ud) return off;
+    }
+    return -1;
+}
+
+/* The probe's panic function: a value to look for, never called. */
+static int probe_panic(lua_State *L) {
+    (void)L;
+    return 0;
+}
+
+static void probe(void) {
+    lua_State *L = luaL_newstate();
+    if (!L) return;
+    lua_atpanic(L, probe_panic);
+    ptrdiff_t goff = find_g(L);
+    if (goff >= 0) {
+        void *g = word_at(L, goff);
+        for (ptrdiff_t off = 0; off < SCAN_WORDS * (ptrdiff_t)sizeof(void *); off += (ptrdiff_t)sizeof(void *)) {
+            lua_CFunction w;
+            memcpy(&w, (const char *)g + off, sizeof w);
+            if (w != probe_panic) continue;
+            /* panic, two bytecode words, cur_L (this state or none yet),
+             * jit_base (none) */
+            ptrdiff_t cur = off + 2 * (ptrdiff_t)sizeof(void *), base = cur + (ptrdiff_t)sizeof(void *);
+            void *cur_L = word_at(g, cur);
+            if ((cur_L == (void *)L || cur_L == NULL) && word_at(g, base) == NULL) {
+                g_in_L = goff;
+                jit_base_in_g = base;
+            }
+            break;
+        }
+    }
+    lua_close(L);
+}
+
+void mbb_on_trace_init(void) { pthread_once(&once, probe); }
+
+bool mbb_on_trace(lua_State *L) {
+    if (jit_base_in_g < 0) return true;
+    return word_at(word_at(L, g_in_L), jit_base_in_g) != NULL;
+}
