@@ -328,6 +328,30 @@ describe("os.exit in moonbeam run", function()
     assert.equal("c shutdown\na shutdown\n", sh.read(log))
   end)
 
+  it("from a gen_server's callback once the shutdown's signals went out: ended untrapped, no terminate", function()
+    -- a asks first (status 4); the tree stops c, whose terminate has b ask
+    -- too: b ends at once with "shutdown" as the signal would end it, not
+    -- by an exit raised in its callback (which ran b's terminate).
+    local status, _, err = run_script(WORKER .. [[
+      local mb = require "moonbeam"
+      local gen = require "moonbeam.gen_server"
+      local sup = require "moonbeam.supervisor"
+      local last = child("c")
+      last.module = { init = worker.init, handle_cast = worker.handle_cast, terminate = function(reason, a)
+        local f = assert(io.open(a.log, "a"))
+        f:write(a.id, " ", tostring(reason), "\n")
+        f:close()
+        require("moonbeam.gen_server").cast("worker_b", 6)
+        require("moonbeam").sleep(300)
+      end }
+      assert(sup.start_link({ child("a"), child("b"), last }))
+      gen.cast("worker_a", 4)
+      mb.receive()
+    ]], { log })
+    assert.equal(4, status, err)
+    assert.equal("c shutdown\n", sh.read(log))
+  end)
+
   it("from the script itself does not return, and stops the script's tree first", function()
     local status, out, err = run_script(TREE:gsub("mb%.receive%(%)", [[
       os.exit(5)

@@ -32,8 +32,12 @@ local M = {}
 function M.exit(real, code, close)
   local _, ordered, host = core.shutdown_start(code)
   if host then return real(core.shutdown_wait(), close) end
-  if ordered then return core.exit("shutdown") end
   core.trap_exit(false)
+  -- Ended as the tree's signal would end it, untrapped: a gen_server
+  -- calling from a callback runs no terminate either way (an exit raised
+  -- here would run it), whether its own request's first signal has gone
+  -- out before this look or not.
+  if ordered then core.exit(core.self(), "shutdown") end
   while true do
     -- core.wait blocks the process and ends it on an exit signal; it
     -- raises in a coroutine of the caller's own, which cannot block.
