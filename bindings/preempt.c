@@ -204,7 +204,14 @@ static uintptr_t interrupted_pc(const void *uctx) {
  * into the state (LuaJIT's lj_api.c), as lua_sethook's are; stepmul is set
  * back when the slice ends (take_refusal), for a process spared after all
  * (whose collector, stopped by collectgarbage("stop"), runs again). */
-static void force_gc_step(mbb_lua *lp);
+static void force_gc_step(mbb_lua *lp) {
+    int was = lua_gc(lp->L, LUA_GCSETSTEPMUL, 0);
+    if (!lp->gc_forced) {
+        lp->gc_stepmul = was;
+        lp->gc_forced = true;
+    }
+    lua_gc(lp->L, LUA_GCRESTART, 0);
+}
 
 /* The kind's refusable (kind.h): a state running compiled code cannot take
  * the allocator's error (on_trace.h). It gets the block, and its trace is
@@ -216,15 +223,6 @@ bool mbb_refusable(mb_proc *p) {
     if (!lp || !lp->L || !mbb_on_trace(lp->L)) return true;
     force_gc_step(lp);
     return false;
-}
-
-static void force_gc_step(mbb_lua *lp) {
-    int was = lua_gc(lp->L, LUA_GCSETSTEPMUL, 0);
-    if (!lp->gc_forced) {
-        lp->gc_stepmul = was;
-        lp->gc_forced = true;
-    }
-    lua_gc(lp->L, LUA_GCRESTART, 0);
 }
 
 /* MB_PREEMPT_SIGNAL, sent by the monitor to the thread running a long slice.

@@ -158,9 +158,13 @@ static void update_reading(port *p) {
     read_pipe(&p->err, p->err_open, want);
 }
 
+/* Whether the owner's mailbox holds more than limit bytes from this port
+ * and may be let empty first: not while the owner waits in a write to it. */
+static bool owner_behind(port *p, size_t limit) { return p->owner_writes == 0 && owner_backlog(p) > limit; }
+
 static void on_poll(uv_timer_t *t) {
     port *p = t->data;
-    if (p->owner_writes == 0 && owner_backlog(p) > MAILBOX_MAX / 2) return;
+    if (owner_behind(p, MAILBOX_MAX / 2)) return;
     p->paused = false;
     uv_timer_stop(t);   /* cannot fail */
     update_reading(p);
@@ -176,7 +180,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     }
     if (nread == 0) return;
     mb_io_tell(p->pp->rt, NULL, p->owner, is_out ? "port_data" : "port_stderr", p->id, buf->base, (size_t)nread);
-    if (p->owner_writes == 0 && owner_backlog(p) > MAILBOX_MAX && uv_timer_start(&p->poll, on_poll, POLL_MS, POLL_MS) == 0) {
+    if (owner_behind(p, MAILBOX_MAX) && uv_timer_start(&p->poll, on_poll, POLL_MS, POLL_MS) == 0) {
         p->paused = true;
         update_reading(p);
     }
