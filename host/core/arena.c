@@ -124,10 +124,19 @@ static bool new_chunk(mb_arena *a) {
     return true;
 }
 
+/* A big block: a slot if it is the arena's first block, else malloc's. */
+static void *big_or_slot(mb_arena *a, size_t n) {
+    if (!a->chunks && !a->big && !a->slot && a->bump == a->end) {
+        a->slot = mb_pages_get_slot(a->pages, n);
+        if (a->slot) return a->slot;
+    }
+    return big_alloc(a, n);
+}
+
 /* A block that neither its class's free list nor the newest chunk's
  * unused tail had (mb_arena_alloc took it from those), or a big one. */
 void *mb_arena_alloc_slow(mb_arena *a, size_t n) {
-    if (n > MB_ARENA_MEDIUM) return big_alloc(a, n);
+    if (n > MB_ARENA_MEDIUM) return big_or_slot(a, n);
     size_t size = mb_arena_class_size(mb_arena_class_of(n));
     if ((size_t)(a->end - a->bump) < size) {
         keep_tail(a);
@@ -140,11 +149,11 @@ void *mb_arena_alloc_slow(mb_arena *a, size_t n) {
 
 /* A big block, or nothing (mb_arena_free keeps the others). */
 void mb_arena_free_slow(mb_arena *a, void *p, size_t n) {
-    if (p && n > MB_ARENA_MEDIUM) big_free(a, p);
+    if (p && n > MB_ARENA_MEDIUM && p != a->slot) big_free(a, p);   /* the slot goes with the arena */
 }
 
 void *mb_arena_realloc(mb_arena *a, void *p, size_t osize, size_t nsize) {
-    if (osize > MB_ARENA_MEDIUM && nsize > MB_ARENA_MEDIUM) return big_realloc(a, p, nsize);
+    if (osize > MB_ARENA_MEDIUM && nsize > MB_ARENA_MEDIUM && p != a->slot) return big_realloc(a, p, nsize);
     if (osize <= MB_ARENA_MEDIUM && nsize <= MB_ARENA_MEDIUM &&
         mb_arena_class_of(osize) == mb_arena_class_of(nsize))
         return p;
@@ -163,6 +172,7 @@ void mb_arena_release(mb_arena *a) {
         memcpy(&c, c, sizeof c);
     }
     mb_pages_put_list(a->pages, a->chunks, last, n);
+    if (a->slot) mb_pages_put_slot(a->pages, a->slot);
     big_release(a);
     mb_pages *pages = a->pages;
     memset(a, 0, sizeof *a);

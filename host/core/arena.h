@@ -8,6 +8,8 @@
  * that links it into the arena's list. (A new state's bytecode, stacks and
  * tables are a few dozen blocks of 256 bytes to 2 KB: from malloc, each
  * grew a scheduler thread's heap a page at a time, under its lock.)
+ * Except a new arena's first block, when big (a Lua state's global state):
+ * a slot of the pool's (pages.h).
  * Everything goes back in one sweep when the process ends, even what the
  * state never freed: a state abandoned in the middle of its code
  * (sysmon.h) is released that way.
@@ -28,6 +30,7 @@ typedef struct mb_arena {
     char *bump, *end;                   /* the unused tail of the newest chunk */
     void *free[MB_ARENA_CLASSES];
     struct mb_big *big;                 /* blocks from malloc, doubly linked */
+    void *slot;                         /* its first block, from the pool's slots; or NULL */
     struct mb_pages *pages;             /* where chunks come from and go back to */
 } mb_arena;
 

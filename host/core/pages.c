@@ -1,4 +1,4 @@
-/* pages.c: the runtime's pool of arena chunks (see pages.h). */
+/* pages.c: the runtime's pool of arena chunks and slots (see pages.h). */
 #include "pages.h"
 
 #include <stdbool.h>
@@ -20,6 +20,9 @@ void mb_pages_destroy(mb_pages *pg) {
     }
     free(pg->cold);
     free(pg->pending);
+    free(pg->slots_free);
+    free(pg->slots_cold);
+    free(pg->slots_pending);
     pthread_mutex_destroy(&pg->lock);
     memset(pg, 0, sizeof *pg);
 }
@@ -161,9 +164,13 @@ static bool release_pending(mb_pages *pg) {
     return true;
 }
 
+static bool release_slots_pending(mb_pages *pg);
+
 bool mb_pages_ahead(mb_pages *pg) {
     pthread_mutex_lock(&pg->lock);
-    if (release_pending(pg)) {   /* an idle host keeps no batch half full */
+    bool released = release_pending(pg);
+    released |= release_slots_pending(pg);
+    if (released) {   /* an idle host keeps no batch half full */
         pthread_mutex_unlock(&pg->lock);
         return true;
     }
@@ -206,6 +213,112 @@ void mb_pages_put_list(mb_pages *pg, void *first, void *last, size_t n) {
         memcpy(last, &pg->free, sizeof(void *));
         pg->free = first;
         pg->nfree += n;
+    }
+    pthread_mutex_unlock(&pg->lock);
+}
+
+/* -- slots ---------------------------------------------------------------- */
+
+/* n adjacent chunks of the newest slab's tail; when it has fewer left, the
+ * slab made ahead becomes the tail and the old tail's chunks are freed.
+ * NULL: no slab ahead. Lock held. */
+static char *take_run(mb_pages *pg, size_t n) {
+    size_t bytes = n * MB_PAGES_CHUNK;
+    if ((size_t)(pg->end - pg->bump) < bytes && pg->spare) {
+        for (; pg->bump < pg->end; pg->bump += MB_PAGES_CHUNK) {
+            memcpy(pg->bump, &pg->free, sizeof(void *));
+            pg->free = pg->bump;
+            pg->nfree++;
+        }
+        pg->bump = pg->spare->base;
+        pg->end = pg->spare->base + pg->spare->size;
+        pg->spare = NULL;
+    }
+    if ((size_t)(pg->end - pg->bump) < bytes) return NULL;
+    char *run = pg->bump;
+    pg->bump += bytes;
+    return run;
+}
+
+/* A slot from what the pool holds: resident ones first, then one whose
+ * pages went (they fault in afresh), then a new one. NULL: no run left.
+ * Lock held. */
+static void *take_slot(mb_pages *pg) {
+    if (pg->nslots_free) return pg->slots_free[--pg->nslots_free];
+    if (pg->nslots_pending) return pg->slots_pending[--pg->nslots_pending];
+    if (pg->nslots_cold) return pg->slots_cold[--pg->nslots_cold];
+    if ((size_t)(pg->slot_end - pg->slot_bump) < pg->slot_size) {
+        char *run = take_run(pg, MB_PAGES_SLOT_RUN);
+        if (!run) return NULL;
+        pg->slot_bump = run;
+        pg->slot_end = run + MB_PAGES_SLOT_RUN * MB_PAGES_CHUNK;
+    }
+    void *slot = pg->slot_bump;
+    pg->slot_bump += pg->slot_size;
+    return slot;
+}
+
+void *mb_pages_get_slot(mb_pages *pg, size_t n) {
+    size_t size = (n + 63) & ~(size_t)63;
+    pthread_mutex_lock(&pg->lock);
+    if (!pg->slot_size) pg->slot_size = size;
+    if (size > pg->slot_size) {
+        pthread_mutex_unlock(&pg->lock);
+        return NULL;
+    }
+    void *slot = take_slot(pg);
+    size_t slab = next_size(pg);
+    pthread_mutex_unlock(&pg->lock);
+    if (slot) return slot;
+    mb_slab *s = map_slab(slab);   /* outside the lock, as mb_pages_get */
+    if (!s) return NULL;
+    pthread_mutex_lock(&pg->lock);
+    install(pg, s, true);   /* the spare, which take_run makes the tail */
+    slot = take_slot(pg);
+    pthread_mutex_unlock(&pg->lock);
+    return slot;
+}
+
+/* Hand the kernel the pages wholly inside the n slots at v (size bytes
+ * each): adjacent slots in one call, and the pages they share with it. */
+static void release_slots(void **v, size_t n, size_t size) {
+    qsort(v, n, sizeof *v, by_address);
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && (char *)v[j] == (char *)v[j - 1] + size; j++) {}
+        uintptr_t page = MB_PAGES_CHUNK - 1;
+        uintptr_t lo = ((uintptr_t)v[i] + page) & ~page, hi = ((uintptr_t)v[j - 1] + size) & ~page;
+        if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+}
+
+/* As release_pending, for slots. Lock held, let go meanwhile. */
+static bool release_slots_pending(mb_pages *pg) {
+    if (!pg->nslots_pending) return false;
+    void **batch = pg->slots_pending;
+    size_t k = pg->nslots_pending, size = pg->slot_size;
+    pg->slots_pending = NULL;
+    pg->nslots_pending = pg->slots_pending_cap = 0;
+    pthread_mutex_unlock(&pg->lock);
+    release_slots(batch, k, size);
+    pthread_mutex_lock(&pg->lock);
+    /* No room: the slots are lost to the pool until the host ends (their
+     * slabs are unmapped then). */
+    if (room(&pg->slots_cold, pg->nslots_cold, &pg->slots_cold_cap, k)) {
+        memcpy(pg->slots_cold + pg->nslots_cold, batch, k * sizeof *batch);
+        pg->nslots_cold += k;
+    }
+    free(batch);
+    return true;
+}
+
+void mb_pages_put_slot(mb_pages *pg, void *slot) {
+    pthread_mutex_lock(&pg->lock);
+    if ((pg->nslots_free + 1) * pg->slot_size <= MB_PAGES_SLOTS_KEEP) {
+        /* No room for its pointer: lost to the pool until the host ends. */
+        if (room(&pg->slots_free, pg->nslots_free, &pg->slots_free_cap, 1)) pg->slots_free[pg->nslots_free++] = slot;
+    } else if (room(&pg->slots_pending, pg->nslots_pending, &pg->slots_pending_cap, 1)) {
+        pg->slots_pending[pg->nslots_pending++] = slot;
+        if (pg->nslots_pending >= MB_PAGES_SLOTS_BATCH) release_slots_pending(pg);
     }
     pthread_mutex_unlock(&pg->lock);
 }

@@ -18,6 +18,15 @@
  * run: each call makes the kernel flush the TLB of every core the host
  * runs on, and a call per ending process cost ~250 us of CPU each (5000
  * gen_servers stopped at once: 0.9 s; 0.15 s in batches).
+ *
+ * Slots are for a Lua state's first block, its global state (~6 KB, the
+ * same size in every state of a host), too big for a chunk: from malloc,
+ * each grew a scheduler thread's heap by an mprotect call and two page
+ * faults, a sixth of the CPU of starting a gen_server. They are carved
+ * from runs of MB_PAGES_SLOT_RUN chunks of the slabs (~2% of a run is
+ * left over); the first one taken fixes their size. Slots given back past
+ * MB_PAGES_SLOTS_KEEP bytes have the pages wholly inside them handed to
+ * the kernel, in batches, as chunks do.
  * Any thread; a mutex guards the lists. */
 #ifndef MB_PAGES_H
 #define MB_PAGES_H
@@ -32,6 +41,9 @@
 #define MB_PAGES_SMALL_SLAB ((size_t)256 << 10)   /* a host's first slabs, */
 #define MB_PAGES_SMALL_SLABS 4                     /* this many */
 #define MB_PAGES_HUGE_SLAB ((size_t)2 << 20)       /* the next ones: a huge page each */
+#define MB_PAGES_SLOT_RUN 64                       /* chunks: 256 KB, ~41 slots */
+#define MB_PAGES_SLOTS_KEEP ((size_t)16 << 20)     /* free slots kept resident */
+#define MB_PAGES_SLOTS_BATCH 256                   /* slots whose pages go back at once */
 
 typedef struct mb_slab {
     struct mb_slab *next;
@@ -48,6 +60,14 @@ typedef struct mb_pages {
     void **pending;             /* free chunks past MB_PAGES_KEEP whose pages go back in
                                    the next batch (still resident: taken before the cold) */
     size_t npending, pending_cap;
+    size_t slot_size;           /* every slot's; 0 until the first is taken */
+    char *slot_bump, *slot_end; /* the unused part of the newest run of slots */
+    void **slots_free;          /* given back, resident */
+    size_t nslots_free, slots_free_cap;
+    void **slots_cold;          /* given back, their pages gone to the kernel */
+    size_t nslots_cold, slots_cold_cap;
+    void **slots_pending;       /* given back past MB_PAGES_SLOTS_KEEP: pages to go */
+    size_t nslots_pending, slots_pending_cap;
     char *bump, *end;           /* the unused tail of the newest slab */
     struct mb_slab *spare;      /* the next slab, mapped ahead; NULL: none yet */
     bool making;                /* a thread is mapping the spare */
@@ -67,5 +87,9 @@ void *mb_pages_get(mb_pages *pg);
 /* Give back the chunks of a list linked through their first word (NULL
  * ends it), first to last. */
 void mb_pages_put_list(mb_pages *pg, void *first, void *last, size_t n);
+/* A slot of at least n bytes, 64-byte aligned; NULL: no memory, or n is
+ * more than the slot size the first one fixed. */
+void *mb_pages_get_slot(mb_pages *pg, size_t n);
+void mb_pages_put_slot(mb_pages *pg, void *slot);
 
 #endif
