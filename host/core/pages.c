@@ -248,6 +248,14 @@ static void *take_slot(mb_pages *pg) {
     if (pg->nslots_pending) return pg->slots_pending[--pg->nslots_pending];
     if (pg->nslots_cold) return pg->slots_cold[--pg->nslots_cold];
     if ((size_t)(pg->slot_end - pg->slot_bump) < pg->slot_size) {
+        /* What the last run has left, in whole chunks, is chunks again. */
+        uintptr_t page = MB_PAGES_CHUNK - 1;
+        char *c = (char *)(((uintptr_t)pg->slot_bump + page) & ~page);
+        for (; c && c + MB_PAGES_CHUNK <= pg->slot_end; c += MB_PAGES_CHUNK) {
+            memcpy(c, &pg->free, sizeof(void *));
+            pg->free = c;
+            pg->nfree++;
+        }
         char *run = take_run(pg, MB_PAGES_SLOT_RUN);
         if (!run) return NULL;
         pg->slot_bump = run;
@@ -259,7 +267,7 @@ static void *take_slot(mb_pages *pg) {
 }
 
 void *mb_pages_get_slot(mb_pages *pg, size_t n) {
-    size_t size = (n + 63) & ~(size_t)63;
+    size_t size = (n + 15) & ~(size_t)15;
     pthread_mutex_lock(&pg->lock);
     if (!pg->slot_size) pg->slot_size = size;
     if (size > pg->slot_size) {

@@ -23,8 +23,8 @@
  * same size in every state of a host), too big for a chunk: from malloc,
  * each grew a scheduler thread's heap by an mprotect call and two page
  * faults, a sixth of the CPU of starting a gen_server. They are carved
- * from runs of MB_PAGES_SLOT_RUN chunks of the slabs (~2% of a run is
- * left over); the first one taken fixes their size. Slots given back past
+ * from runs of MB_PAGES_SLOT_RUN chunks of the slabs (a run's whole chunks
+ * left over are chunks again); the first one taken fixes their size. Slots given back past
  * MB_PAGES_SLOTS_KEEP bytes have the pages wholly inside them handed to
  * the kernel, in batches, as chunks do.
  * Any thread; a mutex guards the lists. */
@@ -41,7 +41,7 @@
 #define MB_PAGES_SMALL_SLAB ((size_t)256 << 10)   /* a host's first slabs, */
 #define MB_PAGES_SMALL_SLABS 4                     /* this many */
 #define MB_PAGES_HUGE_SLAB ((size_t)2 << 20)       /* the next ones: a huge page each */
-#define MB_PAGES_SLOT_RUN 64                       /* chunks: 256 KB, ~41 slots */
+#define MB_PAGES_SLOT_RUN 64                       /* chunks: 256 KB, 42 slots of LuaJIT's */
 #define MB_PAGES_SLOTS_KEEP ((size_t)16 << 20)     /* free slots kept resident */
 #define MB_PAGES_SLOTS_BATCH 256                   /* slots whose pages go back at once */
 
@@ -87,7 +87,7 @@ void *mb_pages_get(mb_pages *pg);
 /* Give back the chunks of a list linked through their first word (NULL
  * ends it), first to last. */
 void mb_pages_put_list(mb_pages *pg, void *first, void *last, size_t n);
-/* A slot of at least n bytes, 64-byte aligned; NULL: no memory, or n is
+/* A slot of at least n bytes, 16-byte aligned; NULL: no memory, or n is
  * more than the slot size the first one fixed. */
 void *mb_pages_get_slot(mb_pages *pg, size_t n);
 void mb_pages_put_slot(mb_pages *pg, void *slot);

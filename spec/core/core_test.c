@@ -497,7 +497,7 @@ static void slots(void) {
     enum { GLOBAL = 6240 };   /* about a LuaJIT global state's size */
     mb_arena ar = {.pages = &pg};
     char *g = mb_arena_alloc(&ar, GLOBAL);
-    check(g && g == ar.slot && ((uintptr_t)g & 63) == 0 && ar.big == NULL, "slots: a new arena's big first block is a slot");
+    check(g && g == ar.slot && ((uintptr_t)g & 15) == 0 && ar.big == NULL, "slots: a new arena's big first block is a slot");
     memset(g, 5, GLOBAL);
     char *small = mb_arena_alloc(&ar, 40), *big = mb_arena_alloc(&ar, GLOBAL);
     check(small && (small < g || small >= g + GLOBAL) && big && ar.big != NULL && big != g,
@@ -510,11 +510,11 @@ static void slots(void) {
     char *again = mb_arena_alloc(&ar, GLOBAL - 100);
     check(again == g, "slots: a slot given back serves the next state");
     mb_arena_release(&ar);
-    check(mb_pages_get_slot(&pg, GLOBAL + 64) == NULL, "slots: one size, fixed by the first");
+    check(mb_pages_get_slot(&pg, GLOBAL + 16) == NULL, "slots: one size, fixed by the first");
     /* Past the bound: the pages of a batch go to the kernel; an idle pool
      * hands over a batch begun. */
     size_t n = MB_PAGES_SLOTS_KEEP / pg.slot_size + MB_PAGES_SLOTS_BATCH + 1, got = 0;
-    static char *held[MB_PAGES_SLOTS_KEEP / 6272 + MB_PAGES_SLOTS_BATCH + 1];
+    static char *held[MB_PAGES_SLOTS_KEEP / GLOBAL + MB_PAGES_SLOTS_BATCH + 1];
     int apart = 1;
     for (; got < n && got < sizeof held / sizeof *held; got++) {
         held[got] = mb_pages_get_slot(&pg, GLOBAL);
