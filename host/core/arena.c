@@ -127,7 +127,7 @@ static bool new_chunk(mb_arena *a) {
 /* A big block: a slot if it is the arena's first block, else malloc's. */
 static void *big_or_slot(mb_arena *a, size_t n) {
     if (!a->chunks && !a->big && !a->slot && a->bump == a->end) {
-        a->slot = mb_pages_get_slot(a->pages, n);
+        a->slot = mb_pages_get_slot(a->pages, &a->pages->states, n);
         if (a->slot) return a->slot;
     }
     return big_alloc(a, n);
@@ -172,7 +172,7 @@ void mb_arena_release(mb_arena *a) {
         memcpy(&c, c, sizeof c);
     }
     mb_pages_put_list(a->pages, a->chunks, last, n);
-    if (a->slot) mb_pages_put_slot(a->pages, a->slot);
+    if (a->slot) mb_pages_put_slot(a->pages, &a->pages->states, a->slot);
     big_release(a);
     mb_pages *pages = a->pages;
     memset(a, 0, sizeof *a);

@@ -20,9 +20,12 @@ void mb_pages_destroy(mb_pages *pg) {
     }
     free(pg->cold);
     free(pg->pending);
-    free(pg->slots_free);
-    free(pg->slots_cold);
-    free(pg->slots_pending);
+    mb_slots *kinds[] = {&pg->states, &pg->procs};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+        free(kinds[i]->free);
+        free(kinds[i]->cold);
+        free(kinds[i]->pending);
+    }
     pthread_mutex_destroy(&pg->lock);
     memset(pg, 0, sizeof *pg);
 }
@@ -164,12 +167,13 @@ static bool release_pending(mb_pages *pg) {
     return true;
 }
 
-static bool release_slots_pending(mb_pages *pg);
+static bool release_slots_pending(mb_pages *pg, mb_slots *sl);
 
 bool mb_pages_ahead(mb_pages *pg) {
     pthread_mutex_lock(&pg->lock);
     bool released = release_pending(pg);
-    released |= release_slots_pending(pg);
+    released |= release_slots_pending(pg, &pg->states);
+    released |= release_slots_pending(pg, &pg->procs);
     if (released) {   /* an idle host keeps no batch half full */
         pthread_mutex_unlock(&pg->lock);
         return true;
@@ -240,41 +244,41 @@ static char *take_run(mb_pages *pg, size_t n) {
     return run;
 }
 
-/* A slot from what the pool holds: resident ones first, then one whose
- * pages went (they fault in afresh), then a new one. NULL: no run left.
- * Lock held. */
-static void *take_slot(mb_pages *pg) {
-    if (pg->nslots_free) return pg->slots_free[--pg->nslots_free];
-    if (pg->nslots_pending) return pg->slots_pending[--pg->nslots_pending];
-    if (pg->nslots_cold) return pg->slots_cold[--pg->nslots_cold];
-    if ((size_t)(pg->slot_end - pg->slot_bump) < pg->slot_size) {
+/* A slot of sl from what the pool holds: resident ones first, then one
+ * whose pages went (they fault in afresh), then a new one. NULL: no run
+ * left. Lock held. */
+static void *take_slot(mb_pages *pg, mb_slots *sl) {
+    if (sl->nfree) return sl->free[--sl->nfree];
+    if (sl->npending) return sl->pending[--sl->npending];
+    if (sl->ncold) return sl->cold[--sl->ncold];
+    if ((size_t)(sl->end - sl->bump) < sl->size) {
         /* What the last run has left, in whole chunks, is chunks again. */
         uintptr_t page = MB_PAGES_CHUNK - 1;
-        char *c = (char *)(((uintptr_t)pg->slot_bump + page) & ~page);
-        for (; c && c + MB_PAGES_CHUNK <= pg->slot_end; c += MB_PAGES_CHUNK) {
+        char *c = (char *)(((uintptr_t)sl->bump + page) & ~page);
+        for (; c && c + MB_PAGES_CHUNK <= sl->end; c += MB_PAGES_CHUNK) {
             memcpy(c, &pg->free, sizeof(void *));
             pg->free = c;
             pg->nfree++;
         }
         char *run = take_run(pg, MB_PAGES_SLOT_RUN);
         if (!run) return NULL;
-        pg->slot_bump = run;
-        pg->slot_end = run + MB_PAGES_SLOT_RUN * MB_PAGES_CHUNK;
+        sl->bump = run;
+        sl->end = run + MB_PAGES_SLOT_RUN * MB_PAGES_CHUNK;
     }
-    void *slot = pg->slot_bump;
-    pg->slot_bump += pg->slot_size;
+    void *slot = sl->bump;
+    sl->bump += sl->size;
     return slot;
 }
 
-void *mb_pages_get_slot(mb_pages *pg, size_t n) {
+void *mb_pages_get_slot(mb_pages *pg, mb_slots *sl, size_t n) {
     size_t size = (n + 15) & ~(size_t)15;
     pthread_mutex_lock(&pg->lock);
-    if (!pg->slot_size) pg->slot_size = size;
-    if (size > pg->slot_size) {
+    if (!sl->size) sl->size = size;
+    if (size > sl->size) {
         pthread_mutex_unlock(&pg->lock);
         return NULL;
     }
-    void *slot = take_slot(pg);
+    void *slot = take_slot(pg, sl);
     size_t slab = next_size(pg);
     pthread_mutex_unlock(&pg->lock);
     if (slot) return slot;
@@ -282,7 +286,7 @@ void *mb_pages_get_slot(mb_pages *pg, size_t n) {
     if (!s) return NULL;
     pthread_mutex_lock(&pg->lock);
     install(pg, s, true);   /* the spare, which take_run makes the tail */
-    slot = take_slot(pg);
+    slot = take_slot(pg, sl);
     pthread_mutex_unlock(&pg->lock);
     return slot;
 }
@@ -299,34 +303,34 @@ static void release_slots(void **v, size_t n, size_t size) {
     }
 }
 
-/* As release_pending, for slots. Lock held, let go meanwhile. */
-static bool release_slots_pending(mb_pages *pg) {
-    if (!pg->nslots_pending) return false;
-    void **batch = pg->slots_pending;
-    size_t k = pg->nslots_pending, size = pg->slot_size;
-    pg->slots_pending = NULL;
-    pg->nslots_pending = pg->slots_pending_cap = 0;
+/* As release_pending, for sl's slots. Lock held, let go meanwhile. */
+static bool release_slots_pending(mb_pages *pg, mb_slots *sl) {
+    if (!sl->npending) return false;
+    void **batch = sl->pending;
+    size_t k = sl->npending, size = sl->size;
+    sl->pending = NULL;
+    sl->npending = sl->pending_cap = 0;
     pthread_mutex_unlock(&pg->lock);
     release_slots(batch, k, size);
     pthread_mutex_lock(&pg->lock);
     /* No room: the slots are lost to the pool until the host ends (their
      * slabs are unmapped then). */
-    if (room(&pg->slots_cold, pg->nslots_cold, &pg->slots_cold_cap, k)) {
-        memcpy(pg->slots_cold + pg->nslots_cold, batch, k * sizeof *batch);
-        pg->nslots_cold += k;
+    if (room(&sl->cold, sl->ncold, &sl->cold_cap, k)) {
+        memcpy(sl->cold + sl->ncold, batch, k * sizeof *batch);
+        sl->ncold += k;
     }
     free(batch);
     return true;
 }
 
-void mb_pages_put_slot(mb_pages *pg, void *slot) {
+void mb_pages_put_slot(mb_pages *pg, mb_slots *sl, void *slot) {
     pthread_mutex_lock(&pg->lock);
-    if ((pg->nslots_free + 1) * pg->slot_size <= MB_PAGES_SLOTS_KEEP) {
+    if ((sl->nfree + 1) * sl->size <= MB_PAGES_SLOTS_KEEP) {
         /* No room for its pointer: lost to the pool until the host ends. */
-        if (room(&pg->slots_free, pg->nslots_free, &pg->slots_free_cap, 1)) pg->slots_free[pg->nslots_free++] = slot;
-    } else if (room(&pg->slots_pending, pg->nslots_pending, &pg->slots_pending_cap, 1)) {
-        pg->slots_pending[pg->nslots_pending++] = slot;
-        if (pg->nslots_pending >= MB_PAGES_SLOTS_BATCH) release_slots_pending(pg);
+        if (room(&sl->free, sl->nfree, &sl->free_cap, 1)) sl->free[sl->nfree++] = slot;
+    } else if (room(&sl->pending, sl->npending, &sl->pending_cap, 1)) {
+        sl->pending[sl->npending++] = slot;
+        if (sl->npending >= MB_PAGES_SLOTS_BATCH) release_slots_pending(pg, sl);
     }
     pthread_mutex_unlock(&pg->lock);
 }

@@ -19,10 +19,11 @@
  * runs on, and a call per ending process cost ~250 us of CPU each (5000
  * gen_servers stopped at once: 0.9 s; 0.15 s in batches).
  *
- * Slots are for a Lua state's first block, its global state (~6 KB, the
- * same size in every state of a host), too big for a chunk: from malloc,
- * each grew a scheduler thread's heap by an mprotect call and two page
- * faults, a sixth of the CPU of starting a gen_server. They are carved
+ * Slots are blocks of one size: a Lua state's first block, its global
+ * state (~6 KB, the same in every state of a host), too big for a chunk;
+ * a process's record. From malloc, each grew a scheduler thread's heap by
+ * an mprotect call and page faults (aligned_alloc, for a record, split
+ * blocks besides), a sixth of the CPU of starting a gen_server. They are carved
  * from runs of MB_PAGES_SLOT_RUN chunks of the slabs (a run's whole chunks
  * left over are chunks again); the first one taken fixes their size. Slots given back past
  * MB_PAGES_SLOTS_KEEP bytes have the pages wholly inside them handed to
@@ -51,6 +52,18 @@ typedef struct mb_slab {
     size_t size;
 } mb_slab;
 
+/* Slots of one size (mb_pages_get_slot); the pool's mutex guards them. */
+typedef struct mb_slots {
+    size_t size;                /* every slot's; 0 until the first is taken */
+    char *bump, *end;           /* the unused part of the newest run */
+    void **free;                /* given back, resident */
+    size_t nfree, free_cap;
+    void **cold;                /* given back, their pages gone to the kernel */
+    size_t ncold, cold_cap;
+    void **pending;             /* given back past MB_PAGES_SLOTS_KEEP bytes: pages to go */
+    size_t npending, pending_cap;
+} mb_slots;
+
 typedef struct mb_pages {
     pthread_mutex_t lock;
     void *free;                 /* chunks given back, linked through their first word */
@@ -60,14 +73,8 @@ typedef struct mb_pages {
     void **pending;             /* free chunks past MB_PAGES_KEEP whose pages go back in
                                    the next batch (still resident: taken before the cold) */
     size_t npending, pending_cap;
-    size_t slot_size;           /* every slot's; 0 until the first is taken */
-    char *slot_bump, *slot_end; /* the unused part of the newest run of slots */
-    void **slots_free;          /* given back, resident */
-    size_t nslots_free, slots_free_cap;
-    void **slots_cold;          /* given back, their pages gone to the kernel */
-    size_t nslots_cold, slots_cold_cap;
-    void **slots_pending;       /* given back past MB_PAGES_SLOTS_KEEP: pages to go */
-    size_t nslots_pending, slots_pending_cap;
+    mb_slots states;            /* Lua states' global states (arena.h) */
+    mb_slots procs;             /* process records (process.h) */
     char *bump, *end;           /* the unused tail of the newest slab */
     struct mb_slab *spare;      /* the next slab, mapped ahead; NULL: none yet */
     bool making;                /* a thread is mapping the spare */
@@ -87,9 +94,10 @@ void *mb_pages_get(mb_pages *pg);
 /* Give back the chunks of a list linked through their first word (NULL
  * ends it), first to last. */
 void mb_pages_put_list(mb_pages *pg, void *first, void *last, size_t n);
-/* A slot of at least n bytes, 16-byte aligned; NULL: no memory, or n is
- * more than the slot size the first one fixed. */
-void *mb_pages_get_slot(mb_pages *pg, size_t n);
-void mb_pages_put_slot(mb_pages *pg, void *slot);
+/* A slot of sl (one of pg's) of at least n bytes, 16-byte aligned, at a
+ * multiple of the slots' size from a page-aligned run's start; NULL: no
+ * memory, or n is more than the size the first one fixed. */
+void *mb_pages_get_slot(mb_pages *pg, mb_slots *sl, size_t n);
+void mb_pages_put_slot(mb_pages *pg, mb_slots *sl, void *slot);
 
 #endif

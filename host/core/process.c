@@ -29,17 +29,37 @@ _Static_assert(offsetof(mb_proc, kind) == 2 * MB_CACHE_LINE && offsetof(mb_proc,
                    offsetof(mb_proc, foreign_code) < 5 * MB_CACHE_LINE,
                "what every slice touches is three lines");
 
+/* A process's record, aligned: the lines its senders and its owner write
+ * are its own. A slot of the runtime's pool (pages.h): its size is a
+ * multiple of its alignment, and slots lie at multiples of their size from
+ * a run's page-aligned start. Under AddressSanitizer malloc's, which it
+ * watches. */
+static mb_proc *record_new(mb_runtime *rt) {
+#ifdef MB_ASAN
+    (void)rt;
+    return aligned_alloc(_Alignof(mb_proc), sizeof(mb_proc));
+#else
+    return mb_pages_get_slot(&rt->pages, &rt->pages.procs, sizeof(mb_proc));
+#endif
+}
+
+static void record_free(mb_proc *p) {
+#ifdef MB_ASAN
+    free(p);
+#else
+    mb_pages_put_slot(&p->rt->pages, &p->rt->pages.procs, p);
+#endif
+}
+
 mb_proc *mb_proc_new(mb_runtime *rt) {
-    /* Aligned: the lines its senders and its owner write are its own (the
-     * type's alignment makes its size a multiple of it, as aligned_alloc asks). */
-    mb_proc *p = aligned_alloc(_Alignof(mb_proc), sizeof *p);
+    mb_proc *p = record_new(rt);
     if (!p) return NULL;
     memset(p, 0, sizeof *p);
+    p->rt = rt;
     if (mb_lock_init(&p->lock)) {
-        free(p);
+        record_free(p);
         return NULL;
     }
-    p->rt = rt;
     p->arena.pages = &rt->pages;
     atomic_init(&p->status, MB_RUNNABLE);
     mb_inbox_init(&p->inbox);
@@ -77,7 +97,7 @@ void mb_proc_free(mb_proc *p) {
         free(p->ext);
     }
     pthread_mutex_destroy(&p->lock);
-    free(p);
+    record_free(p);
 }
 
 /* Whether growing to would_use bytes is refused: over the limit, with the

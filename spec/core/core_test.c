@@ -506,36 +506,36 @@ static void slots(void) {
     mb_arena_free(&ar, g, GLOBAL);   /* a state's close frees it before the release */
     check(g[GLOBAL - 1] == 5, "slots: a slot stays the arena's until its release");
     mb_arena_release(&ar);
-    check(ar.slot == NULL && pg.nslots_free == 1, "slots: a released arena gives its slot back");
+    check(ar.slot == NULL && pg.states.nfree == 1, "slots: a released arena gives its slot back");
     char *again = mb_arena_alloc(&ar, GLOBAL - 100);
     check(again == g, "slots: a slot given back serves the next state");
     mb_arena_release(&ar);
-    check(mb_pages_get_slot(&pg, GLOBAL + 16) == NULL, "slots: one size, fixed by the first");
+    check(mb_pages_get_slot(&pg, &pg.states, GLOBAL + 16) == NULL, "slots: one size, fixed by the first");
     /* Past the bound: the pages of a batch go to the kernel; an idle pool
      * hands over a batch begun. */
-    size_t n = MB_PAGES_SLOTS_KEEP / pg.slot_size + MB_PAGES_SLOTS_BATCH + 1, got = 0;
+    size_t n = MB_PAGES_SLOTS_KEEP / pg.states.size + MB_PAGES_SLOTS_BATCH + 1, got = 0;
     static char *held[MB_PAGES_SLOTS_KEEP / GLOBAL + MB_PAGES_SLOTS_BATCH + 1];
     int apart = 1;
     for (; got < n && got < sizeof held / sizeof *held; got++) {
-        held[got] = mb_pages_get_slot(&pg, GLOBAL);
+        held[got] = mb_pages_get_slot(&pg, &pg.states, GLOBAL);
         if (!held[got]) break;
         memset(held[got], 7, GLOBAL);
         for (size_t k = 0; k < got && k < 64; k++) apart &= held[got] != held[got - 1 - k];
     }
     check(got == n && apart, "slots: as many distinct slots as asked for");
-    for (size_t i = 0; i + 1 < n; i++) mb_pages_put_slot(&pg, held[i]);
-    check(pg.nslots_free == MB_PAGES_SLOTS_KEEP / pg.slot_size && held[0][GLOBAL - 1] == 7 &&
-              pg.nslots_pending == 0 && pg.nslots_cold == MB_PAGES_SLOTS_BATCH,
+    for (size_t i = 0; i + 1 < n; i++) mb_pages_put_slot(&pg, &pg.states, held[i]);
+    check(pg.states.nfree == MB_PAGES_SLOTS_KEEP / pg.states.size && held[0][GLOBAL - 1] == 7 &&
+              pg.states.npending == 0 && pg.states.ncold == MB_PAGES_SLOTS_BATCH,
           "slots: kept resident within the bound, past it a batch's pages go to the kernel");
-    mb_pages_put_slot(&pg, held[n - 1]);
-    check(pg.nslots_pending == 1 && mb_pages_ahead(&pg) && pg.nslots_pending == 0 &&
-              pg.nslots_cold == MB_PAGES_SLOTS_BATCH + 1,
+    mb_pages_put_slot(&pg, &pg.states, held[n - 1]);
+    check(pg.states.npending == 1 && mb_pages_ahead(&pg) && pg.states.npending == 0 &&
+              pg.states.ncold == MB_PAGES_SLOTS_BATCH + 1,
           "slots: an idle pool hands a batch begun to the kernel");
     /* The pages wholly inside a slot whose pages went read zero again. */
     size_t pages_zero = 0, pages_kept = 0;
     for (size_t i = n - 1 - MB_PAGES_SLOTS_BATCH; i < n; i++) {
         uintptr_t page = MB_PAGES_CHUNK - 1, at = ((uintptr_t)held[i] + page) & ~page;
-        for (; at + MB_PAGES_CHUNK <= (uintptr_t)held[i] + pg.slot_size; at += MB_PAGES_CHUNK) {
+        for (; at + MB_PAGES_CHUNK <= (uintptr_t)held[i] + pg.states.size; at += MB_PAGES_CHUNK) {
             const char *q = (const char *)at;
             if (q[0] == 0 && q[MB_PAGES_CHUNK - 1] == 0) pages_zero++;
             else pages_kept++;
