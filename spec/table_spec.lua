@@ -308,6 +308,25 @@ describe("tab.update_counter", function()
     h.usage_error("tab.update_counter", tab.update_counter, tab.new({ type = "bag" }), "c", 1, 0)
   end)
 
+  it("refuses a result at or past 2^53, where a double stops counting by one", function()
+    local t = tab.new()
+    tab.insert(t, "c", 2 ^ 53 - 2)
+    assert.equal(2 ^ 53 - 1, tab.update_counter(t, "c", 1))
+    -- 2^53 itself is refused: 2^53 + 1 would round back to it and be lost.
+    assert.matches("out of range", h.usage_error("tab.update_counter", tab.update_counter, t, "c", 1))
+    assert.equal(2 ^ 53 - 1, tab.lookup(t, "c"))
+    assert.equal(-(2 ^ 53 - 1), tab.update_counter(t, "c", -(2 ^ 54 - 2)))
+    assert.matches("out of range", h.usage_error("tab.update_counter", tab.update_counter, t, "c", -1))
+    -- Finite steps that would sum to infinity, and a default out of range.
+    tab.insert(t, "big", 1e308)
+    assert.matches("out of range", h.usage_error("tab.update_counter", tab.update_counter, t, "big", 1e308))
+    assert.equal(1e308, tab.lookup(t, "big"))
+    assert.matches("out of range", h.usage_error("tab.update_counter", tab.update_counter, t, "new", 0, 2 ^ 60))
+    assert.is_nil(tab.lookup(t, "new"))
+    -- Fractions stay allowed, as before.
+    assert.equal(0.5, tab.update_counter(t, "f", 0.25, 0.25))
+  end)
+
   it("is atomic: processes on every scheduler count without losing one", function()
     local t = tab.new({ access = "public" })
     local n, each = 8, 500

@@ -378,6 +378,7 @@ const char *mb_tab_strerror(int rc) {
     case MB_TAB_ETOOBIG: return "the entry is larger than the table's max_memory";
     case MB_TAB_EMISSING: return "the key is not in the table";
     case MB_TAB_ENOTNUM: return "the value is not a number";
+    case MB_TAB_ERANGE: return "the result would be out of range (-2^53 < n < 2^53)";
     case MB_TAB_ENOTAB: return "the table does not exist (deleted, or its owner died)";
     case MB_TAB_EACCESS: return "the table's access does not allow this process";
     case MB_TAB_ENOTOWNER: return "only the table's owner may";

@@ -2,6 +2,7 @@
  * least-recently-used eviction (see tabstore.h for the locks and order). */
 #include "tabstore.h"
 
+#include <math.h>
 #include <string.h>
 #include "runtime.h"
 #include "tabkey.h"
@@ -440,6 +441,13 @@ int mb_tabstore_counter(mb_tabstore *st, mb_span key, double incr, const double 
     else if (old && !mb_term_num(value_of(old), &x)) rc = MB_TAB_ENOTNUM;
     if (rc) goto out;
     *result = (old ? x : *dflt) + incr;
+    /* Past 2^53 a double loses integers (2^53 + 1 rounds to 2^53), so a
+     * counter there would drop updates silently, or reach infinity: refuse,
+     * leaving the stored value as it was. The test also catches NaN. */
+    if (!(fabs(*result) < 0x1p53)) {
+        rc = MB_TAB_ERANGE;
+        goto out;
+    }
     mb_put_number(&nb, *result);
     if (old && old->vlen == nb.len) {   /* same size: rewritten in place */
         memcpy(key_bytes(old) + old->klen, num, nb.len);

@@ -42,6 +42,7 @@ typedef enum mb_tab_err {
     MB_TAB_ETOOBIG,     /* one entry larger than max_memory */
     MB_TAB_EMISSING,    /* update_counter without default, next/prev of a missing key */
     MB_TAB_ENOTNUM,     /* update_counter on a value that is not a number */
+    MB_TAB_ERANGE,      /* update_counter's result at or beyond 2^53 in magnitude */
     MB_TAB_ENOTAB,      /* no such table (deleted, or its owner died) */
     MB_TAB_EACCESS,     /* the table's access does not allow it */
     MB_TAB_ENOTOWNER,   /* delete_table/give_away by another process */
