@@ -99,6 +99,31 @@ describe("registry", function()
       h.usage_error("registry.start_link", registry.start_link, { name = "x", keys = "unique", partitions = 1.5 })
     end)
 
+    it("refuses an unknown option, naming it, and starts nothing", function()
+      local name = h.name("reg")
+      local err = h.usage_error("registry.start_link", registry.start_link,
+                                { name = name, keys = "unique", partition = 4 })
+      assert.matches("unknown option 'partition'", err, 1, true)
+      assert.matches("unknown option '1'", h.usage_error("registry.start_link", registry.start_link,
+                                                          { "x", name = name, keys = "unique" }), 1, true)
+      assert.is_nil(mb.whereis(name))
+    end)
+
+    it("runs as a supervisor's process child, and that child refuses an unknown option", function()
+      local name = h.name("reg")
+      local s = assert(sup.start_link({
+        { id = "registry", type = "process",
+          start = { "moonbeam.registry:start_link", { name = name, keys = "duplicate", partitions = 2 } } },
+      }))
+      assert.is_true(registry.register(name, "k", 1))
+      assert.same({ { mb.self(), 1 } }, registry.lookup(name, "k"))
+      sup.stop(s)
+      -- The child's body, spawned as the supervisor spawns it, ends on the error.
+      local pid, ref = mb.spawn_opt("moonbeam.registry:start_link", { monitor = true }, { name = name, key = "unique" })
+      assert.matches("registry.start_link: unknown option 'key'", h.text(h.reason(ref)), 1, true)
+      assert.is_false(mb.alive(pid))
+    end)
+
     it("gen.stop stops it, by name or pid, with the reason given, and its entries go", function()
       local name, pid = start("duplicate")
       assert.is_true(registry.register(name, "k", 1))

@@ -89,8 +89,15 @@ end
 
 -- ---- the registry process ----------------------------------------------
 
+-- The options start_link reads: any other key is a typo that would
+-- silently mean "not given".
+local OPTIONS = { name = true, keys = true, partitions = true }
+
 local function check_opts(opts)
   if type(opts) ~= "table" then error("registry.start_link: opts must be a table", 0) end
+  for k in next, opts do
+    if not OPTIONS[k] then error(("registry.start_link: unknown option '%s'"):format(tostring(k)), 0) end
+  end
   local name, keys, n = opts.name, opts.keys, opts.partitions or 1
   if type(name) ~= "string" or name == "" or name:find("\0", 1, true) then
     error("registry.start_link: name must be a non-empty string without NUL bytes", 0)
