@@ -113,6 +113,13 @@ describe("tab.new", function()
     assert.equal(2 ^ 53, tab.info(tab.new({ max_memory = 2 ^ 53 })).max_memory)
     h.usage_error("tab.new", tab.new, { heir = "nobody" })
   end)
+
+  it("says what is wrong with a name: empty, or not a string", function()
+    assert.equal("tab.new: the name must be a non-empty string, got an empty string", h.usage_error("tab.new", tab.new, ""))
+    assert.equal("tab.new: the name must be a non-empty string, got an empty string",
+                 h.usage_error("tab.new", tab.new, "", { type = "bag" }))
+    assert.equal("tab.new: the name must be a non-empty string, got number", h.usage_error("tab.new", tab.new, 42))
+  end)
 end)
 
 describe("a set", function()

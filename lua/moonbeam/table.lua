@@ -25,7 +25,9 @@ end
 function M.new(name, opts)
   if type(name) == "table" and opts == nil then name, opts = nil, name end
   if name ~= nil and (type(name) ~= "string" or name == "") then
-    error("tab.new: the name must be a non-empty string, got " .. type(name), 2)
+    -- "got string" would not say what is wrong with ""
+    local got = name == "" and "an empty string" or type(name)
+    error("tab.new: the name must be a non-empty string, got " .. got, 2)
   end
   if opts ~= nil and type(opts) ~= "table" then error("tab.new: opts must be a table, got " .. type(opts), 2) end
   opts = opts or {}
