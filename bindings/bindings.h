@@ -161,6 +161,8 @@ int mbb_io_post_data(lua_State *L, mb_io_op op, uint64_t h, int idx, const char 
 /* The name of a {name, node} of another node at idx, as an atom can carry
  * it (dist_api.c); raises under fn. */
 const char *mbb_remote_name(lua_State *L, int idx, size_t *n, const char *fn);
+/* The node name (name@host) at idx (dist_api.c); raises under fn. */
+const char *mbb_check_node(lua_State *L, int idx, const char *fn);
 /* Raise, naming fn, at a key of the table at idx that is not in known
  * (NULL-ended): an option the call does not take, misspelt or not. */
 void mbb_check_known(lua_State *L, int idx, const char *const *known, const char *fn);

@@ -47,17 +47,46 @@ static int l_nodes(lua_State *L) {
     return 1;
 }
 
+/* Why s (n bytes) is no node name, or NULL: name@host as Erlang splits it
+ * (at the first '@', neither part empty), an atom (UTF-8; here 255 bytes
+ * at most, as a node name is kept) and a C string (no NUL to cut it). */
+static const char *node_name_fault(const char *s, size_t n) {
+    const char *at = memchr(s, '@', n);
+    if (!at) return "it has no '@'";
+    if (at == s) return "its name (before '@') is empty";
+    if (at == s + n - 1) return "its host (after '@') is empty";
+    if (memchr(s, '\0', n)) return "it holds a NUL byte";
+    if (n > 255 || !mb_etf_atom_fits(s, n)) return "it is no atom (UTF-8 of 255 bytes at most)";
+    return NULL;
+}
+
+/* The node name at idx, else raises under fn: a malformed name is a
+ * mistake to report, not a node that merely cannot be reached (which
+ * would answer false, a nodedown or a dropped message, silently). */
+const char *mbb_check_node(lua_State *L, int idx, const char *fn) {
+    if (lua_type(L, idx) != LUA_TSTRING)
+        mbb_raisef(L, "%s: a node name (string) expected, got %s", fn, luaL_typename(L, idx));
+    size_t n;
+    const char *node = lua_tolstring(L, idx, &n);
+    const char *fault = node_name_fault(node, n);
+    if (fault) mbb_raisef(L, "%s: node must be name@host: %s", fn, fault);
+    return node;
+}
+
+/* core.dist_check_node(node, fn): mbb_check_node for moonbeam's Lua (a
+ * {name, node} that whereis, exit and gen_server take there). */
+static int l_dist_check_node(lua_State *L) {
+    mbb_check_node(L, 1, luaL_checkstring(L, 2));
+    return 0;
+}
+
 /* core.dist_connect(node) -> true (this node), false (not distributed),
  * or the ref whose reply answers. */
 static int l_dist_connect(lua_State *L) {
-    if (lua_type(L, 1) != LUA_TSTRING)
-        return mbb_raisef(L, "connect: a node name (string) expected, got %s", luaL_typename(L, 1));
-    size_t len;
-    const char *node = lua_tolstring(L, 1, &len);
+    const char *node = mbb_check_node(L, 1, "connect");
     mb_proc *self = mbb_self(L);
     mb_dist *d = mb_dist_of(self->rt);
-    const char *at = memchr(node, '@', len);
-    if (!d || !at || at == node || at == node + len - 1 || len > 255 || memchr(node, '\0', len)) {
+    if (!d) {
         lua_pushboolean(L, 0);
         return 1;
     }
@@ -82,26 +111,21 @@ static int l_dist_connect(lua_State *L) {
  * once when it cannot be made, or this host is not a node; never for this
  * node itself); false takes one such monitor away. */
 static int l_monitor_node(lua_State *L) {
-    if (lua_type(L, 1) != LUA_TSTRING)
-        return mbb_raisef(L, "monitor_node: a node name (string) expected, got %s", luaL_typename(L, 1));
+    const char *node = mbb_check_node(L, 1, "monitor_node");
     if (!lua_isnoneornil(L, 2) && lua_type(L, 2) != LUA_TBOOLEAN)
         return mbb_raisef(L, "monitor_node: flag must be a boolean, got %s", luaL_typename(L, 2));
-    size_t len;
-    const char *node = lua_tolstring(L, 1, &len);
     bool on = lua_isnoneornil(L, 2) || lua_toboolean(L, 2);
     mb_proc *self = mbb_self(L);
     mb_dist *d = mb_dist_of(self->rt);
     /* This node never goes down, to itself: nothing to watch (as Erlang's
      * monitor_node(node(), true)), and no connection to itself to try. */
-    if (strcmp(node, d ? mb_dist_node(d) : "nonode@nohost") == 0 && strlen(node) == len) {
+    if (strcmp(node, d ? mb_dist_node(d) : "nonode@nohost") == 0) {
         lua_pushboolean(L, 1);
         return 1;
     }
-    const char *at = memchr(node, '@', len);
-    bool usable = d && at && at != node && at != node + len - 1 && len <= 255 && !memchr(node, '\0', len);
-    if (on && (!usable || mb_dist_monitor_node(d, node, self->pid, true))) {
+    if (on && (!d || mb_dist_monitor_node(d, node, self->pid, true))) {
         if (mb_dist_send_nodedown(self->rt, self->pid, node)) return mbb_raisef(L, "monitor_node: out of memory");
-    } else if (!on && usable) {
+    } else if (!on && d) {
         mb_dist_monitor_node(d, node, self->pid, false);   /* fails only when the host stops */
     }
     lua_pushboolean(L, 1);
@@ -294,10 +318,10 @@ const char *mbb_remote_name(lua_State *L, int idx, size_t *n, const char *fn) {
 static int l_dist_call_named(lua_State *L) {
     mb_proc *self = mbb_self(L);
     char name[256], node[256];
-    size_t nn, ln;
-    const char *n = mbb_remote_name(L, 1, &nn, "gen_server.call"), *at = luaL_checklstring(L, 2, &ln);
+    size_t nn;
+    const char *n = mbb_remote_name(L, 1, &nn, "gen_server.call"), *at = mbb_check_node(L, 2, "gen_server.call");
     luaL_checktype(L, 3, LUA_TSTRING);
-    bool usable = ln <= 255 && memchr(at, '@', ln) && mb_dist_of(self->rt);
+    bool usable = mb_dist_of(self->rt) != NULL;
     snprintf(name, sizeof name, "%s", n);
     snprintf(node, sizeof node, "%s", at);
     /* label and req at 2 and 3, as call_send has them */
@@ -378,9 +402,8 @@ int mbb_dist_monitor(lua_State *L, mb_proc *self, mb_pid server, const char *nam
 /* core.dist_monitor_named(name, node) -> ref: a monitor of the process
  * registered as name on another node (mb.monitor({name, node})). */
 static int l_dist_monitor_named(lua_State *L) {
-    size_t nn, ln;
-    const char *name = mbb_remote_name(L, 1, &nn, "monitor"), *node = luaL_checklstring(L, 2, &ln);
-    if (ln > 255 || !memchr(node, '@', ln)) node = NULL;
+    size_t nn;
+    const char *name = mbb_remote_name(L, 1, &nn, "monitor"), *node = mbb_check_node(L, 2, "monitor");
     return mbb_dist_monitor(L, mbb_self(L), 0, name, node);
 }
 
@@ -388,12 +411,12 @@ static int l_dist_monitor_named(lua_State *L) {
  * name on another node (mb.send({name, node}, msg) in init.lua). */
 static int l_dist_send_named(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    size_t nn, ln;
-    const char *name = mbb_remote_name(L, 1, &nn, "send"), *node = luaL_checklstring(L, 2, &ln);
+    size_t nn;
+    const char *name = mbb_remote_name(L, 1, &nn, "send"), *node = mbb_check_node(L, 2, "send");
     if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "send: a message cannot be nil");
     mbb_encode_or_raise(L, self, 3, "send: msg");
     mb_dist *d = mb_dist_of(self->rt);
-    if (!d || ln > 255 || !memchr(node, '@', ln)) return 0;   /* no such node: dropped */
+    if (!d) return 0;   /* not a node: dropped */
     mb_buf b;
     mb_buf_init(&b);
     /* REG_SEND: {6, From, '', Name} */
@@ -410,6 +433,7 @@ static int l_dist_send_named(lua_State *L) {
 const luaL_Reg mbb_dist_fns[] = {{"node", l_node},
                                    {"nodes", l_nodes},
                                    {"dist_connect", l_dist_connect},
+                                   {"dist_check_node", l_dist_check_node},
                                    {"monitor_node", l_monitor_node},
                                    {"dist_send_named", l_dist_send_named},
                                    {"dist_call_named", l_dist_call_named},

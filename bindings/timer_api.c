@@ -12,6 +12,7 @@ static mb_timer_dest check_dest(lua_State *L, const char *fn) {
     size_t n;
     if (lua_type(L, 4) == LUA_TSTRING) {
         mbb_remote_name(L, 2, &n, fn);
+        mbb_check_node(L, 4, fn);
     } else if (lua_type(L, 2) == LUA_TSTRING) {
         const char *s = lua_tolstring(L, 2, &n);
         if (!mb_name_valid(s, n))

@@ -109,6 +109,45 @@ describe("a host that is not a node", function()
     assert.is_true(mb.send({ "kv", "x@localhost" }, "m"))   -- a name, on a node not reached: dropped
   end)
 
+  it("refuses a node that is not name@host wherever a node name is taken, and changes nothing", function()
+    local gen = require "moonbeam.gen_server"
+    local agent = require "moonbeam.agent"
+    local BAD = {
+      [""] = "it has no '@'", ["lua"] = "it has no '@'", ["@host"] = "its name (before '@') is empty",
+      ["lua@"] = "its host (after '@') is empty", ["@"] = "its name (before '@') is empty",
+      ["lua\0@host"] = "it holds a NUL byte", ["\255@host"] = "it is no atom (UTF-8 of 255 bytes at most)",
+      [("x"):rep(251) .. "@host"] = "it is no atom (UTF-8 of 255 bytes at most)",
+    }
+    for node, why in pairs(BAD) do
+      local pair = { "kv", node }
+      local calls = {
+        connect = function() return mb.connect(node) end,
+        monitor_node = function() return mb.monitor_node(node) end,
+        send = function() return mb.send(pair, "m") end,
+        monitor = function() return mb.monitor(pair) end,
+        whereis = function() return mb.whereis(pair) end,
+        send_after = function() return mb.send_after(1, pair, "m") end,
+        send_interval = function() return mb.send_interval(1, pair, "m") end,
+        exit = function() return mb.exit(pair, "bye") end,
+        ["gen_server.call"] = function() return gen.call(pair, "m", 100) end,
+        ["gen_server.try_call"] = function() return gen.try_call(pair, "m", 100) end,
+        ["gen_server.cast"] = function() return gen.cast(pair, "m") end,
+        ["gen_server.stop"] = function() return gen.stop(pair, "normal", 100) end,
+        ["agent.cast"] = function() return agent.cast(pair, function(x) return x end) end,
+        ["agent.stop"] = function() return agent.stop(pair) end,
+      }
+      for fn, call in pairs(calls) do
+        assert.has_error(call, fn .. ": node must be name@host: " .. why)
+      end
+      assert.has_error(function() mb.monitor_node(node, false) end, "monitor_node: node must be name@host: " .. why)
+    end
+    -- No nodedown, DOWN or timer message came of any of them.
+    assert.is_nil(mb.receive(50))
+    -- A name part of '-' or a host with dots is still a name, as in Erlang.
+    assert.is_true(mb.monitor_node("a-b@host.example"))
+    assert.same({ "nodedown", "a-b@host.example" }, mb.receive(5000))
+  end)
+
   it("tells monitor_node's caller at once that a node is down", function()
     assert.is_true(mb.monitor_node("a@b"))
     assert.same({ "nodedown", "a@b" }, mb.receive(5000))
@@ -274,15 +313,27 @@ describe("nodes", function()
     assert.not_matches("own name", err, 1, true)
   end)
 
-  it("answers false for a node that is not there, and for a malformed name", function()
+  it("answers false for a node that is not there, and refuses a malformed name", function()
     local alive = N.name("lua")
     local lua = N.moonbeam("--sname " .. alive .. " --cookie c3", WAIT .. [[
-      say(mb.connect("nobody_here@" .. arg[1]), mb.connect("nohost"), mb.connect("x@"),
-          mb.connect("@x"), #mb.nodes())
+      say(mb.connect("nobody_here@" .. arg[1]), #mb.nodes())
+      for _, bad in ipairs({ "nohost", "x@", "@x" }) do
+        say(pcall(mb.connect, bad))
+        say(pcall(mb.monitor_node, bad))
+        say(pcall(mb.send, { "kv", bad }, "m"))
+      end
+      say(mb.receive(50), #mb.nodes())
     ]], { N.host })
     local status, out, err = lua:wait(90000)
     assert.equal(0, status, err)
-    assert.equal("false\tfalse\tfalse\tfalse\t0\n", out)
+    local want = { "false\t0" }
+    for _, why in ipairs({ "it has no '@'", "its host (after '@') is empty", "its name (before '@') is empty" }) do
+      for _, fn in ipairs({ "connect", "monitor_node", "send" }) do
+        want[#want + 1] = "false\t" .. fn .. ": node must be name@host: " .. why
+      end
+    end
+    want[#want + 1] = "nil\t0\n"
+    assert.equal(table.concat(want, "\n"), out)
   end)
 
   it("refuses a wrong cookie, and says so, both ways", function()

@@ -103,6 +103,7 @@ function M.cast(a, fn, ...)
   if type(a) ~= "string" and not require("moonbeam").is_pid(a) and not util().is_node_name(a) and not util().is_via(a) then
     error(("agent.cast: agent must be a pid, a registered name, {name, node} or a via name, got %s"):format(type(a)), 2)
   end
+  if util().is_node_name(a) then require("moonbeam").dist_check_node(a[2], "agent.cast") end
   return gen.cast(a, { "cast", fn, pack(...) })
 end
 

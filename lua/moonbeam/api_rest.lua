@@ -25,7 +25,10 @@ local M = {}
 function M.whereis(name)
   if type(name) == "table" then
     if util().is_node_name(name) then
-      if name[2] ~= core.node() then return name end
+      if name[2] ~= core.node() then
+        core.dist_check_node(name[2], "whereis")   -- a pair that names no node is a mistake
+        return name
+      end
       return c_whereis(name[1])
     end
     return registry().whereis_via(name, "whereis")

@@ -32,7 +32,11 @@ local known_pid = {}
 -- own name.
 local function check_server(server, fn, level)
   if server == known_pid then return end
-  local name = util().is_node_name(server) and server[1] or server   -- {name, node}: its name too
+  local name = server
+  if util().is_node_name(server) then   -- {name, node}: its name too, and the node
+    mb.dist_check_node(server[2], fn)
+    name = server[1]
+  end
   if type(name) == "string" then
     if name == "" or find(name, "\0", 1, true) then
       error(fn .. ": name must be a non-empty string without NUL bytes", level or 3)

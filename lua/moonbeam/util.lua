@@ -62,6 +62,7 @@ end
 function M.local_name(dest, fn, node)
   if M.is_node_name(dest) then
     if dest[2] == node then return dest[1] end
+    core.dist_check_node(dest[2], fn)   -- a malformed node is its own mistake
     error(fn .. ": {name, node} of another node is not taken here: give its pid", 3)
   end
   return dest
