@@ -91,6 +91,13 @@ describe("registry", function()
       assert.same({ "already_started", pid }, why)
     end)
 
+    it("a failed start's reason prints as words (assert(registry.start_link(...)) reads)", function()
+      local name, pid = start()
+      local _, why = registry.start_link({ name = name, keys = "unique" })
+      assert.equal(('already_started: registry.start_link({keys = "unique", name = "%s"}): %s')
+                   :format(name, tostring(pid)), tostring(why))
+    end)
+
     it("refuses bad options", function()
       h.usage_error("registry.start_link", registry.start_link, nil)
       h.usage_error("registry.start_link", registry.start_link, { name = "", keys = "unique" })

@@ -332,6 +332,12 @@ describe("bad specs", function()
     refused("strategy", { U.worker("a") }, { strategy = "one_for_some" })
   end)
 
+  it("a refusal prints as words, so assert(sup.start_link(...)) reads in a plain luajit", function()
+    local err = refused("strategy", { { id = "a", module = "m" } }, { strategy = "one_for_some" })
+    assert.equal('bad_spec: supervisor.start_link({{id = "a", module = "m"}}, {strategy = "one_for_some"}): ' ..
+                 "strategy, unknown strategy one_for_some", tostring(err))
+  end)
+
   it("an unknown child type", function()
     refused("type$", { U.worker("a", nil, { type = "daemon" }) })
   end)

@@ -214,12 +214,15 @@ end
 local function start(link, module, arg, opts, fn)
   check_module(module, fn)
   check_opts(opts, fn)
+  local given = opts
   opts = opts or {}
   local name = opts.name
   local timeout = util().check_timeout(opts.timeout, fn, nil)
+  -- nil, why; why prints as words (util's failed_start)
+  local function failed(why) return nil, util().failed_start(why, fn, module, arg, given) end
   if name then
     local other = whereis(name)
-    if other then return nil, { "already_started", other } end
+    if other then return failed({ "already_started", other }) end
   end
   -- A via name is taken by the new process itself, before init (enter).
   -- The new process is monitored under a ref made here and given to it
@@ -233,7 +236,7 @@ local function start(link, module, arg, opts, fn)
                         module, arg, link and me or nil, name, me, ref)
   if not ok then
     local other = name and whereis(name)
-    if other then return nil, { "already_started", other } end
+    if other then return failed({ "already_started", other }) end
     -- A spawn option the core refused, or module or arg unsendable: named
     -- after the call the user made, module and arg (spawn_opt's arguments
     -- #3 and #4) as its arguments #1 and #2.
@@ -244,7 +247,9 @@ local function start(link, module, arg, opts, fn)
     end
     error(what and fn .. ": " .. what or msg, 2)   -- the caller of gen_server.start (a tail call: start is level 1)
   end
-  return gen.await_start(pid, ref, link, timeout)
+  local started, why = gen.await_start(pid, ref, link, timeout)
+  if not started then return failed(why) end
+  return started
 end
 
 function M.start(module, arg, opts) return start(false, module, arg, opts, "gen_server.start") end

@@ -173,10 +173,14 @@ function M.start_link(opts)
     if not ok then return mb.exit(why) end
     return serve()
   end
+  -- nil, why; why prints as words (util's failed_start)
+  local function failed(why) return nil, util.failed_start(why, "registry.start_link", opts) end
   local other = mb.whereis(name)
-  if other then return nil, { "already_started", other } end
+  if other then return failed({ "already_started", other }) end
   local pid, ref = mb.spawn_opt("moonbeam.registry:serve_started", { link = true, monitor = true }, opts)
-  return gen.sync_start(pid, ref, true, nil)
+  local started, why = gen.sync_start(pid, ref, true, nil)
+  if not started then return failed(why) end
+  return started
 end
 
 -- ---- the calls ----------------------------------------------------------

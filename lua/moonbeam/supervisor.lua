@@ -128,15 +128,19 @@ local function spec_of(children, flags)
 end
 
 local function start(link, children, flags)
+  -- nil, why; why prints as words (util's failed_start)
+  local function failed(why)
+    return nil, util.failed_start(why, link and "supervisor.start_link" or "supervisor.start", children, flags)
+  end
   local ok, spec = pcall(spec_of, children, flags)
   if not ok then
-    if type(spec) == "table" then return nil, spec end
+    if type(spec) == "table" then return failed(spec) end
     error(spec, 3)
   end
   local name = flags and flags.name
   if name then
     local other = mb.whereis(name)
-    if other then return nil, { "already_started", other } end
+    if other then return failed({ "already_started", other }) end
   end
   local pid, ref = mb.sup_start(spec, link, name or "supervisor")
   if name then
@@ -145,10 +149,12 @@ local function start(link, children, flags)
       if link then mb.unlink(pid) end
       mb.exit(pid, "kill")
       mb.demonitor(ref, true)
-      return nil, { "already_started", mb.whereis(name) }
+      return failed({ "already_started", mb.whereis(name) })
     end
   end
-  return gen.sync_start(pid, ref, link, nil)
+  local started, why = gen.sync_start(pid, ref, link, nil)
+  if not started then return failed(why) end
+  return started
 end
 
 --- start_link(children, [flags]) -> pid, or nil and

@@ -125,11 +125,14 @@ end
 -- as they are, other values short.
 local function error_text(e)
   local pretty = require "moonbeam.pretty"
-  local out = { tostring(e[1]), ": ", getmetatable(e).call }
+  local out, sep = { tostring(e[1]), ": ", getmetatable(e).call }, ": "
   for i = 2, #e do
     local v = e[i]
-    out[#out + 1] = i == 2 and ": " or ", "
-    out[#out + 1] = type(v) == "string" and v or pretty.format(v, SHORT)
+    if v ~= "" then   -- an empty traceback (a module not found) says nothing
+      out[#out + 1] = sep
+      out[#out + 1] = type(v) == "string" and v or pretty.format(v, SHORT)
+      sep = ", "
+    end
   end
   return table.concat(out)
 end
@@ -141,6 +144,17 @@ end
 function M.failure(err, fn, ...)
   return setmetatable(err, { __name = "moonbeam.error", __tostring = error_text,
                              call = describe_call(fn, ...) })
+end
+
+--- failed_start(why, fn, args...) -> why: a start's `nil, why` that is a
+-- tagged tuple ({"error", msg, tb}, {"already_started", pid}...) made to
+-- print as words, as failure does, so that assert(gen.start(...)) in a
+-- plain luajit script shows it rather than "(error object is not a
+-- string)". Strings, untagged tables and tables with a metatable of their
+-- own (a tuple's, an atom's) are left as they are.
+function M.failed_start(why, fn, ...)
+  if type(why) == "table" and type(why[1]) == "string" and getmetatable(why) == nil then M.failure(why, fn, ...) end
+  return why
 end
 
 return M
