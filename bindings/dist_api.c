@@ -80,13 +80,17 @@ static int l_dist_check_node(lua_State *L) {
     return 0;
 }
 
-/* core.dist_connect(node) -> true (this node), false (not distributed),
- * or the ref whose reply answers. */
+/* core.dist_connect(node) -> true (this node), false (not distributed, or
+ * node is no node name: as Erlang's net_kernel:connect_node, and the
+ * contract's "true or false"), or the ref whose reply answers. */
 static int l_dist_connect(lua_State *L) {
-    const char *node = mbb_check_node(L, 1, "connect");
+    if (lua_type(L, 1) != LUA_TSTRING)
+        return mbb_raisef(L, "connect: a node name (string) expected, got %s", luaL_typename(L, 1));
+    size_t n;
+    const char *node = lua_tolstring(L, 1, &n);
     mb_proc *self = mbb_self(L);
     mb_dist *d = mb_dist_of(self->rt);
-    if (!d) {
+    if (!d || node_name_fault(node, n)) {
         lua_pushboolean(L, 0);
         return 1;
     }
