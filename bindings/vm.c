@@ -113,12 +113,9 @@ static void set_reason_error(mb_proc *p, const char *msg) {
 /* p's state, made ahead or made now, and its body's arguments; returns
  * the number of values to resume with, or -1 with the exit reason set. */
 static int create(mb_proc *p) {
-    /* One cache line, not two: every slice reads it. */
-    mbb_lua *lp = aligned_alloc(MB_CACHE_LINE, sizeof *lp);
-    if (!lp) {
-        set_reason_str(p, "no_memory");
-        return -1;
-    }
+    /* One cache line, not two, in the process's record: every slice reads it. */
+    _Static_assert(sizeof(mbb_lua) <= sizeof p->kind_room, "a Lua process's record fits its room");
+    mbb_lua *lp = (mbb_lua *)p->kind_room;
     memset(lp, 0, sizeof *lp);
     lp->co_ref = LUA_NOREF;
     mbb_lua_host *host = p->rt->kind_data;
@@ -127,7 +124,6 @@ static int create(mb_proc *p) {
                           mbb_state_pool_take(&host->pool, p, lp, &refill));
     if (refill) mb_sched_wake_idle(p->rt, p->sched);
     if (!ready && make_state(p, lp) && !lp->L) {
-        free(lp);
         set_reason_str(p, p->mem_exceeded ? "memory_limit" : "no_memory");
         return -1;
     }
@@ -525,7 +521,6 @@ static void lua_run(mb_proc *p) {
 static void lua_close_proc(mb_proc *p) {
     mbb_lua *lp = p->state;
     if (lp && !p->abandoned) lua_close(lp->L);
-    free(lp);
     p->state = NULL;
     mb_arena_release(&p->arena);   /* also what a state that failed to start left */
 }

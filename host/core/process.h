@@ -216,6 +216,11 @@ typedef struct mb_proc {
     char *where;                      /* info.current_function (bindings/where.c), MB_WHERE_MAX
                                          bytes once a process first notes it (most never do):
                                          the owner writes it, and may read it unlocked; NULL: none */
+
+    /* Room for the kind's own record, when it fits (the Lua kind's: its
+     * state and coroutine, read at every slice): in the process's slot,
+     * not a block of its own. Only the kind reads or writes it. */
+    _Alignas(MB_CACHE_LINE) unsigned char kind_room[MB_CACHE_LINE];
 } mb_proc;
 
 enum { MB_NOGROW_CSTACK = 1, MB_NOGROW_DOOMED = 2 };
