@@ -359,19 +359,53 @@ static void bind_missing(lua_State *L, const char *name) {
     if (!there && push_named(L, name)) lua_setfield(L, 1, name);
 }
 
-/* The table's __index: (table, key) -> the function or constant bound. */
+/* The API moonbeam.api_rest holds (Lua functions over the core's): what a
+ * process that only sends, receives and spawns never uses. Compared here,
+ * in C: as Lua constants the names were a dozen strings in every state. */
+static const char *const rest_names[] = {"whereis", "monitor",    "exit",          "send_after",
+                                         "send_interval", "spawn_link", "spawn_monitor", "spawn_opt",
+                                         "sleep",   "reload",     "connect",       "blocking"};
+
+static bool is_rest_name(const char *k) {
+    for (size_t i = 0; i < sizeof rest_names / sizeof *rest_names; i++)
+        if (strcmp(k, rest_names[i]) == 0) return true;
+    return false;
+}
+
+/* moonbeam.api_rest's functions into the table at 1 (what is there stays). */
+static void put_rest(lua_State *L) {
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "moonbeam.api_rest");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "install");
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 0);
+    lua_pop(L, 1);
+}
+
+/* The table's __index: (table, key) -> the function or constant bound, or
+ * one of moonbeam.api_rest's, put there with all the others of it. */
 static int bind_on_lookup(lua_State *L) {
     lua_settop(L, 2);
-    if (lua_type(L, 2) == LUA_TSTRING && push_named(L, lua_tostring(L, 2))) {
-        lua_pushvalue(L, 2);
-        lua_pushvalue(L, -2);
-        lua_rawset(L, 1);
-        return 1;
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        const char *k = lua_tostring(L, 2);
+        if (is_rest_name(k)) {
+            put_rest(L);
+            lua_rawget(L, 1);
+            return 1;
+        }
+        if (push_named(L, k)) {
+            lua_pushvalue(L, 2);
+            lua_pushvalue(L, -2);
+            lua_rawset(L, 1);
+            return 1;
+        }
     }
     lua_pushnil(L);
     lua_setmetatable(L, 1);
     for (size_t i = 0; i < core_nfns; i++) bind_missing(L, core_fns[i].name);
     for (size_t i = 0; i < NCONSTANTS; i++) bind_missing(L, constants[i].name);
+    put_rest(L);
     lua_rawget(L, 1);
     return 1;
 }

@@ -3,11 +3,12 @@
 -- own (moonbeam.core); what lives here is policy that reads better in Lua:
 -- the receive loop with its deadline, and yielding when a slice is used up.
 -- What a process that only sends, receives and spawns never uses is in
--- moonbeam.api_rest, put in this table on the first look-up of one of its
--- names (below).
+-- moonbeam.api_rest, put in this table by the core on the first look-up of
+-- one of its names (bindings/core.c).
+
 local core = require "moonbeam.core"
 
-local type, error, require, getmetatable, rawget = type, error, require, getmetatable, rawget
+local type, error, require = type, error, require
 local c_send, c_recv_wait, c_yield, c_now = core.send, core.recv_wait, core.yield, core.now
 -- The core's spawn, exit, monitor, whereis, send_after and send_interval are
 -- named _c_*: these Lua functions (and moonbeam.api_rest's) own the API's
@@ -108,37 +109,8 @@ function M.receive(a, b)
   end
 end
 
--- The rest of the API, by name: moonbeam.api_rest, loaded on the first
--- look-up of one of these. Compared one by one: a set would be a table in
--- every state, and a look-up in a string of names would open the string
--- library (1.7 KB) in every state with a miss here. Any other name missing
--- goes to the core (bindings/core.c), which binds its C function of that
--- name; a name it has none of makes it bind them all and drop its
--- look-ups: then the rest is put here too, for good.
-local function is_rest(k)
-  return k == "whereis" or k == "monitor" or k == "exit" or k == "send_after" or k == "send_interval" or
-    k == "spawn_link" or k == "spawn_monitor" or k == "spawn_opt" or k == "sleep" or k == "reload" or
-    k == "connect" or k == "blocking"
-end
-
-local meta = getmetatable(M)
-local bind_core = meta.__index
-local rest_put = false
-
-local function put_rest(t)
-  if rest_put then return end
-  require("moonbeam.api_rest").install(t)
-  rest_put = true
-end
-
-meta.__index = function(t, k)
-  if is_rest(k) then
-    put_rest(t)
-    return rawget(t, k)
-  end
-  local v = bind_core(t, k)
-  if getmetatable(t) == nil then put_rest(t) end
-  return v
-end
+-- The rest of the API, by name, is moonbeam.api_rest's: the core's
+-- __index (bindings/core.c) puts it in this table on the first look-up of
+-- one of its names, or of a name the core has none of.
 
 return M
