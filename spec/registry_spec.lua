@@ -413,6 +413,17 @@ describe("registry", function()
       assert.same(unknown, down[4])
     end)
 
+    it("mb.exit takes one, as it takes a registered name", function()
+      local name = start()
+      local other = agent()
+      assert.is_true(ask(other, "register", name, "a"))
+      local m = mb.monitor(other)
+      mb.exit({ "via", name, "a" }, "kill")
+      assert.equal("killed", h.down(m)[5])
+      local err = h.usage_error("exit", mb.exit, { "via", name, "nobody" }, "kill")
+      assert.matches("exit: no process is registered as {via, " .. name .. ", nobody}", err, 1, true)
+    end)
+
     it("of a duplicate registry is refused under the name of the call it was given to", function()
       local name = start("duplicate")
       local via = { "via", name, "k" }

@@ -47,12 +47,17 @@ function M.monitor(x)
   return c_monitor(x)
 end
 
---- exit(reason), or exit(dest, reason): dest a pid, a name or {name, node}
--- of this node (moonbeam.util's local_name).
+--- exit(reason), or exit(dest, reason): dest a pid, a name, {name, node}
+-- of this node (moonbeam.util's local_name), or a via name (a name is
+-- accepted, so a via name is: API.md's "Via names").
 function M.exit(...)
   if select("#", ...) < 2 then return c_exit(...) end
   local dest, reason = ...
-  if type(dest) == "table" then dest = util().local_name(dest, "exit", core.node()) end
+  if util().is_via(dest) then
+    dest = core._via_dest(dest, "exit")
+  elseif type(dest) == "table" then
+    dest = util().local_name(dest, "exit", core.node())
+  end
   return c_exit(dest, reason)
 end
 

@@ -36,12 +36,13 @@ local util, registry = lazy "moonbeam.util", lazy "moonbeam.registry"
 -- The module is the core's table, extended: one table per process, not two.
 local M = core
 
--- A via destination's pid; raises as an unknown name does.
-local function via_dest(dest)
-  local pid = registry().whereis_via(dest, "send")
-  if not pid then error("send: no process is registered as " .. registry().show(dest), 0) end
+-- A via destination's pid; raises, under fn's name, as an unknown name does.
+local function via_dest(dest, fn)
+  local pid = registry().whereis_via(dest, fn)
+  if not pid then error(fn .. ": no process is registered as " .. registry().show(dest), 0) end
   return pid
 end
+core._via_dest = via_dest   -- mb.exit's too (moonbeam.api_rest)
 
 function M.spawn(target, ...) return c_spawn(target, nil, ...) end
 
@@ -57,7 +58,7 @@ function M.send(dest, msg)
       end
       dest = dest[1]
     else
-      dest = via_dest(dest)
+      dest = via_dest(dest, "send")
     end
   end
   local over, full = c_send(dest, msg)
