@@ -362,9 +362,10 @@ static void bind_missing(lua_State *L, const char *name) {
 /* The API moonbeam.api_rest holds (Lua functions over the core's): what a
  * process that only sends, receives and spawns never uses. Compared here,
  * in C: as Lua constants the names were a dozen strings in every state. */
-static const char *const rest_names[] = {"whereis", "monitor",    "exit",          "send_after",
+static const char *const rest_names[] = {"whereis",   "monitor",    "exit",          "send_after",
                                          "send_interval", "spawn_link", "spawn_monitor", "spawn_opt",
-                                         "sleep",   "reload",     "connect",       "blocking"};
+                                         "sleep",     "reload",     "connect",       "blocking",
+                                         "register",  "unregister"};
 
 static bool is_rest_name(const char *k) {
     for (size_t i = 0; i < sizeof rest_names / sizeof *rest_names; i++)

@@ -9,7 +9,8 @@ static const char *check_name(lua_State *L, int idx, size_t *n, const char *fn) 
     return s;
 }
 
-/* core.register(name, pid) -> true, or nil and why */
+/* core._c_register(name, pid) -> true, or nil and why (mb.register, in
+ * moonbeam.api_rest, takes via names too) */
 static int l_register(lua_State *L) {
     mb_proc *self = mbb_self(L);
     size_t n;
@@ -65,5 +66,5 @@ static int l_registered(lua_State *L) {
 }
 
 const luaL_Reg mbb_names_fns[] = {
-        {"register", l_register}, {"unregister", l_unregister},
+        {"_c_register", l_register}, {"_c_unregister", l_unregister},
         {"_c_whereis", l_whereis}, {"registered", l_registered}, {NULL, NULL}};

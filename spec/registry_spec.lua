@@ -424,6 +424,27 @@ describe("registry", function()
       assert.matches("exit: no process is registered as {via, " .. name .. ", nobody}", err, 1, true)
     end)
 
+    it("mb.register and mb.unregister take one, for the calling process itself", function()
+      local name = start()
+      local via = { "via", name, "me" }
+      assert.is_true(mb.register(via, mb.self()))
+      assert.equal(mb.self(), mb.whereis(via))
+      mb.spawn(function(parent, reg)
+        local mb = require "moonbeam"
+        local ok, why = mb.register({ "via", reg, "me" }, mb.self())
+        mb.send(parent, { "tried", tostring(ok), why, mb.unregister({ "via", reg, "me" }) })
+      end, mb.self(), name)
+      assert.same({ "tried", "nil", "already_registered", false }, h.expect(h.tuple("tried"), "the other's register"))
+      local err = h.usage_error("register", mb.register, { "via", name, "x" }, agent())
+      assert.matches("register: a via name is taken by the calling process itself", err, 1, true)
+      assert.is_true(mb.unregister(via))
+      assert.is_nil(mb.whereis(via))
+      assert.is_false(mb.unregister(via))
+      local ok, why = mb.register({ "via", h.name("noreg"), "k" }, mb.self())
+      assert.is_nil(ok)
+      assert.equal("unknown_registry", why)
+    end)
+
     it("of a duplicate registry is refused under the name of the call it was given to", function()
       local name = start("duplicate")
       local via = { "via", name, "k" }

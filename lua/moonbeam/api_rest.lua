@@ -1,7 +1,8 @@
 --- moonbeam.api_rest: the part of the process API (docs/reference.md,
 -- "Processes") that a process which only sends, receives and spawns never
 -- uses: names and monitors given as tables, exits and timers with a
--- destination, the spawn variants, sleep, reload, connect and blocking.
+-- destination, the spawn variants, register and unregister, sleep, reload,
+-- connect and blocking.
 -- moonbeam (init.lua) puts these functions in its table on the first
 -- look-up of one of their names, so that an idle process does not carry
 -- them (~5.8 KB of a ~36 KB state). Not a module to require yourself.
@@ -12,6 +13,7 @@ local c_yield, c_wait, c_wait_until, c_now = core.yield, core.wait, core.wait_un
 -- The C functions these wrap: init.lua keeps them under these names.
 local c_whereis, c_monitor, c_exit = core._c_whereis, core._c_monitor, core._c_exit
 local c_send_after, c_send_interval, c_spawn = core._c_send_after, core._c_send_interval, core._c_spawn
+local c_register, c_unregister = core._c_register, core._c_unregister
 
 local lazy = core._lazy
 local util, registry = lazy "moonbeam.util", lazy "moonbeam.registry"
@@ -45,6 +47,28 @@ function M.monitor(x)
   end
   if type(x) == "table" then return c_monitor(registry().whereis_via(x, "monitor") or x) end
   return c_monitor(x)
+end
+
+--- register(name, pid) -> true, or nil and why ("already_registered",
+-- "noproc", "already_has_name"; "unknown_registry" for a via name). A via
+-- name is taken by the caller itself, as Elixir's Registry registers only
+-- the calling process: pid must be mb.self().
+function M.register(name, pid)
+  if type(name) ~= "table" then return c_register(name, pid) end
+  if pid ~= core.self() then
+    error("register: a via name is taken by the calling process itself (pid must be mb.self())", 0)
+  end
+  local ok, why = registry().register_via(name, "register")
+  if ok then return true end
+  if type(why) == "table" then return nil, "already_registered" end
+  return nil, why
+end
+
+--- unregister(name) -> whether name was registered (and is no longer); a
+-- via name only by the process that holds it.
+function M.unregister(name)
+  if type(name) ~= "table" then return c_unregister(name) end
+  return registry().unregister_via(name, "unregister")
 end
 
 --- exit(reason), or exit(dest, reason): dest a pid, a name, {name, node}

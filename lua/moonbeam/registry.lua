@@ -274,6 +274,13 @@ function M.register_via(name, fn)
   return ok, holder
 end
 
+--- unregister_via(name, fn) -> true when the caller held the name and
+-- gave it up, else false (mb.unregister of a via name).
+function M.unregister_via(name, fn)
+  if not check_via(name, fn) or M.whereis_via(name, fn) ~= self() then return false end
+  return run(name[2], fn, reg_unregister, name[3]) == true
+end
+
 --- show(name): how a via name reads in messages.
 function M.show(name)
   return ("{via, %s, %s}"):format(tostring(name[2]), tostring(name[3]))
