@@ -134,6 +134,19 @@ static void check_target(lua_State *L, const char *fn) {
     }
 }
 
+/* _take_name, moonbeam.api_rest's own option (not API): {name, starter,
+ * ref}, a via name the process takes before its target runs, and whom to
+ * tell (lua/moonbeam/boot.lua), encoded onto the end of b. */
+static void opt_take_name(lua_State *L, int t, mb_buf *b) {
+    lua_getfield(L, t, "_take_name");
+    if (!lua_isnil(L, -1)) {
+        mb_encode_err err;
+        if (!lua_istable(L, -1)) mbb_raisef(L, "spawn_opt: option '_take_name' must be a table");
+        if (mb_encode(L, lua_gettop(L), "spawn_opt: _take_name", b, SIZE_MAX, &err)) mbb_raisef(L, "%s", err.msg);
+    }
+    lua_pop(L, 1);
+}
+
 /* spawn_opt's options, the table at 2, into o and the flags. */
 static void read_opts(lua_State *L, mb_spawn_opts *o, bool *link, bool *monitor, bool *trap) {
     opt_bool(L, 2, "link", link);
@@ -191,8 +204,14 @@ static int l_spawn(lua_State *L) {
     o.trap_exit = trap;
     /* spawn_opt's first argument for the target is its third, the others' their second */
     encode_args(L, self, fn, 1, 3, nargs, ht == LUA_TTABLE ? 3 : 2);
+    size_t args_len = self->scratch.len;
+    if (ht == LUA_TTABLE) opt_take_name(L, 2, &self->scratch);   /* after the arguments, in the same buffer */
     o.args = self->scratch.p;
-    o.args_len = self->scratch.len;
+    o.args_len = args_len;
+    if (self->scratch.len > args_len) {
+        o.start_term = self->scratch.p + args_len;
+        o.start_term_len = self->scratch.len - args_len;
+    }
     mb_buf sp;
     mb_buf_init(&sp);
     if (mbb_own_search_path(L, self, &sp)) {

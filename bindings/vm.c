@@ -66,7 +66,13 @@ static int start_body(lua_State *L) {
     lua_settop(L, 0);
     if (p->search_path) mbb_set_search_path(L, p->search_path);
     lua_State *co = lua_of(p)->co;
-    int head = 1;
+    int head = 1, taken = 0;
+    /* spawn_opt's via name to take (boot.lua): a table before the rest */
+    if (p->start_term.len && !is_gen_server(p)) {
+        if (mb_decode(co, p->start_term.p, p->start_term.len, 0)) luaL_error(L, "malformed spawn options");
+        taken = 1;
+    }
+    mb_buf_free(&p->start_term);
     if (is_gen_server(p)) {   /* gen_step's enter in place of boot, which it needs none of */
         lua_getglobal(L, "require");
         lua_pushliteral(L, GEN_STEP_MODULE);
@@ -93,7 +99,7 @@ static int start_body(lua_State *L) {
     int n = mb_decode_list(co, p->spawn_args.p, p->spawn_args.len, 1);
     if (n < 0) luaL_error(L, "malformed spawn arguments");
     mb_buf_free(&p->spawn_args);
-    b->nargs = n + head;
+    b->nargs = n + head + taken;
     return 0;
 }
 

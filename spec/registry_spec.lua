@@ -445,6 +445,30 @@ describe("registry", function()
       assert.equal("unknown_registry", why)
     end)
 
+    it("spawn_opt takes one: the new process holds it before its target runs", function()
+      local name = start()
+      local via = { "via", name, "sp" }
+      local pid = mb.spawn_opt(function(parent, v)
+        local mb = require "moonbeam"
+        mb.send(parent, { "holds", mb.whereis(v) == mb.self() })
+        mb.receive()
+      end, { name = via }, mb.self(), via)
+      assert.same({ "holds", true }, h.expect(h.tuple("holds"), "the new process's look"))
+      assert.equal(pid, mb.whereis(via))
+      local before = #mb.processes()
+      local err = h.usage_error("spawn_opt", mb.spawn_opt, function() end, { name = via })
+      assert.equal("spawn_opt: the name {via, " .. name .. ", sp} is already registered", err)
+      assert.equal(before, #mb.processes())   -- the refused one is gone, unseen
+      local other, ref = mb.spawn_opt("moonbeam:self", { name = { "via", name, "m" }, monitor = true })
+      assert.equal("normal", h.reason(ref))
+      assert.is_nil(mb.whereis({ "via", name, "m" }))   -- its name went with it
+      assert.is_true(mb.is_pid(other))
+      err = h.usage_error("spawn_opt", mb.spawn_opt, function() end, { name = { "via", h.name("noreg"), "k" } })
+      assert.matches("spawn_opt: no registry runs for the name {via, ", err, 1, true)
+      assert.is_nil(mb.receive(0))   -- no ack, EXIT or DOWN left behind
+      mb.exit(pid, "kill")
+    end)
+
     it("of a duplicate registry is refused under the name of the call it was given to", function()
       local name = start("duplicate")
       local via = { "via", name, "k" }

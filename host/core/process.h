@@ -197,6 +197,7 @@ typedef struct mb_proc {
                                          package.path, NUL, package.cpath, NUL); NULL:
                                          the kind's default. A spawn inherits it */
     mb_buf spawn_args;                /* freed once the process started */
+    mb_buf start_term;                /* mb_spawn_opts's, likewise */
 
     /* Set by the system monitor before it hands off the scheduler running
      * p (sysmon.c); the stuck thread marks it done when the slice ends. */

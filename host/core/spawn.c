@@ -73,6 +73,7 @@ int mb_spawn(mb_proc *parent, const mb_spawn_opts *o, mb_pid *pid, mb_ref *ref) 
     p->admits = o->max_queue || o->mem_limit;
     atomic_store(&p->trap_exit, o->trap_exit);
     if (!p->kind || !p->target || mb_buf_put(&p->spawn_args, o->args, o->args_len) ||
+        (o->start_term && mb_buf_put(&p->start_term, o->start_term, o->start_term_len)) ||
         set_search_path(p, parent, o->search_path, o->search_path_len)) {
         mb_proc_free(p);
         return MB_SPAWN_NOMEM;

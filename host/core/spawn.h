@@ -25,6 +25,10 @@ typedef struct mb_spawn_opts {
     uint8_t on_full;             /* mb_on_full */
     const char *name;            /* NULL: none */
     size_t name_len;
+    const uint8_t *start_term;   /* an encoded term the kind reads before the process
+                                    runs (copied; the Lua kind: spawn_opt's via name
+                                    to take); NULL: none */
+    size_t start_term_len;
     const char *search_path;     /* process.h's, search_path_len bytes; NULL: the parent's */
     size_t search_path_len;
 } mb_spawn_opts;

@@ -110,9 +110,33 @@ function M.send_interval(ms, dest, msg) return timer(c_send_interval, "send_inte
 -- (bindings/process_api.c), and names its errors after them.
 function M.spawn_link(target, ...) return c_spawn(target, "link", ...) end
 function M.spawn_monitor(target, ...) return c_spawn(target, "monitor", ...) end
+-- spawn_opt with a via name: the new process takes the name itself, first
+-- (boot.lua), and acks; awaited here as gen_server.start awaits init, from
+-- before it runs (_start_ref). A name in use raises as a registered name's
+-- does, and the process ends unseen.
+local function spawn_via(target, opts, ...)
+  local name = opts.name
+  local reg = registry()
+  if not reg.check_via(name, "spawn_opt") then
+    error("spawn_opt: no registry runs for the name " .. reg.show(name), 2)
+  end
+  local ref, sopts = core.make_ref(), {}
+  for k, v in next, opts do sopts[k] = v end
+  sopts.name, sopts.monitor, sopts._start_ref, sopts._take_name = nil, nil, ref, { name, core.self(), ref }
+  local pid = c_spawn(target, sopts, ...)
+  local started, why = require("moonbeam.gen").await_start(pid, ref, opts.link, nil)
+  if not started then
+    if why == "unknown_registry" then error("spawn_opt: no registry runs for the name " .. reg.show(name), 2) end
+    error("spawn_opt: the name " .. reg.show(name) .. " is already registered", 2)
+  end
+  if opts.monitor then return pid, M.monitor(pid) end
+  return pid
+end
+
 function M.spawn_opt(target, opts, ...)
   if type(opts) ~= "table" then error("spawn_opt: options table expected as argument #2", 2) end
   util().check_spawn_opts(opts)   -- an unknown key raises: a typo would mean "no such option"
+  if type(opts.name) == "table" and util().is_via(opts.name) then return spawn_via(target, opts, ...) end
   return c_spawn(target, opts, ...)
 end
 

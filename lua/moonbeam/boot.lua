@@ -2,10 +2,15 @@
 -- kind is "module" (target "mod" or "mod:fn", split by the runtime: the
 -- module's name, then the function's, "" for main, before the arguments),
 -- "function" (target is the decoded function) or "file" (a script path,
--- for `moonbeam run`).
+-- for `moonbeam run`). spawn_opt with a via name puts {name, starter, ref}
+-- first (bindings/vm.c): the process takes the name, then runs as asked.
 local error, pcall, require, type, select = error, pcall, require, type, select
 
-return function(kind, target, ...)
+local function boot(kind, target, ...)
+  if type(kind) == "table" then   -- spawn_opt's via name, taken before the target runs
+    if not require("moonbeam.registry").take_for_spawn(kind) then return end
+    return boot(target, ...)
+  end
   if kind == "module" then
     local name, fn = target, ...
     if fn == "" then fn = "main" end
@@ -31,3 +36,5 @@ return function(kind, target, ...)
   arg = { [0] = target, ... }
   return chunk(...)
 end
+
+return boot

@@ -281,6 +281,15 @@ function M.unregister_via(name, fn)
   return run(name[2], fn, reg_unregister, name[3]) == true
 end
 
+--- take_for_spawn({name, starter, ref}) -> whether the calling process
+-- took the via name (the first thing a process spawn_opt started with one
+-- does: boot.lua); starter's spawn_opt awaits the answer under ref.
+function M.take_for_spawn(take)
+  local ok, why = M.register_via(take[1], "spawn_opt")
+  mb.reply(take[2], take[3], ok and { "ok" } or { "error", why })
+  return ok
+end
+
 --- show(name): how a via name reads in messages.
 function M.show(name)
   return ("{via, %s, %s}"):format(tostring(name[2]), tostring(name[3]))

@@ -69,9 +69,9 @@ function M.local_name(dest, fn, node)
 end
 
 -- What spawn_opt reads (bindings/process_api.c; _start_ref is gen_server's
--- own): any other key is a typo that would silently mean "no such option".
+-- own, _take_name moonbeam.api_rest's): any other key is a typo that would silently mean "no such option".
 local SPAWN_OPTS = { link = true, monitor = true, trap_exit = true, name = true, memory_limit = true,
-                     max_queue = true, on_full = true, _start_ref = true }
+                     max_queue = true, on_full = true, _start_ref = true, _take_name = true }
 
 --- check_spawn_opts(opts): raises, at the caller's caller, for a key
 -- spawn_opt does not read.
