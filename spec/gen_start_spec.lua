@@ -119,6 +119,13 @@ for fname, start in pairs(starts) do
       assert.equal("bad_return_value", err[1])
     end)
 
+    it("\"stop\" with a nil reason to nil, {\"bad_return_value\", {\"stop\"}}", function()
+      -- not nil, nil: a start's failure always has a reason
+      local pid, err = start(SCRIPT, returning("stop", nil))
+      assert.is_nil(pid)
+      assert.same({ "bad_return_value", { "stop" } }, err)
+    end)
+
     it("\"ok\" with a bad extra to nil, {\"bad_return_value\", {\"ok\", state, extra}}", function()
       local pid, err = start(SCRIPT, returning("ok", "s", "bogus"))
       assert.is_nil(pid)

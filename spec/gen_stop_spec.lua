@@ -322,6 +322,18 @@ describe("gen_server terminate", function()
     assert.equal("bad_return_value", h.reason(ref)[1])
   end)
 
+  it("runs with {\"bad_return_value\", ...} for \"stop\" with a nil reason, and sends no reply", function()
+    -- no process can end with nil: it used to crash in the loop with
+    -- "exit: a reason is required" after terminate(nil, state) ran
+    local s, ref = server({ state = "st" })
+    gen.cast(s, { "ret", "stop", nil, "st", n = 4 })
+    assert.same({ "bad_return_value", { "stop", nil, "st" } }, (terminated(s)))
+    assert.same({ "bad_return_value", { "stop", nil, "st" } }, h.reason(ref))
+    local c = server({ state = "st" })
+    assert.same({ "exit", { "bad_return_value", { "stop", nil, "r", "st" } } },
+      U.raised(gen.call, c, { "ret", "stop", nil, "r", "st", n = 5 }))
+  end)
+
   it("runs on the parent's EXIT when the server traps exits", function()
     local ref, p = U.in_process(function(watcher)
       local gen = require "moonbeam.gen_server"

@@ -124,7 +124,9 @@ end
 -- action: kind, state, extra, reason, reply. kind is "ok" or "ignore"
 -- (init only), "reply", "noreply", "stop", "stop_reply" (handle_call's
 -- stop with a reply), or nil: a return docs/reference.md does not list for cb.
+-- A "stop" whose reason is nil is one: no process can end with nil.
 local function decode(cb, n, tag, b, c, d)
+  if tag == "stop" and b == nil then return nil end
   if cb == "init" then
     if tag == "ok" and (n == 2 or n == 3) then return "ok", b, c end
     if tag == "ignore" and n == 1 then return "ignore" end
