@@ -124,12 +124,12 @@ local function spawn_via(target, opts, ...)
   for k, v in next, opts do sopts[k] = v end
   sopts.name, sopts.monitor, sopts._start_ref, sopts._take_name = nil, nil, ref, { name, core.self(), ref }
   local pid = c_spawn(target, sopts, ...)
-  local started, why = require("moonbeam.gen").await_start(pid, ref, opts.link, nil)
+  local started, why = require("moonbeam.gen").await_start(pid, ref, opts.link, nil, opts.monitor)
   if not started then
     if why == "unknown_registry" then error("spawn_opt: no registry runs for the name " .. reg.show(name), 2) end
     error("spawn_opt: the name " .. reg.show(name) .. " is already registered", 2)
   end
-  if opts.monitor then return pid, M.monitor(pid) end
+  if opts.monitor then return pid, ref end   -- the start's monitor, kept: made before it ran
   return pid
 end
 

@@ -147,12 +147,12 @@ function M.stop(pid, label, req, timeout)
   return true, v
 end
 
---- await_start(pid, ref, link, timeout) -> pid, or nil and why: the
+--- await_start(pid, ref, link, timeout, [keep_monitor]) -> pid, or nil and why: the
 -- second half of every start, once pid is spawned with a monitor (ref),
 -- its ack awaited (call_begin, or spawn_opt's _start_ref) and it knows
 -- whom to ack (its arguments, or sync_start's go): wait for its ack or its
--- end.
-function M.await_start(pid, ref, link, timeout)
+-- end. keep_monitor: on success the monitor stays (spawn_opt's, with a via name).
+function M.await_start(pid, ref, link, timeout, keep_monitor)
   -- A deadlock notice means init called us and was told; we keep waiting.
   local deadline, kind, v = timeout and now() + timeout, nil, nil
   repeat kind, v = await(deadline) until kind ~= DEADLOCK
@@ -166,7 +166,7 @@ function M.await_start(pid, ref, link, timeout)
   end
   if kind == REPLY and v[1] == "ok" then
     call_end()
-    demonitor(ref, true)
+    if not keep_monitor then demonitor(ref, true) end   -- kept: spawn_opt's monitor
     return pid
   end
   -- A failure: wait until the process is gone, so its name is free.
