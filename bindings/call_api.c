@@ -202,10 +202,13 @@ static int l_call_wait(lua_State *L) {
     return mbb_wait_for(L, self, deadline, MBB_WAKE_TIMED);
 }
 
-/* core.call_end([ref]): the call is over; with ref, its monitor goes too
- * (and a DOWN it may have queued). */
+/* core.call_end([ref], [keep_down]): the call is over; with ref, its
+ * monitor goes too (and a DOWN it may have queued); with keep_down, a DOWN
+ * of the awaited monitor that came meanwhile goes to the mailbox (the
+ * monitor outlives the call: call.h). */
 static int l_call_end(lua_State *L) {
     mb_proc *self = mbb_self(L);
+    if (lua_toboolean(L, 2)) mb_call_keep_down(self);
     mb_call_end(self);
     if (!lua_isnoneornil(L, 1)) end_call_monitor(self, mbb_check_ref(L, 1, "call_end"));
     return 0;

@@ -397,6 +397,24 @@ static int l_yield(lua_State *L) {
     return lua_yield(L, 0);
 }
 
+/* core._sendable(v) -> true, or false and why: whether v can be sent, so be
+ * an exit reason (one too large is: it is cut short, mbb_set_exit_reason).
+ * gen_server asks of a callback's stop reason. */
+static int l_sendable(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    lua_settop(L, 1);
+    size_t max = atomic_load_explicit(&self->rt->max_message_size, memory_order_relaxed);
+    mb_encode_err err;
+    self->scratch.len = 0;
+    int rc = mb_encode(L, 1, "reason", &self->scratch, max, &err);
+    self->scratch.len = 0;
+    if (rc && err.why == MB_ENC_NOMEM) return mbb_raisef(L, "exit: out of memory");
+    lua_pushboolean(L, rc == 0 || err.why == MB_ENC_TOO_LARGE);
+    if (rc == 0 || err.why == MB_ENC_TOO_LARGE) return 1;
+    lua_pushstring(L, err.msg);
+    return 2;
+}
+
 /* core.max_message_size([bytes]) -> the limit in force (before a change). */
 static int l_max_message_size(lua_State *L) {
     mb_proc *self = mbb_self(L);
@@ -421,7 +439,7 @@ static int l_queue_len(lua_State *L) {
 const luaL_Reg mbb_message_fns[] = {
         {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"send_code", l_send_code},
         {"recv", l_recv}, {"recv_wait", l_recv_wait}, {"recv_request", l_recv_request}, {"wait", l_wait}, {"wait_until", l_wait_until},
-        {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"queue_len", l_queue_len},
+        {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"_sendable", l_sendable}, {"queue_len", l_queue_len},
         {NULL, NULL}};
 
 int mbb_slice_budget(void) { return SLICE_BUDGET; }

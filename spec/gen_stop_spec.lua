@@ -334,6 +334,27 @@ describe("gen_server terminate", function()
       U.raised(gen.call, c, { "ret", "stop", nil, "r", "st", n = 5 }))
   end)
 
+  it("ends with {\"bad_return_value\", why} for a stop reason no process can end with", function()
+    -- a coroutine, a table with a metatable: no message carries them, so no
+    -- exit reason either (it used to crash inside the loop, naming it)
+    local M = { init = function() return "ok", 0 end,
+                handle_cast = function(_, s) return "stop", setmetatable({}, {}), s end,
+                handle_call = function(_, _, s) return "stop", { "shutdown", coroutine.create(print) }, "r", s end }
+    local p = assert(gen.start(M, nil))
+    local ref = mb.monitor(p)
+    gen.cast(p, "x")
+    assert.same({ "bad_return_value", "reason: cannot send a table with a metatable" }, h.reason(ref))
+    local q = assert(gen.start(M, nil))
+    ref = mb.monitor(q)
+    assert.equal("r", gen.call(q, "x"))   -- the stop's reply still goes out
+    local why = h.reason(ref)
+    assert.equal("bad_return_value", why[1])
+    assert.matches("cannot send a coroutine", why[2], 1, true)
+    local ok, err = gen.start({ init = function() return "stop", coroutine.create(print) end }, nil)
+    assert.is_nil(ok)
+    assert.same({ "bad_return_value", "reason: cannot send a coroutine" }, { err[1], err[2] })
+  end)
+
   it("runs on the parent's EXIT when the server traps exits", function()
     local ref, p = U.in_process(function(watcher)
       local gen = require "moonbeam.gen_server"

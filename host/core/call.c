@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "term.h"
+#include "mailbox_bounds.h"
 #include "runtime.h"
 
 static void notify_deadlock(mb_runtime *rt, mb_sched *s, mb_pid victim,
@@ -68,6 +69,21 @@ int mb_call_begin(mb_proc *self, mb_pid server, mb_ref ref, mb_pid *chain) {
 
 int mb_call_begin_on(mb_proc *self, mb_proc *server, mb_ref ref, mb_pid *chain) {
     return begin(self, server->pid, server, ref, chain);
+}
+
+void mb_call_keep_down(mb_proc *self) {
+    mb_ref awaited = atomic_load(&self->await_ref);
+    for (mb_msg *prev = NULL, *m = self->replies.head, *next; m; m = next) {
+        next = atomic_load_explicit(&m->next, memory_order_relaxed);
+        if (m->kind != MB_MSG_DOWN || m->ref != awaited) {
+            prev = m;
+            continue;
+        }
+        mb_saveq_remove(&self->replies, prev, m);
+        atomic_store_explicit(&m->next, NULL, memory_order_relaxed);
+        mb_mailbox_untaken(self, m);
+        mb_saveq_append(&self->save, m);
+    }
 }
 
 void mb_call_end(mb_proc *self) {

@@ -22,6 +22,10 @@ int mb_call_begin(mb_proc *self, mb_pid server, mb_ref ref, mb_pid *chain);
 int mb_call_begin_on(mb_proc *self, mb_proc *server, mb_ref ref, mb_pid *chain);
 /* Stop waiting: late replies are dropped from now on. */
 void mb_call_end(mb_proc *self);
+/* Before mb_call_end: the awaited monitor's DOWN, if it came during the
+ * call, back into the mailbox, for a monitor that outlives the call (a
+ * spawn_opt's with monitor = true). Owner only. */
+void mb_call_keep_down(mb_proc *self);
 /* Send a reply for call `ref` to `caller` (dropped if the call is over). */
 int mb_call_reply(mb_runtime *rt, mb_sched *from, mb_pid caller, mb_ref ref,
                   const uint8_t *data, size_t len);

@@ -72,6 +72,16 @@ static inline void mb_mailbox_taken(mb_proc *p, const mb_msg *m) {
     if (m->bounded) atomic_fetch_sub_explicit(&p->queue_bounded, 1, memory_order_relaxed);
 }
 
+/* Owner: m is back in the queue it left (a call's DOWN whose monitor
+ * outlives the call: call.h): mb_mailbox_taken undone. */
+static inline void mb_mailbox_untaken(mb_proc *p, const mb_msg *m) {
+    uint64_t n = atomic_load_explicit(&p->messages_out, memory_order_relaxed);
+    atomic_store_explicit(&p->messages_out, n - 1, memory_order_release);
+    size_t out = atomic_load_explicit(&p->queue_bytes_out, memory_order_relaxed);
+    atomic_store_explicit(&p->queue_bytes_out, out - mb_msg_size(m), memory_order_release);
+    if (m->bounded) atomic_fetch_add_explicit(&p->queue_bounded, 1, memory_order_relaxed);
+}
+
 /* Any thread: how many messages p has queued (message_queue_len). Out
  * first: both totals only grow, so in read after it is not below it. */
 static inline uint32_t mb_mailbox_len(mb_proc *p) {

@@ -165,8 +165,8 @@ function M.await_start(pid, ref, link, timeout, keep_monitor)
     return nil, "timeout"
   end
   if kind == REPLY and v[1] == "ok" then
-    call_end()
-    if not keep_monitor then demonitor(ref, true) end   -- kept: spawn_opt's monitor
+    call_end(nil, keep_monitor)   -- kept: spawn_opt's monitor, and a DOWN it already had
+    if not keep_monitor then demonitor(ref, true) end
     return pid
   end
   -- A failure: wait until the process is gone, so its name is free.

@@ -77,6 +77,15 @@ local function run(S, f, ...)
   return finish(S, xpcall(f, on_error, ...))
 end
 
+-- A reason no process can end with (one that holds a coroutine, or a
+-- table with a metatable: no message carries them) is the callback's bad
+-- return: the server ends with {"bad_return_value", what is wrong}.
+local function endable(reason)
+  local ok, why = mb._sendable(reason)
+  if ok then return reason end
+  return { "bad_return_value", why }
+end
+
 -- Stop the server: terminate, a crash report if abnormal, then exit.
 local function terminate(S, reason, last)
   local mod = S.mod
@@ -84,6 +93,7 @@ local function terminate(S, reason, last)
     local ok, err = run(S, mod.terminate, reason, S.state)
     if not ok then reason = err end   -- a crashing terminate replaces the reason
   end
+  reason = endable(reason)
   if S.pending_reply then   -- "stop" with a reply: it goes out after terminate
     answer(S.pending_reply[1], S.pending_reply[2])   -- an unsendable one tells the caller so
   end
@@ -306,6 +316,7 @@ local function ack(starter, ref, what, reason) c_reply(starter, ref, { what, rea
 
 -- init failed: the starter hears why, and the process ends with it.
 local function fail(starter, ref, reason)
+  reason = endable(reason)
   ack(starter, ref, "stop", reason)
   core_exit(reason)
 end

@@ -75,7 +75,7 @@ local function loop(S, mod, state)
       elseif not from and tag == "noreply" and (n == 2 or n == 3 and y == nil) then
         state = x
       elseif tag == "stop" and (n == 3 or from and n == 4) and type(mod.terminate) ~= "function" and
-             (x == "normal" or x == "shutdown" or type(x) == "table" and x[1] == "shutdown") then
+             (x == "normal" or x == "shutdown") then
         -- a normal stop with no terminate to run: its reply (stop with a
         -- reply), and the end, with no report
         if n == 4 then answer(a, b, y) end
