@@ -172,9 +172,6 @@ local function dispatch(S, name, msg, extra_arg)
   return ran(S, msg, run(S, f, msg, S.state))
 end
 
--- Run callback cb of the loop on arg (and from, a call's caller) and do
--- what it returned; last is the message a crash report shows for a bad
--- return or a stop (nil for a cast: its envelope, made when needed).
 -- Do what callback cb of the loop returned (n results, as run gives
 -- them) for arg (and from, a call's caller); last is the message a crash
 -- report shows for a bad return or a stop (nil for a cast: its envelope,
