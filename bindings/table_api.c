@@ -349,8 +349,10 @@ static void push_info(lua_State *L, const mb_table_info *i) {
     lua_createtable(L, 0, 9);
     lua_pushlightuserdata(L, (void *)(uintptr_t)i->handle);
     lua_setfield(L, -2, "table");
-    if (i->name[0]) {
-        lua_pushstring(L, i->name);
+    mb_proc *self = mbb_self(L);
+    self->scratch.len = 0;   /* the process's own buffer: nothing leaks if a push fails */
+    if (i->named && mb_table_name(self->rt, i->handle, &self->scratch)) {
+        lua_pushlstring(L, (const char *)self->scratch.p, self->scratch.len);
         lua_setfield(L, -2, "name");
     }
     mbb_push_pid(L, i->owner);

@@ -469,6 +469,22 @@ describe("registry", function()
       mb.exit(pid, "kill")
     end)
 
+    it("send_after and send_interval take one, looked up when the timer is set", function()
+      local name = start()
+      assert.is_true(mb.register({ "via", name, "t" }, mb.self()))
+      mb.send_after(1, { "via", name, "t" }, "once")
+      assert.equal("once", mb.receive(2000))
+      local iv = mb.send_interval(1, { "via", name, "t" }, "again")
+      assert.equal("again", mb.receive(2000))
+      assert.equal("again", mb.receive(2000))
+      mb.cancel_timer(iv)
+      assert.is_true(mb.unregister({ "via", name, "t" }))
+      local err = h.usage_error("send_after", mb.send_after, 1, { "via", name, "t" }, "m")
+      assert.equal("send_after: no process is registered as {via, " .. name .. ", t}", err)
+      mb.sleep(5)
+      while mb.receive(0) do end
+    end)
+
     it("of a duplicate registry is refused under the name of the call it was given to", function()
       local name = start("duplicate")
       local via = { "via", name, "k" }

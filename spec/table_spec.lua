@@ -82,6 +82,20 @@ describe("tab.new", function()
     assert.equal(mb.self(), tab.info(t).owner)
   end)
 
+  it("gives its whole name in info and all: a long one, one with a NUL byte", function()
+    local long, nul = h.name(("n"):rep(100)), h.name("a") .. "\0b"
+    local a, b = tab.new(long), tab.new(nul)
+    assert.equal(long, tab.info(a).name)
+    assert.equal(nul, tab.info(b).name)
+    local seen = {}
+    for _, i in ipairs(tab.all()) do seen[i.table] = i.name end
+    assert.equal(long, seen[a])
+    assert.equal(nul, seen[b])
+    assert.is_nil(tab.info(tab.new()).name)
+    tab.delete_table(a)
+    tab.delete_table(b)
+  end)
+
   it("takes a table as its only argument as opts", function()
     local t = tab.new({ type = "ordered_set", access = "public" })
     assert.equal("ordered_set", tab.info(t).type)

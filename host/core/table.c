@@ -342,7 +342,7 @@ void mb_tables_owner_died(mb_proc *p) {
 
 static void info_of(mb_table *tb, mb_table_info *out) {
     out->handle = tb->handle;
-    snprintf(out->name, sizeof out->name, "%s", tb->name ? tb->name : "");
+    out->named = tb->name != NULL;
     out->owner = atomic_load(&tb->owner);
     out->heir = atomic_load(&tb->heir);
     out->type = tb->store.type;
@@ -357,6 +357,14 @@ bool mb_table_info_of(mb_runtime *rt, uint64_t handle, mb_table_info *out) {
     info_of(tb, out);
     mb_table_release(tb);
     return true;
+}
+
+bool mb_table_name(mb_runtime *rt, uint64_t handle, mb_buf *out) {
+    mb_table *tb = registry_get(&rt->tables, handle);
+    if (!tb) return false;
+    bool ok = tb->name && mb_buf_put(out, tb->name, tb->name_len) == 0;
+    mb_table_release(tb);
+    return ok;
 }
 
 void mb_tables_each(mb_runtime *rt, void (*fn)(const mb_table_info *, void *), void *ud) {

@@ -98,7 +98,7 @@ void mb_tables_owner_died(mb_proc *p);
 /* What the console and printing show of a table. */
 typedef struct mb_table_info {
     uint64_t handle;
-    char name[64];              /* "" when unnamed (a longer name is cut) */
+    bool named;                 /* its name: mb_table_name */
     mb_pid owner, heir;
     mb_tab_type type;
     mb_tab_access access;
@@ -106,6 +106,9 @@ typedef struct mb_table_info {
 } mb_table_info;
 /* false when no such table. */
 bool mb_table_info_of(mb_runtime *rt, uint64_t handle, mb_table_info *out);
+/* The table's whole name appended to out; false when it has none, is gone,
+ * or no memory. */
+bool mb_table_name(mb_runtime *rt, uint64_t handle, mb_buf *out);
 /* fn for every table, in no order; fn may not call into tables. */
 void mb_tables_each(mb_runtime *rt, void (*fn)(const mb_table_info *, void *), void *ud);
 

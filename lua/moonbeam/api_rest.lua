@@ -85,12 +85,14 @@ function M.exit(...)
   return c_exit(dest, reason)
 end
 
--- A timer to dest: a pid, a name resolved when it fires, or {name, node}
--- (another node's name is looked up there, as a send's); yields when the
--- slice is used up.
+-- A timer to dest: a pid, a name resolved when it fires, {name, node}
+-- (another node's name is looked up there, as a send's), or a via name,
+-- resolved when the timer is set; yields when the slice is used up.
 local function timer(set, fn, ms, dest, msg)
   local node
-  if type(dest) == "table" and util().is_node_name(dest) then
+  if type(dest) == "table" and util().is_via(dest) then
+    dest = core._via_dest(dest, fn)   -- looked up now: the registry is Lua's, the timer fires in C
+  elseif type(dest) == "table" and util().is_node_name(dest) then
     if dest[2] ~= core.node() then node = dest[2] end
     dest = dest[1]
   end
