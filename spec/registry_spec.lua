@@ -485,6 +485,15 @@ describe("registry", function()
       while mb.receive(0) do end
     end)
 
+    it("have three elements: one more is no via name", function()
+      local name = start()
+      assert.is_true(mb.register({ "via", name, "x" }, mb.self()))
+      local err = h.usage_error("send", mb.send, { "via", name, "x", "extra" }, "m")
+      assert.matches("send: a name must be", err, 1, true)
+      assert.matches("server must be", h.usage_error("gen_server.call", gen.call, { "via", name, "x", "extra" }, "m"), 1, true)
+      assert.is_true(mb.unregister({ "via", name, "x" }))
+    end)
+
     it("of a duplicate registry is refused under the name of the call it was given to", function()
       local name = start("duplicate")
       local via = { "via", name, "k" }

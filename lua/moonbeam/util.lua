@@ -82,7 +82,7 @@ function M.check_spawn_opts(opts)
 end
 
 function M.is_via(x)
-  return type(x) == "table" and x[1] == "via" and M.is_name(x[2]) and x[3] ~= nil
+  return type(x) == "table" and x[1] == "via" and M.is_name(x[2]) and x[3] ~= nil and x[4] == nil
 end
 
 --- Whether n is a count: an integer min <= n <= 2^31-1.
