@@ -30,6 +30,7 @@ typedef struct mbb_lua {
     int gc_stepmul;                   /* ...and this is what it was: set back when the slice ends */
     size_t kept;                      /* bytes its state held after its last collection (collect_before_waiting) */
     uint8_t on_wake;                  /* what its wait is resumed with (mbb_wake) */
+    bool resume_true;                 /* its yield was mb.send's: the resume returns send's true */
 } mbb_lua;
 
 /* What a Lua process's wait is resumed with: whether it did not time out

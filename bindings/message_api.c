@@ -67,18 +67,27 @@ int mbb_exit_now(lua_State *L, mb_proc *p) {
     return mbb_raisef(L, "moonbeam: process is exiting");
 }
 
-/* Send self->scratch to dest; returns send's results (over [, full]). */
-static int send_scratch(lua_State *L, mb_proc *self, mb_pid dest, mb_msg_kind kind) {
+/* Send self->scratch to dest: false when dest's full mailbox refused it;
+ * *over set: the process should yield now (its slice is used up, or an
+ * exit signal ends it). */
+static bool deliver_scratch(lua_State *L, mb_proc *self, mb_pid dest, mb_msg_kind kind, bool *over) {
+    int rc = MB_DELIVER_OK;
     if (mb_pid_is_remote(dest)) {   /* another node's: the distribution thread's */
         mbb_dist_send(L, self, dest);
-        lua_pushboolean(L, --self->budget <= 0 || self->dying);
-        return 1;
+    } else {
+        rc = mb_proc_send(self, mbb_sched(self), dest, kind, 0, self->scratch.p, self->scratch.len);
+        if (rc < 0) mbb_raisef(L, "send: out of memory");
+        if (atomic_load_explicit(&self->sig_pending, memory_order_relaxed)) mb_signal_drain(self);
     }
-    int rc = mb_proc_send(self, mbb_sched(self), dest, kind, 0, self->scratch.p, self->scratch.len);
-    if (rc < 0) return mbb_raisef(L, "send: out of memory");
-    if (atomic_load_explicit(&self->sig_pending, memory_order_relaxed)) mb_signal_drain(self);
-    lua_pushboolean(L, --self->budget <= 0 || self->dying);
-    if (rc == MB_DELIVER_OK) return 1;
+    *over = --self->budget <= 0 || self->dying;
+    return rc == MB_DELIVER_OK;
+}
+
+/* Send self->scratch to dest; returns the core's send results (over [, full]). */
+static int send_scratch(lua_State *L, mb_proc *self, mb_pid dest, mb_msg_kind kind) {
+    bool over, delivered = deliver_scratch(L, self, dest, kind, &over);
+    lua_pushboolean(L, over);
+    if (delivered) return 1;
     lua_pushboolean(L, 1);
     return 2;
 }
@@ -91,9 +100,69 @@ static int send_kind(lua_State *L, mb_msg_kind kind) {
     return send_scratch(L, self, dest, kind);
 }
 
-/* core.send(dest, msg) -> over [, full]: over is true when the process
- * should yield now, full when the receiver's max_queue refused msg. */
-static int l_send(lua_State *L) { return send_kind(L, MB_MSG_DATA); }
+/* Replaces a table dest at 1 ({name, node}, a via name) by what moonbeam's
+ * init.lua resolves it to for send (core._table_dest); false: it sent msg
+ * to another node itself. That function cannot yield here (a C function
+ * called it). */
+static bool resolve_table_dest(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    lua_getfield(L, -1, "moonbeam.core");
+    if (!lua_istable(L, -1)) mbb_raisef(L, "send: dest must be a pid or a registered name");
+    lua_pushliteral(L, "_table_dest");
+    lua_rawget(L, -2);   /* raw: a miss binds nothing */
+    if (!lua_isfunction(L, -1)) mbb_raisef(L, "send: dest must be a pid or a registered name");
+    lua_pushvalue(L, 1);
+    lua_pushliteral(L, "send");
+    lua_pushvalue(L, 2);
+    lua_call(L, 3, 1);
+    if (lua_isnil(L, -1)) return false;
+    lua_replace(L, 1);
+    lua_settop(L, 2);
+    return true;
+}
+
+/* mb.send(dest, msg) -> true, or false, "full" when the receiver's full
+ * mailbox refused msg (max_queue; host/core/mailbox_bounds.h). In C, not a
+ * Lua function over a core send: a message to a process that waited is a
+ * cold state's, and a Lua function more on its path was two more cache
+ * misses (its bytecode, its constants) in a ring of 1000. A plain C
+ * function, neither a closure nor a Lua wrapper: LuaJIT compiles the loops
+ * that call it as before (as a closure, a loop of sends ran an eighth
+ * slower). When the slice is used up, send yields after the send, and the
+ * scheduler resumes it with its true (vm.c); a full mailbox's false,
+ * "full" comes back at once, and the next send or receive yields. */
+static int l_send(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    if (lua_type(L, 1) == LUA_TTABLE && !resolve_table_dest(L)) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    mb_pid dest = mbb_check_dest(L, 1, "send");
+    if (lua_isnoneornil(L, 2)) return mbb_raisef(L, "send: a message cannot be nil");
+    mbb_encode_or_raise(L, self, 2, "send: msg");
+    bool over;
+    if (!deliver_scratch(L, self, dest, MB_MSG_DATA, &over)) {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "full");
+        return 2;
+    }
+    if (!over) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    /* As core.yield (l_yield, below), then true. */
+    mb_signal_drain(self);
+    if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);
+    if (self->ext || L != mbb_co(self) || self->in_blocking) {
+        self->budget = SLICE_BUDGET;
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    self->yield = MB_YIELD_RESCHED;
+    ((mbb_lua *)self->state)->resume_true = true;
+    mbb_note_where(L, self);
+    return lua_yield(L, 0);
+}
 
 /* core.send_tagged(pid, tag, value) -> as send, of the message {tag,
  * value} ({tag} when value is nil), built here rather than as a Lua table
@@ -439,7 +508,8 @@ static int l_queue_len(lua_State *L) {
 const luaL_Reg mbb_message_fns[] = {
         {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"send_code", l_send_code},
         {"recv", l_recv}, {"recv_wait", l_recv_wait}, {"recv_request", l_recv_request}, {"wait", l_wait}, {"wait_until", l_wait_until},
-        {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"_sendable", l_sendable}, {"queue_len", l_queue_len},
+        {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"_sendable", l_sendable},
+ {"queue_len", l_queue_len},
         {NULL, NULL}};
 
 int mbb_slice_budget(void) { return SLICE_BUDGET; }

@@ -497,7 +497,13 @@ static void lua_run(mb_proc *p) {
         return;
     }
     p->budget = mbb_slice_budget();
-    if (p->yield == MB_YIELD_WAIT) nargs = wake_values(p);   /* after the budget: a take counts in it */
+    if (p->yield == MB_YIELD_WAIT) {
+        nargs = wake_values(p);   /* after the budget: a take counts in it */
+    } else if (lua_of(p)->resume_true) {   /* mb.send yielded after its send: its result */
+        lua_of(p)->resume_true = false;
+        lua_pushboolean(lua_of(p)->co, 1);
+        nargs = 1;
+    }
     p->yield = MB_YIELD_NONE;
     bool refused;
     int st = mbb_resume_slice(p, nargs, &refused);

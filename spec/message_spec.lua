@@ -344,6 +344,29 @@ describe("mb.send", function()
     assert.equal("hello", mb.receive(h.TIMEOUT))
   end)
 
+  it("returns true also from the send after which its slice is used up (it yields there)", function()
+    -- a process's thousandth send of a slice yields, and the scheduler's
+    -- resume returns its result; in a coroutine of its own it cannot yield
+    local pid = mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local bad = 0
+      for i = 1, 5000 do
+        if mb.send(mb.self(), i) ~= true then bad = bad + 1 end
+      end
+      local inner = coroutine.wrap(function()
+        local n = 0
+        for i = 1, 3000 do
+          if mb.send(mb.self(), i) ~= true then n = n + 1 end
+        end
+        return n
+      end)
+      bad = bad + inner()
+      mb.send(parent, { "bad", bad, mb.info(mb.self()).message_queue_len })
+    end, mb.self())
+    assert.same({ "bad", 0, 8000 }, h.expect(h.tuple("bad"), "the sender's count"))
+    assert.is_true(mb.is_pid(pid))
+  end)
+
   it("delivers to another process", function()
     local pid = h.echo(mb.self())
     assert.is_true(mb.send(pid, "not a request"))

@@ -78,7 +78,7 @@ function M.exit(...)
   if select("#", ...) < 2 then return c_exit(...) end
   local dest, reason = ...
   if util().is_via(dest) then
-    dest = core._via_dest(dest, "exit")
+    dest = core._table_dest(dest, "exit")
   elseif type(dest) == "table" then
     dest = util().local_name(dest, "exit", core.node())
   end
@@ -91,7 +91,7 @@ end
 local function timer(set, fn, ms, dest, msg)
   local node
   if type(dest) == "table" and util().is_via(dest) then
-    dest = core._via_dest(dest, fn)   -- looked up now: the registry is Lua's, the timer fires in C
+    dest = core._table_dest(dest, fn)   -- looked up now: the registry is Lua's, the timer fires in C
   elseif type(dest) == "table" and util().is_node_name(dest) then
     if dest[2] ~= core.node() then node = dest[2] end
     dest = dest[1]

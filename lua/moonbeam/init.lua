@@ -9,7 +9,7 @@
 local core = require "moonbeam.core"
 
 local type, error, require = type, error, require
-local c_send, c_recv_wait, c_yield, c_now = core.send, core.recv_wait, core.yield, core.now
+local c_recv_wait, c_yield, c_now = core.recv_wait, core.yield, core.now
 -- The core's spawn, exit, monitor, whereis, send_after and send_interval are
 -- named _c_*: these Lua functions (and moonbeam.api_rest's) own the API's
 -- names.
@@ -36,36 +36,30 @@ local util, registry = lazy "moonbeam.util", lazy "moonbeam.registry"
 -- The module is the core's table, extended: one table per process, not two.
 local M = core
 
--- A via destination's pid; raises, under fn's name, as an unknown name does.
-local function via_dest(dest, fn)
-  local pid = registry().whereis_via(dest, fn)
+-- A via destination's pid; raises, under fn's name, as an unknown name does
+-- (no_wait: a registry still starting is none yet).
+local function via_dest(dest, fn, no_wait)
+  local pid = registry().whereis_via(dest, fn, no_wait)
   if not pid then error(fn .. ": no process is registered as " .. registry().show(dest), 0) end
   return pid
 end
-core._via_dest = via_dest   -- mb.exit's too (moonbeam.api_rest)
+
+--- _table_dest(dest, fn, msg): a table dest of fn's, what to send to: a via
+-- name's pid; for send (bindings/message_api.c, mb.send), {name, node}
+-- too, a registered process on a node: this node's name, or nil once sent
+-- to another node. mb.exit's and the timers' via names too (api_rest).
+function core._table_dest(dest, fn, msg)
+  if fn == "send" and util().is_node_name(dest) then
+    if dest[2] ~= core.node() then
+      core.dist_send_named(dest[1], dest[2], msg)
+      return nil
+    end
+    return dest[1]
+  end
+  return via_dest(dest, fn, fn == "send")
+end
 
 function M.spawn(target, ...) return c_spawn(target, nil, ...) end
-
---- send(dest, msg) -> true, or false, "full" when the receiver's full
--- mailbox refused msg (max_queue; host/core/mailbox_bounds.h).
-function M.send(dest, msg)
-  if type(dest) == "table" then
-    -- {name, node}: a registered process on a node (this one, or another).
-    if util().is_node_name(dest) then
-      if dest[2] ~= core.node() then
-        core.dist_send_named(dest[1], dest[2], msg)
-        return true
-      end
-      dest = dest[1]
-    else
-      dest = via_dest(dest, "send")
-    end
-  end
-  local over, full = c_send(dest, msg)
-  if over then c_yield() end
-  if full then return false, "full" end
-  return true
-end
 
 -- A code change request (mb.reload) met by a receive: moonbeam.reload
 -- applies it, loaded with the first one.
