@@ -52,7 +52,8 @@ local function name_of(reg, fn)
     local info = mb.info(reg)
     return info and info.registered_name
   end
-  error(("%s: reg must be a registry's name or pid, got %s"):format(fn, type(reg)), 0)
+  local got = reg == "" and "an empty string" or type(reg)
+  error(("%s: reg must be a registry's name or pid, got %s"):format(fn, got), 0)
 end
 
 local function layout_of(reg, fn)
@@ -195,7 +196,8 @@ end
 --- register(reg, key, [value]) -> true, or nil and {"already_registered", pid}.
 function M.register(reg, key, value)
   local ok, holder = run(reg, "registry.register", reg_register, key, value)
-  if ok == nil and is_pid(holder) then return nil, { "already_registered", holder } end
+  if ok then return true end   -- one value, as documented
+  if is_pid(holder) then return nil, { "already_registered", holder } end
   return ok, holder
 end
 
