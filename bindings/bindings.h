@@ -29,8 +29,7 @@ typedef struct mbb_lua {
                                          force_gc_step) in this slice... */
     int gc_stepmul;                   /* ...and this is what it was: set back when the slice ends */
     size_t kept;                      /* bytes its state held after its last collection (collect_before_waiting) */
-    uint8_t on_wake;                  /* what its wait is resumed with (mbb_wake) */
-    bool resume_true;                 /* its yield was mb.send's: the resume returns send's true */
+    uint8_t on_wake;                  /* what its yield is resumed with (mbb_wake) */
 } mbb_lua;
 
 /* What a Lua process's wait is resumed with: whether it did not time out
@@ -39,8 +38,10 @@ typedef struct mbb_lua {
  * before the resume (vm.c), which then allocates nothing and needs no
  * protected call: the process does not come back into the core for it
  * (receive()'s next message; a gen call's reply). Anything else resumes
- * with nothing, and the caller takes it itself. */
-typedef enum mbb_wake { MBB_WAKE_TIMED, MBB_WAKE_QUIET, MBB_WAKE_RECV, MBB_WAKE_OUTCOME } mbb_wake;
+ * with nothing, and the caller takes it itself. MBB_WAKE_TRUE is no wait's:
+ * the turn mb.send gives up once its slice is used up, resumed with send's
+ * true; any other turn given up resumes with nothing. */
+typedef enum mbb_wake { MBB_WAKE_TIMED, MBB_WAKE_QUIET, MBB_WAKE_RECV, MBB_WAKE_OUTCOME, MBB_WAKE_TRUE } mbb_wake;
 /* Push onto co what a wake takes for p (above): how many values; 0: none
  * taken (message_api.c). */
 int mbb_take_on_wake(mb_proc *p, lua_State *co, mbb_wake wake);

@@ -100,6 +100,25 @@ static int send_kind(lua_State *L, mb_msg_kind kind) {
     return send_scratch(L, self, dest, kind);
 }
 
+/* Give the scheduler a turn, or end if an exit signal came (core.yield;
+ * mb.send once its slice is used up, which returns true: sent, true comes
+ * back with the resume, vm.c). Where no yield reaches the scheduler (the
+ * host thread's process, a coroutine of the process's own, mb.blocking's
+ * fn) the slice's budget starts again instead. */
+static int give_turn(lua_State *L, mb_proc *self, bool sent) {
+    mb_signal_drain(self);
+    if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);   /* there: when fn returns */
+    if (self->ext || L != mbb_co(self) || self->in_blocking) {
+        self->budget = SLICE_BUDGET;
+        if (sent) lua_pushboolean(L, 1);
+        return sent;
+    }
+    self->yield = MB_YIELD_RESCHED;
+    if (sent) ((mbb_lua *)self->state)->on_wake = MBB_WAKE_TRUE;
+    mbb_note_where(L, self);
+    return lua_yield(L, 0);
+}
+
 /* Replaces a table dest at 1 ({name, node}, a via name) by what moonbeam's
  * init.lua resolves it to for send (core._table_dest); false: it sent msg
  * to another node itself. That function cannot yield here (a C function
@@ -128,8 +147,8 @@ static bool resolve_table_dest(lua_State *L) {
  * misses (its bytecode, its constants) in a ring of 1000. A plain C
  * function, neither a closure nor a Lua wrapper: LuaJIT compiles the loops
  * that call it as before (as a closure, a loop of sends ran an eighth
- * slower). When the slice is used up, send yields after the send, and the
- * scheduler resumes it with its true (vm.c); a full mailbox's false,
+ * slower). When the slice is used up, send gives up its turn after the
+ * send (give_turn); a full mailbox's false,
  * "full" comes back at once, and the next send or receive yields. */
 static int l_send(lua_State *L) {
     mb_proc *self = mbb_self(L);
@@ -146,22 +165,9 @@ static int l_send(lua_State *L) {
         lua_pushliteral(L, "full");
         return 2;
     }
-    if (!over) {
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    /* As core.yield (l_yield, below), then true. */
-    mb_signal_drain(self);
-    if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);
-    if (self->ext || L != mbb_co(self) || self->in_blocking) {
-        self->budget = SLICE_BUDGET;
-        lua_pushboolean(L, 1);
-        return 1;
-    }
-    self->yield = MB_YIELD_RESCHED;
-    ((mbb_lua *)self->state)->resume_true = true;
-    mbb_note_where(L, self);
-    return lua_yield(L, 0);
+    if (over) return give_turn(L, self, true);
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 /* core.send_tagged(pid, tag, value) -> as send, of the message {tag,
@@ -453,18 +459,7 @@ int mbb_take_on_wake(mb_proc *p, lua_State *co, mbb_wake wake) {
 }
 
 /* core.yield(): give the scheduler a turn (or end, if an exit signal came). */
-static int l_yield(lua_State *L) {
-    mb_proc *self = mbb_self(L);
-    mb_signal_drain(self);
-    if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);   /* there: when fn returns */
-    if (self->ext || L != mbb_co(self) || self->in_blocking) {
-        self->budget = SLICE_BUDGET;
-        return 0;
-    }
-    self->yield = MB_YIELD_RESCHED;
-    mbb_note_where(L, self);
-    return lua_yield(L, 0);
-}
+static int l_yield(lua_State *L) { return give_turn(L, mbb_self(L), false); }
 
 /* core._sendable(v) -> true, or false and why: whether v can be sent, so be
  * an exit reason (one too large is: it is cut short, mbb_set_exit_reason).
@@ -509,7 +504,7 @@ const luaL_Reg mbb_message_fns[] = {
         {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"send_code", l_send_code},
         {"recv", l_recv}, {"recv_wait", l_recv_wait}, {"recv_request", l_recv_request}, {"wait", l_wait}, {"wait_until", l_wait_until},
         {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"_sendable", l_sendable},
- {"queue_len", l_queue_len},
+        {"queue_len", l_queue_len},
         {NULL, NULL}};
 
 int mbb_slice_budget(void) { return SLICE_BUDGET; }

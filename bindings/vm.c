@@ -464,14 +464,19 @@ static void collect_before_waiting(mb_proc *p) {
     lp->kept = atomic_load_explicit(&p->mem_used, memory_order_relaxed);
 }
 
-/* What p's wait is resumed with (mbb_wake), on its coroutine: how many
- * values. Nothing here allocates: a coroutine resumed from a wait has room
- * for them (LuaJIT gave the C function that yielded LUA_MINSTACK slots, and
- * shrinks no stack to less than a quarter used). */
+/* What p's yield is resumed with (mbb_wake), on its coroutine: how many
+ * values. Nothing here allocates: a coroutine resumed from a C function's
+ * yield has room for them (LuaJIT gave that function LUA_MINSTACK slots,
+ * and shrinks no stack to less than a quarter used). */
 static int wake_values(mb_proc *p) {
     mbb_lua *lp = lua_of(p);
     mbb_wake wake = lp->on_wake;
     lp->on_wake = MBB_WAKE_TIMED;
+    if (wake == MBB_WAKE_TRUE) {
+        lua_pushboolean(lp->co, 1);
+        return 1;
+    }
+    if (p->yield != MB_YIELD_WAIT) return 0;   /* a turn given up, a preemption */
     if (wake == MBB_WAKE_TIMED) {
         lua_pushboolean(lp->co, !mb_proc_wait_timed_out(p));
         return 1;
@@ -482,7 +487,8 @@ static int wake_values(mb_proc *p) {
 /* The kind's slice (kind.h). */
 static void lua_run(mb_proc *p) {
     int nargs = 0;
-    if (!p->state) {
+    bool fresh = !p->state;
+    if (fresh) {
         nargs = create(p);
         if (nargs < 0) {
             p->yield = MB_YIELD_EXIT;
@@ -497,13 +503,7 @@ static void lua_run(mb_proc *p) {
         return;
     }
     p->budget = mbb_slice_budget();
-    if (p->yield == MB_YIELD_WAIT) {
-        nargs = wake_values(p);   /* after the budget: a take counts in it */
-    } else if (lua_of(p)->resume_true) {   /* mb.send yielded after its send: its result */
-        lua_of(p)->resume_true = false;
-        lua_pushboolean(lua_of(p)->co, 1);
-        nargs = 1;
-    }
+    if (!fresh) nargs = wake_values(p);   /* after the budget: a take counts in it */
     p->yield = MB_YIELD_NONE;
     bool refused;
     int st = mbb_resume_slice(p, nargs, &refused);

@@ -67,6 +67,26 @@ static mb_slab *map_slab(size_t size) {
     return s;
 }
 
+/* The whole chunks from from (page-aligned) to to onto the free list, the
+ * first of them to be taken first. Lock held. */
+static void free_chunks(mb_pages *pg, char *from, char *to) {
+    for (size_t i = (size_t)(to - from) / MB_PAGES_CHUNK; i-- > 0;) {
+        char *c = from + i * MB_PAGES_CHUNK;
+        memcpy(c, &pg->free, sizeof(void *));
+        pg->free = c;
+        pg->nfree++;
+    }
+}
+
+/* The slab made ahead becomes the tail to take from; what the old tail
+ * had left goes to the free list. Lock held. */
+static void use_spare(mb_pages *pg) {
+    if (pg->bump < pg->end) free_chunks(pg, pg->bump, pg->end);
+    pg->bump = pg->spare->base;
+    pg->end = pg->spare->base + pg->spare->size;
+    pg->spare = NULL;
+}
+
 /* A chunk from what the pool holds, or NULL. Lock held. */
 static void *take(mb_pages *pg) {
     void *c = NULL;
@@ -77,11 +97,7 @@ static void *take(mb_pages *pg) {
         return c;
     }
     if (pg->npending) return pg->pending[--pg->npending];   /* resident still: no fault */
-    if (pg->bump >= pg->end && pg->spare) {   /* the slab made ahead */
-        pg->bump = pg->spare->base;
-        pg->end = pg->spare->base + pg->spare->size;
-        pg->spare = NULL;
-    }
+    if (pg->bump >= pg->end && pg->spare) use_spare(pg);
     if (pg->bump < pg->end) {
         c = pg->bump;
         pg->bump += MB_PAGES_CHUNK;
@@ -105,11 +121,7 @@ static void install(mb_pages *pg, mb_slab *s, bool ahead) {
         pg->bump = base;
         pg->end = base + s->size;
     } else {
-        for (char *c = base + s->size - MB_PAGES_CHUNK; c >= base; c -= MB_PAGES_CHUNK) {
-            memcpy(c, &pg->free, sizeof(void *));
-            pg->free = c;
-            pg->nfree++;
-        }
+        free_chunks(pg, base, base + s->size);
     }
 }
 
@@ -223,21 +235,11 @@ void mb_pages_put_list(mb_pages *pg, void *first, void *last, size_t n) {
 
 /* -- slots ---------------------------------------------------------------- */
 
-/* n adjacent chunks of the newest slab's tail; when it has fewer left, the
- * slab made ahead becomes the tail and the old tail's chunks are freed.
- * NULL: no slab ahead. Lock held. */
+/* n adjacent chunks of the newest slab's tail (the slab made ahead when
+ * this one has fewer left); NULL: none. Lock held. */
 static char *take_run(mb_pages *pg, size_t n) {
     size_t bytes = n * MB_PAGES_CHUNK;
-    if ((size_t)(pg->end - pg->bump) < bytes && pg->spare) {
-        for (; pg->bump < pg->end; pg->bump += MB_PAGES_CHUNK) {
-            memcpy(pg->bump, &pg->free, sizeof(void *));
-            pg->free = pg->bump;
-            pg->nfree++;
-        }
-        pg->bump = pg->spare->base;
-        pg->end = pg->spare->base + pg->spare->size;
-        pg->spare = NULL;
-    }
+    if ((size_t)(pg->end - pg->bump) < bytes && pg->spare) use_spare(pg);
     if ((size_t)(pg->end - pg->bump) < bytes) return NULL;
     char *run = pg->bump;
     pg->bump += bytes;
@@ -254,12 +256,7 @@ static void *take_slot(mb_pages *pg, mb_slots *sl) {
     if ((size_t)(sl->end - sl->bump) < sl->size) {
         /* What the last run has left, in whole chunks, is chunks again. */
         uintptr_t page = MB_PAGES_CHUNK - 1;
-        char *c = (char *)(((uintptr_t)sl->bump + page) & ~page);
-        for (; c && c + MB_PAGES_CHUNK <= sl->end; c += MB_PAGES_CHUNK) {
-            memcpy(c, &pg->free, sizeof(void *));
-            pg->free = c;
-            pg->nfree++;
-        }
+        if (sl->end) free_chunks(pg, (char *)(((uintptr_t)sl->bump + page) & ~page), sl->end);
         char *run = take_run(pg, MB_PAGES_SLOT_RUN);
         if (!run) return NULL;
         sl->bump = run;

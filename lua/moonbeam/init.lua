@@ -36,10 +36,9 @@ local util, registry = lazy "moonbeam.util", lazy "moonbeam.registry"
 -- The module is the core's table, extended: one table per process, not two.
 local M = core
 
--- A via destination's pid; raises, under fn's name, as an unknown name does
--- (no_wait: a registry still starting is none yet).
-local function via_dest(dest, fn, no_wait)
-  local pid = registry().whereis_via(dest, fn, no_wait)
+-- A via destination's pid; raises, under fn's name, as an unknown name does.
+local function via_dest(dest, fn)
+  local pid = registry().whereis_via(dest, fn)
   if not pid then error(fn .. ": no process is registered as " .. registry().show(dest), 0) end
   return pid
 end
@@ -56,7 +55,7 @@ function core._table_dest(dest, fn, msg)
     end
     return dest[1]
   end
-  return via_dest(dest, fn, fn == "send")
+  return via_dest(dest, fn)
 end
 
 function M.spawn(target, ...) return c_spawn(target, nil, ...) end

@@ -35,10 +35,12 @@ local cache = {}
 
 -- A registry process (a supervisor child: named at spawn) that has not
 -- made its tables yet answers its first request once it has. Not awaited
--- where the caller cannot wait (whereis_via's no_wait): it is not there yet.
-local may_wait = true
+-- where the caller cannot wait, a Lua function a C function called (a via
+-- name mb.send resolves): there it is not there yet. The host thread's own
+-- process (no coroutine) waits without yielding.
+local isyieldable, running = coroutine.isyieldable, coroutine.running
 local function await_ready(name)
-  if not may_wait then return end
+  if not isyieldable() and running() then return end
   local pid = mb.whereis(name)
   local info = pid and mb.info(pid)
   if not (info and type(info.module) == "string" and info.module:find("^moonbeam%.registry:")) then return end
@@ -262,16 +264,8 @@ local function check_via(name, fn)
 end
 M.check_via = check_via
 
---- whereis_via(name, fn, [no_wait]) -> the pid {"via", reg, key} names, or nil
--- (no_wait: a registry still making its tables holds none yet).
-function M.whereis_via(name, fn, no_wait)
-  if no_wait then   -- mb.send's: a C function called it, nothing can yield
-    may_wait = false
-    local ok, pid = pcall(M.whereis_via, name, fn)
-    may_wait = true
-    if not ok then error(pid, 0) end
-    return pid
-  end
+--- whereis_via(name, fn) -> the pid {"via", reg, key} names, or nil.
+function M.whereis_via(name, fn)
   if not check_via(name, fn) then return nil end
   local entries = run(name[2], fn, reg_lookup, name[3])
   local e = entries and entries[1]
