@@ -30,21 +30,18 @@ typedef struct mbb_lua {
     int gc_stepmul;                   /* ...and this is what it was: set back when the slice ends */
     size_t kept;                      /* bytes its state held after its last collection (collect_before_waiting) */
     uint8_t on_wake;                  /* what its yield is resumed with (mbb_wake) */
+    bool raise_pending;               /* an error a wake met, for its next instruction (preempt.c) */
 } mbb_lua;
 
-/* What a Lua process's wait is resumed with: whether it did not time out
- * (core.wait); nothing (its caller looks again); or, when what its caller
- * would take next is one number or boolean, that, taken by the scheduler
- * before the resume (vm.c), which then allocates nothing and needs no
- * protected call: the process does not come back into the core for it
- * (receive()'s next message; a gen call's reply). Anything else resumes
- * with nothing, and the caller takes it itself. MBB_WAKE_TRUE is no wait's:
- * the turn mb.send gives up once its slice is used up, resumed with send's
- * true; any other turn given up resumes with nothing. */
-typedef enum mbb_wake { MBB_WAKE_TIMED, MBB_WAKE_QUIET, MBB_WAKE_RECV, MBB_WAKE_OUTCOME, MBB_WAKE_TRUE } mbb_wake;
-/* Push onto co what a wake takes for p (above): how many values; 0: none
- * taken (message_api.c). */
-int mbb_take_on_wake(mb_proc *p, lua_State *co, mbb_wake wake);
+/* What a Lua process's yield is resumed with: whether its wait did not
+ * time out (core.wait); nothing (its caller looks again: gen_server's
+ * loop); a call's reply that is one number or boolean, taken before the
+ * resume (vm.c), which then allocates nothing and needs no protected call:
+ * the process does not come back into the core for it; for mb.receive,
+ * the message, the wake finishing the receive (receive_api.c); or the
+ * values the yield kept on the stack (a message taken, send's true, when
+ * the slice was used up). A preemption resumes with nothing. */
+typedef enum mbb_wake { MBB_WAKE_TIMED, MBB_WAKE_QUIET, MBB_WAKE_OUTCOME, MBB_WAKE_RECEIVE, MBB_WAKE_KEPT } mbb_wake;
 /* A call's reply that is one number or boolean, pushed onto co as
  * core.call_wait returns it, ending the call: 2; 0: none such (call_api.c). */
 int mbb_take_scalar_outcome(mb_proc *self, lua_State *co);
@@ -113,6 +110,13 @@ int mbb_exit_now(lua_State *L, mb_proc *p);
 /* p is dying inside a coroutine of its own: from its next instruction on,
  * it leaves each level that cannot yield, then yields for good (preempt.c). */
 void mbb_exit_soon(lua_State *L);
+/* At p's coroutine's next instruction, raise the error on top of from
+ * (popped; taken from the state's registry then), or, from NULL, the
+ * console's Ctrl-C that p was asked (preempt.c). */
+void mbb_raise_soon(mb_proc *p, lua_State *from);
+/* Whether such an error is pending: then it is pushed onto L, and no
+ * longer pending. */
+bool mbb_take_raise(mb_proc *p, lua_State *L);
 /* Reply to caller's call ref with the value at idx, as core.reply does:
  * 0, 1 with err filled when the value cannot be sent, or -1: no memory.
  * caller is of this node (call_api.c). core.reply itself, for a caller on
@@ -125,8 +129,20 @@ int mbb_exit_fn(lua_State *L);
 
 /* Block the process until something arrives or deadline (ms on the runtime
  * clock; < 0: none) passes: a yield, resumed as wake says (mbb_wake;
- * MBB_WAKE_TIMED: with whether it did not time out) (message_api.c). */
-int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake);
+ * MBB_WAKE_TIMED: with whether it did not time out), the keep values on
+ * top of the stack kept there meanwhile (message_api.c). */
+int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake, int keep);
+/* Whether the process running L can give the scheduler a turn here: its
+ * body's own coroutine, on a scheduler, no C call between (receive_api.c). */
+bool mbb_can_give_turn(lua_State *L, mb_proc *self);
+
+/* mb.receive (receive_api.c), and its end when the process is woken from
+ * its wait: how many values the resume returns; -1: no resume (p->yield
+ * says why: it waits on, or it is exiting). In the slice, as p's code. */
+int mbb_receive(lua_State *L);
+int mbb_receive_on_wake(mb_proc *p);
+/* Take the message m out of p's save queue (prev: the one before it). */
+void mbb_take_msg(mb_proc *p, mb_msg *prev, mb_msg *m);
 
 /* Note where the process stops ("file:line" outside moonbeam's modules),
  * for info.current_function. On the process's own thread (where.c). */

@@ -113,7 +113,7 @@ static int l_call_send(lua_State *L) {
         return 2;
     }
     self->budget--;
-    return mbb_wait_for(L, self, self->call_deadline, MBB_WAKE_OUTCOME);
+    return mbb_wait_for(L, self, self->call_deadline, MBB_WAKE_OUTCOME, 0);
 }
 
 /* The outcome's kinds, as numbers: a string pushed would be hashed and
@@ -199,7 +199,7 @@ static int l_call_wait(lua_State *L) {
         end_call_monitor(self, ref);
         return 0;
     }
-    return mbb_wait_for(L, self, deadline, MBB_WAKE_TIMED);
+    return mbb_wait_for(L, self, deadline, MBB_WAKE_TIMED, 0);
 }
 
 /* core.call_end([ref], [keep_down]): the call is over; with ref, its

@@ -1,5 +1,5 @@
-/* message_api.c: send, the non-blocking half of receive, and the one place
- * a process blocks (wait). The receive loop itself is in lua/moonbeam. */
+/* message_api.c: send, gen_server's receive (recv_request), and the one
+ * place a process blocks (wait). mb.receive is receive_api.c's. */
 #include <errno.h>
 #include <math.h>
 #include <time.h>
@@ -101,22 +101,23 @@ static int send_kind(lua_State *L, mb_msg_kind kind) {
 }
 
 /* Give the scheduler a turn, or end if an exit signal came (core.yield;
- * mb.send once its slice is used up, which returns true: sent, true comes
- * back with the resume, vm.c). Where no yield reaches the scheduler (the
- * host thread's process, a coroutine of the process's own, mb.blocking's
- * fn) the slice's budget starts again instead. */
+ * mb.send once its slice is used up, which returns true: sent, true kept
+ * for the resume, vm.c). Where no yield reaches the scheduler (the host
+ * thread's process, a coroutine of the process's own, mb.blocking's fn, a
+ * Lua function a C function called) the slice's budget starts again
+ * instead. */
 static int give_turn(lua_State *L, mb_proc *self, bool sent) {
     mb_signal_drain(self);
     if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);   /* there: when fn returns */
-    if (self->ext || L != mbb_co(self) || self->in_blocking) {
+    if (sent) lua_pushboolean(L, 1);
+    if (!mbb_can_give_turn(L, self)) {
         self->budget = SLICE_BUDGET;
-        if (sent) lua_pushboolean(L, 1);
         return sent;
     }
     self->yield = MB_YIELD_RESCHED;
-    if (sent) ((mbb_lua *)self->state)->on_wake = MBB_WAKE_TRUE;
+    if (sent) ((mbb_lua *)self->state)->on_wake = MBB_WAKE_KEPT;
     mbb_note_where(L, self);
-    return lua_yield(L, 0);
+    return lua_yield(L, sent);
 }
 
 /* Replaces a table dest at 1 ({name, node}, a via name) by what moonbeam's
@@ -212,16 +213,11 @@ static int l_send_system(lua_State *L) { return send_kind(L, MB_MSG_SYSTEM); }
  * which dest's next receive takes before any message. */
 static int l_send_code(lua_State *L) { return send_kind(L, MB_MSG_CODE); }
 
-static void take(mb_proc *p, mb_msg *prev, mb_msg *m) {
-    mb_saveq_remove(&p->save, prev, m);
-    mb_mailbox_taken(p, m);
-    mb_proc_msg_done(p, m);
-}
-
 /* Block until something arrives or deadline (ms on the runtime clock; < 0:
  * none) passes. The wait returns whether it did not time out, or what wake
- * says (mbb_wake). */
-int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake) {
+ * says (mbb_wake). The keep values on top stay on the stack meanwhile (the
+ * wake's to read). */
+int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake, int keep) {
     if (self->ext) {   /* its own thread waits; its caller looks after it */
         mbb_note_where(L, self);
         bool waited = mb_external_wait(self, deadline);
@@ -238,18 +234,7 @@ int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake) {
     self->wait_deadline = deadline;
     ((mbb_lua *)self->state)->on_wake = (uint8_t)wake;   /* a Lua process's own coroutine, above */
     self->yield = MB_YIELD_WAIT;
-    return lua_yield(L, 0);
-}
-
-/* recv's and recv_wait's arguments (top of them): whether there is a match
- * (at 1). No argument at all (receive()) is not looked at: the common case,
- * and each look through the C API costs. */
-static int recv_args(lua_State *L, mb_proc *self, int top) {
-    int has_match = top > 0 && !lua_isnoneornil(L, 1);
-    if (has_match && !lua_isfunction(L, 1))
-        return mbb_raisef(L, "receive: match must be a function, got %s", luaL_typename(L, 1));
-    if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
-    return has_match;
+    return lua_yield(L, keep);
 }
 
 /* The deadline at idx (core.now's clock), a number; raises otherwise. */
@@ -257,60 +242,6 @@ static double arg_deadline(lua_State *L, int idx) {
     if (lua_type(L, idx) != LUA_TNUMBER || lua_tonumber(L, idx) != lua_tonumber(L, idx))
         return mbb_raisef(L, "receive: deadline must be a number");
     return lua_tonumber(L, idx);
-}
-
-/* What recv returns when a message is there (or the process is dying:
- * nil, true), pushed; 0: none. */
-static int take_first(lua_State *L, mb_proc *self, int has_match) {
-    mb_signal_drain(self);
-    if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);
-    if (self->dying) {
-        lua_pushnil(L);
-        lua_pushboolean(L, 1);
-        return 2;
-    }
-    mb_msg *prev = NULL;
-    for (mb_msg *m = self->save.head; m; prev = m, m = atomic_load_explicit(&m->next, memory_order_relaxed)) {
-        if (m->kind == MB_MSG_CODE) {
-            lua_pushnil(L);
-            lua_pushboolean(L, 0);
-            if (mb_decode(L, m->data, m->len, 1)) lua_pushnil(L);
-            take(self, prev, m);
-            return 3;
-        }
-        if (mb_decode(L, m->data, m->len, 1)) continue;   /* cannot happen for our own bytes */
-        if (has_match) {
-            lua_pushvalue(L, 1);
-            lua_pushvalue(L, -2);
-            self->in_match = true;
-            int rc = lua_pcall(L, 1, 1, 0);
-            self->in_match = false;
-            if (rc) return lua_error(L);   /* the message stays queued */
-            int ok = lua_toboolean(L, -1);
-            lua_pop(L, 1);
-            if (!ok) {
-                lua_pop(L, 1);
-                continue;
-            }
-        }
-        take(self, prev, m);
-        lua_pushboolean(L, --self->budget <= 0);
-        return 2;
-    }
-    return 0;
-}
-
-/* core.recv([match]) -> msg or nil, over. Takes the first message (the
- * first match(msg) accepts); the others stay queued in order. A code change
- * request comes first, whatever match says: nil, false, request (the
- * receive loop applies it and receives again). */
-static int l_recv(lua_State *L) {
-    mb_proc *self = mbb_self(L);
-    int n = take_first(L, self, recv_args(L, self, lua_gettop(L)));
-    if (n) return n;
-    lua_pushnil(L);
-    lua_pushboolean(L, 0);
-    return 2;
 }
 
 /* What the whole loop takes (moonbeam.gen_loop) and gen_server's short
@@ -351,7 +282,7 @@ static int l_recv_request(lua_State *L) {
         if (kind == 0 || kind == 3)   /* a message, or a code change: one value, then nils */
             kind = mb_decode(L, m->data, m->len, 1) ? -1 : (lua_pushnil(L), lua_pushnil(L), kind);
         if (kind == 0 && short_path && for_whole_loop(L, -3)) kind = 4;
-        take(self, NULL, m);
+        mbb_take_msg(self, NULL, m);
         if (kind < 0) {   /* cannot happen for our own bytes: not worth a server's life */
             fputs("moonbeam: a gen_server dropped a message that does not decode\n", stderr);
             continue;
@@ -360,7 +291,7 @@ static int l_recv_request(lua_State *L) {
         lua_pushboolean(L, --self->budget <= 0);
         return 5;
     }
-    if (!self->dying) return mbb_wait_for(L, self, -1, MBB_WAKE_QUIET);
+    if (!self->dying) return mbb_wait_for(L, self, -1, MBB_WAKE_QUIET, 0);
     for (int i = 0; i < 4; i++) lua_pushnil(L);
     lua_pushboolean(L, 1);
     return 5;
@@ -399,7 +330,7 @@ static int l_wait(lua_State *L) {
         lua_pushboolean(L, 0);
         return 1;
     }
-    return mbb_wait_for(L, self, ms < 0 ? -1 : mb_now_ms() + ms, MBB_WAKE_TIMED);
+    return mbb_wait_for(L, self, ms < 0 ? -1 : mb_now_ms() + ms, MBB_WAKE_TIMED, 0);
 }
 
 /* core.wait_until(deadline) -> as core.wait, with the deadline (core.now's
@@ -415,47 +346,7 @@ static int l_wait_until(lua_State *L) {
         lua_pushboolean(L, 0);
         return 1;
     }
-    return mbb_wait_for(L, self, deadline, MBB_WAKE_TIMED);
-}
-
-/* core.recv_wait(match, [deadline]) -> as core.recv when a message (that
- * match accepts) is there; nil, false, nil, true once deadline (core.now's
- * clock) has passed; else it waits, until deadline (nil: no limit), and
- * returns nothing: the caller looks again. receive's loop, with one call
- * into the core a look instead of a look and a wait (each call from
- * compiled code is a trip through the interpreter). */
-static int l_recv_wait(lua_State *L) {
-    mb_proc *self = mbb_self(L);
-    int top = lua_gettop(L);
-    int has_match = recv_args(L, self, top);
-    double deadline = top < 2 || lua_isnil(L, 2) ? -1 : arg_deadline(L, 2);
-    int n = take_first(L, self, has_match);
-    if (n) return n;
-    if (deadline >= 0 && deadline <= mb_now_ms()) {
-        lua_pushnil(L);
-        lua_pushboolean(L, 0);
-        lua_pushnil(L);
-        lua_pushboolean(L, 1);
-        return 4;
-    }
-    /* A match runs in the process: then it looks again itself. */
-    return mbb_wait_for(L, self, deadline, has_match ? MBB_WAKE_QUIET : MBB_WAKE_RECV);
-}
-
-/* What a wait takes for its resume (mbb_wake), onto co: the first message
- * when it is one number or boolean, as recv returns it (msg, over). Not
- * when the process is ending or interrupted, or a code change comes
- * first: its caller meets those itself. */
-int mbb_take_on_wake(mb_proc *p, lua_State *co, mbb_wake wake) {
-    if (wake == MBB_WAKE_OUTCOME) return mbb_take_scalar_outcome(p, co);
-    if (wake != MBB_WAKE_RECV) return 0;
-    mb_signal_drain(p);
-    if (p->dying || atomic_load_explicit(&p->interrupt, memory_order_relaxed) == MB_INTR_ASKED) return 0;
-    mb_msg *m = p->save.head;
-    if (!m || m->kind != MB_MSG_DATA || !mb_decode_scalar(co, m->data, m->len)) return 0;
-    take(p, NULL, m);
-    lua_pushboolean(co, --p->budget <= 0);
-    return 2;
+    return mbb_wait_for(L, self, deadline, MBB_WAKE_TIMED, 0);
 }
 
 /* core.yield(): give the scheduler a turn (or end, if an exit signal came). */
@@ -502,7 +393,7 @@ static int l_queue_len(lua_State *L) {
 
 const luaL_Reg mbb_message_fns[] = {
         {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"send_code", l_send_code},
-        {"recv", l_recv}, {"recv_wait", l_recv_wait}, {"recv_request", l_recv_request}, {"wait", l_wait}, {"wait_until", l_wait_until},
+        {"receive", mbb_receive}, {"recv_request", l_recv_request}, {"wait", l_wait}, {"wait_until", l_wait_until},
         {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"_sendable", l_sendable},
         {"queue_len", l_queue_len},
         {NULL, NULL}};

@@ -29,6 +29,10 @@
  * a few hundred instructions a second, and each signal (one every look)
  * sets the count afresh: a count of 1000 was never reached. */
 #define DOOMED_HOOK_COUNT 1
+/* A wake's error, raised at the process's next instruction (mbb_raise_soon),
+ * kept in its registry until then. */
+#define RAISE_HOOK_COUNT 1
+#define RAISE_KEY "moonbeam.raise_pending"
 
 /* The process this thread is running a slice of, and where that slice
  * began, for the signal handler. */
@@ -130,6 +134,11 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
         }
         return;
     }
+    mbb_lua *lp = p->state;
+    if (L == lp->co && mbb_take_raise(p, L)) {   /* a wake's error (mbb_raise_soon) */
+        lua_error(L);
+        return;
+    }
     if (mb_proc_take_interrupt(p)) {
         /* An error can be raised where no yield can reach the scheduler. */
         mbb_clear_hook(L);
@@ -156,6 +165,26 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
 }
 
 void mbb_exit_soon(lua_State *L) { set_hook(L, DOOMED_HOOK_COUNT); }
+
+void mbb_raise_soon(mb_proc *p, lua_State *from) {
+    mbb_lua *lp = p->state;
+    if (from) {
+        lua_setfield(from, LUA_REGISTRYINDEX, RAISE_KEY);
+        lp->raise_pending = true;
+    }
+    set_hook(lp->co, RAISE_HOOK_COUNT);
+}
+
+bool mbb_take_raise(mb_proc *p, lua_State *L) {
+    mbb_lua *lp = p->state;
+    if (!lp->raise_pending) return false;
+    lp->raise_pending = false;
+    mbb_clear_hook(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, RAISE_KEY);
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, RAISE_KEY);
+    return true;
+}
 
 /* ThreadSanitizer runs a handler late, at the end of the next intercepted
  * call, with the context of when the signal came: leaving from there would
@@ -375,12 +404,10 @@ int mbb_run_leavable(mb_proc *p, int (*fn)(mb_proc *, int), int arg, bool *refus
     return st;
 }
 
-static int resume_body(mb_proc *p, int nargs) { return lua_resume(((mbb_lua *)p->state)->co, nargs); }
-
 /* One slice of Lua; counts its reductions: one, and one a message. -1: the
  * slice was abandoned (on_preempt_signal). */
-int mbb_resume_slice(mb_proc *p, int nargs, bool *refused) {
-    int st = mbb_run_leavable(p, resume_body, nargs, refused);
+int mbb_resume_slice(mb_proc *p, int (*body)(mb_proc *, int), int arg, bool *refused) {
+    int st = mbb_run_leavable(p, body, arg, refused);
     if (st < 0) return -1;
     int used = mbb_slice_budget() - (p->budget > 0 ? p->budget : 0);
     atomic_store_explicit(&p->reductions,

@@ -16,9 +16,9 @@
  * whether the allocator was told to refuse meanwhile (p must end: whatever
  * fn did after that, p ends by its signal, mbb_end_by_signal). */
 int mbb_run_leavable(mb_proc *p, int (*fn)(mb_proc *, int), int arg, bool *refused);
-/* One slice of p's body (lua_resume of its coroutine, with nargs), its
+/* One slice of p's body (body(p, arg): its coroutine's resume), its
  * reductions counted; as mbb_run_leavable. */
-int mbb_resume_slice(mb_proc *p, int nargs, bool *refused);
+int mbb_resume_slice(mb_proc *p, int (*body)(mb_proc *, int), int arg, bool *refused);
 /* p ends with the reason of the exit signal queued for it ("killed" when
  * none comes: the host stops). */
 void mbb_end_by_signal(mb_proc *p);

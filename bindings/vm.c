@@ -465,23 +465,43 @@ static void collect_before_waiting(mb_proc *p) {
 }
 
 /* What p's yield is resumed with (mbb_wake), on its coroutine: how many
- * values. Nothing here allocates: a coroutine resumed from a C function's
- * yield has room for them (LuaJIT gave that function LUA_MINSTACK slots,
- * and shrinks no stack to less than a quarter used). */
-static int wake_values(mb_proc *p) {
+ * values; -1: no resume (receive's wake found nothing yet, or p exits:
+ * p->yield says which). A coroutine resumed from a C function's yield has
+ * room for them (LuaJIT gave that function LUA_MINSTACK slots, and shrinks
+ * no stack to less than a quarter used). */
+static int wake_values(mb_proc *p, bool waited) {
     mbb_lua *lp = lua_of(p);
     mbb_wake wake = lp->on_wake;
     lp->on_wake = MBB_WAKE_TIMED;
-    if (wake == MBB_WAKE_TRUE) {
-        lua_pushboolean(lp->co, 1);
-        return 1;
-    }
-    if (p->yield != MB_YIELD_WAIT) return 0;   /* a turn given up, a preemption */
-    if (wake == MBB_WAKE_TIMED) {
+    if (wake == MBB_WAKE_KEPT) return lua_gettop(lp->co);
+    if (!waited) return 0;   /* a turn given up, a preemption */
+    switch (wake) {
+    case MBB_WAKE_TIMED:
         lua_pushboolean(lp->co, !mb_proc_wait_timed_out(p));
         return 1;
+    case MBB_WAKE_OUTCOME: return mbb_take_scalar_outcome(p, lp->co);
+    case MBB_WAKE_RECEIVE: return mbb_receive_on_wake(p);
+    default: return 0;
     }
-    return mbb_take_on_wake(p, lp->co, wake);
+}
+
+/* The slice's code: the body's first run (nargs: its arguments), or its
+ * resume from a yield (nargs RESUME_WAITED when it waited, RESUME_TURN when
+ * it gave up its turn). In the slice: a receive's wake may run the
+ * process's Lua code (receive_api.c). */
+enum { RESUME_TURN = -1, RESUME_WAITED = -2 };
+
+static int run_body(mb_proc *p, int nargs) {
+    if (nargs < 0) {
+        nargs = wake_values(p, nargs == RESUME_WAITED);   /* after the budget: a take counts in it */
+        if (nargs < 0) return LUA_YIELD;
+    }
+    mbb_lua *lp = lua_of(p);
+    int st = lua_resume(lp->co, nargs);
+    /* The body returned from the receive at once, before the instruction
+     * that was to raise the wake's error: it crashes with it. */
+    if (st == 0 && mbb_take_raise(p, lp->co)) st = LUA_ERRRUN;
+    return st;
 }
 
 /* The kind's slice (kind.h). */
@@ -496,6 +516,7 @@ static void lua_run(mb_proc *p) {
         }
     } else {
         jit_when_busy(p);
+        nargs = p->yield == MB_YIELD_WAIT ? RESUME_WAITED : RESUME_TURN;
     }
     if (atomic_load_explicit(&p->sig_pending, memory_order_relaxed)) mb_signal_drain(p);
     if (p->dying) {
@@ -503,10 +524,9 @@ static void lua_run(mb_proc *p) {
         return;
     }
     p->budget = mbb_slice_budget();
-    if (!fresh) nargs = wake_values(p);   /* after the budget: a take counts in it */
     p->yield = MB_YIELD_NONE;
     bool refused;
-    int st = mbb_resume_slice(p, nargs, &refused);
+    int st = mbb_resume_slice(p, run_body, nargs, &refused);
     if (st < 0) return;   /* abandoned: p->yield is MB_YIELD_EXIT */
     if (refused && st != LUA_YIELD) {   /* the refusal's error ended the body */
         mbb_clear_hook(lua_of(p)->L);   /* its finalizers run unhooked */

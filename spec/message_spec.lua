@@ -445,6 +445,31 @@ describe("mb.receive", function()
     h.assert_values(values, h.expect(h.tuple("got"), "what it received")[2])
   end)
 
+  it("takes more messages in a row than a slice's budget, in order", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      for i = 1, 2500 do mb.send(mb.self(), i) end
+      local ok = true
+      for i = 1, 2500 do ok = ok and mb.receive() == i end
+      mb.send(parent, { "in a row", ok, mb.receive(0) })
+    end, mb.self())
+    assert.same({ "in a row", true }, h.expect(h.tuple("in a row"), "the child's report"))
+  end)
+
+  it("ends a process whose message, decoded as it waits, would take it past its memory_limit", function()
+    local pid, ref = mb.spawn_opt(function(parent)
+      local mb = require "moonbeam"
+      mb.send(parent, "waiting")
+      local ok = pcall(function() return mb.receive() end)
+      mb.send(parent, { "went on", ok })
+    end, { monitor = true, memory_limit = 1024 * 1024 }, mb.self())
+    h.expect(function(m) return m == "waiting" end, "the child waiting")
+    mb.sleep(20)
+    mb.send(pid, string.rep("x", 700 * 1000))
+    assert.equal("memory_limit", h.reason(ref, 10000))
+    assert.is_nil(mb.receive(h.tuple("went on"), 0))
+  end)
+
   it("returns nil after the timeout when nothing arrives", function()
     local t0 = h.now_ms()
     assert.is_nil(mb.receive(50))
@@ -630,6 +655,66 @@ describe("mb.receive(match, timeout)", function()
     end, mb.self())
     assert.same({ "after bad match", true, true, "later" },
       h.expect(h.tuple("after bad match"), "the child's report"))
+  end)
+
+  -- A receive that waits is finished by the scheduler when a message comes
+  -- (bindings/receive_api.c): the match then runs before the receive
+  -- returns, and its error is raised where the receive returned to.
+  it("raises the match function's error for a message that came while it waited, leaving it queued", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      mb.send(parent, { "waiting", mb.self() })
+      local ok, err = pcall(function()
+        local got = mb.receive(function(m)
+          if m == "bad" then error("bad match") end
+          return false
+        end, 5000)
+        return got
+      end)
+      local ok2, first = pcall(mb.receive, 0)
+      mb.send(parent, { "late bad match", ok, tostring(err), ok2, first })
+    end, mb.self())
+    local pid = h.expect(h.tuple("waiting"), "the child waiting")[2]
+    mb.sleep(20)
+    mb.send(pid, "bad")
+    local m = h.expect(h.tuple("late bad match"), "the child's report")
+    assert.is_false(m[2])
+    assert.matches("bad match", m[3])
+    assert.same({ true, "bad" }, { m[4], m[5] })
+  end)
+
+  it("ends a body that returns the waiting receive's result with the match function's error", function()
+    local pid, ref = mb.spawn_opt(function()
+      local mb = require "moonbeam"
+      return mb.receive(function(m) error("bad match at the end") end)
+    end, { monitor = true })
+    mb.sleep(20)
+    mb.send(pid, "any")
+    local reason = h.reason(ref)
+    assert.equal("table", type(reason))
+    assert.equal("error", reason[1])
+    assert.matches("bad match at the end", reason[2])
+  end)
+
+  it("skips messages that do not match while it waits, taking the first that does", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      mb.send(parent, { "waiting", mb.self() })
+      local got = mb.receive(function(m) return type(m) == "table" and m[1] == "want" end, 5000)
+      local rest = {}
+      for i = 1, 3 do rest[i] = mb.receive(0) end
+      mb.send(parent, { "selected", got, rest })
+    end, mb.self())
+    local pid = h.expect(h.tuple("waiting"), "the child waiting")[2]
+    for _, v in ipairs({ 1, "two", { "three" } }) do
+      mb.sleep(5)
+      mb.send(pid, v)
+    end
+    mb.sleep(5)
+    mb.send(pid, { "want", 4 })
+    local m = h.expect(h.tuple("selected"), "the child's report")
+    assert.same({ "want", 4 }, m[2])
+    assert.same({ 1, "two", { "three" } }, m[3])
   end)
 
   it("works inside a spawned process too", function()

@@ -316,7 +316,7 @@ end
 local INTERNAL = {}
 for _, k in ipairs({
   -- moonbeam (the core's functions behind the API)
-  "call_begin", "call_send", "call_take", "call_wait", "call_end", "send_tagged", "reply", "wait", "wait_until", "recv", "recv_wait", "recv_request", "send_system", "send_code", "run_first", "peek",
+  "call_begin", "call_send", "call_take", "call_wait", "call_end", "send_tagged", "reply", "wait", "wait_until", "recv_request", "send_system", "send_code", "run_first", "peek",
   "code_compile", "code_loaders", "code_changed",
   "sup_start", "console_open", "shutdown_start", "shutdown_status", "shutdown_wait",
   "shutdown_plan", "shutdown_order", "shutdown_host_links", "shutdown_done",
