@@ -117,6 +117,9 @@ void mbb_raise_soon(mb_proc *p, lua_State *from);
 /* Whether such an error is pending: then it is pushed onto L, and no
  * longer pending. */
 bool mbb_take_raise(mb_proc *p, lua_State *L);
+/* Make the registry slot mbb_raise_soon keeps the error in, so that it
+ * allocates nothing (a new state, protected). */
+void mbb_raise_prepare(lua_State *L);
 /* Reply to caller's call ref with the value at idx, as core.reply does:
  * 0, 1 with err filled when the value cannot be sent, or -1: no memory.
  * caller is of this node (call_api.c). core.reply itself, for a caller on

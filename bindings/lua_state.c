@@ -158,6 +158,7 @@ static int prepare_state(lua_State *L) {
     lp->yield_through[0] = lua_topointer(L, -2);
     lp->yield_through[1] = lua_topointer(L, -1);
     lua_pop(L, 2);
+    mbb_raise_prepare(L);
     lua_State *co = lua_newthread(L);
     lp->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lp->co = co;

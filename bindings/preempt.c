@@ -166,6 +166,14 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
 
 void mbb_exit_soon(lua_State *L) { set_hook(L, DOOMED_HOOK_COUNT); }
 
+/* The slot is made with the state and never emptied (false, not nil, when
+ * nothing is pending): storing into it allocates nothing, so a wake whose
+ * error is that memory was refused can still store that. */
+void mbb_raise_prepare(lua_State *L) {
+    lua_pushboolean(L, 0);
+    lua_setfield(L, LUA_REGISTRYINDEX, RAISE_KEY);
+}
+
 void mbb_raise_soon(mb_proc *p, lua_State *from) {
     mbb_lua *lp = p->state;
     if (from) {
@@ -181,7 +189,7 @@ bool mbb_take_raise(mb_proc *p, lua_State *L) {
     lp->raise_pending = false;
     mbb_clear_hook(L);
     lua_getfield(L, LUA_REGISTRYINDEX, RAISE_KEY);
-    lua_pushnil(L);
+    lua_pushboolean(L, 0);
     lua_setfield(L, LUA_REGISTRYINDEX, RAISE_KEY);
     return true;
 }

@@ -94,40 +94,15 @@ static int take_here(lua_State *L, mb_proc *self, const mb_msg *m, int match) {
     return taken;
 }
 
-/* take_here, its decoding protected too: at a wake, on the state's main
- * thread, where nothing would catch an error (out of memory, or a
- * finalizer's that a collector's step ran). */
-typedef struct take_args {
-    mb_proc *self;
-    const mb_msg *m;
-} take_args;
-
-static int take_here_protected(lua_State *L) {
-    const take_args *a = lua_touserdata(L, 1);
-    int n = take_here(L, a->self, a->m, lua_gettop(L) >= 2 ? 2 : 0);
-    return n < 0 ? lua_error(L) : n;
-}
-
-static int take_guarded(lua_State *L, mb_proc *self, const mb_msg *m, int match) {
-    take_args a = {self, m};
-    int top = lua_gettop(L);
-    lua_pushcfunction(L, take_here_protected);
-    lua_pushlightuserdata(L, &a);
-    if (match) lua_pushvalue(L, match);
-    int rc = lua_pcall(L, match ? 2 : 1, LUA_MULTRET, 0);
-    return rc ? -rc : lua_gettop(L) - top;
-}
-
 /* What a look of L's found. */
 typedef enum look_result { LOOK_NONE, LOOK_TAKEN, LOOK_FAILED } look_result;
 
 /* The first message match (at index match of L; 0: none) takes, taken and
  * pushed onto L; code change requests met on the way applied. FAILED: a
- * match or a code change raised, or the decoding ran out of memory (the
- * error on top of L). On L running as the process (a receive's first
- * look), or guarded, on its state's main thread while the process waits (a
- * wake's: in the slice, as the process's own code). */
-static look_result look(lua_State *L, mb_proc *self, int match, bool guarded) {
+ * match or a code change raised (the error on top of L); a decoding that
+ * runs out of memory raises. On L running as the process (a receive's
+ * first look), or inside look_on_wake's protected call. */
+static look_result look(lua_State *L, mb_proc *self, int match) {
     mb_msg *prev = NULL;
     for (mb_msg *m = self->save.head; m;) {
         mb_msg *next = atomic_load_explicit(&m->next, memory_order_relaxed);
@@ -139,7 +114,7 @@ static look_result look(lua_State *L, mb_proc *self, int match, bool guarded) {
             m = self->save.head;
             continue;
         }
-        int n = guarded ? take_guarded(L, self, m, match) : take_here(L, self, m, match);
+        int n = take_here(L, self, m, match);
         if (n < 0) return LOOK_FAILED;
         if (n > 0) {
             mbb_take_msg(self, prev, m);
@@ -184,7 +159,7 @@ int mbb_receive(lua_State *L) {
         mb_signal_drain(self);
         if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);
         if (self->dying) return mbb_exit_now(L, self);
-        look_result r = look(L, self, match, false);
+        look_result r = look(L, self, match);
         if (r == LOOK_FAILED) return lua_error(L);
         if (r == LOOK_TAKEN) return return_taken(L, self);
         if (deadline >= 0 && deadline <= mb_now_ms()) {
@@ -208,6 +183,36 @@ static int raise_in_process(mb_proc *p, lua_State *L, int base) {
     return 0;
 }
 
+/* A wake's look, on the state's main thread, run by lua_cpcall: nothing
+ * outside it may allocate there, where no error is caught (a refusal, at
+ * a memory_limit or for a kill, would exit the host), and the closure
+ * lua_cpcall makes is made inside it. The match comes off the coroutine
+ * and goes back there if nothing is taken; a message taken goes there in
+ * its place. An error is raised out of it. */
+typedef struct wake_look {
+    mb_proc *p;
+    look_result r;
+} wake_look;
+
+static int look_on_wake(lua_State *L) {
+    wake_look *w = lua_touserdata(L, 1);
+    lua_State *co = ((mbb_lua *)w->p->state)->co;
+    int match = 0;
+    if (lua_gettop(co) > 0) {
+        lua_xmove(co, L, 1);
+        match = lua_gettop(L);
+    }
+    w->r = look(L, w->p, match);
+    if (w->r == LOOK_FAILED) return lua_error(L);
+    if (w->r == LOOK_TAKEN) {
+        lua_settop(co, 0);
+        lua_xmove(L, co, 1);
+    } else if (match) {
+        lua_xmove(L, co, 1);   /* the match, back where the wait keeps it */
+    }
+    return 0;
+}
+
 int mbb_receive_on_wake(mb_proc *p) {
     mbb_lua *lp = p->state;
     lua_State *co = lp->co;
@@ -221,30 +226,20 @@ int mbb_receive_on_wake(mb_proc *p) {
         mbb_raise_soon(p, NULL);   /* the hook takes the interrupt and raises it */
         return 0;
     }
-    bool has_match = lua_gettop(co) > 0;
     mb_msg *m = p->save.head;
     /* One number or boolean for a receive without a match: straight onto
      * the coroutine (nothing to allocate, nothing that can raise). */
-    if (!has_match && m && m->kind == MB_MSG_DATA && mb_decode_scalar(co, m->data, m->len)) {
+    if (lua_gettop(co) == 0 && m && m->kind == MB_MSG_DATA && mb_decode_scalar(co, m->data, m->len)) {
         mbb_take_msg(p, NULL, m);
         --p->budget;
         return 1;
     }
-    look_result r = LOOK_NONE;
     if (m) {
         lua_State *L = lp->L;
         int base = lua_gettop(L);
-        if (has_match) lua_xmove(co, L, 1);
-        r = look(L, p, has_match ? base + 1 : 0, true);
-        if (r == LOOK_FAILED) return raise_in_process(p, L, base);
-        if (r == LOOK_TAKEN) {
-            lua_settop(co, 0);
-            lua_xmove(L, co, 1);
-            lua_settop(L, base);
-            return 1;
-        }
-        if (has_match) lua_xmove(L, co, 1);   /* the match, back where the wait keeps it */
-        lua_settop(L, base);
+        wake_look w = {p, LOOK_NONE};
+        if (lua_cpcall(L, look_on_wake, &w)) return raise_in_process(p, L, base);
+        if (w.r == LOOK_TAKEN) return 1;
     }
     if (mb_proc_wait_timed_out(p)) {
         lua_settop(co, 0);

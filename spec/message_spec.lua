@@ -696,6 +696,29 @@ describe("mb.receive(match, timeout)", function()
     assert.matches("bad match at the end", reason[2])
   end)
 
+  -- A wake's look runs on the state's main thread, where no error is
+  -- caught: a refused allocation there (the process's queued messages count
+  -- against its limit) exited the host. Numbers that the match refuses are
+  -- decoded without allocating: the wake's own bookkeeping is what meets
+  -- the limit.
+  it("ends a process whose mailbox passes its memory_limit while it waits for a match, the host living on", function()
+    local pid, ref = mb.spawn_opt(function(parent)
+      local mb = require "moonbeam"
+      mb.send(parent, "waiting")
+      mb.receive(function() return false end)
+    end, { monitor = true, memory_limit = 256 * 1024 }, mb.self())
+    h.expect(function(m) return m == "waiting" end, "the child waiting")
+    local sent = 0
+    while mb.alive(pid) and sent < 100000 do
+      for _ = 1, 100 do
+        sent = sent + 1
+        mb.send(pid, sent)
+      end
+      mb.sleep(1)
+    end
+    assert.equal("memory_limit", h.reason(ref))
+  end)
+
   it("skips messages that do not match while it waits, taking the first that does", function()
     mb.spawn(function(parent)
       local mb = require "moonbeam"

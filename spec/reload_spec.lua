@@ -222,6 +222,24 @@ describe("mb.reload", function()
     assert.is_nil(mb.receive(0))
   end)
 
+  -- A waiting process takes the request as it is woken, on its state's
+  -- main thread, where a decoding that ran out of memory exited the host.
+  it("ends a waiting process whose code change request would take it past its memory_limit", function()
+    plain("rl_big", 1)
+    local pid, ref = mb.spawn_opt(function(parent, name)
+      local mb = require "moonbeam"
+      require(name)
+      mb.send(parent, "up")
+      mb.receive()
+    end, { monitor = true, memory_limit = 1024 * 1024 }, mb.self(), "rl_big")
+    h.expect(function(m) return m == "up" end, "the process to start")
+    mb.sleep(20)   -- waiting in its receive
+    write("rl_big", "return { big = [[" .. string.rep("z", 2 * 1024 * 1024) .. "]] }\n")
+    assert.equal(0, mb.reload("rl_big"))
+    assert.equal("memory_limit", h.reason(ref))
+    assert.is_false(mb.alive(pid))
+  end)
+
   it("upgrades the running demo tree without restarting a process", function()
     for _, f in ipairs({ "cache", "session_store", "worker", "pool", "tree" }) do
       write("examples.app." .. f, read("examples/app/" .. f .. ".lua"))
