@@ -225,6 +225,9 @@ int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake, in
         lua_pushboolean(L, waited);
         return 1;
     }
+    /* A match function runs from C (receive_api.c), on the state's main
+     * thread when a wake runs it: no wait could come back to it. */
+    if (self->in_match) return mbb_raisef(L, "receive: cannot wait inside a match function");
     if (L != mbb_co(self))
         return mbb_raisef(L, "receive: cannot block inside a coroutine of your own; receive from the process's body");
     /* A pool thread waits for nobody's messages: a wait there could hold

@@ -683,6 +683,26 @@ describe("mb.receive(match, timeout)", function()
     assert.same({ true, "bad" }, { m[4], m[5] })
   end)
 
+  it("raises when the match function would wait, at the first look and at a wake", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local function sleepy() mb.sleep(1) return true end
+      mb.send(mb.self(), "queued")
+      local ok1, err1 = pcall(mb.receive, sleepy, 0)
+      mb.receive(0)
+      mb.send(parent, { "waiting", mb.self() })
+      local ok2, err2 = pcall(function() local m = mb.receive(sleepy, 5000) return m end)
+      mb.send(parent, { "sleepy match", ok1, err1, ok2, err2 })
+    end, mb.self())
+    local pid = h.expect(h.tuple("waiting"), "the child waiting")[2]
+    mb.sleep(20)
+    mb.send(pid, "later")
+    local m = h.expect(h.tuple("sleepy match"), "the child's report")
+    assert.same({ false, "receive: cannot wait inside a match function" }, { m[2], m[3] })
+    assert.is_false(m[4])
+    assert.matches("receive: cannot wait inside a match function", m[5], 1, true)
+  end)
+
   it("ends a body that returns the waiting receive's result with the match function's error", function()
     local pid, ref = mb.spawn_opt(function()
       local mb = require "moonbeam"
