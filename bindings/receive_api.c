@@ -16,7 +16,6 @@
  * protected call. An error there, and a console's Ctrl-C, cannot be raised
  * inside a call that has returned: the process meets it at its next
  * instruction, where the receive returned to (preempt.c). */
-#include <math.h>
 #include "bindings.h"
 #include "preempt.h"
 #include "yieldable.h"
