@@ -48,6 +48,42 @@ describe("mb.info(pid).memory", function()
     mb.exit(p, "kill")
   end)
 
+  -- That collection runs on the state's main thread, outside the process's
+  -- code, and LuaJIT throws a finalizer's error out of it: unprotected, it
+  -- exited the host.
+  it("survives a finalizer that raises in the collection before a wait", function()
+    local _, ref = mb.spawn_opt(function()
+      local mb = require "moonbeam"
+      local keep = {}
+      for i = 1, 2000 do keep[i] = { i, i } end   -- past the collection's floor
+      do
+        local p = newproxy(true)
+        getmetatable(p).__gc = function() error("finalizer boom") end
+      end
+      mb.receive(50)   -- collects before it waits
+      return #keep
+    end, { monitor = true })
+    assert.equal("normal", h.reason(ref))
+  end)
+
+  it("ends with \"memory_limit\" a process whose finalizer passes its limit in that collection", function()
+    local _, ref = mb.spawn_opt(function()
+      local mb = require "moonbeam"
+      local keep = {}
+      for i = 1, 2000 do keep[i] = { i, i } end
+      do
+        local p = newproxy(true)
+        getmetatable(p).__gc = function()
+          local t = {}
+          for i = 1, 1e6 do t[i] = i end
+        end
+      end
+      mb.receive(50)
+      return #keep
+    end, { monitor = true, memory_limit = 512 * 1024 })
+    assert.equal("memory_limit", h.reason(ref))
+  end)
+
   it("is that of the caller too", function()
     assert.is_true(mb.info(mb.self()).memory > 0)
   end)
