@@ -309,6 +309,9 @@ static bool words_of(lua_State *L, int idx, char *out, size_t size) {
     return ok;
 }
 
+/* The message of a body that ended while it waited (run_body). */
+#define ENDED_OUTSIDE "the body's coroutine ended while it waited, resumed by the process's own code"
+
 /* {"error", message, traceback}, built on the main state (the coroutine is dead). */
 static int build_crash(lua_State *L) {
     mb_proc *p = lua_touserdata(L, 1);
@@ -317,8 +320,12 @@ static int build_crash(lua_State *L) {
     lua_createtable(L, 3, 0);
     lua_pushliteral(L, "error");
     lua_rawseti(L, -2, 1);
-    lua_pushvalue(co, -1);
-    lua_xmove(co, L, 1);
+    if (((mbb_lua *)p->state)->ended_outside) {   /* no error of its own on co (run_body) */
+        lua_pushliteral(L, ENDED_OUTSIDE);
+    } else {
+        lua_pushvalue(co, -1);
+        lua_xmove(co, L, 1);
+    }
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_pushliteral(L, "nil");
@@ -503,11 +510,22 @@ static int wake_values(mb_proc *p, bool waited) {
 enum { RESUME_TURN = -1, RESUME_WAITED = -2 };
 
 static int run_body(mb_proc *p, int nargs) {
+    mbb_lua *lp = lua_of(p);
     if (nargs < 0) {
         nargs = wake_values(p, nargs == RESUME_WAITED);   /* after the budget: a take counts in it */
         if (nargs < 0) return LUA_YIELD;
+        /* The process's own code may have resumed its body's coroutine
+         * while it waited (a match function at the wake, a finalizer:
+         * coroutine.running() in the body is that coroutine), and the body
+         * may have ended there. lua_resume of a coroutine that did not
+         * yield makes its error message outside any protected call: a
+         * refused allocation (its memory limit, a kill) exited the host.
+         * Such a body is over: it crashes (build_crash says why). */
+        if (lua_status(lp->co) != LUA_YIELD) {
+            lp->ended_outside = true;
+            return LUA_ERRRUN;
+        }
     }
-    mbb_lua *lp = lua_of(p);
     int st = lua_resume(lp->co, nargs);
     /* The body returned from the receive at once, before the instruction
      * that was to raise the wake's error: it crashes with it. */

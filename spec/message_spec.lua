@@ -739,6 +739,53 @@ describe("mb.receive(match, timeout)", function()
     assert.equal("memory_limit", h.reason(ref))
   end)
 
+  -- A match function at a wake can resume the body's own coroutine
+  -- (coroutine.running() in the body), and the body can end there. The
+  -- scheduler's resume of a coroutine that did not yield makes LuaJIT's
+  -- error message outside any protected call: with the memory filled, the
+  -- host exited.
+  it("ends a process whose body ended inside its match function, at its memory_limit, the host living on", function()
+    local pid, ref = mb.spawn_opt(function(parent)
+      local mb = require "moonbeam"
+      local co = coroutine.running()
+      local oops = { "match failed" }   -- raised without allocating
+      local hold = {}
+      for i = 1, 20000 do hold[i] = false end   -- room made ahead: the fill below grows no table
+      mb.send(parent, "waiting")
+      mb.receive(function()
+        coroutine.resume(co)   -- the body goes on here, fills its memory and ends
+        error(oops)
+      end)
+      pcall(function()   -- short strings, up to the limit's last bytes
+        for i = 1, 20000 do hold[i] = tostring(i + 0.5) end
+      end)
+      error(oops)
+    end, { monitor = true, memory_limit = 512 * 1024 }, mb.self())
+    h.expect(function(m) return m == "waiting" end, "the child waiting")
+    assert.is_true(h.wait_until(function() return mb.info(pid).status == "waiting" end))
+    mb.send(pid, "wake")
+    assert.equal("memory_limit", h.reason(ref))
+  end)
+
+  it("crashes a process whose body ended inside its match function, saying so", function()
+    local pid, ref = mb.spawn_opt(function(parent)
+      local mb = require "moonbeam"
+      local co = coroutine.running()
+      mb.send(parent, "waiting")
+      mb.receive(function()
+        coroutine.resume(co)   -- the body returns here
+        return true
+      end)
+      return "returned"
+    end, { monitor = true }, mb.self())
+    h.expect(function(m) return m == "waiting" end, "the child waiting")
+    assert.is_true(h.wait_until(function() return mb.info(pid).status == "waiting" end))
+    mb.send(pid, "wake")
+    local reason = h.reason(ref)
+    assert.equal("error", reason[1])
+    assert.matches("body's coroutine ended while it waited", reason[2], 1, true)
+  end)
+
   it("skips messages that do not match while it waits, taking the first that does", function()
     mb.spawn(function(parent)
       local mb = require "moonbeam"
