@@ -134,6 +134,19 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
         }
         return;
     }
+    if (p->mem_exceeded) {
+        /* Past its memory_limit (mbb_end_soon): it ends here, as an exit
+         * does; where no yield reaches the scheduler, the error each level
+         * would have met unwinds it, until one can. */
+        if (!p->in_blocking && reaches_scheduler(p, L)) {
+            mbb_clear_hook(L);
+            p->yield = MB_YIELD_EXIT;
+            lua_yield(L, 0);
+            return;
+        }
+        mbb_raise_plain(L, "not enough memory");
+        return;
+    }
     mbb_lua *lp = p->state;
     if (L == lp->co && mbb_take_raise(p, L)) {   /* a wake's error (mbb_raise_soon) */
         lua_error(L);
@@ -260,6 +273,20 @@ bool mbb_refusable(mb_proc *p) {
     if (!lp || !lp->L || !mbb_on_trace(lp->L)) return true;
     force_gc_step(lp);
     return false;
+}
+
+/* The kind's end_soon (kind.h): past its memory limit, p ends at its next
+ * interpreted instruction (the hook, below, as a kill ends it); compiled
+ * code is sent out to the interpreter first (force_gc_step). Not while its
+ * state is being made: there the refusal is taken (the making is
+ * protected). Plain stores and lua_sethook, from inside the allocator, as
+ * the preemption signal's handler does. */
+bool mbb_end_soon(mb_proc *p) {
+    mbb_lua *lp = p->state;
+    if (!lp || !lp->L || !lp->co) return false;
+    set_hook(lp->L, DOOMED_HOOK_COUNT);
+    if (mbb_on_trace(lp->L)) force_gc_step(lp);
+    return true;
 }
 
 /* MB_PREEMPT_SIGNAL, sent by the monitor to the thread running a long slice.

@@ -25,6 +25,9 @@ void mbb_end_by_signal(mb_proc *p);
 /* The kind's refusable (host/core/kind.h): false while p's state runs
  * compiled code, whose trace is then sent out to the interpreter. */
 bool mbb_refusable(mb_proc *p);
+/* The kind's end_soon (host/core/kind.h): p, past its memory limit, ends
+ * at its next interpreted instruction. */
+bool mbb_end_soon(mb_proc *p);
 /* No preemption hook on L's state (its finalizers run unhooked). */
 void mbb_clear_hook(lua_State *L);
 

@@ -635,4 +635,5 @@ const mb_kind mbb_lua_kind = {
     .ahead = lua_ahead,
     .drop_ahead = lua_drop_ahead,
     .refusable = mbb_refusable,
+    .end_soon = mbb_end_soon,
 };

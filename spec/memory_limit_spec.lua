@@ -123,6 +123,43 @@ describe("spawn_opt memory_limit", function()
     assert.equal("memory_limit", reason)
   end)
 
+  -- LuaJIT writes its "not enough memory" error where a fast function
+  -- (tostring) left the stack's top, over a live frame when the Lua
+  -- function around it was called from C with more arguments than it
+  -- declares (a receive match without its parameter): the host crashed.
+  -- Small blocks past the limit are granted and the process ends at its
+  -- next instruction instead (host/core/process.c, end_soon).
+  it("ends a process whose fast functions reach it inside a match called with more arguments than it takes", function()
+    for _ = 1, 3 do
+      local pid, ref = mb.spawn_opt(function(parent)
+        local mb = require "moonbeam"
+        local hold = {}
+        for i = 1, 20000 do hold[i] = false end
+        local function match()
+          pcall(function() for i = 1, 20000 do hold[i] = tostring(i + 0.5) end end)
+          return false
+        end
+        mb.send(parent, { "waiting", mb.self() })
+        mb.receive(match)
+      end, { monitor = true, memory_limit = 512 * 1024 }, mb.self())
+      h.expect(h.tuple("waiting", pid), "the child waiting")
+      mb.send(pid, "wake")
+      assert.equal("memory_limit", h.reason(ref, 10000))
+    end
+  end)
+
+  it("stops a process at the instruction after a small block takes it past the limit", function()
+    local _, ref = mb.spawn_opt(function(parent)
+      local mb = require "moonbeam"
+      local t = {}
+      for i = 1, 20000 do t[i] = false end   -- only small blocks from here on
+      local ok = pcall(function() for i = 1, 20000 do t[i] = tostring(i + 0.5) end end)
+      mb.send(parent, { "went on", ok })
+    end, { monitor = true, memory_limit = 512 * 1024 }, mb.self())
+    assert.equal("memory_limit", h.reason(ref, 10000))
+    assert.is_nil(mb.receive(h.tuple("went on"), 0))
+  end)
+
   it("kills only that process: its neighbour keeps answering pings", function()
     local neighbour = mb.spawn_opt("spec.support.echo", { memory_limit = 64 * MiB })
     local plain = h.echo()

@@ -41,6 +41,14 @@ typedef struct mb_kind {
      * reaches a point where the next refusal is taken. NULL: always. From
      * inside the allocator: no allocation, no lock. */
     bool (*refusable)(mb_proc *p);
+    /* Optional: p has gone past its memory limit with a small block; true:
+     * the kind ends p at its next safe point (a Lua process at its next
+     * instruction, as a kill does), and the block is granted (process.c:
+     * a refusal met inside a LuaJIT fast function can overwrite a live
+     * frame of its stack, a fault of LuaJIT's own). false, or NULL: the
+     * block is refused. From inside the allocator: no allocation, no
+     * lock. */
+    bool (*end_soon)(mb_proc *p);
 } mb_kind;
 
 #endif

@@ -101,21 +101,44 @@ void mb_proc_free(mb_proc *p) {
     record_free(p);
 }
 
-/* Whether growing to would_use bytes is refused: over the limit, with the
- * C stack nearly used up, or doomed (below); it notes why. */
-static bool refused_now(mb_proc *p, size_t would_use) {
+/* A process past its memory_limit is ended at its next safe point rather
+ * than refused a block of up to LIMIT_SMALL bytes, while it stays within
+ * LIMIT_GRACE of its limit (end_soon, kind.h): LuaJIT's "not enough
+ * memory" raised inside one of its fast functions (tostring) is written
+ * where that function left the stack's top, which can lie over a live
+ * frame, and the host crashed. Larger blocks, where a runaway allocation
+ * is, are refused as before. */
+#define LIMIT_SMALL ((size_t)16 << 10)
+#define LIMIT_GRACE ((size_t)64 << 10)
+
+typedef enum growth { GROW_OK, GROW_OVER_LIMIT, GROW_NEVER } growth;
+
+/* Whether p may grow to would_use bytes: over its limit, or never (the C
+ * stack nearly used up, or doomed: below); it notes why. */
+static growth growth_for(mb_proc *p, size_t would_use) {
     /* Its queued messages count too (mailbox_bounds.h). */
     if (p->mem_limit && would_use + mb_mailbox_bytes(p) > p->mem_limit) {
         p->mem_exceeded = true;
-        return true;
+        return GROW_OVER_LIMIT;
     }
     uint8_t refused = atomic_load_explicit(&p->no_growth, memory_order_relaxed);
-    if (refused & MB_NOGROW_DOOMED) return true;
+    if (refused & MB_NOGROW_DOOMED) return GROW_NEVER;
     if (refused || mb_cstack_low()) {   /* doomed: no more growth */
         atomic_fetch_or_explicit(&p->no_growth, MB_NOGROW_CSTACK, memory_order_relaxed);
-        return true;
+        return GROW_NEVER;
     }
-    return false;
+    return GROW_OK;
+}
+
+/* Whether p's growth by grow bytes to would_use is refused. */
+static bool refused_now(mb_proc *p, size_t would_use, size_t grow) {
+    growth g = growth_for(p, would_use);
+    if (g == GROW_OK) return false;
+    if (g == GROW_OVER_LIMIT && grow <= LIMIT_SMALL &&
+        would_use + mb_mailbox_bytes(p) <= p->mem_limit + LIMIT_GRACE && p->kind && p->kind->end_soon &&
+        p->kind->end_soon(p))
+        return false;
+    return !p->kind || !p->kind->refusable || p->kind->refusable(p);
 }
 
 /* What the allocator does beyond its common case (below). Over the limit,
@@ -124,7 +147,8 @@ static bool refused_now(mb_proc *p, size_t would_use) {
  * raises "not enough memory", and the scheduler ends the process with
  * "memory_limit", a C stack overflow or its exit signal's reason
  * (mem_exceeded, no_growth say why), unless the kind says the state cannot
- * take that error now (mb_kind's refusable: compiled code runs). Frees
+ * take that error now (mb_kind's refusable: compiled code runs), or ends
+ * the process at its next safe point instead (end_soon, above). Frees
  * always succeed. */
 static void *alloc_checked(mb_proc *p, void *ptr, size_t osize, size_t nsize) {
     size_t used = atomic_load_explicit(&p->mem_used, memory_order_relaxed);
@@ -138,9 +162,7 @@ static void *alloc_checked(mb_proc *p, void *ptr, size_t osize, size_t nsize) {
     size_t old = ptr ? osize : 0;
     /* An abandoned state is only ever torn down: what that takes is never
      * refused. */
-    if (nsize > old && !p->abandoned && refused_now(p, used - old + nsize) &&
-        (!p->kind || !p->kind->refusable || p->kind->refusable(p)))
-        return NULL;
+    if (nsize > old && !p->abandoned && refused_now(p, used - old + nsize, nsize - old)) return NULL;
     void *np = ptr ? mb_arena_realloc(&p->arena, ptr, old, nsize) : mb_arena_alloc(&p->arena, nsize);
     if (!np) return NULL;
     atomic_store_explicit(&p->mem_used, used - old + nsize, memory_order_relaxed);
