@@ -36,6 +36,15 @@ mb_io_req *mbb_io_req(lua_State *L, mb_io_op op, size_t len, const char *fn) {
 int mbb_io_post(lua_State *L, mb_io_req *r, const char *fn) {
     mb_proc *self = mbb_self(L);
     mb_pid chain[MB_MAX_CHAIN];
+    /* A pool thread cannot wait for the answer (a wait there raises,
+     * message_api.c), and a request posted from one is never answered at
+     * once: refused before it goes, not after its loop did the work (a
+     * recv's data, an accepted socket, a started program) for an answer
+     * nobody would take. */
+    if (self->in_blocking) {
+        mb_io_req_free(r);
+        return mbb_raisef(L, "%s: cannot wait inside mb.blocking; call it after it returns", fn);
+    }
     r->pid = self->pid;
     r->ref = mb_make_ref(self->rt);
     mb_call_begin(self, 0, r->ref, chain);   /* no server: no cycle can form */

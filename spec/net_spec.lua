@@ -517,6 +517,29 @@ describe("waiting on sockets", function()
     net.close(c)
   end)
 
+  it("a call inside mb.blocking raises, naming itself, before its request goes: a recv there takes nothing", function()
+    local c, s = pair()
+    local me = mb.self()
+    local pid = mb.spawn(function(me)
+      local mb, net = require "moonbeam", require "moonbeam.net"
+      local s = mb.receive()[2]
+      local ok, err = pcall(mb.blocking, function() return net.recv(s) end)
+      mb.send(me, { "blocked", ok, err })
+      mb.receive()   -- the data are sent meanwhile
+      mb.send(me, { "recv", net.recv(s, 5, 1000) })
+    end, me)
+    assert.is_true(net.controlling_process(s, pid))
+    mb.send(pid, { "sock", s })
+    local m = mb.receive(function(m) return m[1] == "blocked" end, 1000)
+    assert.is_false(m[2])
+    assert.matches("^net.recv: cannot wait inside mb.blocking", m[3])
+    net.send(c, "hello")
+    mb.sleep(50)   -- a recv left waiting by the raise would take these
+    mb.send(pid, "go")
+    assert.same({ "recv", "hello" }, mb.receive(function(m) return m[1] == "recv" end, 2000))
+    net.close(c)
+  end)
+
   it("a host whose processes all wait on sockets uses almost no CPU", function()
     local c, s = pair()
     for _ = 1, 4 do
