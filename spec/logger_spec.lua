@@ -250,6 +250,24 @@ describe("logger on a handler that cannot keep up", function()
     assert.is_true(log.flush())
     assert.equal(2000, #lines_of(path))
   end)
+
+  it("a FIFO nobody has open for reading is refused at once, not waited on by add_handler's scheduler", function()
+    local fifo = os.tmpname()
+    os.remove(fifo)
+    assert(os.execute("mkfifo " .. fifo))
+    local me = mb.self()
+    -- In a process of its own: a wait in open would hold it (and its
+    -- scheduler) for ever, and this spec would only time out.
+    mb.spawn(function(me, fifo)
+      local mb, log = require "moonbeam", require "moonbeam.logger"
+      mb.send(me, { "added", log.add_handler("fifo_nobody", { type = "file", path = fifo }) })
+    end, me, fifo)
+    local m = mb.receive(function(m) return m[1] == "added" end, 2000)
+    os.remove(fifo)
+    assert(m, "add_handler waited on the FIFO")
+    assert.is_nil(m[2])
+    assert.matches("cannot open .*: No such device or address", m[3])
+  end)
 end)
 
 describe("logger gen_server warnings", function()

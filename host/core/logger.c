@@ -203,8 +203,14 @@ static void write_all(int fd, const uint8_t *p, size_t n) {
     }
 }
 
+/* O_NONBLOCK for the open only: a FIFO nobody reads would block it (and
+ * add_handler's scheduler with it, for ever); it is ENXIO then. Writes
+ * block as before, on the writer thread alone. */
 static int open_log(const char *path) {
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
+    int fl = fd >= 0 ? fcntl(fd, F_GETFL) : 0;
+    if (fl >= 0 && fd >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
 }
 
 static void emit(mb_logger *lg, const mb_log_event *ev, double time_ms) {
