@@ -62,10 +62,20 @@ static void end_call_monitor(mb_proc *self, mb_ref ref) {
  * request: it must reach a suspended server whose queue filled up, or
  * nothing could resume it). Or false, chain: the call would close a cycle
  * (nothing is left set up); nil, false: the server's full mailbox refused
- * it; nil, message: req cannot be sent. A server on another node: ref,
+ * it; nil, message: req cannot be sent, or no wait is possible here
+ * (mb.blocking's fn). A server on another node: ref,
  * over, true (dist_api.c), and no wait. */
 static int l_call_send(lua_State *L) {
     mb_proc *self = mbb_self(L);
+    /* A pool thread cannot wait for the outcome (message_api.c): refused
+     * before the request goes, not after its server acted on it; the
+     * caller raises it under its own name, as a request that cannot be
+     * sent. */
+    if (self->in_blocking) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "cannot wait inside mb.blocking; call after it returns");
+        return 2;
+    }
     mb_pid server = mbb_check_pid(L, 1, "call");
     luaL_checktype(L, 2, LUA_TSTRING);
     /* The deadline core.call_wait keeps to (a timeout nil, or too long for

@@ -246,6 +246,24 @@ describe("mb.blocking", function()
     assert.equal(m[4], m[5])
   end)
 
+  -- The request would go and its server act on it, and then the wait for
+  -- the reply would raise: refused before it goes.
+  it("refuses a call of a server inside fn before the request goes", function()
+    in_process(function(parent)
+      local mb = require "moonbeam"
+      local gen = require "moonbeam.gen_server"
+      local srv = assert(gen.start("spec.support.counter", 0))
+      local ok, err = pcall(mb.blocking, function() return gen.call(srv, "increment") end)
+      mb.send(parent, { "call in blocking", ok, tostring(err), gen.call(srv, "get") })
+      gen.stop(srv)
+    end)
+    local m = h.expect(function(m) return m[1] == "call in blocking" or m[1] == "body failed" end, "the outcome")
+    assert.equal("call in blocking", m[1], m[2])
+    assert.is_false(m[2])
+    assert.equal("gen_server.call: cannot wait inside mb.blocking; call after it returns", m[3])
+    assert.equal(0, m[4])
+  end)
+
   it("runs fn as a plain call inside another blocking call", function()
     in_process(function(parent)
       local mb = require "moonbeam"
