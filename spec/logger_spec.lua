@@ -251,7 +251,10 @@ describe("logger on a handler that cannot keep up", function()
     assert.equal(2000, #lines_of(path))
   end)
 
-  it("a FIFO nobody has open for reading is refused at once, not waited on by add_handler's scheduler", function()
+  -- mkfifo runs as a subprocess, which a sanitizer's runtime, inherited,
+  -- keeps from making the FIFO: a plain file would be opened instead.
+  local fifo_it = require("spec.support.sup_util").sanitized() and pending or it
+  fifo_it("a FIFO nobody has open for reading is refused at once, not waited on by add_handler's scheduler", function()
     local fifo = os.tmpname()
     os.remove(fifo)
     assert(os.execute("mkfifo " .. fifo))
