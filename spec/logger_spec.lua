@@ -219,6 +219,8 @@ describe("logger arguments", function()
 
   it("add_handler raises for bad options and returns nil, why for what it cannot do", function()
     h.usage_error("logger.add_handler", log.add_handler, "", { type = "file", path = "/tmp/x" })
+    assert.equal("logger.add_handler: name must be a non-empty string without NUL bytes",
+      h.usage_error("logger.add_handler", log.add_handler, "a\0b", { type = "stderr" }))
     h.usage_error("logger.add_handler", log.add_handler, "x", "file")
     h.usage_error("logger.add_handler", log.add_handler, "x", { type = "syslog", path = "/tmp/x" })
     h.usage_error("logger.add_handler", log.add_handler, "x", { type = "file" })
@@ -231,6 +233,7 @@ describe("logger arguments", function()
     ok, err = log.add_handler(name, { type = "file", path = os.tmpname() })
     assert.is_nil(ok)
     assert.matches("exists", err)
+    assert.is_false(log.remove_handler(name .. "\0x"))   -- not name's handler
     h.usage_error("logger.remove_handler", log.remove_handler, 42)
     h.usage_error("logger.flush", log.flush, -1)
   end)

@@ -170,7 +170,10 @@ local KINDS = { stderr = true, file = true, json = true }
 --- add_handler(name, {type = "file" | "json" | "stderr", path = ..., level = ...})
 -- -> true, or nil and why (the name is taken, the file cannot be opened).
 function M.add_handler(name, opts)
-  if type(name) ~= "string" or name == "" then error("logger.add_handler: name must be a non-empty string", 2) end
+  -- No NUL: the host keeps names as C strings, and "a\0b" would be "a".
+  if type(name) ~= "string" or name == "" or name:find("\0", 1, true) then
+    error("logger.add_handler: name must be a non-empty string without NUL bytes", 2)
+  end
   if type(opts) ~= "table" then error("logger.add_handler: opts must be a table", 2) end
   local kind, path, level = opts.type, opts.path, opts.level or "debug"
   if not KINDS[kind] then error("logger.add_handler: type must be \"file\", \"json\" or \"stderr\"", 2) end
@@ -186,6 +189,7 @@ end
 --- remove_handler(name) -> true, or false when there is no such handler.
 function M.remove_handler(name)
   if type(name) ~= "string" then error("logger.remove_handler: name must be a string", 2) end
+  if name:find("\0", 1, true) then return false end   -- no handler has one (add_handler); C would cut it there
   return core.log_remove_handler(name)
 end
 
