@@ -136,15 +136,22 @@ int mbb_exit_fn(lua_State *L);
  * MBB_WAKE_TIMED: with whether it did not time out), the keep values on
  * top of the stack kept there meanwhile (message_api.c). */
 int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake, int keep);
-/* Whether the process running L can give the scheduler a turn here: its
- * body's own coroutine, on a scheduler, no C call between (receive_api.c). */
-bool mbb_can_give_turn(lua_State *L, mb_proc *self);
+/* Give the scheduler a turn, or end if an exit signal came (core.yield;
+ * mb.send and mb.receive once the slice is used up): the keep values on
+ * top are what the resume returns (MBB_WAKE_KEPT). Where no yield reaches
+ * the scheduler (the host thread's process, a coroutine of the process's
+ * own, mb.blocking's fn, Lua a C function called) the slice's budget
+ * starts again instead, and they are returned at once (message_api.c). */
+int mbb_give_turn(lua_State *L, mb_proc *self, int keep);
 
 /* mb.receive (receive_api.c), and its end when the process is woken from
  * its wait: how many values the resume returns; -1: no resume (p->yield
  * says why: it waits on, or it is exiting). In the slice, as p's code. */
 int mbb_receive(lua_State *L);
 int mbb_receive_on_wake(mb_proc *p);
+/* Push moonbeam.core's own field name (init.lua's functions the C side
+ * calls: _table_dest, _take_code), or nil; a raw look (core.c). */
+void mbb_push_core_field(lua_State *L, const char *name);
 /* Take the message m out of p's save queue (prev: the one before it). */
 void mbb_take_msg(mb_proc *p, mb_msg *prev, mb_msg *m);
 

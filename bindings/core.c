@@ -138,6 +138,19 @@ static int load_embedded(lua_State *L) {
     return 1;
 }
 
+void mbb_push_core_field(lua_State *L, const char *name) {
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    lua_getfield(L, -1, "moonbeam.core");
+    if (lua_istable(L, -1)) {
+        lua_pushstring(L, name);
+        lua_rawget(L, -2);   /* raw: a miss binds nothing */
+    } else {
+        lua_pushnil(L);
+    }
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+}
+
 /* package.loaders searcher: the loader of a built-in module, or a message. */
 static int search_builtin(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);

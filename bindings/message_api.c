@@ -4,6 +4,7 @@
 #include <math.h>
 #include <time.h>
 #include "bindings.h"
+#include "yieldable.h"
 #include "core/external.h"
 #include "core/mailbox_bounds.h"
 #include "core/names.h"
@@ -100,24 +101,23 @@ static int send_kind(lua_State *L, mb_msg_kind kind) {
     return send_scratch(L, self, dest, kind);
 }
 
-/* Give the scheduler a turn, or end if an exit signal came (core.yield;
- * mb.send once its slice is used up, which returns true: sent, true kept
- * for the resume, vm.c). Where no yield reaches the scheduler (the host
- * thread's process, a coroutine of the process's own, mb.blocking's fn, a
- * Lua function a C function called) the slice's budget starts again
- * instead. */
-static int give_turn(lua_State *L, mb_proc *self, bool sent) {
+/* Whether the process running L can give its turn to the scheduler here:
+ * its body's own coroutine, on a scheduler, with no C call between. */
+static bool can_give_turn(lua_State *L, mb_proc *self) {
+    return !self->ext && L == mbb_co(self) && !self->in_blocking && mbb_yieldable(L) != MBB_YIELD_CANNOT;
+}
+
+int mbb_give_turn(lua_State *L, mb_proc *self, int keep) {
     mb_signal_drain(self);
     if (self->dying && !self->in_blocking) return mbb_exit_now(L, self);   /* there: when fn returns */
-    if (sent) lua_pushboolean(L, 1);
-    if (!mbb_can_give_turn(L, self)) {
+    if (!can_give_turn(L, self)) {
         self->budget = SLICE_BUDGET;
-        return sent;
+        return keep;
     }
     self->yield = MB_YIELD_RESCHED;
-    if (sent) ((mbb_lua *)self->state)->on_wake = MBB_WAKE_KEPT;
+    if (keep) ((mbb_lua *)self->state)->on_wake = MBB_WAKE_KEPT;
     mbb_note_where(L, self);
-    return lua_yield(L, sent);
+    return lua_yield(L, keep);
 }
 
 /* Replaces a table dest at 1 ({name, node}, a via name) by what moonbeam's
@@ -125,11 +125,7 @@ static int give_turn(lua_State *L, mb_proc *self, bool sent) {
  * to another node itself. That function cannot yield here (a C function
  * called it). */
 static bool resolve_table_dest(lua_State *L) {
-    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
-    lua_getfield(L, -1, "moonbeam.core");
-    if (!lua_istable(L, -1)) mbb_raisef(L, "send: dest must be a pid or a registered name");
-    lua_pushliteral(L, "_table_dest");
-    lua_rawget(L, -2);   /* raw: a miss binds nothing */
+    mbb_push_core_field(L, "_table_dest");
     if (!lua_isfunction(L, -1)) mbb_raisef(L, "send: dest must be a pid or a registered name");
     lua_pushvalue(L, 1);
     lua_pushliteral(L, "send");
@@ -149,7 +145,7 @@ static bool resolve_table_dest(lua_State *L) {
  * function, neither a closure nor a Lua wrapper: LuaJIT compiles the loops
  * that call it as before (as a closure, a loop of sends ran an eighth
  * slower). When the slice is used up, send gives up its turn after the
- * send (give_turn); a full mailbox's false,
+ * send, its true kept for the resume (mbb_give_turn); a full mailbox's false,
  * "full" comes back at once, and the next send or receive yields. */
 static int l_send(lua_State *L) {
     mb_proc *self = mbb_self(L);
@@ -166,9 +162,8 @@ static int l_send(lua_State *L) {
         lua_pushliteral(L, "full");
         return 2;
     }
-    if (over) return give_turn(L, self, true);
     lua_pushboolean(L, 1);
-    return 1;
+    return over ? mbb_give_turn(L, self, 1) : 1;
 }
 
 /* core.send_tagged(pid, tag, value) -> as send, of the message {tag,
@@ -353,7 +348,7 @@ static int l_wait_until(lua_State *L) {
 }
 
 /* core.yield(): give the scheduler a turn (or end, if an exit signal came). */
-static int l_yield(lua_State *L) { return give_turn(L, mbb_self(L), false); }
+static int l_yield(lua_State *L) { return mbb_give_turn(L, mbb_self(L), 0); }
 
 /* core._sendable(v) -> true, or false and why: whether v can be sent, so be
  * an exit reason (one too large is: it is cut short, mbb_set_exit_reason).

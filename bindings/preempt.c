@@ -24,14 +24,14 @@
 #include "core/sysmon.h"
 
 #define PREEMPT_HOOK_COUNT 1000   /* instructions between looks, once asked */
-/* Once a queued exit signal ends the process: its next instruction. A
- * loop whose every instruction is a long builtin call (a 12 ms s:rep) runs
- * a few hundred instructions a second, and each signal (one every look)
- * sets the count afresh: a count of 1000 was never reached. */
-#define DOOMED_HOOK_COUNT 1
-/* A wake's error, raised at the process's next instruction (mbb_raise_soon),
- * kept in its registry until then. */
-#define RAISE_HOOK_COUNT 1
+/* Its next instruction: once a queued exit signal ends the process, once
+ * it is past its memory limit (mbb_end_soon), for a wake's error
+ * (mbb_raise_soon). A loop whose every instruction is a long builtin call
+ * (a 12 ms s:rep) runs a few hundred instructions a second, and each
+ * signal (one every look) sets the count afresh: a count of 1000 was never
+ * reached. */
+#define NEXT_HOOK_COUNT 1
+/* Where a wake's error is kept until then. */
 #define RAISE_KEY "moonbeam.raise_pending"
 
 /* The process this thread is running a slice of, and where that slice
@@ -123,28 +123,17 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
     void *ud;
     if (lua_getallocf(L, &ud) != mb_proc_alloc) return;
     mb_proc *p = ud;
-    if (p->dying && !p->in_blocking) {
-        /* Its exit began inside a coroutine of its own (mbb_exit_soon):
-         * out of each level that cannot yield, until the body can. */
+    if ((p->dying || p->mem_exceeded) && !p->in_blocking) {
+        /* Its exit began inside a coroutine of its own (mbb_exit_soon), or
+         * it is past its memory_limit (mbb_end_soon; lua_run gives the
+         * reason): out of each level that cannot yield, with the error it
+         * would have met there, until the body can. */
         if (reaches_scheduler(p, L)) {
             mbb_clear_hook(L);
             mbb_exit_now(L, p);
         } else {
-            mbb_raisef(L, "moonbeam: process is exiting");
+            mbb_raise_plain(L, p->dying ? "moonbeam: process is exiting" : "not enough memory");
         }
-        return;
-    }
-    if (p->mem_exceeded) {
-        /* Past its memory_limit (mbb_end_soon): it ends here, as an exit
-         * does; where no yield reaches the scheduler, the error each level
-         * would have met unwinds it, until one can. */
-        if (!p->in_blocking && reaches_scheduler(p, L)) {
-            mbb_clear_hook(L);
-            p->yield = MB_YIELD_EXIT;
-            lua_yield(L, 0);
-            return;
-        }
-        mbb_raise_plain(L, "not enough memory");
         return;
     }
     mbb_lua *lp = p->state;
@@ -177,7 +166,7 @@ static void preempt_hook(lua_State *L, lua_Debug *ar) {
     lua_yield(L, 0);
 }
 
-void mbb_exit_soon(lua_State *L) { set_hook(L, DOOMED_HOOK_COUNT); }
+void mbb_exit_soon(lua_State *L) { set_hook(L, NEXT_HOOK_COUNT); }
 
 /* The slot is made with the state and never emptied (false, not nil, when
  * nothing is pending): storing into it allocates nothing, so a wake whose
@@ -193,7 +182,7 @@ void mbb_raise_soon(mb_proc *p, lua_State *from) {
         lua_setfield(from, LUA_REGISTRYINDEX, RAISE_KEY);
         lp->raise_pending = true;
     }
-    set_hook(lp->co, RAISE_HOOK_COUNT);
+    set_hook(lp->co, NEXT_HOOK_COUNT);
 }
 
 bool mbb_take_raise(mb_proc *p, lua_State *L) {
@@ -284,7 +273,7 @@ bool mbb_refusable(mb_proc *p) {
 bool mbb_end_soon(mb_proc *p) {
     mbb_lua *lp = p->state;
     if (!lp || !lp->L || !lp->co) return false;
-    set_hook(lp->L, DOOMED_HOOK_COUNT);
+    set_hook(lp->L, NEXT_HOOK_COUNT);
     if (mbb_on_trace(lp->L)) force_gc_step(lp);
     return true;
 }
@@ -333,7 +322,7 @@ static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
      * came, and left the hook set but not installed. */
     if (lua_gethookmask(lp->L) & LUA_MASKCOUNT) lua_sethook(lp->L, NULL, 0, 0);
     lua_sethook(lp->L, preempt_hook, LUA_MASKCOUNT,
-                doomed || p->dying ? DOOMED_HOOK_COUNT : PREEMPT_HOOK_COUNT);   /* dying: mbb_exit_soon's */
+                doomed || p->dying ? NEXT_HOOK_COUNT : PREEMPT_HOOK_COUNT);   /* dying: mbb_exit_soon's */
 }
 
 static void install_preempt_handler(void) {

@@ -17,9 +17,6 @@
  * inside a call that has returned: the process meets it at its next
  * instruction, where the receive returned to (preempt.c). */
 #include "bindings.h"
-#include "preempt.h"
-#include "yieldable.h"
-#include "core/external.h"
 #include "core/mailbox_bounds.h"
 #include "core/signal.h"
 #include "core/timer.h"
@@ -62,12 +59,7 @@ static bool receive_args(lua_State *L, mb_proc *self, double *deadline) {
  * core._take_code); the request is popped. Returns lua_pcall's status,
  * with the error on top when it failed. */
 static int take_code(lua_State *L) {
-    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
-    lua_getfield(L, -1, "moonbeam.core");
-    lua_pushliteral(L, "_take_code");
-    lua_rawget(L, -2);
-    lua_replace(L, -3);
-    lua_pop(L, 1);
+    mbb_push_core_field(L, "_take_code");
     lua_insert(L, -2);   /* the function, then the request */
     return lua_pcall(L, 1, 0, 0);
 }
@@ -126,27 +118,11 @@ static look_result look(lua_State *L, mb_proc *self, int match) {
     return LOOK_NONE;
 }
 
-/* Whether the process running L can give its turn to the scheduler here:
- * its body's own coroutine, on a scheduler, with no C call between. */
-bool mbb_can_give_turn(lua_State *L, mb_proc *self) {
-    return !self->ext && L == mbb_co(self) && !self->in_blocking && mbb_yieldable(L) != MBB_YIELD_CANNOT;
-}
-
 /* Return the message on top of L, giving the scheduler a turn first when
  * the slice is used up: the yield keeps the message, and the resume
- * returns it (MBB_WAKE_KEPT). */
+ * returns it. */
 static int return_taken(lua_State *L, mb_proc *self) {
-    if (self->budget > 0) return 1;
-    if (!mbb_can_give_turn(L, self)) {
-        self->budget = mbb_slice_budget();
-        return 1;
-    }
-    mb_signal_drain(self);
-    if (self->dying) return mbb_exit_now(L, self);
-    ((mbb_lua *)self->state)->on_wake = MBB_WAKE_KEPT;
-    self->yield = MB_YIELD_RESCHED;
-    mbb_note_where(L, self);
-    return lua_yield(L, 1);
+    return self->budget > 0 ? 1 : mbb_give_turn(L, self, 1);
 }
 
 /* mb.receive([timeout]) or mb.receive(match, [timeout]): docs/reference.md. */

@@ -739,6 +739,13 @@ describe("mb.receive(match, timeout)", function()
     assert.equal("memory_limit", h.reason(ref))
   end)
 
+  -- Once the child said "waiting" and waits, a message that wakes it.
+  local function wake_when_waiting(pid)
+    h.expect(function(m) return m == "waiting" end, "the child waiting")
+    assert.is_true(h.wait_until(function() return mb.info(pid).status == "waiting" end))
+    mb.send(pid, "wake")
+  end
+
   -- A match function at a wake can resume the body's own coroutine
   -- (coroutine.running() in the body), and the body can end there. The
   -- scheduler's resume of a coroutine that did not yield makes LuaJIT's
@@ -764,9 +771,7 @@ describe("mb.receive(match, timeout)", function()
       end
       error(oops)
     end, { monitor = true, memory_limit = 512 * 1024 }, mb.self())
-    h.expect(function(m) return m == "waiting" end, "the child waiting")
-    assert.is_true(h.wait_until(function() return mb.info(pid).status == "waiting" end))
-    mb.send(pid, "wake")
+    wake_when_waiting(pid)
     assert.equal("memory_limit", h.reason(ref))
   end)
 
@@ -781,9 +786,7 @@ describe("mb.receive(match, timeout)", function()
       end)
       return "returned"
     end, { monitor = true }, mb.self())
-    h.expect(function(m) return m == "waiting" end, "the child waiting")
-    assert.is_true(h.wait_until(function() return mb.info(pid).status == "waiting" end))
-    mb.send(pid, "wake")
+    wake_when_waiting(pid)
     local reason = h.reason(ref)
     assert.equal("error", reason[1])
     assert.matches("body's coroutine ended while it waited", reason[2], 1, true)

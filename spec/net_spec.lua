@@ -497,16 +497,22 @@ describe("unix sockets", function()
 end)
 
 describe("waiting on sockets", function()
+  -- body(me), spawned, owns the socket s from its first message, {"sock", s}.
+  local function hand_over(s, body)
+    local pid = mb.spawn(body, mb.self())
+    assert.is_true(net.controlling_process(s, pid))
+    mb.send(pid, { "sock", s })
+    return pid
+  end
+
   it("a process blocked in recv leaves its scheduler to others", function()
     local c, s = pair()
     local me = mb.self()
-    local pid = mb.spawn(function(me)
+    hand_over(s, function(me)
       local mb, net = require "moonbeam", require "moonbeam.net"
       local s = mb.receive()[2]
       mb.send(me, { "recv", net.recv(s, 3, 5000) })
-    end, me)
-    assert.is_true(net.controlling_process(s, pid))
-    mb.send(pid, { "sock", s })
+    end)
     -- Other processes run meanwhile, on every scheduler.
     for i = 1, 20 do
       mb.spawn(function(me, i) require("moonbeam").send(me, { "ran", i }) end, me, i)
@@ -519,17 +525,14 @@ describe("waiting on sockets", function()
 
   it("a call inside mb.blocking raises, naming itself, before its request goes: a recv there takes nothing", function()
     local c, s = pair()
-    local me = mb.self()
-    local pid = mb.spawn(function(me)
+    local pid = hand_over(s, function(me)
       local mb, net = require "moonbeam", require "moonbeam.net"
       local s = mb.receive()[2]
       local ok, err = pcall(mb.blocking, function() return net.recv(s) end)
       mb.send(me, { "blocked", ok, err })
       mb.receive()   -- the data are sent meanwhile
       mb.send(me, { "recv", net.recv(s, 5, 1000) })
-    end, me)
-    assert.is_true(net.controlling_process(s, pid))
-    mb.send(pid, { "sock", s })
+    end)
     local m = mb.receive(function(m) return m[1] == "blocked" end, 1000)
     assert.is_false(m[2])
     assert.matches("^net.recv: cannot wait inside mb.blocking", m[3])
