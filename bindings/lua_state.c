@@ -139,7 +139,6 @@ static void open_libs(lua_State *L, const mbb_lua_host *host) {
 typedef struct state_prep {
     mbb_lua *lp;
     const mbb_lua_host *host;
-    bool ahead;   /* made ahead of its spawn, on a scheduler with nothing to run */
     bool gen;     /* for a gen_server: moonbeam.gen_step loaded too, and no boot function */
 } state_prep;
 
@@ -178,11 +177,6 @@ static int prepare_state(lua_State *L) {
         lua_pushliteral(L, "moonbeam.gen_step");
         lua_call(L, 1, 0);
     }
-    /* Making it left ~3.5 KB of garbage (chunks that ran once, replaced
-     * paths, searchers' messages) that an idle process would keep until
-     * it allocates again. Collected when it costs no spawn anything: made
-     * ahead, by a scheduler that had nothing to run. */
-    if (sp->ahead) lua_gc(L, LUA_GCCOLLECT, 0);
     lua_gc(L, LUA_GCRESTART, -1);   /* LuaJIT: the next cycle when the heap has doubled */
     return 0;
 }
@@ -198,11 +192,11 @@ static int on_panic(lua_State *L) {
     return 0;
 }
 
-int mbb_state_new(mb_proc *owner, mbb_lua *lp, bool ahead, bool gen) {
+int mbb_state_new(mb_proc *owner, mbb_lua *lp, bool gen) {
     lua_State *L = lua_newstate(mb_proc_alloc, owner);
     lp->L = L;
     if (!L) return -1;
     lua_atpanic(L, on_panic);
-    state_prep sp = {lp, owner->rt->kind_data, ahead, gen};
+    state_prep sp = {lp, owner->rt->kind_data, gen};
     return lua_cpcall(L, prepare_state, &sp) ? -1 : 0;   /* allocates only under protection */
 }

@@ -13,11 +13,12 @@
 #include "bindings.h"
 
 /* A new state on owner's arena (owner: the process, or a state pool's
- * holder), into lp. ahead: made on a scheduler with nothing to run (its
- * garbage collected then); gen: for a gen_server, with moonbeam.gen_step
- * loaded and no boot function. 0, or -1 with the error on top of lp->L (if
+ * holder), into lp. gen: for a gen_server, with moonbeam.gen_step loaded
+ * and no boot function. Its making's garbage (~1.6 KB) is left to the
+ * state's collector: a state made ahead has it collected while the pool is
+ * full and nothing else is to be done (state_pool.h). 0, or -1 with the error on top of lp->L (if
  * there is a state: NULL when there was no memory for one). */
-int mbb_state_new(mb_proc *owner, mbb_lua *lp, bool ahead, bool gen);
+int mbb_state_new(mb_proc *owner, mbb_lua *lp, bool gen);
 
 /* The spawner's paths when they were not the host's (process.h): path,
  * then cpath, in one buffer; set on L's package. */

@@ -9,6 +9,7 @@
 typedef struct mbb_ready {
     mb_proc *holder;   /* the state's allocator ud and the owner of its arena */
     mbb_lua lua;
+    bool tidy;   /* its garbage collected (mbb_state_pool_tidy) */
     struct mbb_ready *next;   /* on the spent list */
 } mbb_ready;
 
@@ -56,6 +57,21 @@ void mbb_state_pool_destroy(mbb_state_pool *pool) {
     pthread_mutex_destroy(&pool->lock);
 }
 
+/* Put r in the pool, or free it if another scheduler filled the pool
+ * meanwhile. true: kept. */
+static bool keep(mbb_state_pool *pool, mbb_ready *r) {
+    pthread_mutex_lock(&pool->lock);
+    int n = atomic_load_explicit(&pool->n, memory_order_relaxed);
+    bool kept = n < MBB_POOL_MAX;
+    if (kept) {
+        pool->ready[n] = r;
+        atomic_store_explicit(&pool->n, n + 1, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (!kept) ready_free(r);
+    return kept;
+}
+
 bool mbb_state_pool_fill(mbb_state_pool *pool, mb_runtime *rt, mbb_state_maker make) {
     if (atomic_load_explicit(&pool->n, memory_order_relaxed) >= MBB_POOL_MAX) return false;
     atomic_store_explicit(&pool->asked, false, memory_order_relaxed);
@@ -69,16 +85,34 @@ bool mbb_state_pool_fill(mbb_state_pool *pool, mb_runtime *rt, mbb_state_maker m
         else free(r);
         return false;
     }
+    return keep(pool, r);
+}
+
+static int collect(lua_State *L) {
+    lua_gc(L, LUA_GCCOLLECT, 0);   /* may allocate (a string table shrunk): protected */
+    return 0;
+}
+
+bool mbb_state_pool_tidy(mbb_state_pool *pool) {
+    if (atomic_load_explicit(&pool->n, memory_order_relaxed) < MBB_POOL_MAX) return false;
+    /* Taken out while it is collected, so that no spawn takes it meanwhile;
+     * the lock hands it over from the thread that made it. */
+    mbb_ready *r = NULL;
     pthread_mutex_lock(&pool->lock);
     int n = atomic_load_explicit(&pool->n, memory_order_relaxed);
-    bool kept = n < MBB_POOL_MAX;   /* another scheduler may have filled it meanwhile */
-    if (kept) {
-        pool->ready[n] = r;
-        atomic_store_explicit(&pool->n, n + 1, memory_order_relaxed);
+    for (int i = 0; i < n; i++) {
+        if (pool->ready[i]->tidy) continue;
+        r = pool->ready[i];
+        pool->ready[i] = pool->ready[n - 1];
+        atomic_store_explicit(&pool->n, n - 1, memory_order_relaxed);
+        break;
     }
     pthread_mutex_unlock(&pool->lock);
-    if (!kept) ready_free(r);
-    return kept;
+    if (!r) return false;
+    r->tidy = true;
+    lua_cpcall(r->lua.L, collect, NULL);   /* out of memory: left as it is */
+    keep(pool, r);
+    return true;
 }
 
 bool mbb_state_pool_wanted(mbb_state_pool *pool) {

@@ -32,18 +32,20 @@ static bool is_gen_server(const mb_proc *p) {
 }
 
 static int make_state(mb_proc *owner, mbb_lua *lp) {
-    return mbb_state_new(owner, lp, false, is_gen_server(owner));
+    return mbb_state_new(owner, lp, is_gen_server(owner));
 }
-static int make_state_ahead(mb_proc *owner, mbb_lua *lp) { return mbb_state_new(owner, lp, true, false); }
-static int make_gen_state_ahead(mb_proc *owner, mbb_lua *lp) { return mbb_state_new(owner, lp, true, true); }
+static int make_state_ahead(mb_proc *owner, mbb_lua *lp) { return mbb_state_new(owner, lp, false); }
+static int make_gen_state_ahead(mb_proc *owner, mbb_lua *lp) { return mbb_state_new(owner, lp, true); }
 
-/* The kind's work ahead: a state for a pool (kind.h); the gen_servers'
- * once one has started. */
+/* The kind's work ahead (kind.h): a state for a pool, the gen_servers'
+ * once one has started; with the pools full, a kept state's garbage. */
 static bool lua_ahead(mb_runtime *rt) {
     mbb_lua_host *host = rt->kind_data;
     if (!host) return false;
+    bool gen = mbb_state_pool_wanted(&host->gen_pool);
     return mbb_state_pool_fill(&host->pool, rt, make_state_ahead) ||
-           (mbb_state_pool_wanted(&host->gen_pool) && mbb_state_pool_fill(&host->gen_pool, rt, make_gen_state_ahead));
+           (gen && mbb_state_pool_fill(&host->gen_pool, rt, make_gen_state_ahead)) ||
+           mbb_state_pool_tidy(&host->pool) || (gen && mbb_state_pool_tidy(&host->gen_pool));
 }
 
 static void lua_drop_ahead(mb_runtime *rt) {

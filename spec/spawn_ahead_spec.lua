@@ -59,6 +59,31 @@ describe("a process started from a state made ahead", function()
     end
   end)
 
+  -- Making a state leaves garbage (chunks run once, replaced paths), which
+  -- an idle process would keep: a state kept ahead has it collected once
+  -- the pool is full and the host is quiet, not while spawns are waiting.
+  it("comes without its making's garbage after a quiet moment", function()
+    local function garbage(parent)
+      local before = collectgarbage("count")
+      collectgarbage()
+      local mb = require "moonbeam"
+      mb.send(parent, { "garbage", (before - collectgarbage("count")) * 1024 })
+    end
+    -- More spawns at once than the pool holds: the last ones' states are
+    -- made as they are spawned, or refilled meanwhile, uncollected.
+    for _ = 1, 16 do mb.spawn(garbage, mb.self()) end
+    local made = 0
+    for i = 1, 16 do made = math.max(made, h.expect(h.tuple("garbage"), "process " .. i)[2]) end
+    local quiet
+    for _ = 1, 50 do   -- the pool filled and tidied in a quiet moment
+      mb.sleep(20)
+      mb.spawn(garbage, mb.self())
+      quiet = h.expect(h.tuple("garbage"))[2]
+      if quiet < made then break end
+    end
+    assert.is_true(quiet < made - 512, ("%d bytes of garbage after a quiet moment, %d made on spawn"):format(quiet, made))
+  end)
+
   it("ends with memory_limit when the limit is below what any state needs", function()
     local _, ref = mb.spawn_opt(look, { monitor = true, memory_limit = 4096 }, mb.self())
     assert.equal("memory_limit", h.reason(ref, 10000))

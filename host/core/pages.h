@@ -35,13 +35,16 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define MB_PAGES_CHUNK 4096
 #define MB_PAGES_KEEP ((size_t)64 << 20)   /* free chunks kept resident */
 #define MB_PAGES_BATCH 2048                 /* chunks handed back to the kernel at once */
 #define MB_PAGES_SMALL_SLAB ((size_t)256 << 10)   /* a host's first slabs, */
 #define MB_PAGES_SMALL_SLABS 4                     /* this many */
-#define MB_PAGES_HUGE_SLAB ((size_t)2 << 20)       /* the next ones: a huge page each */
+#define MB_PAGES_HUGE_SLAB ((size_t)2 << 20)       /* the next ones: a huge page each, */
+#define MB_PAGES_HUGE_RETRY 16                     /* or 4 KB pages while those fault in faster:
+                                                      huge ones tried again after this many */
 #define MB_PAGES_SLOT_RUN 64                       /* chunks: 256 KB, 42 slots of LuaJIT's */
 #define MB_PAGES_SLOTS_KEEP ((size_t)16 << 20)     /* free slots kept resident */
 #define MB_PAGES_SLOTS_BATCH 256                   /* slots whose pages go back at once */
@@ -50,6 +53,8 @@ typedef struct mb_slab {
     struct mb_slab *next;
     char *base;
     size_t size;
+    bool small_pages;           /* a 2 MB slab mapped in 4 KB pages */
+    uint64_t fault_ns;          /* CPU time its pages took to fault in */
 } mb_slab;
 
 /* Slots of one size (mb_pages_get_slot); the pool's mutex guards them. */
@@ -80,6 +85,11 @@ typedef struct mb_pages {
     bool making;                /* a thread is mapping the spare */
     struct mb_slab *slabs;      /* every mapping, unmapped by mb_pages_destroy */
     size_t nslabs;              /* how many: the next one's size */
+    /* What the latest 2 MB slab in huge pages [0] and in 4 KB pages [1] took
+     * to fault in (0: none yet), and how many slabs in a row were mapped in
+     * 4 KB pages: see next_slab in pages.c. */
+    uint64_t fault_ns[2];
+    unsigned small_run;
 } mb_pages;
 
 int mb_pages_init(mb_pages *pg);   /* -1: no mutex */

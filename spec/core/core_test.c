@@ -399,6 +399,30 @@ static size_t take_list(mb_pages *pg, size_t n, char **first, char **last) {
     return got;
 }
 
+/* Each 2 MB slab is mapped in 4 KB pages while huge ones faulted in dearer
+ * at their latest try, and in huge pages again after MB_PAGES_HUGE_RETRY. */
+static void page_size_choice(void) {
+    mb_pages pg;
+    check(mb_pages_init(&pg) == 0, "page size: a pool");
+    while (pg.nslabs < MB_PAGES_SMALL_SLABS || pg.bump < pg.end) mb_pages_get(&pg);   /* the first, small slabs */
+    pg.fault_ns[0] = UINT64_MAX / 2;   /* huge pages: dear */
+    pg.fault_ns[1] = 1;
+    int small = 0, made = 0;
+    bool huge_again = false;
+    for (int i = 0; i <= MB_PAGES_HUGE_RETRY; i++) {
+        if (!mb_pages_ahead(&pg) || !pg.spare || pg.spare->size != MB_PAGES_HUGE_SLAB || !pg.spare->fault_ns) break;
+        made++;
+        if (i < MB_PAGES_HUGE_RETRY) small += pg.spare->small_pages;
+        else huge_again = !pg.spare->small_pages;
+        while (pg.bump < pg.end) mb_pages_get(&pg);
+        mb_pages_get(&pg);   /* from the spare */
+    }
+    check(made == MB_PAGES_HUGE_RETRY + 1, "page size: 2 MB slabs made ahead, their faulting in timed");
+    check(small == MB_PAGES_HUGE_RETRY, "page size: 4 KB pages while huge ones were dearer");
+    check(huge_again, "page size: huge pages tried again after a run of 4 KB ones");
+    mb_pages_destroy(&pg);
+}
+
 static void pages(void) {
     mb_pages pg;
     check(mb_pages_init(&pg) == 0, "pages: a pool");
@@ -589,6 +613,7 @@ int main(void) {
     }
     process_slots();
     pages();
+    page_size_choice();
     slots();
     md5();
     check(mb_runtime_stop(rt) == 0, "the runtime stops and frees everything");
