@@ -54,6 +54,7 @@ typedef struct mb_slab {
     char *base;
     size_t size;
     bool small_pages;           /* a 2 MB slab mapped in 4 KB pages */
+    struct mb_slab *next_small; /* on the list of those to make a huge page (mb_pages_collapse) */
     uint64_t fault_ns;          /* CPU time its pages took to fault in */
 } mb_slab;
 
@@ -90,6 +91,7 @@ typedef struct mb_pages {
      * 4 KB pages: see next_slab in pages.c. */
     uint64_t fault_ns[2];
     unsigned small_run;
+    struct mb_slab *small;      /* slabs in 4 KB pages, not yet made huge pages */
 } mb_pages;
 
 int mb_pages_init(mb_pages *pg);   /* -1: no mutex */
@@ -99,6 +101,10 @@ void mb_pages_destroy(mb_pages *pg);
  * release to the kernel: true if this call did either (a scheduler with
  * nothing to run, before it sleeps). */
 bool mb_pages_ahead(mb_pages *pg);
+/* Make one slab mapped in 4 KB pages a huge page, in place (its contents
+ * kept, while processes use it): a host with nothing else to do. true:
+ * there was one. */
+bool mb_pages_collapse(mb_pages *pg);
 /* A chunk of MB_PAGES_CHUNK bytes, 16-byte aligned; NULL: no memory. */
 void *mb_pages_get(mb_pages *pg);
 /* Give back the chunks of a list linked through their first word (NULL

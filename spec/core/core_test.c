@@ -420,6 +420,14 @@ static void page_size_choice(void) {
     check(made == MB_PAGES_HUGE_RETRY + 1, "page size: 2 MB slabs made ahead, their faulting in timed");
     check(small == MB_PAGES_HUGE_RETRY, "page size: 4 KB pages while huge ones were dearer");
     check(huge_again, "page size: huge pages tried again after a run of 4 KB ones");
+    /* Those in 4 KB pages are made huge pages when the host is idle, their
+     * contents kept. */
+    char *kept = pg.small ? pg.small->base + 12345 : NULL;
+    if (kept) *kept = 42;
+    int collapsed = 0;
+    while (mb_pages_collapse(&pg)) collapsed++;
+    check(collapsed == small && !pg.small && kept && *kept == 42,
+          "page size: each slab in 4 KB pages collapsed once, its contents kept");
     mb_pages_destroy(&pg);
 }
 
