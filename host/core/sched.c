@@ -134,13 +134,18 @@ void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p) {
             uv_stop(&s->loop);
             if (n > 1 && atomic_load(&rt->sleepers) > 1) wake_sleeper(rt, s);
         }
-    } else if (atomic_load(&rt->sleepers) > 0 && atomic_load(&rt->nappers) == 0 && (n > 1 || own)) {
-        /* More than we run next, or a slice nobody watches. A napping
-         * scheduler looks at every queue within NAP_MS and steals what
-         * waits behind another: no wake-up while one naps. Woken at each
-         * second process queued, it was woken at every slice of a producer
-         * and its server (which alternate on one core): a write and the
-         * other core's wake-up for nothing, 3,000 of them in 1.5M casts. */
+    } else if (atomic_load(&rt->sleepers) > 0 && atomic_load(&rt->nappers) == 0 && n > 1) {
+        /* More than we run next. A napping scheduler looks at every queue
+         * within NAP_MS and steals what waits behind another: no wake-up
+         * while one naps. Woken at each second process queued, it was woken
+         * at every slice of a producer and its server (which alternate on
+         * one core): a write and the other core's wake-up for nothing,
+         * 3,000 of them in 1.5M casts. Nor for the one process a slice
+         * queues, the next to run (a message to a process that waited):
+         * on an idle host that wake-up was a system call and another
+         * core's wake on every message (a round trip after a pause took 14
+         * µs on two schedulers, 6 on one); a slice that then runs on, with
+         * it queued behind, is the system monitor's to see (sysmon.c). */
         wake_sleeper(rt, s);
     }
 }

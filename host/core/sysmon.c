@@ -138,6 +138,10 @@ static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
         wt->asked = 0;
     }
     double ran = now - wt->since;
+    /* Work queued behind a slice seen at the last look too: an idle
+     * scheduler is woken to take it (mb_sched_push wakes none for the one
+     * process a slice queues). */
+    if (seen && atomic_load_explicit(&s->rq_len, memory_order_relaxed) > 0) mb_sched_wake_idle(m->rt, s);
     if (!pin(s, w)) return true;
     mb_proc *p = atomic_load_explicit(&s->running, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->runtime_us, (uint64_t)(dt * 1000), memory_order_relaxed);
