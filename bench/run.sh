@@ -224,6 +224,8 @@ bench_round() {
     mbrun "spawn 10k by module" bench/spawn.lua "$(n 10000)" 10k module
     mbrun "pingpong"   bench/pingpong.lua "$(n 2000000)"
     ecore "pingpong"   pingpong "$(n 2000000)"
+    mbrun "pause"      bench/pause.lua "$(n 1000)"
+    ecore "pause"      pause "$(n 1000)"
     mbrun "send"       bench/send.lua "$(n 4000000)"
     ecore "send"       send "$(n 4000000)"
     mbrun "ring"       bench/ring.lua 1000 "$(n 1000000)"

@@ -151,6 +151,8 @@ local rows = {
   { "idle_proc_10k_kb",  "RSS per idle process (10k)",  "KB", at_most(40, "KB") },
   { "idle_proc_100k_kb", "RSS per idle process (100k)", "KB", at_most(40, "KB") },
   { "pingpong_rt_us",    "pingpong round trip",         "µs", vs_beam("≤", "1.0") },
+  { "pause_rt_us",       "  after a 2 ms pause (median)", "µs" },
+  { "pause_spawn_us",    "spawn + a message back, after a pause", "µs" },
   { "send_msgs_per_s",   "send throughput",             "msg/s" },
   { "ring_hops_per_s",   "ring 1000 procs",             "hop/s", vs_beam("≥", "1.0") },
   { "timer_late_p50_ms", "timer lateness p50",          "ms" },

@@ -12,6 +12,9 @@
 %%   spawn    N Label   spawn N idle processes; spawn_<Label>_us, idle_proc_<Label>_kb
 %%   spawn_exit N       N processes, 1000 alive at most, each tells and ends; spawn_exit_us
 %%   pingpong N         N round trips between two processes; pingpong_rt_us
+%%   pause    N         N times: a 2 ms pause, a round trip to a waiting process;
+%%                     a pause, a spawn that sends one message back; medians
+%%                     pause_rt_us, pause_spawn_us
 %%   send     N         N one-way messages to a counting consumer; send_msgs_per_s
 %%   ring     Size Hops token around a ring of Size processes; ring_hops_per_s
 %%   timers   N SpanMs  N send_after timers over 0..SpanMs; timer_late_p50/p99_ms
@@ -44,6 +47,24 @@ fmt(V) when is_integer(V) -> integer_to_list(V);
 fmt(V) -> float_to_list(float(V), [{decimals, 3}, compact]).
 
 now_us() -> erlang:monotonic_time(microsecond).
+
+median(L) -> lists:nth((length(L) + 1) div 2, lists:sort(L)).
+
+echo() ->
+    receive From -> From ! pong, echo() end.
+
+%% Microseconds, to the nanosecond clock's precision (a round trip is a few).
+pause_once(Self, Echo) ->
+    timer:sleep(2),
+    T0 = erlang:monotonic_time(nanosecond),
+    Echo ! Self,
+    receive pong -> ok end,
+    Rt = (erlang:monotonic_time(nanosecond) - T0) / 1000,
+    timer:sleep(2),
+    T1 = erlang:monotonic_time(nanosecond),
+    spawn(fun() -> Self ! hi end),
+    receive hi -> ok end,
+    {Rt, (erlang:monotonic_time(nanosecond) - T1) / 1000}.
 
 %% ---------------------------------------------------------------- spawn
 
@@ -82,6 +103,17 @@ run(pingpong, [N], _) ->
     T1 = now_us(),
     result("pingpong_rt_us", (T1 - T0) / N, "us"),
     exit(Pong, kill);
+
+%% ---------------------------------------------------------------- pause
+
+run(pause, [N], _) ->
+    Self = self(),
+    Echo = spawn(fun() -> echo() end),
+    Pairs = [pause_once(Self, Echo) || _ <- lists:seq(1, N)],
+    {Rts, Spawns} = lists:unzip(Pairs),
+    result("pause_rt_us", median(Rts), "us"),
+    result("pause_spawn_us", median(Spawns), "us"),
+    exit(Echo, kill);
 
 %% ----------------------------------------------------------------- send
 
