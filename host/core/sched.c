@@ -144,8 +144,9 @@ void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p) {
          * queues, the next to run (a message to a process that waited):
          * on an idle host that wake-up was a system call and another
          * core's wake on every message (a round trip after a pause took 14
-         * µs on two schedulers, 6 on one); a slice that then runs on, with
-         * it queued behind, is the system monitor's to see (sysmon.c). */
+         * µs on two schedulers, 6 on one); a slice that then runs on, or
+         * what its thread does after it (a state's close), with it queued
+         * behind, is the system monitor's to see (sysmon.c). */
         wake_sleeper(rt, s);
     }
 }

@@ -127,21 +127,23 @@ static void unpin(mb_sched *s, uint64_t w) { atomic_store_explicit(&s->slice, w,
  * sample, as a profiler takes, at no cost to the slices themselves. */
 static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
     uint64_t w = atomic_load_explicit(&s->slice, memory_order_acquire);
+    bool seen = w == wt->slice;
+    /* Work queued behind a slice seen at the last look too, or behind what
+     * the thread has done since between slices (a state's close with its
+     * finalizers, its loop's callbacks): an idle scheduler is woken to take
+     * it (mb_sched_push wakes none for the one process a slice queues). */
+    bool queued = atomic_load_explicit(&s->rq_len, memory_order_relaxed) > 0;
+    if (seen && queued) mb_sched_wake_idle(m->rt, s);
     if (!(w & MB_SLICE_RUNNING) || (w & (MB_SLICE_CLAIMED | MB_SLICE_HANDED))) {
         wt->slice = w;
-        return false;
+        return queued;   /* the next look soon: it may be stuck there */
     }
-    bool seen = w == wt->slice;
     if (!seen) {   /* a slice we have not seen before */
         wt->slice = w;
         wt->since = now;
         wt->asked = 0;
     }
     double ran = now - wt->since;
-    /* Work queued behind a slice seen at the last look too: an idle
-     * scheduler is woken to take it (mb_sched_push wakes none for the one
-     * process a slice queues). */
-    if (seen && atomic_load_explicit(&s->rq_len, memory_order_relaxed) > 0) mb_sched_wake_idle(m->rt, s);
     if (!pin(s, w)) return true;
     mb_proc *p = atomic_load_explicit(&s->running, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->runtime_us, (uint64_t)(dt * 1000), memory_order_relaxed);
