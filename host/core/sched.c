@@ -447,7 +447,13 @@ static void sched_main(void *arg) {
         /* Last, and only with every other scheduler asleep: a collapse takes
          * milliseconds, and one made while processes passed messages on the
          * other scheduler slowed them (a ring of 1000: 17%). */
-        if (atomic_load(&rt->sleepers) >= rt->nscheds - 1 && mb_pages_collapse(&rt->pages)) continue;
+        if (atomic_load(&rt->sleepers) >= rt->nscheds - 1 && mb_pages_collapse(&rt->pages)) {
+            /* The loop between two: a host whose memory grew has dozens of
+             * slabs to collapse, and this loop's timers (receive timeouts)
+             * and sockets are no other scheduler's. */
+            poll_loop(s);
+            continue;
+        }
         atomic_store(&s->sleeping, 1);
         atomic_fetch_add(&rt->sleepers, 1);
         /* Re-check after announcing sleep: a push that saw sleeping == 0

@@ -82,6 +82,31 @@ static void echo_close(mb_proc *p) { p->state = NULL; }
 
 static const mb_kind echo_kind = {.name = "echo", .run = echo_run, .close = echo_close};
 
+/* ---- the nap kind ---------------------------------------------------------
+ * Waits NAP_MS for nothing, on the loop of the scheduler that ran it, then
+ * sends nap_to how many ms past its deadline it ran, and ends. */
+
+#define NAP_MS 5.0
+static mb_pid nap_to;
+static double nap_due;   /* one nap at a time */
+
+static void nap_run(mb_proc *p) {
+    if (p->yield == MB_YIELD_WAIT && mb_proc_wait_timed_out(p)) {
+        mb_buf b;
+        mb_buf_init(&b);
+        if (mb_put_number(&b, mb_now_ms() - nap_due) == 0)
+            mb_send(p->rt, p->sched, p->pid, nap_to, MB_MSG_DATA, 0, b.p, b.len);
+        mb_buf_free(&b);
+        p->yield = MB_YIELD_EXIT;
+        return;
+    }
+    if (p->yield != MB_YIELD_WAIT) nap_due = mb_now_ms() + NAP_MS;
+    p->wait_deadline = nap_due;
+    p->yield = MB_YIELD_WAIT;
+}
+
+static const mb_kind nap_kind = {.name = "nap", .run = nap_run, .close = echo_close};
+
 /* ---- the test's own process (external.h) --------------------------------- */
 
 static mb_proc *self;
@@ -431,6 +456,50 @@ static void page_size_choice(void) {
     mb_pages_destroy(&pg);
 }
 
+/* The host's slabs in 4 KB pages are made huge pages once it is idle, a
+ * few ms each: the scheduler that does it still runs its loop's timers
+ * between two (a receive timeout armed there is not held up by them all). */
+static void collapse_keeps_timers(mb_runtime *rt) {
+    enum { SLABS = 64 };
+    mb_pages *pg = &rt->pages;
+    size_t per_slab = MB_PAGES_HUGE_SLAB / MB_PAGES_CHUNK, n = 0;
+    char *first = NULL, *last = NULL;
+    for (int i = 0; i < SLABS; i++) {
+        pthread_mutex_lock(&pg->lock);
+        pg->fault_ns[0] = UINT64_MAX / 2;   /* huge pages dear: the next slab in 4 KB pages */
+        pg->fault_ns[1] = 1;
+        pg->small_run = 0;
+        pthread_mutex_unlock(&pg->lock);
+        char *f, *l;
+        size_t got = take_list(pg, per_slab, &f, &l);
+        if (!got) break;
+        if (last) memcpy(last, &f, sizeof f);
+        else first = f;
+        last = l;
+        n += got;
+    }
+    size_t small = 0;
+    pthread_mutex_lock(&pg->lock);
+    for (mb_slab *s = pg->small; s; s = s->next_small) small++;
+    pg->fault_ns[0] = pg->fault_ns[1] = 0;
+    pthread_mutex_unlock(&pg->lock);
+    check(small >= SLABS / 2, "collapse: slabs in 4 KB pages to make huge pages");
+    nap_to = self->pid;
+    mb_spawn_opts o = {.kind = &nap_kind, .target = "nap", .args = (const uint8_t[]){0}, .args_len = 1};
+    mb_pid pid = 0;
+    double late = -1;
+    if (mb_spawn(self, &o, &pid, NULL) == MB_SPAWN_OK) {
+        mb_msg *m = next_message(5000);
+        mb_span v;
+        if (!m || mb_term_first(m->data, m->data + m->len, &v) || !mb_term_num(v, &late)) late = -1;
+        free(m);
+    }
+    char what[128];
+    snprintf(what, sizeof what, "collapse: a receive timeout on the collapsing scheduler's loop %.1f ms late", late);
+    check(late >= 0 && late < 50, what);
+    mb_pages_put_list(pg, first, last, n);
+}
+
 static void pages(void) {
     mb_pages pg;
     check(mb_pages_init(&pg) == 0, "pages: a pool");
@@ -618,6 +687,7 @@ int main(void) {
         timers();
         dead_pid();
         tables();
+        collapse_keeps_timers(rt);
     }
     process_slots();
     pages();
