@@ -110,7 +110,10 @@ bool mbb_state_pool_tidy(mbb_state_pool *pool) {
     pthread_mutex_unlock(&pool->lock);
     if (!r) return false;
     r->tidy = true;
-    lua_cpcall(r->lua.L, collect, NULL);   /* out of memory: left as it is */
+    /* Out of memory: left as it is, but without the error on its stack,
+     * where a process that took it found a state whose making failed
+     * (vm.c, create) and ended with {"error", "not enough memory"}. */
+    if (lua_cpcall(r->lua.L, collect, NULL)) lua_settop(r->lua.L, 0);
     keep(pool, r);
     return true;
 }
