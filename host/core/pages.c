@@ -3,14 +3,30 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
+/* Whether the kernel makes huge pages for memory that asks for them
+ * (transparent huge pages "always" or "madvise"). MADV_COLLAPSE makes one
+ * whatever that setting says, with compaction if need be: where it is
+ * "never", or the kernel has none, no slab is mapped in 4 KB pages to be
+ * collapsed later (next_slab). */
+static bool thp_on(void) {
+    char mode[64];
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!f) return false;
+    bool known = fgets(mode, sizeof mode, f) != NULL;
+    fclose(f);
+    return known && !strstr(mode, "[never]");
+}
+
 int mb_pages_init(mb_pages *pg) {
     memset(pg, 0, sizeof *pg);
+    pg->thp = thp_on();
     return pthread_mutex_init(&pg->lock, NULL) ? -1 : 0;
 }
 
@@ -52,7 +68,7 @@ typedef struct slab_plan {
  * passed a message round a ring 8% slower (TLB misses). Lock held. */
 static slab_plan next_slab(const mb_pages *pg) {
     if (pg->nslabs < MB_PAGES_SMALL_SLABS) return (slab_plan){MB_PAGES_SMALL_SLAB, false};
-    bool small = pg->fault_ns[0] > pg->fault_ns[1] && pg->small_run < MB_PAGES_HUGE_RETRY;
+    bool small = pg->thp && pg->fault_ns[0] > pg->fault_ns[1] && pg->small_run < MB_PAGES_HUGE_RETRY;
     return (slab_plan){MB_PAGES_HUGE_SLAB, small};
 }
 

@@ -91,6 +91,7 @@ typedef struct mb_pages {
      * 4 KB pages: see next_slab in pages.c. */
     uint64_t fault_ns[2];
     unsigned small_run;
+    bool thp;                   /* the kernel makes huge pages when asked (THP not "never") */
     struct mb_slab *small;      /* slabs in 4 KB pages, not yet made huge pages */
 } mb_pages;
 

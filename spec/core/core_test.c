@@ -430,6 +430,7 @@ static void page_size_choice(void) {
     mb_pages pg;
     check(mb_pages_init(&pg) == 0, "page size: a pool");
     while (pg.nslabs < MB_PAGES_SMALL_SLABS || pg.bump < pg.end) mb_pages_get(&pg);   /* the first, small slabs */
+    pg.thp = true;   /* as where the kernel makes huge pages when asked */
     pg.fault_ns[0] = UINT64_MAX / 2;   /* huge pages: dear */
     pg.fault_ns[1] = 1;
     int small = 0, made = 0;
@@ -454,6 +455,16 @@ static void page_size_choice(void) {
     check(collapsed == small && !pg.small && kept && *kept == 42,
           "page size: each slab in 4 KB pages collapsed once, its contents kept");
     mb_pages_destroy(&pg);
+    /* A kernel told to make no huge pages (THP "never") gets none from a
+     * collapse either: every slab as it comes. */
+    check(mb_pages_init(&pg) == 0, "page size: a pool");
+    while (pg.nslabs < MB_PAGES_SMALL_SLABS || pg.bump < pg.end) mb_pages_get(&pg);
+    pg.thp = false;
+    pg.fault_ns[0] = UINT64_MAX / 2;
+    pg.fault_ns[1] = 1;
+    check(mb_pages_ahead(&pg) && pg.spare && !pg.spare->small_pages && !pg.small,
+          "page size: no slab in 4 KB pages to collapse where THP is \"never\"");
+    mb_pages_destroy(&pg);
 }
 
 /* The host's slabs in 4 KB pages are made huge pages once it is idle, a
@@ -464,6 +475,10 @@ static void collapse_keeps_timers(mb_runtime *rt) {
     mb_pages *pg = &rt->pages;
     size_t per_slab = MB_PAGES_HUGE_SLAB / MB_PAGES_CHUNK, n = 0;
     char *first = NULL, *last = NULL;
+    pthread_mutex_lock(&pg->lock);
+    bool thp = pg->thp;
+    pg->thp = true;   /* as where the kernel makes huge pages when asked */
+    pthread_mutex_unlock(&pg->lock);
     for (int i = 0; i < SLABS; i++) {
         pthread_mutex_lock(&pg->lock);
         pg->fault_ns[0] = UINT64_MAX / 2;   /* huge pages dear: the next slab in 4 KB pages */
@@ -482,6 +497,7 @@ static void collapse_keeps_timers(mb_runtime *rt) {
     pthread_mutex_lock(&pg->lock);
     for (mb_slab *s = pg->small; s; s = s->next_small) small++;
     pg->fault_ns[0] = pg->fault_ns[1] = 0;
+    pg->thp = thp;
     pthread_mutex_unlock(&pg->lock);
     check(small >= SLABS / 2, "collapse: slabs in 4 KB pages to make huge pages");
     nap_to = self->pid;
