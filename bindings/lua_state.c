@@ -192,6 +192,17 @@ static int on_panic(lua_State *L) {
     return 0;
 }
 
+static int collect(lua_State *L) {
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    return 0;
+}
+
+bool mbb_state_collect(lua_State *L) {
+    if (!lua_cpcall(L, collect, NULL)) return true;
+    lua_pop(L, 1);
+    return false;
+}
+
 int mbb_state_new(mb_proc *owner, mbb_lua *lp, bool gen) {
     lua_State *L = lua_newstate(mb_proc_alloc, owner);
     lp->L = L;

@@ -20,6 +20,11 @@
  * there is a state: NULL when there was no memory for one). */
 int mbb_state_new(mb_proc *owner, mbb_lua *lp, bool gen);
 
+/* A full collection of L, protected (it runs finalizers, and may allocate:
+ * LuaJIT throws their errors and a refused block out of it); an error is
+ * dropped. false: it failed. */
+bool mbb_state_collect(lua_State *L);
+
 /* The spawner's paths when they were not the host's (process.h): path,
  * then cpath, in one buffer; set on L's package. */
 void mbb_set_search_path(lua_State *L, const char *search_path);

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include "bindings.h"
+#include "lua_state.h"
 
 typedef struct mbb_ready {
     mb_proc *holder;   /* the state's allocator ud and the owner of its arena */
@@ -88,11 +89,6 @@ bool mbb_state_pool_fill(mbb_state_pool *pool, mb_runtime *rt, mbb_state_maker m
     return keep(pool, r);
 }
 
-static int collect(lua_State *L) {
-    lua_gc(L, LUA_GCCOLLECT, 0);   /* may allocate (a string table shrunk): protected */
-    return 0;
-}
-
 bool mbb_state_pool_tidy(mbb_state_pool *pool) {
     if (atomic_load_explicit(&pool->n, memory_order_relaxed) < MBB_POOL_MAX) return false;
     /* Taken out while it is collected, so that no spawn takes it meanwhile;
@@ -110,10 +106,10 @@ bool mbb_state_pool_tidy(mbb_state_pool *pool) {
     pthread_mutex_unlock(&pool->lock);
     if (!r) return false;
     r->tidy = true;
-    /* Out of memory: left as it is, but without the error on its stack,
-     * where a process that took it found a state whose making failed
-     * (vm.c, create) and ended with {"error", "not enough memory"}. */
-    if (lua_cpcall(r->lua.L, collect, NULL)) lua_settop(r->lua.L, 0);
+    /* Out of memory: left as it is, with no error on its stack, where a
+     * process that took it found a state whose making failed (vm.c,
+     * create) and ended with {"error", "not enough memory"}. */
+    mbb_state_collect(r->lua.L);
     keep(pool, r);
     return true;
 }

@@ -465,11 +465,6 @@ static void jit_when_busy(mb_proc *p) {
 #define IDLE_GC_FLOOR (64 * 1024)
 #define IDLE_GC_CEILING (1024 * 1024)
 
-static int collect(lua_State *L) {
-    lua_gc(L, LUA_GCCOLLECT, 0);
-    return 0;
-}
-
 /* Protected: the collection runs the process's finalizers, and LuaJIT
  * throws a finalizer's error (one it raised, or memory its allocator
  * refused) out of the collection; outside a protected call that exited the
@@ -479,7 +474,7 @@ static void collect_before_waiting(mb_proc *p) {
     mbb_lua *lp = lua_of(p);
     size_t used = atomic_load_explicit(&p->mem_used, memory_order_relaxed);
     if (used < IDLE_GC_FLOOR || used > IDLE_GC_CEILING || used < 2 * lp->kept) return;
-    if (lua_cpcall(lp->L, collect, NULL)) lua_pop(lp->L, 1);
+    mbb_state_collect(lp->L);
     lp->kept = atomic_load_explicit(&p->mem_used, memory_order_relaxed);
     ended_by_allocator(p);
 }

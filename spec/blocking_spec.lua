@@ -7,22 +7,12 @@ local mb = require "moonbeam"
 local h = require "spec.support.helpers"
 local nap = require "spec.support.nap"
 local meet = require "spec.support.meet"
-local ffi = require "ffi"
-
--- The schedulers of this host: MOONBEAM_SCHEDULERS, or one per online CPU
--- as the runtime counts them.
-local function host_schedulers()
-  local n = tonumber(os.getenv("MOONBEAM_SCHEDULERS"))
-  if n and n > 0 then return n end
-  pcall(ffi.cdef, "long sysconf(int);")
-  return math.max(1, tonumber(ffi.C.sysconf(84)))   -- _SC_NPROCESSORS_ONLN
-end
 
 -- Threads in the blocking pool: MOONBEAM_BLOCKING_THREADS, or the default.
 local function pool_size()
   local n = tonumber(os.getenv("MOONBEAM_BLOCKING_THREADS"))
   if n and n > 0 then return n end
-  return math.max(4, host_schedulers())
+  return math.max(4, h.schedulers())
 end
 
 -- Runs body(parent) in a process of its own and returns what it sends back.
@@ -114,7 +104,7 @@ describe("mb.blocking", function()
     -- Each call says it is in, and stays until told to go: the pongs are
     -- counted over a time that all of them are known to span, 600 ms or
     -- more, until a loaded machine has run the pair enough (30 s at most).
-    local n, place, marks = host_schedulers(), meet.place(), { "go" }
+    local n, place, marks = h.schedulers(), meet.place(), { "go" }
     for i = 1, n do
       marks[#marks + 1] = "in" .. i
       mb.spawn(function(parent, place, i)

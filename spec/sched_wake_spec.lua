@@ -5,15 +5,6 @@
 
 local mb = require "moonbeam"
 local h = require "spec.support.helpers"
-local ffi = require "ffi"
-
--- The schedulers of this host: MOONBEAM_SCHEDULERS, or one per online CPU.
-local function host_schedulers()
-  local n = tonumber(os.getenv("MOONBEAM_SCHEDULERS"))
-  if n and n > 0 then return n end
-  pcall(ffi.cdef, "long sysconf(int);")
-  return math.max(1, tonumber(ffi.C.sysconf(84)))   -- _SC_NPROCESSORS_ONLN
-end
 
 -- Waits for the time a message was sent, then reports how late it ran.
 local function waiter(parent)
@@ -43,7 +34,7 @@ describe("a process woken by one that then ends", function()
   after_each(h.after)
 
   it("runs on an idle scheduler while the ender's state closes", function()
-    if host_schedulers() < 2 then return pending("needs two schedulers") end
+    if h.schedulers() < 2 then return pending("needs two schedulers") end
     local worst = 0
     for i = 1, 3 do
       mb.spawn(waiter, mb.self())

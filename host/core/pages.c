@@ -65,7 +65,7 @@ typedef struct slab_plan {
  * MB_PAGES_HUGE_RETRY slabs, 4 KB ones once after a huge slab that was
  * dearer than their last. A slab in 4 KB pages is made a huge page later,
  * when the host is idle (mb_pages_collapse): 1000 processes in 4 KB pages
- * passed a message round a ring 8% slower (TLB misses). Lock held. */
+ * passed a message round a ring ~6% slower (TLB misses). Lock held. */
 static slab_plan next_slab(const mb_pages *pg) {
     if (pg->nslabs < MB_PAGES_SMALL_SLABS) return (slab_plan){MB_PAGES_SMALL_SLAB, false};
     bool small = pg->thp && pg->fault_ns[0] > pg->fault_ns[1] && pg->small_run < MB_PAGES_HUGE_RETRY;

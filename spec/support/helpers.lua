@@ -34,6 +34,15 @@ function H.now_ms()
   return tonumber(ts[0]) * 1000 + tonumber(ts[1]) / 1e6
 end
 
+-- The schedulers of this host: MOONBEAM_SCHEDULERS, or one per online CPU
+-- as the runtime counts them.
+pcall(ffi.cdef, "long sysconf(int);")
+function H.schedulers()
+  local n = tonumber(os.getenv("MOONBEAM_SCHEDULERS"))
+  if n and n > 0 then return n end
+  return math.max(1, tonumber(ffi.C.sysconf(84)))   -- _SC_NPROCESSORS_ONLN
+end
+
 -- "file:line" of the caller's line, or of the line `below` lines under it.
 function H.here(below)
   local d = debug.getinfo(2, "Sl")
