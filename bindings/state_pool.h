@@ -27,6 +27,7 @@ typedef struct mbb_state_pool {
     struct mbb_ready *ready[MBB_POOL_MAX];
     struct mbb_ready *spent;   /* taken entries not yet freed, under lock */
     _Atomic int n;   /* written under lock; read without, as a hint */
+    int making;      /* places reserved by schedulers making a state now, under lock */
     _Atomic bool asked;   /* a refill was asked for and has not begun */
     _Atomic bool wanted;  /* a spawn has looked here: worth filling (mbb_state_pool_wanted) */
 } mbb_state_pool;
