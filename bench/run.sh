@@ -132,6 +132,22 @@ cpu_speeds() {
 }
 echo "cpus:    $(cpu_speeds); speed walking 1 MB at random, pinned, fastest = 1.00 (again after the table)"
 
+# Whether CPUs 0 and 1 share a last-level cache now (bench/crosscore.c): a
+# host can put a VM's two vCPUs on cores that do not, and move them. When
+# they do not, a line written on one costs the other ~7x, and a row whose
+# states were made on one scheduler and run on the other (a ring on two)
+# may move with it.
+cross_core() {
+    [ "$(nproc)" -ge 2 ] || { echo "(one cpu)"; return; }
+    if [ ! -x "$tmp/crosscore" ] &&
+        ! cc -std=c11 -O2 -Wall -pthread -o "$tmp/crosscore" bench/crosscore.c 2>/dev/null; then
+        echo "(bench/crosscore.c did not build)"
+        return
+    fi
+    "$tmp/crosscore" 4 2>&1
+}
+echo "caches:  $(cross_core) (again after the table)"
+
 # ------------------------------------------------------------ C baselines
 # c_baseline NAME ARGS...: run bench/NAME.c, built against LuaJIT (below).
 c_baseline() {
@@ -337,6 +353,7 @@ fi
 echo
 "$luajit" bench/table.lua ${only:+--present} "$mb_out" "$beam_out"
 echo "cpus at the end: $(cpu_speeds)"
+echo "caches at the end: $(cross_core)"
 [ -n "${BENCH_RESULTS:-}" ] && mkdir -p "$BENCH_RESULTS" && cp "$mb_out" "$beam_out" "$BENCH_RESULTS"/
 echo
 echo "Notes:"
