@@ -134,6 +134,8 @@ bool mbb_state_pool_wanted(mbb_state_pool *pool) {
     return atomic_load_explicit(&pool->wanted, memory_order_relaxed);
 }
 
+int mbb_state_pool_count(mbb_state_pool *pool) { return atomic_load_explicit(&pool->n, memory_order_relaxed); }
+
 bool mbb_state_pool_take(mbb_state_pool *pool, mb_proc *p, mbb_lua *lp, bool *refill) {
     if (!atomic_load_explicit(&pool->wanted, memory_order_relaxed))
         atomic_store_explicit(&pool->wanted, true, memory_order_relaxed);

@@ -60,5 +60,7 @@ bool mbb_state_pool_take(mbb_state_pool *pool, mb_proc *p, mbb_lua *lp, bool *re
 /* Whether a take has looked here yet: a pool for one kind of process is
  * filled only once such a process has been started. */
 bool mbb_state_pool_wanted(mbb_state_pool *pool);
+/* How many states it holds now (a hint: others take and fill meanwhile). */
+int mbb_state_pool_count(mbb_state_pool *pool);
 
 #endif
