@@ -157,13 +157,6 @@ void mbb_encode_or_raise(lua_State *L, mb_proc *p, int idx, const char *what) {
     mb_encode_err err;
     p->scratch.len = 0;
     if (p->scratch.cap > (1u << 20)) mb_buf_free(&p->scratch);   /* don't hoard a big one */
-    /* A number, written here: the codec's walk (its context, its type
-     * switch) cost 54 of a ring hop's 1,981 instructions. (The codec checks
-     * no size limit for a number either: nine bytes at most.) */
-    if (lua_type(L, idx) == LUA_TNUMBER) {
-        if (mb_put_number(&p->scratch, lua_tonumber(L, idx))) mbb_raisef(L, "%s: out of memory while encoding", what);
-        return;
-    }
     size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
     if (mb_encode(L, idx, what, &p->scratch, max, &err)) mbb_raisef(L, "%s", err.msg);
 }

@@ -50,10 +50,11 @@ static bool lua_ahead(mb_runtime *rt) {
     if (!host) return false;
     bool gen = mbb_state_pool_wanted(&host->gen_pool);
     bool gen_first = gen && mbb_state_pool_count(&host->gen_pool) <= mbb_state_pool_count(&host->pool);
-    if (gen_first && mbb_state_pool_fill(&host->gen_pool, rt, make_gen_state_ahead)) return true;
-    return mbb_state_pool_fill(&host->pool, rt, make_state_ahead) ||
-           (gen && mbb_state_pool_fill(&host->gen_pool, rt, make_gen_state_ahead)) ||
-           mbb_state_pool_tidy(&host->pool) || (gen && mbb_state_pool_tidy(&host->gen_pool));
+    bool made = gen_first ? mbb_state_pool_fill(&host->gen_pool, rt, make_gen_state_ahead) ||
+                                mbb_state_pool_fill(&host->pool, rt, make_state_ahead)
+                          : mbb_state_pool_fill(&host->pool, rt, make_state_ahead) ||
+                                (gen && mbb_state_pool_fill(&host->gen_pool, rt, make_gen_state_ahead));
+    return made || mbb_state_pool_tidy(&host->pool) || (gen && mbb_state_pool_tidy(&host->gen_pool));
 }
 
 static void lua_drop_ahead(mb_runtime *rt) {
