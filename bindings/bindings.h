@@ -233,6 +233,8 @@ const mbb_embedded *mbb_find_embedded(const char *name);
 void mbb_install_searcher(lua_State *L);
 /* luaopen_* of a standard library by name, or NULL. */
 lua_CFunction mbb_stdlib_opener(const char *name);
+/* The loader the built-in searcher gives for name, or NULL. */
+lua_CFunction mbb_builtin_loader(const char *name);
 
 int luaopen_moonbeam_core(lua_State *L);
 int mbb_slice_budget(void);

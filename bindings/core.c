@@ -151,12 +151,16 @@ void mbb_push_core_field(lua_State *L, const char *name) {
     lua_pop(L, 1);
 }
 
+lua_CFunction mbb_builtin_loader(const char *name) {
+    return strcmp(name, "moonbeam.core") == 0 ? luaopen_moonbeam_core
+         : mbb_find_embedded(name)          ? load_embedded
+                                            : mbb_stdlib_opener(name);
+}
+
 /* package.loaders searcher: the loader of a built-in module, or a message. */
 static int search_builtin(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
-    lua_CFunction open = strcmp(name, "moonbeam.core") == 0 ? luaopen_moonbeam_core
-                       : mbb_find_embedded(name)          ? load_embedded
-                                                          : mbb_stdlib_opener(name);
+    lua_CFunction open = mbb_builtin_loader(name);
     if (open) lua_pushcfunction(L, open);
     else lua_pushfstring(L, "\n\tno built-in module '%s'", name);
     return 1;

@@ -90,13 +90,16 @@ static void register_lazy_string(lua_State *L) {
  * its look for a luaJIT_BC_<name> symbol in the host program, a dlsym
  * through every loaded library (~5,000 instructions) at each require of a
  * module not loaded yet: three of them in making a gen_server's state,
- * one more in its start. The package table is its upvalue. */
+ * one more in its start. No message for a built-in module's miss: the
+ * next searcher finds it, and require would drop the message (its making
+ * and joining were ~3,000 instructions of a gen_server's state, and
+ * garbage). The package table is its upvalue. */
 static int search_preload(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     lua_getfield(L, lua_upvalueindex(1), "preload");
     if (!lua_istable(L, -1)) return luaL_error(L, "'package.preload' must be a table");
     lua_getfield(L, -1, name);
-    if (lua_isnil(L, -1)) lua_pushfstring(L, "\n\tno field package.preload['%s']", name);
+    if (lua_isnil(L, -1) && !mbb_builtin_loader(name)) lua_pushfstring(L, "\n\tno field package.preload['%s']", name);
     return 1;
 }
 
