@@ -193,6 +193,7 @@ describe("a set", function()
     assert.matches("function", h.usage_error("tab.insert", tab.insert, t, "f", { deep = { function() end } }))
     h.usage_error("tab.insert", tab.insert, t, function() end, 1)
     h.usage_error("tab.insert", tab.insert, t, { x = 1 }, 1)
+    h.usage_error("tab.insert", tab.insert, t, { 1, { 2, { x = 1 } } }, 1)   -- at any depth
     h.usage_error("tab.insert", tab.insert, t, "k", nil)
     h.usage_error("tab.lookup", tab.lookup, t, nil)
     h.usage_error("tab.insert", tab.insert, "not a table", "k", 1)
@@ -389,6 +390,16 @@ describe("an ordered_set", function()
     assert.equal(-3, tab.first(t))
     assert.is_nil(tab.prev(t, -3))
     assert.is_nil(tab.next(t, { 1, 2 }))
+  end)
+
+  it("orders arrays inside keys element by element, at any depth", function()
+    local t = tab.new({ type = "ordered_set" })
+    local all = { { 1, { 2 } }, { 1, { 1, 5 } }, { 1, 3 }, { 0 }, { 1, { 2, 0 } }, { 1, { 2, { "x" } } }, { 1 } }
+    for i, k in ipairs(all) do tab.insert(t, k, i) end
+    assert.same({ { 0 }, { 1 }, { 1, 3 }, { 1, { 1, 5 } }, { 1, { 2 } }, { 1, { 2, 0 } }, { 1, { 2, { "x" } } } },
+                keys(t))
+    assert.equal(6, tab.lookup(t, { 1, { 2, { "x" } } }))
+    assert.is_nil(tab.lookup(t, { 1, { 2, { "y" } } }))
   end)
 
   it("gives the neighbour of a key not in the table", function()
