@@ -150,6 +150,12 @@ describe("mb.send_after", function()
     end, "three timers set within 30 ms")
   end)
 
+  it("fires timers of the same delay, set one after another, in the order they were set", function()
+    local tag = mb.make_ref()
+    for i = 1, 50 do mb.send_after(20, mb.self(), { tag, i }) end
+    for i = 1, 50 do assert.equal(i, h.expect(h.tuple(tag), "timer " .. i)[2]) end
+  end)
+
   it("returns a distinct ref for each timer", function()
     local r1 = mb.send_after(1000, mb.self(), "a")
     local r2 = mb.send_after(1000, mb.self(), "b")

@@ -500,7 +500,8 @@ int mb_sched_hand_off(mb_sched *s, uv_thread_t *stuck) {
 static void close_walk(uv_handle_t *h, void *arg) {
     mb_sched *s = arg;
     if (uv_is_closing(h)) return;
-    if (h == mb_wake_handle(&s->wakeup) || h == (uv_handle_t *)&s->nap || mb_shutdown_owns(s->rt, h))
+    if (h == mb_wake_handle(&s->wakeup) || h == (uv_handle_t *)&s->nap || mb_shutdown_owns(s->rt, h) ||
+        mb_timers_owns(&s->rt->timers, h))
         uv_close(h, NULL);
     else uv_close(h, (uv_close_cb)mb_timer_handle_free);
 }
@@ -542,7 +543,7 @@ int mb_sched_start_all(mb_runtime *rt, int n) {
     if (!rt->scheds || !rt->timer_thread) return -1;
     for (int i = 0; i < n; i++)
         if (loop_init(rt, &rt->scheds[i], i, n)) return -1;
-    if (loop_init(rt, rt->timer_thread, -1, n)) return -1;
+    if (loop_init(rt, rt->timer_thread, -1, n) || mb_timers_attach(&rt->timers, &rt->timer_thread->loop)) return -1;
     rt->nscheds = n;
     int started = 0;
     if (uv_thread_create(&rt->timer_thread->thread, timer_main, rt->timer_thread) == 0) {

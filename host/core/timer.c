@@ -1,31 +1,34 @@
 /* timer.c: send_after timers (a map by ref, for cancel_timer from any
- * thread) and the per-process receive timeout. See timer.h for the rules. */
+ * thread; a heap by due time on the timer thread) and the per-process
+ * receive timeout. See timer.h for the rules. */
 #include "timer.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <uv.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 #include "process.h"
 #include "runtime.h"
 #include "sched.h"
 
 enum { T_PENDING, T_FIRED, T_CANCELLED };
-enum { KIND_SEND_AFTER = 1, KIND_WAIT = 2 };
 
 struct mb_timer {
-    uv_timer_t h;            /* first: closing the handle frees the struct */
-    int kind;
+    mb_heap_node node;       /* first; node.due: when, under the map's lock once
+                                started (an interval moves it), else the timer
+                                thread's */
     mb_timer *next;          /* chain in the map, under the map's lock */
     mb_runtime *rt;
-    mb_sched *s;             /* the timer thread, whose loop owns h */
+    mb_sched *s;             /* the timer thread */
     /* s's thread only. The start is batched and the cancel's close is not,
      * so they reach the timer thread in either order: the later one frees. */
-    bool start_seen, close_seen, started;
+    bool start_seen, close_seen;
     _Atomic int state;
     mb_ref ref;
-    double due;              /* under the map's lock once started (an interval moves it) */
     double interval;         /* ms between messages; 0: one message (send_after) */
     mb_pid owner;            /* an interval's: it stops when the owner is gone */
     mb_timer_dest dest;
@@ -40,8 +43,7 @@ struct mb_timer {
  * before it, over and over (a caller of gen_server.call), costs no timer
  * heap operation per wait. */
 struct mb_waittimer {
-    uv_timer_t h;
-    int kind;
+    uv_timer_t h;            /* first: its close frees the struct */
     mb_runtime *rt;
     mb_sched *s;
     mb_pid pid;
@@ -55,6 +57,9 @@ struct mb_waittimer {
 int mb_timers_init(mb_timers *t) {
     t->nbuckets = 1024;
     t->count = 0;
+    t->pending = (mb_heap){0};
+    t->clock_fd = -1;
+    t->armed = 0;
     t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
     if (!t->buckets) return -1;
     if (pthread_mutex_init(&t->lock, NULL)) {
@@ -64,8 +69,13 @@ int mb_timers_init(mb_timers *t) {
     return 0;
 }
 
+static void timer_free(mb_timer *tm);
+
 void mb_timers_destroy(mb_timers *t) {
-    free(t->buckets);   /* the timers themselves belong to the loops */
+    for (size_t i = 0; i < t->pending.n; i++) timer_free((mb_timer *)t->pending.v[i]);
+    mb_heap_free(&t->pending);
+    if (t->clock_fd >= 0) close(t->clock_fd);
+    free(t->buckets);   /* the other timers were freed as they fired or were cancelled */
     pthread_mutex_destroy(&t->lock);
 }
 
@@ -143,8 +153,6 @@ static void send_to_dest(mb_runtime *rt, const mb_timer_dest *d, mb_msg *m) {
     mb_send_msg(rt, NULL, pid, m);
 }
 
-static void on_timer_closed(uv_handle_t *h) { timer_free((mb_timer *)h); }
-
 static void deliver(mb_timer *tm) {
     send_to_dest(tm->rt, &tm->dest, tm->msg);
     tm->msg = NULL;
@@ -156,10 +164,23 @@ static bool gone_here(mb_runtime *rt, mb_pid pid) {
     return pid && !mb_pid_is_remote(pid) && !mb_proctab_alive(&rt->procs, pid);
 }
 
-/* One tick of an interval: a copy of its message, under the map's lock so
- * that once cancel_timer (which takes it too) returns, none is sent. The
- * interval ends with its owner or its pid destination (gone_here). */
-static void interval_tick(mb_timer *tm) {
+/* The timer ends here: out of the map, freed (it is out of the heap). */
+static void timer_end(mb_timer *tm) {
+    pthread_mutex_lock(&tm->rt->timers.lock);
+    map_take_locked(&tm->rt->timers, tm->ref);
+    pthread_mutex_unlock(&tm->rt->timers.lock);
+    timer_free(tm);
+}
+
+/* One tick of an interval (taken out of the heap): a copy of its message,
+ * under the map's lock so that once cancel_timer (which takes it too)
+ * returns, none is sent; then back in the heap for the next. Due again an
+ * interval after the last, not after this tick: a tick late by a few
+ * microseconds does not push the ones after it; one that missed a whole
+ * interval (the host stalled) is not made up for by a burst. The interval
+ * ends with its owner or its pid destination (gone_here). Cancelled: its
+ * canceller's post frees it. */
+static void interval_tick(mb_timer *tm, double now) {
     mb_runtime *rt = tm->rt;
     pthread_mutex_lock(&rt->timers.lock);
     int expected = T_PENDING;
@@ -172,31 +193,84 @@ static void interval_tick(mb_timer *tm) {
         mb_msg *m = mb_msg_copy(tm->msg->kind, tm->msg->from, 0, tm->msg->data, tm->msg->len);
         if (m) send_to_dest(rt, &tm->dest, m);
         else fprintf(stderr, "moonbeam: out of memory: an interval's message is dropped\n");
-        tm->due += tm->interval;
+        tm->node.due += tm->interval;
+        if (tm->node.due <= now) tm->node.due = now + tm->interval;
         ends = false;
     }
     pthread_mutex_unlock(&rt->timers.lock);
     if (ends) {
-        uv_timer_stop(&tm->h);
-        uv_close((uv_handle_t *)&tm->h, on_timer_closed);
+        timer_free(tm);
+    } else if (live && mb_heap_push(&rt->timers.pending, &tm->node)) {
+        fprintf(stderr, "moonbeam: out of memory: an interval timer ends\n");
+        expected = T_PENDING;
+        if (atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED)) timer_end(tm);
     }
 }
 
-static void on_timer_fire(uv_timer_t *h) {
-    mb_timer *tm = (mb_timer *)h;
+/* A send_after timer taken out of the heap, due: its message goes, unless it
+ * was cancelled (its canceller's post frees it). */
+static void fire(mb_timer *tm, double now) {
     if (tm->interval > 0) {
-        interval_tick(tm);
+        interval_tick(tm, now);
         return;
     }
     int expected = T_PENDING;
-    if (!atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED))
-        return;   /* cancelled: the canceller's post closes it */
+    if (!atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED)) return;
     pthread_mutex_lock(&tm->rt->timers.lock);
     map_take_locked(&tm->rt->timers, tm->ref);
     pthread_mutex_unlock(&tm->rt->timers.lock);
     deliver(tm);
-    uv_close((uv_handle_t *)h, on_timer_closed);
+    timer_free(tm);
 }
+
+/* The clock set for the earliest pending timer, to the nanosecond, if that
+ * changed; disarmed when none is pending. A microsecond on top: the fire
+ * must not read a time before the due one through the rounding of ms in a
+ * double (a timer never fires early). */
+static void clock_set(mb_timers *t) {
+    mb_heap_node *top = mb_heap_top(&t->pending);
+    double due = top ? top->due : 0;
+    if (due == t->armed) return;
+    struct itimerspec at = {{0, 0}, {0, 0}};
+    if (top) {
+        uint64_t ns = (uint64_t)ceil(due * 1e6) + 1000;   /* mb_now_ms's clock: CLOCK_MONOTONIC */
+        at.it_value.tv_sec = (time_t)(ns / 1000000000u);
+        at.it_value.tv_nsec = (long)(ns % 1000000000u);
+    }
+    if (timerfd_settime(t->clock_fd, TFD_TIMER_ABSTIME, &at, NULL) == 0) t->armed = due;
+    else fprintf(stderr, "moonbeam: cannot set the timers' clock: %s\n", strerror(errno));
+}
+
+/* Every pending timer due by now fires, in due order. */
+static void fire_due(mb_timers *t) {
+    double now = mb_now_ms();
+    mb_heap_node *top;
+    while ((top = mb_heap_top(&t->pending)) && top->due <= now) {
+        mb_heap_remove(&t->pending, top);
+        fire((mb_timer *)top, now);
+    }
+    clock_set(t);
+}
+
+static void on_clock(uv_poll_t *w, int status, int events) {
+    (void)status;
+    (void)events;
+    mb_timers *t = w->data;
+    uint64_t expirations;
+    if (read(t->clock_fd, &expirations, sizeof expirations) == (ssize_t)sizeof expirations)
+        t->armed = 0;   /* it went off: set for nothing now */
+    fire_due(t);
+}
+
+int mb_timers_attach(mb_timers *t, uv_loop_t *loop) {
+    t->clock_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (t->clock_fd < 0) return -1;
+    if (uv_poll_init(loop, &t->clock_watch, t->clock_fd)) return -1;
+    t->clock_watch.data = t;
+    return uv_poll_start(&t->clock_watch, UV_READABLE, on_clock) ? -1 : 0;
+}
+
+bool mb_timers_owns(const mb_timers *t, const uv_handle_t *h) { return h == (const uv_handle_t *)&t->clock_watch; }
 
 /* The delay is counted from the loop's clock (coarse, whole ms), which is
  * never ahead of mb_now_ms: so a timer never fires before it is due. Not
@@ -210,29 +284,29 @@ static uint64_t delay_from_loop(uv_loop_t *loop, double due) {
     return left < MB_MAX_TIMEOUT_MS ? (uint64_t)ceil(left) : (uint64_t)MB_MAX_TIMEOUT_MS;
 }
 
-/* Posted to the timer thread by mb_send_after. A timer cancelled before it
- * started is freed by whichever of this and the cancel's close comes last. */
+/* Posted to the timer thread by mb_send_after: into the heap. A timer
+ * cancelled before it started is freed by whichever of this and the
+ * cancel's close comes last. One due already fires now. */
 static void timer_start_here(mb_sched *s, void *arg) {
+    (void)s;
     mb_timer *tm = arg;
+    mb_timers *t = &tm->rt->timers;
     tm->start_seen = true;
     if (atomic_load(&tm->state) == T_CANCELLED) {
         if (tm->close_seen) timer_free(tm);
         return;
     }
-    if (uv_timer_init(&s->loop, &tm->h)) {
+    if (mb_heap_push(&t->pending, &tm->node)) {
         fprintf(stderr, "moonbeam: cannot start a timer; its message is dropped\n");
         int expected = T_PENDING;
-        if (atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED)) {
-            pthread_mutex_lock(&tm->rt->timers.lock);
-            map_take_locked(&tm->rt->timers, tm->ref);
-            pthread_mutex_unlock(&tm->rt->timers.lock);
-            timer_free(tm);
-        }   /* else cancelled meanwhile: its close, still to come, frees it */
+        if (atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED)) timer_end(tm);
+        /* else cancelled meanwhile: its close, still to come, frees it */
         return;
     }
-    tm->started = true;
-    uint64_t repeat = tm->interval > 0 ? (uint64_t)ceil(tm->interval) : 0;
-    uv_timer_start(&tm->h, on_timer_fire, delay_from_loop(&s->loop, tm->due), repeat);
+    /* Not while the host stops: the schedulers' run queues are gone, and
+     * the timers left pending are freed with the others. */
+    if (tm->node.due <= mb_now_ms() && !atomic_load(&tm->rt->stopping)) fire_due(t);
+    else clock_set(t);
 }
 
 /* Posted by mb_cancel_timer: the one who cancelled frees the timer, unless
@@ -242,12 +316,11 @@ static void timer_close_cancelled(mb_sched *s, void *arg) {
     mb_timer *tm = arg;
     tm->close_seen = true;
     if (!tm->start_seen) return;
-    if (!tm->started) {
-        timer_free(tm);
-        return;
+    if (mb_heap_holds(&tm->node)) {
+        mb_heap_remove(&tm->rt->timers.pending, &tm->node);
+        clock_set(&tm->rt->timers);
     }
-    uv_timer_stop(&tm->h);
-    uv_close((uv_handle_t *)&tm->h, on_timer_closed);
+    timer_free(tm);
 }
 
 mb_ref mb_send_after(mb_runtime *rt, mb_proc *from, double ms, mb_timer_dest dest, mb_msg *msg) {
@@ -262,10 +335,10 @@ mb_ref mb_send_interval(mb_runtime *rt, mb_proc *from, mb_pid owner, double ms, 
         dest_free(&dest);
         return 0;
     }
-    tm->kind = KIND_SEND_AFTER;
     tm->rt = rt;
     tm->ref = mb_make_ref(rt);
-    tm->due = mb_now_ms() + ms;
+    tm->node.due = mb_now_ms() + ms;
+    tm->node.at = MB_HEAP_NOWHERE;
     tm->interval = interval;
     tm->owner = owner;
     tm->dest = dest;
@@ -290,7 +363,7 @@ double mb_cancel_timer(mb_runtime *rt, mb_ref ref) {
     double left = -1;
     if (tm) {
         /* Read what we need first: once fired, the timer thread frees it. */
-        double due = tm->due;
+        double due = tm->node.due;
         mb_pid dest = tm->dest.pid;
         int expected = T_PENDING;
         if (atomic_compare_exchange_strong(&tm->state, &expected, T_CANCELLED)) {
@@ -358,7 +431,6 @@ void mb_waittimer_arm(mb_proc *p, mb_sched *s, double deadline) {
             fprintf(stderr, "moonbeam: cannot arm a receive timeout\n");
             return;
         }
-        t->kind = KIND_WAIT;
         t->rt = p->rt;
         t->s = s;
         t->pid = p->pid;
@@ -376,8 +448,4 @@ void mb_waittimer_release(mb_proc *p, mb_sched *s) {
     p->wtimer = NULL;
 }
 
-void mb_timer_handle_free(void *handle) {
-    mb_timer *tm = handle;   /* both kinds start with the handle, then kind */
-    if (tm->kind == KIND_SEND_AFTER) timer_free(tm);
-    else free(handle);
-}
+void mb_timer_handle_free(void *handle) { free(handle); }   /* a wait timer: its handle first */

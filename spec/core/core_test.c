@@ -255,6 +255,59 @@ static void timers(void) {
     free(m);
 }
 
+/* Timers due at once come in the order they were set; each comes when due,
+ * not a millisecond late (the timer thread's clock counts nanoseconds). */
+static void timers_in_order(void) {
+    mb_buf b;
+    mb_buf_init(&b);
+    const char *names[] = {"a", "b", "c"};
+    double t0 = mb_now_ms();
+    for (int i = 0; i < 3; i++) {
+        b.len = 0;
+        mb_put_string(&b, names[i], 1);
+        mb_send_after(self->rt, NULL, 20, (mb_timer_dest){self->pid, NULL, NULL}, mb_msg_copy(MB_MSG_DATA, 0, 0, b.p, b.len));
+    }
+    mb_buf_free(&b);
+    bool in_order = true;
+    for (int i = 0; i < 3; i++) {
+        mb_msg *m = next_message(5000);
+        mb_span v;
+        in_order = in_order && m && mb_term_first(m->data, m->data + m->len, &v) == 0 && mb_term_is_str(v, names[i]);
+        free(m);
+    }
+    double took = mb_now_ms() - t0;
+    check(in_order && took >= 20, "three timers due at once: in the order they were set, none early");
+}
+
+/* The timer heap (timer_heap.h): due order, ties in push order, removal
+ * from anywhere. */
+static void timer_heap(void) {
+    enum { N = 500 };
+    static mb_heap_node nodes[N];
+    mb_heap h = {0};
+    unsigned x = 12345;
+    bool pushed = true;
+    for (int i = 0; i < N; i++) {
+        x = x * 1103515245u + 12345u;
+        nodes[i].due = (double)(x >> 16 & 63);   /* many ties */
+        pushed = pushed && mb_heap_push(&h, &nodes[i]) == 0;
+    }
+    for (int i = 0; i < N; i += 3) mb_heap_remove(&h, &nodes[i]);
+    bool ordered = pushed, removed_out = true;
+    for (int i = 0; i < N; i += 3) removed_out = removed_out && !mb_heap_holds(&nodes[i]);
+    size_t left = 0;
+    mb_heap_node *prev = NULL, *n;
+    while ((n = mb_heap_top(&h)) != NULL) {
+        mb_heap_remove(&h, n);
+        ordered = ordered && (!prev || prev->due < n->due || (prev->due == n->due && n > prev));
+        prev = n;
+        left++;
+    }
+    mb_heap_free(&h);
+    check(ordered && removed_out && left == N - (N + 2) / 3,
+          "the timer heap: due order, ties in push order, a node taken out from the middle stays out");
+}
+
 static void dead_pid(void) {
     mb_pid echo = spawn_echo(false, NULL);
     send_str(echo, "stop");
@@ -701,6 +754,7 @@ int main(void) {
         links();
         spared();
         timers();
+        timers_in_order();
         dead_pid();
         tables();
         collapse_keeps_timers(rt);
@@ -710,6 +764,7 @@ int main(void) {
     page_size_choice();
     slots();
     md5();
+    timer_heap();
     check(mb_runtime_stop(rt) == 0, "the runtime stops and frees everything");
     printf("\n%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
