@@ -223,6 +223,11 @@ static void fire(mb_timer *tm, double now) {
     timer_free(tm);
 }
 
+/* The furthest the clock is set: ~146 years of CLOCK_MONOTONIC. A timer
+ * due later (send_after takes up to 2^53 ms) is looked at then, and set
+ * again. */
+#define CLOCK_MAX_NS 4.6e18
+
 /* The clock set for the earliest pending timer, to the nanosecond, if that
  * changed; disarmed when none is pending. A microsecond on top: the fire
  * must not read a time before the due one through the rounding of ms in a
@@ -233,7 +238,8 @@ static void clock_set(mb_timers *t) {
     if (due == t->armed) return;
     struct itimerspec at = {{0, 0}, {0, 0}};
     if (top) {
-        uint64_t ns = (uint64_t)ceil(due * 1e6) + 1000;   /* mb_now_ms's clock: CLOCK_MONOTONIC */
+        double when = ceil(due * 1e6) + 1000;   /* ns on mb_now_ms's clock: CLOCK_MONOTONIC */
+        uint64_t ns = (uint64_t)(when < CLOCK_MAX_NS ? when : CLOCK_MAX_NS);
         at.it_value.tv_sec = (time_t)(ns / 1000000000u);
         at.it_value.tv_nsec = (long)(ns % 1000000000u);
     }
