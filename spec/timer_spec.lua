@@ -429,6 +429,14 @@ describe("mb.send_interval", function()
     assert.is_false(mb.cancel_timer(tref))
   end)
 
+  it("of less than a microsecond counts as one: other timers go on, and cancel_timer ends it", function()
+    -- to a name nobody has: each message is dropped where it would go
+    local tref = mb.send_interval(1e-12, h.name("nobody"), "t")
+    mb.send_after(1, mb.self(), "other")
+    assert.equal("other", mb.receive(h.TIMEOUT))
+    assert.is_number(mb.cancel_timer(tref))
+  end)
+
   it("delivers to a registered name, resolved at each message", function()
     local name, tag = h.name("interval"), mb.make_ref()
     local a = h.echo(mb.self())

@@ -17,6 +17,10 @@
 
 enum { T_PENDING, T_FIRED, T_CANCELLED };
 
+/* The shortest interval between an interval timer's messages, in ms: one
+ * shorter is this one (a microsecond; libuv's timers made it a whole ms). */
+#define MIN_INTERVAL_MS 0.001
+
 struct mb_timer {
     mb_heap_node node;       /* first; node.due: when, under the map's lock once
                                 started (an interval moves it), else the timer
@@ -177,9 +181,11 @@ static void timer_end(mb_timer *tm) {
  * returns, none is sent; then back in the heap for the next. Due again an
  * interval after the last, not after this tick: a tick late by a few
  * microseconds does not push the ones after it; one that missed a whole
- * interval (the host stalled) is not made up for by a burst. The interval
- * ends with its owner or its pid destination (gone_here). Cancelled: its
- * canceller's post frees it. */
+ * interval (the host stalled) is not made up for by a burst. Always later
+ * than now (fire_due's): the interval is at least MIN_INTERVAL_MS, which a
+ * double's step at any uptime is far below, so fire_due's loop ends. The
+ * interval ends with its owner or its pid destination (gone_here).
+ * Cancelled: its canceller's post frees it. */
 static void interval_tick(mb_timer *tm, double now) {
     mb_runtime *rt = tm->rt;
     pthread_mutex_lock(&rt->timers.lock);
@@ -194,7 +200,10 @@ static void interval_tick(mb_timer *tm, double now) {
         if (m) send_to_dest(rt, &tm->dest, m);
         else fprintf(stderr, "moonbeam: out of memory: an interval's message is dropped\n");
         tm->node.due += tm->interval;
-        if (tm->node.due <= now) tm->node.due = now + tm->interval;
+        if (!(tm->node.due > now)) {   /* a whole interval went by: from this tick on */
+            double t = mb_now_ms();
+            tm->node.due = t + tm->interval;
+        }
         ends = false;
     }
     pthread_mutex_unlock(&rt->timers.lock);
@@ -335,6 +344,11 @@ mb_ref mb_send_after(mb_runtime *rt, mb_proc *from, double ms, mb_timer_dest des
 
 mb_ref mb_send_interval(mb_runtime *rt, mb_proc *from, mb_pid owner, double ms, double interval,
                         mb_timer_dest dest, mb_msg *msg) {
+    /* The bindings check both; a caller in C gets the nearest sane ones. */
+    if (!(ms >= 0)) ms = 0;
+    if (ms > MB_MAX_TIMEOUT_MS) ms = MB_MAX_TIMEOUT_MS;
+    if (!(interval > 0)) interval = 0;
+    else if (interval < MIN_INTERVAL_MS) interval = MIN_INTERVAL_MS;
     mb_timer *tm = calloc(1, sizeof *tm);
     if (!tm) {
         free(msg);
