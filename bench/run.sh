@@ -365,6 +365,8 @@ echo "  receive); idle_proc_*_erlmem_kb is erlang:memory(total) growth; idle_sta
 echo "- timers: 100k send_after timers, delays uniform in 0..1000 ms, armed by one process at an idle"
 echo "  receiver; lateness = receive time - due time (monotonic clock); timer_late_min < 0: a timer"
 echo "  fired early; timer_late_p99_after_arm: only the timers due after the arming loop ended."
+echo "  Receive timeout lateness: 300 receives of 1..5 ms that no message ends (Erlang: receive ... after),"
+echo "  each one's elapsed time - its timeout."
 echo "- idle CPU: user+system time of the whole OS process over 2 s with 10k processes blocked in"
 echo "  receive (100% = one core). BEAM ran with default flags (scheduler busy-wait on, the default);"
 [ -n "$beam_note" ] && echo "  with +sbwt none +sbwtdcpu none +sbwtdio none it measured ${beam_note}%."

@@ -157,6 +157,8 @@ local rows = {
   { "ring_hops_per_s",   "ring 1000 procs",             "hop/s", vs_beam("≥", "1.0") },
   { "timer_late_p50_ms", "timer lateness p50",          "ms" },
   { "timer_late_p99_ms", "timer lateness p99",          "ms", vs_beam("≤", "1.0") },
+  { "recv_timeout_late_p50_ms", "receive timeout lateness p50", "ms" },
+  { "recv_timeout_late_p99_ms", "receive timeout lateness p99", "ms" },
   { "idle_cpu_pct",      "idle CPU, 10k procs",         "%" },
   { "gen_call_rt_us",     "gen call round trip, 1 client", "µs",     vs_beam("≤", "0.6") },
   { "gen_call_2c_per_s",  "gen call, 2 clients",           "call/s" },

@@ -9,7 +9,9 @@
 -- timer_late_min_ms (negative: a timer fired early), timer_arm_us (the
 -- cost of one send_after call while arming) and timer_late_p99_after_arm_ms
 -- (p99 over the timers due after the arming loop ended: timer precision
--- without the arming process competing for the CPU).
+-- without the arming process competing for the CPU). Then receive timeouts:
+-- WAITS receives of 1..5 ms that nothing ends early, each one's lateness
+-- (elapsed - timeout): recv_timeout_late_p50_ms, recv_timeout_late_p99_ms.
 -- Erlang peer: bench_core timers.
 local mb = require "moonbeam"
 local u = require "bench.lib.util"
@@ -62,3 +64,14 @@ u.result("timer_late_max_ms", m[4] / 1000, "ms")
 u.result("timer_late_min_ms", m[5] / 1000, "ms")
 u.result("timer_late_p99_after_arm_ms", m[6] / 1000, "ms")
 u.result("timer_arm_us", (t_armed - t0) / N, "us")
+
+local WAITS, waits = 300, {}
+for i = 1, WAITS do
+  local d = i % 5 + 1
+  local w0 = now_us()
+  if mb.receive(d) ~= nil then error("timers: a message came during a receive timeout") end
+  waits[i] = now_us() - w0 - d * 1000
+end
+table.sort(waits)
+u.result("recv_timeout_late_p50_ms", u.pct(waits, 50) / 1000, "ms")
+u.result("recv_timeout_late_p99_ms", u.pct(waits, 99) / 1000, "ms")

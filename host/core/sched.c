@@ -300,11 +300,9 @@ static void after_slice(mb_runtime *rt, mb_sched *s, mb_proc *p) {
             break;
         }
         if (p->wait_deadline >= 0) {
-            /* The loop's clock, not a fresh read: it is never ahead, so a
-             * deadline it calls past is past; one gone by since the wait
-             * began (it checked the clock: message_api.c) gets a timer that
-             * fires at the loop's next look. */
-            if (p->wait_deadline <= (double)uv_now(&s->loop)) {
+            /* A deadline gone by since the wait began (it checked the
+             * clock: message_api.c) ends the wait here, with no timer. */
+            if (p->wait_deadline <= mb_now_ms()) {
                 atomic_store(&p->timed_out_seq, seq);
                 atomic_store(&p->status, MB_RUNNABLE);
                 mb_sched_push(rt, s, p);
@@ -403,6 +401,7 @@ static slice_end_kind run_one(mb_sched *s, mb_proc *p) {
  * would otherwise leave them until it sleeps. */
 static void poll_loop(mb_sched *s) {
     mb_sched_run_posts(s);
+    mb_clock_fire_due(&s->waits);   /* receive timeouts due: a busy loop's poll may not see their clock yet */
     uv_update_time(&s->loop);
     if (uv_backend_timeout(&s->loop) == 0 || (s->ns && mb_netloop_busy(s))) uv_run(&s->loop, UV_RUN_NOWAIT);
 }
@@ -497,13 +496,11 @@ int mb_sched_hand_off(mb_sched *s, uv_thread_t *stuck) {
     return 0;
 }
 
+/* Every handle left on a loop is embedded in a record that outlives it
+ * (the scheduler's, the timers', the shutdown's): closed, not freed. */
 static void close_walk(uv_handle_t *h, void *arg) {
-    mb_sched *s = arg;
-    if (uv_is_closing(h)) return;
-    if (h == mb_wake_handle(&s->wakeup) || h == (uv_handle_t *)&s->nap || mb_shutdown_owns(s->rt, h) ||
-        mb_timers_owns(&s->rt->timers, h))
-        uv_close(h, NULL);
-    else uv_close(h, (uv_close_cb)mb_timer_handle_free);
+    (void)arg;
+    if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
 static int loop_init(mb_runtime *rt, mb_sched *s, int id, int nscheds) {
@@ -517,7 +514,8 @@ static int loop_init(mb_runtime *rt, mb_sched *s, int id, int nscheds) {
     if (mb_wake_init(&s->loop, &s->wakeup, on_wakeup, s) || uv_timer_init(&s->loop, &s->nap) ||
         mb_lock_init(&s->post_lock))
         return -1;
-    return 0;
+    mb_clock_init(&s->waits);
+    return id >= 0 ? mb_waits_attach(s) : 0;   /* the timer thread waits for nobody */
 }
 
 static void loop_close(mb_sched *s) {
@@ -525,6 +523,7 @@ static void loop_close(mb_sched *s) {
     uv_walk(&s->loop, close_walk, s);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&s->loop)) fprintf(stderr, "moonbeam: a loop did not close cleanly\n");
+    if (s->id >= 0) mb_waits_free_all(s);
     if (s->ns) mb_netloop_free(s);
     mb_wake_free(&s->wakeup);
     pthread_mutex_destroy(&s->post_lock);

@@ -12,6 +12,7 @@
 #include <uv.h>
 #include "lock.h"
 #include "process.h"
+#include "timer_clock.h"
 #include "wake.h"
 
 typedef struct mb_post {
@@ -29,6 +30,8 @@ struct mb_sched {
     uv_loop_t loop;               /* this thread only */
     mb_wake wakeup;               /* wake.h: posts, pushes to a sleeping loop, the stop */
     uv_timer_t nap;               /* bounds a sleep while others have queued work */
+    mb_timer_clock waits;         /* its processes' receive timeouts (timer.c): this thread only */
+    mb_waittimer *wait_timers;    /* all of them, set or not */
     mb_spin rq_lock;
     mb_proc *rq_head, *rq_tail;
     /* The back queue: processes whose last slice was cut short (a loop that

@@ -3,14 +3,10 @@
  * receive timeout. See timer.h for the rules. */
 #include "timer.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/timerfd.h>
-#include <unistd.h>
 #include "process.h"
 #include "runtime.h"
 #include "sched.h"
@@ -47,13 +43,13 @@ struct mb_timer {
  * before it, over and over (a caller of gen_server.call), costs no timer
  * heap operation per wait. */
 struct mb_waittimer {
-    uv_timer_t h;            /* first: its close frees the struct */
+    mb_heap_node node;       /* first; node.due: when it fires, on s's clock */
     mb_runtime *rt;
     mb_sched *s;
     mb_pid pid;
     uint64_t seq;      /* the wait it serves (the process's wait_seq then) */
     double deadline;   /* that wait's deadline */
-    double due;        /* when the timer fires, on the loop's clock */
+    mb_waittimer *prev, *next;   /* s's, all of them (mb_waittimers_free_all) */
 };
 
 /* ---- the map of live timers -------------------------------------------- */
@@ -61,9 +57,7 @@ struct mb_waittimer {
 int mb_timers_init(mb_timers *t) {
     t->nbuckets = 1024;
     t->count = 0;
-    t->pending = (mb_heap){0};
-    t->clock_fd = -1;
-    t->armed = 0;
+    mb_clock_init(&t->clock);
     t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
     if (!t->buckets) return -1;
     if (pthread_mutex_init(&t->lock, NULL)) {
@@ -76,9 +70,8 @@ int mb_timers_init(mb_timers *t) {
 static void timer_free(mb_timer *tm);
 
 void mb_timers_destroy(mb_timers *t) {
-    for (size_t i = 0; i < t->pending.n; i++) timer_free((mb_timer *)t->pending.v[i]);
-    mb_heap_free(&t->pending);
-    if (t->clock_fd >= 0) close(t->clock_fd);
+    for (size_t i = 0; i < t->clock.pending.n; i++) timer_free((mb_timer *)t->clock.pending.v[i]);
+    mb_clock_free(&t->clock);
     free(t->buckets);   /* the other timers were freed as they fired or were cancelled */
     pthread_mutex_destroy(&t->lock);
 }
@@ -209,7 +202,7 @@ static void interval_tick(mb_timer *tm, double now) {
     pthread_mutex_unlock(&rt->timers.lock);
     if (ends) {
         timer_free(tm);
-    } else if (live && mb_heap_push(&rt->timers.pending, &tm->node)) {
+    } else if (live && mb_clock_set(&rt->timers.clock, &tm->node)) {
         fprintf(stderr, "moonbeam: out of memory: an interval timer ends\n");
         expected = T_PENDING;
         if (atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED)) timer_end(tm);
@@ -232,72 +225,14 @@ static void fire(mb_timer *tm, double now) {
     timer_free(tm);
 }
 
-/* The furthest the clock is set: ~146 years of CLOCK_MONOTONIC. A timer
- * due later (send_after takes up to 2^53 ms) is looked at then, and set
- * again. */
-#define CLOCK_MAX_NS 4.6e18
-
-/* The clock set for the earliest pending timer, to the nanosecond, if that
- * changed; disarmed when none is pending. A microsecond on top: the fire
- * must not read a time before the due one through the rounding of ms in a
- * double (a timer never fires early). */
-static void clock_set(mb_timers *t) {
-    mb_heap_node *top = mb_heap_top(&t->pending);
-    double due = top ? top->due : 0;
-    if (due == t->armed) return;
-    struct itimerspec at = {{0, 0}, {0, 0}};
-    if (top) {
-        double when = ceil(due * 1e6) + 1000;   /* ns on mb_now_ms's clock: CLOCK_MONOTONIC */
-        uint64_t ns = (uint64_t)(when < CLOCK_MAX_NS ? when : CLOCK_MAX_NS);
-        at.it_value.tv_sec = (time_t)(ns / 1000000000u);
-        at.it_value.tv_nsec = (long)(ns % 1000000000u);
-    }
-    if (timerfd_settime(t->clock_fd, TFD_TIMER_ABSTIME, &at, NULL) == 0) t->armed = due;
-    else fprintf(stderr, "moonbeam: cannot set the timers' clock: %s\n", strerror(errno));
+static void send_after_due(mb_heap_node *n, double now, void *ud) {
+    (void)ud;
+    fire((mb_timer *)n, now);
 }
 
-/* Every pending timer due by now fires, in due order. */
-static void fire_due(mb_timers *t) {
-    double now = mb_now_ms();
-    mb_heap_node *top;
-    while ((top = mb_heap_top(&t->pending)) && top->due <= now) {
-        mb_heap_remove(&t->pending, top);
-        fire((mb_timer *)top, now);
-    }
-    clock_set(t);
-}
+int mb_timers_attach(mb_timers *t, uv_loop_t *loop) { return mb_clock_attach(&t->clock, loop, send_after_due, NULL); }
 
-static void on_clock(uv_poll_t *w, int status, int events) {
-    (void)status;
-    (void)events;
-    mb_timers *t = w->data;
-    uint64_t expirations;
-    if (read(t->clock_fd, &expirations, sizeof expirations) == (ssize_t)sizeof expirations)
-        t->armed = 0;   /* it went off: set for nothing now */
-    fire_due(t);
-}
-
-int mb_timers_attach(mb_timers *t, uv_loop_t *loop) {
-    t->clock_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (t->clock_fd < 0) return -1;
-    if (uv_poll_init(loop, &t->clock_watch, t->clock_fd)) return -1;
-    t->clock_watch.data = t;
-    return uv_poll_start(&t->clock_watch, UV_READABLE, on_clock) ? -1 : 0;
-}
-
-bool mb_timers_owns(const mb_timers *t, const uv_handle_t *h) { return h == (const uv_handle_t *)&t->clock_watch; }
-
-/* The delay is counted from the loop's clock (coarse, whole ms), which is
- * never ahead of mb_now_ms: so a timer never fires before it is due. Not
- * brought up to date first: libuv counts the delay from that same clock,
- * so an older reading only makes the delay longer, not the due time later
- * (and it saves a clock read on every receive with a timeout). */
-static uint64_t delay_from_loop(uv_loop_t *loop, double due) {
-    double left = due - (double)uv_now(loop);
-    if (!(left > 0)) return 0;
-    /* Callers never pass more; a double past uint64_t cannot be converted. */
-    return left < MB_MAX_TIMEOUT_MS ? (uint64_t)ceil(left) : (uint64_t)MB_MAX_TIMEOUT_MS;
-}
+bool mb_timers_owns(const mb_timers *t, const uv_handle_t *h) { return mb_clock_owns(&t->clock, h); }
 
 /* Posted to the timer thread by mb_send_after: into the heap. A timer
  * cancelled before it started is freed by whichever of this and the
@@ -311,7 +246,7 @@ static void timer_start_here(mb_sched *s, void *arg) {
         if (tm->close_seen) timer_free(tm);
         return;
     }
-    if (mb_heap_push(&t->pending, &tm->node)) {
+    if (mb_clock_set(&t->clock, &tm->node)) {
         fprintf(stderr, "moonbeam: cannot start a timer; its message is dropped\n");
         int expected = T_PENDING;
         if (atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED)) timer_end(tm);
@@ -320,8 +255,7 @@ static void timer_start_here(mb_sched *s, void *arg) {
     }
     /* Not while the host stops: the schedulers' run queues are gone, and
      * the timers left pending are freed with the others. */
-    if (tm->node.due <= mb_now_ms() && !atomic_load(&tm->rt->stopping)) fire_due(t);
-    else clock_set(t);
+    if (tm->node.due <= mb_now_ms() && !atomic_load(&tm->rt->stopping)) mb_clock_fire_due(&t->clock);
 }
 
 /* Posted by mb_cancel_timer: the one who cancelled frees the timer, unless
@@ -331,10 +265,7 @@ static void timer_close_cancelled(mb_sched *s, void *arg) {
     mb_timer *tm = arg;
     tm->close_seen = true;
     if (!tm->start_seen) return;
-    if (mb_heap_holds(&tm->node)) {
-        mb_heap_remove(&tm->rt->timers.pending, &tm->node);
-        clock_set(&tm->rt->timers);
-    }
+    if (mb_heap_holds(&tm->node)) mb_clock_unset(&tm->rt->timers.clock, &tm->node);
     timer_free(tm);
 }
 
@@ -401,15 +332,18 @@ double mb_cancel_timer(mb_runtime *rt, mb_ref ref) {
 
 /* ---- receive timeouts -------------------------------------------------- */
 
-static void wait_start(mb_waittimer *t, uv_loop_t *loop);
-
-static void on_wait_fire(uv_timer_t *h) {
-    mb_waittimer *t = (mb_waittimer *)h;
+/* Due (taken out of s's clock), on s's thread: the wait it was set for
+ * times out, or, set for an earlier wait, it is set again for the rest of
+ * this one's. */
+static void wait_due(mb_heap_node *n, double now, void *ud) {
+    (void)ud;
+    mb_waittimer *t = (mb_waittimer *)n;
     mb_proc *p = mb_proctab_get(&t->rt->procs, t->pid);
     if (!p) return;
     if (atomic_load(&p->wait_seq) == t->seq) {
-        if ((double)uv_now(h->loop) < t->deadline) {
-            wait_start(t, h->loop);   /* set for an earlier wait: the rest of this one's */
+        if (now < t->deadline) {
+            t->node.due = t->deadline;
+            if (mb_clock_set(&t->s->waits, &t->node)) fprintf(stderr, "moonbeam: cannot arm a receive timeout\n");
         } else {
             atomic_store(&p->timed_out_seq, t->seq);
             mb_proc_wake(p, t->s);
@@ -418,27 +352,34 @@ static void on_wait_fire(uv_timer_t *h) {
     mb_proctab_put(&t->rt->procs, t->pid);
 }
 
-static void wait_start(mb_waittimer *t, uv_loop_t *loop) {
-    uint64_t delay = delay_from_loop(loop, t->deadline);
-    t->due = (double)uv_now(loop) + (double)delay;
-    uv_timer_start(&t->h, on_wait_fire, delay, 0);
+int mb_waits_attach(mb_sched *s) {
+    s->wait_timers = NULL;
+    mb_clock_init(&s->waits);
+    return mb_clock_attach(&s->waits, &s->loop, wait_due, NULL);
 }
 
-static void on_wait_closed(uv_handle_t *h) { free(h); }
+/* Off s's clock and list, freed: on s's thread. */
+static void wait_free(mb_waittimer *t) {
+    if (mb_heap_holds(&t->node)) mb_clock_unset(&t->s->waits, &t->node);
+    if (t->prev) t->prev->next = t->next;
+    else t->s->wait_timers = t->next;
+    if (t->next) t->next->prev = t->prev;
+    free(t);
+}
 
-static void wait_close_here(mb_sched *s, void *arg) {
+static void wait_free_here(mb_sched *s, void *arg) {
     (void)s;
-    uv_close((uv_handle_t *)arg, on_wait_closed);
+    wait_free(arg);
 }
 
 static void wait_release(mb_waittimer *t, mb_sched *s) {
-    if (t->s == s) uv_close((uv_handle_t *)&t->h, on_wait_closed);
-    else if (mb_sched_post(t->s, wait_close_here, t))
+    if (t->s == s) wait_free(t);
+    else if (mb_sched_post(t->s, wait_free_here, t))
         fprintf(stderr, "moonbeam: out of memory closing a timer\n");
 }
 
 void mb_waittimer_arm(mb_proc *p, mb_sched *s, double deadline) {
-    if (!(deadline - (double)uv_now(&s->loop) <= MB_MAX_TIMEOUT_MS)) return;   /* never fires: no timer */
+    if (!(deadline - mb_now_ms() <= MB_MAX_TIMEOUT_MS)) return;   /* never fires: no timer */
     mb_waittimer *t = p->wtimer;
     if (t && t->s != s) {   /* the process moved: its old timer stays with the old loop */
         wait_release(t, s);
@@ -446,20 +387,24 @@ void mb_waittimer_arm(mb_proc *p, mb_sched *s, double deadline) {
     }
     if (!t) {
         t = calloc(1, sizeof *t);
-        if (!t || uv_timer_init(&s->loop, &t->h)) {
-            free(t);
+        if (!t) {
             fprintf(stderr, "moonbeam: cannot arm a receive timeout\n");
             return;
         }
+        t->node.at = MB_HEAP_NOWHERE;
         t->rt = p->rt;
         t->s = s;
         t->pid = p->pid;
+        t->next = s->wait_timers;
+        if (t->next) t->next->prev = t;
+        s->wait_timers = t;
         p->wtimer = t;
     }
     t->seq = atomic_load(&p->wait_seq);
     t->deadline = deadline;
-    if (uv_is_active((uv_handle_t *)&t->h) && t->due <= deadline) return;   /* fires in time: it sets itself again */
-    wait_start(t, &s->loop);
+    if (mb_heap_holds(&t->node) && t->node.due <= deadline) return;   /* fires in time: it sets itself again */
+    t->node.due = deadline;
+    if (mb_clock_set(&s->waits, &t->node)) fprintf(stderr, "moonbeam: cannot arm a receive timeout\n");
 }
 
 void mb_waittimer_release(mb_proc *p, mb_sched *s) {
@@ -468,4 +413,7 @@ void mb_waittimer_release(mb_proc *p, mb_sched *s) {
     p->wtimer = NULL;
 }
 
-void mb_timer_handle_free(void *handle) { free(handle); }   /* a wait timer: its handle first */
+void mb_waits_free_all(mb_sched *s) {
+    while (s->wait_timers) wait_free(s->wait_timers);
+    mb_clock_free(&s->waits);
+}

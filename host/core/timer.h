@@ -1,13 +1,14 @@
-/* timer.h: send_after timers and receive timeouts.
+/* timer.h: send_after timers and receive timeouts, each on a clock of
+ * timer_clock.h (a heap by due time and a timerfd set to the earliest, to
+ * the nanosecond: libuv's timers count whole milliseconds of a clock read
+ * once a loop turn, and a timer fired ~1 ms late at the median, 2.3 ms at
+ * the 99th percentile).
  *
  * send_after timers live on the runtime's timer thread, so a scheduler busy
- * with a long slice never delays them: a heap of them by due time, and a
- * timerfd set to the earliest, to the nanosecond (libuv's timers count
- * whole milliseconds of a clock read once a loop turn: a timer fired ~1 ms
- * late at the median, 2.3 ms at the 99th percentile). Cancelling from
- * anywhere is a CAS on a timer's state (pending -> cancelled or pending ->
- * fired, one wins); the heap is only ever touched by the timer thread. So a
- * cancelled timer never delivers.
+ * with a long slice never delays them. Cancelling from anywhere is a CAS on
+ * a timer's state (pending -> cancelled or pending -> fired, one wins); the
+ * heap is only ever touched by the timer thread. So a cancelled timer never
+ * delivers.
  *
  * A receive timeout lives on the loop of the scheduler running the process:
  * a call whose reply comes in time stops it with no system call and no
@@ -22,7 +23,7 @@
 #include <uv.h>
 #include "mailbox.h"
 #include "pid.h"
-#include "timer_heap.h"
+#include "timer_clock.h"
 
 /* The longest delay a timer is set for, in ms (2^53, some 285,000 years: a
  * double still counts it in whole ms). A receive timeout or a supervisor's
@@ -39,11 +40,7 @@ typedef struct mb_timers {
     pthread_mutex_t lock;        /* the live send_after timers by ref */
     mb_timer **buckets;
     size_t nbuckets, count;
-    /* The timer thread's only: */
-    mb_heap pending;             /* the timers started, by due time */
-    int clock_fd;                /* a timerfd, set for the earliest (-1: none yet) */
-    uv_poll_t clock_watch;       /* on the timer thread's loop */
-    double armed;                /* the due time clock_fd is set for; 0: unset */
+    mb_timer_clock clock;        /* the timers started: the timer thread's only */
 } mb_timers;
 
 int mb_timers_init(mb_timers *t);
@@ -75,14 +72,16 @@ mb_ref mb_send_interval(mb_runtime *rt, mb_proc *from, mb_pid owner, double ms, 
  * message of an interval). */
 double mb_cancel_timer(mb_runtime *rt, mb_ref ref);
 
-/* Receive timeouts, for the process running on `s` now. A deadline beyond
- * MB_MAX_TIMEOUT_MS from now is never armed. A wait that ends early leaves
- * its timer running (timer.c): it is reused, or fires for nothing. */
+/* Receive timeouts, for the process running on `s` now, on s's clock
+ * (timer_clock.h), to the nanosecond. A deadline beyond MB_MAX_TIMEOUT_MS
+ * from now is never armed. A wait that ends early leaves its timer set
+ * (timer.c): it is reused, or fires for nothing. */
 void mb_waittimer_arm(mb_proc *p, mb_sched *s, double deadline_ms);
-/* s may be NULL (a blocking thread): the timer's close goes to its loop. */
+/* s may be NULL (a blocking thread): the timer's release goes to its loop. */
 void mb_waittimer_release(mb_proc *p, mb_sched *s);
-
-/* Close callback for a receive timeout's handle left on a loop at shutdown. */
-void mb_timer_handle_free(void *handle);
+/* s's clock for receive timeouts, on its loop (before its thread runs). */
+int mb_waits_attach(mb_sched *s);
+/* Once s's loop is closed: every receive timeout s still holds. */
+void mb_waits_free_all(mb_sched *s);
 
 #endif

@@ -165,7 +165,10 @@ run(timers, [N, Span], _) ->
            case SortedAfter of [] -> 0; _ -> pct(SortedAfter, length(SortedAfter), 99) / 1000 end,
            "ms"),
     result("timer_arm_us", (T1 - T0) / N, "us"),
-    exit(Receiver, kill);
+    exit(Receiver, kill),
+    Waits = lists:sort([receive_late(I rem 5 + 1) || I <- lists:seq(1, 300)]),
+    result("recv_timeout_late_p50_ms", pct(Waits, 300, 50) / 1000, "ms"),
+    result("recv_timeout_late_p99_ms", pct(Waits, 300, 99) / 1000, "ms");
 
 %% ----------------------------------------------------------------- idle
 
@@ -258,6 +261,12 @@ ring_loop(Main, Next) ->
 %% due time, then sends {armed, T}; the receiver, idle otherwise, sends back
 %% receive time - due time in µs for every timer, and separately for those
 %% due after arming ended.
+%% How late a receive of D ms that nothing ends early returns, in us.
+receive_late(D) ->
+    W0 = now_us(),
+    receive never_sent -> ok after D -> ok end,
+    now_us() - W0 - D * 1000.
+
 timer_receiver(Parent, N) ->
     {Late, Armed} = collect(N, [], undefined),
     After = [L || {L, Due} <- Late, Due >= Armed],
