@@ -440,6 +440,7 @@ static void sched_main(void *arg) {
          * scheduler that was awake), then work ahead of the next spawns. */
         if (atomic_load(&s->has_posts)) {
             mb_sched_run_posts(s);
+            mb_clock_fire_due(&s->waits);   /* a stream of posts must not hold up the timeouts */
             continue;
         }
         if (mb_pages_ahead(&rt->pages) || (rt->kind && rt->kind->ahead && rt->kind->ahead(rt))) continue;

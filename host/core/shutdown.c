@@ -40,12 +40,6 @@ void mb_shutdown_destroy(mb_shutdown *sd) {
 
 int mb_shutdown_status(mb_runtime *rt) { return atomic_load(&rt->shutdown.status); }
 
-bool mb_shutdown_owns(mb_runtime *rt, const uv_handle_t *h) {
-    mb_shutdown *sd = &rt->shutdown;
-    return h == (uv_handle_t *)&sd->watchdog || h == (uv_handle_t *)&sd->sigterm ||
-           h == (uv_handle_t *)&sd->sigint;
-}
-
 /* Write s to stderr without stdio: another thread may hold stderr's lock
  * in a write that never ends, and this exit must not wait for it. */
 static void say(const char *s) {

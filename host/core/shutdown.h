@@ -98,8 +98,4 @@ int mb_shutdown_catch_signals(mb_runtime *rt);
  * socket goes too. Any thread. */
 _Noreturn void mb_shutdown_force(mb_runtime *rt, const char *why);
 
-/* Whether h is one of the shutdown's handles (the timer thread closes them
- * with the rest of its loop). */
-bool mb_shutdown_owns(mb_runtime *rt, const uv_handle_t *h);
-
 #endif

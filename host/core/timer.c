@@ -232,8 +232,6 @@ static void send_after_due(mb_heap_node *n, double now, void *ud) {
 
 int mb_timers_attach(mb_timers *t, uv_loop_t *loop) { return mb_clock_attach(&t->clock, loop, send_after_due, NULL); }
 
-bool mb_timers_owns(const mb_timers *t, const uv_handle_t *h) { return mb_clock_owns(&t->clock, h); }
-
 /* Posted to the timer thread by mb_send_after: into the heap. A timer
  * cancelled before it started is freed by whichever of this and the
  * cancel's close comes last. One due already fires now. */

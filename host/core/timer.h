@@ -46,8 +46,6 @@ typedef struct mb_timers {
 int mb_timers_init(mb_timers *t);
 /* The timerfd and its watch on loop, the timer thread's (before it runs). */
 int mb_timers_attach(mb_timers *t, uv_loop_t *loop);
-/* Whether h is the timers' own handle (closed with the loop, not freed). */
-bool mb_timers_owns(const mb_timers *t, const uv_handle_t *h);
 /* Once the timer thread's loop is closed: the timers still pending too. */
 void mb_timers_destroy(mb_timers *t);
 

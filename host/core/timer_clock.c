@@ -82,12 +82,15 @@ int mb_clock_attach(mb_timer_clock *c, uv_loop_t *loop, mb_clock_fire_fn fire, v
     c->ud = ud;
     c->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (c->fd < 0) return -1;
-    if (uv_poll_init(loop, &c->watch, c->fd)) return -1;
     c->watch.data = c;
-    return uv_poll_start(&c->watch, UV_READABLE, on_clock) ? -1 : 0;
+    if (uv_poll_init(loop, &c->watch, c->fd) == 0) {
+        if (uv_poll_start(&c->watch, UV_READABLE, on_clock) == 0) return 0;
+        uv_close((uv_handle_t *)&c->watch, NULL);   /* the loop's close finishes it */
+    }
+    close(c->fd);
+    c->fd = -1;
+    return -1;
 }
-
-bool mb_clock_owns(const mb_timer_clock *c, const uv_handle_t *h) { return h == (const uv_handle_t *)&c->watch; }
 
 void mb_clock_free(mb_timer_clock *c) {
     mb_heap_free(&c->pending);

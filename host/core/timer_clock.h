@@ -35,8 +35,6 @@ int mb_clock_set(mb_timer_clock *c, mb_heap_node *n);
 void mb_clock_unset(mb_timer_clock *c, mb_heap_node *n);
 /* Every timer due by now fires, in due order. */
 void mb_clock_fire_due(mb_timer_clock *c);
-/* Whether h is the clock's watch (closed with the loop, not freed). */
-bool mb_clock_owns(const mb_timer_clock *c, const uv_handle_t *h);
 /* Once the loop is closed: the heap's array and the timerfd; the nodes
  * still in it are the caller's, freed first (c->pending.v[0..n)). */
 void mb_clock_free(mb_timer_clock *c);
