@@ -159,6 +159,8 @@ local rows = {
   { "timer_late_p99_ms", "timer lateness p99",          "ms", vs_beam("≤", "1.0") },
   { "recv_timeout_late_p50_ms", "receive timeout lateness p50", "ms" },
   { "recv_timeout_late_p99_ms", "receive timeout lateness p99", "ms" },
+  { "timer_burst_late_p50_ms", "timer lateness in a burst, p50", "ms" },
+  { "timer_burst_late_p99_ms", "timer lateness in a burst, p99", "ms" },
   { "idle_cpu_pct",      "idle CPU, 10k procs",         "%" },
   { "gen_call_rt_us",     "gen call round trip, 1 client", "µs",     vs_beam("≤", "0.6") },
   { "gen_call_2c_per_s",  "gen call, 2 clients",           "call/s" },

@@ -12,6 +12,9 @@
 -- without the arming process competing for the CPU). Then receive timeouts:
 -- WAITS receives of 1..5 ms that nothing ends early, each one's lateness
 -- (elapsed - timeout): recv_timeout_late_p50_ms, recv_timeout_late_p99_ms.
+-- Then a burst: N/4 timers of 0..50 ms set at once by one process, to ten
+-- receivers (a host whose connections all set a timeout at once):
+-- timer_burst_late_p50_ms, timer_burst_late_p99_ms.
 -- Erlang peer: bench_core timers.
 local mb = require "moonbeam"
 local u = require "bench.lib.util"
@@ -75,3 +78,26 @@ end
 table.sort(waits)
 u.result("recv_timeout_late_p50_ms", u.pct(waits, 50) / 1000, "ms")
 u.result("recv_timeout_late_p99_ms", u.pct(waits, 99) / 1000, "ms")
+
+local function burst_receiver(parent, n)
+  local mb = require "moonbeam"
+  local now = require("bench.lib.util").now_us
+  local late = {}
+  for i = 1, n do late[i] = now() - mb.receive() end
+  mb.send(parent, late)
+end
+
+local RECEIVERS, BURST = 10, math.floor(N / 4 / 10) * 10
+local rs = {}
+for i = 1, RECEIVERS do rs[i] = mb.spawn(burst_receiver, mb.self(), BURST / RECEIVERS) end
+for i = 1, BURST do
+  local delay = random(0, 50)
+  send_after(delay, rs[i % RECEIVERS + 1], now_us() + delay * 1000)
+end
+local burst = {}
+for _ = 1, RECEIVERS do
+  for _, l in ipairs(mb.receive(60000)) do burst[#burst + 1] = l end
+end
+table.sort(burst)
+u.result("timer_burst_late_p50_ms", u.pct(burst, 50) / 1000, "ms")
+u.result("timer_burst_late_p99_ms", u.pct(burst, 99) / 1000, "ms")

@@ -534,7 +534,10 @@ static void loop_close(mb_sched *s) {
 /* The timer thread: a loop that only runs timers and posts. */
 static void timer_main(void *arg) {
     mb_sched *s = arg;
-    while (!atomic_load(&s->rt->stopping)) uv_run(&s->loop, UV_RUN_ONCE);
+    while (!atomic_load(&s->rt->stopping)) {
+        uv_run(&s->loop, UV_RUN_ONCE);
+        mb_timers_turn(s->rt);
+    }
 }
 
 int mb_sched_start_all(mb_runtime *rt, int n) {

@@ -46,6 +46,10 @@ typedef struct mb_timers {
 int mb_timers_init(mb_timers *t);
 /* The timerfd and its watch on loop, the timer thread's (before it runs). */
 int mb_timers_attach(mb_timers *t, uv_loop_t *loop);
+/* The timer thread, after each turn of its loop: the timers due fire, and
+ * the clock is set for the next (not while the host stops: the schedulers'
+ * run queues are gone then, and the timers left are freed with the rest). */
+void mb_timers_turn(mb_runtime *rt);
 /* Once the timer thread's loop is closed: the timers still pending too. */
 void mb_timers_destroy(mb_timers *t);
 

@@ -20,6 +20,8 @@ typedef struct mb_timer_clock {
     uv_poll_t watch;          /* on the loop */
     double armed;             /* the due time fd is set for; 0: unset */
     bool firing;              /* in mb_clock_fire_due: it sets fd once, at its end */
+    bool batched;             /* set and unset leave fd: the owner calls
+                                 mb_clock_fire_due after each turn of its loop */
     mb_clock_fire_fn fire;
     void *ud;
 } mb_timer_clock;
@@ -29,7 +31,7 @@ void mb_clock_init(mb_timer_clock *c);
 /* Its timerfd, watched by loop; fire(node, now, ud) for each timer due. */
 int mb_clock_attach(mb_timer_clock *c, uv_loop_t *loop, mb_clock_fire_fn fire, void *ud);
 /* Set n for n->due (taken out first if it was set); -1: no memory, n is
- * out. */
+ * out. A batched clock is set for it at the next mb_clock_fire_due. */
 int mb_clock_set(mb_timer_clock *c, mb_heap_node *n);
 /* Take n out (it must be in). */
 void mb_clock_unset(mb_timer_clock *c, mb_heap_node *n);

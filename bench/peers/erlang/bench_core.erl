@@ -168,7 +168,13 @@ run(timers, [N, Span], _) ->
     exit(Receiver, kill),
     Waits = lists:sort([receive_late(I rem 5 + 1) || I <- lists:seq(1, 300)]),
     result("recv_timeout_late_p50_ms", pct(Waits, 300, 50) / 1000, "ms"),
-    result("recv_timeout_late_p99_ms", pct(Waits, 300, 99) / 1000, "ms");
+    result("recv_timeout_late_p99_ms", pct(Waits, 300, 99) / 1000, "ms"),
+    Burst = N div 40 * 10,
+    Rs = [spawn(fun() -> burst_receiver(Self, Burst div 10, []) end) || _ <- lists:seq(1, 10)],
+    burst_arm(list_to_tuple(Rs), Burst),
+    BurstLate = lists:sort(lists:append([receive {burst, L} -> L end || _ <- Rs])),
+    result("timer_burst_late_p50_ms", pct(BurstLate, Burst, 50) / 1000, "ms"),
+    result("timer_burst_late_p99_ms", pct(BurstLate, Burst, 99) / 1000, "ms");
 
 %% ----------------------------------------------------------------- idle
 
@@ -266,6 +272,17 @@ receive_late(D) ->
     W0 = now_us(),
     receive never_sent -> ok after D -> ok end,
     now_us() - W0 - D * 1000.
+
+%% A burst (bench/timers.lua): K timers of 0..50 ms, round robin to Rs.
+burst_arm(_, 0) -> ok;
+burst_arm(Rs, K) ->
+    Delay = rand:uniform(51) - 1,
+    erlang:send_after(Delay, element(K rem tuple_size(Rs) + 1, Rs), {due, now_us() + Delay * 1000}),
+    burst_arm(Rs, K - 1).
+
+burst_receiver(Parent, 0, Acc) -> Parent ! {burst, Acc};
+burst_receiver(Parent, K, Acc) ->
+    receive {due, Due} -> burst_receiver(Parent, K - 1, [now_us() - Due | Acc]) end.
 
 timer_receiver(Parent, N) ->
     {Late, Armed} = collect(N, [], undefined),
