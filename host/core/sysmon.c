@@ -2,6 +2,7 @@
 #include "sysmon.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -122,6 +123,15 @@ static bool pin(mb_sched *s, uint64_t w) {
 
 static void unpin(mb_sched *s, uint64_t w) { atomic_store_explicit(&s->slice, w, memory_order_release); }
 
+/* Whether a receive timeout of s's processes is due: the timerfd of its
+ * clock has gone off (timer_clock.h), which a slice that runs on does not
+ * see until it ends. Its fd is set before the threads start and closed
+ * after the monitor stops. */
+static bool timeout_due(const mb_sched *s) {
+    struct pollfd pf = {s->waits.fd, POLLIN, 0};
+    return pf.fd >= 0 && poll(&pf, 1, 0) == 1;
+}
+
 /* Look at one scheduler, `dt` ms after the last look; true if it is
  * running a slice. The process found running is charged dt of CPU time: a
  * sample, as a profiler takes, at no cost to the slices themselves. */
@@ -148,6 +158,9 @@ static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
     mb_proc *p = atomic_load_explicit(&s->running, memory_order_relaxed);
     atomic_fetch_add_explicit(&p->runtime_us, (uint64_t)(dt * 1000), memory_order_relaxed);
     if (!seen || !p->kind->preemptible) {   /* such a kind yields on its own */
+        /* A slice begun since the last look is cut at once for a receive
+         * timeout due on s: it could run MB_PREEMPT_MS more. */
+        if (!seen && p->kind->preemptible && timeout_due(s)) pthread_kill((pthread_t)s->thread, MB_PREEMPT_SIGNAL);
         unpin(s, w);
         return true;
     }
@@ -162,8 +175,12 @@ static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
     /* Ask again every look: the thread may have been between slices, or
      * the process inside C code, when the last request came. */
     cut_where_stuck(p);
+    /* A receive timeout due on s waits for the slice to end: it is cut for
+     * it (before, such a timeout came up to MB_PREEMPT_MS + a look late
+     * beside a spinner). */
     if (ran >= MB_PREEMPT_MS || atomic_load_explicit(&p->sig_pending, memory_order_relaxed) ||
-        mb_proc_doomed(p) || atomic_load_explicit(&p->interrupt, memory_order_relaxed) == MB_INTR_ASKED) {
+        mb_proc_doomed(p) || atomic_load_explicit(&p->interrupt, memory_order_relaxed) == MB_INTR_ASKED ||
+        timeout_due(s)) {
         pthread_kill((pthread_t)s->thread, MB_PREEMPT_SIGNAL);
         if (wt->asked == 0) wt->asked = now;
     }
