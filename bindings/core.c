@@ -328,16 +328,15 @@ static void sort_core_fns(void) {
     core_nfns = n;
 }
 
+/* bsearch's comparison of a name with an element whose first member is a
+ * name (a luaL_Reg, or the name itself), for the two sorted arrays here. */
+static int name_is(const void *key, const void *elem) {
+    return strcmp(key, *(const char *const *)elem);
+}
+
 static lua_CFunction find_core_fn(const char *name) {
-    size_t lo = 0, hi = core_nfns;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(name, core_fns[mid].name);
-        if (c == 0) return core_fns[mid].func;
-        if (c < 0) hi = mid;
-        else lo = mid + 1;
-    }
-    return NULL;
+    const luaL_Reg *r = bsearch(name, core_fns, core_nfns, sizeof *core_fns, name_is);
+    return r ? r->func : NULL;
 }
 
 /* The core's values that are not functions: a string, or else a number. */
@@ -385,10 +384,6 @@ static void bind_missing(lua_State *L, const char *name) {
 static const char *const rest_names[] = {"blocking",   "connect",    "exit",       "monitor",  "register",
                                          "reload",     "send_after", "send_interval", "sleep", "spawn_link",
                                          "spawn_monitor", "spawn_opt", "unregister", "whereis"};
-
-static int name_is(const void *key, const void *elem) {
-    return strcmp(key, *(const char *const *)elem);
-}
 
 static bool is_rest_name(const char *k) {
     return bsearch(k, rest_names, sizeof rest_names / sizeof *rest_names, sizeof *rest_names, name_is) != NULL;

@@ -300,9 +300,12 @@ static void after_slice(mb_runtime *rt, mb_sched *s, mb_proc *p) {
             break;
         }
         if (p->wait_deadline >= 0) {
-            /* A deadline gone by since the wait began (it checked the
-             * clock: message_api.c) ends the wait here, with no timer. */
-            if (p->wait_deadline <= mb_now_ms()) {
+            /* The loop's clock, not a fresh read (none on a call's path):
+             * it is never ahead, so a deadline it calls past is past and
+             * ends the wait here, with no timer; one it does not, gone by
+             * since the wait began, gets a timer due now, which its clock
+             * fires within its grain (timer_clock.c). */
+            if (p->wait_deadline <= (double)uv_now(&s->loop)) {
                 atomic_store(&p->timed_out_seq, seq);
                 atomic_store(&p->status, MB_RUNNABLE);
                 mb_sched_push(rt, s, p);

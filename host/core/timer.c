@@ -49,7 +49,7 @@ struct mb_waittimer {
     mb_pid pid;
     uint64_t seq;      /* the wait it serves (the process's wait_seq then) */
     double deadline;   /* that wait's deadline */
-    mb_waittimer *prev, *next;   /* s's, all of them (mb_waittimers_free_all) */
+    mb_waittimer *prev, *next;   /* s's, all of them (mb_waits_free_all) */
 };
 
 /* ---- the map of live timers -------------------------------------------- */
@@ -81,14 +81,13 @@ static size_t bucket(mb_timers *t, mb_ref ref) {
 }
 
 static void map_grow(mb_timers *t) {
-    size_t nb = t->nbuckets * 2;
-    mb_timer **b = calloc(nb, sizeof *b);
+    size_t nb = t->nbuckets * 2, old_n = t->nbuckets;
+    mb_timer **b = calloc(nb, sizeof *b), **old = t->buckets;
     if (!b) return;
-    mb_timers old = *t;
     t->buckets = b;
     t->nbuckets = nb;
-    for (size_t i = 0; i < old.nbuckets; i++) {
-        mb_timer *e = old.buckets[i];
+    for (size_t i = 0; i < old_n; i++) {
+        mb_timer *e = old[i];
         while (e) {
             mb_timer *next = e->next;
             size_t j = bucket(t, e->ref);
@@ -97,7 +96,7 @@ static void map_grow(mb_timers *t) {
             e = next;
         }
     }
-    free(old.buckets);
+    free(old);
 }
 
 static void map_add(mb_timers *t, mb_timer *tm) {
@@ -225,10 +224,7 @@ static void fire(mb_timer *tm, double now) {
     timer_free(tm);
 }
 
-static void send_after_due(mb_heap_node *n, double now, void *ud) {
-    (void)ud;
-    fire((mb_timer *)n, now);
-}
+static void send_after_due(mb_heap_node *n, double now) { fire((mb_timer *)n, now); }
 
 /* Batched: the starts of a process's slice come as a batch of posts, tens of
  * thousands at times, and each one set the timerfd (a system call) and
@@ -238,7 +234,7 @@ static void send_after_due(mb_heap_node *n, double now, void *ud) {
  * (mb_timers_turn). */
 int mb_timers_attach(mb_timers *t, uv_loop_t *loop) {
     t->clock.batched = true;
-    return mb_clock_attach(&t->clock, loop, send_after_due, NULL);
+    return mb_clock_attach(&t->clock, loop, send_after_due);
 }
 
 void mb_timers_turn(mb_runtime *rt) {
@@ -263,7 +259,6 @@ static void timer_start_here(mb_sched *s, void *arg) {
         int expected = T_PENDING;
         if (atomic_compare_exchange_strong(&tm->state, &expected, T_FIRED)) timer_end(tm);
         /* else cancelled meanwhile: its close, still to come, frees it */
-        return;
     }
 }
 
@@ -344,8 +339,7 @@ double mb_cancel_timer(mb_runtime *rt, mb_ref ref) {
 /* Due (taken out of s's clock), on s's thread: the wait it was set for
  * times out, or, set for an earlier wait, it is set again for the rest of
  * this one's. */
-static void wait_due(mb_heap_node *n, double now, void *ud) {
-    (void)ud;
+static void wait_due(mb_heap_node *n, double now) {
     mb_waittimer *t = (mb_waittimer *)n;
     mb_proc *p = mb_proctab_get(&t->rt->procs, t->pid);
     if (!p) return;
@@ -363,8 +357,7 @@ static void wait_due(mb_heap_node *n, double now, void *ud) {
 
 int mb_waits_attach(mb_sched *s) {
     s->wait_timers = NULL;
-    mb_clock_init(&s->waits);
-    return mb_clock_attach(&s->waits, &s->loop, wait_due, NULL);
+    return mb_clock_attach(&s->waits, &s->loop, wait_due);
 }
 
 /* Off s's clock and list, freed: on s's thread. */
@@ -388,7 +381,9 @@ static void wait_release(mb_waittimer *t, mb_sched *s) {
 }
 
 void mb_waittimer_arm(mb_proc *p, mb_sched *s, double deadline) {
-    if (!(deadline - mb_now_ms() <= MB_MAX_TIMEOUT_MS)) return;   /* never fires: no timer */
+    /* The loop's clock (no clock read on a call's path): close enough to
+     * tell "never". */
+    if (!(deadline - (double)uv_now(&s->loop) <= MB_MAX_TIMEOUT_MS)) return;   /* never fires: no timer */
     mb_waittimer *t = p->wtimer;
     if (t && t->s != s) {   /* the process moved: its old timer stays with the old loop */
         wait_release(t, s);

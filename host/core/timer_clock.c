@@ -62,13 +62,13 @@ void mb_clock_unset(mb_timer_clock *c, mb_heap_node *n) {
 
 void mb_clock_fire_due(mb_timer_clock *c) {
     if (c->firing) return;   /* a fire that leads here again: the outer loop goes on */
-    double now = mb_now_ms();
     mb_heap_node *top = mb_heap_top(&c->pending);
+    double now = top ? mb_now_ms() : 0;   /* no clock read for an empty clock (a busy loop's look) */
     if (top && top->due <= now) {
         c->firing = true;
         while ((top = mb_heap_top(&c->pending)) && top->due <= now) {
             mb_heap_remove(&c->pending, top);
-            c->fire(top, now, c->ud);
+            c->fire(top, now);
         }
         c->firing = false;
     }
@@ -85,9 +85,8 @@ static void on_clock(uv_poll_t *w, int status, int events) {
     mb_clock_fire_due(c);
 }
 
-int mb_clock_attach(mb_timer_clock *c, uv_loop_t *loop, mb_clock_fire_fn fire, void *ud) {
+int mb_clock_attach(mb_timer_clock *c, uv_loop_t *loop, mb_clock_fire_fn fire) {
     c->fire = fire;
-    c->ud = ud;
     c->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (c->fd < 0) return -1;
     c->watch.data = c;

@@ -12,7 +12,7 @@
 #include <uv.h>
 #include "timer_heap.h"
 
-typedef void (*mb_clock_fire_fn)(mb_heap_node *n, double now, void *ud);
+typedef void (*mb_clock_fire_fn)(mb_heap_node *n, double now);
 
 typedef struct mb_timer_clock {
     mb_heap pending;          /* the timers set, by due time */
@@ -23,13 +23,12 @@ typedef struct mb_timer_clock {
     bool batched;             /* set and unset leave fd: the owner calls
                                  mb_clock_fire_due after each turn of its loop */
     mb_clock_fire_fn fire;
-    void *ud;
 } mb_timer_clock;
 
 /* A clock that holds nothing yet and watches no loop. */
 void mb_clock_init(mb_timer_clock *c);
-/* Its timerfd, watched by loop; fire(node, now, ud) for each timer due. */
-int mb_clock_attach(mb_timer_clock *c, uv_loop_t *loop, mb_clock_fire_fn fire, void *ud);
+/* Its timerfd, watched by loop; fire(node, now) for each timer due. */
+int mb_clock_attach(mb_timer_clock *c, uv_loop_t *loop, mb_clock_fire_fn fire);
 /* Set n for n->due (taken out first if it was set); -1: no memory, n is
  * out. A batched clock is set for it at the next mb_clock_fire_due. */
 int mb_clock_set(mb_timer_clock *c, mb_heap_node *n);
