@@ -55,16 +55,6 @@ mb_msg *mb_inbox_pop(mb_inbox *q) {
     return NULL;
 }
 
-int mb_inbox_pushed(mb_inbox *q) {
-    return atomic_load(&q->tail) != &q->sentinel || atomic_load(&q->sentinel.next) != NULL;
-}
-
-int mb_inbox_nonempty(mb_inbox *q) {
-    /* head != sentinel: a pop that raced a push left a message at the head
-     * (and the tail may be back at the sentinel): not empty. */
-    return q->head != &q->sentinel || mb_inbox_pushed(q);
-}
-
 void mb_inbox_free_all(mb_inbox *q) {
     mb_msg *m;
     while ((m = mb_inbox_pop(q)) != NULL) free(m);

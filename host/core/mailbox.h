@@ -92,11 +92,17 @@ void mb_inbox_init(mb_inbox *q);
 void mb_inbox_push(mb_inbox *q, mb_msg *m);
 /* Owner only. NULL when empty or when a producer is between its two steps. */
 mb_msg *mb_inbox_pop(mb_inbox *q);
-/* Owner only: whether anything waits (or is being pushed). */
-int mb_inbox_nonempty(mb_inbox *q);
-/* Any thread: the same, without the owner's head: a pop that raced a push
- * can leave a message at the head that only mb_inbox_nonempty sees. */
-int mb_inbox_pushed(mb_inbox *q);
+/* Any thread: whether anything waits (or is being pushed), without the
+ * owner's head: a pop that raced a push can leave a message at the head
+ * that only mb_inbox_nonempty sees. Inline, as the next: a receive asks
+ * at every call, and mostly finds nothing new. */
+static inline int mb_inbox_pushed(mb_inbox *q) {
+    return atomic_load(&q->tail) != &q->sentinel || atomic_load(&q->sentinel.next) != NULL;
+}
+/* Owner only: the same, with the head. */
+static inline int mb_inbox_nonempty(mb_inbox *q) {
+    return q->head != &q->sentinel || mb_inbox_pushed(q);
+}
 void mb_inbox_free_all(mb_inbox *q);
 
 void mb_saveq_append(mb_saveq *s, mb_msg *m);

@@ -358,7 +358,7 @@ static int handle_signal(mb_proc *p, mb_msg *sig) {
     return added;
 }
 
-int mb_signal_drain(mb_proc *p) {
+int mb_signal_drain_inbox(mb_proc *p) {
     int added = 0;
     mb_msg *m;
     while (!p->dying && (m = mb_inbox_pop(&p->inbox)) != NULL) {
