@@ -48,46 +48,37 @@ static int fail(lua_State *L, const char *fn, int rc) {
     return mbb_raisef(L, "tab.%s: %s", fn, mb_tab_strerror(rc));
 }
 
+/* The table at 1, for a read or a write. The reference is the process's
+ * cache's (host/core/tabcache.h): an error raised from here on keeps none. */
 static mb_table *acquire(lua_State *L, const char *fn, bool write) {
-    mb_proc *self = mbb_self(L);
     mb_table *t = NULL;
-    int rc = mb_table_acquire(self->rt, check_table(L, 1, fn), self->pid, write, &t);
+    int rc = mb_table_use(mbb_self(L), check_table(L, 1, fn), write, &t);
     if (rc) fail(L, fn, rc);
     return t;
 }
 
-/* A call on an acquired table: release it before raising. */
-static void check_rc(lua_State *L, mb_table *t, const char *fn, int rc) {
-    if (!rc) return;
-    mb_table_release(t);
-    fail(L, fn, rc);
+static void check_rc(lua_State *L, const char *fn, int rc) {
+    if (rc) fail(L, fn, rc);
 }
 
 /* Encode the value at idx at the end of p->scratch; its offset. */
-static size_t encode_at(lua_State *L, mb_proc *p, mb_table *t, int idx, const char *fn, const char *what) {
+static size_t encode_at(lua_State *L, mb_proc *p, int idx, const char *fn, const char *what) {
     size_t at = p->scratch.len;
     mb_encode_err err;
     size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
-    if (lua_isnil(L, idx)) {
-        mb_table_release(t);
-        mbb_raisef(L, "tab.%s: the %s is nil", fn, what);
-    }
-    if (mb_encode(L, idx, what, &p->scratch, max, &err)) {
-        mb_table_release(t);
-        mbb_raisef(L, "tab.%s: %s", fn, err.msg);
-    }
+    if (lua_isnil(L, idx)) mbb_raisef(L, "tab.%s: the %s is nil", fn, what);
+    if (mb_encode(L, idx, what, &p->scratch, max, &err)) mbb_raisef(L, "tab.%s: %s", fn, err.msg);
     return at;
 }
 
 /* The canonical key of the argument at idx, in p->scratch: [*at, len). */
-static size_t key_arg(lua_State *L, mb_proc *p, mb_table *t, int idx, const char *fn, const char *what) {
-    size_t raw = encode_at(L, p, t, idx, fn, what);
+static size_t key_arg(lua_State *L, mb_proc *p, int idx, const char *fn, const char *what) {
+    size_t raw = encode_at(L, p, idx, fn, what);
     size_t at = p->scratch.len;
     const char *why = "not a key";
     mb_span k = {p->scratch.p + raw, at - raw};
     int rc = mb_tabkey_canon(k, &p->scratch, &why);
     if (rc) {
-        mb_table_release(t);
         if (rc == -2) fail(L, fn, MB_TAB_ENOMEM);
         mbb_raisef(L, "tab.%s: bad %s: %s", fn, what, why);
     }
@@ -152,22 +143,20 @@ static int insert(lua_State *L, const char *fn, int mode) {
     }
     mb_table *t = acquire(L, fn, true);
     self->scratch.len = 0;
-    size_t k = key_arg(L, self, t, 2, fn, "key");
-    size_t rawv = encode_at(L, self, t, 3, fn, "value");
+    size_t k = key_arg(L, self, 2, fn, "key");
+    size_t rawv = encode_at(L, self, 3, fn, "value");
     size_t v = self->scratch.len;
     const char *why = "";
     int rc = t->store.type == MB_TAB_BAG ? mb_tabval_canon(span_at(self, rawv, v), &self->scratch, &why)
                                          : mb_tabval_check(span_at(self, rawv, v), &why);
     if (rc) {
-        mb_table_release(t);
         if (rc == -2) fail(L, fn, MB_TAB_ENOMEM);
         return mbb_raisef(L, "tab.%s: bad value: %s", fn, why);
     }
     if (t->store.type != MB_TAB_BAG) v = rawv;
     bool inserted;
     rc = mb_tabstore_insert(&t->store, span_at(self, k, rawv), span_at(self, v, self->scratch.len), ttl, mode, &inserted);
-    check_rc(L, t, fn, rc);
-    mb_table_release(t);
+    check_rc(L, fn, rc);
     lua_pushboolean(L, inserted);
     return 1;
 }
@@ -198,13 +187,12 @@ static int by_key(lua_State *L, const char *fn, bool write, bool want_values) {
     mb_buf *out = want_values ? mbb_tab_out(L) : NULL;   /* before acquiring: it may raise */
     mb_table *t = acquire(L, fn, write);
     self->scratch.len = 0;
-    size_t k = key_arg(L, self, t, 2, fn, "key");
+    size_t k = key_arg(L, self, 2, fn, "key");
     size_t count;
     mb_span key = span_at(self, k, self->scratch.len);
     int rc = write ? mb_tabstore_take(&t->store, key, out, &count) : mb_tabstore_lookup(&t->store, key, out, &count);
-    check_rc(L, t, fn, rc);
+    check_rc(L, fn, rc);
     bool bag = is_bag(t);
-    mb_table_release(t);
     if (want_values) push_values(L, bag, out, count);
     else lua_pushboolean(L, write || count > 0);
     return 1;
@@ -225,13 +213,12 @@ static int l_update_counter(lua_State *L) {
     if (!isfinite(incr)) return mbb_raisef(L, "tab.update_counter: incr must be a finite number, got %g", incr);
     if (!isfinite(dflt)) return mbb_raisef(L, "tab.update_counter: default must be a finite number, got %g", dflt);
     mb_table *t = acquire(L, "update_counter", true);
-    if (is_bag(t)) check_rc(L, t, "update_counter", MB_TAB_ETYPE);
+    if (is_bag(t)) check_rc(L, "update_counter", MB_TAB_ETYPE);
     self->scratch.len = 0;
-    size_t k = key_arg(L, self, t, 2, "update_counter", "key");
+    size_t k = key_arg(L, self, 2, "update_counter", "key");
     int rc = mb_tabstore_counter(&t->store, span_at(self, k, self->scratch.len), incr,
                                  lua_isnoneornil(L, 4) ? NULL : &dflt, &result);
-    check_rc(L, t, "update_counter", rc);
-    mb_table_release(t);
+    check_rc(L, "update_counter", rc);
     lua_pushnumber(L, result);
     return 1;
 }
@@ -241,11 +228,10 @@ static int step(lua_State *L, const char *fn, int which) {
     mb_buf *out = mbb_tab_out(L);
     mb_table *t = acquire(L, fn, false);
     self->scratch.len = 0;
-    size_t k = which == MB_TAB_NEXT || which == MB_TAB_PREV ? key_arg(L, self, t, 2, fn, "key") : 0;
+    size_t k = which == MB_TAB_NEXT || which == MB_TAB_PREV ? key_arg(L, self, 2, fn, "key") : 0;
     bool found;
     int rc = mb_tabstore_step(&t->store, which, span_at(self, k, self->scratch.len), out, &found);
-    check_rc(L, t, fn, rc);
-    mb_table_release(t);
+    check_rc(L, fn, rc);
     push_values(L, false, out, found);
     return 1;
 }
@@ -283,10 +269,10 @@ static int l_range(lua_State *L) {
     size_t limit = check_limit(L, 4, "range");
     mb_buf *out = mbb_tab_out(L);
     mb_table *t = acquire(L, "range", false);
-    if (t->store.type != MB_TAB_ORDERED_SET) check_rc(L, t, "range", MB_TAB_ETYPE);
+    if (t->store.type != MB_TAB_ORDERED_SET) check_rc(L, "range", MB_TAB_ETYPE);
     self->scratch.len = 0;
-    size_t from = key_arg(L, self, t, 2, "range", "from");
-    size_t to = key_arg(L, self, t, 3, "range", "to");
+    size_t from = key_arg(L, self, 2, "range", "from");
+    size_t to = key_arg(L, self, 3, "range", "to");
     /* from's raw encoding sits between the two: only the canonical spans count */
     size_t from_end = from;
     mb_span fs;
@@ -294,8 +280,7 @@ static int l_range(lua_State *L) {
     size_t count;
     int rc = mb_tabstore_range(&t->store, span_at(self, from, from_end), span_at(self, to, self->scratch.len),
                                limit, out, &count);
-    check_rc(L, t, "range", rc);
-    mb_table_release(t);
+    check_rc(L, "range", rc);
     push_pairs(L, out, count);
     return 1;
 }
@@ -305,8 +290,7 @@ static int list(lua_State *L, const char *fn) {
     mb_buf *out = mbb_tab_out(L);
     mb_table *t = acquire(L, fn, false);
     size_t count;
-    check_rc(L, t, fn, mb_tabstore_list(&t->store, out, &count));
-    mb_table_release(t);
+    check_rc(L, fn, mb_tabstore_list(&t->store, out, &count));
     push_pairs(L, out, count);
     return 1;
 }
@@ -318,8 +302,7 @@ static int l_select_list(lua_State *L) { return list(L, "select"); }
 static int stats(lua_State *L, const char *fn, bool memory) {
     mb_table *t = acquire(L, fn, false);
     size_t size, bytes;
-    mb_tabstore_stats(&t->store, &size, &bytes);
-    mb_table_release(t);
+    check_rc(L, fn, mb_tabstore_stats(&t->store, &size, &bytes));
     lua_pushnumber(L, (lua_Number)(memory ? bytes : size));
     return 1;
 }

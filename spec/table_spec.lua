@@ -503,6 +503,78 @@ describe("a deleted table", function()
     h.usage_error("tab.delete_table", tab.delete_table, t)
     h.usage_error("tab.select", tab.select, t, function() return true end)
   end)
+
+  it("raises in a process that used it before the delete, which goes on with its other tables", function()
+    local t = tab.new({ access = "public" })
+    tab.insert(t, "k", 1)
+    local reader = mb.spawn(function(parent, t)
+      local mb = require "moonbeam"
+      local tab = require "moonbeam.table"
+      local mine = tab.new()
+      tab.insert(mine, "m", 2)
+      mb.send(parent, { "read", tab.lookup(t, "k") })
+      mb.receive()   -- "again", once t is deleted
+      local ok, err = pcall(tab.lookup, t, "k")
+      local ok2, err2 = pcall(tab.size, t)
+      mb.send(parent, { "again", ok, err, ok2, err2, tab.lookup(mine, "m") })
+    end, mb.self(), t)
+    assert.same({ "read", 1 }, h.expect(h.tuple("read"), "the first read"))
+    assert.is_true(tab.delete_table(t))
+    mb.send(reader, "again")
+    local m = h.expect(h.tuple("again"), "the read after the delete")
+    assert.is_false(m[2])
+    assert.matches("^tab%.lookup: .*does not exist", m[3])
+    assert.is_false(m[4])
+    assert.matches("^tab%.size: .*does not exist", m[5])
+    assert.equal(2, m[6])
+  end)
+
+  it("frees its entries at the delete, while a process that used it lives on", function()
+    -- Under a preloaded sanitizer freed memory sits in its quarantine.
+    if (os.getenv("LD_PRELOAD") or ""):find("san", 1, true) then return end
+    local function rss_kb()
+      local f = assert(io.open("/proc/self/status"))
+      local kb = f:read("*a"):match("VmRSS:%s*(%d+)")
+      f:close()
+      return tonumber(kb)
+    end
+    local t = tab.new({ access = "public" })
+    -- Blocks beyond what malloc keeps in its heaps: each freed is unmapped.
+    local big = ("x"):rep(40 * 1024 * 1024)
+    tab.insert(t, 1, big)
+    tab.insert(t, 2, big)
+    big = nil
+    collectgarbage()
+    local reader = mb.spawn(function(parent, t)
+      local mb = require "moonbeam"
+      local tab = require "moonbeam.table"
+      mb.send(parent, { "read", tab.member(t, 1) })
+      mb.receive()
+    end, mb.self(), t)
+    assert.same({ "read", true }, h.expect(h.tuple("read"), "the reader's use"))
+    local before = rss_kb()
+    assert.is_true(tab.delete_table(t))
+    local freed = before - rss_kb()
+    mb.exit(reader, "kill")
+    assert.is_true(freed > 60 * 1024, ("%d KB freed of 80 MB"):format(freed))
+  end)
+
+  it("leaves a process that uses more tables than it keeps at hand reaching each", function()
+    local ts = {}
+    for i = 1, 10 do
+      ts[i] = tab.new()
+      tab.insert(ts[i], "k", i)
+    end
+    for round = 1, 3 do
+      for i = 1, 10 do assert.equal(i, tab.lookup(ts[i], "k"), "table " .. i .. ", round " .. round) end
+      for i = 10, 1, -1 do assert.equal(i, tab.update_counter(ts[i], "k", 0)) end
+    end
+    assert.is_true(tab.delete_table(ts[5]))
+    for i = 1, 10 do
+      if i == 5 then h.usage_error("tab.lookup", tab.lookup, ts[i], "k")
+      else assert.equal(i, tab.lookup(ts[i], "k")) end
+    end
+  end)
 end)
 
 describe("ownership", function()

@@ -92,6 +92,7 @@ void mb_proc_free(mb_proc *p) {
     free(p->name);
     free(p->where);
     mb_tabbinds_free(&p->bound);
+    mb_tabcache_release(&p->tables_used);   /* empty unless it never ended (its end drops them) */
     if (p->ext) {
         pthread_mutex_destroy(&p->ext->mu);
         pthread_cond_destroy(&p->ext->cv);
@@ -432,6 +433,7 @@ void mb_proc_terminate(mb_proc *p) {
     free(name);
     mb_tables_owner_died(p);   /* its tables: to their heirs, or gone */
     mb_tab_bound_died(p);      /* its registry entries */
+    mb_tabcache_release(&p->tables_used);   /* after its state's finalizers, which may use tables */
     for (uint32_t i = 0; i < mine.n; i++) {
         mb_proc *t = mb_proctab_get(&rt->procs, mine.v[i].pid);
         if (!t) continue;

@@ -22,6 +22,7 @@
 #include "mailbox.h"
 #include "pid.h"
 #include "tabbind.h"
+#include "tabcache.h"
 
 typedef struct mb_runtime mb_runtime;
 typedef struct mb_sched mb_sched;
@@ -214,6 +215,7 @@ typedef struct mb_proc {
     mb_monvec aliases;                /* active aliases (refs): messages through others drop */
     char *name;
     mb_tabbinds bound;                /* entries bound to it (tabbind.h): only it changes them */
+    mb_tabcache tables_used;          /* the tables it used last (tabcache.h): its own */
     char *where;                      /* info.current_function (bindings/where.c), MB_WHERE_MAX
                                          bytes once a process first notes it (most never do):
                                          the owner writes it, and may read it unlocked; NULL: none */

@@ -190,6 +190,7 @@ int mb_runtime_stop(mb_runtime *rt) {
         mb_proc *p = mb_proctab_get(&rt->procs, pid);
         if (!p) continue;
         if (p->kind) p->kind->close(p);
+        mb_tabcache_release(&p->tables_used);   /* before the tables go */
         mb_proctab_retire(&rt->procs, pid);
         mb_proctab_put(&rt->procs, pid);
     }

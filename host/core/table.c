@@ -203,17 +203,74 @@ int mb_table_new(mb_runtime *rt, mb_pid owner, const mb_tab_opts *o, uint64_t *h
     return rc;
 }
 
+static bool may_use(const mb_table *tb, mb_pid caller, bool write) {
+    mb_pid owner = atomic_load_explicit(&tb->owner, memory_order_relaxed);
+    return caller == owner || tb->access == MB_TAB_PUBLIC || (tb->access == MB_TAB_PROTECTED && !write);
+}
+
 int mb_table_acquire(mb_runtime *rt, uint64_t handle, mb_pid caller, bool write, mb_table **out) {
     mb_table *tb = registry_get(&rt->tables, handle);
     if (!tb) return MB_TAB_ENOTAB;
-    mb_pid owner = atomic_load_explicit(&tb->owner, memory_order_relaxed);
-    bool ok = caller == owner || tb->access == MB_TAB_PUBLIC || (tb->access == MB_TAB_PROTECTED && !write);
-    if (!ok) {
+    if (!may_use(tb, caller, write)) {
         mb_table_release(tb);
         return MB_TAB_EACCESS;
     }
     *out = tb;
     return MB_TAB_OK;
+}
+
+/* Slot i's reference dropped, the slots after it moved up. */
+static void cache_drop(mb_tabcache *c, int i) {
+    mb_table *tb = c->table[i];
+    for (; i + 1 < MB_TABCACHE_SLOTS; i++) {
+        c->handle[i] = c->handle[i + 1];
+        c->table[i] = c->table[i + 1];
+    }
+    c->handle[i] = 0;
+    c->table[i] = NULL;
+    mb_table_release(tb);
+}
+
+/* tb (a reference of the caller's) at the front; the last slot's goes. */
+static void cache_put(mb_tabcache *c, uint64_t handle, mb_table *tb) {
+    mb_table *last = c->table[MB_TABCACHE_SLOTS - 1];
+    for (int i = MB_TABCACHE_SLOTS - 1; i > 0; i--) {
+        c->handle[i] = c->handle[i - 1];
+        c->table[i] = c->table[i - 1];
+    }
+    c->handle[0] = handle;
+    c->table[0] = tb;
+    if (last) mb_table_release(last);
+}
+
+int mb_table_use(mb_proc *p, uint64_t handle, bool write, mb_table **out) {
+    mb_tabcache *c = &p->tables_used;
+    mb_table *tb = NULL;
+    for (int i = 0; i < MB_TABCACHE_SLOTS; i++) {
+        if (c->handle[i] != handle) continue;
+        tb = c->table[i];
+        /* Ids are never reused: a deleted table's handle stays dead. */
+        if (atomic_load_explicit(&tb->store.dead, memory_order_acquire)) {
+            cache_drop(c, i);
+            return MB_TAB_ENOTAB;
+        }
+        break;
+    }
+    if (!tb) {
+        if (!(tb = registry_get(&p->rt->tables, handle))) return MB_TAB_ENOTAB;
+        cache_put(c, handle, tb);
+    }
+    if (!may_use(tb, p->pid, write)) return MB_TAB_EACCESS;
+    *out = tb;
+    return MB_TAB_OK;
+}
+
+void mb_tabcache_release(mb_tabcache *c) {
+    for (int i = 0; i < MB_TABCACHE_SLOTS; i++) {
+        if (c->table[i]) mb_table_release(c->table[i]);
+        c->table[i] = NULL;
+        c->handle[i] = 0;
+    }
 }
 
 /* Out of the registry and the names (owner_lock held); the registry's
@@ -249,7 +306,10 @@ int mb_table_delete(mb_runtime *rt, uint64_t handle, mb_pid caller) {
         drop_owner(rt, caller);
     }
     pthread_mutex_unlock(&t->owner_lock);
-    if (rc == MB_TAB_OK) mb_table_release(tb);   /* the registry's */
+    if (rc == MB_TAB_OK) {
+        mb_tabstore_kill(&tb->store);   /* its entries now, whoever still holds it */
+        mb_table_release(tb);           /* the registry's */
+    }
     mb_table_release(tb);
     return rc;
 }
@@ -330,6 +390,7 @@ void mb_tables_owner_died(mb_proc *p) {
             send_transfer(rt, p->sched, tb->handle, p->pid, heir);
         } else {
             unregister(t, tb);
+            mb_tabstore_kill(&tb->store);
             mb_table_release(tb);   /* the registry's */
         }
     }

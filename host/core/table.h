@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "pid.h"
+#include "tabcache.h"
 #include "tabstore.h"
 
 #define MB_TABLES_SHARDS 16
@@ -86,6 +87,11 @@ uint64_t mb_table_whereis(mb_runtime *rt, const char *name, size_t len);
  * On MB_TAB_OK *out holds a reference: mb_table_release it. ENOTAB, EACCESS. */
 int mb_table_acquire(mb_runtime *rt, uint64_t handle, mb_pid caller, bool write, mb_table **out);
 void mb_table_release(mb_table *t);
+/* The same for an operation of p's, from p's thread, through p's cache of
+ * the tables it used last (tabcache.h): the reference is the cache's, and
+ * the caller drops none. A deleted table's store refuses its operations
+ * (MB_TAB_ENOTAB) from the delete on, a reference left or not. */
+int mb_table_use(mb_proc *p, uint64_t handle, bool write, mb_table **out);
 /* The owner's: ENOTAB, ENOTOWNER. */
 int mb_table_delete(mb_runtime *rt, uint64_t handle, mb_pid caller);
 /* The owner's: to gets {"table_transfer", t, caller}; ENOPROC when to is

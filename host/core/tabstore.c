@@ -4,11 +4,13 @@
 
 #include <math.h>
 #include <string.h>
+#include "lock.h"
 #include "runtime.h"
 #include "tabkey.h"
 
 #define MAX_LEVEL 24
 #define MIN_BITS 3
+#define SHARD_SPINS 100   /* tries of a shard's lock before blocking (lock_shard) */
 
 /* One object. Owned by its table's structure; freed when unlinked. */
 struct mb_tab_entry {
@@ -307,25 +309,73 @@ int mb_tabstore_init(mb_tabstore *st, mb_tab_type type, size_t max_memory) {
     return -1;
 }
 
+/* Every object of shard sh freed, its chains left empty (the skiplist's,
+ * in shards[0], with it). Its write lock held, or no other thread. */
+static void free_objects(mb_tabstore *st, mb_tab_shard *sh) {
+    for (size_t i = 0; sh->buckets && i < ((size_t)1 << sh->bits); i++) {
+        for (mb_tab_entry *e = sh->buckets[i], *next; e; e = next) {
+            next = e->next;
+            free(e);
+        }
+        sh->buckets[i] = NULL;
+    }
+    sh->count = 0;
+    if (sh != &st->shards[0] || !st->head) return;
+    for (mb_tab_entry *e = st->head->fwd[0], *next; e; e = next) {
+        next = e->fwd[0];
+        free(e);
+    }
+    memset(st->head->fwd, 0, MAX_LEVEL * sizeof *st->head->fwd);
+    st->level = 1;
+}
+
 void mb_tabstore_destroy(mb_tabstore *st) {
     for (unsigned s = 0; s < st->nshards; s++) {
         mb_tab_shard *sh = &st->shards[s];
-        for (size_t i = 0; sh->buckets && i < ((size_t)1 << sh->bits); i++)
-            for (mb_tab_entry *e = sh->buckets[i], *next; e; e = next) {
-                next = e->next;
-                free(e);
-            }
+        free_objects(st, sh);
         free(sh->buckets);
         pthread_rwlock_destroy(&sh->lock);
-    }
-    for (mb_tab_entry *e = st->head ? st->head->fwd[0] : NULL, *next; e; e = next) {
-        next = e->fwd[0];
-        free(e);
     }
     free(st->head);
     pthread_mutex_destroy(&st->lru_lock);
     st->nshards = 0;
     st->head = NULL;
+}
+
+void mb_tabstore_kill(mb_tabstore *st) {
+    atomic_store(&st->dead, true);
+    for (unsigned s = 0; s < st->nshards; s++) {
+        mb_tab_shard *sh = &st->shards[s];
+        pthread_rwlock_wrlock(&sh->lock);
+        free_objects(st, sh);
+        pthread_rwlock_unlock(&sh->lock);
+    }
+    pthread_mutex_lock(&st->lru_lock);
+    st->lru_new = st->lru_old = NULL;
+    pthread_mutex_unlock(&st->lru_lock);
+    atomic_store(&st->objects, 0);
+    atomic_store(&st->memory, 0);
+    atomic_store(&st->ttl_entries, 0);
+}
+
+/* sh locked, to read or to write; MB_TAB_ENOTAB, and nothing locked, once
+ * the table is deleted (mb_tabstore_kill). */
+static int lock_shard(mb_tabstore *st, mb_tab_shard *sh, bool write) {
+    /* A while of tries before the kernel: an operation holds the lock for
+     * a few hundred instructions, and a waiter put to sleep (glibc's
+     * rwlock blocks at once) came back microseconds later, its sleep and
+     * wake-up the whole cost: two processes updating one counter ran at
+     * 1.7-5 M/s, by how often they met. */
+    for (int i = 0; i < SHARD_SPINS; i++) {
+        if ((write ? pthread_rwlock_trywrlock(&sh->lock) : pthread_rwlock_tryrdlock(&sh->lock)) == 0) goto locked;
+        for (int j = 0; j < 8; j++) mb_cpu_relax();
+    }
+    if (write) pthread_rwlock_wrlock(&sh->lock);
+    else pthread_rwlock_rdlock(&sh->lock);
+locked:
+    if (!atomic_load_explicit(&st->dead, memory_order_relaxed)) return MB_TAB_OK;
+    pthread_rwlock_unlock(&sh->lock);
+    return MB_TAB_ENOTAB;
 }
 
 static uint64_t hash_of(const mb_tabstore *st, mb_span key) {
@@ -358,7 +408,7 @@ int mb_tabstore_insert(mb_tabstore *st, mb_span key, mb_span value, double ttl_m
     uint64_t hash = hash_of(st, key);
     mb_tab_shard *sh = shard_of(st, hash);
     double now = mb_now_ms();
-    pthread_rwlock_wrlock(&sh->lock);
+    if (lock_shard(st, sh, true)) return MB_TAB_ENOTAB;
     int level = hashed(st) ? 0 : random_level(st);   /* the coin is the lock holder's */
     mb_tab_entry *e = NULL;
     if (st->max_memory && entry_size(level, key.n, value.n) > st->max_memory) {
@@ -393,11 +443,12 @@ static bool tagged(const mb_tab_entry *e, mb_span tag) {
 static int key_objects(mb_tabstore *st, mb_span key, const mb_span *tag, mb_buf *out, size_t *count, bool take) {
     uint64_t hash = hash_of(st, key);
     mb_tab_shard *sh = shard_of(st, hash);
-    double now = mb_now_ms();
     int rc = MB_TAB_OK;
     *count = 0;
-    if (take) pthread_rwlock_wrlock(&sh->lock);
-    else pthread_rwlock_rdlock(&sh->lock);
+    if (lock_shard(st, sh, take)) return MB_TAB_ENOTAB;
+    /* The clock only for a table that has objects with a TTL: an object
+     * of this shard's was counted under its lock, which is held now. */
+    double now = atomic_load_explicit(&st->ttl_entries, memory_order_relaxed) ? mb_now_ms() : 0;
     if (take) purge_key(st, sh, hash, key, now);
     for (mb_tab_entry *e = find(st, sh, hash, key), *next; e && ecmp(st, e, hash, key) == 0; e = next) {
         next = after(st, e);
@@ -433,7 +484,7 @@ int mb_tabstore_counter(mb_tabstore *st, mb_span key, double incr, const double 
     uint8_t num[16];
     mb_buf nb = {num, 0, sizeof num};   /* a number takes at most 10 bytes: never grows */
     int rc = MB_TAB_OK;
-    pthread_rwlock_wrlock(&sh->lock);
+    if (lock_shard(st, sh, true)) return MB_TAB_ENOTAB;
     purge_key(st, sh, hash, key, now);
     mb_tab_entry *old = find(st, sh, hash, key);
     double x = 0;
@@ -503,7 +554,7 @@ static int hashed_step(mb_tabstore *st, mb_span key, mb_buf *out, bool *found, d
     *found = false;
     if (key.n) {
         mb_tab_shard *sh = &st->shards[s];
-        pthread_rwlock_rdlock(&sh->lock);
+        if (lock_shard(st, sh, false)) return MB_TAB_ENOTAB;
         bool live = live_key(st, sh, hash, key, now);
         mb_tab_entry *e = live ? hashed_after(sh, hash, key, now) : NULL;
         int rc = e ? put_key(out, e, found) : MB_TAB_OK;
@@ -514,7 +565,7 @@ static int hashed_step(mb_tabstore *st, mb_span key, mb_buf *out, bool *found, d
     }
     for (; s < st->nshards; s++) {
         mb_tab_shard *sh = &st->shards[s];
-        pthread_rwlock_rdlock(&sh->lock);
+        if (lock_shard(st, sh, false)) return MB_TAB_ENOTAB;
         mb_tab_entry *e = hashed_after(sh, 0, (mb_span){NULL, 0}, now);
         int rc = e ? put_key(out, e, found) : MB_TAB_OK;
         pthread_rwlock_unlock(&sh->lock);
@@ -542,7 +593,7 @@ int mb_tabstore_step(mb_tabstore *st, int which, mb_span key, mb_buf *out, bool 
     mb_tab_shard *sh = &st->shards[0];
     mb_tab_entry *e = NULL;
     *found = false;
-    pthread_rwlock_rdlock(&sh->lock);
+    if (lock_shard(st, sh, false)) return MB_TAB_ENOTAB;
     switch (which) {
     case MB_TAB_FIRST: e = st->head->fwd[0]; break;
     case MB_TAB_NEXT:
@@ -568,7 +619,7 @@ int mb_tabstore_range(mb_tabstore *st, mb_span from, mb_span to, size_t limit, m
     double now = mb_now_ms();
     int rc = MB_TAB_OK;
     *count = 0;
-    pthread_rwlock_rdlock(&sh->lock);
+    if (lock_shard(st, sh, false)) return MB_TAB_ENOTAB;
     for (mb_tab_entry *e = skip_search(st, from, NULL); e && mb_term_cmp(key_of(e), to) <= 0; e = e->fwd[0]) {
         if (limit && *count >= limit) break;
         if (expired(e, now)) continue;
@@ -588,7 +639,7 @@ int mb_tabstore_list(mb_tabstore *st, mb_buf *out, size_t *count) {
     for (unsigned s = 0; s < st->nshards; s++) {   /* one shard at a time: no snapshot of all */
         mb_tab_shard *sh = &st->shards[s];
         int rc = MB_TAB_OK;
-        pthread_rwlock_rdlock(&sh->lock);
+        if (lock_shard(st, sh, false)) return MB_TAB_ENOTAB;
         size_t nb = hashed(st) ? (size_t)1 << sh->bits : 1;
         for (size_t i = 0; i < nb && !rc; i++)
             for (mb_tab_entry *e = hashed(st) ? sh->buckets[i] : st->head->fwd[0]; e && !rc; e = after(st, e)) {
@@ -602,15 +653,17 @@ int mb_tabstore_list(mb_tabstore *st, mb_buf *out, size_t *count) {
     return MB_TAB_OK;
 }
 
-void mb_tabstore_stats(mb_tabstore *st, size_t *size, size_t *memory) {
+int mb_tabstore_stats(mb_tabstore *st, size_t *size, size_t *memory) {
+    *size = *memory = 0;
     if (atomic_load(&st->ttl_entries)) {
         double now = mb_now_ms();
         for (unsigned s = 0; s < st->nshards; s++) {
-            pthread_rwlock_wrlock(&st->shards[s].lock);
+            if (lock_shard(st, &st->shards[s], true)) return MB_TAB_ENOTAB;
             sweep(st, &st->shards[s], now);
             pthread_rwlock_unlock(&st->shards[s].lock);
         }
     }
     *size = atomic_load(&st->objects);
     *memory = atomic_load(&st->memory);
+    return atomic_load(&st->dead) ? MB_TAB_ENOTAB : MB_TAB_OK;
 }

@@ -71,12 +71,19 @@ typedef struct mb_tabstore {
     int level;                /* ordered_set: levels in use; under shards[0]'s write lock */
     uint64_t rng;             /* likewise: the skiplist's coin */
     _Atomic size_t objects, memory, ttl_entries;
+    _Atomic bool dead;        /* deleted: every operation fails (mb_tabstore_kill) */
     pthread_mutex_t lru_lock;
     mb_tab_entry *lru_new, *lru_old;   /* max_memory: most and least recently used */
 } mb_tabstore;
 
 int mb_tabstore_init(mb_tabstore *st, mb_tab_type type, size_t max_memory);
 void mb_tabstore_destroy(mb_tabstore *st);
+/* The table is deleted: its entries freed now, and every operation from
+ * now on fails with MB_TAB_ENOTAB (each looks under its shard's lock, which
+ * the kill takes after it marks the store dead: an operation is wholly
+ * before the delete or refused). What is left waits for the last
+ * reference (mb_tabstore_destroy). */
+void mb_tabstore_kill(mb_tabstore *st);
 
 /* Results are appended to out as encoded terms, one after the other (a
  * copy: the caller decodes them with no lock held). key is canonical. */
@@ -101,6 +108,6 @@ int mb_tabstore_step(mb_tabstore *st, int which, mb_span key, mb_buf *out, bool 
 int mb_tabstore_range(mb_tabstore *st, mb_span from, mb_span to, size_t limit, mb_buf *out, size_t *count);
 int mb_tabstore_list(mb_tabstore *st, mb_buf *out, size_t *count);
 /* Objects and bytes, expired entries reclaimed first. */
-void mb_tabstore_stats(mb_tabstore *st, size_t *size, size_t *memory);
+int mb_tabstore_stats(mb_tabstore *st, size_t *size, size_t *memory);
 
 #endif
