@@ -22,6 +22,7 @@
 #include "runtime.h"
 #include "signal.h"
 #include "sysmon.h"
+#include "tablock.h"
 #include "timer.h"
 
 #define POLL_EVERY 32     /* process runs between looks at the loop */
@@ -416,6 +417,7 @@ static void sched_main(void *arg) {
     bool lost = false;
     mb_msgcache cache = {0};   /* this thread's, even if it loses s (msgcache.h) */
     mb_msgcache_attach(&cache);
+    mb_tab_reader_thread(s->id);   /* its reads of shared tables count on its own line */
     atomic_store(&s->tid, (int)syscall(SYS_gettid));
     atomic_store(&s->server, pthread_self());
     /* A write to a socket whose peer is gone (netsock.c runs here) fails

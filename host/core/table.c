@@ -162,7 +162,7 @@ int mb_table_new(mb_runtime *rt, mb_pid owner, const mb_tab_opts *o, uint64_t *h
     mb_tables *t = &rt->tables;
     mb_table *tb = calloc(1, sizeof *tb);
     if (!tb) return MB_TAB_ENOMEM;
-    if (mb_tabstore_init(&tb->store, o->type, o->max_memory)) {
+    if (mb_tabstore_init(&tb->store, o->type, o->max_memory, (unsigned)rt->nscheds)) {
         free(tb);
         return MB_TAB_ENOMEM;
     }

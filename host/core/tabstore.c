@@ -4,13 +4,11 @@
 
 #include <math.h>
 #include <string.h>
-#include "lock.h"
 #include "runtime.h"
 #include "tabkey.h"
 
 #define MAX_LEVEL 24
 #define MIN_BITS 3
-#define SHARD_SPINS 100   /* tries of a shard's lock before blocking (lock_shard) */
 
 /* One object. Owned by its table's structure; freed when unlinked. */
 struct mb_tab_entry {
@@ -282,20 +280,24 @@ static void fit(mb_tabstore *st, mb_tab_shard *sh, mb_tab_entry *keep, double no
 
 /* ---- the operations ------------------------------------------------------ */
 
-int mb_tabstore_init(mb_tabstore *st, mb_tab_type type, size_t max_memory) {
+int mb_tabstore_init(mb_tabstore *st, mb_tab_type type, size_t max_memory, unsigned nscheds) {
     memset(st, 0, sizeof *st);
+    if (mb_tab_readers_init(&st->readers, nscheds)) return -1;
     st->type = type;
     st->max_memory = max_memory;
     st->nshards = type == MB_TAB_ORDERED_SET || max_memory ? 1 : MB_TAB_SHARDS;
     st->level = 1;
     st->rng = 0x9e3779b97f4a7c15ull;
-    if (pthread_mutex_init(&st->lru_lock, NULL)) return -1;
+    if (pthread_mutex_init(&st->lru_lock, NULL)) {
+        mb_tab_readers_free(&st->readers);
+        return -1;
+    }
     unsigned done = 0;
     for (; done < st->nshards; done++) {
         mb_tab_shard *sh = &st->shards[done];
         sh->bits = MIN_BITS;
         if (hashed(st) && !(sh->buckets = calloc((size_t)1 << MIN_BITS, sizeof *sh->buckets))) break;
-        if (pthread_rwlock_init(&sh->lock, NULL)) {
+        if (mb_tab_lock_init(&sh->lock)) {
             free(sh->buckets);
             break;
         }
@@ -334,10 +336,11 @@ void mb_tabstore_destroy(mb_tabstore *st) {
         mb_tab_shard *sh = &st->shards[s];
         free_objects(st, sh);
         free(sh->buckets);
-        pthread_rwlock_destroy(&sh->lock);
+        mb_tab_lock_destroy(&sh->lock);
     }
     free(st->head);
     pthread_mutex_destroy(&st->lru_lock);
+    mb_tab_readers_free(&st->readers);
     st->nshards = 0;
     st->head = NULL;
 }
@@ -346,9 +349,9 @@ void mb_tabstore_kill(mb_tabstore *st) {
     atomic_store(&st->dead, true);
     for (unsigned s = 0; s < st->nshards; s++) {
         mb_tab_shard *sh = &st->shards[s];
-        pthread_rwlock_wrlock(&sh->lock);
+        mb_tab_write_lock(&st->readers, &sh->lock);
         free_objects(st, sh);
-        pthread_rwlock_unlock(&sh->lock);
+        mb_tab_write_unlock(&sh->lock);
     }
     pthread_mutex_lock(&st->lru_lock);
     st->lru_new = st->lru_old = NULL;
@@ -358,25 +361,19 @@ void mb_tabstore_kill(mb_tabstore *st) {
     atomic_store(&st->ttl_entries, 0);
 }
 
-/* sh locked, to read or to write; MB_TAB_ENOTAB, and nothing locked, once
- * the table is deleted (mb_tabstore_kill). */
+/* sh locked, to read or to write (tablock.h); MB_TAB_ENOTAB, and nothing
+ * locked, once the table is deleted (mb_tabstore_kill). */
 static int lock_shard(mb_tabstore *st, mb_tab_shard *sh, bool write) {
-    /* A while of tries before the kernel: an operation holds the lock for
-     * a few hundred instructions, and a waiter put to sleep (glibc's
-     * rwlock blocks at once) came back microseconds later, its sleep and
-     * wake-up the whole cost: two processes updating one counter ran at
-     * 1.7-5 M/s, by how often they met. */
-    for (int i = 0; i < SHARD_SPINS; i++) {
-        if ((write ? pthread_rwlock_trywrlock(&sh->lock) : pthread_rwlock_tryrdlock(&sh->lock)) == 0) goto locked;
-        for (int j = 0; j < 8; j++) mb_cpu_relax();
-    }
-    if (write) pthread_rwlock_wrlock(&sh->lock);
-    else pthread_rwlock_rdlock(&sh->lock);
-locked:
+    if (write) mb_tab_write_lock(&st->readers, &sh->lock);
+    else mb_tab_read_lock(&st->readers, &sh->lock);
     if (!atomic_load_explicit(&st->dead, memory_order_relaxed)) return MB_TAB_OK;
-    pthread_rwlock_unlock(&sh->lock);
+    if (write) mb_tab_write_unlock(&sh->lock);
+    else mb_tab_read_unlock(&st->readers);
     return MB_TAB_ENOTAB;
 }
+
+static void unlock_read(mb_tabstore *st) { mb_tab_read_unlock(&st->readers); }
+static void unlock_write(mb_tab_shard *sh) { mb_tab_write_unlock(&sh->lock); }
 
 static uint64_t hash_of(const mb_tabstore *st, mb_span key) {
     return hashed(st) ? mb_tabkey_hash(key.p, key.n) : 0;
@@ -412,18 +409,18 @@ int mb_tabstore_insert(mb_tabstore *st, mb_span key, mb_span value, double ttl_m
     int level = hashed(st) ? 0 : random_level(st);   /* the coin is the lock holder's */
     mb_tab_entry *e = NULL;
     if (st->max_memory && entry_size(level, key.n, value.n) > st->max_memory) {
-        pthread_rwlock_unlock(&sh->lock);
+        unlock_write(sh);
         return MB_TAB_ETOOBIG;
     }
     if (!(e = entry_new(level, key, hash, value, ttl_ms > 0 ? now + ttl_ms : 0))) {
-        pthread_rwlock_unlock(&sh->lock);
+        unlock_write(sh);
         return MB_TAB_ENOMEM;
     }
     if (now >= sh->next_sweep) sweep(st, sh, now);
     purge_key(st, sh, hash, key, now);
     int rc = insert_locked(st, sh, e, mode, inserted);
     if (*inserted) fit(st, sh, e, now);
-    pthread_rwlock_unlock(&sh->lock);
+    unlock_write(sh);
     return rc;
 }
 
@@ -461,7 +458,8 @@ static int key_objects(mb_tabstore *st, mb_span key, const mb_span *tag, mb_buf 
         else if (out) lru_touch(st, e);
         (*count)++;
     }
-    pthread_rwlock_unlock(&sh->lock);
+    if (take) unlock_write(sh);
+    else unlock_read(st);
     return rc;
 }
 
@@ -519,7 +517,7 @@ int mb_tabstore_counter(mb_tabstore *st, mb_span key, double incr, const double 
     else link_entry(st, sh, e);
     fit(st, sh, e, now);
 out:
-    pthread_rwlock_unlock(&sh->lock);
+    unlock_write(sh);
     return rc;
 }
 
@@ -558,7 +556,7 @@ static int hashed_step(mb_tabstore *st, mb_span key, mb_buf *out, bool *found, d
         bool live = live_key(st, sh, hash, key, now);
         mb_tab_entry *e = live ? hashed_after(sh, hash, key, now) : NULL;
         int rc = e ? put_key(out, e, found) : MB_TAB_OK;
-        pthread_rwlock_unlock(&sh->lock);
+        unlock_read(st);
         if (!live) return MB_TAB_EMISSING;
         if (e) return rc;
         s++;
@@ -568,7 +566,7 @@ static int hashed_step(mb_tabstore *st, mb_span key, mb_buf *out, bool *found, d
         if (lock_shard(st, sh, false)) return MB_TAB_ENOTAB;
         mb_tab_entry *e = hashed_after(sh, 0, (mb_span){NULL, 0}, now);
         int rc = e ? put_key(out, e, found) : MB_TAB_OK;
-        pthread_rwlock_unlock(&sh->lock);
+        unlock_read(st);
         if (e) return rc;
     }
     return MB_TAB_OK;
@@ -606,7 +604,7 @@ int mb_tabstore_step(mb_tabstore *st, int which, mb_span key, mb_buf *out, bool 
     if (which == MB_TAB_FIRST || which == MB_TAB_NEXT)
         while (e && expired(e, now)) e = e->fwd[0];
     int rc = e ? put_key(out, e, found) : MB_TAB_OK;
-    pthread_rwlock_unlock(&sh->lock);
+    unlock_read(st);
     return rc;
 }
 
@@ -629,7 +627,7 @@ int mb_tabstore_range(mb_tabstore *st, mb_span from, mb_span to, size_t limit, m
         }
         (*count)++;
     }
-    pthread_rwlock_unlock(&sh->lock);
+    unlock_read(st);
     return rc;
 }
 
@@ -647,7 +645,7 @@ int mb_tabstore_list(mb_tabstore *st, mb_buf *out, size_t *count) {
                 if (put_pair(out, e)) rc = MB_TAB_ENOMEM;
                 else (*count)++;
             }
-        pthread_rwlock_unlock(&sh->lock);
+        unlock_read(st);
         if (rc) return rc;
     }
     return MB_TAB_OK;
@@ -660,7 +658,7 @@ int mb_tabstore_stats(mb_tabstore *st, size_t *size, size_t *memory) {
         for (unsigned s = 0; s < st->nshards; s++) {
             if (lock_shard(st, &st->shards[s], true)) return MB_TAB_ENOTAB;
             sweep(st, &st->shards[s], now);
-            pthread_rwlock_unlock(&st->shards[s].lock);
+            unlock_write(&st->shards[s]);
         }
     }
     *size = atomic_load(&st->objects);

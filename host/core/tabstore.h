@@ -3,12 +3,13 @@
  *
  * Layout and locks:
  * - set, bag, duplicate_bag: MB_TAB_SHARDS shards, each a hash table under
- *   its own rwlock; a key's shard is its hash's low bits, its bucket the
- *   hash's high bits, and each chain is kept sorted by (hash, key bytes),
+ *   its own lock (tablock.h: reads write no line that other cores do); a
+ *   key's shard is its hash's low bits, its bucket the hash's high bits,
+ *   and each chain is kept sorted by (hash, key bytes),
  *   a key's objects together in insertion order. So the whole table has a
  *   fixed order, (shard, hash, key), that growing a shard does not change:
  *   first/next always move forward and end.
- * - ordered_set: one skiplist under one rwlock (shards[0]): reads share
+ * - ordered_set: one skiplist under one lock (shards[0]'s): reads share
  *   it, writes take it alone.
  * - max_memory: one shard whatever the type (eviction removes entries of
  *   any key under the one write lock), and a least-recently-used list
@@ -28,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "buf.h"
+#include "tablock.h"
 #include "term.h"
 
 #define MB_TAB_SHARDS 16
@@ -55,7 +57,7 @@ typedef enum mb_tab_err {
 typedef struct mb_tab_entry mb_tab_entry;
 
 typedef struct mb_tab_shard {
-    pthread_rwlock_t lock;
+    mb_tab_lock lock;
     mb_tab_entry **buckets;   /* hashed types: 1 << bits chains */
     unsigned bits;
     size_t count;             /* objects here, expired included */
@@ -72,11 +74,13 @@ typedef struct mb_tabstore {
     uint64_t rng;             /* likewise: the skiplist's coin */
     _Atomic size_t objects, memory, ttl_entries;
     _Atomic bool dead;        /* deleted: every operation fails (mb_tabstore_kill) */
+    mb_tab_readers readers;   /* the shards' readers, a line a scheduler (tablock.h) */
     pthread_mutex_t lru_lock;
     mb_tab_entry *lru_new, *lru_old;   /* max_memory: most and least recently used */
 } mb_tabstore;
 
-int mb_tabstore_init(mb_tabstore *st, mb_tab_type type, size_t max_memory);
+/* nscheds: the runtime's schedulers, a line of readers each (tablock.h). */
+int mb_tabstore_init(mb_tabstore *st, mb_tab_type type, size_t max_memory, unsigned nscheds);
 void mb_tabstore_destroy(mb_tabstore *st);
 /* The table is deleted: its entries freed now, and every operation from
  * now on fails with MB_TAB_ENOTAB (each looks under its shard's lock, which
