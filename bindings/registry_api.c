@@ -67,10 +67,11 @@ static uint64_t part_of(const parts *ps, mb_span key) {
     return ps->h[(mb_tabkey_hash(key.p, key.n) >> 20) % ps->n];
 }
 
-/* The partition for an operation, or NULL when it is gone. */
+/* The partition for an operation, or NULL when it is gone. The reference
+ * is the process's cache's (host/core/tabcache.h). */
 static mb_table *acquire(lua_State *L, mb_proc *self, uint64_t h, const char *fn) {
     mb_table *t = NULL;
-    int rc = mb_table_acquire(self->rt, h, self->pid, true, &t);
+    int rc = mb_table_use(self, h, true, &t);
     if (rc == MB_TAB_ENOTAB) return NULL;
     if (rc) mbb_raisef(L, "%s: %s", fn, mb_tab_strerror(rc));
     return t;
@@ -102,8 +103,10 @@ static int gone(lua_State *L) {
     return 1;
 }
 
-static int failed(lua_State *L, mb_table *t, const char *fn, int rc) {
-    mb_table_release(t);
+/* A partition deleted since it was found (its registry stopped) is gone
+ * as one not found. */
+static int failed(lua_State *L, const char *fn, int rc) {
+    if (rc == MB_TAB_ENOTAB) return gone(L);
     return mbb_raisef(L, "%s: %s", fn, mb_tab_strerror(rc));
 }
 
@@ -119,8 +122,7 @@ static int l_register(lua_State *L) {
     if (!t) return gone(L);
     mb_pid holder;
     int rc = mb_tab_bind_insert(self, t, key, value, t->store.type == MB_TAB_SET, &holder);
-    if (rc) return failed(L, t, fn, rc);
-    mb_table_release(t);
+    if (rc) return failed(L, fn, rc);
     if (!holder) {
         lua_pushboolean(L, 1);
         return 1;
@@ -141,8 +143,7 @@ static int l_unregister(lua_State *L) {
     mb_table *t = acquire(L, self, part_of(&ps, key), fn);
     if (!t) return gone(L);
     int rc = mb_tab_unbind(self, t, key);
-    if (rc) return failed(L, t, fn, rc);
-    mb_table_release(t);
+    if (rc) return failed(L, fn, rc);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -160,8 +161,7 @@ static int l_lookup(lua_State *L) {
     if (!t) return gone(L);
     size_t count;
     int rc = mb_tabstore_lookup(&t->store, key, out, &count);
-    if (rc) return failed(L, t, fn, rc);
-    mb_table_release(t);
+    if (rc) return failed(L, fn, rc);
     return push_array(L, out, count);
 }
 
@@ -176,12 +176,11 @@ static int l_update(lua_State *L) {
     mb_table *t = acquire(L, self, part_of(&ps, key), fn);
     if (!t) return gone(L);
     int rc = mb_tab_bound_update(self, t, key, value);
-    mb_table_release(t);
     if (rc == MB_TAB_EMISSING) {
         lua_pushnil(L);
         return 1;
     }
-    if (rc) return mbb_raisef(L, "%s: %s", fn, mb_tab_strerror(rc));
+    if (rc) return failed(L, fn, rc);
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -217,8 +216,7 @@ static int l_count(lua_State *L) {
         mb_table *t = acquire(L, self, ps.h[i], fn);
         if (!t) return gone(L);
         size_t size, bytes;
-        mb_tabstore_stats(&t->store, &size, &bytes);
-        mb_table_release(t);
+        if (mb_tabstore_stats(&t->store, &size, &bytes)) return gone(L);
         total += size;
     }
     lua_pushnumber(L, (lua_Number)total);
@@ -239,7 +237,6 @@ static int l_via_kind(lua_State *L) {
     mb_table *t = acquire(L, self, ps.h[0], fn);
     if (!t) return gone(L);
     bool unique = t->store.type == MB_TAB_SET;
-    mb_table_release(t);
     lua_pushstring(L, unique ? "unique" : "duplicate");
     return 1;
 }

@@ -325,6 +325,28 @@ describe("registry", function()
         assert.is_true(n > 10 and n < 100, "a partition holds " .. n)
       end
     end)
+
+    it("serves a caller that uses more partitions than it keeps at hand, and each is gone with the registry", function()
+      local name, pid = start("unique", 8)
+      for round = 1, 2 do
+        for i = 1, 100 do
+          local key = "k" .. i
+          if round == 1 then assert.is_true(registry.register(name, key, i))
+          else assert.equal(-i, registry.update_value(name, key, function(old) return -old end)) end
+        end
+        for i = 1, 100 do
+          assert.same({ { mb.self(), round == 1 and i or -i } }, registry.lookup(name, "k" .. i))
+        end
+      end
+      for i = 1, 100, 2 do assert.is_true(registry.unregister(name, "k" .. i)) end
+      assert.equal(50, registry.count(name))
+      local ref = mb.monitor(pid)
+      mb.exit(pid, "kill")
+      h.down(ref)
+      for i = 1, 10 do
+        assert.same({ nil, "unknown_registry" }, { registry.lookup(name, "k" .. i) })
+      end
+    end)
   end)
 
   describe("unhappy paths", function()
