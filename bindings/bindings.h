@@ -163,9 +163,9 @@ void mbb_note_where(lua_State *L, mb_proc *p);
  * nothing to a process that is not waiting, or has no Lua stack. */
 void mbb_inspect_where(mb_proc *p, mb_sched *from);
 
-/* Shared tables' results (table_api.c): the state's buffer a table
- * operation copies them into (taken before a table is acquired: it may
- * raise), and the decoding of the term at *q (before end), advancing *q. */
+/* Shared tables' results (table_api.c): the process's buffer a table
+ * operation copies them into, emptied, and the decoding of the term at *q
+ * (before end), advancing *q. */
 mb_buf *mbb_tab_out(lua_State *L);
 void mbb_push_stored(lua_State *L, const uint8_t **q, const uint8_t *end);
 

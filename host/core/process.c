@@ -80,6 +80,7 @@ void mb_proc_free(mb_proc *p) {
     }
     mb_buf_free(&p->exit_reason);
     mb_buf_free(&p->scratch);
+    mb_buf_free(&p->tab_out);
     mb_buf_free(&p->spawn_args);
     mb_buf_free(&p->start_term);
     free(p->target);
