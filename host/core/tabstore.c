@@ -372,6 +372,14 @@ static int lock_shard(mb_tabstore *st, mb_tab_shard *sh, bool write) {
     return MB_TAB_ENOTAB;
 }
 
+/* The time for an operation under a shard's lock: the clock only where
+ * a TTL counts (an object of this shard's with one was counted under the
+ * lock held now); 0, which no expiry is at or before, elsewhere. A clock
+ * read was a tenth of a counter's update. */
+static double now_for(const mb_tabstore *st, double ttl_ms) {
+    return ttl_ms > 0 || atomic_load_explicit(&st->ttl_entries, memory_order_relaxed) ? mb_now_ms() : 0;
+}
+
 static void unlock_read(mb_tabstore *st) { mb_tab_read_unlock(&st->readers); }
 static void unlock_write(mb_tab_shard *sh) { mb_tab_write_unlock(&sh->lock); }
 
@@ -404,8 +412,8 @@ static int insert_locked(mb_tabstore *st, mb_tab_shard *sh, mb_tab_entry *e, int
 int mb_tabstore_insert(mb_tabstore *st, mb_span key, mb_span value, double ttl_ms, int mode, bool *inserted) {
     uint64_t hash = hash_of(st, key);
     mb_tab_shard *sh = shard_of(st, hash);
-    double now = mb_now_ms();
     if (lock_shard(st, sh, true)) return MB_TAB_ENOTAB;
+    double now = now_for(st, ttl_ms);
     int level = hashed(st) ? 0 : random_level(st);   /* the coin is the lock holder's */
     mb_tab_entry *e = NULL;
     if (st->max_memory && entry_size(level, key.n, value.n) > st->max_memory) {
@@ -443,9 +451,7 @@ static int key_objects(mb_tabstore *st, mb_span key, const mb_span *tag, mb_buf 
     int rc = MB_TAB_OK;
     *count = 0;
     if (lock_shard(st, sh, take)) return MB_TAB_ENOTAB;
-    /* The clock only for a table that has objects with a TTL: an object
-     * of this shard's was counted under its lock, which is held now. */
-    double now = atomic_load_explicit(&st->ttl_entries, memory_order_relaxed) ? mb_now_ms() : 0;
+    double now = now_for(st, 0);
     if (take) purge_key(st, sh, hash, key, now);
     for (mb_tab_entry *e = find(st, sh, hash, key), *next; e && ecmp(st, e, hash, key) == 0; e = next) {
         next = after(st, e);
@@ -478,11 +484,11 @@ int mb_tabstore_take_tagged(mb_tabstore *st, mb_span key, mb_span tag, size_t *c
 int mb_tabstore_counter(mb_tabstore *st, mb_span key, double incr, const double *dflt, double *result) {
     uint64_t hash = hash_of(st, key);
     mb_tab_shard *sh = shard_of(st, hash);
-    double now = mb_now_ms();
     uint8_t num[16];
     mb_buf nb = {num, 0, sizeof num};   /* a number takes at most 10 bytes: never grows */
     int rc = MB_TAB_OK;
     if (lock_shard(st, sh, true)) return MB_TAB_ENOTAB;
+    double now = now_for(st, 0);
     purge_key(st, sh, hash, key, now);
     mb_tab_entry *old = find(st, sh, hash, key);
     double x = 0;
