@@ -197,6 +197,35 @@ describe("messages between nodes", function()
     assert.equal(0, status, err)
   end)
 
+  it("sends a burst of large messages to an Erlang process whole and in order", function()
+    -- 80 MB at once, 4 MB a message: more than the socket takes at a time,
+    -- so a frame begun by the sender's own thread is finished by the
+    -- distribution thread.
+    local ready, done = N.barrier(), N.barrier()
+    local alive, efull = N.name("erl")
+    local erl = N.erl(alive, "m5", N.ERL_WAIT_FILE .. ([[,
+      register(sink, spawn(fun() ->
+        L = fun Loop(Next) -> receive
+              {From, done} -> From ! {count, Next}, Loop(Next);
+              {Seq, Bin} when Seq =:= Next, byte_size(Bin) =:= 4000000 -> Loop(Next + 1);
+              Other -> erlang:display({unexpected, element(1, Other), Next}), Loop(Next)
+            end end,
+        L(0) end)),
+      file:write_file("%s", <<>>), WaitFile("%s")]]):format(ready, done))
+    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie m5", PRELUDE .. [[
+      local big = ("b"):rep(4000000)
+      for i = 0, 19 do mb.send({"sink", arg[1]}, mb.tuple(i, big)) end
+      mb.send({"sink", arg[1]}, mb.tuple(mb.self(), A"done"))
+      local m = mb.receive(60000)
+      say(m and m[2])
+    ]], { efull, ready })
+    local status, out, err = N.wait_peer(lua, erl, 90000)
+    io.open(done, "w"):close()
+    local _, eout = erl:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal("20\n", out, eout)
+  end)
+
   it("refuses what cannot cross, and drops what Erlang sends that moonbeam does not carry", function()
     local ready, done = N.barrier(), N.barrier()
     local erl, efull = echo_node("m4", ready, done)

@@ -3,12 +3,14 @@
  * connection does is dist_conn.c's. */
 #include "dist.h"
 
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include "core/call.h"
 #include "core/runtime.h"
@@ -216,8 +218,13 @@ static void on_wake(void *arg) {
     pthread_mutex_lock(&d->lock);
     dist_req *r = d->head;
     d->head = d->tail = NULL;
-    bool stopping = d->stopping;
+    d->handling = r != NULL;   /* until they are written: no other thread writes meanwhile */
+    bool stopping = d->stopping, rests = d->rests;
+    d->rests = false;
     pthread_mutex_unlock(&d->lock);
+    /* A rest first: it is the end of a frame already begun on the wire. */
+    for (dist_conn *c = d->conns; rests && c; c = c->next)
+        if (c->state == C_UP) mb_dist_conn_flush_rest(c);
     for (dist_req *next; r; r = next) {
         next = r->next;
         /* Stopping, messages already sent still go on open connections. */
@@ -227,6 +234,9 @@ static void on_wake(void *arg) {
         free(r->demonitor);
         free(r);
     }
+    pthread_mutex_lock(&d->lock);
+    d->handling = false;
+    pthread_mutex_unlock(&d->lock);
     if (!stopping || d->closing) return;
     d->closing = true;
     mb_dist_unpark(d, NULL, NULL, INFINITY);
@@ -500,7 +510,41 @@ int mb_dist_connect(mb_dist *d, const char *node, mb_pid pid, mb_ref ref) {
 
 const mb_dist_self *mb_dist_me(const mb_dist *d) { return &d->me; }
 
+/* frame written to node's connection by the calling thread, when it is up
+ * and nothing for it waits before (d->lock held): true if it went, whole
+ * or with its rest kept for the distribution thread, which is woken to
+ * write it. Without this, a reply to a call from another node waited for
+ * the thread's wake-up (an eventfd write, and the thread's epoll) before
+ * it went out. */
+static bool write_now(mb_dist *d, const char *node, const uint8_t *frame, size_t len) {
+    if (d->stopping || d->head || d->handling) return false;
+    dist_conn *c = d->conns;
+    while (c && !(c->state == C_UP && strcmp(c->peer, node) == 0)) c = c->next;
+    if (!c || c->fd < 0 || c->writes_out || c->rest.len || c->rest_lost) return false;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(c->fd, frame + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) off += (size_t)n;
+        else if (n < 0 && errno == EINTR) continue;
+        else break;   /* full, or an error the thread meets with its write */
+    }
+    if (off == 0) return false;
+    if (off < len) {
+        if (mb_buf_put(&c->rest, frame + off, len - off)) c->rest_lost = true;
+        d->rests = true;
+        mb_wake_send(&d->wake);
+    }
+    return true;
+}
+
 int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len) {
+    pthread_mutex_lock(&d->lock);
+    bool sent = write_now(d, node, frame, len);
+    pthread_mutex_unlock(&d->lock);
+    if (sent) {
+        free(frame);
+        return 0;
+    }
     dist_req *r = new_req(REQ_FRAME, node, 0);
     if (!r) {
         free(frame);

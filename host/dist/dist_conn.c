@@ -30,8 +30,10 @@ dist_conn *mb_dist_conn_new(mb_dist *d, bool initiator) {
     c->initiator = initiator;
     c->state = initiator ? C_RESOLVING : C_AWAIT_NAME;
     c->started = c->last_in = c->last_out = mb_now_ms();
+    c->fd = -1;
     mb_buf_init(&c->in);
     mb_buf_init(&c->pending);
+    mb_buf_init(&c->rest);
     pthread_mutex_lock(&d->lock);
     c->next = d->conns;
     d->conns = c;
@@ -68,6 +70,7 @@ static void unlink_and_free(dist_conn *c) {
     pthread_mutex_unlock(&d->lock);
     mb_buf_free(&c->in);
     mb_buf_free(&c->pending);
+    mb_buf_free(&c->rest);
     free(c->waiters);
     free(c);
     /* Stopping, and the last connection is gone: no need to wait more. */
@@ -90,6 +93,7 @@ void mb_dist_conn_close(dist_conn *c, const char *reason) {
     bool down = c->state == C_UP || (c->initiator && strcmp(reason, "simultaneous connect") != 0);
     pthread_mutex_lock(&d->lock);
     c->state = C_CLOSED;
+    c->fd = -1;   /* no other thread writes to it from now */
     pthread_mutex_unlock(&d->lock);
     answer_all(c, reason);
     mb_peer_mon_gone(d, c);   /* its peer's monitors here go with it */
@@ -133,13 +137,19 @@ typedef struct write_req {
 static void on_written(uv_write_t *w, int status) {
     dist_conn *c = w->handle->data;
     free(w);
+    pthread_mutex_lock(&c->d->lock);
+    c->writes_out--;
+    pthread_mutex_unlock(&c->d->lock);
     if (status < 0 && status != UV_ECANCELED && c->state != C_CLOSED) drop(c, uv_strerror(status));
 }
 
-int mb_dist_conn_write(dist_conn *c, const void *p, size_t n) {
-    if (c->state == C_CLOSED) return -1;
+/* A copy of p[0..n) to libuv, counted in c->writes_out already. */
+static int hand_over(dist_conn *c, const void *p, size_t n) {
     write_req *w = malloc(sizeof *w + n);
-    if (!w) return -1;
+    if (!w) {
+        drop(c, "out of memory");
+        return -1;
+    }
     memcpy(w->data, p, n);
     uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
     int rc = uv_write(&w->w, (uv_stream_t *)&c->tcp, &b, 1, on_written);
@@ -151,6 +161,31 @@ int mb_dist_conn_write(dist_conn *c, const void *p, size_t n) {
     c->last_out = mb_now_ms();
     return 0;
 }
+
+/* p[0..n) (none when n is 0) after what another thread's write left
+ * unwritten: counted as out before the lock goes, so that no other
+ * thread writes between. */
+int mb_dist_conn_write(dist_conn *c, const void *p, size_t n) {
+    if (c->state == C_CLOSED) return -1;
+    mb_dist *d = c->d;
+    pthread_mutex_lock(&d->lock);
+    bool lost = c->rest_lost;
+    mb_buf rest = c->rest;
+    mb_buf_init(&c->rest);
+    if (!lost) c->writes_out += (rest.len > 0) + (n > 0);
+    pthread_mutex_unlock(&d->lock);
+    int rc = 0;
+    if (lost) {   /* half a frame is out: the stream is no good any more */
+        drop(c, "out of memory");
+        rc = -1;
+    } else if (rest.len) {
+        rc = hand_over(c, rest.p, rest.len);
+    }
+    mb_buf_free(&rest);
+    return rc || !n ? rc : hand_over(c, p, n);
+}
+
+void mb_dist_conn_flush_rest(dist_conn *c) { mb_dist_conn_write(c, NULL, 0); }
 
 /* Write what b holds and free it; -1 (and the connection dropped) on failure. */
 static int send_buf(dist_conn *c, mb_buf *b, int bad) {
@@ -178,10 +213,16 @@ static bool new_challenge(dist_conn *c) {
 }
 
 static void up(dist_conn *c) {
-    set_state(c, C_UP);
     c->last_in = mb_now_ms();
+    /* What waited goes out before the connection is up to other threads'
+     * own writes: they wait while it is out. */
     if (c->pending.len && mb_dist_conn_write(c, c->pending.p, c->pending.len)) return;
     mb_buf_free(&c->pending);
+    uv_os_fd_t fd;
+    pthread_mutex_lock(&c->d->lock);
+    c->fd = uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 ? fd : -1;
+    c->state = C_UP;
+    pthread_mutex_unlock(&c->d->lock);
     answer_all(c, NULL);
     mb_dist_unpark(c->d, c->peer, NULL, 0);
 }

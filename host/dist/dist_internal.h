@@ -48,6 +48,14 @@ typedef struct dist_conn {
     double started, last_in, last_out;   /* mb_now_ms */
     mb_buf in;                 /* bytes read and not yet framed */
     mb_buf pending;            /* frames sent before the connection was up */
+    /* Frames other threads write themselves (mb_dist_send_frame, d->lock):
+     * the socket while up (-1 otherwise), the writes handed to libuv and
+     * not yet done (none may be under way for such a write), and what a
+     * write of theirs left unwritten, which goes out before anything. */
+    int fd;
+    unsigned writes_out;
+    mb_buf rest;
+    bool rest_lost;            /* no memory for a rest: the thread drops the connection */
     waiter *waiters;           /* mb.connect callers, answered once up or failed */
     size_t nwaiters, capwaiters;
     uv_work_t work;            /* the epmd lookup */
@@ -105,6 +113,8 @@ struct mb_dist {
     double ticktime_ms;
     pthread_mutex_t lock;      /* guards the queue, stopping, and conns' states and list */
     struct dist_req *head, *tail;
+    bool handling;             /* the thread has taken requests and not yet handled them all */
+    bool rests;                /* a connection has a rest (dist_conn's) for the thread to write */
     bool stopping, thread_started;
     bool closing;              /* the thread's: the stop has begun */
     dist_conn *conns;          /* changed on the thread only, under lock */
@@ -134,6 +144,8 @@ void mb_dist_conn_close(dist_conn *c, const char *reason);
 int mb_dist_conn_add_waiter(dist_conn *c, mb_pid pid, mb_ref ref);
 /* Write n bytes (one whole frame or more) to an open connection. */
 int mb_dist_conn_write(dist_conn *c, const void *p, size_t n);
+/* The rest another thread's write left, written (the thread's wake-up). */
+void mb_dist_conn_flush_rest(dist_conn *c);
 /* The timer's check: a handshake past its time, a tick due, a silent peer. */
 void mb_dist_conn_check(dist_conn *c, double now);
 /* An UP connection with this peer, or any connection to or from it. */
