@@ -33,6 +33,7 @@ dist_conn *mb_dist_conn_new(mb_dist *d, bool initiator) {
     c->fd = -1;
     mb_buf_init(&c->in);
     mb_buf_init(&c->pending);
+    mb_buf_init(&c->term);
     mb_buf_init(&c->rest);
     pthread_mutex_lock(&d->lock);
     c->next = d->conns;
@@ -70,6 +71,7 @@ static void unlink_and_free(dist_conn *c) {
     pthread_mutex_unlock(&d->lock);
     mb_buf_free(&c->in);
     mb_buf_free(&c->pending);
+    mb_buf_free(&c->term);
     mb_buf_free(&c->rest);
     free(c->waiters);
     free(c);
@@ -186,6 +188,12 @@ int mb_dist_conn_write(dist_conn *c, const void *p, size_t n) {
 }
 
 void mb_dist_conn_flush_rest(dist_conn *c) { mb_dist_conn_write(c, NULL, 0); }
+
+mb_buf *mb_dist_conn_term(dist_conn *c) {
+    if (c->term.cap > (1u << 20)) mb_buf_free(&c->term);   /* don't hoard a big one */
+    c->term.len = 0;
+    return &c->term;
+}
 
 /* Write what b holds and free it; -1 (and the connection dropped) on failure. */
 static int send_buf(dist_conn *c, mb_buf *b, int bad) {

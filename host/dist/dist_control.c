@@ -91,14 +91,12 @@ static int call_reply(dist_conn *c, mb_pid dest, mb_etf_rd *m) {
     bool awaited = ref && atomic_load(&p->await_ref) == ref;
     mb_proctab_put(&c->d->rt->procs, dest);
     if (!awaited) return call_tag;
-    mb_buf b;
-    mb_buf_init(&b);
+    mb_buf *b = mb_dist_conn_term(c);
     const char *why = NULL;
-    if (mb_buf_varint(&b, 1)) why = "out of memory";   /* a list of one value */
-    else mb_dist_from_etf(&c->d->me, &q, &b, &why);
+    if (mb_buf_varint(b, 1)) why = "out of memory";   /* a list of one value */
+    else mb_dist_from_etf(&c->d->me, &q, b, &why);
     if (why) mb_dist_log("a reply from %s dropped: it holds %s, which moonbeam does not carry", c->peer, why);
-    else if (mb_call_reply(c->d->rt, NULL, dest, ref, b.p, b.len)) mb_dist_log("out of memory: a reply dropped");
-    mb_buf_free(&b);
+    else if (mb_call_reply(c->d->rt, NULL, dest, ref, b->p, b->len)) mb_dist_log("out of memory: a reply dropped");
     return 1;
 }
 
@@ -106,16 +104,14 @@ static int call_reply(dist_conn *c, mb_pid dest, mb_etf_rd *m) {
  * as Erlang drops it, when dest is not one (or no longer runs). */
 static void deliver(dist_conn *c, mb_pid dest, mb_etf_rd *m) {
     if (!dest || mb_pid_is_remote(dest)) return;
-    mb_buf b;
-    mb_buf_init(&b);
     const char *why = NULL;
     if (mb_etf_version(m)) why = "malformed";
     else if (call_reply(c, dest, m)) return;
-    else if (gen_envelope(c, m, &b, &why) == 0) mb_dist_from_etf(&c->d->me, m, &b, &why);
+    mb_buf *b = mb_dist_conn_term(c);
+    if (!why && gen_envelope(c, m, b, &why) == 0) mb_dist_from_etf(&c->d->me, m, b, &why);
     if (why) mb_dist_log("a message from %s dropped: it holds %s, which moonbeam does not carry", c->peer, why);
-    else if (mb_send(c->d->rt, NULL, 0, dest, MB_MSG_DATA, 0, b.p, b.len) < 0)
+    else if (mb_send(c->d->rt, NULL, 0, dest, MB_MSG_DATA, 0, b->p, b->len) < 0)
         mb_dist_log("out of memory: a message from %s dropped", c->peer);
-    mb_buf_free(&b);
 }
 
 /* A message to net_kernel: {'$gen_call', {From, Tag}, {is_auth, Node}} is

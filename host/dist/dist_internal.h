@@ -48,6 +48,7 @@ typedef struct dist_conn {
     double started, last_in, last_out;   /* mb_now_ms */
     mb_buf in;                 /* bytes read and not yet framed */
     mb_buf pending;            /* frames sent before the connection was up */
+    mb_buf term;               /* the thread's: a message read, in moonbeam's terms, before it is queued */
     /* Frames other threads write themselves (mb_dist_send_frame, d->lock):
      * the socket while up (-1 otherwise), the writes handed to libuv and
      * not yet done (none may be under way for such a write), and what a
@@ -144,6 +145,9 @@ void mb_dist_conn_close(dist_conn *c, const char *reason);
 int mb_dist_conn_add_waiter(dist_conn *c, mb_pid pid, mb_ref ref);
 /* Write n bytes (one whole frame or more) to an open connection. */
 int mb_dist_conn_write(dist_conn *c, const void *p, size_t n);
+/* c->term emptied for the next message read (one buffer for them all: a
+ * malloc and a free a message, a quarter of a stream of casts' reading). */
+mb_buf *mb_dist_conn_term(dist_conn *c);
 /* The rest another thread's write left, written (the thread's wake-up). */
 void mb_dist_conn_flush_rest(dist_conn *c);
 /* The timer's check: a handshake past its time, a tick due, a silent peer. */
