@@ -137,25 +137,28 @@ static void frame(mb_dist *d, dist_req *r) { mb_dist_write_to(d, r->node, r->fra
 /* A remote monitor: kept, and its MONITOR_P sent (connecting first; a
  * connection that cannot be made gives the DOWN "noconnection"). */
 static void monitor(mb_dist *d, dist_req *r) {
-    if (mb_remote_mon_add(d, r->node, r->pid, r->ref, r->target, r->ntarget)) {
+    pthread_mutex_lock(&d->lock);
+    remote_mon *m = mb_remote_mon_add(d, r->node, r->pid, r->ref, r->target, r->ntarget);
+    if (m) {
+        m->call = r->call;
+        m->demonitor = r->demonitor;
+        m->ndemonitor = r->dlen;
+        r->demonitor = NULL;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (!m) {
         mb_dist_log("out of memory: a monitor of a process on %s not made", r->node);
         return;
     }
-    d->remote_mons->call = r->call;
-    d->remote_mons->demonitor = r->demonitor;
-    d->remote_mons->ndemonitor = r->dlen;
-    r->demonitor = NULL;
     frame(d, r);
     if (!mb_dist_find(d, r->node, false)) mb_remote_mon_node_down(d, r->node);
 }
 
-/* demonitor: the monitor goes, and, when its connection is up, the peer is told. */
+/* A monitor's end (its DEMONITOR_P frame), told to the peer when the
+ * connection is up (a dropped one has ended the monitor there). */
 static void demonitor(mb_dist *d, dist_req *r) {
-    remote_mon *m = mb_remote_mon_take(d, r->ref);
-    if (!m) return;
-    dist_conn *c = mb_dist_find(d, m->node, true);
-    if (c) mb_dist_conn_write(c, m->demonitor, m->ndemonitor);
-    mb_remote_mon_free(m);
+    dist_conn *c = mb_dist_find(d, r->node, true);
+    if (c) mb_dist_conn_write(c, r->frame, r->len);
 }
 
 /* A request, on the thread. */
@@ -472,8 +475,58 @@ static dist_req *new_req_extra(req_op op, const char *node, mb_pid pid, size_t e
 
 static dist_req *new_req(req_op op, const char *node, mb_pid pid) { return new_req_extra(op, node, pid, 0); }
 
+/* node's connection, when the calling thread may write to it itself: it is
+ * up and nothing for it waits before (d->lock held). Without this, a reply
+ * to a call from another node waited for the distribution thread's
+ * wake-up (an eventfd write, and the thread's epoll) before it went out. */
+static dist_conn *writable_now(mb_dist *d, const char *node) {
+    if (d->stopping || d->head || d->handling) return NULL;
+    dist_conn *c = d->conns;
+    while (c && !(c->state == C_UP && strcmp(c->peer, node) == 0)) c = c->next;
+    return c && c->fd >= 0 && !c->writes_out && !c->rest.len && !c->rest_lost ? c : NULL;
+}
+
+/* frame onto c's socket (writable_now's; d->lock held): what the socket
+ * does not take now is kept for the distribution thread, woken to write
+ * it before anything else. */
+static void write_direct(mb_dist *d, dist_conn *c, const uint8_t *frame, size_t len) {
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(c->fd, frame + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) off += (size_t)n;
+        else if (n < 0 && errno == EINTR) continue;
+        else break;   /* full, or an error the thread meets with its write */
+    }
+    if (off == len) return;
+    if (mb_buf_put(&c->rest, frame + off, len - off)) c->rest_lost = true;
+    d->rests = true;
+    mb_wake_send(&d->wake);
+}
+
+static bool write_now(mb_dist *d, const char *node, const uint8_t *frame, size_t len) {
+    dist_conn *c = writable_now(d, node);
+    if (c) write_direct(d, c, frame, len);
+    return c != NULL;
+}
+
 int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bool call, const uint8_t *target,
                     size_t ntarget, uint8_t *frame, size_t len, uint8_t *demonitor, size_t dlen) {
+    /* Up and free: made here, and its MONITOR_P written (a call's request
+     * follows it at once, instead of both waiting for the thread). */
+    pthread_mutex_lock(&d->lock);
+    dist_conn *c = writable_now(d, node);
+    remote_mon *m = c ? mb_remote_mon_add(d, node, watcher, ref, target, ntarget) : NULL;
+    if (m) {
+        m->call = call;
+        m->demonitor = demonitor;
+        m->ndemonitor = dlen;
+        write_direct(d, c, frame, len);
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (m) {
+        free(frame);
+        return 0;
+    }
     dist_req *r = new_req_extra(REQ_MONITOR, node, watcher, ntarget);
     if (!r) {
         free(frame);
@@ -495,10 +548,23 @@ int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bo
 }
 
 int mb_dist_demonitor(mb_dist *d, mb_ref ref) {
-    dist_req *r = new_req(REQ_DEMONITOR, "", 0);
-    if (!r) return -1;
-    r->ref = ref;
-    return post(d, r);
+    pthread_mutex_lock(&d->lock);
+    remote_mon *m = mb_remote_mon_take(d, ref);
+    dist_conn *c = m && m->demonitor ? writable_now(d, m->node) : NULL;
+    if (c) write_direct(d, c, m->demonitor, m->ndemonitor);
+    pthread_mutex_unlock(&d->lock);
+    if (!m || c || !m->demonitor) {   /* none (a local monitor's ref), or told */
+        mb_remote_mon_free(m);
+        return 0;
+    }
+    /* Behind what waits for the thread: the frame goes in order. */
+    dist_req *r = new_req(REQ_DEMONITOR, m->node, 0);
+    if (r) {
+        r->frame = m->demonitor, r->len = m->ndemonitor;
+        m->demonitor = NULL;
+    }
+    mb_remote_mon_free(m);
+    return r ? post(d, r) : -1;
 }
 
 int mb_dist_connect(mb_dist *d, const char *node, mb_pid pid, mb_ref ref) {
@@ -509,33 +575,6 @@ int mb_dist_connect(mb_dist *d, const char *node, mb_pid pid, mb_ref ref) {
 }
 
 const mb_dist_self *mb_dist_me(const mb_dist *d) { return &d->me; }
-
-/* frame written to node's connection by the calling thread, when it is up
- * and nothing for it waits before (d->lock held): true if it went, whole
- * or with its rest kept for the distribution thread, which is woken to
- * write it. Without this, a reply to a call from another node waited for
- * the thread's wake-up (an eventfd write, and the thread's epoll) before
- * it went out. */
-static bool write_now(mb_dist *d, const char *node, const uint8_t *frame, size_t len) {
-    if (d->stopping || d->head || d->handling) return false;
-    dist_conn *c = d->conns;
-    while (c && !(c->state == C_UP && strcmp(c->peer, node) == 0)) c = c->next;
-    if (!c || c->fd < 0 || c->writes_out || c->rest.len || c->rest_lost) return false;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = send(c->fd, frame + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n > 0) off += (size_t)n;
-        else if (n < 0 && errno == EINTR) continue;
-        else break;   /* full, or an error the thread meets with its write */
-    }
-    if (off == 0) return false;
-    if (off < len) {
-        if (mb_buf_put(&c->rest, frame + off, len - off)) c->rest_lost = true;
-        d->rests = true;
-        mb_wake_send(&d->wake);
-    }
-    return true;
-}
 
 int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len) {
     pthread_mutex_lock(&d->lock);

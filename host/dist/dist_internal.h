@@ -121,7 +121,7 @@ struct mb_dist {
     dist_conn *conns;          /* changed on the thread only, under lock */
     parked *parked;            /* the thread's only */
     node_mon *node_mons;       /* the thread's only */
-    remote_mon *remote_mons;   /* the thread's only */
+    remote_mon *remote_mons;   /* under lock: a call's monitor is made by the calling thread */
     struct peer_mon *peer_mons;/* the thread's only: peer_monitor.c */
     remote_link *links;        /* the thread's only: remote_link.c */
     uint64_t unlink_id;        /* the thread's only: the last UNLINK_ID's */
@@ -163,11 +163,13 @@ void mb_node_mon_remove(struct mb_dist *d, const char *node, mb_pid pid);
 void mb_node_mon_fire(struct mb_dist *d, const char *node);
 void mb_node_mon_clear(struct mb_dist *d);
 
-/* remote_monitor.c: add a monitor (-1: out of memory), take one by ref,
- * tell its watcher {"DOWN", ref, "process", target, reason} (reason: an
- * encoded term) and drop it, tell all of node's "noconnection", drop all. */
-int mb_remote_mon_add(struct mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, const uint8_t *target,
-                      size_t ntarget);
+/* remote_monitor.c: add a monitor, take one by ref, tell its watcher
+ * {"DOWN", ref, "process", target, reason} (reason: an encoded term) and
+ * drop it, tell all of node's "noconnection", drop all. The list is d's
+ * lock's: add and take with it held, the others take it. */
+/* The new monitor (its call and demonitor fields the caller's to set); NULL: out of memory. */
+remote_mon *mb_remote_mon_add(struct mb_dist *d, const char *node, mb_pid watcher, mb_ref ref,
+                              const uint8_t *target, size_t ntarget);
 /* The monitor with ref, out of the list (the caller frees it with
  * mb_remote_mon_free); NULL if none. */
 remote_mon *mb_remote_mon_take(struct mb_dist *d, mb_ref ref);

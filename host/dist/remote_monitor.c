@@ -1,7 +1,9 @@
 /* remote_monitor.c: monitors of processes on other nodes (see
  * dist_internal.h). The target's node sends MONITOR_P_EXIT when it ends
  * (dist_control.c); when the connection ends first, the DOWN says
- * "noconnection", as in Erlang. A list on the distribution thread. */
+ * "noconnection", as in Erlang. A list under the distribution's lock: a
+ * call's monitor is made, and a monitor ended, by the process's own thread
+ * (dist.c, mb_dist_monitor), the DOWNs told by the distribution thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +11,10 @@
 #include "core/runtime.h"
 #include "dist_internal.h"
 
-int mb_remote_mon_add(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, const uint8_t *target,
-                      size_t ntarget) {
+remote_mon *mb_remote_mon_add(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, const uint8_t *target,
+                              size_t ntarget) {
     remote_mon *m = malloc(sizeof *m + ntarget);
-    if (!m) return -1;
+    if (!m) return NULL;
     snprintf(m->node, sizeof m->node, "%s", node);
     m->watcher = watcher;
     m->ref = ref;
@@ -23,7 +25,7 @@ int mb_remote_mon_add(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, 
     memcpy(m->target, target, ntarget);
     m->next = d->remote_mons;
     d->remote_mons = m;
-    return 0;
+    return m;
 }
 
 void mb_remote_mon_free(remote_mon *m) {
@@ -55,7 +57,9 @@ static void tell(mb_dist *d, remote_mon *m, const uint8_t *reason, size_t n) {
 }
 
 void mb_remote_mon_down(mb_dist *d, mb_ref ref, const uint8_t *reason, size_t n) {
+    pthread_mutex_lock(&d->lock);
     remote_mon *m = mb_remote_mon_take(d, ref);
+    pthread_mutex_unlock(&d->lock);
     if (!m) return;   /* demonitored meanwhile */
     tell(d, m, reason, n);
     mb_remote_mon_free(m);
@@ -63,21 +67,32 @@ void mb_remote_mon_down(mb_dist *d, mb_ref ref, const uint8_t *reason, size_t n)
 
 void mb_remote_mon_node_down(mb_dist *d, const char *node) {
     mb_small_term why = mb_small_str("noconnection");
+    remote_mon *gone = NULL;   /* told with the lock let go: a DOWN is a send */
+    pthread_mutex_lock(&d->lock);
     for (remote_mon **pp = &d->remote_mons, *m; (m = *pp);) {
         if (strcmp(m->node, node) != 0) {
             pp = &m->next;
             continue;
         }
         *pp = m->next;
+        m->next = gone;
+        gone = m;
+    }
+    pthread_mutex_unlock(&d->lock);
+    for (remote_mon *m = gone, *next; m; m = next) {
+        next = m->next;
         tell(d, m, why.b, why.n);
         mb_remote_mon_free(m);
     }
 }
 
 void mb_remote_mon_clear(mb_dist *d) {
-    for (remote_mon *m = d->remote_mons, *next; m; m = next) {
+    pthread_mutex_lock(&d->lock);
+    remote_mon *all = d->remote_mons;
+    d->remote_mons = NULL;
+    pthread_mutex_unlock(&d->lock);
+    for (remote_mon *m = all, *next; m; m = next) {
         next = m->next;
         mb_remote_mon_free(m);
     }
-    d->remote_mons = NULL;
 }
