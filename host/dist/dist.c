@@ -222,9 +222,9 @@ static void on_wake(void *arg) {
     dist_req *r = d->head;
     d->head = d->tail = NULL;
     d->handling = r != NULL;   /* until they are written: no other thread writes meanwhile */
-    bool stopping = d->stopping, rests = d->rests;
-    d->rests = false;
+    bool stopping = d->stopping;
     pthread_mutex_unlock(&d->lock);
+    bool rests = atomic_exchange(&d->rests, false);
     /* A rest first: it is the end of a frame already begun on the wire. */
     for (dist_conn *c = d->conns; rests && c; c = c->next)
         if (c->state == C_UP) mb_dist_conn_flush_rest(c);
@@ -475,20 +475,27 @@ static dist_req *new_req_extra(req_op op, const char *node, mb_pid pid, size_t e
 
 static dist_req *new_req(req_op op, const char *node, mb_pid pid) { return new_req_extra(op, node, pid, 0); }
 
-/* node's connection, when the calling thread may write to it itself: it is
- * up and nothing for it waits before (d->lock held). Without this, a reply
- * to a call from another node waited for the distribution thread's
- * wake-up (an eventfd write, and the thread's epoll) before it went out. */
+/* node's connection, its write lock taken, when the calling thread may
+ * write to it itself: it is up and nothing for it waits before (d->lock
+ * held; the write lets both go, d->lock first). Without this, a reply to a
+ * call from another node waited for the distribution thread's wake-up (an
+ * eventfd write, and the thread's epoll) before it went out. */
 static dist_conn *writable_now(mb_dist *d, const char *node) {
     if (d->stopping || d->head || d->handling) return NULL;
     dist_conn *c = d->conns;
     while (c && !(c->state == C_UP && strcmp(c->peer, node) == 0)) c = c->next;
-    return c && c->fd >= 0 && !c->writes_out && !c->rest.len && !c->rest_lost ? c : NULL;
+    /* Another thread's write under way: this frame queues behind it (d->lock
+     * is not held while a write runs). */
+    if (!c || pthread_mutex_trylock(&c->wlock)) return NULL;
+    if (c->fd >= 0 && !c->writes_out && !c->rest.len && !c->rest_lost) return c;
+    pthread_mutex_unlock(&c->wlock);
+    return NULL;
 }
 
-/* frame onto c's socket (writable_now's; d->lock held): what the socket
- * does not take now is kept for the distribution thread, woken to write
- * it before anything else. */
+/* frame onto c's socket (writable_now's, d->lock let go: a big frame holds
+ * only its connection's lock): what the socket does not take now is kept
+ * for the distribution thread, woken to write it before anything else.
+ * Lets c->wlock go; c may be gone after. */
 static void write_direct(mb_dist *d, dist_conn *c, const uint8_t *frame, size_t len) {
     size_t off = 0;
     while (off < len) {
@@ -497,16 +504,11 @@ static void write_direct(mb_dist *d, dist_conn *c, const uint8_t *frame, size_t 
         else if (n < 0 && errno == EINTR) continue;
         else break;   /* full, or an error the thread meets with its write */
     }
+    if (off < len && mb_buf_put(&c->rest, frame + off, len - off)) c->rest_lost = true;
+    pthread_mutex_unlock(&c->wlock);
     if (off == len) return;
-    if (mb_buf_put(&c->rest, frame + off, len - off)) c->rest_lost = true;
-    d->rests = true;
+    atomic_store(&d->rests, true);
     mb_wake_send(&d->wake);
-}
-
-static bool write_now(mb_dist *d, const char *node, const uint8_t *frame, size_t len) {
-    dist_conn *c = writable_now(d, node);
-    if (c) write_direct(d, c, frame, len);
-    return c != NULL;
 }
 
 int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bool call, const uint8_t *target,
@@ -520,10 +522,12 @@ int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bo
         m->call = call;
         m->demonitor = demonitor;
         m->ndemonitor = dlen;
-        write_direct(d, c, frame, len);
+    } else if (c) {
+        pthread_mutex_unlock(&c->wlock);
     }
     pthread_mutex_unlock(&d->lock);
     if (m) {
+        write_direct(d, c, frame, len);
         free(frame);
         return 0;
     }
@@ -551,8 +555,8 @@ int mb_dist_demonitor(mb_dist *d, mb_ref ref) {
     pthread_mutex_lock(&d->lock);
     remote_mon *m = mb_remote_mon_take(d, ref);
     dist_conn *c = m && m->demonitor ? writable_now(d, m->node) : NULL;
-    if (c) write_direct(d, c, m->demonitor, m->ndemonitor);
     pthread_mutex_unlock(&d->lock);
+    if (c) write_direct(d, c, m->demonitor, m->ndemonitor);
     if (!m || c || !m->demonitor) {   /* none (a local monitor's ref), or told */
         mb_remote_mon_free(m);
         return 0;
@@ -578,9 +582,10 @@ const mb_dist_self *mb_dist_me(const mb_dist *d) { return &d->me; }
 
 int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len) {
     pthread_mutex_lock(&d->lock);
-    bool sent = write_now(d, node, frame, len);
+    dist_conn *c = writable_now(d, node);
     pthread_mutex_unlock(&d->lock);
-    if (sent) {
+    if (c) {
+        write_direct(d, c, frame, len);
         free(frame);
         return 0;
     }

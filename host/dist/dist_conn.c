@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/lock.h"
 #include "core/runtime.h"
 #include "dist_internal.h"
 #include "epmd.h"
@@ -20,7 +21,12 @@ static const char *const state_names[] = {"resolving", "connecting", "awaiting s
 dist_conn *mb_dist_conn_new(mb_dist *d, bool initiator) {
     dist_conn *c = calloc(1, sizeof *c);
     if (!c) return NULL;
+    if (mb_lock_init(&c->wlock)) {
+        free(c);
+        return NULL;
+    }
     if (uv_tcp_init(&d->loop, &c->tcp)) {
+        pthread_mutex_destroy(&c->wlock);
         free(c);
         return NULL;
     }
@@ -73,6 +79,7 @@ static void unlink_and_free(dist_conn *c) {
     mb_buf_free(&c->pending);
     mb_buf_free(&c->term);
     mb_buf_free(&c->rest);
+    pthread_mutex_destroy(&c->wlock);
     free(c->waiters);
     free(c);
     /* Stopping, and the last connection is gone: no need to wait more. */
@@ -95,7 +102,9 @@ void mb_dist_conn_close(dist_conn *c, const char *reason) {
     bool down = c->state == C_UP || (c->initiator && strcmp(reason, "simultaneous connect") != 0);
     pthread_mutex_lock(&d->lock);
     c->state = C_CLOSED;
-    c->fd = -1;   /* no other thread writes to it from now */
+    pthread_mutex_lock(&c->wlock);   /* after a write under way: none from now */
+    c->fd = -1;
+    pthread_mutex_unlock(&c->wlock);
     pthread_mutex_unlock(&d->lock);
     answer_all(c, reason);
     mb_peer_mon_gone(d, c);   /* its peer's monitors here go with it */
@@ -139,9 +148,9 @@ typedef struct write_req {
 static void on_written(uv_write_t *w, int status) {
     dist_conn *c = w->handle->data;
     free(w);
-    pthread_mutex_lock(&c->d->lock);
+    pthread_mutex_lock(&c->wlock);
     c->writes_out--;
-    pthread_mutex_unlock(&c->d->lock);
+    pthread_mutex_unlock(&c->wlock);
     if (status < 0 && status != UV_ECANCELED && c->state != C_CLOSED) drop(c, uv_strerror(status));
 }
 
@@ -169,13 +178,12 @@ static int hand_over(dist_conn *c, const void *p, size_t n) {
  * thread writes between. */
 int mb_dist_conn_write(dist_conn *c, const void *p, size_t n) {
     if (c->state == C_CLOSED) return -1;
-    mb_dist *d = c->d;
-    pthread_mutex_lock(&d->lock);
+    pthread_mutex_lock(&c->wlock);
     bool lost = c->rest_lost;
     mb_buf rest = c->rest;
     mb_buf_init(&c->rest);
     if (!lost) c->writes_out += (rest.len > 0) + (n > 0);
-    pthread_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(&c->wlock);
     int rc = 0;
     if (lost) {   /* half a frame is out: the stream is no good any more */
         drop(c, "out of memory");
@@ -228,7 +236,9 @@ static void up(dist_conn *c) {
     mb_buf_free(&c->pending);
     uv_os_fd_t fd;
     pthread_mutex_lock(&c->d->lock);
+    pthread_mutex_lock(&c->wlock);
     c->fd = uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 ? fd : -1;
+    pthread_mutex_unlock(&c->wlock);
     c->state = C_UP;
     pthread_mutex_unlock(&c->d->lock);
     answer_all(c, NULL);

@@ -49,10 +49,12 @@ typedef struct dist_conn {
     mb_buf in;                 /* bytes read and not yet framed */
     mb_buf pending;            /* frames sent before the connection was up */
     mb_buf term;               /* the thread's: a message read, in moonbeam's terms, before it is queued */
-    /* Frames other threads write themselves (mb_dist_send_frame, d->lock):
-     * the socket while up (-1 otherwise), the writes handed to libuv and
-     * not yet done (none may be under way for such a write), and what a
-     * write of theirs left unwritten, which goes out before anything. */
+    /* Frames other threads write themselves (mb_dist_send_frame), under
+     * wlock, taken with d->lock held (found up) and kept for the write
+     * alone: the socket while up (-1 otherwise), the writes handed to libuv
+     * and not yet done (none may be under way for such a write), and what
+     * a write of theirs left unwritten, which goes out before anything. */
+    pthread_mutex_t wlock;
     int fd;
     unsigned writes_out;
     mb_buf rest;
@@ -115,7 +117,7 @@ struct mb_dist {
     pthread_mutex_t lock;      /* guards the queue, stopping, and conns' states and list */
     struct dist_req *head, *tail;
     bool handling;             /* the thread has taken requests and not yet handled them all */
-    bool rests;                /* a connection has a rest (dist_conn's) for the thread to write */
+    _Atomic bool rests;        /* a connection has a rest (dist_conn's) for the thread to write */
     bool stopping, thread_started;
     bool closing;              /* the thread's: the stop has begun */
     dist_conn *conns;          /* changed on the thread only, under lock */
