@@ -167,6 +167,8 @@ void mbb_inspect_where(mb_proc *p, mb_sched *from);
  * operation copies them into, emptied, and the decoding of the term at *q
  * (before end), advancing *q. */
 mb_buf *mbb_tab_out(lua_State *L);
+/* The results in b read: the process's buffer free for the next call. */
+void mbb_tab_out_done(lua_State *L, mb_buf *b);
 void mbb_push_stored(lua_State *L, const uint8_t **q, const uint8_t *end);
 
 /* Each API area's C functions (NULL-terminated), for moonbeam.core, which

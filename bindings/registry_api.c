@@ -154,15 +154,20 @@ static int l_lookup(lua_State *L) {
     const char *fn = call_name(L, "registry.lookup");
     parts ps;
     check_parts(L, fn, &ps);
-    mb_buf *out = mbb_tab_out(L);
     size_t k = key_arg(L, self, 2, fn);
     mb_span key = {self->scratch.p + k, self->scratch.len - k};
     mb_table *t = acquire(L, self, part_of(&ps, key), fn);
     if (!t) return gone(L);
     size_t count;
+    mb_buf *out = mbb_tab_out(L);
     int rc = mb_tabstore_lookup(&t->store, key, out, &count);
-    if (rc) return failed(L, fn, rc);
-    return push_array(L, out, count);
+    if (rc) {
+        mbb_tab_out_done(L, out);
+        return failed(L, fn, rc);
+    }
+    push_array(L, out, count);
+    mbb_tab_out_done(L, out);
+    return 1;
 }
 
 /* core.reg_update(parts, key, [value]) -> true | nil (not the caller's) | false */
@@ -198,11 +203,16 @@ static int l_keys(lua_State *L) {
     parts ps;
     check_parts(L, fn, &ps);
     mb_pid pid = mbb_check_pid(L, 2, fn);
-    mb_buf *out = mbb_tab_out(L);
     if (!alive(self, &ps)) return gone(L);
     size_t count;
-    if (mb_tab_bound_keys(self->rt, pid, ps.h, ps.n, out, &count)) return mbb_raisef(L, "%s: out of memory", fn);
-    return push_array(L, out, count);
+    mb_buf *out = mbb_tab_out(L);
+    if (mb_tab_bound_keys(self->rt, pid, ps.h, ps.n, out, &count)) {
+        mbb_tab_out_done(L, out);
+        return mbb_raisef(L, "%s: out of memory", fn);
+    }
+    push_array(L, out, count);
+    mbb_tab_out_done(L, out);
+    return 1;
 }
 
 /* core.reg_count(parts) -> n | false */

@@ -9,15 +9,44 @@
 #include "core/table.h"
 #include "core/tabkey.h"
 
+#define OUT_MT "moonbeam.table.out"
+
+static int out_gc(lua_State *L) {
+    mb_buf_free(lua_touserdata(L, 1));
+    return 0;
+}
+
 /* The buffer results are copied into: the process's (mb_proc.tab_out),
  * freed with it, so an error raised while decoding leaks nothing. (Kept
  * in the state's registry under a string key, it cost a string's hashing
- * and interning at every call: 130 of a lookup's 1,960 instructions.) */
+ * and interning at every call: 130 of a lookup's 1,960 instructions.)
+ * While one call's results are read out of it, a __gc finalizer that the
+ * reading's allocations run may call a table function too: that call gets
+ * a buffer of its own, left on the stack for the collector to free. (One
+ * buffer for both, the finalizer's results overwrote, or moved, what the
+ * first call was reading.) A call that raises before mbb_tab_out_done
+ * leaves the process's buffer marked until its next slice (vm.c). */
 mb_buf *mbb_tab_out(lua_State *L) {
-    mb_buf *b = &mbb_self(L)->tab_out;
-    b->len = 0;
-    if (b->cap > (1u << 20)) mb_buf_free(b);   /* don't hoard a big one */
+    mb_proc *p = mbb_self(L);
+    if (!p->tab_out_busy) {
+        p->tab_out_busy = true;
+        if (p->tab_out.cap > (1u << 20)) mb_buf_free(&p->tab_out);   /* don't hoard a big one */
+        p->tab_out.len = 0;
+        return &p->tab_out;
+    }
+    mb_buf *b = lua_newuserdata(L, sizeof *b);
+    mb_buf_init(b);
+    if (luaL_newmetatable(L, OUT_MT)) {
+        lua_pushcfunction(L, out_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
     return b;
+}
+
+void mbb_tab_out_done(lua_State *L, mb_buf *b) {
+    mb_proc *p = mbb_self(L);
+    if (b == &p->tab_out) p->tab_out_busy = false;
 }
 
 static uint64_t check_table(lua_State *L, int idx, const char *fn) {
@@ -42,6 +71,13 @@ static mb_table *acquire(lua_State *L, const char *fn, bool write) {
 
 static void check_rc(lua_State *L, const char *fn, int rc) {
     if (rc) fail(L, fn, rc);
+}
+
+/* check_rc for a call that took out (mbb_tab_out): given back before a raise. */
+static void check_out_rc(lua_State *L, mb_buf *out, const char *fn, int rc) {
+    if (!rc) return;
+    if (out) mbb_tab_out_done(L, out);
+    fail(L, fn, rc);
 }
 
 /* Encode the value at idx at the end of p->scratch; its offset. */
@@ -167,17 +203,21 @@ static void push_values(lua_State *L, bool bag, const mb_buf *out, size_t count)
 /* lookup, member, take, delete: one key, read or removed. */
 static int by_key(lua_State *L, const char *fn, bool write, bool want_values) {
     mb_proc *self = mbb_self(L);
-    mb_buf *out = want_values ? mbb_tab_out(L) : NULL;
     mb_table *t = acquire(L, fn, write);
     self->scratch.len = 0;
     size_t k = key_arg(L, self, 2, fn, "key");
     size_t count;
     mb_span key = span_at(self, k, self->scratch.len);
+    mb_buf *out = want_values ? mbb_tab_out(L) : NULL;
     int rc = write ? mb_tabstore_take(&t->store, key, out, &count) : mb_tabstore_lookup(&t->store, key, out, &count);
-    check_rc(L, fn, rc);
+    check_out_rc(L, out, fn, rc);
     bool bag = is_bag(t);
-    if (want_values) push_values(L, bag, out, count);
-    else lua_pushboolean(L, write || count > 0);
+    if (want_values) {
+        push_values(L, bag, out, count);
+        mbb_tab_out_done(L, out);
+    } else {
+        lua_pushboolean(L, write || count > 0);
+    }
     return 1;
 }
 
@@ -208,14 +248,15 @@ static int l_update_counter(lua_State *L) {
 
 static int step(lua_State *L, const char *fn, int which) {
     mb_proc *self = mbb_self(L);
-    mb_buf *out = mbb_tab_out(L);
     mb_table *t = acquire(L, fn, false);
     self->scratch.len = 0;
     size_t k = which == MB_TAB_NEXT || which == MB_TAB_PREV ? key_arg(L, self, 2, fn, "key") : 0;
     bool found;
+    mb_buf *out = mbb_tab_out(L);
     int rc = mb_tabstore_step(&t->store, which, span_at(self, k, self->scratch.len), out, &found);
-    check_rc(L, fn, rc);
+    check_out_rc(L, out, fn, rc);
     push_values(L, false, out, found);
+    mbb_tab_out_done(L, out);
     return 1;
 }
 
@@ -250,7 +291,6 @@ static size_t check_limit(lua_State *L, int idx, const char *fn) {
 static int l_range(lua_State *L) {
     mb_proc *self = mbb_self(L);
     size_t limit = check_limit(L, 4, "range");
-    mb_buf *out = mbb_tab_out(L);
     mb_table *t = acquire(L, "range", false);
     if (t->store.type != MB_TAB_ORDERED_SET) check_rc(L, "range", MB_TAB_ETYPE);
     self->scratch.len = 0;
@@ -261,20 +301,23 @@ static int l_range(lua_State *L) {
     mb_span fs;
     if (mb_term_first(self->scratch.p + from, self->scratch.p + self->scratch.len, &fs) == 0) from_end = from + fs.n;
     size_t count;
+    mb_buf *out = mbb_tab_out(L);
     int rc = mb_tabstore_range(&t->store, span_at(self, from, from_end), span_at(self, to, self->scratch.len),
                                limit, out, &count);
-    check_rc(L, "range", rc);
+    check_out_rc(L, out, "range", rc);
     push_pairs(L, out, count);
+    mbb_tab_out_done(L, out);
     return 1;
 }
 
 /* Every object, as {key, value} pairs; fn names the user's call in errors. */
 static int list(lua_State *L, const char *fn) {
-    mb_buf *out = mbb_tab_out(L);
     mb_table *t = acquire(L, fn, false);
     size_t count;
-    check_rc(L, fn, mb_tabstore_list(&t->store, out, &count));
+    mb_buf *out = mbb_tab_out(L);
+    check_out_rc(L, out, fn, mb_tabstore_list(&t->store, out, &count));
     push_pairs(L, out, count);
+    mbb_tab_out_done(L, out);
     return 1;
 }
 
@@ -364,7 +407,7 @@ static int l_all(lua_State *L) {
     mb_buf *out = mbb_tab_out(L);   /* the process's: nothing leaks if a push fails */
     int rc = mb_buf_put(out, l.b.p, l.n * sizeof(mb_table_info));
     mb_buf_free(&l.b);
-    if (rc) return fail(L, "all", MB_TAB_ENOMEM);
+    check_out_rc(L, out, "all", rc ? MB_TAB_ENOMEM : MB_TAB_OK);
     lua_createtable(L, (int)l.n, 0);
     for (size_t k = 0; k < l.n; k++) {
         mb_table_info i;
@@ -372,6 +415,7 @@ static int l_all(lua_State *L) {
         push_info(L, &i);
         lua_rawseti(L, -2, (int)k + 1);
     }
+    mbb_tab_out_done(L, out);
     return 1;
 }
 

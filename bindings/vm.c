@@ -560,6 +560,7 @@ static void lua_run(mb_proc *p) {
     }
     p->budget = mbb_slice_budget();
     p->yield = MB_YIELD_NONE;
+    p->tab_out_busy = false;   /* a table call that raised left it marked (table_api.c) */
     bool refused;
     int st = mbb_resume_slice(p, run_body, nargs, &refused);
     if (st < 0) return;   /* abandoned: p->yield is MB_YIELD_EXIT */
@@ -605,6 +606,7 @@ static void lua_run_blocking(mb_proc *p) {
         return;
     }
     p->budget = mbb_slice_budget();
+    p->tab_out_busy = false;
     p->in_blocking = true;
     lua_pushboolean(co, 1);   /* _blocking_enter's result: run fn here */
     int nargs = 1, st;

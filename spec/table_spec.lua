@@ -224,6 +224,46 @@ local function round_trips(parent, t, n, bag)
   require("moonbeam").send(parent, { "misses", misses, tab.size(t) })
 end
 
+describe("a finalizer that uses a table", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("while a call's results are read gets results of its own, and neither is spoiled", function()
+    -- A big value's reading allocates, which runs the collector's steps,
+    -- and with them the finalizers of garbage: each calls tab.lookup.
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local tab = require "moonbeam.table"
+      local t = tab.new()
+      local big = {}
+      for i = 1, 20000 do big[i] = "value number " .. i end
+      tab.insert(t, "big", big)
+      tab.insert(t, "small", { "s", 1, 2, 3 })
+      local bad, ran = 0, 0
+      collectgarbage("setpause", 50)
+      collectgarbage("setstepmul", 400)
+      for _ = 1, 20 do
+        for _ = 1, 200 do
+          getmetatable(newproxy(true)).__gc = function()
+            ran = ran + 1
+            local s = tab.lookup(t, "small")
+            if type(s) ~= "table" or s[1] ~= "s" or s[4] ~= 3 then bad = bad + 1 end
+          end
+        end
+        local got = tab.lookup(t, "big")
+        for i = 1, 20000 do
+          if got[i] ~= "value number " .. i then bad = bad + 1 break end
+        end
+      end
+      collectgarbage("collect")
+      mb.send(parent, { "finalized", ran, bad })
+    end, mb.self())
+    local m = h.expect(h.tuple("finalized"), "the finalizers' count", 30000)
+    assert.is_true(m[2] > 0, "no finalizer ran")
+    assert.equal(0, m[3])
+  end)
+end)
+
 describe("keys and values as they grow", function()
   before_each(h.before)
   after_each(h.after)

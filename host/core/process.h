@@ -193,6 +193,7 @@ typedef struct mb_proc {
     mb_arena arena;                   /* the memory of the kind's state (mb_proc_alloc) */
     mb_buf exit_reason;
     mb_buf tab_out;                   /* what a shared table's call copied out (bindings/table_api.c) */
+    bool tab_out_busy;                /* a call's results are being read out of it */
     mb_target_kind target_kind;       /* what the kind starts from: */
     char *target;                     /* module spec or file path; also info.module */
     char *search_path;                /* where the kind finds code for it (the Lua kind:
