@@ -155,8 +155,7 @@ int mbb_raisef(lua_State *L, const char *fmt, ...) {
 
 void mbb_encode_or_raise(lua_State *L, mb_proc *p, int idx, const char *what) {
     mb_encode_err err;
-    p->scratch.len = 0;
-    if (p->scratch.cap > (1u << 20)) mb_buf_free(&p->scratch);   /* don't hoard a big one */
+    mb_buf_reuse(&p->scratch);
     size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
     if (mb_encode(L, idx, what, &p->scratch, max, &err)) mbb_raisef(L, "%s", err.msg);
 }

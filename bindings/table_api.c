@@ -30,8 +30,7 @@ mb_buf *mbb_tab_out(lua_State *L) {
     mb_proc *p = mbb_self(L);
     if (!p->tab_out_busy) {
         p->tab_out_busy = true;
-        if (p->tab_out.cap > (1u << 20)) mb_buf_free(&p->tab_out);   /* don't hoard a big one */
-        p->tab_out.len = 0;
+        mb_buf_reuse(&p->tab_out);
         return &p->tab_out;
     }
     mb_buf *b = lua_newuserdata(L, sizeof *b);

@@ -21,6 +21,15 @@ static inline void mb_buf_free(mb_buf *b) {
     mb_buf_init(b);
 }
 
+/* b emptied for its next use: a buffer used again and again (a process's
+ * encodings, a call's results) keeps its bytes, unless one big message
+ * grew it past MB_BUF_KEEP, which it gives back rather than hoard. */
+#define MB_BUF_KEEP ((size_t)1 << 20)
+static inline void mb_buf_reuse(mb_buf *b) {
+    if (b->cap > MB_BUF_KEEP) mb_buf_free(b);
+    b->len = 0;
+}
+
 static inline int mb_buf_reserve(mb_buf *b, size_t extra) {
     if (b->cap - b->len >= extra) return 0;
     if (extra > SIZE_MAX / 2 - b->len) return -1;

@@ -363,12 +363,16 @@ void mb_tabstore_kill(mb_tabstore *st) {
 
 /* sh locked, to read or to write (tablock.h); MB_TAB_ENOTAB, and nothing
  * locked, once the table is deleted (mb_tabstore_kill). */
+static void unlock_shard(mb_tabstore *st, mb_tab_shard *sh, bool write) {
+    if (write) mb_tab_write_unlock(&sh->lock);
+    else mb_tab_read_unlock(&st->readers);
+}
+
 static int lock_shard(mb_tabstore *st, mb_tab_shard *sh, bool write) {
     if (write) mb_tab_write_lock(&st->readers, &sh->lock);
     else mb_tab_read_lock(&st->readers, &sh->lock);
     if (!atomic_load_explicit(&st->dead, memory_order_relaxed)) return MB_TAB_OK;
-    if (write) mb_tab_write_unlock(&sh->lock);
-    else mb_tab_read_unlock(&st->readers);
+    unlock_shard(st, sh, write);
     return MB_TAB_ENOTAB;
 }
 
@@ -379,9 +383,6 @@ static int lock_shard(mb_tabstore *st, mb_tab_shard *sh, bool write) {
 static double now_for(const mb_tabstore *st, double ttl_ms) {
     return ttl_ms > 0 || atomic_load_explicit(&st->ttl_entries, memory_order_relaxed) ? mb_now_ms() : 0;
 }
-
-static void unlock_read(mb_tabstore *st) { mb_tab_read_unlock(&st->readers); }
-static void unlock_write(mb_tab_shard *sh) { mb_tab_write_unlock(&sh->lock); }
 
 static uint64_t hash_of(const mb_tabstore *st, mb_span key) {
     return hashed(st) ? mb_tabkey_hash(key.p, key.n) : 0;
@@ -417,18 +418,18 @@ int mb_tabstore_insert(mb_tabstore *st, mb_span key, mb_span value, double ttl_m
     int level = hashed(st) ? 0 : random_level(st);   /* the coin is the lock holder's */
     mb_tab_entry *e = NULL;
     if (st->max_memory && entry_size(level, key.n, value.n) > st->max_memory) {
-        unlock_write(sh);
+        unlock_shard(st, sh, true);
         return MB_TAB_ETOOBIG;
     }
     if (!(e = entry_new(level, key, hash, value, ttl_ms > 0 ? now + ttl_ms : 0))) {
-        unlock_write(sh);
+        unlock_shard(st, sh, true);
         return MB_TAB_ENOMEM;
     }
     if (now >= sh->next_sweep) sweep(st, sh, now);
     purge_key(st, sh, hash, key, now);
     int rc = insert_locked(st, sh, e, mode, inserted);
     if (*inserted) fit(st, sh, e, now);
-    unlock_write(sh);
+    unlock_shard(st, sh, true);
     return rc;
 }
 
@@ -464,8 +465,7 @@ static int key_objects(mb_tabstore *st, mb_span key, const mb_span *tag, mb_buf 
         else if (out) lru_touch(st, e);
         (*count)++;
     }
-    if (take) unlock_write(sh);
-    else unlock_read(st);
+    unlock_shard(st, sh, take);
     return rc;
 }
 
@@ -523,7 +523,7 @@ int mb_tabstore_counter(mb_tabstore *st, mb_span key, double incr, const double 
     else link_entry(st, sh, e);
     fit(st, sh, e, now);
 out:
-    unlock_write(sh);
+    unlock_shard(st, sh, true);
     return rc;
 }
 
@@ -562,7 +562,7 @@ static int hashed_step(mb_tabstore *st, mb_span key, mb_buf *out, bool *found, d
         bool live = live_key(st, sh, hash, key, now);
         mb_tab_entry *e = live ? hashed_after(sh, hash, key, now) : NULL;
         int rc = e ? put_key(out, e, found) : MB_TAB_OK;
-        unlock_read(st);
+        unlock_shard(st, sh, false);
         if (!live) return MB_TAB_EMISSING;
         if (e) return rc;
         s++;
@@ -572,7 +572,7 @@ static int hashed_step(mb_tabstore *st, mb_span key, mb_buf *out, bool *found, d
         if (lock_shard(st, sh, false)) return MB_TAB_ENOTAB;
         mb_tab_entry *e = hashed_after(sh, 0, (mb_span){NULL, 0}, now);
         int rc = e ? put_key(out, e, found) : MB_TAB_OK;
-        unlock_read(st);
+        unlock_shard(st, sh, false);
         if (e) return rc;
     }
     return MB_TAB_OK;
@@ -610,7 +610,7 @@ int mb_tabstore_step(mb_tabstore *st, int which, mb_span key, mb_buf *out, bool 
     if (which == MB_TAB_FIRST || which == MB_TAB_NEXT)
         while (e && expired(e, now)) e = e->fwd[0];
     int rc = e ? put_key(out, e, found) : MB_TAB_OK;
-    unlock_read(st);
+    unlock_shard(st, sh, false);
     return rc;
 }
 
@@ -633,7 +633,7 @@ int mb_tabstore_range(mb_tabstore *st, mb_span from, mb_span to, size_t limit, m
         }
         (*count)++;
     }
-    unlock_read(st);
+    unlock_shard(st, sh, false);
     return rc;
 }
 
@@ -651,7 +651,7 @@ int mb_tabstore_list(mb_tabstore *st, mb_buf *out, size_t *count) {
                 if (put_pair(out, e)) rc = MB_TAB_ENOMEM;
                 else (*count)++;
             }
-        unlock_read(st);
+        unlock_shard(st, sh, false);
         if (rc) return rc;
     }
     return MB_TAB_OK;
@@ -664,7 +664,7 @@ int mb_tabstore_stats(mb_tabstore *st, size_t *size, size_t *memory) {
         for (unsigned s = 0; s < st->nshards; s++) {
             if (lock_shard(st, &st->shards[s], true)) return MB_TAB_ENOTAB;
             sweep(st, &st->shards[s], now);
-            unlock_write(&st->shards[s]);
+            unlock_shard(st, &st->shards[s], true);
         }
     }
     *size = atomic_load(&st->objects);

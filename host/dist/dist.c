@@ -138,14 +138,9 @@ static void frame(mb_dist *d, dist_req *r) { mb_dist_write_to(d, r->node, r->fra
  * connection that cannot be made gives the DOWN "noconnection"). */
 static void monitor(mb_dist *d, dist_req *r) {
     pthread_mutex_lock(&d->lock);
-    remote_mon *m = mb_remote_mon_add(d, r->node, r->pid, r->ref, r->target, r->ntarget);
-    if (m) {
-        m->call = r->call;
-        m->demonitor = r->demonitor;
-        m->ndemonitor = r->dlen;
-        r->demonitor = NULL;
-    }
+    remote_mon *m = mb_remote_mon_add(d, r->node, r->pid, r->ref, r->call, r->target, r->ntarget, r->demonitor, r->dlen);
     pthread_mutex_unlock(&d->lock);
+    if (m) r->demonitor = NULL;   /* the monitor's now */
     if (!m) {
         mb_dist_log("out of memory: a monitor of a process on %s not made", r->node);
         return;
@@ -517,14 +512,8 @@ int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bo
      * follows it at once, instead of both waiting for the thread). */
     pthread_mutex_lock(&d->lock);
     dist_conn *c = writable_now(d, node);
-    remote_mon *m = c ? mb_remote_mon_add(d, node, watcher, ref, target, ntarget) : NULL;
-    if (m) {
-        m->call = call;
-        m->demonitor = demonitor;
-        m->ndemonitor = dlen;
-    } else if (c) {
-        pthread_mutex_unlock(&c->wlock);
-    }
+    remote_mon *m = c ? mb_remote_mon_add(d, node, watcher, ref, call, target, ntarget, demonitor, dlen) : NULL;
+    if (c && !m) pthread_mutex_unlock(&c->wlock);
     pthread_mutex_unlock(&d->lock);
     if (m) {
         write_direct(d, c, frame, len);
@@ -556,19 +545,20 @@ int mb_dist_demonitor(mb_dist *d, mb_ref ref) {
     remote_mon *m = mb_remote_mon_take(d, ref);
     dist_conn *c = m && m->demonitor ? writable_now(d, m->node) : NULL;
     pthread_mutex_unlock(&d->lock);
-    if (c) write_direct(d, c, m->demonitor, m->ndemonitor);
-    if (!m || c || !m->demonitor) {   /* none (a local monitor's ref), or told */
-        mb_remote_mon_free(m);
-        return 0;
-    }
-    /* Behind what waits for the thread: the frame goes in order. */
-    dist_req *r = new_req(REQ_DEMONITOR, m->node, 0);
-    if (r) {
-        r->frame = m->demonitor, r->len = m->ndemonitor;
-        m->demonitor = NULL;
+    if (!m) return 0;   /* not a remote monitor's ref (a local one's), or ended already */
+    int rc = 0;
+    if (c) {
+        write_direct(d, c, m->demonitor, m->ndemonitor);
+    } else if (m->demonitor) {   /* behind what waits for the thread: the frame goes in order */
+        dist_req *r = new_req(REQ_DEMONITOR, m->node, 0);
+        if (r) {
+            r->frame = m->demonitor, r->len = m->ndemonitor;
+            m->demonitor = NULL;
+        }
+        rc = r ? post(d, r) : -1;
     }
     mb_remote_mon_free(m);
-    return r ? post(d, r) : -1;
+    return rc;
 }
 
 int mb_dist_connect(mb_dist *d, const char *node, mb_pid pid, mb_ref ref) {

@@ -198,8 +198,7 @@ int mb_dist_conn_write(dist_conn *c, const void *p, size_t n) {
 void mb_dist_conn_flush_rest(dist_conn *c) { mb_dist_conn_write(c, NULL, 0); }
 
 mb_buf *mb_dist_conn_term(dist_conn *c) {
-    if (c->term.cap > (1u << 20)) mb_buf_free(&c->term);   /* don't hoard a big one */
-    c->term.len = 0;
+    mb_buf_reuse(&c->term);
     return &c->term;
 }
 

@@ -169,9 +169,10 @@ void mb_node_mon_clear(struct mb_dist *d);
  * {"DOWN", ref, "process", target, reason} (reason: an encoded term) and
  * drop it, tell all of node's "noconnection", drop all. The list is d's
  * lock's: add and take with it held, the others take it. */
-/* The new monitor (its call and demonitor fields the caller's to set); NULL: out of memory. */
-remote_mon *mb_remote_mon_add(struct mb_dist *d, const char *node, mb_pid watcher, mb_ref ref,
-                              const uint8_t *target, size_t ntarget);
+/* The new monitor, which takes demonitor (malloc'd) when made; NULL: out
+ * of memory (demonitor is still the caller's). */
+remote_mon *mb_remote_mon_add(struct mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bool call,
+                              const uint8_t *target, size_t ntarget, uint8_t *demonitor, size_t ndemonitor);
 /* The monitor with ref, out of the list (the caller frees it with
  * mb_remote_mon_free); NULL if none. */
 remote_mon *mb_remote_mon_take(struct mb_dist *d, mb_ref ref);

@@ -11,17 +11,17 @@
 #include "core/runtime.h"
 #include "dist_internal.h"
 
-remote_mon *mb_remote_mon_add(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, const uint8_t *target,
-                              size_t ntarget) {
+remote_mon *mb_remote_mon_add(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bool call,
+                              const uint8_t *target, size_t ntarget, uint8_t *demonitor, size_t ndemonitor) {
     remote_mon *m = malloc(sizeof *m + ntarget);
     if (!m) return NULL;
     snprintf(m->node, sizeof m->node, "%s", node);
     m->watcher = watcher;
     m->ref = ref;
-    m->call = false;
+    m->call = call;
     m->ntarget = ntarget;
-    m->demonitor = NULL;
-    m->ndemonitor = 0;
+    m->demonitor = demonitor;
+    m->ndemonitor = ndemonitor;
     memcpy(m->target, target, ntarget);
     m->next = d->remote_mons;
     d->remote_mons = m;
