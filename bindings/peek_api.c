@@ -35,6 +35,18 @@ static void free_copied(copied *c) {
     free(c->msgs);
 }
 
+/* The copies as an array of decoded messages (a pcall'd function: the
+ * copies are its light userdata argument). */
+static int decode_copied(lua_State *L) {
+    const copied *c = lua_touserdata(L, 1);
+    lua_createtable(L, (int)c->n, 0);
+    for (size_t i = 0; i < c->n; i++) {
+        if (mb_decode(L, c->msgs[i].p, c->msgs[i].len, 1)) lua_pushliteral(L, "(a message that cannot be read)");
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    return 1;
+}
+
 /* Take p over if it waits; false when it does not (running, or no Lua). */
 static bool take_over(mb_proc *p) {
     int expected = MB_WAITING;
@@ -69,13 +81,13 @@ static int l_peek(lua_State *L) {
         free_copied(&c);
         return mbb_raisef(L, "peek: out of memory");
     }
-    lua_createtable(L, (int)c.n, 0);
-    for (size_t i = 0; i < c.n; i++) {
-        if (mb_decode(L, c.msgs[i].p, c.msgs[i].len, 1)) lua_pushliteral(L, "(a message that cannot be read)");
-        lua_rawseti(L, -2, (int)i + 1);
-    }
+    /* Decoded under a pcall: an allocation that fails raises, and the
+     * copies, malloc's, would be lost with the C frame. */
+    lua_pushcfunction(L, decode_copied);
+    lua_pushlightuserdata(L, &c);
+    int err = lua_pcall(L, 1, 1, 0);
     free_copied(&c);
-    return 1;
+    return err ? lua_error(L) : 1;
 }
 
 const luaL_Reg mbb_peek_fns[] = {{"peek", l_peek}, {NULL, NULL}};

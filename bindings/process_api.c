@@ -339,9 +339,11 @@ static int l_monitor(lua_State *L) {
 static int l_demonitor(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_ref ref = mbb_check_ref(L, 1, "demonitor");
-    mb_demonitor(self, ref, lua_toboolean(L, 2));
     mb_dist *d = mb_dist_of(self->rt);
-    if (d) mb_dist_demonitor(d, ref);   /* a monitor of another node's process, if it is one */
+    /* A monitor of another node's process, if it is one: ended first, so
+     * that the flush below finds a DOWN the distribution sent meanwhile. */
+    if (d) mb_dist_demonitor(d, ref);
+    mb_demonitor(self, ref, lua_toboolean(L, 2));
     lua_pushboolean(L, 1);
     return 1;
 }

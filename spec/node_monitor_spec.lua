@@ -76,6 +76,32 @@ describe("monitors across nodes", function()
                                 "true\tshutdown\ttrue", "true\tnoconnection", "nil", "" }, "\n"), out)
   end)
 
+  it("leaves no DOWN behind a demonitor with flush, even one racing the node's answer", function()
+    local ready = N.barrier()
+    local ealive, efull = N.name("erl")
+    N.erl(ealive, "x3", ('node_kv:start(), node_stopper:run("%s")'):format(ready), "-pa " .. beams)
+    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie x3", N.LUA_CONNECT .. [[
+      local gen = require "moonbeam.gen_server"
+      local pid = gen.call({"kv", erl}, A"whoami")
+      -- erl answers each monitor of an absent name with its DOWN (noproc)
+      -- in tens of microseconds; the demonitors come from 0 to 80 us after
+      -- their monitors, so that some meet the DOWN as it is delivered.
+      for i = 1, 4000 do
+        local ref = mb.monitor({"nobody", erl})
+        local t = os.clock() + (i % 81) * 1e-6
+        while os.clock() < t do end
+        mb.demonitor(ref, true)
+      end
+      -- kv's reply comes after every DOWN erl sent before it.
+      gen.call(pid, A"whoami")
+      say(mb.receive(0))
+      mb.send({"stopper", erl}, mb.tuple(A"halt", mb.self()))
+    ]], { efull, ready })
+    local status, out, err = lua:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal("nil\n", out)
+  end)
+
   it("gives Erlang's monitors of Lua processes the exit reason, by pid and by name; noproc for the absent", function()
     local alive, full = N.name("lua")
     local ready, done = N.barrier(), N.barrier()

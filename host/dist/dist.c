@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -545,7 +546,14 @@ int mb_dist_demonitor(mb_dist *d, mb_ref ref) {
     remote_mon *m = mb_remote_mon_take(d, ref);
     dist_conn *c = m && m->demonitor ? writable_now(d, m->node) : NULL;
     pthread_mutex_unlock(&d->lock);
-    if (!m) return 0;   /* not a remote monitor's ref (a local one's), or ended already */
+    if (!m) {
+        /* Not a remote monitor's ref (a local one's), or ended already: its
+         * DOWN, if the thread took it an instant ago, is in the watcher's
+         * queue before this returns, for a flush to find; none comes after,
+         * as Erlang promises. A DOWN's sending is short: yield meanwhile. */
+        while (atomic_load(&d->telling)) sched_yield();
+        return 0;
+    }
     int rc = 0;
     if (c) {
         write_direct(d, c, m->demonitor, m->ndemonitor);

@@ -68,7 +68,9 @@ int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len)
  * demonitor (malloc'd). -1 when the host stops (freed). */
 int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bool call, const uint8_t *target,
                     size_t ntarget, uint8_t *frame, size_t len, uint8_t *demonitor, size_t dlen);
-/* End the remote monitor ref, if it is one still waiting. */
+/* End the remote monitor ref, if it is one still waiting. Once it returns,
+ * no DOWN of ref's is on its way: one is queued for the watcher already,
+ * or none comes (a flush after it finds every one). */
 int mb_dist_demonitor(mb_dist *d, mb_ref ref);
 
 /* The control messages of links, exit signals and monitors' ends (Erlang's op codes). */

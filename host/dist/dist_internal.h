@@ -6,6 +6,7 @@
 #define MB_DIST_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -124,6 +125,7 @@ struct mb_dist {
     parked *parked;            /* the thread's only */
     node_mon *node_mons;       /* the thread's only */
     remote_mon *remote_mons;   /* under lock: a call's monitor is made by the calling thread */
+    _Atomic unsigned telling;  /* DOWNs taken off remote_mons, under lock, and not yet sent */
     struct peer_mon *peer_mons;/* the thread's only: peer_monitor.c */
     remote_link *links;        /* the thread's only: remote_link.c */
     uint64_t unlink_id;        /* the thread's only: the last UNLINK_ID's */

@@ -59,9 +59,11 @@ static void tell(mb_dist *d, remote_mon *m, const uint8_t *reason, size_t n) {
 void mb_remote_mon_down(mb_dist *d, mb_ref ref, const uint8_t *reason, size_t n) {
     pthread_mutex_lock(&d->lock);
     remote_mon *m = mb_remote_mon_take(d, ref);
+    if (m) atomic_fetch_add(&d->telling, 1);
     pthread_mutex_unlock(&d->lock);
     if (!m) return;   /* demonitored meanwhile */
     tell(d, m, reason, n);
+    atomic_fetch_sub(&d->telling, 1);
     mb_remote_mon_free(m);
 }
 
@@ -78,12 +80,14 @@ void mb_remote_mon_node_down(mb_dist *d, const char *node) {
         m->next = gone;
         gone = m;
     }
+    if (gone) atomic_fetch_add(&d->telling, 1);
     pthread_mutex_unlock(&d->lock);
     for (remote_mon *m = gone, *next; m; m = next) {
         next = m->next;
         tell(d, m, why.b, why.n);
         mb_remote_mon_free(m);
     }
+    if (gone) atomic_fetch_sub(&d->telling, 1);
 }
 
 void mb_remote_mon_clear(mb_dist *d) {
