@@ -84,6 +84,8 @@ int mbb_is_pid(lua_State *L, int idx);
 mb_pid mbb_to_pid(lua_State *L, int idx);
 /* A pid or a registered name at idx; raises for an unknown name. */
 mb_pid mbb_check_dest(lua_State *L, int idx, const char *fn);
+/* The same for a value of type (lua_type's) looked at already. */
+mb_pid mbb_check_dest_typed(lua_State *L, int idx, int type, const char *fn);
 /* Give light userdata (pids and refs) their metatable in this state. */
 void mbb_pid_type_init(lua_State *L);
 
@@ -91,6 +93,7 @@ void mbb_pid_type_init(lua_State *L);
  * refused: what names the call and the value, "send: msg", and the error
  * reads "send: msg.f: cannot send a function with upvalues". */
 void mbb_encode_or_raise(lua_State *L, mb_proc *p, int idx, const char *what);
+void mbb_encode_typed_or_raise(lua_State *L, mb_proc *p, int idx, int type, const char *what);
 
 /* Encode the value at idx as p's exit reason. One larger than the runtime's
  * max_message_size, which every link and monitor would get a copy of, is

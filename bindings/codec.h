@@ -34,6 +34,12 @@ typedef struct mb_encode_err {
 int mb_encode(lua_State *L, int idx, const char *root, mb_buf *b,
               size_t max_size, mb_encode_err *err);
 
+/* mb_encode of a value whose type (lua_type's) the caller has looked at
+ * already: a send's, whose every C API call is a tenth of a percent of a
+ * ring hop. */
+int mb_encode_typed(lua_State *L, int idx, int type, const char *root, mb_buf *b,
+                    size_t max_size, mb_encode_err *err);
+
 /* Append n values from idx on, nils included, after a count. An error
  * names the value root, and err->item says which one it was. */
 int mb_encode_list(lua_State *L, int idx, int n, const char *root, mb_buf *b,

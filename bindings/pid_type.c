@@ -51,8 +51,10 @@ mb_ref mbb_check_ref(lua_State *L, int idx, const char *fn) {
 }
 
 mb_pid mbb_check_dest(lua_State *L, int idx, const char *fn) {
-    /* The type looked at once: every send comes here. */
-    int type = lua_type(L, idx);
+    return mbb_check_dest_typed(L, idx, lua_type(L, idx), fn);
+}
+
+mb_pid mbb_check_dest_typed(lua_State *L, int idx, int type, const char *fn) {
     if (type == LUA_TLIGHTUSERDATA) {
         uint64_t v = (uint64_t)(uintptr_t)lua_touserdata(L, idx);
         if (mb_value_kind(v) == MB_VALUE_PID) return v;
@@ -154,8 +156,12 @@ int mbb_raisef(lua_State *L, const char *fmt, ...) {
 }
 
 void mbb_encode_or_raise(lua_State *L, mb_proc *p, int idx, const char *what) {
+    mbb_encode_typed_or_raise(L, p, idx, lua_type(L, idx), what);
+}
+
+void mbb_encode_typed_or_raise(lua_State *L, mb_proc *p, int idx, int type, const char *what) {
     mb_encode_err err;
     mb_buf_reuse(&p->scratch);
     size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
-    if (mb_encode(L, idx, what, &p->scratch, max, &err)) mbb_raisef(L, "%s", err.msg);
+    if (mb_encode_typed(L, idx, type, what, &p->scratch, max, &err)) mbb_raisef(L, "%s", err.msg);
 }

@@ -152,13 +152,17 @@ bool mb_term_field(mb_span t, const char *key, mb_span *out) {
 }
 
 int mb_put_number(mb_buf *b, double x) {
+    if (mb_buf_reserve(b, 1 + MB_VARINT_MAX)) return -1;   /* room for either form, checked once */
+    uint8_t *p = b->p + b->len;
     if (mb_is_int53(x)) {
-        int64_t i = (int64_t)x;
-        if (mb_buf_byte(b, MB_T_INT)) return -1;
-        return mb_buf_varint(b, mb_zigzag(i));
+        *p = MB_T_INT;
+        b->len += 1 + mb_varint_encode(p + 1, mb_zigzag((int64_t)x));
+    } else {
+        *p = MB_T_DOUBLE;
+        memcpy(p + 1, &x, 8);
+        b->len += 9;
     }
-    if (mb_buf_byte(b, MB_T_DOUBLE)) return -1;
-    return mb_buf_put(b, &x, 8);
+    return 0;
 }
 
 int mb_put_bool(mb_buf *b, bool v) { return mb_buf_byte(b, v ? MB_T_TRUE : MB_T_FALSE); }
