@@ -139,6 +139,12 @@ int mbb_exit_fn(lua_State *L);
  * MBB_WAKE_TIMED: with whether it did not time out), the keep values on
  * top of the stack kept there meanwhile (message_api.c). */
 int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake, int keep);
+/* Why the process running L cannot wait here (mbb_wait_for would raise;
+ * not inside a match function, which is receive's error),
+ * pushed as "<why>; <verb> <where to instead>"; 0 (nothing pushed) when it
+ * can: for a call that refuses before it acts (a server's call, a stop,
+ * a sleep), naming itself, rather than receive's error after it acted. */
+int mbb_push_cannot_wait(lua_State *L, mb_proc *self, const char *verb);
 /* Give the scheduler a turn, or end if an exit signal came (core.yield;
  * mb.send and mb.receive once the slice is used up): the keep values on
  * top are what the resume returns (MBB_WAKE_KEPT). Where no yield reaches

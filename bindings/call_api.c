@@ -67,15 +67,13 @@ static void end_call_monitor(mb_proc *self, mb_ref ref) {
  * over, true (dist_api.c), and no wait. */
 static int l_call_send(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    /* A pool thread cannot wait for the outcome (message_api.c): refused
-     * before the request goes, not after its server acted on it; the
-     * caller raises it under its own name, as a request that cannot be
-     * sent. */
-    if (self->in_blocking) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "cannot wait inside mb.blocking; call after it returns");
-        return 2;
-    }
+    /* Where the caller cannot wait for the outcome (a pool thread, a
+     * coroutine of its own: message_api.c), refused before the request
+     * goes, not after its server acted on it; the caller raises it under
+     * its own name, as a request that cannot be sent. */
+    lua_pushnil(L);
+    if (mbb_push_cannot_wait(L, self, "call")) return 2;
+    lua_pop(L, 1);
     mb_pid server = mbb_check_pid(L, 1, "call");
     luaL_checktype(L, 2, LUA_TSTRING);
     /* The deadline core.call_wait keeps to (a timeout nil, or too long for

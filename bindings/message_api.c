@@ -218,6 +218,24 @@ static int l_send_code(lua_State *L) { return send_kind(L, MB_MSG_CODE); }
  * none) passes. The wait returns whether it did not time out, or what wake
  * says (mbb_wake). The keep values on top stay on the stack meanwhile (the
  * wake's to read). */
+int mbb_push_cannot_wait(lua_State *L, mb_proc *self, const char *verb) {
+    /* A match function's wait is receive's error (the receive that runs
+     * it): left to mbb_wait_for. */
+    if (self->ext || self->in_match) return 0;
+    if (L != mbb_co(self))
+        lua_pushfstring(L, "cannot wait inside a coroutine of your own; %s from the process's body", verb);
+    else if (self->in_blocking) lua_pushfstring(L, "cannot wait inside mb.blocking; %s after it returns", verb);
+    else return 0;
+    return 1;
+}
+
+/* core.cannot_wait(verb) -> nil, or why the caller cannot wait here
+ * (mbb_push_cannot_wait): gen.stop's and sleep's check before they act. */
+static int l_cannot_wait(lua_State *L) {
+    if (!mbb_push_cannot_wait(L, mbb_self(L), luaL_checkstring(L, 1))) lua_pushnil(L);
+    return 1;
+}
+
 int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake, int keep) {
     if (self->ext) {   /* its own thread waits; its caller looks after it */
         mbb_note_where(L, self);
@@ -356,20 +374,25 @@ static int l_wait_until(lua_State *L) {
 /* core.yield(): give the scheduler a turn (or end, if an exit signal came). */
 static int l_yield(lua_State *L) { return mbb_give_turn(L, mbb_self(L), 0); }
 
-/* core._sendable(v) -> true, or false and why: whether v can be sent, so be
- * an exit reason (one too large is: it is cut short, mbb_set_exit_reason).
- * gen_server asks of a callback's stop reason. */
+/* core._sendable(v, [root, [as_message]]) -> true, or false and why (its
+ * path from root, default "reason"): whether v can be sent, so be an exit
+ * reason (one too large is: it is cut short, mbb_set_exit_reason), or
+ * with as_message, a message (one too large is not). gen_server asks of a
+ * callback's stop reason, and of what a call or cast to a name that is
+ * not registered would have sent: a bug of the caller's either way. */
 static int l_sendable(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    lua_settop(L, 1);
+    const char *root = luaL_optstring(L, 2, "reason");
+    bool as_message = lua_toboolean(L, 3);
     size_t max = atomic_load_explicit(&self->rt->max_message_size, memory_order_relaxed);
     mb_encode_err err;
+    mb_buf_reuse(&self->scratch);
+    int rc = mb_encode(L, 1, root, &self->scratch, max, &err);
     self->scratch.len = 0;
-    int rc = mb_encode(L, 1, "reason", &self->scratch, max, &err);
-    self->scratch.len = 0;
-    if (rc && err.why == MB_ENC_NOMEM) return mbb_raisef(L, "exit: out of memory");
-    lua_pushboolean(L, rc == 0 || err.why == MB_ENC_TOO_LARGE);
-    if (rc == 0 || err.why == MB_ENC_TOO_LARGE) return 1;
+    if (rc && err.why == MB_ENC_NOMEM) return mbb_raisef(L, "%s: out of memory", as_message ? "send" : "exit");
+    bool ok = rc == 0 || (err.why == MB_ENC_TOO_LARGE && !as_message);
+    lua_pushboolean(L, ok);
+    if (ok) return 1;
     lua_pushstring(L, err.msg);
     return 2;
 }
@@ -399,7 +422,7 @@ const luaL_Reg mbb_message_fns[] = {
         {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"send_code", l_send_code},
         {"receive", mbb_receive}, {"recv_request", l_recv_request}, {"wait", l_wait}, {"wait_until", l_wait_until},
         {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"_sendable", l_sendable},
-        {"queue_len", l_queue_len},
+        {"queue_len", l_queue_len}, {"cannot_wait", l_cannot_wait},
         {NULL, NULL}};
 
 int mbb_slice_budget(void) { return SLICE_BUDGET; }

@@ -123,6 +123,31 @@ describe("gen.call", function()
     assert.same({}, U.mailbox(50))
   end)
 
+  it("raises for a req that cannot be sent, to a dead pid and to an unknown name alike", function()
+    local up = {}
+    local bad = { f = function() return up end }
+    for _, server in ipairs({ h.dead_pid(), h.name("nobody") }) do
+      local ok, err = pcall(gen.call, server, bad)
+      assert.is_false(ok)
+      assert.matches("gen_server.call: req.f: cannot send a function with upvalues", err, 1, true)
+    end
+  end)
+
+  it("raises inside a coroutine of the process's own before the request goes", function()
+    local c = counter(0)
+    mb.spawn(function(parent, c)
+      local mb, gen = require "moonbeam", require "moonbeam.gen_server"
+      local co = coroutine.create(function() return gen.call(c, "increment") end)
+      local ok, err = coroutine.resume(co)
+      mb.send(parent, { "in coroutine", ok, err })
+    end, mb.self(), c)
+    local m = h.expect(h.tuple("in coroutine"), "the caller's report")
+    assert.is_false(m[2])
+    assert.matches("gen_server.call: cannot wait inside a coroutine of your own; call from the process's body",
+                   m[3], 1, true)
+    assert.equal(0, gen.call(c, "get"))   -- the request never went
+  end)
+
   it("accepts timeout \"infinity\" and a number", function()
     local s = server()
     assert.equal("late", gen.call(s, slow(30, "late"), "infinity"))

@@ -69,6 +69,16 @@ describe("gen.cast", function()
     assert.is_true(gen.cast(h.name("nobody"), "x"))
   end)
 
+  it("raises for a msg that cannot be sent, to a dead pid and to an unknown name alike", function()
+    local up = {}
+    local bad = { f = function() return up end }
+    for _, server in ipairs({ h.dead_pid(), h.name("nobody") }) do
+      local ok, err = pcall(gen.cast, server, bad)
+      assert.is_false(ok)
+      assert.equal("gen_server.cast: msg.f: cannot send a function with upvalues", err)
+    end
+  end)
+
   it("returns true at once, without waiting for the server", function()
     local s = U.start()
     -- The server is held until told "go" (or 5 s pass), after the cast returned.

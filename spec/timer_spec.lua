@@ -337,6 +337,18 @@ describe("mb.sleep", function()
   before_each(h.before)
   after_each(h.after)
 
+  it("raises inside a coroutine of the process's own, naming itself; sleep(0) does not", function()
+    mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local zero = { coroutine.resume(coroutine.create(function() mb.sleep(0) return "slept" end)) }
+      local ok, err = coroutine.resume(coroutine.create(function() mb.sleep(10) end))
+      mb.send(parent, { "in coroutine", zero[1], zero[2], ok, err })
+    end, mb.self())
+    local m = h.expect(h.tuple("in coroutine"), "the sleeper's report")
+    assert.same({ true, "slept", false }, { m[2], m[3], m[4] })
+    assert.matches("sleep: cannot wait inside a coroutine of your own; sleep from the process's body", m[5], 1, true)
+  end)
+
   it("waits about the given time", function()
     local t0 = h.now_ms()
     mb.sleep(50)

@@ -10,6 +10,7 @@ local core = require "moonbeam.core"
 
 local type, error, require, select, next, rawget = type, error, require, select, next, rawget
 local c_yield, c_wait, c_wait_until, c_now = core.yield, core.wait, core.wait_until, core.now
+local c_cannot_wait = core.cannot_wait
 -- The C functions these wrap: init.lua keeps them under these names.
 local c_whereis, c_monitor, c_exit = core._c_whereis, core._c_monitor, core._c_exit
 local c_send_after, c_send_interval, c_spawn = core._c_send_after, core._c_send_interval, core._c_spawn
@@ -153,6 +154,10 @@ end
 function M.sleep(ms)
   if ms == nil then error("sleep: ms must be a number >= 0 or \"infinity\"", 2) end
   ms = util().check_timeout(ms, "sleep", nil, "ms")
+  if ms ~= 0 then
+    local why = c_cannot_wait("sleep")
+    if why then error("sleep: " .. why, 2) end
+  end
   if ms == nil then
     while true do c_wait() end
   end

@@ -15,7 +15,7 @@ local send, receive, self, monitor, demonitor = mb.send, mb.receive, mb.self, mb
 local whereis, now, c_wait, c_wait_until = mb.whereis, mb.now, mb.wait, mb.wait_until
 local call_begin, call_send, call_take, call_wait, call_end, c_reply =
   mb.call_begin, mb.call_send, mb.call_take, mb.call_wait, mb.call_end, mb.reply
-local c_send_system, c_yield = mb.send_system, mb.yield
+local c_send_system, c_yield, c_cannot_wait = mb.send_system, mb.yield, mb.cannot_wait
 
 local M = {}
 
@@ -106,7 +106,11 @@ function M.call(server, label, req, timeout)
       server = server[1]
     end
     pid = whereis(server)
-    if not pid then return false, { "noproc" } end
+    if not pid then
+      -- A req that cannot be sent is the caller's bug, here as to a dead pid.
+      local ok, why = mb._sendable(req, "req", true)
+      return false, ok and { "noproc" } or why
+    end
   end
   return exchange(pid, label, req, timeout)
 end
@@ -124,6 +128,8 @@ end
 -- forever) for its DOWN; reason is its exit reason, err {"noproc"} or
 -- {"timeout"}; err is a string for a req that cannot be sent, as call's.
 function M.stop(pid, label, req, timeout)
+  local why = c_cannot_wait("stop")   -- refused before the server is told, not after it stopped
+  if why then return false, why end
   local ref = monitor(pid)
   call_begin(pid, ref)
   local sent, err = pcall(send_system, pid, { label, { self(), ref }, req })

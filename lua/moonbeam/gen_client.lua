@@ -114,7 +114,13 @@ function M.cast(server, msg)
     server = server[1]
   end
   local pid = whereis(server)
-  if pid and c_send_tagged(pid, CAST, msg) then c_yield() end
+  if not pid then
+    -- Dropped, as a cast to a dead pid is; an unsendable msg raises all the same.
+    local ok, why = mb._sendable(msg, "gen_server.cast: msg", true)
+    if not ok then error(why, 2) end
+  elseif c_send_tagged(pid, CAST, msg) then
+    c_yield()
+  end
   return true
 end
 
@@ -177,6 +183,9 @@ local function stop(server, reason, timeout, fn)
     if not pid then fail({ "noproc" }) end
     if pid == self() then fail({ "calling_self" }) end
     ok, v = gen.stop(pid, SYS, { "stop", reason }, ms)
+    -- As OTP's stop: a DOWN with the reason asked for is the stop done,
+    -- noproc included (it cannot tell a server that ended so from none).
+    if not ok and reason == "noproc" and type(v) == "table" and v[1] == "noproc" then ok, v = true, reason end
   end
   if not ok then fail(v) end
   if not deep_equal(v, reason) then fail({ "exit", v }) end
