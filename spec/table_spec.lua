@@ -770,6 +770,36 @@ describe("max_memory", function()
     assert.matches("max_memory", h.usage_error("tab.insert", tab.insert, t, "big", string.rep("x", 3000)))
     assert.is_true(tab.size(t) > 0)
   end)
+
+  -- An insert counts its object, then evicts: other processes looking
+  -- meanwhile must not see the sum between the two.
+  it("stays within the limit for readers on other schedulers while writers insert", function()
+    local t = tab.new({ access = "public", max_memory = 2000 })
+    for w = 1, 2 do
+      mb.spawn(function(parent, t, w)
+        local mb, tab = require "moonbeam", require "moonbeam.table"
+        for j = 1, 100000 do
+          tab.insert(t, { w, j }, 0)
+          if j % 100 == 0 then mb.yield() end
+        end
+        mb.send(parent, { "most", 0 })
+      end, mb.self(), t, w)
+    end
+    for _ = 1, 2 do
+      mb.spawn(function(parent, t)
+        local mb, tab = require "moonbeam", require "moonbeam.table"
+        local most = 0
+        for j = 1, 200000 do
+          most = math.max(most, tab.memory(t))
+          if j % 100 == 0 then mb.yield() end
+        end
+        mb.send(parent, { "most", most })
+      end, mb.self(), t)
+    end
+    local most = 0
+    for _ = 1, 4 do most = math.max(most, h.expect(h.tuple("most"), "a report")[2]) end
+    assert.is_true(most <= 2000, "memory seen: " .. most)
+  end)
 end)
 
 describe("concurrency", function()

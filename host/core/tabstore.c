@@ -667,7 +667,12 @@ int mb_tabstore_stats(mb_tabstore *st, size_t *size, size_t *memory) {
             unlock_shard(st, &st->shards[s], true);
         }
     }
+    /* A max_memory table's insert counts its object, then evicts, under
+     * its one shard's write lock: read under that lock, never between. */
+    mb_tab_shard *sh = st->max_memory ? &st->shards[0] : NULL;
+    if (sh && lock_shard(st, sh, false)) return MB_TAB_ENOTAB;
     *size = atomic_load(&st->objects);
     *memory = atomic_load(&st->memory);
+    if (sh) unlock_shard(st, sh, false);
     return atomic_load(&st->dead) ? MB_TAB_ENOTAB : MB_TAB_OK;
 }
