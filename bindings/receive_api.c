@@ -51,7 +51,7 @@ static bool receive_args(lua_State *L, mb_proc *self, double *deadline) {
         }
     }
     if (self->in_match) return luaL_error(L, "receive: cannot receive inside a match function");
-    lua_settop(L, has_match ? 1 : 0);
+    if (top != (has_match ? 1 : 0)) lua_settop(L, has_match ? 1 : 0);   /* a plain receive(): nothing to drop */
     return has_match;
 }
 
