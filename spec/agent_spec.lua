@@ -249,6 +249,8 @@ describe("agent.get", function()
                  h.usage_error("agent.get", agent.get, a, function(s) return s end, f))
     assert.equal("agent.update: argument #4.g: cannot send a function with upvalues",
                  h.usage_error("agent.update", agent.update, a, function(s) return s end, 1, { g = f }))
+    assert.equal("agent.cast: argument #3: cannot send a function with upvalues",
+                 h.usage_error("agent.cast", agent.cast, a, function(s) return s end, f))
     assert.equal(0, state_of(a))
   end)
 end)

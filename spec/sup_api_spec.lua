@@ -65,6 +65,24 @@ describe("start_child(sup, spec)", function()
     assert.same({ "a" }, U.ids(s))
   end)
 
+  it("gives bad_spec for an arg that cannot be sent, and names a bad id among its own arguments", function()
+    local s = U.start({ U.worker("a") })
+    local pid, err = sup.start_child(s, { id = "b", module = U.CHILD, arg = print })
+    assert.is_nil(pid)
+    assert.same({ "bad_spec", "spec[b].arg", "cannot send a C function" }, err)
+    assert.equal("supervisor.terminate_child: id: cannot send a C function",
+                 h.usage_error("supervisor.terminate_child", sup.terminate_child, s, print))
+    assert.same({ "a" }, U.ids(s))
+  end)
+
+  it("gives bad_spec for a tree of supervisors nested deeper than a message can be", function()
+    local spec = U.worker("leaf")
+    for i = 1, 40 do spec = { id = "s" .. i, type = "supervisor", children = { spec } } end
+    local pid, err = sup.start_link({ spec })
+    assert.is_nil(pid)
+    assert.same({ "bad_spec", "children", "cannot send tables nested deeper than 100 levels" }, err)
+  end)
+
   it("starts a nested supervisor", function()
     local s = U.start({})
     local pid = sup.start_child(s, { id = "inner", type = "supervisor", children = { U.worker("x") } })

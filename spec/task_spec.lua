@@ -57,6 +57,16 @@ describe("task.async / task.await", function()
     assert.equal(42, task.await(t))
   end)
 
+  it("names an argument that cannot be sent among its own (async, start, async_stream)", function()
+    local id = function(x) return x end
+    assert.equal("task.async: argument #3.f: cannot send a C function",
+                 h.usage_error("task.async", task.async, id, 1, { f = print }))
+    assert.equal("task.start: argument #2: cannot send a C function",
+                 h.usage_error("task.start", task.start, id, print))
+    assert.matches("^task.async_stream: list%[3%]: cannot send a C function",
+                   h.usage_error("task.async_stream", task.async_stream, { 1, 2, print }, id))
+  end)
+
   it("runs an upvalue-free function with its arguments", function()
     local t = task.async(function(a, b) return a + b end, 2, 3)
     assert.equal(5, task.await(t))

@@ -104,7 +104,14 @@ function M.cast(a, fn, ...)
     error(("agent.cast: agent must be a pid, a registered name, {name, node} or a via name, got %s"):format(type(a)), 2)
   end
   if util().is_node_name(a) then require("moonbeam").dist_check_node(a[2], "agent.cast") end
-  return gen.cast(a, { "cast", fn, pack(...) })
+  local ok, err = pcall(gen.cast, a, { "cast", fn, pack(...) })
+  if not ok then
+    -- as call's: an extra argument named among agent.cast's own
+    local i, rest = tostring(err):match("msg%[3%]%[(%d+)%](.*)$")
+    if i then error(("agent.cast: argument #%d%s"):format(tonumber(i) + 2, rest), 2) end
+    error(err, 0)
+  end
+  return true
 end
 
 function M.stop(a, reason, timeout)

@@ -18,6 +18,17 @@ local RESTARTS = { permanent = true, transient = true, temporary = true }
 
 local function bad(field, detail) return error({ "bad_spec", field, detail }, 0) end
 
+-- The codec's refusal of what sits at field ("<field><path>: <why>", from
+-- core._sendable) as a bad_spec, or nil when v can be sent: a child's arg
+-- or start, a whole tree nested too deep for a message.
+local function unsendable(v, field)
+  if v == nil then return nil end
+  local ok, why = mb._sendable(v, field, true)
+  if ok then return nil end
+  local at, detail = why:match("^(.-): (.*)$")
+  return { "bad_spec", at or field, detail or why }
+end
+
 local HUGE = math.huge
 local is_count, is_name, timeout_ms, is_delay = util.is_count, util.is_name, util.timeout_ms, util.is_delay
 local is_via = util.is_via
@@ -101,6 +112,11 @@ local function check_child(c, where, dynamic)
     spec.children = check_children(c.children, spec.strategy, where .. "children")
     out.spec = spec
   end
+  -- What the child starts with must cross into its process: refused here,
+  -- by its field, rather than by the supervisor's call under this one.
+  local refused = unsendable(c.arg, where .. "arg") or unsendable(c.start, where .. "start")
+    or type(c.module) == "table" and unsendable(c.module, where .. "module")
+  if refused then error(refused, 0) end
   return out
 end
 
@@ -124,6 +140,9 @@ local function spec_of(children, flags)
   if flags.name ~= nil and not is_name(flags.name) then bad("name", "must be a non-empty string without NUL bytes") end
   local spec = check_flags(flags, "")
   spec.children = check_children(children, spec.strategy, "children")
+  -- Each child sendable, the whole may still be nested too deep to send.
+  local refused = unsendable(spec, "children")
+  if refused then error({ "bad_spec", "children", refused[3] }, 0) end   -- the path is the core's form
   return spec
 end
 
@@ -170,10 +189,19 @@ local function check_sup(sup, fn)
   error(("supervisor.%s: sup must be a pid or a registered name, got %s"):format(fn, type(sup)), 0)
 end
 
+-- What the user gave as req[2], for a refusal of it: "id", or start_child's "arg".
+local ARG_NAMES = { start_child = "arg" }
+
 local function call(sup, req)
   check_sup(sup, req[1])
-  local reply, err = gen_server.try_call(sup, req, "infinity")
-  if err then error(util.failure(err, "supervisor." .. req[1], sup, req[2]), 0) end
+  local fn = "supervisor." .. req[1]
+  local sent, reply, err = pcall(gen_server.try_call, sup, req, "infinity")
+  if not sent then
+    -- req that cannot be sent: named after this call and its argument
+    local why = tostring(reply):gsub("^.-gen_server%.try_call: req%[%d%]", fn .. ": " .. (ARG_NAMES[req[1]] or "id"), 1)
+    error(why, 0)
+  end
+  if err then error(util.failure(err, fn, sup, req[2]), 0) end
   return reply
 end
 
@@ -196,6 +224,9 @@ function M.start_child(sup, x)
     local ok, spec = pcall(check_child, x, "spec.", false)
     if not ok and type(spec) ~= "table" then error(spec, 2) end
     if ok then return result(call(sup, { "start_child", spec, x })) end
+    -- Refused for what cannot be sent: no supervisor could take it, as a
+    -- spec or as an argument.
+    if spec[3] and not mb._sendable(x, "arg", true) then return nil, spec end
     return result(call(sup, { "start_child", false, x, spec }))
   end
   return result(call(sup, { "start_child", x }))

@@ -44,19 +44,32 @@ local function check_owner(t, fn)
   if t.owner ~= self() then error(fn .. ": a task can only be awaited by the process that started it", 3) end
 end
 
+-- spawn(...)'s results, its refusal named after fn, the task call made: an
+-- argument by its place among fn's (the spawn's own shift arguments come
+-- before them).
+local function spawn_as(fn, shift, spawn, ...)
+  local ok, pid, ref = pcall(spawn, ...)
+  if ok then return pid, ref end
+  local why = tostring(pid):gsub("^spawn[%w_]*: argument #(%d+)", function(n)
+    return ("%s: argument #%d"):format(fn, tonumber(n) - shift)
+  end, 1):gsub("^spawn[%w_]*:", fn .. ":", 1)
+  error(why, 3)
+end
+
 --- async(target, ...) -> a task {pid=, ref=}, linked to the caller.
 function M.async(target, ...)
   check_target(target, "task.async")
   local tag, me = mb.make_ref(), self()
   mb.alias(tag)
-  local pid, ref = mb.spawn_opt("moonbeam.task:run", { link = true, monitor = true }, me, tag, target, ...)
+  local pid, ref = spawn_as("task.async", 4, mb.spawn_opt, "moonbeam.task:run", { link = true, monitor = true },
+                            me, tag, target, ...)
   return { pid = pid, ref = ref, tag = tag, owner = me }
 end
 
 --- start(target, ...) -> pid: fire and forget, not linked, not awaitable.
 function M.start(target, ...)
   check_target(target, "task.start")
-  return mb.spawn("moonbeam.task:run", nil, nil, target, ...)
+  return (spawn_as("task.start", 3, mb.spawn, "moonbeam.task:run", nil, nil, target, ...))
 end
 
 local function outcome(t)
@@ -218,7 +231,19 @@ function M.async_stream(list, target, opts)
     while nexti <= n and count < max do
       local tag = mb.make_ref()
       mb.alias(tag)
-      local pid, ref = mb.spawn_opt("moonbeam.task:run", { monitor = true }, me, tag, target, list[nexti])
+      local ok, pid, ref = pcall(mb.spawn_opt, "moonbeam.task:run", { monitor = true }, me, tag, target, list[nexti])
+      if not ok then
+        -- An element that cannot be sent (or no process left): the workers
+        -- running go, and the error names the element.
+        mb.unalias(tag)
+        for r in next, running do
+          mb.exit(r.pid, "kill")
+          mb.demonitor(r.ref, true)
+          mb.unalias(r.tag)
+        end
+        local why = tostring(pid):gsub("^spawn_opt: argument #6", ("list[%d]"):format(nexti), 1)
+        error("task.async_stream: " .. why:gsub("^spawn_opt: ", "", 1), 2)
+      end
       local r = { i = nexti, pid = pid, ref = ref, tag = tag, deadline = timeout and mb.now() + timeout }
       by_ref[ref], by_tag[tag], running[r] = r, r, true
       count, nexti = count + 1, nexti + 1
