@@ -327,6 +327,20 @@ describe("a process that never yields", function()
     end)
   end)
 
+  -- Each spinner is cut short every 4-6 ms and waits in its scheduler's
+  -- back queue; a killed one went on waiting behind all the others (350 ms
+  -- with 64 on two schedulers) before it could end.
+  preempt_it("is ended by kill within 100 ms among 64 other spinners", function()
+    in_one_of_three(function()
+      local pids = interpreted_spinners(64)
+      mb.sleep(100)   -- every one cut short at least once: all in back queues
+      local worst = 0
+      for i = 1, 5 do worst = math.max(worst, kill_after(pids[i], 20)) end
+      for i = 6, 64 do mb.exit(pids[i], "kill") end
+      assert.is_true(worst < 100, "a kill took " .. worst .. " ms")
+    end)
+  end)
+
   -- Each look of the hook walked the stack level by level, each level
   -- from the top: at 10,000 calls deep a kill took 470 ms to land.
   preempt_it("is ended by kill within 100 ms when it spins 15,000 calls deep", function()

@@ -296,8 +296,10 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
         atomic_fetch_add(&p->sig_pending, 1);
         break;
     }
+    bool ends = m->ending;   /* m is the owner's once pushed */
     mb_inbox_push(&p->inbox, m);
     mb_proc_wake(p, from);
+    if (ends) mb_sched_hurry(p->rt, p);
     return MB_DELIVER_OK;
 }
 

@@ -73,6 +73,10 @@ int mb_sched_stop_all(mb_runtime *rt);
 
 /* Queue a runnable process, on `s` (NULL: pick one) and wake a sleeper. */
 void mb_sched_push(mb_runtime *rt, mb_sched *s, mb_proc *p);
+/* p, which a queued exit signal ends, to the front of its run queue if it
+ * waits in a back queue (behind processes that never yield): its end
+ * comes within a slice, not after every spinner's. */
+void mb_sched_hurry(mb_runtime *rt, mb_proc *p);
 /* Where p, woken by a process running on `from`, is queued: see sched.c. */
 mb_sched *mb_sched_home(const mb_proc *p, mb_sched *from);
 /* Wake one sleeping scheduler other than from (NULL: any), if one sleeps,
