@@ -88,6 +88,30 @@ describe_subprocess("logger in a host run by moonbeam run", function()
     return err, out, path
   end
 
+  -- Its writer blocks in a write for good: the host waits for it a while
+  -- (at most 2 s), then exits without it, as it would with the writer done.
+  it("exits, with its status, while a handler writes to a pipe nobody reads", function()
+    local fifo, reader = os.tmpname(), os.tmpname()
+    os.remove(fifo)
+    assert(os.execute("mkfifo " .. fifo))
+    -- Holds the fifo open for reading (the handler's open does not fail), and reads nothing.
+    assert(os.execute(("sh -c 'exec 3<%s; exec sleep 30' >/dev/null 2>&1 & echo $! >%s"):format(fifo, reader)))
+    for _, ending in ipairs({ "", "os.exit(3)" }) do
+      local path = sh.script(([[
+        local log = require "moonbeam.logger"
+        assert(log.add_handler("stuck", { type = "file", path = %q }))
+        for i = 1, 5000 do log.info("event %%d %%s", i, string.rep("x", 100)) end
+        %s
+      ]]):format(fifo, ending))
+      local t0 = h.now_ms()
+      local status, _, err = sh.run(BIN .. " run " .. sh.quote(path), 30)
+      assert.equal(ending == "" and 0 or 3, status, err)
+      assert.is_true(h.now_ms() - t0 < 15000, "the exit took " .. (h.now_ms() - t0) .. " ms")
+    end
+    os.execute(("kill %s 2>/dev/null; rm -f %s %s"):format(sh.read(reader):match("%d+") or "", sh.quote(fifo),
+                                                           sh.quote(reader)))
+  end)
+
   it("writes to stderr by default, one line an event", function()
     local err, _, path = run([[
       local log = require "moonbeam.logger"

@@ -71,6 +71,10 @@ struct mb_logger {
     uint64_t posted;             /* the last entry's seq */
     _Atomic uint64_t done;       /* the seq the writer has handled up to */
     bool writing;                /* the writer holds a batch */
+    bool stuck;                  /* a flush timed out: the writer is blocked in a write (a pipe nobody
+                                    reads); the next waits do not wait again until it moves */
+    bool finished;               /* the writer thread has closed up (mb_logger_stop waits for it) */
+    bool abandoned;              /* stopped without it: its thread may still use the logger */
     bool started, stopping, start_failed;
     /* the writer thread's own once started: */
     uv_thread_t thread;
@@ -303,6 +307,7 @@ static void on_wake(uv_async_t *a) {
         uint64_t dropped = lg->dropped;
         bool stopping = lg->stopping;
         lg->writing = batch != NULL;
+        lg->stuck = false;   /* it moves */
         if (!batch) pthread_cond_broadcast(&lg->drained);
         pthread_mutex_unlock(&lg->lock);
         if (!batch && dropped == lg->reported) {
@@ -346,6 +351,10 @@ static void writer_main(void *arg) {
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     uv_run(&lg->loop, UV_RUN_DEFAULT);
+    pthread_mutex_lock(&lg->lock);
+    lg->finished = true;
+    pthread_cond_broadcast(&lg->drained);
+    pthread_mutex_unlock(&lg->lock);
 }
 
 /* Under the lock: the loop, its handles, the stderr handler, the thread. */
@@ -529,19 +538,27 @@ bool mb_log_drained(mb_runtime *rt) {
 
 /* ---- the end ------------------------------------------------------------ */
 
-void mb_logger_flush(mb_runtime *rt, double ms) {
-    mb_logger *lg = rt->logger;
-    if (!lg) return;
+static struct timespec after_ms(double ms) {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += (time_t)(ms / 1000);
     until.tv_nsec += (long)((ms - (double)(long long)(ms / 1000) * 1000) * 1e6);
     if (until.tv_nsec >= 1000000000L) until.tv_sec++, until.tv_nsec -= 1000000000L;
+    return until;
+}
+
+void mb_logger_flush(mb_runtime *rt, double ms) {
+    mb_logger *lg = rt->logger;
+    if (!lg) return;
+    struct timespec until = after_ms(ms);
     pthread_mutex_lock(&lg->lock);
-    while (lg->started && (lg->head || lg->writing))
-        if (pthread_cond_timedwait(&lg->drained, &lg->lock, &until) == ETIMEDOUT) break;
+    while (lg->started && !lg->stuck && (lg->head || lg->writing))
+        if (pthread_cond_timedwait(&lg->drained, &lg->lock, &until) == ETIMEDOUT) lg->stuck = true;
     pthread_mutex_unlock(&lg->lock);
 }
+
+/* How long the stop waits for a writer still writing what was queued. */
+#define STOP_WAIT_MS 2000.0
 
 void mb_logger_stop(mb_runtime *rt) {
     mb_logger *lg = rt->logger;
@@ -551,8 +568,26 @@ void mb_logger_stop(mb_runtime *rt) {
     lg->stopping = true;
     pthread_mutex_unlock(&lg->lock);
     if (!started) return;
-    if (uv_async_send(&lg->wake) == 0) uv_thread_join(&lg->thread);
-    else fprintf(stderr, "moonbeam: cannot wake the logger's thread to stop it\n");
+    if (uv_async_send(&lg->wake)) {
+        fprintf(stderr, "moonbeam: cannot wake the logger's thread to stop it\n");
+        lg->abandoned = true;
+        return;
+    }
+    /* A writer blocked for good (a handler's pipe that nobody reads, stderr
+     * included) would hold the host's exit for ever: it is waited for a
+     * while, then left with what it had queued, and the logger with it.
+     * Nothing is said: stderr may be that pipe. */
+    struct timespec until = after_ms(STOP_WAIT_MS);
+    pthread_mutex_lock(&lg->lock);
+    while (!lg->finished && !lg->stuck)
+        if (pthread_cond_timedwait(&lg->drained, &lg->lock, &until) == ETIMEDOUT) break;
+    bool finished = lg->finished;
+    pthread_mutex_unlock(&lg->lock);
+    if (!finished) {
+        lg->abandoned = true;
+        return;
+    }
+    uv_thread_join(&lg->thread);
     if (uv_loop_close(&lg->loop)) fprintf(stderr, "moonbeam: the logger's loop still had handles at exit\n");
     lg->started = false;
 }
@@ -560,6 +595,10 @@ void mb_logger_stop(mb_runtime *rt) {
 void mb_logger_free(mb_runtime *rt) {
     mb_logger *lg = rt->logger;
     if (!lg) return;
+    if (lg->abandoned) {   /* its thread may wake from its write: it keeps what it uses */
+        rt->logger = NULL;
+        return;
+    }
     free_entries(lg->head);
     while (lg->handlers) {
         handler *h = lg->handlers;

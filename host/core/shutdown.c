@@ -52,7 +52,15 @@ static void say(const char *s) {
     }
 }
 
+static void exit_at_alarm(int sig) {
+    (void)sig;
+    _exit(1);
+}
+
 _Noreturn void mb_shutdown_force(mb_runtime *rt, const char *why) {
+    /* stderr itself may be a pipe nobody reads: what follows gets a second. */
+    signal(SIGALRM, exit_at_alarm);
+    alarm(1);
     char line[256];
     snprintf(line, sizeof line, "moonbeam: %s\n", why);
     say(line);
@@ -102,10 +110,10 @@ static void disarm_watchdog(mb_sched *s, void *arg) {
 
 static void on_signal(uv_signal_t *h, int signum) {
     mb_runtime *rt = h->data;
-    if (signum == SIGINT && mb_shutdown_status(rt) >= 0) {
-        if (atomic_load(&rt->shutdown.done)) return;   /* the host is on its way out */
-        mb_shutdown_force(rt, "interrupted during the shutdown; exiting now");
-    }
+    /* A second one ends it at once, even once the processes are gone: the
+     * last log lines' writing (up to 2 s, to a slow or stuck handler) is
+     * not to be waited for either. */
+    if (signum == SIGINT && mb_shutdown_status(rt) >= 0) mb_shutdown_force(rt, "interrupted during the shutdown; exiting now");
     mb_shutdown_start(rt, signum == SIGINT ? 130 : 0, NULL);
 }
 
