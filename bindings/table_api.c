@@ -84,8 +84,9 @@ static size_t encode_at(lua_State *L, mb_proc *p, int idx, const char *fn, const
     size_t at = p->scratch.len;
     mb_encode_err err;
     size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
-    if (lua_isnil(L, idx)) mbb_raisef(L, "tab.%s: the %s is nil", fn, what);
-    if (mb_encode(L, idx, what, &p->scratch, max, &err)) mbb_raisef(L, "tab.%s: %s", fn, err.msg);
+    int type = lua_type(L, idx);   /* looked at once: every key and value comes here */
+    if (type == LUA_TNIL) mbb_raisef(L, "tab.%s: the %s is nil", fn, what);
+    if (mb_encode_typed(L, idx, type, what, &p->scratch, max, &err)) mbb_raisef(L, "tab.%s: %s", fn, err.msg);
     return at;
 }
 
@@ -227,10 +228,13 @@ static int l_delete(lua_State *L) { return by_key(L, "delete", true, false); }
 
 static int l_update_counter(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    if (lua_type(L, 3) != LUA_TNUMBER) return mbb_raisef(L, "tab.update_counter: incr must be a number, got %s", luaL_typename(L, 3));
-    if (!lua_isnoneornil(L, 4) && lua_type(L, 4) != LUA_TNUMBER)
+    /* Each type looked at once: a counter's update is a few C API calls. */
+    int incr_type = lua_type(L, 3), dflt_type = lua_type(L, 4);
+    bool has_dflt = dflt_type != LUA_TNONE && dflt_type != LUA_TNIL;
+    if (incr_type != LUA_TNUMBER) return mbb_raisef(L, "tab.update_counter: incr must be a number, got %s", luaL_typename(L, 3));
+    if (has_dflt && dflt_type != LUA_TNUMBER)
         return mbb_raisef(L, "tab.update_counter: default must be a number, got %s", luaL_typename(L, 4));
-    double incr = lua_tonumber(L, 3), dflt = lua_isnoneornil(L, 4) ? 0 : lua_tonumber(L, 4), result = 0;
+    double incr = lua_tonumber(L, 3), dflt = has_dflt ? lua_tonumber(L, 4) : 0, result = 0;
     /* A counter stays a finite number: NaN or an infinity would stick. */
     if (!isfinite(incr)) return mbb_raisef(L, "tab.update_counter: incr must be a finite number, got %g", incr);
     if (!isfinite(dflt)) return mbb_raisef(L, "tab.update_counter: default must be a finite number, got %g", dflt);
@@ -238,8 +242,7 @@ static int l_update_counter(lua_State *L) {
     if (is_bag(t)) check_rc(L, "update_counter", MB_TAB_ETYPE);
     self->scratch.len = 0;
     size_t k = key_arg(L, self, 2, "update_counter", "key");
-    int rc = mb_tabstore_counter(&t->store, span_at(self, k, self->scratch.len), incr,
-                                 lua_isnoneornil(L, 4) ? NULL : &dflt, &result);
+    int rc = mb_tabstore_counter(&t->store, span_at(self, k, self->scratch.len), incr, has_dflt ? &dflt : NULL, &result);
     check_rc(L, "update_counter", rc);
     lua_pushnumber(L, result);
     return 1;
