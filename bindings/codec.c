@@ -463,14 +463,14 @@ static int dec_value(dec *d, int depth, int allow_nil) {
     case MB_T_PID:
     case MB_T_REF:
     case MB_T_TAB:
-        if (dec_varint(d, &v) || mb_value_kind(v) != (tag == MB_T_PID   ? MB_VALUE_PID
+        if (mb_id_get(&d->p, d->end, &v) || mb_value_kind(v) != (tag == MB_T_PID   ? MB_VALUE_PID
                                                       : tag == MB_T_REF ? MB_VALUE_REF
                                                                         : MB_VALUE_TABLE))
             return -1;
         lua_pushlightuserdata(L, (void *)(uintptr_t)v);
         return 0;
     case MB_T_IO:
-        if (dec_varint(d, &v) || (mb_value_kind(v) != MB_VALUE_SOCKET && mb_value_kind(v) != MB_VALUE_PORT))
+        if (mb_id_get(&d->p, d->end, &v) || (mb_value_kind(v) != MB_VALUE_SOCKET && mb_value_kind(v) != MB_VALUE_PORT))
             return -1;
         lua_pushlightuserdata(L, (void *)(uintptr_t)v);
         return 0;
@@ -523,8 +523,8 @@ static int dec_is_string(dec *d, const char *s, size_t n) {
 static int dec_call_rest(dec *d) {
     lua_State *L = d->L;
     uint64_t pid, ref;
-    if (!dec_tuple_head(d, 2) || d->p >= d->end || *d->p++ != MB_T_PID || dec_varint(d, &pid) ||
-        mb_value_kind(pid) != MB_VALUE_PID || d->p >= d->end || *d->p++ != MB_T_REF || dec_varint(d, &ref) ||
+    if (!dec_tuple_head(d, 2) || d->p >= d->end || *d->p++ != MB_T_PID || mb_id_get(&d->p, d->end, &pid) ||
+        mb_value_kind(pid) != MB_VALUE_PID || d->p >= d->end || *d->p++ != MB_T_REF || mb_id_get(&d->p, d->end, &ref) ||
         mb_value_kind(ref) != MB_VALUE_REF)
         return 0;   /* some other 3-tuple: the message as it is */
     int top = lua_gettop(L);

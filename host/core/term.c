@@ -12,8 +12,11 @@ static int skip(const uint8_t **pp, const uint8_t *end, int depth) {
     if (p >= end || depth > MB_MAX_DEPTH) return -1;
     switch (*p++) {
     case MB_T_NIL: case MB_T_FALSE: case MB_T_TRUE: break;
-    case MB_T_INT: case MB_T_PID: case MB_T_REF: case MB_T_TAB: case MB_T_IO:
+    case MB_T_INT:
         if (mb_varint_get(&p, end, &n)) return -1;
+        break;
+    case MB_T_PID: case MB_T_REF: case MB_T_TAB: case MB_T_IO:
+        if (mb_id_get(&p, end, &n)) return -1;
         break;
     case MB_T_DOUBLE:
         if (end - p < 8) return -1;
@@ -102,7 +105,7 @@ bool mb_term_id(mb_span v, uint64_t *id) {
     int t = mb_term_type(v);
     if (t != MB_T_PID && t != MB_T_REF && t != MB_T_TAB && t != MB_T_IO) return false;
     const uint8_t *p = v.p + 1;
-    return mb_varint_get(&p, v.p + v.n, id) == 0;
+    return mb_id_get(&p, v.p + v.n, id) == 0;
 }
 
 /* Table header: counts and the first element. */
@@ -180,7 +183,7 @@ static inline uint8_t *write_table_head(uint8_t *p, uint64_t narr, uint64_t nhas
 
 static inline uint8_t *write_id(uint8_t *p, int tag, uint64_t v) {
     *p++ = (uint8_t)tag;
-    return p + mb_varint_encode(p, v);
+    return mb_id_put(p, v);
 }
 
 static inline uint8_t *write_string(uint8_t *p, const char *s, size_t n) {
@@ -191,7 +194,7 @@ static inline uint8_t *write_string(uint8_t *p, const char *s, size_t n) {
 }
 
 #define TABLE_HEAD_MAX (1 + 2 * MB_VARINT_MAX)
-#define ID_MAX (1 + MB_VARINT_MAX)
+#define ID_MAX (1 + MB_ID_BYTES)
 #define STRING_MAX(n) (1 + MB_VARINT_MAX + (n))
 
 int mb_put_table_head(mb_buf *b, uint32_t narr, uint32_t nhash) {
@@ -259,7 +262,7 @@ mb_small_term mb_small_str(const char *s) {
 mb_small_term mb_small_id(int tag, uint64_t v) {
     mb_small_term t;
     t.b[0] = (uint8_t)tag;
-    t.n = 1 + mb_varint_encode(t.b + 1, v);
+    t.n = (size_t)(mb_id_put(t.b + 1, v) - t.b);
     return t;
 }
 

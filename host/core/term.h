@@ -63,6 +63,34 @@ static inline int mb_varint_get(const uint8_t **pp, const uint8_t *end, uint64_t
     return -1;
 }
 
+/* A pid's, ref's, table's, socket's or port's value after its tag: its 46
+ * bits (pid.h) in MB_ID_BYTES bytes, a 32-bit and a 16-bit word in the
+ * host's byte order (terms never leave the host's memory: other nodes get
+ * Erlang's format, host/dist). Fixed, not a varint: two moves each way,
+ * where a call's pid and ref took 4 and 7 varint bytes, a byte at a time. */
+#define MB_ID_BYTES 6
+
+static inline uint8_t *mb_id_put(uint8_t *p, uint64_t v) {
+    uint32_t lo = (uint32_t)v;
+    uint16_t hi = (uint16_t)(v >> 32);
+    memcpy(p, &lo, 4);
+    memcpy(p + 4, &hi, 2);
+    return p + MB_ID_BYTES;
+}
+
+/* One id from *pp, at most up to end; advances *pp. -1 if too short. */
+static inline int mb_id_get(const uint8_t **pp, const uint8_t *end, uint64_t *out) {
+    const uint8_t *p = *pp;
+    if (end - p < MB_ID_BYTES) return -1;
+    uint32_t lo;
+    uint16_t hi;
+    memcpy(&lo, p, 4);
+    memcpy(&hi, p + 4, 2);
+    *out = (uint64_t)lo | (uint64_t)hi << 32;
+    *pp = p + MB_ID_BYTES;
+    return 0;
+}
+
 /* Signed integers as varints: small magnitudes, either sign, stay short. */
 static inline uint64_t mb_zigzag(int64_t i) { return ((uint64_t)i << 1) ^ (uint64_t)(i >> 63); }
 static inline int64_t mb_unzigzag(uint64_t z) { return (int64_t)((z >> 1) ^ (~(z & 1) + 1)); }

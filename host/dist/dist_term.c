@@ -317,7 +317,7 @@ static int to(const mb_dist_self *me, const uint8_t **pp, const uint8_t *end, mb
             return mb_etf_put_atom(b, (const char *)p, (size_t)v) ? fail(why, "an atom longer than 255 characters") : 0;
         return mb_etf_put_binary(b, p, (size_t)v) ? fail(why, "out of memory") : 0;
     case MB_T_PID: case MB_T_REF:
-        if (mb_varint_get(&p, end, &v)) return fail(why, "malformed");
+        if (mb_id_get(&p, end, &v)) return fail(why, "malformed");
         *pp = p;
         if ((tag == MB_T_PID ? mb_dist_put_pid(me, b, v) : mb_dist_put_ref(me, b, v)))
             return fail(why, "a remote pid or ref this node no longer knows");
