@@ -35,13 +35,14 @@ static int l_call_begin(lua_State *L) {
 static int encode_request(lua_State *L, mb_proc *p, mb_ref ref, mb_encode_err *err) {
     size_t n;
     const char *label = lua_tolstring(L, 2, &n);
-    bool has_req = !lua_isnoneornil(L, 3);
+    int type = lua_type(L, 3);   /* looked at once */
+    bool has_req = type != LUA_TNONE && type != LUA_TNIL;
     p->scratch.len = 0;
     if (mb_put_call_head(&p->scratch, has_req ? 3 : 2, label, n, p->pid, ref))
         return mbb_raisef(L, "call: out of memory");
     if (!has_req) return 0;
     size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
-    return mb_encode(L, 3, "req", &p->scratch, max, err);   /* a path from the caller's req, not the envelope */
+    return mb_encode_typed(L, 3, type, "req", &p->scratch, max, err);   /* a path from the caller's req, not the envelope */
 }
 
 /* The monitor of the call that ends under ref: a local call's, on its
@@ -78,7 +79,8 @@ static int l_call_send(lua_State *L) {
     luaL_checktype(L, 2, LUA_TSTRING);
     /* The deadline core.call_wait keeps to (a timeout nil, or too long for
      * a timer: none). */
-    double ms = lua_isnoneornil(L, 5) ? -1 : luaL_checknumber(L, 5);
+    int timeout_type = lua_type(L, 5);
+    double ms = timeout_type == LUA_TNONE || timeout_type == LUA_TNIL ? -1 : luaL_checknumber(L, 5);
     self->call_deadline = ms >= 0 && ms <= MB_MAX_TIMEOUT_MS ? mb_now_ms() + ms : -1;
     if (mb_pid_is_remote(server)) return mbb_dist_call(L, self, server, NULL, NULL);   /* dist_api.c */
     mb_ref ref = mb_make_ref(self->rt);
