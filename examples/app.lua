@@ -100,7 +100,14 @@ if forever then
   say("serving forever (Ctrl-C to stop)")
   local n = 0
   while true do
-    mb.sleep(1000)
+    -- A second's wait that an EXIT ends: the host's shutdown (Ctrl-C,
+    -- SIGTERM) reaches this trapping process as one, and the tree is then
+    -- stopped in order below.
+    local m = mb.receive(function(x) return type(x) == "table" and x[1] == "EXIT" end, 1000)
+    if m then
+      say("EXIT from %s (%s): shutting down", tostring(m[2]), tostring(m[3]))
+      break
+    end
     n = n + 1
     local r = pool.run({ "sum", 1, n })
     local token = sessions.create("user" .. n)

@@ -148,4 +148,19 @@ describe_subprocess("the demo, moonbeam run examples/app.lua", function()
     assert.matches("=CRASH REPORT====", err)
     assert.is_nil(err:find("=SUPERVISOR REPORT====", 1, true))
   end)
+
+  -- The README's quick start keeps it up with "forever"; Ctrl-C or SIGTERM
+  -- must stop its tree in order (terminate callbacks run), not wait out the
+  -- shutdown timeout.
+  for _, sig in ipairs({ { "TERM", 0 }, { "INT", 130 } }) do
+    it("with forever, stops its tree in order on SIG" .. sig[1] .. " and exits " .. sig[2], function()
+      local job = sh.start("./build/bin/moonbeam --shutdown-timeout 5000 run examples/app.lua forever")
+      job:wait_for("tick 1:", 30000)
+      job:signal(sig[1])
+      local status, out, err = job:wait(20000)
+      assert.equal(sig[2], status, out .. err)
+      assert.matches("%[cache%]    stopping %(shutdown%)", out)
+      assert.matches("stopped; bye", out)
+    end)
+  end
 end)
