@@ -227,7 +227,7 @@ int mbb_push_cannot_wait(lua_State *L, mb_proc *self, const char *verb) {
     return 1;
 }
 
-/* core.cannot_wait(verb) -> nil, or why the caller cannot wait here
+/* core._cannot_wait(verb) -> nil, or why the caller cannot wait here
  * (mbb_push_cannot_wait): gen.stop's and sleep's check before they act. */
 static int l_cannot_wait(lua_State *L) {
     if (!mbb_push_cannot_wait(L, mbb_self(L), luaL_checkstring(L, 1))) lua_pushnil(L);
@@ -424,7 +424,7 @@ const luaL_Reg mbb_message_fns[] = {
         {"send", l_send}, {"send_tagged", l_send_tagged}, {"send_system", l_send_system}, {"send_code", l_send_code},
         {"receive", mbb_receive}, {"recv_request", l_recv_request}, {"wait", l_wait}, {"wait_until", l_wait_until},
         {"yield", l_yield}, {"max_message_size", l_max_message_size}, {"_sendable", l_sendable},
-        {"queue_len", l_queue_len}, {"cannot_wait", l_cannot_wait},
+        {"queue_len", l_queue_len}, {"_cannot_wait", l_cannot_wait},
         {NULL, NULL}};
 
 int mbb_slice_budget(void) { return SLICE_BUDGET; }

@@ -331,8 +331,13 @@ describe("the console", function()
       { "mb._max", "mb._max" },             -- _max_timeout
       { "gen._hand", "gen._hand" },         -- _handshake
       { "gen.ent", "gen.ent" },             -- enter
+      { "mb.tab_", "mb.tab_" },             -- tab_new and the others behind moonbeam.table
+      { "mb.net_", "mb.net_" },             -- net_connect and the others behind moonbeam.net
       { "mb.queue_", "mb.queue_len" },      -- public: still offered
       { "gen.try_", "gen.try_call" },       -- public: still offered
+      { "mb.unl", "mb.unlink" },            -- public, bound on a first look-up
+      { "mb.cancel_", "mb.cancel_timer" },  -- likewise
+      { "gen.sto", "gen.stop" },            -- public in gen_server
     }
     local s
     for _, c in ipairs(cases) do
@@ -385,6 +390,11 @@ describe("the moonbeam command line", function()
       .. sh.quote(script) .. " x")
     assert.equal(0, status, err)
     assert.equal("x\nfunction\tx\n", out)
+    -- A module that cannot be loaded: require's message, from no internal place.
+    status, out, err = sh.run(BIN .. " -l no.such.module -e 'print(1)'")
+    assert.equal(1, status)
+    local first = err:match("^[^\n]*")
+    assert.equal("moonbeam: -e: module 'no.such.module' not found:", first)
   end)
 
   it("takes host options after `run SCRIPT`, and `--` ends them", function()
@@ -456,6 +466,12 @@ describe("the moonbeam command line", function()
     assert.matches("%*%* %(EXIT from <0%.%d+%.%d+>%) crashed: {code = 1}\n", out)
     assert.matches('%*%* %(EXIT from <0%.%d+%.%d+>%) crashed: mb%.atom%("boom"%)\n', out)
     assert.matches('** error: mb.atom("atomerr")\n', out, 1, true)
+  end)
+
+  it("send to the text of a pid that ended drops the message, as mb.send does", function()
+    local out = piped({ "p = spawn(function() end)", "sleep(100)", "send(p, 1)", "send(tostring(p), 1)",
+                        'send("<0.99999.1>", 1)' })
+    assert.matches("\ntrue\ntrue\ntrue\n$", out)
   end)
 
   it("raises in tree for a pid of a process that ended; info gives nil, kill true", function()

@@ -10,7 +10,7 @@ local core = require "moonbeam.core"
 
 local type, error, require, select, next, rawget = type, error, require, select, next, rawget
 local c_yield, c_wait, c_wait_until, c_now = core.yield, core.wait, core.wait_until, core.now
-local c_cannot_wait = core.cannot_wait
+local c_cannot_wait = core._cannot_wait
 -- The C functions these wrap: init.lua keeps them under these names.
 local c_whereis, c_monitor, c_exit = core._c_whereis, core._c_monitor, core._c_exit
 local c_send_after, c_send_interval, c_spawn = core._c_send_after, core._c_send_interval, core._c_spawn

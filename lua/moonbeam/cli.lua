@@ -63,7 +63,9 @@ function M.script(prelude, path, ...)
   for i = 1, #prelude - 1, 2 do
     local what, x = prelude[i], prelude[i + 1]
     if what == "l" then
-      local mod = require(x)
+      -- its failure as require says it, not from inside this module
+      local ok, mod = pcall(require, x)
+      if not ok then error(mod, 0) end
       local short = x:match("([%a_][%w_]*)$")
       if short and rawget(_G, short) == nil then _G[short] = mod end
     else

@@ -310,23 +310,31 @@ local function resolve_path(path)
   return v
 end
 
--- What completion leaves out of moonbeam's own modules: every name that
--- starts with "_", and these, which the modules use among themselves and
--- which are not the API (docs/reference.md lists what is).
+-- What completion offers of moonbeam's own modules. Of moonbeam itself,
+-- whose table also holds the core's functions behind the other modules
+-- (net_*, tab_*, call_*...), only its API (docs/reference.md, "Processes"):
+local PUBLIC_MB = {}
+for _, k in ipairs({
+  "alias", "alive", "atom", "blocking", "cancel_timer", "connect", "demonitor", "exit", "info", "is_pid",
+  "kind", "link", "make_ref", "max_message_size", "monitor", "monitor_node", "node", "nodes", "now",
+  "process_count", "processes", "queue_len", "receive", "register", "registered", "reload", "self", "send",
+  "send_after", "send_alias", "send_interval", "sleep", "spawn", "spawn_link", "spawn_monitor", "spawn_opt",
+  "trap_exit", "tuple", "unalias", "unlink", "unregister", "version", "whereis", "yield",
+}) do PUBLIC_MB[k] = true end
+-- Of the others, every name but those that start with "_" and these, which
+-- the modules use among themselves:
 local INTERNAL = {}
 for _, k in ipairs({
-  -- moonbeam (the core's functions behind the API)
-  "call_begin", "call_send", "call_take", "call_wait", "call_end", "send_tagged", "reply", "wait", "wait_until", "recv_request", "send_system", "send_code", "run_first", "peek",
-  "code_compile", "code_loaders", "code_changed",
-  "sup_start", "console_open", "shutdown_start", "shutdown_status", "shutdown_wait",
-  "shutdown_plan", "shutdown_order", "shutdown_host_links", "shutdown_done",
   -- moonbeam.gen_server, moonbeam.task: the bodies of their processes
   "enter", "run",
   -- moonbeam.agent: the callbacks of its gen_server
   "init", "handle_call", "handle_cast",
 }) do INTERNAL[k] = true end
 
-local function is_internal(k) return k:sub(1, 1) == "_" or INTERNAL[k] == true end
+local function is_internal(v, k)
+  if v == package.loaded.moonbeam then return not PUBLIC_MB[k] end
+  return k:sub(1, 1) == "_" or INTERNAL[k] == true
+end
 
 -- Whether v is one of moonbeam's own modules (moonbeam, moonbeam.*).
 local function is_moonbeam_module(v)
@@ -342,10 +350,13 @@ end
 local function fields(v, methods_only, out)
   local seen = {}
   local hide = is_moonbeam_module(v)
+  -- Their functions are put in them on a first look-up (bindings/core.c,
+  -- gen_server's client half): one of a name none has puts them all.
+  if hide then pcall(function() return v["\0complete"] end) end
   local function take(t)
     for k, x in pairs(t) do
       if identifier(k) and not seen[k] and (not methods_only or type(x) == "function")
-         and not (hide and is_internal(k)) then
+         and not (hide and is_internal(v, k)) then
         seen[k] = true
         out[#out + 1] = k
       end
@@ -445,7 +456,18 @@ H.spawn_monitor = mb.spawn_monitor
 H.self = mb.self
 H.receive = mb.receive
 H.sleep = mb.sleep
-function H.send(dest, msg) return mb.send(server(dest), msg) end
+function H.send(dest, msg)
+  local to = server(dest)
+  if type(to) == "string" and to:match("^<?0%.%d+%.%d+>?$") then
+    -- A pid no process has now: dropped, as mb.send drops what goes to a
+    -- dead pid (what cannot be sent still raises).
+    if msg == nil then error("send: a message cannot be nil", 2) end
+    local ok, why = mb._sendable(msg, "msg", true)
+    if not ok then error("send: " .. why, 2) end
+    return true
+  end
+  return mb.send(to, msg)
+end
 function H.call(s, req, timeout) return gen.call(server(s), req, timeout) end
 function H.cast(s, msg) return gen.cast(server(s), msg) end
 

@@ -15,7 +15,7 @@ local send, receive, self, monitor, demonitor = mb.send, mb.receive, mb.self, mb
 local whereis, now, c_wait, c_wait_until = mb.whereis, mb.now, mb.wait, mb.wait_until
 local call_begin, call_send, call_take, call_wait, call_end, c_reply =
   mb.call_begin, mb.call_send, mb.call_take, mb.call_wait, mb.call_end, mb.reply
-local c_send_system, c_yield, c_cannot_wait = mb.send_system, mb.yield, mb.cannot_wait
+local c_send_system, c_yield, c_cannot_wait = mb.send_system, mb.yield, mb._cannot_wait
 
 local M = {}
 
