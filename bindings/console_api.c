@@ -26,7 +26,7 @@ static int l_conn_send(lua_State *L) {
     const char *type = luaL_checklstring(L, 2, &tn);
     const char *p = luaL_optlstring(L, 3, "", &n);
     luaL_argcheck(L, tn == 1, 2, "a frame type is one character");
-    lua_pushboolean(L, mb_console_conn_write(c, type[0], p, n) == 0);
+    lua_pushboolean(L, mb_console_conn_send(c, mbb_self(L)->pid, type[0], p, n) == 0);
     return 1;
 }
 
@@ -52,7 +52,7 @@ static int l_conn_gone(lua_State *L) {
 /* conn:close([goodbye]): goodbye ends the session (the terminal is told). */
 static int l_conn_close(lua_State *L) {
     conn_ud *u = luaL_checkudata(L, 1, CONN_MT);
-    if (u->c) mb_console_conn_close(u->c, lua_toboolean(L, 2));
+    if (u->c) mb_console_conn_close(u->c, mbb_self(L)->pid, lua_toboolean(L, 2));
     u->c = NULL;
     return 0;
 }

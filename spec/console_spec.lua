@@ -204,6 +204,26 @@ describe("the console", function()
     interrupted([[call(spawn(function() require("moonbeam").sleep("infinity") end), "x", "infinity")]], "calling")
   end)
 
+  -- A system call that blocks (a FIFO's open) is where no kill lands: a new
+  -- console takes over the terminal at once, and the old one ends (saying
+  -- nothing more) when its call returns.
+  it("replaces a console stuck in a system call about a second after Ctrl-C", function()
+    local fifo = os.tmpname()
+    os.remove(fifo)
+    assert(os.execute("mkfifo " .. fifo))
+    term = console()
+    term:type(("print('opening' .. '...') io.open(%q)"):format(fifo))
+    term:key("Enter")
+    term:wait_for("opening...", nil, true)
+    term:key("C-c")
+    local s = term:wait_for("was killed; this is", 5000, true)
+    assert.matches("interrupted: console <0%.%d+%.%d+> was killed", s)
+    assert.matches("\n4\n", term:enter("2 + 2"))
+    assert(os.execute("echo x > " .. fifo))   -- the old one's open returns; it ends
+    assert.matches("\n6\n", term:enter("3 + 3"))
+    os.remove(fifo)
+  end)
+
   it("shows top() until Ctrl-C, then the prompt", function()
     term = console()
     term:type("top('memory', 5)")

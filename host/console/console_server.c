@@ -47,6 +47,8 @@
 
 #define KILL_LOOK_MS 20.0   /* how often tend looks while a console process is being killed */
 #define INTERRUPT_GRACE_MS 1000.0   /* how long a Ctrl-C may wait to be taken before the kill */
+#define TAKEOVER_MS 200.0           /* how long a kill may take to land before a new console takes over */
+#define MAX_ORPHANS 4               /* killed console processes still in a call, per terminal */
 
 /* The runtime keeps its console server under this key (runtime.h). */
 static const char console_key;
@@ -83,6 +85,13 @@ struct mb_console_conn {
     bool end_asked;                 /* the terminal sent 'E' */
     bool client_gone;               /* the terminal hung up */
     bool interrupted;               /* pid was killed on the terminal's Ctrl-C */
+    double killed_at;               /* when (0: not) */
+    /* Killed console processes that the kill cannot reach yet (a system
+     * call that blocks: a FIFO's open, os.execute): another took over, and
+     * each still holds the connection (a reference) until it ends. What
+     * they write is dropped. */
+    mb_pid orphans[MAX_ORPHANS];
+    int norphans;
     double interrupt_at;            /* when pid was asked to stop its evaluation (0: not) */
     double restarts[RESTART_MAX];   /* when the last console processes started (a ring) */
     int nrestarts;
@@ -248,6 +257,43 @@ static void say_goodbye(mb_console_conn *c, const char *why) {
     c->goodbye = true;
 }
 
+/* Orphans gone without letting go (left where they ran: sysmon.h) give up
+ * their reference here. lock held. */
+static void drop_dead_orphans(mb_console_server *s, mb_console_conn *c) {
+    for (int i = 0; i < c->norphans;) {
+        if (mb_proctab_alive(&s->rt->procs, c->orphans[i])) {
+            i++;
+            continue;
+        }
+        c->orphans[i] = c->orphans[--c->norphans];
+        c->refs--;   /* the server still holds its own */
+    }
+}
+
+/* c's console process was killed and is still there (blocked in a system
+ * call the kill cannot cut short): the terminal gets a new one now, as
+ * the reference promises within a second of the Ctrl-C's grace, and the
+ * old one ends when its call returns. lock held. */
+static void take_over(mb_console_server *s, mb_console_conn *c) {
+    if (c->norphans == MAX_ORPHANS) return;   /* it waits for its kill, as before */
+    mb_pid old = c->pid;
+    if (c->opened && !c->ended) c->orphans[c->norphans++] = old;   /* its reference, until it lets go */
+    c->interrupted = false;
+    c->killed_at = 0;
+    if (spawn_console(s, c, old, "interrupted"))
+        say_goodbye(c, "** cannot start a console process (out of memory or processes)\n");
+}
+
+/* Take pid off c's orphans; false when it is none. lock held. */
+static bool let_go_orphan(mb_console_conn *c, mb_pid pid) {
+    for (int i = 0; i < c->norphans; i++) {
+        if (c->orphans[i] != pid) continue;
+        c->orphans[i] = c->orphans[--c->norphans];
+        return true;
+    }
+    return false;
+}
+
 /* Act on what changed: replace console processes that ended, and drop
  * connections nobody needs any more. The server's thread, lock held. */
 static void tend(mb_console_server *s) {
@@ -266,9 +312,12 @@ static void tend(mb_console_server *s) {
             c->interrupt_at = 0;
             if (interrupt_untaken(s, c->pid)) {
                 c->interrupted = true;
+                c->killed_at = mb_now_ms();
                 kill_console(s, c->pid);
             }
         }
+        drop_dead_orphans(s, c);
+        if (c->interrupted && alive && c->killed_at && mb_now_ms() - c->killed_at >= TAKEOVER_MS) take_over(s, c);
         /* A process that died before it opened the connection never lets go. */
         bool dead = c->ended || (c->pid && !c->opened && !alive);
         if (dead && !c->goodbye && !c->client_gone && !s->stopping) {
@@ -279,6 +328,7 @@ static void tend(mb_console_server *s) {
             } else {
                 const char *why = c->interrupted ? "interrupted" : "exited";
                 c->interrupted = false;
+                c->killed_at = 0;
                 if (spawn_console(s, c, c->pid, why))
                     say_goodbye(c, "** cannot start a console process (out of memory or processes)\n");
             }
@@ -765,6 +815,13 @@ mb_console_conn *mb_console_conn_open(mb_runtime *rt, const char *id, mb_pid sel
     return found;
 }
 
+int mb_console_conn_send(mb_console_conn *c, mb_pid from, char type, const void *p, size_t n) {
+    pthread_mutex_lock(&c->srv->lock);
+    bool current = c->pid == from;   /* not an orphan (take_over) */
+    pthread_mutex_unlock(&c->srv->lock);
+    return current ? mb_console_conn_write(c, type, p, n) : -1;
+}
+
 int mb_console_conn_write(mb_console_conn *c, char type, const void *p, size_t n) {
     pthread_mutex_lock(&c->wlock);
     int rc = put_output(c, type, p, n);
@@ -800,12 +857,17 @@ bool mb_console_conn_gone(mb_console_conn *c) {
     return gone;
 }
 
-void mb_console_conn_close(mb_console_conn *c, bool goodbye) {
+void mb_console_conn_close(mb_console_conn *c, mb_pid from, bool goodbye) {
     mb_console_server *s = c->srv;
-    if (goodbye) mb_console_conn_write(c, 'X', NULL, 0);
     pthread_mutex_lock(&s->lock);
-    c->ended = true;
-    c->goodbye |= goodbye;
+    bool current = c->pid == from;
+    pthread_mutex_unlock(&s->lock);
+    if (goodbye && current) mb_console_conn_write(c, 'X', NULL, 0);   /* our reference keeps c */
+    pthread_mutex_lock(&s->lock);
+    if (!let_go_orphan(c, from)) {   /* an old console's going changes nothing else */
+        c->ended = true;
+        c->goodbye |= goodbye;
+    }
     bool last = --c->refs == 0;
     bool stopping = s->stopping;
     pthread_mutex_unlock(&s->lock);

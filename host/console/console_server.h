@@ -59,6 +59,9 @@ mb_console_conn *mb_console_conn_open(mb_runtime *rt, const char *id, mb_pid sel
  * does not take now is queued. -1 when the terminal is gone, or is
  * dropped because it fell too far behind. */
 int mb_console_conn_write(mb_console_conn *c, char type, const void *p, size_t n);
+/* The same for a console process, from: -1 when it is no longer the
+ * terminal's (another took over while it was stuck in a call). */
+int mb_console_conn_send(mb_console_conn *c, mb_pid from, char type, const void *p, size_t n);
 /* Whether the terminal is behind on its output: the console process should
  * not write more until it caught up. False once the terminal is gone. */
 bool mb_console_conn_behind(mb_console_conn *c);
@@ -68,8 +71,9 @@ bool mb_console_conn_behind(mb_console_conn *c);
 bool mb_console_conn_tell_when_caught_up(mb_console_conn *c);
 /* Whether the terminal hung up. */
 bool mb_console_conn_gone(mb_console_conn *c);
-/* Let go of the connection. goodbye: the session ended (Ctrl-D), the
- * terminal is told so and no new console process is started for it. */
-void mb_console_conn_close(mb_console_conn *c, bool goodbye);
+/* from lets go of the connection. goodbye: the session ended (Ctrl-D), the
+ * terminal is told so and no new console process is started for it (not
+ * for a console another took over from). */
+void mb_console_conn_close(mb_console_conn *c, mb_pid from, bool goodbye);
 
 #endif
