@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include "bindings.h"
+#include "term_kinds.h"
 
 /* mb.exit(reason) inside a callback raises {exit_mark, reason}, and the
  * server stops with the reason (moonbeam.gen_step, moonbeam.gen_loop). */
@@ -58,7 +59,8 @@ static int l_gen_exit(lua_State *L) {
 
 /* core._gen_answer(pid, ref, value): a server's reply to the call ref of
  * pid. One that cannot be sent tells the caller so,
- * {"$gen_reply_failed", why}, which its call raises as {"bad_reply", why}:
+ * {"$gen_reply_failed", why} (another node's: {error, {'$gen_reply_failed',
+ * Why}}), which its call raises as {"bad_reply", why}:
  * the value, not the server, is at fault (moonbeam.gen_loop's answer).
  * Raises only for no memory. */
 static int l_gen_answer(lua_State *L) {
@@ -81,12 +83,29 @@ static int l_gen_answer(lua_State *L) {
         snprintf(why, sizeof why, "reply: %s", err.msg);
     }
     lua_settop(L, 2);
+    if (remote) {
+        /* A caller on another node, Erlang's gen_server:call maybe, takes
+         * any reply as the answer: {error, {'$gen_reply_failed', Why}} says
+         * what happened in a form it can match (moonbeam.node's reply
+         * reads it as bad_reply). */
+        lua_createtable(L, 2, 0);
+        mbb_push_atom(L, "error", 5);
+        lua_rawseti(L, -2, 1);
+        lua_createtable(L, 2, 0);
+        mbb_push_atom(L, "$gen_reply_failed", 17);
+        lua_rawseti(L, -2, 1);
+        lua_pushstring(L, why);
+        lua_rawseti(L, -2, 2);
+        mbb_set_kind(L, -1, MB_KIND_TUPLE);
+        lua_rawseti(L, -2, 2);
+        mbb_set_kind(L, -1, MB_KIND_TUPLE);
+        return mbb_reply_fn(L);
+    }
     lua_createtable(L, 2, 0);
     lua_pushliteral(L, "$gen_reply_failed");
     lua_rawseti(L, -2, 1);
     lua_pushstring(L, why);
     lua_rawseti(L, -2, 2);
-    if (remote) return mbb_reply_fn(L);
     if (mbb_reply_value(L, self, caller, ref, 3, &err) < 0) return mbb_raisef(L, "reply: out of memory");
     return 0;
 }

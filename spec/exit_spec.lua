@@ -638,6 +638,12 @@ describe("mb.monitor", function()
     assert.same({ "DOWN", ref, "process", name, "noproc" }, h.down(ref))
   end)
 
+  it("names the pair for {name, this node} not registered, as another node's pair", function()
+    local pair = { h.name("unknown"), mb.node() }
+    local ref = mb.monitor(pair)
+    assert.same({ "DOWN", ref, "process", pair, "noproc" }, h.down(ref))
+  end)
+
   it("of a name reports the pid the name had", function()
     local name = h.name("mon")
     local a = h.echo()

@@ -48,6 +48,9 @@ describe("gen_server across nodes", function()
       Pid = gen_server:call({kv, N}, whoami),
       io:format("~p ~p~n", [node(Pid) == N, gen_server:call(Pid, {get, <<"k">>})]),
       io:format("~p~n", [gen_server:call(Pid, nope)]),
+      %% A reply that cannot cross: an error Erlang can match; the server goes on.
+      {error, {'$gen_reply_failed', Why}} = gen_server:call({kv, N}, unsendable),
+      io:format("~p~n", [is_binary(Why)]),
       io:format("~p ~p~n", [gen_server:call({kv, N}, nothing), gen_server:call(Pid, nothing)]),
       %% A reply after the call's timeout goes to the call's alias, which
       %% is gone: nothing is left in the caller's mailbox. The held call is
@@ -62,7 +65,7 @@ describe("gen_server across nodes", function()
     io.open(done, "w"):close()   -- the Lua node ends, whether or not erl got to its end
     local status, _, err = lua:wait(90000)
     assert.equal(0, estatus, eerr)
-    assert.equal('ok\n{ok,1}\n{ok,[1,2.5,x]}\ntrue {ok,1}\n{error,<<"bad request">>}\nnil nil\nnothing\n', eout)
+    assert.equal('ok\n{ok,1}\n{ok,[1,2.5,x]}\ntrue {ok,1}\n{error,<<"bad request">>}\ntrue\nnil nil\nnothing\n', eout)
     assert.equal(0, status, err)
   end)
 

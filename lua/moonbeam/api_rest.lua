@@ -44,7 +44,9 @@ end
 function M.monitor(x)
   if util().is_node_name(x) then
     if x[2] ~= core.node() then return core.dist_monitor_named(x[1], x[2]) end   -- {name, node}
-    return c_monitor(x[1])
+    -- This node's: the pid the name has now, or a DOWN noproc naming the
+    -- pair given, as another node's pair gives.
+    return c_monitor(c_whereis(x[1]) or x)
   end
   if type(x) == "table" then return c_monitor(registry().whereis_via(x, "monitor") or x) end
   return c_monitor(x)

@@ -120,7 +120,15 @@ end
 -- not the server, is at fault).
 function M.reply(from, value)
   local ok, err = pcall(c_reply, from[1], from[2], value)
-  if not ok then c_reply(from[1], from[2], { REPLY_FAILED, tostring(err) }) end
+  if ok then return end
+  if mb.node(from[1]) == mb.node() then
+    c_reply(from[1], from[2], { REPLY_FAILED, tostring(err) })
+  else
+    -- A caller on another node, Erlang's gen_server:call maybe, takes any
+    -- reply as the answer: {error, {'$gen_reply_failed', Why}} says what
+    -- happened in a form it can match (moonbeam.node's reply reads it).
+    c_reply(from[1], from[2], mb.tuple(mb.atom("error"), mb.tuple(mb.atom(REPLY_FAILED), tostring(err))))
+  end
 end
 
 --- stop(pid, label, req, timeout) -> true, reason or false, err: send req

@@ -34,8 +34,9 @@ end
 -- server's nil reply: bindings/dist_api.c) is nil.
 function M.reply(v)
   if type(v) == "table" then
-    if v[1] == "$gen_reply_failed" then
-      return false, { "bad_reply", "the server's reply cannot be sent: " .. tostring(v[2]) }
+    local failed = v[1] == core.atom("error") and type(v[2]) == "table" and v[2][1] == core.atom("$gen_reply_failed")
+    if failed then
+      return false, { "bad_reply", "the server's reply cannot be sent: " .. tostring(v[2][2]) }
     end
     if v == core.atom("nil") then return true, nil end
   end

@@ -19,6 +19,8 @@ function KV.handle_call(req, from, s)
     return "reply", mb.self(), s
   elseif req == A"nothing" then   -- nil: Erlang's caller gets the atom nil (Elixir's nil)
     return "reply", nil, s
+  elseif req == A"unsendable" then   -- a function cannot go to another node
+    return "reply", { f = function() return 1 end }, s
   elseif req == A"hold" then   -- answered only once a cast release comes: late for any timeout
     s[HELD] = from
     return "noreply", s
