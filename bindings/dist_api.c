@@ -284,6 +284,21 @@ int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, 
         return 2;
     }
     mb_dist *d = mb_dist_of(self->rt);
+    /* What Erlang's format cannot carry (a function, NaN) is the caller's
+     * to name, as a req that cannot be sent at all, and before anything is
+     * set up: the frame's own conversion would raise as a send's. */
+    if (d) {
+        const char *why = NULL;
+        mb_buf etf;
+        mb_buf_init(&etf);
+        mb_dist_to_etf(mb_dist_me(d), (mb_span){self->scratch.p, self->scratch.len}, &etf, &why);
+        mb_buf_free(&etf);
+        if (why) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "req: cannot go to another node: it holds %s", why);
+            return 2;
+        }
+    }
     char where[256];
     if (server) node = node_of(d, server, where);
     mb_ref ref = mb_make_ref(self->rt);

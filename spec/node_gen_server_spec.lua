@@ -89,6 +89,9 @@ describe("gen_server across nodes", function()
       say(mb.kind(d), d[1], d[2])
       local ok, e = pcall(gen.call, {"nobody", erl}, A"x", 30000)
       say(ok, e[1])
+      -- What Erlang's format cannot carry is the caller's bug, named so.
+      say(pcall(gen.call, {"kv", erl}, {f = function() end}))
+      say(pcall(gen.stop, {"kv", erl}, 0/0))
       -- A node that cannot be reached: noconnection, not a timeout.
       ok, e = pcall(gen.call, {"kv", "nobody@" .. erl:match("@(.*)")}, A"x", 30000)
       say(ok, e[1], e[2])
@@ -103,7 +106,10 @@ describe("gen_server across nodes", function()
     local status, out, err = N.wait_peer(lua, erl, 90000)
     erl:wait(90000)
     assert.equal(0, status, err)
-    assert.equal("true\ntuple\ttrue\t7\ntrue\t9\ntrue\ttrue\ntuple\t1\tx\nfalse\tnoproc\nfalse\texit\tnoconnection\n" ..
+    assert.equal("true\ntuple\ttrue\t7\ntrue\t9\ntrue\ttrue\ntuple\t1\tx\nfalse\tnoproc\n" ..
+                 "false\tgen_server.call: req: cannot go to another node: it holds a function\n" ..
+                 "false\tgen_server.stop: reason: cannot go to another node: it holds NaN or an infinity\n" ..
+                 "false\texit\tnoconnection\n" ..
                  "false\ttimeout\ntrue\nnil\n", out)
   end)
 

@@ -90,8 +90,9 @@ function M.stop(server, reason, timeout)
   local why = type(reason) == "string" and mb.atom(reason) or reason
   local ok, err = require("moonbeam.gen").call(server, "system", mb.tuple(mb.atom("terminate"), why), timeout)
   -- {"exit", reason}: it ended before it answered; its DOWN says how.
-  if not ok and err[1] ~= "exit" then
+  if not ok and (type(err) == "string" or err[1] ~= "exit") then
     mb.demonitor(ref, true)
+    if type(err) == "string" then err = err:gsub("^req%[2%]", "reason", 1):gsub("^req", "reason", 1) end   -- the caller's reason
     return false, err
   end
   local down = mb.receive(function(m)
