@@ -74,7 +74,8 @@ struct mb_logger {
     bool stuck;                  /* a flush timed out: the writer is blocked in a write (a pipe nobody
                                     reads); the next waits do not wait again until it moves */
     bool finished;               /* the writer thread has closed up (mb_logger_stop waits for it) */
-    bool abandoned;              /* stopped without it: its thread may still use the logger */
+    _Atomic bool abandoned;      /* stopped without it: its thread may still use the logger, and
+                                    tells no process of a flush (the runtime may be gone) */
     bool started, stopping, start_failed;
     /* the writer thread's own once started: */
     uv_thread_t thread;
@@ -279,8 +280,10 @@ static void run_entry(mb_logger *lg, entry *e) {
     } else {
         mb_buf b;
         mb_buf_init(&b);
-        if (mb_put_tuple_head(&b, 2) || mb_put_string(&b, "$log_flushed", 12) || mb_put_id(&b, MB_T_REF, e->ref) ||
-            mb_send(lg->rt, NULL, 0, e->pid, MB_MSG_ALIASED, e->ref, b.p, b.len) < 0)
+        if (atomic_load(&lg->abandoned)) {
+            /* the host's stop left this writer behind: no process to tell */
+        } else if (mb_put_tuple_head(&b, 2) || mb_put_string(&b, "$log_flushed", 12) || mb_put_id(&b, MB_T_REF, e->ref) ||
+                   mb_send(lg->rt, NULL, 0, e->pid, MB_MSG_ALIASED, e->ref, b.p, b.len) < 0)
             fprintf(stderr, "moonbeam: logger: out of memory telling a process the log is flushed\n");
         mb_buf_free(&b);
     }
@@ -570,7 +573,7 @@ void mb_logger_stop(mb_runtime *rt) {
     if (!started) return;
     if (uv_async_send(&lg->wake)) {
         fprintf(stderr, "moonbeam: cannot wake the logger's thread to stop it\n");
-        lg->abandoned = true;
+        atomic_store(&lg->abandoned, true);
         return;
     }
     /* A writer blocked for good (a handler's pipe that nobody reads, stderr
@@ -584,7 +587,7 @@ void mb_logger_stop(mb_runtime *rt) {
     bool finished = lg->finished;
     pthread_mutex_unlock(&lg->lock);
     if (!finished) {
-        lg->abandoned = true;
+        atomic_store(&lg->abandoned, true);
         return;
     }
     uv_thread_join(&lg->thread);
@@ -595,7 +598,7 @@ void mb_logger_stop(mb_runtime *rt) {
 void mb_logger_free(mb_runtime *rt) {
     mb_logger *lg = rt->logger;
     if (!lg) return;
-    if (lg->abandoned) {   /* its thread may wake from its write: it keeps what it uses */
+    if (atomic_load(&lg->abandoned)) {   /* its thread may wake from its write: it keeps what it uses */
         rt->logger = NULL;
         return;
     }
