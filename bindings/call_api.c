@@ -292,7 +292,17 @@ static int l_send_alias(lua_State *L) {
 
 int mbb_reply_fn(lua_State *L) { return l_reply(L); }
 
+/* core._call_deferred(pid, ref): the call ref of pid was answered with
+ * noreply (moonbeam.gen_loop): no longer a wait-for edge (call.h). */
+static int l_call_deferred(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    mb_pid caller = mbb_check_pid(L, 1, "reply");
+    mb_ref ref = mbb_check_ref(L, 2, "reply");
+    if (!mb_pid_is_remote(caller)) mb_call_deferred(self->rt, caller, ref);
+    return 0;
+}
+
 const luaL_Reg mbb_call_fns[] = {
         {"call_begin", l_call_begin}, {"call_send", l_call_send}, {"call_take", l_call_take}, {"call_wait", l_call_wait},
         {"call_end", l_call_end}, {"reply", l_reply}, {"alias", l_alias},
-        {"unalias", l_unalias}, {"send_alias", l_send_alias}, {NULL, NULL}};
+        {"unalias", l_unalias}, {"send_alias", l_send_alias}, {"_call_deferred", l_call_deferred}, {NULL, NULL}};

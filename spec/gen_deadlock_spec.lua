@@ -228,6 +228,39 @@ describe("no false deadlock", function()
     assert.equal("pong", gen.call(a, relay(b, "ping")).r)
     assert.equal("pong", gen.call(b, relay(a, "ping")).r)
   end)
+
+  -- B answers A's call with noreply and hands `from` to a helper, which
+  -- replies 100 ms later; meanwhile B calls A. In OTP both calls succeed:
+  -- B's waits until A has its reply and is free. No cycle: the reply does
+  -- not need B.
+  it("when the server handed the reply to another process and calls its caller back", function()
+    local B = assert(gen.start({
+      init = function() return "ok", {} end,
+      handle_call = function(_, from, s)
+        local mb = require "moonbeam"
+        mb.spawn(function(from)
+          require("moonbeam").sleep(100)
+          require("moonbeam.gen_server").reply(from, "done")
+        end, from)
+        mb.send(mb.self(), { "call_back", from[1] })
+        return "noreply", s
+      end,
+      handle_info = function(m, s)
+        s.back = { require("moonbeam.gen_server").try_call(m[2], "hello", 2000) }
+        return "noreply", s
+      end,
+    }))
+    local A = assert(gen.start({
+      init = function(b) return "ok", b end,
+      handle_call = function(req, _, b)
+        if req == "go" then return "reply", require("moonbeam.gen_server").call(b, "work", 2000), b end
+        return "reply", "hi", b
+      end,
+    }, B))
+    assert.equal("done", gen.call(A, "go", 3000))
+    assert.is_true(h.wait_until(function() return gen.get_state(B).back ~= nil end))
+    assert.same({ "hi" }, gen.get_state(B).back)
+  end)
 end)
 
 describe("gen.stop in a wait cycle", function()

@@ -26,6 +26,12 @@ void mb_call_end(mb_proc *self);
  * call, back into the mailbox, for a monitor that outlives the call (a
  * spawn_opt's with monitor = true). Owner only. */
 void mb_call_keep_down(mb_proc *self);
+/* The server of call `ref` of `caller` answered it with noreply: the reply
+ * may come later from anyone it handed `from` to (a helper, a later
+ * callback), so the caller's wait is no longer an edge of the wait-for
+ * graph. A cycle through it might not be one: OTP's timeout decides, as
+ * it would there; a false "deadlock" would fail a call that works there. */
+void mb_call_deferred(mb_runtime *rt, mb_pid caller, mb_ref ref);
 /* Send a reply for call `ref` to `caller` (dropped if the call is over). */
 int mb_call_reply(mb_runtime *rt, mb_sched *from, mb_pid caller, mb_ref ref,
                   const uint8_t *data, size_t len);

@@ -23,7 +23,7 @@ local sys, report, registry = lazy "moonbeam.gen_sys", lazy "moonbeam.report", l
 -- The server's own replies: one that cannot be sent becomes an error for
 -- the caller (moonbeam.gen turns it into {"bad_reply", why}); the server
 -- goes on, as the value, not the server, is at fault (core._gen_answer).
-local gen_answer = mb._gen_answer
+local gen_answer, call_deferred = mb._gen_answer, mb._call_deferred
 local function answer(from, value) gen_answer(from[1], from[2], value) end
 
 -- ---- running callbacks --------------------------------------------------
@@ -181,7 +181,12 @@ local function returned(S, cb, arg, from, last, n, a, b, c, d)
   if kind == "reply" or kind == "noreply" then
     S.state = state
     if set_extra(S, extra) then
-      if kind == "noreply" then return end
+      if kind == "noreply" then
+        -- from is the reply's to give, maybe by another process: the
+        -- caller no longer counts as waiting on this server (core/call.h).
+        if from then call_deferred(from[1], from[2]) end
+        return
+      end
       if S.trace then sys().trace(S, "sent reply", reply, "to", from[1]) end
       return answer(from, reply)
     end
