@@ -112,6 +112,31 @@ describe("moonbeam run", function()
     assert.is_true(took < 1900, "exit took " .. took .. " ms after the script returned")
   end)
 
+  -- mb.processes() lists the host's own process (module "host"): another
+  -- process's exit signal, a crash through a link, or a forged end of a
+  -- shutdown must not end the host under a running script.
+  it("is not ended by exit signals or messages to the host's own process", function()
+    local status, out, err = run_script([[
+      local mb = require "moonbeam"
+      local host
+      for _, p in ipairs(mb.processes()) do
+        if (mb.info(p) or {}).module == "host" then host = p end
+      end
+      assert(host, "no host process listed")
+      mb.exit(host, "shutdown")
+      mb.spawn(function(h)
+        local mb = require "moonbeam"
+        mb.link(h)
+        error("boom", 0)
+      end, host)
+      mb.send(host, { "$shutdown_done" })
+      mb.sleep(300)
+      print("still running", mb.alive(host))
+    ]])
+    assert.equal(0, status, err)
+    assert.equal("still running\ttrue\n", out)
+  end)
+
   it("runs the script as a process that can spawn and receive", function()
     local status, out, err = run_script([[
       local mb = require "moonbeam"

@@ -4,9 +4,12 @@ local mb = require "moonbeam"
 
 local M = {}
 
+-- The first process's DOWN, or the shutdown's word that it is over (only
+-- once there is one: any process may send that message).
 local function is_end(ref)
   return function(m)
-    return type(m) == "table" and ((m[1] == "DOWN" and m[2] == ref) or m[1] == "$shutdown_done")
+    return type(m) == "table" and ((m[1] == "DOWN" and m[2] == ref) or
+                                   (m[1] == "$shutdown_done" and core.shutdown_status() ~= nil))
   end
 end
 
@@ -28,6 +31,11 @@ function M.run(opts, ...)
     end
     f:close()
   end
+  -- This process is the host's own (mb.processes() lists it): an exit
+  -- signal from any other ("shutdown", a crash through a link) is a
+  -- message here, not the host's end; only "kill" ends it, as killing
+  -- Erlang's init ends its node.
+  mb.trap_exit(true)
   if opts.watch then mb.spawn("moonbeam.reload:watch") end
   local ref
   if #prelude == 0 then
