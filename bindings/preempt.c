@@ -118,12 +118,17 @@ static void set_hook(lua_State *L, int count) {
 
 void mbb_clear_hook(lua_State *L) { set_hook(L, 0); }
 
+/* One of the owner's flags, read a byte alone: the compiler merged the
+ * hook's three into one 8-byte load, which took in must_end beside them,
+ * the system monitor's to write (a race for ThreadSanitizer). */
+static bool own_flag(const bool *f) { return __atomic_load_n(f, __ATOMIC_RELAXED); }
+
 static void preempt_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     void *ud;
     if (lua_getallocf(L, &ud) != mb_proc_alloc) return;
     mb_proc *p = ud;
-    if ((p->dying || p->mem_exceeded) && !p->in_blocking) {
+    if ((own_flag(&p->dying) || own_flag(&p->mem_exceeded)) && !own_flag(&p->in_blocking)) {
         /* Its exit began inside a coroutine of its own (mbb_exit_soon), or
          * it is past its memory_limit (mbb_end_soon; lua_run gives the
          * reason): out of each level that cannot yield, with the error it
