@@ -275,6 +275,30 @@ describe("a supervisor API call to a missing supervisor", function()
   end)
 end)
 
+describe("a supervisor API call to what is no supervisor", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("raises, named after the call: a gen_server that is none, a bad name, an unsendable stop reason", function()
+    local agent = require("moonbeam.agent").start_link(function() return 0 end)
+    for fn, call in pairs({
+      start_child = function() return sup.start_child(agent, U.worker("x")) end,
+      terminate_child = function() return sup.terminate_child(agent, "x") end,
+      which_children = function() return sup.which_children(agent) end,
+    }) do
+      local ok, err = pcall(call)
+      assert.is_false(ok)
+      local want = "supervisor." .. fn .. ": " .. tostring(agent) .. " is not a supervisor"
+      assert.equal(want, tostring(err):sub(1, #want))
+    end
+    assert.equal("supervisor.which_children: sup must be a non-empty string without NUL bytes",
+                 h.usage_error("supervisor.which_children", sup.which_children, ""))
+    local s = U.start({})
+    assert.equal("supervisor.stop: reason: cannot send a userdata",
+                 h.usage_error("supervisor.stop", sup.stop, s, io.stdout))
+  end)
+end)
+
 describe("a child calling its supervisor", function()
   before_each(h.before)
   after_each(h.after)

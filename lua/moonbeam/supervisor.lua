@@ -185,7 +185,11 @@ function M.start(children, flags) return start(false, children, flags) end
 -- the gen_server call underneath.
 -- (No position: the API's calls are tail calls, so a level would miss.)
 local function check_sup(sup, fn)
-  if type(sup) == "string" or mb.is_pid(sup) then return end
+  if type(sup) == "string" then
+    if is_name(sup) then return end
+    error(("supervisor.%s: sup must be a non-empty string without NUL bytes"):format(fn), 0)
+  end
+  if mb.is_pid(sup) then return end
   error(("supervisor.%s: sup must be a pid or a registered name, got %s"):format(fn, type(sup)), 0)
 end
 
@@ -202,15 +206,20 @@ local function call(sup, req)
     error(why, 0)
   end
   if err then error(util.failure(err, fn, sup, req[2]), 0) end
+  -- A supervisor answers each of these with true or a table (sup_requests.c)
+  if reply ~= true and type(reply) ~= "table" then
+    error(("%s: %s is not a supervisor (it answered %s)"):format(fn, tostring(sup), tostring(reply)), 0)
+  end
   return reply
 end
 
-local function result(r)
+local function result(r, fn, sup)
   if r == true then return true end
-  if type(r) == "table" and r.ok ~= nil then
+  if r.ok ~= nil then
     if r.ok == "ignore" then return nil, "ignore" end
     return r.ok
   end
+  if r.err == nil then error(("supervisor.%s: %s is not a supervisor"):format(fn, tostring(sup)), 0) end
   return nil, r.err
 end
 
@@ -223,18 +232,20 @@ function M.start_child(sup, x)
   if type(x) == "table" and x.id ~= nil and (x.module ~= nil or x.start ~= nil or x.children ~= nil) then
     local ok, spec = pcall(check_child, x, "spec.", false)
     if not ok and type(spec) ~= "table" then error(spec, 2) end
-    if ok then return result(call(sup, { "start_child", spec, x })) end
+    if ok then return result(call(sup, { "start_child", spec, x }), "start_child", sup) end
     -- Refused for what cannot be sent: no supervisor could take it, as a
     -- spec or as an argument.
     if spec[3] and not mb._sendable(x, "arg", true) then return nil, spec end
-    return result(call(sup, { "start_child", false, x, spec }))
+    return result(call(sup, { "start_child", false, x, spec }), "start_child", sup)
   end
-  return result(call(sup, { "start_child", x }))
+  return result(call(sup, { "start_child", x }), "start_child", sup)
 end
 
-function M.terminate_child(sup, id_or_pid) return result(call(sup, { "terminate_child", id_or_pid })) end
-function M.restart_child(sup, id) return result(call(sup, { "restart_child", id })) end
-function M.delete_child(sup, id) return result(call(sup, { "delete_child", id })) end
+function M.terminate_child(sup, id_or_pid)
+  return result(call(sup, { "terminate_child", id_or_pid }), "terminate_child", sup)
+end
+function M.restart_child(sup, id) return result(call(sup, { "restart_child", id }), "restart_child", sup) end
+function M.delete_child(sup, id) return result(call(sup, { "delete_child", id }), "delete_child", sup) end
 
 --- which_children(sup) -> {{id=, pid=, type=, restart=}, ...}, newest first.
 function M.which_children(sup) return call(sup, { "which_children" }) end
@@ -246,7 +257,7 @@ function M.count_children(sup) return call(sup, { "count_children" }) end
 function M.stop(sup, reason, timeout)
   check_sup(sup, "stop")
   util.check_timeout(timeout, "supervisor.stop")
-  return gen_server.stop(sup, reason, timeout)
+  return gen_server._stop(sup, reason, timeout, "supervisor.stop")   -- its errors named so
 end
 
 return M
