@@ -46,7 +46,8 @@ static void reason_as_words(lua_State *L) {
 }
 
 int mbb_exit_now(lua_State *L, mb_proc *p) {
-    if (!p->ext && L == mbb_co(p) && !p->in_blocking) {
+    /* (A match function runs from receive's C frame: no yield from there.) */
+    if (!p->ext && L == mbb_co(p) && !p->in_blocking && !p->in_match) {
         p->yield = MB_YIELD_EXIT;
         return lua_yield(L, 0);
     }
@@ -60,7 +61,7 @@ int mbb_exit_now(lua_State *L, mb_proc *p) {
         lua_concat(L, 2);
         return lua_error(L);
     }
-    /* Inside a coroutine of the user's, or mb.blocking's fn: unwind it;
+    /* Inside a coroutine of the user's, a match function, or mb.blocking's fn: unwind it;
      * the scheduler (or the blocking thread) sees p->dying when control
      * comes back. A coroutine's resume returns the error to the body, which
      * must not go on: its next instruction goes on out (mbb_exit_soon). */

@@ -683,6 +683,17 @@ describe("mb.receive(match, timeout)", function()
     assert.same({ true, "bad" }, { m[4], m[5] })
   end)
 
+  it("ends the process with the reason a match function's mb.exit gives, even under a pcall", function()
+    local pid, ref = mb.spawn_monitor(function()
+      local mb = require "moonbeam"
+      mb.send(mb.self(), "x")
+      pcall(mb.receive, function() mb.exit("from_match") end, 0)
+      mb.exit("went_on")   -- not reached: the exit was the match's
+    end)
+    assert.equal("from_match", h.reason(ref))
+    assert.is_false(mb.alive(pid))
+  end)
+
   it("raises when the match function would wait, at the first look and at a wake", function()
     mb.spawn(function(parent)
       local mb = require "moonbeam"
