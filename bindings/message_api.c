@@ -235,6 +235,29 @@ static int l_cannot_wait(lua_State *L) {
     return 1;
 }
 
+#define EXT_LOOK_MS 100.0   /* how often the host thread's wait looks for a hook the program set */
+
+/* The host thread's wait (a plain LuaJIT program's own process): in slices,
+ * so that a hook the program sets meanwhile runs, as it would at its next
+ * instruction. luajit's own SIGINT handler sets one that raises
+ * "interrupted!": Ctrl-C did nothing while a script waited in receive().
+ * Whether something came before the deadline. */
+static bool ext_wait(lua_State *L, mb_proc *self, double deadline) {
+    for (;;) {
+        double now = mb_now_ms();
+        double until = deadline >= 0 && deadline < now + EXT_LOOK_MS ? deadline : now + EXT_LOOK_MS;
+        if (mb_external_wait(self, until)) return true;
+        if (deadline >= 0 && until >= deadline) return false;
+        lua_Hook hook = lua_gethook(L);
+        if (hook && (lua_gethookmask(L) & LUA_MASKCOUNT)) {
+            lua_Debug ar;
+            memset(&ar, 0, sizeof ar);
+            ar.event = LUA_HOOKCOUNT;
+            hook(L, &ar);   /* may raise, as "interrupted!" does */
+        }
+    }
+}
+
 /* Block until something arrives or deadline (ms on the runtime clock; < 0:
  * none) passes. The wait returns whether it did not time out, or what wake
  * says (mbb_wake). The keep values on top stay on the stack meanwhile (the
@@ -242,7 +265,7 @@ static int l_cannot_wait(lua_State *L) {
 int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake, int keep) {
     if (self->ext) {   /* its own thread waits; its caller looks after it */
         mbb_note_where(L, self);
-        bool waited = mb_external_wait(self, deadline);
+        bool waited = ext_wait(L, self, deadline);
         if (wake != MBB_WAKE_TIMED) return 0;
         lua_pushboolean(L, waited);
         return 1;

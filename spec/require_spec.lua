@@ -30,6 +30,23 @@ describe("require \"moonbeam\" from plain luajit", function()
     assert.equal("true\thello\ttrue\n", out)
   end)
 
+  -- luajit's own SIGINT handler sets a hook that raises "interrupted!" at
+  -- the next instruction; the script's wait in receive runs it too.
+  it("is interrupted by Ctrl-C (SIGINT) while the script waits in receive", function()
+    local path = sh.script([[
+      local mb = require "moonbeam"
+      print("waiting")
+      io.stdout:flush()
+      mb.receive()
+    ]])
+    local job = sh.start("luajit " .. sh.quote(path))
+    job:wait_for("waiting")
+    job:signal("INT")
+    local status, _, err = job:wait(10000)
+    assert.equal(1, status, err)
+    assert.matches("interrupted!", err, 1, true)
+  end)
+
   it("runs and exits cleanly from a program started with stdin closed", function()
     -- The host's first descriptors must not take fd 0's number: libuv
     -- aborted on closing it.

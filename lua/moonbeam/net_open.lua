@@ -73,6 +73,7 @@ return function(M, await, timeout_of)
   -- owns it and its active mode is what it was.
   function M.controlling_process(s, pid)
     local ok, err = M._hand_over(s, pid, ACTIVE_TAGS, "net.controlling_process")
+    if ok then return ok end   -- true alone, no trailing nil
     return ok, err
   end
 end

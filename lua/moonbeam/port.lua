@@ -27,6 +27,7 @@ local TAGS = { port_data = true, port_stderr = true, port_exit = true }
 -- the messages about p in the caller's mailbox go on to pid first, in order.
 function M.controlling_process(p, pid)
   local ok, err = net._hand_over(p, pid, TAGS, "port.controlling_process")   -- no tail call (net._hand_over)
+  if ok then return ok end   -- true alone, no trailing nil
   return ok, err
 end
 

@@ -90,6 +90,7 @@ end
 
 local function run(reg, fn, op, x, y)
   local a, b = run_on(reg, fn, op, x, y)
+  if b == nil then return a end   -- one value: no trailing nil (select("#", ...))
   return a, b
 end
 
