@@ -252,6 +252,7 @@ static bool ext_wait(lua_State *L, mb_proc *self, double deadline) {
         if (hook && (lua_gethookmask(L) & LUA_MASKCOUNT)) {
             lua_Debug ar;
             memset(&ar, 0, sizeof ar);
+            lua_getstack(L, 0, &ar);   /* a real frame, for a hook that asks lua_getinfo */
             ar.event = LUA_HOOKCOUNT;
             hook(L, &ar);   /* may raise, as "interrupted!" does */
         }
