@@ -61,6 +61,22 @@ describe("port.open", function()
     assert.same({ { "port_exit", p, 3 } }, drain(p))
   end)
 
+  -- A bounded mailbox drops the program's output past its bound, as any
+  -- message, but never its end: an owner would wait for it for ever.
+  it("gives port_exit to an owner whose bounded mailbox is full", function()
+    local me = mb.self()
+    mb.spawn_opt(function(me)
+      local mb, port = require "moonbeam", require "moonbeam.port"
+      local p = assert(port.open({ "sh", "-c", "printf a; printf b; printf c; printf d; exit 7" }))
+      mb.sleep(300)   -- the program has ended meanwhile, its messages queued or dropped
+      local last
+      repeat last = mb.receive(2000) until last == nil or last[1] == "port_exit"
+      mb.send(me, { "owner saw", last and last[1], last and last[3] })
+    end, { max_queue = 1 }, me)
+    local m = mb.receive(function(m) return type(m) == "table" and m[1] == "owner saw" end, 10000)
+    assert.same({ "owner saw", "port_exit", 7 }, m)
+  end)
+
   it("a program that does not exist gives nil, enoent", function()
     assert.same({ nil, "enoent" }, { port.open({ "moonbeam-no-such-program" }) })
   end)
