@@ -72,9 +72,11 @@ static int l_call_send(lua_State *L) {
      * coroutine of its own: message_api.c), refused before the request
      * goes, not after its server acted on it; the caller raises it under
      * its own name, as a request that cannot be sent. */
-    lua_pushnil(L);
-    if (mbb_push_cannot_wait(L, self, "call")) return 2;
-    lua_pop(L, 1);
+    if (mbb_push_cannot_wait(L, self, "call")) {
+        lua_pushnil(L);
+        lua_insert(L, -2);   /* nil, why */
+        return 2;
+    }
     mb_pid server = mbb_check_pid(L, 1, "call");
     luaL_checktype(L, 2, LUA_TSTRING);
     /* The deadline core.call_wait keeps to (a timeout nil, or too long for

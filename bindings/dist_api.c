@@ -151,18 +151,29 @@ static void fill_len(mb_buf *b) {
  * self->scratch, and hand the frame to the connection with
  * node (taking b's bytes). Raises when the message holds what cannot
  * cross (a function, a shared table...). */
-static void send_frame(lua_State *L, mb_proc *self, mb_dist *d, const char *node, mb_buf *b, bool version) {
+/* Append the term in self->scratch to the frame in b (its version first
+ * when version): NULL, or what it holds that cannot cross ("out of memory"
+ * when that failed; b is freed then). */
+static const char *append_term(mb_proc *self, mb_dist *d, mb_buf *b, bool version) {
     const char *why = NULL;
     mb_span msg = {self->scratch.p, self->scratch.len};
     if (version && mb_etf_put_version(b)) why = "out of memory";
     else mb_dist_to_etf(mb_dist_me(d), msg, b, &why);
-    if (why) {
-        mb_buf_free(b);
-        mbb_raisef(L, "send: msg: cannot go to another node: it holds %s", why);
-    }
+    if (why) mb_buf_free(b);
+    return why;
+}
+
+/* Hand the whole frame in b to the connection with node (taking b's bytes). */
+static void send_built(mb_dist *d, const char *node, mb_buf *b) {
     fill_len(b);
     mb_dist_send_frame(d, node, b->p, b->len);   /* fails only when the host stops: dropped */
     mb_buf_init(b);
+}
+
+static void send_frame(lua_State *L, mb_proc *self, mb_dist *d, const char *node, mb_buf *b, bool version) {
+    const char *why = append_term(self, d, b, version);
+    if (why) mbb_raisef(L, "send: msg: cannot go to another node: it holds %s", why);
+    send_built(d, node, b);
 }
 
 /* The frame's start: length to fill, pass-through byte, version. */
@@ -248,30 +259,29 @@ int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int i
     return 0;
 }
 
-/* The call's frame, sent to node: SEND {2, '', Server} or REG_SEND {6,
- * Self, '', Name}; then {Label, {Self, Ref}, Req}, the label (at 2) an
- * atom as Erlang's gen expects, the request in self->scratch. -1 when out
- * of memory; raises when the request cannot cross. */
-static int call_frame(lua_State *L, mb_proc *self, mb_dist *d, mb_pid server, const char *name, const char *node,
-                      mb_ref ref) {
+/* The call's frame, into b: SEND {2, '', Server} or REG_SEND {6, Self, '',
+ * Name}; then {Label, {Self, Ref}, Req}, the label (at 2) an atom as
+ * Erlang's gen expects, the request in self->scratch. NULL, or why it
+ * cannot be made ("out of memory", or what the request holds that cannot
+ * cross); b is freed then. */
+static const char *call_frame(lua_State *L, mb_proc *self, mb_dist *d, mb_pid server, const char *name, mb_ref ref,
+                              mb_buf *b) {
     size_t ln;
     const char *label = lua_tolstring(L, 2, &ln);
     const mb_dist_self *me = mb_dist_me(d);
-    mb_buf b;
-    mb_buf_init(&b);
-    int bad = frame_head(&b) || (server ? mb_etf_put_tuple(&b, 3) || mb_etf_put_int(&b, 2) ||
-                                              mb_etf_put_atom(&b, "", 0) || mb_dist_put_pid(me, &b, server)
-                                        : mb_etf_put_tuple(&b, 4) || mb_etf_put_int(&b, MB_DIST_REG_SEND) ||
-                                              mb_dist_put_pid(me, &b, self->pid) || mb_etf_put_atom(&b, "", 0) ||
-                                              mb_etf_put_atom(&b, name, strlen(name))) ||
-              mb_etf_put_version(&b) || mb_etf_put_tuple(&b, 3) || mb_etf_put_atom(&b, label, ln) ||
-              mb_etf_put_tuple(&b, 2) || mb_dist_put_pid(me, &b, self->pid) || mb_dist_put_call_tag(me, &b, ref);
+    mb_buf_init(b);
+    int bad = frame_head(b) || (server ? mb_etf_put_tuple(b, 3) || mb_etf_put_int(b, 2) ||
+                                              mb_etf_put_atom(b, "", 0) || mb_dist_put_pid(me, b, server)
+                                        : mb_etf_put_tuple(b, 4) || mb_etf_put_int(b, MB_DIST_REG_SEND) ||
+                                              mb_dist_put_pid(me, b, self->pid) || mb_etf_put_atom(b, "", 0) ||
+                                              mb_etf_put_atom(b, name, strlen(name))) ||
+              mb_etf_put_version(b) || mb_etf_put_tuple(b, 3) || mb_etf_put_atom(b, label, ln) ||
+              mb_etf_put_tuple(b, 2) || mb_dist_put_pid(me, b, self->pid) || mb_dist_put_call_tag(me, b, ref);
     if (bad) {
-        mb_buf_free(&b);
-        return -1;
+        mb_buf_free(b);
+        return "out of memory";
     }
-    send_frame(L, self, d, node, &b, false);
-    return 0;
+    return append_term(self, d, b, false);
 }
 
 int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node) {
@@ -284,24 +294,27 @@ int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, 
         return 2;
     }
     mb_dist *d = mb_dist_of(self->rt);
-    /* What Erlang's format cannot carry (a function, NaN) is the caller's
-     * to name, as a req that cannot be sent at all, and before anything is
-     * set up: the frame's own conversion would raise as a send's. */
-    if (d) {
-        const char *why = NULL;
-        mb_buf etf;
-        mb_buf_init(&etf);
-        mb_dist_to_etf(mb_dist_me(d), (mb_span){self->scratch.p, self->scratch.len}, &etf, &why);
-        mb_buf_free(&etf);
-        if (why) {
-            lua_pushnil(L);
-            lua_pushfstring(L, "req: cannot go to another node: it holds %s", why);
-            return 2;
-        }
-    }
+    mb_ref ref = mb_make_ref(self->rt);
+    /* The frame is made before anything is set up: what Erlang's format
+     * cannot carry (a function, NaN) is the caller's to name, as a req that
+     * cannot be sent at all. */
     char where[256];
     if (server) node = node_of(d, server, where);
-    mb_ref ref = mb_make_ref(self->rt);
+    mb_buf frame;
+    mb_buf_init(&frame);
+    const char *why = NULL;
+    if (d && node) {
+        why = call_frame(L, self, d, server, name, ref, &frame);
+    } else if (d) {   /* nowhere to send it (noconnection comes): the request is still the caller's to name */
+        why = append_term(self, d, &frame, false);
+        if (!why) mb_buf_free(&frame);
+    }
+    if (why && strcmp(why, "out of memory") == 0) return mbb_raisef(L, "call: out of memory");
+    if (why) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "req: cannot go to another node: it holds %s", why);
+        return 2;
+    }
     mb_pid chain[MB_MAX_CHAIN];
     mb_call_begin(self, 0, ref, chain);   /* across nodes no wait-for graph: no cycle is seen */
     /* The server is monitored under the call's ref, as a local call's is:
@@ -310,10 +323,7 @@ int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, 
     /* Not a node, or a pid this node no longer knows: nothing is sent
      * (there is no node to write our pid for); the monitor's DOWN
      * noconnection is already there. */
-    if (d && node && call_frame(L, self, d, server, name, node, ref)) {
-        mb_call_end(self);
-        return mbb_raisef(L, "call: out of memory");
-    }
+    if (d && node) send_built(d, node, &frame);
     mbb_push_ref(L, ref);
     lua_pushboolean(L, --self->budget <= 0 || self->dying);
     lua_pushboolean(L, 1);   /* remote: the caller demonitors when done */

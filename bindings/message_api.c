@@ -94,11 +94,20 @@ static int send_scratch(lua_State *L, mb_proc *self, mb_pid dest, mb_msg_kind ki
     return 2;
 }
 
+/* What every send checks: dest at 1 (of dest_type, lua_type's, looked at
+ * already), and msg at 2, encoded into self->scratch. Each type is looked
+ * at once: each C API call is ~1% of a ring's hop. Raises for a bad one. */
+static inline mb_pid check_send(lua_State *L, mb_proc *self, int dest_type) {
+    mb_pid dest = mbb_check_dest_typed(L, 1, dest_type, "send");
+    int msg_type = lua_type(L, 2);
+    if (msg_type == LUA_TNIL || msg_type == LUA_TNONE) mbb_raisef(L, "send: a message cannot be nil");
+    mbb_encode_typed_or_raise(L, self, 2, msg_type, "send: msg");
+    return dest;
+}
+
 static int send_kind(lua_State *L, mb_msg_kind kind) {
     mb_proc *self = mbb_self(L);
-    mb_pid dest = mbb_check_dest(L, 1, "send");
-    if (lua_isnoneornil(L, 2)) return mbb_raisef(L, "send: a message cannot be nil");
-    mbb_encode_or_raise(L, self, 2, "send: msg");
+    mb_pid dest = check_send(L, self, lua_type(L, 1));
     return send_scratch(L, self, dest, kind);
 }
 
@@ -150,7 +159,6 @@ static bool resolve_table_dest(lua_State *L) {
  * "full" comes back at once, and the next send or receive yields. */
 static int l_send(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    /* Each type looked at once (each C API call is ~1% of a ring's hop). */
     int dest_type = lua_type(L, 1);
     if (dest_type == LUA_TTABLE) {
         if (!resolve_table_dest(L)) {
@@ -159,10 +167,7 @@ static int l_send(lua_State *L) {
         }
         dest_type = lua_type(L, 1);
     }
-    mb_pid dest = mbb_check_dest_typed(L, 1, dest_type, "send");
-    int msg_type = lua_type(L, 2);
-    if (msg_type == LUA_TNIL || msg_type == LUA_TNONE) return mbb_raisef(L, "send: a message cannot be nil");
-    mbb_encode_typed_or_raise(L, self, 2, msg_type, "send: msg");
+    mb_pid dest = check_send(L, self, dest_type);
     bool over;
     if (!deliver_scratch(L, self, dest, MB_MSG_DATA, &over)) {
         lua_pushboolean(L, 0);
@@ -217,15 +222,29 @@ static int l_send_system(lua_State *L) { return send_kind(L, MB_MSG_SYSTEM); }
  * which dest's next receive takes before any message. */
 static int l_send_code(lua_State *L) { return send_kind(L, MB_MSG_CODE); }
 
+/* Where a process (not the host thread's) cannot wait, and so why. */
+typedef enum { CAN_WAIT, IN_MATCH, IN_COROUTINE, IN_BLOCKING } wait_refusal;
+
+static inline wait_refusal refusal(lua_State *L, mb_proc *self) {
+    /* A match function runs from C (receive_api.c), on the state's main
+     * thread when a wake runs it: no wait could come back to it. */
+    if (self->in_match) return IN_MATCH;
+    if (L != mbb_co(self)) return IN_COROUTINE;
+    /* A pool thread waits for nobody's messages: a wait there could hold
+     * it for ever. receive(0) still works. */
+    if (self->in_blocking) return IN_BLOCKING;
+    return CAN_WAIT;
+}
+
 int mbb_push_cannot_wait(lua_State *L, mb_proc *self, const char *verb) {
-    /* A match function's wait is receive's error (the receive that runs
-     * it): left to mbb_wait_for. */
-    if (self->ext || self->in_match) return 0;
-    if (L != mbb_co(self))
+    if (self->ext) return 0;
+    switch (refusal(L, self)) {
+    case IN_COROUTINE:
         lua_pushfstring(L, "cannot wait inside a coroutine of your own; %s from the process's body", verb);
-    else if (self->in_blocking) lua_pushfstring(L, "cannot wait inside mb.blocking; %s after it returns", verb);
-    else return 0;
-    return 1;
+        return 1;
+    case IN_BLOCKING: lua_pushfstring(L, "cannot wait inside mb.blocking; %s after it returns", verb); return 1;
+    default: return 0;   /* a match function's wait is receive's error (mbb_wait_for) */
+    }
 }
 
 /* core._cannot_wait(verb) -> nil, or why the caller cannot wait here
@@ -271,15 +290,13 @@ int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake, in
         lua_pushboolean(L, waited);
         return 1;
     }
-    /* A match function runs from C (receive_api.c), on the state's main
-     * thread when a wake runs it: no wait could come back to it. */
-    if (self->in_match) return mbb_raisef(L, "receive: cannot wait inside a match function");
-    if (L != mbb_co(self))
+    switch (refusal(L, self)) {
+    case IN_MATCH: return mbb_raisef(L, "receive: cannot wait inside a match function");
+    case IN_COROUTINE:
         return mbb_raisef(L, "receive: cannot block inside a coroutine of your own; receive from the process's body");
-    /* A pool thread waits for nobody's messages: a wait there could hold
-     * it for ever. receive(0) still works. */
-    if (self->in_blocking)
-        return mbb_raisef(L, "receive: cannot wait inside mb.blocking; receive or sleep after it returns");
+    case IN_BLOCKING: return mbb_raisef(L, "receive: cannot wait inside mb.blocking; receive or sleep after it returns");
+    case CAN_WAIT: break;
+    }
     self->wait_deadline = deadline;
     ((mbb_lua *)self->state)->on_wake = (uint8_t)wake;   /* a Lua process's own coroutine, above */
     self->yield = MB_YIELD_WAIT;

@@ -84,8 +84,7 @@ struct mb_console_conn {
     bool goodbye;                   /* the session is over: start no other console */
     bool end_asked;                 /* the terminal sent 'E' */
     bool client_gone;               /* the terminal hung up */
-    bool interrupted;               /* pid was killed on the terminal's Ctrl-C */
-    double killed_at;               /* when (0: not) */
+    double killed_at;               /* when pid was killed on the terminal's Ctrl-C (0: not) */
     /* Killed console processes that the kill cannot reach yet (a system
      * call that blocks: a FIFO's open, os.execute): another took over, and
      * each still holds the connection (a reference) until it ends. What
@@ -278,7 +277,6 @@ static void take_over(mb_console_server *s, mb_console_conn *c) {
     if (c->norphans == MAX_ORPHANS) return;   /* it waits for its kill, as before */
     mb_pid old = c->pid;
     if (c->opened && !c->ended) c->orphans[c->norphans++] = old;   /* its reference, until it lets go */
-    c->interrupted = false;
     c->killed_at = 0;
     if (spawn_console(s, c, old, "interrupted"))
         say_goodbye(c, "** cannot start a console process (out of memory or processes)\n");
@@ -311,13 +309,12 @@ static void tend(mb_console_server *s) {
         if (c->interrupt_at && mb_now_ms() - c->interrupt_at >= INTERRUPT_GRACE_MS) {
             c->interrupt_at = 0;
             if (interrupt_untaken(s, c->pid)) {
-                c->interrupted = true;
                 c->killed_at = mb_now_ms();
                 kill_console(s, c->pid);
             }
         }
         drop_dead_orphans(s, c);
-        if (c->interrupted && alive && c->killed_at && mb_now_ms() - c->killed_at >= TAKEOVER_MS) take_over(s, c);
+        if (c->killed_at && alive && mb_now_ms() - c->killed_at >= TAKEOVER_MS) take_over(s, c);
         /* A process that died before it opened the connection never lets go. */
         bool dead = c->ended || (c->pid && !c->opened && !alive);
         if (dead && !c->goodbye && !c->client_gone && !s->stopping) {
@@ -326,8 +323,7 @@ static void tend(mb_console_server *s) {
             } else if (restarting_too_often(c)) {
                 say_goodbye(c, "** the console process keeps ending; giving up (see the host's log)\n");
             } else {
-                const char *why = c->interrupted ? "interrupted" : "exited";
-                c->interrupted = false;
+                const char *why = c->killed_at ? "interrupted" : "exited";
                 c->killed_at = 0;
                 if (spawn_console(s, c, c->pid, why))
                     say_goodbye(c, "** cannot start a console process (out of memory or processes)\n");
@@ -419,7 +415,7 @@ static void on_frame(mb_console_server *s, mb_console_conn *c, char type, const 
             deliver(s, pid, type, p, n);
         } else {
             pthread_mutex_lock(&s->lock);
-            c->interrupted = true;
+            c->killed_at = mb_now_ms();
             pthread_mutex_unlock(&s->lock);
             kill_console(s, pid);
         }
@@ -612,7 +608,7 @@ static size_t poll_set(mb_console_server *s, struct pollfd **fds, mb_console_con
         *wake_at = fmin(*wake_at, stall_at);
         /* A kill under way: look again soon, its process may end without
          * letting go of the connection (tend). */
-        if (c->interrupted && !c->ended) *wake_at = fmin(*wake_at, now + KILL_LOOK_MS);
+        if (c->killed_at && !c->ended) *wake_at = fmin(*wake_at, now + KILL_LOOK_MS);
         if (c->interrupt_at) *wake_at = fmin(*wake_at, c->interrupt_at + INTERRUPT_GRACE_MS);
     }
     return k;

@@ -103,10 +103,9 @@ int mb_call_reply(mb_runtime *rt, mb_sched *from, mb_pid caller, mb_ref ref,
 void mb_call_deferred(mb_runtime *rt, mb_pid caller, mb_ref ref) {
     mb_proc *p = mb_proctab_get(&rt->procs, caller);
     if (!p) return;
-    mb_ref awaited = ref;
     /* Only while that call is awaited: a compare, so a next call's edge,
      * begun meanwhile, stays. */
-    if (atomic_load(&p->await_ref) == awaited) {
+    if (atomic_load(&p->await_ref) == ref) {
         mb_pid server = atomic_load(&p->calling);
         if (server) atomic_compare_exchange_strong(&p->calling, &server, 0);
     }

@@ -105,19 +105,12 @@ int mb_io_addr_name(const struct sockaddr *sa, char host[64], int *port) {
     return uv_ip4_name(a, host, 64);
 }
 
-/* Send the message built in b (unless bad) to owner, and free b. Data (a
- * socket's bytes, a datagram, a program's output) a full mailbox drops, as
- * any message (mailbox_bounds.h); a change of state (closed, an error,
- * passive again, a program's exit) it never drops, as it does not a DOWN:
- * an owner that missed its socket's or program's end would wait for ever. */
+/* Send the message built in b (unless bad) to owner, and free b: data as
+ * an ordinary message, else as one no full mailbox drops (io_answer.h). */
 static int tell(mb_runtime *rt, mb_sched *from, mb_pid owner, mb_buf *b, int bad, bool data) {
     int rc = bad ? -1 : mb_send(rt, from, 0, owner, data ? MB_MSG_DATA : MB_MSG_SYSTEM, 0, b->p, b->len);
     mb_buf_free(b);
     return rc < 0 ? -1 : 0;
-}
-
-static bool is_data(const char *tag) {
-    return strcmp(tag, "tcp") == 0 || strcmp(tag, "port_data") == 0 || strcmp(tag, "port_stderr") == 0;
 }
 
 int mb_io_tell_udp(mb_runtime *rt, mb_sched *from, mb_pid owner, uint64_t h, const char *host, int port, const void *s, size_t n) {
@@ -135,13 +128,23 @@ int mb_io_tell_num(mb_runtime *rt, mb_sched *from, mb_pid owner, const char *tag
     return tell(rt, from, owner, &b,
                 mb_put_tuple_head(&b, 3) || mb_put_string(&b, tag, strlen(tag)) || mb_put_id(&b, MB_T_IO, h) ||
                     mb_put_number(&b, x),
-                is_data(tag));
+                false);
 }
 
-int mb_io_tell(mb_runtime *rt, mb_sched *from, mb_pid owner, const char *tag, uint64_t h, const void *s, size_t n) {
+/* {tag, h} or {tag, h, s} (s NULL: none). */
+static int tell_tagged(mb_runtime *rt, mb_sched *from, mb_pid owner, const char *tag, uint64_t h, const void *s,
+                       size_t n, bool data) {
     mb_buf b;
     mb_buf_init(&b);
     int bad = mb_put_tuple_head(&b, s ? 3 : 2) || mb_put_string(&b, tag, strlen(tag)) ||
               mb_put_id(&b, MB_T_IO, h) || (s && mb_put_string(&b, s, n));
-    return tell(rt, from, owner, &b, bad, is_data(tag));
+    return tell(rt, from, owner, &b, bad, data);
+}
+
+int mb_io_tell_data(mb_runtime *rt, mb_sched *from, mb_pid owner, const char *tag, uint64_t h, const void *s, size_t n) {
+    return tell_tagged(rt, from, owner, tag, h, s, n, true);
+}
+
+int mb_io_tell(mb_runtime *rt, mb_sched *from, mb_pid owner, const char *tag, uint64_t h, const void *s, size_t n) {
+    return tell_tagged(rt, from, owner, tag, h, s, n, false);
 }

@@ -37,13 +37,20 @@ void mb_io_ok_dgram(mb_runtime *rt, mb_sched *from, const mb_io_req *r, const vo
 struct sockaddr;
 int mb_io_addr_name(const struct sockaddr *sa, char host[64], int *port);
 
-/* {"udp", h, host, port, s} to owner. -1 when out of memory. */
-int mb_io_tell_udp(mb_runtime *rt, mb_sched *from, mb_pid owner, uint64_t h, const char *host, int port, const void *s, size_t n);
-/* {tag, h, x} to owner: a number (port_exit's status). */
-int mb_io_tell_num(mb_runtime *rt, mb_sched *from, mb_pid owner, const char *tag, uint64_t h, double x);
+/* The messages to a socket's or a port's owner, from nobody. -1 when out
+ * of memory. Data (bytes, a datagram, a program's output) goes as an
+ * ordinary message, which a full mailbox drops (mailbox_bounds.h); a
+ * change of state (closed, an error, passive again, a program's exit) as
+ * one it never drops, as it does not a DOWN: an owner that missed its
+ * socket's or program's end would wait for ever. */
 
-/* {tag, h} or {tag, h, s} (s NULL: none) to owner, as an ordinary message
- * from nobody. -1 when out of memory. */
+/* {"udp", h, host, port, s}: data. */
+int mb_io_tell_udp(mb_runtime *rt, mb_sched *from, mb_pid owner, uint64_t h, const char *host, int port, const void *s, size_t n);
+/* {tag, h, s}: data ("tcp", "port_data", "port_stderr"). */
+int mb_io_tell_data(mb_runtime *rt, mb_sched *from, mb_pid owner, const char *tag, uint64_t h, const void *s, size_t n);
+/* {tag, h, x}: a change of state with a number (port_exit's status). */
+int mb_io_tell_num(mb_runtime *rt, mb_sched *from, mb_pid owner, const char *tag, uint64_t h, double x);
+/* {tag, h} or {tag, h, s} (s NULL: none): a change of state. */
 int mb_io_tell(mb_runtime *rt, mb_sched *from, mb_pid owner, const char *tag, uint64_t h, const void *s, size_t n);
 
 #endif

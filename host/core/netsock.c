@@ -339,7 +339,7 @@ static void push_active(sock *s) {
             break;
         }
         if (got == 0) break;
-        if (mb_io_tell(rt, from, s->owner, "tcp", s->id, in_at(s) + off, len)) break;   /* OOM: keep it */
+        if (mb_io_tell_data(rt, from, s->owner, "tcp", s->id, in_at(s) + off, len)) break;   /* OOM: keep it */
         consume(s, used);
         if (s->active > 0 && --s->active == 0 && !s->once) mb_io_tell(rt, from, s->owner, "tcp_passive", s->id, NULL, 0);
     }

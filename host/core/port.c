@@ -179,7 +179,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
         return;
     }
     if (nread == 0) return;
-    mb_io_tell(p->pp->rt, NULL, p->owner, is_out ? "port_data" : "port_stderr", p->id, buf->base, (size_t)nread);
+    mb_io_tell_data(p->pp->rt, NULL, p->owner, is_out ? "port_data" : "port_stderr", p->id, buf->base, (size_t)nread);
     if (owner_behind(p, MAILBOX_MAX) && uv_timer_start(&p->poll, on_poll, POLL_MS, POLL_MS) == 0) {
         p->paused = true;
         update_reading(p);

@@ -56,6 +56,15 @@ local function split(name, ...)
 end
 
 -- A call to the agent, whose failure is named after the agent's function.
+-- The error of a request {what, fn, args} that could not be sent: an extra
+-- argument named among the call's own (after a and fn), not by its path
+-- inside the request (root: "req" or "msg"); level as error's, from here.
+local function raise_extra(name, err, root, level)
+  local i, rest = tostring(err):match(root .. "%[3%]%[(%d+)%](.*)$")
+  if i then error(("%s: argument #%d%s"):format(name, tonumber(i) + 2, rest), level) end
+  error(err, 0)
+end
+
 local function call(a, what, fn, ...)
   local name = "agent." .. what
   check_fn(fn, name, 2)
@@ -66,13 +75,7 @@ local function call(a, what, fn, ...)
   end
   local args, timeout = split(name, ...)
   local ok, reply, err = pcall(gen.try_call, a, { what, fn, args }, timeout)
-  if not ok then
-    -- An extra argument that cannot be sent, named among the call's own
-    -- arguments (after a and fn), not inside try_call's request.
-    local i, rest = tostring(reply):match("req%[3%]%[(%d+)%](.*)$")
-    if i then error(("%s: argument #%d%s"):format(name, tonumber(i) + 2, rest), 3) end
-    error(reply, 0)
-  end
+  if not ok then raise_extra(name, reply, "req", 4) end
   if err then error(util().failure(err, name, a, fn, ...), 3) end
   return reply
 end
@@ -105,12 +108,7 @@ function M.cast(a, fn, ...)
   end
   if util().is_node_name(a) then require("moonbeam").dist_check_node(a[2], "agent.cast") end
   local ok, err = pcall(gen.cast, a, { "cast", fn, pack(...) })
-  if not ok then
-    -- as call's: an extra argument named among agent.cast's own
-    local i, rest = tostring(err):match("msg%[3%]%[(%d+)%](.*)$")
-    if i then error(("agent.cast: argument #%d%s"):format(tonumber(i) + 2, rest), 2) end
-    error(err, 0)
-  end
+  if not ok then raise_extra("agent.cast", err, "msg", 3) end
   return true
 end
 

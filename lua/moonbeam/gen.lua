@@ -117,19 +117,9 @@ end
 
 --- reply(from, value): the server's answer to a call. A reply that cannot
 -- be sent becomes an error for the caller; the server goes on (the value,
--- not the server, is at fault).
-function M.reply(from, value)
-  local ok, err = pcall(c_reply, from[1], from[2], value)
-  if ok then return end
-  if mb.node(from[1]) == mb.node() then
-    c_reply(from[1], from[2], { REPLY_FAILED, tostring(err) })
-  else
-    -- A caller on another node, Erlang's gen_server:call maybe, takes any
-    -- reply as the answer: {error, {'$gen_reply_failed', Why}} says what
-    -- happened in a form it can match (moonbeam.node's reply reads it).
-    c_reply(from[1], from[2], mb.tuple(mb.atom("error"), mb.tuple(mb.atom(REPLY_FAILED), tostring(err))))
-  end
-end
+-- not the server, is at fault): core._gen_answer, as gen_server's loop answers.
+local gen_answer = mb._gen_answer
+function M.reply(from, value) gen_answer(from[1], from[2], value) end
 
 --- stop(pid, label, req, timeout) -> true, reason or false, err: send req
 -- (a system message) that makes pid stop, and wait timeout ms (nil:

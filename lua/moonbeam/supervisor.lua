@@ -193,6 +193,11 @@ local function check_sup(sup, fn)
   error(("supervisor.%s: sup must be a pid or a registered name, got %s"):format(fn, type(sup)), 0)
 end
 
+-- sup answered fn's request with what no supervisor answers.
+local function not_a_supervisor(fn, sup, answered)
+  error(("%s: %s is not a supervisor (it answered %s)"):format(fn, tostring(sup), tostring(answered)), 0)
+end
+
 -- What the user gave as req[2], for a refusal of it: "id", or start_child's "arg".
 local ARG_NAMES = { start_child = "arg" }
 
@@ -207,9 +212,7 @@ local function call(sup, req)
   end
   if err then error(util.failure(err, fn, sup, req[2]), 0) end
   -- A supervisor answers each of these with true or a table (sup_requests.c)
-  if reply ~= true and type(reply) ~= "table" then
-    error(("%s: %s is not a supervisor (it answered %s)"):format(fn, tostring(sup), tostring(reply)), 0)
-  end
+  if reply ~= true and type(reply) ~= "table" then not_a_supervisor(fn, sup, reply) end
   return reply
 end
 
@@ -219,7 +222,7 @@ local function result(r, fn, sup)
     if r.ok == "ignore" then return nil, "ignore" end
     return r.ok
   end
-  if r.err == nil then error(("supervisor.%s: %s is not a supervisor"):format(fn, tostring(sup)), 0) end
+  if r.err == nil then not_a_supervisor("supervisor." .. fn, sup, r) end
   return nil, r.err
 end
 
@@ -235,7 +238,7 @@ function M.start_child(sup, x)
     if ok then return result(call(sup, { "start_child", spec, x }), "start_child", sup) end
     -- Refused for what cannot be sent: no supervisor could take it, as a
     -- spec or as an argument.
-    if spec[3] and not mb._sendable(x, "arg", true) then return nil, spec end
+    if not mb._sendable(x, "arg", true) then return nil, spec end
     return result(call(sup, { "start_child", false, x, spec }), "start_child", sup)
   end
   return result(call(sup, { "start_child", x }), "start_child", sup)
