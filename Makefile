@@ -95,8 +95,11 @@ $(B)/bin/core_test: spec/core/core_test.c $(CORE_OBJS) $(HEADERS)
 	$(CC) $(CFLAGS_CORE) -o $@ spec/core/core_test.c $(CORE_OBJS) $(LIBS_UV) $(LDFLAGS)
 
 # The Lua modules every process may need, as bytecode inside the core,
-# stripped of debug info: every process pays for what it loads.
-$(B)/gen/embedded.c: $(LUA_SRC)
+# stripped of debug info: every process pays for what it loads. Listed in
+# strcmp's order of their names (LC_ALL=C sort), for mbb_find_embedded's
+# binary search.
+EMBEDDED_NAMES = $(shell for f in $(LUA_SRC); do echo $$f | sed -e 's|^lua/||' -e 's|/init\.lua$$||' -e 's|\.lua$$||' -e 's|/|.|g'; done | LC_ALL=C sort)
+$(B)/gen/embedded.c: $(LUA_SRC) Makefile
 	@mkdir -p $(B)/gen
 	@printf '#include "../../bindings/bindings.h"\n' > $@.tmp
 	@for f in $(LUA_SRC); do \
@@ -105,12 +108,11 @@ $(B)/gen/embedded.c: $(LUA_SRC)
 	  printf '#include "%s.h"\n' $$m >> $@.tmp; \
 	done
 	@printf 'const mbb_embedded mbb_embedded_modules[] = {\n' >> $@.tmp
-	@for f in $(LUA_SRC); do \
-	  m=$$(echo $$f | sed -e 's|^lua/||' -e 's|/init\.lua$$||' -e 's|\.lua$$||' -e 's|/|.|g'); \
+	@for m in $(EMBEDDED_NAMES); do \
 	  s=luaJIT_BC_$$(echo $$m | tr . _); \
 	  printf '    {"%s", %s, %s_SIZE},\n' $$m $$s $$s >> $@.tmp; \
 	done
-	@printf '    {NULL, NULL, 0}};\n' >> $@.tmp
+	@printf '};\nconst size_t mbb_n_embedded = sizeof mbb_embedded_modules / sizeof *mbb_embedded_modules;\n' >> $@.tmp
 	@mv $@.tmp $@
 
 $(B)/obj/embedded.o: $(B)/gen/embedded.c $(HEADERS)

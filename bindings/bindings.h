@@ -235,7 +235,8 @@ typedef struct mbb_embedded {
     const unsigned char *code;
     size_t size;
 } mbb_embedded;
-extern const mbb_embedded mbb_embedded_modules[];
+extern const mbb_embedded mbb_embedded_modules[];   /* sorted by name, as strcmp */
+extern const size_t mbb_n_embedded;
 const mbb_embedded *mbb_find_embedded(const char *name);
 /* Put one searcher right after package.preload that finds moonbeam.core,
  * the embedded modules and the standard libraries: the built-in copy is

@@ -44,10 +44,14 @@ mb_proc *mbb_self(lua_State *L) {
     return h->self;
 }
 
+static int embedded_name_is(const void *key, const void *elem) {
+    return strcmp(key, ((const mbb_embedded *)elem)->name);
+}
+
+/* The list is in strcmp's order (the Makefile sorts it): a look-up takes
+ * ~5 comparisons, not ~27; a require of a user's module misses twice. */
 const mbb_embedded *mbb_find_embedded(const char *name) {
-    for (const mbb_embedded *e = mbb_embedded_modules; e->name; e++)
-        if (strcmp(e->name, name) == 0) return e;
-    return NULL;
+    return bsearch(name, mbb_embedded_modules, mbb_n_embedded, sizeof *mbb_embedded_modules, embedded_name_is);
 }
 
 void mbb_install_exit(lua_State *L, int idx) {
