@@ -8,6 +8,8 @@
 --   tab_lookup_2p_per_s   N lookups from two processes at once
 --   tab_insert_per_s      N inserts (overwriting the 1000 keys), one process
 --   tab_counter_2p_per_s  N update_counter calls on one key, two processes
+--   tab_dbag_1key_per_s   N/10 inserts under one key of a duplicate_bag (a
+--                         registry topic's subscribers), one process
 --   cfg_call_8r_per_s     8 readers, N reads of a config value in all,
 --                         each through a gen_server call
 --   cfg_table_8r_per_s    the same reads as direct lookups in a table
@@ -72,6 +74,13 @@ local function counter(n)
   for _ = 1, n do update(t, "counter", 1) end
 end
 
+local function one_key_inserts(n)
+  local tab = require "moonbeam.table"
+  local t, insert = tab.new({ type = "duplicate_bag" }), tab.insert
+  for i = 1, n do insert(t, "topic", i) end
+  tab.delete_table(t)
+end
+
 local function config_by_call(n, server)
   local call = require("moonbeam.gen_server").call
   for _ = 1, n do
@@ -94,6 +103,7 @@ local before = tab.lookup(t, "counter")
 local rate = in_parallel(2, N, counter)
 assert(tab.lookup(t, "counter") == before + 2 * (1000 + math.floor(N / 2)), "update_counter lost updates")
 u.result("tab_counter_2p_per_s", rate, "op/s")
+u.result("tab_dbag_1key_per_s", in_parallel(1, math.floor(N / 10), one_key_inserts), "op/s")
 local c = tab.new("bench_cfg")
 tab.insert(c, "config:timeout", 5000)
 local by_call = in_parallel(8, math.floor(N / 10), config_by_call, cfg)

@@ -183,6 +183,7 @@ local rows = {
   { "tab_lookup_2p_per_s",  "table lookup, 2 processes",     "op/s",   vs_beam("≥", "1.0") },
   { "tab_insert_per_s",     "table insert, 1 process",       "op/s" },
   { "tab_counter_2p_per_s", "update_counter, 1 key, 2 procs", "op/s",  vs_beam("≥", "1.0") },
+  { "tab_dbag_1key_per_s",  "duplicate_bag insert, 1 key",   "op/s" },
   { "cfg_call_8r_per_s",    "config read via gen call, 8 readers", "op/s" },
   { "cfg_table_8r_per_s",   "config read via table, 8 readers",    "op/s" },
   { "cfg_table_vs_call",    "  table / gen call",            "×",      own_at_least(5, "moonbeam's own") },

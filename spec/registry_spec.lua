@@ -298,6 +298,27 @@ describe("registry", function()
       assert.is_false(called)
     end)
 
+    it("keeps a key's entries in the order they came as holders come and go", function()
+      local name = start("duplicate")
+      local holders = {}
+      for i = 1, 6 do
+        holders[i] = agent()
+        assert.is_true(ask(holders[i], "register", name, "topic", i))
+      end
+      for _, i in ipairs({ 1, 4, 6 }) do   -- the first, a middle one, the last
+        local ref = mb.monitor(holders[i])
+        mb.send(holders[i], "exit")
+        h.down(ref)
+      end
+      for i = 7, 8 do
+        holders[i] = agent()
+        assert.is_true(ask(holders[i], "register", name, "topic", i))
+      end
+      local want = {}
+      for _, i in ipairs({ 2, 3, 5, 7, 8 }) do want[#want + 1] = { holders[i], i } end
+      assert.same(want, registry.lookup(name, "topic"))
+    end)
+
     it("a dead process's entries go, the others stay", function()
       local name = start("duplicate", 3)
       local other = agent()

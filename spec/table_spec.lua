@@ -333,6 +333,59 @@ describe("bags", function()
     assert.equal(1, tab.size(t))
   end)
 
+  it("keeps a key's order as objects go from its front, middle and end, and after", function()
+    for _, kind in ipairs({ "bag", "duplicate_bag" }) do
+      local t = tab.new({ type = kind })
+      for i = 1, 7 do   -- the first, a middle and the last expire
+        tab.insert(t, "k", "v" .. i, (i == 1 or i == 4 or i == 7) and 1 or nil)
+        tab.insert(t, "other" .. i, i)
+      end
+      mb.sleep(20)
+      tab.insert(t, "k", "v8")   -- the insert reclaims the expired ones first
+      assert.same({ "v2", "v3", "v5", "v6", "v8" }, tab.lookup(t, "k"), kind)
+      tab.insert(t, "k", "v9")
+      assert.same({ "v2", "v3", "v5", "v6", "v8", "v9" }, tab.lookup(t, "k"), kind)
+      assert.equal(13, tab.size(t), kind)
+      for i = 1, 7 do assert.same({ i }, tab.lookup(t, "other" .. i), kind) end
+    end
+    local bag = tab.new({ type = "bag" })   -- a value again: replaced in place, the last too
+    for _, v in ipairs({ "a", "b", "c", "c", "a", "d" }) do tab.insert(bag, "k", v) end
+    assert.same({ "a", "b", "c", "d" }, tab.lookup(bag, "k"))
+  end)
+
+  it("keeps every key's objects in order through random inserts and takes", function()
+    math.randomseed(7)
+    for _, kind in ipairs({ "bag", "duplicate_bag" }) do
+      local t, model = tab.new({ type = kind }), {}
+      for step = 1, 3000 do
+        local k = math.random(40)
+        if math.random(10) == 1 then
+          assert.same(model[k] or {}, tab.take(t, k), kind .. " take at step " .. step)
+          model[k] = nil
+        else
+          local v = math.random(kind == "bag" and 6 or 1000)
+          local vs = model[k] or {}
+          model[k] = vs
+          local seen = false
+          for _, x in ipairs(vs) do seen = seen or x == v end
+          if kind == "duplicate_bag" or not seen then vs[#vs + 1] = v end
+          tab.insert(t, k, v)
+        end
+      end
+      for k = 1, 40 do assert.same(model[k] or {}, tab.lookup(t, k), kind .. " key " .. k) end
+    end
+  end)
+
+  it("takes a duplicate_bag's 20,000th object of one key as it took the first", function()
+    local t = tab.new({ type = "duplicate_bag" })
+    for i = 1, 20000 do tab.insert(t, "topic", i) end
+    tab.insert(t, "after", true)
+    local got = tab.lookup(t, "topic")
+    assert.equal(20000, #got)
+    for i = 1, 20000, 997 do assert.equal(i, got[i]) end
+    assert.same({ true }, tab.lookup(t, "after"))
+  end)
+
   it("walks a bag's keys once each", function()
     local t = tab.new({ type = "bag" })
     for i = 1, 50 do

@@ -17,7 +17,7 @@ struct mb_tab_entry {
     uint64_t hash;
     double expires;                    /* ms; 0: never */
     size_t klen, vlen, size;           /* size: what memory() counts for it */
-    int level;                         /* ordered_set: links in fwd */
+    int level;                         /* links in fwd: see links_for */
     mb_tab_entry *fwd[];               /* then klen key bytes, vlen value bytes */
 };
 
@@ -26,6 +26,21 @@ static mb_span key_of(const mb_tab_entry *e) { return (mb_span){key_bytes(e), e-
 static mb_span value_of(const mb_tab_entry *e) { return (mb_span){key_bytes(e) + e->klen, e->vlen}; }
 static bool hashed(const mb_tabstore *st) { return st->type != MB_TAB_ORDERED_SET; }
 static bool expired(const mb_tab_entry *e, double now) { return e->expires > 0 && now >= e->expires; }
+static bool grouped(const mb_tabstore *st) { return st->type == MB_TAB_BAG || st->type == MB_TAB_DUPLICATE_BAG; }
+
+/* A bag's objects of one key lie together in their chain, in the order
+ * they came. The first of them holds the last in its one link (fwd[0]):
+ * a duplicate_bag's new object goes after it at once, and a walk to
+ * another key steps over the whole group, where both walked it object by
+ * object (10,000 objects of one key made an insert ~40 us; a registry's
+ * subscribers to one topic are such a group). An ordered_set's object has
+ * its skiplist's links; a set's, none. */
+static int links_for(mb_tabstore *st);
+
+/* The last object of the group e is the first of (e itself in a set). */
+static mb_tab_entry *group_end(const mb_tabstore *st, const mb_tab_entry *e) {
+    return grouped(st) ? e->fwd[0] : (mb_tab_entry *)e;
+}
 
 static size_t entry_size(int level, size_t klen, size_t vlen) {
     return sizeof(mb_tab_entry) + (size_t)level * sizeof(mb_tab_entry *) + klen + vlen;
@@ -89,7 +104,7 @@ static mb_tab_entry *find(mb_tabstore *st, mb_tab_shard *sh, uint64_t hash, mb_s
     mb_tab_entry *e;
     if (hashed(st)) {
         e = *bucket_of(sh, hash);
-        while (e && hcmp(e, hash, key) < 0) e = e->next;
+        while (e && hcmp(e, hash, key) < 0) e = group_end(st, e)->next;
     } else {
         e = skip_search(st, key, NULL);
     }
@@ -159,6 +174,11 @@ static int random_level(mb_tabstore *st) {
     }
 }
 
+/* A new object's links (the skiplist's coin is the lock holder's). */
+static int links_for(mb_tabstore *st) {
+    return !hashed(st) ? random_level(st) : grouped(st) ? 1 : 0;
+}
+
 /* Rehash into twice the buckets. Chains are sorted by hash, and a bucket
  * is the hash's top bits, so each chain splits in order into two. */
 static void grow(mb_tab_shard *sh) {
@@ -181,11 +201,18 @@ static void grow(mb_tab_shard *sh) {
 }
 
 /* Link a new object after every object <= its key (a bag's group grows at
- * its end). For ordered_set the key must be absent. */
+ * its end). For set and ordered_set the key must be absent. */
 static void link_entry(mb_tabstore *st, mb_tab_shard *sh, mb_tab_entry *e) {
     if (hashed(st)) {
         mb_tab_entry **link = bucket_of(sh, e->hash);
-        while (*link && hcmp(*link, e->hash, key_of(e)) <= 0) link = &(*link)->next;
+        while (*link && hcmp(*link, e->hash, key_of(e)) < 0) link = &group_end(st, *link)->next;
+        mb_tab_entry *first = grouped(st) && *link && hcmp(*link, e->hash, key_of(e)) == 0 ? *link : NULL;
+        if (first) {   /* a bag's group: after its last */
+            link = &group_end(st, first)->next;
+            first->fwd[0] = e;
+        } else if (grouped(st)) {
+            e->fwd[0] = e;   /* a group of one */
+        }
         e->next = *link;
         *link = e;
     } else {
@@ -202,11 +229,38 @@ static void link_entry(mb_tabstore *st, mb_tab_shard *sh, mb_tab_entry *e) {
     if (hashed(st) && sh->count > ((size_t)2 << sh->bits)) grow(sh);
 }
 
+/* Where e is linked (hashed): the link that points at it, found by
+ * stepping over the groups of other keys; the object before it (NULL: it
+ * heads its bucket); the first object of its key (e, or one before it). */
+typedef struct place {
+    mb_tab_entry **link, *prev, *first;
+} place;
+
+static place place_of(const mb_tabstore *st, mb_tab_shard *sh, const mb_tab_entry *e) {
+    place at = {bucket_of(sh, e->hash), NULL, NULL};
+    while (*at.link != e && hcmp(*at.link, e->hash, key_of(e)) < 0) {
+        at.prev = group_end(st, *at.link);
+        at.link = &at.prev->next;
+    }
+    at.first = *at.link;
+    while (*at.link != e) {
+        at.prev = *at.link;
+        at.link = &at.prev->next;
+    }
+    return at;
+}
+
 static void unlink_entry(mb_tabstore *st, mb_tab_shard *sh, mb_tab_entry *e) {
     if (hashed(st)) {
-        mb_tab_entry **link = bucket_of(sh, e->hash);
-        while (*link != e) link = &(*link)->next;
-        *link = e->next;
+        place at = place_of(st, sh, e);
+        if (grouped(st)) {   /* the group's first and last, without e */
+            if (at.first != e) {
+                if (at.first->fwd[0] == e) at.first->fwd[0] = at.prev;
+            } else if (e->next && same_key(e->next, e)) {
+                e->next->fwd[0] = e->fwd[0];
+            }
+        }
+        *at.link = e->next;
     } else {
         mb_tab_entry *update[MAX_LEVEL];
         skip_search(st, key_of(e), update);
@@ -224,10 +278,13 @@ static void drop_entry(mb_tabstore *st, mb_tab_shard *sh, mb_tab_entry *e) {
 /* Put e where old is (a replacement keeps a bag object's place). */
 static void replace_entry(mb_tabstore *st, mb_tab_shard *sh, mb_tab_entry *old, mb_tab_entry *e) {
     if (hashed(st)) {
-        mb_tab_entry **link = bucket_of(sh, old->hash);
-        while (*link != old) link = &(*link)->next;
+        place at = place_of(st, sh, old);
         e->next = old->next;
-        *link = e;
+        *at.link = e;
+        if (grouped(st)) {   /* e takes old's place in its group */
+            if (at.first == old) e->fwd[0] = old->fwd[0] == old ? e : old->fwd[0];
+            else if (at.first->fwd[0] == old) at.first->fwd[0] = e;
+        }
         account(st, sh, old, false);
         account(st, sh, e, true);
     } else {
@@ -415,7 +472,7 @@ int mb_tabstore_insert(mb_tabstore *st, mb_span key, mb_span value, double ttl_m
     mb_tab_shard *sh = shard_of(st, hash);
     if (lock_shard(st, sh, true)) return MB_TAB_ENOTAB;
     double now = now_for(st, ttl_ms);
-    int level = hashed(st) ? 0 : random_level(st);   /* the coin is the lock holder's */
+    int level = links_for(st);
     mb_tab_entry *e = NULL;
     if (st->max_memory && entry_size(level, key.n, value.n) > st->max_memory) {
         unlock_shard(st, sh, true);
@@ -509,7 +566,7 @@ int mb_tabstore_counter(mb_tabstore *st, mb_span key, double incr, const double 
         lru_touch(st, old);
         goto out;
     }
-    int level = old ? old->level : hashed(st) ? 0 : random_level(st);
+    int level = old ? old->level : links_for(st);
     if (st->max_memory && entry_size(level, key.n, nb.len) > st->max_memory) {
         rc = MB_TAB_ETOOBIG;
         goto out;
@@ -536,12 +593,19 @@ static int put_key(mb_buf *out, const mb_tab_entry *e, bool *found) {
 
 /* Hashed: the first live object past (hash, key) in shard s (from its
  * start when key.n == 0). */
-static mb_tab_entry *hashed_after(mb_tab_shard *sh, uint64_t hash, mb_span key, double now) {
+static mb_tab_entry *hashed_after(const mb_tabstore *st, mb_tab_shard *sh, uint64_t hash, mb_span key, double now) {
     size_t nb = (size_t)1 << sh->bits;
     size_t i = key.n ? hash >> (64 - sh->bits) : 0;
-    for (; i < nb; i++)
-        for (mb_tab_entry *e = sh->buckets[i]; e; e = e->next)
-            if (!expired(e, now) && (!key.n || hcmp(e, hash, key) > 0)) return e;
+    for (; i < nb; i++) {
+        for (mb_tab_entry *e = sh->buckets[i]; e;) {
+            if (key.n && hcmp(e, hash, key) <= 0) {   /* a group at or before key, whole */
+                e = group_end(st, e)->next;
+                continue;
+            }
+            if (!expired(e, now)) return e;
+            e = e->next;
+        }
+    }
     return NULL;
 }
 
@@ -560,7 +624,7 @@ static int hashed_step(mb_tabstore *st, mb_span key, mb_buf *out, bool *found, d
         mb_tab_shard *sh = &st->shards[s];
         if (lock_shard(st, sh, false)) return MB_TAB_ENOTAB;
         bool live = live_key(st, sh, hash, key, now);
-        mb_tab_entry *e = live ? hashed_after(sh, hash, key, now) : NULL;
+        mb_tab_entry *e = live ? hashed_after(st, sh, hash, key, now) : NULL;
         int rc = e ? put_key(out, e, found) : MB_TAB_OK;
         unlock_shard(st, sh, false);
         if (!live) return MB_TAB_EMISSING;
@@ -570,7 +634,7 @@ static int hashed_step(mb_tabstore *st, mb_span key, mb_buf *out, bool *found, d
     for (; s < st->nshards; s++) {
         mb_tab_shard *sh = &st->shards[s];
         if (lock_shard(st, sh, false)) return MB_TAB_ENOTAB;
-        mb_tab_entry *e = hashed_after(sh, 0, (mb_span){NULL, 0}, now);
+        mb_tab_entry *e = hashed_after(st, sh, 0, (mb_span){NULL, 0}, now);
         int rc = e ? put_key(out, e, found) : MB_TAB_OK;
         unlock_shard(st, sh, false);
         if (e) return rc;

@@ -62,6 +62,11 @@ inserts(N) ->
 counter(N) ->
     lists:foreach(fun(_) -> ets:update_counter(bench_set, counter, 1) end, lists:seq(1, N)).
 
+one_key_inserts(N) ->
+    T = ets:new(bench_dbag, [duplicate_bag, public]),
+    lists:foreach(fun(I) -> ets:insert(T, {topic, I}) end, lists:seq(1, N)),
+    ets:delete(T).
+
 config_by_call(Server) ->
     fun(N) -> lists:foreach(fun(_) -> 5000 = gen_server:call(Server, {get, timeout}) end,
                             lists:seq(1, N)) end.
@@ -79,6 +84,7 @@ run(N) ->
     result("tab_lookup_2p_per_s", in_parallel(2, N, fun lookups/1), "op/s"),
     result("tab_insert_per_s", in_parallel(1, N, fun inserts/1), "op/s"),
     result("tab_counter_2p_per_s", in_parallel(2, N, fun counter/1), "op/s"),
+    result("tab_dbag_1key_per_s", in_parallel(1, N div 10, fun one_key_inserts/1), "op/s"),
     ets:new(bench_cfg, [set, protected, named_table, {read_concurrency, true}]),
     ets:insert(bench_cfg, {timeout, 5000}),
     {ok, Server} = gen_server:start_link(?MODULE, #{timeout => 5000}, []),
