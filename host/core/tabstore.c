@@ -494,10 +494,15 @@ static int put_value(mb_buf *out, const mb_tab_entry *e) {
     return out && mb_buf_put(out, value_of(e).p, e->vlen) ? -1 : 0;
 }
 
-/* Whether e's value is an array whose first element is exactly tag. */
+/* Whether e's value is an array whose first element is exactly tag (a
+ * whole term: its bytes end where it does). A registry's entry, {pid,
+ * value}, is told by its first bytes: a process's death looks at every
+ * object of each key it held, and a topic may hold thousands. */
 static bool tagged(const mb_tab_entry *e, mb_span tag) {
-    mb_span first;
-    return mb_term_index(value_of(e), 1, &first) && first.n == tag.n && memcmp(first.p, tag.p, tag.n) == 0;
+    mb_span v = value_of(e), first;
+    if (v.n >= 3 + tag.n && v.p[0] == MB_T_TABLE && v.p[1] > 0 && v.p[1] < 0x80 && v.p[2] == 0)
+        return memcmp(v.p + 3, tag.p, tag.n) == 0;   /* a short array's head, no hash part */
+    return mb_term_index(v, 1, &first) && first.n == tag.n && memcmp(first.p, tag.p, tag.n) == 0;
 }
 
 /* A key's live objects (those tagged tag, when tag is non-NULL): copied to
@@ -511,8 +516,10 @@ static int key_objects(mb_tabstore *st, mb_span key, const mb_span *tag, mb_buf 
     if (lock_shard(st, sh, take)) return MB_TAB_ENOTAB;
     double now = now_for(st, 0);
     if (take) purge_key(st, sh, hash, key, now);
-    for (mb_tab_entry *e = find(st, sh, hash, key), *next; e && ecmp(st, e, hash, key) == 0; e = next) {
-        next = after(st, e);
+    mb_tab_entry *e = find(st, sh, hash, key);
+    /* A key's objects end at its group's last: no key compared on the way. */
+    for (mb_tab_entry *last = e ? group_end(st, e) : NULL, *next; e; e = next) {
+        next = e == last ? NULL : after(st, e);
         if (expired(e, now) || (tag && !tagged(e, *tag))) continue;
         if (put_value(out, e)) {   /* nothing taken past what was copied */
             rc = MB_TAB_ENOMEM;
