@@ -80,6 +80,9 @@ void mbb_push_ref(lua_State *L, mb_ref ref);
 mb_pid mbb_check_pid(lua_State *L, int idx, const char *fn);
 mb_ref mbb_check_ref(lua_State *L, int idx, const char *fn);
 int mbb_is_pid(lua_State *L, int idx);
+/* What the value at idx is, for an error message: a pid, a ref, a table
+ * handle, a socket or a port as such, else its Lua type. */
+const char *mbb_what_is(lua_State *L, int idx);
 /* The pid at idx, or 0 when the value there is none. */
 mb_pid mbb_to_pid(lua_State *L, int idx);
 /* A pid or a registered name at idx; raises for an unknown name. */

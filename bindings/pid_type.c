@@ -25,8 +25,7 @@ mb_pid mbb_to_pid(lua_State *L, int idx) {
     return mb_value_kind(v) == MB_VALUE_PID ? v : 0;
 }
 
-/* What the value at idx is, for a message: a pid or a ref as such. */
-static const char *what_is(lua_State *L, int idx) {
+const char *mbb_what_is(lua_State *L, int idx) {
     if (lua_type(L, idx) == LUA_TLIGHTUSERDATA) {
         mb_value_kind_t k = mb_value_kind(value_of(L, idx));
         if (k == MB_VALUE_PID) return "a pid";
@@ -40,13 +39,13 @@ static const char *what_is(lua_State *L, int idx) {
 
 mb_pid mbb_check_pid(lua_State *L, int idx, const char *fn) {
     uint64_t v = value_of(L, idx);
-    if (mb_value_kind(v) != MB_VALUE_PID) mbb_raisef(L, "%s: a pid expected, got %s", fn, what_is(L, idx));
+    if (mb_value_kind(v) != MB_VALUE_PID) mbb_raisef(L, "%s: a pid expected, got %s", fn, mbb_what_is(L, idx));
     return v;
 }
 
 mb_ref mbb_check_ref(lua_State *L, int idx, const char *fn) {
     uint64_t v = value_of(L, idx);
-    if (mb_value_kind(v) != MB_VALUE_REF) mbb_raisef(L, "%s: a ref expected, got %s", fn, what_is(L, idx));
+    if (mb_value_kind(v) != MB_VALUE_REF) mbb_raisef(L, "%s: a ref expected, got %s", fn, mbb_what_is(L, idx));
     return v;
 }
 
@@ -67,7 +66,7 @@ mb_pid mbb_check_dest_typed(lua_State *L, int idx, int type, const char *fn) {
         if (!mb_name_valid(name, n)) mbb_raisef(L, "%s: name must be a non-empty string without NUL bytes", fn);
         return mbb_raisef(L, "%s: no process is registered as '%s'", fn, name);
     }
-    return mbb_raisef(L, "%s: a pid or registered name expected, got %s", fn, what_is(L, idx));
+    return mbb_raisef(L, "%s: a pid or registered name expected, got %s", fn, mbb_what_is(L, idx));
 }
 
 /* Another node's pid <N.id.serial> or ref #Ref<N.words, last first>, N

@@ -45,6 +45,7 @@ describe("a call given the wrong kind of argument", function()
     for _, m in ipairs(misuses()) do h.usage_error(m.call, m.fn, unpack(m, 1, m.n)) end
     assert.matches("^link: a pid expected, got string$", h.usage_error("link", mb.link, "x"))
     assert.matches("^info: a pid expected, got a ref$", h.usage_error("info", mb.info, select(2, mb.spawn_monitor(function() end))))
+    assert.matches("^monitor: a pid or a name expected, got number$", h.usage_error("monitor", mb.monitor, 5))
   end)
 
   it("reads the same inside a spawned process", function()

@@ -61,6 +61,17 @@ for fname, start in pairs(starts) do
       assert.same({}, U.new_processes(before))
     end)
 
+    it("\"error\", reason to nil, reason (OTP 26): the server ends normal, leaving no process", function()
+      local before = U.snapshot()
+      local pid, err = start(SCRIPT, returning("error", { "no_config", "db" }))
+      assert.is_nil(pid)
+      assert.same({ "no_config", "db" }, err)
+      assert.same({}, U.new_processes(before))
+      local ok, e2 = start(SCRIPT, returning("error", nil))   -- no reason: not this return
+      assert.is_nil(ok)
+      assert.same({ "bad_return_value", { "error" } }, e2)
+    end)
+
     it("\"stop\" with a table reason to exactly that table", function()
       local pid, err = start(SCRIPT, returning("stop", { "shutdown", { why = "x" } }))
       assert.is_nil(pid)
@@ -355,6 +366,7 @@ describe("gen.start_link", function()
     ["\"ignore\""] = returning("ignore"),
     ["\"stop\", reason"] = returning("stop", "boom"),
     ["\"stop\", \"normal\""] = returning("stop", "normal"),
+    ["\"error\", reason"] = returning("error", "boom"),
     ["a raised error"] = { init = function() error("boom") end },
     ["mb.exit(reason)"] = { init = function() require("moonbeam").exit("boom") end },
     ["a bad return value"] = returning(42),
@@ -422,7 +434,7 @@ describe("gen.start_link", function()
     assert.same({ "bad_return_value", 42 }, h.reason(ref))
   end)
 
-  for _, case in ipairs({ { "ignore", { "ignore" } }, { "normal", { "stop", "normal" } } }) do
+  for _, case in ipairs({ { "ignore", { "ignore" } }, { "normal", { "stop", "normal" } }, { "bad config", { "error", "bad config" } } }) do
     it("returns nil, \"" .. case[1] .. "\" to a non-trapping caller, which survives", function()
       local ref, p = U.in_process(function(ret)
         local gen = require "moonbeam.gen_server"

@@ -131,8 +131,8 @@ local function set_extra(S, extra)
 end
 
 --- What callback cb returned (n results, the first the tag), as one
--- action: kind, state, extra, reason, reply. kind is "ok" or "ignore"
--- (init only), "reply", "noreply", "stop", "stop_reply" (handle_call's
+-- action: kind, state, extra, reason, reply. kind is "ok", "ignore" or
+-- "error" (init only), "reply", "noreply", "stop", "stop_reply" (handle_call's
 -- stop with a reply), or nil: a return docs/reference.md does not list for cb.
 -- A "stop" whose reason is nil is one: no process can end with nil.
 local function decode(cb, n, tag, b, c, d)
@@ -141,6 +141,7 @@ local function decode(cb, n, tag, b, c, d)
     if tag == "ok" and (n == 2 or n == 3) then return "ok", b, c end
     if tag == "ignore" and n == 1 then return "ignore" end
     if tag == "stop" and n == 2 then return "stop", nil, nil, b end
+    if tag == "error" and n == 2 and b ~= nil then return "error", nil, nil, b end
     return nil
   end
   if tag == "noreply" and (n == 2 or n == 3) then return "noreply", b, c end
@@ -336,6 +337,11 @@ local function initialized(S, starter, ref, ok, n, a, b, c, d)
   elseif kind == "ignore" then
     ack(starter, ref, "ignore")
     -- the starter sees "ignore" in the reply, then our normal DOWN
+    return core_exit("normal")
+  elseif kind == "error" then
+    -- OTP 26's silent failure: the starter gets the reason, and the
+    -- process ends normal, so a linked starter lives on and nothing is logged.
+    ack(starter, ref, "error", reason)
     return core_exit("normal")
   elseif kind == "stop" then
     return fail(starter, ref, reason)
