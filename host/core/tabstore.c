@@ -29,15 +29,12 @@ static bool expired(const mb_tab_entry *e, double now) { return e->expires > 0 &
 static bool grouped(const mb_tabstore *st) { return st->type == MB_TAB_BAG || st->type == MB_TAB_DUPLICATE_BAG; }
 
 /* A bag's objects of one key lie together in their chain, in the order
- * they came. The first of them holds the last in its one link (fwd[0]):
- * a duplicate_bag's new object goes after it at once, and a walk to
- * another key steps over the whole group, where both walked it object by
- * object (10,000 objects of one key made an insert ~40 us; a registry's
- * subscribers to one topic are such a group). An ordered_set's object has
- * its skiplist's links; a set's, none. */
-static int links_for(mb_tabstore *st);
-
-/* The last object of the group e is the first of (e itself in a set). */
+ * they came: a group. Its first object holds its last in its one link,
+ * fwd[0] (links_for): a duplicate_bag's new object goes after it at once,
+ * and a walk to another key steps over the whole group, where both walked
+ * it object by object (20,000 objects of one key made an insert ~60 us; a
+ * registry's subscribers to one topic are such a group). Here: the last
+ * object of the group e is the first of (e itself in a set). */
 static mb_tab_entry *group_end(const mb_tabstore *st, const mb_tab_entry *e) {
     return grouped(st) ? e->fwd[0] : (mb_tab_entry *)e;
 }
@@ -174,7 +171,8 @@ static int random_level(mb_tabstore *st) {
     }
 }
 
-/* A new object's links (the skiplist's coin is the lock holder's). */
+/* A new object's links: an ordered_set's in its skiplist (the coin is the
+ * lock holder's), a bag's one (group_end), a set's none. */
 static int links_for(mb_tabstore *st) {
     return !hashed(st) ? random_level(st) : grouped(st) ? 1 : 0;
 }
