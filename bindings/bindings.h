@@ -56,6 +56,11 @@ typedef struct mbb_lua_host {
     mbb_state_pool pool;              /* states made ahead (state_pool.c) */
     mbb_state_pool gen_pool;          /* the same with moonbeam.gen_step loaded, for the
                                          starts of gen_servers, once one has looked there */
+    /* moonbeam run's script's crash as its crash line would show it (an
+     * error object's words, which its exit reason, sent as data, lacks):
+     * written by the script's thread before its DOWN, read after it. */
+    char first_crash[200];
+    _Atomic bool first_crashed;
 } mbb_lua_host;
 
 /* The coroutine p's body runs in; NULL when p is not a started Lua process. */

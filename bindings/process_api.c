@@ -251,6 +251,15 @@ static int l_run_first(lua_State *L) {
     return 2;
 }
 
+/* core.first_crash() -> the first process's crash as its crash line would
+ * show it (an error object's words), or nil: read once its DOWN came. */
+static int l_first_crash(lua_State *L) {
+    const mbb_lua_host *host = mbb_self(L)->rt->kind_data;
+    if (atomic_load_explicit(&host->first_crashed, memory_order_acquire)) lua_pushstring(L, host->first_crash);
+    else lua_pushnil(L);
+    return 1;
+}
+
 static int l_self(lua_State *L) {
     mbb_push_pid(L, mbb_self(L)->pid);
     return 1;
@@ -514,7 +523,7 @@ static int l_process_count(lua_State *L) {
 int mbb_exit_fn(lua_State *L) { return l_exit(L); }
 
 const luaL_Reg mbb_process_fns[] = {
-        {"_c_spawn", l_spawn}, {"run_first", l_run_first}, {"self", l_self}, {"_c_exit", l_exit},
+        {"_c_spawn", l_spawn}, {"run_first", l_run_first}, {"first_crash", l_first_crash}, {"self", l_self}, {"_c_exit", l_exit},
         {"link", l_link}, {"unlink", l_unlink}, {"_c_monitor", l_monitor},
         {"demonitor", l_demonitor}, {"trap_exit", l_trap_exit}, {"alive", l_alive},
         {"make_ref", l_make_ref}, {"is_pid", l_is_pid}, {"info", l_info}, {"processes", l_processes},

@@ -359,8 +359,9 @@ static int build_crash(lua_State *L) {
         if (mbb_set_exit_reason(L, p, 1, &err)) set_reason_str(p, "crashed");
     }
     /* The first process's end is reported once, by whoever waits for it
-     * (moonbeam run: cli.lua), crash log or not. */
-    if (p->rt->crash_log && p->pid != atomic_load(&p->rt->shutdown.first)) {
+     * (moonbeam run: cli.lua), crash log or not: its words are left there. */
+    bool first = p->pid == atomic_load(&p->rt->shutdown.first);
+    if (first || p->rt->crash_log) {
         lua_rawgeti(L, 1, 2);
         lua_rawgeti(L, 1, 3);
         /* A table error value shows its first strings: {"timeout"}. */
@@ -383,7 +384,13 @@ static int build_crash(lua_State *L) {
             }
             if (at < sizeof shown) snprintf(shown + at, sizeof shown - at, "}");
         }
-        log_crash(p, shown, lua_tostring(L, -1));
+        if (first) {
+            mbb_lua_host *host = p->rt->kind_data;
+            snprintf(host->first_crash, sizeof host->first_crash, "%s", shown);
+            atomic_store_explicit(&host->first_crashed, true, memory_order_release);
+        } else {
+            log_crash(p, shown, lua_tostring(L, -1));
+        }
     }
     return 0;
 }

@@ -9,7 +9,8 @@
 -- answers requests in order, as many as the client sends on the
 -- connection (HTTP/1.1 keeps it open unless "Connection: close"; HTTP/1.0
 -- closes it unless "Connection: keep-alive"). A request it cannot read
--- gets 400 and the connection is closed.
+-- (lines not ended by CRLF, two Content-Lengths that differ, a head over
+-- 16 KB...) gets 400 and the connection is closed.
 local mb = require "moonbeam"
 
 local H = {}
@@ -103,7 +104,7 @@ local function read_head(buf, pos, head_end)
   elseif old then keep = false
   elseif find(version, "^HTTP/1%.%d$") then keep = true
   else return nil end
-  local length = 0
+  local length
   local at = line_end + 2
   while at < head_end + 2 do
     local stop = find(buf, "\r\n", at, true)
@@ -121,15 +122,17 @@ local function read_head(buf, pos, head_end)
         if value == "close" then keep = false elseif value == "keep-alive" then keep = old and "announce" or true end
       elseif name == "content-length" then
         local value = trim(buf, colon + 1, stop - 1)
-        length = not find(value, "%D") and tonumber(value)
-        if not length or length > MAX_BODY then return nil end
+        local n = not find(value, "%D") and tonumber(value)
+        -- two that differ say two lengths: which the body has is unknown (RFC 9112 6.3)
+        if not n or n > MAX_BODY or (length and length ~= n) then return nil end
+        length = n
       elseif name == "transfer-encoding" then
         return nil   -- chunked bodies are not read here
       end
     end
     at = stop + 2
   end
-  return method, target, keep, length
+  return method, target, keep, length or 0
 end
 
 --- serve(s): a connection's process (examples/tcp_acceptor.lua). Answers
@@ -139,7 +142,8 @@ function H.serve(s)
     local n = 0
     while true do
       local head_end = find(buf, "\r\n\r\n", pos, true)
-      if not head_end and #buf - pos < MAX_HEAD then return n, pos end
+      -- A head whose lines end in LF alone would never end: refused below.
+      if not head_end and #buf - pos < MAX_HEAD and not find(buf, "\n\n", pos, true) then return n, pos end
       -- A head over MAX_HEAD is refused whether or not its end came with it.
       local method, target, keep, length
       if head_end and head_end + 4 - pos <= MAX_HEAD then

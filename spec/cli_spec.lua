@@ -47,6 +47,13 @@ describe("moonbeam run", function()
     assert.matches("kaboom from the script", err)
   end)
 
+  it("says an error object the script did not catch in words, without moonbeam's own frames", function()
+    local status, _, err, path = run_script([[require("moonbeam.gen_server").call("nobody", "get")]])
+    assert.equal(1, status)
+    assert.equal("moonbeam: " .. path .. ": noproc: gen_server.call(\"nobody\", \"get\")\nstack traceback:\n\t"
+                 .. path .. ":1: in main chunk\n", err)
+  end)
+
   it("exits non-zero and reports a syntax error in the script", function()
     local status, _, err = run_script("this is not lua")
     assert.equal(1, status)

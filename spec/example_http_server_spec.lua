@@ -90,6 +90,8 @@ X.with("curl", describe, pending)("examples/http_server.lua with curl", function
     { "a header without a colon", "GET / HTTP/1.1\r\nHost x\r\n\r\n" },
     { "a bad Content-Length", "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n" },
     { "HTTP/2.0", "GET / HTTP/2.0\r\n\r\n" },
+    { "two Content-Lengths that differ", "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab" },
+    { "lines ended by LF alone", "GET / HTTP/1.1\nHost: x\n\n" },
     { "a head without an end, too long", "GET / HTTP/1.1\r\n" .. ("X-Pad: " .. ("p"):rep(100) .. "\r\n"):rep(200) },
     { "a head over 16 KB that ends", "GET / HTTP/1.1\r\nX-Pad: " .. ("p"):rep(20000) .. "\r\n\r\n" },
   }) do

@@ -153,6 +153,8 @@ describe("gen.stop", function()
     assert.equal(monitors, #mb.info(mb.self()).monitors)
     assert.equal("pong", gen.call(s, "ping"))
     assert.is_nil(mb.receive(U.ev(s, "terminate"), 50))
+    -- the same to a name no one holds: the reason is looked at first, as a cast's msg
+    assert.matches("^gen_server.stop: reason: .*coroutine", h.text(U.raised(gen.stop, "nobody", coroutine.create(function() end))))
   end)
 end)
 

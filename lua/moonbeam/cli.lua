@@ -54,7 +54,12 @@ function M.run(opts, ...)
     local what = path or "-e"
     local report = require "moonbeam.report"
     if type(reason) == "table" and reason[1] == "error" then
-      io.stderr:write("moonbeam: ", what, ": ", report.reason(reason), "\n")
+      -- An error object (gen_server's {"noproc"}...) by its words, which
+      -- the reason, sent as data, lacks.
+      local words = type(reason[2]) ~= "string" and core.first_crash()
+      local tb = type(reason[3]) == "string" and report.traceback(reason[3]) or ""
+      io.stderr:write("moonbeam: ", what, ": ", words or report.reason({ "error", reason[2] }),
+                      tb ~= "" and "\n" .. tb or "", "\n")
     else
       io.stderr:write("moonbeam: ", what, " exited: ", report.reason(reason), "\n")
     end

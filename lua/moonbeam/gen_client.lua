@@ -180,7 +180,12 @@ local function stop(server, reason, timeout, fn)
     ok, v = require("moonbeam.node").stop(server, reason, ms)   -- a server on another node
   else
     if not is_pid(server) then pid = whereis(server) end
-    if not pid then fail({ "noproc" }) end
+    if not pid then
+      -- An unsendable reason raises as it would to a live server.
+      local sendable, why = mb._sendable(reason, fn .. ": reason", true)
+      if not sendable then error(why, 0) end   -- as the core raises it for a live one
+      fail({ "noproc" })
+    end
     if pid == self() then fail({ "calling_self" }) end
     ok, v = gen.stop(pid, SYS, { "stop", reason }, ms)
     -- As OTP's stop: a DOWN with the reason asked for is the stop done,

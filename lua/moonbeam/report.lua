@@ -107,11 +107,15 @@ function M.crash_reason(e, traceback)
     local ok, s = pcall(tostring, e)
     msg = ok and type(s) == "string" and s or ("(an error value of type " .. type(e) .. ")")
   end
-  -- moonbeam's own (stripped, nameless) frames are noise.
-  local tb = traceback:gsub("^\n", "")
+  return { "error", msg, M.traceback(traceback) }
+end
+
+--- traceback(tb) -> tb without moonbeam's own (stripped, nameless)
+-- frames, which are noise to the reader.
+function M.traceback(tb)
+  return (tb:gsub("^\n", "")
     :gsub("\n%s*%[string \"moonbeam[%w%._]*\"%][^\n]*", "")
-    :gsub("\n%s*%[C%]: in function ''", "")
-  return { "error", msg, tb }
+    :gsub("\n%s*%[C%]: in function ''", ""))
 end
 
 -- The status a server shows: through its format_status callback if any.
