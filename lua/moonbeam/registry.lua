@@ -63,8 +63,14 @@ local function layout_of(reg, fn)
   if l then return l end
   local name = name_of(reg, fn)
   if not name then return nil end
-  local dir = tab.whereis(DIR .. name) or await_ready(name)
+  local dir = tab.whereis(DIR .. name)
   l = dir and tab.lookup(dir, "layout")
+  -- A registry between making its directory and writing its layout there
+  -- (setup) is one that is not ready yet, as one with no directory.
+  if not l then
+    dir = await_ready(name)
+    l = dir and tab.lookup(dir, "layout")
+  end
   if not l or (is_pid(reg) and l.pid ~= reg) then return nil end
   cache[reg] = l
   return l
