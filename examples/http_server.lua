@@ -1,6 +1,6 @@
 -- examples/http_server.lua: a small HTTP/1.1 server with keep-alive.
 --
---   moonbeam run examples/http_server.lua 8080      (from the repository root)
+--   moonbeam run examples/http_server.lua 8080 [IDLE_S] (from the repository root)
 --   curl http://127.0.0.1:8080/ http://127.0.0.1:8080/json
 --
 -- GET / answers "hello\n"; GET /json a JSON object (lua-cjson,
@@ -10,7 +10,9 @@
 -- connection (HTTP/1.1 keeps it open unless "Connection: close"; HTTP/1.0
 -- closes it unless "Connection: keep-alive"). A request it cannot read
 -- (lines not ended by CRLF, two Content-Lengths that differ, a head over
--- 16 KB...) gets 400 and the connection is closed.
+-- 16 KB...) gets 400 and the connection is closed. A connection on which
+-- nothing comes for IDLE_S seconds (default 60), between requests or in
+-- the middle of one, is closed.
 local mb = require "moonbeam"
 
 local H = {}
@@ -135,9 +137,10 @@ local function read_head(buf, pos, head_end)
   return method, target, keep, length or 0
 end
 
---- serve(s): a connection's process (examples/tcp_acceptor.lua). Answers
--- every whole request that arrived, in one send, then waits for more.
-function H.serve(s)
+--- serve(s, idle_ms): a connection's process (examples/tcp_acceptor.lua).
+-- Answers every whole request that arrived, in one send, then waits for
+-- more, idle_ms at most.
+function H.serve(s, idle_ms)
   require("examples.tcp_acceptor").answer_all(s, function(buf, pos, out)
     local n = 0
     while true do
@@ -160,12 +163,14 @@ function H.serve(s)
       pos = head_end + 4 + length
       if not keep then return n, pos, true end
     end
-  end)
+  end, idle_ms)
 end
 
---- main(port): connections until the host is stopped.
-function H.main(port)
-  require("examples.tcp_acceptor").run(port, "examples.http_server:serve")
+--- main(port, [idle_s]): connections until the host is stopped.
+function H.main(port, idle_s)
+  local idle = tonumber(idle_s or 60)
+  if not idle or idle <= 0 then error("usage: moonbeam run examples/http_server.lua PORT [IDLE_S > 0]", 0) end
+  require("examples.tcp_acceptor").run(port, "examples.http_server:serve", { idle * 1000 })
 end
 
 if arg and arg[0] and arg[0]:match("http_server%.lua$") and (...) ~= "examples.http_server" then

@@ -22,18 +22,23 @@ function A.connection(handler, args)
   return require(mod)[fn](m[2], unpack(args))
 end
 
---- answer_all(s, answer): the loop of a connection that answers requests:
--- receive, then n, pos, close = answer(buf, pos, out): the replies to every
--- whole request in buf from pos put in out[1..n] (a table kept for the
--- connection's life), the position after them, and true to close the
--- connection once they are sent. The n replies go in one send. Returns
--- when the client closes, or the connection was closed.
-function A.answer_all(s, answer)
+--- answer_all(s, answer, [idle_ms]): the loop of a connection that answers
+-- requests: receive, then n, pos, close = answer(buf, pos, out): the
+-- replies to every whole request in buf from pos put in out[1..n] (a table
+-- kept for the connection's life), the position after them, and true to
+-- close the connection once they are sent. The n replies go in one send.
+-- Returns when the client closes, or the connection was closed, or (with
+-- idle_ms) nothing came for that long: a client that stops halfway through
+-- a request does not hold its process for ever.
+function A.answer_all(s, answer, idle_ms)
   local recv, send, concat = net.recv, net.send, table.concat
   local buf, pos, out = "", 1, {}
   while true do
-    local got = recv(s)
-    if not got then return end
+    local got, why = recv(s, nil, idle_ms)
+    if not got then
+      if why == "timeout" then net.close(s) end
+      return
+    end
     buf = pos > #buf and got or buf:sub(pos) .. got
     local n, close
     n, pos, close = answer(buf, 1, out)

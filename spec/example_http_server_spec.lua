@@ -105,3 +105,29 @@ X.with("curl", describe, pending)("examples/http_server.lua with curl", function
     end)
   end
 end)
+
+X.with("curl", describe, pending)("examples/http_server.lua with an idle time", function()
+  local srv = X.running("http_server", setup, teardown, "0.3")
+
+  it("closes a connection that sends nothing, or stops halfway through a request, for that long", function()
+    for _, sent in ipairs({ "", "GET / HTTP/1.1\r\nHo" }) do
+      local c = assert(net.connect("127.0.0.1", srv.port))
+      if sent ~= "" then net.send(c, sent) end
+      local data, why = net.recv(c, nil, 5000)
+      assert.is_nil(data)
+      assert.equal("closed", why)
+      net.close(c)
+    end
+  end)
+
+  it("keeps one on which requests come more often", function()
+    local c = assert(net.connect("127.0.0.1", srv.port))
+    for _ = 1, 3 do
+      net.send(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+      local got = ""
+      while not got:find("hello\n", 1, true) do got = got .. assert(net.recv(c, nil, 5000)) end
+      require("moonbeam").sleep(100)
+    end
+    net.close(c)
+  end)
+end)

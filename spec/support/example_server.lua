@@ -15,14 +15,15 @@ local function free_port()
   return port
 end
 
---- start(name) -> job, port: examples/<name>.lua listening on a free port
--- (its "listening" line seen). Another program may take the port between
--- the probe and the start: the example then ends at once, and another
--- port is tried.
-function X.start(name)
+--- start(name, [more]) -> job, port: examples/<name>.lua listening on a
+-- free port (its "listening" line seen), with the arguments in the string
+-- more after the port. Another program may take the port between the
+-- probe and the start: the example then ends at once, and another port is
+-- tried.
+function X.start(name, more)
   for _ = 1, 5 do
     local port = free_port()
-    local job = sh.start(("./build/bin/moonbeam run examples/%s.lua %d"):format(name, port))
+    local job = sh.start(("./build/bin/moonbeam run examples/%s.lua %d %s"):format(name, port, more or ""))
     local up = job:wait_until(function()
       if sh.read(job.out):find("listening", 1, true) then return "up" end
       if sh.read(job.rc):match("%d+\n") then return "ended" end
@@ -39,12 +40,12 @@ function X.stop(job)
   return job:wait(10000)
 end
 
---- running(name, setup, teardown) -> srv: busted's setup starts the
--- example (srv.job, srv.port), its teardown stops it and checks that it
--- ended with status 0.
-function X.running(name, setup, teardown)
+--- running(name, setup, teardown, [more]) -> srv: busted's setup starts
+-- the example (srv.job, srv.port; more: start's), its teardown stops it and
+-- checks that it ended with status 0.
+function X.running(name, setup, teardown, more)
   local srv = {}
-  setup(function() srv.job, srv.port = X.start(name) end)
+  setup(function() srv.job, srv.port = X.start(name, more) end)
   teardown(function()
     local status, _, err = X.stop(srv.job)
     assert(status == 0, ("examples/%s.lua ended with status %s: %s"):format(name, tostring(status), err))
