@@ -158,6 +158,7 @@ describe("gen_server across nodes", function()
     local ealive, efull = N.name("erl")
     local erl = N.erl(ealive, "g4", N.ERL_WAIT_FILE .. ([[, node_kv:start(),
       {ok, P2} = gen_server:start(node_kv, #{}, []), register(kv2, P2),
+      {ok, P3} = gen_server:start(node_kv, #{}, []), register(kv3, P3),
       register(sleeper, spawn(fun() -> receive never -> ok end end)),
       file:write_file("%s", <<>>), WaitFile("%s")]]):format(ready, done), "-pa " .. beams)
     local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie g4", N.LUA_CONNECT .. [[
@@ -173,11 +174,13 @@ describe("gen_server across nodes", function()
       say(ok, e[1])
       ok, e = pcall(gen.stop, {"sleeper", erl}, "normal", 300)
       say(ok, e[1])
+      -- reasons that are no atom go as binaries, and come back as strings
+      say(gen.stop({"kv3", erl}, string.rep("y", 300)))
       io.open(arg[3], "w"):close()
     ]], { efull, ready, done })
     local status, out, err = N.wait_peer(lua, erl, 90000)
     erl:wait(90000)
     assert.equal(0, status, err)
-    assert.equal("true\ttrue\ntrue\ntrue\ntrue\tnormal\nfalse\tnoproc\nfalse\ttimeout\n", out)
+    assert.equal("true\ttrue\ntrue\ntrue\ntrue\tnormal\nfalse\tnoproc\nfalse\ttimeout\ntrue\n", out)
   end)
 end)

@@ -27,6 +27,17 @@ describe("monitors across nodes", function()
     os.execute("rm -rf " .. sh.quote(beams))
   end)
 
+  -- A Lua host that runs source (after N.LUA_CONNECT) beside an erl with
+  -- node_kv and node_stopper, both with cookie; its status, stdout, stderr.
+  local function beside_kv(cookie, source)
+    local ready = N.barrier()
+    local ealive, efull = N.name("erl")
+    N.erl(ealive, cookie, ('node_kv:start(), node_stopper:run("%s")'):format(ready), "-pa " .. beams)
+    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie " .. cookie, N.LUA_CONNECT .. source,
+                           { efull, ready })
+    return lua:wait(90000)
+  end
+
   it("tells a Lua monitor of an Erlang process its end, noproc, and noconnection", function()
     local ready = N.barrier()
     local ealive, efull = N.name("erl")
@@ -76,11 +87,35 @@ describe("monitors across nodes", function()
                                 "true\tshutdown\ttrue", "true\tnoconnection", "nil", "" }, "\n"), out)
   end)
 
+  it("leaves no DOWN behind a demonitor made at once after a link and an unlink of the same pid", function()
+    local status, out, err = beside_kv("x4", [[
+      local gen = require "moonbeam.gen_server"
+      mb.trap_exit(true)
+      -- The link and unlink queue the connection's frames for its thread:
+      -- the monitor's MONITOR_P waits behind them when demonitor comes.
+      local strays = 0
+      for _ = 1, 20 do
+        local pid = gen.call({"kv", erl}, A"mortal")
+        mb.link(pid); mb.unlink(pid)
+        mb.demonitor(mb.monitor(pid))
+        local ref = mb.monitor(pid)   -- one that stays: its DOWN says the end has come
+        mb.send(pid, A"die")
+        local is_down = function(m) return type(m) == "table" and m[1] == "DOWN" end
+        local m = mb.receive(is_down, 30000)
+        while m do
+          if m[2] ~= ref then strays = strays + 1 end
+          m = mb.receive(is_down, 100)
+        end
+      end
+      say(strays)
+      mb.send({"stopper", erl}, mb.tuple(A"halt", mb.self()))
+    ]])
+    assert.equal(0, status, err)
+    assert.equal("0\n", out)
+  end)
+
   it("leaves no DOWN behind a demonitor with flush, even one racing the node's answer", function()
-    local ready = N.barrier()
-    local ealive, efull = N.name("erl")
-    N.erl(ealive, "x3", ('node_kv:start(), node_stopper:run("%s")'):format(ready), "-pa " .. beams)
-    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie x3", N.LUA_CONNECT .. [[
+    local status, out, err = beside_kv("x3", [[
       local gen = require "moonbeam.gen_server"
       local pid = gen.call({"kv", erl}, A"whoami")
       -- erl answers each monitor of an absent name with its DOWN (noproc)
@@ -96,8 +131,7 @@ describe("monitors across nodes", function()
       gen.call(pid, A"whoami")
       say(mb.receive(0))
       mb.send({"stopper", erl}, mb.tuple(A"halt", mb.self()))
-    ]], { efull, ready })
-    local status, out, err = lua:wait(90000)
+    ]])
     assert.equal(0, status, err)
     assert.equal("nil\n", out)
   end)
@@ -110,7 +144,7 @@ describe("monitors across nodes", function()
     -- a long one (a binary), a crash, and one that Erlang kills.
     local lua = N.moonbeam("--sname " .. alive .. " --cookie x2", [[
       local mb = require "moonbeam"
-      for _, name in ipairs({ "normal", "bye", "sd", "long", "crash", "victim" }) do
+      for _, name in ipairs({ "normal", "bye", "sd", "long", "notutf8", "crash", "victim" }) do
         mb.spawn(function(name)
           local mb = require "moonbeam"
           mb.register(name, mb.self())
@@ -122,6 +156,7 @@ describe("monitors across nodes", function()
           if name == "bye" then mb.exit("bye") end
           if name == "sd" then mb.exit({ "shutdown", "x" }) end   -- {shutdown, <<"x">>} there
           if name == "long" then mb.exit(string.rep("x", 300)) end
+          if name == "notutf8" then mb.exit("\255bad") end   -- no atom: a binary there
           if name == "crash" then error("boom", 0) end
           if name == "victim" then mb.receive() end
         end, name)
@@ -142,6 +177,8 @@ describe("monitors across nodes", function()
       ML = erlang:monitor(process, {long, N}), {long, N} ! go,
       {{long, N}, LR} = Down(ML),
       io:format("~p~n", [LR =:= binary:copy(<<"x">>, 300)]),
+      MU = erlang:monitor(process, {notutf8, N}), {notutf8, N} ! go,
+      io:format("~p~n", [Down(MU) =:= {{notutf8, N}, <<255, "bad">>}]),
       MC = erlang:monitor(process, {crash, N}), {crash, N} ! go,
       {{crash, N}, [E, Msg | _]} = Down(MC),
       io:format("~p ~p~n", [E, Msg]),
@@ -155,7 +192,7 @@ describe("monitors across nodes", function()
     assert.equal(0, estatus, eerr)
     assert.equal(table.concat({
       "{'EXIT',{noproc,{gen_server,call,[{nobody," .. full .. "},x,10000]}}}",
-      "[{true,normal},{true,bye},{true,{shutdown,<<\"x\">>}}]", "true", '<<"error">> <<"boom">>', "true",
+      "[{true,normal},{true,bye},{true,{shutdown,<<\"x\">>}}]", "true", "true", '<<"error">> <<"boom">>', "true",
       "noproc {{victim," .. full .. "},noproc}", "" }, "\n"), eout)
     assert.equal(0, status, err)
   end)

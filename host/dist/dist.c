@@ -135,17 +135,16 @@ bool mb_dist_write_to(mb_dist *d, const char *node, const uint8_t *frame, size_t
 /* A frame for node: written, or kept until its connection is up. */
 static void frame(mb_dist *d, dist_req *r) { mb_dist_write_to(d, r->node, r->frame, r->len); }
 
-/* A remote monitor: kept, and its MONITOR_P sent (connecting first; a
- * connection that cannot be made gives the DOWN "noconnection"). */
+/* A remote monitor listed by its process (mb_dist_monitor): its MONITOR_P
+ * sent (connecting first; a connection that cannot be made gives the DOWN
+ * "noconnection"), unless it was demonitored or told its DOWN meanwhile. */
 static void monitor(mb_dist *d, dist_req *r) {
     pthread_mutex_lock(&d->lock);
-    remote_mon *m = mb_remote_mon_add(d, r->node, r->pid, r->ref, r->call, r->target, r->ntarget, r->demonitor, r->dlen);
+    remote_mon *m = d->remote_mons;
+    while (m && m->ref != r->ref) m = m->next;
+    if (m) m->queued = false;
     pthread_mutex_unlock(&d->lock);
-    if (m) r->demonitor = NULL;   /* the monitor's now */
-    if (!m) {
-        mb_dist_log("out of memory: a monitor of a process on %s not made", r->node);
-        return;
-    }
+    if (!m) return;
     frame(d, r);
     if (!mb_dist_find(d, r->node, false)) mb_remote_mon_node_down(d, r->node);
 }
@@ -511,31 +510,38 @@ int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bo
                     size_t ntarget, uint8_t *frame, size_t len, uint8_t *demonitor, size_t dlen) {
     /* Up and free: made here, and its MONITOR_P written (a call's request
      * follows it at once, instead of both waiting for the thread). */
+    /* Otherwise listed now all the same, its MONITOR_P queued for the
+     * thread: a demonitor before the thread gets to it finds it (and the
+     * frame is not sent), as a link and an unlink just before, which queue
+     * the connection's frames, used to make it miss it, leaving a monitor
+     * on the other node whose DOWN then came. */
+    dist_req *r = new_req(REQ_MONITOR, node, watcher);
     pthread_mutex_lock(&d->lock);
     dist_conn *c = writable_now(d, node);
-    remote_mon *m = c ? mb_remote_mon_add(d, node, watcher, ref, call, target, ntarget, demonitor, dlen) : NULL;
+    remote_mon *m = c || r ? mb_remote_mon_add(d, node, watcher, ref, call, target, ntarget, demonitor, dlen) : NULL;
     if (c && !m) pthread_mutex_unlock(&c->wlock);
+    if (m && !c) m->queued = true;
     pthread_mutex_unlock(&d->lock);
-    if (m) {
+    if (m && c) {
+        free(r);
         write_direct(d, c, frame, len);
         free(frame);
         return 0;
     }
-    dist_req *r = new_req_extra(REQ_MONITOR, node, watcher, ntarget);
-    if (!r) {
+    if (!m) {
+        free(r);
         free(frame);
         free(demonitor);
         return -1;
     }
     r->ref = ref;
-    r->call = call;
     r->frame = frame, r->len = len;
-    r->demonitor = demonitor, r->dlen = dlen;
-    r->ntarget = ntarget;
-    memcpy(r->target, target, ntarget);
-    if (post(d, r)) {
+    if (post(d, r)) {   /* the host stops: the caller tells the DOWN itself */
+        pthread_mutex_lock(&d->lock);
+        m = mb_remote_mon_take(d, ref);
+        pthread_mutex_unlock(&d->lock);
+        mb_remote_mon_free(m);
         free(frame);
-        free(demonitor);
         return -1;
     }
     return 0;
@@ -544,6 +550,11 @@ int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bo
 int mb_dist_demonitor(mb_dist *d, mb_ref ref) {
     pthread_mutex_lock(&d->lock);
     remote_mon *m = mb_remote_mon_take(d, ref);
+    /* A monitor whose MONITOR_P the thread has not sent never will: nothing to end there. */
+    if (m && m->queued) {
+        free(m->demonitor);
+        m->demonitor = NULL;
+    }
     dist_conn *c = m && m->demonitor ? writable_now(d, m->node) : NULL;
     pthread_mutex_unlock(&d->lock);
     if (!m) {

@@ -92,6 +92,7 @@ typedef struct remote_mon {
     mb_pid watcher;
     mb_ref ref;
     bool call;                 /* a call's: its DOWN is MB_MSG_CALL_DOWN */
+    bool queued;               /* its MONITOR_P waits for the thread (dist.c, monitor) */
     uint8_t *demonitor;        /* the DEMONITOR_P frame that ends it (malloc'd) */
     size_t ndemonitor;
     size_t ntarget;

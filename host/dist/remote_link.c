@@ -252,7 +252,7 @@ int mb_dist_remote_signal(mb_runtime *rt, mb_pid from, mb_pid dest, int kind, mb
     mb_buf b;
     mb_buf_init(&b);
     mb_span tag, detail;
-    if (mb_term_str(v, &s, &n) && n <= 255) {
+    if (mb_term_str(v, &s, &n) && mb_etf_atom_fits(s, n)) {   /* else a binary (mb_dist_to_etf) */
         if (mb_etf_put_atom(&b, s, n)) why = "out of memory";
     } else if (mb_term_len(v) == 2 && mb_term_index(v, 1, &tag) && mb_term_is_str(tag, "shutdown") &&
                mb_term_index(v, 2, &detail)) {

@@ -19,6 +19,7 @@ remote_mon *mb_remote_mon_add(mb_dist *d, const char *node, mb_pid watcher, mb_r
     m->watcher = watcher;
     m->ref = ref;
     m->call = call;
+    m->queued = false;
     m->ntarget = ntarget;
     m->demonitor = demonitor;
     m->ndemonitor = ndemonitor;

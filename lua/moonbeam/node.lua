@@ -80,14 +80,18 @@ end
 --- stop(server, reason, timeout) -> true, reason or false, err: stop a
 -- server on another node (a remote pid or {name, node}) as OTP's
 -- proc_lib:stop does: monitor it, ask it to terminate (sys:terminate's
--- {system, From, {terminate, Reason}}, a string reason as an atom), and
+-- {system, From, {terminate, Reason}}, a string reason as an atom where
+-- it can be one), and
 -- wait for its DOWN, timeout ms in all (nil: forever). err is {"noproc"}
 -- or {"timeout"}.
 function M.stop(server, reason, timeout)
   local mb = require "moonbeam"
   local deadline = timeout and core.now() + timeout
   local ref = mb.monitor(server)
-  local why = type(reason) == "string" and mb.atom(reason) or reason
+  -- A string that is no atom (past 255 characters, not UTF-8) goes as a
+  -- binary, as an exit reason does.
+  local is_atom, atom = type(reason) == "string" and pcall(mb.atom, reason)
+  local why = is_atom and atom or reason
   local ok, err = require("moonbeam.gen").call(server, "system", mb.tuple(mb.atom("terminate"), why), timeout)
   -- {"exit", reason}: it ended before it answered; its DOWN says how.
   if not ok and (type(err) == "string" or err[1] ~= "exit") then

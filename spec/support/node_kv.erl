@@ -10,6 +10,7 @@ init(S) -> {ok, S}.
 handle_call({put, K, V}, _From, S) -> {reply, ok, S#{K => V}};
 handle_call({get, K}, _From, S) -> {reply, {ok, maps:get(K, S, undefined)}, S};
 handle_call(whoami, _From, S) -> {reply, self(), S};
+handle_call(mortal, _From, S) -> {reply, spawn(fun() -> receive die -> exit(died) end end), S};
 handle_call(nothing, _From, S) -> {reply, nil, S};
 handle_call({sleep, Ms}, _From, S) -> timer:sleep(Ms), {reply, slept, S}.
 
