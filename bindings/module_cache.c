@@ -227,17 +227,20 @@ static void push_fingerprint(lua_State *L, const struct stat *st) {
 
 /* The entries whose file changed, copied out under the lock. */
 typedef struct changed {
-    char **names;
+    char **names, **paths;   /* module, and the package.path it was found on */
     struct stat *now;
     size_t n;
 } changed;
 
 static int fill_changed(lua_State *L) {
-    const changed *ch = lua_touserdata(L, 2);
+    const changed *ch = lua_touserdata(L, 3);
     for (size_t i = 0; i < ch->n; i++) {
         lua_pushstring(L, ch->names[i]);
         push_fingerprint(L, &ch->now[i]);
         lua_rawset(L, 1);
+        lua_pushstring(L, ch->names[i]);
+        lua_pushstring(L, ch->paths[i]);
+        lua_rawset(L, 2);
     }
     return 0;
 }
@@ -247,10 +250,12 @@ static int fill_changed(lua_State *L) {
  * not leave the lock held for every other state. */
 void mbb_module_cache_changed(lua_State *L, mbb_module_cache *c) {
     lua_newtable(L);
+    lua_newtable(L);
     lua_pushcfunction(L, fill_changed);
-    lua_pushvalue(L, -2);
+    lua_pushvalue(L, -3);
+    lua_pushvalue(L, -3);
     luaL_checkstack(L, 1, NULL);
-    changed ch = {NULL, NULL, 0};
+    changed ch = {NULL, NULL, NULL, 0};
     size_t cap = 0;
     bool full = false;
     pthread_rwlock_rdlock(&c->lock);
@@ -262,9 +267,11 @@ void mbb_module_cache_changed(lua_State *L, mbb_module_cache *c) {
                 size_t more = cap ? 2 * cap : 8;
                 char **names = realloc(ch.names, more * sizeof *names);
                 if (names) ch.names = names;
-                struct stat *nows = names ? realloc(ch.now, more * sizeof *nows) : NULL;
+                char **paths = names ? realloc(ch.paths, more * sizeof *paths) : NULL;
+                if (paths) ch.paths = paths;
+                struct stat *nows = paths ? realloc(ch.now, more * sizeof *nows) : NULL;
                 if (nows) ch.now = nows;
-                if (!names || !nows) {
+                if (!names || !paths || !nows) {
                     full = true;
                     break;
                 }
@@ -274,14 +281,20 @@ void mbb_module_cache_changed(lua_State *L, mbb_module_cache *c) {
                 full = true;
                 break;
             }
+            if (!(ch.paths[ch.n] = strdup(e->path))) {
+                free(ch.names[ch.n]);
+                full = true;
+                break;
+            }
             ch.now[ch.n++] = now;
         }
     }
     pthread_rwlock_unlock(&c->lock);
     lua_pushlightuserdata(L, &ch);
-    int rc = full ? LUA_ERRMEM : lua_pcall(L, 2, 0, 0);
-    for (size_t i = 0; i < ch.n; i++) free(ch.names[i]);
+    int rc = full ? LUA_ERRMEM : lua_pcall(L, 3, 0, 0);
+    for (size_t i = 0; i < ch.n; i++) free(ch.names[i]), free(ch.paths[i]);
     free(ch.names);
+    free(ch.paths);
     free(ch.now);
     if (full) luaL_error(L, "reload: out of memory");
     if (rc) lua_error(L);

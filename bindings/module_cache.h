@@ -24,7 +24,8 @@ void mbb_module_cache_install(lua_State *L, mbb_module_cache *c, struct mbb_code
 int mbb_module_cache_compile(lua_State *L, mbb_module_cache *c, const char *name, const char *path);
 
 /* Push a table {module = fingerprint} of the cached modules whose file
- * changed since it was compiled (a watcher's question). */
+ * changed since it was compiled (a watcher's question), then one
+ * {module = the package.path it was found on}. */
 void mbb_module_cache_changed(lua_State *L, mbb_module_cache *c);
 
 #endif

@@ -46,10 +46,10 @@ static int l_code_loaders(lua_State *L) {
 }
 
 /* core.code_changed() -> {module = fingerprint} of cached modules whose
- * file changed since it was compiled. */
+ * file changed since it was compiled, {module = package.path it was found on}. */
 static int l_code_changed(lua_State *L) {
     mbb_module_cache_changed(L, host_of(L)->modules);
-    return 1;
+    return 2;
 }
 
 const luaL_Reg mbb_reload_fns[] = {

@@ -1,6 +1,13 @@
 /* shutdown_api.c: what os.exit and the shutdown process (both in
  * lua/moonbeam/shutdown.lua) need from the core's host/core/shutdown.c. */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 #include "bindings.h"
 #include "core/shutdown.h"
 
@@ -84,7 +91,48 @@ static int l_shutdown_done(lua_State *L) {
     return 1;
 }
 
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* core.last_words(s, [ms]) -> whether all of s went to standard error
+ * within ms (default 1000). moonbeam run's report of how its script ended
+ * must not keep the host from exiting with its status when stderr takes
+ * nothing (a pipe nobody reads): written a pipe's atomic size at a time,
+ * each once poll says there is room. A reader that is gone is no SIGPIPE
+ * (it would end the host with 141): blocked meanwhile, and one the write
+ * raised taken back. */
+static int l_last_words(lua_State *L) {
+    size_t n, off = 0;
+    const char *s = luaL_checklstring(L, 1, &n);
+    double deadline = now_ms() + luaL_optnumber(L, 2, 1000);
+    sigset_t pipe, old;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &old);
+    while (off < n) {
+        double left = deadline - now_ms();
+        struct pollfd pfd = {STDERR_FILENO, POLLOUT, 0};
+        int ready = left > 0 ? poll(&pfd, 1, (int)left + 1) : 0;
+        if (ready < 0 && errno == EINTR) continue;
+        if (ready <= 0 || !(pfd.revents & POLLOUT)) break;
+        ssize_t w = write(STDERR_FILENO, s + off, n - off < PIPE_BUF ? n - off : PIPE_BUF);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+    struct timespec none = {0, 0};
+    if (!sigismember(&old, SIGPIPE))
+        while (sigtimedwait(&pipe, NULL, &none) > 0) {}
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    lua_pushboolean(L, off == n);
+    return 1;
+}
+
 const luaL_Reg mbb_shutdown_fns[] = {
+        {"last_words", l_last_words},
         {"shutdown_start", l_shutdown_start}, {"shutdown_status", l_shutdown_status},
         {"shutdown_wait", l_shutdown_wait}, {"shutdown_plan", l_shutdown_plan},
         {"shutdown_order", l_shutdown_order},

@@ -523,7 +523,8 @@ describe("moonbeam with an unknown flag", function()
 end)
 
 describe("moonbeam run --watch", function()
-  it("reloads a module when its file changes, and says so on stderr", function()
+  -- A directory of its own for the test's modules, gone after it.
+  local function watched_dir()
     local dir = os.tmpname()
     os.remove(dir)
     assert(os.execute("mkdir -p " .. sh.quote(dir)) == 0)
@@ -531,6 +532,11 @@ describe("moonbeam run --watch", function()
       os.execute("rm -rf " .. sh.quote(dir))
       sh.cleanup()
     end)
+    return dir
+  end
+
+  it("reloads a module when its file changes, and says so on stderr", function()
+    local dir = watched_dir()
     local path = sh.script([[
       local mb = require "moonbeam"
       io.stdout:setvbuf("line")
@@ -574,5 +580,32 @@ describe("moonbeam run --watch", function()
     assert.equal(2, reloads, err)
     local _, failures = err:gsub("moonbeam: watched changed but was not reloaded: [^\n]*watched.lua:1:", "")
     assert.equal(1, failures, err)
+  end)
+
+  it("reloads a module found on a package.path the script set itself", function()
+    local dir = watched_dir()
+    local path = sh.script([[
+      local mb = require "moonbeam"
+      package.path = arg[1] .. "/?.lua;" .. package.path   -- after the watcher started
+      local file = arg[1] .. "/mine.lua"
+      local function write(v)
+        local f = assert(io.open(file .. ".new", "w"))
+        f:write(("return { v = function() return %q end }\n"):format(v))
+        f:close()
+        assert(os.rename(file .. ".new", file))
+      end
+      write("one")
+      assert(require("mine").v() == "one")
+      write("two")
+      for _ = 1, 500 do
+        if require("mine").v() == "two" then return print("two") end
+        mb.receive(20)
+      end
+      print("still " .. require("mine").v())
+    ]])
+    local status, out, err = sh.run(BIN .. " run --watch " .. sh.quote(path) .. " " .. sh.quote(dir), 30)
+    assert.equal(0, status, err)
+    assert.equal("two\n", out)
+    assert.matches("moonbeam: reloaded mine (1 process took it)", err, 1, true)
   end)
 end)

@@ -112,6 +112,26 @@ describe_subprocess("logger in a host run by moonbeam run", function()
                                                            sh.quote(reader)))
   end)
 
+  it("exits, with its status, when its script dies while stderr is a pipe nobody reads", function()
+    local fifo, reader = os.tmpname(), os.tmpname()
+    os.remove(fifo)
+    assert(os.execute("mkfifo " .. fifo))
+    -- Holds the fifo open for reading for 30 s, and reads nothing.
+    assert(os.execute(("sh -c 'exec 3<%s; exec sleep 30' >/dev/null 2>&1 & echo $! >%s"):format(fifo, reader)))
+    local path = sh.script([[
+      local log = require "moonbeam.logger"
+      for i = 1, 20000 do log.info("event %d %s", i, string.rep("x", 100)) end
+      error("the script dies")
+    ]])
+    local t0 = h.now_ms()
+    local status = sh.run(BIN .. " run " .. sh.quote(path) .. " 2>" .. sh.quote(fifo), 60)
+    local took = h.now_ms() - t0
+    os.execute(("kill %s 2>/dev/null; rm -f %s %s"):format(sh.read(reader):match("%d+") or "", sh.quote(fifo),
+                                                           sh.quote(reader)))
+    assert.equal(1, status)
+    assert.is_true(took < 15000, "the exit took " .. took .. " ms")
+  end)
+
   it("writes to stderr by default, one line an event", function()
     local err, _, path = run([[
       local log = require "moonbeam.logger"

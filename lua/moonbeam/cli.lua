@@ -58,10 +58,10 @@ function M.run(opts, ...)
       -- the reason, sent as data, lacks.
       local words = type(reason[2]) ~= "string" and core.first_crash()
       local tb = type(reason[3]) == "string" and report.traceback(reason[3]) or ""
-      io.stderr:write("moonbeam: ", what, ": ", words or report.reason({ "error", reason[2] }),
-                      tb ~= "" and "\n" .. tb or "", "\n")
+      core.last_words(("moonbeam: %s: %s%s\n"):format(what, words or report.reason({ "error", reason[2] }),
+                                                       tb ~= "" and "\n" .. tb or ""))
     else
-      io.stderr:write("moonbeam: ", what, " exited: ", report.reason(reason), "\n")
+      core.last_words(("moonbeam: %s exited: %s\n"):format(what, report.reason(reason)))
     end
   end
   if shutdown then return core.shutdown_wait() end

@@ -164,9 +164,16 @@ function M.watch(interval)
   local failed = {}   -- module -> the fingerprint of the file that failed
   while true do
     mb.sleep(interval)
-    for name, fingerprint in next, mb.code_changed() do
+    local changed, found_on = mb.code_changed()
+    for name, fingerprint in next, changed do
       if failed[name] ~= fingerprint then
-        local n, err = M.reload(name)
+        -- Looked for where the processes found it: a script may have set
+        -- its package.path (and its processes') after this one started.
+        local own = package.path
+        package.path = found_on[name] or own
+        local ok, n, err = pcall(M.reload, name)
+        package.path = own
+        if not ok then n, err = nil, n end
         failed[name] = not n and fingerprint or nil
         if n then
           io.stderr:write(("moonbeam: reloaded %s (%d process%s took it)\n"):format(name, n, n == 1 and "" or "es"))
