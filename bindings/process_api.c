@@ -333,8 +333,8 @@ static int l_monitor(lua_State *L) {
         mbb_encode_or_raise(L, self, 1, "monitor: name");
         bad = mb_buf_put(&what, self->scratch.p, self->scratch.len);
     } else {
-        if (!mbb_is_pid(L, 1)) return mbb_raisef(L, "monitor: a pid or a name expected, got %s", mbb_what_is(L, 1));
-        target = mbb_check_pid(L, 1, "monitor");
+        target = mbb_to_pid(L, 1);
+        if (!target) return mbb_raisef(L, "monitor: a pid or a name expected, got %s", mbb_what_is(L, 1));
         if (mb_pid_is_remote(target)) return mbb_dist_monitor(L, self, target, NULL, NULL);   /* another node's */
         bad = mb_put_id(&what, MB_T_PID, target);
     }

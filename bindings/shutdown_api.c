@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "bindings.h"
+#include "core/runtime.h"
 #include "core/shutdown.h"
 
 /* os.exit's argument as a status: true 0, false 1, a number as C exit
@@ -91,12 +92,6 @@ static int l_shutdown_done(lua_State *L) {
     return 1;
 }
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
 /* core.last_words(s, [ms]) -> whether all of s went to standard error
  * within ms (default 1000). moonbeam run's report of how its script ended
  * must not keep the host from exiting with its status when stderr takes
@@ -107,13 +102,13 @@ static double now_ms(void) {
 static int l_last_words(lua_State *L) {
     size_t n, off = 0;
     const char *s = luaL_checklstring(L, 1, &n);
-    double deadline = now_ms() + luaL_optnumber(L, 2, 1000);
+    double deadline = mb_now_ms() + luaL_optnumber(L, 2, 1000);
     sigset_t pipe, old;
     sigemptyset(&pipe);
     sigaddset(&pipe, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe, &old);
     while (off < n) {
-        double left = deadline - now_ms();
+        double left = deadline - mb_now_ms();
         struct pollfd pfd = {STDERR_FILENO, POLLOUT, 0};
         int ready = left > 0 ? poll(&pfd, 1, (int)left + 1) : 0;
         if (ready < 0 && errno == EINTR) continue;

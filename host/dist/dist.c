@@ -29,15 +29,10 @@ typedef struct dist_req {
     mb_pid pid;
     mb_ref ref;                /* CONNECT: the answer's; LINK's MONITOR_P_EXIT: the monitor's */
     char node[MB_NODE_MAX + 1];
-    uint8_t *frame;            /* FRAME, MONITOR: malloc'd */
+    uint8_t *frame;            /* FRAME, MONITOR (its MONITOR_P; the monitor is listed), DEMONITOR: malloc'd */
     size_t len;
-    uint8_t *demonitor;        /* MONITOR: its DEMONITOR_P frame, malloc'd */
-    size_t dlen;
     int link_op;               /* LINK: dist.h's MB_DIST_*; pid local, remote the other end */
-    bool call;                 /* MONITOR: a call's (remote_mon's call) */
     mb_pid remote;
-    size_t ntarget;            /* MONITOR: what the DOWN names, in target */
-    uint8_t target[];
 } dist_req;
 
 void mb_dist_log(const char *fmt, ...) {
@@ -229,7 +224,6 @@ static void on_wake(void *arg) {
         if (!stopping || (r->op == REQ_FRAME && mb_dist_find(d, r->node, true))) handle(d, r);
         else if (r->op == REQ_CONNECT) mb_dist_answer(d, r->pid, r->ref, "stopping");
         free(r->frame);
-        free(r->demonitor);
         free(r);
     }
     pthread_mutex_lock(&d->lock);
@@ -418,7 +412,6 @@ void mb_dist_free(mb_dist *d) {
     for (dist_req *r = d->head, *next; r; r = next) {
         next = r->next;
         free(r->frame);
-        free(r->demonitor);
         free(r);
     }
     mb_nodetab_free(d->tab);
@@ -459,16 +452,14 @@ static int post(mb_dist *d, dist_req *r) {
     return 0;
 }
 
-static dist_req *new_req_extra(req_op op, const char *node, mb_pid pid, size_t extra) {
-    dist_req *r = calloc(1, sizeof *r + extra);
+static dist_req *new_req(req_op op, const char *node, mb_pid pid) {
+    dist_req *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->op = op;
     r->pid = pid;
     snprintf(r->node, sizeof r->node, "%s", node);
     return r;
 }
-
-static dist_req *new_req(req_op op, const char *node, mb_pid pid) { return new_req_extra(op, node, pid, 0); }
 
 /* node's connection, its write lock taken, when the calling thread may
  * write to it itself: it is up and nothing for it waits before (d->lock
@@ -508,35 +499,34 @@ static void write_direct(mb_dist *d, dist_conn *c, const uint8_t *frame, size_t 
 
 int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bool call, const uint8_t *target,
                     size_t ntarget, uint8_t *frame, size_t len, uint8_t *demonitor, size_t dlen) {
-    /* Up and free: made here, and its MONITOR_P written (a call's request
-     * follows it at once, instead of both waiting for the thread). */
-    /* Otherwise listed now all the same, its MONITOR_P queued for the
-     * thread: a demonitor before the thread gets to it finds it (and the
-     * frame is not sent), as a link and an unlink just before, which queue
-     * the connection's frames, used to make it miss it, leaving a monitor
-     * on the other node whose DOWN then came. */
-    dist_req *r = new_req(REQ_MONITOR, node, watcher);
+    /* Listed now, whoever sends its MONITOR_P: up and free, this thread,
+     * at once (a call's request follows it, instead of both waiting for
+     * the thread); otherwise the thread, queued behind what waits (a link's
+     * and an unlink's frames, say). Then a demonitor that comes first
+     * finds it, and the frame is not sent: it once missed it, and the
+     * monitor was made on the other node after all, its DOWN to come. */
     pthread_mutex_lock(&d->lock);
     dist_conn *c = writable_now(d, node);
-    remote_mon *m = c || r ? mb_remote_mon_add(d, node, watcher, ref, call, target, ntarget, demonitor, dlen) : NULL;
+    remote_mon *m = mb_remote_mon_add(d, node, watcher, ref, call, target, ntarget, demonitor, dlen);
     if (c && !m) pthread_mutex_unlock(&c->wlock);
     if (m && !c) m->queued = true;
     pthread_mutex_unlock(&d->lock);
-    if (m && c) {
-        free(r);
-        write_direct(d, c, frame, len);
-        free(frame);
-        return 0;
-    }
     if (!m) {
-        free(r);
         free(frame);
         free(demonitor);
         return -1;
     }
-    r->ref = ref;
-    r->frame = frame, r->len = len;
-    if (post(d, r)) {   /* the host stops: the caller tells the DOWN itself */
+    if (c) {
+        write_direct(d, c, frame, len);
+        free(frame);
+        return 0;
+    }
+    dist_req *r = new_req(REQ_MONITOR, node, watcher);
+    if (r) {
+        r->ref = ref;
+        r->frame = frame, r->len = len;
+    }
+    if (!r || post(d, r)) {   /* no memory, or the host stops: unlisted, and the caller tells the DOWN */
         pthread_mutex_lock(&d->lock);
         m = mb_remote_mon_take(d, ref);
         pthread_mutex_unlock(&d->lock);
