@@ -263,4 +263,19 @@ describe_subprocess("logger in a host run by moonbeam run", function()
     assert.equal("w", e.child)
     assert.equal("1", e.intensity)
   end)
+
+  it("writes a give-up report's last exit that is a table as its text", function()
+    local path = sh.script([[
+      local mb = require "moonbeam"
+      local sup = require "moonbeam.supervisor"
+      mb.trap_exit(true)
+      local s = assert(sup.start_link({ { id = "w", type = "process",
+                                          start = { "spec.support.sup_proc:die_with", { 7, code = 42 } } } },
+                                      { intensity = 1, period = 5000, name = "top" }))
+      mb.receive(function(m) return type(m) == "table" and m[1] == "EXIT" and m[2] == s end, 10000)
+    ]])
+    local status, _, err = sh.run("MOONBEAM_CRASH_LOG=1 " .. BIN .. " run " .. sh.quote(path), 60)
+    assert.equal(0, status, err)
+    assert.truthy(err:find('last exit: {7, code = 42}.', 1, true), err)
+  end)
 end)

@@ -15,6 +15,7 @@
 #include "core/call.h"
 #include "core/log_format.h"
 #include "core/term.h"
+#include "core/term_text.h"
 #include "core/mailbox_bounds.h"
 #include "core/runtime.h"
 #include "core/signal.h"
@@ -154,7 +155,8 @@ static bool reason_is_shutdown(mb_span r) {
 }
 
 /* A short text for a reason in reports: a string, a table's first two
- * strings, a failed start's child and error; nested reasons
+ * strings, a failed start's child and error, any other value as its text
+ * (term_text.h); nested reasons
  * ({"shutdown", {"failed_to_start_child", id, r}}) as far as buf goes. */
 static void describe(mb_span r, char *buf, size_t n) {
     const char *a, *b;
@@ -165,7 +167,7 @@ static void describe(mb_span r, char *buf, size_t n) {
         return;
     }
     if (!mb_term_index(r, 1, &x) || !mb_term_str(x, &a, &al)) {
-        snprintf(buf, n, "(a value)");
+        mb_term_text(r, buf, n);
         return;
     }
     int k = -1;

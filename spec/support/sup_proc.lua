@@ -61,4 +61,10 @@ function M.blink(watcher)
   mb.send(watcher, "blink")
 end
 
+-- Exits at once with reason: a permanent child that does this makes its
+-- supervisor give up.
+function M.die_with(reason)
+  mb.exit(reason)
+end
+
 return M
