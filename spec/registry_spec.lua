@@ -8,10 +8,13 @@ local gen = require "moonbeam.gen_server"
 local sup = require "moonbeam.supervisor"
 local h = require "spec.support.helpers"
 
+local function start_as(name, keys, partitions)
+  return assert(registry.start_link({ name = name, keys = keys or "unique", partitions = partitions }))
+end
+
 local function start(keys, partitions)
   local name = h.name("reg")
-  local pid = assert(registry.start_link({ name = name, keys = keys or "unique", partitions = partitions }))
-  return name, pid
+  return name, start_as(name, keys, partitions)
 end
 
 -- A process that runs registry[m[2]](unpack(m, 3)) for each {"do", ...} it
@@ -388,12 +391,81 @@ describe("registry", function()
       h.usage_error("registry.register", registry.register, name, "k", print)
       h.usage_error("registry.lookup", registry.lookup, name, function() end)
       assert.matches("got an empty string", h.usage_error("registry.lookup", registry.lookup, "", "k"), 1, true)
+      assert.matches("NUL byte", h.usage_error("registry.lookup", registry.lookup, "a\0b", "k"), 1, true)
       h.usage_error("registry.keys", registry.keys, name, "not a pid")
       h.usage_error("registry.dispatch", registry.dispatch, name, "k", "not a function")
       h.usage_error("registry.update_value", registry.update_value, name, "k", nil)
       -- a bad key is the call's own, not the lookup's it makes
       assert.matches("bad key", h.usage_error("registry.dispatch", registry.dispatch, name, 0 / 0, print))
       h.usage_error("registry.update_value", registry.update_value, name, function() end, print)
+    end)
+
+    it("a program's table with a registry directory's name is no registry", function()
+      local name = h.name("reg")
+      local other = mb.spawn(function(dir, parent)
+        local mb = require "moonbeam"
+        require("moonbeam.table").new(dir, { access = "private" })
+        mb.send(parent, "made")
+        mb.receive()
+      end, "moonbeam.registry/" .. name, mb.self())
+      h.expect(function(m) return m == "made" end)
+      assert.same({ nil, "unknown_registry" }, { registry.lookup(name, "k") })
+      assert.is_nil(mb.whereis({ "via", name, "k" }))
+      mb.exit(other, "kill")
+    end)
+
+    it("answers get_state and get_status, and refuses suspend, at once", function()
+      local name, pid = start()
+      local status = gen.get_status(name)
+      assert.equal(pid, status.pid)
+      assert.equal("moonbeam.registry", status.module)
+      assert.equal("running", status.status)
+      assert.equal(pid, gen.get_state(pid).pid)
+      local ok, err = pcall(gen.suspend, name, 1000)
+      assert.is_false(ok)
+      assert.matches("gen_server.suspend: not supported", err, 1, true)
+      assert.same({}, registry.lookup(name, "k"))   -- still serving
+    end)
+
+    it("a process child named otherwise than its name option says why it cannot start", function()
+      local name = h.name("reg")
+      local pid, ref = mb.spawn_opt("moonbeam.registry:start_link", { name = h.name("other"), monitor = true },
+                                    { name = name, keys = "unique" })
+      local down = h.down(ref)
+      assert.equal(pid, down[4])
+      assert.matches("registry.start_link: this process is registered as", h.text(down[5]), 1, true)
+    end)
+
+    it("update_value on a registry restarted as a duplicate one changes nothing", function()
+      local name, pid = start("unique")
+      assert.is_true(registry.register(name, "k", "old"))
+      local got = { registry.update_value(name, "k", function()
+        gen.stop(pid)
+        start_as(name, "duplicate")
+        assert.is_true(registry.register(name, "k", "x"))
+        return "new"
+      end) }
+      assert.same({ nil, "not_registered" }, got)
+      assert.same({ { mb.self(), "x" } }, registry.lookup(name, "k"))
+    end)
+
+    it("a process keeps no memory of the registries it met once they stopped", function()
+      mb.trap_exit(true)
+      local function round(i)
+        local name, pid = start("duplicate")
+        registry.register(name, "k", i)
+        registry.lookup(pid, "k")
+        gen.stop(pid)
+      end
+      for i = 1, 200 do round(i) end
+      collectgarbage()
+      local before = collectgarbage("count")
+      for i = 1, 2000 do round(i) end
+      collectgarbage()
+      -- A layout kept for each name and pid was ~600 bytes a registry: 1.2 MB here.
+      assert.is_true(collectgarbage("count") - before < 300, collectgarbage("count") - before .. " KB more")
+      mb.trap_exit(false)
+      h.drain()
     end)
 
     it("registering does not link the caller to the registry", function()

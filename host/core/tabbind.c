@@ -94,6 +94,10 @@ int mb_tab_bind_insert(mb_proc *self, mb_table *t, mb_span key, mb_span value, b
 }
 
 int mb_tab_bound_update(mb_proc *self, mb_table *t, mb_span key, mb_span value) {
+    /* A unique registry's partition is a set: t may be another kind when
+     * the registry was restarted as a duplicate one since the caller
+     * looked (its entry there is none of a unique key's). */
+    if (t->store.type != MB_TAB_SET) return MB_TAB_EMISSING;
     mb_pid holder;
     int rc = holder_of(t, key, &holder);
     if (rc) return rc;

@@ -30,8 +30,21 @@ local MAX_PARTS = 1024
 
 -- Layouts {pid=, unique=, parts={handles}} by name and by pid, in this
 -- state; a stale one (its tables deleted) is found out by the call that
--- uses it and looked up again.
-local cache = {}
+-- uses it and looked up again. At most MAX_CACHED: a process that meets
+-- registry after short-lived registry keeps no layout of each for ever
+-- (one looked up again costs two table reads).
+local MAX_CACHED = 64
+local cache, ncached = {}, 0
+
+local function remember(reg, l)
+  if ncached >= MAX_CACHED then cache, ncached = {}, 0 end
+  cache[reg] = l
+  ncached = ncached + 1
+end
+
+local function forget(reg)
+  if cache[reg] then cache[reg], ncached = nil, ncached - 1 end
+end
 
 -- A registry process (a supervisor child: named at spawn) that has not
 -- made its tables yet answers its first request once it has. Not awaited
@@ -49,13 +62,22 @@ local function await_ready(name)
 end
 
 local function name_of(reg, fn)
-  if type(reg) == "string" and reg ~= "" then return reg end
+  if type(reg) == "string" and reg ~= "" and not reg:find("\0", 1, true) then return reg end
   if is_pid(reg) then
     local info = mb.info(reg)
     return info and info.registered_name
   end
-  local got = reg == "" and "an empty string" or type(reg)
+  local got = reg == "" and "an empty string" or type(reg) == "string" and "a string with a NUL byte" or type(reg)
   error(("%s: reg must be a registry's name or pid, got %s"):format(fn, got), 0)
+end
+
+-- The layout in a registry's directory, or nil: a directory deleted since
+-- it was found (the registry stopping), or a table of the program's that
+-- has the name and cannot be read, is no registry's.
+local function read_layout(dir)
+  if not dir then return nil end
+  local ok, l = pcall(tab.lookup, dir, "layout")
+  return ok and type(l) == "table" and l or nil
 end
 
 local function layout_of(reg, fn)
@@ -63,16 +85,12 @@ local function layout_of(reg, fn)
   if l then return l end
   local name = name_of(reg, fn)
   if not name then return nil end
-  local dir = tab.whereis(DIR .. name)
-  l = dir and tab.lookup(dir, "layout")
+  l = read_layout(tab.whereis(DIR .. name))
   -- A registry between making its directory and writing its layout there
   -- (setup) is one that is not ready yet, as one with no directory.
-  if not l then
-    dir = await_ready(name)
-    l = dir and tab.lookup(dir, "layout")
-  end
+  if not l then l = read_layout(await_ready(name)) end
   if not l or (is_pid(reg) and l.pid ~= reg) then return nil end
-  cache[reg] = l
+  remember(reg, l)
   return l
 end
 
@@ -86,7 +104,7 @@ local function run_on(reg, fn, op, x, y)
   if not l then return nil, UNKNOWN end
   local a, b = op(l.parts, x, y, fn)
   if a ~= false then return a, b, l end
-  cache[reg] = nil
+  forget(reg)
   l = layout_of(reg, fn)
   if not l then return nil, UNKNOWN end
   a, b = op(l.parts, x, y, fn)
@@ -131,6 +149,11 @@ local function setup(name, unique, n)
   local me = self()
   local holder = mb.whereis(name)
   if holder ~= me then
+    local mine = not holder and mb.info(me).registered_name
+    if mine then   -- a "process" child whose spec names it otherwise
+      error(("registry.start_link: this process is registered as '%s', and a registry takes the name %s"):
+        format(mine, "its name option gives ('" .. name .. "'): leave the child spec's name out"), 0)
+    end
     if holder or not mb.register(name, me) then return nil, { "already_started", mb.whereis(name) } end
   end
   local parts = {}
@@ -147,17 +170,33 @@ local function setup(name, unique, n)
   return true
 end
 
+-- What a registry answers to gen_server's system requests (moonbeam.sys):
+-- its state is its layout; it cannot be suspended, traced or given
+-- another state (as a supervisor, which refuses them at once).
+local function system_answer(what, layout, name)
+  if what == "get_state" then return layout end
+  if what == "get_status" then
+    return { pid = self(), module = "moonbeam.registry", status = "running", state = layout,
+             message_queue_len = mb.queue_len(), name = name }
+  end
+  return { err = "a registry answers get_state, get_status and stop" }
+end
+
 -- The registry's life: it answers readiness probes, and ends on
 -- gen_server.stop (Elixir's Registry is stopped as any server is: without
 -- this, a stop would wait for ever); everything else is for the callers,
 -- in the tables.
-local function serve()
+local function serve(name)
+  local layout = read_layout(tab.whereis(DIR .. name))
   while true do
     local m = mb.receive()
     if type(m) == "table" then
       if m[1] == READY and type(m[2]) == "table" then gen.reply(m[2], true) end
-      local req = m[1] == SYS and m[3]
-      if type(req) == "table" and req[1] == "stop" then return mb.exit(req[2]) end
+      local req = m[1] == SYS and type(m[2]) == "table" and m[3]
+      if type(req) == "table" then
+        if req[1] == "stop" then return mb.exit(req[2]) end
+        gen.reply(m[2], system_answer(req[1], layout, name))
+      end
     end
   end
 end
@@ -172,7 +211,7 @@ function M.serve_started(opts)
     return mb.exit("normal")
   end
   gen.init_ack(starter, ref, "ok")
-  return serve()
+  return serve(opts.name)
 end
 
 --- start_link(opts) -> pid, or nil and {"already_started", pid}. As a
@@ -184,7 +223,7 @@ function M.start_link(opts)
     package.loaded["moonbeam.entry"] = nil   -- once: a later call starts another
     local ok, why = setup(name, unique, n)
     if not ok then return mb.exit(why) end
-    return serve()
+    return serve(name)
   end
   -- nil, why; why prints as words (util's failed_start)
   local function failed(why) return nil, util.failed_start(why, "registry.start_link", opts) end
@@ -262,7 +301,7 @@ local function check_via(name, fn)
   -- A NaN or function key is fn's bad argument; the kind is the tables'.
   local kind = reg_via_kind(l and l.parts, name[3], fn)
   if l and not kind then   -- a stopped registry's layout, in the cache
-    cache[reg] = nil
+    forget(reg)
     l = layout_of(reg, fn)
     kind = l and reg_via_kind(l.parts, name[3], fn)
   end
