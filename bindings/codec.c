@@ -278,7 +278,15 @@ static int enc_value(enc *e, int idx, int depth) { return enc_typed(e, idx, dept
 
 static void enc_finish_error(enc *e, const char *root) {
     char full[sizeof e->err->msg];
-    snprintf(full, sizeof full, "%.48s%.100s: %.100s", root, e->path, e->err->msg);
+    /* A path too long to show keeps its last 100 bytes, from a segment's start. */
+    const char *path = e->path, *cut = "";
+    size_t pl = strlen(path);
+    if (pl > 100) {
+        path += pl - 100;
+        while (*path && *path != '[' && *path != '.') path++;
+        cut = "...";
+    }
+    snprintf(full, sizeof full, "%.48s%.3s%.100s: %.100s", root, cut, path, e->err->msg);
     memcpy(e->err->msg, full, sizeof full);
 }
 

@@ -117,6 +117,15 @@ static void check_opts(lua_State *L, int idx, mb_io_opts *o, const char *const *
     lua_pop(L, 5);
 }
 
+/* The host name or address at idx, a string: one with a NUL byte raises
+ * (getaddrinfo would read it cut there, and reach another host). */
+static const char *host_at(lua_State *L, int idx, const char *fn) {
+    size_t n;
+    const char *host = lua_tolstring(L, idx, &n);
+    if (strlen(host) != n) mbb_raisef(L, "%s: host must be a string without NUL bytes", fn);
+    return host;
+}
+
 /* Where to listen or connect: opts.path, or host and port. */
 static int check_place(lua_State *L, mb_io_req *r, int host_idx, int port_idx, int opts_idx, const char *fn) {
     const char *host = NULL;
@@ -132,7 +141,7 @@ static int check_place(lua_State *L, mb_io_req *r, int host_idx, int port_idx, i
         }
         if (!host && host_idx == 0) {
             lua_getfield(L, opts_idx, "host");
-            if (lua_type(L, -1) == LUA_TSTRING) host = lua_tostring(L, -1);
+            if (lua_type(L, -1) == LUA_TSTRING) host = host_at(L, -1, fn);
             else if (!lua_isnil(L, -1)) return mbb_raisef(L, "%s: host must be a string", fn);
         }
     }
@@ -140,7 +149,7 @@ static int check_place(lua_State *L, mb_io_req *r, int host_idx, int port_idx, i
         if (host_idx) {
             if (lua_type(L, host_idx) != LUA_TSTRING)
                 return mbb_raisef(L, "%s: host must be a string, got %s", fn, luaL_typename(L, host_idx));
-            host = lua_tostring(L, host_idx);
+            host = host_at(L, host_idx, fn);
         }
         lua_Number port = lua_type(L, port_idx) == LUA_TNUMBER ? lua_tonumber(L, port_idx) : -1;
         if (!(port >= (host_idx ? 1 : 0) && port <= 65535 && port == (int)port))

@@ -85,7 +85,7 @@ static size_t encode_at(lua_State *L, mb_proc *p, int idx, const char *fn, const
     mb_encode_err err;
     size_t max = atomic_load_explicit(&p->rt->max_message_size, memory_order_relaxed);
     int type = lua_type(L, idx);   /* looked at once: every key and value comes here */
-    if (type == LUA_TNIL) mbb_raisef(L, "tab.%s: the %s is nil", fn, what);
+    if (type == LUA_TNIL || type == LUA_TNONE) mbb_raisef(L, "tab.%s: %s is nil", fn, what);
     if (mb_encode_typed(L, idx, type, what, &p->scratch, max, &err)) mbb_raisef(L, "tab.%s: %s", fn, err.msg);
     return at;
 }

@@ -453,7 +453,7 @@ describe("the moonbeam command line", function()
     assert.equal(0, status, err)
     assert.not_matches("[string", out, 1, true)
     for _, line in ipairs({
-      "** error: console:1: reload: module must be a module name (a non-empty string), got nil",
+      "** error: console:1: reload: module must be a module name (a non-empty string without NUL bytes), got nil",
       "** error: console:1: reload: opts must be a table",
       "** error: console:1: top: sort by \"reductions\", \"memory\" or \"queue\", not \"bad\"",
       "** error: console:1: ps: sort by \"reductions\", \"memory\" or \"queue\", not \"bad\"",

@@ -270,3 +270,47 @@ describe("a name that is not one", function()
     assert.is_true(gen.cast("no such name", "m"))   -- an unknown name is no misuse
   end)
 end)
+
+describe("a string with a NUL byte, or empty, where a name is expected", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("is refused, never read cut at the NUL", function()
+    local gen = require "moonbeam.gen_server"
+    local task = require "moonbeam.task"
+    local log = require "moonbeam.logger"
+    local net = require "moonbeam.net"
+    assert.matches("got a string with a NUL byte$",
+      h.usage_error("gen_server.start", gen.start, "spec.support.counter\0x", 0))
+    assert.matches("got an empty string$", h.usage_error("gen_server.start", gen.start, "", 0))
+    h.usage_error("task.async", task.async, "")
+    h.usage_error("task.start", task.start, "spec.support.task_fns:double\0x", 1)
+    h.usage_error("logger.set_level", log.set_level, "debug", "app\0x")
+    assert.matches("without NUL bytes", h.usage_error("net.connect", net.connect, "127.0.0.1\0x", 1, nil, 100))
+    assert.matches("without NUL bytes", h.usage_error("net.listen", net.listen, 0, { host = "127.0.0.1\0x" }))
+  end)
+
+  it("false where an option's word is expected is refused, not the default", function()
+    local tab = require "moonbeam.table"
+    local registry = require "moonbeam.registry"
+    h.usage_error("tab.new", tab.new, { type = false })
+    h.usage_error("tab.new", tab.new, { access = false })
+    h.usage_error("registry.start_link", registry.start_link, { name = h.name("r"), keys = "unique", partitions = false })
+  end)
+end)
+
+describe("an agent call", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("names itself in the errors of the gen_server call under it", function()
+    local agent = require "moonbeam.agent"
+    local deep = {}
+    for _ = 1, 200 do deep = { deep } end
+    h.usage_error("agent.get", agent.get, "", function(s) return s end)
+    h.usage_error("agent.cast", agent.cast, "a\0b", function(s) return s end)
+    local a = assert(agent.start(function() return 0 end))
+    h.usage_error("agent.update", agent.update, a, function(s) return s end, deep)
+    agent.stop(a)
+  end)
+end)

@@ -93,9 +93,17 @@ describe_subprocess("logger in a host run by moonbeam run", function()
   it("exits, with its status, while a handler writes to a pipe nobody reads", function()
     local fifo, reader = os.tmpname(), os.tmpname()
     os.remove(fifo)
+    os.remove(reader)
     assert(os.execute("mkfifo " .. fifo))
-    -- Holds the fifo open for reading (the handler's open does not fail), and reads nothing.
-    assert(os.execute(("sh -c 'exec 3<%s; exec sleep 30' >/dev/null 2>&1 & echo $! >%s"):format(fifo, reader)))
+    -- Holds the fifo open (so the handler's open, which does not wait for a
+    -- reader, finds one), and reads nothing; its pid is written once it does.
+    assert(os.execute(("sh -c 'exec 3<>%s; echo $$ >%s.new; mv %s.new %s; exec sleep 30' >/dev/null 2>&1 &")
+                      :format(fifo, reader, reader, reader)))
+    assert.is_true(h.wait_until(function()
+      local f = io.open(reader)
+      if f then f:close() end
+      return f ~= nil
+    end, 10000), "the fifo's holder did not start")
     for _, ending in ipairs({ "", "os.exit(3)" }) do
       local path = sh.script(([[
         local log = require "moonbeam.logger"

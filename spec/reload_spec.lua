@@ -280,12 +280,14 @@ describe("mb.reload", function()
   end)
 
   it("refuses bad arguments", function()
-    assert.equal("reload: module must be a module name (a non-empty string), got nil",
+    assert.equal("reload: module must be a module name (a non-empty string without NUL bytes), got nil",
       h.error_of(mb.reload))
-    assert.equal("reload: module must be a module name (a non-empty string), got number",
+    assert.equal("reload: module must be a module name (a non-empty string without NUL bytes), got number",
       h.error_of(mb.reload, 42))
-    assert.equal("reload: module must be a module name (a non-empty string), got string",
+    assert.equal("reload: module must be a module name (a non-empty string without NUL bytes), got an empty string",
       h.error_of(mb.reload, ""))
+    assert.equal("reload: module must be a module name (a non-empty string without NUL bytes), got a string with a NUL byte",
+      h.error_of(mb.reload, "spec.support.counter\0x"))
     assert.equal("reload: opts must be a table", h.error_of(mb.reload, "x", 5))
     assert.equal('reload: opts.timeout must be a number >= 0 or "infinity"',
       h.error_of(mb.reload, "x", { timeout = -1 }))

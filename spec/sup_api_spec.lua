@@ -384,6 +384,23 @@ describe("bad specs", function()
     refused("type$", { U.worker("a", nil, { type = "daemon" }) })
   end)
 
+  it("false where a word is expected: no default taken for it", function()
+    refused("strategy", { U.worker("a") }, { strategy = false })
+    refused("type$", { U.worker("a", nil, { type = false }) })
+    refused("restart$", { U.worker("a", nil, { restart = false }) })
+  end)
+
+  it("an id, a module or a process's start with a NUL byte, or empty (require would read it cut)", function()
+    refused("id$", { { id = "a\0one", module = "spec.support.counter" }, { id = "a\0two", module = "spec.support.counter" } })
+    refused("module$", { { id = "a", module = "spec.support.counter\0x" } })
+    refused("module$", { { id = "a", module = "" } })
+    refused("start$", { { id = "a", type = "process", start = { "spec.support.nap:main\0x" } } })
+  end)
+
+  it("a name on a simple_one_for_one template, whose children are many", function()
+    refused("name$", { { id = "t", module = "spec.support.counter", name = "one" } }, { strategy = "simple_one_for_one" })
+  end)
+
   it("an unknown restart type", function()
     refused("restart$", { U.worker("a", nil, { restart = "sometimes" }) })
   end)

@@ -62,6 +62,9 @@ end
 local function raise_extra(name, err, root, level)
   local i, rest = tostring(err):match(root .. "%[3%]%[(%d+)%](.*)$")
   if i then error(("%s: argument #%d%s"):format(name, tonumber(i) + 2, rest), level) end
+  -- The gen_server call underneath is ours: its errors are named so.
+  rest = type(err) == "string" and err:match("^gen_server%.[%w_]+: (.*)$")
+  if rest then error(name .. ": " .. rest, level) end
   error(err, 0)
 end
 

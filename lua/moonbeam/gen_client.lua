@@ -207,8 +207,9 @@ M._stop = stop
 
 local function check_module(module, fn)
   local t = type(module)
-  if t == "string" or t == "table" then return end
-  error(fn .. ": module must be a module name or a table of callbacks, got " .. t, 3)
+  if t == "table" or util().is_name(module) then return end
+  local got = t ~= "string" and t or module == "" and "an empty string" or "a string with a NUL byte"
+  error(fn .. ": module must be a module name or a table of callbacks, got " .. got, 3)
 end
 
 local SPAWN_OPTS = { memory_limit = true, trap_exit = true, max_queue = true, on_full = true }

@@ -71,8 +71,8 @@ local function check_level(level, fn, level_arg)
 end
 
 local function check_module(module, fn)
-  if module ~= nil and (type(module) ~= "string" or module == "") then
-    error(fn .. ": module must be a non-empty string (a module name or a file)", 3)
+  if module ~= nil and not require("moonbeam.util").is_name(module) then
+    error(fn .. ": module must be a non-empty string without NUL bytes (a module name or a file)", 3)
   end
 end
 
@@ -175,7 +175,8 @@ function M.add_handler(name, opts)
     error("logger.add_handler: name must be a non-empty string without NUL bytes", 2)
   end
   if type(opts) ~= "table" then error("logger.add_handler: opts must be a table", 2) end
-  local kind, path, level = opts.type, opts.path, opts.level or "debug"
+  local kind, path, level = opts.type, opts.path, opts.level
+  if level == nil then level = "debug" end
   if not KINDS[kind] then error("logger.add_handler: type must be \"file\", \"json\" or \"stderr\"", 2) end
   if kind == "stderr" then
     if path ~= nil then error("logger.add_handler: a stderr handler takes no path", 2) end

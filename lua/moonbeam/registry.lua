@@ -129,7 +129,8 @@ local function check_opts(opts)
   for k in next, opts do
     if not OPTIONS[k] then error(("registry.start_link: unknown option '%s'"):format(tostring(k)), 0) end
   end
-  local name, keys, n = opts.name, opts.keys, opts.partitions or 1
+  local name, keys, n = opts.name, opts.keys, opts.partitions
+  if n == nil then n = 1 end
   if type(name) ~= "string" or name == "" or name:find("\0", 1, true) then
     error("registry.start_link: name must be a non-empty string without NUL bytes", 0)
   end

@@ -41,7 +41,8 @@ local function check_count(n, field)
 end
 
 local function check_flags(f, where)
-  local strategy = f.strategy or "one_for_one"
+  local strategy = f.strategy
+  if strategy == nil then strategy = "one_for_one" end
   if not STRATEGIES[strategy] then bad(where .. "strategy", "unknown strategy " .. tostring(strategy)) end
   local intensity = check_count(f.intensity == nil and 3 or f.intensity, where .. "intensity")
   local period = f.period == nil and 5000 or f.period
@@ -80,25 +81,32 @@ local function check_child(c, where, dynamic)
   if type(c) ~= "table" then bad(where, "a child spec must be a table") end
   local id = c.id
   if id == nil and dynamic then id = "child" end
-  if type(id) ~= "string" or id == "" then bad(where .. "id", "must be a non-empty string") end
+  if type(id) ~= "string" or id == "" or id:find("\0", 1, true) then
+    bad(where .. "id", "must be a non-empty string without NUL bytes")
+  end
   where = ("%s[%s]."):format(where:gsub("%.$", ""), id)
-  local typ = c.type or "worker"
+  local typ = c.type
+  if typ == nil then typ = "worker" end
   if not TYPES[typ] then bad(where .. "type", "unknown type " .. tostring(typ)) end
-  local restart = c.restart or "permanent"
+  local restart = c.restart
+  if restart == nil then restart = "permanent" end
   if not RESTARTS[restart] then bad(where .. "restart", "unknown restart type " .. tostring(restart)) end
   if c.name ~= nil and not is_name(c.name) then
     if not is_via(c.name) then bad(where .. "name", "must be a non-empty string without NUL bytes, or {\"via\", registry, key}") end
     if typ ~= "worker" then bad(where .. "name", "a via name is for a worker (it registers itself)") end
   end
+  if c.name ~= nil and dynamic then
+    bad(where .. "name", "a simple_one_for_one template has no name: its children are many")
+  end
   local out = { id = id, type = typ, restart = restart, name = c.name,
                 shutdown = check_shutdown(c.shutdown, typ, where), backoff = check_backoff(c.backoff, where) }
   if typ == "worker" then
-    if type(c.module) ~= "string" and type(c.module) ~= "table" then
+    if not is_name(c.module) and type(c.module) ~= "table" then
       bad(where .. "module", "a worker needs a module (a name or a table of callbacks)")
     end
     out.module, out.arg = c.module, c.arg
   elseif typ == "process" then
-    if type(c.start) ~= "table" or type(c.start[1]) ~= "string" then
+    if type(c.start) ~= "table" or not is_name(c.start[1]) then
       bad(where .. "start", "a process needs start = {\"module:fn\", args...}")
     end
     out.start = c.start

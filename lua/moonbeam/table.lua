@@ -34,7 +34,9 @@ function M.new(name, opts)
   for k in pairs(opts) do
     if not OPTIONS[k] then error(("tab.new: unknown option '%s'"):format(tostring(k)), 2) end
   end
-  local ty, access = opts.type or "set", opts.access or "protected"
+  local ty, access = opts.type, opts.access
+  if ty == nil then ty = "set" end
+  if access == nil then access = "protected" end
   one_of(TYPES, ty, "type")
   one_of(ACCESS, access, "access")
   local mm = opts.max_memory

@@ -34,8 +34,10 @@ end
 
 local function check_target(target, fn)
   local t = type(target)
-  if t == "string" then return end
-  if t ~= "function" then error(fn .. ": target must be a module name or a function", 3) end
+  if t == "string" and util().is_name(target) then return end
+  if t ~= "function" then
+    error(fn .. ": target must be a module name (a non-empty string without NUL bytes) or a function", 3)
+  end
   util().check_portable(target, fn, "target", "the task's Lua state", 4)
 end
 
@@ -220,7 +222,8 @@ function M.async_stream(list, target, opts)
   check_target(target, "task.async_stream")
   if opts ~= nil and type(opts) ~= "table" then error("task.async_stream: opts must be a table", 2) end
   opts = opts or {}
-  local max = opts.max_concurrency or 8
+  local max = opts.max_concurrency
+  if max == nil then max = 8 end
   if not util().is_count(max, 1) then
     error("task.async_stream: max_concurrency must be an integer from 1 to 2^31-1", 2)
   end
