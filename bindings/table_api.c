@@ -117,6 +117,30 @@ static const char *const access_names[] = {"protected", "public", "private", NUL
 
 /* core.tab_new(name|nil, type, access, heir|nil, max_memory) -> handle
  * (moonbeam.table checked the options). */
+/* "tab.new: the name "x" is in use", the name quoted whole: a NUL byte or
+ * another control byte as \ddd, as moonbeam.pretty writes it. */
+static int name_in_use(lua_State *L, const char *name, size_t n) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "tab.new: the name \"");
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            luaL_addchar(&b, '\\');
+            luaL_addchar(&b, (char)c);
+        } else if (c < 0x20 || c == 0x7f) {
+            snprintf(esc, sizeof esc, "\\%03u", c);
+            luaL_addstring(&b, esc);
+        } else {
+            luaL_addchar(&b, (char)c);
+        }
+    }
+    luaL_addstring(&b, "\" is in use");
+    luaL_pushresult(&b);
+    return lua_error(L);
+}
+
 static int l_new(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_tab_opts o = {0};
@@ -131,7 +155,7 @@ static int l_new(lua_State *L) {
     o.max_memory = mm > 0 ? (size_t)mm : 0;
     uint64_t h;
     int rc = mb_table_new(self->rt, self->pid, &o, &h);
-    if (rc == MB_TAB_ENAME) return mbb_raisef(L, "tab.new: the name '%s' is in use", o.name);
+    if (rc == MB_TAB_ENAME) return name_in_use(L, o.name, o.name_len);
     if (rc) return fail(L, "new", rc);
     lua_pushlightuserdata(L, (void *)(uintptr_t)h);
     return 1;
@@ -150,14 +174,14 @@ static int l_whereis(lua_State *L) {
 static int insert(lua_State *L, const char *fn, int mode) {
     mb_proc *self = mbb_self(L);
     double ttl = 0;
-    if (mode == MB_TAB_REPLACE && !lua_isnoneornil(L, 4)) {
+    if (!lua_isnoneornil(L, 4)) {   /* insert_new's too: an expiring lock */
         /* As a timeout: "infinity", math.huge or more than a timer can be
          * set for is none at all (the object is permanent). */
         bool infinity = lua_type(L, 4) == LUA_TSTRING && strcmp(lua_tostring(L, 4), "infinity") == 0;
         if (!infinity && lua_type(L, 4) != LUA_TNUMBER)
-            return mbb_raisef(L, "tab.insert: ttl_ms must be a number > 0 or \"infinity\", got %s", luaL_typename(L, 4));
+            return mbb_raisef(L, "tab.%s: ttl_ms must be a number > 0 or \"infinity\", got %s", fn, luaL_typename(L, 4));
         if (!infinity && !(lua_tonumber(L, 4) > 0))   /* 0, negative or NaN: the value says which */
-            return mbb_raisef(L, "tab.insert: ttl_ms must be a number > 0 or \"infinity\", got %g", lua_tonumber(L, 4));
+            return mbb_raisef(L, "tab.%s: ttl_ms must be a number > 0 or \"infinity\", got %g", fn, lua_tonumber(L, 4));
         ttl = infinity || lua_tonumber(L, 4) > MB_MAX_TIMEOUT_MS ? 0 : lua_tonumber(L, 4);
     }
     mb_table *t = acquire(L, fn, true);

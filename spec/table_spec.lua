@@ -128,11 +128,14 @@ describe("tab.new", function()
     h.usage_error("tab.new", tab.new, { heir = "nobody" })
   end)
 
-  it("says what is wrong with a name: empty, or not a string", function()
-    assert.equal("tab.new: the name must be a non-empty string, got an empty string", h.usage_error("tab.new", tab.new, ""))
-    assert.equal("tab.new: the name must be a non-empty string, got an empty string",
-                 h.usage_error("tab.new", tab.new, "", { type = "bag" }))
-    assert.equal("tab.new: the name must be a non-empty string, got number", h.usage_error("tab.new", tab.new, 42))
+  it("says what is wrong with a name: empty, or not a string; which one is in use", function()
+    local WANT = "tab.new: the name must be a non-empty string, got "
+    assert.equal(WANT .. "an empty string", h.usage_error("tab.new", tab.new, ""))
+    assert.equal(WANT .. "an empty string", h.usage_error("tab.new", tab.new, "", { type = "bag" }))
+    assert.equal(WANT .. "number", h.usage_error("tab.new", tab.new, 42))
+    local nul = h.name("a") .. "\0b"
+    tab.new(nul)
+    assert.equal('tab.new: the name "' .. nul:sub(1, -3) .. '\\000b" is in use', h.usage_error("tab.new", tab.new, nul))
   end)
 end)
 
@@ -726,6 +729,30 @@ describe("ownership", function()
     h.usage_error("tab.give_away", tab.give_away, t, mb.self())
     mb.exit(receiver, "kill")
   end)
+
+  it("its table_transfer reaches a full mailbox, which neither drops it nor ends its owner", function()
+    for _, on_full in ipairs { "exit", "drop_new" } do
+      local receiver, ref = mb.spawn_opt(function(parent)
+        local mb = require "moonbeam"
+        mb.sleep(300)   -- meanwhile its mailbox is filled, then the table given
+        local got = {}
+        for i = 1, 2 do got[i] = mb.receive(0) end
+        mb.send(parent, { "got", got })
+        mb.receive()
+      end, { max_queue = 1, on_full = on_full, monitor = true }, mb.self())
+      mb.send(receiver, "filler")
+      local t = tab.new()
+      tab.insert(t, "k", "kept")
+      assert.is_true(tab.give_away(t, receiver))
+      assert.equal("kept", tab.lookup(t, "k"))
+      local m = h.expect(h.tuple("got"), "what the new owner got")
+      assert.equal("filler", m[2][1])
+      assert.same({ "table_transfer", t, mb.self() }, m[2][2])
+      assert.equal("kept", tab.lookup(t, "k"))
+      mb.exit(receiver, "kill")
+      h.down(ref)
+    end
+  end)
 end)
 
 describe("TTL", function()
@@ -778,6 +805,51 @@ describe("TTL", function()
     assert.equal(0, tab.size(t))
   end)
 
+  it("insert_new takes a ttl_ms too: an expiring lock", function()
+    local t = tab.new()
+    assert.is_true(tab.insert_new(t, "lock", "me", 20))
+    assert.is_false(tab.insert_new(t, "lock", "you", 20))
+    mb.sleep(40)
+    assert.is_true(tab.insert_new(t, "lock", "you"))
+    assert.equal("you", tab.lookup(t, "lock"))
+    assert.matches('ttl_ms must be a number > 0 or "infinity", got %-5$',
+                   h.usage_error("tab.insert_new", tab.insert_new, t, "x", 1, -5))
+    assert.is_false(tab.member(t, "x"))
+  end)
+
+  it("last and prev step over expired keys that no write has swept, one or many in a row", function()
+    local t = tab.new({ type = "ordered_set" })
+    local live = {}
+    for k = 1, 100 do
+      local dies = (k > 40 and k <= 80) or k == 90 or k == 92 or k == 94
+      tab.insert(t, k, k, dies and 20 or nil)
+      if not dies then live[#live + 1] = k end
+    end
+    mb.sleep(40)   -- a read-mostly table: the expired ones are still in the list
+    local walked, k = {}, tab.last(t)
+    while k do
+      table.insert(walked, 1, k)
+      k = tab.prev(t, k)
+    end
+    assert.same(live, walked)
+    assert.equal(40, tab.prev(t, 81))
+    assert.equal(89, tab.prev(t, 91))
+  end)
+
+  it("a duplicate_bag's key keeps its live objects in order around expired ones", function()
+    local t = tab.new({ type = "duplicate_bag" })
+    tab.insert(t, "other", 0, 3600000)
+    tab.insert(t, "k", 1)
+    tab.insert(t, "k", 2, 20)
+    tab.insert(t, "k", 3)
+    mb.sleep(40)
+    tab.insert(t, "k", 4)
+    tab.insert(t, "k", 2)
+    assert.same({ 1, 3, 4, 2 }, tab.lookup(t, "k"))
+    assert.same({ 1, 3, 4, 2 }, tab.take(t, "k"))
+    assert.same({}, tab.lookup(t, "k"))
+  end)
+
   it("takes \"infinity\", math.huge and more than a timer can be set for as no TTL", function()
     local t = tab.new()
     for i, ttl in ipairs({ "infinity", math.huge, 2 ^ 64, 1e300 }) do
@@ -793,6 +865,18 @@ end)
 describe("max_memory", function()
   before_each(h.before)
   after_each(h.after)
+
+  it("finds an entry too big, or not, the same way each time (an ordered_set's links are random)", function()
+    for size = 60, 200, 4 do
+      local t = tab.new({ type = "ordered_set", max_memory = 200 })
+      local fits = pcall(tab.insert, t, 1, string.rep("x", size))
+      for _ = 1, 30 do
+        tab.delete(t, 1)
+        assert.equal(fits, (pcall(tab.insert, t, 1, string.rep("x", size))), "a value of " .. size .. " bytes")
+        assert.is_true(tab.memory(t) <= 200)
+      end
+    end
+  end)
 
   it("evicts the least recently used; lookup and insert count as uses", function()
     local probe = tab.new()

@@ -322,7 +322,9 @@ static void send_transfer(mb_runtime *rt, mb_sched *s, uint64_t handle, mb_pid f
     mb_put_string(&b, "table_transfer", 14);
     mb_put_id(&b, MB_T_TAB, handle);
     mb_put_id(&b, MB_T_PID, from);
-    if (mb_send(rt, s, from, to, MB_MSG_DATA, 0, b.p, b.len) < 0)
+    /* A notice of the runtime's, as a DOWN: a full mailbox neither drops
+     * it nor ends its owner for it (the table would go with it). */
+    if (mb_send(rt, s, from, to, MB_MSG_SYSTEM, 0, b.p, b.len) < 0)
         fprintf(stderr, "moonbeam: out of memory sending a table_transfer\n");
 }
 

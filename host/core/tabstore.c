@@ -472,16 +472,26 @@ int mb_tabstore_insert(mb_tabstore *st, mb_span key, mb_span value, double ttl_m
     double now = now_for(st, ttl_ms);
     int level = links_for(st);
     mb_tab_entry *e = NULL;
-    if (st->max_memory && entry_size(level, key.n, value.n) > st->max_memory) {
-        unlock_shard(st, sh, true);
-        return MB_TAB_ETOOBIG;
+    if (st->max_memory) {
+        /* Too big whatever its skiplist level (random): the same insert
+         * fits or not every time. One that fits at the least level but not
+         * at its own takes fewer links. */
+        if (entry_size(level ? 1 : 0, key.n, value.n) > st->max_memory) {
+            unlock_shard(st, sh, true);
+            return MB_TAB_ETOOBIG;
+        }
+        while (level > 1 && entry_size(level, key.n, value.n) > st->max_memory) level--;
     }
     if (!(e = entry_new(level, key, hash, value, ttl_ms > 0 ? now + ttl_ms : 0))) {
         unlock_shard(st, sh, true);
         return MB_TAB_ENOMEM;
     }
     if (now >= sh->next_sweep) sweep(st, sh, now);
-    purge_key(st, sh, hash, key, now);
+    /* Expired objects of the key go first where they would count: a set's
+     * insert_new, a bag's value already there. A duplicate_bag's insert
+     * looks at none (it appends), and its expired ones are invisible until
+     * a sweep: purging them walked the key's whole group at each insert. */
+    if (st->type != MB_TAB_DUPLICATE_BAG) purge_key(st, sh, hash, key, now);
     int rc = insert_locked(st, sh, e, mode, inserted);
     if (*inserted) fit(st, sh, e, now);
     unlock_shard(st, sh, true);
@@ -648,16 +658,32 @@ static int hashed_step(mb_tabstore *st, mb_span key, mb_buf *out, bool *found, d
 }
 
 /* ordered_set: the last live node < key (any key when key.n == 0). */
-static mb_tab_entry *skip_before(mb_tabstore *st, mb_span key, double now) {
-    mb_tab_entry *x = st->head, *best = NULL;
+/* The last node whose key is < key (key.n == 0: the last of all); the
+ * head when none. */
+static mb_tab_entry *node_before(mb_tabstore *st, mb_span key) {
+    mb_tab_entry *x = st->head;
     for (int i = st->level - 1; i >= 0; i--)
         while (x->fwd[i] && (!key.n || mb_term_cmp(key_of(x->fwd[i]), key) < 0)) x = x->fwd[i];
-    /* x is the last node < key; expired ones are skipped by a walk from the
-     * start, which only an expired predecessor needs */
-    if (x == st->head || !expired(x, now)) return x == st->head ? NULL : x;
-    for (mb_tab_entry *e = st->head->fwd[0]; e && e != x; e = e->fwd[0])
-        if (!expired(e, now)) best = e;
-    return best;
+    return x;
+}
+
+/* The last live node before key. The list has no back links: an expired
+ * predecessor (a read-mostly table keeps them until a write sweeps) is
+ * stepped over by searching before its key, a few times, then by one walk
+ * from the start; a walk each time made a backward walk over a table
+ * whose every other key had expired quadratic. */
+static mb_tab_entry *skip_before(mb_tabstore *st, mb_span key, double now) {
+    mb_tab_entry *x = node_before(st, key);
+    for (int tries = 0; x != st->head && expired(x, now); tries++) {
+        if (tries == 16) {   /* many expired in a row */
+            mb_tab_entry *best = NULL;
+            for (mb_tab_entry *e = st->head->fwd[0]; e && e != x; e = e->fwd[0])
+                if (!expired(e, now)) best = e;
+            return best;
+        }
+        x = node_before(st, key_of(x));
+    }
+    return x == st->head ? NULL : x;
 }
 
 int mb_tabstore_step(mb_tabstore *st, int which, mb_span key, mb_buf *out, bool *found) {
