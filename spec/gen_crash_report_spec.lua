@@ -159,6 +159,8 @@ describe_subprocess("a gen_server crash report", function()
     ]])
     assert_has(err, "bad_return_value")
     assert_has(err, "BAD-VALUE-4")
+    -- and where the callback that returned it is
+    assert.matches("%*%* Bad return from handle_cast %([%./]*spec/support/gs_script%.lua:%d+%)", err)
   end)
 
   it("is printed for \"stop\" with an abnormal reason", function()

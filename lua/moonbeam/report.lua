@@ -147,6 +147,14 @@ end
 
 --- The crash report of a server ending abnormally: one log event
 -- (moonbeam.logger, level error), its header the line, the rest below it;
+-- "file:line" where a Lua function is defined, or nil (a C function, or
+-- one with no source: loaded from a string).
+local function defined_at(f)
+  local info = type(f) == "function" and debug.getinfo(f, "S")
+  if not info or info.what ~= "Lua" or info.short_src:find("^%[") then return nil end
+  return info.short_src .. ":" .. info.linedefined
+end
+
 -- JSON handlers get the parts as fields.
 function M.crash(S, reason, last)
   if not enabled() then return end
@@ -161,14 +169,14 @@ function M.crash(S, reason, last)
     -- file:line of a crash: where its message says (as error() writes it),
     -- else the traceback's first level that is not C's
     where = type(r) == "table" and r[1] == "error" and type(r[2]) == "string" and r[2]:match("^([^\n]-:%d+):") or
-      tb and (tb:match("\n\t([^\n[]-:%d+): ")) or nil,
+      tb and (tb:match("\n\t([^\n[]-:%d+): ")) or S.bad and defined_at(S.mod[S.bad]) or nil,
   }
   local lines = {
     "** Last message: " .. f.last_message,
     "** State: " .. f.state,
     "** Reason: " .. f.reason,
   }
-  if S.bad then lines[#lines + 1] = "** Bad return from " .. S.bad end
+  if S.bad then lines[#lines + 1] = "** Bad return from " .. S.bad .. (f.where and " (" .. f.where .. ")" or "") end
   if tb then lines[#lines + 1] = "** Traceback:\n" .. tb end
   require("moonbeam.logger").report("error",
     ("=CRASH REPORT==== gen_server %s (%s) terminating"):format(f.server, S.label_module), concat(lines, "\n"), f)
