@@ -236,6 +236,9 @@ int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int i
  * whole host ends in order. The function it replaces is kept for a host's
  * own thread to end with. */
 void mbb_install_exit(lua_State *L, int idx);
+/* os.execute in a process's state: system()'s result, without its
+ * ignoring SIGINT in the whole host meanwhile (os_execute.c). */
+int mbb_os_execute(lua_State *L);
 
 /* Embedded bytecode of the Lua modules every process may require. */
 typedef struct mbb_embedded {

@@ -68,12 +68,15 @@ void mbb_install_exit(lua_State *L, int idx) {
 }
 
 /* os, whose exit ends the whole host in order rather than the OS process
- * at once (docs/semantics.md, "Host shutdown and os.exit"). */
+ * at once (docs/semantics.md, "Host shutdown and os.exit"), and whose
+ * execute leaves the host's SIGINT alone (os_execute.c). */
 static int open_os(lua_State *L) {
     lua_pushcfunction(L, luaopen_os);
     lua_pushliteral(L, LUA_OSLIBNAME);
     lua_call(L, 1, 1);
     mbb_install_exit(L, -1);
+    lua_pushcfunction(L, mbb_os_execute);
+    lua_setfield(L, -2, "execute");
     return 1;
 }
 

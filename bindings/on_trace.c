@@ -1,4 +1,5 @@
-/* on_trace.c: whether a Lua state is running compiled code.
+/* on_trace.c: whether a Lua state is running compiled code, or its
+ * collector or a trace's exit handler.
  *
  * A process's allocator refuses memory to end it (its memory limit, an exit
  * signal that must stop a builtin, a C stack nearly used up), and LuaJIT
@@ -16,7 +17,15 @@
  * function shows where that lies, and that the words around it are what
  * they must be (the running state or none, then no trace), else nothing is assumed
  * and every state counts as on trace (no refusal: slower kills of builtins,
- * looser memory limits; never a crash). */
+ * looser memory limits; never a crash).
+ *
+ * Nor is one refused while the collector runs: a trace sent out for it
+ * (preempt.c, force_gc_step) has the exit handler drive the collector,
+ * whose string table resize then raised from frames the unwinder cannot
+ * cross, and the host crashed (a compiled loop making strings, killed).
+ * The VM's state word says where the state is; it lies a fixed distance
+ * before the panic function in this LuaJIT's global state, which the probe
+ * checks (inside a C function it must say so). */
 #include "on_trace.h"
 
 #include <lauxlib.h>
@@ -29,6 +38,15 @@
 
 static ptrdiff_t g_in_L = -1;       /* where a lua_State keeps its global state */
 static ptrdiff_t jit_base_in_g = -1;
+static ptrdiff_t vmstate_in_g = -1;
+
+/* The VM's state word (vmstate): where this LuaJIT's global state keeps
+ * it, before the panic function, and the values it takes (~LJ_VMST_*:
+ * C function, collector, trace exit handler). */
+#define VMSTATE_BEFORE_PANIC 168
+#define VMSTATE_C (~1)
+#define VMSTATE_GC (~2)
+#define VMSTATE_EXIT (~3)
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void *word_at(const void *base, ptrdiff_t off) {
@@ -58,6 +76,19 @@ static int probe_panic(lua_State *L) {
     return 0;
 }
 
+static int32_t vmstate_at(const void *g, ptrdiff_t off) {
+    int32_t v;
+    memcpy(&v, (const char *)g + off, sizeof v);
+    return v;
+}
+
+/* Run by lua_cpcall: a C function, so the state word says so. */
+static int probe_vmstate(lua_State *L) {
+    ptrdiff_t *off = lua_touserdata(L, 1);
+    if (vmstate_at(word_at(L, g_in_L), *off) != VMSTATE_C) *off = -1;
+    return 0;
+}
+
 static void probe(void) {
     lua_State *L = luaL_newstate();
     if (!L) return;
@@ -76,6 +107,8 @@ static void probe(void) {
             if ((cur_L == (void *)L || cur_L == NULL) && word_at(g, base) == NULL) {
                 g_in_L = goff;
                 jit_base_in_g = base;
+                ptrdiff_t vm = off - VMSTATE_BEFORE_PANIC;
+                if (vm >= 0 && !lua_cpcall(L, probe_vmstate, &vm) && vm >= 0) vmstate_in_g = vm;
             }
             break;
         }
@@ -88,4 +121,10 @@ void mbb_on_trace_init(void) { pthread_once(&once, probe); }
 bool mbb_on_trace(lua_State *L) {
     if (jit_base_in_g < 0) return true;
     return word_at(word_at(L, g_in_L), jit_base_in_g) != NULL;
+}
+
+bool mbb_in_collector(lua_State *L) {
+    if (vmstate_in_g < 0) return true;
+    int32_t v = vmstate_at(word_at(L, g_in_L), vmstate_in_g);
+    return v == VMSTATE_GC || v == VMSTATE_EXIT;
 }

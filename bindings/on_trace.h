@@ -12,5 +12,11 @@ void mbb_on_trace_init(void);
  * told (the probe failed). Any thread that runs L's code, from inside its
  * allocator too: loads only. */
 bool mbb_on_trace(lua_State *L);
+/* Whether L's state runs its collector or the handler of a trace's exit
+ * (true also when that cannot be told). An error raised there (the
+ * collector resizing the string table after a trace exited for it) is
+ * unwound through frames LuaJIT gives the unwinder no way through: the
+ * host crashed. Loads only, as mbb_on_trace. */
+bool mbb_in_collector(lua_State *L);
 
 #endif

@@ -264,7 +264,9 @@ static void force_gc_step(mbb_lua *lp) {
  * stores, from inside the allocator. */
 bool mbb_refusable(mb_proc *p) {
     mbb_lua *lp = p->state;
-    if (!lp || !lp->L || !mbb_on_trace(lp->L)) return true;
+    if (!lp || !lp->L) return true;
+    if (mbb_in_collector(lp->L)) return false;   /* the next allocation outside it is refused */
+    if (!mbb_on_trace(lp->L)) return true;
     force_gc_step(lp);
     return false;
 }

@@ -287,6 +287,24 @@ describe("moonbeam run, shutting down in order", function()
     assert.equal("c shutdown\nb shutdown\na shutdown\n", sh.read(log))
   end)
 
+  it("on SIGINT while a process runs os.execute: the signal is not lost (system() ignored it)", function()
+    local job = start_script([[
+      local mb = require "moonbeam"
+      print("ready")
+      io.stdout:flush()
+      os.execute("sleep 1")
+      print("the command ended, the host went on")
+      io.stdout:flush()
+      mb.sleep(10000)
+    ]], {})
+    job:wait_for("ready")
+    require("moonbeam").sleep(300)   -- inside the command
+    job:signal("INT")
+    local status, out, err = job:wait()
+    assert.equal(130, status, err)
+    assert.is_nil(out:find("the host went on", 1, true), out)
+  end)
+
   it("removes the console socket", function()
     local socket = tempfile()
     local job = start_script(TREE, { log }, "--console-socket " .. sh.quote(socket))

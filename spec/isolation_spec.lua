@@ -668,6 +668,8 @@ local function builtin_loop(parent, what)
   elseif what == "pcall" then
     s = string.rep("a", 1024 * 1024)
     while true do pcall(string.rep, s, 10) end
+  elseif what == "tostring" then   -- small strings, made in compiled code
+    while true do n = n + 1; t[n % 100 + 1] = tostring(n) .. "k" end
   else
     while true do local _ = s:rep(10) end
   end
@@ -706,6 +708,14 @@ describe("a process looping on LuaJIT's C builtins", function()
 
   preempt_it("is ended by kill: table.concat, s:rep on 1 MiB, s:upper on 4 MiB, compiled or not", function()
     for _, what in ipairs { "concat", "rep", "upper", "interpreted" } do ends_by(what, "kill") end
+    host_answers()
+  end)
+
+  -- The kill sends the trace out for the collector, which then ran in the
+  -- trace's exit handler; refused memory there crashed the host (SIGSEGV).
+  preempt_it("is ended by kill or an exit signal while its compiled loop makes strings, and the host lives", function()
+    ends_by("tostring", "kill")
+    ends_by("tostring", "shutdown")
     host_answers()
   end)
 
