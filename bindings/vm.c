@@ -547,7 +547,7 @@ static int run_body(mb_proc *p, int nargs) {
 }
 
 /* The kind's slice (kind.h). */
-static void lua_run(mb_proc *p) {
+static void run_slice(mb_proc *p) {
     int nargs = 0;
     bool fresh = !p->state;
     if (fresh) {
@@ -592,10 +592,27 @@ static void lua_run(mb_proc *p) {
     else if (mbb_run_leavable(p, crash_reason, 0, &refused) >= 0 && refused) mbb_end_by_signal(p);
 }
 
+/* Close p's state: its finalizers run. Not one left in the middle of its
+ * code (abandoned): its memory goes with the arena, unvisited. */
+static void close_state(mb_proc *p) {
+    mbb_lua *lp = p->state;
+    if (lp && lp->L && !p->abandoned) lua_close(lp->L);
+    if (lp) lp->L = NULL;
+}
+
+/* The kind's run: a slice of p. An ending process's state is closed in its
+ * last slice, so that finalizers that take their time are the slice's, and
+ * the monitor hands the scheduler off from them as from any long slice;
+ * closed after it (mb_proc_terminate), they held the scheduler's thread,
+ * and with it the timers and processes queued there. */
+static void lua_run(mb_proc *p) {
+    run_slice(p);
+    if (p->yield == MB_YIELD_EXIT) close_state(p);
+}
+
 /* The kind's end: the state and all the memory it had. */
 static void lua_close_proc(mb_proc *p) {
-    mbb_lua *lp = p->state;
-    if (lp && !p->abandoned) lua_close(lp->L);
+    close_state(p);
     p->state = NULL;
     mb_arena_release(&p->arena);   /* also what a state that failed to start left */
 }

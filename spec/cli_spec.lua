@@ -342,6 +342,28 @@ describe("moonbeam run, shutting down in order", function()
     assert.equal("c shutdown\nb shutdown\n", sh.read(log))
   end)
 
+  it("exits with status 1 when a process's finalizer never ends, past --shutdown-timeout", function()
+    local job = start_script([[
+      local mb = require "moonbeam"
+      mb.spawn(function()   -- outside the tree: its state is closed as the host stops
+        local mb = require "moonbeam"
+        local u = newproxy(true)
+        getmetatable(u).__gc = function() local x = 0 while true do x = x + 1 end end
+        _G.kept = u
+        mb.receive()
+      end)
+      print("ready")
+      io.stdout:flush()
+      mb.receive()
+    ]], {}, "--shutdown-timeout 500")
+    job:wait_for("ready")
+    job:signal("TERM")
+    local status, _, err, waited = job:wait(30000)
+    assert.equal(1, status, err)
+    assert.matches("finalizers did not finish within 500 ms", err)
+    assert.is_true(waited < 10000, ("it took %d ms"):format(waited))
+  end)
+
   it("refuses a --shutdown-timeout that is not a number of ms", function()
     local status, out, err = run_script("print('should not run')", {}, "--shutdown-timeout soon")
     assert.equal(2, status)

@@ -740,6 +740,41 @@ describe("a process looping on LuaJIT's C builtins", function()
   end)
 end)
 
+describe("a process whose finalizer takes its time when the process ends", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  -- Its state is closed in its last slice, which the monitor hands off
+  -- from as from any long slice; closed after it, the finalizer held its
+  -- scheduler's thread, the timers there too (sleeps of 1.8 s for 1.5 s).
+  preempt_it("leaves the others' timers and messages served meanwhile", function()
+    local sleeper = mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local worst = 0
+      for _ = 1, 10 do
+        local t0 = mb.now()
+        mb.sleep(100)
+        worst = math.max(worst, mb.now() - t0)
+      end
+      mb.send(parent, { "slept", worst })
+    end, mb.self())
+    local _, ref = mb.spawn_monitor(function()
+      local u = newproxy(true)
+      getmetatable(u).__gc = function()
+        local t = os.clock()
+        while os.clock() - t < 2 do end
+      end
+      _G.kept = u   -- finalized when the state closes
+    end)
+    local n, worst = ping_for(500)
+    assert.is_true(n >= 3, "only " .. n .. " round trips in 500 ms")
+    assert.is_true(worst < SERVED_MS, "a round trip took " .. worst .. " ms")
+    local slept = h.expect(h.tuple("slept"), "the sleeper", 10000)
+    assert.is_true(slept[2] < SERVED_MS, "a sleep(100) took " .. slept[2] .. " ms")
+    h.down(ref, 10000)
+  end)
+end)
+
 describe("a process whose crash spins in its error value's __tostring", function()
   before_each(h.before)
   after_each(h.after)

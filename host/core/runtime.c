@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,62 @@ fail:
     return NULL;
 }
 
+/* The stop's watch over the processes' last finalizers (below): they are
+ * the program's code, and one that never ends would hold the exit for
+ * ever. Past the shutdown's timeout the host exits at once, as a shutdown
+ * that does not finish does (status 1). */
+typedef struct stop_watch {
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    bool done;
+    mb_runtime *rt;
+    uv_thread_t thread;
+} stop_watch;
+
+static void watch_main(void *arg) {
+    stop_watch *w = arg;
+    uint64_t left = (uint64_t)(w->rt->shutdown.timeout_ms * 1e6), t0 = uv_hrtime();
+    uv_mutex_lock(&w->mu);
+    while (!w->done) {
+        uint64_t spent = uv_hrtime() - t0;
+        if (spent >= left || uv_cond_timedwait(&w->cv, &w->mu, left - spent) == UV_ETIMEDOUT) break;
+    }
+    bool done = w->done;
+    uv_mutex_unlock(&w->mu);
+    if (done) return;
+    char why[128];
+    snprintf(why, sizeof why, "the processes' finalizers did not finish within %.0f ms; exiting now",
+             w->rt->shutdown.timeout_ms);
+    mb_shutdown_force(w->rt, why);
+}
+
+/* 0: watching (stop_watch_end ends it); -1: no watch could be set. */
+static int stop_watch_start(stop_watch *w, mb_runtime *rt) {
+    w->done = false;
+    w->rt = rt;
+    if (uv_mutex_init(&w->mu)) return -1;
+    if (uv_cond_init(&w->cv)) {
+        uv_mutex_destroy(&w->mu);
+        return -1;
+    }
+    if (uv_thread_create(&w->thread, watch_main, w)) {
+        uv_cond_destroy(&w->cv);
+        uv_mutex_destroy(&w->mu);
+        return -1;
+    }
+    return 0;
+}
+
+static void stop_watch_end(stop_watch *w) {
+    uv_mutex_lock(&w->mu);
+    w->done = true;
+    uv_cond_signal(&w->cv);
+    uv_mutex_unlock(&w->mu);
+    uv_thread_join(&w->thread);
+    uv_cond_destroy(&w->cv);
+    uv_mutex_destroy(&w->mu);
+}
+
 static void collect(mb_pid pid, void *ud) {
     mb_buf *b = ud;
     mb_buf_put(b, &pid, sizeof pid);
@@ -180,7 +237,10 @@ int mb_runtime_stop(mb_runtime *rt) {
     mb_io_stop(rt);
     if (mb_sched_stop_all(rt)) return -1;   /* a thread still runs a process: free nothing under it */
     mb_blocking_free(rt);
-    /* No thread runs processes now: end what is left without signals. */
+    /* No thread runs processes now: end what is left without signals,
+     * their finalizers run, watched. */
+    stop_watch watch;
+    bool watched = stop_watch_start(&watch, rt) == 0;
     mb_buf pids;
     mb_buf_init(&pids);
     mb_proctab_each(&rt->procs, collect, &pids);
@@ -195,6 +255,7 @@ int mb_runtime_stop(mb_runtime *rt) {
         mb_proctab_put(&rt->procs, pid);
     }
     mb_buf_free(&pids);
+    if (watched) stop_watch_end(&watch);
     if (rt->kind && rt->kind->drop_ahead) rt->kind->drop_ahead(rt);   /* before the pages go */
     /* Last: the processes' ends above may have logged. */
     mb_logger_stop(rt);
