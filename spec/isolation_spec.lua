@@ -415,6 +415,37 @@ describe("mb.info's work counters", function()
     mb.exit(spinner, "kill")
     assert.is_true(r2 > r1, "reductions " .. r1 .. " then " .. r2 .. " 200 ms later")
   end)
+
+  -- With more spinners than cores their slices are handed off to threads
+  -- that share the cores: each was charged the whole wall time (8
+  -- spinners on 2 cores: 15 s of runtime in 2 s).
+  preempt_it("count CPU time in runtime, never more than the host used, with more spinners than cores", function()
+    local function host_cpu_ms()
+      local f = assert(io.open("/proc/self/stat"))
+      local stat = f:read("*a")
+      f:close()
+      local fields = {}
+      for x in stat:match("%) (.*)"):gmatch("%S+") do fields[#fields + 1] = x end
+      return (tonumber(fields[12]) + tonumber(fields[13])) * 1000 / 100   -- utime + stime, at 100 Hz
+    end
+    local spinners = {}
+    for i = 1, 4 * h.schedulers() do
+      spinners[i] = mb.spawn(function() local x = 0; while true do x = x + 1 end end)
+    end
+    local function charged()
+      local sum = 0
+      for _, p in ipairs(spinners) do sum = sum + mb.info(p).runtime end
+      return sum
+    end
+    mb.sleep(100)
+    local r0, c0 = charged(), host_cpu_ms()
+    mb.sleep(1000)
+    local r1, c1 = charged(), host_cpu_ms()
+    for _, p in ipairs(spinners) do mb.exit(p, "kill") end
+    assert.is_true(r1 - r0 > 0, "no runtime charged")
+    assert.is_true(r1 - r0 <= (c1 - c0) * 1.25 + 100,
+                   ("%d ms of runtime charged while the host used %d ms of CPU"):format(r1 - r0, c1 - c0))
+  end)
 end)
 
 describe("mb.info's current_function", function()

@@ -18,7 +18,33 @@ typedef struct watch {
     uint64_t slice;      /* the slice word at our last look */
     double since;        /* when we first saw that slice run */
     double asked;        /* when we first asked it to yield (0: not yet) */
+    int cpu_tid;            /* the scheduler's thread at our last look, */
+    uint64_t cpu_ns;        /* and its CPU time then (0: none read) */
 } watch;
+
+/* The CPU time in ns of this process's thread tid (Linux's thread id);
+ * 0 when it cannot be read. By the id, not a pthread_t: a thread that
+ * ended (the schedulers' as the host stops, while this monitor still
+ * looks) makes the clock call fail, where its pthread_t was freed memory.
+ * The clock's id is made as glibc's pthread_getcpuclockid makes it. */
+static uint64_t cpu_ns_of(int tid) {
+    if (tid <= 0) return 0;
+    clockid_t clock = (clockid_t)((~(unsigned)tid << 3) | 6);   /* per thread (4), sched (2) */
+    struct timespec ts;
+    if (clock_gettime(clock, &ts)) return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The CPU time, in us, thread tid used since *last was read (dt ms of wall
+ * time when it cannot be told); *last becomes now's. A process's runtime
+ * is charged so: with more busy threads than cores (slices handed off),
+ * wall time counted each of them for the whole of it. */
+static uint64_t cpu_used_us(int tid, uint64_t *last, double dt) {
+    uint64_t now = cpu_ns_of(tid), was = *last;
+    *last = now;
+    if (!now || !was) return (uint64_t)(dt * 1000);
+    return now > was ? (now - was) / 1000 : 0;
+}
 
 struct mb_sysmon {
     mb_runtime *rt;
@@ -53,6 +79,8 @@ static bool hand_off(mb_sysmon *m, mb_sched *s, mb_proc *p) {
         return false;
     }
     if (stuck_tid > 0) setpriority(PRIO_PROCESS, (id_t)stuck_tid, 10);   /* at worst it stays as it was */
+    o->tid = stuck_tid;
+    o->cpu_ns = cpu_ns_of(stuck_tid);
     o->next = m->orphans;
     m->orphans = o;
     return true;
@@ -101,7 +129,7 @@ static void follow_orphans(mb_sysmon *m, double dt) {
             free(o);
             continue;
         }
-        atomic_fetch_add_explicit(&o->p->runtime_us, (uint64_t)(dt * 1000), memory_order_relaxed);
+        atomic_fetch_add_explicit(&o->p->runtime_us, cpu_used_us(o->tid, &o->cpu_ns, dt), memory_order_relaxed);
         /* And its work: a slice it never ends would leave its reductions
          * where they were while it burns a core (the console's top sorts by
          * them). Charged as a preempted slice counts (a whole budget of
@@ -133,9 +161,16 @@ static bool timeout_due(const mb_sched *s) {
 }
 
 /* Look at one scheduler, `dt` ms after the last look; true if it is
- * running a slice. The process found running is charged dt of CPU time: a
+ * running a slice. The process found running is charged the CPU time the
+ * scheduler's thread used since the last look: a
  * sample, as a profiler takes, at no cost to the slices themselves. */
 static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
+    /* The thread's CPU since the last look, read at every look (a thread
+     * taken over since: from now on). */
+    int tid = atomic_load_explicit(&s->tid, memory_order_relaxed);
+    if (tid != wt->cpu_tid) wt->cpu_ns = 0;
+    wt->cpu_tid = tid;
+    uint64_t used_us = cpu_used_us(tid, &wt->cpu_ns, dt);
     uint64_t w = atomic_load_explicit(&s->slice, memory_order_acquire);
     bool seen = w == wt->slice;
     /* Work queued behind a slice seen at the last look too, or behind what
@@ -156,7 +191,7 @@ static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
     double ran = now - wt->since;
     if (!pin(s, w)) return true;
     mb_proc *p = atomic_load_explicit(&s->running, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->runtime_us, (uint64_t)(dt * 1000), memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->runtime_us, used_us, memory_order_relaxed);
     if (!seen || !p->kind->preemptible) {   /* such a kind yields on its own */
         /* A slice begun since the last look is cut at once for a receive
          * timeout due on s: it could run MB_PREEMPT_MS more. */

@@ -22,6 +22,7 @@
 #define MB_SYSMON_H
 
 #include <pthread.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -43,6 +44,8 @@ typedef struct mb_proc mb_proc;
 typedef struct mb_orphan {
     mb_proc *p;                  /* referenced until done */
     pthread_t thread;            /* joined once done: until then it can be signalled */
+    int tid;                     /* its Linux thread id (its CPU clock's), 0: unknown */
+    uint64_t cpu_ns;             /* its CPU time at the monitor's last look (0: unknown) */
     _Atomic bool done;
     struct mb_orphan *next;      /* the monitor's list */
 } mb_orphan;
