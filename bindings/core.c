@@ -7,6 +7,8 @@
  * send and receive (blocking its own thread), and the runtime stops when
  * the state is closed. */
 #include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -244,7 +246,17 @@ static int config_int(lua_State *L, const char *field, const char *env) {
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
-    if (v <= 0 && getenv(env)) v = atoi(getenv(env));
+    const char *text = getenv(env);
+    if (v <= 0 && text && *text) {
+        /* A whole number from 1 up, or the host does not start: a typo
+         * is no default (atoi read "abc" as 0, the default, and "2.5" as 2). */
+        char *end;
+        errno = 0;
+        long n = strtol(text, &end, 10);
+        if (errno || *end || n < 1 || n > INT_MAX)
+            mbb_raisef(L, "moonbeam: %s must be a whole number from 1 up, got '%s'", env, text);
+        v = (int)n;
+    }
     return v;
 }
 

@@ -16,7 +16,10 @@
  * takes it, none 0. */
 static int exit_status(lua_State *L, int idx) {
     if (lua_isboolean(L, idx)) return lua_toboolean(L, idx) ? EXIT_SUCCESS : EXIT_FAILURE;
-    return luaL_optint(L, idx, EXIT_SUCCESS);
+    if (lua_isnoneornil(L, idx)) return EXIT_SUCCESS;
+    if (!lua_isnumber(L, idx))   /* "3" is 3, as LuaJIT's own os.exit takes it */
+        return mbb_raisef(L, "os.exit: code must be a number or a boolean, got %s", luaL_typename(L, idx));
+    return (int)lua_tointeger(L, idx);
 }
 
 /* core.shutdown_start([code]) -> started, ordered, host: whether this call

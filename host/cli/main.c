@@ -48,7 +48,7 @@ static void usage(FILE *out) {
             "  --schedulers N         scheduler threads (default: one per core)\n"
             "  --blocking-threads N   threads for mb.blocking calls (default: the\n"
             "                         larger of 4 and the schedulers)\n"
-            "  --max-processes N      size of the process table (default 1048576)\n"
+            "  --max-processes N      size of the process table, 2 or more (default 1048576)\n"
             "  --console-socket PATH  accept consoles (moonbeam attach PATH) on a unix\n"
             "                         socket created with mode 0600\n"
             "  --shutdown-timeout MS  how long an orderly shutdown (SIGTERM, SIGINT,\n"
@@ -271,6 +271,15 @@ static int start_host(lua_State *L) {
 }
 
 /* Runs protected: moonbeam.cli.run({script=, prelude=}, args...). */
+/* The error at the top of L's stack, on stderr after "moonbeam: " (once:
+ * the runtime's own errors, raised to a require'd host, carry it already). */
+static void say_lua_error(lua_State *L) {
+    const char *msg = lua_tostring(L, -1);
+    if (!msg) msg = "(an error that is no string)";
+    if (strncmp(msg, "moonbeam: ", 10) == 0) msg += 10;
+    fprintf(stderr, "moonbeam: %s\n", msg);
+}
+
 static int run_script(lua_State *L) {
     const options *o = lua_touserdata(L, 1);
     char **argv = lua_touserdata(L, 2);
@@ -402,7 +411,7 @@ int main(int argc, char **argv) {
     mb_runtime *rt = NULL;
     int hangup = -1;
     if (lua_cpcall(L, start_host, &self)) {
-        fprintf(stderr, "moonbeam: %s\n", lua_tostring(L, -1));
+        say_lua_error(L);
         goto done;
     }
     rt = self->rt;
@@ -437,7 +446,7 @@ int main(int argc, char **argv) {
         lua_pushlightuserdata(L, &o);
         lua_pushlightuserdata(L, argv);
         lua_pushinteger(L, argc);
-        if (lua_pcall(L, 3, 1, 0)) fprintf(stderr, "moonbeam: %s\n", lua_tostring(L, -1));
+        if (lua_pcall(L, 3, 1, 0)) say_lua_error(L);
         else status = (int)lua_tointeger(L, -1);
     }
     /* A shutdown under way decides the status, once it is over (its

@@ -94,8 +94,9 @@ mb_runtime *mb_runtime_start(const mb_config *cfg, char *err, size_t errlen) {
     }
     uint32_t maxp = cfg->max_processes ? cfg->max_processes : MB_DEFAULT_MAX_PROCESSES;
     int n = cfg->schedulers > 0 ? cfg->schedulers : default_schedulers();
-    if (maxp > MB_MAX_SLOTS) {
-        snprintf(err, errlen, "max_processes must be at most %u", MB_MAX_SLOTS);
+    if (maxp > MB_MAX_SLOTS || maxp < 2) {
+        /* The host's own process is one: with no room for another, nothing runs. */
+        snprintf(err, errlen, "max_processes must be from 2 to %u", MB_MAX_SLOTS);
         free(rt);
         return NULL;
     }

@@ -113,9 +113,13 @@ end
 --- traceback(tb) -> tb without moonbeam's own (stripped, nameless)
 -- frames, which are noise to the reader.
 function M.traceback(tb)
-  return (tb:gsub("^\n", "")
+  tb = tb:gsub("^\n", "")
     :gsub("\n%s*%[string \"moonbeam[%w%._]*\"%][^\n]*", "")
-    :gsub("\n%s*%[C%]: in function ''", ""))
+    :gsub("\n%s*%[C%]: in function ''", "")
+    :gsub("\n%s*boot: [^\n]*", "")   -- the chunk that runs a process's body
+  -- Nothing of the program's left (a script that did not load): none at all.
+  if tb:match("^%s*stack traceback:%s*$") then return "" end
+  return tb
 end
 
 -- The status a server shows: through its format_status callback if any.
