@@ -20,11 +20,13 @@ static void reason_as_words(lua_State *L) {
     int reason = lua_gettop(L);
     lua_rawgeti(L, reason, 1);
     lua_rawgeti(L, reason, 2);
-    if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "error") == 0 &&
-        lua_type(L, -1) == LUA_TSTRING) {
+    if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "error") == 0 && !lua_isnil(L, -1)) {
+        /* A crash: its message, as the crash's own words say it (a
+         * string as it is, another value printed), not the tuple with
+         * its traceback. */
         lua_replace(L, reason);
         lua_settop(L, reason);
-        return;
+        if (lua_type(L, reason) == LUA_TSTRING) return;
     }
     lua_settop(L, reason);
     lua_getglobal(L, "require");

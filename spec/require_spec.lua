@@ -255,6 +255,19 @@ describe("require \"moonbeam\" from plain luajit", function()
     assert.matches('noproc: gen_server.call%("nope", "x"%)', err)
     assert.not_matches("error object is not a string", err)
   end)
+
+  it("raises a linked crash's exit signal in the script with the crash's message, not its tuple", function()
+    local status, out, err = luajit([[
+      local mb = require "moonbeam"
+      mb.spawn_link(function() error({ code = 1 }) end)
+      print(select(2, pcall(mb.sleep, 5000)))
+      mb.spawn_link(function() error("plain words") end)
+      print(select(2, pcall(mb.sleep, 5000)))
+    ]])
+    assert.equal(0, status, err)
+    assert.matches("^moonbeam: this process received an exit signal: {code = 1}\n" ..
+                   "moonbeam: this process received an exit signal: [^\n]*:4: plain words\n$", out)
+  end)
 end)
 
 describe("a spawned process", function()
