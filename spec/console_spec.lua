@@ -473,6 +473,11 @@ describe("the moonbeam command line", function()
     return out
   end
 
+  it("shows io.write's result, the console's output, as a file, and chains writes on it", function()
+    local out = piped({ 'io.write("hi", 1, "\\n")', 'io.write("a"):write("b\\n")' })
+    assert.matches("\nhi1\nfile %(console%)\nab\nfile %(console%)\n$", out)
+  end)
+
   it("continues an expression cut short on the next line: 1 +, a table, a ..", function()
     local out = piped({ "1 +", "2", "{1,", "2}", '"a" ..', '"b"' })
     assert.not_matches("syntax error", out, 1, true)

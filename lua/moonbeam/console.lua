@@ -84,7 +84,14 @@ end
 
 local function say(s) write(s .. "\n") end
 
-local function show(v) return pretty.format(v) end
+-- The console's own io output (io.write's result, io.output()): a file
+-- to the program, as io.stdout is, and shown as one.
+local console_out
+
+local function show(v)
+  if v ~= nil and v == console_out then return "file (console)" end
+  return pretty.format(v)
+end
 
 -- ---- what the terminal sends -------------------------------------------
 
@@ -753,6 +760,7 @@ local function install(attached)
     write(concat(parts, "\t") .. "\n")
   end
   local out = {}
+  console_out = out
   function out.write(self, ...)
     for i = 1, select("#", ...) do
       local v = select(i, ...)
