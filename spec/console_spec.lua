@@ -473,6 +473,31 @@ describe("the moonbeam command line", function()
     return out
   end
 
+  it("sends no line over 1 MiB, says so, and goes on with the next", function()
+    local input = os.tmpname()
+    local f = assert(io.open(input, "w"))
+    f:write('x = "', string.rep("a", 1100000), '"\n', "1 + 1\n")
+    f:close()
+    local status, out, err = sh.run("env HOME=" .. sh.quote(T.home) .. " " .. BIN .. " < " .. sh.quote(input))
+    os.remove(input)
+    assert.equal(0, status, err)
+    assert.matches("\n2\n$", out)
+    assert.matches("a line of 1100006 bytes is more than the console takes (1 MiB): not sent", err, 1, true)
+  end)
+
+  it("gives up on a console process that keeps ending, and says why in the host's log", function()
+    local lines = {}
+    for i = 1, 6 do lines[i] = 'mb.exit("again")' end
+    local status, out, err = sh.run("printf '%s\\n' " .. table.concat((function()
+      local q = {}
+      for i, l in ipairs(lines) do q[i] = sh.quote(l) end
+      return q
+    end)(), " ") .. " | env HOME=" .. sh.quote(T.home) .. " " .. BIN)
+    assert.equal(0, status, err)
+    assert.matches("the console process keeps ending; giving up", out, 1, true)
+    assert.matches("console: its process ended 5 times within 10000 ms; that terminal's session is closed", err, 1, true)
+  end)
+
   it("shows io.write's result, the console's output, as a file, and chains writes on it", function()
     local out = piped({ 'io.write("hi", 1, "\\n")', 'io.write("a"):write("b\\n")' })
     assert.matches("\nhi1\nfile %(console%)\nab\nfile %(console%)\n$", out)

@@ -78,6 +78,16 @@ static int send_frame(session *t, char type, const char *p, size_t n) {
     return mb_wire_write(t->fd, type, p, n);
 }
 
+/* A line typed or piped in. One longer than a console takes is not sent
+ * (the host would hang up on a frame that big): it is said so here, and
+ * an empty line goes instead, for the next prompt. */
+static int send_line(session *t, const char *line, size_t n) {
+    if (n <= MB_CONSOLE_LINE_MAX - 5) return send_frame(t, 'L', line, n);   /* 'L' frames carry a little more */
+    fprintf(stderr, "** a line of %zu bytes is more than the console takes (1 MiB): not sent; "
+                    "run big code from a file (dofile)\n", n);
+    return send_frame(t, 'L', "", 0);
+}
+
 /* ---- showing output ---------------------------------------------------- */
 
 static void show(session *t, const char *p, size_t n) {
@@ -419,7 +429,7 @@ static int read_line(session *t, const char *prompt) {
             rc = send_frame(t, 'E', NULL, 0);
         } else {
             while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
-            rc = send_frame(t, 'L', line, (size_t)n);
+            rc = send_line(t, line, (size_t)n);
         }
         free(line);
         return rc;
@@ -448,7 +458,7 @@ static int read_line(session *t, const char *prompt) {
         return send_frame(t, 'E', NULL, 0);
     }
     remember(t, line);
-    int rc = send_frame(t, 'L', line, strlen(line));
+    int rc = send_line(t, line, strlen(line));
     free(line);
     return rc;
 }

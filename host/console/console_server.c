@@ -42,6 +42,7 @@
 #include "core/term.h"
 #include "console_socket.h"
 #include "console_wire.h"
+#include "core/logger.h"
 #include "core/runtime.h"
 #include "core/signal.h"
 #include "core/spawn.h"
@@ -53,7 +54,7 @@
 
 /* The runtime keeps its console server under this key (runtime.h). */
 static const char console_key;
-#define MAX_FRAME_IN (1u << 20)     /* a terminal sends lines, not megabytes */
+#define MAX_FRAME_IN MB_CONSOLE_LINE_MAX   /* a terminal sends lines, not megabytes */
 #define MAX_ATTACHED 128            /* terminals attached through the socket at once */
 #define OUTPUT_CAP (1u << 20)       /* output queued for a terminal beyond this: it is dropped */
 #define OUTPUT_BEHIND (256u << 10)  /* queued beyond this, the terminal is behind (see above) */
@@ -208,6 +209,18 @@ static bool restarting_too_often(mb_console_conn *c) {
     return mb_now_ms() - oldest < RESTART_PERIOD_MS;
 }
 
+/* The host's log says why a terminal lost its console (the terminal says
+ * to look there): its process ended too often. */
+static void report_give_up(mb_console_server *s, const mb_console_conn *c) {
+    char msg[200];
+    int n = snprintf(msg, sizeof msg,
+                     "console: its process ended %d times within %.0f ms; that terminal's session is closed",
+                     RESTART_MAX, RESTART_PERIOD_MS);
+    mb_log_event ev = {.level = MB_LOG_ERROR, .pid = c->pid, .msg = msg,
+                       .msg_len = n < 0 ? 0 : (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1};
+    mb_log(s->rt, &ev);
+}
+
 /* Send the message {"$console", type, payload} to pid. */
 static void deliver(mb_console_server *s, mb_pid pid, char type, const uint8_t *p, size_t n) {
     if (!pid) return;
@@ -325,6 +338,7 @@ static void tend(mb_console_server *s) {
                 say_goodbye(c, NULL);
             } else if (restarting_too_often(c)) {
                 say_goodbye(c, "** the console process keeps ending; giving up (see the host's log)\n");
+                report_give_up(s, c);
             } else {
                 const char *why = c->killed_at ? "interrupted" : "exited";
                 c->killed_at = 0;

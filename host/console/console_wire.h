@@ -29,6 +29,7 @@
 
 #define MB_WIRE_MAX (16u << 20)
 #define MB_WIRE_HEAD 5              /* the type byte and the length */
+#define MB_CONSOLE_LINE_MAX (1u << 20)   /* a terminal's frame: lines, not megabytes */
 #define MB_WIRE_HELLO "moonbeam-console 1"
 
 /* Write one whole frame, waiting for the peer as long as it takes (the
