@@ -725,6 +725,7 @@ Helpers (globals of this console; it is a moonbeam process of its own):
   cast(server, msg)         gen_server cast
   send(dest, msg)           send a message
   receive([ms])             receive a message; flush() prints and drops all that wait
+  self(), sleep(ms)         this console's pid; wait ms
   ps(), ps(key)             every process, busiest first, or by "reductions", "memory", "queue"
   top([key], [n])           the busiest processes, redrawn every second until Ctrl-C
   tables()                  every shared table: owner, type, size, memory
