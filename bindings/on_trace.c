@@ -123,6 +123,10 @@ bool mbb_on_trace(lua_State *L) {
     return word_at(word_at(L, g_in_L), jit_base_in_g) != NULL;
 }
 
+bool mbb_surely_on_trace(lua_State *L) {
+    return jit_base_in_g >= 0 && word_at(word_at(L, g_in_L), jit_base_in_g) != NULL;
+}
+
 bool mbb_in_collector(lua_State *L) {
     if (vmstate_in_g < 0) return true;
     int32_t v = vmstate_at(word_at(L, g_in_L), vmstate_in_g);

@@ -12,6 +12,8 @@ void mbb_on_trace_init(void);
  * told (the probe failed). Any thread that runs L's code, from inside its
  * allocator too: loads only. */
 bool mbb_on_trace(lua_State *L);
+/* The same, false when it cannot be told. */
+bool mbb_surely_on_trace(lua_State *L);
 /* Whether L's state runs its collector or the handler of a trace's exit
  * (true also when that cannot be told). An error raised there (the
  * collector resizing the string table after a trace exited for it) is

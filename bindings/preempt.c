@@ -9,6 +9,7 @@
 #include "on_trace.h"
 
 #include <dlfcn.h>
+#include <math.h>
 #include <luajit.h>
 #include <pthread.h>
 #include <sched.h>
@@ -20,6 +21,7 @@
 #include <ucontext.h>
 #include "bindings.h"
 #include "yieldable.h"
+#include "core/codemap.h"
 #include "core/signal.h"
 #include "core/sysmon.h"
 
@@ -43,11 +45,30 @@ static __thread sigjmp_buf *volatile slice_start __attribute__((tls_model("initi
  * signal handler): C functions there hold nothing outside a state while
  * they call Lua. */
 static const void *luajit_base, *moonbeam_base;
+/* The C math library's code: pure functions (sin, exp, pow), which hold
+ * no lock and leave nothing half made. Compiled code that calls them
+ * spends most of its time there, where the signal found it: a kill that
+ * waited to find it in the machine code itself took up to 360 ms. */
+static uintptr_t libm_lo, libm_hi;
 
 static void find_bases(void) {
     Dl_info info;
     if (dladdr((void *)lua_pushnil, &info)) luajit_base = info.dli_fbase;
     if (dladdr((void *)mbb_lua_kind_init, &info)) moonbeam_base = info.dli_fbase;
+    uintptr_t lo = 0, hi = 0;
+    double (*sine)(double) = sin;   /* an address in libm's code */
+    if (!mb_codemap_find((uintptr_t)sine, &lo, &hi) && lo < hi) {   /* a file's mapping, as it must be */
+        libm_lo = lo;
+        libm_hi = hi;
+    }
+}
+
+/* Whether the signal found the thread in libm, called by compiled code
+ * (the trace's base is set while its C calls run): a C module's function
+ * that calls libm may hold a lock of its own, the interpreter's math
+ * functions look at the hook. */
+static bool in_libm_from_trace(lua_State *L, uintptr_t pc) {
+    return pc >= libm_lo && pc < libm_hi && mbb_surely_on_trace(L);
 }
 
 static bool ours(lua_CFunction fn) {
@@ -318,7 +339,7 @@ static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
     if (start && doomed && !p->foreign_code) {
         if (LEAVE_BY_SIGNAL) {
             uintptr_t pc = interrupted_pc(uctx);
-            if (in_cut(p, pc)) siglongjmp(*start, 1);
+            if (in_cut(p, pc) || in_libm_from_trace(lp->L, pc)) siglongjmp(*start, 1);
             atomic_store_explicit(&p->stuck_pc, pc, memory_order_relaxed);
         }
         atomic_fetch_or_explicit(&p->no_growth, MB_NOGROW_DOOMED, memory_order_relaxed);
