@@ -359,7 +359,7 @@ echo
 echo "Notes:"
 echo "- ratio = moonbeam / BEAM for every row; the target column says which way is better."
 echo "- spawn: wall time from the first spawn until every new process has run and reported"
-echo "  'ready' (one message each), divided by the count; spawn_call_* counts the spawn calls alone."
+echo "  'ready' (one message each), divided by the count; spawn_call_* counts until the last spawn call returned (a spawner gives its turn every 20 spawns)."
 echo "- RSS per idle process: VmRSS growth of the whole OS process / count (processes blocked in"
 echo "  receive); idle_proc_*_erlmem_kb is erlang:memory(total) growth; idle_state_* is mb.info().memory."
 echo "- timers: 100k send_after timers, delays uniform in 0..1000 ms, armed by one process at an idle"

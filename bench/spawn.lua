@@ -5,7 +5,9 @@
 -- Spawns N processes that each tell the parent they are running and then
 -- block in receive. Reports, per process:
 --   spawn_<LABEL>_us       wall time from the first spawn until all N ran
---   spawn_call_<LABEL>_us  time spent in the mb.spawn calls alone
+--   spawn_call_<LABEL>_us  time until the last mb.spawn call returned (a
+--                          spawner gives its turn every 20 spawns: the new
+--                          processes run meanwhile)
 --   spawn_cpu_<LABEL>_us   CPU time (all threads) over the same span
 --   idle_proc_<LABEL>_kb   VmRSS growth of the host
 --   idle_state_<LABEL>_kb  mb.info(pid).memory, averaged over a sample

@@ -174,6 +174,10 @@ static void read_opts(lua_State *L, mb_spawn_opts *o, bool *link, bool *monitor,
     lua_pop(L, 1);   /* the string stays alive: opts holds it */
 }
 
+/* A spawn's share of a slice's budget of messages (mbb_slice_budget): a
+ * new state takes about as long as SPAWN_COST messages. */
+#define SPAWN_COST 50
+
 /* core._c_spawn(target, how, ...) -> pid [, ref]. how is nil (mb.spawn),
  * "link" (spawn_link), "monitor" (spawn_monitor) or spawn_opt's table of
  * options: a word is no table whose options are looked up one by one, and
@@ -224,9 +228,15 @@ static int l_spawn(lua_State *L) {
     mb_buf_free(&sp);
     if (rc) return spawn_failed(L, self, rc, fn, o.name);
     mbb_push_pid(L, pid);
-    if (!monitor) return 1;
-    mbb_push_ref(L, ref);
-    return 2;
+    if (monitor) mbb_push_ref(L, ref);
+    /* A spawn is cheap here, its first slice (a Lua state made) dear on the
+     * scheduler: charged as that much work, a process that spawns in a loop
+     * gives its turn after SPAWN_COST's share of a slice, behind its new
+     * processes, which a slice of its added by the thousand, ahead of the
+     * others' messages and timers (a sleep(100) took 3 s). */
+    self->budget -= SPAWN_COST;
+    if (self->budget <= 0) return mbb_give_turn(L, self, monitor ? 2 : 1);
+    return monitor ? 2 : 1;
 }
 
 /* core.run_first(path, ...) or core.run_first(nil, "mod:fn", ...) -> pid,

@@ -239,13 +239,13 @@ describe("a finalizer that uses a table", function()
       local tab = require "moonbeam.table"
       local t = tab.new()
       local big = {}
-      for i = 1, 20000 do big[i] = "value number " .. i end
+      for i = 1, 10000 do big[i] = "value number " .. i end
       tab.insert(t, "big", big)
       tab.insert(t, "small", { "s", 1, 2, 3 })
       local bad, ran = 0, 0
       collectgarbage("setpause", 50)
       collectgarbage("setstepmul", 400)
-      for _ = 1, 20 do
+      for _ = 1, 10 do
         for _ = 1, 200 do
           getmetatable(newproxy(true)).__gc = function()
             ran = ran + 1
@@ -254,14 +254,14 @@ describe("a finalizer that uses a table", function()
           end
         end
         local got = tab.lookup(t, "big")
-        for i = 1, 20000 do
+        for i = 1, 10000 do
           if got[i] ~= "value number " .. i then bad = bad + 1 break end
         end
       end
       collectgarbage("collect")
       mb.send(parent, { "finalized", ran, bad })
     end, mb.self())
-    local m = h.expect(h.tuple("finalized"), "the finalizers' count", 30000)
+    local m = h.expect(h.tuple("finalized"), "the finalizers' count", 60000)
     assert.is_true(m[2] > 0, "no finalizer ran")
     assert.equal(0, m[3])
   end)
