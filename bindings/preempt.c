@@ -50,25 +50,43 @@ static const void *luajit_base, *moonbeam_base;
  * spends most of its time there, where the signal found it: a kill that
  * waited to find it in the machine code itself took up to 360 ms. */
 static uintptr_t libm_lo, libm_hi;
+/* LuaJIT's own code. Compiled code calls its helpers (a buffer's append
+ * for table.concat, a string's making, a table's growth), and one that
+ * allocates nothing new (table.concat whose result is unused) spends all
+ * its time there, where no refusal reaches it: with more such loops than
+ * cores, kills did not land in 3 s. A helper that compiled code called
+ * holds nothing outside the state (LuaJIT takes no lock; its allocations
+ * are our allocator's, whose code is not LuaJIT's, and libc's code is not
+ * either), and the state is left for good. */
+static uintptr_t luajit_lo, luajit_hi;
+
+/* The bounds of the file mapping whose code holds addr, or none. */
+static void code_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi) {
+    uintptr_t l = 0, h = 0;
+    if (!mb_codemap_find(addr, &l, &h) && l < h) {   /* a file's mapping, as it must be */
+        *lo = l;
+        *hi = h;
+    }
+}
 
 static void find_bases(void) {
     Dl_info info;
     if (dladdr((void *)lua_pushnil, &info)) luajit_base = info.dli_fbase;
     if (dladdr((void *)mbb_lua_kind_init, &info)) moonbeam_base = info.dli_fbase;
-    uintptr_t lo = 0, hi = 0;
     double (*sine)(double) = sin;   /* an address in libm's code */
-    if (!mb_codemap_find((uintptr_t)sine, &lo, &hi) && lo < hi) {   /* a file's mapping, as it must be */
-        libm_lo = lo;
-        libm_hi = hi;
-    }
+    code_of((uintptr_t)sine, &libm_lo, &libm_hi);
+    /* Only a LuaJIT of its own (a shared library): linked into moonbeam,
+     * the range would be moonbeam's code too. */
+    if (luajit_base && luajit_base != moonbeam_base) code_of((uintptr_t)lua_pushnil, &luajit_lo, &luajit_hi);
 }
 
-/* Whether the signal found the thread in libm, called by compiled code
- * (the trace's base is set while its C calls run): a C module's function
- * that calls libm may hold a lock of its own, the interpreter's math
- * functions look at the hook. */
-static bool in_libm_from_trace(lua_State *L, uintptr_t pc) {
-    return pc >= libm_lo && pc < libm_hi && mbb_surely_on_trace(L);
+/* Whether the signal found the thread in libm's or LuaJIT's code called by
+ * compiled code (the trace's base is set while its C calls run): a C
+ * module's function that calls libm may hold a lock of its own, and the
+ * interpreter and its C functions look at the hook. */
+static bool in_helper_from_trace(lua_State *L, uintptr_t pc) {
+    bool helper = (pc >= libm_lo && pc < libm_hi) || (pc >= luajit_lo && pc < luajit_hi);
+    return helper && mbb_surely_on_trace(L);
 }
 
 static bool ours(lua_CFunction fn) {
@@ -339,7 +357,7 @@ static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
     if (start && doomed && !p->foreign_code) {
         if (LEAVE_BY_SIGNAL) {
             uintptr_t pc = interrupted_pc(uctx);
-            if (in_cut(p, pc) || in_libm_from_trace(lp->L, pc)) siglongjmp(*start, 1);
+            if (in_cut(p, pc) || in_helper_from_trace(lp->L, pc)) siglongjmp(*start, 1);
             atomic_store_explicit(&p->stuck_pc, pc, memory_order_relaxed);
         }
         atomic_fetch_or_explicit(&p->no_growth, MB_NOGROW_DOOMED, memory_order_relaxed);

@@ -699,6 +699,10 @@ local function builtin_loop(parent, what)
   elseif what == "pcall" then
     s = string.rep("a", 1024 * 1024)
     while true do pcall(string.rep, s, 10) end
+  elseif what == "concat_unused" then   -- allocates nothing: no refusal reaches it
+    local big = {}
+    for i = 1, 100000 do big[i] = "x" end
+    while true do local _ = table.concat(big) end
   elseif what == "sin" then   -- compiled code that spends its time in libm
     local x = 0
     while true do x = x + math.sin(x) end
@@ -758,6 +762,25 @@ describe("a process looping on LuaJIT's C builtins", function()
   -- code itself (up to 360 ms).
   preempt_it("is ended by kill while its compiled loop calls math.sin, and the host lives", function()
     for _ = 1, 3 do ends_by("sin", "kill") end
+    host_answers()
+  end)
+
+  -- Left where the signal finds it in LuaJIT's own helper that the trace
+  -- called (table.concat's buffer): with more such loops than schedulers,
+  -- the ones on handed-off threads were not killed within 3 s.
+  preempt_it("is ended by kill among more loops around table.concat than schedulers", function()
+    local others = {}
+    for i = 1, 2 * h.schedulers() do others[i] = mb.spawn(builtin_loop, mb.self(), "concat_unused") end
+    for _ = 1, #others do h.expect(h.tuple("spinning"), "a loop") end
+    ends_by("concat_unused", "kill")
+    for _, pid in ipairs(others) do
+      local ref = mb.monitor(pid)
+      local t = h.now_ms()
+      mb.exit(pid, "kill")
+      assert.equal("killed", h.reason(ref, 5000))
+      local took = h.now_ms() - t
+      assert.is_true(took < BUILTIN_KILL_MS, "kill took " .. took .. " ms")
+    end
     host_answers()
   end)
 
