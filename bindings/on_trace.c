@@ -118,14 +118,11 @@ static void probe(void) {
 
 void mbb_on_trace_init(void) { pthread_once(&once, probe); }
 
-bool mbb_on_trace(lua_State *L) {
-    if (jit_base_in_g < 0) return true;
-    return word_at(word_at(L, g_in_L), jit_base_in_g) != NULL;
-}
-
 bool mbb_surely_on_trace(lua_State *L) {
     return jit_base_in_g >= 0 && word_at(word_at(L, g_in_L), jit_base_in_g) != NULL;
 }
+
+bool mbb_on_trace(lua_State *L) { return jit_base_in_g < 0 || mbb_surely_on_trace(L); }
 
 bool mbb_in_collector(lua_State *L) {
     if (vmstate_in_g < 0) return true;

@@ -8,6 +8,7 @@
 #include "bindings.h"
 #include "core/table.h"
 #include "core/tabkey.h"
+#include "core/term_text.h"
 
 #define OUT_MT "moonbeam.table.out"
 
@@ -120,25 +121,9 @@ static const char *const access_names[] = {"protected", "public", "private", NUL
 /* "tab.new: the name "x" is in use", the name quoted whole: a NUL byte or
  * another control byte as \ddd, as moonbeam.pretty writes it. */
 static int name_in_use(lua_State *L, const char *name, size_t n) {
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    luaL_addstring(&b, "tab.new: the name \"");
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)name[i];
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            luaL_addchar(&b, '\\');
-            luaL_addchar(&b, (char)c);
-        } else if (c < 0x20 || c == 0x7f) {
-            snprintf(esc, sizeof esc, "\\%03u", c);
-            luaL_addstring(&b, esc);
-        } else {
-            luaL_addchar(&b, (char)c);
-        }
-    }
-    luaL_addstring(&b, "\" is in use");
-    luaL_pushresult(&b);
-    return lua_error(L);
+    char quoted[256];
+    mb_quote_text(name, n, quoted, sizeof quoted);
+    return mbb_raisef(L, "tab.new: the name %s is in use", quoted);
 }
 
 static int l_new(lua_State *L) {

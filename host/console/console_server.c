@@ -37,7 +37,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include "core/term.h"
 #include "console_socket.h"
@@ -111,8 +110,7 @@ struct mb_console_server {
     int wake[2];                    /* a byte here: look at the connections again */
     int listen_fd;                  /* -1: no socket */
     char *path;
-    dev_t sock_dev;                 /* the socket file made at path: only it is removed */
-    ino_t sock_ino;
+    mb_console_sockfile made;       /* the socket file made at path: only it is removed */
     double accept_retry_at;         /* the server's thread: accepting waits until then */
     bool accept_failing;            /* the server's thread: the accept error was reported */
     pthread_mutex_t lock;
@@ -715,12 +713,7 @@ mb_console_server *mb_console_server_start(mb_runtime *rt, mb_proc *parent, cons
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
-        if ((s->listen_fd = mb_console_listen(path, err, errlen)) < 0) goto fail;
-        struct stat st;
-        if (lstat(path, &st) == 0) {
-            s->sock_dev = st.st_dev;
-            s->sock_ino = st.st_ino;
-        }
+        if ((s->listen_fd = mb_console_listen(path, &s->made, err, errlen)) < 0) goto fail;
     }
     if (mb_runtime_attach(rt, &console_key, s, unlink_at_forced_exit)) {
         snprintf(err, errlen, "out of memory");
@@ -752,16 +745,8 @@ int mb_console_server_add(mb_console_server *s, int fd, bool tty, const char *co
     return add_conn(s, fd, false, tty, setup, nsetup) ? -1 : 0;
 }
 
-/* Remove the socket file, if path is still the one made there: another
- * host may have replaced it since (this one's removed by hand), and its
- * socket is not ours to take away. */
-static void remove_socket(mb_console_server *s) {
-    struct stat st;
-    if (lstat(s->path, &st) == 0 && st.st_dev == s->sock_dev && st.st_ino == s->sock_ino) unlink(s->path);
-}
-
 void mb_console_server_unlink(mb_console_server *s) {
-    if (s && s->path) remove_socket(s);   /* path never changes once the server runs */
+    if (s && s->path) mb_console_unlisten(s->path, &s->made);   /* path never changes once the server runs */
 }
 
 void mb_console_server_stop(mb_console_server *s) {
@@ -775,7 +760,7 @@ void mb_console_server_stop(mb_console_server *s) {
     if (s->listen_fd >= 0) {
         close(s->listen_fd);
         s->listen_fd = -1;
-        remove_socket(s);
+        mb_console_unlisten(s->path, &s->made);
     }
     pthread_mutex_lock(&s->lock);
     for (mb_console_conn *c = s->conns; c; c = c->next) {

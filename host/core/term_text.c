@@ -184,14 +184,25 @@ static void put_value(text *t, mb_span v, int depth) {
     put(t, "?", 1);
 }
 
+/* End t's text: a cut shows as "...". Its length. */
+static size_t finish(text *t, char *buf, size_t n) {
+    if (t->full && n > 4) {
+        t->p = buf + n - 4;
+        memcpy(t->p, "...", 3);
+        t->p += 3;
+    }
+    *t->p = '\0';
+    return (size_t)(t->p - buf);
+}
+
 size_t mb_term_text(mb_span v, char *buf, size_t n) {
     text t = {buf, n, false};
     put_value(&t, v, 0);
-    if (t.full && n > 4) {   /* the cut shows */
-        t.p = buf + n - 4;
-        memcpy(t.p, "...", 3);
-        t.p += 3;
-    }
-    *t.p = '\0';
-    return (size_t)(t.p - buf);
+    return finish(&t, buf, n);
+}
+
+size_t mb_quote_text(const char *s, size_t len, char *buf, size_t n) {
+    text t = {buf, n, false};
+    put_quoted(&t, s, len);
+    return finish(&t, buf, n);
 }

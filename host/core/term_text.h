@@ -15,5 +15,8 @@
 
 /* v's text in buf (n > 0 bytes, always NUL-terminated); returns its length. */
 size_t mb_term_text(mb_span v, char *buf, size_t n);
+/* The string s (len bytes) quoted so, in buf (n > 0 bytes, NUL-terminated):
+ * "a\000b". Its length. */
+size_t mb_quote_text(const char *s, size_t len, char *buf, size_t n);
 
 #endif

@@ -206,10 +206,8 @@ M._stop = stop
 -- ---- start ------------------------------------------------------------
 
 local function check_module(module, fn)
-  local t = type(module)
-  if t == "table" or util().is_name(module) then return end
-  local got = t ~= "string" and t or module == "" and "an empty string" or "a string with a NUL byte"
-  error(fn .. ": module must be a module name or a table of callbacks, got " .. got, 3)
+  if type(module) == "table" or util().is_name(module) then return end
+  error(fn .. ": module must be a module name or a table of callbacks, got " .. util().name_fault(module), 3)
 end
 
 local SPAWN_OPTS = { memory_limit = true, trap_exit = true, max_queue = true, on_full = true }

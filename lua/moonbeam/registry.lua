@@ -62,13 +62,12 @@ local function await_ready(name)
 end
 
 local function name_of(reg, fn)
-  if type(reg) == "string" and reg ~= "" and not reg:find("\0", 1, true) then return reg end
+  if util.is_name(reg) then return reg end
   if is_pid(reg) then
     local info = mb.info(reg)
     return info and info.registered_name
   end
-  local got = reg == "" and "an empty string" or type(reg) == "string" and "a string with a NUL byte" or type(reg)
-  error(("%s: reg must be a registry's name or pid, got %s"):format(fn, got), 0)
+  error(("%s: reg must be a registry's name or pid, got %s"):format(fn, util.name_fault(reg)), 0)
 end
 
 -- The layout in a registry's directory, or nil: a directory deleted since

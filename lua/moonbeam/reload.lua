@@ -100,8 +100,7 @@ end
 -- (ms to wait for the processes' answers, default 5000, or "infinity").
 function M.reload(name, opts)
   if not util().is_name(name) then
-    local got = type(name) ~= "string" and type(name) or name == "" and "an empty string" or "a string with a NUL byte"
-    error("reload: module must be a module name (a non-empty string without NUL bytes), got " .. got, 2)
+    error("reload: module must be a module name (a non-empty string without NUL bytes), got " .. util().name_fault(name), 2)
   end
   if opts ~= nil and type(opts) ~= "table" then error("reload: opts must be a table", 2) end
   opts = opts or {}

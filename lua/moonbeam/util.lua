@@ -48,6 +48,13 @@ function M.is_name(x)
   return type(x) == "string" and x ~= "" and not x:find("\0", 1, true)
 end
 
+--- What x is, in an error about a name it is not: its type, or what is
+-- wrong with the string.
+function M.name_fault(x)
+  if type(x) ~= "string" then return type(x) end
+  return x == "" and "an empty string" or "a string with a NUL byte"
+end
+
 --- Whether x is {name, node}: a process registered on a node (docs/reference.md, "Nodes").
 function M.is_node_name(x)
   return type(x) == "table" and #x == 2 and type(x[1]) == "string" and type(x[2]) == "string"
