@@ -196,6 +196,38 @@ describe("a simple_one_for_one supervisor", function()
       assert.is_true(sup.terminate_child(s, a))
     end)
 
+    -- OTP keeps such a child as {restarting, OldPid}: the pid it ran as is
+    -- the only handle its starter has. It said true and restarted it.
+    it("forgets a child waiting out its backoff, named by the pid it ran as: it does not come back", function()
+      local s = pool({}, { backoff = 200 })
+      local a = sup.start_child(s, arg("a"))
+      U.order("init", 1)
+      mb.exit(a, "kill")
+      assert.is_true(h.wait_until(function()
+        local l = sup.which_children(s)
+        return l[1] ~= nil and l[1].pid == "restarting"
+      end))
+      assert.is_true(sup.terminate_child(s, a))
+      assert.same({}, sup.which_children(s))
+      U.no_event(nil, "init", 400)
+    end)
+
+    it("forgets a child whose restarts keep failing, named by the pid it last ran as", function()
+      local s = pool({ intensity = math.huge })
+      local a = sup.start_child(s, arg("a", { fail_when = "sup_dynamic_flag" }))
+      U.order("init", 1)
+      local flag = mb.spawn(function() require("moonbeam").receive() end)
+      mb.register("sup_dynamic_flag", flag)
+      mb.exit(a, "kill")
+      U.event("a", "init_failed")
+      U.event("a", "init_failed")   -- a restart failed, and the next too
+      assert.is_true(sup.terminate_child(s, a))
+      assert.same({}, sup.which_children(s))
+      mb.exit(flag, "kill")   -- its starts would succeed now
+      U.no_event(nil, "init", 200)
+      assert.same({}, sup.which_children(s))
+    end)
+
     it("returns nil, \"not_found\" for a live process that is not its child", function()
       local s = pool()
       local ok, err = sup.terminate_child(s, mb.self())
@@ -262,6 +294,19 @@ describe("a simple_one_for_one process template", function()
     local pid = sup.start_child(s, {})
     assert.is_true(h.is_pid(pid))
     assert.same({ n = 1, "t1" }, U.event("p", "init")[5])
+  end)
+
+  -- A string was dropped unseen: the child started with the template's args.
+  it("refuses an arg that is not a table with a bad_spec naming arg, and starts nothing", function()
+    local s = U.start({ { id = "p", type = "process", start = { U.PROC .. ":loop", mb.self(), "p", "t1" } } },
+                      { strategy = "simple_one_for_one" })
+    for _, x in ipairs({ "D", 3, true }) do
+      local ok, err = sup.start_child(s, x)
+      assert.is_nil(ok)
+      assert.same({ "bad_spec", "arg", "must be a table of arguments for a process template" }, err)
+    end
+    assert.same({}, sup.which_children(s))
+    U.no_event(nil, "init", 0)
   end)
 
   it("restarts a process child with the same args", function()

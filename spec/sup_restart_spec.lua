@@ -18,6 +18,8 @@ local ENDINGS = {
   { "normal", function(pid) gen.cast(pid, { "exit", "normal" }) end, "normal" },
   { "shutdown", function(pid) gen.cast(pid, { "exit", "shutdown" }) end, "shutdown" },
   { "{\"shutdown\", x}", function(pid) gen.cast(pid, { "exit", { "shutdown", "x" } }) end, { "shutdown", "x" } },
+  -- OTP's {shutdown, _} is a pair: {"shutdown", "a", "b"} is any reason.
+  { "{\"shutdown\", a, b}", function(pid) gen.cast(pid, { "exit", { "shutdown", "a", "b" } }) end, { "shutdown", "a", "b" } },
   { "a crash", function(pid) gen.cast(pid, "crash") end, nil },
   { "\"killed\"", function(pid) mb.exit(pid, "kill") end, "killed" },
   { "another reason", function(pid) gen.cast(pid, { "exit", "went_wrong" }) end, "went_wrong" },
@@ -26,8 +28,8 @@ local ENDINGS = {
 -- docs/semantics.md, "Restarts": whether each restart type restarts after
 -- each ending.
 local RESTARTS = {
-  permanent = { normal = true, shutdown = true, ["{\"shutdown\", x}"] = true, ["a crash"] = true, ["\"killed\""] = true, ["another reason"] = true },
-  transient = { normal = false, shutdown = false, ["{\"shutdown\", x}"] = false, ["a crash"] = true, ["\"killed\""] = true, ["another reason"] = true },
+  permanent = { normal = true, shutdown = true, ["{\"shutdown\", x}"] = true, ["{\"shutdown\", a, b}"] = true, ["a crash"] = true, ["\"killed\""] = true, ["another reason"] = true },
+  transient = { normal = false, shutdown = false, ["{\"shutdown\", x}"] = false, ["{\"shutdown\", a, b}"] = true, ["a crash"] = true, ["\"killed\""] = true, ["another reason"] = true },
   temporary = {},
 }
 

@@ -830,6 +830,16 @@ describe("task.yield_many", function()
     assert.same({}, h.drain())
   end)
 
+  -- It counted the task twice, and waited out the timeout for the second.
+  it("returns as soon as every task finished when a task is listed twice", function()
+    local t = task.async(FNS .. ":sleep_then", 10, "twice")
+    local t0 = h.now_ms()
+    local r = task.yield_many({ t, t }, 10000)
+    assert.is_true(h.now_ms() - t0 < 5000)
+    assert.same({ "ok", "twice" }, r[1][2])
+    assert.same({ "ok", "twice" }, r[2][2])
+  end)
+
   it("returns an empty array for no tasks", function()
     assert.same({}, task.yield_many({}, 0))
   end)

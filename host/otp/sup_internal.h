@@ -33,6 +33,8 @@ typedef struct sup_child {
     mb_ref stop_ref;             /* the monitor of a group shutdown */
     mb_pid stopped_pid;          /* just stopped in a group: its EXIT is still to flush */
     bool restarting;             /* waits for restart_at */
+    mb_pid exited_pid;           /* the pid it last ran as: a simple_one_for_one child
+                                    waiting to restart is known by it (OTP's {restarting, Pid}) */
     double restart_at;
     uint64_t seq;                /* start order, for which_children */
 } sup_child;
@@ -91,6 +93,7 @@ sup_job *sup_job_add(sup *s, sup_job_kind kind, sup_child *c);   /* NULL: no mem
 int sup_add_child(sup *s, sup_child *c);
 void sup_remove_child(sup *s, sup_child *c);
 sup_child *sup_by_pid(sup *s, mb_pid pid);
+sup_child *sup_by_exited_pid(sup *s, mb_pid pid);   /* a restarting child, by its last pid */
 sup_child *sup_by_id(sup *s, mb_span id);
 mb_buf *sup_out(sup *s);                                  /* the reply scratch, emptied */
 void sup_reply(sup *s, mb_pid to, mb_ref ref, const mb_buf *value);

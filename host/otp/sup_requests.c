@@ -34,6 +34,16 @@ static void handle_request(sup *s, mb_pid to, mb_ref ref, mb_span req) {
             if (s->max_children != SUP_UNLIMITED && running >= (uint32_t)s->max_children)
                 return sup_reply_err(s, to, ref, "max_children");
             if (mb_term_index(req, 3, &arg)) x = arg, has_x = true;
+            if (has_x && s->tmpl->type == CT_PROCESS && mb_term_type(x) != MB_T_TABLE) {
+                /* Its elements are appended to the template's args: a
+                 * string or a number has none, and was dropped unseen. */
+                mb_buf *b = sup_out(s);
+                if (mb_put_table_head(b, 0, 1) || sup_put_reason(b, "err") || mb_put_tuple_head(b, 3) ||
+                    sup_put_reason(b, "bad_spec") || sup_put_reason(b, "arg") ||
+                    sup_put_reason(b, "must be a table of arguments for a process template"))
+                    return sup_reply_err(s, to, ref, "bad_child_spec");
+                return sup_reply(s, to, ref, b);
+            }
             c = sup_child_from_template(s->tmpl, has_x ? x : (mb_span){NULL, 0});
         } else {
             char err[160];
@@ -74,6 +84,12 @@ static void handle_request(sup *s, mb_pid to, mb_ref ref, mb_span req) {
             /* By pid only; a pid already gone is fine (docs/reference.md, terminate_child). */
             if (mb_term_type(x) != MB_T_PID || !mb_term_id(x, &pid)) return sup_reply_err(s, to, ref, "simple_one_for_one");
             c = sup_by_pid(s, pid);
+            if (!c && (c = sup_by_exited_pid(s, pid)) != NULL && !c->pid) {
+                /* Waiting to restart, its start not begun: it goes now,
+                 * and a start queued for it with it (sup_remove_child). */
+                sup_remove_child(s, c);
+                return sup_reply_true(s, to, ref);
+            }
             if (!c && !mb_proctab_alive(&s->p->rt->procs, pid)) return sup_reply_true(s, to, ref);
         } else {
             c = sup_by_id(s, x);

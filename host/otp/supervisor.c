@@ -102,6 +102,12 @@ sup_child *sup_by_pid(sup *s, mb_pid pid) {
     return NULL;
 }
 
+sup_child *sup_by_exited_pid(sup *s, mb_pid pid) {
+    for (uint32_t k = 0; k < s->n; k++)
+        if (s->kids[k]->restarting && s->kids[k]->exited_pid == pid) return s->kids[k];
+    return NULL;
+}
+
 sup_child *sup_by_id(sup *s, mb_span id) {
     const char *str;
     size_t n;
@@ -148,10 +154,12 @@ void sup_reply_true(sup *s, mb_pid to, mb_ref ref) {
 
 static bool reason_is_normal(mb_span r) { return mb_term_is_str(r, "normal"); }
 
+/* "shutdown" or {"shutdown", detail}: OTP's shutdown and {shutdown, _},
+ * a pair only. */
 static bool reason_is_shutdown(mb_span r) {
     mb_span first;
     return mb_term_is_str(r, "shutdown") ||
-           (mb_term_type(r) == MB_T_TABLE && mb_term_index(r, 1, &first) && mb_term_is_str(first, "shutdown"));
+           (mb_term_len(r) == 2 && mb_term_index(r, 1, &first) && mb_term_is_str(first, "shutdown"));
 }
 
 /* A short text for a reason in reports: a string, a table's first two
@@ -302,6 +310,7 @@ static void drop_group_starts(sup *s, uint32_t from) {
 }
 
 void sup_child_exited(sup *s, sup_child *c, mb_span reason) {
+    if (c->pid) c->exited_pid = c->pid;   /* a failed restart (pid 0) keeps the one before */
     c->pid = 0;
     bool quiet = reason_is_normal(reason) || reason_is_shutdown(reason);
     if (c->restart == R_TEMPORARY || (c->restart == R_TRANSIENT && quiet)) {

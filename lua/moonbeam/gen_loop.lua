@@ -32,9 +32,10 @@ local function answer(from, value) gen_answer(from[1], from[2], value) end
 -- mb.exit raises the same mark).
 local EXIT_MARK = mb._gen_exit_mark()
 
+-- "normal", "shutdown" or {"shutdown", detail} (a pair, as OTP's {shutdown, _}).
 local function is_normal(reason)
   return reason == "normal" or reason == "shutdown" or
-    (type(reason) == "table" and reason[1] == "shutdown")
+    (type(reason) == "table" and reason[1] == "shutdown" and reason[2] ~= nil and reason[3] == nil)
 end
 
 -- A callback's error, with where it was raised (as moonbeam.gen_step's).

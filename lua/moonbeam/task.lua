@@ -124,7 +124,7 @@ function M.yield_many(tasks, timeout)
   for i = 1, #tasks do
     local t = tasks[i]
     check_owner(t, "task.yield_many")
-    if not t.done then
+    if not t.done and not by_tag[t.tag] then   -- a task listed twice is waited for once
       by_tag[t.tag], by_ref[t.ref], left = t, t, left + 1
     end
   end
