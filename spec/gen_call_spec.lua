@@ -537,6 +537,20 @@ describe("gen.call when the server dies during the call", function()
       U.raised(gen.call, s, { "ret", "reply", 1, "$state", "bogus" }))
   end)
 
+  -- OTP-SEMANTICS 2.11's typo, "noreply", resp, state: terminate got
+  -- "resp" for its state, and its error on it hid the bad return.
+  it("gives terminate the state from before the callback for a bad extra", function()
+    local s = assert(gen.start({
+      init = function(owner) return "ok", { owner = owner } end,
+      handle_call = function(_, _, st) return "noreply", "resp", st end,
+      terminate = function(reason, st) require("moonbeam").send(st.owner, { "terminated", reason[1] }) end,
+    }, mb.self()))
+    local err = U.raised(gen.call, s, "typo")
+    assert.equal("bad_return_value", err[2][1])
+    assert.same({ "noreply", "resp" }, { err[2][2][1], err[2][2][2] })
+    h.expect(h.tuple("terminated", "bad_return_value"), "terminate with the old state")
+  end)
+
   it("raises {\"exit\", \"killed\"} when the server is killed meanwhile", function()
     local s = server()
     mb.spawn(function(s)

@@ -73,6 +73,17 @@ describe("gen.get_state", function()
     assert.same({ "calling_self" }, U.raised(gen.get_state, mb.self()))
   end)
 
+  -- Its mb.exit ended the server, with no terminate.
+  it("shows \"(format_status failed)\" when format_status calls mb.exit, and the server lives on", function()
+    local s = gen.start({
+      init = function() return "ok", 1 end,
+      handle_call = function(_, _, st) return "reply", "pong", st end,
+      format_status = function() require("moonbeam").exit("not_now") end,
+    })
+    assert.equal("(format_status failed)", gen.get_status(s).state)
+    assert.equal("pong", gen.call(s, "ping"))
+  end)
+
   it("raises a clear error for a state that cannot be sent, and the server keeps running", function()
     local s = gen.start(SCRIPT, { init = function()
       local up = 1
@@ -148,6 +159,46 @@ describe("gen.replace_state", function()
 
   it("raises {\"noproc\"} for a dead pid", function()
     assert.same({ "noproc" }, U.raised(gen.replace_state, h.dead_pid(), function(s) return s end))
+  end)
+
+  -- The state is copied aside before fn runs: a protected metatable made
+  -- that copy raise, and a long list overflowed it; the server died.
+  for what, init in pairs({
+    ["a protected metatable"] = function()
+      return "ok", { obj = setmetatable({}, { __metatable = "locked" }), n = 1 }
+    end,
+    ["a list 20,000 tables long"] = function()
+      local head
+      for i = 1, 20000 do head = { i = i, next = head } end
+      return "ok", { head = head, n = 1 }
+    end,
+  }) do
+    it("replaces a state holding " .. what .. " and keeps it when fn raises", function()
+      local s = gen.start(SCRIPT, { init = init })
+      pcall(gen.replace_state, s, function(st) st.n = 2; return st end)   -- a reply that cannot be sent back
+      assert.equal("pong", gen.call(s, "ping"))
+      local function n_of(_, st) return "reply", st.n, st end
+      assert.equal(2, gen.call(s, { "fn", n_of }))
+      U.raised(gen.replace_state, s, function(st) st.n = 3; error("half done") end)
+      assert.equal(2, gen.call(s, { "fn", n_of }))
+    end)
+  end
+
+  -- It ended the server at once, with no terminate.
+  it("raises {\"callback_failed\", {\"exit\", reason}} for fn's mb.exit(reason), and the server lives on", function()
+    local s = server({ n = 1 })
+    local err = U.raised(gen.replace_state, s, function() require("moonbeam").exit("changed_mind") end)
+    assert.same({ "callback_failed", { "exit", "changed_mind" } }, { err[1], err[2] })
+    assert.same({ n = 1 }, gen.get_state(s))
+  end)
+
+  it("raises {\"callback_failed\", text} for an error value no message can carry", function()
+    local s = server({ n = 1 })
+    local err = U.raised(gen.replace_state, s, function()
+      error(setmetatable({}, { __tostring = function() return "custom error" end }))
+    end)
+    assert.same({ "callback_failed", "custom error" }, { err[1], err[2] })
+    assert.same({ n = 1 }, gen.get_state(s))
   end)
 
   it("keeps the server running when the new state cannot be sent back", function()

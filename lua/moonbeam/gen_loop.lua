@@ -180,18 +180,18 @@ end
 -- made when needed).
 local function returned(S, cb, arg, from, last, n, a, b, c, d)
   local kind, state, extra, reason, reply = decode(cb, n, a, b, c, d)
-  if kind == "reply" or kind == "noreply" then
+  -- A bad extra is a bad return: terminate and the report get the state
+  -- from before the callback, as OTP's (not what stood in the state's place).
+  if (kind == "reply" or kind == "noreply") and set_extra(S, extra) then
     S.state = state
-    if set_extra(S, extra) then
-      if kind == "noreply" then
-        -- from is the reply's to give, maybe by another process: the
-        -- caller no longer counts as waiting on this server (core/call.h).
-        if from then call_deferred(from[1], from[2]) end
-        return
-      end
-      if S.trace then sys().trace(S, "sent reply", reply, "to", from[1]) end
-      return answer(from, reply)
+    if kind == "noreply" then
+      -- from is the reply's to give, maybe by another process: the
+      -- caller no longer counts as waiting on this server (core/call.h).
+      if from then call_deferred(from[1], from[2]) end
+      return
     end
+    if S.trace then sys().trace(S, "sent reply", reply, "to", from[1]) end
+    return answer(from, reply)
   end
   if cb == "handle_cast" and last == nil then last = { CAST, arg } end   -- a cast's envelope, for its report
   if kind == "stop" or kind == "stop_reply" then

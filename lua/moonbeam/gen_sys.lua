@@ -4,8 +4,7 @@
 -- code changes (mb.reload). Not API. S is the server's state table.
 local mb = require "moonbeam"
 
-local type, select, pcall, tostring, next, setmetatable, getmetatable, require =
-  type, select, pcall, tostring, next, setmetatable, getmetatable, require
+local type, select, pcall, tostring, next, require = type, select, pcall, tostring, next, require
 
 local M = {}
 
@@ -13,13 +12,49 @@ local SYS = "$gen_sys"
 
 local function report() return require "moonbeam.report" end
 
-local function deep_copy(v, seen)
+local EXIT_MARK = mb._gen_exit_mark()
+
+-- A copy of v's tables, shared ones and cycles kept as they are, with
+-- their metatables (a protected one too): fn may change the state in
+-- place before it raises. A walk with a stack of its own, not a
+-- recursion: a list 10,000 tables long overflowed the C stack.
+local function deep_copy(v)
   if type(v) ~= "table" then return v end
-  if seen[v] then return seen[v] end
-  local c = {}
-  seen[v] = c
-  for k, x in next, v do c[deep_copy(k, seen)] = deep_copy(x, seen) end
-  return setmetatable(c, getmetatable(v))
+  local getmt, setmt = debug.getmetatable, debug.setmetatable
+  local copies, todo = { [v] = {} }, { v }
+  local function copy_of(x)
+    if type(x) ~= "table" then return x end
+    local c = copies[x]
+    if not c then
+      c = {}
+      copies[x] = c
+      todo[#todo + 1] = x
+    end
+    return c
+  end
+  while #todo > 0 do
+    local t = todo[#todo]
+    todo[#todo] = nil
+    local c = copies[t]
+    for k, x in next, t do c[copy_of(k)] = copy_of(x) end
+    setmt(c, getmt(t))
+  end
+  return copies[v]
+end
+
+-- The state set aside before fn runs, or nil and why it cannot be.
+local function set_aside(state)
+  local ok, copy = pcall(deep_copy, state)
+  if ok then return copy end
+  return nil, "the state could not be copied aside: " .. tostring(copy)
+end
+
+-- What a sys tool's fn raised, for the caller: mb.exit's reason as
+-- {"exit", reason} (OTP's), and a value no message can carry as its text.
+local function failure(e)
+  if type(e) == "table" and e[1] == EXIT_MARK then e = { "exit", e[2] } end
+  if not mb._sendable(e) then return tostring(e) end
+  return e
 end
 
 --- Whether m is a system request (what a suspended server takes).
@@ -57,9 +92,16 @@ function M.handle(S, msg, terminate, answer)
     reply = S.state
   elseif what == "replace_state" then
     -- fn may change the state in place before it raises: keep a copy.
-    local saved = deep_copy(S.state, {})
-    local ok, new = pcall(req[2], S.state)
-    if ok then S.state = new; reply = { "ok", new } else S.state = saved; reply = { "error", new } end
+    -- It runs as a callback does: its mb.exit raises (core._gen_exit).
+    local saved, why = set_aside(S.state)
+    if why then
+      reply = { "error", why }
+    else
+      S.in_callback = true
+      local ok, new = pcall(req[2], S.state)
+      S.in_callback = false
+      if ok then S.state = new; reply = { "ok", new } else S.state = saved; reply = { "error", failure(new) } end
+    end
   elseif what == "suspend" then
     S.suspended = true; reply = true
   elseif what == "resume" then
@@ -97,7 +139,8 @@ function M.code_change(S, run, req, old, new, extra)
   if type(new) ~= "table" then return false, "the new version is a " .. type(new) .. ", not a table of callbacks" end
   local f = new.code_change
   if f ~= nil then
-    local saved = deep_copy(S.state, {})   -- code_change may change it in place before it raises
+    local saved, why = set_aside(S.state)   -- code_change may change it in place before it raises
+    if why then return false, why end
     local old_vsn = type(old) == "table" and old.vsn or nil
     local ok, n, tag, state = run(S, f, old_vsn, S.state, extra)
     if not ok or n ~= 2 or tag ~= "ok" then

@@ -126,7 +126,11 @@ end
 local function formatted(S, status)
   local f = S.mod and S.mod.format_status
   if type(f) ~= "function" then return status end
+  -- as a callback: its mb.exit raises (core._gen_exit), and fails it here
+  local was = S.in_callback
+  S.in_callback = true
   local ok, r = pcall(f, status)
+  S.in_callback = was
   if ok and type(r) == "table" then return r end
   return { state = "(format_status failed)", message = "(format_status failed)", reason = status.reason }
 end
