@@ -294,6 +294,19 @@ static int l_send_alias(lua_State *L) {
 
 int mbb_reply_fn(lua_State *L) { return l_reply(L); }
 
+/* A ref going into a message or a table (codec.h). The from of the call a
+ * gen_server's callback handles now (recv_request noted it), sent anywhere
+ * (a helper spawned with it, a queue), is handed off: the reply may come
+ * from elsewhere, so the caller's wait is no edge of the wait-for graph
+ * from then on, as after "noreply" (call.h, mb_call_deferred). A false
+ * "deadlock" would fail a call that works in OTP. */
+void mb_codec_ref_sent(uint64_t ref) {
+    mb_proc *self = mbb_running;
+    if (!self || self->serving_ref != ref) return;
+    self->serving_ref = 0;
+    if (!mb_pid_is_remote(self->serving_caller)) mb_call_deferred(self->rt, self->serving_caller, ref);
+}
+
 /* core._call_deferred(pid, ref): the call ref of pid was answered with
  * noreply (moonbeam.gen_loop): no longer a wait-for edge (call.h). */
 static int l_call_deferred(lua_State *L) {

@@ -256,6 +256,7 @@ static int enc_typed(enc *e, int idx, int depth, int type) {
         mb_value_kind_t kind = mb_value_kind(v);
         if (kind == MB_VALUE_OTHER) return enc_fail(e, "cannot send a light userdata");
         int tag = kind == MB_VALUE_PID ? MB_T_PID : kind == MB_VALUE_REF ? MB_T_REF : kind == MB_VALUE_TABLE ? MB_T_TAB : MB_T_IO;
+        if (kind == MB_VALUE_REF) mb_codec_ref_sent(v);
         if (mb_put_id(e->b, tag, v)) return enc_oom(e);
         return 0;
     }

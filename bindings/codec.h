@@ -34,6 +34,11 @@ typedef struct mb_encode_err {
 int mb_encode(lua_State *L, int idx, const char *root, mb_buf *b,
               size_t max_size, mb_encode_err *err);
 
+/* Told of each ref an encoding takes in (a message, a table's object):
+ * defined by the code that embeds the codec (bindings/call_api.c: a
+ * gen_server's from sent anywhere is handed off). */
+void mb_codec_ref_sent(uint64_t ref);
+
 /* mb_encode of a value whose type (lua_type's) the caller has looked at
  * already: a send's, whose every C API call is a tenth of a percent of a
  * ring hop. */

@@ -261,6 +261,33 @@ describe("no false deadlock", function()
     assert.is_true(h.wait_until(function() return gen.get_state(B).back ~= nil end))
     assert.same({ "hi" }, gen.get_state(B).back)
   end)
+
+  -- The same, with B calling A back inside the callback, once it has sent
+  -- `from` away: both calls failed with {"deadlock", ...} (OTP-SEMANTICS
+  -- 2.5: detection may only make a real cycle fail faster).
+  it("when the server sent `from` to a helper and calls its caller back before it returns", function()
+    local B = assert(gen.start({
+      init = function() return "ok", {} end,
+      handle_call = function(_, from, s)
+        local mb = require "moonbeam"
+        mb.spawn(function(from)
+          require("moonbeam").sleep(50)
+          require("moonbeam.gen_server").reply(from, "done")
+        end, from)
+        s.back = { require("moonbeam.gen_server").try_call(from[1], "hello", 2000) }
+        return "noreply", s
+      end,
+    }))
+    local A = assert(gen.start({
+      init = function(b) return "ok", b end,
+      handle_call = function(req, _, b)
+        if req == "go" then return "reply", { require("moonbeam.gen_server").try_call(b, "work", 2000) }, b end
+        return "reply", "hi", b
+      end,
+    }, B))
+    assert.same({ "done" }, gen.call(A, "go", 3000))
+    assert.same({ "hi" }, gen.get_state(B).back)
+  end)
 end)
 
 describe("gen.stop in a wait cycle", function()

@@ -190,6 +190,8 @@ typedef struct mb_proc {
     double call_deadline;             /* the gen call it awaits (core.call_wait): likewise */
     mb_pid call_server;               /* that call's server, which holds its monitor (mb_call_monitored); 0: none */
     mb_ref call_ref;                  /* and the monitor's ref */
+    mb_pid serving_caller;            /* the call a gen_server's callback handles now (its caller */
+    mb_ref serving_ref;               /* and ref; 0: none): its from sent anywhere is handed off */
     mb_arena arena;                   /* the memory of the kind's state (mb_proc_alloc) */
     mb_buf exit_reason;
     mb_buf tab_out;                   /* what a shared table's call copied out (bindings/table_api.c) */
