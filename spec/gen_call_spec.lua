@@ -429,6 +429,16 @@ describe("gen.call failing at once", function()
     assert.is_true(elapsed < 1000, "elapsed " .. elapsed)
   end)
 
+  -- A live server takes nil; an unknown name raised "req: cannot send nil".
+  it("takes nil for a request: a server gets it, an unknown name or a dead pid gives {\"noproc\"}", function()
+    local s = server()
+    assert.same({ "ok", nil }, { "ok", gen.call(s, { "fn", function(_, st, r) return "reply", r, st end }) })
+    for _, dest in ipairs({ h.name("nobody"), h.dead_pid() }) do
+      assert.same({ "noproc" }, U.raised(gen.call, dest, nil))
+      assert.same({ "noproc" }, select(2, gen.try_call(dest, nil)))
+    end
+  end)
+
   it("raises {\"exit\", \"noconnection\"} for a {name, node} server when this host is not a node", function()
     -- A two-element table is a {name, node} server: with no distribution
     -- there is nothing to send it through, which once crashed the host.

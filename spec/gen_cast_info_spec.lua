@@ -67,6 +67,8 @@ describe("gen.cast", function()
   it("returns true for a dead pid and for an unknown name", function()
     assert.is_true(gen.cast(h.dead_pid(), "x"))
     assert.is_true(gen.cast(h.name("nobody"), "x"))
+    assert.is_true(gen.cast(h.dead_pid(), nil))   -- nil is a msg a live server gets
+    assert.is_true(gen.cast(h.name("nobody"), nil))
   end)
 
   it("raises for a msg that cannot be sent, to a dead pid and to an unknown name alike", function()

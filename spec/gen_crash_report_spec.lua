@@ -202,6 +202,24 @@ describe_subprocess("a gen_server crash report", function()
     end)
   end
 
+  -- A failed init logged nothing; OTP logs a crash report for each of
+  -- these (only init's "error", reason is silent, as OTP 26's).
+  it("is printed when init fails: it raises, returns \"stop\" with an abnormal reason, or a bad value", function()
+    local err = run([[
+      assert(not gen.start({ init = function() error("INIT-RAISED-8") end }))
+      assert(not gen.start({ init = function() return "stop", "INIT-STOPPED-9" end }))
+      assert(not gen.start({ init = function() return "INIT-BAD-10" end }))
+      assert(not gen.start({ init = function() return "error", "INIT-SILENT-11" end }))
+      assert(not gen.start({ init = function() return "stop", "normal" end }))
+    ]])
+    assert_has(err, "INIT-RAISED-8")
+    assert_has(err, "INIT-STOPPED-9")
+    assert_has(err, "INIT-BAD-10")
+    assert_has(err, "failed in init")
+    assert_lacks(err, "INIT-SILENT-11")
+    assert.equal(3, select(2, err:gsub("failed in init", "")), err)
+  end)
+
   it("is not printed with MOONBEAM_CRASH_LOG=0", function()
     local err = run([[
       local s = start({ state = "MUTED-STATE" })

@@ -619,3 +619,34 @@ describe("gen.start with bad input", function()
     assert.is_true(h.is_pid((gen.start(SCRIPT, returning("ok", 1)))))
   end)
 end)
+
+-- It spawned the server first, then failed in init's wait, under receive's
+-- name: the server stayed running, registered, and linked to the caller.
+describe("gen.start where it cannot wait", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  it("raises inside mb.blocking and inside a coroutine of the process's own, and starts nothing", function()
+    local name = h.name("never")
+    local before = U.snapshot()
+    mb.spawn(function(parent, n)
+      local mb, gen = require "moonbeam", require "moonbeam.gen_server"
+      local in_blocking = { pcall(mb.blocking, function(n)
+        local pid = require("moonbeam.gen_server").start_link("spec.support.gs_script", {}, { name = n })
+        return pid
+      end, n) }
+      local in_coroutine = { coroutine.resume(coroutine.create(function()
+        local pid = gen.start("spec.support.gs_script", {}, { name = n })
+        return pid
+      end)) }
+      mb.send(parent, { "tried", in_blocking, in_coroutine, #mb.info(mb.self()).links })
+    end, mb.self(), name)
+    local m = h.expect(h.tuple("tried"), "the starter's report")
+    assert.same({ false, "gen_server.start_link: cannot wait inside mb.blocking; start after it returns" }, m[2])
+    assert.same({ false, "gen_server.start: cannot wait inside a coroutine of your own; start from the process's body" }, m[3])
+    assert.equal(0, m[4])
+    assert.is_nil(mb.whereis(name))
+    mb.sleep(20)   -- the starter's end
+    assert.same({}, U.new_processes(before))
+  end)
+end)

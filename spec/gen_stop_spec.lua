@@ -551,6 +551,12 @@ describe("gen.stop, where it cannot wait", function()
     assert.is_true(gen.stop(s))
   end)
 
+  -- NaN is no NaN by ==: it raised {"exit", {"shutdown", nan}}.
+  it("returns true for a reason holding NaN, which the server ended with", function()
+    local s = server()
+    assert.is_true(gen.stop(s, { "shutdown", 0 / 0 }))
+  end)
+
   it("with reason \"noproc\" returns true once the server ended so, as OTP's", function()
     local s, ref = server()
     assert.is_true(gen.stop(s, "noproc"))

@@ -107,7 +107,9 @@ function M.call(server, label, req, timeout)
     end
     pid = whereis(server)
     if not pid then
-      -- A req that cannot be sent is the caller's bug, here as to a dead pid.
+      -- A req that cannot be sent is the caller's bug, here as to a dead
+      -- pid; nil can (a live server's handle_call gets it).
+      if req == nil then return false, { "noproc" } end
       local ok, why = mb._sendable(req, "req", true)
       return false, ok and { "noproc" } or why
     end

@@ -52,8 +52,10 @@ local function check_server(server, fn, level)
   error(fn .. ": server must be a pid, a registered name, {name, node} or a via name, got " .. type(server), level or 3)
 end
 
+-- Whether a and b are the same value, tables by content and NaN as NaN
+-- (the reason a stop asked for came back, copied).
 local function deep_equal(a, b)
-  if a == b then return true end
+  if a == b or (a ~= a and b ~= b) then return true end
   if type(a) ~= "table" or type(b) ~= "table" then return false end
   for k, v in next, a do if not deep_equal(v, rawget(b, k)) then return false end end
   for k in next, b do if rawget(a, k) == nil then return false end end
@@ -115,9 +117,12 @@ function M.cast(server, msg)
   end
   local pid = whereis(server)
   if not pid then
-    -- Dropped, as a cast to a dead pid is; an unsendable msg raises all the same.
-    local ok, why = mb._sendable(msg, "gen_server.cast: msg", true)
-    if not ok then error(why, 2) end
+    -- Dropped, as a cast to a dead pid is; an unsendable msg raises all the
+    -- same (nil is none: a live server's handle_cast gets it).
+    if msg ~= nil then
+      local ok, why = mb._sendable(msg, "gen_server.cast: msg", true)
+      if not ok then error(why, 2) end
+    end
   elseif c_send_tagged(pid, CAST, msg) then
     c_yield()
   end
@@ -231,6 +236,10 @@ local function start(link, module, arg, opts, fn)
   opts = opts or {}
   local name = opts.name
   local timeout = util().check_timeout(opts.timeout, fn, nil)
+  -- Refused before the server is spawned, not after: it would be left
+  -- running (and registered, and linked) with no one awaiting its init.
+  local cannot = mb._cannot_wait("start")
+  if cannot then error(fn .. ": " .. cannot, 0) end
   -- nil, why; why prints as words (util's failed_start)
   local function failed(why) return nil, util().failed_start(why, fn, module, arg, given) end
   if name then

@@ -318,21 +318,23 @@ end
 -- their upvalues were two hundred bytes of every server.)
 local function ack(starter, ref, what, reason) c_reply(starter, ref, { what, reason }) end
 
--- init failed: the starter hears why, and the process ends with it.
-local function fail(starter, ref, reason)
+-- init failed: the starter hears why, and the process ends with it; an
+-- abnormal end is logged, as OTP's crash report of a failed init.
+local function fail(S, starter, ref, reason)
   reason = endable(reason)
   ack(starter, ref, "stop", reason)
+  if not is_normal(reason) then report().crash(S, reason, nil, true) end
   core_exit(reason)
 end
 
 -- The start after the callback module: init's results (ok, n, ...: as
 -- run gives them) acked, then the loop.
 local function initialized(S, starter, ref, ok, n, a, b, c, d)
-  if not ok then return fail(starter, ref, n) end   -- run's false, reason
+  if not ok then return fail(S, starter, ref, n) end   -- run's false, reason
   local kind, state, extra, reason = decode("init", n, a, b, c, d)
   if kind == "ok" then
     S.state = state
-    if not set_extra(S, extra) then return fail(starter, ref, { "bad_return_value", bad_value(n, a, b, c, d) }) end
+    if not set_extra(S, extra) then return fail(S, starter, ref, { "bad_return_value", bad_value(n, a, b, c, d) }) end
     ack(starter, ref, "ok")
     return loop(S)
   elseif kind == "ignore" then
@@ -345,9 +347,9 @@ local function initialized(S, starter, ref, ok, n, a, b, c, d)
     ack(starter, ref, "error", reason)
     return core_exit("normal")
   elseif kind == "stop" then
-    return fail(starter, ref, reason)
+    return fail(S, starter, ref, reason)
   end
-  return fail(starter, ref, { "bad_return_value", bad_value(n, a, b, c, d) })
+  return fail(S, starter, ref, { "bad_return_value", bad_value(n, a, b, c, d) })
 end
 
 -- This process runs S from now on. Its mb.exit: inside a callback,
@@ -362,7 +364,7 @@ end
 -- The start from the callback module on: S has its module's name or table.
 local function start(S, starter, ref, arg)
   local mod, why = callbacks(S.mod, S.label_module)
-  if not mod then return fail(starter, ref, why) end
+  if not mod then return fail(S, starter, ref, why) end
   S.mod = mod
   return initialized(S, starter, ref, run(S, mod.init, arg))
 end
@@ -415,9 +417,9 @@ function M._resume(S, how, what)
   elseif how == "start" then
     return start(S, a, b, c)
   elseif how == "load_failed" then
-    return fail(a, b, load_error((raised(c))))
+    return fail(S, a, b, load_error((raised(c))))
   elseif how == "init_crashed" then
-    return fail(a, b, raised_reason(c))
+    return fail(S, a, b, raised_reason(c))
   else   -- "initialized"
     return initialized(S, a, b, true, c, d, e, f, g)
   end

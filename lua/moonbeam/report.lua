@@ -163,8 +163,9 @@ local function defined_at(f)
   return info.short_src .. ":" .. info.linedefined
 end
 
--- JSON handlers get the parts as fields.
-function M.crash(S, reason, last)
+-- JSON handlers get the parts as fields. in_init: its init failed (no
+-- message was handled, and there is no state yet).
+function M.crash(S, reason, last, in_init)
   if not enabled() then return end
   local st = formatted(S, { state = S.state, message = last, reason = reason })
   local r = st.reason
@@ -184,10 +185,15 @@ function M.crash(S, reason, last)
     "** State: " .. f.state,
     "** Reason: " .. f.reason,
   }
+  if in_init then
+    f.report, f.last_message, f.state = "gen_server_init_failed", nil, nil
+    lines = { "** Reason: " .. f.reason }
+  end
   if S.bad then lines[#lines + 1] = "** Bad return from " .. S.bad .. (f.where and " (" .. f.where .. ")" or "") end
   if tb then lines[#lines + 1] = "** Traceback:\n" .. tb end
   require("moonbeam.logger").report("error",
-    ("=CRASH REPORT==== gen_server %s (%s) terminating"):format(f.server, S.label_module), concat(lines, "\n"), f)
+    ("=CRASH REPORT==== gen_server %s (%s) %s"):format(f.server, S.label_module,
+      in_init and "failed in init" or "terminating"), concat(lines, "\n"), f)
 end
 
 --- A message a server without handle_info got: a warning, as OTP logs it.
