@@ -16,6 +16,7 @@ enum { T_PENDING, T_FIRED, T_CANCELLED };
 /* The shortest interval between an interval timer's messages, in ms: one
  * shorter is this one (a microsecond; libuv's timers made it a whole ms). */
 #define MIN_INTERVAL_MS 0.001
+#define SWEEP_MIN 1024   /* timers on the clock before the first sweep_gone */
 
 struct mb_timer {
     mb_heap_node node;       /* first; node.due: when, under the map's lock once
@@ -57,6 +58,7 @@ struct mb_waittimer {
 int mb_timers_init(mb_timers *t) {
     t->nbuckets = 1024;
     t->count = 0;
+    t->sweep_at = SWEEP_MIN;
     mb_clock_init(&t->clock);
     t->buckets = calloc(t->nbuckets, sizeof *t->buckets);
     if (!t->buckets) return -1;
@@ -237,8 +239,45 @@ int mb_timers_attach(mb_timers *t, uv_loop_t *loop) {
     return mb_clock_attach(&t->clock, loop, send_after_due);
 }
 
+/* Whether tm, pending, is bound for (or, an interval, owned by) a process
+ * of this node that has ended: it will deliver nothing. */
+static bool for_the_gone(mb_runtime *rt, const mb_timer *tm) {
+    if (tm->dest.name || tm->dest.node) return false;   /* a name is looked up when due */
+    return gone_here(rt, tm->dest.pid) || (tm->interval > 0 && !mb_proctab_alive(&rt->procs, tm->owner));
+}
+
+/* A timer to a pid ends with the pid, as OTP's: a process that set an
+ * hour's timeout to itself and ended left the timer and its message on the
+ * heap for the hour (20,000 such processes with 10 KB messages held 196
+ * MB). Each time the clock has doubled since the last sweep, those are
+ * dropped: the clock holds at most about twice the timers that can still
+ * deliver, at a walk's cost per doubling. */
+static void sweep_gone(mb_runtime *rt) {
+    mb_timers *t = &rt->timers;
+    mb_heap *h = &t->clock.pending;
+    if (h->n < t->sweep_at) return;
+    size_t k = 0;
+    mb_timer **gone = malloc(h->n * sizeof *gone);
+    if (gone) {
+        for (size_t i = 0; i < h->n; i++) {
+            mb_timer *tm = (mb_timer *)h->v[i];
+            if (atomic_load(&tm->state) == T_PENDING && for_the_gone(rt, tm)) gone[k++] = tm;
+        }
+        for (size_t i = 0; i < k; i++) {
+            int expected = T_PENDING;   /* else cancelled meanwhile: its close frees it */
+            if (!atomic_compare_exchange_strong(&gone[i]->state, &expected, T_FIRED)) continue;
+            mb_clock_unset(&t->clock, &gone[i]->node);
+            timer_end(gone[i]);
+        }
+        free(gone);
+    }
+    t->sweep_at = h->n * 2 > SWEEP_MIN ? h->n * 2 : SWEEP_MIN;
+}
+
 void mb_timers_turn(mb_runtime *rt) {
-    if (!atomic_load(&rt->stopping)) mb_clock_fire_due(&rt->timers.clock);
+    if (atomic_load(&rt->stopping)) return;
+    sweep_gone(rt);
+    mb_clock_fire_due(&rt->timers.clock);
 }
 
 /* Posted to the timer thread by mb_send_after: into the heap (the loop

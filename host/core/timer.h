@@ -41,6 +41,8 @@ typedef struct mb_timers {
     mb_timer **buckets;
     size_t nbuckets, count;
     mb_timer_clock clock;        /* the timers started: the timer thread's only */
+    size_t sweep_at;             /* the clock's size at which its timers to ended
+                                    processes are dropped (timer.c, sweep_gone) */
 } mb_timers;
 
 int mb_timers_init(mb_timers *t);
