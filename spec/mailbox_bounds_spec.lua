@@ -9,14 +9,9 @@ local h = require "spec.support.helpers"
 
 -- Under a preloaded sanitizer, freed memory sits in its quarantine: the RSS
 -- of the host says nothing about what moonbeam holds there.
-local SANITIZED = (os.getenv("LD_PRELOAD") or ""):find("san", 1, true) ~= nil
-
-local function rss_kb()
-  for line in io.lines("/proc/self/status") do
-    local kb = line:match("^VmRSS:%s*(%d+)")
-    if kb then return tonumber(kb) end
-  end
-end
+local SU = require "spec.support.sup_util"
+local SANITIZED = SU.sanitized()
+local rss_kb = SU.rss_kb
 
 -- A process that receives nothing until an exit signal (it is spawned
 -- trapping exits, which are never dropped) tells it to: then it sends {"held", messages,

@@ -2,6 +2,7 @@
 
 local mb = require "moonbeam"
 local h = require "spec.support.helpers"
+local U = require "spec.support.sup_util"   -- rss_kb, sanitized
 
 describe("mb.send_after", function()
   before_each(h.before)
@@ -184,16 +185,8 @@ describe("a timer to a process that ended", function()
   before_each(h.before)
   after_each(h.after)
 
-  local SANITIZED = (os.getenv("LD_PRELOAD") or ""):find("san", 1, true) ~= nil
-  local function rss_kb()
-    for line in io.lines("/proc/self/status") do
-      local kb = line:match("^VmRSS:%s*(%d+)")
-      if kb then return tonumber(kb) end
-    end
-  end
-
   it("lets its message go, well before it is due", function()
-    local rss0 = rss_kb()
+    local rss0 = U.rss_kb()
     for _ = 1, 8000 do
       local _, ref = mb.spawn_monitor(function()
         local mb = require "moonbeam"
@@ -201,8 +194,8 @@ describe("a timer to a process that ended", function()
       end)
       h.down(ref)
     end
-    local grown = rss_kb() - rss0
-    if not SANITIZED then   -- (freed memory sits in a sanitizer's quarantine)
+    local grown = U.rss_kb() - rss0
+    if not U.sanitized() then   -- (freed memory sits in a sanitizer's quarantine)
       assert.is_true(grown < 40 * 1024, "the host grew by " .. grown .. " KB for 78 MB of messages")
     end
   end)
