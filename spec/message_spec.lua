@@ -613,6 +613,50 @@ describe("mb.receive(match, timeout)", function()
     assert.equal("y", mb.receive(h.TIMEOUT))
   end)
 
+  -- Each wake ran the match over the whole queue again: with 100,000
+  -- messages queued, 200 arrivals made 20 million calls.
+  it("runs its match once per message, however often the receiver is woken", function()
+    local body = function(parent, spec_process)
+      local mb = require "moonbeam"
+      for i = 1, 3 do mb.send(mb.self(), i) end
+      mb.send(parent, { "ready", mb.self() })
+      local seen = {}
+      local got = mb.receive(function(m)
+        seen[#seen + 1] = m
+        return m == "match"
+      end, 5000)
+      mb.send(parent, { "seen", got, seen })
+    end
+    for _, where in ipairs({ "a process", "this process" }) do
+      local seen, got
+      if where == "a process" then
+        mb.spawn(body, mb.self())
+        local pid = h.expect(h.tuple("ready"), "the receiver")[2]
+        for _, m in ipairs({ "x", "y", "match" }) do
+          mb.sleep(10)   -- each one wakes it
+          mb.send(pid, m)
+          mb.info(pid)   -- a look at it too
+        end
+        local m = h.expect(h.tuple("seen"), "the receiver's report")
+        got, seen = m[2], m[3]
+      else
+        for i = 1, 3 do mb.send(mb.self(), i) end
+        mb.spawn(function(parent)
+          local mb = require "moonbeam"
+          for _, m in ipairs({ "x", "y", "match" }) do
+            mb.sleep(10)
+            mb.send(parent, m)
+          end
+        end, mb.self())
+        seen = {}
+        got = mb.receive(function(m) seen[#seen + 1] = m; return m == "match" end, 5000)
+      end
+      assert.equal("match", got)
+      assert.same({ 1, 2, 3, "x", "y", "match" }, seen, where)
+      for _ = 1, 5 do mb.receive(0) end
+    end
+  end)
+
   it("can be repeated, each time taking the next match in order", function()
     for i = 1, 20 do mb.send(mb.self(), i) end
     for _, want in ipairs({ 2, 4, 6, 8 }) do

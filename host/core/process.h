@@ -190,6 +190,8 @@ typedef struct mb_proc {
     double call_deadline;             /* the gen call it awaits (core.call_wait): likewise */
     mb_pid call_server;               /* that call's server, which holds its monitor (mb_call_monitored); 0: none */
     mb_ref call_ref;                  /* and the monitor's ref */
+    mb_msg *refused;                  /* the last message a waiting receive's match refused */
+    uint64_t refused_at;              /* (all before it too), at messages_out then (receive_api.c) */
     mb_pid serving_caller;            /* the call a gen_server's callback handles now (its caller */
     mb_ref serving_ref;               /* and ref; 0: none): its from sent anywhere is handed off */
     mb_arena arena;                   /* the memory of the kind's state (mb_proc_alloc) */
