@@ -386,9 +386,25 @@ static mb_pid check_local_pid(lua_State *L, const char *fn) {
     return pid;
 }
 
+/* A counted reference to pid's process, or NULL when it is gone or an exit
+ * signal queued to it will end it: as Erlang's is_process_alive and
+ * process_info, which see the caller's own exit signals to it handled
+ * first, alive and info say a process is gone right after exit(p, "kill"). */
+static mb_proc *live_process(mb_runtime *rt, mb_pid pid) {
+    mb_proc *p = mb_proctab_get(&rt->procs, pid);
+    if (p && atomic_load_explicit(&p->ending, memory_order_relaxed) > 0) {
+        mb_proctab_put(&rt->procs, pid);
+        return NULL;
+    }
+    return p;
+}
+
 static int l_alive(lua_State *L) {
     mb_proc *self = mbb_self(L);
-    lua_pushboolean(L, mb_proctab_alive(&self->rt->procs, check_local_pid(L, "alive")));
+    mb_pid pid = check_local_pid(L, "alive");
+    mb_proc *p = live_process(self->rt, pid);
+    if (p) mb_proctab_put(&self->rt->procs, pid);
+    lua_pushboolean(L, p != NULL);
     return 1;
 }
 
@@ -432,7 +448,7 @@ static const char *status_name(int s) {
 static int l_info(lua_State *L) {
     mb_proc *self = mbb_self(L);
     mb_pid pid = check_local_pid(L, "info");
-    mb_proc *p = mb_proctab_get(&self->rt->procs, pid);
+    mb_proc *p = live_process(self->rt, pid);
     if (!p) {
         lua_pushnil(L);
         return 1;

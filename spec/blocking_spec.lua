@@ -167,8 +167,10 @@ describe("mb.blocking", function()
     end, mb.self())
     h.expect(function(m) return m == "inside" end, "the call to start")
     mb.exit(pid, "kill")
-    assert.is_true(mb.alive(pid), "alive while fn runs")
-    -- In the order they were sent: fn's last message, then the DOWN.
+    -- Gone to the killer at once, as Erlang's is_process_alive after the
+    -- caller's own exit signal; its state ends once fn returns, and
+    -- in the order they were sent come fn's last message, then the DOWN.
+    assert.is_false(mb.alive(pid))
     assert.equal("returning", mb.receive(h.TIMEOUT))
     local down = mb.receive(h.TIMEOUT)
     assert.is_true(h.tuple("DOWN", ref)(down), h.text(down))

@@ -299,6 +299,24 @@ describe("mb.alive", function()
   it("is true for the caller", function()
     assert.is_true(mb.alive(mb.self()))
   end)
+
+  -- As Erlang's is_process_alive and process_info, which handle the
+  -- caller's own exit signals first: both said it lived on for a while.
+  it("and mb.info say a process is gone right after the caller's exit(p, \"kill\") or an exit it does not trap", function()
+    for _, reason in ipairs({ "kill", "boom" }) do
+      for _ = 1, 50 do
+        local pid = mb.spawn(function() require("moonbeam").receive() end)
+        mb.exit(pid, reason)
+        assert.is_false(mb.alive(pid), reason)
+        assert.is_nil(mb.info(pid), reason)
+      end
+    end
+    local trapping = mb.spawn_opt(function() require("moonbeam").sleep(10000) end, { trap_exit = true })
+    mb.exit(trapping, "boom")   -- trapped: a message, and it lives on
+    assert.is_true(mb.alive(trapping))
+    mb.exit(trapping, "kill")
+    assert.is_false(mb.alive(trapping))
+  end)
 end)
 
 describe("the pid of a process that exited", function()
