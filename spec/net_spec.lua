@@ -543,6 +543,33 @@ describe("waiting on sockets", function()
     net.close(c)
   end)
 
+  -- It raised receive's error after the request went: the recv's data
+  -- was lost, the connect made, the program started.
+  it("a call inside a coroutine of the process's own that waits raises, naming itself, before its request goes", function()
+    local c, s = pair()
+    local pid = hand_over(s, function(me)
+      local mb, net, port = require "moonbeam", require "moonbeam.net", require "moonbeam.port"
+      local s = mb.receive()[2]
+      local function in_co(f) return { coroutine.resume(coroutine.create(f)) } end
+      local recv = in_co(function() return net.recv(s) end)
+      local started = in_co(function() return port.open({ "echo", "ran" }) end)
+      local sent = in_co(function() return net.send(s, "answered at once") end)
+      mb.send(me, { "in coroutines", recv, started, sent })
+      mb.receive()   -- the data are sent meanwhile
+      mb.send(me, { "recv", net.recv(s, 5, 1000), mb.receive(100) })
+    end)
+    local m = mb.receive(function(m) return m[1] == "in coroutines" end, 1000)
+    assert.same({ false, "net.recv: cannot wait inside a coroutine of your own; call it from the process's body" }, m[2])
+    assert.same({ false, "port.open: cannot wait inside a coroutine of your own; call it from the process's body" }, m[3])
+    assert.same({ true, true }, m[4])
+    assert.equal("answered at once", net.recv(c, 16, 1000))
+    net.send(c, "hello")
+    mb.sleep(50)   -- a recv left waiting by the raise would take these
+    mb.send(pid, "go")
+    assert.same({ "recv", "hello" }, mb.receive(function(m) return m[1] == "recv" end, 2000))   -- and no port's message
+    net.close(c)
+  end)
+
   it("a host whose processes all wait on sockets uses almost no CPU", function()
     local c, s = pair()
     for _ = 1, 4 do
