@@ -11,7 +11,7 @@
 
 /* Listen on path, a unix socket of mode 0600. A socket nobody answers on
  * is a stale one from a host that died: it is replaced. */
-int mb_console_listen(const char *path, mb_console_sockfile *made, char *err, size_t errlen) {
+int mb_console_listen(const char *path, mb_sockfile *made, char *err, size_t errlen) {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof sa.sun_path) {
         snprintf(err, errlen, "console socket path is too long (at most %zu bytes): %s",
@@ -66,15 +66,11 @@ int mb_console_listen(const char *path, mb_console_sockfile *made, char *err, si
         unlink(path);
         return -1;
     }
-    struct stat bound;
-    *made = lstat(path, &bound) == 0 ? (mb_console_sockfile){bound.st_dev, bound.st_ino} : (mb_console_sockfile){0, 0};
+    *made = mb_sockfile_at(path);
     return fd;
 }
 
-void mb_console_unlisten(const char *path, const mb_console_sockfile *made) {
-    struct stat st;
-    if (lstat(path, &st) == 0 && st.st_dev == made->dev && st.st_ino == made->ino) unlink(path);
-}
+void mb_console_unlisten(const char *path, const mb_sockfile *made) { mb_sockfile_remove(path, made); }
 
 /* Only the host's own user (or root) may attach, whatever the file's mode. */
 bool mb_console_peer_allowed(int fd) {

@@ -6,21 +6,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/types.h>
-
-/* Which file a listen made at its path: only that one is removed. */
-typedef struct mb_console_sockfile {
-    dev_t dev;
-    ino_t ino;
-} mb_console_sockfile;
+#include "core/sockfile.h"
 
 /* Listen on path; the listening fd, or -1 with a message in err. *made
  * says which file it is. */
-int mb_console_listen(const char *path, mb_console_sockfile *made, char *err, size_t errlen);
+int mb_console_listen(const char *path, mb_sockfile *made, char *err, size_t errlen);
 
 /* Remove path if it is still the file made: another host may have put its
  * socket there since (this one's removed by hand), and that is not ours. */
-void mb_console_unlisten(const char *path, const mb_console_sockfile *made);
+void mb_console_unlisten(const char *path, const mb_sockfile *made);
 
 /* Whether the peer of a connected fd runs as this host's user, or root. */
 bool mb_console_peer_allowed(int fd);

@@ -181,7 +181,8 @@ static void finish_listen(sock *s, mb_io_req *r) {
     s->listener = true;
     int rc = uv_listen(&s->u.s, s->backlog, on_connection);
     if (rc) {
-        free(s->path);   /* not ours to remove: bind failed or another owns it */
+        if (s->path) mb_sockfile_remove(s->path, &s->file);   /* the file our bind made */
+        free(s->path);
         s->path = NULL;
         nsock_close_handle(s);
         mb_io_fail_uv(s->ns->rt, s->ns->from, r, rc);
@@ -351,6 +352,30 @@ static bool path_too_long(mb_netsock *ns, mb_io_req *r) {
     return true;
 }
 
+/* Bind pipe to path, by a socket of our own, not by uv_pipe_bind: libuv
+ * removes the file it bound when the handle closes, whatever the path names
+ * by then (another listener's socket, any file). The file is ours to
+ * remove, only if it is still the one made (sockfile.h). 0 or a libuv
+ * error (a negative errno). */
+static int bind_unix(uv_pipe_t *pipe, const char *path, mb_sockfile *made) {
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    memcpy(a.sun_path, path, strlen(path) + 1);   /* path_too_long checked it fits */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -errno;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a)) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    *made = mb_sockfile_at(path);
+    int rc = uv_pipe_open(pipe, fd);
+    if (rc) {
+        close(fd);
+        mb_sockfile_remove(path, made);
+    }
+    return rc;
+}
+
 void nsock_listen(mb_netsock *ns, mb_io_req *r) {
     if (!r->path) {
         pending *pd = pending_new(ns, r);
@@ -364,14 +389,14 @@ void nsock_listen(mb_netsock *ns, mb_io_req *r) {
         mb_io_req_free(r);
         return;
     }
-    int rc = uv_pipe_bind(&s->u.pipe, r->host);
+    int rc = bind_unix(&s->u.pipe, r->host, &s->file);
     if (rc) {
         nsock_close_handle(s);
         mb_io_fail_uv(ns->rt, ns->from, r, rc);
         mb_io_req_free(r);
         return;
     }
-    s->path = r->host;   /* bound: ours to remove on close */
+    s->path = r->host;   /* bound: its file ours to remove on close */
     r->host = NULL;
     finish_listen(s, r);
     mb_io_req_free(r);

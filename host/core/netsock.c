@@ -229,7 +229,7 @@ static void sock_close(sock *s) {
     remove_from_table(ns, s);
     answer_waiter(s, "closed");
     unpark_all(s, "closed");
-    if (s->path) unlink(s->path);
+    if (s->path) mb_sockfile_remove(s->path, &s->file);   /* the path may name another's file now */
     if (s->closing) return;
     set_reading(s, false);
     if (s->writes > 0 && !s->wclosed && !s->dead && !ns->stopping && flush_then_close(s) == 0) return;

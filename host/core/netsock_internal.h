@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "io.h"
 #include "netsock.h"
+#include "sockfile.h"
 
 typedef struct sock sock;
 struct sock {
@@ -39,7 +40,8 @@ struct sock {
     mb_io_req *waiter;      /* the owner's RECV or ACCEPT */
     mb_io_req *parked, *parked_tail;
     int writes;             /* uv_write requests in flight */
-    char *path;             /* a unix listener's file: removed on close */
+    char *path;             /* a unix listener's path: its file removed on close */
+    mb_sockfile file;       /* ... if the path still names the file the bind made */
     uv_timer_t *flush;      /* closed, flushing its writes: the time it has left */
     sock *fnext, *fprev;    /* in ns->flushing while flush is set */
 };
