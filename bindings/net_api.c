@@ -33,31 +33,16 @@ mb_io_req *mbb_io_req(lua_State *L, mb_io_op op, size_t len, const char *fn) {
     if (!r) mbb_raisef(L, "%s: out of memory", fn);
     return r;
 }
-/* Whether r's answer never comes at once, inside the call: it waits for
- * the world (data, a peer, a program's start) or for the I/O thread, where
- * UDP sockets and ports live. A TCP socket's send, close or setopts on the
- * caller's own loop is answered there and then. */
-static bool answered_later(const mb_io_req *r) {
-    switch (r->op) {
-    case MB_IO_RECV: case MB_IO_ACCEPT: case MB_IO_CONNECT: case MB_IO_RECVFROM:
-    case MB_IO_UDP_OPEN: case MB_IO_PORT_OPEN:
-        return true;
-    case MB_IO_LISTEN:
-        return false;
-    default:
-        return r->handle && !mb_io_home(r->handle);
-    }
-}
-
 int mbb_io_post(lua_State *L, mb_io_req *r, const char *fn) {
     mb_proc *self = mbb_self(L);
     mb_pid chain[MB_MAX_CHAIN];
-    /* A pool thread, or a coroutine of the process's own where the answer
-     * must be waited for, cannot wait (a wait there raises, message_api.c):
-     * refused before the request goes, not after its loop did the work (a
-     * recv's data, an accepted socket, a started program) for an answer
-     * nobody would take. A pool thread's request is never answered at once. */
-    if ((self->in_blocking || answered_later(r)) && mbb_push_cannot_wait(L, self, "call it")) {
+    /* A pool thread or a coroutine of the process's own cannot wait for
+     * the answer (a wait there raises, message_api.c): refused before the
+     * request goes, not after its loop did the work (a recv's data, an
+     * accepted socket, a started program) for an answer nobody would take.
+     * Every request, as whether one is answered at once depends on where
+     * its socket lives and how full its buffer is. */
+    if (mbb_push_cannot_wait(L, self, "call it")) {
         mb_io_req_free(r);
         return mbb_raisef(L, "%s: %s", fn, lua_tostring(L, -1));
     }

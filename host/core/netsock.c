@@ -532,8 +532,12 @@ static void on_shut(uv_shutdown_t *req, int status) {
 
 static void req_shutdown(mb_netsock *ns, mb_io_req *r) {
     sock *s = find(ns, r->handle);
-    if (!s || s->dead || s->wclosed || s->listener) {
+    if (!s || s->dead || s->listener) {
         mb_io_fail(ns->rt, ns->from, r, s && s->listener ? "einval" : "closed");
+        return;
+    }
+    if (s->wclosed) {   /* shut down already: done, as gen_tcp's second shutdown */
+        mb_io_ok(ns->rt, ns->from, r);
         return;
     }
     uv_shutdown_t *req = malloc(sizeof *req);
