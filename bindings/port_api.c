@@ -16,32 +16,34 @@ static size_t check_cstring(lua_State *L, int idx, const char *fn, const char *w
     return n;
 }
 
-/* Pushes each argv string, then "K=V" for each env pair, counting them and
- * their bytes (with NULs); the stack grows by *argc + *envc. */
-static size_t gather(lua_State *L, int *argc, int *envc) {
-    size_t bytes = 0;
+/* argv's strings, then "K=V" for each pair of env (the table at index env,
+ * or 0: none), each with its NUL, written at out (NULL: only counted).
+ * Returns their bytes; *argc and *envc say how many. One at a time on the
+ * stack: an argv of 10,000 strings overflowed a C function's 8,000 slots. */
+static size_t gather(lua_State *L, int env, char *out, int *argc, int *envc) {
+    size_t bytes = 0, k, v;
     int n = (int)lua_objlen(L, 1);
     if (n < 1) mbb_raisef(L, "port.open: argv must be a non-empty array of strings");
-    luaL_checkstack(L, n + 8, "port.open: argv too long");
     for (int i = 1; i <= n; i++) {
         lua_rawgeti(L, 1, i);
-        bytes += check_cstring(L, -1, "port.open", "each argv element") + 1;
+        k = check_cstring(L, -1, "port.open", "each argv element");
+        if (out) memcpy(out + bytes, lua_tostring(L, -1), k + 1);
+        bytes += k + 1;
+        lua_pop(L, 1);
     }
     *argc = n;
     *envc = 0;
-    lua_getfield(L, 2, "env");
-    int env = lua_gettop(L);
-    if (lua_isnil(L, env)) return bytes;
-    if (!lua_istable(L, env)) mbb_raisef(L, "port.open: env must be a table of names to strings");
+    if (!env) return bytes;
     for (lua_pushnil(L); lua_next(L, env); lua_pop(L, 1)) {
-        size_t k = check_cstring(L, -2, "port.open", "each env name");
-        check_cstring(L, -1, "port.open", "each env value");
+        k = check_cstring(L, -2, "port.open", "each env name");
+        v = check_cstring(L, -1, "port.open", "each env value");
         if (k == 0 || strchr(lua_tostring(L, -2), '=')) mbb_raisef(L, "port.open: an env name must be non-empty, without '='");
-        luaL_checkstack(L, 4, "port.open: env too large");
-        lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
-        lua_insert(L, env);   /* below env, which stays on top of the strings */
-        env++;
-        bytes += lua_objlen(L, env - 1) + 1;
+        if (out) {
+            memcpy(out + bytes, lua_tostring(L, -2), k);
+            out[bytes + k] = '=';
+            memcpy(out + bytes + k + 1, lua_tostring(L, -1), v + 1);
+        }
+        bytes += k + v + 2;
         (*envc)++;
     }
     return bytes;
@@ -67,9 +69,11 @@ static int l_open(lua_State *L) {
         return mbb_raisef(L, "port.open: stderr must be \"separate\", \"merge\" or \"discard\"");
     lua_getfield(L, 2, "cwd");
     if (!lua_isnil(L, -1)) check_cstring(L, -1, "port.open", "cwd");
-    lua_settop(L, 4);   /* 3: stderr, 4: cwd */
-    int argc, envc;
-    size_t bytes = gather(L, &argc, &envc);   /* strings from 5 on */
+    lua_getfield(L, 2, "env");
+    lua_settop(L, 5);   /* 3: stderr, 4: cwd, 5: env */
+    if (!lua_isnil(L, 5) && !lua_istable(L, 5)) return mbb_raisef(L, "port.open: env must be a table of names to strings");
+    int env = lua_isnil(L, 5) ? 0 : 5, argc, envc;
+    size_t bytes = gather(L, env, NULL, &argc, &envc);   /* checked and counted */
     char *cwd = lua_isnil(L, 4) ? NULL : strdup(lua_tostring(L, 4));
     if (!lua_isnil(L, 4) && !cwd) return mbb_raisef(L, "port.open: out of memory");
     mb_io_req *r = mb_io_req_new(MB_IO_PORT_OPEN, bytes);
@@ -77,13 +81,7 @@ static int l_open(lua_State *L) {
         free(cwd);
         return mbb_raisef(L, "port.open: out of memory");
     }
-    char *out = (char *)mb_io_req_data(r);
-    for (int i = 0; i < argc + envc; i++) {
-        size_t n;
-        const char *s = lua_tolstring(L, 5 + i, &n);
-        memcpy(out, s, n + 1);
-        out += n + 1;
-    }
+    gather(L, env, (char *)mb_io_req_data(r), &argc, &envc);   /* written: the same, in the same order */
     r->host = cwd;
     r->argc = argc;
     r->envc = envc;

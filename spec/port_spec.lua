@@ -87,6 +87,19 @@ describe("port.open", function()
     assert.equal("enoent", err)
   end)
 
+  -- Each string sat on a C function's stack, 8,000 slots: from 7,990
+  -- arguments (or 9,000 variables) it raised "stack overflow".
+  it("passes an argv of 10,000 strings and an env of 9,000 variables", function()
+    local argv = { "echo" }
+    for i = 1, 10000 do argv[#argv + 1] = "a" end
+    local p = assert(port.open(argv))
+    assert.equal(20000, #output(drain(p)))
+    local env = {}
+    for i = 1, 9000 do env["MB_SPEC_" .. i] = "v" end
+    p = assert(port.open({ "sh", "-c", "echo $MB_SPEC_1 $MB_SPEC_9000" }, { env = env }))
+    assert.equal("v v\n", (output(drain(p))))
+  end)
+
   it("cwd sets the directory; env adds to the environment", function()
     local p = assert(port.open({ "pwd" }, { cwd = "/tmp" }))
     assert.equal("/tmp\n", (output(drain(p))))
