@@ -165,13 +165,14 @@ static void keep(mbb_module_cache *c, lua_State *L, const char *name, const char
     pthread_rwlock_unlock(&c->lock);
 }
 
-/* Note that this state's process loaded name (a state that is no process
- * has nobody to tell). A lost note only means a reload misses it. */
-static void note_load(lua_State *L, mbb_code_loaders *loaders, const char *name) {
+/* Note that this state's process loaded name, found on path (a state that
+ * is no process has nobody to tell). A lost note only means a reload
+ * misses it. */
+static void note_load(lua_State *L, mbb_code_loaders *loaders, const char *name, const char *path) {
     void *ud;
     if (!loaders || lua_getallocf(L, &ud) != mb_proc_alloc) return;
     mb_proc *p = ud;
-    (void)mbb_code_loaders_add(loaders, &p->rt->procs, name, p->pid);
+    (void)mbb_code_loaders_add(loaders, &p->rt->procs, name, path, p->pid);
 }
 
 /* package.loaders searcher, before LuaJIT's own Lua searcher: the module's
@@ -198,7 +199,7 @@ static int search_cached(lua_State *L) {
         }
         keep(c, L, name, path, file, &id);
     }
-    note_load(L, loaders, name);
+    note_load(L, loaders, name, path);
     return 1;
 }
 

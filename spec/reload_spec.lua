@@ -130,6 +130,31 @@ describe("mb.reload", function()
     assert.equal(3, version_of(start_plain("rl_count")))
   end)
 
+  -- Loaders were known by the module's name alone: a process that set
+  -- its own package.path and loaded another file by that name got this one.
+  it("leaves alone a process that loaded another file by that name, on a package.path of its own", function()
+    local other = dir .. "/other"
+    assert(ffi.C.mkdir(other, 448) == 0)
+    plain("rl_twin", 1)
+    local f = assert(io.open(other .. "/rl_twin.lua", "w"))
+    f:write((read(dir .. "/rl_twin.lua"):gsub("return 1 end", "return 10 end", 1)))
+    f:close()
+    local mine = start_plain("rl_twin")
+    local theirs = mb.spawn(function(other)
+      package.path = other .. "/?.lua;" .. package.path
+      require("rl_twin").main()
+    end, other)
+    mb.send(theirs, mb.self())
+    h.expect(function(m) return m == "up" end, "the process to start")
+    assert.equal(10, version_of(theirs))
+    plain("rl_twin", 2)
+    assert.equal(1, mb.reload("rl_twin"))
+    assert.equal(2, version_of(mine))
+    assert.equal(10, version_of(theirs))
+    os.remove(other .. "/rl_twin.lua")
+    ffi.C.rmdir(other)
+  end)
+
   it("returns 0 for a module no process loaded", function()
     plain("rl_nobody", 1)
     assert.equal(0, mb.reload("rl_nobody"))
