@@ -215,7 +215,7 @@ const char *mbb_check_node(lua_State *L, int idx, const char *fn);
  * (NULL-ended): an option the call does not take, misspelt or not. */
 void mbb_check_known(lua_State *L, int idx, const char *const *known, const char *fn);
 /* Send self->scratch to a pid of another node (dist_api.c): 0, or raises. */
-int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest);
+int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest, const char *what);   /* what: "send: msg" */
 /* link (on) or unlink a remote pid: the local half here, the remote half
  * on its node; a link that cannot be made breaks with "noconnection".
  * Pushes true. */

@@ -170,9 +170,11 @@ static void send_built(mb_dist *d, const char *node, mb_buf *b) {
     mb_buf_init(b);
 }
 
-static void send_frame(lua_State *L, mb_proc *self, mb_dist *d, const char *node, mb_buf *b, bool version) {
+/* what: the message's name in an error ("send: msg"). */
+static void send_frame(lua_State *L, mb_proc *self, mb_dist *d, const char *node, mb_buf *b, bool version,
+                       const char *what) {
     const char *why = append_term(self, d, b, version);
-    if (why) mbb_raisef(L, "send: msg: cannot go to another node: it holds %s", why);
+    if (why) mbb_raisef(L, "%s: cannot go to another node: it holds %s", what, why);
     send_built(d, node, b);
 }
 
@@ -182,7 +184,7 @@ static int frame_head(mb_buf *b) {
     return mb_buf_put(b, head, sizeof head);
 }
 
-int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest) {
+int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest, const char *what) {
     mb_dist *d = mb_dist_of(self->rt);
     mb_remote r;
     char node[256];
@@ -198,7 +200,7 @@ int mbb_dist_send(lua_State *L, mb_proc *self, mb_pid dest) {
         mb_buf_free(&b);
         return mbb_raisef(L, "send: out of memory");
     }
-    send_frame(L, self, d, node, &b, true);
+    send_frame(L, self, d, node, &b, true, what);
     return 0;
 }
 
@@ -255,7 +257,7 @@ int mbb_dist_reply(lua_State *L, mb_proc *self, mb_pid caller, mb_ref tag, int i
         mb_buf_free(&b);
         return mbb_raisef(L, "reply: out of memory, or a call tag this node no longer knows");
     }
-    send_frame(L, self, d, node, &b, false);
+    send_frame(L, self, d, node, &b, false, what);
     return 0;
 }
 
@@ -285,7 +287,11 @@ static const char *call_frame(lua_State *L, mb_proc *self, mb_dist *d, mb_pid se
 }
 
 int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, const char *node) {
-    if (lua_isnoneornil(L, 3)) return mbb_raisef(L, "call: a request to another node cannot be nil");
+    if (lua_isnoneornil(L, 3)) {   /* Erlang has no nil: the caller names its call (moonbeam.gen) */
+        lua_pushnil(L);
+        lua_pushliteral(L, "req: cannot go to another node: it is nil");
+        return 2;
+    }
     mb_encode_err err;
     self->scratch.len = 0;
     if (mb_encode(L, 3, "req", &self->scratch, atomic_load(&self->rt->max_message_size), &err)) {
@@ -455,7 +461,7 @@ static int l_dist_send_named(lua_State *L) {
         mb_buf_free(&b);
         return mbb_raisef(L, "send: a name of 1 to 255 characters expected");
     }
-    send_frame(L, self, d, node, &b, true);
+    send_frame(L, self, d, node, &b, true, "send: msg");
     return 0;
 }
 

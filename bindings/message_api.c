@@ -74,10 +74,11 @@ int mbb_exit_now(lua_State *L, mb_proc *p) {
 /* Send self->scratch to dest: false when dest's full mailbox refused it;
  * *over set: the process should yield now (its slice is used up, or an
  * exit signal ends it). */
-static bool deliver_scratch(lua_State *L, mb_proc *self, mb_pid dest, mb_msg_kind kind, bool *over) {
+static bool deliver_scratch(lua_State *L, mb_proc *self, mb_pid dest, mb_msg_kind kind, bool *over,
+                            const char *what) {
     int rc = MB_DELIVER_OK;
     if (mb_pid_is_remote(dest)) {   /* another node's: the distribution thread's */
-        mbb_dist_send(L, self, dest);
+        mbb_dist_send(L, self, dest, what);
     } else {
         rc = mb_proc_send(self, mbb_sched(self), dest, kind, 0, self->scratch.p, self->scratch.len);
         if (rc < 0) mbb_raisef(L, "send: out of memory");
@@ -87,9 +88,10 @@ static bool deliver_scratch(lua_State *L, mb_proc *self, mb_pid dest, mb_msg_kin
     return rc == MB_DELIVER_OK;
 }
 
-/* Send self->scratch to dest; returns the core's send results (over [, full]). */
-static int send_scratch(lua_State *L, mb_proc *self, mb_pid dest, mb_msg_kind kind) {
-    bool over, delivered = deliver_scratch(L, self, dest, kind, &over);
+/* Send self->scratch to dest; returns the core's send results (over [, full]).
+ * what: the message's name in an error ("send: msg"). */
+static int send_scratch(lua_State *L, mb_proc *self, mb_pid dest, mb_msg_kind kind, const char *what) {
+    bool over, delivered = deliver_scratch(L, self, dest, kind, &over, what);
     lua_pushboolean(L, over);
     if (delivered) return 1;
     lua_pushboolean(L, 1);
@@ -110,7 +112,7 @@ static inline mb_pid check_send(lua_State *L, mb_proc *self, int dest_type) {
 static int send_kind(lua_State *L, mb_msg_kind kind) {
     mb_proc *self = mbb_self(L);
     mb_pid dest = check_send(L, self, lua_type(L, 1));
-    return send_scratch(L, self, dest, kind);
+    return send_scratch(L, self, dest, kind, "send: msg");
 }
 
 /* Whether the process running L can give its turn to the scheduler here:
@@ -171,7 +173,7 @@ static int l_send(lua_State *L) {
     }
     mb_pid dest = check_send(L, self, dest_type);
     bool over;
-    if (!deliver_scratch(L, self, dest, MB_MSG_DATA, &over)) {
+    if (!deliver_scratch(L, self, dest, MB_MSG_DATA, &over, "send: msg")) {
         lua_pushboolean(L, 0);
         lua_pushliteral(L, "full");
         return 2;
@@ -200,10 +202,13 @@ static int l_send_tagged(lua_State *L) {
         size_t vn;
         const char *v = lua_tolstring(L, 3, &vn);
         if (vn <= max && mb_put_string_pair(&self->scratch, tag, n, v, vn) == 0)
-            return send_scratch(L, self, dest, MB_MSG_DATA);
+            return send_scratch(L, self, dest, MB_MSG_DATA, "gen_server.cast: msg");
         self->scratch.len = 0;   /* too large or no memory: the codec says which */
     }
     bool has_value = type != LUA_TNONE && type != LUA_TNIL;
+    /* Erlang's gen_server takes {'$gen_cast', Msg}: a 1-tuple would reach
+     * its handle_info */
+    if (remote && !has_value) return mbb_raisef(L, "gen_server.cast: msg: cannot go to another node: it is nil");
     if ((remote && mb_put_kind(&self->scratch, MB_KIND_TUPLE)) || mb_put_tuple_head(&self->scratch, has_value ? 2 : 1) ||
         (remote ? mb_put_atom(&self->scratch, tag, n) : mb_put_string(&self->scratch, tag, n)))
         return mbb_raisef(L, "send: out of memory");
@@ -213,7 +218,7 @@ static int l_send_tagged(lua_State *L) {
         if (mb_encode_typed(L, 3, type, "gen_server.cast: msg", &self->scratch, max, &err))
             return mbb_raisef(L, "%s", err.msg);
     }
-    return send_scratch(L, self, dest, MB_MSG_DATA);
+    return send_scratch(L, self, dest, MB_MSG_DATA, "gen_server.cast: msg");
 }
 
 /* core.send_system(dest, msg) -> over: a message no full mailbox drops

@@ -92,6 +92,13 @@ describe("gen_server across nodes", function()
       -- What Erlang's format cannot carry is the caller's bug, named so.
       say(pcall(gen.call, {"kv", erl}, {f = function() end}))
       say(pcall(gen.stop, {"kv", erl}, 0/0))
+      -- Erlang has no nil: a cast of nil was a 1-tuple for handle_info (by
+      -- pid), or an internal error (by name); the names were send's.
+      for _, to in ipairs({ {"kv", erl}, pid }) do
+        say(pcall(gen.cast, to, nil))
+        say(pcall(gen.cast, to, {f = function() end}))
+        say(pcall(gen.call, to, nil))
+      end
       -- A node that cannot be reached: noconnection, not a timeout.
       ok, e = pcall(gen.call, {"kv", "nobody@" .. erl:match("@(.*)")}, A"x", 30000)
       say(ok, e[1], e[2])
@@ -109,6 +116,9 @@ describe("gen_server across nodes", function()
     assert.equal("true\ntuple\ttrue\t7\ntrue\t9\ntrue\ttrue\ntuple\t1\tx\nfalse\tnoproc\n" ..
                  "false\tgen_server.call: req: cannot go to another node: it holds a function\n" ..
                  "false\tgen_server.stop: reason: cannot go to another node: it holds NaN or an infinity\n" ..
+                 ("false\tgen_server.cast: msg: cannot go to another node: it is nil\n" ..
+                  "false\tgen_server.cast: msg: cannot go to another node: it holds a function\n" ..
+                  "false\tgen_server.call: req: cannot go to another node: it is nil\n"):rep(2) ..
                  "false\texit\tnoconnection\n" ..
                  "false\ttimeout\ntrue\nnil\n", out)
   end)
@@ -156,11 +166,18 @@ describe("gen_server across nodes", function()
   it("stops an Erlang gen_server with gen_server.stop by {name, node} and by pid; noproc, timeout", function()
     local ready, done = N.barrier(), N.barrier()
     local ealive, efull = N.name("erl")
-    local erl = N.erl(ealive, "g4", N.ERL_WAIT_FILE .. ([[, node_kv:start(),
+    -- Erlang's side says how each server ended: OTP's supervisors restart
+    -- a transient child that ends otherwise than normal, shutdown or
+    -- {shutdown, _} (the reasons went as binaries and a list).
+    local erl = N.erl(ealive, "g4", N.ERL_WAIT_FILE .. ([=[, node_kv:start(),
       {ok, P2} = gen_server:start(node_kv, #{}, []), register(kv2, P2),
       {ok, P3} = gen_server:start(node_kv, #{}, []), register(kv3, P3),
+      {ok, P4} = gen_server:start(node_kv, #{}, []), register(kv4, P4),
+      Refs = [erlang:monitor(process, P) || P <- [whereis(kv), P2, P3, P4]],
       register(sleeper, spawn(fun() -> receive never -> ok end end)),
-      file:write_file("%s", <<>>), WaitFile("%s")]]):format(ready, done), "-pa " .. beams)
+      file:write_file("%s", <<>>), WaitFile("%s"),
+      [receive {'DOWN', R, _, _, Why} -> io:format("~p~n", [Why]) after 5000 -> io:format("none~n") end
+       || R <- Refs]]=]):format(ready, done), "-pa " .. beams)
     local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie g4", N.LUA_CONNECT .. [[
       local gen = require "moonbeam.gen_server"
       local pid = gen.call({"kv2", erl}, A"whoami")
@@ -176,11 +193,15 @@ describe("gen_server across nodes", function()
       say(ok, e[1])
       -- reasons that are no atom go as binaries, and come back as strings
       say(gen.stop({"kv3", erl}, string.rep("y", 300)))
+      say(gen.stop({"kv4", erl}, { "shutdown", "x" }))
       io.open(arg[3], "w"):close()
     ]], { efull, ready, done })
     local status, out, err = N.wait_peer(lua, erl, 90000)
-    erl:wait(90000)
+    local _, eout = erl:wait(90000)
     assert.equal(0, status, err)
-    assert.equal("true\ttrue\ntrue\ntrue\ntrue\tnormal\nfalse\tnoproc\nfalse\ttimeout\ntrue\n", out)
+    assert.equal("true\ttrue\ntrue\ntrue\ntrue\tnormal\nfalse\tnoproc\nfalse\ttimeout\ntrue\ntrue\n", out)
+    -- (after the error report OTP logs for the binary reason)
+    local downs = "shutdown\nnormal\n<<\"" .. string.rep("y", 300) .. "\">>\n{shutdown,<<\"x\">>}\n"
+    assert.equal(downs, eout:sub(-#downs), eout)
   end)
 end)

@@ -108,9 +108,15 @@ function M.cast(server, msg)
   check_server(server, "gen_server.cast")
   if util().is_node_name(server) then
     if server[2] ~= mb.node() then
-      -- An unsendable msg is named from the cast's msg, not from the envelope.
+      -- Erlang has no nil; an unsendable msg is named from the cast's msg,
+      -- not from the envelope.
+      if msg == nil then error("gen_server.cast: msg: cannot go to another node: it is nil", 2) end
       local ok, err = pcall(send, server, mb.tuple(mb.atom(CAST), msg))
-      if not ok then error((tostring(err):gsub("^send: msg%[2%]", "gen_server.cast: msg", 1)), 2) end
+      if not ok then
+        local why, n = tostring(err):gsub("^send: msg%[2%]", "gen_server.cast: msg", 1)
+        if n == 0 then why = why:gsub("^send: msg", "gen_server.cast: msg", 1) end
+        error(why, 2)
+      end
       return true
     end
     server = server[1]

@@ -88,10 +88,16 @@ function M.stop(server, reason, timeout)
   local mb = require "moonbeam"
   local deadline = timeout and core.now() + timeout
   local ref = mb.monitor(server)
-  -- A string that is no atom (past 255 characters, not UTF-8) goes as a
-  -- binary, as an exit reason does.
-  local is_atom, atom = type(reason) == "string" and pcall(mb.atom, reason)
-  local why = is_atom and atom or reason
+  -- As an exit reason leaves: a string as an atom (one that can be none,
+  -- past 255 characters or not UTF-8, as a binary), {"shutdown", detail}
+  -- as {shutdown, Detail}, which OTP's supervisors take as a quiet end.
+  local why = reason
+  if type(reason) == "string" then
+    local is_atom, atom = pcall(mb.atom, reason)
+    if is_atom then why = atom end
+  elseif type(reason) == "table" and reason[1] == "shutdown" and reason[2] ~= nil and reason[3] == nil then
+    why = mb.tuple(mb.atom("shutdown"), reason[2])
+  end
   local ok, err = require("moonbeam.gen").call(server, "system", mb.tuple(mb.atom("terminate"), why), timeout)
   -- {"exit", reason}: it ended before it answered; its DOWN says how.
   if not ok and (type(err) == "string" or err[1] ~= "exit") then
