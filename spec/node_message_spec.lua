@@ -197,6 +197,29 @@ describe("messages between nodes", function()
     assert.equal(0, status, err)
   end)
 
+  -- The connection being made for it was closed as the host stopped: the
+  -- message was lost (8 runs of 8), where it is to go within a second.
+  it("delivers what a host sent to a node it was not connected to, though it ends right after", function()
+    local ready = N.barrier()
+    local ealive, efull = N.name("erl")
+    local erl = N.erl(ealive, "m8", ([[register(erec, self()), file:write_file("%s", <<>>),
+      receive M -> io:format("~p~n", [M]) after 30000 -> io:format("nothing~n") end]]):format(ready))
+    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie m8", [[
+      local mb = require "moonbeam"
+      local deadline = mb.now() + 60000
+      while not io.open(arg[2]) do
+        assert(mb.now() < deadline, "erl never came up")
+        mb.sleep(20)
+      end
+      mb.send({ "erec", arg[1] }, "sent as it ends")
+    ]], { efull, ready })
+    local estatus, eout, eerr = N.wait_peer(erl, lua, 90000)
+    local status, _, err = lua:wait(90000)
+    assert.equal(0, estatus, eerr)
+    assert.equal("<<\"sent as it ends\">>\n", eout)
+    assert.equal(0, status, err)
+  end)
+
   it("sends a burst of large messages to an Erlang process whole and in order", function()
     -- 80 MB at once, 4 MB a message: more than the socket takes at a time,
     -- so a frame begun by the sender's own thread is finished by the

@@ -220,8 +220,9 @@ static void on_wake(void *arg) {
         if (c->state == C_UP) mb_dist_conn_flush_rest(c);
     for (dist_req *next; r; r = next) {
         next = r->next;
-        /* Stopping, messages already sent still go on open connections. */
-        if (!stopping || (r->op == REQ_FRAME && mb_dist_find(d, r->node, true))) handle(d, r);
+        /* Stopping, messages already sent still go: on open connections,
+         * or on one made for them, given the stop's time to flush. */
+        if (!stopping || r->op == REQ_FRAME) handle(d, r);
         else if (r->op == REQ_CONNECT) mb_dist_answer(d, r->pid, r->ref, "stopping");
         free(r->frame);
         free(r);
@@ -235,11 +236,13 @@ static void on_wake(void *arg) {
     mb_node_mon_clear(d);   /* the host stops: nobody is told */
     mb_remote_mon_clear(d);
     mb_remote_link_clear(d);
-    /* Open connections end once what was written is out (or after
-     * STOP_FLUSH_MS: a peer that reads nothing cannot hold the host). */
+    /* Open connections end once what was written is out; one being made
+     * for messages sent before the stop ends once it is up and they are
+     * out (dist_conn.c, up). Either within STOP_FLUSH_MS: a peer that
+     * reads nothing, or never answers, cannot hold the host. */
     for (dist_conn *c = d->conns; c; c = c->next)
         if (c->state == C_UP) mb_dist_conn_finish(c);
-        else if (c->state != C_CLOSED) mb_dist_conn_close(c, "stopping");
+        else if (c->state != C_CLOSED && !(c->initiator && c->pending.len)) mb_dist_conn_close(c, "stopping");
     uv_close((uv_handle_t *)&d->listener, NULL);
     uv_close(mb_wake_handle(&d->wake), NULL);
     uv_timer_stop(&d->timer);

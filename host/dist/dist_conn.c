@@ -242,6 +242,7 @@ static void up(dist_conn *c) {
     pthread_mutex_unlock(&c->d->lock);
     answer_all(c, NULL);
     mb_dist_unpark(c->d, c->peer, NULL, 0);
+    if (c->d->closing) mb_dist_conn_finish(c);   /* made, as the host stops, for what waited: that is out */
 }
 
 static bool flags_ok(dist_conn *c, uint64_t flags) {
