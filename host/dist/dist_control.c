@@ -44,8 +44,10 @@ static void reply_to(dist_conn *c, const uint8_t *to, size_t ton, const uint8_t 
  * {'$gen_cast', Msg} becomes {"$gen_cast", msg}, and sys:terminate's
  * {system, {Pid, Tag}, {terminate, Reason}} (what gen_server:stop sends)
  * becomes {"$gen_sys", {pid, tag ref}, {"stop", reason, true}}: true asks
- * for the reply ok that sys waits for. 1 when m (past its version byte)
- * was one of them, converted into b; 0 when not; -1 with *why. */
+ * for the reply ok that sys waits for; sys:get_state's {system, From,
+ * get_state} becomes {"$gen_sys", from, {"get_state"}}, answered with the
+ * state. 1 when m (past its version byte) was one of them, converted into
+ * b; 0 when not; -1 with *why. */
 static int gen_envelope(dist_conn *c, mb_etf_rd *m, mb_buf *b, const char **why) {
     mb_etf_rd q = *m;
     uint32_t arity, two;
@@ -62,15 +64,21 @@ static int gen_envelope(dist_conn *c, mb_etf_rd *m, mb_buf *b, const char **why)
     if (arity != 3 || !(sys || mb_etf_is_atom(&q, "$gen_call")) || mb_etf_skip(&q) || mb_etf_tuple(&q, &two) ||
         two != 2 || mb_etf_pid_get(&q, &from) || !(tag = mb_dist_tag_of(me, &q)))
         return 0;
-    if (sys && (mb_etf_tuple(&q, &two) || two != 2 || !mb_etf_is_atom(&q, "terminate") || mb_etf_skip(&q)))
-        return 0;   /* another system request: moonbeam's gen_server has no such */
     mb_pid pid = mb_dist_pid_of(me, &from);
-    if (!pid || mb_put_tuple_head(b, 3) || mb_put_string(b, sys ? "$gen_sys" : "$gen_call", sys ? 8 : 9) ||
-        mb_put_tuple_head(b, 2) || mb_put_id(b, MB_T_PID, pid) || mb_put_id(b, MB_T_REF, tag) ||
-        (sys && (mb_put_tuple_head(b, 3) || mb_put_string(b, "stop", 4))))
+    if (!pid) return 0;
+    /* sys's requests: terminate and get_state are the server's; any other
+     * arrives as the message {"system", {pid, tag ref}, req} (its tag, an
+     * [alias | Ref] since OTP 24, as the ref a reply needs). */
+    mb_etf_rd r = q;
+    bool stop = sys && mb_etf_tuple(&r, &two) == 0 && two == 2 && mb_etf_is_atom(&r, "terminate") && mb_etf_skip(&r) == 0;
+    bool get_state = sys && !stop && mb_etf_is_atom(&q, "get_state");
+    const char *label = !sys ? "$gen_call" : stop || get_state ? "$gen_sys" : "system";
+    if (mb_put_tuple_head(b, 3) || mb_put_string(b, label, strlen(label)) || mb_put_tuple_head(b, 2) ||
+        mb_put_id(b, MB_T_PID, pid) || mb_put_id(b, MB_T_REF, tag))
         return *why = "out of memory", -1;
-    if (!sys) return mb_dist_from_etf(me, &q, b, why) ? -1 : 1;
-    if (mb_dist_reason_of(c, &q, b, why)) return -1;
+    if (get_state) return mb_put_tuple_head(b, 1) || mb_put_string(b, "get_state", 9) ? (*why = "out of memory", -1) : 1;
+    if (!stop) return mb_dist_from_etf(me, &q, b, why) ? -1 : 1;
+    if (mb_put_tuple_head(b, 3) || mb_put_string(b, "stop", 4) || mb_dist_reason_of(c, &r, b, why)) return -1;
     return mb_put_bool(b, true) ? (*why = "out of memory", -1) : 1;
 }
 
