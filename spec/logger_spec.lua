@@ -226,6 +226,8 @@ describe("logger arguments", function()
     h.usage_error("logger.add_handler", log.add_handler, "x", { type = "file" })
     h.usage_error("logger.add_handler", log.add_handler, "x", { type = "stderr", path = "/tmp/x" })
     h.usage_error("logger.add_handler", log.add_handler, "x", { type = "json", path = "/tmp/x", level = "all" })
+    assert.equal("logger.add_handler: unknown option 'lvl'",   -- a misspelt level was ignored
+      h.usage_error("logger.add_handler", log.add_handler, "x", { type = "stderr", lvl = "info" }))
     local ok, err = log.add_handler("x", { type = "file", path = "/nonexistent-dir/a.log" })
     assert.is_nil(ok)
     assert.matches("cannot open /nonexistent%-dir/a%.log", err)

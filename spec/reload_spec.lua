@@ -314,6 +314,7 @@ describe("mb.reload", function()
     assert.equal("reload: module must be a module name (a non-empty string without NUL bytes), got a string with a NUL byte",
       h.error_of(mb.reload, "spec.support.counter\0x"))
     assert.equal("reload: opts must be a table", h.error_of(mb.reload, "x", 5))
+    assert.equal("reload: unknown option 'timout'", h.error_of(mb.reload, "x", { timout = 5 }))
     assert.equal('reload: opts.timeout must be a number >= 0 or "infinity"',
       h.error_of(mb.reload, "x", { timeout = -1 }))
   end)

@@ -167,6 +167,8 @@ end
 
 local KINDS = { stderr = true, file = true, json = true }
 
+local HANDLER_OPTS = { type = true, path = true, level = true }
+
 --- add_handler(name, {type = "file" | "json" | "stderr", path = ..., level = ...})
 -- -> true, or nil and why (the name is taken, the file cannot be opened).
 function M.add_handler(name, opts)
@@ -175,6 +177,7 @@ function M.add_handler(name, opts)
     error("logger.add_handler: name must be a non-empty string without NUL bytes", 2)
   end
   if type(opts) ~= "table" then error("logger.add_handler: opts must be a table", 2) end
+  require("moonbeam.util").check_known(opts, HANDLER_OPTS, "logger.add_handler")
   local kind, path, level = opts.type, opts.path, opts.level
   if level == nil then level = "debug" end
   if not KINDS[kind] then error("logger.add_handler: type must be \"file\", \"json\" or \"stderr\"", 2) end

@@ -95,6 +95,8 @@ local function loads(name, code)
   return nil, "the new version's check ended: " .. tostring(m[5])
 end
 
+local RELOAD_OPTS = { extra = true, timeout = true }
+
 --- reload(module, [opts]) -> the number of processes that took the new
 -- code, or nil, err. opts: extra (code_change's third argument), timeout
 -- (ms to wait for the processes' answers, default 5000, or "infinity").
@@ -104,6 +106,7 @@ function M.reload(name, opts)
   end
   if opts ~= nil and type(opts) ~= "table" then error("reload: opts must be a table", 2) end
   opts = opts or {}
+  util().check_known(opts, RELOAD_OPTS, "reload")
   local timeout = util().check_timeout(opts.timeout, "reload", M.DEFAULT_TIMEOUT, "opts.timeout", 3)
   local file, chunk = mb.code_compile(name)
   if not file then return nil, chunk end

@@ -80,13 +80,18 @@ end
 local SPAWN_OPTS = { link = true, monitor = true, trap_exit = true, name = true, memory_limit = true,
                      max_queue = true, on_full = true, _start_ref = true, _take_name = true }
 
---- check_spawn_opts(opts): raises, at the caller's caller, for a key
--- spawn_opt does not read.
-function M.check_spawn_opts(opts)
+--- check_known(opts, known, fn, [level]): raises "<fn>: unknown option
+-- 'k'" for a key of opts that known does not have (a misspelt option
+-- would be ignored), at level (default: the caller's caller).
+function M.check_known(opts, known, fn, level)
   for k in next, opts do
-    if not SPAWN_OPTS[k] then error(("spawn_opt: unknown option '%s'"):format(tostring(k)), 3) end
+    if not known[k] then error(("%s: unknown option '%s'"):format(fn, tostring(k)), level or 3) end
   end
 end
+
+--- check_spawn_opts(opts): raises, at the caller's caller, for a key
+-- spawn_opt does not read.
+function M.check_spawn_opts(opts) M.check_known(opts, SPAWN_OPTS, "spawn_opt", 4) end
 
 function M.is_via(x)
   return type(x) == "table" and x[1] == "via" and M.is_name(x[2]) and x[3] ~= nil and x[4] == nil
