@@ -4,7 +4,8 @@
 --   curl http://127.0.0.1:8080/ http://127.0.0.1:8080/json
 --
 -- GET / answers "hello\n"; GET /json a JSON object (lua-cjson,
--- Content-Type: application/json); anything else 404. Each connection has
+-- Content-Type: application/json); HEAD the same heads without a body;
+-- anything else 404. Each connection has
 -- its own process under a supervisor (examples/tcp_acceptor.lua); it
 -- answers requests in order, as many as the client sends on the
 -- connection (HTTP/1.1 keeps it open unless "Connection: close"; HTTP/1.0
@@ -53,6 +54,10 @@ end
 
 -- The answer to a request for target, with the connection kept or not.
 local function route(method, target, keep)
+  if method == "HEAD" then   -- GET's head, without its body (RFC 9110 9.3.2)
+    local answer = route("GET", target, keep)
+    return sub(answer, 1, find(answer, "\r\n\r\n", 1, true) + 3)
+  end
   if method ~= "GET" then return NOT_FOUND[keep] end
   local path = path_of(target)
   if path == "/" then

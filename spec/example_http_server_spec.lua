@@ -84,6 +84,16 @@ X.with("curl", describe, pending)("examples/http_server.lua with curl", function
     net.close(c)
   end)
 
+  -- HEAD got GET's 404 with its body, which a keep-alive client reads as
+  -- the start of the next answer.
+  it("answers HEAD with GET's head and no body, on a connection kept for more", function()
+    local c = assert(net.connect("127.0.0.1", srv.port))
+    net.send(c, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+    local got = read_to_close(c)
+    assert.matches("^HTTP/1%.1 200 OK\r\n.-Content%-Length: 6\r\n\r\nHTTP/1%.1 200 OK\r\n.-\r\n\r\nhello\n$", got)
+    net.close(c)
+  end)
+
   for _, case in ipairs({
     { "a request line that is not HTTP", "HELLO\r\n\r\n" },
     { "a lowercase method", "get / HTTP/1.1\r\n\r\n" },
