@@ -387,12 +387,14 @@ static mb_pid check_local_pid(lua_State *L, const char *fn) {
 }
 
 /* A counted reference to pid's process, or NULL when it is gone or an exit
- * signal queued to it will end it: as Erlang's is_process_alive and
- * process_info, which see the caller's own exit signals to it handled
- * first, alive and info say a process is gone right after exit(p, "kill"). */
+ * signal that nothing can spare it from ("kill") is queued to it: as
+ * Erlang's is_process_alive and process_info, which see the caller's own
+ * exit signals to it handled first, alive and info say a process is gone
+ * right after exit(p, "kill"), and of one exiting. (Not one that may spare
+ * it: a trap_exit set before it drains it would make them say alive again.) */
 static mb_proc *live_process(mb_runtime *rt, mb_pid pid) {
     mb_proc *p = mb_proctab_get(&rt->procs, pid);
-    if (p && atomic_load_explicit(&p->ending, memory_order_relaxed) > 0) {
+    if (p && (atomic_load_explicit(&p->doomed, memory_order_relaxed) > 0 || atomic_load(&p->status) == MB_EXITING)) {
         mb_proctab_put(&rt->procs, pid);
         return NULL;
     }
@@ -444,11 +446,13 @@ static const char *status_name(int s) {
     }
 }
 
-/* core.info(pid) -> table or nil */
-static int l_info(lua_State *L) {
+/* core.info(pid) -> table or nil; core._info_any(pid), the same for a
+ * process being killed too (the shutdown's walk of the tree, which waits
+ * for it and its links). */
+static int info_of(lua_State *L, bool doomed_too) {
     mb_proc *self = mbb_self(L);
     mb_pid pid = check_local_pid(L, "info");
-    mb_proc *p = live_process(self->rt, pid);
+    mb_proc *p = doomed_too ? mb_proctab_get(&self->rt->procs, pid) : live_process(self->rt, pid);
     if (!p) {
         lua_pushnil(L);
         return 1;
@@ -519,6 +523,9 @@ static int l_info(lua_State *L) {
     return 1;
 }
 
+static int l_info(lua_State *L) { return info_of(L, false); }
+static int l_info_any(lua_State *L) { return info_of(L, true); }
+
 static void collect_pid(mb_pid pid, void *ud) {
     mb_buf_put(ud, &pid, sizeof pid);
 }
@@ -552,5 +559,5 @@ const luaL_Reg mbb_process_fns[] = {
         {"_c_spawn", l_spawn}, {"run_first", l_run_first}, {"first_crash", l_first_crash}, {"self", l_self}, {"_c_exit", l_exit},
         {"link", l_link}, {"unlink", l_unlink}, {"_c_monitor", l_monitor},
         {"demonitor", l_demonitor}, {"trap_exit", l_trap_exit}, {"alive", l_alive},
-        {"make_ref", l_make_ref}, {"is_pid", l_is_pid}, {"info", l_info}, {"processes", l_processes},
+        {"make_ref", l_make_ref}, {"is_pid", l_is_pid}, {"info", l_info}, {"_info_any", l_info_any}, {"processes", l_processes},
         {"process_count", l_process_count}, {NULL, NULL}};

@@ -42,7 +42,7 @@ typedef struct mb_msg {
     _Atomic(struct mb_msg *) next;
     uint8_t kind;
     uint8_t bounded;    /* counted in its receiver's queue_bounded (mailbox_bounds.h) */
-    uint8_t ending;     /* an exit signal counted in its receiver's `ending` (process.h) */
+    uint8_t ending;     /* an exit signal counted in its receiver's `ending`: its fate (signal.h) */
     uint8_t call_monitor; /* a call's request: it carries its caller's monitor of the receiver
                              (ref: the call's), until the receiver's drain records it; a
                              call's reply: the server took that monitor away with it */

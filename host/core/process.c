@@ -292,7 +292,8 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
         break;
     default:
         /* Counted before it can be seen: whoever sees it queued sees it counted. */
-        if ((m->ending = mb_signal_ends(p, m))) atomic_fetch_add_explicit(&p->ending, 1, memory_order_relaxed);
+        if ((m->ending = (uint8_t)mb_signal_fate(p, m))) atomic_fetch_add_explicit(&p->ending, 1, memory_order_relaxed);
+        if (m->ending == MB_FATE_ENDS) atomic_fetch_add_explicit(&p->doomed, 1, memory_order_relaxed);
         atomic_fetch_add(&p->sig_pending, 1);
         break;
     }

@@ -172,7 +172,7 @@ typedef struct mb_proc {
     /* Whether it must end now (mb_proc_doomed): if it spins in compiled code
      * it is left there (sysmon.h). Not a flag set once: a signal that looked
      * fatal when queued may spare it when drained (unlinked, trapped). */
-    _Atomic uint32_t ending;          /* queued exit signals that will end it (mb_signal_ends) */
+    _Atomic uint32_t ending;          /* queued exit signals that will end it (mb_signal_fate) */
     /* Leaving a doomed process where it is (sysmon.h): where the preemption
      * signal last found its thread, and the generated code the monitor saw
      * it in, which the signal's handler leaves at once (a sequence count,
@@ -190,6 +190,8 @@ typedef struct mb_proc {
     double call_deadline;             /* the gen call it awaits (core.call_wait): likewise */
     mb_pid call_server;               /* that call's server, which holds its monitor (mb_call_monitored); 0: none */
     mb_ref call_ref;                  /* and the monitor's ref */
+    _Atomic uint32_t doomed;          /* exit signals queued that nothing can spare it from ("kill"):
+                                         never taken back, as it ends with the first of them */
     mb_msg *refused;                  /* the last message a waiting receive's match refused */
     uint64_t refused_at;              /* (all before it too), at messages_out then (receive_api.c) */
     mb_pid serving_caller;            /* the call a gen_server's callback handles now (its caller */

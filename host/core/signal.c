@@ -305,9 +305,10 @@ static exit_action exit_action_of(const mb_proc *p, const mb_msg *sig) {
     }
 }
 
-bool mb_signal_ends(const mb_proc *p, const mb_msg *sig) {
+int mb_signal_fate(const mb_proc *p, const mb_msg *sig) {
     exit_action a = exit_action_of(p, sig);
-    return a == EXIT_ENDS || a == EXIT_KILLED;
+    if (a == EXIT_KILLED || sig->kind == MB_SIG_OVERFLOW) return MB_FATE_ENDS;
+    return a == EXIT_ENDS ? MB_FATE_MAY_END : 0;
 }
 
 /* Returns how many messages the signal added to the save queue (0 or 1). */

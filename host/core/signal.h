@@ -77,11 +77,14 @@ static inline int mb_signal_drain(mb_proc *p) {
     return mb_signal_drain_inbox(p);
 }
 
-/* Whether the signal sig, queued for p, will end p when p drains it (the
- * rules of the drain, read from any thread: a link removed or trap_exit set
- * meanwhile may still spare it). A process that spins in compiled code
- * never drains: the monitor leaves it there (sysmon.h). */
-bool mb_signal_ends(const mb_proc *p, const mb_msg *sig);
+/* What the signal sig, queued for p, will do to p when p drains it (the
+ * rules of the drain, read from any thread): MB_FATE_MAY_END, it ends p
+ * unless a link removed or trap_exit set meanwhile spares it; MB_FATE_ENDS,
+ * nothing can ("kill", a full mailbox's); 0, it does not end p. A process
+ * that spins in compiled code never drains: the monitor leaves it there
+ * (sysmon.h). */
+enum { MB_FATE_MAY_END = 1, MB_FATE_ENDS = 2 };
+int mb_signal_fate(const mb_proc *p, const mb_msg *sig);
 
 /* Build the message {"EXIT", from, reason} or {"DOWN", ref, "process", what, reason}. */
 mb_msg *mb_exit_message(mb_pid from, const uint8_t *reason, size_t len);

@@ -61,7 +61,7 @@ function M.run()
   while #stack > 0 do
     local pid = stack[#stack]
     stack[#stack] = nil
-    local info = mb.info(pid)
+    local info = core._info_any(pid)   -- one being killed too: it and its links are waited for
     if info then
       if pid ~= host then
         watching[mb.monitor(pid)] = true
