@@ -114,8 +114,25 @@ static look_result look(lua_State *L, mb_proc *self, int match) {
             m = self->save.head;
             continue;
         }
+        uint64_t out = atomic_load_explicit(&self->messages_out, memory_order_relaxed);
         int n = take_here(L, self, m, match);
         if (n < 0) return LOOK_FAILED;
+        if (match && atomic_load_explicit(&self->messages_out, memory_order_relaxed) != out) {
+            /* The match took messages out itself (mb.demonitor's flush, an
+             * unalias's): prev, m and next may be gone. m is taken if it
+             * is still there; else the look starts again from the top. */
+            mb_msg *before = NULL, *at = self->save.head;
+            while (at && at != m) before = at, at = atomic_load_explicit(&at->next, memory_order_relaxed);
+            if (n > 0 && at) {
+                mbb_take_msg(self, before, m);
+                --self->budget;
+                return LOOK_TAKEN;
+            }
+            if (n > 0) lua_pop(L, 1);   /* what it took is gone */
+            prev = NULL;
+            m = self->save.head;
+            continue;
+        }
         if (n > 0) {
             mbb_take_msg(self, prev, m);
             --self->budget;
