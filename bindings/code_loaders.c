@@ -1,8 +1,8 @@
-/* code_loaders.c: for each file module, by its name and the package.path
- * it was found on, the pids of the processes whose state loaded it (the
- * module cache's searcher notes each load). A process with a path of its
- * own may have loaded another file by that name: a reload found on one
- * path is not for it.
+/* code_loaders.c: for each file module, by its name and the file it was
+ * loaded from, the pids of the processes whose state loaded it (the module
+ * cache's searcher notes each load). A process with a package.path of its
+ * own may have loaded another file by that name: a reload of one file is
+ * not for it.
  *
  * A process's own package.loaded cannot be read from another thread, so
  * mb.reload asks here whom to send its code change request to. An entry is
@@ -20,7 +20,7 @@
 
 typedef struct loaders_entry {
     struct loaders_entry *next;
-    char *name, *path;
+    char *name, *file;
     mb_pid *pids;
     size_t n, cap;
 } loaders_entry;
@@ -51,7 +51,7 @@ void mbb_code_loaders_free(mbb_code_loaders *l) {
         for (loaders_entry *e = l->bucket[i], *next; e; e = next) {
             next = e->next;
             free(e->name);
-            free(e->path);
+            free(e->file);
             free(e->pids);
             free(e);
         }
@@ -61,13 +61,13 @@ void mbb_code_loaders_free(mbb_code_loaders *l) {
 }
 
 /* name's entry, made if absent when make is set; NULL: none (or no memory). */
-static loaders_entry *entry(mbb_code_loaders *l, const char *name, const char *path, int make) {
+static loaders_entry *entry(mbb_code_loaders *l, const char *name, const char *file, int make) {
     unsigned b = hash(name);
     for (loaders_entry *e = l->bucket[b]; e; e = e->next)
-        if (strcmp(e->name, name) == 0 && strcmp(e->path, path) == 0) return e;
+        if (strcmp(e->name, name) == 0 && strcmp(e->file, file) == 0) return e;
     if (!make) return NULL;
     loaders_entry *e = calloc(1, sizeof *e);
-    if (!e || !(e->name = strdup(name)) || !(e->path = strdup(path))) {
+    if (!e || !(e->name = strdup(name)) || !(e->file = strdup(file))) {
         if (e) free(e->name);
         free(e);
         return NULL;
@@ -84,10 +84,10 @@ static void prune(loaders_entry *e, mb_proctab *procs) {
     e->n = kept;
 }
 
-int mbb_code_loaders_add(mbb_code_loaders *l, mb_proctab *procs, const char *name, const char *path, mb_pid pid) {
+int mbb_code_loaders_add(mbb_code_loaders *l, mb_proctab *procs, const char *name, const char *file, mb_pid pid) {
     int rc = -1;
     pthread_mutex_lock(&l->lock);
-    loaders_entry *e = entry(l, name, path, 1);
+    loaders_entry *e = entry(l, name, file, 1);
     if (e && e->n == e->cap) {
         prune(e, procs);
         if (e->n * 2 >= e->cap) {   /* still half full: grow */
@@ -107,13 +107,13 @@ int mbb_code_loaders_add(mbb_code_loaders *l, mb_proctab *procs, const char *nam
     return rc;
 }
 
-int mbb_code_loaders_of(mbb_code_loaders *l, mb_proctab *procs, const char *name, const char *path, mb_pid **out,
+int mbb_code_loaders_of(mbb_code_loaders *l, mb_proctab *procs, const char *name, const char *file, mb_pid **out,
                         size_t *n) {
     int rc = 0;
     *out = NULL;
     *n = 0;
     pthread_mutex_lock(&l->lock);
-    loaders_entry *e = entry(l, name, path, 0);
+    loaders_entry *e = entry(l, name, file, 0);
     if (e) prune(e, procs);
     if (e && e->n) {
         *out = malloc(e->n * sizeof **out);

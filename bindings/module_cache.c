@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <lauxlib.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,16 +85,19 @@ static bool same_file(const struct stat *a, const struct stat *b) {
 }
 
 /* Load name's cached bytecode onto L's stack if the cache has it for path
- * and its file is unchanged. 1: loaded; 0: not there (or stale); -1: the
- * bytecode did not load (out of memory: the error is on the stack). */
-static int load_cached(mbb_module_cache *c, lua_State *L, const char *name, const char *path) {
+ * and its file is unchanged; the file's name into file (n bytes). 1:
+ * loaded; 0: not there (or stale); -1: the bytecode did not load (out of
+ * memory: the error is on the stack). */
+static int load_cached(mbb_module_cache *c, lua_State *L, const char *name, const char *path, char *file, size_t n) {
     int rc = 0;
     pthread_rwlock_rdlock(&c->lock);
     for (cached_module *e = c->bucket[hash(name)]; e; e = e->next) {
         if (strcmp(e->name, name) != 0 || strcmp(e->path, path) != 0) continue;
         struct stat now;
-        if (stat(e->file, &now) == 0 && same_file(&now, &e->id))
+        if (stat(e->file, &now) == 0 && same_file(&now, &e->id)) {
             rc = luaL_loadbuffer(L, (const char *)e->code.p, e->code.len, e->name) == 0 ? 1 : -1;
+            snprintf(file, n, "%s", e->file);
+        }
         break;
     }
     pthread_rwlock_unlock(&c->lock);
@@ -165,14 +169,13 @@ static void keep(mbb_module_cache *c, lua_State *L, const char *name, const char
     pthread_rwlock_unlock(&c->lock);
 }
 
-/* Note that this state's process loaded name, found on path (a state that
- * is no process has nobody to tell). A lost note only means a reload
- * misses it. */
-static void note_load(lua_State *L, mbb_code_loaders *loaders, const char *name, const char *path) {
+/* Note that this state's process loaded name from file (a state that is no
+ * process has nobody to tell). A lost note only means a reload misses it. */
+static void note_load(lua_State *L, mbb_code_loaders *loaders, const char *name, const char *file) {
     void *ud;
     if (!loaders || lua_getallocf(L, &ud) != mb_proc_alloc) return;
     mb_proc *p = ud;
-    (void)mbb_code_loaders_add(loaders, &p->rt->procs, name, path, p->pid);
+    (void)mbb_code_loaders_add(loaders, &p->rt->procs, name, file, p->pid);
 }
 
 /* package.loaders searcher, before LuaJIT's own Lua searcher: the module's
@@ -186,20 +189,22 @@ static int search_cached(lua_State *L) {
     lua_getfield(L, -1, "path");
     const char *path = lua_tostring(L, -1);
     if (!path) return lua_pushliteral(L, ""), 1;
-    int rc = load_cached(c, L, name, path);
+    char file[PATH_MAX];
+    int rc = load_cached(c, L, name, path, file, sizeof file);
     if (rc < 0) return lua_error(L);
     if (rc == 0) {
         struct stat id;
-        char *file = find_file(L, name, path, &id);
-        if (!file) return lua_pushliteral(L, ""), 1;
-        if (luaL_loadfile(L, file) != 0) {
-            lua_pushfstring(L, "error loading module '%s' from file '%s':\n\t%s", name, file, lua_tostring(L, -1));
-            free(file);
+        char *found = find_file(L, name, path, &id);
+        if (!found) return lua_pushliteral(L, ""), 1;
+        if (luaL_loadfile(L, found) != 0) {
+            lua_pushfstring(L, "error loading module '%s' from file '%s':\n\t%s", name, found, lua_tostring(L, -1));
+            free(found);
             return lua_error(L);
         }
-        keep(c, L, name, path, file, &id);
+        snprintf(file, sizeof file, "%s", found);
+        keep(c, L, name, path, found, &id);   /* takes found */
     }
-    note_load(L, loaders, name, path);
+    note_load(L, loaders, name, file);
     return 1;
 }
 

@@ -27,20 +27,16 @@ static int l_code_compile(lua_State *L) {
     return 2;
 }
 
-/* core.code_loaders(name) -> array of the live pids that loaded name from
- * this state's package.path (code_compile's). */
+/* core.code_loaders(name, file) -> array of the live pids that loaded name
+ * from file (code_compile's). */
 static int l_code_loaders(lua_State *L) {
-    const char *name = luaL_checkstring(L, 1);
+    const char *name = luaL_checkstring(L, 1), *file = luaL_checkstring(L, 2);
     mb_proc *self = mbb_self(L);
     mbb_lua_host *lh = host_of(L);
-    lua_getglobal(L, "package");
-    lua_getfield(L, -1, "path");
-    const char *path = lua_tostring(L, -1);
     lua_createtable(L, 0, 0);
-    if (!path) return 1;
     mb_pid *pids;
     size_t n;
-    if (mbb_code_loaders_of(lh->loaders, &self->rt->procs, name, path, &pids, &n))
+    if (mbb_code_loaders_of(lh->loaders, &self->rt->procs, name, file, &pids, &n))
         return mbb_raisef(L, "reload: out of memory");
     for (size_t i = 0; i < n; i++) {
         mbb_push_pid(L, pids[i]);

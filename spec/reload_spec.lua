@@ -132,6 +132,7 @@ describe("mb.reload", function()
 
   -- Loaders were known by the module's name alone: a process that set
   -- its own package.path and loaded another file by that name got this one.
+  -- One whose own path finds the same file gets it.
   it("leaves alone a process that loaded another file by that name, on a package.path of its own", function()
     local other = dir .. "/other"
     assert(ffi.C.mkdir(other, 448) == 0)
@@ -140,6 +141,12 @@ describe("mb.reload", function()
     f:write((read(dir .. "/rl_twin.lua"):gsub("return 1 end", "return 10 end", 1)))
     f:close()
     local mine = start_plain("rl_twin")
+    local also = mb.spawn(function()   -- a path of its own, the same file on it
+      package.path = package.path .. ";/nonexistent/?.lua"
+      require("rl_twin").main()
+    end)
+    mb.send(also, mb.self())
+    h.expect(function(m) return m == "up" end, "the process to start")
     local theirs = mb.spawn(function(other)
       package.path = other .. "/?.lua;" .. package.path
       require("rl_twin").main()
@@ -148,8 +155,9 @@ describe("mb.reload", function()
     h.expect(function(m) return m == "up" end, "the process to start")
     assert.equal(10, version_of(theirs))
     plain("rl_twin", 2)
-    assert.equal(1, mb.reload("rl_twin"))
+    assert.equal(2, mb.reload("rl_twin"))
     assert.equal(2, version_of(mine))
+    assert.equal(2, version_of(also))
     assert.equal(10, version_of(theirs))
     os.remove(other .. "/rl_twin.lua")
     ffi.C.rmdir(other)

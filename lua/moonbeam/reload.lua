@@ -117,7 +117,7 @@ function M.reload(name, opts)
   local me, ref = self(), mb.make_ref()
   local req = { ref, me, name, code, opts.extra }
   local waiting, n = {}, 0   -- monitor ref -> pid, for each process not yet answered
-  local targets = mb.code_loaders(name)
+  local targets = mb.code_loaders(name, file)
   if package.loaded[name] ~= nil then targets[#targets + 1] = me end   -- a host's own state is not noted
   mb.alias(ref)
   local seen = {}
