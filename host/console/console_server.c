@@ -110,7 +110,7 @@ struct mb_console_server {
     int wake[2];                    /* a byte here: look at the connections again */
     int listen_fd;                  /* -1: no socket */
     char *path;
-    mb_sockfile made;       /* the socket file made at path: only it is removed */
+    mb_sockfile made;               /* the socket file made at path: only it is removed */
     double accept_retry_at;         /* the server's thread: accepting waits until then */
     bool accept_failing;            /* the server's thread: the accept error was reported */
     pthread_mutex_t lock;

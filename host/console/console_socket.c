@@ -70,7 +70,7 @@ int mb_console_listen(const char *path, mb_sockfile *made, char *err, size_t err
     return fd;
 }
 
-void mb_console_unlisten(const char *path, const mb_sockfile *made) { mb_sockfile_remove(path, made); }
+void mb_console_unlisten(const char *path, mb_sockfile *made) { mb_sockfile_remove(path, made); }
 
 /* Only the host's own user (or root) may attach, whatever the file's mode. */
 bool mb_console_peer_allowed(int fd) {

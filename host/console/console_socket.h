@@ -14,7 +14,7 @@ int mb_console_listen(const char *path, mb_sockfile *made, char *err, size_t err
 
 /* Remove path if it is still the file made: another host may have put its
  * socket there since (this one's removed by hand), and that is not ours. */
-void mb_console_unlisten(const char *path, const mb_sockfile *made);
+void mb_console_unlisten(const char *path, mb_sockfile *made);
 
 /* Whether the peer of a connected fd runs as this host's user, or root. */
 bool mb_console_peer_allowed(int fd);

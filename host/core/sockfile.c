@@ -1,19 +1,25 @@
-/* sockfile.c: a unix socket's file, by identity (see sockfile.h). */
+/* sockfile.c: a unix socket's file, held and known by identity (see
+ * sockfile.h). */
 #include "sockfile.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 mb_sockfile mb_sockfile_at(const char *path) {
+    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
-    if (lstat(path, &st) || !S_ISSOCK(st.st_mode)) return (mb_sockfile){0};
-    return (mb_sockfile){st.st_dev, st.st_ino, st.st_ctim};
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) return (mb_sockfile){true, fd};
+    if (fd >= 0) close(fd);
+    return (mb_sockfile){false, -1};
 }
 
-void mb_sockfile_remove(const char *path, const mb_sockfile *made) {
-    if (!made->ino) return;
-    mb_sockfile now = mb_sockfile_at(path);
-    if (now.ino == made->ino && now.dev == made->dev && now.ctime.tv_sec == made->ctime.tv_sec &&
-        now.ctime.tv_nsec == made->ctime.tv_nsec)
+void mb_sockfile_remove(const char *path, mb_sockfile *made) {
+    if (!made->held) return;
+    struct stat held, now;
+    if (fstat(made->fd, &held) == 0 && lstat(path, &now) == 0 && now.st_dev == held.st_dev &&
+        now.st_ino == held.st_ino)
         unlink(path);
+    close(made->fd);
+    *made = (mb_sockfile){false, -1};
 }

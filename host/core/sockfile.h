@@ -1,24 +1,24 @@
-/* sockfile.h: a unix socket's file, known by what it is, so that a listener
- * removes only the file it made: by its close the path may name another
- * listener's socket, or any other file. A file system may give a new file
- * the inode of one just removed (ext4 does), so its change time counts
- * too, to the nanosecond, and only a socket is ever removed. */
+/* sockfile.h: a unix socket's file, held by the listener that made it, so
+ * that it removes only that file: by its close the path may name another
+ * listener's socket, or any other file. An O_PATH descriptor on the file
+ * keeps its inode from being given to another file meanwhile (ext4 gives
+ * a new file the inode just freed), so device and inode tell it exactly,
+ * whatever was done to it (a chmod included). */
 #ifndef MB_SOCKFILE_H
 #define MB_SOCKFILE_H
 
-#include <sys/types.h>
-#include <time.h>
+#include <stdbool.h>
 
 typedef struct mb_sockfile {
-    dev_t dev;
-    ino_t ino;
-    struct timespec ctime;
+    bool held;
+    int fd;   /* O_PATH, on the socket file made */
 } mb_sockfile;
 
-/* The file at path now (ino 0: none): call right after the bind. */
+/* Hold the socket file at path (call right after the bind); none held if
+ * it cannot be opened, or is no socket. */
 mb_sockfile mb_sockfile_at(const char *path);
 
-/* Remove path if it is still the socket made. */
-void mb_sockfile_remove(const char *path, const mb_sockfile *made);
+/* Remove path if it is still the socket held, and let it go. */
+void mb_sockfile_remove(const char *path, mb_sockfile *made);
 
 #endif
