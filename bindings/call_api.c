@@ -307,6 +307,18 @@ void mb_codec_ref_sent(uint64_t ref) {
     if (!mb_pid_is_remote(self->serving_caller)) mb_call_deferred(self->rt, self->serving_caller, ref);
 }
 
+/* core._call_serving(pid, ref): the call a gen_server's callback is to
+ * handle, taken by a plain receive (a server with a timeout running), as
+ * recv_request notes the others (mb_codec_ref_sent). */
+static int l_call_serving(lua_State *L) {
+    mb_proc *self = mbb_self(L);
+    if (mbb_is_pid(L, 1) && lua_type(L, 2) == LUA_TLIGHTUSERDATA) {
+        self->serving_caller = mbb_check_pid(L, 1, "call");
+        self->serving_ref = mbb_check_ref(L, 2, "call");
+    }
+    return 0;
+}
+
 /* core._call_deferred(pid, ref): the call ref of pid was answered with
  * noreply (moonbeam.gen_loop): no longer a wait-for edge (call.h). */
 static int l_call_deferred(lua_State *L) {
@@ -320,4 +332,5 @@ static int l_call_deferred(lua_State *L) {
 const luaL_Reg mbb_call_fns[] = {
         {"call_begin", l_call_begin}, {"call_send", l_call_send}, {"call_take", l_call_take}, {"call_wait", l_call_wait},
         {"call_end", l_call_end}, {"reply", l_reply}, {"alias", l_alias},
-        {"unalias", l_unalias}, {"send_alias", l_send_alias}, {"_call_deferred", l_call_deferred}, {NULL, NULL}};
+        {"unalias", l_unalias}, {"send_alias", l_send_alias}, {"_call_deferred", l_call_deferred},
+        {"_call_serving", l_call_serving}, {NULL, NULL}};

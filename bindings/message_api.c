@@ -361,7 +361,7 @@ static int l_recv_request(lua_State *L) {
             fputs("moonbeam: a gen_server dropped a message that does not decode\n", stderr);
             continue;
         }
-        if (kind == 1) {   /* a call: its from may be handed off (mbb_ref_sent) */
+        if (kind == 1) {   /* a call: its from may be handed off (mb_codec_ref_sent) */
             self->serving_caller = (mb_pid)(uintptr_t)lua_touserdata(L, 1);
             self->serving_ref = (mb_ref)(uintptr_t)lua_touserdata(L, 2);
         }

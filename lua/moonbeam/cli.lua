@@ -49,7 +49,8 @@ function M.run(opts, ...)
   -- In a shutdown the first process ends "shutdown" (or "normal" if it
   -- trapped the signal and returned); any other end is still news.
   local quiet = reason == "normal" or
-    (shutdown and (reason == "shutdown" or type(reason) == "table" and reason[1] == "shutdown" and reason[2] ~= nil))
+    (shutdown and (reason == "shutdown" or
+                 type(reason) == "table" and reason[1] == "shutdown" and reason[2] ~= nil and reason[3] == nil))
   if not quiet then
     local what = path or "-e"
     local report = require "moonbeam.report"

@@ -23,7 +23,7 @@ local sys, report, registry = lazy "moonbeam.gen_sys", lazy "moonbeam.report", l
 -- The server's own replies: one that cannot be sent becomes an error for
 -- the caller (moonbeam.gen turns it into {"bad_reply", why}); the server
 -- goes on, as the value, not the server, is at fault (core._gen_answer).
-local gen_answer, call_deferred = mb._gen_answer, mb._call_deferred
+local gen_answer, call_deferred, call_serving = mb._gen_answer, mb._call_deferred, mb._call_serving
 local function answer(from, value) gen_answer(from[1], from[2], value) end
 
 -- ---- running callbacks --------------------------------------------------
@@ -255,7 +255,12 @@ end
 -- (timed: whether a timeout was running when it came).
 local function take(S, timed, from, req, cast, msg)
   local t = type(msg) == "table" and msg[1]
-  if t == CALL then from, req = msg[2], msg[3] end
+  if t == CALL then
+    from, req = msg[2], msg[3]
+    -- taken by a plain receive: the core notes the call handled (its from
+    -- sent anywhere is handed off), as recv_request does for the others
+    if type(from) == "table" then call_serving(from[1], from[2]) end
+  end
   -- Any message but a system one cancels the timeout; system messages
   -- leave it running with its original deadline (OTP re-arms it).
   if t ~= SYS then S.deadline = nil end
