@@ -249,13 +249,19 @@ static bool for_the_gone(mb_runtime *rt, const mb_timer *tm) {
 /* A timer to a pid ends with the pid, as OTP's: a process that set an
  * hour's timeout to itself and ended left the timer and its message on the
  * heap for the hour (20,000 such processes with 10 KB messages held 196
- * MB). Each time the clock has doubled since the last sweep, those are
- * dropped: the clock holds at most about twice the timers that can still
- * deliver, at a walk's cost per doubling. */
+ * MB). Each time the clock has doubled since the last sweep (or since it
+ * fell to a quarter of that mark), those are dropped: the clock holds at
+ * most about twice the timers that can still deliver, at a walk's cost per
+ * doubling. */
 static void sweep_gone(mb_runtime *rt) {
     mb_timers *t = &rt->timers;
     mb_heap *h = &t->clock.pending;
-    if (h->n < t->sweep_at) return;
+    if (h->n < t->sweep_at) {
+        /* Fallen well below it (its timers fired): the next sweep comes at
+         * twice what is left, not at twice a peak long gone. */
+        if (h->n * 4 < t->sweep_at) t->sweep_at = h->n * 2 > SWEEP_MIN ? h->n * 2 : SWEEP_MIN;
+        return;
+    }
     size_t k = 0;
     mb_timer **gone = malloc(h->n * sizeof *gone);
     if (gone) {

@@ -239,7 +239,9 @@ static void on_wake(void *arg) {
     /* Open connections end once what was written is out; one being made
      * for messages sent before the stop ends once it is up and they are
      * out (dist_conn.c, up). Either within STOP_FLUSH_MS: a peer that
-     * reads nothing, or never answers, cannot hold the host. */
+     * reads nothing, or never answers, is closed then. (A lookup in epmd
+     * holds the loop until it ends: one begun now waits 400 ms a step;
+     * one begun before, up to 5 s.) */
     for (dist_conn *c = d->conns; c; c = c->next)
         if (c->state == C_UP) mb_dist_conn_finish(c);
         else if (c->state != C_CLOSED && !(c->initiator && c->pending.len)) mb_dist_conn_close(c, "stopping");

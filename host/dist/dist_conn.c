@@ -14,6 +14,7 @@
 #define READ_CHUNK 65536
 /* A frame larger than the largest message plus room for its envelope. */
 #define FRAME_SLACK 4096
+#define STOP_LOOKUP_MS 400   /* each epmd step of a dial begun as the host stops (its flush: 1 s) */
 
 static const char *const state_names[] = {"resolving", "connecting", "awaiting status", "awaiting challenge",
                                           "awaiting ack", "awaiting name", "awaiting reply", "up", "closed"};
@@ -474,7 +475,7 @@ static void lookup(uv_work_t *w) {
     int port, version;
     for (struct addrinfo *a = ai; a && c->lookup_rc; a = a->ai_next) {
         if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
-        if (mb_epmd_lookup(a->ai_addr, alive, &port, &version) || version < 6) continue;
+        if (mb_epmd_lookup(a->ai_addr, alive, c->lookup_ms, &port, &version) || version < 6) continue;
         memcpy(&c->addr, a->ai_addr, a->ai_addrlen);
         if (a->ai_family == AF_INET) ((struct sockaddr_in *)&c->addr)->sin_port = htons((uint16_t)port);
         else ((struct sockaddr_in6 *)&c->addr)->sin6_port = htons((uint16_t)port);
@@ -511,6 +512,11 @@ void mb_dist_conn_dial(dist_conn *c, const char *node) {
         return;
     }
     c->work.data = c;
+    /* The host stops (a frame that came with the stop): the lookup holds
+     * the thread's loop until it ends, and the stop flushes for a second. */
+    pthread_mutex_lock(&c->d->lock);
+    c->lookup_ms = c->d->stopping ? STOP_LOOKUP_MS : 0;   /* 0: epmd.c's own bound */
+    pthread_mutex_unlock(&c->d->lock);
     if (uv_queue_work(&c->d->loop, &c->work, lookup, looked_up)) {
         mb_dist_conn_close(c, "nodedown");
         return;

@@ -65,6 +65,7 @@ typedef struct dist_conn {
     uv_work_t work;            /* the epmd lookup */
     struct sockaddr_storage addr;
     int lookup_rc;
+    int lookup_ms;             /* how long each step of the epmd lookup may wait */
 } dist_conn;
 
 /* Callers whose attempt lost a simultaneous connect ("nok"): they wait

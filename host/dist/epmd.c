@@ -4,6 +4,7 @@
 #include "epmd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -25,8 +26,10 @@ static int epmd_port(void) {
     return p > 0 && p < 65536 ? p : 4369;
 }
 
-/* A connected socket to epmd at addr (whose port is replaced), or -1. */
-static int dial(const struct sockaddr *addr) {
+/* A connected socket to epmd at addr (whose port is replaced), or -1
+ * (errno says why; ETIMEDOUT past timeout_ms: a host that drops what is
+ * sent to it must not hold the caller for TCP's minutes). */
+static int dial(const struct sockaddr *addr, int timeout_ms) {
     struct sockaddr_storage ss;
     socklen_t len;
     if (addr->sa_family == AF_INET6) {
@@ -38,10 +41,23 @@ static int dial(const struct sockaddr *addr) {
         memcpy(&ss, addr, len);
         ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)epmd_port());
     }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return -1;
+    int e = 0;
     if (connect(fd, (struct sockaddr *)&ss, len)) {
-        int e = errno;
+        e = errno;
+        if (e == EINPROGRESS) {
+            struct pollfd pf = {fd, POLLOUT, 0};
+            int rc;
+            while ((rc = poll(&pf, 1, timeout_ms)) < 0 && errno == EINTR) {}
+            socklen_t el = sizeof e;
+            if (rc == 0) e = ETIMEDOUT;
+            else if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el)) e = errno;
+        }
+    }
+    int flags = fcntl(fd, F_GETFL);   /* blocking again: io_all polls before each step */
+    if (!e && (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK))) e = errno;
+    if (e) {
         close(fd);
         errno = e;
         return -1;
@@ -49,12 +65,12 @@ static int dial(const struct sockaddr *addr) {
     return fd;
 }
 
-/* All n bytes, or -1 (error, end, or IO_TIMEOUT_MS without progress). */
-static int io_all(int fd, void *buf, size_t n, bool writing) {
+/* All n bytes, or -1 (error, end, or timeout_ms without progress). */
+static int io_all(int fd, void *buf, size_t n, bool writing, int timeout_ms) {
     uint8_t *p = buf;
     while (n > 0) {
         struct pollfd pf = {fd, writing ? POLLOUT : POLLIN, 0};
-        int rc = poll(&pf, 1, IO_TIMEOUT_MS);
+        int rc = poll(&pf, 1, timeout_ms);
         if (rc < 0 && errno == EINTR) continue;
         if (rc <= 0) return -1;
         ssize_t k = writing ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
@@ -86,7 +102,7 @@ static int start_epmd(void) {
 /* A connection to this host's epmd, starting one if none answers. */
 static int dial_local(char *err, size_t errlen) {
     struct sockaddr_in lo = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = dial((struct sockaddr *)&lo);
+    int fd = dial((struct sockaddr *)&lo, IO_TIMEOUT_MS);
     if (fd >= 0 || errno != ECONNREFUSED) goto out;
     if (start_epmd()) {
         snprintf(err, errlen, "no epmd answers, and `epmd -daemon` could not be started");
@@ -98,7 +114,7 @@ static int dial_local(char *err, size_t errlen) {
     clock_gettime(CLOCK_MONOTONIC, &t0);
     do {
         nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
-        fd = dial((struct sockaddr *)&lo);
+        fd = dial((struct sockaddr *)&lo, IO_TIMEOUT_MS);
         clock_gettime(CLOCK_MONOTONIC, &t);
     } while (fd < 0 && (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < START_WAIT_MS);
 out:
@@ -129,7 +145,7 @@ int mb_epmd_register(const char *alive, int port, uint32_t *creation, char *err,
     memcpy(req + 13, alive, an);
     put16(req + 13 + an, 0);
     uint8_t resp[6];
-    if (io_all(fd, req, 2 + n, true) || io_all(fd, resp, 2, false)) goto broken;
+    if (io_all(fd, req, 2 + n, true, IO_TIMEOUT_MS) || io_all(fd, resp, 2, false, IO_TIMEOUT_MS)) goto broken;
     if (resp[0] != ALIVE2_X_RESP && resp[0] != ALIVE2_RESP) goto broken;
     if (resp[1] != 0) {
         snprintf(err, errlen, "the name '%s' is already registered with epmd (another node runs)", alive);
@@ -137,7 +153,7 @@ int mb_epmd_register(const char *alive, int port, uint32_t *creation, char *err,
         return -1;
     }
     size_t cn = resp[0] == ALIVE2_X_RESP ? 4 : 2;
-    if (io_all(fd, resp + 2, cn, false)) goto broken;
+    if (io_all(fd, resp + 2, cn, false, IO_TIMEOUT_MS)) goto broken;
     *creation = cn == 4 ? (uint32_t)resp[2] << 24 | (uint32_t)resp[3] << 16 | (uint32_t)get16(resp + 4)
                         : get16(resp + 2);
     return fd;
@@ -147,10 +163,11 @@ broken:
     return -1;
 }
 
-int mb_epmd_lookup(const struct sockaddr *addr, const char *alive, int *port, int *version) {
+int mb_epmd_lookup(const struct sockaddr *addr, const char *alive, int timeout_ms, int *port, int *version) {
+    if (timeout_ms <= 0 || timeout_ms > IO_TIMEOUT_MS) timeout_ms = IO_TIMEOUT_MS;
     size_t an = strlen(alive);
     if (an == 0 || an > 255) return -1;
-    int fd = dial(addr);
+    int fd = dial(addr, timeout_ms);
     if (fd < 0) return -1;
     uint8_t req[3 + 255];
     put16(req, (unsigned)(1 + an));
@@ -160,9 +177,10 @@ int mb_epmd_lookup(const struct sockaddr *addr, const char *alive, int *port, in
      * and lowest version (then the name and extra, unread). */
     uint8_t resp[10];
     int rc = -1;
-    if (io_all(fd, req, 3 + an, true) || io_all(fd, resp, 2, false) || resp[0] != PORT2_RESP || resp[1] != 0)
+    if (io_all(fd, req, 3 + an, true, timeout_ms) || io_all(fd, resp, 2, false, timeout_ms) ||
+        resp[0] != PORT2_RESP || resp[1] != 0)
         goto out;
-    if (io_all(fd, resp + 2, 8, false)) goto out;
+    if (io_all(fd, resp + 2, 8, false, timeout_ms)) goto out;
     *port = (int)get16(resp + 2);
     *version = (int)get16(resp + 6);
     rc = 0;

@@ -25,7 +25,8 @@ int mb_epmd_register(const char *alive, int port, uint32_t *creation, char *err,
 
 /* The port where node alive listens on the host at addr (an IPv4 or IPv6
  * address in network form, from getaddrinfo), and its highest protocol
- * version: 0, or -1 (no epmd there, no such node). */
-int mb_epmd_lookup(const struct sockaddr *addr, const char *alive, int *port, int *version);
+ * version: 0, or -1 (no epmd there, no such node, or no answer within
+ * timeout_ms for a step: at most 5 s). */
+int mb_epmd_lookup(const struct sockaddr *addr, const char *alive, int timeout_ms, int *port, int *version);
 
 #endif
