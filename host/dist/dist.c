@@ -196,14 +196,30 @@ static void handle(mb_dist *d, dist_req *r) {
     if (mb_dist_conn_add_waiter(c, r->pid, r->ref)) mb_dist_answer(d, r->pid, r->ref, "enomem");
 }
 
-#define STOP_FLUSH_MS 1000
+#define STOP_FLUSH_MS 1000   /* what was written to an open connection: a second to go out */
+#define STOP_DIAL_MS 3000    /* what waits for a connection being made: that long, in all */
 
-/* Stopping, past the time to flush: whatever is still open closes. */
+/* Whether c is being made for frames that wait for it (dist_conn.c, up). */
+static bool dialing_for_frames(const dist_conn *c) {
+    return c->state != C_UP && c->state != C_CLOSED && c->initiator && c->pending.len;
+}
+
+/* Stopping, past the time to flush: whatever is still open closes, but
+ * for connections being made for frames sent before the stop, which get
+ * until STOP_DIAL_MS (a handshake with a node on a loaded machine takes
+ * more than the second an open connection gets). */
 static void on_stop_timer(uv_timer_t *t) {
     mb_dist *d = t->data;
-    for (dist_conn *c = d->conns; c; c = c->next)
-        if (c->state != C_CLOSED) mb_dist_conn_close(c, "stopping");
-    uv_close((uv_handle_t *)&d->timer, NULL);
+    bool last = d->stop_dialing_done, waits = false;
+    for (dist_conn *c = d->conns; c; c = c->next) {
+        if (c->state == C_CLOSED) continue;
+        if (!last && dialing_for_frames(c)) waits = true;
+        else mb_dist_conn_close(c, "stopping");
+    }
+    d->stop_dialing_done = true;
+    if (waits && uv_timer_start(&d->timer, on_stop_timer, STOP_DIAL_MS - STOP_FLUSH_MS, 0) == 0) return;
+    if (waits) on_stop_timer(t);   /* no timer: now, as the last */
+    else uv_close((uv_handle_t *)&d->timer, NULL);
 }
 
 static void on_wake(void *arg) {
@@ -238,13 +254,13 @@ static void on_wake(void *arg) {
     mb_remote_link_clear(d);
     /* Open connections end once what was written is out; one being made
      * for messages sent before the stop ends once it is up and they are
-     * out (dist_conn.c, up). Either within STOP_FLUSH_MS: a peer that
-     * reads nothing, or never answers, is closed then. (A lookup in epmd
-     * holds the loop until it ends: one begun now waits 400 ms a step;
-     * one begun before, up to 5 s.) */
+     * out (dist_conn.c, up): within STOP_FLUSH_MS and STOP_DIAL_MS (a
+     * peer that reads nothing, or never answers, is closed then). A lookup
+     * in epmd holds the loop until it ends: one begun now waits 1 s a
+     * step, one begun before up to 5 s. */
     for (dist_conn *c = d->conns; c; c = c->next)
         if (c->state == C_UP) mb_dist_conn_finish(c);
-        else if (c->state != C_CLOSED && !(c->initiator && c->pending.len)) mb_dist_conn_close(c, "stopping");
+        else if (c->state != C_CLOSED && !dialing_for_frames(c)) mb_dist_conn_close(c, "stopping");
     uv_close((uv_handle_t *)&d->listener, NULL);
     uv_close(mb_wake_handle(&d->wake), NULL);
     uv_timer_stop(&d->timer);

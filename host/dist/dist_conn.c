@@ -14,7 +14,7 @@
 #define READ_CHUNK 65536
 /* A frame larger than the largest message plus room for its envelope. */
 #define FRAME_SLACK 4096
-#define STOP_LOOKUP_MS 400   /* each epmd step of a dial begun as the host stops (its flush: 1 s) */
+#define STOP_LOOKUP_MS 1000   /* each epmd step of a dial begun as the host stops (dist.c: 3 s in all) */
 
 static const char *const state_names[] = {"resolving", "connecting", "awaiting status", "awaiting challenge",
                                           "awaiting ack", "awaiting name", "awaiting reply", "up", "closed"};

@@ -123,6 +123,7 @@ struct mb_dist {
     _Atomic bool rests;        /* a connection has a rest (dist_conn's) for the thread to write */
     bool stopping, thread_started;
     bool closing;              /* the thread's: the stop has begun */
+    bool stop_dialing_done;    /* the thread's: the stop's first timer went off (dist.c) */
     dist_conn *conns;          /* changed on the thread only, under lock */
     parked *parked;            /* the thread's only */
     node_mon *node_mons;       /* the thread's only */
