@@ -33,6 +33,7 @@
 typedef struct cached_module {
     struct cached_module *next;
     char *name, *path, *file;   /* module, package.path searched, file found */
+    char *real;                 /* the file's own name (realpath): the loaders' key (code_loaders.h) */
     struct stat id;             /* the file when it was compiled */
     mb_buf code;
 } cached_module;
@@ -52,6 +53,7 @@ static void entry_free(cached_module *e) {
     free(e->name);
     free(e->path);
     free(e->file);
+    free(e->real);
     mb_buf_free(&e->code);
     free(e);
 }
@@ -85,7 +87,8 @@ static bool same_file(const struct stat *a, const struct stat *b) {
 }
 
 /* Load name's cached bytecode onto L's stack if the cache has it for path
- * and its file is unchanged; the file's name into file (n bytes). 1:
+ * and its file is unchanged; the file's own name (realpath) into file (n
+ * bytes). 1:
  * loaded; 0: not there (or stale); -1: the bytecode did not load (out of
  * memory: the error is on the stack). */
 static int load_cached(mbb_module_cache *c, lua_State *L, const char *name, const char *path, char *file, size_t n) {
@@ -96,7 +99,7 @@ static int load_cached(mbb_module_cache *c, lua_State *L, const char *name, cons
         struct stat now;
         if (stat(e->file, &now) == 0 && same_file(&now, &e->id)) {
             rc = luaL_loadbuffer(L, (const char *)e->code.p, e->code.len, e->name) == 0 ? 1 : -1;
-            snprintf(file, n, "%s", e->file);
+            snprintf(file, n, "%s", e->real);
         }
         break;
     }
@@ -136,32 +139,42 @@ static int dump_writer(lua_State *L, const void *p, size_t n, void *ud) {
 }
 
 /* Keep the compiled chunk on top of L's stack for name; a failure to keep
- * it (memory) only costs the next state a parse. */
+ * it (memory) only costs the next state a parse. The file's own name
+ * (realpath: a path that names it otherwise, "a/../a/m.lua", is the same
+ * file) goes into real (n bytes). */
 static void keep(mbb_module_cache *c, lua_State *L, const char *name, const char *path, char *file,
-                 const struct stat *id) {
+                 const struct stat *id, char *real, size_t n) {
+    char *own = realpath(file, NULL);
+    snprintf(real, n, "%s", own ? own : file);
     cached_module *e = calloc(1, sizeof *e);
     if (!e) {
         free(file);
+        free(own);
         return;
     }
     e->file = file;
+    e->real = own ? own : strdup(file);
     e->id = *id;
     mb_buf_init(&e->code);
     e->name = strdup(name);
     e->path = strdup(path);
-    if (!e->name || !e->path || lua_dump(L, dump_writer, &e->code) != 0 || e->code.len == 0) {
+    if (!e->name || !e->path || !e->real || lua_dump(L, dump_writer, &e->code) != 0 || e->code.len == 0) {
         entry_free(e);
         return;
     }
     unsigned b = hash(name);
     pthread_rwlock_wrlock(&c->lock);
-    /* A stale entry for the same name and path goes: no state reads it now. */
-    for (cached_module **at = &c->bucket[b]; *at; at = &(*at)->next) {
+    /* A stale entry for the same name and path goes: no state reads it now.
+     * So do those of other paths that found the same file: each would be a
+     * change for the watcher, and reload the file again (to every process
+     * that loaded it: code_loaders.h). Their next require compiles it. */
+    for (cached_module **at = &c->bucket[b]; *at;) {
         cached_module *old = *at;
-        if (strcmp(old->name, name) == 0 && strcmp(old->path, path) == 0) {
+        if (strcmp(old->name, name) == 0 && (strcmp(old->path, path) == 0 || strcmp(old->real, e->real) == 0)) {
             *at = old->next;
             entry_free(old);
-            break;
+        } else {
+            at = &old->next;
         }
     }
     e->next = c->bucket[b];
@@ -201,8 +214,7 @@ static int search_cached(lua_State *L) {
             free(found);
             return lua_error(L);
         }
-        snprintf(file, sizeof file, "%s", found);
-        keep(c, L, name, path, found, &id);   /* takes found */
+        keep(c, L, name, path, found, &id, file, sizeof file);   /* takes found */
     }
     note_load(L, loaders, name, file);
     return 1;
@@ -219,9 +231,10 @@ int mbb_module_cache_compile(lua_State *L, mbb_module_cache *c, const char *name
         free(file);
         return 0;
     }
-    lua_pushstring(L, file);
+    char real[PATH_MAX];
+    keep(c, L, name, path, file, &id, real, sizeof real);   /* takes file */
+    lua_pushstring(L, real);
     lua_insert(L, -2);
-    keep(c, L, name, path, file, &id);   /* takes file */
     return 1;
 }
 

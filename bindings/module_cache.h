@@ -19,8 +19,9 @@ struct mbb_code_loaders;
 void mbb_module_cache_install(lua_State *L, mbb_module_cache *c, struct mbb_code_loaders *loaders, int at);
 
 /* Compile name's file (found on path) afresh, whatever the cache holds,
- * and keep it as the cached version. 1: pushed the file's name and the
- * chunk; 0: pushed an error message (not found, or a syntax error). */
+ * and keep it as the cached version. 1: pushed the file's own name
+ * (realpath: the loaders' key, code_loaders.h) and the chunk; 0: pushed an
+ * error message (not found, or a syntax error). */
 int mbb_module_cache_compile(lua_State *L, mbb_module_cache *c, const char *name, const char *path);
 
 /* Push a table {module = fingerprint} of the cached modules whose file

@@ -105,7 +105,6 @@ static look_result look(lua_State *L, mb_proc *self, int match) {
         m = atomic_load_explicit(&prev->next, memory_order_relaxed);
     }
     for (; m;) {
-        mb_msg *next = atomic_load_explicit(&m->next, memory_order_relaxed);
         if (m->kind == MB_MSG_CODE) {
             if (mb_decode(L, m->data, m->len, 1)) lua_pushnil(L);
             mbb_take_msg(self, prev, m);
@@ -114,24 +113,18 @@ static look_result look(lua_State *L, mb_proc *self, int match) {
             m = self->save.head;
             continue;
         }
-        uint64_t out = atomic_load_explicit(&self->messages_out, memory_order_relaxed);
+        /* The match may take messages out itself (mb.demonitor's flush, an
+         * unalias's): mb_mailbox_drop keeps this place right meanwhile. */
+        if (match) self->look_at = m, self->look_prev = prev, self->look_gone = false;
         int n = take_here(L, self, m, match);
         if (n < 0) return LOOK_FAILED;
-        if (match && atomic_load_explicit(&self->messages_out, memory_order_relaxed) != out) {
-            /* The match took messages out itself (mb.demonitor's flush, an
-             * unalias's): prev, m and next may be gone. m is taken if it
-             * is still there; else the look starts again from the top. */
-            mb_msg *before = NULL, *at = self->save.head;
-            while (at && at != m) before = at, at = atomic_load_explicit(&at->next, memory_order_relaxed);
-            if (n > 0 && at) {
-                mbb_take_msg(self, before, m);
-                --self->budget;
-                return LOOK_TAKEN;
+        if (match) {
+            prev = self->look_prev;
+            if (self->look_gone) {   /* m itself: what the match took is gone */
+                if (n > 0) lua_pop(L, 1);
+                m = prev ? atomic_load_explicit(&prev->next, memory_order_relaxed) : self->save.head;
+                continue;
             }
-            if (n > 0) lua_pop(L, 1);   /* what it took is gone */
-            prev = NULL;
-            m = self->save.head;
-            continue;
         }
         if (n > 0) {
             mbb_take_msg(self, prev, m);
@@ -139,7 +132,7 @@ static look_result look(lua_State *L, mb_proc *self, int match) {
             return LOOK_TAKEN;
         }
         prev = m;
-        m = next;
+        m = atomic_load_explicit(&m->next, memory_order_relaxed);   /* after the match: it may have gone */
     }
     if (match && prev) {
         self->refused = prev;

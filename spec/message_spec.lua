@@ -682,6 +682,25 @@ describe("mb.receive(match, timeout)", function()
       mb.send(pid, "go")
       assert.same({ "got", "go" }, h.expect(h.tuple("got"), "its report"))
     end
+    -- One that takes a message out at every call (a DOWN it makes and
+    -- flushes) sees each message once: the look started again from the
+    -- top at each, and never ended (found by review).
+    local pid = mb.spawn(function(parent)
+      local mb = require "moonbeam"
+      local dead = mb.spawn(function() end)
+      mb.sleep(20)
+      mb.send(mb.self(), "a")
+      mb.send(mb.self(), "b")
+      local calls = 0
+      local got = mb.receive(function(m)
+        calls = calls + 1
+        mb.demonitor(mb.monitor(dead), true)
+        return m == "never"
+      end, 0)
+      mb.send(parent, { "looked", got, calls })
+    end, mb.self())
+    assert.same({ "looked", nil, 2 }, h.expect(h.tuple("looked"), "its report"))
+    mb.exit(pid, "kill")
   end)
 
   it("can be repeated, each time taking the next match in order", function()

@@ -141,10 +141,10 @@ describe("mb.reload", function()
     f:write((read(dir .. "/rl_twin.lua"):gsub("return 1 end", "return 10 end", 1)))
     f:close()
     local mine = start_plain("rl_twin")
-    local also = mb.spawn(function()   -- a path of its own, the same file on it
-      package.path = package.path .. ";/nonexistent/?.lua"
+    local also = mb.spawn(function(dir)   -- a path of its own, the same file on it, named otherwise
+      package.path = dir .. "/other/../?.lua;" .. package.path
       require("rl_twin").main()
-    end)
+    end, dir)
     mb.send(also, mb.self())
     h.expect(function(m) return m == "up" end, "the process to start")
     local theirs = mb.spawn(function(other)

@@ -730,7 +730,7 @@ mb_console_server *mb_console_server_start(mb_runtime *rt, mb_proc *parent, cons
 fail:
     if (s->listen_fd >= 0) {
         close(s->listen_fd);
-        unlink(path);
+        mb_console_unlisten(path, &s->made);   /* and lets the file go */
     }
     if (s->wake[0] >= 0) close(s->wake[0]);
     if (s->wake[1] >= 0) close(s->wake[1]);

@@ -58,6 +58,10 @@ int mb_mailbox_drop(mb_proc *p, bool (*match)(const mb_msg *, void *), void *ud,
     for (mb_msg *m = p->save.head; m;) {
         mb_msg *next = atomic_load_explicit(&m->next, memory_order_relaxed);
         if (match(m, ud)) {
+            if (p->in_match) {   /* a receive's match runs this: its look's place (receive_api.c) */
+                if (m == p->look_at) p->look_gone = true;
+                else if (m == p->look_prev) p->look_prev = prev;
+            }
             mb_saveq_remove(&p->save, prev, m);
             mb_mailbox_taken(p, m);
             free(m);

@@ -192,6 +192,8 @@ typedef struct mb_proc {
     mb_ref call_ref;                  /* and the monitor's ref */
     _Atomic uint32_t doomed;          /* exit signals queued that nothing can spare it from ("kill"):
                                          never taken back, as it ends with the first of them */
+    mb_msg *look_at, *look_prev;      /* the message a receive's match looks at, and the one before */
+    bool look_gone;                   /* it: a removal inside the match keeps them right (mb_mailbox_drop) */
     mb_msg *refused;                  /* the last message a waiting receive's match refused */
     uint64_t refused_at;              /* (all before it too), at messages_out then (receive_api.c) */
     mb_pid serving_caller;            /* the call a gen_server's callback handles now (its caller */

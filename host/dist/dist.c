@@ -257,7 +257,7 @@ static void on_wake(void *arg) {
      * out (dist_conn.c, up): within STOP_FLUSH_MS and STOP_DIAL_MS (a
      * peer that reads nothing, or never answers, is closed then). A lookup
      * in epmd holds the loop until it ends: one begun now waits 1 s a
-     * step, one begun before up to 5 s. */
+     * step, one begun before 5 s a step, for each address it tries. */
     for (dist_conn *c = d->conns; c; c = c->next)
         if (c->state == C_UP) mb_dist_conn_finish(c);
         else if (c->state != C_CLOSED && !dialing_for_frames(c)) mb_dist_conn_close(c, "stopping");
