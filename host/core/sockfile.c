@@ -9,17 +9,19 @@
 mb_sockfile mb_sockfile_at(const char *path) {
     int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode)) return (mb_sockfile){true, fd};
+    if (fd >= 0 ? fstat(fd, &st) == 0 : lstat(path, &st) == 0) {
+        /* No descriptor to spare: known by device and inode alone, which
+         * a file made there after its removal might share. */
+        if (S_ISSOCK(st.st_mode)) return (mb_sockfile){true, fd, st.st_dev, st.st_ino};
+    }
     if (fd >= 0) close(fd);
-    return (mb_sockfile){false, -1};
+    return (mb_sockfile){false, -1, 0, 0};
 }
 
 void mb_sockfile_remove(const char *path, mb_sockfile *made) {
     if (!made->held) return;
-    struct stat held, now;
-    if (fstat(made->fd, &held) == 0 && lstat(path, &now) == 0 && now.st_dev == held.st_dev &&
-        now.st_ino == held.st_ino)
-        unlink(path);
-    close(made->fd);
-    *made = (mb_sockfile){false, -1};
+    struct stat now;
+    if (lstat(path, &now) == 0 && now.st_dev == made->dev && now.st_ino == made->ino) unlink(path);
+    if (made->fd >= 0) close(made->fd);
+    *made = (mb_sockfile){false, -1, 0, 0};
 }

@@ -3,15 +3,19 @@
  * listener's socket, or any other file. An O_PATH descriptor on the file
  * keeps its inode from being given to another file meanwhile (ext4 gives
  * a new file the inode just freed), so device and inode tell it exactly,
- * whatever was done to it (a chmod included). */
+ * whatever was done to it (a chmod included). With no descriptor to spare,
+ * device and inode alone: the file is still removed at the close. */
 #ifndef MB_SOCKFILE_H
 #define MB_SOCKFILE_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 typedef struct mb_sockfile {
     bool held;
-    int fd;   /* O_PATH, on the socket file made */
+    int fd;       /* O_PATH, on the socket file made (-1: none could be opened) */
+    dev_t dev;    /* the file's device and inode */
+    ino_t ino;
 } mb_sockfile;
 
 /* Hold the socket file at path (call right after the bind); none held if
