@@ -322,6 +322,20 @@ describe("mb.exit(pid, reason)", function()
     assert.is_true(mb.alive(a))
   end)
 
+  -- Erlang's normal and kill are atoms (mb.atom, or a reason that came
+  -- from a node): the atom normal killed a process that does not trap
+  -- exits, and the atom kill could be trapped.
+  it("with the atoms normal and kill does what the strings do", function()
+    local a = h.echo()
+    mb.exit(a, mb.atom("normal"))
+    assert.is_true(h.ping(a))
+    local b = h.echo(mb.self())
+    h.call(b, "trap", true)
+    local ref = mb.monitor(b)
+    mb.exit(b, mb.atom("kill"))
+    assert.equal("killed", h.reason(ref))
+  end)
+
   it("with \"normal\" reaches a trapping process as {\"EXIT\", sender, \"normal\"}", function()
     local a = h.echo(mb.self())
     h.call(a, "trap", true)

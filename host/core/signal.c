@@ -290,12 +290,12 @@ typedef enum exit_action { EXIT_IGNORED, EXIT_TRAPPED, EXIT_ENDS, EXIT_KILLED } 
 
 static exit_action exit_action_of(const mb_proc *p, const mb_msg *sig) {
     bool trapping = atomic_load_explicit(&p->trap_exit, memory_order_relaxed);
-    bool normal = mb_encoded_is(sig->data, sig->len, "normal");
+    bool normal = mb_encoded_name_is(sig->data, sig->len, "normal");   /* an atom from a node too */
     switch (sig->kind) {
     case MB_SIG_LINK_EXIT:
         return trapping ? EXIT_TRAPPED : normal ? EXIT_IGNORED : EXIT_ENDS;
     case MB_SIG_EXIT:
-        if (mb_encoded_is(sig->data, sig->len, "kill")) return EXIT_KILLED;
+        if (mb_encoded_name_is(sig->data, sig->len, "kill")) return EXIT_KILLED;
         if (trapping) return EXIT_TRAPPED;
         return !normal || sig->from == p->pid ? EXIT_ENDS : EXIT_IGNORED;
     case MB_SIG_OVERFLOW:                      /* its mailbox ends it: no trapping */

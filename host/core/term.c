@@ -242,6 +242,12 @@ int mb_encoded_is(const uint8_t *p, size_t len, const char *s) {
            memcmp(p + 2, s, n) == 0;
 }
 
+int mb_encoded_name_is(const uint8_t *p, size_t len, const char *s) {
+    size_t n = strlen(s);
+    return n < 128 && len == n + 2 && (p[0] == MB_T_STRING || p[0] == MB_T_ATOM) && p[1] == n &&
+           memcmp(p + 2, s, n) == 0;
+}
+
 int mb_term_list(const uint8_t *p, const uint8_t *end, uint64_t *count, const uint8_t **first) {
     if (mb_varint_get(&p, end, count) || *count > (uint64_t)(end - p)) return -1;
     *first = p;

@@ -163,5 +163,7 @@ mb_small_term mb_small_id(int tag, uint64_t v);
 
 /* Whether an encoded value is exactly the string s. */
 int mb_encoded_is(const uint8_t *p, size_t len, const char *s);
+/* The same, or the atom s (mb.atom: Erlang's normal and kill are atoms). */
+int mb_encoded_name_is(const uint8_t *p, size_t len, const char *s);
 
 #endif
