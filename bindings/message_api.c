@@ -347,7 +347,6 @@ static int l_recv_request(lua_State *L) {
     mb_proc *self = mbb_self(L);
     bool short_path = lua_toboolean(L, 1);
     lua_settop(L, 0);
-    self->serving_ref = 0;   /* the callback that handled the last one returned */
     if (self->in_match) return mbb_raisef(L, "receive: cannot receive inside a match function");
     mb_signal_drain(self);
     if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);
@@ -361,7 +360,8 @@ static int l_recv_request(lua_State *L) {
             fputs("moonbeam: a gen_server dropped a message that does not decode\n", stderr);
             continue;
         }
-        if (kind == 1) {   /* a call: its from may be handed off (mb_codec_ref_sent) */
+        if (kind == 1) {   /* a call: its from may be handed off (mb_codec_ref_sent); one left
+                              from an answered call is harmless (mb_call_deferred compares) */
             self->serving_caller = (mb_pid)(uintptr_t)lua_touserdata(L, 1);
             self->serving_ref = (mb_ref)(uintptr_t)lua_touserdata(L, 2);
         }

@@ -33,11 +33,11 @@ static int l_code_loaders(lua_State *L) {
     const char *name = luaL_checkstring(L, 1), *file = luaL_checkstring(L, 2);
     mb_proc *self = mbb_self(L);
     mbb_lua_host *lh = host_of(L);
-    lua_createtable(L, 0, 0);
     mb_pid *pids;
     size_t n;
     if (mbb_code_loaders_of(lh->loaders, &self->rt->procs, name, file, &pids, &n))
         return mbb_raisef(L, "reload: out of memory");
+    lua_createtable(L, (int)n, 0);
     for (size_t i = 0; i < n; i++) {
         mbb_push_pid(L, pids[i]);
         lua_rawseti(L, -2, (int)i + 1);

@@ -21,20 +21,20 @@ local EXIT_MARK = mb._gen_exit_mark()
 local function deep_copy(v)
   if type(v) ~= "table" then return v end
   local getmt, setmt = debug.getmetatable, debug.setmetatable
-  local copies, todo = { [v] = {} }, { v }
+  local copies, walk = { [v] = {} }, { v }
   local function copy_of(x)
     if type(x) ~= "table" then return x end
     local c = copies[x]
     if not c then
       c = {}
       copies[x] = c
-      todo[#todo + 1] = x
+      walk[#walk + 1] = x
     end
     return c
   end
-  while #todo > 0 do
-    local t = todo[#todo]
-    todo[#todo] = nil
+  while #walk > 0 do
+    local t = walk[#walk]
+    walk[#walk] = nil
     local c = copies[t]
     for k, x in next, t do c[copy_of(k)] = copy_of(x) end
     setmt(c, getmt(t))
