@@ -28,13 +28,22 @@ static int l_node(lua_State *L) {
     return 1;
 }
 
-/* core.nodes() -> the connected nodes' names. */
+/* core.nodes([kind]) -> the names of the connected nodes of that kind:
+ * "visible" (the default), "hidden" or "connected" (both), as nodes/1. */
 static int l_nodes(lua_State *L) {
+    static const char *const kinds[] = {"visible", "hidden", "connected", NULL};
+    static const mb_nodes_kind kind_of[] = {MB_NODES_VISIBLE, MB_NODES_HIDDEN, MB_NODES_CONNECTED};
+    int k = 0;
+    if (!lua_isnoneornil(L, 1)) {
+        const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : "";
+        while (kinds[k] && strcmp(kinds[k], s) != 0) k++;
+        if (!kinds[k]) mbb_raisef(L, "nodes: kind must be \"visible\", \"hidden\" or \"connected\"");
+    }
     mb_dist *d = mb_dist_of(mbb_self(L)->rt);
     size_t n = 0, cap = 1024, need;
     char *names = NULL;
     /* Into a buffer Lua owns (a raise frees it), grown while nodes come. */
-    while (d && (need = mb_dist_nodes(d, names = lua_newuserdata(L, cap), cap, &n)) > cap) {
+    while (d && (need = mb_dist_nodes(d, kind_of[k], names = lua_newuserdata(L, cap), cap, &n)) > cap) {
         lua_pop(L, 1);
         cap = need * 2;
     }

@@ -444,14 +444,22 @@ mb_dist *mb_dist_of(mb_runtime *rt) { return mb_runtime_attached(rt, &dist_key);
 
 const char *mb_dist_node(const mb_dist *d) { return d->node; }
 
-size_t mb_dist_nodes(mb_dist *d, char *buf, size_t cap, size_t *count) {
+/* Whether c is up and of that kind. A connection is hidden when either end
+ * is; this node always publishes itself. Lock held. */
+static bool listed(const dist_conn *c, mb_nodes_kind kind) {
+    if (c->state != C_UP) return false;
+    bool visible = c->peer_flags & MB_DFLAG_PUBLISHED;
+    return kind & (visible ? MB_NODES_VISIBLE : MB_NODES_HIDDEN);
+}
+
+size_t mb_dist_nodes(mb_dist *d, mb_nodes_kind kind, char *buf, size_t cap, size_t *count) {
     pthread_mutex_lock(&d->lock);
     size_t n = 0, bytes = 0;
     for (dist_conn *c = d->conns; c; c = c->next)
-        if (c->state == C_UP) n++, bytes += strlen(c->peer) + 1;
+        if (listed(c, kind)) n++, bytes += strlen(c->peer) + 1;
     if (bytes <= cap)
         for (dist_conn *c = d->conns; c; c = c->next)
-            if (c->state == C_UP) buf = stpcpy(buf, c->peer) + 1;
+            if (listed(c, kind)) buf = stpcpy(buf, c->peer) + 1;
     pthread_mutex_unlock(&d->lock);
     *count = n;
     return bytes;

@@ -44,10 +44,15 @@ void mb_dist_free(mb_dist *d);
 /* The node rt runs as, or NULL when it is not distributed. Any thread. */
 mb_dist *mb_dist_of(mb_runtime *rt);
 const char *mb_dist_node(const mb_dist *d);
-/* The names of the nodes connected now, one after another, each ending in
- * '\0', into buf if they fit in cap bytes (*count of them then). Returns
- * the bytes they take: when more than cap, nothing was written. */
-size_t mb_dist_nodes(mb_dist *d, char *buf, size_t cap, size_t *count);
+/* Which connected nodes mb_dist_nodes names, as Erlang's nodes/1: those
+ * that published themselves (erlang:nodes()), hidden ones (erl -hidden, a
+ * C node), or both. */
+typedef enum { MB_NODES_VISIBLE = 1, MB_NODES_HIDDEN = 2, MB_NODES_CONNECTED = 3 } mb_nodes_kind;
+/* The names of the nodes of that kind connected now, one after another,
+ * each ending in '\0', into buf if they fit in cap bytes (*count of them
+ * then). Returns the bytes they take: when more than cap, nothing was
+ * written. */
+size_t mb_dist_nodes(mb_dist *d, mb_nodes_kind kind, char *buf, size_t cap, size_t *count);
 /* Connect to node (unless connected), answering (pid, ref) with {true} or
  * {false, reason} once up or failed. -1 when the host stops. */
 int mb_dist_connect(mb_dist *d, const char *node, mb_pid pid, mb_ref ref);
