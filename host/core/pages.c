@@ -58,8 +58,9 @@ typedef struct slab_plan {
  * unless 4 KB pages faulted in faster at their latest try. Under a
  * hypervisor that gives memory back to its host (free page reporting: the
  * guest's free 2 MB blocks are handed back after a few seconds unused), a
- * huge page made of such memory took ~2.3 ms to fault in where one used a
- * moment ago took 0.3 ms, and 2 MB of 4 KB pages 0.8 ms either way: a
+ * huge page made of such memory took ~3.3 ms to fault in and write where
+ * one used a moment ago took 0.13 ms, and 2 MB of 4 KB pages ~3 ms either
+ * way, most of it the first write to each page (bench/pagefault.c): a
  * gen_server's start, 38 KB of new memory, went from 18 to 57 µs when the
  * host's memory had been idle. Huge pages are tried again every
  * MB_PAGES_HUGE_RETRY slabs, 4 KB ones once after a huge slab that was
