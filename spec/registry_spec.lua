@@ -599,6 +599,8 @@ describe("registry", function()
       assert.is_true(mb.unregister({ "via", name, "t" }))
       local err = h.usage_error("send_after", mb.send_after, 1, { "via", name, "t" }, "m")
       assert.equal("send_after: no process is registered as {via, " .. name .. ", t}", err)
+      err = h.usage_error("send", mb.send, { "via", name, { "svc", 2 } }, "m")
+      assert.equal("send: no process is registered as {via, " .. name .. ', {"svc", 2}}', err)
       mb.sleep(5)
       while mb.receive(0) do end
     end)

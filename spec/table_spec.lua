@@ -817,6 +817,18 @@ describe("TTL", function()
     assert.is_false(tab.member(t, "x"))
   end)
 
+  it("insert_new of a key whose objects all expired succeeds, in every type of table", function()
+    for _, type in ipairs({ "set", "ordered_set", "bag", "duplicate_bag" }) do
+      local t = tab.new({ type = type })
+      assert.is_true(tab.insert(t, "lock", "old", 10))
+      mb.sleep(25)   -- expired, and no sweep of the shard yet (one each 50 ms)
+      assert.is_false(tab.member(t, "lock"), type)
+      assert.is_true(tab.insert_new(t, "lock", "new"), type)
+      local v = tab.lookup(t, "lock")
+      assert.equal("new", type:find("bag") and v[1] or v, type)
+    end
+  end)
+
   it("last and prev step over expired keys that no write has swept, one or many in a row", function()
     local t = tab.new({ type = "ordered_set" })
     local live = {}

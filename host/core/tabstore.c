@@ -487,11 +487,11 @@ int mb_tabstore_insert(mb_tabstore *st, mb_span key, mb_span value, double ttl_m
         return MB_TAB_ENOMEM;
     }
     if (now >= sh->next_sweep) sweep(st, sh, now);
-    /* Expired objects of the key go first where they would count: a set's
+    /* Expired objects of the key go first where they would count: an
      * insert_new, a bag's value already there. A duplicate_bag's insert
      * looks at none (it appends), and its expired ones are invisible until
      * a sweep: purging them walked the key's whole group at each insert. */
-    if (st->type != MB_TAB_DUPLICATE_BAG) purge_key(st, sh, hash, key, now);
+    if (st->type != MB_TAB_DUPLICATE_BAG || mode == MB_TAB_ONLY_NEW) purge_key(st, sh, hash, key, now);
     int rc = insert_locked(st, sh, e, mode, inserted);
     if (*inserted) fit(st, sh, e, now);
     unlock_shard(st, sh, true);

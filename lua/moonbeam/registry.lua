@@ -343,9 +343,14 @@ function M.take_for_spawn(take)
   return ok
 end
 
---- show(name): how a via name reads in messages.
+--- show(name): how a via name reads in messages: an array key written out
+-- on one line, as the console prints it.
 function M.show(name)
-  return ("{via, %s, %s}"):format(tostring(name[2]), tostring(name[3]))
+  local key = name[3]
+  if type(key) == "table" then
+    key = require("moonbeam.pretty").format(key, { width = math.huge, depth = 4, items = 16, string = 64 })
+  end
+  return ("{via, %s, %s}"):format(tostring(name[2]), tostring(key))
 end
 
 return M
