@@ -129,3 +129,7 @@ bool mbb_in_collector(lua_State *L) {
     int32_t v = vmstate_at(word_at(L, g_in_L), vmstate_in_g);
     return v == VMSTATE_GC || v == VMSTATE_EXIT;
 }
+
+bool mbb_in_c_function(lua_State *L) {
+    return vmstate_in_g >= 0 && vmstate_at(word_at(L, g_in_L), vmstate_in_g) == VMSTATE_C;
+}

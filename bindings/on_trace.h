@@ -20,5 +20,10 @@ bool mbb_surely_on_trace(lua_State *L);
  * unwound through frames LuaJIT gives the unwinder no way through: the
  * host crashed. Loads only, as mbb_on_trace. */
 bool mbb_in_collector(lua_State *L);
+/* Whether L's state runs a C function (one of LuaJIT's library functions,
+ * or any lua_CFunction), where the stack's top is where the function left
+ * it; false in the interpreter (bytecode, or a builtin's fast path such as
+ * tostring's), and when that cannot be told. Loads only, as mbb_on_trace. */
+bool mbb_in_c_function(lua_State *L);
 
 #endif

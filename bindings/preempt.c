@@ -299,15 +299,29 @@ static void force_gc_step(mbb_lua *lp) {
 /* The kind's refusable (kind.h): a state running compiled code cannot take
  * the allocator's error (on_trace.h). It gets the block, and its trace is
  * sent out to the interpreter at its next look at the collector, as a
- * doomed one is (force_gc_step), where the next refusal is taken. Plain
+ * doomed one is (force_gc_step), where the next refusal is taken, inside
+ * a C function, or the process ends at its next instruction. Plain
  * stores, from inside the allocator. */
 bool mbb_refusable(mb_proc *p) {
     mbb_lua *lp = p->state;
     if (!lp || !lp->L) return true;
     if (mbb_in_collector(lp->L)) return false;   /* the next allocation outside it is refused */
-    if (!mbb_on_trace(lp->L)) return true;
-    force_gc_step(lp);
-    return false;
+    if (mbb_on_trace(lp->L)) {
+        force_gc_step(lp);
+        return false;
+    }
+    /* Only a C function has the stack's top where LuaJIT's "not enough
+     * memory" may go. In the interpreter (a table's growth, a
+     * concatenation, or tostring's fast path making a string, which can
+     * grow the string table by 256 KB) the LuaJIT this host runs on (2022)
+     * writes that error where the top was last left, which can lie over a
+     * live frame; the unwinder then crashed the host (LuaJIT fixed it in
+     * November 2022). There a block past the memory limit is granted, and
+     * the process ends at its next instruction, as a kill ends it. (A C
+     * stack nearly used up is still refused there: granted, the recursion
+     * through C that used it would go on, past the stack's end.) */
+    if (p->mem_exceeded && !mbb_in_c_function(lp->L)) return !mbb_end_soon(p);
+    return true;
 }
 
 /* The kind's end_soon (kind.h): past its memory limit, p ends at its next

@@ -148,6 +148,24 @@ describe("spawn_opt memory_limit", function()
     end
   end)
 
+  -- The same fault, from a larger block: tostring's fast path making a
+  -- string grows the string table (256 KB at 32,768 strings), which the
+  -- allocator refused, and the host crashed (SIGSEGV in LuaJIT's unwinder).
+  -- In the interpreter nothing is refused now: the process ends at its next
+  -- instruction (bindings/preempt.c, mbb_refusable).
+  it("ends a process whose tostring grows the string table past it, interpreted or compiled", function()
+    for _, limit in ipairs({ 500000, 900000, 1000000, MiB }) do
+      for _, jit_on in ipairs({ true, false }) do
+        local _, ref = mb.spawn_opt(function(on)
+          if not on then require("jit").off() end
+          local t, i = {}, 0
+          while true do i = i + 1; t[i] = string.upper(tostring(i)) end
+        end, { monitor = true, memory_limit = limit }, jit_on)
+        assert.equal("memory_limit", h.reason(ref, 10000))
+      end
+    end
+  end)
+
   it("stops a process at the instruction after a small block takes it past the limit", function()
     local _, ref = mb.spawn_opt(function(parent)
       local mb = require "moonbeam"

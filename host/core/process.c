@@ -108,8 +108,9 @@ void mb_proc_free(mb_proc *p) {
  * LIMIT_GRACE of its limit (end_soon, kind.h): LuaJIT's "not enough
  * memory" raised inside one of its fast functions (tostring) is written
  * where that function left the stack's top, which can lie over a live
- * frame, and the host crashed. Larger blocks, where a runaway allocation
- * is, are refused as before. */
+ * frame, and the host crashed. Larger blocks are refused where the kind
+ * says the state can take that error (mb_kind's refusable: for Lua, only
+ * inside a C function); elsewhere they too end the process soon. */
 #define LIMIT_SMALL ((size_t)16 << 10)
 #define LIMIT_GRACE ((size_t)64 << 10)
 
