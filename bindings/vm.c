@@ -398,6 +398,11 @@ static int build_crash(lua_State *L) {
 static void crashed(mb_proc *p) {
     mbb_lua *lp = p->state;
     lua_State *L = lp->L;
+    /* No collection while the reason is made: a finalizer's error raised
+     * there (LuaJIT passes it on to the allocation that ran it) took the
+     * crash's place, as "crashed", and nothing was logged. The state ends
+     * after this; its garbage goes with it. */
+    lua_gc(L, LUA_GCSTOP, 0);
     if (lua_cpcall(L, build_crash, p)) {   /* a crash near the memory limit: allocate under protection */
         lua_pop(L, 1);
         if (p->mem_exceeded) set_reason_str(p, "memory_limit");

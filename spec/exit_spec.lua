@@ -511,6 +511,26 @@ describe("exit reasons larger than max_message_size", function()
     assert.same({ "EXIT", pid, reason }, h.relayed(a))
   end)
 
+  -- A finalizer's error raised while the crash's reason was made took its
+  -- place, as "crashed" (4 runs in 5), and nothing was logged.
+  it("a crash beside garbage whose finalizers raise still ends with {\"error\", message, traceback}", function()
+    for _ = 1, 5 do
+      local _, ref = mb.spawn_monitor(function()
+        for i = 1, 1000 do
+          local p = newproxy(true)
+          getmetatable(p).__gc = function() error("finalizer " .. i) end
+        end
+        error("the real error")
+      end)
+      local reason = h.reason(ref)
+      assert.is_table(reason)
+      assert.equal("error", reason[1])
+      -- Either error: LuaJIT raises a finalizer's where its collection ran.
+      assert.is_truthy(reason[2]:find("the real error", 1, true) or reason[2]:find("finalizer %d+$"), reason[2])
+      assert.matches("traceback", reason[3])
+    end
+  end)
+
   it("a crash with a too-large error message ends with a bounded reason that keeps the traceback", function()
     limited(4096)
     local _, ref = mb.spawn_monitor(function() error(string.rep("y", 5000), 0) end)
