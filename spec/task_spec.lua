@@ -775,6 +775,23 @@ describe("task.await after a timeout", function()
     raised(task.await, t, 10)
     assert.same({ "exit", "killed" }, { task.yield(t, 0) })
   end)
+
+  -- Its result and DOWN taken from the mailbox by other code (the
+  -- console's flush()): await and shutdown waited for that DOWN for good.
+  it("raises on time, as shutdown returns, when the task's messages were taken before", function()
+    for _, stop in ipairs({ "await", "shutdown" }) do
+      local t = task.async(function() return 5 end)
+      mb.sleep(50)
+      while mb.receive(0) do end
+      local t0 = mb.now()
+      if stop == "await" then
+        assert.same({ "timeout" }, raised(task.await, t, 100))
+      else
+        task.shutdown(t, 100)
+      end
+      assert.is_true(mb.now() - t0 < 2000, stop)
+    end
+  end)
 end)
 
 describe("task.yield once the task finished", function()

@@ -151,11 +151,30 @@ local function down_of(t, timeout)
   return receive(function(m) return type(m) == "table" and m[1] == "DOWN" and m[2] == t.ref end, timeout)
 end
 
+-- Whether the caller still monitors pid (its DOWN not yet sent).
+local function monitoring(pid)
+  for _, p in ipairs(mb.info(mb.self()).monitors) do
+    if p == pid then return true end
+  end
+  return false
+end
+
+-- The DOWN of t, killed: nil when it was taken from the mailbox before
+-- (the console's flush()), once t is gone and its monitor with it. Waiting
+-- for it alone hung await and shutdown for good.
+local function down_of_killed(t)
+  while true do
+    local down = down_of(t, 100)
+    if down then return down end
+    if not mb.alive(t.pid) and not monitoring(t.pid) then return down_of(t, 0) end
+  end
+end
+
 -- The stopped task's outcome, from its DOWN or a result sent just before.
 local function stopped(t, down)
   local late = receive(function(m) return type(m) == "table" and m[1] == RESULT and m[2] == t.tag end, 0)
   mb.unalias(t.tag)
-  t.done = late and { "ok", late[3] } or { "exit", down[5] }
+  t.done = late and { "ok", late[3] } or { "exit", down and down[5] or "killed" }
 end
 
 local function unlink(t)
@@ -166,7 +185,7 @@ end
 local function kill(t)
   unlink(t)
   mb.exit(t.pid, "kill")
-  stopped(t, down_of(t))
+  stopped(t, down_of_killed(t))
 end
 
 --- await(t, [timeout]) -> the result; raises {"timeout"} or {"exit", reason}.
@@ -205,7 +224,7 @@ function M.shutdown(t, timeout)
   local down = down_of(t, ms)
   if not down then
     mb.exit(t.pid, "kill")
-    down = down_of(t)
+    down = down_of_killed(t)
   end
   stopped(t, down)
   return shut(t)
