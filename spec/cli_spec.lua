@@ -537,12 +537,15 @@ describe("moonbeam with a bad command line", function()
     end
   end)
 
-  it("exits 2 when --max-processes is not a positive number", function()
+  it("exits 2 when --max-processes is not a number from 2 to 2097152", function()
     local path = sh.script("print('should not run')")
     finally(sh.cleanup)
-    local status, out = sh.run(BIN .. " --max-processes nope run " .. sh.quote(path))
-    assert.equal(2, status)
-    assert.equal("", out)
+    for _, bad in ipairs({ "nope", "0", "1", "2097153" }) do
+      local status, out, err = sh.run(BIN .. " --max-processes " .. bad .. " run " .. sh.quote(path))
+      assert.equal(2, status, bad)
+      assert.equal("", out)
+      assert.matches("%-%-max%-processes needs a number from 2 to 2097152", err)
+    end
   end)
 end)
 
@@ -569,7 +572,7 @@ describe("moonbeam's words when it cannot start or run", function()
     assert.equal("moonbeam: max_processes must be from 2 to 2097152\n", err)
   end)
 
-  it("refuses a MOONBEAM_* value that is no whole number from 1 up, and --max-processes 1", function()
+  it("refuses a MOONBEAM_* value that is no whole number from 1 up, and MOONBEAM_MAX_PROCESSES=1", function()
     for _, bad in ipairs { "abc", "0", "-1", "2.5" } do
       local status, out, err = sh.run("MOONBEAM_SCHEDULERS=" .. bad .. " " .. BIN .. " -e 'print(1)'")
       assert.equal(1, status, bad)
@@ -577,7 +580,7 @@ describe("moonbeam's words when it cannot start or run", function()
       assert.equal("moonbeam: MOONBEAM_SCHEDULERS must be a whole number from 1 up, got '" .. bad .. "'\n", err)
     end
     assert.equal(0, (sh.run("MOONBEAM_SCHEDULERS= " .. BIN .. " -e 'print(1)'")))
-    local status, _, err = sh.run(BIN .. " --max-processes 1 -e 'print(1)'")
+    local status, _, err = sh.run("MOONBEAM_MAX_PROCESSES=1 " .. BIN .. " -e 'print(1)'")
     assert.equal(1, status)
     assert.matches("max_processes must be from 2", err)
   end)

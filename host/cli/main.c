@@ -97,12 +97,12 @@ typedef struct options {
 
 enum { OPT_NONE = 0, OPT_TAKEN = 1, OPT_EXIT = 2, OPT_BAD = -1 };
 
-static int parse_count(const char *flag, const char *s, long max, long *out) {
+static int parse_count(const char *flag, const char *s, long min, long max, long *out) {
     char *end;
     errno = 0;
     long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || errno || *end || v < 1 || v > max) {
-        fprintf(stderr, "moonbeam: %s needs a number from 1 to %ld\n", flag, max);
+    if (!s || errno || *end || v < min || v > max) {
+        fprintf(stderr, "moonbeam: %s needs a number from %ld to %ld\n", flag, min, max);
         return OPT_BAD;
     }
     *out = v;
@@ -124,15 +124,15 @@ static int parse_option(int argc, char **argv, int *i, options *o, bool after_sc
         printf("moonbeam %s (%s)\n", MB_VERSION, LUAJIT_VERSION);
         return OPT_EXIT;
     }
-    if (strcmp(a, "--schedulers") == 0) return parse_count(a, value_of(argc, argv, i), 1024, &o->schedulers);
+    if (strcmp(a, "--schedulers") == 0) return parse_count(a, value_of(argc, argv, i), 1, 1024, &o->schedulers);
     if (strcmp(a, "--blocking-threads") == 0)
-        return parse_count(a, value_of(argc, argv, i), MB_BLOCKING_MAX, &o->blocking);
+        return parse_count(a, value_of(argc, argv, i), 1, MB_BLOCKING_MAX, &o->blocking);
     if (strcmp(a, "--max-processes") == 0)
-        return parse_count(a, value_of(argc, argv, i), MB_MAX_SLOTS, &o->max_procs);
+        return parse_count(a, value_of(argc, argv, i), 2, MB_MAX_SLOTS, &o->max_procs);
     if (strcmp(a, "--shutdown-timeout") == 0)
-        return parse_count(a, value_of(argc, argv, i), 86400000L, &o->shutdown_ms);
-    if (strcmp(a, "--dist-port") == 0) return parse_count(a, value_of(argc, argv, i), 65535, &o->dist_port);
-    if (strcmp(a, "--net-ticktime") == 0) return parse_count(a, value_of(argc, argv, i), 86400, &o->ticktime);
+        return parse_count(a, value_of(argc, argv, i), 1, 86400000L, &o->shutdown_ms);
+    if (strcmp(a, "--dist-port") == 0) return parse_count(a, value_of(argc, argv, i), 1, 65535, &o->dist_port);
+    if (strcmp(a, "--net-ticktime") == 0) return parse_count(a, value_of(argc, argv, i), 1, 86400, &o->ticktime);
     if (strcmp(a, "--sname") == 0 || strcmp(a, "--name") == 0 || strcmp(a, "--cookie") == 0 ||
         strcmp(a, "--dist-address") == 0) {
         const char *v = value_of(argc, argv, i);
