@@ -270,6 +270,11 @@ describe("the console", function()
     term:enter("kill(p)")
     s = term:enter("alive(p)")
     assert.matches("mb%(10%)> alive%(p%)\nfalse\n", s)
+    -- A chunk's own return values come before the echo of its assignment.
+    s = term:enter("c = 5; return 7")
+    assert.matches("mb%(11%)> c = 5; return 7\n7\n", s)
+    s = term:enter("v()")
+    assert.matches("mb%(12%)> v%(%)\n7\n", s)
   end)
 
   it("shows a server's callback module, where a process waits, and its first messages", function()

@@ -254,7 +254,7 @@ local function eval(chunk)
   local r = run_interruptible(f)
   chunk_running = nil
   if r[1] then
-    if names then
+    if names and r.n == 1 then   -- a chunk's own return values come first ("t = now(); return now() - t")
       r = { n = #names + 1, true }
       for i, name in ipairs(names) do r[i + 1] = rawget(_G, name) end
     end
