@@ -343,6 +343,8 @@ describe("the console", function()
 
   it("does not offer moonbeam's internal names on Tab, only its API", function()
     term = console()
+    term:enter([[rg = require "moonbeam.registry"]])
+    term:enter([[lg = require "moonbeam.logger"]])
     -- Each line is typed, completed with Tab, then run: what it shows is
     -- what completion made of it. The internal names (docs/reference.md
     -- lists the public ones) would complete these prefixes.
@@ -363,6 +365,11 @@ describe("the console", function()
       { "mb.unl", "mb.unlink" },            -- public, bound on a first look-up
       { "mb.cancel_", "mb.cancel_timer" },  -- likewise
       { "gen.sto", "gen.stop" },            -- public in gen_server
+      { "rg.take", "rg.take" },             -- take_for_spawn
+      { "rg.whe", "rg.whe" },               -- whereis_via
+      { "rg.sta", "rg.start_link" },        -- public, beside serve_started's "s"
+      { "lg.rep", "lg.rep" },               -- report
+      { "lg.rem", "lg.remove_handler" },    -- public
     }
     local s
     for _, c in ipairs(cases) do

@@ -336,6 +336,11 @@ for _, k in ipairs({
   "enter", "run",
   -- moonbeam.agent: the callbacks of its gen_server
   "init", "handle_call", "handle_cast",
+  -- moonbeam.registry: via names, for the name-taking calls
+  "serve_started", "is_via", "check_via", "whereis_via", "register_via", "unregister_via",
+  "take_for_spawn", "show",
+  -- moonbeam.logger: the runtime's reports, and its level table
+  "report", "LEVELS",
 }) do INTERNAL[k] = true end
 
 local function is_internal(v, k)
