@@ -119,6 +119,24 @@ describe("moonbeam attach", function()
     assert.not_matches("Ctrl-C ends top", s, 1, true)
   end)
 
+  -- Printing ran outside what Ctrl-C may stop: a Ctrl-C there killed the
+  -- console process at once, its globals with it.
+  it("stops the printing of a big result on Ctrl-C, keeping the console", function()
+    host()
+    local c = attach()
+    c:enter("kept = 'here'")
+    c:enter('do local h = {} for i = 1, 1000000 do h["k" .. i] = i end '
+      .. 'local x = {} for i = 1, 40 do x[i] = h end Y = {} for i = 1, 40 do Y[i] = x end end')
+    c:type("Y")
+    c:key("Enter")
+    tty.sleep_ms(500)   -- printing it takes seconds: sorting a million keys, forty times
+    c:key("C-c")
+    c:wait_for("interrupted (Ctrl-C)", nil, true)
+    local s = c:enter("kept")
+    assert.matches('\n"here"\n', s)
+    assert.not_matches("the globals are gone", s, 1, true)
+  end)
+
   it("gives a terminal a new console process when its own is killed", function()
     host()
     local a, b = attach(), attach()

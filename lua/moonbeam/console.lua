@@ -259,8 +259,11 @@ local function eval(chunk)
       for i, name in ipairs(names) do r[i + 1] = rawget(_G, name) end
     end
     results[input], results[input - RESULTS_KEPT] = r[2], nil
-    show_results(r)
-  else
+    -- Printing a big result takes a while too: a Ctrl-C there stops it,
+    -- as it stops the evaluation (it killed the console, globals and all).
+    r = run_interruptible(function() show_results(r) end)
+  end
+  if not r[1] then
     local e = r[2]
     show_error(e[1], e[2])
   end
