@@ -381,8 +381,11 @@ static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
      * recorded, a hook cleared) may have been under way when this signal
      * came, and left the hook set but not installed. */
     if (lua_gethookmask(lp->L) & LUA_MASKCOUNT) lua_sethook(lp->L, NULL, 0, 0);
-    lua_sethook(lp->L, preempt_hook, LUA_MASKCOUNT,
-                doomed || p->dying ? NEXT_HOOK_COUNT : PREEMPT_HOOK_COUNT);   /* dying: mbb_exit_soon's */
+    /* dying: mbb_exit_soon's; a console's Ctrl-C asked: taken at the next
+     * instruction (a loop of C calls, os.execute's, runs few between two
+     * looks, and 1000 of them took minutes) */
+    bool soon = doomed || p->dying || atomic_load_explicit(&p->interrupt, memory_order_relaxed) == MB_INTR_ASKED;
+    lua_sethook(lp->L, preempt_hook, LUA_MASKCOUNT, soon ? NEXT_HOOK_COUNT : PREEMPT_HOOK_COUNT);
 }
 
 static void install_preempt_handler(void) {

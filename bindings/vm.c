@@ -573,6 +573,9 @@ static void run_slice(mb_proc *p) {
     p->budget = mbb_slice_budget();
     p->yield = MB_YIELD_NONE;
     p->tab_out_busy = false;   /* a table call that raised left it marked (table_api.c) */
+    /* A console's Ctrl-C asked while it was off its scheduler (a C call the
+     * monitor handed the scheduler off from): taken at its first instruction. */
+    if (atomic_load_explicit(&p->interrupt, memory_order_relaxed) == MB_INTR_ASKED) mbb_exit_soon(lua_of(p)->L);
     bool refused;
     int st = mbb_resume_slice(p, run_body, nargs, &refused);
     if (st < 0) return;   /* abandoned: p->yield is MB_YIELD_EXIT */

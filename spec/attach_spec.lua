@@ -119,6 +119,24 @@ describe("moonbeam attach", function()
     assert.not_matches("Ctrl-C ends top", s, 1, true)
   end)
 
+  -- Between two C calls it ran too few instructions for the hook's count
+  -- (1000): the Ctrl-C was not taken, and after its second the console
+  -- process was killed, its globals with it.
+  it("stops a loop of short C calls on Ctrl-C, keeping the console", function()
+    host()
+    local c = attach()
+    c:enter("kept = 'here'")
+    c:type([[for i = 1, 30 do os.execute("sleep 0.2") io.write("step ", i, "\n") end]])
+    c:key("Enter")
+    c:wait_for("step 2", nil, true)
+    c:key("C-c")
+    local s = c:wait_for("** interrupted", nil, true)
+    assert.not_matches("step 30", s, 1, true)
+    s = c:enter("kept")
+    assert.matches('\n"here"\n', s)
+    assert.not_matches("the globals are gone", s, 1, true)
+  end)
+
   -- Printing ran outside what Ctrl-C may stop: a Ctrl-C there killed the
   -- console process at once, its globals with it.
   it("stops the printing of a big result on Ctrl-C, keeping the console", function()
