@@ -69,11 +69,17 @@ describe("the console", function()
     term:enter("local function f() error('boom') end f()")
     term:enter("nil + 1")
     term:enter("this is not lua")
+    term:enter("undefinedvar.x")
+    term:enter("1 + 2 -- a comment")
     local s = term:enter("1 + 1")
     assert.matches("%*%* error: console:1: boom\nstack traceback:\n%s+console:1: in function 'f'\n", s)
     assert.matches("** error: console:1: attempt to perform arithmetic on a nil value", s, 1, true)
     assert.matches("** syntax error: console:1:", s, 1, true)
-    assert.matches("mb%(4%)> 1 %+ 1\n2\n", s)
+    -- One line is line 1, an index as well (LuaJIT counted it on the line
+    -- of the wrapper's closing parenthesis).
+    assert.matches("** error: console:1: attempt to index global 'undefinedvar'", s, 1, true)
+    assert.matches("mb%(5%)> 1 %+ 2 %-%- a comment\n3\n", s)
+    assert.matches("mb%(6%)> 1 %+ 1\n2\n", s)
   end)
 
   it("reports a crash of a linked process as a line, and carries on", function()

@@ -231,7 +231,11 @@ end
 --- eval(chunk) -> "more" when the chunk is not complete yet.
 local function eval(chunk)
   -- Not "return <chunk>": a tail call would hide where error() was called.
-  local f, err = loadstring("return select(1, " .. chunk .. "\n)", "=console")
+  -- The closing parenthesis on the chunk's last line, where LuaJIT counts
+  -- the expression's last instructions ("console:2:" for a one-line
+  -- input); on a line of its own where the chunk ends in a comment.
+  local f, err = loadstring("return select(1, " .. chunk .. ")", "=console")
+  if not f then f, err = loadstring("return select(1, " .. chunk .. "\n)", "=console") end
   local names
   if not f then
     f, err = loadstring(chunk, "=console")
