@@ -295,6 +295,10 @@ describe("the console", function()
     s = term:enter("for _ = 1, 500 do m = info(p, {messages = 2}).messages if type(m) == 'table' then break end "
       .. "sleep(10) end return m")
     assert.matches('\n{{"one"}, "two"}\n', s)
+    -- Read while it waits, its messages leave its status "waiting" (the
+    -- peek woke it for a moment: it was shown "runnable").
+    s = term:enter("info(p, {messages = 1}).status")
+    assert.matches('\n"waiting"\n', s)
     s = term:enter("info(p).current_function")
     assert.matches('\n"console:1"\n', s)
     s = term:enter([[call("counted", "decrement")]])

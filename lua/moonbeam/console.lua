@@ -646,9 +646,19 @@ function H.info(x, opts)
   if n ~= nil then
     if type(n) ~= "number" or n < 0 or n % 1 ~= 0 then error("info: opts.messages must be a whole number >= 0", 2) end
     -- Before mb.info, which wakes a waiting process for a moment.
-    messages = core.peek(pid, math.min(n, 10000)) or "(it is running: its messages can be read while it waits)"
+    messages = core.peek(pid, math.min(n, 10000))
   end
   local i = mb.info(pid)
+  -- The peek too leaves it runnable until its receive waits again (on
+  -- another scheduler, woken from idle): its status is taken once it has,
+  -- within 20 ms, not as "runnable". (Each mb.info wakes it likewise, after
+  -- reading its status.)
+  for _ = 1, messages and 20 or 0 do
+    if not i or i.status ~= "runnable" then break end
+    mb.sleep(1)
+    i = mb.info(pid)
+  end
+  if n ~= nil and not messages then messages = "(it is running: its messages can be read while it waits)" end
   if not i then return nil end
   if i.module == GEN_ENTER then i.module = module_of(pid, i, mb.now() + 1000) end
   i.messages = messages
