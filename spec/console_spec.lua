@@ -309,6 +309,20 @@ describe("the console", function()
     assert.matches('ps: sort by "reductions", "memory" or "queue", not "colour"', s, 1, true)
   end)
 
+  -- Ended by SIGTERM while it edited a line, it left the terminal in the
+  -- editor's raw mode, with no echo.
+  it("puts the terminal back when a SIGTERM ends it", function()
+    local pidfile = os.tmpname()
+    finally(function() os.remove(pidfile) end)
+    term = T.start(("sh -c 'echo $$ > %s; exec %s'; stty -a"):format(pidfile, BIN))
+    term:wait_for("mb%(1%)>")
+    local pid = tty.read_file(pidfile):match("%d+")
+    assert.is_true(os.execute("kill -TERM " .. pid) == 0)
+    local s = term:wait_for("[exit", nil, true)
+    assert.matches("[ ;]icanon[ ;\n]", s)
+    assert.matches("[ ;]echo[ ;\n]", s)
+  end)
+
   it("writes the history to ~/.moonbeam_history and recalls it in the next session", function()
     term = console()
     term:enter("marker_from_the_first_session = 42")

@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <unistd.h>
 #include "console/console_wire.h"
 
@@ -59,11 +60,25 @@ typedef struct session {
     char *prompt;           /* a prompt that came while editing (a new console process) */
     char **cands;           /* the host's completions */
     size_t ncands, next_cand;
-    struct sigaction old_int, old_winch;
+    struct sigaction old_int, old_winch, old_term;
 } session;
 
 static session *T;
 static volatile sig_atomic_t signal_fd = -1;
+/* The terminal's settings before line editing changed them, for a signal
+ * that ends the console (terminal_signal). */
+static struct termios saved_tty;
+static volatile sig_atomic_t tty_saved;
+
+/* SIGTERM while lines are edited: the terminal was left in the editor's
+ * raw mode, with no echo, in the shell the console ran from. Put back
+ * (tcsetattr is async-signal-safe), then end as the signal would. (A
+ * SIGHUP means the terminal is gone; the host's logger may take it.) */
+static void terminal_signal(int signo) {
+    if (tty_saved) tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+    signal(signo, SIG_DFL);
+    raise(signo);
+}
 
 static void on_signal(int signo) {
     int saved = errno;
@@ -387,6 +402,10 @@ static int start_editing(session *t) {
     struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGINT, &sa, &t->old_int) || sigaction(SIGWINCH, &sa, &t->old_winch)) return -1;
+    tty_saved = t->tty && tcgetattr(STDIN_FILENO, &saved_tty) == 0;
+    struct sigaction end = {.sa_handler = terminal_signal};
+    sigemptyset(&end.sa_mask);
+    if (sigaction(SIGTERM, &end, &t->old_term)) return -1;
     setlocale(LC_CTYPE, "");
     rl_readline_name = "moonbeam";
     rl_catch_signals = 0;   /* libedit's handlers would kill(0, sig) the whole group */
@@ -411,6 +430,8 @@ static void stop_editing(session *t) {
     if (t->sig[0] < 0) return;
     sigaction(SIGINT, &t->old_int, NULL);
     sigaction(SIGWINCH, &t->old_winch, NULL);
+    sigaction(SIGTERM, &t->old_term, NULL);
+    tty_saved = 0;
     signal_fd = -1;
     close(t->sig[0]);
     close(t->sig[1]);
