@@ -7,10 +7,7 @@
 #include <string.h>
 #include "term.h"
 
-/* End p with reason: an untrappable signal, sent once; later deliveries see
- * queue_doomed and are dropped, so a flood at a process that takes long to
- * act on the signal (it runs a long C call) costs nothing. */
-static void doom(mb_proc *p, const char *reason, mb_sched *from) {
+void mb_mailbox_doom(mb_proc *p, const char *reason, mb_sched *from) {
     if (atomic_exchange(&p->queue_doomed, true)) return;
     mb_small_term r = mb_small_str(reason);
     mb_msg *sig = mb_msg_copy(MB_SIG_OVERFLOW, 0, 0, r.b, r.n);
@@ -32,7 +29,7 @@ int mb_mailbox_admit(mb_proc *p, mb_msg *m, mb_sched *from) {
         if (n >= max && (p->on_full != MB_FULL_DROP_OLD || n >= 2 * max)) {
             atomic_fetch_sub_explicit(&p->queue_bounded, 1, memory_order_relaxed);
             if (p->on_full != MB_FULL_EXIT) return MB_ADMIT_FULL;
-            doom(p, "queue_full", from);
+            mb_mailbox_doom(p, "queue_full", from);
             return MB_ADMIT_DROP;
         }
         m->bounded = 1;
@@ -45,7 +42,7 @@ int mb_mailbox_admit(mb_proc *p, mb_msg *m, mb_sched *from) {
                 atomic_fetch_sub_explicit(&p->queue_bounded, 1, memory_order_relaxed);
                 m->bounded = 0;
             }
-            doom(p, "memory_limit", from);
+            mb_mailbox_doom(p, "memory_limit", from);
             return MB_ADMIT_DROP;
         }
     }

@@ -52,6 +52,12 @@ enum { MB_ADMIT_QUEUE, MB_ADMIT_FULL, MB_ADMIT_DROP };
  * earlier one). Does not free m. */
 int mb_mailbox_admit(mb_proc *p, mb_msg *m, mb_sched *from);
 
+/* End p with reason: an untrappable signal, sent once; later deliveries see
+ * queue_doomed and are dropped, so a flood at a process that takes long to
+ * act on the signal (it runs a long C call) costs nothing. Any thread, p's
+ * own allocator too (it takes no lock of p's). */
+void mb_mailbox_doom(mb_proc *p, const char *reason, mb_sched *from);
+
 /* Any thread: m is queued to p from now on (before it is pushed, or, for
  * the owner's own trapped EXITs and DOWNs, before it is appended). */
 static inline void mb_mailbox_count_in(mb_proc *p, const mb_msg *m) {

@@ -122,6 +122,13 @@ static growth growth_for(mb_proc *p, size_t would_use) {
     /* Its queued messages count too (mailbox_bounds.h). */
     if (p->mem_limit && would_use + mb_mailbox_bytes(p) > p->mem_limit) {
         p->mem_exceeded = true;
+        /* Its end is also sent as a delivery over the limit sends it: a
+         * compiled loop that is granted its blocks never reaches the
+         * interpreter's next instruction, where end_soon would end it (a
+         * loop making strings ran on just past its limit for 20 s); a
+         * process that must end is left where the monitor finds it in
+         * compiled code (preempt.c). Sent once. */
+        mb_mailbox_doom(p, "memory_limit", p->sched);
         return GROW_OVER_LIMIT;
     }
     uint8_t refused = atomic_load_explicit(&p->no_growth, memory_order_relaxed);
