@@ -243,11 +243,13 @@ describe("nodes", function()
     local seen = N.barrier()
     local lua = N.moonbeam("--sname " .. alive .. " --cookie c9", WAIT .. [[
       local function list(kind) return table.concat(mb.nodes(kind), ",") end
+      say("node", mb.node())
       wait(function() return list("hidden") ~= "" end, "the hidden node")
       say(#mb.nodes(), list("visible"), list("hidden"), list("connected"))
       say(pcall(mb.nodes, "all"))
       touch(arg[2])
     ]], { efull, seen })
+    lua:wait_for("node\t" .. full, 60000)   -- registered with epmd: erl's ping finds it
     local erl = N.erl(ealive, "c9", N.ERL_WAIT_FILE .. ([[,
       io:format("~p ~p~n", [net_adm:ping('%s'), nodes(hidden)]), WaitFile("%s")]])
       :format(full, seen), "-hidden")
@@ -256,8 +258,8 @@ describe("nodes", function()
     assert.equal(("pong [%s]\n"):format(full), out)
     local lstatus, lout, lerr = lua:wait(90000)
     assert.equal(0, lstatus, lerr)
-    assert.equal(("0\t\t%s\t%s\nfalse\tnodes: kind must be \"visible\", \"hidden\" or \"connected\"\n")
-      :format(efull, efull), lout)
+    assert.equal(("node\t%s\n0\t\t%s\t%s\nfalse\tnodes: kind must be \"visible\", \"hidden\" or \"connected\"\n")
+      :format(full, efull, efull), lout)
   end)
 
   it("connects two moonbeam hosts, even when both connect at once", function()
