@@ -14,6 +14,13 @@ describe("a host that is not a node", function()
     assert.is_false(mb.connect("someone@somewhere"))
   end)
 
+  it("takes nodes/1's kinds, and refuses another", function()
+    for _, kind in ipairs({ "visible", "hidden", "connected" }) do assert.same({}, mb.nodes(kind)) end
+    local ok, err = pcall(mb.nodes, "all")
+    assert.is_false(ok)
+    assert.matches('nodes: kind must be "visible", "hidden" or "connected"', err, 1, true)
+  end)
+
   it("raises for a node name that is not a string", function()
     assert.has_error(function() mb.connect(42) end, "connect: a node name (string) expected, got number")
     assert.has_error(function() mb.node("a@b") end, "node: a pid expected, got string")
@@ -235,35 +242,6 @@ describe("nodes", function()
     local estatus, eout, eerr = erl:wait(90000)
     assert.equal(0, estatus, eerr)
     assert.equal("erl sees lua\n", eout)
-  end)
-
-  it("lists a hidden node only when asked, as erlang:nodes/1", function()
-    local alive, full = N.name("lua")
-    local ealive, efull = N.name("erl")
-    local seen = N.barrier()
-    local lua = N.moonbeam("--sname " .. alive .. " --cookie c9", WAIT .. [[
-      local function list(kind) return table.concat(mb.nodes(kind), ",") end
-      say("node", mb.node())
-      wait(function() return list("hidden") ~= "" end, "the hidden node")
-      say(#mb.nodes(), list("visible"), list("hidden"), list("connected"))
-      say(pcall(mb.nodes, "all"))
-      touch(arg[2])
-    ]], { efull, seen })
-    lua:wait_for("node\t" .. full, 60000)   -- registered with epmd: erl's ping finds it
-    -- A ping may come before the node answers (pang in 1 CI run of 3): it
-    -- is tried again, for 10 s at most.
-    local erl = N.erl(ealive, "c9", N.ERL_WAIT_FILE .. ([[,
-      Ping = fun P(K) -> case net_adm:ping('%s') of
-                           pang when K > 0 -> timer:sleep(100), P(K - 1); R -> R end end,
-      io:format("~p ~p~n", [Ping(100), nodes(hidden)]), WaitFile("%s")]])
-      :format(full, seen), "-hidden")
-    local status, out, err = erl:wait(90000)
-    assert.equal(0, status, err)
-    assert.equal(("pong [%s]\n"):format(full), out)
-    local lstatus, lout, lerr = lua:wait(90000)
-    assert.equal(0, lstatus, lerr)
-    assert.equal(("node\t%s\n0\t\t%s\t%s\nfalse\tnodes: kind must be \"visible\", \"hidden\" or \"connected\"\n")
-      :format(full, efull, efull), lout)
   end)
 
   it("connects two moonbeam hosts, even when both connect at once", function()
