@@ -166,20 +166,6 @@ describe("spawn_opt memory_limit", function()
     end
   end)
 
-  -- A compiled loop is granted its blocks past the limit and seldom comes
-  -- back to the interpreter, where it would end: it ran on just past its
-  -- limit (more than 60 s at 16 MiB). Its end is now sent as an exit
-  -- signal too, which the monitor acts on in compiled code (1.2-4 s here,
-  -- under ASan too; the wait leaves room for a loaded machine).
-  it("ends a compiled loop making strings past it", function()
-    local _, ref = mb.spawn_opt(function()
-      local f = function() end
-      local t, i = {}, 0
-      while true do i = i + 1; t[i] = tostring(f) .. i end
-    end, { monitor = true, memory_limit = 16 * MiB })
-    assert.equal("memory_limit", h.reason(ref, 30000))
-  end)
-
   it("stops a process at the instruction after a small block takes it past the limit", function()
     local _, ref = mb.spawn_opt(function(parent)
       local mb = require "moonbeam"
