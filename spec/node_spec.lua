@@ -244,6 +244,32 @@ describe("nodes", function()
     assert.equal("erl sees lua\n", eout)
   end)
 
+  it("lists a hidden node only when asked, as erlang:nodes/1", function()
+    local alive, full = N.name("lua")
+    local ealive, efull = N.name("erl")
+    local pinged, seen = N.barrier(), N.barrier()
+    -- The moonbeam node ends only once erl has its pong: ended as soon as
+    -- it saw the connection, it could stop before it answered the ping.
+    local lua = N.moonbeam("--sname " .. alive .. " --cookie c9", WAIT .. [[
+      local function list(kind) return table.concat(mb.nodes(kind), ",") end
+      say("node", mb.node())
+      wait(function() return list("hidden") ~= "" end, "the hidden node")
+      say(#mb.nodes(), list("visible"), list("hidden"), list("connected"))
+      wait_file(arg[2])
+      touch(arg[3])
+    ]], { efull, pinged, seen })
+    lua:wait_for("node\t" .. full, 60000)   -- registered with epmd: erl's ping finds it
+    local erl = N.erl(ealive, "c9", N.ERL_WAIT_FILE .. ([[,
+      io:format("~p ~p~n", [net_adm:ping('%s'), nodes(hidden)]), file:write_file("%s", <<>>), WaitFile("%s")]])
+      :format(full, pinged, seen), "-hidden")
+    local status, out, err = N.wait_peer(erl, lua, 90000)
+    assert.equal(0, status, err)
+    assert.equal(("pong [%s]\n"):format(full), out)
+    local lstatus, lout, lerr = lua:wait(90000)
+    assert.equal(0, lstatus, lerr)
+    assert.equal(("node\t%s\n0\t\t%s\t%s\n"):format(full, efull, efull), lout)
+  end)
+
   it("connects two moonbeam hosts, even when both connect at once", function()
     local a, afull = N.name("lua")
     local b, bfull = N.name("lua")

@@ -205,7 +205,8 @@ static bool dialing_for_frames(const dist_conn *c) {
 }
 
 /* Stopping, past the time to flush: whatever is still open closes, but
- * for connections being made for frames sent before the stop, which get
+ * for connections being made for frames sent before the stop, and those
+ * whose frames are out and whose peer has yet to close its end, which get
  * until STOP_DIAL_MS (a handshake with a node on a loaded machine takes
  * more than the second an open connection gets). */
 static void on_stop_timer(uv_timer_t *t) {
@@ -213,7 +214,7 @@ static void on_stop_timer(uv_timer_t *t) {
     bool last = d->stop_dialing_done, waits = false;
     for (dist_conn *c = d->conns; c; c = c->next) {
         if (c->state == C_CLOSED) continue;
-        if (!last && dialing_for_frames(c)) waits = true;
+        if (!last && (dialing_for_frames(c) || c->finished)) waits = true;
         else mb_dist_conn_close(c, "stopping");
     }
     d->stop_dialing_done = true;
@@ -252,9 +253,9 @@ static void on_wake(void *arg) {
     mb_node_mon_clear(d);   /* the host stops: nobody is told */
     mb_remote_mon_clear(d);
     mb_remote_link_clear(d);
-    /* Open connections end once what was written is out; one being made
-     * for messages sent before the stop ends once it is up and they are
-     * out (dist_conn.c, up): within STOP_FLUSH_MS and STOP_DIAL_MS (a
+    /* Open connections end once what was written is out and the peer
+     * has closed its end; one being made for messages sent before the
+     * stop ends so once it is up (dist_conn.c, up): within STOP_FLUSH_MS and STOP_DIAL_MS (a
      * peer that reads nothing, or never answers, is closed then). A lookup
      * in epmd holds the loop until it ends: one begun now waits 1 s a
      * step, one begun before 5 s a step, for each address it tries. */

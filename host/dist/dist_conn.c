@@ -117,11 +117,16 @@ void mb_dist_conn_close(dist_conn *c, const char *reason) {
     uv_close((uv_handle_t *)&c->tcp, on_closed);
 }
 
+/* Our end is shut, what was written before it is out: the peer reads it,
+ * then closes its own end, and then we close. Closing at once would lose
+ * it: a socket closed with bytes unread (the peer's, after the handshake)
+ * sends a reset, and a reset makes the peer drop what it had not read
+ * yet, our last message with it. dist.c's stop timer bounds the wait. */
 static void on_finished(uv_shutdown_t *req, int status) {
-    (void)status;
     dist_conn *c = req->handle->data;
     free(req);
-    mb_dist_conn_close(c, "stopping");
+    if (status < 0) mb_dist_conn_close(c, "stopping");
+    else c->finished = true;
 }
 
 void mb_dist_conn_finish(dist_conn *c) {
@@ -423,6 +428,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     (void)buf;
     dist_conn *c = s->data;
     if (c->state == C_CLOSED) return;
+    if (c->finished) {   /* the host stops: what comes now is read and dropped */
+        if (nread < 0) mb_dist_conn_close(c, "stopping");
+        c->in.len = 0;
+        return;
+    }
     if (nread < 0) {
         if (nread == UV_EOF) {
             /* An Erlang node that finds our digest wrong just hangs up. */

@@ -42,6 +42,7 @@ typedef struct dist_conn {
     bool initiator;
     bool work_pending;         /* the epmd lookup still holds this */
     bool tcp_open;             /* tcp was initialised: close it through libuv */
+    bool finished;             /* the host stops: our end is shut; we wait for the peer's */
     char peer[MB_NODE_MAX + 1];/* the peer's node name (empty until known) */
     uint64_t peer_flags;
     uint32_t peer_creation;
