@@ -402,13 +402,49 @@ void mb_proc_send_down(mb_proc *p, mb_sched *from, mb_pid watcher, mb_ref ref) {
         fprintf(stderr, "moonbeam: out of memory sending a DOWN signal\n");
 }
 
-/* Its monitors' watchers, and the callers of the calls it holds (signal.h). */
+#define FEW_LINKS 16   /* up to this many, the exit signals go ahead of the DOWNs */
+
+static int by_pid(const void *a, const void *b) {
+    mb_pid x = *(const mb_pid *)a, y = *(const mb_pid *)b;
+    return (x > y) - (x < y);
+}
+
+/* Whether pid is in v, sorted, of n pids; with no v, every pid is. */
+static bool in_sorted(const mb_pid *v, uint32_t n, mb_pid pid) {
+    if (!v) return true;
+    return bsearch(&pid, v, n, sizeof *v, by_pid) != NULL;
+}
+
+/* DOWNs to its monitors' watchers and its calls' callers: those linked to
+ * it too (in linked, sorted), or all with no such list, or only the others. */
+static void send_downs(mb_proc *p, mb_monvec *watchers, mb_monvec *calls, const mb_pid *linked, uint32_t n,
+                       bool to_linked) {
+    for (uint32_t i = 0; i < watchers->n; i++)
+        if (in_sorted(linked, n, watchers->v[i].pid) == to_linked)
+            mb_proc_send_down(p, p->sched, watchers->v[i].pid, watchers->v[i].ref);
+    for (uint32_t i = 0; i < calls->n; i++)
+        if (in_sorted(linked, n, calls->v[i].pid) == to_linked)
+            mb_proc_send_down(p, p->sched, calls->v[i].pid, calls->v[i].ref);
+}
+
+/* Its links' exit signals, its monitors' watchers, and the callers of the
+ * calls it holds (signal.h). The DOWNs go first to processes that are not
+ * linked to it: a DOWN behind 50,000 exit signals woke its watcher after
+ * the 50,000 linked processes had run their ends (663 ms, against 0.3 ms
+ * ahead of them). One both linked and watching gets its exit signal first,
+ * as Erlang sends them: each pair's signals keep their order. */
 static void send_signals(mb_proc *p, mb_pidvec *links, mb_monvec *watchers, mb_monvec *calls) {
+    mb_pid *linked = NULL;
+    if (links->n > FEW_LINKS && (watchers->n || calls->n) && (linked = malloc(links->n * sizeof *linked))) {
+        memcpy(linked, links->v, links->n * sizeof *linked);
+        qsort(linked, links->n, sizeof *linked, by_pid);
+        send_downs(p, watchers, calls, linked, links->n, false);
+    }
     for (uint32_t i = 0; i < links->n; i++)
         if (mb_send(p->rt, p->sched, p->pid, links->v[i], MB_SIG_LINK_EXIT, 0, p->exit_reason.p, p->exit_reason.len) < 0)
             fprintf(stderr, "moonbeam: out of memory sending an exit signal\n");
-    for (uint32_t i = 0; i < watchers->n; i++) mb_proc_send_down(p, p->sched, watchers->v[i].pid, watchers->v[i].ref);
-    for (uint32_t i = 0; i < calls->n; i++) mb_proc_send_down(p, p->sched, calls->v[i].pid, calls->v[i].ref);
+    send_downs(p, watchers, calls, linked, links->n, true);   /* no list: all of them, as there were few links */
+    free(linked);
 }
 
 void mb_proc_terminate(mb_proc *p) {
