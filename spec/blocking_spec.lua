@@ -178,7 +178,7 @@ describe("mb.blocking", function()
     assert.is_nil(mb.receive(100), "nothing after fn returned")
   end)
 
-  it("ends a process killed while it waits for a pool thread without running fn", function()
+  it("ends a process killed while it waits for a pool thread at once, without running fn", function()
     -- More calls than the pool has threads: the last ones wait their turn.
     local n = pool_size() + 2
     local pids = {}
@@ -188,7 +188,8 @@ describe("mb.blocking", function()
         local nap = require "spec.support.nap"
         mb.blocking(function()
           mb.send(parent, { "ran", i })
-          nap(600)
+          nap(3000)
+          mb.send(parent, { "done", i })
         end)
       end, mb.self(), i)
     end
@@ -202,6 +203,8 @@ describe("mb.blocking", function()
       end
     end
     for _, ref in ipairs(refs) do assert.equal("killed", h.reason(ref)) end
+    -- Not once a thread was free: the calls that have one still run.
+    assert.is_nil(mb.receive(h.tuple("done"), 0), "the DOWN waited for a pool thread")
     assert.is_nil(mb.receive(h.tuple("ran"), 500), "a killed process's fn ran")
   end)
 

@@ -122,6 +122,30 @@ int mb_blocking_submit(mb_runtime *rt, mb_proc *p) {
     return 0;
 }
 
+void mb_blocking_hurry(mb_runtime *rt, mb_proc *p) {
+    mb_blocking *b = rt->blocking;
+    if (!b) return;
+    pthread_mutex_lock(&b->lock);
+    mb_proc **at = &b->head, *prev = NULL;
+    while (*at && *at != p) {
+        prev = *at;
+        at = &prev->runq_next;
+    }
+    bool found = *at != NULL && !b->stopping;
+    if (found) {
+        *at = p->runq_next;
+        if (b->tail == p) b->tail = prev;
+        b->queued--;
+        p->runq_next = NULL;
+    }
+    pthread_mutex_unlock(&b->lock);
+    if (!found) return;
+    /* Ours now, as a pool thread's that took it: a scheduler drains the
+     * signal and ends it before anything runs (sched.c, bindings/vm.c). */
+    atomic_store(&p->status, MB_RUNNABLE);
+    mb_sched_push(rt, NULL, p);
+}
+
 int mb_blocking_stop(mb_runtime *rt, double grace_ms) {
     mb_blocking *b = rt->blocking;
     if (!b) return 0;

@@ -29,6 +29,13 @@ int mb_blocking_init(mb_runtime *rt, int threads);
  * -1 when no thread runs or can be started: p stays the caller's. */
 int mb_blocking_submit(mb_runtime *rt, mb_proc *p);
 
+/* p was sent a signal that ends it: if it still waits in the queue for a
+ * thread, it leaves the queue for a run queue, where it ends at once (its
+ * fn never runs), instead of when a thread is free. From any thread. (A
+ * signal that turns out to spare it after all, a link removed meanwhile,
+ * leaves fn to run on a scheduler, as when no pool thread can be had.) */
+void mb_blocking_hurry(mb_runtime *rt, mb_proc *p);
+
 /* Stop the pool: idle threads end at once; one running a call ends when the
  * call returns, if it does within the grace period. Processes still queued
  * stay where they are (the runtime frees them). Returns -1 when a thread

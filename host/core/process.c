@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "term.h"
+#include "blocking.h"
 #include "cstack.h"
 #include "mailbox_bounds.h"
 #include "names.h"
@@ -308,7 +309,10 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
     bool ends = m->ending;   /* m is the owner's once pushed */
     mb_inbox_push(&p->inbox, m);
     mb_proc_wake(p, from);
-    if (ends) mb_sched_hurry(p->rt, p);
+    if (ends) {
+        mb_sched_hurry(p->rt, p);
+        mb_blocking_hurry(p->rt, p);
+    }
     return MB_DELIVER_OK;
 }
 
