@@ -38,6 +38,7 @@
 
 static ptrdiff_t g_in_L = -1;       /* where a lua_State keeps its global state */
 static ptrdiff_t jit_base_in_g = -1;
+static ptrdiff_t cur_L_in_g = -1;
 static ptrdiff_t vmstate_in_g = -1;
 
 /* The VM's state word (vmstate): where this LuaJIT's global state keeps
@@ -107,6 +108,7 @@ static void probe(void) {
             if ((cur_L == (void *)L || cur_L == NULL) && word_at(g, base) == NULL) {
                 g_in_L = goff;
                 jit_base_in_g = base;
+                cur_L_in_g = cur;
                 ptrdiff_t vm = off - VMSTATE_BEFORE_PANIC;
                 if (vm >= 0 && !lua_cpcall(L, probe_vmstate, &vm) && vm >= 0) vmstate_in_g = vm;
             }
@@ -132,4 +134,9 @@ bool mbb_in_collector(lua_State *L) {
 
 bool mbb_in_c_function(lua_State *L) {
     return vmstate_in_g >= 0 && vmstate_at(word_at(L, g_in_L), vmstate_in_g) == VMSTATE_C;
+}
+
+lua_State *mbb_running_thread(lua_State *L) {
+    if (cur_L_in_g < 0) return NULL;
+    return word_at(word_at(L, g_in_L), cur_L_in_g);
 }

@@ -25,5 +25,8 @@ bool mbb_in_collector(lua_State *L);
  * it; false in the interpreter (bytecode, or a builtin's fast path such as
  * tostring's), and when that cannot be told. Loads only, as mbb_on_trace. */
 bool mbb_in_c_function(lua_State *L);
+/* The coroutine of L's state that runs now (LuaJIT's cur_L), or NULL when
+ * that cannot be told. Loads only, as mbb_on_trace. */
+lua_State *mbb_running_thread(lua_State *L);
 
 #endif

@@ -7,6 +7,7 @@
 #include "preempt.h"
 
 #include "on_trace.h"
+#include "stitch.h"
 
 #include <dlfcn.h>
 #include <math.h>
@@ -59,6 +60,8 @@ static uintptr_t libm_lo, libm_hi;
  * are our allocator's, whose code is not LuaJIT's, and libc's code is not
  * either), and the state is left for good. */
 static uintptr_t luajit_lo, luajit_hi;
+/* moonbeam's own code (its executable, or the core module). */
+static uintptr_t moonbeam_lo, moonbeam_hi;
 
 /* The bounds of the file mapping whose code holds addr, or none. */
 static void code_of(uintptr_t addr, uintptr_t *lo, uintptr_t *hi) {
@@ -73,6 +76,7 @@ static void find_bases(void) {
     Dl_info info;
     if (dladdr((void *)lua_pushnil, &info)) luajit_base = info.dli_fbase;
     if (dladdr((void *)mbb_lua_kind_init, &info)) moonbeam_base = info.dli_fbase;
+    code_of((uintptr_t)mbb_lua_kind_init, &moonbeam_lo, &moonbeam_hi);
     double (*sine)(double) = sin;   /* an address in libm's code */
     code_of((uintptr_t)sine, &libm_lo, &libm_hi);
     /* Only a LuaJIT of its own (a shared library): linked into moonbeam,
@@ -87,6 +91,14 @@ static void find_bases(void) {
 static bool in_helper_from_trace(lua_State *L, uintptr_t pc) {
     bool helper = (pc >= libm_lo && pc < libm_hi) || (pc >= luajit_lo && pc < luajit_hi);
     return helper && mbb_surely_on_trace(L);
+}
+
+/* Whether the signal found the thread where a stitched call's frame may
+ * be written (stitch.c): outside LuaJIT's code and moonbeam's, which may be
+ * moving the stack (its growth); only when both are known. */
+static bool may_unstitch_at(uintptr_t pc) {
+    bool known = moonbeam_lo < moonbeam_hi && (luajit_base == moonbeam_base || luajit_lo < luajit_hi);
+    return pc && known && !(pc >= luajit_lo && pc < luajit_hi) && !(pc >= moonbeam_lo && pc < moonbeam_hi);
 }
 
 static bool ours(lua_CFunction fn) {
@@ -369,11 +381,14 @@ static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
     sigjmp_buf *start = slice_start;
     bool doomed = mb_proc_doomed(p);
     if (start && doomed && !p->foreign_code) {
+        uintptr_t pc = interrupted_pc(uctx);
         if (LEAVE_BY_SIGNAL) {
-            uintptr_t pc = interrupted_pc(uctx);
             if (in_cut(p, pc) || in_helper_from_trace(lp->L, pc)) siglongjmp(*start, 1);
             atomic_store_explicit(&p->stuck_pc, pc, memory_order_relaxed);
         }
+        /* In a C function that a stitched trace called (stitch.c): it
+         * returns to the interpreter, and the hook. */
+        if (may_unstitch_at(pc) && mbb_in_c_function(lp->L)) mbb_unstitch(mbb_running_thread(lp->L));
         atomic_fetch_or_explicit(&p->no_growth, MB_NOGROW_DOOMED, memory_order_relaxed);
         force_gc_step(lp);
     }
@@ -391,6 +406,7 @@ static void on_preempt_signal(int sig, siginfo_t *info, void *uctx) {
 static void install_preempt_handler(void) {
     find_bases();
     mbb_on_trace_init();
+    mbb_stitch_init();
     mbb_yieldable_init();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
