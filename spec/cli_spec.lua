@@ -370,6 +370,37 @@ describe("moonbeam run, shutting down in order", function()
     assert.equal("", out)
     assert.matches("%-%-shutdown%-timeout needs a number", err)
   end)
+  -- More than the kernel's buffers hold, queued behind a high-water mark
+  -- that lets send return at once: the end of the host cut it off, and the
+  -- peer saw a clean end of a shortened stream (4 MB of 20).
+  it("sends what a socket had queued before the host ends, as a close does", function()
+    local mb = require "moonbeam"
+    local net = require "moonbeam.net"
+    local l = assert(net.listen(0))
+    local _, port = net.sockname(l)
+    local job = start_script([[
+      local net = require "moonbeam.net"
+      local c = assert(net.connect("127.0.0.1", tonumber(arg[1]), { high_watermark = 64 * 1024 * 1024 }))
+      assert(net.send(c, string.rep("x", 20 * 1024 * 1024)))
+      assert(net.close(c))
+    ]], { tostring(port) })
+    local s = assert(net.accept(l, 10000))
+    mb.sleep(300)   -- the script has ended its part by now
+    local got = 0
+    while true do
+      local data, err = net.recv(s, nil, 10000)
+      if not data then
+        assert.equal("closed", err)
+        break
+      end
+      got = got + #data
+    end
+    net.close(s)
+    net.close(l)
+    local status, _, err = job:wait()
+    assert.equal(0, status, err)
+    assert.equal(20 * 1024 * 1024, got)
+  end)
 end)
 
 describe("os.exit in moonbeam run", function()

@@ -4,6 +4,7 @@
 #include "netloop.h"
 
 #include <stdio.h>
+#include <time.h>
 #include "io_wait.h"
 #include "netsock.h"
 #include "runtime.h"
@@ -13,6 +14,14 @@ int mb_netloop_init(mb_sched *s) { return mb_netsock_new(&s->ns, s->rt, s, &s->l
 
 void mb_netloop_close(mb_sched *s) {
     if (s->ns) mb_netsock_close_all(s->ns);
+}
+
+void mb_netloop_drain(mb_sched *s, double until_ms) {
+    while (s->ns && mb_netsock_busy(s->ns) && mb_now_ms() < until_ms) {
+        if (uv_run(&s->loop, UV_RUN_NOWAIT)) continue;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
 }
 
 void mb_netloop_free(mb_sched *s) {

@@ -29,6 +29,10 @@ typedef struct mb_sched mb_sched;
 int mb_netloop_init(mb_sched *s);
 /* After s's thread is joined: close every socket (answering who waits). */
 void mb_netloop_close(mb_sched *s);
+/* After mb_netloop_close on every loop: run s's loop (no thread runs it
+ * now) until what its sockets had queued has gone out, each within its
+ * close's bound (netsock.c), or until until_ms (mb_now_ms) at the latest. */
+void mb_netloop_drain(mb_sched *s, double until_ms);
 /* Once s's loop is closed. */
 void mb_netloop_free(mb_sched *s);
 /* Whether s's loop holds sockets: it is then polled at every look, not

@@ -232,7 +232,7 @@ static void sock_close(sock *s) {
     if (s->path) mb_sockfile_remove(s->path, &s->file);   /* the path may name another's file now */
     if (s->closing) return;
     set_reading(s, false);
-    if (s->writes > 0 && !s->wclosed && !s->dead && !ns->stopping && flush_then_close(s) == 0) return;
+    if (s->writes > 0 && !s->wclosed && !s->dead && flush_then_close(s) == 0) return;
     nsock_close_handle(s);
 }
 
@@ -651,6 +651,7 @@ void mb_netsock_close_all(mb_netsock *ns) {
             next = s->hnext;
             sock_close(s);
         }
+    /* What was queued still goes out, as on a close: the I/O loop ends once
+     * the flushes have, within CLOSE_FLUSH_MS (the host's exit waits). */
     nsock_stop_pending(ns);
-    while (ns->flushing) nsock_close_handle(ns->flushing);   /* nobody is left to read them */
 }

@@ -650,6 +650,9 @@ int mb_sched_stop_all(mb_runtime *rt) {
     /* Every loop's sockets first: closing them answers processes, which
      * wakes them onto a run queue, whose lock loop_close destroys. */
     for (int i = 0; i < rt->nscheds; i++) mb_netloop_close(&rt->scheds[i]);
+    /* What they had queued still goes out, as on a close (2 s at most). */
+    double until = mb_now_ms() + 3000;
+    for (int i = 0; i < rt->nscheds; i++) mb_netloop_drain(&rt->scheds[i], until);
     for (int i = 0; i < rt->nscheds; i++) loop_close(&rt->scheds[i]);
     loop_close(rt->timer_thread);   /* last: closing scheduler loops may post to it */
     free(rt->scheds);
