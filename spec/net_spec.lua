@@ -234,6 +234,36 @@ describe("net.send and net.recv (passive)", function()
     assert.equal("hi", net.recv(c, 2, 1000))
     net.close(c); net.close(s)
   end)
+  -- The server reads the first line of what the client sent and answers;
+  -- the rest of the client's bytes lie unread in the kernel when it closes.
+  -- Closed at once, that socket sent a reset, and the client lost most of
+  -- the answer (128,000 bytes of 3,000,000); now the close lingers until
+  -- the client has closed its end.
+  it("close leaves the peer the whole answer though the peer sent more than was read", function()
+    local l, port = listener()
+    local size = 3000000
+    mb.spawn(function(parent, port)
+      local mb, net = require "moonbeam", require "moonbeam.net"
+      local c = assert(net.connect("127.0.0.1", port))
+      assert(net.send(c, "req1\n" .. string.rep("b", 1000000)))
+      mb.sleep(200)   -- the server has answered and closed by now
+      local got, err = 0, nil
+      while true do
+        local d, e = net.recv(c, nil, 5000)
+        if not d then err = e break end
+        got = got + #d
+      end
+      net.close(c)
+      mb.send(parent, { "got", got, err })
+    end, mb.self(), port)
+    local s = assert(net.accept(l, 5000))
+    assert(net.setopts(s, { packet = "line" }))
+    assert.equal("req1\n", net.recv(s, nil, 5000))
+    assert(net.send(s, string.rep("a", size)))
+    assert.is_true(net.close(s))
+    net.close(l)
+    assert.same({ "got", size, "closed" }, mb.receive(function(m) return type(m) == "table" and m[1] == "got" end, 10000))
+  end)
 end)
 
 describe("sockets and their owner", function()

@@ -176,10 +176,32 @@ void nsock_close_handle(sock *s) {
     uv_close(&s->u.h, on_closed);
 }
 
+/* Lingering (on_flushed): what the peer still sends is read and dropped,
+ * into the loop's scratch, until it closes its end. */
+static void on_alloc_dropped(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+    (void)hint;
+    sock *s = h->data;
+    mb_netsock *ns = s->ns;
+    if (!ns->scratch) ns->scratch = malloc(READ_CHUNK);
+    *buf = ns->scratch ? uv_buf_init((char *)ns->scratch, READ_CHUNK) : uv_buf_init(NULL, 0);
+}
+
+static void on_read_dropped(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+    (void)buf;
+    if (nread < 0) nsock_close_handle(st->data);   /* its end, or an error: done */
+}
+
+/* Our end is shut, after what was queued: a TCP socket closes once the
+ * peer has closed its own (within the flush's time). Closed at once, with
+ * bytes of the peer's unread in the kernel (a request pipelined behind the
+ * last), it would send a reset, and a reset makes the peer drop what it
+ * had not read yet: the end of our last answer. */
 static void on_flushed(uv_shutdown_t *req, int status) {
-    (void)status;
     sock *s = req->handle->data;
     free(req);
+    if (status == 0 && !s->is_pipe && !s->eof && !s->closing &&
+        uv_read_start(&s->u.s, on_alloc_dropped, on_read_dropped) == 0)
+        return;
     nsock_close_handle(s);
 }
 
@@ -195,8 +217,9 @@ static void on_flush_late(uv_timer_t *t) {
     nsock_close_handle(s);
 }
 
-/* Let the queued writes go out, then close (a shutdown waits for them),
- * within CLOSE_FLUSH_MS. Nonzero: it could not start; close now. */
+/* Let the queued writes go out, then close (a shutdown waits for them,
+ * and on_flushed for the peer's end), within CLOSE_FLUSH_MS. Nonzero: it
+ * could not start; close now. */
 static int flush_then_close(sock *s) {
     mb_netsock *ns = s->ns;
     uv_shutdown_t *req = malloc(sizeof *req);
@@ -232,7 +255,11 @@ static void sock_close(sock *s) {
     if (s->path) mb_sockfile_remove(s->path, &s->file);   /* the path may name another's file now */
     if (s->closing) return;
     set_reading(s, false);
-    if (s->writes > 0 && !s->wclosed && !s->dead && flush_then_close(s) == 0) return;
+    /* A connection the peer has not ended lingers too, with nothing
+     * queued (on_flushed); a listener, or one the peer ended (all it sent
+     * read), closes at once. */
+    bool lingers = s->writes > 0 || (!s->eof && !s->is_pipe && !s->listener);
+    if (lingers && !s->wclosed && !s->dead && flush_then_close(s) == 0) return;
     nsock_close_handle(s);
 }
 
