@@ -99,9 +99,16 @@ static void pool_main(void *arg) {
 
 int mb_blocking_submit(mb_runtime *rt, mb_proc *p) {
     mb_blocking *b = rt->blocking;
-    p->sched = NULL;   /* on no scheduler from here (blocking.h) */
     p->runq_next = NULL;
     pthread_mutex_lock(&b->lock);
+    /* A signal that ends it came before it could be queued (its hurry,
+     * which takes the lock too, found nothing): it stays with the
+     * schedulers, where it ends before fn runs. */
+    if (atomic_load_explicit(&p->ending, memory_order_relaxed) > 0) {
+        pthread_mutex_unlock(&b->lock);
+        return -1;
+    }
+    p->sched = NULL;   /* on no scheduler from here (blocking.h) */
     /* A thread for each call while the pool is not full: the idle ones may
      * all be spoken for by calls queued and not yet taken. Stopping: the
      * process waits here until the runtime frees it. */

@@ -26,7 +26,8 @@ int mb_blocking_init(mb_runtime *rt, int threads);
 
 /* From p's scheduler, as p's owner: queue p for a pool thread, starting one
  * if none is idle and the pool is not full. p belongs to the pool from here.
- * -1 when no thread runs or can be started: p stays the caller's. */
+ * -1 when no thread runs or can be started, or a signal that ends p is
+ * queued for it already: p stays the caller's. */
 int mb_blocking_submit(mb_runtime *rt, mb_proc *p);
 
 /* p was sent a signal that ends it: if it still waits in the queue for a
