@@ -226,6 +226,10 @@ describe("moonbeam.net across schedulers", function()
       net.close(cs[i]); net.close(ss[i])
     end
     assert.same({ nil, "econnrefused" }, { net.connect("127.0.0.1", oport, nil, 5000) })
+    -- Its sockets linger until they read our ends' close (a close waits for
+    -- the peer's end, 2 s at most): then every descriptor is gone.
+    local deadline = mb.now() + 3000
+    while open_fds() ~= before and mb.now() < deadline do mb.sleep(10) end
     assert.equal(before, open_fds())
     net.close(l)
   end)

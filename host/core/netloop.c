@@ -3,6 +3,8 @@
  * posting it there. What a request does to a socket is netsock.c's. */
 #include "netloop.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <time.h>
 #include "io_wait.h"
@@ -17,11 +19,23 @@ void mb_netloop_close(mb_sched *s) {
 }
 
 void mb_netloop_drain(mb_sched *s, double until_ms) {
-    while (s->ns && mb_netsock_busy(s->ns) && mb_now_ms() < until_ms) {
+    if (!s->ns || !mb_netsock_busy(s->ns)) return;
+    /* On the stopping thread, which may not block SIGPIPE as the
+     * schedulers do: a write to a peer that has gone would end the host
+     * (status 141). Blocked meanwhile, and one it raised taken, not left
+     * pending for the unblocking. */
+    sigset_t pipe, old;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &old);
+    while (mb_netsock_busy(s->ns) && mb_now_ms() < until_ms) {
         if (uv_run(&s->loop, UV_RUN_NOWAIT)) continue;
         struct timespec ms = {0, 1000000};
         nanosleep(&ms, NULL);
     }
+    struct timespec none = {0, 0};
+    while (sigtimedwait(&pipe, NULL, &none) == SIGPIPE) {}
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 void mb_netloop_free(mb_sched *s) {
