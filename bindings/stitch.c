@@ -104,10 +104,9 @@ out:
 
 void mbb_stitch_init(void) { pthread_once(&once, probe); }
 
-bool mbb_unstitch(lua_State *L) {
-    if (!cont_stitch || !L) return false;
+void mbb_unstitch(lua_State *L) {
+    if (!cont_stitch || !L) return;
     uint64_t *b = base_of(L);
-    if (!b || (b[-1] & FRAME_TYPE_MASK) != FRAME_CONT || b[-4] != cont_stitch || !b[-5]) return false;
-    b[-5] = 0;   /* the number 0: no trace */
-    return true;
+    if (b && (b[-1] & FRAME_TYPE_MASK) == FRAME_CONT && b[-4] == cont_stitch && b[-5])
+        b[-5] = 0;   /* the number 0: no trace */
 }

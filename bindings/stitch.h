@@ -11,6 +11,6 @@ void mbb_stitch_init(void);
 /* From the preemption signal's handler, with L (the running coroutine)
  * inside a C function: if a stitched trace called it, its return goes to
  * the interpreter instead of the next trace. Plain loads and one store. */
-bool mbb_unstitch(lua_State *L);
+void mbb_unstitch(lua_State *L);
 
 #endif

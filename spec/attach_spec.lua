@@ -103,16 +103,33 @@ describe("moonbeam attach", function()
     assert.equal(2, consoles)
   end)
 
-  it("stops a busy evaluation on Ctrl-C, keeping the console, and prints top() once", function()
+  -- An attached console with a global set (and the line before, if any,
+  -- entered), evaluating code (typed, then Enter); once busy(c) returns,
+  -- Ctrl-C. Returns the console and what it printed up to the
+  -- interruption (its text: interrupted).
+  local function interrupt(code, busy, interrupted, before)
     host()
     local c = attach()
     c:enter("kept = 'here'")
-    c:type("print('spinning' .. '...') while true do end")
+    if before then c:enter(before) end
+    c:type(code)
     c:key("Enter")
-    c:wait_for("spinning...", nil, true)
+    busy(c)
     c:key("C-c")
-    c:wait_for("** interrupted\n", nil, true)
-    assert.matches('\n"here"\n', c:enter("kept"))
+    return c, c:wait_for(interrupted, nil, true)
+  end
+
+  -- The global set before is still there: the console process lived.
+  local function assert_kept(c)
+    local s = c:enter("kept")
+    assert.matches('\n"here"\n', s)
+    assert.not_matches("the globals are gone", s, 1, true)
+  end
+
+  it("stops a busy evaluation on Ctrl-C, keeping the console, and prints top() once", function()
+    local c = interrupt("print('spinning' .. '...') while true do end",
+      function(c) c:wait_for("spinning...", nil, true) end, "** interrupted\n")
+    assert_kept(c)
     local s = c:enter("top()")
     assert.matches("%d+ processes, by reductions", s)
     assert.matches("counter%s+spec%.support%.console_counter", s)
@@ -123,36 +140,20 @@ describe("moonbeam attach", function()
   -- (1000): the Ctrl-C was not taken, and after its second the console
   -- process was killed, its globals with it.
   it("stops a loop of short C calls on Ctrl-C, keeping the console", function()
-    host()
-    local c = attach()
-    c:enter("kept = 'here'")
-    c:type([[for i = 1, 30 do os.execute("sleep 0.2") io.write("step ", i, "\n") end]])
-    c:key("Enter")
-    c:wait_for("step 2", nil, true)
-    c:key("C-c")
-    local s = c:wait_for("** interrupted", nil, true)
+    local c, s = interrupt([[for i = 1, 30 do os.execute("sleep 0.2") io.write("step ", i, "\n") end]],
+      function(c) c:wait_for("step 2", nil, true) end, "** interrupted")
     assert.not_matches("step 30", s, 1, true)
-    s = c:enter("kept")
-    assert.matches('\n"here"\n', s)
-    assert.not_matches("the globals are gone", s, 1, true)
+    assert_kept(c)
   end)
 
   -- Printing ran outside what Ctrl-C may stop: a Ctrl-C there killed the
   -- console process at once, its globals with it.
   it("stops the printing of a big result on Ctrl-C, keeping the console", function()
-    host()
-    local c = attach()
-    c:enter("kept = 'here'")
-    c:enter('do local h = {} for i = 1, 1000000 do h["k" .. i] = i end '
+    -- Printing it takes seconds: sorting a million keys, forty times.
+    local c = interrupt("Y", function() tty.sleep_ms(500) end, "interrupted (Ctrl-C)",
+      'do local h = {} for i = 1, 1000000 do h["k" .. i] = i end '
       .. 'local x = {} for i = 1, 40 do x[i] = h end Y = {} for i = 1, 40 do Y[i] = x end end')
-    c:type("Y")
-    c:key("Enter")
-    tty.sleep_ms(500)   -- printing it takes seconds: sorting a million keys, forty times
-    c:key("C-c")
-    c:wait_for("interrupted (Ctrl-C)", nil, true)
-    local s = c:enter("kept")
-    assert.matches('\n"here"\n', s)
-    assert.not_matches("the globals are gone", s, 1, true)
+    assert_kept(c)
   end)
 
   it("gives a terminal a new console process when its own is killed", function()

@@ -176,14 +176,19 @@ void nsock_close_handle(sock *s) {
     uv_close(&s->u.h, on_closed);
 }
 
+/* The loop's scratch as a read's buffer: false with no memory for it. */
+static bool scratch_buf(mb_netsock *ns, uv_buf_t *buf) {
+    if (!ns->scratch && !(ns->scratch = malloc(READ_CHUNK))) return false;
+    *buf = uv_buf_init((char *)ns->scratch, READ_CHUNK);
+    return true;
+}
+
 /* Lingering (on_flushed): what the peer still sends is read and dropped,
  * into the loop's scratch, until it closes its end. */
 static void on_alloc_dropped(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
     (void)hint;
     sock *s = h->data;
-    mb_netsock *ns = s->ns;
-    if (!ns->scratch) ns->scratch = malloc(READ_CHUNK);
-    *buf = ns->scratch ? uv_buf_init((char *)ns->scratch, READ_CHUNK) : uv_buf_init(NULL, 0);
+    if (!scratch_buf(s->ns, buf)) *buf = uv_buf_init(NULL, 0);   /* libuv reports UV_ENOBUFS: closed */
 }
 
 static void on_read_dropped(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
@@ -289,10 +294,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
      * keeps only what its recv does not take at once (on_read), so a
      * request answered as it comes costs no buffer of its own. libuv calls
      * on_read before it asks for another buffer. */
-    if (avail(s) == 0 && (ns->scratch || (ns->scratch = malloc(READ_CHUNK)))) {
-        *buf = uv_buf_init((char *)ns->scratch, READ_CHUNK);
-        return;
-    }
+    if (avail(s) == 0 && scratch_buf(ns, buf)) return;
     if (s->in_off && s->in_off >= s->in.len / 2) {   /* slide back what is left */
         memmove(s->in.p, s->in.p + s->in_off, avail(s));
         s->in.len -= s->in_off;

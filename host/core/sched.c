@@ -628,6 +628,8 @@ static int orphans_left(mb_runtime *rt, double grace_ms) {
     return atomic_load(&rt->orphans);
 }
 
+#define STOP_DRAIN_MS 3000   /* the sockets' flushes at the stop, in all */
+
 int mb_sched_stop_all(mb_runtime *rt) {
     /* First: no hand-off while we join. The monitor stays to end where it
      * is a slice that never yields (a compiled loop): that takes
@@ -650,8 +652,9 @@ int mb_sched_stop_all(mb_runtime *rt) {
     /* Every loop's sockets first: closing them answers processes, which
      * wakes them onto a run queue, whose lock loop_close destroys. */
     for (int i = 0; i < rt->nscheds; i++) mb_netloop_close(&rt->scheds[i]);
-    /* What they had queued still goes out, as on a close (2 s at most). */
-    double until = mb_now_ms() + 3000;
+    /* What they had queued still goes out, as on a close: each socket's
+     * flush ends within its own 2 s (netsock.c); this bound is a backstop. */
+    double until = mb_now_ms() + STOP_DRAIN_MS;
     for (int i = 0; i < rt->nscheds; i++) mb_netloop_drain(&rt->scheds[i], until);
     for (int i = 0; i < rt->nscheds; i++) loop_close(&rt->scheds[i]);
     loop_close(rt->timer_thread);   /* last: closing scheduler loops may post to it */

@@ -255,8 +255,9 @@ static void on_wake(void *arg) {
     mb_remote_link_clear(d);
     /* Open connections end once what was written is out and the peer
      * has closed its end; one being made for messages sent before the
-     * stop ends so once it is up (dist_conn.c, up): within STOP_FLUSH_MS and STOP_DIAL_MS (a
-     * peer that reads nothing, or never answers, is closed then). A lookup
+     * stop ends so once it is up (dist_conn.c, up): within STOP_FLUSH_MS
+     * and STOP_DIAL_MS (a peer that reads nothing, or never answers, is
+     * closed then). A lookup
      * in epmd holds the loop until it ends: one begun now waits 1 s a
      * step, one begun before 5 s a step, for each address it tries. */
     for (dist_conn *c = d->conns; c; c = c->next)
