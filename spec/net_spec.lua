@@ -239,7 +239,7 @@ describe("net.send and net.recv (passive)", function()
   -- Closed at once, that socket sent a reset, and the client lost most of
   -- the answer (128,000 bytes of 3,000,000); now the close lingers until
   -- the client has closed its end.
-  it("close leaves the peer the whole answer though the peer sent more than was read", function()
+  local function answer_and_close(shut_first)
     local l, port = listener()
     local size = 3000000
     mb.spawn(function(parent, port)
@@ -260,9 +260,17 @@ describe("net.send and net.recv (passive)", function()
     assert(net.setopts(s, { packet = "line" }))
     assert.equal("req1\n", net.recv(s, nil, 5000))
     assert(net.send(s, string.rep("a", size)))
+    if shut_first then assert.is_true(net.shutdown(s, "write")) end
     assert.is_true(net.close(s))
     net.close(l)
     assert.same({ "got", size, "closed" }, mb.receive(function(m) return type(m) == "table" and m[1] == "got" end, 10000))
+  end
+  it("close leaves the peer the whole answer though the peer sent more than was read", function()
+    answer_and_close(false)
+  end)
+  -- The same after the owner's own shutdown: that close closed at once.
+  it("close after a shutdown lingers too: the peer gets the whole answer", function()
+    answer_and_close(true)
   end)
 end)
 

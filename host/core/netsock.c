@@ -201,13 +201,26 @@ static void on_read_dropped(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
  * bytes of the peer's unread in the kernel (a request pipelined behind the
  * last), it would send a reset, and a reset makes the peer drop what it
  * had not read yet: the end of our last answer. */
-static void on_flushed(uv_shutdown_t *req, int status) {
-    sock *s = req->handle->data;
-    free(req);
-    if (status == 0 && !s->is_pipe && !s->eof && !s->closing &&
+static void drop_until_peer_ends(sock *s, int shut_status) {
+    if (shut_status == 0 && !s->is_pipe && !s->eof && !s->closing &&
         uv_read_start(&s->u.s, on_alloc_dropped, on_read_dropped) == 0)
         return;
     nsock_close_handle(s);
+}
+
+static void on_flushed(uv_shutdown_t *req, int status) {
+    sock *s = req->handle->data;
+    free(req);
+    drop_until_peer_ends(s, status);
+}
+
+/* The owner's net.shutdown is done: a close that came meanwhile lingers
+ * from here, as after its own shutdown. */
+static void on_shut(uv_shutdown_t *req, int status) {
+    sock *s = req->handle->data;
+    free(req);
+    s->shutting = false;
+    if (s->flush) drop_until_peer_ends(s, status);
 }
 
 /* The peer took too long: closed with SO_LINGER 0, the kernel drops what
@@ -222,31 +235,45 @@ static void on_flush_late(uv_timer_t *t) {
     nsock_close_handle(s);
 }
 
-/* Let the queued writes go out, then close (a shutdown waits for them,
- * and on_flushed for the peer's end), within CLOSE_FLUSH_MS. Nonzero: it
- * could not start; close now. */
-static int flush_then_close(sock *s) {
+/* The close's time: CLOSE_FLUSH_MS, then on_flush_late. s joins the
+ * flushing list, which nsock_close_handle leaves. Nonzero: no timer. */
+static int start_flush_time(sock *s) {
     mb_netsock *ns = s->ns;
-    uv_shutdown_t *req = malloc(sizeof *req);
     uv_timer_t *t = malloc(sizeof *t);
-    if (!req || !t || uv_timer_init(ns->loop, t)) {
-        free(req);
+    if (!t || uv_timer_init(ns->loop, t)) {
         free(t);
         return -1;
     }
     t->data = s;
-    /* The shutdown last: once it started, libuv holds req until its callback. */
-    if (uv_timer_start(t, on_flush_late, CLOSE_FLUSH_MS, 0) || uv_shutdown(req, &s->u.s, on_flushed)) {
-        free(req);
+    if (uv_timer_start(t, on_flush_late, CLOSE_FLUSH_MS, 0)) {
         uv_close((uv_handle_t *)t, free_timer);
         return -1;
     }
-    s->wclosed = true;
     s->flush = t;
     s->fprev = NULL;
     s->fnext = ns->flushing;
     if (s->fnext) s->fnext->fprev = s;
     ns->flushing = s;
+    return 0;
+}
+
+/* Let the queued writes go out, then close (a shutdown waits for them,
+ * and on_flushed for the peer's end), within CLOSE_FLUSH_MS. A socket its
+ * owner shut already lingers the same way, from that shutdown's end
+ * (on_shut). Nonzero: it could not start; close now (nsock_close_handle
+ * stops the timer). */
+static int flush_then_close(sock *s) {
+    if (start_flush_time(s)) return -1;
+    if (s->owner_shut) {
+        if (!s->shutting) drop_until_peer_ends(s, 0);
+        return 0;
+    }
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (!req || uv_shutdown(req, &s->u.s, on_flushed)) {   /* once started, libuv holds req until its callback */
+        free(req);
+        return -1;
+    }
+    s->wclosed = true;
     return 0;
 }
 
@@ -264,7 +291,8 @@ static void sock_close(sock *s) {
      * queued (on_flushed); a listener, or one the peer ended (all it sent
      * read), closes at once. */
     bool lingers = s->writes > 0 || (!s->eof && !s->is_pipe && !s->listener);
-    if (lingers && !s->wclosed && !s->dead && flush_then_close(s) == 0) return;
+    bool can_shut = !s->wclosed || s->owner_shut;   /* not after a failed write: the peer is gone */
+    if (lingers && can_shut && !s->dead && flush_then_close(s) == 0) return;
     nsock_close_handle(s);
 }
 
@@ -554,11 +582,6 @@ static void req_cancel(mb_netsock *ns, mb_io_req *r) {
 
 /* ---- the rest ----------------------------------------------------------- */
 
-static void on_shut(uv_shutdown_t *req, int status) {
-    (void)status;
-    free(req);
-}
-
 static void req_shutdown(mb_netsock *ns, mb_io_req *r) {
     sock *s = find(ns, r->handle);
     if (!s || s->dead || s->listener) {
@@ -576,7 +599,7 @@ static void req_shutdown(mb_netsock *ns, mb_io_req *r) {
         mb_io_fail_uv(ns->rt, ns->from, r, rc);
         return;
     }
-    s->wclosed = true;
+    s->wclosed = s->owner_shut = s->shutting = true;
     mb_io_ok(ns->rt, ns->from, r);
 }
 

@@ -29,6 +29,8 @@ struct sock {
     bool eof;               /* nothing more comes from the peer */
     bool dead;              /* told "closed" (tcp_closed or a recv): send fails */
     bool wclosed;           /* shut down for writing */
+    bool owner_shut;        /* ... by the owner's net.shutdown (not a failed write) */
+    bool shutting;          /* that shutdown waits for the writes before it */
     bool reading, conn_ready;
     int active;             /* 0, MB_IO_ACTIVE_TRUE, or the count left */
     bool once;
