@@ -317,6 +317,47 @@ describe("moonbeam run, shutting down in order", function()
     assert.is_not.equal(0, (sh.run("test -e " .. sh.quote(socket))))
   end)
 
+  -- The terminal it ran in closed: it died at once, its terminates never
+  -- ran and its console socket was left behind.
+  it("on SIGHUP: the same shutdown, the console socket removed, exit 129", function()
+    local socket = tempfile()
+    local job = start_script(TREE, { log }, "--console-socket " .. sh.quote(socket))
+    job:wait_for("ready")
+    job:signal("HUP")
+    local status, _, err = job:wait()
+    assert.equal(129, status, err)
+    assert.equal("c shutdown\nb shutdown\na shutdown\n", sh.read(log))
+    assert.is_not.equal(0, (sh.run("test -e " .. sh.quote(socket))))
+  end)
+
+  -- While a log handler has a file, SIGHUP is logrotate's: the file is
+  -- reopened and the host goes on.
+  it("on SIGHUP with a log file: reopens it and goes on", function()
+    local job = start_script([[
+      local mb = require "moonbeam"
+      local log = require "moonbeam.logger"
+      assert(log.add_handler("file", { type = "file", path = arg[1] }))
+      log.notice("before")
+      log.flush()
+      print("ready")
+      io.stdout:flush()
+      mb.receive(function(m) return m == "never" end, 1500)
+      log.notice("after")
+      log.flush()
+      print("still here")
+    ]], { log })
+    job:wait_for("ready")
+    local rotated = log .. ".1"
+    assert(os.rename(log, rotated))
+    job:signal("HUP")
+    local status, out, err = job:wait()
+    assert.equal(0, status, err)
+    assert.truthy(out:find("still here", 1, true))
+    assert.truthy(sh.read(rotated):find("before", 1, true))
+    assert.truthy(sh.read(log):find("after", 1, true))
+    os.remove(rotated)
+  end)
+
   it("exits at once with status 1 on a second SIGINT while a terminate is stuck", function()
     local job = start_script(TREE, { log, "stuck" })
     job:wait_for("ready")

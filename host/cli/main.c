@@ -69,14 +69,15 @@ static void usage(FILE *out) {
             "Options may also follow `run` or `run SCRIPT`, up to the first argument\n"
             "that is not one (or `--`); the rest are the script's, in arg.\n"
             "\n"
-            "SIGTERM, or a first SIGINT, shuts the host down in order: the script's\n"
+            "SIGTERM, a first SIGINT, or SIGHUP (unless a log handler has a file to\n"
+            "reopen) shuts the host down in order: the script's\n"
             "process gets exit signal \"shutdown\", supervisors stop their children,\n"
             "terminate callbacks run. os.exit(code) in any process does the same.\n"
             "A second SIGINT exits at once.\n"
             "\n"
             "exit status: 0 ok, 1 the script failed or the host could not start,\n"
             "2 usage error; after a shutdown: os.exit's code, 0 for SIGTERM, 130 for\n"
-            "SIGINT, 1 when it did not finish in time or was interrupted\n");
+            "SIGINT, 129 for SIGHUP, 1 when it did not finish in time or was interrupted\n");
 }
 
 typedef enum mode { MODE_CONSOLE, MODE_RUN, MODE_EXEC, MODE_ATTACH } mode;
@@ -423,7 +424,7 @@ int main(int argc, char **argv) {
     } else {
         rt->shutdown.on_done = shutdown_done_run;
         if (mb_shutdown_catch_signals(rt)) {
-            fprintf(stderr, "moonbeam: cannot catch SIGTERM and SIGINT\n");
+            fprintf(stderr, "moonbeam: cannot catch SIGTERM, SIGINT and SIGHUP\n");
             goto done;
         }
     }

@@ -82,7 +82,7 @@ struct mb_logger {
     uv_loop_t loop;
     uv_async_t wake;
     uv_signal_t hup;
-    bool hup_on;
+    _Atomic bool hup_on;         /* read by the shutdown's own SIGHUP watch (mb_logger_takes_hup) */
     handler *handlers;
     uint64_t reported;           /* drops already said */
 };
@@ -258,6 +258,8 @@ static void watch_hup(mb_logger *lg) {
     if (files && !lg->hup_on) lg->hup_on = uv_signal_start(&lg->hup, on_hup, SIGHUP) == 0;
     else if (!files && lg->hup_on) lg->hup_on = uv_signal_stop(&lg->hup) != 0;
 }
+
+bool mb_logger_takes_hup(mb_runtime *rt) { return rt->logger && rt->logger->hup_on; }
 
 static void run_entry(mb_logger *lg, entry *e) {
     if (e->op == OP_LOG) {

@@ -55,6 +55,8 @@ int mb_logger_init(mb_runtime *rt);   /* MOONBEAM_LOG_LEVEL sets the level; -1: 
 void mb_logger_flush(mb_runtime *rt, double ms);
 void mb_logger_stop(mb_runtime *rt);  /* writes what is queued, ends the writer */
 void mb_logger_free(mb_runtime *rt);
+/* Whether SIGHUP is the logger's now (a handler has a file to reopen). */
+bool mb_logger_takes_hup(mb_runtime *rt);
 
 /* Queue ev; false when it was dropped (the queue is full, or no writer). */
 bool mb_log(mb_runtime *rt, const mb_log_event *ev);

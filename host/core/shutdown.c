@@ -114,22 +114,28 @@ static void on_signal(uv_signal_t *h, int signum) {
      * last log lines' writing (up to 2 s, to a slow or stuck handler) is
      * not to be waited for either. */
     if (signum == SIGINT && mb_shutdown_status(rt) >= 0) mb_shutdown_force(rt, "interrupted during the shutdown; exiting now");
-    mb_shutdown_start(rt, signum == SIGINT ? 130 : 0, NULL);
+    /* SIGHUP: the terminal is gone; the host ends as on SIGTERM (its
+     * terminates run, its console socket goes), with the status a shell
+     * gives a hangup's death. While a log handler has a file, SIGHUP is
+     * logrotate's: the logger reopens it, and the host goes on. */
+    if (signum == SIGHUP && mb_logger_takes_hup(rt)) return;
+    mb_shutdown_start(rt, signum == SIGINT ? 130 : signum == SIGHUP ? 129 : 0, NULL);
 }
 
 static void start_signals(mb_sched *s, void *arg) {
     mb_runtime *rt = arg;
     mb_shutdown *sd = &rt->shutdown;
     int rc = -1;
-    if (!sd->signals_init && uv_signal_init(&s->loop, &sd->sigterm) == 0) {
-        if (uv_signal_init(&s->loop, &sd->sigint)) {
-            uv_close((uv_handle_t *)&sd->sigterm, NULL);
-        } else {
-            sd->signals_init = true;
-            sd->sigterm.data = sd->sigint.data = rt;
-            rc = uv_signal_start(&sd->sigterm, on_signal, SIGTERM) ||
-                 uv_signal_start(&sd->sigint, on_signal, SIGINT) ? -1 : 0;
-        }
+    uv_signal_t *watched[] = {&sd->sigterm, &sd->sigint, &sd->sighup};
+    const int signums[] = {SIGTERM, SIGINT, SIGHUP};
+    size_t n = sizeof watched / sizeof *watched, made = 0;
+    if (!sd->signals_init) {
+        while (made < n && uv_signal_init(&s->loop, watched[made]) == 0) watched[made++]->data = rt;
+        rc = made == n ? 0 : -1;
+        for (size_t i = 0; rc == 0 && i < n; i++) rc = uv_signal_start(watched[i], on_signal, signums[i]) ? -1 : 0;
+        if (made < n)
+            while (made > 0) uv_close((uv_handle_t *)watched[--made], NULL);
+        else sd->signals_init = true;
     }
     pthread_mutex_lock(&sd->mu);
     sd->signals_rc = rc;

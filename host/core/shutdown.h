@@ -54,7 +54,7 @@ typedef struct mb_shutdown {
     int signals_rc;                /* mu: mb_shutdown_catch_signals' outcome (1: pending) */
     /* the timer thread only */
     uv_timer_t watchdog;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     bool watchdog_init, signals_init;
 } mb_shutdown;
 
