@@ -173,9 +173,9 @@ static const char *append_term(mb_proc *self, mb_dist *d, mb_buf *b, bool versio
 }
 
 /* Hand the whole frame in b to the connection with node (taking b's bytes). */
-static void send_built(mb_dist *d, const char *node, mb_buf *b) {
+static void send_built(mb_dist *d, mb_proc *self, const char *node, mb_buf *b) {
     fill_len(b);
-    mb_dist_send_frame(d, node, b->p, b->len);   /* fails only when the host stops: dropped */
+    mb_dist_send_frame(d, self, node, b->p, b->len);   /* fails only when the host stops: dropped */
     mb_buf_init(b);
 }
 
@@ -184,7 +184,7 @@ static void send_frame(lua_State *L, mb_proc *self, mb_dist *d, const char *node
                        const char *what) {
     const char *why = append_term(self, d, b, version);
     if (why) mbb_raisef(L, "%s: cannot go to another node: it holds %s", what, why);
-    send_built(d, node, b);
+    send_built(d, self, node, b);
 }
 
 /* The frame's start: length to fill, pass-through byte, version. */
@@ -338,7 +338,7 @@ int mbb_dist_call(lua_State *L, mb_proc *self, mb_pid server, const char *name, 
     /* Not a node, or a pid this node no longer knows: nothing is sent
      * (there is no node to write our pid for); the monitor's DOWN
      * noconnection is already there. */
-    if (d && node) send_built(d, node, &frame);
+    if (d && node) send_built(d, self, node, &frame);
     mbb_push_ref(L, ref);
     lua_pushboolean(L, --self->budget <= 0 || self->dying);
     lua_pushboolean(L, 1);   /* remote: the caller demonitors when done */
@@ -406,7 +406,7 @@ static void monitor_with(lua_State *L, mb_proc *self, mb_dist *d, mb_pid server,
         mbb_raisef(L, "monitor: out of memory");
     }
     /* Not a node, a pid it no longer knows, or the host stops: DOWN noconnection at once. */
-    if (!d || !node || mb_dist_monitor(d, node, self->pid, ref, call, target.p, target.len, mon.p, mon.len, demon.p, demon.len)) {
+    if (!d || !node || mb_dist_monitor(d, self, node, self->pid, ref, call, target.p, target.len, mon.p, mon.len, demon.p, demon.len)) {
         if (d && node) mb_buf_init(&mon), mb_buf_init(&demon);   /* taken and freed */
         mb_buf why;
         mb_buf_init(&why);

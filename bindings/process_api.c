@@ -362,7 +362,7 @@ static int l_demonitor(lua_State *L) {
     mb_dist *d = mb_dist_of(self->rt);
     /* A monitor of another node's process, if it is one: ended first, so
      * that the flush below finds a DOWN the distribution sent meanwhile. */
-    if (d) mb_dist_demonitor(d, ref);
+    if (d) mb_dist_demonitor(d, self, ref);
     mb_demonitor(self, ref, lua_toboolean(L, 2));
     lua_pushboolean(L, 1);
     return 1;

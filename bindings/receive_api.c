@@ -18,6 +18,7 @@
  * instruction, where the receive returned to (preempt.c). */
 #include "bindings.h"
 #include "core/mailbox_bounds.h"
+#include "core/sched.h"
 #include "core/signal.h"
 #include "core/timer.h"
 
@@ -154,6 +155,7 @@ int mbb_receive(lua_State *L) {
     double deadline = -1;
     int match = receive_args(L, self, &deadline) ? 1 : 0;
     if (match) self->refused = NULL;   /* a new match: every message is new to it */
+    mb_sched_flush_out(self);
     for (;;) {
         mb_signal_drain(self);
         if (mb_proc_take_interrupt(self)) return mbb_raise_plain(L, MB_INTERRUPTED);

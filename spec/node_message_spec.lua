@@ -249,6 +249,44 @@ describe("messages between nodes", function()
     assert.equal("20\n", out, eout)
   end)
 
+  -- A process's frames in one slice go out together at its end (or when
+  -- it waits); a link goes through the distribution thread, which writes
+  -- them first: none is lost, reordered or left behind.
+  it("sends a burst of small messages, with monitors and a link among them, whole and in order", function()
+    local ready, done = N.barrier(), N.barrier()
+    local alive, efull = N.name("erl")
+    local erl = N.erl(alive, "m6", N.ERL_WAIT_FILE .. ([[,
+      register(sink, spawn(fun() ->
+        process_flag(trap_exit, true),
+        L = fun Loop(Next) -> receive
+              {From, whoami} -> From ! self(), Loop(Next);
+              {From, done} -> From ! {count, Next}, Loop(Next);
+              Seq when Seq =:= Next -> Loop(Next + 1);
+              {'EXIT', _, _} -> Loop(Next);
+              Other -> erlang:display({unexpected, Other, Next}), Loop(Next)
+            end end,
+        L(0) end)),
+      file:write_file("%s", <<>>), WaitFile("%s")]]):format(ready, done))
+    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie m6", PRELUDE .. [[
+      local sink = { "sink", arg[1] }
+      mb.send(sink, mb.tuple(mb.self(), A"whoami"))
+      local pid = mb.receive(10000)
+      for i = 0, 29999 do
+        mb.send(sink, i)
+        if i % 1000 == 0 then mb.demonitor(mb.monitor(pid)) end
+        if i == 15000 then mb.link(pid) end
+      end
+      mb.send(sink, mb.tuple(mb.self(), A"done"))
+      local m = mb.receive(60000)
+      say(m and m[2])
+    ]], { efull, ready })
+    local status, out, err = N.wait_peer(lua, erl, 90000)
+    io.open(done, "w"):close()
+    local _, eout = erl:wait(90000)
+    assert.equal(0, status, err)
+    assert.equal("30000\n", out, eout)
+  end)
+
   it("refuses what cannot cross, and drops what Erlang sends that moonbeam does not carry", function()
     local ready, done = N.barrier(), N.barrier()
     local erl, efull = echo_node("m4", ready, done)

@@ -157,6 +157,7 @@ typedef struct mb_proc {
     mb_waittimer *wtimer;
     size_t mem_limit;                 /* 0: none; set before the pid exists (senders read it) */
     int timer_batch_n;
+    bool out_due;                     /* it left frames for other nodes in this slice (runtime.h, flush_out) */
     bool in_match;                    /* inside a selective receive's match function */
     bool foreign_code;                /* it may run C code that calls it back (the FFI):
                                          never abandoned */

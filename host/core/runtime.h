@@ -58,6 +58,9 @@ typedef int (*mb_remote_signal_fn)(struct mb_runtime *rt, mb_pid from, mb_pid de
  * of memory. */
 typedef int (*mb_remote_named_fn)(struct mb_runtime *rt, mb_pid from, const char *name, const char *node,
                                   const uint8_t *msg, size_t len);
+/* What a process left for other nodes in its slice, sent (the distribution
+ * layer's): called at the slice's end, on its thread, when p->out_due. */
+typedef void (*mb_flush_out_fn)(struct mb_runtime *rt);
 
 
 typedef struct mb_runtime {
@@ -83,6 +86,7 @@ typedef struct mb_runtime {
     _Atomic(mb_attachment *) attachments;
     _Atomic(mb_remote_signal_fn) remote_signal;   /* NULL: signals to remote pids are dropped */
     _Atomic(mb_remote_named_fn) remote_named;     /* NULL: timers' messages to remote names are dropped */
+    _Atomic(mb_flush_out_fn) flush_out;           /* NULL: no node, nothing is ever left */
     mb_proc *host;                 /* the process of the thread that started the runtime
                                       (external); set once, before any shutdown can start */
     mb_shutdown shutdown;          /* ending the whole host in order (shutdown.h) */

@@ -253,6 +253,13 @@ int mb_sched_post_timer(mb_runtime *rt, mb_proc *from, void (*fn)(mb_sched *, vo
     return 0;
 }
 
+void mb_sched_flush_out(mb_proc *p) {
+    if (!p->out_due) return;
+    p->out_due = false;
+    mb_flush_out_fn flush = atomic_load_explicit(&p->rt->flush_out, memory_order_relaxed);
+    if (flush) flush(p->rt);
+}
+
 void mb_sched_run_posts(mb_sched *s) {
     if (!atomic_load(&s->has_posts)) return;
     pthread_mutex_lock(&s->post_lock);
@@ -412,6 +419,7 @@ static slice_end_kind run_one(mb_sched *s, mb_proc *p) {
     p->kind->run(p);
     bool kept = slice_end(s, w);
     flush_timer_batch(p);
+    mb_sched_flush_out(p);
     if (!kept) {
         /* s is another thread's now: p's wait timer may be on its loop. */
         mb_orphan *o = p->orphan;

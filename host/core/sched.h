@@ -88,6 +88,11 @@ int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg);
  * (NULL: not a scheduled process, posted at once): queued until its slice
  * ends or the batch is full, then handed over in one lock and one wake-up. */
 int mb_sched_post_timer(mb_runtime *rt, mb_proc *from, void (*fn)(mb_sched *, void *), void *arg);
+
+/* What p left for other nodes (p->out_due: runtime.h's flush_out), sent:
+ * at its slice's end, and when it waits for a message, so that a frame
+ * waits behind no long computation of the same slice. p's own thread. */
+void mb_sched_flush_out(mb_proc *p);
 /* Run what was posted to s, now: from the thread that serves s only, and
  * not from inside a post (a dying owner's thread while it waits: io_wait.h). */
 void mb_sched_run_posts(mb_sched *s);

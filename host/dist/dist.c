@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "core/call.h"
+#include "core/process.h"
 #include "core/runtime.h"
 #include "core/term.h"
 #include "dist_internal.h"
@@ -223,6 +224,8 @@ static void on_stop_timer(uv_timer_t *t) {
     else uv_close((uv_handle_t *)&d->timer, NULL);
 }
 
+static void flush_out(mb_runtime *rt);   /* runtime.h's, below */
+
 static void on_wake(void *arg) {
     mb_dist *d = arg;
     pthread_mutex_lock(&d->lock);
@@ -399,6 +402,7 @@ mb_dist *mb_dist_start(mb_runtime *rt, const mb_dist_config *cfg, char *err, siz
     d->thread_started = true;
     atomic_store(&rt->remote_signal, mb_dist_remote_signal);
     atomic_store(&rt->remote_named, mb_dist_remote_named);
+    atomic_store(&rt->flush_out, flush_out);
     return d;
 fail_loop:
     drain(d);
@@ -509,26 +513,88 @@ static dist_conn *writable_now(mb_dist *d, const char *node) {
     return NULL;
 }
 
-/* frame onto c's socket (writable_now's, d->lock let go: a big frame holds
- * only its connection's lock): what the socket does not take now is kept
- * for the distribution thread, woken to write it before anything else.
- * Lets c->wlock go; c may be gone after. */
+/* What c->out holds, then frame (len 0: none), onto c's socket (c->wlock
+ * held, d->lock not: a big frame holds only its connection's lock): what
+ * the socket does not take now is kept for the distribution thread, woken
+ * to write it before anything else. Lets c->wlock go; c may be gone
+ * after. */
 static void write_direct(mb_dist *d, dist_conn *c, const uint8_t *frame, size_t len) {
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = send(c->fd, frame + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n > 0) off += (size_t)n;
-        else if (n < 0 && errno == EINTR) continue;
-        else break;   /* full, or an error the thread meets with its write */
+    struct iovec v[2] = {{c->out.p, c->out.len}, {(void *)frame, len}}, *at = v;
+    size_t nv = 2;
+    for (;;) {
+        while (nv && at->iov_len == 0) at++, nv--;
+        if (!nv || c->fd < 0) break;
+        struct msghdr m = {.msg_iov = at, .msg_iovlen = nv};
+        ssize_t n = sendmsg(c->fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;   /* full, or an error the thread meets with its write */
+        size_t k = (size_t)n;
+        for (; nv && k >= at->iov_len; at++, nv--) k -= at->iov_len;
+        if (nv) at->iov_base = (char *)at->iov_base + k, at->iov_len -= k;
     }
-    if (off < len && mb_buf_put(&c->rest, frame + off, len - off)) c->rest_lost = true;
+    bool kept = nv > 0;
+    for (; nv; at++, nv--)
+        if (mb_buf_put(&c->rest, at->iov_base, at->iov_len)) c->rest_lost = true;
+    mb_buf_reuse(&c->out);
+    atomic_store_explicit(&c->out_due, false, memory_order_relaxed);
     pthread_mutex_unlock(&c->wlock);
-    if (off == len) return;
+    if (!kept) return;
     atomic_store(&d->rests, true);
     mb_wake_send(&d->wake);
 }
 
-int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bool call, const uint8_t *target,
+/* Frames a process writes in its slice wait in c->out, up to this much,
+ * for the slice's end (mb_dist_flush_out): casts in a loop, and a call's
+ * monitor and request (and the last call's demonitor), go out in one
+ * write, as BEAM's do, not one system call and one wake-up of the peer's
+ * reader each. */
+#define OUT_BATCH (64 * 1024)
+
+/* frame to c (writable_now's, c->wlock held): kept in c->out for from's
+ * slice's end when from is a process in a slice, written now otherwise
+ * (the host's own thread, a timer's, a blocking call's: no slice end
+ * comes soon). Lets c->wlock go. */
+static void write_soon(mb_dist *d, dist_conn *c, mb_proc *from, const uint8_t *frame, size_t len) {
+    bool in_slice = from && !from->ext && from->sched;
+    if (!in_slice || c->out.len + len > OUT_BATCH || mb_buf_put(&c->out, frame, len)) {
+        write_direct(d, c, frame, len);
+        return;
+    }
+    atomic_store_explicit(&c->out_due, true, memory_order_relaxed);
+    pthread_mutex_unlock(&c->wlock);
+    from->out_due = true;
+    /* Woken for anything else meanwhile, or for the stop, the thread
+     * writes it first (mb_dist_conn_write). */
+    atomic_store(&d->rests, true);
+}
+
+/* runtime.h's flush_out: every connection's c->out onto its socket. */
+static void flush_out(mb_runtime *rt) {
+    mb_dist *d = mb_dist_of(rt);
+    if (!d) return;   /* stopped: the thread wrote them (on_wake's rests) */
+    for (;;) {
+        pthread_mutex_lock(&d->lock);
+        dist_conn *c = d->conns;
+        while (c && !atomic_load_explicit(&c->out_due, memory_order_relaxed)) c = c->next;
+        if (c) pthread_mutex_lock(&c->wlock);
+        pthread_mutex_unlock(&d->lock);
+        if (!c) return;
+        if (c->out.len && !c->writes_out && !c->rest.len && !c->rest_lost) {
+            write_direct(d, c, NULL, 0);
+            continue;
+        }
+        /* The thread writes meanwhile: it takes out before its own. */
+        atomic_store_explicit(&c->out_due, false, memory_order_relaxed);
+        bool left = c->out.len > 0;
+        pthread_mutex_unlock(&c->wlock);
+        if (left) {
+            atomic_store(&d->rests, true);
+            mb_wake_send(&d->wake);
+        }
+    }
+}
+
+int mb_dist_monitor(mb_dist *d, mb_proc *from, const char *node, mb_pid watcher, mb_ref ref, bool call, const uint8_t *target,
                     size_t ntarget, uint8_t *frame, size_t len, uint8_t *demonitor, size_t dlen) {
     /* Listed now, whoever sends its MONITOR_P: up and free, this thread,
      * at once (a call's request follows it, instead of both waiting for
@@ -548,7 +614,7 @@ int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bo
         return -1;
     }
     if (c) {
-        write_direct(d, c, frame, len);
+        write_soon(d, c, from, frame, len);
         free(frame);
         return 0;
     }
@@ -568,7 +634,7 @@ int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bo
     return 0;
 }
 
-int mb_dist_demonitor(mb_dist *d, mb_ref ref) {
+int mb_dist_demonitor(mb_dist *d, mb_proc *from, mb_ref ref) {
     pthread_mutex_lock(&d->lock);
     remote_mon *m = mb_remote_mon_take(d, ref);
     /* A monitor whose MONITOR_P the thread has not sent never will: nothing to end there. */
@@ -588,7 +654,7 @@ int mb_dist_demonitor(mb_dist *d, mb_ref ref) {
     }
     int rc = 0;
     if (c) {
-        write_direct(d, c, m->demonitor, m->ndemonitor);
+        write_soon(d, c, from, m->demonitor, m->ndemonitor);
     } else if (m->demonitor) {   /* behind what waits for the thread: the frame goes in order */
         dist_req *r = new_req(REQ_DEMONITOR, m->node, 0);
         if (r) {
@@ -610,12 +676,12 @@ int mb_dist_connect(mb_dist *d, const char *node, mb_pid pid, mb_ref ref) {
 
 const mb_dist_self *mb_dist_me(const mb_dist *d) { return &d->me; }
 
-int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len) {
+int mb_dist_send_frame(mb_dist *d, mb_proc *from, const char *node, uint8_t *frame, size_t len) {
     pthread_mutex_lock(&d->lock);
     dist_conn *c = writable_now(d, node);
     pthread_mutex_unlock(&d->lock);
     if (c) {
-        write_direct(d, c, frame, len);
+        write_soon(d, c, from, frame, len);
         free(frame);
         return 0;
     }

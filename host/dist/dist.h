@@ -23,6 +23,7 @@
 
 typedef struct mb_runtime mb_runtime;
 typedef struct mb_dist mb_dist;
+struct mb_proc;
 
 typedef struct mb_dist_config {
     const char *node;       /* "name@host" */
@@ -62,8 +63,10 @@ const struct mb_dist_self *mb_dist_me(const mb_dist *d);
 /* Hand one whole frame (built with dist_term.h: a control message and a
  * message) to the connection with node, connecting first when there is
  * none; what cannot be delivered is dropped, as Erlang drops it. Takes
- * frame (malloc'd). -1 when the host stops (frame freed). */
-int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len);
+ * frame (malloc'd). -1 when the host stops (frame freed). from: the
+ * sending process (NULL: none, as a timer's), whose frames in a slice go
+ * out together at its end. */
+int mb_dist_send_frame(mb_dist *d, struct mb_proc *from, const char *node, uint8_t *frame, size_t len);
 
 /* A monitor of watcher's on a process of node: frame (a MONITOR_P) goes
  * there (connecting first); demonitor (a DEMONITOR_P) is kept to end it
@@ -71,12 +74,12 @@ int mb_dist_send_frame(mb_dist *d, const char *node, uint8_t *frame, size_t len)
  * comes when the process ends or the connection does ("noconnection"); a
  * call's monitor (call) sends it as MB_MSG_CALL_DOWN. Takes frame and
  * demonitor (malloc'd). -1 when the host stops (freed). */
-int mb_dist_monitor(mb_dist *d, const char *node, mb_pid watcher, mb_ref ref, bool call, const uint8_t *target,
+int mb_dist_monitor(mb_dist *d, struct mb_proc *from, const char *node, mb_pid watcher, mb_ref ref, bool call, const uint8_t *target,
                     size_t ntarget, uint8_t *frame, size_t len, uint8_t *demonitor, size_t dlen);
 /* End the remote monitor ref, if it is one still waiting. Once it returns,
  * no DOWN of ref's is on its way: one is queued for the watcher already,
  * or none comes (a flush after it finds every one). */
-int mb_dist_demonitor(mb_dist *d, mb_ref ref);
+int mb_dist_demonitor(mb_dist *d, struct mb_proc *from, mb_ref ref);
 
 /* The control messages of links, exit signals and monitors' ends (Erlang's op codes). */
 enum { MB_DIST_LINK = 1, MB_DIST_SEND = 2, MB_DIST_EXIT = 3, MB_DIST_UNLINK = 4, MB_DIST_REG_SEND = 6, MB_DIST_EXIT2 = 8,

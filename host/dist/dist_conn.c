@@ -42,6 +42,7 @@ dist_conn *mb_dist_conn_new(mb_dist *d, bool initiator) {
     mb_buf_init(&c->pending);
     mb_buf_init(&c->term);
     mb_buf_init(&c->rest);
+    mb_buf_init(&c->out);
     pthread_mutex_lock(&d->lock);
     c->next = d->conns;
     d->conns = c;
@@ -80,6 +81,7 @@ static void unlink_and_free(dist_conn *c) {
     mb_buf_free(&c->pending);
     mb_buf_free(&c->term);
     mb_buf_free(&c->rest);
+    mb_buf_free(&c->out);
     pthread_mutex_destroy(&c->wlock);
     free(c->waiters);
     free(c);
@@ -180,24 +182,29 @@ static int hand_over(dist_conn *c, const void *p, size_t n) {
 }
 
 /* p[0..n) (none when n is 0) after what another thread's write left
- * unwritten: counted as out before the lock goes, so that no other
- * thread writes between. */
+ * unwritten, then what processes left to go at their slices' end:
+ * counted as out before the lock goes, so that no other thread writes
+ * between. */
 int mb_dist_conn_write(dist_conn *c, const void *p, size_t n) {
     if (c->state == C_CLOSED) return -1;
     pthread_mutex_lock(&c->wlock);
     bool lost = c->rest_lost;
-    mb_buf rest = c->rest;
+    mb_buf rest = c->rest, out = c->out;
     mb_buf_init(&c->rest);
-    if (!lost) c->writes_out += (rest.len > 0) + (n > 0);
+    mb_buf_init(&c->out);
+    atomic_store_explicit(&c->out_due, false, memory_order_relaxed);
+    if (!lost) c->writes_out += (rest.len > 0) + (out.len > 0) + (n > 0);
     pthread_mutex_unlock(&c->wlock);
     int rc = 0;
     if (lost) {   /* half a frame is out: the stream is no good any more */
         drop(c, "out of memory");
         rc = -1;
-    } else if (rest.len) {
-        rc = hand_over(c, rest.p, rest.len);
+    } else {
+        if (rest.len) rc = hand_over(c, rest.p, rest.len);
+        if (!rc && out.len) rc = hand_over(c, out.p, out.len);
     }
     mb_buf_free(&rest);
+    mb_buf_free(&out);
     return rc || !n ? rc : hand_over(c, p, n);
 }
 

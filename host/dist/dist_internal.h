@@ -61,6 +61,10 @@ typedef struct dist_conn {
     unsigned writes_out;
     mb_buf rest;
     bool rest_lost;            /* no memory for a rest: the thread drops the connection */
+    /* Frames processes wrote in their slices, sent together at a slice's
+     * end (mb_dist_flush_out) or before anything the thread writes. */
+    mb_buf out;
+    _Atomic bool out_due;      /* out holds frames (read under d->lock alone by the flush) */
     waiter *waiters;           /* mb.connect callers, answered once up or failed */
     size_t nwaiters, capwaiters;
     uv_work_t work;            /* the epmd lookup */

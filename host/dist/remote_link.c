@@ -204,7 +204,7 @@ static int timer_frame(mb_dist *d, const char *node, mb_buf *b, bool failed, con
     }
     size_t n = b->len - 4;
     b->p[0] = (uint8_t)(n >> 24), b->p[1] = (uint8_t)(n >> 16), b->p[2] = (uint8_t)(n >> 8), b->p[3] = (uint8_t)n;
-    mb_dist_send_frame(d, node, b->p, b->len);   /* takes b's bytes; fails only when the host stops */
+    mb_dist_send_frame(d, NULL, node, b->p, b->len);   /* takes b's bytes; fails only when the host stops */
     return 0;
 }
 
