@@ -32,6 +32,7 @@ typedef struct mbb_lua {
     uint8_t on_wake;                  /* what its yield is resumed with (mbb_wake) */
     bool raise_pending;               /* an error a wake met, for its next instruction (preempt.c) */
     bool ended_outside;               /* its body's coroutine ended while it waited (vm.c, run_body) */
+    bool opening;                     /* inside lua_newstate, which cannot take a refusal (preempt.c) */
 } mbb_lua;
 
 /* What a Lua process's yield is resumed with: whether its wait did not

@@ -219,7 +219,9 @@ bool mbb_state_collect(lua_State *L) {
 }
 
 int mbb_state_new(mb_proc *owner, mbb_lua *lp, bool gen) {
+    lp->opening = true;   /* every block granted until LuaJIT's own setup is done (mbb_refusable) */
     lua_State *L = lua_newstate(mb_proc_alloc, owner);
+    lp->opening = false;
     lp->L = L;
     if (!L) return -1;
     lua_atpanic(L, on_panic);

@@ -315,6 +315,12 @@ static void force_gc_step(mbb_lua *lp) {
  * a C function, or the process ends at its next instruction. Plain
  * stores, from inside the allocator. */
 bool mbb_refusable(mb_proc *p) {
+    /* A refusal inside lua_newstate, before LuaJIT has made its string
+     * table, crashed the host: its "not enough memory" is a string made
+     * there. Granted; the making's next allocation, protected, is refused
+     * (a memory_limit between 6.3 and 10.4 KB segfaulted). p's own state
+     * is made in its record's room (vm.c, create). */
+    if (((mbb_lua *)p->kind_room)->opening) return false;
     mbb_lua *lp = p->state;
     if (!lp || !lp->L) return true;
     if (mbb_in_collector(lp->L)) return false;   /* the next allocation outside it is refused */

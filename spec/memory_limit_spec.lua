@@ -101,6 +101,17 @@ describe("spawn_opt memory_limit", function()
     assert.equal("memory_limit", h.reason(ref, 10000))
   end)
 
+  -- A limit its state's making passes: a refusal inside LuaJIT's own
+  -- lua_newstate (between ~6.3 and ~10.4 KB) crashed the host.
+  it("ends with \"memory_limit\" a process whose state cannot be made within it, at any small limit", function()
+    for limit = 1024, 24 * 1024, 97 do
+      local _, ref = mb.spawn_opt(function() end, { monitor = true, memory_limit = limit })
+      local reason = h.reason(ref, 10000)
+      if limit < 6 * 1024 then assert.equal("memory_limit", reason, "limit " .. limit) end
+      assert.is_true(reason == "memory_limit" or reason == "normal", "limit " .. limit .. ": " .. tostring(reason))
+    end
+  end)
+
   it("ends a process making one allocation past it", function()
     local _, ref = mb.spawn_opt(function()
       local s = string.rep("x", 64 * 1024 * 1024)
