@@ -317,6 +317,37 @@ describe("moonbeam run, shutting down in order", function()
     assert.is_not.equal(0, (sh.run("test -e " .. sh.quote(socket))))
   end)
 
+  -- A first process that traps the signal and returns ends "normal",
+  -- which ends none of its links: they waited for the shutdown's timeout,
+  -- and the host exited 1. They get "shutdown", as its death would pass on.
+  it("on SIGTERM: a first process that traps and returns normally: its links end too, exit 0 at once", function()
+    local job = start_script([[
+      local mb = require "moonbeam"
+      local gen = require "moonbeam.gen_server"
+      mb.trap_exit(true)
+      assert(gen.start_link({ init = function() return "ok", 0 end }))
+      mb.spawn_link(function() require("moonbeam").receive() end)
+      print("ready")
+      io.stdout:flush()
+      mb.receive(function(m) return type(m) == "table" and m[1] == "EXIT" end)
+    ]], {})
+    job:wait_for("ready")
+    job:signal("TERM")
+    local status, _, err, waited = job:wait()
+    assert.equal(0, status, err)
+    assert.is_true(waited < 5000, ("it took %d ms (the shutdown timeout is 10 s)"):format(waited))
+  end)
+
+  it("os.exit(code) from a child of a first process that traps and returns: exit code at once", function()
+    local status, _, err = run_script([[
+      local mb = require "moonbeam"
+      mb.spawn_link(function() local mb = require "moonbeam" mb.sleep(50) os.exit(6) end)
+      mb.trap_exit(true)
+      mb.receive()
+    ]], {}, "--shutdown-timeout 4000")
+    assert.equal(6, status, err)
+  end)
+
   -- The terminal it ran in closed: it died at once, its terminates never
   -- ran and its console socket was left behind.
   it("on SIGHUP: the same shutdown, the console socket removed, exit 129", function()

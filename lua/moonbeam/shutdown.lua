@@ -56,6 +56,7 @@ function M.run()
   -- The tree: every process linked to first, directly or not (not the
   -- host's own, which cannot be ended under its code).
   local seen, stack, watching, n = { [me] = true }, { first }, {}, 0
+  local first_ref, first_links
   if first then seen[first] = true end
   if host and host ~= first then seen[host] = true end
   while #stack > 0 do
@@ -64,8 +65,10 @@ function M.run()
     local info = core._info_any(pid)   -- one being killed too: it and its links are waited for
     if info then
       if pid ~= host then
-        watching[mb.monitor(pid)] = true
+        local ref = mb.monitor(pid)
+        watching[ref] = true
         n = n + 1
+        if pid == first then first_ref, first_links = ref, info.links end
       end
       for _, other in ipairs(info.links) do
         -- Another node's process is not this host's to stop (and mb.info
@@ -88,6 +91,15 @@ function M.run()
     local m = mb.receive(down)
     watching[m[2]] = nil
     n = n - 1
+    -- The first process trapped the signal and ended "normal", which ends
+    -- none of its links: they get the "shutdown" it would have passed on
+    -- (a gen_server or a process it started linked, an os.exit caller,
+    -- waited for the shutdown's timeout, and the host exited 1).
+    if m[2] == first_ref and m[5] == "normal" then
+      for _, pid in ipairs(first_links) do
+        if seen[pid] and pid ~= me and pid ~= host then mb.exit(pid, "shutdown") end
+      end
+    end
   end
   core.shutdown_done()
   -- moonbeam run's host waits for this (or its first process's DOWN).
