@@ -57,6 +57,7 @@ int mbb_exit_now(lua_State *L, mb_proc *p) {
         /* The host thread's own process cannot be ended under it: report
          * the signal to its Lua code instead, and carry on. */
         p->dying = false;
+        atomic_store_explicit(&p->must_end, false, memory_order_relaxed);
         lua_pushliteral(L, "moonbeam: this process received an exit signal: ");
         if (mb_decode(L, p->exit_reason.p, p->exit_reason.len, 0)) lua_pushliteral(L, "?");
         else if (!lua_isstring(L, -1)) reason_as_words(L);

@@ -268,6 +268,26 @@ describe("require \"moonbeam\" from plain luajit", function()
     assert.matches("^moonbeam: this process received an exit signal: {code = 1}\n" ..
                    "moonbeam: this process received an exit signal: [^\n]*:4: plain words\n$", out)
   end)
+
+  -- It carries on: it said it was dead (alive false, info nil) for good,
+  -- while it went on sending and receiving.
+  it("is alive after a kill it caught: alive, info, and its watchers see no DOWN", function()
+    local status, out, err = luajit([[
+      local mb = require "moonbeam"
+      local me = mb.self()
+      mb.spawn(function(host) require("moonbeam").exit(host, "kill") end, me)
+      print(select(2, pcall(mb.sleep, 5000)))
+      print(mb.alive(me), type(mb.info(me)))
+      mb.spawn(function(host)
+        local mb = require "moonbeam"
+        mb.monitor(host)
+        mb.send(host, mb.receive(200) or "no DOWN")
+      end, me)
+      print(mb.receive(2000))
+    ]])
+    assert.equal(0, status, err)
+    assert.equal("moonbeam: this process received an exit signal: killed\ntrue\ttable\nno DOWN\n", out)
+  end)
 end)
 
 describe("a spawned process", function()
