@@ -29,7 +29,11 @@ function M.run(owner, tag, target, ...)
     result = target(...)
   end
   -- Through the owner's alias: once it stops waiting, the result is dropped.
-  if owner then mb.send_alias(owner, tag, { RESULT, tag, result }) end
+  -- A result that cannot be sent ends the task with an error that names
+  -- it, not the send under it ("send_alias: msg[3]: ...").
+  if not owner then return end
+  local ok, why = pcall(mb.send_alias, owner, tag, { RESULT, tag, result })
+  if not ok then error((tostring(why):gsub("^send_alias: msg%[3%]", "task: result", 1)), 0) end
 end
 
 local function check_target(target, fn)
