@@ -213,6 +213,23 @@ describe("moonbeam run", function()
     assert.equal(0, status, err)
     assert.equal("true\ttrue\n", out)
   end)
+
+  it("names the call a start past --max-processes was refused in", function()
+    local status, out, err = run_script([[
+      local mb = require "moonbeam"
+      for _ = 1, 3 do mb.spawn(function() require("moonbeam").receive() end) end
+      local function say(f, ...) print((select(2, pcall(f, ...)))) end
+      say(require("moonbeam.supervisor").start_link, {})
+      say(require("moonbeam.supervisor").start, {})
+      say(require("moonbeam.registry").start_link, { name = "r", keys = "unique" })
+      say(require("moonbeam.gen_server").start, { init = function() return "ok" end })
+    ]], {}, "--max-processes 5")
+    assert.equal(0, status, err)
+    assert.equal("supervisor.start_link: too many processes (max_processes is 5)\n" ..
+                 "supervisor.start: too many processes (max_processes is 5)\n" ..
+                 "registry.start_link: too many processes (max_processes is 5)\n" ..
+                 "gen_server.start: too many processes (max_processes is 5)\n", out)
+  end)
 end)
 
 -- A worker for the shutdown specs: it traps exits, so its supervisor's

@@ -229,7 +229,8 @@ function M.start_link(opts)
   local function failed(why) return nil, util.failed_start(why, "registry.start_link", opts) end
   local other = mb.whereis(name)
   if other then return failed({ "already_started", other }) end
-  local pid, ref = mb.spawn_opt("moonbeam.registry:serve_started", { link = true, monitor = true }, opts)
+  local spawned, pid, ref = pcall(mb.spawn_opt, "moonbeam.registry:serve_started", { link = true, monitor = true }, opts)
+  if not spawned then error((tostring(pid):gsub("^spawn_opt:", "registry.start_link:", 1)), 2) end
   local started, why = gen.sync_start(pid, ref, true, nil)
   if not started then return failed(why) end
   return started

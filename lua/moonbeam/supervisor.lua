@@ -156,8 +156,9 @@ end
 
 local function start(link, children, flags)
   -- nil, why; why prints as words (util's failed_start)
+  local fn = link and "supervisor.start_link" or "supervisor.start"
   local function failed(why)
-    return nil, util.failed_start(why, link and "supervisor.start_link" or "supervisor.start", children, flags)
+    return nil, util.failed_start(why, fn, children, flags)
   end
   local ok, spec = pcall(spec_of, children, flags)
   if not ok then
@@ -169,7 +170,7 @@ local function start(link, children, flags)
     local other = mb.whereis(name)
     if other then return failed({ "already_started", other }) end
   end
-  local pid, ref = mb.sup_start(spec, link, name or "supervisor")
+  local pid, ref = mb.sup_start(spec, link, name or "supervisor", fn)
   if name then
     local registered = mb.register(name, pid)
     if not registered then
