@@ -94,6 +94,21 @@ describe("logger levels", function()
     assert.is_nil(text:find("hidden", 1, true), text)
   end)
 
+  it("a module on two of package.path's templates is the name require loaded it as", function()
+    local path = handler()
+    local saved = package.path
+    package.path = "./?.lua;./spec/support/?.lua;" .. saved
+    local ok, why = pcall(function()
+      log.set_level("debug", "log_alias")
+      require("log_alias").debug("alias debug")
+    end)
+    package.path = saved
+    log.set_level(nil, "log_alias")
+    assert(ok, why)
+    log.flush()
+    assert.truthy(sh.read(path):find("alias debug", 1, true))
+  end)
+
   it("a handler's own level filters what it writes", function()
     local all, warn = handler("file"), handler("file", "warning")
     log.info("for all")

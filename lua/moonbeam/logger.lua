@@ -27,13 +27,20 @@ local function module_of(source)
   if source:sub(1, 1) ~= "@" then
     m = source:gsub("^=", "")
   else
+    -- A file two templates name ("./?.lua" and "./lib/?.lua" both name
+    -- ./lib/app/cache.lua) is the module require loaded it as: the name
+    -- package.loaded has (set as its loading begins), else the first.
     local file = source:sub(2)
     for template in package.path:gmatch("[^;]+") do
       local pat = "^" .. template:gsub("[%^%$%(%)%%%.%[%]%*%+%-]", "%%%0"):gsub("%?", "(.+)") .. "$"
       local name = file:match(pat)
       if name then
-        m = name:gsub("/", ".")
-        break
+        name = name:gsub("/", ".")
+        m = m or name
+        if package.loaded[name] ~= nil then
+          m = name
+          break
+        end
       end
     end
     m = m or file:gsub("^%./", "")
