@@ -178,7 +178,8 @@ static int create(mb_proc *p) {
  * for the too-large reason at idx: what to preview is the reason itself
  * if it is a string, or its second element if that is one (a crash's
  * message); tb is its third element when that is a string (a crash's
- * traceback), cut to REASON_TRACEBACK bytes. With small, only
+ * traceback), cut to REASON_TRACEBACK bytes, else "" (an exit(reason)
+ * has none): the shape of every crash's. With small, only
  * {"error", "exit reason too large (N bytes)"}. n == 0: size unknown. */
 static void push_bounded_reason(lua_State *L, int idx, size_t n, size_t max, bool small) {
     char head[96];
@@ -203,6 +204,10 @@ static void push_bounded_reason(lua_State *L, int idx, size_t n, size_t max, boo
             lua_rawseti(L, -3, 3);
         }
         lua_pop(L, 1);
+    }
+    if (!small && !tb) {
+        lua_pushliteral(L, "");
+        lua_rawseti(L, -2, 3);
     }
     if (text) lua_pushfstring(L, "%s: ", head);
     else lua_pushstring(L, head);

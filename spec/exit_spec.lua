@@ -473,8 +473,8 @@ end)
 -- crash) ends with a bounded reason instead:
 --   {"error", "exit reason too large (N bytes): <its first 200 bytes>...", traceback}
 -- (the text shown is the reason if it is a string, or a crash's message;
--- the traceback, a crash's, cut to 4 KB; for other reasons only
--- {"error", "exit reason too large (N bytes)"}).
+-- the traceback, a crash's, cut to 4 KB, else ""; for other reasons only
+-- {"error", "exit reason too large (N bytes)", ""}).
 describe("exit reasons larger than max_message_size", function()
   before_each(h.before)
   after_each(h.after)
@@ -508,6 +508,7 @@ describe("exit reasons larger than max_message_size", function()
     local n = tonumber(reason[2]:match("^exit reason too large %((%d+) bytes%): x+%.%.%.$"))
     assert.is_true(n and n > 5000 and n < 5100, reason[2])
     assert.equal(200, #reason[2]:match(": (x+)"))
+    assert.equal("", reason[3])   -- no crash, no traceback: the shape of a crash's all the same
     assert.same({ "EXIT", pid, reason }, h.relayed(a))
   end)
 
@@ -549,6 +550,7 @@ describe("exit reasons larger than max_message_size", function()
     local reason = h.reason(ref)
     assert.equal("error", reason[1])
     assert.matches("^exit reason too large %(%d+ bytes%)$", reason[2])
+    assert.equal("", reason[3])
   end)
 
   it("a reason within the limit is kept exactly", function()
