@@ -21,12 +21,15 @@ typedef struct enc {
     size_t start, max;           /* the message's first byte in b, and its limit */
     mb_encode_err *err;
     char path[160];              /* built while unwinding from a failure */
+    char head[64];               /* the two outermost segments, when path had no room left for them */
     const void *open[MB_MAX_DEPTH + 1];   /* tables on the current path */
 } enc;
 
+static void enc_path_reset(enc *e) { e->path[0] = e->head[0] = '\0'; }
+
 static int enc_fail(enc *e, const char *what) {
     snprintf(e->err->msg, sizeof e->err->msg, "%s", what);
-    e->path[0] = '\0';
+    enc_path_reset(e);
     return -1;
 }
 
@@ -51,7 +54,16 @@ static void enc_prepend_key(enc *e, int kidx) {
         snprintf(seg, sizeof seg, "[<%s key>]", lua_typename(L, lua_type(L, kidx)));
     }
     size_t sl = strlen(seg), pl = strlen(e->path);
-    if (sl + pl + 1 > sizeof e->path) return;   /* deep paths keep their tail */
+    if (sl + pl + 1 > sizeof e->path) {   /* deep paths keep their tail, and their head: */
+        size_t first = 1;                  /* its two outermost segments (agent.lua names req[3][i]) */
+        while (e->head[first] && e->head[first] != '[' && e->head[first] != '.') first++;
+        if (!e->head[0]) first = 0;
+        char was[sizeof e->head];
+        memcpy(was, e->head, sizeof was);
+        if (first > 32) first = 32;
+        snprintf(e->head, sizeof e->head, "%.31s%.*s", seg, (int)first, was);
+        return;
+    }
     memmove(e->path + sl, e->path, pl + 1);
     memcpy(e->path, seg, sl);
 }
@@ -61,7 +73,7 @@ static int enc_room(enc *e) {
         snprintf(e->err->msg, sizeof e->err->msg,
                  "message larger than the limit of %zu bytes", e->max);
         e->err->why = MB_ENC_TOO_LARGE;
-        e->path[0] = '\0';
+        enc_path_reset(e);
         return -1;
     }
     return 0;
@@ -130,7 +142,7 @@ static int enc_table(enc *e, int idx, int depth) {
     if (depth >= MB_MAX_DEPTH) {
         snprintf(e->err->msg, sizeof e->err->msg,
                  "cannot send tables nested deeper than %d levels", MB_MAX_DEPTH);
-        e->path[0] = '\0';
+        enc_path_reset(e);
         return -1;
     }
     e->open[depth] = t;
@@ -242,7 +254,7 @@ static int enc_typed(enc *e, int idx, int depth, int type) {
             snprintf(e->err->msg, sizeof e->err->msg,
                      "message larger than the limit of %zu bytes", e->max);
             e->err->why = MB_ENC_TOO_LARGE;
-            e->path[0] = '\0';
+            enc_path_reset(e);
             return -1;
         }
         if (mb_put_string(e->b, s, n)) return enc_oom(e);
@@ -279,15 +291,17 @@ static int enc_value(enc *e, int idx, int depth) { return enc_typed(e, idx, dept
 
 static void enc_finish_error(enc *e, const char *root) {
     char full[sizeof e->err->msg];
-    /* A path too long to show keeps its last 100 bytes, from a segment's start. */
-    const char *path = e->path, *cut = "";
+    /* A path too long to show keeps its first two segments (which argument
+     * or field of the root: callers rename "req[2]" after what the user gave)
+     * and its last 90 bytes, from a segment's start. */
+    const char *path = e->path, *cut = e->head[0] ? "..." : "";
     size_t pl = strlen(path);
-    if (pl > 100) {
-        path += pl - 100;
+    if (pl > 90) {
+        path += pl - 90;
         while (*path && *path != '[' && *path != '.') path++;
         cut = "...";
     }
-    snprintf(full, sizeof full, "%.48s%.3s%.100s: %.100s", root, cut, path, e->err->msg);
+    snprintf(full, sizeof full, "%.40s%.32s%.3s%.90s: %.86s", root, e->head, cut, path, e->err->msg);
     memcpy(e->err->msg, full, sizeof full);
 }
 
@@ -304,7 +318,7 @@ static int encode_part(lua_State *L, int idx, int type, const char *root, mb_buf
     e.start = start;
     e.max = max_size;
     e.err = err;
-    e.path[0] = '\0';
+    enc_path_reset(&e);
     err->why = MB_ENC_REFUSED;
     if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
     if (enc_typed(&e, idx, 0, type)) {

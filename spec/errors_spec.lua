@@ -202,6 +202,26 @@ describe("a value that cannot be sent", function()
     assert.equal(1, gen.call(s, "increment"))
   end)
 
+  -- Past 100 levels the path is cut in its middle: its head, which says
+  -- which argument it was, stays (it read "req...[1][1]" and "msg...").
+  it("nested too deep is named after the call and its argument all the same", function()
+    local deep, t = {}, nil
+    t = deep
+    for _ = 1, 150 do t[1] = {}; t = t[1] end
+    local TOO_DEEP = "...%[1%].*: cannot send tables nested deeper than 100 levels$"
+    local sup = require "moonbeam.supervisor"
+    local agent = require "moonbeam.agent"
+    local S = assert(sup.start_link({}))
+    local A = assert(agent.start(function() return 1 end))
+    local s = counter()
+    assert.matches("^supervisor.start_child: arg%[1%]" .. TOO_DEEP, h.usage_error("supervisor.start_child", sup.start_child, S, deep))
+    assert.matches("^gen_server.stop: reason" .. TOO_DEEP, h.usage_error("gen_server.stop", gen.stop, s, deep))
+    assert.matches("^agent.get: argument #3" .. TOO_DEEP,
+      h.usage_error("agent.get", agent.get, A, function(st) return st end, deep))
+    assert.matches("^send: msg.a%[1%]" .. TOO_DEEP, h.usage_error("send", mb.send, s, { a = deep }))
+    assert.equal(1, gen.call(s, "increment"))
+  end)
+
   it("is named after the gen_server call, from its own argument", function()
     local s = counter()
     assert.equal("gen_server.cast: msg: " .. FN, h.usage_error("gen_server.cast", gen.cast, s, f))
