@@ -76,7 +76,8 @@ describe("mb.register", function()
   it("raises \"register: name must be ...\" for an empty name or one with a NUL byte, registering nothing", function()
     local a = h.echo()
     local names = #mb.registered()
-    for _, bad in ipairs({ "", h.name("nul") .. "\0tail", "\0" }) do
+    -- A table that is no via name too (it was told a via name is the caller's own).
+    for _, bad in ipairs({ "", h.name("nul") .. "\0tail", "\0", {}, { "x", "a@b" }, { "notvia", "r", "k" } }) do
       assert.equal("register: name must be a non-empty string without NUL bytes",
         h.usage_error("register", mb.register, bad, a))
     end

@@ -57,7 +57,8 @@ end
 -- name is taken by the caller itself, as Elixir's Registry registers only
 -- the calling process: pid must be mb.self().
 function M.register(name, pid)
-  if type(name) ~= "table" then return c_register(name, pid) end
+  -- A table that is no via name is refused by the core, as any bad name.
+  if type(name) ~= "table" or rawget(name, 1) ~= "via" then return c_register(name, pid) end
   if pid ~= core.self() then
     error("register: a via name is taken by the calling process itself (pid must be mb.self())", 0)
   end
