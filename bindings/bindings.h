@@ -240,6 +240,9 @@ void mbb_install_exit(lua_State *L, int idx);
 /* os.execute in a process's state: system()'s result, without its
  * ignoring SIGINT in the whole host meanwhile (os_execute.c). */
 int mbb_os_execute(lua_State *L);
+/* collectgarbage in a process's state: LuaJIT's, but a process that must
+ * end ends there (a compiled loop around it never met a kill: collectgarbage.c). */
+void mbb_install_collectgarbage(lua_State *L);
 
 /* Embedded bytecode of the Lua modules every process may require. */
 typedef struct mbb_embedded {

@@ -134,6 +134,7 @@ static void open_libs(lua_State *L, const mbb_lua_host *host) {
         lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
     }
     if (host) set_paths(L, host->path, host->cpath);
+    mbb_install_collectgarbage(L);
     install_preload_searcher(L);
     mbb_install_searcher(L);
     /* After preload and the built-in modules, before LuaJIT's Lua searcher. */
