@@ -658,6 +658,18 @@ describe("registry", function()
                                               { name = { "via", name, function() end } }))
     end)
 
+    -- {"via", registry} is read as a via name without its key, not as a
+    -- process "via" of node "registry" ("node must be name@host").
+    it("without its key is refused as a bad name by every call", function()
+      local name = start()
+      local via = { "via", name }
+      local bad = "a name must be a non%-empty string, {name, node} or {\"via\", registry, key}"
+      assert.matches(bad, h.usage_error("send", mb.send, via, "x"))
+      assert.matches(bad, h.usage_error("whereis", mb.whereis, via))
+      assert.matches(bad, h.usage_error("monitor", mb.monitor, via))
+      assert.matches("server must be", h.usage_error("gen_server.call", gen.call, via, "x"))
+    end)
+
     it("names a supervisor's worker, which registers itself at each start", function()
       local name = h.name("reg")
       local via = { "via", name, "worker" }

@@ -197,6 +197,11 @@ describe("a set", function()
     h.usage_error("tab.insert", tab.insert, t, function() end, 1)
     h.usage_error("tab.insert", tab.insert, t, { x = 1 }, 1)
     h.usage_error("tab.insert", tab.insert, t, { 1, { 2, { x = 1 } } }, 1)   -- at any depth
+    -- What no key can be says what it is (it said "not a key").
+    assert.equal("tab.insert: bad key: an atom cannot be a key",
+      h.usage_error("tab.insert", tab.insert, t, mb.atom("x"), 1))
+    assert.equal("tab.insert: bad key: a tuple, list or map cannot be a key (an array can)",
+      h.usage_error("tab.insert", tab.insert, t, mb.tuple(1, 2), 1))
     h.usage_error("tab.insert", tab.insert, t, "k", nil)
     h.usage_error("tab.lookup", tab.lookup, t, nil)
     h.usage_error("tab.insert", tab.insert, "not a table", "k", 1)

@@ -131,6 +131,15 @@ static int key_canon(mb_span k, mb_buf *out, const char **why, int depth) {
     case MB_T_FUNCTION:
         *why = "a function cannot be a key";
         return -1;
+    case MB_T_ATOM:
+        *why = "an atom cannot be a key";
+        return -1;
+    case MB_T_INT64:
+        *why = "an int64_t cannot be a key (a number can)";
+        return -1;
+    case MB_T_KIND:
+        *why = "a tuple, list or map cannot be a key (an array can)";
+        return -1;
     default:
         *why = "not a key";
         return -1;

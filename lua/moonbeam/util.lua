@@ -57,7 +57,9 @@ end
 
 --- Whether x is {name, node}: a process registered on a node (docs/reference.md, "Nodes").
 function M.is_node_name(x)
-  return type(x) == "table" and #x == 2 and type(x[1]) == "string" and type(x[2]) == "string"
+  return type(x) == "table" and #x == 2 and type(x[1]) == "string" and type(x[2]) == "string" and
+    -- {"via", registry} is a via name whose key is nil, not a process named "via"
+    not (x[1] == "via" and not x[2]:find("@", 1, true))
 end
 
 --- Whether x is a via name, {"via", registry name, key} (moonbeam.registry).
