@@ -253,6 +253,16 @@ describe("agent.get", function()
                  h.usage_error("agent.cast", agent.cast, a, function(s) return s end, f))
     assert.equal(0, state_of(a))
   end)
+
+  -- Its fn is the start's init argument, gen_server.start's #2: named as fn.
+  it("names its fn when the start cannot send it (past max_message_size)", function()
+    local limit = mb.max_message_size()
+    mb.max_message_size(64)
+    local ok, err = pcall(agent.start, function() return ("x"):rep(100) .. "a constant that makes it large" end)
+    mb.max_message_size(limit)
+    assert.is_false(ok)
+    assert.equal("agent.start: fn: message larger than the limit of 64 bytes", err)
+  end)
 end)
 
 describe("agent.update", function()

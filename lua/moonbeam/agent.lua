@@ -22,12 +22,12 @@ end
 --- start_link(fn, [opts]) -> pid, or nil and why; the state is fn().
 function M.start_link(fn, opts)
   check_fn(fn, "agent.start_link")
-  return gen._start(true, "moonbeam.agent", fn, opts, "agent.start_link")   -- its errors named agent.start_link
+  return gen._start(true, "moonbeam.agent", fn, opts, "agent.start_link", "fn")   -- its errors named agent.start_link
 end
 
 function M.start(fn, opts)
   check_fn(fn, "agent.start")
-  return gen._start(false, "moonbeam.agent", fn, opts, "agent.start")
+  return gen._start(false, "moonbeam.agent", fn, opts, "agent.start", "fn")
 end
 
 -- A call's extra arguments and options (docs/reference.md, "agent"): a

@@ -235,7 +235,7 @@ end
 
 -- Its checks raise at level 3: start(module...) is a tail call, so that is
 -- the caller of gen_server.start.
-local function start(link, module, arg, opts, fn)
+local function start(link, module, arg, opts, fn, arg_name)
   check_module(module, fn)
   check_opts(opts, fn)
   local given = opts
@@ -267,11 +267,13 @@ local function start(link, module, arg, opts, fn)
     if other then return failed({ "already_started", other }) end
     -- A spawn option the core refused, or module or arg unsendable: named
     -- after the call the user made, module and arg (spawn_opt's arguments
-    -- #3 and #4) as its arguments #1 and #2.
+    -- #3 and #4) as its arguments #1 and #2, or arg as arg_name.
     local msg = tostring(pid)
     local what = msg:match("^spawn_opt: (.*)")
     if what then
-      what = what:gsub("^argument #([34])", function(n) return "argument #" .. (n - 2) end, 1)
+      what = what:gsub("^argument #([34])", function(n)
+        return n == "4" and arg_name or "argument #" .. (n - 2)
+      end, 1)
     end
     error(what and fn .. ": " .. what or msg, 2)   -- the caller of gen_server.start (a tail call: start is level 1)
   end
@@ -283,8 +285,9 @@ end
 function M.start(module, arg, opts) return start(false, module, arg, opts, "gen_server.start") end
 function M.start_link(module, arg, opts) return start(true, module, arg, opts, "gen_server.start_link") end
 
---- _start(link, module, arg, opts, fn): start or start_link whose misuse
--- errors name fn, the call the user made (agent.start); not API.
+--- _start(link, module, arg, opts, fn, [arg_name]): start or start_link
+-- whose misuse errors name fn, the call the user made (agent.start), and
+-- arg as arg_name; not API.
 M._start = start
 
 return M
