@@ -568,14 +568,16 @@ static void write_soon(mb_dist *d, dist_conn *c, mb_proc *from, const uint8_t *f
     atomic_store(&d->rests, true);
 }
 
-/* runtime.h's flush_out: every connection's c->out onto its socket. */
+/* runtime.h's flush_out: every connection's c->out onto its socket. Only
+ * one that is up, as writable_now: a closed one's record may be freed
+ * (on_closed) once d->lock goes, and what it kept is lost with it. */
 static void flush_out(mb_runtime *rt) {
     mb_dist *d = mb_dist_of(rt);
     if (!d) return;   /* stopped: the thread wrote them (on_wake's rests) */
     for (;;) {
         pthread_mutex_lock(&d->lock);
         dist_conn *c = d->conns;
-        while (c && !atomic_load_explicit(&c->out_due, memory_order_relaxed)) c = c->next;
+        while (c && !(c->state == C_UP && atomic_load_explicit(&c->out_due, memory_order_relaxed))) c = c->next;
         if (c) pthread_mutex_lock(&c->wlock);
         pthread_mutex_unlock(&d->lock);
         if (!c) return;
