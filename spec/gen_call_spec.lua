@@ -449,9 +449,9 @@ describe("gen.call failing at once", function()
     assert.same({ "exit", "noconnection" }, r[2])
     assert.is_true(elapsed < 1000, "elapsed " .. elapsed)
     assert.same({ nil, { "exit", "noconnection" } }, { gen.try_call(server, "ping") })
-    -- A via name cut short reads as one too, and its "node" is no node name.
+    -- A via name cut short is a bad server, not a {name, node} whose "node" is no node name.
     assert.has_error(function() gen.call({ "via", "reg" }, "ping") end,
-                     "gen_server.call: node must be name@host: it has no '@'")
+                     "gen_server.call: server must be a pid, a registered name, {name, node} or a via name, got table")
     assert.same({}, U.mailbox(50))
   end)
 
