@@ -242,7 +242,7 @@ void mbb_install_exit(lua_State *L, int idx);
 int mbb_os_execute(lua_State *L);
 /* collectgarbage in a process's state: LuaJIT's, but a process that must
  * end ends there (a compiled loop around it never met a kill: collectgarbage.c). */
-void mbb_install_collectgarbage(lua_State *L);
+int mbb_collectgarbage(lua_State *L);
 
 /* Embedded bytecode of the Lua modules every process may require. */
 typedef struct mbb_embedded {

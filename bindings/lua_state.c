@@ -37,11 +37,15 @@ static int lazy_global(lua_State *L) {
         if (strings) return open_string_lib(L);
     }
     const char *k = lua_tostring(L, 2);
-    lua_CFunction open = k && strcmp(k, "ffi") != 0 ? mbb_stdlib_opener(k) : NULL;
-    if (!open) return 0;
-    lua_pushcfunction(L, open);
-    lua_pushstring(L, k);
-    lua_call(L, 1, 1);
+    if (k && strcmp(k, "collectgarbage") == 0) {
+        lua_pushcfunction(L, mbb_collectgarbage);
+    } else {
+        lua_CFunction open = k && strcmp(k, "ffi") != 0 ? mbb_stdlib_opener(k) : NULL;
+        if (!open) return 0;
+        lua_pushcfunction(L, open);
+        lua_pushstring(L, k);
+        lua_call(L, 1, 1);
+    }
     lua_pushvalue(L, 2);
     lua_pushvalue(L, -2);
     lua_rawset(L, 1);
@@ -134,7 +138,9 @@ static void open_libs(lua_State *L, const mbb_lua_host *host) {
         lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
     }
     if (host) set_paths(L, host->path, host->cpath);
-    mbb_install_collectgarbage(L);
+    /* moonbeam's collectgarbage comes on first use (lazy_global). */
+    lua_pushnil(L);
+    lua_setglobal(L, "collectgarbage");
     install_preload_searcher(L);
     mbb_install_searcher(L);
     /* After preload and the built-in modules, before LuaJIT's Lua searcher. */

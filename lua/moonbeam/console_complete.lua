@@ -15,7 +15,9 @@ for _, k in ipairs(KEYWORDS) do KEYWORD[k] = true end
 
 local function identifier(k) return type(k) == "string" and k:match("^[%a_][%w_]*$") ~= nil end
 
-local LAZY_LIBS = { "table", "math", "bit", "io", "os", "debug", "string", "coroutine", "package", "jit" }
+-- Globals made on first use (bindings/lua_state.c, lazy_global): completed all the same.
+local LAZY_LIBS = { "table", "math", "bit", "io", "os", "debug", "string", "coroutine", "package", "jit",
+                    "collectgarbage" }
 
 -- Whether the text before the word leaves a string open.
 local function in_string(s)
