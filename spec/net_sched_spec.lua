@@ -233,4 +233,47 @@ describe("moonbeam.net across schedulers", function()
     assert.equal(before, open_fds())
     net.close(l)
   end)
+
+  -- A dying owner waited for every other loop holding its sockets to close
+  -- them, and a loop busy with a slice looks at its posts only between
+  -- slices: 1000 connection owners killed beside two busy senders ended
+  -- ~3 s late, and their scheduler served nothing meanwhile. Only a
+  -- listener is waited for now (its address free once the DOWN is out).
+  it("owners of connections die on time beside busy processes; their sockets close", function()
+    local l, port = listener({ backlog = 1024 })
+    local n = 600
+    local owners, peers = {}, {}
+    for i = 1, n do
+      peers[i] = assert(net.connect("127.0.0.1", port, nil, 5000))
+      local s = assert(net.accept(l, 5000))
+      owners[i] = mb.spawn(function() require("moonbeam").receive() end)
+      assert(net.controlling_process(s, owners[i]))
+    end
+    local busy = {}
+    for i = 1, 2 do
+      local sink = mb.spawn(function() local mb = require "moonbeam" while true do mb.receive() end end)
+      busy[#busy + 1] = sink
+      busy[#busy + 1] = mb.spawn(function(sink)
+        local mb = require "moonbeam"
+        local msg = { "chat", string.rep("x", 500) }
+        while true do mb.send(sink, msg) end
+      end, sink)
+    end
+    mb.sleep(100)
+    local refs = {}
+    for i = 1, n do refs[mb.monitor(owners[i])] = true end
+    local t0 = mb.now()
+    for i = 1, n do mb.exit(owners[i], "kill") end
+    for _ = 1, n do
+      assert(mb.receive(function(m) return type(m) == "table" and m[1] == "DOWN" and refs[m[2]] end, 10000))
+    end
+    local took = mb.now() - t0
+    for _, pid in ipairs(busy) do mb.exit(pid, "kill") end
+    assert.is_true(took < 1000, ("the last DOWN came %d ms after the kills"):format(took))
+    for i = 1, n do
+      assert.same({ nil, "closed" }, { net.recv(peers[i], 0, 5000) })
+      net.close(peers[i])
+    end
+    net.close(l)
+  end)
 end)

@@ -194,19 +194,26 @@ int mb_io_submit(mb_proc *self, mb_io_req *r) {
     return mb_io_home(r->handle) ? mb_netloop_submit(self, r) : mb_io_post(self->rt, r);
 }
 
-bool mb_io_adopt(mb_runtime *rt, mb_pid pid, int home) {
+bool mb_io_adopt(mb_runtime *rt, mb_pid pid, int home, bool listener) {
     mb_proc *p = mb_proctab_get(&rt->procs, pid);
     if (!p) return false;
     pthread_mutex_lock(&p->lock);
     bool ok = !p->exiting;
     if (ok) atomic_fetch_or(&p->io_homes, mb_io_home_bit(home));
+    if (ok && listener) atomic_fetch_or(&p->listen_homes, mb_io_home_bit(home));
     pthread_mutex_unlock(&p->lock);
     mb_proctab_put(&rt->procs, pid);
     return ok;
 }
 
 /* Every loop p was marked with closes what p owned there; p's thread waits
- * for them (io_wait.h), so the fds are closed before its signals go out.
+ * for the I/O thread's and for those of other schedulers where it had a
+ * listener (io_wait.h), so those fds are closed before its signals go
+ * out: whoever hears of the death can listen on the same address. Not for
+ * the others': its connections' close lingers for their queued data
+ * anyway, and a scheduler busy with a slice looks at its posts only
+ * between slices (1000 owners of connections killed beside two busy
+ * processes stalled the dying ones' scheduler ~3 s).
  * The marks were read after p was marked exiting (under its lock, as
  * mb_io_adopt sets them): a loop that adopts for p later closes what it
  * was handed itself. A failed post (the host stops) frees its request,
@@ -228,7 +235,7 @@ void mb_io_owner_died(mb_proc *p) {
             fprintf(stderr, "moonbeam: out of memory closing a dead process's ports\n");
         }
     }
-    mb_netloop_owner_died(rt, p->pid, homes, p->sched, w);
+    mb_netloop_owner_died(rt, p->pid, homes, atomic_load(&p->listen_homes), p->sched, w);
     if (w) mb_io_wait_end(w, rt, p->sched);
 }
 

@@ -144,9 +144,10 @@ void mb_io_stop(mb_runtime *rt);
 void mb_io_free(mb_runtime *rt);
 
 /* On the loop home (mb_io_home): make pid the owner of what it is handed
- * (marks it with home, so its death closes them). false when pid is gone
- * or exiting: close it. */
-bool mb_io_adopt(mb_runtime *rt, mb_pid pid, int home);
+ * (marks it with home, so its death closes them; a listener, so its death
+ * waits for that: mb_io_owner_died). false when pid is gone or exiting:
+ * close it. */
+bool mb_io_adopt(mb_runtime *rt, mb_pid pid, int home, bool listener);
 
 /* A new socket or port handle value (pid.h): bits 31..41 carry its home,
  * the loop it lives on (0 the I/O thread, i + 1 scheduler i), the low 31

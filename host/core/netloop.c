@@ -98,7 +98,8 @@ int mb_netloop_submit(mb_proc *self, mb_io_req *r) {
     return 0;
 }
 
-void mb_netloop_owner_died(mb_runtime *rt, mb_pid pid, uint16_t homes, mb_sched *here, mb_io_wait *w) {
+void mb_netloop_owner_died(mb_runtime *rt, mb_pid pid, uint16_t homes, uint16_t waited, mb_sched *here,
+                           mb_io_wait *w) {
     for (int i = 0; i < rt->nscheds; i++) {
         mb_sched *s = &rt->scheds[i];
         if (s == here || !(homes & mb_io_home_bit(i + 1))) continue;
@@ -108,8 +109,9 @@ void mb_netloop_owner_died(mb_runtime *rt, mb_pid pid, uint16_t homes, mb_sched 
             continue;
         }
         r->pid = pid;
-        if (w) mb_io_wait_add(w);
-        r->wait = w;
+        mb_io_wait *rw = waited & mb_io_home_bit(i + 1) ? w : NULL;   /* connections only: not waited for */
+        if (rw) mb_io_wait_add(rw);
+        r->wait = rw;
         post(s, r);   /* a failure frees r, which tells w */
     }
     /* Ours last: the other loops close theirs meanwhile. */

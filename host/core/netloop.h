@@ -49,6 +49,7 @@ void mb_netloop_broadcast(mb_runtime *rt, mb_io_req *r);
  * marks (io.h's mb_io_home_bit). On here's (the scheduler this thread
  * serves, or NULL) at once; to the others an OWNER_DIED request is posted,
  * added to w (NULL: none) for the caller to wait on. */
-void mb_netloop_owner_died(mb_runtime *rt, mb_pid pid, uint16_t homes, mb_sched *here, mb_io_wait *w);
+void mb_netloop_owner_died(mb_runtime *rt, mb_pid pid, uint16_t homes, uint16_t waited, mb_sched *here,
+                           mb_io_wait *w);
 
 #endif

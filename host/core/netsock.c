@@ -465,7 +465,7 @@ void nsock_hand_to(sock *s, mb_io_req *r, const mb_io_opts *o) {
     s->id = mb_io_new_handle(ns->rt, false, ns->home);
     s->owner = r->pid;
     if (o) nsock_apply_opts(s, o);
-    if (!mb_io_adopt(ns->rt, r->pid, ns->home)) {
+    if (!mb_io_adopt(ns->rt, r->pid, ns->home, s->listener)) {
         nsock_close_handle(s);
         return;
     }
@@ -623,7 +623,7 @@ static void req_handover(mb_netsock *ns, mb_io_req *r) {
     sock *s = nsock_owned(ns, r);
     if (!s) return;
     mb_io_ok(ns->rt, ns->from, r);
-    if (!mb_io_adopt(ns->rt, r->to, ns->home)) {   /* the new owner is gone: as if it died owning it */
+    if (!mb_io_adopt(ns->rt, r->to, ns->home, s->listener)) {   /* the new owner is gone: as if it died owning it */
         sock_close(s);
         return;
     }

@@ -206,7 +206,7 @@ static void req_open(mb_netudp *nu, mb_io_req *r) {
     u->id = mb_io_new_handle(nu->rt, false, 0);
     u->owner = r->pid;
     apply_active(u, &r->opts);
-    if (!mb_io_adopt(nu->rt, r->pid, 0)) {   /* the owner is gone: nobody waits */
+    if (!mb_io_adopt(nu->rt, r->pid, 0, false)) {   /* the owner is gone: nobody waits */
         uv_close((uv_handle_t *)&u->h, on_closed);
         return;
     }
@@ -324,7 +324,7 @@ static void req_setopts(mb_netudp *nu, udp *u, mb_io_req *r) {
 
 static void req_handover(mb_netudp *nu, udp *u, mb_io_req *r) {
     mb_io_ok(nu->rt, NULL, r);
-    if (!mb_io_adopt(nu->rt, r->to, 0)) {   /* the new owner is gone: as if it died owning it */
+    if (!mb_io_adopt(nu->rt, r->to, 0, false)) {   /* the new owner is gone: as if it died owning it */
         udp_close(u);
         return;
     }

@@ -321,7 +321,7 @@ static void req_open(mb_ports *pp, mb_io_req *r) {
     if (r->stdio != MB_IO_STDERR_SEPARATE) close_pipe(&p->err, &p->err_open);
     p->id = mb_io_new_handle(pp->rt, true, 0);
     p->owner = r->pid;
-    if (!mb_io_adopt(pp->rt, r->pid, 0)) {   /* the owner is gone: as if it died owning it */
+    if (!mb_io_adopt(pp->rt, r->pid, 0, false)) {   /* the owner is gone: as if it died owning it */
         (void)uv_process_kill(&p->proc, SIGKILL);   /* ESRCH: it has exited already */
         make_gone(p);
         return;
@@ -407,7 +407,7 @@ static void req_hold(mb_ports *pp, port *p, mb_io_req *r) {
 
 static void req_handover(mb_ports *pp, port *p, mb_io_req *r) {
     mb_io_ok(pp->rt, NULL, r);
-    if (!mb_io_adopt(pp->rt, r->to, 0)) {   /* the new owner is gone: as if it died owning it */
+    if (!mb_io_adopt(pp->rt, r->to, 0, false)) {   /* the new owner is gone: as if it died owning it */
         if (!p->exited) (void)uv_process_kill(&p->proc, SIGKILL);   /* ESRCH: it has exited */
         make_gone(p);
         return;

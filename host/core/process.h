@@ -168,6 +168,7 @@ typedef struct mb_proc {
     _Atomic uint16_t io_homes;        /* the loops it has been handed a socket or port on
                                          (io.h's mb_io_home_bit): set under its lock while
                                          not exiting, never cleared */
+    _Atomic uint16_t listen_homes;    /* those of them where one was a listener, likewise */
     _Atomic uint32_t tables_owned;    /* shared tables it owns (table.h): changed under
                                          the tables' owner_lock, or by the owner itself */
     /* Whether it must end now (mb_proc_doomed): if it spins in compiled code
