@@ -231,7 +231,14 @@ static int l_send_system(lua_State *L) { return send_kind(L, MB_MSG_SYSTEM); }
 static int l_send_code(lua_State *L) { return send_kind(L, MB_MSG_CODE); }
 
 /* Where a process (not the host thread's) cannot wait, and so why. */
-typedef enum { CAN_WAIT, IN_MATCH, IN_COROUTINE, IN_BLOCKING } wait_refusal;
+typedef enum { CAN_WAIT, IN_MATCH, IN_COROUTINE, IN_BLOCKING, IN_C_CALLBACK } wait_refusal;
+
+/* Where a C function calls Lua back (string.gsub's and table.sort's
+ * functions, a module's body under require), the yield a wait ends in
+ * fails ("attempt to yield across C-call boundary"), after the wait's
+ * request went: a call handled with its caller told an error, a recv's
+ * data left behind. */
+#define C_CALLBACK "a function a C function called (string.gsub's, table.sort's, a module's body under require)"
 
 static inline wait_refusal refusal(lua_State *L, mb_proc *self) {
     /* A match function runs from C (receive_api.c), on the state's main
@@ -241,6 +248,7 @@ static inline wait_refusal refusal(lua_State *L, mb_proc *self) {
     /* A pool thread waits for nobody's messages: a wait there could hold
      * it for ever. receive(0) still works. */
     if (self->in_blocking) return IN_BLOCKING;
+    if (mbb_yieldable(L) == MBB_YIELD_CANNOT) return IN_C_CALLBACK;
     return CAN_WAIT;
 }
 
@@ -251,6 +259,7 @@ int mbb_push_cannot_wait(lua_State *L, mb_proc *self, const char *verb) {
         lua_pushfstring(L, "cannot wait inside a coroutine of your own; %s from the process's body", verb);
         return 1;
     case IN_BLOCKING: lua_pushfstring(L, "cannot wait inside mb.blocking; %s after it returns", verb); return 1;
+    case IN_C_CALLBACK: lua_pushfstring(L, "cannot wait inside %s; %s outside it", C_CALLBACK, verb); return 1;
     default: return 0;   /* a match function's wait is receive's error (mbb_wait_for) */
     }
 }
@@ -303,6 +312,7 @@ int mbb_wait_for(lua_State *L, mb_proc *self, double deadline, mbb_wake wake, in
     case IN_COROUTINE:
         return mbb_raisef(L, "receive: cannot block inside a coroutine of your own; receive from the process's body");
     case IN_BLOCKING: return mbb_raisef(L, "receive: cannot wait inside mb.blocking; receive or sleep after it returns");
+    case IN_C_CALLBACK: return mbb_raisef(L, "receive: cannot wait inside %s; receive outside it", C_CALLBACK);
     case CAN_WAIT: break;
     }
     self->wait_deadline = deadline;

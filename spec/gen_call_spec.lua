@@ -148,6 +148,28 @@ describe("gen.call", function()
     assert.equal(0, gen.call(c, "get"))   -- the request never went
   end)
 
+  -- A C function's callback cannot yield: the request went, then the
+  -- wait's yield failed ("attempt to yield across C-call boundary"), and
+  -- the call was handled with its caller told an error. The same for a
+  -- receive, a sleep and a socket's recv there.
+  it("raises inside a function a C function called (gsub, sort) before the request goes", function()
+    local c = counter(0)
+    mb.spawn(function(parent, c)
+      local mb, gen = require "moonbeam", require "moonbeam.gen_server"
+      local r = {}
+      r[1] = select(2, pcall(function() return (("x"):gsub("x", function() return gen.call(c, "increment") end)) end))
+      r[2] = select(2, pcall(function() table.sort({ 2, 1 }, function(a, b) mb.sleep(1) return a < b end) end))
+      r[3] = select(2, pcall(function() return (("x"):gsub("x", function() return mb.receive(10) end)) end))
+      mb.send(parent, { "in callbacks", r })
+    end, mb.self(), c)
+    local r = h.expect(h.tuple("in callbacks"), "the caller's report")[2]
+    local where = "inside a function a C function called (string.gsub's, table.sort's, a module's body under require)"
+    assert.matches("gen_server.call: cannot wait " .. where .. "; call outside it", r[1], 1, true)
+    assert.matches("sleep: cannot wait " .. where .. "; sleep outside it", r[2], 1, true)
+    assert.matches("receive: cannot wait " .. where .. "; receive outside it", r[3], 1, true)
+    assert.equal(0, gen.call(c, "get"))   -- the request never went
+  end)
+
   it("accepts timeout \"infinity\" and a number", function()
     local s = server()
     assert.equal("late", gen.call(s, slow(30, "late"), "infinity"))
