@@ -169,6 +169,28 @@ describe("moonbeam attach", function()
     assert.matches("\nnil, 2\n", s)
   end)
 
+  -- Its terminal gone mid-evaluation, a console process went on evaluating
+  -- for ever, at full CPU, with nobody to see it: the evaluation is stopped
+  -- as by a Ctrl-C, and the process ends with its session.
+  it("ends a console process whose terminal went away while it evaluated", function()
+    host()
+    local a, b = attach(), attach()
+    a:enter("mine = self()")
+    local gone = a:enter("mine"):match("\n(<0%.%d+%.%d+>)\n")
+    assert.is_string(gone)
+    a:type("print('spinning' .. '...') while true do end")
+    a:key("Enter")
+    a:wait_for("spinning...", nil, true)
+    a:stop()
+    local s
+    for _ = 1, 100 do
+      s = b:enter(("alive(%q)"):format(gone))
+      if s:find("\nfalse\n") then break end
+      tty.sleep_ms(50)
+    end
+    assert.matches("\nfalse\n", s)
+  end)
+
   it("tells the terminal when the host goes away", function()
     -- The host ends when the attached console tells it to.
     host([[

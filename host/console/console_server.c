@@ -328,7 +328,7 @@ static void tend(mb_console_server *s) {
             }
         }
         drop_dead_orphans(s, c);
-        if (c->killed_at && alive && mb_now_ms() - c->killed_at >= TAKEOVER_MS) take_over(s, c);
+        if (c->killed_at && alive && !c->client_gone && mb_now_ms() - c->killed_at >= TAKEOVER_MS) take_over(s, c);
         /* A process that died before it opened the connection never lets go. */
         bool dead = c->ended || (c->pid && !c->opened && !alive);
         if (dead && !c->goodbye && !c->client_gone && !s->stopping) {
@@ -374,6 +374,15 @@ static void hang_up(mb_console_server *s, mb_console_conn *c) {
     c->client_gone = true;
     mb_pid pid = c->ended ? 0 : c->pid;
     pthread_mutex_unlock(&s->lock);
+    /* An evaluation under way is stopped as by a Ctrl-C (killed if it does
+     * not stop within the grace: tend), or it would run on for ever with
+     * nobody to see it; the session's end then waits next in line. */
+    if (ask_interrupt(s, pid)) {
+        pthread_mutex_lock(&s->lock);
+        c->interrupt_at = mb_now_ms();
+        pthread_mutex_unlock(&s->lock);
+        deliver(s, pid, 'I', NULL, 0);
+    }
     if (waiting) deliver(s, pid, 'W', NULL, 0);
     deliver(s, pid, 'E', NULL, 0);   /* the console ends its session */
 }
