@@ -14,9 +14,10 @@
 #include "bindings.h"
 #include "core/signal.h"
 
-/* LuaJIT's option names, in lua_gc's order (LUA_GCSTOP = 0...). */
-static const char *const options[] = {"stop",     "restart",    "collect", "count", "countb",
-                                      "step",     "setpause",   "setstepmul", NULL, "isrunning"};
+/* LuaJIT's option names, at lua_gc's numbers (LUA_GCSTOP = 0...); NULL
+ * where collectgarbage takes none (countb, 8). */
+static const char *const options[] = {"stop", "restart",  "collect",    "count", NULL,
+                                      "step", "setpause", "setstepmul", NULL,    "isrunning"};
 #define NOPTIONS ((int)(sizeof options / sizeof *options))
 
 int mbb_collectgarbage(lua_State *L) {
@@ -29,7 +30,7 @@ int mbb_collectgarbage(lua_State *L) {
     if (!lua_isnoneornil(L, 1)) {
         const char *name = luaL_checkstring(L, 1);
         for (opt = 0; opt < NOPTIONS; opt++)
-            if (options[opt] && opt != LUA_GCCOUNTB && strcmp(options[opt], name) == 0) break;
+            if (options[opt] && strcmp(options[opt], name) == 0) break;
         if (opt == NOPTIONS) return luaL_argerror(L, 1, lua_pushfstring(L, "invalid option '%s'", name));
     }
     int data = (int)luaL_optinteger(L, 2, 0);

@@ -220,24 +220,23 @@ describe("messages between nodes", function()
     assert.equal(0, status, err)
   end)
 
-  it("sends a burst of large messages to an Erlang process whole and in order", function()
-    -- 80 MB at once, 4 MB a message: more than the socket takes at a time,
-    -- so a frame begun by the sender's own thread is finished by the
-    -- distribution thread.
+  -- An erl node whose process sink counts the messages it takes in order
+  -- (clauses: its receive's own, before {From, done}, which answers the
+  -- count), and a moonbeam node running body against it (arg[1] the erl
+  -- node); the moonbeam node's output.
+  local function against_sink(cookie, clauses, body)
     local ready, done = N.barrier(), N.barrier()
     local alive, efull = N.name("erl")
-    local erl = N.erl(alive, "m5", N.ERL_WAIT_FILE .. ([[,
+    local erl = N.erl(alive, cookie, N.ERL_WAIT_FILE .. ([[,
       register(sink, spawn(fun() ->
+        process_flag(trap_exit, true),
         L = fun Loop(Next) -> receive
               {From, done} -> From ! {count, Next}, Loop(Next);
-              {Seq, Bin} when Seq =:= Next, byte_size(Bin) =:= 4000000 -> Loop(Next + 1);
-              Other -> erlang:display({unexpected, element(1, Other), Next}), Loop(Next)
+              %s
             end end,
         L(0) end)),
-      file:write_file("%s", <<>>), WaitFile("%s")]]):format(ready, done))
-    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie m5", PRELUDE .. [[
-      local big = ("b"):rep(4000000)
-      for i = 0, 19 do mb.send({"sink", arg[1]}, mb.tuple(i, big)) end
+      file:write_file("%s", <<>>), WaitFile("%s")]]):format(clauses, ready, done))
+    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie " .. cookie, PRELUDE .. body .. [[
       mb.send({"sink", arg[1]}, mb.tuple(mb.self(), A"done"))
       local m = mb.receive(60000)
       say(m and m[2])
@@ -246,6 +245,19 @@ describe("messages between nodes", function()
     io.open(done, "w"):close()
     local _, eout = erl:wait(90000)
     assert.equal(0, status, err)
+    return out, eout
+  end
+
+  it("sends a burst of large messages to an Erlang process whole and in order", function()
+    -- 80 MB at once, 4 MB a message: more than the socket takes at a time,
+    -- so a frame begun by the sender's own thread is finished by the
+    -- distribution thread.
+    local out, eout = against_sink("m5", [[
+              {Seq, Bin} when Seq =:= Next, byte_size(Bin) =:= 4000000 -> Loop(Next + 1);
+              Other -> erlang:display({unexpected, element(1, Other), Next}), Loop(Next)]], [[
+      local big = ("b"):rep(4000000)
+      for i = 0, 19 do mb.send({"sink", arg[1]}, mb.tuple(i, big)) end
+    ]])
     assert.equal("20\n", out, eout)
   end)
 
@@ -253,21 +265,11 @@ describe("messages between nodes", function()
   -- it waits); a link goes through the distribution thread, which writes
   -- them first: none is lost, reordered or left behind.
   it("sends a burst of small messages, with monitors and a link among them, whole and in order", function()
-    local ready, done = N.barrier(), N.barrier()
-    local alive, efull = N.name("erl")
-    local erl = N.erl(alive, "m6", N.ERL_WAIT_FILE .. ([[,
-      register(sink, spawn(fun() ->
-        process_flag(trap_exit, true),
-        L = fun Loop(Next) -> receive
+    local out, eout = against_sink("m6", [[
               {From, whoami} -> From ! self(), Loop(Next);
-              {From, done} -> From ! {count, Next}, Loop(Next);
               Seq when Seq =:= Next -> Loop(Next + 1);
               {'EXIT', _, _} -> Loop(Next);
-              Other -> erlang:display({unexpected, Other, Next}), Loop(Next)
-            end end,
-        L(0) end)),
-      file:write_file("%s", <<>>), WaitFile("%s")]]):format(ready, done))
-    local lua = N.moonbeam("--sname " .. N.name("lua") .. " --cookie m6", PRELUDE .. [[
+              Other -> erlang:display({unexpected, Other, Next}), Loop(Next)]], [[
       local sink = { "sink", arg[1] }
       mb.send(sink, mb.tuple(mb.self(), A"whoami"))
       local pid = mb.receive(10000)
@@ -276,14 +278,7 @@ describe("messages between nodes", function()
         if i % 1000 == 0 then mb.demonitor(mb.monitor(pid)) end
         if i == 15000 then mb.link(pid) end
       end
-      mb.send(sink, mb.tuple(mb.self(), A"done"))
-      local m = mb.receive(60000)
-      say(m and m[2])
-    ]], { efull, ready })
-    local status, out, err = N.wait_peer(lua, erl, 90000)
-    io.open(done, "w"):close()
-    local _, eout = erl:wait(90000)
-    assert.equal(0, status, err)
+    ]])
     assert.equal("30000\n", out, eout)
   end)
 

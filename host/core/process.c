@@ -302,7 +302,8 @@ int mb_proc_deliver(mb_proc *p, mb_msg *m, mb_sched *from) {
     default:
         /* Counted before it can be seen: whoever sees it queued sees it counted. */
         if ((m->ending = (uint8_t)mb_signal_fate(p, m))) atomic_fetch_add_explicit(&p->ending, 1, memory_order_relaxed);
-        if (m->ending == MB_FATE_ENDS) atomic_fetch_add_explicit(&p->doomed, 1, memory_order_relaxed);
+        /* (Not the host thread's process: its Lua code is told, and goes on.) */
+        if (m->ending == MB_FATE_ENDS && !p->ext) atomic_fetch_add_explicit(&p->doomed, 1, memory_order_relaxed);
         atomic_fetch_add(&p->sig_pending, 1);
         break;
     }

@@ -193,7 +193,8 @@ typedef struct mb_proc {
     mb_pid call_server;               /* that call's server, which holds its monitor (mb_call_monitored); 0: none */
     mb_ref call_ref;                  /* and the monitor's ref */
     _Atomic uint32_t doomed;          /* exit signals queued that nothing can spare it from ("kill"):
-                                         never taken back, as it ends with the first of them */
+                                         never taken back, as it ends with the first of them
+                                         (none counted for the host thread's, which goes on) */
     mb_msg *look_at, *look_prev;      /* the message a receive's match looks at, and the one before */
     bool look_gone;                   /* it: a removal inside the match keeps them right (mb_mailbox_drop) */
     mb_msg *refused;                  /* the last message a waiting receive's match refused */

@@ -253,8 +253,7 @@ int mb_sched_post_timer(mb_runtime *rt, mb_proc *from, void (*fn)(mb_sched *, vo
     return 0;
 }
 
-void mb_sched_flush_out(mb_proc *p) {
-    if (!p->out_due) return;
+void mb_sched_send_out(mb_proc *p) {
     p->out_due = false;
     mb_flush_out_fn flush = atomic_load_explicit(&p->rt->flush_out, memory_order_relaxed);
     if (flush) flush(p->rt);

@@ -129,13 +129,14 @@ static void start_signals(mb_sched *s, void *arg) {
     uv_signal_t *watched[] = {&sd->sigterm, &sd->sigint, &sd->sighup};
     const int signums[] = {SIGTERM, SIGINT, SIGHUP};
     size_t n = sizeof watched / sizeof *watched, made = 0;
-    if (!sd->signals_init) {
-        while (made < n && uv_signal_init(&s->loop, watched[made]) == 0) watched[made++]->data = rt;
-        rc = made == n ? 0 : -1;
-        for (size_t i = 0; rc == 0 && i < n; i++) rc = uv_signal_start(watched[i], on_signal, signums[i]) ? -1 : 0;
-        if (made < n)
-            while (made > 0) uv_close((uv_handle_t *)watched[--made], NULL);
-        else sd->signals_init = true;
+    while (!sd->signals_init && made < n && uv_signal_init(&s->loop, watched[made]) == 0) watched[made++]->data = rt;
+    if (made == n) {
+        sd->signals_init = true;
+        rc = 0;
+        for (size_t i = 0; i < n; i++)
+            if (uv_signal_start(watched[i], on_signal, signums[i])) rc = -1;
+    } else {
+        while (made > 0) uv_close((uv_handle_t *)watched[--made], NULL);
     }
     pthread_mutex_lock(&sd->mu);
     sd->signals_rc = rc;

@@ -380,9 +380,6 @@ int mb_signal_drain_inbox(mb_proc *p) {
         atomic_fetch_sub(&p->sig_pending, 1);
         added += handle_signal(p, m);
         if (m->ending) atomic_fetch_sub_explicit(&p->ending, 1, memory_order_relaxed);
-        /* The host thread's process is not ended by it (its Lua code is
-         * told, and goes on): alive and info say so again. */
-        if (m->ending == MB_FATE_ENDS && p->ext) atomic_fetch_sub_explicit(&p->doomed, 1, memory_order_relaxed);
         free(m);
     }
     if (p->max_queue) mb_mailbox_trim(p);   /* drop_old makes room here */

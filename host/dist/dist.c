@@ -496,6 +496,11 @@ static dist_req *new_req(req_op op, const char *node, mb_pid pid) {
     return r;
 }
 
+/* Whether a thread other than the distribution's may write to c now
+ * (c->wlock held): no write of the thread's under way, nothing a write
+ * left for it. */
+static bool free_to_write(const dist_conn *c) { return !c->writes_out && !c->rest.len && !c->rest_lost; }
+
 /* node's connection, its write lock taken, when the calling thread may
  * write to it itself: it is up and nothing for it waits before (d->lock
  * held; the write lets both go, d->lock first). Without this, a reply to a
@@ -508,7 +513,7 @@ static dist_conn *writable_now(mb_dist *d, const char *node) {
     /* Another thread's write under way: this frame queues behind it (d->lock
      * is not held while a write runs). */
     if (!c || pthread_mutex_trylock(&c->wlock)) return NULL;
-    if (c->fd >= 0 && !c->writes_out && !c->rest.len && !c->rest_lost) return c;
+    if (c->fd >= 0 && free_to_write(c)) return c;
     pthread_mutex_unlock(&c->wlock);
     return NULL;
 }
@@ -544,7 +549,7 @@ static void write_direct(mb_dist *d, dist_conn *c, const uint8_t *frame, size_t 
 }
 
 /* Frames a process writes in its slice wait in c->out, up to this much,
- * for the slice's end (mb_dist_flush_out): casts in a loop, and a call's
+ * for the slice's end (flush_out): casts in a loop, and a call's
  * monitor and request (and the last call's demonitor), go out in one
  * write, as BEAM's do, not one system call and one wake-up of the peer's
  * reader each. */
@@ -581,7 +586,7 @@ static void flush_out(mb_runtime *rt) {
         if (c) pthread_mutex_lock(&c->wlock);
         pthread_mutex_unlock(&d->lock);
         if (!c) return;
-        if (c->out.len && !c->writes_out && !c->rest.len && !c->rest_lost) {
+        if (c->out.len && free_to_write(c)) {
             write_direct(d, c, NULL, 0);
             continue;
         }
