@@ -73,8 +73,7 @@ static int l_peek(lua_State *L) {
             return 1;
         }
         rc = copy_queue(p, want, &c);
-        atomic_store(&p->status, MB_RUNNABLE);
-        mb_sched_push(p->rt, mbb_sched(self), p);
+        mb_proc_inspected(p, mbb_sched(self));
         mb_proctab_put(&self->rt->procs, pid);
     }
     if (rc) {

@@ -531,6 +531,17 @@ describe("mb.info's current_function", function()
     assert.is_not_nil(sender)
   end)
 
+  it("is read without running the process: a waiting one's reductions stay as they were", function()
+    local pid = mb.spawn(function() require("moonbeam").receive() end)
+    assert.is_true(h.wait_until(function() return mb.info(pid).status == "waiting" end))
+    local before = mb.info(pid).reductions
+    for _ = 1, 200 do mb.info(pid) end
+    mb.sleep(20)
+    assert.equal(before, mb.info(pid).reductions)
+    mb.send(pid, "go")   -- and a message still wakes it
+    assert.is_true(h.wait_until(function() return not mb.alive(pid) end))
+  end)
+
   it("names moonbeam's module when nothing of the program's own is on the stack (an idle gen_server)", function()
     local gen = require "moonbeam.gen_server"
     local pid = assert(gen.start({ init = function() return "ok", 0 end }, nil))

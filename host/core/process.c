@@ -228,7 +228,14 @@ void mb_proc_wake(mb_proc *p, mb_sched *from) {
     /* Looked at before the exchange: a busy receiver's line is then only
      * read, not taken from it for each message. The load is as ordered as
      * the exchange would be (seq_cst, after the push: see mb_inbox_push). */
-    if (atomic_load(&p->status) != MB_WAITING) return;
+    int status = atomic_load(&p->status);
+    if (status == MB_INSPECTED) {
+        /* Its reader makes it runnable if it sees the note; if the reader
+         * was done before the note (WAITING again), the wake is ours. */
+        atomic_store(&p->wake_missed, true);
+        status = atomic_load(&p->status);
+    }
+    if (status != MB_WAITING) return;
     int expected = MB_WAITING;
     if (!atomic_compare_exchange_strong(&p->status, &expected, MB_RUNNABLE)) return;
     if (p->ext) {
@@ -238,6 +245,14 @@ void mb_proc_wake(mb_proc *p, mb_sched *from) {
         return;
     }
     mb_sched_push(p->rt, mb_sched_home(p, from), p);
+}
+
+void mb_proc_inspected(mb_proc *p, mb_sched *from) {
+    /* Stored, then the note read (seq_cst both, as the waker's note then
+     * status): a wake that came meanwhile is seen by one side or both, and
+     * the exchange lets only one of them push. */
+    atomic_store(&p->status, MB_WAITING);
+    if (atomic_exchange(&p->wake_missed, false)) mb_proc_wake(p, from);
 }
 
 static bool alias_active(mb_proc *p, mb_ref ref) {

@@ -35,8 +35,8 @@ typedef enum mb_status {
     MB_WAITING,        /* blocked in receive; a send makes it runnable */
     MB_EXITING,        /* gone or going */
     MB_INSPECTED,      /* waiting, its stack read by mb.info (bindings/where.c):
-                          a wake finds it not WAITING and leaves it; the reader
-                          makes it runnable when done */
+                          a wake finds it so and notes wake_missed; the reader
+                          makes it runnable when done if one did (mb_proc_inspected) */
 } mb_status;
 
 /* Why the process's coroutine gave control back. */
@@ -165,6 +165,7 @@ typedef struct mb_proc {
     /* The owner's, and read by others now and then. */
     _Atomic uint64_t timed_out_seq;   /* set by the wait timer when it fires */
     _Atomic bool trap_exit;
+    _Atomic bool wake_missed;         /* a wake found it INSPECTED (mb_proc_inspected) */
     _Atomic uint16_t io_homes;        /* the loops it has been handed a socket or port on
                                          (io.h's mb_io_home_bit): set under its lock while
                                          not exiting, never cleared */
@@ -269,6 +270,10 @@ void *mb_proc_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 /* Make a waiting process runnable, from the thread running `from` (or from a
  * thread that is no scheduler when from == NULL). */
 void mb_proc_wake(mb_proc *p, mb_sched *from);
+/* Give back a waiting process whose stack or queue was read (its status
+ * taken from MB_WAITING to MB_INSPECTED): it waits again, and is woken now
+ * if a wake came meanwhile. */
+void mb_proc_inspected(mb_proc *p, mb_sched *from);
 
 /* Queue m for p and wake it. Takes ownership of m (freed if not queued).
  * Returns MB_DELIVER_OK, also when m was dropped as a send to a dead process
