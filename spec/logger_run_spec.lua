@@ -5,6 +5,7 @@
 -- under `moonbeam run`). Levels and handlers are the host's:
 -- spec.support.log_util puts them back.
 
+local mb = require "moonbeam"
 local log = require "moonbeam.logger"
 local cjson = require "cjson"
 local h = require "spec.support.helpers"
@@ -43,6 +44,35 @@ describe_subprocess("logger file handler and signals", function()
     end, 10000))
     assert.truthy(sh.read(rotated):find("first", 1, true))
     assert.is_nil(sh.read(rotated):find("after " .. n, 1, true))
+    os.remove(rotated)
+  end)
+
+  it("reopens its file on SIGHUP while loggers keep it behind (its queue never empties)", function()
+    local path = handler()
+    log.info("first")
+    log.flush()
+    local loggers = {}
+    for i = 1, 2 do
+      loggers[i] = mb.spawn(function()
+        local log, mb = require "moonbeam.logger", require "moonbeam"
+        local n = 0
+        while true do
+          n = n + 1
+          log.warning("busy %d", n)
+          if n % 100 == 0 then mb.yield() end
+        end
+      end)
+    end
+    mb.sleep(300)
+    local rotated = path .. ".1"
+    assert(os.rename(path, rotated))
+    local pid = sh.read("/proc/self/stat"):match("^(%d+)")
+    assert(os.execute("kill -HUP " .. pid))
+    local reopened = h.wait_until(function() return io.open(path) ~= nil end, 5000)
+    for _, p in ipairs(loggers) do mb.exit(p, "kill") end
+    log.flush(10000)
+    assert.is_true(reopened, "no new file while the loggers ran")
+    assert.truthy(sh.read(path):find("busy", 1, true))
     os.remove(rotated)
   end)
 end)

@@ -300,43 +300,8 @@ static void free_entries(entry *e) {
     }
 }
 
-/* The queue, a batch at a time, outside the lock: a write that blocks
- * holds up no logger. Then the drops since the last batch, said once. */
-static void on_wake(uv_async_t *a) {
-    mb_logger *lg = a->data;
-    for (;;) {
-        pthread_mutex_lock(&lg->lock);
-        entry *batch = lg->head;
-        lg->head = lg->tail = NULL;
-        lg->nevents = lg->bytes = 0;
-        uint64_t dropped = lg->dropped;
-        bool stopping = lg->stopping;
-        lg->writing = batch != NULL;
-        lg->stuck = false;   /* it moves */
-        if (!batch) pthread_cond_broadcast(&lg->drained);
-        pthread_mutex_unlock(&lg->lock);
-        if (!batch && dropped == lg->reported) {
-            if (!stopping) return;
-            break;
-        }
-        for (entry *e = batch; e; e = e->next) {
-            /* A flush's own place counts as done before its answer goes: a
-             * flush after that answer finds nothing pending. */
-            if (e->op == OP_FLUSH) atomic_store(&lg->done, e->seq);
-            run_entry(lg, e);
-            atomic_store(&lg->done, e->seq);
-        }
-        free_entries(batch);
-        if (dropped > lg->reported) {
-            char msg[160];
-            int n = snprintf(msg, sizeof msg, "logger: %llu events dropped: the handlers were behind",
-                             (unsigned long long)(dropped - lg->reported));
-            mb_log_event ev = {.level = MB_LOG_WARNING, .where = NULL, .msg = msg, .msg_len = (size_t)n};
-            emit(lg, &ev, wall_ms());
-            lg->reported = dropped;
-        }
-    }
-    /* Stopping, and everything written: close up. */
+/* Stopping, and everything written: close up. */
+static void close_up(mb_logger *lg) {
     while (lg->handlers) {
         handler *h = lg->handlers;
         lg->handlers = h->next;
@@ -345,6 +310,46 @@ static void on_wake(uv_async_t *a) {
     if (lg->hup_on) uv_signal_stop(&lg->hup);
     uv_close((uv_handle_t *)&lg->hup, NULL);
     uv_close((uv_handle_t *)&lg->wake, NULL);
+}
+
+/* The queue, a batch at a time, outside the lock: a write that blocks
+ * holds up no logger. Then the drops since the last batch, said once. One
+ * batch a turn of the loop, the next asked by waking it again: a SIGHUP
+ * (on_hup) is seen between two batches; it waited for the queue to empty,
+ * which loggers faster than the files never let happen. */
+static void on_wake(uv_async_t *a) {
+    mb_logger *lg = a->data;
+    pthread_mutex_lock(&lg->lock);
+    entry *batch = lg->head;
+    lg->head = lg->tail = NULL;
+    lg->nevents = lg->bytes = 0;
+    uint64_t dropped = lg->dropped;
+    bool stopping = lg->stopping;
+    lg->writing = batch != NULL;
+    lg->stuck = false;   /* it moves */
+    if (!batch) pthread_cond_broadcast(&lg->drained);
+    pthread_mutex_unlock(&lg->lock);
+    if (!batch && dropped == lg->reported) {
+        if (stopping) close_up(lg);
+        return;
+    }
+    for (entry *e = batch; e; e = e->next) {
+        /* A flush's own place counts as done before its answer goes: a
+         * flush after that answer finds nothing pending. */
+        if (e->op == OP_FLUSH) atomic_store(&lg->done, e->seq);
+        run_entry(lg, e);
+        atomic_store(&lg->done, e->seq);
+    }
+    free_entries(batch);
+    if (dropped > lg->reported) {
+        char msg[160];
+        int n = snprintf(msg, sizeof msg, "logger: %llu events dropped: the handlers were behind",
+                         (unsigned long long)(dropped - lg->reported));
+        mb_log_event ev = {.level = MB_LOG_WARNING, .where = NULL, .msg = msg, .msg_len = (size_t)n};
+        emit(lg, &ev, wall_ms());
+        lg->reported = dropped;
+    }
+    uv_async_send(a);   /* more may have come: the next turn looks */
 }
 
 static void writer_main(void *arg) {
