@@ -93,19 +93,25 @@ int mb_json_object(mb_buf *b, const char *const *kv, size_t n) {
     return mb_buf_byte(b, '}');
 }
 
+/* One line an event: a line break in the message, a registered name or a
+ * chunk name is written as \n (or \r), so none can pass for further events
+ * or lines. */
+static int put_one_line(mb_buf *b, const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '\n' || c == '\r' ? put_str(b, c == '\n' ? "\\n" : "\\r") : mb_buf_byte(b, (uint8_t)c)) return -1;
+    }
+    return 0;
+}
+
 static int plain(mb_buf *b, const mb_log_event *ev, double time_ms) {
     if (put_time(b, time_ms) || mb_buf_byte(b, ' ') || put_str(b, mb_log_level_name(ev->level)) ||
         mb_buf_byte(b, ' ') || put_pid(b, ev->pid))
         return -1;
-    if (ev->name && (put_str(b, " (") || put_str(b, ev->name) || mb_buf_byte(b, ')'))) return -1;
-    if (ev->where && (mb_buf_byte(b, ' ') || put_str(b, ev->where) || mb_buf_byte(b, ':'))) return -1;
-    if (mb_buf_byte(b, ' ')) return -1;
-    /* One line an event: a line break in the message is written as \n
-     * (or \r), so no message can pass for further events or lines. */
-    for (size_t i = 0; i < ev->msg_len; i++) {
-        char c = ev->msg[i];
-        if (c == '\n' || c == '\r' ? put_str(b, c == '\n' ? "\\n" : "\\r") : mb_buf_byte(b, (uint8_t)c)) return -1;
-    }
+    if (ev->name && (put_str(b, " (") || put_one_line(b, ev->name, strlen(ev->name)) || mb_buf_byte(b, ')'))) return -1;
+    if (ev->where && (mb_buf_byte(b, ' ') || put_one_line(b, ev->where, strlen(ev->where)) || mb_buf_byte(b, ':')))
+        return -1;
+    if (mb_buf_byte(b, ' ') || put_one_line(b, ev->msg, ev->msg_len)) return -1;
     if (ev->detail_len && (mb_buf_byte(b, '\n') || mb_buf_put(b, ev->detail, ev->detail_len))) return -1;
     return mb_buf_byte(b, '\n');
 }
