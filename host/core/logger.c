@@ -457,6 +457,13 @@ bool mb_log(mb_runtime *rt, const mb_log_event *ev) {
 
 /* ---- handlers ----------------------------------------------------------- */
 
+/* Whether a handler has the name. Lock held. */
+static bool name_taken(const mb_logger *lg, const char *name) {
+    for (size_t i = 0; i < lg->nshadows; i++)
+        if (strcmp(lg->shadows[i].name, name) == 0) return true;
+    return false;
+}
+
 int mb_log_add_handler(mb_runtime *rt, const char *name, mb_log_kind kind, const char *path, int level,
                        char *err, size_t errlen) {
     mb_logger *lg = rt->logger;
@@ -469,6 +476,16 @@ int mb_log_add_handler(mb_runtime *rt, const char *name, mb_log_kind kind, const
     }
     h->kind = kind;
     h->level = level;
+    h->fd = -1;   /* none yet: handler_free closes nothing */
+    /* Looked at before the file is opened (made): a refused handler leaves
+     * no file behind. Looked at again below, under the lock that adds it. */
+    pthread_mutex_lock(&lg->lock);
+    bool taken = name_taken(lg, name);
+    pthread_mutex_unlock(&lg->lock);
+    if (taken) {
+        snprintf(err, errlen, "a handler named '%s' exists", name);
+        goto fail;
+    }
     h->fd = path ? open_log(path) : STDERR_FILENO;
     if (h->fd < 0) {
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
@@ -477,8 +494,7 @@ int mb_log_add_handler(mb_runtime *rt, const char *name, mb_log_kind kind, const
     e->op = OP_ADD;
     e->h = h;
     pthread_mutex_lock(&lg->lock);
-    bool taken = false;
-    for (size_t i = 0; i < lg->nshadows; i++) taken |= strcmp(lg->shadows[i].name, name) == 0;
+    taken = name_taken(lg, name);
     shadow *s = taken ? NULL : realloc(lg->shadows, (lg->nshadows + 1) * sizeof *s);
     if (s) {
         lg->shadows = s;
