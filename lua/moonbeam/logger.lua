@@ -135,6 +135,8 @@ local function emit(level, name, fmt, ...)
   local n = LEVELS[level]
   if seen % 4 < 2 and n < host_threshold() then return false end
   local info = getinfo(3, "Sl")
+  -- Called through a C function (pcall(log.info, ...)): the Lua code that called that.
+  if info and info.what == "C" then info = getinfo(4, "Sl") or info end
   if seen % 4 >= 2 and n < threshold(info and module_of(info.source) or "?") then return false end
   local msg = fmt
   if select("#", ...) > 0 then
