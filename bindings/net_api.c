@@ -302,15 +302,60 @@ static int l_setopts(lua_State *L) {
     return mbb_io_post(L, r, fn);
 }
 
-/* core.net_handover(s, pid, active, once): the owner is pid, whose active
- * mode is restored to (active, once). */
+/* Whether message m (a tag-first table) carries data ("tcp", "udp",
+ * "port_data", "port_stderr"), not a change of state (io_answer.h). */
+static bool is_data_message(lua_State *L, int m) {
+    lua_rawgeti(L, m, 1);
+    const char *tag = lua_tostring(L, -1);
+    bool data = tag && (strcmp(tag, "tcp") == 0 || strcmp(tag, "udp") == 0 || strcmp(tag, "port_data") == 0 ||
+                        strcmp(tag, "port_stderr") == 0);
+    lua_pop(L, 1);
+    return data;
+}
+
+/* The moved messages (array at idx) as records (mb_io_forward's form), one
+ * Lua string each in a table pushed on the stack (what raises leaves no
+ * malloc'd block behind); their total size. */
+static size_t encode_moved(lua_State *L, mb_proc *self, int idx) {
+    size_t total = 0;
+    int n = lua_istable(L, idx) ? (int)lua_objlen(L, idx) : 0;
+    lua_createtable(L, n, 0);
+    for (int i = 1; i <= n; i++) {
+        lua_rawgeti(L, idx, i);
+        mbb_encode_or_raise(L, self, lua_gettop(L), "net.controlling_process: a queued message");
+        uint8_t head[5] = {is_data_message(L, lua_gettop(L))};
+        uint32_t len = (uint32_t)self->scratch.len;
+        memcpy(head + 1, &len, sizeof len);
+        lua_pop(L, 1);
+        lua_pushlstring(L, (const char *)head, sizeof head);
+        lua_pushlstring(L, (const char *)self->scratch.p, len);
+        lua_concat(L, 2);
+        lua_rawseti(L, -2, i);
+        total += sizeof head + (size_t)len;
+    }
+    return total;
+}
+
+/* core.net_handover(s, pid, active, once, moved): the owner is pid, which
+ * then gets the messages of the array moved (the caller's queued ones about
+ * s) from the loop, and whose active mode is restored to (active, once). */
 static int l_handover(lua_State *L) {
     /* The setopts step before it checked s as the caller's call takes it. */
     uint64_t v = lua_type(L, 1) == LUA_TLIGHTUSERDATA ? (uint64_t)(uintptr_t)lua_touserdata(L, 1) : 0;
     uint64_t h = mb_value_kind(v) == MB_VALUE_PORT ? v : check_sock(L, 1, "net.controlling_process");
     mb_pid to = mbb_check_pid(L, 2, "net.controlling_process");
     int active = (int)luaL_checknumber(L, 3);
-    mb_io_req *r = mbb_io_req(L, MB_IO_HANDOVER, 0, "net.controlling_process");
+    size_t moved = encode_moved(L, mbb_self(L), 5);
+    mb_io_req *r = mbb_io_req(L, MB_IO_HANDOVER, moved, "net.controlling_process");
+    uint8_t *out = mb_io_req_data(r);
+    for (int i = 1; i <= (int)lua_objlen(L, -1); i++) {
+        size_t len;
+        lua_rawgeti(L, -1, i);
+        const char *rec = lua_tolstring(L, -1, &len);
+        memcpy(out, rec, len);
+        out += len;
+        lua_pop(L, 1);
+    }
     r->handle = h;
     r->to = to;
     r->opts.active = active;

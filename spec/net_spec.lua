@@ -378,6 +378,23 @@ describe("sockets and their owner", function()
     net.close(c)
   end)
 
+  it("controlling_process: a moved message reaches a new owner that owns the socket already", function()
+    for _ = 1, 50 do
+      local c, s = pair()
+      net.setopts(s, { active = true })
+      net.send(c, "queued")
+      mb.sleep(5)   -- "queued" is now in this mailbox
+      local pid = mb.spawn(function(me)
+        local mb, net = require "moonbeam", require "moonbeam.net"
+        local m = mb.receive()
+        mb.send(me, { "took", m[3], net.setopts(m[2], { active = "once" }) })
+      end, mb.self())
+      assert.is_true(net.controlling_process(s, pid))
+      assert.same({ "took", "queued", true }, mb.receive(function(m) return m[1] == "took" end, 1000))
+      net.close(c)
+    end
+  end)
+
   it("controlling_process to its own owner returns, its queued messages left in order", function()
     local c, s = pair({ packet = "line" })
     net.setopts(s, { active = true })

@@ -141,6 +141,20 @@ static int tell_tagged(mb_runtime *rt, mb_sched *from, mb_pid owner, const char 
     return tell(rt, from, owner, &b, bad, data);
 }
 
+void mb_io_forward(mb_runtime *rt, mb_sched *from, mb_io_req *r) {
+    const uint8_t *p = mb_io_req_data(r), *end = p + r->len;
+    while (end - p >= 5) {
+        uint32_t len;
+        bool data = p[0] != 0;
+        memcpy(&len, p + 1, sizeof len);
+        p += 5;
+        if ((size_t)(end - p) < len) break;
+        if (mb_send(rt, from, 0, r->to, data ? MB_MSG_DATA : MB_MSG_SYSTEM, 0, p, len) < 0)
+            fprintf(stderr, "moonbeam: out of memory handing a socket's messages over\n");
+        p += len;
+    }
+}
+
 int mb_io_tell_data(mb_runtime *rt, mb_sched *from, mb_pid owner, const char *tag, uint64_t h, const void *s, size_t n) {
     return tell_tagged(rt, from, owner, tag, h, s, n, true);
 }

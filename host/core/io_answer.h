@@ -53,4 +53,11 @@ int mb_io_tell_num(mb_runtime *rt, mb_sched *from, mb_pid owner, const char *tag
 /* {tag, h} or {tag, h, s} (s NULL: none): a change of state. */
 int mb_io_tell(mb_runtime *rt, mb_sched *from, mb_pid owner, const char *tag, uint64_t h, const void *s, size_t n);
 
+/* A handover's moved messages (r's data: records of a kind byte, 1 for
+ * data, a length and an encoded message; bindings/net_api.c) to the new
+ * owner r->to, in order: sent by the loop once the owner changed, so the
+ * new owner that reads one owns the socket already. Data as data, the
+ * rest as changes of state, as they first came. */
+void mb_io_forward(mb_runtime *rt, mb_sched *from, mb_io_req *r);
+
 #endif

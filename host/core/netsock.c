@@ -622,12 +622,14 @@ static void req_setopts(mb_netsock *ns, mb_io_req *r) {
 static void req_handover(mb_netsock *ns, mb_io_req *r) {
     sock *s = nsock_owned(ns, r);
     if (!s) return;
-    mb_io_ok(ns->rt, ns->from, r);
     if (!mb_io_adopt(ns->rt, r->to, ns->home, s->listener)) {   /* the new owner is gone: as if it died owning it */
+        mb_io_ok(ns->rt, ns->from, r);
         sock_close(s);
         return;
     }
     s->owner = r->to;
+    mb_io_forward(ns->rt, ns->from, r);   /* then the answer: what the old owner tells pid next comes after */
+    mb_io_ok(ns->rt, ns->from, r);
     nsock_apply_opts(s, &r->opts);
     if (!s->listener) {
         push_active(s);

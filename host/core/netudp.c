@@ -323,12 +323,14 @@ static void req_setopts(mb_netudp *nu, udp *u, mb_io_req *r) {
 }
 
 static void req_handover(mb_netudp *nu, udp *u, mb_io_req *r) {
-    mb_io_ok(nu->rt, NULL, r);
     if (!mb_io_adopt(nu->rt, r->to, 0, false)) {   /* the new owner is gone: as if it died owning it */
+        mb_io_ok(nu->rt, NULL, r);
         udp_close(u);
         return;
     }
     u->owner = r->to;
+    mb_io_forward(nu->rt, NULL, r);   /* then the answer, as netsock.c's */
+    mb_io_ok(nu->rt, NULL, r);
     apply_active(u, &r->opts);
     deliver(u);
     update_reading(u);

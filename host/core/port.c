@@ -406,13 +406,15 @@ static void req_hold(mb_ports *pp, port *p, mb_io_req *r) {
 }
 
 static void req_handover(mb_ports *pp, port *p, mb_io_req *r) {
-    mb_io_ok(pp->rt, NULL, r);
     if (!mb_io_adopt(pp->rt, r->to, 0, false)) {   /* the new owner is gone: as if it died owning it */
+        mb_io_ok(pp->rt, NULL, r);
         if (!p->exited) (void)uv_process_kill(&p->proc, SIGKILL);   /* ESRCH: it has exited */
         make_gone(p);
         return;
     }
     p->owner = r->to;
+    mb_io_forward(pp->rt, NULL, r);   /* then the answer, as netsock.c's */
+    mb_io_ok(pp->rt, NULL, r);
     p->held = r->opts.active == 0;
     update_reading(p);
     maybe_finish(p);

@@ -55,16 +55,22 @@ return function(M, await, timeout_of)
     local active, once = await(core.net_setopts(s, { active = false }, fn))
     if not active then return nil, once end
     local mb = require "moonbeam"
-    -- To itself: the messages stay where they are (forwarding them to the
-    -- caller's own mailbox would find them again, for ever).
+    -- Taken out of the mailbox; the loop sends them on once pid owns s, so
+    -- pid never reads one about a socket it does not own yet. To itself:
+    -- the messages stay where they are (forwarding them to the caller's
+    -- own mailbox would find them again, for ever).
+    local moved = {}
     while pid ~= mb.self() do
       local m = mb.receive(function(m)
         return type(m) == "table" and m[2] == s and tags[m[1]] == true
       end, 0)
       if m == nil then break end
-      mb.send(pid, m)
+      moved[#moved + 1] = m
     end
-    return await(core.net_handover(s, pid, active, once))
+    local ok, err = await(core.net_handover(s, pid, active, once, moved))
+    -- Not handed over (s closed meanwhile): its messages go on all the same.
+    if not ok then for _, m in ipairs(moved) do mb.send(pid, m) end end
+    return ok, err
   end
 
   --- controlling_process(s, pid) -> true, or nil, "not_owner" | "closed".
