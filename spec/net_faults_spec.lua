@@ -264,6 +264,25 @@ describe("net faults", function()
     eventually(function() return fds() <= before end, "the descriptors are closed")
   end)
 
+  it("a connect that timed out holds no descriptor, and the peer accepts no connection of it", function()
+    local l = assert(net.listen(0, { backlog = 1 }))
+    local lport = select(2, net.sockname(l))
+    local kept = {}
+    for _ = 1, 3 do kept[#kept + 1] = net.connect("127.0.0.1", lport, nil, 300) end   -- the backlog fills
+    local before, timeouts = fds(), 0
+    for _ = 1, 20 do
+      local s, err = net.connect("127.0.0.1", lport, nil, 10)
+      if s then kept[#kept + 1] = s else assert.equal("timeout", err); timeouts = timeouts + 1 end
+    end
+    assert.is_true(timeouts > 0, "no connect timed out")
+    eventually(function() return fds() <= before + (#kept - 3) end, "the timed-out connects' descriptors go")
+    local accepted = 0
+    while net.accept(l, 300) do accepted = accepted + 1 end
+    assert.equal(#kept, accepted)
+    for _, s in ipairs(kept) do net.close(s) end
+    net.close(l)
+  end)
+
   it("closing a socket whose peer never read releases it (after a bounded flush)", function()
     local l, lport = listener()
     local before = fds()

@@ -410,12 +410,16 @@ void nsock_connect(mb_netsock *ns, mb_io_req *r) {
     else resolve(pd);
 }
 
-/* A connect or listen that r's waiter gave up on (core.net_cancel). */
+/* A connect or listen that r's waiter gave up on (core.net_cancel). A
+ * connect in flight is closed now (on_connect then frees it), as
+ * gen_tcp's: left to the kernel, its descriptor was held ~2 minutes, and a
+ * peer's backlog could still accept a connection nobody would use. */
 void nsock_cancel_pending(mb_netsock *ns, const mb_io_req *r) {
     for (pending *pd = ns->pendings; pd; pd = pd->next)
         if (pd->r->ref == r->ref && pd->r->pid == r->pid && !pd->cancelled) {
             pd->cancelled = true;
             mb_io_fail(ns->rt, ns->from, pd->r, "timeout");
+            if (pd->s) nsock_close_handle(pd->s);
         }
 }
 
