@@ -103,7 +103,7 @@ static const struct { const char *name; int sig; } SIGNALS[] = {
     {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"WINCH", SIGWINCH}, {"SEGV", SIGSEGV},
     {"BUS", SIGBUS},   {"FPE", SIGFPE},   {"ILL", SIGILL},   {"TRAP", SIGTRAP}, {"SYS", SIGSYS},
     {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU}, {"URG", SIGURG},   {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
-    {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"CHLD", SIGCHLD},
+    {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"CHLD", SIGCHLD}, {"POLL", SIGPOLL},
 };
 
 /* A signal's number from a number or a name ("TERM" or "SIGTERM"); 0 if none. */

@@ -264,6 +264,9 @@ describe("port.kill", function()
     p = assert(port.open({ "sleep", "30" }))
     assert.is_true(port.kill(p, "SIGPROF"))   -- every POSIX name, not only the common ones
     assert.equal(128 + 27, select(2, output(drain(p))))
+    p = assert(port.open({ "sleep", "30" }))
+    assert.is_true(port.kill(p, "POLL"))   -- POSIX's, obsolescent: Linux's SIGIO
+    assert.equal(128 + 29, select(2, output(drain(p))))
   end)
 
   it("an unknown signal raises", function()
