@@ -98,6 +98,10 @@ static int l_call_send(lua_State *L) {
      * which every caller of a busy server writes. */
     mb_runtime *rt = self->rt;
     mb_proc *t = mb_proctab_get(&rt->procs, server);
+    if (t && mb_proc_gone(t)) {   /* killed: {"noproc"}, as to one gone (mb_proc_gone) */
+        mb_proctab_put(&rt->procs, server);
+        t = NULL;
+    }
     mb_pid chain[MB_MAX_CHAIN];
     int n = t ? mb_call_begin_on(self, t, ref, chain) : mb_call_begin(self, server, ref, chain);
     int rc = MB_DELIVER_OK;   /* to a server that is gone: nothing to send */

@@ -394,7 +394,7 @@ static mb_pid check_local_pid(lua_State *L, const char *fn) {
  * it: a trap_exit set before it drains it would make them say alive again.) */
 static mb_proc *live_process(mb_runtime *rt, mb_pid pid) {
     mb_proc *p = mb_proctab_get(&rt->procs, pid);
-    if (p && (atomic_load_explicit(&p->doomed, memory_order_relaxed) > 0 || atomic_load(&p->status) == MB_EXITING)) {
+    if (p && mb_proc_gone(p)) {
         mb_proctab_put(&rt->procs, pid);
         return NULL;
     }

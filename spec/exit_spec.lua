@@ -197,6 +197,36 @@ describe("mb.link to a process that does not exist", function()
   end)
 end)
 
+describe("a process its caller killed", function()
+  before_each(h.before)
+  after_each(h.after)
+
+  -- As Erlang's signals from one sender arrive in order: the kill first.
+  it("is linked and monitored as a dead one: noproc, not its killed", function()
+    for i = 1, 200 do
+      local tester, ref = mb.spawn_monitor(function(trap)
+        local mb = require "moonbeam"
+        mb.trap_exit(trap)
+        local a = mb.spawn(function() require("moonbeam").receive() end)
+        mb.yield()
+        mb.exit(a, "kill")
+        local alive = mb.alive(a)
+        local ok, err = pcall(mb.link, a)
+        local mref = mb.monitor(a)
+        local down = mb.receive(function(m) return m[1] == "DOWN" and m[2] == mref end, 1000)
+        local exit = trap and mb.receive(function(m) return m[1] == "EXIT" and m[2] == a end, 1000)
+        mb.exit({ "seen", alive, ok, tostring(err), down and down[5], exit and exit[3] or "none" })
+      end, i % 2 == 0)
+      local r = h.reason(ref)
+      assert.is_table(r, "the linker died: " .. h.text(r))
+      local trap = i % 2 == 0
+      assert.same({ "seen", false, trap, trap and "true" or r[4], "noproc", trap and "noproc" or "none" }, r)
+      if not trap then assert.matches("noproc", r[4]) end
+      assert.is_not_nil(tester)
+    end
+  end)
+end)
+
 describe("mb.unlink", function()
   before_each(h.before)
   after_each(h.after)

@@ -162,6 +162,22 @@ describe("no false deadlock", function()
   before_each(h.before)
   after_each(h.after)
 
+  it("when the server calls back a caller it has killed: {\"noproc\"}", function()
+    local a = server("a")
+    for _ = 1, 30 do
+      mb.spawn(function(a, parent)
+        require("moonbeam.gen_server").call(a, { "fn", function(from, state, parent)
+          local mb, gen = require "moonbeam", require "moonbeam.gen_server"
+          mb.exit(from[1], "kill")
+          mb.send(parent, { "called back", gen.try_call(from[1], "hi", 1000) })
+          return "reply", "unread", state
+        end, parent })
+      end, a, mb.self())
+      local m = h.expect(h.tuple("called back"), "the call back's outcome")
+      assert.same({ "noproc" }, m[3], h.text(m))
+    end
+  end)
+
   it("for a chain of calls without a cycle", function()
     local a, b, c = server("a"), server("b"), server("c")
     local got = gen.call(a, relay(b, relay(c, "ping")))

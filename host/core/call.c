@@ -34,13 +34,14 @@ static int begin(mb_proc *self, mb_pid server, mb_proc *held, mb_ref ref, mb_pid
     while (n < MB_MAX_CHAIN) {
         chain[n++] = cur;
         if (cur == self->pid) break;
+        /* A process gone (killed) waits on nobody: its call ends with it. */
         mb_pid next;
         if (held && cur == server) {
-            next = atomic_load(&held->calling);
+            next = mb_proc_gone(held) ? 0 : atomic_load(&held->calling);
         } else {
             mb_proc *q = mb_proctab_get(&rt->procs, cur);
             if (!q) return 0;
-            next = atomic_load(&q->calling);
+            next = mb_proc_gone(q) ? 0 : atomic_load(&q->calling);
             mb_proctab_put(&rt->procs, cur);
         }
         if (!next) return 0;

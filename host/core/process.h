@@ -258,6 +258,15 @@ static inline bool mb_proc_doomed(mb_proc *p) {
            atomic_load_explicit(&p->must_end, memory_order_relaxed);
 }
 
+/* Whether p is gone as others see it: exiting, or an exit signal nothing
+ * can spare it from ("kill") is queued to it. As Erlang's signals from one
+ * sender arrive in order, a process that sent that signal itself then
+ * finds p gone: mb.alive false, a link or monitor "noproc", a call
+ * {"noproc"} and no part of a deadlock. */
+static inline bool mb_proc_gone(mb_proc *p) {
+    return atomic_load_explicit(&p->doomed, memory_order_relaxed) > 0 || atomic_load(&p->status) == MB_EXITING;
+}
+
 /* Allocate a process (not yet in the table). */
 mb_proc *mb_proc_new(mb_runtime *rt);
 /* Free everything the process still owns; called by the table on the last put. */
