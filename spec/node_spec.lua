@@ -5,6 +5,7 @@
 local mb = require "moonbeam"
 local sh = require "spec.support.shell"
 local N = require "spec.support.nodes"
+local h = require "spec.support.helpers"
 
 describe("a host that is not a node", function()
   it("is nonode@nohost, with no nodes, and connects to none", function()
@@ -294,6 +295,43 @@ describe("nodes", function()
     assert.equal(0, sb, eb)
     assert.equal("connect\ttrue\nnodes\t" .. bfull .. "\n", oa)
     assert.equal("connect\ttrue\nnodes\t" .. afull .. "\n", ob)
+  end)
+
+  -- The dial of the node whose name is the smaller gives way ("nok"): what
+  -- it had queued waits for the peer's connection, and goes first on it.
+  it("loses nothing sent while both sides dial each other at once", function()
+    local a, afull = N.name("a_lua")     -- the smaller name: its dial loses
+    local z, zfull = N.name("z_erl")
+    local go = N.barrier()
+    local erl = N.erl(z, "c8", N.ERL_WAIT_FILE .. ([[,
+      Other = '%s', register(rx, self()), WaitFile("%s"),
+      spawn(fun() -> [{rx, Other} ! I || I <- lists:seq(1, 1000)] end),
+      R = fun Rf(N, F) -> receive M -> Rf(N + 1, case F of none -> M; _ -> F end) after 5000 -> {N, F} end end,
+      {N, F} = R(0, none), io:format("erl got ~p from ~p~n", [N, F])]]):format(afull, go))
+    local lua = N.moonbeam("--sname " .. a .. " --cookie c8", WAIT .. [[
+      mb.register("rx", mb.self())
+      wait_file(arg[2])
+      mb.spawn(function(other) local mb = require "moonbeam" for i = 1, 1000 do mb.send({"rx", other}, i) end end, arg[1])
+      local n, first = 0, nil
+      while true do
+        local m = mb.receive(5000)
+        if m == nil then break end
+        n, first = n + 1, first or m
+      end
+      say("lua got", n, "from", first)
+    ]], { zfull, go })
+    -- Both registered with epmd, then both send at once.
+    assert.is_true(h.wait_until(function()
+      local names = N.registered()
+      return names:find("name " .. a .. " ", 1, true) and names:find("name " .. z .. " ", 1, true)
+    end, 60000), "the nodes never registered")
+    io.open(go, "w"):close()
+    local ls, lout, lerr = lua:wait(90000)
+    local es, eout, eerr = erl:wait(90000)
+    assert.equal(0, ls, lerr)
+    assert.equal(0, es, eerr)
+    assert.equal("lua got\t1000\tfrom\t1\n", lout)
+    assert.equal("erl got 1000 from 1\n", eout)
   end)
 
   it("the console on a node: nodes() lists the connected nodes", function()

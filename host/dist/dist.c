@@ -73,7 +73,54 @@ void mb_dist_park(mb_dist *d, dist_conn *c) {
     }
 }
 
+void mb_dist_park_frames(mb_dist *d, dist_conn *c) {
+    if (!c->pending.len) return;
+    parked_frames *p = malloc(sizeof *p);
+    if (!p) {
+        mb_dist_log("out of memory: messages to %s dropped", c->peer);
+        return;
+    }
+    snprintf(p->node, sizeof p->node, "%s", c->peer);
+    p->frames = c->pending;   /* taken: c's is empty again */
+    mb_buf_init(&c->pending);
+    p->deadline = mb_now_ms() + MB_DIST_SETUP_MS;
+    p->next = d->parked_frames;
+    d->parked_frames = p;
+}
+
+int mb_dist_take_parked_frames(mb_dist *d, dist_conn *c) {
+    int rc = 0;
+    for (parked_frames **pp = &d->parked_frames, *p; (p = *pp);) {
+        if (strcmp(p->node, c->peer) != 0) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        /* Older than anything c queued: ahead of it. */
+        if (mb_buf_put(&p->frames, c->pending.p, c->pending.len)) {
+            mb_dist_log("out of memory: messages to %s dropped", c->peer);
+            rc = -1;
+            mb_buf_free(&p->frames);
+        } else {
+            mb_buf_free(&c->pending);
+            c->pending = p->frames;
+        }
+        free(p);
+    }
+    return rc;
+}
+
 void mb_dist_unpark(mb_dist *d, const char *node, const char *failure, double now) {
+    for (parked_frames **pp = &d->parked_frames, *p; !node && (p = *pp);) {
+        if (now < p->deadline) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        mb_dist_log("messages to %s dropped: its connection never came", p->node);
+        mb_buf_free(&p->frames);
+        free(p);
+    }
     for (parked **pp = &d->parked, *p; (p = *pp);) {
         bool due = node ? strcmp(p->node, node) == 0 : now >= p->deadline;
         if (!due) {

@@ -243,7 +243,9 @@ static bool new_challenge(dist_conn *c) {
 static void up(dist_conn *c) {
     c->last_in = mb_now_ms();
     /* What waited goes out before the connection is up to other threads'
-     * own writes: they wait while it is out. */
+     * own writes: they wait while it is out. First what a dial of ours
+     * that lost a simultaneous connect had queued. */
+    mb_dist_take_parked_frames(c->d, c);
     if (c->pending.len && mb_dist_conn_write(c, c->pending.p, c->pending.len)) return;
     mb_buf_free(&c->pending);
     uv_os_fd_t fd;
@@ -346,7 +348,10 @@ static void got_status(dist_conn *c, const uint8_t *p, size_t n) {
         for (size_t i = 0; other && i < c->nwaiters; i++)
             if (mb_dist_conn_add_waiter(other, c->waiters[i].pid, c->waiters[i].ref))
                 mb_dist_answer(c->d, c->waiters[i].pid, c->waiters[i].ref, "enomem");
-        if (!other) mb_dist_park(c->d, c);   /* its connection is on its way */
+        if (!other) {   /* its connection is on its way: what waited waits for it */
+            mb_dist_park(c->d, c);
+            mb_dist_park_frames(c->d, c);
+        }
         if (other && c->pending.len &&
             (other->state == C_UP ? mb_dist_conn_write(other, c->pending.p, c->pending.len)
                                   : mb_buf_put(&other->pending, c->pending.p, c->pending.len)))

@@ -82,6 +82,16 @@ typedef struct parked {
     double deadline;
 } parked;
 
+/* What a dial that lost a simultaneous connect had queued (its pending
+ * frames: messages, monitors, calls), kept for the peer's own connection,
+ * SETUP_MS at most: it goes first once a connection with node is up. */
+typedef struct parked_frames {
+    struct parked_frames *next;
+    char node[MB_NODE_MAX + 1];
+    mb_buf frames;
+    double deadline;
+} parked_frames;
+
 /* One monitor_node: pid is told when the connection to node drops. */
 typedef struct node_mon {
     struct node_mon *next;
@@ -131,6 +141,7 @@ struct mb_dist {
     bool stop_dialing_done;    /* the thread's: the stop's first timer went off (dist.c) */
     dist_conn *conns;          /* changed on the thread only, under lock */
     parked *parked;            /* the thread's only */
+    parked_frames *parked_frames; /* the thread's only */
     node_mon *node_mons;       /* the thread's only */
     remote_mon *remote_mons;   /* under lock: a call's monitor is made by the calling thread */
     _Atomic unsigned telling;  /* DOWNs taken off remote_mons, under lock, and not yet sent */
@@ -229,6 +240,12 @@ void mb_dist_control(dist_conn *c, const uint8_t *p, size_t n);
  * deadline at now. */
 void mb_dist_park(struct mb_dist *d, dist_conn *c);
 void mb_dist_unpark(struct mb_dist *d, const char *node, const char *failure, double now);
+/* dist.c: c's pending frames kept for its peer's own connection (c lost a
+ * simultaneous connect); and, as a connection comes up, those kept for its
+ * peer put ahead of its own pending (-1: out of memory, and they are lost,
+ * as logged). mb_dist_unpark drops those past their deadline. */
+void mb_dist_park_frames(struct mb_dist *d, dist_conn *c);
+int mb_dist_take_parked_frames(struct mb_dist *d, dist_conn *c);
 /* dist.c: answer (pid, ref) with {true} or {false, reason}. */
 void mb_dist_answer(struct mb_dist *d, mb_pid pid, mb_ref ref, const char *failure);
 /* A line to stderr, prefixed as every distribution message is. */
