@@ -223,6 +223,27 @@ describe("a process that never yields", function()
     end
   end)
 
+  it("has the timers it arms in a long compiled slice fire on time, not when the slice ends", function()
+    local tries, pids = {}, {}
+    for i = 1, 3 do
+      pids[i] = mb.spawn(function(parent)
+        local mb = require "moonbeam"
+        local t0 = mb.now()
+        while mb.now() - t0 < 100 do end      -- past the hand-off, in compiled code
+        mb.send(parent, { "set", mb.now() })
+        mb.send_after(10, parent, "timer")
+        t0 = mb.now()
+        while mb.now() - t0 < 2000 do end     -- then on for 2 s more
+      end, mb.self())
+      local set = h.expect(h.tuple("set"), "the timer set")[2]
+      h.expect(function(m) return m == "timer" end, "the timer", 5000)
+      tries[i] = mb.now() - set
+    end
+    for _, p in ipairs(pids) do mb.exit(p, "kill") end
+    table.sort(tries)
+    assert.is_true(tries[2] < 1000, "the timer came " .. table.concat(tries, ", ") .. " ms after it was set")
+  end)
+
   preempt_it("running interpreted code is preempted: the others are served, on every scheduler", function()
     local pids = interpreted_spinners(4)
     in_one_of_three(function()

@@ -153,7 +153,8 @@ typedef struct mb_proc {
 
     /* A third: its sends, its timers, its allocator's limit. */
     mb_buf scratch;                   /* reused encode buffer */
-    struct mb_post *timer_batch;      /* timers armed in this slice (sched.h) */
+    struct mb_post *_Atomic timer_batch; /* timers armed in this slice (sched.h): the owner
+                                         pushes; it or the monitor at a hand-off takes all */
     mb_waittimer *wtimer;
     size_t mem_limit;                 /* 0: none; set before the pid exists (senders read it) */
     int timer_batch_n;

@@ -228,28 +228,40 @@ int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg) {
 
 #define TIMER_BATCH 64
 
-/* Hand p's batch (newest first, as posts are kept) to the timer thread. */
-static void flush_timer_batch(mb_proc *p) {
-    mb_post *batch = p->timer_batch;
+void mb_sched_flush_timers(mb_proc *p) {
+    /* Taken whole: the owner pushes onto what it finds, and a push that
+     * finds it taken meanwhile starts a new batch. */
+    mb_post *batch = atomic_exchange(&p->timer_batch, NULL);
     if (!batch) return;
     mb_post *last = batch;
     while (last->next) last = last->next;
-    post_chain(p->rt->timer_thread, batch, last);
-    p->timer_batch = NULL;
-    p->timer_batch_n = 0;
+    post_chain(p->rt->timer_thread, batch, last);   /* newest first, as posts are kept */
+}
+
+/* Whether p's slice is one the monitor handed its scheduler off from (it
+ * may run for seconds: a compiled loop), or p runs off the schedulers. */
+static bool slice_handed_off(const mb_proc *p) {
+    const mb_sched *s = p->sched;
+    return !s || atomic_load_explicit(&s->slice, memory_order_relaxed) != p->slice_word;
 }
 
 /* The batch is the process's, not its scheduler's: a process whose thread
- * lost its scheduler (mb_sched_hand_off) goes on arming timers. */
+ * lost its scheduler (mb_sched_hand_off) goes on arming timers. Such a
+ * slice's timers go at once, and the hand-off sends those armed before it
+ * (sysmon.c): held to the slice's end, a send_after(10) in a compiled loop
+ * of a second came after the second, and a loop polling for its own timer
+ * never saw it. */
 int mb_sched_post_timer(mb_runtime *rt, mb_proc *from, void (*fn)(mb_sched *, void *), void *arg) {
     if (!from) return mb_sched_post(rt->timer_thread, fn, arg);
     mb_post *post = malloc(sizeof *post);
     if (!post) return -1;
     post->fn = fn;
     post->arg = arg;
-    post->next = from->timer_batch;
-    from->timer_batch = post;
-    if (++from->timer_batch_n >= TIMER_BATCH) flush_timer_batch(from);
+    mb_post *head = atomic_load_explicit(&from->timer_batch, memory_order_relaxed);
+    do post->next = head;
+    while (!atomic_compare_exchange_weak(&from->timer_batch, &head, post));
+    if (!head) from->timer_batch_n = 0;   /* a new batch (the last one was taken) */
+    if (++from->timer_batch_n >= TIMER_BATCH || slice_handed_off(from)) mb_sched_flush_timers(from);
     return 0;
 }
 
@@ -417,7 +429,7 @@ static slice_end_kind run_one(mb_sched *s, mb_proc *p) {
     atomic_store_explicit(&s->slice, w, memory_order_release);
     p->kind->run(p);
     bool kept = slice_end(s, w);
-    flush_timer_batch(p);
+    mb_sched_flush_timers(p);
     mb_sched_flush_out(p);
     if (!kept) {
         /* s is another thread's now: p's wait timer may be on its loop. */

@@ -88,6 +88,9 @@ int mb_sched_post(mb_sched *s, void (*fn)(mb_sched *, void *), void *arg);
  * (NULL: not a scheduled process, posted at once): queued until its slice
  * ends or the batch is full, then handed over in one lock and one wake-up. */
 int mb_sched_post_timer(mb_runtime *rt, mb_proc *from, void (*fn)(mb_sched *, void *), void *arg);
+/* p's batch handed to the timer thread now: by p's thread, or by the
+ * monitor as it hands p's slice off (its thread may not stop for seconds). */
+void mb_sched_flush_timers(mb_proc *p);
 
 /* What p left for other nodes (p->out_due: runtime.h's flush_out), sent:
  * at its slice's end, and when it waits for a message, so that a frame

@@ -78,6 +78,7 @@ static bool hand_off(mb_sysmon *m, mb_sched *s, mb_proc *p) {
         free(o);
         return false;
     }
+    mb_sched_flush_timers(p);   /* those it armed since the last look, likewise */
     if (stuck_tid > 0) setpriority(PRIO_PROCESS, (id_t)stuck_tid, 10);   /* at worst it stays as it was */
     o->tid = stuck_tid;
     o->cpu_ns = cpu_ns_of(stuck_tid);
@@ -200,6 +201,9 @@ static bool look(mb_sysmon *m, mb_sched *s, watch *wt, double now, double dt) {
         return true;
     }
     end_at_stop(m, p);
+    /* Timers it armed in a slice this long go now, not at its end: a
+     * compiled loop may not end it for seconds. */
+    if (ran >= MB_PREEMPT_MS) mb_sched_flush_timers(p);
     /* Hand off only a slice that was asked to yield long enough ago: the
      * monitor itself may have run late (a loaded host) and never asked. */
     if (!m->host_stopping && ran >= MB_HAND_OFF_MS && wt->asked > 0 &&
