@@ -302,14 +302,15 @@ describe("nodes", function()
   it("loses nothing sent while both sides dial each other at once", function()
     local a, afull = N.name("a_lua")     -- the smaller name: its dial loses
     local z, zfull = N.name("z_erl")
-    local go = N.barrier()
+    local go, erl_ready, lua_ready = N.barrier(), N.barrier(), N.barrier()
     local erl = N.erl(z, "c8", N.ERL_WAIT_FILE .. ([[,
-      Other = '%s', register(rx, self()), WaitFile("%s"),
+      Other = '%s', register(rx, self()), file:write_file("%s", <<>>), WaitFile("%s"),
       spawn(fun() -> [{rx, Other} ! I || I <- lists:seq(1, 1000)] end),
       R = fun Rf(N, F) -> receive M -> Rf(N + 1, case F of none -> M; _ -> F end) after 5000 -> {N, F} end end,
-      {N, F} = R(0, none), io:format("erl got ~p from ~p~n", [N, F])]]):format(afull, go))
+      {N, F} = R(0, none), io:format("erl got ~p from ~p~n", [N, F])]]):format(afull, erl_ready, go))
     local lua = N.moonbeam("--sname " .. a .. " --cookie c8", WAIT .. [[
       mb.register("rx", mb.self())
+      touch(arg[3])
       wait_file(arg[2])
       mb.spawn(function(other) local mb = require "moonbeam" for i = 1, 1000 do mb.send({"rx", other}, i) end end, arg[1])
       local n, first = 0, nil
@@ -319,12 +320,14 @@ describe("nodes", function()
         n, first = n + 1, first or m
       end
       say("lua got", n, "from", first)
-    ]], { zfull, go })
-    -- Both registered with epmd, then both send at once.
+    ]], { zfull, go, lua_ready })
+    -- Both have registered rx (and neither has dialled), then both send at once.
     assert.is_true(h.wait_until(function()
-      local names = N.registered()
-      return names:find("name " .. a .. " ", 1, true) and names:find("name " .. z .. " ", 1, true)
-    end, 60000), "the nodes never registered")
+      local e, l = io.open(erl_ready), io.open(lua_ready)
+      if e then e:close() end
+      if l then l:close() end
+      return e and l
+    end, 60000), "the nodes never got ready")
     io.open(go, "w"):close()
     local ls, lout, lerr = lua:wait(90000)
     local es, eout, eerr = erl:wait(90000)
