@@ -575,6 +575,26 @@ describe("task.async_stream", function()
     assert.same({ { "ok", 1 }, { "ok", 2 }, { "ok", 3 }, { "ok", 4 }, { "ok", 5 }, { "ok", 6 } }, r)
   end)
 
+  it("ends its tasks when the caller ends before the stream is done", function()
+    for round = 1, 6 do
+      local caller, ref = mb.spawn_monitor(function(parent)
+        local task, mb = require "moonbeam.task", require "moonbeam"
+        task.async_stream({ parent, parent, parent, parent }, function(parent)
+          local mb = require "moonbeam"
+          mb.send(parent, { "worker", mb.self() })
+          mb.receive()
+        end, { max_concurrency = 4, timeout = 60000 })
+      end, mb.self())
+      local workers = {}
+      for i = 1, 4 do workers[i] = h.expect(h.tuple("worker"), "worker " .. i)[2] end
+      mb.exit(caller, round % 2 == 0 and "kill" or "shutdown")
+      h.reason(ref)
+      for i = 1, 4 do
+        assert.is_true(h.wait_until(function() return not mb.alive(workers[i]) end), "worker " .. i .. " lives on")
+      end
+    end
+  end)
+
   it("runs an upvalue-free function target", function()
     local r = task.async_stream({ "a", "b" }, function(s) return s .. s end, { max_concurrency = 2 })
     assert.same({ { "ok", "aa" }, { "ok", "bb" } }, r)

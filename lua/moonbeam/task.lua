@@ -36,6 +36,26 @@ function M.run(owner, tag, target, ...)
   if not ok then error((tostring(why):gsub("^send_alias: msg%[3%]", "task: result", 1)), 0) end
 end
 
+-- An async_stream's worker: linked to the stream's watcher first (gone
+-- already: it ends here, with "noproc"), then as run.
+function M.run_watched(owner, tag, watcher, target, ...)
+  mb.link(watcher)
+  return M.run(owner, tag, target, ...)
+end
+
+-- An async_stream's watcher, as Elixir's stream monitor: when the caller
+-- ends before the stream is done, so do its workers (linked to the
+-- watcher, which traps their ends: a crash is a result); "done" ends it.
+function M.watch(caller)
+  mb.trap_exit(true)
+  local ref = mb.monitor(caller)
+  while true do
+    local m = mb.receive()
+    if m == "done" then return end
+    if type(m) == "table" and m[1] == "DOWN" and m[2] == ref then mb.exit("shutdown") end
+  end
+end
+
 local function check_target(target, fn)
   local t = type(target)
   if t == "string" and util().is_name(target) then return end
@@ -237,7 +257,8 @@ end
 --- async_stream(list, target, {max_concurrency=, timeout=}) -> an array in
 -- input order of {"ok", v} or {"exit", reason}. Tasks are monitored, not
 -- linked: a crash is a result, not the caller's end. A task over its
--- timeout is killed and gives {"exit", "timeout"}. A worker holds its slot
+-- timeout is killed and gives {"exit", "timeout"}. Its caller's end ends
+-- the workers too (M.watch). A worker holds its slot
 -- until it is gone (its DOWN), so never more than max_concurrency worker
 -- processes are alive at once; OTP only bounds the outstanding results.
 function M.async_stream(list, target, opts)
@@ -253,11 +274,13 @@ function M.async_stream(list, target, opts)
   local timeout = util().check_timeout(opts.timeout, "task.async_stream", M.DEFAULT_TIMEOUT)
   local me, n, results = self(), #list, {}
   local running, by_ref, by_tag, count, nexti = {}, {}, {}, 0, 1
+  local watcher = n > 0 and mb.spawn("moonbeam.task:watch", me)
   while nexti <= n or count > 0 do
     while nexti <= n and count < max do
       local tag = mb.make_ref()
       mb.alias(tag)
-      local ok, pid, ref = pcall(mb.spawn_opt, "moonbeam.task:run", { monitor = true }, me, tag, target, list[nexti])
+      local ok, pid, ref = pcall(mb.spawn_opt, "moonbeam.task:run_watched", { monitor = true }, me, tag, watcher,
+                                 target, list[nexti])
       if not ok then
         -- An element that cannot be sent (or no process left): the workers
         -- running go, and the error names the element.
@@ -267,7 +290,8 @@ function M.async_stream(list, target, opts)
           mb.demonitor(r.ref, true)
           mb.unalias(r.tag)
         end
-        local why = tostring(pid):gsub("^spawn_opt: argument #6", ("list[%d]"):format(nexti), 1)
+        mb.send(watcher, "done")
+        local why = tostring(pid):gsub("^spawn_opt: argument #7", ("list[%d]"):format(nexti), 1)
         error("task.async_stream: " .. why:gsub("^spawn_opt: ", "", 1), 2)
       end
       local r = { i = nexti, pid = pid, ref = ref, tag = tag, deadline = timeout and mb.now() + timeout }
@@ -307,6 +331,7 @@ function M.async_stream(list, target, opts)
       end
     end
   end
+  if watcher then mb.send(watcher, "done") end
   return results
 end
 

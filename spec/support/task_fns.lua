@@ -75,7 +75,7 @@ function M.task_workers()
   local n = 0
   for _, pid in ipairs(mb.processes()) do
     local info = mb.info(pid)
-    if info and info.module == "moonbeam.task:run" then n = n + 1 end
+    if info and (info.module == "moonbeam.task:run" or info.module == "moonbeam.task:run_watched") then n = n + 1 end
   end
   return n
 end
