@@ -436,6 +436,32 @@ static void push_mon_pids(lua_State *L, const mb_monvec *m) {
     }
 }
 
+/* To the array on top: what pid's monitors of other nodes' processes name
+ * (mb_dist_monitors_of, newest first), after its local ones, oldest first
+ * as those are. */
+static void push_remote_monitors(lua_State *L, mb_runtime *rt, mb_pid pid) {
+    mb_buf b;
+    mb_buf_init(&b);
+    int bad = mb_dist_monitors_of(mb_dist_of(rt), pid, &b);
+    lua_pushlstring(L, (const char *)b.p, b.len);   /* Lua's copy: a decode that raises leaks nothing */
+    mb_buf_free(&b);
+    if (bad) mbb_raisef(L, "info: out of memory");
+    size_t len, i = 0;
+    const uint8_t *p = (const uint8_t *)lua_tolstring(L, -1, &len);
+    int base = (int)lua_objlen(L, -2), n = 0;
+    while (len - i >= 4) {   /* each onto the stack, the oldest last */
+        uint32_t k;
+        memcpy(&k, p + i, sizeof k);
+        i += 4;
+        if (len - i < k) break;
+        luaL_checkstack(L, 1, "info: monitors");
+        if (mb_decode(L, p + i, k, 0) == 0) n++;
+        i += k;
+    }
+    for (int j = 1; j <= n; j++) lua_rawseti(L, -2 - (n - j) - 1, base + j);   /* the top, oldest, first */
+    lua_pop(L, 1);
+}
+
 static const char *status_name(int s) {
     switch (s) {
     case MB_RUNNABLE: return "runnable";
@@ -512,6 +538,7 @@ static int info_of(lua_State *L, bool doomed_too) {
     push_pid_array(L, links.v, links.n);
     lua_setfield(L, -2, "links");
     push_mon_pids(L, &mons);
+    push_remote_monitors(L, self->rt, pid);
     lua_setfield(L, -2, "monitors");
     push_mon_pids(L, &by);
     lua_setfield(L, -2, "monitored_by");

@@ -87,6 +87,23 @@ describe("monitors across nodes", function()
                                 "true\tshutdown\ttrue", "true\tnoconnection", "nil", "" }, "\n"), out)
   end)
 
+  it("lists a monitor of an Erlang process, by pid and by name, in mb.info's monitors", function()
+    local status, out, err = beside_kv("x5", [[
+      local gen = require "moonbeam.gen_server"
+      local pid = gen.call({"kv", erl}, A"whoami")
+      local mine = mb.spawn(function() require("moonbeam").receive() end)
+      mb.monitor(mine); mb.monitor(pid); local by_name = mb.monitor({"kv", erl})
+      local m = mb.info(mb.self()).monitors
+      local named = m[3] and type(m[3]) == "table" and m[3][1] == "kv" and m[3][2] == erl
+      say(#m, m[1] == mine, m[2] == pid, named)
+      mb.demonitor(by_name)
+      say(#mb.info(mb.self()).monitors)
+      mb.send({"stopper", erl}, mb.tuple(A"halt", mb.self()))
+    ]])
+    assert.equal(0, status, err)
+    assert.equal("3\ttrue\ttrue\ttrue\n2\n", out)
+  end)
+
   it("leaves no DOWN behind a demonitor made at once after a link and an unlink of the same pid", function()
     local status, out, err = beside_kv("x4", [[
       local gen = require "moonbeam.gen_server"

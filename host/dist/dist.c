@@ -688,6 +688,19 @@ int mb_dist_monitor(mb_dist *d, mb_proc *from, const char *node, mb_pid watcher,
     return 0;
 }
 
+int mb_dist_monitors_of(mb_dist *d, mb_pid watcher, mb_buf *out) {
+    if (!d) return 0;
+    int rc = 0;
+    pthread_mutex_lock(&d->lock);
+    for (remote_mon *m = d->remote_mons; m && !rc; m = m->next) {
+        if (m->watcher != watcher || m->call) continue;
+        uint32_t n = (uint32_t)m->ntarget;
+        rc = mb_buf_put(out, &n, sizeof n) || mb_buf_put(out, m->target, m->ntarget) ? -1 : 0;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
 int mb_dist_demonitor(mb_dist *d, mb_proc *from, mb_ref ref) {
     pthread_mutex_lock(&d->lock);
     remote_mon *m = mb_remote_mon_take(d, ref);

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "core/buf.h"
 #include "core/pid.h"
 
 typedef struct mb_runtime mb_runtime;
@@ -80,6 +81,11 @@ int mb_dist_monitor(mb_dist *d, struct mb_proc *from, const char *node, mb_pid w
  * no DOWN of ref's is on its way: one is queued for the watcher already,
  * or none comes (a flush after it finds every one). */
 int mb_dist_demonitor(mb_dist *d, struct mb_proc *from, mb_ref ref);
+/* What watcher's monitors of other nodes' processes name (a pid or
+ * {name, node}; not a call's), appended to out as records of a 4-byte
+ * length and the encoded term: mb.info's monitors. -1 when out of memory.
+ * Safe on NULL (none). */
+int mb_dist_monitors_of(mb_dist *d, mb_pid watcher, mb_buf *out);
 
 /* The control messages of links, exit signals and monitors' ends (Erlang's op codes). */
 enum { MB_DIST_LINK = 1, MB_DIST_SEND = 2, MB_DIST_EXIT = 3, MB_DIST_UNLINK = 4, MB_DIST_REG_SEND = 6, MB_DIST_EXIT2 = 8,
