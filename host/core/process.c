@@ -229,15 +229,20 @@ void mb_proc_wake(mb_proc *p, mb_sched *from) {
      * read, not taken from it for each message. The load is as ordered as
      * the exchange would be (seq_cst, after the push: see mb_inbox_push). */
     int status = atomic_load(&p->status);
-    if (status == MB_INSPECTED) {
-        /* Its reader makes it runnable if it sees the note; if the reader
-         * was done before the note (WAITING again), the wake is ours. */
-        atomic_store(&p->wake_missed, true);
-        status = atomic_load(&p->status);
+    for (;;) {
+        if (status == MB_INSPECTED) {
+            /* Its reader makes it runnable if it sees the note; if the
+             * reader was done before the note (WAITING again), the wake is
+             * ours. */
+            atomic_store(&p->wake_missed, true);
+            status = atomic_load(&p->status);
+            if (status == MB_INSPECTED) return;
+        }
+        if (status != MB_WAITING) return;
+        if (atomic_compare_exchange_strong(&p->status, &status, MB_RUNNABLE)) break;
+        /* Lost to a reader that took it meanwhile (INSPECTED): note the
+         * wake for it, as above; lost to anything else: not ours. */
     }
-    if (status != MB_WAITING) return;
-    int expected = MB_WAITING;
-    if (!atomic_compare_exchange_strong(&p->status, &expected, MB_RUNNABLE)) return;
     if (p->ext) {
         pthread_mutex_lock(&p->ext->mu);
         pthread_cond_signal(&p->ext->cv);
@@ -250,9 +255,12 @@ void mb_proc_wake(mb_proc *p, mb_sched *from) {
 void mb_proc_inspected(mb_proc *p, mb_sched *from) {
     /* Stored, then the note read (seq_cst both, as the waker's note then
      * status): a wake that came meanwhile is seen by one side or both, and
-     * the exchange lets only one of them push. */
+     * the exchange lets only one of them push. The inbox is looked at too,
+     * as the scheduler's wait does after it stores WAITING (sched.c): a
+     * reader that took the process between that store and that look made
+     * the look's wake fail, and the message's sender had found it running. */
     atomic_store(&p->status, MB_WAITING);
-    if (atomic_exchange(&p->wake_missed, false)) mb_proc_wake(p, from);
+    if (atomic_exchange(&p->wake_missed, false) || mb_inbox_pushed(&p->inbox)) mb_proc_wake(p, from);
 }
 
 static bool alias_active(mb_proc *p, mb_ref ref) {

@@ -262,8 +262,9 @@ static inline bool mb_proc_doomed(mb_proc *p) {
 /* Whether p is gone as others see it: exiting, or an exit signal nothing
  * can spare it from ("kill") is queued to it. As Erlang's signals from one
  * sender arrive in order, a process that sent that signal itself then
- * finds p gone: mb.alive false, a link or monitor "noproc", a call
- * {"noproc"} and no part of a deadlock. */
+ * finds p gone: mb.alive false, a call {"noproc"}, and no part of a
+ * deadlock. (A link or monitor is still made to it, as its DOWN must come
+ * after it released its name: see the closing note of the races audit.) */
 static inline bool mb_proc_gone(mb_proc *p) {
     return atomic_load_explicit(&p->doomed, memory_order_relaxed) > 0 || atomic_load(&p->status) == MB_EXITING;
 }

@@ -32,7 +32,7 @@ static int half(mb_proc *p, mb_pid remote, mb_ref ref, bool add) {
     pthread_mutex_lock(&p->lock);
     if (!add && ref) mb_monvec_take(&p->monitored_by, ref, NULL);
     else if (!add) mb_pidvec_remove(&p->links, remote);
-    else if (p->exiting || mb_proc_gone(p)) rc = MB_LINK_NOPROC;
+    else if (p->exiting) rc = MB_LINK_NOPROC;
     else if (ref ? mb_monvec_add(&p->monitored_by, ref, remote) : mb_pidvec_add(&p->links, remote)) rc = MB_LINK_NOMEM;
     pthread_mutex_unlock(&p->lock);
     return rc;
@@ -64,7 +64,7 @@ int mb_link(mb_proc *self, mb_pid other) {
     if (!t) return MB_LINK_NOPROC;
     int rc = MB_LINK_OK;
     lock_pair(self, t);
-    if (t->exiting || mb_proc_gone(t)) rc = MB_LINK_NOPROC;
+    if (t->exiting) rc = MB_LINK_NOPROC;
     else if (mb_pidvec_add(&self->links, other)) rc = MB_LINK_NOMEM;
     else if (mb_pidvec_add(&t->links, self->pid)) {
         mb_pidvec_remove(&self->links, other);
@@ -105,7 +105,7 @@ int mb_monitor(mb_proc *self, mb_pid target, mb_ref ref, const uint8_t *what, si
     if (!t) return queue_noproc_down(self, ref, what, what_len);
     int rc = MB_LINK_OK;
     pthread_mutex_lock(&t->lock);
-    if (t->exiting || mb_proc_gone(t)) rc = MB_LINK_NOPROC;
+    if (t->exiting) rc = MB_LINK_NOPROC;
     else if (mb_monvec_add(&t->monitored_by, ref, self->pid)) rc = MB_LINK_NOMEM;
     pthread_mutex_unlock(&t->lock);
     mb_proctab_put(&self->rt->procs, target);
