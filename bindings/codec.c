@@ -419,7 +419,7 @@ static int dec_scalar(dec *d, uint8_t tag) {
 static int dec_table(dec *d, int depth) {
     lua_State *L = d->L;
     uint64_t narr, nhash;
-    if (depth >= MB_MAX_DEPTH || dec_varint(d, &narr) || dec_varint(d, &nhash)) return -1;
+    if (depth >= MB_MAX_WRAPPED_DEPTH || dec_varint(d, &narr) || dec_varint(d, &nhash)) return -1;
     size_t left = (size_t)(d->end - d->p);   /* every value takes a byte or more */
     if (narr > left || nhash > left / 2 || narr + nhash * 2 > left) return -1;
     if (!lua_checkstack(L, 4)) return -1;

@@ -21,6 +21,7 @@
 #include "core/sched.h"
 #include "core/signal.h"
 #include "core/timer.h"
+#include "core/logger.h"
 
 /* The message m, taken out of p's save queue (prev: the one before it). */
 void mbb_take_msg(mb_proc *p, mb_msg *prev, mb_msg *m) {
@@ -68,8 +69,10 @@ static int take_code(lua_State *L) {
 /* Whether match (at that index of L; 0: none) takes the message m: 1, m
  * decoded on top of L; 0, nothing pushed; or -(lua_pcall's status), the
  * error on top. The match runs protected: its error leaves m queued. */
+#define UNREADABLE 2   /* take_here: m does not decode */
+
 static int take_here(lua_State *L, mb_proc *self, const mb_msg *m, int match) {
-    if (mb_decode(L, m->data, m->len, 1)) return 0;   /* cannot happen for our own bytes */
+    if (mb_decode(L, m->data, m->len, 1)) return UNREADABLE;
     if (!match) return 1;   /* the common case: no call */
     int top = lua_gettop(L);
     lua_pushvalue(L, match);
@@ -84,6 +87,17 @@ static int take_here(lua_State *L, mb_proc *self, const mb_msg *m, int match) {
     bool taken = lua_toboolean(L, -1);
     lua_settop(L, taken ? top : top - 1);
     return taken;
+}
+
+/* m (after prev), which does not decode, out of the queue, and said: a
+ * term the runtime built past what a message holds (host/core/term.h).
+ * Left there, it was in the way of nothing but counted for ever: a
+ * bounded mailbox filled with two of them. */
+static void drop_unreadable(mb_proc *self, mb_msg *prev, mb_msg *m) {
+    mbb_take_msg(self, prev, m);
+    static const char msg[] = "a message that does not decode was dropped";
+    mb_log_event ev = {.level = MB_LOG_ERROR, .pid = self->pid, .msg = msg, .msg_len = sizeof msg - 1};
+    mb_log(self->rt, &ev);
 }
 
 /* What a look of L's found. */
@@ -119,6 +133,11 @@ static look_result look(lua_State *L, mb_proc *self, int match) {
         if (match) self->look_at = m, self->look_prev = prev, self->look_gone = false;
         int n = take_here(L, self, m, match);
         if (n < 0) return LOOK_FAILED;
+        if (n == UNREADABLE) {   /* left queued, no receive could ever take it */
+            drop_unreadable(self, prev, m);
+            m = prev ? atomic_load_explicit(&prev->next, memory_order_relaxed) : self->save.head;
+            continue;
+        }
         if (match) {
             prev = self->look_prev;
             if (self->look_gone) {   /* m itself: what the match took is gone */

@@ -197,33 +197,24 @@ describe("mb.link to a process that does not exist", function()
   end)
 end)
 
-describe("a process its caller killed", function()
+describe("an exit reason as deep as a message may be (100 levels)", function()
   before_each(h.before)
   after_each(h.after)
 
-  -- As Erlang's signals from one sender arrive in order: the kill first.
-  it("is linked and monitored as a dead one: noproc, not its killed", function()
-    for i = 1, 200 do
-      local tester, ref = mb.spawn_monitor(function(trap)
-        local mb = require "moonbeam"
-        mb.trap_exit(trap)
-        local a = mb.spawn(function() require("moonbeam").receive() end)
-        mb.yield()
-        mb.exit(a, "kill")
-        local alive = mb.alive(a)
-        local ok, err = pcall(mb.link, a)
-        local mref = mb.monitor(a)
-        local down = mb.receive(function(m) return m[1] == "DOWN" and m[2] == mref end, 1000)
-        local exit = trap and mb.receive(function(m) return m[1] == "EXIT" and m[2] == a end, 1000)
-        mb.exit({ "seen", alive, ok, tostring(err), down and down[5], exit and exit[3] or "none" })
-      end, i % 2 == 0)
-      local r = h.reason(ref)
-      assert.is_table(r, "the linker died: " .. h.text(r))
-      local trap = i % 2 == 0
-      assert.same({ "seen", false, trap, trap and "true" or r[4], "noproc", trap and "noproc" or "none" }, r)
-      if not trap then assert.matches("noproc", r[4]) end
-      assert.is_not_nil(tester)
-    end
+  it("arrives in the DOWN and the EXIT that wrap it, one level deeper", function()
+    local p, ref = mb.spawn_monitor(function(parent)
+      local mb = require "moonbeam"
+      mb.link(parent)
+      local t = {}
+      for _ = 1, 99 do t = { t } end   -- 100 tables
+      mb.exit(t)
+    end, mb.self())
+    local function depth(t) local n = 0 while type(t) == "table" do n, t = n + 1, t[1] end return n end
+    local down = h.expect(h.tuple("DOWN", ref), "the DOWN")
+    assert.equal(100, depth(down[5]))
+    local exit = h.expect(h.tuple("EXIT", p), "the EXIT")
+    assert.equal(100, depth(exit[3]))
+    assert.equal(0, mb.info(mb.self()).message_queue_len)
   end)
 end)
 

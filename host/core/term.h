@@ -35,6 +35,10 @@
 #include "buf.h"
 
 #define MB_MAX_DEPTH 100                       /* nesting of tables in one message */
+/* What the runtime itself wraps a term of MB_MAX_DEPTH in adds one level: a
+ * DOWN's or an EXIT's reason, a call's request, a cast's message. Read up
+ * to this; sent (encoded, or taken from another node) up to MB_MAX_DEPTH. */
+#define MB_MAX_WRAPPED_DEPTH (MB_MAX_DEPTH + 1)
 #define MB_DEFAULT_MAX_MESSAGE (64u << 20)      /* bytes; runtime-configurable */
 
 enum {

@@ -78,7 +78,8 @@ static int gen_envelope(dist_conn *c, mb_etf_rd *m, mb_buf *b, const char **why)
         return *why = "out of memory", -1;
     if (get_state) return mb_put_tuple_head(b, 1) || mb_put_string(b, "get_state", 9) ? (*why = "out of memory", -1) : 1;
     if (!stop) return mb_dist_from_etf(me, &q, b, why) ? -1 : 1;
-    if (mb_put_tuple_head(b, 3) || mb_put_string(b, "stop", 4) || mb_dist_reason_of(c, &r, b, why)) return -1;
+    /* {"$gen_sys", from, {"stop", reason, true}}: the reason two levels down, one past a DOWN's */
+    if (mb_put_tuple_head(b, 3) || mb_put_string(b, "stop", 4) || mb_dist_reason_of(c, &r, b, why, 1)) return -1;
     return mb_put_bool(b, true) ? (*why = "out of memory", -1) : 1;
 }
 
@@ -140,7 +141,7 @@ static void net_kernel(dist_conn *c, mb_etf_rd *m) {
 /* An exit reason at r as this contract writes them: an atom as a string
  * ("normal", "noproc", "killed"), {shutdown, Detail} as {"shutdown",
  * detail}, anything else mapped as a message. */
-int mb_dist_reason_of(dist_conn *c, mb_etf_rd *r, mb_buf *b, const char **why) {
+int mb_dist_reason_of(dist_conn *c, mb_etf_rd *r, mb_buf *b, const char **why, int depth) {
     mb_etf_atom a;
     mb_etf_rd q = *r;
     if (mb_etf_atom_get(&q, &a) == 0) {
@@ -152,9 +153,9 @@ int mb_dist_reason_of(dist_conn *c, mb_etf_rd *r, mb_buf *b, const char **why) {
     if (mb_etf_tuple(&q, &arity) == 0 && arity == 2 && mb_etf_is_atom(&q, "shutdown") && mb_etf_skip(&q) == 0) {
         if (mb_put_tuple_head(b, 2) || mb_put_string(b, "shutdown", 8)) return *why = "out of memory", -1;
         *r = q;
-        return mb_dist_from_etf(&c->d->me, r, b, why);
+        return mb_dist_from_etf_at(&c->d->me, r, b, why, depth + 1);
     }
-    return mb_dist_from_etf(&c->d->me, r, b, why);
+    return mb_dist_from_etf_at(&c->d->me, r, b, why, depth);
 }
 
 /* MONITOR_P_EXIT {21, FromProc, ToPid, Ref, Reason}: a monitored process
@@ -166,7 +167,7 @@ static void monitor_exit(dist_conn *c, mb_etf_rd *r) {
     mb_buf b;
     mb_buf_init(&b);
     const char *why = NULL;
-    if (mb_dist_reason_of(c, r, &b, &why)) {
+    if (mb_dist_reason_of(c, r, &b, &why, 0)) {
         mb_buf_free(&b);
         mb_small_term w = mb_small_str("unknown");   /* a reason moonbeam cannot carry */
         mb_remote_mon_down(c->d, ref, w.b, w.n);

@@ -222,8 +222,9 @@ void mb_remote_link_node_down(struct mb_dist *d, const char *node);
 void mb_remote_link_clear(struct mb_dist *d);
 
 /* dist_control.c: an exit reason at r (advanced past it) as this
- * contract writes them (an atom as a string), appended to b; -1 with *why. */
-int mb_dist_reason_of(dist_conn *c, struct mb_etf_rd *r, mb_buf *b, const char **why);
+ * contract writes them (an atom as a string), appended to b, depth levels
+ * down in the term b holds (0: a reason the DOWN or EXIT wraps); -1 with *why. */
+int mb_dist_reason_of(dist_conn *c, struct mb_etf_rd *r, mb_buf *b, const char **why, int depth);
 
 /* dist.c: frame (len bytes, whole) to node's connection, connecting
  * first when there is none; false when there is none even now. */

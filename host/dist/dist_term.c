@@ -148,6 +148,9 @@ static int from(const mb_dist_self *me, mb_etf_rd *r, mb_buf *b, const char **wh
 /* n elements, then (for a list) the tail, which must be [] */
 static int elements(const mb_dist_self *me, mb_etf_rd *r, mb_buf *b, const char **why, int depth, uint32_t n,
                     int kind) {
+    /* At most MB_MAX_DEPTH containers, as a moonbeam message holds: one
+     * more was taken, and no receive could read it (term.h). */
+    if (depth >= MB_MAX_DEPTH) return fail(why, "a term nested too deep");
     if (n > (size_t)(r->end - r->p)) return fail(why, "malformed");
     if (mb_put_kind(b, kind) || mb_put_table_head(b, kind == MB_KIND_MAP ? 0 : n, kind == MB_KIND_MAP ? n : 0))
         return fail(why, "out of memory");
@@ -248,6 +251,10 @@ static int from(const mb_dist_self *me, mb_etf_rd *r, mb_buf *b, const char **wh
 
 int mb_dist_from_etf(const mb_dist_self *me, mb_etf_rd *r, mb_buf *b, const char **why) {
     return from(me, r, b, why, 0);
+}
+
+int mb_dist_from_etf_at(const mb_dist_self *me, mb_etf_rd *r, mb_buf *b, const char **why, int depth) {
+    return from(me, r, b, why, depth);
 }
 
 /* ---- moonbeam to Erlang ------------------------------------------------- */

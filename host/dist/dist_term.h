@@ -20,6 +20,9 @@ typedef struct mb_dist_self {
  * term. -1 with *why: what is not carried ("a port", "an improper list",
  * ...), malformed, or out of memory. */
 int mb_dist_from_etf(const mb_dist_self *me, mb_etf_rd *r, mb_buf *b, const char **why);
+/* The same for a term that lands depth levels down in what b holds (a
+ * reason inside {"shutdown", reason}): MB_MAX_DEPTH counts from b's top. */
+int mb_dist_from_etf_at(const mb_dist_self *me, mb_etf_rd *r, mb_buf *b, const char **why, int depth);
 /* One moonbeam term (v) appended to b in the external format (no version
  * byte). -1 with *why. */
 int mb_dist_to_etf(const mb_dist_self *me, mb_span v, mb_buf *b, const char **why);

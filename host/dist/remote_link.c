@@ -153,7 +153,7 @@ void mb_remote_link_control(dist_conn *c, int op, mb_etf_rd *r) {
     mb_buf b;
     mb_buf_init(&b);
     const char *why = NULL;
-    if (mb_dist_reason_of(c, r, &b, &why)) {   /* a reason moonbeam cannot carry */
+    if (mb_dist_reason_of(c, r, &b, &why, 0)) {   /* a reason moonbeam cannot carry */
         b.len = 0;
         why = mb_put_string(&b, "unknown", 7) ? "out of memory" : NULL;
     }
