@@ -315,7 +315,8 @@ function H.signals_pending(pid)
   local info = mb.info(pid)
   for _, list in ipairs({ info.links, info.monitors }) do
     for _, p in ipairs(list) do
-      if not mb.alive(p) then return true end
+      local ok, alive = pcall(mb.alive, p)   -- a monitor of another node's process: not ours to ask
+      if ok and not alive then return true end
     end
   end
   return false
