@@ -34,10 +34,11 @@ static int begin(mb_proc *self, mb_pid server, mb_proc *held, mb_ref ref, mb_pid
     while (n < MB_MAX_CHAIN) {
         chain[n++] = cur;
         if (cur == self->pid) break;
-        /* A process gone (killed) waits on nobody: its call ends with it. */
+        /* A process gone (killed) waits on nobody: its call ends with it.
+         * (held is not: mb_call_begin_on's caller looked.) */
         mb_pid next;
         if (held && cur == server) {
-            next = mb_proc_gone(held) ? 0 : atomic_load(&held->calling);
+            next = atomic_load(&held->calling);
         } else {
             mb_proc *q = mb_proctab_get(&rt->procs, cur);
             if (!q) return 0;

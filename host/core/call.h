@@ -18,7 +18,8 @@
  * cycle found (chain filled: self, server, ..., self); the callers on it
  * have been sent deadlock notices. */
 int mb_call_begin(mb_proc *self, mb_pid server, mb_ref ref, mb_pid *chain);
-/* The same, with the server's process the caller holds (mb_proctab_get). */
+/* The same, with the server's process the caller holds (mb_proctab_get), one
+ * not gone (mb_proc_gone): a gone one waits on nobody. */
 int mb_call_begin_on(mb_proc *self, mb_proc *server, mb_ref ref, mb_pid *chain);
 /* Stop waiting: late replies are dropped from now on. */
 void mb_call_end(mb_proc *self);
